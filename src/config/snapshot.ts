@@ -1,0 +1,194 @@
+// The compiled, frozen configuration snapshot: everything the request path reads. Built once
+// per config load by src/config/compile.ts (YAML -> validated resources -> this), never mutated
+// afterwards, and swapped atomically by src/gateway.ts. Nothing in here parses, imports keys or
+// compiles regexes on the request path: all of that is done when the snapshot is built.
+
+import type { KeyObject } from 'node:crypto';
+import type { ConfigProblem } from '../errors.js';
+
+export interface Snapshot {
+  /** Monotonic, bumped on every build. */
+  readonly generation: number;
+  /** One uWS listen socket per port; listeners of all Gateways sharing a port are merged. */
+  readonly ports: ReadonlyMap<number, PortTable>;
+  /** GatewayExtensions of type jwt, by `namespace/name`. */
+  readonly extensions: ReadonlyMap<string, JwtExtension>;
+  /** Key sets by id (local: imported now; remote: fetched by the refresher). */
+  readonly keySets: ReadonlyMap<string, KeySetSource>;
+  /** Every upstream target a route can send to, by BackendTarget.key. */
+  readonly backends: ReadonlyMap<string, BackendTarget>;
+  /** Per-resource `Accepted` (and for policies `Attached`) conditions, as `check` prints them. */
+  readonly statuses: readonly ResourceStatus[];
+  /** Every problem found (errors and warnings), with resource and field path. */
+  readonly problems: readonly ConfigProblem[];
+}
+
+export interface ResourceStatus {
+  /** `Kind/namespace/name` */
+  readonly resource: string;
+  readonly source?: string;
+  readonly conditions: readonly Condition[];
+}
+
+export interface Condition {
+  readonly type: 'Accepted' | 'Attached' | 'ResolvedRefs' | 'Programmed';
+  readonly status: 'True' | 'False';
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface PortTable {
+  readonly port: number;
+  /** Listeners on this port, most specific hostname first (exact, then longest wildcard, then none). */
+  readonly listeners: readonly Listener[];
+}
+
+export interface Listener {
+  /** Gateway `namespace/name`. */
+  readonly gateway: string;
+  readonly name: string;
+  readonly port: number;
+  /** Lowercase; `*.example.com` allowed; undefined = any host. */
+  readonly hostname?: string;
+  readonly routes: RouteTable;
+  /** Set when a Gateway- or listener-level policy is invalid: every request gets this 500. */
+  readonly invalid?: string;
+}
+
+/** Routes of one listener, grouped by host. Each array is already sorted by Gateway API precedence. */
+export interface RouteTable {
+  /** Lowercase host without port -> routes. */
+  readonly exact: ReadonlyMap<string, readonly CompiledRoute[]>;
+  /** `*.example.com` patterns, longest suffix first; `suffix` is `.example.com`. */
+  readonly wildcard: readonly { readonly suffix: string; readonly routes: readonly CompiledRoute[] }[];
+  /** Routes that apply to any host of the listener (HTTPRoute without hostnames). */
+  readonly any: readonly CompiledRoute[];
+}
+
+/** One (HTTPRoute, rule, match) triple. */
+export interface CompiledRoute {
+  /** `namespace/route-name/rule-index/match-index`, for logs and config_dump. */
+  readonly id: string;
+  /** HTTPRoute `namespace/name`. */
+  readonly route: string;
+  readonly ruleName?: string;
+  readonly path: PathMatch;
+  /** Uppercase method, or undefined for any. */
+  readonly method?: string;
+  readonly headers: readonly ValueMatch[];
+  readonly queryParams: readonly ValueMatch[];
+  readonly auth: RouteAuth;
+  readonly backends: readonly WeightedBackend[];
+  /** Sum of weights (0 = no backend: 500). */
+  readonly totalWeight: number;
+  /** Set when this route carries an invalid policy/backend: answered with ROUTE_CONFIG_INVALID. */
+  readonly invalid?: string;
+}
+
+export interface PathMatch {
+  readonly type: 'Exact' | 'PathPrefix' | 'RegularExpression';
+  readonly value: string;
+  /** Compiled when type is RegularExpression (anchored ^…$, full-path match as in Envoy safe_regex). */
+  readonly regex?: RegExp;
+}
+
+export interface ValueMatch {
+  /** Header names lowercase; query param names as written (case-sensitive). */
+  readonly name: string;
+  readonly type: 'Exact' | 'RegularExpression';
+  readonly value: string;
+  readonly regex?: RegExp;
+}
+
+/** What the JWT stage does on a route, after all policy precedence is folded in. */
+export interface RouteAuth {
+  /**
+   * Extensions that run, in Envoy filter order (`jwt/<ns>/<name>` ascending). Each must pass
+   * (an AND across extensions; spec §2.4). Empty = no JWT on this route (incl. `disable`).
+   */
+  readonly jwt: readonly JwtExtension[];
+  /** Where each entry came from: `TrafficPolicy/ns/name@Gateway|Listener|HTTPRoute|Rule|ExtensionRef`. */
+  readonly origins: readonly string[];
+  /** True when a `jwtAuth.disable` policy applies. */
+  readonly disabled: boolean;
+}
+
+export interface JwtExtension {
+  /** `namespace/name` */
+  readonly key: string;
+  /** `jwt/<namespace>/<name>` (Envoy filter name; sort key). */
+  readonly filterName: string;
+  /** validationMode AllowMissing */
+  readonly allowMissing: boolean;
+  /** Sorted lexicographically by provider key (requires_any order). */
+  readonly providers: readonly JwtProvider[];
+  /** Lowercase claimsToHeaders header names of every provider: removed from every request first. */
+  readonly sanitizeHeaders: readonly string[];
+}
+
+export interface JwtProvider {
+  /** `<extName>_<extNamespace>_<provider.name>` */
+  readonly key: string;
+  readonly name: string;
+  /** '' = any issuer (also a missing iss). */
+  readonly issuer: string;
+  /** Normalized (scheme and one trailing slash stripped); null = aud not checked. */
+  readonly audiences: readonly string[] | null;
+  /** Lowercase header name + prefix ('' = whole value), sorted by lowercase(name)+prefix. */
+  readonly headerLocations: readonly { readonly name: string; readonly prefix: string }[];
+  /** Query parameter names, sorted. */
+  readonly queryLocations: readonly string[];
+  /** claim path split on '.', header lowercase. */
+  readonly claimsToHeaders: readonly { readonly claim: string; readonly path: readonly string[]; readonly header: string }[];
+  readonly forwardToken: boolean;
+  readonly clockSkewSeconds: number;
+  /** Id into Snapshot.keySets. */
+  readonly keySetId: string;
+}
+
+/** A key usable for signature checks; imported once when the snapshot is built. */
+export interface ImportedKey {
+  readonly kid?: string;
+  readonly alg?: string;
+  readonly kty: 'RSA' | 'EC' | 'oct' | 'OKP';
+  /** EC: P-256/P-384/P-521; OKP: Ed25519. */
+  readonly crv?: string;
+  readonly key: KeyObject;
+  /** Short digest of the public key, safe to log. */
+  readonly thumbprint: string;
+}
+
+export type KeySetSource = LocalKeySet | RemoteKeySet;
+
+export interface LocalKeySet {
+  readonly kind: 'local';
+  /** e.g. `GatewayExtension/ns/name#provider` */
+  readonly id: string;
+  readonly keys: readonly ImportedKey[];
+}
+
+export interface RemoteKeySet {
+  readonly kind: 'remote';
+  readonly id: string;
+  readonly url: string;
+  /** Resolved transport target (Backend/Service host+port). */
+  readonly target?: { readonly host: string; readonly port: number };
+  readonly cacheDurationMs: number;
+  readonly fastListener: boolean;
+  readonly failedRefetchDurationMs: number;
+  readonly numRetries: number;
+  readonly backOffBaseMs: number;
+  readonly backOffMaxMs: number;
+}
+
+export interface WeightedBackend {
+  readonly target: BackendTarget;
+  readonly weight: number;
+}
+
+export interface BackendTarget {
+  /** `Backend/ns/name` or `Service/ns/name:port` */
+  readonly key: string;
+  /** Endpoints; requests are spread round-robin. */
+  readonly endpoints: readonly { readonly host: string; readonly port: number }[];
+}

@@ -1,0 +1,93 @@
+// The one catalogue of every error code jwtgate can answer with: HTTP status, the exact body
+// (Envoy's jwt_authn status strings, see ../shared/spec/jwt-policy.md §4.4) and whether the
+// WWW-Authenticate header carries `error="invalid_token"`. Hot-path code returns these codes
+// as values (`{ ok: false, code }`); nothing here is thrown on the request path.
+
+export interface ErrorInfo {
+  /** HTTP status sent to the client. */
+  readonly status: number;
+  /** Exact response body (text/plain). */
+  readonly body: string;
+  /**
+   * WWW-Authenticate form: 'missing' -> `Bearer realm="…"`, 'invalid' -> adds
+   * `, error="invalid_token"`, 'none' -> header not sent.
+   */
+  readonly wwwAuthenticate: 'missing' | 'invalid' | 'none';
+  /** One-line description for the README and logs. */
+  readonly description: string;
+}
+
+function jwt(body: string, description: string, status = 401): ErrorInfo {
+  return { status, body, wwwAuthenticate: 'invalid', description };
+}
+
+export const ERRORS = {
+  // --- JWT authentication (Envoy jwt_authn / jwt_verify_lib status.cc strings) ---
+  JWT_MISSING: { status: 401, body: 'Jwt is missing', wwwAuthenticate: 'missing', description: 'no token in any configured location' },
+  JWT_BAD_FORMAT: jwt('Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections', 'token is not three non-empty dot-separated segments'),
+  JWT_HEADER_PARSE_ERROR_BAD_BASE64: jwt('Jwt header is an invalid Base64url encoded', 'header segment is not base64url'),
+  JWT_HEADER_PARSE_ERROR_BAD_JSON: jwt('Jwt header is an invalid JSON', 'header segment is not a JSON object'),
+  JWT_HEADER_BAD_ALG: jwt('Jwt header [alg] field is required and must be a string', '`alg` missing or not a string'),
+  JWT_HEADER_NOT_IMPLEMENTED_ALG: jwt('Jwt header [alg] is not supported', '`alg` not supported (includes `none`)'),
+  JWT_HEADER_BAD_KID: jwt('Jwt header [kid] field is not a string', '`kid` is not a string'),
+  JWT_HEADER_UNSUPPORTED_CRIT: jwt('Jwt header [crit] contains an unsupported extension', 'RFC 7515 §4.1.11: a `crit` extension jwtgate does not understand (Envoy ignores crit)'),
+  JWT_HEADER_UNENCODED_PAYLOAD: jwt('Jwt header [b64] false is not supported', 'RFC 7797 `b64: false` (Envoy ignores it and verifies the encoded payload)'),
+  JWT_PAYLOAD_PARSE_ERROR_BAD_BASE64: jwt('Jwt payload is an invalid Base64url encoded', 'payload segment is not base64url'),
+  JWT_PAYLOAD_PARSE_ERROR_BAD_JSON: jwt('Jwt payload is an invalid JSON', 'payload segment is not a JSON object'),
+  JWT_PAYLOAD_PARSE_ERROR_ISS_NOT_STRING: jwt('Jwt payload [iss] field is not a string', '`iss` is not a string'),
+  JWT_PAYLOAD_PARSE_ERROR_SUB_NOT_STRING: jwt('Jwt payload [sub] field is not a string', '`sub` is not a string'),
+  JWT_PAYLOAD_PARSE_ERROR_JTI_NOT_STRING: jwt('Jwt payload [jti] field is not a string', '`jti` is not a string'),
+  JWT_PAYLOAD_PARSE_ERROR_IAT_NOT_INTEGER: jwt('Jwt payload [iat] field is not an integer', '`iat` is not a number'),
+  JWT_PAYLOAD_PARSE_ERROR_IAT_OUT_OF_RANGE: jwt('Jwt payload [iat] field is not a positive 64 bit integer', '`iat` negative or ≥ 2^64'),
+  JWT_PAYLOAD_PARSE_ERROR_NBF_NOT_INTEGER: jwt('Jwt payload [nbf] field is not an integer', '`nbf` is not a number'),
+  JWT_PAYLOAD_PARSE_ERROR_NBF_OUT_OF_RANGE: jwt('Jwt payload [nbf] field is not a positive 64 bit integer', '`nbf` negative or ≥ 2^64'),
+  JWT_PAYLOAD_PARSE_ERROR_EXP_NOT_INTEGER: jwt('Jwt payload [exp] field is not an integer', '`exp` is not a number'),
+  JWT_PAYLOAD_PARSE_ERROR_EXP_OUT_OF_RANGE: jwt('Jwt payload [exp] field is not a positive 64 bit integer', '`exp` negative or ≥ 2^64'),
+  JWT_PAYLOAD_PARSE_ERROR_AUD_NOT_STRING_OR_LIST: jwt('Jwt payload [aud] field is not a string or string list', '`aud` is neither a string nor a list of strings'),
+  JWT_SIGNATURE_PARSE_ERROR_BAD_BASE64: jwt('Jwt signature is an invalid Base64url encoded', 'signature segment is not base64url'),
+  JWT_UNKNOWN_ISSUER: jwt('Jwt issuer is not configured', '`iss` does not match any provider that saw the token'),
+  JWT_NOT_YET_VALID: jwt('Jwt not yet valid', '`nbf` is in the future (beyond clock skew)'),
+  JWT_EXPIRED: jwt('Jwt is expired', '`exp` is in the past (beyond clock skew)'),
+  JWT_AUDIENCE_NOT_ALLOWED: jwt('Audiences in Jwt are not allowed', 'no `aud` value is in the provider audiences', 403),
+  JWKS_KID_ALG_MISMATCH: jwt("Jwks doesn't have key to match kid or alg from Jwt", 'no key in the key set matches the token kid/alg'),
+  JWT_VERIFICATION_FAIL: jwt('Jwt verification fails', 'a key matched but the signature does not verify'),
+  JWT_ED25519_SIGNATURE_WRONG_LENGTH: jwt('Jwt ED25519 signature is wrong length', 'EdDSA signature is not 64 bytes'),
+  JWKS_NO_VALID_KEYS: jwt("Jwks doesn't have any valid public key", 'the key set has no usable key'),
+  JWKS_FETCH_FAILED: jwt('Jwks remote fetch is failed', 'remote key set not available'),
+  // --- configuration / routing / proxy ---
+  ROUTE_NOT_FOUND: { status: 404, body: 'no route matched', wwwAuthenticate: 'none', description: 'no listener hostname or HTTPRoute matched the request' },
+  ROUTE_CONFIG_INVALID: { status: 500, body: 'invalid route configuration detected and replaced with a direct response.', wwwAuthenticate: 'none', description: 'the route (or its Gateway) carries an invalid policy or backend (kgateway replaces it the same way)' },
+  REQUEST_HEADERS_TOO_LARGE: { status: 431, body: 'request header fields too large', wwwAuthenticate: 'none', description: 'request headers exceed maxRequestHeadersBytes' },
+  REQUEST_BODY_TOO_LARGE: { status: 413, body: 'request body too large', wwwAuthenticate: 'none', description: 'request body exceeds maxRequestBodyBytes' },
+  UPSTREAM_UNAVAILABLE: { status: 503, body: 'upstream connect error or disconnect/reset before headers', wwwAuthenticate: 'none', description: 'the backend refused or dropped the connection before a response' },
+  UPSTREAM_TIMEOUT: { status: 504, body: 'upstream request timeout', wwwAuthenticate: 'none', description: 'the backend did not answer within the route timeout' },
+  UPSTREAM_BAD_RESPONSE: { status: 502, body: 'upstream sent an invalid response', wwwAuthenticate: 'none', description: 'the backend answered with something that is not valid HTTP' },
+  OVERLOADED: { status: 503, body: 'gateway overloaded, retry later', wwwAuthenticate: 'none', description: 'the verify queue is full (maxPendingVerifications)' },
+  INTERNAL: { status: 500, body: 'internal error', wwwAuthenticate: 'none', description: 'a bug: logged with a request id' },
+} as const satisfies Record<string, ErrorInfo>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Result type for hot-path functions: failures are values, never exceptions. */
+export type Result<T> = { ok: true; value: T } | { ok: false; code: ErrorCode };
+
+/** Configuration problem: resource `kind/namespace/name`, field path, human message. */
+export interface ConfigProblem {
+  resource: string;
+  path: string;
+  message: string;
+  /** 'error' makes the resource invalid; 'warning' is logged and shown by `check` (e.g. ignored policy). */
+  severity: 'error' | 'warning';
+  /** file:doc where the resource came from, when known */
+  source?: string;
+}
+
+/** Thrown only at start-up / config load; carries every problem, not just the first. */
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[], message?: string) {
+    super(message ?? problems.map((p) => `${p.resource}: ${p.path}: ${p.message}`).join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}

@@ -1,0 +1,82 @@
+// The request as the gateway sees it after the uWS handler copied it (uWS request objects are
+// only valid during the synchronous callback), and the response/body interface the proxy and
+// error responses write to. Pure types: the uWS-specific implementation is in http/server.ts.
+
+export interface GatewayRequest {
+  /** Uppercase method as received (`GET`). */
+  method: string;
+  /** Path without the query, as received (not decoded). Mutable: query-token removal rewrites `query`. */
+  path: string;
+  /** Raw query string without `?` ('' when none). */
+  query: string;
+  /** Lowercased Host header (or :authority) without port. */
+  host: string;
+  /** Host header as received, with port. */
+  authority: string;
+  /**
+   * Flat list of header pairs `[name0, value0, name1, value1, …]`, names lowercase, in arrival
+   * order, repeated headers kept. The auth stage edits this in place (sanitize, remove token,
+   * add claim headers); the proxy forwards what remains (minus hop-by-hop headers).
+   */
+  headers: string[];
+  remoteAddress: string;
+  /** 'http' (TLS listeners are not supported yet). */
+  scheme: 'http' | 'https';
+}
+
+/** Headers helpers used on the hot path (flat pair list, lowercase names). */
+export function getHeader(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
+  return undefined;
+}
+
+export function getHeaderValues(headers: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) out.push(headers[i + 1]!);
+  return out;
+}
+
+/** Removes every value of `name`; returns how many were removed. */
+export function removeHeader(headers: string[], name: string): number {
+  let w = 0;
+  let removed = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    if (headers[r] === name) { removed++; continue; }
+    if (w !== r) { headers[w] = headers[r]!; headers[w + 1] = headers[r + 1]!; }
+    w += 2;
+  }
+  headers.length = w;
+  return removed;
+}
+
+/**
+ * The client side of one exchange: request body in, response out. Implemented over uWS in
+ * http/server.ts and over plain objects in tests. All methods are safe to call after an abort
+ * (they do nothing).
+ */
+export interface ClientExchange {
+  /** True when the request declares a body (content-length > 0 or transfer-encoding). */
+  readonly hasBody: boolean;
+  /** Declared content-length, or -1 when chunked/unknown. */
+  readonly contentLength: number;
+  /** Body chunks, copied (safe to keep). Call once; chunks before the call are buffered. */
+  onBody(cb: (chunk: Buffer, isLast: boolean) => void): void;
+  pauseBody(): void;
+  resumeBody(): void;
+
+  /** True once the client went away (or the response was fully sent). */
+  readonly done: boolean;
+  /** Called once if the client disconnects before the response is complete. */
+  onAbort(cb: () => void): void;
+
+  /** A complete response in one go. `headers` is a flat pair list. */
+  respond(status: number, headers: readonly string[], body: string | Buffer): void;
+  /** Starts a streamed response. */
+  writeHead(status: number, headers: readonly string[]): void;
+  /** Writes a body chunk; false means backpressure: wait for onDrain before writing more. */
+  write(chunk: Buffer): boolean;
+  onDrain(cb: () => void): void;
+  end(): void;
+  /** Closes the client connection abruptly (upstream failed mid-response). */
+  destroy(): void;
+}
