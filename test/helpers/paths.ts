@@ -1,0 +1,10 @@
+// Paths for tests that run from dist/test/**: fixtures and the shared seed live in the source tree.
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/** Repository root (tests run from dist/test/<dir>/x.test.js). */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const fixturesDir = path.join(repoRoot, 'test', 'fixtures');
+/** ../shared/seed/manifests next to the checkout (read-only in CI). */
+export const seedManifestsDir = path.resolve(repoRoot, '..', 'shared', 'seed', 'manifests');
+export const sampleTokenPath = path.join(seedManifestsDir, 'sample-token.txt');
