@@ -1,0 +1,214 @@
+#!/usr/bin/env node
+// `jwtgate serve|check`: flags, signals and exit codes; nothing else. Everything a flag controls
+// is implemented elsewhere (src/gateway.ts, src/config/*).
+
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { Gateway } from './gateway.js';
+import { ConfigError } from './errors.js';
+import { loadManifests } from './config/load.js';
+import { compileSnapshot } from './config/compile.js';
+import { formatCheckReport } from './config/report.js';
+import { startAdmin, type AdminServer } from './observability/admin.js';
+import { createLogger, isLogLevel, type Logger } from './observability/log.js';
+import { startEchoUpstream } from './upstream/echo.js';
+import { UwsLoadError } from './http/uws.js';
+
+const USAGE = `Usage:
+  jwtgate serve --config PATH [--config PATH…] [options]
+  jwtgate check --config PATH [--config PATH…] [--output text|json]
+
+PATH is a manifest file (.yaml, .yml, .json; multi-document YAML) or a folder of them.
+
+serve options:
+  --admin HOST:PORT              admin endpoint: /ready, /healthz, /config_dump, /metrics (default: off)
+  --host ADDR                    address every Gateway listener binds (default 0.0.0.0)
+  --port-map LISTENER=PORT       bind Gateway listener port LISTENER on PORT instead (repeatable; 0 = any free port)
+  --cluster-domain DOMAIN        Service backends resolve as NAME.NAMESPACE.svc.DOMAIN (default cluster.local)
+  --verify-threads N             signature-check worker threads (default: number of cores)
+  --verify-mode pool|inline|auto where signatures are checked (default auto)
+  --max-request-headers-bytes N  431 above this many header bytes (default 61440, Envoy's 60 KiB)
+  --upstream-timeout-ms N        504 when the upstream has not answered in N ms (default 15000)
+  --echo-upstream HOST:PORT      also start the bundled httpbin-style echo upstream there
+  --strict                       refuse to start if any resource is invalid (default: serve the valid parts, like kgateway)
+  --access-log                   one JSON log line per request (default off)
+  --log-level debug|info|warn|error  (default info)
+
+check options:
+  --cluster-domain DOMAIN        as for serve
+  --output text|json             report format (default text)
+
+Exit codes: 0 ok, 1 invalid configuration or start-up failure, 2 usage error.`;
+
+class UsageError extends Error {}
+
+function hostPort(flag: string, v: string): { host: string; port: number } {
+  const i = v.lastIndexOf(':');
+  const port = Number(v.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${flag} expects HOST:PORT, got "${v}"`);
+  return { host: v.slice(0, i).replace(/^\[|\]$/g, ''), port };
+}
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} expects a positive integer, got "${v}"`);
+  return n;
+}
+
+async function serve(argv: string[], log: Logger): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', multiple: true },
+      admin: { type: 'string' },
+      host: { type: 'string' },
+      'port-map': { type: 'string', multiple: true },
+      'cluster-domain': { type: 'string' },
+      'verify-threads': { type: 'string' },
+      'verify-mode': { type: 'string' },
+      'max-request-headers-bytes': { type: 'string' },
+      'upstream-timeout-ms': { type: 'string' },
+      'echo-upstream': { type: 'string' },
+      strict: { type: 'boolean' },
+      'access-log': { type: 'boolean' },
+      'log-level': { type: 'string' },
+    },
+  });
+  if (!values.config?.length) throw new UsageError('serve needs at least one --config PATH');
+  const portOverrides = new Map<number, number>();
+  for (const m of values['port-map'] ?? []) {
+    const [a, b] = m.split('=');
+    const from = Number(a);
+    const to = Number(b);
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 1 || from > 65535 || to < 0 || to > 65535) throw new UsageError(`--port-map expects LISTENER=PORT, got "${m}"`);
+    portOverrides.set(from, to);
+  }
+  const mode = values['verify-mode'];
+  if (mode !== undefined && mode !== 'pool' && mode !== 'inline' && mode !== 'auto') throw new UsageError(`--verify-mode must be pool, inline or auto, got "${mode}"`);
+  const admin = values.admin !== undefined ? hostPort('--admin', values.admin) : undefined;
+  const echo = values['echo-upstream'] !== undefined ? hostPort('--echo-upstream', values['echo-upstream']) : undefined;
+
+  let echoServer: { port: number; close(): Promise<void> } | undefined;
+  if (echo) {
+    echoServer = await startEchoUpstream({ host: echo.host, port: echo.port });
+    log.info('echo upstream listening', { host: echo.host, port: echoServer.port });
+  }
+  let gateway: Gateway;
+  try {
+    gateway = await Gateway.start({
+      configPaths: values.config,
+      host: values.host,
+      portOverrides,
+      clusterDomain: values['cluster-domain'],
+      verifyThreads: positiveInt('--verify-threads', values['verify-threads']),
+      verifyMode: mode,
+      maxRequestHeadersBytes: positiveInt('--max-request-headers-bytes', values['max-request-headers-bytes']),
+      upstreamTimeoutMs: positiveInt('--upstream-timeout-ms', values['upstream-timeout-ms']),
+      strict: values.strict,
+      accessLog: values['access-log'],
+      logger: log,
+    });
+  } catch (err) {
+    await echoServer?.close();
+    throw err;
+  }
+  let adminServer: AdminServer | undefined;
+  if (admin) {
+    adminServer = await startAdmin(gateway, admin.host, admin.port);
+    log.info('admin listening', { host: admin.host, port: adminServer.port });
+  }
+  log.info('jwtgate ready', { listeners: [...gateway.snapshot.ports.keys()].map((p) => ({ listenerPort: p, port: gateway.port(p) })) });
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info('shutting down', { signal });
+      void (async () => {
+        await gateway.stop();
+        await adminServer?.close();
+        await echoServer?.close();
+        resolve(0);
+      })();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+async function check(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', multiple: true },
+      'cluster-domain': { type: 'string' },
+      output: { type: 'string' },
+    },
+  });
+  if (!values.config?.length) throw new UsageError('check needs at least one --config PATH');
+  const output = values.output ?? 'text';
+  if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, got "${output}"`);
+  const loaded = await loadManifests(values.config);
+  const { snapshot } = compileSnapshot(loaded.resources, { generation: 1, clusterDomain: values['cluster-domain'] });
+  const problems = [...loaded.problems, ...snapshot.problems];
+  const report = { statuses: snapshot.statuses, problems };
+  if (output === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else process.stdout.write(formatCheckReport(report));
+  return problems.some((p) => p.severity === 'error') ? 1 : 0;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const levelArg = rest.indexOf('--log-level');
+  const level = levelArg >= 0 ? rest[levelArg + 1] ?? 'info' : 'info';
+  try {
+    if (!isLogLevel(level)) throw new UsageError(`--log-level must be debug, info, warn or error, got "${level}"`);
+    const log = createLogger(level);
+    switch (command) {
+      case 'serve':
+        return await serve(rest, log);
+      case 'check':
+        return await check(rest);
+      case 'version':
+      case '--version':
+        process.stdout.write(version() + '\n');
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE + '\n');
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`jwtgate: ${(err as Error).message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`jwtgate: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof UwsLoadError) {
+      process.stderr.write(`jwtgate: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`jwtgate: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+  // Worker threads and sockets are closed by stop(); exit explicitly so nothing lingers.
+  setImmediate(() => process.exit(code));
+});

@@ -1,0 +1,238 @@
+// Builds the running gateway and is the one place that wires the parts together: config files ->
+// compiled snapshot -> key sets published to the verify workers -> one uWS listener per port ->
+// per request: route -> JWT -> proxy. The snapshot is swapped by reference (`this.snap`), so a
+// request always sees one consistent configuration.
+
+import { ConfigError, ERRORS, type ConfigProblem, type ErrorCode } from './errors.js';
+import type { CompiledRoute, Snapshot } from './config/snapshot.js';
+import { loadManifests } from './config/load.js';
+import { compileSnapshot } from './config/compile.js';
+import { selectRoute, pickBackend } from './routing/match.js';
+import { HttpServer } from './http/server.js';
+import { sendError } from './http/error-response.js';
+import type { ClientExchange, GatewayRequest } from './http/exchange.js';
+import { Verifier } from './auth/verifier.js';
+import { ResultCache } from './auth/result-cache.js';
+import { Authenticator, type AuthOutcome } from './auth/authenticator.js';
+import { Forwarder } from './proxy/forwarder.js';
+import { Metrics } from './observability/metrics.js';
+import { silentLogger, type Logger } from './observability/log.js';
+
+export interface GatewayOptions {
+  /** Manifest files or folders. */
+  configPaths: string[];
+  /** Bind address of every listener (default `0.0.0.0`). */
+  host?: string;
+  /** Gateway listener port -> port actually bound (tests use 0). */
+  portOverrides?: ReadonlyMap<number, number>;
+  /** Domain for `Service` backends: `NAME.NAMESPACE.svc.<clusterDomain>` (default `cluster.local`). */
+  clusterDomain?: string;
+  /** Verify worker threads (default: available cores). */
+  verifyThreads?: number;
+  /** Where signatures are checked: worker pool, main thread, or auto (default). */
+  verifyMode?: 'pool' | 'inline' | 'auto';
+  /** Request header bytes above which requests get 431 (default 60 KiB, Envoy's default). */
+  maxRequestHeadersBytes?: number;
+  /** Upstream response timeout (default 15000 ms, Envoy's route timeout default). */
+  upstreamTimeoutMs?: number;
+  /** Refuse to start when any resource has an error (default: serve the valid parts, as kgateway). */
+  strict?: boolean;
+  /** Log one line per request (default false). */
+  accessLog?: boolean;
+  logger?: Logger;
+  /** Clock for claim checks (seconds); tests inject it. */
+  nowSeconds?: () => number;
+}
+
+const PROBLEM_LOG_LIMIT = 200;
+
+export class Gateway {
+  readonly metrics = new Metrics();
+  private snap!: Snapshot;
+  private readonly opts: GatewayOptions;
+  private readonly log: Logger;
+  private readonly http: HttpServer;
+  private readonly verifier: Verifier;
+  private readonly cache: ResultCache;
+  private readonly auth: Authenticator;
+  private readonly forwarder: Forwarder;
+  private readonly keySetGenerations = new Map<string, number>();
+  private backendCounter = 0;
+  private listening = false;
+  private stopped = false;
+
+  private constructor(opts: GatewayOptions) {
+    this.opts = opts;
+    this.log = opts.logger ?? silentLogger;
+    this.verifier = new Verifier({ threads: opts.verifyThreads, mode: opts.verifyMode });
+    this.cache = new ResultCache();
+    this.auth = new Authenticator({
+      verifier: this.verifier,
+      cache: this.cache,
+      nowSeconds: opts.nowSeconds,
+      keySet: (id: string) => this.keySetFor(id),
+      metrics: this.metrics,
+    });
+    this.forwarder = new Forwarder({ timeoutMs: opts.upstreamTimeoutMs ?? 15000 });
+    this.http = new HttpServer(
+      { host: opts.host ?? '0.0.0.0', maxRequestHeadersBytes: opts.maxRequestHeadersBytes ?? 60 * 1024 },
+      (port, req, ex) => this.handle(port, req, ex),
+      (_port, ex, bytes) => {
+        this.metrics.inc('jwtgate_requests_total', 'REQUEST_HEADERS_TOO_LARGE');
+        this.log.warn('request headers too large', { bytes, limit: opts.maxRequestHeadersBytes ?? 60 * 1024 });
+        sendError(ex, 'REQUEST_HEADERS_TOO_LARGE');
+      },
+    );
+  }
+
+  /** Loads and compiles the config, publishes key sets, binds every listener. */
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const gw = new Gateway(opts);
+    try {
+      const snapshot = await buildSnapshot(opts, 1);
+      gw.reportProblems(snapshot.problems);
+      if (opts.strict && snapshot.problems.some((p) => p.severity === 'error')) {
+        throw new ConfigError(snapshot.problems.filter((p) => p.severity === 'error'), 'configuration has errors and --strict is set');
+      }
+      gw.install(snapshot);
+      for (const port of snapshot.ports.keys()) {
+        const bind = opts.portOverrides?.get(port) ?? port;
+        const bound = await gw.http.listen(port, bind);
+        gw.log.info('listening', { listenerPort: port, port: bound, host: opts.host ?? '0.0.0.0' });
+      }
+      gw.listening = true;
+      return gw;
+    } catch (err) {
+      await gw.stop(0);
+      throw err;
+    }
+  }
+
+  get snapshot(): Snapshot {
+    return this.snap;
+  }
+
+  /** True once every listener is bound and every key set is loaded. */
+  get ready(): boolean {
+    if (!this.listening || this.stopped) return false;
+    for (const ks of this.snap.keySets.values()) if (ks.kind === 'local' && !this.keySetGenerations.has(ks.id)) return false;
+    return true;
+  }
+
+  /** Bound port for a Gateway listener port. */
+  port(listenerPort: number): number {
+    const p = this.http.boundPort(listenerPort);
+    if (p === undefined) throw new Error(`no listener on port ${listenerPort}`);
+    return p;
+  }
+
+  /** Stops accepting, lets requests in flight finish for up to `drainMs`, then closes everything. */
+  async stop(drainMs = 5000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.http.stopAccepting();
+    if (drainMs > 0) await new Promise((r) => setTimeout(r, Math.min(drainMs, 200)).unref?.());
+    this.http.close();
+    await Promise.allSettled([this.forwarder.close(), this.verifier.close()]);
+  }
+
+  private install(snapshot: Snapshot): void {
+    const live = new Set<string>();
+    for (const ks of snapshot.keySets.values()) {
+      live.add(ks.id);
+      if (ks.kind !== 'local') continue;
+      const generation = (this.keySetGenerations.get(ks.id) ?? 0) + 1;
+      this.verifier.publishKeySet(ks.id, generation, ks.keys);
+      this.keySetGenerations.set(ks.id, generation);
+    }
+    const dropped = [...this.keySetGenerations.keys()].filter((id) => !live.has(id));
+    if (dropped.length) {
+      this.verifier.dropKeySets(dropped);
+      for (const id of dropped) this.keySetGenerations.delete(id);
+    }
+    this.snap = snapshot;
+  }
+
+  private keySetFor(id: string) {
+    const ks = this.snap.keySets.get(id);
+    if (!ks) return undefined;
+    return { source: ks, generation: this.keySetGenerations.get(id) ?? 0 };
+  }
+
+  private reportProblems(problems: readonly ConfigProblem[]): void {
+    let n = 0;
+    for (const p of problems) {
+      if (n++ >= PROBLEM_LOG_LIMIT) {
+        this.log.warn('more configuration problems not logged; run `jwtgate check` for the full list', { total: problems.length });
+        break;
+      }
+      const fields = { resource: p.resource, path: p.path, source: p.source };
+      if (p.severity === 'error') this.log.error(`config: ${p.message}`, fields);
+      else this.log.warn(`config: ${p.message}`, fields);
+    }
+  }
+
+  private handle(listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+    const table = this.snap.ports.get(listenerPort);
+    const match = table && selectRoute(table, req);
+    if (!match) return this.deny(ex, 'ROUTE_NOT_FOUND', req);
+    const route = match.route;
+    if (match.listener.invalid !== undefined || route.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req);
+    const jwt = route.auth.jwt;
+    if (jwt.length === 0) return this.forward(route, req, ex);
+    const outcome = this.auth.authenticate(req, jwt);
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (o) => this.afterAuth(o, route, listenerPort, req, ex),
+        (err) => {
+          this.log.error('authentication failed unexpectedly', { err: String(err) });
+          this.deny(ex, 'INTERNAL', req);
+        },
+      );
+    } else {
+      this.afterAuth(outcome, route, listenerPort, req, ex);
+    }
+  }
+
+  private afterAuth(outcome: AuthOutcome, route: CompiledRoute, listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+    if (ex.done) return;
+    if (!outcome.ok) return this.deny(ex, outcome.code, req);
+    let target = route;
+    // Envoy clears the route cache after claim headers are added (clear_route_cache, kgateway sets
+    // it when claimsToHeaders is non-empty): the request is re-matched with its new headers.
+    if (route.auth.jwt.some((e) => e.sanitizeHeaders.length > 0)) {
+      const again = selectRoute(this.snap.ports.get(listenerPort)!, req);
+      if (!again) return this.deny(ex, 'ROUTE_NOT_FOUND', req);
+      if (again.listener.invalid !== undefined || again.route.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req);
+      target = again.route;
+    }
+    this.forward(target, req, ex);
+  }
+
+  private forward(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange): void {
+    const backend = pickBackend(route, this.backendCounter++);
+    if (!backend) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req);
+    this.forwarder.forward(req, backend, ex, this.onProxyDone);
+  }
+
+  private readonly onProxyDone = (outcome: { status: number; code?: ErrorCode }) => {
+    this.metrics.inc('jwtgate_requests_total', outcome.code ?? 'OK');
+    this.metrics.inc('jwtgate_upstream_responses_total', outcome.code ?? `${Math.floor(outcome.status / 100)}xx`);
+  };
+
+  private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest): void {
+    this.metrics.inc('jwtgate_requests_total', code);
+    if (this.opts.accessLog) this.log.info('request', { method: req.method, host: req.host, path: req.path, status: ERRORS[code].status, result: code });
+    sendError(ex, code, req);
+  }
+}
+
+/** Loads every manifest and compiles a snapshot; load errors (unreadable files, YAML syntax) are fatal. */
+export async function buildSnapshot(opts: Pick<GatewayOptions, 'configPaths' | 'clusterDomain'>, generation: number): Promise<Snapshot> {
+  const loaded = await loadManifests(opts.configPaths);
+  const fatal = loaded.problems.filter((p) => p.severity === 'error');
+  if (fatal.length) throw new ConfigError(fatal, 'cannot load configuration:\n' + fatal.map((p) => `  ${p.source ?? p.resource}: ${p.message}`).join('\n'));
+  const { snapshot } = compileSnapshot(loaded.resources, { generation, clusterDomain: opts.clusterDomain });
+  if (loaded.problems.length) return { ...snapshot, problems: [...loaded.problems, ...snapshot.problems] };
+  return snapshot;
+}

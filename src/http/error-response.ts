@@ -1,0 +1,34 @@
+// Builds the local replies jwtgate sends itself (JWT denials, routing and proxy errors) from the
+// error catalogue: exact Envoy bodies, `content-type: text/plain`, and for JWT failures the
+// `WWW-Authenticate: Bearer realm="<scheme>://<host><path>"[, error="invalid_token"]` header of
+// Envoy's jwt_authn filter (realm path includes the query, truncated to 256 bytes as in
+// Http::Utility::buildOriginalUri).
+
+import { ERRORS, type ErrorCode } from '../errors.js';
+import type { ClientExchange, GatewayRequest } from './exchange.js';
+
+const MAX_REALM_PATH_BYTES = 256;
+
+export function realmFor(req: GatewayRequest): string {
+  let path = req.query ? `${req.path}?${req.query}` : req.path;
+  if (Buffer.byteLength(path) > MAX_REALM_PATH_BYTES) path = Buffer.from(path).subarray(0, MAX_REALM_PATH_BYTES).toString();
+  return `${req.scheme}://${req.authority}${path}`;
+}
+
+export function wwwAuthenticateFor(code: ErrorCode, req: GatewayRequest): string | undefined {
+  const info = ERRORS[code];
+  if (info.wwwAuthenticate === 'none') return undefined;
+  const base = `Bearer realm="${realmFor(req)}"`;
+  return info.wwwAuthenticate === 'missing' ? base : `${base}, error="invalid_token"`;
+}
+
+/** Sends the catalogue reply for `code`. `req` may be undefined before the request is parsed. */
+export function sendError(exchange: ClientExchange, code: ErrorCode, req?: GatewayRequest): void {
+  const info = ERRORS[code];
+  const headers = ['content-type', 'text/plain'];
+  if (req) {
+    const www = wwwAuthenticateFor(code, req);
+    if (www !== undefined) headers.push('www-authenticate', www);
+  }
+  exchange.respond(info.status, headers, info.body);
+}

@@ -1,0 +1,343 @@
+// The only code that touches uWebSockets.js request/response objects. Each port gets one uWS
+// App; the handler copies what the gateway needs synchronously (uWS HttpRequest objects die
+// when the callback returns), enforces the header limits, and wraps the HttpResponse in a
+// ClientExchange (body in with pause/resume, response out with backpressure, abort tracking).
+// It does no routing or auth itself: it hands (port, request, exchange) to the gateway.
+
+import { STATUS_CODES } from 'node:http';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { loadUws } from './uws.js';
+import type { ClientExchange, GatewayRequest } from './exchange.js';
+
+export interface HttpServerOptions {
+  /** Address to bind every listener to (default `0.0.0.0`). */
+  host: string;
+  /**
+   * Total request header bytes (names + values + 4 per line) above which the request gets 431
+   * (Envoy's default `max_request_headers_kb` is 60 KiB).
+   */
+  maxRequestHeadersBytes: number;
+}
+
+export type RequestHandler = (port: number, req: GatewayRequest, exchange: ClientExchange) => void;
+export type OversizeHandler = (port: number, exchange: ClientExchange, headerBytes: number) => void;
+
+const STATUS_LINES: string[] = [];
+function statusLine(status: number): string {
+  return (STATUS_LINES[status] ??= `${status} ${STATUS_CODES[status] ?? 'Unknown'}`);
+}
+
+/** Response headers uWS writes itself (framing): never copied from upstream. */
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'date']);
+
+const EMPTY = Buffer.alloc(0);
+
+class UwsExchange implements ClientExchange {
+  readonly hasBody: boolean;
+  readonly contentLength: number;
+  done = false;
+  private readonly res: HttpResponse;
+  private abortCb: (() => void) | undefined;
+  private bodyCb: ((chunk: Buffer, isLast: boolean) => void) | undefined;
+  private buffered: Buffer[] | undefined;
+  private bufferedBytes = 0;
+  private bufferedLast = false;
+  private paused = false;
+  private userPaused = false;
+  private drainCb: (() => void) | undefined;
+  // streamed response state
+  private fixedLength = -1;
+  private pending: Buffer | undefined;
+  private pendingOffset = 0;
+  private headOnly = false;
+
+  constructor(res: HttpResponse, hasBody: boolean, contentLength: number, headOnly: boolean) {
+    this.res = res;
+    this.hasBody = hasBody;
+    this.contentLength = contentLength;
+    this.headOnly = headOnly;
+    res.onAborted(() => {
+      if (this.done) return;
+      this.done = true;
+      const cb = this.abortCb;
+      this.abortCb = undefined;
+      if (cb) cb();
+    });
+    if (hasBody) {
+      res.onData((ab, isLast) => this.onData(ab, isLast));
+    }
+  }
+
+  private onData(ab: ArrayBuffer, isLast: boolean): void {
+    // uWS neuters the ArrayBuffer when this callback returns: copy it.
+    const chunk = ab.byteLength === 0 ? EMPTY : Buffer.from(new Uint8Array(ab).slice());
+    if (this.bodyCb) {
+      this.bodyCb(chunk, isLast);
+      return;
+    }
+    (this.buffered ??= []).push(chunk);
+    this.bufferedBytes += chunk.length;
+    this.bufferedLast = isLast;
+    // Nobody reads yet (auth still running): stop reading past 64 KiB instead of buffering a
+    // whole upload in memory.
+    if (!isLast && this.bufferedBytes > 65536 && !this.paused && !this.done) {
+      this.paused = true;
+      this.res.pause();
+    }
+  }
+
+  onBody(cb: (chunk: Buffer, isLast: boolean) => void): void {
+    this.bodyCb = cb;
+    const buf = this.buffered;
+    if (buf) {
+      this.buffered = undefined;
+      for (let i = 0; i < buf.length; i++) cb(buf[i]!, this.bufferedLast && i === buf.length - 1);
+    }
+    if (this.paused && !this.userPaused && !this.done) {
+      this.paused = false;
+      this.res.resume();
+    }
+  }
+
+  pauseBody(): void {
+    this.userPaused = true;
+    if (!this.paused && !this.done) {
+      this.paused = true;
+      this.res.pause();
+    }
+  }
+
+  resumeBody(): void {
+    this.userPaused = false;
+    if (this.paused && !this.done) {
+      this.paused = false;
+      this.res.resume();
+    }
+  }
+
+  onAbort(cb: () => void): void {
+    this.abortCb = cb;
+  }
+
+  respond(status: number, headers: readonly string[], body: string | Buffer): void {
+    if (this.done) return;
+    this.done = true;
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(statusLine(status));
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = headers[i]!;
+        if (FRAMING.has(name)) continue;
+        res.writeHeader(name, headers[i + 1]!);
+      }
+      if (this.headOnly) res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+      else res.end(body);
+    });
+  }
+
+  writeHead(status: number, headers: readonly string[]): void {
+    if (this.done) return;
+    const res = this.res;
+    let length = -1;
+    res.cork(() => {
+      res.writeStatus(statusLine(status));
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = headers[i]!;
+        if (name === 'content-length') {
+          length = Number(headers[i + 1]);
+          continue;
+        }
+        if (FRAMING.has(name)) continue;
+        res.writeHeader(name, headers[i + 1]!);
+      }
+    });
+    // 204/304 and HEAD carry no body: the length only describes the would-be entity.
+    if (this.headOnly || status === 204 || status === 304) {
+      this.fixedLength = -2;
+      this.bodylessLength = length;
+    } else if (Number.isSafeInteger(length) && length >= 0) {
+      this.fixedLength = length;
+    }
+    res.onWritable((offset) => this.onWritable(offset));
+  }
+
+  private bodylessLength = -1;
+
+  write(chunk: Buffer): boolean {
+    if (this.done) return true;
+    if (this.fixedLength === -2) return true;
+    const res = this.res;
+    if (this.fixedLength >= 0) {
+      let ok = true;
+      res.cork(() => {
+        const offset = res.getWriteOffset();
+        const [written, finished] = res.tryEnd(chunk, this.fixedLength);
+        if (finished) {
+          this.done = true;
+          return;
+        }
+        if (!written) {
+          this.pending = chunk;
+          this.pendingOffset = offset;
+          ok = false;
+        }
+      });
+      return ok;
+    }
+    let ok = true;
+    res.cork(() => {
+      ok = res.write(chunk);
+    });
+    return ok;
+  }
+
+  private onWritable(offset: number): boolean {
+    if (this.done) return true;
+    const pending = this.pending;
+    if (pending) {
+      const [written, finished] = this.res.tryEnd(pending.subarray(offset - this.pendingOffset), this.fixedLength);
+      if (finished) {
+        this.done = true;
+        this.pending = undefined;
+        return true;
+      }
+      if (!written) return false;
+      this.pending = undefined;
+    }
+    const cb = this.drainCb;
+    if (cb) cb();
+    return true;
+  }
+
+  onDrain(cb: () => void): void {
+    this.drainCb = cb;
+  }
+
+  end(): void {
+    if (this.done) return;
+    const res = this.res;
+    if (this.fixedLength === -2) {
+      this.done = true;
+      res.cork(() => res.endWithoutBody(this.bodylessLength >= 0 ? this.bodylessLength : undefined));
+      return;
+    }
+    if (this.fixedLength >= 0) {
+      // Upstream ended before its declared length: the client must not see a short body as complete.
+      if (res.getWriteOffset() < this.fixedLength || this.pending) {
+        this.destroy();
+        return;
+      }
+      this.done = true;
+      return;
+    }
+    this.done = true;
+    res.cork(() => res.end());
+  }
+
+  destroy(): void {
+    this.done = true;
+    this.abortCb = undefined;
+    try {
+      this.res.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+export class HttpServer {
+  private readonly opts: HttpServerOptions;
+  private readonly onRequest: RequestHandler;
+  private readonly onOversize: OversizeHandler;
+  private readonly sockets = new Map<number, { app: TemplatedApp; socket: us_listen_socket; port: number }>();
+
+  constructor(opts: HttpServerOptions, onRequest: RequestHandler, onOversize: OversizeHandler) {
+    this.opts = opts;
+    this.onRequest = onRequest;
+    this.onOversize = onOversize;
+  }
+
+  /**
+   * Starts listening on `port` (0 = ephemeral). `configPort` is the Gateway listener port the
+   * requests are routed by (differs from the bound port only in tests/port overrides).
+   * Resolves with the bound port; rejects with a clear message if the port cannot be bound.
+   */
+  listen(configPort: number, port: number): Promise<number> {
+    const uws = loadUws();
+    const app = uws.App();
+    const maxHeaderBytes = this.opts.maxRequestHeadersBytes;
+    const onRequest = this.onRequest;
+    const onOversize = this.onOversize;
+    app.any('/*', (res: HttpResponse, req: HttpRequest) => {
+      const headers: string[] = [];
+      let headerBytes = 0;
+      let contentLength = -1;
+      let chunked = false;
+      let host = '';
+      req.forEach((name, value) => {
+        headers.push(name, value);
+        headerBytes += name.length + value.length + 4;
+      });
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = headers[i]!;
+        if (name === 'host') host = headers[i + 1]!;
+        else if (name === 'content-length') contentLength = Number(headers[i + 1]);
+        else if (name === 'transfer-encoding') chunked = true;
+      }
+      const url = req.getUrl();
+      const query = req.getQuery() ?? '';
+      headerBytes += url.length + query.length;
+      const method = req.getCaseSensitiveMethod();
+      const hasBody = chunked || contentLength > 0;
+      const exchange = new UwsExchange(res, hasBody, chunked ? -1 : contentLength, method === 'HEAD');
+      if (headerBytes > maxHeaderBytes) {
+        onOversize(configPort, exchange, headerBytes);
+        return;
+      }
+      const authority = host;
+      let hostOnly = host;
+      const colon = host.lastIndexOf(':');
+      if (colon !== -1 && host.indexOf(']') < colon) hostOnly = host.slice(0, colon);
+      const request: GatewayRequest = {
+        method: method.toUpperCase(),
+        path: url,
+        query,
+        host: hostOnly.toLowerCase(),
+        authority,
+        headers,
+        remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+        scheme: 'http',
+      };
+      onRequest(configPort, request, exchange);
+    });
+    return new Promise((resolve, reject) => {
+      app.listen(this.opts.host, port, (socket) => {
+        if (!socket) {
+          reject(new Error(`cannot listen on ${this.opts.host}:${port} (Gateway listener port ${configPort}): address in use or not permitted`));
+          return;
+        }
+        const bound = uws.us_socket_local_port(socket);
+        this.sockets.set(configPort, { app, socket, port: bound });
+        resolve(bound);
+      });
+    });
+  }
+
+  /** Bound port of a Gateway listener port. */
+  boundPort(configPort: number): number | undefined {
+    return this.sockets.get(configPort)?.port;
+  }
+
+  /** Stops accepting new connections; requests in flight finish on their open connections. */
+  stopAccepting(): void {
+    const uws = loadUws();
+    for (const { socket } of this.sockets.values()) uws.us_listen_socket_close(socket);
+  }
+
+  /** Closes every connection (after stopAccepting and a drain period). */
+  close(): void {
+    this.stopAccepting();
+    for (const { app } of this.sockets.values()) (app as unknown as { close(): void }).close();
+    this.sockets.clear();
+  }
+}

@@ -1,0 +1,48 @@
+// The admin endpoint (`--admin HOST:PORT`): /ready (200 once every listener is bound and every
+// key set is loaded, else 503), /healthz (200 while the process serves), /config_dump (the
+// compiled snapshot as JSON, keys described by kid/alg/thumbprint, never key material) and
+// /metrics (Prometheus text). Plain node:http: it is off the request hot path.
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Gateway } from '../gateway.js';
+import { configDump } from '../config/dump.js';
+
+export interface AdminServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export function startAdmin(gateway: Gateway, host: string, port: number): Promise<AdminServer> {
+  const server = http.createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
+    switch (url) {
+      case '/ready':
+        return gateway.ready ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
+      case '/healthz':
+        return send(200, 'text/plain', 'ok\n');
+      case '/config_dump':
+        return send(200, 'application/json', JSON.stringify(configDump(gateway.snapshot), null, 2) + '\n');
+      case '/metrics':
+        return send(200, 'text/plain; version=0.0.4', gateway.metrics.render());
+      default:
+        return send(404, 'text/plain', 'not found: try /ready, /healthz, /config_dump, /metrics\n');
+    }
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`cannot start admin server on ${host}:${port}: ${err.message}`)));
+    server.listen(port, host, () => {
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+      });
+    });
+  });
+}

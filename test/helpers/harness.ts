@@ -1,0 +1,87 @@
+// Starts a real gateway on a real socket (port 0) in front of the real bundled echo upstream,
+// with the sample app's Gateway/HTTPRoute plus the manifests a test provides.
+import { mkdtemp, writeFile, copyFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Gateway, type GatewayOptions } from '../../src/gateway.js';
+import { startEchoUpstream } from '../../src/upstream/echo.js';
+
+export function sampleApp(echoPort: number): string {
+  return `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: http, namespace: kgateway-system }
+spec:
+  gatewayClassName: kgateway
+  listeners:
+  - { name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: All } } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: httpbin, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  hostnames: [www.example.com]
+  rules:
+  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: httpbin, namespace: httpbin }
+spec:
+  type: Static
+  static: { hosts: [{ host: 127.0.0.1, port: ${echoPort} }] }
+`;
+}
+
+export type Echo = Awaited<ReturnType<typeof startEchoUpstream>>;
+
+export interface Harness {
+  gateway: Gateway;
+  echo: Echo;
+  port: number;
+  dir: string;
+  close(): Promise<void>;
+}
+
+export async function startHarness(opts: {
+  /** YAML texts written as files next to the sample app. */
+  manifests?: string[];
+  /** Existing manifest files copied in. */
+  files?: string[];
+  /** Replace the sample app (gets the echo port). */
+  base?: (echoPort: number) => string;
+  gateway?: Partial<GatewayOptions>;
+}): Promise<Harness> {
+  const echo = await startEchoUpstream({ host: '127.0.0.1', port: 0 });
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'jwtgate-test-'));
+  await writeFile(path.join(dir, '00-base.yaml'), (opts.base ?? sampleApp)(echo.port));
+  let i = 0;
+  for (const text of opts.manifests ?? []) await writeFile(path.join(dir, `1${i++}-test.yaml`), text);
+  for (const f of opts.files ?? []) await copyFile(f, path.join(dir, `2${i++}-${path.basename(f)}`));
+  let gateway: Gateway;
+  try {
+    gateway = await Gateway.start({
+      configPaths: [dir],
+      host: '127.0.0.1',
+      portOverrides: new Map([[8080, 0]]),
+      verifyThreads: 1,
+      ...opts.gateway,
+    });
+  } catch (err) {
+    await echo.close();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    gateway,
+    echo,
+    port: gateway.port(8080),
+    dir,
+    async close() {
+      await gateway.stop(0);
+      await echo.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

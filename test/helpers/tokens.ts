@@ -1,0 +1,34 @@
+// Mints JWTs for tests with node:crypto (no library in between, so malformed variants are easy).
+import crypto, { type KeyObject } from 'node:crypto';
+
+export const b64url = (v: string | Buffer) => Buffer.from(v).toString('base64url');
+
+export function mint(opts: {
+  alg: string;
+  key: KeyObject;
+  kid?: string;
+  header?: Record<string, unknown>;
+  payload: Record<string, unknown>;
+}): string {
+  const header = { alg: opts.alg, typ: 'JWT', ...(opts.kid ? { kid: opts.kid } : {}), ...opts.header };
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(opts.payload))}`;
+  return `${input}.${b64url(sign(opts.alg, opts.key, input))}`;
+}
+
+export function sign(alg: string, key: KeyObject, input: string): Buffer {
+  const hash = `sha${alg.slice(2) === 'dDSA' ? '512' : alg.slice(2)}`;
+  const data = Buffer.from(input);
+  if (alg.startsWith('HS')) return crypto.createHmac(hash, key).update(data).digest();
+  if (alg.startsWith('RS')) return crypto.sign(hash, data, key);
+  if (alg.startsWith('PS')) return crypto.sign(hash, data, { key, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(2)) / 8 });
+  if (alg.startsWith('ES')) return crypto.sign(hash, data, { key, dsaEncoding: 'ieee-p1363' });
+  if (alg === 'EdDSA') return crypto.sign(null, data, key);
+  throw new Error(`unsupported alg ${alg}`);
+}
+
+/** An RSA key pair and its public JWKS (kid `test-rsa`). */
+export function rsaKeys(kid = 'test-rsa') {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
+  return { publicKey, privateKey, jwk, jwks: JSON.stringify({ keys: [jwk] }) };
+}
