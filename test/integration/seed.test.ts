@@ -1,0 +1,184 @@
+// Every section of the kgateway "Basic JWT policy" page (../shared/seed/manifests, all seven
+// files), served by a real gateway in front of the real echo upstream, checked as the page
+// describes it: status, exact body, WWW-Authenticate, and what the upstream received.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { request } from '../helpers/http-client.js';
+import { mint, rsaKeys } from '../helpers/tokens.js';
+
+const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
+const seed = (f: string) => path.join(seedManifestsDir, f);
+const seedText = (f: string) => readFileSync(seed(f), 'utf8');
+// 01-basic-jwt.yaml carries the TrafficPolicy the other sections keep using.
+const TRAFFIC_POLICY = seedText('01-basic-jwt.yaml').split(/^---$/m)[1]!;
+const REALM = 'Bearer realm="http://www.example.com:8080/headers"';
+const INVALID = `${REALM}, error="invalid_token"`;
+
+/** Header values the echo upstream received for the last request, by lowercase name. */
+function lastReceived(h: Harness): Map<string, string[]> {
+  const last = h.echo.received.at(-1);
+  assert.ok(last, 'the upstream received a request');
+  const out = new Map<string, string[]>();
+  for (let i = 0; i < last.headers.length; i += 2) {
+    const k = last.headers[i]!.toLowerCase();
+    out.set(k, [...(out.get(k) ?? []), last.headers[i + 1]!]);
+  }
+  return out;
+}
+
+async function withSeed(files: string[], fn: (h: Harness) => Promise<void>, extra: string[] = []) {
+  const h = await startHarness({ manifests: [...files.map(seedText), ...extra] });
+  try {
+    await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
+test('01 basic JWT: no token -> 401 Jwt is missing, upstream untouched', () =>
+  withSeed(['01-basic-jwt.yaml'], async (h) => {
+    const res = await request({ port: h.port });
+    assert.equal(res.status, 401);
+    assert.equal(res.body, 'Jwt is missing');
+    assert.equal(res.headers['www-authenticate'], REALM);
+    assert.equal(res.headers['content-type'], 'text/plain');
+    assert.equal(h.echo.received.length, 0);
+  }));
+
+test('01 basic JWT: sample token -> 200, token removed before the upstream', () =>
+  withSeed(['01-basic-jwt.yaml'], async (h) => {
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 200);
+    const got = lastReceived(h);
+    assert.equal(got.has('authorization'), false, 'forwardToken unset: Authorization is removed');
+    assert.equal(got.has('x-team'), false);
+    assert.ok(JSON.parse(res.body).headers.Host);
+  }));
+
+test('01 basic JWT: tampered token -> 401 Jwt verification fails', () =>
+  withSeed(['01-basic-jwt.yaml'], async (h) => {
+    const parts = TOKEN.split('.');
+    const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString());
+    payload.team = 'admin';
+    const tampered = `${parts[0]}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${parts[2]}`;
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${tampered}` } });
+    assert.equal(res.status, 401);
+    assert.equal(res.body, 'Jwt verification fails');
+    assert.equal(res.headers['www-authenticate'], INVALID);
+    assert.equal(h.echo.received.length, 0);
+  }));
+
+test('02 claims to headers: X-Team and X-Org echoed as the page shows', () =>
+  withSeed(['02-claims-to-headers.yaml'], async (h) => {
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 200);
+    const body = JSON.parse(res.body);
+    assert.deepEqual(body.headers['X-Team'], ['dev']);
+    assert.deepEqual(body.headers['X-Org'], ['solo.io']);
+  }, [TRAFFIC_POLICY]));
+
+test('02 claims to headers: client-sent x-team/x-org are removed first (no spoofing)', () =>
+  withSeed(['02-claims-to-headers.yaml'], async (h) => {
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}`, 'x-team': 'admins', 'X-Org': 'evil' } });
+    assert.equal(res.status, 200);
+    const got = lastReceived(h);
+    assert.deepEqual(got.get('x-team'), ['dev']);
+    assert.deepEqual(got.get('x-org'), ['solo.io']);
+    const denied = await request({ port: h.port, headers: { 'x-team': 'admins' } });
+    assert.equal(denied.status, 401);
+    assert.equal(h.echo.received.length, 1, 'the denied request never reached the upstream');
+  }, [TRAFFIC_POLICY]));
+
+test('03 remote JWKS: parsed, reported as not supported yet, requests get 401 Jwks remote fetch is failed', async () => {
+  const filled = seedText('03-remote-jwks.yaml')
+    .replaceAll('$HOST_KEYCLOAK', '127.0.0.1')
+    .replaceAll('$PORT_KEYCLOAK', '1')
+    .replaceAll('$KEYCLOAK_URL', 'http://127.0.0.1:1');
+  const h = await startHarness({ manifests: [filled, TRAFFIC_POLICY] });
+  try {
+    const warning = h.gateway.snapshot.problems.find((p) => /remote/.test(p.path) && /not supported yet/.test(p.message));
+    assert.ok(warning, 'jwks.remote is reported, not silently ignored');
+    assert.equal(warning.resource, 'GatewayExtension/kgateway-system/selfminted-jwt');
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 401);
+    assert.equal(res.body, 'Jwks remote fetch is failed');
+    assert.equal(res.headers['www-authenticate'], INVALID);
+  } finally {
+    await h.close();
+  }
+});
+
+test('04 validation mode Strict: no token 401, token 200', () =>
+  withSeed(['04-validation-mode-Strict.yaml'], async (h) => {
+    assert.equal((await request({ port: h.port })).status, 401);
+    assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+  }, [TRAFFIC_POLICY]));
+
+test('04 validation mode AllowMissing: no token passes, a bad token is still rejected', () =>
+  withSeed(['04-validation-mode-AllowMissing.yaml'], async (h) => {
+    const res = await request({ port: h.port });
+    assert.equal(res.status, 200);
+    assert.equal(h.echo.received.length, 1);
+    const bad = await request({ port: h.port, headers: { authorization: 'Bearer not-a-jwt' } });
+    assert.equal(bad.status, 401);
+    assert.equal(bad.body, 'Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections');
+    assert.equal(h.echo.received.length, 1);
+    assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+  }, [TRAFFIC_POLICY]));
+
+test('05 audiences: the sample token (no aud) gets 403 Audiences in Jwt are not allowed', () =>
+  withSeed(['05-audiences.yaml'], async (h) => {
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 403);
+    assert.equal(res.body, 'Audiences in Jwt are not allowed');
+    assert.equal(res.headers['www-authenticate'], INVALID);
+    assert.equal(h.echo.received.length, 0);
+  }, [TRAFFIC_POLICY]));
+
+test('05 audiences: "a different token that carries a matching aud claim" passes', async () => {
+  const keys = rsaKeys('solo-public-key-001');
+  const manifest = seedText('05-audiences.yaml').replace(/inline: '.*'/, `inline: '${keys.jwks}'`);
+  const h = await startHarness({ manifests: [manifest, TRAFFIC_POLICY] });
+  try {
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const good = mint({ alg: 'RS256', key: keys.privateKey, kid: 'solo-public-key-001', payload: { iss: 'solo.io', aud: ['other', 'https://my-api/'], exp } });
+    assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${good}` } })).status, 200);
+    const wrong = mint({ alg: 'RS256', key: keys.privateKey, kid: 'solo-public-key-001', payload: { iss: 'solo.io', aud: 'your-api', exp } });
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${wrong}` } });
+    assert.equal(res.status, 403);
+    assert.equal(res.body, 'Audiences in Jwt are not allowed');
+  } finally {
+    await h.close();
+  }
+});
+
+test('06 token source: x-jwt with Bearer prefix is read; Authorization is not', () =>
+  withSeed(['06-token-source.yaml'], async (h) => {
+    const ok = await request({ port: h.port, headers: { 'x-jwt': `Bearer ${TOKEN}` } });
+    assert.equal(ok.status, 200);
+    assert.equal(lastReceived(h).has('x-jwt'), false, 'the token header is removed');
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 401);
+    assert.equal(res.body, 'Jwt is missing');
+    const q = await request({ port: h.port, path: `/headers?access_token=${TOKEN}` });
+    assert.equal(q.status, 401, 'with tokenSource set, the default access_token parameter is not read');
+  }, [TRAFFIC_POLICY]));
+
+test('07 forward token: the upstream receives the Authorization header', () =>
+  withSeed(['07-forward-token.yaml'], async (h) => {
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 200);
+    assert.deepEqual(lastReceived(h).get('authorization'), [`Bearer ${TOKEN}`]);
+    assert.deepEqual(JSON.parse(res.body).headers.Authorization, [`Bearer ${TOKEN}`]);
+  }, [TRAFFIC_POLICY]));
+
+test('default token sources: access_token query parameter works and is removed from the path', () =>
+  withSeed(['01-basic-jwt.yaml'], async (h) => {
+    const res = await request({ port: h.port, path: `/anything?b=2&access_token=${TOKEN}&a=1` });
+    assert.equal(res.status, 200);
+    assert.equal(h.echo.received.at(-1)!.url, '/anything?a=1&b=2');
+  }));
