@@ -1,0 +1,688 @@
+// Builds the frozen Snapshot from loaded resources: validate each kind -> resolve references
+// (extensions, ConfigMaps, backends, ReferenceGrants, policy targets) -> attach HTTPRoutes to
+// listeners -> fold policies per route -> route tables per port -> statuses. Every problem is
+// collected (never the first only); invalid policies turn their targets into 500 direct
+// responses as kgateway does (spec §2.5). Runs once per config load, never on the request path.
+
+import type { ConfigProblem } from '../errors.js';
+import { hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
+import { firstInvalid, foldPolicies, NO_AUTH, type AttachedPolicy, type LevelPolicies } from '../routing/policy-attachment.js';
+import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
+import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
+import { compareAge, creationMs, resourceId, type RawResource } from './resource.js';
+import { ParseCtx } from './schema.js';
+import type {
+  BackendTarget,
+  CompiledRoute,
+  Condition,
+  JwtExtension,
+  KeySetSource,
+  Listener,
+  PortTable,
+  ResourceStatus,
+  RouteAuth,
+  Snapshot,
+  WeightedBackend,
+} from './snapshot.js';
+import { validateResources } from './validate.js';
+import type { BackendModel } from './validate-backend.js';
+import { GATEWAY_API_GROUP } from './validate-common.js';
+import type { GatewayModel, ListenerModel } from './validate-gateway.js';
+import type { BackendRefModel, HTTPRouteModel, RuleModel } from './validate-httproute.js';
+import { referenceAllowed, type ReferenceGrantModel } from './validate-misc.js';
+import type { TrafficPolicyModel } from './validate-traffic-policy.js';
+
+export interface CompileOptions {
+  /** Snapshot.generation (monotonic, chosen by the caller). */
+  readonly generation: number;
+  /** Services resolve to `NAME.NAMESPACE.svc.<clusterDomain>`; default `cluster.local`. */
+  readonly clusterDomain?: string;
+  /** Clock skew for providers without `clockSkew`, seconds; default 60 (Envoy). */
+  readonly defaultClockSkewSeconds?: number;
+  /** Problems found by the loader, carried into Snapshot.problems. */
+  readonly problems?: readonly ConfigProblem[];
+  /** Key importer; default `importLocalJwks` from jwks/import-keys. Tests may inject one. */
+  readonly importLocalJwks?: ImportLocalJwks;
+}
+
+interface PolicyState {
+  readonly model: TrafficPolicyModel;
+  readonly attached: AttachedPolicy;
+  targetsFound: number;
+  referencedByFilter: boolean;
+  won: boolean;
+  lost: boolean;
+}
+
+interface ListenerState {
+  readonly gw: GatewayModel;
+  readonly l: ListenerModel;
+  readonly key: string;
+  readonly gatewayPolicies: readonly AttachedPolicy[];
+  readonly listenerPolicies: readonly AttachedPolicy[];
+  invalid?: string;
+  readonly byHost: Map<string, RouteEntry[]>;
+  readonly any: RouteEntry[];
+}
+
+interface RuleState {
+  readonly rule: RuleModel;
+  readonly filterPolicies: readonly PolicyState[];
+  readonly backends: readonly WeightedBackend[];
+  readonly totalWeight: number;
+  invalid?: string;
+}
+
+const nk = (ns: string, name: string): string => `${ns}/${name}`;
+
+/** Compiles resources into a frozen Snapshot (see snapshot.ts). Never throws on bad config. */
+export function compileSnapshot(resources: readonly RawResource[], opts: CompileOptions): { snapshot: Snapshot } {
+  const problems: ConfigProblem[] = [...(opts.problems ?? [])];
+  const clusterDomain = opts.clusterDomain ?? 'cluster.local';
+  const v = validateResources(resources, problems);
+
+  const gateways = new Map(v.gateways.map((g) => [nk(g.namespace, g.name), g]));
+  const routes = new Map(v.routes.map((r) => [nk(r.namespace, r.name), r]));
+  const backendModels = new Map(v.backends.map((b) => [nk(b.namespace, b.name), b]));
+  const configMaps = new Map(v.configMaps.map((c) => [nk(c.raw.namespace, c.raw.name), c]));
+
+  // --- GatewayExtensions -> JwtExtension + key sets ------------------------------------------
+  const keySets = new Map<string, KeySetSource>();
+  const resolvedExt = new Map<string, ResolvedExtension>();
+  const extensions = new Map<string, JwtExtension>();
+  for (const m of v.extensions) {
+    const r = resolveExtension(
+      m,
+      {
+        configMaps,
+        backends: backendModels,
+        referenceGrants: v.referenceGrants,
+        clusterDomain,
+        defaultClockSkewSeconds: opts.defaultClockSkewSeconds ?? 60,
+        ...(opts.importLocalJwks ? { importLocalJwks: opts.importLocalJwks } : {}),
+      },
+      problems,
+      keySets,
+    );
+    resolvedExt.set(nk(m.raw.namespace, m.raw.name), r);
+    if (r.ext) extensions.set(r.ext.key, r.ext);
+  }
+
+  // --- TrafficPolicies: jwtAuth reference and validity ---------------------------------------
+  const policies: PolicyState[] = [];
+  const policiesByKey = new Map<string, PolicyState>();
+  for (const m of v.policies) {
+    const cx = ParseCtx.for(m.raw, problems);
+    let invalid = m.valid ? undefined : m.error ?? 'invalid policy';
+    let jwtAuth: AttachedPolicy['jwtAuth'];
+    if (m.jwtAuth?.kind === 'extension') {
+      const key = nk(m.jwtAuth.namespace, m.jwtAuth.name);
+      const r = resolvedExt.get(key);
+      const p = 'spec.jwtAuth.extensionRef';
+      let msg: string | undefined;
+      if (!r) msg = `${key}: gateway extension not found`;
+      else if (!r.isJwt) msg = 'expected gatewayextension type JWT';
+      else if (!r.ext) msg = `GatewayExtension ${key} is invalid: ${r.error ?? 'invalid'}`;
+      else jwtAuth = { kind: 'extension', ext: r.ext };
+      if (msg !== undefined) {
+        cx.error(p, msg);
+        invalid ??= msg;
+      }
+    } else if (m.jwtAuth?.kind === 'disable') jwtAuth = { kind: 'disable' };
+    const attached: AttachedPolicy = {
+      id: resourceId(m.raw),
+      namespace: m.namespace,
+      name: m.name,
+      createdMs: creationMs(m.raw),
+      ...(jwtAuth ? { jwtAuth } : {}),
+      ...(invalid !== undefined ? { invalid } : {}),
+    };
+    const st: PolicyState = { model: m, attached, targetsFound: 0, referencedByFilter: false, won: false, lost: false };
+    policies.push(st);
+    policiesByKey.set(nk(m.namespace, m.name), st);
+  }
+
+  // --- Policy targets -> attachment indexes --------------------------------------------------
+  const atGateway = new Map<string, PolicyState[]>();
+  const atListener = new Map<string, PolicyState[]>();
+  const atRoute = new Map<string, PolicyState[]>();
+  const atRule = new Map<string, PolicyState[]>();
+  const push = (map: Map<string, PolicyState[]>, key: string, p: PolicyState): void => {
+    const list = map.get(key);
+    if (!list) map.set(key, [p]);
+    else if (!list.includes(p)) list.push(p);
+  };
+  const attach = (p: PolicyState, kind: string, name: string, sectionName: string | undefined, path: string, cx: ParseCtx): void => {
+    const ns = p.model.namespace;
+    const key = nk(ns, name);
+    if (kind === 'Gateway') {
+      const gw = gateways.get(key);
+      if (!gw) {
+        cx.warn(path, targetNotFound('Gateway', ns, name, v.gateways.map((g) => g.raw)));
+        return;
+      }
+      if (sectionName !== undefined) {
+        const names = [...gw.listeners.map((l) => l.name), ...gw.invalidListeners];
+        if (!names.includes(sectionName)) {
+          cx.warn(`${path}.sectionName`, `listener "${sectionName}" not found in Gateway ${key} (listeners: ${names.join(', ') || 'none'}): kgateway silently ignores this target`);
+          return;
+        }
+        push(atListener, `${key}#${sectionName}`, p);
+      } else push(atGateway, key, p);
+      p.targetsFound++;
+    } else if (kind === 'HTTPRoute') {
+      const rt = routes.get(key);
+      if (!rt) {
+        cx.warn(path, targetNotFound('HTTPRoute', ns, name, v.routes.map((r) => r.raw)));
+        return;
+      }
+      if (sectionName !== undefined) {
+        const names = rt.rules.map((r) => r.name).filter((n): n is string => n !== undefined);
+        if (!names.includes(sectionName)) {
+          cx.warn(`${path}.sectionName`, `rule "${sectionName}" not found in HTTPRoute ${key} (named rules: ${names.join(', ') || 'none'}): kgateway silently ignores this target`);
+          return;
+        }
+        push(atRule, `${key}#${sectionName}`, p);
+      } else push(atRoute, key, p);
+      p.targetsFound++;
+    }
+  };
+  for (const p of policies) {
+    const cx = ParseCtx.for(p.model.raw, problems);
+    for (const t of p.model.targetRefs) attach(p, t.kind, t.name, t.sectionName, t.path, cx);
+    for (const sel of p.model.targetSelectors) {
+      const candidates: RawResource[] =
+        sel.kind === 'Gateway' ? v.gateways.map((g) => g.raw) : sel.kind === 'HTTPRoute' ? v.routes.map((r) => r.raw) : [];
+      const hits = candidates.filter((r) => r.namespace === p.model.namespace && labelsMatch(r.labels, sel.matchLabels));
+      if (hits.length === 0) cx.warn(sel.path, `matchLabels select no ${sel.kind} in namespace ${p.model.namespace}: this selector attaches nothing`);
+      for (const h of hits) attach(p, sel.kind, h.name, sel.sectionName, sel.path, cx);
+    }
+  }
+
+  // --- Backends --------------------------------------------------------------------------------
+  const backends = new Map<string, BackendTarget>();
+  const routeResolved = new Map<string, { ok: boolean; reason?: string; message?: string }>();
+
+  // --- Gateways -> listener states -----------------------------------------------------------
+  const listenerStates: ListenerState[] = [];
+  const listenersByGateway = new Map<string, ListenerState[]>();
+  for (const gw of v.gateways) {
+    const gkey = nk(gw.namespace, gw.name);
+    const states: ListenerState[] = [];
+    for (const l of gw.listeners) {
+      const st: ListenerState = {
+        gw,
+        l,
+        key: `${gkey}/${l.name}`,
+        gatewayPolicies: (atGateway.get(gkey) ?? []).map((p) => p.attached),
+        listenerPolicies: (atListener.get(`${gkey}#${l.name}`) ?? []).map((p) => p.attached),
+        byHost: new Map(),
+        any: [],
+      };
+      states.push(st);
+      listenerStates.push(st);
+    }
+    // kgateway: HTTP listeners of a Gateway that share a port share one RouteConfiguration, and
+    // an invalid Gateway- or listener-level policy replaces all of it with a catch-all 500.
+    for (const port of new Set(states.map((s) => s.l.port))) {
+      const same = states.filter((s) => s.l.port === port);
+      const invalid = firstInvalid([
+        { level: 'Gateway', policies: same[0]!.gatewayPolicies },
+        ...same.map((s): LevelPolicies => ({ level: 'Listener', policies: s.listenerPolicies })),
+      ]);
+      if (invalid !== undefined) for (const s of same) s.invalid = invalid;
+    }
+    listenersByGateway.set(gkey, states);
+  }
+
+  // --- HTTPRoutes -> rules -> attachment -----------------------------------------------------
+  const policyById = new Map(policies.map((p) => [p.attached.id, p]));
+  const policyOutcome = (id: string, what: 'won' | 'lost'): void => {
+    const p = policyById.get(id);
+    if (p) p[what] = true;
+  };
+  const routeParentStatus = new Map<string, { accepted: boolean; reason: string; message: string }[]>();
+  const attachments: Attachment[] = [];
+  for (const rt of v.routes) {
+    const rkey = nk(rt.namespace, rt.name);
+    const cx = ParseCtx.for(rt.raw, problems);
+    const parentResults: { accepted: boolean; reason: string; message: string }[] = [];
+    routeParentStatus.set(rkey, parentResults);
+    if (!rt.valid) continue;
+
+    // Rules: ExtensionRef policies and backends, once per rule.
+    let refsOk = true;
+    let refsReason = 'ResolvedRefs';
+    let refsMessage = '';
+    const rules: RuleState[] = rt.rules.map((rule) => {
+      const filterPolicies: PolicyState[] = [];
+      let invalid = rule.invalid;
+      for (const f of rule.policyFilters) {
+        const p = policiesByKey.get(nk(rt.namespace, f.name));
+        if (!p) {
+          const msg = `ExtensionRef filter: TrafficPolicy ${rt.namespace}/${f.name} not found`;
+          cx.error(f.path, msg);
+          invalid ??= msg;
+          continue;
+        }
+        p.referencedByFilter = true;
+        if (!filterPolicies.includes(p)) filterPolicies.push(p);
+      }
+      const weighted: WeightedBackend[] = [];
+      let total = 0;
+      rule.backendRefs.forEach((ref) => {
+        const r = resolveBackendRef(rt, rule, ref, cx, backendModels, v.referenceGrants, clusterDomain);
+        if (!r.ok) {
+          refsOk = false;
+          if (refsReason === 'ResolvedRefs') {
+            refsReason = r.reason;
+            refsMessage = r.message;
+          }
+          return;
+        }
+        const existing = backends.get(r.target.key);
+        const target = existing ?? r.target;
+        if (!existing) backends.set(target.key, target);
+        weighted.push({ target, weight: ref.weight });
+        total += ref.weight;
+      });
+      if (rule.backendRefs.length > 0 && total === 0 && weighted.length > 0) {
+        cx.warn(`spec.rules[${rule.index}].backendRefs`, 'every backendRef has weight 0: requests matching this rule get 500');
+      }
+      return { rule, filterPolicies, backends: weighted, totalWeight: total, ...(invalid !== undefined ? { invalid } : {}) };
+    });
+    routeResolved.set(rkey, refsOk ? { ok: true } : { ok: false, reason: refsReason, message: refsMessage });
+
+    const attachedListeners = new Set<ListenerState>();
+    rt.parentRefs.forEach((pr) => {
+      const pp = `spec.parentRefs[${pr.index}]`;
+      if (pr.kind !== 'Gateway' || pr.group !== GATEWAY_API_GROUP) {
+        parentResults.push({ accepted: false, reason: 'InvalidKind', message: `parent ${pr.group}/${pr.kind} not supported` });
+        return;
+      }
+      const gkey = nk(pr.namespace, pr.name);
+      const gw = gateways.get(gkey);
+      if (!gw) {
+        const msg = `Gateway ${gkey} not found: the route is not attached to it`;
+        cx.warn(pp, msg);
+        parentResults.push({ accepted: false, reason: 'NoMatchingParent', message: msg });
+        return;
+      }
+      let candidates = listenersByGateway.get(gkey) ?? [];
+      if (pr.sectionName !== undefined) candidates = candidates.filter((s) => s.l.name === pr.sectionName);
+      if (pr.port !== undefined) candidates = candidates.filter((s) => s.l.port === pr.port);
+      if (candidates.length === 0) {
+        const what = [pr.sectionName !== undefined ? `named "${pr.sectionName}"` : '', pr.port !== undefined ? `on port ${pr.port}` : ''].filter(Boolean).join(' ');
+        const msg = `Gateway ${gkey} has no valid listener${what ? ` ${what}` : ''}`;
+        cx.warn(pp, msg);
+        parentResults.push({ accepted: false, reason: 'NoMatchingParent', message: msg });
+        return;
+      }
+      let attachedHere = 0;
+      let notAllowed = 0;
+      let noHost = 0;
+      for (const ls of candidates) {
+        if ((ls.l.allowedFrom === 'Same' && rt.namespace !== gw.namespace) || !ls.l.allowsHTTPRoute) {
+          notAllowed++;
+          continue;
+        }
+        const hosts = intersectHostnames(ls.l.hostname, rt.hostnames);
+        if (hosts !== 'any' && hosts.length === 0) {
+          noHost++;
+          continue;
+        }
+        attachedHere++;
+        if (attachedListeners.has(ls)) continue;
+        attachedListeners.add(ls);
+        attachments.push({ ls, rt, rules, hosts });
+      }
+      if (attachedHere > 0) parentResults.push({ accepted: true, reason: 'Accepted', message: `attached to Gateway ${gkey}` });
+      else if (notAllowed > 0 && noHost === 0) {
+        const msg = `not allowed by the listeners of Gateway ${gkey} (allowedRoutes: namespaces.from is Same and the route is in namespace ${rt.namespace}, or kinds excludes HTTPRoute)`;
+        cx.warn(pp, msg);
+        parentResults.push({ accepted: false, reason: 'NotAllowedByListeners', message: msg });
+      } else {
+        const msg = `no hostname of the route matches a listener hostname of Gateway ${gkey}`;
+        cx.warn(pp, msg);
+        parentResults.push({ accepted: false, reason: 'NoMatchingListenerHostname', message: msg });
+      }
+    });
+  }
+
+  // --- Routes -> virtual hosts ---------------------------------------------------------------
+  // As kgateway's translateHttpFilterChain: the routes of all listeners of a Gateway on one
+  // port are grouped by host; each host's routes form one virtual host owned by the most
+  // specific listener whose hostname contains the host (its listener-level policies apply).
+  const compiledCache = new Map<string, RouteEntry[]>();
+  const groups = new Map<string, Attachment[]>();
+  for (const a of attachments) {
+    const k = `${a.ls.gw.namespace}/${a.ls.gw.name}:${a.ls.l.port}`;
+    const list = groups.get(k);
+    if (list) list.push(a);
+    else groups.set(k, [a]);
+  }
+  for (const group of groups.values()) {
+    const gw = group[0]!.ls.gw;
+    const port = group[0]!.ls.l.port;
+    const siblings = (listenersByGateway.get(nk(gw.namespace, gw.name)) ?? []).filter((s) => s.l.port === port);
+    const byHost = new Map<string, Attachment[]>();
+    for (const a of group) {
+      for (const h of a.hosts === 'any' ? ['*'] : a.hosts) {
+        const list = byHost.get(h);
+        if (!list) byHost.set(h, [a]);
+        else if (!list.some((x) => x.rt === a.rt)) list.push(a);
+      }
+    }
+    for (const [host, list] of byHost) {
+      const owner = ownerListener(host, siblings) ?? list[0]!.ls;
+      for (const a of list) {
+        const entries = compileRoutes(owner, a.rt, a.rules, atRoute, atRule, policyOutcome, compiledCache);
+        if (host === '*') owner.any.push(...entries);
+        else {
+          const bucket = owner.byHost.get(host);
+          if (bucket) bucket.push(...entries);
+          else owner.byHost.set(host, [...entries]);
+        }
+      }
+    }
+  }
+
+  // --- Ports ---------------------------------------------------------------------------------
+  const ports = new Map<number, PortTable>();
+  const byPort = new Map<number, ListenerState[]>();
+  for (const ls of listenerStates) {
+    const list = byPort.get(ls.l.port);
+    if (list) list.push(ls);
+    else byPort.set(ls.l.port, [ls]);
+  }
+  for (const [port, list] of [...byPort.entries()].sort((a, b) => a[0] - b[0])) {
+    list.sort((a, b) => {
+      const [ta, la] = hostnameSpecificity(a.l.hostname);
+      const [tb, lb] = hostnameSpecificity(b.l.hostname);
+      if (ta !== tb) return ta - tb;
+      if (la !== lb) return la - lb;
+      const age = compareAge(a.gw.raw, b.gw.raw);
+      if (age !== 0) return age;
+      return a.l.index - b.l.index;
+    });
+    const seen = new Map<string, ListenerState>();
+    for (const ls of list) {
+      const k = ls.l.hostname ?? '';
+      const first = seen.get(k);
+      if (first && first.gw !== ls.gw) {
+        ParseCtx.for(ls.gw.raw, problems).warn(
+          `spec.listeners[${ls.l.index}]`,
+          `listener "${ls.l.name}" has the same port ${port} and ${k ? `hostname ${k}` : 'no hostname'} as Gateway ${nk(first.gw.namespace, first.gw.name)} listener "${first.l.name}": jwtgate serves one socket per port, so hosts both serve go to the older Gateway (kgateway would run a separate proxy per Gateway)`,
+        );
+      } else if (!first) seen.set(k, ls);
+    }
+    ports.set(port, { port, listeners: list.map(buildListener) });
+  }
+
+  // --- Statuses --------------------------------------------------------------------------------
+  const statuses: ResourceStatus[] = [];
+  const gwById = new Map(v.gateways.map((g) => [g.id, g]));
+  const rtById = new Map(v.routes.map((r) => [r.id, r]));
+  const beById = new Map(v.backends.map((b) => [b.id, b]));
+  const extById = new Map(v.extensions.map((e) => [e.id, e]));
+  const cmById = new Map(v.configMaps.map((c) => [c.id, c]));
+  const rgById = new Map(v.referenceGrants.map((c) => [c.id, c]));
+  const bcpById = new Map(v.backendConfigPolicies.map((c) => [c.id, c]));
+  for (const entry of v.all) {
+    const conditions: Condition[] = [];
+    const { raw, id } = entry;
+    if (entry.handling !== 'used') {
+      const reason = entry.handling === 'duplicate' ? 'Duplicate' : entry.handling === 'ignored' ? 'Ignored' : entry.handling === 'unsupported' ? 'UnsupportedKind' : 'Invalid';
+      conditions.push({ type: 'Accepted', status: entry.handling === 'ignored' ? 'True' : 'False', reason, message: entry.message ?? '' });
+      statuses.push({ resource: id, source: raw.source, conditions });
+      continue;
+    }
+    const gw = gwById.get(id);
+    const rt = rtById.get(id);
+    const be = beById.get(id);
+    const ext = extById.get(id);
+    const pol = policyById.get(id);
+    if (gw) {
+      if (!gw.valid) conditions.push({ type: 'Accepted', status: 'False', reason: 'Invalid', message: gw.error ?? 'invalid Gateway' });
+      else if (gw.invalidListeners.length > 0) {
+        conditions.push({ type: 'Accepted', status: 'True', reason: 'ListenersNotValid', message: `listeners not valid (not served): ${gw.invalidListeners.join(', ')}` });
+      } else conditions.push({ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Gateway accepted' });
+      const states = listenersByGateway.get(nk(gw.namespace, gw.name)) ?? [];
+      const bad = states.filter((s) => s.invalid !== undefined);
+      if (bad.length > 0) {
+        conditions.push({ type: 'Programmed', status: 'False', reason: 'Invalid', message: `listeners answer 500 (invalid policy): ${bad.map((s) => `${s.l.name}: ${s.invalid}`).join('; ')}` });
+      } else if (gw.valid) conditions.push({ type: 'Programmed', status: 'True', reason: 'Programmed', message: '' });
+    } else if (rt) {
+      const parents = routeParentStatus.get(nk(rt.namespace, rt.name)) ?? [];
+      if (!rt.valid) conditions.push({ type: 'Accepted', status: 'False', reason: 'UnsupportedValue', message: rt.error ?? 'invalid HTTPRoute' });
+      else if (parents.length === 0) conditions.push({ type: 'Accepted', status: 'False', reason: 'NoMatchingParent', message: 'no parentRefs' });
+      else if (parents.some((p) => p.accepted)) {
+        const rejected = parents.filter((p) => !p.accepted);
+        conditions.push({ type: 'Accepted', status: 'True', reason: 'Accepted', message: rejected.length ? `some parents rejected the route: ${rejected.map((p) => p.message).join('; ')}` : 'Route accepted' });
+      } else conditions.push({ type: 'Accepted', status: 'False', reason: parents[0]!.reason, message: parents.map((p) => p.message).join('; ') });
+      const refs = routeResolved.get(nk(rt.namespace, rt.name));
+      if (refs) conditions.push(refs.ok ? { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: '' } : { type: 'ResolvedRefs', status: 'False', reason: refs.reason!, message: refs.message! });
+      const badRules = rt.rules.filter((r) => r.invalid !== undefined);
+      if (rt.valid && badRules.length > 0) {
+        conditions.push({ type: 'Programmed', status: 'False', reason: 'RouteRuleReplaced', message: `rules replaced with a 500 direct response: ${badRules.map((r) => r.invalid).join('; ')}` });
+      }
+    } else if (be) {
+      conditions.push(be.valid ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Backend accepted' } : { type: 'Accepted', status: 'False', reason: 'Invalid', message: be.error ?? 'invalid Backend' });
+    } else if (ext) {
+      const r = resolvedExt.get(nk(ext.raw.namespace, ext.raw.name));
+      const ok = r?.ext !== undefined || (ext.valid && r?.isJwt === false);
+      conditions.push(ok ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'GatewayExtension accepted' } : { type: 'Accepted', status: 'False', reason: 'Invalid', message: r?.error ?? ext.error ?? 'invalid GatewayExtension' });
+    } else if (pol) {
+      const inv = pol.attached.invalid;
+      if (inv !== undefined) {
+        conditions.push({ type: 'Accepted', status: 'False', reason: 'Invalid', message: inv });
+        conditions.push({ type: 'Attached', status: 'False', reason: 'Pending', message: '' });
+      } else {
+        conditions.push({ type: 'Accepted', status: 'True', reason: 'Valid', message: 'Policy accepted' });
+        if (pol.targetsFound === 0 && !pol.referencedByFilter) {
+          conditions.push({ type: 'Attached', status: 'False', reason: 'Pending', message: 'no target found: kgateway silently ignores this policy' });
+        } else if (pol.lost && !pol.won) {
+          conditions.push({ type: 'Attached', status: 'False', reason: 'Overridden', message: 'Overridden due to conflict with higher priority policy in target(s)' });
+        } else conditions.push({ type: 'Attached', status: 'True', reason: 'Attached', message: 'Attached to all targets' });
+      }
+    } else {
+      const other = cmById.get(id) ?? rgById.get(id) ?? bcpById.get(id);
+      const ok = other?.valid ?? true;
+      conditions.push(ok ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: `${raw.kind} accepted` } : { type: 'Accepted', status: 'False', reason: 'Invalid', message: firstErrorOf(problems, id) });
+    }
+    statuses.push({ resource: id, source: raw.source, conditions });
+  }
+
+  const snapshot: Snapshot = {
+    generation: opts.generation,
+    ports,
+    extensions,
+    keySets,
+    backends,
+    statuses,
+    problems,
+  };
+  return { snapshot: deepFreeze(snapshot) };
+
+  // ---------------------------------------------------------------------------------------------
+
+  function buildListener(ls: ListenerState): Listener {
+    const gkey = nk(ls.gw.namespace, ls.gw.name);
+    if (ls.invalid !== undefined) {
+      // kgateway: the whole RouteConfiguration becomes one catch-all 500 (spec §2.5).
+      const catchAll: CompiledRoute = {
+        id: `${gkey}/${ls.l.name}/invalid`,
+        route: '',
+        path: { type: 'PathPrefix', value: '/' },
+        headers: [],
+        queryParams: [],
+        auth: NO_AUTH,
+        backends: [],
+        totalWeight: 0,
+        invalid: ls.invalid,
+      };
+      const entry: RouteEntry = { route: catchAll, createdMs: 0, nsName: '', ruleIndex: 0, matchIndex: 0 };
+      const h = ls.l.hostname;
+      return {
+        gateway: gkey,
+        name: ls.l.name,
+        port: ls.l.port,
+        ...(h !== undefined ? { hostname: h } : {}),
+        routes: buildRouteTable(h !== undefined ? new Map([[h, [entry]]]) : new Map(), h === undefined ? [entry] : []),
+        invalid: ls.invalid,
+      };
+    }
+    return {
+      gateway: gkey,
+      name: ls.l.name,
+      port: ls.l.port,
+      ...(ls.l.hostname !== undefined ? { hostname: ls.l.hostname } : {}),
+      routes: buildRouteTable(ls.byHost, ls.any),
+    };
+  }
+}
+
+interface Attachment {
+  readonly ls: ListenerState;
+  readonly rt: HTTPRouteModel;
+  readonly rules: readonly RuleState[];
+  readonly hosts: 'any' | string[];
+}
+
+/** kgateway isHostContained: the listener whose hostname contains `host`, most specific first. */
+function ownerListener(host: string, listeners: readonly ListenerState[]): ListenerState | undefined {
+  let best: ListenerState | undefined;
+  let bestLen = -1;
+  for (const ls of listeners) {
+    const lh = ls.l.hostname;
+    const contained = lh === undefined || lh === host || (lh.startsWith('*.') && host.endsWith(lh.slice(1)));
+    if (!contained) continue;
+    const len = lh === undefined ? 0 : lh.length;
+    if (len > bestLen) {
+      best = ls;
+      bestLen = len;
+    }
+  }
+  return best;
+}
+
+/** The CompiledRoutes of one HTTPRoute on one listener (memoized: shared by every host). */
+function compileRoutes(
+  ls: ListenerState,
+  rt: HTTPRouteModel,
+  rules: readonly RuleState[],
+  atRoute: ReadonlyMap<string, PolicyState[]>,
+  atRule: ReadonlyMap<string, PolicyState[]>,
+  outcome: (policyId: string, what: 'won' | 'lost') => void,
+  cache: Map<string, RouteEntry[]>,
+): RouteEntry[] {
+  const rkey = nk(rt.namespace, rt.name);
+  const cacheKey = `${ls.key}|${rkey}`;
+  const cached = cache.get(cacheKey);
+  if (cached) return cached;
+  const out: RouteEntry[] = [];
+  const createdMs = creationMs(rt.raw);
+  const routePolicies = (atRoute.get(rkey) ?? []).map((p) => p.attached);
+  for (const rs of rules) {
+    const rule = rs.rule;
+    const rulePolicies = rule.name !== undefined ? (atRule.get(`${rkey}#${rule.name}`) ?? []).map((p) => p.attached) : [];
+    const levels: LevelPolicies[] = [
+      { level: 'Gateway', policies: ls.gatewayPolicies },
+      { level: 'Listener', policies: ls.listenerPolicies },
+      { level: 'HTTPRoute', policies: routePolicies },
+      { level: 'Rule', policies: rulePolicies },
+      { level: 'ExtensionRef', policies: rs.filterPolicies.map((p) => p.attached) },
+    ];
+    const fold = foldPolicies(levels);
+    for (const id of fold.effective) outcome(id, 'won');
+    for (const id of fold.overridden) outcome(id, 'lost');
+    const invalid = rs.invalid ?? firstInvalid(levels.slice(2));
+    const auth: RouteAuth = invalid !== undefined ? NO_AUTH : fold.auth;
+    for (const m of rule.matches) {
+      const route: CompiledRoute = {
+        id: `${rkey}/${rule.index}/${m.index}`,
+        route: rkey,
+        ...(rule.name !== undefined ? { ruleName: rule.name } : {}),
+        path: m.path,
+        ...(m.method !== undefined ? { method: m.method } : {}),
+        headers: m.headers,
+        queryParams: m.queryParams,
+        auth,
+        backends: rs.backends,
+        totalWeight: rs.totalWeight,
+        ...(invalid !== undefined ? { invalid } : {}),
+      };
+      out.push({ route, createdMs, nsName: rkey, ruleIndex: rule.index, matchIndex: m.index });
+    }
+  }
+  cache.set(cacheKey, out);
+  return out;
+}
+
+function resolveBackendRef(
+  rt: HTTPRouteModel,
+  rule: RuleModel,
+  ref: BackendRefModel,
+  cx: ParseCtx,
+  backends: ReadonlyMap<string, BackendModel>,
+  grants: readonly ReferenceGrantModel[],
+  clusterDomain: string,
+): { ok: true; target: BackendTarget } | { ok: false; reason: string; message: string } {
+  const p = `spec.rules[${rule.index}].backendRefs[${ref.index}]`;
+  const what = `${ref.kind} ${ref.namespace}/${ref.name}`;
+  if (!referenceAllowed(grants, { group: GATEWAY_API_GROUP, kind: 'HTTPRoute', namespace: rt.namespace }, { group: ref.group, kind: ref.kind, namespace: ref.namespace, name: ref.name })) {
+    const message = `backendRef to ${what} is not permitted: no ReferenceGrant in namespace ${ref.namespace} allows HTTPRoutes from namespace ${rt.namespace} (requests for it get 500)`;
+    cx.error(`${p}.namespace`, message);
+    return { ok: false, reason: 'RefNotPermitted', message };
+  }
+  if (ref.kind === 'Service') {
+    const key = `Service/${ref.namespace}/${ref.name}:${ref.port}`;
+    return { ok: true, target: { key, endpoints: [{ host: `${ref.name}.${ref.namespace}.svc.${clusterDomain}`, port: ref.port! }] } };
+  }
+  const b = backends.get(nk(ref.namespace, ref.name));
+  if (!b) {
+    const message = `${what} not found (requests for it get 500)`;
+    cx.error(`${p}.name`, message);
+    return { ok: false, reason: 'BackendNotFound', message };
+  }
+  if (!b.valid) {
+    const message = `${what} is invalid (requests for it get 500): ${b.error ?? ''}`;
+    cx.error(`${p}.name`, message);
+    return { ok: false, reason: 'BackendNotFound', message };
+  }
+  return { ok: true, target: { key: `Backend/${ref.namespace}/${ref.name}`, endpoints: b.hosts.map((h) => ({ host: h.host, port: h.port })) } };
+}
+
+function targetNotFound(kind: string, ns: string, name: string, all: readonly RawResource[]): string {
+  const elsewhere = all.filter((r) => r.name === name && r.namespace !== ns).map((r) => r.namespace);
+  if (elsewhere.length > 0) {
+    return `target ${kind} ${elsewhere[0]}/${name} not found in namespace ${ns}: kgateway silently ignores this policy (a policy must be in the namespace of its target; move it to namespace ${elsewhere[0]})`;
+  }
+  return `target ${kind} ${ns}/${name} not found: kgateway silently ignores this policy`;
+}
+
+function labelsMatch(labels: Readonly<Record<string, string>>, match: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(match);
+  if (keys.length === 0) return false;
+  return keys.every((k) => labels[k] === match[k]);
+}
+
+function firstErrorOf(problems: readonly ConfigProblem[], id: string): string {
+  const p = problems.find((x) => x.resource === id && x.severity === 'error');
+  return p ? `${p.path}: ${p.message}` : 'invalid';
+}
+
+/** Freezes plain objects and arrays recursively (Maps are only typed readonly; KeyObjects and RegExps are left alone). */
+function deepFreeze<T>(value: T, seen = new Set<unknown>()): T {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return value;
+  seen.add(value);
+  if (value instanceof Map) {
+    for (const [, v] of value) deepFreeze(v, seen);
+    return value;
+  }
+  if (value instanceof RegExp || ArrayBuffer.isView(value)) return value;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) return value;
+  for (const v of Object.values(value as object)) deepFreeze(v, seen);
+  return Object.freeze(value);
+}

@@ -1,0 +1,114 @@
+// JSON for the admin `/config_dump`: listeners with their route tables, the policies folded
+// into each route, extensions/providers with key-set metadata (kid, alg, kty, thumbprint, never
+// key material), backends, and problem counts. Header-match values that look like credentials
+// are redacted.
+
+import type { CompiledRoute, JwtExtension, KeySetSource, RouteTable, Snapshot, ValueMatch } from './snapshot.js';
+
+const SENSITIVE = /authorization|cookie|token|secret|password|api-?key/i;
+
+function valueMatchDump(m: ValueMatch): object {
+  return { name: m.name, type: m.type, value: SENSITIVE.test(m.name) ? '[redacted]' : m.value };
+}
+
+function routeDump(r: CompiledRoute): object {
+  return {
+    id: r.id,
+    route: r.route,
+    ...(r.ruleName !== undefined ? { ruleName: r.ruleName } : {}),
+    match: {
+      path: { type: r.path.type, value: r.path.value },
+      ...(r.method !== undefined ? { method: r.method } : {}),
+      headers: r.headers.map(valueMatchDump),
+      queryParams: r.queryParams.map(valueMatchDump),
+    },
+    auth: {
+      jwt: r.auth.jwt.map((e) => e.filterName),
+      policies: [...r.auth.origins],
+      disabled: r.auth.disabled,
+    },
+    backends: r.backends.map((b) => ({ key: b.target.key, weight: b.weight })),
+    totalWeight: r.totalWeight,
+    ...(r.invalid !== undefined ? { invalid: r.invalid } : {}),
+  };
+}
+
+function tableDump(t: RouteTable): object {
+  return {
+    exact: Object.fromEntries([...t.exact].map(([h, routes]) => [h, routes.map(routeDump)])),
+    wildcard: t.wildcard.map((w) => ({ host: `*${w.suffix}`, routes: w.routes.map(routeDump) })),
+    any: t.any.map(routeDump),
+  };
+}
+
+function keySetDump(ks: KeySetSource | undefined): object {
+  if (!ks) return { missing: true };
+  if (ks.kind === 'local') {
+    return {
+      id: ks.id,
+      kind: 'local',
+      keyCount: ks.keys.length,
+      keys: ks.keys.map((k) => ({
+        ...(k.kid !== undefined ? { kid: k.kid } : {}),
+        ...(k.alg !== undefined ? { alg: k.alg } : {}),
+        kty: k.kty,
+        ...(k.crv !== undefined ? { crv: k.crv } : {}),
+        thumbprint: k.thumbprint,
+      })),
+    };
+  }
+  return {
+    id: ks.id,
+    kind: 'remote',
+    url: ks.url,
+    ...(ks.target ? { target: `${ks.target.host}:${ks.target.port}` } : {}),
+    cacheDurationMs: ks.cacheDurationMs,
+    fastListener: ks.fastListener,
+    failedRefetchDurationMs: ks.failedRefetchDurationMs,
+    numRetries: ks.numRetries,
+    backOffBaseMs: ks.backOffBaseMs,
+    backOffMaxMs: ks.backOffMaxMs,
+  };
+}
+
+function extensionDump(e: JwtExtension, snapshot: Snapshot): object {
+  return {
+    key: e.key,
+    filterName: e.filterName,
+    validationMode: e.allowMissing ? 'AllowMissing' : 'Strict',
+    sanitizeHeaders: [...e.sanitizeHeaders],
+    providers: e.providers.map((p) => ({
+      key: p.key,
+      name: p.name,
+      issuer: p.issuer,
+      audiences: p.audiences === null ? null : [...p.audiences],
+      headerLocations: p.headerLocations.map((h) => ({ name: h.name, prefix: h.prefix })),
+      queryLocations: [...p.queryLocations],
+      claimsToHeaders: p.claimsToHeaders.map((c) => ({ claim: c.claim, header: c.header })),
+      forwardToken: p.forwardToken,
+      clockSkewSeconds: p.clockSkewSeconds,
+      keySet: keySetDump(snapshot.keySets.get(p.keySetId)),
+    })),
+  };
+}
+
+/** A JSON-safe description of the running snapshot (no key material, no tokens). */
+export function configDump(snapshot: Snapshot): object {
+  const errors = snapshot.problems.filter((p) => p.severity === 'error').length;
+  return {
+    generation: snapshot.generation,
+    listeners: [...snapshot.ports.values()].flatMap((pt) =>
+      pt.listeners.map((l) => ({
+        port: pt.port,
+        gateway: l.gateway,
+        name: l.name,
+        hostname: l.hostname ?? null,
+        ...(l.invalid !== undefined ? { invalid: l.invalid } : {}),
+        routes: tableDump(l.routes),
+      })),
+    ),
+    extensions: [...snapshot.extensions.values()].map((e) => extensionDump(e, snapshot)),
+    backends: [...snapshot.backends.values()].map((b) => ({ key: b.key, endpoints: b.endpoints.map((e) => `${e.host}:${e.port}`) })),
+    problems: { errors, warnings: snapshot.problems.length - errors },
+  };
+}

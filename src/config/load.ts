@@ -1,0 +1,276 @@
+// Reads manifest files and folders into RawResources: multi-document YAML (JSON is YAML too),
+// `kind: List` expanded, empty documents skipped, line numbers kept for every field path.
+// Syntax errors and limits become ConfigProblems with file:line; nothing here throws on bad
+// input and nothing here validates fields beyond a document's identity (kind, apiVersion, name).
+
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Node as YamlNode } from 'yaml';
+import type { ConfigProblem } from '../errors.js';
+import type { RawResource } from './resource.js';
+
+/** Files larger than this are refused (4 MiB). */
+export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+/** More resources than this across all inputs are refused. */
+export const MAX_RESOURCES = 10_000;
+const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+const limitReported = new WeakSet<LoadResult>();
+
+export interface LoadResult {
+  resources: RawResource[];
+  problems: ConfigProblem[];
+}
+
+/**
+ * Loads files and folders (recursively; `.yaml`, `.yml`, `.json`; sorted by path; entries whose
+ * name starts with `.` are skipped, which also skips Kubernetes ConfigMap-mount `..data` links).
+ * A file named explicitly is read whatever its extension.
+ */
+export async function loadManifests(paths: string[]): Promise<LoadResult> {
+  const out: LoadResult = { resources: [], problems: [] };
+  const files: string[] = [];
+  for (const p of paths) {
+    let st;
+    try {
+      st = await stat(p);
+    } catch (err) {
+      out.problems.push(fileProblem(p, `cannot read: ${errText(err)}`));
+      continue;
+    }
+    if (st.isDirectory()) {
+      const found: string[] = [];
+      await walk(p, found, out.problems);
+      found.sort();
+      files.push(...found);
+    } else {
+      files.push(p);
+    }
+  }
+  const seen = new Set<string>();
+  for (const file of files) {
+    const abs = path.resolve(file);
+    if (seen.has(abs)) continue;
+    seen.add(abs);
+    if (limitReported.has(out)) break;
+    let st;
+    try {
+      st = await stat(file);
+    } catch (err) {
+      out.problems.push(fileProblem(file, `cannot read: ${errText(err)}`));
+      continue;
+    }
+    if (st.size > MAX_FILE_BYTES) {
+      out.problems.push(fileProblem(file, `file is ${st.size} bytes; the limit is ${MAX_FILE_BYTES} bytes (4 MiB): split it`));
+      continue;
+    }
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      out.problems.push(fileProblem(file, `cannot read: ${errText(err)}`));
+      continue;
+    }
+    parseInto(text, file, out);
+  }
+  return out;
+}
+
+/** Same as loadManifests for one in-memory text; `sourceName` plays the file name in sources. */
+export function loadManifestsFromText(text: string, sourceName = '<text>'): LoadResult {
+  const out: LoadResult = { resources: [], problems: [] };
+  if (Buffer.byteLength(text, 'utf8') > MAX_FILE_BYTES) {
+    out.problems.push(fileProblem(sourceName, `text is larger than ${MAX_FILE_BYTES} bytes (4 MiB)`));
+    return out;
+  }
+  parseInto(text, sourceName, out);
+  return out;
+}
+
+async function walk(dir: string, files: string[], problems: ConfigProblem[]): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    problems.push(fileProblem(dir, `cannot read folder: ${errText(err)}`));
+    return;
+  }
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const full = path.join(dir, e.name);
+    let isDir = e.isDirectory();
+    let isFile = e.isFile();
+    if (e.isSymbolicLink()) {
+      try {
+        const st = await stat(full);
+        isDir = st.isDirectory();
+        isFile = st.isFile();
+      } catch {
+        continue;
+      }
+    }
+    if (isDir) await walk(full, files, problems);
+    else if (isFile && EXTENSIONS.has(path.extname(e.name).toLowerCase())) files.push(full);
+  }
+}
+
+function parseInto(text: string, file: string, out: LoadResult): void {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const lineCounter = new LineCounter();
+  let docs;
+  try {
+    docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  } catch (err) {
+    out.problems.push(fileProblem(file, `YAML: ${errText(err)}`, `${file}:1`));
+    return;
+  }
+  const lineOf = (offset: number | undefined): number => (offset === undefined ? 1 : lineCounter.linePos(offset).line || 1);
+  for (const doc of docs) {
+    const docLine = lineOf(doc.range?.[0]);
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const line = e.linePos?.[0].line ?? lineOf(e.pos?.[0]);
+        out.problems.push(fileProblem(file, `YAML syntax error: ${firstLine(e.message)}`, `${file}:${line}`));
+      }
+      continue;
+    }
+    const contents = doc.contents as YamlNode | null;
+    if (contents === null || contents === undefined) continue; // empty document (`---` only, comments)
+    if (isScalar(contents) && (contents.value === null || contents.value === '')) continue;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 1000 });
+    } catch (err) {
+      out.problems.push(fileProblem(file, `YAML: ${errText(err)}`, `${file}:${docLine}`));
+      continue;
+    }
+    if (!isMap(contents) || !isPlainObject(value)) {
+      out.problems.push(fileProblem(file, 'document is not a mapping (expected apiVersion, kind, metadata, spec)', `${file}:${lineOf(contents.range?.[0])}`));
+      continue;
+    }
+    if (value['kind'] === 'List' && Array.isArray(value['items'])) {
+      const itemsNode = contents.get('items', true);
+      const items = value['items'] as unknown[];
+      for (let i = 0; i < items.length; i++) {
+        const node = isSeq(itemsNode) ? (itemsNode.items[i] as YamlNode | undefined) : undefined;
+        const line = lineOf(node?.range?.[0]) || docLine;
+        addResource(items[i], node, file, line, lineOf, out, `items[${i}]`);
+      }
+      continue;
+    }
+    const firstKeyLine = lineOf(contents.range?.[0]);
+    addResource(value, contents, file, firstKeyLine, lineOf, out);
+  }
+}
+
+function addResource(
+  value: unknown,
+  node: YamlNode | undefined,
+  file: string,
+  line: number,
+  lineOf: (offset: number | undefined) => number,
+  out: LoadResult,
+  itemPath?: string,
+): void {
+  const source = `${file}:${line}`;
+  const where = itemPath ? `${itemPath}: ` : '';
+  if (!isPlainObject(value)) {
+    out.problems.push(fileProblem(file, `${where}not a mapping (expected apiVersion, kind, metadata, spec)`, source));
+    return;
+  }
+  if (out.resources.length >= MAX_RESOURCES) {
+    if (!limitReported.has(out)) {
+      limitReported.add(out);
+      out.problems.push(fileProblem(file, `more than ${MAX_RESOURCES} resources: this one and the rest are ignored`, source));
+    }
+    return;
+  }
+  const kind = typeof value['kind'] === 'string' ? value['kind'] : '';
+  const apiVersion = typeof value['apiVersion'] === 'string' ? value['apiVersion'] : '';
+  const meta = isPlainObject(value['metadata']) ? value['metadata'] : undefined;
+  const name = meta && typeof meta['name'] === 'string' ? meta['name'] : '';
+  const namespace = meta && typeof meta['namespace'] === 'string' && meta['namespace'] !== '' ? meta['namespace'] : 'default';
+  const id = `${kind || '?'}/${namespace}/${name || '?'}`;
+  let ok = true;
+  const bad = (p: string, message: string): void => {
+    ok = false;
+    out.problems.push({ resource: id, path: p, message, severity: 'error', source });
+  };
+  if (!kind) bad('kind', value['kind'] === undefined ? 'Required value: every document needs a kind' : 'kind must be a non-empty string');
+  if (!apiVersion) bad('apiVersion', value['apiVersion'] === undefined ? 'Required value: every document needs an apiVersion' : 'apiVersion must be a string');
+  if (!meta) bad('metadata', 'Required value: metadata.name is needed');
+  else if (!name) bad('metadata.name', meta['name'] === undefined ? 'Required value' : 'metadata.name must be a non-empty string');
+  if (meta && meta['namespace'] !== undefined && typeof meta['namespace'] !== 'string') bad('metadata.namespace', 'must be a string');
+  if (!ok) return;
+  const labels = stringMap(meta!['labels'], 'metadata.labels', id, source, out.problems);
+  const annotations = stringMap(meta!['annotations'], 'metadata.annotations', id, source, out.problems);
+  const ts = meta!['creationTimestamp'];
+  const creationTimestamp = typeof ts === 'string' ? ts : ts instanceof Date ? ts.toISOString() : undefined;
+  const lines = new Map<string, number>();
+  if (node) collectLines(node, '', lines, lineOf);
+  out.resources.push({
+    apiVersion,
+    kind,
+    name,
+    namespace,
+    labels,
+    annotations,
+    ...(creationTimestamp !== undefined ? { creationTimestamp } : {}),
+    object: value,
+    source,
+    file,
+    lines,
+  });
+}
+
+function collectLines(node: YamlNode, prefix: string, lines: Map<string, number>, lineOf: (o: number | undefined) => number): void {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+      if (key === undefined) continue;
+      const p = prefix ? `${prefix}.${key}` : key;
+      const keyNode = pair.key as YamlNode;
+      lines.set(p, lineOf(keyNode.range?.[0]));
+      if (pair.value && typeof pair.value === 'object') collectLines(pair.value as YamlNode, p, lines, lineOf);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => {
+      const p = `${prefix}[${i}]`;
+      const n = item as YamlNode;
+      if (n && typeof n === 'object' && 'range' in n) {
+        lines.set(p, lineOf(n.range?.[0]));
+        collectLines(n, p, lines, lineOf);
+      }
+    });
+  }
+}
+
+function stringMap(v: unknown, p: string, id: string, source: string, problems: ConfigProblem[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v === undefined || v === null) return out;
+  if (!isPlainObject(v)) {
+    problems.push({ resource: id, path: p, message: 'must be a map of strings', severity: 'error', source });
+    return out;
+  }
+  for (const [k, val] of Object.entries(v)) {
+    if (typeof val === 'string') out[k] = val;
+    else problems.push({ resource: id, path: `${p}.${k}`, message: `must be a string (quote it: "${String(val)}")`, severity: 'error', source });
+  }
+  return out;
+}
+
+function fileProblem(file: string, message: string, source?: string): ConfigProblem {
+  return { resource: file, path: '', message, severity: 'error', source: source ?? file };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i < 0 ? s : s.slice(0, i);
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,64 @@
+// Human output of `jwtgate check`: every resource with its conditions in the shape kgateway
+// writes under `status`, then every problem (severity, resource, field path, file:line,
+// message), then one summary line. Pure formatting: no decisions are made here.
+
+import type { ConfigProblem } from '../errors.js';
+import type { ResourceStatus } from './snapshot.js';
+
+export interface CheckInput {
+  readonly statuses: readonly ResourceStatus[];
+  readonly problems: readonly ConfigProblem[];
+}
+
+export function countProblems(problems: readonly ConfigProblem[]): { errors: number; warnings: number } {
+  let errors = 0;
+  let warnings = 0;
+  for (const p of problems) {
+    if (p.severity === 'error') errors++;
+    else warnings++;
+  }
+  return { errors, warnings };
+}
+
+/** True when any problem is an error (`jwtgate check` exits non-zero). */
+export function hasErrors(input: CheckInput | readonly ConfigProblem[]): boolean {
+  const problems = Array.isArray(input) ? (input as readonly ConfigProblem[]) : (input as CheckInput).problems;
+  return problems.some((p) => p.severity === 'error');
+}
+
+function yamlString(s: string): string {
+  if (s === '') return '""';
+  if (/^[\w./@#:-][\w ./@#:,()'-]*$/.test(s) && !/^(true|false|null|yes|no|on|off|\d+)$/i.test(s) && !s.includes(': ') && !s.endsWith(':')) return s;
+  return JSON.stringify(s);
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+export function formatCheckReport(input: CheckInput): string {
+  const out: string[] = [];
+  for (const st of input.statuses) {
+    out.push(`${st.resource}${st.source ? `  (${st.source})` : ''}`);
+    out.push('  status:');
+    out.push('    conditions:');
+    for (const c of st.conditions) {
+      out.push(`    - type: ${c.type}`);
+      out.push(`      status: "${c.status}"`);
+      out.push(`      reason: ${c.reason}`);
+      out.push(`      message: ${yamlString(c.message)}`);
+    }
+  }
+  const { errors, warnings } = countProblems(input.problems);
+  if (input.problems.length > 0) {
+    if (out.length > 0) out.push('');
+    out.push('Problems:');
+    const sorted = [...input.problems].sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
+    for (const p of sorted) {
+      const where = [p.resource, p.path].filter(Boolean).join(' ');
+      out.push(`  ${p.severity === 'error' ? 'error  ' : 'warning'} ${where}${p.source ? `  (${p.source})` : ''}`);
+      out.push(`          ${p.message}`);
+    }
+  }
+  if (out.length > 0) out.push('');
+  out.push(`${plural(input.statuses.length, 'resource')}, ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`);
+  return `${out.join('\n')}\n`;
+}

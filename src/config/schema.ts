@@ -1,0 +1,470 @@
+// A small validation schema in the style of the kubebuilder markers the kgateway CRDs carry:
+// required fields, defaults, enums, lengths, item counts, patterns, ExactlyOneOf unions, plus
+// what kubectl would not tell you: unknown fields (with a "did you mean") and fields renamed in
+// the current API. Config types are inferred from the schemas (`Infer<typeof X>`), so each shape
+// is written once. Parsing never stops at the first problem: every problem goes to the ParseCtx.
+
+import type { ConfigProblem } from '../errors.js';
+import { parseClockSkew, parseDuration } from './duration.js';
+import { sourceOf, type RawResource } from './resource.js';
+
+// ---------------------------------------------------------------------------------------------
+// Context
+
+export class ParseCtx {
+  /** Errors recorded so far (compare before/after a sub-parse to know if a part is valid). */
+  errors = 0;
+  constructor(
+    /** `Kind/namespace/name` */
+    readonly resource: string,
+    readonly problems: ConfigProblem[],
+    private readonly raw?: RawResource,
+    private readonly fallbackSource?: string,
+  ) {}
+
+  static for(raw: RawResource, problems: ConfigProblem[]): ParseCtx {
+    return new ParseCtx(`${raw.kind}/${raw.namespace}/${raw.name}`, problems, raw);
+  }
+
+  source(path: string): string | undefined {
+    return this.raw ? sourceOf(this.raw, path) : this.fallbackSource;
+  }
+
+  error(path: string, message: string): void {
+    this.errors++;
+    this.problems.push({ resource: this.resource, path, message, severity: 'error', ...src(this.source(path)) });
+  }
+
+  warn(path: string, message: string): void {
+    this.problems.push({ resource: this.resource, path, message, severity: 'warning', ...src(this.source(path)) });
+  }
+}
+
+function src(s: string | undefined): { source?: string } {
+  return s === undefined ? {} : { source: s };
+}
+
+export function join(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema base
+
+export abstract class Schema<T> {
+  declare readonly _type: T;
+  /** Parses a present (non-null) value; returns undefined when it is invalid (problem recorded). */
+  abstract parse(v: unknown, path: string, cx: ParseCtx): T | undefined;
+
+  optional(): OptionalSchema<T> {
+    return new OptionalSchema(this);
+  }
+
+  default(value: T): DefaultSchema<T> {
+    return new DefaultSchema(this, value);
+  }
+
+  /** Extra checks on a value that passed this schema. */
+  check(fn: (v: T, path: string, cx: ParseCtx) => void): Schema<T> {
+    return new MappedSchema(this, (v, p, cx) => {
+      fn(v, p, cx);
+      return v;
+    });
+  }
+
+  /** Converts a value that passed this schema (return undefined after recording a problem). */
+  map<U>(fn: (v: T, path: string, cx: ParseCtx) => U | undefined): Schema<U> {
+    return new MappedSchema(this, fn);
+  }
+}
+
+export class OptionalSchema<T> extends Schema<T> {
+  readonly isOptional = true as const;
+  constructor(readonly inner: Schema<T>) {
+    super();
+  }
+  parse(v: unknown, path: string, cx: ParseCtx): T | undefined {
+    return this.inner.parse(v, path, cx);
+  }
+}
+
+export class DefaultSchema<T> extends Schema<T> {
+  constructor(readonly inner: Schema<T>, readonly defaultValue: T) {
+    super();
+  }
+  parse(v: unknown, path: string, cx: ParseCtx): T | undefined {
+    return this.inner.parse(v, path, cx);
+  }
+}
+
+class MappedSchema<T, U> extends Schema<U> {
+  constructor(private readonly inner: Schema<T>, private readonly fn: (v: T, path: string, cx: ParseCtx) => U | undefined) {
+    super();
+  }
+  parse(v: unknown, path: string, cx: ParseCtx): U | undefined {
+    const r = this.inner.parse(v, path, cx);
+    return r === undefined ? undefined : this.fn(r, path, cx);
+  }
+}
+
+export type Infer<S> = S extends Schema<infer T> ? T : never;
+type Shape = Record<string, Schema<any>>;
+type OptionalKeys<S extends Shape> = { [K in keyof S]: S[K] extends { isOptional: true } ? K : never }[keyof S];
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+export type InferShape<S extends Shape> = Simplify<
+  { readonly [K in Exclude<keyof S, OptionalKeys<S>>]: Infer<S[K]> } & { readonly [K in OptionalKeys<S>]?: Infer<S[K]> }
+>;
+
+// ---------------------------------------------------------------------------------------------
+// Scalars
+
+export function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'string') return `string "${v.length > 60 ? `${v.slice(0, 57)}...` : v}"`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
+  if (Array.isArray(v)) return 'a list';
+  return 'an object';
+}
+
+export function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdbff) n++;
+  }
+  return n;
+}
+
+const SHELL_VAR = /\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Z_][A-Z0-9_]*)/;
+
+export interface StringOptions {
+  readonly min?: number;
+  readonly max?: number;
+  readonly enum?: readonly string[];
+  /** Pattern and how to describe it in the message. */
+  readonly pattern?: RegExp;
+  readonly patternHint?: string;
+  /** Skip the "unexpanded shell variable" warning (regex values, JWKS text). */
+  readonly noShellVarCheck?: boolean;
+}
+
+class StringSchema<T extends string> extends Schema<T> {
+  constructor(private readonly o: StringOptions) {
+    super();
+  }
+  parse(v: unknown, path: string, cx: ParseCtx): T | undefined {
+    if (typeof v !== 'string') {
+      cx.error(path, `Invalid value: ${describe(v)}: must be of type string`);
+      return undefined;
+    }
+    const o = this.o;
+    const len = codePoints(v);
+    if (o.min !== undefined && len < o.min) {
+      cx.error(path, o.min === 1 ? 'Invalid value: "": must not be empty (at least 1 character)' : `Invalid value: must be at least ${o.min} characters (got ${len})`);
+      return undefined;
+    }
+    if (o.max !== undefined && len > o.max) {
+      cx.error(path, `Too long: may not be more than ${o.max} characters (got ${len})`);
+      return undefined;
+    }
+    if (o.enum && !o.enum.includes(v)) {
+      const close = suggest(v, o.enum);
+      cx.error(path, `Unsupported value: "${v}": supported values: ${o.enum.map((e) => `"${e}"`).join(', ')}${close ? ` (did you mean "${close}"?)` : ''}`);
+      return undefined;
+    }
+    if (o.pattern && !o.pattern.test(v)) {
+      cx.error(path, `Invalid value: "${v}": ${o.patternHint ?? `should match '${o.pattern.source}'`}`);
+      return undefined;
+    }
+    if (!o.noShellVarCheck) {
+      const m = SHELL_VAR.exec(v);
+      if (m) cx.warn(path, `contains ${m[0]}: an unexpanded shell variable? (the docs' "kubectl apply -f- <<EOF" expands it; jwtgate reads the text as written)`);
+    }
+    return v as T;
+  }
+}
+
+export function str(o: StringOptions = {}): Schema<string> {
+  return new StringSchema<string>(o);
+}
+
+export function enumOf<const E extends readonly string[]>(values: E): Schema<E[number]> {
+  return new StringSchema<E[number]>({ enum: values });
+}
+
+class IntSchema extends Schema<number> {
+  constructor(private readonly min?: number, private readonly max?: number) {
+    super();
+  }
+  parse(v: unknown, path: string, cx: ParseCtx): number | undefined {
+    if (typeof v !== 'number' || !Number.isInteger(v)) {
+      cx.error(path, `Invalid value: ${describe(v)}: must be of type integer`);
+      return undefined;
+    }
+    if (this.min !== undefined && v < this.min) {
+      cx.error(path, `Invalid value: ${v}: must be greater than or equal to ${this.min}`);
+      return undefined;
+    }
+    if (this.max !== undefined && v > this.max) {
+      cx.error(path, `Invalid value: ${v}: must be less than or equal to ${this.max}`);
+      return undefined;
+    }
+    return v;
+  }
+}
+
+export function int(o: { min?: number; max?: number } = {}): Schema<number> {
+  return new IntSchema(o.min, o.max);
+}
+
+class BoolSchema extends Schema<boolean> {
+  parse(v: unknown, path: string, cx: ParseCtx): boolean | undefined {
+    if (typeof v !== 'boolean') {
+      cx.error(path, `Invalid value: ${describe(v)}: must be of type boolean (true or false)`);
+      return undefined;
+    }
+    return v;
+  }
+}
+
+export function bool(): Schema<boolean> {
+  return new BoolSchema();
+}
+
+class AnySchema extends Schema<unknown> {
+  parse(v: unknown): unknown {
+    return v;
+  }
+}
+
+/** Anything (kept as is; for fields jwtgate accepts but does not use). */
+export function any(): Schema<unknown> {
+  return new AnySchema();
+}
+
+/** A duration string (`10m`, `500ms`) -> milliseconds, with an optional lower bound. */
+export function durationMs(o: { minMs?: number } = {}): Schema<number> {
+  return new (class extends Schema<number> {
+    parse(v: unknown, path: string, cx: ParseCtx): number | undefined {
+      const r = parseDuration(v);
+      if (!r.ok) {
+        cx.error(path, r.error);
+        return undefined;
+      }
+      if (o.minMs !== undefined && r.ms < o.minMs) {
+        cx.error(path, `Invalid value: "${String(v)}": must be at least ${o.minMs}ms`);
+        return undefined;
+      }
+      return r.ms;
+    }
+  })();
+}
+
+/** `clockSkew` (`^([0-9]{1,5}(h|m|s)){1,3}$`) -> seconds. */
+export function clockSkewSeconds(): Schema<number> {
+  return new (class extends Schema<number> {
+    parse(v: unknown, path: string, cx: ParseCtx): number | undefined {
+      const r = parseClockSkew(v);
+      if (!r.ok) {
+        cx.error(path, r.error);
+        return undefined;
+      }
+      return r.seconds;
+    }
+  })();
+}
+
+class StringMapSchema extends Schema<Readonly<Record<string, string>>> {
+  parse(v: unknown, path: string, cx: ParseCtx): Readonly<Record<string, string>> | undefined {
+    if (!isObject(v)) {
+      cx.error(path, `Invalid value: ${describe(v)}: must be a map of strings`);
+      return undefined;
+    }
+    const out: Record<string, string> = {};
+    for (const [k, val] of Object.entries(v)) {
+      if (typeof val !== 'string') cx.error(join(path, k), `Invalid value: ${describe(val)}: must be of type string`);
+      else out[k] = val;
+    }
+    return out;
+  }
+}
+
+export function stringMap(): Schema<Readonly<Record<string, string>>> {
+  return new StringMapSchema();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists
+
+export interface ListOptions<T> {
+  readonly min?: number;
+  readonly max?: number;
+  /** `+listType=map` key: duplicates are an error (`Duplicate value`). */
+  readonly uniqueKey?: (item: T) => string | undefined;
+  readonly uniqueKeyName?: string;
+}
+
+class ListSchema<T> extends Schema<readonly T[]> {
+  constructor(private readonly item: Schema<T>, private readonly o: ListOptions<T>) {
+    super();
+  }
+  parse(v: unknown, path: string, cx: ParseCtx): readonly T[] | undefined {
+    if (!Array.isArray(v)) {
+      cx.error(path, `Invalid value: ${describe(v)}: must be a list`);
+      return undefined;
+    }
+    const o = this.o;
+    if (o.min !== undefined && v.length < o.min) cx.error(path, `Required value: must have at least ${o.min} item${o.min === 1 ? '' : 's'}`);
+    if (o.max !== undefined && v.length > o.max) cx.error(path, `Too many: ${v.length}: must have at most ${o.max} items`);
+    const out: T[] = [];
+    const seen = new Map<string, number>();
+    for (let i = 0; i < v.length; i++) {
+      const p = `${path}[${i}]`;
+      const el = v[i];
+      if (el === null || el === undefined) {
+        cx.error(p, 'Invalid value: null: list items must not be empty');
+        continue;
+      }
+      const r = this.item.parse(el, p, cx);
+      if (r === undefined) continue;
+      if (o.uniqueKey) {
+        const k = o.uniqueKey(r);
+        if (k !== undefined) {
+          const prev = seen.get(k);
+          if (prev !== undefined) cx.error(o.uniqueKeyName ? `${p}.${o.uniqueKeyName}` : p, `Duplicate value: "${k}" (also at ${path}[${prev}])`);
+          else seen.set(k, i);
+        }
+      }
+      out.push(r);
+    }
+    return out;
+  }
+}
+
+export function list<T>(item: Schema<T>, o: ListOptions<T> = {}): Schema<readonly T[]> {
+  return new ListSchema(item, o);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+export interface ObjectOptions {
+  /** Field names of older API versions -> what to write instead (an error). */
+  readonly legacy?: Readonly<Record<string, string>>;
+  /** Fields accepted but not used -> warning text. */
+  readonly ignored?: Readonly<Record<string, string>>;
+  /** Each group: exactly one of these fields must be set (`+kubebuilder:validation:ExactlyOneOf`). */
+  readonly exactlyOneOf?: readonly (readonly string[])[];
+  /** Unknown fields: warn (default, with "did you mean"), or allow silently. */
+  readonly unknown?: 'warn' | 'allow';
+  /** Message for unknown fields that are not close to a known one (e.g. "ignored: not supported yet"). */
+  readonly unknownMessage?: (field: string) => string;
+}
+
+class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
+  constructor(readonly shape: S, private readonly o: ObjectOptions) {
+    super();
+  }
+  parse(v: unknown, path: string, cx: ParseCtx): InferShape<S> | undefined {
+    if (!isObject(v)) {
+      cx.error(path || '(root)', `Invalid value: ${describe(v)}: must be an object`);
+      return undefined;
+    }
+    const o = this.o;
+    const out: Record<string, unknown> = {};
+    for (const [key, schema] of Object.entries(this.shape)) {
+      const raw = v[key];
+      const p = join(path, key);
+      if (raw === undefined || raw === null) {
+        if (schema instanceof DefaultSchema) out[key] = schema.defaultValue;
+        else if (!(schema instanceof OptionalSchema)) cx.error(p, 'Required value');
+        continue;
+      }
+      const r = schema.parse(raw, p, cx);
+      if (r !== undefined) out[key] = r;
+    }
+    const known = Object.keys(this.shape);
+    for (const key of Object.keys(v)) {
+      if (key in this.shape) continue;
+      const p = join(path, key);
+      const legacy = o.legacy?.[key];
+      if (legacy !== undefined) {
+        cx.error(p, legacy);
+        continue;
+      }
+      const ignored = o.ignored?.[key];
+      if (ignored !== undefined) {
+        if (v[key] !== null && v[key] !== undefined) cx.warn(p, ignored);
+        continue;
+      }
+      if (o.unknown === 'allow') continue;
+      const close = suggest(key, known);
+      if (close) cx.warn(p, `unknown field "${key}": did you mean "${close}"? (ignored)`);
+      else cx.warn(p, o.unknownMessage ? o.unknownMessage(key) : `unknown field "${key}" (ignored)`);
+    }
+    // A renamed field already got an error that says what to write instead; the union error
+    // ("none is set") would only repeat it.
+    const hasLegacy = o.legacy !== undefined && Object.keys(o.legacy).some((k) => v[k] !== undefined);
+    for (const group of hasLegacy ? [] : o.exactlyOneOf ?? []) {
+      const set = group.filter((k) => v[k] !== undefined && v[k] !== null);
+      if (set.length !== 1) {
+        const got = set.length === 0 ? 'none is set' : `${set.join(' and ')} are set`;
+        cx.error(path || '(root)', `exactly one of ${group.join(', ')} must be set (${got})`);
+      }
+    }
+    return out as InferShape<S>;
+  }
+}
+
+export function obj<S extends Shape>(shape: S, o: ObjectOptions = {}): ObjectSchema<S> {
+  return new ObjectSchema(shape, o);
+}
+
+export type { ObjectSchema };
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+// ---------------------------------------------------------------------------------------------
+// "did you mean"
+
+/** The closest candidate within a small edit distance (typos, case, plural), or undefined. */
+export function suggest(word: string, candidates: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const cl = c.toLowerCase();
+    if (cl === w) return c;
+    const d = editDistance(w, cl);
+    const limit = Math.max(1, Math.min(3, Math.floor(Math.max(w.length, cl.length) / 4)));
+    if (d <= limit && d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  if (best !== undefined) return best;
+  // `hostname` for `host`, `header` for `headers`: one name is a prefix of the other.
+  return candidates.find((c) => {
+    const cl = c.toLowerCase();
+    return Math.min(cl.length, w.length) >= 4 && (w.startsWith(cl) || cl.startsWith(w));
+  });
+}
+
+function editDistance(a: string, b: string): number {
+  // Optimal string alignment (Levenshtein + adjacent transposition).
+  const m = a.length;
+  const n = b.length;
+  const d: number[][] = Array.from({ length: m + 1 }, (_, i) => [i, ...new Array<number>(n).fill(0)]);
+  for (let j = 1; j <= n; j++) d[0]![j] = j;
+  for (let i = 1; i <= m; i++) {
+    for (let j = 1; j <= n; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[m]![n]!;
+}

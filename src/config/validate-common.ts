@@ -1,0 +1,108 @@
+// Shapes shared by several kinds: Kubernetes/Gateway API name formats, the document envelope
+// (apiVersion, kind, metadata, spec, status), BackendObjectReference and policy target refs.
+
+import { any, int, obj, str, type Infer, type ParseCtx, type Schema } from './schema.js';
+
+// Gateway API / apimachinery formats (gateway-api apis/v1/shared_types.go).
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const GROUP = /^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const KIND = /^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+/** RFC 7230 token: what Envoy and Gateway API accept as a header name. */
+export const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+export const KGATEWAY_GROUP = 'gateway.kgateway.dev';
+
+export function dnsSubdomain(max = 253): Schema<string> {
+  return str({ min: 1, max, pattern: DNS_SUBDOMAIN, patternHint: 'must be a lowercase RFC 1123 subdomain (a-z, 0-9, "-", ".")' });
+}
+
+export function namespaceName(): Schema<string> {
+  return str({ min: 1, max: 63, pattern: DNS_LABEL, patternHint: 'must be a lowercase RFC 1123 label (a-z, 0-9, "-")' });
+}
+
+/** Gateway API `SectionName` (listener names, rule names). */
+export function sectionName(): Schema<string> {
+  return dnsSubdomain(253);
+}
+
+/** Gateway API `Hostname`: lowercase, optional `*.` prefix, no IP addresses. */
+export function hostname(): Schema<string> {
+  return str({ min: 1, max: 253 }).map((v, p, cx) => {
+    if (IPV4.test(v) || /^\[?[0-9a-fA-F:]+\]?$/.test(v)) {
+      cx.error(p, `Invalid value: "${v}": must be a DNS name, not an IP address`);
+      return undefined;
+    }
+    if (v.includes(':')) {
+      cx.error(p, `Invalid value: "${v}": must be a DNS name without a port`);
+      return undefined;
+    }
+    if (v !== v.toLowerCase()) {
+      cx.error(p, `Invalid value: "${v}": must be lowercase (write "${v.toLowerCase()}"; hosts are matched case-insensitively)`);
+      return undefined;
+    }
+    if (!HOSTNAME.test(v)) {
+      cx.error(p, `Invalid value: "${v}": must be a DNS name, optionally prefixed by a single "*." wildcard label`);
+      return undefined;
+    }
+    return v;
+  });
+}
+
+export function group(): Schema<string> {
+  return str({ max: 253, pattern: GROUP, patternHint: 'must be an API group such as gateway.networking.k8s.io, or "" for the core group' });
+}
+
+export function kind(): Schema<string> {
+  return str({ min: 1, max: 63, pattern: KIND, patternHint: 'must be a Kubernetes kind such as Service' });
+}
+
+export function objectName(): Schema<string> {
+  return str({ min: 1, max: 253 });
+}
+
+export function headerName(max = 256): Schema<string> {
+  return str({ min: 1, max, pattern: HEADER_NAME, patternHint: 'must be a valid HTTP header name (RFC 7230 token: letters, digits and !#$%&\'*+-.^_`|~)' });
+}
+
+/** Top-level document: fields other than spec are accepted (metadata was checked by the loader). */
+export function documentSchema<S extends Schema<any>>(spec: S) {
+  return obj({
+    apiVersion: any(),
+    kind: any(),
+    metadata: any(),
+    spec,
+    status: any().optional(),
+  });
+}
+
+/** Gateway API `BackendObjectReference` (HTTPRoute backendRefs, RemoteJWKS.backendRef). */
+export const backendObjectReference = obj({
+  group: group().default(''),
+  kind: kind().default('Service'),
+  name: objectName(),
+  namespace: namespaceName().optional(),
+  port: int({ min: 1, max: 65535 }).optional(),
+});
+export type BackendObjectReference = Infer<typeof backendObjectReference>;
+
+/** Gateway API's CEL rule on BackendObjectReference: a Service needs a port. */
+export function checkBackendRef(ref: BackendObjectReference, path: string, cx: ParseCtx): boolean {
+  if ((ref.group === '' || ref.group === 'core') && ref.kind === 'Service' && ref.port === undefined) {
+    cx.error(`${path}.port`, 'Required value: must have port for Service reference');
+    return false;
+  }
+  return true;
+}
+
+/** `LocalPolicyTargetReferenceWithSectionName` (TrafficPolicy, BackendConfigPolicy). */
+export const policyTargetRef = obj({
+  group: group(),
+  kind: kind(),
+  name: objectName(),
+  sectionName: sectionName().optional(),
+});
+export type PolicyTargetRef = Infer<typeof policyTargetRef>;

@@ -1,0 +1,209 @@
+// GatewayExtension (gateway.kgateway.dev/v1alpha1): the spec union and `spec.jwt` exactly as the
+// CRD defines it (spec §1.1-1.6) plus `clockSkew` (#14686). Only shapes are checked here;
+// ConfigMap / backend references and key import are resolved in extensions.ts.
+
+import type { ConfigProblem } from '../errors.js';
+import type { RawResource } from './resource.js';
+import {
+  any,
+  bool,
+  clockSkewSeconds,
+  durationMs,
+  int,
+  list,
+  obj,
+  ParseCtx,
+  str,
+  type Infer,
+} from './schema.js';
+import { backendObjectReference, checkBackendRef, documentSchema, headerName, objectName } from './validate-common.js';
+
+/** Envoy's effective default when kgateway leaves `cache_duration` unset (spec §1.6, §6.2). */
+export const DEFAULT_CACHE_DURATION_MS = 600_000;
+export const DEFAULT_FAILED_REFETCH_MS = 1000;
+export const DEFAULT_NUM_RETRIES = 1;
+export const DEFAULT_BACKOFF_BASE_MS = 1000;
+
+const validationMode = str().map<'Strict' | 'AllowMissing'>((v, p, cx) => {
+  if (v === '' || v === 'Strict') return 'Strict';
+  if (v === 'AllowMissing') return 'AllowMissing';
+  if (v === 'AllowMissingOrFailed') {
+    cx.error(p, 'validationMode AllowMissingOrFailed is not supported by jwtgate yet (kgateway #14667 added it after the API version jwtgate follows): use Strict or AllowMissing');
+    return undefined;
+  }
+  cx.error(p, `Unsupported value: "${v}": supported values: "Strict", "AllowMissing" (empty means Strict)`);
+  return undefined;
+});
+
+const remoteJwks = obj({
+  url: str({ min: 1, max: 2048 }).check((v, p, cx) => {
+    let u: URL | undefined;
+    try {
+      u = new URL(v);
+    } catch {
+      u = undefined;
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) {
+      cx.error(p, `Invalid value: "${v}": must be a full http:// or https:// URL (Envoy http_uri.uri)`);
+    }
+  }),
+  backendRef: backendObjectReference,
+  cacheDuration: durationMs({ minMs: 1 }).default(DEFAULT_CACHE_DURATION_MS),
+  asyncFetch: obj({
+    fastListener: bool().default(false),
+    failedRefetchDuration: durationMs({ minMs: 1 }).default(DEFAULT_FAILED_REFETCH_MS),
+  }).optional(),
+  retryPolicy: obj({
+    numRetries: int({ min: 1, max: 2_147_483_647 }).default(DEFAULT_NUM_RETRIES),
+    backOff: obj({
+      baseInterval: durationMs({ minMs: 1 }),
+      maxInterval: durationMs({ minMs: 1 }).optional(),
+    })
+      .check((v, p, cx) => {
+        if (v.baseInterval !== undefined && v.maxInterval !== undefined && v.maxInterval < v.baseInterval) {
+          cx.error(`${p}.maxInterval`, `Invalid value: maxInterval (${v.maxInterval}ms) must be greater than or equal to baseInterval (${v.baseInterval}ms)`);
+        }
+      })
+      .optional(),
+  }).optional(),
+});
+
+const jwks = obj(
+  {
+    local: obj(
+      {
+        inline: str({ min: 1, max: 16384, noShellVarCheck: true }).optional(),
+        configMapRef: obj({ name: objectName() }).optional(),
+      },
+      {
+        exactlyOneOf: [['inline', 'configMapRef']],
+        legacy: { key: 'jwks.local.key is the older name of this field: use jwks.local.inline (a PEM key, a JWKS or a single JWK)' },
+      },
+    ).optional(),
+    remote: remoteJwks.optional(),
+  },
+  { exactlyOneOf: [['local', 'remote']] },
+);
+
+const provider = obj(
+  {
+    name: str({ min: 1, max: 253 }),
+    issuer: str({ max: 2048 }).optional(),
+    audiences: list(str(), { min: 1, max: 32 }).optional(),
+    tokenSource: obj(
+      {
+        header: obj({
+          header: headerName(2048),
+          prefix: str({ min: 1, max: 2048 }).optional(),
+        }).optional(),
+        queryParameter: str({ min: 1 }).optional(),
+      },
+      {
+        exactlyOneOf: [['header', 'queryParameter']],
+        legacy: {
+          headers: 'tokenSource.headers (a list) is the older API: use tokenSource.header: {header: <name>, prefix: <prefix>} (one location per provider)',
+          queryParams: 'tokenSource.queryParams (a list) is the older API: use tokenSource.queryParameter: <name>',
+        },
+      },
+    ).optional(),
+    claimsToHeaders: list(
+      obj(
+        { name: str({ min: 1, max: 2048 }), header: headerName(2048) },
+        { ignored: { append: 'append is not a field of claimsToHeaders (kgateway has none): the incoming header of that name is always removed first, then the claim is added' } },
+      ),
+      { min: 1, max: 32 },
+    ).optional(),
+    jwks,
+    forwardToken: bool().optional(),
+    clockSkew: clockSkewSeconds().optional(),
+  },
+  {
+    legacy: {
+      keepToken: 'keepToken is the older API: use forwardToken: true to keep the token (keepToken: Forward), or leave forwardToken unset to remove it (keepToken: Remove)',
+      remoteJwks: 'remoteJwks is not a field (the jwt-claim-extraction docs are wrong): use jwks.remote: {url, backendRef}',
+    },
+  },
+);
+
+const jwtSpec = obj({
+  validationMode: validationMode.default('Strict'),
+  providers: list(provider, { max: 32, uniqueKey: (p) => p.name, uniqueKeyName: 'name' }).optional(),
+}, {
+  legacy: { jwtProviders: 'jwtProviders (a map, from the design doc) is not the current API: use providers: [{name, issuer, jwks, ...}]' },
+});
+
+const EXT_TYPES = ['ExtAuth', 'ExtProc', 'RateLimit', 'JWT', 'OAuth2'] as const;
+const TYPE_FIELD: Record<(typeof EXT_TYPES)[number], string> = { ExtAuth: 'extAuth', ExtProc: 'extProc', RateLimit: 'rateLimit', JWT: 'jwt', OAuth2: 'oauth2' };
+
+const spec = obj(
+  {
+    type: str().optional(),
+    extAuth: any().optional(),
+    extProc: any().optional(),
+    rateLimit: any().optional(),
+    oauth2: any().optional(),
+    jwt: jwtSpec.optional(),
+  },
+  { exactlyOneOf: [['extAuth', 'extProc', 'rateLimit', 'jwt', 'oauth2']] },
+);
+
+const document = documentSchema(spec);
+
+export type JwtSpec = Infer<typeof jwtSpec>;
+export type JwtProviderSpec = Infer<typeof provider>;
+export type RemoteJwksSpec = Infer<typeof remoteJwks>;
+
+export interface GatewayExtensionModel {
+  readonly raw: RawResource;
+  readonly id: string;
+  /** Which union member is set ('jwt', 'extAuth', ...), if exactly one. */
+  readonly extensionType?: string;
+  readonly jwt?: JwtSpec;
+  /** False when the manifest has errors (policies that use it are invalid). */
+  readonly valid: boolean;
+  /** First error, for the policies that reference this extension. */
+  readonly error?: string;
+}
+
+export function validateGatewayExtension(raw: RawResource, problems: ConfigProblem[]): GatewayExtensionModel {
+  const cx = ParseCtx.for(raw, problems);
+  const before = problems.length;
+  const doc = document.parse(raw.object, '', cx);
+  const s = doc?.spec;
+  const specObj = (raw.object['spec'] ?? {}) as Record<string, unknown>;
+  if (s?.type !== undefined) {
+    const t = s.type;
+    if (!(EXT_TYPES as readonly string[]).includes(t)) {
+      cx.error('spec.type', `Unsupported value: "${t}": supported values: ${EXT_TYPES.map((e) => `"${e}"`).join(', ')}`);
+    } else {
+      const field = TYPE_FIELD[t as (typeof EXT_TYPES)[number]];
+      if (specObj[field] === undefined || specObj[field] === null) cx.error('spec', `${t} must be set when type is ${t}`);
+      else cx.warn('spec.type', 'type is deprecated and has no effect: the set field decides the extension type');
+    }
+  }
+  const set = ['extAuth', 'extProc', 'rateLimit', 'jwt', 'oauth2'].filter((k) => specObj[k] !== undefined && specObj[k] !== null);
+  const extensionType = set.length === 1 ? set[0] : undefined;
+  if (extensionType && extensionType !== 'jwt') {
+    cx.warn(`spec.${extensionType}`, `${extensionType} extensions are not supported by jwtgate (only jwt): policies that reference this extension are invalid`);
+  }
+  const jwt = s?.jwt;
+  if (jwt) {
+    if (!jwt.providers || jwt.providers.length === 0) {
+      cx.error('spec.jwt.providers', 'Required value: at least one provider is needed (jwtgate will not guess what an extension without providers enforces)');
+    }
+    jwt.providers?.forEach((p, i) => {
+      const base = `spec.jwt.providers[${i}]`;
+      const r = p.jwks?.remote;
+      if (r?.backendRef) checkBackendRef(r.backendRef, `${base}.jwks.remote.backendRef`, cx);
+    });
+  }
+  const errs = problems.slice(before).filter((p) => p.severity === 'error');
+  return {
+    raw,
+    id: cx.resource,
+    ...(extensionType !== undefined ? { extensionType } : {}),
+    ...(jwt !== undefined ? { jwt } : {}),
+    valid: cx.errors === 0,
+    ...(errs.length > 0 ? { error: `${errs[0]!.path}: ${errs[0]!.message}` } : {}),
+  };
+}

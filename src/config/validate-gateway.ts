@@ -1,0 +1,161 @@
+// Gateway (gateway.networking.k8s.io/v1): listeners as jwtgate can serve them (plain HTTP),
+// allowedRoutes, and the listener conflicts Gateway API forbids. A listener with an error is
+// dropped (the Gateway's other listeners keep working, as in kgateway).
+
+import type { ConfigProblem } from '../errors.js';
+import type { RawResource } from './resource.js';
+import { any, enumOf, int, list, obj, ParseCtx, str, type Infer } from './schema.js';
+import { documentSchema, group, hostname, kind, sectionName } from './validate-common.js';
+
+const listener = obj(
+  {
+    name: sectionName(),
+    hostname: hostname().optional(),
+    port: int({ min: 1, max: 65535 }),
+    protocol: str({ min: 1, max: 255 }),
+    allowedRoutes: obj({
+      namespaces: obj({
+        from: enumOf(['All', 'Same', 'Selector'] as const).default('Same'),
+        selector: any().optional(),
+      }).default({ from: 'Same' }),
+      kinds: list(obj({ group: group().default('gateway.networking.k8s.io'), kind: kind() }), { max: 8 }).optional(),
+    }).default({ namespaces: { from: 'Same' } }),
+  },
+  {
+    ignored: { tls: 'tls is ignored: jwtgate serves plain HTTP listeners only' },
+  },
+);
+
+const spec = obj(
+  {
+    gatewayClassName: str({ min: 1, max: 253 }).optional(),
+    listeners: any().optional(), // validated one by one below
+  },
+  {
+    ignored: {
+      addresses: 'addresses is ignored: jwtgate listens on all interfaces of the host it runs on',
+      infrastructure: 'infrastructure is ignored by jwtgate',
+      backendTLS: 'backendTLS is ignored: jwtgate does not originate TLS yet',
+      allowedListeners: 'allowedListeners is ignored: ListenerSets are not supported',
+      tls: 'tls is ignored by jwtgate',
+    },
+  },
+);
+
+const document = documentSchema(spec);
+
+export type ListenerSpec = Infer<typeof listener>;
+
+export interface ListenerModel {
+  readonly name: string;
+  readonly index: number;
+  readonly port: number;
+  readonly hostname?: string;
+  readonly allowedFrom: 'All' | 'Same';
+  /** allowedRoutes.kinds permits HTTPRoute (true when unset). */
+  readonly allowsHTTPRoute: boolean;
+}
+
+export interface GatewayModel {
+  readonly raw: RawResource;
+  readonly id: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** Listeners without errors, in manifest order. */
+  readonly listeners: readonly ListenerModel[];
+  /** Names of listeners that have errors. */
+  readonly invalidListeners: readonly string[];
+  /** No errors at the Gateway level (spec, listener list). */
+  readonly valid: boolean;
+  readonly error?: string;
+}
+
+export function validateGateway(raw: RawResource, problems: ConfigProblem[]): GatewayModel {
+  const cx = ParseCtx.for(raw, problems);
+  const before = problems.length;
+  const doc = document.parse(raw.object, '', cx);
+  const spec = doc?.spec;
+  const specObj = raw.object['spec'] as Record<string, unknown> | undefined;
+  if (spec && spec.gatewayClassName === undefined && specObj && specObj['gatewayClassName'] === undefined) {
+    cx.warn('spec.gatewayClassName', 'Required value in Kubernetes (jwtgate accepts a Gateway without it and ignores the class)');
+  }
+  const gatewayErrors = cx.errors;
+  const listeners: ListenerModel[] = [];
+  const invalidListeners: string[] = [];
+  const rawListeners = specObj?.['listeners'];
+  let listError = false;
+  if (rawListeners === undefined || rawListeners === null) {
+    cx.error('spec.listeners', 'Required value: a Gateway needs at least 1 listener');
+    listError = true;
+  } else if (!Array.isArray(rawListeners)) {
+    cx.error('spec.listeners', 'Invalid value: must be a list');
+    listError = true;
+  } else {
+    if (rawListeners.length === 0) {
+      cx.error('spec.listeners', 'Required value: must have at least 1 item');
+      listError = true;
+    }
+    if (rawListeners.length > 64) cx.error('spec.listeners', `Too many: ${rawListeners.length}: must have at most 64 items`);
+    const seenNames = new Map<string, number>();
+    const seenAddr = new Map<string, number>();
+    rawListeners.forEach((rl, i) => {
+      const p = `spec.listeners[${i}]`;
+      const e0 = cx.errors;
+      const l = rl === null || rl === undefined ? undefined : listener.parse(rl, p, cx);
+      if (rl === null || rl === undefined) cx.error(p, 'Invalid value: null');
+      if (l) {
+        if (l.protocol !== undefined && l.protocol !== 'HTTP') {
+          cx.error(`${p}.protocol`, `protocol ${l.protocol} is not supported by jwtgate (only HTTP listeners; terminate TLS in front of jwtgate)`);
+        }
+        const from = l.allowedRoutes?.namespaces?.from;
+        if (from === 'Selector') {
+          cx.error(`${p}.allowedRoutes.namespaces.from`, 'allowedRoutes.namespaces.from: Selector is not supported by jwtgate (use Same or All)');
+        }
+        const kinds = l.allowedRoutes?.kinds;
+        if (kinds) {
+          kinds.forEach((k, j) => {
+            if (!(k.kind === 'HTTPRoute' && k.group === 'gateway.networking.k8s.io')) {
+              cx.warn(`${p}.allowedRoutes.kinds[${j}]`, `route kind ${k.group}/${k.kind} is not supported by jwtgate (only HTTPRoute)`);
+            }
+          });
+        }
+        if (l.name !== undefined) {
+          const prev = seenNames.get(l.name);
+          if (prev !== undefined) cx.error(`${p}.name`, `Duplicate value: "${l.name}": listener names must be unique (also spec.listeners[${prev}])`);
+          else seenNames.set(l.name, i);
+        }
+        if (l.port !== undefined) {
+          const addr = `${l.port}|${l.hostname ?? ''}`;
+          const prev = seenAddr.get(addr);
+          if (prev !== undefined) {
+            cx.error(p, `listener conflicts with spec.listeners[${prev}]: same port ${l.port} and ${l.hostname ? `hostname ${l.hostname}` : 'no hostname'}`);
+          } else seenAddr.set(addr, i);
+        }
+      }
+      if (l && cx.errors === e0) {
+        const kindsOk = !l.allowedRoutes.kinds || l.allowedRoutes.kinds.some((k) => k.kind === 'HTTPRoute' && k.group === 'gateway.networking.k8s.io');
+        listeners.push({
+          name: l.name,
+          index: i,
+          port: l.port,
+          ...(l.hostname !== undefined ? { hostname: l.hostname } : {}),
+          allowedFrom: l.allowedRoutes.namespaces.from === 'All' ? 'All' : 'Same',
+          allowsHTTPRoute: kindsOk,
+        });
+      } else {
+        invalidListeners.push(l?.name ?? `#${i}`);
+      }
+    });
+  }
+  const errs = problems.slice(before).filter((p) => p.severity === 'error');
+  return {
+    raw,
+    id: cx.resource,
+    namespace: raw.namespace,
+    name: raw.name,
+    listeners,
+    invalidListeners,
+    valid: gatewayErrors === 0 && !listError && listeners.length > 0,
+    ...(errs.length > 0 ? { error: `${errs[0]!.path}: ${errs[0]!.message}` } : {}),
+  };
+}

@@ -1,0 +1,394 @@
+// HTTPRoute (gateway.networking.k8s.io/v1): parentRefs, hostnames and rules with their matches
+// compiled to the snapshot's PathMatch/ValueMatch (regexes compiled here, once). Errors in
+// parentRefs/hostnames reject the whole route; an error inside a rule marks only that rule
+// invalid (kgateway replaces such a rule with a 500 direct response, spec §2.5).
+
+import type { ConfigProblem } from '../errors.js';
+import { compileAnchored } from '../routing/regex.js';
+import type { PathMatch, ValueMatch } from './snapshot.js';
+import type { RawResource } from './resource.js';
+import { any, enumOf, int, list, obj, ParseCtx, str, type Infer } from './schema.js';
+import {
+  checkBackendRef,
+  documentSchema,
+  GATEWAY_API_GROUP,
+  group,
+  headerName,
+  hostname,
+  kind,
+  KGATEWAY_GROUP,
+  namespaceName,
+  objectName,
+  sectionName,
+} from './validate-common.js';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
+
+const parentRef = obj({
+  group: group().default(GATEWAY_API_GROUP),
+  kind: kind().default('Gateway'),
+  namespace: namespaceName().optional(),
+  name: objectName(),
+  sectionName: sectionName().optional(),
+  port: int({ min: 1, max: 65535 }).optional(),
+});
+
+const spec = obj(
+  {
+    parentRefs: list(parentRef, { max: 32 }).optional(),
+    hostnames: list(hostname(), { max: 16 }).optional(),
+    rules: any().optional(),
+  },
+  { ignored: { useDefaultGateways: 'useDefaultGateways is ignored by jwtgate' } },
+);
+
+const rule = obj(
+  {
+    name: sectionName().optional(),
+    matches: any().optional(),
+    filters: any().optional(),
+    backendRefs: any().optional(),
+  },
+  {
+    ignored: {
+      timeouts: 'timeouts is ignored: not supported by jwtgate yet',
+      retry: 'retry is ignored: not supported by jwtgate yet',
+      sessionPersistence: 'sessionPersistence is ignored: not supported by jwtgate yet',
+    },
+  },
+);
+
+const headerMatch = obj({
+  type: enumOf(['Exact', 'RegularExpression'] as const).default('Exact'),
+  name: headerName(256),
+  value: str({ min: 1, max: 4096, noShellVarCheck: true }),
+});
+
+const queryMatch = obj({
+  type: enumOf(['Exact', 'RegularExpression'] as const).default('Exact'),
+  name: headerName(256),
+  value: str({ min: 1, max: 1024, noShellVarCheck: true }),
+});
+
+const match = obj({
+  path: obj({
+    type: enumOf(['Exact', 'PathPrefix', 'RegularExpression'] as const).default('PathPrefix'),
+    value: str({ max: 1024, noShellVarCheck: true }).default('/'),
+  }).default({ type: 'PathPrefix', value: '/' }),
+  headers: list(headerMatch, { max: 16 }).optional(),
+  queryParams: list(queryMatch, { max: 16 }).optional(),
+  method: enumOf(METHODS).optional(),
+});
+
+const filter = obj(
+  {
+    type: str({ min: 1 }),
+    extensionRef: obj({ group: group(), kind: kind(), name: objectName() }).optional(),
+  },
+  { unknown: 'allow' },
+);
+
+const backendRef = obj(
+  {
+    group: group().default(''),
+    kind: kind().default('Service'),
+    name: objectName(),
+    namespace: namespaceName().optional(),
+    port: int({ min: 1, max: 65535 }).optional(),
+    weight: int({ min: 0, max: 1_000_000 }).default(1),
+  },
+  { ignored: { filters: 'backendRefs[].filters are ignored: not supported by jwtgate yet' } },
+);
+
+const document = documentSchema(spec.default({}));
+
+export type ParentRefSpec = Infer<typeof parentRef>;
+
+export interface ParentRefModel {
+  readonly index: number;
+  readonly group: string;
+  readonly kind: string;
+  /** Defaulted to the route's namespace. */
+  readonly namespace: string;
+  readonly name: string;
+  readonly sectionName?: string;
+  readonly port?: number;
+}
+
+export interface MatchModel {
+  readonly index: number;
+  readonly path: PathMatch;
+  readonly method?: string;
+  readonly headers: readonly ValueMatch[];
+  readonly queryParams: readonly ValueMatch[];
+}
+
+export interface BackendRefModel {
+  readonly index: number;
+  readonly group: string;
+  readonly kind: string;
+  readonly name: string;
+  /** Defaulted to the route's namespace. */
+  readonly namespace: string;
+  readonly port?: number;
+  readonly weight: number;
+}
+
+export interface RuleModel {
+  readonly index: number;
+  readonly name?: string;
+  readonly matches: readonly MatchModel[];
+  /** Names of TrafficPolicies referenced by ExtensionRef filters, in filter order. */
+  readonly policyFilters: readonly { readonly name: string; readonly path: string }[];
+  readonly backendRefs: readonly BackendRefModel[];
+  /** Set when the rule has an error: its routes answer 500 (kgateway RouteRuleReplaced). */
+  readonly invalid?: string;
+}
+
+export interface HTTPRouteModel {
+  readonly raw: RawResource;
+  readonly id: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly parentRefs: readonly ParentRefModel[];
+  readonly hostnames: readonly string[];
+  readonly rules: readonly RuleModel[];
+  /** False when parentRefs / hostnames / the spec itself have errors: the route is not accepted. */
+  readonly valid: boolean;
+  readonly error?: string;
+}
+
+const DEFAULT_MATCH = { path: { type: 'PathPrefix', value: '/' } };
+
+export function validateHTTPRoute(raw: RawResource, problems: ConfigProblem[]): HTTPRouteModel {
+  const cx = ParseCtx.for(raw, problems);
+  const before = problems.length;
+  const doc = document.parse(raw.object, '', cx);
+  const s = doc?.spec;
+  const ns = raw.namespace;
+  const parentRefs: ParentRefModel[] = (s?.parentRefs ?? []).map((p, index) => ({
+    index,
+    group: p.group,
+    kind: p.kind,
+    namespace: p.namespace ?? ns,
+    name: p.name,
+    ...(p.sectionName !== undefined ? { sectionName: p.sectionName } : {}),
+    ...(p.port !== undefined ? { port: p.port } : {}),
+  }));
+  parentRefs.forEach((p) => {
+    if (p.kind !== 'Gateway' || p.group !== GATEWAY_API_GROUP) {
+      cx.warn(`spec.parentRefs[${p.index}]`, `parent ${p.group}/${p.kind} is not supported by jwtgate (only Gateway): this parentRef is ignored`);
+    }
+  });
+  if (s && parentRefs.length === 0) cx.warn('spec.parentRefs', 'no parentRefs: the route is not attached to any Gateway');
+  const topErrors = cx.errors;
+
+  const specObj = (raw.object['spec'] ?? {}) as Record<string, unknown>;
+  let rawRules = specObj['rules'];
+  const rules: RuleModel[] = [];
+  if (rawRules === undefined || rawRules === null) rawRules = [{ matches: [DEFAULT_MATCH] }];
+  if (!Array.isArray(rawRules)) {
+    cx.error('spec.rules', 'Invalid value: must be a list');
+  } else {
+    if (rawRules.length > 16) cx.error('spec.rules', `Too many: ${rawRules.length}: must have at most 16 items`);
+    const ruleNames = new Map<string, number>();
+    rawRules.forEach((rr, i) => {
+      const m = validateRule(rr, i, ns, cx, ruleNames);
+      if (m) rules.push(m);
+    });
+  }
+  const errs = problems.slice(before).filter((p) => p.severity === 'error');
+  return {
+    raw,
+    id: cx.resource,
+    namespace: ns,
+    name: raw.name,
+    parentRefs,
+    hostnames: s?.hostnames ?? [],
+    rules,
+    valid: topErrors === 0 && doc !== undefined,
+    ...(errs.length > 0 ? { error: `${errs[0]!.path}: ${errs[0]!.message}` } : {}),
+  };
+}
+
+function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleNames: Map<string, number>): RuleModel | undefined {
+  const p = `spec.rules[${i}]`;
+  const e0 = cx.errors;
+  const firstError = (): string | undefined => {
+    if (cx.errors === e0) return undefined;
+    const errs = cx.problems.filter((x) => x.resource === cx.resource && x.severity === 'error' && (x.path === p || x.path.startsWith(`${p}.`)));
+    const e = errs[0];
+    return e ? `${e.path}: ${e.message}` : `${p}: invalid`;
+  };
+  if (rr === null || rr === undefined) {
+    cx.error(p, 'Invalid value: null');
+    return undefined;
+  }
+  const r = rule.parse(rr, p, cx);
+  if (!r) return undefined;
+  if (r.name !== undefined) {
+    const prev = ruleNames.get(r.name);
+    if (prev !== undefined) cx.error(`${p}.name`, `Duplicate value: "${r.name}": rule names must be unique (also spec.rules[${prev}])`);
+    else ruleNames.set(r.name, i);
+  }
+
+  // matches
+  const matches: MatchModel[] = [];
+  let rawMatches = r.matches;
+  if (rawMatches === undefined || rawMatches === null) rawMatches = [DEFAULT_MATCH];
+  if (!Array.isArray(rawMatches)) cx.error(`${p}.matches`, 'Invalid value: must be a list');
+  else {
+    if (rawMatches.length > 64) cx.error(`${p}.matches`, `Too many: ${rawMatches.length}: must have at most 64 items`);
+    rawMatches.forEach((rm, j) => {
+      const mp = `${p}.matches[${j}]`;
+      const m0 = cx.errors;
+      const mm = rm === null ? undefined : match.parse(rm, mp, cx);
+      if (!mm || cx.errors !== m0) return;
+      const compiled = compileMatch(mm, j, mp, cx);
+      if (compiled && cx.errors === m0) matches.push(compiled);
+    });
+  }
+
+  // filters
+  const policyFilters: { name: string; path: string }[] = [];
+  if (r.filters !== undefined) {
+    if (!Array.isArray(r.filters)) cx.error(`${p}.filters`, 'Invalid value: must be a list');
+    else {
+      if (r.filters.length > 16) cx.error(`${p}.filters`, `Too many: ${r.filters.length}: must have at most 16 items`);
+      r.filters.forEach((rf, j) => {
+        const fp = `${p}.filters[${j}]`;
+        const f = rf === null ? undefined : filter.parse(rf, fp, cx);
+        if (!f || f.type === undefined) return;
+        if (f.type !== 'ExtensionRef') {
+          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
+          return;
+        }
+        if (!f.extensionRef) {
+          cx.error(`${fp}.extensionRef`, 'Required value: extensionRef must be specified for ExtensionRef filter type');
+          return;
+        }
+        const er = f.extensionRef;
+        if (er.group !== KGATEWAY_GROUP || er.kind !== 'TrafficPolicy') {
+          cx.error(`${fp}.extensionRef`, `filter type ExtensionRef to ${er.group || 'core'}/${er.kind} not supported by jwtgate (only gateway.kgateway.dev/TrafficPolicy)`);
+          return;
+        }
+        policyFilters.push({ name: er.name, path: `${fp}.extensionRef` });
+      });
+    }
+  }
+
+  // backendRefs
+  const backendRefs: BackendRefModel[] = [];
+  if (r.backendRefs !== undefined) {
+    if (!Array.isArray(r.backendRefs)) cx.error(`${p}.backendRefs`, 'Invalid value: must be a list');
+    else {
+      if (r.backendRefs.length > 16) cx.error(`${p}.backendRefs`, `Too many: ${r.backendRefs.length}: must have at most 16 items`);
+      r.backendRefs.forEach((rb, j) => {
+        const bp = `${p}.backendRefs[${j}]`;
+        const b0 = cx.errors;
+        const b = rb === null ? undefined : backendRef.parse(rb, bp, cx);
+        if (!b || cx.errors !== b0) return;
+        if (!checkBackendRef(b, bp, cx)) return;
+        const isService = (b.group === '' || b.group === 'core') && b.kind === 'Service';
+        const isBackend = b.group === KGATEWAY_GROUP && b.kind === 'Backend';
+        if (!isService && !isBackend) {
+          cx.error(`${bp}.kind`, `backendRef ${b.group || 'core'}/${b.kind} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend)`);
+          return;
+        }
+        backendRefs.push({
+          index: j,
+          group: b.group,
+          kind: b.kind,
+          name: b.name,
+          namespace: b.namespace ?? ns,
+          ...(b.port !== undefined ? { port: b.port } : {}),
+          weight: b.weight,
+        });
+      });
+    }
+  }
+  const invalid = firstError();
+  return {
+    index: i,
+    ...(r.name !== undefined ? { name: r.name } : {}),
+    matches,
+    policyFilters,
+    backendRefs,
+    ...(invalid !== undefined ? { invalid } : {}),
+  };
+}
+
+type MatchSpec = Infer<typeof match>;
+
+function compileMatch(m: MatchSpec, index: number, mp: string, cx: ParseCtx): MatchModel | undefined {
+  const pathType = m.path.type;
+  let value = m.path.value;
+  let path: PathMatch;
+  const pp = `${mp}.path.value`;
+  if (pathType === 'RegularExpression') {
+    const r = compileAnchored(value);
+    if (!r.ok) {
+      cx.error(pp, r.error);
+      return undefined;
+    }
+    path = { type: 'RegularExpression', value, regex: r.regex };
+  } else {
+    if (!value.startsWith('/')) {
+      cx.error(pp, `Invalid value: "${value}": value must be an absolute path and start with '/' when type one of ['Exact', 'PathPrefix']`);
+      return undefined;
+    }
+    for (const bad of ['//', '/./', '/../', '%2f', '%2F', '#']) {
+      if (value.includes(bad)) {
+        cx.error(pp, `Invalid value: "${value}": must not contain '${bad}' when type one of ['Exact', 'PathPrefix']`);
+        return undefined;
+      }
+    }
+    if (value.endsWith('/..') || value.endsWith('/.')) {
+      cx.error(pp, `Invalid value: "${value}": must not end with '/..' or '/.' when type one of ['Exact', 'PathPrefix']`);
+      return undefined;
+    }
+    // Gateway API: a trailing '/' of a PathPrefix is ignored ("/abc/" matches "/abc").
+    if (pathType === 'PathPrefix' && value.length > 1 && value.endsWith('/')) value = value.replace(/\/+$/, '') || '/';
+    path = { type: pathType, value };
+  }
+  const headers: ValueMatch[] = [];
+  const seenH = new Set<string>();
+  (m.headers ?? []).forEach((h, k) => {
+    const name = h.name.toLowerCase();
+    if (seenH.has(name)) {
+      cx.error(`${mp}.headers[${k}].name`, `Duplicate value: "${h.name}": header names must be unique within a match (case-insensitive)`);
+      return;
+    }
+    seenH.add(name);
+    const vm = valueMatch(name, h.type, h.value, `${mp}.headers[${k}].value`, cx);
+    if (vm) headers.push(vm);
+  });
+  const queryParams: ValueMatch[] = [];
+  const seenQ = new Set<string>();
+  (m.queryParams ?? []).forEach((q, k) => {
+    if (seenQ.has(q.name)) {
+      cx.error(`${mp}.queryParams[${k}].name`, `Duplicate value: "${q.name}": query parameter names must be unique within a match`);
+      return;
+    }
+    seenQ.add(q.name);
+    const vm = valueMatch(q.name, q.type, q.value, `${mp}.queryParams[${k}].value`, cx);
+    if (vm) queryParams.push(vm);
+  });
+  return {
+    index,
+    path,
+    ...(m.method !== undefined ? { method: m.method } : {}),
+    headers,
+    queryParams,
+  };
+}
+
+function valueMatch(name: string, type: 'Exact' | 'RegularExpression', value: string, p: string, cx: ParseCtx): ValueMatch | undefined {
+  if (type === 'Exact') return { name, type, value };
+  const r = compileAnchored(value);
+  if (!r.ok) {
+    cx.error(p, r.error);
+    return undefined;
+  }
+  return { name, type, value, regex: r.regex };
+}

@@ -1,0 +1,133 @@
+// TrafficPolicy (gateway.kgateway.dev/v1alpha1): targets (targetRefs / targetSelectors) and
+// `jwtAuth` (spec §2.1-2.2). Other policy fields are recognised and reported as ignored; a
+// misspelt field gets a "did you mean". Reference resolution happens in compile.ts.
+
+import type { ConfigProblem } from '../errors.js';
+import type { RawResource } from './resource.js';
+import { list, obj, ParseCtx, stringMap, type Infer } from './schema.js';
+import { documentSchema, group, kind, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef } from './validate-common.js';
+
+/** kgateway TrafficPolicy fields jwtgate does not implement (yet). */
+const NOT_SUPPORTED = [
+  'rbac',
+  'cors',
+  'csrf',
+  'extAuth',
+  'extProc',
+  'rateLimit',
+  'transformation',
+  'ai',
+  'timeouts',
+  'retry',
+  'buffer',
+  'headerModifiers',
+  'autoHostRewrite',
+  'hashPolicies',
+  'urlRewrite',
+  'compression',
+  'basicAuth',
+  'apiKeyAuth',
+  'oauth2',
+  'directResponse',
+];
+
+const targetSelector = obj({
+  group: group(),
+  kind: kind(),
+  matchLabels: stringMap(),
+  sectionName: sectionName().optional(),
+});
+
+const jwtAuth = obj(
+  {
+    extensionRef: obj({ name: objectName(), namespace: namespaceName().optional() }).optional(),
+    disable: obj({}).optional(),
+  },
+  { exactlyOneOf: [['extensionRef', 'disable']] },
+);
+
+const spec = obj(
+  {
+    targetRefs: list(policyTargetRef, { min: 1, max: 16 }).optional(),
+    targetSelectors: list(targetSelector, { min: 1, max: 16 }).optional(),
+    jwtAuth: jwtAuth.optional(),
+  },
+  {
+    legacy: {
+      jwt: 'spec.jwt is the older name (also used by the jwt-claim-extraction docs): use spec.jwtAuth: {extensionRef: {name: <GatewayExtension>}}',
+    },
+    ignored: Object.fromEntries(NOT_SUPPORTED.map((f) => [f, `${f} ignored: not supported yet by this jwtgate version`])),
+  },
+);
+
+const document = documentSchema(spec);
+
+export type TargetSelector = Infer<typeof targetSelector>;
+export type JwtAuthSpec = Infer<typeof jwtAuth>;
+
+export interface TargetRefModel extends PolicyTargetRef {
+  readonly path: string;
+}
+
+export interface TrafficPolicyModel {
+  readonly raw: RawResource;
+  readonly id: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly targetRefs: readonly TargetRefModel[];
+  readonly targetSelectors: readonly (TargetSelector & { readonly path: string })[];
+  /** `jwtAuth`, when set: an extension (namespace defaulted to the policy's) or disable. */
+  readonly jwtAuth?: { readonly kind: 'extension'; readonly namespace: string; readonly name: string } | { readonly kind: 'disable' };
+  readonly valid: boolean;
+  readonly error?: string;
+}
+
+const SUPPORTED_KINDS = new Set(['Gateway', 'HTTPRoute']);
+
+function checkTarget(t: { group: string; kind: string }, p: string, cx: ParseCtx): boolean {
+  if (SUPPORTED_KINDS.has(t.kind)) {
+    if (t.group !== 'gateway.networking.k8s.io') {
+      cx.warn(`${p}.group`, `group "${t.group}" with kind ${t.kind}: kgateway only matches gateway.networking.k8s.io/${t.kind}, so this target is ignored`);
+      return false;
+    }
+    return true;
+  }
+  if (t.kind === 'GRPCRoute' || t.kind.endsWith('ListenerSet')) {
+    cx.warn(`${p}.kind`, `target kind ${t.kind} is not supported by jwtgate yet: this target is ignored`);
+    return false;
+  }
+  cx.error(`${p}.kind`, `Unsupported value: "${t.kind}": supported target kinds: Gateway, HTTPRoute, GRPCRoute, *ListenerSet`);
+  return false;
+}
+
+export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[]): TrafficPolicyModel {
+  const cx = ParseCtx.for(raw, problems);
+  const before = problems.length;
+  const doc = document.parse(raw.object, '', cx);
+  const s = doc?.spec;
+  const targetRefs: TargetRefModel[] = [];
+  (s?.targetRefs ?? []).forEach((t, i) => {
+    const p = `spec.targetRefs[${i}]`;
+    if (checkTarget(t, p, cx)) targetRefs.push({ ...t, path: p });
+  });
+  const targetSelectors: (TargetSelector & { path: string })[] = [];
+  (s?.targetSelectors ?? []).forEach((t, i) => {
+    const p = `spec.targetSelectors[${i}]`;
+    if (checkTarget(t, p, cx)) targetSelectors.push({ ...t, path: p });
+  });
+  let jwt: TrafficPolicyModel['jwtAuth'];
+  if (s?.jwtAuth?.extensionRef) jwt = { kind: 'extension', namespace: s.jwtAuth.extensionRef.namespace ?? raw.namespace, name: s.jwtAuth.extensionRef.name };
+  else if (s?.jwtAuth?.disable) jwt = { kind: 'disable' };
+  const errs = problems.slice(before).filter((p) => p.severity === 'error');
+  return {
+    raw,
+    id: cx.resource,
+    namespace: raw.namespace,
+    name: raw.name,
+    targetRefs,
+    targetSelectors,
+    ...(jwt !== undefined ? { jwtAuth: jwt } : {}),
+    valid: cx.errors === 0,
+    ...(errs.length > 0 ? { error: `${errs[0]!.path}: ${errs[0]!.message}` } : {}),
+  };
+}

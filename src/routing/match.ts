@@ -1,0 +1,176 @@
+// Request-path route selection over a compiled PortTable (hot path: no parsing, no regex
+// compilation, no per-request arrays). Host selection follows Envoy's virtual host choice
+// across every listener on the port: an exact host, else the longest matching `*.` suffix,
+// else the any-host routes; only that host's routes are tried (no fallthrough, like Envoy).
+// Path matching is Envoy's: Exact is exact, PathPrefix matches whole path segments
+// (path_separated_prefix), RegularExpression must match the whole path; all case-sensitive.
+
+import type { BackendTarget, CompiledRoute, Listener, PortTable } from '../config/snapshot.js';
+import type { GatewayRequest } from '../http/exchange.js';
+
+export interface RouteSelection {
+  readonly listener: Listener;
+  readonly route: CompiledRoute;
+}
+
+/** The listener and route for a request, or undefined (404 `no route matched`). */
+export function selectRoute(table: PortTable, req: GatewayRequest): RouteSelection | undefined {
+  const listeners = table.listeners;
+  const host = req.host;
+  const n = listeners.length;
+  for (let i = 0; i < n; i++) {
+    const l = listeners[i]!;
+    const routes = l.routes.exact.get(host);
+    if (routes !== undefined) return firstMatch(l, routes, req);
+  }
+  let bestListener: Listener | undefined;
+  let bestRoutes: readonly CompiledRoute[] | undefined;
+  let bestLen = 0;
+  for (let i = 0; i < n; i++) {
+    const l = listeners[i]!;
+    const wild = l.routes.wildcard;
+    for (let j = 0; j < wild.length; j++) {
+      const w = wild[j]!;
+      const len = w.suffix.length;
+      if (len <= bestLen) break; // sorted longest first
+      if (host.length > len && host.endsWith(w.suffix)) {
+        bestListener = l;
+        bestRoutes = w.routes;
+        bestLen = len;
+        break;
+      }
+    }
+  }
+  if (bestListener !== undefined) return firstMatch(bestListener, bestRoutes!, req);
+  for (let i = 0; i < n; i++) {
+    const l = listeners[i]!;
+    if (l.routes.any.length > 0) return firstMatch(l, l.routes.any, req);
+  }
+  return undefined;
+}
+
+function firstMatch(listener: Listener, routes: readonly CompiledRoute[], req: GatewayRequest): RouteSelection | undefined {
+  for (let i = 0; i < routes.length; i++) {
+    const r = routes[i]!;
+    if (routeMatches(r, req)) return { listener, route: r };
+  }
+  return undefined;
+}
+
+/** Does the request satisfy every condition of this (rule, match)? */
+export function routeMatches(r: CompiledRoute, req: GatewayRequest): boolean {
+  if (r.method !== undefined && r.method !== req.method) return false;
+  if (!pathMatches(r, req.path)) return false;
+  const hs = r.headers;
+  for (let i = 0; i < hs.length; i++) {
+    const m = hs[i]!;
+    const v = headerValue(req.headers, m.name);
+    if (v === undefined) return false;
+    if (m.regex !== undefined ? !m.regex.test(v) : v !== m.value) return false;
+  }
+  const qs = r.queryParams;
+  for (let i = 0; i < qs.length; i++) {
+    const m = qs[i]!;
+    const v = queryValue(req.query, m.name);
+    if (v === undefined) return false;
+    if (m.regex !== undefined ? !m.regex.test(v) : v !== m.value) return false;
+  }
+  return true;
+}
+
+function pathMatches(r: CompiledRoute, path: string): boolean {
+  const p = r.path;
+  switch (p.type) {
+    case 'Exact':
+      return path === p.value;
+    case 'PathPrefix': {
+      const v = p.value;
+      if (v === '/') return true;
+      if (!path.startsWith(v)) return false;
+      return path.length === v.length || path.charCodeAt(v.length) === 47; /* '/' */
+    }
+    case 'RegularExpression':
+      return p.regex !== undefined && p.regex.test(path);
+  }
+}
+
+/** All values of a header joined with ',' (Envoy HeaderUtility::getAllOfHeaderAsString). */
+export function headerValue(headers: readonly string[], name: string): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === name) out = out === undefined ? headers[i + 1]! : `${out},${headers[i + 1]!}`;
+  }
+  return out;
+}
+
+/**
+ * First value of query parameter `name` (names and values percent-decoded, `+` kept, as in
+ * Envoy's QueryParamsMulti), '' for a bare `name`, undefined when absent.
+ */
+export function queryValue(query: string, name: string): string | undefined {
+  const q = query;
+  const len = q.length;
+  let start = 0;
+  while (start < len) {
+    let end = q.indexOf('&', start);
+    if (end < 0) end = len;
+    if (end > start) {
+      let eq = q.indexOf('=', start);
+      if (eq < 0 || eq > end) eq = -1;
+      const keyEnd = eq < 0 ? end : eq;
+      let keyMatch: boolean;
+      const pct = q.indexOf('%', start);
+      if (pct >= 0 && pct < keyEnd) keyMatch = percentDecode(q.slice(start, keyEnd)) === name;
+      else keyMatch = keyEnd - start === name.length && q.startsWith(name, start);
+      if (keyMatch) return eq < 0 ? '' : percentDecode(q.slice(eq + 1, end));
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
+/** %XX decoding that keeps malformed sequences as written (never throws). */
+export function percentDecode(s: string): string {
+  if (s.indexOf('%') < 0) return s;
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    // Malformed %-sequence or invalid UTF-8: decode the valid %XX bytes, keep the rest.
+    const parts: Buffer[] = [];
+    let run = 0;
+    for (let i = 0; i < s.length; i++) {
+      if (s.charCodeAt(i) === 37 && i + 2 < s.length && isHex(s.charCodeAt(i + 1)) && isHex(s.charCodeAt(i + 2))) {
+        if (i > run) parts.push(Buffer.from(s.slice(run, i), 'utf8'));
+        parts.push(Buffer.from([parseInt(s.slice(i + 1, i + 3), 16)]));
+        i += 2;
+        run = i + 1;
+      }
+    }
+    if (run < s.length) parts.push(Buffer.from(s.slice(run), 'utf8'));
+    return Buffer.concat(parts).toString('utf8');
+  }
+}
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+}
+
+/**
+ * Weighted backend choice: `counter` (e.g. a per-route request counter) walks the weights in
+ * order, so over `totalWeight` consecutive counters each backend is chosen `weight` times.
+ * Weight-0 backends are never chosen; undefined when the route has no weight (500).
+ */
+export function pickBackend(route: CompiledRoute, counter: number): BackendTarget | undefined {
+  const total = route.totalWeight;
+  if (total <= 0) return undefined;
+  let x = counter % total;
+  if (x < 0) x += total;
+  const bs = route.backends;
+  for (let i = 0; i < bs.length; i++) {
+    const b = bs[i]!;
+    if (b.weight === 0) continue;
+    if (x < b.weight) return b.target;
+    x -= b.weight;
+  }
+  return undefined;
+}

@@ -1,0 +1,107 @@
+// Folds the TrafficPolicies that apply to one route (on one listener) into its RouteAuth,
+// following kgateway (spec §2.1, §2.4): five attachment levels, Gateway < Listener < HTTPRoute
+// < Rule < ExtensionRef. Within a level the oldest policy with `jwtAuth` wins. The route-side
+// levels (HTTPRoute, Rule, ExtensionRef) merge into one Envoy route config (most specific
+// wins); Gateway and Listener land on the RouteConfiguration and VirtualHost. Each JWT filter
+// is enabled by whichever level names its extension, so DIFFERENT extensions at different
+// levels all run (an AND, filter-name order) and the SAME extension runs once. `disable` on
+// any effective level skips every JWT filter.
+
+import type { JwtExtension, RouteAuth } from '../config/snapshot.js';
+
+export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
+
+export interface AttachedPolicy {
+  /** `TrafficPolicy/namespace/name` */
+  readonly id: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly createdMs: number;
+  readonly jwtAuth?: { readonly kind: 'extension'; readonly ext: JwtExtension } | { readonly kind: 'disable' };
+  /** Set when the policy is invalid: its targets answer 500. */
+  readonly invalid?: string;
+}
+
+export interface LevelPolicies {
+  readonly level: PolicyLevel;
+  readonly policies: readonly AttachedPolicy[];
+}
+
+export interface FoldResult {
+  readonly auth: RouteAuth;
+  /** Policy ids whose jwtAuth is effective on this route. */
+  readonly effective: readonly string[];
+  /** Policy ids with jwtAuth that lost (older policy in the level, or a more specific route level). */
+  readonly overridden: readonly string[];
+}
+
+export const NO_AUTH: RouteAuth = Object.freeze({ jwt: Object.freeze([]), origins: Object.freeze([]), disabled: false });
+
+const ROUTE_SIDE: readonly PolicyLevel[] = ['ExtensionRef', 'Rule', 'HTTPRoute'];
+
+function olderFirst(a: AttachedPolicy, b: AttachedPolicy): number {
+  if (a.createdMs !== b.createdMs) return a.createdMs < b.createdMs ? -1 : 1;
+  const ka = `${a.namespace}/${a.name}`;
+  const kb = `${b.namespace}/${b.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** The first invalid policy among these levels, as a message for the 500 direct response. */
+export function firstInvalid(levels: readonly LevelPolicies[]): string | undefined {
+  for (const l of levels) {
+    for (const p of l.policies) if (p.invalid !== undefined) return `${p.id} is invalid: ${p.invalid}`;
+  }
+  return undefined;
+}
+
+export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
+  const winners = new Map<PolicyLevel, AttachedPolicy>();
+  const overridden = new Set<string>();
+  for (const l of levels) {
+    const candidates = l.policies.filter((p) => p.jwtAuth !== undefined && p.invalid === undefined);
+    if (candidates.length === 0) continue;
+    const sorted = [...candidates].sort(olderFirst);
+    const prev = winners.get(l.level);
+    const all = prev ? [prev, ...sorted].sort(olderFirst) : sorted;
+    winners.set(l.level, all[0]!);
+    for (const p of all.slice(1)) overridden.add(p.id);
+  }
+  // Route side: the most specific level wins the merged route config.
+  let routeWinner: { level: PolicyLevel; p: AttachedPolicy } | undefined;
+  for (const level of ROUTE_SIDE) {
+    const p = winners.get(level);
+    if (!p) continue;
+    if (!routeWinner) routeWinner = { level, p };
+    else overridden.add(p.id);
+  }
+  const effective: { level: PolicyLevel; p: AttachedPolicy }[] = [];
+  for (const level of ['Gateway', 'Listener'] as const) {
+    const p = winners.get(level);
+    if (p) effective.push({ level, p });
+  }
+  if (routeWinner) effective.push(routeWinner);
+  for (const e of effective) overridden.delete(e.p.id);
+  const effectiveIds = [...new Set(effective.map((e) => e.p.id))];
+  if (effective.length === 0) return { auth: NO_AUTH, effective: [], overridden: [...overridden] };
+
+  const disabling = effective.filter((e) => e.p.jwtAuth!.kind === 'disable');
+  if (disabling.length > 0) {
+    return {
+      auth: { jwt: [], origins: disabling.map((e) => `${e.p.id}@${e.level}`), disabled: true },
+      effective: effectiveIds,
+      overridden: [...overridden],
+    };
+  }
+  // Least specific first, so the most specific origin of a shared extension is the one kept.
+  const byExt = new Map<string, { ext: JwtExtension; origin: string }>();
+  for (const e of effective) {
+    const ja = e.p.jwtAuth as { kind: 'extension'; ext: JwtExtension };
+    byExt.set(ja.ext.filterName, { ext: ja.ext, origin: `${e.p.id}@${e.level}` });
+  }
+  const entries = [...byExt.values()].sort((a, b) => (a.ext.filterName < b.ext.filterName ? -1 : a.ext.filterName > b.ext.filterName ? 1 : 0));
+  return {
+    auth: { jwt: entries.map((x) => x.ext), origins: entries.map((x) => x.origin), disabled: false },
+    effective: effectiveIds,
+    overridden: [...overridden],
+  };
+}

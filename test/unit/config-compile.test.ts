@@ -1,0 +1,418 @@
+// compileSnapshot: provider compilation (keys, defaults, locations, audiences), key sets
+// (inline, ConfigMap, remote), backends, invalid policies, statuses, freezing, and the
+// check report / config_dump output.
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { compileText } from '../../src/config/build.js';
+import { compileSnapshot } from '../../src/config/compile.js';
+import { configDump } from '../../src/config/dump.js';
+import { loadManifestsFromText } from '../../src/config/load.js';
+import { formatCheckReport, hasErrors } from '../../src/config/report.js';
+import type { Snapshot } from '../../src/config/snapshot.js';
+import type { GatewayRequest } from '../../src/http/exchange.js';
+import { selectRoute } from '../../src/routing/match.js';
+
+const GWAPI = 'gateway.networking.k8s.io/v1';
+const KGW = 'gateway.kgateway.dev/v1alpha1';
+const JWK = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256' };
+const JWKS = JSON.stringify({ keys: [JWK] });
+
+type Doc = Record<string, unknown>;
+const md = (name: string, namespace = 'default', extra: Doc = {}): Doc => ({ name, namespace, ...extra });
+const gateway = (spec: Doc = {}, name = 'gw', ns = 'default'): Doc => ({
+  apiVersion: GWAPI,
+  kind: 'Gateway',
+  metadata: md(name, ns),
+  spec: { gatewayClassName: 'kgateway', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }], ...spec },
+});
+const route = (spec: Doc = {}, name = 'app', ns = 'default'): Doc => ({
+  apiVersion: GWAPI,
+  kind: 'HTTPRoute',
+  metadata: md(name, ns),
+  spec: { parentRefs: [{ name: 'gw', namespace: 'default' }], rules: [{ name: 'main', backendRefs: [{ name: 'app', port: 80 }] }], ...spec },
+});
+const ext = (providers: Doc[], jwt: Doc = {}, name = 'ext', ns = 'default'): Doc => ({ apiVersion: KGW, kind: 'GatewayExtension', metadata: md(name, ns), spec: { jwt: { providers, ...jwt } } });
+const provider = (o: Doc = {}): Doc => ({ name: 'p', issuer: 'iss', jwks: { local: { inline: JWKS } }, ...o });
+const policy = (spec: Doc, name = 'pol', ns = 'default'): Doc => ({ apiVersion: KGW, kind: 'TrafficPolicy', metadata: md(name, ns), spec });
+const target = (kind: string, name: string, sectionName?: string): Doc => ({ group: 'gateway.networking.k8s.io', kind, name, ...(sectionName ? { sectionName } : {}) });
+
+function build(docs: Doc[], opts: { clusterDomain?: string; defaultClockSkewSeconds?: number } = {}): Snapshot {
+  return compileText(docs.map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 7, ...opts }, 't.yaml');
+}
+
+function req(host: string, p = '/'): GatewayRequest {
+  return { method: 'GET', path: p, query: '', host, authority: host, headers: [], remoteAddress: '127.0.0.1', scheme: 'http' };
+}
+
+function errors(s: Snapshot): string[] {
+  return s.problems.filter((p) => p.severity === 'error').map((p) => `${p.resource} ${p.path}: ${p.message}`);
+}
+
+test('providers: key, defaults, sorting, locations, audiences, claims, clock skew', () => {
+  const s = build([
+    ext([
+      provider({ name: 'zeta', tokenSource: { queryParameter: 'jwt' } }),
+      provider({
+        name: 'alpha',
+        issuer: 'https://idp.example.com',
+        audiences: ['https://api.example.com/', 'http://other/', 'plain', 'https://x//'],
+        tokenSource: { header: { header: 'X-JWT', prefix: 'Token ' } },
+        claimsToHeaders: [
+          { name: 'org.team', header: 'X-Team' },
+          { name: 'sub', header: 'x-sub' },
+        ],
+        forwardToken: true,
+        clockSkew: '2m',
+      }),
+      provider({ name: 'mid', issuer: undefined, claimsToHeaders: [{ name: 'sub', header: 'X-Sub' }] }),
+    ]),
+  ]);
+  assert.deepEqual(errors(s), []);
+  const e = s.extensions.get('default/ext');
+  assert.ok(e);
+  assert.equal(e.key, 'default/ext');
+  assert.equal(e.filterName, 'jwt/default/ext');
+  assert.equal(e.allowMissing, false);
+  assert.deepEqual(e.providers.map((p) => p.key), ['ext_default_alpha', 'ext_default_mid', 'ext_default_zeta']);
+  assert.deepEqual(e.sanitizeHeaders, ['x-sub', 'x-team']);
+  const [alpha, mid, zeta] = e.providers;
+  assert.deepEqual(alpha, {
+    key: 'ext_default_alpha',
+    name: 'alpha',
+    issuer: 'https://idp.example.com',
+    audiences: ['api.example.com', 'other', 'plain', 'x/'],
+    headerLocations: [{ name: 'x-jwt', prefix: 'Token ' }],
+    queryLocations: [],
+    claimsToHeaders: [
+      { claim: 'org.team', path: ['org', 'team'], header: 'x-team' },
+      { claim: 'sub', path: ['sub'], header: 'x-sub' },
+    ],
+    forwardToken: true,
+    clockSkewSeconds: 120,
+    keySetId: 'GatewayExtension/default/ext#alpha',
+  });
+  assert.equal(mid!.issuer, '');
+  assert.deepEqual(mid!.headerLocations, [{ name: 'authorization', prefix: 'Bearer ' }]);
+  assert.deepEqual(mid!.queryLocations, ['access_token']);
+  assert.deepEqual(zeta!.headerLocations, []);
+  assert.deepEqual(zeta!.queryLocations, ['jwt']);
+  // keySetIds are unique per provider
+  assert.equal(new Set(e.providers.map((p) => p.keySetId)).size, 3);
+  for (const p of e.providers) assert.equal(s.keySets.get(p.keySetId)?.kind, 'local');
+});
+
+test('providers: defaultClockSkewSeconds applies when clockSkew is unset; AllowMissing', () => {
+  const s = build([ext([provider()], { validationMode: 'AllowMissing' })], { defaultClockSkewSeconds: 5 });
+  const e = s.extensions.get('default/ext')!;
+  assert.equal(e.allowMissing, true);
+  assert.equal(e.providers[0]!.clockSkewSeconds, 5);
+  const s2 = build([ext([provider()], { validationMode: '' })]);
+  assert.equal(s2.extensions.get('default/ext')!.allowMissing, false);
+});
+
+test('keys: ConfigMap jwks in the extension namespace', () => {
+  const s = build([
+    ext([provider({ jwks: { local: { configMapRef: { name: 'keys' } } } })], {}, 'ext', 'auth'),
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: md('keys', 'auth'), data: { jwks: JWKS } },
+  ]);
+  assert.deepEqual(errors(s), []);
+  const ks = s.keySets.get('GatewayExtension/auth/ext#p');
+  assert.ok(ks && ks.kind === 'local');
+  assert.equal(ks.keys[0]!.kid, 'k1');
+  assert.equal(ks.keys[0]!.kty, 'EC');
+});
+
+test('keys: an injected importer is used and its dropped keys become warnings', () => {
+  const { resources, problems } = loadManifestsFromText(JSON.stringify(ext([provider()])), 'i.yaml');
+  let seen = '';
+  const { snapshot } = compileSnapshot(resources, {
+    generation: 1,
+    problems,
+    importLocalJwks: (text) => {
+      seen = text;
+      return { ok: true, keys: [], format: 'jwks', dropped: ['keys[0]: EC key with crv P-384 and alg ES256'] };
+    },
+  });
+  assert.equal(seen, JWKS);
+  const warnings = snapshot.problems.filter((p) => p.severity === 'warning').map((p) => p.message);
+  assert.ok(warnings.includes('key dropped: keys[0]: EC key with crv P-384 and alg ES256'), warnings.join('\n'));
+  assert.ok(warnings.some((w) => w.includes("no usable key: requests for this provider get 401 Jwks doesn't have any valid public key")));
+});
+
+test('remote JWKS: compiled to a RemoteKeySet with Envoy defaults and a resolved target', () => {
+  const s = build(
+    [
+      ext([
+        provider({ name: 'svc', jwks: { remote: { url: 'https://idp.example.com/jwks', backendRef: { name: 'idp', port: 8443 } } } }),
+        provider({
+          name: 'be',
+          jwks: {
+            remote: {
+              url: 'http://keys.internal/certs',
+              backendRef: { group: 'gateway.kgateway.dev', kind: 'Backend', name: 'keys', namespace: 'idp' },
+              cacheDuration: '5m',
+              asyncFetch: { fastListener: true, failedRefetchDuration: '500ms' },
+              retryPolicy: { numRetries: 3, backOff: { baseInterval: '200ms' } },
+            },
+          },
+        }),
+        provider({ name: 'max', jwks: { remote: { url: 'https://i/j', backendRef: { name: 'idp', port: 443 }, retryPolicy: { backOff: { baseInterval: '1s', maxInterval: '3s' } } } } }),
+      ]),
+      { apiVersion: KGW, kind: 'Backend', metadata: md('keys', 'idp'), spec: { static: { hosts: [{ host: '10.1.2.3', port: 8080 }] } } },
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1beta1',
+        kind: 'ReferenceGrant',
+        metadata: md('allow-ext', 'idp'),
+        spec: { from: [{ group: 'gateway.kgateway.dev', kind: 'GatewayExtension', namespace: 'default' }], to: [{ group: 'gateway.kgateway.dev', kind: 'Backend' }] },
+      },
+    ],
+    { clusterDomain: 'corp.local' },
+  );
+  assert.deepEqual(errors(s), []);
+  assert.equal(s.problems.filter((p) => p.message.startsWith('jwks.remote is not supported yet')).length, 3);
+  assert.deepEqual(s.keySets.get('GatewayExtension/default/ext#svc'), {
+    kind: 'remote',
+    id: 'GatewayExtension/default/ext#svc',
+    url: 'https://idp.example.com/jwks',
+    target: { host: 'idp.default.svc.corp.local', port: 8443 },
+    cacheDurationMs: 600_000,
+    fastListener: false,
+    failedRefetchDurationMs: 1000,
+    numRetries: 1,
+    backOffBaseMs: 1000,
+    backOffMaxMs: 10_000,
+  });
+  assert.deepEqual(s.keySets.get('GatewayExtension/default/ext#be'), {
+    kind: 'remote',
+    id: 'GatewayExtension/default/ext#be',
+    url: 'http://keys.internal/certs',
+    target: { host: '10.1.2.3', port: 8080 },
+    cacheDurationMs: 300_000,
+    fastListener: true,
+    failedRefetchDurationMs: 500,
+    numRetries: 3,
+    backOffBaseMs: 200,
+    backOffMaxMs: 2000,
+  });
+  const max = s.keySets.get('GatewayExtension/default/ext#max');
+  assert.ok(max && max.kind === 'remote');
+  assert.equal(max.backOffMaxMs, 3000);
+  // The extension itself is usable (the warning is about fetching, a later issue).
+  assert.ok(s.extensions.get('default/ext'));
+});
+
+test('backends: Services by DNS name, Backends by their hosts, weights summed', () => {
+  const s = build(
+    [
+      gateway(),
+      route({
+        rules: [
+          {
+            backendRefs: [
+              { name: 'app', port: 80, weight: 3 },
+              { group: 'gateway.kgateway.dev', kind: 'Backend', name: 'static', weight: 1 },
+              { name: 'canary', port: 8080, weight: 0 },
+            ],
+          },
+        ],
+      }),
+      { apiVersion: KGW, kind: 'Backend', metadata: md('static'), spec: { static: { hosts: [{ host: 'a.internal', port: 81 }, { host: '10.0.0.2', port: 82 }] } } },
+    ],
+    { clusterDomain: 'example.internal' },
+  );
+  assert.deepEqual(errors(s), []);
+  const sel = selectRoute(s.ports.get(8080)!, req('any.host'));
+  assert.ok(sel);
+  assert.deepEqual(sel.route.backends.map((b) => [b.target.key, b.weight]), [
+    ['Service/default/app:80', 3],
+    ['Backend/default/static', 1],
+    ['Service/default/canary:8080', 0],
+  ]);
+  assert.equal(sel.route.totalWeight, 4);
+  assert.deepEqual(s.backends.get('Service/default/app:80')?.endpoints, [{ host: 'app.default.svc.example.internal', port: 80 }]);
+  assert.deepEqual(s.backends.get('Backend/default/static')?.endpoints, [
+    { host: 'a.internal', port: 81 },
+    { host: '10.0.0.2', port: 82 },
+  ]);
+});
+
+test('backends: a cross-namespace backendRef needs a ReferenceGrant from HTTPRoute', () => {
+  const grant = {
+    apiVersion: 'gateway.networking.k8s.io/v1beta1',
+    kind: 'ReferenceGrant',
+    metadata: md('allow', 'shared'),
+    spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'default' }], to: [{ group: '', kind: 'Service', name: 'db' }] },
+  };
+  const docs = [gateway(), route({ rules: [{ backendRefs: [{ name: 'db', namespace: 'shared', port: 5432 }] }] })];
+  const without = build(docs);
+  assert.ok(errors(without).some((e) => e.includes('is not permitted')));
+  const rs = without.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
+  assert.deepEqual(rs.conditions.find((c) => c.type === 'ResolvedRefs')?.reason, 'RefNotPermitted');
+  assert.equal(selectRoute(without.ports.get(8080)!, req('h'))?.route.totalWeight, 0);
+
+  const withGrant = build([...docs, grant]);
+  assert.deepEqual(errors(withGrant), []);
+  assert.deepEqual(selectRoute(withGrant.ports.get(8080)!, req('h'))?.route.backends.map((b) => b.target.key), ['Service/shared/db:5432']);
+  // A grant for another name does not apply.
+  const other = build([...docs, { ...grant, spec: { ...(grant.spec as Doc), to: [{ group: '', kind: 'Service', name: 'cache' }] } }]);
+  assert.ok(errors(other).some((e) => e.includes('is not permitted')));
+});
+
+test('invalid policy on a route: the route answers 500, others are unaffected', () => {
+  const s = build([
+    gateway(),
+    route({ rules: [{ name: 'main', matches: [{ path: { type: 'PathPrefix', value: '/a' } }], backendRefs: [{ name: 'app', port: 80 }] }] }),
+    route({ rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/b' } }], backendRefs: [{ name: 'b', port: 80 }] }] }, 'other'),
+    policy({ targetRefs: [target('HTTPRoute', 'app')], jwtAuth: { extensionRef: { name: 'missing' } } }),
+  ]);
+  const t = s.ports.get(8080)!;
+  const a = selectRoute(t, req('h', '/a'));
+  assert.equal(a?.route.invalid, 'TrafficPolicy/default/pol is invalid: default/missing: gateway extension not found');
+  assert.equal(a?.listener.invalid, undefined);
+  assert.equal(selectRoute(t, req('h', '/b'))?.route.invalid, undefined);
+  const st = s.statuses.find((x) => x.resource === 'TrafficPolicy/default/pol')!;
+  assert.deepEqual(st.conditions, [
+    { type: 'Accepted', status: 'False', reason: 'Invalid', message: 'default/missing: gateway extension not found' },
+    { type: 'Attached', status: 'False', reason: 'Pending', message: '' },
+  ]);
+});
+
+test('invalid policy on a Gateway or listener: a catch-all 500 for the listeners sharing its port', () => {
+  const s = build([
+    gateway({
+      listeners: [
+        { name: 'a', protocol: 'HTTP', port: 8080, hostname: 'a.example.com' },
+        { name: 'b', protocol: 'HTTP', port: 8080, hostname: 'b.example.com' },
+        { name: 'c', protocol: 'HTTP', port: 8081 },
+      ],
+    }),
+    route({ hostnames: [] }),
+    ext([provider({ jwks: { local: { inline: 'garbage' } } })]),
+    policy({ targetRefs: [target('Gateway', 'gw', 'a')], jwtAuth: { extensionRef: { name: 'ext' } } }),
+  ]);
+  const a = selectRoute(s.ports.get(8080)!, req('a.example.com', '/anything/at/all'));
+  assert.ok(a);
+  assert.match(a.listener.invalid ?? '', /^TrafficPolicy\/default\/pol is invalid: GatewayExtension default\/ext is invalid: cannot parse local jwks: /);
+  assert.equal(a.route.invalid, a.listener.invalid);
+  // kgateway: the listeners of a Gateway on one port share one RouteConfiguration, all of it
+  // is replaced.
+  const b = selectRoute(s.ports.get(8080)!, req('b.example.com', '/'));
+  assert.equal(b?.listener.invalid, a.listener.invalid);
+  // Not a host of any listener on the port: still 404.
+  assert.equal(selectRoute(s.ports.get(8080)!, req('c.example.com', '/')), undefined);
+  const c = selectRoute(s.ports.get(8081)!, req('c.example.com', '/'));
+  assert.equal(c?.listener.invalid, undefined);
+  assert.equal(c?.route.route, 'default/app');
+  const gw = s.statuses.find((x) => x.resource === 'Gateway/default/gw')!;
+  assert.equal(gw.conditions.find((c) => c.type === 'Programmed')?.status, 'False');
+});
+
+test('an invalid rule (unsupported filter) is replaced by a 500; the route stays accepted', () => {
+  const s = build([
+    gateway(),
+    route({
+      rules: [
+        { matches: [{ path: { type: 'PathPrefix', value: '/ok' } }], backendRefs: [{ name: 'app', port: 80 }] },
+        { matches: [{ path: { type: 'PathPrefix', value: '/bad' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode: 301 } }], backendRefs: [{ name: 'app', port: 80 }] },
+      ],
+    }),
+  ]);
+  const t = s.ports.get(8080)!;
+  assert.equal(selectRoute(t, req('h', '/ok'))?.route.invalid, undefined);
+  assert.match(selectRoute(t, req('h', '/bad'))?.route.invalid ?? '', /filter type RequestRedirect not supported/);
+  const st = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
+  assert.equal(st.conditions.find((c) => c.type === 'Accepted')?.status, 'True');
+  assert.equal(st.conditions.find((c) => c.type === 'Programmed')?.reason, 'RouteRuleReplaced');
+});
+
+test('statuses: every resource gets an Accepted condition', () => {
+  const s = build([
+    gateway(),
+    route(),
+    ext([provider()]),
+    policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } }),
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: md('cm'), data: { a: 'b' } },
+    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: md('d'), spec: {} },
+    { apiVersion: 'v1', kind: 'Service', metadata: md('app'), spec: { ports: [{ port: 80 }] } },
+  ]);
+  const by = new Map(s.statuses.map((x) => [x.resource, x.conditions]));
+  assert.equal(s.statuses.length, 7);
+  assert.deepEqual(by.get('Gateway/default/gw')?.[0], { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Gateway accepted' });
+  assert.deepEqual(by.get('HTTPRoute/default/app')?.[0], { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Route accepted' });
+  assert.deepEqual(by.get('GatewayExtension/default/ext')?.[0], { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'GatewayExtension accepted' });
+  assert.equal(by.get('ConfigMap/default/cm')?.[0]?.status, 'True');
+  assert.deepEqual(by.get('Deployment/default/d')?.[0]?.reason, 'UnsupportedKind');
+  assert.deepEqual(by.get('Service/default/app')?.[0]?.reason, 'Ignored');
+  assert.equal(s.statuses[0]!.source, 't.yaml:1');
+});
+
+test('statuses: a policy whose target does not exist is Pending, and the route sees no JWT', () => {
+  const s = build([gateway(), route(), ext([provider()]), policy({ targetRefs: [target('Gateway', 'nope')], jwtAuth: { extensionRef: { name: 'ext' } } })]);
+  const st = s.statuses.find((x) => x.resource === 'TrafficPolicy/default/pol')!;
+  assert.deepEqual(st.conditions[1], { type: 'Attached', status: 'False', reason: 'Pending', message: 'no target found: kgateway silently ignores this policy' });
+  assert.deepEqual(selectRoute(s.ports.get(8080)!, req('h'))?.route.auth.jwt, []);
+});
+
+test('the snapshot is frozen', () => {
+  const s = build([gateway(), route(), ext([provider()]), policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } })]);
+  assert.equal(s.generation, 7);
+  assert.ok(Object.isFrozen(s));
+  assert.ok(Object.isFrozen(s.problems));
+  assert.ok(Object.isFrozen(s.statuses));
+  const sel = selectRoute(s.ports.get(8080)!, req('h'))!;
+  assert.ok(Object.isFrozen(sel.route));
+  assert.ok(Object.isFrozen(sel.route.auth.jwt));
+  assert.ok(Object.isFrozen(sel.listener));
+  assert.ok(Object.isFrozen(s.extensions.get('default/ext')!.providers[0]));
+  assert.throws(() => (sel.route.backends as unknown[]).push(1), TypeError);
+  // Keys keep working after freezing (KeyObjects are not frozen).
+  const ks = s.keySets.get('GatewayExtension/default/ext#p');
+  assert.ok(ks && ks.kind === 'local');
+  assert.equal(ks.keys[0]!.key.asymmetricKeyType, 'ec');
+});
+
+test('check report: statuses in kgateway form, problems with source, summary line', () => {
+  const s = build([gateway(), ext([provider({ issuers: 'x', audiences: [] })])]);
+  const text = formatCheckReport(s);
+  assert.ok(hasErrors(s));
+  assert.match(text, /^Gateway\/default\/gw {2}\(t\.yaml:1\)\n {2}status:\n {4}conditions:\n {4}- type: Accepted\n {6}status: "True"\n {6}reason: Accepted\n {6}message: Gateway accepted\n/);
+  assert.match(text, /\nProblems:\n {2}error {3}GatewayExtension\/default\/ext spec\.jwt\.providers\[0\]\.audiences {2}\(t\.yaml:3\)\n {10}Required value: must have at least 1 item\n/);
+  assert.match(text, /warning GatewayExtension\/default\/ext spec\.jwt\.providers\[0\]\.issuers {2}\(t\.yaml:3\)\n {10}unknown field "issuers": did you mean "issuer"\? \(ignored\)\n/);
+  assert.match(text, /\n2 resources, 1 error, 1 warning\n$/);
+  const clean = build([gateway()]);
+  assert.equal(hasErrors(clean), false);
+  assert.equal(hasErrors([]), false);
+  assert.match(formatCheckReport({ statuses: [], problems: [] }), /^0 resources, 0 errors, 0 warnings\n$/);
+});
+
+test('config_dump: routes, policies, providers and key metadata, never key material', () => {
+  const s = build([
+    gateway(),
+    route({ rules: [{ matches: [{ path: { value: '/api' }, headers: [{ name: 'Authorization', value: 'Basic c2VjcmV0' }, { name: 'x-env', value: 'prod' }] }], backendRefs: [{ name: 'app', port: 80 }] }] }),
+    ext([provider({ claimsToHeaders: [{ name: 'sub', header: 'x-sub' }] })]),
+    policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } }),
+  ]);
+  const dump = configDump(s) as Record<string, any>;
+  const text = JSON.stringify(dump);
+  assert.ok(!text.includes(String(JWK.x)), 'no public key coordinates');
+  assert.ok(!text.includes('c2VjcmV0'), 'credential-looking header match values are redacted');
+  assert.equal(dump.generation, 7);
+  const l = dump.listeners[0];
+  assert.equal(l.port, 8080);
+  assert.equal(l.gateway, 'default/gw');
+  const r = l.routes.any[0];
+  assert.deepEqual(r.match.path, { type: 'PathPrefix', value: '/api' });
+  assert.deepEqual(r.match.headers, [
+    { name: 'authorization', type: 'Exact', value: '[redacted]' },
+    { name: 'x-env', type: 'Exact', value: 'prod' },
+  ]);
+  assert.deepEqual(r.auth, { jwt: ['jwt/default/ext'], policies: ['TrafficPolicy/default/pol@Gateway'], disabled: false });
+  const p = dump.extensions[0].providers[0];
+  assert.equal(p.key, 'ext_default_p');
+  assert.equal(p.keySet.keyCount, 1);
+  assert.deepEqual(Object.keys(p.keySet.keys[0]).sort(), ['alg', 'crv', 'kid', 'kty', 'thumbprint']);
+  assert.deepEqual(dump.backends, [{ key: 'Service/default/app:80', endpoints: ['app.default.svc.cluster.local:80'] }]);
+  assert.deepEqual(dump.problems, { errors: 0, warnings: 0 });
+});

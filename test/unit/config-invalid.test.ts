@@ -1,0 +1,242 @@
+// Invalid configuration table: every validation rule has a case with the exact resource, field
+// path and message it must produce (plus the file fixtures under test/fixtures/config/invalid,
+// whose expectations are written in their `# expect:` comments).
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { compileText } from '../../src/config/build.js';
+import type { ConfigProblem } from '../../src/errors.js';
+import { fixturesDir } from '../helpers/paths.js';
+
+const GWAPI = 'gateway.networking.k8s.io/v1';
+const KGW = 'gateway.kgateway.dev/v1alpha1';
+const JWKS = JSON.stringify({
+  keys: [{ ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }],
+});
+
+type Doc = Record<string, unknown>;
+const md = (name: string, namespace = 'default'): Doc => ({ name, namespace });
+const gateway = (spec: Doc = {}, name = 'gw', ns = 'default'): Doc => ({
+  apiVersion: GWAPI,
+  kind: 'Gateway',
+  metadata: md(name, ns),
+  spec: { gatewayClassName: 'kgateway', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }], ...spec },
+});
+const route = (spec: Doc = {}, name = 'app', ns = 'default'): Doc => ({
+  apiVersion: GWAPI,
+  kind: 'HTTPRoute',
+  metadata: md(name, ns),
+  spec: { parentRefs: [{ name: 'gw', namespace: 'default' }], rules: [{ name: 'main', backendRefs: [{ name: 'app', port: 80 }] }], ...spec },
+});
+const ext = (spec: Doc, name = 'ext', ns = 'default'): Doc => ({ apiVersion: KGW, kind: 'GatewayExtension', metadata: md(name, ns), spec });
+const provider = (o: Doc = {}): Doc => ({ name: 'p', issuer: 'iss', jwks: { local: { inline: JWKS } }, ...o });
+const jwtExt = (p: Doc = {}, jwt: Doc = {}, name = 'ext', ns = 'default'): Doc => ext({ jwt: { providers: [provider(p)], ...jwt } }, name, ns);
+const remote = (r: Doc = {}): Doc => ({ remote: { url: 'https://idp.example.com/jwks', backendRef: { name: 'idp', port: 443 }, ...r } });
+const policy = (spec: Doc, name = 'pol', ns = 'default'): Doc => ({ apiVersion: KGW, kind: 'TrafficPolicy', metadata: md(name, ns), spec });
+const gwPolicy = (spec: Doc = {}, name = 'pol'): Doc =>
+  policy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], jwtAuth: { extensionRef: { name: 'ext' } }, ...spec }, name);
+const backend = (spec: Doc, name = 'be', ns = 'default'): Doc => ({ apiVersion: KGW, kind: 'Backend', metadata: md(name, ns), spec });
+const configMap = (data: Doc | undefined, name = 'jwks', ns = 'default'): Doc => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: md(name, ns), ...(data ? { data } : {}) });
+const rule = (r: Doc): Doc => route({ rules: [{ name: 'main', backendRefs: [{ name: 'app', port: 80 }], ...r }] });
+const listener = (l: Doc): Doc => gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080, ...l }] });
+
+interface Case {
+  readonly name: string;
+  readonly docs: readonly Doc[] | string;
+  readonly resource: string;
+  readonly path: string;
+  readonly message: string;
+  readonly severity?: 'error' | 'warning';
+}
+
+const E = 'GatewayExtension/default/ext';
+const P = 'TrafficPolicy/default/pol';
+const G = 'Gateway/default/gw';
+const R = 'HTTPRoute/default/app';
+const B = 'Backend/default/be';
+const pp = 'spec.jwt.providers[0]';
+const many = (n: number, f: (i: number) => unknown): unknown[] => Array.from({ length: n }, (_, i) => f(i));
+
+const cases: Case[] = [
+  // ----- GatewayExtension: spec union
+  { name: 'extension with no union member', docs: [ext({})], resource: E, path: 'spec', message: 'exactly one of extAuth, extProc, rateLimit, jwt, oauth2 must be set (none is set)' },
+  { name: 'extension with two union members', docs: [ext({ extAuth: {}, jwt: { providers: [provider()] } })], resource: E, path: 'spec', message: 'extAuth and jwt are set' },
+  { name: 'type JWT without jwt', docs: [ext({ type: 'JWT', extAuth: { grpcService: {} } })], resource: E, path: 'spec', message: 'JWT must be set when type is JWT' },
+  { name: 'unknown extension type', docs: [ext({ type: 'Jwt', jwt: { providers: [provider()] } })], resource: E, path: 'spec.type', message: 'Unsupported value: "Jwt"' },
+  // ----- spec.jwt
+  { name: 'validationMode AllowMissingOrFailed', docs: [jwtExt({}, { validationMode: 'AllowMissingOrFailed' })], resource: E, path: 'spec.jwt.validationMode', message: 'not supported by jwtgate yet' },
+  { name: 'validationMode typo', docs: [jwtExt({}, { validationMode: 'strict' })], resource: E, path: 'spec.jwt.validationMode', message: 'supported values: "Strict", "AllowMissing"' },
+  { name: 'more than 32 providers', docs: [ext({ jwt: { providers: many(33, (i) => provider({ name: `p${i}` })) } })], resource: E, path: 'spec.jwt.providers', message: 'must have at most 32 items' },
+  { name: 'duplicate provider names', docs: [ext({ jwt: { providers: [provider(), provider()] } })], resource: E, path: `spec.jwt.providers[1].name`, message: 'Duplicate value: "p"' },
+  { name: 'no providers', docs: [ext({ jwt: {} })], resource: E, path: 'spec.jwt.providers', message: 'at least one provider' },
+  { name: 'provider name empty', docs: [jwtExt({ name: '' })], resource: E, path: `${pp}.name`, message: 'must not be empty' },
+  { name: 'provider name too long', docs: [jwtExt({ name: 'n'.repeat(254) })], resource: E, path: `${pp}.name`, message: 'may not be more than 253 characters' },
+  { name: 'provider name missing', docs: [ext({ jwt: { providers: [{ issuer: 'x', jwks: { local: { inline: JWKS } } }] } })], resource: E, path: `${pp}.name`, message: 'Required value' },
+  { name: 'issuer too long', docs: [jwtExt({ issuer: `https://${'a'.repeat(2048)}` })], resource: E, path: `${pp}.issuer`, message: 'may not be more than 2048 characters' },
+  { name: 'empty audiences', docs: [jwtExt({ audiences: [] })], resource: E, path: `${pp}.audiences`, message: 'must have at least 1 item' },
+  { name: 'too many audiences', docs: [jwtExt({ audiences: many(33, (i) => `a${i}`) })], resource: E, path: `${pp}.audiences`, message: 'must have at most 32 items' },
+  { name: 'audiences not a list', docs: [jwtExt({ audiences: 'my-api' })], resource: E, path: `${pp}.audiences`, message: 'must be a list' },
+  { name: 'empty claimsToHeaders', docs: [jwtExt({ claimsToHeaders: [] })], resource: E, path: `${pp}.claimsToHeaders`, message: 'must have at least 1 item' },
+  { name: 'too many claimsToHeaders', docs: [jwtExt({ claimsToHeaders: many(33, (i) => ({ name: `c${i}`, header: `x-c${i}` })) })], resource: E, path: `${pp}.claimsToHeaders`, message: 'must have at most 32 items' },
+  { name: 'claimsToHeaders header not a header name', docs: [jwtExt({ claimsToHeaders: [{ name: 'team', header: 'x team' }] })], resource: E, path: `${pp}.claimsToHeaders[0].header`, message: 'valid HTTP header name' },
+  { name: 'claimsToHeaders claim name too long', docs: [jwtExt({ claimsToHeaders: [{ name: 'c'.repeat(2049), header: 'x-c' }] })], resource: E, path: `${pp}.claimsToHeaders[0].name`, message: 'may not be more than 2048 characters' },
+  { name: 'claimsToHeaders append is not a field', docs: [jwtExt({ claimsToHeaders: [{ name: 'team', header: 'x-team', append: true }] })], resource: E, path: `${pp}.claimsToHeaders[0].append`, message: 'append is not a field of claimsToHeaders', severity: 'warning' },
+  { name: 'tokenSource with header and queryParameter', docs: [jwtExt({ tokenSource: { header: { header: 'x-jwt' }, queryParameter: 'token' } })], resource: E, path: `${pp}.tokenSource`, message: 'exactly one of header, queryParameter must be set (header and queryParameter are set)' },
+  { name: 'tokenSource empty', docs: [jwtExt({ tokenSource: {} })], resource: E, path: `${pp}.tokenSource`, message: 'exactly one of header, queryParameter must be set (none is set)' },
+  { name: 'tokenSource.header.header missing', docs: [jwtExt({ tokenSource: { header: { prefix: 'Bearer ' } } })], resource: E, path: `${pp}.tokenSource.header.header`, message: 'Required value' },
+  { name: 'tokenSource.header.prefix empty', docs: [jwtExt({ tokenSource: { header: { header: 'x-jwt', prefix: '' } } })], resource: E, path: `${pp}.tokenSource.header.prefix`, message: 'must not be empty' },
+  { name: 'jwks missing', docs: [jwtExt({ jwks: undefined })], resource: E, path: `${pp}.jwks`, message: 'Required value' },
+  { name: 'jwks local and remote', docs: [jwtExt({ jwks: { local: { inline: JWKS }, ...remote() } })], resource: E, path: `${pp}.jwks`, message: 'exactly one of local, remote must be set (local and remote are set)' },
+  { name: 'jwks.local inline and configMapRef', docs: [jwtExt({ jwks: { local: { inline: JWKS, configMapRef: { name: 'jwks' } } } }), configMap({ jwks: JWKS })], resource: E, path: `${pp}.jwks.local`, message: 'exactly one of inline, configMapRef must be set' },
+  { name: 'inline too long', docs: [jwtExt({ jwks: { local: { inline: 'x'.repeat(16385) } } })], resource: E, path: `${pp}.jwks.local.inline`, message: 'may not be more than 16384 characters' },
+  { name: 'inline not a key', docs: [jwtExt({ jwks: { local: { inline: 'not a key' } } })], resource: E, path: `${pp}.jwks.local.inline`, message: 'cannot parse local jwks: ' },
+  { name: 'configMapRef to a missing ConfigMap', docs: [jwtExt({ jwks: { local: { configMapRef: { name: 'jwks' } } } })], resource: E, path: `${pp}.jwks.local.configMapRef.name`, message: 'configmap default/jwks not found' },
+  { name: 'ConfigMap in another namespace does not count', docs: [jwtExt({ jwks: { local: { configMapRef: { name: 'jwks' } } } }), configMap({ jwks: JWKS }, 'jwks', 'other')], resource: E, path: `${pp}.jwks.local.configMapRef.name`, message: 'configmap default/jwks not found' },
+  { name: 'ConfigMap without a jwks key', docs: [jwtExt({ jwks: { local: { configMapRef: { name: 'jwks' } } } }), configMap({ keys: JWKS })], resource: E, path: `${pp}.jwks.local.configMapRef`, message: "configmap key 'jwks' not found" },
+  { name: 'clockSkew with ms', docs: [jwtExt({ clockSkew: '500ms' })], resource: E, path: `${pp}.clockSkew`, message: 'invalid duration "500ms"' },
+  { name: 'clockSkew as a number', docs: [jwtExt({ clockSkew: 30 })], resource: E, path: `${pp}.clockSkew`, message: 'must be a duration string' },
+  { name: 'forwardToken as a string', docs: [jwtExt({ forwardToken: 'yes' })], resource: E, path: `${pp}.forwardToken`, message: 'must be of type boolean' },
+  // ----- older field names and typos
+  { name: 'keepToken (older API)', docs: [jwtExt({ keepToken: 'Forward' })], resource: E, path: `${pp}.keepToken`, message: 'use forwardToken: true' },
+  { name: 'tokenSource.headers (older API)', docs: [jwtExt({ tokenSource: { headers: [{ header: 'x-jwt' }] } })], resource: E, path: `${pp}.tokenSource.headers`, message: 'use tokenSource.header' },
+  { name: 'tokenSource.queryParams (older API)', docs: [jwtExt({ tokenSource: { queryParams: ['token'] } })], resource: E, path: `${pp}.tokenSource.queryParams`, message: 'use tokenSource.queryParameter' },
+  { name: 'jwks.local.key (older API)', docs: [jwtExt({ jwks: { local: { key: JWKS } } })], resource: E, path: `${pp}.jwks.local.key`, message: 'use jwks.local.inline' },
+  { name: 'remoteJwks (docs typo)', docs: [jwtExt({ remoteJwks: { url: 'https://x' } })], resource: E, path: `${pp}.remoteJwks`, message: 'use jwks.remote' },
+  { name: 'typo issuers', docs: [jwtExt({ issuers: 'x' })], resource: E, path: `${pp}.issuers`, message: 'did you mean "issuer"?', severity: 'warning' },
+  { name: 'typo claimToHeaders', docs: [jwtExt({ claimToHeaders: [] })], resource: E, path: `${pp}.claimToHeaders`, message: 'did you mean "claimsToHeaders"?', severity: 'warning' },
+  // ----- jwks.remote
+  { name: 'remote is not supported yet', docs: [jwtExt({ jwks: remote() })], resource: E, path: `${pp}.jwks.remote`, message: 'jwks.remote is not supported yet by this jwtgate version: requests for this provider get 401 Jwks remote fetch is failed', severity: 'warning' },
+  { name: 'remote url not http', docs: [jwtExt({ jwks: remote({ url: 'ftp://idp/jwks' }) })], resource: E, path: `${pp}.jwks.remote.url`, message: 'must be a full http:// or https:// URL' },
+  { name: 'remote url missing', docs: [jwtExt({ jwks: remote({ url: undefined }) })], resource: E, path: `${pp}.jwks.remote.url`, message: 'Required value' },
+  { name: 'remote backendRef missing', docs: [jwtExt({ jwks: remote({ backendRef: undefined }) })], resource: E, path: `${pp}.jwks.remote.backendRef`, message: 'Required value' },
+  { name: 'remote Service backendRef without port', docs: [jwtExt({ jwks: remote({ backendRef: { name: 'idp' } }) })], resource: E, path: `${pp}.jwks.remote.backendRef.port`, message: 'must have port for Service reference' },
+  { name: 'remote backendRef cross-namespace without ReferenceGrant', docs: [jwtExt({ jwks: remote({ backendRef: { name: 'idp', namespace: 'idp', port: 443 } }) })], resource: E, path: `${pp}.jwks.remote.backendRef`, message: 'jwt: jwt: remote jwks: unresolved backend ref: missing reference grant' },
+  { name: 'remote Backend not found', docs: [jwtExt({ jwks: remote({ backendRef: { group: 'gateway.kgateway.dev', kind: 'Backend', name: 'idp' } }) })], resource: E, path: `${pp}.jwks.remote.backendRef`, message: 'Backend default/idp not found' },
+  { name: 'cacheDuration not a duration', docs: [jwtExt({ jwks: remote({ cacheDuration: '10 minutes' }) })], resource: E, path: `${pp}.jwks.remote.cacheDuration`, message: 'invalid duration "10 minutes"' },
+  { name: 'cacheDuration zero', docs: [jwtExt({ jwks: remote({ cacheDuration: '0s' }) })], resource: E, path: `${pp}.jwks.remote.cacheDuration`, message: 'must be at least 1ms' },
+  { name: 'failedRefetchDuration bad', docs: [jwtExt({ jwks: remote({ asyncFetch: { failedRefetchDuration: '1d' } }) })], resource: E, path: `${pp}.jwks.remote.asyncFetch.failedRefetchDuration`, message: 'invalid duration "1d"' },
+  { name: 'numRetries zero', docs: [jwtExt({ jwks: remote({ retryPolicy: { numRetries: 0 } }) })], resource: E, path: `${pp}.jwks.remote.retryPolicy.numRetries`, message: 'must be greater than or equal to 1' },
+  { name: 'backOff without baseInterval', docs: [jwtExt({ jwks: remote({ retryPolicy: { backOff: { maxInterval: '5s' } } }) })], resource: E, path: `${pp}.jwks.remote.retryPolicy.backOff.baseInterval`, message: 'Required value' },
+  { name: 'backOff maxInterval below base', docs: [jwtExt({ jwks: remote({ retryPolicy: { backOff: { baseInterval: '2s', maxInterval: '1s' } } }) })], resource: E, path: `${pp}.jwks.remote.retryPolicy.backOff.maxInterval`, message: 'must be greater than or equal to baseInterval' },
+  // ----- TrafficPolicy
+  { name: 'jwtAuth with extensionRef and disable', docs: [jwtExt(), gateway(), gwPolicy({ jwtAuth: { extensionRef: { name: 'ext' }, disable: {} } })], resource: P, path: 'spec.jwtAuth', message: 'exactly one of extensionRef, disable must be set' },
+  { name: 'jwtAuth extension not found', docs: [gateway(), gwPolicy({ jwtAuth: { extensionRef: { name: 'nope' } } })], resource: P, path: 'spec.jwtAuth.extensionRef', message: 'default/nope: gateway extension not found' },
+  { name: 'jwtAuth extension namespace is the policy namespace', docs: [jwtExt({}, {}, 'ext', 'other'), gateway(), gwPolicy()], resource: P, path: 'spec.jwtAuth.extensionRef', message: 'default/ext: gateway extension not found' },
+  { name: 'jwtAuth extension not jwt', docs: [ext({ extAuth: { grpcService: {} } }), gateway(), gwPolicy()], resource: P, path: 'spec.jwtAuth.extensionRef', message: 'expected gatewayextension type JWT' },
+  { name: 'jwtAuth extension invalid', docs: [jwtExt({ jwks: { local: { inline: 'nope' } } }), gateway(), gwPolicy()], resource: P, path: 'spec.jwtAuth.extensionRef', message: 'GatewayExtension default/ext is invalid: cannot parse local jwks: ' },
+  { name: 'TrafficPolicy spec.jwt (older name)', docs: [jwtExt(), gateway(), policy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], jwt: { extensionRef: { name: 'ext' } } })], resource: P, path: 'spec.jwt', message: 'use spec.jwtAuth' },
+  { name: 'rbac is ignored', docs: [jwtExt(), gateway(), gwPolicy({ rbac: { policy: { matchExpressions: ['true'] } } })], resource: P, path: 'spec.rbac', message: 'ignored: not supported yet', severity: 'warning' },
+  { name: 'jwtauth typo', docs: [jwtExt(), gateway(), policy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], jwtauth: { extensionRef: { name: 'ext' } } })], resource: P, path: 'spec.jwtauth', message: 'did you mean "jwtAuth"?', severity: 'warning' },
+  { name: 'empty targetRefs', docs: [jwtExt(), gwPolicy({ targetRefs: [] })], resource: P, path: 'spec.targetRefs', message: 'must have at least 1 item' },
+  { name: 'too many targetRefs', docs: [jwtExt(), gateway(), gwPolicy({ targetRefs: many(17, () => ({ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' })) })], resource: P, path: 'spec.targetRefs', message: 'must have at most 16 items' },
+  { name: 'target kind Service', docs: [jwtExt(), gwPolicy({ targetRefs: [{ group: '', kind: 'Service', name: 'app' }] })], resource: P, path: 'spec.targetRefs[0].kind', message: 'Unsupported value: "Service"' },
+  { name: 'target GRPCRoute', docs: [jwtExt(), gwPolicy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'GRPCRoute', name: 'g' }] })], resource: P, path: 'spec.targetRefs[0].kind', message: 'GRPCRoute is not supported by jwtgate yet', severity: 'warning' },
+  { name: 'target in another namespace', docs: [jwtExt(), gateway({}, 'http', 'kgateway-system'), policy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'http' }], jwtAuth: { extensionRef: { name: 'ext' } } })], resource: P, path: 'spec.targetRefs[0]', message: 'target Gateway kgateway-system/http not found in namespace default: kgateway silently ignores this policy', severity: 'warning' },
+  { name: 'target listener not found', docs: [jwtExt(), gateway(), gwPolicy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw', sectionName: 'https' }] })], resource: P, path: 'spec.targetRefs[0].sectionName', message: 'listener "https" not found in Gateway default/gw', severity: 'warning' },
+  { name: 'target rule not found', docs: [jwtExt(), gateway(), route(), gwPolicy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'app', sectionName: 'other' }] })], resource: P, path: 'spec.targetRefs[0].sectionName', message: 'rule "other" not found in HTTPRoute default/app', severity: 'warning' },
+  { name: 'targetSelectors without a match', docs: [jwtExt(), gateway(), gwPolicy({ targetRefs: undefined, targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', matchLabels: { app: 'x' } }] })], resource: P, path: 'spec.targetSelectors[0]', message: 'matchLabels select no Gateway', severity: 'warning' },
+  // ----- Gateway
+  { name: 'listeners missing', docs: [gateway({ listeners: undefined })], resource: G, path: 'spec.listeners', message: 'Required value' },
+  { name: 'HTTPS listener', docs: [listener({ protocol: 'HTTPS' })], resource: G, path: 'spec.listeners[0].protocol', message: 'protocol HTTPS is not supported by jwtgate' },
+  { name: 'TCP listener', docs: [listener({ protocol: 'TCP' })], resource: G, path: 'spec.listeners[0].protocol', message: 'protocol TCP is not supported' },
+  { name: 'port out of range', docs: [listener({ port: 70000 })], resource: G, path: 'spec.listeners[0].port', message: 'must be less than or equal to 65535' },
+  { name: 'port zero', docs: [listener({ port: 0 })], resource: G, path: 'spec.listeners[0].port', message: 'must be greater than or equal to 1' },
+  { name: 'allowedRoutes Selector', docs: [listener({ allowedRoutes: { namespaces: { from: 'Selector', selector: { matchLabels: { a: 'b' } } } } })], resource: G, path: 'spec.listeners[0].allowedRoutes.namespaces.from', message: 'allowedRoutes.namespaces.from: Selector is not supported' },
+  { name: 'listener hostname uppercase', docs: [listener({ hostname: 'WWW.example.com' })], resource: G, path: 'spec.listeners[0].hostname', message: 'must be lowercase' },
+  { name: 'listener hostname IP', docs: [listener({ hostname: '10.0.0.1' })], resource: G, path: 'spec.listeners[0].hostname', message: 'not an IP address' },
+  { name: 'duplicate listener names', docs: [gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }, { name: 'http', protocol: 'HTTP', port: 8081 }] })], resource: G, path: 'spec.listeners[1].name', message: 'Duplicate value: "http"' },
+  { name: 'two listeners on the same port and hostname', docs: [gateway({ listeners: [{ name: 'a', protocol: 'HTTP', port: 8080, hostname: 'x.com' }, { name: 'b', protocol: 'HTTP', port: 8080, hostname: 'x.com' }] })], resource: G, path: 'spec.listeners[1]', message: 'listener conflicts with spec.listeners[0]: same port 8080 and hostname x.com' },
+  // ----- HTTPRoute
+  { name: 'invalid path regex', docs: [gateway(), rule({ matches: [{ path: { type: 'RegularExpression', value: '/api/(' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: 'invalid regular expression "/api/("' },
+  { name: 'lookahead regex (not RE2)', docs: [gateway(), rule({ matches: [{ path: { type: 'RegularExpression', value: '/(?!admin).*' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: 'not supported by RE2' },
+  { name: 'relative path', docs: [gateway(), rule({ matches: [{ path: { type: 'PathPrefix', value: 'api' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: "must be an absolute path and start with '/'" },
+  { name: 'path type typo', docs: [gateway(), rule({ matches: [{ path: { type: 'Prefix', value: '/api' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.type', message: 'Unsupported value: "Prefix"' },
+  { name: 'unknown method', docs: [gateway(), rule({ matches: [{ method: 'FETCH' }] })], resource: R, path: 'spec.rules[0].matches[0].method', message: 'Unsupported value: "FETCH"' },
+  { name: 'header match regex invalid', docs: [gateway(), rule({ matches: [{ headers: [{ type: 'RegularExpression', name: 'x-v', value: '[' }] }] })], resource: R, path: 'spec.rules[0].matches[0].headers[0].value', message: 'invalid regular expression' },
+  { name: 'duplicate header match', docs: [gateway(), rule({ matches: [{ headers: [{ name: 'X-A', value: '1' }, { name: 'x-a', value: '2' }] }] })], resource: R, path: 'spec.rules[0].matches[0].headers[1].name', message: 'Duplicate value' },
+  { name: 'unsupported filter type', docs: [gateway(), rule({ filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { add: [] } }] })], resource: R, path: 'spec.rules[0].filters[0].type', message: 'filter type RequestHeaderModifier not supported' },
+  { name: 'ExtensionRef to another kind', docs: [gateway(), rule({ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'gateway.kgateway.dev', kind: 'DirectResponse', name: 'x' } }] })], resource: R, path: 'spec.rules[0].filters[0].extensionRef', message: 'not supported by jwtgate (only gateway.kgateway.dev/TrafficPolicy)' },
+  { name: 'ExtensionRef to a missing TrafficPolicy', docs: [gateway(), rule({ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'gateway.kgateway.dev', kind: 'TrafficPolicy', name: 'nope' } }] })], resource: R, path: 'spec.rules[0].filters[0].extensionRef', message: 'TrafficPolicy default/nope not found' },
+  { name: 'Service backendRef without port', docs: [gateway(), rule({ backendRefs: [{ name: 'app' }] })], resource: R, path: 'spec.rules[0].backendRefs[0].port', message: 'must have port for Service reference' },
+  { name: 'negative weight', docs: [gateway(), rule({ backendRefs: [{ name: 'app', port: 80, weight: -1 }] })], resource: R, path: 'spec.rules[0].backendRefs[0].weight', message: 'must be greater than or equal to 0' },
+  { name: 'backendRef to an unsupported kind', docs: [gateway(), rule({ backendRefs: [{ group: 'example.com', kind: 'Bucket', name: 'b' }] })], resource: R, path: 'spec.rules[0].backendRefs[0].kind', message: 'not supported by jwtgate' },
+  { name: 'backendRef to a missing Backend', docs: [gateway(), rule({ backendRefs: [{ group: 'gateway.kgateway.dev', kind: 'Backend', name: 'nope' }] })], resource: R, path: 'spec.rules[0].backendRefs[0].name', message: 'Backend default/nope not found' },
+  { name: 'cross-namespace backendRef without ReferenceGrant', docs: [gateway(), rule({ backendRefs: [{ name: 'app', namespace: 'other', port: 80 }] })], resource: R, path: 'spec.rules[0].backendRefs[0].namespace', message: 'is not permitted: no ReferenceGrant in namespace other' },
+  { name: 'route hostname with a port', docs: [gateway(), route({ hostnames: ['example.com:8080'] })], resource: R, path: 'spec.hostnames[0]', message: 'must be a DNS name without a port' },
+  { name: 'route hostname double wildcard', docs: [gateway(), route({ hostnames: ['*.*.example.com'] })], resource: R, path: 'spec.hostnames[0]', message: 'single "*." wildcard' },
+  { name: 'parent Gateway missing', docs: [route()], resource: R, path: 'spec.parentRefs[0]', message: 'Gateway default/gw not found', severity: 'warning' },
+  { name: 'route from another namespace with allowedRoutes Same', docs: [gateway(), route({}, 'app', 'team')], resource: 'HTTPRoute/team/app', path: 'spec.parentRefs[0]', message: 'not allowed by the listeners of Gateway default/gw', severity: 'warning' },
+  { name: 'route hostname outside the listener hostname', docs: [listener({ hostname: 'a.example.com' }), route({ hostnames: ['b.example.com'] })], resource: R, path: 'spec.parentRefs[0]', message: 'no hostname of the route matches a listener hostname', severity: 'warning' },
+  // ----- Backend
+  { name: 'AWS backend', docs: [backend({ type: 'AWS', aws: { lambda: {} } })], resource: B, path: 'spec.aws', message: 'Backend type AWS is not supported by jwtgate' },
+  { name: 'static without hosts', docs: [backend({ static: { hosts: [] } })], resource: B, path: 'spec.static.hosts', message: 'must have at least 1 item' },
+  { name: 'static host without port', docs: [backend({ static: { hosts: [{ host: 'x' }] } })], resource: B, path: 'spec.static.hosts[0].port', message: 'Required value' },
+  { name: 'type Static without static', docs: [backend({ type: 'Static' })], resource: B, path: 'spec', message: 'static must be set when type is Static' },
+  { name: 'appProtocol http2 is ignored', docs: [backend({ static: { hosts: [{ host: 'x', port: 80 }], appProtocol: 'http2' } })], resource: B, path: 'spec.static.appProtocol', message: 'appProtocol http2 is ignored', severity: 'warning' },
+  // ----- documents
+  { name: 'unknown kind', docs: [{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: md('d'), spec: {} }], resource: 'Deployment/default/d', path: 'kind', message: 'ignored', severity: 'warning' },
+  { name: 'duplicate resource', docs: [gateway(), gateway()], resource: G, path: 'metadata.name', message: 'duplicate Gateway default/gw' },
+  { name: 'metadata.name missing', docs: [{ apiVersion: GWAPI, kind: 'Gateway', metadata: {}, spec: {} }], resource: 'Gateway/default/?', path: 'metadata.name', message: 'Required value' },
+  { name: 'metadata.name not a DNS name', docs: [gateway({}, 'My_Gateway')], resource: 'Gateway/default/My_Gateway', path: 'metadata.name', message: 'lowercase RFC 1123 subdomain' },
+  { name: 'unexpanded shell variable', docs: [backend({ static: { hosts: [{ host: '$HOST_KEYCLOAK', port: 443 }] } })], resource: B, path: 'spec.static.hosts[0].host', message: 'unexpanded shell variable', severity: 'warning' },
+];
+
+function compile(docs: readonly Doc[] | string): readonly ConfigProblem[] {
+  const text = typeof docs === 'string' ? docs : docs.map((d) => JSON.stringify(d)).join('\n---\n');
+  return compileText(text, { generation: 1 }, 'case.yaml').problems;
+}
+
+function assertProblem(problems: readonly ConfigProblem[], c: Omit<Case, 'docs' | 'name'>): void {
+  const severity = c.severity ?? 'error';
+  const hit = problems.find((p) => p.resource === c.resource && p.path === c.path && p.message.includes(c.message) && p.severity === severity);
+  assert.ok(
+    hit,
+    `expected ${severity} on ${c.resource} ${c.path} containing ${JSON.stringify(c.message)}; got:\n${problems.map((p) => `  ${p.severity} ${p.resource} ${p.path}: ${p.message}`).join('\n')}`,
+  );
+  assert.ok(hit.source && /:\d+$/.test(hit.source), `problem has a file:line source (${hit.source})`);
+}
+
+test('the invalid-config table covers at least 30 cases', () => {
+  assert.ok(cases.length >= 30, `${cases.length} cases`);
+});
+
+for (const c of cases) {
+  test(`invalid config: ${c.name}`, () => {
+    assertProblem(compile(c.docs), c);
+  });
+}
+
+// File fixtures: `# expect: <severity> <resource> <path> <message substring>` lines.
+const invalidDir = path.join(fixturesDir, 'config', 'invalid');
+for (const file of readdirSync(invalidDir).filter((f) => f.endsWith('.yaml')).sort()) {
+  test(`invalid fixture: ${file}`, () => {
+    const text = readFileSync(path.join(invalidDir, file), 'utf8');
+    const expects = [...text.matchAll(/^# expect: (error|warning) (\S+) (\S+) (.+)$/gm)];
+    assert.ok(expects.length > 0, 'fixture has # expect: lines');
+    const problems = compileText(text, { generation: 1 }, file).problems;
+    for (const m of expects) {
+      assertProblem(problems, { severity: m[1] as 'error' | 'warning', resource: m[2]!, path: m[3] === '-' ? '' : m[3]!, message: m[4]!.trim() });
+    }
+  });
+}
+
+test('all problems are collected, not only the first', () => {
+  const problems = compile([
+    jwtExt({ name: '', issuer: 'i'.repeat(3000), audiences: [], keepToken: 'Remove' }),
+    listener({ protocol: 'HTTPS', port: 0 }),
+  ]);
+  const paths = problems.filter((p) => p.severity === 'error').map((p) => `${p.resource} ${p.path}`);
+  for (const want of [
+    `${E} ${pp}.name`,
+    `${E} ${pp}.issuer`,
+    `${E} ${pp}.audiences`,
+    `${E} ${pp}.keepToken`,
+    `${G} spec.listeners[0].port`,
+    `${G} spec.listeners[0].protocol`,
+  ]) {
+    assert.ok(paths.includes(want), `missing ${want} in ${paths.join(', ')}`);
+  }
+});

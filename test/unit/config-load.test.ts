@@ -1,0 +1,154 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadManifests, loadManifestsFromText, MAX_FILE_BYTES, MAX_RESOURCES } from '../../src/config/load.js';
+import { sourceOf } from '../../src/config/resource.js';
+
+const doc = (kind: string, name: string, ns?: string): string =>
+  `apiVersion: gateway.kgateway.dev/v1alpha1\nkind: ${kind}\nmetadata:\n  name: ${name}\n${ns ? `  namespace: ${ns}\n` : ''}spec: {}\n`;
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'jwtgate-load-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('load: multi-document YAML, empty documents skipped, namespace defaulted', () => {
+  const text = `---\n# only a comment\n---\n${doc('Backend', 'a')}---\n---\n${doc('Backend', 'b', 'apps')}...\n`;
+  const r = loadManifestsFromText(text, 'm.yaml');
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(
+    r.resources.map((x) => `${x.kind}/${x.namespace}/${x.name}`),
+    ['Backend/default/a', 'Backend/apps/b'],
+  );
+  assert.equal(r.resources[0]!.source, 'm.yaml:4');
+  assert.equal(r.resources[1]!.source, 'm.yaml:11');
+});
+
+test('load: every field path has a line', () => {
+  const text = `apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata:
+  name: e
+spec:
+  jwt:
+    providers:
+    - name: p
+      issuer: x
+      jwks:
+        remote:
+          url: https://x/jwks
+`;
+  const [r] = loadManifestsFromText(text, 'e.yaml').resources;
+  assert.ok(r);
+  assert.equal(r.lines?.get('spec.jwt.providers[0]'), 8);
+  assert.equal(r.lines?.get('spec.jwt.providers[0].issuer'), 9);
+  assert.equal(sourceOf(r, 'spec.jwt.providers[0].jwks.remote.url'), 'e.yaml:12');
+  // A path that does not exist falls back to its nearest ancestor.
+  assert.equal(sourceOf(r, 'spec.jwt.providers[0].jwks.remote.backendRef.port'), 'e.yaml:11');
+});
+
+test('load: kind List items are expanded with their own lines', () => {
+  const text = `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: one}
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: two, namespace: x}
+  data: {jwks: abc}
+`;
+  const r = loadManifestsFromText(text, 'l.yaml');
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(r.resources.map((x) => `${x.name}@${x.source}`), ['one@l.yaml:4', 'two@l.yaml:7']);
+  assert.equal(r.resources[1]!.lines?.get('data.jwks'), 10);
+});
+
+test('load: YAML syntax errors are problems with file:line, other documents still load', () => {
+  const text = `${doc('Backend', 'ok')}---\nkind: Backend\nmetadata:\n  name: [unclosed\n---\n${doc('Backend', 'also-ok')}`;
+  const r = loadManifestsFromText(text, 'bad.yaml');
+  assert.deepEqual(r.resources.map((x) => x.name), ['ok', 'also-ok']);
+  assert.ok(r.problems.length >= 1);
+  assert.equal(r.problems[0]!.severity, 'error');
+  assert.match(r.problems[0]!.message, /^YAML syntax error/);
+  assert.match(r.problems[0]!.source!, /^bad\.yaml:\d+$/);
+});
+
+test('load: duplicate keys, non-mapping documents and missing identity are problems', () => {
+  const r = loadManifestsFromText(`kind: Backend\nkind: Backend\n---\n- a\n- b\n---\napiVersion: v1\nmetadata: {name: x}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {}\n`, 'p.yaml');
+  assert.equal(r.resources.length, 0);
+  const msgs = r.problems.map((p) => `${p.resource} ${p.path}: ${p.message}`);
+  assert.ok(msgs.some((m) => /YAML syntax error: Map keys must be unique/.test(m)), msgs.join('\n'));
+  assert.ok(msgs.some((m) => /document is not a mapping/.test(m)), msgs.join('\n'));
+  assert.ok(msgs.some((m) => m.startsWith('?/default/x kind: Required value')), msgs.join('\n'));
+  assert.ok(msgs.some((m) => m.startsWith('ConfigMap/default/? metadata.name: Required value')), msgs.join('\n'));
+});
+
+test('load: JSON manifests', () => {
+  const r = loadManifestsFromText(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'j', namespace: 'n' }, data: { jwks: '{}' } }), 'c.json');
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.resources[0]!.namespace, 'n');
+});
+
+test('load: folders are read recursively and in sorted order; dot entries and other extensions skipped', async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(path.join(dir, 'b', 'nested'), { recursive: true });
+  mkdirSync(path.join(dir, '..2024_01_01'), { recursive: true });
+  writeFileSync(path.join(dir, 'z.yaml'), doc('Backend', 'z'));
+  writeFileSync(path.join(dir, 'a.yml'), doc('Backend', 'a'));
+  writeFileSync(path.join(dir, 'b', 'nested', 'n.json'), JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'n' } }));
+  writeFileSync(path.join(dir, 'b', 'm.yaml'), doc('Backend', 'm'));
+  writeFileSync(path.join(dir, 'notes.txt'), 'not yaml: [');
+  writeFileSync(path.join(dir, '.hidden.yaml'), doc('Backend', 'hidden'));
+  writeFileSync(path.join(dir, '..2024_01_01', 'dup.yaml'), doc('Backend', 'dup'));
+  symlinkSync('..2024_01_01', path.join(dir, '..data'));
+  const r = await loadManifests([dir]);
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(r.resources.map((x) => x.name), ['a', 'm', 'n', 'z']);
+  assert.equal(r.resources[0]!.source, `${path.join(dir, 'a.yml')}:1`);
+  // A file named explicitly is read even with another extension; duplicates are read once.
+  const r2 = await loadManifests([path.join(dir, 'z.yaml'), path.join(dir, 'z.yaml'), path.join(dir, 'notes.txt')]);
+  assert.deepEqual(r2.resources.map((x) => x.name), ['z']);
+  assert.equal(r2.problems.length, 1);
+  assert.match(r2.problems[0]!.message, /YAML syntax error/);
+});
+
+test('load: a missing path is a problem, not a crash', async () => {
+  const r = await loadManifests(['/nonexistent/jwtgate/config']);
+  assert.equal(r.resources.length, 0);
+  assert.equal(r.problems.length, 1);
+  assert.match(r.problems[0]!.message, /cannot read/);
+});
+
+test('load: files over 4 MiB are refused', async (t) => {
+  const dir = tempDir(t);
+  const big = path.join(dir, 'big.yaml');
+  writeFileSync(big, `${doc('Backend', 'x')}# ${'x'.repeat(MAX_FILE_BYTES)}\n`);
+  const r = await loadManifests([big]);
+  assert.equal(r.resources.length, 0);
+  assert.match(r.problems[0]!.message, /limit is 4194304 bytes \(4 MiB\)/);
+});
+
+test('load: more than 10000 resources are refused with one problem', () => {
+  const one = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c%}\n';
+  const text = Array.from({ length: MAX_RESOURCES + 5 }, (_, i) => one.replace('%', String(i))).join('---\n');
+  const r = loadManifestsFromText(text, 'many.yaml');
+  assert.equal(r.resources.length, MAX_RESOURCES);
+  assert.equal(r.problems.length, 1);
+  assert.match(r.problems[0]!.message, /more than 10000 resources/);
+});
+
+test('load: labels, annotations and creationTimestamp are kept', () => {
+  const r = loadManifestsFromText(
+    `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: {app: web}\n  annotations: {a: b}\n  creationTimestamp: "2024-01-02T03:04:05Z"\n`,
+    'c.yaml',
+  );
+  const [c] = r.resources;
+  assert.deepEqual(c!.labels, { app: 'web' });
+  assert.deepEqual(c!.annotations, { a: 'b' });
+  assert.equal(c!.creationTimestamp, '2024-01-02T03:04:05Z');
+});

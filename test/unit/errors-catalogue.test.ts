@@ -1,0 +1,32 @@
+// The error catalogue stays honest: unique bodies per JWT code, statuses as Envoy's jwt_authn
+// (403 only for the audience mismatch), and every code documented in the README.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ERRORS } from '../../src/errors.js';
+import { repoRoot } from '../helpers/paths.js';
+
+test('every code has a status, a body and a description; bodies are unique', () => {
+  const bodies = new Set<string>();
+  for (const [code, info] of Object.entries(ERRORS)) {
+    assert.ok(info.status >= 400 && info.status < 600, code);
+    assert.ok(info.body.length > 0, code);
+    assert.ok(info.description.length > 0, code);
+    assert.ok(!bodies.has(info.body), `duplicate body for ${code}`);
+    bodies.add(info.body);
+  }
+});
+
+test('JWT failures are 401 except the audience mismatch (403), as Envoy', () => {
+  for (const [code, info] of Object.entries(ERRORS)) {
+    if (!code.startsWith('JWT') && !code.startsWith('JWKS')) continue;
+    assert.equal(info.status, code === 'JWT_AUDIENCE_NOT_ALLOWED' ? 403 : 401, code);
+    assert.equal(info.wwwAuthenticate, code === 'JWT_MISSING' ? 'missing' : 'invalid', code);
+  }
+});
+
+test('every code is documented in the README', () => {
+  const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  for (const code of Object.keys(ERRORS)) assert.ok(readme.includes('`' + code + '`'), `README lacks ${code}`);
+});

@@ -1,0 +1,240 @@
+// TrafficPolicy attachment and precedence (spec §2.1, §2.4): Gateway < listener < HTTPRoute <
+// rule < ExtensionRef; oldest wins within a level; the same extension at two levels runs once;
+// different extensions at gateway and route levels both run (AND); `disable` anywhere that
+// applies turns JWT off; attachment statuses.
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { compileText } from '../../src/config/build.js';
+import type { RouteAuth, Snapshot } from '../../src/config/snapshot.js';
+import type { GatewayRequest } from '../../src/http/exchange.js';
+import { selectRoute } from '../../src/routing/match.js';
+import { foldPolicies, type AttachedPolicy } from '../../src/routing/policy-attachment.js';
+
+type Doc = Record<string, unknown>;
+const GWAPI = 'gateway.networking.k8s.io/v1';
+const KGW = 'gateway.kgateway.dev/v1alpha1';
+const JWKS = JSON.stringify({ keys: [{ ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k', alg: 'ES256' }] });
+
+const gateway: Doc = {
+  apiVersion: GWAPI,
+  kind: 'Gateway',
+  metadata: { name: 'gw', namespace: 'default', labels: { tier: 'edge' } },
+  spec: {
+    gatewayClassName: 'kgateway',
+    listeners: [
+      { name: 'http', protocol: 'HTTP', port: 8080 },
+      { name: 'other', protocol: 'HTTP', port: 9090 },
+    ],
+  },
+};
+
+const route: Doc = {
+  apiVersion: GWAPI,
+  kind: 'HTTPRoute',
+  metadata: { name: 'app', namespace: 'default', labels: { team: 'shop' } },
+  spec: {
+    parentRefs: [{ name: 'gw' }],
+    rules: [
+      { name: 'public', matches: [{ path: { value: '/public' } }], backendRefs: [{ name: 'app', port: 80 }] },
+      { name: 'private', matches: [{ path: { value: '/private' } }], backendRefs: [{ name: 'app', port: 80 }] },
+    ],
+  },
+};
+
+function ext(name: string, ns = 'default'): Doc {
+  return { apiVersion: KGW, kind: 'GatewayExtension', metadata: { name, namespace: ns }, spec: { jwt: { providers: [{ name: 'p', issuer: name, jwks: { local: { inline: JWKS } } }] } } };
+}
+
+function pol(name: string, spec: Doc, created?: string): Doc {
+  return { apiVersion: KGW, kind: 'TrafficPolicy', metadata: { name, namespace: 'default', ...(created ? { creationTimestamp: created } : {}) }, spec };
+}
+
+const onGateway = (sectionName?: string): Doc => ({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw', ...(sectionName ? { sectionName } : {}) }] });
+const onRoute = (sectionName?: string): Doc => ({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'app', ...(sectionName ? { sectionName } : {}) }] });
+const jwt = (extName: string, ns?: string): Doc => ({ jwtAuth: { extensionRef: { name: extName, ...(ns ? { namespace: ns } : {}) } } });
+const disable: Doc = { jwtAuth: { disable: {} } };
+
+/** The route with an ExtensionRef filter to `policy` on rule `private`. */
+function routeWithFilter(policy: string): Doc {
+  const r = structuredClone(route) as { spec: { rules: Doc[] } };
+  r.spec.rules[1]!['filters'] = [{ type: 'ExtensionRef', extensionRef: { group: 'gateway.kgateway.dev', kind: 'TrafficPolicy', name: policy } }];
+  return r as Doc;
+}
+
+function build(docs: Doc[]): Snapshot {
+  const s = compileText(docs.map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }, 'pol.yaml');
+  assert.deepEqual(
+    s.problems.filter((p) => p.severity === 'error'),
+    [],
+  );
+  return s;
+}
+
+function auth(s: Snapshot, path: string, port = 8080): RouteAuth {
+  const r: GatewayRequest = { method: 'GET', path, query: '', host: 'h', authority: 'h', headers: [], remoteAddress: '', scheme: 'http' };
+  const sel = selectRoute(s.ports.get(port)!, r);
+  assert.ok(sel, `a route for ${path}`);
+  return sel.route.auth;
+}
+
+const keys = (a: RouteAuth): string[] => a.jwt.map((e) => e.key);
+
+function attached(s: Snapshot, name: string): string {
+  const c = s.statuses.find((x) => x.resource === `TrafficPolicy/default/${name}`)?.conditions.find((x) => x.type === 'Attached');
+  return `${c?.status}/${c?.reason}`;
+}
+
+test('Gateway level: every route of every listener', () => {
+  const s = build([gateway, route, ext('a'), pol('p', { ...onGateway(), ...jwt('a') })]);
+  for (const [path, port] of [['/public', 8080], ['/private', 8080], ['/private', 9090]] as const) {
+    const a = auth(s, path, port);
+    assert.deepEqual(keys(a), ['default/a']);
+    assert.deepEqual(a.origins, ['TrafficPolicy/default/p@Gateway']);
+    assert.equal(a.disabled, false);
+  }
+  assert.equal(attached(s, 'p'), 'True/Attached');
+});
+
+test('listener level (sectionName): only that listener', () => {
+  const routeBoth = structuredClone(route) as { spec: { parentRefs: Doc[] } };
+  routeBoth.spec.parentRefs = [{ name: 'gw', sectionName: 'http' }, { name: 'gw', sectionName: 'other' }];
+  const s = build([gateway, routeBoth as Doc, ext('a'), pol('p', { ...onGateway('http'), ...jwt('a') })]);
+  assert.deepEqual(auth(s, '/public', 8080).origins, ['TrafficPolicy/default/p@Listener']);
+  assert.deepEqual(keys(auth(s, '/public', 9090)), []);
+});
+
+test('same extension at gateway and route level: runs once, the most specific origin is kept', () => {
+  const s = build([gateway, route, ext('a'), pol('g', { ...onGateway(), ...jwt('a') }), pol('r', { ...onRoute(), ...jwt('a') })]);
+  const a = auth(s, '/public');
+  assert.deepEqual(keys(a), ['default/a']);
+  assert.deepEqual(a.origins, ['TrafficPolicy/default/r@HTTPRoute']);
+  assert.equal(attached(s, 'g'), 'True/Attached');
+  assert.equal(attached(s, 'r'), 'True/Attached');
+});
+
+test('different extensions at gateway and route level: both run (AND), in filter-name order', () => {
+  const s = build([gateway, route, ext('zeta'), ext('alpha', 'auth'), pol('g', { ...onGateway(), ...jwt('zeta') }), pol('r', { ...onRoute(), ...jwt('alpha', 'auth') })]);
+  const a = auth(s, '/public');
+  // jwt/auth/alpha < jwt/default/zeta
+  assert.deepEqual(a.jwt.map((e) => e.filterName), ['jwt/auth/alpha', 'jwt/default/zeta']);
+  assert.deepEqual(a.origins, ['TrafficPolicy/default/r@HTTPRoute', 'TrafficPolicy/default/g@Gateway']);
+});
+
+test('different extensions at gateway and listener level: both run', () => {
+  const s = build([gateway, route, ext('a'), ext('b'), pol('g', { ...onGateway(), ...jwt('a') }), pol('l', { ...onGateway('http'), ...jwt('b') })]);
+  assert.deepEqual(keys(auth(s, '/public')), ['default/a', 'default/b']);
+});
+
+test('route side: ExtensionRef > rule (sectionName) > whole HTTPRoute; losers are Overridden', () => {
+  const s = build([
+    gateway,
+    routeWithFilter('f'),
+    ext('route-ext'),
+    ext('rule-ext'),
+    ext('filter-ext'),
+    pol('r', { ...onRoute(), ...jwt('route-ext') }),
+    pol('rule', { ...onRoute('private'), ...jwt('rule-ext') }),
+    pol('f', jwt('filter-ext')),
+  ]);
+  const priv = auth(s, '/private');
+  assert.deepEqual(keys(priv), ['default/filter-ext']);
+  assert.deepEqual(priv.origins, ['TrafficPolicy/default/f@ExtensionRef']);
+  const pub = auth(s, '/public');
+  assert.deepEqual(keys(pub), ['default/route-ext']);
+  assert.equal(attached(s, 'f'), 'True/Attached');
+  assert.equal(attached(s, 'rule'), 'False/Overridden');
+  assert.equal(attached(s, 'r'), 'True/Attached', 'still effective on the public rule');
+});
+
+test('rule sectionName only affects that rule', () => {
+  const s = build([gateway, route, ext('a'), pol('p', { ...onRoute('private'), ...jwt('a') })]);
+  assert.deepEqual(keys(auth(s, '/private')), ['default/a']);
+  assert.deepEqual(auth(s, '/private').origins, ['TrafficPolicy/default/p@Rule']);
+  assert.deepEqual(keys(auth(s, '/public')), []);
+});
+
+test('within a level the oldest policy wins, then the name', () => {
+  const s = build([
+    gateway,
+    route,
+    ext('a'),
+    ext('b'),
+    pol('newer', { ...onGateway(), ...jwt('a') }, '2024-01-01T00:00:00Z'),
+    pol('older', { ...onGateway(), ...jwt('b') }, '2020-01-01T00:00:00Z'),
+  ]);
+  assert.deepEqual(keys(auth(s, '/public')), ['default/b']);
+  assert.equal(attached(s, 'older'), 'True/Attached');
+  assert.equal(attached(s, 'newer'), 'False/Overridden');
+  const byName = build([gateway, route, ext('a'), ext('b'), pol('p2', { ...onGateway(), ...jwt('a') }), pol('p1', { ...onGateway(), ...jwt('b') })]);
+  assert.deepEqual(keys(auth(byName, '/public')), ['default/b']);
+});
+
+test('a policy without jwtAuth does not take part in jwtAuth precedence', () => {
+  const s = build([gateway, route, ext('a'), pol('empty', { ...onGateway() }, '2000-01-01T00:00:00Z'), pol('p', { ...onGateway(), ...jwt('a') })]);
+  assert.deepEqual(keys(auth(s, '/public')), ['default/a']);
+});
+
+test('disable on the route turns off gateway-level JWT (e2e TestJwtDisable)', () => {
+  const s = build([gateway, route, ext('a'), pol('g', { ...onGateway(), ...jwt('a') }), pol('off', { ...onRoute('public'), ...disable })]);
+  assert.deepEqual(auth(s, '/public'), { jwt: [], origins: ['TrafficPolicy/default/off@Rule'], disabled: true });
+  assert.deepEqual(keys(auth(s, '/private')), ['default/a']);
+});
+
+test('disable on the Gateway also turns off route-level JWT', () => {
+  const s = build([gateway, route, ext('a'), pol('off', { ...onGateway(), ...disable }), pol('r', { ...onRoute(), ...jwt('a') })]);
+  const a = auth(s, '/public');
+  assert.equal(a.disabled, true);
+  assert.deepEqual(a.jwt, []);
+  assert.deepEqual(a.origins, ['TrafficPolicy/default/off@Gateway']);
+});
+
+test('disable through an ExtensionRef filter', () => {
+  const s = build([gateway, routeWithFilter('off'), ext('a'), pol('g', { ...onGateway(), ...jwt('a') }), pol('off', disable)]);
+  assert.equal(auth(s, '/private').disabled, true);
+  assert.equal(auth(s, '/public').disabled, false);
+});
+
+test('a route-level extension overrides a route-level disable when it is more specific', () => {
+  const s = build([gateway, routeWithFilter('on'), ext('a'), pol('off', { ...onRoute(), ...disable }), pol('on', jwt('a'))]);
+  assert.deepEqual(keys(auth(s, '/private')), ['default/a']);
+  assert.equal(auth(s, '/public').disabled, true);
+  assert.equal(attached(s, 'off'), 'True/Attached');
+});
+
+test('targetSelectors attach by labels in the policy namespace', () => {
+  const s = build([
+    gateway,
+    route,
+    ext('a'),
+    pol('sel', { targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', matchLabels: { team: 'shop' } }], ...jwt('a') }),
+  ]);
+  assert.deepEqual(auth(s, '/public').origins, ['TrafficPolicy/default/sel@HTTPRoute']);
+});
+
+test('a policy whose target is in another namespace is ignored, with a warning', () => {
+  const other = { ...pol('p', { ...onGateway(), ...jwt('a') }), metadata: { name: 'p', namespace: 'team' } };
+  const s = compileText([gateway, route, ext('a'), ext('a', 'team'), other].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 });
+  assert.deepEqual(keys(auth(s, '/public')), []);
+  const w = s.problems.find((p) => p.resource === 'TrafficPolicy/team/p' && p.severity === 'warning');
+  assert.equal(w?.message.startsWith('target Gateway default/gw not found in namespace team: kgateway silently ignores this policy'), true, w?.message);
+  const st = s.statuses.find((x) => x.resource === 'TrafficPolicy/team/p')!;
+  assert.deepEqual(st.conditions[1], { type: 'Attached', status: 'False', reason: 'Pending', message: 'no target found: kgateway silently ignores this policy' });
+});
+
+test('an extension in another namespace is allowed (PERMISSIVE ReferenceGrant mode)', () => {
+  const s = build([gateway, route, ext('shared', 'auth'), pol('p', { ...onGateway(), ...jwt('shared', 'auth') })]);
+  assert.deepEqual(keys(auth(s, '/public')), ['auth/shared']);
+});
+
+test('foldPolicies: invalid policies never win; an empty fold is NO_AUTH', () => {
+  const e = { key: 'ns/e', filterName: 'jwt/ns/e', allowMissing: false, providers: [], sanitizeHeaders: [] };
+  const ok: AttachedPolicy = { id: 'TrafficPolicy/ns/ok', namespace: 'ns', name: 'ok', createdMs: 2, jwtAuth: { kind: 'extension', ext: e } };
+  const bad: AttachedPolicy = { id: 'TrafficPolicy/ns/bad', namespace: 'ns', name: 'bad', createdMs: 1, jwtAuth: { kind: 'disable' }, invalid: 'x' };
+  const r = foldPolicies([{ level: 'Gateway', policies: [bad, ok] }]);
+  assert.deepEqual(r.auth.origins, ['TrafficPolicy/ns/ok@Gateway']);
+  assert.deepEqual(r.effective, ['TrafficPolicy/ns/ok']);
+  const none = foldPolicies([]);
+  assert.deepEqual(none.auth, { jwt: [], origins: [], disabled: false });
+});
