@@ -1,0 +1,438 @@
+// Sends a routed request to one endpoint of its backend and streams the response back to the
+// client: one keep-alive undici Pool per endpoint (host:port), created on first use and kept,
+// round robin over a backend's endpoints, undici's low-level dispatch() with the v7 controller
+// handler, backpressure in both directions, and Envoy-like local replies (503/504/502, text/plain)
+// when the upstream fails before the response head. It does not route, authenticate, retry,
+// or rewrite paths and hosts; header rules live in header-rules.ts.
+
+import type { EventEmitter } from 'node:events';
+import { Client, Pool, type Dispatcher } from 'undici';
+import { ERRORS, type ErrorCode } from '../errors.js';
+import type { ClientExchange, GatewayRequest } from '../http/exchange.js';
+import type { BackendTarget } from '../config/snapshot.js';
+import { clientResponseHeaders, clientResponseHeadersFromObject, upstreamRequestHeaders } from './header-rules.js';
+import { RequestBody, type RequestBodyOwner } from './request-body.js';
+import { classifyUpstreamError, upstreamErrorReason } from './upstream-errors.js';
+
+export interface ForwarderOptions {
+  /** Max connections per endpoint (host:port); more concurrent requests wait in the pool queue. Default 128. */
+  connections?: number;
+  /** HTTP/1.1 requests in flight per connection. Default 1 (no pipelining). */
+  pipelining?: number;
+  /**
+   * Route timeout in ms (Envoy's default route timeout is 15 s): no response head within it
+   * -> 504 UPSTREAM_TIMEOUT. Also the max idle gap between response body chunks; after the
+   * head has been sent that can only close the client connection. Unlike Envoy it is not a
+   * deadline for the whole response, so long downloads that keep flowing are not cut; time spent
+   * waiting for a free pooled connection is not counted. 0 disables. Default 15000.
+   */
+  timeoutMs?: number;
+  /** TCP connect timeout in ms; expiry -> 503 UPSTREAM_UNAVAILABLE (as Envoy's connect_timeout). Default 5000. */
+  connectTimeoutMs?: number;
+  /**
+   * How long an idle upstream connection is kept, in ms, unless the upstream's
+   * `Keep-Alive: timeout=` hint is shorter (undici then uses the hint minus 1 s). Default 4000.
+   */
+  keepAliveTimeoutMs?: number;
+  /**
+   * Request body limit in bytes; 0 = unlimited (default). A larger declared content-length is
+   * answered 413 REQUEST_BODY_TOO_LARGE without contacting the upstream; a chunked body that
+   * grows past it is cut (upstream request aborted) and answered 413.
+   */
+  maxRequestBodyBytes?: number;
+  /** Max response head size in bytes; larger -> 502. Default 61440 (Envoy's max_response_headers_kb, 60). */
+  maxResponseHeaderBytes?: number;
+}
+
+/**
+ * What happened to one forwarded request, for access logs and metrics. Passed to the `onDone`
+ * callback exactly once; read it there (the object is the exchange itself, not a copy).
+ */
+export interface ProxyOutcome {
+  /** Status sent to the client: the upstream's or the local reply's; 0 when nothing was sent. */
+  readonly status: number;
+  /**
+   * Catalogue code when the exchange failed: before the response head it is also the reply that
+   * was sent; after it the client connection was closed. Undefined on success and on client aborts.
+   */
+  readonly code: ErrorCode | undefined;
+  /** The client went away before the response was complete (Envoy's `DC` response flag). */
+  readonly clientAborted: boolean;
+  /** The upstream's response head was sent to the client. */
+  readonly responseStarted: boolean;
+  /** `host:port` the request was sent to; '' when none was picked. */
+  readonly endpoint: string;
+  /** Transport reason of a failure (`ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`, `HPE_INVALID_CONSTANT`); '' otherwise. */
+  readonly upstreamError: string;
+  /** Request body bytes received from the client. */
+  readonly requestBodyBytes: number;
+  /** Response body bytes received from the upstream. */
+  readonly responseBodyBytes: number;
+}
+
+export interface EndpointStats {
+  /** Open connections. */
+  readonly connected: number;
+  /** Open connections with no request in flight. */
+  readonly free: number;
+  /** Requests waiting for a connection. */
+  readonly queued: number;
+  /** Requests on a connection, not yet completed. */
+  readonly running: number;
+}
+
+export interface ForwarderStats {
+  /** forward() calls. */
+  readonly requests: number;
+  readonly inFlight: number;
+  /** Upstream responses forwarded completely. */
+  readonly completed: number;
+  readonly clientAborts: number;
+  /** Failures by catalogue code. */
+  readonly errors: Readonly<Partial<Record<ErrorCode, number>>>;
+  /** By `host:port`. */
+  readonly endpoints: Readonly<Record<string, EndpointStats>>;
+}
+
+interface Counters {
+  requests: number;
+  inFlight: number;
+  completed: number;
+  clientAborts: number;
+  errors: Partial<Record<ErrorCode, number>>;
+}
+
+interface Endpoint {
+  readonly key: string;
+  readonly pool: Pool;
+}
+
+interface TargetState {
+  readonly endpoints: Endpoint[];
+  next: number;
+}
+
+const TEXT_PLAIN: readonly string[] = Object.freeze(['content-type', 'text/plain']);
+
+/**
+ * Thrown from onRequestStart for a request that ended (client abort, 413) while it waited in the
+ * pool queue: undici then drops it without touching the connection, whereas controller.abort()
+ * at that point destroys the healthy keep-alive socket it was about to use (client-h1 writeH1).
+ */
+const ENDED_BEFORE_DISPATCH = new Error('proxied request ended before it was dispatched');
+const CLIENT_ABORTED = new Error('client aborted the request');
+const BODY_TOO_LARGE = new Error('request body exceeds maxRequestBodyBytes');
+
+function noop(): void {}
+
+/** One forwarded request: the undici dispatch handler, the body owner and the outcome record. */
+class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, ProxyOutcome {
+  status = 0;
+  code: ErrorCode | undefined = undefined;
+  clientAborted = false;
+  responseStarted = false;
+  upstreamError = '';
+  responseBodyBytes = 0;
+  readonly endpoint: string;
+  body: RequestBody | null = null;
+
+  private readonly counters: Counters;
+  private readonly client: ClientExchange;
+  private readonly onDone: ((outcome: ProxyOutcome) => void) | undefined;
+  private controller: Dispatcher.DispatchController | null = null;
+  private finished = false;
+  private drainCb: (() => void) | null = null;
+
+  constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined) {
+    this.counters = counters;
+    this.client = client;
+    this.endpoint = endpoint;
+    this.onDone = onDone;
+  }
+
+  get requestBodyBytes(): number {
+    return this.body === null ? 0 : this.body.bytes;
+  }
+
+  /** Only the outcome fields: logging the exchange must not dump headers or buffers. */
+  toJSON(): ProxyOutcome {
+    return {
+      status: this.status,
+      code: this.code,
+      clientAborted: this.clientAborted,
+      responseStarted: this.responseStarted,
+      endpoint: this.endpoint,
+      upstreamError: this.upstreamError,
+      requestBodyBytes: this.requestBodyBytes,
+      responseBodyBytes: this.responseBodyBytes,
+    };
+  }
+
+  get isFinished(): boolean {
+    return this.finished;
+  }
+
+  // --- undici handler (v7 controller interface) ---
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.finished) throw ENDED_BEFORE_DISPATCH;
+    // With pipelining undici may retry an idempotent request on a new connection: keep the latest.
+    this.controller = controller;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    // 1xx (103 Early Hints…) are not forwarded, as Envoy by default; the final head follows.
+    if (this.finished || statusCode < 200) return;
+    const raw = controller.rawHeaders;
+    const list = Array.isArray(raw) ? clientResponseHeaders(raw) : clientResponseHeadersFromObject(headers);
+    this.status = statusCode;
+    this.responseStarted = true;
+    this.client.writeHead(statusCode, list);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.finished) return;
+    this.responseBodyBytes += chunk.length;
+    if (!this.client.write(chunk)) {
+      // The client buffered this chunk but wants no more: stop reading the upstream socket
+      // (TCP backpressure reaches the upstream) until the client drains.
+      controller.pause();
+      this.client.onDrain((this.drainCb ??= () => this.onClientDrain()));
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.finished) return;
+    this.client.end();
+    this.finish(undefined);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    // Also reached without a controller: connect failures error the request before it starts.
+    if (this.finished) return;
+    this.upstreamError = upstreamErrorReason(err);
+    this.fail(classifyUpstreamError(err));
+  }
+
+  // --- client side ---
+
+  onClientDrain(): void {
+    const c = this.controller;
+    if (!this.finished && c !== null && c.paused) c.resume();
+  }
+
+  onClientAbort(): void {
+    if (this.finished) return;
+    this.clientAborted = true;
+    this.finish(undefined);
+    this.stopUpstream(CLIENT_ABORTED);
+  }
+
+  onBodyTooLarge(): void {
+    if (this.finished) return;
+    this.fail('REQUEST_BODY_TOO_LARGE');
+    this.stopUpstream(BODY_TOO_LARGE);
+  }
+
+  /** Ends the exchange with `code`: a local reply before the response head, a closed connection after it. */
+  fail(code: ErrorCode): void {
+    if (this.finished) return;
+    if (this.responseStarted) {
+      this.client.destroy();
+    } else {
+      const info = ERRORS[code];
+      this.status = info.status;
+      this.client.respond(info.status, TEXT_PLAIN, info.body);
+    }
+    this.finish(code);
+  }
+
+  private stopUpstream(reason: Error): void {
+    // Running: an HTTP/1.1 request can only be cancelled by closing its connection; undici does
+    // that and calls onResponseError, which is ignored since the exchange is finished. Not yet
+    // dispatched: onRequestStart drops it.
+    const c = this.controller;
+    if (c !== null && !c.aborted) c.abort(reason);
+    if (this.body !== null && !this.body.destroyed) this.body.destroy();
+  }
+
+  private finish(code: ErrorCode | undefined): void {
+    this.finished = true;
+    this.code = code;
+    // A client body we paused must not stay paused once nobody reads it (after a 413, or an
+    // upstream that answered before reading the whole upload).
+    if (this.body !== null) this.body.detach();
+    const c = this.counters;
+    c.inFlight--;
+    if (code !== undefined) c.errors[code] = (c.errors[code] ?? 0) + 1;
+    else if (this.clientAborted) c.clientAborts++;
+    else c.completed++;
+    if (this.onDone !== undefined) {
+      try {
+        this.onDone(this);
+      } catch {
+        // A logging/metrics bug must not break the proxy (this may run inside an undici callback).
+      }
+    }
+  }
+}
+
+export class Forwarder {
+  private readonly poolOptions: Pool.Options;
+  private readonly maxRequestBodyBytes: number;
+  private readonly endpoints = new Map<string, Endpoint>();
+  /** Per snapshot target object: a new snapshot brings new objects, the old state is collected. */
+  private readonly targets = new WeakMap<BackendTarget, TargetState>();
+  private readonly counters: Counters = { requests: 0, inFlight: 0, completed: 0, clientAborts: 0, errors: {} };
+  private closed = false;
+
+  constructor(opts: ForwarderOptions = {}) {
+    const timeoutMs = opts.timeoutMs ?? 15000;
+    this.maxRequestBodyBytes = opts.maxRequestBodyBytes ?? 0;
+    this.poolOptions = {
+      connections: opts.connections ?? 128,
+      pipelining: opts.pipelining ?? 1,
+      connectTimeout: opts.connectTimeoutMs ?? 5000,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      keepAliveTimeout: opts.keepAliveTimeoutMs ?? 4000,
+      maxHeaderSize: opts.maxResponseHeaderBytes ?? 61440,
+      // A throwing handler makes undici emit 'error' on the Client; unhandled, that would crash
+      // the process. Handlers here do not throw (except the deliberate onRequestStart drop,
+      // which undici handles), this is the safety net.
+      factory: (origin, options) => {
+        const client = new Client(origin, options as Client.Options);
+        (client as EventEmitter).on('error', noop);
+        return client;
+      },
+    };
+  }
+
+  /**
+   * Forwards `req` to the next endpoint of `target` (round robin) and streams the response to
+   * `client`. Never throws; every failure becomes a local reply or a closed client connection.
+   * `onDone` is called exactly once, when the exchange is over (response complete, failed, or
+   * the client went away).
+   */
+  forward(req: GatewayRequest, target: BackendTarget, client: ClientExchange, onDone?: (outcome: ProxyOutcome) => void): void {
+    this.counters.requests++;
+    this.counters.inFlight++;
+    const endpoint = this.closed ? null : this.pick(target);
+    const ex = new ProxyExchange(this.counters, client, endpoint === null ? '' : endpoint.key, onDone);
+    if (client.done) {
+      ex.onClientAbort();
+      return;
+    }
+    if (endpoint === null) {
+      // Envoy answers `no healthy upstream` (503) here; our catalogue has one 503 body for it.
+      ex.upstreamError = this.closed ? 'FORWARDER_CLOSED' : 'NO_ENDPOINTS';
+      ex.fail('UPSTREAM_UNAVAILABLE');
+      return;
+    }
+    const limit = this.maxRequestBodyBytes;
+    if (limit > 0 && client.contentLength > limit) {
+      ex.fail('REQUEST_BODY_TOO_LARGE');
+      return;
+    }
+    try {
+      client.onAbort(() => ex.onClientAbort());
+      let body: RequestBody | null = null;
+      if (client.hasBody) {
+        body = ex.body = new RequestBody(client, limit, ex);
+        client.onBody((chunk, isLast) => body!.onChunk(chunk, isLast));
+        // Buffered chunks are delivered synchronously by onBody and may already exceed the limit.
+        if (ex.isFinished) return;
+      }
+      endpoint.pool.dispatch(
+        {
+          path: req.query === '' ? req.path : `${req.path}?${req.query}`,
+          method: req.method,
+          headers: upstreamRequestHeaders(req),
+          body,
+          // A streamed body cannot be replayed: never let undici retry it on another connection.
+          idempotent: body === null ? undefined : false,
+        },
+        ex,
+      );
+    } catch (err) {
+      // dispatch() reports its own errors through the handler; this catches the unexpected.
+      ex.onResponseError(undefined, err as Error);
+    }
+  }
+
+  /** Counters and per-endpoint pool state. */
+  stats(): ForwarderStats {
+    const endpoints: Record<string, EndpointStats> = {};
+    for (const [key, { pool }] of this.endpoints) {
+      const s = pool.stats;
+      endpoints[key] = { connected: s.connected, free: s.free, queued: s.pending, running: s.running };
+    }
+    const c = this.counters;
+    return { requests: c.requests, inFlight: c.inFlight, completed: c.completed, clientAborts: c.clientAborts, errors: { ...c.errors }, endpoints };
+  }
+
+  /**
+   * Closes the pools of endpoints no target in `targets` uses any more (call after a snapshot
+   * swap with `snapshot.backends.values()`). Requests in flight on them finish first.
+   */
+  async retainOnly(targets: Iterable<BackendTarget>): Promise<void> {
+    const keep = new Set<string>();
+    for (const t of targets) for (const e of t.endpoints) keep.add(endpointKey(e.host, e.port));
+    const closing: Promise<void>[] = [];
+    for (const [key, e] of this.endpoints) {
+      if (keep.has(key)) continue;
+      this.endpoints.delete(key);
+      closing.push(e.pool.close());
+    }
+    await Promise.all(closing);
+  }
+
+  /** Stops accepting requests (they get 503) and closes every pool once its requests finished. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const pools = [...this.endpoints.values()].map((e) => e.pool);
+    this.endpoints.clear();
+    await Promise.all(pools.map((p) => p.close()));
+  }
+
+  /** Like close() but aborts requests in flight (their clients get 503 or a closed connection). */
+  async destroy(): Promise<void> {
+    this.closed = true;
+    const pools = [...this.endpoints.values()].map((e) => e.pool);
+    this.endpoints.clear();
+    await Promise.all(pools.map((p) => p.destroy()));
+  }
+
+  private pick(target: BackendTarget): Endpoint | null {
+    let state = this.targets.get(target);
+    if (state === undefined) {
+      state = { endpoints: target.endpoints.map((e) => this.endpointFor(e.host, e.port)), next: 0 };
+      this.targets.set(target, state);
+    }
+    const n = state.endpoints.length;
+    if (n === 0) return null;
+    const i = state.next;
+    state.next = i + 1 === n ? 0 : i + 1;
+    let endpoint = state.endpoints[i]!;
+    // retainOnly() may have closed it while an older snapshot's target still points at it.
+    if (endpoint.pool.closed) {
+      const e = target.endpoints[i]!;
+      endpoint = state.endpoints[i] = this.endpointFor(e.host, e.port);
+    }
+    return endpoint;
+  }
+
+  private endpointFor(host: string, port: number): Endpoint {
+    const key = endpointKey(host, port);
+    let endpoint = this.endpoints.get(key);
+    if (endpoint === undefined) {
+      endpoint = { key, pool: new Pool(`http://${key}`, this.poolOptions) };
+      this.endpoints.set(key, endpoint);
+    }
+    return endpoint;
+  }
+}
+
+function endpointKey(host: string, port: number): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+}

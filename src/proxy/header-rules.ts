@@ -1,0 +1,167 @@
+// Header rewriting between the client and the upstream: hop-by-hop removal (RFC 9110 §7.6.1),
+// X-Forwarded-* as an edge proxy sets them, and undici's raw response headers turned into the
+// flat pair list ClientExchange takes. Pure functions over flat `[name, value, …]` lists with
+// lowercase names; no I/O, no per-header objects. Routing/auth header edits happen earlier.
+//
+// Header strings are UTF-8 text on both sides: uWebSockets.js decodes request header bytes as
+// UTF-8 and encodes response header strings as UTF-8, while undici writes request headers as
+// latin1 (one byte per char) and we read response bytes ourselves. So non-ASCII request values
+// are re-encoded to their UTF-8 bytes and response values are decoded as UTF-8: a claim header
+// `x-user: José` reaches the upstream as the same bytes Envoy would send.
+
+/**
+ * Connection-specific fields never forwarded (RFC 9110 §7.6.1, RFC 9112 §7.1): `connection`
+ * itself (its tokens are handled separately), `keep-alive`, `proxy-connection`, `te`,
+ * `transfer-encoding` (undici frames the body itself), `trailer` (trailers are not forwarded),
+ * `upgrade` (WebSocket/h2c upgrades are not proxied yet). `expect` is also dropped: it is
+ * answered between the client and the gateway (uWS sends `100 Continue`), as Envoy does, and
+ * undici refuses it. `proxy-authorization` is kept (Envoy forwards it; it is meant for the
+ * gateway's own upstream proxy, which may be what the backend is).
+ */
+const REQUEST_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'trailer', 'upgrade', 'expect']);
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'trailer', 'upgrade']);
+
+/**
+ * Never removed even when named in `Connection`: the fields the gateway itself is responsible
+ * for (framing, the authority, X-Forwarded-*). Otherwise `Connection: host` would make the
+ * upstream see undici's default host, and `Connection: x-forwarded-for` would hide the client IP.
+ */
+const REQUEST_PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+const RESPONSE_PROTECTED = new Set(['content-length']);
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** UTF-8 bytes of `s` as a latin1 string, so undici's latin1 header write emits UTF-8. */
+function utf8AsLatin1(s: string): string {
+  return Buffer.from(s, 'utf8').toString('latin1');
+}
+
+/**
+ * The header list sent upstream for `req` (new array; `req.headers` is not modified).
+ *
+ * - hop-by-hop fields and every field named in `Connection` are removed (see above);
+ * - `host` is kept as received (Envoy keeps the authority unless a host rewrite is configured);
+ *   only the first `host`/`content-length` is kept (undici rejects duplicates; uWS has already
+ *   rejected conflicting ones); when `transfer-encoding` was present `content-length` is dropped
+ *   (RFC 9112 §6.3: transfer-encoding wins; avoids forwarding a smuggling-prone pair);
+ * - `x-forwarded-for`: the client address is appended to what the client sent, values of
+ *   repeated fields joined with `, ` (Envoy with `use_remote_address: true` and zero trusted
+ *   hops, which is how kgateway configures its listeners);
+ * - `x-forwarded-proto`: overwritten with the scheme the client used (Envoy does the same at the
+ *   edge, a client-supplied value is not trusted);
+ * - `x-forwarded-host`: overwritten with the authority the client used (Envoy only sets it on
+ *   host rewrites; we always set it so upstreams see the original authority even if a later
+ *   version rewrites `host`; a client-supplied value is not trusted).
+ */
+export function upstreamRequestHeaders(req: {
+  readonly headers: readonly string[];
+  readonly authority: string;
+  readonly remoteAddress: string;
+  readonly scheme: string;
+}): string[] {
+  const src = req.headers;
+  const out: string[] = [];
+  let connection: string | undefined;
+  let xff: string | undefined;
+  let hasHost = false;
+  let lengthAt = -1;
+  let chunked = false;
+  for (let i = 0; i < src.length; i += 2) {
+    const name = src[i]!;
+    let value = src[i + 1]!;
+    switch (name) {
+      case 'connection':
+        connection = connection === undefined ? value : `${connection},${value}`;
+        continue;
+      case 'transfer-encoding':
+        chunked = true;
+        continue;
+      case 'x-forwarded-for':
+        xff = xff === undefined ? value : `${xff}, ${value}`;
+        continue;
+      case 'x-forwarded-proto':
+      case 'x-forwarded-host':
+        continue;
+      case 'host':
+        if (hasHost) continue;
+        hasHost = true;
+        break;
+      case 'content-length':
+        if (lengthAt !== -1) continue;
+        lengthAt = out.length;
+        break;
+      default:
+        if (REQUEST_HOP_BY_HOP.has(name)) continue;
+    }
+    if (NON_ASCII.test(value)) value = utf8AsLatin1(value);
+    out.push(name, value);
+  }
+  if (chunked && lengthAt !== -1) out.splice(lengthAt, 2);
+  if (connection !== undefined) removeNominated(out, connection, REQUEST_PROTECTED);
+  const authority = NON_ASCII.test(req.authority) ? utf8AsLatin1(req.authority) : req.authority;
+  if (!hasHost && authority !== '') out.push('host', authority);
+  if (req.remoteAddress !== '') xff = xff === undefined ? req.remoteAddress : `${xff}, ${req.remoteAddress}`;
+  if (xff !== undefined) out.push('x-forwarded-for', NON_ASCII.test(xff) ? utf8AsLatin1(xff) : xff);
+  out.push('x-forwarded-proto', req.scheme);
+  if (authority !== '') out.push('x-forwarded-host', authority);
+  return out;
+}
+
+/**
+ * Flat client response headers from undici's raw header list (Buffers as received, or strings),
+ * minus hop-by-hop fields and the fields named in `Connection`. Names are lowercased, order and
+ * repeated fields (`set-cookie`) are kept. `content-length` is kept: the client side uses it to
+ * frame the response (and strips it for HEAD/204/304).
+ */
+export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
+  const out: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    const v = raw[i + 1]!;
+    const name = typeof n === 'string' ? n.toLowerCase() : n.toString('latin1').toLowerCase();
+    const value = typeof v === 'string' ? v : v.toString('utf8');
+    if (RESPONSE_HOP_BY_HOP.has(name)) {
+      if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
+      continue;
+    }
+    out.push(name, value);
+  }
+  if (connection !== undefined) removeNominated(out, connection, RESPONSE_PROTECTED);
+  return out;
+}
+
+/** Same as clientResponseHeaders for an already parsed header object (fallback path). */
+export function clientResponseHeadersFromObject(headers: Record<string, string | string[] | undefined>): string[] {
+  const raw: string[] = [];
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (typeof v === 'string') raw.push(name, v);
+    else for (let i = 0; i < v.length; i++) raw.push(name, v[i]!);
+  }
+  return clientResponseHeaders(raw);
+}
+
+/** Removes, in place, every field named by a `Connection` token (except `protect`ed ones). */
+function removeNominated(headers: string[], connection: string, protect: ReadonlySet<string>): void {
+  let names: string[] | undefined;
+  const tokens = connection.split(',');
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!.trim().toLowerCase();
+    // `close`/`keep-alive` are options, not field names (a `keep-alive` field is already gone).
+    if (t === '' || t === 'close' || t === 'keep-alive' || protect.has(t)) continue;
+    (names ??= []).push(t);
+  }
+  if (names === undefined) return;
+  let w = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    if (names.includes(headers[r]!)) continue;
+    if (w !== r) {
+      headers[w] = headers[r]!;
+      headers[w + 1] = headers[r + 1]!;
+    }
+    w += 2;
+  }
+  headers.length = w;
+}

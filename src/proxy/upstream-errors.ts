@@ -1,0 +1,56 @@
+// Maps what undici reports when an upstream exchange fails to the catalogue code the client
+// gets (src/errors.ts), the way Envoy's router turns a reset reason into a local reply:
+// connect failure / reset / DNS -> 503, route timeout -> 504, not HTTP -> 502. It does not send
+// anything; the forwarder decides between a local reply (before the response head) and closing
+// the client connection (after it).
+
+import type { ErrorCode } from '../errors.js';
+
+export type UpstreamErrorCode = Extract<ErrorCode, 'UPSTREAM_UNAVAILABLE' | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_BAD_RESPONSE' | 'INTERNAL'>;
+
+/** Short machine-readable reason for logs (`ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`, `HPE_INVALID_CONSTANT`). */
+export function upstreamErrorReason(err: unknown): string {
+  if (err !== null && typeof err === 'object') {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+    const name = (err as { name?: unknown }).name;
+    if (typeof name === 'string') return name;
+  }
+  return 'unknown';
+}
+
+export function classifyUpstreamError(err: unknown): UpstreamErrorCode {
+  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  switch (code) {
+    // headersTimeout before the response head, bodyTimeout (idle) after it.
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'UPSTREAM_TIMEOUT';
+    // Envoy reports a connect timeout as a connection failure (503, `UF` flag), not a 504.
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'UPSTREAM_UNAVAILABLE';
+    // Not valid HTTP, or HTTP we must not pass on.
+    case 'UND_ERR_HEADERS_OVERFLOW':
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+    case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
+      return 'UPSTREAM_BAD_RESPONSE';
+    case 'UND_ERR_SOCKET': {
+      // undici uses SocketError both for "other side closed" (a reset: 503) and for protocol
+      // violations it detects itself: a 100 we did not ask for, a 101 we did not ask for.
+      const message = (err as { message?: unknown }).message;
+      return message === 'bad response' || message === 'bad upgrade' ? 'UPSTREAM_BAD_RESPONSE' : 'UPSTREAM_UNAVAILABLE';
+    }
+    // The request could not be expressed (a header value undici refuses, a path it rejects):
+    // our bug or an input the HTTP layer should have rejected, not the upstream's fault.
+    case 'UND_ERR_INVALID_ARG':
+    case 'UND_ERR_NOT_SUPPORTED':
+      return 'INTERNAL';
+  }
+  // llhttp parse errors: HTTPParserError, with an HPE_* code when undici knows the llhttp error
+  // name (HPE_INVALID_CONSTANT, HPE_INVALID_HEADER_TOKEN, …) and without one otherwise.
+  if (typeof code === 'string' && code.startsWith('HPE_')) return 'UPSTREAM_BAD_RESPONSE';
+  if ((err as { name?: unknown } | null)?.name === 'HTTPParserError') return 'UPSTREAM_BAD_RESPONSE';
+  // ECONNREFUSED, ECONNRESET, EPIPE, ENOTFOUND, EAI_AGAIN, EHOSTUNREACH, ENETUNREACH, closed or
+  // destroyed pools, anything unknown: the upstream is not reachable.
+  return 'UPSTREAM_UNAVAILABLE';
+}

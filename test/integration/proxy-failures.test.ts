@@ -1,0 +1,251 @@
+// Upstream misbehaviour on real sockets: refused, reset, garbage, silence, slowness, dying
+// mid-response. Before the response head the client gets the catalogue reply (exact body,
+// text/plain); after it the client connection is closed. Nothing here may crash the process.
+import test, { after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { Forwarder, type ForwarderOptions, type ProxyOutcome } from '../../src/proxy/forwarder.js';
+import { ERRORS, type ErrorCode } from '../../src/errors.js';
+import { forwardOnce, target } from '../helpers/fake-exchange.js';
+
+const servers: net.Server[] = [];
+after(async () => {
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+});
+
+/** A raw TCP server; `onRequest` runs once the first request bytes arrived. */
+async function tcpServer(onRequest: (socket: net.Socket) => void, onConnection?: (socket: net.Socket) => void): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    if (onConnection) return onConnection(socket);
+    socket.once('data', () => onRequest(socket));
+  });
+  const close = server.close.bind(server);
+  server.close = ((cb?: (err?: Error) => void) => {
+    for (const s of sockets) s.destroy();
+    return close(cb);
+  }) as typeof server.close;
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function expectLocalReply(port: number | { key: string; endpoints: { host: string; port: number }[] }, code: ErrorCode, opts: ForwarderOptions = {}): Promise<ProxyOutcome> {
+  const fwd = new Forwarder(opts);
+  try {
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, typeof port === 'number' ? target(port) : port, { path: '/get' });
+    assert.equal(fx.state, 'responded');
+    assert.equal(fx.status, ERRORS[code].status);
+    assert.equal(fx.bodyText, ERRORS[code].body);
+    assert.deepEqual(fx.headers, ['content-type', 'text/plain']);
+    assert.equal(outcome.code, code);
+    assert.equal(outcome.status, ERRORS[code].status);
+    assert.equal(outcome.responseStarted, false);
+    assert.equal(fwd.stats().errors[code], 1);
+    return outcome;
+  } finally {
+    await fwd.destroy();
+  }
+}
+
+test('connection refused (closed port): 503 UPSTREAM_UNAVAILABLE', async () => {
+  const outcome = await expectLocalReply(await closedPort(), 'UPSTREAM_UNAVAILABLE');
+  assert.equal(outcome.upstreamError, 'ECONNREFUSED');
+});
+
+test('reset right after accept: 503', async () => {
+  const port = await tcpServer(() => {}, (socket) => socket.resetAndDestroy());
+  await expectLocalReply(port, 'UPSTREAM_UNAVAILABLE');
+});
+
+test('reset after reading the request: 503', async () => {
+  const port = await tcpServer((socket) => socket.resetAndDestroy());
+  await expectLocalReply(port, 'UPSTREAM_UNAVAILABLE');
+});
+
+test('closed without a response: 503', async () => {
+  const port = await tcpServer((socket) => socket.end());
+  const outcome = await expectLocalReply(port, 'UPSTREAM_UNAVAILABLE');
+  assert.equal(outcome.upstreamError, 'UND_ERR_SOCKET');
+});
+
+test('DNS failure: 503', async () => {
+  const outcome = await expectLocalReply({ key: 'Backend/x/dns', endpoints: [{ host: 'no-such-host.invalid', port: 80 }] }, 'UPSTREAM_UNAVAILABLE');
+  assert.match(outcome.upstreamError, /^(ENOTFOUND|EAI_AGAIN|EAI_FAIL|ESERVFAIL)$/);
+});
+
+test('garbage instead of HTTP: 502 UPSTREAM_BAD_RESPONSE', async () => {
+  const port = await tcpServer((socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\nnot http at all\r\n\r\n'));
+  const outcome = await expectLocalReply(port, 'UPSTREAM_BAD_RESPONSE');
+  assert.match(outcome.upstreamError, /^(HPE_|HTTPParserError)/);
+});
+
+test('invalid header line: 502', async () => {
+  const port = await tcpServer((socket) => socket.end('HTTP/1.1 200 OK\r\nbad header line\r\ncontent-length: 0\r\n\r\n'));
+  await expectLocalReply(port, 'UPSTREAM_BAD_RESPONSE');
+});
+
+test('unsolicited 100 Continue: 502', async () => {
+  const port = await tcpServer((socket) => socket.end('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'));
+  await expectLocalReply(port, 'UPSTREAM_BAD_RESPONSE');
+});
+
+test('response head larger than maxResponseHeaderBytes: 502', async () => {
+  const port = await tcpServer((socket) => socket.end(`HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(8192)}\r\ncontent-length: 0\r\n\r\n`));
+  await expectLocalReply(port, 'UPSTREAM_BAD_RESPONSE', { maxResponseHeaderBytes: 4096 });
+});
+
+test('never answers: 504 UPSTREAM_TIMEOUT after timeoutMs', async () => {
+  const port = await tcpServer(() => {});
+  const outcome = await expectLocalReply(port, 'UPSTREAM_TIMEOUT', { timeoutMs: 300 });
+  assert.equal(outcome.upstreamError, 'UND_ERR_HEADERS_TIMEOUT');
+});
+
+test('answers slowly but within timeoutMs: 200', async () => {
+  const port = await tcpServer((socket) => {
+    setTimeout(() => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nslow'), 150);
+  });
+  const fwd = new Forwarder({ timeoutMs: 3000 });
+  try {
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/slow' });
+    assert.equal(fx.status, 200);
+    assert.equal(fx.bodyText, 'slow');
+    assert.equal(outcome.code, undefined);
+  } finally {
+    await fwd.destroy();
+  }
+});
+
+test('an early 1xx (103 Early Hints) is not forwarded; the final response is', async () => {
+  const port = await tcpServer((socket) => socket.write('HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-final: 1\r\n\r\nok'));
+  const fwd = new Forwarder();
+  try {
+    const { fx } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/' });
+    assert.equal(fx.status, 200);
+    assert.equal(fx.header('x-final'), '1');
+    assert.equal(fx.header('link'), undefined);
+    assert.equal(fx.bodyText, 'ok');
+  } finally {
+    await fwd.destroy();
+  }
+});
+
+async function expectDestroyedAfterHead(port: number, codes: ErrorCode[], opts: ForwarderOptions = {}): Promise<ProxyOutcome> {
+  const fwd = new Forwarder(opts);
+  try {
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/' });
+    assert.equal(fx.state, 'destroyed', 'the client connection is closed: the status cannot change any more');
+    assert.equal(fx.status, 200);
+    assert.equal(outcome.status, 200);
+    assert.equal(outcome.responseStarted, true);
+    assert.ok(codes.includes(outcome.code!), `code ${outcome.code}`);
+    return outcome;
+  } finally {
+    await fwd.destroy();
+  }
+}
+
+test('dies mid-body after the head: client connection destroyed', async () => {
+  const port = await tcpServer((socket) => {
+    socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial');
+    setImmediate(() => socket.destroy());
+  });
+  await expectDestroyedAfterHead(port, ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_BAD_RESPONSE']);
+});
+
+test('resets mid chunked body: client connection destroyed', async () => {
+  const port = await tcpServer((socket) => {
+    socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    setImmediate(() => socket.resetAndDestroy());
+  });
+  await expectDestroyedAfterHead(port, ['UPSTREAM_UNAVAILABLE']);
+});
+
+test('stalls mid-body longer than timeoutMs: client connection destroyed, UPSTREAM_TIMEOUT', async () => {
+  const port = await tcpServer((socket) => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial'));
+  const outcome = await expectDestroyedAfterHead(port, ['UPSTREAM_TIMEOUT'], { timeoutMs: 300 });
+  assert.equal(outcome.upstreamError, 'UND_ERR_BODY_TIMEOUT');
+});
+
+test('more body than content-length: the declared body is forwarded, the connection is not reused', async () => {
+  const port = await tcpServer((socket) => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokEXTRA-BYTES'));
+  const fwd = new Forwarder();
+  try {
+    const { fx } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/' });
+    assert.equal(fx.status, 200);
+    assert.equal(fx.bodyText, 'ok');
+  } finally {
+    await fwd.destroy();
+  }
+});
+
+test('upstream answers before reading the request body, then closes: the answer is forwarded', async () => {
+  const port = await tcpServer((socket) => socket.end('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope'));
+  const fwd = new Forwarder();
+  try {
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(
+      fwd,
+      target(port),
+      { method: 'POST', path: '/upload', headers: ['host', 'h', 'content-length', String(4 * 1024 * 1024)] },
+      { body: Buffer.alloc(4 * 1024 * 1024) },
+    );
+    assert.equal(fx.status, 413);
+    assert.equal(fx.bodyText, 'nope');
+    assert.equal(outcome.code, undefined);
+  } finally {
+    await fwd.destroy();
+  }
+});
+
+test('upstream resets during the upload: 503', async () => {
+  const port = await tcpServer((socket) => socket.resetAndDestroy());
+  const fwd = new Forwarder();
+  try {
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(
+      fwd,
+      target(port),
+      { method: 'POST', path: '/upload', headers: ['host', 'h', 'transfer-encoding', 'chunked'] },
+      { body: Buffer.alloc(4 * 1024 * 1024), chunked: true },
+    );
+    assert.equal(fx.status, 503);
+    assert.equal(fx.bodyText, ERRORS.UPSTREAM_UNAVAILABLE.body);
+    assert.equal(outcome.code, 'UPSTREAM_UNAVAILABLE');
+  } finally {
+    await fwd.destroy();
+  }
+});
+
+test('failures on one endpoint do not affect the other endpoints of the same forwarder', async () => {
+  const healthy = await tcpServer((socket) => {
+    const answer = (): boolean => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    answer();
+    socket.on('data', answer);
+  });
+  const garbage = await tcpServer((socket) => socket.end('garbage\r\n\r\n'));
+  const refused = await closedPort();
+  const fwd = new Forwarder();
+  try {
+    const t = target(refused, garbage, healthy);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await forwardOnce<ProxyOutcome>(fwd, t, { path: '/' })).fx.status);
+    assert.deepEqual(statuses, [503, 502, 200, 503, 502, 200]);
+    const s = fwd.stats();
+    assert.equal(s.completed, 2);
+    assert.deepEqual(s.errors, { UPSTREAM_UNAVAILABLE: 2, UPSTREAM_BAD_RESPONSE: 2 });
+    assert.equal(s.inFlight, 0);
+  } finally {
+    await fwd.destroy();
+  }
+});

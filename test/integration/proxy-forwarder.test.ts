@@ -1,0 +1,498 @@
+// Forwarder against the real echo upstream on real sockets: what the upstream receives, what the
+// client gets, streaming with backpressure both ways, aborts, limits, round robin, keep-alive.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { Forwarder, type ProxyOutcome } from '../../src/proxy/forwarder.js';
+import { startEchoUpstream, patternBytes, type EchoUpstream, type RecordedRequest } from '../../src/upstream/echo.js';
+import { ERRORS } from '../../src/errors.js';
+import { FakeExchange, forwardOnce, gatewayRequest, target } from '../helpers/fake-exchange.js';
+
+const MiB = 1024 * 1024;
+let echo: EchoUpstream;
+let echo2: EchoUpstream;
+
+before(async () => {
+  echo = await startEchoUpstream({ port: 0 });
+  echo2 = await startEchoUpstream({ port: 0 });
+});
+after(async () => {
+  await echo.close();
+  await echo2.close();
+});
+
+function sha(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Waits (loop turns, not time) until `cond` holds; fails instead of hanging. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 100_000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+function recordedHeaders(rec: RecordedRequest): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < rec.headers.length; i += 2) out.push([rec.headers[i]!.toLowerCase(), rec.headers[i + 1]!]);
+  return out;
+}
+
+/** Resolves with the next upstream request that ends (completed or aborted) matching `pred`. */
+function upstreamEnd(e: EchoUpstream, pred: (r: RecordedRequest) => boolean): Promise<RecordedRequest> {
+  return new Promise((resolve) => {
+    const on = (r: RecordedRequest): void => {
+      if (!pred(r)) return;
+      e.events.off('end', on);
+      resolve(r);
+    };
+    e.events.on('end', on);
+  });
+}
+
+function upstreamArrival(e: EchoUpstream, pred: (r: RecordedRequest) => boolean): Promise<RecordedRequest> {
+  return new Promise((resolve) => {
+    const on = (r: RecordedRequest): void => {
+      if (!pred(r)) return;
+      e.events.off('request', on);
+      resolve(r);
+    };
+    e.events.on('request', on);
+  });
+}
+
+test('request headers: hop-by-hop and Connection-named dropped, X-Forwarded-* set/appended, host and repeats kept', async () => {
+  const fwd = new Forwarder();
+  try {
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), {
+      path: '/headers',
+      authority: 'api.example.com:8080',
+      remoteAddress: '192.0.2.7',
+      headers: [
+        'host', 'api.example.com:8080',
+        'connection', 'keep-alive, x-hop',
+        'x-hop', 'must-not-arrive',
+        'keep-alive', 'timeout=5',
+        'proxy-connection', 'keep-alive',
+        'te', 'trailers',
+        'upgrade', 'websocket',
+        'trailer', 'x-sum',
+        'proxy-authorization', 'Basic cHJveHk6cGFzcw==',
+        'x-forwarded-for', '203.0.113.1',
+        'x-forwarded-proto', 'https',
+        'x-team', 'dev',
+        'x-team', 'ops',
+        'x-user', 'José',
+        'user-agent', 'curl/8.5.0',
+      ],
+    });
+    assert.equal(fx.status, 200);
+    assert.equal(outcome.code, undefined);
+    assert.equal(outcome.endpoint, `127.0.0.1:${echo.port}`);
+    const rec = echo.received.at(-1)!;
+    const got = recordedHeaders(rec);
+    const names = got.map(([n]) => n);
+    for (const hop of ['x-hop', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'trailer', 'transfer-encoding']) assert.ok(!names.includes(hop), `${hop} was forwarded`);
+    const headers = (JSON.parse(fx.bodyText) as { headers: Record<string, string[]> }).headers;
+    assert.deepEqual(headers['Host'], ['api.example.com:8080']);
+    assert.deepEqual(headers['X-Forwarded-For'], ['203.0.113.1, 192.0.2.7']);
+    assert.deepEqual(headers['X-Forwarded-Proto'], ['http']);
+    assert.deepEqual(headers['X-Forwarded-Host'], ['api.example.com:8080']);
+    assert.deepEqual(headers['X-Team'], ['dev', 'ops']);
+    assert.deepEqual(headers['X-User'], ['José']);
+    assert.deepEqual(headers['Proxy-Authorization'], ['Basic cHJveHk6cGFzcw==']);
+    assert.deepEqual(headers['User-Agent'], ['curl/8.5.0']);
+    // undici's own connection management header is the only Connection value upstream sees.
+    assert.deepEqual(headers['Connection'], ['keep-alive']);
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('path and query are forwarded as received; method too', async () => {
+  const fwd = new Forwarder();
+  try {
+    const { fx } = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { method: 'DELETE', path: '/anything/a%20b', query: 'x=1&x=2&y=%C3%A9' });
+    assert.equal(fx.status, 200);
+    const body = JSON.parse(fx.bodyText) as { method: string; args: Record<string, string[]> };
+    assert.equal(body.method, 'DELETE');
+    assert.deepEqual(body.args, { x: ['1', '2'], y: ['é'] });
+    assert.equal(echo.received.at(-1)!.url, '/anything/a%20b?x=1&x=2&y=%C3%A9');
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('response headers: repeated set-cookie kept, hop-by-hop and Connection-named dropped, UTF-8 values intact', async () => {
+  const fwd = new Forwarder();
+  try {
+    const { fx } = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), {
+      path: '/response-headers',
+      query: 'set-cookie=a%3D1&set-cookie=b%3D2&connection=x-internal&x-internal=secret&x-name=Jos%C3%A9',
+    });
+    assert.equal(fx.status, 200);
+    assert.deepEqual(fx.headerValues('set-cookie'), ['a=1', 'b=2']);
+    assert.equal(fx.header('x-name'), 'José');
+    for (const hop of ['connection', 'keep-alive', 'x-internal', 'transfer-encoding']) assert.equal(fx.header(hop), undefined, hop);
+    assert.equal(fx.header('content-length'), '3');
+    assert.equal(fx.bodyText, '{}\n');
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('status, HEAD and 204 pass through', async () => {
+  const fwd = new Forwarder();
+  try {
+    assert.equal((await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { path: '/status/418' })).fx.status, 418);
+    const no = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { path: '/status/204' });
+    assert.equal(no.fx.status, 204);
+    assert.equal(no.fx.state, 'ended');
+    const head = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { method: 'HEAD', path: '/get' });
+    assert.equal(head.fx.status, 200);
+    assert.equal(head.fx.body.length, 0);
+    assert.ok(Number(head.fx.header('content-length')) > 0);
+    const missing = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { path: '/nope' });
+    assert.equal(missing.fx.status, 404);
+    assert.equal(missing.outcome.code, undefined, 'an upstream 404 is not a proxy failure');
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('10 MiB POST with content-length streams to the upstream intact, with backpressure on the client body', async () => {
+  const fwd = new Forwarder();
+  try {
+    const body = randomBytes(10 * MiB);
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(
+      fwd,
+      target(echo.port),
+      { method: 'POST', path: '/echo', headers: ['host', 'www.example.com:8080', 'content-type', 'application/octet-stream', 'content-length', String(body.length)] },
+      { body },
+    );
+    assert.equal(fx.status, 200);
+    assert.equal(fx.state, 'ended');
+    assert.equal(fx.body.length, body.length);
+    assert.equal(sha(fx.body), sha(body));
+    assert.equal(echo.received.at(-1)!.bodyLength, body.length);
+    assert.ok(fx.bodyPauses > 0, 'the proxy paused the client body at least once');
+    assert.equal(outcome.requestBodyBytes, body.length);
+    assert.equal(outcome.responseBodyBytes, body.length);
+    const sent = recordedHeaders(echo.received.at(-1)!);
+    assert.deepEqual(sent.find(([n]) => n === 'content-length'), ['content-length', String(body.length)]);
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('chunked 10 MiB POST (no content-length) is sent chunked and arrives intact', async () => {
+  const fwd = new Forwarder();
+  try {
+    const body = randomBytes(10 * MiB);
+    const { fx } = await forwardOnce<ProxyOutcome>(
+      fwd,
+      target(echo.port),
+      { method: 'POST', path: '/echo', headers: ['host', 'www.example.com:8080', 'transfer-encoding', 'chunked'] },
+      { body, chunked: true, chunkSize: 100_000 },
+    );
+    assert.equal(fx.status, 200);
+    assert.equal(sha(fx.body), sha(body));
+    const sent = recordedHeaders(echo.received.at(-1)!);
+    assert.deepEqual(sent.find(([n]) => n === 'transfer-encoding'), ['transfer-encoding', 'chunked']);
+    assert.equal(sent.find(([n]) => n === 'content-length'), undefined);
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('10 MiB response streams intact to a slow client: the upstream is paused until the client drains', async () => {
+  const fwd = new Forwarder();
+  try {
+    const n = 10 * MiB;
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { path: `/bytes/${n}` }, { writeCapacity: 256 * 1024, drainAfterMs: 1 });
+    assert.equal(fx.status, 200);
+    assert.equal(fx.state, 'ended');
+    assert.equal(fx.header('content-length'), String(n));
+    assert.equal(fx.body.length, n);
+    assert.equal(sha(fx.body), sha(patternBytes(n)));
+    assert.ok(fx.writePauses > 5, `client backpressure happened (${fx.writePauses})`);
+    assert.equal(fx.writesWhilePaused, 0, 'no write while the client asked to wait');
+    assert.equal(outcome.responseBodyBytes, n);
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('client abort while waiting for the response cancels the upstream request', async () => {
+  const fwd = new Forwarder();
+  try {
+    const fx = new FakeExchange();
+    let outcome: ProxyOutcome | undefined;
+    const arrived = upstreamArrival(echo, (r) => r.url === '/delay/5000');
+    const ended = upstreamEnd(echo, (r) => r.url === '/delay/5000');
+    fwd.forward(gatewayRequest({ path: '/delay/5000' }), target(echo.port), fx, (o) => (outcome = o));
+    await arrived;
+    fx.abort();
+    const rec = await ended;
+    assert.equal(rec.aborted, true, 'the upstream saw its connection close');
+    assert.equal(rec.completed, false);
+    assert.equal(fx.status, 0, 'nothing was sent to the aborted client');
+    assert.equal(outcome?.clientAborted, true);
+    assert.equal(outcome?.code, undefined);
+    assert.equal(outcome?.status, 0);
+    assert.equal(fwd.stats().inFlight, 0);
+    assert.equal(fwd.stats().clientAborts, 1);
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('client abort mid-response (client stuck on backpressure) cancels the upstream transfer', async () => {
+  const fwd = new Forwarder();
+  try {
+    const fx = new FakeExchange({ writeCapacity: 64 * 1024, manualDrain: true });
+    const url = `/bytes/${10 * MiB}`;
+    const ended = upstreamEnd(echo, (r) => r.url === url);
+    let outcome: ProxyOutcome | undefined;
+    fwd.forward(gatewayRequest({ path: url }), target(echo.port), fx, (o) => (outcome = o));
+    await until(() => fx.writePauses > 0, 'the client pushed back');
+    fx.abort();
+    const rec = await ended;
+    assert.equal(rec.aborted, true);
+    assert.equal(outcome?.clientAborted, true);
+    assert.equal(outcome?.responseStarted, true);
+    assert.equal(outcome?.status, 200);
+    assert.ok(fx.body.length < 10 * MiB);
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('client abort mid-upload cancels the upstream request', async () => {
+  const fwd = new Forwarder();
+  try {
+    const body = Buffer.alloc(20 * MiB);
+    const fx = new FakeExchange({ body, contentLength: body.length });
+    const ended = upstreamEnd(echo, (r) => r.url === '/anything/upload');
+    let outcome: ProxyOutcome | undefined;
+    fwd.forward(gatewayRequest({ method: 'POST', path: '/anything/upload', headers: ['host', 'h', 'content-length', String(body.length)] }), target(echo.port), fx, (o) => (outcome = o));
+    await until(() => fx.bodyBytesSent > 2 * MiB, 'part of the body was sent');
+    fx.abort();
+    const rec = await ended;
+    assert.equal(rec.aborted, true);
+    assert.ok(rec.bodyLength < body.length);
+    assert.equal(outcome?.clientAborted, true);
+    assert.ok(outcome!.requestBodyBytes < body.length);
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('a request aborted while queued for a connection never reaches the upstream and does not cost the pooled connection', async () => {
+  const fwd = new Forwarder({ connections: 1 });
+  const e = await startEchoUpstream({ port: 0 });
+  try {
+    const first = new FakeExchange();
+    const queued = new FakeExchange();
+    const arrived = upstreamArrival(e, (r) => r.url === '/delay/200');
+    fwd.forward(gatewayRequest({ path: '/delay/200' }), target(e.port), first);
+    await arrived;
+    let queuedOutcome: ProxyOutcome | undefined;
+    fwd.forward(gatewayRequest({ path: '/anything/queued' }), target(e.port), queued, (o) => (queuedOutcome = o));
+    assert.equal(fwd.stats().endpoints[`127.0.0.1:${e.port}`]!.queued, 1);
+    queued.abort();
+    assert.equal(queuedOutcome?.clientAborted, true);
+    assert.equal(await first.finished(), 'ended');
+    assert.equal(first.status, 200);
+    // undici hands the queued (dropped) request to the connection a few loop turns later.
+    const key = `127.0.0.1:${e.port}`;
+    await until(() => fwd.stats().endpoints[key]!.queued === 0 && fwd.stats().endpoints[key]!.free === 1, 'the pooled connection is free again');
+    const third = await forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' });
+    assert.equal(third.fx.status, 200);
+    assert.deepEqual(e.received.map((r) => r.url), ['/delay/200', '/get']);
+    assert.equal(e.connections, 1, 'the keep-alive connection survived the aborted queued request');
+  } finally {
+    await fwd.close();
+    await e.close();
+  }
+});
+
+test('declared content-length over maxRequestBodyBytes: 413 without contacting the upstream', async () => {
+  const fwd = new Forwarder({ maxRequestBodyBytes: 1000 });
+  const e = await startEchoUpstream({ port: 0 });
+  try {
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(
+      fwd,
+      target(e.port),
+      { method: 'POST', path: '/echo', headers: ['host', 'h', 'content-length', '1001'] },
+      { body: Buffer.alloc(1001) },
+    );
+    assert.equal(fx.status, 413);
+    assert.equal(fx.bodyText, ERRORS.REQUEST_BODY_TOO_LARGE.body);
+    assert.equal(fx.header('content-type'), 'text/plain');
+    assert.equal(outcome.code, 'REQUEST_BODY_TOO_LARGE');
+    assert.equal(e.received.length, 0);
+    assert.equal(e.connections, 0);
+    // At the limit is fine.
+    const ok = await forwardOnce<ProxyOutcome>(fwd, target(e.port), { method: 'POST', path: '/echo', headers: ['host', 'h', 'content-length', '1000'] }, { body: Buffer.alloc(1000, 7) });
+    assert.equal(ok.fx.status, 200);
+    assert.equal(ok.fx.body.length, 1000);
+  } finally {
+    await fwd.close();
+    await e.close();
+  }
+});
+
+test('chunked body growing past maxRequestBodyBytes: 413 and the upstream request is aborted', async () => {
+  const fwd = new Forwarder({ maxRequestBodyBytes: 256 * 1024 });
+  const e = await startEchoUpstream({ port: 0 });
+  try {
+    const ended = upstreamEnd(e, () => true);
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(
+      fwd,
+      target(e.port),
+      { method: 'POST', path: '/anything', headers: ['host', 'h', 'transfer-encoding', 'chunked'] },
+      { body: Buffer.alloc(MiB), chunked: true, chunkSize: 16 * 1024 },
+    );
+    assert.equal(fx.status, 413);
+    assert.equal(fx.bodyText, ERRORS.REQUEST_BODY_TOO_LARGE.body);
+    assert.equal(outcome.code, 'REQUEST_BODY_TOO_LARGE');
+    assert.ok(outcome.requestBodyBytes > 256 * 1024);
+    if (e.received.length > 0) {
+      const rec = await ended;
+      assert.equal(rec.aborted, true);
+      assert.ok(rec.bodyLength <= 256 * 1024);
+    }
+  } finally {
+    await fwd.close();
+    await e.close();
+  }
+});
+
+test('round robin across the endpoints of a backend', async () => {
+  const fwd = new Forwarder();
+  echo.clear();
+  echo2.clear();
+  try {
+    const t = target(echo.port, echo2.port);
+    const order: string[] = [];
+    for (let i = 0; i < 10; i++) order.push((await forwardOnce<ProxyOutcome>(fwd, t, { path: '/get' })).outcome.endpoint);
+    assert.deepEqual(order, Array.from({ length: 10 }, (_, i) => `127.0.0.1:${i % 2 === 0 ? echo.port : echo2.port}`));
+    assert.equal(echo.received.length, 5);
+    assert.equal(echo2.received.length, 5);
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('keep-alive: 50 sequential requests use one upstream connection', async () => {
+  const fwd = new Forwarder();
+  const e = await startEchoUpstream({ port: 0 });
+  try {
+    for (let i = 0; i < 50; i++) {
+      const { fx } = await forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get', query: `i=${i}` });
+      assert.equal(fx.status, 200);
+    }
+    assert.equal(e.received.length, 50);
+    assert.equal(e.connections, 1);
+    assert.deepEqual(new Set(e.received.map((r) => r.connectionId)), new Set([1]));
+  } finally {
+    await fwd.close();
+    await e.close();
+  }
+});
+
+test('200 concurrent requests all complete; connections stay within the pool limit', async () => {
+  const fwd = new Forwarder({ connections: 16 });
+  const e = await startEchoUpstream({ port: 0 });
+  try {
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/anything', query: `i=${i}` })));
+    assert.ok(results.every((r) => r.fx.status === 200));
+    assert.ok(e.connections <= 16, `${e.connections} connections`);
+    const s = fwd.stats();
+    assert.equal(s.requests, 200);
+    assert.equal(s.completed, 200);
+    assert.equal(s.inFlight, 0);
+  } finally {
+    await fwd.close();
+    await e.close();
+  }
+});
+
+test('no endpoints, or a closed forwarder: 503 with the catalogue body', async () => {
+  const fwd = new Forwarder();
+  const none = await forwardOnce<ProxyOutcome>(fwd, { key: 'Backend/x/empty', endpoints: [] });
+  assert.equal(none.fx.status, 503);
+  assert.equal(none.fx.bodyText, ERRORS.UPSTREAM_UNAVAILABLE.body);
+  assert.equal(none.outcome.code, 'UPSTREAM_UNAVAILABLE');
+  await fwd.close();
+  const closed = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { path: '/get' });
+  assert.equal(closed.fx.status, 503);
+  assert.equal(closed.outcome.upstreamError, 'FORWARDER_CLOSED');
+});
+
+test('a client already gone when forward() is called: nothing is sent upstream', async () => {
+  const fwd = new Forwarder();
+  const e = await startEchoUpstream({ port: 0 });
+  try {
+    const fx = new FakeExchange();
+    fx.abort();
+    let outcome: ProxyOutcome | undefined;
+    fwd.forward(gatewayRequest({ path: '/get' }), target(e.port), fx, (o) => (outcome = o));
+    assert.equal(outcome?.clientAborted, true);
+    assert.equal(e.connections, 0);
+  } finally {
+    await fwd.close();
+    await e.close();
+  }
+});
+
+test('retainOnly closes pools of endpoints no longer referenced; old targets get a fresh pool', async () => {
+  const fwd = new Forwarder();
+  try {
+    const a = target(echo.port);
+    const b = target(echo2.port);
+    await forwardOnce<ProxyOutcome>(fwd, a, { path: '/get' });
+    await forwardOnce<ProxyOutcome>(fwd, b, { path: '/get' });
+    assert.deepEqual(Object.keys(fwd.stats().endpoints).sort(), [`127.0.0.1:${echo.port}`, `127.0.0.1:${echo2.port}`].sort());
+    await fwd.retainOnly([b]);
+    assert.deepEqual(Object.keys(fwd.stats().endpoints), [`127.0.0.1:${echo2.port}`]);
+    const again = await forwardOnce<ProxyOutcome>(fwd, a, { path: '/get' });
+    assert.equal(again.fx.status, 200);
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('an onDone callback that throws does not break the proxy', async () => {
+  const fwd = new Forwarder();
+  try {
+    const fx = new FakeExchange();
+    fwd.forward(gatewayRequest({ path: '/get' }), target(echo.port), fx, () => {
+      throw new Error('logging bug');
+    });
+    assert.equal(await fx.finished(), 'ended');
+    assert.equal(fx.status, 200);
+    const next = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { path: '/get' });
+    assert.equal(next.fx.status, 200);
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('the outcome serializes to its fields only', async () => {
+  const fwd = new Forwarder();
+  try {
+    const fx = new FakeExchange();
+    let json = '';
+    fwd.forward(gatewayRequest({ path: '/get', headers: ['host', 'h', 'authorization', 'Bearer secret-token'] }), target(echo.port), fx, (o) => (json = JSON.stringify(o)));
+    await fx.finished();
+    assert.deepEqual(Object.keys(JSON.parse(json) as object).sort(), ['clientAborted', 'endpoint', 'requestBodyBytes', 'responseBodyBytes', 'responseStarted', 'status', 'upstreamError'], '`code` is undefined on success');
+    assert.ok(!json.includes('secret-token'));
+  } finally {
+    await fwd.close();
+  }
+});
+

@@ -1,0 +1,142 @@
+// Header rules between client and upstream: hop-by-hop removal (RFC 9110 §7.6.1), X-Forwarded-*,
+// and undici raw response headers -> flat pairs.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { clientResponseHeaders, clientResponseHeadersFromObject, upstreamRequestHeaders } from '../../src/proxy/header-rules.js';
+
+function req(headers: string[], over: Partial<{ authority: string; remoteAddress: string; scheme: string }> = {}) {
+  return { headers, authority: 'api.example.com:8080', remoteAddress: '10.0.0.1', scheme: 'http', ...over };
+}
+
+function pairs(list: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < list.length; i += 2) out.push([list[i]!, list[i + 1]!]);
+  return out;
+}
+
+test('request: hop-by-hop fields and Connection-named fields are removed, the rest kept in order', () => {
+  const input = [
+    'host', 'api.example.com:8080',
+    'connection', 'keep-alive, X-Drop-Me',
+    'keep-alive', 'timeout=5',
+    'proxy-connection', 'keep-alive',
+    'te', 'trailers',
+    'trailer', 'x-checksum',
+    'upgrade', 'h2c',
+    'expect', '100-continue',
+    'x-drop-me', 'secret',
+    'proxy-authorization', 'Basic abc',
+    'x-team', 'dev',
+    'x-team', 'ops',
+    'authorization', 'Bearer t',
+  ];
+  const out = upstreamRequestHeaders(req(input));
+  assert.deepEqual(pairs(out), [
+    ['host', 'api.example.com:8080'],
+    ['proxy-authorization', 'Basic abc'],
+    ['x-team', 'dev'],
+    ['x-team', 'ops'],
+    ['authorization', 'Bearer t'],
+    ['x-forwarded-for', '10.0.0.1'],
+    ['x-forwarded-proto', 'http'],
+    ['x-forwarded-host', 'api.example.com:8080'],
+  ]);
+  assert.equal(input.length, 26, 'the request list is not modified');
+});
+
+test('request: repeated Connection fields are all honoured; close/keep-alive are options, not names', () => {
+  const out = upstreamRequestHeaders(req(['connection', 'close', 'connection', 'x-a', 'x-a', '1', 'x-b', '2', 'close', 'not-a-field']));
+  assert.deepEqual(pairs(out).map(([n]) => n), ['x-b', 'close', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+});
+
+test('request: Connection cannot remove host, content-length or X-Forwarded-*', () => {
+  const out = upstreamRequestHeaders(
+    req(['host', 'h:1', 'content-length', '3', 'connection', 'host, content-length, x-forwarded-for, x-forwarded-proto, x-forwarded-host', 'x-forwarded-for', '1.1.1.1'], { authority: 'h:1' }),
+  );
+  assert.deepEqual(pairs(out), [
+    ['host', 'h:1'],
+    ['content-length', '3'],
+    ['x-forwarded-for', '1.1.1.1, 10.0.0.1'],
+    ['x-forwarded-proto', 'http'],
+    ['x-forwarded-host', 'h:1'],
+  ]);
+});
+
+test('request: x-forwarded-for appends the client address to all received values; proto/host are overwritten', () => {
+  const out = upstreamRequestHeaders(
+    req(['x-forwarded-for', '1.1.1.1', 'x-forwarded-for', '2.2.2.2, 3.3.3.3', 'x-forwarded-proto', 'https', 'x-forwarded-host', 'evil.example'], { scheme: 'http' }),
+  );
+  assert.deepEqual(pairs(out).slice(-3), [
+    ['x-forwarded-for', '1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.1'],
+    ['x-forwarded-proto', 'http'],
+    ['x-forwarded-host', 'api.example.com:8080'],
+  ]);
+});
+
+test('request: no client address and no authority -> no x-forwarded-for/host, no invented host', () => {
+  const out = upstreamRequestHeaders(req(['accept', '*/*'], { remoteAddress: '', authority: '' }));
+  assert.deepEqual(pairs(out), [
+    ['accept', '*/*'],
+    ['x-forwarded-proto', 'http'],
+  ]);
+});
+
+test('request: host missing from the list is taken from the authority', () => {
+  const out = upstreamRequestHeaders(req(['accept', '*/*']));
+  assert.deepEqual(pairs(out).slice(0, 2), [
+    ['accept', '*/*'],
+    ['host', 'api.example.com:8080'],
+  ]);
+});
+
+test('request: duplicate host/content-length keep the first; transfer-encoding drops content-length', () => {
+  assert.deepEqual(pairs(upstreamRequestHeaders(req(['host', 'a', 'host', 'b', 'content-length', '1', 'content-length', '1']))).slice(0, 2), [
+    ['host', 'a'],
+    ['content-length', '1'],
+  ]);
+  const chunked = upstreamRequestHeaders(req(['content-length', '10', 'transfer-encoding', 'chunked', 'x', 'y']));
+  assert.deepEqual(pairs(chunked).map(([n]) => n), ['x', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+});
+
+test('request: non-ASCII values are sent as their UTF-8 bytes (undici writes headers as latin1)', () => {
+  const out = upstreamRequestHeaders(req(['x-user', 'José 日本']));
+  const v = out[1]!;
+  assert.deepEqual(Buffer.from(v, 'latin1'), Buffer.from('José 日本', 'utf8'));
+});
+
+test('response: raw Buffer pairs -> lowercase flat pairs, repeats kept, hop-by-hop and Connection-named dropped', () => {
+  const raw = [
+    'Content-Type', 'text/html',
+    'Set-Cookie', 'a=1',
+    'Connection', 'keep-alive, X-Internal',
+    'Keep-Alive', 'timeout=5',
+    'Transfer-Encoding', 'chunked',
+    'X-Internal', 'secret',
+    'Set-Cookie', 'b=2',
+    'Trailer', 'x-sum',
+    'Upgrade', 'h2c',
+    'Proxy-Connection', 'x',
+    'TE', 'trailers',
+    'Content-Length', '5',
+    'X-Name', 'José',
+  ].map((s) => Buffer.from(s, 'utf8'));
+  assert.deepEqual(pairs(clientResponseHeaders(raw)), [
+    ['content-type', 'text/html'],
+    ['set-cookie', 'a=1'],
+    ['set-cookie', 'b=2'],
+    ['content-length', '5'],
+    ['x-name', 'José'],
+  ]);
+});
+
+test('response: Connection cannot remove content-length; string input works too', () => {
+  assert.deepEqual(pairs(clientResponseHeaders(['Content-Length', '2', 'Connection', 'content-length'])), [['content-length', '2']]);
+});
+
+test('response: parsed header object fallback flattens arrays', () => {
+  assert.deepEqual(pairs(clientResponseHeadersFromObject({ 'set-cookie': ['a=1', 'b=2'], 'content-type': 'x', connection: 'close', skip: undefined })), [
+    ['set-cookie', 'a=1'],
+    ['set-cookie', 'b=2'],
+    ['content-type', 'x'],
+  ]);
+});

@@ -1,0 +1,42 @@
+// undici failure -> catalogue code (503 unavailable, 504 timeout, 502 bad response, 500 ours).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { errors } from 'undici';
+import { classifyUpstreamError, upstreamErrorReason } from '../../src/proxy/upstream-errors.js';
+
+function withCode(code: string, message = 'x'): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+test('classification table', () => {
+  const cases: [unknown, string][] = [
+    [withCode('ECONNREFUSED'), 'UPSTREAM_UNAVAILABLE'],
+    [withCode('ECONNRESET'), 'UPSTREAM_UNAVAILABLE'],
+    [withCode('ENOTFOUND'), 'UPSTREAM_UNAVAILABLE'],
+    [withCode('EAI_AGAIN'), 'UPSTREAM_UNAVAILABLE'],
+    [new errors.ConnectTimeoutError(), 'UPSTREAM_UNAVAILABLE'],
+    [new errors.SocketError('other side closed'), 'UPSTREAM_UNAVAILABLE'],
+    [new errors.SocketError('bad response'), 'UPSTREAM_BAD_RESPONSE'],
+    [new errors.SocketError('bad upgrade'), 'UPSTREAM_BAD_RESPONSE'],
+    [new errors.HeadersTimeoutError(), 'UPSTREAM_TIMEOUT'],
+    [new errors.BodyTimeoutError(), 'UPSTREAM_TIMEOUT'],
+    [new errors.HeadersOverflowError(), 'UPSTREAM_BAD_RESPONSE'],
+    [new errors.ResponseContentLengthMismatchError(), 'UPSTREAM_BAD_RESPONSE'],
+    [withCode('HPE_INVALID_CONSTANT'), 'UPSTREAM_BAD_RESPONSE'],
+    [withCode('HPE_INVALID_HEADER_TOKEN'), 'UPSTREAM_BAD_RESPONSE'],
+    [Object.assign(new Error('Response does not match the HTTP/1.1 protocol'), { name: 'HTTPParserError' }), 'UPSTREAM_BAD_RESPONSE'],
+    [new errors.InvalidArgumentError('invalid header'), 'INTERNAL'],
+    [new errors.NotSupportedError('expect header not supported'), 'INTERNAL'],
+    [new errors.ClientDestroyedError(), 'UPSTREAM_UNAVAILABLE'],
+    [new Error('mystery'), 'UPSTREAM_UNAVAILABLE'],
+    [null, 'UPSTREAM_UNAVAILABLE'],
+  ];
+  for (const [err, code] of cases) assert.equal(classifyUpstreamError(err), code, String((err as Error | null)?.message ?? err));
+});
+
+test('reason: code, else name, else unknown', () => {
+  assert.equal(upstreamErrorReason(withCode('ECONNREFUSED')), 'ECONNREFUSED');
+  assert.equal(upstreamErrorReason(new errors.HeadersTimeoutError()), 'UND_ERR_HEADERS_TIMEOUT');
+  assert.equal(upstreamErrorReason(new TypeError('x')), 'TypeError');
+  assert.equal(upstreamErrorReason(undefined), 'unknown');
+});
