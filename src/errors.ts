@@ -63,7 +63,8 @@ export const ERRORS = {
   UPSTREAM_TIMEOUT: { status: 504, body: 'upstream request timeout', wwwAuthenticate: 'none', description: 'the backend did not answer within the route timeout' },
   UPSTREAM_BAD_RESPONSE: { status: 502, body: 'upstream sent an invalid response', wwwAuthenticate: 'none', description: 'the backend answered with something that is not valid HTTP' },
   OVERLOADED: { status: 503, body: 'gateway overloaded, retry later', wwwAuthenticate: 'none', description: 'the verify queue is full (maxPendingVerifications)' },
-  INTERNAL: { status: 500, body: 'internal error', wwwAuthenticate: 'none', description: 'a bug: logged with a request id' },
+  CLIENT_CLOSED: { status: 499, body: 'client closed request', wwwAuthenticate: 'none', description: 'the client went away before the response was complete (never sent; a metric and access-log label, as nginx 499)' },
+  INTERNAL: { status: 500, body: 'internal error', wwwAuthenticate: 'none', description: 'a bug: logged with its stack trace' },
 } as const satisfies Record<string, ErrorInfo>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -14,7 +14,7 @@ import type { ClientExchange, GatewayRequest } from './http/exchange.js';
 import { Verifier } from './auth/verifier.js';
 import { ResultCache } from './auth/result-cache.js';
 import { Authenticator, type AuthOutcome } from './auth/authenticator.js';
-import { Forwarder } from './proxy/forwarder.js';
+import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { Metrics } from './observability/metrics.js';
 import { silentLogger, type Logger } from './observability/log.js';
 
@@ -45,6 +45,7 @@ export interface GatewayOptions {
 }
 
 const PROBLEM_LOG_LIMIT = 200;
+const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 export class Gateway {
   readonly metrics = new Metrics();
@@ -215,9 +216,11 @@ export class Gateway {
     this.forwarder.forward(req, backend, ex, this.onProxyDone);
   }
 
-  private readonly onProxyDone = (outcome: { status: number; code?: ErrorCode }) => {
-    this.metrics.inc('jwtgate_requests_total', outcome.code ?? 'OK');
-    this.metrics.inc('jwtgate_upstream_responses_total', outcome.code ?? `${Math.floor(outcome.status / 100)}xx`);
+  private readonly onProxyDone = (outcome: ProxyOutcome) => {
+    const result = outcome.clientAborted ? 'CLIENT_CLOSED' : outcome.code ?? 'OK';
+    this.metrics.inc('jwtgate_requests_total', result);
+    this.metrics.inc('jwtgate_upstream_responses_total', outcome.code ?? (outcome.clientAborted ? 'CLIENT_CLOSED' : STATUS_CLASS[Math.floor(outcome.status / 100)] ?? 'other'));
+    if (this.opts.accessLog) this.log.info('request', { status: outcome.status, result, endpoint: outcome.endpoint, requestBytes: outcome.requestBodyBytes, responseBytes: outcome.responseBodyBytes });
   };
 
   private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest): void {

@@ -36,7 +36,9 @@ async function curl(args: string[]): Promise<{ status: number; headers: string; 
 }
 
 test('npm start serves the seed page on 8080; the seed curl commands give what the page shows', { timeout: 60_000 }, async () => {
-  const child = spawn('npm', ['start'], { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Exactly what `npm start` runs (npm itself would die by the signal and hide our exit code).
+  const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const child = spawn('sh', ['-c', `exec ${pkg.scripts.start}`], { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   child.stdout.on('data', (d) => (logs += d));
   child.stderr.on('data', (d) => (logs += d));
@@ -67,7 +69,8 @@ test('npm start serves the seed page on 8080; the seed curl commands give what t
 test('jwtgate check: the default config and every example are valid', async () => {
   const { stdout } = await exec(process.execPath, [cli, 'check', '--config', path.join(repoRoot, 'config', 'default')]);
   assert.match(stdout, /TrafficPolicy\/kgateway-system\/jwt-policy/);
-  assert.match(stdout, /Accepted\s+True\s+Valid/);
+  assert.match(stdout, /type: Accepted\s+status: "True"\s+reason: Valid\s+message: Policy accepted/);
+  assert.match(stdout, /0 errors, 0 warnings/);
 });
 
 test('jwtgate check: invalid manifests exit 1 and list every problem with resource and field path', async () => {
@@ -104,7 +107,7 @@ spec:
   assert.match(err.stdout, /spec\.jwt\.providers\[0\]\.jwks\.local\.inline/);
   assert.match(err.stdout, /cannot parse local jwks/);
   assert.match(err.stdout, /default\/missing-ext: gateway extension not found/);
-  assert.match(err.stdout, /Accepted\s+False\s+Invalid/);
+  assert.match(err.stdout, /type: Accepted\s+status: "False"\s+reason: Invalid/);
   // The silently-ignored case kgateway users hit: a policy whose target is not in its namespace.
   assert.match(err.stdout, /silently ignores/);
 });

@@ -103,7 +103,12 @@ test('03 remote JWKS: parsed, reported as not supported yet, requests get 401 Jw
     const warning = h.gateway.snapshot.problems.find((p) => /remote/.test(p.path) && /not supported yet/.test(p.message));
     assert.ok(warning, 'jwks.remote is reported, not silently ignored');
     assert.equal(warning.resource, 'GatewayExtension/kgateway-system/selfminted-jwt');
-    const res = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}` } });
+    // The sample token's issuer is solo.io: checked before the keys, so it is refused for that.
+    const wrongIssuer = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(wrongIssuer.body, 'Jwt issuer is not configured');
+    const keys = rsaKeys();
+    const token = mint({ alg: 'RS256', key: keys.privateKey, kid: 'test-rsa', payload: { iss: 'http://127.0.0.1:1/realms/master', exp: Math.floor(Date.now() / 1000) + 60 } });
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 401);
     assert.equal(res.body, 'Jwks remote fetch is failed');
     assert.equal(res.headers['www-authenticate'], INVALID);
