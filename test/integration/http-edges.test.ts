@@ -1,0 +1,104 @@
+// Bad and unusual input at the HTTP layer against a real gateway: oversized headers and tokens,
+// unknown hosts, upstream down, bodies both ways, HEAD, slow and vanishing clients. The gateway
+// must answer each with a clear status and keep serving.
+import test, { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
+import { startHarness, sampleApp, type Harness } from '../helpers/harness.js';
+import { request } from '../helpers/http-client.js';
+
+const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
+const basic = readFileSync(path.join(seedManifestsDir, '01-basic-jwt.yaml'), 'utf8');
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+let h: Harness;
+before(async () => {
+  h = await startHarness({ manifests: [basic] });
+});
+after(() => h.close());
+
+test('headers over 60 KiB get 431 and never reach the upstream', async () => {
+  const res = await request({ port: h.port, headers: { ...auth, 'x-filler': 'a'.repeat(70 * 1024) } });
+  assert.equal(res.status, 431);
+  assert.equal(res.body, 'request header fields too large');
+  assert.equal(h.echo.received.length, 0);
+  assert.equal(h.gateway.metrics.get('jwtgate_requests_total', 'REQUEST_HEADERS_TOO_LARGE'), 1);
+});
+
+test('a 100 KiB token gets 431, a 20 KiB garbage token gets a clean 401', async () => {
+  assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${'a'.repeat(100 * 1024)}` } })).status, 431);
+  const res = await request({ port: h.port, headers: { authorization: `Bearer ${'a'.repeat(10 * 1024)}.${'b'.repeat(10 * 1024)}.c` } });
+  assert.equal(res.status, 401);
+  assert.equal(res.body, 'Jwt header is an invalid JSON');
+});
+
+test('the gateway still serves after the bad requests', async () => {
+  assert.equal((await request({ port: h.port, headers: auth })).status, 200);
+});
+
+test('an unknown host gets 404 from the router', async () => {
+  const res = await request({ port: h.port, host: 'other.example.org', headers: auth });
+  assert.equal(res.status, 404);
+  assert.equal(res.body, 'no route matched');
+});
+
+test('request bodies stream to the upstream and response bodies back', async () => {
+  const body = Buffer.alloc(3 * 1024 * 1024, 'x');
+  const res = await request({ port: h.port, method: 'POST', path: '/anything', headers: { ...auth, 'content-type': 'application/octet-stream' }, body });
+  assert.equal(res.status, 200);
+  assert.equal(h.echo.received.at(-1)!.bodyLength, body.length);
+  const big = await request({ port: h.port, path: '/bytes/2000000', headers: auth });
+  assert.equal(big.status, 200);
+  assert.equal(Buffer.byteLength(big.body, 'latin1') > 0, true);
+  assert.equal(big.headers['content-length'], '2000000');
+});
+
+test('HEAD is proxied without a body', async () => {
+  const res = await request({ port: h.port, method: 'HEAD', path: '/get', headers: auth });
+  assert.equal(res.status, 200);
+  assert.equal(res.body, '');
+});
+
+test('a client that sends half a request does not block others', async () => {
+  const slow = net.connect(h.port, '127.0.0.1');
+  await new Promise((r) => slow.once('connect', r));
+  slow.write('GET /headers HTTP/1.1\r\nHost: www.example.com\r\nX-Slow: ');
+  const res = await request({ port: h.port, headers: auth });
+  assert.equal(res.status, 200);
+  slow.destroy();
+});
+
+test('a client that disconnects mid-request does not crash the gateway', async () => {
+  const sock = net.connect(h.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.write(`GET /delay/500 HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+  await new Promise((r) => setTimeout(r, 100));
+  sock.destroy();
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal((await request({ port: h.port, headers: auth })).status, 200);
+});
+
+test('upstream down -> 503 with a clear body; upstream too slow -> 504', async () => {
+  const dead = await startHarness({
+    manifests: [basic],
+    base: () => sampleApp(1),
+  });
+  try {
+    const res = await request({ port: dead.port, headers: auth });
+    assert.equal(res.status, 503);
+    assert.equal(res.body, 'upstream connect error or disconnect/reset before headers');
+  } finally {
+    await dead.close();
+  }
+  const slow = await startHarness({ manifests: [basic], gateway: { upstreamTimeoutMs: 300 } });
+  try {
+    const res = await request({ port: slow.port, path: '/delay/2000', headers: auth });
+    assert.equal(res.status, 504);
+    assert.equal(res.body, 'upstream request timeout');
+  } finally {
+    await slow.close();
+  }
+});
