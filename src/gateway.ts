@@ -199,9 +199,11 @@ export class Gateway {
     if (ex.done) return;
     if (!outcome.ok) return this.deny(ex, outcome.code, req);
     let target = route;
+    const jwt = route.auth.jwt;
+    req.gatewayHeaders = jwt.length === 1 ? jwt[0]!.sanitizeHeaders : jwt.flatMap((e) => e.sanitizeHeaders);
     // Envoy clears the route cache after claim headers are added (clear_route_cache, kgateway sets
     // it when claimsToHeaders is non-empty): the request is re-matched with its new headers.
-    if (route.auth.jwt.some((e) => e.sanitizeHeaders.length > 0)) {
+    if (req.gatewayHeaders.length > 0) {
       const again = selectRoute(this.snap.ports.get(listenerPort)!, req);
       if (!again) return this.deny(ex, 'ROUTE_NOT_FOUND', req);
       if (again.listener.invalid !== undefined || again.route.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req);

@@ -20,6 +20,11 @@ export interface GatewayRequest {
    */
   headers: string[];
   remoteAddress: string;
+  /**
+   * Header names the gateway itself set (claim headers): never removed when a client names
+   * them in `Connection`. Client-sent headers of these names were removed before (sanitize).
+   */
+  gatewayHeaders?: readonly string[];
   /** 'http' (TLS listeners are not supported yet). */
   scheme: 'http' | 'https';
 }

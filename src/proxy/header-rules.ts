@@ -39,7 +39,9 @@ function utf8AsLatin1(s: string): string {
 /**
  * The header list sent upstream for `req` (new array; `req.headers` is not modified).
  *
- * - hop-by-hop fields and every field named in `Connection` are removed (see above);
+ * - hop-by-hop fields and every field named in `Connection` are removed (see above), except
+ *   `gatewayHeaders`: the claim headers the JWT stage added (a client must not be able to make
+ *   the gateway drop them by naming them in `Connection`);
  * - `host` is kept as received (Envoy keeps the authority unless a host rewrite is configured);
  *   only the first `host`/`content-length` is kept (undici rejects duplicates; uWS has already
  *   rejected conflicting ones); when `transfer-encoding` was present `content-length` is dropped
@@ -58,6 +60,7 @@ export function upstreamRequestHeaders(req: {
   readonly authority: string;
   readonly remoteAddress: string;
   readonly scheme: string;
+  readonly gatewayHeaders?: readonly string[];
 }): string[] {
   const src = req.headers;
   const out: string[] = [];
@@ -97,7 +100,7 @@ export function upstreamRequestHeaders(req: {
     out.push(name, value);
   }
   if (chunked && lengthAt !== -1) out.splice(lengthAt, 2);
-  if (connection !== undefined) removeNominated(out, connection, REQUEST_PROTECTED);
+  if (connection !== undefined) removeNominated(out, connection, REQUEST_PROTECTED, req.gatewayHeaders);
   const authority = NON_ASCII.test(req.authority) ? utf8AsLatin1(req.authority) : req.authority;
   if (!hasHost && authority !== '') out.push('host', authority);
   if (req.remoteAddress !== '') xff = xff === undefined ? req.remoteAddress : `${xff}, ${req.remoteAddress}`;
@@ -144,13 +147,13 @@ export function clientResponseHeadersFromObject(headers: Record<string, string |
 }
 
 /** Removes, in place, every field named by a `Connection` token (except `protect`ed ones). */
-function removeNominated(headers: string[], connection: string, protect: ReadonlySet<string>): void {
+function removeNominated(headers: string[], connection: string, protect: ReadonlySet<string>, alsoProtect?: readonly string[]): void {
   let names: string[] | undefined;
   const tokens = connection.split(',');
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!.trim().toLowerCase();
     // `close`/`keep-alive` are options, not field names (a `keep-alive` field is already gone).
-    if (t === '' || t === 'close' || t === 'keep-alive' || protect.has(t)) continue;
+    if (t === '' || t === 'close' || t === 'keep-alive' || protect.has(t) || alsoProtect?.includes(t)) continue;
     (names ??= []).push(t);
   }
   if (names === undefined) return;

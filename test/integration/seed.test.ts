@@ -88,9 +88,13 @@ test('02 claims to headers: client-sent x-team/x-org are removed first (no spoof
     const got = lastReceived(h);
     assert.deepEqual(got.get('x-team'), ['dev']);
     assert.deepEqual(got.get('x-org'), ['solo.io']);
+    // Naming a claim header in Connection must not make the gateway drop it.
+    await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}`, connection: 'x-team, x-org' } });
+    assert.deepEqual(lastReceived(h).get('x-team'), ['dev']);
+    assert.deepEqual(lastReceived(h).get('x-org'), ['solo.io']);
     const denied = await request({ port: h.port, headers: { 'x-team': 'admins' } });
     assert.equal(denied.status, 401);
-    assert.equal(h.echo.received.length, 1, 'the denied request never reached the upstream');
+    assert.equal(h.echo.received.length, 2, 'the denied request never reached the upstream');
   }, [TRAFFIC_POLICY]));
 
 test('03 remote JWKS: parsed, reported as not supported yet, requests get 401 Jwks remote fetch is failed', async () => {
