@@ -1,0 +1,207 @@
+// Runs a route's JWT extensions against a request the way Envoy's jwt_authn filter does with
+// kgateway's requirements (spec §4.2, §4.7, §4.8): every extension must pass; within one,
+// providers are OR-ed (requires_any) and every token a provider finds must pass. On success it
+// edits the request (claim headers, token removal). Synchronous when every token is a cache hit
+// or verified inline; a Promise only when a signature check is pending. Never logs tokens.
+
+import type { ErrorCode } from '../errors.js';
+import type { JwtExtension, JwtProvider, KeySetSource } from '../config/snapshot.js';
+import { removeHeader, type GatewayRequest } from '../http/exchange.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { VerifyItem } from '../types.js';
+import { checkClaims, systemNowSeconds } from './claim-checks.js';
+import { claimHeaderValue, lookupClaim } from './claim-headers.js';
+import { parseJwt, type ParsedJwt } from './jwt-parse.js';
+import type { ResultCache } from './result-cache.js';
+import { extractTokens, removeToken, type ExtractedToken } from './token-extractor.js';
+import type { Verifier, VerifierResult } from './verifier.js';
+
+export type AuthOutcome = { readonly ok: true; readonly claims?: Record<string, unknown> } | { readonly ok: false; readonly code: ErrorCode };
+
+/** A key set as the running snapshot sees it, with the generation published to the verifier. */
+export interface KeySetRef {
+  readonly source: KeySetSource;
+  readonly generation: number;
+}
+
+export interface AuthenticatorOptions {
+  verifier: Verifier;
+  cache: ResultCache;
+  /** Whole seconds since the epoch (default: the system clock). */
+  nowSeconds?: () => number;
+  /** The key set a provider names; undefined when the snapshot has none by that id. */
+  keySet: (id: string) => KeySetRef | undefined;
+  /** Counts cache lookups in `jwtgate_result_cache_total{outcome=hit|miss|shared}`. */
+  metrics?: Pick<Metrics, 'inc'>;
+}
+
+// Internal results are allocation-free on the fast path: a code string is a failure, an object
+// is success (a token's ParsedJwt, a provider's or extension's claims).
+type TokenResult = ParsedJwt | ErrorCode;
+type Claims = Record<string, unknown>;
+type ClaimsResult = Claims | ErrorCode;
+type Maybe<T> = T | Promise<T>;
+
+/** An extension that passed without a token (AllowMissing): no claims to report. */
+const NO_CLAIMS: Claims = Object.freeze({});
+const OK_NO_CLAIMS: AuthOutcome = Object.freeze({ ok: true });
+const failures = new Map<ErrorCode, AuthOutcome>();
+function failure(code: ErrorCode): AuthOutcome {
+  let f = failures.get(code);
+  if (!f) failures.set(code, (f = Object.freeze({ ok: false, code })));
+  return f;
+}
+
+export class Authenticator {
+  private readonly verifier: Verifier;
+  private readonly cache: ResultCache;
+  private readonly now: () => number;
+  private readonly keySet: (id: string) => KeySetRef | undefined;
+  private readonly metrics: Pick<Metrics, 'inc'> | undefined;
+
+  constructor(opts: AuthenticatorOptions) {
+    this.verifier = opts.verifier;
+    this.cache = opts.cache;
+    this.now = opts.nowSeconds ?? systemNowSeconds;
+    this.keySet = opts.keySet;
+    this.metrics = opts.metrics;
+  }
+
+  /**
+   * Applies `extensions` in order (each must pass). Edits `req.headers`/`req.query` as Envoy
+   * would: sanitized claim headers always; claim headers and token removal on success. The
+   * claims are the payload of the last token verified by the last extension that saw one.
+   */
+  authenticate(req: GatewayRequest, extensions: readonly JwtExtension[]): Maybe<AuthOutcome> {
+    return this.runExtensions(req, extensions, 0, undefined);
+  }
+
+  private runExtensions(req: GatewayRequest, exts: readonly JwtExtension[], i: number, claims: Claims | undefined): Maybe<AuthOutcome> {
+    for (; i < exts.length; i++) {
+      const r = this.runExtension(req, exts[i]!);
+      if (r instanceof Promise) {
+        const at = i;
+        return r.then((v) => (typeof v === 'string' ? failure(v) : this.runExtensions(req, exts, at + 1, v === NO_CLAIMS ? claims : v)));
+      }
+      if (typeof r === 'string') return failure(r);
+      if (r !== NO_CLAIMS) claims = r;
+    }
+    return claims ? { ok: true, claims } : OK_NO_CLAIMS;
+  }
+
+  private runExtension(req: GatewayRequest, ext: JwtExtension): Maybe<ClaimsResult> {
+    // Sanitize first, whatever the outcome: clients cannot send the claim headers themselves.
+    for (const h of ext.sanitizeHeaders) removeHeader(req.headers, h);
+    return this.runProviders(req, ext, 0, undefined, false);
+  }
+
+  /** requires_any: the first provider that passes wins. */
+  private runProviders(req: GatewayRequest, ext: JwtExtension, i: number, firstOther: ErrorCode | undefined, unknownIssuer: boolean): Maybe<ClaimsResult> {
+    const providers = ext.providers;
+    for (; i < providers.length; i++) {
+      const r = this.runProvider(req, providers[i]!);
+      if (r instanceof Promise) {
+        const at = i;
+        const other = firstOther;
+        const unknown = unknownIssuer;
+        return r.then((v) => {
+          if (typeof v !== 'string') return v;
+          return this.runProviders(req, ext, at + 1, other ?? (isPrecedenceError(v) ? v : undefined), unknown || v === 'JWT_UNKNOWN_ISSUER');
+        });
+      }
+      if (typeof r !== 'string') return r;
+      if (r === 'JWT_UNKNOWN_ISSUER') unknownIssuer = true;
+      else if (firstOther === undefined && isPrecedenceError(r)) firstOther = r;
+    }
+    // All failed (spec §4.7): the first error that is neither missing nor unknown issuer, else
+    // unknown issuer if any provider said so, else missing; AllowMissing turns missing into OK.
+    const code = firstOther ?? (unknownIssuer ? 'JWT_UNKNOWN_ISSUER' : 'JWT_MISSING');
+    return code === 'JWT_MISSING' && ext.allowMissing ? NO_CLAIMS : code;
+  }
+
+  /** Every token the provider finds must pass, verified last-extracted first (spec §4.2). */
+  private runProvider(req: GatewayRequest, provider: JwtProvider): Maybe<ClaimsResult> {
+    const tokens = extractTokens(req, provider);
+    if (tokens.length === 0) return 'JWT_MISSING';
+    return this.runTokens(req, provider, tokens, tokens.length - 1, NO_CLAIMS);
+  }
+
+  private runTokens(req: GatewayRequest, provider: JwtProvider, tokens: readonly ExtractedToken[], i: number, claims: Claims): Maybe<ClaimsResult> {
+    for (; i >= 0; i--) {
+      const r = this.checkToken(provider, tokens[i]!.token);
+      if (r instanceof Promise) {
+        const at = i;
+        return r.then((v) => {
+          if (typeof v === 'string') return v;
+          this.onGoodToken(req, provider, tokens[at]!, v);
+          return at === 0 ? v.payload : this.runTokens(req, provider, tokens, at - 1, v.payload);
+        });
+      }
+      if (typeof r === 'string') return r;
+      // As in Envoy's handleGoodJwt, each good token edits the request at once.
+      this.onGoodToken(req, provider, tokens[i]!, r);
+      claims = r.payload;
+    }
+    return claims;
+  }
+
+  /** parse -> issuer -> time -> audience -> keys -> signature (via the cache and the verifier). */
+  private checkToken(provider: JwtProvider, token: string): Maybe<TokenResult> {
+    const ks = this.keySet(provider.keySetId);
+    const cached = ks && this.cache.lookup(token, provider.keySetId, ks.generation);
+    const jwt = cached ?? parseJwt(token);
+    if (!jwt.ok) return jwt.code;
+    const claimError = checkClaims(jwt, provider, this.now());
+    if (claimError) {
+      if (cached && claimError === 'JWT_EXPIRED') this.cache.delete(token);
+      return claimError;
+    }
+    if (cached) {
+      this.metrics?.inc('jwtgate_result_cache_total', 'hit');
+      return cached;
+    }
+    if (!ks) return 'JWKS_NO_VALID_KEYS';
+    if (ks.source.kind === 'remote') {
+      if (!(this.verifier.keySetInfo(provider.keySetId)?.keyCount ?? 0)) return 'JWKS_FETCH_FAILED';
+    } else if (ks.source.keys.length === 0) {
+      return 'JWKS_NO_VALID_KEYS';
+    }
+
+    const keySetId = provider.keySetId;
+    const generation = ks.generation;
+    const shared = this.cache.pending<VerifierResult>(token, keySetId, generation);
+    if (shared) {
+      this.metrics?.inc('jwtgate_result_cache_total', 'shared');
+      return shared.then((r) => this.afterVerify(r, token, jwt, keySetId, ks));
+    }
+    this.metrics?.inc('jwtgate_result_cache_total', 'miss');
+    const item: VerifyItem = { keySetId, generation, alg: jwt.alg, kid: jwt.kid, signingInput: jwt.signingInput, signature: jwt.signature };
+    const r = this.verifier.verifyMaybeSync(item);
+    if (r instanceof Promise) return this.cache.share(token, keySetId, generation, r).then((v) => this.afterVerify(v, token, jwt, keySetId, ks));
+    return this.afterVerify(r, token, jwt, keySetId, ks);
+  }
+
+  private afterVerify(r: VerifierResult, token: string, jwt: ParsedJwt, keySetId: string, ks: KeySetRef): TokenResult {
+    if (r.ok) {
+      this.cache.record(token, jwt, keySetId, ks.generation);
+      return jwt;
+    }
+    // The verifier has no keys for this generation (not published yet): for a remote key set
+    // that is a fetch that has not succeeded; for a local one, no usable key.
+    if (r.code === 'KEYSET_NOT_LOADED') return ks.source.kind === 'remote' ? 'JWKS_FETCH_FAILED' : 'JWKS_NO_VALID_KEYS';
+    return r.code;
+  }
+
+  /** handleGoodJwt: claim headers are added, then (forward=false) the token is removed. */
+  private onGoodToken(req: GatewayRequest, provider: JwtProvider, location: ExtractedToken, jwt: ParsedJwt): void {
+    for (const c of provider.claimsToHeaders) {
+      const v = claimHeaderValue(lookupClaim(jwt.payload, c.path));
+      if (v !== undefined) req.headers.push(c.header, v);
+    }
+    if (!provider.forwardToken) removeToken(req, location);
+  }
+}
+
+function isPrecedenceError(code: ErrorCode): boolean {
+  return code !== 'JWT_MISSING' && code !== 'JWT_UNKNOWN_ISSUER';
+}

@@ -1,0 +1,142 @@
+// Where a provider's tokens are in a request, and how a forwarded request loses them again,
+// as Envoy's extractor.cc does (spec §4.1, §4.8.3): header prefixes found anywhere and
+// case-sensitively, every header value a token, query parameters percent-decoded (first value
+// wins). Does not parse or verify tokens.
+
+import type { JwtProvider } from '../config/snapshot.js';
+import { removeHeader, type GatewayRequest } from '../http/exchange.js';
+
+export interface ExtractedToken {
+  readonly token: string;
+  /** 'header': `name` is the lowercase header; 'query': `name` is the parameter as configured. */
+  readonly kind: 'header' | 'query';
+  readonly name: string;
+}
+
+type Locations = Pick<JwtProvider, 'headerLocations' | 'queryLocations'>;
+
+/**
+ * Tokens in extraction order: header locations in the provider's (already sorted) order, each
+ * header value in arrival order, then query parameters in sorted order. Callers verify them
+ * last-extracted first.
+ */
+export function extractTokens(req: GatewayRequest, provider: Locations): ExtractedToken[] {
+  const out: ExtractedToken[] = [];
+  const headers = req.headers;
+  for (const loc of provider.headerLocations) {
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] !== loc.name) continue;
+      const value = headers[i + 1]!;
+      let token = value;
+      if (loc.prefix !== '') {
+        const pos = value.indexOf(loc.prefix);
+        if (pos < 0) continue;
+        token = tokenAfter(value, pos + loc.prefix.length);
+      }
+      out.push({ token, kind: 'header', name: loc.name });
+    }
+  }
+  if (provider.queryLocations.length > 0 && req.query !== '') {
+    const params = parseQuery(req.query);
+    for (const name of provider.queryLocations) {
+      const first = firstValue(params, name);
+      if (first !== undefined) out.push({ token: first, kind: 'query', name });
+    }
+  }
+  return out;
+}
+
+/** Removes a token's location (forwardToken false): the whole header, or the query parameter. */
+export function removeToken(req: GatewayRequest, location: ExtractedToken): void {
+  if (location.kind === 'header') removeHeader(req.headers, location.name);
+  else req.query = removeQueryParam(req.query, location.name);
+}
+
+// Base64url characters plus '.', per extractor.cc ConstantBase64UrlEncodingCharsPlusDot.
+function isJwtChar(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95 || c === 46;
+}
+
+/**
+ * extractor.cc extractJWT (Envoy PR #28678): skip characters that are not base64url or '.',
+ * then take the rest of the value. With no such character the whole value is returned as is.
+ */
+function tokenAfter(value: string, from: number): string {
+  for (let i = from; i < value.length; i++) if (isJwtChar(value.charCodeAt(i))) return i === 0 ? value : value.slice(i);
+  return value;
+}
+
+/** Query parameters as [decodedName, decodedValue] pairs in order (QueryParamsMulti parse). */
+export function parseQuery(query: string): [string, string][] {
+  const out: [string, string][] = [];
+  let start = 0;
+  while (start < query.length) {
+    let end = query.indexOf('&', start);
+    if (end < 0) end = query.length;
+    const eq = query.indexOf('=', start);
+    if (eq >= 0 && eq < end) out.push([percentDecode(query.slice(start, eq)), percentDecode(query.slice(eq + 1, end))]);
+    else out.push([percentDecode(query.slice(start, end)), '']);
+    start = end + 1;
+  }
+  return out;
+}
+
+function firstValue(params: readonly [string, string][], name: string): string | undefined {
+  for (const [k, v] of params) if (k === name) return v;
+  return undefined;
+}
+
+/**
+ * Envoy's replaceQueryString after `remove(name)`: the remaining parameters re-serialized sorted
+ * by (decoded) name, values in arrival order, from their *decoded* form and not re-encoded
+ * (spec §4.8.3). Returns the new query without '?', '' when nothing is left.
+ */
+export function removeQueryParam(query: string, name: string): string {
+  const byName = new Map<string, string[]>();
+  for (const [k, v] of parseQuery(query)) {
+    if (k === name) continue;
+    const values = byName.get(k);
+    if (values) values.push(v);
+    else byName.set(k, [v]);
+  }
+  const names = [...byName.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  let out = '';
+  for (const k of names) for (const v of byName.get(k)!) out += (out === '' ? '' : '&') + k + '=' + v;
+  return out;
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+/**
+ * PercentEncoding::decode: `%XX` with two hex digits becomes that byte, anything else is kept
+ * (no '+' to space). Bytes are read back as UTF-8.
+ */
+export function percentDecode(s: string): string {
+  if (s.indexOf('%') < 0) return s;
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 37 && i + 2 < s.length) {
+      const hi = hexValue(s.charCodeAt(i + 1));
+      const lo = hexValue(s.charCodeAt(i + 2));
+      if (hi >= 0 && lo >= 0) {
+        bytes.push(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    if (c < 128) {
+      bytes.push(c);
+      continue;
+    }
+    const cp = s.codePointAt(i)!;
+    if (cp > 0xffff) i++;
+    for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) bytes.push(b);
+  }
+  return Buffer.from(bytes).toString('utf8');
+}

@@ -1,0 +1,288 @@
+// Main-thread side of signature verification: owns the piscina pool of verify workers, keeps
+// the key sets they use (published over a BroadcastChannel, with a copy kept here), batches
+// items into one task per worker, and verifies inline on the main thread when that is cheaper
+// or when a worker cannot (key set not loaded yet, worker crash). Failures are values. Does not
+// parse tokens, check claims or cache results (authenticator.ts and result-cache.ts do).
+
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { BroadcastChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { Metrics } from '../observability/metrics.js';
+import { toWire, type KeySetWireMessage, type KeyWireMessage, type WireKey } from '../jwks/key-wire.js';
+import { verifyItemWithKeys, VERIFY_FAILURES } from '../jwks/verify-signature.js';
+import {
+  KEYSET_CHANNEL,
+  type KeyForWorker,
+  type KeySetDropMessage,
+  type VerifyItem,
+  type VerifyItemResult,
+  type VerifyTask,
+  type VerifyTaskResult,
+} from '../types.js';
+
+export type VerifyMode = 'pool' | 'inline' | 'auto';
+
+export interface VerifierOptions {
+  /** Worker threads (default `os.availableParallelism()`); the pool is fixed-size. */
+  threads?: number;
+  /**
+   * 'pool': every check goes to the workers (batched); 'inline': every check runs on the main
+   * thread and no pool is started; 'auto' (default): inline while the pool is idle and fewer
+   * than `inlinePerTick` checks ran inline in the current event-loop turn, pool otherwise.
+   */
+  mode?: VerifyMode;
+  /** Items per task; a full batch is sent at once, a partial one on setImmediate (default 16). */
+  batchSize?: number;
+  /** Tasks in flight per worker (piscina concurrentTasksPerWorker, default 8). */
+  tasksPerWorker?: number;
+  /** Checks queued or in flight above which `verify` answers OVERLOADED (default 10000). */
+  maxPending?: number;
+  /** 'auto' mode: inline checks allowed per event-loop turn while the pool is idle (default 2). */
+  inlinePerTick?: number;
+  /** Counts checks in `jwtgate_jwt_verifications_total{mode=pool|inline}`. */
+  metrics?: Pick<Metrics, 'inc'>;
+}
+
+export type VerifierResult = VerifyItemResult | { readonly ok: false; readonly code: 'OVERLOADED' };
+
+export const OVERLOADED: VerifierResult = Object.freeze({ ok: false, code: 'OVERLOADED' });
+
+export interface VerifierStats {
+  /** Checks run on the main thread by choice (inline/auto mode). */
+  inline: number;
+  /** Checks answered by a worker. */
+  pooled: number;
+  /** Checks a worker could not do (key set not loaded, crash) that the main thread did. */
+  fallbacks: number;
+  overloaded: number;
+  /** Piscina tasks sent. */
+  tasks: number;
+}
+
+interface KeySetCopy {
+  readonly generation: number;
+  readonly keys: readonly KeyForWorker[];
+  /** The same keys as sent to workers (see key-wire.ts), kept for republishing. */
+  readonly wire: readonly WireKey[];
+}
+
+interface Pending {
+  readonly item: VerifyItem;
+  readonly resolve: (r: VerifierResult) => void;
+}
+
+// Compiled layout: dist/src/auth/verifier.js -> dist/workers/verify.js.
+const WORKER_FILE = fileURLToPath(new URL('../../workers/verify.js', import.meta.url));
+
+let instances = 0;
+
+export class Verifier {
+  readonly mode: VerifyMode;
+  readonly threads: number;
+  readonly stats: VerifierStats = { inline: 0, pooled: 0, fallbacks: 0, overloaded: 0, tasks: 0 };
+  /** BroadcastChannel name this Verifier's workers listen on (undefined in inline mode). */
+  readonly keySetChannel: string | undefined;
+  private readonly batchSize: number;
+  private readonly maxTasksInFlight: number;
+  private readonly maxPending: number;
+  private readonly inlinePerTick: number;
+  private readonly metrics: Pick<Metrics, 'inc'> | undefined;
+  private readonly keySets = new Map<string, KeySetCopy>();
+  private pool: Piscina | undefined;
+  private channel: BroadcastChannel | undefined;
+  private queue: Pending[] = [];
+  private tasksInFlight = 0;
+  private itemsInFlight = 0;
+  private flushScheduled = false;
+  private inlineThisTick = 0;
+  private tickResetScheduled = false;
+  private republishScheduled = false;
+  private closed = false;
+
+  constructor(opts: VerifierOptions = {}) {
+    this.mode = opts.mode ?? 'auto';
+    this.threads = Math.max(1, opts.threads ?? os.availableParallelism());
+    this.batchSize = Math.max(1, opts.batchSize ?? 16);
+    const tasksPerWorker = Math.max(1, opts.tasksPerWorker ?? 8);
+    this.maxTasksInFlight = this.threads * tasksPerWorker;
+    this.maxPending = opts.maxPending ?? 10_000;
+    this.inlinePerTick = opts.inlinePerTick ?? 2;
+    this.metrics = opts.metrics;
+    if (this.mode === 'inline') {
+      this.keySetChannel = undefined;
+      return;
+    }
+
+    // One channel per Verifier (its name goes to its workers), so two gateways in one process
+    // (tests, a reload) never see each other's key sets.
+    const channelName = `${KEYSET_CHANNEL}#${process.pid}.${++instances}`;
+    this.keySetChannel = channelName;
+    this.channel = new BroadcastChannel(channelName);
+    this.channel.onmessage = (ev) => {
+      const msg = ev.data as KeyWireMessage;
+      if (msg?.type === 'keyset-request') this.scheduleRepublish();
+    };
+    this.channel.unref();
+    this.pool = new Piscina({
+      filename: WORKER_FILE,
+      minThreads: this.threads,
+      maxThreads: this.threads,
+      // Fixed-size pool: workers never idle out (the largest timer Node accepts).
+      idleTimeout: 2 ** 31 - 1,
+      concurrentTasksPerWorker: tasksPerWorker,
+      workerData: { keySetChannel: channelName },
+    });
+    // A crashed worker rejects its task (handled in dispatch) and piscina replaces it; without a
+    // listener an 'error' event would throw.
+    this.pool.on('error', () => {});
+  }
+
+  /** Creates or replaces a key set; workers get it over the channel, this thread keeps a copy. */
+  publishKeySet(id: string, generation: number, keys: readonly KeyForWorker[]): void {
+    const copy: KeySetCopy = { generation, keys: Object.freeze([...keys]), wire: this.channel ? toWire(keys) : [] };
+    this.keySets.set(id, copy);
+    this.post({ type: 'keyset', id, generation, keys: copy.wire } satisfies KeySetWireMessage);
+  }
+
+  /** Forgets key sets no longer referenced by the running snapshot. */
+  dropKeySets(ids: readonly string[]): void {
+    for (const id of ids) this.keySets.delete(id);
+    this.post({ type: 'keyset-drop', ids: [...ids] } satisfies KeySetDropMessage);
+  }
+
+  /** Generation of a published key set and its key count; undefined when never published. */
+  keySetInfo(id: string): { readonly generation: number; readonly keyCount: number } | undefined {
+    const ks = this.keySets.get(id);
+    return ks && { generation: ks.generation, keyCount: ks.keys.length };
+  }
+
+  /** Verifies one item; never rejects. */
+  verify(item: VerifyItem): Promise<VerifierResult> {
+    const r = this.verifyMaybeSync(item);
+    return r instanceof Promise ? r : Promise.resolve(r);
+  }
+
+  /**
+   * Like `verify`, but answers synchronously (no Promise) when the check runs inline, so a
+   * caller on the hot path can stay synchronous.
+   */
+  verifyMaybeSync(item: VerifyItem): VerifierResult | Promise<VerifierResult> {
+    if (!this.pool || this.closed) return this.inline(item, 'inline');
+    const ks = this.keySets.get(item.keySetId);
+    // Nothing for a worker to do: answered here without a round trip.
+    if (!ks || ks.keys.length === 0 || ks.generation < item.generation) return this.inline(item, 'inline');
+    if (this.mode === 'auto' && this.queue.length === 0 && this.itemsInFlight === 0 && this.inlineThisTick < this.inlinePerTick) {
+      this.inlineThisTick++;
+      if (!this.tickResetScheduled) {
+        this.tickResetScheduled = true;
+        setImmediate(this.resetTick);
+      }
+      return this.inline(item, 'inline');
+    }
+    if (this.queue.length + this.itemsInFlight >= this.maxPending) {
+      this.stats.overloaded++;
+      return OVERLOADED;
+    }
+    return new Promise<VerifierResult>((resolve) => {
+      this.queue.push({ item, resolve });
+      if (this.queue.length >= this.batchSize) this.flush(false);
+      if (this.queue.length > 0 && !this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flushPartial);
+      }
+    });
+  }
+
+  /** Stops the workers and the channel; checks still queued are done inline. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel?.close();
+    this.channel = undefined;
+    const queued = this.queue;
+    this.queue = [];
+    for (const p of queued) p.resolve(this.inline(p.item, 'fallback'));
+    const pool = this.pool;
+    this.pool = undefined;
+    // Tasks still in flight reject and fall back inline (see dispatch).
+    await pool?.destroy();
+  }
+
+  private readonly resetTick = (): void => {
+    this.tickResetScheduled = false;
+    this.inlineThisTick = 0;
+  };
+
+  private readonly flushPartial = (): void => {
+    this.flushScheduled = false;
+    this.flush(true);
+  };
+
+  /** Sends queued items as tasks while there is room; `partial` also sends a short last batch. */
+  private flush(partial: boolean): void {
+    while (this.queue.length > 0 && this.tasksInFlight < this.maxTasksInFlight && this.pool) {
+      if (!partial && this.queue.length < this.batchSize) return;
+      // Spread a partial flush over the workers so a handful of items does not wait on one.
+      const size = partial ? Math.min(this.batchSize, Math.ceil(this.queue.length / this.threads)) : this.batchSize;
+      this.dispatch(this.pool, this.queue.splice(0, size));
+    }
+  }
+
+  private dispatch(pool: Piscina, batch: Pending[]): void {
+    this.tasksInFlight++;
+    this.itemsInFlight += batch.length;
+    this.stats.tasks++;
+    const task: VerifyTask = { items: batch.map((p) => p.item) };
+    pool.run(task).then(
+      (res: VerifyTaskResult) => this.complete(batch, res?.results),
+      () => this.complete(batch, undefined),
+    );
+  }
+
+  private complete(batch: Pending[], results: readonly VerifyItemResult[] | undefined): void {
+    this.tasksInFlight--;
+    this.itemsInFlight -= batch.length;
+    let pooled = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      const r = results?.[i];
+      if (!r || (!r.ok && r.code === 'KEYSET_NOT_LOADED')) {
+        p.resolve(this.inline(p.item, 'fallback'));
+      } else {
+        pooled++;
+        p.resolve(r);
+      }
+    }
+    if (pooled > 0) {
+      this.stats.pooled += pooled;
+      this.metrics?.inc('jwtgate_jwt_verifications_total', 'pool', pooled);
+    }
+    if (this.queue.length > 0) this.flush(true);
+  }
+
+  private inline(item: VerifyItem, why: 'inline' | 'fallback'): VerifyItemResult {
+    const ks = this.keySets.get(item.keySetId);
+    // A newer generation than the item asked for is fine (the item was built just before a
+    // rotation); an older one or none means this thread does not have the keys either.
+    if (!ks || ks.generation < item.generation) return VERIFY_FAILURES.KEYSET_NOT_LOADED;
+    if (why === 'inline') this.stats.inline++;
+    else this.stats.fallbacks++;
+    this.metrics?.inc('jwtgate_jwt_verifications_total', 'inline');
+    return verifyItemWithKeys(item, ks.keys);
+  }
+
+  private post(msg: KeyWireMessage): void {
+    this.channel?.postMessage(msg);
+  }
+
+  private scheduleRepublish(): void {
+    if (this.republishScheduled) return;
+    this.republishScheduled = true;
+    // Several workers starting together ask once each: answer them all with one republish.
+    setImmediate(() => {
+      this.republishScheduled = false;
+      for (const [id, ks] of this.keySets) this.post({ type: 'keyset', id, generation: ks.generation, keys: ks.wire });
+    }).unref();
+  }
+}

@@ -1,0 +1,323 @@
+// Turns key material from configuration (jwks.local inline / ConfigMap) or from a remote JWKS
+// document into node:crypto KeyObjects, once, when a snapshot or key set is built. Follows
+// kgateway's TranslateKey format order (PEM, then JWKS, then single JWK; spec §1.5) and the
+// per-key rules of jwt_verify_lib's jwks.cc (spec §4.6). Does not fetch, cache or verify.
+
+import crypto, { type KeyObject } from 'node:crypto';
+import type { ImportedKey } from '../config/snapshot.js';
+import { EC_CURVE_OF_ALG, type KeyType } from './algorithms.js';
+import { decodeBase64Url } from './base64url.js';
+
+/** Larger inputs are refused outright (a ConfigMap value cannot exceed 1 MiB anyway). */
+export const MAX_JWKS_INPUT_CHARS = 1024 * 1024;
+
+export type LocalJwksResult =
+  | { ok: true; keys: ImportedKey[]; format: 'pem' | 'jwks' | 'jwk'; dropped: string[] }
+  | { ok: false; error: string };
+
+export type JwksDocumentResult = { ok: true; keys: ImportedKey[]; dropped: string[] } | { ok: false; error: string };
+
+/**
+ * Reasons are safe to log: they name members and algorithms, never key material.
+ * `malformed` = the JWK cannot be read at all (go-jose, and so kgateway, rejects it);
+ * otherwise it is readable but Envoy's jwks.cc drops it (e.g. `alg` and `crv` disagree).
+ */
+type JwkImport = { ok: true; key: ImportedKey } | { ok: false; reason: string; malformed: boolean };
+
+const CURVES: Readonly<Record<string, string>> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+
+/**
+ * Imports `jwks.local` content (inline string or ConfigMap `jwks` value). Keys that Envoy
+ * would drop are listed in `dropped`; zero surviving keys is still `ok` (requests then get
+ * JWKS_NO_VALID_KEYS, as in Envoy). `error` is `cannot parse local jwks: …` when no format fits.
+ */
+export function importLocalJwks(text: string): LocalJwksResult {
+  if (text.length > MAX_JWKS_INPUT_CHARS) {
+    return { ok: false, error: `cannot parse local jwks: input is larger than ${MAX_JWKS_INPUT_CHARS} characters` };
+  }
+  const failures: string[] = [];
+
+  const pem = importPemPublicKey(text);
+  if (pem.ok) {
+    const imported = importJwk(pem.jwk);
+    return imported.ok
+      ? { ok: true, keys: [imported.key], format: 'pem', dropped: [] }
+      : { ok: true, keys: [], format: 'pem', dropped: [`PEM key: ${imported.reason}`] };
+  }
+  failures.push(`PEM: ${pem.reason}`);
+
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // JSON.parse messages quote the input, which may be key material: say only that it failed.
+    failures.push('JWKS: not valid JSON', 'JWK: not valid JSON');
+    return { ok: false, error: `cannot parse local jwks: ${failures.join('; ')}` };
+  }
+
+  const keys = isObject(json) ? json.keys : undefined;
+  if (Array.isArray(keys) && keys.length > 0) {
+    const doc = parseJwksDocument(json, { allowX509Map: false });
+    if (doc.ok) return { ok: true, keys: doc.keys, format: 'jwks', dropped: doc.dropped };
+    failures.push(`JWKS: ${doc.error}`);
+  } else {
+    failures.push(isObject(json) ? 'JWKS: no keys in set' : 'JWKS: not a JSON object');
+  }
+
+  const single = importJwk(json);
+  if (single.ok) return { ok: true, keys: [single.key], format: 'jwk', dropped: [] };
+  if (!single.malformed) return { ok: true, keys: [], format: 'jwk', dropped: [`JWK: ${single.reason}`] };
+  failures.push(`JWK: ${single.reason}`);
+  return { ok: false, error: `cannot parse local jwks: ${failures.join('; ')}` };
+}
+
+/**
+ * Reads a JWKS document (already JSON-parsed) with jwks.cc rules: `keys` must be an array,
+ * invalid entries are dropped. With `allowX509Map` (remote JWKS only), a document without
+ * `keys` whose values are all PEM certificates is read as Google's `{kid: cert}` format.
+ * Zero surviving keys is `ok` with `keys: []`; a remote caller treats that as a failed fetch.
+ */
+export function parseJwksDocument(json: unknown, opts: { allowX509Map: boolean }): JwksDocumentResult {
+  if (!isObject(json)) return { ok: false, error: 'JWKS is not a JSON object' };
+  const keys: ImportedKey[] = [];
+  const dropped: string[] = [];
+  if (!Object.hasOwn(json, 'keys')) {
+    if (opts.allowX509Map && isX509Map(json)) {
+      for (const [kid, pem] of Object.entries(json)) {
+        const r = importX509(kid, pem as string);
+        if (r.ok) keys.push(r.key);
+        else dropped.push(`kid ${JSON.stringify(kid)}: ${r.reason}`);
+      }
+      return { ok: true, keys, dropped };
+    }
+    return { ok: false, error: 'JWKS has no "keys" member' };
+  }
+  if (!Array.isArray(json.keys)) return { ok: false, error: 'JWKS "keys" is not an array' };
+  json.keys.forEach((entry: unknown, i: number) => {
+    const label = `keys[${i}]${describeKid(entry)}`;
+    if (!isObject(entry)) { dropped.push(`${label}: not a JSON object`); return; }
+    const r = importJwk(entry);
+    if (r.ok) keys.push(r.key);
+    else dropped.push(`${label}: ${r.reason}`);
+  });
+  return { ok: true, keys, dropped };
+}
+
+// --- one JWK (jwks.cc extractJwk) ------------------------------------------------------------
+
+function importJwk(jwk: unknown): JwkImport {
+  if (!isObject(jwk)) return malformed('not a JSON object');
+  const kid = jwk.kid;
+  if (kid !== undefined && typeof kid !== 'string') return malformed('"kid" is not a string');
+  const alg = jwk.alg;
+  if (alg !== undefined && typeof alg !== 'string') return malformed('"alg" is not a string');
+  const kty = jwk.kty;
+  if (kty === undefined) return malformed('"kty" is missing');
+  if (typeof kty !== 'string') return malformed('"kty" is not a string');
+  switch (kty) {
+    case 'RSA': return importRsa(jwk, kid, alg);
+    case 'EC': return importEc(jwk, kid, alg);
+    case 'oct': return importOct(jwk, kid, alg);
+    case 'OKP': return importOkp(jwk, kid, alg);
+    default: return malformed(`"kty" ${JSON.stringify(kty)} is not supported (RSA, EC, oct, OKP)`);
+  }
+}
+
+function importRsa(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined): JwkImport {
+  if (alg !== undefined && !(alg.startsWith('RS') || alg.startsWith('PS'))) return dropRule(`RSA key with "alg" ${JSON.stringify(alg)} (must be RS* or PS*)`);
+  const n = member(jwk, 'n');
+  if (typeof n !== 'string') return n;
+  const e = member(jwk, 'e');
+  if (typeof e !== 'string') return e;
+  const key = publicKeyFromJwk({ kty: 'RSA', n, e });
+  if (!key) return malformed('RSA "n"/"e" do not form a public key');
+  return done('RSA', key, kid, alg, undefined);
+}
+
+function importEc(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined): JwkImport {
+  if (alg !== undefined && !alg.startsWith('ES')) return dropRule(`EC key with "alg" ${JSON.stringify(alg)} (must be ES*)`);
+  const rawCrv = jwk.crv;
+  if (rawCrv !== undefined && rawCrv !== 'P-256' && rawCrv !== 'P-384' && rawCrv !== 'P-521') {
+    return malformed('EC "crv" is not one of P-256, P-384, P-521');
+  }
+  if (alg !== undefined && rawCrv !== undefined && EC_CURVE_OF_ALG[alg] !== rawCrv) {
+    return dropRule(`EC "crv" ${JSON.stringify(rawCrv)} does not agree with "alg" ${JSON.stringify(alg)}`);
+  }
+  // jwks.cc: no alg and no crv means P-256; otherwise the alg implies the curve.
+  const crv = rawCrv ?? (alg === undefined ? 'P-256' : EC_CURVE_OF_ALG[alg]);
+  if (crv === undefined) return dropRule(`EC "alg" ${JSON.stringify(alg)} names no supported curve`);
+  const x = member(jwk, 'x');
+  if (typeof x !== 'string') return x;
+  const y = member(jwk, 'y');
+  if (typeof y !== 'string') return y;
+  const key = publicKeyFromJwk({ kty: 'EC', crv, x, y });
+  if (!key) return malformed(`EC "x"/"y" are not a point on ${crv}`);
+  return done('EC', key, kid, alg, crv);
+}
+
+function importOct(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined): JwkImport {
+  if (alg !== undefined && alg !== 'HS256' && alg !== 'HS384' && alg !== 'HS512') return dropRule(`oct key with "alg" ${JSON.stringify(alg)} (must be HS256/384/512)`);
+  const k = member(jwk, 'k');
+  if (typeof k !== 'string') return k;
+  const bytes = decodeBase64Url(k);
+  if (!bytes || bytes.length === 0) return malformed('oct "k" is not non-empty base64url');
+  return done('oct', crypto.createSecretKey(bytes), kid, alg, undefined);
+}
+
+function importOkp(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined): JwkImport {
+  if (alg !== undefined && alg !== 'EdDSA') return dropRule(`OKP key with "alg" ${JSON.stringify(alg)} (must be EdDSA)`);
+  const crv = jwk.crv;
+  if (crv === undefined) return malformed('OKP "crv" is missing');
+  if (crv !== 'Ed25519') return malformed('OKP "crv" is not Ed25519 (the only supported OKP curve)');
+  const x = member(jwk, 'x');
+  if (typeof x !== 'string') return x;
+  const raw = decodeBase64Url(x);
+  if (!raw || raw.length !== 32) return malformed('OKP "x" is not 32 bytes of base64url');
+  const key = publicKeyFromJwk({ kty: 'OKP', crv: 'Ed25519', x });
+  if (!key) return malformed('OKP "x" is not an Ed25519 public key');
+  return done('OKP', key, kid, alg, 'Ed25519');
+}
+
+/** A required string member, checked as base64url; a failure value otherwise. */
+function member(jwk: Record<string, unknown>, name: string): string | JwkImport {
+  const v = jwk[name];
+  if (v === undefined) return malformed(`"${name}" is missing`);
+  if (typeof v !== 'string') return malformed(`"${name}" is not a string`);
+  if (!decodeBase64Url(v)) return malformed(`"${name}" is not base64url`);
+  return v;
+}
+
+function publicKeyFromJwk(jwk: crypto.JsonWebKey): KeyObject | undefined {
+  try {
+    return crypto.createPublicKey({ key: jwk, format: 'jwk' });
+  } catch {
+    return undefined;
+  }
+}
+
+function done(kty: KeyType, key: KeyObject, kid: string | undefined, alg: string | undefined, crv: string | undefined): JwkImport {
+  const imported: ImportedKey = {
+    kty,
+    key,
+    thumbprint: thumbprint(kty, key),
+    ...(kid !== undefined ? { kid } : {}),
+    ...(alg !== undefined ? { alg } : {}),
+    ...(crv !== undefined ? { crv } : {}),
+  };
+  return { ok: true, key: Object.freeze(imported) };
+}
+
+function malformed(reason: string): JwkImport {
+  return { ok: false, reason, malformed: true };
+}
+
+function dropRule(reason: string): JwkImport {
+  return { ok: false, reason, malformed: false };
+}
+
+// --- PEM (kgateway parsePem: PKCS#1 first, then SPKI; alg hard-coded) -------------------------
+
+type PemImport = { ok: true; jwk: Record<string, unknown> } | { ok: false; reason: string };
+
+const PEM_BLOCK = /(?:^|\n)-----BEGIN ([^\n]*?)-----\r?\n([\s\S]*?)-----END \1-----/g;
+
+function importPemPublicKey(text: string): PemImport {
+  // Like Go's pem.Decode: the first well-formed block, whatever its type label.
+  let der: Buffer | undefined;
+  for (const m of text.matchAll(PEM_BLOCK)) {
+    der = decodePemBody(m[2]!);
+    if (der) break;
+  }
+  if (!der) return { ok: false, reason: 'no PEM block found' };
+  const key = publicKeyFromDer(der, 'pkcs1') ?? publicKeyFromDer(der, 'spki');
+  if (!key) return { ok: false, reason: 'PEM block is neither a PKCS#1 nor a PKIX public key' };
+  const jwk = exportJwk(key);
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return { ok: true, jwk: { ...jwk, alg: 'RS256', use: 'sig' } };
+    case 'ec':
+      // Every curve becomes ES256, so P-384/P-521 keys are later dropped for alg/crv mismatch, as in Envoy.
+      if (!CURVES[key.asymmetricKeyDetails?.namedCurve ?? '']) return { ok: false, reason: 'PEM EC key on an unsupported curve' };
+      return { ok: true, jwk: { ...jwk, alg: 'ES256', use: 'sig' } };
+    case 'ed25519':
+      return { ok: true, jwk: { ...jwk, alg: 'EdDSA', use: 'sig' } };
+    default:
+      return { ok: false, reason: 'unsupported public key; only RSA, ECDSA and Ed25519 public keys are supported in PEM format' };
+  }
+}
+
+/**
+ * Like x509.ParsePKCS1PublicKey / ParsePKIXPublicKey: a public key structure only. Node would
+ * also derive a public key from private key DER, so the input must re-export byte for byte.
+ */
+function publicKeyFromDer(der: Buffer, type: 'pkcs1' | 'spki'): KeyObject | undefined {
+  try {
+    const key = crypto.createPublicKey({ key: der, format: 'der', type });
+    return key.export({ format: 'der', type }).equals(der) ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function decodePemBody(body: string): Buffer | undefined {
+  // Encapsulated headers (RFC 1421 `Name: value` lines) precede a blank line; skip them.
+  const lines = body.split(/\r?\n/);
+  const blank = lines.indexOf('');
+  const dataLines = lines.some((l) => l.includes(':')) && blank >= 0 ? lines.slice(blank + 1) : lines;
+  const b64 = dataLines.join('').replace(/\s+/g, '');
+  if (b64.length === 0 || b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined;
+  return Buffer.from(b64, 'base64');
+}
+
+function exportJwk(key: KeyObject): Record<string, unknown> {
+  return key.export({ format: 'jwk' }) as Record<string, unknown>;
+}
+
+// --- Google x509 map (remote only) ------------------------------------------------------------
+
+const CERT_PREFIX = '-----BEGIN CERTIFICATE-----';
+
+function isX509Map(json: Record<string, unknown>): boolean {
+  const values = Object.values(json);
+  return values.length > 0 && values.every((v) => typeof v === 'string' && v.trimStart().startsWith(CERT_PREFIX));
+}
+
+function importX509(kid: string, pem: string): JwkImport {
+  let key: KeyObject;
+  try {
+    key = new crypto.X509Certificate(pem).publicKey;
+  } catch {
+    return malformed('not a parseable X.509 certificate');
+  }
+  // jwks.cc reads these certificates as RSA keys only.
+  if (key.asymmetricKeyType !== 'rsa') return dropRule('certificate key is not RSA');
+  return done('RSA', key, kid, undefined, undefined);
+}
+
+// --- helpers ------------------------------------------------------------------------------------
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describeKid(entry: unknown): string {
+  return isObject(entry) && typeof entry.kid === 'string' ? ` (kid ${JSON.stringify(entry.kid)})` : '';
+}
+
+// Salt for oct thumbprints: a plain digest of a weak shared secret would let anyone reading the
+// logs confirm guesses offline, so oct digests are keyed per process (stable only within it).
+const OCT_THUMBPRINT_SALT = crypto.randomBytes(32);
+
+/** First 16 characters of the RFC 7638 thumbprint (SHA-256, base64url); oct keys: keyed digest. */
+function thumbprint(kty: KeyType, key: KeyObject): string {
+  if (kty === 'oct') {
+    return 'oct-' + crypto.createHmac('sha256', OCT_THUMBPRINT_SALT).update(key.export()).digest('base64url').slice(0, 12);
+  }
+  const jwk = exportJwk(key);
+  // RFC 7638 §3.2: required members only, lexicographic order, no whitespace.
+  const canonical =
+    kty === 'RSA' ? { e: jwk.e, kty: 'RSA', n: jwk.n }
+    : kty === 'EC' ? { crv: jwk.crv, kty: 'EC', x: jwk.x, y: jwk.y }
+    : { crv: jwk.crv, kty: 'OKP', x: jwk.x };
+  return crypto.createHash('sha256').update(JSON.stringify(canonical)).digest('base64url').slice(0, 16);
+}

@@ -1,0 +1,53 @@
+// Key sets as they travel on the BroadcastChannel from the main thread to the verify workers.
+// KeyObjects cannot make that trip: Node refuses to post a message holding one to more than one
+// receiver (it is a transferable; "Message could not be posted." as soon as two workers listen),
+// so keys cross as JWK data and each worker imports them once per key set generation.
+// Does not validate keys (they were validated when imported, see import-keys.ts).
+
+import crypto from 'node:crypto';
+import type { KeyForWorker, KeySetDropMessage, KeySetRequestMessage } from '../types.js';
+
+export interface WireKey {
+  readonly kid?: string;
+  readonly alg?: string;
+  readonly kty: KeyForWorker['kty'];
+  readonly crv?: string;
+  readonly jwk: crypto.JsonWebKey;
+}
+
+/** `KeySetMessage` with JWK data instead of KeyObjects. */
+export interface KeySetWireMessage {
+  readonly type: 'keyset';
+  readonly id: string;
+  readonly generation: number;
+  readonly keys: readonly WireKey[];
+}
+
+export type KeyWireMessage = KeySetWireMessage | KeySetRequestMessage | KeySetDropMessage;
+
+export function toWire(keys: readonly KeyForWorker[]): WireKey[] {
+  return keys.map((k) => ({ ...optional(k), kty: k.kty, jwk: k.key.export({ format: 'jwk' }) }));
+}
+
+/** KeyObjects again; a key that does not import (never the case for `toWire` output) is skipped. */
+export function fromWire(keys: readonly WireKey[]): KeyForWorker[] {
+  const out: KeyForWorker[] = [];
+  for (const w of keys) {
+    try {
+      const key =
+        w.kty === 'oct' ? crypto.createSecretKey(Buffer.from(w.jwk.k ?? '', 'base64url')) : crypto.createPublicKey({ key: w.jwk, format: 'jwk' });
+      out.push({ ...optional(w), kty: w.kty, key });
+    } catch {
+      continue;
+    }
+  }
+  return out;
+}
+
+function optional(k: { readonly kid?: string; readonly alg?: string; readonly crv?: string }): { kid?: string; alg?: string; crv?: string } {
+  return {
+    ...(k.kid !== undefined ? { kid: k.kid } : {}),
+    ...(k.alg !== undefined ? { alg: k.alg } : {}),
+    ...(k.crv !== undefined ? { crv: k.crv } : {}),
+  };
+}

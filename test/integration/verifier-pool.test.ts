@@ -1,0 +1,166 @@
+// The Verifier with a real piscina pool and the compiled worker (dist/workers/verify.js): pool,
+// inline and auto modes, KEYSET_NOT_LOADED fallback, key set replacement, batching, overload.
+import test, { after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BroadcastChannel } from 'node:worker_threads';
+import { Verifier, type VerifierOptions } from '../../src/auth/verifier.js';
+import { importLocalJwks } from '../../src/jwks/import-keys.js';
+import type { ImportedKey } from '../../src/config/snapshot.js';
+import type { VerifyItem } from '../../src/types.js';
+import { SEED_JWKS, SEED_TOKEN } from '../fixtures/auth/builders.js';
+import { rsaKeys, sign } from '../helpers/tokens.js';
+
+const keysA = rsaKeys('a');
+const keysB = rsaKeys('b');
+const imported = (jwks: string): ImportedKey[] => {
+  const r = importLocalJwks(jwks);
+  assert.ok(r.ok);
+  return r.keys;
+};
+
+function itemFor(token: string, keySetId: string, generation = 1): VerifyItem {
+  const [h, p, s] = token.split('.');
+  const header = JSON.parse(Buffer.from(h!, 'base64url').toString());
+  return { keySetId, generation, alg: header.alg, kid: header.kid ?? '', signingInput: `${h}.${p}`, signature: Buffer.from(s!, 'base64url') };
+}
+function signed(privateKey: crypto.KeyObject, kid: string, n: number): VerifyItem {
+  const input = `${Buffer.from(JSON.stringify({ alg: 'RS256', kid })).toString('base64url')}.${Buffer.from(JSON.stringify({ n })).toString('base64url')}`;
+  return { keySetId: 'ks', generation: 1, alg: 'RS256', kid, signingInput: input, signature: sign('RS256', privateKey, input) };
+}
+
+const open: Verifier[] = [];
+after(() => Promise.all(open.map((v) => v.close())));
+function verifier(opts: VerifierOptions): Verifier {
+  const v = new Verifier(opts);
+  open.push(v);
+  return v;
+}
+
+/** Waits until the pool answers (workers started and holding the key set). */
+async function warm(v: Verifier, item: VerifyItem): Promise<void> {
+  for (let i = 0; i < 250 && v.stats.pooled === 0; i++) {
+    await v.verify(item);
+    if (v.stats.pooled === 0) await sleep(20);
+  }
+  assert.ok(v.stats.pooled > 0, 'the pool answered');
+}
+
+test('pool mode: the seed token verifies in a worker (key set received via keyset-request republish)', async () => {
+  const v = verifier({ mode: 'pool', threads: 2 });
+  // Published before the workers have loaded: they ask for it with keyset-request when they start.
+  v.publishKeySet('seed', 1, imported(SEED_JWKS));
+  await warm(v, itemFor(SEED_TOKEN, 'seed'));
+  const before = v.stats.pooled;
+  assert.deepEqual(await v.verify(itemFor(SEED_TOKEN, 'seed')), { ok: true, keyIndex: 0 });
+  const tampered = itemFor(SEED_TOKEN, 'seed');
+  assert.deepEqual(await v.verify({ ...tampered, signingInput: tampered.signingInput + 'x' }), { ok: false, code: 'JWT_VERIFICATION_FAIL' });
+  assert.equal(v.stats.pooled, before + 2);
+  assert.equal(v.stats.inline, 0);
+});
+
+test('inline mode: no pool, answers synchronously through verifyMaybeSync', async () => {
+  const v = verifier({ mode: 'inline' });
+  assert.equal(v.keySetChannel, undefined);
+  v.publishKeySet('seed', 1, imported(SEED_JWKS));
+  const r = v.verifyMaybeSync(itemFor(SEED_TOKEN, 'seed'));
+  assert.deepEqual(r, { ok: true, keyIndex: 0 });
+  assert.deepEqual(await v.verify(itemFor(SEED_TOKEN, 'seed')), { ok: true, keyIndex: 0 });
+  assert.equal(v.stats.inline, 2);
+  assert.deepEqual(await v.verify(itemFor(SEED_TOKEN, 'unknown')), { ok: false, code: 'KEYSET_NOT_LOADED' });
+});
+
+test('KEYSET_NOT_LOADED from a worker falls back to the main thread copy', async () => {
+  const v = verifier({ mode: 'pool', threads: 1 });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  const item = signed(keysA.privateKey, 'a', 1);
+  await warm(v, item);
+  // Make the workers forget the key set behind the Verifier's back.
+  const ch = new BroadcastChannel(v.keySetChannel!);
+  ch.postMessage({ type: 'keyset-drop', ids: ['ks'] });
+  ch.close();
+  const before = v.stats.fallbacks;
+  assert.deepEqual(await v.verify(item), { ok: true, keyIndex: 0 });
+  assert.equal(v.stats.fallbacks, before + 1);
+});
+
+test('the worker task module answers KEYSET_NOT_LOADED for a key set it does not hold', async () => {
+  const worker = await import('../../workers/verify.js');
+  const out = worker.default({ items: [signed(keysA.privateKey, 'a', 1)] });
+  assert.deepEqual(out.results, [{ ok: false, code: 'KEYSET_NOT_LOADED' }]);
+});
+
+test('key set replacement: the new generation is used by the workers', async () => {
+  const v = verifier({ mode: 'pool', threads: 2 });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  const a = signed(keysA.privateKey, 'a', 1);
+  await warm(v, a);
+  v.publishKeySet('ks', 2, imported(keysB.jwks));
+  const pooled = v.stats.pooled;
+  assert.deepEqual(await v.verify({ ...a, generation: 2 }), { ok: false, code: 'JWKS_KID_ALG_MISMATCH' });
+  assert.deepEqual(await v.verify({ ...signed(keysB.privateKey, 'b', 2), generation: 2 }), { ok: true, keyIndex: 0 });
+  // An item built for the old generation is checked against the newer keys.
+  assert.deepEqual(await v.verify(a), { ok: false, code: 'JWKS_KID_ALG_MISMATCH' });
+  assert.equal(v.stats.pooled, pooled + 3, 'answered by the workers, not inline');
+  assert.deepEqual(v.keySetInfo('ks'), { generation: 2, keyCount: 1 });
+  v.dropKeySets(['ks']);
+  assert.equal(v.keySetInfo('ks'), undefined);
+  assert.deepEqual(await v.verify({ ...a, generation: 2 }), { ok: false, code: 'KEYSET_NOT_LOADED' });
+});
+
+test('a batch of 100 concurrent verifies: every result right, sent as a few batched tasks', async () => {
+  const v = verifier({ mode: 'pool', threads: 2, batchSize: 16 });
+  v.publishKeySet('ks', 1, imported(JSON.stringify({ keys: [keysA.jwk, keysB.jwk] })));
+  await warm(v, signed(keysA.privateKey, 'a', 0));
+  const tasksBefore = v.stats.tasks;
+  const items = Array.from({ length: 100 }, (_, i) => {
+    if (i % 10 === 3) return { ...signed(keysA.privateKey, 'a', i), signingInput: 'tampered' };
+    if (i % 10 === 7) return signed(keysA.privateKey, 'zzz', i);
+    return i % 2 ? signed(keysB.privateKey, 'b', i) : signed(keysA.privateKey, 'a', i);
+  });
+  const results = await Promise.all(items.map((it) => v.verify(it)));
+  results.forEach((r, i) => {
+    if (i % 10 === 3) assert.deepEqual(r, { ok: false, code: 'JWT_VERIFICATION_FAIL' }, `item ${i}`);
+    else if (i % 10 === 7) assert.deepEqual(r, { ok: false, code: 'JWKS_KID_ALG_MISMATCH' }, `item ${i}`);
+    else assert.deepEqual(r, { ok: true, keyIndex: i % 2 ? 1 : 0 }, `item ${i}`);
+  });
+  const tasks = v.stats.tasks - tasksBefore;
+  assert.ok(tasks >= 7 && tasks <= 13, `100 items in ${tasks} tasks`);
+});
+
+test('auto mode: inline while idle, the pool under a burst', async () => {
+  const v = verifier({ mode: 'auto', threads: 2, inlinePerTick: 2 });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  const item = signed(keysA.privateKey, 'a', 1);
+  assert.deepEqual(v.verifyMaybeSync(item), { ok: true, keyIndex: 0 }, 'idle: inline, synchronous');
+  await new Promise((r) => setImmediate(r));
+  const burst = await Promise.all(Array.from({ length: 40 }, () => v.verify(item)));
+  assert.ok(burst.every((r) => r.ok));
+  assert.equal(v.stats.inline, 1 + 2, 'inlinePerTick inline in the burst turn, the rest to the pool');
+  assert.equal(v.stats.pooled + v.stats.fallbacks, 38);
+  assert.ok(v.stats.tasks >= 3, 'batched tasks');
+});
+
+test('a bound on pending checks answers OVERLOADED instead of queueing without limit', async () => {
+  const v = verifier({ mode: 'pool', threads: 1, maxPending: 5 });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  const item = signed(keysA.privateKey, 'a', 1);
+  const results = await Promise.all(Array.from({ length: 12 }, () => v.verify(item)));
+  assert.equal(results.filter((r) => !r.ok && r.code === 'OVERLOADED').length, 7);
+  assert.equal(results.filter((r) => r.ok).length, 5);
+  assert.equal(v.stats.overloaded, 7);
+});
+
+test('close() with checks in flight: nothing rejects, they finish inline', async () => {
+  const v = verifier({ mode: 'pool', threads: 1 });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  const item = signed(keysA.privateKey, 'a', 1);
+  await warm(v, item);
+  const pending = Array.from({ length: 30 }, () => v.verify(item));
+  await v.close();
+  const results = await Promise.all(pending);
+  assert.ok(results.every((r) => r.ok), JSON.stringify(results.filter((r) => !r.ok)));
+  // After close the verifier still answers, inline.
+  assert.deepEqual(await v.verify(item), { ok: true, keyIndex: 0 });
+});

@@ -1,0 +1,70 @@
+// claim_to_headers value encoding (spec §4.8.2) and nested a.b lookup.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { claimHeaderValue, formatNumber, lookupClaim } from '../../src/auth/claim-headers.js';
+
+test('strings as is; an empty string adds nothing', () => {
+  assert.equal(claimHeaderValue('dev'), 'dev');
+  assert.equal(claimHeaderValue(' spaced '), ' spaced ');
+  assert.equal(claimHeaderValue(''), undefined);
+});
+
+test('numbers: integral in [0, 2^64) as integers, everything else as std::to_string(double)', () => {
+  const cases: [number, string][] = [
+    [0, '0'],
+    [-0, '0'],
+    [42, '42'],
+    [2074274884, '2074274884'],
+    [1e19, '10000000000000000000'],
+    [1e20, '100000000000000000000.000000'],
+    [18446744073709549568, '18446744073709549568'],
+    [18446744073709551616, '18446744073709551616.000000'],
+    [1.5, '1.500000'],
+    [-3, '-3.000000'],
+    [-1.25, '-1.250000'],
+    [0.1, '0.100000'],
+    [1e-7, '0.000000'],
+    [-1e-7, '-0.000000'],
+    [2.0000005, '2.000001'],
+    [-1e21, '-1000000000000000000000.000000'],
+  ];
+  for (const [n, s] of cases) {
+    assert.equal(formatNumber(n), s, String(n));
+    assert.equal(claimHeaderValue(n), s, String(n));
+  }
+});
+
+test('booleans, null and missing', () => {
+  assert.equal(claimHeaderValue(true), 'true');
+  assert.equal(claimHeaderValue(false), 'false');
+  assert.equal(claimHeaderValue(null), undefined);
+  assert.equal(claimHeaderValue(undefined), undefined);
+});
+
+test('objects and arrays: standard base64 (with padding) of compact JSON', () => {
+  assert.equal(claimHeaderValue(['a', 'b']), 'WyJhIiwiYiJd');
+  assert.equal(claimHeaderValue({ openai: ['gpt-3.5-turbo'] }), Buffer.from('{"openai":["gpt-3.5-turbo"]}').toString('base64'));
+  assert.equal(claimHeaderValue(['a']), 'WyJhIl0=');
+  assert.equal(claimHeaderValue([]), 'W10=');
+  assert.equal(claimHeaderValue({}), 'e30=');
+  assert.match(claimHeaderValue({ k: '\u00ff\u00fe?>' })!, /[+/]/, 'standard alphabet, not base64url');
+});
+
+test('values with CR, LF or NUL are not added (no header injection upstream)', () => {
+  assert.equal(claimHeaderValue('a\r\nx-admin: true'), undefined);
+  assert.equal(claimHeaderValue('a\nb'), undefined);
+  assert.equal(claimHeaderValue('a\0b'), undefined);
+});
+
+test('nested paths walk objects only, own properties only', () => {
+  const payload = { team: 'dev', llms: { openai: ['gpt'] }, a: { b: { c: 1.5 } }, 'https://ns.example/roles': ['x'], list: [{ x: 1 }] };
+  assert.equal(lookupClaim(payload, ['team']), 'dev');
+  assert.deepEqual(lookupClaim(payload, ['llms', 'openai']), ['gpt']);
+  assert.equal(lookupClaim(payload, ['a', 'b', 'c']), 1.5);
+  assert.equal(lookupClaim(payload, ['a', 'x']), undefined);
+  assert.equal(lookupClaim(payload, ['team', 'length']), undefined);
+  assert.equal(lookupClaim(payload, ['list', '0']), undefined);
+  assert.equal(lookupClaim(payload, 'https://ns.example/roles'.split('.')), undefined, 'a dotted claim name cannot be addressed');
+  assert.equal(lookupClaim(payload, ['constructor']), undefined);
+  assert.equal(lookupClaim(payload, ['a', 'toString']), undefined);
+});

@@ -1,0 +1,78 @@
+// ResultCache: LRU bounded by entries and by bytes, generation invalidation, in-flight sharing.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { ResultCache } from '../../src/auth/result-cache.js';
+import type { ParsedJwt } from '../../src/auth/jwt-parse.js';
+
+const jwt = (name: string): ParsedJwt =>
+  ({ ok: true, alg: 'RS256', kid: '', iss: name, aud: [], nbf: 0, exp: 0, payload: { name }, signingInput: 'x.y', signature: new Uint8Array() }) as ParsedJwt;
+
+test('a hit needs the same key set and generation', () => {
+  const c = new ResultCache();
+  const j = jwt('a');
+  c.record('tok-a', j, 'ks1', 1);
+  assert.equal(c.lookup('tok-a', 'ks1', 1), j);
+  assert.equal(c.lookup('tok-a', 'ks1', 2), undefined, 'key set replaced: generation moved on');
+  assert.equal(c.lookup('tok-a', 'ks2', 1), undefined, 'another key set');
+  assert.equal(c.lookup('tok-b', 'ks1', 1), undefined);
+  c.record('tok-a', j, 'ks2', 7);
+  assert.equal(c.lookup('tok-a', 'ks2', 7), j);
+  assert.equal(c.lookup('tok-a', 'ks1', 1), j, 'both key sets remembered');
+  c.record('tok-a', j, 'ks1', 2);
+  assert.equal(c.lookup('tok-a', 'ks1', 1), undefined);
+  assert.equal(c.lookup('tok-a', 'ks1', 2), j);
+  assert.equal(c.size, 1);
+});
+
+test('LRU by entries: the least recently used entry goes first', () => {
+  const c = new ResultCache({ maxEntries: 3 });
+  for (const t of ['t1', 't2', 't3']) c.record(t, jwt(t), 'ks', 1);
+  assert.ok(c.lookup('t1', 'ks', 1), 'touch t1');
+  c.record('t4', jwt('t4'), 'ks', 1);
+  assert.equal(c.size, 3);
+  assert.equal(c.lookup('t2', 'ks', 1), undefined, 't2 was the least recently used');
+  for (const t of ['t1', 't3', 't4']) assert.ok(c.lookup(t, 'ks', 1), t);
+  c.record('t5', jwt('t5'), 'ks', 1);
+  assert.equal(c.lookup('t1', 'ks', 1), undefined);
+});
+
+test('LRU by bytes: entries are evicted until the estimate fits; long tokens are not cached', () => {
+  const big = (i: number) => String(i).padEnd(1000, 'x');
+  const c = new ResultCache({ maxBytes: 5000, maxEntries: 1000 });
+  for (let i = 0; i < 10; i++) c.record(big(i), jwt(String(i)), 'ks', 1);
+  assert.ok(c.bytes <= 5000, `bytes ${c.bytes}`);
+  assert.equal(c.size, 2);
+  assert.ok(c.lookup(big(9), 'ks', 1));
+  assert.equal(c.lookup(big(0), 'ks', 1), undefined);
+  const small = new ResultCache({ maxTokenChars: 8192 });
+  small.record('y'.repeat(8193), jwt('long'), 'ks', 1);
+  assert.equal(small.size, 0);
+  small.record('y'.repeat(8192), jwt('ok'), 'ks', 1);
+  assert.equal(small.size, 1);
+  small.delete('y'.repeat(8192));
+  assert.equal(small.size, 0);
+  assert.equal(small.bytes, 0);
+});
+
+test('default bounds: 10000 entries', () => {
+  const c = new ResultCache();
+  for (let i = 0; i < 10_050; i++) c.record(`tok-${i}`, jwt('x'), 'ks', 1);
+  assert.equal(c.size, 10_000);
+  assert.equal(c.lookup('tok-0', 'ks', 1), undefined);
+  assert.ok(c.lookup('tok-10049', 'ks', 1));
+});
+
+test('in-flight sharing: one verification per (token, key set, generation) until it settles', async () => {
+  const c = new ResultCache();
+  assert.equal(c.pending('t', 'ks', 1), undefined);
+  let resolve!: (v: string) => void;
+  const p = new Promise<string>((r) => (resolve = r));
+  assert.equal(c.share('t', 'ks', 1, p), p);
+  assert.equal(c.pending<string>('t', 'ks', 1), p);
+  assert.equal(c.pending('t', 'ks', 2), undefined, 'another generation does not share');
+  assert.equal(c.pending('t', 'other', 1), undefined);
+  resolve('done');
+  assert.equal(await c.pending<string>('t', 'ks', 1), 'done');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(c.pending('t', 'ks', 1), undefined, 'settled: forgotten');
+});

@@ -1,0 +1,94 @@
+// Token extraction (spec §4.1) and token removal (spec §4.8.3).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { extractTokens, parseQuery, percentDecode, removeQueryParam, removeToken } from '../../src/auth/token-extractor.js';
+import { provider, request } from '../fixtures/auth/builders.js';
+
+const defaults = provider();
+const tokens = (req: ReturnType<typeof request>, p = defaults) => extractTokens(req, p).map((t) => [t.kind, t.name, t.token]);
+
+test('default locations: Authorization "Bearer " and the access_token query parameter', () => {
+  const req = request({ headers: { authorization: 'Bearer a.b.c' }, query: 'access_token=q.r.s' });
+  assert.deepEqual(tokens(req), [
+    ['header', 'authorization', 'a.b.c'],
+    ['query', 'access_token', 'q.r.s'],
+  ]);
+});
+
+test('the prefix is case-sensitive and found anywhere in the value', () => {
+  assert.deepEqual(tokens(request({ headers: { authorization: 'bearer a.b.c' } })), []);
+  assert.deepEqual(tokens(request({ headers: { authorization: 'BEARER a.b.c' } })), []);
+  assert.deepEqual(tokens(request({ headers: { authorization: 'Basic x, Bearer a.b.c' } })), [['header', 'authorization', 'a.b.c']]);
+});
+
+test('after the prefix, characters that are not base64url or "." are skipped, the rest is taken', () => {
+  assert.deepEqual(tokens(request({ headers: { authorization: 'Bearer   "a.b.c" trailing' } })), [['header', 'authorization', 'a.b.c" trailing']]);
+  assert.deepEqual(tokens(request({ headers: { authorization: 'Bearer .a.b' } })), [['header', 'authorization', '.a.b']]);
+  // Nothing token-like after the prefix: Envoy keeps the whole value (and parsing then fails).
+  assert.deepEqual(tokens(request({ headers: { authorization: 'Bearer  !!' } })), [['header', 'authorization', 'Bearer  !!']]);
+});
+
+test('each value of a repeated header gives a token, in arrival order', () => {
+  const req = request({ headers: [['authorization', 'Bearer one'], ['x', 'y'], ['authorization', 'Bearer two'], ['authorization', 'no prefix']] });
+  assert.deepEqual(tokens(req), [
+    ['header', 'authorization', 'one'],
+    ['header', 'authorization', 'two'],
+  ]);
+});
+
+test('an empty prefix takes the whole value; header names match lowercase', () => {
+  const p = provider({ headerLocations: [{ name: 'x-jwt', prefix: '' }], queryLocations: [] });
+  assert.deepEqual(tokens(request({ headers: { 'X-JWT': '  a.b.c ' } }), p), [['header', 'x-jwt', '  a.b.c ']]);
+});
+
+test('order: header locations in the provider order (lowercase name + prefix), then sorted query parameters', () => {
+  const p = provider({
+    headerLocations: [
+      { name: 'authorization', prefix: 'Bearer ' },
+      { name: 'authorization', prefix: 'JWT ' },
+      { name: 'x-token', prefix: '' },
+    ],
+    queryLocations: ['a_token', 'z_token'],
+  });
+  const req = request({ headers: [['x-token', 'X'], ['authorization', 'JWT J'], ['authorization', 'Bearer B']], query: 'z_token=Z&a_token=A' });
+  assert.deepEqual(tokens(req, p), [
+    ['header', 'authorization', 'B'],
+    ['header', 'authorization', 'J'],
+    ['header', 'x-token', 'X'],
+    ['query', 'a_token', 'A'],
+    ['query', 'z_token', 'Z'],
+  ]);
+});
+
+test('query: split on & and =, percent-decoded, no + to space, first value of the parameter', () => {
+  assert.deepEqual(tokens(request({ query: 'access_token=a%2Eb%2ec+d&access_token=second' })), [['query', 'access_token', 'a.b.c+d']]);
+  assert.deepEqual(tokens(request({ query: 'access%5Ftoken=x' })), [['query', 'access_token', 'x']]);
+  assert.deepEqual(tokens(request({ query: 'access_token' })), [['query', 'access_token', '']]);
+  assert.deepEqual(tokens(request({ query: 'access_token=a=b' })), [['query', 'access_token', 'a=b']]);
+  assert.deepEqual(tokens(request({ query: 'ACCESS_TOKEN=x' })), []);
+  assert.deepEqual(tokens(request({ query: '' })), []);
+});
+
+test('percent decoding keeps invalid escapes and reads bytes as UTF-8', () => {
+  assert.equal(percentDecode('%41%4a%zz%4'), 'AJ%zz%4');
+  assert.equal(percentDecode('%C3%A9t%C3%A9'), 'été');
+  assert.equal(percentDecode('a+b'), 'a+b');
+  assert.equal(percentDecode('é%20'), 'é ');
+  assert.deepEqual(parseQuery('a=1&&b&=2'), [['a', '1'], ['', ''], ['b', ''], ['', '2']]);
+});
+
+test('removing a header token removes the whole header, all values', () => {
+  const req = request({ headers: [['authorization', 'Bearer one'], ['x', 'y'], ['authorization', 'Basic zzz']] });
+  const [t] = extractTokens(req, defaults);
+  removeToken(req, t!);
+  assert.deepEqual(req.headers, ['x', 'y']);
+});
+
+test('removing a query token re-serializes the rest sorted by key, decoded, not re-encoded', () => {
+  const req = request({ query: 'b=2&access_token=t&a=%20x%26y&b=1&c' });
+  const t = extractTokens(req, defaults).find((x) => x.kind === 'query')!;
+  removeToken(req, t);
+  assert.equal(req.query, 'a= x&y&b=2&b=1&c=');
+  assert.equal(removeQueryParam('access_token=t', 'access_token'), '');
+  assert.equal(removeQueryParam('access_token=t&access_token=u&z=1', 'access_token'), 'z=1');
+});

@@ -1,0 +1,225 @@
+// importLocalJwks / parseJwksDocument: kgateway's format order (PEM, JWKS, JWK), the PEM alg
+// hard-coding, and every jwks.cc drop rule (spec §1.5, §4.6).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { calculateJwkThumbprint } from 'jose';
+import { importLocalJwks, parseJwksDocument, MAX_JWKS_INPUT_CHARS } from '../../src/jwks/import-keys.js';
+import { SEED_JWKS, authFixture } from '../fixtures/auth/builders.js';
+
+const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const p256 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const p384 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
+const p521 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-521' });
+const ed = crypto.generateKeyPairSync('ed25519');
+const jwkOf = (k: crypto.KeyObject) => k.export({ format: 'jwk' }) as Record<string, string>;
+const rsaJwk = jwkOf(rsa.publicKey);
+
+function ok(text: string) {
+  const r = importLocalJwks(text);
+  assert.equal(r.ok, true, r.ok ? '' : r.error);
+  return r as Extract<typeof r, { ok: true }>;
+}
+const jwks = (...keys: unknown[]) => JSON.stringify({ keys });
+
+test('seed inline JWKS: one RS256 key with its kid', () => {
+  const r = ok(SEED_JWKS);
+  assert.equal(r.format, 'jwks');
+  assert.equal(r.keys.length, 1);
+  assert.deepEqual(r.dropped, []);
+  const k = r.keys[0]!;
+  assert.equal(k.kid, 'solo-public-key-001');
+  assert.equal(k.alg, 'RS256');
+  assert.equal(k.kty, 'RSA');
+  assert.equal(k.key.asymmetricKeyType, 'rsa');
+});
+
+test('PEM RSA, PKCS#1 and SPKI: alg hard-coded RS256, no kid', () => {
+  for (const type of ['pkcs1', 'spki'] as const) {
+    const r = ok(rsa.publicKey.export({ type, format: 'pem' }) as string);
+    assert.equal(r.format, 'pem');
+    assert.equal(r.keys.length, 1);
+    assert.equal(r.keys[0]!.alg, 'RS256');
+    assert.equal(r.keys[0]!.kid, undefined);
+    assert.equal(r.keys[0]!.kty, 'RSA');
+  }
+});
+
+test('PEM with text around the block is still found (Go pem.Decode)', () => {
+  const r = ok(`my key:\n${rsa.publicKey.export({ type: 'spki', format: 'pem' })}\ntrailing`);
+  assert.equal(r.format, 'pem');
+  assert.equal(r.keys.length, 1);
+});
+
+test('PEM EC P-256 -> ES256; P-384 and P-521 PEM keys are dropped (ES256 vs curve, as in Envoy)', () => {
+  const a = ok(p256.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+  assert.equal(a.keys[0]!.alg, 'ES256');
+  assert.equal(a.keys[0]!.crv, 'P-256');
+  for (const k of [p384, p521]) {
+    const r = ok(k.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+    assert.equal(r.format, 'pem');
+    assert.deepEqual(r.keys, []);
+    assert.equal(r.dropped.length, 1);
+    assert.match(r.dropped[0]!, /does not agree with "alg" "ES256"/);
+  }
+});
+
+test('PEM Ed25519 -> EdDSA', () => {
+  const r = ok(ed.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+  assert.equal(r.keys[0]!.alg, 'EdDSA');
+  assert.equal(r.keys[0]!.kty, 'OKP');
+  assert.equal(r.keys[0]!.crv, 'Ed25519');
+});
+
+test('PEM keys of other types, private keys and certificates are errors', () => {
+  const bad = [
+    crypto.generateKeyPairSync('x25519').publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    crypto.generateKeyPairSync('ed448').publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    crypto.generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    authFixture('google-x509-cert.pem'),
+  ];
+  for (const text of bad) {
+    const r = importLocalJwks(text);
+    assert.equal(r.ok, false);
+    assert.match((r as { error: string }).error, /^cannot parse local jwks: PEM: /);
+  }
+});
+
+test('single JWK JSON', () => {
+  const r = ok(JSON.stringify({ ...rsaJwk, kid: 'one', alg: 'PS256' }));
+  assert.equal(r.format, 'jwk');
+  assert.equal(r.keys[0]!.kid, 'one');
+  assert.equal(r.keys[0]!.alg, 'PS256');
+});
+
+test('single JWK that cannot be read is an error; one Envoy would drop is ok with no key', () => {
+  const bad = importLocalJwks(JSON.stringify({ kty: 'RSA', e: 'AQAB' }));
+  assert.equal(bad.ok, false);
+  assert.match((bad as { error: string }).error, /JWK: "n" is missing/);
+  const dropped = ok(JSON.stringify({ ...rsaJwk, alg: 'HS256' }));
+  assert.equal(dropped.format, 'jwk');
+  assert.deepEqual(dropped.keys, []);
+  assert.match(dropped.dropped[0]!, /RS\* or PS\*/);
+});
+
+test('JWKS with zero keys is not a JWKS (kgateway: no keys in set) and not a JWK either', () => {
+  const r = importLocalJwks('{"keys":[]}');
+  assert.equal(r.ok, false);
+  assert.match((r as { error: string }).error, /JWKS: no keys in set; JWK: "kty" is missing/);
+});
+
+test('garbage and over-long input are errors that never quote the input', () => {
+  for (const text of ['not a key', '{', '[1,2]', 'null', '', '-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----']) {
+    const r = importLocalJwks(text);
+    assert.equal(r.ok, false, text);
+    assert.match((r as { error: string }).error, /^cannot parse local jwks: /);
+  }
+  const secret = 'SECRET-MATERIAL-' + 'x'.repeat(40);
+  const r = importLocalJwks(`{"keys": [${secret}`);
+  assert.equal(r.ok, false);
+  assert.doesNotMatch((r as { error: string }).error, /SECRET/);
+  const big = importLocalJwks(' '.repeat(MAX_JWKS_INPUT_CHARS + 1));
+  assert.equal(big.ok, false);
+  assert.match((big as { error: string }).error, /larger than/);
+});
+
+test('JWKS drop rules (jwks.cc), each key dropped with a reason and no key material', () => {
+  const oct = { kty: 'oct', k: Buffer.from('0123456789abcdef0123456789abcdef').toString('base64url') };
+  const okp = jwkOf(ed.publicKey);
+  const cases: [string, unknown, RegExp][] = [
+    ['RSA alg not RS/PS', { ...rsaJwk, kid: 'a', alg: 'ES256' }, /must be RS\* or PS\*/],
+    ['RSA without n', { kty: 'RSA', kid: 'b', e: 'AQAB' }, /"n" is missing/],
+    ['RSA without e', { kty: 'RSA', kid: 'c', n: rsaJwk.n }, /"e" is missing/],
+    ['RSA n not base64url', { kty: 'RSA', kid: 'd', n: rsaJwk.n!.replace(/-|_/g, '+') + '+', e: 'AQAB' }, /"n" is not base64url/],
+    ['EC alg not ES', { ...jwkOf(p256.publicKey), alg: 'RS256' }, /must be ES\*/],
+    ['EC crv disagrees with alg', { ...jwkOf(p384.publicKey), alg: 'ES256' }, /does not agree/],
+    ['EC unknown crv', { ...jwkOf(p256.publicKey), crv: 'secp256k1' }, /not one of P-256/],
+    ['EC without x', { kty: 'EC', crv: 'P-256', y: jwkOf(p256.publicKey).y }, /"x" is missing/],
+    ['EC point not on curve', { ...jwkOf(p256.publicKey), y: jwkOf(p256.publicKey).x }, /not a point/],
+    ['EC P-384 key claimed as P-256 (both absent -> P-256)', { kty: 'EC', x: jwkOf(p384.publicKey).x, y: jwkOf(p384.publicKey).y }, /not a point on P-256/],
+    ['oct alg not HS', { ...oct, alg: 'RS256' }, /must be HS256\/384\/512/],
+    ['oct without k', { kty: 'oct', alg: 'HS256' }, /"k" is missing/],
+    ['oct empty k', { kty: 'oct', k: '' }, /non-empty/],
+    ['OKP alg not EdDSA', { ...okp, alg: 'ES256' }, /must be EdDSA/],
+    ['OKP crv not Ed25519', { ...jwkOf(crypto.generateKeyPairSync('x25519').publicKey) }, /not Ed25519/],
+    ['OKP x wrong length', { kty: 'OKP', crv: 'Ed25519', x: Buffer.alloc(31).toString('base64url') }, /32 bytes/],
+    ['unknown kty', { kty: 'RSA-PSS', n: rsaJwk.n, e: 'AQAB' }, /not supported/],
+    ['kty missing', { n: rsaJwk.n, e: 'AQAB' }, /"kty" is missing/],
+    ['kid not a string', { ...rsaJwk, kid: 5 }, /"kid" is not a string/],
+    ['not an object', 'a string', /not a JSON object/],
+  ];
+  const good = { ...rsaJwk, kid: 'good', alg: 'RS256' };
+  for (const [name, key, reason] of cases) {
+    const r = ok(jwks(key, good));
+    assert.equal(r.keys.length, 1, name);
+    assert.equal(r.keys[0]!.kid, 'good', name);
+    assert.equal(r.dropped.length, 1, name);
+    assert.match(r.dropped[0]!, /^keys\[0\]/, name);
+    assert.match(r.dropped[0]!, reason, name);
+    assert.doesNotMatch(r.dropped[0]!, new RegExp(rsaJwk.n!.slice(0, 20)), name);
+  }
+});
+
+test('JWKS keys that survive: EC curves from alg or crv, P-256 assumed, oct, OKP; order kept', () => {
+  const noCrv = (k: Record<string, string>) => ({ kty: 'EC', x: k.x, y: k.y });
+  const r = ok(
+    jwks(
+      { ...noCrv(jwkOf(p256.publicKey)), kid: 'ec-default' },
+      { ...noCrv(jwkOf(p384.publicKey)), kid: 'ec-from-alg', alg: 'ES384' },
+      { ...jwkOf(p521.publicKey), kid: 'ec-521', alg: 'ES512' },
+      { kty: 'oct', kid: 'hmac', alg: 'HS384', k: Buffer.from('s3cr3t-s3cr3t-s3cr3t').toString('base64url') },
+      { ...jwkOf(ed.publicKey), kid: 'ed', alg: 'EdDSA', use: 'enc' },
+    ),
+  );
+  assert.deepEqual(r.dropped, []);
+  assert.deepEqual(
+    r.keys.map((k) => [k.kid, k.kty, k.crv, k.alg]),
+    [
+      ['ec-default', 'EC', 'P-256', undefined],
+      ['ec-from-alg', 'EC', 'P-384', 'ES384'],
+      ['ec-521', 'EC', 'P-521', 'ES512'],
+      ['hmac', 'oct', undefined, 'HS384'],
+      ['ed', 'OKP', 'Ed25519', 'EdDSA'],
+    ],
+  );
+  assert.equal(r.keys[3]!.key.type, 'secret');
+});
+
+test('a JWKS whose every key is dropped is ok with no keys (runtime: JWKS_NO_VALID_KEYS)', () => {
+  const r = ok(jwks({ kty: 'XYZ' }, { ...rsaJwk, alg: 'HS256' }));
+  assert.deepEqual(r.keys, []);
+  assert.equal(r.dropped.length, 2);
+});
+
+test('thumbprint: first 16 chars of the RFC 7638 thumbprint; oct keys get a keyed digest', async () => {
+  const r = ok(jwks({ ...rsaJwk, kid: 'r' }, { ...jwkOf(p256.publicKey), kid: 'e' }, { kty: 'oct', k: 'c2VjcmV0' }));
+  assert.equal(r.keys[0]!.thumbprint, (await calculateJwkThumbprint({ kty: 'RSA', n: rsaJwk.n!, e: rsaJwk.e! })).slice(0, 16));
+  const ec = jwkOf(p256.publicKey);
+  assert.equal(r.keys[1]!.thumbprint, (await calculateJwkThumbprint({ kty: 'EC', crv: ec.crv!, x: ec.x!, y: ec.y! })).slice(0, 16));
+  assert.match(r.keys[2]!.thumbprint, /^oct-[A-Za-z0-9_-]{12}$/);
+  assert.notEqual(r.keys[2]!.thumbprint, (await calculateJwkThumbprint({ kty: 'oct', k: 'c2VjcmV0' })).slice(0, 16));
+});
+
+test('parseJwksDocument: document shape errors', () => {
+  assert.deepEqual(parseJwksDocument([], { allowX509Map: false }), { ok: false, error: 'JWKS is not a JSON object' });
+  assert.deepEqual(parseJwksDocument({}, { allowX509Map: false }), { ok: false, error: 'JWKS has no "keys" member' });
+  assert.deepEqual(parseJwksDocument({ keys: {} }, { allowX509Map: false }), { ok: false, error: 'JWKS "keys" is not an array' });
+  const empty = parseJwksDocument({ keys: [] }, { allowX509Map: false });
+  assert.deepEqual(empty, { ok: true, keys: [], dropped: [] });
+});
+
+test('parseJwksDocument: Google x509 map only when allowed; RSA certificates only', () => {
+  const rsaCert = authFixture('google-x509-cert.pem');
+  const ecCert = authFixture('ec-x509-cert.pem');
+  const doc = { 'kid-rsa': rsaCert, 'kid-ec': ecCert };
+  assert.equal(parseJwksDocument(doc, { allowX509Map: false }).ok, false);
+  const r = parseJwksDocument(doc, { allowX509Map: true });
+  assert.equal(r.ok, true);
+  const ok2 = r as Extract<typeof r, { ok: true }>;
+  assert.deepEqual(ok2.keys.map((k) => [k.kid, k.kty, k.alg]), [['kid-rsa', 'RSA', undefined]]);
+  assert.ok(ok2.keys[0]!.key.equals(new crypto.X509Certificate(rsaCert).publicKey));
+  assert.deepEqual(ok2.dropped, ['kid "kid-ec": certificate key is not RSA']);
+  // Not every value is a certificate: not the x509 format.
+  assert.equal(parseJwksDocument({ a: rsaCert, b: 'x' }, { allowX509Map: true }).ok, false);
+});

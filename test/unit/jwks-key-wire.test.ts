@@ -1,0 +1,40 @@
+// Key sets cross threads as JWK data (KeyObjects cannot be broadcast to several workers).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { BroadcastChannel } from 'node:worker_threads';
+import { fromWire, toWire } from '../../src/jwks/key-wire.js';
+import type { KeyForWorker } from '../../src/types.js';
+
+const keys: KeyForWorker[] = [
+  { kty: 'RSA', kid: 'r', alg: 'RS256', key: crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey },
+  { kty: 'EC', crv: 'P-384', key: crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey },
+  { kty: 'oct', alg: 'HS256', key: crypto.createSecretKey(crypto.randomBytes(32)) },
+  { kty: 'OKP', crv: 'Ed25519', kid: 'e', key: crypto.generateKeyPairSync('ed25519').publicKey },
+];
+
+test('toWire/fromWire round trip keeps kid, alg, kty, crv and the key itself', () => {
+  const back = fromWire(structuredClone(toWire(keys)));
+  assert.equal(back.length, keys.length);
+  back.forEach((k, i) => {
+    const orig = keys[i]!;
+    assert.deepEqual([k.kid, k.alg, k.kty, k.crv], [orig.kid, orig.alg, orig.kty, orig.crv]);
+    assert.ok(k.key.equals(orig.key), `key ${i}`);
+  });
+});
+
+test('the wire form can be broadcast to several receivers; a KeyObject cannot (why key-wire exists)', () => {
+  const sender = new BroadcastChannel('jwtgate-test-wire');
+  const r1 = new BroadcastChannel('jwtgate-test-wire');
+  const r2 = new BroadcastChannel('jwtgate-test-wire');
+  try {
+    assert.doesNotThrow(() => sender.postMessage({ keys: toWire(keys) }));
+    assert.throws(() => sender.postMessage({ keys }), /could not be posted/);
+  } finally {
+    for (const c of [sender, r1, r2]) c.close();
+  }
+});
+
+test('a wire key that does not import is skipped', () => {
+  assert.deepEqual(fromWire([{ kty: 'EC', jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } }]), []);
+});
