@@ -55,14 +55,9 @@ export function importLocalJwks(text: string): LocalJwksResult {
     return { ok: false, error: `cannot parse local jwks: ${failures.join('; ')}` };
   }
 
-  const keys = isObject(json) ? json.keys : undefined;
-  if (Array.isArray(keys) && keys.length > 0) {
-    const doc = parseJwksDocument(json, { allowX509Map: false });
-    if (doc.ok) return { ok: true, keys: doc.keys, format: 'jwks', dropped: doc.dropped };
-    failures.push(`JWKS: ${doc.error}`);
-  } else {
-    failures.push(isObject(json) ? 'JWKS: no keys in set' : 'JWKS: not a JSON object');
-  }
+  const list = isObject(json) ? json.keys : undefined;
+  if (Array.isArray(list) && list.length > 0) return { ok: true, format: 'jwks', ...importKeyList(list) };
+  failures.push(isObject(json) ? 'JWKS: no keys in set' : 'JWKS: not a JSON object');
 
   const single = importJwk(json);
   if (single.ok) return { ok: true, keys: [single.key], format: 'jwk', dropped: [] };
@@ -79,10 +74,10 @@ export function importLocalJwks(text: string): LocalJwksResult {
  */
 export function parseJwksDocument(json: unknown, opts: { allowX509Map: boolean }): JwksDocumentResult {
   if (!isObject(json)) return { ok: false, error: 'JWKS is not a JSON object' };
-  const keys: ImportedKey[] = [];
-  const dropped: string[] = [];
   if (!Object.hasOwn(json, 'keys')) {
     if (opts.allowX509Map && isX509Map(json)) {
+      const keys: ImportedKey[] = [];
+      const dropped: string[] = [];
       for (const [kid, pem] of Object.entries(json)) {
         const r = importX509(kid, pem as string);
         if (r.ok) keys.push(r.key);
@@ -93,14 +88,19 @@ export function parseJwksDocument(json: unknown, opts: { allowX509Map: boolean }
     return { ok: false, error: 'JWKS has no "keys" member' };
   }
   if (!Array.isArray(json.keys)) return { ok: false, error: 'JWKS "keys" is not an array' };
-  json.keys.forEach((entry: unknown, i: number) => {
-    const label = `keys[${i}]${describeKid(entry)}`;
-    if (!isObject(entry)) { dropped.push(`${label}: not a JSON object`); return; }
+  return { ok: true, ...importKeyList(json.keys) };
+}
+
+/** jwks.cc: each entry on its own; entries that are not usable keys are dropped. */
+function importKeyList(list: readonly unknown[]): { keys: ImportedKey[]; dropped: string[] } {
+  const keys: ImportedKey[] = [];
+  const dropped: string[] = [];
+  list.forEach((entry, i) => {
     const r = importJwk(entry);
     if (r.ok) keys.push(r.key);
-    else dropped.push(`${label}: ${r.reason}`);
+    else dropped.push(`keys[${i}]${describeKid(entry)}: ${r.reason}`);
   });
-  return { ok: true, keys, dropped };
+  return { keys, dropped };
 }
 
 // --- one JWK (jwks.cc extractJwk) ------------------------------------------------------------

@@ -10,10 +10,11 @@ import { importLocalJwks } from '../../src/jwks/import-keys.js';
 import type { ImportedKey } from '../../src/config/snapshot.js';
 import type { VerifyItem } from '../../src/types.js';
 import { SEED_JWKS, SEED_TOKEN } from '../fixtures/auth/builders.js';
-import { rsaKeys, sign } from '../helpers/tokens.js';
+import { sign } from '../helpers/tokens.js';
+import { rsaKeySet } from '../fixtures/auth/keys.js';
 
-const keysA = rsaKeys('a');
-const keysB = rsaKeys('b');
+const keysA = rsaKeySet('a');
+const keysB = rsaKeySet('b');
 const imported = (jwks: string): ImportedKey[] => {
   const r = importLocalJwks(jwks);
   assert.ok(r.ok);

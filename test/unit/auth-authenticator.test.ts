@@ -9,11 +9,12 @@ import { Verifier } from '../../src/auth/verifier.js';
 import { importLocalJwks } from '../../src/jwks/import-keys.js';
 import type { ImportedKey, JwtExtension, JwtProvider } from '../../src/config/snapshot.js';
 import { extension, headerValues, provider, request, SEED_JWKS, SEED_TOKEN } from '../fixtures/auth/builders.js';
-import { mint, rsaKeys } from '../helpers/tokens.js';
+import { mint } from '../helpers/tokens.js';
+import { rsaKeySet } from '../fixtures/auth/keys.js';
 
 const NOW = 1_800_000_000;
-const keysA = rsaKeys('a');
-const keysB = rsaKeys('b');
+const keysA = rsaKeySet('a');
+const keysB = rsaKeySet('b');
 
 function imported(jwks: string): ImportedKey[] {
   const r = importLocalJwks(jwks);

@@ -6,12 +6,13 @@ import crypto from 'node:crypto';
 import { calculateJwkThumbprint } from 'jose';
 import { importLocalJwks, parseJwksDocument, MAX_JWKS_INPUT_CHARS } from '../../src/jwks/import-keys.js';
 import { SEED_JWKS, authFixture } from '../fixtures/auth/builders.js';
+import { keyPair } from '../fixtures/auth/keys.js';
 
-const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const p256 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const p384 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
-const p521 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-521' });
-const ed = crypto.generateKeyPairSync('ed25519');
+const rsa = keyPair('rsa');
+const p256 = keyPair('ec', { namedCurve: 'P-256' });
+const p384 = keyPair('ec', { namedCurve: 'P-384' });
+const p521 = keyPair('ec', { namedCurve: 'P-521' });
+const ed = keyPair('ed25519');
 const jwkOf = (k: crypto.KeyObject) => k.export({ format: 'jwk' }) as Record<string, string>;
 const rsaJwk = jwkOf(rsa.publicKey);
 
@@ -73,9 +74,9 @@ test('PEM Ed25519 -> EdDSA', () => {
 
 test('PEM keys of other types, private keys and certificates are errors', () => {
   const bad = [
-    crypto.generateKeyPairSync('x25519').publicKey.export({ type: 'spki', format: 'pem' }) as string,
-    crypto.generateKeyPairSync('ed448').publicKey.export({ type: 'spki', format: 'pem' }) as string,
-    crypto.generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    keyPair('x25519').publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    keyPair('ed448').publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    keyPair('ec', { namedCurve: 'secp256k1' }).publicKey.export({ type: 'spki', format: 'pem' }) as string,
     rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
     authFixture('google-x509-cert.pem'),
   ];
@@ -142,7 +143,7 @@ test('JWKS drop rules (jwks.cc), each key dropped with a reason and no key mater
     ['oct without k', { kty: 'oct', alg: 'HS256' }, /"k" is missing/],
     ['oct empty k', { kty: 'oct', k: '' }, /non-empty/],
     ['OKP alg not EdDSA', { ...okp, alg: 'ES256' }, /must be EdDSA/],
-    ['OKP crv not Ed25519', { ...jwkOf(crypto.generateKeyPairSync('x25519').publicKey) }, /not Ed25519/],
+    ['OKP crv not Ed25519', { ...jwkOf(keyPair('x25519').publicKey) }, /not Ed25519/],
     ['OKP x wrong length', { kty: 'OKP', crv: 'Ed25519', x: Buffer.alloc(31).toString('base64url') }, /32 bytes/],
     ['unknown kty', { kty: 'RSA-PSS', n: rsaJwk.n, e: 'AQAB' }, /not supported/],
     ['kty missing', { n: rsaJwk.n, e: 'AQAB' }, /"kty" is missing/],

@@ -7,6 +7,7 @@ import { isCandidateKey } from '../../src/jwks/key-select.js';
 import { verifyItemWithKeys } from '../../src/jwks/verify-signature.js';
 import type { KeyForWorker, VerifyItem } from '../../src/types.js';
 import { sign } from '../helpers/tokens.js';
+import { keyPair } from '../fixtures/auth/keys.js';
 
 test('kid/alg candidate matrix', () => {
   const rows: [tokenKid: string, keyKid: string | undefined, tokenAlg: string, keyAlg: string | undefined, candidate: boolean][] = [
@@ -30,8 +31,8 @@ test('kid/alg candidate matrix', () => {
   }
 });
 
-const a = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const b = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const a = keyPair('rsa');
+const b = keyPair('rsa');
 const key = (k: crypto.KeyObject, extra: Partial<KeyForWorker> = {}): KeyForWorker => ({ kty: 'RSA', key: k, ...extra });
 const input = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0';
 const item = (kid: string, alg = 'RS256', signer = a.privateKey): VerifyItem => ({

@@ -5,12 +5,13 @@ import crypto from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { fromWire, toWire } from '../../src/jwks/key-wire.js';
 import type { KeyForWorker } from '../../src/types.js';
+import { keyPair } from '../fixtures/auth/keys.js';
 
 const keys: KeyForWorker[] = [
-  { kty: 'RSA', kid: 'r', alg: 'RS256', key: crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey },
-  { kty: 'EC', crv: 'P-384', key: crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey },
+  { kty: 'RSA', kid: 'r', alg: 'RS256', key: keyPair('rsa').publicKey },
+  { kty: 'EC', crv: 'P-384', key: keyPair('ec', { namedCurve: 'P-384' }).publicKey },
   { kty: 'oct', alg: 'HS256', key: crypto.createSecretKey(crypto.randomBytes(32)) },
-  { kty: 'OKP', crv: 'Ed25519', kid: 'e', key: crypto.generateKeyPairSync('ed25519').publicKey },
+  { kty: 'OKP', crv: 'Ed25519', kid: 'e', key: keyPair('ed25519').publicKey },
 ];
 
 test('toWire/fromWire round trip keeps kid, alg, kty, crv and the key itself', () => {

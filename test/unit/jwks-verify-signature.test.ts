@@ -5,15 +5,16 @@ import crypto from 'node:crypto';
 import { verifyItemWithKeys, verifySignature } from '../../src/jwks/verify-signature.js';
 import type { KeyForWorker, VerifyItem } from '../../src/types.js';
 import { sign } from '../helpers/tokens.js';
+import { keyPair } from '../fixtures/auth/keys.js';
 
-const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const rsa = keyPair('rsa');
 const ec = {
-  ES256: crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }),
-  ES384: crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }),
-  ES512: crypto.generateKeyPairSync('ec', { namedCurve: 'P-521' }),
+  ES256: keyPair('ec', { namedCurve: 'P-256' }),
+  ES384: keyPair('ec', { namedCurve: 'P-384' }),
+  ES512: keyPair('ec', { namedCurve: 'P-521' }),
 };
 const crvOf = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' } as const;
-const ed = crypto.generateKeyPairSync('ed25519');
+const ed = keyPair('ed25519');
 const secret = crypto.createSecretKey(crypto.randomBytes(32));
 const input = Buffer.from('eyJhbGciOiJ4In0.eyJzdWIiOiJ4In0').toString('latin1');
 
