@@ -1,5 +1,6 @@
 // Mints JWTs for tests with node:crypto (no library in between, so malformed variants are easy).
 import crypto, { type KeyObject } from 'node:crypto';
+import { keyPair } from '../fixtures/auth/keys.js';
 
 export const b64url = (v: string | Buffer) => Buffer.from(v).toString('base64url');
 
@@ -28,7 +29,8 @@ export function sign(alg: string, key: KeyObject, input: string): Buffer {
 
 /** An RSA key pair and its public JWKS (kid `test-rsa`). */
 export function rsaKeys(kid = 'test-rsa') {
-  const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  // PEM round trip: Node 20 can deadlock exporting a KeyObject fresh from generateKeyPairSync.
+  const { publicKey, privateKey } = keyPair('rsa');
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
   return { publicKey, privateKey, jwk, jwks: JSON.stringify({ keys: [jwk] }) };
 }

@@ -6,12 +6,13 @@ import crypto from 'node:crypto';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { b64url, mint, rsaKeys } from '../helpers/tokens.js';
+import { keyPair } from '../fixtures/auth/keys.js';
 
 const rsa = rsaKeys('rsa-1');
-const ed = crypto.generateKeyPairSync('ed25519');
+const ed = keyPair('ed25519');
 const edJwk = { ...ed.publicKey.export({ format: 'jwk' }), kid: 'ed-1', alg: 'EdDSA' };
 // An EC key whose curve contradicts its alg: Envoy drops it, leaving no valid key.
-const badEc = { ...crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' }), alg: 'ES256', kid: 'bad' };
+const badEc = { ...keyPair('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' }), alg: 'ES256', kid: 'bad' };
 
 const manifests = [
   `
@@ -80,7 +81,7 @@ const rows: [string, string | undefined, number, string][] = [
   ['no key with matching kid', A({}, { kid: 'rotated-away' }), 401, "Jwks doesn't have key to match kid or alg from Jwt"],
   ['a key matched but the signature is bad', A({}).replace(/\.[^.]+$/, '.' + b64url(crypto.randomBytes(256))), 401, 'Jwt verification fails'],
   ['Ed25519 signature not 64 bytes', `${seg({ alg: 'EdDSA', kid: 'ed-1' })}.${seg({ iss: 'https://issuer-b.test' })}.${b64url(Buffer.alloc(63))}`, 401, 'Jwt ED25519 signature is wrong length'],
-  ['local JWKS has no usable key', mint({ alg: 'ES256', key: crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, payload: { iss: 'https://issuer-c.test' } }), 401, "Jwks doesn't have any valid public key"],
+  ['local JWKS has no usable key', mint({ alg: 'ES256', key: keyPair('ec', { namedCurve: 'P-256' }).privateKey, payload: { iss: 'https://issuer-c.test' } }), 401, "Jwks doesn't have any valid public key"],
   // Check order (spec 4.2): time and audience come before the signature.
   ['expired token with a bad signature reports expiry', A({ exp: now() - 3600 }).replace(/\.[^.]+$/, '.' + b64url('x')), 401, 'Jwt is expired'],
 ];
