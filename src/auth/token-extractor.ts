@@ -102,6 +102,21 @@ export function removeQueryParam(query: string, name: string): string {
   const names = [...byName.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   let out = '';
   for (const k of names) for (const v of byName.get(k)!) out += (out === '' ? '' : '&') + k + '=' + v;
+  return wireSafe(out);
+}
+
+// Envoy writes the decoded values back as they are. Bytes that cannot appear in an HTTP/1.1
+// request-target at all (space, controls, DEL, '#', non-ASCII) would make the upstream request
+// invalid (undici refuses such a path), so only those are percent-encoded again.
+const NOT_WIRE_SAFE = /[^\x21-\x22\x24-\x7e]/;
+function wireSafe(q: string): string {
+  if (!NOT_WIRE_SAFE.test(q)) return q;
+  let out = '';
+  for (const ch of q) {
+    const c = ch.codePointAt(0)!;
+    if (c > 0x20 && c < 0x7f && c !== 0x23) out += ch;
+    else for (const b of Buffer.from(ch, 'utf8')) out += '%' + (b < 16 ? '0' : '') + b.toString(16).toUpperCase();
+  }
   return out;
 }
 

@@ -191,3 +191,10 @@ test('default token sources: access_token query parameter works and is removed f
     assert.equal(res.status, 200);
     assert.equal(h.echo.received.at(-1)!.url, '/anything?a=1&b=2');
   }));
+
+test('query token removal re-encodes only what cannot go on the wire', () =>
+  withSeed(['01-basic-jwt.yaml'], async (h) => {
+    const res = await request({ port: h.port, path: `/anything?q=hello%20w%C3%B6rld&access_token=${TOKEN}&x=%2F` });
+    assert.equal(res.status, 200);
+    assert.equal(h.echo.received.at(-1)!.url, '/anything?q=hello%20w%C3%B6rld&x=/');
+  }));

@@ -84,11 +84,12 @@ test('removing a header token removes the whole header, all values', () => {
   assert.deepEqual(req.headers, ['x', 'y']);
 });
 
-test('removing a query token re-serializes the rest sorted by key, decoded, not re-encoded', () => {
+test('removing a query token re-serializes the rest sorted by key, decoded (only wire-unsafe bytes re-encoded)', () => {
   const req = request({ query: 'b=2&access_token=t&a=%20x%26y&b=1&c' });
   const t = extractTokens(req, defaults).find((x) => x.kind === 'query')!;
   removeToken(req, t);
-  assert.equal(req.query, 'a= x&y&b=2&b=1&c=');
+  // Envoy writes ' x&y' back decoded; the space cannot go on the wire, the '&' can (as Envoy).
+  assert.equal(req.query, 'a=%20x&y&b=2&b=1&c=');
   assert.equal(removeQueryParam('access_token=t', 'access_token'), '');
   assert.equal(removeQueryParam('access_token=t&access_token=u&z=1', 'access_token'), 'z=1');
 });
