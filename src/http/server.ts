@@ -70,7 +70,7 @@ class UwsExchange implements ClientExchange {
 
   private onData(ab: ArrayBuffer, isLast: boolean): void {
     // uWS neuters the ArrayBuffer when this callback returns: copy it.
-    const chunk = ab.byteLength === 0 ? EMPTY : Buffer.from(new Uint8Array(ab).slice());
+    const chunk = ab.byteLength === 0 ? EMPTY : Buffer.from(ab.slice(0));
     if (this.bodyCb) {
       this.bodyCb(chunk, isLast);
       return;
@@ -137,20 +137,13 @@ class UwsExchange implements ClientExchange {
 
   writeHead(status: number, headers: readonly string[]): void {
     if (this.done) return;
-    const res = this.res;
     let length = -1;
-    res.cork(() => {
-      res.writeStatus(statusLine(status));
-      for (let i = 0; i < headers.length; i += 2) {
-        const name = headers[i]!;
-        if (name === 'content-length') {
-          length = Number(headers[i + 1]);
-          continue;
-        }
-        if (FRAMING.has(name)) continue;
-        res.writeHeader(name, headers[i + 1]!);
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] === 'content-length') {
+        length = Number(headers[i + 1]);
+        break;
       }
-    });
+    }
     // 204/304 and HEAD carry no body: the length only describes the would-be entity.
     if (this.headOnly || status === 204 || status === 304) {
       this.fixedLength = -2;
@@ -158,38 +151,63 @@ class UwsExchange implements ClientExchange {
     } else if (Number.isSafeInteger(length) && length >= 0) {
       this.fixedLength = length;
     }
-    res.onWritable((offset) => this.onWritable(offset));
+    // The status line and headers are written with the first body chunk (or at the end), in
+    // the same cork: one send() per small response instead of two.
+    this.headStatus = status;
+    this.headHeaders = headers;
+    this.res.onWritable((offset) => this.onWritable(offset));
   }
 
+  private headStatus = 0;
+  private headHeaders: readonly string[] | undefined;
   private bodylessLength = -1;
+
+  /** Writes the deferred status line and headers; call inside a cork. */
+  private flushHead(): void {
+    const headers = this.headHeaders;
+    if (headers === undefined) return;
+    this.headHeaders = undefined;
+    const res = this.res;
+    res.writeStatus(statusLine(this.headStatus));
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (FRAMING.has(name)) continue;
+      res.writeHeader(name, headers[i + 1]!);
+    }
+  }
 
   write(chunk: Buffer): boolean {
     if (this.done) return true;
     if (this.fixedLength === -2) return true;
-    const res = this.res;
-    if (this.fixedLength >= 0) {
-      let ok = true;
-      res.cork(() => {
-        const offset = res.getWriteOffset();
-        const [written, finished] = res.tryEnd(chunk, this.fixedLength);
-        if (finished) {
-          this.done = true;
-          return;
-        }
-        if (!written) {
-          this.pending = chunk;
-          this.pendingOffset = offset;
-          ok = false;
-        }
-      });
-      return ok;
-    }
-    let ok = true;
-    res.cork(() => {
-      ok = res.write(chunk);
-    });
-    return ok;
+    this.chunk = chunk;
+    this.res.cork(this.corkedWrite);
+    this.chunk = undefined;
+    return this.writeOk;
   }
+
+  private chunk: Buffer | undefined;
+  private writeOk = true;
+  private readonly corkedWrite = (): void => {
+    const res = this.res;
+    const chunk = this.chunk!;
+    this.flushHead();
+    if (this.fixedLength >= 0) {
+      const offset = res.getWriteOffset();
+      const [written, finished] = res.tryEnd(chunk, this.fixedLength);
+      this.writeOk = true;
+      if (finished) {
+        this.done = true;
+        return;
+      }
+      if (!written) {
+        this.pending = chunk;
+        this.pendingOffset = offset;
+        this.writeOk = false;
+      }
+      return;
+    }
+    this.writeOk = res.write(chunk);
+  };
 
   private onWritable(offset: number): boolean {
     if (this.done) return true;
@@ -197,8 +215,11 @@ class UwsExchange implements ClientExchange {
     if (pending) {
       const [written, finished] = this.res.tryEnd(pending.subarray(offset - this.pendingOffset), this.fixedLength);
       if (finished) {
+        // Complete: still tell the writer, so it resumes the upstream and sees its end.
         this.done = true;
         this.pending = undefined;
+        const cb = this.drainCb;
+        if (cb) cb();
         return true;
       }
       if (!written) return false;
@@ -215,23 +236,19 @@ class UwsExchange implements ClientExchange {
 
   end(): void {
     if (this.done) return;
-    const res = this.res;
-    if (this.fixedLength === -2) {
-      this.done = true;
-      res.cork(() => res.endWithoutBody(this.bodylessLength >= 0 ? this.bodylessLength : undefined));
-      return;
-    }
-    if (this.fixedLength >= 0) {
-      // Upstream ended before its declared length: the client must not see a short body as complete.
-      if (res.getWriteOffset() < this.fixedLength || this.pending) {
-        this.destroy();
-        return;
-      }
-      this.done = true;
+    if (this.fixedLength > 0) {
+      // A declared length that tryEnd has not completed: the upstream ended early, and the
+      // client must not see a short body as complete.
+      this.destroy();
       return;
     }
     this.done = true;
-    res.cork(() => res.end());
+    const res = this.res;
+    res.cork(() => {
+      this.flushHead();
+      if (this.fixedLength === -2) res.endWithoutBody(this.bodylessLength >= 0 ? this.bodylessLength : undefined);
+      else res.end();
+    });
   }
 
   destroy(): void {

@@ -102,3 +102,21 @@ test('upstream down -> 503 with a clear body; upstream too slow -> 504', async (
     await slow.close();
   }
 });
+
+test('a slow-reading client gets the whole large response (backpressure both ways)', async () => {
+  const sock = net.connect(h.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.pause();
+  sock.write(`GET /bytes/8000000 HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
+  await new Promise((r) => setTimeout(r, 400));
+  const chunks: Buffer[] = [];
+  sock.on('data', (c: Buffer) => chunks.push(c));
+  sock.resume();
+  await new Promise((r) => sock.once('close', r));
+  const raw = Buffer.concat(chunks);
+  const split = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, split).toString();
+  assert.match(head, /^HTTP\/1\.1 200 OK/);
+  assert.match(head, /content-length: 8000000/i);
+  assert.equal(raw.length - split - 4, 8_000_000);
+});
