@@ -347,9 +347,14 @@ export class HttpServer {
 
   /** Stops accepting new connections; requests in flight finish on their open connections. */
   stopAccepting(): void {
+    // Closing a uWS listen socket twice is a use-after-free (SIGSEGV): close each once.
+    if (this.acceptStopped) return;
+    this.acceptStopped = true;
     const uws = loadUws();
     for (const { socket } of this.sockets.values()) uws.us_listen_socket_close(socket);
   }
+
+  private acceptStopped = false;
 
   /** Closes every connection (after stopAccepting and a drain period). */
   close(): void {

@@ -42,7 +42,7 @@ test('npm start serves the seed page on 8080; the seed curl commands give what t
   let logs = '';
   child.stdout.on('data', (d) => (logs += d));
   child.stderr.on('data', (d) => (logs += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const exited = new Promise<number | string | null>((r) => child.on('exit', (code, signal) => r(code ?? signal)));
   try {
     await waitReady('http://127.0.0.1:9901/ready', 20_000);
     const INGRESS_GW_ADDRESS = '127.0.0.1';
