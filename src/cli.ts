@@ -29,6 +29,7 @@ serve options:
   --verify-mode pool|inline|auto where signatures are checked (default auto)
   --max-request-headers-bytes N  431 above this many header bytes (default 61440, Envoy's 60 KiB)
   --upstream-timeout-ms N        504 when the upstream has not answered in N ms (default 15000)
+  --jwks-refetch-cooldown-ms N   remote JWKS: at most one early refetch per key set per N ms when a token's kid is unknown (default 30000)
   --echo-upstream HOST:PORT      also start the bundled httpbin-style echo upstream there
   --strict                       refuse to start if any resource is invalid (default: serve the valid parts, like kgateway)
   --access-log                   one JSON log line per request (default off)
@@ -69,6 +70,7 @@ async function serve(argv: string[], log: Logger): Promise<number> {
       'verify-mode': { type: 'string' },
       'max-request-headers-bytes': { type: 'string' },
       'upstream-timeout-ms': { type: 'string' },
+      'jwks-refetch-cooldown-ms': { type: 'string' },
       'echo-upstream': { type: 'string' },
       strict: { type: 'boolean' },
       'access-log': { type: 'boolean' },
@@ -105,6 +107,7 @@ async function serve(argv: string[], log: Logger): Promise<number> {
       verifyMode: mode,
       maxRequestHeadersBytes: positiveInt('--max-request-headers-bytes', values['max-request-headers-bytes']),
       upstreamTimeoutMs: positiveInt('--upstream-timeout-ms', values['upstream-timeout-ms']),
+      jwksRefetchCooldownMs: positiveInt('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms']),
       strict: values.strict,
       accessLog: values['access-log'],
       logger: log,

@@ -4,7 +4,7 @@
 // request always sees one consistent configuration.
 
 import { ConfigError, ERRORS, type ConfigProblem, type ErrorCode } from './errors.js';
-import type { CompiledRoute, Snapshot } from './config/snapshot.js';
+import type { CompiledRoute, ImportedKey, RemoteKeySet, Snapshot } from './config/snapshot.js';
 import { loadManifests } from './config/load.js';
 import { compileSnapshot } from './config/compile.js';
 import { selectRoute, pickBackend } from './routing/match.js';
@@ -17,6 +17,7 @@ import { Authenticator, type AuthOutcome } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { Metrics } from './observability/metrics.js';
 import { silentLogger, type Logger } from './observability/log.js';
+import { JwksRefresher } from './jwks/refresher.js';
 
 export interface GatewayOptions {
   /** Manifest files or folders. */
@@ -42,7 +43,17 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Clock for claim checks (seconds); tests inject it. */
   nowSeconds?: () => number;
+  /**
+   * Remote JWKS: minimum time between two early refetches of one key set caused by a token
+   * whose kid is not in it (default 30000 ms; jwtgate only, Envoy never refetches on a kid miss).
+   */
+  jwksRefetchCooldownMs?: number;
+  /** Remote JWKS fetch deadline, retries included (default 5000 ms, Envoy's hard-coded value; tests shorten it). */
+  jwksFetchTimeoutMs?: number;
 }
+
+/** Gateway.start waits at most this long for the first fetch of non-fastListener remote key sets. */
+const FIRST_FETCH_WAIT_MS = 15_000;
 
 const PROBLEM_LOG_LIMIT = 200;
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -58,6 +69,7 @@ export class Gateway {
   private readonly auth: Authenticator;
   private readonly forwarder: Forwarder;
   private readonly keySetGenerations = new Map<string, number>();
+  private refresher: JwksRefresher | undefined;
   private backendCounter = 0;
   private listening = false;
   private stopped = false;
@@ -65,7 +77,7 @@ export class Gateway {
   private constructor(opts: GatewayOptions) {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
-    this.verifier = new Verifier({ threads: opts.verifyThreads, mode: opts.verifyMode });
+    this.verifier = new Verifier({ threads: opts.verifyThreads, mode: opts.verifyMode, metrics: this.metrics });
     this.cache = new ResultCache();
     this.auth = new Authenticator({
       verifier: this.verifier,
@@ -73,6 +85,7 @@ export class Gateway {
       nowSeconds: opts.nowSeconds,
       keySet: (id: string) => this.keySetFor(id),
       metrics: this.metrics,
+      refetchKeySet: (id: string) => this.refresher?.refetch(id) ?? Promise.resolve(false),
     });
     this.forwarder = new Forwarder({ timeoutMs: opts.upstreamTimeoutMs ?? 15000 });
     this.http = new HttpServer(
@@ -96,6 +109,12 @@ export class Gateway {
         throw new ConfigError(snapshot.problems.filter((p) => p.severity === 'error'), 'configuration has errors and --strict is set');
       }
       gw.install(snapshot);
+      // Envoy's listener warm-up (spec §4.9): without fastListener, the listener waits for the
+      // first fetch of each remote key set, success or failure.
+      const warmUp = [...snapshot.keySets.values()].filter((ks) => ks.kind === 'remote' && !ks.fastListener && ks.target).map((ks) => ks.id);
+      if (warmUp.length > 0 && gw.refresher && !(await gw.refresher.firstAttempts(warmUp, FIRST_FETCH_WAIT_MS))) {
+        gw.log.warn('remote JWKS: first fetch still not done; listening anyway', { waitedMs: FIRST_FETCH_WAIT_MS, keySets: warmUp.filter((id) => !gw.refresher!.attempted(id)) });
+      }
       for (const port of snapshot.ports.keys()) {
         const bind = opts.portOverrides?.get(port) ?? port;
         const bound = await gw.http.listen(port, bind);
@@ -117,6 +136,7 @@ export class Gateway {
   get ready(): boolean {
     if (!this.listening || this.stopped) return false;
     for (const ks of this.snap.keySets.values()) if (ks.kind === 'local' && !this.keySetGenerations.has(ks.id)) return false;
+    for (const ks of this.snap.keySets.values()) if (ks.kind === 'remote' && !ks.fastListener && ks.target && !this.refresher?.attempted(ks.id)) return false;
     return true;
   }
 
@@ -134,13 +154,15 @@ export class Gateway {
     this.http.stopAccepting();
     if (drainMs > 0) await new Promise((r) => setTimeout(r, Math.min(drainMs, 200)).unref?.());
     this.http.close();
-    await Promise.allSettled([this.forwarder.close(), this.verifier.close()]);
+    await Promise.allSettled([this.forwarder.close(), this.verifier.close(), this.refresher?.close()]);
   }
 
   private install(snapshot: Snapshot): void {
     const live = new Set<string>();
+    const remote: RemoteKeySet[] = [];
     for (const ks of snapshot.keySets.values()) {
       live.add(ks.id);
+      if (ks.kind === 'remote') remote.push(ks);
       if (ks.kind !== 'local') continue;
       const generation = (this.keySetGenerations.get(ks.id) ?? 0) + 1;
       this.verifier.publishKeySet(ks.id, generation, ks.keys);
@@ -152,6 +174,36 @@ export class Gateway {
       for (const id of dropped) this.keySetGenerations.delete(id);
     }
     this.snap = snapshot;
+    this.installRemote(remote);
+  }
+
+  /** The remote JWKS refresher (undefined while no snapshot has a remote key set). */
+  get jwksRefresher(): JwksRefresher | undefined {
+    return this.refresher;
+  }
+
+  /** Remote key sets go to the refresher thread; their keys come back through this. */
+  private installRemote(remote: readonly RemoteKeySet[]): void {
+    if (remote.length === 0 && !this.refresher) return;
+    this.refresher ??= new JwksRefresher({
+      log: this.log,
+      metrics: this.metrics,
+      onKeySet: (id, keys) => this.publishRemote(id, keys),
+      ...(this.opts.jwksRefetchCooldownMs !== undefined ? { kidMissCooldownMs: this.opts.jwksRefetchCooldownMs } : {}),
+      ...(this.opts.jwksFetchTimeoutMs !== undefined ? { fetchTimeoutMs: this.opts.jwksFetchTimeoutMs } : {}),
+    });
+    this.refresher.configure(remote);
+  }
+
+  /**
+   * A remote key set whose content changed: a new generation for the verifier (and its
+   * workers); result-cache entries of older generations stop being honoured.
+   */
+  private publishRemote(id: string, keys: readonly ImportedKey[]): void {
+    if (this.stopped || this.snap?.keySets.get(id)?.kind !== 'remote') return;
+    const generation = (this.keySetGenerations.get(id) ?? 0) + 1;
+    this.verifier.publishKeySet(id, generation, keys);
+    this.keySetGenerations.set(id, generation);
   }
 
   private keySetFor(id: string) {

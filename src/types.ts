@@ -67,3 +67,107 @@ export type VerifyItemResult = { readonly ok: true; readonly keyIndex: number } 
 export interface VerifyTaskResult {
   readonly results: readonly VerifyItemResult[];
 }
+
+// ----- JWKS refresher thread (workers/jwks-refresher.ts) <-> main thread (src/jwks/refresher.ts)
+
+/**
+ * TLS origination for a remote JWKS fetch: from a BackendConfigPolicy `spec.tls` targeting the
+ * backend, or (no policy) an `https://` URL with Node's trust store. PEM text and file paths
+ * only; never logged.
+ */
+export interface RemoteTlsSpec {
+  /** `insecureSkipVerify: true`: TLS without any certificate check. */
+  readonly insecureSkipVerify: boolean;
+  /** SNI sent (and, with the default trust store, the name the certificate must be valid for). */
+  readonly sni?: string;
+  /** Trusted CA bundle (Secret `ca.crt`); with neither this nor `caFile`: Node's trust store. */
+  readonly caPem?: string;
+  /** Trusted CA bundle read at each fetch (`files.rootCA`). */
+  readonly caFile?: string;
+  /** Client certificate and key for mTLS (Secret `tls.crt`/`tls.key`, or `files`). */
+  readonly certPem?: string;
+  readonly keyPem?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** `verifySubjectAltNames`: the peer certificate must carry one of these SANs. */
+  readonly verifySubjectAltNames?: readonly string[];
+  /** `TLSv1`..`TLSv1.3` (from `parameters.minVersion`/`maxVersion`). */
+  readonly minVersion?: string;
+  readonly maxVersion?: string;
+  /** `BackendConfigPolicy/ns/name` the settings came from (logs, config_dump). */
+  readonly source?: string;
+  /** A configuration problem (e.g. the Secret is missing): every fetch fails with it (fail closed). */
+  readonly error?: string;
+}
+
+/** What the refresher needs to fetch one remote key set (from a snapshot's RemoteKeySet). */
+export interface RemoteJwksSpec {
+  /** Key set id, `GatewayExtension/ns/name#provider`. */
+  readonly id: string;
+  readonly url: string;
+  /** The backend the connection goes to; the URL's host is sent as Host (and SNI). */
+  readonly target: { readonly host: string; readonly port: number };
+  readonly tls?: RemoteTlsSpec;
+  readonly cacheDurationMs: number;
+  readonly failedRefetchDurationMs: number;
+  /** Retries within one fetch (0 without retryPolicy, as Envoy). */
+  readonly numRetries: number;
+  readonly backOffBaseMs: number;
+  readonly backOffMaxMs: number;
+}
+
+/** A key imported by the refresher, with its loggable thumbprint (an ImportedKey). */
+export interface RefreshedKey extends KeyForWorker {
+  readonly thumbprint: string;
+}
+
+export type JwksFetchOutcome =
+  | 'ok'
+  | 'http_status'
+  | 'connect_error'
+  | 'tls_error'
+  | 'timeout'
+  | 'body_too_large'
+  | 'empty_body'
+  | 'bad_json'
+  | 'bad_jwks'
+  | 'no_valid_keys'
+  | 'tls_config'
+  | 'internal';
+
+/** Why a fetch ran. */
+export type JwksFetchTrigger = 'initial' | 'refresh' | 'retry' | 'kid-miss';
+
+export type RefresherCommand =
+  /**
+   * The full set of remote key sets (sent on start, snapshot install and thread restart).
+   * `lastSuccessMs`: when each id last loaded (epoch ms), so a restarted thread schedules the
+   * next refresh instead of fetching everything again.
+   */
+  | { readonly type: 'configure'; readonly specs: readonly RemoteJwksSpec[]; readonly lastSuccessMs: Readonly<Record<string, number>> }
+  /** A token's kid is not in the key set: refetch early (cooldown and coalescing apply). */
+  | { readonly type: 'refetch'; readonly id: string; readonly requestId: number };
+
+export type RefresherEvent =
+  /** A successful fetch (sent before its `fetch` event). Main decides whether it changed. */
+  | { readonly type: 'keyset'; readonly id: string; readonly url: string; readonly keys: readonly RefreshedKey[]; readonly dropped: readonly string[] }
+  /** Every fetch's outcome (one per fetch, retries included in `attempts`). */
+  | {
+      readonly type: 'fetch';
+      readonly id: string;
+      readonly url: string;
+      readonly outcome: JwksFetchOutcome;
+      readonly trigger: JwksFetchTrigger;
+      /** Safe to log: names members, statuses and errors, never body content or key material. */
+      readonly reason?: string;
+      readonly status?: number;
+      /** HTTP requests made (1 + retries). */
+      readonly attempts: number;
+      readonly durationMs: number;
+      readonly keyCount?: number;
+      /** The first fetch of this key set since it was configured. */
+      readonly first: boolean;
+      readonly nextFetchInMs: number;
+    }
+  /** Answer to `refetch`: `fetched` (a fetch ran and succeeded), `failed`, `cooldown`, `unknown` id. */
+  | { readonly type: 'refetch-done'; readonly id: string; readonly requestId: number; readonly result: 'fetched' | 'failed' | 'cooldown' | 'unknown'; readonly retryAfterMs?: number };

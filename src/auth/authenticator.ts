@@ -33,6 +33,12 @@ export interface AuthenticatorOptions {
   keySet: (id: string) => KeySetRef | undefined;
   /** Counts cache lookups in `jwtgate_result_cache_total{outcome=hit|miss|shared}`. */
   metrics?: Pick<Metrics, 'inc'>;
+  /**
+   * A remote key set has no key for a token's kid/alg: ask for an early refetch (the refresher
+   * applies a cooldown and coalesces). Resolves when it is done or refused; the token is then
+   * verified once more if the key set's generation changed. Unset: no refetch (Envoy).
+   */
+  refetchKeySet?: (id: string) => Promise<boolean>;
 }
 
 // Internal results are allocation-free on the fast path: a code string is a failure, an object
@@ -58,6 +64,7 @@ export class Authenticator {
   private readonly now: () => number;
   private readonly keySet: (id: string) => KeySetRef | undefined;
   private readonly metrics: Pick<Metrics, 'inc'> | undefined;
+  private readonly refetchKeySet: ((id: string) => Promise<boolean>) | undefined;
 
   constructor(opts: AuthenticatorOptions) {
     this.verifier = opts.verifier;
@@ -65,6 +72,7 @@ export class Authenticator {
     this.now = opts.nowSeconds ?? systemNowSeconds;
     this.keySet = opts.keySet;
     this.metrics = opts.metrics;
+    this.refetchKeySet = opts.refetchKeySet;
   }
 
   /**
@@ -181,15 +189,31 @@ export class Authenticator {
     return this.afterVerify(r, token, jwt, keySetId, ks);
   }
 
-  private afterVerify(r: VerifierResult, token: string, jwt: ParsedJwt, keySetId: string, ks: KeySetRef): TokenResult {
+  private afterVerify(r: VerifierResult, token: string, jwt: ParsedJwt, keySetId: string, ks: KeySetRef, refetched = false): Maybe<TokenResult> {
     if (r.ok) {
       this.cache.record(token, jwt, keySetId, ks.generation);
       return jwt;
     }
+    if (r.code === 'JWKS_KID_ALG_MISMATCH' && ks.source.kind === 'remote' && this.refetchKeySet && !refetched) return this.afterKidMiss(token, jwt, keySetId, ks);
     // The verifier has no keys for this generation (not published yet): for a remote key set
     // that is a fetch that has not succeeded; for a local one, no usable key.
     if (r.code === 'KEYSET_NOT_LOADED') return ks.source.kind === 'remote' ? 'JWKS_FETCH_FAILED' : 'JWKS_NO_VALID_KEYS';
     return r.code;
+  }
+
+  /**
+   * Key rotation (beyond Envoy, which waits for the next scheduled refresh): the IdP may have
+   * published a new key since the last fetch. One early refetch per key set per cooldown, shared
+   * by every request that misses meanwhile; then one more check against the new generation.
+   */
+  private afterKidMiss(token: string, jwt: ParsedJwt, keySetId: string, ks: KeySetRef): Promise<TokenResult> {
+    return this.refetchKeySet!(keySetId).then(() => {
+      const now = this.keySet(keySetId);
+      if (!now || now.generation === ks.generation) return 'JWKS_KID_ALG_MISMATCH';
+      const item: VerifyItem = { keySetId, generation: now.generation, alg: jwt.alg, kid: jwt.kid, signingInput: jwt.signingInput, signature: jwt.signature };
+      const r = this.verifier.verifyMaybeSync(item);
+      return r instanceof Promise ? r.then((v) => this.afterVerify(v, token, jwt, keySetId, now, true)) : this.afterVerify(r, token, jwt, keySetId, now, true);
+    });
   }
 
   /** handleGoodJwt: claim headers are added, then (forward=false) the token is removed. */

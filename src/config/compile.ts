@@ -9,6 +9,7 @@ import { hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js
 import { firstInvalid, foldPolicies, NO_AUTH, type AttachedPolicy, type LevelPolicies } from '../routing/policy-attachment.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
 import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
+import { resolveBackendTls } from './backend-tls.js';
 import { compareAge, creationMs, resourceId, type RawResource } from './resource.js';
 import { ParseCtx } from './schema.js';
 import type {
@@ -87,6 +88,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const configMaps = new Map(v.configMaps.map((c) => [nk(c.raw.namespace, c.raw.name), c]));
 
   // --- GatewayExtensions -> JwtExtension + key sets ------------------------------------------
+  const backendTls = resolveBackendTls(v.backendConfigPolicies, v.secrets, v.backends, problems);
   const keySets = new Map<string, KeySetSource>();
   const resolvedExt = new Map<string, ResolvedExtension>();
   const extensions = new Map<string, JwtExtension>();
@@ -99,6 +101,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         referenceGrants: v.referenceGrants,
         clusterDomain,
         defaultClockSkewSeconds: opts.defaultClockSkewSeconds ?? 60,
+        backendTls,
         ...(opts.importLocalJwks ? { importLocalJwks: opts.importLocalJwks } : {}),
       },
       problems,
@@ -428,6 +431,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const cmById = new Map(v.configMaps.map((c) => [c.id, c]));
   const rgById = new Map(v.referenceGrants.map((c) => [c.id, c]));
   const bcpById = new Map(v.backendConfigPolicies.map((c) => [c.id, c]));
+  const secById = new Map(v.secrets.map((c) => [c.id, c]));
   for (const entry of v.all) {
     const conditions: Condition[] = [];
     const { raw, id } = entry;
@@ -486,8 +490,10 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         } else conditions.push({ type: 'Attached', status: 'True', reason: 'Attached', message: 'Attached to all targets' });
       }
     } else {
-      const other = cmById.get(id) ?? rgById.get(id) ?? bcpById.get(id);
-      const ok = other?.valid ?? true;
+      const other = cmById.get(id) ?? rgById.get(id) ?? bcpById.get(id) ?? secById.get(id);
+      // A BackendConfigPolicy can also fail when resolved (e.g. its tls Secret is missing).
+      const unresolved = bcpById.has(id) && problems.some((p) => p.resource === id && p.severity === 'error');
+      const ok = (other?.valid ?? true) && !unresolved;
       conditions.push(ok ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: `${raw.kind} accepted` } : { type: 'Accepted', status: 'False', reason: 'Invalid', message: firstErrorOf(problems, id) });
     }
     statuses.push({ resource: id, source: raw.source, conditions });

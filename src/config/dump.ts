@@ -68,6 +68,19 @@ function keySetDump(ks: KeySetSource | undefined): object {
     numRetries: ks.numRetries,
     backOffBaseMs: ks.backOffBaseMs,
     backOffMaxMs: ks.backOffMaxMs,
+    // TLS settings by what they do; never certificate or key material.
+    ...(ks.tls
+      ? {
+          tls: {
+            ...(ks.tls.source !== undefined ? { source: ks.tls.source } : {}),
+            trust: ks.tls.insecureSkipVerify ? 'none (insecureSkipVerify)' : ks.tls.caPem ? 'Secret ca.crt' : ks.tls.caFile ? `file ${ks.tls.caFile}` : 'system',
+            ...(ks.tls.sni !== undefined ? { sni: ks.tls.sni } : {}),
+            ...(ks.tls.verifySubjectAltNames ? { verifySubjectAltNames: [...ks.tls.verifySubjectAltNames] } : {}),
+            clientCertificate: Boolean((ks.tls.certPem && ks.tls.keyPem) || (ks.tls.certFile && ks.tls.keyFile)),
+            ...(ks.tls.error !== undefined ? { error: ks.tls.error } : {}),
+          },
+        }
+      : {}),
   };
 }
 

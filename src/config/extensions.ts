@@ -1,11 +1,14 @@
 // Turns validated jwt GatewayExtensions into the snapshot's JwtExtension + key sets, the way
 // kgateway's resolveJwtProviders/TranslateKey do (spec §1.5-1.7): provider keys, Envoy's token
 // location defaults, audience normalization, local keys imported now (inline or ConfigMap
-// `jwks`), remote JWKS compiled to a RemoteKeySet with its backend resolved. Failures make the
-// extension invalid; policies that reference it then become invalid too (spec §2.5).
+// `jwks`), remote JWKS compiled to a RemoteKeySet with its backend and TLS resolved (fetched by
+// the refresher thread). Failures make the extension invalid; policies that reference it then
+// become invalid too (spec §2.5).
 
 import type { ConfigProblem } from '../errors.js';
 import { importLocalJwks } from '../jwks/import-keys.js';
+import type { RemoteTlsSpec } from '../types.js';
+import { tlsTargetKey } from './backend-tls.js';
 import type { ImportedKey, JwtExtension, JwtProvider, KeySetSource, RemoteKeySet } from './snapshot.js';
 import { ParseCtx } from './schema.js';
 import type { BackendModel } from './validate-backend.js';
@@ -13,7 +16,6 @@ import { KGATEWAY_GROUP } from './validate-common.js';
 import {
   DEFAULT_BACKOFF_BASE_MS,
   DEFAULT_FAILED_REFETCH_MS,
-  DEFAULT_NUM_RETRIES,
   type GatewayExtensionModel,
   type JwtProviderSpec,
   type RemoteJwksSpec,
@@ -24,8 +26,8 @@ export type ImportLocalJwks = (
   text: string,
 ) => { ok: true; keys: ImportedKey[]; format: 'pem' | 'jwks' | 'jwk'; dropped: string[] } | { ok: false; error: string };
 
-export const REMOTE_NOT_SUPPORTED =
-  'jwks.remote is not supported yet by this jwtgate version: requests for this provider get 401 Jwks remote fetch is failed';
+/** An https:// URL without a BackendConfigPolicy: TLS with Node's trust store (Envoy would not originate TLS). */
+const HTTPS_DEFAULT_TLS: RemoteTlsSpec = Object.freeze({ insecureSkipVerify: false });
 
 export interface ResolvedExtension {
   readonly model: GatewayExtensionModel;
@@ -43,6 +45,8 @@ export interface ExtensionContext {
   readonly clusterDomain: string;
   readonly defaultClockSkewSeconds: number;
   readonly importLocalJwks?: ImportLocalJwks;
+  /** BackendConfigPolicy TLS by target (`Backend/ns/name`, `Service/ns/name`), see backend-tls.ts. */
+  readonly backendTls?: ReadonlyMap<string, RemoteTlsSpec>;
 }
 
 /** Envoy check_audience.cc: strip a leading http:// or https:// and one trailing '/'. */
@@ -114,10 +118,17 @@ export function resolveExtension(
         }
       }
     } else if (p.jwks?.remote) {
-      cx.warn(`${base}.jwks.remote`, REMOTE_NOT_SUPPORTED);
       if (p.jwks.remote.backendRef) {
         const remote = compileRemote(p.jwks.remote, keySetId, `${base}.jwks.remote`, model, cxt, fail);
-        if (remote) localSets.push(remote);
+        if (remote) {
+          localSets.push(remote);
+          if (remote.tls === HTTPS_DEFAULT_TLS) {
+            cx.warn(
+              `${base}.jwks.remote.url`,
+              `https:// URL and no BackendConfigPolicy tls for the backend: jwtgate connects with TLS (Node's trust store, certificate checked for ${new URL(remote.url).hostname}); kgateway/Envoy would connect in plaintext and the fetch would fail (add a BackendConfigPolicy with spec.tls to behave the same on both)`,
+            );
+          }
+        }
       }
     }
     if (model.valid) providers.push(compileProvider(p, name, ns, keySetId, cxt.defaultClockSkewSeconds));
@@ -209,6 +220,7 @@ function compileRemote(
     }
     target = { host: b.hosts[0]!.host, port: b.hosts[0]!.port };
   }
+  const tls = cxt.backendTls?.get(tlsTargetKey(isService ? 'Service' : 'Backend', refNs, ref.name)) ?? (/^https:/i.test(r.url) ? HTTPS_DEFAULT_TLS : undefined);
   const base = r.retryPolicy?.backOff?.baseInterval ?? DEFAULT_BACKOFF_BASE_MS;
   return {
     kind: 'remote',
@@ -218,8 +230,10 @@ function compileRemote(
     cacheDurationMs: r.cacheDuration,
     fastListener: r.asyncFetch?.fastListener ?? false,
     failedRefetchDurationMs: r.asyncFetch?.failedRefetchDuration ?? DEFAULT_FAILED_REFETCH_MS,
-    numRetries: r.retryPolicy?.numRetries ?? DEFAULT_NUM_RETRIES,
+    // Envoy retries a JWKS fetch only when retry_policy is set (numRetries then defaults to 1).
+    numRetries: r.retryPolicy?.numRetries ?? 0,
     backOffBaseMs: base,
     backOffMaxMs: r.retryPolicy?.backOff?.maxInterval ?? base * 10,
+    ...(tls ? { tls } : {}),
   };
 }

@@ -5,6 +5,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import type { ConfigProblem } from '../errors.js';
+import type { RemoteTlsSpec } from '../types.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -179,6 +180,11 @@ export interface RemoteKeySet {
   readonly numRetries: number;
   readonly backOffBaseMs: number;
   readonly backOffMaxMs: number;
+  /**
+   * TLS to the target: a BackendConfigPolicy `spec.tls` targeting the backend, or (none) Node's
+   * trust store for an `https://` URL. Undefined: plain HTTP.
+   */
+  readonly tls?: RemoteTlsSpec;
 }
 
 export interface WeightedBackend {

@@ -1,10 +1,11 @@
-// The supporting kinds: ConfigMap (a `jwks` key for jwks.local.configMapRef), ReferenceGrant
-// (cross-namespace backend references) and BackendConfigPolicy (parsed and kept; TLS
-// origination is not applied yet).
+// The supporting kinds: ConfigMap (a `jwks` key for jwks.local.configMapRef), Secret (a CA or
+// client certificate for BackendConfigPolicy TLS), ReferenceGrant (cross-namespace backend
+// references) and BackendConfigPolicy (`spec.tls` is applied to remote JWKS fetches; the other
+// fields are parsed and kept).
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
-import { any, bool, list, obj, ParseCtx, stringMap } from './schema.js';
+import { any, bool, enumOf, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
 import { documentSchema, group, kind, namespaceName, objectName, policyTargetRef, type PolicyTargetRef } from './validate-common.js';
 
 // ----- ConfigMap (v1) -------------------------------------------------------------------------
@@ -29,6 +30,42 @@ export function validateConfigMap(raw: RawResource, problems: ConfigProblem[]): 
   const cx = ParseCtx.for(raw, problems);
   const doc = configMapDoc.parse(raw.object, '', cx);
   return { raw, id: cx.resource, data: doc?.data ?? {}, valid: cx.errors === 0 };
+}
+
+// ----- Secret (v1) ----------------------------------------------------------------------------
+
+const secretDoc = obj({
+  apiVersion: any(),
+  kind: any(),
+  metadata: any(),
+  type: str().optional(),
+  data: stringMap().optional(),
+  stringData: stringMap().optional(),
+  immutable: bool().optional(),
+});
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export interface SecretModel {
+  readonly raw: RawResource;
+  readonly id: string;
+  /** `data` (base64-decoded) with `stringData` on top, as the API server merges them. Never logged. */
+  readonly data: Readonly<Record<string, string>>;
+  readonly valid: boolean;
+}
+
+export function validateSecret(raw: RawResource, problems: ConfigProblem[]): SecretModel {
+  const cx = ParseCtx.for(raw, problems);
+  const doc = secretDoc.parse(raw.object, '', cx);
+  const data: Record<string, string> = {};
+  for (const [k, v] of Object.entries(doc?.data ?? {})) {
+    const compact = v.replace(/\s+/g, '');
+    // Messages never quote the value: it is secret material.
+    if (compact.length % 4 !== 0 || !BASE64.test(compact)) cx.error(`data.${k}`, 'Invalid value: must be base64-encoded (use stringData for plain text); the value is not shown');
+    else data[k] = Buffer.from(compact, 'base64').toString('utf8');
+  }
+  Object.assign(data, doc?.stringData ?? {});
+  return { raw, id: cx.resource, data, valid: cx.errors === 0 };
 }
 
 // ----- ReferenceGrant (gateway.networking.k8s.io/v1beta1) -------------------------------------
@@ -97,18 +134,64 @@ const BCP_FIELDS = [
   'circuitBreakers',
 ];
 
+const TLS_VERSIONS = ['AUTO', '1.0', '1.1', '1.2', '1.3'] as const;
+const notApplied = (f: string): string => `${f} is not applied by jwtgate (Node's TLS defaults are used)`;
+
+/** kgateway `TLS` (backend_config_policy_types.go): TLS origination to the targeted backend. */
+const backendTls = obj(
+  {
+    secretRef: obj({ name: objectName() }).optional(),
+    files: obj({
+      tlsCertificate: str({ min: 1 }).optional(),
+      tlsKey: str({ min: 1 }).optional(),
+      rootCA: str({ min: 1 }).optional(),
+    }).check((v, p, cx) => {
+      if (v.tlsCertificate === undefined && v.tlsKey === undefined && v.rootCA === undefined) cx.error(p, 'At least one of tlsCertificate, tlsKey, or rootCA must be set in TLSFiles');
+    }).optional(),
+    wellKnownCACertificates: enumOf(['System'] as const).optional(),
+    insecureSkipVerify: bool().optional(),
+    sni: str({ min: 1 }).optional(),
+    verifySubjectAltNames: list(str({ min: 1 })).optional(),
+    parameters: obj(
+      { minVersion: enumOf(TLS_VERSIONS).optional(), maxVersion: enumOf(TLS_VERSIONS).optional() },
+      { ignored: { cipherSuites: notApplied('cipherSuites'), ecdhCurves: notApplied('ecdhCurves'), signatureAlgorithms: notApplied('signatureAlgorithms') } },
+    ).optional(),
+    simpleTLS: bool().optional(),
+  },
+  {
+    ignored: {
+      alpnProtocols: 'alpnProtocols is not applied: jwtgate speaks HTTP/1.1 to the JWKS server',
+      allowRenegotiation: notApplied('allowRenegotiation'),
+    },
+  },
+).check((v, p, cx) => {
+  // +kubebuilder:validation:AtMostOneOf=secretRef;files;insecureSkipVerify;wellKnownCACertificates
+  const sources = (['secretRef', 'files', 'insecureSkipVerify', 'wellKnownCACertificates'] as const).filter((k) => v[k] !== undefined);
+  if (sources.length > 1) cx.error(p, `at most one of secretRef, files, insecureSkipVerify, wellKnownCACertificates may be set (${sources.join(' and ')} are set)`);
+  if (v.secretRef === undefined && v.files === undefined && v.wellKnownCACertificates === undefined && v.insecureSkipVerify !== true && v.sni === undefined) {
+    cx.error(p, 'sni is required when no trust source is set; set sni, provide secretRef, files, or wellKnownCACertificates, or set insecureSkipVerify to true');
+  }
+});
+export type BackendTls = Infer<typeof backendTls>;
+
+const targetSelector = obj({ group: group(), kind: kind(), matchLabels: stringMap() });
+
 const backendConfigPolicySpec = obj(
   {
     targetRefs: list(policyTargetRef, { min: 1, max: 16 }).optional(),
-    targetSelectors: any().optional(),
+    targetSelectors: list(targetSelector, { min: 1, max: 16 }).optional(),
+    tls: backendTls.optional(),
   },
-  { ignored: Object.fromEntries(BCP_FIELDS.map((f) => [f, `${f} is kept but not applied by this jwtgate version${f === 'tls' ? ' (no TLS origination to backends yet)' : ''}`])) },
+  { ignored: Object.fromEntries(BCP_FIELDS.filter((f) => f !== 'tls').map((f) => [f, `${f} is kept but not applied by this jwtgate version`])) },
 );
 
 export interface BackendConfigPolicyModel {
   readonly raw: RawResource;
   readonly id: string;
   readonly targetRefs: readonly PolicyTargetRef[];
+  readonly targetSelectors: readonly { readonly group: string; readonly kind: string; readonly matchLabels: Readonly<Record<string, string>> }[];
+  /** `spec.tls`, used for remote JWKS fetches to the targeted Backend or Service. */
+  readonly tls?: BackendTls;
   /** The spec as written (kept for a later version that applies it). */
   readonly spec: Readonly<Record<string, unknown>>;
   readonly valid: boolean;
@@ -117,10 +200,14 @@ export interface BackendConfigPolicyModel {
 export function validateBackendConfigPolicy(raw: RawResource, problems: ConfigProblem[]): BackendConfigPolicyModel {
   const cx = ParseCtx.for(raw, problems);
   const doc = documentSchema(backendConfigPolicySpec).parse(raw.object, '', cx);
+  const tls = doc?.spec?.tls;
+  if (tls) cx.warn('spec.tls', 'tls is applied to remote JWKS fetches (jwks.remote.backendRef) only: requests proxied to this backend still use plain HTTP');
   return {
     raw,
     id: cx.resource,
     targetRefs: doc?.spec?.targetRefs ?? [],
+    targetSelectors: doc?.spec?.targetSelectors ?? [],
+    ...(tls ? { tls } : {}),
     spec: (raw.object['spec'] ?? {}) as Record<string, unknown>,
     valid: cx.errors === 0,
   };

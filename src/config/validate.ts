@@ -15,9 +15,11 @@ import {
   validateBackendConfigPolicy,
   validateConfigMap,
   validateReferenceGrant,
+  validateSecret,
   type BackendConfigPolicyModel,
   type ConfigMapModel,
   type ReferenceGrantModel,
+  type SecretModel,
 } from './validate-misc.js';
 import { validateTrafficPolicy, type TrafficPolicyModel } from './validate-traffic-policy.js';
 
@@ -30,6 +32,8 @@ export interface ValidatedConfig {
   readonly configMaps: ConfigMapModel[];
   readonly referenceGrants: ReferenceGrantModel[];
   readonly backendConfigPolicies: BackendConfigPolicyModel[];
+  /** Secrets (BackendConfigPolicy tls.secretRef). */
+  readonly secrets: SecretModel[];
   /** Every resource in input order with how it was handled (for statuses). */
   readonly all: { readonly raw: RawResource; readonly id: string; readonly handling: 'used' | 'ignored' | 'duplicate' | 'unsupported' | 'invalid-metadata'; readonly message?: string }[];
 }
@@ -38,7 +42,7 @@ const GW = 'gateway.networking.k8s.io';
 const KGW = 'gateway.kgateway.dev';
 
 /** Kinds jwtgate reads, by `group/Kind`. */
-const KINDS = new Set([`${GW}/Gateway`, `${GW}/HTTPRoute`, `${GW}/ReferenceGrant`, `${KGW}/Backend`, `${KGW}/GatewayExtension`, `${KGW}/TrafficPolicy`, `${KGW}/BackendConfigPolicy`, '/ConfigMap']);
+const KINDS = new Set([`${GW}/Gateway`, `${GW}/HTTPRoute`, `${GW}/ReferenceGrant`, `${KGW}/Backend`, `${KGW}/GatewayExtension`, `${KGW}/TrafficPolicy`, `${KGW}/BackendConfigPolicy`, '/ConfigMap', '/Secret']);
 /** Kinds that commonly sit next to the config and need no warning. */
 const SILENT = new Set([`${GW}/GatewayClass`, '/Namespace', '/Service']);
 const NOT_SUPPORTED: Record<string, string> = {
@@ -64,6 +68,7 @@ export function validateResources(resources: readonly RawResource[], problems: C
     configMaps: [],
     referenceGrants: [],
     backendConfigPolicies: [],
+    secrets: [],
     all: [],
   };
   const seen = new Map<string, RawResource>();
@@ -121,6 +126,9 @@ export function validateResources(resources: readonly RawResource[], problems: C
         break;
       case '/ConfigMap':
         out.configMaps.push(validateConfigMap(raw, problems));
+        break;
+      case '/Secret':
+        out.secrets.push(validateSecret(raw, problems));
         break;
     }
   }

@@ -1,14 +1,23 @@
 // Every section of the kgateway "Basic JWT policy" page (../shared/seed/manifests, all seven
 // files), served by a real gateway in front of the real echo upstream, checked as the page
-// describes it: status, exact body, WWW-Authenticate, and what the upstream received.
+// describes it: status, exact body, WWW-Authenticate, and what the upstream received. The
+// Remote JWKS section runs against a real OpenID provider (oidc-provider) on loopback.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
+import { promisify } from 'node:util';
+import { repoRoot, seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
+import { startOidcProvider } from '../helpers/oidc.js';
+import { rsaSigningKey } from '../helpers/signing-keys.js';
+import { freePort } from '../helpers/jwks-server.js';
+
+const exec = promisify(execFile);
+const cli = path.join(repoRoot, 'dist', 'src', 'cli.js');
 
 const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
 const seed = (f: string) => path.join(seedManifestsDir, f);
@@ -97,25 +106,53 @@ test('02 claims to headers: client-sent x-team/x-org are removed first (no spoof
     assert.equal(h.echo.received.length, 2, 'the denied request never reached the upstream');
   }, [TRAFFIC_POLICY]));
 
-test('03 remote JWKS: parsed, reported as not supported yet, requests get 401 Jwks remote fetch is failed', async () => {
+test('03 remote JWKS: the Keycloak-style manifest, filled in for a local OpenID provider, passes check and serves its tokens', async () => {
+  const idp = await startOidcProvider([rsaSigningKey('realm-key')]);
+  // $KEYCLOAK_URL/realms/master is the issuer, …/protocol/openid-connect/certs its JWKS.
   const filled = seedText('03-remote-jwks.yaml')
     .replaceAll('$HOST_KEYCLOAK', '127.0.0.1')
-    .replaceAll('$PORT_KEYCLOAK', '1')
-    .replaceAll('$KEYCLOAK_URL', 'http://127.0.0.1:1');
+    .replaceAll('$PORT_KEYCLOAK', String(idp.port))
+    .replaceAll('$KEYCLOAK_URL', idp.baseUrl);
   const h = await startHarness({ manifests: [filled, TRAFFIC_POLICY] });
   try {
-    const warning = h.gateway.snapshot.problems.find((p) => /remote/.test(p.path) && /not supported yet/.test(p.message));
-    assert.ok(warning, 'jwks.remote is reported, not silently ignored');
-    assert.equal(warning.resource, 'GatewayExtension/kgateway-system/selfminted-jwt');
-    // The sample token's issuer is solo.io: checked before the keys, so it is refused for that.
+    const { stdout } = await exec(process.execPath, [cli, 'check', '--config', h.dir]);
+    assert.match(stdout, /GatewayExtension\/kgateway-system\/selfminted-jwt/);
+    assert.match(stdout, /, 0 errors, /);
+    assert.ok(!h.gateway.snapshot.problems.some((p) => /not supported yet/.test(p.message)), 'jwks.remote is supported');
+    assert.equal(idp.jwksFetches(), 1);
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${await idp.token()}` } });
+    assert.equal(res.status, 200, res.body);
+    assert.equal(lastReceived(h).has('authorization'), false);
+    // The sample token's issuer is solo.io: refused for that, before any key is looked at.
     const wrongIssuer = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(wrongIssuer.status, 401);
     assert.equal(wrongIssuer.body, 'Jwt issuer is not configured');
-    const keys = rsaKeys();
-    const token = mint({ alg: 'RS256', key: keys.privateKey, kid: 'test-rsa', payload: { iss: 'http://127.0.0.1:1/realms/master', exp: Math.floor(Date.now() / 1000) + 60 } });
+    // Right issuer, a key the provider never published.
+    const forged = mint({ alg: 'RS256', key: rsaSigningKey('test-rsa').privateKey, kid: 'test-rsa', payload: { iss: idp.issuer, exp: Math.floor(Date.now() / 1000) + 60 } });
+    const res2 = await request({ port: h.port, headers: { authorization: `Bearer ${forged}` } });
+    assert.equal(res2.status, 401);
+    assert.equal(res2.body, "Jwks doesn't have key to match kid or alg from Jwt");
+    assert.equal(res2.headers['www-authenticate'], INVALID);
+  } finally {
+    await h.close();
+    await idp.close();
+  }
+});
+
+test('03 remote JWKS: with the provider down, requests get 401 Jwks remote fetch is failed', async () => {
+  const port = await freePort();
+  const filled = seedText('03-remote-jwks.yaml')
+    .replaceAll('$HOST_KEYCLOAK', '127.0.0.1')
+    .replaceAll('$PORT_KEYCLOAK', String(port))
+    .replaceAll('$KEYCLOAK_URL', `http://127.0.0.1:${port}`);
+  const h = await startHarness({ manifests: [filled, TRAFFIC_POLICY] });
+  try {
+    const token = mint({ alg: 'RS256', key: rsaSigningKey('test-rsa').privateKey, kid: 'test-rsa', payload: { iss: `http://127.0.0.1:${port}/realms/master`, exp: Math.floor(Date.now() / 1000) + 60 } });
     const res = await request({ port: h.port, headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 401);
     assert.equal(res.body, 'Jwks remote fetch is failed');
     assert.equal(res.headers['www-authenticate'], INVALID);
+    assert.equal(h.echo.received.length, 0);
   } finally {
     await h.close();
   }

@@ -171,7 +171,12 @@ test('remote JWKS: compiled to a RemoteKeySet with Envoy defaults and a resolved
     { clusterDomain: 'corp.local' },
   );
   assert.deepEqual(errors(s), []);
-  assert.equal(s.problems.filter((p) => p.message.startsWith('jwks.remote is not supported yet')).length, 3);
+  assert.equal(s.problems.filter((p) => p.message.includes('not supported yet')).length, 0, 'jwks.remote is fetched by the refresher');
+  // https:// without a BackendConfigPolicy: TLS with the default trust store, reported as a difference from kgateway.
+  assert.deepEqual(
+    s.problems.filter((p) => p.message.startsWith('https:// URL and no BackendConfigPolicy tls')).map((p) => p.path),
+    ['spec.jwt.providers[0].jwks.remote.url', 'spec.jwt.providers[2].jwks.remote.url'],
+  );
   assert.deepEqual(s.keySets.get('GatewayExtension/default/ext#svc'), {
     kind: 'remote',
     id: 'GatewayExtension/default/ext#svc',
@@ -180,9 +185,10 @@ test('remote JWKS: compiled to a RemoteKeySet with Envoy defaults and a resolved
     cacheDurationMs: 600_000,
     fastListener: false,
     failedRefetchDurationMs: 1000,
-    numRetries: 1,
+    numRetries: 0,
     backOffBaseMs: 1000,
     backOffMaxMs: 10_000,
+    tls: { insecureSkipVerify: false },
   });
   assert.deepEqual(s.keySets.get('GatewayExtension/default/ext#be'), {
     kind: 'remote',
@@ -199,7 +205,7 @@ test('remote JWKS: compiled to a RemoteKeySet with Envoy defaults and a resolved
   const max = s.keySets.get('GatewayExtension/default/ext#max');
   assert.ok(max && max.kind === 'remote');
   assert.equal(max.backOffMaxMs, 3000);
-  // The extension itself is usable (the warning is about fetching, a later issue).
+  // The extension itself is usable.
   assert.ok(s.extensions.get('default/ext'));
 });
 

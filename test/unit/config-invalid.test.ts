@@ -40,6 +40,13 @@ const gwPolicy = (spec: Doc = {}, name = 'pol'): Doc =>
   policy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], jwtAuth: { extensionRef: { name: 'ext' } }, ...spec }, name);
 const backend = (spec: Doc, name = 'be', ns = 'default'): Doc => ({ apiVersion: KGW, kind: 'Backend', metadata: md(name, ns), spec });
 const configMap = (data: Doc | undefined, name = 'jwks', ns = 'default'): Doc => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: md(name, ns), ...(data ? { data } : {}) });
+const bcp = (tls: Doc, name = 'idp-tls', ns = 'default'): Doc => ({
+  apiVersion: KGW,
+  kind: 'BackendConfigPolicy',
+  metadata: md(name, ns),
+  spec: { targetRefs: [{ group: 'gateway.kgateway.dev', kind: 'Backend', name: 'idp' }], tls },
+});
+const secret = (data: Doc, name = 'ca', ns = 'default'): Doc => ({ apiVersion: 'v1', kind: 'Secret', metadata: md(name, ns), data });
 const rule = (r: Doc): Doc => route({ rules: [{ name: 'main', backendRefs: [{ name: 'app', port: 80 }], ...r }] });
 const listener = (l: Doc): Doc => gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080, ...l }] });
 
@@ -57,6 +64,7 @@ const P = 'TrafficPolicy/default/pol';
 const G = 'Gateway/default/gw';
 const R = 'HTTPRoute/default/app';
 const B = 'Backend/default/be';
+const BCP = 'BackendConfigPolicy/default/idp-tls';
 const pp = 'spec.jwt.providers[0]';
 const many = (n: number, f: (i: number) => unknown): unknown[] => Array.from({ length: n }, (_, i) => f(i));
 
@@ -108,7 +116,18 @@ const cases: Case[] = [
   { name: 'typo issuers', docs: [jwtExt({ issuers: 'x' })], resource: E, path: `${pp}.issuers`, message: 'did you mean "issuer"?', severity: 'warning' },
   { name: 'typo claimToHeaders', docs: [jwtExt({ claimToHeaders: [] })], resource: E, path: `${pp}.claimToHeaders`, message: 'did you mean "claimsToHeaders"?', severity: 'warning' },
   // ----- jwks.remote
-  { name: 'remote is not supported yet', docs: [jwtExt({ jwks: remote() })], resource: E, path: `${pp}.jwks.remote`, message: 'jwks.remote is not supported yet by this jwtgate version: requests for this provider get 401 Jwks remote fetch is failed', severity: 'warning' },
+  { name: 'remote https without BackendConfigPolicy tls (TLS here, plaintext in Envoy)', docs: [jwtExt({ jwks: remote() })], resource: E, path: `${pp}.jwks.remote.url`, message: 'https:// URL and no BackendConfigPolicy tls for the backend: jwtgate connects with TLS', severity: 'warning' },
+  // ----- BackendConfigPolicy tls (remote JWKS transport) and Secret
+  { name: 'tls with two trust sources', docs: [bcp({ insecureSkipVerify: true, wellKnownCACertificates: 'System' })], resource: BCP, path: 'spec.tls', message: 'at most one of secretRef, files, insecureSkipVerify, wellKnownCACertificates may be set' },
+  { name: 'tls without trust source or sni', docs: [bcp({ verifySubjectAltNames: ['idp'] })], resource: BCP, path: 'spec.tls', message: 'sni is required when no trust source is set' },
+  { name: 'tls wellKnownCACertificates not System', docs: [bcp({ wellKnownCACertificates: 'Custom' })], resource: BCP, path: 'spec.tls.wellKnownCACertificates', message: 'Unsupported value: "Custom"' },
+  { name: 'tls files empty', docs: [bcp({ files: {} })], resource: BCP, path: 'spec.tls.files', message: 'At least one of tlsCertificate, tlsKey, or rootCA must be set in TLSFiles' },
+  { name: 'tls secretRef not found', docs: [bcp({ secretRef: { name: 'ca' } })], resource: BCP, path: 'spec.tls.secretRef.name', message: 'Secret default/ca not found' },
+  { name: 'tls secret without ca.crt or tls.crt/tls.key', docs: [bcp({ secretRef: { name: 'ca' } }), secret({ 'other': 'eA==' })], resource: BCP, path: 'spec.tls.secretRef.name', message: 'has neither ca.crt nor tls.crt and tls.key' },
+  { name: 'tls secret ca.crt not a certificate', docs: [bcp({ secretRef: { name: 'ca' } }), secret({ 'ca.crt': Buffer.from('hello').toString('base64') })], resource: BCP, path: 'spec.tls.secretRef.name', message: 'ca.crt is not a PEM certificate' },
+  { name: 'tls verifySubjectAltNames without a root CA', docs: [bcp({ files: { tlsCertificate: '/c.pem', tlsKey: '/k.pem' }, verifySubjectAltNames: ['idp'] })], resource: BCP, path: 'spec.tls.verifySubjectAltNames', message: 'needs a root CA' },
+  { name: 'tls cipherSuites not applied', docs: [bcp({ sni: 'idp', parameters: { cipherSuites: ['x'] } })], resource: BCP, path: 'spec.tls.parameters.cipherSuites', message: 'not applied by jwtgate', severity: 'warning' },
+  { name: 'Secret data not base64', docs: [secret({ 'ca.crt': 'not base64!' })], resource: 'Secret/default/ca', path: 'data.ca.crt', message: 'must be base64-encoded' },
   { name: 'remote url not http', docs: [jwtExt({ jwks: remote({ url: 'ftp://idp/jwks' }) })], resource: E, path: `${pp}.jwks.remote.url`, message: 'must be a full http:// or https:// URL' },
   { name: 'remote url missing', docs: [jwtExt({ jwks: remote({ url: undefined }) })], resource: E, path: `${pp}.jwks.remote.url`, message: 'Required value' },
   { name: 'remote backendRef missing', docs: [jwtExt({ jwks: remote({ backendRef: undefined }) })], resource: E, path: `${pp}.jwks.remote.backendRef`, message: 'Required value' },

@@ -1,0 +1,117 @@
+// BackendConfigPolicy `spec.tls` resolved per target (`Backend/ns/name`, `Service/ns/name`):
+// Secrets looked up (`ca.crt`, `tls.crt`, `tls.key`), file paths kept, TLS versions mapped, the
+// oldest policy winning when several target one backend (kgateway's policy ordering). Used by
+// remote JWKS fetches only. Problems are reported on the policy; a broken one yields a spec
+// with `error`, so fetches through it fail closed instead of falling back to plaintext.
+
+import { X509Certificate } from 'node:crypto';
+import type { ConfigProblem } from '../errors.js';
+import type { RemoteTlsSpec } from '../types.js';
+import { compareAge } from './resource.js';
+import { ParseCtx } from './schema.js';
+import type { BackendModel } from './validate-backend.js';
+import { KGATEWAY_GROUP } from './validate-common.js';
+import type { BackendConfigPolicyModel, BackendTls, SecretModel } from './validate-misc.js';
+
+const TLS_VERSION: Readonly<Record<string, string | undefined>> = { AUTO: undefined, '1.0': 'TLSv1', '1.1': 'TLSv1.1', '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' };
+
+/** Target key of a backend reference, as `resolveBackendTls` indexes it. */
+export function tlsTargetKey(kind: 'Backend' | 'Service', namespace: string, name: string): string {
+  return `${kind}/${namespace}/${name}`;
+}
+
+export function resolveBackendTls(
+  policies: readonly BackendConfigPolicyModel[],
+  secrets: readonly SecretModel[],
+  backends: readonly BackendModel[],
+  problems: ConfigProblem[],
+): Map<string, RemoteTlsSpec> {
+  const out = new Map<string, RemoteTlsSpec>();
+  const winner = new Map<string, string>();
+  const secretByKey = new Map(secrets.map((s) => [`${s.raw.namespace}/${s.raw.name}`, s]));
+  const ordered = policies.filter((p) => p.valid && p.tls).sort((a, b) => compareAge(a.raw, b.raw));
+  for (const p of ordered) {
+    const cx = ParseCtx.for(p.raw, problems);
+    const ns = p.raw.namespace;
+    const targets: string[] = [];
+    for (const t of p.targetRefs) {
+      if ((t.group === '' || t.group === 'core') && t.kind === 'Service') targets.push(tlsTargetKey('Service', ns, t.name));
+      else if (t.group === KGATEWAY_GROUP && t.kind === 'Backend') targets.push(tlsTargetKey('Backend', ns, t.name));
+    }
+    for (const sel of p.targetSelectors) {
+      if (sel.group !== KGATEWAY_GROUP || sel.kind !== 'Backend' || Object.keys(sel.matchLabels).length === 0) continue;
+      for (const b of backends) {
+        if (b.namespace === ns && Object.entries(sel.matchLabels).every(([k, v]) => b.raw.labels[k] === v)) targets.push(tlsTargetKey('Backend', ns, b.name));
+      }
+    }
+    if (targets.length === 0) continue;
+    const spec = toTlsSpec(p, p.tls!, secretByKey, cx);
+    for (const key of targets) {
+      const first = winner.get(key);
+      if (first !== undefined) {
+        if (first !== p.id) cx.warn('spec.tls', `${first} (older) already sets tls for ${key}: this policy's tls is not used for it`);
+        continue;
+      }
+      winner.set(key, p.id);
+      out.set(key, spec);
+    }
+  }
+  return out;
+}
+
+function toTlsSpec(p: BackendConfigPolicyModel, tls: BackendTls, secrets: ReadonlyMap<string, SecretModel>, cx: ParseCtx): RemoteTlsSpec {
+  const ns = p.raw.namespace;
+  const errors: string[] = [];
+  const fail = (path: string, message: string): void => {
+    cx.error(path, `${message}: remote JWKS fetches through this policy fail (401 Jwks remote fetch is failed)`);
+    errors.push(message);
+  };
+  const spec: { -readonly [K in keyof RemoteTlsSpec]: RemoteTlsSpec[K] } = { insecureSkipVerify: tls.insecureSkipVerify === true, source: p.id };
+  if (tls.sni !== undefined) spec.sni = tls.sni;
+  if (tls.verifySubjectAltNames?.length) spec.verifySubjectAltNames = [...tls.verifySubjectAltNames];
+  const min = TLS_VERSION[tls.parameters?.minVersion ?? 'AUTO'];
+  const max = TLS_VERSION[tls.parameters?.maxVersion ?? 'AUTO'];
+  if (min) spec.minVersion = min;
+  if (max) spec.maxVersion = max;
+  const clientCert = tls.simpleTLS !== true;
+  if (tls.secretRef) {
+    const key = `${ns}/${tls.secretRef.name}`;
+    const secret = secrets.get(key);
+    if (!secret) fail('spec.tls.secretRef.name', `Secret ${key} not found (it must be in the policy's namespace)`);
+    else if (!secret.valid) fail('spec.tls.secretRef.name', `Secret ${key} is invalid`);
+    else {
+      const ca = secret.data['ca.crt'];
+      const crt = secret.data['tls.crt'];
+      const pk = secret.data['tls.key'];
+      if (!ca && !(crt && pk)) fail('spec.tls.secretRef.name', `Secret ${key} has neither ca.crt nor tls.crt and tls.key`);
+      if (ca) {
+        if (!isCertificate(ca)) fail('spec.tls.secretRef.name', `Secret ${key} ca.crt is not a PEM certificate`);
+        else spec.caPem = ca;
+      }
+      if (crt && pk && clientCert) {
+        spec.certPem = crt;
+        spec.keyPem = pk;
+      }
+    }
+  } else if (tls.files) {
+    if (tls.files.rootCA) spec.caFile = tls.files.rootCA;
+    if (tls.files.tlsCertificate && tls.files.tlsKey && clientCert) {
+      spec.certFile = tls.files.tlsCertificate;
+      spec.keyFile = tls.files.tlsKey;
+    }
+  }
+  if (spec.verifySubjectAltNames && (tls.secretRef || tls.files) && !spec.caPem && !spec.caFile && errors.length === 0) {
+    fail('spec.tls.verifySubjectAltNames', 'verifySubjectAltNames needs a root CA (ca.crt or files.rootCA) when secretRef or files is used');
+  }
+  if (errors.length > 0) spec.error = `${p.id}: ${errors[0]}`;
+  return spec;
+}
+
+function isCertificate(pem: string): boolean {
+  try {
+    new X509Certificate(pem);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,303 @@
+// Main-thread handle of the one JWKS refresher thread (workers/jwks-refresher.ts): starts it,
+// sends it the remote key sets of the running snapshot, receives imported keys and fetch
+// outcomes (logged here, with provider and URL, never key material), tells the gateway when a
+// key set's content changed, and restarts the thread if it dies (last good keys stay in use).
+// Kid-miss refetches are coalesced here: one request per key set in flight, none during a
+// cooldown the thread reported. Does not fetch, parse or assign generations (gateway.ts does).
+
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { ImportedKey, RemoteKeySet } from '../config/snapshot.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { JwksFetchOutcome, RefresherCommand, RefresherEvent, RemoteJwksSpec } from '../types.js';
+import { DEFAULT_FETCH_TIMEOUT_MS } from './remote-fetch.js';
+import { DEFAULT_KID_MISS_COOLDOWN_MS } from './refresh-scheduler.js';
+
+// Compiled layout: dist/src/jwks/refresher.js -> dist/workers/jwks-refresher.js.
+const WORKER_FILE = fileURLToPath(new URL('../../workers/jwks-refresher.js', import.meta.url));
+
+export interface JwksRefresherOptions {
+  /** Called when a key set's content (kids, algs, key thumbprints) differs from the last one. */
+  onKeySet: (id: string, keys: readonly ImportedKey[]) => void;
+  log: Logger;
+  /** `jwtgate_jwks_fetch_total{outcome}`. */
+  metrics?: Pick<Metrics, 'inc'>;
+  /** Minimum time between two kid-miss refetches of one key set (default 30000 ms). */
+  kidMissCooldownMs?: number;
+  /** Deadline of one fetch, retries included (default 5000 ms, Envoy's). */
+  fetchTimeoutMs?: number;
+  /** Response body limit (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** First restart delay after the thread dies; doubles up to 30 s (default 100 ms). */
+  restartDelayMs?: number;
+}
+
+/** Per key set counters (exported as metrics once per-provider labels exist). */
+export interface KeySetFetchStats {
+  readonly url: string;
+  /** Fetches by outcome (`ok`, `http_status`, `timeout`, …). */
+  readonly fetches: Partial<Record<JwksFetchOutcome, number>>;
+  /** HTTP requests made, retries included. */
+  requests: number;
+  /** Kid-miss refetches that ran. */
+  earlyRefetches: number;
+  lastSuccessMs?: number;
+  lastFailure?: string;
+  keyCount: number;
+  /** Times the content changed (a new generation was published). */
+  changes: number;
+}
+
+interface Waiter {
+  readonly id: string;
+  readonly resolve: (fetched: boolean) => void;
+}
+
+const MAX_RESTART_DELAY_MS = 30_000;
+/** A thread that ran this long without dying resets the restart backoff. */
+const STABLE_MS = 60_000;
+
+export class JwksRefresher {
+  private readonly opts: JwksRefresherOptions;
+  private readonly log: Logger;
+  private readonly fetchTimeoutMs: number;
+  private worker: Worker | undefined;
+  private workerStartedMs = 0;
+  private specs: RemoteJwksSpec[] = [];
+  private readonly specKeys = new Map<string, string>();
+  private readonly digests = new Map<string, string>();
+  private readonly lastSuccessMs = new Map<string, number>();
+  private readonly attemptedIds = new Set<string>();
+  private readonly attemptWaiters = new Set<() => void>();
+  private readonly statsById = new Map<string, KeySetFetchStats>();
+  private readonly pendingRefetch = new Map<string, Promise<boolean>>();
+  private readonly cooldownUntil = new Map<string, number>();
+  private readonly waiters = new Map<number, Waiter>();
+  private nextRequestId = 0;
+  private restartDelay: number;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Times the thread died and was restarted. */
+  restarts = 0;
+
+  constructor(opts: JwksRefresherOptions) {
+    this.opts = opts;
+    this.log = opts.log;
+    this.fetchTimeoutMs = opts.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+    this.restartDelay = opts.restartDelayMs ?? 100;
+  }
+
+  /** Installs the remote key sets of a snapshot (starts the thread on first use). */
+  configure(keySets: readonly RemoteKeySet[]): void {
+    if (this.closed) return;
+    this.specs = keySets.filter((ks) => ks.target).map(toSpec);
+    const live = new Set(this.specs.map((s) => s.id));
+    for (const spec of this.specs) {
+      const key = JSON.stringify(spec);
+      if (this.specKeys.get(spec.id) !== key) {
+        // A changed URL/target/TLS: its last success says nothing about the new source.
+        this.lastSuccessMs.delete(spec.id);
+        this.specKeys.set(spec.id, key);
+      }
+      if (!this.statsById.has(spec.id)) this.statsById.set(spec.id, { url: spec.url, fetches: {}, requests: 0, earlyRefetches: 0, keyCount: 0, changes: 0 });
+    }
+    for (const id of [...this.specKeys.keys()]) {
+      if (live.has(id)) continue;
+      for (const m of [this.specKeys, this.digests, this.lastSuccessMs, this.statsById, this.cooldownUntil]) m.delete(id);
+      this.attemptedIds.delete(id);
+    }
+    if (!this.worker && !this.restartTimer && this.specs.length > 0) this.startWorker();
+    else this.sendConfigure();
+    this.notifyAttempts();
+  }
+
+  /** True once the first fetch of `id` ended (success or failure; Envoy's listener warm-up). */
+  attempted(id: string): boolean {
+    return this.attemptedIds.has(id);
+  }
+
+  /** Resolves when every id in `ids` had its first fetch, or after `timeoutMs`. */
+  firstAttempts(ids: readonly string[], timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const check = (): boolean => {
+        if (!ids.every((id) => this.attemptedIds.has(id) || !this.specKeys.has(id))) return false;
+        finish(true);
+        return true;
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        this.attemptWaiters.delete(onChange);
+        resolve(ok);
+      };
+      const onChange = () => void check();
+      if (!check()) this.attemptWaiters.add(onChange);
+    });
+  }
+
+  /**
+   * A token's kid is not in key set `id`: asks the thread for an early refetch and resolves
+   * when it is done (true: a fetch ran and succeeded; the caller compares generations), at
+   * once with false during a cooldown, and after the fetch deadline at the latest. Concurrent
+   * callers share one request.
+   */
+  refetch(id: string): Promise<boolean> {
+    const pending = this.pendingRefetch.get(id);
+    if (pending) return pending;
+    if (!this.worker || this.closed || !this.specKeys.has(id)) return Promise.resolve(false);
+    const until = this.cooldownUntil.get(id);
+    if (until !== undefined && Date.now() < until) return Promise.resolve(false);
+    const requestId = ++this.nextRequestId;
+    const p = new Promise<boolean>((resolve) => {
+      // Bounded: a request never waits longer than one fetch (plus slack for the message hops).
+      const timer = setTimeout(() => done(false), this.fetchTimeoutMs + 1000);
+      timer.unref();
+      const done = (fetched: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(requestId);
+        if (this.pendingRefetch.get(id) === p) this.pendingRefetch.delete(id);
+        resolve(fetched);
+      };
+      this.waiters.set(requestId, { id, resolve: done });
+    });
+    this.pendingRefetch.set(id, p);
+    this.post({ type: 'refetch', id, requestId });
+    return p;
+  }
+
+  /** Fetch counters of one key set. */
+  stats(id: string): Readonly<KeySetFetchStats> | undefined {
+    return this.statsById.get(id);
+  }
+
+  /** Terminates the thread as a crash would (it is restarted); for tests and drills. */
+  kill(): Promise<number> | undefined {
+    return this.worker?.terminate();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    for (const w of [...this.waiters.values()]) w.resolve(false);
+    for (const f of [...this.attemptWaiters]) f();
+    const w = this.worker;
+    this.worker = undefined;
+    await w?.terminate();
+  }
+
+  private startWorker(): void {
+    this.restartTimer = undefined;
+    const w = new Worker(WORKER_FILE, {
+      workerData: { kidMissCooldownMs: this.opts.kidMissCooldownMs ?? DEFAULT_KID_MISS_COOLDOWN_MS, fetchTimeoutMs: this.fetchTimeoutMs, maxBodyBytes: this.opts.maxBodyBytes },
+    });
+    // The refresher never keeps the process alive on its own (Gateway.stop closes it).
+    w.unref();
+    this.worker = w;
+    this.workerStartedMs = Date.now();
+    w.on('message', (ev: RefresherEvent) => this.onEvent(ev));
+    w.on('error', (err) => this.log.error('JWKS refresher thread failed', { err: String(err) }));
+    w.on('exit', (code) => this.onExit(w, code));
+    this.sendConfigure();
+  }
+
+  private onExit(w: Worker, code: number): void {
+    if (this.worker !== w) return;
+    this.worker = undefined;
+    // Requests waiting for a refetch answer with what they have.
+    for (const waiter of [...this.waiters.values()]) waiter.resolve(false);
+    if (this.closed) return;
+    if (Date.now() - this.workerStartedMs > STABLE_MS) this.restartDelay = this.opts.restartDelayMs ?? 100;
+    const delay = this.restartDelay;
+    this.restartDelay = Math.min(this.restartDelay * 2, MAX_RESTART_DELAY_MS);
+    this.restarts++;
+    this.log.error('JWKS refresher thread exited; restarting it (the last good key sets stay in use)', { code, restartInMs: delay, restarts: this.restarts });
+    this.restartTimer = setTimeout(() => {
+      if (!this.closed) this.startWorker();
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  private sendConfigure(): void {
+    this.post({ type: 'configure', specs: this.specs, lastSuccessMs: Object.fromEntries(this.lastSuccessMs) });
+  }
+
+  private post(cmd: RefresherCommand): void {
+    this.worker?.postMessage(cmd);
+  }
+
+  private notifyAttempts(): void {
+    for (const f of [...this.attemptWaiters]) f();
+  }
+
+  private onEvent(ev: RefresherEvent): void {
+    if (ev.type === 'refetch-done') {
+      if (ev.result === 'cooldown' && ev.retryAfterMs !== undefined) this.cooldownUntil.set(ev.id, Date.now() + ev.retryAfterMs);
+      this.waiters.get(ev.requestId)?.resolve(ev.result === 'fetched');
+      return;
+    }
+    if (!this.specKeys.has(ev.id)) {
+      if (ev.type === 'fetch' && ev.outcome === 'internal') this.log.error('JWKS refresher error', { reason: ev.reason });
+      return;
+    }
+    const stats = this.statsById.get(ev.id)!;
+    if (ev.type === 'keyset') {
+      stats.keyCount = ev.keys.length;
+      const digest = ev.keys.map((k) => `${k.kid ?? ''}|${k.alg ?? ''}|${k.thumbprint}`).join(',');
+      if (this.digests.get(ev.id) === digest) return;
+      const first = !this.digests.has(ev.id);
+      this.digests.set(ev.id, digest);
+      stats.changes++;
+      this.opts.onKeySet(ev.id, ev.keys as readonly ImportedKey[]);
+      const fields = { provider: ev.id, url: ev.url, keys: ev.keys.map((k) => `${k.kid ?? '(no kid)'}/${k.alg ?? k.kty}/${k.thumbprint}`) };
+      if (first) this.log.info('remote JWKS loaded', fields);
+      else this.log.info('remote JWKS changed: new key set generation', fields);
+      for (const d of ev.dropped) this.log.warn('remote JWKS: key dropped', { provider: ev.id, url: ev.url, reason: d });
+      return;
+    }
+    // ev.type === 'fetch'
+    this.opts.metrics?.inc('jwtgate_jwks_fetch_total', ev.outcome);
+    (stats.fetches as Record<string, number>)[ev.outcome] = (stats.fetches[ev.outcome] ?? 0) + 1;
+    stats.requests += ev.attempts;
+    if (ev.trigger === 'kid-miss') stats.earlyRefetches++;
+    if (ev.outcome === 'ok') {
+      stats.lastSuccessMs = Date.now();
+      this.lastSuccessMs.set(ev.id, stats.lastSuccessMs);
+      if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: ev.id, url: ev.url, trigger: ev.trigger, keys: ev.keyCount, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
+    } else {
+      stats.lastFailure = ev.reason;
+      const hasKeys = this.digests.has(ev.id);
+      this.log.warn(`remote JWKS fetch failed: ${ev.reason ?? ev.outcome}`, {
+        provider: ev.id,
+        url: ev.url,
+        outcome: ev.outcome,
+        ...(ev.status !== undefined ? { status: ev.status } : {}),
+        trigger: ev.trigger,
+        attempts: ev.attempts,
+        retryInMs: ev.nextFetchInMs,
+        // Envoy keeps the old keys after a failed async refresh; without any, requests get 401.
+        serving: hasKeys ? 'last good key set' : 'no keys: 401 Jwks remote fetch is failed',
+      });
+    }
+    if (ev.first) {
+      this.attemptedIds.add(ev.id);
+      this.notifyAttempts();
+    }
+  }
+}
+
+function toSpec(ks: RemoteKeySet): RemoteJwksSpec {
+  return {
+    id: ks.id,
+    url: ks.url,
+    target: { host: ks.target!.host, port: ks.target!.port },
+    ...(ks.tls ? { tls: ks.tls } : {}),
+    cacheDurationMs: ks.cacheDurationMs,
+    failedRefetchDurationMs: ks.failedRefetchDurationMs,
+    numRetries: ks.numRetries,
+    backOffBaseMs: ks.backOffBaseMs,
+    backOffMaxMs: ks.backOffMaxMs,
+  };
+}

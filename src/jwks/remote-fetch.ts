@@ -1,0 +1,212 @@
+// One remote JWKS fetch as Envoy's jwks_fetcher.cc does it (spec §3): GET the URL's path from the
+// backend's host:port with the URL's host as Host (and SNI), one deadline (5 s) over the whole
+// fetch including retries (retry_on 5xx, connect failure, reset; exponential backoff), success
+// only for HTTP 200 with a body that is a JWKS with at least one valid key. Runs in the refresher
+// thread; returns values, never throws. Does not schedule, cache or publish (refresh-scheduler.ts).
+
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import tls from 'node:tls';
+import { Client } from 'undici';
+import type { ImportedKey } from '../config/snapshot.js';
+import type { JwksFetchOutcome, RemoteJwksSpec, RemoteTlsSpec } from '../types.js';
+import { MAX_JWKS_INPUT_CHARS, parseJwksDocument } from './import-keys.js';
+
+/** Envoy's hard-coded remote JWKS timeout (kgateway `remoteJWKSTimeoutSecs = 5`). */
+export const DEFAULT_FETCH_TIMEOUT_MS = 5000;
+/** Larger bodies are refused (a JWKS is a few KiB; this is the local JWKS input limit too). */
+export const DEFAULT_MAX_BODY_BYTES = MAX_JWKS_INPUT_CHARS;
+
+export interface JwksFetchOptions {
+  /** Deadline for the whole fetch, retries included (default 5000 ms, Envoy's). */
+  timeoutMs?: number;
+  /** Response bodies above this many bytes fail the fetch (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** [0, 1) for retry backoff jitter (default Math.random). */
+  random?: () => number;
+}
+
+export type JwksFetchResult =
+  | { readonly ok: true; readonly keys: ImportedKey[]; readonly dropped: string[]; readonly attempts: number; readonly bytes: number }
+  | { readonly ok: false; readonly outcome: Exclude<JwksFetchOutcome, 'ok'>; readonly reason: string; readonly attempts: number; readonly status?: number };
+
+type Attempt =
+  | { readonly ok: true; readonly keys: ImportedKey[]; readonly dropped: string[]; readonly bytes: number }
+  | { readonly ok: false; readonly outcome: Exclude<JwksFetchOutcome, 'ok'>; readonly reason: string; readonly retryable: boolean; readonly status?: number };
+
+// Certificate verification failures: retrying cannot help (a handshake reset can, see below).
+const CERT_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|SAN_MISMATCH/;
+
+/** Fetches and imports one remote JWKS. Never throws. */
+export async function fetchJwks(spec: RemoteJwksSpec, opts: JwksFetchOptions = {}): Promise<JwksFetchResult> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+  const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const random = opts.random ?? Math.random;
+  let url: URL;
+  try {
+    url = new URL(spec.url);
+  } catch {
+    return { ok: false, outcome: 'internal', reason: 'invalid URL', attempts: 0 };
+  }
+  let connect: TlsSetup | undefined;
+  try {
+    connect = await tlsSetup(spec.tls, url);
+  } catch (err) {
+    return { ok: false, outcome: 'tls_config', reason: `TLS configuration: ${errorText(err)}`, attempts: 0 };
+  }
+  const deadline = Date.now() + timeoutMs;
+  let attempts = 0;
+  for (let retry = 0; ; retry++) {
+    const remaining = deadline - Date.now();
+    attempts++;
+    const r = remaining > 0 ? await attempt(spec, url, connect, remaining, maxBodyBytes) : timedOut(timeoutMs);
+    if (r.ok) return { ok: true, keys: r.keys, dropped: r.dropped, attempts, bytes: r.bytes };
+    const failed = { ok: false as const, outcome: r.outcome, reason: r.outcome === 'timeout' ? `timed out after ${timeoutMs} ms` : r.reason, attempts, ...(r.status !== undefined ? { status: r.status } : {}) };
+    if (!r.retryable || retry >= spec.numRetries) return failed;
+    // Envoy's retry backoff: exponential from baseInterval, capped at maxInterval, jittered.
+    const cap = Math.min(spec.backOffBaseMs * 2 ** retry, spec.backOffMaxMs);
+    const delay = Math.floor(cap / 2 + random() * (cap / 2));
+    if (Date.now() + delay >= deadline) return failed;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+interface TlsSetup {
+  readonly connect: tls.ConnectionOptions;
+  /** SNI for the request (undici takes it per request; an IP is never sent). */
+  readonly servername?: string;
+}
+
+async function tlsSetup(t: RemoteTlsSpec | undefined, url: URL): Promise<TlsSetup | undefined> {
+  // kgateway/Envoy originate TLS only with a BackendConfigPolicy; jwtgate also does for https://.
+  if (!t && url.protocol !== 'https:') return undefined;
+  if (t?.error) throw new Error(t.error);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const name = t?.sni ?? host;
+  const servername = isIP(name) ? undefined : name;
+  const connect: tls.ConnectionOptions = {};
+  if (t?.minVersion) connect.minVersion = t.minVersion as tls.SecureVersion;
+  if (t?.maxVersion) connect.maxVersion = t.maxVersion as tls.SecureVersion;
+  const cert = t?.certPem ?? (t?.certFile ? await readFile(t.certFile, 'utf8') : undefined);
+  const key = t?.keyPem ?? (t?.keyFile ? await readFile(t.keyFile, 'utf8') : undefined);
+  if (cert && key) {
+    connect.cert = cert;
+    connect.key = key;
+  }
+  if (t?.insecureSkipVerify) {
+    connect.rejectUnauthorized = false;
+    connect.checkServerIdentity = () => undefined;
+    return { connect, ...(servername ? { servername } : {}) };
+  }
+  connect.rejectUnauthorized = true;
+  const ca = t?.caPem ?? (t?.caFile ? await readFile(t.caFile, 'utf8') : undefined);
+  if (ca) connect.ca = ca;
+  const sans = t?.verifySubjectAltNames;
+  if (sans && sans.length > 0) {
+    connect.checkServerIdentity = (_host, peer) => {
+      const have = (peer.subjectaltname ?? '').split(',').map((s) => s.trim().replace(/^(DNS|IP Address|URI|email):/, ''));
+      if (sans.some((s) => have.includes(s))) return undefined;
+      return Object.assign(new Error(`certificate SANs (${have.join(', ') || 'none'}) include none of verifySubjectAltNames`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    };
+  } else if (ca) {
+    // kgateway with a custom CA and no verifySubjectAltNames: the chain is checked, not the name.
+    connect.checkServerIdentity = () => undefined;
+  } else {
+    // Default trust store: the certificate must be valid for the SNI (or the URL host).
+    connect.checkServerIdentity = (_host, peer) => tls.checkServerIdentity(name, peer);
+  }
+  return { connect, ...(servername ? { servername } : {}) };
+}
+
+async function attempt(spec: RemoteJwksSpec, url: URL, setup: TlsSetup | undefined, remainingMs: number, maxBodyBytes: number): Promise<Attempt> {
+  const host = spec.target.host.includes(':') ? `[${spec.target.host}]` : spec.target.host;
+  const client = new Client(`${setup ? 'https' : 'http'}://${host}:${spec.target.port}`, {
+    connect: { ...(setup?.connect ?? {}), timeout: remainingMs },
+    headersTimeout: remainingMs,
+    bodyTimeout: remainingMs,
+    keepAliveTimeout: 1000,
+  });
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), remainingMs);
+  try {
+    const res = await client.request({
+      method: 'GET',
+      path: `${url.pathname}${url.search}`,
+      headers: { host: url.host, 'user-agent': 'jwtgate', accept: 'application/json, application/jwk-set+json' },
+      signal: ac.signal,
+      ...(setup?.servername ? { servername: setup.servername } : {}),
+    });
+    const status = res.statusCode;
+    // A body destroyed early (non-200, too large) errors when the client closes: that error
+    // must have a listener, or it takes the refresher thread down.
+    res.body.on('error', () => {});
+    if (status !== 200) {
+      res.body.destroy();
+      // retry_on 5xx,gateway-error: server errors may pass; 4xx and 3xx will not.
+      return { ok: false, outcome: 'http_status', reason: `HTTP ${status} (only 200 is accepted)`, retryable: status >= 500, status };
+    }
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBodyBytes) {
+      res.body.destroy();
+      return { ok: false, outcome: 'body_too_large', reason: `body of ${declared} bytes is over the ${maxBodyBytes}-byte limit`, retryable: false, status };
+    }
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of res.body) {
+      bytes += (chunk as Buffer).length;
+      if (bytes > maxBodyBytes) {
+        res.body.destroy();
+        return { ok: false, outcome: 'body_too_large', reason: `body is over the ${maxBodyBytes}-byte limit`, retryable: false, status };
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    if (text.trim() === '') return { ok: false, outcome: 'empty_body', reason: 'HTTP 200 with an empty body', retryable: false, status };
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // JSON.parse messages quote the input: say only what it is not.
+      return { ok: false, outcome: 'bad_json', reason: `body is not JSON (${bytes} bytes, content-type ${String(res.headers['content-type'] ?? 'none')})`, retryable: false, status };
+    }
+    const doc = parseJwksDocument(json, { allowX509Map: true });
+    if (!doc.ok) return { ok: false, outcome: 'bad_jwks', reason: doc.error, retryable: false, status };
+    if (doc.keys.length === 0) {
+      const why = doc.dropped.length ? `: ${doc.dropped.slice(0, 5).join('; ')}${doc.dropped.length > 5 ? '; …' : ''}` : ' (empty "keys")';
+      return { ok: false, outcome: 'no_valid_keys', reason: `no valid key in the JWKS${why}`, retryable: false, status };
+    }
+    return { ok: true, keys: doc.keys, dropped: doc.dropped, bytes };
+  } catch (err) {
+    if (ac.signal.aborted) return timedOut(remainingMs);
+    return classify(err);
+  } finally {
+    clearTimeout(timer);
+    client.destroy().catch(() => {});
+  }
+}
+
+function timedOut(ms: number): Attempt {
+  return { ok: false, outcome: 'timeout', reason: `timed out after ${ms} ms`, retryable: false };
+}
+
+function classify(err: unknown): Attempt {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = e?.code ?? e?.cause?.code ?? '';
+  const text = errorText(err);
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return { ok: false, outcome: 'timeout', reason: text, retryable: false };
+  }
+  if (CERT_ERRORS.test(code) || CERT_ERRORS.test(text)) return { ok: false, outcome: 'tls_error', reason: `TLS: ${text}`, retryable: false };
+  if (code.startsWith('ERR_SSL') || code === 'EPROTO' || code.startsWith('ERR_TLS')) {
+    // A handshake that breaks off is Envoy's connect-failure/reset: retried.
+    return { ok: false, outcome: 'tls_error', reason: `TLS: ${text}`, retryable: true };
+  }
+  return { ok: false, outcome: 'connect_error', reason: text, retryable: true };
+}
+
+function errorText(err: unknown): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const msg = e?.cause?.message && e.cause.message !== e.message ? `${e?.message ?? ''}: ${e.cause.message}` : e?.message ?? String(err);
+  const code = e?.code ?? e?.cause?.code;
+  return code && !msg.includes(code) ? `${msg} (${code})` : msg;
+}

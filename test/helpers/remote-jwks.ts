@@ -1,0 +1,72 @@
+// Manifests for remote-JWKS tests: a Static Backend pointing at the JWKS server, the
+// GatewayExtension `selfminted-jwt` (kgateway-system, the name the seed's TrafficPolicy uses)
+// with one jwks.remote provider, and that TrafficPolicy on the harness Gateway. Plus a logger
+// that keeps its lines, and a token minter for the JWKS server's keys.
+import { createLogger, type Logger } from '../../src/observability/log.js';
+import { mint } from './tokens.js';
+import type { SigningKey } from './signing-keys.js';
+
+export const EXT_ID = 'GatewayExtension/kgateway-system/selfminted-jwt#idp';
+export const ISSUER = 'https://idp.test';
+
+export interface RemoteOpts {
+  url: string;
+  backendHost?: string;
+  backendPort: number;
+  issuer?: string;
+  cacheDuration?: string;
+  fastListener?: boolean;
+  failedRefetchDuration?: string;
+  /** YAML flow map for retryPolicy, e.g. `{ numRetries: 2, backOff: { baseInterval: 10ms } }`. */
+  retryPolicy?: string;
+  /** More YAML documents (BackendConfigPolicy, Secret, …). */
+  extra?: string;
+}
+
+export function remoteJwksManifests(o: RemoteOpts): string {
+  const asyncFetch = o.fastListener !== undefined || o.failedRefetchDuration !== undefined;
+  return `apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: jwks-idp, namespace: kgateway-system }
+spec:
+  static: { hosts: [{ host: ${o.backendHost ?? '127.0.0.1'}, port: ${o.backendPort} }] }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: selfminted-jwt, namespace: kgateway-system }
+spec:
+  jwt:
+    providers:
+    - name: idp
+      issuer: ${o.issuer ?? ISSUER}
+      jwks:
+        remote:
+          url: ${o.url}
+          backendRef: { group: gateway.kgateway.dev, kind: Backend, name: jwks-idp }
+${o.cacheDuration ? `          cacheDuration: ${o.cacheDuration}\n` : ''}${asyncFetch ? `          asyncFetch: { ${[o.fastListener !== undefined ? `fastListener: ${o.fastListener}` : '', o.failedRefetchDuration ? `failedRefetchDuration: ${o.failedRefetchDuration}` : ''].filter(Boolean).join(', ')} }\n` : ''}${o.retryPolicy ? `          retryPolicy: ${o.retryPolicy}\n` : ''}---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: jwt-policy, namespace: kgateway-system }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: http }]
+  jwtAuth: { extensionRef: { name: selfminted-jwt } }
+${o.extra ? `---\n${o.extra}` : ''}`;
+}
+
+export interface CapturedLog {
+  readonly logger: Logger;
+  readonly lines: Record<string, unknown>[];
+  /** Lines whose msg contains `text`. */
+  find(text: string): Record<string, unknown>[];
+}
+
+export function captureLog(): CapturedLog {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger('debug', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+  return { logger, lines, find: (text) => lines.filter((l) => String(l['msg']).includes(text)) };
+}
+
+/** An RS256 token for `key`, issuer ISSUER, valid for 10 minutes. */
+export function tokenFor(key: SigningKey, over: { kid?: string; iss?: string } = {}): string {
+  return mint({ alg: 'RS256', key: key.privateKey, kid: over.kid ?? key.kid, payload: { iss: over.iss ?? ISSUER, sub: 'tester', exp: Math.floor(Date.now() / 1000) + 600 } });
+}

@@ -1,0 +1,334 @@
+// Remote JWKS against a JWKS server the tests control, through the real gateway, refresher
+// thread and verify workers: the IdP down at start (both fastListener modes), 500s then
+// recovery, slow answers past the fetch timeout, garbage bodies, a kid storm, key rotation and
+// removal, the refresher thread dying. Every test counts the fetches the server received.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { request } from '../helpers/http-client.js';
+import { freePort, JWKS_PATH, startJwksServer, waitFor, type Answer } from '../helpers/jwks-server.js';
+import { captureLog, EXT_ID, remoteJwksManifests, tokenFor, type CapturedLog, type RemoteOpts } from '../helpers/remote-jwks.js';
+import { jwksOf, rsaSigningKey } from '../helpers/signing-keys.js';
+import type { GatewayOptions } from '../../src/gateway.js';
+
+const K1 = rsaSigningKey('k1');
+const K2 = rsaSigningKey('k2');
+const STRANGER = rsaSigningKey('stranger');
+const INVALID = 'Bearer realm="http://www.example.com:8080/headers", error="invalid_token"';
+
+async function withGateway(
+  o: Omit<RemoteOpts, 'url' | 'backendPort'> & { port: number; path?: string; gateway?: Partial<GatewayOptions> },
+  fn: (h: Harness, log: CapturedLog) => Promise<void>,
+): Promise<void> {
+  const log = captureLog();
+  const { port, path, gateway, ...rest } = o;
+  const h = await startHarness({
+    manifests: [remoteJwksManifests({ url: `http://127.0.0.1:${port}${path ?? JWKS_PATH}`, backendPort: port, ...rest })],
+    gateway: { logger: log.logger, ...gateway },
+  });
+  try {
+    await fn(h, log);
+  } finally {
+    await h.close();
+  }
+}
+
+const call = (h: Harness, token: string) => request({ port: h.port, headers: { authorization: `Bearer ${token}` } });
+const stats = (h: Harness) => h.gateway.jwksRefresher!.stats(EXT_ID)!;
+
+test('IdP down at start, fastListener false: the listener waits for the first attempt only, 401 Jwks remote fetch is failed, then recovery', async (t) => {
+  const port = await freePort();
+  const started = Date.now();
+  await withGateway({ port, failedRefetchDuration: '100ms' }, async (h, log) => {
+    assert.ok(Date.now() - started < 3000, 'a refused connection ends the first attempt at once');
+    assert.equal(h.gateway.ready, true, 'the first attempt ended (failed): ready, as Envoy lets the listener start');
+    const res = await call(h, tokenFor(K1));
+    assert.equal(res.status, 401);
+    assert.equal(res.body, 'Jwks remote fetch is failed');
+    assert.equal(res.headers['www-authenticate'], INVALID);
+    assert.equal(h.echo.received.length, 0, 'the upstream never saw the request');
+    const failed = log.find('remote JWKS fetch failed')[0]!;
+    assert.equal(failed['provider'], EXT_ID);
+    assert.equal(failed['url'], `http://127.0.0.1:${port}${JWKS_PATH}`);
+    assert.equal(failed['outcome'], 'connect_error');
+    assert.match(String(failed['msg']), /ECONNREFUSED/);
+    assert.equal(failed['serving'], 'no keys: 401 Jwks remote fetch is failed');
+
+    const idp = await startJwksServer({ port, jwks: jwksOf(K1) });
+    try {
+      await waitFor(async () => (await call(h, tokenFor(K1))).status === 200, 'recovery after the IdP came up');
+      assert.equal(idp.fetches(), 1, 'one fetch once the IdP is up');
+      assert.ok(log.find('remote JWKS loaded').length === 1);
+      assert.ok(h.gateway.metrics.get('jwtgate_jwks_fetch_total', 'connect_error') >= 1);
+      assert.equal(h.gateway.metrics.get('jwtgate_jwks_fetch_total', 'ok'), 1);
+      t.diagnostic(`down at start (fastListener false): ${stats(h).fetches.connect_error} refused attempts, then ${idp.fetches()} fetch received`);
+    } finally {
+      await idp.close();
+    }
+  });
+});
+
+test('IdP down or slow at start, fastListener true: the listener does not wait; requests get 401 until the keys arrive', async (t) => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  idp.queue({ delayMs: 2000 });
+  try {
+    const started = Date.now();
+    await withGateway({ port: idp.port, fastListener: true }, async (h) => {
+      assert.ok(Date.now() - started < 2000, `start did not wait for the slow first fetch (${Date.now() - started} ms)`);
+      assert.equal(h.gateway.ready, true);
+      const early = await call(h, tokenFor(K1));
+      assert.equal(early.status, 401);
+      assert.equal(early.body, 'Jwks remote fetch is failed');
+      await waitFor(async () => (await call(h, tokenFor(K1))).status === 200, 'keys after the slow first fetch');
+      assert.equal(idp.fetches(), 1);
+    });
+  } finally {
+    await idp.close();
+  }
+  // And refused outright: start is not delayed either.
+  const port = await freePort();
+  await withGateway({ port, fastListener: true, failedRefetchDuration: '50ms' }, async (h) => {
+    assert.equal((await call(h, tokenFor(K1))).body, 'Jwks remote fetch is failed');
+    const late = await startJwksServer({ port, jwks: jwksOf(K1) });
+    try {
+      await waitFor(async () => (await call(h, tokenFor(K1))).status === 200, 'recovery');
+      t.diagnostic(`fastListener true: slow IdP fetched once; down IdP fetched ${late.fetches()} time(s) after it came up`);
+      assert.equal(late.fetches(), 1);
+    } finally {
+      await late.close();
+    }
+  });
+});
+
+test('fastListener false with a slow IdP: the listener starts after the first fetch, so the first request already passes', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  idp.queue({ delayMs: 600 });
+  try {
+    const started = Date.now();
+    await withGateway({ port: idp.port }, async (h) => {
+      assert.ok(Date.now() - started >= 550, 'start waited for the first fetch');
+      const res = await call(h, tokenFor(K1));
+      assert.equal(res.status, 200);
+      assert.equal(idp.fetches(), 1);
+      // The fetch went to the backend with the URL's host as Host.
+      assert.equal(idp.requests[0]!.host, `127.0.0.1:${idp.port}`);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('500s then recovery: retries per retryPolicy inside one fetch, failedRefetchDuration between fetches; exact fetch count', async (t) => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  idp.queue({ status: 500, body: 'oops' }, { status: 503, body: 'busy' }, { status: 500, body: 'oops' });
+  try {
+    await withGateway({ port: idp.port, failedRefetchDuration: '500ms', retryPolicy: '{ numRetries: 2, backOff: { baseInterval: 10ms, maxInterval: 20ms } }' }, async (h, log) => {
+      assert.equal(idp.fetches(), 3, 'the first fetch: 1 try + 2 retries, all 5xx');
+      assert.equal((await call(h, tokenFor(K1))).body, 'Jwks remote fetch is failed');
+      const failed = log.find('remote JWKS fetch failed')[0]!;
+      assert.match(String(failed['msg']), /HTTP 500/);
+      assert.equal(failed['attempts'], 3);
+      assert.equal(failed['status'], 500);
+      await waitFor(async () => (await call(h, tokenFor(K1))).status === 200, 'recovery');
+      assert.equal(idp.fetches(), 4, '3 failed tries, then 1 good fetch');
+      assert.equal(h.gateway.metrics.get('jwtgate_jwks_fetch_total', 'http_status'), 1);
+      assert.equal(h.gateway.metrics.get('jwtgate_jwks_fetch_total', 'ok'), 1);
+      assert.equal(h.gateway.jwksRefresher!.restarts, 0, 'the refresher thread never crashed');
+      t.diagnostic(`500s then recovery: ${idp.fetches()} requests received (3 in the failed fetch, 1 good)`);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('a 404 is not retried and a 4xx is a failure with its status logged', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  idp.queue({ status: 404, body: 'nope' });
+  try {
+    await withGateway({ port: idp.port, failedRefetchDuration: '50ms', retryPolicy: '{ numRetries: 3 }' }, async (h, log) => {
+      assert.equal(idp.fetches(), 1, '4xx: no retry');
+      assert.match(String(log.find('remote JWKS fetch failed')[0]!['msg']), /HTTP 404/);
+      await waitFor(async () => (await call(h, tokenFor(K1))).status === 200, 'recovery');
+      assert.equal(idp.fetches(), 2);
+      assert.equal(h.gateway.jwksRefresher!.restarts, 0);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('slow answers past the fetch timeout: logged, never crash, and the last good keys keep serving', async (t) => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port, cacheDuration: '200ms', failedRefetchDuration: '50ms', gateway: { jwksFetchTimeoutMs: 300 } }, async (h, log) => {
+      assert.equal((await call(h, tokenFor(K1))).status, 200);
+      idp.always({ delayMs: 2000 });
+      await waitFor(() => log.find('remote JWKS fetch failed').some((l) => l['outcome'] === 'timeout'), 'a timed-out refresh');
+      const timeout = log.find('remote JWKS fetch failed').find((l) => l['outcome'] === 'timeout')!;
+      assert.match(String(timeout['msg']), /timed out after 300 ms/);
+      assert.equal(timeout['provider'], EXT_ID);
+      assert.equal(timeout['serving'], 'last good key set');
+      assert.equal((await call(h, tokenFor(K1))).status, 200, 'still served with the last good keys');
+      assert.equal(stats(h).changes, 1, 'no new generation');
+      idp.always(undefined);
+      const before = stats(h).fetches.ok ?? 0;
+      await waitFor(() => (stats(h).fetches.ok ?? 0) > before, 'a good fetch again');
+      assert.equal(h.gateway.jwksRefresher!.restarts, 0, 'the refresher thread never crashed');
+      t.diagnostic(`slow IdP: ${stats(h).fetches.timeout} timed-out fetches, ${idp.fetches()} requests received`);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('garbage answers are rejected with a logged reason naming provider and URL, and never replace the last good set', async (t) => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  const huge = JSON.stringify({ keys: [{ kty: 'oct', k: 'A'.repeat(1024 * 1024 + 10) }] });
+  const garbage: (Answer & { want: string })[] = [
+    { body: '<html>not json</html>', headers: { 'content-type': 'text/html' }, want: 'bad_json' },
+    { body: '{"keys":[]}', want: 'no_valid_keys' },
+    { body: '{"keys":[{"kty":"RSA","kid":"x"}]}', want: 'no_valid_keys' },
+    { body: '{"foo":1}', want: 'bad_jwks' },
+    { body: '[1,2]', want: 'bad_jwks' },
+    { body: huge, want: 'body_too_large' },
+    { body: '', want: 'empty_body' },
+    { status: 302, body: '', headers: { location: '/elsewhere' }, want: 'http_status' },
+  ];
+  try {
+    await withGateway({ port: idp.port, cacheDuration: '50ms', failedRefetchDuration: '10ms' }, async (h, log) => {
+      assert.equal((await call(h, tokenFor(K1))).status, 200);
+      const base = idp.fetches();
+      idp.queue(...garbage.map(({ want: _w, ...a }) => a));
+      await waitFor(() => log.find('remote JWKS fetch failed').length >= garbage.length, 'every garbage answer seen', 10_000);
+      const failures = log.find('remote JWKS fetch failed').slice(0, garbage.length);
+      assert.deepEqual(failures.map((l) => l['outcome']), garbage.map((g) => g.want));
+      for (const f of failures) {
+        assert.equal(f['provider'], EXT_ID);
+        assert.equal(f['url'], `http://127.0.0.1:${idp.port}${JWKS_PATH}`);
+        assert.equal(f['serving'], 'last good key set');
+        assert.ok(!String(f['msg']).includes('AAAA'), 'no body content in the reason');
+      }
+      assert.match(String(failures[2]!['msg']), /no valid key in the JWKS: keys\[0\] "kid": "x": RSA key needs "n" and "e"|no valid key in the JWKS: keys\[0\]/);
+      assert.equal((await call(h, tokenFor(K1))).status, 200, 'the last good set is still in use');
+      assert.equal(stats(h).changes, 1, 'garbage never made a new generation');
+      assert.ok(idp.fetches() >= base + garbage.length);
+      assert.equal(h.gateway.jwksRefresher!.restarts, 0, 'the refresher thread never crashed');
+      t.diagnostic(`garbage: ${garbage.length} bad answers rejected (${garbage.map((g) => g.want).join(', ')})`);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('kid storm: many unknown kids cause at most one early refetch per cooldown', async (t) => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port }, async (h, log) => {
+      assert.equal(idp.fetches(), 1);
+      // 400 requests, each with another unknown kid, 50 at a time.
+      const statuses: string[] = [];
+      for (let wave = 0; wave < 8; wave++) {
+        const batch = await Promise.all(Array.from({ length: 50 }, (_, i) => call(h, tokenFor(STRANGER, { kid: `unknown-${wave}-${i}` }))));
+        for (const r of batch) statuses.push(`${r.status} ${r.body}`);
+      }
+      assert.equal(statuses.length, 400);
+      assert.ok(statuses.every((s) => s === "401 Jwks doesn't have key to match kid or alg from Jwt"), [...new Set(statuses)].join(' | '));
+      assert.equal(idp.fetches(), 2, 'the initial fetch + one early refetch (30 s cooldown)');
+      assert.equal(stats(h).earlyRefetches, 1);
+      assert.equal((await call(h, tokenFor(K1))).status, 200, 'good tokens unaffected');
+      assert.ok(log.lines.every((l) => !JSON.stringify(l).includes(tokenFor(K1).split('.')[2]!.slice(0, 20))), 'no token in the logs');
+      t.diagnostic(`kid storm (30 s cooldown): 400 requests with 400 unknown kids -> ${idp.fetches()} fetches received (1 initial + ${stats(h).earlyRefetches} early refetch)`);
+    });
+    // A short cooldown: never more early refetches than the cooldown allows over the storm.
+    const before = idp.fetches();
+    await withGateway({ port: idp.port, gateway: { jwksRefetchCooldownMs: 200 } }, async (h) => {
+      const started = Date.now();
+      for (let wave = 0; wave < 6; wave++) {
+        await Promise.all(Array.from({ length: 40 }, (_, i) => call(h, tokenFor(STRANGER, { kid: `w${wave}-${i}` }))));
+        await new Promise((r) => setTimeout(r, 80));
+      }
+      const elapsed = Date.now() - started;
+      const early = stats(h).earlyRefetches;
+      const received = idp.fetches() - before;
+      assert.equal(received, 1 + early, 'every fetch is the initial one or a counted early refetch');
+      assert.ok(early >= 1 && early <= Math.floor(elapsed / 200) + 1, `${early} early refetches in ${elapsed} ms with a 200 ms cooldown`);
+      t.diagnostic(`kid storm (200 ms cooldown): 240 requests over ${elapsed} ms -> ${received} fetches (1 initial + ${early} early)`);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('rotation with a controlled IdP: a new kid is fetched once (coalesced), old tokens pass while published, a removed key stops being honoured', async (t) => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port, gateway: { jwksRefetchCooldownMs: 100 } }, async (h) => {
+      const t1 = tokenFor(K1);
+      assert.equal((await call(h, t1)).status, 200);
+      assert.equal((await call(h, t1)).status, 200);
+      assert.ok(h.gateway.metrics.get('jwtgate_result_cache_total', 'hit') >= 1, 'the old token is a cache hit');
+      idp.jwks = jwksOf(K2, K1);
+      const before = idp.fetches();
+      // 30 concurrent first requests with the new key: they share one early refetch.
+      const t2 = tokenFor(K2);
+      const burst = await Promise.all(Array.from({ length: 30 }, () => call(h, t2)));
+      assert.deepEqual([...new Set(burst.map((r) => `${r.status} ${r.status === 200 ? '' : r.body}`))], ['200 ']);
+      assert.equal(idp.fetches() - before, 1, 'one fetch for the whole burst');
+      assert.equal(stats(h).changes, 2, 'a new generation');
+      assert.equal((await call(h, t1)).status, 200, 'the old key is still published');
+      // The old key is withdrawn; the next fetch (here a kid miss after the cooldown) drops it,
+      // and the old token's cached verification is no longer honoured.
+      idp.jwks = jwksOf(K2);
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal((await call(h, tokenFor(STRANGER, { kid: 'k3' }))).status, 401);
+      assert.equal(stats(h).changes, 3);
+      const old = await call(h, t1);
+      assert.equal(old.status, 401);
+      assert.equal(old.body, "Jwks doesn't have key to match kid or alg from Jwt");
+      assert.equal((await call(h, t2)).status, 200);
+      t.diagnostic(`controlled rotation: 30-request burst with a new kid -> 1 fetch; ${idp.fetches()} fetches in total`);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('the refresher thread is restarted when it dies, and the last good key sets stay in use meanwhile', async (t) => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port, cacheDuration: '300ms' }, async (h, log) => {
+      const tok = tokenFor(K1);
+      assert.equal((await call(h, tok)).status, 200);
+      const refresher = h.gateway.jwksRefresher!;
+      await refresher.kill();
+      assert.equal((await call(h, tokenFor(K1))).status, 200, 'served from the main thread keys while the thread is gone');
+      await waitFor(() => refresher.restarts === 1, 'restart');
+      assert.ok(log.find('JWKS refresher thread exited').length === 1);
+      const n = idp.fetches();
+      await waitFor(() => idp.fetches() > n, 'the restarted thread refreshes on schedule');
+      assert.equal(stats(h).changes, 1, 'same keys after the restart: same generation');
+      assert.equal((await call(h, tokenFor(K1))).status, 200);
+      t.diagnostic(`refresher restart: ${refresher.restarts} restart, ${idp.fetches()} fetches in total`);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('a kid miss while the cooldown runs does not wait: it answers at once', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port }, async (h) => {
+      assert.equal((await call(h, tokenFor(STRANGER, { kid: 'a' }))).status, 401);
+      assert.equal(idp.fetches(), 2);
+      idp.always({ delayMs: 3000 });
+      const t0 = Date.now();
+      assert.equal((await call(h, tokenFor(STRANGER, { kid: 'b' }))).status, 401);
+      assert.ok(Date.now() - t0 < 1000, 'no fetch, no wait during the cooldown');
+      assert.equal(idp.fetches(), 2);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+

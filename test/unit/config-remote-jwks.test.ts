@@ -1,0 +1,138 @@
+// jwks.remote compiled with its transport: backendRef to a Static Backend (first host) or a
+// Service (NAME.NS.svc.DOMAIN), BackendConfigPolicy `spec.tls` found by targetRefs or
+// targetSelectors (oldest policy wins), Secret `ca.crt`/`tls.crt`/`tls.key`, files, retries only
+// with a retryPolicy; config_dump describes TLS without certificate or key material.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { compileText } from '../../src/config/build.js';
+import { configDump } from '../../src/config/dump.js';
+import type { RemoteKeySet, Snapshot } from '../../src/config/snapshot.js';
+import { fixturesDir } from '../helpers/paths.js';
+
+const KGW = 'gateway.kgateway.dev/v1alpha1';
+// Any real certificate will do as a CA bundle for compiling.
+const CA_PEM = readFileSync(path.join(fixturesDir, 'auth', 'ec-x509-cert.pem'), 'utf8');
+
+function ext(remote: Record<string, unknown>): string {
+  return JSON.stringify({
+    apiVersion: KGW,
+    kind: 'GatewayExtension',
+    metadata: { name: 'ext', namespace: 'apps' },
+    spec: { jwt: { providers: [{ name: 'idp', issuer: 'https://idp.example.com', jwks: { remote } }] } },
+  });
+}
+const backend = (name: string, labels: Record<string, string> = {}, created?: string) =>
+  JSON.stringify({ apiVersion: KGW, kind: 'Backend', metadata: { name, namespace: 'apps', labels, ...(created ? { creationTimestamp: created } : {}) }, spec: { static: { hosts: [{ host: '10.0.0.7', port: 8443 }, { host: '10.0.0.8', port: 8443 }] } } });
+const bcp = (name: string, spec: Record<string, unknown>, created?: string) =>
+  JSON.stringify({ apiVersion: KGW, kind: 'BackendConfigPolicy', metadata: { name, namespace: 'apps', ...(created ? { creationTimestamp: created } : {}) }, spec });
+const secret = (name: string, data: Record<string, string>, stringData?: Record<string, string>) =>
+  JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'apps' }, type: 'kubernetes.io/tls', data, ...(stringData ? { stringData } : {}) });
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+function compile(...docs: string[]): Snapshot {
+  return compileText(docs.join('\n---\n'), { generation: 1, clusterDomain: 'corp.local' }, 'remote.yaml');
+}
+function remoteOf(s: Snapshot): RemoteKeySet {
+  const ks = s.keySets.get('GatewayExtension/apps/ext#idp');
+  assert.ok(ks && ks.kind === 'remote', JSON.stringify(s.problems));
+  return ks;
+}
+const errors = (s: Snapshot) => s.problems.filter((p) => p.severity === 'error').map((p) => `${p.resource} ${p.path}: ${p.message}`);
+const BE_REF = { group: 'gateway.kgateway.dev', kind: 'Backend', name: 'idp' };
+
+test('Backend target (first host) and Service target (cluster DNS name); no retries without retryPolicy, 1 by default inside one', () => {
+  const be = remoteOf(compile(ext({ url: 'http://idp.example.com/certs', backendRef: BE_REF }), backend('idp')));
+  assert.deepEqual(be.target, { host: '10.0.0.7', port: 8443 });
+  assert.equal(be.numRetries, 0);
+  assert.equal(be.tls, undefined, 'http:// and no policy: plaintext');
+  const svc = remoteOf(compile(ext({ url: 'http://idp.example.com/certs', backendRef: { name: 'keycloak', port: 8080 }, retryPolicy: {} })));
+  assert.deepEqual(svc.target, { host: 'keycloak.apps.svc.corp.local', port: 8080 });
+  assert.equal(svc.numRetries, 1);
+});
+
+test('BackendConfigPolicy with a Secret CA (and client certificate) applies to the targeted Backend', () => {
+  const s = compile(
+    ext({ url: 'https://idp.example.com/certs', backendRef: BE_REF }),
+    backend('idp'),
+    bcp('idp-tls', { targetRefs: [BE_REF], tls: { secretRef: { name: 'idp-ca' }, sni: 'login.example.com', parameters: { minVersion: '1.2' } } }),
+    secret('idp-ca', { 'ca.crt': b64(CA_PEM), 'tls.crt': b64('CERT'), 'tls.key': b64('KEY') }),
+  );
+  assert.deepEqual(errors(s), []);
+  const ks = remoteOf(s);
+  assert.deepEqual(ks.tls, {
+    insecureSkipVerify: false,
+    source: 'BackendConfigPolicy/apps/idp-tls',
+    sni: 'login.example.com',
+    minVersion: 'TLSv1.2',
+    caPem: CA_PEM,
+    certPem: 'CERT',
+    keyPem: 'KEY',
+  });
+  assert.ok(!s.problems.some((p) => p.message.startsWith('https:// URL and no BackendConfigPolicy')), 'a policy applies: no difference to report');
+  // config_dump says what TLS does, never the PEM or the key.
+  const dump = JSON.stringify(configDump(s));
+  assert.ok(!dump.includes('BEGIN CERTIFICATE') && !dump.includes('KEY') && !dump.includes('CERT"'), dump);
+  assert.match(dump, /"trust":"Secret ca.crt"/);
+  assert.match(dump, /"clientCertificate":true/);
+  assert.match(dump, /"sni":"login.example.com"/);
+  // simpleTLS: server-only TLS even though the Secret has a client certificate.
+  const simple = remoteOf(
+    compile(
+      ext({ url: 'https://idp.example.com/certs', backendRef: BE_REF }),
+      backend('idp'),
+      bcp('idp-tls', { targetRefs: [BE_REF], tls: { secretRef: { name: 'idp-ca' }, simpleTLS: true } }),
+      secret('idp-ca', { 'ca.crt': b64(CA_PEM), 'tls.crt': b64('CERT'), 'tls.key': b64('KEY') }),
+    ),
+  );
+  assert.equal(simple.tls?.certPem, undefined);
+});
+
+test('files, insecureSkipVerify, targetSelectors, Service targets, and the oldest policy wins', () => {
+  const files = remoteOf(compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { files: { rootCA: '/etc/idp/ca.pem' } } })));
+  assert.equal(files.tls?.caFile, '/etc/idp/ca.pem');
+  const insecure = remoteOf(compile(ext({ url: 'http://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { insecureSkipVerify: true } })));
+  assert.equal(insecure.tls?.insecureSkipVerify, true, 'an http:// URL with a tls policy still gets TLS (as Envoy)');
+  const selected = remoteOf(
+    compile(
+      ext({ url: 'https://idp/certs', backendRef: BE_REF }),
+      backend('idp', { tier: 'idp' }),
+      bcp('p', { targetSelectors: [{ group: 'gateway.kgateway.dev', kind: 'Backend', matchLabels: { tier: 'idp' } }], tls: { wellKnownCACertificates: 'System', sni: 'idp' } }),
+    ),
+  );
+  assert.equal(selected.tls?.source, 'BackendConfigPolicy/apps/p');
+  const svc = remoteOf(compile(ext({ url: 'https://idp/certs', backendRef: { name: 'keycloak', port: 443 } }), bcp('p', { targetRefs: [{ group: '', kind: 'Service', name: 'keycloak' }], tls: { insecureSkipVerify: true } })));
+  assert.equal(svc.tls?.insecureSkipVerify, true);
+  const s = compile(
+    ext({ url: 'https://idp/certs', backendRef: BE_REF }),
+    backend('idp'),
+    bcp('newer', { targetRefs: [BE_REF], tls: { insecureSkipVerify: true } }, '2026-02-01T00:00:00Z'),
+    bcp('older', { targetRefs: [BE_REF], tls: { sni: 'idp.example.com' } }, '2026-01-01T00:00:00Z'),
+  );
+  assert.equal(remoteOf(s).tls?.source, 'BackendConfigPolicy/apps/older');
+  assert.ok(s.problems.some((p) => p.resource === 'BackendConfigPolicy/apps/newer' && p.severity === 'warning' && /already sets tls/.test(p.message)));
+});
+
+test('a policy whose Secret is missing fails closed: reported on the policy, the extension stays valid, fetches carry the error', () => {
+  const s = compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { secretRef: { name: 'nope' } } }));
+  assert.deepEqual(errors(s), ['BackendConfigPolicy/apps/p spec.tls.secretRef.name: Secret apps/nope not found (it must be in the policy\'s namespace): remote JWKS fetches through this policy fail (401 Jwks remote fetch is failed)']);
+  assert.ok(s.extensions.get('apps/ext'), 'the extension is usable: requests get 401 Jwks remote fetch is failed');
+  assert.match(remoteOf(s).tls?.error ?? '', /Secret apps\/nope not found/);
+  const status = s.statuses.find((st) => st.resource === 'BackendConfigPolicy/apps/p')!;
+  assert.equal(status.conditions[0]!.status, 'False');
+});
+
+test('Secret stringData overrides data; errors never show the value', () => {
+  const s = compile(
+    ext({ url: 'https://idp/certs', backendRef: BE_REF }),
+    backend('idp'),
+    bcp('p', { targetRefs: [BE_REF], tls: { secretRef: { name: 'ca' } } }),
+    secret('ca', { 'ca.crt': b64('old') }, { 'ca.crt': CA_PEM }),
+  );
+  assert.deepEqual(errors(s), []);
+  assert.equal(remoteOf(s).tls?.caPem, CA_PEM);
+  const bad = compile(secret('leaky', { 'tls.key': 'sup3r-s3cret!' }));
+  const p = bad.problems.find((x) => x.resource === 'Secret/apps/leaky')!;
+  assert.ok(p && !p.message.includes('sup3r'), p?.message);
+});
