@@ -13,7 +13,7 @@ import { sendError } from './http/error-response.js';
 import type { ClientExchange, GatewayRequest } from './http/exchange.js';
 import { Verifier } from './auth/verifier.js';
 import { ResultCache } from './auth/result-cache.js';
-import { Authenticator, type AuthOutcome } from './auth/authenticator.js';
+import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { Metrics } from './observability/metrics.js';
 import { silentLogger, type Logger } from './observability/log.js';
@@ -69,6 +69,13 @@ export class Gateway {
   private readonly auth: Authenticator;
   private readonly forwarder: Forwarder;
   private readonly keySetGenerations = new Map<string, number>();
+  /** What the authenticator reads per token: rebuilt when a key set changes, so lookups don't allocate. */
+  private readonly keySetRefs = new Map<string, KeySetRef>();
+  /**
+   * One counter for every key set, only ever increasing: a key set dropped and later re-added
+   * never reuses a generation, so no cached signature result can match the wrong keys.
+   */
+  private lastGeneration = 0;
   private refresher: JwksRefresher | undefined;
   private backendCounter = 0;
   private listening = false;
@@ -164,7 +171,7 @@ export class Gateway {
       live.add(ks.id);
       if (ks.kind === 'remote') remote.push(ks);
       if (ks.kind !== 'local') continue;
-      const generation = (this.keySetGenerations.get(ks.id) ?? 0) + 1;
+      const generation = ++this.lastGeneration;
       this.verifier.publishKeySet(ks.id, generation, ks.keys);
       this.keySetGenerations.set(ks.id, generation);
     }
@@ -173,6 +180,8 @@ export class Gateway {
       this.verifier.dropKeySets(dropped);
       for (const id of dropped) this.keySetGenerations.delete(id);
     }
+    this.keySetRefs.clear();
+    for (const ks of snapshot.keySets.values()) this.keySetRefs.set(ks.id, { source: ks, generation: this.keySetGenerations.get(ks.id) ?? 0 });
     this.snap = snapshot;
     this.installRemote(remote);
   }
@@ -201,15 +210,14 @@ export class Gateway {
    */
   private publishRemote(id: string, keys: readonly ImportedKey[]): void {
     if (this.stopped || this.snap?.keySets.get(id)?.kind !== 'remote') return;
-    const generation = (this.keySetGenerations.get(id) ?? 0) + 1;
+    const generation = ++this.lastGeneration;
     this.verifier.publishKeySet(id, generation, keys);
     this.keySetGenerations.set(id, generation);
+    this.keySetRefs.set(id, { source: this.snap.keySets.get(id)!, generation });
   }
 
-  private keySetFor(id: string) {
-    const ks = this.snap.keySets.get(id);
-    if (!ks) return undefined;
-    return { source: ks, generation: this.keySetGenerations.get(id) ?? 0 };
+  private keySetFor(id: string): KeySetRef | undefined {
+    return this.keySetRefs.get(id);
   }
 
   private reportProblems(problems: readonly ConfigProblem[]): void {

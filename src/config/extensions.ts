@@ -21,6 +21,7 @@ import {
   type RemoteJwksSpec,
 } from './validate-gateway-extension.js';
 import { referenceAllowed, type ConfigMapModel, type ReferenceGrantModel } from './validate-misc.js';
+import { normalizeAudience } from '../auth/claim-checks.js';
 
 export type ImportLocalJwks = (
   text: string,
@@ -47,15 +48,6 @@ export interface ExtensionContext {
   readonly importLocalJwks?: ImportLocalJwks;
   /** BackendConfigPolicy TLS by target (`Backend/ns/name`, `Service/ns/name`), see backend-tls.ts. */
   readonly backendTls?: ReadonlyMap<string, RemoteTlsSpec>;
-}
-
-/** Envoy check_audience.cc: strip a leading http:// or https:// and one trailing '/'. */
-export function normalizeAudience(aud: string): string {
-  let a = aud;
-  if (a.startsWith('http://')) a = a.slice(7);
-  else if (a.startsWith('https://')) a = a.slice(8);
-  if (a.endsWith('/')) a = a.slice(0, -1);
-  return a;
 }
 
 export function resolveExtension(
