@@ -1,6 +1,8 @@
 // Only what crosses threads: verify tasks and results (main <-> piscina workers) and key-set
-// messages (main/refresher -> every worker over a BroadcastChannel). Clone-safe data only;
-// KeyObjects clone across threads.
+// messages (main -> every verify worker over a BroadcastChannel). Clone-safe data only. A
+// KeyObject clones to ONE recipient (postMessage), but a BroadcastChannel message holding one
+// cannot be posted once two workers listen, so key sets travel as JWK data (src/jwks/key-wire.ts)
+// and each worker imports them once per generation.
 
 import type { KeyObject } from 'node:crypto';
 
@@ -15,14 +17,6 @@ export interface KeyForWorker {
   readonly key: KeyObject;
 }
 
-/** Published on KEYSET_CHANNEL whenever a key set is created or replaced. */
-export interface KeySetMessage {
-  readonly type: 'keyset';
-  readonly id: string;
-  readonly generation: number;
-  readonly keys: readonly KeyForWorker[];
-}
-
 /** A worker that starts (or restarts) asks for every current key set. */
 export interface KeySetRequestMessage {
   readonly type: 'keyset-request';
@@ -33,8 +27,6 @@ export interface KeySetDropMessage {
   readonly type: 'keyset-drop';
   readonly ids: readonly string[];
 }
-
-export type KeyChannelMessage = KeySetMessage | KeySetRequestMessage | KeySetDropMessage;
 
 /** One signature check. `signingInput` is `<header>.<payload>` as received. */
 export interface VerifyItem {

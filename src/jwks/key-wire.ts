@@ -15,7 +15,7 @@ export interface WireKey {
   readonly jwk: crypto.JsonWebKey;
 }
 
-/** `KeySetMessage` with JWK data instead of KeyObjects. */
+/** A key set published on the key-set channel: JWK data instead of KeyObjects (see src/types.ts). */
 export interface KeySetWireMessage {
   readonly type: 'keyset';
   readonly id: string;
