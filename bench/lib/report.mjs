@@ -1,0 +1,180 @@
+// Results: <stamp>.json (everything), <stamp>.md (the tables users quote, with each figure's ratio
+// to nginx-proxy-only and to HAProxy from the same run, and the issue #3 targets) and <stamp>.svg
+// (latency-by-percentile plot of the first fixed-rate run), plus latest.md / latest.svg copies.
+import { writeFileSync, copyFileSync } from 'node:fs';
+import path from 'node:path';
+import { percentilePlot } from './svg.mjs';
+
+const fmt = (n, d = 0) => (n === undefined || n === null || Number.isNaN(n) ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+const ratio = (a, b) => {
+  if (!a || !b) return '–';
+  const r = a / b;
+  return `${r >= 100 ? Math.round(r).toLocaleString('en-US') : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`;
+};
+
+export function find(results, peer, scenario) {
+  return results.find((r) => r.peer === peer && r.scenario === scenario && r.status === 'ok');
+}
+
+/** nginx-proxy-only reference: nginx's cache-hit run (the same request, proxied without JWT). */
+function nginxRef(results) {
+  return find(results, 'nginx-proxy', 'cache-hit');
+}
+
+export function targets(results, jwtgateName) {
+  jwtgateName ??= results.find((r) => r.peer.startsWith('jwtgate'))?.peer ?? 'jwtgate';
+  const j = (s) => find(results, jwtgateName, s);
+  const h = (s) => find(results, 'haproxy', s);
+  const n = nginxRef(results);
+  const rows = [];
+  const add = (target, mine, ref, pass, note = '') => rows.push({ target, jwtgate: mine, reference: ref, pass, note });
+  const jh = j('cache-hit');
+  add('cache-hit ≥ 1.0× nginx-proxy-only', jh && `${fmt(jh.rps)} req/s`, n && `${fmt(n.rps)} req/s (nginx)`, jh && n ? jh.rps >= n.rps : undefined, jh && n ? ratio(jh.rps, n.rps) : '');
+  for (const s of ['cache-miss-rs256', 'cache-miss-es256', 'missing-token']) {
+    const a = j(s);
+    const b = h(s);
+    // When the load generator was the limit for either, both figures are its ceiling more than
+    // the peers': say so, and give the peers' CPU per request, which still compares them.
+    const loadBound = [a, b].some((r) => r?.load?.perProcessCpu?.some((p) => p > 90));
+    const note = a && b ? `${ratio(a.rps, b.rps)}${loadBound ? ` (load generator saturated; peer CPU/req ${fmt(a.cpu.peerUsPerReq, 1)} vs ${fmt(b.cpu.peerUsPerReq, 1)} µs)` : ''}` : '';
+    add(`${s} ≥ HAProxy`, a && `${fmt(a.rps)} req/s`, b && `${fmt(b.rps)} req/s (HAProxy)`, a && b ? a.rps >= b.rps : undefined, note);
+  }
+  const fr = results.find((r) => r.kind === 'open' && r.rate === 2000) ? 'fixed-rate-2000' : undefined;
+  if (fr) {
+    const a = j(fr);
+    const b = h(fr);
+    add('fixed-rate 2,000 req/s p99 ≤ HAProxy', a && `${a.latency.p99} ms`, b && `${b.latency.p99} ms (HAProxy)`, a && b ? a.latency.p99 <= b.latency.p99 : undefined, a && b ? ratio(a.latency.p99, b.latency.p99) : '');
+  }
+  return rows;
+}
+
+// A row measured while other processes took more than 20% of a core is marked: its figures are
+// disturbed (see Notes) and should not be quoted.
+const DISTURBED = 20;
+const mark = (r) => (r.cpu?.other > DISTURBED ? ' ⚠' : '');
+
+export function markdown(report) {
+  const { meta, results } = report;
+  const n = nginxRef(results);
+  const lines = [];
+  lines.push(`# jwtgate bench: ${meta.timestamp} (${meta.mode})`);
+  lines.push('');
+  if (meta.mode === 'smoke') lines.push('**Smoke run**: ~1 s measurements without warm-up, 2,000 tokens per set, to check that every peer and scenario works and passes its probes. The figures mean nothing.\n');
+  lines.push(`- Machine: ${meta.cores} cores (${meta.cpuModel}), ${meta.memGiB} GiB, ${meta.os}; Node ${meta.node}; jwtgate git ${meta.git.sha}${meta.git.dirty ? ' (uncommitted changes)' : ''}${meta.jwtgateStale ? ' — **dist/ older than src/ (build failed)**' : ''}`);
+  lines.push(`- Peers: ${meta.peers.map((p) => `${p.name} (${p.version}; ${p.config})`).join('; ')}`);
+  if (meta.skipped.length) lines.push(`- Skipped: ${meta.skipped.map((s) => `${s.peer}${s.scenario ? `/${s.scenario}` : ''}: ${s.reason}`).join('; ')}`);
+  lines.push(`- Load: closed loop = autocannon ${meta.load.autocannon}, ${meta.load.procs} process(es), ${meta.load.connections} connections, pipelining 1, ${meta.durations.warmup} s warm-up + ${meta.durations.closed} s measured; fixed rate = bench/lib/openloop-proc.mjs (open loop, latency from intended send time), ${meta.durations.warmup} s warm-up + ${meta.durations.open} s measured; ${meta.tokens} distinct tokens per rotated set`);
+  lines.push(`- CPU placement: ${meta.cpus.description}${meta.nice ? `; every process at nice ${meta.nice}` : ''}. Upstream: ${meta.upstream}.`);
+  lines.push(`- CPU columns: % of one core over the measured interval, from /proc/<pid>/stat (all threads and child processes); "peer CPU µs/req" = the peer's CPU time per response (comparable even when the load generator is the limit); "other" = the rest of the machine (should be ~0).`);
+  const disturbed = results.filter((r) => r.status === 'ok' && r.cpu?.other > DISTURBED).length;
+  if (disturbed) lines.push(`- **⚠ ${disturbed} of ${results.filter((r) => r.status === 'ok').length} measurements ran while other processes used more than ${DISTURBED}% of a core** (column "other"): their figures are disturbed; run again on a quiet machine before quoting them.`);
+  lines.push('');
+  lines.push('## Throughput (closed loop)');
+  lines.push('');
+  lines.push('| scenario | peer | req/s (expected status) | p50 ms | p99 ms | non-2xx | unexpected | errors | CPU peer | peer CPU µs/req | CPU upstream | CPU load | other | × nginx-proxy-only | × HAProxy |');
+  lines.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  const order = report.scenarios.map((s) => s.name);
+  const closed = order.filter((n) => results.some((r) => r.kind === 'closed' && r.scenario === n));
+  for (const s of closed) {
+    const h = find(results, 'haproxy', s);
+    for (const r of results.filter((x) => x.scenario === s)) {
+      if (r.status !== 'ok') {
+        lines.push(`| ${s} | ${r.peer} | ${r.status}: ${r.reason ?? ''} | | | | | | | | | | | | |`);
+        continue;
+      }
+      lines.push(
+        `| ${s} | ${r.peer}${mark(r)} | ${fmt(r.rps)} | ${fmt(r.latency.p50, 2)} | ${fmt(r.latency.p99, 2)} | ${fmt(r.non2xx)} | ${fmt(r.unexpected)} | ${fmt(r.errors)} | ${fmt(r.cpu.peer)}% | ${fmt(r.cpu.peerUsPerReq, 1)} | ${fmt(r.cpu.upstream)}% | ${fmt(r.cpu.load)}% | ${fmt(r.cpu.other)}% | ${n ? ratio(r.rps, n.rps) : '–'} | ${h ? ratio(r.rps, h.rps) : '–'} |`,
+      );
+    }
+  }
+  const open = order.filter((n) => results.some((r) => r.kind === 'open' && r.scenario === n));
+  if (open.length) {
+    lines.push('');
+    lines.push('## Fixed rate (open loop, latency from intended send time)');
+    lines.push('');
+    lines.push('| scenario | peer | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | non-2xx | errors | CPU peer | CPU upstream | send delay p99 ms | p99 × nginx | p99 × HAProxy |');
+    lines.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    for (const s of open) {
+      const h = find(results, 'haproxy', s);
+      const nn = find(results, 'nginx-proxy', s);
+      for (const r of results.filter((x) => x.scenario === s)) {
+        if (r.status !== 'ok') {
+          lines.push(`| ${s} | ${r.peer} | ${r.status}: ${r.reason ?? ''} | | | | | | | | | | | | |`);
+          continue;
+        }
+        const L = r.latency;
+        lines.push(
+          `| ${s} | ${r.peer}${mark(r)} | ${fmt(r.load.achievedRate)} | ${fmt(L.p50, 2)} | ${fmt(L.p90, 2)} | ${fmt(L.p99, 2)} | ${fmt(L.p999, 2)} | ${fmt(L.max, 1)} | ${fmt(r.non2xx)} | ${fmt(r.errors)} | ${fmt(r.cpu.peer)}% | ${fmt(r.cpu.upstream)}% | ${fmt(r.load.sendLagP99Ms, 2)} | ${nn ? ratio(L.p99, nn.latency.p99) : '–'} | ${h ? ratio(L.p99, h.latency.p99) : '–'} |`,
+        );
+      }
+    }
+  }
+  const t = targets(results);
+  lines.push('');
+  lines.push(`## Issue #3 targets (${results.find((r) => r.peer.startsWith('jwtgate'))?.peer ?? 'jwtgate'}, this run)`);
+  lines.push('');
+  lines.push('| target | jwtgate | reference | ratio | met |');
+  lines.push('|---|--:|--:|--:|:-:|');
+  for (const row of t) lines.push(`| ${row.target} | ${row.jwtgate ?? 'not measured'} | ${row.reference ?? 'not measured'} | ${row.note} | ${row.pass === undefined ? '–' : row.pass ? 'yes' : '**no**'} |`);
+  const notes = results.filter((r) => r.status === 'ok' && r.notes?.length);
+  if (notes.length) {
+    lines.push('');
+    lines.push('## Notes');
+    lines.push('');
+    for (const r of notes) for (const note of r.notes) lines.push(`- ${r.peer} / ${r.scenario}: ${note}`);
+  }
+  if (report.svg) {
+    lines.push('');
+    lines.push(`![latency by percentile, ${report.svgScenario}](${report.svg})`);
+  }
+  lines.push('');
+  lines.push('Scenarios: ' + report.scenarios.map((s) => `\`${s.name}\`: ${s.about}`).join('; ') + '.');
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** Writes json/md/svg under `dir` with base name `stamp`; `latest` also refreshes latest.md/svg. */
+export function writeReport(report, dir, stamp, { latest = false } = {}) {
+  const files = {};
+  const plotScenario = report.results.find((r) => r.kind === 'open' && r.status === 'ok')?.scenario;
+  if (plotScenario) {
+    const series = report.results
+      .filter((r) => r.scenario === plotScenario && r.status === 'ok' && r.latency.curve)
+      .map((r) => ({ name: r.peer, label: r.peer, curve: r.latency.curve, p99: r.latency.p99 }));
+    const svg = percentilePlot(series, {
+      title: `Latency by percentile at ${plotScenario.replace('fixed-rate-', '')} req/s (open loop)`,
+      subtitle: `${report.meta.timestamp} · ${report.meta.cores} cores · Node ${report.meta.node} · ${report.meta.mode} run`,
+    });
+    files.svg = path.join(dir, `${stamp}.svg`);
+    writeFileSync(files.svg, svg);
+    report.svg = latest ? 'latest.svg' : `${stamp}.svg`;
+    report.svgScenario = plotScenario;
+  }
+  files.json = path.join(dir, `${stamp}.json`);
+  writeFileSync(files.json, JSON.stringify(report, null, 1) + '\n');
+  // The dated .md links its own .svg; latest.md links latest.svg.
+  const md = markdown({ ...report, svg: report.svg ? `${stamp}.svg` : undefined });
+  files.md = path.join(dir, `${stamp}.md`);
+  writeFileSync(files.md, md);
+  if (latest) {
+    writeFileSync(path.join(dir, 'latest.md'), markdown({ ...report, svg: report.svg ? 'latest.svg' : undefined }));
+    if (files.svg) copyFileSync(files.svg, path.join(dir, 'latest.svg'));
+    files.latest = path.join(dir, 'latest.md');
+  }
+  return files;
+}
+
+// Re-renders the Markdown and SVG of a saved run (after a report change):
+//   node bench/lib/report.mjs results/<stamp>.json [--latest]
+if (process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href) {
+  const { readFileSync } = await import('node:fs');
+  const file = process.argv[2];
+  if (!file) {
+    process.stderr.write('usage: node bench/lib/report.mjs RESULTS.json [--latest]\n');
+    process.exit(2);
+  }
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  const stamp = path.basename(file, '.json');
+  const files = writeReport(report, path.dirname(file), stamp, { latest: process.argv.includes('--latest') });
+  process.stdout.write(`${files.md}\n${files.svg ?? ''}\n`);
+}

@@ -1,0 +1,407 @@
+#!/usr/bin/env node
+// jwtgate benchmark harness: jwtgate side by side with HAProxy (jwt_verify), fastify +
+// @fastify/jwt (with and without its cache), nginx as a proxy without JWT and the upstream hit
+// directly, all protecting the same cheap upstream with the same keys and claims.
+//
+//   node bench/run.mjs            full run (< 10 min on 2 cores), results in bench/results/
+//   QUICK=1 node bench/run.mjs    ~2 min run, same scenarios, shorter measurements
+//   SMOKE=1 node bench/run.mjs    CI smoke: every scenario ~1 s against every available peer,
+//                                 probes checked, results in a temp dir; exit 1 if jwtgate fails a probe
+//
+// Environment knobs (all optional) are listed in bench/README.md.
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import os from 'node:os';
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const env = process.env;
+// The jwtgate checkout measured: this one, or BENCH_JWTGATE_ROOT (e.g. another worktree to compare).
+const root = path.resolve(env.BENCH_JWTGATE_ROOT ?? path.resolve(benchDir, '..'));
+const SMOKE = env.SMOKE === '1' || env.SMOKE === 'true';
+const QUICK = !SMOKE && (env.QUICK === '1' || env.QUICK === 'true');
+const mode = SMOKE ? 'smoke' : QUICK ? 'quick' : 'full';
+const t0 = Date.now();
+const clock = () => {
+  const s = Math.round((Date.now() - t0) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+};
+const log = (msg) => process.stdout.write(`[bench ${clock()}] ${msg}\n`);
+const num = (v, d) => (v === undefined || v === '' ? d : Number(v));
+
+// ---- 1. what the harness needs (node built-ins only until the dependencies are there) ----
+const { ensureBenchDeps, ensureBuilt, ensureSystemPeers } = await import('./lib/setup.mjs');
+if (!ensureBenchDeps(benchDir, log)) process.exit(1);
+const wantsJwtgate = !env.BENCH_PEERS || env.BENCH_PEERS.split(',').some((p) => p.trim().startsWith('jwtgate'));
+const built = wantsJwtgate ? ensureBuilt(root, log, { build: env.BENCH_NO_BUILD !== '1' }) : { ok: false, reason: 'not selected' };
+if (wantsJwtgate && !built.ok) log(`jwtgate unavailable: ${built.reason}`);
+ensureSystemPeers(log, { install: env.BENCH_NO_INSTALL !== '1' });
+
+const proc = await import('./lib/proc.mjs');
+const { makeKeys, mint, mintMany, payload, tamper } = await import('./lib/keys.mjs');
+const { allPeers } = await import('./lib/peers.mjs');
+const { scenarios: allScenarios } = await import('./lib/scenarios.mjs');
+const { baseProbes, scenarioProbes, failed } = await import('./lib/probes.mjs');
+const { startLoad, summarize } = await import('./lib/load.mjs');
+const { writeReport, targets } = await import('./lib/report.mjs');
+
+// ---- 2. settings ----
+const durations = SMOKE
+  ? { closed: 1, open: 1, warmup: 0 }
+  : QUICK
+    ? { closed: 2, open: 2, warmup: 1 }
+    : { closed: 8, open: 8, warmup: 2 };
+durations.closed = num(env.BENCH_DURATION, durations.closed);
+durations.open = num(env.BENCH_OPEN_DURATION, num(env.BENCH_DURATION, durations.open));
+durations.warmup = num(env.BENCH_WARMUP, durations.warmup);
+const tokenCount = num(env.BENCH_TOKENS, SMOKE ? 2000 : 20000);
+const connections = num(env.BENCH_CONNECTIONS, 64);
+const loadProcs = num(env.BENCH_LOAD_PROCS, 1);
+const upstreamProcs = num(env.BENCH_UPSTREAM_PROCS, 1);
+const cores = os.availableParallelism?.() ?? os.cpus().length;
+
+// CPU placement. shared (default): no pinning, every process may run on every core, as on a
+// real 2-core host. split: peer + upstream on core 0, load generators on core 1 (taskset).
+// BENCH_CPUS_PEER / _UPSTREAM / _LOAD override either (taskset -c lists).
+const placement = env.BENCH_CPUS ?? 'shared';
+const cpus = placement === 'split' ? { peer: '0', upstream: '0', load: String(Math.min(1, cores - 1)) } : { peer: undefined, upstream: undefined, load: undefined };
+if (env.BENCH_CPUS_PEER) cpus.peer = env.BENCH_CPUS_PEER;
+if (env.BENCH_CPUS_UPSTREAM) cpus.upstream = env.BENCH_CPUS_UPSTREAM;
+if (env.BENCH_CPUS_LOAD) cpus.load = env.BENCH_CPUS_LOAD;
+const pinned = cpus.peer || cpus.upstream || cpus.load;
+if (pinned && !proc.tasksetAvailable()) log('taskset not available: CPU pinning requested but every process runs unpinned');
+cpus.description =
+  pinned && proc.tasksetAvailable()
+    ? `pinned with taskset: peer on CPU ${cpus.peer ?? 'any'}, upstream on CPU ${cpus.upstream ?? 'any'}, load generators on CPU ${cpus.load ?? 'any'}`
+    : `shared: no pinning, peer, upstream and load generator all scheduled by the OS over the ${cores} cores`;
+
+const onlyPeers = env.BENCH_PEERS ? new Set(env.BENCH_PEERS.split(',').map((s) => s.trim())) : undefined;
+const onlyScenarios = env.BENCH_SCENARIOS ? new Set(env.BENCH_SCENARIOS.split(',').map((s) => s.trim())) : undefined;
+const peers = allPeers(env).filter((p) => !onlyPeers || onlyPeers.has(p.name));
+const scenarios = allScenarios(env).filter((s) => !onlyScenarios || onlyScenarios.has(s.name));
+const applicable = (peer, sc) => !sc.jwtOnly || peer.jwt;
+if (peers.length === 0 || scenarios.length === 0) {
+  log(`nothing to run: BENCH_PEERS=${env.BENCH_PEERS ?? ''} BENCH_SCENARIOS=${env.BENCH_SCENARIOS ?? ''} match ${peers.length} peers and ${scenarios.length} scenarios (peers: ${allPeers(env).map((p) => p.name).join(', ')}; scenarios: ${allScenarios(env).map((s) => s.name).join(', ')})`);
+  process.exit(2);
+}
+
+const runs = peers.reduce((n, p) => n + scenarios.filter((s) => applicable(p, s)).length, 0);
+const estimate = peers.reduce((n, p) => n + scenarios.filter((s) => applicable(p, s)).reduce((m, s) => m + (s.kind === 'open' ? durations.open : Math.ceil(durations.closed)) + durations.warmup + 1, 2), 0);
+log(`${mode} run: ${peers.length} peers, ${scenarios.length} scenarios, ${runs} measurements, about ${Math.round(estimate / 60 + 0.3)} min; ${cores} cores; ${cpus.description}`);
+
+// ---- 3. temp dir, keys, tokens ----
+const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-bench-'));
+proc.installCleanup();
+process.on('exit', () => {
+  if (env.BENCH_KEEP_TMP !== '1') rmSync(dir, { recursive: true, force: true });
+});
+
+const keys = makeKeys(dir);
+const now = Math.floor(Date.now() / 1000);
+const tokens = {
+  rs256: mint('RS256', keys.RS256.privateKey, payload({ jti: 'one-rs256' })),
+  es256: mint('ES256', keys.ES256.privateKey, payload({ jti: 'one-es256' })),
+  expired: mint('RS256', keys.RS256.privateKey, payload({ iat: now - 7200, exp: now - 3600 })),
+  wrongIssuer: mint('RS256', keys.RS256.privateKey, payload({ iss: 'https://someone-else.example' })),
+  wrongAudience: mint('RS256', keys.RS256.privateKey, payload({ aud: 'another-api' })),
+  sets: {},
+  files: {},
+};
+tokens.rs256Tampered = tamper(tokens.rs256);
+tokens.es256Tampered = tamper(tokens.es256);
+const neededSets = new Set(scenarios.map((s) => s.tokens).filter(Boolean));
+if (neededSets.size) {
+  const m0 = Date.now();
+  if (neededSets.has('rs256') || neededSets.has('rs256Tampered')) tokens.sets.rs256 = await mintMany(keys.RS256, tokenCount, { prefix: 'rot' });
+  if (neededSets.has('es256')) tokens.sets.es256 = await mintMany(keys.ES256, tokenCount, { prefix: 'rot' });
+  // The invalid set: the same valid tokens with one signature character changed (a cache keyed on
+  // anything less than the whole token would let them through; the probes would catch it).
+  if (neededSets.has('rs256Tampered')) tokens.sets.rs256Tampered = tokens.sets.rs256.map(tamper);
+  for (const [k, list] of Object.entries(tokens.sets)) {
+    tokens.files[k] = path.join(dir, `tokens-${k}.txt`);
+    writeFileSync(tokens.files[k], list.join('\n') + '\n');
+  }
+  log(`minted ${Object.keys(tokens.sets).join(', ')} sets of ${tokenCount} tokens in ${((Date.now() - m0) / 1000).toFixed(1)} s`);
+}
+
+// ---- 4. the upstream ----
+const upstream = proc.spawnChild('upstream', process.execPath, [path.join(benchDir, 'peers/upstream.mjs'), '--port', '0', '--procs', String(upstreamProcs)], { cpus: cpus.upstream });
+const upstreamPort = Number((await proc.waitForLine(upstream, /listening (\d+)/))[1]);
+log(`upstream on 127.0.0.1:${upstreamPort} (${upstreamProcs} process${upstreamProcs > 1 ? 'es' : ''})`);
+
+// ---- 5. measurements ----
+const ctx = { root, benchDir, dir, upstreamPort, keys, env, cpus, log };
+const results = [];
+const skipped = [];
+const peerMeta = [];
+let jwtgateFailed = false;
+
+function machineBusy() {
+  // user nice system idle iowait irq softirq steal [guest guest_nice: already inside user/nice]
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const idle = f[3] + (f[4] ?? 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { idle, total };
+}
+
+async function scrapeMetrics(adminUrl) {
+  if (!adminUrl) return undefined;
+  try {
+    const r = await proc.httpGet(`${adminUrl}/metrics`, { timeoutMs: 2000 });
+    const out = {};
+    for (const line of r.body.split('\n')) {
+      const m = /^(jwtgate_\w+)(\{[^}]*\})?\s+([\d.eE+-]+)$/.exec(line);
+      if (m) out[`${m[1]}${m[2] ?? ''}`] = Number(m[3]);
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+function delta(a, b) {
+  if (!a || !b) return undefined;
+  const out = {};
+  for (const [k, v] of Object.entries(b)) if (v - (a[k] ?? 0) !== 0) out[k] = v - (a[k] ?? 0);
+  return out;
+}
+
+// Waits (bounded) until the machine is quiet before a measurement: with the peer idle, the
+// whole machine should be near 0% busy. BENCH_QUIET_WAIT seconds per measurement (default 20 in
+// full runs, 10 quick, 0 smoke), at most BENCH_QUIET_BUDGET seconds per run (default 90, 30 quick),
+// shared with re-measuring disturbed runs (see measure()).
+let quietBudget = num(env.BENCH_QUIET_BUDGET, QUICK ? 30 : 90);
+async function quietGate() {
+  const maxWait = num(env.BENCH_QUIET_WAIT, SMOKE ? 0 : QUICK ? 10 : 20);
+  if (maxWait <= 0 || quietBudget <= 0) return undefined;
+  const t = Date.now();
+  let busy = 0;
+  for (;;) {
+    const a = machineBusy();
+    await proc.sleep(500);
+    const b = machineBusy();
+    busy = Math.round((1 - (b.idle - a.idle) / (b.total - a.total)) * cores * 100);
+    const waited = (Date.now() - t) / 1000;
+    if (busy <= 25 || waited >= maxWait || waited >= quietBudget) {
+      quietBudget -= waited;
+      if (waited >= 1) log(`  waited ${waited.toFixed(0)} s for other processes to go quiet (now ${busy}% busy)`);
+      return busy;
+    }
+  }
+}
+
+async function measureOnce(running, sc) {
+  const idleBusy = await quietGate();
+  const m0 = await scrapeMetrics(running.adminUrl);
+  const load = await startLoad({
+    kind: sc.kind,
+    procs: loadProcs,
+    connections: sc.kind === 'open' ? Math.min(64, connections) : connections,
+    maxConnections: 1024,
+    rate: sc.rate,
+    url: running.url,
+    path: '/headers',
+    token: sc.token ? tokens[sc.token] : undefined,
+    tokensFile: sc.tokens ? tokens.files[sc.tokens] : undefined,
+    tokenCount: sc.tokens ? tokens.sets[sc.tokens].length : undefined,
+    cpus: cpus.load,
+    timeoutSec: 10,
+  });
+  let r;
+  let cpu;
+  try {
+    if (durations.warmup > 0) await load.run(durations.warmup);
+    const meter = proc.cpuMeter({ peer: running.pid, upstream: upstream.pid });
+    const s0 = machineBusy();
+    r = await load.run(sc.kind === 'open' ? durations.open : durations.closed);
+    cpu = meter();
+    const s1 = machineBusy();
+    cpu.machine = Math.round((1 - (s1.idle - s0.idle) / (s1.total - s0.total)) * cores * 1000) / 10;
+  } finally {
+    await load.close();
+  }
+  const m1 = await scrapeMetrics(running.adminUrl);
+  cpu.load = Math.round(r.loadCpuPct.reduce((a, b) => a + (b ?? 0), 0) * 10) / 10;
+  cpu.other = Math.max(0, Math.round((cpu.machine - (cpu.peer ?? 0) - (cpu.upstream ?? 0) - cpu.load) * 10) / 10);
+  return { r, cpu, idleBusy, m0, m1, procs: load.procs };
+}
+
+async function measure(peer, running, sc) {
+  const base = { peer: peer.name, scenario: sc.name, kind: sc.kind, rate: sc.rate, expectStatus: sc.expect };
+  const probes = [...(await baseProbes(peer, running.url, tokens)), ...(await scenarioProbes(peer, running.url, sc, tokens))];
+  const bad = failed(probes);
+  if (bad.length) {
+    return { ...base, status: 'probe-failed', reason: bad.map((p) => `${p.name}: expected ${p.expect}, got ${p.got}`).join('; '), probes: bad };
+  }
+  // One measurement; repeated (up to BENCH_RETRY_DISTURBED times, default 1 outside smoke, within
+  // the quiet budget) when other processes took more than 25% of a core during it. The least
+  // disturbed attempt is kept.
+  const retries = num(env.BENCH_RETRY_DISTURBED, SMOKE ? 0 : 1);
+  let best;
+  for (let attempt = 0; ; attempt++) {
+    const one = await measureOnce(running, sc);
+    if (!best || one.cpu.other < best.cpu.other) {
+      best?.r.histogram.destroy?.();
+      best = one;
+    } else one.r.histogram.destroy?.();
+    if (best.cpu.other <= 25 || attempt >= retries || quietBudget <= 0 || proc.isStopping()) break;
+    // Measuring again spends the same budget as waiting does.
+    quietBudget -= durations.warmup + (sc.kind === 'open' ? durations.open : durations.closed);
+    log(`  ${peer.name} ${sc.name}: disturbed (other processes used ${one.cpu.other}% CPU), measuring again`);
+  }
+  const { r, cpu, idleBusy, m0, m1, procs } = best;
+  const expected = r.statusCodes[sc.expect] ?? 0;
+  const non2xx = Object.entries(r.statusCodes).reduce((n, [k, v]) => n + (k.startsWith('2') ? 0 : v), 0);
+  // Peer CPU per request (µs of CPU time per completed response): comparable even when the load
+  // generator, not the peer, is the limit.
+  cpu.peerUsPerReq = cpu.peer !== undefined && r.completed > 0 ? Math.round(((cpu.peer / 100) * r.durationSec * 1e6 * 10) / r.completed) / 10 : undefined;
+  const latency = summarize(r.histogram, { curve: sc.kind === 'open' });
+  r.histogram.destroy?.();
+  const res = {
+    ...base,
+    status: 'ok',
+    rps: Math.round((expected / r.durationSec) * 10) / 10,
+    totalRps: Math.round((r.completed / r.durationSec) * 10) / 10,
+    completed: r.completed,
+    statusCodes: r.statusCodes,
+    non2xx,
+    unexpected: r.completed - expected,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    durationSec: r.durationSec,
+    latency,
+    cpu,
+    load: { kind: sc.kind, procs, connections: sc.kind === 'open' ? r.extra.connections : connections, perProcessCpu: r.loadCpuPct, ...r.extra },
+    probes: `${probes.length}/${probes.length} passed`,
+    metrics: delta(m0, m1),
+    machineBusyBeforePct: idleBusy,
+    notes: [],
+  };
+  if (res.unexpected > 0) res.notes.push(`${res.unexpected} responses with a status other than ${sc.expect}: ${JSON.stringify(r.statusCodes)}`);
+  if (res.errors > 0) res.notes.push(`${res.errors} errors (${res.timeouts} timeouts)`);
+  if (sc.kind === 'open' && r.extra.achievedRate < sc.rate * 0.98) res.notes.push(`did not sustain ${sc.rate} req/s (achieved ${r.extra.achievedRate}): latency is queueing`);
+  if (sc.kind === 'closed' && r.loadCpuPct.some((p) => p > 90)) res.notes.push(`load generator at ${r.loadCpuPct.join('/')}% CPU: it may be the limit (try BENCH_LOAD_PROCS=2)`);
+  if (cpu.other > 20) res.notes.push(`${cpu.other}% CPU used by other processes on the machine during the run: figures are disturbed`);
+  const hits = res.metrics?.['jwtgate_result_cache_total{outcome="hit"}'] ?? 0;
+  const misses = res.metrics?.['jwtgate_result_cache_total{outcome="miss"}'] ?? 0;
+  if (sc.tokens && hits + misses > 0) res.notes.push(`jwtgate result cache: ${hits} hits, ${misses} misses (${((100 * hits) / (hits + misses)).toFixed(1)}% hits)`);
+  return res;
+}
+
+for (const peer of peers) {
+  if (proc.isStopping()) break;
+  const isJwtgate = peer.name.startsWith('jwtgate');
+  const check = peer.check(ctx);
+  if (!check.ok) {
+    log(`${peer.name}: skipped (${check.reason})`);
+    skipped.push({ peer: peer.name, reason: check.reason });
+    if (isJwtgate) jwtgateFailed = true;
+    continue;
+  }
+  let running;
+  try {
+    running = await peer.start(ctx);
+  } catch (err) {
+    const reason = `failed to start: ${err.message.split('\n').slice(0, 12).join(' | ')}`;
+    log(`${peer.name}: ${reason}`);
+    skipped.push({ peer: peer.name, reason });
+    if (isJwtgate) jwtgateFailed = true;
+    continue;
+  }
+  peerMeta.push({ name: peer.name, label: peer.label, version: running.version, config: running.config });
+  log(`${peer.name} (${running.version}) on ${running.url}`);
+  try {
+    for (const sc of scenarios.filter((s) => applicable(peer, s))) {
+      if (proc.isStopping()) break;
+      let res;
+      try {
+        res = await measure(peer, running, sc);
+      } catch (err) {
+        res = { peer: peer.name, scenario: sc.name, kind: sc.kind, rate: sc.rate, status: 'error', reason: err.message.split('\n').slice(0, 6).join(' | ') };
+      }
+      results.push(res);
+      if (res.status === 'ok') {
+        const fig = sc.kind === 'open' ? `${res.load.achievedRate} req/s achieved` : `${Math.round(res.rps).toLocaleString('en-US')} req/s`;
+        log(`  ${peer.name} ${sc.name}: ${fig}, p50 ${res.latency.p50} ms, p99 ${res.latency.p99} ms, p99.9 ${res.latency.p999} ms; CPU peer ${res.cpu.peer ?? '–'}% upstream ${res.cpu.upstream}% load ${res.cpu.load}% other ${res.cpu.other}%${res.notes.length ? ` [${res.notes.join('; ')}]` : ''}`);
+      } else {
+        log(`  ${peer.name} ${sc.name}: ${res.status.toUpperCase()}: ${res.reason}`);
+        skipped.push({ peer: peer.name, scenario: sc.name, reason: `${res.status}: ${res.reason}` });
+        if (isJwtgate) jwtgateFailed = true;
+      }
+      if (peer.name !== 'upstream-direct' && running.pid && !existsSync(`/proc/${running.pid}`)) {
+        log(`${peer.name} died:\n${running.output?.() ?? ''}`);
+        break;
+      }
+    }
+  } finally {
+    await running.stop();
+  }
+}
+await upstream.stop();
+
+// ---- 6. report ----
+if (proc.isStopping()) {
+  // Interrupted: the results are incomplete; write nothing (the signal handler exits).
+  await new Promise(() => {});
+}
+function gitInfo() {
+  try {
+    const sha = execFileSync('git', ['-C', root, 'rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return { sha, dirty };
+  } catch {
+    return { sha: 'unknown', dirty: false };
+  }
+}
+const acVersion = JSON.parse(readFileSync(path.join(benchDir, 'node_modules/autocannon/package.json'), 'utf8')).version;
+const stamp = new Date(t0).toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+const report = {
+  meta: {
+    timestamp: new Date(t0).toISOString(),
+    mode,
+    node: process.version,
+    cores,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    git: gitInfo(),
+    jwtgateStale: built.stale ?? false,
+    peers: peerMeta,
+    skipped,
+    durations,
+    tokens: tokenCount,
+    load: { autocannon: acVersion, procs: loadProcs, connections, openLoop: 'bench/lib/openloop-proc.mjs' },
+    upstream: `bench/peers/upstream.mjs, node:http, ${upstreamProcs} process${upstreamProcs > 1 ? 'es' : ''}, keep-alive`,
+    cpus,
+    nice: env.BENCH_NICE ? Number(env.BENCH_NICE) : 0,
+    env: Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('BENCH_') || k === 'QUICK' || k === 'SMOKE')),
+    wallSec: Math.round((Date.now() - t0) / 1000),
+  },
+  scenarios: scenarios.map(({ name, kind, rate, expect, about }) => ({ name, kind, rate, expect, about })),
+  results,
+};
+const outDir = env.BENCH_OUT ?? (SMOKE ? path.join(os.tmpdir(), `jwtgate-bench-smoke-${stamp}`) : path.join(benchDir, 'results'));
+mkdirSync(outDir, { recursive: true });
+const files = writeReport(report, outDir, stamp, { latest: mode === 'full' && !env.BENCH_OUT && env.BENCH_NO_LATEST !== '1' });
+const scen = scenarios.map((s) => s.name).filter((n) => results.some((r) => r.scenario === n));
+const width = Math.max(...results.map((r) => r.peer.length), 8);
+process.stdout.write(`\n${'peer'.padEnd(width)} ${scen.map((s) => s.replace('fixed-rate-', 'p99@').padStart(17)).join('')}\n`);
+for (const p of [...new Set(results.map((r) => r.peer))]) {
+  const cells = scen.map((s) => {
+    const r = results.find((x) => x.peer === p && x.scenario === s);
+    if (!r) return ''.padStart(17);
+    if (r.status !== 'ok') return r.status.padStart(17);
+    return (r.kind === 'open' ? `${r.latency.p99} ms` : `${Math.round(r.rps).toLocaleString('en-US')}/s`).padStart(17);
+  });
+  process.stdout.write(`${p.padEnd(width)} ${cells.join('')}\n`);
+}
+process.stdout.write('\n');
+log(`results: ${files.md}${files.svg ? `, ${path.basename(files.svg)}` : ''}, ${path.basename(files.json)}${files.latest ? ' (+ latest.md/latest.svg)' : ''}`);
+if (!SMOKE) for (const t of targets(results, peers.find((p) => p.name.startsWith('jwtgate'))?.name).filter((t) => t.jwtgate || t.reference)) log(`  target ${t.target}: ${t.jwtgate ?? 'not measured'} vs ${t.reference ?? 'not measured'} ${t.note} ${t.pass === undefined ? '' : t.pass ? 'MET' : 'NOT MET'}`);
+log(`done in ${clock()}`);
+if (jwtgateFailed && peers.some((p) => p.name.startsWith('jwtgate'))) {
+  log('FAIL: jwtgate could not be measured or failed a probe (see above)');
+  process.exit(1);
+}
+process.exit(0);
