@@ -103,8 +103,11 @@ export function parseJwt(token: string): ParsedJwt | JwtParseFailure {
   const aud = audiences(own(payload, 'aud'));
   if (!aud) return fail('JWT_PAYLOAD_PARSE_ERROR_AUD_NOT_STRING_OR_LIST');
 
-  const signature = decodeBase64Url(s);
-  if (!signature) return fail('JWT_SIGNATURE_PARSE_ERROR_BAD_BASE64');
+  const decoded = decodeBase64Url(s);
+  if (!decoded) return fail('JWT_SIGNATURE_PARSE_ERROR_BAD_BASE64');
+  // Small Buffers are views into Node's shared 8 KiB pool, and posting a view to a verify worker
+  // clones its whole ArrayBuffer: keep the signature in an exact-size buffer of its own.
+  const signature = decoded.byteLength === decoded.buffer.byteLength ? decoded : new Uint8Array(decoded);
 
   return { ok: true, alg, kid: kid ?? '', iss: iss ?? '', aud, nbf, exp, payload, signingInput, signature };
 }
