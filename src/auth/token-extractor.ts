@@ -3,6 +3,7 @@
 // case-sensitively, every header value a token, query parameters percent-decoded (first value
 // wins). Does not parse or verify tokens.
 
+import { percentDecode } from '../http/percent-decode.js';
 import type { JwtProvider } from '../config/snapshot.js';
 import { removeHeader, type GatewayRequest } from '../http/exchange.js';
 
@@ -118,40 +119,4 @@ function wireSafe(q: string): string {
     else for (const b of Buffer.from(ch, 'utf8')) out += '%' + (b < 16 ? '0' : '') + b.toString(16).toUpperCase();
   }
   return out;
-}
-
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 65 && c <= 70) return c - 55;
-  if (c >= 97 && c <= 102) return c - 87;
-  return -1;
-}
-
-/**
- * PercentEncoding::decode: `%XX` with two hex digits becomes that byte, anything else is kept
- * (no '+' to space). Bytes are read back as UTF-8.
- */
-export function percentDecode(s: string): string {
-  if (s.indexOf('%') < 0) return s;
-  const bytes: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 37 && i + 2 < s.length) {
-      const hi = hexValue(s.charCodeAt(i + 1));
-      const lo = hexValue(s.charCodeAt(i + 2));
-      if (hi >= 0 && lo >= 0) {
-        bytes.push(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    if (c < 128) {
-      bytes.push(c);
-      continue;
-    }
-    const cp = s.codePointAt(i)!;
-    if (cp > 0xffff) i++;
-    for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) bytes.push(b);
-  }
-  return Buffer.from(bytes).toString('utf8');
 }

@@ -5,6 +5,7 @@
 // Path matching is Envoy's: Exact is exact, PathPrefix matches whole path segments
 // (path_separated_prefix), RegularExpression must match the whole path; all case-sensitive.
 
+import { percentDecode } from '../http/percent-decode.js';
 import type { BackendTarget, CompiledRoute, Listener, PortTable } from '../config/snapshot.js';
 import type { GatewayRequest } from '../http/exchange.js';
 
@@ -129,31 +130,6 @@ export function queryValue(query: string, name: string): string | undefined {
   return undefined;
 }
 
-/** %XX decoding that keeps malformed sequences as written (never throws). */
-export function percentDecode(s: string): string {
-  if (s.indexOf('%') < 0) return s;
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    // Malformed %-sequence or invalid UTF-8: decode the valid %XX bytes, keep the rest.
-    const parts: Buffer[] = [];
-    let run = 0;
-    for (let i = 0; i < s.length; i++) {
-      if (s.charCodeAt(i) === 37 && i + 2 < s.length && isHex(s.charCodeAt(i + 1)) && isHex(s.charCodeAt(i + 2))) {
-        if (i > run) parts.push(Buffer.from(s.slice(run, i), 'utf8'));
-        parts.push(Buffer.from([parseInt(s.slice(i + 1, i + 3), 16)]));
-        i += 2;
-        run = i + 1;
-      }
-    }
-    if (run < s.length) parts.push(Buffer.from(s.slice(run), 'utf8'));
-    return Buffer.concat(parts).toString('utf8');
-  }
-}
-
-function isHex(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
-}
 
 /**
  * Weighted backend choice: `counter` (e.g. a per-route request counter) walks the weights in

@@ -1,7 +1,8 @@
 // Token extraction (spec §4.1) and token removal (spec §4.8.3).
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { extractTokens, parseQuery, percentDecode, removeQueryParam, removeToken } from '../../src/auth/token-extractor.js';
+import { extractTokens, parseQuery, removeQueryParam, removeToken } from '../../src/auth/token-extractor.js';
+import { percentDecode } from '../../src/http/percent-decode.js';
 import { provider, request } from '../fixtures/auth/builders.js';
 
 const defaults = provider();

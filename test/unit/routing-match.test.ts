@@ -5,7 +5,8 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import type { BackendTarget, CompiledRoute, Listener, PortTable, RouteTable, ValueMatch } from '../../src/config/snapshot.js';
 import type { GatewayRequest } from '../../src/http/exchange.js';
-import { headerValue, percentDecode, pickBackend, queryValue, routeMatches, selectRoute } from '../../src/routing/match.js';
+import { headerValue, pickBackend, queryValue, routeMatches, selectRoute } from '../../src/routing/match.js';
+import { percentDecode } from '../../src/http/percent-decode.js';
 import { compileAnchored } from '../../src/routing/regex.js';
 
 function route(id: string, o: Partial<CompiledRoute> & { prefix?: string; exact?: string; regex?: string } = {}): CompiledRoute {
