@@ -4,7 +4,7 @@
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { any, enumOf, int, list, obj, ParseCtx, str } from './schema.js';
-import { documentSchema } from './validate-common.js';
+import { documentSchema, modelBase } from './validate-common.js';
 
 const OTHER_TYPES: Record<string, string> = { aws: 'AWS', ai: 'AI', dynamicForwardProxy: 'DynamicForwardProxy', gcp: 'GCP', mcp: 'MCP', azure: 'Azure' };
 const TYPE_VALUES = ['Static', 'AWS', 'AI', 'DynamicForwardProxy', 'GCP', 'MCP', 'Azure'] as const;
@@ -55,14 +55,9 @@ export function validateBackend(raw: RawResource, problems: ConfigProblem[]): Ba
     }
     if (s.type === 'Static') cx.warn('spec.type', 'type is deprecated: the type is inferred from the set field (static)');
   }
-  const errs = problems.slice(before).filter((p) => p.severity === 'error');
   return {
-    raw,
-    id: cx.resource,
-    namespace: raw.namespace,
-    name: raw.name,
+    ...modelBase(raw, cx, problems, before),
     hosts: s?.static?.hosts ?? [],
     valid: cx.errors === 0,
-    ...(errs.length > 0 ? { error: `${errs[0]!.path}: ${errs[0]!.message}` } : {}),
   };
 }

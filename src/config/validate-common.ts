@@ -1,6 +1,8 @@
 // Shapes shared by several kinds: Kubernetes/Gateway API name formats, the document envelope
 // (apiVersion, kind, metadata, spec, status), BackendObjectReference and policy target refs.
 
+import type { RawResource } from './resource.js';
+import type { ConfigProblem } from '../errors.js';
 import { any, int, obj, str, type Infer, type ParseCtx, type Schema } from './schema.js';
 
 // Gateway API / apimachinery formats (gateway-api apis/v1/shared_types.go).
@@ -106,3 +108,13 @@ export const policyTargetRef = obj({
   sectionName: sectionName().optional(),
 });
 export type PolicyTargetRef = Infer<typeof policyTargetRef>;
+
+/**
+ * What every validated resource model carries: its identity and, when the validator added
+ * errors (problems after index `before`), the first one as `path: message` for its status.
+ */
+export function modelBase(raw: RawResource, cx: ParseCtx, problems: readonly ConfigProblem[], before: number) {
+  let first: ConfigProblem | undefined;
+  for (let i = before; i < problems.length && !first; i++) if (problems[i]!.severity === 'error') first = problems[i];
+  return { raw, id: cx.resource, namespace: raw.namespace, name: raw.name, ...(first ? { error: `${first.path}: ${first.message}` } : {}) };
+}

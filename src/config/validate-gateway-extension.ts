@@ -16,7 +16,7 @@ import {
   str,
   type Infer,
 } from './schema.js';
-import { backendObjectReference, checkBackendRef, documentSchema, headerName, objectName } from './validate-common.js';
+import { backendObjectReference, checkBackendRef, documentSchema, headerName, objectName, modelBase } from './validate-common.js';
 
 /** Envoy's effective default when kgateway leaves `cache_duration` unset (spec §1.6, §6.2). */
 export const DEFAULT_CACHE_DURATION_MS = 600_000;
@@ -197,13 +197,10 @@ export function validateGatewayExtension(raw: RawResource, problems: ConfigProbl
       if (r?.backendRef) checkBackendRef(r.backendRef, `${base}.jwks.remote.backendRef`, cx);
     });
   }
-  const errs = problems.slice(before).filter((p) => p.severity === 'error');
   return {
-    raw,
-    id: cx.resource,
+    ...modelBase(raw, cx, problems, before),
     ...(extensionType !== undefined ? { extensionType } : {}),
     ...(jwt !== undefined ? { jwt } : {}),
     valid: cx.errors === 0,
-    ...(errs.length > 0 ? { error: `${errs[0]!.path}: ${errs[0]!.message}` } : {}),
   };
 }

@@ -5,7 +5,7 @@
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { any, enumOf, int, list, obj, ParseCtx, str, type Infer } from './schema.js';
-import { documentSchema, group, hostname, kind, sectionName } from './validate-common.js';
+import { documentSchema, group, hostname, kind, sectionName, modelBase } from './validate-common.js';
 
 const listener = obj(
   {
@@ -147,15 +147,10 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
       }
     });
   }
-  const errs = problems.slice(before).filter((p) => p.severity === 'error');
   return {
-    raw,
-    id: cx.resource,
-    namespace: raw.namespace,
-    name: raw.name,
+    ...modelBase(raw, cx, problems, before),
     listeners,
     invalidListeners,
     valid: gatewayErrors === 0 && !listError && listeners.length > 0,
-    ...(errs.length > 0 ? { error: `${errs[0]!.path}: ${errs[0]!.message}` } : {}),
   };
 }

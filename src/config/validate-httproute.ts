@@ -18,6 +18,7 @@ import {
   kind,
   KGATEWAY_GROUP,
   namespaceName,
+  modelBase,
   objectName,
   sectionName,
 } from './validate-common.js';
@@ -197,17 +198,12 @@ export function validateHTTPRoute(raw: RawResource, problems: ConfigProblem[]): 
       if (m) rules.push(m);
     });
   }
-  const errs = problems.slice(before).filter((p) => p.severity === 'error');
   return {
-    raw,
-    id: cx.resource,
-    namespace: ns,
-    name: raw.name,
+    ...modelBase(raw, cx, problems, before),
     parentRefs,
     hostnames: s?.hostnames ?? [],
     rules,
     valid: topErrors === 0 && doc !== undefined,
-    ...(errs.length > 0 ? { error: `${errs[0]!.path}: ${errs[0]!.message}` } : {}),
   };
 }
 

@@ -5,7 +5,7 @@
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { list, obj, ParseCtx, stringMap, type Infer } from './schema.js';
-import { documentSchema, group, kind, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef } from './validate-common.js';
+import { documentSchema, group, kind, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
 /** kgateway TrafficPolicy fields jwtgate does not implement (yet). */
 const NOT_SUPPORTED = [
@@ -118,16 +118,11 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   let jwt: TrafficPolicyModel['jwtAuth'];
   if (s?.jwtAuth?.extensionRef) jwt = { kind: 'extension', namespace: s.jwtAuth.extensionRef.namespace ?? raw.namespace, name: s.jwtAuth.extensionRef.name };
   else if (s?.jwtAuth?.disable) jwt = { kind: 'disable' };
-  const errs = problems.slice(before).filter((p) => p.severity === 'error');
   return {
-    raw,
-    id: cx.resource,
-    namespace: raw.namespace,
-    name: raw.name,
+    ...modelBase(raw, cx, problems, before),
     targetRefs,
     targetSelectors,
     ...(jwt !== undefined ? { jwtAuth: jwt } : {}),
     valid: cx.errors === 0,
-    ...(errs.length > 0 ? { error: `${errs[0]!.path}: ${errs[0]!.message}` } : {}),
   };
 }
