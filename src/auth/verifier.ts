@@ -77,6 +77,13 @@ const WORKER_FILE = fileURLToPath(new URL('../../workers/verify.js', import.meta
 
 let instances = 0;
 
+// piscina loads a task file with require() first. On Node >= 20.19 that succeeds for an ES
+// module (require(esm)), and in a worker thread it intermittently aborts the whole process
+// (SIGABRT: "Assertion failed: facade->InstantiateModule", seen in CI). With require(esm) off in
+// the verify workers, require() throws ERR_REQUIRE_ESM and piscina falls back to import().
+const NO_REQUIRE_ESM = '--no-experimental-require-module';
+const WORKER_EXEC_ARGV = process.allowedNodeEnvironmentFlags.has(NO_REQUIRE_ESM) ? [...process.execArgv, NO_REQUIRE_ESM] : process.execArgv;
+
 export class Verifier {
   readonly mode: VerifyMode;
   readonly threads: number;
@@ -132,6 +139,7 @@ export class Verifier {
       idleTimeout: 2 ** 31 - 1,
       concurrentTasksPerWorker: tasksPerWorker,
       workerData: { keySetChannel: channelName },
+      execArgv: WORKER_EXEC_ARGV,
     });
     // A crashed worker rejects its task (handled in dispatch) and piscina replaces it; without a
     // listener an 'error' event would throw.
