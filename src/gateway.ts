@@ -275,15 +275,32 @@ export class Gateway {
   private forward(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange): void {
     const backend = pickBackend(route, this.backendCounter++);
     if (!backend) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req);
-    this.forwarder.forward(req, backend, ex, this.onProxyDone);
+    // The access log needs the request; without it no per-request closure is made.
+    this.forwarder.forward(req, backend, ex, this.opts.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone);
   }
 
-  private readonly onProxyDone = (outcome: ProxyOutcome) => {
+  private readonly onProxyDone = (outcome: ProxyOutcome): string => {
     const result = outcome.clientAborted ? 'CLIENT_CLOSED' : outcome.code ?? 'OK';
     this.metrics.inc('jwtgate_requests_total', result);
     this.metrics.inc('jwtgate_upstream_responses_total', outcome.code ?? (outcome.clientAborted ? 'CLIENT_CLOSED' : STATUS_CLASS[Math.floor(outcome.status / 100)] ?? 'other'));
-    if (this.opts.accessLog) this.log.info('request', { status: outcome.status, result, endpoint: outcome.endpoint, requestBytes: outcome.requestBodyBytes, responseBytes: outcome.responseBodyBytes });
+    return result;
   };
+
+  /** Access log line of a proxied request: never headers, query values or the token. */
+  private logProxied(outcome: ProxyOutcome, req: GatewayRequest, route: CompiledRoute): void {
+    const result = this.onProxyDone(outcome);
+    this.log.info('request', {
+      method: req.method,
+      host: req.host,
+      path: req.path,
+      route: route.id,
+      status: outcome.status,
+      result,
+      endpoint: outcome.endpoint,
+      requestBytes: outcome.requestBodyBytes,
+      responseBytes: outcome.responseBodyBytes,
+    });
+  }
 
   private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest): void {
     this.metrics.inc('jwtgate_requests_total', code);

@@ -1,0 +1,37 @@
+// The access log (--access-log): one JSON line per request, proxied or denied, with method, path,
+// status and result code, and never the token.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
+import { startHarness } from '../helpers/harness.js';
+import { request } from '../helpers/http-client.js';
+import { createLogger } from '../../src/observability/log.js';
+
+const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
+const basic = readFileSync(path.join(seedManifestsDir, '01-basic-jwt.yaml'), 'utf8');
+
+test('access log lines for a proxied and a denied request, without the token', async () => {
+  const lines: string[] = [];
+  const h = await startHarness({ manifests: [basic], gateway: { accessLog: true, logger: createLogger('info', (l) => lines.push(l)) } });
+  try {
+    assert.equal((await request({ port: h.port, path: `/anything?access_token=${TOKEN}` })).status, 200);
+    assert.equal((await request({ port: h.port, path: '/headers', headers: { authorization: 'Bearer a.b.c' } })).status, 401);
+    // The proxied line is written when the upstream exchange completes.
+    for (let i = 0; i < 50 && lines.filter((l) => l.includes('"msg":"request"')).length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    const entries = lines.map((l) => JSON.parse(l)).filter((e) => e.msg === 'request');
+    const ok = entries.find((e) => e.status === 200);
+    assert.ok(ok, 'a line for the proxied request');
+    assert.equal(ok.method, 'GET');
+    assert.equal(ok.path, '/anything');
+    assert.equal(ok.result, 'OK');
+    assert.match(ok.route, /^httpbin\/httpbin\//);
+    const denied = entries.find((e) => e.status === 401);
+    assert.ok(denied, 'a line for the denied request');
+    assert.equal(denied.result, 'JWT_HEADER_PARSE_ERROR_BAD_BASE64');
+    for (const l of lines) assert.ok(!l.includes(TOKEN.split('.')[2]!), 'no token material in any log line');
+  } finally {
+    await h.close();
+  }
+});
