@@ -15,8 +15,9 @@ export class UwsLoadError extends Error {
   override name = 'UwsLoadError';
 }
 
-export function loadUws(): Uws {
-  if (loaded) return loaded;
+/** The addon for this Node ABI; `binaryPath` overrides where it is looked for (tests). */
+export function loadUws(binaryPath?: string): Uws {
+  if (loaded && binaryPath === undefined) return loaded;
   const require = createRequire(import.meta.url);
   let pkgDir: string;
   try {
@@ -24,9 +25,11 @@ export function loadUws(): Uws {
   } catch {
     throw new UwsLoadError('uWebSockets.js is not installed: run `npm ci` (it is installed as an npm alias of @trufflesuite/uws-js-unofficial)');
   }
-  const file = path.join(pkgDir, 'binaries', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
+  const file = binaryPath ?? path.join(pkgDir, 'binaries', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
   try {
-    loaded = require(file) as Uws;
+    const uws = require(file) as Uws;
+    if (binaryPath !== undefined) return uws;
+    loaded = uws;
   } catch (err) {
     throw new UwsLoadError(
       `cannot load the uWebSockets.js native module for Node ${process.version} (ABI ${process.versions.modules}, ${process.platform}/${process.arch}) from ${file}: ` +
