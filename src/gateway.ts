@@ -68,9 +68,11 @@ export class Gateway {
   private readonly cache: ResultCache;
   private readonly auth: Authenticator;
   private readonly forwarder: Forwarder;
-  private readonly keySetGenerations = new Map<string, number>();
-  /** What the authenticator reads per token: rebuilt when a key set changes, so lookups don't allocate. */
-  private readonly keySetRefs = new Map<string, KeySetRef>();
+  /**
+   * Every key set of the running snapshot with the generation published to the verifier (0: a
+   * remote set with no keys yet). What the authenticator reads per token, so lookups don't allocate.
+   */
+  private keySetRefs = new Map<string, KeySetRef>();
   /**
    * One counter for every key set, only ever increasing: a key set dropped and later re-added
    * never reuses a generation, so no cached signature result can match the wrong keys.
@@ -142,7 +144,6 @@ export class Gateway {
   /** True once every listener is bound and every key set is loaded. */
   get ready(): boolean {
     if (!this.listening || this.stopped) return false;
-    for (const ks of this.snap.keySets.values()) if (ks.kind === 'local' && !this.keySetGenerations.has(ks.id)) return false;
     for (const ks of this.snap.keySets.values()) if (ks.kind === 'remote' && !ks.fastListener && ks.target && !this.refresher?.attempted(ks.id)) return false;
     return true;
   }
@@ -165,23 +166,21 @@ export class Gateway {
   }
 
   private install(snapshot: Snapshot): void {
-    const live = new Set<string>();
+    const refs = new Map<string, KeySetRef>();
     const remote: RemoteKeySet[] = [];
     for (const ks of snapshot.keySets.values()) {
-      live.add(ks.id);
-      if (ks.kind === 'remote') remote.push(ks);
-      if (ks.kind !== 'local') continue;
+      if (ks.kind === 'remote') {
+        remote.push(ks);
+        refs.set(ks.id, { source: ks, generation: this.keySetRefs.get(ks.id)?.generation ?? 0 });
+        continue;
+      }
       const generation = ++this.lastGeneration;
       this.verifier.publishKeySet(ks.id, generation, ks.keys);
-      this.keySetGenerations.set(ks.id, generation);
+      refs.set(ks.id, { source: ks, generation });
     }
-    const dropped = [...this.keySetGenerations.keys()].filter((id) => !live.has(id));
-    if (dropped.length) {
-      this.verifier.dropKeySets(dropped);
-      for (const id of dropped) this.keySetGenerations.delete(id);
-    }
-    this.keySetRefs.clear();
-    for (const ks of snapshot.keySets.values()) this.keySetRefs.set(ks.id, { source: ks, generation: this.keySetGenerations.get(ks.id) ?? 0 });
+    const dropped = [...this.keySetRefs.keys()].filter((id) => !refs.has(id));
+    if (dropped.length) this.verifier.dropKeySets(dropped);
+    this.keySetRefs = refs;
     this.snap = snapshot;
     this.installRemote(remote);
   }
@@ -212,7 +211,6 @@ export class Gateway {
     if (this.stopped || this.snap?.keySets.get(id)?.kind !== 'remote') return;
     const generation = ++this.lastGeneration;
     this.verifier.publishKeySet(id, generation, keys);
-    this.keySetGenerations.set(id, generation);
     this.keySetRefs.set(id, { source: this.snap.keySets.get(id)!, generation });
   }
 
@@ -233,12 +231,18 @@ export class Gateway {
     }
   }
 
-  private handle(listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+  /** The route for `req`, or the catalogue code to answer with. */
+  private route(listenerPort: number, req: GatewayRequest): CompiledRoute | ErrorCode {
     const table = this.snap.ports.get(listenerPort);
     const match = table && selectRoute(table, req);
-    if (!match) return this.deny(ex, 'ROUTE_NOT_FOUND', req);
-    const route = match.route;
-    if (match.listener.invalid !== undefined || route.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req);
+    if (!match) return 'ROUTE_NOT_FOUND';
+    if (match.listener.invalid !== undefined || match.route.invalid !== undefined) return 'ROUTE_CONFIG_INVALID';
+    return match.route;
+  }
+
+  private handle(listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+    const route = this.route(listenerPort, req);
+    if (typeof route === 'string') return this.deny(ex, route, req);
     const jwt = route.auth.jwt;
     if (jwt.length === 0) return this.forward(route, req, ex);
     const outcome = this.auth.authenticate(req, jwt);
@@ -258,18 +262,14 @@ export class Gateway {
   private afterAuth(outcome: AuthOutcome, route: CompiledRoute, listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
     if (ex.done) return;
     if (!outcome.ok) return this.deny(ex, outcome.code, req);
-    let target = route;
-    const jwt = route.auth.jwt;
-    req.gatewayHeaders = jwt.length === 1 ? jwt[0]!.sanitizeHeaders : jwt.flatMap((e) => e.sanitizeHeaders);
+    const claimHeaders = route.claimHeaders;
+    if (claimHeaders.length === 0) return this.forward(route, req, ex);
+    req.gatewayHeaders = claimHeaders;
     // Envoy clears the route cache after claim headers are added (clear_route_cache, kgateway sets
     // it when claimsToHeaders is non-empty): the request is re-matched with its new headers.
-    if (req.gatewayHeaders.length > 0) {
-      const again = selectRoute(this.snap.ports.get(listenerPort)!, req);
-      if (!again) return this.deny(ex, 'ROUTE_NOT_FOUND', req);
-      if (again.listener.invalid !== undefined || again.route.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req);
-      target = again.route;
-    }
-    this.forward(target, req, ex);
+    const again = this.route(listenerPort, req);
+    if (typeof again === 'string') return this.deny(ex, again, req);
+    this.forward(again, req, ex);
   }
 
   private forward(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange): void {

@@ -523,6 +523,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         headers: [],
         queryParams: [],
         auth: NO_AUTH,
+        claimHeaders: [],
         backends: [],
         totalWeight: 0,
         invalid: ls.invalid,
@@ -604,6 +605,7 @@ function compileRoutes(
     for (const id of fold.overridden) outcome(id, 'lost');
     const invalid = rs.invalid ?? firstInvalid(levels.slice(2));
     const auth: RouteAuth = invalid !== undefined ? NO_AUTH : fold.auth;
+    const claimHeaders = auth.jwt.flatMap((e) => e.sanitizeHeaders);
     for (const m of rule.matches) {
       const route: CompiledRoute = {
         id: `${rkey}/${rule.index}/${m.index}`,
@@ -614,6 +616,7 @@ function compileRoutes(
         headers: m.headers,
         queryParams: m.queryParams,
         auth,
+        claimHeaders,
         backends: rs.backends,
         totalWeight: rs.totalWeight,
         ...(invalid !== undefined ? { invalid } : {}),

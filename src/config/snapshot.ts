@@ -79,6 +79,11 @@ export interface CompiledRoute {
   readonly headers: readonly ValueMatch[];
   readonly queryParams: readonly ValueMatch[];
   readonly auth: RouteAuth;
+  /**
+   * Claim header names the JWT stage may add (every `auth.jwt` extension's `sanitizeHeaders`):
+   * protected from `Connection` stripping; when non-empty the route is re-matched after auth.
+   */
+  readonly claimHeaders: readonly string[];
   readonly backends: readonly WeightedBackend[];
   /** Sum of weights (0 = no backend: 500). */
   readonly totalWeight: number;

@@ -29,18 +29,6 @@ export interface GatewayRequest {
   scheme: 'http' | 'https';
 }
 
-/** Headers helpers used on the hot path (flat pair list, lowercase names). */
-export function getHeader(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return undefined;
-}
-
-export function getHeaderValues(headers: readonly string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) out.push(headers[i + 1]!);
-  return out;
-}
-
 /** Removes every value of `name`; returns how many were removed. */
 export function removeHeader(headers: string[], name: string): number {
   let w = 0;

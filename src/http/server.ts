@@ -288,19 +288,14 @@ export class HttpServer {
     app.any('/*', (res: HttpResponse, req: HttpRequest) => {
       const headers: string[] = [];
       let headerBytes = 0;
-      let contentLength = -1;
-      let chunked = false;
-      let host = '';
       req.forEach((name, value) => {
         headers.push(name, value);
         headerBytes += name.length + value.length + 4;
       });
-      for (let i = 0; i < headers.length; i += 2) {
-        const name = headers[i]!;
-        if (name === 'host') host = headers[i + 1]!;
-        else if (name === 'content-length') contentLength = Number(headers[i + 1]);
-        else if (name === 'transfer-encoding') chunked = true;
-      }
+      const host = req.getHeader('host');
+      const lengthHeader = req.getHeader('content-length');
+      const contentLength = lengthHeader === '' ? -1 : Number(lengthHeader);
+      const chunked = req.getHeader('transfer-encoding') !== '';
       const url = req.getUrl();
       const query = req.getQuery() ?? '';
       headerBytes += url.length + query.length;

@@ -23,6 +23,7 @@ function route(id: string, o: Partial<CompiledRoute> & { prefix?: string; exact?
     headers: o.headers ?? [],
     queryParams: o.queryParams ?? [],
     auth: { jwt: [], origins: [], disabled: false },
+    claimHeaders: [],
     backends: o.backends ?? [],
     totalWeight: o.totalWeight ?? 0,
     ...(o.method !== undefined ? { method: o.method } : {}),
