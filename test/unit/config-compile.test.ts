@@ -4,7 +4,8 @@
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { keyPair } from '../fixtures/auth/keys.js';
+import { KGW, gateway, md, route, type Doc } from '../fixtures/config/manifests.js';
 import { compileText } from '../../src/config/build.js';
 import { compileSnapshot } from '../../src/config/compile.js';
 import { configDump } from '../../src/config/dump.js';
@@ -14,25 +15,9 @@ import type { Snapshot } from '../../src/config/snapshot.js';
 import type { GatewayRequest } from '../../src/http/exchange.js';
 import { selectRoute } from '../../src/routing/match.js';
 
-const GWAPI = 'gateway.networking.k8s.io/v1';
-const KGW = 'gateway.kgateway.dev/v1alpha1';
-const JWK = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256' };
+const JWK = { ...keyPair('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256' };
 const JWKS = JSON.stringify({ keys: [JWK] });
 
-type Doc = Record<string, unknown>;
-const md = (name: string, namespace = 'default', extra: Doc = {}): Doc => ({ name, namespace, ...extra });
-const gateway = (spec: Doc = {}, name = 'gw', ns = 'default'): Doc => ({
-  apiVersion: GWAPI,
-  kind: 'Gateway',
-  metadata: md(name, ns),
-  spec: { gatewayClassName: 'kgateway', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }], ...spec },
-});
-const route = (spec: Doc = {}, name = 'app', ns = 'default'): Doc => ({
-  apiVersion: GWAPI,
-  kind: 'HTTPRoute',
-  metadata: md(name, ns),
-  spec: { parentRefs: [{ name: 'gw', namespace: 'default' }], rules: [{ name: 'main', backendRefs: [{ name: 'app', port: 80 }] }], ...spec },
-});
 const ext = (providers: Doc[], jwt: Doc = {}, name = 'ext', ns = 'default'): Doc => ({ apiVersion: KGW, kind: 'GatewayExtension', metadata: md(name, ns), spec: { jwt: { providers, ...jwt } } });
 const provider = (o: Doc = {}): Doc => ({ name: 'p', issuer: 'iss', jwks: { local: { inline: JWKS } }, ...o });
 const policy = (spec: Doc, name = 'pol', ns = 'default'): Doc => ({ apiVersion: KGW, kind: 'TrafficPolicy', metadata: md(name, ns), spec });

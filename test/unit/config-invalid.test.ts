@@ -4,33 +4,18 @@
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { keyPair } from '../fixtures/auth/keys.js';
+import { GWAPI, KGW, gateway, md, route, type Doc } from '../fixtures/config/manifests.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { compileText } from '../../src/config/build.js';
 import type { ConfigProblem } from '../../src/errors.js';
 import { fixturesDir } from '../helpers/paths.js';
 
-const GWAPI = 'gateway.networking.k8s.io/v1';
-const KGW = 'gateway.kgateway.dev/v1alpha1';
 const JWKS = JSON.stringify({
-  keys: [{ ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }],
+  keys: [{ ...keyPair('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }],
 });
 
-type Doc = Record<string, unknown>;
-const md = (name: string, namespace = 'default'): Doc => ({ name, namespace });
-const gateway = (spec: Doc = {}, name = 'gw', ns = 'default'): Doc => ({
-  apiVersion: GWAPI,
-  kind: 'Gateway',
-  metadata: md(name, ns),
-  spec: { gatewayClassName: 'kgateway', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }], ...spec },
-});
-const route = (spec: Doc = {}, name = 'app', ns = 'default'): Doc => ({
-  apiVersion: GWAPI,
-  kind: 'HTTPRoute',
-  metadata: md(name, ns),
-  spec: { parentRefs: [{ name: 'gw', namespace: 'default' }], rules: [{ name: 'main', backendRefs: [{ name: 'app', port: 80 }] }], ...spec },
-});
 const ext = (spec: Doc, name = 'ext', ns = 'default'): Doc => ({ apiVersion: KGW, kind: 'GatewayExtension', metadata: md(name, ns), spec });
 const provider = (o: Doc = {}): Doc => ({ name: 'p', issuer: 'iss', jwks: { local: { inline: JWKS } }, ...o });
 const jwtExt = (p: Doc = {}, jwt: Doc = {}, name = 'ext', ns = 'default'): Doc => ext({ jwt: { providers: [provider(p)], ...jwt } }, name, ns);

@@ -5,7 +5,7 @@
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { keyPair } from '../fixtures/auth/keys.js';
 import { compileText } from '../../src/config/build.js';
 import type { RouteAuth, Snapshot } from '../../src/config/snapshot.js';
 import type { GatewayRequest } from '../../src/http/exchange.js';
@@ -15,7 +15,7 @@ import { foldPolicies, type AttachedPolicy } from '../../src/routing/policy-atta
 type Doc = Record<string, unknown>;
 const GWAPI = 'gateway.networking.k8s.io/v1';
 const KGW = 'gateway.kgateway.dev/v1alpha1';
-const JWKS = JSON.stringify({ keys: [{ ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k', alg: 'ES256' }] });
+const JWKS = JSON.stringify({ keys: [{ ...keyPair('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k', alg: 'ES256' }] });
 
 const gateway: Doc = {
   apiVersion: GWAPI,
