@@ -314,7 +314,5 @@ export async function buildSnapshot(opts: Pick<GatewayOptions, 'configPaths' | '
   const loaded = await loadManifests(opts.configPaths);
   const fatal = loaded.problems.filter((p) => p.severity === 'error');
   if (fatal.length) throw new ConfigError(fatal, 'cannot load configuration:\n' + fatal.map((p) => `  ${p.source ?? p.resource}: ${p.message}`).join('\n'));
-  const { snapshot } = compileSnapshot(loaded.resources, { generation, clusterDomain: opts.clusterDomain });
-  if (loaded.problems.length) return { ...snapshot, problems: [...loaded.problems, ...snapshot.problems] };
-  return snapshot;
+  return compileSnapshot(loaded.resources, { generation, clusterDomain: opts.clusterDomain, problems: loaded.problems }).snapshot;
 }
