@@ -8,6 +8,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { workerExecArgv } from '../util/worker-exec-argv.js';
 import type { Metrics } from '../observability/metrics.js';
 import { toWire, type KeySetWireMessage, type KeyWireMessage, type WireKey } from '../jwks/key-wire.js';
 import { verifyItemWithKeys, VERIFY_FAILURES } from '../jwks/verify-signature.js';
@@ -82,7 +83,12 @@ let instances = 0;
 // (SIGABRT: "Assertion failed: facade->InstantiateModule", seen in CI). With require(esm) off in
 // the verify workers, require() throws ERR_REQUIRE_ESM and piscina falls back to import().
 const NO_REQUIRE_ESM = '--no-experimental-require-module';
-const WORKER_EXEC_ARGV = process.allowedNodeEnvironmentFlags.has(NO_REQUIRE_ESM) ? [...process.execArgv, NO_REQUIRE_ESM] : process.execArgv;
+// The parent's node options are passed on, except those a Worker refuses (V8 heap sizes etc.).
+let workerArgv: string[] | undefined;
+function verifyWorkerExecArgv(): string[] {
+  workerArgv ??= workerExecArgv(process.allowedNodeEnvironmentFlags.has(NO_REQUIRE_ESM) ? [NO_REQUIRE_ESM] : []);
+  return workerArgv;
+}
 
 export class Verifier {
   readonly mode: VerifyMode;
@@ -139,7 +145,7 @@ export class Verifier {
       idleTimeout: 2 ** 31 - 1,
       concurrentTasksPerWorker: tasksPerWorker,
       workerData: { keySetChannel: channelName },
-      execArgv: WORKER_EXEC_ARGV,
+      execArgv: verifyWorkerExecArgv(),
     });
     // A crashed worker rejects its task (handled in dispatch) and piscina replaces it; without a
     // listener an 'error' event would throw.
