@@ -6,7 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { ErrorCode } from '../errors.js';
 import { algorithmInfo } from '../jwks/algorithms.js';
-import { decodeBase64Url } from '../jwks/base64url.js';
+import { decodeBase64Url, decodeBase64UrlOwn } from '../jwks/base64url.js';
 
 export interface ParsedJwt {
   readonly ok: true;
@@ -103,11 +103,10 @@ export function parseJwt(token: string): ParsedJwt | JwtParseFailure {
   const aud = audiences(own(payload, 'aud'));
   if (!aud) return fail('JWT_PAYLOAD_PARSE_ERROR_AUD_NOT_STRING_OR_LIST');
 
-  const decoded = decodeBase64Url(s);
-  if (!decoded) return fail('JWT_SIGNATURE_PARSE_ERROR_BAD_BASE64');
   // Small Buffers are views into Node's shared 8 KiB pool, and posting a view to a verify worker
-  // clones its whole ArrayBuffer: keep the signature in an exact-size buffer of its own.
-  const signature = decoded.byteLength === decoded.buffer.byteLength ? decoded : new Uint8Array(decoded);
+  // clones its whole ArrayBuffer: the signature gets an exact-size buffer of its own.
+  const signature = decodeBase64UrlOwn(s);
+  if (!signature) return fail('JWT_SIGNATURE_PARSE_ERROR_BAD_BASE64');
 
   return { ok: true, alg, kid: kid ?? '', iss: iss ?? '', aud, nbf, exp, payload, signingInput, signature };
 }

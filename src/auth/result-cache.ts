@@ -28,6 +28,13 @@ interface Entry {
   next: Entry | undefined;
 }
 
+interface Inflight {
+  readonly keySetId: string;
+  readonly generation: number;
+  readonly verification: Promise<unknown>;
+  next: Inflight | undefined;
+}
+
 // Rough per-entry cost: the key string, the parsed claims (about the decoded payload, itself
 // 3/4 of the token) and the decoded signature, plus object overhead.
 function estimateBytes(token: string): number {
@@ -39,7 +46,10 @@ export class ResultCache {
   private readonly maxBytes: number;
   private readonly maxTokenChars: number;
   private readonly map = new Map<string, Entry>();
-  private readonly inflight = new Map<string, Promise<unknown>>();
+  // Keyed by the token alone, like `map`, so the token's string hash (computed once by V8, on the
+  // first lookup) is reused: a composite key would be a new 600-character string to hash twice per
+  // miss. Verifications of one token against other key sets/generations chain behind.
+  private readonly inflight = new Map<string, Inflight>();
   // Doubly linked list, most recently used at `head`.
   private head: Entry | undefined;
   private tail: Entry | undefined;
@@ -105,18 +115,41 @@ export class ResultCache {
 
   /** The verification of `token` against this key set generation already running, if any. */
   pending<T>(token: string, keySetId: string, generation: number): Promise<T> | undefined {
-    return this.inflight.get(inflightKey(token, keySetId, generation)) as Promise<T> | undefined;
+    for (let f = this.inflight.get(token); f; f = f.next) {
+      if (f.keySetId === keySetId && f.generation === generation) return f.verification as Promise<T>;
+    }
+    return undefined;
   }
 
   /** Makes `verification` visible to `pending` until it settles. */
   share<T>(token: string, keySetId: string, generation: number, verification: Promise<T>): Promise<T> {
-    const key = inflightKey(token, keySetId, generation);
-    this.inflight.set(key, verification);
-    const done = () => {
-      if (this.inflight.get(key) === verification) this.inflight.delete(key);
-    };
+    const f: Inflight = { keySetId, generation, verification, next: this.inflight.get(token) };
+    this.inflight.set(token, f);
+    const done = () => this.unshare(token, f);
     verification.then(done, done);
     return verification;
+  }
+
+  /** Verifications in flight (tests). */
+  get inflightCount(): number {
+    let n = 0;
+    for (let f of this.inflight.values()) for (; f; f = f.next!) n++;
+    return n;
+  }
+
+  private unshare(token: string, f: Inflight): void {
+    const first = this.inflight.get(token);
+    if (first === f) {
+      if (f.next) this.inflight.set(token, f.next);
+      else this.inflight.delete(token);
+      return;
+    }
+    for (let prev = first; prev; prev = prev.next) {
+      if (prev.next === f) {
+        prev.next = f.next;
+        return;
+      }
+    }
   }
 
   private touch(e: Entry): void {
@@ -146,8 +179,4 @@ export class ResultCache {
     this.map.delete(e.token);
     this.totalBytes -= e.bytes;
   }
-}
-
-function inflightKey(token: string, keySetId: string, generation: number): string {
-  return `${keySetId}\n${generation}\n${token}`;
 }

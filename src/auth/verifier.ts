@@ -41,7 +41,7 @@ export interface VerifierOptions {
   maxPending?: number;
   /** 'auto' mode: inline checks allowed per event-loop turn while the pool is idle (default 2). */
   inlinePerTick?: number;
-  /** Counts checks in `jwtgate_jwt_verifications_total{mode=pool|inline}`. */
+  /** Counts checks in `jwtgate_jwt_verifications_total{mode=pool|inline}` and tasks in `jwtgate_verify_pool_tasks_total{result=ok|failed}`. */
   metrics?: Pick<Metrics, 'inc'>;
 }
 
@@ -256,6 +256,7 @@ export class Verifier {
 
   private complete(batch: Pending[], results: readonly VerifyItemResult[] | undefined): void {
     this.tasksInFlight--;
+    this.metrics?.inc('jwtgate_verify_pool_tasks_total', results ? 'ok' : 'failed');
     this.itemsInFlight -= batch.length;
     let pooled = 0;
     for (let i = 0; i < batch.length; i++) {

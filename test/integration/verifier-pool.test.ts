@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Verifier, type VerifierOptions } from '../../src/auth/verifier.js';
+import { Metrics } from '../../src/observability/metrics.js';
 import { importLocalJwks } from '../../src/jwks/import-keys.js';
 import type { ImportedKey } from '../../src/config/snapshot.js';
 import type { VerifyItem } from '../../src/types.js';
@@ -111,10 +112,14 @@ test('key set replacement: the new generation is used by the workers', async () 
 });
 
 test('a batch of 100 concurrent verifies: every result right, sent as a few batched tasks', async () => {
-  const v = verifier({ mode: 'pool', threads: 2, batchSize: 16 });
+  const metrics = new Metrics();
+  const v = verifier({ mode: 'pool', threads: 2, batchSize: 16, metrics });
   v.publishKeySet('ks', 1, imported(JSON.stringify({ keys: [keysA.jwk, keysB.jwk] })));
   await warm(v, signed(keysA.privateKey, 'a', 0));
   const tasksBefore = v.stats.tasks;
+  const okTasksBefore = metrics.get('jwtgate_verify_pool_tasks_total', 'ok');
+  const pooledBefore = metrics.get('jwtgate_jwt_verifications_total', 'pool');
+  const inlineBefore = metrics.get('jwtgate_jwt_verifications_total', 'inline');
   const items = Array.from({ length: 100 }, (_, i) => {
     if (i % 10 === 3) return { ...signed(keysA.privateKey, 'a', i), signingInput: 'tampered' };
     if (i % 10 === 7) return signed(keysA.privateKey, 'zzz', i);
@@ -128,6 +133,13 @@ test('a batch of 100 concurrent verifies: every result right, sent as a few batc
   });
   const tasks = v.stats.tasks - tasksBefore;
   assert.ok(tasks >= 7 && tasks <= 13, `100 items in ${tasks} tasks`);
+  // The metrics an operator reads batching from: pool verifications / tasks = items per task.
+  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'ok') - okTasksBefore, tasks);
+  // (A worker that has not seen the key set yet hands its items back; they are done inline.)
+  const pooled = metrics.get('jwtgate_jwt_verifications_total', 'pool') - pooledBefore;
+  assert.ok(pooled >= 16, `${pooled} verified in workers`);
+  assert.equal(pooled + metrics.get('jwtgate_jwt_verifications_total', 'inline') - inlineBefore, 100);
+  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'failed'), 0);
 });
 
 test('auto mode: inline while idle, the pool under a burst', async () => {

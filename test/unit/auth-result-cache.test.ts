@@ -76,3 +76,33 @@ test('in-flight sharing: one verification per (token, key set, generation) until
   await new Promise((r) => setImmediate(r));
   assert.equal(c.pending('t', 'ks', 1), undefined, 'settled: forgotten');
 });
+
+test('in-flight sharing: the same token against two key sets and a newer generation, settling in any order', async () => {
+  const c = new ResultCache();
+  const resolvers: Record<string, (v: string) => void> = {};
+  const make = (name: string) => new Promise<string>((r) => (resolvers[name] = r));
+  const a = c.share('t', 'ks-a', 1, make('a'));
+  const b = c.share('t', 'ks-b', 1, make('b'));
+  const a2 = c.share('t', 'ks-a', 2, make('a2'));
+  const other = c.share('u', 'ks-a', 1, make('u'));
+  assert.equal(c.inflightCount, 4);
+  assert.equal(c.pending('t', 'ks-a', 1), a);
+  assert.equal(c.pending('t', 'ks-b', 1), b);
+  assert.equal(c.pending('t', 'ks-a', 2), a2);
+  assert.equal(c.pending('u', 'ks-a', 1), other);
+  assert.equal(c.pending('t', 'ks-b', 2), undefined);
+  // The middle of the chain settles first, then the oldest, then the newest.
+  resolvers.b!('b');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(c.pending('t', 'ks-b', 1), undefined);
+  assert.equal(c.pending('t', 'ks-a', 1), a);
+  assert.equal(c.pending('t', 'ks-a', 2), a2);
+  resolvers.a!('a');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(c.pending('t', 'ks-a', 1), undefined);
+  assert.equal(c.pending('t', 'ks-a', 2), a2);
+  resolvers.a2!('a2');
+  resolvers.u!('u');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(c.inflightCount, 0);
+});
