@@ -11,7 +11,8 @@ const MAX_REALM_PATH_BYTES = 256;
 
 export function realmFor(req: GatewayRequest): string {
   let path = req.query ? `${req.path}?${req.query}` : req.path;
-  if (Buffer.byteLength(path) > MAX_REALM_PATH_BYTES) path = Buffer.from(path).subarray(0, MAX_REALM_PATH_BYTES).toString();
+  // A UTF-16 length of at most 256/3 cannot exceed 256 UTF-8 bytes: skip the count then.
+  if (path.length > MAX_REALM_PATH_BYTES / 3 && Buffer.byteLength(path) > MAX_REALM_PATH_BYTES) path = Buffer.from(path).subarray(0, MAX_REALM_PATH_BYTES).toString();
   return `${req.scheme}://${req.authority}${path}`;
 }
 

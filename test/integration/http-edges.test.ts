@@ -56,6 +56,43 @@ test('request bodies stream to the upstream and response bodies back', async () 
   assert.equal(big.headers['content-length'], '2000000');
 });
 
+test('the upstream sees the client address appended to x-forwarded-for, and the Host the client sent', async () => {
+  const n = h.echo.received.length;
+  const res = await request({ port: h.port, host: 'WWW.Example.com:8080', headers: { ...auth, 'x-forwarded-for': '203.0.113.9' } });
+  assert.equal(res.status, 200);
+  const got = h.echo.received[n]!;
+  const value = (name: string) => {
+    const out: string[] = [];
+    for (let i = 0; i < got.headers.length; i += 2) if (got.headers[i]!.toLowerCase() === name) out.push(got.headers[i + 1]!);
+    return out;
+  };
+  assert.deepEqual(value('x-forwarded-for'), ['203.0.113.9, 127.0.0.1']);
+  assert.deepEqual(value('x-forwarded-host'), ['WWW.Example.com:8080']);
+});
+
+test('a chunked request body is streamed to the upstream whole; a body on a request the gateway rejects is not', async () => {
+  const sock = net.connect(h.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  let reply = '';
+  sock.on('data', (d) => (reply += d));
+  const n = h.echo.received.length;
+  sock.write(`POST /anything HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+  sock.write('5\r\nhello\r\n');
+  await new Promise((r) => setTimeout(r, 50));
+  sock.write('6\r\n world\r\n0\r\n\r\n');
+  for (let i = 0; i < 100 && !reply.includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.match(reply, /^HTTP\/1\.1 200/);
+  for (let i = 0; i < 100 && !h.echo.received[n]?.completed; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(h.echo.received[n]!.bodyLength, 11);
+  // Same upload without a token: 401 at once, nothing reaches the upstream.
+  sock.write('POST /anything HTTP/1.1\r\nHost: www.example.com:8080\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+  reply = '';
+  for (let i = 0; i < 100 && !reply.includes('Jwt is missing'); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.match(reply, /^HTTP\/1\.1 401/);
+  assert.equal(h.echo.received.length, n + 1);
+  sock.destroy();
+});
+
 test('HEAD is proxied without a body', async () => {
   const res = await request({ port: h.port, method: 'HEAD', path: '/get', headers: auth });
   assert.equal(res.status, 200);
