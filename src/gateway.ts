@@ -240,7 +240,17 @@ export class Gateway {
     return match.route;
   }
 
+  /** Entry point of every request: a bug in the synchronous part answers 500, never crashes the process. */
   private handle(listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+    try {
+      this.dispatch(listenerPort, req, ex);
+    } catch (err) {
+      this.log.error('request handling failed unexpectedly', { err: String(err), stack: (err as Error)?.stack });
+      if (!ex.done) this.deny(ex, 'INTERNAL', req);
+    }
+  }
+
+  private dispatch(listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
     const route = this.route(listenerPort, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
     const jwt = route.auth.jwt;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
 import { startHarness, sampleApp, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
+import { createLogger } from '../../src/observability/log.js';
 
 const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
 const basic = readFileSync(path.join(seedManifestsDir, '01-basic-jwt.yaml'), 'utf8');
@@ -156,4 +157,29 @@ test('a slow-reading client gets the whole large response (backpressure both way
   assert.match(head, /^HTTP\/1\.1 200 OK/);
   assert.match(head, /content-length: 8000000/i);
   assert.equal(raw.length - split - 4, 8_000_000);
+});
+
+test('a bug thrown in the synchronous request path answers 500 and is logged; the gateway keeps serving', async () => {
+  const lines: string[] = [];
+  const g = await startHarness({ manifests: [basic], gateway: { logger: createLogger('info', (l) => lines.push(l)) } });
+  try {
+    const auth = (g.gateway as unknown as { auth: { authenticate: (...a: unknown[]) => unknown } }).auth;
+    const real = auth.authenticate;
+    auth.authenticate = () => {
+      throw new Error('boom');
+    };
+    const res = await request({ port: g.port, headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 500);
+    assert.equal(res.body, 'internal error');
+    assert.equal(g.echo.received.length, 0);
+    assert.equal(g.gateway.metrics.get('jwtgate_requests_total', 'INTERNAL'), 1);
+    const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request handling failed unexpectedly');
+    assert.ok(logged, 'logged');
+    assert.match(logged.err, /boom/);
+    assert.ok(!lines.join('').includes(TOKEN), 'no token in the log');
+    auth.authenticate = real;
+    assert.equal((await request({ port: g.port, headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+  } finally {
+    await g.close();
+  }
 });
