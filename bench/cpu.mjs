@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// CPU per request, per thread, of one jwtgate process (or of a bare uWS app answering 401, the
+// floor of the 401 path) under a closed-loop autocannon load: the figure the throughput ratios
+// track on a machine where load generator, upstream and gateway share the cores. Used to compare
+// two builds side by side (--dist) or two settings, alternating runs.
+//
+//   node bench/cpu.mjs [--scenario cache-hit|cache-miss-rs256|cache-miss-es256|missing-token]
+//                      [--seconds 6] [--runs 1] [--dist DIR] [--target jwtgate|bare-uws-401]
+//                      [-- extra jwtgate serve flags]
+//
+// Prints req/s, then CPU µs per completed request: the gateway's main thread, its other threads
+// (verify workers, V8/libuv helpers) and total, the upstream, and for jwtgate the verify pool's
+// items per task. CPU is read from /proc/<pid>/task/*/stat (Linux only).
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ensureBenchDeps, ensureBuilt } from './lib/setup.mjs';
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const root = path.dirname(benchDir);
+const dashDash = process.argv.indexOf('--');
+const { values } = parseArgs({
+  args: process.argv.slice(2, dashDash < 0 ? undefined : dashDash),
+  options: {
+    scenario: { type: 'string', default: 'cache-hit' },
+    seconds: { type: 'string', default: '6' },
+    runs: { type: 'string', default: '1' },
+    dist: { type: 'string', default: path.join(root, 'dist') },
+    target: { type: 'string', default: 'jwtgate' },
+  },
+});
+const extra = dashDash < 0 ? [] : process.argv.slice(dashDash + 1);
+const SCENARIOS = ['cache-hit', 'cache-miss-rs256', 'cache-miss-es256', 'missing-token'];
+if (!SCENARIOS.includes(values.scenario)) throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')}`);
+if (values.target !== 'jwtgate' && values.target !== 'bare-uws-401') throw new Error('--target must be jwtgate or bare-uws-401');
+if (values.target === 'bare-uws-401' && values.scenario !== 'missing-token') throw new Error('--target bare-uws-401 only answers 401: use --scenario missing-token');
+const seconds = Number(values.seconds);
+
+// Like `npm run bench`: bench/'s own dependencies and an up-to-date dist/ first (the rest of the
+// harness imports them).
+const log = (m) => console.error(`[bench:cpu] ${m}`);
+if (!ensureBenchDeps(benchDir, log)) process.exit(1);
+if (values.dist === path.join(root, 'dist')) {
+  const built = ensureBuilt(root, log);
+  if (!built.ok) {
+    log(`cannot build jwtgate: ${built.reason}`);
+    process.exit(1);
+  }
+}
+const proc = await import('./lib/proc.mjs');
+const { makeKeys, mint, mintMany, payload, ISSUER, AUDIENCE } = await import('./lib/keys.mjs');
+const { startLoad } = await import('./lib/load.mjs');
+const TICK_US = 1e6 / 100; // USER_HZ
+
+/** { tid: { name, ticks } } of every thread of `pid`. */
+function threadTicks(pid) {
+  const out = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, { main: tid === String(pid), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // thread gone
+    }
+  }
+  return out;
+}
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-cpu-'));
+proc.installCleanup();
+try {
+  const keys = makeKeys(dir);
+  let tokensFile;
+  let token;
+  if (values.scenario.startsWith('cache-miss')) {
+    const alg = values.scenario.endsWith('es256') ? 'ES256' : 'RS256';
+    tokensFile = path.join(dir, 'tokens.txt');
+    writeFileSync(tokensFile, (await mintMany(keys[alg], 20_000)).join('\n'));
+  } else if (values.scenario === 'cache-hit') {
+    token = mint('RS256', keys.RS256.privateKey, payload());
+  }
+
+  const upstream = proc.spawnChild('upstream', process.execPath, [path.join(benchDir, 'peers/upstream.mjs'), '--port', '0']);
+  const upstreamPort = Number((await proc.waitForLine(upstream, /listening (\d+)/))[1]);
+
+  const port = await proc.freePort();
+  const adminPort = await proc.freePort();
+  let target;
+  if (values.target === 'jwtgate') {
+    mkdirSync(path.join(dir, 'gw'));
+    const manifest = readFileSync(path.join(benchDir, 'config/jwtgate-bench.yaml.tmpl'), 'utf8')
+      .replace('{{UPSTREAM_PORT}}', String(upstreamPort))
+      .replace('{{ISSUER}}', ISSUER)
+      .replace('{{AUDIENCE}}', AUDIENCE)
+      .replace('{{JWKS}}', JSON.stringify(keys.jwks));
+    writeFileSync(path.join(dir, 'gw/bench.yaml'), manifest);
+    const args = [path.join(values.dist, 'src/cli.js'), 'serve', '--config', path.join(dir, 'gw'), '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn', ...extra];
+    target = proc.spawnChild('jwtgate', process.execPath, args, { cwd: root });
+    await proc.waitForHttp(`http://127.0.0.1:${adminPort}/ready`, { handle: target, accept: (s) => s === 200, timeoutMs: 20_000 });
+  } else {
+    target = proc.spawnChild('bare-uws-401', process.execPath, [path.join(benchDir, 'peers/uws-401.mjs'), '--port', String(port)], { cwd: root });
+    await proc.waitForLine(target, /listening/);
+  }
+  const url = `http://127.0.0.1:${port}`;
+  await proc.waitForHttp(`${url}/headers`, { handle: target });
+
+  const metric = async (name) => {
+    if (values.target !== 'jwtgate') return 0;
+    const text = (await proc.httpGet(`http://127.0.0.1:${adminPort}/metrics`)).body;
+    const m = text.match(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)`, 'm'));
+    return m ? Number(m[1]) : 0;
+  };
+
+  const load = await startLoad({ kind: 'closed', procs: 1, connections: 64, url, path: '/headers', token, tokensFile, tokenCount: tokensFile ? 20_000 : 0, timeoutSec: 10 });
+  console.log(`${values.target} ${values.scenario}${extra.length ? ' ' + extra.join(' ') : ''} (${path.relative(root, values.dist) || values.dist}), ${seconds} s per run, 64 connections`);
+  console.log('run  req/s     main  other  total  upstream  (CPU µs per request)  pool items/task');
+  await load.run(2);
+  for (let run = 1; run <= Number(values.runs); run++) {
+    const g0 = threadTicks(target.pid);
+    const u0 = threadTicks(upstream.pid);
+    const pooled0 = await metric('jwtgate_jwt_verifications_total{mode="pool"}');
+    const tasks0 = await metric('jwtgate_verify_pool_tasks_total{result="ok"}');
+    const r = await load.run(seconds);
+    const g1 = threadTicks(target.pid);
+    const u1 = threadTicks(upstream.pid);
+    const pooled = (await metric('jwtgate_jwt_verifications_total{mode="pool"}')) - pooled0;
+    const tasks = (await metric('jwtgate_verify_pool_tasks_total{result="ok"}')) - tasks0;
+    let main = 0;
+    let other = 0;
+    for (const [tid, t] of g1) {
+      const d = t.ticks - (g0.get(tid)?.ticks ?? 0);
+      if (t.main) main += d;
+      else other += d;
+    }
+    let up = 0;
+    for (const [tid, t] of u1) up += t.ticks - (u0.get(tid)?.ticks ?? 0);
+    const n = r.completed;
+    const us = (ticks) => ((ticks * TICK_US) / n).toFixed(1).padStart(6);
+    console.log(`${String(run).padStart(3)}  ${String(Math.round(n / seconds)).padStart(6)}  ${us(main)} ${us(other)} ${us(main + other)}  ${us(up)}                        ${tasks ? (pooled / tasks).toFixed(1) : '-'}`);
+    r.histogram.destroy?.();
+  }
+  await load.close();
+} finally {
+  proc.killAll('SIGTERM');
+  await proc.sleep(300);
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(0);
