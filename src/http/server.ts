@@ -108,6 +108,9 @@ class UwsExchange implements ClientExchange {
   }
 
   private onData(ab: ArrayBuffer, isLast: boolean): void {
+    // Answered before the body was read (a 401 to an upload): nobody will read it. uWS 20.30 stops
+    // delivering it after the reply (tested); should a build not, it is dropped, never buffered.
+    if (this.done && !this.bodyCb) return;
     // uWS neuters the ArrayBuffer when this callback returns: copy it.
     const chunk = ab.byteLength === 0 ? EMPTY : Buffer.from(ab.slice(0));
     if (this.bodyCb) {

@@ -183,3 +183,28 @@ test('a bug thrown in the synchronous request path answers 500 and is logged; th
     await g.close();
   }
 });
+
+test('an upload answered 401 before its body arrived: the rest of the body is not kept in memory', async () => {
+  const sock = net.connect(h.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  let reply = '';
+  sock.on('data', (d) => (reply += d));
+  sock.on('error', () => {});
+  const total = 32 * 1024 * 1024;
+  sock.write(`POST /anything HTTP/1.1\r\nHost: www.example.com:8080\r\nContent-Length: ${total}\r\n\r\n`);
+  for (let i = 0; i < 100 && !reply.includes('Jwt is missing'); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.match(reply, /^HTTP\/1\.1 401/);
+  global.gc?.();
+  const before = process.memoryUsage().arrayBuffers;
+  const chunk = Buffer.alloc(256 * 1024, 'x');
+  let sent = 0;
+  while (sent < total && !sock.destroyed) {
+    if (!sock.write(chunk)) await new Promise((r) => (sock.destroyed ? r(undefined) : sock.once('drain', r)));
+    sent += chunk.length;
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  const grown = process.memoryUsage().arrayBuffers - before;
+  assert.ok(grown < 8 * 1024 * 1024, `${(grown / 1048576).toFixed(1)} MiB of body kept after the 401 (${(sent / 1048576).toFixed(0)} MiB sent)`);
+  sock.destroy();
+  assert.equal((await request({ port: h.port, headers: auth })).status, 200);
+});
