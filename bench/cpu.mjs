@@ -11,7 +11,7 @@
 // Prints req/s, then CPU µs per completed request: the gateway's main thread, its other threads
 // (verify workers, V8/libuv helpers) and total, the upstream, and for jwtgate the verify pool's
 // items per task. CPU is read from /proc/<pid>/task/*/stat (Linux only).
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +50,8 @@ if (values.dist === path.join(root, 'dist')) {
   }
 }
 const proc = await import('./lib/proc.mjs');
-const { makeKeys, mint, mintMany, payload, ISSUER, AUDIENCE } = await import('./lib/keys.mjs');
+const { makeKeys, mint, mintMany, payload } = await import('./lib/keys.mjs');
+const { jwtgatePeer } = await import('./lib/peers.mjs');
 const { startLoad } = await import('./lib/load.mjs');
 const TICK_US = 1e6 / 100; // USER_HZ
 
@@ -86,33 +87,23 @@ try {
   const upstream = proc.spawnChild('upstream', process.execPath, [path.join(benchDir, 'peers/upstream.mjs'), '--port', '0']);
   const upstreamPort = Number((await proc.waitForLine(upstream, /listening (\d+)/))[1]);
 
-  const port = await proc.freePort();
-  const adminPort = await proc.freePort();
   let target;
+  let url;
+  let adminUrl;
   if (values.target === 'jwtgate') {
-    mkdirSync(path.join(dir, 'gw'));
-    const manifest = readFileSync(path.join(benchDir, 'config/jwtgate-bench.yaml.tmpl'), 'utf8')
-      .replace('{{UPSTREAM_PORT}}', String(upstreamPort))
-      .replace('{{ISSUER}}', ISSUER)
-      .replace('{{AUDIENCE}}', AUDIENCE)
-      .replace('{{JWKS}}', JSON.stringify(keys.jwks));
-    writeFileSync(path.join(dir, 'gw/bench.yaml'), manifest);
-    const args = [path.join(values.dist, 'src/cli.js'), 'serve', '--config', path.join(dir, 'gw'), '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn', ...extra];
-    target = proc.spawnChild('jwtgate', process.execPath, args, { cwd: root });
-    await proc.waitForHttp(`http://127.0.0.1:${adminPort}/ready`, { handle: target, accept: (s) => s === 200, timeoutMs: 20_000 });
+    // The harness's own jwtgate peer (bench config, --admin, --log-level warn), from the build in --dist.
+    const running = await jwtgatePeer('auto', extra).start({ root: path.dirname(path.resolve(values.dist)), benchDir, dir, upstreamPort, keys, cpus: {} });
+    target = running;
+    url = running.url;
+    adminUrl = running.adminUrl;
   } else {
+    const port = await proc.freePort();
     target = proc.spawnChild('bare-uws-401', process.execPath, [path.join(benchDir, 'peers/uws-401.mjs'), '--port', String(port)], { cwd: root });
     await proc.waitForLine(target, /listening/);
+    url = `http://127.0.0.1:${port}`;
+    await proc.waitForHttp(`${url}/headers`, { handle: target });
   }
-  const url = `http://127.0.0.1:${port}`;
-  await proc.waitForHttp(`${url}/headers`, { handle: target });
-
-  const metric = async (name) => {
-    if (values.target !== 'jwtgate') return 0;
-    const text = (await proc.httpGet(`http://127.0.0.1:${adminPort}/metrics`)).body;
-    const m = text.match(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)`, 'm'));
-    return m ? Number(m[1]) : 0;
-  };
+  const metric = async (name) => (await proc.scrapeMetrics(adminUrl))?.[name] ?? 0;
 
   const load = await startLoad({ kind: 'closed', procs: 1, connections: 64, url, path: '/headers', token, tokensFile, tokenCount: tokensFile ? 20_000 : 0, timeoutSec: 10 });
   console.log(`${values.target} ${values.scenario}${extra.length ? ' ' + extra.join(' ') : ''} (${path.relative(root, values.dist) || values.dist}), ${seconds} s per run, 64 connections`);

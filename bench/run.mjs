@@ -145,21 +145,6 @@ function machineBusy() {
   return { idle, total };
 }
 
-async function scrapeMetrics(adminUrl) {
-  if (!adminUrl) return undefined;
-  try {
-    const r = await proc.httpGet(`${adminUrl}/metrics`, { timeoutMs: 2000 });
-    const out = {};
-    for (const line of r.body.split('\n')) {
-      const m = /^(jwtgate_\w+)(\{[^}]*\})?\s+([\d.eE+-]+)$/.exec(line);
-      if (m) out[`${m[1]}${m[2] ?? ''}`] = Number(m[3]);
-    }
-    return out;
-  } catch {
-    return undefined;
-  }
-}
-
 function delta(a, b) {
   if (!a || !b) return undefined;
   const out = {};
@@ -195,7 +180,7 @@ async function quietGate() {
 
 async function measureOnce(running, sc) {
   const idleBusy = await quietGate();
-  const m0 = await scrapeMetrics(running.adminUrl);
+  const m0 = await proc.scrapeMetrics(running.adminUrl);
   const load = await startLoad({
     kind: sc.kind,
     procs: loadProcs,
@@ -223,7 +208,7 @@ async function measureOnce(running, sc) {
   } finally {
     await load.close();
   }
-  const m1 = await scrapeMetrics(running.adminUrl);
+  const m1 = await proc.scrapeMetrics(running.adminUrl);
   cpu.load = Math.round(r.loadCpuPct.reduce((a, b) => a + (b ?? 0), 0) * 10) / 10;
   cpu.other = Math.max(0, Math.round((cpu.machine - (cpu.peer ?? 0) - (cpu.upstream ?? 0) - cpu.load) * 10) / 10);
   return { r, cpu, idleBusy, m0, m1, procs: load.procs };

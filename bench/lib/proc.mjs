@@ -174,6 +174,22 @@ export function httpGet(url, { headers = {}, timeoutMs = 3000 } = {}) {
   });
 }
 
+/** jwtgate's /metrics as { 'name{labels}': value }, or undefined when the admin endpoint does not answer. */
+export async function scrapeMetrics(adminUrl) {
+  if (!adminUrl) return undefined;
+  try {
+    const r = await httpGet(`${adminUrl}/metrics`, { timeoutMs: 2000 });
+    const out = {};
+    for (const line of r.body.split('\n')) {
+      const m = /^(jwtgate_\w+)(\{[^}]*\})?\s+([\d.eE+-]+)$/.exec(line);
+      if (m) out[`${m[1]}${m[2] ?? ''}`] = Number(m[3]);
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Polls `url` until `accept(status)` (default: any HTTP answer) or the deadline; fails early if
  * `handle` exits. Returns the last response.
