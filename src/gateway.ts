@@ -4,9 +4,8 @@
 // request always sees one consistent configuration.
 
 import { ConfigError, ERRORS, type ConfigProblem, type ErrorCode } from './errors.js';
-import type { CompiledRoute, ImportedKey, RemoteKeySet, Snapshot } from './config/snapshot.js';
-import { loadManifests } from './config/load.js';
-import { compileSnapshot } from './config/compile.js';
+import type { CompiledRoute, ImportedKey, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
+import { compileFiles } from './config/build.js';
 import { selectRoute, pickBackend } from './routing/match.js';
 import { HttpServer } from './http/server.js';
 import { sendError } from './http/error-response.js';
@@ -61,8 +60,12 @@ const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 export class Gateway {
   readonly metrics = new Metrics();
   private snap!: Snapshot;
+  /** Ports of the snapshot with a route matching on headers or query parameters (re-matched after auth). */
+  private rematchPorts: ReadonlySet<number> = new Set();
   private readonly opts: GatewayOptions;
   private readonly log: Logger;
+  /** Address every listener binds. */
+  private readonly host: string;
   private readonly http: HttpServer;
   private readonly verifier: Verifier;
   private readonly cache: ResultCache;
@@ -86,6 +89,7 @@ export class Gateway {
   private constructor(opts: GatewayOptions) {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
+    this.host = opts.host ?? '0.0.0.0';
     this.verifier = new Verifier({ threads: opts.verifyThreads, mode: opts.verifyMode, metrics: this.metrics });
     this.cache = new ResultCache();
     this.auth = new Authenticator({
@@ -96,13 +100,14 @@ export class Gateway {
       metrics: this.metrics,
       refetchKeySet: (id: string) => this.refresher?.refetch(id) ?? Promise.resolve(false),
     });
-    this.forwarder = new Forwarder({ timeoutMs: opts.upstreamTimeoutMs ?? 15000 });
+    this.forwarder = new Forwarder(opts.upstreamTimeoutMs !== undefined ? { timeoutMs: opts.upstreamTimeoutMs } : {});
+    const maxRequestHeadersBytes = opts.maxRequestHeadersBytes ?? 60 * 1024;
     this.http = new HttpServer(
-      { host: opts.host ?? '0.0.0.0', maxRequestHeadersBytes: opts.maxRequestHeadersBytes ?? 60 * 1024 },
+      { host: this.host, maxRequestHeadersBytes },
       (port, req, ex) => this.handle(port, req, ex),
       (_port, ex, bytes) => {
         this.metrics.inc('jwtgate_requests_total', 'REQUEST_HEADERS_TOO_LARGE');
-        this.log.warn('request headers too large', { bytes, limit: opts.maxRequestHeadersBytes ?? 60 * 1024 });
+        this.log.warn('request headers too large', { bytes, limit: maxRequestHeadersBytes });
         sendError(ex, 'REQUEST_HEADERS_TOO_LARGE');
       },
     );
@@ -112,7 +117,7 @@ export class Gateway {
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts);
     try {
-      const snapshot = await buildSnapshot(opts, 1);
+      const snapshot = await compileFiles(opts.configPaths, { generation: 1, clusterDomain: opts.clusterDomain }, { loadErrorsFatal: true });
       gw.reportProblems(snapshot.problems);
       if (opts.strict && snapshot.problems.some((p) => p.severity === 'error')) {
         throw new ConfigError(snapshot.problems.filter((p) => p.severity === 'error'), 'configuration has errors and --strict is set');
@@ -127,7 +132,7 @@ export class Gateway {
       for (const port of snapshot.ports.keys()) {
         const bind = opts.portOverrides?.get(port) ?? port;
         const bound = await gw.http.listen(port, bind);
-        gw.log.info('listening', { listenerPort: port, port: bound, host: opts.host ?? '0.0.0.0' });
+        gw.log.info('listening', { listenerPort: port, port: bound, host: gw.host });
       }
       gw.listening = true;
       return gw;
@@ -181,6 +186,7 @@ export class Gateway {
     const dropped = [...this.keySetRefs.keys()].filter((id) => !refs.has(id));
     if (dropped.length) this.verifier.dropKeySets(dropped);
     this.keySetRefs = refs;
+    this.rematchPorts = new Set([...snapshot.ports.values()].filter(matchesOnHeadersOrQuery).map((t) => t.port));
     this.snap = snapshot;
     this.installRemote(remote);
   }
@@ -276,7 +282,10 @@ export class Gateway {
     if (claimHeaders.length === 0) return this.forward(route, req, ex);
     req.gatewayHeaders = claimHeaders;
     // Envoy clears the route cache after claim headers are added (clear_route_cache, kgateway sets
-    // it when claimsToHeaders is non-empty): the request is re-matched with its new headers.
+    // it when claimsToHeaders is non-empty): the request is re-matched with its new headers. Auth
+    // changes only headers and the query, so without header or query matchers on the port the
+    // match cannot change.
+    if (!this.rematchPorts.has(listenerPort)) return this.forward(route, req, ex);
     const again = this.route(listenerPort, req);
     if (typeof again === 'string') return this.deny(ex, again, req);
     this.forward(again, req, ex);
@@ -290,9 +299,10 @@ export class Gateway {
   }
 
   private readonly onProxyDone = (outcome: ProxyOutcome): string => {
+    // A proxied exchange ends once: by a client abort or a proxy error code, else with a status.
     const result = outcome.clientAborted ? 'CLIENT_CLOSED' : outcome.code ?? 'OK';
     this.metrics.inc('jwtgate_requests_total', result);
-    this.metrics.inc('jwtgate_upstream_responses_total', outcome.code ?? (outcome.clientAborted ? 'CLIENT_CLOSED' : STATUS_CLASS[Math.floor(outcome.status / 100)] ?? 'other'));
+    this.metrics.inc('jwtgate_upstream_responses_total', result === 'OK' ? STATUS_CLASS[Math.floor(outcome.status / 100)] ?? 'other' : result);
     return result;
   };
 
@@ -319,10 +329,7 @@ export class Gateway {
   }
 }
 
-/** Loads every manifest and compiles a snapshot; load errors (unreadable files, YAML syntax) are fatal. */
-export async function buildSnapshot(opts: Pick<GatewayOptions, 'configPaths' | 'clusterDomain'>, generation: number): Promise<Snapshot> {
-  const loaded = await loadManifests(opts.configPaths);
-  const fatal = loaded.problems.filter((p) => p.severity === 'error');
-  if (fatal.length) throw new ConfigError(fatal, 'cannot load configuration:\n' + fatal.map((p) => `  ${p.source ?? p.resource}: ${p.message}`).join('\n'));
-  return compileSnapshot(loaded.resources, { generation, clusterDomain: opts.clusterDomain, problems: loaded.problems }).snapshot;
+function matchesOnHeadersOrQuery(table: PortTable): boolean {
+  const uses = (routes: readonly CompiledRoute[]) => routes.some((r) => r.headers.length > 0 || r.queryParams.length > 0);
+  return table.listeners.some(({ routes }) => uses(routes.any) || routes.wildcard.some((w) => uses(w.routes)) || [...routes.exact.values()].some(uses));
 }

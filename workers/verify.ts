@@ -5,7 +5,7 @@
 
 import { BroadcastChannel, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { fromWire, type KeyWireMessage } from '../src/jwks/key-wire.js';
-import { verifyItemWithKeys, VERIFY_FAILURES } from '../src/jwks/verify-signature.js';
+import { verifyWithKeySet } from '../src/jwks/verify-signature.js';
 import {
   KEYSET_CHANNEL,
   type KeyForWorker,
@@ -53,8 +53,7 @@ export default function verify(task: VerifyTask): VerifyTaskResult {
   const results: VerifyItemResult[] = new Array(items.length);
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
-    const ks = keySets.get(item.keySetId);
-    results[i] = !ks || ks.generation < item.generation ? VERIFY_FAILURES.KEYSET_NOT_LOADED : verifyItemWithKeys(item, ks.keys);
+    results[i] = verifyWithKeySet(item, keySets.get(item.keySetId));
   }
   return { results };
 }

@@ -6,7 +6,7 @@
 
 import type { ErrorCode } from '../errors.js';
 import type { JwtExtension, JwtProvider, KeySetSource } from '../config/snapshot.js';
-import { removeHeader, type GatewayRequest } from '../http/exchange.js';
+import { removeHeaders, type GatewayRequest } from '../http/exchange.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { VerifyItem } from '../types.js';
 import { checkClaims, systemNowSeconds } from './claim-checks.js';
@@ -99,7 +99,7 @@ export class Authenticator {
 
   private runExtension(req: GatewayRequest, ext: JwtExtension): Maybe<ClaimsResult> {
     // Sanitize first, whatever the outcome: clients cannot send the claim headers themselves.
-    for (const h of ext.sanitizeHeaders) removeHeader(req.headers, h);
+    removeHeaders(req.headers, ext.sanitizeHeaders);
     return this.runProviders(req, ext, 0, undefined, false);
   }
 
@@ -157,7 +157,8 @@ export class Authenticator {
   private checkToken(provider: JwtProvider, token: string): Maybe<TokenResult> {
     const ks = this.keySet(provider.keySetId);
     const cached = ks && this.cache.lookup(token, provider.keySetId, ks.generation);
-    const jwt = cached ?? parseJwt(token);
+    // A token cached for another provider's key set is parsed already: the parse depends on the token only.
+    const jwt = cached ?? this.cache.parsed(token) ?? parseJwt(token);
     if (!jwt.ok) return jwt.code;
     const claimError = checkClaims(jwt, provider, this.now());
     if (claimError) {
@@ -170,7 +171,7 @@ export class Authenticator {
     }
     if (!ks) return 'JWKS_NO_VALID_KEYS';
     if (ks.source.kind === 'remote') {
-      if (!(this.verifier.keySetInfo(provider.keySetId)?.keyCount ?? 0)) return 'JWKS_FETCH_FAILED';
+      if (this.verifier.keyCount(provider.keySetId) === 0) return 'JWKS_FETCH_FAILED';
     } else if (ks.source.keys.length === 0) {
       return 'JWKS_NO_VALID_KEYS';
     }
@@ -183,10 +184,15 @@ export class Authenticator {
       return shared.then((r) => this.afterVerify(r, token, jwt, keySetId, ks));
     }
     this.metrics?.inc('jwtgate_result_cache_total', 'miss');
+    const r = this.startVerify(token, jwt, keySetId, generation);
+    return r instanceof Promise ? r.then((v) => this.afterVerify(v, token, jwt, keySetId, ks)) : this.afterVerify(r, token, jwt, keySetId, ks);
+  }
+
+  /** The signature check of `jwt` against one key set generation; a pooled one is shared with identical concurrent checks. */
+  private startVerify(token: string, jwt: ParsedJwt, keySetId: string, generation: number): VerifierResult | Promise<VerifierResult> {
     const item: VerifyItem = { keySetId, generation, alg: jwt.alg, kid: jwt.kid, signingInput: jwt.signingInput, signature: jwt.signature };
     const r = this.verifier.verifyMaybeSync(item);
-    if (r instanceof Promise) return this.cache.share(token, keySetId, generation, r).then((v) => this.afterVerify(v, token, jwt, keySetId, ks));
-    return this.afterVerify(r, token, jwt, keySetId, ks);
+    return r instanceof Promise ? this.cache.share(token, keySetId, generation, r) : r;
   }
 
   private afterVerify(r: VerifierResult, token: string, jwt: ParsedJwt, keySetId: string, ks: KeySetRef, refetched = false): Maybe<TokenResult> {
@@ -210,8 +216,7 @@ export class Authenticator {
     return this.refetchKeySet!(keySetId).then(() => {
       const now = this.keySet(keySetId);
       if (!now || now.generation === ks.generation) return 'JWKS_KID_ALG_MISMATCH';
-      const item: VerifyItem = { keySetId, generation: now.generation, alg: jwt.alg, kid: jwt.kid, signingInput: jwt.signingInput, signature: jwt.signature };
-      const r = this.verifier.verifyMaybeSync(item);
+      const r = this.cache.pending<VerifierResult>(token, keySetId, now.generation) ?? this.startVerify(token, jwt, keySetId, now.generation);
       return r instanceof Promise ? r.then((v) => this.afterVerify(v, token, jwt, keySetId, now, true)) : this.afterVerify(r, token, jwt, keySetId, now, true);
     });
   }

@@ -82,6 +82,11 @@ export class ResultCache {
     return e.jwt;
   }
 
+  /** The parsed token if it is cached for any key set (does not mark it recently used). */
+  parsed(token: string): ParsedJwt | undefined {
+    return this.map.get(token)?.jwt;
+  }
+
   /** Records a successful verification of `token` against `keySetId` at `generation`. */
   record(token: string, jwt: ParsedJwt, keySetId: string, generation: number): void {
     if (token.length > this.maxTokenChars) return;
@@ -105,12 +110,6 @@ export class ResultCache {
   delete(token: string): void {
     const e = this.map.get(token);
     if (e) this.remove(e);
-  }
-
-  clear(): void {
-    this.map.clear();
-    this.head = this.tail = undefined;
-    this.totalBytes = 0;
   }
 
   /** The verification of `token` against this key set generation already running, if any. */

@@ -11,7 +11,7 @@ import { Piscina } from 'piscina';
 import { workerExecArgv } from '../util/worker-exec-argv.js';
 import type { Metrics } from '../observability/metrics.js';
 import { toWire, type KeySetWireMessage, type KeyWireMessage, type WireKey } from '../jwks/key-wire.js';
-import { verifyItemWithKeys, VERIFY_FAILURES } from '../jwks/verify-signature.js';
+import { verifyWithKeySet, VERIFY_FAILURES } from '../jwks/verify-signature.js';
 import {
   KEYSET_CHANNEL,
   type KeyForWorker,
@@ -165,6 +165,11 @@ export class Verifier {
     this.post({ type: 'keyset-drop', ids: [...ids] } satisfies KeySetDropMessage);
   }
 
+  /** Keys of a published key set on this thread (0 when never published). */
+  keyCount(id: string): number {
+    return this.keySets.get(id)?.keys.length ?? 0;
+  }
+
   /** Generation of a published key set and its key count; undefined when never published. */
   keySetInfo(id: string): { readonly generation: number; readonly keyCount: number } | undefined {
     const ks = this.keySets.get(id);
@@ -277,14 +282,13 @@ export class Verifier {
   }
 
   private inline(item: VerifyItem, why: 'inline' | 'fallback'): VerifyItemResult {
-    const ks = this.keySets.get(item.keySetId);
-    // A newer generation than the item asked for is fine (the item was built just before a
-    // rotation); an older one or none means this thread does not have the keys either.
-    if (!ks || ks.generation < item.generation) return VERIFY_FAILURES.KEYSET_NOT_LOADED;
+    // Without the keys here either, nothing was checked: not counted.
+    const r = verifyWithKeySet(item, this.keySets.get(item.keySetId));
+    if (r === VERIFY_FAILURES.KEYSET_NOT_LOADED) return r;
     if (why === 'inline') this.stats.inline++;
     else this.stats.fallbacks++;
     this.metrics?.inc('jwtgate_jwt_verifications_total', 'inline');
-    return verifyItemWithKeys(item, ks.keys);
+    return r;
   }
 
   private post(msg: KeyWireMessage): void {

@@ -1,15 +1,21 @@
-// Convenience entry points: load manifests and compile them in one call (for `serve`, `check`
-// and tests). Loader problems are carried into the snapshot's problems.
+// Convenience entry points: load manifests and compile them in one call (`serve`, `check` and
+// tests). Loader problems are carried into the snapshot's problems, or with `loadErrorsFatal`
+// (serve) thrown as a ConfigError before anything is compiled.
 
+import { ConfigError } from '../errors.js';
 import type { Snapshot } from './snapshot.js';
 import { compileSnapshot, type CompileOptions } from './compile.js';
 import { loadManifests, loadManifestsFromText } from './load.js';
 
 export type BuildOptions = Omit<CompileOptions, 'problems'>;
 
-/** loadManifests + compileSnapshot. */
-export async function compileFiles(paths: string[], opts: BuildOptions): Promise<Snapshot> {
+/** loadManifests + compileSnapshot; `loadErrorsFatal`: unreadable files and YAML syntax errors throw. */
+export async function compileFiles(paths: readonly string[], opts: BuildOptions, { loadErrorsFatal = false } = {}): Promise<Snapshot> {
   const { resources, problems } = await loadManifests(paths);
+  if (loadErrorsFatal) {
+    const fatal = problems.filter((p) => p.severity === 'error');
+    if (fatal.length) throw new ConfigError(fatal, 'cannot load configuration:\n' + fatal.map((p) => `  ${p.source ?? p.resource}: ${p.message}`).join('\n'));
+  }
   return compileSnapshot(resources, { ...opts, problems }).snapshot;
 }
 

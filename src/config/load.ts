@@ -26,7 +26,7 @@ export interface LoadResult {
  * name starts with `.` are skipped, which also skips Kubernetes ConfigMap-mount `..data` links).
  * A file named explicitly is read whatever its extension.
  */
-export async function loadManifests(paths: string[]): Promise<LoadResult> {
+export async function loadManifests(paths: readonly string[]): Promise<LoadResult> {
   const out: LoadResult = { resources: [], problems: [] };
   const files: string[] = [];
   for (const p of paths) {

@@ -8,6 +8,7 @@ import { ERRORS, type ErrorCode } from '../errors.js';
 import type { ClientExchange, GatewayRequest } from './exchange.js';
 
 const MAX_REALM_PATH_BYTES = 256;
+const TEXT_PLAIN: readonly string[] = Object.freeze(['content-type', 'text/plain']);
 
 export function realmFor(req: GatewayRequest): string {
   let path = req.query ? `${req.path}?${req.query}` : req.path;
@@ -26,10 +27,6 @@ export function wwwAuthenticateFor(code: ErrorCode, req: GatewayRequest): string
 /** Sends the catalogue reply for `code`. `req` may be undefined before the request is parsed. */
 export function sendError(exchange: ClientExchange, code: ErrorCode, req?: GatewayRequest): void {
   const info = ERRORS[code];
-  const headers = ['content-type', 'text/plain'];
-  if (req) {
-    const www = wwwAuthenticateFor(code, req);
-    if (www !== undefined) headers.push('www-authenticate', www);
-  }
-  exchange.respond(info.status, headers, info.body);
+  const www = req && wwwAuthenticateFor(code, req);
+  exchange.respond(info.status, www === undefined ? TEXT_PLAIN : ['content-type', 'text/plain', 'www-authenticate', www], info.body);
 }

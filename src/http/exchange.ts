@@ -29,6 +29,20 @@ export interface GatewayRequest {
   scheme: 'http' | 'https';
 }
 
+/** Removes, in one pass, every value of every header in `names`; returns how many were removed. */
+export function removeHeaders(headers: string[], names: readonly string[]): number {
+  if (names.length === 0) return 0;
+  let w = 0;
+  let removed = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    if (names.includes(headers[r]!)) { removed++; continue; }
+    if (w !== r) { headers[w] = headers[r]!; headers[w + 1] = headers[r + 1]!; }
+    w += 2;
+  }
+  headers.length = w;
+  return removed;
+}
+
 /** Removes every value of `name`; returns how many were removed. */
 export function removeHeader(headers: string[], name: string): number {
   let w = 0;

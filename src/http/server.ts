@@ -73,7 +73,7 @@ class UwsExchange implements ClientExchange {
   private fixedLength = -1;
   private pending: Buffer | undefined;
   private pendingOffset = 0;
-  private headOnly = false;
+  private readonly headOnly: boolean;
 
   constructor(res: HttpResponse, hasBody: boolean, contentLength: number, headOnly: boolean) {
     this.res = res;
@@ -166,12 +166,7 @@ class UwsExchange implements ClientExchange {
     this.done = true;
     const res = this.res;
     res.cork(() => {
-      res.writeStatus(statusLine(status));
-      for (let i = 0; i < headers.length; i += 2) {
-        const name = headers[i]!;
-        if (FRAMING.has(name)) continue;
-        res.writeHeader(name, headers[i + 1]!);
-      }
+      this.writeStatusAndHeaders(status, headers);
       if (this.headOnly) res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.length);
       else res.end(body);
     });
@@ -209,8 +204,13 @@ class UwsExchange implements ClientExchange {
     const headers = this.headHeaders;
     if (headers === undefined) return;
     this.headHeaders = undefined;
+    this.writeStatusAndHeaders(this.headStatus, headers);
+  }
+
+  /** Status line and headers, minus the framing ones uWS writes itself; call inside a cork. */
+  private writeStatusAndHeaders(status: number, headers: readonly string[]): void {
     const res = this.res;
-    res.writeStatus(statusLine(this.headStatus));
+    res.writeStatus(statusLine(status));
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
       if (FRAMING.has(name)) continue;
@@ -222,14 +222,16 @@ class UwsExchange implements ClientExchange {
     if (this.done) return true;
     if (this.fixedLength === -2) return true;
     this.chunk = chunk;
-    this.res.cork(this.corkedWrite);
+    // The cork callback is made on the first write only: most exchanges (local replies) never stream.
+    this.res.cork((this.corkedWrite ??= () => this.writeCorked()));
     this.chunk = undefined;
     return this.writeOk;
   }
 
   private chunk: Buffer | undefined;
   private writeOk = true;
-  private readonly corkedWrite = (): void => {
+  private corkedWrite: (() => void) | undefined;
+  private writeCorked(): void {
     const res = this.res;
     const chunk = this.chunk!;
     this.flushHead();
@@ -249,7 +251,7 @@ class UwsExchange implements ClientExchange {
       return;
     }
     this.writeOk = res.write(chunk);
-  };
+  }
 
   private onWritable(offset: number): boolean {
     if (this.done) return true;
@@ -361,13 +363,12 @@ export class HttpServer {
       const exchange = new UwsExchange(res, hasBody, chunked ? -1 : contentLength, method === 'HEAD');
       if (headerBytes > maxHeaderBytes) {
         onOversize(configPort, exchange, headerBytes);
-        exchange.armAbort();
-        return;
+      } else {
+        let hostOnly = host;
+        const colon = host.lastIndexOf(':');
+        if (colon !== -1 && host.indexOf(']') < colon) hostOnly = host.slice(0, colon);
+        onRequest(configPort, new UwsRequest(method.toUpperCase(), url, query, hostOnly.toLowerCase(), host, headers, exchange), exchange);
       }
-      let hostOnly = host;
-      const colon = host.lastIndexOf(':');
-      if (colon !== -1 && host.indexOf(']') < colon) hostOnly = host.slice(0, colon);
-      onRequest(configPort, new UwsRequest(method.toUpperCase(), url, query, hostOnly.toLowerCase(), host, headers, exchange), exchange);
       exchange.armAbort();
     });
     return new Promise((resolve, reject) => {

@@ -38,6 +38,13 @@ export function algorithmInfo(name: string): AlgorithmInfo | undefined {
   return ALGORITHMS.get(name);
 }
 
+/** JWK curve name of a node:crypto (OpenSSL) named curve, for the curves JWS uses. */
+export const JWK_CURVE_OF_NODE_CURVE: Readonly<Record<string, string>> = Object.freeze({
+  prime256v1: 'P-256',
+  secp384r1: 'P-384',
+  secp521r1: 'P-521',
+});
+
 /** EC curve that a JWK `alg` implies (RFC 7518 §3.4), as jwks.cc pairs them. */
 export const EC_CURVE_OF_ALG: Readonly<Record<string, string>> = Object.freeze({
   ES256: 'P-256',

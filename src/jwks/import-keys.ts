@@ -5,7 +5,7 @@
 
 import crypto, { type KeyObject } from 'node:crypto';
 import type { ImportedKey } from '../config/snapshot.js';
-import { EC_CURVE_OF_ALG, type KeyType } from './algorithms.js';
+import { EC_CURVE_OF_ALG, JWK_CURVE_OF_NODE_CURVE, type KeyType } from './algorithms.js';
 import { decodeBase64Url } from './base64url.js';
 
 /** Larger inputs are refused outright (a ConfigMap value cannot exceed 1 MiB anyway). */
@@ -24,7 +24,6 @@ export type JwksDocumentResult = { ok: true; keys: ImportedKey[]; dropped: strin
  */
 type JwkImport = { ok: true; key: ImportedKey } | { ok: false; reason: string; malformed: boolean };
 
-const CURVES: Readonly<Record<string, string>> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
 
 /**
  * Imports `jwks.local` content (inline string or ConfigMap `jwks` value). Keys that Envoy
@@ -237,7 +236,7 @@ function importPemPublicKey(text: string): PemImport {
       return { ok: true, jwk: { ...jwk, alg: 'RS256', use: 'sig' } };
     case 'ec':
       // Every curve becomes ES256, so P-384/P-521 keys are later dropped for alg/crv mismatch, as in Envoy.
-      if (!CURVES[key.asymmetricKeyDetails?.namedCurve ?? '']) return { ok: false, reason: 'PEM EC key on an unsupported curve' };
+      if (!JWK_CURVE_OF_NODE_CURVE[key.asymmetricKeyDetails?.namedCurve ?? '']) return { ok: false, reason: 'PEM EC key on an unsupported curve' };
       return { ok: true, jwk: { ...jwk, alg: 'ES256', use: 'sig' } };
     case 'ed25519':
       return { ok: true, jwk: { ...jwk, alg: 'EdDSA', use: 'sig' } };

@@ -81,11 +81,6 @@ export class RefreshScheduler {
     else if (cmd.type === 'refetch') this.refetch(cmd.id, cmd.requestId);
   }
 
-  /** True while a fetch of `id` runs (tests). */
-  inflight(id: string): boolean {
-    return this.entries.get(id)?.inflight ?? false;
-  }
-
   /**
    * Installs the full set of key sets. New ones are fetched now, unless `lastSuccessMs` says
    * when they last loaded (a restarted thread): then the next refresh is scheduled from that.

@@ -4,7 +4,7 @@
 
 import crypto from 'node:crypto';
 import type { KeyForWorker, VerifyFailure, VerifyItem, VerifyItemResult } from '../types.js';
-import { algorithmInfo } from './algorithms.js';
+import { algorithmInfo, JWK_CURVE_OF_NODE_CURVE } from './algorithms.js';
 import { isCandidateKey } from './key-select.js';
 
 export type SignatureCheck = 'ok' | 'fail' | 'wrong-length';
@@ -30,7 +30,6 @@ function okAt(keyIndex: number): VerifyItemResult {
 
 // r||s sizes (RFC 7518 §3.4): the signature is exactly twice the curve's coordinate size.
 const EC_SIGNATURE_BYTES: Readonly<Record<string, number>> = { 'P-256': 64, 'P-384': 96, 'P-521': 132 };
-const NODE_CURVES: Readonly<Record<string, string>> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
 
 const NODE_KEY_TYPE: Readonly<Record<string, string>> = { RSA: 'rsa', EC: 'ec', oct: 'secret', OKP: 'ed25519' };
 
@@ -53,7 +52,7 @@ export function verifySignature(alg: string, key: KeyForWorker, data: Buffer, si
         // PSS: MGF1 with the same hash and salt = hash length (BoringSSL's -1 in jwt_verify_lib).
         return crypto.verify(info.hash!, data, info.pss ? { key: key.key, padding: PSS_PADDING, saltLength: PSS_SALT_DIGEST } : key.key, signature) ? 'ok' : 'fail';
       case 'EC': {
-        const crv = key.crv ?? NODE_CURVES[key.key.asymmetricKeyDetails?.namedCurve ?? ''];
+        const crv = key.crv ?? JWK_CURVE_OF_NODE_CURVE[key.key.asymmetricKeyDetails?.namedCurve ?? ''];
         if (signature.length !== EC_SIGNATURE_BYTES[crv ?? '']) return 'fail';
         return crypto.verify(info.hash!, data, { key: key.key, dsaEncoding: 'ieee-p1363' }, signature) ? 'ok' : 'fail';
       }
@@ -76,6 +75,14 @@ export function verifySignature(alg: string, key: KeyForWorker, data: Buffer, si
  * JWT_VERIFICATION_FAIL; an Ed25519 candidate with a non-64-byte signature ->
  * JWT_ED25519_SIGNATURE_WRONG_LENGTH. Never throws.
  */
+/**
+ * `item` against a thread's copy of its key set: KEYSET_NOT_LOADED when this thread has none or an
+ * older generation (a newer one is fine: the item was built just before a rotation).
+ */
+export function verifyWithKeySet(item: VerifyItem, ks: { readonly generation: number; readonly keys: readonly KeyForWorker[] } | undefined): VerifyItemResult {
+  return !ks || ks.generation < item.generation ? VERIFY_FAILURES.KEYSET_NOT_LOADED : verifyItemWithKeys(item, ks.keys);
+}
+
 export function verifyItemWithKeys(item: VerifyItem, keys: readonly KeyForWorker[]): VerifyItemResult {
   if (keys.length === 0) return VERIFY_FAILURES.JWKS_NO_VALID_KEYS;
   let data: Buffer | undefined;

@@ -9,6 +9,7 @@ import type { EventEmitter } from 'node:events';
 import { Client, Pool, type Dispatcher } from 'undici';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import type { ClientExchange, GatewayRequest } from '../http/exchange.js';
+import { sendError } from '../http/error-response.js';
 import type { BackendTarget } from '../config/snapshot.js';
 import { clientResponseHeaders, clientResponseHeadersFromObject, upstreamRequestHeaders } from './header-rules.js';
 import { RequestBody, type RequestBodyOwner } from './request-body.js';
@@ -111,8 +112,6 @@ interface TargetState {
   readonly endpoints: Endpoint[];
   next: number;
 }
-
-const TEXT_PLAIN: readonly string[] = Object.freeze(['content-type', 'text/plain']);
 
 /**
  * Thrown from onRequestStart for a request that ended (client abort, 413) while it waited in the
@@ -240,9 +239,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     if (this.responseStarted) {
       this.client.destroy();
     } else {
-      const info = ERRORS[code];
-      this.status = info.status;
-      this.client.respond(info.status, TEXT_PLAIN, info.body);
+      this.status = ERRORS[code].status;
+      sendError(this.client, code);
     }
     this.finish(code);
   }

@@ -9,6 +9,8 @@
 // are re-encoded to their UTF-8 bytes and response values are decoded as UTF-8: a claim header
 // `x-user: José` reaches the upstream as the same bytes Envoy would send.
 
+import { removeHeaders } from '../http/exchange.js';
+
 /**
  * Connection-specific fields never forwarded (RFC 9110 §7.6.1, RFC 9112 §7.1): `connection`
  * itself (its tokens are handled separately), `keep-alive`, `proxy-connection`, `te`,
@@ -156,15 +158,5 @@ function removeNominated(headers: string[], connection: string, protect: Readonl
     if (t === '' || t === 'close' || t === 'keep-alive' || protect.has(t) || alsoProtect?.includes(t)) continue;
     (names ??= []).push(t);
   }
-  if (names === undefined) return;
-  let w = 0;
-  for (let r = 0; r < headers.length; r += 2) {
-    if (names.includes(headers[r]!)) continue;
-    if (w !== r) {
-      headers[w] = headers[r]!;
-      headers[w + 1] = headers[r + 1]!;
-    }
-    w += 2;
-  }
-  headers.length = w;
+  if (names !== undefined) removeHeaders(headers, names);
 }

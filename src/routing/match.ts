@@ -111,17 +111,21 @@ export function headerValue(headers: readonly string[], name: string): string | 
 export function queryValue(query: string, name: string): string | undefined {
   const q = query;
   const len = q.length;
+  // Next '=' and '%' at or after `start` (len when none), each searched again only once passed:
+  // searching from every segment start would rescan the rest of the query per segment.
+  let eqAt = -1;
+  let pctAt = -1;
   let start = 0;
   while (start < len) {
     let end = q.indexOf('&', start);
     if (end < 0) end = len;
     if (end > start) {
-      let eq = q.indexOf('=', start);
-      if (eq < 0 || eq > end) eq = -1;
+      if (eqAt < start) eqAt = indexOr(q, '=', start, len);
+      if (pctAt < start) pctAt = indexOr(q, '%', start, len);
+      const eq = eqAt < end ? eqAt : -1;
       const keyEnd = eq < 0 ? end : eq;
       let keyMatch: boolean;
-      const pct = q.indexOf('%', start);
-      if (pct >= 0 && pct < keyEnd) keyMatch = percentDecode(q.slice(start, keyEnd)) === name;
+      if (pctAt < keyEnd) keyMatch = percentDecode(q.slice(start, keyEnd)) === name;
       else keyMatch = keyEnd - start === name.length && q.startsWith(name, start);
       if (keyMatch) return eq < 0 ? '' : percentDecode(q.slice(eq + 1, end));
     }
@@ -130,6 +134,11 @@ export function queryValue(query: string, name: string): string | undefined {
   return undefined;
 }
 
+
+function indexOr(s: string, c: string, from: number, none: number): number {
+  const i = s.indexOf(c, from);
+  return i < 0 ? none : i;
+}
 
 /**
  * Weighted backend choice: `counter` (e.g. a per-route request counter) walks the weights in

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
+import { repoRoot, seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
 import { startHarness, sampleApp, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { createLogger } from '../../src/observability/log.js';
@@ -207,4 +207,53 @@ test('an upload answered 401 before its body arrived: the rest of the body is no
   assert.ok(grown < 8 * 1024 * 1024, `${(grown / 1048576).toFixed(1)} MiB of body kept after the 401 (${(sent / 1048576).toFixed(0)} MiB sent)`);
   sock.destroy();
   assert.equal((await request({ port: h.port, headers: auth })).status, 200);
+});
+
+test('claim headers re-route the request (Envoy clear_route_cache): a rule matching x-team wins after auth', async () => {
+  const jwt = readFileSync(path.join(repoRoot, 'config', 'default', '10-jwt.yaml'), 'utf8');
+  const app = (echoPort: number) => `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: http, namespace: kgateway-system }
+spec:
+  gatewayClassName: kgateway
+  listeners:
+  - { name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: All } } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: teams, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  hostnames: [www.example.com]
+  rules:
+  - matches: [{ headers: [{ name: x-team, value: dev }] }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: nowhere }]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: httpbin, namespace: httpbin }
+spec:
+  type: Static
+  static: { hosts: [{ host: 127.0.0.1, port: ${echoPort} }] }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: nowhere, namespace: httpbin }
+spec:
+  type: Static
+  static: { hosts: [{ host: 127.0.0.1, port: 1 }] }
+`;
+  const g = await startHarness({ base: app, manifests: [jwt] });
+  try {
+    // Matched first without x-team (catch-all rule, a dead backend); the claim header added by
+    // the JWT stage re-routes it to the x-team rule.
+    const res = await request({ port: g.port, headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 200);
+    assert.deepEqual(JSON.parse(res.body).headers['X-Team'], ['dev']);
+    assert.equal(g.echo.received.length, 1);
+  } finally {
+    await g.close();
+  }
 });
