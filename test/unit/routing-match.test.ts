@@ -107,6 +107,12 @@ test('query values are percent-decoded; first value wins; + stays +', () => {
   assert.equal(queryValue('qq=1&q2=2', 'q'), undefined);
   assert.equal(queryValue('', 'q'), undefined);
   assert.equal(queryValue('&&q=1&', 'q'), '1');
+  // '=' and '%' in later segments only, or only in earlier ones: each segment reads its own.
+  assert.equal(queryValue('a&b&q&c=1', 'q'), '');
+  assert.equal(queryValue('a&%71&z=%41', 'q'), '');
+  assert.equal(queryValue('x=%41&q&y=2', 'q'), '');
+  assert.equal(queryValue('x=1=2&q=3&%71=4', 'q'), '3');
+  assert.equal(queryValue('p%3D=1&q=a%3Db', 'q'), 'a=b');
   assert.equal(queryValue('q=a=b', 'q'), 'a=b');
   assert.equal(percentDecode('100%'), '100%');
   assert.equal(percentDecode('%zz%41'), '%zzA');
