@@ -7,10 +7,10 @@
 import { X509Certificate } from 'node:crypto';
 import type { ConfigProblem } from '../errors.js';
 import type { RemoteTlsSpec } from '../types.js';
-import { compareAge } from './resource.js';
+import { compareAge, labelsMatch } from './resource.js';
 import { ParseCtx } from './schema.js';
 import type { BackendModel } from './validate-backend.js';
-import { KGATEWAY_GROUP } from './validate-common.js';
+import { backendRefKind } from './validate-common.js';
 import type { BackendConfigPolicyModel, BackendTls, SecretModel } from './validate-misc.js';
 
 const TLS_VERSION: Readonly<Record<string, string | undefined>> = { AUTO: undefined, '1.0': 'TLSv1', '1.1': 'TLSv1.1', '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' };
@@ -35,13 +35,13 @@ export function resolveBackendTls(
     const ns = p.raw.namespace;
     const targets: string[] = [];
     for (const t of p.targetRefs) {
-      if ((t.group === '' || t.group === 'core') && t.kind === 'Service') targets.push(tlsTargetKey('Service', ns, t.name));
-      else if (t.group === KGATEWAY_GROUP && t.kind === 'Backend') targets.push(tlsTargetKey('Backend', ns, t.name));
+      const kind = backendRefKind(t.group, t.kind);
+      if (kind) targets.push(tlsTargetKey(kind, ns, t.name));
     }
     for (const sel of p.targetSelectors) {
-      if (sel.group !== KGATEWAY_GROUP || sel.kind !== 'Backend' || Object.keys(sel.matchLabels).length === 0) continue;
+      if (backendRefKind(sel.group, sel.kind) !== 'Backend') continue;
       for (const b of backends) {
-        if (b.namespace === ns && Object.entries(sel.matchLabels).every(([k, v]) => b.raw.labels[k] === v)) targets.push(tlsTargetKey('Backend', ns, b.name));
+        if (b.namespace === ns && labelsMatch(b.raw.labels, sel.matchLabels)) targets.push(tlsTargetKey('Backend', ns, b.name));
       }
     }
     if (targets.length === 0) continue;

@@ -5,12 +5,12 @@
 // responses as kgateway does (spec §2.5). Runs once per config load, never on the request path.
 
 import type { ConfigProblem } from '../errors.js';
-import { hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
+import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
 import { firstInvalid, foldPolicies, NO_AUTH, type AttachedPolicy, type LevelPolicies } from '../routing/policy-attachment.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
 import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
 import { resolveBackendTls } from './backend-tls.js';
-import { compareAge, creationMs, resourceId, type RawResource } from './resource.js';
+import { compareAge, creationMs, labelsMatch, resourceId, type RawResource } from './resource.js';
 import { ParseCtx } from './schema.js';
 import type {
   BackendTarget,
@@ -562,7 +562,7 @@ function ownerListener(host: string, listeners: readonly ListenerState[]): Liste
   let bestLen = -1;
   for (const ls of listeners) {
     const lh = ls.l.hostname;
-    const contained = lh === undefined || lh === host || (lh.startsWith('*.') && host.endsWith(lh.slice(1)));
+    const contained = lh === undefined || hostMatches(lh, host);
     if (!contained) continue;
     const len = lh === undefined ? 0 : lh.length;
     if (len > bestLen) {
@@ -668,12 +668,6 @@ function targetNotFound(kind: string, ns: string, name: string, all: readonly Ra
     return `target ${kind} ${elsewhere[0]}/${name} not found in namespace ${ns}: kgateway silently ignores this policy (a policy must be in the namespace of its target; move it to namespace ${elsewhere[0]})`;
   }
   return `target ${kind} ${ns}/${name} not found: kgateway silently ignores this policy`;
-}
-
-function labelsMatch(labels: Readonly<Record<string, string>>, match: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(match);
-  if (keys.length === 0) return false;
-  return keys.every((k) => labels[k] === match[k]);
 }
 
 function firstErrorOf(problems: readonly ConfigProblem[], id: string): string {

@@ -4,6 +4,7 @@
 // are redacted.
 
 import type { CompiledRoute, JwtExtension, KeySetSource, RouteTable, Snapshot, ValueMatch } from './snapshot.js';
+import { countProblems } from './report.js';
 
 const SENSITIVE = /authorization|cookie|token|secret|password|api-?key/i;
 
@@ -107,7 +108,6 @@ function extensionDump(e: JwtExtension, snapshot: Snapshot): object {
 
 /** A JSON-safe description of the running snapshot (no key material, no tokens). */
 export function configDump(snapshot: Snapshot): object {
-  const errors = snapshot.problems.filter((p) => p.severity === 'error').length;
   return {
     generation: snapshot.generation,
     listeners: [...snapshot.ports.values()].flatMap((pt) =>
@@ -122,6 +122,6 @@ export function configDump(snapshot: Snapshot): object {
     ),
     extensions: [...snapshot.extensions.values()].map((e) => extensionDump(e, snapshot)),
     backends: [...snapshot.backends.values()].map((b) => ({ key: b.key, endpoints: b.endpoints.map((e) => `${e.host}:${e.port}`) })),
-    problems: { errors, warnings: snapshot.problems.length - errors },
+    problems: countProblems(snapshot.problems),
   };
 }

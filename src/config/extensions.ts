@@ -12,7 +12,7 @@ import { tlsTargetKey } from './backend-tls.js';
 import type { ImportedKey, JwtExtension, JwtProvider, KeySetSource, RemoteKeySet } from './snapshot.js';
 import { ParseCtx } from './schema.js';
 import type { BackendModel } from './validate-backend.js';
-import { KGATEWAY_GROUP } from './validate-common.js';
+import { backendRefKind, KGATEWAY_GROUP } from './validate-common.js';
 import {
   DEFAULT_BACKOFF_BASE_MS,
   DEFAULT_FAILED_REFETCH_MS,
@@ -188,9 +188,8 @@ function compileRemote(
   const refNs = ref.namespace ?? ns;
   const bp = `${path}.backendRef`;
   let target: { host: string; port: number } | undefined;
-  const isService = (ref.group === '' || ref.group === 'core') && ref.kind === 'Service';
-  const isBackend = ref.group === KGATEWAY_GROUP && ref.kind === 'Backend';
-  if (!isService && !isBackend) {
+  const refKind = backendRefKind(ref.group, ref.kind);
+  if (!refKind) {
     fail(bp, `jwt: remote jwks: unresolved backend ref: kind ${ref.group || 'core'}/${ref.kind} is not supported (Service or gateway.kgateway.dev Backend)`);
     return undefined;
   }
@@ -198,7 +197,7 @@ function compileRemote(
     fail(bp, 'jwt: jwt: remote jwks: unresolved backend ref: missing reference grant');
     return undefined;
   }
-  if (isService) {
+  if (refKind === 'Service') {
     target = { host: `${ref.name}.${refNs}.svc.${cxt.clusterDomain}`, port: ref.port! };
   } else {
     const b = cxt.backends.get(`${refNs}/${ref.name}`);
@@ -212,7 +211,7 @@ function compileRemote(
     }
     target = { host: b.hosts[0]!.host, port: b.hosts[0]!.port };
   }
-  const tls = cxt.backendTls?.get(tlsTargetKey(isService ? 'Service' : 'Backend', refNs, ref.name)) ?? (/^https:/i.test(r.url) ? HTTPS_DEFAULT_TLS : undefined);
+  const tls = cxt.backendTls?.get(tlsTargetKey(refKind, refNs, ref.name)) ?? (/^https:/i.test(r.url) ? HTTPS_DEFAULT_TLS : undefined);
   const base = r.retryPolicy?.backOff?.baseInterval ?? DEFAULT_BACKOFF_BASE_MS;
   return {
     kind: 'remote',

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Node as YamlNode } from 'yaml';
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
+import { isObject as isPlainObject } from './schema.js';
 
 /** Files larger than this are refused (4 MiB). */
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
@@ -260,10 +261,6 @@ function stringMap(v: unknown, p: string, id: string, source: string, problems: 
 
 function fileProblem(file: string, message: string, source?: string): ConfigProblem {
   return { resource: file, path: '', message, severity: 'error', source: source ?? file };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 
 function firstLine(s: string): string {

@@ -23,6 +23,13 @@ export interface RawResource {
 }
 
 /** `Kind/namespace/name`, the resource id every problem and status uses. */
+/** Label selector semantics kgateway uses: every label of `match` equal; an empty selector selects nothing. */
+export function labelsMatch(labels: Readonly<Record<string, string>>, match: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(match);
+  if (keys.length === 0) return false;
+  return keys.every((k) => labels[k] === match[k]);
+}
+
 export function resourceId(r: { kind: string; namespace: string; name: string }): string {
   return `${r.kind}/${r.namespace}/${r.name}`;
 }

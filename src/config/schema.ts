@@ -6,7 +6,7 @@
 
 import type { ConfigProblem } from '../errors.js';
 import { parseClockSkew, parseDuration } from './duration.js';
-import { sourceOf, type RawResource } from './resource.js';
+import { resourceId, sourceOf, type RawResource } from './resource.js';
 
 // ---------------------------------------------------------------------------------------------
 // Context
@@ -23,7 +23,7 @@ export class ParseCtx {
   ) {}
 
   static for(raw: RawResource, problems: ConfigProblem[]): ParseCtx {
-    return new ParseCtx(`${raw.kind}/${raw.namespace}/${raw.name}`, problems, raw);
+    return new ParseCtx(resourceId(raw), problems, raw);
   }
 
   source(path: string): string | undefined {

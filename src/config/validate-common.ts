@@ -91,9 +91,16 @@ export const backendObjectReference = obj({
 });
 export type BackendObjectReference = Infer<typeof backendObjectReference>;
 
+/** What a (group, kind) reference names among the targets jwtgate resolves: a core Service or a kgateway Backend. */
+export function backendRefKind(group: string, kind: string): 'Service' | 'Backend' | undefined {
+  if ((group === '' || group === 'core') && kind === 'Service') return 'Service';
+  if (group === KGATEWAY_GROUP && kind === 'Backend') return 'Backend';
+  return undefined;
+}
+
 /** Gateway API's CEL rule on BackendObjectReference: a Service needs a port. */
 export function checkBackendRef(ref: BackendObjectReference, path: string, cx: ParseCtx): boolean {
-  if ((ref.group === '' || ref.group === 'core') && ref.kind === 'Service' && ref.port === undefined) {
+  if (backendRefKind(ref.group, ref.kind) === 'Service' && ref.port === undefined) {
     cx.error(`${path}.port`, 'Required value: must have port for Service reference');
     return false;
   }

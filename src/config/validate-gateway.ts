@@ -5,7 +5,7 @@
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { any, enumOf, int, list, obj, ParseCtx, str, type Infer } from './schema.js';
-import { documentSchema, group, hostname, kind, sectionName, modelBase } from './validate-common.js';
+import { documentSchema, GATEWAY_API_GROUP, group, hostname, kind, sectionName, modelBase } from './validate-common.js';
 
 const listener = obj(
   {
@@ -18,7 +18,7 @@ const listener = obj(
         from: enumOf(['All', 'Same', 'Selector'] as const).default('Same'),
         selector: any().optional(),
       }).default({ from: 'Same' }),
-      kinds: list(obj({ group: group().default('gateway.networking.k8s.io'), kind: kind() }), { max: 8 }).optional(),
+      kinds: list(obj({ group: group().default(GATEWAY_API_GROUP), kind: kind() }), { max: 8 }).optional(),
     }).default({ namespaces: { from: 'Same' } }),
   },
   {
@@ -44,7 +44,6 @@ const spec = obj(
 
 const document = documentSchema(spec);
 
-export type ListenerSpec = Infer<typeof listener>;
 
 export interface ListenerModel {
   readonly name: string;
@@ -114,7 +113,7 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
         const kinds = l.allowedRoutes?.kinds;
         if (kinds) {
           kinds.forEach((k, j) => {
-            if (!(k.kind === 'HTTPRoute' && k.group === 'gateway.networking.k8s.io')) {
+            if (!(k.kind === 'HTTPRoute' && k.group === GATEWAY_API_GROUP)) {
               cx.warn(`${p}.allowedRoutes.kinds[${j}]`, `route kind ${k.group}/${k.kind} is not supported by jwtgate (only HTTPRoute)`);
             }
           });
@@ -133,7 +132,7 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
         }
       }
       if (l && cx.errors === e0) {
-        const kindsOk = !l.allowedRoutes.kinds || l.allowedRoutes.kinds.some((k) => k.kind === 'HTTPRoute' && k.group === 'gateway.networking.k8s.io');
+        const kindsOk = !l.allowedRoutes.kinds || l.allowedRoutes.kinds.some((k) => k.kind === 'HTTPRoute' && k.group === GATEWAY_API_GROUP);
         listeners.push({
           name: l.name,
           index: i,

@@ -16,6 +16,7 @@ import {
   headerName,
   hostname,
   kind,
+  backendRefKind,
   KGATEWAY_GROUP,
   namespaceName,
   modelBase,
@@ -103,7 +104,6 @@ const backendRef = obj(
 
 const document = documentSchema(spec.default({}));
 
-export type ParentRefSpec = Infer<typeof parentRef>;
 
 export interface ParentRefModel {
   readonly index: number;
@@ -210,10 +210,11 @@ export function validateHTTPRoute(raw: RawResource, problems: ConfigProblem[]): 
 function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleNames: Map<string, number>): RuleModel | undefined {
   const p = `spec.rules[${i}]`;
   const e0 = cx.errors;
+  // Only the problems this rule added are looked at (not every problem of every resource so far).
+  const before = cx.problems.length;
   const firstError = (): string | undefined => {
     if (cx.errors === e0) return undefined;
-    const errs = cx.problems.filter((x) => x.resource === cx.resource && x.severity === 'error' && (x.path === p || x.path.startsWith(`${p}.`)));
-    const e = errs[0];
+    const e = cx.problems.slice(before).find((x) => x.resource === cx.resource && x.severity === 'error' && (x.path === p || x.path.startsWith(`${p}.`)));
     return e ? `${e.path}: ${e.message}` : `${p}: invalid`;
   };
   if (rr === null || rr === undefined) {
@@ -285,9 +286,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
         const b = rb === null ? undefined : backendRef.parse(rb, bp, cx);
         if (!b || cx.errors !== b0) return;
         if (!checkBackendRef(b, bp, cx)) return;
-        const isService = (b.group === '' || b.group === 'core') && b.kind === 'Service';
-        const isBackend = b.group === KGATEWAY_GROUP && b.kind === 'Backend';
-        if (!isService && !isBackend) {
+        if (!backendRefKind(b.group, b.kind)) {
           cx.error(`${bp}.kind`, `backendRef ${b.group || 'core'}/${b.kind} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend)`);
           return;
         }

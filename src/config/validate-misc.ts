@@ -84,9 +84,11 @@ export interface ReferenceGrantModel {
   readonly valid: boolean;
 }
 
+const referenceGrantDocument = documentSchema(referenceGrantSpec);
+
 export function validateReferenceGrant(raw: RawResource, problems: ConfigProblem[]): ReferenceGrantModel {
   const cx = ParseCtx.for(raw, problems);
-  const doc = documentSchema(referenceGrantSpec).parse(raw.object, '', cx);
+  const doc = referenceGrantDocument.parse(raw.object, '', cx);
   return {
     raw,
     id: cx.resource,
@@ -197,9 +199,11 @@ export interface BackendConfigPolicyModel {
   readonly valid: boolean;
 }
 
+const backendConfigPolicyDocument = documentSchema(backendConfigPolicySpec);
+
 export function validateBackendConfigPolicy(raw: RawResource, problems: ConfigProblem[]): BackendConfigPolicyModel {
   const cx = ParseCtx.for(raw, problems);
-  const doc = documentSchema(backendConfigPolicySpec).parse(raw.object, '', cx);
+  const doc = backendConfigPolicyDocument.parse(raw.object, '', cx);
   const tls = doc?.spec?.tls;
   if (tls) cx.warn('spec.tls', 'tls is applied to remote JWKS fetches (jwks.remote.backendRef) only: requests proxied to this backend still use plain HTTP');
   return {

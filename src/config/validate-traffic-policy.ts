@@ -5,7 +5,7 @@
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { list, obj, ParseCtx, stringMap, type Infer } from './schema.js';
-import { documentSchema, group, kind, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
+import { documentSchema, GATEWAY_API_GROUP, group, kind, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
 /** kgateway TrafficPolicy fields jwtgate does not implement (yet). */
 const NOT_SUPPORTED = [
@@ -63,7 +63,6 @@ const spec = obj(
 const document = documentSchema(spec);
 
 export type TargetSelector = Infer<typeof targetSelector>;
-export type JwtAuthSpec = Infer<typeof jwtAuth>;
 
 export interface TargetRefModel extends PolicyTargetRef {
   readonly path: string;
@@ -86,7 +85,7 @@ const SUPPORTED_KINDS = new Set(['Gateway', 'HTTPRoute']);
 
 function checkTarget(t: { group: string; kind: string }, p: string, cx: ParseCtx): boolean {
   if (SUPPORTED_KINDS.has(t.kind)) {
-    if (t.group !== 'gateway.networking.k8s.io') {
+    if (t.group !== GATEWAY_API_GROUP) {
       cx.warn(`${p}.group`, `group "${t.group}" with kind ${t.kind}: kgateway only matches gateway.networking.k8s.io/${t.kind}, so this target is ignored`);
       return false;
     }

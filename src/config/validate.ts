@@ -6,7 +6,7 @@
 import type { ConfigProblem } from '../errors.js';
 import { resourceId, type RawResource } from './resource.js';
 import { ParseCtx } from './schema.js';
-import { namespaceName, dnsSubdomain } from './validate-common.js';
+import { namespaceName, dnsSubdomain, GATEWAY_API_GROUP, KGATEWAY_GROUP } from './validate-common.js';
 import { validateBackend, type BackendModel } from './validate-backend.js';
 import { validateGateway, type GatewayModel } from './validate-gateway.js';
 import { validateGatewayExtension, type GatewayExtensionModel } from './validate-gateway-extension.js';
@@ -38,8 +38,8 @@ export interface ValidatedConfig {
   readonly all: { readonly raw: RawResource; readonly id: string; readonly handling: 'used' | 'ignored' | 'duplicate' | 'unsupported' | 'invalid-metadata'; readonly message?: string }[];
 }
 
-const GW = 'gateway.networking.k8s.io';
-const KGW = 'gateway.kgateway.dev';
+const GW = GATEWAY_API_GROUP;
+const KGW = KGATEWAY_GROUP;
 
 /** Kinds jwtgate reads, by `group/Kind`. */
 const KINDS = new Set([`${GW}/Gateway`, `${GW}/HTTPRoute`, `${GW}/ReferenceGrant`, `${KGW}/Backend`, `${KGW}/GatewayExtension`, `${KGW}/TrafficPolicy`, `${KGW}/BackendConfigPolicy`, '/ConfigMap', '/Secret']);

@@ -19,7 +19,7 @@ export interface RouteEntry {
 
 const PATH_RANK = { Exact: 0, RegularExpression: 1, PathPrefix: 2 } as const;
 
-export function compareRouteEntries(a: RouteEntry, b: RouteEntry): number {
+function compareRouteEntries(a: RouteEntry, b: RouteEntry): number {
   const ra = a.route;
   const rb = b.route;
   let d = PATH_RANK[ra.path.type] - PATH_RANK[rb.path.type];
@@ -42,7 +42,7 @@ export function compareRouteEntries(a: RouteEntry, b: RouteEntry): number {
   return a.matchIndex - b.matchIndex;
 }
 
-export function sortRoutes(entries: readonly RouteEntry[]): CompiledRoute[] {
+function sortRoutes(entries: readonly RouteEntry[]): CompiledRoute[] {
   return [...entries].sort(compareRouteEntries).map((e) => e.route);
 }
 
