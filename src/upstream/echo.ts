@@ -111,28 +111,27 @@ function headerText(latin1: string): string {
 /** go-httpbin's header map: canonical names, arrays of values, sorted keys, `Host` from the request. */
 function headerMap(raw: readonly string[]): Record<string, string[]> {
   const map = new Map<string, string[]>();
-  for (let i = 0; i < raw.length; i += 2) {
-    const key = canonicalHeaderKey(raw[i]!);
-    const value = headerText(raw[i + 1]!);
-    const list = map.get(key);
-    if (list) list.push(value);
-    else map.set(key, [value]);
-  }
+  for (let i = 0; i < raw.length; i += 2) addValue(map, canonicalHeaderKey(raw[i]!), headerText(raw[i + 1]!));
   // Go's server moves Host out of the header map; go-httpbin puts it back as a single value.
   const host = map.get('Host');
   if (host && host.length > 1) map.set('Host', [host[0]!]);
-  const out: Record<string, string[]> = {};
-  for (const key of [...map.keys()].sort()) out[key] = map.get(key)!;
-  return out;
+  return sortedRecord(map);
 }
 
 function argsMap(search: URLSearchParams): Record<string, string[]> {
   const map = new Map<string, string[]>();
-  for (const [k, v] of search) {
-    const list = map.get(k);
-    if (list) list.push(v);
-    else map.set(k, [v]);
-  }
+  for (const [k, v] of search) addValue(map, k, v);
+  return sortedRecord(map);
+}
+
+function addValue(map: Map<string, string[]>, key: string, value: string): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** A multi-value map as a JSON object with sorted keys (Go's encoding/json map order). */
+function sortedRecord(map: ReadonlyMap<string, string[]>): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const key of [...map.keys()].sort()) out[key] = map.get(key)!;
   return out;
