@@ -9,7 +9,7 @@ import { ConfigError } from './errors.js';
 import { compileFiles } from './config/build.js';
 import { formatCheckReport } from './config/report.js';
 import { startAdmin, type AdminServer } from './observability/admin.js';
-import { createLogger, isLogLevel, type Logger } from './observability/log.js';
+import { createLogger, isLogLevel } from './observability/log.js';
 import { startEchoUpstream } from './upstream/echo.js';
 import { UwsLoadError } from './http/uws.js';
 
@@ -56,7 +56,7 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
   return n;
 }
 
-async function serve(argv: string[], log: Logger): Promise<number> {
+async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -76,6 +76,9 @@ async function serve(argv: string[], log: Logger): Promise<number> {
       'log-level': { type: 'string' },
     },
   });
+  const level = values['log-level'] ?? 'info';
+  if (!isLogLevel(level)) throw new UsageError(`--log-level must be debug, info, warn or error, got "${level}"`);
+  const log = createLogger(level);
   if (!values.config?.length) throw new UsageError('serve needs at least one --config PATH');
   const portOverrides = new Map<number, number>();
   for (const m of values['port-map'] ?? []) {
@@ -90,6 +93,12 @@ async function serve(argv: string[], log: Logger): Promise<number> {
   const admin = values.admin !== undefined ? hostPort('--admin', values.admin) : undefined;
   const echo = values['echo-upstream'] !== undefined ? hostPort('--echo-upstream', values['echo-upstream']) : undefined;
 
+  // Every flag checked before anything is started.
+  const verifyThreads = positiveInt('--verify-threads', values['verify-threads']);
+  const maxRequestHeadersBytes = positiveInt('--max-request-headers-bytes', values['max-request-headers-bytes']);
+  const upstreamTimeoutMs = positiveInt('--upstream-timeout-ms', values['upstream-timeout-ms']);
+  const jwksRefetchCooldownMs = positiveInt('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms']);
+
   let echoServer: { port: number; close(): Promise<void> } | undefined;
   if (echo) {
     echoServer = await startEchoUpstream({ host: echo.host, port: echo.port });
@@ -102,11 +111,11 @@ async function serve(argv: string[], log: Logger): Promise<number> {
       host: values.host,
       portOverrides,
       clusterDomain: values['cluster-domain'],
-      verifyThreads: positiveInt('--verify-threads', values['verify-threads']),
+      verifyThreads,
       verifyMode: mode,
-      maxRequestHeadersBytes: positiveInt('--max-request-headers-bytes', values['max-request-headers-bytes']),
-      upstreamTimeoutMs: positiveInt('--upstream-timeout-ms', values['upstream-timeout-ms']),
-      jwksRefetchCooldownMs: positiveInt('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms']),
+      maxRequestHeadersBytes,
+      upstreamTimeoutMs,
+      jwksRefetchCooldownMs,
       strict: values.strict,
       accessLog: values['access-log'],
       logger: log,
@@ -167,14 +176,10 @@ function version(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const levelArg = rest.indexOf('--log-level');
-  const level = levelArg >= 0 ? rest[levelArg + 1] ?? 'info' : 'info';
   try {
-    if (!isLogLevel(level)) throw new UsageError(`--log-level must be debug, info, warn or error, got "${level}"`);
-    const log = createLogger(level);
     switch (command) {
       case 'serve':
-        return await serve(rest, log);
+        return await serve(rest);
       case 'check':
         return await check(rest);
       case 'version':

@@ -1,0 +1,45 @@
+// `serve` flags as a user types them: `--log-level=warn` (the = form) is honoured, a bad value is a
+// usage error (exit 2), and bad flags are refused before anything is started.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { repoRoot } from '../helpers/paths.js';
+import { freePort } from '../helpers/jwks-server.js';
+
+const cli = path.join(repoRoot, 'dist/src/cli.js');
+
+function run(args: string[]): { exited: Promise<number | string | null>; output: () => string; kill: () => void } {
+  const child = spawn(process.execPath, [cli, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  return { exited: new Promise((r) => child.on('exit', (code, signal) => r(code ?? signal))), output: () => out, kill: () => child.kill('SIGTERM') };
+}
+
+test('serve --log-level=warn: no info lines (the = form of the flag)', { timeout: 60_000 }, async () => {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const p = run(['serve', '--config', 'config/default', '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--log-level=warn']);
+  const deadline = Date.now() + 20_000;
+  while (!(await fetch(`http://127.0.0.1:${adminPort}/ready`).then((r) => r.status === 200, () => false))) {
+    if (Date.now() > deadline) assert.fail(`not ready:\n${p.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  p.kill();
+  assert.equal(await p.exited, 0, p.output());
+  assert.doesNotMatch(p.output(), /"level":"info"/);
+});
+
+test('serve --log-level=loud is a usage error', async () => {
+  const p = run(['serve', '--config', 'config/default', '--log-level=loud']);
+  assert.equal(await p.exited, 2);
+  assert.match(p.output(), /--log-level must be debug, info, warn or error, got "loud"/);
+});
+
+test('a bad flag is refused before the echo upstream starts', async () => {
+  const echoPort = await freePort();
+  const p = run(['serve', '--config', 'config/default', '--echo-upstream', `127.0.0.1:${echoPort}`, '--verify-threads', '0']);
+  assert.equal(await p.exited, 2);
+  assert.match(p.output(), /--verify-threads/);
+  assert.doesNotMatch(p.output(), /echo upstream listening/);
+});
