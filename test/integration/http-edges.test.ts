@@ -211,33 +211,12 @@ test('an upload answered 401 before its body arrived: the rest of the body is no
 
 test('claim headers re-route the request (Envoy clear_route_cache): a rule matching x-team wins after auth', async () => {
   const jwt = readFileSync(path.join(repoRoot, 'config', 'default', '10-jwt.yaml'), 'utf8');
-  const app = (echoPort: number) => `
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: http, namespace: kgateway-system }
-spec:
-  gatewayClassName: kgateway
-  listeners:
-  - { name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: All } } }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: teams, namespace: httpbin }
-spec:
-  parentRefs: [{ name: http, namespace: kgateway-system }]
-  hostnames: [www.example.com]
-  rules:
-  - matches: [{ headers: [{ name: x-team, value: dev }] }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
-  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: nowhere }]
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: { name: httpbin, namespace: httpbin }
-spec:
-  type: Static
-  static: { hosts: [{ host: 127.0.0.1, port: ${echoPort} }] }
----
+  // The sample app with its one rule split: x-team: dev -> the echo upstream, anything else -> a dead backend.
+  const catchAll = '  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]\n';
+  const app = (echoPort: number) => {
+    const base = sampleApp(echoPort);
+    assert.ok(base.includes(catchAll));
+    return `${base.replace(catchAll, `  - matches: [{ headers: [{ name: x-team, value: dev }] }]\n${catchAll.replace('- ', '  ')}  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: nowhere }]\n`)}---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: Backend
 metadata: { name: nowhere, namespace: httpbin }
@@ -245,6 +224,7 @@ spec:
   type: Static
   static: { hosts: [{ host: 127.0.0.1, port: 1 }] }
 `;
+  };
   const g = await startHarness({ base: app, manifests: [jwt] });
   try {
     // Matched first without x-team (catch-all rule, a dead backend); the claim header added by
