@@ -136,18 +136,6 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string
   return out;
 }
 
-/** Same as clientResponseHeaders for an already parsed header object (fallback path). */
-export function clientResponseHeadersFromObject(headers: Record<string, string | string[] | undefined>): string[] {
-  const raw: string[] = [];
-  for (const name in headers) {
-    const v = headers[name];
-    if (v === undefined) continue;
-    if (typeof v === 'string') raw.push(name, v);
-    else for (let i = 0; i < v.length; i++) raw.push(name, v[i]!);
-  }
-  return clientResponseHeaders(raw);
-}
-
 /** Removes, in place, every field named by a `Connection` token (except `protect`ed ones). */
 function removeNominated(headers: string[], connection: string, protect: ReadonlySet<string>, alsoProtect?: readonly string[]): void {
   let names: string[] | undefined;

@@ -2,7 +2,7 @@
 // and undici raw response headers -> flat pairs.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { clientResponseHeaders, clientResponseHeadersFromObject, upstreamRequestHeaders } from '../../src/proxy/header-rules.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/header-rules.js';
 
 function req(headers: string[], over: Partial<{ authority: string; remoteAddress: string; scheme: string }> = {}) {
   return { headers, authority: 'api.example.com:8080', remoteAddress: '10.0.0.1', scheme: 'http', ...over };
@@ -131,12 +131,4 @@ test('response: raw Buffer pairs -> lowercase flat pairs, repeats kept, hop-by-h
 
 test('response: Connection cannot remove content-length; string input works too', () => {
   assert.deepEqual(pairs(clientResponseHeaders(['Content-Length', '2', 'Connection', 'content-length'])), [['content-length', '2']]);
-});
-
-test('response: parsed header object fallback flattens arrays', () => {
-  assert.deepEqual(pairs(clientResponseHeadersFromObject({ 'set-cookie': ['a=1', 'b=2'], 'content-type': 'x', connection: 'close', skip: undefined })), [
-    ['set-cookie', 'a=1'],
-    ['set-cookie', 'b=2'],
-    ['content-type', 'x'],
-  ]);
 });
