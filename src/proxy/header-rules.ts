@@ -138,10 +138,13 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string
 
 /** Removes, in place, every field named by a `Connection` token (except `protect`ed ones). */
 function removeNominated(headers: string[], connection: string, protect: ReadonlySet<string>, alsoProtect?: readonly string[]): void {
+  // Nearly every Connection field is just `keep-alive` or `close`: nothing to remove, no split.
+  const lower = connection.toLowerCase();
+  if (lower === 'keep-alive' || lower === 'close') return;
   let names: string[] | undefined;
-  const tokens = connection.split(',');
+  const tokens = lower.split(',');
   for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i]!.trim().toLowerCase();
+    const t = tokens[i]!.trim();
     // `close`/`keep-alive` are options, not field names (a `keep-alive` field is already gone).
     if (t === '' || t === 'close' || t === 'keep-alive' || protect.has(t) || alsoProtect?.includes(t)) continue;
     (names ??= []).push(t);

@@ -48,7 +48,7 @@ export interface EchoUpstream {
 const MAX_RECORDED = 1000;
 /** /delay/:ms is capped at this. */
 const MAX_DELAY_MS = 10_000;
-/** /bytes/:n is capped at this. */
+/** /bytes/:n and /stream-bytes/:n are capped at this. */
 const MAX_BYTES = 10 * 1024 * 1024;
 /** /stream/:n is capped at this (go-httpbin's cap). */
 const MAX_STREAM_LINES = 100;
@@ -178,9 +178,9 @@ function intParam(s: string | undefined): number | undefined {
   return Number(s);
 }
 
-/** Writes `n` pattern bytes with backpressure. */
-function writeBytes(res: http.ServerResponse, n: number): void {
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+/** Writes `n` pattern bytes with backpressure; `chunked`: without content-length (Transfer-Encoding: chunked). */
+function writeBytes(res: http.ServerResponse, n: number, chunked = false): void {
+  res.writeHead(200, chunked ? { 'content-type': 'application/octet-stream' } : { 'content-type': 'application/octet-stream', 'content-length': n });
   let off = 0;
   const pump = (): void => {
     while (off < n) {
@@ -364,6 +364,13 @@ function route(req: http.IncomingMessage, res: http.ServerResponse, path: string
       const n = intParam(parts[2]);
       if (parts.length !== 3 || n === undefined) return sendText(res, 400, 'invalid count\n');
       writeBytes(res, Math.min(n, MAX_BYTES));
+      return;
+    }
+    case 'stream-bytes': {
+      // go-httpbin streams random bytes chunked; here the /bytes pattern, so tests can check it.
+      const n = intParam(parts[2]);
+      if (parts.length !== 3 || n === undefined) return sendText(res, 400, 'invalid count\n');
+      writeBytes(res, Math.min(n, MAX_BYTES), true);
       return;
     }
     case 'response-headers': {

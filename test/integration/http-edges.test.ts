@@ -10,6 +10,7 @@ import { repoRoot, seedManifestsDir, sampleTokenPath } from '../helpers/paths.js
 import { startHarness, sampleApp, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { createLogger } from '../../src/observability/log.js';
+import { patternBytes } from '../../src/upstream/echo.js';
 
 const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
 const basic = readFileSync(path.join(seedManifestsDir, '01-basic-jwt.yaml'), 'utf8');
@@ -158,6 +159,42 @@ test('a slow-reading client gets the whole large response (backpressure both way
   assert.match(head, /content-length: 8000000/i);
   assert.equal(raw.length - split - 4, 8_000_000);
 });
+
+test('a slow-reading client gets the whole chunked response (no content-length upstream), in order', async () => {
+  const sock = net.connect(h.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.pause();
+  sock.write(`GET /stream-bytes/8000000 HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
+  await new Promise((r) => setTimeout(r, 400));
+  const chunks: Buffer[] = [];
+  sock.on('data', (c: Buffer) => chunks.push(c));
+  sock.resume();
+  await new Promise((r) => sock.once('close', r));
+  const raw = Buffer.concat(chunks);
+  const split = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, split).toString();
+  assert.match(head, /^HTTP\/1\.1 200 OK/);
+  assert.match(head, /transfer-encoding: chunked/i);
+  assert.doesNotMatch(head, /content-length/i);
+  assert.deepEqual(dechunk(raw.subarray(split + 4)), patternBytes(8_000_000));
+});
+
+/** The payload of a complete chunked body (throws on a malformed or truncated one). */
+function dechunk(body: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = body.indexOf('\r\n', at);
+    assert.ok(eol > at, `chunk size line at ${at}`);
+    const size = parseInt(body.subarray(at, eol).toString('latin1'), 16);
+    assert.ok(Number.isInteger(size), 'chunk size');
+    at = eol + 2;
+    if (size === 0) return Buffer.concat(parts);
+    assert.ok(at + size + 2 <= body.length, 'chunk complete');
+    parts.push(body.subarray(at, at + size));
+    at += size + 2;
+  }
+}
 
 test('a bug thrown in the synchronous request path answers 500 and is logged; the gateway keeps serving', async () => {
   const lines: string[] = [];

@@ -83,7 +83,7 @@ test('/get, /status/:code, 404', async () => {
   assert.equal((await get('/nope')).status, 404);
 });
 
-test('/delay/:ms waits (capped), /stream/:n sends n JSON lines, /bytes/:n sends the pattern', async () => {
+test('/delay/:ms waits (capped), /stream/:n sends n JSON lines, /bytes/:n sends the pattern, /stream-bytes/:n the same chunked', async () => {
   const started = process.hrtime.bigint();
   const d = await get('/delay/120');
   assert.equal(d.status, 200);
@@ -97,6 +97,10 @@ test('/delay/:ms waits (capped), /stream/:n sends n JSON lines, /bytes/:n sends 
   assert.equal(b.headers['content-length'], '200000');
   assert.deepEqual(b.body, patternBytes(200000));
   assert.equal((await get(`/bytes/${20 * 1024 * 1024}`)).body.length, 10 * 1024 * 1024, 'capped at 10 MiB');
+  const c = await get('/stream-bytes/200000');
+  assert.equal(c.headers['content-length'], undefined);
+  assert.equal(c.headers['transfer-encoding'], 'chunked');
+  assert.deepEqual(c.body, patternBytes(200000));
 });
 
 test('POST /echo streams the body back; /response-headers sets repeated headers', async () => {
