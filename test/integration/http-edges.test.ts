@@ -142,17 +142,25 @@ test('upstream down -> 503 with a clear body; upstream too slow -> 504', async (
   }
 });
 
-test('a slow-reading client gets the whole large response (backpressure both ways)', async () => {
+/**
+ * GET `target` (with the sample token, Connection: close) from a client that reads nothing for
+ * 400 ms, so the response backs up into the gateway; returns every byte received.
+ */
+async function slowRead(target: string): Promise<Buffer> {
   const sock = net.connect(h.port, '127.0.0.1');
   await new Promise((r) => sock.once('connect', r));
   sock.pause();
-  sock.write(`GET /bytes/8000000 HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
+  sock.write(`GET ${target} HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
   await new Promise((r) => setTimeout(r, 400));
   const chunks: Buffer[] = [];
   sock.on('data', (c: Buffer) => chunks.push(c));
   sock.resume();
   await new Promise((r) => sock.once('close', r));
-  const raw = Buffer.concat(chunks);
+  return Buffer.concat(chunks);
+}
+
+test('a slow-reading client gets the whole large response (backpressure both ways)', async () => {
+  const raw = await slowRead('/bytes/8000000');
   const split = raw.indexOf('\r\n\r\n');
   const head = raw.subarray(0, split).toString();
   assert.match(head, /^HTTP\/1\.1 200 OK/);
@@ -161,16 +169,7 @@ test('a slow-reading client gets the whole large response (backpressure both way
 });
 
 test('a slow-reading client gets the whole chunked response (no content-length upstream), in order', async () => {
-  const sock = net.connect(h.port, '127.0.0.1');
-  await new Promise((r) => sock.once('connect', r));
-  sock.pause();
-  sock.write(`GET /stream-bytes/8000000 HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
-  await new Promise((r) => setTimeout(r, 400));
-  const chunks: Buffer[] = [];
-  sock.on('data', (c: Buffer) => chunks.push(c));
-  sock.resume();
-  await new Promise((r) => sock.once('close', r));
-  const raw = Buffer.concat(chunks);
+  const raw = await slowRead('/stream-bytes/8000000');
   const split = raw.indexOf('\r\n\r\n');
   const head = raw.subarray(0, split).toString();
   assert.match(head, /^HTTP\/1\.1 200 OK/);
