@@ -22,7 +22,6 @@ export interface RawResource {
   readonly lines?: ReadonlyMap<string, number>;
 }
 
-/** `Kind/namespace/name`, the resource id every problem and status uses. */
 /** Label selector semantics kgateway uses: every label of `match` equal; an empty selector selects nothing. */
 export function labelsMatch(labels: Readonly<Record<string, string>>, match: Readonly<Record<string, string>>): boolean {
   const keys = Object.keys(match);
@@ -30,6 +29,7 @@ export function labelsMatch(labels: Readonly<Record<string, string>>, match: Rea
   return keys.every((k) => labels[k] === match[k]);
 }
 
+/** `Kind/namespace/name`, the resource id every problem and status uses. */
 export function resourceId(r: { kind: string; namespace: string; name: string }): string {
   return `${r.kind}/${r.namespace}/${r.name}`;
 }

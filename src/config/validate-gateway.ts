@@ -44,7 +44,6 @@ const spec = obj(
 
 const document = documentSchema(spec);
 
-
 export interface ListenerModel {
   readonly name: string;
   readonly index: number;

@@ -104,7 +104,6 @@ const backendRef = obj(
 
 const document = documentSchema(spec.default({}));
 
-
 export interface ParentRefModel {
   readonly index: number;
   readonly group: string;

@@ -45,15 +45,7 @@ export function removeHeaders(headers: string[], names: readonly string[]): numb
 
 /** Removes every value of `name`; returns how many were removed. */
 export function removeHeader(headers: string[], name: string): number {
-  let w = 0;
-  let removed = 0;
-  for (let r = 0; r < headers.length; r += 2) {
-    if (headers[r] === name) { removed++; continue; }
-    if (w !== r) { headers[w] = headers[r]!; headers[w + 1] = headers[r + 1]!; }
-    w += 2;
-  }
-  headers.length = w;
-  return removed;
+  return removeHeaders(headers, [name]);
 }
 
 /**

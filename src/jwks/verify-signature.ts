@@ -70,12 +70,6 @@ export function verifySignature(alg: string, key: KeyForWorker, data: Buffer, si
 }
 
 /**
- * Verifies one item against `keys` (verify.cc verifyJwtWithoutTimeChecking): no keys ->
- * JWKS_NO_VALID_KEYS; no candidate -> JWKS_KID_ALG_MISMATCH; candidates but none verifies ->
- * JWT_VERIFICATION_FAIL; an Ed25519 candidate with a non-64-byte signature ->
- * JWT_ED25519_SIGNATURE_WRONG_LENGTH. Never throws.
- */
-/**
  * `item` against a thread's copy of its key set: KEYSET_NOT_LOADED when this thread has none or an
  * older generation (a newer one is fine: the item was built just before a rotation).
  */
@@ -83,6 +77,12 @@ export function verifyWithKeySet(item: VerifyItem, ks: { readonly generation: nu
   return !ks || ks.generation < item.generation ? VERIFY_FAILURES.KEYSET_NOT_LOADED : verifyItemWithKeys(item, ks.keys);
 }
 
+/**
+ * Verifies one item against `keys` (verify.cc verifyJwtWithoutTimeChecking): no keys ->
+ * JWKS_NO_VALID_KEYS; no candidate -> JWKS_KID_ALG_MISMATCH; candidates but none verifies ->
+ * JWT_VERIFICATION_FAIL; an Ed25519 candidate with a non-64-byte signature ->
+ * JWT_ED25519_SIGNATURE_WRONG_LENGTH. Never throws.
+ */
 export function verifyItemWithKeys(item: VerifyItem, keys: readonly KeyForWorker[]): VerifyItemResult {
   if (keys.length === 0) return VERIFY_FAILURES.JWKS_NO_VALID_KEYS;
   let data: Buffer | undefined;

@@ -140,7 +140,6 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   private readonly onDone: ((outcome: ProxyOutcome) => void) | undefined;
   private abortUpstream: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
-  private paused = false;
   private finished = false;
   private drainCb: (() => void) | null = null;
 
@@ -202,7 +201,6 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     if (this.client.write(chunk)) return true;
     // The client buffered this chunk but wants no more: stop reading the upstream socket
     // (TCP backpressure reaches the upstream) until the client drains.
-    this.paused = true;
     this.client.onDrain((this.drainCb ??= () => this.onClientDrain()));
     return false;
   }
@@ -223,9 +221,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   // --- client side ---
 
   onClientDrain(): void {
-    if (this.finished || !this.paused) return;
-    this.paused = false;
-    this.resumeUpstream?.();
+    // undici's resume does nothing unless its parser is paused.
+    if (!this.finished) this.resumeUpstream?.();
   }
 
   onClientAbort(): void {
@@ -255,7 +252,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 
   private stopUpstream(reason: Error): void {
     // Running: an HTTP/1.1 request can only be cancelled by closing its connection; undici does
-    // that and calls onResponseError, which is ignored since the exchange is finished. Not yet
+    // that and calls onError, which is ignored since the exchange is finished. Not yet
     // dispatched: onConnect drops it.
     const abort = this.abortUpstream;
     if (abort !== null) {

@@ -360,17 +360,12 @@ function route(req: http.IncomingMessage, res: http.ServerResponse, path: string
       res.end();
       return;
     }
-    case 'bytes': {
-      const n = intParam(parts[2]);
-      if (parts.length !== 3 || n === undefined) return sendText(res, 400, 'invalid count\n');
-      writeBytes(res, Math.min(n, MAX_BYTES));
-      return;
-    }
+    case 'bytes':
     case 'stream-bytes': {
-      // go-httpbin streams random bytes chunked; here the /bytes pattern, so tests can check it.
+      // go-httpbin's /stream-bytes streams random bytes chunked; here the /bytes pattern, so tests can check it.
       const n = intParam(parts[2]);
       if (parts.length !== 3 || n === undefined) return sendText(res, 400, 'invalid count\n');
-      writeBytes(res, Math.min(n, MAX_BYTES), true);
+      writeBytes(res, Math.min(n, MAX_BYTES), head === 'stream-bytes');
       return;
     }
     case 'response-headers': {
