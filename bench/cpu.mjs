@@ -19,7 +19,7 @@
 // upstream's move with them: total/upstream divides that out (the upstream does the same work
 // per request whatever the gateway is) and is the figure to compare builds by (four runs of one
 // build: 1.99/1.99/1.99/1.99; closed-loop proxied scenarios only).
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,23 +64,6 @@ const proc = await import('./lib/proc.mjs');
 const { makeKeys, mint, mintMany, payload } = await import('./lib/keys.mjs');
 const { jwtgatePeer } = await import('./lib/peers.mjs');
 const { startLoad } = await import('./lib/load.mjs');
-const TICK_US = 1e6 / 100; // USER_HZ
-
-/** { tid: { name, ticks } } of every thread of `pid`. */
-function threadTicks(pid) {
-  const out = new Map();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, { main: tid === String(pid), ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      // thread gone
-    }
-  }
-  return out;
-}
-
 const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-cpu-'));
 proc.installCleanup();
 try {
@@ -121,26 +104,26 @@ try {
   console.log('run  req/s     main  other  total  upstream  (CPU µs per request)  total/upstream  pool items/task');
   await load.run(2);
   for (let run = 1; run <= Number(values.runs); run++) {
-    const g0 = threadTicks(target.pid);
-    const u0 = threadTicks(upstream.pid);
+    const g0 = proc.threadCpuSeconds(target.pid);
+    const u0 = proc.threadCpuSeconds(upstream.pid);
     const pooled0 = await metric('jwtgate_jwt_verifications_total{mode="pool"}');
     const tasks0 = await metric('jwtgate_verify_pool_tasks_total{result="ok"}');
     const r = await load.run(seconds);
-    const g1 = threadTicks(target.pid);
-    const u1 = threadTicks(upstream.pid);
+    const g1 = proc.threadCpuSeconds(target.pid);
+    const u1 = proc.threadCpuSeconds(upstream.pid);
     const pooled = (await metric('jwtgate_jwt_verifications_total{mode="pool"}')) - pooled0;
     const tasks = (await metric('jwtgate_verify_pool_tasks_total{result="ok"}')) - tasks0;
     let main = 0;
     let other = 0;
-    for (const [tid, t] of g1) {
-      const d = t.ticks - (g0.get(tid)?.ticks ?? 0);
-      if (t.main) main += d;
+    for (const [tid, secs] of g1) {
+      const d = secs - (g0.get(tid) ?? 0);
+      if (tid === String(target.pid)) main += d;
       else other += d;
     }
     let up = 0;
-    for (const [tid, t] of u1) up += t.ticks - (u0.get(tid)?.ticks ?? 0);
+    for (const [tid, secs] of u1) up += secs - (u0.get(tid) ?? 0);
     const n = r.completed;
-    const us = (ticks) => ((ticks * TICK_US) / n).toFixed(1).padStart(6);
+    const us = (secs) => ((secs * 1e6) / n).toFixed(1).padStart(6);
     console.log(`${String(run).padStart(3)}  ${String(Math.round(n / seconds)).padStart(6)}  ${us(main)} ${us(other)} ${us(main + other)}  ${us(up)}  ${(up > 0 ? ((main + other) / up).toFixed(2) : '-').padStart(29)}  ${tasks ? (pooled / tasks).toFixed(1) : '-'}`);
     r.histogram.destroy?.();
   }

@@ -258,9 +258,10 @@ function ticksPerSecond() {
   return clkTck;
 }
 
-function readStat(pid) {
+/** Fields of a /proc `stat` file (a process's, or a thread's under /proc/<pid>/task/<tid>/). */
+function readStat(file) {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const s = readFileSync(file, 'utf8');
     // comm may contain spaces/parens: fields start after the last ')'.
     const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
     // rest[0] = state (field 3), so field N is rest[N - 3].
@@ -284,13 +285,29 @@ export function groupCpuSeconds(pgid) {
   }
   let found = false;
   for (const p of pids) {
-    const st = readStat(p);
+    const st = readStat(`/proc/${p}/stat`);
     if (st && (st.pgrp === pgid || Number(p) === pgid)) {
       ticks += st.utime + st.stime;
       found = true;
     }
   }
   return found ? ticks / ticksPerSecond() : undefined;
+}
+
+/** CPU seconds (user + system) used so far by each live thread of `pid`: Map tid -> seconds. */
+export function threadCpuSeconds(pid) {
+  const out = new Map();
+  let tids;
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const st = readStat(`/proc/${pid}/task/${tid}/stat`);
+    if (st) out.set(tid, (st.utime + st.stime) / ticksPerSecond());
+  }
+  return out;
 }
 
 /** Samples several process groups at once: returns a function that, when called, returns % of one core each. */
