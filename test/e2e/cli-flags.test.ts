@@ -2,29 +2,13 @@
 // usage error (exit 2), and bad flags are refused before anything is started.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { repoRoot } from '../helpers/paths.js';
 import { freePort } from '../helpers/jwks-server.js';
-
-const cli = path.join(repoRoot, 'dist/src/cli.js');
-
-function run(args: string[]): { exited: Promise<number | string | null>; output: () => string; kill: () => void } {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  return { exited: new Promise((r) => child.on('exit', (code, signal) => r(code ?? signal))), output: () => out, kill: () => child.kill('SIGTERM') };
-}
+import { startCli as run, waitReady } from '../helpers/cli.js';
 
 test('serve --log-level=warn: no info lines (the = form of the flag)', { timeout: 60_000 }, async () => {
   const [port, adminPort] = [await freePort(), await freePort()];
   const p = run(['serve', '--config', 'config/default', '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--log-level=warn']);
-  const deadline = Date.now() + 20_000;
-  while (!(await fetch(`http://127.0.0.1:${adminPort}/ready`).then((r) => r.status === 200, () => false))) {
-    if (Date.now() > deadline) assert.fail(`not ready:\n${p.output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitReady(`http://127.0.0.1:${adminPort}/ready`, 20_000, p);
   p.kill();
   assert.equal(await p.exited, 0, p.output());
   assert.doesNotMatch(p.output(), /"level":"info"/);

@@ -3,30 +3,16 @@
 // SIGTERM; then `jwtgate check` on valid and invalid manifests.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../helpers/paths.js';
+import { cliPath as cli, startProcess, waitReady } from '../helpers/cli.js';
 
 const exec = promisify(execFile);
 const TOKEN = readFileSync(path.join(repoRoot, 'config', 'examples', 'sample-token.txt'), 'utf8').trim();
-const cli = path.join(repoRoot, 'dist', 'src', 'cli.js');
-
-async function waitReady(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const res = await fetch(url);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function curl(args: string[]): Promise<{ status: number; headers: string; body: string }> {
   const { stdout } = await exec('curl', ['-s', '-i', '--max-time', '10', ...args]);
@@ -38,11 +24,8 @@ async function curl(args: string[]): Promise<{ status: number; headers: string; 
 test('npm start serves the seed page on 8080; the seed curl commands give what the page shows', { timeout: 60_000 }, async () => {
   // Exactly what `npm start` runs (npm itself would die by the signal and hide our exit code).
   const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const child = spawn('sh', ['-c', `exec ${pkg.scripts.start}`], { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let logs = '';
-  child.stdout.on('data', (d) => (logs += d));
-  child.stderr.on('data', (d) => (logs += d));
-  const exited = new Promise<number | string | null>((r) => child.on('exit', (code, signal) => r(code ?? signal)));
+  const p = startProcess('sh', ['-c', `exec ${pkg.scripts.start}`], { detached: true });
+  const { child, exited } = p;
   try {
     await waitReady('http://127.0.0.1:9901/ready', 20_000);
     const INGRESS_GW_ADDRESS = '127.0.0.1';
@@ -58,12 +41,12 @@ test('npm start serves the seed page on 8080; the seed curl commands give what t
     assert.deepEqual(echoed.headers['X-Team'], ['dev']);
     assert.deepEqual(echoed.headers['X-Org'], ['solo.io']);
     assert.equal(echoed.headers.Authorization, undefined);
-    assert.ok(!logs.includes(TOKEN), 'the token never appears in the logs');
+    assert.ok(!p.output().includes(TOKEN), 'the token never appears in the logs');
   } finally {
     process.kill(-child.pid!, 'SIGTERM');
   }
   const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
-  assert.equal(code, 0, `npm start exits 0 on SIGTERM; logs:\n${logs}`);
+  assert.equal(code, 0, `npm start exits 0 on SIGTERM; logs:\n${p.output()}`);
 });
 
 test('jwtgate check: the default config and every example are valid', async () => {
