@@ -45,6 +45,7 @@ const { scenarios: allScenarios } = await import('./lib/scenarios.mjs');
 const { baseProbes, scenarioProbes, failed } = await import('./lib/probes.mjs');
 const { startLoad, summarize } = await import('./lib/load.mjs');
 const { writeReport, targets } = await import('./lib/report.mjs');
+const { describeTail } = await import('./lib/stalls.mjs');
 
 // ---- 2. settings ----
 const durations = SMOKE
@@ -57,6 +58,8 @@ durations.open = num(env.BENCH_OPEN_DURATION, num(env.BENCH_DURATION, durations.
 durations.warmup = num(env.BENCH_WARMUP, durations.warmup);
 const tokenCount = num(env.BENCH_TOKENS, SMOKE ? 2000 : 20000);
 const connections = num(env.BENCH_CONNECTIONS, 64);
+const openTraceDir = env.BENCH_OPEN_TRACE ? path.resolve(env.BENCH_OPEN_TRACE) : undefined;
+if (openTraceDir) mkdirSync(openTraceDir, { recursive: true });
 const loadProcs = num(env.BENCH_LOAD_PROCS, 1);
 const upstreamProcs = num(env.BENCH_UPSTREAM_PROCS, 1);
 const cores = os.availableParallelism?.() ?? os.cpus().length;
@@ -178,7 +181,7 @@ async function quietGate() {
   }
 }
 
-async function measureOnce(running, sc) {
+async function measureOnce(peer, running, sc) {
   const idleBusy = await quietGate();
   const m0 = await proc.scrapeMetrics(running.adminUrl);
   const load = await startLoad({
@@ -194,6 +197,7 @@ async function measureOnce(running, sc) {
     tokenCount: sc.tokens ? tokens.sets[sc.tokens].length : undefined,
     cpus: cpus.load,
     timeoutSec: 10,
+    traceFile: sc.kind === 'open' && openTraceDir ? path.join(openTraceDir, `${peer.name}-${sc.name}.tsv`) : undefined,
   });
   let r;
   let cpu;
@@ -227,7 +231,7 @@ async function measure(peer, running, sc) {
   const retries = num(env.BENCH_RETRY_DISTURBED, SMOKE ? 0 : 1);
   let best;
   for (let attempt = 0; ; attempt++) {
-    const one = await measureOnce(running, sc);
+    const one = await measureOnce(peer, running, sc);
     if (!best || one.cpu.other < best.cpu.other) {
       best?.r.histogram.destroy?.();
       best = one;
@@ -269,6 +273,7 @@ async function measure(peer, running, sc) {
   if (res.errors > 0) res.notes.push(`${res.errors} errors (${res.timeouts} timeouts)`);
   if (sc.kind === 'open' && r.extra.achievedRate < sc.rate * 0.98) res.notes.push(`did not sustain ${sc.rate} req/s (achieved ${r.extra.achievedRate}): latency is queueing`);
   if (sc.kind === 'closed' && r.loadCpuPct.some((p) => p > 90)) res.notes.push(`load generator at ${r.loadCpuPct.join('/')}% CPU: it may be the limit (try BENCH_LOAD_PROCS=2)`);
+  if (sc.kind === 'open' && r.extra.tail) res.notes.push(describeTail(r.extra.tail));
   if (cpu.other > DISTURBED_PCT) res.notes.push(`${cpu.other}% CPU used by other processes on the machine during the run: figures are disturbed`);
   const hits = res.metrics?.['jwtgate_result_cache_total{outcome="hit"}'] ?? 0;
   const misses = res.metrics?.['jwtgate_result_cache_total{outcome="miss"}'] ?? 0;

@@ -63,7 +63,7 @@ function waitReady(handle, timeoutMs = 30_000) {
 /**
  * Starts the generator processes for one (peer, scenario) and returns { run(durationSec), close() }.
  * opts: { kind: 'closed'|'open', procs, connections, url, path, tokensFile?, tokenCount?, token?,
- *         cpus?, rate? (open), maxConnections? (open), timeoutSec }
+ *         cpus?, rate? (open), maxConnections? (open), traceFile? (open), timeoutSec }
  */
 export async function startLoad(opts) {
   const procs = opts.kind === 'open' ? 1 : Math.max(1, opts.procs ?? 1);
@@ -82,6 +82,7 @@ export async function startLoad(opts) {
         tokensFile: opts.tokensFile,
         tokenFrom: opts.tokensFile ? i * per : undefined,
         tokenTo: opts.tokensFile ? Math.min(opts.tokenCount, (i + 1) * per) : undefined,
+        traceFile: opts.traceFile,
       };
       const script = opts.kind === 'open' ? 'openloop-proc.mjs' : 'load-proc.mjs';
       const h = spawnChild(`load-${opts.kind}-${i}`, process.execPath, [path.join(here, script)], {

@@ -5,7 +5,10 @@
 // connections are opened, up to maxConnections); that wait is part of their latency.
 //
 // Started by lib/load.mjs with an IPC channel; BENCH_LOAD_CONFIG (JSON):
-//   { url, path, rate, connections, maxConnections, drainSec, token? | tokensFile, tokenFrom, tokenTo }
+//   { url, path, rate, connections, maxConnections, drainSec, token? | tokensFile, tokenFrom, tokenTo,
+//     traceFile? }
+// traceFile: each run writes one line per request there (intended ms from the run's start, send
+// delay ms, service ms; '-' for a request that never completed), the last run overwriting.
 // After the last scheduled send, stragglers get drainSec (default 3 s); what is still unanswered
 // then is counted as a timeout and enters the histogram with the time it had waited.
 // Protocol as lib/load-proc.mjs: ready / run {duration} -> done {result} / exit.
@@ -13,9 +16,10 @@
 // service time (from the actual write) and the send delay (actual write - intended time: the
 // generator's own scheduling delay plus any wait for a free connection; part of the latency).
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker, isMainThread, workerData } from 'node:worker_threads';
+import { tailEpisodes } from './stalls.mjs';
 
 // Monotonic milliseconds on the same clock in every thread (nowMs() has a per-thread origin).
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
@@ -203,6 +207,8 @@ class Conn {
       r.latency.recordValue(Math.max(1, Math.round((now - item.intended) * 1000)));
       r.service.recordValue(Math.max(1, Math.round((now - item.sent) * 1000)));
       r.lag.recordValue(Math.max(1, Math.round((item.sent - item.intended) * 1000)));
+      r.sentAt[item.index] = item.sent;
+      r.doneAt[item.index] = now;
       if (r.completed + r.errors >= r.total) r.finish?.();
     }
     if (this.closeAfter) {
@@ -270,6 +276,9 @@ function runFor(durationSec) {
       maxQueue: 0,
       done: false,
       lastDone: 0,
+      // Per request (by index): actual write time and completion time, for the tail analysis.
+      sentAt: new Float64Array(total),
+      doneAt: new Float64Array(total),
     };
     run = r;
     const cpu0 = process.cpuUsage();
@@ -320,8 +329,10 @@ function runFor(durationSec) {
           serviceP99Ms: r.service.totalCount ? r.service.getValueAtPercentile(99) / 1000 : null,
           sendLagP50Ms: r.lag.totalCount ? r.lag.getValueAtPercentile(50) / 1000 : null,
           sendLagP99Ms: r.lag.totalCount ? r.lag.getValueAtPercentile(99) / 1000 : null,
+          tail: tailEpisodes({ t0, interval, sent: r.sentAt, done: r.doneAt, count: next }),
         },
       };
+      if (cfg.traceFile) writeTrace(cfg.traceFile, t0, interval, r.sentAt, r.doneAt, next);
       // Requests still queued or in flight belong to no run any more: recycle busy sockets.
       for (const c of [...conns]) if (c.inflight) c.sock.destroy();
       resolve(result);
@@ -345,6 +356,15 @@ function runFor(durationSec) {
     // Safety net in case a wake-up is lost: a coarse libuv timer also ticks.
     const backup = setInterval(() => (r.done ? clearInterval(backup) : tick()), 5);
   });
+}
+
+function writeTrace(file, t0, interval, sent, done, count) {
+  const lines = ['intended_ms\tsend_delay_ms\tservice_ms'];
+  for (let i = 0; i < count; i++) {
+    const intended = t0 + i * interval;
+    lines.push(done[i] > 0 ? `${(i * interval).toFixed(3)}\t${(sent[i] - intended).toFixed(3)}\t${(done[i] - sent[i]).toFixed(3)}` : `${(i * interval).toFixed(3)}\t-\t-`);
+  }
+  writeFileSync(file, lines.join('\n') + '\n');
 }
 
 async function warmConnections() {

@@ -163,11 +163,11 @@ export const fastifyJwtCache = fastifyPeer('fastify-jwt-cache', 1000);
 export const fastifyJwt = fastifyPeer('fastify-jwt', 0);
 
 /** jwtgate in one process; `mode` is its --verify-mode (auto, pool or inline). */
-export function jwtgatePeer(mode = 'auto', extraArgs = []) {
+export function jwtgatePeer(mode = 'auto', extraArgs = [], nodeArgs = []) {
   const name = mode === 'auto' ? 'jwtgate' : `jwtgate-${mode}`;
   return {
     name,
-    label: `jwtgate (--verify-mode ${mode}${extraArgs.length ? ' ' + extraArgs.join(' ') : ''})`,
+    label: `jwtgate (${nodeArgs.length ? 'node ' + nodeArgs.join(' ') + ', ' : ''}--verify-mode ${mode}${extraArgs.length ? ' ' + extraArgs.join(' ') : ''})`,
     jwt: true,
     check(ctx) {
       const cli = path.join(ctx.root, 'dist/src/cli.js');
@@ -187,6 +187,7 @@ export function jwtgatePeer(mode = 'auto', extraArgs = []) {
       const port = await freePort();
       const adminPort = await freePort();
       const args = [
+        ...nodeArgs,
         path.join(ctx.root, 'dist/src/cli.js'),
         'serve',
         '--config', dir,
@@ -207,7 +208,7 @@ export function jwtgatePeer(mode = 'auto', extraArgs = []) {
         adminUrl,
         pid: h.pid,
         version: this.check(ctx).version,
-        config: `1 process: node ${args.slice(1).join(' ').replace(ctx.root + '/', '')}`,
+        config: `1 process: node ${args.join(' ').replaceAll(ctx.root + '/', '')}`,
         output: () => h.output(),
         stop: () => h.stop(),
       };
@@ -219,5 +220,6 @@ export function jwtgatePeer(mode = 'auto', extraArgs = []) {
 export function allPeers(env) {
   const modes = (env.BENCH_JWTGATE_MODES ?? 'auto').split(',').map((s) => s.trim()).filter(Boolean);
   const extra = (env.BENCH_JWTGATE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  return [upstreamDirect, nginxProxy, haproxy, fastifyJwtCache, fastifyJwt, ...modes.map((m) => jwtgatePeer(m, extra))];
+  const nodeArgs = (env.BENCH_JWTGATE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  return [upstreamDirect, nginxProxy, haproxy, fastifyJwtCache, fastifyJwt, ...modes.map((m) => jwtgatePeer(m, extra, nodeArgs))];
 }
