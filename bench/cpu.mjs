@@ -29,25 +29,41 @@ import { ensureBenchDeps, ensureBuilt } from './lib/setup.mjs';
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(benchDir);
 const dashDash = process.argv.indexOf('--');
-const { values } = parseArgs({
-  args: process.argv.slice(2, dashDash < 0 ? undefined : dashDash),
-  options: {
-    scenario: { type: 'string', default: 'cache-hit' },
-    seconds: { type: 'string', default: '6' },
-    runs: { type: 'string', default: '1' },
-    dist: { type: 'string', default: path.join(root, 'dist') },
-    target: { type: 'string', default: 'jwtgate' },
-    rate: { type: 'string', default: '0' },
-  },
-});
+const USAGE = `usage: node bench/cpu.mjs [--scenario cache-hit|cache-miss-rs256|cache-miss-es256|missing-token]
+                        [--seconds 6] [--runs 1] [--dist DIR] [--target jwtgate|bare-uws-401]
+                        [--rate N] [-- extra jwtgate serve flags]`;
+function usage(problem) {
+  console.error(problem ? `bench/cpu.mjs: ${problem}\n${USAGE}` : USAGE);
+  process.exit(problem ? 2 : 0);
+}
+let values;
+try {
+  ({ values } = parseArgs({
+    args: process.argv.slice(2, dashDash < 0 ? undefined : dashDash),
+    options: {
+      scenario: { type: 'string', default: 'cache-hit' },
+      seconds: { type: 'string', default: '6' },
+      runs: { type: 'string', default: '1' },
+      dist: { type: 'string', default: path.join(root, 'dist') },
+      target: { type: 'string', default: 'jwtgate' },
+      rate: { type: 'string', default: '0' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }));
+} catch (err) {
+  usage(err.message);
+}
+if (values.help) usage();
 const extra = dashDash < 0 ? [] : process.argv.slice(dashDash + 1);
 const SCENARIOS = ['cache-hit', 'cache-miss-rs256', 'cache-miss-es256', 'missing-token'];
-if (!SCENARIOS.includes(values.scenario)) throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')}`);
-if (values.target !== 'jwtgate' && values.target !== 'bare-uws-401') throw new Error('--target must be jwtgate or bare-uws-401');
-if (values.target === 'bare-uws-401' && values.scenario !== 'missing-token') throw new Error('--target bare-uws-401 only answers 401: use --scenario missing-token');
+if (!SCENARIOS.includes(values.scenario)) usage(`--scenario must be one of ${SCENARIOS.join(', ')}`);
+if (values.target !== 'jwtgate' && values.target !== 'bare-uws-401') usage('--target must be jwtgate or bare-uws-401');
+if (values.target === 'bare-uws-401' && values.scenario !== 'missing-token') usage('--target bare-uws-401 only answers 401: use --scenario missing-token');
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
-if (!Number.isInteger(rate) || rate < 0) throw new Error('--rate must be a whole number of requests per second (0: closed loop)');
+if (!(seconds > 0)) usage('--seconds must be a positive number');
+if (!(Number.isInteger(Number(values.runs)) && Number(values.runs) >= 1)) usage('--runs must be a whole number of at least 1');
+if (!Number.isInteger(rate) || rate < 0) usage('--rate must be a whole number of requests per second (0: closed loop)');
 
 // Like `npm run bench`: bench/'s own dependencies and an up-to-date dist/ first (the rest of the
 // harness imports them).
