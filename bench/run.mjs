@@ -58,6 +58,11 @@ durations.open = num(env.BENCH_OPEN_DURATION, num(env.BENCH_DURATION, durations.
 durations.warmup = num(env.BENCH_WARMUP, durations.warmup);
 const tokenCount = num(env.BENCH_TOKENS, SMOKE ? 2000 : 20000);
 const connections = num(env.BENCH_CONNECTIONS, 64);
+const order = env.BENCH_ORDER ?? 'interleaved';
+if (order !== 'interleaved' && order !== 'by-peer') {
+  console.error(`BENCH_ORDER must be interleaved or by-peer, not ${JSON.stringify(order)}`);
+  process.exit(2);
+}
 const openTraceDir = env.BENCH_OPEN_TRACE ? path.resolve(env.BENCH_OPEN_TRACE) : undefined;
 if (openTraceDir) mkdirSync(openTraceDir, { recursive: true });
 const loadProcs = num(env.BENCH_LOAD_PROCS, 1);
@@ -273,7 +278,9 @@ async function measure(peer, running, sc) {
   if (res.errors > 0) res.notes.push(`${res.errors} errors (${res.timeouts} timeouts)`);
   if (sc.kind === 'open' && r.extra.achievedRate < sc.rate * 0.98) res.notes.push(`did not sustain ${sc.rate} req/s (achieved ${r.extra.achievedRate}): latency is queueing`);
   if (sc.kind === 'closed' && r.loadCpuPct.some((p) => p > 90)) res.notes.push(`load generator at ${r.loadCpuPct.join('/')}% CPU: it may be the limit (try BENCH_LOAD_PROCS=2)`);
-  if (sc.kind === 'open' && r.extra.tail) res.notes.push(describeTail(r.extra.tail));
+  // Pauses explain a tail only where requests do not queue as a rule: with a p50 above 1 ms the
+  // tail is the queue itself (the analysis stays in the JSON).
+  if (sc.kind === 'open' && r.extra.tail && latency.p50 <= 1) res.notes.push(describeTail(r.extra.tail));
   if (cpu.other > DISTURBED_PCT) res.notes.push(`${cpu.other}% CPU used by other processes on the machine during the run: figures are disturbed`);
   const hits = res.metrics?.['jwtgate_result_cache_total{outcome="hit"}'] ?? 0;
   const misses = res.metrics?.['jwtgate_result_cache_total{outcome="miss"}'] ?? 0;
@@ -281,53 +288,93 @@ async function measure(peer, running, sc) {
   return res;
 }
 
-for (const peer of peers) {
-  if (proc.isStopping()) break;
+// Every peer is started first and stays up (idle) while the others are measured; then each
+// scenario is measured on every peer in turn (BENCH_ORDER=interleaved, the default), so that the
+// figures a ratio divides were taken within a minute of each other: this machine's speed drifts
+// by 20% and more over the minutes of a full run, and measuring one peer's whole series after
+// another's put that drift into the ratios. BENCH_ORDER=by-peer measures each peer's whole series
+// in turn (the order of earlier runs). Either way a peer runs its scenarios in the same order, so
+// its process state (caches, heap) at each scenario is the same.
+
+async function startPeer(peer) {
   const isJwtgate = peer.name.startsWith('jwtgate');
   const check = peer.check(ctx);
   if (!check.ok) {
     log(`${peer.name}: skipped (${check.reason})`);
     skipped.push({ peer: peer.name, reason: check.reason });
     if (isJwtgate) jwtgateFailed = true;
-    continue;
+    return undefined;
   }
-  let running;
   try {
-    running = await peer.start(ctx);
+    const running = await peer.start(ctx);
+    peerMeta.push({ name: peer.name, label: peer.label, version: running.version, config: running.config });
+    log(`${peer.name} (${running.version}) on ${running.url}`);
+    return running;
   } catch (err) {
     const reason = `failed to start: ${err.message.split('\n').slice(0, 12).join(' | ')}`;
     log(`${peer.name}: ${reason}`);
     skipped.push({ peer: peer.name, reason });
     if (isJwtgate) jwtgateFailed = true;
-    continue;
+    return undefined;
   }
-  peerMeta.push({ name: peer.name, label: peer.label, version: running.version, config: running.config });
-  log(`${peer.name} (${running.version}) on ${running.url}`);
+}
+
+/** Measures one scenario on one running peer; false when the peer died (measure it no more). */
+async function measureAndLog(peer, running, sc) {
+  const isJwtgate = peer.name.startsWith('jwtgate');
+  let res;
   try {
-    for (const sc of scenarios.filter((s) => applicable(peer, s))) {
+    res = await measure(peer, running, sc);
+  } catch (err) {
+    res = { peer: peer.name, scenario: sc.name, kind: sc.kind, rate: sc.rate, status: 'error', reason: err.message.split('\n').slice(0, 6).join(' | ') };
+  }
+  results.push(res);
+  if (res.status === 'ok') {
+    const fig = sc.kind === 'open' ? `${res.load.achievedRate} req/s achieved` : `${Math.round(res.rps).toLocaleString('en-US')} req/s`;
+    log(`  ${peer.name} ${sc.name}: ${fig}, p50 ${res.latency.p50} ms, p99 ${res.latency.p99} ms, p99.9 ${res.latency.p999} ms; CPU peer ${res.cpu.peer ?? '–'}% upstream ${res.cpu.upstream}% load ${res.cpu.load}% other ${res.cpu.other}%${res.notes.length ? ` [${res.notes.join('; ')}]` : ''}`);
+  } else {
+    log(`  ${peer.name} ${sc.name}: ${res.status.toUpperCase()}: ${res.reason}`);
+    skipped.push({ peer: peer.name, scenario: sc.name, reason: `${res.status}: ${res.reason}` });
+    if (isJwtgate) jwtgateFailed = true;
+  }
+  if (peer.name !== 'upstream-direct' && running.pid && !existsSync(`/proc/${running.pid}`)) {
+    log(`${peer.name} died:\n${running.output?.() ?? ''}`);
+    if (isJwtgate) jwtgateFailed = true;
+    return false;
+  }
+  return true;
+}
+
+if (order === 'by-peer') {
+  for (const peer of peers) {
+    if (proc.isStopping()) break;
+    const running = await startPeer(peer);
+    if (!running) continue;
+    try {
+      for (const sc of scenarios.filter((s) => applicable(peer, s))) {
+        if (proc.isStopping() || !(await measureAndLog(peer, running, sc))) break;
+      }
+    } finally {
+      await running.stop();
+    }
+  }
+} else {
+  const live = [];
+  try {
+    for (const peer of peers) {
       if (proc.isStopping()) break;
-      let res;
-      try {
-        res = await measure(peer, running, sc);
-      } catch (err) {
-        res = { peer: peer.name, scenario: sc.name, kind: sc.kind, rate: sc.rate, status: 'error', reason: err.message.split('\n').slice(0, 6).join(' | ') };
-      }
-      results.push(res);
-      if (res.status === 'ok') {
-        const fig = sc.kind === 'open' ? `${res.load.achievedRate} req/s achieved` : `${Math.round(res.rps).toLocaleString('en-US')} req/s`;
-        log(`  ${peer.name} ${sc.name}: ${fig}, p50 ${res.latency.p50} ms, p99 ${res.latency.p99} ms, p99.9 ${res.latency.p999} ms; CPU peer ${res.cpu.peer ?? '–'}% upstream ${res.cpu.upstream}% load ${res.cpu.load}% other ${res.cpu.other}%${res.notes.length ? ` [${res.notes.join('; ')}]` : ''}`);
-      } else {
-        log(`  ${peer.name} ${sc.name}: ${res.status.toUpperCase()}: ${res.reason}`);
-        skipped.push({ peer: peer.name, scenario: sc.name, reason: `${res.status}: ${res.reason}` });
-        if (isJwtgate) jwtgateFailed = true;
-      }
-      if (peer.name !== 'upstream-direct' && running.pid && !existsSync(`/proc/${running.pid}`)) {
-        log(`${peer.name} died:\n${running.output?.() ?? ''}`);
-        break;
+      const running = await startPeer(peer);
+      if (running) live.push({ peer, running, alive: true });
+    }
+    for (const sc of scenarios) {
+      for (const p of live) {
+        if (proc.isStopping()) break;
+        if (!p.alive || !applicable(p.peer, sc)) continue;
+        p.alive = await measureAndLog(p.peer, p.running, sc);
       }
     }
   } finally {
-    await running.stop();
+    for (const p of live) await p.running.stop();
   }
 }
 await upstream.stop();
@@ -362,6 +409,7 @@ const report = {
     peers: peerMeta,
     skipped,
     durations,
+    order,
     tokens: tokenCount,
     load: { autocannon: acVersion, procs: loadProcs, connections, openLoop: 'bench/lib/openloop-proc.mjs' },
     upstream: `bench/peers/upstream.mjs, node:http, ${upstreamProcs} process${upstreamProcs > 1 ? 'es' : ''}, keep-alive`,
