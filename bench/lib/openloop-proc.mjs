@@ -8,7 +8,8 @@
 //   { url, path, rate, connections, maxConnections, drainSec, token? | tokensFile, tokenFrom, tokenTo,
 //     traceFile? }
 // traceFile: each run writes one line per request there (intended ms from the run's start, send
-// delay ms, service ms; '-' for a request that never completed), the last run overwriting.
+// delay ms, service ms; '-' for a request that never completed) after a `# t0_monotonic_ms` line,
+// the last run overwriting.
 // After the last scheduled send, stragglers get drainSec (default 3 s); what is still unanswered
 // then is counted as a timeout and enters the histogram with the time it had waited.
 // Protocol as lib/load-proc.mjs: ready / run {duration} -> done {result} / exit.
@@ -359,7 +360,9 @@ function runFor(durationSec) {
 }
 
 function writeTrace(file, t0, interval, sent, done, count) {
-  const lines = ['intended_ms\tsend_delay_ms\tservice_ms'];
+  // t0 on the monotonic clock (process.hrtime, ms), the same in every process on the machine, so
+  // a peer's own event log (GC, …) can be lined up with the requests.
+  const lines = [`# t0_monotonic_ms ${t0.toFixed(3)}`, 'intended_ms\tsend_delay_ms\tservice_ms'];
   for (let i = 0; i < count; i++) {
     const intended = t0 + i * interval;
     lines.push(done[i] > 0 ? `${(i * interval).toFixed(3)}\t${(sent[i] - intended).toFixed(3)}\t${(done[i] - sent[i]).toFixed(3)}` : `${(i * interval).toFixed(3)}\t-\t-`);
