@@ -288,14 +288,6 @@ async function measure(peer, running, sc) {
   return res;
 }
 
-// Every peer is started first and stays up (idle) while the others are measured; then each
-// scenario is measured on every peer in turn (BENCH_ORDER=interleaved, the default), so that the
-// figures a ratio divides were taken within a minute of each other: this machine's speed drifts
-// by 20% and more over the minutes of a full run, and measuring one peer's whole series after
-// another's put that drift into the ratios. BENCH_ORDER=by-peer measures each peer's whole series
-// in turn (the order of earlier runs). Either way a peer runs its scenarios in the same order, so
-// its process state (caches, heap) at each scenario is the same.
-
 async function startPeer(peer) {
   const isJwtgate = peer.name.startsWith('jwtgate');
   const check = peer.check(ctx);
@@ -345,6 +337,13 @@ async function measureAndLog(peer, running, sc) {
   return true;
 }
 
+// Every peer is started first and stays up (idle) while the others are measured; then each
+// scenario is measured on every peer in turn (BENCH_ORDER=interleaved, the default), so that the
+// figures a ratio divides were taken within a minute of each other: this machine's speed drifts
+// by 20% and more over the minutes of a full run, and measuring one peer's whole series after
+// another's put that drift into the ratios. BENCH_ORDER=by-peer measures each peer's whole series
+// in turn (the order of earlier runs). Either way a peer runs its scenarios in the same order, so
+// its process state (caches, heap) at each scenario is the same.
 if (order === 'by-peer') {
   for (const peer of peers) {
     if (proc.isStopping()) break;
