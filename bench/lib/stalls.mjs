@@ -13,8 +13,7 @@ export function tailEpisodes({ t0, interval, sent, done, count, gapMs = 5 }) {
   const latencies = [];
   for (let i = 0; i < count; i++) if (done[i] > 0) latencies.push(done[i] - (t0 + i * interval));
   if (latencies.length < 100) return null;
-  const sorted = Float64Array.from(latencies).sort();
-  const thresholdMs = sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)];
+  const thresholdMs = p99Of(latencies);
   const episodes = [];
   let cur = null;
   for (let i = 0; i < count; i++) {
@@ -44,6 +43,12 @@ export function tailEpisodes({ t0, interval, sent, done, count, gapMs = 5 }) {
     largestMs: largest ? round(largest.end - largest.start) : 0,
     generatorLateEpisodes: episodes.filter((e) => e.generatorLate).length,
   };
+}
+
+/** The 99th percentile of `values` (the smallest value at or above 99% of them). */
+export function p99Of(values) {
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)];
 }
 
 /** One line for the report's notes. */

@@ -5,6 +5,7 @@
 // Prints the GCs during the run and how many requests at or above the threshold (default: the
 // run's p99) were in flight while one ran.
 import { readFileSync } from 'node:fs';
+import { p99Of } from '../lib/stalls.mjs';
 
 const [traceFile, gcFile, thresholdArg] = process.argv.slice(2);
 if (!traceFile || !gcFile) {
@@ -28,8 +29,7 @@ for (const line of traceLines.slice(2)) {
 const gcs = readFileSync(gcFile, 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t').map(Number));
 const end = Math.max(...reqs.map((r) => r[1]));
 const during = gcs.filter(([s, d]) => s + d >= t0 && s <= end);
-const sorted = reqs.map(([a, b]) => b - a).sort((a, b) => a - b);
-const threshold = thresholdArg ? Number(thresholdArg) : sorted[Math.ceil(0.99 * sorted.length) - 1];
+const threshold = thresholdArg ? Number(thresholdArg) : p99Of(reqs.map(([a, b]) => b - a));
 const tail = reqs.filter(([a, b]) => b - a >= threshold);
 const hit = tail.filter(([a, b]) => during.some(([s, d]) => s < b && s + d > a));
 const kinds = {};
