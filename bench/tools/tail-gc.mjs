@@ -12,6 +12,10 @@ if (!traceFile || !gcFile) {
   console.error('usage: node bench/tools/tail-gc.mjs TRACE.tsv GC.tsv [THRESHOLD_MS]');
   process.exit(2);
 }
+if (thresholdArg !== undefined && !(Number(thresholdArg) > 0)) {
+  console.error(`THRESHOLD_MS must be a positive number of milliseconds, not ${JSON.stringify(thresholdArg)}`);
+  process.exit(2);
+}
 const traceLines = readFileSync(traceFile, 'utf8').trim().split('\n');
 const t0 = Number(/^# t0_monotonic_ms (\S+)/.exec(traceLines[0] ?? '')?.[1]);
 if (!Number.isFinite(t0)) {
