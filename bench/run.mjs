@@ -95,8 +95,11 @@ if (peers.length === 0 || scenarios.length === 0) {
 }
 
 const runs = peers.reduce((n, p) => n + scenarios.filter((s) => applicable(p, s)).length, 0);
-const estimate = peers.reduce((n, p) => n + scenarios.filter((s) => applicable(p, s)).reduce((m, s) => m + (s.kind === 'open' ? durations.open : Math.ceil(durations.closed)) + durations.warmup + 1, 2), 0);
-log(`${mode} run: ${peers.length} peers, ${scenarios.length} scenarios, ${runs} measurements, about ${Math.round(estimate / 60 + 0.3)} min; ${cores} cores; ${cpus.description}`);
+// Seconds: each measurement plus ~0.5 s of probes and load-process start-up, 2 s per peer start;
+// waits for a quiet machine come on top (BENCH_QUIET_BUDGET).
+const estimate = peers.reduce((n, p) => n + scenarios.filter((s) => applicable(p, s)).reduce((m, s) => m + (s.kind === 'open' ? durations.open : durations.closed) + durations.warmup + 0.5, 2), 0);
+const about = estimate < 90 ? `${Math.round(estimate / 10) * 10} s` : `${Math.round(estimate / 60)} min`;
+log(`${mode} run: ${peers.length} peers, ${scenarios.length} scenarios, ${runs} measurements, about ${about} plus any wait for a quiet machine; ${cores} cores; ${cpus.description}`);
 
 // ---- 3. temp dir, keys, tokens ----
 const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-bench-'));
