@@ -190,14 +190,14 @@ export class Verifier {
     if (!this.pool || this.closed) return this.inline(item, 'inline');
     const ks = this.keySets.get(item.keySetId);
     // Nothing for a worker to do: answered here without a round trip.
-    if (!ks || ks.keys.length === 0 || ks.generation < item.generation) return this.inline(item, 'inline');
+    if (!ks || ks.keys.length === 0 || ks.generation < item.generation) return this.inline(item, 'inline', ks);
     if (this.mode === 'auto' && this.queue.length === 0 && this.itemsInFlight === 0 && this.inlineThisTick < this.inlinePerTick) {
       this.inlineThisTick++;
       if (!this.tickResetScheduled) {
         this.tickResetScheduled = true;
         setImmediate(this.resetTick);
       }
-      return this.inline(item, 'inline');
+      return this.inline(item, 'inline', ks);
     }
     if (this.queue.length + this.itemsInFlight >= this.maxPending) {
       this.stats.overloaded++;
@@ -281,9 +281,10 @@ export class Verifier {
     if (this.queue.length > 0) this.flush(true);
   }
 
-  private inline(item: VerifyItem, why: 'inline' | 'fallback'): VerifyItemResult {
+  /** `ks`: this thread's copy of the item's key set, when the caller has looked it up already. */
+  private inline(item: VerifyItem, why: 'inline' | 'fallback', ks = this.keySets.get(item.keySetId)): VerifyItemResult {
     // Without the keys here either, nothing was checked: not counted.
-    const r = verifyWithKeySet(item, this.keySets.get(item.keySetId));
+    const r = verifyWithKeySet(item, ks);
     if (r === VERIFY_FAILURES.KEYSET_NOT_LOADED) return r;
     if (why === 'inline') this.stats.inline++;
     else this.stats.fallbacks++;
