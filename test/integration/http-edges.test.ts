@@ -9,6 +9,7 @@ import path from 'node:path';
 import { repoRoot, seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
 import { startHarness, sampleApp, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
+import { waitFor } from '../helpers/jwks-server.js';
 import { createLogger } from '../../src/observability/log.js';
 import { patternBytes } from '../../src/upstream/echo.js';
 
@@ -82,14 +83,14 @@ test('a chunked request body is streamed to the upstream whole; a body on a requ
   sock.write('5\r\nhello\r\n');
   await new Promise((r) => setTimeout(r, 50));
   sock.write('6\r\n world\r\n0\r\n\r\n');
-  for (let i = 0; i < 100 && !reply.includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => reply.includes('\r\n\r\n'), 'the response head');
   assert.match(reply, /^HTTP\/1\.1 200/);
-  for (let i = 0; i < 100 && !h.echo.received[n]?.completed; i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => h.echo.received[n]?.completed === true, 'the upstream to receive the whole body');
   assert.equal(h.echo.received[n]!.bodyLength, 11);
   // Same upload without a token: 401 at once, nothing reaches the upstream.
   sock.write('POST /anything HTTP/1.1\r\nHost: www.example.com:8080\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
   reply = '';
-  for (let i = 0; i < 100 && !reply.includes('Jwt is missing'); i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => reply.includes('Jwt is missing'), 'the 401');
   assert.match(reply, /^HTTP\/1\.1 401/);
   assert.equal(h.echo.received.length, n + 1);
   sock.destroy();
@@ -228,7 +229,7 @@ test('an upload answered 401 before its body arrived: the rest of the body is no
   sock.on('error', () => {});
   const total = 32 * 1024 * 1024;
   sock.write(`POST /anything HTTP/1.1\r\nHost: www.example.com:8080\r\nContent-Length: ${total}\r\n\r\n`);
-  for (let i = 0; i < 100 && !reply.includes('Jwt is missing'); i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => reply.includes('Jwt is missing'), 'the 401');
   assert.match(reply, /^HTTP\/1\.1 401/);
   global.gc?.();
   const before = process.memoryUsage().arrayBuffers;
