@@ -141,9 +141,12 @@ export type RefresherCommand =
   | { readonly type: 'refetch'; readonly id: string; readonly requestId: number };
 
 export type RefresherEvent =
-  /** A successful fetch (sent before its `fetch` event). Main decides whether it changed. */
-  | { readonly type: 'keyset'; readonly id: string; readonly url: string; readonly keys: readonly RefreshedKey[]; readonly dropped: readonly string[] }
-  /** Every fetch's outcome (one per fetch, retries included in `attempts`). */
+  /**
+   * Every fetch's outcome (one per fetch, retries included in `attempts`). A successful one
+   * carries its key set (main decides whether it changed) in the same message, so the keys and
+   * the fetch's stats and metrics reach the main thread together: no request can be served with
+   * the new keys before the fetch is counted.
+   */
   | {
       readonly type: 'fetch';
       readonly id: string;
@@ -157,6 +160,10 @@ export type RefresherEvent =
       readonly attempts: number;
       readonly durationMs: number;
       readonly keyCount?: number;
+      /** Only when `outcome` is `ok`. */
+      readonly keys?: readonly RefreshedKey[];
+      /** Only when `outcome` is `ok`: why members of the set were not imported. */
+      readonly dropped?: readonly string[];
       /** The first fetch of this key set since it was configured. */
       readonly first: boolean;
       readonly nextFetchInMs: number;

@@ -185,9 +185,6 @@ export class RefreshScheduler {
     let next: number;
     if (r.ok) {
       e.failures = 0;
-      // The key set goes first: when the main thread reads the `fetch` event or a refetch
-      // answer, it has already installed the keys.
-      this.deps.emit({ type: 'keyset', id, url, keys: r.keys, dropped: r.dropped });
       next = refreshDelayMs(e.spec, this.deps.random);
     } else {
       e.failures++;
@@ -199,7 +196,9 @@ export class RefreshScheduler {
       url,
       outcome: r.ok ? 'ok' : r.outcome,
       trigger,
-      ...(r.ok ? { keyCount: r.keys.length } : { reason: r.reason }),
+      // The key set rides in the fetch event: when the main thread reads it (or, after it, a
+      // refetch answer), it installs the keys and counts the fetch in one step.
+      ...(r.ok ? { keyCount: r.keys.length, keys: r.keys, dropped: r.dropped } : { reason: r.reason }),
       ...(!r.ok && r.status !== undefined ? { status: r.status } : {}),
       attempts: r.attempts,
       durationMs: this.deps.now() - t0,

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { ImportedKey, RemoteKeySet } from '../config/snapshot.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { JwksFetchOutcome, RefresherCommand, RefresherEvent, RemoteJwksSpec } from '../types.js';
+import type { JwksFetchOutcome, RefreshedKey, RefresherCommand, RefresherEvent, RemoteJwksSpec } from '../types.js';
 import { DEFAULT_FETCH_TIMEOUT_MS } from './remote-fetch.js';
 import { DEFAULT_KID_MISS_COOLDOWN_MS } from './refresh-scheduler.js';
 
@@ -243,21 +243,7 @@ export class JwksRefresher {
       return;
     }
     const stats = this.statsById.get(ev.id)!;
-    if (ev.type === 'keyset') {
-      stats.keyCount = ev.keys.length;
-      const digest = ev.keys.map((k) => `${k.kid ?? ''}|${k.alg ?? ''}|${k.thumbprint}`).join(',');
-      if (this.digests.get(ev.id) === digest) return;
-      const first = !this.digests.has(ev.id);
-      this.digests.set(ev.id, digest);
-      stats.changes++;
-      this.opts.onKeySet(ev.id, ev.keys as readonly ImportedKey[]);
-      const fields = { provider: ev.id, url: ev.url, keys: ev.keys.map((k) => `${k.kid ?? '(no kid)'}/${k.alg ?? k.kty}/${k.thumbprint}`) };
-      if (first) this.log.info('remote JWKS loaded', fields);
-      else this.log.info('remote JWKS changed: new key set generation', fields);
-      for (const d of ev.dropped) this.log.warn('remote JWKS: key dropped', { provider: ev.id, url: ev.url, reason: d });
-      return;
-    }
-    // ev.type === 'fetch'
+    if (ev.keys) this.installKeySet(ev.id, ev.url, ev.keys, ev.dropped ?? [], stats);
     this.opts.metrics?.inc('jwtgate_jwks_fetch_total', ev.outcome);
     (stats.fetches as Record<string, number>)[ev.outcome] = (stats.fetches[ev.outcome] ?? 0) + 1;
     stats.requests += ev.attempts;
@@ -285,6 +271,21 @@ export class JwksRefresher {
       this.attemptedIds.add(ev.id);
       this.notifyAttempts();
     }
+  }
+
+  /** A successful fetch's key set: handed to the verifier only when it differs from the last one. */
+  private installKeySet(id: string, url: string, keys: readonly RefreshedKey[], dropped: readonly string[], stats: KeySetFetchStats): void {
+    stats.keyCount = keys.length;
+    const digest = keys.map((k) => `${k.kid ?? ''}|${k.alg ?? ''}|${k.thumbprint}`).join(',');
+    if (this.digests.get(id) === digest) return;
+    const first = !this.digests.has(id);
+    this.digests.set(id, digest);
+    stats.changes++;
+    this.opts.onKeySet(id, keys as readonly ImportedKey[]);
+    const fields = { provider: id, url, keys: keys.map((k) => `${k.kid ?? '(no kid)'}/${k.alg ?? k.kty}/${k.thumbprint}`) };
+    if (first) this.log.info('remote JWKS loaded', fields);
+    else this.log.info('remote JWKS changed: new key set generation', fields);
+    for (const d of dropped) this.log.warn('remote JWKS: key dropped', { provider: id, url, reason: d });
   }
 }
 

@@ -76,6 +76,8 @@ function rig(opts: { random?: number; cooldownMs?: number } = {}) {
     },
     nextTimerIn: () => Math.min(...timers.map((t) => t.at)) - now,
     of: <T extends RefresherEvent['type']>(type: T) => events.filter((e): e is Extract<RefresherEvent, { type: T }> => e.type === type),
+    /** The fetch events that published a key set. */
+    keysets: () => events.filter((e): e is Extract<RefresherEvent, { type: 'fetch' }> => e.type === 'fetch' && e.keys !== undefined),
   };
 }
 
@@ -101,10 +103,11 @@ test('configure fetches at once; success schedules the refresh at cacheDuration 
   r.scheduler.configure([spec()]);
   assert.equal(r.fetches.length, 1);
   await r.answer(OK);
-  assert.deepEqual(r.of('keyset').map((e) => e.id), [spec().id]);
+  assert.deepEqual(r.keysets().map((e) => e.id), [spec().id]);
   const f = r.of('fetch')[0]!;
   assert.equal(f.outcome, 'ok');
   assert.equal(f.first, true);
+  assert.deepEqual([f.keys, f.dropped], [OK.keys, OK.dropped], 'the key set rides in the fetch event');
   assert.equal(f.trigger, 'initial');
   assert.equal(r.nextTimerIn(), 595_000);
   await r.advance(594_999);
@@ -112,7 +115,7 @@ test('configure fetches at once; success schedules the refresh at cacheDuration 
   await r.advance(1);
   assert.equal(r.fetches.length, 1, 'refresh fetch');
   await r.answer(FAIL);
-  assert.equal(r.of('keyset').length, 1, 'a failed refresh publishes nothing: the last good keys stay');
+  assert.equal(r.keysets().length, 1, 'a failed refresh publishes nothing: the last good keys stay');
   assert.equal(r.of('fetch').at(-1)!.trigger, 'refresh');
   assert.equal(r.of('fetch').at(-1)!.first, false);
   assert.equal(r.nextTimerIn(), 1000);
@@ -122,7 +125,7 @@ test('configure fetches at once; success schedules the refresh at cacheDuration 
   await r.advance(2000);
   assert.equal(r.of('fetch').at(-1)!.reason, 'HTTP 500');
   await r.answer(OK);
-  assert.equal(r.of('keyset').length, 2);
+  assert.equal(r.keysets().length, 2);
   assert.equal(r.nextTimerIn(), 595_000, 'success resets the backoff');
 });
 
@@ -182,7 +185,7 @@ test('never two fetches of one key set at once; a changed spec starts over; remo
   r.scheduler.configure([spec()]);
   await r.answer(OK);
   await r.answer(OK);
-  assert.deepEqual(r.of('keyset').map((e) => e.id), [spec().id], 'the removed key set publishes nothing');
+  assert.deepEqual(r.keysets().map((e) => e.id), [spec().id], 'the removed key set publishes nothing');
   assert.equal(r.timers.length, 1);
   r.scheduler.configure([spec({ url: 'http://idp.test/other' })]);
   assert.equal(r.fetches.length, 1, 'a changed URL is fetched at once');
