@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// CPU per request, per thread, of one jwtgate process (or of a bare uWS app answering 401, the
-// floor of the 401 path) under a closed-loop autocannon load: the figure the throughput ratios
-// track on a machine where load generator, upstream and gateway share the cores. Used to compare
-// two builds side by side (--dist) or two settings, alternating runs.
+// CPU per request, per thread, of one jwtgate process under a closed-loop autocannon load: the
+// figure the throughput ratios track on a machine where load generator, upstream and gateway
+// share the cores. Used to compare two builds side by side (--dist) or two settings, alternating
+// runs. The other targets are the references to compare jwtgate with, measured the same way:
+// the harness's nginx (proxy only) and HAProxy peers, and floors: a bare uWS app answering 401
+// (bench/peers/uws-401.mjs), and bare uWS proxies checking no token, with undici or with a
+// minimal node:net client (bench/peers/uws-proxy.mjs).
 //
 //   node bench/cpu.mjs [--scenario cache-hit|cache-miss-rs256|cache-miss-es256|missing-token]
-//                      [--seconds 6] [--runs 1] [--dist DIR] [--target jwtgate|bare-uws-401]
+//                      [--seconds 6] [--runs 1] [--dist DIR] [--target TARGET]
 //                      [--rate N] [-- extra jwtgate serve flags]
 //
 // Closed loop by default (64 connections, as fast as the machine goes); --rate N offers a fixed
@@ -19,6 +22,9 @@
 // upstream's move with them: total/upstream divides that out (the upstream does the same work
 // per request whatever the gateway is) and is the figure to compare builds by (four runs of one
 // build: 1.99/1.99/1.99/1.99; closed-loop proxied scenarios only).
+//
+// BENCH_JWTGATE_NODE_ARGS passes node/V8 flags to jwtgate, as in `npm run bench`; the target is
+// stopped with SIGTERM and given 5 s to exit, so `--cpu-prof --cpu-prof-dir=DIR` writes its profiles.
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,8 +36,11 @@ const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(benchDir);
 const dashDash = process.argv.indexOf('--');
 const USAGE = `usage: node bench/cpu.mjs [--scenario cache-hit|cache-miss-rs256|cache-miss-es256|missing-token]
-                        [--seconds 6] [--runs 1] [--dist DIR] [--target jwtgate|bare-uws-401]
-                        [--rate N] [-- extra jwtgate serve flags]`;
+                        [--seconds 6] [--runs 1] [--dist DIR] [--target TARGET]
+                        [--rate N] [-- extra jwtgate serve flags]
+targets: jwtgate (default); haproxy; nginx-proxy (cache-hit only: no JWT); bare-uws-401
+         (missing-token only); bare-uws-proxy-undici-request, bare-uws-proxy-undici-dispatch,
+         bare-uws-proxy-raw (cache-hit only: they check no token)`;
 function usage(problem) {
   console.error(problem ? `bench/cpu.mjs: ${problem}\n${USAGE}` : USAGE);
   process.exit(problem ? 2 : 0);
@@ -57,8 +66,11 @@ if (values.help) usage();
 const extra = dashDash < 0 ? [] : process.argv.slice(dashDash + 1);
 const SCENARIOS = ['cache-hit', 'cache-miss-rs256', 'cache-miss-es256', 'missing-token'];
 if (!SCENARIOS.includes(values.scenario)) usage(`--scenario must be one of ${SCENARIOS.join(', ')}`);
-if (values.target !== 'jwtgate' && values.target !== 'bare-uws-401') usage('--target must be jwtgate or bare-uws-401');
+const PROXY_CLIENTS = ['undici-request', 'undici-dispatch', 'raw'];
+const TARGETS = ['jwtgate', 'haproxy', 'nginx-proxy', 'bare-uws-401', ...PROXY_CLIENTS.map((c) => `bare-uws-proxy-${c}`)];
+if (!TARGETS.includes(values.target)) usage(`--target must be one of ${TARGETS.join(', ')}`);
 if (values.target === 'bare-uws-401' && values.scenario !== 'missing-token') usage('--target bare-uws-401 only answers 401: use --scenario missing-token');
+if ((values.target.startsWith('bare-uws-proxy-') || values.target === 'nginx-proxy') && values.scenario !== 'cache-hit') usage(`--target ${values.target} checks no token: use --scenario cache-hit`);
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 if (!(seconds > 0)) usage('--seconds must be a positive number');
@@ -78,8 +90,10 @@ if (values.dist === path.join(root, 'dist')) {
 }
 const proc = await import('./lib/proc.mjs');
 const { makeKeys, mint, mintMany, payload } = await import('./lib/keys.mjs');
-const { jwtgatePeer } = await import('./lib/peers.mjs');
+const { jwtgatePeer, haproxy, nginxProxy } = await import('./lib/peers.mjs');
 const { startLoad } = await import('./lib/load.mjs');
+/** tid -> CPU seconds for a node target; the whole process group as one entry for nginx/HAProxy. */
+const cpuOf = (t) => (t.group ? new Map([['group', proc.groupCpuSeconds(t.pid) ?? 0]]) : proc.threadCpuSeconds(t.pid));
 const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-cpu-'));
 proc.installCleanup();
 try {
@@ -102,30 +116,51 @@ try {
   let adminUrl;
   if (values.target === 'jwtgate') {
     // The harness's own jwtgate peer (bench config, --admin, --log-level warn), from the build in --dist.
-    const running = await jwtgatePeer('auto', extra).start({ root: path.dirname(path.resolve(values.dist)), benchDir, dir, upstreamPort, keys, cpus: {} });
+    const nodeArgs = (process.env.BENCH_JWTGATE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+    const running = await jwtgatePeer('auto', extra, nodeArgs).start({ root: path.dirname(path.resolve(values.dist)), benchDir, dir, upstreamPort, keys, cpus: {} });
     target = running;
     url = running.url;
     adminUrl = running.adminUrl;
+  } else if (values.target === 'haproxy' || values.target === 'nginx-proxy') {
+    // The harness's own peers and configs. Their CPU is their process group's (nginx workers,
+    // HAProxy threads): shown as total, with no main-thread split.
+    const peer = values.target === 'haproxy' ? haproxy : nginxProxy;
+    const checked = peer.check();
+    if (!checked.ok) {
+      log(checked.reason);
+      process.exit(1);
+    }
+    const running = await peer.start({ root, benchDir, dir, upstreamPort, keys, cpus: {}, env: process.env });
+    target = { pid: running.pid, stop: () => running.stop(), group: true };
+    url = running.url;
   } else {
     const port = await proc.freePort();
-    target = proc.spawnChild('bare-uws-401', process.execPath, [path.join(benchDir, 'peers/uws-401.mjs'), '--port', String(port)], { cwd: root });
+    const args = values.target === 'bare-uws-401'
+      ? [path.join(benchDir, 'peers/uws-401.mjs'), '--port', String(port)]
+      : [path.join(benchDir, 'peers/uws-proxy.mjs'), '--port', String(port), '--upstream-port', String(upstreamPort), '--client', values.target.slice('bare-uws-proxy-'.length)];
+    target = proc.spawnChild(values.target, process.execPath, args, { cwd: root });
     await proc.waitForLine(target, /listening/);
     url = `http://127.0.0.1:${port}`;
     await proc.waitForHttp(`${url}/headers`, { handle: target });
   }
-  const metric = async (name) => (await proc.scrapeMetrics(adminUrl))?.[name] ?? 0;
+    const metric = async (name) => (await proc.scrapeMetrics(adminUrl))?.[name] ?? 0;
 
   const load = await startLoad({ kind: rate > 0 ? 'open' : 'closed', rate: rate || undefined, procs: 1, connections: 64, url, path: '/headers', token, tokensFile, tokenCount: tokensFile ? 20_000 : 0, timeoutSec: 10 });
   console.log(`${values.target} ${values.scenario}${extra.length ? ' ' + extra.join(' ') : ''} (${path.relative(root, values.dist) || values.dist}), ${seconds} s per run, ${rate > 0 ? `fixed rate ${rate} req/s` : '64 connections'}`);
   console.log('run  req/s     main  other  total  upstream  (CPU µs per request)  total/upstream  pool items/task');
-  await load.run(2);
+  // Every response must have the scenario's status (200 proxied, 401 missing token): a target
+  // answering 502s or dropping connections would otherwise look cheap.
+  const expected = values.scenario === 'missing-token' ? '401' : '200';
+  const unexpected = (r) => r.errors + Object.entries(r.statusCodes).reduce((n, [code, c]) => (code === expected ? n : n + c), 0);
+  let bad = unexpected(await load.run(2));
   for (let run = 1; run <= Number(values.runs); run++) {
-    const g0 = proc.threadCpuSeconds(target.pid);
+    const g0 = cpuOf(target);
     const u0 = proc.threadCpuSeconds(upstream.pid);
     const pooled0 = await metric('jwtgate_jwt_verifications_total{mode="pool"}');
     const tasks0 = await metric('jwtgate_verify_pool_tasks_total{result="ok"}');
     const r = await load.run(seconds);
-    const g1 = proc.threadCpuSeconds(target.pid);
+    bad += unexpected(r);
+    const g1 = cpuOf(target);
     const u1 = proc.threadCpuSeconds(upstream.pid);
     const pooled = (await metric('jwtgate_jwt_verifications_total{mode="pool"}')) - pooled0;
     const tasks = (await metric('jwtgate_verify_pool_tasks_total{result="ok"}')) - tasks0;
@@ -133,20 +168,25 @@ try {
     let other = 0;
     for (const [tid, secs] of g1) {
       const d = secs - (g0.get(tid) ?? 0);
-      if (tid === String(target.pid)) main += d;
+      if (tid === String(target.pid) && !target.group) main += d;
       else other += d;
     }
     let up = 0;
     for (const [tid, secs] of u1) up += secs - (u0.get(tid) ?? 0);
     const n = r.completed;
     const us = (secs) => ((secs * 1e6) / n).toFixed(1).padStart(6);
-    console.log(`${String(run).padStart(3)}  ${String(Math.round(n / seconds)).padStart(6)}  ${us(main)} ${us(other)} ${us(main + other)}  ${us(up)}  ${(up > 0 ? ((main + other) / up).toFixed(2) : '-').padStart(29)}  ${tasks ? (pooled / tasks).toFixed(1) : '-'}`);
+    console.log(`${String(run).padStart(3)}  ${String(Math.round(n / seconds)).padStart(6)}  ${target.group ? '     -      -' : `${us(main)} ${us(other)}`} ${us(main + other)}  ${us(up)}  ${(up > 0 ? ((main + other) / up).toFixed(2) : '-').padStart(29)}  ${tasks ? (pooled / tasks).toFixed(1) : '-'}`);
     r.histogram.destroy?.();
   }
   await load.close();
+  await target.stop(5000);
+  if (bad > 0) {
+    log(`${bad} responses were errors or not ${expected}: these figures do not measure the scenario`);
+    process.exitCode = 1;
+  }
 } finally {
   proc.killAll('SIGTERM');
   await proc.sleep(300);
   rmSync(dir, { recursive: true, force: true });
 }
-process.exit(0);
+process.exit(process.exitCode ?? 0);
