@@ -12,6 +12,17 @@ const ratio = (a, b) => {
   return `${r >= 100 ? Math.round(r).toLocaleString('en-US') : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`;
 };
 
+/**
+ * The peer's CPU over the upstream's in the same interval ("÷ upstream"): its cost per request in
+ * units of the upstream's. Only where every response was proxied (the upstream did one request's
+ * work per response) and both were measured; '–' otherwise.
+ */
+export function perUpstream(r) {
+  const { peer, upstream } = r.cpu ?? {};
+  if (!(peer > 0) || !(upstream >= 1) || r.non2xx > 0 || r.unexpected > 0) return '–';
+  return (peer / upstream).toFixed(2);
+}
+
 export function find(results, peer, scenario) {
   return results.find((r) => r.peer === peer && r.scenario === scenario && r.status === 'ok');
 }
@@ -72,25 +83,25 @@ export function markdown(report) {
         : '- Order: each peer measured through all scenarios, one peer after another',
   );
   lines.push(`- CPU placement: ${meta.cpus.description}${meta.nice ? `; every process at nice ${meta.nice}` : ''}. Upstream: ${meta.upstream}.`);
-  lines.push(`- CPU columns: % of one core over the measured interval, from /proc/<pid>/stat (all threads and child processes); "peer CPU µs/req" = the peer's CPU time per response (comparable even when the load generator is the limit); "other" = the rest of the machine (should be ~0).`);
+  lines.push(`- CPU columns: % of one core over the measured interval, from /proc/<pid>/stat (all threads and child processes); "peer CPU µs/req" = the peer's CPU time per response (comparable even when the load generator is the limit); "÷ upstream" = the peer's CPU over the upstream's in the same interval, i.e. its cost per request in units of the upstream's (proxied scenarios only): the machine's speed swings move both, so this figure holds still across runs where µs/req and req/s do not; "other" = the rest of the machine (should be ~0).`);
   const disturbed = results.filter((r) => r.status === 'ok' && r.cpu?.other > DISTURBED).length;
   if (disturbed) lines.push(`- **⚠ ${disturbed} of ${results.filter((r) => r.status === 'ok').length} measurements ran while other processes used more than ${DISTURBED}% of a core** (column "other"): their figures are disturbed; run again on a quiet machine before quoting them.`);
   lines.push('');
   lines.push('## Throughput (closed loop)');
   lines.push('');
-  lines.push('| scenario | peer | req/s (expected status) | p50 ms | p99 ms | non-2xx | unexpected | errors | CPU peer | peer CPU µs/req | CPU upstream | CPU load | other | × nginx-proxy-only | × HAProxy |');
-  lines.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  lines.push('| scenario | peer | req/s (expected status) | p50 ms | p99 ms | non-2xx | unexpected | errors | CPU peer | peer CPU µs/req | ÷ upstream | CPU upstream | CPU load | other | × nginx-proxy-only | × HAProxy |');
+  lines.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   const order = report.scenarios.map((s) => s.name);
   const closed = order.filter((n) => results.some((r) => r.kind === 'closed' && r.scenario === n));
   for (const s of closed) {
     const h = find(results, 'haproxy', s);
     for (const r of results.filter((x) => x.scenario === s)) {
       if (r.status !== 'ok') {
-        lines.push(`| ${s} | ${r.peer} | ${r.status}: ${r.reason ?? ''} | | | | | | | | | | | | |`);
+        lines.push(`| ${s} | ${r.peer} | ${r.status}: ${r.reason ?? ''} | | | | | | | | | | | | | |`);
         continue;
       }
       lines.push(
-        `| ${s} | ${r.peer}${mark(r)} | ${fmt(r.rps)} | ${fmt(r.latency.p50, 2)} | ${fmt(r.latency.p99, 2)} | ${fmt(r.non2xx)} | ${fmt(r.unexpected)} | ${fmt(r.errors)} | ${fmt(r.cpu.peer)}% | ${fmt(r.cpu.peerUsPerReq, 1)} | ${fmt(r.cpu.upstream)}% | ${fmt(r.cpu.load)}% | ${fmt(r.cpu.other)}% | ${n ? ratio(r.rps, n.rps) : '–'} | ${h ? ratio(r.rps, h.rps) : '–'} |`,
+        `| ${s} | ${r.peer}${mark(r)} | ${fmt(r.rps)} | ${fmt(r.latency.p50, 2)} | ${fmt(r.latency.p99, 2)} | ${fmt(r.non2xx)} | ${fmt(r.unexpected)} | ${fmt(r.errors)} | ${fmt(r.cpu.peer)}% | ${fmt(r.cpu.peerUsPerReq, 1)} | ${perUpstream(r)} | ${fmt(r.cpu.upstream)}% | ${fmt(r.cpu.load)}% | ${fmt(r.cpu.other)}% | ${n ? ratio(r.rps, n.rps) : '–'} | ${h ? ratio(r.rps, h.rps) : '–'} |`,
       );
     }
   }
@@ -106,7 +117,7 @@ export function markdown(report) {
       const nn = find(results, 'nginx-proxy', s);
       for (const r of results.filter((x) => x.scenario === s)) {
         if (r.status !== 'ok') {
-          lines.push(`| ${s} | ${r.peer} | ${r.status}: ${r.reason ?? ''} | | | | | | | | | | | | |`);
+          lines.push(`| ${s} | ${r.peer} | ${r.status}: ${r.reason ?? ''} | | | | | | | | | | | | | |`);
           continue;
         }
         const L = r.latency;

@@ -1,0 +1,33 @@
+// node --test bench/test/ (run by .ci/run): the report's "÷ upstream" column.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { markdown, perUpstream } from '../lib/report.mjs';
+
+const row = (o) => ({ peer: 'jwtgate', scenario: 'cache-hit', kind: 'closed', status: 'ok', rps: 20_000, non2xx: 0, unexpected: 0, errors: 0, latency: { p50: 1, p99: 2 }, cpu: { peer: 90, peerUsPerReq: 45, upstream: 48, load: 40, other: 1 }, ...o });
+
+test('÷ upstream: peer CPU over upstream CPU in the same interval, proxied responses only', () => {
+  assert.equal(perUpstream(row()), '1.88');
+  assert.equal(perUpstream(row({ non2xx: 1000, cpu: { peer: 80, upstream: 0 } })), '–', '401 path: the upstream did nothing');
+  assert.equal(perUpstream(row({ non2xx: 3 })), '–', 'some responses not proxied: the units differ');
+  assert.equal(perUpstream(row({ unexpected: 1 })), '–');
+  assert.equal(perUpstream(row({ cpu: { peer: null, upstream: 95 } })), '–', 'upstream-direct: no peer process');
+  assert.equal(perUpstream(row({ cpu: { peer: 50, upstream: 0.4 } })), '–', 'upstream below 1% of a core: too small to divide by');
+  assert.equal(perUpstream({ status: 'ok' }), '–', 'no CPU figures');
+});
+
+test('the throughput table has the column, in its place', () => {
+  const report = {
+    meta: { timestamp: 't', mode: 'full', cores: 2, cpuModel: 'x', memGiB: 1, os: 'linux', node: 'v20', git: { sha: 'abc' }, peers: [], skipped: [], load: { autocannon: '8', procs: 1, connections: 64 }, durations: { warmup: 2, closed: 8, open: 8 }, tokens: 20, order: 'interleaved', cpus: { description: 'shared' } },
+    scenarios: [{ name: 'cache-hit' }],
+    results: [row({ peer: 'nginx-proxy', rps: 34_000, cpu: { peer: 67, peerUsPerReq: 19.1, upstream: 65, load: 59, other: 2 } }), row()],
+  };
+  const lines = markdown(report).split('\n');
+  const header = lines.find((l) => l.startsWith('| scenario | peer | req/s'));
+  const cols = header.split('|').map((c) => c.trim());
+  const at = cols.indexOf('÷ upstream');
+  assert.equal(cols[at - 1], 'peer CPU µs/req');
+  const cell = (peer) => lines.find((l) => l.startsWith(`| cache-hit | ${peer} |`)).split('|').map((c) => c.trim())[at];
+  assert.equal(cell('nginx-proxy'), '1.03');
+  assert.equal(cell('jwtgate'), '1.88');
+  assert.equal(lines[lines.indexOf(header) + 1].split('|').length, header.split('|').length, 'separator row has as many columns');
+});
