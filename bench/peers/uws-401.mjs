@@ -3,13 +3,10 @@
 // Used by bench/cpu.mjs --target bare-uws-401, not by the harness's peers.
 //   node bench/peers/uws-401.mjs --port N [--host 127.0.0.1]      prints "listening <port>"
 import { parseArgs } from 'node:util';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { listen, loadBareUws } from './bare-uws.mjs';
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' } } });
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { loadUws } = await import(pathToFileURL(path.join(root, 'dist/src/http/uws.js')).href);
-const uws = loadUws();
+const uws = await loadBareUws();
 const app = uws.App();
 app.any('/*', (res, req) => {
   const headers = [];
@@ -24,11 +21,4 @@ app.any('/*', (res, req) => {
     res.end('Jwt is missing');
   });
 });
-app.listen(values.host, Number(values.port), (socket) => {
-  if (!socket) {
-    console.error(`cannot listen on ${values.host}:${values.port}`);
-    process.exit(1);
-  }
-  process.stdout.write(`listening ${uws.us_socket_local_port(socket)}\n`);
-});
-process.on('SIGTERM', () => process.exit(0));
+listen(uws, app, values.host, Number(values.port));

@@ -14,8 +14,8 @@
 import net from 'node:net';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { listen, loadBareUws, root } from './bare-uws.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -37,9 +37,7 @@ if (!values['upstream-port']) {
 }
 const upstreamPort = Number(values['upstream-port']);
 const maxConnections = Number(values.connections);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { loadUws } = await import(pathToFileURL(path.join(root, 'dist/src/http/uws.js')).href);
-const uws = loadUws();
+const uws = await loadBareUws();
 
 /** send(path, headers as [name, value, ...], done(status, contentType, body)) for each client. */
 function makeClient(kind) {
@@ -172,11 +170,4 @@ app.get('/*', (res, req) => {
     });
   });
 });
-app.listen(values.host, Number(values.port), (socket) => {
-  if (!socket) {
-    console.error(`cannot listen on ${values.host}:${values.port}`);
-    process.exit(1);
-  }
-  process.stdout.write(`listening ${uws.us_socket_local_port(socket)}\n`);
-});
-process.on('SIGTERM', () => process.exit(0));
+listen(uws, app, values.host, Number(values.port));
