@@ -24,7 +24,8 @@
 // build: 1.99/1.99/1.99/1.99; closed-loop proxied scenarios only).
 //
 // BENCH_JWTGATE_NODE_ARGS passes node/V8 flags to jwtgate, as in `npm run bench`; the target is
-// stopped with SIGTERM and given 5 s to exit, so `--cpu-prof --cpu-prof-dir=DIR` writes its profiles.
+// stopped with SIGTERM and given at least 3 s to exit, so `--cpu-prof --cpu-prof-dir=DIR` writes
+// its profiles.
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -92,6 +93,13 @@ const proc = await import('./lib/proc.mjs');
 const { makeKeys, mint, mintMany, payload } = await import('./lib/keys.mjs');
 const { jwtgatePeer, haproxy, nginxProxy } = await import('./lib/peers.mjs');
 const { startLoad } = await import('./lib/load.mjs');
+// HAProxy and nginx are the harness's own peers and configs: say what is missing before starting anything.
+const refPeer = values.target === 'haproxy' ? haproxy : values.target === 'nginx-proxy' ? nginxProxy : undefined;
+const refChecked = refPeer?.check();
+if (refChecked && !refChecked.ok) {
+  log(refChecked.reason);
+  process.exit(1);
+}
 /** tid -> CPU seconds for a node target; the whole process group as one entry for nginx/HAProxy. */
 const cpuOf = (t) => (t.group ? new Map([['group', proc.groupCpuSeconds(t.pid) ?? 0]]) : proc.threadCpuSeconds(t.pid));
 const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-cpu-'));
@@ -121,16 +129,10 @@ try {
     target = running;
     url = running.url;
     adminUrl = running.adminUrl;
-  } else if (values.target === 'haproxy' || values.target === 'nginx-proxy') {
-    // The harness's own peers and configs. Their CPU is their process group's (nginx workers,
-    // HAProxy threads): shown as total, with no main-thread split.
-    const peer = values.target === 'haproxy' ? haproxy : nginxProxy;
-    const checked = peer.check();
-    if (!checked.ok) {
-      log(checked.reason);
-      process.exit(1);
-    }
-    const running = await peer.start({ root, benchDir, dir, upstreamPort, keys, cpus: {}, env: process.env });
+  } else if (refPeer) {
+    // Their CPU is their process group's (nginx workers, HAProxy threads): shown as total, with
+    // no main-thread split.
+    const running = await refPeer.start({ root, benchDir, dir, upstreamPort, keys, cpus: {}, env: process.env });
     target = { pid: running.pid, stop: () => running.stop(), group: true };
     url = running.url;
   } else {
@@ -143,7 +145,7 @@ try {
     url = `http://127.0.0.1:${port}`;
     await proc.waitForHttp(`${url}/headers`, { handle: target });
   }
-    const metric = async (name) => (await proc.scrapeMetrics(adminUrl))?.[name] ?? 0;
+  const metric = async (name) => (await proc.scrapeMetrics(adminUrl))?.[name] ?? 0;
 
   const load = await startLoad({ kind: rate > 0 ? 'open' : 'closed', rate: rate || undefined, procs: 1, connections: 64, url, path: '/headers', token, tokensFile, tokenCount: tokensFile ? 20_000 : 0, timeoutSec: 10 });
   console.log(`${values.target} ${values.scenario}${extra.length ? ' ' + extra.join(' ') : ''} (${path.relative(root, values.dist) || values.dist}), ${seconds} s per run, ${rate > 0 ? `fixed rate ${rate} req/s` : '64 connections'}`);
@@ -179,7 +181,7 @@ try {
     r.histogram.destroy?.();
   }
   await load.close();
-  await target.stop(5000);
+  await target.stop();
   if (bad > 0) {
     log(`${bad} responses were errors or not ${expected}: these figures do not measure the scenario`);
     process.exitCode = 1;
