@@ -91,7 +91,7 @@ if (values.dist === path.join(root, 'dist')) {
 }
 const proc = await import('./lib/proc.mjs');
 const { makeKeys, mint, mintMany, payload } = await import('./lib/keys.mjs');
-const { jwtgatePeer, haproxy, nginxProxy } = await import('./lib/peers.mjs');
+const { jwtgateArgs, jwtgatePeer, haproxy, nginxProxy } = await import('./lib/peers.mjs');
 const { startLoad } = await import('./lib/load.mjs');
 // HAProxy and nginx are the harness's own peers and configs: say what is missing before starting anything.
 const refPeer = values.target === 'haproxy' ? haproxy : values.target === 'nginx-proxy' ? nginxProxy : undefined;
@@ -124,8 +124,7 @@ try {
   let adminUrl;
   if (values.target === 'jwtgate') {
     // The harness's own jwtgate peer (bench config, --admin, --log-level warn), from the build in --dist.
-    const nodeArgs = (process.env.BENCH_JWTGATE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-    const running = await jwtgatePeer('auto', extra, nodeArgs).start({ root: path.dirname(path.resolve(values.dist)), benchDir, dir, upstreamPort, keys, cpus: {} });
+    const running = await jwtgatePeer('auto', extra, jwtgateArgs(process.env).nodeArgs).start({ root: path.dirname(path.resolve(values.dist)), benchDir, dir, upstreamPort, keys, cpus: {} });
     target = running;
     url = running.url;
     adminUrl = running.adminUrl;

@@ -219,7 +219,12 @@ export function jwtgatePeer(mode = 'auto', extraArgs = [], nodeArgs = []) {
 /** The peers in run order: references first, so ratios can be computed as results come in. */
 export function allPeers(env) {
   const modes = (env.BENCH_JWTGATE_MODES ?? 'auto').split(',').map((s) => s.trim()).filter(Boolean);
-  const extra = (env.BENCH_JWTGATE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const nodeArgs = (env.BENCH_JWTGATE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const { extra, nodeArgs } = jwtgateArgs(env);
   return [upstreamDirect, nginxProxy, haproxy, fastifyJwtCache, fastifyJwt, ...modes.map((m) => jwtgatePeer(m, extra, nodeArgs))];
+}
+
+/** BENCH_JWTGATE_ARGS (extra `serve` flags) and BENCH_JWTGATE_NODE_ARGS (node/V8 flags), split on whitespace. */
+export function jwtgateArgs(env) {
+  const words = (v) => (v ?? '').split(/\s+/).filter(Boolean);
+  return { extra: words(env.BENCH_JWTGATE_ARGS), nodeArgs: words(env.BENCH_JWTGATE_NODE_ARGS) };
 }
