@@ -75,12 +75,11 @@ export function markdown(report) {
   lines.push(`- Peers: ${meta.peers.map((p) => `${p.name} (${p.version}; ${p.config})`).join('; ')}`);
   if (meta.skipped.length) lines.push(`- Skipped: ${meta.skipped.map((s) => `${s.peer}${s.scenario ? `/${s.scenario}` : ''}: ${s.reason}`).join('; ')}`);
   lines.push(`- Load: closed loop = autocannon ${meta.load.autocannon}, ${meta.load.procs} process(es), ${meta.load.connections} connections, pipelining 1, ${meta.durations.warmup} s warm-up + ${meta.durations.closed} s measured; fixed rate = bench/lib/openloop-proc.mjs (open loop, latency from intended send time), ${meta.durations.warmup} s warm-up + ${meta.durations.open} s measured; ${meta.tokens} distinct tokens per rotated set`);
+  // Reports from before BENCH_ORDER have no `order`: they measured by peer.
   lines.push(
-    meta.order === 'by-peer'
-      ? '- Order: each peer measured through all scenarios, one peer after another (BENCH_ORDER=by-peer)'
-      : meta.order === 'interleaved'
-        ? '- Order: all peers up at once; each scenario measured on every peer in turn (BENCH_ORDER=interleaved), so the figures of a ratio are minutes apart at most'
-        : '- Order: each peer measured through all scenarios, one peer after another',
+    meta.order === 'interleaved'
+      ? '- Order: all peers up at once; each scenario measured on every peer in turn (BENCH_ORDER=interleaved), so the figures of a ratio are minutes apart at most'
+      : `- Order: each peer measured through all scenarios, one peer after another${meta.order === 'by-peer' ? ' (BENCH_ORDER=by-peer)' : ''}`,
   );
   lines.push(`- CPU placement: ${meta.cpus.description}${meta.nice ? `; every process at nice ${meta.nice}` : ''}. Upstream: ${meta.upstream}.`);
   lines.push(`- CPU columns: % of one core over the measured interval, from /proc/<pid>/stat (all threads and child processes); "peer CPU µs/req" = the peer's CPU time per response (comparable even when the load generator is the limit); "÷ upstream" = the peer's CPU over the upstream's in the same interval, i.e. its cost per request in units of the upstream's (proxied scenarios only): the machine's speed swings move both, so this figure holds still across runs where µs/req and req/s do not; "other" = the rest of the machine (should be ~0).`);
