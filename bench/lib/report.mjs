@@ -6,10 +6,12 @@ import path from 'node:path';
 import { percentilePlot } from './svg.mjs';
 
 const fmt = (n, d = 0) => (n === undefined || n === null || Number.isNaN(n) ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
-const ratio = (a, b) => {
+export const ratio = (a, b) => {
   if (!a || !b) return '–';
   const r = a / b;
-  return `${r >= 100 ? Math.round(r).toLocaleString('en-US') : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`;
+  // Within half a hundredth of 1 but not 1, two decimals would print "1.00×" beside NOT MET.
+  const digits = r !== 1 && Math.abs(r - 1) < 0.005 ? 3 : 2;
+  return `${r >= 100 ? Math.round(r).toLocaleString('en-US') : r >= 0.1 ? r.toFixed(digits) : r.toPrecision(2)}×`;
 };
 
 /**

@@ -1,7 +1,7 @@
-// node --test bench/test/ (run by .ci/run): the report's "÷ upstream" column.
+// node --test bench/test/ (run by .ci/run): the report's "÷ upstream" column and ratios.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { markdown, perUpstream } from '../lib/report.mjs';
+import { markdown, perUpstream, ratio } from '../lib/report.mjs';
 
 const row = (o) => ({ peer: 'jwtgate', scenario: 'cache-hit', kind: 'closed', status: 'ok', rps: 20_000, non2xx: 0, unexpected: 0, errors: 0, latency: { p50: 1, p99: 2 }, cpu: { peer: 90, peerUsPerReq: 45, upstream: 48, load: 40, other: 1 }, ...o });
 
@@ -30,4 +30,15 @@ test('the throughput table has the column, in its place', () => {
   assert.equal(cell('nginx-proxy'), '1.03');
   assert.equal(cell('jwtgate'), '1.88');
   assert.equal(lines[lines.indexOf(header) + 1].split('|').length, header.split('|').length, 'separator row has as many columns');
+});
+
+test('ratios: two decimals, three where two would round a miss or a win to 1.00', () => {
+  assert.equal(ratio(62_129, 62_188), '0.999×', 'a missed ≥ target never prints as 1.00×');
+  assert.equal(ratio(2.593, 2.590), '1.001×');
+  assert.equal(ratio(500, 500), '1.00×');
+  assert.equal(ratio(19_634, 34_845), '0.56×');
+  assert.equal(ratio(74_971, 67_309), '1.11×');
+  assert.equal(ratio(1, 20), '0.050×');
+  assert.equal(ratio(45_000, 300), '150×');
+  assert.equal(ratio(0, 300), '–');
 });
