@@ -9,8 +9,9 @@ const fmt = (n, d = 0) => (n === undefined || n === null || Number.isNaN(n) ? '�
 export const ratio = (a, b) => {
   if (!a || !b) return '–';
   const r = a / b;
-  // Within half a hundredth of 1 but not 1, two decimals would print "1.00×" beside NOT MET.
-  const digits = r !== 1 && Math.abs(r - 1) < 0.005 ? 3 : 2;
+  // Near 1 but not 1, two decimals would print "1.00×" beside NOT MET: as many more as it takes.
+  let digits = 2;
+  while (r !== 1 && digits < 6 && r.toFixed(digits) === (1).toFixed(digits)) digits++;
   return `${r >= 100 ? Math.round(r).toLocaleString('en-US') : r >= 0.1 ? r.toFixed(digits) : r.toPrecision(2)}×`;
 };
 

@@ -32,9 +32,10 @@ test('the throughput table has the column, in its place', () => {
   assert.equal(lines[lines.indexOf(header) + 1].split('|').length, header.split('|').length, 'separator row has as many columns');
 });
 
-test('ratios: two decimals, three where two would round a miss or a win to 1.00', () => {
+test('ratios: two decimals, more where two would round a miss or a win to 1.00', () => {
   assert.equal(ratio(62_129, 62_188), '0.999×', 'a missed ≥ target never prints as 1.00×');
   assert.equal(ratio(2.593, 2.590), '1.001×');
+  assert.equal(ratio(62_129, 62_133), '0.9999×');
   assert.equal(ratio(500, 500), '1.00×');
   assert.equal(ratio(19_634, 34_845), '0.56×');
   assert.equal(ratio(74_971, 67_309), '1.11×');
