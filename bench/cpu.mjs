@@ -93,6 +93,7 @@ const proc = await import('./lib/proc.mjs');
 const { makeKeys, mint, mintMany, payload } = await import('./lib/keys.mjs');
 const { jwtgateArgs, jwtgatePeer, haproxy, nginxProxy } = await import('./lib/peers.mjs');
 const { startLoad } = await import('./lib/load.mjs');
+const { scenarios } = await import('./lib/scenarios.mjs');
 // HAProxy and nginx are the harness's own peers and configs: say what is missing before starting anything.
 const refPeer = values.target === 'haproxy' ? haproxy : values.target === 'nginx-proxy' ? nginxProxy : undefined;
 const refChecked = refPeer?.check();
@@ -149,9 +150,9 @@ try {
   const load = await startLoad({ kind: rate > 0 ? 'open' : 'closed', rate: rate || undefined, procs: 1, connections: 64, url, path: '/headers', token, tokensFile, tokenCount: tokensFile ? 20_000 : 0, timeoutSec: 10 });
   console.log(`${values.target} ${values.scenario}${extra.length ? ' ' + extra.join(' ') : ''} (${path.relative(root, values.dist) || values.dist}), ${seconds} s per run, ${rate > 0 ? `fixed rate ${rate} req/s` : '64 connections'}`);
   console.log('run  req/s     main  other  total  upstream  (CPU µs per request)  total/upstream  pool items/task');
-  // Every response must have the scenario's status (200 proxied, 401 missing token): a target
+  // Every response must have the scenario's status (its `expect` in lib/scenarios.mjs): a target
   // answering 502s or dropping connections would otherwise look cheap.
-  const expected = values.scenario === 'missing-token' ? '401' : '200';
+  const expected = String(scenarios({}).find((sc) => sc.name === values.scenario).expect);
   const unexpected = (r) => r.errors + Object.entries(r.statusCodes).reduce((n, [code, c]) => (code === expected ? n : n + c), 0);
   let bad = unexpected(await load.run(2));
   for (let run = 1; run <= Number(values.runs); run++) {
