@@ -290,6 +290,32 @@ test('client abort mid-upload cancels the upstream request', async () => {
   }
 });
 
+test('time spent waiting for a pooled connection does not count toward the route timeout (README Limits)', async () => {
+  // One connection, a 600 ms route timeout and two 400 ms answers: the second request waits
+  // ~400 ms in the pool queue, then gets its own full timeout on the connection.
+  const fwd = new Forwarder({ connections: 1, timeoutMs: 600 });
+  const e = await startEchoUpstream({ port: 0 });
+  try {
+    const first = new FakeExchange();
+    const second = new FakeExchange();
+    const arrived = upstreamArrival(e, (r) => r.url === '/delay/400');
+    const t0 = performance.now();
+    fwd.forward(gatewayRequest({ path: '/delay/400' }), target(e.port), first);
+    await arrived;
+    fwd.forward(gatewayRequest({ path: '/delay/400?n=2' }), target(e.port), second);
+    assert.equal(fwd.stats().endpoints[`127.0.0.1:${e.port}`]!.queued, 1);
+    assert.equal(await first.finished(), 'ended');
+    assert.equal(await second.finished(), 'ended');
+    assert.equal(first.status, 200);
+    assert.equal(second.status, 200, 'the second request was not cut at 600 ms from its arrival');
+    assert.ok(performance.now() - t0 >= 780, 'the second answer came after both delays, in turn');
+    assert.deepEqual(e.received.map((r) => r.url), ['/delay/400', '/delay/400?n=2']);
+  } finally {
+    await fwd.close();
+    await e.close();
+  }
+});
+
 test('a request aborted while queued for a connection never reaches the upstream and does not cost the pooled connection', async () => {
   const fwd = new Forwarder({ connections: 1 });
   const e = await startEchoUpstream({ port: 0 });
