@@ -125,14 +125,15 @@ try {
   let adminUrl;
   if (values.target === 'jwtgate') {
     // The harness's own jwtgate peer (bench config, --admin, --log-level warn), from the build in --dist.
-    const running = await jwtgatePeer('auto', extra, jwtgateArgs(process.env).nodeArgs).start({ root: path.dirname(path.resolve(values.dist)), benchDir, dir, upstreamPort, keys, cpus: {} });
+    const peer = jwtgatePeer('auto', extra, jwtgateArgs(process.env).nodeArgs);
+    const running = await proc.startRetryingPortClash(() => peer.start({ root: path.dirname(path.resolve(values.dist)), benchDir, dir, upstreamPort, keys, cpus: {} }));
     target = running;
     url = running.url;
     adminUrl = running.adminUrl;
   } else if (refPeer) {
     // Their CPU is their process group's (nginx workers, HAProxy threads): shown as total, with
     // no main-thread split.
-    const running = await refPeer.start({ root, benchDir, dir, upstreamPort, keys, cpus: {}, env: process.env });
+    const running = await proc.startRetryingPortClash(() => refPeer.start({ root, benchDir, dir, upstreamPort, keys, cpus: {}, env: process.env }));
     target = { pid: running.pid, stop: () => running.stop(), group: true };
     url = running.url;
   } else {

@@ -301,7 +301,10 @@ async function startPeer(peer) {
     return undefined;
   }
   try {
-    const running = await peer.start(ctx);
+    // A port taken between the harness picking it and the peer binding it is retried on new ports.
+    const running = await proc.startRetryingPortClash(() => peer.start(ctx), {
+      onRetry: (err, attempt) => log(`${peer.name}: a port it was given was taken before it could bind it (attempt ${attempt}); retrying on new ports`),
+    });
     peerMeta.push({ name: peer.name, label: peer.label, version: running.version, config: running.config });
     log(`${peer.name} (${running.version}) on ${running.url}`);
     return running;

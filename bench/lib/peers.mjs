@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { spawnChild, freePort, waitForHttp, waitForLine } from './proc.mjs';
+import { spawnChild, freePort, freePorts, waitForHttp, waitForLine } from './proc.mjs';
 import { ISSUER, AUDIENCE } from './keys.mjs';
 
 const require = createRequire(import.meta.url);
@@ -184,8 +184,7 @@ export function jwtgatePeer(mode = 'auto', extraArgs = [], nodeArgs = []) {
         JWKS: JSON.stringify(ctx.keys.jwks),
       });
       writeFileSync(path.join(dir, 'bench.yaml'), manifest);
-      const port = await freePort();
-      const adminPort = await freePort();
+      const [port, adminPort] = await freePorts(2);
       const args = [
         ...nodeArgs,
         path.join(ctx.root, 'dist/src/cli.js'),

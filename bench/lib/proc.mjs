@@ -148,16 +148,52 @@ export function installCleanup(onSignal) {
 }
 
 /** A port that was free a moment ago on 127.0.0.1 (bind to port 0, read it, close). */
-export function freePort(host = '127.0.0.1') {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
+export async function freePort(host = '127.0.0.1') {
+  return (await freePorts(1, host))[0];
+}
+
+/**
+ * `n` distinct ports that were free a moment ago: all n are held open at once, then closed. A
+ * port can still be taken by another socket before the child binds it: start with
+ * startRetryingPortClash.
+ */
+export async function freePorts(n, host = '127.0.0.1') {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      srv.unref();
+      servers.push(srv);
+      await new Promise((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(0, host, resolve);
+      });
+    }
+    return servers.map((srv) => srv.address().port);
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise((resolve) => (srv.listening ? srv.close(() => resolve()) : resolve()))));
+  }
+}
+
+/** A start failure caused by a port another socket took between freePorts() and the child's bind. */
+export function isPortClash(err) {
+  return /EADDRINUSE|address already in use/i.test(String(err?.message ?? err));
+}
+
+/**
+ * Runs `start` (which picks its ports with freePorts) up to `attempts` times while it fails with
+ * a port clash; any other failure, or the last clash, is thrown. `onRetry(err, attempt)` is told
+ * of each retry.
+ */
+export async function startRetryingPortClash(start, { attempts = 3, onRetry = () => {} } = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= attempts || !isPortClash(err)) throw err;
+      onRetry(err, attempt);
+    }
+  }
 }
 
 /** One plain HTTP request (no keep-alive), resolves { status, headers, body } or rejects on timeout. */
