@@ -3,7 +3,8 @@
 // gateway did not start.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
 import { freePort } from '../helpers/jwks-server.js';
@@ -13,10 +14,17 @@ import { startCli, waitReady } from '../helpers/cli.js';
 const TOKEN = readFileSync(path.join(repoRoot, 'config', 'examples', 'sample-token.txt'), 'utf8').trim();
 
 test('serve under --max-semi-space-size/--max-old-space-size/--expose-gc verifies tokens in the worker pool', { timeout: 60_000 }, async () => {
-  // config/default's Backend is the echo upstream on 127.0.0.1:18000 (as `npm start`).
-  const [port, echoPort, adminPort] = [await freePort(), 18000, await freePort()];
+  // config/default, with its Backend (the echo upstream on 127.0.0.1:18000, as `npm start`) moved
+  // to a free port, so a running `npm start` does not fail this test.
+  const [port, echoPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+  const config = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-node-flags-'));
+  for (const f of readdirSync(path.join(repoRoot, 'config', 'default'))) {
+    const text = readFileSync(path.join(repoRoot, 'config', 'default', f), 'utf8');
+    writeFileSync(path.join(config, f), text.replace(/^(\s+port:) 18000$/m, `$1 ${echoPort}`));
+  }
+  assert.match(readFileSync(path.join(config, '00-gateway.yaml'), 'utf8'), new RegExp(`port: ${echoPort}\n`));
   const p = startCli(
-    ['serve', '--config', 'config/default', '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--echo-upstream', `127.0.0.1:${echoPort}`, '--admin', `127.0.0.1:${adminPort}`, '--verify-mode', 'pool'],
+    ['serve', '--config', config, '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--echo-upstream', `127.0.0.1:${echoPort}`, '--admin', `127.0.0.1:${adminPort}`, '--verify-mode', 'pool'],
     ['--max-semi-space-size=32', '--max-old-space-size=512', '--expose-gc'],
   );
   try {
@@ -30,6 +38,8 @@ test('serve under --max-semi-space-size/--max-old-space-size/--expose-gc verifie
     assert.match(metrics, /jwtgate_jwt_verifications_total\{mode="pool"\} [1-9]/);
   } finally {
     p.kill();
-    assert.equal(await p.exited, 0, p.output());
+    const code = await p.exited;
+    rmSync(config, { recursive: true, force: true });
+    assert.equal(code, 0, p.output());
   }
 });

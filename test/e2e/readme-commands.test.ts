@@ -4,6 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,22 @@ async function curl(args: string[]): Promise<{ status: number; headers: string; 
   return { status: Number(head.split(' ')[1]), headers: head, body: stdout.slice(split + 4) };
 }
 
+/** Why `port` cannot be bound on `host` (e.g. 'EADDRINUSE'), or '' when it can. */
+function bindError(port: number, host: string): Promise<string> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    srv.listen(port, host, () => srv.close(() => resolve('')));
+  });
+}
+
 test('npm start serves the seed page on 8080; the seed curl commands give what the page shows', { timeout: 60_000 }, async () => {
+  // The ports `npm start` binds (gateway, echo upstream, admin). Taken, the test would talk to
+  // whatever holds them (a second `npm start`?) and fail with a misleading message.
+  for (const [port, host] of [[8080, '0.0.0.0'], [18000, '127.0.0.1'], [9901, '127.0.0.1']] as const) {
+    const err = await bindError(port, host);
+    assert.equal(err, '', `port ${port} on ${host} cannot be bound (${err}): this test runs \`npm start\` itself; stop any running \`npm start\` and run \`npm test\` again`);
+  }
   // Exactly what `npm start` runs (npm itself would die by the signal and hide our exit code).
   const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } };
   const p = startProcess('sh', ['-c', `exec ${pkg.scripts.start}`], { detached: true });
