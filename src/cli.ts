@@ -28,6 +28,8 @@ serve options:
   --verify-mode pool|inline|auto where signatures are checked (default auto)
   --max-request-headers-bytes N  431 above this many header bytes (default 61440, Envoy's 60 KiB)
   --upstream-timeout-ms N        504 when the upstream has not answered in N ms (default 15000)
+  --upstream-max-connections N   connections per upstream endpoint (default 128)
+  --upstream-max-pending N       requests per endpoint that may wait for a connection; the next gets 503 (default 1024, Envoy's)
   --jwks-refetch-cooldown-ms N   remote JWKS: at most one early refetch per key set per N ms when a token's kid is unknown (default 30000)
   --echo-upstream HOST:PORT      also start the bundled httpbin-style echo upstream there
   --strict                       refuse to start if any resource is invalid (default: serve the valid parts, like kgateway)
@@ -56,6 +58,13 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
   return n;
 }
 
+function nonNegativeInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new UsageError(`${flag} expects an integer ≥ 0, got "${v}"`);
+  return n;
+}
+
 async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -69,6 +78,8 @@ async function serve(argv: string[]): Promise<number> {
       'verify-mode': { type: 'string' },
       'max-request-headers-bytes': { type: 'string' },
       'upstream-timeout-ms': { type: 'string' },
+      'upstream-max-connections': { type: 'string' },
+      'upstream-max-pending': { type: 'string' },
       'jwks-refetch-cooldown-ms': { type: 'string' },
       'echo-upstream': { type: 'string' },
       strict: { type: 'boolean' },
@@ -97,6 +108,8 @@ async function serve(argv: string[]): Promise<number> {
   const verifyThreads = positiveInt('--verify-threads', values['verify-threads']);
   const maxRequestHeadersBytes = positiveInt('--max-request-headers-bytes', values['max-request-headers-bytes']);
   const upstreamTimeoutMs = positiveInt('--upstream-timeout-ms', values['upstream-timeout-ms']);
+  const upstreamMaxConnections = positiveInt('--upstream-max-connections', values['upstream-max-connections']);
+  const upstreamMaxPending = nonNegativeInt('--upstream-max-pending', values['upstream-max-pending']);
   const jwksRefetchCooldownMs = positiveInt('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms']);
 
   let echoServer: { port: number; close(): Promise<void> } | undefined;
@@ -115,6 +128,8 @@ async function serve(argv: string[]): Promise<number> {
       verifyMode: mode,
       maxRequestHeadersBytes,
       upstreamTimeoutMs,
+      upstreamMaxConnections,
+      upstreamMaxPending,
       jwksRefetchCooldownMs,
       strict: values.strict,
       accessLog: values['access-log'],

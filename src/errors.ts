@@ -60,6 +60,7 @@ export const ERRORS = {
   REQUEST_HEADERS_TOO_LARGE: { status: 431, body: 'request header fields too large', wwwAuthenticate: 'none', description: 'request headers exceed maxRequestHeadersBytes' },
   REQUEST_BODY_TOO_LARGE: { status: 413, body: 'request body too large', wwwAuthenticate: 'none', description: 'request body exceeds maxRequestBodyBytes' },
   UPSTREAM_UNAVAILABLE: { status: 503, body: 'upstream connect error or disconnect/reset before headers', wwwAuthenticate: 'none', description: 'the backend refused or dropped the connection before a response' },
+  UPSTREAM_OVERFLOW: { status: 503, body: 'upstream connect error or disconnect/reset before headers. reset reason: overflow', wwwAuthenticate: 'none', description: 'more requests were waiting for a connection to the endpoint than `--upstream-max-pending` allows (Envoy: circuit breaker `max_pending_requests`)' },
   UPSTREAM_TIMEOUT: { status: 504, body: 'upstream request timeout', wwwAuthenticate: 'none', description: 'the backend did not answer within the route timeout' },
   UPSTREAM_BAD_RESPONSE: { status: 502, body: 'upstream sent an invalid response', wwwAuthenticate: 'none', description: 'the backend answered with something that is not valid HTTP' },
   OVERLOADED: { status: 503, body: 'gateway overloaded, retry later', wwwAuthenticate: 'none', description: 'the verify queue is full (maxPendingVerifications)' },

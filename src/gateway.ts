@@ -35,6 +35,10 @@ export interface GatewayOptions {
   maxRequestHeadersBytes?: number;
   /** Upstream response timeout (default 15000 ms, Envoy's route timeout default). */
   upstreamTimeoutMs?: number;
+  /** Upstream connections per endpoint (default 128). */
+  upstreamMaxConnections?: number;
+  /** Requests per endpoint that may wait for a connection before the next gets 503 UPSTREAM_OVERFLOW (default 1024, Envoy's max_pending_requests). */
+  upstreamMaxPending?: number;
   /** Refuse to start when any resource has an error (default: serve the valid parts, as kgateway). */
   strict?: boolean;
   /** Log one line per request (default false). */
@@ -100,7 +104,7 @@ export class Gateway {
       metrics: this.metrics,
       refetchKeySet: (id: string) => this.refresher?.refetch(id) ?? Promise.resolve(false),
     });
-    this.forwarder = new Forwarder(opts.upstreamTimeoutMs !== undefined ? { timeoutMs: opts.upstreamTimeoutMs } : {});
+    this.forwarder = new Forwarder({ timeoutMs: opts.upstreamTimeoutMs, connections: opts.upstreamMaxConnections, maxPending: opts.upstreamMaxPending });
     const maxRequestHeadersBytes = opts.maxRequestHeadersBytes ?? 60 * 1024;
     this.http = new HttpServer(
       { host: this.host, maxRequestHeadersBytes },

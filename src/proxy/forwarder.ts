@@ -18,6 +18,13 @@ import { classifyUpstreamError, upstreamErrorReason } from './upstream-errors.js
 export interface ForwarderOptions {
   /** Max connections per endpoint (host:port); more concurrent requests wait in the pool queue. Default 128. */
   connections?: number;
+  /**
+   * Max requests per endpoint waiting for a free connection. One more is answered 503
+   * UPSTREAM_OVERFLOW at once, without reaching the upstream, as Envoy's circuit breaker
+   * `max_pending_requests` (whose default this is). A request counts from the moment it is
+   * forwarded until its exchange ends. Default 1024; 0 = none may wait.
+   */
+  maxPending?: number;
   /** HTTP/1.1 requests in flight per connection. Default 1 (no pipelining). */
   pipelining?: number;
   /**
@@ -106,6 +113,8 @@ interface Counters {
 interface Endpoint {
   readonly key: string;
   readonly pool: Pool;
+  /** Requests forwarded to this endpoint whose exchange has not ended: on a connection or waiting for one. */
+  active: number;
 }
 
 interface TargetState {
@@ -137,11 +146,19 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 
   private readonly counters: Counters;
   private readonly client: ClientExchange;
+  /** Set once the request is counted in its endpoint's `active`; released in finish(). */
+  private slot: Endpoint | null = null;
   private readonly onDone: ((outcome: ProxyOutcome) => void) | undefined;
   private abortUpstream: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private finished = false;
   private drainCb: (() => void) | null = null;
+
+  /** Counts this request against `ep`'s connections and queue until the exchange ends. */
+  occupy(ep: Endpoint): void {
+    ep.active++;
+    this.slot = ep;
+  }
 
   constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined) {
     this.counters = counters;
@@ -268,6 +285,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     // A client body we paused must not stay paused once nobody reads it (after a 413, or an
     // upstream that answered before reading the whole upload).
     if (this.body !== null) this.body.detach();
+    if (this.slot !== null) {
+      this.slot.active--;
+      this.slot = null;
+    }
     const c = this.counters;
     c.inFlight--;
     if (code !== undefined) c.errors[code] = (c.errors[code] ?? 0) + 1;
@@ -286,6 +307,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 export class Forwarder {
   private readonly poolOptions: Pool.Options;
   private readonly maxRequestBodyBytes: number;
+  /** An endpoint with this many active requests (connections + queue) answers the next with UPSTREAM_OVERFLOW. */
+  private readonly maxActive: number;
   private readonly endpoints = new Map<string, Endpoint>();
   /** Per snapshot target object: a new snapshot brings new objects, the old state is collected. */
   private readonly targets = new WeakMap<BackendTarget, TargetState>();
@@ -295,8 +318,10 @@ export class Forwarder {
   constructor(opts: ForwarderOptions = {}) {
     const timeoutMs = opts.timeoutMs ?? 15000;
     this.maxRequestBodyBytes = opts.maxRequestBodyBytes ?? 0;
+    const connections = opts.connections ?? 128;
+    this.maxActive = connections + (opts.maxPending ?? 1024);
     this.poolOptions = {
-      connections: opts.connections ?? 128,
+      connections,
       pipelining: opts.pipelining ?? 1,
       connectTimeout: opts.connectTimeoutMs ?? 5000,
       headersTimeout: timeoutMs,
@@ -340,6 +365,11 @@ export class Forwarder {
       ex.fail('REQUEST_BODY_TOO_LARGE');
       return;
     }
+    if (endpoint.active >= this.maxActive) {
+      ex.fail('UPSTREAM_OVERFLOW');
+      return;
+    }
+    ex.occupy(endpoint);
     try {
       client.onAbort(() => ex.onClientAbort());
       let body: RequestBody | null = null;
@@ -432,7 +462,7 @@ export class Forwarder {
     const key = endpointKey(host, port);
     let endpoint = this.endpoints.get(key);
     if (endpoint === undefined) {
-      endpoint = { key, pool: new Pool(`http://${key}`, this.poolOptions) };
+      endpoint = { key, pool: new Pool(`http://${key}`, this.poolOptions), active: 0 };
       this.endpoints.set(key, endpoint);
     }
     return endpoint;

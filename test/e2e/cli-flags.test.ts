@@ -27,3 +27,15 @@ test('a bad flag is refused before the echo upstream starts', async () => {
   assert.match(p.output(), /--verify-threads/);
   assert.doesNotMatch(p.output(), /echo upstream listening/);
 });
+
+test('--upstream-max-connections and --upstream-max-pending: bad values are usage errors naming the flag', async () => {
+  for (const [flag, value, expected] of [
+    ['--upstream-max-connections', '0', /--upstream-max-connections expects a positive integer, got "0"/],
+    ['--upstream-max-pending', '-1', /--upstream-max-pending expects an integer ≥ 0, got "-1"/],
+    ['--upstream-max-pending', 'lots', /--upstream-max-pending expects an integer ≥ 0, got "lots"/],
+  ] as const) {
+    const p = run(['serve', '--config', 'config/default', `${flag}=${value}`]);
+    assert.equal(await p.exited, 2, p.output());
+    assert.match(p.output(), expected);
+  }
+});

@@ -121,6 +121,26 @@ test('a client that disconnects mid-request does not crash the gateway', async (
   assert.equal((await request({ port: h.port, headers: auth })).status, 200);
 });
 
+test('--upstream-max-connections 1 --upstream-max-pending 0: a second concurrent request gets the overflow 503, counted in the metrics', async () => {
+  const g = await startHarness({ manifests: [basic], gateway: { upstreamMaxConnections: 1, upstreamMaxPending: 0 } });
+  try {
+    const slow = request({ port: g.port, path: '/delay/400', headers: auth });
+    await waitFor(() => g.echo.received.length === 1, 'the first request at the upstream');
+    const over = await request({ port: g.port, path: '/get', headers: auth });
+    assert.equal(over.status, 503);
+    assert.equal(over.body, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
+    assert.equal(over.headers['www-authenticate'], undefined);
+    assert.equal((await slow).status, 200);
+    assert.deepEqual(g.echo.received.map((r) => r.url), ['/delay/400']);
+    assert.equal(g.gateway.metrics.get('jwtgate_requests_total', 'UPSTREAM_OVERFLOW'), 1);
+    assert.equal(g.gateway.metrics.get('jwtgate_upstream_responses_total', 'UPSTREAM_OVERFLOW'), 1);
+    // The slot came back with the first exchange's end.
+    assert.equal((await request({ port: g.port, path: '/get', headers: auth })).status, 200);
+  } finally {
+    await g.close();
+  }
+});
+
 test('upstream down -> 503 with a clear body; upstream too slow -> 504', async () => {
   const dead = await startHarness({
     manifests: [basic],

@@ -290,6 +290,69 @@ test('client abort mid-upload cancels the upstream request', async () => {
   }
 });
 
+test('more requests waiting for a connection than maxPending: 503 UPSTREAM_OVERFLOW at once, never sent; slots come back when exchanges end', async () => {
+  const fwd = new Forwarder({ connections: 1, maxPending: 1 });
+  const e = await startEchoUpstream({ port: 0 });
+  const key = `127.0.0.1:${e.port}`;
+  try {
+    const running = new FakeExchange();
+    const waiting = new FakeExchange();
+    const arrived = upstreamArrival(e, (r) => r.url === '/delay/300');
+    fwd.forward(gatewayRequest({ path: '/delay/300' }), target(e.port), running);
+    await arrived;
+    fwd.forward(gatewayRequest({ path: '/anything/waiting' }), target(e.port), waiting);
+    assert.equal(fwd.stats().endpoints[key]!.queued, 1);
+
+    // One connection busy, one request waiting: the next overflows, answered synchronously.
+    const over = new FakeExchange();
+    let overOutcome: ProxyOutcome | undefined;
+    fwd.forward(gatewayRequest({ path: '/anything/over' }), target(e.port), over, (o) => (overOutcome = o));
+    assert.equal(over.status, 503);
+    assert.equal(over.bodyText, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
+    assert.equal(over.bodyText, ERRORS.UPSTREAM_OVERFLOW.body);
+    assert.equal(overOutcome?.code, 'UPSTREAM_OVERFLOW');
+    assert.equal(overOutcome?.endpoint, key);
+
+    // A waiting request whose client goes away gives its place back at once.
+    waiting.abort();
+    const replacement = new FakeExchange();
+    fwd.forward(gatewayRequest({ path: '/anything/replacement' }), target(e.port), replacement);
+    assert.equal(replacement.status, 0, 'queued, not overflowed');
+
+    assert.equal(await running.finished(), 'ended');
+    assert.equal(await replacement.finished(), 'ended');
+    assert.equal(replacement.status, 200);
+    // Both exchanges ended: the endpoint takes a running and a waiting request again.
+    const again = await Promise.all([forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' }), forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' })]);
+    assert.deepEqual(again.map((r) => r.fx.status), [200, 200]);
+    assert.deepEqual(e.received.map((r) => r.url), ['/delay/300', '/anything/replacement', '/get', '/get']);
+    assert.deepEqual(fwd.stats().errors, { UPSTREAM_OVERFLOW: 1 });
+  } finally {
+    await fwd.close();
+    await e.close();
+  }
+});
+
+test('maxPending 0: a request that would have to wait for a connection overflows', async () => {
+  const fwd = new Forwarder({ connections: 1, maxPending: 0 });
+  const e = await startEchoUpstream({ port: 0 });
+  try {
+    const running = new FakeExchange();
+    const arrived = upstreamArrival(e, (r) => r.url === '/delay/200');
+    fwd.forward(gatewayRequest({ path: '/delay/200' }), target(e.port), running);
+    await arrived;
+    const over = await forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' });
+    assert.equal(over.fx.status, 503);
+    assert.equal(over.outcome.code, 'UPSTREAM_OVERFLOW');
+    assert.equal(await running.finished(), 'ended');
+    assert.equal((await forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' })).fx.status, 200);
+    assert.deepEqual(e.received.map((r) => r.url), ['/delay/200', '/get']);
+  } finally {
+    await fwd.close();
+    await e.close();
+  }
+});
+
 test('time spent waiting for a pooled connection does not count toward the route timeout (README Limits)', async () => {
   // One connection, a 600 ms route timeout and two 400 ms answers: the second request waits
   // ~400 ms in the pool queue, then gets its own full timeout on the connection.
