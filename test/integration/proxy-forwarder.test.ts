@@ -3,7 +3,7 @@
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { Forwarder, type ProxyOutcome } from '../../src/proxy/forwarder.js';
+import { Forwarder, type ForwarderOptions, type ProxyOutcome } from '../../src/proxy/forwarder.js';
 import { startEchoUpstream, patternBytes, type EchoUpstream, type RecordedRequest } from '../../src/upstream/echo.js';
 import { ERRORS } from '../../src/errors.js';
 import { FakeExchange, forwardOnce, gatewayRequest, target } from '../helpers/fake-exchange.js';
@@ -61,6 +61,30 @@ function upstreamArrival(e: EchoUpstream, pred: (r: RecordedRequest) => boolean)
     };
     e.events.on('request', on);
   });
+}
+
+/**
+ * A Forwarder with one upstream connection (plus `opts`) in front of a fresh echo upstream, and
+ * that connection busy: `first` (GET `firstPath`, a /delay/N) has reached the upstream when `fn`
+ * runs. Both are closed afterwards.
+ */
+async function withBusyConnection(
+  opts: ForwarderOptions,
+  firstPath: string,
+  fn: (t: { fwd: Forwarder; e: EchoUpstream; key: string; first: FakeExchange }) => Promise<void>,
+): Promise<void> {
+  const fwd = new Forwarder({ connections: 1, ...opts });
+  const e = await startEchoUpstream({ port: 0 });
+  try {
+    const first = new FakeExchange();
+    const arrived = upstreamArrival(e, (r) => r.url === firstPath);
+    fwd.forward(gatewayRequest({ path: firstPath }), target(e.port), first);
+    await arrived;
+    await fn({ fwd, e, key: `127.0.0.1:${e.port}`, first });
+  } finally {
+    await fwd.close();
+    await e.close();
+  }
 }
 
 test('request headers: hop-by-hop and Connection-named dropped, X-Forwarded-* set/appended, host and repeats kept', async () => {
@@ -290,16 +314,9 @@ test('client abort mid-upload cancels the upstream request', async () => {
   }
 });
 
-test('more requests waiting for a connection than maxPending: 503 UPSTREAM_OVERFLOW at once, never sent; slots come back when exchanges end', async () => {
-  const fwd = new Forwarder({ connections: 1, maxPending: 1 });
-  const e = await startEchoUpstream({ port: 0 });
-  const key = `127.0.0.1:${e.port}`;
-  try {
-    const running = new FakeExchange();
+test('more requests waiting for a connection than maxPending: 503 UPSTREAM_OVERFLOW at once, never sent; slots come back when exchanges end', () =>
+  withBusyConnection({ maxPending: 1 }, '/delay/300', async ({ fwd, e, key, first: running }) => {
     const waiting = new FakeExchange();
-    const arrived = upstreamArrival(e, (r) => r.url === '/delay/300');
-    fwd.forward(gatewayRequest({ path: '/delay/300' }), target(e.port), running);
-    await arrived;
     fwd.forward(gatewayRequest({ path: '/anything/waiting' }), target(e.port), waiting);
     assert.equal(fwd.stats().endpoints[key]!.queued, 1);
 
@@ -327,86 +344,52 @@ test('more requests waiting for a connection than maxPending: 503 UPSTREAM_OVERF
     assert.deepEqual(again.map((r) => r.fx.status), [200, 200]);
     assert.deepEqual(e.received.map((r) => r.url), ['/delay/300', '/anything/replacement', '/get', '/get']);
     assert.deepEqual(fwd.stats().errors, { UPSTREAM_OVERFLOW: 1 });
-  } finally {
-    await fwd.close();
-    await e.close();
-  }
-});
+  }));
 
-test('maxPending 0: a request that would have to wait for a connection overflows', async () => {
-  const fwd = new Forwarder({ connections: 1, maxPending: 0 });
-  const e = await startEchoUpstream({ port: 0 });
-  try {
-    const running = new FakeExchange();
-    const arrived = upstreamArrival(e, (r) => r.url === '/delay/200');
-    fwd.forward(gatewayRequest({ path: '/delay/200' }), target(e.port), running);
-    await arrived;
+test('maxPending 0: a request that would have to wait for a connection overflows', () =>
+  withBusyConnection({ maxPending: 0 }, '/delay/200', async ({ fwd, e, first: running }) => {
     const over = await forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' });
     assert.equal(over.fx.status, 503);
     assert.equal(over.outcome.code, 'UPSTREAM_OVERFLOW');
     assert.equal(await running.finished(), 'ended');
     assert.equal((await forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' })).fx.status, 200);
     assert.deepEqual(e.received.map((r) => r.url), ['/delay/200', '/get']);
-  } finally {
-    await fwd.close();
-    await e.close();
-  }
-});
+  }));
 
 test('time spent waiting for a pooled connection does not count toward the route timeout (README Limits)', async () => {
   // One connection, a 600 ms route timeout and two 400 ms answers: the second request waits
   // ~400 ms in the pool queue, then gets its own full timeout on the connection.
-  const fwd = new Forwarder({ connections: 1, timeoutMs: 600 });
-  const e = await startEchoUpstream({ port: 0 });
-  try {
-    const first = new FakeExchange();
+  const t0 = performance.now();
+  await withBusyConnection({ timeoutMs: 600 }, '/delay/400', async ({ fwd, e, key, first }) => {
     const second = new FakeExchange();
-    const arrived = upstreamArrival(e, (r) => r.url === '/delay/400');
-    const t0 = performance.now();
-    fwd.forward(gatewayRequest({ path: '/delay/400' }), target(e.port), first);
-    await arrived;
     fwd.forward(gatewayRequest({ path: '/delay/400?n=2' }), target(e.port), second);
-    assert.equal(fwd.stats().endpoints[`127.0.0.1:${e.port}`]!.queued, 1);
+    assert.equal(fwd.stats().endpoints[key]!.queued, 1);
     assert.equal(await first.finished(), 'ended');
     assert.equal(await second.finished(), 'ended');
     assert.equal(first.status, 200);
     assert.equal(second.status, 200, 'the second request was not cut at 600 ms from its arrival');
     assert.ok(performance.now() - t0 >= 780, 'the second answer came after both delays, in turn');
     assert.deepEqual(e.received.map((r) => r.url), ['/delay/400', '/delay/400?n=2']);
-  } finally {
-    await fwd.close();
-    await e.close();
-  }
+  });
 });
 
-test('a request aborted while queued for a connection never reaches the upstream and does not cost the pooled connection', async () => {
-  const fwd = new Forwarder({ connections: 1 });
-  const e = await startEchoUpstream({ port: 0 });
-  try {
-    const first = new FakeExchange();
+test('a request aborted while queued for a connection never reaches the upstream and does not cost the pooled connection', () =>
+  withBusyConnection({}, '/delay/200', async ({ fwd, e, key, first }) => {
     const queued = new FakeExchange();
-    const arrived = upstreamArrival(e, (r) => r.url === '/delay/200');
-    fwd.forward(gatewayRequest({ path: '/delay/200' }), target(e.port), first);
-    await arrived;
     let queuedOutcome: ProxyOutcome | undefined;
     fwd.forward(gatewayRequest({ path: '/anything/queued' }), target(e.port), queued, (o) => (queuedOutcome = o));
-    assert.equal(fwd.stats().endpoints[`127.0.0.1:${e.port}`]!.queued, 1);
+    assert.equal(fwd.stats().endpoints[key]!.queued, 1);
     queued.abort();
     assert.equal(queuedOutcome?.clientAborted, true);
     assert.equal(await first.finished(), 'ended');
     assert.equal(first.status, 200);
     // undici hands the queued (dropped) request to the connection a few loop turns later.
-    const key = `127.0.0.1:${e.port}`;
     await until(() => fwd.stats().endpoints[key]!.queued === 0 && fwd.stats().endpoints[key]!.free === 1, 'the pooled connection is free again');
     const third = await forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' });
     assert.equal(third.fx.status, 200);
     assert.deepEqual(e.received.map((r) => r.url), ['/delay/200', '/get']);
     assert.equal(e.connections, 1, 'the keep-alive connection survived the aborted queued request');
-  } finally {
-    await fwd.close();
-    await e.close();
-  }
-});
+  }));
 
 test('declared content-length over maxRequestBodyBytes: 413 without contacting the upstream', async () => {
   const fwd = new Forwarder({ maxRequestBodyBytes: 1000 });
