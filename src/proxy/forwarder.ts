@@ -154,17 +154,17 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   private finished = false;
   private drainCb: (() => void) | null = null;
 
-  /** Counts this request against `ep`'s connections and queue until the exchange ends. */
-  occupy(ep: Endpoint): void {
-    ep.active++;
-    this.slot = ep;
-  }
-
   constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined) {
     this.counters = counters;
     this.client = client;
     this.endpoint = endpoint;
     this.onDone = onDone;
+  }
+
+  /** Counts this request against `ep`'s connections and queue until the exchange ends. */
+  occupy(ep: Endpoint): void {
+    ep.active++;
+    this.slot = ep;
   }
 
   get requestBodyBytes(): number {
@@ -319,10 +319,11 @@ export class Forwarder {
     const timeoutMs = opts.timeoutMs ?? 15000;
     this.maxRequestBodyBytes = opts.maxRequestBodyBytes ?? 0;
     const connections = opts.connections ?? 128;
-    this.maxActive = connections + (opts.maxPending ?? 1024);
+    const pipelining = opts.pipelining ?? 1;
+    this.maxActive = connections * pipelining + (opts.maxPending ?? 1024);
     this.poolOptions = {
       connections,
-      pipelining: opts.pipelining ?? 1,
+      pipelining,
       connectTimeout: opts.connectTimeoutMs ?? 5000,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
