@@ -137,12 +137,12 @@ try {
     target = { pid: running.pid, stop: () => running.stop(), group: true };
     url = running.url;
   } else {
-    const port = await proc.freePort();
+    // They bind port 0 and print the port they got, as the upstream does: no port to race for.
     const args = values.target === 'bare-uws-401'
-      ? [path.join(benchDir, 'peers/uws-401.mjs'), '--port', String(port)]
-      : [path.join(benchDir, 'peers/uws-proxy.mjs'), '--port', String(port), '--upstream-port', String(upstreamPort), '--client', values.target.slice('bare-uws-proxy-'.length)];
+      ? [path.join(benchDir, 'peers/uws-401.mjs'), '--port', '0']
+      : [path.join(benchDir, 'peers/uws-proxy.mjs'), '--port', '0', '--upstream-port', String(upstreamPort), '--client', values.target.slice('bare-uws-proxy-'.length)];
     target = proc.spawnChild(values.target, process.execPath, args, { cwd: root });
-    await proc.waitForLine(target, /listening/);
+    const port = Number((await proc.waitForLine(target, /listening (\d+)/))[1]);
     url = `http://127.0.0.1:${port}`;
     await proc.waitForHttp(`${url}/headers`, { handle: target });
   }

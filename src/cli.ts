@@ -51,17 +51,11 @@ function hostPort(flag: string, v: string): { host: string; port: number } {
   return { host: v.slice(0, i).replace(/^\[|\]$/g, ''), port };
 }
 
-function positiveInt(flag: string, v: string | undefined): number | undefined {
+/** An integer flag value of at least `min` (1 unless said), or undefined when the flag is absent. */
+function intFlag(flag: string, v: string | undefined, min: 0 | 1 = 1): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} expects a positive integer, got "${v}"`);
-  return n;
-}
-
-function nonNegativeInt(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new UsageError(`${flag} expects an integer ≥ 0, got "${v}"`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`${flag} expects ${min === 1 ? 'a positive integer' : 'an integer ≥ 0'}, got "${v}"`);
   return n;
 }
 
@@ -105,12 +99,12 @@ async function serve(argv: string[]): Promise<number> {
   const echo = values['echo-upstream'] !== undefined ? hostPort('--echo-upstream', values['echo-upstream']) : undefined;
 
   // Every flag checked before anything is started.
-  const verifyThreads = positiveInt('--verify-threads', values['verify-threads']);
-  const maxRequestHeadersBytes = positiveInt('--max-request-headers-bytes', values['max-request-headers-bytes']);
-  const upstreamTimeoutMs = positiveInt('--upstream-timeout-ms', values['upstream-timeout-ms']);
-  const upstreamMaxConnections = positiveInt('--upstream-max-connections', values['upstream-max-connections']);
-  const upstreamMaxPending = nonNegativeInt('--upstream-max-pending', values['upstream-max-pending']);
-  const jwksRefetchCooldownMs = positiveInt('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms']);
+  const verifyThreads = intFlag('--verify-threads', values['verify-threads']);
+  const maxRequestHeadersBytes = intFlag('--max-request-headers-bytes', values['max-request-headers-bytes']);
+  const upstreamTimeoutMs = intFlag('--upstream-timeout-ms', values['upstream-timeout-ms']);
+  const upstreamMaxConnections = intFlag('--upstream-max-connections', values['upstream-max-connections']);
+  const upstreamMaxPending = intFlag('--upstream-max-pending', values['upstream-max-pending'], 0);
+  const jwksRefetchCooldownMs = intFlag('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms']);
 
   let echoServer: { port: number; close(): Promise<void> } | undefined;
   if (echo) {

@@ -159,7 +159,6 @@ export type RefresherEvent =
       /** HTTP requests made (1 + retries). */
       readonly attempts: number;
       readonly durationMs: number;
-      readonly keyCount?: number;
       /** Only when `outcome` is `ok`. */
       readonly keys?: readonly RefreshedKey[];
       /** Only when `outcome` is `ok`: why members of the set were not imported. */

@@ -198,7 +198,7 @@ export class RefreshScheduler {
       trigger,
       // The key set rides in the fetch event: when the main thread reads it (or, after it, a
       // refetch answer), it installs the keys and counts the fetch in one step.
-      ...(r.ok ? { keyCount: r.keys.length, keys: r.keys, dropped: r.dropped } : { reason: r.reason }),
+      ...(r.ok ? { keys: r.keys, dropped: r.dropped } : { reason: r.reason }),
       ...(!r.ok && r.status !== undefined ? { status: r.status } : {}),
       attempts: r.attempts,
       durationMs: this.deps.now() - t0,

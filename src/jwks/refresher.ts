@@ -251,7 +251,7 @@ export class JwksRefresher {
     if (ev.outcome === 'ok') {
       stats.lastSuccessMs = Date.now();
       this.lastSuccessMs.set(ev.id, stats.lastSuccessMs);
-      if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: ev.id, url: ev.url, trigger: ev.trigger, keys: ev.keyCount, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
+      if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: ev.id, url: ev.url, trigger: ev.trigger, keys: ev.keys?.length, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
     } else {
       stats.lastFailure = ev.reason;
       const hasKeys = this.digests.has(ev.id);
