@@ -43,3 +43,26 @@ export async function waitReady(url: string, timeoutMs: number, proc?: RunningPr
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Waits for the JSON log line `{"msg": msg, ...}` in `proc`'s output (a port-0 bind reports the
+ * port it got this way) and returns it; throws after `timeoutMs` or once `proc` has exited, with
+ * its output.
+ */
+export async function waitForLogLine(proc: RunningProcess, msg: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const line of proc.output().split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const rec = JSON.parse(line) as Record<string, unknown>;
+        if (rec.msg === msg) return rec;
+      } catch {
+        // a line still being written
+      }
+    }
+    if (proc.child.exitCode != null || proc.child.signalCode != null) throw new Error(`exited before logging "${msg}":\n${proc.output()}`);
+    if (Date.now() > deadline) throw new Error(`no "${msg}" log line after ${timeoutMs} ms:\n${proc.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
