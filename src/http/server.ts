@@ -30,6 +30,18 @@ function statusLine(status: number): string {
 /** Response headers uWS writes itself (framing): never copied from upstream. */
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'date']);
 
+/**
+ * Ends a response that has no body (HEAD, 204, 304), with `Content-Length: length` when length
+ * ≥ 0. uWS 20.30's `endWithoutBody(length)` leaves the response unfinished (it waits for
+ * `length` bytes that never come): the connection is then dropped at the client's next request,
+ * and an answer given inside the request handler aborts the process. So the header is written
+ * here and `endWithoutBody()` called without one. Call inside a cork.
+ */
+function endBodyless(res: HttpResponse, length: number): void {
+  if (length >= 0) res.writeHeader('content-length', String(length));
+  res.endWithoutBody();
+}
+
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -167,7 +179,8 @@ class UwsExchange implements ClientExchange {
     const res = this.res;
     res.cork(() => {
       this.writeStatusAndHeaders(status, headers);
-      if (this.headOnly) res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+      this.resumeBeforeEnd();
+      if (this.headOnly) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
       else res.end(body);
     });
   }
@@ -184,7 +197,8 @@ class UwsExchange implements ClientExchange {
     // 204/304 and HEAD carry no body: the length only describes the would-be entity.
     if (this.headOnly || status === 204 || status === 304) {
       this.fixedLength = -2;
-      this.bodylessLength = length;
+      // A 204 never carries a Content-Length (RFC 9110 §8.6); a HEAD or 304 answer may.
+      this.bodylessLength = status === 204 ? -1 : length;
     } else if (Number.isSafeInteger(length) && length >= 0) {
       this.fixedLength = length;
     }
@@ -205,6 +219,18 @@ class UwsExchange implements ClientExchange {
   private headStatus = 0;
   private headHeaders: readonly string[] | undefined;
   private bodylessLength = -1;
+
+  /**
+   * A request body this exchange paused (auth still running, or a slow upstream) flows again as
+   * the response ends, so uWS reads and drops the rest of the upload instead of leaving the
+   * connection stalled until its idle timeout. Call inside the cork, before the call that may
+   * end the response: the HttpResponse must not be touched after it has ended.
+   */
+  private resumeBeforeEnd(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.res.resume();
+  }
 
   /** Writes the deferred status line and headers; call inside a cork. */
   private flushHead(): void {
@@ -244,6 +270,7 @@ class UwsExchange implements ClientExchange {
     this.flushHead();
     if (this.fixedLength >= 0) {
       const offset = res.getWriteOffset();
+      if (offset + chunk.length >= this.fixedLength) this.resumeBeforeEnd();
       const [written, finished] = res.tryEnd(chunk, this.fixedLength);
       this.writeOk = true;
       if (finished) {
@@ -266,6 +293,7 @@ class UwsExchange implements ClientExchange {
     if (this.done) return true;
     const pending = this.pending;
     if (pending) {
+      if (this.pendingOffset + pending.length >= this.fixedLength) this.resumeBeforeEnd();
       const [written, finished] = this.res.tryEnd(pending.subarray(offset - this.pendingOffset), this.fixedLength);
       if (finished) {
         // Complete: still tell the writer, so it resumes the upstream and sees its end.
@@ -299,7 +327,8 @@ class UwsExchange implements ClientExchange {
     const res = this.res;
     res.cork(() => {
       this.flushHead();
-      if (this.fixedLength === -2) res.endWithoutBody(this.bodylessLength >= 0 ? this.bodylessLength : undefined);
+      this.resumeBeforeEnd();
+      if (this.fixedLength === -2) endBodyless(res, this.bodylessLength);
       else res.end();
     });
   }

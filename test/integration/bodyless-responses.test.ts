@@ -1,0 +1,227 @@
+// Responses without a body (HEAD, 204, 304) and uploads answered before they end, on one
+// keep-alive client connection of a real gateway: each answer must be complete and correctly
+// framed, and the connection must carry the next request. uWS 20.30's endWithoutBody(length)
+// left such responses unfinished: a HEAD the gateway answered itself aborted the process, and a
+// proxied one dropped the connection at the next request.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
+import { startHarness, sampleApp, type Harness } from '../helpers/harness.js';
+import { waitFor } from '../helpers/jwks-server.js';
+
+const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
+// Same header and payload, six signature characters changed: well formed, needs a real check, fails it.
+const BAD_SIGNATURE = TOKEN.slice(0, -6) + (TOKEN.endsWith('AAAAAA') ? 'BBBBBB' : 'AAAAAA');
+const basic = readFileSync(path.join(seedManifestsDir, '01-basic-jwt.yaml'), 'utf8');
+
+interface RawResponse {
+  status: number;
+  /** Header names lower-cased; repeated ones joined with ", ". */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** One client connection that sends raw requests and reads the responses in order. */
+class Conn {
+  private buf = Buffer.alloc(0);
+  closed = false;
+  private constructor(readonly sock: net.Socket) {
+    sock.on('data', (d: Buffer) => (this.buf = Buffer.concat([this.buf, d])));
+    sock.on('close', () => (this.closed = true));
+    sock.on('error', () => {});
+  }
+
+  static async open(port: number): Promise<Conn> {
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    return new Conn(sock);
+  }
+
+  /** Sends `head` (a request line plus header lines, without the blank line) and reads the answer. */
+  async exchange(head: string, opts: { bodyless?: boolean } = {}): Promise<RawResponse> {
+    this.sock.write(`${head}\r\n\r\n`);
+    return this.read(opts.bodyless ?? false);
+  }
+
+  /** The next response; `bodyless`: it has no body whatever its headers say (HEAD, 204, 304). */
+  async read(bodyless: boolean): Promise<RawResponse> {
+    let end = -1;
+    await waitFor(() => (end = this.buf.indexOf('\r\n\r\n')) >= 0 || this.closed, 'a response head');
+    assert.ok(end >= 0, `connection closed before a response head (got ${JSON.stringify(this.buf.toString('latin1'))})`);
+    const lines = this.buf.subarray(0, end).toString('latin1').split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+    const status = Number(lines[0]!.split(' ')[1]);
+    const length = bodyless ? 0 : Number(headers['content-length'] ?? 0);
+    assert.equal(headers['transfer-encoding'], undefined, 'these tests expect length-framed answers');
+    await waitFor(() => this.buf.length >= end + 4 + length || this.closed, 'the response body');
+    const body = this.buf.subarray(end + 4, end + 4 + length).toString('latin1');
+    this.buf = this.buf.subarray(end + 4 + length);
+    return { status, headers, body };
+  }
+
+  /** Bytes received past the responses read so far (a HEAD answer must not carry a body). */
+  get extra(): string {
+    return this.buf.toString('latin1');
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+let h: Harness;
+before(async () => {
+  h = await startHarness({ manifests: [basic] });
+});
+after(() => h.close());
+
+test("HEAD answered by the gateway itself (401, 404, 431): the GET's status and Content-Length, no body, and the connection carries on", async () => {
+  const c = await Conn.open(h.port);
+  try {
+    const cases = [
+      { head: 'www.example.com:8080', extra: '', status: 401, body: 'Jwt is missing' },
+      { head: 'other.example.org', extra: '', status: 404, body: 'no route matched' },
+      // Over the 60 KiB limit, under the ~64 KiB uWS accepts on a connection that carried a request.
+      { head: 'www.example.com:8080', extra: `\r\nx-filler: ${'a'.repeat(61 * 1024)}`, status: 431, body: 'request header fields too large' },
+    ];
+    for (const k of cases) {
+      const get = await c.exchange(`GET /get HTTP/1.1\r\nHost: ${k.head}${k.extra}`);
+      assert.equal(get.status, k.status);
+      assert.equal(get.body, k.body);
+      const res = await c.exchange(`HEAD /get HTTP/1.1\r\nHost: ${k.head}${k.extra}`, { bodyless: true });
+      assert.equal(res.status, k.status);
+      assert.equal(res.headers['content-length'], String(k.body.length));
+      assert.equal(res.headers['content-type'], 'text/plain');
+    }
+    const n = h.echo.received.length;
+    const ok = await c.exchange(`GET /get HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}`);
+    assert.equal(ok.status, 200);
+    assert.equal(JSON.parse(ok.body).url, 'http://www.example.com:8080/get');
+    assert.equal(h.echo.received.length, n + 1);
+    assert.equal(c.extra, '', 'no body bytes after any HEAD answer');
+    assert.equal(c.closed, false);
+  } finally {
+    c.close();
+  }
+});
+
+test('HEAD answered 401 after a check in the verify pool: complete, and the connection carries on', async () => {
+  const g = await startHarness({ manifests: [basic], gateway: { verifyMode: 'pool' } });
+  const c = await Conn.open(g.port);
+  try {
+    const res = await c.exchange(`HEAD /get HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${BAD_SIGNATURE}`, { bodyless: true });
+    assert.equal(res.status, 401);
+    assert.equal(res.headers['content-length'], String('Jwt verification fails'.length));
+    assert.match(res.headers['www-authenticate']!, /error="invalid_token"/);
+    assert.equal(g.gateway.metrics.get('jwtgate_jwt_verifications_total', 'pool'), 1);
+    const ok = await c.exchange(`GET /get HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}`);
+    assert.equal(ok.status, 200);
+    assert.equal(c.extra, '');
+  } finally {
+    c.close();
+    await g.close();
+  }
+});
+
+test("proxied 204, 304 and HEAD: no body, 204 without Content-Length, HEAD with the upstream's, and the connection carries on", async () => {
+  const c = await Conn.open(h.port);
+  const auth = `Host: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}`;
+  try {
+    const n = h.echo.received.length;
+    const noContent = await c.exchange(`GET /status/204 HTTP/1.1\r\n${auth}`, { bodyless: true });
+    assert.equal(noContent.status, 204);
+    assert.equal(noContent.headers['content-length'], undefined);
+    const notModified = await c.exchange(`GET /status/304 HTTP/1.1\r\n${auth}`, { bodyless: true });
+    assert.equal(notModified.status, 304);
+    assert.equal(notModified.headers['location'], '/redirect/1');
+    const head = await c.exchange(`HEAD /get HTTP/1.1\r\n${auth}`, { bodyless: true });
+    assert.equal(head.status, 200);
+    assert.match(head.headers['content-length'] ?? '', /^[1-9]\d*$/, 'the length of the GET body the upstream reported');
+    assert.equal(head.headers['content-type'], 'application/json; charset=utf-8');
+    const get = await c.exchange(`GET /get HTTP/1.1\r\n${auth}`);
+    assert.equal(get.status, 200);
+    assert.equal(JSON.parse(get.body).url, 'http://www.example.com:8080/get');
+    assert.equal(c.extra, '');
+    assert.equal(c.closed, false);
+    assert.deepEqual(h.echo.received.slice(n).map((r) => `${r.method} ${r.url}`), ['GET /status/204', 'GET /status/304', 'HEAD /get', 'GET /get']);
+  } finally {
+    c.close();
+  }
+});
+
+/** Sends a `bytes`-long upload on `c` after `head`, and resolves with whether all of it was written (no stall). */
+async function upload(c: Conn, head: string, bytes: number): Promise<boolean> {
+  c.sock.write(`${head}\r\nContent-Length: ${bytes}\r\n\r\n`);
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    if (c.sock.write(chunk.subarray(0, Math.min(chunk.length, bytes - sent)))) continue;
+    const drained = await Promise.race([
+      new Promise<boolean>((r) => c.sock.once('drain', () => r(true))),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref()),
+    ]);
+    if (!drained) return false;
+  }
+  return true;
+}
+
+test('an upload answered 401 after a pooled check, with more than 64 KiB already buffered: the rest is read and dropped, and the connection carries on', async () => {
+  const g = await startHarness({ manifests: [basic], gateway: { verifyMode: 'pool' } });
+  const c = await Conn.open(g.port);
+  try {
+    const whole = await upload(c, `POST /anything HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${BAD_SIGNATURE}`, 32 * 1024 * 1024);
+    assert.equal(whole, true, 'the upload stalled: the gateway stopped reading it');
+    const res = await c.read(false);
+    assert.equal(res.status, 401);
+    assert.equal(res.body, 'Jwt verification fails');
+    const ok = await c.exchange(`GET /get HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}`);
+    assert.equal(ok.status, 200);
+    assert.equal(g.echo.received.length, 1, 'only the GET reached the upstream');
+  } finally {
+    c.close();
+    await g.close();
+  }
+});
+
+test('an upstream that answers before reading the upload: the client gets the answer, the rest of the upload is read and dropped, and the connection carries on', async () => {
+  // Answers a connection's first request 200 ms after its head arrived, never reading its body.
+  const upstream = net.createServer((sock) => {
+    let seen = '';
+    sock.on('error', () => {});
+    sock.on('data', function onData(d: Buffer) {
+      seen += d.toString('latin1');
+      if (!seen.includes('\r\n\r\n')) return;
+      sock.off('data', onData);
+      sock.pause();
+      // Then closes: the rest of that upload is never read, and the next request needs a new connection.
+      setTimeout(() => sock.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nearly'), 200);
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const upstreamPort = (upstream.address() as net.AddressInfo).port;
+  const g = await startHarness({ base: () => sampleApp(upstreamPort) });
+  const c = await Conn.open(g.port);
+  try {
+    const whole = await upload(c, 'POST /anything HTTP/1.1\r\nHost: www.example.com:8080', 32 * 1024 * 1024);
+    assert.equal(whole, true, 'the upload stalled: the gateway stopped reading it');
+    const res = await c.read(false);
+    assert.equal(res.status, 200);
+    assert.equal(res.body, 'early');
+    const next = await c.exchange('GET /get HTTP/1.1\r\nHost: www.example.com:8080');
+    assert.equal(next.status, 200);
+    assert.equal(next.body, 'early');
+  } finally {
+    c.close();
+    await g.close();
+    upstream.close();
+    upstream.unref();
+  }
+});
