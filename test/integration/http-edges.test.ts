@@ -102,6 +102,56 @@ test('HEAD is proxied without a body', async () => {
   assert.equal(res.body, '');
 });
 
+/**
+ * Writes `pieces` on a new connection, 50 ms apart; returns what came back once `answered` holds
+ * (default: one response head) or within 500 ms, and whether the gateway closed the connection
+ * without answering.
+ */
+async function sendInPieces(pieces: string[], answered = (reply: string) => reply.includes('\r\n\r\n')): Promise<{ reply: string; closed: boolean }> {
+  const sock = net.connect(h.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  let reply = '';
+  let closed = false;
+  sock.on('data', (d) => (reply += d));
+  sock.on('error', () => {});
+  sock.on('close', () => (closed = true));
+  for (const p of pieces) {
+    sock.write(p);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await waitFor(() => closed || answered(reply), 'an answer or the connection closed', 500).catch(() => {});
+  sock.destroy();
+  return { reply, closed: closed && reply === '' };
+}
+
+test('a request head sent in two pieces: answered up to 4,096 bytes; over it uWS 20.30 closes the connection without an answer (README Limits) and the gateway keeps serving', async () => {
+  const head = (total: number) => {
+    const start = `GET /get HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\nx-filler: `;
+    return `${start}${'a'.repeat(total - start.length - 4)}\r\n\r\n`;
+  };
+  const small = head(4096);
+  assert.equal(small.length, 4096);
+  const ok = await sendInPieces([small.slice(0, 100), small.slice(100)]);
+  assert.match(ok.reply, /^HTTP\/1\.1 200 /);
+  const big = head(4097);
+  const cut = await sendInPieces([big.slice(0, 100), big.slice(100)]);
+  assert.equal(cut.reply, '');
+  assert.equal(cut.closed, true);
+  // The same 4,097 bytes in one piece are answered.
+  assert.match((await sendInPieces([big])).reply, /^HTTP\/1\.1 200 /);
+});
+
+test('pipelining: requests answered at once are answered in order; one sent behind a proxied request makes uWS 20.30 close the connection (README Limits)', async () => {
+  const local = 'GET /get HTTP/1.1\r\nHost: other.example.org\r\n\r\n';
+  const proxied = `GET /get HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`;
+  const inOrder = await sendInPieces([local + local + proxied], (reply) => reply.includes('"url"'));
+  assert.deepEqual(inOrder.reply.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 404', 'HTTP/1.1 404', 'HTTP/1.1 200']);
+  const refused = await sendInPieces([proxied + local]);
+  assert.equal(refused.reply, '');
+  assert.equal(refused.closed, true);
+  assert.equal((await request({ port: h.port, headers: auth })).status, 200);
+});
+
 test('a client that sends half a request does not block others', async () => {
   const slow = net.connect(h.port, '127.0.0.1');
   await new Promise((r) => slow.once('connect', r));
