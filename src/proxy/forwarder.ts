@@ -209,6 +209,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     this.status = statusCode;
     this.responseStarted = true;
     this.client.writeHead(statusCode, clientResponseHeaders(rawHeaders));
+    if (statusCode === 204 || statusCode === 304) {
+      // No body by definition (RFC 9110 §15.3.5, §15.4.5): the answer is complete with its head,
+      // and the client gets it now. undici may still fail the request after this: it reads a 304
+      // that carries the entity's Content-Length (which RFC 9110 §8.6 allows) as a short body and
+      // drops that upstream connection. Envoy forwards such a 304 as it is.
+      this.client.end();
+      this.finish(undefined);
+    }
     return true;
   }
 

@@ -225,3 +225,42 @@ test('an upstream that answers before reading the upload: the client gets the an
     upstream.unref();
   }
 });
+
+test("an upstream 304 carrying the entity's Content-Length (RFC 9110 §8.6) reaches the client as it is, and the connection carries on", async () => {
+  // Answers every request by its path: /304 with Content-Length 1234 and no body, else 200 "ok".
+  const upstream = net.createServer((sock) => {
+    let seen = '';
+    sock.on('error', () => {});
+    sock.on('data', (d: Buffer) => {
+      seen += d.toString('latin1');
+      for (let end = seen.indexOf('\r\n\r\n'); end >= 0; end = seen.indexOf('\r\n\r\n')) {
+        const target = seen.slice(0, end).split(' ')[1];
+        seen = seen.slice(end + 4);
+        sock.write(target === '/304' ? 'HTTP/1.1 304 Not Modified\r\netag: "v1"\r\ncontent-length: 1234\r\n\r\n' : 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      }
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const upstreamPort = (upstream.address() as net.AddressInfo).port;
+  const g = await startHarness({ base: () => sampleApp(upstreamPort) });
+  const c = await Conn.open(g.port);
+  try {
+    for (let i = 0; i < 2; i++) {
+      const res = await c.exchange('GET /304 HTTP/1.1\r\nHost: www.example.com:8080\r\nIf-None-Match: "v1"', { bodyless: true });
+      assert.equal(res.status, 304);
+      assert.equal(res.headers['etag'], '"v1"');
+      assert.equal(res.headers['content-length'], '1234');
+    }
+    const next = await c.exchange('GET /other HTTP/1.1\r\nHost: www.example.com:8080');
+    assert.equal(next.status, 200);
+    assert.equal(next.body, 'ok');
+    assert.equal(c.extra, '');
+    assert.equal(c.closed, false);
+    assert.equal(g.gateway.metrics.get('jwtgate_requests_total', 'UPSTREAM_BAD_RESPONSE'), 0);
+  } finally {
+    c.close();
+    await g.close();
+    upstream.close();
+    upstream.unref();
+  }
+});
