@@ -58,6 +58,7 @@ export const ERRORS = {
   ROUTE_NOT_FOUND: { status: 404, body: 'no route matched', wwwAuthenticate: 'none', description: 'no listener hostname or HTTPRoute matched the request' },
   ROUTE_CONFIG_INVALID: { status: 500, body: 'invalid route configuration detected and replaced with a direct response.', wwwAuthenticate: 'none', description: 'the route (or its Gateway) carries an invalid policy or backend (kgateway replaces it the same way)' },
   REQUEST_HEADERS_TOO_LARGE: { status: 431, body: 'request header fields too large', wwwAuthenticate: 'none', description: 'request headers exceed maxRequestHeadersBytes' },
+  REQUEST_INVALID: { status: 400, body: 'Bad Request', wwwAuthenticate: 'none', description: 'a header value with a control character, a content-length that is not digits, or a control character in the path: not sent upstream (Envoy\'s codec refuses these with 400)' },
   REQUEST_BODY_TOO_LARGE: { status: 413, body: 'request body too large', wwwAuthenticate: 'none', description: 'request body exceeds maxRequestBodyBytes' },
   UPSTREAM_UNAVAILABLE: { status: 503, body: 'upstream connect error or disconnect/reset before headers', wwwAuthenticate: 'none', description: 'the backend refused or dropped the connection before a response' },
   UPSTREAM_OVERFLOW: { status: 503, body: 'upstream connect error or disconnect/reset before headers. reset reason: overflow', wwwAuthenticate: 'none', description: 'more requests were waiting for a connection to the endpoint than `--upstream-max-pending` allows (Envoy: circuit breaker `max_pending_requests`)' },

@@ -20,7 +20,8 @@ export function lookupClaim(payload: Record<string, unknown>, path: readonly str
 /**
  * Header value for a claim, or undefined when Envoy adds nothing (missing, null, empty
  * string). Values containing CR, LF or NUL are also not added: they would let a token
- * issuer inject headers upstream.
+ * issuer inject headers upstream. Nor are values with any other control character but tab
+ * (U+0001–U+001F, U+007F): undici refuses to send them, and RFC 9110 §5.5 does not allow them.
  */
 export function claimHeaderValue(value: unknown): string | undefined {
   let out: string;
@@ -39,7 +40,7 @@ export function claimHeaderValue(value: unknown): string | undefined {
     default:
       return undefined;
   }
-  if (out === '' || /[\r\n\0]/.test(out)) return undefined;
+  if (out === '' || /[\x00-\x08\x0a-\x1f\x7f]/.test(out)) return undefined;
   return out;
 }
 

@@ -11,7 +11,7 @@ import { ERRORS, type ErrorCode } from '../errors.js';
 import type { ClientExchange, GatewayRequest } from '../http/exchange.js';
 import { sendError } from '../http/error-response.js';
 import type { BackendTarget } from '../config/snapshot.js';
-import { clientResponseHeaders, upstreamRequestHeaders } from './header-rules.js';
+import { clientResponseHeaders, upstreamRequestHeaders, upstreamTarget } from './header-rules.js';
 import { RequestBody, type RequestBodyOwner } from './request-body.js';
 import { classifyUpstreamError, upstreamErrorReason } from './upstream-errors.js';
 
@@ -112,7 +112,8 @@ interface Counters {
 
 interface Endpoint {
   readonly key: string;
-  readonly pool: Pool;
+  /** Replaced when undici refused a request inside dispatch() (see Forwarder.forward). */
+  pool: Pool;
   /** Requests forwarded to this endpoint whose exchange has not ended: on a connection or waiting for one. */
   active: number;
 }
@@ -153,6 +154,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   private resumeUpstream: (() => void) | null = null;
   private finished = false;
   private drainCb: (() => void) | null = null;
+  /** True while Pool.dispatch runs. */
+  dispatching = false;
+  /** undici refused the request inside Pool.dispatch (UND_ERR_INVALID_ARG). */
+  refusedInDispatch = false;
 
   constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined) {
     this.counters = counters;
@@ -237,6 +242,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   }
 
   onError(err: Error): void {
+    if (this.dispatching && (err as { code?: string }).code === 'UND_ERR_INVALID_ARG') this.refusedInDispatch = true;
     // Also reached before onConnect: connect failures error the request before it starts.
     if (this.finished) return;
     this.upstreamError = upstreamErrorReason(err);
@@ -374,6 +380,15 @@ export class Forwarder {
       ex.fail('REQUEST_BODY_TOO_LARGE');
       return;
     }
+    // Checked before dispatch: a request undici refuses fails inside dispatch(), and undici's Pool
+    // then never uses the connection it picked for it again (pool-base marks it as needing a
+    // drain that an idle connection never emits), so a few such requests jam the endpoint.
+    const path = upstreamTarget(req.path, req.query);
+    const headers = path === undefined ? undefined : upstreamRequestHeaders(req);
+    if (headers === undefined) {
+      ex.fail('REQUEST_INVALID');
+      return;
+    }
     if (endpoint.active >= this.maxActive) {
       ex.fail('UPSTREAM_OVERFLOW');
       return;
@@ -388,21 +403,36 @@ export class Forwarder {
         // Buffered chunks are delivered synchronously by onBody and may already exceed the limit.
         if (ex.isFinished) return;
       }
+      ex.dispatching = true;
       endpoint.pool.dispatch(
         {
-          path: req.query === '' ? req.path : `${req.path}?${req.query}`,
+          path: path!,
           method: req.method,
-          headers: upstreamRequestHeaders(req),
+          headers,
           body,
           // A streamed body cannot be replayed: never let undici retry it on another connection.
           idempotent: body === null ? undefined : false,
         },
         ex,
       );
+      ex.dispatching = false;
+      if (ex.refusedInDispatch) this.replacePool(endpoint);
     } catch (err) {
       // dispatch() reports its own errors through the handler; this catches the unexpected.
+      ex.dispatching = false;
       ex.onError(err as Error);
     }
+  }
+
+  /**
+   * undici refused a request inside Pool.dispatch (a check before dispatch should have caught
+   * it): its Pool then never again uses the connection it had picked, so the endpoint gets a new
+   * Pool, and the old one finishes what it holds and closes.
+   */
+  private replacePool(endpoint: Endpoint): void {
+    const old = endpoint.pool;
+    endpoint.pool = new Pool(`http://${endpoint.key}`, this.poolOptions);
+    old.close().catch(noop);
   }
 
   /** Counters and per-endpoint pool state. */

@@ -32,6 +32,14 @@ const REQUEST_PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 
 const RESPONSE_PROTECTED = new Set(['content-length']);
 
 const NON_ASCII = /[^\x00-\x7f]/;
+/** Anything but tab and printable ASCII: the rare value that needs a closer look. */
+const NOT_PLAIN = /[^\t\x20-\x7e]/;
+/** Control characters but tab: RFC 9110 §5.5 does not allow them in a field value, undici refuses them. */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+const DIGITS = /^[0-9]+$/;
+/** Anything but printable ASCII without space, in a request target. */
+const NOT_TARGET_PLAIN = /[^\x21-\x7e]/;
+const TARGET_REFUSED = /[\x00-\x20\x7f]/;
 
 /** UTF-8 bytes of `s` as a latin1 string, so undici's latin1 header write emits UTF-8. */
 function utf8AsLatin1(s: string): string {
@@ -39,7 +47,10 @@ function utf8AsLatin1(s: string): string {
 }
 
 /**
- * The header list sent upstream for `req` (new array; `req.headers` is not modified).
+ * The header list sent upstream for `req` (new array; `req.headers` is not modified), or
+ * undefined when the request cannot be sent as it is: a field value with a control character
+ * (uWebSockets.js lets DEL and others through) or a `content-length` that is not digits. undici
+ * would refuse it, and Envoy's codec answers such a request 400.
  *
  * - hop-by-hop fields and every field named in `Connection` are removed (see above), except
  *   `gatewayHeaders`: the claim headers the JWT stage added (a client must not be able to make
@@ -63,7 +74,7 @@ export function upstreamRequestHeaders(req: {
   readonly remoteAddress: string;
   readonly scheme: string;
   readonly gatewayHeaders?: readonly string[];
-}): string[] {
+}): string[] | undefined {
   const src = req.headers;
   const out: string[] = [];
   let connection: string | undefined;
@@ -82,6 +93,7 @@ export function upstreamRequestHeaders(req: {
         chunked = true;
         continue;
       case 'x-forwarded-for':
+        if (NOT_PLAIN.test(value) && CONTROL.test(value)) return undefined;
         xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
       case 'x-forwarded-proto':
@@ -93,12 +105,16 @@ export function upstreamRequestHeaders(req: {
         break;
       case 'content-length':
         if (lengthAt !== -1) continue;
+        if (!DIGITS.test(value)) return undefined;
         lengthAt = out.length;
         break;
       default:
         if (REQUEST_HOP_BY_HOP.has(name)) continue;
     }
-    if (NON_ASCII.test(value)) value = utf8AsLatin1(value);
+    if (NOT_PLAIN.test(value)) {
+      if (CONTROL.test(value)) return undefined;
+      value = utf8AsLatin1(value);
+    }
     out.push(name, value);
   }
   if (chunked && lengthAt !== -1) out.splice(lengthAt, 2);
@@ -110,6 +126,18 @@ export function upstreamRequestHeaders(req: {
   out.push('x-forwarded-proto', req.scheme);
   if (authority !== '') out.push('x-forwarded-host', authority);
   return out;
+}
+
+/**
+ * The request target sent upstream: `path` and `query` as the client sent their bytes (uWS
+ * decodes them as UTF-8, undici writes one byte per character), or undefined when it holds a
+ * character undici refuses (a control character or a space; uWS lets DEL through).
+ */
+export function upstreamTarget(path: string, query: string): string | undefined {
+  const target = query === '' ? path : `${path}?${query}`;
+  if (!NOT_TARGET_PLAIN.test(target)) return target;
+  if (TARGET_REFUSED.test(target)) return undefined;
+  return utf8AsLatin1(target);
 }
 
 /**

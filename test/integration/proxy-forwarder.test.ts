@@ -568,3 +568,46 @@ test('the outcome serializes to its fields only', async () => {
   }
 });
 
+
+test('requests undici would refuse are answered 400 REQUEST_INVALID and never dispatched; the connection stays usable', async () => {
+  // One connection: before the check, each of these jammed it for good (undici's Pool marks the
+  // connection it picked for a refused request as needing a drain that never comes).
+  const fwd = new Forwarder({ connections: 1 });
+  try {
+    const n = echo.received.length;
+    for (const req of [
+      { path: '/a\x7fb' },
+      { path: '/get', query: 'q=\x01' },
+      { path: '/get', headers: ['host', 'h', 'x-a', 'a\x7fb'] },
+      { path: '/get', headers: ['host', 'h', 'x-forwarded-for', '1.2.3.4\x7f'] },
+      { path: '/get', method: 'POST', headers: ['host', 'h', 'content-length', 'abc'] },
+    ]) {
+      const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), req);
+      assert.equal(fx.status, 400, JSON.stringify(req));
+      assert.equal(fx.bodyText, ERRORS.REQUEST_INVALID.body);
+      assert.equal(outcome.code, 'REQUEST_INVALID');
+    }
+    assert.equal(echo.received.length, n, 'nothing reached the upstream');
+    assert.equal((await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { path: '/get' })).fx.status, 200);
+    assert.equal(fwd.stats().errors.REQUEST_INVALID, 5);
+    assert.equal(fwd.stats().inFlight, 0);
+  } finally {
+    await fwd.close();
+  }
+});
+
+test('a request undici refuses inside dispatch anyway (a header name that is not a token): 500, and the endpoint gets a new pool instead of a jammed connection', { timeout: 20_000 }, async () => {
+  const fwd = new Forwarder({ connections: 1 });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const bad = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { path: '/get', headers: ['host', 'h', 'bad name', 'x'] });
+      assert.equal(bad.fx.status, 500);
+      assert.equal(bad.outcome.upstreamError, 'UND_ERR_INVALID_ARG');
+      const good = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { path: '/get' });
+      assert.equal(good.fx.status, 200, 'the endpoint still forwards');
+    }
+    assert.equal(fwd.stats().inFlight, 0);
+  } finally {
+    await fwd.close();
+  }
+});

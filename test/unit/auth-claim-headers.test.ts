@@ -56,6 +56,13 @@ test('values with CR, LF or NUL are not added (no header injection upstream)', (
   assert.equal(claimHeaderValue('a\0b'), undefined);
 });
 
+test('values with another control character (DEL, U+0001) are not added either: undici cannot send them; tab and non-ASCII text are', () => {
+  assert.equal(claimHeaderValue('a\x7fb'), undefined);
+  assert.equal(claimHeaderValue('a\x01b'), undefined);
+  assert.equal(claimHeaderValue('a\tb'), 'a\tb');
+  assert.equal(claimHeaderValue('José'), 'José');
+});
+
 test('nested paths walk objects only, own properties only', () => {
   const payload = { team: 'dev', llms: { openai: ['gpt'] }, a: { b: { c: 1.5 } }, 'https://ns.example/roles': ['x'], list: [{ x: 1 }] };
   assert.equal(lookupClaim(payload, ['team']), 'dev');

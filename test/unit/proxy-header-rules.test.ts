@@ -2,10 +2,17 @@
 // and undici raw response headers -> flat pairs.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/header-rules.js';
+import { clientResponseHeaders, upstreamRequestHeaders as upstreamOrUndefined, upstreamTarget } from '../../src/proxy/header-rules.js';
 
 function req(headers: string[], over: Partial<{ authority: string; remoteAddress: string; scheme: string }> = {}) {
   return { headers, authority: 'api.example.com:8080', remoteAddress: '10.0.0.1', scheme: 'http', ...over };
+}
+
+/** The headers sent upstream, for requests that can be sent. */
+function upstreamRequestHeaders(r: Parameters<typeof upstreamOrUndefined>[0]): string[] {
+  const out = upstreamOrUndefined(r);
+  assert.ok(out, 'the request was refused');
+  return out;
 }
 
 function pairs(list: readonly string[]): [string, string][] {
@@ -131,4 +138,28 @@ test('response: raw Buffer pairs -> lowercase flat pairs, repeats kept, hop-by-h
 
 test('response: Connection cannot remove content-length; string input works too', () => {
   assert.deepEqual(pairs(clientResponseHeaders(['Content-Length', '2', 'Connection', 'content-length'])), [['content-length', '2']]);
+});
+
+test('request: a value with a control character but tab, or a content-length that is not digits, cannot be sent (undefined)', () => {
+  for (const bad of ['a\x7fb', 'a\x01b', 'a\x1fb', '\x00']) {
+    assert.equal(upstreamOrUndefined(req(['x-a', bad])), undefined, JSON.stringify(bad));
+    assert.equal(upstreamOrUndefined(req(['x-forwarded-for', bad])), undefined, `x-forwarded-for ${JSON.stringify(bad)}`);
+  }
+  for (const bad of ['abc', '-1', '1e3', '5 ', '']) {
+    assert.equal(upstreamOrUndefined(req(['content-length', bad])), undefined, `content-length ${JSON.stringify(bad)}`);
+  }
+  // Tab, printable ASCII and non-ASCII text are fine; a second content-length is dropped unchecked.
+  assert.deepEqual(pairs(upstreamRequestHeaders(req(['x-a', 'a\tb ~', 'content-length', '12', 'content-length', 'x', 'x-b', 'é']))).slice(0, 3), [
+    ['x-a', 'a\tb ~'],
+    ['content-length', '12'],
+    ['x-b', Buffer.from('é', 'utf8').toString('latin1')],
+  ]);
+});
+
+test('request target: ASCII as it is; non-ASCII as its UTF-8 bytes (one char per byte, as undici writes it); control characters and spaces refused', () => {
+  assert.equal(upstreamTarget('/a/b', ''), '/a/b');
+  assert.equal(upstreamTarget('/a', 'x=1&y=%20'), '/a?x=1&y=%20');
+  assert.equal(upstreamTarget('/中', 'q=é'), Buffer.from('/中?q=é', 'utf8').toString('latin1'));
+  for (const bad of ['/a\x7fb', '/a\x01', '/a b', '/a\tb']) assert.equal(upstreamTarget(bad, ''), undefined, JSON.stringify(bad));
+  assert.equal(upstreamTarget('/a', 'q=\x7f'), undefined);
 });
