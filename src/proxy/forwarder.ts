@@ -22,7 +22,8 @@ export interface ForwarderOptions {
    * Max requests per endpoint waiting for a free connection. One more is answered 503
    * UPSTREAM_OVERFLOW at once, without reaching the upstream, as Envoy's circuit breaker
    * `max_pending_requests` (whose default this is). A request counts from the moment it is
-   * forwarded until its exchange ends. Default 1024; 0 = none may wait.
+   * forwarded until its exchange ends, or, if its client left while it waited, until undici
+   * drops it from its queue (when a connection frees). Default 1024; 0 = none may wait.
    */
   maxPending?: number;
   /** HTTP/1.1 requests in flight per connection. Default 1 (no pipelining). */
@@ -147,8 +148,17 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 
   private readonly counters: Counters;
   private readonly client: ClientExchange;
-  /** Set once the request is counted in its endpoint's `active`; released in finish(). */
+  /**
+   * Set once the request is counted in its endpoint's `active`. Released when the exchange ends,
+   * except for a request undici still holds in its queue (handed over, not yet on a connection):
+   * that one keeps its place until undici drops it (onConnect throws, or onError), so requests
+   * whose clients left cannot pile up in undici's queue, each with its buffered body, past
+   * `maxPending` while the upstream is slow.
+   */
   private slot: Endpoint | null = null;
+  /** Handed to Pool.dispatch; `onConnection`: undici has since put it on a connection, or failed it. */
+  private handedOver = false;
+  private onConnection = false;
   private readonly onDone: ((outcome: ProxyOutcome) => void) | undefined;
   private abortUpstream: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
@@ -170,6 +180,19 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   occupy(ep: Endpoint): void {
     ep.active++;
     this.slot = ep;
+  }
+
+  /** The request goes to Pool.dispatch now. */
+  handOver(): void {
+    this.handedOver = true;
+    this.dispatching = true;
+  }
+
+  private releaseSlot(): void {
+    if (this.slot !== null) {
+      this.slot.active--;
+      this.slot = null;
+    }
   }
 
   get requestBodyBytes(): number {
@@ -202,7 +225,11 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   // per proxied request (bench/cpu.mjs, cache-hit). Raw header Buffers are all we need.
 
   onConnect(abort: (err?: Error) => void): void {
-    if (this.finished) throw ENDED_BEFORE_DISPATCH;
+    this.onConnection = true;
+    if (this.finished) {
+      this.releaseSlot();
+      throw ENDED_BEFORE_DISPATCH;
+    }
     // With pipelining undici may retry an idempotent request on a new connection: keep the latest.
     this.abortUpstream = abort;
   }
@@ -243,8 +270,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 
   onError(err: Error): void {
     if (this.dispatching && (err as { code?: string }).code === 'UND_ERR_INVALID_ARG') this.refusedInDispatch = true;
+    // undici is done with the request: whatever happens below, its place is free.
+    this.onConnection = true;
     // Also reached before onConnect: connect failures error the request before it starts.
-    if (this.finished) return;
+    if (this.finished) {
+      this.releaseSlot();
+      return;
+    }
     this.upstreamError = upstreamErrorReason(err);
     this.fail(classifyUpstreamError(err));
   }
@@ -299,10 +331,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     // A client body we paused must not stay paused once nobody reads it (after a 413, or an
     // upstream that answered before reading the whole upload).
     if (this.body !== null) this.body.detach();
-    if (this.slot !== null) {
-      this.slot.active--;
-      this.slot = null;
-    }
+    if (!this.handedOver || this.onConnection) this.releaseSlot();
     const c = this.counters;
     c.inFlight--;
     if (code !== undefined) c.errors[code] = (c.errors[code] ?? 0) + 1;
@@ -403,7 +432,7 @@ export class Forwarder {
         // Buffered chunks are delivered synchronously by onBody and may already exceed the limit.
         if (ex.isFinished) return;
       }
-      ex.dispatching = true;
+      ex.handOver();
       endpoint.pool.dispatch(
         {
           path: path!,

@@ -330,20 +330,44 @@ test('more requests waiting for a connection than maxPending: 503 UPSTREAM_OVERF
     assert.equal(overOutcome?.code, 'UPSTREAM_OVERFLOW');
     assert.equal(overOutcome?.endpoint, key);
 
-    // A waiting request whose client goes away gives its place back at once.
+    // A waiting request whose client goes away keeps its place while undici still holds it in
+    // its queue (it cannot be taken out), so abandoned requests and their bodies cannot pile up
+    // there past maxPending: the next request still overflows.
     waiting.abort();
-    const replacement = new FakeExchange();
-    fwd.forward(gatewayRequest({ path: '/anything/replacement' }), target(e.port), replacement);
-    assert.equal(replacement.status, 0, 'queued, not overflowed');
+    assert.equal(await waiting.finished(), 'aborted');
+    const refused = new FakeExchange();
+    fwd.forward(gatewayRequest({ path: '/anything/refused' }), target(e.port), refused);
+    assert.equal(refused.status, 503);
+    assert.equal(fwd.stats().endpoints[key]!.queued, 1);
 
+    // The running request ends; undici drops the abandoned one without sending it, and both
+    // places come back: the endpoint takes a running and a waiting request again.
     assert.equal(await running.finished(), 'ended');
-    assert.equal(await replacement.finished(), 'ended');
-    assert.equal(replacement.status, 200);
-    // Both exchanges ended: the endpoint takes a running and a waiting request again.
+    await until(() => fwd.stats().endpoints[key]!.queued === 0 && fwd.stats().endpoints[key]!.running === 0, 'undici to drop the abandoned request');
     const again = await Promise.all([forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' }), forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' })]);
     assert.deepEqual(again.map((r) => r.fx.status), [200, 200]);
-    assert.deepEqual(e.received.map((r) => r.url), ['/delay/300', '/anything/replacement', '/get', '/get']);
-    assert.deepEqual(fwd.stats().errors, { UPSTREAM_OVERFLOW: 1 });
+    assert.deepEqual(e.received.map((r) => r.url), ['/delay/300', '/get', '/get']);
+    assert.deepEqual(fwd.stats().errors, { UPSTREAM_OVERFLOW: 2 });
+    assert.equal(fwd.stats().inFlight, 0);
+  }));
+
+test("clients that give up while their requests wait: undici's queue stays within maxPending however many retry", () =>
+  withBusyConnection({ maxPending: 4 }, '/delay/400', async ({ fwd, e, key, first: running }) => {
+    let overflowed = 0;
+    for (let i = 0; i < 200; i++) {
+      const fx = new FakeExchange();
+      fwd.forward(gatewayRequest({ path: '/anything/retry', method: 'POST', headers: ['host', 'h', 'content-length', '4'] }), target(e.port), fx);
+      if (fx.status === 503) overflowed++;
+      else fx.abort();
+    }
+    assert.equal(overflowed, 196);
+    assert.ok(fwd.stats().endpoints[key]!.queued <= 4, `undici queue ${fwd.stats().endpoints[key]!.queued}`);
+    assert.equal(await running.finished(), 'ended');
+    await until(() => fwd.stats().endpoints[key]!.queued === 0 && fwd.stats().endpoints[key]!.running === 0, 'undici to drop the abandoned requests');
+    const after = await Promise.all(Array.from({ length: 5 }, () => forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' })));
+    assert.deepEqual(after.map((r) => r.fx.status), [200, 200, 200, 200, 200], 'every place came back');
+    assert.deepEqual(e.received.map((r) => r.url), ['/delay/400', '/get', '/get', '/get', '/get', '/get'], 'no abandoned request was sent');
+    assert.equal(fwd.stats().inFlight, 0);
   }));
 
 test('maxPending 0: a request that would have to wait for a connection overflows', () =>
