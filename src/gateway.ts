@@ -285,11 +285,12 @@ export class Gateway {
     const claimHeaders = route.claimHeaders;
     if (claimHeaders.length === 0) return this.forward(route, req, ex);
     req.gatewayHeaders = claimHeaders;
-    // Envoy clears the route cache after claim headers are added (clear_route_cache, kgateway sets
-    // it when claimsToHeaders is non-empty): the request is re-matched with its new headers. Auth
-    // changes only headers and the query, so without header or query matchers on the port the
-    // match cannot change.
-    if (!this.rematchPorts.has(listenerPort)) return this.forward(route, req, ex);
+    // Envoy clears the route cache when a provider with clear_route_cache (kgateway: one with
+    // claimsToHeaders) accepts a token (spec §4.8 step 5): the request is re-matched with its new
+    // headers. Not when it was let through without one (AllowMissing): it keeps its route and
+    // whatever JWT requirement that route has. Auth changes only headers and the query, so
+    // without header or query matchers on the port the match cannot change.
+    if (req.clearRouteCache !== true || !this.rematchPorts.has(listenerPort)) return this.forward(route, req, ex);
     const again = this.route(listenerPort, req);
     if (typeof again === 'string') return this.deny(ex, again, req);
     this.forward(again, req, ex);

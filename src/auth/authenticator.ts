@@ -223,6 +223,8 @@ export class Authenticator {
 
   /** handleGoodJwt: claim headers are added, then (forward=false) the token is removed. */
   private onGoodToken(req: GatewayRequest, provider: JwtProvider, location: ExtractedToken, jwt: ParsedJwt): void {
+    // kgateway sets clear_route_cache on exactly the providers with claimsToHeaders.
+    if (provider.claimsToHeaders.length > 0) req.clearRouteCache = true;
     for (const c of provider.claimsToHeaders) {
       const v = claimHeaderValue(lookupClaim(jwt.payload, c.path));
       if (v !== undefined) req.headers.push(c.header, v);

@@ -25,6 +25,12 @@ export interface GatewayRequest {
    * them in `Connection`. Client-sent headers of these names were removed before (sanitize).
    */
   gatewayHeaders?: readonly string[];
+  /**
+   * Set when a token was accepted by a provider with `claimsToHeaders` (Envoy's
+   * `clear_route_cache`, spec §4.8 step 5): the request is then matched to a route again. A
+   * request let through without a token (AllowMissing) keeps its route.
+   */
+  clearRouteCache?: boolean;
   /** 'http' (TLS listeners are not supported yet). */
   scheme: 'http' | 'https';
 }

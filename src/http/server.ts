@@ -52,6 +52,7 @@ const EMPTY = Buffer.alloc(0);
 class UwsRequest implements GatewayRequest {
   readonly scheme = 'http';
   gatewayHeaders: readonly string[] | undefined = undefined;
+  clearRouteCache = false;
   private address: string | undefined;
   constructor(
     public method: string,

@@ -1,0 +1,130 @@
+// Envoy's clear_route_cache (spec §4.8 step 5; kgateway sets it on providers with claimsToHeaders):
+// the request is matched to a route again only after such a provider accepted a token. A request
+// an AllowMissing extension lets through without a token keeps the route it matched, so a client
+// cannot use the sanitizing of a claim header to land on a route whose own JWT check never runs.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { request } from '../helpers/http-client.js';
+import { startEchoUpstream, type EchoUpstream } from '../../src/upstream/echo.js';
+import { mint, rsaKeys } from '../helpers/tokens.js';
+
+const tenantKeys = rsaKeys('tenant');
+const adminKeys = rsaKeys('admin');
+let secret: EchoUpstream;
+let h: Harness;
+
+// tenant-route: `x-tenant: acme` (also the tenant provider's claim header), optional JWT
+// (AllowMissing), the public echo. secret-route: everything else, a Strict JWT, the secret echo.
+const manifests = (publicPort: number) => `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: http, namespace: kgateway-system }
+spec:
+  gatewayClassName: kgateway
+  listeners:
+  - { name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: All } } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: public, namespace: kgateway-system }
+spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${publicPort} }] } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: secret, namespace: kgateway-system }
+spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${secret.port} }] } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: tenant-route, namespace: kgateway-system }
+spec:
+  parentRefs: [{ name: http }]
+  hostnames: [www.example.com]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: / }, headers: [{ name: x-tenant, value: acme }] }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: public }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: secret-route, namespace: kgateway-system }
+spec:
+  parentRefs: [{ name: http }]
+  hostnames: [www.example.com]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: / } }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: secret }]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: tenant-jwt, namespace: kgateway-system }
+spec:
+  jwt:
+    validationMode: AllowMissing
+    providers:
+    - name: tenant
+      issuer: tenant-idp
+      claimsToHeaders: [{ name: tenant, header: x-tenant }]
+      jwks: { local: { inline: '${JSON.stringify({ keys: [tenantKeys.jwk] })}' } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: strict-jwt, namespace: kgateway-system }
+spec:
+  jwt:
+    providers:
+    - name: admin
+      issuer: admin-idp
+      jwks: { local: { inline: '${JSON.stringify({ keys: [adminKeys.jwk] })}' } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: tenant-policy, namespace: kgateway-system }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: tenant-route }]
+  jwtAuth: { extensionRef: { name: tenant-jwt } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: secret-policy, namespace: kgateway-system }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: secret-route }]
+  jwtAuth: { extensionRef: { name: strict-jwt } }
+`;
+
+const tenantToken = (tenant: string) =>
+  mint({ alg: 'RS256', key: tenantKeys.privateKey, kid: 'tenant', payload: { iss: 'tenant-idp', tenant, exp: Math.floor(Date.now() / 1000) + 600 } });
+
+before(async () => {
+  secret = await startEchoUpstream({ host: '127.0.0.1', port: 0 });
+  h = await startHarness({ base: manifests });
+});
+after(async () => {
+  await h.close();
+  await secret.close();
+});
+
+test('no token, no x-tenant: secret-route, whose Strict JWT check answers 401', async () => {
+  const res = await request({ port: h.port, path: '/anything' });
+  assert.equal(res.status, 401);
+  assert.equal(res.body, 'Jwt is missing');
+  assert.equal(secret.received.length, 0);
+});
+
+test('no token, x-tenant: acme: tenant-route lets it through (AllowMissing) and it stays there, the header removed; the secret backend never sees it', async () => {
+  const n = h.echo.received.length;
+  const res = await request({ port: h.port, path: '/anything', headers: { 'x-tenant': 'acme' } });
+  assert.equal(res.status, 200);
+  assert.equal(h.echo.received.length, n + 1, 'the public backend got it');
+  assert.equal(JSON.parse(res.body).headers['X-Tenant'], undefined, 'the client-sent claim header was removed');
+  assert.equal(secret.received.length, 0);
+});
+
+test('a tenant token with tenant acme: accepted, x-tenant added from the claim, matched again and still on tenant-route', async () => {
+  const n = h.echo.received.length;
+  const res = await request({ port: h.port, path: '/anything', headers: { 'x-tenant': 'acme', authorization: `Bearer ${tenantToken('acme')}` } });
+  assert.equal(res.status, 200);
+  assert.deepEqual(JSON.parse(res.body).headers['X-Tenant'], ['acme']);
+  assert.equal(h.echo.received.length, n + 1);
+  assert.equal(secret.received.length, 0);
+});
