@@ -7,6 +7,7 @@ import crypto, { type KeyObject } from 'node:crypto';
 import type { ImportedKey } from '../config/snapshot.js';
 import { EC_CURVE_OF_ALG, JWK_CURVE_OF_NODE_CURVE, type KeyType } from './algorithms.js';
 import { decodeBase64Url } from './base64url.js';
+import { isMainThread, workerData } from 'node:worker_threads';
 
 /** Larger inputs are refused outright (a ConfigMap value cannot exceed 1 MiB anyway). */
 export const MAX_JWKS_INPUT_CHARS = 1024 * 1024;
@@ -305,7 +306,17 @@ function describeKid(entry: unknown): string {
 
 // Salt for oct thumbprints: a plain digest of a weak shared secret would let anyone reading the
 // logs confirm guesses offline, so oct digests are keyed per process (stable only within it).
-const OCT_THUMBPRINT_SALT = crypto.randomBytes(32);
+// Each thread loads this module anew: the JWKS refresher thread gets the main thread's salt in its
+// workerData (refresher.ts), so the thumbprints it reports stay the same across its restarts.
+const OCT_THUMBPRINT_SALT: Buffer = (() => {
+  const given = (workerData as { octThumbprintSalt?: unknown } | null)?.octThumbprintSalt;
+  return !isMainThread && given instanceof Uint8Array && given.length >= 16 ? Buffer.from(given) : crypto.randomBytes(32);
+})();
+
+/** This thread's oct thumbprint salt (the main thread's is the process's). */
+export function octThumbprintSalt(): Buffer {
+  return OCT_THUMBPRINT_SALT;
+}
 
 /** First 16 characters of the RFC 7638 thumbprint (SHA-256, base64url); oct keys: keyed digest. */
 function thumbprint(kty: KeyType, key: KeyObject): string {

@@ -51,7 +51,10 @@ interface Entry {
 
 /** Refresh delay after a success: cacheDuration − 5 s (when longer than 5 s), minus jitter. */
 export function refreshDelayMs(spec: Pick<RemoteJwksSpec, 'cacheDurationMs'>, random: () => number): number {
-  const base = spec.cacheDurationMs > REFRESH_AHEAD_MS ? spec.cacheDurationMs - REFRESH_AHEAD_MS : spec.cacheDurationMs;
+  // Envoy takes cache_duration in whole seconds before this step (durationToSeconds): 5.1 s is
+  // "not above 5 s" and refreshes at 5.1 s, where 5.1 s − 5 s would refetch every 100 ms.
+  const wholeMs = Math.floor(spec.cacheDurationMs / 1000) * 1000;
+  const base = wholeMs > REFRESH_AHEAD_MS ? wholeMs - REFRESH_AHEAD_MS : spec.cacheDurationMs;
   return Math.min(MAX_TIMER_MS, base - jitter(base, random));
 }
 

@@ -13,6 +13,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { JwksFetchOutcome, RefreshedKey, RefresherCommand, RefresherEvent, RemoteJwksSpec } from '../types.js';
 import { DEFAULT_FETCH_TIMEOUT_MS } from './remote-fetch.js';
 import { DEFAULT_KID_MISS_COOLDOWN_MS } from './refresh-scheduler.js';
+import { octThumbprintSalt } from './import-keys.js';
 
 // Compiled layout: dist/src/jwks/refresher.js -> dist/workers/jwks-refresher.js.
 const WORKER_FILE = fileURLToPath(new URL('../../workers/jwks-refresher.js', import.meta.url));
@@ -191,7 +192,13 @@ export class JwksRefresher {
   private startWorker(): void {
     this.restartTimer = undefined;
     const w = new Worker(WORKER_FILE, {
-      workerData: { kidMissCooldownMs: this.opts.kidMissCooldownMs ?? DEFAULT_KID_MISS_COOLDOWN_MS, fetchTimeoutMs: this.fetchTimeoutMs, maxBodyBytes: this.opts.maxBodyBytes },
+      workerData: {
+        kidMissCooldownMs: this.opts.kidMissCooldownMs ?? DEFAULT_KID_MISS_COOLDOWN_MS,
+        fetchTimeoutMs: this.fetchTimeoutMs,
+        maxBodyBytes: this.opts.maxBodyBytes,
+        // One salt for the process: a restarted thread must give unchanged oct keys the same thumbprint.
+        octThumbprintSalt: octThumbprintSalt(),
+      },
     });
     // The refresher never keeps the process alive on its own (Gateway.stop closes it).
     w.unref();
@@ -276,7 +283,9 @@ export class JwksRefresher {
   /** A successful fetch's key set: handed to the verifier only when it differs from the last one. */
   private installKeySet(id: string, url: string, keys: readonly RefreshedKey[], dropped: readonly string[], stats: KeySetFetchStats): void {
     stats.keyCount = keys.length;
-    const digest = keys.map((k) => `${k.kid ?? ''}|${k.alg ?? ''}|${k.thumbprint}`).join(',');
+    // JSON, not a joined string: a kid may hold any separator, and two different sets must never
+    // compare equal (a withdrawn key would stay valid).
+    const digest = JSON.stringify(keys.map((k) => [k.kid ?? null, k.alg ?? null, k.thumbprint]));
     if (this.digests.get(id) === digest) return;
     const first = !this.digests.has(id);
     this.digests.set(id, digest);

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { freePort, JWKS_PATH, startJwksServer, waitFor, type Answer } from '../helpers/jwks-server.js';
-import { captureLog, EXT_ID, remoteJwksManifests, tokenFor, type CapturedLog, type RemoteOpts } from '../helpers/remote-jwks.js';
+import { captureLog, EXT_ID, ISSUER, remoteJwksManifests, tokenFor, type CapturedLog, type RemoteOpts } from '../helpers/remote-jwks.js';
+import { mint } from '../helpers/tokens.js';
+import crypto from 'node:crypto';
 import { jwksOf, rsaSigningKey } from '../helpers/signing-keys.js';
 import type { GatewayOptions } from '../../src/gateway.js';
 
@@ -332,3 +334,45 @@ test('a kid miss while the cooldown runs does not wait: it answers at once', asy
   }
 });
 
+
+test('a key set that changes to one whose kid holds the old separators still counts as changed: the withdrawn key stops being honoured', async () => {
+  const X = rsaSigningKey('a');
+  const Y = rsaSigningKey('b');
+  const idp = await startJwksServer({ jwks: jwksOf(X, Y) });
+  try {
+    await withGateway({ port: idp.port, cacheDuration: '300ms' }, async (h, log) => {
+      assert.equal((await call(h, tokenFor(X))).status, 200);
+      const loaded = log.find('remote JWKS loaded')[0]!.keys as string[];
+      const thumbprintX = loaded[0]!.split('/')[2];
+      // X withdrawn; Y alone, under a kid that spells what the old joined digest of {X, Y} was.
+      idp.jwks = JSON.stringify({ keys: [{ ...JSON.parse(jwksOf(Y)).keys[0], kid: `a|RS256|${thumbprintX},b` }] });
+      await waitFor(() => stats(h).changes === 2, 'the new key set published');
+      const res = await call(h, tokenFor(X));
+      assert.equal(res.status, 401);
+      assert.equal(res.body, 'Jwks doesn\'t have key to match kid or alg from Jwt');
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('a restarted refresher thread reports unchanged oct (HS256) keys as unchanged: no new generation', async () => {
+  const secret = crypto.randomBytes(32);
+  const idp = await startJwksServer({ jwks: JSON.stringify({ keys: [{ kty: 'oct', kid: 'h1', alg: 'HS256', k: secret.toString('base64url') }] }) });
+  try {
+    await withGateway({ port: idp.port, cacheDuration: '300ms' }, async (h, log) => {
+      const token = mint({ alg: 'HS256', key: crypto.createSecretKey(secret), kid: 'h1', payload: { iss: ISSUER, exp: Math.floor(Date.now() / 1000) + 600 } });
+      assert.equal((await call(h, token)).status, 200);
+      const refresher = h.gateway.jwksRefresher!;
+      await refresher.kill();
+      await waitFor(() => refresher.restarts === 1, 'the restart');
+      const n = idp.fetches();
+      await waitFor(() => idp.fetches() >= n + 2, 'two fetches by the restarted thread');
+      assert.equal(stats(h).changes, 1, 'same keys, same generation');
+      assert.equal(log.find('remote JWKS changed').length, 0);
+      assert.equal((await call(h, token)).status, 200);
+    });
+  } finally {
+    await idp.close();
+  }
+});

@@ -86,6 +86,10 @@ test('refresh delay: cacheDuration − 5 s, minus up to 10% jitter (max 60 s); s
   assert.equal(refreshDelayMs({ cacheDurationMs: 600_000 }, () => 0.999999), 595_000 - 59_499);
   assert.equal(refreshDelayMs({ cacheDurationMs: 3_600_000 }, () => 0.999999), 3_595_000 - 59_999);
   assert.equal(refreshDelayMs({ cacheDurationMs: 5000 }, () => 0), 5000, 'not above 5 s: Envoy refreshes at cacheDuration');
+  // Envoy counts cache_duration in whole seconds: just over 5 s is not above 5 s.
+  assert.equal(refreshDelayMs({ cacheDurationMs: 5001 }, () => 0), 5001);
+  assert.equal(refreshDelayMs({ cacheDurationMs: 5999 }, () => 0), 5999);
+  assert.equal(refreshDelayMs({ cacheDurationMs: 6500 }, () => 0), 1000, '6 whole seconds − 5 s');
   assert.equal(refreshDelayMs({ cacheDurationMs: 2000 }, () => 0.5), 2000 - 100);
   assert.equal(refreshDelayMs({ cacheDurationMs: 1 }, () => 0.9), 1);
   assert.equal(refreshDelayMs({ cacheDurationMs: 99_999 * 3_600_000 }, () => 0), 2 ** 31 - 1, 'clamped to the largest timer');
