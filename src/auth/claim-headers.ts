@@ -52,8 +52,34 @@ export function formatNumber(n: number): string {
   if (n >= 0 && n < TWO_POW_64 && Number.isInteger(n)) {
     return n <= Number.MAX_SAFE_INTEGER ? String(n) : BigInt(n).toString();
   }
-  // toFixed switches to exponent notation from 1e21 on; such doubles are integers, so print them exactly.
-  if (Math.abs(n) >= 1e21) return `${n < 0 ? '-' : ''}${BigInt(Math.abs(n)).toString()}.000000`;
-  // Like printf, toFixed keeps the sign of a negative value that rounds to zero ("-0.000000").
-  return n.toFixed(6);
+  return printfFixed6(n);
+}
+
+const F64 = new DataView(new ArrayBuffer(8));
+
+/**
+ * printf("%f", n) as glibc prints it: the double's exact binary value rounded to 6 decimals,
+ * an exact tie to the even digit (Number#toFixed rounds ties up: 0.0078125 would give 0.007813
+ * where Envoy sends 0.007812), the sign kept on a negative value that rounds to zero.
+ */
+function printfFixed6(n: number): string {
+  F64.setFloat64(0, n);
+  const bits = F64.getBigUint64(0);
+  const negative = bits >> 63n === 1n;
+  const biased = Number((bits >> 52n) & 0x7ffn);
+  // n = mantissa × 2^exponent exactly (subnormals have no implicit leading 1).
+  const mantissa = biased === 0 ? bits & 0xfffffffffffffn : (bits & 0xfffffffffffffn) | (1n << 52n);
+  const exponent = biased === 0 ? -1074 : biased - 1075;
+  let units: bigint; // round(|n| × 10^6)
+  if (exponent >= 0) {
+    units = (mantissa << BigInt(exponent)) * 1_000_000n;
+  } else {
+    const scaled = mantissa * 1_000_000n;
+    const divisor = 1n << BigInt(-exponent);
+    units = scaled / divisor;
+    const twiceRest = (scaled % divisor) * 2n;
+    if (twiceRest > divisor || (twiceRest === divisor && (units & 1n) === 1n)) units += 1n;
+  }
+  const digits = units.toString().padStart(7, '0');
+  return `${negative ? '-' : ''}${digits.slice(0, -6)}.${digits.slice(-6)}`;
 }

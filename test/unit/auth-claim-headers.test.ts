@@ -27,6 +27,14 @@ test('numbers: integral in [0, 2^64) as integers, everything else as std::to_str
     [-1e-7, '-0.000000'],
     [2.0000005, '2.000001'],
     [-1e21, '-1000000000000000000000.000000'],
+    // Exact ties round to the even digit, as glibc's printf (expected values from Python's '%f').
+    [0.0078125, '0.007812'],
+    [-0.0078125, '-0.007812'],
+    [2.5e-6, '0.000003'],
+    [3.5e-6, '0.000003'],
+    [1.0000005, '1.000001'],
+    [123.4567895, '123.456789'],
+    [5e-324, '0.000000'],
   ];
   for (const [n, s] of cases) {
     assert.equal(formatNumber(n), s, String(n));
