@@ -83,7 +83,10 @@ export interface TrafficPolicyModel {
 
 const SUPPORTED_KINDS = new Set(['Gateway', 'HTTPRoute']);
 
-function checkTarget(t: { group: string; kind: string }, p: string, cx: ParseCtx): boolean {
+function checkTarget(t: { group: string; kind: string; name?: string }, p: string, cx: ParseCtx): boolean {
+  // A required field that failed its schema (already reported with its path) leaves the item
+  // incomplete: it targets nothing.
+  if (typeof t.kind !== 'string' || typeof t.group !== 'string') return false;
   if (SUPPORTED_KINDS.has(t.kind)) {
     if (t.group !== GATEWAY_API_GROUP) {
       cx.warn(`${p}.group`, `group "${t.group}" with kind ${t.kind}: kgateway only matches gateway.networking.k8s.io/${t.kind}, so this target is ignored`);
@@ -107,11 +110,13 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   const targetRefs: TargetRefModel[] = [];
   (s?.targetRefs ?? []).forEach((t, i) => {
     const p = `spec.targetRefs[${i}]`;
-    if (checkTarget(t, p, cx)) targetRefs.push({ ...t, path: p });
+    if (typeof t.name === 'string' && checkTarget(t, p, cx)) targetRefs.push({ ...t, path: p });
   });
   const targetSelectors: (TargetSelector & { path: string })[] = [];
   (s?.targetSelectors ?? []).forEach((t, i) => {
     const p = `spec.targetSelectors[${i}]`;
+    const labels = t.matchLabels as unknown;
+    if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) return;
     if (checkTarget(t, p, cx)) targetSelectors.push({ ...t, path: p });
   });
   let jwt: TrafficPolicyModel['jwtAuth'];
