@@ -88,6 +88,8 @@ export class Gateway {
   private refresher: JwksRefresher | undefined;
   private backendCounter = 0;
   private listening = false;
+  /** Requests waiting for an asynchronous JWT check (stop() drains them). */
+  private authPending = 0;
   private stopped = false;
 
   private constructor(opts: GatewayOptions) {
@@ -164,12 +166,19 @@ export class Gateway {
     return p;
   }
 
-  /** Stops accepting, lets requests in flight finish for up to `drainMs`, then closes everything. */
+  /**
+   * Stops accepting connections, waits until no request is in flight (in an asynchronous JWT
+   * check or at the upstream) or `drainMs` has passed, then closes every connection and stops
+   * the workers.
+   */
   async stop(drainMs = 5000): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.http.stopAccepting();
-    if (drainMs > 0) await new Promise((r) => setTimeout(r, Math.min(drainMs, 200)).unref?.());
+    const deadline = Date.now() + drainMs;
+    while ((this.authPending > 0 || this.forwarder.inFlight > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     this.http.close();
     await Promise.allSettled([this.forwarder.close(), this.verifier.close(), this.refresher?.close()]);
   }
@@ -267,9 +276,14 @@ export class Gateway {
     if (jwt.length === 0) return this.forward(route, req, ex);
     const outcome = this.auth.authenticate(req, jwt);
     if (outcome instanceof Promise) {
+      this.authPending++;
       outcome.then(
-        (o) => this.afterAuth(o, route, listenerPort, req, ex),
+        (o) => {
+          this.authPending--;
+          this.afterAuth(o, route, listenerPort, req, ex);
+        },
         (err) => {
+          this.authPending--;
           this.log.error('authentication failed unexpectedly', { err: String(err) });
           this.deny(ex, 'INTERNAL', req);
         },

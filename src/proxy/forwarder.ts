@@ -464,6 +464,11 @@ export class Forwarder {
     old.close().catch(noop);
   }
 
+  /** Forwarded requests whose exchange has not ended. */
+  get inFlight(): number {
+    return this.counters.inFlight;
+  }
+
   /** Counters and per-endpoint pool state. */
   stats(): ForwarderStats {
     const endpoints: Record<string, EndpointStats> = {};

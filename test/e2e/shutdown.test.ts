@@ -1,0 +1,96 @@
+// SIGTERM as an orchestrator sends it: the gateway stops accepting, lets the requests in flight
+// finish (up to 5 s), then exits 0; a second signal ends it at once. It used to close every
+// connection 200 ms after the signal, cutting requests in flight.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { request } from '../helpers/http-client.js';
+import { startCli, waitForLogLine } from '../helpers/cli.js';
+
+/** An upstream that answers each request after `delayMs` (never, when Infinity). */
+async function slowUpstream(delayMs: number): Promise<{ port: number; close(): void }> {
+  const server = http.createServer((req, res) => {
+    if (delayMs !== Infinity) setTimeout(() => res.end(`slow answer to ${req.url}`), delayMs);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+function config(upstreamPort: number): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-shutdown-'));
+  writeFileSync(
+    path.join(dir, 'app.yaml'),
+    `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: gw }
+spec:
+  listeners: [{ name: http, protocol: HTTP, port: 8080 }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: app }
+spec:
+  parentRefs: [{ name: gw }]
+  rules: [{ backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: slow }] }]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: slow }
+spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${upstreamPort} }] } }
+`,
+  );
+  return dir;
+}
+
+test('SIGTERM with a request in flight: the request completes, then the process exits 0', { timeout: 30_000 }, async () => {
+  const upstream = await slowUpstream(1500);
+  const dir = config(upstream.port);
+  const p = startCli(['serve', '--config', dir, '--port-map', '8080=0', '--host', '127.0.0.1']);
+  try {
+    const port = (await waitForLogLine(p, 'listening', 20_000)).port as number;
+    const inFlight = request({ port, path: '/report', host: 'any.example' });
+    await new Promise((r) => setTimeout(r, 300));
+    p.child.kill('SIGTERM');
+    const res = await inFlight;
+    assert.equal(res.status, 200, p.output());
+    assert.equal(res.body, 'slow answer to /report');
+    assert.equal(await p.exited, 0, p.output());
+    assert.match(p.output(), /"msg":"shutting down","signal":"SIGTERM"/);
+  } finally {
+    p.kill();
+    upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a second SIGTERM while draining ends the process at once', { timeout: 30_000 }, async () => {
+  const upstream = await slowUpstream(Infinity);
+  const dir = config(upstream.port);
+  const p = startCli(['serve', '--config', dir, '--port-map', '8080=0', '--host', '127.0.0.1']);
+  try {
+    const port = (await waitForLogLine(p, 'listening', 20_000)).port as number;
+    const stuck = request({ port, path: '/never', host: 'any.example' }).catch((err: Error) => err);
+    await new Promise((r) => setTimeout(r, 300));
+    p.child.kill('SIGTERM');
+    await waitForLogLine(p, 'shutting down', 5_000);
+    const t0 = Date.now();
+    p.child.kill('SIGTERM');
+    assert.equal(await p.exited, 'SIGTERM');
+    assert.ok(Date.now() - t0 < 2000, 'ended by the second signal, not by the 5 s drain');
+    assert.ok((await stuck) instanceof Error, 'the stuck request was cut');
+  } finally {
+    p.kill();
+    upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
