@@ -3,7 +3,7 @@
 // Syntax errors and limits become ConfigProblems with file:line; nothing here throws on bad
 // input and nothing here validates fields beyond a document's identity (kind, apiVersion, name).
 
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Node as YamlNode } from 'yaml';
 import type { ConfigProblem } from '../errors.js';
@@ -40,7 +40,7 @@ export async function loadManifests(paths: readonly string[]): Promise<LoadResul
     }
     if (st.isDirectory()) {
       const found: string[] = [];
-      await walk(p, found, out.problems);
+      await walk(p, found, out.problems, new Set());
       found.sort();
       files.push(...found);
     } else {
@@ -49,7 +49,8 @@ export async function loadManifests(paths: readonly string[]): Promise<LoadResul
   }
   const seen = new Set<string>();
   for (const file of files) {
-    const abs = path.resolve(file);
+    // The same file reached twice (named twice, or through a symbolic link) is read once.
+    const abs = await realpath(file).catch(() => path.resolve(file));
     if (seen.has(abs)) continue;
     seen.add(abs);
     if (limitReported.has(out)) break;
@@ -87,9 +88,16 @@ export function loadManifestsFromText(text: string, sourceName = '<text>'): Load
   return out;
 }
 
-async function walk(dir: string, files: string[], problems: ConfigProblem[]): Promise<void> {
+async function walk(dir: string, files: string[], problems: ConfigProblem[], visited: Set<string>): Promise<void> {
   let entries;
   try {
+    // A folder reached again through a symbolic link (a loop, or two links to one folder) is read once.
+    const real = await realpath(dir);
+    if (visited.has(real)) {
+      problems.push({ ...fileProblem(dir, `skipped: the same folder as ${real}, already read (a symbolic link loop?)`), severity: 'warning' });
+      return;
+    }
+    visited.add(real);
     entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
     problems.push(fileProblem(dir, `cannot read folder: ${errText(err)}`));
@@ -105,11 +113,13 @@ async function walk(dir: string, files: string[], problems: ConfigProblem[]): Pr
         const st = await stat(full);
         isDir = st.isDirectory();
         isFile = st.isFile();
-      } catch {
+      } catch (err) {
+        // A link whose target is gone may have held a policy: never serve without it silently.
+        problems.push(fileProblem(full, `cannot read: ${errText(err)} (a symbolic link whose target cannot be read)`));
         continue;
       }
     }
-    if (isDir) await walk(full, files, problems);
+    if (isDir) await walk(full, files, problems, visited);
     else if (isFile && EXTENSIONS.has(path.extname(e.name).toLowerCase())) files.push(full);
   }
 }

@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadManifests, loadManifestsFromText, MAX_FILE_BYTES, MAX_RESOURCES } from '../../src/config/load.js';
@@ -115,6 +115,23 @@ test('load: folders are read recursively and in sorted order; dot entries and ot
   assert.deepEqual(r2.resources.map((x) => x.name), ['z']);
   assert.equal(r2.problems.length, 1);
   assert.match(r2.problems[0]!.message, /YAML syntax error/);
+});
+
+test('load: a symbolic link whose target is gone is an error (a policy must not drop out silently); a link loop is read once, with a warning', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(path.join(dir, '00-a.yaml'), doc('Backend', 'a'));
+  symlinkSync('/nonexistent/jwtgate/10-jwt.yaml', path.join(dir, '10-jwt.yaml'));
+  mkdirSync(path.join(dir, 'sub'));
+  symlinkSync('..', path.join(dir, 'sub', 'up'));
+  const r = await loadManifests([dir]);
+  assert.deepEqual(r.resources.map((x) => x.name), ['a'], 'each file once, whatever the loop');
+  assert.deepEqual(
+    r.problems.map((p) => [p.severity, p.resource, p.message.replace(/: ENOENT.*\(/, ': ENOENT … (')]),
+    [
+      ['error', path.join(dir, '10-jwt.yaml'), 'cannot read: ENOENT … (a symbolic link whose target cannot be read)'],
+      ['warning', path.join(dir, 'sub', 'up'), `skipped: the same folder as ${realpathSync(dir)}, already read (a symbolic link loop?)`],
+    ],
+  );
 });
 
 test('load: a missing path is a problem, not a crash', async () => {
