@@ -294,7 +294,13 @@ export class Gateway {
   }
 
   private afterAuth(outcome: AuthOutcome, route: CompiledRoute, listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
-    if (ex.done) return;
+    if (ex.done) {
+      // The client went away during an asynchronous JWT check: counted and logged like one that
+      // goes away at the upstream.
+      this.metrics.inc('jwtgate_requests_total', 'CLIENT_CLOSED');
+      if (this.opts.accessLog) this.log.info('request', { method: req.method, host: req.host, path: req.path, status: ERRORS.CLIENT_CLOSED.status, result: 'CLIENT_CLOSED' });
+      return;
+    }
     if (!outcome.ok) return this.deny(ex, outcome.code, req);
     const claimHeaders = route.claimHeaders;
     if (claimHeaders.length === 0) return this.forward(route, req, ex);

@@ -376,3 +376,23 @@ test('a restarted refresher thread reports unchanged oct (HS256) keys as unchang
     await idp.close();
   }
 });
+
+test('a client that leaves while its token waits for a kid-miss refetch is counted as CLIENT_CLOSED, and nothing is sent for it', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port }, async (h) => {
+      assert.equal((await call(h, tokenFor(K1))).status, 200);
+      const n = h.echo.received.length;
+      const closedBefore = h.gateway.metrics.get('jwtgate_requests_total', 'CLIENT_CLOSED');
+      // K2 is not in the set: its kid triggers a refetch, which the IdP answers slowly.
+      idp.jwks = jwksOf(K1, K2);
+      idp.queue({ delayMs: 1500 });
+      const gone = request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K2)}` }, timeoutMs: 300 }).catch((err: Error) => err);
+      assert.match(String(await gone), /client timeout/);
+      await waitFor(() => h.gateway.metrics.get('jwtgate_requests_total', 'CLIENT_CLOSED') === closedBefore + 1, 'CLIENT_CLOSED counted', 5000);
+      assert.equal(h.echo.received.length, n, 'never forwarded');
+    });
+  } finally {
+    await idp.close();
+  }
+});
