@@ -44,10 +44,13 @@ Exit codes: 0 ok, 1 invalid configuration or start-up failure, 2 usage error.`;
 
 class UsageError extends Error {}
 
+const PORT_TEXT = /^[0-9]{1,5}$/;
+
 function hostPort(flag: string, v: string): { host: string; port: number } {
   const i = v.lastIndexOf(':');
   const port = Number(v.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${flag} expects HOST:PORT, got "${v}"`);
+  // Number('') is 0: an empty port must be a usage error, not "any free port".
+  if (i <= 0 || !PORT_TEXT.test(v.slice(i + 1)) || port > 65535) throw new UsageError(`${flag} expects HOST:PORT, got "${v}"`);
   return { host: v.slice(0, i).replace(/^\[|\]$/g, ''), port };
 }
 
@@ -87,10 +90,10 @@ async function serve(argv: string[]): Promise<number> {
   if (!values.config?.length) throw new UsageError('serve needs at least one --config PATH');
   const portOverrides = new Map<number, number>();
   for (const m of values['port-map'] ?? []) {
-    const [a, b] = m.split('=');
+    const [a = '', b = '', ...rest] = m.split('=');
     const from = Number(a);
     const to = Number(b);
-    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 1 || from > 65535 || to < 0 || to > 65535) throw new UsageError(`--port-map expects LISTENER=PORT, got "${m}"`);
+    if (rest.length > 0 || !PORT_TEXT.test(a) || !PORT_TEXT.test(b) || from < 1 || from > 65535 || to > 65535) throw new UsageError(`--port-map expects LISTENER=PORT, got "${m}"`);
     portOverrides.set(from, to);
   }
   const mode = values['verify-mode'];

@@ -231,7 +231,8 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
   // matches
   const matches: MatchModel[] = [];
   let rawMatches = r.matches;
-  if (rawMatches === undefined || rawMatches === null) rawMatches = [DEFAULT_MATCH];
+  // No matches (absent, null or an empty list) is Gateway API's default: PathPrefix "/".
+  if (rawMatches === undefined || rawMatches === null || (Array.isArray(rawMatches) && rawMatches.length === 0)) rawMatches = [DEFAULT_MATCH];
   if (!Array.isArray(rawMatches)) cx.error(`${p}.matches`, 'Invalid value: must be a list');
   else {
     if (rawMatches.length > 64) cx.error(`${p}.matches`, `Too many: ${rawMatches.length}: must have at most 64 items`);

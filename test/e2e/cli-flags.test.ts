@@ -39,3 +39,20 @@ test('--upstream-max-connections and --upstream-max-pending: bad values are usag
     assert.match(p.output(), expected);
   }
 });
+
+test('an empty or non-decimal port in --port-map, --admin or --echo-upstream is a usage error, not "any free port"', async () => {
+  for (const args of [
+    ['--port-map', '8080='],
+    ['--port-map', '=8080'],
+    ['--port-map', '8080=0x10'],
+    ['--port-map', '8080=1=2'],
+    ['--admin', '127.0.0.1:'],
+    ['--admin', '127.0.0.1:1e3'],
+    ['--echo-upstream', '127.0.0.1:'],
+  ]) {
+    const p = run(['serve', '--config', 'config/default', ...args]);
+    assert.equal(await p.exited, 2, `${args.join(' ')}: ${p.output()}`);
+    assert.match(p.output(), new RegExp(`${args[0]} expects`));
+    assert.doesNotMatch(p.output(), /listening/);
+  }
+});

@@ -62,6 +62,14 @@ test('Exact > RegularExpression > PathPrefix, across routes, whatever their age'
   assert.equal(hit(s, '/other'), undefined);
 });
 
+test('a rule without matches, with matches: null or with matches: [] matches every path (Gateway API default PathPrefix /)', () => {
+  for (const matches of [undefined, null, []]) {
+    const s = build([gateway(), route('app', [matches === undefined ? {} : { matches }])]);
+    assert.equal(hit(s, '/'), 'app-0', JSON.stringify(matches));
+    assert.equal(hit(s, '/anything/deep'), 'app-0', JSON.stringify(matches));
+  }
+});
+
 test('longest PathPrefix wins; a trailing slash on a prefix is ignored', () => {
   const s = build([gateway(), route('r', [prefix('/'), prefix('/api'), prefix('/api/v1/')])]);
   assert.equal(hit(s, '/api/v1'), 'r-2');
