@@ -129,7 +129,8 @@ function parseInto(text: string, file: string, out: LoadResult): void {
   const lineCounter = new LineCounter();
   let docs;
   try {
-    docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+    // merge: YAML 1.1 `<<` merge keys, which kubectl accepts in manifests.
+    docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   } catch (err) {
     out.problems.push(fileProblem(file, `YAML: ${errText(err)}`, `${file}:1`));
     return;

@@ -384,8 +384,10 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
       if (r !== undefined) out[key] = r;
     }
     const known = Object.keys(this.shape);
-    for (const key of Object.keys(v)) {
-      if (key in this.shape) continue;
+    for (const rawKey of Object.keys(v)) {
+      if (rawKey in this.shape) continue;
+      // A key no field name comes near is shown shortened in the path and message.
+      const key = rawKey.length > 120 ? `${rawKey.slice(0, 60)}…(${rawKey.length} characters)` : rawKey;
       const p = join(path, key);
       const legacy = o.legacy?.[key];
       if (legacy !== undefined) {
@@ -394,7 +396,7 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
       }
       const ignored = o.ignored?.[key];
       if (ignored !== undefined) {
-        if (v[key] !== null && v[key] !== undefined) cx.warn(p, ignored);
+        if (v[rawKey] !== null && v[rawKey] !== undefined) cx.warn(p, ignored);
         continue;
       }
       if (o.unknown === 'allow') continue;
@@ -437,6 +439,9 @@ export function suggest(word: string, candidates: readonly string[]): string | u
   for (const c of candidates) {
     const cl = c.toLowerCase();
     if (cl === w) return c;
+    // The distance is at least the length difference, and the limit is at most 3: skip the
+    // (length × length) table for a key that cannot be a typo (a 4 MB key took seconds and GBs).
+    if (Math.abs(cl.length - w.length) > 3) continue;
     const d = editDistance(w, cl);
     const limit = Math.max(1, Math.min(3, Math.floor(Math.max(w.length, cl.length) / 4)));
     if (d <= limit && d < bestD) {

@@ -134,6 +134,16 @@ test('load: a symbolic link whose target is gone is an error (a policy must not 
   );
 });
 
+test('load: YAML merge keys (<<), which kubectl accepts, are expanded', () => {
+  const text = 'apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: gw }\nspec:\n  listeners:\n  - &http { name: http, protocol: HTTP, port: 8080 }\n  - <<: *http\n    name: http2\n    port: 8081\n';
+  const r = loadManifestsFromText(text, 'm.yaml');
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual((r.resources[0]!.object.spec as { listeners: unknown[] }).listeners, [
+    { name: 'http', protocol: 'HTTP', port: 8080 },
+    { name: 'http2', protocol: 'HTTP', port: 8081 },
+  ]);
+});
+
 test('load: a missing path is a problem, not a crash', async () => {
   const r = await loadManifests(['/nonexistent/jwtgate/config']);
   assert.equal(r.resources.length, 0);
