@@ -210,6 +210,9 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const listenerStates: ListenerState[] = [];
   const listenersByGateway = new Map<string, ListenerState[]>();
   for (const gw of v.gateways) {
+    // A Gateway with an error of its own (not of one listener) is reported Accepted False and
+    // not served: the API server would have refused it, so it would not exist for kgateway.
+    if (!gw.valid) continue;
     const gkey = nk(gw.namespace, gw.name);
     const states: ListenerState[] = [];
     for (const l of gw.listeners) {
@@ -447,7 +450,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     const ext = extById.get(id);
     const pol = policyById.get(id);
     if (gw) {
-      if (!gw.valid) conditions.push({ type: 'Accepted', status: 'False', reason: 'Invalid', message: gw.error ?? 'invalid Gateway' });
+      if (!gw.valid) conditions.push({ type: 'Accepted', status: 'False', reason: 'Invalid', message: `${gw.error ?? 'invalid Gateway'} (not served)` });
       else if (gw.invalidListeners.length > 0) {
         conditions.push({ type: 'Accepted', status: 'True', reason: 'ListenersNotValid', message: `listeners not valid (not served): ${gw.invalidListeners.join(', ')}` });
       } else conditions.push({ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Gateway accepted' });

@@ -65,11 +65,19 @@ export async function loadManifests(paths: readonly string[]): Promise<LoadResul
       out.problems.push(fileProblem(file, `file is ${st.size} bytes; the limit is ${MAX_FILE_BYTES} bytes (4 MiB): split it`));
       continue;
     }
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(file, 'utf8');
+      bytes = await readFile(file);
     } catch (err) {
       out.problems.push(fileProblem(file, `cannot read: ${errText(err)}`));
+      continue;
+    }
+    let text: string;
+    try {
+      text = UTF8.decode(bytes);
+    } catch {
+      // Read leniently, a Latin-1 or UTF-16 file would load with U+FFFD in its values.
+      out.problems.push(fileProblem(file, 'is not UTF-8 text (Kubernetes manifests are UTF-8): save it as UTF-8'));
       continue;
     }
     parseInto(text, file, out);
@@ -87,6 +95,8 @@ export function loadManifestsFromText(text: string, sourceName = '<text>'): Load
   parseInto(text, sourceName, out);
   return out;
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 async function walk(dir: string, files: string[], problems: ConfigProblem[], visited: Set<string>): Promise<void> {
   let entries;

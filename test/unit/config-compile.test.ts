@@ -407,3 +407,12 @@ test('config_dump: routes, policies, providers and key metadata, never key mater
   assert.deepEqual(dump.backends, [{ key: 'Service/default/app:80', endpoints: ['app.default.svc.cluster.local:80'] }]);
   assert.deepEqual(dump.problems, { errors: 0, warnings: 0 });
 });
+
+test('a Gateway with an error of its own is Accepted False and not served; its routes find no listener', () => {
+  const s = build([gateway({ gatewayClassName: '', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] }), route({ rules: [{ backendRefs: [{ name: 'app', port: 80 }] }] })]);
+  assert.equal(s.ports.size, 0, 'no listener is served');
+  const gw = s.statuses.find((x) => x.resource === 'Gateway/default/gw')!;
+  assert.match(gw.conditions.find((c) => c.type === 'Accepted')!.message, /gatewayClassName.*\(not served\)$/);
+  const rt = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
+  assert.deepEqual(rt.conditions.find((c) => c.type === 'Accepted'), { type: 'Accepted', status: 'False', reason: 'NoMatchingParent', message: 'Gateway default/gw has no valid listener' });
+});

@@ -144,6 +144,22 @@ test('load: YAML merge keys (<<), which kubectl accepts, are expanded', () => {
   ]);
 });
 
+test('load: a file that is not UTF-8 (Latin-1, UTF-16) is an error, not values with U+FFFD; a UTF-8 BOM is fine', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(path.join(dir, 'latin1.yaml'), Buffer.from(doc('Backend', 'caf\xe9'), 'latin1'));
+  writeFileSync(path.join(dir, 'utf16.yaml'), Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(doc('Backend', 'b'), 'utf16le')]));
+  writeFileSync(path.join(dir, 'bom.yaml'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(doc('Backend', 'c'))]));
+  const r = await loadManifests([dir]);
+  assert.deepEqual(r.resources.map((x) => x.name), ['c']);
+  assert.deepEqual(
+    r.problems.map((p) => [path.basename(p.resource), p.message]),
+    [
+      ['latin1.yaml', 'is not UTF-8 text (Kubernetes manifests are UTF-8): save it as UTF-8'],
+      ['utf16.yaml', 'is not UTF-8 text (Kubernetes manifests are UTF-8): save it as UTF-8'],
+    ],
+  );
+});
+
 test('load: a missing path is a problem, not a crash', async () => {
   const r = await loadManifests(['/nonexistent/jwtgate/config']);
   assert.equal(r.resources.length, 0);
