@@ -124,8 +124,11 @@ async function walk(dir: string, files: string[], problems: ConfigProblem[], vis
         isDir = st.isDirectory();
         isFile = st.isFile();
       } catch (err) {
-        // A link whose target is gone may have held a policy: never serve without it silently.
-        problems.push(fileProblem(full, `cannot read: ${errText(err)} (a symbolic link whose target cannot be read)`));
+        // A link to a manifest whose target is gone may have held a policy: never serve without
+        // it silently. Links with other names are not read anyway.
+        if (EXTENSIONS.has(path.extname(e.name).toLowerCase())) {
+          problems.push(fileProblem(full, `cannot read: ${errText(err)} (a symbolic link whose target cannot be read)`));
+        }
         continue;
       }
     }

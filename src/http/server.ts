@@ -87,6 +87,8 @@ class UwsExchange implements ClientExchange {
   private pending: Buffer | undefined;
   private pendingOffset = 0;
   private readonly headOnly: boolean;
+  /** Set once the response is ending: body chunks that still arrive are dropped. */
+  private discardBody = false;
 
   constructor(res: HttpResponse, hasBody: boolean, contentLength: number, headOnly: boolean) {
     this.res = res;
@@ -121,6 +123,7 @@ class UwsExchange implements ClientExchange {
   }
 
   private onData(ab: ArrayBuffer, isLast: boolean): void {
+    if (this.discardBody) return;
     // Answered before the body was read (a 401 to an upload): nobody will read it. uWS 20.30 stops
     // delivering it after the reply (tested); should a build not, it is dropped, never buffered.
     if (this.done && !this.bodyCb) return;
@@ -222,12 +225,16 @@ class UwsExchange implements ClientExchange {
   private bodylessLength = -1;
 
   /**
-   * A request body this exchange paused (auth still running, or a slow upstream) flows again as
-   * the response ends, so uWS reads and drops the rest of the upload instead of leaving the
-   * connection stalled until its idle timeout. Call inside the cork, before the call that may
-   * end the response: the HttpResponse must not be touched after it has ended.
+   * The response is about to end (its last bytes are being written): the rest of the request body
+   * is of no use to anyone, so from now on it is dropped as it arrives, and a body this exchange
+   * paused (auth still running, or a slow upstream) flows again, so uWS reads the upload to its
+   * end instead of leaving the connection stalled until its idle timeout. Dropping matters when
+   * the last bytes wait for a slow client: the resumed upload must not pile up in memory
+   * meanwhile. Call inside the cork, before the call that may end the response: the
+   * HttpResponse must not be touched after it has ended.
    */
   private resumeBeforeEnd(): void {
+    this.discardBody = true;
     if (!this.paused) return;
     this.paused = false;
     this.res.resume();

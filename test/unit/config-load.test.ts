@@ -121,6 +121,8 @@ test('load: a symbolic link whose target is gone is an error (a policy must not 
   const dir = tempDir(t);
   writeFileSync(path.join(dir, '00-a.yaml'), doc('Backend', 'a'));
   symlinkSync('/nonexistent/jwtgate/10-jwt.yaml', path.join(dir, '10-jwt.yaml'));
+  // A dangling link with a name the loader never reads is none of its business.
+  symlinkSync('/nonexistent/jwtgate/notes.txt', path.join(dir, 'notes.txt'));
   mkdirSync(path.join(dir, 'sub'));
   symlinkSync('..', path.join(dir, 'sub', 'up'));
   const r = await loadManifests([dir]);
