@@ -114,7 +114,19 @@ async function serve(argv: string[]): Promise<number> {
     echoServer = await startEchoUpstream({ host: echo.host, port: echo.port });
     log.info('echo upstream listening', { host: echo.host, port: echoServer.port });
   }
-  let gateway: Gateway;
+  // The admin endpoint comes up first: /healthz answers while the gateway starts (a start-up that
+  // waits for a remote JWKS can take seconds), /ready answers 503 until it is ready.
+  let gateway: Gateway | undefined;
+  let adminServer: AdminServer | undefined;
+  if (admin) {
+    try {
+      adminServer = await startAdmin(() => gateway, admin.host, admin.port);
+    } catch (err) {
+      await echoServer?.close();
+      throw err;
+    }
+    log.info('admin listening', { host: admin.host, port: adminServer.port });
+  }
   try {
     gateway = await Gateway.start({
       configPaths: values.config,
@@ -133,15 +145,12 @@ async function serve(argv: string[]): Promise<number> {
       logger: log,
     });
   } catch (err) {
+    await adminServer?.close();
     await echoServer?.close();
     throw err;
   }
-  let adminServer: AdminServer | undefined;
-  if (admin) {
-    adminServer = await startAdmin(gateway, admin.host, admin.port);
-    log.info('admin listening', { host: admin.host, port: adminServer.port });
-  }
-  log.info('jwtgate ready', { listeners: [...gateway.snapshot.ports.keys()].map((p) => ({ listenerPort: p, port: gateway.port(p) })) });
+  const started = gateway;
+  log.info('jwtgate ready', { listeners: [...started.snapshot.ports.keys()].map((p) => ({ listenerPort: p, port: started.port(p) })) });
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -150,7 +159,7 @@ async function serve(argv: string[]): Promise<number> {
       stopping = true;
       log.info('shutting down', { signal });
       void (async () => {
-        await gateway.stop();
+        await started.stop();
         await adminServer?.close();
         await echoServer?.close();
         resolve(0);

@@ -78,6 +78,11 @@ const WORKER_FILE = fileURLToPath(new URL('../../workers/verify.js', import.meta
 
 let instances = 0;
 
+/** False for answers given without a signature check (no key set, no usable key, no key for the kid/alg). */
+function signatureChecked(r: VerifyItemResult): boolean {
+  return r.ok || (r.code !== 'KEYSET_NOT_LOADED' && r.code !== 'JWKS_KID_ALG_MISMATCH' && r.code !== 'JWKS_NO_VALID_KEYS');
+}
+
 // piscina loads a task file with require() first. On Node >= 20.19 that succeeds for an ES
 // module (require(esm)), and in a worker thread it intermittently aborts the whole process
 // (SIGABRT: "Assertion failed: facade->InstantiateModule", seen in CI). With require(esm) off in
@@ -264,6 +269,7 @@ export class Verifier {
     this.metrics?.inc('jwtgate_verify_pool_tasks_total', results ? 'ok' : 'failed');
     this.itemsInFlight -= batch.length;
     let pooled = 0;
+    let checked = 0;
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       const r = results?.[i];
@@ -271,24 +277,24 @@ export class Verifier {
         p.resolve(this.inline(p.item, 'fallback'));
       } else {
         pooled++;
+        if (signatureChecked(r)) checked++;
         p.resolve(r);
       }
     }
-    if (pooled > 0) {
-      this.stats.pooled += pooled;
-      this.metrics?.inc('jwtgate_jwt_verifications_total', 'pool', pooled);
-    }
+    this.stats.pooled += pooled;
+    if (checked > 0) this.metrics?.inc('jwtgate_jwt_verifications_total', 'pool', checked);
     if (this.queue.length > 0) this.flush(true);
   }
 
   /** `ks`: this thread's copy of the item's key set, when the caller has looked it up already. */
   private inline(item: VerifyItem, why: 'inline' | 'fallback', ks = this.keySets.get(item.keySetId)): VerifyItemResult {
-    // Without the keys here either, nothing was checked: not counted.
+    // Without the keys here either, nothing was answered: not counted. Without a key for the
+    // token's kid/alg, it was answered here but no signature was checked: not a verification.
     const r = verifyWithKeySet(item, ks);
     if (r === VERIFY_FAILURES.KEYSET_NOT_LOADED) return r;
     if (why === 'inline') this.stats.inline++;
     else this.stats.fallbacks++;
-    this.metrics?.inc('jwtgate_jwt_verifications_total', 'inline');
+    if (signatureChecked(r)) this.metrics?.inc('jwtgate_jwt_verifications_total', 'inline');
     return r;
   }
 

@@ -1,5 +1,6 @@
-// The admin endpoint (`--admin HOST:PORT`): /ready (200 once every listener is bound and every
-// key set is loaded, else 503), /healthz (200 while the process serves), /config_dump (the
+// The admin endpoint (`--admin HOST:PORT`), up before the gateway starts: /ready (200 once every
+// listener is bound and every key set is loaded, else 503), /healthz (200 while the process runs,
+// start-up included), /config_dump (the
 // compiled snapshot as JSON, keys described by kid/alg/thumbprint, never key material) and
 // /metrics (Prometheus text). Plain node:http: it is off the request hot path.
 
@@ -13,23 +14,31 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export function startAdmin(gateway: Gateway, host: string, port: number): Promise<AdminServer> {
+/**
+ * `gateway` is undefined while the gateway starts (loading the configuration, binding its
+ * listeners, waiting for the first remote JWKS fetches): /healthz answers 200 then, the others 503.
+ */
+export function startAdmin(current: () => Gateway | undefined, host: string, port: number): Promise<AdminServer> {
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+    const send = (status: number, type: string, body: string, extra: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...extra });
       res.end(body);
     };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
+    const gateway = current();
+    if (gateway === undefined && url !== '/healthz') {
+      return send(url === '/ready' || url === '/config_dump' || url === '/metrics' ? 503 : 404, 'text/plain', 'starting\n');
+    }
     switch (url) {
       case '/ready':
-        return gateway.ready ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
+        return gateway!.ready ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
       case '/healthz':
         return send(200, 'text/plain', 'ok\n');
       case '/config_dump':
-        return send(200, 'application/json', JSON.stringify(configDump(gateway.snapshot), null, 2) + '\n');
+        return send(200, 'application/json', JSON.stringify(configDump(gateway!.snapshot), null, 2) + '\n');
       case '/metrics':
-        return send(200, 'text/plain; version=0.0.4', gateway.metrics.render());
+        return send(200, 'text/plain; version=0.0.4', gateway!.metrics.render());
       default:
         return send(404, 'text/plain', 'not found: try /ready, /healthz, /config_dump, /metrics\n');
     }

@@ -30,5 +30,6 @@ export function createLogger(level: LogLevel = 'info', write: (line: string) => 
 export const silentLogger: Logger = createLogger('error', () => {});
 
 export function isLogLevel(v: string): v is LogLevel {
-  return v in ORDER;
+  // Own keys only: `constructor` or `toString` are not levels.
+  return Object.hasOwn(ORDER, v);
 }

@@ -56,3 +56,11 @@ test('an empty or non-decimal port in --port-map, --admin or --echo-upstream is 
     assert.doesNotMatch(p.output(), /listening/);
   }
 });
+
+test('--log-level with a name Object.prototype has (constructor, toString) is a usage error', { timeout: 30_000 }, async () => {
+  for (const level of ['constructor', 'toString', '__proto__']) {
+    const p = run(['serve', '--config', 'config/default', `--log-level=${level}`]);
+    assert.equal(await p.exited, 2, p.output());
+    assert.match(p.output(), /--log-level must be debug, info, warn or error/);
+  }
+});

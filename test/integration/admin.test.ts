@@ -17,7 +17,7 @@ let h: Harness;
 let admin: AdminServer;
 before(async () => {
   h = await startHarness({ manifests: [claims, policy] });
-  admin = await startAdmin(h.gateway, '127.0.0.1', 0);
+  admin = await startAdmin(() => h.gateway, '127.0.0.1', 0);
 });
 after(async () => {
   await admin.close();
@@ -60,7 +60,7 @@ test('/metrics counts requests by result', async () => {
 
 test('/ready turns 503 when the gateway stops', async () => {
   const other = await startHarness({ manifests: [claims, policy] });
-  const adm = await startAdmin(other.gateway, '127.0.0.1', 0);
+  const adm = await startAdmin(() => other.gateway, '127.0.0.1', 0);
   try {
     assert.equal((await fetch(`http://127.0.0.1:${adm.port}/ready`)).status, 200);
     await other.gateway.stop(0);
@@ -69,4 +69,39 @@ test('/ready turns 503 when the gateway stops', async () => {
     await adm.close();
     await other.close();
   }
+});
+
+test('before the gateway exists (it is starting): /healthz 200, /ready, /config_dump and /metrics 503 starting', async () => {
+  let gateway: Harness['gateway'] | undefined;
+  const adm = await startAdmin(() => gateway, '127.0.0.1', 0);
+  try {
+    const at = (p: string) => fetch(`http://127.0.0.1:${adm.port}${p}`);
+    assert.equal((await at('/healthz')).status, 200);
+    for (const p of ['/ready', '/config_dump', '/metrics']) {
+      const res = await at(p);
+      assert.equal(res.status, 503, p);
+      assert.equal(await res.text(), 'starting\n');
+    }
+    gateway = h.gateway;
+    assert.equal((await at('/ready')).status, 200, 'answers from the gateway once it exists');
+  } finally {
+    await adm.close();
+  }
+});
+
+test('methods other than GET and HEAD: 405 with Allow', async () => {
+  const res = await fetch(`http://127.0.0.1:${admin.port}/metrics`, { method: 'POST' });
+  assert.equal(res.status, 405);
+  assert.equal(res.headers.get('allow'), 'GET, HEAD');
+});
+
+test('a token whose kid matches no key is not counted as a signature check', async () => {
+  const verifications = async () => Number((await (await get('/metrics')).text()).match(/jwtgate_jwt_verifications_total\{mode="inline"\} (\d+)/)?.[1] ?? 0);
+  const before = await verifications();
+  const [head, payload, signature] = TOKEN.split('.') as [string, string, string];
+  const otherKid = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(head, 'base64url').toString()), kid: 'no-such-kid' })).toString('base64url');
+  const res = await request({ port: h.port, headers: { authorization: `Bearer ${otherKid}.${payload}.${signature}` } });
+  assert.equal(res.status, 401);
+  assert.equal(res.body, "Jwks doesn't have key to match kid or alg from Jwt");
+  assert.equal(await verifications(), before);
 });

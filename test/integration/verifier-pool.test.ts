@@ -138,7 +138,8 @@ test('a batch of 100 concurrent verifies: every result right, sent as a few batc
   // (A worker that has not seen the key set yet hands its items back; they are done inline.)
   const pooled = metrics.get('jwtgate_jwt_verifications_total', 'pool') - pooledBefore;
   assert.ok(pooled >= 16, `${pooled} verified in workers`);
-  assert.equal(pooled + metrics.get('jwtgate_jwt_verifications_total', 'inline') - inlineBefore, 100);
+  // The 10 with an unknown kid are answered without a signature check: not verifications.
+  assert.equal(pooled + metrics.get('jwtgate_jwt_verifications_total', 'inline') - inlineBefore, 90);
   assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'failed'), 0);
 });
 
