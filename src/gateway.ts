@@ -339,7 +339,8 @@ export class Gateway {
       host: req.host,
       path: req.path,
       route: route.id,
-      status: outcome.status,
+      // A client gone before anything was sent: 499, as the auth stage and nginx log it.
+      status: outcome.status === 0 && result === 'CLIENT_CLOSED' ? ERRORS.CLIENT_CLOSED.status : outcome.status,
       result,
       endpoint: outcome.endpoint,
       requestBytes: outcome.requestBodyBytes,

@@ -3,6 +3,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
 import { startHarness } from '../helpers/harness.js';
@@ -31,6 +32,25 @@ test('access log lines for a proxied and a denied request, without the token', a
     assert.ok(denied, 'a line for the denied request');
     assert.equal(denied.result, 'JWT_HEADER_PARSE_ERROR_BAD_BASE64');
     for (const l of lines) assert.ok(!l.includes(TOKEN.split('.')[2]!), 'no token material in any log line');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a client that goes away while its request waits for the upstream: one line, result CLIENT_CLOSED, status 499', async () => {
+  const lines: string[] = [];
+  const h = await startHarness({ manifests: [basic], gateway: { accessLog: true, logger: createLogger('info', (l) => lines.push(l)) } });
+  try {
+    const sock = net.connect(h.port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(`GET /delay/2000 HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+    for (let i = 0; i < 100 && h.echo.received.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    sock.destroy();
+    const closed = () => lines.map((l) => JSON.parse(l)).filter((e) => e.msg === 'request' && e.result === 'CLIENT_CLOSED');
+    for (let i = 0; i < 100 && closed().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(closed().length, 1);
+    assert.equal(closed()[0].status, 499);
+    assert.equal(closed()[0].path, '/delay/2000');
   } finally {
     await h.close();
   }
