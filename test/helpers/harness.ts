@@ -6,8 +6,8 @@ import path from 'node:path';
 import { Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { startEchoUpstream } from '../../src/upstream/echo.js';
 
-export function sampleApp(echoPort: number): string {
-  return `
+/** The sample app's Gateway: kgateway-system/http, one HTTP listener on 8080, routes from all namespaces. */
+export const SAMPLE_GATEWAY = `
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: { name: http, namespace: kgateway-system }
@@ -15,7 +15,10 @@ spec:
   gatewayClassName: kgateway
   listeners:
   - { name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: All } } }
----
+`;
+
+export function sampleApp(echoPort: number): string {
+  return `${SAMPLE_GATEWAY}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: httpbin, namespace: httpbin }

@@ -4,7 +4,7 @@
 // cannot use the sanitizing of a claim header to land on a route whose own JWT check never runs.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { SAMPLE_GATEWAY, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { startEchoUpstream, type EchoUpstream } from '../../src/upstream/echo.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
@@ -16,15 +16,7 @@ let h: Harness;
 
 // tenant-route: `x-tenant: acme` (also the tenant provider's claim header), optional JWT
 // (AllowMissing), the public echo. secret-route: everything else, a Strict JWT, the secret echo.
-const manifests = (publicPort: number) => `
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: http, namespace: kgateway-system }
-spec:
-  gatewayClassName: kgateway
-  listeners:
-  - { name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: All } } }
----
+const manifests = (publicPort: number) => `${SAMPLE_GATEWAY}---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: Backend
 metadata: { name: public, namespace: kgateway-system }
