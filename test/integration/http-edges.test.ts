@@ -152,6 +152,21 @@ test('pipelining: requests answered at once are answered in order; one sent behi
   assert.equal((await request({ port: h.port, headers: auth })).status, 200);
 });
 
+test('a declared body of 1,000,000,000 bytes or more: uWS 20.30 closes the connection without an answer (README Limits); 999,999,999 is forwarded', async () => {
+  const n = h.echo.received.length;
+  const head = (length: number) => `POST /anything HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: ${length}\r\n\r\nxxxx`;
+  const refused = await sendInPieces([head(1_000_000_000)]);
+  assert.equal(refused.reply, '');
+  assert.equal(refused.closed, true);
+  assert.equal(h.echo.received.length, n, 'nothing reached the upstream');
+  const sock = net.connect(h.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.on('error', () => {});
+  sock.write(head(999_999_999));
+  await waitFor(() => h.echo.received.length === n + 1, 'the upstream to get the 999,999,999-byte upload');
+  sock.destroy();
+});
+
 test('a client that sends half a request does not block others', async () => {
   const slow = net.connect(h.port, '127.0.0.1');
   await new Promise((r) => slow.once('connect', r));
