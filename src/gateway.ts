@@ -294,13 +294,9 @@ export class Gateway {
   }
 
   private afterAuth(outcome: AuthOutcome, route: CompiledRoute, listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
-    if (ex.done) {
-      // The client went away during an asynchronous JWT check: counted and logged like one that
-      // goes away at the upstream.
-      this.metrics.inc('jwtgate_requests_total', 'CLIENT_CLOSED');
-      if (this.opts.accessLog) this.log.info('request', { method: req.method, host: req.host, path: req.path, status: ERRORS.CLIENT_CLOSED.status, result: 'CLIENT_CLOSED' });
-      return;
-    }
+    // The client went away during an asynchronous JWT check: counted and logged like one that
+    // goes away at the upstream.
+    if (ex.done) return this.record('CLIENT_CLOSED', req);
     if (!outcome.ok) return this.deny(ex, outcome.code, req);
     const claimHeaders = route.claimHeaders;
     if (claimHeaders.length === 0) return this.forward(route, req, ex);
@@ -349,9 +345,14 @@ export class Gateway {
   }
 
   private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest): void {
+    this.record(code, req);
+    sendError(ex, code, req);
+  }
+
+  /** Counts (and access-logs) a request that ends here with `code`, not at the proxy. */
+  private record(code: ErrorCode, req: GatewayRequest): void {
     this.metrics.inc('jwtgate_requests_total', code);
     if (this.opts.accessLog) this.log.info('request', { method: req.method, host: req.host, path: req.path, status: ERRORS[code].status, result: code });
-    sendError(ex, code, req);
   }
 }
 

@@ -3,6 +3,8 @@
 // as standard base64 of compact JSON, nothing for null/missing/empty. Does not decide which
 // headers are sanitized or when (authenticator.ts does).
 
+import { CONTROL_CHAR } from '../http/field-value.js';
+
 const TWO_POW_64 = 18446744073709551616;
 
 /** Walks `path` through nested objects (own properties only); undefined when absent. */
@@ -40,7 +42,7 @@ export function claimHeaderValue(value: unknown): string | undefined {
     default:
       return undefined;
   }
-  if (out === '' || /[\x00-\x08\x0a-\x1f\x7f]/.test(out)) return undefined;
+  if (out === '' || CONTROL_CHAR.test(out)) return undefined;
   return out;
 }
 

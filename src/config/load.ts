@@ -98,6 +98,11 @@ export function loadManifestsFromText(text: string, sourceName = '<text>'): Load
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
+/** A name a folder walk reads as a manifest (.yaml, .yml, .json). */
+function isManifestName(name: string): boolean {
+  return EXTENSIONS.has(path.extname(name).toLowerCase());
+}
+
 async function walk(dir: string, files: string[], problems: ConfigProblem[], visited: Set<string>): Promise<void> {
   let entries;
   try {
@@ -126,14 +131,14 @@ async function walk(dir: string, files: string[], problems: ConfigProblem[], vis
       } catch (err) {
         // A link to a manifest whose target is gone may have held a policy: never serve without
         // it silently. Links with other names are not read anyway.
-        if (EXTENSIONS.has(path.extname(e.name).toLowerCase())) {
+        if (isManifestName(e.name)) {
           problems.push(fileProblem(full, `cannot read: ${errText(err)} (a symbolic link whose target cannot be read)`));
         }
         continue;
       }
     }
     if (isDir) await walk(full, files, problems, visited);
-    else if (isFile && EXTENSIONS.has(path.extname(e.name).toLowerCase())) files.push(full);
+    else if (isFile && isManifestName(e.name)) files.push(full);
   }
 }
 

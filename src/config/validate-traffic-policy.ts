@@ -83,7 +83,7 @@ export interface TrafficPolicyModel {
 
 const SUPPORTED_KINDS = new Set(['Gateway', 'HTTPRoute']);
 
-function checkTarget(t: { group: string; kind: string; name?: string }, p: string, cx: ParseCtx): boolean {
+function checkTarget(t: { group: string; kind: string }, p: string, cx: ParseCtx): boolean {
   // A required field that failed its schema (already reported with its path) leaves the item
   // incomplete: it targets nothing.
   if (typeof t.kind !== 'string' || typeof t.group !== 'string') return false;

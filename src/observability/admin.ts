@@ -18,6 +18,9 @@ export interface AdminServer {
  * `gateway` is undefined while the gateway starts (loading the configuration, binding its
  * listeners, waiting for the first remote JWKS fetches): /healthz answers 200 then, the others 503.
  */
+/** The routes answered once the gateway exists. */
+const ROUTES = new Set(['/ready', '/config_dump', '/metrics']);
+
 export function startAdmin(current: () => Gateway | undefined, host: string, port: number): Promise<AdminServer> {
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
@@ -27,18 +30,15 @@ export function startAdmin(current: () => Gateway | undefined, host: string, por
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
     const gateway = current();
-    if (gateway === undefined && url !== '/healthz') {
-      return send(url === '/ready' || url === '/config_dump' || url === '/metrics' ? 503 : 404, 'text/plain', 'starting\n');
-    }
+    if (url === '/healthz') return send(200, 'text/plain', 'ok\n');
+    if (gateway === undefined) return send(ROUTES.has(url) ? 503 : 404, 'text/plain', 'starting\n');
     switch (url) {
       case '/ready':
-        return gateway!.ready ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
-      case '/healthz':
-        return send(200, 'text/plain', 'ok\n');
+        return gateway.ready ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
       case '/config_dump':
-        return send(200, 'application/json', JSON.stringify(configDump(gateway!.snapshot), null, 2) + '\n');
+        return send(200, 'application/json', JSON.stringify(configDump(gateway.snapshot), null, 2) + '\n');
       case '/metrics':
-        return send(200, 'text/plain; version=0.0.4', gateway!.metrics.render());
+        return send(200, 'text/plain; version=0.0.4', gateway.metrics.render());
       default:
         return send(404, 'text/plain', 'not found: try /ready, /healthz, /config_dump, /metrics\n');
     }

@@ -164,10 +164,6 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   private resumeUpstream: (() => void) | null = null;
   private finished = false;
   private drainCb: (() => void) | null = null;
-  /** True while Pool.dispatch runs. */
-  dispatching = false;
-  /** undici refused the request inside Pool.dispatch (UND_ERR_INVALID_ARG). */
-  refusedInDispatch = false;
 
   constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined) {
     this.counters = counters;
@@ -185,7 +181,6 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   /** The request goes to Pool.dispatch now. */
   handOver(): void {
     this.handedOver = true;
-    this.dispatching = true;
   }
 
   private releaseSlot(): void {
@@ -269,7 +264,6 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   }
 
   onError(err: Error): void {
-    if (this.dispatching && (err as { code?: string }).code === 'UND_ERR_INVALID_ARG') this.refusedInDispatch = true;
     // undici is done with the request: whatever happens below, its place is free.
     this.onConnection = true;
     // Also reached before onConnect: connect failures error the request before it starts.
@@ -444,11 +438,10 @@ export class Forwarder {
         },
         ex,
       );
-      ex.dispatching = false;
-      if (ex.refusedInDispatch) this.replacePool(endpoint);
+      // An error reported before dispatch() returned is undici refusing the request itself.
+      if (ex.upstreamError === 'UND_ERR_INVALID_ARG') this.replacePool(endpoint);
     } catch (err) {
       // dispatch() reports its own errors through the handler; this catches the unexpected.
-      ex.dispatching = false;
       ex.onError(err as Error);
     }
   }

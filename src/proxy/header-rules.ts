@@ -10,6 +10,7 @@
 // `x-user: José` reaches the upstream as the same bytes Envoy would send.
 
 import { removeHeaders } from '../http/exchange.js';
+import { CONTROL_CHAR } from '../http/field-value.js';
 
 /**
  * Connection-specific fields never forwarded (RFC 9110 §7.6.1, RFC 9112 §7.1): `connection`
@@ -34,8 +35,6 @@ const RESPONSE_PROTECTED = new Set(['content-length']);
 const NON_ASCII = /[^\x00-\x7f]/;
 /** Anything but tab and printable ASCII: the rare value that needs a closer look. */
 const NOT_PLAIN = /[^\t\x20-\x7e]/;
-/** Control characters but tab: RFC 9110 §5.5 does not allow them in a field value, undici refuses them. */
-const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const DIGITS = /^[0-9]+$/;
 /** Anything but printable ASCII without space, in a request target. */
 const NOT_TARGET_PLAIN = /[^\x21-\x7e]/;
@@ -93,7 +92,7 @@ export function upstreamRequestHeaders(req: {
         chunked = true;
         continue;
       case 'x-forwarded-for':
-        if (NOT_PLAIN.test(value) && CONTROL.test(value)) return undefined;
+        if (NOT_PLAIN.test(value) && CONTROL_CHAR.test(value)) return undefined;
         xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
       case 'x-forwarded-proto':
@@ -112,7 +111,7 @@ export function upstreamRequestHeaders(req: {
         if (REQUEST_HOP_BY_HOP.has(name)) continue;
     }
     if (NOT_PLAIN.test(value)) {
-      if (CONTROL.test(value)) return undefined;
+      if (CONTROL_CHAR.test(value)) return undefined;
       value = utf8AsLatin1(value);
     }
     out.push(name, value);
