@@ -353,6 +353,8 @@ export interface ObjectOptions {
   readonly legacy?: Readonly<Record<string, string>>;
   /** Fields accepted but not used -> warning text. */
   readonly ignored?: Readonly<Record<string, string>>;
+  /** Fields not implemented whose absence would let through what they deny -> error text. */
+  readonly refused?: Readonly<Record<string, string>>;
   /** Each group: exactly one of these fields must be set (`+kubebuilder:validation:ExactlyOneOf`). */
   readonly exactlyOneOf?: readonly (readonly string[])[];
   /** Unknown fields: warn (default, with "did you mean"), or allow silently. */
@@ -392,6 +394,11 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
       const legacy = o.legacy?.[key];
       if (legacy !== undefined) {
         cx.error(p, legacy);
+        continue;
+      }
+      const refused = o.refused?.[key];
+      if (refused !== undefined) {
+        if (v[rawKey] !== null && v[rawKey] !== undefined) cx.error(p, refused);
         continue;
       }
       const ignored = o.ignored?.[key];

@@ -7,12 +7,17 @@ import type { RawResource } from './resource.js';
 import { list, obj, ParseCtx, stringMap, type Infer } from './schema.js';
 import { documentSchema, GATEWAY_API_GROUP, group, kind, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
-/** kgateway TrafficPolicy fields jwtgate does not implement (yet). */
+/**
+ * kgateway TrafficPolicy access-control fields jwtgate does not implement (yet). Ignoring one
+ * would let requests through that kgateway denies (an `rbac` Allow list, an `extAuth` server,
+ * credentials), so a policy that sets one is invalid: its routes fail closed with kgateway's 500.
+ */
+const REFUSED = ['rbac', 'extAuth', 'basicAuth', 'apiKeyAuth', 'oauth2'];
+
+/** The other kgateway TrafficPolicy fields jwtgate does not implement (yet): warnings. */
 const NOT_SUPPORTED = [
-  'rbac',
   'cors',
   'csrf',
-  'extAuth',
   'extProc',
   'rateLimit',
   'transformation',
@@ -25,9 +30,6 @@ const NOT_SUPPORTED = [
   'hashPolicies',
   'urlRewrite',
   'compression',
-  'basicAuth',
-  'apiKeyAuth',
-  'oauth2',
   'directResponse',
 ];
 
@@ -56,6 +58,9 @@ const spec = obj(
     legacy: {
       jwt: 'spec.jwt is the older name (also used by the jwt-claim-extraction docs): use spec.jwtAuth: {extensionRef: {name: <GatewayExtension>}}',
     },
+    refused: Object.fromEntries(
+      REFUSED.map((f) => [f, `${f} is not supported by this jwtgate version: the policy is rejected so that its routes fail closed (500) instead of letting through requests that ${f} would deny`]),
+    ),
     ignored: Object.fromEntries(NOT_SUPPORTED.map((f) => [f, `${f} ignored: not supported yet by this jwtgate version`])),
   },
 );

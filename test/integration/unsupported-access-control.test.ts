@@ -1,0 +1,81 @@
+// A TrafficPolicy access-control field jwtgate does not implement yet (`rbac`, `extAuth`,
+// `basicAuth`, `apiKeyAuth`, `oauth2`) makes the policy invalid, so its routes fail closed with
+// kgateway's 500 for an invalid policy (spec §2.5): ignoring it would let through requests that
+// kgateway denies (spec §5: an Allow rbac policy denies everything it does not match).
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { request } from '../helpers/http-client.js';
+
+let h: Harness;
+
+const route = (name: string, prefix: string) => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name}, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  hostnames: [www.example.com]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: ${prefix} } }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+`;
+
+const policy = (name: string, target: string, body: string) => `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: ${name}, namespace: httpbin }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: ${target} }]
+${body}
+`;
+
+before(async () => {
+  h = await startHarness({
+    manifests: [
+      route('admin', '/admin') +
+        policy('admin-rbac', 'admin', `  rbac:\n    action: Allow\n    policy:\n      matchExpressions: ["request.headers['x-role'] == 'admin'"]`) +
+        route('basic', '/basic') +
+        policy('basic-auth', 'basic', `  basicAuth:\n    users: [{ username: alice, password: secret }]`) +
+        route('cors', '/anything/cors') +
+        policy('cors-only', 'cors', `  cors:\n    allowOrigins: ['https://example.com']`),
+    ],
+  });
+});
+after(() => h.close());
+
+test('an rbac policy fails closed: 500 with kgateway body, the upstream never sees the request, whatever the client sends', async () => {
+  const n = h.echo.received.length;
+  for (const headers of [{}, { 'x-role': 'admin' }] as Record<string, string>[]) {
+    const res = await request({ port: h.port, path: '/admin/x', headers: { host: 'www.example.com', ...headers } });
+    assert.equal(res.status, 500);
+    assert.equal(res.body, 'invalid route configuration detected and replaced with a direct response.');
+  }
+  assert.equal(h.echo.received.length, n);
+});
+
+test('basicAuth fails closed the same way', async () => {
+  const n = h.echo.received.length;
+  const res = await request({ port: h.port, path: '/basic', headers: { host: 'www.example.com', authorization: 'Basic YWxpY2U6c2VjcmV0' } });
+  assert.equal(res.status, 500);
+  assert.equal(h.echo.received.length, n);
+});
+
+test('a field that grants nothing (cors) stays a warning: the route is served', async () => {
+  const n = h.echo.received.length;
+  const res = await request({ port: h.port, path: '/anything/cors', headers: { host: 'www.example.com' } });
+  assert.equal(res.status, 200);
+  assert.equal(h.echo.received.length, n + 1);
+});
+
+test('other routes are unaffected, and the problems name the policy and the field', async () => {
+  const res = await request({ port: h.port, path: '/headers', headers: { host: 'www.example.com' } });
+  assert.equal(res.status, 200);
+  const problems = h.gateway.snapshot.problems;
+  const rbac = problems.find((p) => p.resource === 'TrafficPolicy/httpbin/admin-rbac');
+  assert.equal(rbac?.severity, 'error');
+  assert.equal(rbac?.path, 'spec.rbac');
+  assert.match(rbac?.message ?? '', /rbac is not supported by this jwtgate version: the policy is rejected so that its routes fail closed \(500\)/);
+  const cors = problems.find((p) => p.resource === 'TrafficPolicy/httpbin/cors-only');
+  assert.equal(cors?.severity, 'warning');
+});
