@@ -7,6 +7,7 @@ import { ConfigError, ERRORS, type ConfigProblem, type ErrorCode } from './error
 import type { CompiledRoute, ImportedKey, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
 import { compileFiles } from './config/build.js';
 import { selectRoute, pickBackend } from './routing/match.js';
+import { normalizePath } from './http/path-normalize.js';
 import { HttpServer } from './http/server.js';
 import { sendError } from './http/error-response.js';
 import type { ClientExchange, GatewayRequest } from './http/exchange.js';
@@ -270,6 +271,11 @@ export class Gateway {
   }
 
   private dispatch(listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+    // Envoy's HCM as kgateway configures it: the path is normalized before routing (a `#` in
+    // it, or a `%00`, is a 400), and the query may not carry a fragment either.
+    const path = normalizePath(req.path);
+    if (path === undefined || req.query.includes('#')) return this.deny(ex, 'REQUEST_INVALID', req);
+    req.path = path;
     const route = this.route(listenerPort, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
     const jwt = route.auth.jwt;
