@@ -39,7 +39,7 @@ export function importLocalJwks(text: string): LocalJwksResult {
 
   const pem = importPemPublicKey(text);
   if (pem.ok) {
-    const imported = importJwk(pem.jwk);
+    const imported = importJwk(pem.jwk, LOCAL);
     return imported.ok
       ? { ok: true, keys: [imported.key], format: 'pem', dropped: [] }
       : { ok: true, keys: [], format: 'pem', dropped: [`PEM key: ${imported.reason}`] };
@@ -56,10 +56,16 @@ export function importLocalJwks(text: string): LocalJwksResult {
   }
 
   const list = isObject(json) ? json.keys : undefined;
-  if (Array.isArray(list) && list.length > 0) return { ok: true, format: 'jwks', ...importKeyList(list) };
-  failures.push(isObject(json) ? 'JWKS: no keys in set' : 'JWKS: not a JSON object');
+  if (Array.isArray(list) && list.length > 0) {
+    // kgateway reads the set with go-jose, which fails the whole set on one unreadable key.
+    const set = importKeyList(list, LOCAL);
+    if (set.malformed.length === 0) return { ok: true, format: 'jwks', keys: set.keys, dropped: set.dropped };
+    failures.push(`JWKS: ${set.malformed.join('; ')}`);
+  } else {
+    failures.push(isObject(json) ? 'JWKS: no keys in set' : 'JWKS: not a JSON object');
+  }
 
-  const single = importJwk(json);
+  const single = importJwk(json, LOCAL);
   if (single.ok) return { ok: true, keys: [single.key], format: 'jwk', dropped: [] };
   if (!single.malformed) return { ok: true, keys: [], format: 'jwk', dropped: [`JWK: ${single.reason}`] };
   failures.push(`JWK: ${single.reason}`);
@@ -88,24 +94,44 @@ export function parseJwksDocument(json: unknown, opts: { allowX509Map: boolean }
     return { ok: false, error: 'JWKS has no "keys" member' };
   }
   if (!Array.isArray(json.keys)) return { ok: false, error: 'JWKS "keys" is not an array' };
-  return { ok: true, ...importKeyList(json.keys) };
+  const set = importKeyList(json.keys, REMOTE);
+  return { ok: true, keys: set.keys, dropped: set.dropped };
 }
 
-/** jwks.cc: each entry on its own; entries that are not usable keys are dropped. */
-function importKeyList(list: readonly unknown[]): { keys: ImportedKey[]; dropped: string[] } {
+/**
+ * Where a key comes from. Envoy's jwks.cc reads both, but a `jwks.local` value is first read by
+ * kgateway with go-jose, which also refuses an EC key without `crv` (jwks.cc takes P-256).
+ */
+interface Origin {
+  readonly local: boolean;
+}
+const LOCAL: Origin = { local: true };
+const REMOTE: Origin = { local: false };
+
+/**
+ * jwks.cc: each entry on its own; entries that are not usable keys are dropped (`dropped`
+ * lists every one; `malformed` those go-jose cannot read at all).
+ */
+function importKeyList(list: readonly unknown[], origin: Origin): { keys: ImportedKey[]; dropped: string[]; malformed: string[] } {
   const keys: ImportedKey[] = [];
   const dropped: string[] = [];
+  const malformed: string[] = [];
   list.forEach((entry, i) => {
-    const r = importJwk(entry);
-    if (r.ok) keys.push(r.key);
-    else dropped.push(`keys[${i}]${describeKid(entry)}: ${r.reason}`);
+    const r = importJwk(entry, origin);
+    if (r.ok) {
+      keys.push(r.key);
+      return;
+    }
+    const what = `keys[${i}]${describeKid(entry)}: ${r.reason}`;
+    dropped.push(what);
+    if (r.malformed) malformed.push(what);
   });
-  return { keys, dropped };
+  return { keys, dropped, malformed };
 }
 
 // --- one JWK (jwks.cc extractJwk) ------------------------------------------------------------
 
-function importJwk(jwk: unknown): JwkImport {
+function importJwk(jwk: unknown, origin: Origin): JwkImport {
   if (!isObject(jwk)) return malformed('not a JSON object');
   const kid = jwk.kid;
   if (kid !== undefined && typeof kid !== 'string') return malformed('"kid" is not a string');
@@ -116,7 +142,7 @@ function importJwk(jwk: unknown): JwkImport {
   if (typeof kty !== 'string') return malformed('"kty" is not a string');
   switch (kty) {
     case 'RSA': return importRsa(jwk, kid, alg);
-    case 'EC': return importEc(jwk, kid, alg);
+    case 'EC': return importEc(jwk, kid, alg, origin);
     case 'oct': return importOct(jwk, kid, alg);
     case 'OKP': return importOkp(jwk, kid, alg);
     default: return malformed(`"kty" ${JSON.stringify(kty)} is not supported (RSA, EC, oct, OKP)`);
@@ -131,15 +157,21 @@ function importRsa(jwk: Record<string, unknown>, kid: string | undefined, alg: s
   if (typeof e !== 'string') return e;
   const key = publicKeyFromJwk({ kty: 'RSA', n, e });
   if (!key) return malformed('RSA "n"/"e" do not form a public key');
+  // jwks.cc (createRsaFromJwk) takes only the exponents 3 and 65537.
+  const exponent = key.asymmetricKeyDetails?.publicExponent;
+  if (exponent !== 3n && exponent !== 65537n) return dropRule('RSA "e" is not 3 or 65537 (the only exponents Envoy accepts)');
   return done('RSA', key, kid, alg, undefined);
 }
 
-function importEc(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined): JwkImport {
+function importEc(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined, origin: Origin): JwkImport {
   if (alg !== undefined && !alg.startsWith('ES')) return dropRule(`EC key with "alg" ${JSON.stringify(alg)} (must be ES*)`);
   const rawCrv = jwk.crv;
   if (rawCrv !== undefined && rawCrv !== 'P-256' && rawCrv !== 'P-384' && rawCrv !== 'P-521') {
-    return malformed('EC "crv" is not one of P-256, P-384, P-521');
+    // go-jose reads secp256k1 keys; jwks.cc drops them.
+    const reason = 'EC "crv" is not one of P-256, P-384, P-521';
+    return rawCrv === 'secp256k1' ? dropRule(reason) : malformed(reason);
   }
+  if (rawCrv === undefined && origin.local) return malformed('EC "crv" is missing');
   if (alg !== undefined && rawCrv !== undefined && EC_CURVE_OF_ALG[alg] !== rawCrv) {
     return dropRule(`EC "crv" ${JSON.stringify(rawCrv)} does not agree with "alg" ${JSON.stringify(alg)}`);
   }
@@ -157,6 +189,8 @@ function importEc(jwk: Record<string, unknown>, kid: string | undefined, alg: st
 
 function importOct(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined): JwkImport {
   if (alg !== undefined && alg !== 'HS256' && alg !== 'HS384' && alg !== 'HS512') return dropRule(`oct key with "alg" ${JSON.stringify(alg)} (must be HS256/384/512)`);
+  // go-jose reads an oct key without `k` (or with an empty one); jwks.cc drops it.
+  if (jwk.k === undefined || jwk.k === '') return dropRule('oct "k" is missing or empty');
   const k = member(jwk, 'k');
   if (typeof k !== 'string') return k;
   const bytes = decodeBase64Url(k);
@@ -171,10 +205,11 @@ function importOkp(jwk: Record<string, unknown>, kid: string | undefined, alg: s
   if (crv !== 'Ed25519') return malformed('OKP "crv" is not Ed25519 (the only supported OKP curve)');
   const x = member(jwk, 'x');
   if (typeof x !== 'string') return x;
+  // go-jose reads any length of `x` (it copies it into 32 bytes); jwks.cc drops the key.
   const raw = decodeBase64Url(x);
-  if (!raw || raw.length !== 32) return malformed('OKP "x" is not 32 bytes of base64url');
+  if (!raw || raw.length !== 32) return dropRule('OKP "x" is not 32 bytes of base64url');
   const key = publicKeyFromJwk({ kty: 'OKP', crv: 'Ed25519', x });
-  if (!key) return malformed('OKP "x" is not an Ed25519 public key');
+  if (!key) return dropRule('OKP "x" is not an Ed25519 public key');
   return done('OKP', key, kid, alg, 'Ed25519');
 }
 

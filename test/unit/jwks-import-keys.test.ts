@@ -22,6 +22,12 @@ function ok(text: string) {
   return r as Extract<typeof r, { ok: true }>;
 }
 const jwks = (...keys: unknown[]) => JSON.stringify({ keys });
+/** A remote JWKS document read with jwks.cc's rules alone (each bad key dropped on its own). */
+function remote(...keys: unknown[]) {
+  const r = parseJwksDocument({ keys }, { allowX509Map: false });
+  assert.equal(r.ok, true, r.ok ? '' : r.error);
+  return r as Extract<typeof r, { ok: true }>;
+}
 
 test('seed inline JWKS: one RS256 key with its kid', () => {
   const r = ok(SEED_JWKS);
@@ -125,7 +131,7 @@ test('garbage and over-long input are errors that never quote the input', () => 
   assert.match((big as { error: string }).error, /larger than/);
 });
 
-test('JWKS drop rules (jwks.cc), each key dropped with a reason and no key material', () => {
+test('JWKS drop rules (jwks.cc, remote key sets), each key dropped with a reason and no key material', () => {
   const oct = { kty: 'oct', k: Buffer.from('0123456789abcdef0123456789abcdef').toString('base64url') };
   const okp = jwkOf(ed.publicKey);
   const cases: [string, unknown, RegExp][] = [
@@ -140,8 +146,9 @@ test('JWKS drop rules (jwks.cc), each key dropped with a reason and no key mater
     ['EC point not on curve', { ...jwkOf(p256.publicKey), y: jwkOf(p256.publicKey).x }, /not a point/],
     ['EC P-384 key claimed as P-256 (both absent -> P-256)', { kty: 'EC', x: jwkOf(p384.publicKey).x, y: jwkOf(p384.publicKey).y }, /not a point on P-256/],
     ['oct alg not HS', { ...oct, alg: 'RS256' }, /must be HS256\/384\/512/],
-    ['oct without k', { kty: 'oct', alg: 'HS256' }, /"k" is missing/],
-    ['oct empty k', { kty: 'oct', k: '' }, /non-empty/],
+    ['oct without k', { kty: 'oct', alg: 'HS256' }, /"k" is missing or empty/],
+    ['oct empty k', { kty: 'oct', k: '' }, /missing or empty/],
+    ['oct k not base64url', { kty: 'oct', k: 'a+b' }, /"k" is not base64url/],
     ['OKP alg not EdDSA', { ...okp, alg: 'ES256' }, /must be EdDSA/],
     ['OKP crv not Ed25519', { ...jwkOf(keyPair('x25519').publicKey) }, /not Ed25519/],
     ['OKP x wrong length', { kty: 'OKP', crv: 'Ed25519', x: Buffer.alloc(31).toString('base64url') }, /32 bytes/],
@@ -149,10 +156,12 @@ test('JWKS drop rules (jwks.cc), each key dropped with a reason and no key mater
     ['kty missing', { n: rsaJwk.n, e: 'AQAB' }, /"kty" is missing/],
     ['kid not a string', { ...rsaJwk, kid: 5 }, /"kid" is not a string/],
     ['not an object', 'a string', /not a JSON object/],
+    ['RSA exponent 17', { ...rsaJwk, e: Buffer.from([17]).toString('base64url') }, /"e" is not 3 or 65537/],
+    ['EC secp256k1', { ...jwkOf(p256.publicKey), crv: 'secp256k1' }, /not one of P-256/],
   ];
   const good = { ...rsaJwk, kid: 'good', alg: 'RS256' };
   for (const [name, key, reason] of cases) {
-    const r = ok(jwks(key, good));
+    const r = remote(key, good);
     assert.equal(r.keys.length, 1, name);
     assert.equal(r.keys[0]!.kid, 'good', name);
     assert.equal(r.dropped.length, 1, name);
@@ -162,16 +171,14 @@ test('JWKS drop rules (jwks.cc), each key dropped with a reason and no key mater
   }
 });
 
-test('JWKS keys that survive: EC curves from alg or crv, P-256 assumed, oct, OKP; order kept', () => {
+test('JWKS keys that survive: EC curves from alg or crv, P-256 assumed (remote), oct, OKP; order kept', () => {
   const noCrv = (k: Record<string, string>) => ({ kty: 'EC', x: k.x, y: k.y });
-  const r = ok(
-    jwks(
-      { ...noCrv(jwkOf(p256.publicKey)), kid: 'ec-default' },
-      { ...noCrv(jwkOf(p384.publicKey)), kid: 'ec-from-alg', alg: 'ES384' },
-      { ...jwkOf(p521.publicKey), kid: 'ec-521', alg: 'ES512' },
-      { kty: 'oct', kid: 'hmac', alg: 'HS384', k: Buffer.from('s3cr3t-s3cr3t-s3cr3t').toString('base64url') },
-      { ...jwkOf(ed.publicKey), kid: 'ed', alg: 'EdDSA', use: 'enc' },
-    ),
+  const r = remote(
+    { ...noCrv(jwkOf(p256.publicKey)), kid: 'ec-default' },
+    { ...noCrv(jwkOf(p384.publicKey)), kid: 'ec-from-alg', alg: 'ES384' },
+    { ...jwkOf(p521.publicKey), kid: 'ec-521', alg: 'ES512' },
+    { kty: 'oct', kid: 'hmac', alg: 'HS384', k: Buffer.from('s3cr3t-s3cr3t-s3cr3t').toString('base64url') },
+    { ...jwkOf(ed.publicKey), kid: 'ed', alg: 'EdDSA', use: 'enc' },
   );
   assert.deepEqual(r.dropped, []);
   assert.deepEqual(
@@ -188,9 +195,36 @@ test('JWKS keys that survive: EC curves from alg or crv, P-256 assumed, oct, OKP
 });
 
 test('a JWKS whose every key is dropped is ok with no keys (runtime: JWKS_NO_VALID_KEYS)', () => {
-  const r = ok(jwks({ kty: 'XYZ' }, { ...rsaJwk, alg: 'HS256' }));
+  const r = ok(jwks({ ...rsaJwk, alg: 'HS256' }, { ...rsaJwk, e: Buffer.from([17]).toString('base64url') }, { kty: 'oct', k: '' }));
   assert.deepEqual(r.keys, []);
-  assert.equal(r.dropped.length, 2);
+  assert.equal(r.dropped.length, 3);
+  assert.equal(remote({ kty: 'XYZ' }, { ...rsaJwk, alg: 'HS256' }).dropped.length, 2);
+});
+
+test('jwks.local: one key go-jose cannot read fails the whole set (kgateway: cannot parse local jwks), as kgateway reads it before Envoy', () => {
+  const good = { ...rsaJwk, kid: 'good', alg: 'RS256' };
+  const noCrv = { kty: 'EC', x: jwkOf(p256.publicKey).x, y: jwkOf(p256.publicKey).y };
+  const cases: [string, unknown, RegExp][] = [
+    ['unknown kty', { kty: 'XYZ' }, /keys\[0\]: "kty" "XYZ" is not supported/],
+    ['numeric kid', { ...rsaJwk, kid: 5 }, /keys\[0\]: "kid" is not a string/],
+    ['EC without crv', noCrv, /keys\[0\]: EC "crv" is missing/],
+    ['RSA without n', { kty: 'RSA', e: 'AQAB' }, /keys\[0\].*"n" is missing/],
+    ['not an object', 7, /keys\[0\]: not a JSON object/],
+  ];
+  for (const [name, key, reason] of cases) {
+    const r = importLocalJwks(jwks(key, good));
+    assert.equal(r.ok, false, name);
+    if (r.ok) continue;
+    assert.match(r.error, /^cannot parse local jwks: /, name);
+    assert.match(r.error, reason, name);
+    assert.doesNotMatch(r.error, new RegExp(rsaJwk.n!.slice(0, 20)), name);
+  }
+  // What go-jose reads and only Envoy drops leaves the other keys in service.
+  for (const key of [{ ...rsaJwk, alg: 'ES256' }, { ...jwkOf(p256.publicKey), crv: 'secp256k1' }, { kty: 'oct', k: '' }, { kty: 'OKP', crv: 'Ed25519', x: Buffer.alloc(31).toString('base64url') }]) {
+    const r = ok(jwks(key, good));
+    assert.deepEqual(r.keys.map((k) => k.kid), ['good'], JSON.stringify(key));
+    assert.equal(r.dropped.length, 1);
+  }
 });
 
 test('thumbprint: first 16 chars of the RFC 7638 thumbprint; oct keys get a keyed digest', async () => {
