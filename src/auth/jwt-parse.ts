@@ -111,18 +111,92 @@ export function parseJwt(token: string): ParsedJwt | JwtParseFailure {
   return { ok: true, alg, kid: kid ?? '', iss: iss ?? '', aud, nbf, exp, payload, signingInput, signature };
 }
 
-/** JSON object from UTF-8 bytes; undefined for invalid UTF-8, invalid JSON or a non-object. */
+/**
+ * JSON object from UTF-8 bytes, read as protobuf's JSON parser reads a `Struct` (jwt.cc):
+ * undefined for invalid UTF-8, invalid JSON, a non-object, or what protobuf refuses and
+ * JSON.parse accepts (see protobufRefuses). `null` is an empty object, as protobuf reads it.
+ */
 function parseJsonObject(bytes: Buffer): Record<string, unknown> | undefined {
   // protobuf's JSON parser rejects invalid UTF-8; Buffer#toString would silently replace it.
   if (!isUtf8(bytes)) return undefined;
+  const text = bytes.toString('utf8');
   let v: unknown;
   try {
-    v = JSON.parse(bytes.toString('utf8'));
+    v = JSON.parse(text);
   } catch {
     return undefined;
   }
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  if (v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) return undefined;
+  return protobufRefuses(text) ? undefined : (v as Record<string, unknown>);
 }
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * `text` is valid JSON. True when protobuf's parser would refuse it: a key repeated within one
+ * object (`repeated map key`; JSON.parse keeps the last, so `{"iss":"evil","iss":"good"}` would
+ * pass an issuer check on a value that a first-wins reader of the forwarded token never sees),
+ * a number beyond double range (`1e400`), or an escape that leaves a lone surrogate. One pass
+ * over the characters; strings are copied only when they hold an escape.
+ */
+function protobufRefuses(text: string): boolean {
+  // One Set of keys per open object; null for an open array.
+  const open: (Set<string> | null)[] = [];
+  let expectKey = false;
+  // Without any backslash, every string ends at the next quote.
+  const plain = text.indexOf('\\') < 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      const start = i;
+      let escaped = false;
+      if (plain) i = text.indexOf('"', i + 1);
+      else {
+        for (i++; ; i++) {
+          const d = text.charCodeAt(i);
+          if (d === 0x5c /* \ */) {
+            escaped = true;
+            i++;
+          } else if (d === 0x22) break;
+        }
+      }
+      let value: string | undefined;
+      if (escaped) {
+        value = JSON.parse(text.slice(start, i + 1)) as string;
+        if (LONE_SURROGATE.test(value)) return true;
+      }
+      if (expectKey) {
+        const keys = open[open.length - 1]!;
+        const key = value ?? text.slice(start + 1, i);
+        if (keys.has(key)) return true;
+        keys.add(key);
+        expectKey = false;
+      }
+    } else if (c === 0x7b /* { */) {
+      open.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      open.push(null);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      open.pop();
+    } else if (c === 0x2c /* , */) {
+      expectKey = open[open.length - 1] !== null;
+    } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      const start = i;
+      let exponent = false;
+      for (let d; i + 1 < text.length && (d = NUMBER_CHAR[text.charCodeAt(i + 1)]!) !== 0; i++) if (d === 2) exponent = true;
+      // Up to 300 digits without an exponent cannot leave double range.
+      if ((exponent || i - start >= 300) && !Number.isFinite(Number(text.slice(start, i + 1)))) return true;
+    }
+  }
+  return false;
+}
+
+/** 1 for the characters of a JSON number, 2 for its exponent mark. */
+const NUMBER_CHAR = new Uint8Array(128);
+for (const ch of '0123456789+-.') NUMBER_CHAR[ch.charCodeAt(0)] = 1;
+NUMBER_CHAR[0x45] = NUMBER_CHAR[0x65] = 2;
 
 function own(o: Record<string, unknown>, name: string): unknown {
   return Object.hasOwn(o, name) ? o[name] : undefined;

@@ -143,3 +143,30 @@ test('failures are shared frozen values (no allocation per failure)', () => {
   assert.equal(a, b);
   assert.ok(Object.isFrozen(a));
 });
+
+test("JSON read as protobuf's parser reads a Struct: a repeated key, a number out of double range or a lone surrogate is invalid JSON", () => {
+  const bad = '"Jwt payload is an invalid JSON"';
+  for (const p of [
+    '{"iss":"evil","iss":"i"}',
+    '{"\\u0069ss":"evil","iss":"i"}',
+    '{"iss":"i","a":{"x":1,"x":2}}',
+    '{"iss":"i","a":[{"y":1,"y":1}]}',
+    '{"iss":"i","x":1e400}',
+    '{"iss":"i","x":-1E+999}',
+    `{"iss":"i","x":1${'0'.repeat(400)}}`,
+    '{"iss":"i","sub":"\\ud800x"}',
+    '{"iss":"i","sub":"\\udc00"}',
+  ]) {
+    assert.equal(code(`${H}.${seg(p)}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_BAD_JSON', p);
+  }
+  assert.equal(`"${ERRORS.JWT_PAYLOAD_PARSE_ERROR_BAD_JSON.body}"`, bad);
+  assert.equal(code(`${seg('{"alg":"HS256","alg":"RS256"}')}.${P}.${S}`), 'JWT_HEADER_PARSE_ERROR_BAD_JSON');
+  // What protobuf accepts stays accepted: the same key in sibling objects, escapes inside
+  // strings that look like structure, a surrogate pair, big but finite numbers.
+  for (const p of ['{"iss":"i","a":[{"x":1},{"x":2}],"b":{"x":3}}', '{"iss":"i","k":"}\\",\\"iss\\":{","x":"\\ud83d\\ude00"}', '{"iss":"i","x":1e300,"y":-12345678901234567890}']) {
+    assert.equal(code(`${H}.${seg(p)}.${S}`), 'OK', p);
+  }
+  // protobuf reads a JSON null as an empty Struct: the payload has no claims, the header no alg.
+  assert.equal(parsed(`${H}.${seg('null')}.${S}`).iss, '');
+  assert.equal(code(`${seg('null')}.${P}.${S}`), 'JWT_HEADER_BAD_ALG');
+});
