@@ -87,7 +87,6 @@ export class Gateway {
    */
   private lastGeneration = 0;
   private refresher: JwksRefresher | undefined;
-  private backendCounter = 0;
   private listening = false;
   /** Requests waiting for an asynchronous JWT check (stop() drains them). */
   private authPending = 0;
@@ -319,7 +318,9 @@ export class Gateway {
   }
 
   private forward(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange): void {
-    const backend = pickBackend(route, this.backendCounter++);
+    // Envoy's weighted_clusters draw at random per request (a counter shared by every route
+    // could fall into step with the traffic mix and send a rule's every request to one backend).
+    const backend = pickBackend(route, route.backends.length > 1 ? Math.floor(Math.random() * route.totalWeight) : 0);
     if (!backend) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req);
     // The access log needs the request; without it no per-request closure is made.
     this.forwarder.forward(req, backend, ex, this.opts.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone);

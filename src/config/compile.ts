@@ -284,6 +284,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
             refsReason = r.reason;
             refsMessage = r.message;
           }
+          weighted.push({ target: undefined, weight: ref.weight });
+          total += ref.weight;
           return;
         }
         const existing = backends.get(r.target.key);

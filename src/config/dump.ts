@@ -28,7 +28,7 @@ function routeDump(r: CompiledRoute): object {
       policies: [...r.auth.origins],
       disabled: r.auth.disabled,
     },
-    backends: r.backends.map((b) => ({ key: b.target.key, weight: b.weight })),
+    backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
     totalWeight: r.totalWeight,
     ...(r.invalid !== undefined ? { invalid: r.invalid } : {}),
   };

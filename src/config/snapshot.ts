@@ -193,7 +193,11 @@ export interface RemoteKeySet {
 }
 
 export interface WeightedBackend {
-  readonly target: BackendTarget;
+  /**
+   * Undefined for a backendRef that does not resolve: its share of the requests gets 500, as
+   * kgateway points it at a blackhole cluster answering INTERNAL_SERVER_ERROR.
+   */
+  readonly target: BackendTarget | undefined;
   readonly weight: number;
 }
 

@@ -141,9 +141,10 @@ function indexOr(s: string, c: string, from: number, none: number): number {
 }
 
 /**
- * Weighted backend choice: `counter` (e.g. a per-route request counter) walks the weights in
- * order, so over `totalWeight` consecutive counters each backend is chosen `weight` times.
- * Weight-0 backends are never chosen; undefined when the route has no weight (500).
+ * Weighted backend choice: `counter` in [0, totalWeight) walks the weights in order, so over
+ * `totalWeight` consecutive counters each backend is chosen `weight` times. Weight-0 backends are
+ * never chosen; undefined when the route has no weight or the share of a backendRef that does
+ * not resolve is drawn (500).
  */
 export function pickBackend(route: CompiledRoute, counter: number): BackendTarget | undefined {
   const total = route.totalWeight;

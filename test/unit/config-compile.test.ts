@@ -13,7 +13,7 @@ import { loadManifestsFromText } from '../../src/config/load.js';
 import { formatCheckReport, hasErrors } from '../../src/config/report.js';
 import type { Snapshot } from '../../src/config/snapshot.js';
 import type { GatewayRequest } from '../../src/http/exchange.js';
-import { selectRoute } from '../../src/routing/match.js';
+import { pickBackend, selectRoute } from '../../src/routing/match.js';
 
 const JWK = { ...keyPair('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256' };
 const JWKS = JSON.stringify({ keys: [JWK] });
@@ -216,7 +216,7 @@ test('backends: Services by DNS name, Backends by their hosts, weights summed', 
   assert.deepEqual(errors(s), []);
   const sel = selectRoute(s.ports.get(8080)!, req('any.host'));
   assert.ok(sel);
-  assert.deepEqual(sel.route.backends.map((b) => [b.target.key, b.weight]), [
+  assert.deepEqual(sel.route.backends.map((b) => [b.target?.key, b.weight]), [
     ['Service/default/app:80', 3],
     ['Backend/default/static', 1],
     ['Service/default/canary:8080', 0],
@@ -241,11 +241,14 @@ test('backends: a cross-namespace backendRef needs a ReferenceGrant from HTTPRou
   assert.ok(errors(without).some((e) => e.includes('is not permitted')));
   const rs = without.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
   assert.deepEqual(rs.conditions.find((c) => c.type === 'ResolvedRefs')?.reason, 'RefNotPermitted');
-  assert.equal(selectRoute(without.ports.get(8080)!, req('h'))?.route.totalWeight, 0);
+  // The unresolved ref keeps its share, answered with 500 (kgateway's blackhole cluster).
+  const unresolved = selectRoute(without.ports.get(8080)!, req('h'))!.route;
+  assert.deepEqual(unresolved.backends, [{ target: undefined, weight: 1 }]);
+  assert.equal(pickBackend(unresolved, 0), undefined);
 
   const withGrant = build([...docs, grant]);
   assert.deepEqual(errors(withGrant), []);
-  assert.deepEqual(selectRoute(withGrant.ports.get(8080)!, req('h'))?.route.backends.map((b) => b.target.key), ['Service/shared/db:5432']);
+  assert.deepEqual(selectRoute(withGrant.ports.get(8080)!, req('h'))?.route.backends.map((b) => b.target?.key), ['Service/shared/db:5432']);
   // A grant for another name does not apply.
   const other = build([...docs, { ...grant, spec: { ...(grant.spec as Doc), to: [{ group: '', kind: 'Service', name: 'cache' }] } }]);
   assert.ok(errors(other).some((e) => e.includes('is not permitted')));

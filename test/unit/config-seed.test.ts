@@ -71,7 +71,7 @@ test('seed 01: the Gateway-level policy protects the httpbin route', async () =>
   assert.deepEqual(sel.route.auth.jwt.map((e) => e.key), ['kgateway-system/selfminted-jwt']);
   assert.deepEqual(sel.route.auth.origins, ['TrafficPolicy/kgateway-system/jwt-policy@Gateway']);
   assert.equal(sel.route.auth.disabled, false);
-  assert.deepEqual(sel.route.backends.map((b) => b.target.key), ['Backend/httpbin/httpbin']);
+  assert.deepEqual(sel.route.backends.map((b) => b.target?.key), ['Backend/httpbin/httpbin']);
   const p = sel.route.auth.jwt[0]!.providers[0]!;
   // tokenSource unset: Envoy's defaults, Authorization "Bearer " and access_token.
   assert.deepEqual(p.headerLocations, [{ name: 'authorization', prefix: 'Bearer ' }]);

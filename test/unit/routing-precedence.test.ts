@@ -46,7 +46,7 @@ function hit(s: Snapshot, p: string, o: { host?: string; method?: string; header
   const r: GatewayRequest = { method: o.method ?? 'GET', path: p, query: o.query ?? '', host, authority: host, headers: o.headers ?? [], remoteAddress: '::1', scheme: 'http' };
   const t = s.ports.get(o.port ?? 8080);
   const sel = t && selectRoute(t, r);
-  return sel?.route.backends[0]?.target.key.replace(/^Service\/[^/]+\//, '').replace(/:80$/, '');
+  return sel?.route.backends[0]?.target?.key.replace(/^Service\/[^/]+\//, '').replace(/:80$/, '');
 }
 
 test('Exact > RegularExpression > PathPrefix, across routes, whatever their age', () => {
@@ -234,7 +234,7 @@ test('ReferenceGrant: a cross-namespace Backend is allowed only with a grant', (
   const s = build([...docs, grant]);
   const t = s.ports.get(8080)!;
   const sel = selectRoute(t, { method: 'GET', path: '/', query: '', host: 'h', authority: 'h', headers: [], remoteAddress: '', scheme: 'http' });
-  assert.deepEqual(sel?.route.backends.map((b) => b.target.endpoints), [[{ host: '10.0.0.9', port: 9000 }]]);
+  assert.deepEqual(sel?.route.backends.map((b) => b.target?.endpoints), [[{ host: '10.0.0.9', port: 9000 }]]);
   // A grant in the wrong namespace does not count.
   const wrongNs = compileText([...docs, { ...grant, metadata: { name: 'g', namespace: 'default' } }].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 });
   assert.ok(wrongNs.problems.some((p) => p.severity === 'error' && p.message.includes('not permitted')));

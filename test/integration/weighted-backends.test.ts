@@ -1,0 +1,78 @@
+// Weighted backendRefs: each request draws its backend at random by weight, as Envoy's
+// weighted_clusters do, so a rule's split holds whatever other routes the traffic interleaves
+// with; a backendRef that does not resolve keeps its share, answered with 500 (kgateway points
+// it at a blackhole cluster).
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { request } from '../helpers/http-client.js';
+import { startEchoUpstream, type EchoUpstream } from '../../src/upstream/echo.js';
+
+let a: EchoUpstream;
+let b: EchoUpstream;
+let h: Harness;
+
+const backend = (name: string, port: number) => `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: ${name}, namespace: httpbin }
+spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${port} }] } }
+`;
+
+before(async () => {
+  a = await startEchoUpstream({ host: '127.0.0.1', port: 0 });
+  b = await startEchoUpstream({ host: '127.0.0.1', port: 0 });
+  h = await startHarness({
+    manifests: [
+      backend('a', a.port) +
+        backend('b', b.port) +
+        `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: split, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  hostnames: [www.example.com]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: /anything/split } }]
+    backendRefs:
+    - { group: gateway.kgateway.dev, kind: Backend, name: a }
+    - { group: gateway.kgateway.dev, kind: Backend, name: b }
+  - matches: [{ path: { type: PathPrefix, value: /anything/half-missing } }]
+    backendRefs:
+    - { group: gateway.kgateway.dev, kind: Backend, name: a }
+    - { group: gateway.kgateway.dev, kind: Backend, name: does-not-exist }
+`,
+    ],
+  });
+});
+after(async () => {
+  await h.close();
+  await a.close();
+  await b.close();
+});
+
+test('a 1:1 split stays near even when every other request goes to another route', async () => {
+  const a0 = a.received.length;
+  const b0 = b.received.length;
+  for (let i = 0; i < 100; i++) {
+    assert.equal((await request({ port: h.port, path: '/anything/split' })).status, 200);
+    assert.equal((await request({ port: h.port, path: '/headers' })).status, 200);
+  }
+  const toA = a.received.length - a0;
+  const toB = b.received.length - b0;
+  assert.equal(toA + toB, 100);
+  // Binomial(100, 0.5): below 20 has probability ~1e-9.
+  assert.ok(toA >= 20 && toB >= 20, `a ${toA}, b ${toB}`);
+});
+
+test('the share of a backendRef that does not resolve gets 500, the rest is served', async () => {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < 100; i++) {
+    const r = await request({ port: h.port, path: '/anything/half-missing' });
+    counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+    if (r.status === 500) assert.equal(r.body, 'invalid route configuration detected and replaced with a direct response.');
+  }
+  assert.deepEqual([...counts.keys()].sort(), [200, 500]);
+  assert.ok(counts.get(200)! >= 20 && counts.get(500)! >= 20, JSON.stringify([...counts]));
+});
