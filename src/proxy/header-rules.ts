@@ -9,6 +9,7 @@
 // are re-encoded to their UTF-8 bytes and response values are decoded as UTF-8: a claim header
 // `x-user: José` reaches the upstream as the same bytes Envoy would send.
 
+import { randomUUID } from 'node:crypto';
 import { removeHeaders } from '../http/exchange.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 
@@ -22,6 +23,32 @@ import { CONTROL_CHAR } from '../http/field-value.js';
  * gateway's own upstream proxy, which may be what the backend is).
  */
 const REQUEST_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'trailer', 'upgrade', 'expect']);
+/**
+ * `x-envoy-*` request fields Envoy removes from an external request at the edge
+ * (ConnectionManagerUtility: `x-envoy-internal` for a client that is not internal, then
+ * cleanInternalHeaders), so a client cannot mark itself internal or set the retries and timeouts
+ * of an Envoy behind the gateway (a mesh sidecar).
+ */
+const ENVOY_EDGE_STRIPPED = new Set([
+  'x-envoy-internal',
+  'x-envoy-decorator-operation',
+  'x-envoy-downstream-service-cluster',
+  'x-envoy-downstream-service-node',
+  'x-envoy-retriable-status-codes',
+  'x-envoy-retriable-header-names',
+  'x-envoy-retry-on',
+  'x-envoy-retry-grpc-on',
+  'x-envoy-max-retries',
+  'x-envoy-upstream-alt-stat-name',
+  'x-envoy-upstream-rq-timeout-ms',
+  'x-envoy-upstream-rq-per-try-timeout-ms',
+  'x-envoy-upstream-rq-timeout-alt-response',
+  'x-envoy-expected-rq-timeout-ms',
+  'x-envoy-force-trace',
+  'x-envoy-ip-tags',
+  'x-envoy-original-url',
+  'x-envoy-hedge-on-per-try-timeout',
+]);
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'trailer', 'upgrade']);
 
 /**
@@ -65,7 +92,9 @@ function utf8AsLatin1(s: string): string {
  *   edge, a client-supplied value is not trusted);
  * - `x-forwarded-host`: overwritten with the authority the client used (Envoy only sets it on
  *   host rewrites; we always set it so upstreams see the original authority even if a later
- *   version rewrites `host`; a client-supplied value is not trusted).
+ *   version rewrites `host`; a client-supplied value is not trusted);
+ * - `x-request-id`: a new UUID, a client's value replaced; the `x-envoy-*` fields Envoy strips
+ *   from external requests are dropped.
  */
 export function upstreamRequestHeaders(req: {
   readonly headers: readonly string[];
@@ -97,6 +126,7 @@ export function upstreamRequestHeaders(req: {
         continue;
       case 'x-forwarded-proto':
       case 'x-forwarded-host':
+      case 'x-request-id':
         continue;
       case 'host':
         if (hasHost) continue;
@@ -109,6 +139,7 @@ export function upstreamRequestHeaders(req: {
         break;
       default:
         if (REQUEST_HOP_BY_HOP.has(name)) continue;
+        if (name.charCodeAt(0) === 0x78 /* x */ && name.startsWith('x-envoy-') && ENVOY_EDGE_STRIPPED.has(name)) continue;
     }
     if (NOT_PLAIN.test(value)) {
       if (CONTROL_CHAR.test(value)) return undefined;
@@ -124,6 +155,9 @@ export function upstreamRequestHeaders(req: {
   if (xff !== undefined) out.push('x-forwarded-for', NON_ASCII.test(xff) ? utf8AsLatin1(xff) : xff);
   out.push('x-forwarded-proto', req.scheme);
   if (authority !== '') out.push('x-forwarded-host', authority);
+  // Envoy at the edge (use_remote_address, preserve_external_request_id off) replaces a
+  // client's x-request-id with a fresh UUID.
+  out.push('x-request-id', randomUUID());
   return out;
 }
 

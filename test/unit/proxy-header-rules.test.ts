@@ -8,12 +8,29 @@ function req(headers: string[], over: Partial<{ authority: string; remoteAddress
   return { headers, authority: 'api.example.com:8080', remoteAddress: '10.0.0.1', scheme: 'http', ...over };
 }
 
-/** The headers sent upstream, for requests that can be sent. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** The headers sent upstream, for requests that can be sent, without the x-request-id that ends every list. */
 function upstreamRequestHeaders(r: Parameters<typeof upstreamOrUndefined>[0]): string[] {
   const out = upstreamOrUndefined(r);
   assert.ok(out, 'the request was refused');
-  return out;
+  assert.equal(out.at(-2), 'x-request-id');
+  assert.match(out.at(-1)!, UUID);
+  return out.slice(0, -2);
 }
+
+test('request: x-request-id is a new UUID per request, a client value replaced; the x-envoy-* fields Envoy strips at the edge are dropped, others kept', () => {
+  const input = ['x-request-id', 'client-id', 'x-envoy-internal', 'true', 'x-envoy-retry-on', '5xx', 'x-envoy-max-retries', '9', 'x-envoy-upstream-rq-timeout-ms', '1', 'x-envoy-expected-rq-timeout-ms', '1', 'x-envoy-force-trace', '1', 'x-envoy-original-url', '/x', 'x-envoy-original-path', '/kept', 'x-other', 'y'];
+  const a = upstreamOrUndefined(req(input))!;
+  const b = upstreamOrUndefined(req(input))!;
+  assert.deepEqual(pairs(a).filter(([n]) => n === 'x-request-id').length, 1);
+  assert.notEqual(a.at(-1), b.at(-1), 'one id per request');
+  assert.ok(!a.includes('client-id'));
+  assert.deepEqual(pairs(upstreamRequestHeaders(req(input))).filter(([n]) => n.startsWith('x-envoy-') || n === 'x-other'), [
+    ['x-envoy-original-path', '/kept'],
+    ['x-other', 'y'],
+  ]);
+});
 
 function pairs(list: readonly string[]): [string, string][] {
   const out: [string, string][] = [];
