@@ -2,6 +2,8 @@
 // only valid during the synchronous callback), and the response/body interface the proxy and
 // error responses write to. Pure types: the uWS-specific implementation is in http/server.ts.
 
+import type { ErrorCode } from '../errors.js';
+
 export interface GatewayRequest {
   /** Uppercase method as received (`GET`). */
   method: string;
@@ -33,6 +35,12 @@ export interface GatewayRequest {
   clearRouteCache?: boolean;
   /** 'http' (TLS listeners are not supported yet). */
   scheme: 'http' | 'https';
+  /**
+   * Set by the front end when the request itself is malformed (a second Host, a Host that is
+   * not an authority, two different content-lengths, a transfer coding other than chunked): it
+   * is answered with this code and the connection closed, before routing.
+   */
+  invalid?: ErrorCode | undefined;
 }
 
 /** Removes, in one pass, every value of every header in `names`; returns how many were removed. */

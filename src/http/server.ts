@@ -8,6 +8,7 @@ import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { loadUws } from './uws.js';
 import type { ClientExchange, GatewayRequest } from './exchange.js';
+import type { ErrorCode } from '../errors.js';
 
 export interface HttpServerOptions {
   /** Address to bind every listener to (default `0.0.0.0`). */
@@ -49,8 +50,12 @@ const EMPTY = Buffer.alloc(0);
  * ~1.3 µs (it allocates an ArrayBuffer), and requests answered by the gateway itself (401s,
  * direct responses, 404s) never need it; proxied ones read it once for x-forwarded-for.
  */
+/** A character nghttp2's authority check (Envoy's HeaderUtility::authorityIsValid) refuses. */
+const NOT_AUTHORITY = /[^A-Za-z0-9!$&'()*+,\-.:;=@[\]_~%]/;
+
 class UwsRequest implements GatewayRequest {
   readonly scheme = 'http';
+  invalid: ErrorCode | undefined = undefined;
   gatewayHeaders: readonly string[] | undefined = undefined;
   clearRouteCache = false;
   private address: string | undefined;
@@ -87,6 +92,8 @@ class UwsExchange implements ClientExchange {
   private pending: Buffer | undefined;
   private pendingOffset = 0;
   private readonly headOnly: boolean;
+  /** Set for a request whose framing cannot be trusted: the connection closes after the answer. */
+  closeAfterResponse = false;
   /** Set once the response is ending: body chunks that still arrive are dropped. */
   private discardBody = false;
 
@@ -185,7 +192,7 @@ class UwsExchange implements ClientExchange {
       this.writeStatusAndHeaders(status, headers);
       this.resumeBeforeEnd();
       if (this.headOnly) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
-      else res.end(body);
+      else res.end(body, this.closeAfterResponse);
     });
   }
 
@@ -383,14 +390,21 @@ export class HttpServer {
       let host: string | undefined;
       let lengthHeader: string | undefined;
       let te: string | undefined;
+      let badFraming = false;
       req.forEach((name, value) => {
         headers.push(name, value);
         headerBytes += name.length + value.length + 4;
         switch (name) {
           case 'host':
-            host ??= value;
+            // RFC 9112 §3.2: a second Host is a 400 (uWS keeps the first, a proxy in front may
+            // read the last).
+            if (host !== undefined) badFraming = true;
+            host = value;
             break;
           case 'content-length':
+            // Two different lengths: uWS frames by the first, so the rest of the body would be
+            // read as a next request (Envoy answers 400).
+            if (lengthHeader !== undefined && value !== lengthHeader) badFraming = true;
             lengthHeader ??= value;
             break;
           case 'transfer-encoding':
@@ -413,7 +427,13 @@ export class HttpServer {
         let hostOnly = host;
         const colon = host.lastIndexOf(':');
         if (colon !== -1 && host.indexOf(']') < colon) hostOnly = host.slice(0, colon);
-        onRequest(configPort, new UwsRequest(method.toUpperCase(), url, query, hostOnly.toLowerCase(), host, headers, exchange), exchange);
+        const request = new UwsRequest(method.toUpperCase(), url, query, hostOnly.toLowerCase(), host, headers, exchange);
+        // Envoy's codec: 400 for a Host that is not an authority (http.invalid_authority) or
+        // for conflicting framing, 501 for a transfer coding other than chunked.
+        if (badFraming || NOT_AUTHORITY.test(host)) request.invalid = 'REQUEST_INVALID';
+        else if (chunked && te!.length !== 7 && te!.toLowerCase() !== 'chunked') request.invalid = 'REQUEST_TRANSFER_ENCODING_UNSUPPORTED';
+        if (request.invalid !== undefined) exchange.closeAfterResponse = true;
+        onRequest(configPort, request, exchange);
       }
       exchange.armAbort();
     });

@@ -1,0 +1,90 @@
+// Requests whose head cannot be trusted, answered before routing as Envoy's codec does: a second
+// Host or a Host that is not an authority (400), two different content-lengths (400), a transfer
+// coding other than chunked (501). The answer says `Connection: close` and the connection is
+// closed after it (uWS 20.30 still reads a request pipelined in the same packet: README Limits).
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startHarness, type Harness } from '../helpers/harness.js';
+
+let h: Harness;
+
+before(async () => {
+  h = await startHarness({});
+});
+after(() => h.close());
+
+/** Writes `data` on a new connection; everything read until the gateway closes it (or 3 s). */
+function exchange(data: string): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const sock = net.connect(h.port, '127.0.0.1', () => sock.write(data));
+    let text = '';
+    let closed = false;
+    sock.setEncoding('latin1');
+    sock.on('data', (d) => (text += d));
+    sock.on('error', () => {});
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve({ text, closed });
+    }, 3000);
+    sock.on('close', () => {
+      closed = true;
+      clearTimeout(timer);
+      resolve({ text, closed });
+    });
+  });
+}
+
+const statusLines = (text: string) => text.split('\r\n').filter((l) => l.startsWith('HTTP/1.1 '));
+
+test('a second Host header, or a Host that is not an authority: 400, connection closed, nothing forwarded', async () => {
+  const n = h.echo.received.length;
+  const before = h.gateway.metrics.get('jwtgate_requests_total', 'REQUEST_INVALID');
+  for (const hosts of ['Host: www.example.com\r\nHost: other.example', 'Host: www.example.com/evil', 'Host: www.example.com\\x']) {
+    const r = await exchange(`GET /headers HTTP/1.1\r\n${hosts}\r\n\r\n`);
+    assert.match(r.text, /\r\nConnection: close\r\n/i);
+    assert.deepEqual(statusLines(r.text), ['HTTP/1.1 400 Bad Request'], hosts);
+    assert.ok(r.closed, `${hosts}: the connection is closed`);
+  }
+  assert.equal(h.echo.received.length, n);
+  assert.equal(h.gateway.metrics.get('jwtgate_requests_total', 'REQUEST_INVALID') - before, 3);
+});
+
+test('two different content-lengths: 400, Connection: close, the request not forwarded', async () => {
+  const n = h.echo.received.length;
+  const r = await exchange('POST /anything HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello');
+  assert.deepEqual(statusLines(r.text), ['HTTP/1.1 400 Bad Request']);
+  assert.match(r.text, /\r\nConnection: close\r\n/i);
+  assert.ok(r.closed);
+  assert.equal(h.echo.received.length, n);
+});
+
+test('the same content-length twice is one length: forwarded', async () => {
+  const n = h.echo.received.length;
+  const r = await exchange('POST /anything HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello');
+  assert.deepEqual(statusLines(r.text), ['HTTP/1.1 200 OK']);
+  assert.equal(h.echo.received.length, n + 1);
+});
+
+test('transfer-encoding other than chunked: 501 Not Implemented, connection closed; Chunked in any case is fine', async () => {
+  const n = h.echo.received.length;
+  for (const te of ['gzip, chunked', 'chunked, identity']) {
+    const r = await exchange(`POST /anything HTTP/1.1\r\nHost: www.example.com\r\nTransfer-Encoding: ${te}\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
+    assert.deepEqual(statusLines(r.text), ['HTTP/1.1 501 Not Implemented'], te);
+    assert.match(r.text, /\r\n\r\nNot Implemented$/);
+    assert.ok(r.closed, te);
+  }
+  assert.equal(h.echo.received.length, n);
+  const ok = await exchange('POST /anything HTTP/1.1\r\nHost: www.example.com\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+  assert.deepEqual(statusLines(ok.text), ['HTTP/1.1 200 OK']);
+  assert.equal(h.echo.received.at(-1)!.bodyLength, 5);
+});
+
+test('a Host with a port, an IPv6 literal or sub-delims is an authority: served', async () => {
+  for (const host of ['www.example.com:8080', 'WWW.Example.com']) {
+    const r = await exchange(`GET /headers HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    assert.deepEqual(statusLines(r.text), ['HTTP/1.1 200 OK'], host);
+  }
+  const v6 = await exchange('GET /headers HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n');
+  assert.deepEqual(statusLines(v6.text), ['HTTP/1.1 404 Not Found'], 'an IPv6 authority is valid; no listener hostname matches it');
+});
