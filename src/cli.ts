@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { Gateway } from './gateway.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, StartupError } from './errors.js';
 import { compileFiles } from './config/build.js';
 import { formatCheckReport } from './config/report.js';
 import { startAdmin, type AdminServer } from './observability/admin.js';
@@ -24,7 +24,7 @@ serve options:
   --host ADDR                    address every Gateway listener binds (default 0.0.0.0)
   --port-map LISTENER=PORT       bind Gateway listener port LISTENER on PORT instead (repeatable; 0 = any free port)
   --cluster-domain DOMAIN        Service backends resolve as NAME.NAMESPACE.svc.DOMAIN (default cluster.local)
-  --verify-threads N             signature-check worker threads (default: number of cores)
+  --verify-threads N             signature-check worker threads, at most 256 (default: number of cores)
   --verify-mode pool|inline|auto where signatures are checked (default auto)
   --max-request-headers-bytes N  431 above this many header bytes (default 61440, Envoy's 60 KiB)
   --upstream-timeout-ms N        504 when the upstream has not answered in N ms (default 15000)
@@ -45,6 +45,8 @@ Exit codes: 0 ok, 1 invalid configuration or start-up failure, 2 usage error.`;
 class UsageError extends Error {}
 
 const PORT_TEXT = /^[0-9]{1,5}$/;
+/** More verify threads than this only cost memory (each is a V8 isolate) on any machine. */
+const MAX_VERIFY_THREADS = 256;
 
 function hostPort(flag: string, v: string): { host: string; port: number } {
   const i = v.lastIndexOf(':');
@@ -82,8 +84,13 @@ async function serve(argv: string[]): Promise<number> {
       strict: { type: 'boolean' },
       'access-log': { type: 'boolean' },
       'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be debug, info, warn or error, got "${level}"`);
   const log = createLogger(level);
@@ -94,6 +101,7 @@ async function serve(argv: string[]): Promise<number> {
     const from = Number(a);
     const to = Number(b);
     if (rest.length > 0 || !PORT_TEXT.test(a) || !PORT_TEXT.test(b) || from < 1 || from > 65535 || to > 65535) throw new UsageError(`--port-map expects LISTENER=PORT, got "${m}"`);
+    if (to !== 0 && [...portOverrides].some(([f, t]) => t === to && f !== from)) throw new UsageError(`--port-map maps two listener ports to port ${to}`);
     portOverrides.set(from, to);
   }
   const mode = values['verify-mode'];
@@ -103,6 +111,7 @@ async function serve(argv: string[]): Promise<number> {
 
   // Every flag checked before anything is started.
   const verifyThreads = intFlag('--verify-threads', values['verify-threads']);
+  if (verifyThreads !== undefined && verifyThreads > MAX_VERIFY_THREADS) throw new UsageError(`--verify-threads must be at most ${MAX_VERIFY_THREADS}, got "${values['verify-threads']}"`);
   const maxRequestHeadersBytes = intFlag('--max-request-headers-bytes', values['max-request-headers-bytes']);
   const upstreamTimeoutMs = intFlag('--upstream-timeout-ms', values['upstream-timeout-ms']);
   const upstreamMaxConnections = intFlag('--upstream-max-connections', values['upstream-max-connections']);
@@ -150,12 +159,27 @@ async function serve(argv: string[]): Promise<number> {
     throw err;
   }
   const started = gateway;
+  for (const from of portOverrides.keys()) {
+    if (!started.snapshot.ports.has(from)) log.warn('--port-map names a port no served Gateway listener has', { listenerPort: from });
+  }
+  if (started.snapshot.ports.size === 0) {
+    // Nothing to serve: exiting 0 here would look like a clean stop to a supervisor.
+    log.error('no Gateway listener to serve: the configuration has no valid Gateway with an HTTP listener (run `jwtgate check`)');
+    await started.stop(0);
+    await adminServer?.close();
+    await echoServer?.close();
+    return 1;
+  }
   log.info('jwtgate ready', { listeners: [...started.snapshot.ports.keys()].map((p) => ({ listenerPort: p, port: started.port(p) })) });
 
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // A second signal, of any kind, ends the process at once.
+        log.warn('second signal: exiting without waiting for requests in flight', { signal });
+        process.exit(1);
+      }
       stopping = true;
       log.info('shutting down', { signal });
       void (async () => {
@@ -165,8 +189,9 @@ async function serve(argv: string[]): Promise<number> {
         resolve(0);
       })();
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    // SIGHUP too: a terminal closing, or an operator expecting a reload (there is none yet),
+    // drains instead of killing requests in flight.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
   });
 }
 
@@ -177,8 +202,13 @@ async function check(argv: string[]): Promise<number> {
       config: { type: 'string', multiple: true },
       'cluster-domain': { type: 'string' },
       output: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
   if (!values.config?.length) throw new UsageError('check needs at least one --config PATH');
   const output = values.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, got "${output}"`);
@@ -225,7 +255,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`jwtgate: ${err.message}\n`);
       return 1;
     }
-    if (err instanceof UwsLoadError) {
+    if (err instanceof UwsLoadError || err instanceof StartupError) {
       process.stderr.write(`jwtgate: ${err.message}\n`);
       return 1;
     }
@@ -236,6 +266,8 @@ export async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
-  // Worker threads and sockets are closed by stop(); exit explicitly so nothing lingers.
-  setImmediate(() => process.exit(code));
+  // Worker threads and sockets are closed by stop(); exit explicitly so nothing lingers, once
+  // what was written to stdout and stderr is flushed (a pipe is written asynchronously: exiting
+  // at once cut a long `check` report at 64 KiB).
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 });

@@ -95,3 +95,6 @@ export class ConfigError extends Error {
     this.problems = problems;
   }
 }
+
+/** A start-up step failed for a reason outside jwtgate (a port in use, an unknown host): said in one line, without a stack. */
+export class StartupError extends Error {}

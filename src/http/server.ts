@@ -8,7 +8,7 @@ import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { loadUws } from './uws.js';
 import type { ClientExchange, GatewayRequest } from './exchange.js';
-import type { ErrorCode } from '../errors.js';
+import { StartupError, type ErrorCode } from '../errors.js';
 
 export interface HttpServerOptions {
   /** Address to bind every listener to (default `0.0.0.0`). */
@@ -50,6 +50,14 @@ const EMPTY = Buffer.alloc(0);
  * ~1.3 µs (it allocates an ArrayBuffer), and requests answered by the gateway itself (401s,
  * direct responses, 404s) never need it; proxied ones read it once for x-forwarded-for.
  */
+/** uWS.js ListenOptions: no SO_REUSEPORT. */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+
+/** uWS.js takes listen options after the port also with a host (its typings omit this form). */
+interface ListenWithOptions {
+  listen(host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void): void;
+}
+
 /** A character nghttp2's authority check (Envoy's HeaderUtility::authorityIsValid) refuses. */
 const NOT_AUTHORITY = /[^A-Za-z0-9!$&'()*+,\-.:;=@[\]_~%]/;
 
@@ -438,9 +446,11 @@ export class HttpServer {
       exchange.armAbort();
     });
     return new Promise((resolve, reject) => {
-      app.listen(this.opts.host, port, (socket) => {
+      // Exclusive: without it uWS sets SO_REUSEPORT, so a second gateway (or a second listener
+      // mapped to the same port) would bind too and take part of the traffic.
+      (app as unknown as ListenWithOptions).listen(this.opts.host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
-          reject(new Error(`cannot listen on ${this.opts.host}:${port} (Gateway listener port ${configPort}): address in use or not permitted`));
+          reject(new StartupError(`cannot listen on ${this.opts.host}:${port} (Gateway listener port ${configPort}): address in use or not permitted`));
           return;
         }
         const bound = uws.us_socket_local_port(socket);

@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Gateway } from '../gateway.js';
 import { configDump } from '../config/dump.js';
+import { StartupError } from '../errors.js';
 
 export interface AdminServer {
   readonly port: number;
@@ -46,7 +47,7 @@ export function startAdmin(current: () => Gateway | undefined, host: string, por
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
   return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`cannot start admin server on ${host}:${port}: ${err.message}`)));
+    server.once('error', (err) => reject(new StartupError(`cannot start admin server on ${host}:${port}: ${err.message}`)));
     server.listen(port, host, () => {
       resolve({
         port: (server.address() as AddressInfo).port,

@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { StartupError } from '../errors.js';
 
 /** One request as the echo upstream received it. */
 export interface RecordedRequest {
@@ -256,9 +257,10 @@ export async function startEchoUpstream(opts: { host?: string; port?: number } =
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const onError = (err: Error) => reject(new StartupError(`cannot start the echo upstream on ${host}:${opts.port ?? 0}: ${err.message}`));
+    server.once('error', onError);
     server.listen(opts.port ?? 0, host, () => {
-      server.off('error', reject);
+      server.off('error', onError);
       resolve();
     });
   });

@@ -64,3 +64,36 @@ test('--log-level with a name Object.prototype has (constructor, toString) is a 
     assert.match(p.output(), /--log-level must be debug, info, warn or error/);
   }
 });
+
+test('check writes its whole report to a pipe before exiting (a report over 64 KiB used to be cut, errors and all)', { timeout: 60_000 }, async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-bigcheck-'));
+  const maps = Array.from({ length: 400 }, (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: map-${i}-${'x'.repeat(100)} }\ndata: { a: b }\n`);
+  maps.push('apiVersion: gateway.kgateway.dev/v1alpha1\nkind: GatewayExtension\nmetadata: { name: broken }\nspec: { jwt: { providers: [{ name: p, jwks: { local: { inline: nope } } }] } }\n');
+  writeFileSync(path.join(dir, 'all.yaml'), maps.join('---\n'));
+  try {
+    for (const output of ['text', 'json']) {
+      const p = run(['check', '--config', dir, '--output', output]);
+      assert.equal(await p.exited, 1);
+      const out = p.output();
+      assert.ok(out.length > 65_536, `${output}: ${out.length} bytes`);
+      if (output === 'json') assert.equal(JSON.parse(out).problems.filter((x: { severity: string }) => x.severity === 'error').length, 1);
+      else assert.match(out, /401 resources?, 1 error/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('serve --help and check --help print the usage and exit 0; --verify-threads above 256 is a usage error', async () => {
+  for (const args of [['serve', '--help'], ['check', '-h']]) {
+    const p = run(args);
+    assert.equal(await p.exited, 0, args.join(' '));
+    assert.match(p.output(), /^Usage:/);
+  }
+  const p = run(['serve', '--config', 'config/default', '--verify-threads', '100000']);
+  assert.equal(await p.exited, 2);
+  assert.match(p.output(), /--verify-threads must be at most 256/);
+});

@@ -73,24 +73,77 @@ test('SIGTERM with a request in flight: the request completes, then the process 
   }
 });
 
-test('a second SIGTERM while draining ends the process at once', { timeout: 30_000 }, async () => {
-  const upstream = await slowUpstream(Infinity);
+for (const [first, second] of [['SIGTERM', 'SIGTERM'], ['SIGINT', 'SIGTERM'], ['SIGTERM', 'SIGHUP']] as const) {
+  test(`a second signal (${first}, then ${second}) while draining ends the process at once, exit 1`, { timeout: 30_000 }, async () => {
+    const upstream = await slowUpstream(Infinity);
+    const dir = config(upstream.port);
+    const p = startCli(['serve', '--config', dir, '--port-map', '8080=0', '--host', '127.0.0.1']);
+    try {
+      const port = (await waitForLogLine(p, 'listening', 20_000)).port as number;
+      const stuck = request({ port, path: '/never', host: 'any.example' }).catch((err: Error) => err);
+      await new Promise((r) => setTimeout(r, 300));
+      p.child.kill(first);
+      await waitForLogLine(p, 'shutting down', 5_000);
+      const t0 = Date.now();
+      p.child.kill(second);
+      assert.equal(await p.exited, 1, p.output());
+      assert.ok(Date.now() - t0 < 2000, 'ended by the second signal, not by the 5 s drain');
+      assert.ok((await stuck) instanceof Error, 'the stuck request was cut');
+    } finally {
+      p.kill();
+      upstream.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('SIGHUP drains like SIGTERM (it used to kill the process with the request in flight)', { timeout: 30_000 }, async () => {
+  const upstream = await slowUpstream(1000);
   const dir = config(upstream.port);
   const p = startCli(['serve', '--config', dir, '--port-map', '8080=0', '--host', '127.0.0.1']);
   try {
     const port = (await waitForLogLine(p, 'listening', 20_000)).port as number;
-    const stuck = request({ port, path: '/never', host: 'any.example' }).catch((err: Error) => err);
+    const inFlight = request({ port, path: '/hup', host: 'any.example' });
     await new Promise((r) => setTimeout(r, 300));
-    p.child.kill('SIGTERM');
-    await waitForLogLine(p, 'shutting down', 5_000);
-    const t0 = Date.now();
-    p.child.kill('SIGTERM');
-    assert.equal(await p.exited, 'SIGTERM');
-    assert.ok(Date.now() - t0 < 2000, 'ended by the second signal, not by the 5 s drain');
-    assert.ok((await stuck) instanceof Error, 'the stuck request was cut');
+    p.child.kill('SIGHUP');
+    assert.equal((await inFlight).status, 200);
+    assert.equal(await p.exited, 0, p.output());
+    assert.match(p.output(), /"msg":"shutting down","signal":"SIGHUP"/);
   } finally {
     p.kill();
     upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a second gateway on a port already served fails to start (exit 1, one line, no stack) instead of sharing the port', { timeout: 30_000 }, async () => {
+  const upstream = await slowUpstream(0);
+  const dir = config(upstream.port);
+  const a = startCli(['serve', '--config', dir, '--port-map', '8080=0', '--host', '127.0.0.1']);
+  try {
+    const port = (await waitForLogLine(a, 'listening', 20_000)).port as number;
+    const b = startCli(['serve', '--config', dir, '--port-map', `8080=${port}`, '--host', '127.0.0.1']);
+    assert.equal(await b.exited, 1, b.output());
+    assert.match(b.output(), new RegExp(`jwtgate: cannot listen on 127\\.0\\.0\\.1:${port} \\(Gateway listener port 8080\\): address in use or not permitted\\n`));
+    assert.doesNotMatch(b.output(), /\n\s+at /, 'no stack trace');
+    assert.equal((await request({ port, path: '/x', host: 'any.example' })).status, 200, 'the first gateway still serves');
+  } finally {
+    a.kill();
+    await a.exited;
+    upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a configuration with no Gateway listener to serve: exit 1 with an error, not a clean exit 0', { timeout: 30_000 }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-nolistener-'));
+  writeFileSync(path.join(dir, 'route.yaml'), 'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: app }\nspec: { parentRefs: [{ name: gw }] }\n');
+  const p = startCli(['serve', '--config', dir, '--host', '127.0.0.1']);
+  try {
+    assert.equal(await p.exited, 1, p.output());
+    assert.match(p.output(), /no Gateway listener to serve/);
+  } finally {
+    p.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 });
