@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import type { Snapshot } from './snapshot.js';
 import { compileSnapshot, type CompileOptions } from './compile.js';
 import { loadManifests, loadManifestsFromText } from './load.js';
+import { printable } from './report.js';
 
 export type BuildOptions = Omit<CompileOptions, 'problems'>;
 
@@ -14,7 +15,7 @@ export async function compileFiles(paths: readonly string[], opts: BuildOptions,
   const { resources, problems } = await loadManifests(paths);
   if (loadErrorsFatal) {
     const fatal = problems.filter((p) => p.severity === 'error');
-    if (fatal.length) throw new ConfigError(fatal, 'cannot load configuration:\n' + fatal.map((p) => `  ${p.source ?? p.resource}: ${p.message}`).join('\n'));
+    if (fatal.length) throw new ConfigError(fatal, 'cannot load configuration:\n' + fatal.map((p) => printable(`  ${p.source ?? p.resource}: ${p.message}`)).join('\n'));
   }
   return compileSnapshot(resources, { ...opts, problems }).snapshot;
 }

@@ -32,19 +32,30 @@ function yamlString(s: string): string {
   return JSON.stringify(s);
 }
 
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f]/g;
+
+/**
+ * `s` with control characters (C0, DEL, C1) written as `\u001b`: names, paths and messages come
+ * from manifests, and a terminal would act on an escape sequence or start a line at a newline
+ * (a hostile manifest could clear the screen or forge a "0 errors" line).
+ */
+export function printable(s: string): string {
+  return s.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export function formatCheckReport(input: CheckInput): string {
   const out: string[] = [];
   for (const st of input.statuses) {
-    out.push(`${st.resource}${st.source ? `  (${st.source})` : ''}`);
+    out.push(printable(`${st.resource}${st.source ? `  (${st.source})` : ''}`));
     out.push('  status:');
     out.push('    conditions:');
     for (const c of st.conditions) {
       out.push(`    - type: ${c.type}`);
       out.push(`      status: "${c.status}"`);
       out.push(`      reason: ${c.reason}`);
-      out.push(`      message: ${yamlString(c.message)}`);
+      out.push(`      message: ${printable(yamlString(c.message))}`);
     }
   }
   const { errors, warnings } = countProblems(input.problems);
@@ -54,8 +65,8 @@ export function formatCheckReport(input: CheckInput): string {
     const sorted = [...input.problems].sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
     for (const p of sorted) {
       const where = [p.resource, p.path].filter(Boolean).join(' ');
-      out.push(`  ${p.severity === 'error' ? 'error  ' : 'warning'} ${where}${p.source ? `  (${p.source})` : ''}`);
-      out.push(`          ${p.message}`);
+      out.push(`  ${p.severity === 'error' ? 'error  ' : 'warning'} ${printable(`${where}${p.source ? `  (${p.source})` : ''}`)}`);
+      out.push(`          ${printable(p.message)}`);
     }
   }
   if (out.length > 0) out.push('');

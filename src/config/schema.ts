@@ -118,9 +118,23 @@ export type InferShape<S extends Shape> = Simplify<
 // ---------------------------------------------------------------------------------------------
 // Scalars
 
-export function describe(v: unknown): string {
+/**
+ * Where a string may hold key material or a secret: anything in a Secret, and values under a
+ * `jwks`, `inline`, `data` or `stringData` field (an oct key, a PEM, a ConfigMap's JWKS).
+ */
+const SENSITIVE_PATH = /(^|\.)(jwks|inline|data|stringData)(\.|\[|$)/;
+
+/**
+ * A value for an error message. Strings are quoted (shortened), except where they may be key
+ * material or a secret (`cx`/`path` say where): those give only their length, so `check`, the
+ * logs and /config_dump never show them.
+ */
+export function describe(v: unknown, cx?: ParseCtx, path = ''): string {
   if (v === null || v === undefined) return 'null';
-  if (typeof v === 'string') return `string "${v.length > 60 ? `${v.slice(0, 57)}...` : v}"`;
+  if (typeof v === 'string') {
+    if (cx !== undefined && (cx.resource.startsWith('Secret/') || SENSITIVE_PATH.test(path))) return `a string of ${v.length} characters`;
+    return `string "${v.length > 60 ? `${v.slice(0, 57)}...` : v}"`;
+  }
   if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
   if (Array.isArray(v)) return 'a list';
   return 'an object';
@@ -154,7 +168,7 @@ class StringSchema<T extends string> extends Schema<T> {
   }
   parse(v: unknown, path: string, cx: ParseCtx): T | undefined {
     if (typeof v !== 'string') {
-      cx.error(path, `Invalid value: ${describe(v)}: must be of type string`);
+      cx.error(path, `Invalid value: ${describe(v, cx, path)}: must be of type string`);
       return undefined;
     }
     const o = this.o;
@@ -198,7 +212,7 @@ class IntSchema extends Schema<number> {
   }
   parse(v: unknown, path: string, cx: ParseCtx): number | undefined {
     if (typeof v !== 'number' || !Number.isInteger(v)) {
-      cx.error(path, `Invalid value: ${describe(v)}: must be of type integer`);
+      cx.error(path, `Invalid value: ${describe(v, cx, path)}: must be of type integer`);
       return undefined;
     }
     if (this.min !== undefined && v < this.min) {
@@ -220,7 +234,7 @@ export function int(o: { min?: number; max?: number } = {}): Schema<number> {
 class BoolSchema extends Schema<boolean> {
   parse(v: unknown, path: string, cx: ParseCtx): boolean | undefined {
     if (typeof v !== 'boolean') {
-      cx.error(path, `Invalid value: ${describe(v)}: must be of type boolean (true or false)`);
+      cx.error(path, `Invalid value: ${describe(v, cx, path)}: must be of type boolean (true or false)`);
       return undefined;
     }
     return v;
@@ -277,12 +291,12 @@ export function clockSkewSeconds(): Schema<number> {
 class StringMapSchema extends Schema<Readonly<Record<string, string>>> {
   parse(v: unknown, path: string, cx: ParseCtx): Readonly<Record<string, string>> | undefined {
     if (!isObject(v)) {
-      cx.error(path, `Invalid value: ${describe(v)}: must be a map of strings`);
+      cx.error(path, `Invalid value: ${describe(v, cx, path)}: must be a map of strings`);
       return undefined;
     }
     const out: Record<string, string> = {};
     for (const [k, val] of Object.entries(v)) {
-      if (typeof val !== 'string') cx.error(join(path, k), `Invalid value: ${describe(val)}: must be of type string`);
+      if (typeof val !== 'string') cx.error(join(path, k), `Invalid value: ${describe(val, cx, join(path, k))}: must be of type string`);
       else out[k] = val;
     }
     return out;
@@ -310,7 +324,7 @@ class ListSchema<T> extends Schema<readonly T[]> {
   }
   parse(v: unknown, path: string, cx: ParseCtx): readonly T[] | undefined {
     if (!Array.isArray(v)) {
-      cx.error(path, `Invalid value: ${describe(v)}: must be a list`);
+      cx.error(path, `Invalid value: ${describe(v, cx, path)}: must be a list`);
       return undefined;
     }
     const o = this.o;
@@ -369,7 +383,7 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
   }
   parse(v: unknown, path: string, cx: ParseCtx): InferShape<S> | undefined {
     if (!isObject(v)) {
-      cx.error(path || '(root)', `Invalid value: ${describe(v)}: must be an object`);
+      cx.error(path || '(root)', `Invalid value: ${describe(v, cx, path)}: must be an object`);
       return undefined;
     }
     const o = this.o;

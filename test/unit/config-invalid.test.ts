@@ -254,3 +254,31 @@ test('all problems are collected, not only the first', () => {
     assert.ok(paths.includes(want), `missing ${want} in ${paths.join(', ')}`);
   }
 });
+
+test('a secret or key written where a map or object belongs is never quoted in a problem (check, logs, /config_dump show only its length)', () => {
+  const secretText = 'SUPERSECRETHMACKEYMATERIAL0123456789';
+  const text = [
+    `apiVersion: ${KGW}\nkind: GatewayExtension\nmetadata: { name: ext, namespace: default }\nspec:\n  jwt:\n    providers:\n    - name: p\n      jwks:\n        local: '{"keys":[{"kty":"oct","k":"${secretText}"}]}'\n`,
+    `apiVersion: v1\nkind: Secret\nmetadata: { name: tls, namespace: default }\nstringData: "tls.key: ${secretText}"\n`,
+    `apiVersion: v1\nkind: Secret\nmetadata: { name: tls2, namespace: default }\nstringData: { tls.key: 42 }\n`,
+    `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: cm, namespace: default }\ndata: "jwks: ${secretText}"\n`,
+  ].join('---\n');
+  const problems = compileText(text, { generation: 1 }, 'secrets.yaml').problems;
+  const messages = problems.map((p) => `${p.path}: ${p.message}`);
+  assert.ok(messages.some((m) => /jwks\.local: Invalid value: a string of \d+ characters: must be an object/.test(m)), messages.join('\n'));
+  assert.ok(messages.some((m) => /^stringData: Invalid value: a string of \d+ characters: must be a map of strings/.test(m)), messages.join('\n'));
+  assert.ok(messages.some((m) => /^data: Invalid value: a string of \d+ characters/.test(m)), messages.join('\n'));
+  for (const m of messages) assert.ok(!m.includes('SUPERSECRET'), m);
+  // Elsewhere the value is still quoted: it helps and is not secret.
+  const port = compileText(`apiVersion: ${KGW}\nkind: Backend\nmetadata: { name: b, namespace: default }\nspec: { type: Static, static: { hosts: [{ host: h, port: "$PORT" }] } }\n`, { generation: 1 }).problems;
+  assert.ok(port.some((p) => p.message.includes('Invalid value: string "$PORT"')));
+});
+
+test('check text report: control characters from a manifest are written escaped (no terminal escape sequences, no forged lines)', async () => {
+  const { formatCheckReport } = await import('../../src/config/report.js');
+  const s = compileText(`apiVersion: ${GWAPI}\nkind: Gateway\nmetadata: { name: "ok\\e[2J\\e]0;pwned\\a\\nFAKE: 0 errors", namespace: default }\nspec: { listeners: [{ name: http, protocol: HTTP, port: 8080 }] }\n`, { generation: 1 }, 'ansi.yaml');
+  const report = formatCheckReport(s);
+  assert.ok(!/[\x00-\x09\x0b-\x1f\x7f-\x9f]/.test(report), JSON.stringify(report));
+  assert.ok(!report.split('\n').some((l) => l.startsWith('FAKE')), report);
+  assert.match(report, /ok\\u001b\[2J\\u001b\]0;pwned\\u0007\\u000aFAKE: 0 errors/);
+});
