@@ -124,7 +124,7 @@ export class Authenticator {
     // All failed (spec §4.7): the first error that is neither missing nor unknown issuer, else
     // unknown issuer if any provider said so, else missing; AllowMissing turns missing into OK.
     const code = firstOther ?? (unknownIssuer ? 'JWT_UNKNOWN_ISSUER' : 'JWT_MISSING');
-    return code === 'JWT_MISSING' && ext.allowMissing ? NO_CLAIMS : code;
+    return ext.allowFailed || (code === 'JWT_MISSING' && ext.allowMissing) ? NO_CLAIMS : code;
   }
 
   /** Every token the provider finds must pass, verified last-extracted first (spec §4.2). */

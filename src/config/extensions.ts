@@ -133,7 +133,8 @@ export function resolveExtension(
   const ext: JwtExtension = {
     key: `${ns}/${name}`,
     filterName: `jwt/${ns}/${name}`,
-    allowMissing: model.jwt.validationMode === 'AllowMissing',
+    allowMissing: model.jwt.validationMode !== 'Strict',
+    allowFailed: model.jwt.validationMode === 'AllowMissingOrFailed',
     providers,
     sanitizeHeaders: [...sanitize].sort(),
   };

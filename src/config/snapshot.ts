@@ -124,8 +124,13 @@ export interface JwtExtension {
   readonly key: string;
   /** `jwt/<namespace>/<name>` (Envoy filter name; sort key). */
   readonly filterName: string;
-  /** validationMode AllowMissing */
+  /** validationMode AllowMissing (or AllowMissingOrFailed) */
   readonly allowMissing: boolean;
+  /**
+   * validationMode AllowMissingOrFailed (Envoy allow_missing_or_failed): a request whose token
+   * fails every provider passes too, its token forwarded untouched and no claim header added.
+   */
+  readonly allowFailed: boolean;
   /** Sorted lexicographically by provider key (requires_any order). */
   readonly providers: readonly JwtProvider[];
   /** Lowercase claimsToHeaders header names of every provider: removed from every request first. */

@@ -24,14 +24,11 @@ export const DEFAULT_FAILED_REFETCH_MS = 1000;
 export const DEFAULT_NUM_RETRIES = 1;
 export const DEFAULT_BACKOFF_BASE_MS = 1000;
 
-const validationMode = str().map<'Strict' | 'AllowMissing'>((v, p, cx) => {
+// AllowMissingOrFailed: kgateway #14667 (spec §1.2), Envoy's allow_missing_or_failed.
+const validationMode = str().map<'Strict' | 'AllowMissing' | 'AllowMissingOrFailed'>((v, p, cx) => {
   if (v === '' || v === 'Strict') return 'Strict';
-  if (v === 'AllowMissing') return 'AllowMissing';
-  if (v === 'AllowMissingOrFailed') {
-    cx.error(p, 'validationMode AllowMissingOrFailed is not supported by jwtgate yet (kgateway #14667 added it after the API version jwtgate follows): use Strict or AllowMissing');
-    return undefined;
-  }
-  cx.error(p, `Unsupported value: "${v}": supported values: "Strict", "AllowMissing" (empty means Strict)`);
+  if (v === 'AllowMissing' || v === 'AllowMissingOrFailed') return v;
+  cx.error(p, `Unsupported value: "${v}": supported values: "Strict", "AllowMissing", "AllowMissingOrFailed" (empty means Strict)`);
   return undefined;
 });
 

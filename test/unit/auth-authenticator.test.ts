@@ -131,6 +131,24 @@ test('AllowMissing: no token passes (no claims); any other error still fails', a
   assert.deepEqual(await run(auth, request({ headers: { authorization: `bearer ${tokA()}` } }), [ext]), { ok: true });
 });
 
+test('AllowMissingOrFailed (kgateway #14667, Envoy allow_missing_or_failed): a failed or missing token passes with no claims and stays in the request; a good one still adds claims and is removed', async () => {
+  const { auth } = setup();
+  const p = { ...A, claimsToHeaders: [{ claim: 'team', path: ['team'], header: 'x-team' }] };
+  const ext = extension([p, B], { allowMissing: true, allowFailed: true, sanitizeHeaders: ['x-team'] });
+  assert.deepEqual(await run(auth, request(), [ext]), { ok: true });
+  for (const bad of ['not-a-jwt', tokA({ iss: 'https://c.test' }), tokA({ exp: 1 })]) {
+    const req = request({ headers: [['authorization', `Bearer ${bad}`], ['x-team', 'spoofed']] });
+    assert.deepEqual(await run(auth, req, [ext]), { ok: true }, bad);
+    assert.deepEqual(headerValues(req, 'authorization'), [`Bearer ${bad}`], 'a failed token is forwarded untouched');
+    assert.deepEqual(headerValues(req, 'x-team'), [], 'claim headers are still sanitized');
+  }
+  const good = request({ headers: bearer(tokA({ team: 'dev' })) });
+  const out = await run(auth, good, [ext]);
+  assert.equal(out.ok && out.claims?.team, 'dev');
+  assert.deepEqual(headerValues(good, 'x-team'), ['dev']);
+  assert.deepEqual(headerValues(good, 'authorization'), []);
+});
+
 test('two extensions are ANDed: the first strips the token, the second then reports JWT_MISSING', async () => {
   const { auth } = setup();
   const first = extension([A], { key: 'ns/gw', filterName: 'jwt/ns/gw' });

@@ -93,8 +93,13 @@ test('providers: defaultClockSkewSeconds applies when clockSkew is unset; AllowM
   const e = s.extensions.get('default/ext')!;
   assert.equal(e.allowMissing, true);
   assert.equal(e.providers[0]!.clockSkewSeconds, 5);
+  assert.equal(e.allowFailed, false);
   const s2 = build([ext([provider()], { validationMode: '' })]);
   assert.equal(s2.extensions.get('default/ext')!.allowMissing, false);
+  const s3 = build([ext([provider()], { validationMode: 'AllowMissingOrFailed' })]);
+  assert.deepEqual(s3.problems.filter((p) => p.severity === 'error'), []);
+  assert.equal(s3.extensions.get('default/ext')!.allowMissing, true);
+  assert.equal(s3.extensions.get('default/ext')!.allowFailed, true);
 });
 
 test('keys: ConfigMap jwks in the extension namespace', () => {

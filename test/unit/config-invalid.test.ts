@@ -60,7 +60,7 @@ const cases: Case[] = [
   { name: 'type JWT without jwt', docs: [ext({ type: 'JWT', extAuth: { grpcService: {} } })], resource: E, path: 'spec', message: 'JWT must be set when type is JWT' },
   { name: 'unknown extension type', docs: [ext({ type: 'Jwt', jwt: { providers: [provider()] } })], resource: E, path: 'spec.type', message: 'Unsupported value: "Jwt"' },
   // ----- spec.jwt
-  { name: 'validationMode AllowMissingOrFailed', docs: [jwtExt({}, { validationMode: 'AllowMissingOrFailed' })], resource: E, path: 'spec.jwt.validationMode', message: 'not supported by jwtgate yet' },
+  { name: 'validationMode unknown', docs: [jwtExt({}, { validationMode: 'AllowAll' })], resource: E, path: 'spec.jwt.validationMode', message: 'Unsupported value: "AllowAll": supported values: "Strict", "AllowMissing", "AllowMissingOrFailed"' },
   { name: 'validationMode typo', docs: [jwtExt({}, { validationMode: 'strict' })], resource: E, path: 'spec.jwt.validationMode', message: 'supported values: "Strict", "AllowMissing"' },
   { name: 'more than 32 providers', docs: [ext({ jwt: { providers: many(33, (i) => provider({ name: `p${i}` })) } })], resource: E, path: 'spec.jwt.providers', message: 'must have at most 32 items' },
   { name: 'duplicate provider names', docs: [ext({ jwt: { providers: [provider(), provider()] } })], resource: E, path: `spec.jwt.providers[1].name`, message: 'Duplicate value: "p"' },

@@ -229,7 +229,7 @@ test('an extension in another namespace is allowed (PERMISSIVE ReferenceGrant mo
 });
 
 test('foldPolicies: invalid policies never win; an empty fold is NO_AUTH', () => {
-  const e = { key: 'ns/e', filterName: 'jwt/ns/e', allowMissing: false, providers: [], sanitizeHeaders: [] };
+  const e = { key: 'ns/e', filterName: 'jwt/ns/e', allowMissing: false, allowFailed: false, providers: [], sanitizeHeaders: [] };
   const ok: AttachedPolicy = { id: 'TrafficPolicy/ns/ok', namespace: 'ns', name: 'ok', createdMs: 2, jwtAuth: { kind: 'extension', ext: e } };
   const bad: AttachedPolicy = { id: 'TrafficPolicy/ns/bad', namespace: 'ns', name: 'bad', createdMs: 1, jwtAuth: { kind: 'disable' }, invalid: 'x' };
   const r = foldPolicies([{ level: 'Gateway', policies: [bad, ok] }]);
