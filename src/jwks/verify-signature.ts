@@ -53,8 +53,11 @@ export function verifySignature(alg: string, key: KeyForWorker, data: Buffer, si
         return crypto.verify(info.hash!, data, info.pss ? { key: key.key, padding: PSS_PADDING, saltLength: PSS_SALT_DIGEST } : key.key, signature) ? 'ok' : 'fail';
       case 'EC': {
         const crv = key.crv ?? JWK_CURVE_OF_NODE_CURVE[key.key.asymmetricKeyDetails?.namedCurve ?? ''];
-        if (signature.length !== EC_SIGNATURE_BYTES[crv ?? '']) return 'fail';
-        return crypto.verify(info.hash!, data, { key: key.key, dsaEncoding: 'ieee-p1363' }, signature) ? 'ok' : 'fail';
+        const size = EC_SIGNATURE_BYTES[crv ?? ''];
+        if (size === undefined) return 'fail';
+        const sig = signature.length === size ? signature : fixedSizeRS(signature, size / 2);
+        if (!sig) return 'fail';
+        return crypto.verify(info.hash!, data, { key: key.key, dsaEncoding: 'ieee-p1363' }, sig) ? 'ok' : 'fail';
       }
       case 'oct': {
         const mac = crypto.createHmac(info.hash!, key.key).update(data).digest();
@@ -67,6 +70,24 @@ export function verifySignature(alg: string, key: KeyForWorker, data: Buffer, si
   } catch {
     return 'fail';
   }
+}
+
+/**
+ * jwt_verify_lib splits an ES signature of any length in half and reads r and s as big-endian
+ * numbers, so `00‖r‖00‖s` verifies there: the same halves, leading zeros dropped and left-padded
+ * to the coordinate size `n`; undefined when a half is a larger number than fits.
+ */
+function fixedSizeRS(signature: Uint8Array, n: number): Buffer | undefined {
+  const half = Math.floor(signature.length / 2);
+  const out = Buffer.alloc(2 * n);
+  for (const [from, at] of [[0, n], [half, 2 * n]] as const) {
+    let start = from;
+    while (start < from + half && signature[start] === 0) start++;
+    const len = from + half - start;
+    if (len > n) return undefined;
+    out.set(signature.subarray(start, from + half), at - len);
+  }
+  return out;
 }
 
 /**

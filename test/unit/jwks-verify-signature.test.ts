@@ -58,7 +58,19 @@ test('PS*: PKCS#1 v1.5 signatures and PSS with another salt length do not verify
   assert.equal(verifySignature('PS256', key, data, salt0), 'fail');
 });
 
-test('ES*: raw r||s only, exact length; DER signatures are rejected', () => {
+test('ES*: r||s read as jwt_verify_lib reads it, two halves as numbers: zero-padded halves verify, a half too large for the curve does not', () => {
+  for (const alg of ['ES256', 'ES384', 'ES512'] as const) {
+    const { key } = setup(alg);
+    const raw = sign(alg, ec[alg].privateKey, input);
+    const n = raw.length / 2;
+    const padded = Buffer.concat([Buffer.alloc(1), raw.subarray(0, n), Buffer.alloc(1), raw.subarray(n)]);
+    assert.equal(verifySignature(alg, key, Buffer.from(input), padded), 'ok', alg);
+    const tooLarge = Buffer.concat([Buffer.from([1]), raw.subarray(0, n), Buffer.from([1]), raw.subarray(n)]);
+    assert.equal(verifySignature(alg, key, Buffer.from(input), tooLarge), 'fail', alg);
+  }
+});
+
+test('ES*: raw r||s only; DER signatures and misaligned lengths are rejected', () => {
   const { key } = setup('ES256');
   const data = Buffer.from(input);
   const der = crypto.sign('sha256', data, { key: ec.ES256.privateKey, dsaEncoding: 'der' });
