@@ -15,7 +15,7 @@ export async function compileFiles(paths: readonly string[], opts: BuildOptions,
   const { resources, problems } = await loadManifests(paths);
   if (loadErrorsFatal) {
     const fatal = problems.filter((p) => p.severity === 'error');
-    if (fatal.length) throw new ConfigError(fatal, 'cannot load configuration:\n' + fatal.map((p) => printable(`  ${p.source ?? p.resource}: ${p.message}`)).join('\n'));
+    if (fatal.length) throw new ConfigError(fatal, 'cannot load configuration:\n' + fatal.map((p) => printable(p.path ? `  ${p.resource} ${p.path} (${p.source}): ${p.message}` : `  ${p.source ?? p.resource}: ${p.message}`)).join('\n'));
   }
   return compileSnapshot(resources, { ...opts, problems }).snapshot;
 }

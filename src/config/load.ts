@@ -220,10 +220,14 @@ function addResource(
   const name = meta && typeof meta['name'] === 'string' ? meta['name'] : '';
   const namespace = meta && typeof meta['namespace'] === 'string' && meta['namespace'] !== '' ? meta['namespace'] : 'default';
   const id = `${kind || '?'}/${namespace}/${name || '?'}`;
+  const lines = new Map<string, number>();
+  if (node) collectLines(node, '', lines, lineOf);
+  // The field's own line when it is in the document, else the document's.
+  const at = (p: string): string => `${file}:${lines.get(p) ?? line}`;
   let ok = true;
   const bad = (p: string, message: string): void => {
     ok = false;
-    out.problems.push({ resource: id, path: p, message, severity: 'error', source });
+    out.problems.push({ resource: id, path: p, message, severity: 'error', source: at(p) });
   };
   if (!kind) bad('kind', value['kind'] === undefined ? 'Required value: every document needs a kind' : 'kind must be a non-empty string');
   if (!apiVersion) bad('apiVersion', value['apiVersion'] === undefined ? 'Required value: every document needs an apiVersion' : 'apiVersion must be a string');
@@ -231,12 +235,10 @@ function addResource(
   else if (!name) bad('metadata.name', meta['name'] === undefined ? 'Required value' : 'metadata.name must be a non-empty string');
   if (meta && meta['namespace'] !== undefined && typeof meta['namespace'] !== 'string') bad('metadata.namespace', 'must be a string');
   if (!ok) return;
-  const labels = stringMap(meta!['labels'], 'metadata.labels', id, source, out.problems);
-  const annotations = stringMap(meta!['annotations'], 'metadata.annotations', id, source, out.problems);
+  const labels = stringMap(meta!['labels'], 'metadata.labels', id, at, out.problems);
+  const annotations = stringMap(meta!['annotations'], 'metadata.annotations', id, at, out.problems);
   const ts = meta!['creationTimestamp'];
   const creationTimestamp = typeof ts === 'string' ? ts : ts instanceof Date ? ts.toISOString() : undefined;
-  const lines = new Map<string, number>();
-  if (node) collectLines(node, '', lines, lineOf);
   out.resources.push({
     apiVersion,
     kind,
@@ -274,16 +276,16 @@ function collectLines(node: YamlNode, prefix: string, lines: Map<string, number>
   }
 }
 
-function stringMap(v: unknown, p: string, id: string, source: string, problems: ConfigProblem[]): Record<string, string> {
+function stringMap(v: unknown, p: string, id: string, at: (p: string) => string, problems: ConfigProblem[]): Record<string, string> {
   const out: Record<string, string> = {};
   if (v === undefined || v === null) return out;
   if (!isPlainObject(v)) {
-    problems.push({ resource: id, path: p, message: 'must be a map of strings', severity: 'error', source });
+    problems.push({ resource: id, path: p, message: 'must be a map of strings', severity: 'error', source: at(p) });
     return out;
   }
   for (const [k, val] of Object.entries(v)) {
     if (typeof val === 'string') out[k] = val;
-    else problems.push({ resource: id, path: `${p}.${k}`, message: `must be a string (quote it: "${String(val)}")`, severity: 'error', source });
+    else problems.push({ resource: id, path: `${p}.${k}`, message: `must be a string (quote it: "${String(val)}")`, severity: 'error', source: at(`${p}.${k}`) });
   }
   return out;
 }

@@ -197,3 +197,22 @@ test('load: labels, annotations and creationTimestamp are kept', () => {
   assert.deepEqual(c!.annotations, { a: 'b' });
   assert.equal(c!.creationTimestamp, '2024-01-02T03:04:05Z');
 });
+
+test('a resource-level loader problem names the field and its own line, not the document start', async () => {
+  const text = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unrelated\n  labels:\n    app: x\n    version: 2\ndata: {}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  namespace: 7\n  name: n\n';
+  const r = loadManifestsFromText(text, 'm.yaml');
+  const label = r.problems.find((p) => p.path === 'metadata.labels.version')!;
+  assert.equal(label.resource, 'ConfigMap/default/unrelated');
+  assert.equal(label.source, 'm.yaml:7');
+  assert.equal(label.message, 'must be a string (quote it: "2")');
+  assert.equal(r.problems.find((p) => p.path === 'metadata.namespace')?.source, 'm.yaml:13');
+  // serve refuses such a configuration with the resource, the field and the line.
+  const { compileFiles } = await import('../../src/config/build.js');
+  const dir = mkdtempSync(path.join(tmpdir(), 'jwtgate-loadline-'));
+  try {
+    writeFileSync(path.join(dir, 'm.yaml'), text);
+    await assert.rejects(compileFiles([dir], { generation: 1 }, { loadErrorsFatal: true }), (err: Error) => err.message.includes(`ConfigMap/default/unrelated metadata.labels.version (${path.join(dir, 'm.yaml')}:7): must be a string`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
