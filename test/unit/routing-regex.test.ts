@@ -1,0 +1,33 @@
+// RegularExpression matches run in linear time, as RE2 does in Envoy: a pattern with nested
+// quantifiers and a value built to make a backtracking engine explode still answers (V8's linear
+// engine takes over), with (?i) patterns too (matched lowercased, since that engine has no i flag).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { compileAnchored } from '../../src/routing/regex.js';
+
+const regex = (p: string) => {
+  const r = compileAnchored(p);
+  assert.ok(r.ok, r.ok ? '' : r.error);
+  return r.regex;
+};
+
+test('catastrophic patterns answer: each of these inputs would take a backtracking engine longer than this test may run', { timeout: 20_000 }, () => {
+  const cases: [string, string, boolean][] = [
+    ['/files/([\\w.-]+)+\\.txt', `/files/${'a'.repeat(64)}!`, false],
+    ['/files/([\\w.-]+)+\\.txt', `/files/${'a'.repeat(64)}.txt`, true],
+    ['/(.*)*/admin', `/${'a/'.repeat(64)}x`, false],
+    ['(?i)(a|b+)+c', `${'b'.repeat(64)}!`, false],
+    ['(?i)/API/(x+x+)+y', `/api/${'x'.repeat(64)}`, false],
+  ];
+  for (const [p, v, want] of cases) assert.equal(regex(p).test(v), want, `${p} on ${v.slice(0, 20)}…`);
+});
+
+test('(?i): letters match in either case, also when written as \\x/\\u codes; escapes like \\W keep their meaning', () => {
+  assert.equal(regex('(?i)/API/v[0-9]+').test('/api/V12'), true);
+  assert.equal(regex('(?i)[A-Z]+').test('abcXYZ'), true);
+  assert.equal(regex('(?i)\\x41b\\u0043').test('aBc'), true);
+  assert.equal(regex('(?i)/x/\\W').test('/X/-'), true);
+  assert.equal(regex('(?i)/x/\\W').test('/X/a'), false);
+  assert.equal(regex('(?i)/x/\\S+').test('/x/AbC'), true);
+  assert.equal(regex('/API').test('/api'), false, 'without (?i), case matters');
+});
