@@ -4,6 +4,7 @@
 // are redacted.
 
 import type { CompiledRoute, JwtExtension, KeySetSource, RouteTable, Snapshot, ValueMatch } from './snapshot.js';
+import { redactUrl } from '../jwks/remote-fetch.js';
 import { countProblems } from './report.js';
 
 const SENSITIVE = /authorization|cookie|token|secret|password|api-?key/i;
@@ -61,7 +62,7 @@ function keySetDump(ks: KeySetSource | undefined): object {
   return {
     id: ks.id,
     kind: 'remote',
-    url: ks.url,
+    url: redactUrl(ks.url),
     ...(ks.target ? { target: `${ks.target.host}:${ks.target.port}` } : {}),
     cacheDurationMs: ks.cacheDurationMs,
     fastListener: ks.fastListener,

@@ -11,7 +11,7 @@ import type { ImportedKey, RemoteKeySet } from '../config/snapshot.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { JwksFetchOutcome, RefreshedKey, RefresherCommand, RefresherEvent, RemoteJwksSpec } from '../types.js';
-import { DEFAULT_FETCH_TIMEOUT_MS } from './remote-fetch.js';
+import { DEFAULT_FETCH_TIMEOUT_MS, redactUrl } from './remote-fetch.js';
 import { DEFAULT_KID_MISS_COOLDOWN_MS } from './refresh-scheduler.js';
 import { octThumbprintSalt } from './import-keys.js';
 
@@ -101,7 +101,7 @@ export class JwksRefresher {
         this.lastSuccessMs.delete(spec.id);
         this.specKeys.set(spec.id, key);
       }
-      if (!this.statsById.has(spec.id)) this.statsById.set(spec.id, { url: spec.url, fetches: {}, requests: 0, earlyRefetches: 0, keyCount: 0, changes: 0 });
+      if (!this.statsById.has(spec.id)) this.statsById.set(spec.id, { url: redactUrl(spec.url), fetches: {}, requests: 0, earlyRefetches: 0, keyCount: 0, changes: 0 });
     }
     for (const id of [...this.specKeys.keys()]) {
       if (live.has(id)) continue;
@@ -258,13 +258,13 @@ export class JwksRefresher {
     if (ev.outcome === 'ok') {
       stats.lastSuccessMs = Date.now();
       this.lastSuccessMs.set(ev.id, stats.lastSuccessMs);
-      if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: ev.id, url: ev.url, trigger: ev.trigger, keys: ev.keys?.length, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
+      if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: ev.id, url: redactUrl(ev.url), trigger: ev.trigger, keys: ev.keys?.length, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
     } else {
       stats.lastFailure = ev.reason;
       const hasKeys = this.digests.has(ev.id);
       this.log.warn(`remote JWKS fetch failed: ${ev.reason ?? ev.outcome}`, {
         provider: ev.id,
-        url: ev.url,
+        url: redactUrl(ev.url),
         outcome: ev.outcome,
         ...(ev.status !== undefined ? { status: ev.status } : {}),
         trigger: ev.trigger,
@@ -291,10 +291,11 @@ export class JwksRefresher {
     this.digests.set(id, digest);
     stats.changes++;
     this.opts.onKeySet(id, keys as readonly ImportedKey[]);
-    const fields = { provider: id, url, keys: keys.map((k) => `${k.kid ?? '(no kid)'}/${k.alg ?? k.kty}/${k.thumbprint}`) };
+    const shown = redactUrl(url);
+    const fields = { provider: id, url: shown, keys: keys.map((k) => `${k.kid ?? '(no kid)'}/${k.alg ?? k.kty}/${k.thumbprint}`) };
     if (first) this.log.info('remote JWKS loaded', fields);
     else this.log.info('remote JWKS changed: new key set generation', fields);
-    for (const d of dropped) this.log.warn('remote JWKS: key dropped', { provider: id, url, reason: d });
+    for (const d of dropped) this.log.warn('remote JWKS: key dropped', { provider: id, url: shown, reason: d });
   }
 }
 

@@ -14,6 +14,28 @@ import { MAX_JWKS_INPUT_CHARS, parseJwksDocument } from './import-keys.js';
 
 /** Envoy's hard-coded remote JWKS timeout (kgateway `remoteJWKSTimeoutSecs = 5`). */
 export const DEFAULT_FETCH_TIMEOUT_MS = 5000;
+
+/**
+ * `url` as logs and /config_dump show it: a password in it and every query value replaced by
+ * `redacted` (a JWKS URL may carry an API key: `?key=…`), the rest kept so the operator can tell
+ * which key set it is.
+ */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url;
+  }
+  if (u.password === '' && u.search === '') return url;
+  if (u.password !== '') u.password = 'redacted';
+  if (u.search !== '') {
+    const q = new URLSearchParams(u.search);
+    for (const k of new Set(q.keys())) q.set(k, 'redacted');
+    u.search = q.toString();
+  }
+  return u.toString();
+}
 /** Larger bodies are refused (a JWKS is a few KiB; this is the local JWKS input limit too). */
 export const DEFAULT_MAX_BODY_BYTES = MAX_JWKS_INPUT_CHARS;
 

@@ -1,0 +1,37 @@
+// A JWKS URL as logs and /config_dump show it: an API key in its query or a password in it is
+// never written out.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { redactUrl } from '../../src/jwks/remote-fetch.js';
+import { configDump } from '../../src/config/dump.js';
+import { compileText } from '../../src/config/build.js';
+
+test('query values and a password are redacted; host, path and parameter names kept', () => {
+  assert.equal(redactUrl('https://idp.example.com/jwks'), 'https://idp.example.com/jwks');
+  assert.equal(redactUrl('https://idp.example.com/jwks?key=s3cr3t&key=two&tenant=a'), 'https://idp.example.com/jwks?key=redacted&tenant=redacted');
+  assert.equal(redactUrl('https://user:pa55@idp.example.com/jwks'), 'https://user:redacted@idp.example.com/jwks');
+  assert.equal(redactUrl('not a url'), 'not a url');
+});
+
+test('/config_dump shows the redacted URL', () => {
+  const s = compileText(
+    `apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: ext, namespace: default }
+spec:
+  jwt:
+    providers:
+    - name: p
+      jwks: { remote: { url: 'http://idp.example.com/jwks?api_key=s3cr3t', backendRef: { group: gateway.kgateway.dev, kind: Backend, name: idp } } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: idp, namespace: default }
+spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: 9 }] } }
+`,
+    { generation: 1 },
+  );
+  const dump = JSON.stringify(configDump(s));
+  assert.ok(dump.includes('http://idp.example.com/jwks?api_key=redacted'), dump);
+  assert.ok(!dump.includes('s3cr3t'));
+});
