@@ -199,7 +199,10 @@ class UwsExchange implements ClientExchange {
     res.cork(() => {
       this.writeStatusAndHeaders(status, headers);
       this.resumeBeforeEnd();
-      if (this.headOnly) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+      // A HEAD answer that must close the connection: uWS closes only through end(), and
+      // endWithoutBody() cannot close; so it goes out with `Content-Length: 0`.
+      if (this.headOnly && this.closeAfterResponse) res.end('', true);
+      else if (this.headOnly) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
       else res.end(body, this.closeAfterResponse);
     });
   }
@@ -416,7 +419,8 @@ export class HttpServer {
             lengthHeader ??= value;
             break;
           case 'transfer-encoding':
-            te ??= value;
+            // Several fields are one list (`chunked` then `gzip` is `chunked, gzip`).
+            te = te === undefined ? value : `${te}, ${value}`;
             break;
         }
       });
@@ -439,7 +443,7 @@ export class HttpServer {
         // Envoy's codec: 400 for a Host that is not an authority (http.invalid_authority) or
         // for conflicting framing, 501 for a transfer coding other than chunked.
         if (badFraming || NOT_AUTHORITY.test(host)) request.invalid = 'REQUEST_INVALID';
-        else if (chunked && te!.length !== 7 && te!.toLowerCase() !== 'chunked') request.invalid = 'REQUEST_TRANSFER_ENCODING_UNSUPPORTED';
+        else if (chunked && te !== 'chunked' && te!.toLowerCase() !== 'chunked') request.invalid = 'REQUEST_TRANSFER_ENCODING_UNSUPPORTED';
         if (request.invalid !== undefined) exchange.closeAfterResponse = true;
         onRequest(configPort, request, exchange);
       }

@@ -16,9 +16,9 @@ import { MAX_JWKS_INPUT_CHARS, parseJwksDocument } from './import-keys.js';
 export const DEFAULT_FETCH_TIMEOUT_MS = 5000;
 
 /**
- * `url` as logs and /config_dump show it: a password in it and every query value replaced by
- * `redacted` (a JWKS URL may carry an API key: `?key=…`), the rest kept so the operator can tell
- * which key set it is.
+ * `url` as logs and /config_dump show it: user name, password and every query value replaced by
+ * `redacted` (a JWKS URL may carry an API key: `?key=…`), a fragment dropped, the rest kept so
+ * the operator can tell which key set it is.
  */
 export function redactUrl(url: string): string {
   let u: URL;
@@ -27,13 +27,21 @@ export function redactUrl(url: string): string {
   } catch {
     return url;
   }
-  if (u.password === '' && u.search === '') return url;
+  if (u.username === '' && u.password === '' && u.search === '' && u.hash === '') return url;
+  // A user name alone can be the credential (`https://TOKEN@host/`).
+  if (u.username !== '') u.username = 'redacted';
   if (u.password !== '') u.password = 'redacted';
   if (u.search !== '') {
+    // A parameter without a value may be the secret itself (`?SECRET`): only valued names are kept.
     const q = new URLSearchParams(u.search);
-    for (const k of new Set(q.keys())) q.set(k, 'redacted');
-    u.search = q.toString();
+    const out = new URLSearchParams();
+    for (const [k, v] of q) {
+      const name = v === '' ? 'redacted' : k;
+      if (!out.has(name)) out.set(name, 'redacted');
+    }
+    u.search = out.toString();
   }
+  u.hash = '';
   return u.toString();
 }
 /** Larger bodies are refused (a JWKS is a few KiB; this is the local JWKS input limit too). */

@@ -127,6 +127,7 @@ export function upstreamRequestHeaders(req: {
       case 'x-forwarded-proto':
       case 'x-forwarded-host':
       case 'x-request-id':
+      case 'x-envoy-external-address':
         continue;
       case 'host':
         if (hasHost) continue;
@@ -156,7 +157,8 @@ export function upstreamRequestHeaders(req: {
   out.push('x-forwarded-proto', req.scheme);
   if (authority !== '') out.push('x-forwarded-host', authority);
   // Envoy at the edge (use_remote_address, preserve_external_request_id off) replaces a
-  // client's x-request-id with a fresh UUID.
+  // client's x-request-id with a fresh UUID. A client's x-envoy-external-address (which Envoy
+  // overwrites with the client address) was dropped above.
   out.push('x-request-id', randomUUID());
   return out;
 }

@@ -8,45 +8,139 @@
 // and a 32-character path would hold the event loop for seconds. V8's linear-time engine takes
 // over a match that backtracks too much (`--enable-experimental-regexp-engine-on-excessive-
 // backtracks`, set here for the process before any pattern is compiled). That engine has no
-// case-insensitive mode, so an `(?i)` pattern is compiled lowercased and matched against the
-// lowercased value instead of with the `i` flag.
+// case-insensitive mode, so an `(?i)` pattern is compiled case-folded and matched against the
+// lowercased value instead of with the `i` flag. It cannot run large counted repeats (`{1,64}`)
+// either: a pattern that needs them inside a repeated group (`([\w.-]{1,64})+`), the one shape
+// that can still explode, is refused with a config error.
 
 import v8 from 'node:v8';
 
 v8.setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
+// Lets compileAnchored ask V8 whether a pattern can run on the linear engine (the `l` flag).
+v8.setFlagsFromString('--enable-experimental-regexp-engine');
 
 export type RegexResult = { readonly ok: true; readonly regex: RegExp } | { readonly ok: false; readonly error: string };
 
-/** An `(?i)` pattern: compiled lowercased, tested against the lowercased value. */
+/** An `(?i)` pattern: compiled case-folded, tested against the lowercased value. */
 class LowercasedRegExp extends RegExp {
   override test(s: string): boolean {
     return super.test(s.toLowerCase());
   }
 }
 
-/** `src` with its literal letters lowercased; escapes (`\W`, `\S`, `\x41`, `\p{Lu}`) kept as written. */
-function lowercasePattern(src: string): string {
+/** One escape at `i` (`\W`, `\x41`, `\u{1F600}`, `\p{Lu}`): its text, and the character it stands for when it is one. */
+function escapeAt(src: string, i: number): { text: string; char: string } {
+  const next = src[i + 1] ?? '';
+  let len = 2;
+  if (next === 'x') len = 4;
+  else if (next === 'u') len = src[i + 2] === '{' ? src.indexOf('}', i) - i + 1 : 6;
+  else if ((next === 'p' || next === 'P') && src[i + 2] === '{') len = src.indexOf('}', i) - i + 1;
+  if (len <= 1) len = 2;
+  const text = src.slice(i, i + len);
+  const code = next === 'x' || next === 'u' ? Number.parseInt(text.slice(2).replace(/[{}]/g, ''), 16) : NaN;
+  return { text, char: Number.isNaN(code) ? '' : String.fromCodePoint(code) };
+}
+
+const isLetter = (c: string) => c !== '' && c.toLowerCase() !== c.toUpperCase();
+
+/**
+ * `src` for a lowercased value: letters outside classes lowercased; inside a class every item is
+ * kept and the lowercase of its A-Z letters added (`[ -Z]` also takes `a-z`, `[Q-c]` stays a valid
+ * range), so the class matches a lowercased character whenever RE2's (?i) would match it.
+ */
+function caseFoldPattern(src: string): string {
   let out = '';
   for (let i = 0; i < src.length; i++) {
     const c = src[i]!;
-    if (c !== '\\') {
+    if (c === '\\') {
+      const e = escapeAt(src, i);
+      out += isLetter(e.char) ? e.char.toLowerCase() : e.text;
+      i += e.text.length - 1;
+    } else if (c === '[') {
+      const end = classEnd(src, i);
+      out += foldClass(src.slice(i, end + 1));
+      i = end;
+    } else {
       out += c.toLowerCase();
-      continue;
     }
-    const next = src[i + 1] ?? '';
-    let len = 2;
-    if (next === 'x') len = 4;
-    else if (next === 'u') len = src[i + 2] === '{' ? src.indexOf('}', i) - i + 1 : 6;
-    else if ((next === 'p' || next === 'P') && src[i + 2] === '{') len = src.indexOf('}', i) - i + 1;
-    if (len <= 1) len = 2;
-    const escape = src.slice(i, i + len);
-    // A letter written as a code (\x41, \u0041) is a letter too: lowercased like the others.
-    const code = next === 'x' || next === 'u' ? Number.parseInt(escape.slice(2).replace(/[{}]/g, ''), 16) : NaN;
-    const ch = Number.isNaN(code) ? '' : String.fromCodePoint(code);
-    out += ch !== '' && ch.toLowerCase() !== ch.toUpperCase() ? ch.toLowerCase() : escape;
-    i += len - 1;
   }
   return out;
+}
+
+/** Index of the `]` closing the class that opens at `i` (a leading `]` or `^]` is a member). */
+function classEnd(src: string, i: number): number {
+  let j = i + 1;
+  if (src[j] === '^') j++;
+  if (src[j] === ']') j++;
+  for (; j < src.length; j++) {
+    if (src[j] === '\\') j += escapeAt(src, j).text.length - 1;
+    else if (src[j] === ']') return j;
+  }
+  return src.length - 1;
+}
+
+function foldClass(cls: string): string {
+  const close = cls.endsWith(']') ? cls.length - 1 : cls.length;
+  let body = cls.slice(1, close);
+  let neg = '';
+  if (body.startsWith('^')) {
+    neg = '^';
+    body = body.slice(1);
+  }
+  // Items: single characters (as written) and ranges; the added lowercase copies go at the end.
+  const items: { text: string; char: string }[] = [];
+  for (let i = 0; i < body.length; i++) {
+    if (body[i] === '\\') {
+      const e = escapeAt(body, i);
+      items.push(e);
+      i += e.text.length - 1;
+    } else {
+      items.push({ text: body[i]!, char: body[i]! });
+    }
+  }
+  let added = '';
+  for (let k = 0; k < items.length; k++) {
+    const a = items[k]!;
+    const b = items[k + 2];
+    if (items[k + 1]?.text === '-' && b !== undefined && a.char !== '' && b.char !== '') {
+      const lo = Math.max(a.char.codePointAt(0)!, 0x41);
+      const hi = Math.min(b.char.codePointAt(0)!, 0x5a);
+      if (lo <= hi) added += `${String.fromCharCode(lo + 32)}-${String.fromCharCode(hi + 32)}`;
+      k += 2;
+    } else if (isLetter(a.char) && a.char !== a.char.toLowerCase()) {
+      added += a.char.toLowerCase();
+    }
+  }
+  return `[${neg}${body}${added}]`;
+}
+
+/**
+ * True when a group with a quantifier inside is itself repeated (`(a{1,64})+`, `(x+)*`): the
+ * shape that makes a backtracking engine exponential. Classes and escapes are skipped.
+ */
+function nestsQuantifiers(src: string): boolean {
+  const quantified: boolean[] = [];
+  let inner = false;
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!;
+    if (c === '\\') {
+      i += escapeAt(src, i).text.length - 1;
+    } else if (c === '[') {
+      i = classEnd(src, i);
+    } else if (c === '(') {
+      quantified.push(inner);
+      inner = false;
+    } else if (c === ')') {
+      const had = inner;
+      inner = quantified.pop() ?? false;
+      const q = /^(?:[*+]|\{\d*,\d*\}|\{\d*[2-9]\d*\}|\{\d{2,}\})/.exec(src.slice(i + 1));
+      if (q && had) return true;
+      if (had || q) inner = true;
+    } else if (c === '*' || c === '+' || c === '{' || c === '?') {
+      inner = true;
+    }
+  }
+  return false;
 }
 
 /** Full-string match (`^(?:…)$`), as Envoy's safe_regex matches the whole path / value. */
@@ -70,10 +164,26 @@ export function compileAnchored(pattern: string): RegexResult {
   if (/\(\?[imsU-]+[):]/.test(src)) return { ok: false, error: `regular expression "${pattern}": inline flags are only supported at the start of the pattern` };
   src = src.replace(/\(\?P<([A-Za-z_][A-Za-z0-9_]*)>/g, '(?<$1>');
   try {
-    if (flags.includes('i')) return { ok: true, regex: new LowercasedRegExp(`^(?:${lowercasePattern(src)})$`, flags.replace('i', '')) };
-    return { ok: true, regex: new RegExp(`^(?:${src})$`, flags) };
+    const fold = flags.includes('i');
+    const source = `^(?:${fold ? caseFoldPattern(src) : src})$`;
+    const jsFlags = flags.replace('i', '');
+    const regex = fold ? new LowercasedRegExp(source, jsFlags) : new RegExp(source, jsFlags);
+    if (!linearEngineRuns(source, jsFlags) && nestsQuantifiers(src)) {
+      return { ok: false, error: `regular expression "${pattern}": a counted repeat inside a repeated group cannot be matched in linear time by jwtgate (RE2 can): write it without the nesting, for example ([\\w.-]+)+ instead of ([\\w.-]{1,64})+` };
+    }
+    return { ok: true, regex };
   } catch (err) {
     const msg = err instanceof Error ? err.message.replace(/^Invalid regular expression: /, '') : String(err);
     return { ok: false, error: `invalid regular expression "${pattern}": ${msg}` };
+  }
+}
+
+/** Whether V8's linear-time engine can run `source` (it refuses large counted repeats). */
+function linearEngineRuns(source: string, flags: string): boolean {
+  try {
+    new RegExp(source, `${flags}l`);
+    return true;
+  } catch {
+    return false;
   }
 }

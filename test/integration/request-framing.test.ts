@@ -50,6 +50,15 @@ test('a second Host header, or a Host that is not an authority: 400, connection 
   assert.equal(h.gateway.metrics.get('jwtgate_requests_total', 'REQUEST_INVALID') - before, 3);
 });
 
+test('HEAD with a second Host: 400 and the connection closed too (a HEAD answer used to keep it open, so the next request was read)', async () => {
+  const n = h.echo.received.length;
+  const r = await exchange('HEAD /anything HTTP/1.1\r\nHost: www.example.com\r\nHost: evil.example\r\n\r\n');
+  assert.deepEqual(statusLines(r.text), ['HTTP/1.1 400 Bad Request']);
+  assert.match(r.text, /\r\nConnection: close\r\n/i);
+  assert.ok(r.closed);
+  assert.equal(h.echo.received.length, n);
+});
+
 test('two different content-lengths: 400, Connection: close, the request not forwarded', async () => {
   const n = h.echo.received.length;
   const r = await exchange('POST /anything HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello');
@@ -68,7 +77,7 @@ test('the same content-length twice is one length: forwarded', async () => {
 
 test('transfer-encoding other than chunked: 501 Not Implemented, connection closed; Chunked in any case is fine', async () => {
   const n = h.echo.received.length;
-  for (const te of ['gzip, chunked', 'chunked, identity']) {
+  for (const te of ['gzip, chunked', 'chunked, identity', 'deflate', 'chunked\r\nTransfer-Encoding: gzip']) {
     const r = await exchange(`POST /anything HTTP/1.1\r\nHost: www.example.com\r\nTransfer-Encoding: ${te}\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
     assert.deepEqual(statusLines(r.text), ['HTTP/1.1 501 Not Implemented'], te);
     assert.match(r.text, /\r\n\r\nNot Implemented$/);

@@ -6,11 +6,14 @@ import { redactUrl } from '../../src/jwks/remote-fetch.js';
 import { configDump } from '../../src/config/dump.js';
 import { compileText } from '../../src/config/build.js';
 
-test('query values and a password are redacted; host, path and parameter names kept', () => {
+test('query values, user name and password are redacted, a fragment dropped; host, path and valued parameter names kept', () => {
   assert.equal(redactUrl('https://idp.example.com/jwks'), 'https://idp.example.com/jwks');
   assert.equal(redactUrl('https://idp.example.com/jwks?key=s3cr3t&key=two&tenant=a'), 'https://idp.example.com/jwks?key=redacted&tenant=redacted');
-  assert.equal(redactUrl('https://user:pa55@idp.example.com/jwks'), 'https://user:redacted@idp.example.com/jwks');
+  assert.equal(redactUrl('https://user:pa55@idp.example.com/jwks'), 'https://redacted:redacted@idp.example.com/jwks');
   assert.equal(redactUrl('not a url'), 'not a url');
+  assert.equal(redactUrl('https://SECRETTOKEN@idp.example.com/jwks'), 'https://redacted@idp.example.com/jwks');
+  assert.equal(redactUrl('https://idp.example.com/jwks?SECRETONLY'), 'https://idp.example.com/jwks?redacted=redacted');
+  assert.equal(redactUrl('https://idp.example.com/jwks#SECRET'), 'https://idp.example.com/jwks');
 });
 
 test('/config_dump shows the redacted URL', () => {

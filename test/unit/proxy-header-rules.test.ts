@@ -20,7 +20,7 @@ function upstreamRequestHeaders(r: Parameters<typeof upstreamOrUndefined>[0]): s
 }
 
 test('request: x-request-id is a new UUID per request, a client value replaced; the x-envoy-* fields Envoy strips at the edge are dropped, others kept', () => {
-  const input = ['x-request-id', 'client-id', 'x-envoy-internal', 'true', 'x-envoy-retry-on', '5xx', 'x-envoy-max-retries', '9', 'x-envoy-upstream-rq-timeout-ms', '1', 'x-envoy-expected-rq-timeout-ms', '1', 'x-envoy-force-trace', '1', 'x-envoy-original-url', '/x', 'x-envoy-original-path', '/kept', 'x-other', 'y'];
+  const input = ['x-request-id', 'client-id', 'x-envoy-internal', 'true', 'x-envoy-retry-on', '5xx', 'x-envoy-max-retries', '9', 'x-envoy-upstream-rq-timeout-ms', '1', 'x-envoy-expected-rq-timeout-ms', '1', 'x-envoy-force-trace', '1', 'x-envoy-original-url', '/x', 'x-envoy-external-address', '1.2.3.4', 'x-envoy-original-path', '/kept', 'x-other', 'y'];
   const a = upstreamOrUndefined(req(input))!;
   const b = upstreamOrUndefined(req(input))!;
   assert.deepEqual(pairs(a).filter(([n]) => n === 'x-request-id').length, 1);

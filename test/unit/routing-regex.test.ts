@@ -31,3 +31,24 @@ test('(?i): letters match in either case, also when written as \\x/\\u codes; es
   assert.equal(regex('(?i)/x/\\S+').test('/x/AbC'), true);
   assert.equal(regex('/API').test('/api'), false, 'without (?i), case matters');
 });
+
+test('(?i) character classes: ranges keep their ends, their A-Z letters also match lowercase', () => {
+  assert.equal(regex('(?i)[ -Z]+').test('_'), false, '[ -Z] stops before _: case folding adds only a-z');
+  assert.equal(regex('(?i)[ -Z]+').test('aZ '), true);
+  assert.equal(regex('(?i)[Q-c]+').test('q_C'), true, 'a range RE2 accepts stays valid');
+  assert.equal(regex('(?i)[Q-c]+').test('p'), false);
+  assert.equal(regex('(?i)[^A-Z]+').test('a'), false);
+  assert.equal(regex('(?i)[^A-Z]+').test('1-'), true);
+  assert.equal(regex('(?i)[\\]A]+').test(']a'), true);
+});
+
+test('a counted repeat inside a repeated group, which V8 cannot run in linear time, is refused with a config error; other counted repeats are fine', { timeout: 20_000 }, () => {
+  for (const p of ['/files/([\\w.-]{1,64})+\\.txt', '(a{1,40})*', '((ab){1,30})+c']) {
+    const r = compileAnchored(p);
+    assert.equal(r.ok, false, p);
+    if (!r.ok) assert.match(r.error, /a counted repeat inside a repeated group cannot be matched in linear time by jwtgate/);
+  }
+  assert.equal(regex('/x/[a-z]{1,64}').test('/x/abc'), true);
+  assert.equal(regex('/a{1,100}b').test(`/${'a'.repeat(50)}b`), true);
+  assert.equal(regex('(a{1,3})+!').test(`${'a'.repeat(64)}`), false, 'small counted repeats run on the linear engine');
+});
