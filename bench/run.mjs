@@ -191,7 +191,7 @@ async function quietGate() {
 
 async function measureOnce(peer, running, sc) {
   const idleBusy = await quietGate();
-  const m0 = await proc.scrapeMetrics(running.adminUrl);
+  let m0;
   const load = await startLoad({
     kind: sc.kind,
     procs: loadProcs,
@@ -211,6 +211,8 @@ async function measureOnce(peer, running, sc) {
   let cpu;
   try {
     if (durations.warmup > 0) await load.run(durations.warmup);
+    // Metric deltas cover the measured run only, not the warm-up.
+    m0 = await proc.scrapeMetrics(running.adminUrl);
     const meter = proc.cpuMeter({ peer: running.pid, upstream: upstream.pid });
     const s0 = machineBusy();
     r = await load.run(sc.kind === 'open' ? durations.open : durations.closed);
@@ -254,7 +256,9 @@ async function measure(peer, running, sc) {
   const non2xx = Object.entries(r.statusCodes).reduce((n, [k, v]) => n + (k.startsWith('2') ? 0 : v), 0);
   // Peer CPU per request (µs of CPU time per completed response): comparable even when the load
   // generator, not the peer, is the limit.
-  cpu.peerUsPerReq = cpu.peer !== undefined && r.completed > 0 ? Math.round(((cpu.peer / 100) * r.durationSec * 1e6 * 10) / r.completed) / 10 : undefined;
+  // An open-loop run's meter also covers the drain of late answers: its own interval is used.
+  const meteredSec = sc.kind === 'open' ? (cpu.seconds ?? r.durationSec) : r.durationSec;
+  cpu.peerUsPerReq = cpu.peer !== undefined && r.completed > 0 ? Math.round(((cpu.peer / 100) * meteredSec * 1e6 * 10) / r.completed) / 10 : undefined;
   const latency = summarize(r.histogram, { curve: sc.kind === 'open' });
   r.histogram.destroy?.();
   const res = {
@@ -271,7 +275,15 @@ async function measure(peer, running, sc) {
     durationSec: r.durationSec,
     latency,
     cpu,
-    load: { kind: sc.kind, procs, connections: sc.kind === 'open' ? r.extra.connections : connections, perProcessCpu: r.loadCpuPct, ...r.extra },
+    load: {
+      kind: sc.kind,
+      procs,
+      connections: sc.kind === 'open' ? r.extra.connections : connections,
+      perProcessCpu: r.loadCpuPct,
+      ...r.extra,
+      // Only the expected answers count as achieved work (a fast 503 is not throughput).
+      ...(r.extra?.achievedRate !== undefined && r.completed > 0 ? { achievedRate: Math.round(((r.extra.achievedRate * expected) / r.completed) * 10) / 10 } : {}),
+    },
     probes: `${probes.length}/${probes.length} passed`,
     metrics: delta(m0, m1),
     machineBusyBeforePct: idleBusy,

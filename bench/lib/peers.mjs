@@ -13,6 +13,16 @@ import { ISSUER, AUDIENCE } from './keys.mjs';
 
 const require = createRequire(import.meta.url);
 
+/** Waits for a spawned peer to come up; a peer that does not is stopped before the error goes on (it would hold its port and CPU for the rest of the run). */
+async function orStop(h, wait) {
+  try {
+    return await wait();
+  } catch (err) {
+    await h.stop();
+    throw err;
+  }
+}
+
 function render(template, vars) {
   return template.replace(/\{\{(\w+)\}\}/g, (m, k) => {
     if (!(k in vars)) throw new Error(`template variable ${k} not set`);
@@ -78,7 +88,7 @@ export const nginxProxy = {
     }
     const h = spawnChild('nginx', bin, ['-c', confPath, '-p', dir], { cpus: ctx.cpus.peer });
     const url = `http://127.0.0.1:${port}`;
-    await waitForHttp(`${url}/headers`, { handle: h });
+    await orStop(h, () => waitForHttp(`${url}/headers`, { handle: h }));
     return { url, pid: h.pid, version: versionOf(bin, ['-v'], /nginx\/(\S+)/), config: `worker_processes ${workers}, upstream keepalive 256`, stop: () => h.stop() };
   },
 };
@@ -119,7 +129,7 @@ export const haproxy = {
     }
     const h = spawnChild('haproxy', bin, ['-db', '-f', cfgPath], { cpus: ctx.cpus.peer });
     const url = `http://127.0.0.1:${port}`;
-    await waitForHttp(`${url}/headers`, { handle: h });
+    await orStop(h, () => waitForHttp(`${url}/headers`, { handle: h }));
     return { url, pid: h.pid, version: versionOf(bin, ['-v'], /version (\S+)/), config: threads ? `nbthread ${threads}` : 'nbthread default (= CPUs)', stop: () => h.stop() };
   },
 };
@@ -145,7 +155,7 @@ function fastifyPeer(name, cacheSize) {
         '--audience', AUDIENCE,
         '--cache', String(cacheSize),
       ], { cpus: ctx.cpus.peer, cwd: ctx.benchDir });
-      const m = await waitForLine(h, /listening (\d+)/);
+      const m = await orStop(h, () => waitForLine(h, /listening (\d+)/));
       const url = `http://127.0.0.1:${m[1]}`;
       const d = ctx.benchDir;
       return {
@@ -199,9 +209,9 @@ export function jwtgatePeer(mode = 'auto', extraArgs = [], nodeArgs = []) {
       ];
       const h = spawnChild(name, process.execPath, args, { cpus: ctx.cpus.peer, cwd: ctx.root });
       const adminUrl = `http://127.0.0.1:${adminPort}`;
-      await waitForHttp(`${adminUrl}/ready`, { handle: h, accept: (s) => s === 200, timeoutMs: 20_000 });
+      await orStop(h, () => waitForHttp(`${adminUrl}/ready`, { handle: h, accept: (s) => s === 200, timeoutMs: 20_000 }));
       const url = `http://127.0.0.1:${port}`;
-      await waitForHttp(`${url}/headers`, { handle: h });
+      await orStop(h, () => waitForHttp(`${url}/headers`, { handle: h }));
       return {
         url,
         adminUrl,

@@ -12,7 +12,7 @@ function headerOf(body, name) {
   return undefined;
 }
 
-async function check(url, name, token, expect, { claims = false } = {}) {
+async function check(url, name, token, expect, { claims = false, proxied = false } = {}) {
   const headers = token ? { authorization: `Bearer ${token}` } : {};
   let r;
   try {
@@ -23,6 +23,11 @@ async function check(url, name, token, expect, { claims = false } = {}) {
   const statuses = Array.isArray(expect) ? expect : [expect];
   let ok = statuses.includes(r.status);
   let got = String(r.status);
+  // A 200 must come from the upstream (its echo of the request headers), not from the peer.
+  if (ok && (claims || proxied) && headerOf(r.body, 'host') === undefined) {
+    ok = false;
+    got += ' but the body is not the upstream\'s echo';
+  }
   if (ok && claims) {
     const team = headerOf(r.body, 'x-team');
     const org = headerOf(r.body, 'x-org');
@@ -41,7 +46,7 @@ async function check(url, name, token, expect, { claims = false } = {}) {
  * Proxy-only peers: a request with the valid token gets 200.
  */
 export async function baseProbes(peer, url, t) {
-  if (!peer.jwt) return [await check(url, 'proxied', t.rs256, 200)];
+  if (!peer.jwt) return [await check(url, 'proxied', t.rs256, 200, { proxied: true })];
   return Promise.all([
     check(url, 'no token', null, 401),
     check(url, 'valid RS256', t.rs256, 200, { claims: true }),
@@ -64,7 +69,8 @@ export async function scenarioProbes(peer, url, scenario, t) {
     sample.push(scenario.token === undefined ? null : t[scenario.token]);
   }
   const claims = peer.jwt && scenario.expect === 200;
-  return Promise.all(sample.map((tok, i) => check(url, `${scenario.name} sample ${i + 1}`, tok, scenario.expect, { claims })));
+  const proxied = scenario.expect === 200;
+  return Promise.all(sample.map((tok, i) => check(url, `${scenario.name} sample ${i + 1}`, tok, scenario.expect, { claims, proxied })));
 }
 
 export function failed(results) {

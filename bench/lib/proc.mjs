@@ -177,7 +177,7 @@ export async function freePorts(n, host = '127.0.0.1') {
 
 /** A start failure caused by a port another socket took between freePorts() and the child's bind. */
 export function isPortClash(err) {
-  return /EADDRINUSE|address already in use/i.test(String(err?.message ?? err));
+  return /EADDRINUSE|address (already )?in use/i.test(String(err?.message ?? err));
 }
 
 /**
@@ -359,6 +359,8 @@ export function cpuMeter(groups) {
       if (end === undefined || start[k] === undefined) continue;
       out[k] = Math.round(((end - start[k]) / secs) * 1000) / 10;
     }
+    // The interval the percentages cover (CPU per request = percentage × interval / requests).
+    Object.defineProperty(out, 'seconds', { value: secs, enumerable: false });
     return out;
   };
 }

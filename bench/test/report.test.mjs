@@ -1,7 +1,7 @@
 // node --test bench/test/ (run by .ci/run): the report's "÷ upstream" column and ratios.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { markdown, perUpstream, ratio } from '../lib/report.mjs';
+import { markdown, perUpstream, ratio, targets } from '../lib/report.mjs';
 
 const row = (o) => ({ peer: 'jwtgate', scenario: 'cache-hit', kind: 'closed', status: 'ok', rps: 20_000, non2xx: 0, unexpected: 0, errors: 0, latency: { p50: 1, p99: 2 }, cpu: { peer: 90, peerUsPerReq: 45, upstream: 48, load: 40, other: 1 }, ...o });
 
@@ -42,4 +42,14 @@ test('ratios: two decimals, more where two would round a miss or a win to 1.00',
   assert.equal(ratio(1, 20), '0.050×');
   assert.equal(ratio(45_000, 300), '150×');
   assert.equal(ratio(0, 300), '–');
+});
+
+test('the fixed-rate p99 target is only judged between runs with nothing but expected answers', () => {
+  const open = (peer, p99, o = {}) => row({ peer, scenario: 'fixed-rate-2000', kind: 'open', rate: 2000, latency: { p50: 0.5, p99 }, ...o });
+  const target = (rs) => targets(rs).find((t) => t.target.startsWith('fixed-rate'));
+  assert.equal(target([open('jwtgate', 0.4), open('haproxy', 0.83)]).pass, true);
+  const dirty = target([open('jwtgate', 0.4, { unexpected: 12_000, errors: 4000 }), open('haproxy', 0.83)]);
+  assert.equal(dirty.pass, undefined, 'fast wrong answers are not a met target');
+  assert.match(dirty.note, /not compared/);
+  assert.equal(target([open('jwtgate', 0.4), open('haproxy', 0.83, { errors: 1 })]).pass, undefined);
 });
