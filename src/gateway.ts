@@ -273,6 +273,8 @@ export class Gateway {
     // Envoy's HCM as kgateway configures it: the path is normalized before routing (a `#` in
     // it, or a `%00`, is a 400), and the query may not carry a fragment either.
     if (req.invalid !== undefined) return this.deny(ex, req.invalid, req);
+    // CONNECT (tunnels) is not proxied: undici cannot send it as a plain request.
+    if (req.method === 'CONNECT') return this.deny(ex, 'REQUEST_INVALID', req);
     const path = normalizePath(req.path);
     if (path === undefined || req.query.includes('#')) return this.deny(ex, 'REQUEST_INVALID', req);
     req.path = path;
@@ -330,6 +332,8 @@ export class Gateway {
   private readonly onProxyDone = (outcome: ProxyOutcome): string => {
     // A proxied exchange ends once: by a client abort or a proxy error code, else with a status.
     const result = outcome.clientAborted ? 'CLIENT_CLOSED' : outcome.code ?? 'OK';
+    // INTERNAL is a bug (undici refused a request the checks before it let through): logged.
+    if (result === 'INTERNAL') this.log.error('upstream request could not be sent', { endpoint: outcome.endpoint, reason: outcome.upstreamError });
     this.metrics.inc('jwtgate_requests_total', result);
     this.metrics.inc('jwtgate_upstream_responses_total', result === 'OK' ? STATUS_CLASS[Math.floor(outcome.status / 100)] ?? 'other' : result);
     return result;

@@ -104,12 +104,15 @@ class UwsExchange implements ClientExchange {
   closeAfterResponse = false;
   /** Set once the response is ending: body chunks that still arrive are dropped. */
   private discardBody = false;
+  /** The last body chunk has arrived (or there is no body). */
+  private bodyEnded: boolean;
 
   constructor(res: HttpResponse, hasBody: boolean, contentLength: number, headOnly: boolean) {
     this.res = res;
     this.hasBody = hasBody;
     this.contentLength = contentLength;
     this.headOnly = headOnly;
+    this.bodyEnded = !hasBody;
     if (hasBody) {
       res.onData((ab, isLast) => this.onData(ab, isLast));
     }
@@ -138,6 +141,7 @@ class UwsExchange implements ClientExchange {
   }
 
   private onData(ab: ArrayBuffer, isLast: boolean): void {
+    if (isLast) this.bodyEnded = true;
     if (this.discardBody) return;
     // Answered before the body was read (a 401 to an upload): nobody will read it. uWS 20.30 stops
     // delivering it after the reply (tested); should a build not, it is dropped, never buffered.
@@ -196,14 +200,19 @@ class UwsExchange implements ClientExchange {
     if (this.done) return;
     this.done = true;
     const res = this.res;
+    // Answered before the request body was read (a 401 to an upload): the connection closes
+    // after the answer, as Envoy's HTTP/1 codec does. Kept open, uWS 20.30 would leave it
+    // without any idle timeout (it waits for the body it no longer delivers), so a client could
+    // hold sockets forever with one small request each.
+    const close = this.closeAfterResponse || !this.bodyEnded;
     res.cork(() => {
       this.writeStatusAndHeaders(status, headers);
       this.resumeBeforeEnd();
       // A HEAD answer that must close the connection: uWS closes only through end(), and
       // endWithoutBody() cannot close; so it goes out with `Content-Length: 0`.
-      if (this.headOnly && this.closeAfterResponse) res.end('', true);
+      if (this.headOnly && close) res.end('', true);
       else if (this.headOnly) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
-      else res.end(body, this.closeAfterResponse);
+      else res.end(body, close);
     });
   }
 

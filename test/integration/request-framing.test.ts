@@ -97,3 +97,25 @@ test('a Host with a port, an IPv6 literal or sub-delims is an authority: served'
   const v6 = await exchange('GET /headers HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n');
   assert.deepEqual(statusLines(v6.text), ['HTTP/1.1 404 Not Found'], 'an IPv6 authority is valid; no listener hostname matches it');
 });
+
+test('answered before its body was read (a 404 here, a 401 to an upload likewise): Connection: close and the socket closed at once (uWS left it open with no idle timeout)', async () => {
+  for (const head of ['POST /anything HTTP/1.1\r\nHost: nope.example\r\nContent-Length: 3\r\n\r\nabc', 'POST /anything HTTP/1.1\r\nHost: nope.example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n']) {
+    const r = await exchange(head);
+    assert.deepEqual(statusLines(r.text), ['HTTP/1.1 404 Not Found']);
+    assert.match(r.text, /\r\nConnection: close\r\n/i);
+    assert.ok(r.closed, 'closed by the gateway within 3 s');
+  }
+  // A bodiless request keeps its connection.
+  const r = await exchange('GET /anything HTTP/1.1\r\nHost: nope.example\r\n\r\n');
+  assert.deepEqual(statusLines(r.text), ['HTTP/1.1 404 Not Found']);
+  assert.doesNotMatch(r.text, /Connection: close/i);
+});
+
+test('CONNECT is answered 400 before routing (it used to reach undici, which refused it: a 500 and a new upstream pool each time)', async () => {
+  const n = h.echo.received.length;
+  const internal = h.gateway.metrics.get('jwtgate_requests_total', 'INTERNAL');
+  const r = await exchange('CONNECT /headers HTTP/1.1\r\nHost: www.example.com\r\n\r\n');
+  assert.deepEqual(statusLines(r.text), ['HTTP/1.1 400 Bad Request']);
+  assert.equal(h.echo.received.length, n);
+  assert.equal(h.gateway.metrics.get('jwtgate_requests_total', 'INTERNAL'), internal);
+});
