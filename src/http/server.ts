@@ -106,6 +106,8 @@ class UwsExchange implements ClientExchange {
   private discardBody = false;
   /** The last body chunk has arrived (or there is no body). */
   private bodyEnded: boolean;
+  /** Still inside uWS's request callback (until armAbort). */
+  private inHandler = true;
 
   constructor(res: HttpResponse, hasBody: boolean, contentLength: number, headOnly: boolean) {
     this.res = res;
@@ -124,6 +126,7 @@ class UwsExchange implements ClientExchange {
    * (401s, direct responses) skips the registration (~150 ns per request).
    */
   armAbort(): void {
+    this.inHandler = false;
     if (this.done) return;
     this.res.onAborted(() => {
       if (this.done) return;
@@ -200,11 +203,13 @@ class UwsExchange implements ClientExchange {
     if (this.done) return;
     this.done = true;
     const res = this.res;
-    // Answered before the request body was read (a 401 to an upload): the connection closes
-    // after the answer, as Envoy's HTTP/1 codec does. Kept open, uWS 20.30 would leave it
-    // without any idle timeout (it waits for the body it no longer delivers), so a client could
-    // hold sockets forever with one small request each.
-    const close = this.closeAfterResponse || !this.bodyEnded;
+    // Answered inside the request callback, before any of the body was read (a 401 to an upload
+    // without a token, a 404): the connection closes after the answer, as Envoy's HTTP/1 codec
+    // does when it replies before the request is complete. Kept open, uWS 20.30 leaves it
+    // without any idle timeout (tested), so a client could hold sockets forever with one small
+    // request each. An answer given later (after a pooled check) reads and drops the rest of the
+    // body and keeps the connection, whose idle timeout then works.
+    const close = this.closeAfterResponse || (this.inHandler && !this.bodyEnded);
     res.cork(() => {
       this.writeStatusAndHeaders(status, headers);
       this.resumeBeforeEnd();
