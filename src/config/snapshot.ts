@@ -6,6 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { ConfigProblem } from '../errors.js';
 import type { RemoteTlsSpec } from '../types.js';
+import type { Matcher } from '../routing/regex.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -95,7 +96,7 @@ export interface PathMatch {
   readonly type: 'Exact' | 'PathPrefix' | 'RegularExpression';
   readonly value: string;
   /** Compiled when type is RegularExpression (anchored ^…$, full-path match as in Envoy safe_regex). */
-  readonly regex?: RegExp;
+  readonly regex?: Matcher;
 }
 
 export interface ValueMatch {
@@ -103,7 +104,7 @@ export interface ValueMatch {
   readonly name: string;
   readonly type: 'Exact' | 'RegularExpression';
   readonly value: string;
-  readonly regex?: RegExp;
+  readonly regex?: Matcher;
 }
 
 /** What the JWT stage does on a route, after all policy precedence is folded in. */

@@ -4,7 +4,7 @@
 // invalid (kgateway replaces such a rule with a 500 direct response, spec §2.5).
 
 import type { ConfigProblem } from '../errors.js';
-import { compileAnchored } from '../routing/regex.js';
+import { compileAnchored, overApproximation, type Matcher } from '../routing/regex.js';
 import type { PathMatch, ValueMatch } from './snapshot.js';
 import type { RawResource } from './resource.js';
 import { any, enumOf, int, list, obj, ParseCtx, str, type Infer } from './schema.js';
@@ -121,6 +121,8 @@ export interface MatchModel {
   readonly method?: string;
   readonly headers: readonly ValueMatch[];
   readonly queryParams: readonly ValueMatch[];
+  /** A pattern of it was refused: the match stands widened, and its rule answers 500. */
+  readonly widened?: true;
 }
 
 export interface BackendRefModel {
@@ -242,7 +244,8 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
       const mm = rm === null ? undefined : match.parse(rm, mp, cx);
       if (!mm || cx.errors !== m0) return;
       const compiled = compileMatch(mm, j, mp, cx);
-      if (compiled && cx.errors === m0) matches.push(compiled);
+      // A match with a refused regex is kept (widened): its rule is invalid and answers 500.
+      if (compiled && (cx.errors === m0 || compiled.widened)) matches.push(compiled);
     });
   }
 
@@ -322,11 +325,11 @@ function compileMatch(m: MatchSpec, index: number, mp: string, cx: ParseCtx): Ma
   const pp = `${mp}.path.value`;
   if (pathType === 'RegularExpression') {
     const r = compileAnchored(value);
-    if (!r.ok) {
-      cx.error(pp, r.error);
-      return undefined;
-    }
-    path = { type: 'RegularExpression', value, regex: r.regex };
+    if (!r.ok) cx.error(pp, r.error);
+    // A refused pattern keeps its match, widened to what it could match, so the rule (answered
+    // with 500) still catches its requests: dropped, they would fall through to another route
+    // without this rule's JWT check.
+    path = { type: 'RegularExpression', value, regex: r.ok ? r.regex : widen(overApproximation(value)) };
   } else {
     if (!value.startsWith('/')) {
       cx.error(pp, `Invalid value: "${value}": value must be an absolute path and start with '/' when type one of ['Exact', 'PathPrefix']`);
@@ -369,21 +372,28 @@ function compileMatch(m: MatchSpec, index: number, mp: string, cx: ParseCtx): Ma
     const vm = valueMatch(q.name, q.type, q.value, `${mp}.queryParams[${k}].value`, cx);
     if (vm) queryParams.push(vm);
   });
+  const widened = [path.type === 'RegularExpression' ? path.regex : undefined, ...headers.map((h) => h.regex), ...queryParams.map((q) => q.regex)].some((m) => m !== undefined && WIDENED.has(m));
   return {
     index,
     path,
     ...(m.method !== undefined ? { method: m.method } : {}),
     headers,
     queryParams,
+    ...(widened ? { widened: true } : {}),
   };
+}
+
+/** Matchers standing in for refused patterns (see compileMatch). */
+const WIDENED = new WeakSet<Matcher>();
+function widen(m: Matcher): Matcher {
+  WIDENED.add(m);
+  return m;
 }
 
 function valueMatch(name: string, type: 'Exact' | 'RegularExpression', value: string, p: string, cx: ParseCtx): ValueMatch | undefined {
   if (type === 'Exact') return { name, type, value };
   const r = compileAnchored(value);
-  if (!r.ok) {
-    cx.error(p, r.error);
-    return undefined;
-  }
-  return { name, type, value, regex: r.regex };
+  if (!r.ok) cx.error(p, r.error);
+  // Refused: any value matches, so the rule (answered with 500) keeps catching its requests.
+  return { name, type, value, regex: r.ok ? r.regex : widen({ test: () => true }) };
 }

@@ -5,7 +5,6 @@
 // Path matching is Envoy's: Exact is exact, PathPrefix matches whole path segments
 // (path_separated_prefix), RegularExpression must match the whole path; all case-sensitive.
 
-import { percentDecode } from '../http/percent-decode.js';
 import type { BackendTarget, CompiledRoute, Listener, PortTable } from '../config/snapshot.js';
 import type { GatewayRequest } from '../http/exchange.js';
 
@@ -105,39 +104,25 @@ export function headerValue(headers: readonly string[], name: string): string | 
 }
 
 /**
- * First value of query parameter `name` (names and values percent-decoded, `+` kept, as in
- * Envoy's QueryParamsMulti), '' for a bare `name`, undefined when absent.
+ * First value of query parameter `name`, '' for a bare `name`, undefined when absent. Names and
+ * values are compared as sent, not percent-decoded: Envoy's route matching parses the query with
+ * QueryParamsMulti::parseQueryString, which does not decode (token extraction does, elsewhere).
  */
 export function queryValue(query: string, name: string): string | undefined {
   const q = query;
   const len = q.length;
-  // Next '=' and '%' at or after `start` (len when none), each searched again only once passed:
-  // searching from every segment start would rescan the rest of the query per segment.
-  let eqAt = -1;
-  let pctAt = -1;
   let start = 0;
   while (start < len) {
     let end = q.indexOf('&', start);
     if (end < 0) end = len;
-    if (end > start) {
-      if (eqAt < start) eqAt = indexOr(q, '=', start, len);
-      if (pctAt < start) pctAt = indexOr(q, '%', start, len);
-      const eq = eqAt < end ? eqAt : -1;
-      const keyEnd = eq < 0 ? end : eq;
-      let keyMatch: boolean;
-      if (pctAt < keyEnd) keyMatch = percentDecode(q.slice(start, keyEnd)) === name;
-      else keyMatch = keyEnd - start === name.length && q.startsWith(name, start);
-      if (keyMatch) return eq < 0 ? '' : percentDecode(q.slice(eq + 1, end));
+    if (end > start && q.startsWith(name, start)) {
+      const after = start + name.length;
+      if (after === end) return '';
+      if (q.charCodeAt(after) === 0x3d /* = */) return q.slice(after + 1, end);
     }
     start = end + 1;
   }
   return undefined;
-}
-
-
-function indexOr(s: string, c: string, from: number, none: number): number {
-  const i = s.indexOf(c, from);
-  return i < 0 ? none : i;
 }
 
 /**

@@ -424,3 +424,25 @@ test('a Gateway with an error of its own is Accepted False and not served; its r
   const rt = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
   assert.deepEqual(rt.conditions.find((c) => c.type === 'Accepted'), { type: 'Accepted', status: 'False', reason: 'NoMatchingParent', message: 'Gateway default/gw has no valid listener' });
 });
+
+test('a rule whose regex is refused keeps its match, widened, and answers 500: its requests do not fall through to another route without its JWT check', () => {
+  const s = build([
+    gateway(),
+    route({ rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs: [{ name: 'app', port: 80 }] }] }, 'public'),
+    route({
+      rules: [
+        { matches: [{ path: { type: 'RegularExpression', value: '/anything/(?=x)y' } }], backendRefs: [{ name: 'app', port: 80 }] },
+        { matches: [{ path: { type: 'PathPrefix', value: '/h' }, headers: [{ type: 'RegularExpression', name: 'x-a', value: '(a)\\1' }] }], backendRefs: [{ name: 'app', port: 80 }] },
+      ],
+    }, 'admin'),
+  ]);
+  const t = s.ports.get(8080)!;
+  const a = selectRoute(t, req('h', '/anything/users'));
+  assert.equal(a?.route.route, 'default/admin');
+  assert.match(a?.route.invalid ?? '', /lookaround/);
+  const hdr = selectRoute(t, { ...req('h', '/h'), headers: ['x-a', 'anything'] });
+  assert.equal(hdr?.route.route, 'default/admin');
+  assert.match(hdr?.route.invalid ?? '', /backreferences/);
+  assert.equal(selectRoute(t, req('h', '/other'))?.route.route, 'default/public');
+  assert.equal(selectRoute(t, req('h', '/other'))?.route.invalid, undefined);
+});
