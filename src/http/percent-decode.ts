@@ -1,5 +1,5 @@
-// Percent-decoding of URL query names and values, shared by token extraction (Envoy's
-// QueryParamsMulti parse) and route matching: valid `%XX` sequences become bytes, anything else
+// Percent-decoding of URL query names and values for token extraction (Envoy's
+// parseAndDecodeQueryString; route matching compares them as sent): valid `%XX` sequences become bytes, anything else
 // (a lone `%`, bad hex) is kept as is, and the bytes are read as UTF-8. `+` is not a space.
 
 function hexValue(c: number): number {
