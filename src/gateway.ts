@@ -270,11 +270,12 @@ export class Gateway {
   }
 
   private dispatch(listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
-    // Envoy's HCM as kgateway configures it: the path is normalized before routing (a `#` in
-    // it, or a `%00`, is a 400), and the query may not carry a fragment either.
+    // A request head the front end found malformed (Host, framing): answered before routing.
     if (req.invalid !== undefined) return this.deny(ex, req.invalid, req);
     // CONNECT (tunnels) is not proxied: undici cannot send it as a plain request.
     if (req.method === 'CONNECT') return this.deny(ex, 'REQUEST_INVALID', req);
+    // Envoy's HCM as kgateway configures it: the path is normalized before routing (a `#` in
+    // it, or a `%00`, is a 400), and the query may not carry a fragment either.
     const path = normalizePath(req.path);
     if (path === undefined || req.query.includes('#')) return this.deny(ex, 'REQUEST_INVALID', req);
     req.path = path;

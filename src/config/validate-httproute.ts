@@ -319,17 +319,22 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
 type MatchSpec = Infer<typeof match>;
 
 function compileMatch(m: MatchSpec, index: number, mp: string, cx: ParseCtx): MatchModel | undefined {
+  let widened = false;
+  const refused = () => (widened = true);
   const pathType = m.path.type;
   let value = m.path.value;
   let path: PathMatch;
   const pp = `${mp}.path.value`;
   if (pathType === 'RegularExpression') {
     const r = compileAnchored(value);
-    if (!r.ok) cx.error(pp, r.error);
     // A refused pattern keeps its match, widened to what it could match, so the rule (answered
     // with 500) still catches its requests: dropped, they would fall through to another route
     // without this rule's JWT check.
-    path = { type: 'RegularExpression', value, regex: r.ok ? r.regex : widen(overApproximation(value)) };
+    if (!r.ok) {
+      cx.error(pp, r.error);
+      widened = true;
+    }
+    path = { type: 'RegularExpression', value, regex: r.ok ? r.regex : overApproximation(value) };
   } else {
     if (!value.startsWith('/')) {
       cx.error(pp, `Invalid value: "${value}": value must be an absolute path and start with '/' when type one of ['Exact', 'PathPrefix']`);
@@ -358,7 +363,7 @@ function compileMatch(m: MatchSpec, index: number, mp: string, cx: ParseCtx): Ma
       return;
     }
     seenH.add(name);
-    const vm = valueMatch(name, h.type, h.value, `${mp}.headers[${k}].value`, cx);
+    const vm = valueMatch(name, h.type, h.value, `${mp}.headers[${k}].value`, cx, refused);
     if (vm) headers.push(vm);
   });
   const queryParams: ValueMatch[] = [];
@@ -369,10 +374,9 @@ function compileMatch(m: MatchSpec, index: number, mp: string, cx: ParseCtx): Ma
       return;
     }
     seenQ.add(q.name);
-    const vm = valueMatch(q.name, q.type, q.value, `${mp}.queryParams[${k}].value`, cx);
+    const vm = valueMatch(q.name, q.type, q.value, `${mp}.queryParams[${k}].value`, cx, refused);
     if (vm) queryParams.push(vm);
   });
-  const widened = [path.type === 'RegularExpression' ? path.regex : undefined, ...headers.map((h) => h.regex), ...queryParams.map((q) => q.regex)].some((m) => m !== undefined && WIDENED.has(m));
   return {
     index,
     path,
@@ -383,17 +387,15 @@ function compileMatch(m: MatchSpec, index: number, mp: string, cx: ParseCtx): Ma
   };
 }
 
-/** Matchers standing in for refused patterns (see compileMatch). */
-const WIDENED = new WeakSet<Matcher>();
-function widen(m: Matcher): Matcher {
-  WIDENED.add(m);
-  return m;
-}
+/** Stands for a refused header or query pattern: any value. */
+const ANY_VALUE: Matcher = { test: () => true };
 
-function valueMatch(name: string, type: 'Exact' | 'RegularExpression', value: string, p: string, cx: ParseCtx): ValueMatch | undefined {
+function valueMatch(name: string, type: 'Exact' | 'RegularExpression', value: string, p: string, cx: ParseCtx, refused: () => void): ValueMatch | undefined {
   if (type === 'Exact') return { name, type, value };
   const r = compileAnchored(value);
-  if (!r.ok) cx.error(p, r.error);
+  if (r.ok) return { name, type, value, regex: r.regex };
   // Refused: any value matches, so the rule (answered with 500) keeps catching its requests.
-  return { name, type, value, regex: r.ok ? r.regex : widen({ test: () => true }) };
+  cx.error(p, r.error);
+  refused();
+  return { name, type, value, regex: ANY_VALUE };
 }

@@ -45,11 +45,6 @@ function endBodyless(res: HttpResponse, length: number): void {
 
 const EMPTY = Buffer.alloc(0);
 
-/**
- * The copied request. `remoteAddress` is read from uWS on first use only: the native call costs
- * ~1.3 µs (it allocates an ArrayBuffer), and requests answered by the gateway itself (401s,
- * direct responses, 404s) never need it; proxied ones read it once for x-forwarded-for.
- */
 /** uWS.js ListenOptions: no SO_REUSEPORT. */
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
@@ -61,6 +56,11 @@ interface ListenWithOptions {
 /** A character nghttp2's authority check (Envoy's HeaderUtility::authorityIsValid) refuses. */
 const NOT_AUTHORITY = /[^A-Za-z0-9!$&'()*+,\-.:;=@[\]_~%]/;
 
+/**
+ * The copied request. `remoteAddress` is read from uWS on first use only: the native call costs
+ * ~1.3 µs (it allocates an ArrayBuffer), and requests answered by the gateway itself (401s,
+ * direct responses, 404s) never need it; proxied ones read it once for x-forwarded-for.
+ */
 class UwsRequest implements GatewayRequest {
   readonly scheme = 'http';
   invalid: ErrorCode | undefined = undefined;

@@ -99,25 +99,22 @@ export function parseJwksDocument(json: unknown, opts: { allowX509Map: boolean }
 }
 
 /**
- * Where a key comes from. Envoy's jwks.cc reads both, but a `jwks.local` value is first read by
- * kgateway with go-jose, which also refuses an EC key without `crv` (jwks.cc takes P-256).
+ * `local`: the key comes from `jwks.local`, which kgateway first reads with go-jose; that also
+ * refuses an EC key without `crv` (Envoy's jwks.cc, which reads remote sets, takes P-256).
  */
-interface Origin {
-  readonly local: boolean;
-}
-const LOCAL: Origin = { local: true };
-const REMOTE: Origin = { local: false };
+const LOCAL = true;
+const REMOTE = false;
 
 /**
  * jwks.cc: each entry on its own; entries that are not usable keys are dropped (`dropped`
  * lists every one; `malformed` those go-jose cannot read at all).
  */
-function importKeyList(list: readonly unknown[], origin: Origin): { keys: ImportedKey[]; dropped: string[]; malformed: string[] } {
+function importKeyList(list: readonly unknown[], local: boolean): { keys: ImportedKey[]; dropped: string[]; malformed: string[] } {
   const keys: ImportedKey[] = [];
   const dropped: string[] = [];
   const malformed: string[] = [];
   list.forEach((entry, i) => {
-    const r = importJwk(entry, origin);
+    const r = importJwk(entry, local);
     if (r.ok) {
       keys.push(r.key);
       return;
@@ -131,7 +128,7 @@ function importKeyList(list: readonly unknown[], origin: Origin): { keys: Import
 
 // --- one JWK (jwks.cc extractJwk) ------------------------------------------------------------
 
-function importJwk(jwk: unknown, origin: Origin): JwkImport {
+function importJwk(jwk: unknown, local: boolean): JwkImport {
   if (!isObject(jwk)) return malformed('not a JSON object');
   const kid = jwk.kid;
   if (kid !== undefined && typeof kid !== 'string') return malformed('"kid" is not a string');
@@ -142,7 +139,7 @@ function importJwk(jwk: unknown, origin: Origin): JwkImport {
   if (typeof kty !== 'string') return malformed('"kty" is not a string');
   switch (kty) {
     case 'RSA': return importRsa(jwk, kid, alg);
-    case 'EC': return importEc(jwk, kid, alg, origin);
+    case 'EC': return importEc(jwk, kid, alg, local);
     case 'oct': return importOct(jwk, kid, alg);
     case 'OKP': return importOkp(jwk, kid, alg);
     default: return malformed(`"kty" ${JSON.stringify(kty)} is not supported (RSA, EC, oct, OKP)`);
@@ -163,7 +160,7 @@ function importRsa(jwk: Record<string, unknown>, kid: string | undefined, alg: s
   return done('RSA', key, kid, alg, undefined);
 }
 
-function importEc(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined, origin: Origin): JwkImport {
+function importEc(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined, local: boolean): JwkImport {
   if (alg !== undefined && !alg.startsWith('ES')) return dropRule(`EC key with "alg" ${JSON.stringify(alg)} (must be ES*)`);
   const rawCrv = jwk.crv;
   if (rawCrv !== undefined && rawCrv !== 'P-256' && rawCrv !== 'P-384' && rawCrv !== 'P-521') {
@@ -171,7 +168,7 @@ function importEc(jwk: Record<string, unknown>, kid: string | undefined, alg: st
     const reason = 'EC "crv" is not one of P-256, P-384, P-521';
     return rawCrv === 'secp256k1' ? dropRule(reason) : malformed(reason);
   }
-  if (rawCrv === undefined && origin.local) return malformed('EC "crv" is missing');
+  if (rawCrv === undefined && local) return malformed('EC "crv" is missing');
   if (alg !== undefined && rawCrv !== undefined && EC_CURVE_OF_ALG[alg] !== rawCrv) {
     return dropRule(`EC "crv" ${JSON.stringify(rawCrv)} does not agree with "alg" ${JSON.stringify(alg)}`);
   }
