@@ -115,8 +115,9 @@ export function queryValue(query: string, name: string): string | undefined {
   while (start < len) {
     let end = q.indexOf('&', start);
     if (end < 0) end = len;
-    if (end > start && q.startsWith(name, start)) {
-      const after = start + name.length;
+    const after = start + name.length;
+    // The name must fit in this segment: a configured name holding `&` names no parameter.
+    if (end > start && after <= end && q.startsWith(name, start)) {
       if (after === end) return '';
       if (q.charCodeAt(after) === 0x3d /* = */) return q.slice(after + 1, end);
     }

@@ -110,6 +110,7 @@ test('query values are compared as sent (Envoy route matching does not percent-d
   assert.equal(queryValue('a&b&q&c=1', 'q'), '');
   assert.equal(queryValue('x=1=2&q=3&%71=4', 'q'), '3');
   assert.equal(queryValue('q=a=b', 'q'), 'a=b');
+  assert.equal(queryValue('a&b=1', 'a&b'), undefined, 'a name never spans a &');
   assert.equal(percentDecode('100%'), '100%');
   assert.equal(percentDecode('%zz%41'), '%zzA');
   assert.equal(percentDecode('%E2%82%AC'), '€');
