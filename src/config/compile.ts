@@ -132,11 +132,23 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         invalid ??= msg;
       }
     } else if (m.jwtAuth?.kind === 'disable') jwtAuth = { kind: 'disable' };
+    // kgateway.dev/policy-weight: a higher weight wins a merge conflict within a level.
+    const weightText = m.raw.annotations['kgateway.dev/policy-weight'];
+    let weight = 0;
+    if (weightText !== undefined) {
+      if (/^-?[0-9]{1,10}$/.test(weightText.trim())) weight = Number(weightText.trim());
+      else {
+        const msg = `kgateway.dev/policy-weight must be an integer, got "${weightText}"`;
+        cx.error('metadata.annotations.kgateway.dev/policy-weight', msg);
+        invalid ??= msg;
+      }
+    }
     const attached: AttachedPolicy = {
       id: resourceId(m.raw),
       namespace: m.namespace,
       name: m.name,
       createdMs: creationMs(m.raw),
+      weight,
       ...(jwtAuth ? { jwtAuth } : {}),
       ...(invalid !== undefined ? { invalid } : {}),
     };

@@ -77,6 +77,13 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
   if (spec && spec.gatewayClassName === undefined && specObj && specObj['gatewayClassName'] === undefined) {
     cx.warn('spec.gatewayClassName', 'Required value in Kubernetes (jwtgate accepts a Gateway without it and ignores the class)');
   }
+  // kgateway: parent policies win over the routes' (a route's `jwtAuth.disable` would no longer
+  // turn off a Gateway's JWT). jwtgate merges with the child preferred only, so rather than serve
+  // routes without the JWT check kgateway would apply, such a Gateway is refused.
+  const priority = raw.annotations['kgateway.dev/inherited-policy-priority'];
+  if (priority !== undefined && priority !== 'ShallowMergePreferChild') {
+    cx.error('metadata.annotations.kgateway.dev/inherited-policy-priority', `"${priority}" is not supported by this jwtgate version (only ShallowMergePreferChild, the default): the Gateway is not served rather than served with route-level policies overriding its own`);
+  }
   const gatewayErrors = cx.errors;
   const listeners: ListenerModel[] = [];
   const invalidListeners: string[] = [];

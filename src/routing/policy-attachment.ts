@@ -17,6 +17,8 @@ export interface AttachedPolicy {
   readonly namespace: string;
   readonly name: string;
   readonly createdMs: number;
+  /** `kgateway.dev/policy-weight`: a higher weight wins within a level (default 0). */
+  readonly weight: number;
   readonly jwtAuth?: { readonly kind: 'extension'; readonly ext: JwtExtension } | { readonly kind: 'disable' };
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
@@ -39,7 +41,9 @@ export const NO_AUTH: RouteAuth = Object.freeze({ jwt: Object.freeze([]), origin
 
 const ROUTE_SIDE: readonly PolicyLevel[] = ['ExtensionRef', 'Rule', 'HTTPRoute'];
 
+/** Within a level: the highest `kgateway.dev/policy-weight`, then the oldest, then by name. */
 function olderFirst(a: AttachedPolicy, b: AttachedPolicy): number {
+  if (a.weight !== b.weight) return b.weight - a.weight;
   if (a.createdMs !== b.createdMs) return a.createdMs < b.createdMs ? -1 : 1;
   const ka = `${a.namespace}/${a.name}`;
   const kb = `${b.namespace}/${b.name}`;

@@ -230,11 +230,32 @@ test('an extension in another namespace is allowed (PERMISSIVE ReferenceGrant mo
 
 test('foldPolicies: invalid policies never win; an empty fold is NO_AUTH', () => {
   const e = { key: 'ns/e', filterName: 'jwt/ns/e', allowMissing: false, allowFailed: false, providers: [], sanitizeHeaders: [] };
-  const ok: AttachedPolicy = { id: 'TrafficPolicy/ns/ok', namespace: 'ns', name: 'ok', createdMs: 2, jwtAuth: { kind: 'extension', ext: e } };
-  const bad: AttachedPolicy = { id: 'TrafficPolicy/ns/bad', namespace: 'ns', name: 'bad', createdMs: 1, jwtAuth: { kind: 'disable' }, invalid: 'x' };
+  const ok: AttachedPolicy = { id: 'TrafficPolicy/ns/ok', namespace: 'ns', name: 'ok', createdMs: 2, weight: 0, jwtAuth: { kind: 'extension', ext: e } };
+  const bad: AttachedPolicy = { id: 'TrafficPolicy/ns/bad', namespace: 'ns', name: 'bad', createdMs: 1, weight: 0, jwtAuth: { kind: 'disable' }, invalid: 'x' };
   const r = foldPolicies([{ level: 'Gateway', policies: [bad, ok] }]);
   assert.deepEqual(r.auth.origins, ['TrafficPolicy/ns/ok@Gateway']);
   assert.deepEqual(r.effective, ['TrafficPolicy/ns/ok']);
   const none = foldPolicies([]);
   assert.deepEqual(none.auth, { jwt: [], origins: [], disabled: false });
+});
+
+test('kgateway.dev/policy-weight: within a level the higher weight wins, before age (a newer weighted JWT policy beats an older disable)', () => {
+  const weighted = pol('weighted', { ...onRoute(), ...jwt('a') }, '2026-01-02T00:00:00Z') as { metadata: Doc };
+  weighted.metadata['annotations'] = { 'kgateway.dev/policy-weight': '100' };
+  const s = build([gateway, route, ext('a'), pol('old-disable', { ...onRoute(), ...disable }, '2026-01-01T00:00:00Z'), weighted as Doc]);
+  const a = auth(s, '/public');
+  assert.equal(a.disabled, false);
+  assert.deepEqual(a.jwt.map((e) => e.key), ['default/a']);
+  // Without the weight the older disable wins.
+  const s2 = build([gateway, route, ext('a'), pol('old-disable', { ...onRoute(), ...disable }, '2026-01-01T00:00:00Z'), pol('weighted', { ...onRoute(), ...jwt('a') }, '2026-01-02T00:00:00Z')]);
+  assert.equal(auth(s2, '/public').disabled, true);
+});
+
+test('kgateway.dev/inherited-policy-priority: ShallowMergePreferParent is refused (the Gateway is not served) rather than letting a route-level disable win', () => {
+  const gw = structuredClone(gateway) as { metadata: Doc };
+  gw.metadata['annotations'] = { 'kgateway.dev/inherited-policy-priority': 'ShallowMergePreferParent' };
+  const s = compileText([gw, route, ext('a'), pol('gw-jwt', { ...onGateway(), ...jwt('a') }), pol('route-off', { ...onRoute(), ...disable })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }, 'pol.yaml');
+  const err = s.problems.find((p) => p.resource === 'Gateway/default/gw' && p.severity === 'error');
+  assert.match(err?.message ?? '', /ShallowMergePreferParent" is not supported/);
+  assert.equal(s.ports.size, 0, 'nothing is served from that Gateway');
 });
