@@ -436,7 +436,10 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         );
       } else if (!first) seen.set(k, ls);
     }
-    ports.set(port, { port, listeners: list.map(buildListener) });
+    // One Gateway on the port: its RouteConfiguration is the port's, so an invalid one answers
+    // 500 for every host there, not only its listeners' hostnames (spec §2.5: a catch-all `*`).
+    const soleGateway = list.every((ls) => ls.gw === list[0]!.gw);
+    ports.set(port, { port, listeners: list.map((ls) => buildListener(ls, soleGateway)) });
   }
 
   // --- Statuses --------------------------------------------------------------------------------
@@ -529,7 +532,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
 
   // ---------------------------------------------------------------------------------------------
 
-  function buildListener(ls: ListenerState): Listener {
+  function buildListener(ls: ListenerState, soleGateway: boolean): Listener {
     const gkey = nk(ls.gw.namespace, ls.gw.name);
     if (ls.invalid !== undefined) {
       // kgateway: the whole RouteConfiguration becomes one catch-all 500 (spec §2.5).
@@ -552,7 +555,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         name: ls.l.name,
         port: ls.l.port,
         ...(h !== undefined ? { hostname: h } : {}),
-        routes: buildRouteTable(h !== undefined ? new Map([[h, [entry]]]) : new Map(), h === undefined ? [entry] : []),
+        routes: buildRouteTable(h !== undefined ? new Map([[h, [entry]]]) : new Map(), h === undefined || soleGateway ? [entry] : []),
         invalid: ls.invalid,
       };
     }

@@ -299,8 +299,9 @@ test('invalid policy on a Gateway or listener: a catch-all 500 for the listeners
   // is replaced.
   const b = selectRoute(s.ports.get(8080)!, req('b.example.com', '/'));
   assert.equal(b?.listener.invalid, a.listener.invalid);
-  // Not a host of any listener on the port: still 404.
-  assert.equal(selectRoute(s.ports.get(8080)!, req('c.example.com', '/')), undefined);
+  // Not a host of any listener on the port: the whole RouteConfiguration is the catch-all 500
+  // (spec §2.5), since this Gateway is the only one on the port.
+  assert.equal(selectRoute(s.ports.get(8080)!, req('c.example.com', '/'))?.route.invalid, a.listener.invalid);
   const c = selectRoute(s.ports.get(8081)!, req('c.example.com', '/'));
   assert.equal(c?.listener.invalid, undefined);
   assert.equal(c?.route.route, 'default/app');
