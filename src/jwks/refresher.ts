@@ -36,6 +36,7 @@ export interface JwksRefresherOptions {
 
 /** Per key set counters (exported as metrics once per-provider labels exist). */
 export interface KeySetFetchStats {
+  /** The key set URL as logs show it (query values and credentials redacted). */
   readonly url: string;
   /** Fetches by outcome (`ok`, `http_status`, `timeout`, …). */
   readonly fetches: Partial<Record<JwksFetchOutcome, number>>;
@@ -250,7 +251,7 @@ export class JwksRefresher {
       return;
     }
     const stats = this.statsById.get(ev.id)!;
-    if (ev.keys) this.installKeySet(ev.id, ev.url, ev.keys, ev.dropped ?? [], stats);
+    if (ev.keys) this.installKeySet(ev.id, ev.keys, ev.dropped ?? [], stats);
     this.opts.metrics?.inc('jwtgate_jwks_fetch_total', ev.outcome);
     (stats.fetches as Record<string, number>)[ev.outcome] = (stats.fetches[ev.outcome] ?? 0) + 1;
     stats.requests += ev.attempts;
@@ -258,13 +259,13 @@ export class JwksRefresher {
     if (ev.outcome === 'ok') {
       stats.lastSuccessMs = Date.now();
       this.lastSuccessMs.set(ev.id, stats.lastSuccessMs);
-      if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: ev.id, url: redactUrl(ev.url), trigger: ev.trigger, keys: ev.keys?.length, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
+      if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: ev.id, url: stats.url, trigger: ev.trigger, keys: ev.keys?.length, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
     } else {
       stats.lastFailure = ev.reason;
       const hasKeys = this.digests.has(ev.id);
       this.log.warn(`remote JWKS fetch failed: ${ev.reason ?? ev.outcome}`, {
         provider: ev.id,
-        url: redactUrl(ev.url),
+        url: stats.url,
         outcome: ev.outcome,
         ...(ev.status !== undefined ? { status: ev.status } : {}),
         trigger: ev.trigger,
@@ -281,7 +282,7 @@ export class JwksRefresher {
   }
 
   /** A successful fetch's key set: handed to the verifier only when it differs from the last one. */
-  private installKeySet(id: string, url: string, keys: readonly RefreshedKey[], dropped: readonly string[], stats: KeySetFetchStats): void {
+  private installKeySet(id: string, keys: readonly RefreshedKey[], dropped: readonly string[], stats: KeySetFetchStats): void {
     stats.keyCount = keys.length;
     // JSON, not a joined string: a kid may hold any separator, and two different sets must never
     // compare equal (a withdrawn key would stay valid).
@@ -291,11 +292,11 @@ export class JwksRefresher {
     this.digests.set(id, digest);
     stats.changes++;
     this.opts.onKeySet(id, keys as readonly ImportedKey[]);
-    const shown = redactUrl(url);
-    const fields = { provider: id, url: shown, keys: keys.map((k) => `${k.kid ?? '(no kid)'}/${k.alg ?? k.kty}/${k.thumbprint}`) };
+    // stats.url is the URL as logs show it (redacted once, when the key set was registered).
+    const fields = { provider: id, url: stats.url, keys: keys.map((k) => `${k.kid ?? '(no kid)'}/${k.alg ?? k.kty}/${k.thumbprint}`) };
     if (first) this.log.info('remote JWKS loaded', fields);
     else this.log.info('remote JWKS changed: new key set generation', fields);
-    for (const d of dropped) this.log.warn('remote JWKS: key dropped', { provider: id, url: shown, reason: d });
+    for (const d of dropped) this.log.warn('remote JWKS: key dropped', { provider: id, url: stats.url, reason: d });
   }
 }
 

@@ -37,6 +37,20 @@ spec:
 `;
 }
 
+/** An HTTPRoute in the sample app's namespace: PathPrefix `prefix` on www.example.com to its Backend `httpbin`. */
+export function sampleRoute(name: string, prefix: string): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name}, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  hostnames: [www.example.com]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: ${prefix} } }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+`;
+}
+
 export type Echo = Awaited<ReturnType<typeof startEchoUpstream>>;
 
 export interface Harness {

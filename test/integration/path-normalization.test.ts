@@ -5,7 +5,7 @@
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 
 const keys = rsaKeys('admin');
@@ -14,16 +14,7 @@ let h: Harness;
 before(async () => {
   h = await startHarness({
     manifests: [
-      `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: admin, namespace: httpbin }
-spec:
-  parentRefs: [{ name: http, namespace: kgateway-system }]
-  hostnames: [www.example.com]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: /anything/admin } }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
----
+      `${sampleRoute('admin', '/anything/admin')}---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: GatewayExtension
 metadata: { name: admin-jwt, namespace: httpbin }

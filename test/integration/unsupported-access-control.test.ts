@@ -4,22 +4,13 @@
 // kgateway denies (spec §5: an Allow rbac policy denies everything it does not match).
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 
 let h: Harness;
 
 const route = (name: string, prefix: string) => `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  parentRefs: [{ name: http, namespace: kgateway-system }]
-  hostnames: [www.example.com]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: ${prefix} } }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
-`;
+${sampleRoute(name, prefix)}`;
 
 const policy = (name: string, target: string, body: string) => `---
 apiVersion: gateway.kgateway.dev/v1alpha1
