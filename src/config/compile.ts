@@ -122,13 +122,19 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       const key = nk(m.jwtAuth.namespace, m.jwtAuth.name);
       const r = resolvedExt.get(key);
       const p = 'spec.jwtAuth.extensionRef';
+      // `msg` is the policy's status message as kgateway writes it (spec §2.2, golden
+      // jwt/cross-namespace.yaml: the extension's own error, unprefixed); the problem line names
+      // the extension too.
       let msg: string | undefined;
+      let problem: string | undefined;
       if (!r) msg = `${key}: gateway extension not found`;
       else if (!r.isJwt) msg = 'expected gatewayextension type JWT';
-      else if (!r.ext) msg = `GatewayExtension ${key} is invalid: ${r.error ?? 'invalid'}`;
-      else jwtAuth = { kind: 'extension', ext: r.ext };
+      else if (!r.ext) {
+        msg = r.error ?? 'invalid GatewayExtension';
+        problem = `GatewayExtension ${key} is invalid: ${msg}`;
+      } else jwtAuth = { kind: 'extension', ext: r.ext };
       if (msg !== undefined) {
-        cx.error(p, msg);
+        cx.error(p, problem ?? msg);
         invalid ??= msg;
       }
     } else if (m.jwtAuth?.kind === 'disable') jwtAuth = { kind: 'disable' };
@@ -374,6 +380,12 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   // port are grouped by host; each host's routes form one virtual host owned by the most
   // specific listener whose hostname contains the host (its listener-level policies apply).
   const compiledCache = new Map<string, RouteEntry[]>();
+  const replacedRules = new Map<string, Map<number, string>>();
+  const ruleReplaced = (routeKey: string, ruleIndex: number, message: string): void => {
+    let m = replacedRules.get(routeKey);
+    if (!m) replacedRules.set(routeKey, (m = new Map()));
+    m.set(ruleIndex, message);
+  };
   const groups = new Map<string, Attachment[]>();
   for (const a of attachments) {
     const k = `${a.ls.gw.namespace}/${a.ls.gw.name}:${a.ls.l.port}`;
@@ -396,7 +408,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     for (const [host, list] of byHost) {
       const owner = ownerListener(host, siblings) ?? list[0]!.ls;
       for (const a of list) {
-        const entries = compileRoutes(owner, a.rt, a.rules, atRoute, atRule, policyOutcome, compiledCache);
+        const entries = compileRoutes(owner, a.rt, a.rules, atRoute, atRule, policyOutcome, ruleReplaced, compiledCache);
         if (host === '*') owner.any.push(...entries);
         else {
           const bucket = owner.byHost.get(host);
@@ -486,9 +498,13 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       } else conditions.push({ type: 'Accepted', status: 'False', reason: parents[0]!.reason, message: parents.map((p) => p.message).join('; ') });
       const refs = routeResolved.get(nk(rt.namespace, rt.name));
       if (refs) conditions.push(refs.ok ? { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: '' } : { type: 'ResolvedRefs', status: 'False', reason: refs.reason!, message: refs.message! });
-      const badRules = rt.rules.filter((r) => r.invalid !== undefined);
-      if (rt.valid && badRules.length > 0) {
-        conditions.push({ type: 'Programmed', status: 'False', reason: 'RouteRuleReplaced', message: `rules replaced with a 500 direct response: ${badRules.map((r) => r.invalid).join('; ')}` });
+      // kgateway (irtranslator/route.go) marks a rule replaced by the 500 direct response, for
+      // the rule's own error or an invalid route-, rule- or filter-level policy (spec §2.5).
+      const replaced = new Map(rt.rules.flatMap((r) => (r.invalid !== undefined ? [[r.index, r.invalid] as const] : [])));
+      for (const [i, m] of replacedRules.get(nk(rt.namespace, rt.name)) ?? []) if (!replaced.has(i)) replaced.set(i, m);
+      if (rt.valid && replaced.size > 0) {
+        const message = [...replaced].sort((a, b) => a[0] - b[0]).map(([i, m]) => `Replaced Rule (${i}): ${m}`).join('; ');
+        conditions.push({ type: 'kgateway.dev/Programmed', status: 'False', reason: 'RouteRuleReplaced', message });
       }
     } else if (be) {
       conditions.push(be.valid ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Backend accepted' } : { type: 'Accepted', status: 'False', reason: 'Invalid', message: be.error ?? 'invalid Backend' });
@@ -601,6 +617,7 @@ function compileRoutes(
   atRoute: ReadonlyMap<string, PolicyState[]>,
   atRule: ReadonlyMap<string, PolicyState[]>,
   outcome: (policyId: string, what: 'won' | 'lost') => void,
+  replaced: (routeKey: string, ruleIndex: number, message: string) => void,
   cache: Map<string, RouteEntry[]>,
 ): RouteEntry[] {
   const rkey = nk(rt.namespace, rt.name);
@@ -624,6 +641,7 @@ function compileRoutes(
     for (const id of fold.effective) outcome(id, 'won');
     for (const id of fold.overridden) outcome(id, 'lost');
     const invalid = rs.invalid ?? firstInvalid(levels.slice(2));
+    if (invalid !== undefined) replaced(rkey, rule.index, invalid);
     const auth: RouteAuth = invalid !== undefined ? NO_AUTH : fold.auth;
     const claimHeaders = auth.jwt.flatMap((e) => e.sanitizeHeaders);
     for (const m of rule.matches) {

@@ -33,7 +33,7 @@ export interface ResourceStatus {
 }
 
 export interface Condition {
-  readonly type: 'Accepted' | 'Attached' | 'ResolvedRefs' | 'Programmed';
+  readonly type: 'Accepted' | 'Attached' | 'ResolvedRefs' | 'Programmed' | 'kgateway.dev/Programmed';
   readonly status: 'True' | 'False';
   readonly reason: string;
   readonly message: string;

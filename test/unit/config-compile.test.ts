@@ -276,6 +276,30 @@ test('invalid policy on a route: the route answers 500, others are unaffected', 
     { type: 'Accepted', status: 'False', reason: 'Invalid', message: 'default/missing: gateway extension not found' },
     { type: 'Attached', status: 'False', reason: 'Pending', message: '' },
   ]);
+  // The route's status says which rule kgateway replaced, and why (spec §2.5).
+  const rs = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
+  assert.equal(rs.conditions.find((c) => c.type === 'Accepted')?.status, 'True');
+  assert.deepEqual(rs.conditions.find((c) => c.type === 'kgateway.dev/Programmed'), {
+    type: 'kgateway.dev/Programmed',
+    status: 'False',
+    reason: 'RouteRuleReplaced',
+    message: 'Replaced Rule (0): TrafficPolicy/default/pol is invalid: default/missing: gateway extension not found',
+  });
+  const other = s.statuses.find((x) => x.resource === 'HTTPRoute/default/other')!;
+  assert.equal(other.conditions.find((c) => c.type === 'kgateway.dev/Programmed'), undefined);
+});
+
+test('a policy whose extension is invalid carries the extension error as its status message (golden jwt/cross-namespace.yaml)', () => {
+  const s = build([
+    gateway(),
+    route({}),
+    ext([provider({ jwks: { remote: { url: 'https://idp.example.com/jwks', backendRef: { name: 'idp', namespace: 'idp', port: 443 } } } })]),
+    policy({ targetRefs: [target('HTTPRoute', 'app')], jwtAuth: { extensionRef: { name: 'ext' } } }),
+  ]);
+  const st = s.statuses.find((x) => x.resource === 'TrafficPolicy/default/pol')!;
+  assert.deepEqual(st.conditions[0], { type: 'Accepted', status: 'False', reason: 'Invalid', message: 'jwt: jwt: remote jwks: unresolved backend ref: missing reference grant' });
+  // The problem line still names the extension.
+  assert.ok(s.problems.some((p) => p.resource === 'TrafficPolicy/default/pol' && p.message === 'GatewayExtension default/ext is invalid: jwt: jwt: remote jwks: unresolved backend ref: missing reference grant'));
 });
 
 test('invalid policy on a Gateway or listener: a catch-all 500 for the listeners sharing its port', () => {
@@ -293,7 +317,7 @@ test('invalid policy on a Gateway or listener: a catch-all 500 for the listeners
   ]);
   const a = selectRoute(s.ports.get(8080)!, req('a.example.com', '/anything/at/all'));
   assert.ok(a);
-  assert.match(a.listener.invalid ?? '', /^TrafficPolicy\/default\/pol is invalid: GatewayExtension default\/ext is invalid: cannot parse local jwks: /);
+  assert.match(a.listener.invalid ?? '', /^TrafficPolicy\/default\/pol is invalid: cannot parse local jwks: /);
   assert.equal(a.route.invalid, a.listener.invalid);
   // kgateway: the listeners of a Gateway on one port share one RouteConfiguration, all of it
   // is replaced.
@@ -324,7 +348,9 @@ test('an invalid rule (unsupported filter) is replaced by a 500; the route stays
   assert.match(selectRoute(t, req('h', '/bad'))?.route.invalid ?? '', /filter type RequestRedirect not supported/);
   const st = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
   assert.equal(st.conditions.find((c) => c.type === 'Accepted')?.status, 'True');
-  assert.equal(st.conditions.find((c) => c.type === 'Programmed')?.reason, 'RouteRuleReplaced');
+  const replaced = st.conditions.find((c) => c.type === 'kgateway.dev/Programmed');
+  assert.equal(replaced?.reason, 'RouteRuleReplaced');
+  assert.match(replaced?.message ?? '', /^Replaced Rule \(1\): .*filter type RequestRedirect not supported/);
 });
 
 test('statuses: every resource gets an Accepted condition', () => {
