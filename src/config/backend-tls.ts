@@ -29,15 +29,20 @@ export function resolveBackendTls(
   const out = new Map<string, RemoteTlsSpec>();
   const winner = new Map<string, string>();
   const secretByKey = new Map(secrets.map((s) => [`${s.raw.namespace}/${s.raw.name}`, s]));
+  const backendNames = new Set(backends.map((b) => `${b.namespace}/${b.name}`));
   const ordered = policies.filter((p) => p.valid && p.tls).sort((a, b) => compareAge(a.raw, b.raw));
   for (const p of ordered) {
     const cx = ParseCtx.for(p.raw, problems);
     const ns = p.raw.namespace;
     const targets: string[] = [];
-    for (const t of p.targetRefs) {
+    p.targetRefs.forEach((t, i) => {
       const kind = backendRefKind(t.group, t.kind);
-      if (kind) targets.push(tlsTargetKey(kind, ns, t.name));
-    }
+      if (!kind) return;
+      if (kind === 'Backend' && !backendNames.has(`${ns}/${t.name}`)) {
+        cx.warn(`spec.targetRefs[${i}].name`, `target Backend ${ns}/${t.name} not found: this policy's tls applies to no Backend of that name`);
+      }
+      targets.push(tlsTargetKey(kind, ns, t.name));
+    });
     for (const sel of p.targetSelectors) {
       if (backendRefKind(sel.group, sel.kind) !== 'Backend') continue;
       for (const b of backends) {

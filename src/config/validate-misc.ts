@@ -178,10 +178,26 @@ export type BackendTls = Infer<typeof backendTls>;
 
 const targetSelector = obj({ group: group(), kind: kind(), matchLabels: stringMap() });
 
+/**
+ * kgateway's CRD rule on BackendConfigPolicy targets (backend_config_policy_types.go
+ * XValidation): a Service, a Backend or an Istio Hostname. The API server refuses anything
+ * else; accepting it would leave its `tls` silently unapplied.
+ */
+function backendTarget(what: 'TargetRefs' | 'TargetSelectors') {
+  return (v: { group: string; kind: string }, p: string, cx: ParseCtx): void => {
+    if ((v.group === '' && v.kind === 'Service') || (v.group === 'gateway.kgateway.dev' && v.kind === 'Backend')) return;
+    if (v.group === 'networking.istio.io' && v.kind === 'Hostname') {
+      cx.warn(p, 'an Istio Hostname target is not applied: jwtgate has no Istio service registry');
+      return;
+    }
+    cx.error(p, `${what} must reference either a Kubernetes Service, a Backend, or an Istio Hostname (got group "${v.group}", kind ${v.kind})`);
+  };
+}
+
 const backendConfigPolicySpec = obj(
   {
-    targetRefs: list(policyTargetRef, { min: 1, max: 16 }).optional(),
-    targetSelectors: list(targetSelector, { min: 1, max: 16 }).optional(),
+    targetRefs: list(policyTargetRef.check(backendTarget('TargetRefs')), { min: 1, max: 16 }).optional(),
+    targetSelectors: list(targetSelector.check(backendTarget('TargetSelectors')), { min: 1, max: 16 }).optional(),
     tls: backendTls.optional(),
   },
   { ignored: Object.fromEntries(BCP_FIELDS.filter((f) => f !== 'tls').map((f) => [f, `${f} is kept but not applied by this jwtgate version`])) },

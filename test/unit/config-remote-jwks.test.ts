@@ -123,6 +123,14 @@ test('a policy whose Secret is missing fails closed: reported on the policy, the
   assert.equal(status.conditions[0]!.status, 'False');
 });
 
+test('a policy whose target kgateway\'s CRD refuses (Backend in the core group) is invalid: its tls is not taken for a Backend of that name', () => {
+  const s = compile(ext({ url: 'http://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [{ group: '', kind: 'Backend', name: 'idp' }], tls: { insecureSkipVerify: true } }));
+  assert.deepEqual(errors(s), ['BackendConfigPolicy/apps/p spec.targetRefs[0]: TargetRefs must reference either a Kubernetes Service, a Backend, or an Istio Hostname (got group "", kind Backend)']);
+  assert.equal(remoteOf(s).tls, undefined);
+  const status = s.statuses.find((st) => st.resource === 'BackendConfigPolicy/apps/p')!;
+  assert.deepEqual([status.conditions[0]!.status, status.conditions[0]!.reason], ['False', 'Invalid']);
+});
+
 test('Secret stringData overrides data; errors never show the value', () => {
   const s = compile(
     ext({ url: 'https://idp/certs', backendRef: BE_REF }),
