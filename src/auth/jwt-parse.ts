@@ -25,6 +25,8 @@ export interface ParsedJwt {
   /** `<header>.<payload>` as signed. */
   readonly signingInput: string;
   readonly signature: Uint8Array;
+  /** Objects and arrays in the payload: what the parsed claims hold beyond the token's bytes. */
+  readonly payloadContainers: number;
 }
 
 export interface JwtParseFailure {
@@ -86,6 +88,7 @@ export function parseJwt(token: string): ParsedJwt | JwtParseFailure {
   if (!payloadBytes) return fail('JWT_PAYLOAD_PARSE_ERROR_BAD_BASE64');
   const payload = parseJsonObject(payloadBytes);
   if (!payload) return fail('JWT_PAYLOAD_PARSE_ERROR_BAD_JSON');
+  const payloadContainers = lastContainers;
 
   // jwt.cc order: iss, sub, iat, nbf, exp, jti, aud.
   const iss = own(payload, 'iss');
@@ -108,7 +111,7 @@ export function parseJwt(token: string): ParsedJwt | JwtParseFailure {
   const signature = decodeBase64UrlOwn(s);
   if (!signature) return fail('JWT_SIGNATURE_PARSE_ERROR_BAD_BASE64');
 
-  return { ok: true, alg, kid: kid ?? '', iss: iss ?? '', aud, nbf, exp, payload, signingInput, signature };
+  return { ok: true, alg, kid: kid ?? '', iss: iss ?? '', aud, nbf, exp, payload, signingInput, signature, payloadContainers };
 }
 
 /**
@@ -126,10 +129,19 @@ function parseJsonObject(bytes: Buffer): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-  if (v === null) return {};
+  if (v === null) {
+    lastContainers = 0;
+    return {};
+  }
   if (typeof v !== 'object' || Array.isArray(v)) return undefined;
   return protobufRefuses(text) ? undefined : (v as Record<string, unknown>);
 }
+
+/**
+ * protobuf's JSON lexer (json/internal/lexer.h): `ParseOptions::kDefaultDepth` 100, one level per
+ * `{` or `[`; the next one fails with "JSON content was too deeply nested".
+ */
+const PROTOBUF_MAX_DEPTH = 100;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -137,12 +149,14 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * `text` is valid JSON. True when protobuf's parser would refuse it: a key repeated within one
  * object (`repeated map key`; JSON.parse keeps the last, so `{"iss":"evil","iss":"good"}` would
  * pass an issuer check on a value that a first-wins reader of the forwarded token never sees),
- * a number beyond double range (`1e400`), or an escape that leaves a lone surrogate. One pass
+ * a number beyond double range (`1e400`), an escape that leaves a lone surrogate, or objects and
+ * arrays nested more than 100 deep (the top-level object counts). One pass
  * over the characters; strings are copied only when they hold an escape.
  */
 function protobufRefuses(text: string): boolean {
   // One Set of keys per open object; null for an open array.
   const open: (Set<string> | null)[] = [];
+  let containers = 0;
   let expectKey = false;
   // Without any backslash, every string ends at the next quote.
   const plain = text.indexOf('\\') < 0;
@@ -174,10 +188,12 @@ function protobufRefuses(text: string): boolean {
         expectKey = false;
       }
     } else if (c === 0x7b /* { */) {
-      open.push(new Set());
+      if (open.push(new Set()) > PROTOBUF_MAX_DEPTH) return true;
+      containers++;
       expectKey = true;
     } else if (c === 0x5b /* [ */) {
-      open.push(null);
+      if (open.push(null) > PROTOBUF_MAX_DEPTH) return true;
+      containers++;
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
       open.pop();
     } else if (c === 0x2c /* , */) {
@@ -190,8 +206,12 @@ function protobufRefuses(text: string): boolean {
       if ((exponent || i - start >= 300) && !Number.isFinite(Number(text.slice(start, i + 1)))) return true;
     }
   }
+  lastContainers = containers;
   return false;
 }
+
+/** Objects and arrays counted by the last protobufRefuses that accepted its text (read at once). */
+let lastContainers = 0;
 
 /** 1 for the characters of a JSON number, 2 for its exponent mark. */
 const NUMBER_CHAR = new Uint8Array(128);

@@ -144,7 +144,7 @@ test('failures are shared frozen values (no allocation per failure)', () => {
   assert.ok(Object.isFrozen(a));
 });
 
-test("JSON read as protobuf's parser reads a Struct: a repeated key, a number out of double range or a lone surrogate is invalid JSON", () => {
+test("JSON read as protobuf's parser reads a Struct: a repeated key, a number out of double range, a lone surrogate or nesting over 100 is invalid JSON", () => {
   const bad = '"Jwt payload is an invalid JSON"';
   for (const p of [
     '{"iss":"evil","iss":"i"}',
@@ -166,6 +166,13 @@ test("JSON read as protobuf's parser reads a Struct: a repeated key, a number ou
   for (const p of ['{"iss":"i","a":[{"x":1},{"x":2}],"b":{"x":3}}', '{"iss":"i","k":"}\\",\\"iss\\":{","x":"\\ud83d\\ude00"}', '{"iss":"i","x":1e300,"y":-12345678901234567890}']) {
     assert.equal(code(`${H}.${seg(p)}.${S}`), 'OK', p);
   }
+  // protobuf's lexer nests at most 100 objects or arrays, the top-level object included.
+  const nested = (n: number) => `{"iss":"i","d":${'['.repeat(n - 1)}${']'.repeat(n - 1)}}`;
+  assert.equal(code(`${H}.${seg(nested(100))}.${S}`), 'OK');
+  assert.equal(code(`${H}.${seg(nested(101))}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_BAD_JSON');
+  assert.equal(code(`${H}.${seg(`{"iss":"i","d":${'{"a":'.repeat(100)}1${'}'.repeat(100)}}`)}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_BAD_JSON');
+  assert.equal(code(`${H}.${seg(nested(20000))}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_BAD_JSON');
+  assert.equal(code(`${seg(`{"alg":"HS256","x":${'['.repeat(100)}${']'.repeat(100)}}`)}.${P}.${S}`), 'JWT_HEADER_PARSE_ERROR_BAD_JSON');
   // protobuf reads a JSON null as an empty Struct: the payload has no claims, the header no alg.
   assert.equal(parsed(`${H}.${seg('null')}.${S}`).iss, '');
   assert.equal(code(`${seg('null')}.${P}.${S}`), 'JWT_HEADER_BAD_ALG');

@@ -2,10 +2,10 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { ResultCache } from '../../src/auth/result-cache.js';
-import type { ParsedJwt } from '../../src/auth/jwt-parse.js';
+import { parseJwt, type ParsedJwt } from '../../src/auth/jwt-parse.js';
 
 const jwt = (name: string): ParsedJwt =>
-  ({ ok: true, alg: 'RS256', kid: '', iss: name, aud: [], nbf: 0, exp: 0, payload: { name }, signingInput: 'x.y', signature: new Uint8Array() }) as ParsedJwt;
+  ({ ok: true, alg: 'RS256', kid: '', iss: name, aud: [], nbf: 0, exp: 0, payload: { name }, signingInput: 'x.y', signature: new Uint8Array(), payloadContainers: 1 }) as ParsedJwt;
 
 test('a hit needs the same key set and generation', () => {
   const c = new ResultCache();
@@ -52,6 +52,22 @@ test('LRU by bytes: entries are evicted until the estimate fits; long tokens are
   small.delete('y'.repeat(8192));
   assert.equal(small.size, 0);
   assert.equal(small.bytes, 0);
+});
+
+test('LRU by bytes: the objects and arrays of the claims count, not only the token length', () => {
+  const seg = (o: string) => Buffer.from(o).toString('base64url');
+  const token = (payload: string) => `${seg('{"alg":"RS256"}')}.${seg(payload)}.c2ln`;
+  const flat = parseJwt(token(`{"x":"${'a'.repeat(6000)}"}`));
+  const nested = parseJwt(token(`{"x":[${Array(2000).fill('[]').join(',')}]}`));
+  assert.ok(flat.ok && nested.ok);
+  assert.equal(flat.payloadContainers, 1);
+  assert.equal(nested.payloadContainers, 2002);
+  const c = new ResultCache({ maxBytes: 1_000_000, maxEntries: 1000 });
+  c.record(token(`{"x":"${'a'.repeat(6000)}"}`), flat, 'ks', 1);
+  const flatBytes = c.bytes;
+  c.record(token(`{"x":[${Array(2000).fill('[]').join(',')}]}`), nested, 'ks', 1);
+  // ~48 bytes per container on top of the string estimate (the nested token is shorter).
+  assert.ok(c.bytes - flatBytes > flatBytes + 2000 * 40, `${flatBytes} then ${c.bytes}`);
 });
 
 test('default bounds: 10000 entries', () => {
