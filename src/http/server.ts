@@ -416,10 +416,20 @@ export class HttpServer {
       let lengthHeader: string | undefined;
       let te: string | undefined;
       let badFraming = false;
+      let authorizationAt = -1;
       req.forEach((name, value) => {
-        headers.push(name, value);
         headerBytes += name.length + value.length + 4;
         switch (name) {
+          case 'authorization':
+            // Envoy keeps Authorization as an inline header (registered by its oauth2 and cache
+            // filters): a repeated field is appended to the first with ',' (HeaderMapImpl
+            // appendToHeader), so jwt_authn sees one value and the upstream gets one field.
+            if (authorizationAt >= 0) {
+              headers[authorizationAt] += ',' + value;
+              return;
+            }
+            authorizationAt = headers.length + 1;
+            break;
           case 'host':
             // RFC 9112 §3.2: a second Host is a 400 (uWS keeps the first, a proxy in front may
             // read the last).
@@ -437,6 +447,7 @@ export class HttpServer {
             te = te === undefined ? value : `${te}, ${value}`;
             break;
         }
+        headers.push(name, value);
       });
       host ??= '';
       const chunked = te !== undefined && te !== '';

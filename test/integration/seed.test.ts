@@ -222,6 +222,29 @@ test('07 forward token: the upstream receives the Authorization header', () =>
     assert.deepEqual(JSON.parse(res.body).headers.Authorization, [`Bearer ${TOKEN}`]);
   }, [TRAFFIC_POLICY]));
 
+// Envoy keeps Authorization as one inline header: repeated fields arrive joined with ','.
+const BASIC = 'Basic YWRtaW46YWRtaW4=';
+
+test('07 forward token: repeated Authorization fields are one value, checked and forwarded as one field', () =>
+  withSeed(['07-forward-token.yaml'], async (h) => {
+    const joined = await request({ port: h.port, headers: { authorization: [BASIC, `Bearer ${TOKEN}`] } });
+    assert.equal(joined.status, 200);
+    assert.deepEqual(lastReceived(h).get('authorization'), [`${BASIC},Bearer ${TOKEN}`], 'one field: the Basic credential is not usable on its own');
+    // The token then runs into the next field's text: its signature is not base64url.
+    const behind = await request({ port: h.port, headers: { authorization: [`Bearer ${TOKEN}`, BASIC] } });
+    assert.equal(behind.status, 401);
+    assert.equal(behind.body, 'Jwt signature is an invalid Base64url encoded');
+    assert.equal(h.echo.received.length, 1, 'the unchecked Basic credential never reached the upstream');
+  }, [TRAFFIC_POLICY]));
+
+test('01 basic JWT: the same token in two Authorization fields is one malformed token', () =>
+  withSeed(['01-basic-jwt.yaml'], async (h) => {
+    const res = await request({ port: h.port, headers: { authorization: [`Bearer ${TOKEN}`, `Bearer ${TOKEN}`] } });
+    assert.equal(res.status, 401);
+    assert.equal(res.body, 'Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections');
+    assert.equal(h.echo.received.length, 0);
+  }));
+
 test('default token sources: access_token query parameter works and is removed from the path', () =>
   withSeed(['01-basic-jwt.yaml'], async (h) => {
     const res = await request({ port: h.port, path: `/anything?b=2&access_token=${TOKEN}&a=1` });
