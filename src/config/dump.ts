@@ -6,11 +6,10 @@
 import type { CompiledRoute, JwtExtension, KeySetSource, RouteTable, Snapshot, ValueMatch } from './snapshot.js';
 import { redactUrl } from '../jwks/remote-fetch.js';
 import { countProblems } from './report.js';
-
-const SENSITIVE = /authorization|cookie|token|secret|password|api-?key/i;
+import { SENSITIVE_NAME } from './schema.js';
 
 function valueMatchDump(m: ValueMatch): object {
-  return { name: m.name, type: m.type, value: SENSITIVE.test(m.name) ? '[redacted]' : m.value };
+  return { name: m.name, type: m.type, value: SENSITIVE_NAME.test(m.name) ? '[redacted]' : m.value };
 }
 
 function routeDump(r: CompiledRoute): object {

@@ -212,7 +212,8 @@ function compileRemote(
     }
     target = { host: b.hosts[0]!.host, port: b.hosts[0]!.port };
   }
-  const tls = cxt.backendTls?.get(tlsTargetKey(refKind, refNs, ref.name)) ?? (/^https:/i.test(r.url) ? HTTPS_DEFAULT_TLS : undefined);
+  // An unusable URL has its error from validation already (and no host to check a certificate for).
+  const tls = cxt.backendTls?.get(tlsTargetKey(refKind, refNs, ref.name)) ?? (/^https:/i.test(r.url) && URL.canParse(r.url) ? HTTPS_DEFAULT_TLS : undefined);
   const base = r.retryPolicy?.backOff?.baseInterval ?? DEFAULT_BACKOFF_BASE_MS;
   return {
     kind: 'remote',

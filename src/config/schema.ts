@@ -124,6 +124,9 @@ export type InferShape<S extends Shape> = Simplify<
  */
 const SENSITIVE_PATH = /(^|\.)(jwks|inline|data|stringData)(\.|\[|$)/;
 
+/** Header or query parameter names whose match values may be credentials: never quoted or dumped. */
+export const SENSITIVE_NAME = /authorization|cookie|token|secret|password|api-?key/i;
+
 /**
  * A value for an error message. Strings are quoted (shortened), except where they may be key
  * material or a secret (`cx`/`path` say where): those give only their length, so `check`, the
@@ -131,11 +134,13 @@ const SENSITIVE_PATH = /(^|\.)(jwks|inline|data|stringData)(\.|\[|$)/;
  */
 export function describe(v: unknown, cx?: ParseCtx, path = ''): string {
   if (v === null || v === undefined) return 'null';
+  const sensitive = cx !== undefined && (cx.resource.startsWith('Secret/') || SENSITIVE_PATH.test(path));
   if (typeof v === 'string') {
-    if (cx !== undefined && (cx.resource.startsWith('Secret/') || SENSITIVE_PATH.test(path))) return `a string of ${v.length} characters`;
+    if (sensitive) return `a string of ${v.length} characters`;
     return `string "${v.length > 60 ? `${v.slice(0, 57)}...` : v}"`;
   }
-  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
+  // A PIN or key written unquoted is a YAML number: its type only.
+  if (typeof v === 'number' || typeof v === 'boolean') return sensitive ? `a ${typeof v}` : `${typeof v} ${String(v)}`;
   if (Array.isArray(v)) return 'a list';
   return 'an object';
 }

@@ -17,6 +17,7 @@ import {
   type Infer,
 } from './schema.js';
 import { backendObjectReference, checkBackendRef, documentSchema, headerName, objectName, modelBase } from './validate-common.js';
+import { redactUrlText } from '../jwks/remote-fetch.js';
 
 /** Envoy's effective default when kgateway leaves `cache_duration` unset (spec §1.6, §6.2). */
 export const DEFAULT_CACHE_DURATION_MS = 600_000;
@@ -41,7 +42,7 @@ const remoteJwks = obj({
       u = undefined;
     }
     if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) {
-      cx.error(p, `Invalid value: "${v}": must be a full http:// or https:// URL (Envoy http_uri.uri)`);
+      cx.error(p, `Invalid value: "${redactUrlText(v)}": must be a full http:// or https:// URL (Envoy http_uri.uri)`);
     }
   }),
   backendRef: backendObjectReference,

@@ -7,7 +7,7 @@ import type { ConfigProblem } from '../errors.js';
 import { compileAnchored, overApproximation, type Matcher } from '../routing/regex.js';
 import type { PathMatch, ValueMatch } from './snapshot.js';
 import type { RawResource } from './resource.js';
-import { any, enumOf, int, list, obj, ParseCtx, str, type Infer } from './schema.js';
+import { any, enumOf, int, list, obj, ParseCtx, SENSITIVE_NAME, str, type Infer } from './schema.js';
 import {
   checkBackendRef,
   documentSchema,
@@ -395,7 +395,7 @@ function valueMatch(name: string, type: 'Exact' | 'RegularExpression', value: st
   const r = compileAnchored(value);
   if (r.ok) return { name, type, value, regex: r.regex };
   // Refused: any value matches, so the rule (answered with 500) keeps catching its requests.
-  cx.error(p, r.error);
+  cx.error(p, SENSITIVE_NAME.test(name) ? `invalid regular expression (RE2 syntax, as Envoy reads it); not shown: a value matched against ${name} may be a credential` : r.error);
   refused();
   return { name, type, value, regex: ANY_VALUE };
 }

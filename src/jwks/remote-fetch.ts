@@ -16,6 +16,18 @@ import { MAX_JWKS_INPUT_CHARS, parseJwksDocument } from './import-keys.js';
 export const DEFAULT_FETCH_TIMEOUT_MS = 5000;
 
 /**
+ * For text that is not a usable URL (a config error quotes it): user info, query and fragment
+ * hidden by their position, whatever the URL parser would make of it
+ * (`user:pass@host/x?key=v` parses with `user:` as its scheme).
+ */
+export function redactUrlText(url: string): string {
+  return url
+    .replace(/#.*$/s, '')
+    .replace(/\?.+$/s, '?redacted')
+    .replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/?#]*@/, (_m, scheme: string | undefined) => `${scheme ?? ''}redacted@`);
+}
+
+/**
  * `url` as logs and /config_dump show it: user name, password and every query value replaced by
  * `redacted` (a JWKS URL may carry an API key: `?key=…`), a fragment dropped, the rest kept so
  * the operator can tell which key set it is.
@@ -25,7 +37,7 @@ export function redactUrl(url: string): string {
   try {
     u = new URL(url);
   } catch {
-    return url;
+    return redactUrlText(url);
   }
   if (u.username === '' && u.password === '' && u.search === '' && u.hash === '') return url;
   // A user name alone can be the credential (`https://TOKEN@host/`).

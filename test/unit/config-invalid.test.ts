@@ -117,6 +117,9 @@ const cases: Case[] = [
   { name: 'BackendConfigPolicy tls for a Backend that does not exist', docs: [bcp({ insecureSkipVerify: true })], resource: BCP, path: 'spec.targetRefs[0].name', message: "target Backend default/idp not found: this policy's tls applies to no Backend of that name", severity: 'warning' },
   { name: 'Secret data not base64', docs: [secret({ 'ca.crt': 'not base64!' })], resource: 'Secret/default/ca', path: 'data.ca.crt', message: 'must be base64-encoded' },
   { name: 'remote url not http', docs: [jwtExt({ jwks: remote({ url: 'ftp://idp/jwks' }) })], resource: E, path: `${pp}.jwks.remote.url`, message: 'must be a full http:// or https:// URL' },
+  { name: 'remote https url with unexpanded shell variables (was a crash)', docs: [jwtExt({ jwks: remote({ url: 'https://$HOST_KEYCLOAK:$PORT_KEYCLOAK/realms/master/protocol/openid-connect/certs' }) })], resource: E, path: `${pp}.jwks.remote.url`, message: 'must be a full http:// or https:// URL' },
+  { name: 'remote url without scheme: credentials not quoted', docs: [jwtExt({ jwks: remote({ url: 'svc-account:Pa55w0rd@idp.example.com/certs?api_key=K3Y#frag' }) })], resource: E, path: `${pp}.jwks.remote.url`, message: 'Invalid value: "redacted@idp.example.com/certs?redacted": must be a full http:// or https:// URL' },
+  { name: 'Secret value written as a YAML number: its type only', docs: [secret({ pin: 8675309123 })], resource: 'Secret/default/ca', path: 'data.pin', message: 'Invalid value: a number: must be of type string' },
   { name: 'remote url missing', docs: [jwtExt({ jwks: remote({ url: undefined }) })], resource: E, path: `${pp}.jwks.remote.url`, message: 'Required value' },
   { name: 'remote backendRef missing', docs: [jwtExt({ jwks: remote({ backendRef: undefined }) })], resource: E, path: `${pp}.jwks.remote.backendRef`, message: 'Required value' },
   { name: 'remote Service backendRef without port', docs: [jwtExt({ jwks: remote({ backendRef: { name: 'idp' } }) })], resource: E, path: `${pp}.jwks.remote.backendRef.port`, message: 'must have port for Service reference' },
@@ -172,6 +175,7 @@ const cases: Case[] = [
   { name: 'relative path', docs: [gateway(), rule({ matches: [{ path: { type: 'PathPrefix', value: 'api' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: "must be an absolute path and start with '/'" },
   { name: 'path type typo', docs: [gateway(), rule({ matches: [{ path: { type: 'Prefix', value: '/api' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.type', message: 'Unsupported value: "Prefix"' },
   { name: 'unknown method', docs: [gateway(), rule({ matches: [{ method: 'FETCH' }] })], resource: R, path: 'spec.rules[0].matches[0].method', message: 'Unsupported value: "FETCH"' },
+  { name: 'header match regex on a credential header: the pattern is not quoted', docs: [gateway(), rule({ matches: [{ headers: [{ type: 'RegularExpression', name: 'authorization', value: '^Basic QURNSU46U0VDUkVU(' }] }] })], resource: R, path: 'spec.rules[0].matches[0].headers[0].value', message: 'invalid regular expression (RE2 syntax, as Envoy reads it); not shown: a value matched against authorization may be a credential' },
   { name: 'header match regex invalid', docs: [gateway(), rule({ matches: [{ headers: [{ type: 'RegularExpression', name: 'x-v', value: '[' }] }] })], resource: R, path: 'spec.rules[0].matches[0].headers[0].value', message: 'invalid regular expression' },
   { name: 'duplicate header match', docs: [gateway(), rule({ matches: [{ headers: [{ name: 'X-A', value: '1' }, { name: 'x-a', value: '2' }] }] })], resource: R, path: 'spec.rules[0].matches[0].headers[1].name', message: 'Duplicate value' },
   { name: 'unsupported filter type', docs: [gateway(), rule({ filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { add: [] } }] })], resource: R, path: 'spec.rules[0].filters[0].type', message: 'filter type RequestHeaderModifier not supported' },
@@ -215,6 +219,17 @@ function assertProblem(problems: readonly ConfigProblem[], c: Omit<Case, 'docs' 
   );
   assert.ok(hit.source && /:\d+$/.test(hit.source), `problem has a file:line source (${hit.source})`);
 }
+
+test('credentials written in the config are never quoted by a problem', () => {
+  const problems = compile([
+    secret({ pin: 8675309123, flag: true }),
+    jwtExt({ jwks: remote({ url: 'https://user:Pa55w0rd@idp example.com/certs?api_key=K3Y' }) }),
+    gateway(),
+    rule({ matches: [{ headers: [{ type: 'RegularExpression', name: 'x-api-key', value: 'S3CRETVALUE(' }] }] }),
+  ]);
+  assert.ok(problems.length >= 3);
+  for (const p of problems) assert.doesNotMatch(p.message, /8675309123|Pa55w0rd|K3Y|S3CRETVALUE|user/, p.message);
+});
 
 test('the invalid-config table covers at least 30 cases', () => {
   assert.ok(cases.length >= 30, `${cases.length} cases`);

@@ -2,7 +2,7 @@
 // never written out.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { redactUrl } from '../../src/jwks/remote-fetch.js';
+import { redactUrl, redactUrlText } from '../../src/jwks/remote-fetch.js';
 import { configDump } from '../../src/config/dump.js';
 import { compileText } from '../../src/config/build.js';
 
@@ -14,6 +14,18 @@ test('query values, user name and password are redacted, a fragment dropped; hos
   assert.equal(redactUrl('https://SECRETTOKEN@idp.example.com/jwks'), 'https://redacted@idp.example.com/jwks');
   assert.equal(redactUrl('https://idp.example.com/jwks?SECRETONLY'), 'https://idp.example.com/jwks?redacted=redacted');
   assert.equal(redactUrl('https://idp.example.com/jwks#SECRET'), 'https://idp.example.com/jwks');
+  // Unparsable: hidden by position.
+  assert.equal(redactUrl('https://user:pa55@idp example.com/jwks?key=s3cr3t#x'), 'https://redacted@idp example.com/jwks?redacted');
+  assert.equal(redactUrl('https://$HOST:$PORT/jwks'), 'https://$HOST:$PORT/jwks');
+});
+
+test('text that is not a usable URL: user info, query and fragment hidden by position', () => {
+  // Parses with `svc-account:` as its scheme, so the parser would not see a password.
+  assert.equal(redactUrlText('svc-account:Pa55w0rd@idp.example.com/certs?api_key=K'), 'redacted@idp.example.com/certs?redacted');
+  assert.equal(redactUrlText('ftp://u:p@host/x'), 'ftp://redacted@host/x');
+  assert.equal(redactUrlText('user@host/a@b'), 'redacted@host/a@b', 'an @ before any / ? # ends the user info');
+  assert.equal(redactUrlText('https://host/a@b'), 'https://host/a@b');
+  assert.equal(redactUrlText('https://host/x?'), 'https://host/x?');
 });
 
 test('/config_dump shows the redacted URL', () => {
