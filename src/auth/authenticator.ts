@@ -100,7 +100,19 @@ export class Authenticator {
   private runExtension(req: GatewayRequest, ext: JwtExtension): Maybe<ClaimsResult> {
     // Sanitize first, whatever the outcome: clients cannot send the claim headers themselves.
     removeHeaders(req.headers, ext.sanitizeHeaders);
-    return this.runProviders(req, ext, 0, undefined, false);
+    const query = req.query;
+    const r = this.runProviders(req, ext, 0, undefined, false);
+    // A denial's realm shows the URI as this extension received it (Envoy's filter saves
+    // original_uri_ before verifying), not the query a passing token was already removed from.
+    if (query === '') return r;
+    if (r instanceof Promise) {
+      return r.then((v) => {
+        if (typeof v === 'string') req.query = query;
+        return v;
+      });
+    }
+    if (typeof r === 'string') req.query = query;
+    return r;
   }
 
   /** requires_any: the first provider that passes wins. */

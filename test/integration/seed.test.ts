@@ -252,6 +252,20 @@ test('default token sources: access_token query parameter works and is removed f
     assert.equal(h.echo.received.at(-1)!.url, '/anything?a=1&b=2');
   }));
 
+test('a denial after a query token passed shows the URI as received in its realm (Envoy original_uri_)', () =>
+  withSeed(['01-basic-jwt.yaml'], async (h) => {
+    const parts = TOKEN.split('.');
+    const bad = `${parts[0]}.${parts[1]}.${parts[2]!.slice(0, -4)}AAAA`;
+    const res = await request({ port: h.port, path: `/headers?x=1&access_token=${TOKEN}&b=2`, headers: { authorization: `Bearer ${bad}` } });
+    assert.equal(res.status, 401);
+    assert.equal(res.body, 'Jwt verification fails');
+    // The realm is truncated at 256 bytes of path and query, as Envoy's buildOriginalUri.
+    const full = `http://www.example.com:8080/headers?x=1&access_token=${TOKEN}&b=2`;
+    const prefix = 'http://www.example.com:8080';
+    assert.equal(res.headers['www-authenticate'], `Bearer realm="${prefix}${full.slice(prefix.length, prefix.length + 256)}", error="invalid_token"`);
+    assert.equal(h.echo.received.length, 0);
+  }));
+
 test('query token removal re-encodes only what cannot go on the wire', () =>
   withSeed(['01-basic-jwt.yaml'], async (h) => {
     const res = await request({ port: h.port, path: `/anything?q=hello%20w%C3%B6rld&access_token=${TOKEN}&x=%2F` });
