@@ -94,7 +94,9 @@ function utf8AsLatin1(s: string): string {
  *   host rewrites; we always set it so upstreams see the original authority even if a later
  *   version rewrites `host`; a client-supplied value is not trusted);
  * - `x-request-id`: a new UUID, a client's value replaced; the `x-envoy-*` fields Envoy strips
- *   from external requests are dropped.
+ *   from external requests are dropped;
+ * - any of these four that is one of `gatewayHeaders` keeps the value the JWT stage set (the
+ *   client's was removed before), as Envoy's jwt_authn replaces what its connection manager set.
  */
 export function upstreamRequestHeaders(req: {
   readonly headers: readonly string[];
@@ -105,6 +107,10 @@ export function upstreamRequestHeaders(req: {
 }): string[] | undefined {
   const src = req.headers;
   const out: string[] = [];
+  // A claim header (claimsToHeaders) may take one of the names set below: as in Envoy, where the
+  // connection manager sets them before jwt_authn replaces them, the claim's value is sent.
+  const gw = req.gatewayHeaders;
+  const claimed = gw !== undefined && gw.length > 0 ? (n: string) => gw.includes(n) : NONE_CLAIMED;
   let connection: string | undefined;
   let xff: string | undefined;
   let hasHost = false;
@@ -121,12 +127,15 @@ export function upstreamRequestHeaders(req: {
         chunked = true;
         continue;
       case 'x-forwarded-for':
+        if (claimed(name)) break;
         if (NOT_PLAIN.test(value) && CONTROL_CHAR.test(value)) return undefined;
         xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
       case 'x-forwarded-proto':
       case 'x-forwarded-host':
       case 'x-request-id':
+        if (claimed(name)) break;
+        continue;
       case 'x-envoy-external-address':
         continue;
       case 'host':
@@ -152,16 +161,20 @@ export function upstreamRequestHeaders(req: {
   if (connection !== undefined) removeNominated(out, connection, REQUEST_PROTECTED, req.gatewayHeaders);
   const authority = NON_ASCII.test(req.authority) ? utf8AsLatin1(req.authority) : req.authority;
   if (!hasHost && authority !== '') out.push('host', authority);
-  if (req.remoteAddress !== '') xff = xff === undefined ? req.remoteAddress : `${xff}, ${req.remoteAddress}`;
-  if (xff !== undefined) out.push('x-forwarded-for', NON_ASCII.test(xff) ? utf8AsLatin1(xff) : xff);
-  out.push('x-forwarded-proto', req.scheme);
-  if (authority !== '') out.push('x-forwarded-host', authority);
+  if (!claimed('x-forwarded-for')) {
+    if (req.remoteAddress !== '') xff = xff === undefined ? req.remoteAddress : `${xff}, ${req.remoteAddress}`;
+    if (xff !== undefined) out.push('x-forwarded-for', NON_ASCII.test(xff) ? utf8AsLatin1(xff) : xff);
+  }
+  if (!claimed('x-forwarded-proto')) out.push('x-forwarded-proto', req.scheme);
+  if (authority !== '' && !claimed('x-forwarded-host')) out.push('x-forwarded-host', authority);
   // Envoy at the edge (use_remote_address, preserve_external_request_id off) replaces a
   // client's x-request-id with a fresh UUID. A client's x-envoy-external-address (which Envoy
   // overwrites with the client address) was dropped above.
-  out.push('x-request-id', randomUUID());
+  if (!claimed('x-request-id')) out.push('x-request-id', randomUUID());
   return out;
 }
+
+const NONE_CLAIMED = (_name: string): boolean => false;
 
 /**
  * The request target sent upstream: `path` and `query` as the client sent their bytes (uWS

@@ -32,6 +32,20 @@ test('request: x-request-id is a new UUID per request, a client value replaced; 
   ]);
 });
 
+test('request: a claim header named x-request-id or x-forwarded-* keeps the claim value the JWT stage set (Envoy: jwt_authn replaces what the connection manager set)', () => {
+  const claims = ['x-request-id', 'req-from-jti', 'x-forwarded-host', 'alice', 'x-forwarded-proto', 'acme', 'x-forwarded-for', 'claimed-ip'];
+  const out = upstreamOrUndefined({ ...req([...claims, 'x-other', 'y']), gatewayHeaders: ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id'] })!;
+  assert.deepEqual(pairs(out).filter(([n]) => n.startsWith('x-')), [...pairs(claims), ['x-other', 'y']]);
+  // A claim absent from the token: the header was removed and stays absent, as in Envoy.
+  const none = upstreamOrUndefined({ ...req(['x-other', 'y']), gatewayHeaders: ['x-request-id'] })!;
+  assert.equal(none.includes('x-request-id'), false);
+  assert.ok(none.includes('x-forwarded-proto'), 'only the claimed names are left to the JWT stage');
+  // Other claim headers leave the gateway's own values alone.
+  const other = upstreamOrUndefined({ ...req(['x-team', 'dev', 'x-request-id', 'client']), gatewayHeaders: ['x-team'] })!;
+  assert.deepEqual(pairs(other).filter(([n]) => n === 'x-forwarded-for' || n === 'x-forwarded-proto'), [['x-forwarded-for', '10.0.0.1'], ['x-forwarded-proto', 'http']]);
+  assert.match(other.at(-1)!, UUID);
+});
+
 function pairs(list: readonly string[]): [string, string][] {
   const out: [string, string][] = [];
   for (let i = 0; i < list.length; i += 2) out.push([list[i]!, list[i + 1]!]);
