@@ -152,6 +152,7 @@ async function serve(argv: string[]): Promise<number> {
       strict: values.strict,
       accessLog: values['access-log'],
       logger: log,
+      ...(values['access-log'] ? { accessLogger: createLogger('info') } : {}),
     });
   } catch (err) {
     await adminServer?.close();

@@ -45,6 +45,11 @@ export interface GatewayOptions {
   /** Log one line per request (default false). */
   accessLog?: boolean;
   logger?: Logger;
+  /**
+   * Where access-log lines go (default: `logger`). The CLI gives it a logger of its own at level
+   * info, so `--log-level warn` does not silence the access log it was asked for.
+   */
+  accessLogger?: Logger;
   /** Clock for claim checks (seconds); tests inject it. */
   nowSeconds?: () => number;
   /**
@@ -69,6 +74,7 @@ export class Gateway {
   private rematchPorts: ReadonlySet<number> = new Set();
   private readonly opts: GatewayOptions;
   private readonly log: Logger;
+  private readonly accessLog: Logger | undefined;
   /** Address every listener binds. */
   private readonly host: string;
   private readonly http: HttpServer;
@@ -95,6 +101,7 @@ export class Gateway {
   private constructor(opts: GatewayOptions) {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
+    this.accessLog = opts.accessLog ? (opts.accessLogger ?? this.log) : undefined;
     this.host = opts.host ?? '0.0.0.0';
     this.verifier = new Verifier({ threads: opts.verifyThreads, mode: opts.verifyMode, metrics: this.metrics });
     this.cache = new ResultCache();
@@ -111,9 +118,11 @@ export class Gateway {
     this.http = new HttpServer(
       { host: this.host, maxRequestHeadersBytes },
       (port, req, ex) => this.handle(port, req, ex),
-      (_port, ex, bytes) => {
+      (_port, ex, bytes, method, host, path) => {
         this.metrics.inc('jwtgate_requests_total', 'REQUEST_HEADERS_TOO_LARGE');
         this.log.warn('request headers too large', { bytes, limit: maxRequestHeadersBytes });
+        // The path may be what made the head too large: the access log keeps its start.
+        this.accessLog?.info('request', { method, host: host.slice(0, 256), path: path.length > 256 ? `${path.slice(0, 256)}...` : path, status: ERRORS.REQUEST_HEADERS_TOO_LARGE.status, result: 'REQUEST_HEADERS_TOO_LARGE' });
         sendError(ex, 'REQUEST_HEADERS_TOO_LARGE');
       },
     );
@@ -327,7 +336,7 @@ export class Gateway {
     const backend = pickBackend(route, route.backends.length > 1 ? Math.floor(Math.random() * route.totalWeight) : 0);
     if (!backend) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req);
     // The access log needs the request; without it no per-request closure is made.
-    this.forwarder.forward(req, backend, ex, this.opts.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone);
+    this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone);
   }
 
   private readonly onProxyDone = (outcome: ProxyOutcome): string => {
@@ -343,7 +352,7 @@ export class Gateway {
   /** Access log line of a proxied request: never headers, query values or the token. */
   private logProxied(outcome: ProxyOutcome, req: GatewayRequest, route: CompiledRoute): void {
     const result = this.onProxyDone(outcome);
-    this.log.info('request', {
+    this.accessLog?.info('request', {
       method: req.method,
       host: req.host,
       path: req.path,
@@ -365,7 +374,7 @@ export class Gateway {
   /** Counts (and access-logs) a request that ends here with `code`, not at the proxy. */
   private record(code: ErrorCode, req: GatewayRequest): void {
     this.metrics.inc('jwtgate_requests_total', code);
-    if (this.opts.accessLog) this.log.info('request', { method: req.method, host: req.host, path: req.path, status: ERRORS[code].status, result: code });
+    this.accessLog?.info('request', { method: req.method, host: req.host, path: req.path, status: ERRORS[code].status, result: code });
   }
 }
 

@@ -21,7 +21,8 @@ export interface HttpServerOptions {
 }
 
 export type RequestHandler = (port: number, req: GatewayRequest, exchange: ClientExchange) => void;
-export type OversizeHandler = (port: number, exchange: ClientExchange, headerBytes: number) => void;
+/** `method`, `host` (without port) and `path` (the query left out) for the access log. */
+export type OversizeHandler = (port: number, exchange: ClientExchange, headerBytes: number, method: string, host: string, path: string) => void;
 
 const STATUS_LINES: string[] = [];
 function statusLine(status: number): string {
@@ -459,7 +460,7 @@ export class HttpServer {
       const hasBody = chunked || contentLength > 0;
       const exchange = new UwsExchange(res, hasBody, chunked ? -1 : contentLength, method === 'HEAD');
       if (headerBytes > maxHeaderBytes) {
-        onOversize(configPort, exchange, headerBytes);
+        onOversize(configPort, exchange, headerBytes, method.toUpperCase(), host.toLowerCase(), url);
       } else {
         let hostOnly = host;
         const colon = host.lastIndexOf(':');

@@ -4,6 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../helpers/jwks-server.js';
 import { startCli as run, waitReady } from '../helpers/cli.js';
+import { request } from '../helpers/http-client.js';
 
 test('serve --log-level=warn: no info lines (the = form of the flag)', { timeout: 60_000 }, async () => {
   const [port, adminPort] = [await freePort(), await freePort()];
@@ -12,6 +13,23 @@ test('serve --log-level=warn: no info lines (the = form of the flag)', { timeout
   p.kill();
   assert.equal(await p.exited, 0, p.output());
   assert.doesNotMatch(p.output(), /"level":"info"/);
+});
+
+test('serve --access-log with --log-level=warn: the access log is still written, one line per request, 431s included', { timeout: 60_000 }, async () => {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const p = run(['serve', '--config', 'config/default', '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--log-level=warn', '--access-log', '--max-request-headers-bytes', '8192']);
+  await waitReady(`http://127.0.0.1:${adminPort}/ready`, 20_000, p);
+  const denied = await request({ port, path: '/headers?secret=1' });
+  assert.equal(denied.status, 401);
+  const big = await request({ port, path: '/headers', headers: { 'x-big': 'a'.repeat(9000) } });
+  assert.equal(big.status, 431);
+  await new Promise((r) => setTimeout(r, 200));
+  p.kill();
+  assert.equal(await p.exited, 0, p.output());
+  const lines = p.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const access = lines.filter((e) => e.msg === 'request');
+  assert.deepEqual(access.map((e) => [e.status, e.result, e.path]), [[401, 'JWT_MISSING', '/headers'], [431, 'REQUEST_HEADERS_TOO_LARGE', '/headers']]);
+  assert.deepEqual(lines.filter((e) => e.level === 'info' && e.msg !== 'request'), [], 'other info lines stay silenced');
 });
 
 test('serve --log-level=loud is a usage error', async () => {
