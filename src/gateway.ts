@@ -4,7 +4,7 @@
 // request always sees one consistent configuration.
 
 import { ConfigError, ERRORS, type ConfigProblem, type ErrorCode } from './errors.js';
-import type { CompiledRoute, ImportedKey, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
+import type { CompiledRoute, ImportedKey, JwtExtension, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
 import { compileFiles } from './config/build.js';
 import { selectRoute, pickBackend } from './routing/match.js';
 import { normalizePath } from './http/path-normalize.js';
@@ -292,13 +292,26 @@ export class Gateway {
     if (typeof route === 'string') return this.deny(ex, route, req);
     const jwt = route.auth.jwt;
     if (jwt.length === 0) return this.forward(route, req, ex);
-    const outcome = this.auth.authenticate(req, jwt);
+    this.runAuth(route, jwt, NONE_RAN, listenerPort, req, ex);
+  }
+
+  /**
+   * Runs `exts`, the JWT extensions of `route` still to run. Envoy clears the route cache when a
+   * provider with clear_route_cache (kgateway: one with claimsToHeaders) accepts a token (spec
+   * §4.8 step 5): the request is matched again with its new headers, and the later jwt_authn
+   * filters apply what the new route asks of them. Not when an extension let the request through
+   * without a token (AllowMissing). Auth changes only headers and the query, so without header
+   * or query matchers on the port the match cannot change and every extension runs in one go.
+   * `ran`: the extensions that already ran for this request under an earlier match.
+   */
+  private runAuth(route: CompiledRoute, exts: readonly JwtExtension[], ran: readonly JwtExtension[], listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+    const outcome = this.auth.authenticate(req, exts, this.rematchPorts.has(listenerPort));
     if (outcome instanceof Promise) {
       this.authPending++;
       outcome.then(
         (o) => {
           this.authPending--;
-          this.afterAuth(o, route, listenerPort, req, ex);
+          this.afterAuth(o, route, exts, ran, listenerPort, req, ex);
         },
         (err) => {
           this.authPending--;
@@ -307,26 +320,48 @@ export class Gateway {
         },
       );
     } else {
-      this.afterAuth(outcome, route, listenerPort, req, ex);
+      this.afterAuth(outcome, route, exts, ran, listenerPort, req, ex);
     }
   }
 
-  private afterAuth(outcome: AuthOutcome, route: CompiledRoute, listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+  private afterAuth(
+    outcome: AuthOutcome,
+    route: CompiledRoute,
+    exts: readonly JwtExtension[],
+    ranBefore: readonly JwtExtension[],
+    listenerPort: number,
+    req: GatewayRequest,
+    ex: ClientExchange,
+  ): void {
     // The client went away during an asynchronous JWT check: counted and logged like one that
     // goes away at the upstream.
     if (ex.done) return this.record('CLIENT_CLOSED', req);
     if (!outcome.ok) return this.deny(ex, outcome.code, req);
-    const claimHeaders = route.claimHeaders;
-    if (claimHeaders.length === 0) return this.forward(route, req, ex);
-    req.gatewayHeaders = claimHeaders;
-    // Envoy clears the route cache when a provider with clear_route_cache (kgateway: one with
-    // claimsToHeaders) accepts a token (spec §4.8 step 5): the request is re-matched with its new
-    // headers. Not when it was let through without one (AllowMissing): it keeps its route and
-    // whatever JWT requirement that route has. Auth changes only headers and the query, so
-    // without header or query matchers on the port the match cannot change.
-    if (req.clearRouteCache !== true || !this.rematchPorts.has(listenerPort)) return this.forward(route, req, ex);
+    if (outcome.stoppedAt === undefined) {
+      // Every extension in `exts` ran. The claim headers the JWT stage owns are theirs (the
+      // route's precomputed list on the usual path, where they are all of its extensions) and
+      // those of the extensions that ran before a new match.
+      if (ranBefore.length === 0 && exts === route.auth.jwt) {
+        if (route.claimHeaders.length > 0) req.gatewayHeaders = route.claimHeaders;
+      } else {
+        const owned = [...ranBefore, ...exts].flatMap((e) => e.sanitizeHeaders);
+        if (owned.length > 0) req.gatewayHeaders = owned;
+      }
+      return this.forward(route, req, ex);
+    }
+    // An extension accepted a token with claim headers on a port whose routes match on headers
+    // or the query: match again, then run the new route's extensions that have not run yet.
+    // Envoy runs only those whose filter comes later in its chain (`jwt/<ns>/<name>` order), so
+    // a new route's extension named before this one would be skipped there; jwtgate runs it
+    // (README "Where jwtgate differs").
+    const ran = [...ranBefore, ...exts.slice(0, outcome.stoppedAt + 1)];
+    req.clearRouteCache = false;
     const again = this.route(listenerPort, req);
     if (typeof again === 'string') return this.deny(ex, again, req);
+    const rest = again.auth.jwt.filter((e) => !ran.some((r) => r.filterName === e.filterName));
+    if (rest.length > 0) return this.runAuth(again, rest, ran, listenerPort, req, ex);
+    const owned = ran.flatMap((e) => e.sanitizeHeaders);
+    if (owned.length > 0) req.gatewayHeaders = owned;
     this.forward(again, req, ex);
   }
 
@@ -377,6 +412,8 @@ export class Gateway {
     this.accessLog?.info('request', { method: req.method, host: req.host, path: req.path, status: ERRORS[code].status, result: code });
   }
 }
+
+const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
 
 function matchesOnHeadersOrQuery(table: PortTable): boolean {
   const uses = (routes: readonly CompiledRoute[]) => routes.some((r) => r.headers.length > 0 || r.queryParams.length > 0);

@@ -16,7 +16,17 @@ import type { ResultCache } from './result-cache.js';
 import { extractTokens, removeToken, type ExtractedToken } from './token-extractor.js';
 import type { Verifier, VerifierResult } from './verifier.js';
 
-export type AuthOutcome = { readonly ok: true; readonly claims?: Record<string, unknown> } | { readonly ok: false; readonly code: ErrorCode };
+export type AuthOutcome =
+  | {
+      readonly ok: true;
+      readonly claims?: Record<string, unknown>;
+      /**
+       * Set when `stopOnClear` stopped the run: the index of the extension that accepted a token
+       * with claim headers (Envoy clears the route cache there). The rest did not run.
+       */
+      readonly stoppedAt?: number;
+    }
+  | { readonly ok: false; readonly code: ErrorCode };
 
 /** A key set as the running snapshot sees it, with the generation published to the verifier. */
 export interface KeySetRef {
@@ -80,19 +90,30 @@ export class Authenticator {
    * would: sanitized claim headers always; claim headers and token removal on success. The
    * claims are the payload of the last token verified by the last extension that saw one.
    */
-  authenticate(req: GatewayRequest, extensions: readonly JwtExtension[]): Maybe<AuthOutcome> {
-    return this.runExtensions(req, extensions, 0, undefined);
+  authenticate(req: GatewayRequest, extensions: readonly JwtExtension[], stopOnClear = false): Maybe<AuthOutcome> {
+    return this.runExtensions(req, extensions, 0, undefined, stopOnClear);
   }
 
-  private runExtensions(req: GatewayRequest, exts: readonly JwtExtension[], i: number, claims: Claims | undefined): Maybe<AuthOutcome> {
+  /**
+   * `stopOnClear`: return right after an extension that sets `req.clearRouteCache` (with
+   * `stoppedAt`), so the caller can match the route again before the next extension runs, as
+   * Envoy's later jwt_authn filters read the route it matches again.
+   */
+  private runExtensions(req: GatewayRequest, exts: readonly JwtExtension[], i: number, claims: Claims | undefined, stopOnClear: boolean): Maybe<AuthOutcome> {
     for (; i < exts.length; i++) {
       const r = this.runExtension(req, exts[i]!);
       if (r instanceof Promise) {
         const at = i;
-        return r.then((v) => (typeof v === 'string' ? failure(v) : this.runExtensions(req, exts, at + 1, v === NO_CLAIMS ? claims : v)));
+        return r.then((v) => {
+          if (typeof v === 'string') return failure(v);
+          const c = v === NO_CLAIMS ? claims : v;
+          if (stopOnClear && req.clearRouteCache === true) return { ok: true, ...(c ? { claims: c } : {}), stoppedAt: at };
+          return this.runExtensions(req, exts, at + 1, c, stopOnClear);
+        });
       }
       if (typeof r === 'string') return failure(r);
       if (r !== NO_CLAIMS) claims = r;
+      if (stopOnClear && req.clearRouteCache === true) return { ok: true, ...(claims ? { claims } : {}), stoppedAt: i };
     }
     return claims ? { ok: true, claims } : OK_NO_CLAIMS;
   }

@@ -15,7 +15,8 @@ let secret: EchoUpstream;
 let h: Harness;
 
 // tenant-route: `x-tenant: acme` (also the tenant provider's claim header), optional JWT
-// (AllowMissing), the public echo. secret-route: everything else, a Strict JWT, the secret echo.
+// (AllowMissing), the public echo. secret-route: everything else, a Strict JWT (its token in
+// x-admin-token), the secret echo. Envoy's filter order puts strict-jwt before tenant-jwt.
 const manifests = (publicPort: number) => `${SAMPLE_GATEWAY}---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: Backend
@@ -67,6 +68,7 @@ spec:
     providers:
     - name: admin
       issuer: admin-idp
+      tokenSource: { header: { header: x-admin-token } }
       jwks: { local: { inline: '${JSON.stringify({ keys: [adminKeys.jwk] })}' } }
 ---
 apiVersion: gateway.kgateway.dev/v1alpha1
@@ -119,4 +121,23 @@ test('a tenant token with tenant acme: accepted, x-tenant added from the claim, 
   assert.deepEqual(JSON.parse(res.body).headers['X-Tenant'], ['acme']);
   assert.equal(h.echo.received.length, n + 1);
   assert.equal(secret.received.length, 0);
+});
+
+const adminToken = () => mint({ alg: 'RS256', key: adminKeys.privateKey, kid: 'admin', payload: { iss: 'admin-idp', exp: Math.floor(Date.now() / 1000) + 600 } });
+
+test('a tenant token whose claim moves the request to secret-route: secret-route\'s own JWT check runs there (401 without its token)', async () => {
+  const n = h.echo.received.length;
+  const res = await request({ port: h.port, path: '/anything', headers: { 'x-tenant': 'acme', authorization: `Bearer ${tenantToken('other')}` } });
+  assert.equal(res.status, 401);
+  assert.equal(res.body, 'Jwt is missing');
+  assert.equal(secret.received.length, 0, 'the secret backend never saw it');
+  assert.equal(h.echo.received.length, n);
+});
+
+test('the same request with secret-route\'s token too: both checks pass, the secret backend gets it with the claim header', async () => {
+  const res = await request({ port: h.port, path: '/anything', headers: { 'x-tenant': 'acme', authorization: `Bearer ${tenantToken('other')}`, 'x-admin-token': adminToken() } });
+  assert.equal(res.status, 200);
+  assert.equal(secret.received.length, 1);
+  assert.deepEqual(JSON.parse(res.body).headers['X-Tenant'], ['other']);
+  assert.equal(JSON.parse(res.body).headers['X-Admin-Token'], undefined, 'the admin token was removed (forwardToken unset)');
 });
