@@ -53,6 +53,8 @@ interface PolicyState {
   referencedByFilter: boolean;
   won: boolean;
   lost: boolean;
+  /** Gateways (`ns/name`) the policy reaches, directly or through a route: its status ancestors. */
+  readonly ancestors: Set<string>;
 }
 
 interface ListenerState {
@@ -158,7 +160,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(jwtAuth ? { jwtAuth } : {}),
       ...(invalid !== undefined ? { invalid } : {}),
     };
-    const st: PolicyState = { model: m, attached, targetsFound: 0, referencedByFilter: false, won: false, lost: false };
+    const st: PolicyState = { model: m, attached, targetsFound: 0, referencedByFilter: false, won: false, lost: false, ancestors: new Set() };
     policies.push(st);
     policiesByKey.set(nk(m.namespace, m.name), st);
   }
@@ -234,6 +236,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     const gkey = nk(gw.namespace, gw.name);
     const states: ListenerState[] = [];
     for (const l of gw.listeners) {
+      for (const p of [...(atGateway.get(gkey) ?? []), ...(atListener.get(`${gkey}#${l.name}`) ?? [])]) p.ancestors.add(gkey);
       const st: ListenerState = {
         gw,
         l,
@@ -261,9 +264,11 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
 
   // --- HTTPRoutes -> rules -> attachment -----------------------------------------------------
   const policyById = new Map(policies.map((p) => [p.attached.id, p]));
-  const policyOutcome = (id: string, what: 'won' | 'lost'): void => {
+  const policyOutcome = (id: string, what: 'won' | 'lost' | 'reached', gatewayKey: string): void => {
     const p = policyById.get(id);
-    if (p) p[what] = true;
+    if (!p) return;
+    if (what === 'reached') p.ancestors.add(gatewayKey);
+    else p[what] = true;
   };
   const routeParentStatus = new Map<string, { accepted: boolean; reason: string; message: string }[]>();
   const attachments: Attachment[] = [];
@@ -532,7 +537,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       const ok = (other?.valid ?? true) && !unresolved;
       conditions.push(ok ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: `${raw.kind} accepted` } : { type: 'Accepted', status: 'False', reason: 'Invalid', message: firstErrorOf(problems, id) });
     }
-    statuses.push({ resource: id, source: raw.source, conditions });
+    const ancestors = pol ? [...pol.ancestors].sort().map((k) => ({ group: GATEWAY_API_GROUP, kind: 'Gateway' as const, namespace: k.slice(0, k.indexOf('/')), name: k.slice(k.indexOf('/') + 1) })) : [];
+    statuses.push({ resource: id, source: raw.source, conditions, ...(ancestors.length > 0 ? { ancestors } : {}) });
   }
 
   const snapshot: Snapshot = {
@@ -616,7 +622,7 @@ function compileRoutes(
   rules: readonly RuleState[],
   atRoute: ReadonlyMap<string, PolicyState[]>,
   atRule: ReadonlyMap<string, PolicyState[]>,
-  outcome: (policyId: string, what: 'won' | 'lost') => void,
+  outcome: (policyId: string, what: 'won' | 'lost' | 'reached', gatewayKey: string) => void,
   replaced: (routeKey: string, ruleIndex: number, message: string) => void,
   cache: Map<string, RouteEntry[]>,
 ): RouteEntry[] {
@@ -638,8 +644,11 @@ function compileRoutes(
       { level: 'ExtensionRef', policies: rs.filterPolicies.map((p) => p.attached) },
     ];
     const fold = foldPolicies(levels);
-    for (const id of fold.effective) outcome(id, 'won');
-    for (const id of fold.overridden) outcome(id, 'lost');
+    const gkey = nk(ls.gw.namespace, ls.gw.name);
+    for (const id of fold.effective) outcome(id, 'won', gkey);
+    for (const id of fold.overridden) outcome(id, 'lost', gkey);
+    // kgateway's ancestorRef is always the Gateway, for route-level policies too (spec §2.5).
+    for (const l of levels.slice(2)) for (const p of l.policies) outcome(p.id, 'reached', gkey);
     const invalid = rs.invalid ?? firstInvalid(levels.slice(2));
     if (invalid !== undefined) replaced(rkey, rule.index, invalid);
     const auth: RouteAuth = invalid !== undefined ? NO_AUTH : fold.auth;

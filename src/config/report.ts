@@ -43,6 +43,18 @@ export function printable(s: string): string {
   return s.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** kgateway's controller name in policy ancestor statuses. */
+export const CONTROLLER_NAME = 'kgateway.dev/kgateway';
+
+function pushConditions(out: string[], st: ResourceStatus, indent: string): void {
+  for (const c of st.conditions) {
+    out.push(`${indent}- type: ${c.type}`);
+    out.push(`${indent}  status: "${c.status}"`);
+    out.push(`${indent}  reason: ${c.reason}`);
+    out.push(`${indent}  message: ${printable(yamlString(c.message))}`);
+  }
+}
+
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export function formatCheckReport(input: CheckInput): string {
@@ -50,12 +62,22 @@ export function formatCheckReport(input: CheckInput): string {
   for (const st of input.statuses) {
     out.push(printable(`${st.resource}${st.source ? `  (${st.source})` : ''}`));
     out.push('  status:');
-    out.push('    conditions:');
-    for (const c of st.conditions) {
-      out.push(`    - type: ${c.type}`);
-      out.push(`      status: "${c.status}"`);
-      out.push(`      reason: ${c.reason}`);
-      out.push(`      message: ${printable(yamlString(c.message))}`);
+    if (st.ancestors === undefined) {
+      out.push('    conditions:');
+      pushConditions(out, st, '    ');
+    } else {
+      // A policy's status, per Gateway it reaches, as kgateway writes it (gwv1.PolicyStatus).
+      out.push('    ancestors:');
+      for (const a of st.ancestors) {
+        out.push('    - ancestorRef:');
+        out.push(`        group: ${a.group}`);
+        out.push(`        kind: ${a.kind}`);
+        out.push(printable(`        name: ${yamlString(a.name)}`));
+        out.push(printable(`        namespace: ${yamlString(a.namespace)}`));
+        out.push(`      controllerName: ${CONTROLLER_NAME}`);
+        out.push('      conditions:');
+        pushConditions(out, st, '      ');
+      }
     }
   }
   const { errors, warnings } = countProblems(input.problems);

@@ -30,6 +30,18 @@ export interface ResourceStatus {
   readonly resource: string;
   readonly source?: string;
   readonly conditions: readonly Condition[];
+  /**
+   * A TrafficPolicy's ancestors (kgateway `status.ancestors[].ancestorRef`): the Gateways it
+   * reaches; each carries `conditions` under controllerName kgateway.dev/kgateway.
+   */
+  readonly ancestors?: readonly AncestorRef[];
+}
+
+export interface AncestorRef {
+  readonly group: string;
+  readonly kind: 'Gateway';
+  readonly namespace: string;
+  readonly name: string;
 }
 
 export interface Condition {

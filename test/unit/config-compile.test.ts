@@ -381,6 +381,32 @@ test('statuses: a policy whose target does not exist is Pending, and the route s
   assert.deepEqual(selectRoute(s.ports.get(8080)!, req('h'))?.route.auth.jwt, []);
 });
 
+test('statuses: a policy\'s ancestors are the Gateways it reaches, directly or through its routes (spec §2.5); check prints them in kgateway\'s PolicyStatus form', () => {
+  const s = build([
+    gateway(),
+    gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8081 }] }, 'gw2'),
+    route({ parentRefs: [{ name: 'gw' }, { name: 'gw2' }] }),
+    route({ parentRefs: [{ name: 'gw2' }] }, 'other'),
+    ext([provider()]),
+    policy({ targetRefs: [target('HTTPRoute', 'app')], jwtAuth: { extensionRef: { name: 'ext' } } }, 'on-route'),
+    policy({ targetRefs: [target('HTTPRoute', 'app', 'main')], jwtAuth: { extensionRef: { name: 'ext' } } }, 'on-rule'),
+    policy({ targetRefs: [target('Gateway', 'gw2', 'http')], jwtAuth: { extensionRef: { name: 'ext' } } }, 'on-listener'),
+    policy({ targetRefs: [target('Gateway', 'nope')], jwtAuth: { extensionRef: { name: 'ext' } } }, 'on-nothing'),
+  ]);
+  const ancestors = (name: string) => s.statuses.find((x) => x.resource === `TrafficPolicy/default/${name}`)!.ancestors?.map((a) => `${a.group}/${a.kind}/${a.namespace}/${a.name}`);
+  const both = ['gateway.networking.k8s.io/Gateway/default/gw', 'gateway.networking.k8s.io/Gateway/default/gw2'];
+  assert.deepEqual(ancestors('on-route'), both);
+  assert.deepEqual(ancestors('on-rule'), both);
+  assert.deepEqual(ancestors('on-listener'), ['gateway.networking.k8s.io/Gateway/default/gw2']);
+  assert.equal(ancestors('on-nothing'), undefined, 'reaches no Gateway: no ancestor entry');
+  const text = formatCheckReport(s);
+  assert.match(
+    text,
+    /TrafficPolicy\/default\/on-listener {2}\(t\.yaml:\d+\)\n {2}status:\n {4}ancestors:\n {4}- ancestorRef:\n {8}group: gateway\.networking\.k8s\.io\n {8}kind: Gateway\n {8}name: gw2\n {8}namespace: default\n {6}controllerName: kgateway\.dev\/kgateway\n {6}conditions:\n {6}- type: Accepted\n {8}status: "True"\n {8}reason: Valid\n/,
+  );
+  assert.match(text, /TrafficPolicy\/default\/on-nothing {2}\(t\.yaml:\d+\)\n {2}status:\n {4}conditions:\n/);
+});
+
 test('the snapshot is frozen', () => {
   const s = build([gateway(), route(), ext([provider()]), policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } })]);
   assert.equal(s.generation, 7);
