@@ -117,6 +117,8 @@ export type JwksFetchOutcome =
   | 'ok'
   | 'http_status'
   | 'connect_error'
+  | 'reset'
+  | 'bad_response'
   | 'tls_error'
   | 'timeout'
   | 'body_too_large'

@@ -105,24 +105,36 @@ export function parseJwksDocument(json: unknown, opts: { allowX509Map: boolean }
 const LOCAL = true;
 const REMOTE = false;
 
+/** Reasons kept per key set for the dropped entries; the rest are counted in one last line. */
+export const MAX_DROPPED_REASONS = 10;
+
 /**
  * jwks.cc: each entry on its own; entries that are not usable keys are dropped (`dropped`
- * lists every one; `malformed` those go-jose cannot read at all).
+ * names the first MAX_DROPPED_REASONS, then one line counts the rest: a document of 300,000
+ * `{}` entries must not become 300,000 log lines; `malformed` the first entry go-jose cannot
+ * read at all, if any).
  */
 function importKeyList(list: readonly unknown[], local: boolean): { keys: ImportedKey[]; dropped: string[]; malformed: string[] } {
   const keys: ImportedKey[] = [];
   const dropped: string[] = [];
   const malformed: string[] = [];
+  let more = 0;
   list.forEach((entry, i) => {
     const r = importJwk(entry, local);
     if (r.ok) {
       keys.push(r.key);
       return;
     }
+    if (dropped.length >= MAX_DROPPED_REASONS && (malformed.length > 0 || !r.malformed)) {
+      more++;
+      return;
+    }
     const what = `keys[${i}]${describeKid(entry)}: ${r.reason}`;
-    dropped.push(what);
-    if (r.malformed) malformed.push(what);
+    if (dropped.length < MAX_DROPPED_REASONS) dropped.push(what);
+    else more++;
+    if (r.malformed && malformed.length === 0) malformed.push(what);
   });
+  if (more > 0) dropped.push(`and ${more} more entr${more === 1 ? 'y' : 'ies'} dropped`);
   return { keys, dropped, malformed };
 }
 

@@ -243,6 +243,21 @@ function classify(err: unknown): Attempt {
     // A handshake that breaks off is Envoy's connect-failure/reset: retried.
     return { ok: false, outcome: 'tls_error', reason: `TLS: ${text}`, retryable: true };
   }
+  // The server answered, but not with a usable HTTP/1.1 response (a bad status line or chunk,
+  // a header block over undici's limit, a body shorter than its content-length, an unsolicited
+  // 1xx): Envoy counts such a fetch as failed and retries, as for a reset.
+  if (
+    code.startsWith('HPE_') ||
+    code === 'UND_ERR_HEADERS_OVERFLOW' ||
+    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
+    /does not match the HTTP\/1\.1 protocol|^bad response/.test(text)
+  ) {
+    return { ok: false, outcome: 'bad_response', reason: text, retryable: true };
+  }
+  // The connection was closed or reset after it was made (before or during the response).
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') {
+    return { ok: false, outcome: 'reset', reason: text, retryable: true };
+  }
   return { ok: false, outcome: 'connect_error', reason: text, retryable: true };
 }
 

@@ -171,6 +171,21 @@ test('JWKS drop rules (jwks.cc, remote key sets), each key dropped with a reason
   }
 });
 
+test('a JWKS of 300,000 unusable entries: ten reasons, then one line counting the rest (not 300,000 log lines)', () => {
+  const good = { ...rsaJwk, kid: 'good', alg: 'RS256' };
+  const r = parseJwksDocument({ keys: [good, ...Array.from({ length: 300_000 }, () => ({}))] }, { allowX509Map: false });
+  assert.ok(r.ok);
+  assert.deepEqual(r.keys.map((k) => k.kid), ['good']);
+  assert.equal(r.dropped.length, 11);
+  assert.match(r.dropped[0]!, /^keys\[1\]: "kty" is missing/);
+  assert.match(r.dropped[9]!, /^keys\[10\]: /);
+  assert.equal(r.dropped[10], 'and 299990 more entries dropped');
+  // A local JWKS with many entries go-jose cannot read: the error names the first.
+  const local = importLocalJwks(JSON.stringify({ keys: [good, ...Array.from({ length: 20 }, () => ({}))] }));
+  assert.equal(local.ok, false);
+  assert.match(!local.ok ? local.error : '', /keys\[1\]/);
+});
+
 test('JWKS keys that survive: EC curves from alg or crv, P-256 assumed (remote), oct, OKP; order kept', () => {
   const noCrv = (k: Record<string, string>) => ({ kty: 'EC', x: k.x, y: k.y });
   const r = remote(

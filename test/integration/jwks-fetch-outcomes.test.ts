@@ -1,0 +1,63 @@
+// How a remote JWKS fetch that got no usable answer is labelled (the `outcome` of the fetch log
+// line and of jwtgate_jwks_fetch_total): nobody listening is `connect_error`; a connection
+// closed or reset after it was made is `reset`; an answer that is not usable HTTP/1.1 is
+// `bad_response`. Each against a raw TCP server on loopback.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { fetchJwks, type JwksFetchResult } from '../../src/jwks/remote-fetch.js';
+import { freePort } from '../helpers/jwks-server.js';
+
+const spec = (port: number) => ({
+  id: 'GatewayExtension/ns/ext#p',
+  url: `http://127.0.0.1:${port}/keys`,
+  target: { host: '127.0.0.1', port },
+  cacheDurationMs: 60_000,
+  failedRefetchDurationMs: 1_000,
+  numRetries: 0,
+  backOffBaseMs: 1,
+  backOffMaxMs: 1,
+});
+
+/** Fetches from a server that answers the request with `answer` (written raw), or with `act`. */
+async function fetchFrom(answer: string | ((s: net.Socket) => void)): Promise<JwksFetchResult> {
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => (typeof answer === 'string' ? s.end(answer) : answer(s)));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    return await fetchJwks(spec((server.address() as net.AddressInfo).port), { timeoutMs: 3_000 });
+  } finally {
+    server.close();
+  }
+}
+
+const outcomeOf = (r: JwksFetchResult) => (r.ok ? 'ok' : r.outcome);
+
+test('nobody listening: connect_error', async () => {
+  assert.equal(outcomeOf(await fetchJwks(spec(await freePort()), { timeoutMs: 3_000 })), 'connect_error');
+});
+
+test('closed or reset after the connection was made: reset', async () => {
+  assert.equal(outcomeOf(await fetchFrom((s) => s.destroy())), 'reset');
+  assert.equal(outcomeOf(await fetchFrom('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"keys":[]}')), 'reset', 'closed before the body was complete');
+  assert.equal(
+    outcomeOf(
+      await fetchFrom((s) => {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"ke');
+        setTimeout(() => s.resetAndDestroy(), 50);
+      }),
+    ),
+    'reset',
+  );
+});
+
+test('an answer that is not usable HTTP/1.1: bad_response, with the parser\'s reason', async () => {
+  const bad = await fetchFrom('HTTP/1.1 2x0 OK\r\n\r\n');
+  assert.equal(outcomeOf(bad), 'bad_response');
+  assert.match(!bad.ok ? bad.reason : '', /Invalid status code/);
+  assert.equal(outcomeOf(await fetchFrom('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n')), 'bad_response');
+  assert.equal(outcomeOf(await fetchFrom(`HTTP/1.1 200 OK\r\nX-A: ${'a'.repeat(70_000)}\r\n\r\n`)), 'bad_response');
+  assert.equal(outcomeOf(await fetchFrom('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}')), 'bad_response');
+});
