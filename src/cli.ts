@@ -118,6 +118,27 @@ async function serve(argv: string[]): Promise<number> {
   const upstreamMaxPending = intFlag('--upstream-max-pending', values['upstream-max-pending'], 0);
   const jwksRefetchCooldownMs = intFlag('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms']);
 
+  // Signals are handled from here on: during start-up (which can wait up to 15 s for a first
+  // remote JWKS fetch, before any listener is bound) one ends the start with exit 0; once
+  // serving, one drains. A second signal of any kind ends the process at once.
+  let stopping = false;
+  let drain: ((signal: string) => void) | undefined;
+  let abortStart: (signal: string) => void = () => {};
+  const aborted = new Promise<{ signal: string }>((r) => (abortStart = (signal) => r({ signal })));
+  const onSignal = (signal: string): void => {
+    if (stopping) {
+      log.warn('second signal: exiting without waiting for requests in flight', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    if (drain) return drain(signal);
+    log.info('shutting down during start-up', { signal });
+    abortStart(signal);
+  };
+  // SIGHUP too: a terminal closing, or an operator expecting a reload (there is none yet),
+  // drains instead of killing requests in flight.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => onSignal(signal));
+
   let echoServer: { port: number; close(): Promise<void> } | undefined;
   if (echo) {
     echoServer = await startEchoUpstream({ host: echo.host, port: echo.port });
@@ -136,8 +157,9 @@ async function serve(argv: string[]): Promise<number> {
     }
     log.info('admin listening', { host: admin.host, port: adminServer.port });
   }
+  let start: { gateway: Gateway } | { signal: string };
   try {
-    gateway = await Gateway.start({
+    const starting = Gateway.start({
       configPaths: values.config,
       host: values.host,
       portOverrides,
@@ -154,11 +176,20 @@ async function serve(argv: string[]): Promise<number> {
       logger: log,
       ...(values['access-log'] ? { accessLogger: createLogger('info') } : {}),
     });
+    start = await Promise.race([starting.then((g) => ({ gateway: g })), aborted]);
+    // A start that finishes after the signal is stopped (the process exits anyway).
+    if ('signal' in start) starting.then((g) => g.stop(0), () => {});
   } catch (err) {
     await adminServer?.close();
     await echoServer?.close();
     throw err;
   }
+  if ('signal' in start) {
+    await adminServer?.close();
+    await echoServer?.close();
+    return 0;
+  }
+  gateway = start.gateway;
   const started = gateway;
   for (const from of portOverrides.keys()) {
     if (!started.snapshot.ports.has(from)) log.warn('--port-map names a port no served Gateway listener has', { listenerPort: from });
@@ -174,14 +205,7 @@ async function serve(argv: string[]): Promise<number> {
   log.info('jwtgate ready', { listeners: [...started.snapshot.ports.keys()].map((p) => ({ listenerPort: p, port: started.port(p) })) });
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) {
-        // A second signal, of any kind, ends the process at once.
-        log.warn('second signal: exiting without waiting for requests in flight', { signal });
-        process.exit(1);
-      }
-      stopping = true;
+    drain = (signal: string) => {
       log.info('shutting down', { signal });
       void (async () => {
         await started.stop();
@@ -190,9 +214,6 @@ async function serve(argv: string[]): Promise<number> {
         resolve(0);
       })();
     };
-    // SIGHUP too: a terminal closing, or an operator expecting a reload (there is none yet),
-    // drains instead of killing requests in flight.
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
   });
 }
 

@@ -10,6 +10,9 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { request } from '../helpers/http-client.js';
 import { startCli, waitForLogLine } from '../helpers/cli.js';
+import net from 'node:net';
+import { SAMPLE_GATEWAY } from '../helpers/harness.js';
+import { remoteJwksManifests } from '../helpers/remote-jwks.js';
 
 /** An upstream that answers each request after `delayMs` (never, when Infinity). */
 async function slowUpstream(delayMs: number): Promise<{ port: number; close(): void }> {
@@ -144,6 +147,33 @@ test('a configuration with no Gateway listener to serve: exit 1 with an error, n
     assert.match(p.output(), /no Gateway listener to serve/);
   } finally {
     p.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('SIGTERM while start-up waits for a first remote JWKS fetch: logged, exit 0 at once (it used to die by the signal, unlogged)', { timeout: 30_000 }, async () => {
+  // An IdP that accepts connections and never answers: the start waits (fastListener false).
+  const held: net.Socket[] = [];
+  const idp = net.createServer((s) => held.push(s.on('error', () => {})));
+  await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r));
+  const idpPort = (idp.address() as AddressInfo).port;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-startup-'));
+  writeFileSync(path.join(dir, 'app.yaml'), `${SAMPLE_GATEWAY}---\n${remoteJwksManifests({ url: `http://127.0.0.1:${idpPort}/keys`, backendPort: idpPort, fastListener: false })}`);
+  const p = startCli(['serve', '--config', dir, '--port-map', '8080=0', '--host', '127.0.0.1', '--admin', '127.0.0.1:0']);
+  try {
+    await waitForLogLine(p, 'admin listening', 20_000);
+    for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(held.length > 0, 'the first fetch is in progress');
+    const t0 = Date.now();
+    p.child.kill('SIGTERM');
+    assert.equal(await p.exited, 0, p.output());
+    assert.ok(Date.now() - t0 < 3000, `exited ${Date.now() - t0} ms after the signal (the start-up wait is 15 s)`);
+    assert.match(p.output(), /"msg":"shutting down during start-up","signal":"SIGTERM"/);
+    assert.doesNotMatch(p.output(), /jwtgate ready/);
+  } finally {
+    p.kill();
+    for (const s of held) s.destroy();
+    idp.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
