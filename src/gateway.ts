@@ -5,6 +5,7 @@
 
 import { ConfigError, ERRORS, type ConfigProblem, type ErrorCode } from './errors.js';
 import type { CompiledRoute, ImportedKey, JwtExtension, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
+import type { RemoteKeySetState } from './config/dump.js';
 import { compileFiles } from './config/build.js';
 import { selectRoute, pickBackend } from './routing/match.js';
 import { normalizePath } from './http/path-normalize.js';
@@ -93,6 +94,8 @@ export class Gateway {
    */
   private lastGeneration = 0;
   private refresher: JwksRefresher | undefined;
+  /** The keys last published for each remote key set (for /config_dump and /metrics). */
+  private readonly remoteKeys = new Map<string, readonly ImportedKey[]>();
   private listening = false;
   /** Requests waiting for an asynchronous JWT check (stop() drains them). */
   private authPending = 0;
@@ -240,6 +243,49 @@ export class Gateway {
     const generation = ++this.lastGeneration;
     this.verifier.publishKeySet(id, generation, keys);
     this.keySetRefs.set(id, { source: this.snap.keySets.get(id)!, generation });
+    this.remoteKeys.set(id, keys);
+  }
+
+  /** What /config_dump shows of a remote key set beyond its configuration: the keys in use and its fetch record. */
+  remoteState(id: string): RemoteKeySetState | undefined {
+    const stats = this.refresher?.stats(id);
+    const keys = this.remoteKeys.get(id);
+    if (!stats && !keys) return undefined;
+    return {
+      ...(keys ? { keys } : {}),
+      ...(stats?.lastSuccessMs !== undefined ? { lastSuccessMs: stats.lastSuccessMs } : {}),
+      ...(stats?.lastFailure !== undefined ? { lastFailure: stats.lastFailure } : {}),
+      fetches: { ...(stats?.fetches ?? {}) },
+      earlyRefetches: stats?.earlyRefetches ?? 0,
+    };
+  }
+
+  /**
+   * /metrics: the counters, then per remote key set (label `provider`, the key set id) its keys
+   * in use, the time of its last good fetch and its fetches by outcome, and the refresher
+   * thread's restarts. The labels are bounded by the configuration.
+   */
+  renderMetrics(): string {
+    let out = this.metrics.render();
+    const ids = [...this.snap.keySets.values()].filter((ks) => ks.kind === 'remote').map((ks) => ks.id);
+    if (ids.length === 0) return out;
+    const label = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+    let keys = '';
+    let success = '';
+    let fetches = '';
+    for (const id of ids) {
+      const p = `provider="${label(id)}"`;
+      const inUse = this.remoteKeys.get(id);
+      keys += `jwtgate_jwks_keys{${p}} ${inUse?.length ?? 0}\n`;
+      const stats = this.refresher?.stats(id);
+      if (stats?.lastSuccessMs !== undefined) success += `jwtgate_jwks_last_success_timestamp_seconds{${p}} ${(stats.lastSuccessMs / 1000).toFixed(3)}\n`;
+      for (const [outcome, n] of Object.entries(stats?.fetches ?? {})) fetches += `jwtgate_jwks_provider_fetches_total{${p},outcome="${outcome}"} ${n}\n`;
+    }
+    out += `# HELP jwtgate_jwks_keys Keys in use for each remote key set (0 before its first good fetch)\n# TYPE jwtgate_jwks_keys gauge\n${keys}`;
+    out += `# HELP jwtgate_jwks_last_success_timestamp_seconds Time of each remote key set's last good fetch\n# TYPE jwtgate_jwks_last_success_timestamp_seconds gauge\n${success}`;
+    out += `# HELP jwtgate_jwks_provider_fetches_total Remote JWKS fetches by key set and outcome\n# TYPE jwtgate_jwks_provider_fetches_total counter\n${fetches}`;
+    out += `# HELP jwtgate_jwks_refresher_restarts_total Times the JWKS refresher thread died and was restarted\n# TYPE jwtgate_jwks_refresher_restarts_total counter\njwtgate_jwks_refresher_restarts_total ${this.refresher?.restarts ?? 0}\n`;
+    return out;
   }
 
   private keySetFor(id: string): KeySetRef | undefined {

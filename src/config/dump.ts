@@ -3,7 +3,7 @@
 // key material), backends, and problem counts. Header-match values that look like credentials
 // are redacted.
 
-import type { CompiledRoute, JwtExtension, KeySetSource, RouteTable, Snapshot, ValueMatch } from './snapshot.js';
+import type { CompiledRoute, ImportedKey, JwtExtension, KeySetSource, RouteTable, Snapshot, ValueMatch } from './snapshot.js';
 import { redactUrl } from '../jwks/remote-fetch.js';
 import { countProblems } from './report.js';
 import { SENSITIVE_NAME } from './schema.js';
@@ -42,22 +42,38 @@ function tableDump(t: RouteTable): object {
   };
 }
 
-function keySetDump(ks: KeySetSource | undefined): object {
+/** A remote key set as it runs (the gateway's view): keys in use and its fetch record. */
+export interface RemoteKeySetState {
+  readonly keys?: readonly ImportedKey[];
+  readonly lastSuccessMs?: number;
+  readonly lastFailure?: string;
+  readonly fetches: Readonly<Record<string, number>>;
+  readonly earlyRefetches: number;
+}
+
+export type RemoteStateOf = (id: string) => RemoteKeySetState | undefined;
+
+function keyDump(k: ImportedKey): object {
+  return {
+    ...(k.kid !== undefined ? { kid: k.kid } : {}),
+    ...(k.alg !== undefined ? { alg: k.alg } : {}),
+    kty: k.kty,
+    ...(k.crv !== undefined ? { crv: k.crv } : {}),
+    thumbprint: k.thumbprint,
+  };
+}
+
+function keySetDump(ks: KeySetSource | undefined, remoteState?: RemoteStateOf): object {
   if (!ks) return { missing: true };
   if (ks.kind === 'local') {
     return {
       id: ks.id,
       kind: 'local',
       keyCount: ks.keys.length,
-      keys: ks.keys.map((k) => ({
-        ...(k.kid !== undefined ? { kid: k.kid } : {}),
-        ...(k.alg !== undefined ? { alg: k.alg } : {}),
-        kty: k.kty,
-        ...(k.crv !== undefined ? { crv: k.crv } : {}),
-        thumbprint: k.thumbprint,
-      })),
+      keys: ks.keys.map(keyDump),
     };
   }
+  const state = remoteState?.(ks.id);
   return {
     id: ks.id,
     kind: 'remote',
@@ -82,10 +98,21 @@ function keySetDump(ks: KeySetSource | undefined): object {
           },
         }
       : {}),
+    // What the refresher fetched: the keys in use (none before a first good fetch) and the record.
+    ...(state
+      ? {
+          keyCount: state.keys?.length ?? 0,
+          keys: (state.keys ?? []).map(keyDump),
+          ...(state.lastSuccessMs !== undefined ? { lastSuccess: new Date(state.lastSuccessMs).toISOString() } : {}),
+          ...(state.lastFailure !== undefined ? { lastFailure: state.lastFailure } : {}),
+          fetches: { ...state.fetches },
+          earlyRefetches: state.earlyRefetches,
+        }
+      : {}),
   };
 }
 
-function extensionDump(e: JwtExtension, snapshot: Snapshot): object {
+function extensionDump(e: JwtExtension, snapshot: Snapshot, remoteState?: RemoteStateOf): object {
   return {
     key: e.key,
     filterName: e.filterName,
@@ -101,13 +128,13 @@ function extensionDump(e: JwtExtension, snapshot: Snapshot): object {
       claimsToHeaders: p.claimsToHeaders.map((c) => ({ claim: c.claim, header: c.header })),
       forwardToken: p.forwardToken,
       clockSkewSeconds: p.clockSkewSeconds,
-      keySet: keySetDump(snapshot.keySets.get(p.keySetId)),
+      keySet: keySetDump(snapshot.keySets.get(p.keySetId), remoteState),
     })),
   };
 }
 
 /** A JSON-safe description of the running snapshot (no key material, no tokens). */
-export function configDump(snapshot: Snapshot): object {
+export function configDump(snapshot: Snapshot, remoteState?: RemoteStateOf): object {
   return {
     generation: snapshot.generation,
     listeners: [...snapshot.ports.values()].flatMap((pt) =>
@@ -120,7 +147,7 @@ export function configDump(snapshot: Snapshot): object {
         routes: tableDump(l.routes),
       })),
     ),
-    extensions: [...snapshot.extensions.values()].map((e) => extensionDump(e, snapshot)),
+    extensions: [...snapshot.extensions.values()].map((e) => extensionDump(e, snapshot, remoteState)),
     backends: [...snapshot.backends.values()].map((b) => ({ key: b.key, endpoints: b.endpoints.map((e) => `${e.host}:${e.port}`) })),
     problems: countProblems(snapshot.problems),
   };

@@ -37,9 +37,9 @@ export function startAdmin(current: () => Gateway | undefined, host: string, por
       case '/ready':
         return gateway.ready ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
       case '/config_dump':
-        return send(200, 'application/json', JSON.stringify(configDump(gateway.snapshot), null, 2) + '\n');
+        return send(200, 'application/json', JSON.stringify(configDump(gateway.snapshot, (id) => gateway.remoteState(id)), null, 2) + '\n');
       case '/metrics':
-        return send(200, 'text/plain; version=0.0.4', gateway.metrics.render());
+        return send(200, 'text/plain; version=0.0.4', gateway.renderMetrics());
       default:
         return send(404, 'text/plain', 'not found: try /ready, /healthz, /config_dump, /metrics\n');
     }

@@ -12,6 +12,7 @@ import { mint } from '../helpers/tokens.js';
 import crypto from 'node:crypto';
 import { jwksOf, rsaSigningKey } from '../helpers/signing-keys.js';
 import type { GatewayOptions } from '../../src/gateway.js';
+import { startAdmin } from '../../src/observability/admin.js';
 
 const K1 = rsaSigningKey('k1');
 const K2 = rsaSigningKey('k2');
@@ -137,6 +138,44 @@ test('500s then recovery: retries per retryPolicy inside one fetch, failedRefetc
       assert.equal(h.gateway.metrics.get('jwtgate_jwks_fetch_total', 'ok'), 1);
       assert.equal(h.gateway.jwksRefresher!.restarts, 0, 'the refresher thread never crashed');
       t.diagnostic(`500s then recovery: ${idp.fetches()} requests received (3 in the failed fetch, 1 good)`);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('an operator can see which IdP fails: /metrics per key set (keys in use, last good fetch, fetches by outcome) and /config_dump with the keys and the fetch record', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  idp.queue({ status: 500, body: 'oops' });
+  try {
+    await withGateway({ port: idp.port, failedRefetchDuration: '300ms' }, async (h) => {
+      const admin = await startAdmin(() => h.gateway, '127.0.0.1', 0);
+      try {
+        const get = async (path: string) => (await fetch(`http://127.0.0.1:${admin.port}${path}`)).text();
+        const provider = `provider="${EXT_ID}"`;
+        const failing = await get('/metrics');
+        assert.match(failing, new RegExp(`\\njwtgate_jwks_keys\\{${provider.replace(/[#/]/g, '.')}\\} 0\\n`));
+        assert.match(failing, /jwtgate_jwks_provider_fetches_total\{provider="[^"]+",outcome="http_status"\} 1\n/);
+        assert.doesNotMatch(failing, /jwtgate_jwks_last_success_timestamp_seconds\{/);
+        assert.match(failing, /\njwtgate_jwks_refresher_restarts_total 0\n/);
+        const before = JSON.parse(await get('/config_dump')).extensions[0].providers[0].keySet;
+        assert.equal(before.keyCount, 0);
+        assert.match(before.lastFailure, /HTTP 500/);
+        await waitFor(async () => (await call(h, tokenFor(K1))).status === 200, 'recovery');
+        const ok = await get('/metrics');
+        assert.match(ok, /\njwtgate_jwks_keys\{provider="[^"]+"\} 1\n/);
+        const at = Number(/jwtgate_jwks_last_success_timestamp_seconds\{provider="[^"]+"\} ([0-9.]+)\n/.exec(ok)?.[1]);
+        assert.ok(Math.abs(at - Date.now() / 1000) < 30, `last success ${at}`);
+        assert.match(ok, /jwtgate_jwks_provider_fetches_total\{provider="[^"]+",outcome="ok"\} 1\n/);
+        const after = JSON.parse(await get('/config_dump')).extensions[0].providers[0].keySet;
+        assert.equal(after.keyCount, 1);
+        assert.equal(after.keys[0].kid, 'k1');
+        assert.match(after.keys[0].thumbprint, /^[A-Za-z0-9_-]{16,}$/);
+        assert.ok(after.lastSuccess);
+        assert.deepEqual(after.fetches, { http_status: 1, ok: 1 });
+      } finally {
+        await admin.close();
+      }
     });
   } finally {
     await idp.close();
