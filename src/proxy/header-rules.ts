@@ -110,7 +110,6 @@ export function upstreamRequestHeaders(req: {
   // A claim header (claimsToHeaders) may take one of the names set below: as in Envoy, where the
   // connection manager sets them before jwt_authn replaces them, the claim's value is sent.
   const gw = req.gatewayHeaders;
-  const claimed = gw !== undefined && gw.length > 0 ? (n: string) => gw.includes(n) : NONE_CLAIMED;
   let connection: string | undefined;
   let xff: string | undefined;
   let hasHost = false;
@@ -127,14 +126,14 @@ export function upstreamRequestHeaders(req: {
         chunked = true;
         continue;
       case 'x-forwarded-for':
-        if (claimed(name)) break;
+        if (claimed(gw, name)) break;
         if (NOT_PLAIN.test(value) && CONTROL_CHAR.test(value)) return undefined;
         xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
       case 'x-forwarded-proto':
       case 'x-forwarded-host':
       case 'x-request-id':
-        if (claimed(name)) break;
+        if (claimed(gw, name)) break;
         continue;
       case 'x-envoy-external-address':
         continue;
@@ -161,20 +160,24 @@ export function upstreamRequestHeaders(req: {
   if (connection !== undefined) removeNominated(out, connection, REQUEST_PROTECTED, req.gatewayHeaders);
   const authority = NON_ASCII.test(req.authority) ? utf8AsLatin1(req.authority) : req.authority;
   if (!hasHost && authority !== '') out.push('host', authority);
-  if (!claimed('x-forwarded-for')) {
+  if (!claimed(gw, 'x-forwarded-for')) {
     if (req.remoteAddress !== '') xff = xff === undefined ? req.remoteAddress : `${xff}, ${req.remoteAddress}`;
     if (xff !== undefined) out.push('x-forwarded-for', NON_ASCII.test(xff) ? utf8AsLatin1(xff) : xff);
   }
-  if (!claimed('x-forwarded-proto')) out.push('x-forwarded-proto', req.scheme);
-  if (authority !== '' && !claimed('x-forwarded-host')) out.push('x-forwarded-host', authority);
+  if (!claimed(gw, 'x-forwarded-proto')) out.push('x-forwarded-proto', req.scheme);
+  if (authority !== '' && !claimed(gw, 'x-forwarded-host')) out.push('x-forwarded-host', authority);
   // Envoy at the edge (use_remote_address, preserve_external_request_id off) replaces a
   // client's x-request-id with a fresh UUID. A client's x-envoy-external-address (which Envoy
   // overwrites with the client address) was dropped above.
-  if (!claimed('x-request-id')) out.push('x-request-id', randomUUID());
+  if (!claimed(gw, 'x-request-id')) out.push('x-request-id', randomUUID());
   return out;
 }
 
-const NONE_CLAIMED = (_name: string): boolean => false;
+
+/** `name` is one of the claim headers the JWT stage set (no allocation: on every proxied request). */
+function claimed(gw: readonly string[] | undefined, name: string): boolean {
+  return gw !== undefined && gw.length > 0 && gw.includes(name);
+}
 
 /**
  * The request target sent upstream: `path` and `query` as the client sent their bytes (uWS
