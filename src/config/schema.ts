@@ -1,6 +1,6 @@
 // A small validation schema in the style of the kubebuilder markers the kgateway CRDs carry:
 // required fields, defaults, enums, lengths, item counts, patterns, ExactlyOneOf unions, plus
-// what kubectl would not tell you: unknown fields (with a "did you mean") and fields renamed in
+// unknown fields as errors (kubectl strict validation) with a "did you mean", and fields renamed in
 // the current API. Config types are inferred from the schemas (`Infer<typeof X>`), so each shape
 // is written once. Parsing never stops at the first problem: every problem goes to the ParseCtx.
 
@@ -367,6 +367,8 @@ export function list<T>(item: Schema<T>, o: ListOptions<T> = {}): Schema<readonl
 // ---------------------------------------------------------------------------------------------
 // Objects
 
+const STRICT_FIELDS = "kubectl's strict field validation refuses it";
+
 export interface ObjectOptions {
   /** Field names of older API versions -> what to write instead (an error). */
   readonly legacy?: Readonly<Record<string, string>>;
@@ -376,8 +378,8 @@ export interface ObjectOptions {
   readonly refused?: Readonly<Record<string, string>>;
   /** Each group: exactly one of these fields must be set (`+kubebuilder:validation:ExactlyOneOf`). */
   readonly exactlyOneOf?: readonly (readonly string[])[];
-  /** Unknown fields: warn (default, with "did you mean"), or allow silently. */
-  readonly unknown?: 'warn' | 'allow';
+  /** Unknown fields: an error (default, with "did you mean"), or allowed silently. */
+  readonly unknown?: 'error' | 'allow';
   /** Message for unknown fields that are not close to a known one (e.g. "ignored: not supported yet"). */
   readonly unknownMessage?: (field: string) => string;
 }
@@ -426,9 +428,11 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
         continue;
       }
       if (o.unknown === 'allow') continue;
+      // An error, as kubectl's default strict validation refuses the manifest: a misspelt
+      // `jwtAuth` ignored with a warning left its Gateway serving without a JWT check.
       const close = suggest(key, known);
-      if (close) cx.warn(p, `unknown field "${key}": did you mean "${close}"? (ignored)`);
-      else cx.warn(p, o.unknownMessage ? o.unknownMessage(key) : `unknown field "${key}" (ignored)`);
+      if (close) cx.error(p, `unknown field "${key}": did you mean "${close}"? (${STRICT_FIELDS})`);
+      else cx.error(p, o.unknownMessage ? o.unknownMessage(key) : `unknown field "${key}" (${STRICT_FIELDS})`);
     }
     // A renamed field already got an error that says what to write instead; the union error
     // ("none is set") would only repeat it.

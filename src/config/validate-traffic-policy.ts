@@ -124,8 +124,17 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) return;
     if (checkTarget(t, p, cx)) targetSelectors.push({ ...t, path: p });
   });
+  // `jwtAuth:` with nothing under it (an extensionRef indented one level too little, `~`):
+  // kubectl drops the null and the policy would enforce nothing; refused so its targets fail
+  // closed and `check` says why.
+  const rawSpec = raw.object['spec'];
+  if (rawSpec !== null && typeof rawSpec === 'object' && 'jwtAuth' in rawSpec && (rawSpec as Record<string, unknown>)['jwtAuth'] === null) {
+    cx.error('spec.jwtAuth', 'jwtAuth is empty (null): is its extensionRef indented under it? Write jwtAuth: {extensionRef: {name: <GatewayExtension>}} or jwtAuth: {disable: {}}');
+  }
   let jwt: TrafficPolicyModel['jwtAuth'];
-  if (s?.jwtAuth?.extensionRef) jwt = { kind: 'extension', namespace: s.jwtAuth.extensionRef.namespace ?? raw.namespace, name: s.jwtAuth.extensionRef.name };
+  const ref = s?.jwtAuth?.extensionRef;
+  // A name that failed its schema (reported with its path) names no extension.
+  if (ref && typeof ref.name === 'string') jwt = { kind: 'extension', namespace: ref.namespace ?? raw.namespace, name: ref.name };
   else if (s?.jwtAuth?.disable) jwt = { kind: 'disable' };
   return {
     ...modelBase(raw, cx, problems, before),

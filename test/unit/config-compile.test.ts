@@ -302,6 +302,16 @@ test('a policy whose extension is invalid carries the extension error as its sta
   assert.ok(s.problems.some((p) => p.resource === 'TrafficPolicy/default/pol' && p.message === 'GatewayExtension default/ext is invalid: jwt: jwt: remote jwks: unresolved backend ref: missing reference grant'));
 });
 
+test('a misspelt or empty jwtAuth fails closed: the policy is invalid and its Gateway answers 500 (it served without a JWT check)', () => {
+  for (const spec of [{ jwtAuht: { extensionRef: { name: 'ext' } } }, { jwtAuth: null, extensionRef: { name: 'ext' } }, { jwtAuth: { extensionRef: { name: 123 } } }]) {
+    const s = build([gateway(), route(), ext([provider()]), policy({ targetRefs: [target('Gateway', 'gw')], ...spec })]);
+    const sel = selectRoute(s.ports.get(8080)!, req('h', '/'));
+    assert.match(sel?.listener.invalid ?? '', /^TrafficPolicy\/default\/pol is invalid: /, JSON.stringify(spec));
+    assert.ok(hasErrors(s));
+    assert.ok(!s.problems.some((p) => p.message.includes('undefined')), JSON.stringify(s.problems));
+  }
+});
+
 test('invalid policy on a Gateway or listener: a catch-all 500 for the listeners sharing its port', () => {
   const s = build([
     gateway({
@@ -431,8 +441,8 @@ test('check report: statuses in kgateway form, problems with source, summary lin
   assert.ok(hasErrors(s));
   assert.match(text, /^Gateway\/default\/gw {2}\(t\.yaml:1\)\n {2}status:\n {4}conditions:\n {4}- type: Accepted\n {6}status: "True"\n {6}reason: Accepted\n {6}message: Gateway accepted\n/);
   assert.match(text, /\nProblems:\n {2}error {3}GatewayExtension\/default\/ext spec\.jwt\.providers\[0\]\.audiences {2}\(t\.yaml:3\)\n {10}Required value: must have at least 1 item\n/);
-  assert.match(text, /warning GatewayExtension\/default\/ext spec\.jwt\.providers\[0\]\.issuers {2}\(t\.yaml:3\)\n {10}unknown field "issuers": did you mean "issuer"\? \(ignored\)\n/);
-  assert.match(text, /\n2 resources, 1 error, 1 warning\n$/);
+  assert.match(text, /error {3}GatewayExtension\/default\/ext spec\.jwt\.providers\[0\]\.issuers {2}\(t\.yaml:3\)\n {10}unknown field "issuers": did you mean "issuer"\? \(kubectl's strict field validation refuses it\)\n/);
+  assert.match(text, /\n2 resources, 2 errors, 0 warnings\n$/);
   const clean = build([gateway()]);
   assert.equal(hasErrors(clean), false);
   assert.equal(hasErrors([]), false);
