@@ -1,6 +1,8 @@
 // Token extraction (spec §4.1) and token removal (spec §4.8.3).
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { extractTokens, parseQuery, removeQueryParam, removeToken } from '../../src/auth/token-extractor.js';
 import { percentDecode } from '../../src/http/percent-decode.js';
 import { provider, request } from '../fixtures/auth/builders.js';
@@ -93,4 +95,25 @@ test('removing a query token re-serializes the rest sorted by key, decoded (only
   assert.equal(req.query, 'a=%20x&y&b=2&b=1&c=');
   assert.equal(removeQueryParam('access_token=t', 'access_token'), '');
   assert.equal(removeQueryParam('access_token=t&access_token=u&z=1', 'access_token'), 'z=1');
+});
+
+test('a token cut from a long header or query does not keep that header or query alive (40 KB each, 2,000 of them)', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const kept: string[] = [];
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < 2_000; i++) {
+    const filler = `${'f'.repeat(40_000)}${i}`;
+    const token = `hdr.pay${i}.sig`;
+    const [h] = extractTokens(request({ headers: { authorization: `${filler} Bearer ${token}` } }), defaults);
+    const [q] = extractTokens(request({ query: `pad=${filler}&access_token=${token}` }), defaults);
+    assert.equal(h!.token, token);
+    assert.equal(q!.token, token);
+    kept.push(h!.token, q!.token);
+  }
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  // The two sources are 160 MB; the tokens themselves well under 1 MB.
+  assert.ok(grown < 16 * 1024 * 1024, `heap grew ${(grown / 1048576).toFixed(1)} MB for ${kept.length} tokens`);
 });
