@@ -109,6 +109,8 @@ class UwsExchange implements ClientExchange {
   private bodyEnded: boolean;
   /** Still inside uWS's request callback (until armAbort). */
   private inHandler = true;
+  /** When a body chunk last re-armed uWS's idle timer. */
+  private lastProgressMs = 0;
 
   constructor(res: HttpResponse, hasBody: boolean, contentLength: number, headOnly: boolean) {
     this.res = res;
@@ -147,6 +149,17 @@ class UwsExchange implements ClientExchange {
   private onData(ab: ArrayBuffer, isLast: boolean): void {
     if (isLast) this.bodyEnded = true;
     if (this.discardBody) return;
+    // uWS restarts its 10 s idle timer only after ~16 KB of body, so a slower upload was cut after
+    // 10 s with no answer. Any data is progress (Envoy's stream idle timeout is reset by every
+    // chunk): pause+resume re-arms the timer, at most once a second.
+    if (!isLast && !this.paused && !this.done) {
+      const now = Date.now();
+      if (now - this.lastProgressMs >= 1000) {
+        this.lastProgressMs = now;
+        this.res.pause();
+        this.res.resume();
+      }
+    }
     // Answered before the body was read (a 401 to an upload): nobody will read it. uWS 20.30 stops
     // delivering it after the reply (tested); should a build not, it is dropped, never buffered.
     if (this.done && !this.bodyCb) return;

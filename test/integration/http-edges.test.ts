@@ -176,6 +176,26 @@ test('a client that sends half a request does not block others', async () => {
   slow.destroy();
 });
 
+test('a slow upload (about 600 bytes a second for 12 s, past uWS\'s 10 s timer) is proxied whole, not cut (it was, below ~16 KB/s)', { timeout: 30_000 }, async () => {
+  const sock = net.connect(h.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  const chunks = 40;
+  const chunk = 'x'.repeat(180);
+  sock.write(`POST /anything HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: ${chunks * chunk.length}\r\n\r\n`);
+  let answer = '';
+  sock.on('data', (d) => (answer += d));
+  const closed = new Promise((r) => sock.once('close', r));
+  for (let i = 0; i < chunks && !sock.destroyed; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    sock.write(chunk);
+  }
+  await waitFor(() => answer.includes('\r\n\r\n') || sock.destroyed, 'an answer', 10_000);
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  assert.equal(h.echo.received.at(-1)!.bodyLength, chunks * chunk.length);
+  sock.destroy();
+  await closed;
+});
+
 test('a client that disconnects mid-request does not crash the gateway', async () => {
   const sock = net.connect(h.port, '127.0.0.1');
   await new Promise((r) => sock.once('connect', r));
