@@ -39,6 +39,12 @@ export interface VerifierOptions {
   tasksPerWorker?: number;
   /** Checks queued or in flight above which `verify` answers OVERLOADED (default 10000). */
   maxPending?: number;
+  /**
+   * A check still queued (not yet sent to a worker) after this long is answered OVERLOADED
+   * instead (default 1000 ms): under a flood of tokens that need checking, a new request waits
+   * at most about this long, not behind the whole queue (10,000 items: tens of seconds).
+   */
+  maxQueueMs?: number;
   /** 'auto' mode: inline checks allowed per event-loop turn while the pool is idle (default 2). */
   inlinePerTick?: number;
   /** Counts checks in `jwtgate_jwt_verifications_total{mode=pool|inline}` and tasks in `jwtgate_verify_pool_tasks_total{result=ok|failed}`. */
@@ -71,6 +77,8 @@ interface KeySetCopy {
 interface Pending {
   readonly item: VerifyItem;
   readonly resolve: (r: VerifierResult) => void;
+  /** performance.now() when queued. */
+  readonly queuedAt: number;
 }
 
 // Compiled layout: dist/src/auth/verifier.js -> dist/workers/verify.js.
@@ -104,6 +112,7 @@ export class Verifier {
   private readonly batchSize: number;
   private readonly maxTasksInFlight: number;
   private readonly maxPending: number;
+  private readonly maxQueueMs: number;
   private readonly inlinePerTick: number;
   private readonly metrics: Pick<Metrics, 'inc'> | undefined;
   private readonly keySets = new Map<string, KeySetCopy>();
@@ -125,6 +134,7 @@ export class Verifier {
     const tasksPerWorker = Math.max(1, opts.tasksPerWorker ?? 8);
     this.maxTasksInFlight = this.threads * tasksPerWorker;
     this.maxPending = opts.maxPending ?? 10_000;
+    this.maxQueueMs = opts.maxQueueMs ?? 1000;
     this.inlinePerTick = opts.inlinePerTick ?? 2;
     this.metrics = opts.metrics;
     if (this.mode === 'inline') {
@@ -209,7 +219,7 @@ export class Verifier {
       return OVERLOADED;
     }
     return new Promise<VerifierResult>((resolve) => {
-      this.queue.push({ item, resolve });
+      this.queue.push({ item, resolve, queuedAt: performance.now() });
       if (this.queue.length >= this.batchSize) this.flush(false);
       if (this.queue.length > 0 && !this.flushScheduled) {
         this.flushScheduled = true;
@@ -245,12 +255,26 @@ export class Verifier {
 
   /** Sends queued items as tasks while there is room; `partial` also sends a short last batch. */
   private flush(partial: boolean): void {
+    this.shedStale();
     while (this.queue.length > 0 && this.tasksInFlight < this.maxTasksInFlight && this.pool) {
       if (!partial && this.queue.length < this.batchSize) return;
       // Spread a partial flush over the workers so a handful of items does not wait on one.
       const size = partial ? Math.min(this.batchSize, Math.ceil(this.queue.length / this.threads)) : this.batchSize;
       this.dispatch(this.pool, this.queue.splice(0, size));
     }
+  }
+
+  /** Answers OVERLOADED for the checks queued longer than maxQueueMs (the oldest are first). */
+  private shedStale(): void {
+    const q = this.queue;
+    if (q.length === 0) return;
+    const limit = performance.now() - this.maxQueueMs;
+    if (q[0]!.queuedAt > limit) return;
+    let n = 1;
+    while (n < q.length && q[n]!.queuedAt <= limit) n++;
+    const stale = q.splice(0, n);
+    this.stats.overloaded += n;
+    for (const p of stale) p.resolve(OVERLOADED);
   }
 
   private dispatch(pool: Piscina, batch: Pending[]): void {

@@ -166,6 +166,26 @@ test('a bound on pending checks answers OVERLOADED instead of queueing without l
   assert.equal(v.stats.overloaded, 7);
 });
 
+test('a check queued longer than maxQueueMs is answered OVERLOADED instead of waiting behind the whole queue', async () => {
+  const v = verifier({ mode: 'pool', threads: 1, tasksPerWorker: 1, batchSize: 1, maxQueueMs: 200 });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  const item = signed(keysA.privateKey, 'a', 1);
+  await warm(v, item);
+  const before = v.stats.overloaded;
+  // One check goes to the only worker slot at once; the other 19 queue behind it, and the main
+  // thread is then busy for 260 ms, so they are all older than 200 ms when the slot frees.
+  const pending = Array.from({ length: 20 }, () => v.verify(item));
+  const until = performance.now() + 260;
+  while (performance.now() < until);
+  const results = await Promise.all(pending);
+  assert.deepEqual(results[0], { ok: true, keyIndex: 0 });
+  assert.equal(results.filter((r) => !r.ok && r.code === 'OVERLOADED').length, 19);
+  assert.equal(v.stats.overloaded - before, 19);
+  // Without the stall, checks are not shed.
+  const fresh = await Promise.all(Array.from({ length: 20 }, () => v.verify(item)));
+  assert.ok(fresh.every((r) => r.ok), JSON.stringify(fresh.filter((r) => !r.ok)));
+});
+
 test('close() with checks in flight: nothing rejects, they finish inline', async () => {
   const v = verifier({ mode: 'pool', threads: 1 });
   v.publishKeySet('ks', 1, imported(keysA.jwks));
