@@ -76,6 +76,8 @@ export class Gateway {
   private readonly opts: GatewayOptions;
   private readonly log: Logger;
   private readonly accessLog: Logger | undefined;
+  private oversizeLoggedMs = -Infinity;
+  private oversizeSuppressed = 0;
   /** Address every listener binds. */
   private readonly host: string;
   private readonly http: HttpServer;
@@ -123,7 +125,13 @@ export class Gateway {
       (port, req, ex) => this.handle(port, req, ex),
       (_port, ex, bytes, method, host, path) => {
         this.metrics.inc('jwtgate_requests_total', 'REQUEST_HEADERS_TOO_LARGE');
-        this.log.warn('request headers too large', { bytes, limit: maxRequestHeadersBytes });
+        // Clients choose how often this happens: one line per 10 s at most, with a count.
+        const now = Date.now();
+        if (now - this.oversizeLoggedMs >= 10_000) {
+          this.log.warn('request headers too large', { bytes, limit: maxRequestHeadersBytes, ...(this.oversizeSuppressed > 0 ? { alsoSinceLastLine: this.oversizeSuppressed } : {}) });
+          this.oversizeLoggedMs = now;
+          this.oversizeSuppressed = 0;
+        } else this.oversizeSuppressed++;
         // The path may be what made the head too large: the access log keeps its start.
         this.accessLog?.info('request', { method, host: host.slice(0, 256), path: path.length > 256 ? `${path.slice(0, 256)}...` : path, status: ERRORS.REQUEST_HEADERS_TOO_LARGE.status, result: 'REQUEST_HEADERS_TOO_LARGE' });
         sendError(ex, 'REQUEST_HEADERS_TOO_LARGE');

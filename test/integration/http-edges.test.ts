@@ -31,6 +31,18 @@ test('headers over 60 KiB get 431 and never reach the upstream', async () => {
   assert.equal(h.gateway.metrics.get('jwtgate_requests_total', 'REQUEST_HEADERS_TOO_LARGE'), 1);
 });
 
+test('431s are logged once per 10 s with a count, not once each (clients choose how often)', async () => {
+  const lines: Record<string, unknown>[] = [];
+  const g = await startHarness({ manifests: [basic], gateway: { maxRequestHeadersBytes: 4096, logger: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) } });
+  try {
+    for (let i = 0; i < 5; i++) assert.equal((await request({ port: g.port, headers: { 'x-filler': 'a'.repeat(5000) } })).status, 431);
+    assert.equal(g.gateway.metrics.get('jwtgate_requests_total', 'REQUEST_HEADERS_TOO_LARGE'), 5);
+    assert.equal(lines.filter((l) => l['msg'] === 'request headers too large').length, 1);
+  } finally {
+    await g.close();
+  }
+});
+
 test('a 100 KiB token gets 431, a 20 KiB garbage token gets a clean 401', async () => {
   assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${'a'.repeat(100 * 1024)}` } })).status, 431);
   const res = await request({ port: h.port, headers: { authorization: `Bearer ${'a'.repeat(10 * 1024)}.${'b'.repeat(10 * 1024)}.c` } });
