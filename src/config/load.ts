@@ -3,9 +3,10 @@
 // Syntax errors and limits become ConfigProblems with file:line; nothing here throws on bad
 // input and nothing here validates fields beyond a document's identity (kind, apiVersion, name).
 
+import { createReadStream } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Node as YamlNode } from 'yaml';
+import { Composer, isMap, isScalar, isSeq, LineCounter, Parser, type Node as YamlNode } from 'yaml';
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { isObject as isPlainObject } from './schema.js';
@@ -14,18 +15,26 @@ import { isObject as isPlainObject } from './schema.js';
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
 /** More resources than this across all inputs are refused. */
 export const MAX_RESOURCES = 10_000;
+/**
+ * Documents read across all inputs, valid or not (empty ones included): beyond it the rest is
+ * not read. Invalid documents counted nowhere let 4 MiB of `--- {}` make millions of problems.
+ */
+export const MAX_DOCUMENTS = 20_000;
 const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 const limitReported = new WeakSet<LoadResult>();
 
 export interface LoadResult {
   resources: RawResource[];
   problems: ConfigProblem[];
+  /** Documents read so far (see MAX_DOCUMENTS). */
+  documents?: number;
 }
 
 /**
  * Loads files and folders (recursively; `.yaml`, `.yml`, `.json`; sorted by path; entries whose
- * name starts with `.` are skipped, which also skips Kubernetes ConfigMap-mount `..data` links).
- * A file named explicitly is read whatever its extension.
+ * name starts with `.` are skipped, which also skips Kubernetes ConfigMap-mount `..data` links;
+ * a skipped `.x.yaml` manifest is warned about). A file named explicitly is read whatever its
+ * extension, and may be a pipe or device (`/dev/stdin`), read up to the same 4 MiB.
  */
 export async function loadManifests(paths: readonly string[]): Promise<LoadResult> {
   const out: LoadResult = { resources: [], problems: [] };
@@ -65,11 +74,16 @@ export async function loadManifests(paths: readonly string[]): Promise<LoadResul
       out.problems.push(fileProblem(file, `file is ${st.size} bytes; the limit is ${MAX_FILE_BYTES} bytes (4 MiB): split it`));
       continue;
     }
-    let bytes: Buffer;
+    let bytes: Buffer | undefined;
     try {
-      bytes = await readFile(file);
+      // A pipe or device has no size to check first (/dev/zero never ends): read with the limit.
+      bytes = st.isFile() ? await readFile(file) : await readBounded(file, MAX_FILE_BYTES);
     } catch (err) {
       out.problems.push(fileProblem(file, `cannot read: ${errText(err)}`));
+      continue;
+    }
+    if (bytes === undefined) {
+      out.problems.push(fileProblem(file, `more than ${MAX_FILE_BYTES} bytes (4 MiB) read from it (not a regular file): the limit is 4 MiB`));
       continue;
     }
     let text: string;
@@ -98,6 +112,27 @@ export function loadManifestsFromText(text: string, sourceName = '<text>'): Load
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Reads a stream (pipe, device) to its end; undefined when it holds more than `limit` bytes. */
+function readBounded(file: string, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const stream = createReadStream(file, { highWaterMark: 64 * 1024 });
+    stream.on('data', (c: string | Buffer) => {
+      const chunk = typeof c === 'string' ? Buffer.from(c) : c;
+      total += chunk.length;
+      if (total > limit) {
+        stream.destroy();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
 /** A name a folder walk reads as a manifest (.yaml, .yml, .json). */
 function isManifestName(name: string): boolean {
   return EXTENSIONS.has(path.extname(name).toLowerCase());
@@ -119,7 +154,14 @@ async function walk(dir: string, files: string[], problems: ConfigProblem[], vis
     return;
   }
   for (const e of entries) {
-    if (e.name.startsWith('.')) continue;
+    if (e.name.startsWith('.')) {
+      // `..data` and `..2024_…` are a ConfigMap mount's own entries; another hidden manifest
+      // may hold a policy someone meant to apply (kubectl apply -f DIR reads it).
+      if (!e.name.startsWith('..') && isManifestName(e.name)) {
+        problems.push({ ...fileProblem(path.join(dir, e.name), 'skipped: a hidden file (its name starts with "."); rename it to have it read'), severity: 'warning' });
+      }
+      continue;
+    }
     const full = path.join(dir, e.name);
     let isDir = e.isDirectory();
     let isFile = e.isFile();
@@ -143,23 +185,47 @@ async function walk(dir: string, files: string[], problems: ConfigProblem[], vis
 }
 
 function parseInto(text: string, file: string, out: LoadResult): void {
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // A byte order mark opens the file, or a document after `---` (files concatenated).
+  if (text.includes('\uFEFF')) text = text.replace(/(^|\n)\uFEFF/g, '$1');
+  // YAML 1.2 (and kubectl's go-yaml) break lines at a lone CR too; the yaml package does not, so
+  // a file saved with old Mac line endings read as one comment line: empty, silently. One
+  // character for one keeps every offset.
+  if (text.includes('\r')) text = text.replace(/\r(?!\n)/g, '\n');
   const lineCounter = new LineCounter();
-  let docs;
-  try {
-    // merge: YAML 1.1 `<<` merge keys, which kubectl accepts in manifests.
-    docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
-  } catch (err) {
-    out.problems.push(fileProblem(file, `YAML: ${errText(err)}`, `${file}:1`));
-    return;
-  }
   const lineOf = (offset: number | undefined): number => (offset === undefined ? 1 : lineCounter.linePos(offset).line || 1);
-  for (const doc of docs) {
+  // Documents are composed one at a time, so reading stops at MAX_DOCUMENTS instead of building
+  // a million of them first. merge: YAML 1.1 `<<` merge keys, which kubectl accepts.
+  const composer = new Composer({ uniqueKeys: true, merge: true });
+  const docs = composer.compose(new Parser(lineCounter.addNewLine).parse(text));
+  for (;;) {
+    let next;
+    try {
+      next = docs.next();
+    } catch (err) {
+      out.problems.push(fileProblem(file, `YAML: ${yamlErrText(err)}`, `${file}:1`));
+      return;
+    }
+    if (next.done) break;
+    const doc = next.value;
+    out.documents = (out.documents ?? 0) + 1;
+    if (out.documents > MAX_DOCUMENTS) {
+      if (!limitReported.has(out)) {
+        limitReported.add(out);
+        out.problems.push(fileProblem(file, `more than ${MAX_DOCUMENTS} documents: this one and the rest are not read`, `${file}:${lineOf(doc.range?.[0])}`));
+      }
+      return;
+    }
     const docLine = lineOf(doc.range?.[0]);
+    for (const w of doc.warnings) {
+      // An unknown tag (`!Ref`) is read as a plain value: say so rather than let it pass.
+      const line = lineOf(w.pos?.[0]);
+      out.problems.push({ ...fileProblem(file, `YAML: ${firstLine(w.message)}`, `${file}:${line}`), severity: 'warning' });
+    }
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         const line = e.linePos?.[0].line ?? lineOf(e.pos?.[0]);
-        out.problems.push(fileProblem(file, `YAML syntax error: ${firstLine(e.message)}`, `${file}:${line}`));
+        const what = /call stack/.test(e.message) ? 'the document is nested too deeply to read' : firstLine(e.message);
+        out.problems.push(fileProblem(file, `YAML syntax error: ${what}`, `${file}:${line}`));
       }
       continue;
     }
@@ -170,20 +236,32 @@ function parseInto(text: string, file: string, out: LoadResult): void {
     try {
       value = doc.toJS({ maxAliasCount: 1000 });
     } catch (err) {
-      out.problems.push(fileProblem(file, `YAML: ${errText(err)}`, `${file}:${docLine}`));
+      out.problems.push(fileProblem(file, `YAML: ${yamlErrText(err)}`, `${file}:${docLine}`));
       continue;
     }
     if (!isMap(contents) || !isPlainObject(value)) {
       out.problems.push(fileProblem(file, 'document is not a mapping (expected apiVersion, kind, metadata, spec)', `${file}:${lineOf(contents.range?.[0])}`));
       continue;
     }
-    if (value['kind'] === 'List' && Array.isArray(value['items'])) {
+    // `kind: List`, or a typed list such as `TrafficPolicyList` (kubectl get -o yaml).
+    if (typeof value['kind'] === 'string' && value['kind'].endsWith('List') && !('spec' in value)) {
+      const listLine = lineOf(contents.range?.[0]);
+      const rawItems = value['items'];
+      if (rawItems === undefined || rawItems === null) continue; // an empty list
+      if (!Array.isArray(rawItems)) {
+        out.problems.push(fileProblem(file, `a ${value['kind']}'s items must be a list of resources`, `${file}:${listLine}`));
+        continue;
+      }
       const itemsNode = contents.get('items', true);
-      const items = value['items'] as unknown[];
-      for (let i = 0; i < items.length; i++) {
+      for (let i = 0; i < rawItems.length; i++) {
         const node = isSeq(itemsNode) ? (itemsNode.items[i] as YamlNode | undefined) : undefined;
         const line = lineOf(node?.range?.[0]) || docLine;
-        addResource(items[i], node, file, line, lineOf, out, `items[${i}]`);
+        const item: unknown = rawItems[i];
+        if (isPlainObject(item) && typeof item['kind'] === 'string' && item['kind'].endsWith('List') && !('spec' in item)) {
+          out.problems.push(fileProblem(file, `items[${i}]: a list inside a list is not supported: write its items in the outer list`, `${file}:${line}`));
+          continue;
+        }
+        addResource(item, node, file, line, lineOf, out, `items[${i}]`);
       }
       continue;
     }
@@ -297,6 +375,12 @@ function fileProblem(file: string, message: string, source?: string): ConfigProb
 function firstLine(s: string): string {
   const i = s.indexOf('\n');
   return i < 0 ? s : s.slice(0, i);
+}
+
+/** A YAML error for a message: nesting deep enough to exhaust the stack said as such. */
+function yamlErrText(err: unknown): string {
+  if (err instanceof RangeError && /call stack/.test(err.message)) return 'the document is nested too deeply to read';
+  return errText(err);
 }
 
 function errText(err: unknown): string {

@@ -142,6 +142,7 @@ export function describe(v: unknown, cx?: ParseCtx, path = ''): string {
   // A PIN or key written unquoted is a YAML number: its type only.
   if (typeof v === 'number' || typeof v === 'boolean') return sensitive ? `a ${typeof v}` : `${typeof v} ${String(v)}`;
   if (Array.isArray(v)) return 'a list';
+  if (v instanceof Uint8Array) return 'binary data (a !!binary value: write the text as a string)';
   return 'an object';
 }
 
@@ -236,10 +237,15 @@ export function int(o: { min?: number; max?: number } = {}): Schema<number> {
   return new IntSchema(o.min, o.max);
 }
 
+const YAML11_BOOL: Readonly<Record<string, boolean | undefined>> = { y: true, yes: true, on: true, n: false, no: false, off: false };
+
 class BoolSchema extends Schema<boolean> {
   parse(v: unknown, path: string, cx: ParseCtx): boolean | undefined {
     if (typeof v !== 'boolean') {
-      cx.error(path, `Invalid value: ${describe(v, cx, path)}: must be of type boolean (true or false)`);
+      // kubectl's YAML 1.1 reads yes/no/on/off as booleans; YAML 1.2 (and jwtgate) as strings.
+      const yaml11 = typeof v === 'string' ? YAML11_BOOL[v.toLowerCase()] : undefined;
+      const hint = yaml11 !== undefined ? ` (kubectl reads "${v}" as ${yaml11}: write ${yaml11})` : ' (true or false)';
+      cx.error(path, `Invalid value: ${describe(v, cx, path)}: must be of type boolean${hint}`);
       return undefined;
     }
     return v;

@@ -98,6 +98,7 @@ const cases: Case[] = [
   { name: 'tokenSource.queryParams (older API)', docs: [jwtExt({ tokenSource: { queryParams: ['token'] } })], resource: E, path: `${pp}.tokenSource.queryParams`, message: 'use tokenSource.queryParameter' },
   { name: 'jwks.local.key (older API)', docs: [jwtExt({ jwks: { local: { key: JWKS } } })], resource: E, path: `${pp}.jwks.local.key`, message: 'use jwks.local.inline' },
   { name: 'remoteJwks (docs typo)', docs: [jwtExt({ remoteJwks: { url: 'https://x' } })], resource: E, path: `${pp}.remoteJwks`, message: 'use jwks.remote' },
+  { name: 'YAML 1.1 boolean (yes) where a boolean is expected', docs: [jwtExt({ forwardToken: 'yes' })], resource: E, path: `${pp}.forwardToken`, message: 'Invalid value: string "yes": must be of type boolean (kubectl reads "yes" as true: write true)' },
   { name: 'typo issuers', docs: [jwtExt({ issuers: 'x' })], resource: E, path: `${pp}.issuers`, message: 'did you mean "issuer"?' },
   { name: 'typo claimToHeaders', docs: [jwtExt({ claimToHeaders: [] })], resource: E, path: `${pp}.claimToHeaders`, message: 'did you mean "claimsToHeaders"?' },
   // ----- jwks.remote

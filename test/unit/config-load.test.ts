@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadManifests, loadManifestsFromText, MAX_FILE_BYTES, MAX_RESOURCES } from '../../src/config/load.js';
+import { loadManifests, loadManifestsFromText, MAX_DOCUMENTS, MAX_FILE_BYTES, MAX_RESOURCES } from '../../src/config/load.js';
 import { sourceOf } from '../../src/config/resource.js';
 
 const doc = (kind: string, name: string, ns?: string): string =>
@@ -107,7 +107,12 @@ test('load: folders are read recursively and in sorted order; dot entries and ot
   writeFileSync(path.join(dir, '..2024_01_01', 'dup.yaml'), doc('Backend', 'dup'));
   symlinkSync('..2024_01_01', path.join(dir, '..data'));
   const r = await loadManifests([dir]);
-  assert.deepEqual(r.problems, []);
+  // A hidden manifest is skipped with a warning (kubectl apply -f DIR would read it); the
+  // ConfigMap mount's `..` entries silently.
+  assert.deepEqual(
+    r.problems.map((p) => [p.severity, p.resource, p.message]),
+    [['warning', path.join(dir, '.hidden.yaml'), 'skipped: a hidden file (its name starts with "."); rename it to have it read']],
+  );
   assert.deepEqual(r.resources.map((x) => x.name), ['a', 'm', 'n', 'z']);
   assert.equal(r.resources[0]!.source, `${path.join(dir, 'a.yml')}:1`);
   // A file named explicitly is read even with another extension; duplicates are read once.
@@ -215,4 +220,49 @@ test('a resource-level loader problem names the field and its own line, not the 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('load: old Mac line endings (a lone CR), which YAML 1.2 and kubectl read as line breaks, are read so (the file read as one comment: empty)', () => {
+  const text = `# policy\n${doc('Backend', 'a')}---\n${doc('Backend', 'b')}`.replace(/\n/g, '\r');
+  const r = loadManifestsFromText(text, 'cr.yaml');
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(r.resources.map((x) => `${x.name}@${x.source}`), ['a@cr.yaml:2', 'b@cr.yaml:8']);
+});
+
+test('load: a byte order mark at the start of a later document (files concatenated) is dropped', () => {
+  const r = loadManifestsFromText(`${doc('Backend', 'a')}---\n\uFEFF${doc('Backend', 'b')}`, 'bom.yaml');
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(r.resources.map((x) => x.name), ['a', 'b']);
+});
+
+test('load: documents count toward a limit whether they are valid or not (4 MiB of `--- {}` made millions of problems)', () => {
+  const r = loadManifestsFromText('--- {}\n'.repeat(MAX_DOCUMENTS + 500), 'many.yaml');
+  // Three problems per `{}` (no kind, apiVersion, metadata), then the limit.
+  assert.equal(r.problems.length, 3 * MAX_DOCUMENTS + 1);
+  assert.match(r.problems.at(-1)!.message, new RegExp(`^more than ${MAX_DOCUMENTS} documents: this one and the rest are not read`));
+});
+
+test('load: typed lists (TrafficPolicyList), empty lists, bad items and nested lists', () => {
+  const r = loadManifestsFromText(
+    `apiVersion: v1\nkind: BackendList\nitems:\n- ${doc('Backend', 'a').replace(/\n(?=.)/g, '\n  ')}---\napiVersion: v1\nkind: List\nitems: null\n---\napiVersion: v1\nkind: List\nitems: {a: 1}\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: List, items: []}\n`,
+    'lists.yaml',
+  );
+  assert.deepEqual(r.resources.map((x) => x.name), ['a']);
+  assert.deepEqual(
+    r.problems.map((p) => p.message),
+    ["a List's items must be a list of resources", 'items[0]: a list inside a list is not supported: write its items in the outer list'],
+  );
+});
+
+test('load: an unknown tag is a warning; nesting too deep to read is said as such', () => {
+  const tagged = loadManifestsFromText(doc('Backend', 'a').replace('spec: {}', 'spec: {x: !Ref y}'), 't.yaml');
+  assert.deepEqual(tagged.problems.map((p) => [p.severity, p.message]), [['warning', 'YAML: Unresolved tag: !Ref']]);
+  const deep = loadManifestsFromText(`a: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`, 'deep.yaml');
+  assert.ok(deep.problems.some((p) => /nested too deeply/.test(p.message)), JSON.stringify(deep.problems.map((p) => p.message)));
+});
+
+test('load: a config path that is a pipe or device is read up to 4 MiB (/dev/zero used to fill memory)', async () => {
+  const r = await loadManifests(['/dev/zero']);
+  assert.deepEqual(r.resources, []);
+  assert.match(r.problems[0]!.message, /more than 4194304 bytes \(4 MiB\) read from it \(not a regular file\)/);
 });
