@@ -4,7 +4,7 @@
 // collected (never the first only); invalid policies turn their targets into 500 direct
 // responses as kgateway does (spec §2.5). Runs once per config load, never on the request path.
 
-import type { ConfigProblem } from '../errors.js';
+import { ConfigError, type ConfigProblem } from '../errors.js';
 import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
 import { firstInvalid, foldPolicies, NO_AUTH, type AttachedPolicy, type LevelPolicies } from '../routing/policy-attachment.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
@@ -391,6 +391,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     if (!m) replacedRules.set(routeKey, (m = new Map()));
     m.set(ruleIndex, message);
   };
+  let routeEntries = 0;
   const groups = new Map<string, Attachment[]>();
   for (const a of attachments) {
     const k = `${a.ls.gw.namespace}/${a.ls.gw.name}:${a.ls.l.port}`;
@@ -414,6 +415,20 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       const owner = ownerListener(host, siblings) ?? list[0]!.ls;
       for (const a of list) {
         const entries = compileRoutes(owner, a.rt, a.rules, atRoute, atRule, policyOutcome, ruleReplaced, compiledCache);
+        routeEntries += entries.length;
+        if (routeEntries > MAX_ROUTE_ENTRIES) {
+          // Hostnames x rules x matches multiply (YAML anchors make it cheap to write): refused
+          // as a whole rather than served in part, which could let requests fall through to
+          // another route.
+          const problem: ConfigProblem = {
+            resource: a.rt.id,
+            path: 'spec',
+            message: `the configuration compiles to more than ${MAX_ROUTE_ENTRIES} route entries (each match of each rule, for each hostname it serves); this HTTPRoute went over: use fewer hostnames or matches per route`,
+            severity: 'error',
+            source: a.rt.raw.source,
+          };
+          throw new ConfigError([problem], `cannot load configuration: ${a.rt.id} (${a.rt.raw.source}): ${problem.message}`);
+        }
         if (host === '*') owner.any.push(...entries);
         else {
           const bucket = owner.byHost.get(host);
@@ -614,6 +629,9 @@ function ownerListener(host: string, listeners: readonly ListenerState[]): Liste
   }
   return best;
 }
+
+/** Route entries (match x hostname) a configuration may compile to. */
+export const MAX_ROUTE_ENTRIES = 500_000;
 
 /** The CompiledRoutes of one HTTPRoute on one listener (memoized: shared by every host). */
 function compileRoutes(

@@ -417,6 +417,18 @@ test('statuses: a policy\'s ancestors are the Gateways it reaches, directly or t
   assert.match(text, /TrafficPolicy\/default\/on-nothing {2}\(t\.yaml:\d+\)\n {2}status:\n {4}conditions:\n/);
 });
 
+test('a configuration that compiles to more than 500,000 route entries (hostnames x rules x matches) is refused whole, naming the route that went over', () => {
+  const hostnames = Array.from({ length: 16 }, (_, i) => `h${i}.example.com`);
+  const rules = Array.from({ length: 16 }, (_, r) => ({ matches: Array.from({ length: 64 }, (_, m) => ({ path: { type: 'PathPrefix', value: `/r${r}/m${m}` } })), backendRefs: [{ name: 'app', port: 80 }] }));
+  // 16 x 16 x 64 = 16,384 entries a route: the 31st goes over.
+  const routes = Array.from({ length: 31 }, (_, i) => route({ hostnames, rules }, `r${String(i).padStart(2, '0')}`));
+  assert.throws(
+    () => build([gateway(), ...routes]),
+    (err: Error) => err.name === 'ConfigError' && /^cannot load configuration: HTTPRoute\/default\/r\d\d \(t\.yaml:\d+\): the configuration compiles to more than 500000 route entries/.test(err.message),
+  );
+  assert.doesNotThrow(() => build([gateway(), ...routes.slice(0, 30)]));
+});
+
 test('the snapshot is frozen', () => {
   const s = build([gateway(), route(), ext([provider()]), policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } })]);
   assert.equal(s.generation, 7);
