@@ -39,8 +39,9 @@ export interface ForwarderOptions {
   /** TCP connect timeout in ms; expiry -> 503 UPSTREAM_UNAVAILABLE (as Envoy's connect_timeout). Default 5000. */
   connectTimeoutMs?: number;
   /**
-   * How long an idle upstream connection is kept, in ms, unless the upstream's
-   * `Keep-Alive: timeout=` hint is shorter (undici then uses the hint minus 1 s). Default 4000.
+   * How long an idle upstream connection is kept, in ms, when the upstream sends no
+   * `Keep-Alive: timeout=` hint; with one, undici keeps it for the hint minus 2 s (at most
+   * 600 s), so it closes first. Default 4000 (under Node's http server's 5 s).
    */
   keepAliveTimeoutMs?: number;
   /**
