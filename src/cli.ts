@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { Gateway } from './gateway.js';
-import { ConfigError, StartupError } from './errors.js';
+import { ConfigError, StartupError, type ConfigProblem } from './errors.js';
+import type { Snapshot } from './config/snapshot.js';
 import { compileFiles } from './config/build.js';
 import { formatCheckReport } from './config/report.js';
 import { startAdmin, type AdminServer } from './observability/admin.js';
@@ -234,9 +235,16 @@ async function check(argv: string[]): Promise<number> {
   if (!values.config?.length) throw new UsageError('check needs at least one --config PATH');
   const output = values.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, got "${output}"`);
-  const snapshot = await compileFiles(values.config, { generation: 1, clusterDomain: values['cluster-domain'] });
-  const problems = snapshot.problems;
-  const report = { statuses: snapshot.statuses, problems };
+  let report: { statuses: Snapshot['statuses']; problems: readonly ConfigProblem[] };
+  try {
+    const snapshot = await compileFiles(values.config, { generation: 1, clusterDomain: values['cluster-domain'] });
+    report = { statuses: snapshot.statuses, problems: snapshot.problems };
+  } catch (err) {
+    // A configuration refused whole (the route-entry limit) is still a report: JSON readers get JSON.
+    if (!(err instanceof ConfigError)) throw err;
+    report = { statuses: [], problems: err.problems };
+  }
+  const problems = report.problems;
   if (output === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write(formatCheckReport(report));
   return problems.some((p) => p.severity === 'error') ? 1 : 0;

@@ -101,17 +101,27 @@ export class Authenticator {
    */
   private runExtensions(req: GatewayRequest, exts: readonly JwtExtension[], i: number, claims: Claims | undefined, stopOnClear: boolean): Maybe<AuthOutcome> {
     for (; i < exts.length; i++) {
+      // A denial's realm shows the URI as this extension received it (Envoy's filter saves
+      // original_uri_ before verifying), not the query a passing token was already removed
+      // from: put back on failure (the request is then answered, never forwarded).
+      const query = req.query;
       const r = this.runExtension(req, exts[i]!);
       if (r instanceof Promise) {
         const at = i;
         return r.then((v) => {
-          if (typeof v === 'string') return failure(v);
+          if (typeof v === 'string') {
+            req.query = query;
+            return failure(v);
+          }
           const c = v === NO_CLAIMS ? claims : v;
           if (stopOnClear && req.clearRouteCache === true) return { ok: true, ...(c ? { claims: c } : {}), stoppedAt: at };
           return this.runExtensions(req, exts, at + 1, c, stopOnClear);
         });
       }
-      if (typeof r === 'string') return failure(r);
+      if (typeof r === 'string') {
+        req.query = query;
+        return failure(r);
+      }
       if (r !== NO_CLAIMS) claims = r;
       if (stopOnClear && req.clearRouteCache === true) return { ok: true, ...(claims ? { claims } : {}), stoppedAt: i };
     }
@@ -121,19 +131,7 @@ export class Authenticator {
   private runExtension(req: GatewayRequest, ext: JwtExtension): Maybe<ClaimsResult> {
     // Sanitize first, whatever the outcome: clients cannot send the claim headers themselves.
     removeHeaders(req.headers, ext.sanitizeHeaders);
-    const query = req.query;
-    const r = this.runProviders(req, ext, 0, undefined, false);
-    // A denial's realm shows the URI as this extension received it (Envoy's filter saves
-    // original_uri_ before verifying), not the query a passing token was already removed from.
-    if (query === '') return r;
-    if (r instanceof Promise) {
-      return r.then((v) => {
-        if (typeof v === 'string') req.query = query;
-        return v;
-      });
-    }
-    if (typeof r === 'string') req.query = query;
-    return r;
+    return this.runProviders(req, ext, 0, undefined, false);
   }
 
   /** requires_any: the first provider that passes wins. */

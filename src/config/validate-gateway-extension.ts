@@ -64,6 +64,9 @@ const remoteJwks = obj({
       })
       .optional(),
   }).optional(),
+}, {
+  // A later kgateway version's field: known, not applied.
+  ignored: { timeout: 'timeout is not applied by this jwtgate version: a JWKS fetch has 5 s, Envoy\'s fixed timeout, retries included' },
 });
 
 const jwks = obj(
@@ -116,6 +119,8 @@ const provider = obj(
     clockSkew: clockSkewSeconds().optional(),
   },
   {
+    // A later kgateway version's field: known, not applied (jwtgate has its own result cache).
+    ignored: { cache: 'cache is not applied by this jwtgate version: verified tokens are cached by the gateway itself (10,000 entries, 16 MiB)' },
     legacy: {
       keepToken: 'keepToken is the older API: use forwardToken: true to keep the token (keepToken: Forward), or leave forwardToken unset to remove it (keepToken: Remove)',
       remoteJwks: 'remoteJwks is not a field (the jwt-claim-extraction docs are wrong): use jwks.remote: {url, backendRef}',

@@ -134,6 +134,9 @@ const BCP_FIELDS = [
   'healthCheck',
   'outlierDetection',
   'circuitBreakers',
+  // Fields of later kgateway versions: known, not applied.
+  'dns',
+  'upstreamProxyProtocol',
 ];
 
 const TLS_VERSIONS = ['AUTO', '1.0', '1.1', '1.2', '1.3'] as const;

@@ -12,7 +12,7 @@ import { documentSchema, GATEWAY_API_GROUP, group, kind, namespaceName, objectNa
  * would let requests through that kgateway denies (an `rbac` Allow list, an `extAuth` server,
  * credentials), so a policy that sets one is invalid: its routes fail closed with kgateway's 500.
  */
-const REFUSED = ['rbac', 'extAuth', 'basicAuth', 'apiKeyAuth', 'oauth2'];
+const REFUSED = ['rbac', 'extAuth', 'basicAuth', 'apiKeyAuth', 'oauth2', 'acl'];
 
 /** The other kgateway TrafficPolicy fields jwtgate does not implement (yet): warnings. */
 const NOT_SUPPORTED = [
@@ -31,6 +31,10 @@ const NOT_SUPPORTED = [
   'urlRewrite',
   'compression',
   'directResponse',
+  // Fields of later kgateway versions: known, not applied.
+  'tracing',
+  'faultInjection',
+  'internalRedirect',
 ];
 
 const targetSelector = obj({

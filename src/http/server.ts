@@ -438,8 +438,10 @@ export class HttpServer {
             // Envoy keeps Authorization as an inline header (registered by its oauth2 and cache
             // filters): a repeated field is appended to the first with ',' (HeaderMapImpl
             // appendToHeader), so jwt_authn sees one value and the upstream gets one field.
+            // Empty values add nothing (appendToHeader skips them, and an empty first value is
+            // replaced rather than followed by a comma).
             if (authorizationAt >= 0) {
-              headers[authorizationAt] += ',' + value;
+              if (value !== '') headers[authorizationAt] = headers[authorizationAt] === '' ? value : `${headers[authorizationAt]},${value}`;
               return;
             }
             authorizationAt = headers.length + 1;
@@ -473,7 +475,9 @@ export class HttpServer {
       const hasBody = chunked || contentLength > 0;
       const exchange = new UwsExchange(res, hasBody, chunked ? -1 : contentLength, method === 'HEAD');
       if (headerBytes > maxHeaderBytes) {
-        onOversize(configPort, exchange, headerBytes, method.toUpperCase(), host.toLowerCase(), url);
+        const colon = host.lastIndexOf(':');
+        const hostOnly = colon !== -1 && host.indexOf(']') < colon ? host.slice(0, colon) : host;
+        onOversize(configPort, exchange, headerBytes, method.toUpperCase(), hostOnly.toLowerCase(), url);
       } else {
         let hostOnly = host;
         const colon = host.lastIndexOf(':');

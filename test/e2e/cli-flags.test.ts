@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import { freePort } from '../helpers/jwks-server.js';
 import { startCli as run, waitReady } from '../helpers/cli.js';
 import { request } from '../helpers/http-client.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 test('serve --log-level=warn: no info lines (the = form of the flag)', { timeout: 60_000 }, async () => {
   const [port, adminPort] = [await freePort(), await freePort()];
@@ -28,7 +31,7 @@ test('serve --access-log with --log-level=warn: the access log is still written,
   assert.equal(await p.exited, 0, p.output());
   const lines = p.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
   const access = lines.filter((e) => e.msg === 'request');
-  assert.deepEqual(access.map((e) => [e.status, e.result, e.path]), [[401, 'JWT_MISSING', '/headers'], [431, 'REQUEST_HEADERS_TOO_LARGE', '/headers']]);
+  assert.deepEqual(access.map((e) => [e.status, e.result, e.path, e.host]), [[401, 'JWT_MISSING', '/headers', 'www.example.com'], [431, 'REQUEST_HEADERS_TOO_LARGE', '/headers', 'www.example.com']]);
   assert.deepEqual(lines.filter((e) => e.level === 'info' && e.msg !== 'request'), [], 'other info lines stay silenced');
 });
 
@@ -114,4 +117,21 @@ test('serve --help and check --help print the usage and exit 0; --verify-threads
   const p = run(['serve', '--config', 'config/default', '--verify-threads', '100000']);
   assert.equal(await p.exited, 2);
   assert.match(p.output(), /--verify-threads must be at most 256/);
+});
+
+test('check --output json still prints JSON when the configuration is refused whole (the route-entry limit)', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-entries-'));
+  try {
+    const hostnames = JSON.stringify(Array.from({ length: 16 }, (_, i) => `h${i}.example.com`));
+    const rules = JSON.stringify(Array.from({ length: 16 }, (_, r) => ({ matches: Array.from({ length: 64 }, (_, m) => ({ path: { type: 'PathPrefix', value: `/r${r}/m${m}` } })), backendRefs: [{ name: 'app', port: 80 }] })));
+    const routes = Array.from({ length: 31 }, (_, i) => `apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: r${i} }\nspec: { parentRefs: [{ name: gw }], hostnames: ${hostnames}, rules: ${rules} }\n`);
+    writeFileSync(path.join(dir, 'big.yaml'), ['apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: gw }\nspec: { gatewayClassName: kgateway, listeners: [{ name: http, protocol: HTTP, port: 8080 }] }\n', ...routes].join('---\n'));
+    const p = run(['check', '--config', dir, '--output', 'json']);
+    assert.equal(await p.exited, 1, p.output());
+    const report = JSON.parse(p.output()) as { statuses: unknown[]; problems: { resource: string; message: string }[] };
+    assert.deepEqual(report.statuses, []);
+    assert.match(report.problems[0]!.message, /compiles to more than 500000 route entries/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -237,6 +237,16 @@ test('07 forward token: repeated Authorization fields are one value, checked and
     assert.equal(h.echo.received.length, 1, 'the unchecked Basic credential never reached the upstream');
   }, [TRAFFIC_POLICY]));
 
+test('07 forward token: an empty Authorization field adds nothing to the joined value (Envoy appendToHeader)', () =>
+  withSeed(['07-forward-token.yaml'], async (h) => {
+    const after = await request({ port: h.port, headers: { authorization: [`Bearer ${TOKEN}`, ''] } });
+    assert.equal(after.status, 200, after.body);
+    assert.deepEqual(lastReceived(h).get('authorization'), [`Bearer ${TOKEN}`]);
+    const before = await request({ port: h.port, headers: { authorization: ['', `Bearer ${TOKEN}`] } });
+    assert.equal(before.status, 200, before.body);
+    assert.deepEqual(lastReceived(h).get('authorization'), [`Bearer ${TOKEN}`], 'no leading comma');
+  }, [TRAFFIC_POLICY]));
+
 test('01 basic JWT: the same token in two Authorization fields is one malformed token', () =>
   withSeed(['01-basic-jwt.yaml'], async (h) => {
     const res = await request({ port: h.port, headers: { authorization: [`Bearer ${TOKEN}`, `Bearer ${TOKEN}`] } });
