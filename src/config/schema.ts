@@ -294,6 +294,9 @@ export function clockSkewSeconds(): Schema<number> {
         cx.error(path, r.error);
         return undefined;
       }
+      // kgateway writes it to clock_skew_seconds, a proto3 uint32 where 0 is unset: Envoy then
+      // uses 60 s. Strict checking is not available; say so rather than let 0s look strict.
+      if (r.seconds === 0) cx.warn(path, 'clockSkew 0s means unset to Envoy (clock_skew_seconds 0): 60 s of skew still applies; use 1s for the strictest check');
       return r.seconds;
     }
   })();

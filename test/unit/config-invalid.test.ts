@@ -104,6 +104,7 @@ const cases: Case[] = [
   { name: 'a later kgateway BackendConfigPolicy field (dns): known, not applied', docs: [{ ...bcp({ insecureSkipVerify: true }), spec: { targetRefs: [{ group: 'gateway.kgateway.dev', kind: 'Backend', name: 'idp' }], dns: {} } }], resource: BCP, path: 'spec.dns', message: 'dns is kept but not applied', severity: 'warning' },
   { name: 'a later kgateway remote JWKS field (timeout): known, not applied', docs: [jwtExt({ jwks: remote({ timeout: '10s' }) })], resource: E, path: `${pp}.jwks.remote.timeout`, message: 'timeout is not applied by this jwtgate version', severity: 'warning' },
   { name: 'a later kgateway provider field (cache): known, not applied', docs: [jwtExt({ cache: { maxTokens: 10 } })], resource: E, path: `${pp}.cache`, message: 'cache is not applied by this jwtgate version', severity: 'warning' },
+  { name: 'clockSkew 0s is 60 s to Envoy (proto3 0 = unset): warned', docs: [jwtExt({ clockSkew: '0s' })], resource: E, path: `${pp}.clockSkew`, message: 'clockSkew 0s means unset to Envoy (clock_skew_seconds 0): 60 s of skew still applies', severity: 'warning' },
   { name: 'typo issuers', docs: [jwtExt({ issuers: 'x' })], resource: E, path: `${pp}.issuers`, message: 'did you mean "issuer"?' },
   { name: 'typo claimToHeaders', docs: [jwtExt({ claimToHeaders: [] })], resource: E, path: `${pp}.claimToHeaders`, message: 'did you mean "claimsToHeaders"?' },
   // ----- jwks.remote
