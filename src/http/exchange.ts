@@ -86,6 +86,8 @@ export interface ClientExchange {
   respond(status: number, headers: readonly string[], body: string | Buffer): void;
   /** Starts a streamed response. */
   writeHead(status: number, headers: readonly string[]): void;
+  /** True once the status line of a writeHead() head has been written to the socket (it is deferred to the first body chunk). */
+  readonly headWritten: boolean;
   /** Writes a body chunk; false means backpressure: wait for onDrain before writing more. */
   write(chunk: Buffer): boolean;
   onDrain(cb: () => void): void;

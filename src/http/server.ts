@@ -216,6 +216,7 @@ class UwsExchange implements ClientExchange {
   respond(status: number, headers: readonly string[], body: string | Buffer): void {
     if (this.done) return;
     this.done = true;
+    this.headHeaders = undefined;
     const res = this.res;
     // Answered inside the request callback, before any of the body was read (a 401 to an upload
     // without a token, a 404): the connection closes after the answer, as Envoy's HTTP/1 codec
@@ -286,11 +287,15 @@ class UwsExchange implements ClientExchange {
     this.res.resume();
   }
 
+  /** The status line and headers of a writeHead() are on their way to the client. */
+  headWritten = false;
+
   /** Writes the deferred status line and headers; call inside a cork. */
   private flushHead(): void {
     const headers = this.headHeaders;
     if (headers === undefined) return;
     this.headHeaders = undefined;
+    this.headWritten = true;
     this.writeStatusAndHeaders(this.headStatus, headers);
   }
 

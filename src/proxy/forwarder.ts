@@ -133,6 +133,7 @@ interface TargetState {
 const ENDED_BEFORE_DISPATCH = new Error('proxied request ended before it was dispatched');
 const CLIENT_ABORTED = new Error('client aborted the request');
 const BODY_TOO_LARGE = new Error('request body exceeds maxRequestBodyBytes');
+const BAD_TRANSFER_ENCODING = new Error('upstream response uses a transfer coding other than chunked');
 
 function noop(): void {}
 
@@ -233,10 +234,18 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     // 1xx (103 Early Hints…) are not forwarded, as Envoy by default; the final head follows.
     if (this.finished || statusCode < 200) return true;
+    const headers = clientResponseHeaders(rawHeaders);
+    if (headers === undefined) {
+      // A transfer coding other than chunked (Envoy: protocol error): the body cannot be passed on.
+      this.upstreamError = 'UNSUPPORTED_TRANSFER_ENCODING';
+      this.fail('UPSTREAM_BAD_RESPONSE');
+      this.stopUpstream(BAD_TRANSFER_ENCODING);
+      return true;
+    }
     this.resumeUpstream = resume;
     this.status = statusCode;
     this.responseStarted = true;
-    this.client.writeHead(statusCode, clientResponseHeaders(rawHeaders));
+    this.client.writeHead(statusCode, headers);
     if (statusCode === 204 || statusCode === 304) {
       // No body by definition (RFC 9110 §15.3.5, §15.4.5): the answer is complete with its head,
       // and the client gets it now. undici may still fail the request after this: it reads a 304
@@ -299,7 +308,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   /** Ends the exchange with `code`: a local reply before the response head, a closed connection after it. */
   fail(code: ErrorCode): void {
     if (this.finished) return;
-    if (this.responseStarted) {
+    if (this.responseStarted && this.client.headWritten) {
       this.client.destroy();
     } else {
       this.status = ERRORS[code].status;

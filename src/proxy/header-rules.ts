@@ -197,9 +197,10 @@ export function upstreamTarget(path: string, query: string): string | undefined 
  * repeated fields (`set-cookie`) are kept. `content-length` is kept: the client side uses it to
  * frame the response (and strips it for HEAD/204/304).
  */
-export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string[] {
+export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string[] | undefined {
   const out: string[] = [];
   let connection: string | undefined;
+  let te: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
     const v = raw[i + 1]!;
@@ -207,10 +208,12 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string
     const value = typeof v === 'string' ? v : v.toString('utf8');
     if (RESPONSE_HOP_BY_HOP.has(name)) {
       if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
+      else if (name === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
       continue;
     }
     out.push(name, value);
   }
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') return undefined;
   if (connection !== undefined) removeNominated(out, connection, RESPONSE_PROTECTED);
   return out;
 }

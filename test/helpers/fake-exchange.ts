@@ -164,6 +164,8 @@ export class FakeExchange implements ClientExchange {
     this.finish('responded');
   }
 
+  /** As UwsExchange: the head goes out with the first body chunk (or the end). */
+  headWritten = false;
   writeHead(status: number, headers: readonly string[]): void {
     if (this.done) return;
     this.status = status;
@@ -172,6 +174,7 @@ export class FakeExchange implements ClientExchange {
 
   write(chunk: Buffer): boolean {
     if (this.done) return true;
+    this.headWritten = true;
     if (this.needDrain) this.writesWhilePaused++;
     this.chunks.push(Buffer.from(chunk));
     this.buffered += chunk.length;
@@ -201,6 +204,7 @@ export class FakeExchange implements ClientExchange {
 
   end(): void {
     if (this.done) return;
+    this.headWritten = true;
     this.finish('ended');
   }
 

@@ -107,6 +107,37 @@ test('response head larger than maxResponseHeaderBytes: 502', async () => {
   await expectLocalReply(port, 'UPSTREAM_BAD_RESPONSE', { maxResponseHeaderBytes: 4096 });
 });
 
+test('a transfer coding other than chunked (gzip, chunked): 502, the still-encoded body is not passed on as plain', async () => {
+  for (const te of ['gzip, chunked', 'gzip', 'chunked, chunked']) {
+    const body = te === 'gzip' ? 'GZIPPED' : '4\r\nGZIP\r\n0\r\n\r\n';
+    const port = await tcpServer((socket) => socket.end(`HTTP/1.1 200 OK\r\ntransfer-encoding: ${te}\r\n\r\n${body}`));
+    const outcome = await expectLocalReply(port, 'UPSTREAM_BAD_RESPONSE');
+    assert.equal(outcome.upstreamError, 'UNSUPPORTED_TRANSFER_ENCODING', te);
+  }
+});
+
+test('the head arrives, then the upstream stalls or closes before any body byte: the client gets the catalogue reply (504 / 503), not an empty closed connection', async () => {
+  const cases: [string, (s: net.Socket) => void, ErrorCode][] = [
+    ['stall', (s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n'), 'UPSTREAM_TIMEOUT'],
+    ['stall, chunked', (s) => s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n'), 'UPSTREAM_TIMEOUT'],
+    ['reset', (s) => { s.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n'); setTimeout(() => s.resetAndDestroy(), 20); }, 'UPSTREAM_UNAVAILABLE'],
+  ];
+  for (const [name, answer, code] of cases) {
+    const port = await tcpServer(answer);
+    const fwd = new Forwarder({ timeoutMs: 300 });
+    try {
+      const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/get' });
+      assert.equal(fx.state, 'responded', name);
+      assert.equal(fx.status, ERRORS[code].status, name);
+      assert.equal(fx.bodyText, ERRORS[code].body, name);
+      assert.equal(outcome.code, code, name);
+      assert.equal(outcome.status, ERRORS[code].status, `${name}: the access log's status is the one sent`);
+    } finally {
+      await fwd.destroy();
+    }
+  }
+});
+
 test('never answers: 504 UPSTREAM_TIMEOUT after timeoutMs', async () => {
   const port = await tcpServer(() => {});
   const outcome = await expectLocalReply(port, 'UPSTREAM_TIMEOUT', { timeoutMs: 300 });

@@ -158,7 +158,7 @@ test('response: raw Buffer pairs -> lowercase flat pairs, repeats kept, hop-by-h
     'Content-Length', '5',
     'X-Name', 'José',
   ].map((s) => Buffer.from(s, 'utf8'));
-  assert.deepEqual(pairs(clientResponseHeaders(raw)), [
+  assert.deepEqual(pairs(clientResponseHeaders(raw)!), [
     ['content-type', 'text/html'],
     ['set-cookie', 'a=1'],
     ['set-cookie', 'b=2'],
@@ -168,7 +168,14 @@ test('response: raw Buffer pairs -> lowercase flat pairs, repeats kept, hop-by-h
 });
 
 test('response: Connection cannot remove content-length; string input works too', () => {
-  assert.deepEqual(pairs(clientResponseHeaders(['Content-Length', '2', 'Connection', 'content-length'])), [['content-length', '2']]);
+  assert.deepEqual(pairs(clientResponseHeaders(['Content-Length', '2', 'Connection', 'content-length'])!), [['content-length', '2']]);
+});
+
+test('response: a transfer coding other than exactly chunked cannot be passed on (undefined: the body would reach the client still encoded)', () => {
+  for (const te of [['gzip, chunked'], ['gzip'], ['chunked', 'chunked'], ['identity', 'chunked'], ['gzip', 'chunked']]) {
+    assert.equal(clientResponseHeaders(te.flatMap((v) => ['Transfer-Encoding', v])), undefined, JSON.stringify(te));
+  }
+  assert.deepEqual(clientResponseHeaders(['Transfer-Encoding', 'Chunked', 'X-A', '1']), ['x-a', '1']);
 });
 
 test('request: a value with a control character but tab, or a content-length that is not digits, cannot be sent (undefined)', () => {
