@@ -64,6 +64,8 @@ interface ListenerState {
   readonly gatewayPolicies: readonly AttachedPolicy[];
   readonly listenerPolicies: readonly AttachedPolicy[];
   invalid?: string;
+  /** A listener kgateway would serve and jwtgate cannot: only its own hostname answers 500. */
+  readonly failClosed?: true;
   readonly byHost: Map<string, RouteEntry[]>;
   readonly any: RouteEntry[];
 }
@@ -260,6 +262,27 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       if (invalid !== undefined) for (const s of same) s.invalid = invalid;
     }
     listenersByGateway.set(gkey, states);
+  }
+  // Listeners jwtgate cannot serve (HTTPS, a Selector) but kgateway would: on a port jwtgate
+  // serves, their hostname answers 500 instead of falling through to another listener's routes
+  // (a public catch-all would serve what kgateway protects). They take no routes.
+  const servedPorts = new Set(listenerStates.map((s) => s.l.port));
+  for (const gw of v.gateways) {
+    if (!gw.valid) continue;
+    for (const f of gw.failClosedListeners) {
+      if (!servedPorts.has(f.port)) continue;
+      listenerStates.push({
+        gw,
+        l: { name: f.name, index: f.index, port: f.port, ...(f.hostname !== undefined ? { hostname: f.hostname } : {}), allowedFrom: 'Same', allowsHTTPRoute: false },
+        key: `${nk(gw.namespace, gw.name)}/${f.name}`,
+        gatewayPolicies: [],
+        listenerPolicies: [],
+        invalid: f.reason,
+        failClosed: true,
+        byHost: new Map(),
+        any: [],
+      });
+    }
   }
 
   // --- HTTPRoutes -> rules -> attachment -----------------------------------------------------
@@ -592,7 +615,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         name: ls.l.name,
         port: ls.l.port,
         ...(h !== undefined ? { hostname: h } : {}),
-        routes: buildRouteTable(h !== undefined ? new Map([[h, [entry]]]) : new Map(), h === undefined || soleGateway ? [entry] : []),
+        routes: buildRouteTable(h !== undefined ? new Map([[h, [entry]]]) : new Map(), h === undefined || (soleGateway && !ls.failClosed) ? [entry] : []),
         invalid: ls.invalid,
       };
     }

@@ -1,6 +1,10 @@
 // Gateway (gateway.networking.k8s.io/v1): listeners as jwtgate can serve them (plain HTTP),
-// allowedRoutes, and the listener conflicts Gateway API forbids. A listener with an error is
-// dropped (the Gateway's other listeners keep working, as in kgateway).
+// allowedRoutes, and the listener conflicts Gateway API forbids. A listener the API server would
+// refuse (a bad hostname, port or name, a conflict) makes the whole Gateway unserved, as the
+// Gateway would not exist. A listener kgateway drops (an unsupported route kind) is dropped. A
+// listener kgateway serves but jwtgate cannot (HTTPS/TLS/TCP, allowedRoutes Selector) fails
+// closed: where its port is served, its hostname answers 500 instead of falling through to a
+// sibling listener's routes (and their policies).
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
@@ -54,6 +58,15 @@ export interface ListenerModel {
   readonly allowsHTTPRoute: boolean;
 }
 
+/** A listener kgateway would serve and jwtgate cannot: its hostname answers 500 on its port. */
+export interface FailClosedListener {
+  readonly name: string;
+  readonly index: number;
+  readonly port: number;
+  readonly hostname?: string;
+  readonly reason: string;
+}
+
 export interface GatewayModel {
   readonly raw: RawResource;
   readonly id: string;
@@ -63,6 +76,8 @@ export interface GatewayModel {
   readonly listeners: readonly ListenerModel[];
   /** Names of listeners that have errors. */
   readonly invalidListeners: readonly string[];
+  /** Listeners jwtgate cannot serve that kgateway would (see FailClosedListener). */
+  readonly failClosedListeners: readonly FailClosedListener[];
   /** No errors at the Gateway level (spec, listener list). */
   readonly valid: boolean;
   readonly error?: string;
@@ -87,6 +102,8 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
   const gatewayErrors = cx.errors;
   const listeners: ListenerModel[] = [];
   const invalidListeners: string[] = [];
+  const failClosedListeners: FailClosedListener[] = [];
+  let listenerSchemaError = false;
   const rawListeners = specObj?.['listeners'];
   let listError = false;
   if (rawListeners === undefined || rawListeners === null) {
@@ -108,19 +125,30 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
       const e0 = cx.errors;
       const l = rl === null || rl === undefined ? undefined : listener.parse(rl, p, cx);
       if (rl === null || rl === undefined) cx.error(p, 'Invalid value: null');
+      // What jwtgate cannot serve, although the API server and kgateway accept it.
+      let unsupported: string | undefined;
+      let unsupportedErrors = 0;
+      let dropped = false;
       if (l) {
         if (l.protocol !== undefined && l.protocol !== 'HTTP') {
-          cx.error(`${p}.protocol`, `protocol ${l.protocol} is not supported by jwtgate (only HTTP listeners; terminate TLS in front of jwtgate)`);
+          unsupported ??= `protocol ${l.protocol} is not supported by jwtgate`;
+          unsupportedErrors++;
+          cx.error(`${p}.protocol`, `protocol ${l.protocol} is not supported by jwtgate (only HTTP listeners; terminate TLS in front of jwtgate): requests for its hostname on a port jwtgate serves get 500`);
         }
         const from = l.allowedRoutes?.namespaces?.from;
         if (from === 'Selector') {
-          cx.error(`${p}.allowedRoutes.namespaces.from`, 'allowedRoutes.namespaces.from: Selector is not supported by jwtgate (use Same or All)');
+          unsupported ??= 'allowedRoutes.namespaces.from: Selector is not supported by jwtgate';
+          unsupportedErrors++;
+          cx.error(`${p}.allowedRoutes.namespaces.from`, 'allowedRoutes.namespaces.from: Selector is not supported by jwtgate (use Same or All): requests for its hostname get 500 rather than reach another listener\'s routes');
         }
         const kinds = l.allowedRoutes?.kinds;
         if (kinds) {
           kinds.forEach((k, j) => {
             if (!(k.kind === 'HTTPRoute' && k.group === GATEWAY_API_GROUP)) {
-              cx.warn(`${p}.allowedRoutes.kinds[${j}]`, `route kind ${k.group}/${k.kind} is not supported by jwtgate (only HTTPRoute)`);
+              // kgateway (listener/validation.go validateSupportedRoutes) drops such a listener:
+              // its routes attach only to the Gateway's other listeners.
+              dropped = true;
+              cx.warn(`${p}.allowedRoutes.kinds[${j}]`, `route kind ${k.group}/${k.kind} is not supported: the listener is dropped, as kgateway does (InvalidRouteKinds); routes attach only to the other listeners`);
             }
           });
         }
@@ -129,7 +157,9 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
           if (prev !== undefined) cx.error(`${p}.name`, `Duplicate value: "${l.name}": listener names must be unique (also spec.listeners[${prev}])`);
           else seenNames.set(l.name, i);
         }
-        if (l.port !== undefined) {
+        // A hostname that failed its pattern is not "no hostname": no made-up conflict.
+        const rawHost = (rl as Record<string, unknown>)['hostname'];
+        if (l.port !== undefined && (rawHost === undefined || rawHost === null || l.hostname !== undefined)) {
           const addr = `${l.port}|${l.hostname ?? ''}`;
           const prev = seenAddr.get(addr);
           if (prev !== undefined) {
@@ -137,7 +167,8 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
           } else seenAddr.set(addr, i);
         }
       }
-      if (l && cx.errors === e0) {
+      const schemaErrors = cx.errors - e0 - unsupportedErrors;
+      if (l && cx.errors === e0 && !dropped) {
         const kindsOk = !l.allowedRoutes.kinds || l.allowedRoutes.kinds.some((k) => k.kind === 'HTTPRoute' && k.group === GATEWAY_API_GROUP);
         listeners.push({
           name: l.name,
@@ -149,6 +180,10 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
         });
       } else {
         invalidListeners.push(l?.name ?? `#${i}`);
+        if (schemaErrors > 0) listenerSchemaError = true;
+        else if (l && unsupported !== undefined) {
+          failClosedListeners.push({ name: l.name, index: i, port: l.port, ...(l.hostname !== undefined ? { hostname: l.hostname } : {}), reason: `listener ${l.name}: ${unsupported}` });
+        }
       }
     });
   }
@@ -156,6 +191,8 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
     ...modelBase(raw, cx, problems, before),
     listeners,
     invalidListeners,
-    valid: gatewayErrors === 0 && !listError && listeners.length > 0,
+    failClosedListeners,
+    // A listener the API server refuses makes it refuse the whole Gateway.
+    valid: gatewayErrors === 0 && !listError && !listenerSchemaError && listeners.length > 0,
   };
 }

@@ -429,6 +429,43 @@ test('a configuration that compiles to more than 500,000 route entries (hostname
   assert.doesNotThrow(() => build([gateway(), ...routes.slice(0, 30)]));
 });
 
+test('a listener jwtgate cannot serve (allowedRoutes Selector, HTTPS) fails closed: its hostname answers 500 instead of reaching a sibling listener\'s public routes', () => {
+  for (const api of [
+    { name: 'api', protocol: 'HTTP', port: 8080, hostname: 'api.example.com', allowedRoutes: { namespaces: { from: 'Selector', selector: { matchLabels: { a: 'b' } } } } },
+    { name: 'api', protocol: 'HTTPS', port: 8080, hostname: 'api.example.com' },
+  ]) {
+    const s = build([gateway({ listeners: [api, { name: 'web', protocol: 'HTTP', port: 8080 }] }), route({ parentRefs: [{ name: 'gw', sectionName: 'web' }] })]);
+    const t = s.ports.get(8080)!;
+    assert.match(selectRoute(t, req('api.example.com', '/'))?.route.invalid ?? '', /^listener api: /, api.protocol);
+    assert.equal(selectRoute(t, req('www.example.com', '/'))?.route.invalid, undefined, 'other hosts keep the public route');
+    assert.equal(selectRoute(t, req('www.example.com', '/'))?.route.route, 'default/app');
+  }
+  // On a port nothing else serves, nothing is bound for it.
+  const alone = build([gateway({ listeners: [{ name: 'tls', protocol: 'HTTPS', port: 8443, hostname: 'api.example.com' }, { name: 'web', protocol: 'HTTP', port: 8080 }] }), route()]);
+  assert.deepEqual([...alone.ports.keys()], [8080]);
+});
+
+test('a listener with a route kind jwtgate does not serve is dropped, as kgateway does: its hostname goes to the other listeners (and their policies)', () => {
+  const s = build([
+    gateway({ listeners: [{ name: 'pub', protocol: 'HTTP', port: 8080, hostname: '*.example.com', allowedRoutes: { kinds: [{ kind: 'HTTPRoute' }, { kind: 'TCPRoute' }] } }, { name: 'all', protocol: 'HTTP', port: 8080 }] }),
+    route({ parentRefs: [{ name: 'gw' }] }),
+    ext([provider()]),
+    policy({ targetRefs: [target('Gateway', 'gw', 'all')], jwtAuth: { extensionRef: { name: 'ext' } } }),
+  ]);
+  const sel = selectRoute(s.ports.get(8080)!, req('api.example.com', '/'));
+  assert.equal(sel?.listener.name, 'all');
+  assert.deepEqual(sel?.route.auth.jwt.map((e) => e.filterName), ['jwt/default/ext']);
+});
+
+test('a listener the API server refuses (a hostname not in lowercase) leaves the whole Gateway unserved, not the rest of it', () => {
+  const s = build([gateway({ listeners: [{ name: 'web', protocol: 'HTTP', port: 8080 }, { name: 'api', protocol: 'HTTP', port: 8080, hostname: 'API.example.com' }] }), route()]);
+  assert.equal(s.ports.size, 0);
+  const st = s.statuses.find((x) => x.resource === 'Gateway/default/gw')!;
+  assert.deepEqual([st.conditions[0]!.status, st.conditions[0]!.reason], ['False', 'Invalid']);
+  // The bad hostname is not taken for "no hostname": no made-up conflict with the catch-all.
+  assert.ok(!s.problems.some((p) => /conflicts with/.test(p.message)), JSON.stringify(s.problems));
+});
+
 test('the snapshot is frozen', () => {
   const s = build([gateway(), route(), ext([provider()]), policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } })]);
   assert.equal(s.generation, 7);
