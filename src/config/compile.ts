@@ -487,9 +487,27 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       if (first && first.gw !== ls.gw) {
         ParseCtx.for(ls.gw.raw, problems).warn(
           `spec.listeners[${ls.l.index}]`,
-          `listener "${ls.l.name}" has the same port ${port} and ${k ? `hostname ${k}` : 'no hostname'} as Gateway ${nk(first.gw.namespace, first.gw.name)} listener "${first.l.name}": jwtgate serves one socket per port, so hosts both serve go to the older Gateway (kgateway would run a separate proxy per Gateway)`,
+          `listener "${ls.l.name}" has the same port ${port} and ${k ? `hostname ${k}` : 'no hostname'} as Gateway ${nk(first.gw.namespace, first.gw.name)} listener "${first.l.name}": jwtgate serves one socket per port, so hosts both serve go to the older Gateway's listener (kgateway would run a separate proxy per Gateway)`,
         );
       } else if (!first) seen.set(k, ls);
+    }
+    // Routes of two Gateways that serve the same host on one port (through different listener
+    // hostnames: none and `*.example.com`, say): kgateway gives each Gateway its own proxy, so each
+    // Gateway's clients get its routes and policies; on jwtgate's one socket the request goes to
+    // one of them by listener specificity, whatever the policies. An error, so `check` fails.
+    const hostOwner = new Map<string, ListenerState>();
+    for (const ls of list) {
+      if (ls.failClosed) continue;
+      for (const host of ls.byHost.keys()) {
+        const first = hostOwner.get(host);
+        if (!first) hostOwner.set(host, ls);
+        else if (first.gw !== ls.gw) {
+          ParseCtx.for(ls.gw.raw, problems).error(
+            `spec.listeners[${ls.l.index}]`,
+            `host ${host} is routed on port ${port} by Gateway ${nk(first.gw.namespace, first.gw.name)} (listener "${first.l.name}") and by this Gateway (listener "${ls.l.name}"): jwtgate serves one socket per port, so its requests get Gateway ${nk(first.gw.namespace, first.gw.name)}'s routes and policies only (kgateway would run a separate proxy per Gateway); give the Gateways different ports or hosts`,
+          );
+        }
+      }
     }
     // One Gateway on the port: its RouteConfiguration is the port's, so an invalid one answers
     // 500 for every host there, not only its listeners' hostnames (spec §2.5: a catch-all `*`).

@@ -155,7 +155,9 @@ function requestInfo(req: http.IncomingMessage): RequestInfo {
   const raw = req.rawHeaders;
   const host = firstHeader(raw, 'host') ?? 'localhost';
   const proto = firstHeader(raw, 'x-forwarded-proto')?.split(',')[0]?.trim() || 'http';
-  const url = new URL(req.url ?? '/', `http://${host}`);
+  // The path and query only: a Host the URL parser refuses (empty, `a:1:2`) must not throw here,
+  // in the gateway's own process (npm start runs the echo upstream in it).
+  const url = new URL(req.url ?? '/', 'http://echo.invalid');
   // go-httpbin reports the first X-Forwarded-For entry as the origin.
   const xff = firstHeader(raw, 'x-forwarded-for');
   const origin = xff ? xff.split(',')[0]!.trim() : (req.socket.remoteAddress ?? '');
@@ -242,7 +244,16 @@ export async function startEchoUpstream(opts: { host?: string; port?: number } =
         keptBytes += chunk.length;
       }
     });
-    req.on('end', () => route(req, res, path, Buffer.concat(kept)));
+    req.on('end', () => {
+      // The echo upstream runs in the gateway's process under `npm start`: a request it cannot
+      // read (a target the URL parser refuses) is a 400, never an uncaught exception.
+      try {
+        route(req, res, path, Buffer.concat(kept));
+      } catch {
+        if (!res.headersSent) sendText(res, 400, 'bad request\n');
+        else res.destroy();
+      }
+    });
   });
   // Keep idle upstream connections longer than the gateway's pools do, so the gateway is the
   // side that closes them (no reset races on reuse).

@@ -176,3 +176,12 @@ test('standalone: `node echo.js --port 0` prints the port and serves', async () 
     await exited;
   }
 });
+
+test('a Host the URL parser refuses (empty, two ports) is answered, not an uncaught exception in the process that runs the echo upstream', async () => {
+  for (const host of ['', 'www.example.com:8080:80']) {
+    const r = await get('/headers', { headers: ['host', host] });
+    assert.equal(r.status, 200, host);
+    assert.deepEqual(JSON.parse(r.text).headers.Host, [host]);
+    assert.equal((await get('/anything?a=1', { headers: ['host', host] })).status, 200);
+  }
+});

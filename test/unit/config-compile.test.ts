@@ -466,6 +466,20 @@ test('a listener the API server refuses (a hostname not in lowercase) leaves the
   assert.ok(!s.problems.some((p) => /conflicts with/.test(p.message)), JSON.stringify(s.problems));
 });
 
+test('two Gateways on one port routing the same host (through different listener hostnames) is an error naming the Gateway that gets its requests', () => {
+  const s = build([
+    gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] }, 'api'),
+    gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080, hostname: '*.example.com' }] }, 'web'),
+    route({ parentRefs: [{ name: 'api' }], hostnames: ['api.example.com'] }, 'protected'),
+    route({ parentRefs: [{ name: 'web' }], hostnames: ['api.example.com', 'www.example.com'] }, 'public'),
+  ]);
+  const err = s.problems.find((p) => p.severity === 'error' && /is routed on port 8080 by Gateway/.test(p.message));
+  assert.ok(err, JSON.stringify(s.problems));
+  assert.match(err.message, /^host api\.example\.com is routed on port 8080 by Gateway default\/web .*its requests get Gateway default\/web's routes and policies only/);
+  assert.equal(selectRoute(s.ports.get(8080)!, req('api.example.com', '/'))?.route.route, 'default/public', 'what the message says');
+  assert.ok(!s.problems.some((p) => /www\.example\.com is routed/.test(p.message)), 'a host only one Gateway routes is fine');
+});
+
 test('the snapshot is frozen', () => {
   const s = build([gateway(), route(), ext([provider()]), policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } })]);
   assert.equal(s.generation, 7);
