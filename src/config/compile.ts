@@ -266,12 +266,16 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   // Listeners jwtgate cannot serve (HTTPS, a Selector) but kgateway would: on a port jwtgate
   // serves, their hostname answers 500 instead of falling through to another listener's routes
   // (a public catch-all would serve what kgateway protects). They take no routes.
-  const servedPorts = new Set(listenerStates.map((s) => s.l.port));
+  const failClosedByGateway = new Map<string, ListenerState[]>();
   for (const gw of v.gateways) {
     if (!gw.valid) continue;
+    const gkey = nk(gw.namespace, gw.name);
+    // Only on a port this Gateway serves: the fall-through to guard against is to its own
+    // sibling listeners (another Gateway's traffic on the port is not this listener's).
+    const servedPorts = new Set((listenersByGateway.get(gkey) ?? []).map((s) => s.l.port));
     for (const f of gw.failClosedListeners) {
       if (!servedPorts.has(f.port)) continue;
-      listenerStates.push({
+      const st: ListenerState = {
         gw,
         l: { name: f.name, index: f.index, port: f.port, ...(f.hostname !== undefined ? { hostname: f.hostname } : {}), allowedFrom: 'Same', allowsHTTPRoute: false },
         key: `${nk(gw.namespace, gw.name)}/${f.name}`,
@@ -281,7 +285,11 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         failClosed: true,
         byHost: new Map(),
         any: [],
-      });
+      };
+      listenerStates.push(st);
+      const list = failClosedByGateway.get(gkey);
+      if (list) list.push(st);
+      else failClosedByGateway.set(gkey, [st]);
     }
   }
 
@@ -425,7 +433,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   for (const group of groups.values()) {
     const gw = group[0]!.ls.gw;
     const port = group[0]!.ls.l.port;
-    const siblings = (listenersByGateway.get(nk(gw.namespace, gw.name)) ?? []).filter((s) => s.l.port === port);
+    const gkey = nk(gw.namespace, gw.name);
+    const siblings = [...(listenersByGateway.get(gkey) ?? []), ...(failClosedByGateway.get(gkey) ?? [])].filter((s) => s.l.port === port);
     const byHost = new Map<string, Attachment[]>();
     for (const a of group) {
       for (const h of a.hosts === 'any' ? ['*'] : a.hosts) {
@@ -436,6 +445,12 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     }
     for (const [host, list] of byHost) {
       const owner = ownerListener(host, siblings) ?? list[0]!.ls;
+      // A host whose virtual host kgateway gives to a listener jwtgate cannot serve (its
+      // policies would apply there): answered 500 by that listener.
+      if (owner.failClosed) {
+        owner.byHost.set(host, []);
+        continue;
+      }
       for (const a of list) {
         const entries = compileRoutes(owner, a.rt, a.rules, atRoute, atRule, policyOutcome, ruleReplaced, compiledCache);
         routeEntries += entries.length;
@@ -491,23 +506,36 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         );
       } else if (!first) seen.set(k, ls);
     }
-    // Routes of two Gateways that serve the same host on one port (through different listener
-    // hostnames: none and `*.example.com`, say): kgateway gives each Gateway its own proxy, so each
-    // Gateway's clients get its routes and policies; on jwtgate's one socket the request goes to
-    // one of them by listener specificity, whatever the policies. An error, so `check` fails.
-    const hostOwner = new Map<string, ListenerState>();
+    // Routes of two Gateways that serve the same host on one port (an exact host both name, or
+    // one's exact host inside the other's wildcard, or nested wildcards): kgateway gives each
+    // Gateway its own proxy, so each Gateway's clients get its routes and policies; on jwtgate's
+    // one socket the request goes to one of them by host specificity, whatever the policies. An
+    // error, so `check` fails.
+    const exactHosts = new Map<string, ListenerState>();
+    const wildHosts: { host: string; ls: ListenerState }[] = [];
+    const contested = (host: string, a: ListenerState, b: ListenerState): void => {
+      ParseCtx.for(b.gw.raw, problems).error(
+        `spec.listeners[${b.l.index}]`,
+        `host ${host} is routed on port ${port} by Gateway ${nk(a.gw.namespace, a.gw.name)} (listener "${a.l.name}") and by this Gateway (listener "${b.l.name}"): jwtgate serves one socket per port, so its requests get only one Gateway's routes and policies, by host specificity (kgateway would run a separate proxy per Gateway); give the Gateways different ports or hosts`,
+      );
+    };
     for (const ls of list) {
       if (ls.failClosed) continue;
       for (const host of ls.byHost.keys()) {
-        const first = hostOwner.get(host);
-        if (!first) hostOwner.set(host, ls);
-        else if (first.gw !== ls.gw) {
-          ParseCtx.for(ls.gw.raw, problems).error(
-            `spec.listeners[${ls.l.index}]`,
-            `host ${host} is routed on port ${port} by Gateway ${nk(first.gw.namespace, first.gw.name)} (listener "${first.l.name}") and by this Gateway (listener "${ls.l.name}"): jwtgate serves one socket per port, so its requests get Gateway ${nk(first.gw.namespace, first.gw.name)}'s routes and policies only (kgateway would run a separate proxy per Gateway); give the Gateways different ports or hosts`,
-          );
+        if (host.startsWith('*.')) {
+          const other = wildHosts.find((w) => w.ls.gw !== ls.gw && (w.host.endsWith(host.slice(1)) || host.endsWith(w.host.slice(1))));
+          if (other) contested(host, other.ls, ls);
+          wildHosts.push({ host, ls });
+        } else {
+          const first = exactHosts.get(host);
+          if (!first) exactHosts.set(host, ls);
+          else if (first.gw !== ls.gw) contested(host, first, ls);
         }
       }
+    }
+    for (const [host, ls] of exactHosts) {
+      const w = wildHosts.find((x) => x.ls.gw !== ls.gw && hostMatches(x.host, host));
+      if (w) contested(host, w.ls, ls);
     }
     // One Gateway on the port: its RouteConfiguration is the port's, so an invalid one answers
     // 500 for every host there, not only its listeners' hostnames (spec §2.5: a catch-all `*`).
@@ -544,10 +572,10 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       else if (gw.invalidListeners.length > 0) {
         conditions.push({ type: 'Accepted', status: 'True', reason: 'ListenersNotValid', message: `listeners not valid (not served): ${gw.invalidListeners.join(', ')}` });
       } else conditions.push({ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Gateway accepted' });
-      const states = listenersByGateway.get(nk(gw.namespace, gw.name)) ?? [];
+      const states = [...(listenersByGateway.get(nk(gw.namespace, gw.name)) ?? []), ...(failClosedByGateway.get(nk(gw.namespace, gw.name)) ?? [])];
       const bad = states.filter((s) => s.invalid !== undefined);
       if (bad.length > 0) {
-        conditions.push({ type: 'Programmed', status: 'False', reason: 'Invalid', message: `listeners answer 500 (invalid policy): ${bad.map((s) => `${s.l.name}: ${s.invalid}`).join('; ')}` });
+        conditions.push({ type: 'Programmed', status: 'False', reason: 'Invalid', message: `listeners answer 500: ${bad.map((s) => `${s.l.name}: ${s.invalid}`).join('; ')}` });
       } else if (gw.valid) conditions.push({ type: 'Programmed', status: 'True', reason: 'Programmed', message: '' });
     } else if (rt) {
       const parents = routeParentStatus.get(nk(rt.namespace, rt.name)) ?? [];
@@ -613,7 +641,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   function buildListener(ls: ListenerState, soleGateway: boolean): Listener {
     const gkey = nk(ls.gw.namespace, ls.gw.name);
     if (ls.invalid !== undefined) {
-      // kgateway: the whole RouteConfiguration becomes one catch-all 500 (spec §2.5).
+      // kgateway: the whole RouteConfiguration becomes one catch-all 500 (spec §2.5). A
+      // fail-closed listener answers so for its hostname and the hosts it owns.
       const catchAll: CompiledRoute = {
         id: `${gkey}/${ls.l.name}/invalid`,
         route: '',
@@ -628,12 +657,17 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       };
       const entry: RouteEntry = { route: catchAll, createdMs: 0, nsName: '', ruleIndex: 0, matchIndex: 0 };
       const h = ls.l.hostname;
+      const hosts = new Map<string, RouteEntry[]>(h !== undefined ? [[h, [entry]]] : []);
+      if (ls.failClosed) for (const owned of ls.byHost.keys()) if (owned !== '*') hosts.set(owned, [entry]);
+      // A listener without hostname takes the port's other hosts, but a fail-closed one only
+      // when its Gateway is alone on the port (another Gateway's traffic is not its own).
+      const takesAny = ls.failClosed ? h === undefined && soleGateway : h === undefined || soleGateway;
       return {
         gateway: gkey,
         name: ls.l.name,
         port: ls.l.port,
         ...(h !== undefined ? { hostname: h } : {}),
-        routes: buildRouteTable(h !== undefined ? new Map([[h, [entry]]]) : new Map(), h === undefined || (soleGateway && !ls.failClosed) ? [entry] : []),
+        routes: buildRouteTable(hosts, takesAny ? [entry] : []),
         invalid: ls.invalid,
       };
     }

@@ -144,12 +144,16 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
         const kinds = l.allowedRoutes?.kinds;
         if (kinds) {
           kinds.forEach((k, j) => {
-            if (!(k.kind === 'HTTPRoute' && k.group === GATEWAY_API_GROUP)) {
-              // kgateway (listener/validation.go validateSupportedRoutes) drops such a listener:
-              // its routes attach only to the Gateway's other listeners.
-              dropped = true;
-              cx.warn(`${p}.allowedRoutes.kinds[${j}]`, `route kind ${k.group}/${k.kind} is not supported: the listener is dropped, as kgateway does (InvalidRouteKinds); routes attach only to the other listeners`);
+            if (k.group === GATEWAY_API_GROUP && k.kind === 'HTTPRoute') return;
+            if (k.group === GATEWAY_API_GROUP && k.kind === 'GRPCRoute') {
+              cx.warn(`${p}.allowedRoutes.kinds[${j}]`, 'GRPCRoute is not served by jwtgate (HTTP/1.1 only): only HTTPRoutes attach to this listener');
+              return;
             }
+            // kgateway (listener/validation.go validateSupportedRoutes) drops an HTTP listener
+            // that lists a kind other than HTTPRoute/GRPCRoute: its routes attach only to the
+            // Gateway's other listeners.
+            dropped = true;
+            cx.warn(`${p}.allowedRoutes.kinds[${j}]`, `route kind ${k.group}/${k.kind} is not supported on an HTTP listener: the listener is dropped, as kgateway does (InvalidRouteKinds); routes attach only to the other listeners`);
           });
         }
         if (l.name !== undefined) {
@@ -160,7 +164,8 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
         // A hostname that failed its pattern is not "no hostname": no made-up conflict.
         const rawHost = (rl as Record<string, unknown>)['hostname'];
         if (l.port !== undefined && (rawHost === undefined || rawHost === null || l.hostname !== undefined)) {
-          const addr = `${l.port}|${l.hostname ?? ''}`;
+          // The API server's rule is on port, protocol and hostname together.
+          const addr = `${l.port}|${l.protocol}|${l.hostname ?? ''}`;
           const prev = seenAddr.get(addr);
           if (prev !== undefined) {
             cx.error(p, `listener conflicts with spec.listeners[${prev}]: same port ${l.port} and ${l.hostname ? `hostname ${l.hostname}` : 'no hostname'}`);

@@ -466,7 +466,7 @@ test('a listener the API server refuses (a hostname not in lowercase) leaves the
   assert.ok(!s.problems.some((p) => /conflicts with/.test(p.message)), JSON.stringify(s.problems));
 });
 
-test('two Gateways on one port routing the same host (through different listener hostnames) is an error naming the Gateway that gets its requests', () => {
+test('two Gateways on one port routing the same host (through different listener hostnames, or one\'s exact host inside the other\'s wildcard) is an error', () => {
   const s = build([
     gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] }, 'api'),
     gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080, hostname: '*.example.com' }] }, 'web'),
@@ -475,9 +475,42 @@ test('two Gateways on one port routing the same host (through different listener
   ]);
   const err = s.problems.find((p) => p.severity === 'error' && /is routed on port 8080 by Gateway/.test(p.message));
   assert.ok(err, JSON.stringify(s.problems));
-  assert.match(err.message, /^host api\.example\.com is routed on port 8080 by Gateway default\/web .*its requests get Gateway default\/web's routes and policies only/);
-  assert.equal(selectRoute(s.ports.get(8080)!, req('api.example.com', '/'))?.route.route, 'default/public', 'what the message says');
+  assert.match(err.message, /^host api\.example\.com is routed on port 8080 by Gateway default\/(web|api) .*its requests get only one Gateway's routes and policies/);
   assert.ok(!s.problems.some((p) => /www\.example\.com is routed/.test(p.message)), 'a host only one Gateway routes is fine');
+  // An exact host of one Gateway inside another's wildcard route host.
+  const w = build([
+    gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080, hostname: '*.example.com' }] }, 'x'),
+    gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] }, 'y'),
+    route({ parentRefs: [{ name: 'x' }] }, 'rx'),
+    route({ parentRefs: [{ name: 'y' }], hostnames: ['api.example.com'] }, 'ry'),
+  ]);
+  assert.ok(w.problems.some((p) => p.severity === 'error' && /^host api\.example\.com is routed on port 8080 by Gateway default\/x/.test(p.message)), JSON.stringify(w.problems));
+  // Two listeners of one Gateway: no error.
+  const one = build([gateway({ listeners: [{ name: 'a', protocol: 'HTTP', port: 8080, hostname: '*.example.com' }, { name: 'b', protocol: 'HTTP', port: 8080 }] }), route({ hostnames: ['api.example.com'] })]);
+  assert.ok(!one.problems.some((p) => /is routed on port/.test(p.message)));
+});
+
+test('fail-closed listeners: kinds HTTPRoute+GRPCRoute keep the listener; a Selector listener without hostname does not take another Gateway\'s hosts; HTTP and HTTPS without hostname on one port are no conflict; a wildcard fail-closed listener owns the hosts its sibling names', () => {
+  const grpc = build([
+    gateway({ listeners: [{ name: 'api', protocol: 'HTTP', port: 8080, hostname: 'api.example.com', allowedRoutes: { kinds: [{ kind: 'HTTPRoute' }, { kind: 'GRPCRoute' }] } }, { name: 'web', protocol: 'HTTP', port: 8080 }] }),
+    route({ parentRefs: [{ name: 'gw', sectionName: 'api' }] }, 'protected'),
+    route({ parentRefs: [{ name: 'gw', sectionName: 'web' }] }, 'public'),
+  ]);
+  assert.equal(selectRoute(grpc.ports.get(8080)!, req('api.example.com', '/'))?.route.route, 'default/protected');
+  const other = build([
+    gateway({ listeners: [{ name: 'sel', protocol: 'HTTP', port: 8080, allowedRoutes: { namespaces: { from: 'Selector', selector: {} } } }, { name: 'h', protocol: 'HTTP', port: 9090 }] }, 'a'),
+    gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] }, 'b'),
+    route({ parentRefs: [{ name: 'b' }] }, 'rb'),
+  ]);
+  assert.equal(selectRoute(other.ports.get(8080)!, req('b.example.com', '/'))?.route.route, 'default/rb');
+  const both = build([gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }, { name: 'https', protocol: 'HTTPS', port: 8080 }] }), route()]);
+  assert.equal(selectRoute(both.ports.get(8080)!, req('x.example.com', '/'))?.route.route, 'default/app');
+  const wild = build([
+    gateway({ listeners: [{ name: 'sel', protocol: 'HTTP', port: 8080, hostname: '*.example.com', allowedRoutes: { namespaces: { from: 'Selector', selector: {} } } }, { name: 'web', protocol: 'HTTP', port: 8080 }] }),
+    route({ parentRefs: [{ name: 'gw', sectionName: 'web' }], hostnames: ['www.example.com', 'other.org'] }),
+  ]);
+  assert.match(selectRoute(wild.ports.get(8080)!, req('www.example.com', '/'))?.route.invalid ?? '', /^listener sel: /);
+  assert.equal(selectRoute(wild.ports.get(8080)!, req('other.org', '/'))?.route.route, 'default/app');
 });
 
 test('the snapshot is frozen', () => {
