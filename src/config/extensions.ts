@@ -86,7 +86,9 @@ export function resolveExtension(
         textPath = `${base}.jwks.local.configMapRef`;
         const cmName = p.jwks.local.configMapRef.name;
         const cm = cxt.configMaps.get(`${ns}/${cmName}`);
-        if (!cm) fail(`${textPath}.name`, `configmap ${ns}/${cmName} not found (the ConfigMap must be in the GatewayExtension's namespace)`);
+        // A name that failed its schema is reported with its path already.
+        if (typeof cmName !== 'string') errors.push('configMapRef.name is invalid');
+        else if (!cm) fail(`${textPath}.name`, `configmap ${ns}/${cmName} not found (the ConfigMap must be in the GatewayExtension's namespace)`);
         else {
           const v = cm.data['jwks'];
           if (v === undefined || v === '') fail(textPath, `configmap key 'jwks' not found in ConfigMap ${ns}/${cmName}`);
@@ -186,6 +188,8 @@ function compileRemote(
 ): RemoteKeySet | undefined {
   const ns = model.raw.namespace;
   const ref = r.backendRef;
+  // A name that failed its schema is reported with its path already.
+  if (typeof ref.name !== 'string') return undefined;
   const refNs = ref.namespace ?? ns;
   const bp = `${path}.backendRef`;
   let target: { host: string; port: number } | undefined;

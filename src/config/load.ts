@@ -363,7 +363,10 @@ function stringMap(v: unknown, p: string, id: string, at: (p: string) => string,
   }
   for (const [k, val] of Object.entries(v)) {
     if (typeof val === 'string') out[k] = val;
-    else problems.push({ resource: id, path: `${p}.${k}`, message: `must be a string (quote it: "${String(val)}")`, severity: 'error', source: at(`${p}.${k}`) });
+    else {
+      const hint = val === null || typeof val === 'object' ? '' : ` (quote it: "${String(val)}")`;
+      problems.push({ resource: id, path: `${p}.${k}`, message: `must be a string${hint}`, severity: 'error', source: at(`${p}.${k}`) });
+    }
   }
   return out;
 }

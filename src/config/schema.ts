@@ -243,7 +243,7 @@ class BoolSchema extends Schema<boolean> {
   parse(v: unknown, path: string, cx: ParseCtx): boolean | undefined {
     if (typeof v !== 'boolean') {
       // kubectl's YAML 1.1 reads yes/no/on/off as booleans; YAML 1.2 (and jwtgate) as strings.
-      const yaml11 = typeof v === 'string' ? YAML11_BOOL[v.toLowerCase()] : undefined;
+      const yaml11 = typeof v === 'string' && Object.hasOwn(YAML11_BOOL, v.toLowerCase()) ? YAML11_BOOL[v.toLowerCase()] : undefined;
       const hint = yaml11 !== undefined ? ` (kubectl reads "${v}" as ${yaml11}: write ${yaml11})` : ' (true or false)';
       cx.error(path, `Invalid value: ${describe(v, cx, path)}: must be of type boolean${hint}`);
       return undefined;

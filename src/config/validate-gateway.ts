@@ -144,6 +144,7 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
         const kinds = l.allowedRoutes?.kinds;
         if (kinds) {
           kinds.forEach((k, j) => {
+            if (typeof k.kind !== 'string') return; // reported with its path by the schema
             if (k.group === GATEWAY_API_GROUP && k.kind === 'HTTPRoute') return;
             if (k.group === GATEWAY_API_GROUP && k.kind === 'GRPCRoute') {
               cx.warn(`${p}.allowedRoutes.kinds[${j}]`, 'GRPCRoute is not served by jwtgate (HTTP/1.1 only): only HTTPRoutes attach to this listener');

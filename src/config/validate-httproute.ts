@@ -268,6 +268,8 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
           return;
         }
         const er = f.extensionRef;
+        // A kind or name that failed its schema is reported with its path already.
+        if (typeof er.kind !== 'string' || typeof er.name !== 'string') return;
         if (er.group !== KGATEWAY_GROUP || er.kind !== 'TrafficPolicy') {
           cx.error(`${fp}.extensionRef`, `filter type ExtensionRef to ${er.group || 'core'}/${er.kind} not supported by jwtgate (only gateway.kgateway.dev/TrafficPolicy)`);
           return;

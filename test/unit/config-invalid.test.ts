@@ -309,3 +309,10 @@ test('check text report: control characters from a manifest are written escaped 
   assert.ok(!report.split('\n').some((l) => l.startsWith('FAKE')), report);
   assert.match(report, /ok\\u001b\[2J\\u001b\]0;pwned\\u0007\\u000aFAKE: 0 errors/);
 });
+
+test('no problem message says "undefined", "[object Object]" or "NaN" when names, kinds or values are missing or of the wrong type (config fuzzer)', () => {
+  const text = readFileSync(path.join(fixturesDir, 'config', 'fuzz', 'messages-missing-names.yaml'), 'utf8');
+  const problems = compileText(text, { generation: 1 }, 'fuzz.yaml').problems;
+  assert.ok(problems.length >= 10);
+  for (const p of problems) assert.doesNotMatch(p.message, /undefined|\[object Object\]|NaN/, p.message);
+});
