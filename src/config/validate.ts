@@ -99,6 +99,12 @@ export function validateResources(resources: readonly RawResource[], problems: C
     dnsSubdomain().parse(raw.name, 'metadata.name', cx);
     if (cx.errors !== e0) {
       out.all.push({ raw, id, handling: 'invalid-metadata', message: 'invalid metadata' });
+      // A TrafficPolicy the API server would refuse for its name (`JWT-Policy`) still takes its
+      // targets down with it: they answer 500 rather than serve without the check it asks for.
+      if (gk === `${KGW}/TrafficPolicy`) {
+        const quiet: ConfigProblem[] = [];
+        out.policies.push({ ...validateTrafficPolicy(raw, quiet), valid: false, error: `invalid metadata: ${firstMetadataError(problems, id)}` });
+      }
       continue;
     }
     out.all.push({ raw, id, handling: 'used' });
@@ -133,4 +139,9 @@ export function validateResources(resources: readonly RawResource[], problems: C
     }
   }
   return out;
+}
+
+function firstMetadataError(problems: readonly ConfigProblem[], id: string): string {
+  const p = problems.find((x) => x.resource === id && x.severity === 'error' && x.path.startsWith('metadata.'));
+  return p ? `${p.path}: ${p.message}` : 'invalid';
 }

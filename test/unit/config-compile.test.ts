@@ -312,6 +312,14 @@ test('a misspelt or empty jwtAuth fails closed: the policy is invalid and its Ga
   }
 });
 
+test('a TrafficPolicy whose name the API server refuses (JWT-Policy) still fails its targets closed (found by the config fuzzer: the Gateway served without a JWT check)', () => {
+  const s = build([gateway(), route(), ext([provider()]), policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } }, 'JWT-Policy')]);
+  const sel = selectRoute(s.ports.get(8080)!, req('h', '/'));
+  assert.match(sel?.listener.invalid ?? '', /^TrafficPolicy\/default\/JWT-Policy is invalid: invalid metadata: metadata\.name: /);
+  const st = s.statuses.find((x) => x.resource === 'TrafficPolicy/default/JWT-Policy')!;
+  assert.equal(st.conditions[0]!.status, 'False');
+});
+
 test('invalid policy on a Gateway or listener: a catch-all 500 for the listeners sharing its port', () => {
   const s = build([
     gateway({
