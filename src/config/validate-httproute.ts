@@ -242,10 +242,13 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
       const mp = `${p}.matches[${j}]`;
       const m0 = cx.errors;
       const mm = rm === null ? undefined : match.parse(rm, mp, cx);
-      if (!mm || cx.errors !== m0) return;
-      const compiled = compileMatch(mm, j, mp, cx);
+      const compiled = mm && cx.errors === m0 ? compileMatch(mm, j, mp, cx) : undefined;
       // A match with a refused regex is kept (widened): its rule is invalid and answers 500.
       if (compiled && (cx.errors === m0 || compiled.widened)) matches.push(compiled);
+      // Any other broken match (a lower-case method, a bad header match, …) is kept too, widened
+      // to its path alone (or everything), so the invalid rule's 500 still catches its requests:
+      // dropped, they would fall through to another rule without this rule's JWT check.
+      else matches.push(widenedMatch(rm, j, mp, cx));
     });
   }
 
@@ -319,6 +322,16 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
 }
 
 type MatchSpec = Infer<typeof match>;
+
+/** A broken match as little as it could have matched: its path when that part is valid, else every path. */
+function widenedMatch(rm: unknown, index: number, mp: string, cx: ParseCtx): MatchModel {
+  const quiet = new ParseCtx(cx.resource, []);
+  const rawPath = rm !== null && typeof rm === 'object' ? (rm as Record<string, unknown>)['path'] : undefined;
+  const pathOnly = match.parse(rawPath === undefined ? {} : { path: rawPath }, mp, quiet);
+  const compiled = pathOnly && quiet.errors === 0 ? compileMatch(pathOnly, index, mp, quiet) : undefined;
+  const path = compiled && quiet.errors === 0 ? compiled.path : { type: 'PathPrefix' as const, value: '/' };
+  return { index, path, headers: [], queryParams: [], widened: true };
+}
 
 function compileMatch(m: MatchSpec, index: number, mp: string, cx: ParseCtx): MatchModel | undefined {
   let widened = false;

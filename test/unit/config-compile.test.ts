@@ -320,6 +320,22 @@ test('a TrafficPolicy whose name the API server refuses (JWT-Policy) still fails
   assert.equal(st.conditions[0]!.status, 'False');
 });
 
+test('a rule whose match is broken (a lower-case method) keeps its match, widened to its path, and answers 500: /admin does not fall through to the public rule (config fuzzer)', () => {
+  const s = build([
+    gateway(),
+    route({
+      rules: [
+        { name: 'admin', matches: [{ path: { type: 'PathPrefix', value: '/admin' }, method: 'get' }], backendRefs: [{ name: 'admin', port: 80 }] },
+        { name: 'public', backendRefs: [{ name: 'www', port: 80 }] },
+      ],
+    }),
+  ]);
+  const t = s.ports.get(8080)!;
+  assert.match(selectRoute(t, req('h', '/admin/x'))?.route.invalid ?? '', /method/);
+  assert.equal(selectRoute(t, req('h', '/other'))?.route.invalid, undefined);
+  assert.equal(selectRoute(t, req('h', '/other'))?.route.ruleName, 'public');
+});
+
 test('invalid policy on a Gateway or listener: a catch-all 500 for the listeners sharing its port', () => {
   const s = build([
     gateway({
