@@ -241,6 +241,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     rawMatches.forEach((rm, j) => {
       const mp = `${p}.matches[${j}]`;
       const m0 = cx.errors;
+      if (rm === null) cx.error(mp, 'Invalid value: null: a match must be an object');
       const mm = rm === null ? undefined : match.parse(rm, mp, cx);
       const compiled = mm && cx.errors === m0 ? compileMatch(mm, j, mp, cx) : undefined;
       // A match with a refused regex is kept (widened): its rule is invalid and answers 500.

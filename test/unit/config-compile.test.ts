@@ -334,6 +334,10 @@ test('a rule whose match is broken (a lower-case method) keeps its match, widene
   assert.match(selectRoute(t, req('h', '/admin/x'))?.route.invalid ?? '', /method/);
   assert.equal(selectRoute(t, req('h', '/other'))?.route.invalid, undefined);
   assert.equal(selectRoute(t, req('h', '/other'))?.route.ruleName, 'public');
+  // A null match is an error (it was dropped silently), and its rule answers 500.
+  const n = build([gateway(), route({ rules: [{ name: 'admin', matches: [null], backendRefs: [{ name: 'admin', port: 80 }] }] })]);
+  assert.ok(n.problems.some((p) => p.path === 'spec.rules[0].matches[0]' && p.severity === 'error'));
+  assert.ok(selectRoute(n.ports.get(8080)!, req('h', '/x'))?.route.invalid);
 });
 
 test('invalid policy on a Gateway or listener: a catch-all 500 for the listeners sharing its port', () => {
