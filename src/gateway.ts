@@ -16,7 +16,7 @@ import { Verifier } from './auth/verifier.js';
 import { ResultCache } from './auth/result-cache.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
-import { Metrics } from './observability/metrics.js';
+import { Metrics, renderKeySetMetrics } from './observability/metrics.js';
 import { silentLogger, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
 
@@ -274,26 +274,13 @@ export class Gateway {
    * thread's restarts. The labels are bounded by the configuration.
    */
   renderMetrics(): string {
-    let out = this.metrics.render();
     const ids = [...this.snap.keySets.values()].filter((ks) => ks.kind === 'remote').map((ks) => ks.id);
-    if (ids.length === 0) return out;
-    const label = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-    let keys = '';
-    let success = '';
-    let fetches = '';
-    for (const id of ids) {
-      const p = `provider="${label(id)}"`;
-      const inUse = this.remoteKeys.get(id);
-      keys += `jwtgate_jwks_keys{${p}} ${inUse?.length ?? 0}\n`;
+    if (ids.length === 0) return this.metrics.render();
+    const sets = ids.map((id) => {
       const stats = this.refresher?.stats(id);
-      if (stats?.lastSuccessMs !== undefined) success += `jwtgate_jwks_last_success_timestamp_seconds{${p}} ${(stats.lastSuccessMs / 1000).toFixed(3)}\n`;
-      for (const [outcome, n] of Object.entries(stats?.fetches ?? {})) fetches += `jwtgate_jwks_provider_fetches_total{${p},outcome="${outcome}"} ${n}\n`;
-    }
-    out += `# HELP jwtgate_jwks_keys Keys in use for each remote key set (0 before its first good fetch)\n# TYPE jwtgate_jwks_keys gauge\n${keys}`;
-    out += `# HELP jwtgate_jwks_last_success_timestamp_seconds Time of each remote key set's last good fetch\n# TYPE jwtgate_jwks_last_success_timestamp_seconds gauge\n${success}`;
-    out += `# HELP jwtgate_jwks_provider_fetches_total Remote JWKS fetches by key set and outcome\n# TYPE jwtgate_jwks_provider_fetches_total counter\n${fetches}`;
-    out += `# HELP jwtgate_jwks_refresher_restarts_total Times the JWKS refresher thread died and was restarted\n# TYPE jwtgate_jwks_refresher_restarts_total counter\njwtgate_jwks_refresher_restarts_total ${this.refresher?.restarts ?? 0}\n`;
-    return out;
+      return { id, keys: this.remoteKeys.get(id)?.length ?? 0, lastSuccessMs: stats?.lastSuccessMs, fetches: stats?.fetches ?? {} };
+    });
+    return this.metrics.render() + renderKeySetMetrics(sets, this.refresher?.restarts ?? 0);
   }
 
   private keySetFor(id: string): KeySetRef | undefined {
@@ -395,12 +382,8 @@ export class Gateway {
       // Every extension in `exts` ran. The claim headers the JWT stage owns are theirs (the
       // route's precomputed list on the usual path, where they are all of its extensions) and
       // those of the extensions that ran before a new match.
-      if (ranBefore.length === 0 && exts === route.auth.jwt) {
-        if (route.claimHeaders.length > 0) req.gatewayHeaders = route.claimHeaders;
-      } else {
-        const owned = [...ranBefore, ...exts].flatMap((e) => e.sanitizeHeaders);
-        if (owned.length > 0) req.gatewayHeaders = owned;
-      }
+      const owned = ranBefore.length === 0 && exts === route.auth.jwt ? route.claimHeaders : claimHeadersOf([...ranBefore, ...exts]);
+      if (owned.length > 0) req.gatewayHeaders = owned;
       return this.forward(route, req, ex);
     }
     // An extension accepted a token with claim headers on a port whose routes match on headers
@@ -414,7 +397,7 @@ export class Gateway {
     if (typeof again === 'string') return this.deny(ex, again, req);
     const rest = again.auth.jwt.filter((e) => !ran.some((r) => r.filterName === e.filterName));
     if (rest.length > 0) return this.runAuth(again, rest, ran, listenerPort, req, ex);
-    const owned = ran.flatMap((e) => e.sanitizeHeaders);
+    const owned = claimHeadersOf(ran);
     if (owned.length > 0) req.gatewayHeaders = owned;
     this.forward(again, req, ex);
   }
@@ -468,6 +451,11 @@ export class Gateway {
 }
 
 const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
+
+/** The claim headers `exts` own (sanitize, then set): as the compiler builds a route's claimHeaders. */
+function claimHeadersOf(exts: readonly JwtExtension[]): readonly string[] {
+  return exts.flatMap((e) => e.sanitizeHeaders);
+}
 
 function matchesOnHeadersOrQuery(table: PortTable): boolean {
   const uses = (routes: readonly CompiledRoute[]) => routes.some((r) => r.headers.length > 0 || r.queryParams.length > 0);

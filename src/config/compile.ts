@@ -267,6 +267,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   // serves, their hostname answers 500 instead of falling through to another listener's routes
   // (a public catch-all would serve what kgateway protects). They take no routes.
   const failClosedByGateway = new Map<string, ListenerState[]>();
+  /** A Gateway's listener states, the fail-closed ones included. */
+  const allListenersOf = (gkey: string): ListenerState[] => [...(listenersByGateway.get(gkey) ?? []), ...(failClosedByGateway.get(gkey) ?? [])];
   for (const gw of v.gateways) {
     if (!gw.valid) continue;
     const gkey = nk(gw.namespace, gw.name);
@@ -434,7 +436,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     const gw = group[0]!.ls.gw;
     const port = group[0]!.ls.l.port;
     const gkey = nk(gw.namespace, gw.name);
-    const siblings = [...(listenersByGateway.get(gkey) ?? []), ...(failClosedByGateway.get(gkey) ?? [])].filter((s) => s.l.port === port);
+    const siblings = allListenersOf(gkey).filter((s) => s.l.port === port);
     const byHost = new Map<string, Attachment[]>();
     for (const a of group) {
       for (const h of a.hosts === 'any' ? ['*'] : a.hosts) {
@@ -572,7 +574,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       else if (gw.invalidListeners.length > 0) {
         conditions.push({ type: 'Accepted', status: 'True', reason: 'ListenersNotValid', message: `listeners not valid (not served): ${gw.invalidListeners.join(', ')}` });
       } else conditions.push({ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Gateway accepted' });
-      const states = [...(listenersByGateway.get(nk(gw.namespace, gw.name)) ?? []), ...(failClosedByGateway.get(nk(gw.namespace, gw.name)) ?? [])];
+      const states = allListenersOf(nk(gw.namespace, gw.name));
       const bad = states.filter((s) => s.invalid !== undefined);
       if (bad.length > 0) {
         conditions.push({ type: 'Programmed', status: 'False', reason: 'Invalid', message: `listeners answer 500: ${bad.map((s) => `${s.l.name}: ${s.invalid}`).join('; ')}` });

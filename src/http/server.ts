@@ -479,15 +479,13 @@ export class HttpServer {
       const method = req.getCaseSensitiveMethod();
       const hasBody = chunked || contentLength > 0;
       const exchange = new UwsExchange(res, hasBody, chunked ? -1 : contentLength, method === 'HEAD');
+      // The host without its port (an IPv6 literal's colons are inside brackets), lower case.
+      const colon = host.lastIndexOf(':');
+      const hostOnly = (colon !== -1 && host.indexOf(']') < colon ? host.slice(0, colon) : host).toLowerCase();
       if (headerBytes > maxHeaderBytes) {
-        const colon = host.lastIndexOf(':');
-        const hostOnly = colon !== -1 && host.indexOf(']') < colon ? host.slice(0, colon) : host;
-        onOversize(configPort, exchange, headerBytes, method.toUpperCase(), hostOnly.toLowerCase(), url);
+        onOversize(configPort, exchange, headerBytes, method.toUpperCase(), hostOnly, url);
       } else {
-        let hostOnly = host;
-        const colon = host.lastIndexOf(':');
-        if (colon !== -1 && host.indexOf(']') < colon) hostOnly = host.slice(0, colon);
-        const request = new UwsRequest(method.toUpperCase(), url, query, hostOnly.toLowerCase(), host, headers, exchange);
+        const request = new UwsRequest(method.toUpperCase(), url, query, hostOnly, host, headers, exchange);
         // Envoy's codec: 400 for a Host that is not an authority (http.invalid_authority) or
         // for conflicting framing, 501 for a transfer coding other than chunked.
         if (badFraming || NOT_AUTHORITY.test(host)) request.invalid = 'REQUEST_INVALID';

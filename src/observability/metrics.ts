@@ -38,3 +38,37 @@ export class Metrics {
     return out;
   }
 }
+
+/** A remote key set as /metrics reports it (label `provider`: the key set id). */
+export interface KeySetMetrics {
+  readonly id: string;
+  /** Keys in use (0 before a first good fetch). */
+  readonly keys: number;
+  readonly lastSuccessMs: number | undefined;
+  /** Fetches by outcome. */
+  readonly fetches: Readonly<Record<string, number | undefined>>;
+}
+
+const labelValue = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+/**
+ * Per remote key set: keys in use, time of the last good fetch, fetches by outcome; and the
+ * refresher thread's restarts. The label values are bounded by the configuration.
+ */
+export function renderKeySetMetrics(sets: readonly KeySetMetrics[], refresherRestarts: number): string {
+  let keys = '';
+  let success = '';
+  let fetches = '';
+  for (const set of sets) {
+    const p = `provider="${labelValue(set.id)}"`;
+    keys += `jwtgate_jwks_keys{${p}} ${set.keys}\n`;
+    if (set.lastSuccessMs !== undefined) success += `jwtgate_jwks_last_success_timestamp_seconds{${p}} ${(set.lastSuccessMs / 1000).toFixed(3)}\n`;
+    for (const [outcome, n] of Object.entries(set.fetches)) if (n !== undefined) fetches += `jwtgate_jwks_provider_fetches_total{${p},outcome="${outcome}"} ${n}\n`;
+  }
+  return (
+    `# HELP jwtgate_jwks_keys Keys in use for each remote key set (0 before its first good fetch)\n# TYPE jwtgate_jwks_keys gauge\n${keys}` +
+    `# HELP jwtgate_jwks_last_success_timestamp_seconds Time of each remote key set's last good fetch\n# TYPE jwtgate_jwks_last_success_timestamp_seconds gauge\n${success}` +
+    `# HELP jwtgate_jwks_provider_fetches_total Remote JWKS fetches by key set and outcome\n# TYPE jwtgate_jwks_provider_fetches_total counter\n${fetches}` +
+    `# HELP jwtgate_jwks_refresher_restarts_total Times the JWKS refresher thread died and was restarted\n# TYPE jwtgate_jwks_refresher_restarts_total counter\njwtgate_jwks_refresher_restarts_total ${refresherRestarts}\n`
+  );
+}
