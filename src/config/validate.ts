@@ -71,7 +71,10 @@ export function validateResources(resources: readonly RawResource[], problems: C
     secrets: [],
     all: [],
   };
-  const seen = new Map<string, RawResource>();
+  // A resource defined twice: the last definition is the one used, as `kubectl apply` of these
+  // files leaves the last one in the cluster. It is still an error (`check` exits 1).
+  const last = new Map<string, RawResource>();
+  for (const raw of resources) last.set(`${groupOf(raw.apiVersion)}/${raw.kind}/${raw.namespace}/${raw.name}`, raw);
   for (const raw of resources) {
     const id = resourceId(raw);
     const gk = `${groupOf(raw.apiVersion)}/${raw.kind}`;
@@ -85,15 +88,13 @@ export function validateResources(resources: readonly RawResource[], problems: C
       }
       continue;
     }
-    const dupKey = `${gk}/${raw.namespace}/${raw.name}`;
-    const first = seen.get(dupKey);
-    if (first) {
-      const msg = `duplicate ${raw.kind} ${raw.namespace}/${raw.name}: also defined at ${first.source}; this one is not used`;
+    const winner = last.get(`${gk}/${raw.namespace}/${raw.name}`);
+    if (winner !== raw) {
+      const msg = `duplicate ${raw.kind} ${raw.namespace}/${raw.name}: defined again at ${winner?.source}, which is the one used (the last definition wins, as with kubectl apply); this one is not used`;
       cx.error('metadata.name', msg);
       out.all.push({ raw, id, handling: 'duplicate', message: msg });
       continue;
     }
-    seen.set(dupKey, raw);
     const e0 = cx.errors;
     namespaceName().parse(raw.namespace, 'metadata.namespace', cx);
     dnsSubdomain().parse(raw.name, 'metadata.name', cx);

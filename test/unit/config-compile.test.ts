@@ -340,6 +340,25 @@ test('a rule whose match is broken (a lower-case method) keeps its match, widene
   assert.ok(selectRoute(n.ports.get(8080)!, req('h', '/x'))?.route.invalid);
 });
 
+test('a resource defined twice: the last definition is used, as kubectl apply leaves it, and the first is reported as an error naming where the other is', () => {
+  const s = build([
+    gateway(),
+    route({ rules: [{ name: 'old', backendRefs: [{ name: 'old', port: 80 }] }] }),
+    ext([provider()]),
+    route({ rules: [{ name: 'new', backendRefs: [{ name: 'new', port: 80 }] }] }),
+    policy({ targetRefs: [target('HTTPRoute', 'app')], jwtAuth: { extensionRef: { name: 'ext' } } }),
+  ]);
+  const sel = selectRoute(s.ports.get(8080)!, req('h', '/'));
+  assert.equal(sel?.route.ruleName, 'new');
+  assert.equal(sel?.route.auth.jwt.length, 1, 'the policy targets the route by name, whichever definition is used');
+  const dup = s.problems.filter((p) => p.message.startsWith('duplicate HTTPRoute default/app'));
+  assert.equal(dup.length, 1);
+  assert.equal(dup[0]!.severity, 'error');
+  assert.match(dup[0]!.message, /defined again at t\.yaml:\d+, which is the one used/);
+  assert.match(dup[0]!.source ?? '', /^t\.yaml:/);
+  assert.notEqual(dup[0]!.source, dup[0]!.message.match(/at (t\.yaml:\d+)/)?.[1]);
+});
+
 test('invalid policy on a Gateway or listener: a catch-all 500 for the listeners sharing its port', () => {
   const s = build([
     gateway({
