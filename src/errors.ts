@@ -84,6 +84,12 @@ export interface ConfigProblem {
   severity: 'error' | 'warning';
   /** file:doc where the resource came from, when known */
   source?: string;
+  /**
+   * `serve` refuses to start over it (as over a YAML syntax error): serving without the resource
+   * could drop a policy and nothing can be failed closed in its place (a TrafficPolicy whose
+   * targets cannot be read).
+   */
+  fatal?: boolean;
 }
 
 /** Thrown only at start-up / config load; carries every problem, not just the first. */

@@ -2,7 +2,7 @@
 // tests). Loader problems are carried into the snapshot's problems, or with `loadErrorsFatal`
 // (serve) thrown as a ConfigError before anything is compiled.
 
-import { ConfigError } from '../errors.js';
+import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Snapshot } from './snapshot.js';
 import { compileSnapshot, type CompileOptions } from './compile.js';
 import { loadManifests, loadManifestsFromText } from './load.js';
@@ -10,14 +10,20 @@ import { printable } from './report.js';
 
 export type BuildOptions = Omit<CompileOptions, 'problems'>;
 
-/** loadManifests + compileSnapshot; `loadErrorsFatal`: unreadable files and YAML syntax errors throw. */
+/**
+ * loadManifests + compileSnapshot; `loadErrorsFatal` (serve): unreadable files, YAML syntax errors
+ * and `fatal` problems throw.
+ */
 export async function compileFiles(paths: readonly string[], opts: BuildOptions, { loadErrorsFatal = false } = {}): Promise<Snapshot> {
   const { resources, problems } = await loadManifests(paths);
-  if (loadErrorsFatal) {
-    const fatal = problems.filter((p) => p.severity === 'error');
-    if (fatal.length) throw new ConfigError(fatal, 'cannot load configuration:\n' + fatal.map((p) => printable(p.path ? `  ${p.resource} ${p.path} (${p.source}): ${p.message}` : `  ${p.source ?? p.resource}: ${p.message}`)).join('\n'));
-  }
-  return compileSnapshot(resources, { ...opts, problems }).snapshot;
+  if (loadErrorsFatal) refuse(problems.filter((p) => p.severity === 'error'));
+  const snapshot = compileSnapshot(resources, { ...opts, problems }).snapshot;
+  if (loadErrorsFatal) refuse(snapshot.problems.filter((p) => p.fatal));
+  return snapshot;
+}
+
+function refuse(fatal: readonly ConfigProblem[]): void {
+  if (fatal.length) throw new ConfigError([...fatal], 'cannot load configuration:\n' + fatal.map((p) => printable(p.path ? `  ${p.resource} ${p.path} (${p.source}): ${p.message}` : `  ${p.source ?? p.resource}: ${p.message}`)).join('\n'));
 }
 
 /** loadManifestsFromText + compileSnapshot (tests, `check -` from stdin). */

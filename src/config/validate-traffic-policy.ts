@@ -91,6 +91,7 @@ export interface TrafficPolicyModel {
 }
 
 const SUPPORTED_KINDS = new Set(['Gateway', 'HTTPRoute']);
+const TARGET_PATH = /^spec\.target(Refs|Selectors)(\[|\.|$)/;
 
 function checkTarget(t: { group: string; kind: string }, p: string, cx: ParseCtx): boolean {
   // A required field that failed its schema (already reported with its path) leaves the item
@@ -134,6 +135,16 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   const rawSpec = raw.object['spec'];
   if (rawSpec !== null && typeof rawSpec === 'object' && 'jwtAuth' in rawSpec && (rawSpec as Record<string, unknown>)['jwtAuth'] === null) {
     cx.error('spec.jwtAuth', 'jwtAuth is empty (null): is its extensionRef indented under it? Write jwtAuth: {extensionRef: {name: <GatewayExtension>}} or jwtAuth: {disable: {}}');
+  }
+  // Targets the API server refuses (no kind, a name that is not a string, an empty list, an
+  // unsupported kind) leave the policy attached to nothing, so its routes would serve without
+  // the JWT check it asks for, and there is no target to fail closed: `serve` refuses to start.
+  for (let i = before; i < problems.length; i++) {
+    const pr = problems[i]!;
+    if (pr.severity === 'error' && TARGET_PATH.test(pr.path)) {
+      pr.fatal = true;
+      pr.message += ' (the policy cannot tell what it targets: serve refuses to start)';
+    }
   }
   let jwt: TrafficPolicyModel['jwtAuth'];
   const ref = s?.jwtAuth?.extensionRef;

@@ -6,7 +6,10 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { keyPair } from '../fixtures/auth/keys.js';
 import { KGW, gateway, md, route, type Doc } from '../fixtures/config/manifests.js';
-import { compileText } from '../../src/config/build.js';
+import { compileFiles, compileText } from '../../src/config/build.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { compileSnapshot } from '../../src/config/compile.js';
 import { configDump } from '../../src/config/dump.js';
 import { loadManifestsFromText } from '../../src/config/load.js';
@@ -474,6 +477,39 @@ test('a configuration that compiles to more than 500,000 route entries (hostname
     (err: Error) => err.name === 'ConfigError' && /^cannot load configuration: HTTPRoute\/default\/r\d\d \(t\.yaml:\d+\): the configuration compiles to more than 500000 route entries/.test(err.message),
   );
   assert.doesNotThrow(() => build([gateway(), ...routes.slice(0, 30)]));
+});
+
+test('a TrafficPolicy whose targets the API server refuses attaches to nothing, and there is nothing to fail closed: serve refuses to start (check reports it; warnings about targets do not)', async () => {
+  const G = 'gateway.networking.k8s.io';
+  const dir = mkdtempSync(path.join(tmpdir(), 'jwtgate-targets-'));
+  const serveOf = async (docs: Doc[]): Promise<Snapshot> => {
+    writeFileSync(path.join(dir, 'c.yaml'), docs.map((d) => JSON.stringify(d)).join('\n---\n'));
+    return compileFiles([dir], { generation: 1 }, { loadErrorsFatal: true });
+  };
+  const jwt = { jwtAuth: { extensionRef: { name: 'ext' } } };
+  try {
+    for (const [targets, field] of [
+      [{ targetRefs: [{ kind: 'Gateway', name: 'gw' }] }, 'spec.targetRefs[0].group'],
+      [{ targetRefs: [{ group: G, name: 'gw' }] }, 'spec.targetRefs[0].kind'],
+      [{ targetRefs: [{ group: G, kind: 'Gateway', name: 7 }] }, 'spec.targetRefs[0].name'],
+      [{ targetRefs: [{ group: '', kind: 'Service', name: 'gw' }] }, 'spec.targetRefs[0].kind'],
+      [{ targetRefs: [] }, 'spec.targetRefs'],
+      [{ targetRefs: { group: G, kind: 'Gateway', name: 'gw' } }, 'spec.targetRefs'],
+      [{ targetSelectors: [{ group: G, kind: 'HTTPRoute', matchLabels: 'app' }] }, 'spec.targetSelectors[0].matchLabels'],
+    ] as const) {
+      const docs = [gateway(), route(), ext([provider()]), policy({ ...targets, ...jwt })];
+      await assert.rejects(serveOf(docs), (err: Error) => err.name === 'ConfigError' && err.message.startsWith('cannot load configuration:\n  TrafficPolicy/default/pol ' + field + ' (') && err.message.includes('the policy cannot tell what it targets: serve refuses to start'), JSON.stringify(targets));
+      // check (no loadErrorsFatal) reports the same error and goes on.
+      const s = build(docs);
+      assert.ok(s.problems.some((p) => p.fatal && p.severity === 'error' && p.path === field), JSON.stringify(targets));
+    }
+    // A readable target kgateway ignores (another group) is a warning: serve starts.
+    const s = await serveOf([gateway(), route(), ext([provider()]), policy({ targetRefs: [{ group: 'example.com', kind: 'Gateway', name: 'gw' }], ...jwt })]);
+    assert.ok(s.problems.some((p) => p.severity === 'warning' && p.path === 'spec.targetRefs[0].group'));
+    assert.ok(!s.problems.some((p) => p.fatal));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a listener jwtgate cannot serve (allowedRoutes Selector, HTTPS) fails closed: its hostname answers 500 instead of reaching a sibling listener\'s public routes', () => {
