@@ -24,8 +24,26 @@ class Re2Matcher implements Matcher {
   }
 }
 
+/**
+ * Results by pattern: a configuration repeats its patterns (one per route of each team, the same
+ * header match on every rule), and a heavy one costs up to ~0.2 s to compile and warm. Matchers
+ * are immutable, so one serves every match that has its pattern. Only filled at build time.
+ */
+const compiled = new Map<string, RegexResult>();
+const MAX_COMPILED = 10_000;
+
 /** Compiles `pattern` with RE2's syntax; the error names what RE2 (and so Envoy) refuses. */
 export function compileAnchored(pattern: string): RegexResult {
+  let r = compiled.get(pattern);
+  if (r === undefined) {
+    r = compile(pattern);
+    if (compiled.size >= MAX_COMPILED) compiled.clear();
+    compiled.set(pattern, r);
+  }
+  return r;
+}
+
+function compile(pattern: string): RegexResult {
   let re: RE2JS;
   try {
     re = RE2JS.compile(pattern);

@@ -82,3 +82,16 @@ test('a refused pattern with an alternation is widened to everything (the text b
   const { overApproximation } = await import('../../src/routing/regex.js');
   assert.equal(overApproximation('/docs|/admin/(?=x).*').test('/admin/users'), true);
 });
+
+test('a pattern repeated across routes is compiled once: every match with it shares one matcher; a refused one keeps its error', () => {
+  const p = '/api/v[0-9]+/(users|groups)/[a-z0-9-]{1,64}/[\\pL\\pN_]+';
+  const a = compileAnchored(p);
+  const b = compileAnchored(p);
+  assert.ok(a.ok && b.ok);
+  assert.equal(a.regex, b.regex);
+  assert.equal(a.regex.test('/api/v2/users/bob/x_1'), true);
+  assert.notEqual(compileAnchored(`${p}/`), a);
+  const bad = compileAnchored('(?=x)');
+  assert.equal(bad.ok, false);
+  assert.deepEqual(compileAnchored('(?=x)'), bad);
+});
