@@ -16,6 +16,7 @@ import { Verifier } from './auth/verifier.js';
 import { ResultCache } from './auth/result-cache.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
+import { applyEdgeHeaders, EDGE_HEADERS } from './proxy/header-rules.js';
 import { Metrics, renderKeySetMetrics } from './observability/metrics.js';
 import { silentLogger, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
@@ -73,6 +74,8 @@ export class Gateway {
   private snap!: Snapshot;
   /** Ports of the snapshot with a route matching on headers or query parameters (re-matched after auth). */
   private rematchPorts: ReadonlySet<number> = new Set();
+  /** Ports whose routes match on a header Envoy's connection manager sets before routing (EDGE_HEADERS). */
+  private edgePorts: ReadonlySet<number> = new Set();
   private readonly opts: GatewayOptions;
   private readonly log: Logger;
   private readonly accessLog: Logger | undefined;
@@ -220,6 +223,7 @@ export class Gateway {
     if (dropped.length) this.verifier.dropKeySets(dropped);
     this.keySetRefs = refs;
     this.rematchPorts = new Set([...snapshot.ports.values()].filter(matchesOnHeadersOrQuery).map((t) => t.port));
+    this.edgePorts = new Set([...snapshot.ports.values()].filter(matchesOnEdgeHeaders).map((t) => t.port));
     this.snap = snapshot;
     this.installRemote(remote);
   }
@@ -329,6 +333,8 @@ export class Gateway {
     const path = normalizePath(req.path);
     if (path === undefined || req.query.includes('#')) return this.deny(ex, 'REQUEST_INVALID', req);
     req.path = path;
+    // A route matching on x-forwarded-for & co. sees Envoy's values, not the client's.
+    if (this.edgePorts.size > 0 && this.edgePorts.has(listenerPort)) applyEdgeHeaders(req);
     const route = this.route(listenerPort, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
     const jwt = route.auth.jwt;
@@ -458,6 +464,14 @@ function claimHeadersOf(exts: readonly JwtExtension[]): readonly string[] {
 }
 
 function matchesOnHeadersOrQuery(table: PortTable): boolean {
-  const uses = (routes: readonly CompiledRoute[]) => routes.some((r) => r.headers.length > 0 || r.queryParams.length > 0);
+  return someRoute(table, (r) => r.headers.length > 0 || r.queryParams.length > 0);
+}
+
+function matchesOnEdgeHeaders(table: PortTable): boolean {
+  return someRoute(table, (r) => r.headers.some((h) => EDGE_HEADERS.has(h.name)));
+}
+
+function someRoute(table: PortTable, test: (r: CompiledRoute) => boolean): boolean {
+  const uses = (routes: readonly CompiledRoute[]) => routes.some(test);
   return table.listeners.some(({ routes }) => uses(routes.any) || routes.wildcard.some((w) => uses(w.routes)) || [...routes.exact.values()].some(uses));
 }

@@ -33,6 +33,11 @@ export interface GatewayRequest {
    * request let through without a token (AllowMissing) keeps its route.
    */
   clearRouteCache?: boolean;
+  /**
+   * Set once applyEdgeHeaders has given `headers` Envoy's pre-routing edge values
+   * (x-forwarded-for/-proto, x-request-id): the proxy sends them as they are.
+   */
+  edgeApplied?: boolean;
   /** 'http' (TLS listeners are not supported yet). */
   scheme: 'http' | 'https';
   /**

@@ -52,6 +52,45 @@ const ENVOY_EDGE_STRIPPED = new Set([
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'trailer', 'upgrade']);
 
 /**
+ * Fields Envoy's connection manager sets or removes before it picks a route
+ * (ConnectionManagerUtility::mutateRequestHeaders runs before the route is resolved): a route
+ * matching on one of them sees Envoy's value, never the client's. `x-forwarded-client-cert` is
+ * removed (`forward_client_cert_details` SANITIZE, Envoy's default: the listeners are plain HTTP).
+ */
+export const EDGE_HEADERS: ReadonlySet<string> = new Set([
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-request-id',
+  'x-forwarded-client-cert',
+  'x-envoy-external-address',
+  ...ENVOY_EDGE_STRIPPED,
+]);
+
+/**
+ * Rewrites `req.headers` (a new array) as Envoy's connection manager leaves them before routing:
+ * the client address appended to `x-forwarded-for`, `x-forwarded-proto` set to the scheme, a new
+ * `x-request-id`, the `x-envoy-*` fields of external requests and `x-forwarded-client-cert`
+ * removed. Then `edgeApplied` is set, and upstreamRequestHeaders sends these values as they are.
+ * Only on ports whose routes match on one of EDGE_HEADERS: elsewhere the route cannot depend on
+ * them and upstreamRequestHeaders does the same in its one pass.
+ */
+export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddress: string; readonly scheme: string; edgeApplied?: boolean }): void {
+  const src = req.headers;
+  const out: string[] = [];
+  let xff: string | undefined;
+  for (let i = 0; i < src.length; i += 2) {
+    const name = src[i]!;
+    if (name === 'x-forwarded-for') xff = xff === undefined ? src[i + 1]! : `${xff}, ${src[i + 1]!}`;
+    else if (!EDGE_HEADERS.has(name)) out.push(name, src[i + 1]!);
+  }
+  if (req.remoteAddress !== '') xff = xff === undefined ? req.remoteAddress : `${xff}, ${req.remoteAddress}`;
+  if (xff !== undefined) out.push('x-forwarded-for', xff);
+  out.push('x-forwarded-proto', req.scheme, 'x-request-id', randomUUID());
+  req.headers = out;
+  req.edgeApplied = true;
+}
+
+/**
  * Never removed even when named in `Connection`: the fields the gateway itself is responsible
  * for (framing, the authority, X-Forwarded-*). Otherwise `Connection: host` would make the
  * upstream see undici's default host, and `Connection: x-forwarded-for` would hide the client IP.
@@ -104,9 +143,12 @@ export function upstreamRequestHeaders(req: {
   readonly remoteAddress: string;
   readonly scheme: string;
   readonly gatewayHeaders?: readonly string[];
+  readonly edgeApplied?: boolean;
 }): string[] | undefined {
   const src = req.headers;
   const out: string[] = [];
+  // applyEdgeHeaders already set x-forwarded-for/-proto and x-request-id: sent as they are.
+  const edge = req.edgeApplied === true;
   // A claim header (claimsToHeaders) may take one of the names set below: as in Envoy, where the
   // connection manager sets them before jwt_authn replaces them, the claim's value is sent.
   const gw = req.gatewayHeaders;
@@ -126,16 +168,20 @@ export function upstreamRequestHeaders(req: {
         chunked = true;
         continue;
       case 'x-forwarded-for':
-        if (claimed(gw, name)) break;
+        if (edge || claimed(gw, name)) break;
         if (NOT_PLAIN.test(value) && CONTROL_CHAR.test(value)) return undefined;
         xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
       case 'x-forwarded-proto':
-      case 'x-forwarded-host':
       case 'x-request-id':
+        if (edge || claimed(gw, name)) break;
+        continue;
+      case 'x-forwarded-host':
         if (claimed(gw, name)) break;
         continue;
       case 'x-envoy-external-address':
+      case 'x-forwarded-client-cert':
+        if (claimed(gw, name)) break;
         continue;
       case 'host':
         if (hasHost) continue;
@@ -160,15 +206,17 @@ export function upstreamRequestHeaders(req: {
   if (connection !== undefined) removeNominated(out, connection, REQUEST_PROTECTED, req.gatewayHeaders);
   const authority = NON_ASCII.test(req.authority) ? utf8AsLatin1(req.authority) : req.authority;
   if (!hasHost && authority !== '') out.push('host', authority);
-  if (!claimed(gw, 'x-forwarded-for')) {
+  if (!edge && !claimed(gw, 'x-forwarded-for')) {
     if (req.remoteAddress !== '') xff = xff === undefined ? req.remoteAddress : `${xff}, ${req.remoteAddress}`;
     if (xff !== undefined) out.push('x-forwarded-for', NON_ASCII.test(xff) ? utf8AsLatin1(xff) : xff);
   }
-  if (!claimed(gw, 'x-forwarded-proto')) out.push('x-forwarded-proto', req.scheme);
+  if (!edge && !claimed(gw, 'x-forwarded-proto')) out.push('x-forwarded-proto', req.scheme);
   if (authority !== '' && !claimed(gw, 'x-forwarded-host')) out.push('x-forwarded-host', authority);
+  if (edge) return out;
   // Envoy at the edge (use_remote_address, preserve_external_request_id off) replaces a
   // client's x-request-id with a fresh UUID. A client's x-envoy-external-address (which Envoy
-  // overwrites with the client address) was dropped above.
+  // overwrites with the client address) and x-forwarded-client-cert (removed under Envoy's
+  // default SANITIZE) were dropped above.
   if (!claimed(gw, 'x-request-id')) out.push('x-request-id', randomUUID());
   return out;
 }

@@ -201,3 +201,18 @@ test('request target: ASCII as it is; non-ASCII as its UTF-8 bytes (one char per
   for (const bad of ['/a\x7fb', '/a\x01', '/a b', '/a\tb']) assert.equal(upstreamTarget(bad, ''), undefined, JSON.stringify(bad));
   assert.equal(upstreamTarget('/a', 'q=\x7f'), undefined);
 });
+
+test('request: x-forwarded-client-cert is removed (Envoy SANITIZE); after applyEdgeHeaders (a port routing on these fields) the edge values are sent as they are, not appended twice', async () => {
+  const { applyEdgeHeaders } = await import('../../src/proxy/header-rules.js');
+  const plain = upstreamRequestHeaders(req(['x-forwarded-client-cert', 'Hash=ab', 'x-a', '1']));
+  assert.deepEqual(pairs(plain).map(([n]) => n), ['x-a', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+  const r = { ...req(['x-forwarded-for', '1.1.1.1', 'x-forwarded-for', '2.2.2.2', 'x-request-id', 'mine', 'x-forwarded-proto', 'https', 'x-forwarded-client-cert', 'Hash=ab', 'x-envoy-internal', 'true', 'x-a', '1']) } as { headers: string[]; authority: string; remoteAddress: string; scheme: string; edgeApplied?: boolean };
+  applyEdgeHeaders(r);
+  assert.equal(r.edgeApplied, true);
+  const edge = pairs(r.headers);
+  assert.deepEqual(edge.slice(0, 3), [['x-a', '1'], ['x-forwarded-for', '1.1.1.1, 2.2.2.2, 10.0.0.1'], ['x-forwarded-proto', 'http']]);
+  assert.equal(edge[3]![0], 'x-request-id');
+  assert.match(edge[3]![1], UUID);
+  const out = upstreamOrUndefined(r)!;
+  assert.deepEqual(pairs(out), [['x-a', '1'], ['x-forwarded-for', '1.1.1.1, 2.2.2.2, 10.0.0.1'], ['x-forwarded-proto', 'http'], edge[3]!, ['host', 'api.example.com:8080'], ['x-forwarded-host', 'api.example.com:8080']]);
+});

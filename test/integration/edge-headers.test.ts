@@ -1,0 +1,120 @@
+// Envoy's connection manager sets x-forwarded-for/-proto and x-request-id, and removes the
+// x-envoy-* fields of an external request and x-forwarded-client-cert, before it picks a route
+// (ConnectionManagerUtility::mutateRequestHeaders). A route that matches on one of them sees
+// Envoy's values: a client cannot forge them to reach a rule whose JWT check is disabled.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { SAMPLE_GATEWAY, startHarness, type Harness } from '../helpers/harness.js';
+import { request } from '../helpers/http-client.js';
+import { mint, rsaKeys } from '../helpers/tokens.js';
+
+const keys = rsaKeys('edge');
+let h: Harness;
+
+const manifests = (echoPort: number) => `${SAMPLE_GATEWAY}---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: echo, namespace: kgateway-system }
+spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${echoPort} }] } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: app, namespace: kgateway-system }
+spec:
+  parentRefs: [{ name: http }]
+  rules:
+  - name: public
+    matches:
+    - { path: { type: PathPrefix, value: /anything/a }, headers: [{ name: x-envoy-internal, value: "true" }] }
+    - { path: { type: PathPrefix, value: /anything/b }, headers: [{ name: x-forwarded-for, type: RegularExpression, value: '10\\.[0-9]+\\.[0-9]+\\.[0-9]+' }] }
+    - { path: { type: PathPrefix, value: /anything/c }, headers: [{ name: x-forwarded-proto, value: https }] }
+    - { path: { type: PathPrefix, value: /anything/d }, headers: [{ name: x-forwarded-client-cert, type: RegularExpression, value: '.*Hash=[0-9a-f]+.*' }] }
+    - { path: { type: PathPrefix, value: /anything/e }, headers: [{ name: x-request-id, value: chosen }] }
+    - { path: { type: PathPrefix, value: /anything/f }, headers: [{ name: x-forwarded-for, type: RegularExpression, value: '10\\.1\\.2\\.3, 127\\.0\\.0\\.1' }] }
+    - { path: { type: PathPrefix, value: /anything/g }, headers: [{ name: x-forwarded-proto, value: http }] }
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: echo }]
+  - name: rest
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: echo }]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: jwt, namespace: kgateway-system }
+spec:
+  jwt:
+    providers:
+    - name: p
+      issuer: edge-idp
+      jwks: { local: { inline: '${JSON.stringify({ keys: [keys.jwk] })}' } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: all, namespace: kgateway-system }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: http }]
+  jwtAuth: { extensionRef: { name: jwt } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: public, namespace: kgateway-system }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: app, sectionName: public }]
+  jwtAuth: { disable: {} }
+`;
+
+before(async () => {
+  h = await startHarness({ base: manifests });
+});
+after(async () => {
+  await h.close();
+});
+
+function upstreamHeaders(): Map<string, string[]> {
+  const raw = h.echo.received.at(-1)!.headers;
+  const out = new Map<string, string[]>();
+  for (let i = 0; i < raw.length; i += 2) out.set(raw[i]!.toLowerCase(), [...(out.get(raw[i]!.toLowerCase()) ?? []), raw[i + 1]!]);
+  return out;
+}
+
+test('forged x-envoy-internal, x-forwarded-for, x-forwarded-proto, x-forwarded-client-cert or x-request-id do not reach the public rule: the JWT check applies (401)', async () => {
+  const n = h.echo.received.length;
+  for (const [path, headers] of [
+    ['/anything/a', { 'x-envoy-internal': 'true' }],
+    ['/anything/b', { 'x-forwarded-for': '10.1.2.3' }],
+    ['/anything/c', { 'x-forwarded-proto': 'https' }],
+    ['/anything/d', { 'x-forwarded-client-cert': 'By=spiffe://x;Hash=ab12' }],
+    ['/anything/e', { 'x-request-id': 'chosen' }],
+  ] as const) {
+    const res = await request({ port: h.port, path, headers });
+    assert.equal(res.status, 401, `${path} ${JSON.stringify(headers)}`);
+    assert.equal(res.body, 'Jwt is missing');
+  }
+  assert.equal(h.echo.received.length, n, 'nothing reached the upstream');
+});
+
+test('routes see Envoy\'s values: x-forwarded-for with the client address appended, x-forwarded-proto the scheme; the upstream gets the same values, x-forwarded-client-cert removed', async () => {
+  const f = await request({ port: h.port, path: '/anything/f', headers: { 'x-forwarded-for': '10.1.2.3', 'x-forwarded-client-cert': 'Hash=ab', 'x-envoy-internal': 'true' } });
+  assert.equal(f.status, 200, 'matched on the appended value');
+  const up = upstreamHeaders();
+  assert.deepEqual(up.get('x-forwarded-for'), ['10.1.2.3, 127.0.0.1']);
+  assert.deepEqual(up.get('x-forwarded-proto'), ['http']);
+  assert.equal(up.get('x-forwarded-client-cert'), undefined);
+  assert.equal(up.get('x-envoy-internal'), undefined);
+  assert.equal(up.get('x-request-id')?.length, 1);
+  assert.match(up.get('x-request-id')![0]!, /^[0-9a-f-]{36}$/);
+  const g = await request({ port: h.port, path: '/anything/g', headers: { 'x-forwarded-proto': 'https' } });
+  assert.equal(g.status, 200, 'x-forwarded-proto: http, whatever the client sent');
+  assert.deepEqual(upstreamHeaders().get('x-forwarded-proto'), ['http']);
+});
+
+test('with a token, the rest of the port behaves as before: one x-forwarded-for, x-request-id and x-forwarded-proto upstream', async () => {
+  const token = mint({ alg: 'RS256', key: keys.privateKey, kid: 'edge', payload: { iss: 'edge-idp', exp: Math.floor(Date.now() / 1000) + 600 } });
+  const res = await request({ port: h.port, path: '/anything/z', headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': '1.1.1.1', 'x-request-id': 'mine', 'x-forwarded-client-cert': 'Hash=ab' } });
+  assert.equal(res.status, 200);
+  const up = upstreamHeaders();
+  assert.deepEqual(up.get('x-forwarded-for'), ['1.1.1.1, 127.0.0.1']);
+  assert.deepEqual(up.get('x-forwarded-proto'), ['http']);
+  assert.equal(up.get('x-request-id')?.length, 1);
+  assert.notEqual(up.get('x-request-id')![0], 'mine');
+  assert.equal(up.get('x-forwarded-client-cert'), undefined);
+  assert.equal(up.get('authorization'), undefined);
+});
