@@ -366,8 +366,10 @@ function compileMatch(m: MatchSpec, index: number, mp: string, cx: ParseCtx): Ma
       cx.error(pp, `Invalid value: "${value}": must not end with '/..' or '/.' when type one of ['Exact', 'PathPrefix']`);
       return undefined;
     }
-    // Gateway API: a trailing '/' of a PathPrefix is ignored ("/abc/" matches "/abc").
-    if (pathType === 'PathPrefix' && value.length > 1 && value.endsWith('/')) value = value.replace(/\/+$/, '') || '/';
+    // A PathPrefix ending in '/' is kept as written: kgateway gives Envoy a plain `prefix` for it
+    // (path_separated_prefix only for a value not ending in '/'), so "/abc/" does not match
+    // "/abc" (the Gateway API text says a trailing '/' is ignored), and it sorts by its written
+    // length (routing/match.ts, routing/route-table.ts).
     path = { type: pathType, value };
   }
   const headers: ValueMatch[] = [];

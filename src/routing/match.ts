@@ -2,8 +2,9 @@
 // compilation, no per-request arrays). Host selection follows Envoy's virtual host choice
 // across every listener on the port: an exact host, else the longest matching `*.` suffix,
 // else the any-host routes; only that host's routes are tried (no fallthrough, like Envoy).
-// Path matching is Envoy's: Exact is exact, PathPrefix matches whole path segments
-// (path_separated_prefix), RegularExpression must match the whole path; all case-sensitive.
+// Path matching is Envoy's as kgateway configures it: Exact is exact, PathPrefix matches whole
+// path segments (path_separated_prefix; a value ending in '/' is a plain prefix),
+// RegularExpression must match the whole path; all case-sensitive.
 
 import type { BackendTarget, CompiledRoute, Listener, PortTable } from '../config/snapshot.js';
 import type { GatewayRequest } from '../http/exchange.js';
@@ -84,10 +85,11 @@ function pathMatches(r: CompiledRoute, path: string): boolean {
     case 'Exact':
       return path === p.value;
     case 'PathPrefix': {
+      // kgateway: Envoy's path_separated_prefix (whole segments), or a plain prefix for a value
+      // ending in '/' ("/" included).
       const v = p.value;
-      if (v === '/') return true;
       if (!path.startsWith(v)) return false;
-      return path.length === v.length || path.charCodeAt(v.length) === 47; /* '/' */
+      return path.length === v.length || v.charCodeAt(v.length - 1) === 47 || path.charCodeAt(v.length) === 47; /* '/' */
     }
     case 'RegularExpression':
       return p.regex !== undefined && p.regex.test(path);

@@ -70,14 +70,20 @@ test('a rule without matches, with matches: null or with matches: [] matches eve
   }
 });
 
-test('longest PathPrefix wins; a trailing slash on a prefix is ignored', () => {
+test('longest PathPrefix wins; a prefix ending in / is a plain prefix, as kgateway gives it to Envoy (it does not match the path without the slash) and sorts by its written length', () => {
   const s = build([gateway(), route('r', [prefix('/'), prefix('/api'), prefix('/api/v1/')])]);
-  assert.equal(hit(s, '/api/v1'), 'r-2');
+  assert.equal(hit(s, '/api/v1'), 'r-1', 'kgateway: prefix "/api/v1/" does not match /api/v1');
+  assert.equal(hit(s, '/api/v1/'), 'r-2');
   assert.equal(hit(s, '/api/v1/users'), 'r-2');
+  assert.equal(hit(s, '/api/v1//x'), 'r-2');
   assert.equal(hit(s, '/api/v10'), 'r-1');
   assert.equal(hit(s, '/api'), 'r-1');
   assert.equal(hit(s, '/apix'), 'r-0');
   assert.equal(hit(s, '/'), 'r-0');
+  // Written length decides: "/api/" (5) sorts before "/api" (4) even with fewer header matches.
+  const t = build([gateway(), route('r', [prefix('/api', { headers: [{ name: 'x-client', value: 'mobile' }] }), prefix('/api/')])]);
+  assert.equal(hit(t, '/api/users', { headers: ['x-client', 'mobile'] }), 'r-1');
+  assert.equal(hit(t, '/api', { headers: ['x-client', 'mobile'] }), 'r-0');
 });
 
 test('regular expressions are not ordered by length (kgateway): the older route wins', () => {
