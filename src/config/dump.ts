@@ -8,8 +8,15 @@ import { redactUrl } from '../jwks/remote-fetch.js';
 import { countProblems } from './report.js';
 import { SENSITIVE_NAME } from './schema.js';
 
+/** Match values longer than this are cut in the dump (a header value may be 4,096 characters). */
+const MAX_VALUE_CHARS = 1024;
+
+function shown(value: string): string {
+  return value.length <= MAX_VALUE_CHARS ? value : `${value.slice(0, MAX_VALUE_CHARS)}…(${value.length} characters)`;
+}
+
 function valueMatchDump(m: ValueMatch): object {
-  return { name: m.name, type: m.type, value: SENSITIVE_NAME.test(m.name) ? '[redacted]' : m.value };
+  return { name: m.name, type: m.type, value: SENSITIVE_NAME.test(m.name) ? '[redacted]' : shown(m.value) };
 }
 
 function routeDump(r: CompiledRoute): object {
@@ -18,7 +25,7 @@ function routeDump(r: CompiledRoute): object {
     route: r.route,
     ...(r.ruleName !== undefined ? { ruleName: r.ruleName } : {}),
     match: {
-      path: { type: r.path.type, value: r.path.value },
+      path: { type: r.path.type, value: shown(r.path.value) },
       ...(r.method !== undefined ? { method: r.method } : {}),
       headers: r.headers.map(valueMatchDump),
       queryParams: r.queryParams.map(valueMatchDump),
@@ -34,11 +41,31 @@ function routeDump(r: CompiledRoute): object {
   };
 }
 
-function tableDump(t: RouteTable): object {
+/**
+ * A listener's route table: for each host, the ids of its routes in the order they are tried;
+ * each route itself once, under `routeDefs` (a route serves every hostname of its HTTPRoute:
+ * written out per host, 16 hostnames made the dump 16 times larger).
+ */
+function tableDump(t: RouteTable): { routes: object; routeDefs: Record<string, object> } {
+  const ids = new Map<CompiledRoute, string>();
+  const routeDefs: Record<string, object> = {};
+  const idOf = (r: CompiledRoute): string => {
+    let id = ids.get(r);
+    if (id === undefined) {
+      id = r.id;
+      for (let n = 2; Object.hasOwn(routeDefs, id); n++) id = `${r.id}#${n}`;
+      ids.set(r, id);
+      routeDefs[id] = routeDump(r);
+    }
+    return id;
+  };
   return {
-    exact: Object.fromEntries([...t.exact].map(([h, routes]) => [h, routes.map(routeDump)])),
-    wildcard: t.wildcard.map((w) => ({ host: `*${w.suffix}`, routes: w.routes.map(routeDump) })),
-    any: t.any.map(routeDump),
+    routes: {
+      exact: Object.fromEntries([...t.exact].map(([h, routes]) => [h, routes.map(idOf)])),
+      wildcard: t.wildcard.map((w) => ({ host: `*${w.suffix}`, routes: w.routes.map(idOf) })),
+      any: t.any.map(idOf),
+    },
+    routeDefs,
   };
 }
 
@@ -144,7 +171,7 @@ export function configDump(snapshot: Snapshot, remoteState?: RemoteStateOf): obj
         name: l.name,
         hostname: l.hostname ?? null,
         ...(l.invalid !== undefined ? { invalid: l.invalid } : {}),
-        routes: tableDump(l.routes),
+        ...tableDump(l.routes),
       })),
     ),
     extensions: [...snapshot.extensions.values()].map((e) => extensionDump(e, snapshot, remoteState)),

@@ -105,3 +105,67 @@ test('a token whose kid matches no key is not counted as a signature check', asy
   assert.equal(res.body, "Jwks doesn't have key to match kid or alg from Jwt");
   assert.equal(await verifications(), before);
 });
+
+test('/config_dump lists each route once (routeDefs) and, per host, the ids in the order they are tried', async () => {
+  const dump = await (await get('/config_dump')).json();
+  const l = dump.listeners[0];
+  const ids: string[] = l.routes.exact['www.example.com'];
+  assert.ok(ids.length > 0);
+  for (const id of ids) assert.ok(l.routeDefs[id], id);
+  assert.equal(l.routeDefs[ids[0]!].route, 'httpbin/httpbin');
+  assert.deepEqual(l.routeDefs[ids[0]!].auth.jwt, ['jwt/kgateway-system/selfminted-jwt']);
+});
+
+test('/config_dump of a large configuration: one at a time (a client that does not read holds it; others get 503 until it goes), each route once, values cut at 1,024 characters; a failing render answers 500 and the process goes on', async () => {
+  const { compileText } = await import('../../src/config/build.js');
+  const net = await import('node:net');
+  const long = 'v'.repeat(4000);
+  const hostnames = Array.from({ length: 16 }, (_, i) => `h${i}.example.com`);
+  const rules = Array.from({ length: 16 }, (_, r) => ({ matches: Array.from({ length: 8 }, (_, m) => ({ path: { type: 'PathPrefix', value: `/r${r}/m${m}` }, headers: Array.from({ length: 8 }, (_, k) => ({ name: `x-h${k}`, value: long })) })), backendRefs: [{ name: 'app', port: 80 }] }));
+  // Eight HTTPRoutes sharing one rules list through a YAML anchor (one List document).
+  const gw = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'default' }, spec: { gatewayClassName: 'kgateway', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] } };
+  const routeText = (i: number) => `{"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{"name":"r${i}","namespace":"default"},"spec":{"parentRefs":[{"name":"gw"}],"hostnames":${JSON.stringify(hostnames)},"rules":${i === 0 ? `&R ${JSON.stringify(rules)}` : '*R'}}}`;
+  const text = `${JSON.stringify(gw)}\n---\n{"apiVersion":"v1","kind":"List","items":[${Array.from({ length: 8 }, (_, i) => routeText(i)).join(',')}]}`;
+  const snapshot = compileText(text, { generation: 1 });
+  assert.equal(snapshot.ports.size, 1, JSON.stringify(snapshot.problems.slice(0, 3)));
+  let failWith: Error | undefined;
+  const fake = { get snapshot() { if (failWith) throw failWith; return snapshot; }, remoteState: () => undefined, ready: true, renderMetrics: () => { throw new Error('metrics broke'); } };
+  const a = await startAdmin(() => fake as never, '127.0.0.1', 0);
+  try {
+    const res = await fetch(`http://127.0.0.1:${a.port}/config_dump`);
+    const body = await res.text();
+    assert.equal(res.status, 200);
+    const dump = JSON.parse(body);
+    assert.equal(Object.keys(dump.listeners[0].routeDefs).length, 8 * 16 * 8, 'each route entry once, not once per hostname');
+    assert.equal(dump.listeners[0].routes.exact['h3.example.com'].length, 8 * 16 * 8);
+    const first = Object.values(dump.listeners[0].routeDefs)[0] as { match: { headers: { value: string }[] } };
+    assert.equal(first.match.headers[0]!.value, `${'v'.repeat(1024)}…(4000 characters)`);
+    assert.ok(body.length > 8_000_000, `large enough to fill the socket buffers: ${body.length}`);
+    // A client that asks and does not read.
+    const stuck = net.connect(a.port, '127.0.0.1');
+    await new Promise((r) => stuck.once('connect', r));
+    stuck.pause();
+    stuck.write('GET /config_dump HTTP/1.1\r\nhost: x\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 300));
+    const busy = await fetch(`http://127.0.0.1:${a.port}/config_dump`);
+    assert.equal(busy.status, 503);
+    assert.equal(busy.headers.get('retry-after'), '1');
+    assert.match(await busy.text(), /another \/config_dump is being sent/);
+    stuck.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await fetch(`http://127.0.0.1:${a.port}/config_dump`);
+    assert.equal(again.status, 200, 'free again once that client went');
+    assert.equal((await again.text()).length, body.length);
+    // Past V8's string limit (simulated), and any other failure: 500, and the server goes on.
+    failWith = new RangeError('Invalid string length');
+    const big = await fetch(`http://127.0.0.1:${a.port}/config_dump`);
+    assert.equal(big.status, 500);
+    assert.match(await big.text(), /config_dump is too large to send \(Invalid string length\)/);
+    const m = await fetch(`http://127.0.0.1:${a.port}/metrics`);
+    assert.equal(m.status, 500);
+    assert.match(await m.text(), /admin request failed: metrics broke/);
+    assert.equal((await fetch(`http://127.0.0.1:${a.port}/healthz`)).status, 200);
+  } finally {
+    await a.close();
+  }
+});

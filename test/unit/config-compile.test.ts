@@ -643,7 +643,7 @@ test('config_dump: routes, policies, providers and key metadata, never key mater
   const l = dump.listeners[0];
   assert.equal(l.port, 8080);
   assert.equal(l.gateway, 'default/gw');
-  const r = l.routes.any[0];
+  const r = l.routeDefs[l.routes.any[0]];
   assert.deepEqual(r.match.path, { type: 'PathPrefix', value: '/api' });
   assert.deepEqual(r.match.headers, [
     { name: 'authorization', type: 'Exact', value: '[redacted]' },
