@@ -34,14 +34,22 @@ const EC_SIGNATURE_BYTES: Readonly<Record<string, number>> = { 'P-256': 64, 'P-3
 const NODE_KEY_TYPE: Readonly<Record<string, string>> = { RSA: 'rsa', EC: 'ec', oct: 'secret', OKP: 'ed25519' };
 
 const PSS_PADDING = crypto.constants.RSA_PKCS1_PSS_PADDING;
-const PSS_SALT_DIGEST = crypto.constants.RSA_PSS_SALTLEN_DIGEST;
+/**
+ * jwt_verify_lib never sets the PSS salt length, so BoringSSL's default applies: -2, "the salt
+ * length is recovered and all values accepted" (a signer's 0 or maximum salt verifies too).
+ */
+const PSS_SALT_AUTO = crypto.constants.RSA_PSS_SALTLEN_AUTO;
 
 /**
  * Verifies `signature` over `data` with one key. A key of another family than the alg never
- * verifies (no alg confusion: HS256 with an RSA public key is 'fail'). 'wrong-length' is only
- * returned for EdDSA with an Ed25519 key and a signature that is not 64 bytes (Envoy stops there).
+ * verifies (no alg confusion: HS256 with an RSA public key is 'fail'). 'wrong-length' is
+ * returned for an Ed25519 key and a signature that is not 64 bytes, whatever the alg (Envoy stops
+ * there).
  */
 export function verifySignature(alg: string, key: KeyForWorker, data: Buffer, signature: Uint8Array): SignatureCheck {
+  // verify.cc's OKP branch checks the length before anything else, whatever the token's alg: an
+  // Ed25519 candidate (one without kid or alg, in a mixed key set) ends the search there.
+  if (key.kty === 'OKP' && signature.length !== 64) return 'wrong-length';
   const info = algorithmInfo(alg);
   // The KeyObject itself must be of the family too: crypto.verify would happily run ECDSA with an
   // EC key that a caller mislabelled as RSA.
@@ -49,8 +57,12 @@ export function verifySignature(alg: string, key: KeyForWorker, data: Buffer, si
   try {
     switch (info.kty) {
       case 'RSA':
-        // PSS: MGF1 with the same hash and salt = hash length (BoringSSL's -1 in jwt_verify_lib).
-        return crypto.verify(info.hash!, data, info.pss ? { key: key.key, padding: PSS_PADDING, saltLength: PSS_SALT_DIGEST } : key.key, signature) ? 'ok' : 'fail';
+        if (!info.pss) return crypto.verify(info.hash!, data, key.key, signature) ? 'ok' : 'fail';
+        // PSS: MGF1 with the same hash, any salt length. BoringSSL wants a signature exactly as
+        // long as the modulus; OpenSSL's PSS path also takes one with its leading zero byte cut
+        // (a second token text for the same signature).
+        if (signature.length !== Math.ceil((key.key.asymmetricKeyDetails?.modulusLength ?? 0) / 8)) return 'fail';
+        return crypto.verify(info.hash!, data, { key: key.key, padding: PSS_PADDING, saltLength: PSS_SALT_AUTO }, signature) ? 'ok' : 'fail';
       case 'EC': {
         const crv = key.crv ?? JWK_CURVE_OF_NODE_CURVE[key.key.asymmetricKeyDetails?.namedCurve ?? ''];
         const size = EC_SIGNATURE_BYTES[crv ?? ''];
@@ -64,7 +76,6 @@ export function verifySignature(alg: string, key: KeyForWorker, data: Buffer, si
         return mac.length === signature.length && crypto.timingSafeEqual(mac, signature) ? 'ok' : 'fail';
       }
       case 'OKP':
-        if (signature.length !== 64) return 'wrong-length';
         return crypto.verify(null, data, key.key, signature) ? 'ok' : 'fail';
     }
   } catch {

@@ -49,13 +49,21 @@ test('the hash follows the alg suffix: an RS256 signature is not an RS384 one', 
   assert.equal(verifySignature('HS512', { kty: 'oct', key: secret }, Buffer.from(input), sign('HS256', secret, input)), 'fail');
 });
 
-test('PS*: PKCS#1 v1.5 signatures and PSS with another salt length do not verify', () => {
+test('PS*: PKCS#1 v1.5 signatures do not verify; PSS with any salt length does, as BoringSSL recovers it in jwt_verify_lib (salt 0, the maximum: OpenSSL and Node sign with it by default); a signature shorter than the modulus does not', () => {
   const { key } = setup('PS256');
   const data = Buffer.from(input);
   assert.equal(verifySignature('PS256', key, data, sign('RS256', rsa.privateKey, input)), 'fail');
   assert.equal(verifySignature('RS256', key, data, sign('PS256', rsa.privateKey, input)), 'fail');
-  const salt0 = crypto.sign('sha256', data, { key: rsa.privateKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 0 });
-  assert.equal(verifySignature('PS256', key, data, salt0), 'fail');
+  const pss = (saltLength: number) => crypto.sign('sha256', data, { key: rsa.privateKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength });
+  assert.equal(verifySignature('PS256', key, data, pss(0)), 'ok');
+  assert.equal(verifySignature('PS256', key, data, pss(crypto.constants.RSA_PSS_SALTLEN_MAX_SIGN)), 'ok');
+  assert.equal(verifySignature('PS256', key, data, pss(32)), 'ok');
+  // A signature whose first byte is 0, cut to 255 bytes: OpenSSL's PSS path accepts it, BoringSSL does not.
+  let sig = pss(32);
+  for (let i = 0; sig[0] !== 0 && i < 5000; i++) sig = pss(32);
+  assert.equal(sig[0], 0, 'found a signature with a leading zero byte');
+  assert.equal(verifySignature('PS256', key, data, sig), 'ok');
+  assert.equal(verifySignature('PS256', key, data, sig.subarray(1)), 'fail');
 });
 
 test('ES*: r||s read as jwt_verify_lib reads it, two halves as numbers: zero-padded halves verify, a half too large for the curve does not', () => {
@@ -104,7 +112,9 @@ test('wrong key family for the alg never verifies (RS with oct, ES with RSA, EdD
   assert.equal(verifySignature('RS256', { kty: 'oct', key: secret }, data, crypto.createHmac('sha256', secret).update(data).digest()), 'fail');
   assert.equal(verifySignature('ES256', { kty: 'RSA', key: rsa.publicKey }, data, sign('ES256', ec.ES256.privateKey, input)), 'fail');
   assert.equal(verifySignature('EdDSA', { kty: 'EC', crv: 'P-256', key: ec.ES256.publicKey }, data, sign('EdDSA', ed.privateKey, input)), 'fail');
-  assert.equal(verifySignature('HS256', { kty: 'OKP', crv: 'Ed25519', key: ed.publicKey }, data, Buffer.alloc(32)), 'fail');
+  assert.equal(verifySignature('HS256', { kty: 'OKP', crv: 'Ed25519', key: ed.publicKey }, data, Buffer.alloc(64)), 'fail');
+  // An Ed25519 key with a signature that is not 64 bytes stops the search whatever the alg (verify.cc's OKP branch).
+  assert.equal(verifySignature('HS256', { kty: 'OKP', crv: 'Ed25519', key: ed.publicKey }, data, Buffer.alloc(32)), 'wrong-length');
   // A key whose declared kty lies about the KeyObject still fails closed instead of throwing.
   assert.equal(verifySignature('RS256', { kty: 'RSA', key: ec.ES256.publicKey }, data, sign('ES256', ec.ES256.privateKey, input)), 'fail');
 });
@@ -112,4 +122,10 @@ test('wrong key family for the alg never verifies (RS with oct, ES with RSA, EdD
 test('an unsupported alg never verifies and never throws', () => {
   assert.equal(verifySignature('none', { kty: 'oct', key: secret }, Buffer.from(input), new Uint8Array()), 'fail');
   assert.deepEqual(verifyItemWithKeys(item('ES256K', Buffer.alloc(64)), [{ kty: 'EC', key: ec.ES256.publicKey }]), { ok: false, code: 'JWT_VERIFICATION_FAIL' });
+});
+
+test('a key set [Ed25519 without kid or alg, RSA] and an RS256 token: the Ed25519 key is tried first and ends it (Envoy: Jwt ED25519 signature is wrong length)', () => {
+  const keys = [{ kty: 'OKP' as const, crv: 'Ed25519', key: ed.publicKey }, { kty: 'RSA' as const, key: rsa.publicKey }];
+  assert.deepEqual(verifyItemWithKeys(item('RS256', sign('RS256', rsa.privateKey, input)), keys), { ok: false, code: 'JWT_ED25519_SIGNATURE_WRONG_LENGTH' });
+  assert.deepEqual(verifyItemWithKeys(item('RS256', sign('RS256', rsa.privateKey, input)), [...keys].reverse()), { ok: true, keyIndex: 0 });
 });
