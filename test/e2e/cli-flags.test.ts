@@ -93,6 +93,7 @@ test('check writes its whole report to a pipe before exiting (a report over 64 K
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-bigcheck-'));
   const maps = Array.from({ length: 400 }, (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: map-${i}-${'x'.repeat(100)} }\ndata: { a: b }\n`);
   maps.push('apiVersion: gateway.kgateway.dev/v1alpha1\nkind: GatewayExtension\nmetadata: { name: broken }\nspec: { jwt: { providers: [{ name: p, jwks: { local: { inline: nope } } }] } }\n');
+  maps.push('apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: gw }\nspec: { gatewayClassName: kgateway, listeners: [{ name: http, protocol: HTTP, port: 8080 }] }\n');
   writeFileSync(path.join(dir, 'all.yaml'), maps.join('---\n'));
   try {
     for (const output of ['text', 'json']) {
@@ -101,7 +102,7 @@ test('check writes its whole report to a pipe before exiting (a report over 64 K
       const out = p.output();
       assert.ok(out.length > 65_536, `${output}: ${out.length} bytes`);
       if (output === 'json') assert.equal(JSON.parse(out).problems.filter((x: { severity: string }) => x.severity === 'error').length, 1);
-      else assert.match(out, /401 resources?, 1 error/);
+      else assert.match(out, /402 resources?, 1 error/);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -131,6 +132,23 @@ test('check --output json still prints JSON when the configuration is refused wh
     const report = JSON.parse(p.output()) as { statuses: unknown[]; problems: { resource: string; message: string }[] };
     assert.deepEqual(report.statuses, []);
     assert.match(report.problems[0]!.message, /compiles to more than 500000 route entries/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('check exits 1 on what serve refuses after compiling: no Gateway listener to serve (an empty folder, only policies)', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-nogw-'));
+  try {
+    for (const output of ['text', 'json']) {
+      const p = run(['check', '--config', dir, '--output', output]);
+      assert.equal(await p.exited, 1, p.output());
+      assert.match(p.output(), /no Gateway listener to serve/);
+    }
+    writeFileSync(path.join(dir, 'ext.yaml'), 'apiVersion: gateway.kgateway.dev/v1alpha1\nkind: GatewayExtension\nmetadata: { name: e }\nspec: { jwt: { providers: [{ name: p, jwks: { local: { inline: \'{"keys":[]}\' } } }] } }\n');
+    const p = run(['check', '--config', dir]);
+    assert.equal(await p.exited, 1, p.output());
+    assert.match(p.output(), /error {3}\(configuration\)\n {10}no Gateway listener to serve: the configuration has no valid Gateway with an HTTP listener \(serve exits 1\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
