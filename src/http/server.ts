@@ -56,6 +56,8 @@ interface ListenWithOptions {
 
 /** A character nghttp2's authority check (Envoy's HeaderUtility::authorityIsValid) refuses. */
 const NOT_AUTHORITY = /[^A-Za-z0-9!$&'()*+,\-.:;=@[\]_~%]/;
+/** A `close` token in a Connection field value. */
+const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
 
 /**
  * The copied request. `remoteAddress` is read from uWS on first use only: the native call costs
@@ -225,6 +227,35 @@ class UwsExchange implements ClientExchange {
     // request each. An answer given later (after a pooled check) reads and drops the rest of the
     // body and keeps the connection, whose idle timeout then works.
     const close = this.closeAfterResponse || (this.inHandler && !this.bodyEnded);
+    if (close && this.inHandler) {
+      // uWS 20.30 parses the rest of what it read before it closes, and a request it finds there
+      // resets the close: answered too, and the connection kept (a second Content-Length's body
+      // would be served as a request). Answered on the next turn instead: a request already in
+      // the buffer then makes uWS close the connection with neither answered (what it does to
+      // any pipelined request while one is pending), and without one the answer goes out and
+      // the connection closes.
+      this.discardBody = true;
+      if (this.paused) {
+        this.paused = false;
+        res.resume();
+      }
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+        const cb = this.abortCb;
+        this.abortCb = undefined;
+        if (cb) cb();
+      });
+      setImmediate(() => {
+        if (aborted) return;
+        res.cork(() => {
+          this.writeStatusAndHeaders(status, headers);
+          if (this.headOnly) res.end('', true);
+          else res.end(body, true);
+        });
+      });
+      return;
+    }
     res.cork(() => {
       this.writeStatusAndHeaders(status, headers);
       this.resumeBeforeEnd();
@@ -436,6 +467,7 @@ export class HttpServer {
       let te: string | undefined;
       let badFraming = false;
       let authorizationAt = -1;
+      let clientClose = false;
       req.forEach((name, value) => {
         headerBytes += name.length + value.length + 4;
         switch (name) {
@@ -467,12 +499,19 @@ export class HttpServer {
             // Several fields are one list (`chunked` then `gzip` is `chunked, gzip`).
             te = te === undefined ? value : `${te}, ${value}`;
             break;
+          case 'connection':
+            // RFC 9112 §9.6: `close` anywhere in the list (uWS only sees a lone `close`).
+            if (!clientClose && CLOSE_TOKEN.test(value)) clientClose = true;
+            break;
         }
         headers.push(name, value);
       });
       host ??= '';
+      // uWS frames an empty transfer-encoding or content-length as no body: refused below (a
+      // body that follows would be read as a next request).
       const chunked = te !== undefined && te !== '';
       const contentLength = lengthHeader === undefined || lengthHeader === '' ? -1 : Number(lengthHeader);
+      if (lengthHeader === '') badFraming = true;
       const url = req.getUrl();
       const query = req.getQuery() ?? '';
       headerBytes += url.length + query.length;
@@ -489,8 +528,8 @@ export class HttpServer {
         // Envoy's codec: 400 for a Host that is not an authority (http.invalid_authority) or
         // for conflicting framing, 501 for a transfer coding other than chunked.
         if (badFraming || NOT_AUTHORITY.test(host)) request.invalid = 'REQUEST_INVALID';
-        else if (chunked && te !== 'chunked' && te!.toLowerCase() !== 'chunked') request.invalid = 'REQUEST_TRANSFER_ENCODING_UNSUPPORTED';
-        if (request.invalid !== undefined) exchange.closeAfterResponse = true;
+        else if (te !== undefined && te !== 'chunked' && te.toLowerCase() !== 'chunked') request.invalid = 'REQUEST_TRANSFER_ENCODING_UNSUPPORTED';
+        if (request.invalid !== undefined || clientClose) exchange.closeAfterResponse = true;
         onRequest(configPort, request, exchange);
       }
       exchange.armAbort();
