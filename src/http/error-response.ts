@@ -25,8 +25,9 @@ export function wwwAuthenticateFor(code: ErrorCode, req: GatewayRequest): string
 }
 
 /** Sends the catalogue reply for `code`. `req` may be undefined before the request is parsed. */
-export function sendError(exchange: ClientExchange, code: ErrorCode, req?: GatewayRequest): void {
+/** `body`: another wording of the code's catalogue body (an upstream failure's reset reason). */
+export function sendError(exchange: ClientExchange, code: ErrorCode, req?: GatewayRequest, body?: string): void {
   const info = ERRORS[code];
   const www = req && wwwAuthenticateFor(code, req);
-  exchange.respond(info.status, www === undefined ? TEXT_PLAIN : ['content-type', 'text/plain', 'www-authenticate', www], info.body);
+  exchange.respond(info.status, www === undefined ? TEXT_PLAIN : ['content-type', 'text/plain', 'www-authenticate', www], body ?? info.body);
 }

@@ -13,7 +13,7 @@ import { sendError } from '../http/error-response.js';
 import type { BackendTarget } from '../config/snapshot.js';
 import { clientResponseHeaders, upstreamRequestHeaders, upstreamTarget } from './header-rules.js';
 import { RequestBody, type RequestBodyOwner } from './request-body.js';
-import { classifyUpstreamError, upstreamErrorReason } from './upstream-errors.js';
+import { classifyUpstreamError, NO_HEALTHY_UPSTREAM, upstreamErrorReason, upstreamUnavailableBody } from './upstream-errors.js';
 
 export interface ForwarderOptions {
   /** Max connections per endpoint (host:port); more concurrent requests wait in the pool queue. Default 128. */
@@ -282,7 +282,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
       return;
     }
     this.upstreamError = upstreamErrorReason(err);
-    this.fail(classifyUpstreamError(err));
+    const code = classifyUpstreamError(err);
+    this.fail(code, code === 'UPSTREAM_UNAVAILABLE' ? upstreamUnavailableBody(err) : undefined);
   }
 
   // --- client side ---
@@ -306,13 +307,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   }
 
   /** Ends the exchange with `code`: a local reply before the response head, a closed connection after it. */
-  fail(code: ErrorCode): void {
+  fail(code: ErrorCode, body?: string): void {
     if (this.finished) return;
     if (this.responseStarted && this.client.headWritten) {
       this.client.destroy();
     } else {
       this.status = ERRORS[code].status;
-      sendError(this.client, code);
+      sendError(this.client, code, undefined, body);
     }
     this.finish(code);
   }
@@ -403,9 +404,9 @@ export class Forwarder {
       return;
     }
     if (endpoint === null) {
-      // Envoy answers `no healthy upstream` (503) here; our catalogue has one 503 body for it.
+      // Envoy answers `no healthy upstream` (503) here.
       ex.upstreamError = this.closed ? 'FORWARDER_CLOSED' : 'NO_ENDPOINTS';
-      ex.fail('UPSTREAM_UNAVAILABLE');
+      ex.fail('UPSTREAM_UNAVAILABLE', NO_HEALTHY_UPSTREAM);
       return;
     }
     const limit = this.maxRequestBodyBytes;

@@ -54,3 +54,30 @@ export function classifyUpstreamError(err: unknown): UpstreamErrorCode {
   // destroyed pools, anything unknown: the upstream is not reachable.
   return 'UPSTREAM_UNAVAILABLE';
 }
+
+const RESET = 'upstream connect error or disconnect/reset before headers. reset reason: ';
+/** strerror(3) text of the connect errors, as Envoy writes a transport failure reason. */
+const CONNECT_ERRORS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'Connection refused',
+  EHOSTUNREACH: 'No route to host',
+  ENETUNREACH: 'Network is unreachable',
+  ETIMEDOUT: 'Connection timed out',
+  EADDRNOTAVAIL: 'Cannot assign requested address',
+};
+
+/** Envoy's body when a backend has no address to connect to (no endpoints, a name that does not resolve). */
+export const NO_HEALTHY_UPSTREAM = 'no healthy upstream';
+
+/**
+ * The body Envoy's router writes for an UPSTREAM_UNAVAILABLE failure other than a closed or reset
+ * connection (the catalogue's `reset reason: connection termination`), or undefined for that one.
+ */
+export function upstreamUnavailableBody(err: unknown): string | undefined {
+  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  if (typeof code !== 'string') return undefined;
+  const text = CONNECT_ERRORS[code];
+  if (text !== undefined) return `${RESET}remote connection failure, transport failure reason: delayed connect error: ${text}`;
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return `${RESET}connection timeout`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_FAIL') return NO_HEALTHY_UPSTREAM;
+  return undefined;
+}

@@ -246,7 +246,7 @@ test('upstream down -> 503 with a clear body; upstream too slow -> 504', async (
   try {
     const res = await request({ port: dead.port, headers: auth });
     assert.equal(res.status, 503);
-    assert.equal(res.body, 'upstream connect error or disconnect/reset before headers');
+    assert.equal(res.body, 'upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused');
   } finally {
     await dead.close();
   }

@@ -42,13 +42,13 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function expectLocalReply(port: number | { key: string; endpoints: { host: string; port: number }[] }, code: ErrorCode, opts: ForwarderOptions = {}): Promise<ProxyOutcome> {
+async function expectLocalReply(port: number | { key: string; endpoints: { host: string; port: number }[] }, code: ErrorCode, opts: ForwarderOptions = {}, body = ERRORS[code].body): Promise<ProxyOutcome> {
   const fwd = new Forwarder(opts);
   try {
     const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, typeof port === 'number' ? target(port) : port, { path: '/get' });
     assert.equal(fx.state, 'responded');
     assert.equal(fx.status, ERRORS[code].status);
-    assert.equal(fx.bodyText, ERRORS[code].body);
+    assert.equal(fx.bodyText, body);
     assert.deepEqual(fx.headers, ['content-type', 'text/plain']);
     assert.equal(outcome.code, code);
     assert.equal(outcome.status, ERRORS[code].status);
@@ -60,8 +60,8 @@ async function expectLocalReply(port: number | { key: string; endpoints: { host:
   }
 }
 
-test('connection refused (closed port): 503 UPSTREAM_UNAVAILABLE', async () => {
-  const outcome = await expectLocalReply(await closedPort(), 'UPSTREAM_UNAVAILABLE');
+test('connection refused (closed port): 503 UPSTREAM_UNAVAILABLE, worded as Envoy words a refused connection', async () => {
+  const outcome = await expectLocalReply(await closedPort(), 'UPSTREAM_UNAVAILABLE', {}, 'upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused');
   assert.equal(outcome.upstreamError, 'ECONNREFUSED');
 });
 
@@ -75,18 +75,18 @@ test('reset after reading the request: 503', async () => {
   await expectLocalReply(port, 'UPSTREAM_UNAVAILABLE');
 });
 
-test('closed without a response: 503', async () => {
+test('closed without a response: 503 reset reason: connection termination', async () => {
   const port = await tcpServer((socket) => socket.end());
   const outcome = await expectLocalReply(port, 'UPSTREAM_UNAVAILABLE');
   assert.equal(outcome.upstreamError, 'UND_ERR_SOCKET');
 });
 
-test('DNS failure: 503', async () => {
-  const outcome = await expectLocalReply({ key: 'Backend/x/dns', endpoints: [{ host: 'no-such-host.invalid', port: 80 }] }, 'UPSTREAM_UNAVAILABLE');
+test('DNS failure: 503 no healthy upstream (Envoy: a backend without an address)', async () => {
+  const outcome = await expectLocalReply({ key: 'Backend/x/dns', endpoints: [{ host: 'no-such-host.invalid', port: 80 }] }, 'UPSTREAM_UNAVAILABLE', {}, 'no healthy upstream');
   assert.match(outcome.upstreamError, /^(ENOTFOUND|EAI_AGAIN|EAI_FAIL|ESERVFAIL)$/);
 });
 
-test('garbage instead of HTTP: 502 UPSTREAM_BAD_RESPONSE', async () => {
+test('garbage instead of HTTP: 502 UPSTREAM_BAD_RESPONSE (reset reason: protocol error)', async () => {
   const port = await tcpServer((socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\nnot http at all\r\n\r\n'));
   const outcome = await expectLocalReply(port, 'UPSTREAM_BAD_RESPONSE');
   assert.match(outcome.upstreamError, /^(HPE_|HTTPParserError)/);

@@ -517,11 +517,11 @@ test('200 concurrent requests all complete; connections stay within the pool lim
   }
 });
 
-test('no endpoints, or a closed forwarder: 503 with the catalogue body', async () => {
+test('no endpoints, or a closed forwarder: 503 no healthy upstream (Envoy\'s body)', async () => {
   const fwd = new Forwarder();
   const none = await forwardOnce<ProxyOutcome>(fwd, { key: 'Backend/x/empty', endpoints: [] });
   assert.equal(none.fx.status, 503);
-  assert.equal(none.fx.bodyText, ERRORS.UPSTREAM_UNAVAILABLE.body);
+  assert.equal(none.fx.bodyText, 'no healthy upstream');
   assert.equal(none.outcome.code, 'UPSTREAM_UNAVAILABLE');
   await fwd.close();
   const closed = await forwardOnce<ProxyOutcome>(fwd, target(echo.port), { path: '/get' });

@@ -40,3 +40,16 @@ test('reason: code, else name, else unknown', () => {
   assert.equal(upstreamErrorReason(new TypeError('x')), 'TypeError');
   assert.equal(upstreamErrorReason(undefined), 'unknown');
 });
+
+test('UPSTREAM_UNAVAILABLE bodies as Envoy\'s router words each cause; a closed or reset connection keeps the catalogue body (connection termination)', async () => {
+  const { upstreamUnavailableBody } = await import('../../src/proxy/upstream-errors.js');
+  const e = (code: string) => Object.assign(new Error(code), { code });
+  const base = 'upstream connect error or disconnect/reset before headers. reset reason: ';
+  assert.equal(upstreamUnavailableBody(e('ECONNREFUSED')), `${base}remote connection failure, transport failure reason: delayed connect error: Connection refused`);
+  assert.equal(upstreamUnavailableBody(e('EHOSTUNREACH')), `${base}remote connection failure, transport failure reason: delayed connect error: No route to host`);
+  assert.equal(upstreamUnavailableBody(e('UND_ERR_CONNECT_TIMEOUT')), `${base}connection timeout`);
+  assert.equal(upstreamUnavailableBody(e('ENOTFOUND')), 'no healthy upstream');
+  for (const code of ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']) assert.equal(upstreamUnavailableBody(e(code)), undefined, code);
+  assert.equal(upstreamUnavailableBody(new Error('no code')), undefined);
+  assert.equal(upstreamUnavailableBody(null), undefined);
+});
