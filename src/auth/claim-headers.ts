@@ -1,6 +1,6 @@
 // Claim values to request headers exactly as Envoy's claim_to_headers writes them (spec §4.8.2):
 // nested `a.b` lookup, numbers as integer text or std::to_string(double), objects and arrays
-// as standard base64 of compact JSON, nothing for null/missing/empty. Does not decide which
+// as standard base64 of compact JSON as protobuf writes it, nothing for null/missing/empty. Does not decide which
 // headers are sanitized or when (authenticator.ts does).
 
 import { CONTROL_CHAR } from '../http/field-value.js';
@@ -38,7 +38,7 @@ export function claimHeaderValue(value: unknown): string | undefined {
       return value ? 'true' : 'false';
     case 'object':
       if (value === null) return undefined;
-      return Buffer.from(JSON.stringify(value), 'utf8').toString('base64');
+      return Buffer.from(protobufJson(value), 'utf8').toString('base64');
     default:
       return undefined;
   }
@@ -84,4 +84,81 @@ function printfFixed6(n: number): string {
   }
   const digits = units.toString().padStart(7, '0');
   return `${negative ? '-' : ''}${digits.slice(0, -6)}.${digits.slice(-6)}`;
+}
+
+/**
+ * JSON of a claim object or array as Envoy writes it (protobuf MessageToJsonString of the
+ * Struct/ListValue it parsed the payload into): compact; numbers as io::SimpleDtoa (%.15g, or
+ * %.17g when that does not read back: `1e+15`, `1e-05`); strings escaped as protobuf's JSON
+ * writer escapes them (`<` `>` and invisible/format characters as \uXXXX). Keys stay in token
+ * order (protobuf's map order is not specified).
+ */
+export function protobufJson(v: unknown): string {
+  switch (typeof v) {
+    case 'number':
+      return simpleDtoa(v);
+    case 'string':
+      return jsonString(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object': {
+      if (v === null) return 'null';
+      if (Array.isArray(v)) {
+        let out = '[';
+        for (let i = 0; i < v.length; i++) out += (i === 0 ? '' : ',') + protobufJson(v[i]);
+        return out + ']';
+      }
+      let out = '{';
+      let first = true;
+      for (const k of Object.keys(v)) {
+        out += (first ? '' : ',') + jsonString(k) + ':' + protobufJson((v as Record<string, unknown>)[k]);
+        first = false;
+      }
+      return out + '}';
+    }
+    default:
+      return 'null';
+  }
+}
+
+/** printf("%.{p}g", x) as glibc prints it. */
+function formatG(x: number, p: number): string {
+  if (x === 0) return Object.is(x, -0) ? '-0' : '0';
+  const [mant, e] = x.toExponential(p - 1).split('e') as [string, string];
+  const exp = Number(e);
+  if (exp < -4 || exp >= p) {
+    const m = mant.includes('.') ? mant.replace(/0+$/, '').replace(/\.$/, '') : mant;
+    return `${m}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  }
+  const f = x.toFixed(p - 1 - exp);
+  return f.includes('.') ? f.replace(/0+$/, '').replace(/\.$/, '') : f;
+}
+
+function simpleDtoa(x: number): string {
+  const short = formatG(x, 15);
+  return Number(short) === x ? short : formatG(x, 17);
+}
+
+const SHORT_ESCAPES: Readonly<Record<number, string>> = { 8: '\\b', 9: '\\t', 10: '\\n', 12: '\\f', 13: '\\r', 34: '\\"', 92: '\\\\' };
+/** Code point ranges protobuf's JSON writer writes as \uXXXX (writer.cc MustEscape). */
+const ESCAPED_RANGES: readonly (readonly [number, number])[] = [
+  [0x00, 0x1f], [0x3c, 0x3c], [0x3e, 0x3e], [0x7f, 0x9f], [0xad, 0xad], [0x600, 0x603], [0x6dd, 0x6dd], [0x70f, 0x70f],
+  [0x17b4, 0x17b5], [0x200b, 0x200f], [0x2028, 0x202e], [0x2060, 0x2064], [0x206a, 0x206f], [0xfeff, 0xfeff],
+  [0xfff9, 0xfffb], [0x1d173, 0x1d17a], [0xe0001, 0xe0001], [0xe0020, 0xe007f],
+];
+/** Anything that may need escaping: the common all-plain string is returned quoted as it is. */
+const MAY_ESCAPE = /[\u0000-\u001f"\\<>\u007f-\u009f\u00ad\u0600-\u0603\u06dd\u070f\u17b4\u17b5\u200b-\u200f\u2028-\u202e\u2060-\u2064\u206a-\u206f\ufeff\ufff9-\ufffb\ud834\udb40]/;
+
+function jsonString(s: string): string {
+  if (!MAY_ESCAPE.test(s)) return `"${s}"`;
+  let out = '"';
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    const short = SHORT_ESCAPES[cp];
+    if (short !== undefined) out += short;
+    else if (ESCAPED_RANGES.some(([a, b]) => cp >= a && cp <= b)) {
+      for (let i = 0; i < ch.length; i++) out += `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`;
+    } else out += ch;
+  }
+  return out + '"';
 }

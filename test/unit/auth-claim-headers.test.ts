@@ -58,6 +58,16 @@ test('objects and arrays: standard base64 (with padding) of compact JSON', () =>
   assert.match(claimHeaderValue({ k: '\u00ff\u00fe?>' })!, /[+/]/, 'standard alphabet, not base64url');
 });
 
+test('object and array claims are JSON as protobuf writes it (Envoy\'s MessageToJsonString): <, > and invisible characters as \\uXXXX, numbers as SimpleDtoa (%.15g, else %.17g)', () => {
+  const json = (v: unknown) => Buffer.from(claimHeaderValue(v)!, 'base64').toString('utf8');
+  assert.equal(json({ name: 'Jane <jane@x>' }), '{"name":"Jane \\u003cjane@x\\u003e"}');
+  assert.equal(json({ id: 1e15 }), '{"id":1e+15}');
+  assert.equal(json([0.00001, 1e-7, 0.1, 2.5, 1, -0]), '[1e-05,1e-07,0.1,2.5,1,-0]');
+  assert.equal(json([9007199254740993, 123456789012344.5, 1e21]), '[9007199254740992,123456789012344.5,1e+21]');
+  assert.equal(json(['\u2028\ufeff\u{1d173}\u00ad', 'é日', 'tab\tq"b\\', '\u0001']), '["\\u2028\\ufeff\\ud834\\udd73\\u00ad","é日","tab\\tq\\"b\\\\","\\u0001"]');
+  assert.equal(json({ a: { b: [true, null, 'x'] } }), '{"a":{"b":[true,null,"x"]}}');
+});
+
 test('values with CR, LF or NUL are not added (no header injection upstream)', () => {
   assert.equal(claimHeaderValue('a\r\nx-admin: true'), undefined);
   assert.equal(claimHeaderValue('a\nb'), undefined);
