@@ -40,8 +40,16 @@ export function checkClaims(jwt: CheckedClaims, policy: ClaimPolicy, nowSeconds:
 /** jwt.cc verifyTimeConstraint: 0 means "no limit" for exp; a missing nbf is 0 and never fails. */
 export function checkTime(nbf: number, exp: number, nowSeconds: number, skewSeconds: number): 'JWT_NOT_YET_VALID' | 'JWT_EXPIRED' | undefined {
   if (nowSeconds + skewSeconds < nbf) return 'JWT_NOT_YET_VALID';
-  if (exp !== 0 && nowSeconds > exp + skewSeconds) return 'JWT_EXPIRED';
+  if (exp !== 0 && (nowSeconds > exp + skewSeconds || (exp >= 2 ** 63 && wrapsUint64(exp, skewSeconds)))) return 'JWT_EXPIRED';
   return undefined;
+}
+
+/**
+ * jwt.cc computes `exp + clock_skew` in uint64_t: an `exp` within the skew of 2^64 wraps around
+ * to a small number and the token reads as expired there, so it does here.
+ */
+function wrapsUint64(exp: number, skewSeconds: number): boolean {
+  return BigInt(exp) + BigInt(Math.trunc(skewSeconds)) >= 2n ** 64n;
 }
 
 /**

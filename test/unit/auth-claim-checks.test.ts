@@ -67,3 +67,12 @@ test('audience normalization: leading http:// or https:// and one trailing / are
   assert.equal(audienceAllowed(['anything'], null), true);
   assert.equal(audienceAllowed([], []), true);
 });
+
+test('exp within the clock skew of 2^64 wraps around in jwt.cc\'s uint64 sum and reads as expired, as in Envoy; below that it does not', () => {
+  const top = 18446744073709549568; // the largest double below 2^64
+  assert.equal(checkTime(0, top, NOW, 2048), 'JWT_EXPIRED');
+  assert.equal(checkTime(0, top, NOW, 3600), 'JWT_EXPIRED');
+  assert.equal(checkTime(0, top, NOW, 2047), undefined);
+  assert.equal(checkTime(0, top, NOW, 60), undefined);
+  assert.equal(checkTime(0, 2 ** 63, NOW, 3600), undefined);
+});
