@@ -61,8 +61,13 @@ function hostPort(flag: string, v: string): { host: string; port: number } {
 function intFlag(flag: string, v: string | undefined, min: 0 | 1 = 1): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`${flag} expects ${min === 1 ? 'a positive integer' : 'an integer ≥ 0'}, got "${v}"`);
+  // Decimal digits only: Number() also reads `0x10`, `1e2` and ` 5 `.
+  if (!/^[0-9]+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} expects ${min === 1 ? 'a positive integer' : 'an integer ≥ 0'}, got "${v}"`);
   return n;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 async function serve(argv: string[]): Promise<number> {
@@ -107,6 +112,8 @@ async function serve(argv: string[]): Promise<number> {
   }
   const mode = values['verify-mode'];
   if (mode !== undefined && mode !== 'pool' && mode !== 'inline' && mode !== 'auto') throw new UsageError(`--verify-mode must be pool, inline or auto, got "${mode}"`);
+  if (values.host === '') throw new UsageError('--host expects an address, got ""');
+  if (values['cluster-domain'] === '') throw new UsageError('--cluster-domain expects a DNS domain, got ""');
   const admin = values.admin !== undefined ? hostPort('--admin', values.admin) : undefined;
   const echo = values['echo-upstream'] !== undefined ? hostPort('--echo-upstream', values['echo-upstream']) : undefined;
 
@@ -157,6 +164,8 @@ async function serve(argv: string[]): Promise<number> {
       throw err;
     }
     log.info('admin listening', { host: admin.host, port: adminServer.port });
+    // /config_dump and /metrics describe the whole configuration, with no authentication.
+    if (!isLoopback(admin.host)) log.warn('the admin endpoint listens beyond this machine: anyone who can reach it reads /config_dump and /metrics (bind it to 127.0.0.1, or restrict access to its port)', { host: admin.host });
   }
   let start: { gateway: Gateway } | { signal: string };
   try {

@@ -61,7 +61,7 @@ test('--upstream-max-connections and --upstream-max-pending: bad values are usag
   }
 });
 
-test('an empty or non-decimal port in --port-map, --admin or --echo-upstream is a usage error, not "any free port"', async () => {
+test('an empty or non-decimal port in --port-map, --admin or --echo-upstream, a number flag that is not decimal digits, or an empty --host or --cluster-domain is a usage error, not "any free port"', async () => {
   for (const args of [
     ['--port-map', '8080='],
     ['--port-map', '=8080'],
@@ -70,6 +70,11 @@ test('an empty or non-decimal port in --port-map, --admin or --echo-upstream is 
     ['--admin', '127.0.0.1:'],
     ['--admin', '127.0.0.1:1e3'],
     ['--echo-upstream', '127.0.0.1:'],
+    ['--verify-threads', '0x10'],
+    ['--upstream-timeout-ms', '1e3'],
+    ['--upstream-max-pending', ' 5'],
+    ['--host', ''],
+    ['--cluster-domain', ''],
   ]) {
     const p = run(['serve', '--config', 'config/default', ...args]);
     assert.equal(await p.exited, 2, `${args.join(' ')}: ${p.output()}`);
@@ -151,5 +156,17 @@ test('check exits 1 on what serve refuses after compiling: no Gateway listener t
     assert.match(p.output(), /error {3}\(configuration\)\n {10}no Gateway listener to serve: the configuration has no valid Gateway with an HTTP listener \(serve exits 1\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an admin endpoint bound beyond loopback is warned about (it has no authentication); on 127.0.0.1 it is not', { timeout: 60_000 }, async () => {
+  for (const host of ['0.0.0.0', '127.0.0.1']) {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const p = run(['serve', '--config', 'config/default', '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `${host}:${adminPort}`]);
+    await waitReady(`http://127.0.0.1:${adminPort}/ready`, 20_000, p);
+    p.kill();
+    assert.equal(await p.exited, 0, p.output());
+    const warned = /the admin endpoint listens beyond this machine/.test(p.output());
+    assert.equal(warned, host === '0.0.0.0', `${host}: ${p.output()}`);
   }
 });
