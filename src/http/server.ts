@@ -487,7 +487,7 @@ export class HttpServer {
             // RFC 9112 §3.2: a second Host is a 400 (uWS keeps the first, a proxy in front may
             // read the last).
             if (host !== undefined) badFraming = true;
-            host = value;
+            else host = value;
             break;
           case 'content-length':
             // Two different lengths: uWS frames by the first, so the rest of the body would be
