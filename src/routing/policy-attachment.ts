@@ -1,6 +1,7 @@
 // Folds the TrafficPolicies that apply to one route (on one listener) into its RouteAuth,
 // following kgateway (spec §2.1, §2.4): five attachment levels, Gateway < Listener < HTTPRoute
-// < Rule < ExtensionRef. Within a level the oldest policy with `jwtAuth` wins. The route-side
+// < Rule < ExtensionRef. Within a level the policy with `jwtAuth` of the highest weight, then the
+// oldest, wins; among a rule's ExtensionRef filters, the first in filter order. The route-side
 // levels (HTTPRoute, Rule, ExtensionRef) merge into one Envoy route config (most specific
 // wins); Gateway and Listener land on the RouteConfiguration and VirtualHost. Each JWT filter
 // is enabled by whichever level names its extension, so DIFFERENT extensions at different
@@ -64,9 +65,13 @@ export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
   for (const l of levels) {
     const candidates = l.policies.filter((p) => p.jwtAuth !== undefined && p.invalid === undefined);
     if (candidates.length === 0) continue;
-    const sorted = [...candidates].sort(olderFirst);
+    // ExtensionRef filters keep the rule's filter order: kgateway appends them as the rule lists
+    // them and its merge keeps the first policy that sets jwtAuth (weight and age play no part
+    // there); the policies targeting a level are sorted by weight, then age.
+    const inOrder = l.level === 'ExtensionRef';
+    const sorted = inOrder ? candidates : [...candidates].sort(olderFirst);
     const prev = winners.get(l.level);
-    const all = prev ? [prev, ...sorted].sort(olderFirst) : sorted;
+    const all = prev ? (inOrder ? [prev, ...sorted] : [prev, ...sorted].sort(olderFirst)) : sorted;
     winners.set(l.level, all[0]!);
     for (const p of all.slice(1)) overridden.add(p.id);
   }

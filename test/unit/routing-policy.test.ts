@@ -1,5 +1,5 @@
 // TrafficPolicy attachment and precedence (spec §2.1, §2.4): Gateway < listener < HTTPRoute <
-// rule < ExtensionRef; oldest wins within a level; the same extension at two levels runs once;
+// rule < ExtensionRef; weight then age within a level (filter order among ExtensionRefs); the same extension at two levels runs once;
 // different extensions at gateway and route levels both run (AND); `disable` anywhere that
 // applies turns JWT off; attachment statuses.
 
@@ -188,6 +188,26 @@ test('disable on the Gateway also turns off route-level JWT', () => {
   assert.equal(a.disabled, true);
   assert.deepEqual(a.jwt, []);
   assert.deepEqual(a.origins, ['TrafficPolicy/default/off@Gateway']);
+});
+
+test('several ExtensionRef filters on a rule: the first in filter order with jwtAuth wins, whatever the ages and weights (kgateway keeps the filters\' order; found by a policy fuzzer: a newer first filter with JWT lost to an older disable, 200 without a token)', () => {
+  const r = structuredClone(route) as { spec: { rules: Doc[] } };
+  const f = (name: string) => ({ type: 'ExtensionRef', extensionRef: { group: 'gateway.kgateway.dev', kind: 'TrafficPolicy', name } });
+  r.spec.rules[1]!['filters'] = [f('none'), f('require'), f('off')];
+  const weighted = (name: string, spec: Doc, created: string, weight: string): Doc => {
+    const d = pol(name, spec, created) as { metadata: Record<string, unknown> };
+    d.metadata['annotations'] = { 'kgateway.dev/policy-weight': weight };
+    return d as Doc;
+  };
+  const s = build([gateway, r as Doc, ext('a'), pol('none', {}, '2023-01-01T00:00:00Z'), pol('require', jwt('a'), '2024-05-01T00:00:00Z'), weighted('off', disable, '2024-01-01T00:00:00Z', '100')]);
+  const a = auth(s, '/private');
+  assert.equal(a.disabled, false);
+  assert.deepEqual(keys(a), ['default/a']);
+  assert.deepEqual(a.origins, ['TrafficPolicy/default/require@ExtensionRef']);
+  assert.equal(attached(s, 'off'), 'False/Overridden');
+  // The other order: the disable comes first and wins.
+  r.spec.rules[1]!['filters'] = [f('off'), f('require')];
+  assert.equal(auth(build([gateway, r as Doc, ext('a'), pol('require', jwt('a'), '2020-01-01T00:00:00Z'), pol('off', disable, '2024-01-01T00:00:00Z')]), '/private').disabled, true);
 });
 
 test('disable through an ExtensionRef filter', () => {
