@@ -64,6 +64,8 @@ interface ListenerState {
   readonly gatewayPolicies: readonly AttachedPolicy[];
   readonly listenerPolicies: readonly AttachedPolicy[];
   invalid?: string;
+  /** `invalid` comes from a Gateway-wide policy: the whole port's RouteConfiguration answers 500. */
+  invalidWholePort?: boolean;
   /** A listener kgateway would serve and jwtgate cannot: only its own hostname answers 500. */
   readonly failClosed?: true;
   readonly byHost: Map<string, RouteEntry[]>;
@@ -251,15 +253,19 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       states.push(st);
       listenerStates.push(st);
     }
-    // kgateway: HTTP listeners of a Gateway that share a port share one RouteConfiguration, and
-    // an invalid Gateway- or listener-level policy replaces all of it with a catch-all 500.
+    // kgateway: HTTP listeners of a Gateway that share a port share one RouteConfiguration. An
+    // invalid Gateway-wide policy replaces all of it with a catch-all 500; an invalid listener
+    // policy only the virtual hosts that listener owns (its policies live on them:
+    // computeVirtualHost's fallback), so a sibling listener's hosts keep being served.
     for (const port of new Set(states.map((s) => s.l.port))) {
       const same = states.filter((s) => s.l.port === port);
-      const invalid = firstInvalid([
-        { level: 'Gateway', policies: same[0]!.gatewayPolicies },
-        ...same.map((s): LevelPolicies => ({ level: 'Listener', policies: s.listenerPolicies })),
-      ]);
-      if (invalid !== undefined) for (const s of same) s.invalid = invalid;
+      const wide = firstInvalid([{ level: 'Gateway', policies: same[0]!.gatewayPolicies }]);
+      for (const s of same) {
+        const invalid = wide ?? firstInvalid([{ level: 'Listener', policies: s.listenerPolicies }]);
+        if (invalid === undefined) continue;
+        s.invalid = invalid;
+        s.invalidWholePort = wide !== undefined;
+      }
     }
     listenersByGateway.set(gkey, states);
   }
@@ -643,8 +649,9 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   function buildListener(ls: ListenerState, soleGateway: boolean): Listener {
     const gkey = nk(ls.gw.namespace, ls.gw.name);
     if (ls.invalid !== undefined) {
-      // kgateway: the whole RouteConfiguration becomes one catch-all 500 (spec §2.5). A
-      // fail-closed listener answers so for its hostname and the hosts it owns.
+      // kgateway: the whole RouteConfiguration becomes one catch-all 500 for a Gateway-wide
+      // invalid policy (spec §2.5); an invalid listener policy or a fail-closed listener answers
+      // so for the listener's hostname and the hosts it owns.
       const catchAll: CompiledRoute = {
         id: `${gkey}/${ls.l.name}/invalid`,
         route: '',
@@ -659,11 +666,13 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       };
       const entry: RouteEntry = { route: catchAll, createdMs: 0, nsName: '', ruleIndex: 0, matchIndex: 0 };
       const h = ls.l.hostname;
+      const wholePort = ls.invalidWholePort === true;
       const hosts = new Map<string, RouteEntry[]>(h !== undefined ? [[h, [entry]]] : []);
-      if (ls.failClosed) for (const owned of ls.byHost.keys()) if (owned !== '*') hosts.set(owned, [entry]);
+      if (!wholePort) for (const owned of ls.byHost.keys()) if (owned !== '*') hosts.set(owned, [entry]);
       // A listener without hostname takes the port's other hosts, but a fail-closed one only
-      // when its Gateway is alone on the port (another Gateway's traffic is not its own).
-      const takesAny = ls.failClosed ? h === undefined && soleGateway : h === undefined || soleGateway;
+      // when its Gateway is alone on the port (another Gateway's traffic is not its own); a
+      // Gateway-wide invalid policy takes every host of its Gateway's port.
+      const takesAny = ls.failClosed ? h === undefined && soleGateway : wholePort ? h === undefined || soleGateway : h === undefined;
       return {
         gateway: gkey,
         name: ls.l.name,

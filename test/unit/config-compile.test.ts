@@ -362,7 +362,7 @@ test('a resource defined twice: the last definition is used, as kubectl apply le
   assert.notEqual(dup[0]!.source, dup[0]!.message.match(/at (t\.yaml:\d+)/)?.[1]);
 });
 
-test('invalid policy on a Gateway or listener: a catch-all 500 for the listeners sharing its port', () => {
+test('invalid policy on a listener: a 500 for the hosts that listener owns, its siblings on the port served; on the Gateway: a catch-all 500 for the port', () => {
   const s = build([
     gateway({
       listeners: [
@@ -379,18 +379,36 @@ test('invalid policy on a Gateway or listener: a catch-all 500 for the listeners
   assert.ok(a);
   assert.match(a.listener.invalid ?? '', /^TrafficPolicy\/default\/pol is invalid: cannot parse local jwks: /);
   assert.equal(a.route.invalid, a.listener.invalid);
-  // kgateway: the listeners of a Gateway on one port share one RouteConfiguration, all of it
-  // is replaced.
+  // kgateway: a listener's policies live on the virtual hosts it owns, and only those are
+  // replaced (found by a policy fuzzer: the sibling listener's hosts answered 500 too).
   const b = selectRoute(s.ports.get(8080)!, req('b.example.com', '/'));
-  assert.equal(b?.listener.invalid, a.listener.invalid);
-  // Not a host of any listener on the port: the whole RouteConfiguration is the catch-all 500
-  // (spec §2.5), since this Gateway is the only one on the port.
-  assert.equal(selectRoute(s.ports.get(8080)!, req('c.example.com', '/'))?.route.invalid, a.listener.invalid);
+  assert.equal(b?.listener.invalid, undefined);
+  assert.equal(b?.route.invalid, undefined);
+  assert.equal(b?.route.route, 'default/app');
+  // Not a host of any listener on the port: no virtual host, no route.
+  assert.equal(selectRoute(s.ports.get(8080)!, req('c.example.com', '/')), undefined);
   const c = selectRoute(s.ports.get(8081)!, req('c.example.com', '/'));
   assert.equal(c?.listener.invalid, undefined);
   assert.equal(c?.route.route, 'default/app');
   const gw = s.statuses.find((x) => x.resource === 'Gateway/default/gw')!;
   assert.equal(gw.conditions.find((c) => c.type === 'Programmed')?.status, 'False');
+  // A Gateway-wide invalid policy: the whole RouteConfiguration of each of its ports is the catch-all 500.
+  const w = build([
+    gateway({ listeners: [{ name: 'a', protocol: 'HTTP', port: 8080, hostname: 'a.example.com' }, { name: 'b', protocol: 'HTTP', port: 8080, hostname: 'b.example.com' }] }),
+    route({ hostnames: [] }),
+    ext([provider({ jwks: { local: { inline: 'garbage' } } })]),
+    policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } }),
+  ]);
+  for (const host of ['a.example.com', 'b.example.com', 'c.example.com']) assert.match(selectRoute(w.ports.get(8080)!, req(host, '/'))?.route.invalid ?? '', /pol is invalid/, host);
+  // An invalid policy on a listener without hostname: the hosts it owns, not a sibling's.
+  const n = build([
+    gateway({ listeners: [{ name: 'any', protocol: 'HTTP', port: 8080 }, { name: 'b', protocol: 'HTTP', port: 8080, hostname: 'b.example.com' }] }),
+    route({ hostnames: [] }),
+    ext([provider({ jwks: { local: { inline: 'garbage' } } })]),
+    policy({ targetRefs: [target('Gateway', 'gw', 'any')], jwtAuth: { extensionRef: { name: 'ext' } } }),
+  ]);
+  assert.match(selectRoute(n.ports.get(8080)!, req('x.example.com', '/'))?.route.invalid ?? '', /pol is invalid/);
+  assert.equal(selectRoute(n.ports.get(8080)!, req('b.example.com', '/'))?.route.invalid, undefined);
 });
 
 test('an invalid rule (unsupported filter) is replaced by a 500; the route stays accepted', () => {
