@@ -148,9 +148,12 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     const weightText = m.raw.annotations['kgateway.dev/policy-weight'];
     let weight = 0;
     if (weightText !== undefined) {
-      if (/^-?[0-9]{1,10}$/.test(weightText.trim())) weight = Number(weightText.trim());
+      // As kgateway reads it: Go's strconv.ParseInt(value, 10, 32) (a sign, decimal digits, no
+      // spaces, within int32); anything else makes the policy invalid.
+      const n = /^[+-]?[0-9]+$/.test(weightText) ? Number(weightText) : NaN;
+      if (Number.isInteger(n) && n >= -2147483648 && n <= 2147483647) weight = n;
       else {
-        const msg = `kgateway.dev/policy-weight must be an integer, got "${weightText}"`;
+        const msg = `kgateway.dev/policy-weight must be a 32-bit integer, got "${weightText}"`;
         cx.error('metadata.annotations.kgateway.dev/policy-weight', msg);
         invalid ??= msg;
       }

@@ -271,6 +271,24 @@ test('kgateway.dev/policy-weight: within a level the higher weight wins, before 
   assert.equal(auth(s2, '/public').disabled, true);
 });
 
+test('kgateway.dev/policy-weight is read as kgateway reads it (strconv.ParseInt(v, 10, 32)): a sign is fine; spaces, a newline or a value past int32 make the policy invalid, so its targets answer 500', () => {
+  const withWeight = (w: string): Snapshot => {
+    const d = pol('w', { ...onRoute(), ...disable }) as { metadata: Doc };
+    d.metadata['annotations'] = { 'kgateway.dev/policy-weight': w };
+    return compileText([gateway, route, ext('a'), d as Doc].map((x) => JSON.stringify(x)).join('\n---\n'), { generation: 1 }, 'pol.yaml');
+  };
+  const sel = (s: Snapshot) => selectRoute(s.ports.get(8080)!, { method: 'GET', path: '/public', query: '', host: 'h', authority: 'h', headers: [], remoteAddress: '', scheme: 'http' })!;
+  for (const ok of ['+5', '-5', '2147483647', '-2147483648', '007']) {
+    const s = withWeight(ok);
+    assert.equal(sel(s).route.invalid, undefined, ok);
+    assert.equal(sel(s).route.auth.disabled, true, ok);
+  }
+  for (const bad of [' 5', '5\n', '2147483648', '-2147483649', '9999999999', '1.5', '', '0x10']) {
+    const s = withWeight(bad);
+    assert.match(sel(s).route.invalid ?? '', /policy-weight must be a 32-bit integer/, JSON.stringify(bad));
+  }
+});
+
 test('kgateway.dev/inherited-policy-priority: ShallowMergePreferParent is refused (the Gateway is not served) rather than letting a route-level disable win', () => {
   const gw = structuredClone(gateway) as { metadata: Doc };
   gw.metadata['annotations'] = { 'kgateway.dev/inherited-policy-priority': 'ShallowMergePreferParent' };
