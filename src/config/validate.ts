@@ -105,6 +105,9 @@ export function validateResources(resources: readonly RawResource[], problems: C
       if (gk === `${KGW}/TrafficPolicy`) {
         const quiet: ConfigProblem[] = [];
         out.policies.push({ ...validateTrafficPolicy(raw, quiet), valid: false, error: `invalid metadata: ${firstMetadataError(problems, id)}` });
+        // Targets it cannot read still make serve refuse to start: with them unreadable, the
+        // 500 its targets would answer has nothing to attach to.
+        problems.push(...quiet.filter((p) => p.fatal));
       }
       continue;
     }

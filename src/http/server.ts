@@ -105,6 +105,8 @@ class UwsExchange implements ClientExchange {
   private readonly headOnly: boolean;
   /** Set for a request whose framing cannot be trusted: the connection closes after the answer. */
   closeAfterResponse = false;
+  /** The client asked to close (`close` in its Connection): closed after a local answer. */
+  clientClose = false;
   /** Set once the response is ending: body chunks that still arrive are dropped. */
   private discardBody = false;
   /** The last body chunk has arrived (or there is no body). */
@@ -226,7 +228,10 @@ class UwsExchange implements ClientExchange {
     // without any idle timeout (tested), so a client could hold sockets forever with one small
     // request each. An answer given later (after a pooled check) reads and drops the rest of the
     // body and keeps the connection, whose idle timeout then works.
-    const close = this.closeAfterResponse || (this.inHandler && !this.bodyEnded);
+    // Framing that cannot be trusted, or a body not read: the connection must close, HEAD
+    // answers included (uWS closes only through end(), so a HEAD answer says Content-Length: 0).
+    const mustClose = this.closeAfterResponse || (this.inHandler && !this.bodyEnded);
+    const close = mustClose || this.clientClose;
     if (close && this.inHandler) {
       // uWS 20.30 parses the rest of what it read before it closes, and a request it finds there
       // resets the close: answered too, and the connection kept (a second Content-Length's body
@@ -250,7 +255,10 @@ class UwsExchange implements ClientExchange {
         if (aborted) return;
         res.cork(() => {
           this.writeStatusAndHeaders(status, headers);
-          if (this.headOnly) res.end('', true);
+          // A HEAD whose client asked to close keeps its length; uWS closes after it for a
+          // lone `close` (its own rule), a `close` in a list leaves it open.
+          if (this.headOnly && !mustClose) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+          else if (this.headOnly) res.end('', true);
           else res.end(body, true);
         });
       });
@@ -261,7 +269,7 @@ class UwsExchange implements ClientExchange {
       this.resumeBeforeEnd();
       // A HEAD answer that must close the connection: uWS closes only through end(), and
       // endWithoutBody() cannot close; so it goes out with `Content-Length: 0`.
-      if (this.headOnly && close) res.end('', true);
+      if (this.headOnly && mustClose) res.end('', true);
       else if (this.headOnly) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
       else res.end(body, close);
     });
@@ -522,6 +530,8 @@ export class HttpServer {
       const colon = host.lastIndexOf(':');
       const hostOnly = (colon !== -1 && host.indexOf(']') < colon ? host.slice(0, colon) : host).toLowerCase();
       if (headerBytes > maxHeaderBytes) {
+        // Envoy's codec closes the connection after a 431: what follows is never read as a request.
+        exchange.closeAfterResponse = true;
         onOversize(configPort, exchange, headerBytes, method.toUpperCase(), hostOnly, url);
       } else {
         const request = new UwsRequest(method.toUpperCase(), url, query, hostOnly, host, headers, exchange);
@@ -529,7 +539,8 @@ export class HttpServer {
         // for conflicting framing, 501 for a transfer coding other than chunked.
         if (badFraming || NOT_AUTHORITY.test(host)) request.invalid = 'REQUEST_INVALID';
         else if (te !== undefined && te !== 'chunked' && te.toLowerCase() !== 'chunked') request.invalid = 'REQUEST_TRANSFER_ENCODING_UNSUPPORTED';
-        if (request.invalid !== undefined || clientClose) exchange.closeAfterResponse = true;
+        if (request.invalid !== undefined) exchange.closeAfterResponse = true;
+        if (clientClose) exchange.clientClose = true;
         onRequest(configPort, request, exchange);
       }
       exchange.armAbort();

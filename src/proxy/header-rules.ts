@@ -69,8 +69,8 @@ export const EDGE_HEADERS: ReadonlySet<string> = new Set([
 /**
  * Rewrites `req.headers` (a new array) as Envoy's connection manager leaves them before routing:
  * the client address appended to `x-forwarded-for`, `x-forwarded-proto` set to the scheme, a new
- * `x-request-id`, the `x-envoy-*` fields of external requests and `x-forwarded-client-cert`
- * removed. Then `edgeApplied` is set, and upstreamRequestHeaders sends these values as they are.
+ * `x-request-id`, `x-envoy-external-address` set to the client address, the other `x-envoy-*`
+ * fields of external requests and `x-forwarded-client-cert` removed. Then `edgeApplied` is set, and upstreamRequestHeaders sends these values as they are.
  * Only on ports whose routes match on one of EDGE_HEADERS: elsewhere the route cannot depend on
  * them and upstreamRequestHeaders does the same in its one pass.
  */
@@ -86,6 +86,7 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
   if (req.remoteAddress !== '') xff = xff === undefined ? req.remoteAddress : `${xff}, ${req.remoteAddress}`;
   if (xff !== undefined) out.push('x-forwarded-for', xff);
   out.push('x-forwarded-proto', req.scheme, 'x-request-id', randomUUID());
+  if (req.remoteAddress !== '') out.push('x-envoy-external-address', req.remoteAddress);
   req.headers = out;
   req.edgeApplied = true;
 }
@@ -95,7 +96,7 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
  * for (framing, the authority, X-Forwarded-*). Otherwise `Connection: host` would make the
  * upstream see undici's default host, and `Connection: x-forwarded-for` would hide the client IP.
  */
-const REQUEST_PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+const REQUEST_PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'x-envoy-external-address']);
 const RESPONSE_PROTECTED = new Set(['content-length']);
 
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -174,12 +175,12 @@ export function upstreamRequestHeaders(req: {
         continue;
       case 'x-forwarded-proto':
       case 'x-request-id':
+      case 'x-envoy-external-address':
         if (edge || claimed(gw, name)) break;
         continue;
       case 'x-forwarded-host':
         if (claimed(gw, name)) break;
         continue;
-      case 'x-envoy-external-address':
       case 'x-forwarded-client-cert':
         if (claimed(gw, name)) break;
         continue;
@@ -194,7 +195,7 @@ export function upstreamRequestHeaders(req: {
         break;
       default:
         if (REQUEST_HOP_BY_HOP.has(name)) continue;
-        if (name.charCodeAt(0) === 0x78 /* x */ && name.startsWith('x-envoy-') && ENVOY_EDGE_STRIPPED.has(name)) continue;
+        if (name.charCodeAt(0) === 0x78 /* x */ && name.startsWith('x-envoy-') && ENVOY_EDGE_STRIPPED.has(name) && !claimed(gw, name)) continue;
     }
     if (NOT_PLAIN.test(value)) {
       if (CONTROL_CHAR.test(value)) return undefined;
@@ -213,10 +214,12 @@ export function upstreamRequestHeaders(req: {
   if (!edge && !claimed(gw, 'x-forwarded-proto')) out.push('x-forwarded-proto', req.scheme);
   if (authority !== '' && !claimed(gw, 'x-forwarded-host')) out.push('x-forwarded-host', authority);
   if (edge) return out;
+  // Envoy at the edge sets x-envoy-external-address to the client address (every client is
+  // external: Envoy 1.36 treats no address as internal unless internal_address_config says so).
+  if (req.remoteAddress !== '' && !claimed(gw, 'x-envoy-external-address')) out.push('x-envoy-external-address', req.remoteAddress);
   // Envoy at the edge (use_remote_address, preserve_external_request_id off) replaces a
-  // client's x-request-id with a fresh UUID. A client's x-envoy-external-address (which Envoy
-  // overwrites with the client address) and x-forwarded-client-cert (removed under Envoy's
-  // default SANITIZE) were dropped above.
+  // client's x-request-id with a fresh UUID. A client's x-forwarded-client-cert (removed under
+  // Envoy's default SANITIZE) was dropped above.
   if (!claimed(gw, 'x-request-id')) out.push('x-request-id', randomUUID());
   return out;
 }

@@ -32,6 +32,7 @@ spec:
     - { path: { type: PathPrefix, value: /anything/e }, headers: [{ name: x-request-id, value: chosen }] }
     - { path: { type: PathPrefix, value: /anything/f }, headers: [{ name: x-forwarded-for, type: RegularExpression, value: '10\\.1\\.2\\.3, 127\\.0\\.0\\.1' }] }
     - { path: { type: PathPrefix, value: /anything/g }, headers: [{ name: x-forwarded-proto, value: http }] }
+    - { path: { type: PathPrefix, value: /anything/h }, headers: [{ name: x-envoy-external-address, value: 127.0.0.1 }] }
     backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: echo }]
   - name: rest
     backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: echo }]
@@ -101,6 +102,11 @@ test('routes see Envoy\'s values: x-forwarded-for with the client address append
   assert.equal(up.get('x-envoy-internal'), undefined);
   assert.equal(up.get('x-request-id')?.length, 1);
   assert.match(up.get('x-request-id')![0]!, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(up.get('x-envoy-external-address'), ['127.0.0.1']);
+  // x-envoy-external-address is the client address (Envoy sets it on edge requests), whatever the client sent.
+  const ea = await request({ port: h.port, path: '/anything/h', headers: { 'x-envoy-external-address': '6.6.6.6' } });
+  assert.equal(ea.status, 200);
+  assert.deepEqual(upstreamHeaders().get('x-envoy-external-address'), ['127.0.0.1']);
   const g = await request({ port: h.port, path: '/anything/g', headers: { 'x-forwarded-proto': 'https' } });
   assert.equal(g.status, 200, 'x-forwarded-proto: http, whatever the client sent');
   assert.deepEqual(upstreamHeaders().get('x-forwarded-proto'), ['http']);

@@ -162,3 +162,28 @@ test('a client\'s close anywhere in Connection (close, x-foo; or a second field)
   }
   assert.equal(h.echo.received.length, n);
 });
+
+test('a 431 closes the connection, as Envoy\'s codec does: a request behind it (in the same read, or a second content-length\'s body) is never served', async () => {
+  const n = h.echo.received.length;
+  const pad = `x-pad: ${'a'.repeat(62_000)}\r\n`;
+  const smuggled = 'GET /headers HTTP/1.1\r\nHost: www.example.com\r\n\r\n';
+  for (const data of [
+    `GET /headers HTTP/1.1\r\nHost: www.example.com\r\n${pad}\r\n${smuggled}`,
+    `POST /headers HTTP/1.1\r\nHost: www.example.com\r\n${pad}Content-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+  ]) {
+    const r = await exchange(data);
+    assert.ok(r.closed);
+    assert.ok(!statusLines(r.text).some((l) => l.startsWith('HTTP/1.1 200')), r.text.slice(0, 300));
+  }
+  const alone = await exchange(`GET /headers HTTP/1.1\r\nHost: www.example.com\r\n${pad}\r\n`);
+  assert.deepEqual(statusLines(alone.text), ['HTTP/1.1 431 Request Header Fields Too Large']);
+  assert.ok(alone.closed, 'closed after the 431');
+  assert.equal(h.echo.received.length, n);
+});
+
+test('HEAD answered locally for a client that sent Connection: close keeps its Content-Length (health checkers send HEAD with close)', async () => {
+  const r = await exchange('HEAD /nowhere HTTP/1.1\r\nHost: nowhere.example\r\nConnection: close\r\n\r\n');
+  assert.deepEqual(statusLines(r.text), ['HTTP/1.1 404 Not Found']);
+  assert.match(r.text, /\r\nContent-Length: 16\r\n/i);
+  assert.ok(r.closed);
+});

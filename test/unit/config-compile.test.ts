@@ -521,6 +521,8 @@ test('a TrafficPolicy whose targets the API server refuses attaches to nothing, 
       const s = build(docs);
       assert.ok(s.problems.some((p) => p.fatal && p.severity === 'error' && p.path === field), JSON.stringify(targets));
     }
+    // With a name the API server refuses too (JWT-Policy): still refused (its 500 had no target).
+    await assert.rejects(serveOf([gateway(), route(), ext([provider()]), policy({ targetRefs: [{ kind: 'Gateway', name: 'gw' }], ...jwt }, 'JWT-Policy')]), (err: Error) => err.message.includes('TrafficPolicy/default/JWT-Policy spec.targetRefs[0].group'));
     // A readable target kgateway ignores (another group) is a warning: serve starts.
     const s = await serveOf([gateway(), route(), ext([provider()]), policy({ targetRefs: [{ group: 'example.com', kind: 'Gateway', name: 'gw' }], ...jwt })]);
     assert.ok(s.problems.some((p) => p.severity === 'warning' && p.path === 'spec.targetRefs[0].group'));

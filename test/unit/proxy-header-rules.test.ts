@@ -10,13 +10,18 @@ function req(headers: string[], over: Partial<{ authority: string; remoteAddress
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-/** The headers sent upstream, for requests that can be sent, without the x-request-id that ends every list. */
+/**
+ * The headers sent upstream, for requests that can be sent, without the x-envoy-external-address
+ * (the client address, unless a claim header takes the name) and x-request-id that end every list.
+ */
 function upstreamRequestHeaders(r: Parameters<typeof upstreamOrUndefined>[0]): string[] {
   const out = upstreamOrUndefined(r);
   assert.ok(out, 'the request was refused');
   assert.equal(out.at(-2), 'x-request-id');
   assert.match(out.at(-1)!, UUID);
-  return out.slice(0, -2);
+  if (r.remoteAddress === '' || r.gatewayHeaders?.includes('x-envoy-external-address')) return out.slice(0, -2);
+  assert.deepEqual(out.slice(-4, -2), ['x-envoy-external-address', r.remoteAddress]);
+  return out.slice(0, -4);
 }
 
 test('request: x-request-id is a new UUID per request, a client value replaced; the x-envoy-* fields Envoy strips at the edge are dropped, others kept', () => {
@@ -33,8 +38,8 @@ test('request: x-request-id is a new UUID per request, a client value replaced; 
 });
 
 test('request: a claim header named x-request-id or x-forwarded-* keeps the claim value the JWT stage set (Envoy: jwt_authn replaces what the connection manager set)', () => {
-  const claims = ['x-request-id', 'req-from-jti', 'x-forwarded-host', 'alice', 'x-forwarded-proto', 'acme', 'x-forwarded-for', 'claimed-ip'];
-  const out = upstreamOrUndefined({ ...req([...claims, 'x-other', 'y']), gatewayHeaders: ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id'] })!;
+  const claims = ['x-request-id', 'req-from-jti', 'x-forwarded-host', 'alice', 'x-forwarded-proto', 'acme', 'x-forwarded-for', 'claimed-ip', 'x-envoy-external-address', 'claimed-addr', 'x-envoy-internal', 'maybe'];
+  const out = upstreamOrUndefined({ ...req([...claims, 'x-other', 'y']), gatewayHeaders: ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'x-envoy-external-address', 'x-envoy-internal'] })!;
   assert.deepEqual(pairs(out).filter(([n]) => n.startsWith('x-')), [...pairs(claims), ['x-other', 'y']]);
   // A claim absent from the token: the header was removed and stays absent, as in Envoy.
   const none = upstreamOrUndefined({ ...req(['x-other', 'y']), gatewayHeaders: ['x-request-id'] })!;
@@ -206,13 +211,26 @@ test('request: x-forwarded-client-cert is removed (Envoy SANITIZE); after applyE
   const { applyEdgeHeaders } = await import('../../src/proxy/header-rules.js');
   const plain = upstreamRequestHeaders(req(['x-forwarded-client-cert', 'Hash=ab', 'x-a', '1']));
   assert.deepEqual(pairs(plain).map(([n]) => n), ['x-a', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
-  const r = { ...req(['x-forwarded-for', '1.1.1.1', 'x-forwarded-for', '2.2.2.2', 'x-request-id', 'mine', 'x-forwarded-proto', 'https', 'x-forwarded-client-cert', 'Hash=ab', 'x-envoy-internal', 'true', 'x-a', '1']) } as { headers: string[]; authority: string; remoteAddress: string; scheme: string; edgeApplied?: boolean };
+  const r = { ...req(['x-forwarded-for', '1.1.1.1', 'x-forwarded-for', '2.2.2.2', 'x-request-id', 'mine', 'x-forwarded-proto', 'https', 'x-forwarded-client-cert', 'Hash=ab', 'x-envoy-internal', 'true', 'x-envoy-external-address', '6.6.6.6', 'x-a', '1']) } as { headers: string[]; authority: string; remoteAddress: string; scheme: string; edgeApplied?: boolean };
   applyEdgeHeaders(r);
   assert.equal(r.edgeApplied, true);
   const edge = pairs(r.headers);
   assert.deepEqual(edge.slice(0, 3), [['x-a', '1'], ['x-forwarded-for', '1.1.1.1, 2.2.2.2, 10.0.0.1'], ['x-forwarded-proto', 'http']]);
   assert.equal(edge[3]![0], 'x-request-id');
   assert.match(edge[3]![1], UUID);
+  assert.deepEqual(edge[4], ['x-envoy-external-address', '10.0.0.1']);
   const out = upstreamOrUndefined(r)!;
-  assert.deepEqual(pairs(out), [['x-a', '1'], ['x-forwarded-for', '1.1.1.1, 2.2.2.2, 10.0.0.1'], ['x-forwarded-proto', 'http'], edge[3]!, ['host', 'api.example.com:8080'], ['x-forwarded-host', 'api.example.com:8080']]);
+  assert.deepEqual(pairs(out), [['x-a', '1'], ['x-forwarded-for', '1.1.1.1, 2.2.2.2, 10.0.0.1'], ['x-forwarded-proto', 'http'], edge[3]!, edge[4]!, ['host', 'api.example.com:8080'], ['x-forwarded-host', 'api.example.com:8080']]);
+});
+
+test('request: Connection cannot remove x-request-id or x-envoy-external-address either, in both modes (on an edge port they are in the list before Connection is applied)', async () => {
+  const { applyEdgeHeaders } = await import('../../src/proxy/header-rules.js');
+  const plain = upstreamOrUndefined(req(['connection', 'x-request-id, x-envoy-external-address']))!;
+  const r = req(['connection', 'x-request-id, x-envoy-external-address']) as { headers: string[]; authority: string; remoteAddress: string; scheme: string; edgeApplied?: boolean };
+  applyEdgeHeaders(r);
+  const edge = upstreamOrUndefined(r)!;
+  for (const out of [plain, edge]) {
+    assert.equal(pairs(out).filter(([n]) => n === 'x-request-id').length, 1);
+    assert.deepEqual(pairs(out).filter(([n]) => n === 'x-envoy-external-address'), [['x-envoy-external-address', '10.0.0.1']]);
+  }
 });
