@@ -121,17 +121,41 @@ export function protobufJson(v: unknown): string {
   }
 }
 
-/** printf("%.{p}g", x) as glibc prints it. */
+/**
+ * printf("%.{p}g", x) as glibc prints it: the double's exact decimal value rounded to p
+ * significant digits, an exact tie to the even digit (JavaScript's toPrecision rounds ties up).
+ */
 function formatG(x: number, p: number): string {
   if (x === 0) return Object.is(x, -0) ? '-0' : '0';
-  const [mant, e] = x.toExponential(p - 1).split('e') as [string, string];
-  const exp = Number(e);
-  if (exp < -4 || exp >= p) {
-    const m = mant.includes('.') ? mant.replace(/0+$/, '').replace(/\.$/, '') : mant;
-    return `${m}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  const negative = x < 0;
+  F64.setFloat64(0, Math.abs(x));
+  const bits = F64.getBigUint64(0);
+  const biased = Number((bits >> 52n) & 0x7ffn);
+  const mantissa = biased === 0 ? bits & 0xfffffffffffffn : (bits & 0xfffffffffffffn) | (1n << 52n);
+  const exponent = biased === 0 ? -1074 : biased - 1075;
+  // |x| = all × 10^scale exactly.
+  const all = exponent >= 0 ? (mantissa << BigInt(exponent)).toString() : (mantissa * 5n ** BigInt(-exponent)).toString();
+  const scale = exponent >= 0 ? 0 : exponent;
+  let keep = all.length <= p ? all.padEnd(p, '0') : all.slice(0, p);
+  let exp10 = all.length - 1 + scale;
+  if (all.length > p) {
+    const rest = all.slice(p);
+    const up = rest[0]! > '5' || (rest[0] === '5' && (/[1-9]/.test(rest.slice(1)) || (Number(keep[p - 1]) & 1) === 1));
+    if (up) {
+      const bumped = (BigInt(keep) + 1n).toString();
+      if (bumped.length > p) {
+        keep = bumped.slice(0, p);
+        exp10++;
+      } else keep = bumped;
+    }
   }
-  const f = x.toFixed(p - 1 - exp);
-  return f.includes('.') ? f.replace(/0+$/, '').replace(/\.$/, '') : f;
+  const sign = negative ? '-' : '';
+  if (exp10 < -4 || exp10 >= p) {
+    const frac = keep.slice(1).replace(/0+$/, '');
+    return `${sign}${keep[0]}${frac ? `.${frac}` : ''}e${exp10 < 0 ? '-' : '+'}${String(Math.abs(exp10)).padStart(2, '0')}`;
+  }
+  const text = exp10 >= 0 ? `${keep.slice(0, exp10 + 1)}.${keep.slice(exp10 + 1)}` : `0.${'0'.repeat(-exp10 - 1)}${keep}`;
+  return sign + text.replace(/0+$/, '').replace(/\.$/, '');
 }
 
 function simpleDtoa(x: number): string {
