@@ -671,7 +671,9 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       const h = ls.l.hostname;
       const wholePort = ls.invalidWholePort === true;
       const hosts = new Map<string, RouteEntry[]>(h !== undefined ? [[h, [entry]]] : []);
-      if (!wholePort) for (const owned of ls.byHost.keys()) if (owned !== '*') hosts.set(owned, [entry]);
+      // The hosts it owns always: with another Gateway on the port, a host owned by a listener
+      // without hostname would otherwise fall through to that Gateway's catch-all.
+      for (const owned of ls.byHost.keys()) if (owned !== '*') hosts.set(owned, [entry]);
       // A listener without hostname takes the port's other hosts, but a fail-closed one only
       // when its Gateway is alone on the port (another Gateway's traffic is not its own); a
       // Gateway-wide invalid policy takes every host of its Gateway's port.

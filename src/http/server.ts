@@ -107,6 +107,8 @@ class UwsExchange implements ClientExchange {
   closeAfterResponse = false;
   /** The client asked to close (`close` in its Connection): closed after a local answer. */
   clientClose = false;
+  /** uWS closes after the answer itself: the first Connection field is `close` (any case). */
+  uwsCloses = false;
   /** Set once the response is ending: body chunks that still arrive are dropped. */
   private discardBody = false;
   /** The last body chunk has arrived (or there is no body). */
@@ -232,6 +234,9 @@ class UwsExchange implements ClientExchange {
     // answers included (uWS closes only through end(), so a HEAD answer says Content-Length: 0).
     const mustClose = this.closeAfterResponse || (this.inHandler && !this.bodyEnded);
     const close = mustClose || this.clientClose;
+    // A HEAD answer keeps its Content-Length through endWithoutBody, which cannot close: only
+    // when uWS closes on its own (a lone `close` from the client) and nothing else asks to.
+    const headKeepsLength = !mustClose && (!this.clientClose || this.uwsCloses);
     if (close && this.inHandler) {
       // uWS 20.30 parses the rest of what it read before it closes, and a request it finds there
       // resets the close: answered too, and the connection kept (a second Content-Length's body
@@ -257,7 +262,7 @@ class UwsExchange implements ClientExchange {
           this.writeStatusAndHeaders(status, headers);
           // A HEAD whose client asked to close keeps its length; uWS closes after it for a
           // lone `close` (its own rule), a `close` in a list leaves it open.
-          if (this.headOnly && !mustClose) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+          if (this.headOnly && headKeepsLength) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
           else if (this.headOnly) res.end('', true);
           else res.end(body, true);
         });
@@ -269,7 +274,7 @@ class UwsExchange implements ClientExchange {
       this.resumeBeforeEnd();
       // A HEAD answer that must close the connection: uWS closes only through end(), and
       // endWithoutBody() cannot close; so it goes out with `Content-Length: 0`.
-      if (this.headOnly && mustClose) res.end('', true);
+      if (this.headOnly && !headKeepsLength) res.end('', true);
       else if (this.headOnly) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
       else res.end(body, close);
     });
@@ -476,6 +481,7 @@ export class HttpServer {
       let badFraming = false;
       let authorizationAt = -1;
       let clientClose = false;
+      let firstConnection: string | undefined;
       req.forEach((name, value) => {
         headerBytes += name.length + value.length + 4;
         switch (name) {
@@ -508,7 +514,9 @@ export class HttpServer {
             te = te === undefined ? value : `${te}, ${value}`;
             break;
           case 'connection':
-            // RFC 9112 §9.6: `close` anywhere in the list (uWS only sees a lone `close`).
+            // RFC 9112 §9.6: `close` anywhere in the list (uWS only sees a first field that
+            // is `close`, and then closes after the answer itself).
+            if (firstConnection === undefined) firstConnection = value;
             if (!clientClose && CLOSE_TOKEN.test(value)) clientClose = true;
             break;
         }
@@ -540,7 +548,10 @@ export class HttpServer {
         if (badFraming || NOT_AUTHORITY.test(host)) request.invalid = 'REQUEST_INVALID';
         else if (te !== undefined && te !== 'chunked' && te.toLowerCase() !== 'chunked') request.invalid = 'REQUEST_TRANSFER_ENCODING_UNSUPPORTED';
         if (request.invalid !== undefined) exchange.closeAfterResponse = true;
-        if (clientClose) exchange.clientClose = true;
+        if (clientClose) {
+          exchange.clientClose = true;
+          exchange.uwsCloses = firstConnection!.trim().toLowerCase() === 'close';
+        }
         onRequest(configPort, request, exchange);
       }
       exchange.armAbort();

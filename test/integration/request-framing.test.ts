@@ -181,9 +181,40 @@ test('a 431 closes the connection, as Envoy\'s codec does: a request behind it (
   assert.equal(h.echo.received.length, n);
 });
 
-test('HEAD answered locally for a client that sent Connection: close keeps its Content-Length (health checkers send HEAD with close)', async () => {
-  const r = await exchange('HEAD /nowhere HTTP/1.1\r\nHost: nowhere.example\r\nConnection: close\r\n\r\n');
+test('HEAD answered locally for a client that sent Connection: close keeps its Content-Length (health checkers send HEAD with close); with close in a list it still closes, and the request behind it is not served', async () => {
+  const r = await exchange('HEAD /nowhere HTTP/1.1\r\nHost: nowhere.example\r\nConnection: Close\r\n\r\n');
   assert.deepEqual(statusLines(r.text), ['HTTP/1.1 404 Not Found']);
   assert.match(r.text, /\r\nContent-Length: 16\r\n/i);
   assert.ok(r.closed);
+  const n = h.echo.received.length;
+  const list = await exchangeThen('HEAD /nowhere HTTP/1.1\r\nHost: nowhere.example\r\nConnection: keep-alive, close\r\n\r\n', 'GET /headers HTTP/1.1\r\nHost: www.example.com\r\n\r\n');
+  assert.deepEqual(statusLines(list.text), ['HTTP/1.1 404 Not Found']);
+  assert.ok(list.closed);
+  assert.equal(h.echo.received.length, n, 'the later request was not served');
 });
+
+/** Writes `first`, then `second` 200 ms later on the same connection (if still open). */
+function exchangeThen(first: string, second: string): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const sock = net.connect(h.port, '127.0.0.1', () => {
+      sock.write(first);
+      setTimeout(() => {
+        if (!sock.destroyed) sock.write(second);
+      }, 200);
+    });
+    let text = '';
+    let closed = false;
+    sock.setEncoding('latin1');
+    sock.on('data', (d) => (text += d));
+    sock.on('error', () => {});
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve({ text, closed });
+    }, 1500);
+    sock.on('close', () => {
+      closed = true;
+      clearTimeout(timer);
+      setTimeout(() => resolve({ text, closed }), 300);
+    });
+  });
+}

@@ -411,6 +411,23 @@ test('invalid policy on a listener: a 500 for the hosts that listener owns, its 
   assert.equal(selectRoute(n.ports.get(8080)!, req('b.example.com', '/'))?.route.invalid, undefined);
 });
 
+test('a Gateway-wide invalid policy on a Gateway sharing its port with another: the hosts it owns answer 500, they do not fall through to the other Gateway\'s catch-all (found in review: 200 without a token)', () => {
+  const gw = (name: string, created: string): Doc => ({ ...gateway({}, name), metadata: { ...md(name), creationTimestamp: created } });
+  const docs = (extName: string) => [
+    gw('public', '2024-01-01T00:00:00Z'),
+    route({ parentRefs: [{ name: 'public' }] }, 'public-all'),
+    gw('secure', '2025-01-01T00:00:00Z'),
+    route({ parentRefs: [{ name: 'secure' }], hostnames: ['secure.example.com'] }, 'secure-app'),
+    ext([provider()]),
+    policy({ targetRefs: [target('Gateway', 'secure')], jwtAuth: { extensionRef: { name: extName } } }),
+  ];
+  const ok = build(docs('ext'));
+  assert.equal(selectRoute(ok.ports.get(8080)!, req('secure.example.com', '/'))?.route.auth.jwt.length, 1);
+  const bad = build(docs('ext-typo'));
+  assert.match(selectRoute(bad.ports.get(8080)!, req('secure.example.com', '/'))?.route.invalid ?? '', /pol is invalid/);
+  assert.equal(selectRoute(bad.ports.get(8080)!, req('other.example.com', '/'))?.route.route, 'default/public-all', 'the other Gateway\'s hosts are its own');
+});
+
 test('an invalid rule (unsupported filter) is replaced by a 500; the route stays accepted', () => {
   const s = build([
     gateway(),
