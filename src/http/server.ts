@@ -46,6 +46,28 @@ function endBodyless(res: HttpResponse, length: number): void {
 
 const EMPTY = Buffer.alloc(0);
 
+const V4_MAPPED = /^(?:0{1,4}:){5}ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i;
+
+/**
+ * The client address as Envoy writes it: uWS gives an IPv6 peer in full
+ * (`0000:…:0001`) and an IPv4 client of a dual-stack listener (`--host ::`) as v4-mapped; Envoy
+ * sends `::1` and `127.0.0.1` (inet_ntop, v4-mapped peers as IPv4).
+ */
+export function clientAddress(text: string): string {
+  if (!text.includes(':')) return text;
+  const m = V4_MAPPED.exec(text);
+  if (m) {
+    const hi = parseInt(m[1]!, 16);
+    const lo = parseInt(m[2]!, 16);
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  try {
+    return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  } catch {
+    return text;
+  }
+}
+
 /** uWS.js ListenOptions: no SO_REUSEPORT. */
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
@@ -149,7 +171,7 @@ class UwsExchange implements ClientExchange {
   /** The client's address as text; '' once the exchange is over (uWS has freed the response). */
   remoteAddress(): string {
     if (this.done) return '';
-    return Buffer.from(this.res.getRemoteAddressAsText()).toString();
+    return clientAddress(Buffer.from(this.res.getRemoteAddressAsText()).toString());
   }
 
   private onData(ab: ArrayBuffer, isLast: boolean): void {

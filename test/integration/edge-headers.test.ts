@@ -124,3 +124,31 @@ test('with a token, the rest of the port behaves as before: one x-forwarded-for,
   assert.equal(up.get('x-forwarded-client-cert'), undefined);
   assert.equal(up.get('authorization'), undefined);
 });
+
+test('on a dual-stack listener (--host ::) the client address is written as Envoy writes it: an IPv4 client as 127.0.0.1, not v4-mapped; ::1 compressed', async () => {
+  const { clientAddress } = await import('../../src/http/server.js');
+  assert.equal(clientAddress('0000:0000:0000:0000:0000:ffff:7f00:0001'), '127.0.0.1');
+  assert.equal(clientAddress('0000:0000:0000:0000:0000:0000:0000:0001'), '::1');
+  assert.equal(clientAddress('2001:0db8:0000:0000:0000:0000:0000:0001'), '2001:db8::1');
+  const dual = await startHarness({ gateway: { host: '::' } });
+  try {
+    const http = await import('node:http');
+    for (const [address, expected] of [['127.0.0.1', '127.0.0.1'], ['::1', '::1']] as const) {
+      const body = await new Promise<string>((resolve, reject) => {
+        const r = http.request({ host: address, port: dual.port, path: '/headers', headers: { host: 'www.example.com' }, agent: false }, (res) => {
+          let b = '';
+          res.on('data', (c) => (b += c));
+          res.on('end', () => resolve(b));
+        });
+        r.on('error', reject);
+        r.end();
+      }).catch((err: Error) => (address === '::1' ? '' : Promise.reject(err)));
+      if (body === '') continue; // no IPv6 loopback on this machine
+      const up = JSON.parse(body).headers as Record<string, string[]>;
+      assert.deepEqual(up['X-Forwarded-For'], [expected], address);
+      assert.deepEqual(up['X-Envoy-External-Address'], [expected], address);
+    }
+  } finally {
+    await dual.close();
+  }
+});
