@@ -7,6 +7,10 @@
 // Tokens: with `tokensFile`, the slice [tokenFrom, tokenTo) is dealt round-robin over this
 // process's connections (setupClient -> client.setRequests), so every request carries the next
 // token of its connection's share: distinct tokens rotate per request across the whole run.
+// Each run continues every connection's rotation where it stopped (its answered requests and the
+// one in flight; a new load process starts at the `tokenStart` the last one reached), so the
+// measured run after a warm-up, or the next round, does not start again on tokens a cache has
+// just seen.
 // Latencies are recorded for every response (any status) in microseconds in an HDR histogram,
 // sent back compressed so the parent can merge several load processes exactly.
 import { readFileSync } from 'node:fs';
@@ -30,6 +34,9 @@ function newLatencyHistogram() {
   return hdr.build({ bitBucketSize: 64, lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, autoResize: true });
 }
 
+/** Where each connection stands in its share of the tokens (its answered requests, plus one in flight). */
+const positions = [];
+
 function run(duration) {
   const hist = newLatencyHistogram();
   const latencies = {
@@ -49,7 +56,11 @@ function run(duration) {
             reqs.push({ method: 'GET', path: cfg.path, headers: { authorization: `Bearer ${tokens[j]}` } });
           }
           if (reqs.length === 0) reqs.push({ method: 'GET', path: cfg.path, headers: { authorization: `Bearer ${tokens[i % tokens.length]}` } });
-          client.setRequests(reqs);
+          const start = positions[i] ?? cfg.tokenStart ?? 0;
+          positions[i] = start + 1;
+          client.on('response', () => positions[i]++);
+          const at = start % reqs.length;
+          client.setRequests(at === 0 ? reqs : [...reqs.slice(at), ...reqs.slice(0, at)]);
         }
       : undefined;
   const headers = tokens && tokens.length === 1 ? { authorization: `Bearer ${tokens[0]}` } : {};
@@ -84,6 +95,7 @@ function run(duration) {
           wallSec: wall,
           cpuPct: Math.round(((cpu.user + cpu.system) / 1e6 / wall) * 1000) / 10,
           latency: hdr.encodeIntoCompressedBase64(hist),
+          tokenStart: positions.length ? Math.max(...positions) : (cfg.tokenStart ?? 0),
         });
       },
     );

@@ -63,7 +63,9 @@ function waitReady(handle, timeoutMs = 30_000) {
 /**
  * Starts the generator processes for one (peer, scenario) and returns { run(durationSec), close() }.
  * opts: { kind: 'closed'|'open', procs, connections, url, path, tokensFile?, tokenCount?, token?,
- *         cpus?, rate? (open), maxConnections? (open), traceFile? (open), timeoutSec }
+ *         tokenStart? (closed: where each connection starts in its token share; the result's
+ *         tokenStart is where the next load should start), cpus?, rate? (open),
+ *         maxConnections? (open), traceFile? (open), timeoutSec }
  */
 export async function startLoad(opts) {
   const procs = opts.kind === 'open' ? 1 : Math.max(1, opts.procs ?? 1);
@@ -82,6 +84,7 @@ export async function startLoad(opts) {
         tokensFile: opts.tokensFile,
         tokenFrom: opts.tokensFile ? i * per : undefined,
         tokenTo: opts.tokensFile ? Math.min(opts.tokenCount, (i + 1) * per) : undefined,
+        tokenStart: opts.tokenStart ?? 0,
         traceFile: opts.traceFile,
       };
       const script = opts.kind === 'open' ? 'openloop-proc.mjs' : 'load-proc.mjs';
@@ -131,6 +134,7 @@ export function merge(results) {
     for (const [k, v] of Object.entries(r.statusCodes ?? {})) out.statusCodes[k] = (out.statusCodes[k] ?? 0) + v;
     out.durationSec = Math.max(out.durationSec, r.durationSec ?? r.wallSec ?? 0);
     out.loadCpuPct.push(r.cpuPct);
+    if (r.tokenStart !== undefined) out.tokenStart = Math.max(out.tokenStart ?? 0, r.tokenStart);
     if (r.extra) Object.assign(out.extra, r.extra);
     const h = hdr.decodeFromCompressedBase64(r.latency, 64, false);
     hist.add(h);

@@ -4,8 +4,10 @@
 //   QUICK=1 for shorter samples; MICRO_SAMPLE_MS / MICRO_SAMPLES to tune.
 // Runs every bench/micro/*.bench.mjs in name order; each imports jwtgate's compiled modules from
 // dist/ (built first when missing or older than src/) and skips, with the reason, what is not built.
-// Writes bench/results/micro-latest.json and .md (or MICRO_OUT=DIR).
+// Writes bench/results/micro-latest.json and .md (or MICRO_OUT=DIR); a FILTER or QUICK=1 run
+// writes micro-partial.* instead, so the full table the README quotes is not overwritten.
 import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -32,9 +34,20 @@ for (const f of readdirSync(here).filter((f) => f.endsWith('.bench.mjs')).sort()
 }
 const outDir = process.env.MICRO_OUT ?? path.join(here, '../results');
 mkdirSync(outDir, { recursive: true });
-const meta = { timestamp: new Date().toISOString(), node: process.version, cores: os.availableParallelism?.() ?? os.cpus().length, cpuModel: os.cpus()[0]?.model };
-writeFileSync(path.join(outDir, 'micro-latest.json'), JSON.stringify({ meta, rows: runner.rows }, null, 1) + '\n');
-const md = [`# jwtgate micro-benchmarks (${meta.timestamp})`, '', `Node ${meta.node}, ${meta.cores} cores (${meta.cpuModel}). Median of several samples; ± is half the min–max spread.`, ''];
+let git = { sha: 'unknown', dirty: false };
+try {
+  git = {
+    sha: execFileSync('git', ['-C', root, 'rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
+    dirty: execFileSync('git', ['-C', root, 'status', '--porcelain', '--', 'src', 'workers', 'bench'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '',
+  };
+} catch {
+  /* not a git checkout */
+}
+const meta = { timestamp: new Date().toISOString(), node: process.version, cores: os.availableParallelism?.() ?? os.cpus().length, cpuModel: os.cpus()[0]?.model, git, ...(filter ? { filter } : {}), quick: process.env.QUICK === '1' };
+// A filtered or quick run is not the table the README quotes: written beside it, not over it.
+const base = filter || meta.quick ? 'micro-partial' : 'micro-latest';
+writeFileSync(path.join(outDir, `${base}.json`), JSON.stringify({ meta, rows: runner.rows }, null, 1) + '\n');
+const md = [`# jwtgate micro-benchmarks (${meta.timestamp})`, '', `Node ${meta.node}, ${meta.cores} cores (${meta.cpuModel}); jwtgate git ${git.sha}${git.dirty ? ' (uncommitted changes)' : ''}${filter ? `; only rows matching "${filter}"` : ''}${meta.quick ? '; QUICK=1 (short samples)' : ''}. Median of several samples; ± is half the min–max spread.`, ''];
 let section;
 for (const r of runner.rows) {
   if (r.section !== section) {
@@ -44,6 +57,6 @@ for (const r of runner.rows) {
   if (r.skipped) md.push(`| ${r.name} | skipped: ${r.skipped} | | | |`);
   else md.push(`| ${r.name}${r.note ? ` (${r.note})` : ''} | ${fmtNs(r.nsPerOp)} | ${Math.round(r.opsPerSec).toLocaleString('en-US')} | ${r.itemsPerSec && r.itemsPerSec !== r.opsPerSec ? Math.round(r.itemsPerSec).toLocaleString('en-US') : ''} | ${r.spreadPct.toFixed(1)}% |`);
 }
-writeFileSync(path.join(outDir, 'micro-latest.md'), md.join('\n') + '\n');
-log(`wrote ${path.join(outDir, 'micro-latest.md')}`);
+writeFileSync(path.join(outDir, `${base}.md`), md.join('\n') + '\n');
+log(`wrote ${path.join(outDir, `${base}.md`)}`);
 process.exit(process.exitCode ?? 0);

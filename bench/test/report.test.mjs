@@ -53,3 +53,19 @@ test('the fixed-rate p99 target is only judged between runs with nothing but exp
   assert.match(dirty.note, /not compared/);
   assert.equal(target([open('jwtgate', 0.4), open('haproxy', 0.83, { errors: 1 })]).pass, undefined);
 });
+
+test('a target whose load generator saturated is judged on peer CPU per request; a cache-miss run that hit jwtgate\'s cache gets no verdict', () => {
+  const pair = (s, a = {}, b = {}) => [row({ scenario: s, ...a }), row({ peer: 'haproxy', scenario: s, rps: 19_000, ...b })];
+  const t = (rs, s) => targets(rs).find((x) => x.target.startsWith(s));
+  assert.equal(t(pair('missing-token', { rps: 76_000 }, { rps: 75_000 }), 'missing-token').pass, true);
+  // Saturated: judged on the peers' CPU per request instead, and said so.
+  const saturated = t(pair('missing-token', { rps: 76_000, load: { perProcessCpu: [101] }, cpu: { peerUsPerReq: 10.9 } }, { rps: 75_000, load: { perProcessCpu: [101] }, cpu: { peerUsPerReq: 10.5 } }), 'missing-token');
+  assert.equal(saturated.pass, false, 'more req/s, but more CPU per request');
+  assert.match(saturated.note, /load generator saturated: req\/s is its ceiling; judged on peer CPU per request, 10\.9 vs 10\.5 µs/);
+  const cheaper = t(pair('missing-token', { rps: 74_000, load: { perProcessCpu: [101] }, cpu: { peerUsPerReq: 10.1 } }, { rps: 75_000, cpu: { peerUsPerReq: 10.5 } }), 'missing-token');
+  assert.equal(cheaper.pass, true);
+  const cached = t(pair('cache-miss-rs256', { rps: 25_000, cacheHitPct: 22.9 }), 'cache-miss-rs256');
+  assert.equal(cached.pass, undefined);
+  assert.match(cached.note, /22\.9% of jwtgate's answers came from its cache/);
+  assert.equal(t(pair('cache-miss-rs256', { rps: 10_000, cacheHitPct: 0 }), 'cache-miss-rs256').pass, false);
+});
