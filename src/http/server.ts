@@ -252,13 +252,13 @@ class UwsExchange implements ClientExchange {
     // without any idle timeout (tested), so a client could hold sockets forever with one small
     // request each. An answer given later (after a pooled check) reads and drops the rest of the
     // body and keeps the connection, whose idle timeout then works.
-    // Framing that cannot be trusted, or a body not read: the connection must close, HEAD
-    // answers included (uWS closes only through end(), so a HEAD answer says Content-Length: 0).
+    // Framing that cannot be trusted, or a body not read: the connection must close.
     const mustClose = this.closeAfterResponse || (this.inHandler && !this.bodyEnded);
     const close = mustClose || this.clientClose;
-    // A HEAD answer keeps its Content-Length through endWithoutBody, which cannot close: only
-    // when uWS closes on its own (a lone `close` from the client) and nothing else asks to.
+    // A HEAD answer goes out with endWithoutBody, which cannot close: enough when uWS closes on
+    // its own (a lone `close` from the client) or nothing asks to; else headThenClose.
     const headKeepsLength = !mustClose && (!this.clientClose || this.uwsCloses);
+    const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
     if (close && this.inHandler) {
       // uWS 20.30 parses the rest of what it read before it closes, and a request it finds there
       // resets the close: answered too, and the connection kept (a second Content-Length's body
@@ -273,6 +273,7 @@ class UwsExchange implements ClientExchange {
       }
       let aborted = false;
       res.onAborted(() => {
+        if (aborted) return;
         aborted = true;
         const cb = this.abortCb;
         this.abortCb = undefined;
@@ -280,26 +281,52 @@ class UwsExchange implements ClientExchange {
       });
       setImmediate(() => {
         if (aborted) return;
+        if (this.headOnly && !headKeepsLength) {
+          aborted = true; // the close below runs the abort handler: nothing to do there
+          this.headThenClose(status, headers, length);
+          return;
+        }
         res.cork(() => {
           this.writeStatusAndHeaders(status, headers);
-          // A HEAD whose client asked to close keeps its length; uWS closes after it for a
-          // lone `close` (its own rule), a `close` in a list leaves it open.
-          if (this.headOnly && headKeepsLength) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
-          else if (this.headOnly) res.end('', true);
+          if (this.headOnly) endBodyless(res, length);
           else res.end(body, true);
         });
       });
       return;
     }
+    if (this.headOnly && !headKeepsLength) {
+      this.resumeBeforeEnd();
+      this.headThenClose(status, headers, length);
+      return;
+    }
     res.cork(() => {
       this.writeStatusAndHeaders(status, headers);
       this.resumeBeforeEnd();
-      // A HEAD answer that must close the connection: uWS closes only through end(), and
-      // endWithoutBody() cannot close; so it goes out with `Content-Length: 0`.
-      if (this.headOnly && !headKeepsLength) res.end('', true);
-      else if (this.headOnly) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+      if (this.headOnly) endBodyless(res, length);
       else res.end(body, close);
     });
+  }
+
+  /**
+   * A HEAD answer with the GET's Content-Length, then the connection closed: uWS's end() would
+   * say Content-Length: 0 and endWithoutBody() cannot close, so the head is written as the start
+   * of a response of `length` bytes (tryEnd, nothing sent) and the socket closed after it.
+   */
+  private headThenClose(status: number, headers: readonly string[], length: number): void {
+    const res = this.res;
+    if (length === 0) {
+      res.cork(() => {
+        this.writeStatusAndHeaders(status, headers);
+        res.end('', true);
+      });
+      return;
+    }
+    res.cork(() => {
+      this.writeStatusAndHeaders(status, headers);
+      res.writeHeader('connection', 'close');
+      res.tryEnd(EMPTY, length);
+    });
+    res.close();
   }
 
   writeHead(status: number, headers: readonly string[]): void {
