@@ -171,6 +171,14 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     policies.push(st);
     policiesByKey.set(nk(m.namespace, m.name), st);
   }
+  // A JWT GatewayExtension no TrafficPolicy names checks nothing: worth a word (an example file
+  // loaded without its policy, a policy that names another extension by mistake).
+  const namedExtensions = new Set(v.policies.flatMap((m) => (m.jwtAuth?.kind === 'extension' ? [nk(m.jwtAuth.namespace, m.jwtAuth.name)] : [])));
+  for (const m of v.extensions) {
+    const key = nk(m.raw.namespace, m.raw.name);
+    if (!resolvedExt.get(key)?.isJwt || namedExtensions.has(key)) continue;
+    ParseCtx.for(m.raw, problems).warn('metadata.name', `GatewayExtension ${key} is not used by any TrafficPolicy (jwtAuth.extensionRef): no route checks its tokens`);
+  }
 
   // --- Policy targets -> attachment indexes --------------------------------------------------
   const atGateway = new Map<string, PolicyState[]>();

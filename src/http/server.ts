@@ -255,8 +255,9 @@ class UwsExchange implements ClientExchange {
     // Framing that cannot be trusted, or a body not read: the connection must close.
     const mustClose = this.closeAfterResponse || (this.inHandler && !this.bodyEnded);
     const close = mustClose || this.clientClose;
-    // A HEAD answer goes out with endWithoutBody, which cannot close: enough when uWS closes on
-    // its own (a lone `close` from the client) or nothing asks to; else headThenClose.
+    // A HEAD answer goes out with endWithoutBody and the GET's Content-Length, which cannot close:
+    // enough when uWS closes on its own (a lone `close` from the client) or nothing asks to;
+    // else headThenClose (Content-Length: 0).
     const headKeepsLength = !mustClose && (!this.clientClose || this.uwsCloses);
     const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
     if (close && this.inHandler) {
@@ -282,8 +283,7 @@ class UwsExchange implements ClientExchange {
       setImmediate(() => {
         if (aborted) return;
         if (this.headOnly && !headKeepsLength) {
-          aborted = true; // the close below runs the abort handler: nothing to do there
-          this.headThenClose(status, headers, length);
+          this.headThenClose(status, headers);
           return;
         }
         res.cork(() => {
@@ -296,7 +296,7 @@ class UwsExchange implements ClientExchange {
     }
     if (this.headOnly && !headKeepsLength) {
       this.resumeBeforeEnd();
-      this.headThenClose(status, headers, length);
+      this.headThenClose(status, headers);
       return;
     }
     res.cork(() => {
@@ -308,25 +308,17 @@ class UwsExchange implements ClientExchange {
   }
 
   /**
-   * A HEAD answer with the GET's Content-Length, then the connection closed: uWS's end() would
-   * say Content-Length: 0 and endWithoutBody() cannot close, so the head is written as the start
-   * of a response of `length` bytes (tryEnd, nothing sent) and the socket closed after it.
+   * A HEAD answer after which the connection must close. uWS closes gracefully (after sending
+   * what it holds for the client) only through end(), which says Content-Length: 0; a head
+   * written with the GET's length and a res.close() after it lost the answers still buffered
+   * for a client that pipelines and reads slowly, and endWithoutBody(n, true) never closes.
    */
-  private headThenClose(status: number, headers: readonly string[], length: number): void {
+  private headThenClose(status: number, headers: readonly string[]): void {
     const res = this.res;
-    if (length === 0) {
-      res.cork(() => {
-        this.writeStatusAndHeaders(status, headers);
-        res.end('', true);
-      });
-      return;
-    }
     res.cork(() => {
       this.writeStatusAndHeaders(status, headers);
-      res.writeHeader('connection', 'close');
-      res.tryEnd(EMPTY, length);
+      res.end('', true);
     });
-    res.close();
   }
 
   writeHead(status: number, headers: readonly string[]): void {

@@ -84,7 +84,7 @@ before(async () => {
 });
 after(() => h.close());
 
-test("HEAD answered by the gateway itself (401, 404): the GET's status and Content-Length, no body, and the connection carries on; a 431 the same, then the connection closes (as Envoy's codec)", async () => {
+test("HEAD answered by the gateway itself (401, 404): the GET's status and Content-Length, no body, and the connection carries on; a 431 closes the connection (as Envoy's codec), a HEAD's with Content-Length: 0", async () => {
   // Over the 60 KiB limit, under the ~64 KiB uWS accepts on a connection that carried a request.
   const filler = `\r\nx-filler: ${'a'.repeat(61 * 1024)}`;
   for (const method of ['GET', 'HEAD']) {
@@ -93,7 +93,8 @@ test("HEAD answered by the gateway itself (401, 404): the GET's status and Conte
       await big.exchange('GET /get HTTP/1.1\r\nHost: other.example.org');
       const res = await big.exchange(`${method} /get HTTP/1.1\r\nHost: www.example.com:8080${filler}`, { bodyless: method === 'HEAD' });
       assert.equal(res.status, 431);
-      assert.equal(res.headers['content-length'], String('request header fields too large'.length), method);
+      // A HEAD answer that must close says Content-Length: 0: uWS closes gracefully only through end().
+      assert.equal(res.headers['content-length'], method === 'HEAD' ? '0' : String('request header fields too large'.length), method);
       assert.equal(res.headers['connection'], 'close');
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(big.closed, true, `${method}: closed after the 431`);
