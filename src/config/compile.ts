@@ -176,7 +176,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const namedExtensions = new Set(v.policies.flatMap((m) => (m.jwtAuth?.kind === 'extension' ? [nk(m.jwtAuth.namespace, m.jwtAuth.name)] : [])));
   for (const m of v.extensions) {
     const key = nk(m.raw.namespace, m.raw.name);
-    if (!resolvedExt.get(key)?.isJwt || namedExtensions.has(key)) continue;
+    if (!resolvedExt.get(key)?.ext || namedExtensions.has(key)) continue;
     ParseCtx.for(m.raw, problems).warn('metadata.name', `GatewayExtension ${key} is not used by any TrafficPolicy (jwtAuth.extensionRef): no route checks its tokens`);
   }
 

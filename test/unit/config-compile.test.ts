@@ -725,3 +725,11 @@ test('a rule whose regex is refused keeps its match, widened, and answers 500: i
   assert.equal(selectRoute(t, req('h', '/other'))?.route.route, 'default/public');
   assert.equal(selectRoute(t, req('h', '/other'))?.route.invalid, undefined);
 });
+
+test('a valid JWT GatewayExtension no TrafficPolicy names is warned about: its check applies nowhere (an example file loaded without its policy)', () => {
+  const unused = build([gateway(), route(), ext([provider()])]);
+  const w = unused.problems.filter((p) => p.resource === 'GatewayExtension/default/ext' && p.severity === 'warning');
+  assert.deepEqual(w.map((p) => p.message), ['GatewayExtension default/ext is not used by any TrafficPolicy (jwtAuth.extensionRef): no route checks its tokens']);
+  const used = build([gateway(), route(), ext([provider()]), policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } })]);
+  assert.ok(!used.problems.some((p) => p.message.includes('is not used by any TrafficPolicy')));
+});
