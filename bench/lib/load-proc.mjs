@@ -7,8 +7,8 @@
 // Tokens: with `tokensFile`, the slice [tokenFrom, tokenTo) is dealt round-robin over this
 // process's connections (setupClient -> client.setRequests), so every request carries the next
 // token of its connection's share: distinct tokens rotate per request across the whole run.
-// Each run continues every connection's rotation where it stopped (its answered requests and the
-// one in flight; a new load process starts at the `tokenStart` the last one reached), so the
+// Each run continues every connection's rotation where it stopped (the requests it sent; a new
+// load process starts at the `tokenStart` the last one reached), so the
 // measured run after a warm-up, or the next round, does not start again on tokens a cache has
 // just seen.
 // Latencies are recorded for every response (any status) in microseconds in an HDR histogram,
@@ -34,7 +34,7 @@ function newLatencyHistogram() {
   return hdr.build({ bitBucketSize: 64, lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, autoResize: true });
 }
 
-/** Where each connection stands in its share of the tokens (its answered requests, plus one in flight). */
+/** Where each connection stands in its share of the tokens (the requests it has sent). */
 const positions = [];
 
 function run(duration) {
@@ -56,9 +56,11 @@ function run(duration) {
             reqs.push({ method: 'GET', path: cfg.path, headers: { authorization: `Bearer ${tokens[j]}` } });
           }
           if (reqs.length === 0) reqs.push({ method: 'GET', path: cfg.path, headers: { authorization: `Bearer ${tokens[i % tokens.length]}` } });
+          // Counted per request sent (autocannon moves to a connection's next request on every
+          // send, a resend after a reconnect included), not per answer.
           const start = positions[i] ?? cfg.tokenStart ?? 0;
-          positions[i] = start + 1;
-          client.on('response', () => positions[i]++);
+          positions[i] = start;
+          client.on('request', () => positions[i]++);
           const at = start % reqs.length;
           client.setRequests(at === 0 ? reqs : [...reqs.slice(at), ...reqs.slice(0, at)]);
         }
