@@ -327,7 +327,22 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     const cx = ParseCtx.for(rt.raw, problems);
     const parentResults: { accepted: boolean; reason: string; message: string }[] = [];
     routeParentStatus.set(rkey, parentResults);
-    if (!rt.valid) continue;
+    if (!rt.valid) {
+      // The API server refuses it (a bad hostname, a parentRef without name…): dropped, its
+      // requests would go to another route, a catch-all without its JWT check. Refused.
+      const id = resourceId(rt.raw);
+      let marked = false;
+      for (const p of problems) {
+        if (p.resource !== id || p.severity !== 'error' || p.path.startsWith('spec.rules')) continue;
+        marked = true;
+        if (!p.fatal) {
+          p.fatal = true;
+          p.message += ' (the route is refused: serve refuses to start, as its requests would go to another route)';
+        }
+      }
+      if (!marked) problems.push({ resource: id, path: 'spec', message: 'the route is refused: serve refuses to start, as its requests would go to another route', severity: 'error', source: rt.raw.source, fatal: true });
+      continue;
+    }
 
     // Rules: ExtensionRef policies and backends, once per rule.
     let refsOk = true;
@@ -427,6 +442,24 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         cx.warn(pp, msg);
         parentResults.push({ accepted: false, reason: 'NoMatchingListenerHostname', message: msg });
       }
+    });
+  }
+
+  // An invalid TrafficPolicy with no target it could read and no ExtensionRef filter using it
+  // (a misspelt `targetRefs` key, `targetRef:`) attaches to nothing: the 500 its targets would
+  // answer lands nowhere and they serve without it. Refused, as an unreadable target is.
+  for (const st of policies) {
+    const m = st.model;
+    if (st.attached.invalid === undefined || st.targetsFound > 0 || st.referencedByFilter) continue;
+    if (m.targetRefs.length > 0 || m.targetSelectors.length > 0) continue;
+    if (problems.some((p) => p.fatal && p.resource === resourceId(m.raw))) continue;
+    problems.push({
+      resource: resourceId(m.raw),
+      path: 'spec',
+      message: `the policy is invalid and names no target it can be attached to (is targetRefs misspelt?): serve refuses to start, as its targets would be served without it`,
+      severity: 'error',
+      source: m.raw.source,
+      fatal: true,
     });
   }
 

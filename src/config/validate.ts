@@ -80,6 +80,16 @@ export function validateResources(resources: readonly RawResource[], problems: C
     const gk = `${groupOf(raw.apiVersion)}/${raw.kind}`;
     const cx = ParseCtx.for(raw, problems);
     if (!KINDS.has(gk)) {
+      const near = SILENT.has(gk) || NOT_SUPPORTED[gk] !== undefined ? undefined : lookalikeKind(groupOf(raw.apiVersion), raw.kind);
+      if (near !== undefined) {
+        // The API server refuses it ("no matches for kind"); ignored, a TrafficPolicy or
+        // HTTPRoute in it would be dropped without a word and its routes served unchecked.
+        const msg = `${raw.apiVersion} ${raw.kind} is not a kind the API server knows (did you mean ${near}?): serve refuses to start, as dropping it could drop a policy`;
+        cx.error('kind', msg);
+        markFatal(problems, id, 'kind', '');
+        out.all.push({ raw, id, handling: 'unsupported', message: msg });
+        continue;
+      }
       if (SILENT.has(gk)) out.all.push({ raw, id, handling: 'ignored', message: `${raw.kind} is not used by jwtgate` });
       else {
         const msg = NOT_SUPPORTED[gk] ?? `kind ${raw.kind} (${raw.apiVersion}) ignored: jwtgate does not use it`;
@@ -106,8 +116,14 @@ export function validateResources(resources: readonly RawResource[], problems: C
         const quiet: ConfigProblem[] = [];
         out.policies.push({ ...validateTrafficPolicy(raw, quiet), valid: false, error: `invalid metadata: ${firstMetadataError(problems, id)}` });
         // Targets it cannot read still make serve refuse to start: with them unreadable, the
-        // 500 its targets would answer has nothing to attach to.
+        // 500 its targets would answer has nothing to attach to. So does a namespace the API
+        // server refuses: its targets are looked up there, and none is found.
         problems.push(...quiet.filter((p) => p.fatal));
+        markFatal(problems, id, 'metadata.namespace');
+      } else if (gk === `${GW}/HTTPRoute`) {
+        // A route the API server refuses is dropped: its requests would go to another route
+        // (a catch-all without its JWT check) instead.
+        markFatal(problems, id, 'metadata.');
       }
       continue;
     }
@@ -143,6 +159,48 @@ export function validateResources(resources: readonly RawResource[], problems: C
     }
   }
   return out;
+}
+
+/** Marks `id`'s errors whose path starts with `path` as fatal: serve refuses to start over them. */
+function markFatal(problems: ConfigProblem[], id: string, path: string, suffix = ' (serve refuses to start: without this resource a policy would not apply)'): void {
+  for (const p of problems) {
+    if (p.resource === id && p.severity === 'error' && p.path.startsWith(path) && !p.fatal) {
+      p.fatal = true;
+      p.message += suffix;
+    }
+  }
+}
+
+/** Kinds whose loss would serve requests without their JWT check (a policy, a route). */
+const GUARDED: readonly (readonly [string, string])[] = [
+  [KGW, 'TrafficPolicy'],
+  [GW, 'HTTPRoute'],
+];
+
+/** Levenshtein distance (small strings only). */
+function distance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return 4;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * For a kind jwtgate does not read: the TrafficPolicy or HTTPRoute it was probably meant as,
+ * when it is a misspelling of one (`TrafficPolicys`, `trafficpolicy`, `HTTPRoutex`), or one in
+ * the core group (an apiVersion without its group) or in a near miss of its group
+ * (`gateways.kgateway.dev`); else undefined. The same kind in another project's group (a
+ * different CRD) is not one.
+ */
+function lookalikeKind(group: string, kind: string): string | undefined {
+  for (const [g, k] of GUARDED) {
+    if (kind === k ? group === '' || (group !== g && distance(group, g) <= 2) : distance(kind.toLowerCase(), k.toLowerCase()) <= 2) return `${k} in ${g}`;
+  }
+  return undefined;
 }
 
 function firstMetadataError(problems: readonly ConfigProblem[], id: string): string {

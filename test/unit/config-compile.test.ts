@@ -733,3 +733,34 @@ test('a valid JWT GatewayExtension no TrafficPolicy names is warned about: its c
   const used = build([gateway(), route(), ext([provider()]), policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } })]);
   assert.ok(!used.problems.some((p) => p.message.includes('is not used by any TrafficPolicy')));
 });
+
+test('documents the API server refuses whose loss would serve requests without their JWT check make serve refuse to start (config fuzzer): a misspelt TrafficPolicy or HTTPRoute kind or group, a policy in a refused namespace or with a misspelt targetRefs key, a refused HTTPRoute', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'jwtgate-refused-'));
+  const serveOf = async (docs: Doc[]): Promise<Snapshot> => {
+    writeFileSync(path.join(dir, 'c.yaml'), docs.map((d) => JSON.stringify(d)).join('\n---\n'));
+    return compileFiles([dir], { generation: 1 }, { loadErrorsFatal: true });
+  };
+  const jwt = { jwtAuth: { extensionRef: { name: 'ext' } } };
+  const pol = (o: Doc = {}, spec: Doc = { targetRefs: [target('Gateway', 'gw')], ...jwt }): Doc => ({ ...policy(spec), ...o });
+  try {
+    const cases: [string, Doc[], RegExp][] = [
+      ['kind TrafficPolicys', [pol({ kind: 'TrafficPolicys' })], /TrafficPolicys is not a kind the API server knows \(did you mean TrafficPolicy in gateway\.kgateway\.dev\?\)/],
+      ['kind trafficpolicy', [pol({ kind: 'trafficpolicy' })], /did you mean TrafficPolicy/],
+      ['apiVersion without its group', [pol({ apiVersion: 'v1alpha1' })], /v1alpha1 TrafficPolicy is not a kind the API server knows/],
+      ['group gateways.kgateway.dev', [pol({ apiVersion: 'gateways.kgateway.dev/v1alpha1' })], /did you mean TrafficPolicy in gateway\.kgateway\.dev/],
+      ['kind HTTPRoutex', [{ ...route(), kind: 'HTTPRoutex' }], /did you mean HTTPRoute in gateway\.networking\.k8s\.io/],
+      ['policy namespace "default "', [pol({ metadata: md('pol', 'default ') })], /metadata\.namespace.*serve refuses to start/],
+      ['targetRef: (misspelt key)', [pol({}, { targetRef: [target('Gateway', 'gw')], ...jwt })], /names no target it can be attached to \(is targetRefs misspelt\?\)/],
+      ['HTTPRoute named API', [route({}, 'API')], /HTTPRoute\/default\/API metadata\.name.*serve refuses to start/],
+      ['parentRef without name', [route({ parentRefs: [{ namespace: 'default' }] })], /spec\.parentRefs\[0\]\.name.*the route is refused/],
+    ];
+    for (const [name, docs, message] of cases) {
+      await assert.rejects(serveOf([gateway(), route({}, 'other'), ext([provider()]), ...docs]), (err: Error) => err.name === 'ConfigError' && message.test(err.message), name);
+    }
+    // Another project's kind of the same name (Istio's Gateway, Gloo Mesh's TrafficPolicy) is only warned about.
+    const s = await serveOf([gateway(), route(), ext([provider()]), pol(), { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: md('istio'), spec: {} }, { apiVersion: 'networking.mesh.gloo.solo.io/v1', kind: 'TrafficPolicy', metadata: md('mesh'), spec: {} }]);
+    assert.equal(s.problems.filter((p) => p.severity === 'warning' && p.path === 'kind').length, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
