@@ -14,10 +14,16 @@ before(async () => {
 });
 after(() => h.close());
 
-/** Writes `data` on a new connection; everything read until the gateway closes it (or 3 s). */
-function exchange(data: string): Promise<{ text: string; closed: boolean }> {
+/**
+ * Writes `data` on a new connection (and `later`, 200 ms after, if the connection is still open);
+ * everything read until the gateway closes it (or 3 s).
+ */
+function exchange(data: string, later?: string): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
-    const sock = net.connect(h.port, '127.0.0.1', () => sock.write(data));
+    const sock = net.connect(h.port, '127.0.0.1', () => {
+      sock.write(data);
+      if (later !== undefined) setTimeout(() => !sock.destroyed && sock.write(later), 200);
+    });
     let text = '';
     let closed = false;
     sock.setEncoding('latin1');
@@ -187,34 +193,9 @@ test('HEAD answered locally for a client that sent Connection: close keeps its C
   assert.match(r.text, /\r\nContent-Length: 16\r\n/i);
   assert.ok(r.closed);
   const n = h.echo.received.length;
-  const list = await exchangeThen('HEAD /nowhere HTTP/1.1\r\nHost: nowhere.example\r\nConnection: keep-alive, close\r\n\r\n', 'GET /headers HTTP/1.1\r\nHost: www.example.com\r\n\r\n');
+  const list = await exchange('HEAD /nowhere HTTP/1.1\r\nHost: nowhere.example\r\nConnection: keep-alive, close\r\n\r\n', 'GET /headers HTTP/1.1\r\nHost: www.example.com\r\n\r\n');
   assert.deepEqual(statusLines(list.text), ['HTTP/1.1 404 Not Found']);
   assert.ok(list.closed);
   assert.equal(h.echo.received.length, n, 'the later request was not served');
 });
 
-/** Writes `first`, then `second` 200 ms later on the same connection (if still open). */
-function exchangeThen(first: string, second: string): Promise<{ text: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const sock = net.connect(h.port, '127.0.0.1', () => {
-      sock.write(first);
-      setTimeout(() => {
-        if (!sock.destroyed) sock.write(second);
-      }, 200);
-    });
-    let text = '';
-    let closed = false;
-    sock.setEncoding('latin1');
-    sock.on('data', (d) => (text += d));
-    sock.on('error', () => {});
-    const timer = setTimeout(() => {
-      sock.destroy();
-      resolve({ text, closed });
-    }, 1500);
-    sock.on('close', () => {
-      closed = true;
-      clearTimeout(timer);
-      setTimeout(() => resolve({ text, closed }), 300);
-    });
-  });
-}
