@@ -27,7 +27,7 @@ import type {
 } from './snapshot.js';
 import { validateResources } from './validate.js';
 import type { BackendModel } from './validate-backend.js';
-import { GATEWAY_API_GROUP } from './validate-common.js';
+import { GATEWAY_API_GROUP, markFatal } from './validate-common.js';
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendRefModel, HTTPRouteModel, RuleModel } from './validate-httproute.js';
 import { referenceAllowed, type ReferenceGrantModel } from './validate-misc.js';
@@ -331,16 +331,10 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       // The API server refuses it (a bad hostname, a parentRef without name…): dropped, its
       // requests would go to another route, a catch-all without its JWT check. Refused.
       const id = resourceId(rt.raw);
-      let marked = false;
-      for (const p of problems) {
-        if (p.resource !== id || p.severity !== 'error' || p.path.startsWith('spec.rules')) continue;
-        marked = true;
-        if (!p.fatal) {
-          p.fatal = true;
-          p.message += ' (the route is refused: serve refuses to start, as its requests would go to another route)';
-        }
+      const refused = 'the route is refused: serve refuses to start, as its requests would go to another route';
+      if (markFatal(problems, id, (path) => !path.startsWith('spec.rules'), ` (${refused})`) === 0) {
+        problems.push({ resource: id, path: 'spec', message: refused, severity: 'error', source: rt.raw.source, fatal: true });
       }
-      if (!marked) problems.push({ resource: id, path: 'spec', message: 'the route is refused: serve refuses to start, as its requests would go to another route', severity: 'error', source: rt.raw.source, fatal: true });
       continue;
     }
 

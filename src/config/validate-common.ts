@@ -125,3 +125,21 @@ export function modelBase(raw: RawResource, cx: ParseCtx, problems: readonly Con
   for (let i = before; i < problems.length && !first; i++) if (problems[i]!.severity === 'error') first = problems[i];
   return { raw, id: cx.resource, namespace: raw.namespace, name: raw.name, ...(first ? { error: `${first.path}: ${first.message}` } : {}) };
 }
+
+/**
+ * Marks the errors of resource `id` whose field path `include`s as fatal (`serve` refuses to
+ * start over them: without the resource a policy would not apply), with `suffix` saying so;
+ * `from`: only problems from that index on. Returns how many errors it matched.
+ */
+export function markFatal(problems: ConfigProblem[], id: string | undefined, include: (path: string) => boolean, suffix: string, from = 0): number {
+  let matched = 0;
+  for (let i = from; i < problems.length; i++) {
+    const p = problems[i]!;
+    if ((id !== undefined && p.resource !== id) || p.severity !== 'error' || !include(p.path)) continue;
+    matched++;
+    if (p.fatal) continue;
+    p.fatal = true;
+    p.message += suffix;
+  }
+  return matched;
+}

@@ -5,7 +5,7 @@
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { list, obj, ParseCtx, stringMap, type Infer } from './schema.js';
-import { documentSchema, GATEWAY_API_GROUP, group, kind, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
+import { documentSchema, GATEWAY_API_GROUP, group, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
 /**
  * kgateway TrafficPolicy access-control fields jwtgate does not implement (yet). Ignoring one
@@ -139,13 +139,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   // Targets the API server refuses (no kind, a name that is not a string, an empty list, an
   // unsupported kind) leave the policy attached to nothing, so its routes would serve without
   // the JWT check it asks for, and there is no target to fail closed: `serve` refuses to start.
-  for (let i = before; i < problems.length; i++) {
-    const pr = problems[i]!;
-    if (pr.severity === 'error' && TARGET_PATH.test(pr.path)) {
-      pr.fatal = true;
-      pr.message += ' (the policy cannot tell what it targets: serve refuses to start)';
-    }
-  }
+  markFatal(problems, undefined, (path) => TARGET_PATH.test(path), ' (the policy cannot tell what it targets: serve refuses to start)', before);
   let jwt: TrafficPolicyModel['jwtAuth'];
   const ref = s?.jwtAuth?.extensionRef;
   // A name that failed its schema (reported with its path) names no extension.

@@ -6,7 +6,7 @@
 import type { ConfigProblem } from '../errors.js';
 import { resourceId, type RawResource } from './resource.js';
 import { ParseCtx } from './schema.js';
-import { namespaceName, dnsSubdomain, GATEWAY_API_GROUP, KGATEWAY_GROUP } from './validate-common.js';
+import { namespaceName, dnsSubdomain, GATEWAY_API_GROUP, KGATEWAY_GROUP, markFatal } from './validate-common.js';
 import { validateBackend, type BackendModel } from './validate-backend.js';
 import { validateGateway, type GatewayModel } from './validate-gateway.js';
 import { validateGatewayExtension, type GatewayExtensionModel } from './validate-gateway-extension.js';
@@ -86,7 +86,7 @@ export function validateResources(resources: readonly RawResource[], problems: C
         // HTTPRoute in it would be dropped without a word and its routes served unchecked.
         const msg = `${raw.apiVersion} ${raw.kind} is not a kind the API server knows (did you mean ${near}?): serve refuses to start, as dropping it could drop a policy`;
         cx.error('kind', msg);
-        markFatal(problems, id, 'kind', '');
+        markFatal(problems, id, (path) => path === 'kind', '');
         out.all.push({ raw, id, handling: 'unsupported', message: msg });
         continue;
       }
@@ -119,11 +119,11 @@ export function validateResources(resources: readonly RawResource[], problems: C
         // 500 its targets would answer has nothing to attach to. So does a namespace the API
         // server refuses: its targets are looked up there, and none is found.
         problems.push(...quiet.filter((p) => p.fatal));
-        markFatal(problems, id, 'metadata.namespace');
+        markFatal(problems, id, (path) => path === 'metadata.namespace', WOULD_NOT_APPLY);
       } else if (gk === `${GW}/HTTPRoute`) {
         // A route the API server refuses is dropped: its requests would go to another route
         // (a catch-all without its JWT check) instead.
-        markFatal(problems, id, 'metadata.');
+        markFatal(problems, id, (path) => path.startsWith('metadata.'), WOULD_NOT_APPLY);
       }
       continue;
     }
@@ -161,15 +161,7 @@ export function validateResources(resources: readonly RawResource[], problems: C
   return out;
 }
 
-/** Marks `id`'s errors whose path starts with `path` as fatal: serve refuses to start over them. */
-function markFatal(problems: ConfigProblem[], id: string, path: string, suffix = ' (serve refuses to start: without this resource a policy would not apply)'): void {
-  for (const p of problems) {
-    if (p.resource === id && p.severity === 'error' && p.path.startsWith(path) && !p.fatal) {
-      p.fatal = true;
-      p.message += suffix;
-    }
-  }
-}
+const WOULD_NOT_APPLY = ' (serve refuses to start: without this resource a policy would not apply)';
 
 /** Kinds whose loss would serve requests without their JWT check (a policy, a route). */
 const GUARDED: readonly (readonly [string, string])[] = [

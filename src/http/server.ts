@@ -256,68 +256,42 @@ class UwsExchange implements ClientExchange {
     const mustClose = this.closeAfterResponse || (this.inHandler && !this.bodyEnded);
     const close = mustClose || this.clientClose;
     // A HEAD answer goes out with endWithoutBody and the GET's Content-Length, which cannot close:
-    // enough when uWS closes on its own (a lone `close` from the client) or nothing asks to;
-    // else headThenClose (Content-Length: 0).
+    // enough when uWS closes on its own (a lone `close` from the client) or nothing asks to.
+    // Otherwise end('', true): uWS closes gracefully (after what it still holds for the client)
+    // only through end(), which then says Content-Length: 0. (A head with the GET's length and a
+    // res.close() after it lost answers still buffered for a client that pipelines and reads
+    // slowly; endWithoutBody(n, true) never closes.)
     const headKeepsLength = !mustClose && (!this.clientClose || this.uwsCloses);
-    const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-    if (close && this.inHandler) {
-      // uWS 20.30 parses the rest of what it read before it closes, and a request it finds there
-      // resets the close: answered too, and the connection kept (a second Content-Length's body
-      // would be served as a request). Answered on the next turn instead: a request already in
-      // the buffer then makes uWS close the connection with neither answered (what it does to
-      // any pipelined request while one is pending), and without one the answer goes out and
-      // the connection closes.
-      this.discardBody = true;
-      if (this.paused) {
-        this.paused = false;
-        res.resume();
-      }
-      let aborted = false;
-      res.onAborted(() => {
-        if (aborted) return;
-        aborted = true;
-        const cb = this.abortCb;
-        this.abortCb = undefined;
-        if (cb) cb();
-      });
-      setImmediate(() => {
-        if (aborted) return;
-        if (this.headOnly && !headKeepsLength) {
-          this.headThenClose(status, headers);
-          return;
-        }
-        res.cork(() => {
-          this.writeStatusAndHeaders(status, headers);
-          if (this.headOnly) endBodyless(res, length);
-          else res.end(body, true);
-        });
-      });
-      return;
-    }
-    if (this.headOnly && !headKeepsLength) {
-      this.resumeBeforeEnd();
-      this.headThenClose(status, headers);
-      return;
-    }
-    res.cork(() => {
-      this.writeStatusAndHeaders(status, headers);
-      this.resumeBeforeEnd();
-      if (this.headOnly) endBodyless(res, length);
-      else res.end(body, close);
+    if (!close || !this.inHandler) return this.writeAnswer(status, headers, body, close, headKeepsLength);
+    // uWS 20.30 parses the rest of what it read before it closes, and a request it finds there
+    // resets the close: answered too, and the connection kept (a second Content-Length's body
+    // would be served as a request). Answered on the next turn instead: a request already in the
+    // buffer then makes uWS close the connection with neither answered (what it does to any
+    // pipelined request while one is pending), and without one the answer goes out and the
+    // connection closes.
+    this.resumeBeforeEnd();
+    let aborted = false;
+    res.onAborted(() => {
+      if (aborted) return;
+      aborted = true;
+      const cb = this.abortCb;
+      this.abortCb = undefined;
+      if (cb) cb();
+    });
+    setImmediate(() => {
+      if (!aborted) this.writeAnswer(status, headers, body, true, headKeepsLength);
     });
   }
 
-  /**
-   * A HEAD answer after which the connection must close. uWS closes gracefully (after sending
-   * what it holds for the client) only through end(), which says Content-Length: 0; a head
-   * written with the GET's length and a res.close() after it lost the answers still buffered
-   * for a client that pipelines and reads slowly, and endWithoutBody(n, true) never closes.
-   */
-  private headThenClose(status: number, headers: readonly string[]): void {
+  /** Writes a whole local answer (see respond). */
+  private writeAnswer(status: number, headers: readonly string[], body: string | Buffer, close: boolean, headKeepsLength: boolean): void {
     const res = this.res;
     res.cork(() => {
       this.writeStatusAndHeaders(status, headers);
-      res.end('', true);
+      this.resumeBeforeEnd();
+      if (!this.headOnly) res.end(body, close);
+      else if (headKeepsLength) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+      else res.end('', true);
     });
   }
 
