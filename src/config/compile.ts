@@ -27,7 +27,7 @@ import type {
 } from './snapshot.js';
 import { validateResources } from './validate.js';
 import type { BackendModel } from './validate-backend.js';
-import { GATEWAY_API_GROUP, markFatal } from './validate-common.js';
+import { editDistance, GATEWAY_API_GROUP, markFatal } from './validate-common.js';
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendRefModel, HTTPRouteModel, RuleModel } from './validate-httproute.js';
 import { referenceAllowed, type ReferenceGrantModel } from './validate-misc.js';
@@ -439,18 +439,22 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     });
   }
 
-  // An invalid TrafficPolicy with no target it could read and no ExtensionRef filter using it
-  // (a misspelt `targetRefs` key, `targetRef:`) attaches to nothing: the 500 its targets would
-  // answer lands nowhere and they serve without it. Refused, as an unreadable target is.
+  // A TrafficPolicy whose targets key is misspelt (`targetRef:`, `trgetRefs:`) is invalid and
+  // names no target: the 500 its targets would answer lands nowhere and they serve without it.
+  // Refused, as an unreadable target is. (Other invalid policies without targets, meant for
+  // ExtensionRef filters, attach to nothing in kgateway either.)
   for (const st of policies) {
     const m = st.model;
     if (st.attached.invalid === undefined || st.targetsFound > 0 || st.referencedByFilter) continue;
     if (m.targetRefs.length > 0 || m.targetSelectors.length > 0) continue;
-    if (problems.some((p) => p.fatal && p.resource === resourceId(m.raw))) continue;
+    const id = resourceId(m.raw);
+    if (problems.some((p) => p.fatal && p.resource === id)) continue;
+    const misspelt = problems.some((p) => p.resource === id && p.severity === 'error' && /^spec\.[A-Za-z_]+$/.test(p.path) && ['targetrefs', 'targetselectors'].some((t) => editDistance(p.path.slice(5).toLowerCase(), t) <= 2));
+    if (!misspelt) continue;
     problems.push({
       resource: resourceId(m.raw),
       path: 'spec',
-      message: `the policy is invalid and names no target it can be attached to (is targetRefs misspelt?): serve refuses to start, as its targets would be served without it`,
+      message: `the policy names no target it can be attached to (its targetRefs key is misspelt): serve refuses to start, as its targets would be served without it`,
       severity: 'error',
       source: m.raw.source,
       fatal: true,

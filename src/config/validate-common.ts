@@ -3,6 +3,7 @@
 
 import type { RawResource } from './resource.js';
 import type { ConfigProblem } from '../errors.js';
+import { isIP } from 'node:net';
 import { any, int, obj, str, type Infer, type ParseCtx, type Schema } from './schema.js';
 
 // Gateway API / apimachinery formats (gateway-api apis/v1/shared_types.go).
@@ -34,7 +35,8 @@ export function sectionName(): Schema<string> {
 /** Gateway API `Hostname`: lowercase, optional `*.` prefix, no IP addresses. */
 export function hostname(): Schema<string> {
   return str({ min: 1, max: 253 }).map((v, p, cx) => {
-    if (IPV4.test(v) || /^\[?[0-9a-fA-F:]+\]?$/.test(v)) {
+    // An IPv4 address, or an IPv6 one (with a ':': a dotless hex label such as `cafe` is a name).
+    if (IPV4.test(v) || (v.includes(':') && isIP(v.replace(/^\[|\]$/g, '')) === 6)) {
       cx.error(p, `Invalid value: "${v}": must be a DNS name, not an IP address`);
       return undefined;
     }
@@ -142,4 +144,16 @@ export function markFatal(problems: ConfigProblem[], id: string | undefined, inc
     p.message += suffix;
   }
   return matched;
+}
+
+/** Levenshtein distance of two short strings (4 once they differ in length by more than 3). */
+export function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return 4;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }

@@ -6,7 +6,7 @@
 import type { ConfigProblem } from '../errors.js';
 import { resourceId, type RawResource } from './resource.js';
 import { ParseCtx } from './schema.js';
-import { namespaceName, dnsSubdomain, GATEWAY_API_GROUP, KGATEWAY_GROUP, markFatal } from './validate-common.js';
+import { namespaceName, dnsSubdomain, editDistance, GATEWAY_API_GROUP, KGATEWAY_GROUP, markFatal } from './validate-common.js';
 import { validateBackend, type BackendModel } from './validate-backend.js';
 import { validateGateway, type GatewayModel } from './validate-gateway.js';
 import { validateGatewayExtension, type GatewayExtensionModel } from './validate-gateway-extension.js';
@@ -169,28 +169,20 @@ const GUARDED: readonly (readonly [string, string])[] = [
   [GW, 'HTTPRoute'],
 ];
 
-/** Levenshtein distance (small strings only). */
-function distance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 3) return 4;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
+/** Kind names of the groups jwtgate knows: real kinds, never taken for a misspelling. */
+const KNOWN_KIND_NAMES = new Set([...KINDS, ...SILENT, ...Object.keys(NOT_SUPPORTED)].map((gk) => gk.slice(gk.lastIndexOf('/') + 1)));
 
 /**
- * For a kind jwtgate does not read: the TrafficPolicy or HTTPRoute it was probably meant as,
- * when it is a misspelling of one (`TrafficPolicys`, `trafficpolicy`, `HTTPRoutex`), or one in
- * the core group (an apiVersion without its group) or in a near miss of its group
- * (`gateways.kgateway.dev`); else undefined. The same kind in another project's group (a
- * different CRD) is not one.
+ * For a kind jwtgate does not read, in the core group (an apiVersion without its group), in
+ * one of kgateway's and Gateway API's groups or a near miss of one (`gateways.kgateway.dev`):
+ * the TrafficPolicy or HTTPRoute it was probably meant as (`TrafficPolicys`, `trafficpolicy`, or
+ * the kind itself in the wrong group); else undefined. Another project's group is not looked
+ * at: its kinds (SMI's or Consul's TCPRoute, Linkerd's HTTPRoute) are real CRDs.
  */
 function lookalikeKind(group: string, kind: string): string | undefined {
+  if (group !== '' && !GUARDED.some(([g]) => editDistance(group, g) <= 2)) return undefined;
   for (const [g, k] of GUARDED) {
-    if (kind === k ? group === '' || (group !== g && distance(group, g) <= 2) : distance(kind.toLowerCase(), k.toLowerCase()) <= 2) return `${k} in ${g}`;
+    if (kind === k ? group !== g : !KNOWN_KIND_NAMES.has(kind) && editDistance(kind.toLowerCase(), k.toLowerCase()) <= 2) return `${k} in ${g}`;
   }
   return undefined;
 }
