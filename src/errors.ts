@@ -21,6 +21,9 @@ function jwt(body: string, description: string, status = 401): ErrorInfo {
   return { status, body, wwwAuthenticate: 'invalid', description };
 }
 
+/** Envoy router's local reply for an upstream that failed before its response head; the reset reason follows. */
+export const UPSTREAM_RESET = 'upstream connect error or disconnect/reset before headers. reset reason: ';
+
 export const ERRORS = {
   // --- JWT authentication (Envoy jwt_authn / jwt_verify_lib status.cc strings) ---
   JWT_MISSING: { status: 401, body: 'Jwt is missing', wwwAuthenticate: 'missing', description: 'no token in any configured location' },
@@ -61,10 +64,10 @@ export const ERRORS = {
   REQUEST_INVALID: { status: 400, body: 'Bad Request', wwwAuthenticate: 'none', description: 'a header value with a control character, a content-length that is not digits, or a control character in the path: not sent upstream (Envoy\'s codec refuses these with 400); a # in the path or query, or %00 in the path (refused before routing, as Envoy\'s path normalization does)' },
   REQUEST_TRANSFER_ENCODING_UNSUPPORTED: { status: 501, body: 'Not Implemented', wwwAuthenticate: 'none', description: 'a transfer-encoding other than chunked (Envoy\'s codec answers 501); the connection is closed after the answer' },
   REQUEST_BODY_TOO_LARGE: { status: 413, body: 'request body too large', wwwAuthenticate: 'none', description: 'request body exceeds maxRequestBodyBytes' },
-  UPSTREAM_UNAVAILABLE: { status: 503, body: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination', wwwAuthenticate: 'none', description: 'the backend closed or reset the connection before a response. As Envoy words the other causes: a refused or unreachable connection answers `upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused` (or `No route to host`, `Network is unreachable`), a connect timeout `… reset reason: connection timeout`, a backend without an address (its name does not resolve, no endpoints) `no healthy upstream`' },
-  UPSTREAM_OVERFLOW: { status: 503, body: 'upstream connect error or disconnect/reset before headers. reset reason: overflow', wwwAuthenticate: 'none', description: 'more requests were waiting for a connection to the endpoint than `--upstream-max-pending` allows (Envoy: circuit breaker `max_pending_requests`)' },
+  UPSTREAM_UNAVAILABLE: { status: 503, body: `${UPSTREAM_RESET}connection termination`, wwwAuthenticate: 'none', description: 'the backend closed or reset the connection before a response. As Envoy words the other causes: a refused or unreachable connection answers `upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused` (or `No route to host`, `Network is unreachable`), a connect timeout `… reset reason: connection timeout`, a backend without an address (its name does not resolve, no endpoints) `no healthy upstream`' },
+  UPSTREAM_OVERFLOW: { status: 503, body: `${UPSTREAM_RESET}overflow`, wwwAuthenticate: 'none', description: 'more requests were waiting for a connection to the endpoint than `--upstream-max-pending` allows (Envoy: circuit breaker `max_pending_requests`)' },
   UPSTREAM_TIMEOUT: { status: 504, body: 'upstream request timeout', wwwAuthenticate: 'none', description: 'the backend did not answer within the route timeout' },
-  UPSTREAM_BAD_RESPONSE: { status: 502, body: 'upstream connect error or disconnect/reset before headers. reset reason: protocol error', wwwAuthenticate: 'none', description: 'the backend answered with something that is not valid HTTP' },
+  UPSTREAM_BAD_RESPONSE: { status: 502, body: `${UPSTREAM_RESET}protocol error`, wwwAuthenticate: 'none', description: 'the backend answered with something that is not valid HTTP' },
   OVERLOADED: { status: 503, body: 'gateway overloaded, retry later', wwwAuthenticate: 'none', description: 'the verify queue is full (maxPendingVerifications)' },
   CLIENT_CLOSED: { status: 499, body: 'client closed request', wwwAuthenticate: 'none', description: 'the client went away before the response was complete (never sent; a metric and access-log label, as nginx 499)' },
   INTERNAL: { status: 500, body: 'internal error', wwwAuthenticate: 'none', description: 'a bug: logged with its stack trace' },

@@ -64,14 +64,20 @@ const F64 = new DataView(new ArrayBuffer(8));
  * an exact tie to the even digit (Number#toFixed rounds ties up: 0.0078125 would give 0.007813
  * where Envoy sends 0.007812), the sign kept on a negative value that rounds to zero.
  */
-function printfFixed6(n: number): string {
+/** A finite double as its sign and |n| = mantissa × 2^exponent, exactly (subnormals have no implicit leading 1). */
+function binaryParts(n: number): { negative: boolean; mantissa: bigint; exponent: number } {
   F64.setFloat64(0, n);
   const bits = F64.getBigUint64(0);
-  const negative = bits >> 63n === 1n;
   const biased = Number((bits >> 52n) & 0x7ffn);
-  // n = mantissa × 2^exponent exactly (subnormals have no implicit leading 1).
-  const mantissa = biased === 0 ? bits & 0xfffffffffffffn : (bits & 0xfffffffffffffn) | (1n << 52n);
-  const exponent = biased === 0 ? -1074 : biased - 1075;
+  return {
+    negative: bits >> 63n === 1n,
+    mantissa: biased === 0 ? bits & 0xfffffffffffffn : (bits & 0xfffffffffffffn) | (1n << 52n),
+    exponent: biased === 0 ? -1074 : biased - 1075,
+  };
+}
+
+function printfFixed6(n: number): string {
+  const { negative, mantissa, exponent } = binaryParts(n);
   let units: bigint; // round(|n| × 10^6)
   if (exponent >= 0) {
     units = (mantissa << BigInt(exponent)) * 1_000_000n;
@@ -127,12 +133,7 @@ export function protobufJson(v: unknown): string {
  */
 function formatG(x: number, p: number): string {
   if (x === 0) return Object.is(x, -0) ? '-0' : '0';
-  const negative = x < 0;
-  F64.setFloat64(0, Math.abs(x));
-  const bits = F64.getBigUint64(0);
-  const biased = Number((bits >> 52n) & 0x7ffn);
-  const mantissa = biased === 0 ? bits & 0xfffffffffffffn : (bits & 0xfffffffffffffn) | (1n << 52n);
-  const exponent = biased === 0 ? -1074 : biased - 1075;
+  const { negative, mantissa, exponent } = binaryParts(x);
   // |x| = all × 10^scale exactly.
   const all = exponent >= 0 ? (mantissa << BigInt(exponent)).toString() : (mantissa * 5n ** BigInt(-exponent)).toString();
   const scale = exponent >= 0 ? 0 : exponent;

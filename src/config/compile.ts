@@ -452,7 +452,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     const misspelt = problems.some((p) => p.resource === id && p.severity === 'error' && /^spec\.[A-Za-z_]+$/.test(p.path) && ['targetrefs', 'targetselectors'].some((t) => editDistance(p.path.slice(5).toLowerCase(), t) <= 2));
     if (!misspelt) continue;
     problems.push({
-      resource: resourceId(m.raw),
+      resource: id,
       path: 'spec',
       message: `the policy names no target it can be attached to (its targetRefs key is misspelt): serve refuses to start, as its targets would be served without it`,
       severity: 'error',

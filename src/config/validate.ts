@@ -73,8 +73,9 @@ export function validateResources(resources: readonly RawResource[], problems: C
   };
   // A resource defined twice: the last definition is the one used, as `kubectl apply` of these
   // files leaves the last one in the cluster. It is still an error (`check` exits 1).
+  const identity = (raw: RawResource): string => `${groupOf(raw.apiVersion)}/${raw.kind}/${raw.namespace}/${raw.name}`;
   const last = new Map<string, RawResource>();
-  for (const raw of resources) last.set(`${groupOf(raw.apiVersion)}/${raw.kind}/${raw.namespace}/${raw.name}`, raw);
+  for (const raw of resources) last.set(identity(raw), raw);
   for (const raw of resources) {
     const id = resourceId(raw);
     const gk = `${groupOf(raw.apiVersion)}/${raw.kind}`;
@@ -98,7 +99,7 @@ export function validateResources(resources: readonly RawResource[], problems: C
       }
       continue;
     }
-    const winner = last.get(`${gk}/${raw.namespace}/${raw.name}`);
+    const winner = last.get(identity(raw));
     if (winner !== raw) {
       const msg = `duplicate ${raw.kind} ${raw.namespace}/${raw.name}: defined again at ${winner?.source}, which is the one used (the last definition wins, as with kubectl apply); this one is not used`;
       cx.error('metadata.name', msg);

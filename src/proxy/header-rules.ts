@@ -80,10 +80,10 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
   let xff: string | undefined;
   for (let i = 0; i < src.length; i += 2) {
     const name = src[i]!;
-    if (name === 'x-forwarded-for') xff = xff === undefined ? src[i + 1]! : `${xff}, ${src[i + 1]!}`;
+    if (name === 'x-forwarded-for') xff = appendToList(xff, src[i + 1]!);
     else if (!EDGE_HEADERS.has(name)) out.push(name, src[i + 1]!);
   }
-  if (req.remoteAddress !== '') xff = xff === undefined ? req.remoteAddress : `${xff}, ${req.remoteAddress}`;
+  if (req.remoteAddress !== '') xff = appendToList(xff, req.remoteAddress);
   if (xff !== undefined) out.push('x-forwarded-for', xff);
   out.push('x-forwarded-proto', req.scheme, 'x-request-id', randomUUID());
   if (req.remoteAddress !== '') out.push('x-envoy-external-address', req.remoteAddress);
@@ -171,7 +171,7 @@ export function upstreamRequestHeaders(req: {
       case 'x-forwarded-for':
         if (edge || claimed(gw, name)) break;
         if (NOT_PLAIN.test(value) && CONTROL_CHAR.test(value)) return undefined;
-        xff = xff === undefined ? value : `${xff}, ${value}`;
+        xff = appendToList(xff, value);
         continue;
       case 'x-forwarded-proto':
       case 'x-request-id':
@@ -179,8 +179,6 @@ export function upstreamRequestHeaders(req: {
         if (edge || claimed(gw, name)) break;
         continue;
       case 'x-forwarded-host':
-        if (claimed(gw, name)) break;
-        continue;
       case 'x-forwarded-client-cert':
         if (claimed(gw, name)) break;
         continue;
@@ -208,7 +206,7 @@ export function upstreamRequestHeaders(req: {
   const authority = NON_ASCII.test(req.authority) ? utf8AsLatin1(req.authority) : req.authority;
   if (!hasHost && authority !== '') out.push('host', authority);
   if (!edge && !claimed(gw, 'x-forwarded-for')) {
-    if (req.remoteAddress !== '') xff = xff === undefined ? req.remoteAddress : `${xff}, ${req.remoteAddress}`;
+    if (req.remoteAddress !== '') xff = appendToList(xff, req.remoteAddress);
     if (xff !== undefined) out.push('x-forwarded-for', NON_ASCII.test(xff) ? utf8AsLatin1(xff) : xff);
   }
   if (!edge && !claimed(gw, 'x-forwarded-proto')) out.push('x-forwarded-proto', req.scheme);
@@ -224,6 +222,10 @@ export function upstreamRequestHeaders(req: {
   return out;
 }
 
+/** An x-forwarded-for list with `value` appended (`a, b`, as Envoy joins it). */
+function appendToList(list: string | undefined, value: string): string {
+  return list === undefined ? value : `${list}, ${value}`;
+}
 
 /** `name` is one of the claim headers the JWT stage set (no allocation: on every proxied request). */
 function claimed(gw: readonly string[] | undefined, name: string): boolean {

@@ -4,23 +4,25 @@
 // anything; the forwarder decides between a local reply (before the response head) and closing
 // the client connection (after it).
 
-import type { ErrorCode } from '../errors.js';
+import { UPSTREAM_RESET, type ErrorCode } from '../errors.js';
 
 export type UpstreamErrorCode = Extract<ErrorCode, 'UPSTREAM_UNAVAILABLE' | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_BAD_RESPONSE' | 'INTERNAL'>;
 
+/** An error's `code` property (undici and Node system errors), if any. */
+function codeOf(err: unknown): unknown {
+  return err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+}
+
 /** Short machine-readable reason for logs (`ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`, `HPE_INVALID_CONSTANT`). */
 export function upstreamErrorReason(err: unknown): string {
-  if (err !== null && typeof err === 'object') {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== '') return code;
-    const name = (err as { name?: unknown }).name;
-    if (typeof name === 'string') return name;
-  }
-  return 'unknown';
+  const code = codeOf(err);
+  if (typeof code === 'string' && code !== '') return code;
+  const name = err !== null && typeof err === 'object' ? (err as { name?: unknown }).name : undefined;
+  return typeof name === 'string' ? name : 'unknown';
 }
 
 export function classifyUpstreamError(err: unknown): UpstreamErrorCode {
-  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  const code = codeOf(err);
   switch (code) {
     // headersTimeout before the response head, bodyTimeout (idle) after it.
     case 'UND_ERR_HEADERS_TIMEOUT':
@@ -55,7 +57,6 @@ export function classifyUpstreamError(err: unknown): UpstreamErrorCode {
   return 'UPSTREAM_UNAVAILABLE';
 }
 
-const RESET = 'upstream connect error or disconnect/reset before headers. reset reason: ';
 /** strerror(3) text of the connect errors, as Envoy writes a transport failure reason. */
 const CONNECT_ERRORS: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'Connection refused',
@@ -73,11 +74,11 @@ export const NO_HEALTHY_UPSTREAM = 'no healthy upstream';
  * connection (the catalogue's `reset reason: connection termination`), or undefined for that one.
  */
 export function upstreamUnavailableBody(err: unknown): string | undefined {
-  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  const code = codeOf(err);
   if (typeof code !== 'string') return undefined;
   const text = CONNECT_ERRORS[code];
-  if (text !== undefined) return `${RESET}remote connection failure, transport failure reason: delayed connect error: ${text}`;
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return `${RESET}connection timeout`;
+  if (text !== undefined) return `${UPSTREAM_RESET}remote connection failure, transport failure reason: delayed connect error: ${text}`;
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return `${UPSTREAM_RESET}connection timeout`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_FAIL') return NO_HEALTHY_UPSTREAM;
   return undefined;
 }
