@@ -25,6 +25,8 @@ serve options:
   --host ADDR                    address every Gateway listener binds (default 0.0.0.0)
   --port-map LISTENER=PORT       bind Gateway listener port LISTENER on PORT instead (repeatable; 0 = any free port)
   --cluster-domain DOMAIN        Service backends resolve as NAME.NAMESPACE.svc.DOMAIN (default cluster.local)
+  --global-policy-namespace NS   TrafficPolicies in NS attach through targetSelectors to Gateways and HTTPRoutes
+                                 of every namespace (kgateway's KGW_GLOBAL_POLICY_NAMESPACE; default: off)
   --verify-threads N             signature-check worker threads, at most 256 (default: number of cores)
   --verify-mode pool|inline|auto where signatures are checked (default auto)
   --max-request-headers-bytes N  431 above this many header bytes (default 61440, Envoy's 60 KiB)
@@ -39,6 +41,7 @@ serve options:
 
 check options:
   --cluster-domain DOMAIN        as for serve
+  --global-policy-namespace NS   as for serve
   --output text|json             report format (default text)
 
 Exit codes: 0 ok, 1 invalid configuration or start-up failure, 2 usage error.`;
@@ -55,6 +58,13 @@ function hostPort(flag: string, v: string): { host: string; port: number } {
   // Number('') is 0: an empty port must be a usage error, not "any free port".
   if (i <= 0 || !PORT_TEXT.test(v.slice(i + 1)) || port > 65535) throw new UsageError(`${flag} expects HOST:PORT, got "${v}"`);
   return { host: v.slice(0, i).replace(/^\[|\]$/g, ''), port };
+}
+
+/** A namespace name (RFC 1123 label, as Kubernetes wants it), or undefined when the flag is absent. */
+function namespaceFlag(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new UsageError(`--global-policy-namespace expects a namespace name (lower-case letters, digits and '-', at most 63), got "${v}"`);
+  return v;
 }
 
 /** An integer flag value of at least `min` (1 unless said), or undefined when the flag is absent. */
@@ -79,6 +89,7 @@ async function serve(argv: string[]): Promise<number> {
       host: { type: 'string' },
       'port-map': { type: 'string', multiple: true },
       'cluster-domain': { type: 'string' },
+      'global-policy-namespace': { type: 'string' },
       'verify-threads': { type: 'string' },
       'verify-mode': { type: 'string' },
       'max-request-headers-bytes': { type: 'string' },
@@ -114,6 +125,7 @@ async function serve(argv: string[]): Promise<number> {
   if (mode !== undefined && mode !== 'pool' && mode !== 'inline' && mode !== 'auto') throw new UsageError(`--verify-mode must be pool, inline or auto, got "${mode}"`);
   if (values.host === '') throw new UsageError('--host expects an address, got ""');
   if (values['cluster-domain'] === '') throw new UsageError('--cluster-domain expects a DNS domain, got ""');
+  const globalPolicyNamespace = namespaceFlag(values['global-policy-namespace']);
   const admin = values.admin !== undefined ? hostPort('--admin', values.admin) : undefined;
   const echo = values['echo-upstream'] !== undefined ? hostPort('--echo-upstream', values['echo-upstream']) : undefined;
 
@@ -174,6 +186,7 @@ async function serve(argv: string[]): Promise<number> {
       host: values.host,
       portOverrides,
       clusterDomain: values['cluster-domain'],
+      globalPolicyNamespace,
       verifyThreads,
       verifyMode: mode,
       maxRequestHeadersBytes,
@@ -233,6 +246,7 @@ async function check(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', multiple: true },
       'cluster-domain': { type: 'string' },
+      'global-policy-namespace': { type: 'string' },
       output: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -244,9 +258,10 @@ async function check(argv: string[]): Promise<number> {
   if (!values.config?.length) throw new UsageError('check needs at least one --config PATH');
   const output = values.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, got "${output}"`);
+  const globalPolicyNamespace = namespaceFlag(values['global-policy-namespace']);
   let report: { statuses: Snapshot['statuses']; problems: readonly ConfigProblem[] };
   try {
-    const snapshot = await compileFiles(values.config, { generation: 1, clusterDomain: values['cluster-domain'] });
+    const snapshot = await compileFiles(values.config, { generation: 1, clusterDomain: values['cluster-domain'], globalPolicyNamespace });
     // What serve refuses after compiling (an empty folder, a ConfigMap mounted empty, only the
     // policies): check says so too, so a CI gate on check does not pass it.
     const none: ConfigProblem[] = snapshot.ports.size === 0 ? [{ resource: '(configuration)', path: '', message: 'no Gateway listener to serve: the configuration has no valid Gateway with an HTTP listener (serve exits 1)', severity: 'error' }] : [];

@@ -30,6 +30,8 @@ export interface GatewayOptions {
   portOverrides?: ReadonlyMap<number, number>;
   /** Domain for `Service` backends: `NAME.NAMESPACE.svc.<clusterDomain>` (default `cluster.local`). */
   clusterDomain?: string;
+  /** kgateway's global policy namespace (KGW_GLOBAL_POLICY_NAMESPACE): its TrafficPolicies' targetSelectors reach every namespace. */
+  globalPolicyNamespace?: string;
   /** Verify worker threads (default: available cores). */
   verifyThreads?: number;
   /** Where signatures are checked: worker pool, main thread, or auto (default). */
@@ -146,7 +148,7 @@ export class Gateway {
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts);
     try {
-      const snapshot = await compileFiles(opts.configPaths, { generation: 1, clusterDomain: opts.clusterDomain }, { loadErrorsFatal: true });
+      const snapshot = await compileFiles(opts.configPaths, { generation: 1, clusterDomain: opts.clusterDomain, globalPolicyNamespace: opts.globalPolicyNamespace }, { loadErrorsFatal: true });
       gw.reportProblems(snapshot.problems);
       if (opts.strict && snapshot.problems.some((p) => p.severity === 'error')) {
         throw new ConfigError(snapshot.problems.filter((p) => p.severity === 'error'), 'configuration has errors and --strict is set');

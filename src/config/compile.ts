@@ -38,6 +38,13 @@ export interface CompileOptions {
   readonly generation: number;
   /** Services resolve to `NAME.NAMESPACE.svc.<clusterDomain>`; default `cluster.local`. */
   readonly clusterDomain?: string;
+  /**
+   * kgateway's global policy namespace (`KGW_GLOBAL_POLICY_NAMESPACE`, EP-11584): a TrafficPolicy
+   * there attaches through `targetSelectors` to Gateways and HTTPRoutes of every namespace
+   * (`targetRefs` stay namespace-local). Unset (kgateway's default): selectors stay in the
+   * policy's namespace.
+   */
+  readonly globalPolicyNamespace?: string;
   /** Clock skew for providers without `clockSkew`, seconds; default 60 (Envoy). */
   readonly defaultClockSkewSeconds?: number;
   /** Problems found by the loader, carried into Snapshot.problems. */
@@ -190,8 +197,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     if (!list) map.set(key, [p]);
     else if (!list.includes(p)) list.push(p);
   };
-  const attach = (p: PolicyState, kind: string, name: string, sectionName: string | undefined, path: string, cx: ParseCtx): void => {
-    const ns = p.model.namespace;
+  const attach = (p: PolicyState, kind: string, name: string, sectionName: string | undefined, path: string, cx: ParseCtx, ns = p.model.namespace): void => {
     const key = nk(ns, name);
     if (kind === 'Gateway') {
       const gw = gateways.get(key);
@@ -231,9 +237,19 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     for (const sel of p.model.targetSelectors) {
       const candidates: RawResource[] =
         sel.kind === 'Gateway' ? v.gateways.map((g) => g.raw) : sel.kind === 'HTTPRoute' ? v.routes.map((r) => r.raw) : [];
-      const hits = candidates.filter((r) => r.namespace === p.model.namespace && labelsMatch(r.labels, sel.matchLabels));
-      if (hits.length === 0) cx.warn(sel.path, `matchLabels select no ${sel.kind} in namespace ${p.model.namespace}: this selector attaches nothing`);
-      for (const h of hits) attach(p, sel.kind, h.name, sel.sectionName, sel.path, cx);
+      const selected = candidates.filter((r) => labelsMatch(r.labels, sel.matchLabels));
+      const global = opts.globalPolicyNamespace !== undefined && p.model.namespace === opts.globalPolicyNamespace;
+      const hits = global ? selected : selected.filter((r) => r.namespace === p.model.namespace);
+      if (hits.length === 0) {
+        const elsewhere = selected.map((r) => `${r.namespace}/${r.name}`);
+        cx.warn(
+          sel.path,
+          elsewhere.length === 0
+            ? `matchLabels select no ${sel.kind}${global ? '' : ` in namespace ${p.model.namespace}`}: this selector attaches nothing`
+            : `matchLabels select no ${sel.kind} in namespace ${p.model.namespace}, only ${sel.kind} ${listSome(elsewhere)} in other namespaces: kgateway attaches a policy to another namespace only from its global policy namespace (KGW_GLOBAL_POLICY_NAMESPACE), so this selector attaches nothing; if your kgateway sets it to ${p.model.namespace}, run jwtgate with --global-policy-namespace ${p.model.namespace}`,
+        );
+      }
+      for (const h of hits) attach(p, sel.kind, h.name, sel.sectionName, sel.path, cx, h.namespace);
     }
   }
 
@@ -863,6 +879,12 @@ function targetNotFound(kind: string, ns: string, name: string, all: readonly Ra
     return `target ${kind} ${elsewhere[0]}/${name} not found in namespace ${ns}: kgateway silently ignores this policy (a policy must be in the namespace of its target; move it to namespace ${elsewhere[0]})`;
   }
   return `target ${kind} ${ns}/${name} not found: kgateway silently ignores this policy`;
+}
+
+/** `a, b, c and 4 more`: names for a message, at most three. */
+function listSome(names: readonly string[]): string {
+  if (names.length <= 3) return names.join(', ');
+  return `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
 }
 
 function firstErrorOf(problems: readonly ConfigProblem[], id: string): string {

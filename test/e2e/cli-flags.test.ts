@@ -3,9 +3,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../helpers/jwks-server.js';
-import { startCli as run, waitReady } from '../helpers/cli.js';
+import { startCli as run, waitForLogLine, waitReady } from '../helpers/cli.js';
 import { request } from '../helpers/http-client.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -168,5 +168,47 @@ test('an admin endpoint bound beyond loopback is warned about (it has no authent
     assert.equal(await p.exited, 0, p.output());
     const warned = /the admin endpoint listens beyond this machine/.test(p.output());
     assert.equal(warned, host === '0.0.0.0', `${host}: ${p.output()}`);
+  }
+});
+
+test('--global-policy-namespace: a TrafficPolicy there attaches through targetSelectors to an HTTPRoute of another namespace (kgateway KGW_GLOBAL_POLICY_NAMESPACE); without it check says why nothing attaches; a bad name is a usage error', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-global-'));
+  try {
+    const gw = readFileSync('config/default/00-gateway.yaml', 'utf8').replace('  name: httpbin\n  namespace: httpbin\nspec:\n  parentRefs:', '  name: httpbin\n  namespace: httpbin\n  labels:\n    global-policy: jwt\nspec:\n  parentRefs:');
+    const jwt = readFileSync('config/default/10-jwt.yaml', 'utf8').replace(/  targetRefs:\n  - group: gateway.networking.k8s.io\n    kind: Gateway\n    name: http\n/, '  targetSelectors:\n  - group: gateway.networking.k8s.io\n    kind: HTTPRoute\n    matchLabels:\n      global-policy: jwt\n');
+    assert.match(gw, /global-policy: jwt/);
+    assert.match(jwt, /targetSelectors/);
+    writeFileSync(path.join(dir, '00-gateway.yaml'), gw);
+    writeFileSync(path.join(dir, '10-jwt.yaml'), jwt);
+
+    const without = run(['check', '--config', dir]);
+    assert.equal(await without.exited, 0, without.output());
+    assert.match(without.output(), /matchLabels select no HTTPRoute in namespace kgateway-system, only HTTPRoute httpbin\/httpbin in other namespaces: .*run jwtgate with --global-policy-namespace kgateway-system/);
+    const withFlag = run(['check', '--config', dir, '--global-policy-namespace', 'kgateway-system']);
+    assert.equal(await withFlag.exited, 0, withFlag.output());
+    assert.doesNotMatch(withFlag.output(), /matchLabels select no/);
+
+    const [port, echoPort] = [await freePort(), await freePort()];
+    writeFileSync(path.join(dir, '00-gateway.yaml'), gw.replace('port: 18000', `port: ${echoPort}`));
+    const p = run(['serve', '--config', dir, '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--echo-upstream', `127.0.0.1:${echoPort}`, '--global-policy-namespace', 'kgateway-system']);
+    try {
+      await waitForLogLine(p, 'listening', 20_000);
+      const denied = await request({ port, path: '/headers', headers: { host: 'www.example.com' } });
+      assert.equal(denied.status, 401);
+      assert.equal(denied.body, 'Jwt is missing');
+      const token = readFileSync('config/examples/sample-token.txt', 'utf8').trim();
+      const ok = await request({ port, path: '/headers', headers: { host: 'www.example.com', authorization: `Bearer ${token}` } });
+      assert.equal(ok.status, 200, ok.body);
+      assert.deepEqual(JSON.parse(ok.body).headers['X-Team'], ['dev']);
+    } finally {
+      p.kill();
+      await p.exited;
+    }
+
+    const bad = run(['serve', '--config', dir, '--global-policy-namespace', 'Kgateway_System']);
+    assert.equal(await bad.exited, 2);
+    assert.match(bad.output(), /--global-policy-namespace expects a namespace name/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

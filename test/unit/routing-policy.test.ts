@@ -233,6 +233,35 @@ test('targetSelectors attach by labels in the policy namespace', () => {
   assert.deepEqual(auth(s, '/public').origins, ['TrafficPolicy/default/sel@HTTPRoute']);
 });
 
+test('global policy namespace (kgateway KGW_GLOBAL_POLICY_NAMESPACE): its targetSelectors reach every namespace, its targetRefs do not', () => {
+  const inNs = (d: Doc, ns: string): Doc => ({ ...d, metadata: { ...(d['metadata'] as Doc), namespace: ns } });
+  const selRoute = { targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', matchLabels: { team: 'shop' } }] };
+  const selListener = { targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', matchLabels: { tier: 'edge' }, sectionName: 'other' }] };
+  const docs = [gateway, route, ext('a', 'infra'), ext('b', 'infra'), inNs(pol('global-jwt', { ...selRoute, ...jwt('a') }), 'infra'), inNs(pol('global-listener', { ...selListener, ...jwt('b') }), 'infra'), inNs(pol('by-name', { ...onRoute(), ...jwt('b') }), 'infra')];
+  const text = docs.map((d) => JSON.stringify(d)).join('\n---\n');
+
+  // Without the setting (kgateway's default) nothing attaches, and check says why.
+  const off = compileText(text, { generation: 1 });
+  assert.deepEqual(keys(auth(off, '/public')), []);
+  const w = off.problems.find((p) => p.resource === 'TrafficPolicy/infra/global-jwt' && p.path === 'spec.targetSelectors[0]');
+  assert.equal(w?.severity, 'warning');
+  assert.match(w!.message, /matchLabels select no HTTPRoute in namespace infra, only HTTPRoute default\/app in other namespaces: kgateway attaches a policy to another namespace only from its global policy namespace \(KGW_GLOBAL_POLICY_NAMESPACE\).*--global-policy-namespace infra/);
+
+  // With it, the selectors attach across namespaces (route level and a listener by sectionName);
+  // the policy naming its target stays namespace-local.
+  const on = compileText(text, { generation: 1, globalPolicyNamespace: 'infra' });
+  assert.deepEqual(on.problems.filter((p) => p.resource === 'TrafficPolicy/infra/global-jwt' || p.resource === 'TrafficPolicy/infra/global-listener'), []);
+  assert.deepEqual(auth(on, '/public').origins, ['TrafficPolicy/infra/global-jwt@HTTPRoute']);
+  assert.deepEqual(keys(auth(on, '/public', 9090)).sort(), ['infra/a', 'infra/b']);
+  assert.match(on.problems.find((p) => p.resource === 'TrafficPolicy/infra/by-name')!.message, /target HTTPRoute default\/app not found in namespace infra/);
+  const st = on.statuses.find((x) => x.resource === 'TrafficPolicy/infra/global-jwt')!;
+  assert.equal(st.conditions.find((c) => c.type === 'Attached')?.status, 'True');
+
+  // Another namespace's policies stay local even with the setting.
+  const elsewhere = compileText(text, { generation: 1, globalPolicyNamespace: 'kgateway-system' });
+  assert.deepEqual(keys(auth(elsewhere, '/public')), []);
+});
+
 test('a policy whose target is in another namespace is ignored, with a warning', () => {
   const other = { ...pol('p', { ...onGateway(), ...jwt('a') }), metadata: { name: 'p', namespace: 'team' } };
   const s = compileText([gateway, route, ext('a'), ext('a', 'team'), other].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 });
