@@ -285,13 +285,20 @@ export function durationMs(o: { minMs?: number } = {}): Schema<number> {
   })();
 }
 
-/** `clockSkew` (`^([0-9]{1,5}(h|m|s)){1,3}$`) -> seconds. */
+const MAX_CLOCK_SKEW_SECONDS = 87_600 * 3600;
+
+/** `clockSkew` (`^([0-9]{1,5}(h|m|s)){1,3}$`, at most 87600h) -> seconds. */
 export function clockSkewSeconds(): Schema<number> {
   return new (class extends Schema<number> {
     parse(v: unknown, path: string, cx: ParseCtx): number | undefined {
       const r = parseClockSkew(v);
       if (!r.ok) {
         cx.error(path, r.error);
+        return undefined;
+      }
+      // kgateway's docs (2.5) bound it to 1s..87600h; beyond that, tokens expired for years pass.
+      if (r.seconds > MAX_CLOCK_SKEW_SECONDS) {
+        cx.error(path, `clockSkew ${String(v)} is ${r.seconds} s, above 87600h (10 years), the most kgateway accepts: it would accept tokens that expired years ago`);
         return undefined;
       }
       // kgateway writes it to clock_skew_seconds, a proto3 uint32 where 0 is unset: Envoy then

@@ -91,6 +91,12 @@ test('providers: key, defaults, sorting, locations, audiences, claims, clock ske
   for (const p of e.providers) assert.equal(s.keySets.get(p.keySetId)?.kind, 'local');
 });
 
+test('clockSkew 87600h, the most kgateway accepts, is served as written', () => {
+  const s = build([ext([provider({ clockSkew: '87600h' })])]);
+  assert.deepEqual(s.problems.filter((p) => p.severity === 'error'), []);
+  assert.equal(s.extensions.get('default/ext')!.providers[0]!.clockSkewSeconds, 315_360_000);
+});
+
 test('providers: defaultClockSkewSeconds applies when clockSkew is unset; AllowMissing', () => {
   const s = build([ext([provider()], { validationMode: 'AllowMissing' })], { defaultClockSkewSeconds: 5 });
   const e = s.extensions.get('default/ext')!;

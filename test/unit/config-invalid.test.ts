@@ -90,6 +90,7 @@ const cases: Case[] = [
   { name: 'ConfigMap in another namespace does not count', docs: [jwtExt({ jwks: { local: { configMapRef: { name: 'jwks' } } } }), configMap({ jwks: JWKS }, 'jwks', 'other')], resource: E, path: `${pp}.jwks.local.configMapRef.name`, message: 'configmap default/jwks not found' },
   { name: 'ConfigMap without a jwks key', docs: [jwtExt({ jwks: { local: { configMapRef: { name: 'jwks' } } } }), configMap({ keys: JWKS })], resource: E, path: `${pp}.jwks.local.configMapRef`, message: "configmap key 'jwks' not found" },
   { name: 'clockSkew with ms', docs: [jwtExt({ clockSkew: '500ms' })], resource: E, path: `${pp}.clockSkew`, message: 'invalid duration "500ms"' },
+  { name: 'clockSkew above 87600h (kgateway bounds it to 1s..87600h): tokens expired for years would pass', docs: [jwtExt({ clockSkew: '87600h1s' })], resource: E, path: `${pp}.clockSkew`, message: 'clockSkew 87600h1s is 315360001 s, above 87600h (10 years), the most kgateway accepts' },
   { name: 'clockSkew as a number', docs: [jwtExt({ clockSkew: 30 })], resource: E, path: `${pp}.clockSkew`, message: 'must be a duration string' },
   { name: 'forwardToken as a string', docs: [jwtExt({ forwardToken: 'yes' })], resource: E, path: `${pp}.forwardToken`, message: 'must be of type boolean' },
   // ----- older field names and typos
