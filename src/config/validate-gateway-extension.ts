@@ -10,6 +10,7 @@ import {
   clockSkewSeconds,
   durationMs,
   int,
+  isObject,
   list,
   obj,
   ParseCtx,
@@ -132,7 +133,7 @@ const jwtSpec = obj({
   validationMode: validationMode.default('Strict'),
   providers: list(provider, { max: 32, uniqueKey: (p) => p.name, uniqueKeyName: 'name' }).optional(),
 }, {
-  legacy: { jwtProviders: 'jwtProviders (a map, from the design doc) is not the current API: use providers: [{name, issuer, jwks, ...}]' },
+  legacy: { jwtProviders: 'jwtProviders is the older API (a list in older kgateway releases, a map in the design doc): use providers: [{name, issuer, jwks, ...}]' },
 });
 
 const EXT_TYPES = ['ExtAuth', 'ExtProc', 'RateLimit', 'JWT', 'OAuth2'] as const;
@@ -147,7 +148,10 @@ const spec = obj(
     oauth2: any().optional(),
     jwt: jwtSpec.optional(),
   },
-  { exactlyOneOf: [['extAuth', 'extProc', 'rateLimit', 'jwt', 'oauth2']] },
+  {
+    exactlyOneOf: [['extAuth', 'extProc', 'rateLimit', 'jwt', 'oauth2']],
+    legacy: { jwtProviders: 'spec.jwtProviders (with type: JWTProviders) is the older API: use spec.jwt: {providers: [{name, issuer, jwks, ...}]}' },
+  },
 );
 
 const document = documentSchema(spec);
@@ -177,7 +181,8 @@ export function validateGatewayExtension(raw: RawResource, problems: ConfigProbl
   if (s?.type !== undefined) {
     const t = s.type;
     if (!(EXT_TYPES as readonly string[]).includes(t)) {
-      cx.error('spec.type', `Unsupported value: "${t}": supported values: ${EXT_TYPES.map((e) => `"${e}"`).join(', ')}`);
+      const older = t === 'JWTProviders' ? ' (JWTProviders is the older API\'s type: with spec.jwt set, type can be left out)' : '';
+      cx.error('spec.type', `Unsupported value: "${t}": supported values: ${EXT_TYPES.map((e) => `"${e}"`).join(', ')}${older}`);
     } else {
       const field = TYPE_FIELD[t as (typeof EXT_TYPES)[number]];
       if (specObj[field] === undefined || specObj[field] === null) cx.error('spec', `${t} must be set when type is ${t}`);
@@ -191,7 +196,9 @@ export function validateGatewayExtension(raw: RawResource, problems: ConfigProbl
   }
   const jwt = s?.jwt;
   if (jwt) {
-    if (!jwt.providers || jwt.providers.length === 0) {
+    // jwtProviders (the older name) already has its error saying what to write instead.
+    const renamed = isObject(specObj['jwt']) && specObj['jwt']['jwtProviders'] !== undefined;
+    if ((!jwt.providers || jwt.providers.length === 0) && !renamed) {
       cx.error('spec.jwt.providers', 'Required value: at least one provider is needed (jwtgate will not guess what an extension without providers enforces)');
     }
     jwt.providers?.forEach((p, i) => {

@@ -317,3 +317,14 @@ test('no problem message says "undefined", "[object Object]" or "NaN" when names
   assert.ok(problems.length >= 10);
   for (const p of problems) assert.doesNotMatch(p.message, /undefined|\[object Object\]|NaN/, p.message);
 });
+
+test('older kgateway GatewayExtension shapes get one error each that says what to write, not generic ones', () => {
+  // kgateway's older e2e testdata: spec.jwt.jwtProviders as a list.
+  const listed = compile([ext({ jwt: { jwtProviders: [provider()] } })]).filter((p) => p.resource === E && p.severity === 'error');
+  assert.deepEqual(listed.map((p) => [p.path, p.message]), [['spec.jwt.jwtProviders', 'jwtProviders is the older API (a list in older kgateway releases, a map in the design doc): use providers: [{name, issuer, jwks, ...}]']]);
+  // Older still: type: JWTProviders with a spec-level jwtProviders map.
+  const typed = compile([ext({ type: 'JWTProviders', jwtProviders: { p: provider() } })]).filter((p) => p.resource === E && p.severity === 'error');
+  assert.deepEqual(typed.map((p) => p.path).sort(), ['spec.jwtProviders', 'spec.type']);
+  assert.match(typed.find((p) => p.path === 'spec.jwtProviders')!.message, /older API: use spec\.jwt: \{providers:/);
+  assert.match(typed.find((p) => p.path === 'spec.type')!.message, /JWTProviders is the older API's type/);
+});
