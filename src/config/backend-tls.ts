@@ -25,6 +25,8 @@ export function resolveBackendTls(
   secrets: readonly SecretModel[],
   backends: readonly BackendModel[],
   problems: ConfigProblem[],
+  /** kgateway's global policy namespace: its policies' targetSelectors select Backends of every namespace. */
+  globalPolicyNamespace?: string,
 ): Map<string, RemoteTlsSpec> {
   const out = new Map<string, RemoteTlsSpec>();
   const winner = new Map<string, string>();
@@ -45,8 +47,9 @@ export function resolveBackendTls(
     });
     for (const sel of p.targetSelectors) {
       if (backendRefKind(sel.group, sel.kind) !== 'Backend') continue;
+      const anyNamespace = ns === globalPolicyNamespace;
       for (const b of backends) {
-        if (b.namespace === ns && labelsMatch(b.raw.labels, sel.matchLabels)) targets.push(tlsTargetKey('Backend', ns, b.name));
+        if ((anyNamespace || b.namespace === ns) && labelsMatch(b.raw.labels, sel.matchLabels)) targets.push(tlsTargetKey('Backend', b.namespace, b.name));
       }
     }
     if (targets.length === 0) continue;

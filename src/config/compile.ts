@@ -101,7 +101,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const configMaps = new Map(v.configMaps.map((c) => [nk(c.raw.namespace, c.raw.name), c]));
 
   // --- GatewayExtensions -> JwtExtension + key sets ------------------------------------------
-  const backendTls = resolveBackendTls(v.backendConfigPolicies, v.secrets, v.backends, problems);
+  const backendTls = resolveBackendTls(v.backendConfigPolicies, v.secrets, v.backends, problems, opts.globalPolicyNamespace);
   const keySets = new Map<string, KeySetSource>();
   const resolvedExt = new Map<string, ResolvedExtension>();
   const extensions = new Map<string, JwtExtension>();

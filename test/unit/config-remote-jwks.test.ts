@@ -114,6 +114,19 @@ test('files, insecureSkipVerify, targetSelectors, Service targets, and the oldes
   assert.ok(s.problems.some((p) => p.resource === 'BackendConfigPolicy/apps/newer' && p.severity === 'warning' && /already sets tls/.test(p.message)));
 });
 
+test('a BackendConfigPolicy in the global policy namespace selects Backends of every namespace (kgateway KGW_GLOBAL_POLICY_NAMESPACE); elsewhere its selectors stay in its namespace', () => {
+  const globalBcp = JSON.stringify({ apiVersion: KGW, kind: 'BackendConfigPolicy', metadata: { name: 'idp-tls', namespace: 'infra' }, spec: { targetSelectors: [{ group: 'gateway.kgateway.dev', kind: 'Backend', matchLabels: { tier: 'idp' } }], tls: { insecureSkipVerify: true } } });
+  const text = [ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp', { tier: 'idp' }), globalBcp].join('\n---\n');
+  const on = compileText(text, { generation: 1, globalPolicyNamespace: 'infra' }, 'remote.yaml');
+  const ks = on.keySets.get('GatewayExtension/apps/ext#idp');
+  assert.ok(ks && ks.kind === 'remote');
+  assert.equal(ks.tls?.source, 'BackendConfigPolicy/infra/idp-tls');
+  const off = compileText(text, { generation: 1 }, 'remote.yaml');
+  const plain = off.keySets.get('GatewayExtension/apps/ext#idp');
+  assert.ok(plain && plain.kind === 'remote');
+  assert.equal(plain.tls?.source, undefined);
+});
+
 test('a policy whose Secret is missing fails closed: reported on the policy, the extension stays valid, fetches carry the error', () => {
   const s = compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { secretRef: { name: 'nope' } } }));
   assert.deepEqual(errors(s), ['BackendConfigPolicy/apps/p spec.tls.secretRef.name: Secret apps/nope not found (it must be in the policy\'s namespace): remote JWKS fetches through this policy fail (401 Jwks remote fetch is failed)']);
