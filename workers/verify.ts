@@ -4,7 +4,7 @@
 // started, message not yet seen) answers KEYSET_NOT_LOADED and the main thread does it inline.
 
 import { BroadcastChannel, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { fromWire, type KeyWireMessage } from '../src/jwks/key-wire.js';
+import { fromWire, type KeyWireMessage, type WireKey } from '../src/jwks/key-wire.js';
 import { verifyWithKeySet } from '../src/jwks/verify-signature.js';
 import {
   KEYSET_CHANNEL,
@@ -14,15 +14,20 @@ import {
   type VerifyTaskResult,
 } from '../src/types.js';
 
-const keySets = new Map<string, { generation: number; keys: readonly KeyForWorker[] }>();
+/** Key sets by id. `keys` is imported from `wire` on first use: a worker that was idle through several generations imports only the newest. */
+const keySets = new Map<string, { generation: number; wire: readonly WireKey[]; keys?: readonly KeyForWorker[] }>();
+
+/** What this worker has taken in, for `Verifier.workerKeySetState()` (diagnostics and tests). */
+const counters = { messagesApplied: 0, imports: 0 };
 
 function apply(msg: KeyWireMessage | undefined): void {
   if (!msg) return;
+  counters.messagesApplied++;
   if (msg.type === 'keyset') {
     const current = keySets.get(msg.id);
     // A republish can arrive after a newer publish: never go back in generation, and do not
     // re-import what is already loaded.
-    if (!current || current.generation < msg.generation) keySets.set(msg.id, { generation: msg.generation, keys: fromWire(msg.keys) });
+    if (!current || current.generation < msg.generation) keySets.set(msg.id, { generation: msg.generation, wire: msg.keys });
   } else if (msg.type === 'keyset-drop') {
     for (const id of msg.ids) keySets.delete(id);
   }
@@ -36,8 +41,9 @@ channel.unref();
 channel.postMessage({ type: 'keyset-request' } satisfies KeyWireMessage);
 
 /**
- * Between tasks piscina parks this thread in Atomics.wait, so channel events are not
- * dispatched; messages that arrived meanwhile are read synchronously before each task.
+ * Channel events are dispatched while the worker is idle (the pool uses atomics: 'async'); a
+ * message that arrived while a batch ran, or before the event loop turned, is read here
+ * synchronously before each task.
  */
 function drainChannel(): void {
   for (;;) {
@@ -47,13 +53,28 @@ function drainChannel(): void {
   }
 }
 
+function loaded(id: string): { readonly generation: number; readonly keys: readonly KeyForWorker[] } | undefined {
+  const set = keySets.get(id);
+  if (set === undefined) return undefined;
+  if (set.keys === undefined) {
+    set.keys = fromWire(set.wire);
+    counters.imports++;
+  }
+  return set as { generation: number; keys: readonly KeyForWorker[] };
+}
+
 export default function verify(task: VerifyTask): VerifyTaskResult {
   drainChannel();
   const items = task.items;
   const results: VerifyItemResult[] = new Array(items.length);
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
-    results[i] = verifyWithKeySet(item, keySets.get(item.keySetId));
+    results[i] = verifyWithKeySet(item, loaded(item.keySetId));
   }
   return { results };
+}
+
+/** Named task `keySetState`: the generation of each key set this worker holds, and its counters. */
+export function keySetState(): { generations: Record<string, number>; messagesApplied: number; imports: number } {
+  return { generations: Object.fromEntries([...keySets].map(([id, k]) => [id, k.generation])), ...counters };
 }

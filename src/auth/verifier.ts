@@ -158,6 +158,11 @@ export class Verifier {
       maxThreads: this.threads,
       // Fixed-size pool: workers never idle out (the largest timer Node accepts).
       idleTimeout: 2 ** 31 - 1,
+      // Idle workers run their event loop (Atomics.waitAsync), so key sets published while there
+      // is no signature work are taken in as they come. With 'sync' they parked in Atomics.wait
+      // and every generation queued up until the next task (a rotating JWKS grew each idle
+      // worker's memory without bound under light traffic, which auto mode keeps inline).
+      atomics: 'async',
       concurrentTasksPerWorker: tasksPerWorker,
       workerData: { keySetChannel: channelName },
       execArgv: verifyWorkerExecArgv(),
@@ -226,6 +231,14 @@ export class Verifier {
         setImmediate(this.flushPartial);
       }
     });
+  }
+
+  /**
+   * What one verify worker (whichever takes the task) holds: the generation of each key set, the
+   * channel messages it has applied and the key sets it has imported. Diagnostics and tests.
+   */
+  async workerKeySetState(): Promise<{ generations: Record<string, number>; messagesApplied: number; imports: number } | undefined> {
+    return this.pool?.run({}, { name: 'keySetState' });
   }
 
   /** Stops the workers and the channel; checks still queued are done inline. */

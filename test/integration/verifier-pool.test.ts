@@ -198,3 +198,26 @@ test('close() with checks in flight: nothing rejects, they finish inline', async
   // After close the verifier still answers, inline.
   assert.deepEqual(await v.verify(item), { ok: true, keyIndex: 0 });
 });
+
+test('an idle worker takes in key sets as they are published, and imports only the one it uses (a rotating JWKS under light traffic queued every generation in each parked worker)', async () => {
+  const v = verifier({ mode: 'pool', threads: 1 });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  await warm(v, signed(keysA.privateKey, 'a', 0));
+  const start = await v.workerKeySetState();
+  assert.ok(start);
+  // 30 generations while the pool has no signature work.
+  for (let g = 2; g <= 31; g++) v.publishKeySet('ks', g, imported(g % 2 ? keysA.jwks : keysB.jwks));
+  let state = await v.workerKeySetState();
+  for (let i = 0; i < 100 && state!.messagesApplied - start.messagesApplied < 30; i++) {
+    await sleep(20);
+    state = await v.workerKeySetState();
+  }
+  // Taken in by the idle worker's event loop, not left queued for the next verify task.
+  assert.equal(state!.messagesApplied - start.messagesApplied, 30);
+  assert.equal(state!.generations['ks'], 31);
+  assert.equal(state!.imports, start.imports, 'nothing imported before a check needs it');
+  // The next check imports the newest set once; generation 31 holds keysA.
+  assert.deepEqual(await v.verify({ ...signed(keysA.privateKey, 'a', 1), generation: 31 }), { ok: true, keyIndex: 0 });
+  const after = await v.workerKeySetState();
+  assert.equal(after!.imports, start.imports + 1);
+});
