@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { RefreshScheduler } from '../src/jwks/refresh-scheduler.js';
 import { fetchJwks } from '../src/jwks/remote-fetch.js';
 import type { RefresherCommand, RefresherEvent } from '../src/types.js';
+import { monotonicMs } from '../src/util/monotonic.js';
 
 interface RefresherWorkerData {
   readonly kidMissCooldownMs?: number;
@@ -19,7 +20,8 @@ const data = (workerData ?? {}) as RefresherWorkerData;
 const port = parentPort!;
 
 const scheduler = new RefreshScheduler({
-  now: Date.now,
+  // Monotonic: a wall-clock step must not stretch the kid-miss cooldown or a restart's schedule.
+  now: monotonicMs,
   setTimer: (fn, ms) => setTimeout(fn, ms),
   clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
   random: Math.random,

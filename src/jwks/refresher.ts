@@ -14,6 +14,7 @@ import type { JwksFetchOutcome, RefreshedKey, RefresherCommand, RefresherEvent, 
 import { DEFAULT_FETCH_TIMEOUT_MS, redactUrl } from './remote-fetch.js';
 import { DEFAULT_KID_MISS_COOLDOWN_MS } from './refresh-scheduler.js';
 import { octThumbprintSalt } from './import-keys.js';
+import { monotonicMs } from '../util/monotonic.js';
 
 // Compiled layout: dist/src/jwks/refresher.js -> dist/workers/jwks-refresher.js.
 const WORKER_FILE = fileURLToPath(new URL('../../workers/jwks-refresher.js', import.meta.url));
@@ -149,7 +150,7 @@ export class JwksRefresher {
     if (pending) return pending;
     if (!this.worker || this.closed || !this.specKeys.has(id)) return Promise.resolve(false);
     const until = this.cooldownUntil.get(id);
-    if (until !== undefined && Date.now() < until) return Promise.resolve(false);
+    if (until !== undefined && monotonicMs() < until) return Promise.resolve(false);
     const requestId = ++this.nextRequestId;
     const p = new Promise<boolean>((resolve) => {
       // Bounded: a request never waits longer than one fetch (plus slack for the message hops).
@@ -204,7 +205,7 @@ export class JwksRefresher {
     // The refresher never keeps the process alive on its own (Gateway.stop closes it).
     w.unref();
     this.worker = w;
-    this.workerStartedMs = Date.now();
+    this.workerStartedMs = monotonicMs();
     w.on('message', (ev: RefresherEvent) => this.onEvent(ev));
     w.on('error', (err) => this.log.error('JWKS refresher thread failed', { err: String(err) }));
     w.on('exit', (code) => this.onExit(w, code));
@@ -217,7 +218,7 @@ export class JwksRefresher {
     // Requests waiting for a refetch answer with what they have.
     for (const waiter of [...this.waiters.values()]) waiter.resolve(false);
     if (this.closed) return;
-    if (Date.now() - this.workerStartedMs > STABLE_MS) this.restartDelay = this.opts.restartDelayMs ?? 100;
+    if (monotonicMs() - this.workerStartedMs > STABLE_MS) this.restartDelay = this.opts.restartDelayMs ?? 100;
     const delay = this.restartDelay;
     this.restartDelay = Math.min(this.restartDelay * 2, MAX_RESTART_DELAY_MS);
     this.restarts++;
@@ -242,7 +243,7 @@ export class JwksRefresher {
 
   private onEvent(ev: RefresherEvent): void {
     if (ev.type === 'refetch-done') {
-      if (ev.result === 'cooldown' && ev.retryAfterMs !== undefined) this.cooldownUntil.set(ev.id, Date.now() + ev.retryAfterMs);
+      if (ev.result === 'cooldown' && ev.retryAfterMs !== undefined) this.cooldownUntil.set(ev.id, monotonicMs() + ev.retryAfterMs);
       this.waiters.get(ev.requestId)?.resolve(ev.result === 'fetched');
       return;
     }
@@ -258,7 +259,8 @@ export class JwksRefresher {
     if (ev.trigger === 'kid-miss') stats.earlyRefetches++;
     if (ev.outcome === 'ok') {
       stats.lastSuccessMs = Date.now();
-      this.lastSuccessMs.set(ev.id, stats.lastSuccessMs);
+      // Monotonic, for a restarted refresher thread's schedule (the stats keep the wall time).
+      this.lastSuccessMs.set(ev.id, monotonicMs());
       if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: ev.id, url: stats.url, trigger: ev.trigger, keys: ev.keys?.length, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
     } else {
       stats.lastFailure = ev.reason;

@@ -356,6 +356,28 @@ test('the refresher thread is restarted when it dies, and the last good key sets
   }
 });
 
+test('the kid-miss cooldown runs on the monotonic clock: a wall clock stepped back an hour (NTP, a VM resumed) does not stretch it', async (t) => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port, gateway: { jwksRefetchCooldownMs: 300 } }, async (h) => {
+      assert.equal((await call(h, tokenFor(STRANGER, { kid: 'a' }))).status, 401);
+      assert.equal(idp.fetches(), 2, 'the initial fetch + one early refetch');
+      // A second miss inside the cooldown: answered at once, the cooldown's end recorded.
+      assert.equal((await call(h, tokenFor(STRANGER, { kid: 'b' }))).status, 401);
+      assert.equal(idp.fetches(), 2);
+      const realNow = Date.now.bind(Date);
+      t.mock.method(Date, 'now', () => realNow() - 3_600_000);
+      await new Promise((r) => setTimeout(r, 400));
+      idp.jwks = jwksOf(K1, STRANGER);
+      const res = await call(h, tokenFor(STRANGER, { kid: STRANGER.kid }));
+      assert.equal(idp.fetches(), 3, 'the cooldown ended after 300 ms, not an hour later');
+      assert.equal(res.status, 200);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
 test('a kid miss while the cooldown runs does not wait: it answers at once', async () => {
   const idp = await startJwksServer({ jwks: jwksOf(K1) });
   try {
