@@ -287,8 +287,10 @@ export class JwksRefresher {
   private installKeySet(id: string, keys: readonly RefreshedKey[], dropped: readonly string[], stats: KeySetFetchStats): void {
     stats.keyCount = keys.length;
     // JSON, not a joined string: a kid may hold any separator, and two different sets must never
-    // compare equal (a withdrawn key would stay valid).
-    const digest = JSON.stringify(keys.map((k) => [k.kid ?? null, k.alg ?? null, k.thumbprint]));
+    // compare equal (a withdrawn key would stay valid). Sorted: the same keys in another order
+    // (IdP replicas behind a load balancer) are the same set, not a new generation that empties
+    // the signature cache at every refresh; the order first served is kept.
+    const digest = JSON.stringify(keys.map((k) => JSON.stringify([k.kid ?? null, k.alg ?? null, k.thumbprint])).sort());
     if (this.digests.get(id) === digest) return;
     const first = !this.digests.has(id);
     this.digests.set(id, digest);

@@ -438,6 +438,27 @@ test('a restarted refresher thread reports unchanged oct (HS256) keys as unchang
   }
 });
 
+test('the same keys in another order are the same key set: no new generation at each refresh (IdP replicas that list keys differently emptied the signature cache every time)', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1, K2) });
+  try {
+    await withGateway({ port: idp.port, cacheDuration: '100ms' }, async (h, log) => {
+      assert.equal((await call(h, tokenFor(K2))).status, 200);
+      idp.jwks = jwksOf(K2, K1);
+      const n = idp.fetches();
+      await waitFor(() => idp.fetches() >= n + 3, 'three fetches of the reordered set');
+      assert.equal(stats(h).changes, 1, 'same keys, same generation');
+      assert.equal(log.find('remote JWKS changed').length, 0);
+      assert.equal((await call(h, tokenFor(K1))).status, 200);
+      // A real change is still one.
+      idp.jwks = jwksOf(K2);
+      await waitFor(() => stats(h).changes === 2, 'the withdrawal of k1 published');
+      assert.equal((await call(h, tokenFor(K1))).status, 401);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
 test('a client that leaves while its token waits for a kid-miss refetch is counted as CLIENT_CLOSED, and nothing is sent for it', async () => {
   const idp = await startJwksServer({ jwks: jwksOf(K1) });
   try {
