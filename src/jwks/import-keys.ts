@@ -84,11 +84,14 @@ export function parseJwksDocument(json: unknown, opts: { allowX509Map: boolean }
     if (opts.allowX509Map && isX509Map(json)) {
       const keys: ImportedKey[] = [];
       const dropped: string[] = [];
+      let more = 0;
       for (const [kid, pem] of Object.entries(json)) {
         const r = importX509(kid, pem as string);
         if (r.ok) keys.push(r.key);
-        else dropped.push(`kid ${JSON.stringify(kid)}: ${r.reason}`);
+        else if (dropped.length < MAX_DROPPED_REASONS) dropped.push(`kid ${quoteKid(kid)}: ${r.reason}`);
+        else more++;
       }
+      if (more > 0) dropped.push(`and ${more} more entr${more === 1 ? 'y' : 'ies'} dropped`);
       return { ok: true, keys, dropped };
     }
     return { ok: false, error: 'JWKS has no "keys" member' };
@@ -345,7 +348,12 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function describeKid(entry: unknown): string {
-  return isObject(entry) && typeof entry.kid === 'string' ? ` (kid ${JSON.stringify(entry.kid)})` : '';
+  return isObject(entry) && typeof entry.kid === 'string' ? ` (kid ${quoteKid(entry.kid)})` : '';
+}
+
+/** A kid for a message: quoted, and cut to 100 characters (a document may carry kids of any length). */
+function quoteKid(kid: string): string {
+  return kid.length > 100 ? `${JSON.stringify(kid.slice(0, 100))}…(${kid.length} characters)` : JSON.stringify(kid);
 }
 
 // Salt for oct thumbprints: a plain digest of a weak shared secret would let anyone reading the

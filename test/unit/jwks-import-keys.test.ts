@@ -186,6 +186,20 @@ test('a JWKS of 300,000 unusable entries: ten reasons, then one line counting th
   assert.match(!local.ok ? local.error : '', /keys\[1\]/);
 });
 
+test('a Google-style {kid: PEM} map of 5,000 unusable certificates: ten reasons, then one count (it logged one line per entry); a long kid is cut in the reason', () => {
+  const map: Record<string, string> = { good: authFixture('google-x509-cert.pem') };
+  for (let i = 0; i < 5000; i++) map[`bad${i}`] = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+  const r = parseJwksDocument(map, { allowX509Map: true });
+  assert.ok(r.ok);
+  assert.deepEqual(r.keys.map((k) => k.kid), ['good']);
+  assert.equal(r.dropped.length, 11);
+  assert.match(r.dropped[0]!, /^kid "bad0": /);
+  assert.equal(r.dropped[10], 'and 4990 more entries dropped');
+  const long = parseJwksDocument({ ['k'.repeat(5000)]: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }, { allowX509Map: true });
+  assert.ok(long.ok);
+  assert.ok(long.dropped[0]!.startsWith(`kid ${JSON.stringify('k'.repeat(100))}…(5000 characters): `), long.dropped[0]);
+});
+
 test('JWKS keys that survive: EC curves from alg or crv, P-256 assumed (remote), oct, OKP; order kept', () => {
   const noCrv = (k: Record<string, string>) => ({ kty: 'EC', x: k.x, y: k.y });
   const r = remote(
