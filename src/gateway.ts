@@ -268,7 +268,7 @@ export class Gateway {
     return {
       ...(keys ? { keys } : {}),
       ...(stats?.lastSuccessMs !== undefined ? { lastSuccessMs: stats.lastSuccessMs } : {}),
-      ...(stats?.lastFailure !== undefined ? { lastFailure: stats.lastFailure } : {}),
+      ...(stats?.lastFailure !== undefined ? { lastFailure: stats.lastFailure, lastFailureMs: stats.lastFailureMs } : {}),
       fetches: { ...(stats?.fetches ?? {}) },
       earlyRefetches: stats?.earlyRefetches ?? 0,
     };

@@ -74,6 +74,7 @@ export interface RemoteKeySetState {
   readonly keys?: readonly ImportedKey[];
   readonly lastSuccessMs?: number;
   readonly lastFailure?: string;
+  readonly lastFailureMs?: number;
   readonly fetches: Readonly<Record<string, number>>;
   readonly earlyRefetches: number;
 }
@@ -132,6 +133,7 @@ function keySetDump(ks: KeySetSource | undefined, remoteState?: RemoteStateOf): 
           keys: (state.keys ?? []).map(keyDump),
           ...(state.lastSuccessMs !== undefined ? { lastSuccess: new Date(state.lastSuccessMs).toISOString() } : {}),
           ...(state.lastFailure !== undefined ? { lastFailure: state.lastFailure } : {}),
+          ...(state.lastFailureMs !== undefined ? { lastFailureAt: new Date(state.lastFailureMs).toISOString() } : {}),
           fetches: { ...state.fetches },
           earlyRefetches: state.earlyRefetches,
         }

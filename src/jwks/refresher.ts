@@ -47,6 +47,8 @@ export interface KeySetFetchStats {
   earlyRefetches: number;
   lastSuccessMs?: number;
   lastFailure?: string;
+  /** Wall time of lastFailure: it is kept after later successes. */
+  lastFailureMs?: number;
   keyCount: number;
   /** Times the content changed (a new generation was published). */
   changes: number;
@@ -264,6 +266,7 @@ export class JwksRefresher {
       if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: ev.id, url: stats.url, trigger: ev.trigger, keys: ev.keys?.length, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
     } else {
       stats.lastFailure = ev.reason;
+      stats.lastFailureMs = Date.now();
       const hasKeys = this.digests.has(ev.id);
       this.log.warn(`remote JWKS fetch failed: ${ev.reason ?? ev.outcome}`, {
         provider: ev.id,

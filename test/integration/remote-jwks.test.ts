@@ -161,6 +161,7 @@ test('an operator can see which IdP fails: /metrics per key set (keys in use, la
         const before = JSON.parse(await get('/config_dump')).extensions[0].providers[0].keySet;
         assert.equal(before.keyCount, 0);
         assert.match(before.lastFailure, /HTTP 500/);
+        assert.ok(Math.abs(Date.parse(before.lastFailureAt) - Date.now()) < 30_000, before.lastFailureAt);
         await waitFor(async () => (await call(h, tokenFor(K1))).status === 200, 'recovery');
         const ok = await get('/metrics');
         assert.match(ok, /\njwtgate_jwks_keys\{provider="[^"]+"\} 1\n/);
@@ -172,6 +173,7 @@ test('an operator can see which IdP fails: /metrics per key set (keys in use, la
         assert.equal(after.keys[0].kid, 'k1');
         assert.match(after.keys[0].thumbprint, /^[A-Za-z0-9_-]{16,}$/);
         assert.ok(after.lastSuccess);
+        assert.equal(after.lastFailureAt, before.lastFailureAt, 'the failure keeps its time after the success');
         assert.deepEqual(after.fetches, { http_status: 1, ok: 1 });
       } finally {
         await admin.close();
