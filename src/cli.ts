@@ -13,6 +13,7 @@ import { startAdmin, type AdminServer } from './observability/admin.js';
 import { createLogger, isLogLevel } from './observability/log.js';
 import { startEchoUpstream } from './upstream/echo.js';
 import { UwsLoadError } from './http/uws.js';
+import { DNS_NAME } from './config/validate-backend.js';
 
 const USAGE = `Usage:
   jwtgate serve --config PATH [--config PATH…] [options]
@@ -58,6 +59,11 @@ function hostPort(flag: string, v: string): { host: string; port: number } {
   // Number('') is 0: an empty port must be a usage error, not "any free port".
   if (i <= 0 || !PORT_TEXT.test(v.slice(i + 1)) || port > 65535) throw new UsageError(`${flag} expects HOST:PORT, got "${v}"`);
   return { host: v.slice(0, i).replace(/^\[|\]$/g, ''), port };
+}
+
+/** --cluster-domain: a DNS domain (`cluster.local`), or absent. */
+function clusterDomainFlag(v: string | undefined): void {
+  if (v !== undefined && !DNS_NAME.test(v)) throw new UsageError(`--cluster-domain expects a DNS domain such as cluster.local, got "${v}"`);
 }
 
 /** A namespace name (RFC 1123 label, as Kubernetes wants it), or undefined when the flag is absent. */
@@ -124,7 +130,7 @@ async function serve(argv: string[]): Promise<number> {
   const mode = values['verify-mode'];
   if (mode !== undefined && mode !== 'pool' && mode !== 'inline' && mode !== 'auto') throw new UsageError(`--verify-mode must be pool, inline or auto, got "${mode}"`);
   if (values.host === '') throw new UsageError('--host expects an address, got ""');
-  if (values['cluster-domain'] === '') throw new UsageError('--cluster-domain expects a DNS domain, got ""');
+  clusterDomainFlag(values['cluster-domain']);
   const globalPolicyNamespace = namespaceFlag(values['global-policy-namespace']);
   const admin = values.admin !== undefined ? hostPort('--admin', values.admin) : undefined;
   const echo = values['echo-upstream'] !== undefined ? hostPort('--echo-upstream', values['echo-upstream']) : undefined;
@@ -259,6 +265,7 @@ async function check(argv: string[]): Promise<number> {
   const output = values.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, got "${output}"`);
   const globalPolicyNamespace = namespaceFlag(values['global-policy-namespace']);
+  clusterDomainFlag(values['cluster-domain']);
   let report: { statuses: Snapshot['statuses']; problems: readonly ConfigProblem[] };
   try {
     const snapshot = await compileFiles(values.config, { generation: 1, clusterDomain: values['cluster-domain'], globalPolicyNamespace });

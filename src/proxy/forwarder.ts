@@ -14,6 +14,7 @@ import type { BackendTarget } from '../config/snapshot.js';
 import { clientResponseHeaders, upstreamRequestHeaders, upstreamTarget } from './header-rules.js';
 import { RequestBody, type RequestBodyOwner } from './request-body.js';
 import { classifyUpstreamError, NO_HEALTHY_UPSTREAM, upstreamErrorReason, upstreamUnavailableBody } from './upstream-errors.js';
+import { monotonicMs } from '../util/monotonic.js';
 
 export interface ForwarderOptions {
   /** Max connections per endpoint (host:port); more concurrent requests wait in the pool queue. Default 128. */
@@ -114,11 +115,24 @@ interface Counters {
 
 interface Endpoint {
   readonly key: string;
-  /** Replaced when undici refused a request inside dispatch() (see Forwarder.forward). */
-  pool: Pool;
+  /**
+   * Replaced when undici refused a request inside dispatch() (see Forwarder.forward). Null for a
+   * host that is not an address (`a b`, `x/y`): it never has one, as a DNS name Envoy cannot
+   * resolve, and is left out of the rotation.
+   */
+  pool: Pool | null;
   /** Requests forwarded to this endpoint whose exchange has not ended: on a connection or waiting for one. */
   active: number;
+  /**
+   * Monotonic time until which the host's name is taken as not resolving (its last lookup
+   * failed): left out of the rotation while another endpoint may serve, as Envoy's STRICT_DNS
+   * cluster has no endpoint for a name that does not resolve. Re-tried after UNRESOLVED_RETRY_MS.
+   */
+  unresolvedUntil: number;
 }
+
+/** How long a host whose name did not resolve stays out of the rotation (Envoy's STRICT_DNS refresh rate, 5 s). */
+const UNRESOLVED_RETRY_MS = 5000;
 
 interface TargetState {
   readonly endpoints: Endpoint[];
@@ -283,7 +297,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     }
     this.upstreamError = upstreamErrorReason(err);
     const code = classifyUpstreamError(err);
-    this.fail(code, code === 'UPSTREAM_UNAVAILABLE' ? upstreamUnavailableBody(err) : undefined);
+    const body = code === 'UPSTREAM_UNAVAILABLE' ? upstreamUnavailableBody(err) : undefined;
+    // A name that does not resolve: the endpoint leaves the rotation for a while.
+    if (body === NO_HEALTHY_UPSTREAM && this.slot !== null) this.slot.unresolvedUntil = monotonicMs() + UNRESOLVED_RETRY_MS;
+    this.fail(code, body);
   }
 
   // --- client side ---
@@ -438,7 +455,7 @@ export class Forwarder {
         if (ex.isFinished) return;
       }
       ex.handOver();
-      endpoint.pool.dispatch(
+      endpoint.pool!.dispatch(
         {
           path: path!,
           method: req.method,
@@ -464,8 +481,17 @@ export class Forwarder {
    */
   private replacePool(endpoint: Endpoint): void {
     const old = endpoint.pool;
-    endpoint.pool = new Pool(`http://${endpoint.key}`, this.poolOptions);
-    old.close().catch(noop);
+    endpoint.pool = this.newPool(endpoint.key);
+    old?.close().catch(noop);
+  }
+
+  /** A Pool for `host:port`, or null when undici refuses the origin (a host that is not an address). */
+  private newPool(key: string): Pool | null {
+    try {
+      return new Pool(`http://${key}`, this.poolOptions);
+    } catch {
+      return null;
+    }
   }
 
   /** Forwarded requests whose exchange has not ended. */
@@ -477,6 +503,7 @@ export class Forwarder {
   stats(): ForwarderStats {
     const endpoints: Record<string, EndpointStats> = {};
     for (const [key, { pool }] of this.endpoints) {
+      if (pool === null) continue;
       const s = pool.stats;
       endpoints[key] = { connected: s.connected, free: s.free, queued: s.pending, running: s.running };
     }
@@ -495,7 +522,7 @@ export class Forwarder {
     for (const [key, e] of this.endpoints) {
       if (keep.has(key)) continue;
       this.endpoints.delete(key);
-      closing.push(e.pool.close());
+      if (e.pool !== null) closing.push(e.pool.close());
     }
     await Promise.all(closing);
   }
@@ -503,7 +530,7 @@ export class Forwarder {
   /** Stops accepting requests (they get 503) and closes every pool once its requests finished. */
   async close(): Promise<void> {
     this.closed = true;
-    const pools = [...this.endpoints.values()].map((e) => e.pool);
+    const pools = [...this.endpoints.values()].flatMap((e) => (e.pool === null ? [] : [e.pool]));
     this.endpoints.clear();
     await Promise.all(pools.map((p) => p.close()));
   }
@@ -511,7 +538,7 @@ export class Forwarder {
   /** Like close() but aborts requests in flight (their clients get 503 or a closed connection). */
   async destroy(): Promise<void> {
     this.closed = true;
-    const pools = [...this.endpoints.values()].map((e) => e.pool);
+    const pools = [...this.endpoints.values()].flatMap((e) => (e.pool === null ? [] : [e.pool]));
     this.endpoints.clear();
     await Promise.all(pools.map((p) => p.destroy()));
   }
@@ -524,22 +551,34 @@ export class Forwarder {
     }
     const n = state.endpoints.length;
     if (n === 0) return null;
-    const i = state.next;
-    state.next = i + 1 === n ? 0 : i + 1;
-    let endpoint = state.endpoints[i]!;
-    // retainOnly() may have closed it while an older snapshot's target still points at it.
-    if (endpoint.pool.closed) {
-      const e = target.endpoints[i]!;
-      endpoint = state.endpoints[i] = this.endpointFor(e.host, e.port);
+    // Round robin over the endpoints that have an address: one whose name did not resolve a
+    // moment ago is passed over while another may serve (it is tried again after a while, or
+    // when no other is left: then its answer is Envoy's 'no healthy upstream' anyway).
+    let fallback = -1;
+    for (let tries = 0; tries < n; tries++) {
+      const i = state.next;
+      state.next = i + 1 === n ? 0 : i + 1;
+      let endpoint = state.endpoints[i]!;
+      // retainOnly() may have closed it while an older snapshot's target still points at it.
+      if (endpoint.pool?.closed) {
+        const e = target.endpoints[i]!;
+        endpoint = state.endpoints[i] = this.endpointFor(e.host, e.port);
+      }
+      if (endpoint.pool === null) continue;
+      if (endpoint.unresolvedUntil > 0 && endpoint.unresolvedUntil > monotonicMs()) {
+        if (fallback < 0) fallback = i;
+        continue;
+      }
+      return endpoint;
     }
-    return endpoint;
+    return fallback < 0 ? null : state.endpoints[fallback]!;
   }
 
   private endpointFor(host: string, port: number): Endpoint {
     const key = endpointKey(host, port);
     let endpoint = this.endpoints.get(key);
     if (endpoint === undefined) {
-      endpoint = { key, pool: new Pool(`http://${key}`, this.poolOptions), active: 0 };
+      endpoint = { key, pool: this.newPool(key), active: 0, unresolvedUntil: 0 };
       this.endpoints.set(key, endpoint);
     }
     return endpoint;

@@ -75,6 +75,8 @@ test('an empty or non-decimal port in --port-map, --admin or --echo-upstream, a 
     ['--upstream-max-pending', ' 5'],
     ['--host', ''],
     ['--cluster-domain', ''],
+    ['--cluster-domain', 'a b'],
+    ['--cluster-domain', 'ex:80'],
   ]) {
     const p = run(['serve', '--config', 'config/default', ...args]);
     assert.equal(await p.exited, 2, `${args.join(' ')}: ${p.output()}`);

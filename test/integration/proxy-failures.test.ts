@@ -86,6 +86,48 @@ test('DNS failure: 503 no healthy upstream (Envoy: a backend without an address)
   assert.match(outcome.upstreamError, /^(ENOTFOUND|EAI_AGAIN|EAI_FAIL|ESERVFAIL)$/);
 });
 
+/** A keep-alive upstream answering every request 200 "ok". */
+async function okServer(): Promise<number> {
+  return tcpServer(() => {}, (socket) => socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')));
+}
+
+test('a Backend host that is not an address (a port or a space in it) has no endpoint: left out of the rotation, 503 no healthy upstream when it is the only one, nothing left in flight (undici refused its origin: 500 with a stack trace per request, and shutdown waited 5 s for a count never released)', async () => {
+  for (const host of ['127.0.0.1:41001', 'a b', '127.0.0.1/foo']) {
+    const outcome = await expectLocalReply({ key: `Backend/x/${host}`, endpoints: [{ host, port: 80 }] }, 'UPSTREAM_UNAVAILABLE', {}, 'no healthy upstream');
+    assert.equal(outcome.upstreamError, 'NO_ENDPOINTS');
+  }
+  const port = await okServer();
+  const fwd = new Forwarder();
+  try {
+    const mixed = { key: 'Backend/x/mixed', endpoints: [{ host: '127.0.0.1:41001', port: 80 }, { host: '127.0.0.1', port }] };
+    for (let i = 0; i < 4; i++) {
+      const { fx } = await forwardOnce<ProxyOutcome>(fwd, mixed, { path: '/get' });
+      assert.equal(fx.status, 200, `request ${i}`);
+    }
+    assert.equal(fwd.inFlight, 0);
+  } finally {
+    await fwd.destroy();
+  }
+});
+
+test('a host name that does not resolve among several hosts leaves the rotation for a while (Envoy\'s STRICT_DNS cluster has no endpoint for it): one 503, then the other host takes every request', async () => {
+  const port = await okServer();
+  const fwd = new Forwarder();
+  try {
+    const mixed = { key: 'Backend/x/dns-mixed', endpoints: [{ host: 'no-such-host.invalid', port: 80 }, { host: '127.0.0.1', port }] };
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await forwardOnce<ProxyOutcome>(fwd, mixed, { path: '/get' })).fx.status!);
+    assert.deepEqual(statuses, [503, 200, 200, 200, 200, 200, 200, 200]);
+    // Only unresolved names are passed over: a host that refuses keeps its share (Envoy has no health checks here).
+    const refused = { key: 'Backend/x/refused-mixed', endpoints: [{ host: '127.0.0.1', port: await closedPort() }, { host: '127.0.0.1', port }] };
+    const r: number[] = [];
+    for (let i = 0; i < 4; i++) r.push((await forwardOnce<ProxyOutcome>(fwd, refused, { path: '/get' })).fx.status!);
+    assert.deepEqual(r, [503, 200, 503, 200]);
+  } finally {
+    await fwd.destroy();
+  }
+});
+
 test('garbage instead of HTTP: 502 UPSTREAM_BAD_RESPONSE (reset reason: protocol error)', async () => {
   const port = await tcpServer((socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\nnot http at all\r\n\r\n'));
   const outcome = await expectLocalReply(port, 'UPSTREAM_BAD_RESPONSE');
