@@ -414,7 +414,9 @@ export class Gateway {
     // Envoy's weighted_clusters draw at random per request (a counter shared by every route
     // could fall into step with the traffic mix and send a rule's every request to one backend).
     const backend = pickBackend(route, route.backends.length > 1 ? Math.floor(Math.random() * route.totalWeight) : 0);
-    if (!backend) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req);
+    // No backend: the share of a backendRef that does not resolve (Envoy: cluster not found, 500
+    // and no body), or every weight is 0.
+    if (!backend) return this.deny(ex, route.totalWeight > 0 ? 'BACKEND_NOT_RESOLVED' : 'ROUTE_CONFIG_INVALID', req);
     // The access log needs the request; without it no per-request closure is made.
     this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone);
   }

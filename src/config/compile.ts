@@ -850,6 +850,13 @@ function resolveBackendRef(
 ): { ok: true; target: BackendTarget } | { ok: false; reason: string; message: string } {
   const p = `spec.rules[${rule.index}].backendRefs[${ref.index}]`;
   const what = `${ref.kind} ${ref.namespace}/${ref.name}`;
+  if (ref.unsupportedKind) {
+    // Gateway API: an unsupported kind is ResolvedRefs False / InvalidKind, and only the requests
+    // drawn to it get 500 (kgateway points its share at a cluster Envoy does not have).
+    const message = `backendRef ${ref.group || 'core'}/${ref.kind} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend): requests drawn to it get 500`;
+    cx.error(`${p}.kind`, message);
+    return { ok: false, reason: 'InvalidKind', message };
+  }
   if (!referenceAllowed(grants, { group: GATEWAY_API_GROUP, kind: 'HTTPRoute', namespace: rt.namespace }, { group: ref.group, kind: ref.kind, namespace: ref.namespace, name: ref.name })) {
     const message = `backendRef to ${what} is not permitted: no ReferenceGrant in namespace ${ref.namespace} allows HTTPRoutes from namespace ${rt.namespace} (requests for it get 500)`;
     cx.error(`${p}.namespace`, message);

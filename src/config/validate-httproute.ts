@@ -134,6 +134,8 @@ export interface BackendRefModel {
   readonly namespace: string;
   readonly port?: number;
   readonly weight: number;
+  /** A kind jwtgate cannot resolve (neither Service nor kgateway Backend): an unresolved reference. */
+  readonly unsupportedKind?: true;
 }
 
 export interface RuleModel {
@@ -295,11 +297,10 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
         const b = rb === null ? undefined : backendRef.parse(rb, bp, cx);
         if (!b || cx.errors !== b0) return;
         if (!checkBackendRef(b, bp, cx)) return;
-        if (!backendRefKind(b.group, b.kind)) {
-          cx.error(`${bp}.kind`, `backendRef ${b.group || 'core'}/${b.kind} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend)`);
-          return;
-        }
+        // An unsupported kind is an unresolved reference (ResolvedRefs False, InvalidKind, reported
+        // when references are resolved): only its weight's share gets 500, not the whole rule.
         backendRefs.push({
+          ...(backendRefKind(b.group, b.kind) ? {} : { unsupportedKind: true as const }),
           index: j,
           group: b.group,
           kind: b.kind,

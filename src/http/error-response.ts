@@ -9,6 +9,7 @@ import type { ClientExchange, GatewayRequest } from './exchange.js';
 
 const MAX_REALM_PATH_BYTES = 256;
 const TEXT_PLAIN: readonly string[] = Object.freeze(['content-type', 'text/plain']);
+const NO_HEADERS: readonly string[] = Object.freeze([]);
 
 export function realmFor(req: GatewayRequest): string {
   let path = req.query ? `${req.path}?${req.query}` : req.path;
@@ -29,5 +30,7 @@ export function wwwAuthenticateFor(code: ErrorCode, req: GatewayRequest): string
 export function sendError(exchange: ClientExchange, code: ErrorCode, req?: GatewayRequest, body?: string): void {
   const info = ERRORS[code];
   const www = req && wwwAuthenticateFor(code, req);
-  exchange.respond(info.status, www === undefined ? TEXT_PLAIN : ['content-type', 'text/plain', 'www-authenticate', www], body ?? info.body);
+  const text = body ?? info.body;
+  // Envoy's local reply with an empty body has no content-type.
+  exchange.respond(info.status, www !== undefined ? ['content-type', 'text/plain', 'www-authenticate', www] : text === '' ? NO_HEADERS : TEXT_PLAIN, text);
 }

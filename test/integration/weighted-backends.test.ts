@@ -42,6 +42,10 @@ spec:
     backendRefs:
     - { group: gateway.kgateway.dev, kind: Backend, name: a }
     - { group: gateway.kgateway.dev, kind: Backend, name: does-not-exist }
+  - matches: [{ path: { type: PathPrefix, value: /anything/other-kind } }]
+    backendRefs:
+    - { group: gateway.kgateway.dev, kind: Backend, name: a, weight: 3 }
+    - { group: example.com, kind: Foo, name: x, weight: 1 }
 `,
     ],
   });
@@ -66,13 +70,25 @@ test('a 1:1 split stays near even when every other request goes to another route
   assert.ok(toA >= 20 && toB >= 20, `a ${toA}, b ${toB}`);
 });
 
-test('the share of a backendRef that does not resolve gets 500, the rest is served', async () => {
-  const counts = new Map<number, number>();
-  for (let i = 0; i < 100; i++) {
-    const r = await request({ port: h.port, path: '/anything/half-missing' });
-    counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
-    if (r.status === 500) assert.equal(r.body, 'invalid route configuration detected and replaced with a direct response.');
+test('the share of a backendRef that does not resolve gets 500 with an empty body (Envoy: cluster not found), the rest is served', async () => {
+  for (const [path, low] of [['/anything/half-missing', 20], ['/anything/other-kind', 8]] as const) {
+    const counts = new Map<number, number>();
+    for (let i = 0; i < 100; i++) {
+      const r = await request({ port: h.port, path });
+      counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+      if (r.status === 500) {
+        assert.equal(r.body, '');
+        assert.equal(r.headers['content-type'], undefined);
+        assert.equal(r.headers['content-length'], '0');
+      }
+    }
+    assert.deepEqual([...counts.keys()].sort(), [200, 500], path);
+    // Binomial(100, 0.5) and (100, 0.25): below 20 and 8 have probability < 1e-6.
+    assert.ok(counts.get(200)! >= 20 && counts.get(500)! >= low, `${path}: ${JSON.stringify([...counts])}`);
   }
-  assert.deepEqual([...counts.keys()].sort(), [200, 500]);
-  assert.ok(counts.get(200)! >= 20 && counts.get(500)! >= 20, JSON.stringify([...counts]));
+  // An unsupported kind is an unresolved reference, not a broken rule.
+  const st = h.gateway.snapshot.statuses.find((s) => s.resource === 'HTTPRoute/httpbin/split')!;
+  assert.doesNotMatch(JSON.stringify(st), /RouteRuleReplaced/);
+  const p = h.gateway.snapshot.problems.find((x) => x.resource === 'HTTPRoute/httpbin/split' && x.path === 'spec.rules[2].backendRefs[1].kind');
+  assert.match(p?.message ?? '', /backendRef example\.com\/Foo not supported by jwtgate .*requests drawn to it get 500/);
 });

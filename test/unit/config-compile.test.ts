@@ -243,6 +243,17 @@ test('backends: Services by DNS name, Backends by their hosts, weights summed', 
   ]);
 });
 
+test('backends: a backendRef of a kind jwtgate cannot resolve is ResolvedRefs False / InvalidKind and keeps its share; the rule is not replaced', () => {
+  const s = build([gateway(), route({ rules: [{ backendRefs: [{ name: 'app', port: 80, weight: 3 }, { group: 'example.com', kind: 'Foo', name: 'x', weight: 1 }] }] })]);
+  assert.deepEqual(errors(s).filter((e) => e.includes('example.com/Foo')).length, 1);
+  const rs = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
+  assert.deepEqual(rs.conditions.find((c) => c.type === 'ResolvedRefs')?.reason, 'InvalidKind');
+  assert.equal(rs.conditions.some((c) => c.reason === 'RouteRuleReplaced'), false);
+  const r = selectRoute(s.ports.get(8080)!, req('h'))!.route;
+  assert.equal(r.invalid, undefined);
+  assert.deepEqual(r.backends.map((b) => [b.target?.key, b.weight]), [['Service/default/app:80', 3], [undefined, 1]]);
+});
+
 test('backends: a cross-namespace backendRef needs a ReferenceGrant from HTTPRoute', () => {
   const grant = {
     apiVersion: 'gateway.networking.k8s.io/v1beta1',
