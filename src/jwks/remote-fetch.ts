@@ -11,6 +11,7 @@ import { Client } from 'undici';
 import type { ImportedKey } from '../config/snapshot.js';
 import type { JwksFetchOutcome, RemoteJwksSpec, RemoteTlsSpec } from '../types.js';
 import { MAX_JWKS_INPUT_CHARS, parseJwksDocument } from './import-keys.js';
+import { X509Certificate } from 'node:crypto';
 
 /** Envoy's hard-coded remote JWKS timeout (kgateway `remoteJWKSTimeoutSecs = 5`). */
 export const DEFAULT_FETCH_TIMEOUT_MS = 5000;
@@ -132,6 +133,9 @@ async function tlsSetup(t: RemoteTlsSpec | undefined, url: URL): Promise<TlsSetu
   const cert = t?.certPem ?? (t?.certFile ? await readFile(t.certFile, 'utf8') : undefined);
   const key = t?.keyPem ?? (t?.keyFile ? await readFile(t.keyFile, 'utf8') : undefined);
   if (cert && key) {
+    // What OpenSSL cannot load (a files.* path that is not PEM, a key that does not match its
+    // certificate) is a configuration error, said before connecting, not a connect failure.
+    tls.createSecureContext({ cert, key });
     connect.cert = cert;
     connect.key = key;
   }
@@ -142,7 +146,12 @@ async function tlsSetup(t: RemoteTlsSpec | undefined, url: URL): Promise<TlsSetu
   }
   connect.rejectUnauthorized = true;
   const ca = t?.caPem ?? (t?.caFile ? await readFile(t.caFile, 'utf8') : undefined);
-  if (ca) connect.ca = ca;
+  if (ca) {
+    // OpenSSL skips what is not a certificate: a CA file without one would trust nothing.
+    if (!/-----BEGIN CERTIFICATE-----/.test(ca)) throw new Error(`${t?.caFile ?? 'ca.crt'} holds no PEM certificate`);
+    new X509Certificate(ca);
+    connect.ca = ca;
+  }
   const sans = t?.verifySubjectAltNames;
   if (sans && sans.length > 0) {
     connect.checkServerIdentity = (_host, peer) => {
@@ -239,6 +248,9 @@ function classify(err: unknown): Attempt {
     return { ok: false, outcome: 'timeout', reason: text, retryable: false };
   }
   if (CERT_ERRORS.test(code) || CERT_ERRORS.test(text)) return { ok: false, outcome: 'tls_error', reason: `TLS: ${text}`, retryable: false };
+  // OpenSSL refusing the TLS configuration itself (a CA file or client certificate it cannot
+  // read): no server was reached, and retrying cannot help.
+  if (code.startsWith('ERR_OSSL')) return { ok: false, outcome: 'tls_config', reason: `TLS configuration: ${text}`, retryable: false };
   if (code.startsWith('ERR_SSL') || code === 'EPROTO' || code.startsWith('ERR_TLS')) {
     // A handshake that breaks off is Envoy's connect-failure/reset: retried.
     return { ok: false, outcome: 'tls_error', reason: `TLS: ${text}`, retryable: true };

@@ -5,6 +5,8 @@
 // Plus fetch-level limits on real sockets (a streamed body over the limit).
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fetchJwks } from '../../src/jwks/remote-fetch.js';
@@ -81,6 +83,13 @@ test('sni overrides the SNI; verifySubjectAltNames is enforced; insecureSkipVeri
   assert.ok(!system.ok && system.outcome === 'tls_error');
   const missing = await fetchJwks(spec({ insecureSkipVerify: false, caFile: `${ca.dir}/nope.crt` }));
   assert.ok(!missing.ok && missing.outcome === 'tls_config' && /nope\.crt/.test(missing.reason), JSON.stringify(missing));
+  // Files OpenSSL cannot load: a configuration error before connecting, not retried as a connect failure.
+  writeFileSync(`${ca.dir}/not-pem.crt`, 'not a certificate');
+  const notPem = await fetchJwks(spec({ insecureSkipVerify: false, caFile: `${ca.dir}/not-pem.crt` }));
+  assert.ok(!notPem.ok && notPem.outcome === 'tls_config' && notPem.attempts === 0, JSON.stringify(notPem));
+  const otherKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  const mismatch = await fetchJwks(spec({ insecureSkipVerify: true, certPem: ca.certPem, keyPem: otherKey }));
+  assert.ok(!mismatch.ok && mismatch.outcome === 'tls_config' && mismatch.attempts === 0 && /TLS configuration/.test(mismatch.reason), JSON.stringify(mismatch));
   const broken = await fetchJwks(spec({ insecureSkipVerify: false, error: 'BackendConfigPolicy/ns/p: Secret ns/s not found' }));
   assert.ok(!broken.ok && broken.outcome === 'tls_config' && /Secret ns\/s not found/.test(broken.reason));
   assert.equal(idp.requests.length - before, 3, 'one request per successful handshake only (sni, SAN match, insecure)');

@@ -2,7 +2,8 @@
 // Service (NAME.NS.svc.DOMAIN), BackendConfigPolicy `spec.tls` found by targetRefs or
 // targetSelectors (oldest policy wins), Secret `ca.crt`/`tls.crt`/`tls.key`, files, retries only
 // with a retryPolicy; config_dump describes TLS without certificate or key material.
-import test from 'node:test';
+import test, { after } from 'node:test';
+import crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { compileText } from '../../src/config/build.js';
 import { configDump } from '../../src/config/dump.js';
 import type { RemoteKeySet, Snapshot } from '../../src/config/snapshot.js';
 import { fixturesDir } from '../helpers/paths.js';
+import { makeTestCa } from '../helpers/test-ca.js';
 
 const KGW = 'gateway.kgateway.dev/v1alpha1';
 // Any real certificate will do as a CA bundle for compiling.
@@ -41,6 +43,11 @@ function remoteOf(s: Snapshot): RemoteKeySet {
 }
 const errors = (s: Snapshot) => s.problems.filter((p) => p.severity === 'error').map((p) => `${p.resource} ${p.path}: ${p.message}`);
 const BE_REF = { group: 'gateway.kgateway.dev', kind: 'Backend', name: 'idp' };
+// A real certificate and its key (the openssl CLI, as the TLS tests), and a key of another pair.
+const CA = makeTestCa();
+after(() => CA.cleanup());
+const PAIR = { certPem: CA.certPem, keyPem: CA.keyPem };
+const OTHER_KEY = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
 
 test('Backend target (first host) and Service target (cluster DNS name); no retries without retryPolicy, 1 by default inside one', () => {
   const be = remoteOf(compile(ext({ url: 'http://idp.example.com/certs', backendRef: BE_REF }), backend('idp')));
@@ -57,7 +64,7 @@ test('BackendConfigPolicy with a Secret CA (and client certificate) applies to t
     ext({ url: 'https://idp.example.com/certs', backendRef: BE_REF }),
     backend('idp'),
     bcp('idp-tls', { targetRefs: [BE_REF], tls: { secretRef: { name: 'idp-ca' }, sni: 'login.example.com', parameters: { minVersion: '1.2' } } }),
-    secret('idp-ca', { 'ca.crt': b64(CA_PEM), 'tls.crt': b64('CERT'), 'tls.key': b64('KEY') }),
+    secret('idp-ca', { 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem), 'tls.key': b64(PAIR.keyPem) }),
   );
   assert.deepEqual(errors(s), []);
   const ks = remoteOf(s);
@@ -67,13 +74,13 @@ test('BackendConfigPolicy with a Secret CA (and client certificate) applies to t
     sni: 'login.example.com',
     minVersion: 'TLSv1.2',
     caPem: CA_PEM,
-    certPem: 'CERT',
-    keyPem: 'KEY',
+    certPem: PAIR.certPem,
+    keyPem: PAIR.keyPem,
   });
   assert.ok(!s.problems.some((p) => p.message.startsWith('https:// URL and no BackendConfigPolicy')), 'a policy applies: no difference to report');
   // config_dump says what TLS does, never the PEM or the key.
   const dump = JSON.stringify(configDump(s));
-  assert.ok(!dump.includes('BEGIN CERTIFICATE') && !dump.includes('KEY') && !dump.includes('CERT"'), dump);
+  assert.ok(!dump.includes('BEGIN CERTIFICATE') && !dump.includes('PRIVATE KEY'), dump);
   assert.match(dump, /"trust":"Secret ca.crt"/);
   assert.match(dump, /"clientCertificate":true/);
   assert.match(dump, /"sni":"login.example.com"/);
@@ -83,10 +90,31 @@ test('BackendConfigPolicy with a Secret CA (and client certificate) applies to t
       ext({ url: 'https://idp.example.com/certs', backendRef: BE_REF }),
       backend('idp'),
       bcp('idp-tls', { targetRefs: [BE_REF], tls: { secretRef: { name: 'idp-ca' }, simpleTLS: true } }),
-      secret('idp-ca', { 'ca.crt': b64(CA_PEM), 'tls.crt': b64('CERT'), 'tls.key': b64('KEY') }),
+      secret('idp-ca', { 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem), 'tls.key': b64(PAIR.keyPem) }),
     ),
   );
   assert.equal(simple.tls?.certPem, undefined);
+});
+
+test('a Secret whose client certificate is not a usable pair is refused with the field, as kgateway (ValidateTlsSecretData): fetches fail closed instead of an OpenSSL error at each fetch', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem), 'tls.key': b64(OTHER_KEY) }, /tls\.key does not belong to tls\.crt/],
+    [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem), 'tls.key': b64('garbage') }, /tls\.key is not a readable PEM private key/],
+    [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64('garbage'), 'tls.key': b64(PAIR.keyPem) }, /tls\.crt is not a PEM certificate/],
+    [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem) }, /tls\.crt without tls\.key/],
+  ];
+  for (const [data, message] of cases) {
+    const s = compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { secretRef: { name: 'pair' } } }), secret('pair', data));
+    const e = errors(s);
+    assert.equal(e.length, 1, JSON.stringify(e));
+    assert.match(e[0]!, /^BackendConfigPolicy\/apps\/p spec\.tls\.secretRef\.name: Secret apps\/pair /);
+    assert.match(e[0]!, message);
+    assert.ok(!e[0]!.includes('PRIVATE KEY') && !e[0]!.includes('garbage'), 'no key material in the message');
+    assert.match(remoteOf(s).tls?.error ?? '', message);
+  }
+  // simpleTLS: the client certificate is not used, so not checked.
+  const simple = compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { secretRef: { name: 'pair' }, simpleTLS: true } }), secret('pair', { 'ca.crt': b64(CA_PEM), 'tls.key': b64('garbage') }));
+  assert.deepEqual(errors(simple), []);
 });
 
 test('files, insecureSkipVerify, targetSelectors, Service targets, and the oldest policy wins', () => {
