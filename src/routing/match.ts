@@ -51,9 +51,17 @@ export function selectRoute(table: PortTable, req: GatewayRequest): RouteSelecti
 }
 
 function firstMatch(listener: Listener, routes: readonly CompiledRoute[], req: GatewayRequest): RouteSelection | undefined {
+  // The request's headers and query, indexed on the first route that matches on them, once per
+  // request: scanning them again for every such route cost routes × query bytes (a 60 KB query
+  // against 1,000 routes with a query match held the event loop for 0.5 s).
+  let index: RequestIndex | undefined;
   for (let i = 0; i < routes.length; i++) {
     const r = routes[i]!;
-    if (routeMatches(r, req)) return { listener, route: r };
+    if (r.method !== undefined && r.method !== req.method) continue;
+    if (!pathMatches(r, req.path)) continue;
+    if (r.headers.length === 0 && r.queryParams.length === 0) return { listener, route: r };
+    index ??= new RequestIndex(req);
+    if (conditionsMatch(r, index)) return { listener, route: r };
   }
   return undefined;
 }
@@ -62,21 +70,78 @@ function firstMatch(listener: Listener, routes: readonly CompiledRoute[], req: G
 export function routeMatches(r: CompiledRoute, req: GatewayRequest): boolean {
   if (r.method !== undefined && r.method !== req.method) return false;
   if (!pathMatches(r, req.path)) return false;
+  return r.headers.length === 0 && r.queryParams.length === 0 ? true : conditionsMatch(r, new RequestIndex(req));
+}
+
+function conditionsMatch(r: CompiledRoute, index: RequestIndex): boolean {
   const hs = r.headers;
   for (let i = 0; i < hs.length; i++) {
     const m = hs[i]!;
-    const v = headerValue(req.headers, m.name);
+    const v = index.header(m.name);
     if (v === undefined) return false;
     if (m.regex !== undefined ? !m.regex.test(v) : v !== m.value) return false;
   }
   const qs = r.queryParams;
   for (let i = 0; i < qs.length; i++) {
     const m = qs[i]!;
-    const v = queryValue(req.query, m.name);
+    const v = index.query(m.name);
     if (v === undefined) return false;
     if (m.regex !== undefined ? !m.regex.test(v) : v !== m.value) return false;
   }
   return true;
+}
+
+/** A request's header values (joined per name) and first query values, each built on first use in linear time. */
+class RequestIndex {
+  private headers: Map<string, string> | undefined;
+  private params: Map<string, string> | undefined;
+  constructor(private readonly req: GatewayRequest) {}
+
+  header(name: string): string | undefined {
+    if (this.headers === undefined) {
+      const m = new Map<string, string>();
+      const h = this.req.headers;
+      for (let i = 0; i < h.length; i += 2) {
+        const prev = m.get(h[i]!);
+        m.set(h[i]!, prev === undefined ? h[i + 1]! : `${prev},${h[i + 1]!}`);
+      }
+      this.headers = m;
+    }
+    return this.headers.get(name);
+  }
+
+  query(name: string): string | undefined {
+    this.params ??= parseQuery(this.req.query);
+    return this.params.get(name);
+  }
+}
+
+/**
+ * The first value of each query parameter ('' for a bare name), as sent (not percent-decoded):
+ * Envoy's route matching parses the query with QueryParamsMulti::parseQueryString, which splits
+ * on '&' and then on the first '=', and does not decode (token extraction does, elsewhere).
+ */
+function parseQuery(q: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const len = q.length;
+  let start = 0;
+  // The next '=' at or after `start`, found again only once passed: linear over the whole query.
+  let eq = -1;
+  while (start < len) {
+    let end = q.indexOf('&', start);
+    if (end < 0) end = len;
+    if (end > start) {
+      if (eq !== -2 && eq < start) {
+        eq = q.indexOf('=', start);
+        if (eq < 0) eq = -2; // none left
+      }
+      const bare = eq < 0 || eq > end;
+      const name = bare ? q.slice(start, end) : q.slice(start, eq);
+      if (!out.has(name)) out.set(name, bare ? '' : q.slice(eq + 1, end));
+    }
+    start = end + 1;
+  }
+  return out;
 }
 
 function pathMatches(r: CompiledRoute, path: string): boolean {
@@ -105,27 +170,9 @@ export function headerValue(headers: readonly string[], name: string): string | 
   return out;
 }
 
-/**
- * First value of query parameter `name`, '' for a bare `name`, undefined when absent. Names and
- * values are compared as sent, not percent-decoded: Envoy's route matching parses the query with
- * QueryParamsMulti::parseQueryString, which does not decode (token extraction does, elsewhere).
- */
+/** First value of query parameter `name` ('' for a bare `name`), undefined when absent (see parseQuery). */
 export function queryValue(query: string, name: string): string | undefined {
-  const q = query;
-  const len = q.length;
-  let start = 0;
-  while (start < len) {
-    let end = q.indexOf('&', start);
-    if (end < 0) end = len;
-    const after = start + name.length;
-    // The name must fit in this segment: a configured name holding `&` names no parameter.
-    if (end > start && after <= end && q.startsWith(name, start)) {
-      if (after === end) return '';
-      if (q.charCodeAt(after) === 0x3d /* = */) return q.slice(after + 1, end);
-    }
-    start = end + 1;
-  }
-  return undefined;
+  return parseQuery(query).get(name);
 }
 
 /**

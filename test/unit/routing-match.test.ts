@@ -120,6 +120,40 @@ test('query values are compared as sent (Envoy route matching does not percent-d
   assert.ok(!routeMatches(r, req('/', { query: 'view=%70ublic' })));
 });
 
+test('a request\'s query and headers are read once per request, however many routes match on them (a long query against 1,000 query-matching routes cost routes × query bytes: a request-path DoS)', () => {
+  const routes = Array.from({ length: 1000 }, (_, i) => route(`r${i}`, { prefix: '/api', queryParams: [vm('tenant', `t${i}`)], headers: [vm('x-tenant', `t${i}`)] }));
+  const t: PortTable = { port: 8080, listeners: [listener('l', table({}, {}, routes))] };
+  let queryReads = 0;
+  let headerReads = 0;
+  const base = req('/api', { query: `${'&'.repeat(60_000)}tenant=t999`, headers: ['x-tenant', 't999', 'x-tenant', 'again'] });
+  const counted = {
+    ...base,
+    get query() {
+      queryReads++;
+      return base.query;
+    },
+    get headers() {
+      headerReads++;
+      return base.headers;
+    },
+  } as GatewayRequest;
+  assert.equal(selectRoute(t, counted), undefined, 'x-tenant is "t999,again": no route');
+  assert.equal(queryReads, 0, 'the header condition failed first for every route: the query was never needed');
+  assert.equal(headerReads, 1);
+  // Query conditions only: 999 routes fail on the query value, the last matches.
+  const byQuery: PortTable = { port: 8080, listeners: [listener('l', table({}, {}, routes.map((r) => ({ ...r, headers: [] }))))] };
+  let reads = 0;
+  const counted2 = {
+    ...base,
+    get query() {
+      reads++;
+      return base.query;
+    },
+  } as GatewayRequest;
+  assert.equal(selectRoute(byQuery, counted2)?.route.id, 'r999');
+  assert.equal(reads, 1);
+});
+
 test('host selection: exact, then the longest wildcard, then any; no fallthrough', () => {
   const exact = route('exact', { prefix: '/only' });
   const wildShort = route('wild-short');
