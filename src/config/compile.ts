@@ -577,21 +577,32 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     // Gateway its own proxy, so each Gateway's clients get its routes and policies; on jwtgate's
     // one socket the request goes to one of them by host specificity, whatever the policies. An
     // error, so `check` fails.
+    // Hosts are compared through maps keyed by domain suffix (each host walks its parent labels),
+    // not pairwise: 64,000 hostnames took seconds, and serve compiles on the admin's event loop.
+    // With one Gateway on the port nothing can be contested, and the check is skipped.
+    const soleGateway = list.every((ls) => ls.gw === list[0]!.gw);
     const exactHosts = new Map<string, ListenerState>();
-    const wildHosts: { host: string; ls: ListenerState }[] = [];
+    /** Wildcards by their own suffix (`*.b.c` under `.b.c`), and by every suffix they lie under (`.b.c`, `.c`). */
+    const wildBySuffix = new Map<string, SuffixSlot>();
+    const wildUnder = new Map<string, SuffixSlot>();
     const contested = (host: string, a: ListenerState, b: ListenerState): void => {
       ParseCtx.for(b.gw.raw, problems).error(
         `spec.listeners[${b.l.index}]`,
         `host ${host} is routed on port ${port} by Gateway ${nk(a.gw.namespace, a.gw.name)} (listener "${a.l.name}") and by this Gateway (listener "${b.l.name}"): jwtgate serves one socket per port, so its requests get only one Gateway's routes and policies, by host specificity (kgateway would run a separate proxy per Gateway); give the Gateways different ports or hosts`,
       );
     };
-    for (const ls of list) {
+    for (const ls of soleGateway ? [] : list) {
       if (ls.failClosed) continue;
       for (const host of ls.byHost.keys()) {
         if (host.startsWith('*.')) {
-          const other = wildHosts.find((w) => w.ls.gw !== ls.gw && (w.host.endsWith(host.slice(1)) || host.endsWith(w.host.slice(1))));
-          if (other) contested(host, other.ls, ls);
-          wildHosts.push({ host, ls });
+          const own = host.slice(1);
+          // An earlier wildcard of another Gateway: the same, a parent (`*.c` for `*.b.c`) or a child.
+          let other: ListenerState | undefined;
+          for (let s: string | undefined = own; s !== undefined && other === undefined; s = parentSuffix(s)) other = otherGateway(wildBySuffix, s, ls);
+          other ??= otherGateway(wildUnder, own, ls);
+          if (other) contested(host, other, ls);
+          noteSuffix(wildBySuffix, own, ls);
+          for (let s: string | undefined = own; s !== undefined; s = parentSuffix(s)) noteSuffix(wildUnder, s, ls);
         } else {
           const first = exactHosts.get(host);
           if (!first) exactHosts.set(host, ls);
@@ -600,12 +611,13 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       }
     }
     for (const [host, ls] of exactHosts) {
-      const w = wildHosts.find((x) => x.ls.gw !== ls.gw && hostMatches(x.host, host));
-      if (w) contested(host, w.ls, ls);
+      // A wildcard of another Gateway covering it: `*.b.c` or `*.c` for `a.b.c`.
+      let w: ListenerState | undefined;
+      for (let s = parentSuffix('.' + host); s !== undefined && w === undefined; s = parentSuffix(s)) w = otherGateway(wildBySuffix, s, ls);
+      if (w) contested(host, w, ls);
     }
     // One Gateway on the port: its RouteConfiguration is the port's, so an invalid one answers
     // 500 for every host there, not only its listeners' hostnames (spec §2.5: a catch-all `*`).
-    const soleGateway = list.every((ls) => ls.gw === list[0]!.gw);
     ports.set(port, { port, listeners: list.map((ls) => buildListener(ls, soleGateway)) });
   }
 
@@ -886,6 +898,32 @@ function targetNotFound(kind: string, ns: string, name: string, all: readonly Ra
     return `target ${kind} ${elsewhere[0]}/${name} not found in namespace ${ns}: kgateway silently ignores this policy (a policy must be in the namespace of its target; move it to namespace ${elsewhere[0]})`;
   }
   return `target ${kind} ${ns}/${name} not found: kgateway silently ignores this policy`;
+}
+
+/** The first listener noted under a suffix, and the first of another Gateway than it: enough to find one of any Gateway but a given one. */
+interface SuffixSlot {
+  readonly a: ListenerState;
+  b?: ListenerState;
+}
+
+function noteSuffix(m: Map<string, SuffixSlot>, key: string, ls: ListenerState): void {
+  const s = m.get(key);
+  if (s === undefined) m.set(key, { a: ls });
+  else if (s.b === undefined && s.a.gw !== ls.gw) s.b = ls;
+}
+
+/** A listener noted under `key` whose Gateway is not `ls`'s. */
+function otherGateway(m: ReadonlyMap<string, SuffixSlot>, key: string, ls: ListenerState): ListenerState | undefined {
+  const s = m.get(key);
+  if (s === undefined) return undefined;
+  if (s.a.gw !== ls.gw) return s.a;
+  return s.b !== undefined && s.b.gw !== ls.gw ? s.b : undefined;
+}
+
+/** `.b.c` -> `.c` -> undefined: the domain suffixes above one, on label boundaries. */
+function parentSuffix(suffix: string): string | undefined {
+  const i = suffix.indexOf('.', 1);
+  return i < 0 ? undefined : suffix.slice(i);
 }
 
 /** `a, b, c and 4 more`: names for a message, at most three. */

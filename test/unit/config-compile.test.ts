@@ -622,6 +622,19 @@ test('two Gateways on one port routing the same host (through different listener
     route({ parentRefs: [{ name: 'y' }], hostnames: ['api.example.com'] }, 'ry'),
   ]);
   assert.ok(w.problems.some((p) => p.severity === 'error' && /^host api\.example\.com is routed on port 8080 by Gateway default\/x/.test(p.message)), JSON.stringify(w.problems));
+  // Nested wildcards, in either order, on label boundaries only; a wildcard never covers its bare domain.
+  const pair = (a: string[], b: string[]) =>
+    build([
+      gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] }, 'g1'),
+      gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] }, 'g2'),
+      route({ parentRefs: [{ name: 'g1' }], hostnames: a }, 'r1'),
+      route({ parentRefs: [{ name: 'g2' }], hostnames: b }, 'r2'),
+    ]).problems.filter((p) => /is routed on port/.test(p.message)).length;
+  assert.equal(pair(['*.example.com'], ['*.api.example.com']), 1, 'a child wildcard after its parent');
+  assert.equal(pair(['*.api.example.com'], ['*.example.com']), 1, 'a parent wildcard after its child');
+  assert.equal(pair(['*.example.com'], ['*.example.com']), 1, 'the same wildcard');
+  assert.equal(pair(['*.example.com'], ['*.xexample.com', 'example.com', 'a.xexample.com']), 0, 'no label boundary, or the bare domain');
+  assert.equal(pair(['*.com'], ['a.b.example.com']), 1, 'an exact host several labels under a wildcard');
   // Two listeners of one Gateway: no error.
   const one = build([gateway({ listeners: [{ name: 'a', protocol: 'HTTP', port: 8080, hostname: '*.example.com' }, { name: 'b', protocol: 'HTTP', port: 8080 }] }), route({ hostnames: ['api.example.com'] })]);
   assert.ok(!one.problems.some((p) => /is routed on port/.test(p.message)));
