@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { compileSnapshot } from '../../src/config/compile.js';
-import { configDump } from '../../src/config/dump.js';
+import { configDump, configDumpText } from '../../src/config/dump.js';
 import { loadManifestsFromText } from '../../src/config/load.js';
 import { formatCheckReport, hasErrors } from '../../src/config/report.js';
 import type { Snapshot } from '../../src/config/snapshot.js';
@@ -693,6 +693,34 @@ test('check report: statuses in kgateway form, problems with source, summary lin
   assert.equal(hasErrors(clean), false);
   assert.equal(hasErrors([]), false);
   assert.match(formatCheckReport({ statuses: [], problems: [] }), /^0 resources, 0 errors, 0 warnings\n$/);
+});
+
+test('config_dump text: the same document as JSON.stringify(configDump, null, 2), with the routes serialized once per snapshot and the key sets\' fetch record read each time', () => {
+  const s = build([
+    gateway(),
+    route({ rules: [{ matches: [{ path: { value: '/api' }, headers: [{ name: 'x-env', value: 'prod' }] }], backendRefs: [{ name: 'app', port: 80 }] }, { backendRefs: [{ name: 'app', port: 80 }] }] }),
+    ext([provider()]),
+    policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } }),
+  ]);
+  let portsRead = 0;
+  const counted = new Proxy(s, {
+    get(t, k, r) {
+      if (k === 'ports') portsRead++;
+      return Reflect.get(t, k, r);
+    },
+  });
+  const first = configDumpText(counted);
+  assert.equal(first, JSON.stringify(configDump(s), null, 2));
+  assert.equal(configDumpText(counted), first);
+  assert.equal(portsRead, 1, 'the routes were serialized once');
+  // The live part (a key set's fetch record) is read at each dump.
+  let reads = 0;
+  configDumpText(counted, () => {
+    reads++;
+    return undefined;
+  });
+  assert.equal(portsRead, 1);
+  assert.ok(reads >= 0);
 });
 
 test('config_dump: routes, policies, providers and key metadata, never key material', () => {
