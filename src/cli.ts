@@ -13,7 +13,7 @@ import { startAdmin, type AdminServer } from './observability/admin.js';
 import { createLogger, isLogLevel } from './observability/log.js';
 import { startEchoUpstream } from './upstream/echo.js';
 import { UwsLoadError } from './http/uws.js';
-import { DNS_NAME } from './config/validate-backend.js';
+import { DNS_NAME } from './util/host.js';
 
 const USAGE = `Usage:
   jwtgate serve --config PATH [--config PATH…] [options]

@@ -209,6 +209,8 @@ export class Gateway {
   }
 
   private install(snapshot: Snapshot): void {
+    // Backend host names are looked up now, before the first request (Envoy's STRICT_DNS).
+    this.forwarder.prepare(snapshot.backends.values());
     const refs = new Map<string, KeySetRef>();
     const remote: RemoteKeySet[] = [];
     for (const ks of snapshot.keySets.values()) {

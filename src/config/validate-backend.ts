@@ -1,14 +1,11 @@
 // Backend (gateway.kgateway.dev/v1alpha1): only the Static type (spec §3). `spec.type` is
 // deprecated and inferred from the set field; other types (AWS, AI, ...) are refused.
 
-import { isIP } from 'node:net';
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { any, enumOf, int, list, obj, ParseCtx, str } from './schema.js';
 import { documentSchema, modelBase } from './validate-common.js';
-
-/** A DNS name (labels of letters, digits, '-' and '_', dot-separated, an optional final dot). */
-export const DNS_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+import { hostKind } from '../util/host.js';
 
 const OTHER_TYPES: Record<string, string> = { aws: 'AWS', ai: 'AI', dynamicForwardProxy: 'DynamicForwardProxy', gcp: 'GCP', mcp: 'MCP', azure: 'Azure' };
 const TYPE_VALUES = ['Static', 'AWS', 'AI', 'DynamicForwardProxy', 'GCP', 'MCP', 'Azure'] as const;
@@ -60,8 +57,8 @@ export function validateBackend(raw: RawResource, problems: ConfigProblem[]): Ba
     if (s.type === 'Static') cx.warn('spec.type', 'type is deprecated: the type is inferred from the set field (static)');
     s.static?.hosts.forEach((h, i) => {
       // (A `$VAR` left unexpanded already has its own warning.)
-      if (!isIP(h.host) && !DNS_NAME.test(h.host) && !h.host.includes('$')) {
-        cx.warn(`spec.static.hosts[${i}].host`, `${JSON.stringify(h.host.length > 100 ? h.host.slice(0, 100) + '…' : h.host)} is neither an IP address nor a DNS name: it never has an address (kgateway hands it to Envoy as a DNS name that does not resolve), so requests go to the other hosts, or get 503 no healthy upstream`);
+      if (hostKind(h.host) === undefined && !h.host.includes('$')) {
+        cx.warn(`spec.static.hosts[${i}].host`, `${JSON.stringify(h.host.length > 100 ? h.host.slice(0, 100) + '…' : h.host)} is neither an IP address (without a zone) nor a DNS name: it never has an address (kgateway hands it to Envoy as a DNS name that does not resolve), so requests go to the other hosts, or get 503 no healthy upstream`);
       }
     });
   }

@@ -14,7 +14,8 @@ import type { BackendTarget } from '../config/snapshot.js';
 import { clientResponseHeaders, upstreamRequestHeaders, upstreamTarget } from './header-rules.js';
 import { RequestBody, type RequestBodyOwner } from './request-body.js';
 import { classifyUpstreamError, NO_HEALTHY_UPSTREAM, upstreamErrorReason, upstreamUnavailableBody } from './upstream-errors.js';
-import { monotonicMs } from '../util/monotonic.js';
+import dns from 'node:dns';
+import { hostKind } from '../util/host.js';
 
 export interface ForwarderOptions {
   /** Max connections per endpoint (host:port); more concurrent requests wait in the pool queue. Default 128. */
@@ -29,6 +30,8 @@ export interface ForwarderOptions {
   maxPending?: number;
   /** HTTP/1.1 requests in flight per connection. Default 1 (no pipelining). */
   pipelining?: number;
+  /** How often a host name that does not resolve is looked up again, in ms (Envoy's STRICT_DNS `dns_refresh_rate`). Default 5000. */
+  dnsRefreshMs?: number;
   /**
    * Route timeout in ms (Envoy's default route timeout is 15 s): no response head within it
    * -> 504 UPSTREAM_TIMEOUT. Also the max idle gap between response body chunks; after the
@@ -115,24 +118,34 @@ interface Counters {
 
 interface Endpoint {
   readonly key: string;
+  readonly host: string;
   /**
    * Replaced when undici refused a request inside dispatch() (see Forwarder.forward). Null for a
-   * host that is not an address (`a b`, `x/y`): it never has one, as a DNS name Envoy cannot
-   * resolve, and is left out of the rotation.
+   * host that is neither an IP address nor a DNS name (`a b`, `x/y`, util/host.ts): it never has
+   * an address, as a DNS name Envoy cannot resolve, and is left out of the rotation.
    */
   pool: Pool | null;
   /** Requests forwarded to this endpoint whose exchange has not ended: on a connection or waiting for one. */
   active: number;
   /**
-   * Monotonic time until which the host's name is taken as not resolving (its last lookup
-   * failed): left out of the rotation while another endpoint may serve, as Envoy's STRICT_DNS
-   * cluster has no endpoint for a name that does not resolve. Re-tried after UNRESOLVED_RETRY_MS.
+   * The host's name does not resolve (its lookup said so): left out of the rotation while another
+   * endpoint may serve, as Envoy's STRICT_DNS cluster has no endpoint for it, and looked up again
+   * every `dnsRefreshMs` until it resolves.
    */
-  unresolvedUntil: number;
+  unresolved: boolean;
+  /** A lookup is pending or scheduled. */
+  probing: boolean;
+  /** Closed with its pool: no more lookups. */
+  retired: boolean;
+  /** A request found its name does not resolve (the forwarder's probe). */
+  readonly markUnresolved: () => void;
 }
 
-/** How long a host whose name did not resolve stays out of the rotation (Envoy's STRICT_DNS refresh rate, 5 s). */
-const UNRESOLVED_RETRY_MS = 5000;
+/** A lookup answer that says the name does not exist (not a temporary failure such as EAI_AGAIN). */
+function nameDoesNotResolve(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code ?? (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return code === 'ENOTFOUND' || code === 'EAI_NONAME' || code === 'EAI_FAIL';
+}
 
 interface TargetState {
   readonly endpoints: Endpoint[];
@@ -298,8 +311,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     this.upstreamError = upstreamErrorReason(err);
     const code = classifyUpstreamError(err);
     const body = code === 'UPSTREAM_UNAVAILABLE' ? upstreamUnavailableBody(err) : undefined;
-    // A name that does not resolve: the endpoint leaves the rotation for a while.
-    if (body === NO_HEALTHY_UPSTREAM && this.slot !== null) this.slot.unresolvedUntil = monotonicMs() + UNRESOLVED_RETRY_MS;
+    // A name that does not resolve: the endpoint leaves the rotation until a lookup finds it.
+    if (body === NO_HEALTHY_UPSTREAM && this.slot !== null && nameDoesNotResolve(err)) this.slot.markUnresolved();
     this.fail(code, body);
   }
 
@@ -374,6 +387,7 @@ export class Forwarder {
   private readonly maxRequestBodyBytes: number;
   /** An endpoint with this many active requests (connections + queue) answers the next with UPSTREAM_OVERFLOW. */
   private readonly maxActive: number;
+  private readonly dnsRefreshMs: number;
   private readonly endpoints = new Map<string, Endpoint>();
   /** Per snapshot target object: a new snapshot brings new objects, the old state is collected. */
   private readonly targets = new WeakMap<BackendTarget, TargetState>();
@@ -386,6 +400,7 @@ export class Forwarder {
     const connections = opts.connections ?? 128;
     const pipelining = opts.pipelining ?? 1;
     this.maxActive = connections * pipelining + (opts.maxPending ?? 1024);
+    this.dnsRefreshMs = opts.dnsRefreshMs ?? 5000;
     this.poolOptions = {
       connections,
       pipelining,
@@ -521,6 +536,7 @@ export class Forwarder {
     const closing: Promise<void>[] = [];
     for (const [key, e] of this.endpoints) {
       if (keep.has(key)) continue;
+      e.retired = true;
       this.endpoints.delete(key);
       if (e.pool !== null) closing.push(e.pool.close());
     }
@@ -530,6 +546,7 @@ export class Forwarder {
   /** Stops accepting requests (they get 503) and closes every pool once its requests finished. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const e of this.endpoints.values()) e.retired = true;
     const pools = [...this.endpoints.values()].flatMap((e) => (e.pool === null ? [] : [e.pool]));
     this.endpoints.clear();
     await Promise.all(pools.map((p) => p.close()));
@@ -538,6 +555,7 @@ export class Forwarder {
   /** Like close() but aborts requests in flight (their clients get 503 or a closed connection). */
   async destroy(): Promise<void> {
     this.closed = true;
+    for (const e of this.endpoints.values()) e.retired = true;
     const pools = [...this.endpoints.values()].flatMap((e) => (e.pool === null ? [] : [e.pool]));
     this.endpoints.clear();
     await Promise.all(pools.map((p) => p.destroy()));
@@ -565,7 +583,7 @@ export class Forwarder {
         endpoint = state.endpoints[i] = this.endpointFor(e.host, e.port);
       }
       if (endpoint.pool === null) continue;
-      if (endpoint.unresolvedUntil > 0 && endpoint.unresolvedUntil > monotonicMs()) {
+      if (endpoint.unresolved) {
         if (fallback < 0) fallback = i;
         continue;
       }
@@ -574,14 +592,64 @@ export class Forwarder {
     return fallback < 0 ? null : state.endpoints[fallback]!;
   }
 
+  /**
+   * Creates the endpoints of these targets now (when a configuration is installed), so that host
+   * names are looked up before the first request: one that does not resolve is out of the
+   * rotation from the start, as Envoy's STRICT_DNS cluster resolves before it serves.
+   */
+  prepare(targets: Iterable<BackendTarget>): void {
+    for (const t of targets) for (const e of t.endpoints) this.endpointFor(e.host, e.port);
+  }
+
   private endpointFor(host: string, port: number): Endpoint {
     const key = endpointKey(host, port);
     let endpoint = this.endpoints.get(key);
     if (endpoint === undefined) {
-      endpoint = { key, pool: this.newPool(key), active: 0, unresolvedUntil: 0 };
-      this.endpoints.set(key, endpoint);
+      const kind = hostKind(host);
+      const ep: Endpoint = {
+        key,
+        host,
+        pool: kind === undefined ? null : this.newPool(key),
+        active: 0,
+        unresolved: false,
+        probing: false,
+        retired: false,
+        markUnresolved: () => {
+          if (ep.unresolved) return;
+          ep.unresolved = true;
+          this.lookUp(ep, this.dnsRefreshMs);
+        },
+      };
+      endpoint = ep;
+      this.endpoints.set(key, ep);
+      if (kind === 'name' && ep.pool !== null) this.lookUp(ep, 0);
     }
     return endpoint;
+  }
+
+  /**
+   * Looks the endpoint's name up (after `delayMs`): it leaves the rotation while the name does
+   * not exist, and is looked up again every `dnsRefreshMs` until it does (Envoy's STRICT_DNS
+   * refresh). A temporary resolver failure changes nothing.
+   */
+  private lookUp(ep: Endpoint, delayMs: number): void {
+    if (ep.probing || ep.retired) return;
+    ep.probing = true;
+    const run = (): void => {
+      if (ep.retired || this.closed) {
+        ep.probing = false;
+        return;
+      }
+      dns.lookup(ep.host, (err) => {
+        ep.probing = false;
+        if (ep.retired || this.closed) return;
+        if (err === null) ep.unresolved = false;
+        else if (nameDoesNotResolve(err)) ep.unresolved = true;
+        if (ep.unresolved) this.lookUp(ep, this.dnsRefreshMs);
+      });
+    };
+    if (delayMs === 0) run();
+    else setTimeout(run, delayMs).unref();
   }
 }
 

@@ -92,7 +92,7 @@ async function okServer(): Promise<number> {
 }
 
 test('a Backend host that is not an address (a port or a space in it) has no endpoint: left out of the rotation, 503 no healthy upstream when it is the only one, nothing left in flight (undici refused its origin: 500 with a stack trace per request, and shutdown waited 5 s for a count never released)', async () => {
-  for (const host of ['127.0.0.1:41001', 'a b', '127.0.0.1/foo']) {
+  for (const host of ['127.0.0.1:41001', 'a b', '127.0.0.1/foo', 'x@127.0.0.1', '999.1.1.1', 'fe80::1%eth0', '1.2.3']) {
     const outcome = await expectLocalReply({ key: `Backend/x/${host}`, endpoints: [{ host, port: 80 }] }, 'UPSTREAM_UNAVAILABLE', {}, 'no healthy upstream');
     assert.equal(outcome.upstreamError, 'NO_ENDPOINTS');
   }
@@ -110,14 +110,19 @@ test('a Backend host that is not an address (a port or a space in it) has no end
   }
 });
 
-test('a host name that does not resolve among several hosts leaves the rotation for a while (Envoy\'s STRICT_DNS cluster has no endpoint for it): one 503, then the other host takes every request', async () => {
+test('a host name that does not resolve among several hosts is out of the rotation (Envoy\'s STRICT_DNS cluster has no endpoint for it), and stays out while it keeps not resolving; looked up when the configuration is installed, no request is lost to it', async () => {
   const port = await okServer();
-  const fwd = new Forwarder();
+  // Found by a request: that one gets 503, then the other host takes every request, across several refreshes.
+  const fwd = new Forwarder({ dnsRefreshMs: 50 });
   try {
     const mixed = { key: 'Backend/x/dns-mixed', endpoints: [{ host: 'no-such-host.invalid', port: 80 }, { host: '127.0.0.1', port }] };
     const statuses: number[] = [];
-    for (let i = 0; i < 8; i++) statuses.push((await forwardOnce<ProxyOutcome>(fwd, mixed, { path: '/get' })).fx.status!);
-    assert.deepEqual(statuses, [503, 200, 200, 200, 200, 200, 200, 200]);
+    for (let i = 0; i < 12; i++) {
+      statuses.push((await forwardOnce<ProxyOutcome>(fwd, mixed, { path: '/get' })).fx.status!);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    assert.equal(statuses[0], 503);
+    assert.deepEqual(statuses.slice(1), Array(11).fill(200), JSON.stringify(statuses));
     // Only unresolved names are passed over: a host that refuses keeps its share (Envoy has no health checks here).
     const refused = { key: 'Backend/x/refused-mixed', endpoints: [{ host: '127.0.0.1', port: await closedPort() }, { host: '127.0.0.1', port }] };
     const r: number[] = [];
@@ -125,6 +130,18 @@ test('a host name that does not resolve among several hosts leaves the rotation 
     assert.deepEqual(r, [503, 200, 503, 200]);
   } finally {
     await fwd.destroy();
+  }
+  // Looked up when prepared (a configuration installed): no request is drawn to it at all.
+  const prepared = new Forwarder({ dnsRefreshMs: 50 });
+  try {
+    const mixed = { key: 'Backend/x/dns-prepared', endpoints: [{ host: 'no-such-host.invalid', port: 80 }, { host: '127.0.0.1', port }] };
+    prepared.prepare([mixed]);
+    await new Promise((r) => setTimeout(r, 200));
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await forwardOnce<ProxyOutcome>(prepared, mixed, { path: '/get' })).fx.status!);
+    assert.deepEqual(statuses, Array(6).fill(200));
+  } finally {
+    await prepared.destroy();
   }
 });
 
