@@ -141,6 +141,9 @@ interface Endpoint {
   readonly markUnresolved: () => void;
 }
 
+/** Host-name lookups the forwarder runs at a time (see Forwarder.runLookups). */
+const MAX_LOOKUPS = 2;
+
 /** A lookup answer that says the name does not exist (not a temporary failure such as EAI_AGAIN). */
 function nameDoesNotResolve(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code ?? (err as { cause?: { code?: unknown } } | null)?.cause?.code;
@@ -388,6 +391,8 @@ export class Forwarder {
   /** An endpoint with this many active requests (connections + queue) answers the next with UPSTREAM_OVERFLOW. */
   private readonly maxActive: number;
   private readonly dnsRefreshMs: number;
+  private readonly lookupQueue: Endpoint[] = [];
+  private lookupsRunning = 0;
   private readonly endpoints = new Map<string, Endpoint>();
   /** Per snapshot target object: a new snapshot brings new objects, the old state is collected. */
   private readonly targets = new WeakMap<BackendTarget, TargetState>();
@@ -635,21 +640,38 @@ export class Forwarder {
   private lookUp(ep: Endpoint, delayMs: number): void {
     if (ep.probing || ep.retired) return;
     ep.probing = true;
-    const run = (): void => {
+    const queue = (): void => {
+      this.lookupQueue.push(ep);
+      this.runLookups();
+    };
+    if (delayMs === 0) queue();
+    else setTimeout(queue, delayMs).unref();
+  }
+
+  /**
+   * At most MAX_LOOKUPS lookups at a time: getaddrinfo runs on libuv's small thread pool, which
+   * fs and every connect's own lookup share; a configuration with hundreds of host names and a
+   * slow resolver must not hold it.
+   */
+  private runLookups(): void {
+    while (this.lookupsRunning < MAX_LOOKUPS && this.lookupQueue.length > 0) {
+      const ep = this.lookupQueue.shift()!;
       if (ep.retired || this.closed) {
         ep.probing = false;
-        return;
+        continue;
       }
+      this.lookupsRunning++;
       dns.lookup(ep.host, (err) => {
+        this.lookupsRunning--;
         ep.probing = false;
-        if (ep.retired || this.closed) return;
-        if (err === null) ep.unresolved = false;
-        else if (nameDoesNotResolve(err)) ep.unresolved = true;
-        if (ep.unresolved) this.lookUp(ep, this.dnsRefreshMs);
+        if (!ep.retired && !this.closed) {
+          if (err === null) ep.unresolved = false;
+          else if (nameDoesNotResolve(err)) ep.unresolved = true;
+          if (ep.unresolved) this.lookUp(ep, this.dnsRefreshMs);
+        }
+        this.runLookups();
       });
-    };
-    if (delayMs === 0) run();
-    else setTimeout(run, delayMs).unref();
+    }
   }
 }
 
