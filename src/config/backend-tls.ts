@@ -4,8 +4,7 @@
 // remote JWKS fetches only. Problems are reported on the policy; a broken one yields a spec
 // with `error`, so fetches through it fail closed instead of falling back to plaintext.
 
-import { X509Certificate } from 'node:crypto';
-import { createSecureContext } from 'node:tls';
+import { certificateKeyError, isPemCertificate } from '../util/pem.js';
 import type { ConfigProblem } from '../errors.js';
 import type { RemoteTlsSpec } from '../types.js';
 import { compareAge, labelsMatch } from './resource.js';
@@ -94,7 +93,7 @@ function toTlsSpec(p: BackendConfigPolicyModel, tls: BackendTls, secrets: Readon
       const pk = secret.data['tls.key'];
       if (!ca && !(crt && pk)) fail('spec.tls.secretRef.name', `Secret ${key} has neither ca.crt nor tls.crt and tls.key`);
       if (ca) {
-        if (!isCertificate(ca)) fail('spec.tls.secretRef.name', `Secret ${key} ca.crt is not a PEM certificate`);
+        if (!isPemCertificate(ca)) fail('spec.tls.secretRef.name', `Secret ${key} ca.crt is not a PEM certificate`);
         else spec.caPem = ca;
       }
       if (clientCert && (crt || pk)) {
@@ -102,7 +101,7 @@ function toTlsSpec(p: BackendConfigPolicyModel, tls: BackendTls, secrets: Readon
         // a bad pair would only surface at each fetch, as an OpenSSL message naming nothing.
         if (!crt || !pk) fail('spec.tls.secretRef.name', `Secret ${key} has ${crt ? 'tls.crt without tls.key' : 'tls.key without tls.crt'}: a client certificate needs both`);
         else {
-          const pairError = keyPairError(crt, pk);
+          const pairError = certificateKeyError(crt, pk, 'tls.crt', 'tls.key');
           if (pairError !== undefined) fail('spec.tls.secretRef.name', `Secret ${key} is not a valid TLS secret: ${pairError}`);
           else {
             spec.certPem = crt;
@@ -123,25 +122,4 @@ function toTlsSpec(p: BackendConfigPolicyModel, tls: BackendTls, secrets: Readon
   }
   if (errors.length > 0) spec.error = `${p.id}: ${errors[0]}`;
   return spec;
-}
-
-/** Why `tls.crt` and `tls.key` do not make a client certificate (unreadable, or not a pair), or undefined. */
-function keyPairError(certPem: string, keyPem: string): string | undefined {
-  if (!isCertificate(certPem)) return 'tls.crt is not a PEM certificate';
-  try {
-    createSecureContext({ cert: certPem, key: keyPem });
-    return undefined;
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? '';
-    return /KEY_VALUES_MISMATCH|key values mismatch/i.test(`${code} ${(err as Error).message}`) ? 'tls.key does not belong to tls.crt' : 'tls.key is not a readable PEM private key';
-  }
-}
-
-function isCertificate(pem: string): boolean {
-  try {
-    new X509Certificate(pem);
-    return true;
-  } catch {
-    return false;
-  }
 }

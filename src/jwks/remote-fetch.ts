@@ -11,7 +11,7 @@ import { Client } from 'undici';
 import type { ImportedKey } from '../config/snapshot.js';
 import type { JwksFetchOutcome, RemoteJwksSpec, RemoteTlsSpec } from '../types.js';
 import { MAX_JWKS_INPUT_CHARS, parseJwksDocument } from './import-keys.js';
-import { X509Certificate } from 'node:crypto';
+import { certificateKeyError, isPemCertificate } from '../util/pem.js';
 
 /** Envoy's hard-coded remote JWKS timeout (kgateway `remoteJWKSTimeoutSecs = 5`). */
 export const DEFAULT_FETCH_TIMEOUT_MS = 5000;
@@ -135,7 +135,8 @@ async function tlsSetup(t: RemoteTlsSpec | undefined, url: URL): Promise<TlsSetu
   if (cert && key) {
     // What OpenSSL cannot load (a files.* path that is not PEM, a key that does not match its
     // certificate) is a configuration error, said before connecting, not a connect failure.
-    tls.createSecureContext({ cert, key });
+    const pairError = certificateKeyError(cert, key, t?.certFile ?? 'tls.crt', t?.keyFile ?? 'tls.key');
+    if (pairError !== undefined) throw new Error(pairError);
     connect.cert = cert;
     connect.key = key;
   }
@@ -148,8 +149,7 @@ async function tlsSetup(t: RemoteTlsSpec | undefined, url: URL): Promise<TlsSetu
   const ca = t?.caPem ?? (t?.caFile ? await readFile(t.caFile, 'utf8') : undefined);
   if (ca) {
     // OpenSSL skips what is not a certificate: a CA file without one would trust nothing.
-    if (!/-----BEGIN CERTIFICATE-----/.test(ca)) throw new Error(`${t?.caFile ?? 'ca.crt'} holds no PEM certificate`);
-    new X509Certificate(ca);
+    if (!isPemCertificate(ca)) throw new Error(`${t?.caFile ?? 'ca.crt'} holds no PEM certificate`);
     connect.ca = ca;
   }
   const sans = t?.verifySubjectAltNames;

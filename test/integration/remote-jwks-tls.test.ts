@@ -90,6 +90,9 @@ test('sni overrides the SNI; verifySubjectAltNames is enforced; insecureSkipVeri
   const otherKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
   const mismatch = await fetchJwks(spec({ insecureSkipVerify: true, certPem: ca.certPem, keyPem: otherKey }));
   assert.ok(!mismatch.ok && mismatch.outcome === 'tls_config' && mismatch.attempts === 0 && /TLS configuration/.test(mismatch.reason), JSON.stringify(mismatch));
+  const ecKey = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  const otherType = await fetchJwks(spec({ insecureSkipVerify: true, certPem: ca.certPem, keyPem: ecKey }));
+  assert.ok(!otherType.ok && otherType.outcome === 'tls_config' && otherType.attempts === 0 && /does not belong/.test(otherType.reason), JSON.stringify(otherType));
   const broken = await fetchJwks(spec({ insecureSkipVerify: false, error: 'BackendConfigPolicy/ns/p: Secret ns/s not found' }));
   assert.ok(!broken.ok && broken.outcome === 'tls_config' && /Secret ns\/s not found/.test(broken.reason));
   assert.equal(idp.requests.length - before, 3, 'one request per successful handshake only (sni, SAN match, insecure)');

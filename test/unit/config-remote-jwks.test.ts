@@ -47,6 +47,7 @@ const BE_REF = { group: 'gateway.kgateway.dev', kind: 'Backend', name: 'idp' };
 const CA = makeTestCa();
 after(() => CA.cleanup());
 const PAIR = { certPem: CA.certPem, keyPem: CA.keyPem };
+const EC_KEY = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
 const OTHER_KEY = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
 
 test('Backend target (first host) and Service target (cluster DNS name); no retries without retryPolicy, 1 by default inside one', () => {
@@ -99,6 +100,10 @@ test('BackendConfigPolicy with a Secret CA (and client certificate) applies to t
 test('a Secret whose client certificate is not a usable pair is refused with the field, as kgateway (ValidateTlsSecretData): fetches fail closed instead of an OpenSSL error at each fetch', () => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem), 'tls.key': b64(OTHER_KEY) }, /tls\.key does not belong to tls\.crt/],
+    // A key of another type than the certificate's (OpenSSL's context check misses it; Go's X509KeyPair does not).
+    [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem), 'tls.key': b64(EC_KEY) }, /tls\.key does not belong to tls\.crt/],
+    // A CA in the TRUSTED CERTIFICATE form kgateway refuses.
+    [{ 'ca.crt': b64(CA_PEM.replace(/BEGIN CERTIFICATE/, 'BEGIN TRUSTED CERTIFICATE').replace(/END CERTIFICATE/, 'END TRUSTED CERTIFICATE')) }, /ca\.crt is not a PEM certificate/],
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem), 'tls.key': b64('garbage') }, /tls\.key is not a readable PEM private key/],
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64('garbage'), 'tls.key': b64(PAIR.keyPem) }, /tls\.crt is not a PEM certificate/],
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem) }, /tls\.crt without tls\.key/],
