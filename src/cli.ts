@@ -26,8 +26,8 @@ serve options:
   --host ADDR                    address every Gateway listener binds (default 0.0.0.0)
   --port-map LISTENER=PORT       bind Gateway listener port LISTENER on PORT instead (repeatable; 0 = any free port)
   --cluster-domain DOMAIN        Service backends resolve as NAME.NAMESPACE.svc.DOMAIN (default cluster.local)
-  --global-policy-namespace NS   TrafficPolicies in NS attach through targetSelectors to Gateways and HTTPRoutes
-                                 of every namespace (kgateway's KGW_GLOBAL_POLICY_NAMESPACE; default: off)
+  --global-policy-namespace NS   TrafficPolicies and BackendConfigPolicies in NS attach through targetSelectors to
+                                 resources of every namespace (kgateway's KGW_GLOBAL_POLICY_NAMESPACE; default: off)
   --verify-threads N             signature-check worker threads, at most 256 (default: number of cores)
   --verify-mode pool|inline|auto where signatures are checked (default auto)
   --max-request-headers-bytes N  431 above this many header bytes (default 61440, Envoy's 60 KiB)

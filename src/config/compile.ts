@@ -197,39 +197,43 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     if (!list) map.set(key, [p]);
     else if (!list.includes(p)) list.push(p);
   };
-  const attach = (p: PolicyState, kind: string, name: string, sectionName: string | undefined, path: string, cx: ParseCtx, ns = p.model.namespace): void => {
+  /** Attaches `p` to a target; false when the target or its section is not found (warned about unless `quiet`: a selector sums up). */
+  const attach = (p: PolicyState, kind: string, name: string, sectionName: string | undefined, path: string, cx: ParseCtx, ns = p.model.namespace, quiet = false): boolean => {
     const key = nk(ns, name);
     if (kind === 'Gateway') {
       const gw = gateways.get(key);
       if (!gw) {
         cx.warn(path, targetNotFound('Gateway', ns, name, v.gateways.map((g) => g.raw)));
-        return;
+        return false;
       }
       if (sectionName !== undefined) {
         const names = [...gw.listeners.map((l) => l.name), ...gw.invalidListeners];
         if (!names.includes(sectionName)) {
-          cx.warn(`${path}.sectionName`, `listener "${sectionName}" not found in Gateway ${key} (listeners: ${names.join(', ') || 'none'}): kgateway silently ignores this target`);
-          return;
+          if (!quiet) cx.warn(`${path}.sectionName`, `listener "${sectionName}" not found in Gateway ${key} (listeners: ${names.join(', ') || 'none'}): kgateway silently ignores this target`);
+          return false;
         }
         push(atListener, `${key}#${sectionName}`, p);
       } else push(atGateway, key, p);
       p.targetsFound++;
+      return true;
     } else if (kind === 'HTTPRoute') {
       const rt = routes.get(key);
       if (!rt) {
         cx.warn(path, targetNotFound('HTTPRoute', ns, name, v.routes.map((r) => r.raw)));
-        return;
+        return false;
       }
       if (sectionName !== undefined) {
         const names = rt.rules.map((r) => r.name).filter((n): n is string => n !== undefined);
         if (!names.includes(sectionName)) {
-          cx.warn(`${path}.sectionName`, `rule "${sectionName}" not found in HTTPRoute ${key} (named rules: ${names.join(', ') || 'none'}): kgateway silently ignores this target`);
-          return;
+          if (!quiet) cx.warn(`${path}.sectionName`, `rule "${sectionName}" not found in HTTPRoute ${key} (named rules: ${names.join(', ') || 'none'}): kgateway silently ignores this target`);
+          return false;
         }
         push(atRule, `${key}#${sectionName}`, p);
       } else push(atRoute, key, p);
       p.targetsFound++;
+      return true;
     }
+    return false;
   };
   for (const p of policies) {
     const cx = ParseCtx.for(p.model.raw, problems);
@@ -246,10 +250,18 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
           sel.path,
           elsewhere.length === 0
             ? `matchLabels select no ${sel.kind}${global ? '' : ` in namespace ${p.model.namespace}`}: this selector attaches nothing`
-            : `matchLabels select no ${sel.kind} in namespace ${p.model.namespace}, only ${sel.kind} ${listSome(elsewhere)} in other namespaces: kgateway attaches a policy to another namespace only from its global policy namespace (KGW_GLOBAL_POLICY_NAMESPACE), so this selector attaches nothing; if your kgateway sets it to ${p.model.namespace}, run jwtgate with --global-policy-namespace ${p.model.namespace}`,
+            : opts.globalPolicyNamespace !== undefined
+              ? `matchLabels select no ${sel.kind} in namespace ${p.model.namespace}, only ${sel.kind} ${listSome(elsewhere)} in other namespaces: only policies in the global policy namespace ${opts.globalPolicyNamespace} (--global-policy-namespace) attach to another namespace, so this selector attaches nothing; move the policy to namespace ${opts.globalPolicyNamespace}`
+              : `matchLabels select no ${sel.kind} in namespace ${p.model.namespace}, only ${sel.kind} ${listSome(elsewhere)} in other namespaces: kgateway attaches a policy to another namespace only from its global policy namespace (KGW_GLOBAL_POLICY_NAMESPACE), so this selector attaches nothing; if your kgateway sets it to ${p.model.namespace}, run jwtgate with --global-policy-namespace ${p.model.namespace}`,
         );
       }
-      for (const h of hits) attach(p, sel.kind, h.name, sel.sectionName, sel.path, cx, h.namespace);
+      // A sectionName the selected resources lack is said once for the selector, and only when it
+      // attaches nowhere (kgateway says nothing: a label may well be on resources without it).
+      let attached = 0;
+      for (const h of hits) if (attach(p, sel.kind, h.name, sel.sectionName, sel.path, cx, h.namespace, true)) attached++;
+      if (hits.length > 0 && attached === 0 && sel.sectionName !== undefined) {
+        cx.warn(`${sel.path}.sectionName`, `${sel.kind === 'Gateway' ? 'listener' : 'rule'} "${sel.sectionName}" is in none of the ${hits.length} ${sel.kind}${hits.length === 1 ? '' : 's'} these matchLabels select (${listSome(hits.map((h) => `${h.namespace}/${h.name}`))}): this selector attaches nothing`);
+      }
     }
   }
 

@@ -212,7 +212,7 @@ const cases: Case[] = [
   { name: 'duplicate resource', docs: [gateway(), gateway()], resource: G, path: 'metadata.name', message: 'duplicate Gateway default/gw' },
   { name: 'metadata.name missing', docs: [{ apiVersion: GWAPI, kind: 'Gateway', metadata: {}, spec: {} }], resource: 'Gateway/default/?', path: 'metadata.name', message: 'Required value' },
   { name: 'metadata.name not a DNS name', docs: [gateway({}, 'My_Gateway')], resource: 'Gateway/default/My_Gateway', path: 'metadata.name', message: 'lowercase RFC 1123 subdomain' },
-  { name: 'a static host that is neither an IP address nor a DNS name never has an address', docs: [backend({ static: { hosts: [{ host: '10.0.0.1', port: 80 }, { host: '127.0.0.1:41001', port: 80 }] } })], resource: B, path: 'spec.static.hosts[1].host', message: '"127.0.0.1:41001" is neither an IP address nor a DNS name: it never has an address', severity: 'warning' },
+  { name: 'a static host that is neither an IP address nor a DNS name never has an address', docs: [backend({ static: { hosts: [{ host: '10.0.0.1', port: 80 }, { host: '127.0.0.1:41001', port: 80 }] } })], resource: B, path: 'spec.static.hosts[1].host', message: '"127.0.0.1:41001" is neither an IP address (without a zone) nor a DNS name: it never has an address', severity: 'warning' },
   { name: 'unexpanded shell variable', docs: [backend({ static: { hosts: [{ host: '$HOST_KEYCLOAK', port: 443 }] } })], resource: B, path: 'spec.static.hosts[0].host', message: 'unexpanded shell variable', severity: 'warning' },
 ];
 

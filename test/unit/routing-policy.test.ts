@@ -257,9 +257,23 @@ test('global policy namespace (kgateway KGW_GLOBAL_POLICY_NAMESPACE): its target
   const st = on.statuses.find((x) => x.resource === 'TrafficPolicy/infra/global-jwt')!;
   assert.equal(st.conditions.find((c) => c.type === 'Attached')?.status, 'True');
 
-  // Another namespace's policies stay local even with the setting.
+  // Another namespace's policies stay local even with the setting, and the warning names the global namespace.
   const elsewhere = compileText(text, { generation: 1, globalPolicyNamespace: 'kgateway-system' });
   assert.deepEqual(keys(auth(elsewhere, '/public')), []);
+  const w2 = elsewhere.problems.find((p) => p.resource === 'TrafficPolicy/infra/global-jwt' && p.path === 'spec.targetSelectors[0]');
+  assert.match(w2!.message, /only policies in the global policy namespace kgateway-system \(--global-policy-namespace\) attach to another namespace.*move the policy to namespace kgateway-system$/);
+});
+
+test('a selector whose sectionName the selected resources lack: one warning for the selector when it attaches nowhere, none when it attaches somewhere (kgateway is silent)', () => {
+  const second = { ...route, metadata: { name: 'other', namespace: 'default', labels: { team: 'shop' } }, spec: { parentRefs: [{ name: 'gw' }], rules: [{ name: 'misc', backendRefs: [{ name: 'app', port: 80 }] }] } };
+  const sel = (section: string): Doc => ({ targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', matchLabels: { team: 'shop' }, sectionName: section }] });
+  const some = compileText([gateway, route, second, ext('a'), pol('p', { ...sel('private'), ...jwt('a') })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 });
+  assert.deepEqual(some.problems.filter((p) => p.resource === 'TrafficPolicy/default/p'), []);
+  const none = compileText([gateway, route, second, ext('a'), pol('p', { ...sel('nope'), ...jwt('a') })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 });
+  const w = none.problems.filter((p) => p.resource === 'TrafficPolicy/default/p');
+  assert.equal(w.length, 1, JSON.stringify(w));
+  assert.equal(w[0]!.path, 'spec.targetSelectors[0].sectionName');
+  assert.match(w[0]!.message, /^rule "nope" is in none of the 2 HTTPRoutes these matchLabels select \(default\/app, default\/other\): this selector attaches nothing$/);
 });
 
 test('a policy whose target is in another namespace is ignored, with a warning', () => {
