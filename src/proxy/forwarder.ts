@@ -141,8 +141,12 @@ interface Endpoint {
   readonly markUnresolved: () => void;
 }
 
-/** Host-name lookups the forwarder runs at a time (see Forwarder.runLookups). */
-const MAX_LOOKUPS = 2;
+/**
+ * Background host-name lookups the forwarder runs at a time (see Forwarder.runLookups): one, as
+ * libuv runs at most two getaddrinfo calls at once for the whole process, and a name whose
+ * resolver is slow to say it does not exist must not take both from every connect.
+ */
+const MAX_LOOKUPS = 1;
 
 /** A lookup answer that says the name does not exist (not a temporary failure such as EAI_AGAIN). */
 function nameDoesNotResolve(err: unknown): boolean {
@@ -574,10 +578,10 @@ export class Forwarder {
     }
     const n = state.endpoints.length;
     if (n === 0) return null;
-    // Round robin over the endpoints that have an address: one whose name did not resolve a
-    // moment ago is passed over while another may serve (it is tried again after a while, or
-    // when no other is left: then its answer is Envoy's 'no healthy upstream' anyway).
-    let fallback = -1;
+    // Round robin over the endpoints that have an address: one whose name does not resolve is
+    // passed over (its lookup is repeated in the background). With none left the answer is
+    // Envoy's 'no healthy upstream', at once: a connect would only look the name up again, on
+    // libuv's few lookup threads every other connect needs too.
     for (let tries = 0; tries < n; tries++) {
       const i = state.next;
       state.next = i + 1 === n ? 0 : i + 1;
@@ -587,14 +591,10 @@ export class Forwarder {
         const e = target.endpoints[i]!;
         endpoint = state.endpoints[i] = this.endpointFor(e.host, e.port);
       }
-      if (endpoint.pool === null) continue;
-      if (endpoint.unresolved) {
-        if (fallback < 0) fallback = i;
-        continue;
-      }
+      if (endpoint.pool === null || endpoint.unresolved) continue;
       return endpoint;
     }
-    return fallback < 0 ? null : state.endpoints[fallback]!;
+    return null;
   }
 
   /**
@@ -648,11 +648,7 @@ export class Forwarder {
     else setTimeout(queue, delayMs).unref();
   }
 
-  /**
-   * At most MAX_LOOKUPS lookups at a time: getaddrinfo runs on libuv's small thread pool, which
-   * fs and every connect's own lookup share; a configuration with hundreds of host names and a
-   * slow resolver must not hold it.
-   */
+  /** At most MAX_LOOKUPS lookups at a time, in the order they were asked for. */
   private runLookups(): void {
     while (this.lookupsRunning < MAX_LOOKUPS && this.lookupQueue.length > 0) {
       const ep = this.lookupQueue.shift()!;

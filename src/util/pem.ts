@@ -2,6 +2,7 @@
 // both refuse the same things, as kgateway does when it builds the TLS context.
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 
 /** Text holding a `-----BEGIN CERTIFICATE-----` block X509Certificate can read (kgateway refuses other forms, such as TRUSTED CERTIFICATE). */
 export function isPemCertificate(pem: string): boolean {
@@ -27,5 +28,12 @@ export function certificateKeyError(certPem: string, keyPem: string, certName: s
   } catch {
     return `${keyName} is not a readable PEM private key`;
   }
-  return new X509Certificate(certPem).checkPrivateKey(key) ? undefined : `${keyName} does not belong to ${certName}`;
+  if (!new X509Certificate(certPem).checkPrivateKey(key)) return `${keyName} does not belong to ${certName}`;
+  // The rest of a chain: OpenSSL reads every block (a corrupt later one fails each connect).
+  try {
+    createSecureContext({ cert: certPem, key: keyPem });
+  } catch {
+    return `${certName} is not a readable certificate chain`;
+  }
+  return undefined;
 }

@@ -140,6 +140,14 @@ test('a host name that does not resolve among several hosts is out of the rotati
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await forwardOnce<ProxyOutcome>(prepared, mixed, { path: '/get' })).fx.status!);
     assert.deepEqual(statuses, Array(6).fill(200));
+    // Every host of a Backend unresolved: 503 no healthy upstream at once, no connect (and no lookup) per request.
+    const gone = { key: 'Backend/x/gone', endpoints: [{ host: 'gone-1.invalid', port: 80 }, { host: 'gone-2.invalid', port: 80 }] };
+    prepared.prepare([gone]);
+    await new Promise((r) => setTimeout(r, 200));
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(prepared, gone, { path: '/get' });
+    assert.equal(fx.status, 503);
+    assert.equal(fx.bodyText, 'no healthy upstream');
+    assert.equal(outcome.upstreamError, 'NO_ENDPOINTS');
   } finally {
     await prepared.destroy();
   }

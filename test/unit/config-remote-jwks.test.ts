@@ -107,6 +107,8 @@ test('a Secret whose client certificate is not a usable pair is refused with the
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem), 'tls.key': b64('garbage') }, /tls\.key is not a readable PEM private key/],
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64('garbage'), 'tls.key': b64(PAIR.keyPem) }, /tls\.crt is not a PEM certificate/],
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem) }, /tls\.crt without tls\.key/],
+    // A chain whose later block is corrupt: OpenSSL would refuse it at every connect.
+    [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(`${PAIR.certPem}-----BEGIN CERTIFICATE-----\nnot*base64\n-----END CERTIFICATE-----\n`), 'tls.key': b64(PAIR.keyPem) }, /tls\.crt is not a readable certificate chain/],
   ];
   for (const [data, message] of cases) {
     const s = compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { secretRef: { name: 'pair' } } }), secret('pair', data));
