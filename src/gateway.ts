@@ -21,6 +21,9 @@ import { Metrics, renderKeySetMetrics } from './observability/metrics.js';
 import { silentLogger, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
 
+/** A drain ends once nothing has been in flight and no request has arrived for this long (or at its deadline). */
+const DRAIN_QUIET_MS = 1000;
+
 export interface GatewayOptions {
   /** Manifest files or folders. */
   configPaths: string[];
@@ -107,6 +110,10 @@ export class Gateway {
   /** Requests waiting for an asynchronous JWT check (stop() drains them). */
   private authPending = 0;
   private stopped = false;
+  /** Set when stop() closes the connections: key sets fetched later are not published. */
+  private keySetsClosed = false;
+  /** stop() cut requests still in flight at the end of the drain: they end as DRAIN_CLOSED. */
+  private drainCut = false;
 
   private constructor(opts: GatewayOptions) {
     this.opts = opts;
@@ -192,20 +199,39 @@ export class Gateway {
   }
 
   /**
-   * Stops accepting connections, waits until no request is in flight (in an asynchronous JWT
-   * check or at the upstream) or `drainMs` has passed, then closes every connection and stops
-   * the workers.
+   * Stops accepting connections and drains: every answer from now on says `Connection: close`
+   * (Envoy's drain), and the connections are closed once nothing has been in flight (in an
+   * asynchronous JWT check or at the upstream) and no request has arrived for DRAIN_QUIET_MS, or
+   * when `drainMs` has passed. Stopping at the first moment nothing was in flight lost the
+   * requests keep-alive clients had already sent (one per busy connection). Key sets fetched
+   * meanwhile are still used. Then the workers stop.
    */
   async stop(drainMs = 5000): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.http.stopAccepting();
-    const deadline = Date.now() + drainMs;
-    while ((this.authPending > 0 || this.forwarder.inFlight > 0) && Date.now() < deadline) {
+    const start = Date.now();
+    const deadline = start + drainMs;
+    const quietMs = Math.min(DRAIN_QUIET_MS, drainMs);
+    let seen = this.http.requestsSeen;
+    let quietSince = start;
+    while (Date.now() < deadline) {
+      const now = Date.now();
+      if (this.authPending > 0 || this.forwarder.inFlight > 0 || this.http.requestsSeen !== seen) quietSince = now;
+      else if (now - quietSince >= quietMs) break;
+      seen = this.http.requestsSeen;
       await new Promise((r) => setTimeout(r, 20));
     }
+    const cut = this.authPending + this.forwarder.inFlight;
+    if (cut > 0) {
+      // Their exchanges end as DRAIN_CLOSED, not as clients that left.
+      this.drainCut = true;
+      this.log.warn('drain period over: closing connections with requests in flight', { requests: cut, drainMs });
+    }
+    this.keySetsClosed = true;
     this.http.close();
     await Promise.allSettled([this.forwarder.close(), this.verifier.close(), this.refresher?.close()]);
+    this.log.info('stopped', { drainedMs: Date.now() - start });
   }
 
   private install(snapshot: Snapshot): void {
@@ -255,7 +281,8 @@ export class Gateway {
    * workers); result-cache entries of older generations stop being honoured.
    */
   private publishRemote(id: string, keys: readonly ImportedKey[]): void {
-    if (this.stopped || this.snap?.keySets.get(id)?.kind !== 'remote') return;
+    // Until the connections close: a request in the drain still gets keys fetched meanwhile.
+    if (this.keySetsClosed || this.snap?.keySets.get(id)?.kind !== 'remote') return;
     const generation = ++this.lastGeneration;
     this.verifier.publishKeySet(id, generation, keys);
     this.keySetRefs.set(id, { source: this.snap.keySets.get(id)!, generation });
@@ -386,7 +413,7 @@ export class Gateway {
   ): void {
     // The client went away during an asynchronous JWT check: counted and logged like one that
     // goes away at the upstream.
-    if (ex.done) return this.record('CLIENT_CLOSED', req);
+    if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req);
     if (!outcome.ok) return this.deny(ex, outcome.code, req);
     if (outcome.stoppedAt === undefined) {
       // Every extension in `exts` ran. The claim headers the JWT stage owns are theirs (the
@@ -425,7 +452,7 @@ export class Gateway {
 
   private readonly onProxyDone = (outcome: ProxyOutcome): string => {
     // A proxied exchange ends once: by a client abort or a proxy error code, else with a status.
-    const result = outcome.clientAborted ? 'CLIENT_CLOSED' : outcome.code ?? 'OK';
+    const result = outcome.clientAborted ? (this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED') : outcome.code ?? 'OK';
     // INTERNAL is a bug (undici refused a request the checks before it let through): logged.
     if (result === 'INTERNAL') this.log.error('upstream request could not be sent', { endpoint: outcome.endpoint, reason: outcome.upstreamError });
     this.metrics.inc('jwtgate_requests_total', result);
@@ -442,7 +469,7 @@ export class Gateway {
       path: req.path,
       route: route.id,
       // A client gone before anything was sent: 499, as the auth stage and nginx log it.
-      status: outcome.status === 0 && result === 'CLIENT_CLOSED' ? ERRORS.CLIENT_CLOSED.status : outcome.status,
+      status: outcome.status === 0 && (result === 'CLIENT_CLOSED' || result === 'DRAIN_CLOSED') ? ERRORS[result].status : outcome.status,
       result,
       endpoint: outcome.endpoint,
       requestBytes: outcome.requestBodyBytes,

@@ -140,7 +140,7 @@ class UwsExchange implements ClientExchange {
   /** When a body chunk last re-armed uWS's idle timer. */
   private lastProgressMs = 0;
 
-  constructor(res: HttpResponse, hasBody: boolean, contentLength: number, headOnly: boolean) {
+  constructor(res: HttpResponse, hasBody: boolean, contentLength: number, headOnly: boolean, private readonly drain: DrainState) {
     this.res = res;
     this.hasBody = hasBody;
     this.contentLength = contentLength;
@@ -254,7 +254,8 @@ class UwsExchange implements ClientExchange {
     // body and keeps the connection, whose idle timeout then works.
     // Framing that cannot be trusted, or a body not read: the connection must close.
     const mustClose = this.closeAfterResponse || (this.inHandler && !this.bodyEnded);
-    const close = mustClose || this.clientClose;
+    // Draining (a stop): the client must not send another request on this connection.
+    const close = mustClose || this.clientClose || this.drain.draining;
     // A HEAD answer goes out with endWithoutBody and the GET's Content-Length, which cannot close:
     // enough when uWS closes on its own (a lone `close` from the client) or nothing asks to.
     // Otherwise end('', true): uWS closes gracefully (after what it still holds for the client)
@@ -367,6 +368,9 @@ class UwsExchange implements ClientExchange {
       if (FRAMING.has(name)) continue;
       res.writeHeader(name, headers[i + 1]!);
     }
+    // Draining, as Envoy's HCM does: every answer tells the client to close, so requests stop
+    // arriving on connections the stop will close (one already sent was lost at the close).
+    if (this.drain.draining) res.writeHeader('connection', 'close');
   }
 
   write(chunk: Buffer): boolean {
@@ -447,7 +451,7 @@ class UwsExchange implements ClientExchange {
       this.flushHead();
       this.resumeBeforeEnd();
       if (this.fixedLength === -2) endBodyless(res, this.bodylessLength);
-      else res.end();
+      else res.end(undefined, this.drain.draining);
     });
   }
 
@@ -462,7 +466,15 @@ class UwsExchange implements ClientExchange {
   }
 }
 
+/** Shared by a server and its exchanges: set when the server stops accepting (a drain). */
+interface DrainState {
+  draining: boolean;
+  /** Requests received so far: the drain waits until none has come for a while. */
+  requests: number;
+}
+
 export class HttpServer {
+  private readonly drainState: DrainState = { draining: false, requests: 0 };
   private readonly opts: HttpServerOptions;
   private readonly onRequest: RequestHandler;
   private readonly onOversize: OversizeHandler;
@@ -485,6 +497,7 @@ export class HttpServer {
     const maxHeaderBytes = this.opts.maxRequestHeadersBytes;
     const onRequest = this.onRequest;
     const onOversize = this.onOversize;
+    const drain = this.drainState;
     app.any('/*', (res: HttpResponse, req: HttpRequest) => {
       const headers: string[] = [];
       let headerBytes = 0;
@@ -548,7 +561,8 @@ export class HttpServer {
       headerBytes += url.length + query.length;
       const method = req.getCaseSensitiveMethod();
       const hasBody = chunked || contentLength > 0;
-      const exchange = new UwsExchange(res, hasBody, chunked ? -1 : contentLength, method === 'HEAD');
+      drain.requests++;
+      const exchange = new UwsExchange(res, hasBody, chunked ? -1 : contentLength, method === 'HEAD', drain);
       // The host without its port (an IPv6 literal's colons are inside brackets), lower case.
       const colon = host.lastIndexOf(':');
       const hostOnly = (colon !== -1 && host.indexOf(']') < colon ? host.slice(0, colon) : host).toLowerCase();
@@ -596,11 +610,17 @@ export class HttpServer {
     // Closing a uWS listen socket twice is a use-after-free (SIGSEGV): close each once.
     if (this.acceptStopped) return;
     this.acceptStopped = true;
+    this.drainState.draining = true;
     const uws = loadUws();
     for (const { socket } of this.sockets.values()) uws.us_listen_socket_close(socket);
   }
 
   private acceptStopped = false;
+
+  /** Requests received so far (a drain waits until this stops moving). */
+  get requestsSeen(): number {
+    return this.drainState.requests;
+  }
 
   /** Closes every connection (after stopAccepting and a drain period). */
   close(): void {

@@ -1,0 +1,103 @@
+// Stopping under load (a rolling deploy behind a pooling load balancer): during the drain every
+// answer says `Connection: close` (Envoy's drain), the connections close only once nothing has
+// been in flight and no request has come for a while, so no request a keep-alive client already
+// sent is lost; keys fetched during the drain are used; requests cut at its end are DRAIN_CLOSED.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { startHarness } from '../helpers/harness.js';
+import { request } from '../helpers/http-client.js';
+import { JWKS_PATH, startJwksServer } from '../helpers/jwks-server.js';
+import { captureLog, remoteJwksManifests, tokenFor } from '../helpers/remote-jwks.js';
+import { jwksOf, rsaSigningKey } from '../helpers/signing-keys.js';
+
+test('SIGTERM-style stop under keep-alive load: every request a client sent is answered (with Connection: close once draining), none is lost at the close', { timeout: 30_000 }, async () => {
+  const h = await startHarness({});
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
+  const counts = { ok: 0, closeHeader: 0, refused: 0, lost: 0 };
+  let stopping = false;
+  const once = () =>
+    new Promise<void>((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port: h.port, path: '/anything', method: 'POST', agent, headers: { host: 'www.example.com', 'content-type': 'text/plain' } }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode === 200) counts.ok++;
+          if (stopping && res.headers['connection'] === 'close') counts.closeHeader++;
+          resolve();
+        });
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ECONNREFUSED') counts.refused++;
+        else counts.lost++;
+        resolve();
+      });
+      req.end('x'.repeat(512));
+    });
+  const worker = async () => {
+    // Until the listener refuses: a request after the stop goes out on a new connection then.
+    for (let i = 0; i < 5000 && counts.refused === 0; i++) await once();
+  };
+  const workers = Array.from({ length: 20 }, worker);
+  await new Promise((r) => setTimeout(r, 300));
+  stopping = true;
+  const started = Date.now();
+  await h.gateway.stop(5000);
+  await Promise.all(workers);
+  agent.destroy();
+  await h.close();
+  assert.ok(counts.ok > 100, JSON.stringify(counts));
+  assert.equal(counts.lost, 0, `requests sent on a keep-alive connection and never answered: ${JSON.stringify(counts)}`);
+  assert.ok(counts.closeHeader >= 1, `answers during the drain say Connection: close: ${JSON.stringify(counts)}`);
+  assert.ok(Date.now() - started < 5000, 'the drain ended once it was quiet, before its deadline');
+});
+
+test('an idle gateway stops after the quiet period, not its whole drain period; stop(0) at once', { timeout: 30_000 }, async () => {
+  const h = await startHarness({});
+  const t0 = Date.now();
+  await h.gateway.stop(5000);
+  const took = Date.now() - t0;
+  await h.close();
+  assert.ok(took >= 900 && took < 3000, `stopped after ${took} ms`);
+});
+
+test('during the drain a kid-miss refetch that brings the new key is used (the token got 401 when keys fetched after the stop were thrown away)', { timeout: 30_000 }, async () => {
+  const K1 = rsaSigningKey('k1');
+  const K2 = rsaSigningKey('k2');
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  const h = await startHarness({ manifests: [remoteJwksManifests({ url: `http://127.0.0.1:${idp.port}${JWKS_PATH}`, backendPort: idp.port })] });
+  try {
+    assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K1)}` } })).status, 200);
+    // The IdP rotates in k2 and is slow to answer the refetch the k2 token sets off.
+    idp.queue({ body: jwksOf(K1, K2), delayMs: 800, headers: { 'content-type': 'application/json' } });
+    const pending = request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K2)}` } });
+    await new Promise((r) => setTimeout(r, 200));
+    const stopping = h.gateway.stop(5000);
+    const res = await pending;
+    assert.equal(res.status, 200, res.body);
+    assert.equal(res.headers['connection'], 'close');
+    await stopping;
+  } finally {
+    await h.close();
+    await idp.close();
+  }
+});
+
+test('requests still in flight at the end of the drain are DRAIN_CLOSED (metric and access log), with one warning; not CLIENT_CLOSED', { timeout: 30_000 }, async () => {
+  const log = captureLog();
+  const h = await startHarness({ gateway: { logger: log.logger, accessLog: true } });
+  try {
+    const slow = request({ port: h.port, path: '/delay/3000' }).catch((err: Error) => err);
+    await new Promise((r) => setTimeout(r, 200));
+    await h.gateway.stop(500);
+    assert.ok((await slow) instanceof Error, 'the connection was closed under the request');
+    const warn = log.find('drain period over');
+    assert.equal(warn.length, 1);
+    assert.equal(warn[0]!['requests'], 1);
+    assert.match(h.gateway.renderMetrics(), /jwtgate_requests_total\{result="DRAIN_CLOSED"\} 1\n/);
+    assert.doesNotMatch(h.gateway.renderMetrics(), /result="CLIENT_CLOSED"/);
+    const access = log.lines.filter((l) => l['msg'] === 'request' && l['path'] === '/delay/3000');
+    assert.deepEqual(access.map((l) => [l['status'], l['result']]), [[499, 'DRAIN_CLOSED']]);
+  } finally {
+    await h.close();
+  }
+});
