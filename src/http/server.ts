@@ -590,7 +590,8 @@ export class HttpServer {
       // mapped to the same port) would bind too and take part of the traffic.
       (app as unknown as ListenWithOptions).listen(this.opts.host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
-          reject(new StartupError(`cannot listen on ${this.opts.host}:${port} (Gateway listener port ${configPort}): address in use or not permitted`));
+          const host = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
+          reject(new StartupError(`cannot listen on ${host}:${port} (Gateway listener port ${configPort}): address in use or not permitted`));
           return;
         }
         const bound = uws.us_socket_local_port(socket);
