@@ -222,9 +222,13 @@ export function upstreamRequestHeaders(req: {
   return out;
 }
 
-/** An x-forwarded-for list with `value` appended (`a, b`, as Envoy joins it). */
+/**
+ * An x-forwarded-for list with `value` appended: `a,b`, as Envoy joins it (Utility::appendXff
+ * appends with ",", and repeated fields of this inline header are joined with ","). A client's
+ * own field keeps its spelling (`a, b` stays).
+ */
 function appendToList(list: string | undefined, value: string): string {
-  return list === undefined ? value : `${list}, ${value}`;
+  return list === undefined ? value : `${list},${value}`;
 }
 
 /** `name` is one of the claim headers the JWT stage set (no allocation: on every proxied request). */

@@ -30,9 +30,11 @@ spec:
     - { path: { type: PathPrefix, value: /anything/c }, headers: [{ name: x-forwarded-proto, value: https }] }
     - { path: { type: PathPrefix, value: /anything/d }, headers: [{ name: x-forwarded-client-cert, type: RegularExpression, value: '.*Hash=[0-9a-f]+.*' }] }
     - { path: { type: PathPrefix, value: /anything/e }, headers: [{ name: x-request-id, value: chosen }] }
-    - { path: { type: PathPrefix, value: /anything/f }, headers: [{ name: x-forwarded-for, type: RegularExpression, value: '10\\.1\\.2\\.3, 127\\.0\\.0\\.1' }] }
+    - { path: { type: PathPrefix, value: /anything/f }, headers: [{ name: x-forwarded-for, type: RegularExpression, value: '10\\.1\\.2\\.3,127\\.0\\.0\\.1' }] }
     - { path: { type: PathPrefix, value: /anything/g }, headers: [{ name: x-forwarded-proto, value: http }] }
     - { path: { type: PathPrefix, value: /anything/h }, headers: [{ name: x-envoy-external-address, value: 127.0.0.1 }] }
+    - { path: { type: PathPrefix, value: /anything/i }, headers: [{ name: x-forwarded-for, type: RegularExpression, value: '(.*,)?10\\.0\\.[0-9]+\\.[0-9]+' }] }
+    - { path: { type: PathPrefix, value: /anything/l }, headers: [{ name: x-forwarded-for, type: RegularExpression, value: '(.*,)?127\\.0\\.0\\.[0-9]+' }] }
     backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: echo }]
   - name: rest
     backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: echo }]
@@ -84,19 +86,24 @@ test('forged x-envoy-internal, x-forwarded-for, x-forwarded-proto, x-forwarded-c
     ['/anything/c', { 'x-forwarded-proto': 'https' }],
     ['/anything/d', { 'x-forwarded-client-cert': 'By=spiffe://x;Hash=ab12' }],
     ['/anything/e', { 'x-request-id': 'chosen' }],
+    // The README's pattern for "clients in 10.0.0.0/16" (the element the gateway appends): forged elements before it do not match.
+    ['/anything/i', { 'x-forwarded-for': '10.0.0.1' }],
+    ['/anything/i', { 'x-forwarded-for': '1.1.1.1, 10.0.0.1' }],
   ] as const) {
     const res = await request({ port: h.port, path, headers });
     assert.equal(res.status, 401, `${path} ${JSON.stringify(headers)}`);
     assert.equal(res.body, 'Jwt is missing');
   }
   assert.equal(h.echo.received.length, n, 'nothing reached the upstream');
+  // The same pattern for the real client's range matches it, whatever the client put before it.
+  for (const headers of [{}, { 'x-forwarded-for': '10.0.0.1' }] as Record<string, string>[]) assert.equal((await request({ port: h.port, path: '/anything/l', headers })).status, 200, JSON.stringify(headers));
 });
 
 test('routes see Envoy\'s values: x-forwarded-for with the client address appended, x-forwarded-proto the scheme; the upstream gets the same values, x-forwarded-client-cert removed', async () => {
   const f = await request({ port: h.port, path: '/anything/f', headers: { 'x-forwarded-for': '10.1.2.3', 'x-forwarded-client-cert': 'Hash=ab', 'x-envoy-internal': 'true' } });
   assert.equal(f.status, 200, 'matched on the appended value');
   const up = upstreamHeaders();
-  assert.deepEqual(up.get('x-forwarded-for'), ['10.1.2.3, 127.0.0.1']);
+  assert.deepEqual(up.get('x-forwarded-for'), ['10.1.2.3,127.0.0.1']);
   assert.deepEqual(up.get('x-forwarded-proto'), ['http']);
   assert.equal(up.get('x-forwarded-client-cert'), undefined);
   assert.equal(up.get('x-envoy-internal'), undefined);
@@ -117,7 +124,7 @@ test('with a token, the rest of the port behaves as before: one x-forwarded-for,
   const res = await request({ port: h.port, path: '/anything/z', headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': '1.1.1.1', 'x-request-id': 'mine', 'x-forwarded-client-cert': 'Hash=ab' } });
   assert.equal(res.status, 200);
   const up = upstreamHeaders();
-  assert.deepEqual(up.get('x-forwarded-for'), ['1.1.1.1, 127.0.0.1']);
+  assert.deepEqual(up.get('x-forwarded-for'), ['1.1.1.1,127.0.0.1']);
   assert.deepEqual(up.get('x-forwarded-proto'), ['http']);
   assert.equal(up.get('x-request-id')?.length, 1);
   assert.notEqual(up.get('x-request-id')![0], 'mine');

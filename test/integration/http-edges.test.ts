@@ -81,7 +81,7 @@ test('the upstream sees the client address appended to x-forwarded-for, and the 
     for (let i = 0; i < got.headers.length; i += 2) if (got.headers[i]!.toLowerCase() === name) out.push(got.headers[i + 1]!);
     return out;
   };
-  assert.deepEqual(value('x-forwarded-for'), ['203.0.113.9, 127.0.0.1']);
+  assert.deepEqual(value('x-forwarded-for'), ['203.0.113.9,127.0.0.1']);
   assert.deepEqual(value('x-forwarded-host'), ['WWW.Example.com:8080']);
 });
 
