@@ -99,4 +99,10 @@ export interface ClientExchange {
   end(): void;
   /** Closes the client connection abruptly (upstream failed mid-response). */
   destroy(): void;
+  /**
+   * The upstream failed after its head, before any body byte: sends the held head when its
+   * framing lets the client see the body is cut (a declared length), then closes; otherwise
+   * closes without an answer. Never a local reply: Envoy forwards the head and resets the stream.
+   */
+  abortAfterHead(): void;
 }

@@ -455,6 +455,20 @@ class UwsExchange implements ClientExchange {
     });
   }
 
+  abortAfterHead(): void {
+    if (this.done) return;
+    if (!this.headWritten && this.headHeaders !== undefined && this.fixedLength > 0) {
+      // The head with its Content-Length and no body: the client sees a cut body, as from Envoy.
+      // (A head without a length cannot be finished before a first chunk with uWS 20.30.)
+      const len = this.fixedLength;
+      this.res.cork(() => {
+        this.flushHead();
+        this.res.tryEnd('', len);
+      });
+    }
+    this.destroy();
+  }
+
   destroy(): void {
     this.done = true;
     this.abortCb = undefined;

@@ -346,8 +346,12 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   /** Ends the exchange with `code`: a local reply before the response head, a closed connection after it. */
   fail(code: ErrorCode, body?: string): void {
     if (this.finished) return;
-    if (this.responseStarted && this.client.headWritten) {
-      this.client.destroy();
+    if (this.responseStarted) {
+      // The upstream's head has come: never a local reply saying "before headers" (a 503 a
+      // client may retry, for a request the upstream has acted on). Envoy forwards the head,
+      // then resets the stream.
+      if (this.client.headWritten) this.client.destroy();
+      else this.client.abortAfterHead();
     } else {
       this.status = ERRORS[code].status;
       sendError(this.client, code, undefined, body);

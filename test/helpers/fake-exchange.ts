@@ -214,6 +214,14 @@ export class FakeExchange implements ClientExchange {
     this.finish('destroyed');
   }
 
+  /** As UwsExchange: the held head goes out when it declares a length, then the connection closes. */
+  abortAfterHead(): void {
+    if (this.done) return;
+    const i = this.headers.indexOf('content-length');
+    if (i >= 0 && i % 2 === 0 && Number(this.headers[i + 1]) > 0) this.headWritten = true;
+    this.destroy();
+  }
+
   private finish(state: EndState): void {
     this.done = true;
     this.state = state;
