@@ -288,7 +288,8 @@ class UwsExchange implements ClientExchange {
   private writeAnswer(status: number, headers: readonly string[], body: string | Buffer, close: boolean, headKeepsLength: boolean): void {
     const res = this.res;
     res.cork(() => {
-      this.writeStatusAndHeaders(status, headers);
+      // end(…, true) writes uWS's own `Connection: close`: not twice.
+      this.writeStatusAndHeaders(status, headers, close && (!this.headOnly || !headKeepsLength));
       this.resumeBeforeEnd();
       if (!this.headOnly) res.end(body, close);
       else if (headKeepsLength) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
@@ -360,7 +361,7 @@ class UwsExchange implements ClientExchange {
   }
 
   /** Status line and headers, minus the framing ones uWS writes itself; call inside a cork. */
-  private writeStatusAndHeaders(status: number, headers: readonly string[]): void {
+  private writeStatusAndHeaders(status: number, headers: readonly string[], uwsWritesClose = false): void {
     const res = this.res;
     res.writeStatus(statusLine(status));
     for (let i = 0; i < headers.length; i += 2) {
@@ -370,7 +371,7 @@ class UwsExchange implements ClientExchange {
     }
     // Draining, as Envoy's HCM does: every answer tells the client to close, so requests stop
     // arriving on connections the stop will close (one already sent was lost at the close).
-    if (this.drain.draining) res.writeHeader('connection', 'close');
+    if (this.drain.draining && !uwsWritesClose) res.writeHeader('connection', 'close');
   }
 
   write(chunk: Buffer): boolean {
@@ -451,7 +452,9 @@ class UwsExchange implements ClientExchange {
       this.flushHead();
       this.resumeBeforeEnd();
       if (this.fixedLength === -2) endBodyless(res, this.bodylessLength);
-      else res.end(undefined, this.drain.draining);
+      // Never end(…, true) here: after a chunk uWS 20.30 writes its `Connection: close` header
+      // into the chunked body. The head says Connection: close when draining; the client closes.
+      else res.end();
     });
   }
 

@@ -5,6 +5,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { startHarness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { JWKS_PATH, startJwksServer } from '../helpers/jwks-server.js';
@@ -100,4 +101,45 @@ test('requests still in flight at the end of the drain are DRAIN_CLOSED (metric 
   } finally {
     await h.close();
   }
+});
+
+test('during the drain, answers on open keep-alive connections carry exactly one Connection: close: a local 404, a proxied fixed-length answer and a proxied chunked stream (whose body stays intact)', { timeout: 30_000 }, async () => {
+  const h = await startHarness({});
+  const open = async () => {
+    const sock = net.connect(h.port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const c = { sock, got: '' };
+    sock.on('data', (d) => (c.got += d.toString('latin1')));
+    sock.on('error', () => {});
+    return c;
+  };
+  const waitFor = async (c: { got: string }, re: RegExp) => {
+    for (let i = 0; i < 300 && !re.test(c.got); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.match(c.got, re);
+  };
+  // Three keep-alive connections, each used once before the stop.
+  const conns = [await open(), await open(), await open()];
+  for (const c of conns) {
+    c.sock.write('GET /get HTTP/1.1\r\nHost: www.example.com\r\n\r\n');
+    await waitFor(c, /\r\n\r\n\{/);
+    await new Promise((r) => setTimeout(r, 50));
+    c.got = '';
+  }
+  const stopping = h.gateway.stop(5000);
+  const reqs = ['GET /get HTTP/1.1\r\nHost: nowhere.example\r\n\r\n', 'GET /get HTTP/1.1\r\nHost: www.example.com\r\n\r\n', 'GET /stream/3 HTTP/1.1\r\nHost: www.example.com\r\n\r\n'];
+  conns.forEach((c, i) => c.sock.write(reqs[i]!));
+  await waitFor(conns[0]!, /no route matched$/);
+  await waitFor(conns[1]!, /\r\n\r\n\{[\s\S]*\}\n$/);
+  await waitFor(conns[2]!, /\r\n0\r\n\r\n$/);
+  const answers = conns.map((c) => c.got);
+  for (const c of conns) c.sock.destroy();
+  await stopping;
+  await h.close();
+  for (const a of answers) assert.equal(a.match(/\r\nconnection: close\r\n/gi)?.length, 1, a);
+  assert.match(answers[0]!, /^HTTP\/1\.1 404 /);
+  assert.match(answers[1]!, /^HTTP\/1\.1 200 /);
+  const chunked = answers[2]!;
+  assert.match(chunked, /^HTTP\/1\.1 200 /);
+  assert.match(chunked, /\r\ntransfer-encoding: chunked\r\n/i);
+  assert.doesNotMatch(chunked.slice(chunked.indexOf('\r\n\r\n') + 4), /Connection: close/i, 'nothing written into the body');
 });
