@@ -58,10 +58,10 @@ export const ERRORS = {
   JWKS_NO_VALID_KEYS: jwt("Jwks doesn't have any valid public key", 'the key set has no usable key'),
   JWKS_FETCH_FAILED: jwt('Jwks remote fetch is failed', 'remote key set not available'),
   // --- configuration / routing / proxy ---
-  ROUTE_NOT_FOUND: { status: 404, body: 'no route matched', wwwAuthenticate: 'none', description: 'no listener hostname or HTTPRoute matched the request' },
+  ROUTE_NOT_FOUND: { status: 404, body: '', wwwAuthenticate: 'none', description: 'no listener hostname or HTTPRoute matched the request' },
   BACKEND_NOT_RESOLVED: { status: 500, body: '', wwwAuthenticate: 'none', description: 'the request was drawn to a backendRef that does not resolve (not found, not permitted, an unsupported kind): kgateway points its share at a cluster Envoy does not have, and Envoy answers `cluster_not_found_response_code` 500 with an empty body' },
   ROUTE_CONFIG_INVALID: { status: 500, body: 'invalid route configuration detected and replaced with a direct response.', wwwAuthenticate: 'none', description: 'the route (or its Gateway) carries an invalid policy (kgateway replaces it the same way), or every backendRef of its rule has weight 0' },
-  REQUEST_HEADERS_TOO_LARGE: { status: 431, body: 'request header fields too large', wwwAuthenticate: 'none', description: 'request headers exceed maxRequestHeadersBytes' },
+  REQUEST_HEADERS_TOO_LARGE: { status: 431, body: 'Request Header Fields Too Large', wwwAuthenticate: 'none', description: 'request headers exceed maxRequestHeadersBytes' },
   REQUEST_INVALID: { status: 400, body: 'Bad Request', wwwAuthenticate: 'none', description: 'a header value with a control character, a content-length that is not digits, or a control character in the path: not sent upstream (Envoy\'s codec refuses these with 400); a # in the path or query, or %00 in the path (refused before routing, as Envoy\'s path normalization does)' },
   REQUEST_TRANSFER_ENCODING_UNSUPPORTED: { status: 501, body: 'Not Implemented', wwwAuthenticate: 'none', description: 'a transfer-encoding other than chunked (Envoy\'s codec answers 501); the connection is closed after the answer' },
   REQUEST_BODY_TOO_LARGE: { status: 413, body: 'request body too large', wwwAuthenticate: 'none', description: 'request body exceeds maxRequestBodyBytes' },

@@ -14,7 +14,7 @@ export interface RouteSelection {
   readonly route: CompiledRoute;
 }
 
-/** The listener and route for a request, or undefined (404 `no route matched`). */
+/** The listener and route for a request, or undefined (404, as Envoy's router: no body). */
 export function selectRoute(table: PortTable, req: GatewayRequest): RouteSelection | undefined {
   const listeners = table.listeners;
   const host = req.host;

@@ -94,7 +94,7 @@ test("HEAD answered by the gateway itself (401, 404): the GET's status and Conte
       const res = await big.exchange(`${method} /get HTTP/1.1\r\nHost: www.example.com:8080${filler}`, { bodyless: method === 'HEAD' });
       assert.equal(res.status, 431);
       // A HEAD answer that must close says Content-Length: 0: uWS closes gracefully only through end().
-      assert.equal(res.headers['content-length'], method === 'HEAD' ? '0' : String('request header fields too large'.length), method);
+      assert.equal(res.headers['content-length'], method === 'HEAD' ? '0' : String('Request Header Fields Too Large'.length), method);
       assert.equal(res.headers['connection'], 'close');
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(big.closed, true, `${method}: closed after the 431`);
@@ -107,7 +107,7 @@ test("HEAD answered by the gateway itself (401, 404): the GET's status and Conte
   try {
     const cases = [
       { head: 'www.example.com:8080', extra: '', status: 401, body: 'Jwt is missing' },
-      { head: 'other.example.org', extra: '', status: 404, body: 'no route matched' },
+      { head: 'other.example.org', extra: '', status: 404, body: '' },
     ];
     for (const k of cases) {
       const get = await c.exchange(`GET /get HTTP/1.1\r\nHost: ${k.head}${k.extra}`);
@@ -116,7 +116,7 @@ test("HEAD answered by the gateway itself (401, 404): the GET's status and Conte
       const res = await c.exchange(`HEAD /get HTTP/1.1\r\nHost: ${k.head}${k.extra}`, { bodyless: true });
       assert.equal(res.status, k.status);
       assert.equal(res.headers['content-length'], String(k.body.length));
-      assert.equal(res.headers['content-type'], 'text/plain');
+      assert.equal(res.headers['content-type'], k.body === '' ? undefined : 'text/plain');
     }
     const n = h.echo.received.length;
     const ok = await c.exchange(`GET /get HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}`);
