@@ -6,6 +6,9 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startHarness, type Harness } from '../helpers/harness.js';
+import { seedManifestsDir } from '../helpers/paths.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
 let h: Harness;
 
@@ -18,9 +21,9 @@ after(() => h.close());
  * Writes `data` on a new connection (and `later`, 200 ms after, if the connection is still open);
  * everything read until the gateway closes it (or 3 s).
  */
-function exchange(data: string, later?: string): Promise<{ text: string; closed: boolean }> {
+function exchange(data: string, later?: string, port = h.port): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
-    const sock = net.connect(h.port, '127.0.0.1', () => {
+    const sock = net.connect(port, '127.0.0.1', () => {
       sock.write(data);
       if (later !== undefined) setTimeout(() => !sock.destroyed && sock.write(later), 200);
     });
@@ -188,10 +191,16 @@ test('a 431 closes the connection, as Envoy\'s codec does: a request behind it (
 });
 
 test('HEAD answered locally for a client that sent Connection: close keeps its Content-Length (health checkers send HEAD with close); with close in a list it still closes, and the request behind it is not served', async () => {
-  const r = await exchange('HEAD /nowhere HTTP/1.1\r\nHost: nowhere.example\r\nConnection: Close\r\n\r\n');
-  assert.deepEqual(statusLines(r.text), ['HTTP/1.1 404 Not Found']);
-  assert.match(r.text, /\r\nContent-Length: 16\r\n/i);
-  assert.ok(r.closed);
+  // A local answer with a body: the seed's JWT policy answers 401 'Jwt is missing' (14 bytes).
+  const jwt = await startHarness({ manifests: [readFileSync(path.join(seedManifestsDir, '01-basic-jwt.yaml'), 'utf8')] });
+  try {
+    const r = await exchange('HEAD /headers HTTP/1.1\r\nHost: www.example.com\r\nConnection: Close\r\n\r\n', undefined, jwt.port);
+    assert.deepEqual(statusLines(r.text), ['HTTP/1.1 401 Unauthorized']);
+    assert.match(r.text, /\r\nContent-Length: 14\r\n/i);
+    assert.ok(r.closed);
+  } finally {
+    await jwt.close();
+  }
   const n = h.echo.received.length;
   const list = await exchange('HEAD /nowhere HTTP/1.1\r\nHost: nowhere.example\r\nConnection: keep-alive, close\r\n\r\n', 'GET /headers HTTP/1.1\r\nHost: www.example.com\r\n\r\n');
   assert.deepEqual(statusLines(list.text), ['HTTP/1.1 404 Not Found']);
