@@ -31,7 +31,7 @@ serve options:
   --verify-threads N             signature-check worker threads, at most 256 (default: number of cores)
   --verify-mode pool|inline|auto where signatures are checked (default auto)
   --max-request-headers-bytes N  431 above this many header bytes (default 61440, Envoy's 60 KiB)
-  --upstream-timeout-ms N        504 when the upstream sends no head, or no body byte, for N ms (default 15000)
+  --upstream-timeout-ms N        504 when the upstream sends no head for N ms; after the head, N ms without a body byte ends the response (default 15000)
   --upstream-max-connections N   connections per upstream endpoint (default 128)
   --upstream-max-pending N       requests per endpoint that may wait for a connection; the next gets 503 (default 1024, Envoy's)
   --jwks-refetch-cooldown-ms N   remote JWKS: at most one early refetch per key set per N ms when a token's kid is unknown (default 30000)

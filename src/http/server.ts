@@ -254,8 +254,10 @@ class UwsExchange implements ClientExchange {
     // body and keeps the connection, whose idle timeout then works.
     // Framing that cannot be trusted, or a body not read: the connection must close.
     const mustClose = this.closeAfterResponse || (this.inHandler && !this.bodyEnded);
-    // Draining (a stop): the client must not send another request on this connection.
-    const close = mustClose || this.clientClose || this.drain.draining;
+    // Draining alone does not close here: the answer says Connection: close
+    // (writeStatusAndHeaders) and the drain closes the connection at its end, so a request
+    // pipelined behind this one is answered too (a close here would drop both).
+    const close = mustClose || this.clientClose;
     // A HEAD answer goes out with endWithoutBody and the GET's Content-Length, which cannot close:
     // enough when uWS closes on its own (a lone `close` from the client) or nothing asks to.
     // Otherwise end('', true): uWS closes gracefully (after what it still holds for the client)
@@ -288,8 +290,9 @@ class UwsExchange implements ClientExchange {
   private writeAnswer(status: number, headers: readonly string[], body: string | Buffer, close: boolean, headKeepsLength: boolean): void {
     const res = this.res;
     res.cork(() => {
-      // end(…, true) writes uWS's own `Connection: close`: not twice.
-      this.writeStatusAndHeaders(status, headers, close && (!this.headOnly || !headKeepsLength));
+      // end(…, true) writes uWS's own `Connection: close` (not twice), except to a client that sent
+      // `close` itself: then the header is ours to write.
+      this.writeStatusAndHeaders(status, headers, close, close && !this.uwsCloses && (!this.headOnly || !headKeepsLength));
       this.resumeBeforeEnd();
       if (!this.headOnly) res.end(body, close);
       else if (headKeepsLength) endBodyless(res, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
@@ -361,7 +364,7 @@ class UwsExchange implements ClientExchange {
   }
 
   /** Status line and headers, minus the framing ones uWS writes itself; call inside a cork. */
-  private writeStatusAndHeaders(status: number, headers: readonly string[], uwsWritesClose = false): void {
+  private writeStatusAndHeaders(status: number, headers: readonly string[], closes = false, uwsWritesClose = false): void {
     const res = this.res;
     res.writeStatus(statusLine(status));
     for (let i = 0; i < headers.length; i += 2) {
@@ -369,9 +372,10 @@ class UwsExchange implements ClientExchange {
       if (FRAMING.has(name)) continue;
       res.writeHeader(name, headers[i + 1]!);
     }
-    // Draining, as Envoy's HCM does: every answer tells the client to close, so requests stop
-    // arriving on connections the stop will close (one already sent was lost at the close).
-    if (this.drain.draining && !uwsWritesClose) res.writeHeader('connection', 'close');
+    // `Connection: close` on an answer that closes, to a client that asked to close, and while
+    // draining, as Envoy's HCM does (RFC 9112 §9.6): while draining, requests stop arriving on
+    // connections the stop will close (one already sent was lost at the close).
+    if ((closes || this.clientClose || this.drain.draining) && !uwsWritesClose) res.writeHeader('connection', 'close');
   }
 
   write(chunk: Buffer): boolean {

@@ -126,7 +126,7 @@ function utf8AsLatin1(s: string): string {
  *   rejected conflicting ones); when `transfer-encoding` was present `content-length` is dropped
  *   (RFC 9112 §6.3: transfer-encoding wins; avoids forwarding a smuggling-prone pair);
  * - `x-forwarded-for`: the client address is appended to what the client sent, values of
- *   repeated fields joined with `, ` (Envoy with `use_remote_address: true` and zero trusted
+ *   repeated fields joined with `,` (Envoy with `use_remote_address: true` and zero trusted
  *   hops, which is how kgateway configures its listeners);
  * - `x-forwarded-proto`: overwritten with the scheme the client used (Envoy does the same at the
  *   edge, a client-supplied value is not trusted);
@@ -227,8 +227,10 @@ export function upstreamRequestHeaders(req: {
  * appends with ",", and repeated fields of this inline header are joined with ","). A client's
  * own field keeps its spelling (`a, b` stays).
  */
-function appendToList(list: string | undefined, value: string): string {
-  return list === undefined ? value : `${list},${value}`;
+function appendToList(list: string | undefined, value: string): string | undefined {
+  // Envoy's appendToHeader: an empty value adds nothing, and no delimiter goes after an empty list.
+  if (value === '') return list;
+  return list === undefined || list === '' ? value : `${list},${value}`;
 }
 
 /** `name` is one of the claim headers the JWT stage set (no allocation: on every proxied request). */

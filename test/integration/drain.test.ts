@@ -143,3 +143,38 @@ test('during the drain, answers on open keep-alive connections carry exactly one
   assert.match(chunked, /\r\ntransfer-encoding: chunked\r\n/i);
   assert.doesNotMatch(chunked.slice(chunked.indexOf('\r\n\r\n') + 4), /Connection: close/i, 'nothing written into the body');
 });
+
+test('during the drain, pipelined requests the gateway answers itself are all answered, each with Connection: close (a close per answer dropped them both)', { timeout: 30_000 }, async () => {
+  const h = await startHarness({});
+  const sock = net.connect(h.port, '127.0.0.1');
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  let got = '';
+  sock.on('data', (d) => (got += d.toString('latin1')));
+  sock.on('error', () => {});
+  const stopping = h.gateway.stop(5000);
+  sock.write('GET /a HTTP/1.1\r\nHost: nowhere.example\r\n\r\nGET /b HTTP/1.1\r\nHost: nowhere.example\r\n\r\n');
+  for (let i = 0; i < 200 && (got.match(/HTTP\/1\.1 404/g)?.length ?? 0) < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  sock.destroy();
+  await stopping;
+  await h.close();
+  assert.equal(got.match(/HTTP\/1\.1 404 Not Found\r\n/g)?.length, 2, got);
+  assert.equal(got.match(/\r\nconnection: close\r\n/gi)?.length, 2, got);
+});
+
+test('an answer to a client that sent Connection: close says so (uWS writes its own header only when the client did not ask)', { timeout: 30_000 }, async () => {
+  const h = await startHarness({});
+  try {
+    for (const req of ['GET /x HTTP/1.1\r\nHost: nowhere.example\r\nConnection: close\r\n\r\n', 'GET /get HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n']) {
+      const got = await new Promise<string>((resolve) => {
+        const s = net.connect(h.port, '127.0.0.1', () => s.write(req));
+        let text = '';
+        s.on('data', (d) => (text += d.toString('latin1')));
+        s.on('error', () => {});
+        s.on('close', () => resolve(text));
+      });
+      assert.equal(got.match(/\r\nconnection: close\r\n/gi)?.length, 1, got);
+    }
+  } finally {
+    await h.close();
+  }
+});

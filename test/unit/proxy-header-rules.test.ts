@@ -105,6 +105,17 @@ test('request: Connection cannot remove host, content-length or X-Forwarded-*', 
   ]);
 });
 
+test('request: an empty x-forwarded-for field adds nothing, and no comma (Envoy appendToHeader)', () => {
+  for (const [fields, want] of [
+    [[''], '10.0.0.1'],
+    [['', '1.1.1.1'], '1.1.1.1,10.0.0.1'],
+    [['1.1.1.1', ''], '1.1.1.1,10.0.0.1'],
+  ] as const) {
+    const out = upstreamRequestHeaders(req(fields.flatMap((f) => ['x-forwarded-for', f])));
+    assert.deepEqual(pairs(out).filter(([n]) => n === 'x-forwarded-for'), [['x-forwarded-for', want]], JSON.stringify(fields));
+  }
+});
+
 test('request: x-forwarded-for appends the client address to all received values; proto/host are overwritten', () => {
   const out = upstreamRequestHeaders(
     req(['x-forwarded-for', '1.1.1.1', 'x-forwarded-for', '2.2.2.2, 3.3.3.3', 'x-forwarded-proto', 'https', 'x-forwarded-host', 'evil.example'], { scheme: 'http' }),
