@@ -13,7 +13,7 @@ import { sendError } from '../http/error-response.js';
 import type { BackendTarget } from '../config/snapshot.js';
 import { clientResponseHeaders, upstreamRequestHeaders, upstreamTarget } from './header-rules.js';
 import { RequestBody, type RequestBodyOwner } from './request-body.js';
-import { classifyUpstreamError, NO_HEALTHY_UPSTREAM, upstreamErrorReason, upstreamUnavailableBody } from './upstream-errors.js';
+import { classifyUpstreamError, nameDoesNotResolve, NO_HEALTHY_UPSTREAM, upstreamErrorReason, upstreamUnavailableBody } from './upstream-errors.js';
 import dns from 'node:dns';
 import { hostKind } from '../util/host.js';
 
@@ -148,11 +148,6 @@ interface Endpoint {
  */
 const MAX_LOOKUPS = 1;
 
-/** A lookup answer that says the name does not exist (not a temporary failure such as EAI_AGAIN). */
-function nameDoesNotResolve(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code ?? (err as { cause?: { code?: unknown } } | null)?.cause?.code;
-  return code === 'ENOTFOUND' || code === 'EAI_NONAME' || code === 'EAI_FAIL';
-}
 
 interface TargetState {
   readonly endpoints: Endpoint[];

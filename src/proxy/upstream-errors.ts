@@ -13,6 +13,12 @@ function codeOf(err: unknown): unknown {
   return err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
 }
 
+/** A lookup or connect error that says the host name does not exist (not a temporary failure such as EAI_AGAIN). */
+export function nameDoesNotResolve(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === 'ENOTFOUND' || code === 'EAI_NONAME' || code === 'EAI_FAIL';
+}
+
 /** Short machine-readable reason for logs (`ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`, `HPE_INVALID_CONSTANT`). */
 export function upstreamErrorReason(err: unknown): string {
   const code = codeOf(err);
