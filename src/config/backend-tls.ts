@@ -45,13 +45,26 @@ export function resolveBackendTls(
       }
       targets.push(tlsTargetKey(kind, ns, t.name));
     });
-    for (const sel of p.targetSelectors) {
-      if (backendRefKind(sel.group, sel.kind) !== 'Backend') continue;
+    p.targetSelectors.forEach((sel, i) => {
+      if (backendRefKind(sel.group, sel.kind) !== 'Backend') return;
       const anyNamespace = ns === globalPolicyNamespace;
-      for (const b of backends) {
-        if ((anyNamespace || b.namespace === ns) && labelsMatch(b.raw.labels, sel.matchLabels)) targets.push(tlsTargetKey('Backend', b.namespace, b.name));
-      }
-    }
+      const selected = backends.filter((b) => labelsMatch(b.raw.labels, sel.matchLabels));
+      const hits = anyNamespace ? selected : selected.filter((b) => b.namespace === ns);
+      for (const b of hits) targets.push(tlsTargetKey('Backend', b.namespace, b.name));
+      if (hits.length > 0) return;
+      // As for TrafficPolicy selectors: said, since this policy's tls then applies to nothing and
+      // those fetches go out as the URL says (plaintext for http://).
+      const elsewhere = selected.map((b) => `${b.namespace}/${b.name}`);
+      const some = elsewhere.length <= 3 ? elsewhere.join(', ') : `${elsewhere.slice(0, 3).join(', ')} and ${elsewhere.length - 3} more`;
+      cx.warn(
+        `spec.targetSelectors[${i}]`,
+        elsewhere.length === 0
+          ? `matchLabels select no Backend${anyNamespace ? '' : ` in namespace ${ns}`}: this selector attaches nothing, and its tls applies to no fetch`
+          : globalPolicyNamespace !== undefined
+            ? `matchLabels select no Backend in namespace ${ns}, only Backend ${some} in other namespaces: only policies in the global policy namespace ${globalPolicyNamespace} (--global-policy-namespace) attach to another namespace, so this selector attaches nothing; move the policy to namespace ${globalPolicyNamespace}`
+            : `matchLabels select no Backend in namespace ${ns}, only Backend ${some} in other namespaces: kgateway attaches a policy to another namespace only from its global policy namespace (KGW_GLOBAL_POLICY_NAMESPACE), so this selector attaches nothing and its tls applies to no fetch; if your kgateway sets it to ${ns}, run jwtgate with --global-policy-namespace ${ns}`,
+      );
+    });
     if (targets.length === 0) continue;
     const spec = toTlsSpec(p, p.tls!, secretByKey, cx);
     for (const key of targets) {

@@ -670,6 +670,13 @@ export class Forwarder {
   }
 }
 
+/**
+ * The endpoint's key, also its origin: an IPv6 literal bracketed. A host that is not an address
+ * gets a key no address can have, so `[::1]` (not an address: warned, never served) cannot take
+ * the place of `::1`.
+ */
 function endpointKey(host: string, port: number): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+  const kind = hostKind(host);
+  if (kind === undefined) return `!${host}:${port}`;
+  return kind === 'ip' && host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

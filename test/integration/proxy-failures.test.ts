@@ -99,6 +99,15 @@ test('a Backend host that is not an address (a port or a space in it) has no end
   const port = await okServer();
   const fwd = new Forwarder();
   try {
+    // `[::1]` is not an address (a bracketed literal): it must not take the endpoint of `::1`.
+    const v6 = net.createServer((s) => s.on('data', () => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')).on('error', () => {}));
+    servers.push(v6);
+    await new Promise<void>((r) => v6.listen(0, '::1', r));
+    const v6port = (v6.address() as AddressInfo).port;
+    const bracketed = { key: 'Backend/x/bracket', endpoints: [{ host: '[::1]', port: v6port }] };
+    assert.equal((await forwardOnce<ProxyOutcome>(fwd, bracketed, { path: '/get' })).fx.bodyText, 'no healthy upstream');
+    const plain = { key: 'Backend/x/v6', endpoints: [{ host: '::1', port: v6port }] };
+    assert.equal((await forwardOnce<ProxyOutcome>(fwd, plain, { path: '/get' })).fx.status, 200);
     const mixed = { key: 'Backend/x/mixed', endpoints: [{ host: '127.0.0.1:41001', port: 80 }, { host: '127.0.0.1', port }] };
     for (let i = 0; i < 4; i++) {
       const { fx } = await forwardOnce<ProxyOutcome>(fwd, mixed, { path: '/get' });

@@ -160,6 +160,10 @@ test('a BackendConfigPolicy in the global policy namespace selects Backends of e
   const plain = off.keySets.get('GatewayExtension/apps/ext#idp');
   assert.ok(plain && plain.kind === 'remote');
   assert.equal(plain.tls?.source, undefined);
+  // Said, as for TrafficPolicy selectors: the policy's tls applies to no fetch.
+  const w = off.problems.find((p) => p.resource === 'BackendConfigPolicy/infra/idp-tls' && p.path === 'spec.targetSelectors[0]');
+  assert.match(w?.message ?? '', /matchLabels select no Backend in namespace infra, only Backend apps\/idp in other namespaces: .*run jwtgate with --global-policy-namespace infra$/);
+  assert.equal(on.problems.some((p) => p.resource === 'BackendConfigPolicy/infra/idp-tls' && p.path === 'spec.targetSelectors[0]'), false);
 });
 
 test('a policy whose Secret is missing fails closed: reported on the policy, the extension stays valid, fetches carry the error', () => {
