@@ -18,6 +18,7 @@ import { DNS_NAME } from './util/host.js';
 const USAGE = `Usage:
   jwtgate serve --config PATH [--config PATH…] [options]
   jwtgate check --config PATH [--config PATH…] [--output text|json]
+  jwtgate version
 
 PATH is a manifest file (.yaml, .yml, .json; multi-document YAML) or a folder of them.
 
