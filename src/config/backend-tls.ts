@@ -10,7 +10,7 @@ import type { RemoteTlsSpec } from '../types.js';
 import { compareAge, labelsMatch } from './resource.js';
 import { ParseCtx } from './schema.js';
 import type { BackendModel } from './validate-backend.js';
-import { backendRefKind } from './validate-common.js';
+import { backendRefKind, selectorAttachesNothing } from './validate-common.js';
 import type { BackendConfigPolicyModel, BackendTls, SecretModel } from './validate-misc.js';
 
 const TLS_VERSION: Readonly<Record<string, string | undefined>> = { AUTO: undefined, '1.0': 'TLSv1', '1.1': 'TLSv1.1', '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' };
@@ -54,16 +54,8 @@ export function resolveBackendTls(
       if (hits.length > 0) return;
       // As for TrafficPolicy selectors: said, since this policy's tls then applies to nothing and
       // those fetches go out as the URL says (plaintext for http://).
-      const elsewhere = selected.map((b) => `${b.namespace}/${b.name}`);
-      const some = elsewhere.length <= 3 ? elsewhere.join(', ') : `${elsewhere.slice(0, 3).join(', ')} and ${elsewhere.length - 3} more`;
-      cx.warn(
-        `spec.targetSelectors[${i}]`,
-        elsewhere.length === 0
-          ? `matchLabels select no Backend${anyNamespace ? '' : ` in namespace ${ns}`}: this selector attaches nothing, and its tls applies to no fetch`
-          : globalPolicyNamespace !== undefined
-            ? `matchLabels select no Backend in namespace ${ns}, only Backend ${some} in other namespaces: only policies in the global policy namespace ${globalPolicyNamespace} (--global-policy-namespace) attach to another namespace, so this selector attaches nothing; move the policy to namespace ${globalPolicyNamespace}`
-            : `matchLabels select no Backend in namespace ${ns}, only Backend ${some} in other namespaces: kgateway attaches a policy to another namespace only from its global policy namespace (KGW_GLOBAL_POLICY_NAMESPACE), so this selector attaches nothing and its tls applies to no fetch; if your kgateway sets it to ${ns}, run jwtgate with --global-policy-namespace ${ns}`,
-      );
+      const elsewhere = anyNamespace ? [] : selected.map((b) => `${b.namespace}/${b.name}`);
+      cx.warn(`spec.targetSelectors[${i}]`, selectorAttachesNothing('Backend', ns, elsewhere, globalPolicyNamespace, 'this selector attaches nothing and its tls applies to no fetch'));
     });
     if (targets.length === 0) continue;
     const spec = toTlsSpec(p, p.tls!, secretByKey, cx);

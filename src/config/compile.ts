@@ -27,7 +27,7 @@ import type {
 } from './snapshot.js';
 import { validateResources } from './validate.js';
 import type { BackendModel } from './validate-backend.js';
-import { editDistance, GATEWAY_API_GROUP, markFatal } from './validate-common.js';
+import { editDistance, GATEWAY_API_GROUP, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendRefModel, HTTPRouteModel, RuleModel } from './validate-httproute.js';
 import { referenceAllowed, type ReferenceGrantModel } from './validate-misc.js';
@@ -245,15 +245,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       const global = opts.globalPolicyNamespace !== undefined && p.model.namespace === opts.globalPolicyNamespace;
       const hits = global ? selected : selected.filter((r) => r.namespace === p.model.namespace);
       if (hits.length === 0) {
-        const elsewhere = selected.map((r) => `${r.namespace}/${r.name}`);
-        cx.warn(
-          sel.path,
-          elsewhere.length === 0
-            ? `matchLabels select no ${sel.kind}${global ? '' : ` in namespace ${p.model.namespace}`}: this selector attaches nothing`
-            : opts.globalPolicyNamespace !== undefined
-              ? `matchLabels select no ${sel.kind} in namespace ${p.model.namespace}, only ${sel.kind} ${listSome(elsewhere)} in other namespaces: only policies in the global policy namespace ${opts.globalPolicyNamespace} (--global-policy-namespace) attach to another namespace, so this selector attaches nothing; move the policy to namespace ${opts.globalPolicyNamespace}`
-              : `matchLabels select no ${sel.kind} in namespace ${p.model.namespace}, only ${sel.kind} ${listSome(elsewhere)} in other namespaces: kgateway attaches a policy to another namespace only from its global policy namespace (KGW_GLOBAL_POLICY_NAMESPACE), so this selector attaches nothing; if your kgateway sets it to ${p.model.namespace}, run jwtgate with --global-policy-namespace ${p.model.namespace}`,
-        );
+        const elsewhere = global ? [] : selected.map((r) => `${r.namespace}/${r.name}`);
+        cx.warn(sel.path, selectorAttachesNothing(sel.kind, p.model.namespace, elsewhere, opts.globalPolicyNamespace, 'this selector attaches nothing'));
       }
       // A sectionName the selected resources lack is said once for the selector, and only when it
       // attaches nowhere (kgateway says nothing: a label may well be on resources without it).
@@ -936,12 +929,6 @@ function otherGateway(m: ReadonlyMap<string, SuffixSlot>, key: string, ls: Liste
 function parentSuffix(suffix: string): string | undefined {
   const i = suffix.indexOf('.', 1);
   return i < 0 ? undefined : suffix.slice(i);
-}
-
-/** `a, b, c and 4 more`: names for a message, at most three. */
-function listSome(names: readonly string[]): string {
-  if (names.length <= 3) return names.join(', ');
-  return `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
 }
 
 function firstErrorOf(problems: readonly ConfigProblem[], id: string): string {

@@ -157,3 +157,23 @@ export function editDistance(a: string, b: string): number {
   }
   return prev[b.length]!;
 }
+
+/** `a, b, c and 4 more`: names for a message, at most three. */
+export function listSome(names: readonly string[]): string {
+  if (names.length <= 3) return names.join(', ');
+  return `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+}
+
+/**
+ * The warning for a policy's `targetSelectors` entry that attaches nothing: `kind` resources its
+ * labels select in other namespaces only (`elsewhere`, `ns/name`), or none at all. `global`: the
+ * policy is in the global policy namespace `globalNs`. `consequence` ends the sentence.
+ */
+export function selectorAttachesNothing(kind: string, ns: string, elsewhere: readonly string[], globalNs: string | undefined, consequence: string): string {
+  const global = globalNs !== undefined && ns === globalNs;
+  if (elsewhere.length === 0) return `matchLabels select no ${kind}${global ? '' : ` in namespace ${ns}`}: ${consequence}`;
+  const head = `matchLabels select no ${kind} in namespace ${ns}, only ${kind} ${listSome(elsewhere)} in other namespaces`;
+  return globalNs !== undefined
+    ? `${head}: only policies in the global policy namespace ${globalNs} (--global-policy-namespace) attach to another namespace, so ${consequence}; move the policy to namespace ${globalNs}`
+    : `${head}: kgateway attaches a policy to another namespace only from its global policy namespace (KGW_GLOBAL_POLICY_NAMESPACE), so ${consequence}; if your kgateway sets it to ${ns}, run jwtgate with --global-policy-namespace ${ns}`;
+}
