@@ -194,7 +194,9 @@ function liveParts(snapshot: Snapshot, remoteState?: RemoteStateOf): object {
 
 /** The listeners' part of the dump text, per snapshot: it never changes while the snapshot runs. */
 const listenersText = new WeakMap<Snapshot, string>();
-const LISTENERS_MARK = '"\\u0000listeners\\u0000"';
+/** Stands for the listeners in the live document: they come right after the generation (a number), so the first occurrence of its JSON text is theirs. */
+const LISTENERS_PLACEHOLDER = '\u0000listeners\u0000';
+const LISTENERS_MARK = JSON.stringify(LISTENERS_PLACEHOLDER);
 
 /**
  * `JSON.stringify(configDump(snapshot, remoteState), null, 2)`, with the listeners (the routes:
@@ -209,7 +211,7 @@ export function configDumpText(snapshot: Snapshot, remoteState?: RemoteStateOf):
     listeners = JSON.stringify(listenersDump(snapshot), null, 2).replace(/\n/g, '\n  ');
     listenersText.set(snapshot, listeners);
   }
-  const rest = JSON.stringify({ generation: snapshot.generation, listeners: '\u0000listeners\u0000', ...liveParts(snapshot, remoteState) }, null, 2);
+  const rest = JSON.stringify({ generation: snapshot.generation, listeners: LISTENERS_PLACEHOLDER, ...liveParts(snapshot, remoteState) }, null, 2);
   const at = rest.indexOf(LISTENERS_MARK);
   return rest.slice(0, at) + listeners + rest.slice(at + LISTENERS_MARK.length);
 }

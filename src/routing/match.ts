@@ -98,15 +98,7 @@ class RequestIndex {
   constructor(private readonly req: GatewayRequest) {}
 
   header(name: string): string | undefined {
-    if (this.headers === undefined) {
-      const m = new Map<string, string>();
-      const h = this.req.headers;
-      for (let i = 0; i < h.length; i += 2) {
-        const prev = m.get(h[i]!);
-        m.set(h[i]!, prev === undefined ? h[i + 1]! : `${prev},${h[i + 1]!}`);
-      }
-      this.headers = m;
-    }
+    this.headers ??= indexHeaders(this.req.headers);
     return this.headers.get(name);
   }
 
@@ -161,13 +153,19 @@ function pathMatches(r: CompiledRoute, path: string): boolean {
   }
 }
 
-/** All values of a header joined with ',' (Envoy HeaderUtility::getAllOfHeaderAsString). */
-export function headerValue(headers: readonly string[], name: string): string | undefined {
-  let out: string | undefined;
+/** Each header's values joined with ',' (Envoy HeaderUtility::getAllOfHeaderAsString). */
+function indexHeaders(headers: readonly string[]): Map<string, string> {
+  const m = new Map<string, string>();
   for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] === name) out = out === undefined ? headers[i + 1]! : `${out},${headers[i + 1]!}`;
+    const prev = m.get(headers[i]!);
+    m.set(headers[i]!, prev === undefined ? headers[i + 1]! : `${prev},${headers[i + 1]!}`);
   }
-  return out;
+  return m;
+}
+
+/** All values of a header joined with ',', undefined when absent (see indexHeaders). */
+export function headerValue(headers: readonly string[], name: string): string | undefined {
+  return indexHeaders(headers).get(name);
 }
 
 /** First value of query parameter `name` ('' for a bare `name`), undefined when absent (see parseQuery). */
