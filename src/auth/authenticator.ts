@@ -6,7 +6,7 @@
 
 import type { ErrorCode } from '../errors.js';
 import type { JwtExtension, JwtProvider, KeySetSource } from '../config/snapshot.js';
-import { removeHeaders, type GatewayRequest } from '../http/exchange.js';
+import { removeHeader, removeHeaders, type GatewayRequest } from '../http/exchange.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { VerifyItem } from '../types.js';
 import { checkClaims, systemNowSeconds } from './claim-checks.js';
@@ -138,7 +138,12 @@ export class Authenticator {
   private runProviders(req: GatewayRequest, ext: JwtExtension, i: number, firstOther: ErrorCode | undefined, unknownIssuer: boolean): Maybe<ClaimsResult> {
     const providers = ext.providers;
     for (; i < providers.length; i++) {
-      const r = this.runProvider(req, providers[i]!);
+      const p = providers[i]!;
+      // Envoy's ProviderVerifierImpl sanitizes its own claim headers before it extracts: an
+      // earlier provider that verified a good token and then failed on another one added its
+      // claim headers, and a later provider with the same header names must not forward them.
+      if (i > 0) for (const c of p.claimsToHeaders) removeHeader(req.headers, c.header);
+      const r = this.runProvider(req, p);
       if (r instanceof Promise) {
         const at = i;
         const other = firstOther;

@@ -194,6 +194,27 @@ test('claim headers: sanitized first whatever the outcome, then added lowercase 
   assert.deepEqual(headerValues(none, 'x-team'), [], 'sanitized when no token is present');
 });
 
+test('requires_any: a provider sanitizes its own claim headers before it extracts, so a provider that added them and then failed does not forward them (Envoy ProviderVerifierImpl)', async () => {
+  const { auth } = setup();
+  const team = [{ claim: 'team', path: ['team'], header: 'x-user' }];
+  // p1 (sorts first): default locations; p2: its own header. Both map team -> x-user.
+  const p1 = { ...A, key: 'ext_ns_p1', claimsToHeaders: team };
+  const p2 = { ...B, key: 'ext_ns_p2', headerLocations: [{ name: 'x-token', prefix: 'Tok ' }], queryLocations: [], claimsToHeaders: team };
+  const badSig = tokA().replace(/\.[^.]+$/, '.' + Buffer.alloc(256).toString('base64url'));
+  // p1 verifies its query token first (good: adds x-user admin), then fails on the header token.
+  const req = request({ headers: { ...bearer(badSig), 'x-token': `Tok ${tokB({ team: 'guest' })}` }, query: `access_token=${tokA({ team: 'admin' })}` });
+  const out = await run(auth, req, [extension([p1, p2])]);
+  assert.equal(codeOf(out), 'OK');
+  assert.deepEqual(headerValues(req, 'x-user'), ['guest'], 'only the passing provider\'s claim header');
+
+  // A later provider with other header names leaves them (Envoy sanitizes only its own).
+  const p3 = { ...p2, claimsToHeaders: [{ claim: 'team', path: ['team'], header: 'x-other' }] };
+  const req3 = request({ headers: { ...bearer(badSig), 'x-token': `Tok ${tokB({ team: 'guest' })}`, 'x-user': 'forged' }, query: `access_token=${tokA({ team: 'admin' })}` });
+  assert.equal(codeOf(await run(auth, req3, [extension([p1, p3])])), 'OK');
+  assert.deepEqual(headerValues(req3, 'x-other'), ['guest']);
+  assert.deepEqual(headerValues(req3, 'x-user'), ['admin'], 'the forged value is gone (extension-wide sanitize); p1\'s own stays, as in Envoy');
+});
+
 test('token removal: the whole header; a query parameter with the rest re-serialized sorted and decoded; forwardToken keeps it', async () => {
   const { auth } = setup();
   const t = tokA();
