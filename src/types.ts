@@ -113,21 +113,25 @@ export interface RefreshedKey extends KeyForWorker {
   readonly thumbprint: string;
 }
 
-export type JwksFetchOutcome =
-  | 'ok'
-  | 'http_status'
-  | 'connect_error'
-  | 'reset'
-  | 'bad_response'
-  | 'tls_error'
-  | 'timeout'
-  | 'body_too_large'
-  | 'empty_body'
-  | 'bad_json'
-  | 'bad_jwks'
-  | 'no_valid_keys'
-  | 'tls_config'
-  | 'internal';
+/** Every remote JWKS fetch outcome (the `outcome` label values, seeded at 0 in /metrics). */
+export const JWKS_FETCH_OUTCOMES = [
+  'ok',
+  'http_status',
+  'connect_error',
+  'reset',
+  'bad_response',
+  'tls_error',
+  'timeout',
+  'body_too_large',
+  'empty_body',
+  'bad_json',
+  'bad_jwks',
+  'no_valid_keys',
+  'tls_config',
+  'internal',
+] as const;
+
+export type JwksFetchOutcome = (typeof JWKS_FETCH_OUTCOMES)[number];
 
 /** Why a fetch ran. */
 export type JwksFetchTrigger = 'initial' | 'refresh' | 'retry' | 'kid-miss';

@@ -47,7 +47,7 @@ export function startAdmin(current: () => Gateway | undefined, host: string, por
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
     const gateway = current();
     if (url === '/healthz') return send(200, 'text/plain', 'ok\n');
-    if (gateway === undefined) return send(ROUTES.has(url) ? 503 : 404, 'text/plain', 'starting\n');
+    if (gateway === undefined) return ROUTES.has(url) ? send(503, 'text/plain', 'starting\n') : send(404, 'text/plain', 'not found: try /ready, /healthz, /config_dump, /metrics\n');
     switch (url) {
       case '/ready':
         return gateway.ready ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
@@ -69,7 +69,7 @@ export function startAdmin(current: () => Gateway | undefined, host: string, por
         return send(200, 'application/json', text);
       }
       case '/metrics':
-        return send(200, 'text/plain; version=0.0.4', gateway.renderMetrics());
+        return send(200, 'text/plain; version=0.0.4; charset=utf-8', gateway.renderMetrics());
       default:
         return send(404, 'text/plain', 'not found: try /ready, /healthz, /config_dump, /metrics\n');
     }

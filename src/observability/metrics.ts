@@ -1,14 +1,24 @@
 // Every metric name in one list, with cheap counters for the hot path (a Map lookup and an add).
 // Rendered in Prometheus text format by the admin server. Denial codes from src/errors.ts are
 // the `result` label values of jwtgate_requests_total.
+import { ERRORS, type ErrorCode } from '../errors.js';
+import { JWKS_FETCH_OUTCOMES } from '../types.js';
 
+/** The codes a proxied exchange can end with (besides a status class). */
+const PROXY_CODES: readonly ErrorCode[] = ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_OVERFLOW', 'UPSTREAM_TIMEOUT', 'UPSTREAM_BAD_RESPONSE', 'REQUEST_INVALID', 'REQUEST_BODY_TOO_LARGE', 'CLIENT_CLOSED', 'DRAIN_CLOSED', 'INTERNAL'];
+
+/**
+ * `seed`: the label values every scrape shows from the start, at 0, so that a series' first
+ * increment is an increase to Prometheus (`increase()`/`rate()` see nothing in a series that
+ * appears at 1), as Envoy declares its stats at 0. Other values appear when first counted.
+ */
 export const METRICS = {
-  jwtgate_requests_total: { type: 'counter', label: 'result', help: 'Requests by outcome: OK or an error code from the catalogue' },
-  jwtgate_jwt_verifications_total: { type: 'counter', label: 'mode', help: 'Signature checks performed, by where they ran (pool|inline)' },
-  jwtgate_verify_pool_tasks_total: { type: 'counter', label: 'result', help: 'Tasks sent to the verify worker pool (ok|failed); pool verifications / tasks = items per task' },
-  jwtgate_result_cache_total: { type: 'counter', label: 'outcome', help: 'Signature-result cache lookups (hit|miss|shared)' },
-  jwtgate_upstream_responses_total: { type: 'counter', label: 'class', help: 'Forwarded requests by upstream status class (2xx..5xx) or by the proxy error code that ended them, including refusals before sending (UPSTREAM_OVERFLOW, REQUEST_INVALID)' },
-  jwtgate_jwks_fetch_total: { type: 'counter', label: 'outcome', help: 'Remote JWKS fetches by outcome' },
+  jwtgate_requests_total: { type: 'counter', label: 'result', help: 'Requests by outcome: OK or an error code from the catalogue', seed: ['OK', ...(Object.keys(ERRORS) as ErrorCode[])] },
+  jwtgate_jwt_verifications_total: { type: 'counter', label: 'mode', help: 'Signature checks performed, by where they ran (pool|inline)', seed: ['pool', 'inline'] },
+  jwtgate_verify_pool_tasks_total: { type: 'counter', label: 'result', help: 'Tasks sent to the verify worker pool (ok|failed); pool verifications / tasks = items per task', seed: ['ok', 'failed'] },
+  jwtgate_result_cache_total: { type: 'counter', label: 'outcome', help: 'Signature-result cache lookups (hit|miss|shared)', seed: ['hit', 'miss', 'shared'] },
+  jwtgate_upstream_responses_total: { type: 'counter', label: 'class', help: 'Forwarded requests by upstream status class (2xx..5xx) or by the proxy error code that ended them, including refusals before sending (UPSTREAM_OVERFLOW, REQUEST_INVALID)', seed: ['1xx', '2xx', '3xx', '4xx', '5xx', ...PROXY_CODES] },
+  jwtgate_jwks_fetch_total: { type: 'counter', label: 'outcome', help: 'Remote JWKS fetches by outcome', seed: JWKS_FETCH_OUTCOMES },
 } as const;
 
 export type MetricName = keyof typeof METRICS;
@@ -17,7 +27,7 @@ export class Metrics {
   private readonly values = new Map<MetricName, Map<string, number>>();
 
   constructor() {
-    for (const name of Object.keys(METRICS) as MetricName[]) this.values.set(name, new Map());
+    for (const name of Object.keys(METRICS) as MetricName[]) this.values.set(name, new Map(METRICS[name].seed.map((l) => [l, 0])));
   }
 
   inc(name: MetricName, label: string, by = 1): void {
@@ -63,7 +73,7 @@ export function renderKeySetMetrics(sets: readonly KeySetMetrics[], refresherRes
     const p = `provider="${labelValue(set.id)}"`;
     keys += `jwtgate_jwks_keys{${p}} ${set.keys}\n`;
     if (set.lastSuccessMs !== undefined) success += `jwtgate_jwks_last_success_timestamp_seconds{${p}} ${(set.lastSuccessMs / 1000).toFixed(3)}\n`;
-    for (const [outcome, n] of Object.entries(set.fetches)) if (n !== undefined) fetches += `jwtgate_jwks_provider_fetches_total{${p},outcome="${outcome}"} ${n}\n`;
+    for (const outcome of JWKS_FETCH_OUTCOMES) fetches += `jwtgate_jwks_provider_fetches_total{${p},outcome="${outcome}"} ${set.fetches[outcome] ?? 0}\n`;
   }
   return (
     `# HELP jwtgate_jwks_keys Keys in use for each remote key set (0 before its first good fetch)\n# TYPE jwtgate_jwks_keys gauge\n${keys}` +

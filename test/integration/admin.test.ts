@@ -58,6 +58,38 @@ test('/metrics counts requests by result', async () => {
   assert.match(after, /# TYPE jwtgate_requests_total counter/);
 });
 
+test('/metrics shows every known label value from the start at 0, so a first failure is an increase', async () => {
+  const other = await startHarness({ manifests: [claims, policy] });
+  const adm = await startAdmin(() => other.gateway, '127.0.0.1', 0);
+  try {
+    const res = await fetch(`http://127.0.0.1:${adm.port}/metrics`);
+    assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+    const text = await res.text();
+    for (const line of [
+      'jwtgate_requests_total{result="OK"} 0',
+      'jwtgate_requests_total{result="JWT_MISSING"} 0',
+      'jwtgate_requests_total{result="JWKS_FETCH_FAILED"} 0',
+      'jwtgate_requests_total{result="UPSTREAM_UNAVAILABLE"} 0',
+      'jwtgate_upstream_responses_total{class="5xx"} 0',
+      'jwtgate_upstream_responses_total{class="UPSTREAM_TIMEOUT"} 0',
+      'jwtgate_upstream_responses_total{class="CLIENT_CLOSED"} 0',
+      'jwtgate_jwt_verifications_total{mode="pool"} 0',
+      'jwtgate_verify_pool_tasks_total{result="failed"} 0',
+      'jwtgate_result_cache_total{outcome="hit"} 0',
+      'jwtgate_jwks_fetch_total{outcome="http_status"} 0',
+      'jwtgate_jwks_fetch_total{outcome="internal"} 0',
+    ])
+      assert.ok(text.includes(`${line}\n`), line);
+    await request({ port: other.port });
+    const after = await (await fetch(`http://127.0.0.1:${adm.port}/metrics`)).text();
+    assert.ok(after.includes('jwtgate_requests_total{result="JWT_MISSING"} 1\n'));
+    assert.equal(after.split('\n').filter((l) => l.startsWith('jwtgate_requests_total{result="JWT_MISSING"}')).length, 1, 'one series per label');
+  } finally {
+    await adm.close();
+    await other.close();
+  }
+});
+
 test('/ready turns 503 when the gateway stops', async () => {
   const other = await startHarness({ manifests: [claims, policy] });
   const adm = await startAdmin(() => other.gateway, '127.0.0.1', 0);
@@ -82,6 +114,9 @@ test('before the gateway exists (it is starting): /healthz 200, /ready, /config_
       assert.equal(res.status, 503, p);
       assert.equal(await res.text(), 'starting\n');
     }
+    const nope = await at('/nope');
+    assert.equal(nope.status, 404);
+    assert.match(await nope.text(), /^not found/);
     gateway = h.gateway;
     assert.equal((await at('/ready')).status, 200, 'answers from the gateway once it exists');
   } finally {

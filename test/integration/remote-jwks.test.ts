@@ -156,6 +156,7 @@ test('an operator can see which IdP fails: /metrics per key set (keys in use, la
         const failing = await get('/metrics');
         assert.match(failing, new RegExp(`\\njwtgate_jwks_keys\\{${provider.replace(/[#/]/g, '.')}\\} 0\\n`));
         assert.match(failing, /jwtgate_jwks_provider_fetches_total\{provider="[^"]+",outcome="http_status"\} 1\n/);
+        assert.match(failing, /jwtgate_jwks_provider_fetches_total\{provider="[^"]+",outcome="timeout"\} 0\n/, 'every outcome shown from the start, at 0');
         assert.doesNotMatch(failing, /jwtgate_jwks_last_success_timestamp_seconds\{/);
         assert.match(failing, /\njwtgate_jwks_refresher_restarts_total 0\n/);
         const before = JSON.parse(await get('/config_dump')).extensions[0].providers[0].keySet;
