@@ -145,7 +145,7 @@ export class Gateway {
           this.oversizeSuppressed = 0;
         } else this.oversizeSuppressed++;
         // The path may be what made the head too large: the access log keeps its start.
-        this.accessLog?.info('request', { method, host: host.slice(0, 256), path: path.length > 256 ? `${path.slice(0, 256)}...` : path, status: ERRORS.REQUEST_HEADERS_TOO_LARGE.status, result: 'REQUEST_HEADERS_TOO_LARGE' });
+        this.accessLog?.info('request', { method, host: logHost(host), path: logPath(path), status: ERRORS.REQUEST_HEADERS_TOO_LARGE.status, result: 'REQUEST_HEADERS_TOO_LARGE' });
         sendError(ex, 'REQUEST_HEADERS_TOO_LARGE');
       },
     );
@@ -465,8 +465,8 @@ export class Gateway {
     const result = this.onProxyDone(outcome);
     this.accessLog?.info('request', {
       method: req.method,
-      host: req.host,
-      path: req.path,
+      host: logHost(req.host),
+      path: logPath(req.path),
       route: route.id,
       // A client gone before anything was sent: 499, as the auth stage and nginx log it.
       status: outcome.status === 0 && (result === 'CLIENT_CLOSED' || result === 'DRAIN_CLOSED') ? ERRORS[result].status : outcome.status,
@@ -485,11 +485,23 @@ export class Gateway {
   /** Counts (and access-logs) a request that ends here with `code`, not at the proxy. */
   private record(code: ErrorCode, req: GatewayRequest): void {
     this.metrics.inc('jwtgate_requests_total', code);
-    this.accessLog?.info('request', { method: req.method, host: req.host, path: req.path, status: ERRORS[code].status, result: code });
+    this.accessLog?.info('request', { method: req.method, host: logHost(req.host), path: logPath(req.path), status: ERRORS[code].status, result: code });
   }
 }
 
 const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
+
+/** Access-log lines stay short (log shippers split lines at 16 KiB): a host and a path keep their first 256 characters. */
+const LOG_FIELD_MAX = 256;
+function logHost(host: string): string {
+  return host.length > LOG_FIELD_MAX ? `${host.slice(0, LOG_FIELD_MAX)}...` : host;
+}
+/** The path as logged: never a fragment (a client may send `#access_token=…`, which gets 400), at most 256 characters. */
+function logPath(path: string): string {
+  const hash = path.indexOf('#');
+  const p = hash >= 0 ? path.slice(0, hash) : path;
+  return p.length > LOG_FIELD_MAX ? `${p.slice(0, LOG_FIELD_MAX)}...` : p;
+}
 
 /** The claim headers `exts` own (sanitize, then set): as the compiler builds a route's claimHeaders. */
 function claimHeadersOf(exts: readonly JwtExtension[]): readonly string[] {

@@ -55,3 +55,39 @@ test('a client that goes away while its request waits for the upstream: one line
     await h.close();
   }
 });
+
+test('logged host and path: a fragment is never written (a token after #), and each is cut at 256 characters', async () => {
+  const lines: string[] = [];
+  const h = await startHarness({ manifests: [basic], gateway: { accessLog: true, logger: createLogger('info', (l) => lines.push(l)) } });
+  try {
+    const raw = async (head: string): Promise<string> => {
+      const sock = net.connect(h.port, '127.0.0.1');
+      let got = '';
+      sock.on('data', (d) => (got += d.toString('latin1')));
+      sock.write(head);
+      for (let i = 0; i < 200 && !/\r\n\r\n/.test(got); i++) await new Promise((r) => setTimeout(r, 10));
+      sock.destroy();
+      return got;
+    };
+    assert.match(await raw(`GET /callback#access_token=${TOKEN} HTTP/1.1\r\nHost: www.example.com:8080\r\n\r\n`), /^HTTP\/1\.1 400 /);
+    const longPath = `/anything/${'a'.repeat(3000)}`;
+    const longHost = `${'h'.repeat(3000)}.example.com`;
+    assert.match(await raw(`GET ${longPath} HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`), /^HTTP\/1\.1 200 /);
+    assert.match(await raw(`GET /headers HTTP/1.1\r\nHost: ${longHost}\r\n\r\n`), /^HTTP\/1\.1 404 /);
+    const entries = () => lines.map((l) => JSON.parse(l)).filter((e) => e.msg === 'request');
+    for (let i = 0; i < 100 && entries().length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    const [frag, proxied, unknown] = entries();
+    assert.equal(frag.status, 400);
+    assert.equal(frag.path, '/callback');
+    assert.equal(proxied.status, 200);
+    assert.equal(proxied.path, `${longPath.slice(0, 256)}...`);
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.host, `${longHost.slice(0, 256)}...`);
+    for (const l of lines) {
+      assert.ok(!l.includes(TOKEN.split('.')[2]!), 'no token material in any log line');
+      assert.ok(l.length < 1500, `a short line: ${l.length}`);
+    }
+  } finally {
+    await h.close();
+  }
+});
