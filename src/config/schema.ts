@@ -125,7 +125,11 @@ export type InferShape<S extends Shape> = Simplify<
 const SENSITIVE_PATH = /(^|\.)(jwks|inline|data|stringData)(\.|\[|$)/;
 
 /** Header or query parameter names whose match values may be credentials: never quoted or dumped. */
-export const SENSITIVE_NAME = /authorization|cookie|token|secret|password|api-?key/i;
+/**
+ * Header and query parameter names whose match values /config_dump and error messages do not
+ * show: anything that reads as a credential (`authorization`, `x-auth`, `api_key`, `key`, `sig`, …).
+ */
+export const SENSITIVE_NAME = /auth|cookie|token|secret|passw|credential|session|api[-_.]?key|(^|[-_.])key$|(^|[-_.])sig(nature)?$/i;
 
 /**
  * A value for an error message. Strings are quoted (shortened), except where they may be key

@@ -15,6 +15,7 @@ import { configDump, configDumpText } from '../../src/config/dump.js';
 import { loadManifestsFromText } from '../../src/config/load.js';
 import { formatCheckReport, hasErrors } from '../../src/config/report.js';
 import type { Snapshot } from '../../src/config/snapshot.js';
+import { SENSITIVE_NAME } from '../../src/config/schema.js';
 import type { GatewayRequest } from '../../src/http/exchange.js';
 import { pickBackend, selectRoute } from '../../src/routing/match.js';
 
@@ -751,6 +752,13 @@ test('config_dump: routes, policies, providers and key metadata, never key mater
   assert.deepEqual(Object.keys(p.keySet.keys[0]).sort(), ['alg', 'crv', 'kid', 'kty', 'thumbprint']);
   assert.deepEqual(dump.backends, [{ key: 'Service/default/app:80', endpoints: ['app.default.svc.cluster.local:80'] }]);
   assert.deepEqual(dump.problems, { errors: 0, warnings: 0 });
+});
+
+test('config_dump redaction: credential-looking header and query parameter names (SENSITIVE_NAME)', () => {
+  for (const n of ['authorization', 'x-auth', 'X-Auth-Token', 'cookie', 'x-api_key', 'api-key', 'x-api.key', 'key', 'x-key', 'sig', 'x-signature', 'client_secret', 'x-session-id', 'x-credentials', 'passwd'])
+    assert.ok(SENSITIVE_NAME.test(n), n);
+  for (const n of ['x-env', 'x-team', 'x-design', 'keyword', 'monkey-see', 'version', 'view', 'signal'])
+    assert.ok(!SENSITIVE_NAME.test(n), n);
 });
 
 test('a Gateway with an error of its own is Accepted False and not served; its routes find no listener', () => {
