@@ -217,7 +217,7 @@ export class Gateway {
     let quietSince = start;
     while (Date.now() < deadline) {
       const now = Date.now();
-      if (this.authPending > 0 || this.forwarder.inFlight > 0 || this.http.requestsSeen !== seen) quietSince = now;
+      if (this.authPending > 0 || this.forwarder.inFlight > 0 || this.http.lingering > 0 || this.http.requestsSeen !== seen) quietSince = now;
       else if (now - quietSince >= quietMs) break;
       seen = this.http.requestsSeen;
       await new Promise((r) => setTimeout(r, 20));

@@ -175,7 +175,11 @@ class UwsExchange implements ClientExchange {
   }
 
   private onData(ab: ArrayBuffer, isLast: boolean): void {
-    if (isLast) this.bodyEnded = true;
+    if (isLast) {
+      this.bodyEnded = true;
+      // The upload an early answer waited for is all read: answer on the next turn (see respond).
+      if (this.linger !== undefined) setImmediate(this.linger);
+    }
     if (this.discardBody) return;
     // uWS restarts its 10 s idle timer only after ~16 KB of body, so a slower upload was cut after
     // 10 s with no answer. Any data is progress (Envoy's stream idle timeout is reset by every
@@ -274,17 +278,43 @@ class UwsExchange implements ClientExchange {
     // connection closes.
     this.resumeBeforeEnd();
     let aborted = false;
+    let answered = false;
+    let timer: NodeJS.Timeout | undefined;
+    const answer = () => {
+      if (answered) return;
+      answered = true;
+      this.linger = undefined;
+      if (timer !== undefined) {
+        clearTimeout(timer);
+        this.drain.lingering--;
+      }
+      if (!aborted) this.writeAnswer(status, headers, body, true, headKeepsLength);
+    };
     res.onAborted(() => {
       if (aborted) return;
       aborted = true;
+      answer();
       const cb = this.abortCb;
       this.abortCb = undefined;
       if (cb) cb();
     });
-    setImmediate(() => {
-      if (!aborted) this.writeAnswer(status, headers, body, true, headKeepsLength);
-    });
+    // An upload not read yet (a 401 or 404 before its body): uWS closes right after the answer,
+    // with the unread upload making the kernel send a reset, so a client still writing its body
+    // (Node's http, fetch) gets EPIPE or ECONNRESET instead of the 401 it could act on. As Envoy's
+    // delayed close does, the rest of the body is read and dropped first, for at most LINGER_MS;
+    // the answer then goes out and the connection closes. (uWS gives no handle to close a
+    // connection after an answer has ended it, so the answer itself waits.)
+    if (!this.bodyEnded && !this.closeAfterResponse) {
+      this.linger = answer;
+      this.drain.lingering++;
+      timer = setTimeout(answer, LINGER_MS);
+      return;
+    }
+    setImmediate(answer);
   }
+
+  /** Set while an early answer waits for the rest of the upload (respond). */
+  private linger: (() => void) | undefined;
 
   /** Writes a whole local answer (see respond). */
   private writeAnswer(status: number, headers: readonly string[], body: string | Buffer, close: boolean, headKeepsLength: boolean): void {
@@ -492,10 +522,19 @@ interface DrainState {
   draining: boolean;
   /** Requests received so far: the drain waits until none has come for a while. */
   requests: number;
+  /** Early answers waiting for the rest of their upload (see UwsExchange.respond): the drain waits for them too. */
+  lingering: number;
 }
 
+/**
+ * How long an answer given before its upload was read waits for the rest of it (Envoy's
+ * `delayed_close_timeout` default): closing with request bytes unread makes the kernel reset the
+ * connection, and clients that stop at a failed write (Node's http and fetch) never read the answer.
+ */
+const LINGER_MS = 1000;
+
 export class HttpServer {
-  private readonly drainState: DrainState = { draining: false, requests: 0 };
+  private readonly drainState: DrainState = { draining: false, requests: 0, lingering: 0 };
   private readonly opts: HttpServerOptions;
   private readonly onRequest: RequestHandler;
   private readonly onOversize: OversizeHandler;
@@ -642,6 +681,11 @@ export class HttpServer {
   /** Requests received so far (a drain waits until this stops moving). */
   get requestsSeen(): number {
     return this.drainState.requests;
+  }
+
+  /** Early answers still waiting for the rest of their upload (at most LINGER_MS each). */
+  get lingering(): number {
+    return this.drainState.lingering;
   }
 
   /** Closes every connection (after stopAccepting and a drain period). */

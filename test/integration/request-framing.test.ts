@@ -4,6 +4,7 @@
 // closed after it; a request pipelined behind it in the same packet is never served (README Limits).
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { seedManifestsDir } from '../helpers/paths.js';
@@ -118,6 +119,47 @@ test('answered before its body was read (a 404 here, a 401 to an upload likewise
   const r = await exchange('GET /anything HTTP/1.1\r\nHost: nope.example\r\n\r\n');
   assert.deepEqual(statusLines(r.text), ['HTTP/1.1 404 Not Found']);
   assert.doesNotMatch(r.text, /Connection: close/i);
+});
+
+test('an upload answered at once (401, no token) is read to its end before the connection closes, as Envoy\'s delayed close: a client still writing its body (Node\'s http, in its own process) reads the 401 instead of a reset', async () => {
+  const jwt = await startHarness({ manifests: [readFileSync(path.join(seedManifestsDir, '01-basic-jwt.yaml'), 'utf8')] });
+  try {
+    // The client runs in another process: in this one, its writes and the gateway's answer would take turns on one event loop.
+    const client = `
+      const http = require('node:http');
+      const size = 1000000;
+      const one = () => new Promise((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port: ${jwt.port}, method: 'POST', path: '/headers', agent: false, headers: { host: 'www.example.com:8080', 'content-length': size } });
+        req.on('response', (res) => { res.resume(); res.on('end', () => resolve(res.statusCode + ' ' + res.headers.connection)); });
+        req.on('error', (e) => resolve('error ' + e.code));
+        const chunk = Buffer.alloc(65536, 117);
+        let sent = 0;
+        const pump = () => {
+          while (sent < size) {
+            const n = Math.min(chunk.length, size - sent);
+            sent += n;
+            if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void req.once('drain', pump);
+          }
+          req.end();
+        };
+        pump();
+      });
+      (async () => { const out = []; for (let i = 0; i < 8; i++) out.push(await one()); console.log(JSON.stringify(out)); })();`;
+    const out = await new Promise<string>((resolve, reject) => execFile(process.execPath, ['-e', client], { timeout: 30_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))));
+    assert.deepEqual(JSON.parse(out), Array(8).fill('401 close'));
+  } finally {
+    await jwt.close();
+  }
+});
+
+test('an early answer waits at most ~1 s for a body that does not come, then goes out and the connection closes', async () => {
+  const t0 = Date.now();
+  const r = await exchange('POST /anything HTTP/1.1\r\nHost: nope.example\r\nContent-Length: 100\r\n\r\nabc');
+  const ms = Date.now() - t0;
+  assert.deepEqual(statusLines(r.text), ['HTTP/1.1 404 Not Found']);
+  assert.match(r.text, /\r\nConnection: close\r\n/i);
+  assert.ok(r.closed, 'closed by the gateway');
+  assert.ok(ms >= 900, `answered after the linger period, ${ms} ms`);
 });
 
 test('CONNECT is answered 400 before routing (it used to reach undici, which refused it: a 500 and a new upstream pool each time)', async () => {
