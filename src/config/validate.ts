@@ -58,6 +58,61 @@ function groupOf(apiVersion: string): string {
   return i < 0 ? '' : apiVersion.slice(0, i);
 }
 
+function versionOf(apiVersion: string): string {
+  return apiVersion.slice(apiVersion.indexOf('/') + 1);
+}
+
+/**
+ * The kinds jwtgate serves from a CRD: their group, whose they are, the versions the CRDs serve
+ * and what to write. Gateway API stopped serving v1alpha2 of Gateway and HTTPRoute (gateway-api
+ * #2069) and of ReferenceGrant (v1.2, #3361); v1beta1 of Gateway and HTTPRoute is still served,
+ * and ReferenceGrant v1 is served from Gateway API v1.5 on.
+ */
+const HOME: Readonly<Record<string, { readonly group: string; readonly owner: string; readonly versions: readonly string[]; readonly write: string }>> = {
+  Gateway: { group: GW, owner: 'Gateway API', versions: ['v1', 'v1beta1'], write: `${GW}/v1` },
+  HTTPRoute: { group: GW, owner: 'Gateway API', versions: ['v1', 'v1beta1'], write: `${GW}/v1` },
+  ReferenceGrant: { group: GW, owner: 'Gateway API', versions: ['v1beta1', 'v1'], write: `${GW}/v1beta1` },
+  TrafficPolicy: { group: KGW, owner: 'kgateway', versions: ['v1alpha1'], write: `${KGW}/v1alpha1` },
+  GatewayExtension: { group: KGW, owner: 'kgateway', versions: ['v1alpha1'], write: `${KGW}/v1alpha1` },
+  Backend: { group: KGW, owner: 'kgateway', versions: ['v1alpha1'], write: `${KGW}/v1alpha1` },
+  BackendConfigPolicy: { group: KGW, owner: 'kgateway', versions: ['v1alpha1'], write: `${KGW}/v1alpha1` },
+};
+
+/**
+ * Other projects' CRDs with the name of a kind jwtgate serves, by `group/Kind`: real resources
+ * that may sit next to the configuration, so only warned about. Any other group for these kinds
+ * is an error: a TrafficPolicy in `kgateway.dev` or `gateway.solo.io`, or an HTTPRoute in
+ * `networking.k8s.io`, dropped with a warning left its routes without their JWT check.
+ */
+const FOREIGN: Readonly<Record<string, string>> = {
+  'networking.istio.io/Gateway': 'Istio',
+  'gateway.solo.io/Gateway': 'Gloo Edge',
+  'policy.linkerd.io/HTTPRoute': 'Linkerd',
+  'networking.mesh.gloo.solo.io/TrafficPolicy': 'Gloo Mesh',
+  'gateway.envoyproxy.io/Backend': 'Envoy Gateway',
+};
+
+const REFUSED = ' (the API server refuses it; serve refuses to start, as dropping it could drop a policy or a route)';
+
+/**
+ * For a kind jwtgate serves written with another group, or a version its CRD does not serve:
+ * the error to report (undefined when the apiVersion is right, or the group is one of FOREIGN's).
+ */
+function wrongApiVersion(apiVersion: string, kind: string): string | undefined {
+  const home = Object.hasOwn(HOME, kind) ? HOME[kind] : undefined;
+  if (home === undefined) return undefined;
+  const group = groupOf(apiVersion);
+  if (group !== home.group) {
+    if (Object.hasOwn(FOREIGN, `${group}/${kind}`)) return undefined;
+    return `${kind} in group ${group === '' ? '"" (the core group: apiVersion has no group)' : group} is not ${home.owner}'s: write apiVersion: ${home.write}${REFUSED}`;
+  }
+  const version = versionOf(apiVersion);
+  if (home.versions.includes(version)) return undefined;
+  const served = home.versions.map((v) => `${home.group}/${v}`).join(' or ');
+  const why = version === 'v1alpha2' && home.group === GW ? `no longer served by Gateway API's CRDs (deprecated, then removed)` : `not a version the ${home.owner} CRD serves (${served})`;
+  return `${apiVersion} ${kind} is ${why}: write apiVersion: ${home.write}${REFUSED}`;
+}
+
 export function validateResources(resources: readonly RawResource[], problems: ConfigProblem[]): ValidatedConfig {
   const out: ValidatedConfig = {
     gateways: [],
@@ -80,7 +135,21 @@ export function validateResources(resources: readonly RawResource[], problems: C
     const id = resourceId(raw);
     const gk = `${groupOf(raw.apiVersion)}/${raw.kind}`;
     const cx = ParseCtx.for(raw, problems);
+    const wrong = wrongApiVersion(raw.apiVersion, raw.kind);
+    if (wrong !== undefined) {
+      cx.error('apiVersion', wrong);
+      markFatal(problems, id, (path) => path === 'apiVersion', '');
+      out.all.push({ raw, id, handling: 'unsupported', message: wrong });
+      continue;
+    }
     if (!KINDS.has(gk)) {
+      const foreign = FOREIGN[gk];
+      if (foreign !== undefined) {
+        const msg = `not ${HOME[raw.kind]!.owner}'s ${raw.kind} (group ${groupOf(raw.apiVersion)}: ${foreign}'s ${raw.kind}): ignored`;
+        cx.warn('kind', msg);
+        out.all.push({ raw, id, handling: 'unsupported', message: msg });
+        continue;
+      }
       const near = SILENT.has(gk) || NOT_SUPPORTED[gk] !== undefined ? undefined : lookalikeKind(groupOf(raw.apiVersion), raw.kind);
       if (near !== undefined) {
         // The API server refuses it ("no matches for kind"); ignored, a TrafficPolicy or

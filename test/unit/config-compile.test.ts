@@ -812,8 +812,8 @@ test('documents the API server refuses whose loss would serve requests without t
     const cases: [string, Doc[], RegExp][] = [
       ['kind TrafficPolicys', [pol({ kind: 'TrafficPolicys' })], /TrafficPolicys is not a kind the API server knows \(did you mean TrafficPolicy in gateway\.kgateway\.dev\?\)/],
       ['kind trafficpolicy', [pol({ kind: 'trafficpolicy' })], /did you mean TrafficPolicy/],
-      ['apiVersion without its group', [pol({ apiVersion: 'v1alpha1' })], /v1alpha1 TrafficPolicy is not a kind the API server knows/],
-      ['group gateways.kgateway.dev', [pol({ apiVersion: 'gateways.kgateway.dev/v1alpha1' })], /did you mean TrafficPolicy in gateway\.kgateway\.dev/],
+      ['apiVersion without its group', [pol({ apiVersion: 'v1alpha1' })], /TrafficPolicy in group "" \(the core group: apiVersion has no group\) is not kgateway's: write apiVersion: gateway\.kgateway\.dev\/v1alpha1/],
+      ['group gateways.kgateway.dev', [pol({ apiVersion: 'gateways.kgateway.dev/v1alpha1' })], /TrafficPolicy in group gateways\.kgateway\.dev is not kgateway's: write apiVersion: gateway\.kgateway\.dev\/v1alpha1/],
       ['kind HTTPRoutex', [{ ...route(), kind: 'HTTPRoutex' }], /did you mean HTTPRoute in gateway\.networking\.k8s\.io/],
       ['policy namespace "default "', [pol({ metadata: md('pol', 'default ') })], /metadata\.namespace.*serve refuses to start/],
       ['targetRef: (misspelt key)', [pol({}, { targetRef: [target('Gateway', 'gw')], ...jwt })], /names no target it can be attached to \(its targetRefs key is misspelt\)/],

@@ -1,0 +1,89 @@
+// The document envelope: apiVersion (group and version) of the kinds jwtgate serves, metadata
+// keys, `kind: List` keys, files that hold no resources, unrendered templates, kustomize files.
+// Each of these once dropped a resource (a TrafficPolicy, an HTTPRoute) with at most a warning,
+// and its routes were served without their JWT check.
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { keyPair } from '../fixtures/auth/keys.js';
+import { KGW, gateway, md, route, type Doc } from '../fixtures/config/manifests.js';
+import { compileText } from '../../src/config/build.js';
+import type { ConfigProblem } from '../../src/errors.js';
+
+const JWKS = JSON.stringify({ keys: [{ ...keyPair('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256' }] });
+const ext: Doc = { apiVersion: KGW, kind: 'GatewayExtension', metadata: md('ext'), spec: { jwt: { providers: [{ name: 'p', issuer: 'iss', jwks: { local: { inline: JWKS } } }] } } };
+const policy = (o: Doc = {}): Doc => ({
+  apiVersion: KGW,
+  kind: 'TrafficPolicy',
+  metadata: md('pol'),
+  spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], jwtAuth: { extensionRef: { name: 'ext' } } },
+  ...o,
+});
+
+function problems(docs: Doc[]): readonly ConfigProblem[] {
+  return compileText(docs.map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }, 't.yaml').problems;
+}
+const about = (ps: readonly ConfigProblem[], resource: string): ConfigProblem[] => ps.filter((p) => p.resource === resource);
+
+test('a kind jwtgate serves in another group is a fatal error that says what apiVersion to write, not "ignored"', () => {
+  const cases: [Doc, string, string][] = [
+    [policy({ apiVersion: 'kgateway.dev/v1alpha1' }), 'TrafficPolicy/default/pol', 'TrafficPolicy in group kgateway.dev is not kgateway\'s: write apiVersion: gateway.kgateway.dev/v1alpha1'],
+    [policy({ apiVersion: 'gateway.kgateway.io/v1alpha1' }), 'TrafficPolicy/default/pol', 'TrafficPolicy in group gateway.kgateway.io is not kgateway\'s: write apiVersion: gateway.kgateway.dev/v1alpha1'],
+    [policy({ apiVersion: 'gateway.solo.io/v1' }), 'TrafficPolicy/default/pol', 'TrafficPolicy in group gateway.solo.io is not kgateway\'s'],
+    [policy({ apiVersion: 'gloo.solo.io/v1alpha1' }), 'TrafficPolicy/default/pol', 'TrafficPolicy in group gloo.solo.io is not kgateway\'s'],
+    [policy({ apiVersion: 'v1alpha1' }), 'TrafficPolicy/default/pol', 'TrafficPolicy in group "" (the core group: apiVersion has no group) is not kgateway\'s'],
+    [{ ...ext, apiVersion: 'gateway.solo.io/v1' }, 'GatewayExtension/default/ext', 'GatewayExtension in group gateway.solo.io is not kgateway\'s: write apiVersion: gateway.kgateway.dev/v1alpha1'],
+    [{ ...route({}, 'admin'), apiVersion: 'networking.k8s.io/v1' }, 'HTTPRoute/default/admin', 'HTTPRoute in group networking.k8s.io is not Gateway API\'s: write apiVersion: gateway.networking.k8s.io/v1'],
+    [{ ...gateway({}, 'gw2'), apiVersion: 'networking.x-k8s.io/v1alpha1' }, 'Gateway/default/gw2', 'Gateway in group networking.x-k8s.io is not Gateway API\'s'],
+    [{ apiVersion: 'gateway.kgateway.dev/v1alpha2', kind: 'ReferenceGrant', metadata: md('rg'), spec: {} }, 'ReferenceGrant/default/rg', 'ReferenceGrant in group gateway.kgateway.dev is not Gateway API\'s: write apiVersion: gateway.networking.k8s.io/v1beta1'],
+  ];
+  for (const [doc, resource, message] of cases) {
+    const ps = about(problems([gateway(), route(), ext, policy(), doc]), resource);
+    const p = ps.find((x) => x.path === 'apiVersion');
+    assert.ok(p, `${resource}: ${JSON.stringify(ps)}`);
+    assert.equal(p.severity, 'error');
+    assert.equal(p.fatal, true, message);
+    assert.ok(p.message.startsWith(message), `${p.message}\n  wanted: ${message}`);
+    assert.ok(!ps.some((x) => /does not use it/.test(x.message)), JSON.stringify(ps));
+  }
+});
+
+test("another project's CRD named like a kind jwtgate serves is only warned about, saying whose it is", () => {
+  const foreign: [string, string, string][] = [
+    ['networking.istio.io/v1', 'Gateway', "not Gateway API's Gateway (group networking.istio.io: Istio's Gateway): ignored"],
+    ['gateway.solo.io/v1', 'Gateway', "not Gateway API's Gateway (group gateway.solo.io: Gloo Edge's Gateway): ignored"],
+    ['policy.linkerd.io/v1beta3', 'HTTPRoute', "not Gateway API's HTTPRoute (group policy.linkerd.io: Linkerd's HTTPRoute): ignored"],
+    ['networking.mesh.gloo.solo.io/v1', 'TrafficPolicy', "not kgateway's TrafficPolicy (group networking.mesh.gloo.solo.io: Gloo Mesh's TrafficPolicy): ignored"],
+    ['gateway.envoyproxy.io/v1alpha1', 'Backend', "not kgateway's Backend (group gateway.envoyproxy.io: Envoy Gateway's Backend): ignored"],
+  ];
+  for (const [apiVersion, kind, message] of foreign) {
+    const ps = about(problems([gateway(), { apiVersion, kind, metadata: md('x'), spec: {} }]), `${kind}/default/x`);
+    assert.deepEqual(ps.map((p) => [p.severity, p.path, p.message, p.fatal]), [['warning', 'kind', message, undefined]]);
+  }
+});
+
+test('a version the CRD does not serve is an error: kgateway kinds only v1alpha1; Gateway API v1alpha2 of Gateway, HTTPRoute, ReferenceGrant is no longer served', () => {
+  const bad: [Doc, string, RegExp][] = [
+    [policy({ apiVersion: 'gateway.kgateway.dev/v1' }), 'TrafficPolicy/default/pol', /^gateway\.kgateway\.dev\/v1 TrafficPolicy is not a version the kgateway CRD serves \(gateway\.kgateway\.dev\/v1alpha1\): write apiVersion: gateway\.kgateway\.dev\/v1alpha1/],
+    [{ ...ext, apiVersion: 'gateway.kgateway.dev/v1beta1' }, 'GatewayExtension/default/ext', /not a version the kgateway CRD serves/],
+    [{ ...route(), apiVersion: 'gateway.networking.k8s.io/v1alpha2' }, 'HTTPRoute/default/app', /^gateway\.networking\.k8s\.io\/v1alpha2 HTTPRoute is no longer served by Gateway API's CRDs \(deprecated, then removed\): write apiVersion: gateway\.networking\.k8s\.io\/v1/],
+    [{ ...gateway({}, 'gw2'), apiVersion: 'gateway.networking.k8s.io/v1alpha2' }, 'Gateway/default/gw2', /no longer served/],
+    [{ apiVersion: 'gateway.networking.k8s.io/v1alpha2', kind: 'ReferenceGrant', metadata: md('rg'), spec: {} }, 'ReferenceGrant/default/rg', /no longer served.*write apiVersion: gateway\.networking\.k8s\.io\/v1beta1/],
+    [{ ...route({}, 'r3'), apiVersion: 'gateway.networking.k8s.io/v2' }, 'HTTPRoute/default/r3', /not a version the Gateway API CRD serves \(gateway\.networking\.k8s\.io\/v1 or gateway\.networking\.k8s\.io\/v1beta1\)/],
+  ];
+  for (const [doc, resource, message] of bad) {
+    const ps = about(problems([gateway(), ext, policy(), doc]), resource);
+    const p = ps.find((x) => x.path === 'apiVersion');
+    assert.ok(p && p.severity === 'error' && p.fatal === true && message.test(p.message), `${resource}: ${JSON.stringify(ps)}`);
+  }
+  // Served versions are used without a word.
+  const ok = problems([
+    { ...gateway(), apiVersion: 'gateway.networking.k8s.io/v1beta1' },
+    { ...route(), apiVersion: 'gateway.networking.k8s.io/v1beta1' },
+    { apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: md('rg'), spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'x' }], to: [{ group: '', kind: 'Service' }] } },
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'ReferenceGrant', metadata: md('rg2'), spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'x' }], to: [{ group: '', kind: 'Service' }] } },
+    ext,
+    policy(),
+  ]);
+  assert.deepEqual(ok.filter((p) => p.path === 'apiVersion' || p.path === 'kind'), []);
+});
