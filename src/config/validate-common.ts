@@ -72,7 +72,35 @@ export function headerName(max = 256): Schema<string> {
   return str({ min: 1, max, pattern: HEADER_NAME, patternHint: 'must be a valid HTTP header name (RFC 7230 token: letters, digits and !#$%&\'*+-.^_`|~)' });
 }
 
-/** Top-level document: fields other than spec are accepted (metadata was checked by the loader). */
+/**
+ * `metadata` (apimachinery ObjectMeta): its keys are checked, an unknown one is an error, as
+ * kubectl's strict decoding refuses it (`namspace:` silently moved a policy to `default`). The
+ * values of name, namespace, labels and annotations were checked by the loader; the others are
+ * server-set or not used by jwtgate and kept as they are.
+ */
+export const objectMeta = obj(
+  {
+    name: any().optional(),
+    generateName: any().optional(),
+    namespace: any().optional(),
+    selfLink: any().optional(),
+    uid: any().optional(),
+    resourceVersion: any().optional(),
+    generation: any().optional(),
+    creationTimestamp: any().optional(),
+    deletionTimestamp: any().optional(),
+    deletionGracePeriodSeconds: any().optional(),
+    labels: any().optional(),
+    annotations: any().optional(),
+    ownerReferences: any().optional(),
+    finalizers: any().optional(),
+    managedFields: any().optional(),
+    clusterName: any().optional(),
+  },
+  { unknownMessage: (field) => `unknown field "${field}": metadata takes name, namespace, labels, annotations and the other ObjectMeta fields (kubectl's strict decoding refuses it)` },
+);
+
+/** Top-level document: fields other than spec are accepted (metadata is checked by validateResources with `objectMeta`). */
 export function documentSchema<S extends Schema<any>>(spec: S) {
   return obj({
     apiVersion: any(),

@@ -6,7 +6,7 @@
 import type { ConfigProblem } from '../errors.js';
 import { resourceId, type RawResource } from './resource.js';
 import { ParseCtx } from './schema.js';
-import { namespaceName, dnsSubdomain, editDistance, GATEWAY_API_GROUP, KGATEWAY_GROUP, markFatal } from './validate-common.js';
+import { namespaceName, dnsSubdomain, editDistance, GATEWAY_API_GROUP, KGATEWAY_GROUP, markFatal, objectMeta } from './validate-common.js';
 import { validateBackend, type BackendModel } from './validate-backend.js';
 import { validateGateway, type GatewayModel } from './validate-gateway.js';
 import { validateGatewayExtension, type GatewayExtensionModel } from './validate-gateway-extension.js';
@@ -176,6 +176,11 @@ export function validateResources(resources: readonly RawResource[], problems: C
       continue;
     }
     const e0 = cx.errors;
+    const p0 = problems.length;
+    objectMeta.parse(raw.object['metadata'], 'metadata', cx);
+    // A misspelt metadata key: read without it, the resource would be in another namespace
+    // (`namspace:` → default), without its labels or annotations; kubectl refuses the manifest.
+    markFatal(problems, id, (path) => path.startsWith('metadata.'), ' (serve refuses to start: read without the field, the resource could land in another namespace)', p0);
     namespaceName().parse(raw.namespace, 'metadata.namespace', cx);
     dnsSubdomain().parse(raw.name, 'metadata.name', cx);
     if (cx.errors !== e0) {

@@ -87,3 +87,42 @@ test('a version the CRD does not serve is an error: kgateway kinds only v1alpha1
   ]);
   assert.deepEqual(ok.filter((p) => p.path === 'apiVersion' || p.path === 'kind'), []);
 });
+
+test('an unknown metadata key is a fatal error with a "did you mean" (namspace: moved the policy to namespace default)', () => {
+  const pol = policy({ metadata: { name: 'pol', namspace: 'apps' } });
+  const ps = about(problems([gateway(), route(), ext, pol]), 'TrafficPolicy/default/pol');
+  const p = ps.find((x) => x.path === 'metadata.namspace');
+  assert.ok(p, JSON.stringify(ps));
+  assert.equal(p.severity, 'error');
+  assert.equal(p.fatal, true);
+  assert.match(p.message, /^unknown field "namspace": did you mean "namespace"\? \(kubectl's strict field validation refuses it\) \(serve refuses to start/);
+  // Any kind jwtgate reads; a key no field comes near says what metadata takes.
+  const cm = problems([gateway(), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'jwks', lables: { a: 'b' }, foo: 1 }, data: { jwks: JWKS } }]);
+  assert.deepEqual(
+    about(cm, 'ConfigMap/default/jwks').map((x) => [x.path, x.fatal, x.message.replace(/ \(serve refuses.*$/, '')]),
+    [
+      ['metadata.lables', true, 'unknown field "lables": did you mean "labels"? (kubectl\'s strict field validation refuses it)'],
+      ['metadata.foo', true, 'unknown field "foo": metadata takes name, namespace, labels, annotations and the other ObjectMeta fields (kubectl\'s strict decoding refuses it)'],
+    ],
+  );
+  // Every ObjectMeta field, as `kubectl get -o yaml` writes them, is accepted.
+  const full = {
+    name: 'app',
+    namespace: 'default',
+    generateName: 'app-',
+    selfLink: '/x',
+    uid: 'u',
+    resourceVersion: '1',
+    generation: 1,
+    creationTimestamp: '2024-01-01T00:00:00Z',
+    deletionTimestamp: null,
+    deletionGracePeriodSeconds: 30,
+    labels: { a: 'b' },
+    annotations: { c: 'd' },
+    ownerReferences: [],
+    finalizers: ['x'],
+    managedFields: [{ manager: 'kubectl' }],
+    clusterName: '',
+  };
+  assert.deepEqual(about(problems([gateway(), { ...route(), metadata: full }]), 'HTTPRoute/default/app'), []);
+});
