@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Composer, isMap, isScalar, isSeq, LineCounter, Parser, type Node as YamlNode } from 'yaml';
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
-import { isObject as isPlainObject } from './schema.js';
+import { isObject as isPlainObject, suggest } from './schema.js';
 
 /** Files larger than this are refused (4 MiB). */
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
@@ -21,6 +21,8 @@ export const MAX_RESOURCES = 10_000;
  */
 export const MAX_DOCUMENTS = 20_000;
 const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+/** The fields of a `kind: List` (or a typed list such as TrafficPolicyList). */
+const LIST_KEYS = ['apiVersion', 'kind', 'metadata', 'items'];
 const limitReported = new WeakSet<LoadResult>();
 
 export interface LoadResult {
@@ -246,8 +248,22 @@ function parseInto(text: string, file: string, out: LoadResult): void {
     // `kind: List`, or a typed list such as `TrafficPolicyList` (kubectl get -o yaml).
     if (typeof value['kind'] === 'string' && value['kind'].endsWith('List') && !('spec' in value)) {
       const listLine = lineOf(contents.range?.[0]);
+      // A misspelt `items` (`itmes`, `Items`) once dropped every resource in the list silently.
+      let badKey = false;
+      for (const pair of contents.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key === undefined || LIST_KEYS.includes(key)) continue;
+        badKey = true;
+        const close = suggest(key, LIST_KEYS);
+        const hint = close ? `did you mean "${close}"? ` : '';
+        const at = `${file}:${lineOf((pair.key as YamlNode).range?.[0])}`;
+        out.problems.push({ ...fileProblem(file, `unknown field "${key}" in a ${value['kind']}: ${hint}a list takes only apiVersion, kind, metadata and items (kubectl's strict decoding refuses it; the resources under it would not be read)`, at), path: key, fatal: true });
+      }
       const rawItems = value['items'];
-      if (rawItems === undefined || rawItems === null) continue; // an empty list
+      if (rawItems === undefined || rawItems === null || (Array.isArray(rawItems) && rawItems.length === 0)) {
+        if (!badKey) out.problems.push({ ...fileProblem(file, `a ${value['kind']} with no items: it holds no resources`, `${file}:${listLine}`), severity: 'warning' });
+        continue;
+      }
       if (!Array.isArray(rawItems)) {
         out.problems.push(fileProblem(file, `a ${value['kind']}'s items must be a list of resources`, `${file}:${listLine}`));
         continue;

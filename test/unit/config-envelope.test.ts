@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { keyPair } from '../fixtures/auth/keys.js';
 import { KGW, gateway, md, route, type Doc } from '../fixtures/config/manifests.js';
 import { compileText } from '../../src/config/build.js';
+import { loadManifestsFromText } from '../../src/config/load.js';
 import type { ConfigProblem } from '../../src/errors.js';
 
 const JWKS = JSON.stringify({ keys: [{ ...keyPair('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256' }] });
@@ -125,4 +126,23 @@ test('an unknown metadata key is a fatal error with a "did you mean" (namspace: 
     clusterName: '',
   };
   assert.deepEqual(about(problems([gateway(), { ...route(), metadata: full }]), 'HTTPRoute/default/app'), []);
+});
+
+test('kind List: a key other than apiVersion, kind, metadata, items is a fatal error with a "did you mean" (a misspelt items dropped every resource); a List with no items is warned about', () => {
+  const item = `- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: one}\n`;
+  for (const key of ['itmes', 'Items']) {
+    const r = loadManifestsFromText(`apiVersion: v1\nkind: List\nmetadata: {resourceVersion: ""}\n${key}:\n${item}`, 'l.yaml');
+    assert.deepEqual(r.resources, []);
+    assert.deepEqual(
+      r.problems.map((p) => [p.severity, p.fatal, p.path, p.source, p.message]),
+      [['error', true, key, 'l.yaml:4', `unknown field "${key}" in a List: did you mean "items"? a list takes only apiVersion, kind, metadata and items (kubectl's strict decoding refuses it; the resources under it would not be read)`]],
+    );
+  }
+  const other = loadManifestsFromText(`apiVersion: v1\nkind: TrafficPolicyList\nspecs: {}\nitems:\n${item}`, 'l.yaml');
+  assert.deepEqual(other.resources.map((x) => x.name), ['one']);
+  assert.deepEqual(other.problems.map((p) => [p.severity, p.path, p.message.slice(0, 80)]), [['error', 'specs', 'unknown field "specs" in a TrafficPolicyList: a list takes only apiVersion, kind']]);
+  for (const items of ['', 'items:\n', 'items: []\n']) {
+    const r = loadManifestsFromText(`apiVersion: v1\nkind: List\n${items}`, 'e.yaml');
+    assert.deepEqual(r.problems.map((p) => [p.severity, p.source, p.message]), [['warning', 'e.yaml:1', 'a List with no items: it holds no resources']], items);
+  }
 });

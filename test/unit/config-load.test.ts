@@ -250,7 +250,7 @@ test('load: typed lists (TrafficPolicyList), empty lists, bad items and nested l
   assert.deepEqual(r.resources.map((x) => x.name), ['a']);
   assert.deepEqual(
     r.problems.map((p) => p.message),
-    ["a List's items must be a list of resources", 'items[0]: a list inside a list is not supported: write its items in the outer list'],
+    ['a List with no items: it holds no resources', "a List's items must be a list of resources", 'items[0]: a list inside a list is not supported: write its items in the outer list'],
   );
 });
 
