@@ -41,6 +41,8 @@ export interface LoadResult {
 export async function loadManifests(paths: readonly string[]): Promise<LoadResult> {
   const out: LoadResult = { resources: [], problems: [] };
   const files: string[] = [];
+  /** Files named on the command line rather than found in a folder. */
+  const named = new Set<string>();
   for (const p of paths) {
     let st;
     try {
@@ -56,6 +58,7 @@ export async function loadManifests(paths: readonly string[]): Promise<LoadResul
       files.push(...found);
     } else {
       files.push(p);
+      named.add(p);
     }
   }
   const seen = new Set<string>();
@@ -96,7 +99,15 @@ export async function loadManifests(paths: readonly string[]): Promise<LoadResul
       out.problems.push(fileProblem(file, 'is not UTF-8 text (Kubernetes manifests are UTF-8): save it as UTF-8'));
       continue;
     }
-    parseInto(text, file, out);
+    if (!parseInto(text, file, out)) {
+      // An emptied or commented-out policy file loaded nothing, silently: its routes were
+      // served without their JWT check.
+      out.problems.push(
+        named.has(file)
+          ? { ...fileProblem(file, 'holds no resources (the file is empty or only comments): a file named with --config must hold manifests'), fatal: true }
+          : { ...fileProblem(file, 'holds no resources (the file is empty or only comments)'), severity: 'warning' },
+      );
+    }
   }
   return out;
 }
@@ -186,7 +197,8 @@ async function walk(dir: string, files: string[], problems: ConfigProblem[], vis
   }
 }
 
-function parseInto(text: string, file: string, out: LoadResult): void {
+/** Reads the documents of `text` into `out`; false when every one was empty (`---`, comments). */
+function parseInto(text: string, file: string, out: LoadResult): boolean {
   // A byte order mark opens the file, or a document after `---` (files concatenated).
   if (text.includes('\uFEFF')) text = text.replace(/(^|\n)\uFEFF/g, '$1');
   // YAML 1.2 (and kubectl's go-yaml) break lines at a lone CR too; the yaml package does not, so
@@ -199,13 +211,14 @@ function parseInto(text: string, file: string, out: LoadResult): void {
   // a million of them first. merge: YAML 1.1 `<<` merge keys, which kubectl accepts.
   const composer = new Composer({ uniqueKeys: true, merge: true });
   const docs = composer.compose(new Parser(lineCounter.addNewLine).parse(text));
+  let held = false;
   for (;;) {
     let next;
     try {
       next = docs.next();
     } catch (err) {
       out.problems.push(fileProblem(file, `YAML: ${yamlErrText(err)}`, `${file}:1`));
-      return;
+      return true;
     }
     if (next.done) break;
     const doc = next.value;
@@ -215,7 +228,7 @@ function parseInto(text: string, file: string, out: LoadResult): void {
         limitReported.add(out);
         out.problems.push(fileProblem(file, `more than ${MAX_DOCUMENTS} documents: this one and the rest are not read`, `${file}:${lineOf(doc.range?.[0])}`));
       }
-      return;
+      return true;
     }
     const docLine = lineOf(doc.range?.[0]);
     for (const w of doc.warnings) {
@@ -224,6 +237,7 @@ function parseInto(text: string, file: string, out: LoadResult): void {
       out.problems.push({ ...fileProblem(file, `YAML: ${firstLine(w.message)}`, `${file}:${line}`), severity: 'warning' });
     }
     if (doc.errors.length > 0) {
+      held = true;
       for (const e of doc.errors) {
         const line = e.linePos?.[0].line ?? lineOf(e.pos?.[0]);
         const what = /call stack/.test(e.message) ? 'the document is nested too deeply to read' : firstLine(e.message);
@@ -234,6 +248,7 @@ function parseInto(text: string, file: string, out: LoadResult): void {
     const contents = doc.contents as YamlNode | null;
     if (contents === null || contents === undefined) continue; // empty document (`---` only, comments)
     if (isScalar(contents) && (contents.value === null || contents.value === '')) continue;
+    held = true;
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 1000 });
@@ -284,6 +299,7 @@ function parseInto(text: string, file: string, out: LoadResult): void {
     const firstKeyLine = lineOf(contents.range?.[0]);
     addResource(value, contents, file, firstKeyLine, lineOf, out);
   }
+  return held;
 }
 
 function addResource(

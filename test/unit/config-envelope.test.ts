@@ -7,8 +7,11 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { keyPair } from '../fixtures/auth/keys.js';
 import { KGW, gateway, md, route, type Doc } from '../fixtures/config/manifests.js';
-import { compileText } from '../../src/config/build.js';
-import { loadManifestsFromText } from '../../src/config/load.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { compileFiles, compileText } from '../../src/config/build.js';
+import { loadManifests, loadManifestsFromText } from '../../src/config/load.js';
 import type { ConfigProblem } from '../../src/errors.js';
 
 const JWKS = JSON.stringify({ keys: [{ ...keyPair('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256' }] });
@@ -145,4 +148,30 @@ test('kind List: a key other than apiVersion, kind, metadata, items is a fatal e
     const r = loadManifestsFromText(`apiVersion: v1\nkind: List\n${items}`, 'e.yaml');
     assert.deepEqual(r.problems.map((p) => [p.severity, p.source, p.message]), [['warning', 'e.yaml:1', 'a List with no items: it holds no resources']], items);
   }
+});
+
+test('a file that holds no resources (empty, only comments, only ---) is warned about in a folder, and an error when named with --config', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'jwtgate-empty-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, '00-gw.yaml'), JSON.stringify(gateway()));
+  writeFileSync(path.join(dir, '10-empty.yaml'), '');
+  writeFileSync(path.join(dir, '20-comments.yaml'), '# apiVersion: gateway.kgateway.dev/v1alpha1\n# kind: TrafficPolicy\n---\n\n...\n');
+  const inFolder = await loadManifests([dir]);
+  assert.deepEqual(inFolder.resources.map((r) => r.kind), ['Gateway']);
+  assert.deepEqual(
+    inFolder.problems.map((p) => [p.severity, p.resource, p.message]),
+    [
+      ['warning', path.join(dir, '10-empty.yaml'), 'holds no resources (the file is empty or only comments)'],
+      ['warning', path.join(dir, '20-comments.yaml'), 'holds no resources (the file is empty or only comments)'],
+    ],
+  );
+  const named = await loadManifests([path.join(dir, '00-gw.yaml'), path.join(dir, '20-comments.yaml')]);
+  assert.deepEqual(
+    named.problems.map((p) => [p.severity, p.fatal, p.resource, p.message]),
+    [['error', true, path.join(dir, '20-comments.yaml'), 'holds no resources (the file is empty or only comments): a file named with --config must hold manifests']],
+  );
+  // serve refuses to start over it; a folder with an empty file still serves.
+  await assert.rejects(compileFiles([path.join(dir, '00-gw.yaml'), path.join(dir, '10-empty.yaml')], { generation: 1 }, { loadErrorsFatal: true }), /10-empty\.yaml: holds no resources/);
+  const s = await compileFiles([dir], { generation: 1 }, { loadErrorsFatal: true });
+  assert.equal(s.problems.filter((p) => /holds no resources/.test(p.message)).length, 2);
 });
