@@ -6,7 +6,7 @@
 
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
-import { firstInvalid, foldPolicies, NO_AUTH, type AttachedPolicy, type LevelPolicies } from '../routing/policy-attachment.js';
+import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies } from '../routing/policy-attachment.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
 import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
 import { resolveBackendTls } from './backend-tls.js';
@@ -257,6 +257,42 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       }
     }
   }
+
+  // A `disable` that wins over an extensionRef at the same level by the tie-break alone (same
+  // weight; then age, then name) turns JWT off without anyone having said which should win: a
+  // second policy added to debug, or left from a test, silently opened the Gateway.
+  const tieBreakDisables = (map: Map<string, PolicyState[]>, describe: (key: string) => string): void => {
+    for (const [key, list] of map) {
+      const sorted = list.filter((p) => p.attached.jwtAuth !== undefined && p.attached.invalid === undefined).sort((a, b) => olderFirst(a.attached, b.attached));
+      const winner = sorted[0];
+      if (winner?.attached.jwtAuth?.kind !== 'disable') continue;
+      for (const other of sorted.slice(1)) {
+        if (other.attached.jwtAuth?.kind !== 'extension' || other.attached.weight !== winner.attached.weight) continue;
+        const w = winner.attached;
+        const o = other.attached;
+        const a = `${w.namespace}/${w.name}`;
+        const b = `${o.namespace}/${o.name}`;
+        const ts = (p: PolicyState): string => p.model.raw.creationTimestamp ?? 'none';
+        const by =
+          w.createdMs !== o.createdMs
+            ? `${a} is older (creationTimestamp ${ts(winner)}, ${b}: ${ts(other)})`
+            : `${w.createdMs === Number.POSITIVE_INFINITY ? 'neither has a creationTimestamp' : 'same creationTimestamp'}, so the first by namespace/name, ${a}`;
+        ParseCtx.for(winner.model.raw, problems).warn(
+          'spec.jwtAuth.disable',
+          `jwtAuth.disable of TrafficPolicy ${a} wins over jwtAuth.extensionRef of TrafficPolicy ${b} on ${describe(key)} only by the tie-break (same kgateway.dev/policy-weight ${w.weight}; ${by}): JWT checking is off there. ` +
+            `If that is meant, give ${a} a higher kgateway.dev/policy-weight annotation than ${b}; if not, remove one of the two policies (or give ${b} the higher weight)`,
+        );
+      }
+    }
+  };
+  const sectionOf = (key: string): [string, string] => {
+    const i = key.indexOf('#');
+    return [key.slice(0, i), key.slice(i + 1)];
+  };
+  tieBreakDisables(atGateway, (k) => `Gateway ${k}`);
+  tieBreakDisables(atListener, (k) => `listener ${sectionOf(k)[1]} of Gateway ${sectionOf(k)[0]}`);
+  tieBreakDisables(atRoute, (k) => `HTTPRoute ${k}`);
+  tieBreakDisables(atRule, (k) => `rule ${sectionOf(k)[1]} of HTTPRoute ${sectionOf(k)[0]}`);
 
   // --- Backends --------------------------------------------------------------------------------
   const backends = new Map<string, BackendTarget>();

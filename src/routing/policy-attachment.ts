@@ -43,7 +43,7 @@ export const NO_AUTH: RouteAuth = Object.freeze({ jwt: Object.freeze([]), origin
 const ROUTE_SIDE: readonly PolicyLevel[] = ['ExtensionRef', 'Rule', 'HTTPRoute'];
 
 /** Within a level: the highest `kgateway.dev/policy-weight`, then the oldest, then by name. */
-function olderFirst(a: AttachedPolicy, b: AttachedPolicy): number {
+export function olderFirst(a: AttachedPolicy, b: AttachedPolicy): number {
   if (a.weight !== b.weight) return b.weight - a.weight;
   if (a.createdMs !== b.createdMs) return a.createdMs < b.createdMs ? -1 : 1;
   const ka = `${a.namespace}/${a.name}`;

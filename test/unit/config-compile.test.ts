@@ -844,3 +844,26 @@ test('documents the API server refuses whose loss would serve requests without t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a jwtAuth.disable that wins over a jwtAuth.extensionRef at the same level only by the tie-break (same weight; age, then name) is warned about, naming both, the target and the tie-break', () => {
+  const jwt = (name: string, targetRefs: Doc[], ts?: string, weight?: string): Doc => ({
+    ...policy({ targetRefs, jwtAuth: { extensionRef: { name: 'ext' } } }, name),
+    metadata: { ...md(name), ...(ts ? { creationTimestamp: ts } : {}), ...(weight ? { annotations: { 'kgateway.dev/policy-weight': weight } } : {}) },
+  });
+  const off = (name: string, targetRefs: Doc[], ts?: string, weight?: string): Doc => ({ ...jwt(name, targetRefs, ts, weight), spec: { targetRefs, jwtAuth: { disable: {} } } });
+  const warnings = (docs: Doc[]): string[] => build([gateway(), route(), ext([provider()]), ...docs]).problems.filter((p) => p.severity === 'warning' && /tie-break/.test(p.message)).map((p) => `${p.resource} ${p.path}: ${p.message}`);
+  const gw = [target('Gateway', 'gw')];
+  // By name (no creationTimestamp): debug-open sorts before jwt-policy.
+  assert.deepEqual(warnings([jwt('jwt-policy', gw), off('debug-open', gw)]), [
+    'TrafficPolicy/default/debug-open spec.jwtAuth.disable: jwtAuth.disable of TrafficPolicy default/debug-open wins over jwtAuth.extensionRef of TrafficPolicy default/jwt-policy on Gateway default/gw only by the tie-break (same kgateway.dev/policy-weight 0; neither has a creationTimestamp, so the first by namespace/name, default/debug-open): JWT checking is off there. If that is meant, give default/debug-open a higher kgateway.dev/policy-weight annotation than default/jwt-policy; if not, remove one of the two policies (or give default/jwt-policy the higher weight)',
+  ]);
+  // By age, on a listener and on a route rule.
+  const [byAge] = warnings([jwt('a-jwt', [target('Gateway', 'gw', 'http')], '2024-02-01T00:00:00Z'), off('z-open', [target('Gateway', 'gw', 'http')], '2024-01-01T00:00:00Z')]);
+  assert.match(byAge ?? '', /on listener http of Gateway default\/gw only by the tie-break \(same kgateway\.dev\/policy-weight 0; default\/z-open is older \(creationTimestamp 2024-01-01T00:00:00Z, default\/a-jwt: 2024-02-01T00:00:00Z\)\)/);
+  assert.match(warnings([jwt('b', [target('HTTPRoute', 'app', 'main')]), off('a', [target('HTTPRoute', 'app', 'main')])])[0] ?? '', /on rule main of HTTPRoute default\/app only by the tie-break/);
+  // An explicit intent is not warned about: the disable has the higher weight, or the extension
+  // wins, or they are at different levels.
+  assert.deepEqual(warnings([jwt('jwt-policy', gw), off('debug-open', gw, undefined, '10')]), []);
+  assert.deepEqual(warnings([jwt('a-jwt', gw), off('z-open', gw)]), []);
+  assert.deepEqual(warnings([jwt('jwt-policy', gw), off('debug-open', [target('HTTPRoute', 'app')])]), []);
+});
