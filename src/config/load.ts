@@ -209,7 +209,10 @@ function parseInto(text: string, file: string, out: LoadResult): boolean {
   const lineOf = (offset: number | undefined): number => (offset === undefined ? 1 : lineCounter.linePos(offset).line || 1);
   // Documents are composed one at a time, so reading stops at MAX_DOCUMENTS instead of building
   // a million of them first. merge: YAML 1.1 `<<` merge keys, which kubectl accepts.
-  const composer = new Composer({ uniqueKeys: true, merge: true });
+  // logLevel: the yaml package's own warnings (a key that is a map, which an unrendered
+  // `{{ .Values.x }}` is) went to stderr as a raw Node warning line, outside the JSON log; they
+  // are reported as problems instead (templatesIn).
+  const composer = new Composer({ uniqueKeys: true, merge: true, logLevel: 'error' });
   const docs = composer.compose(new Parser(lineCounter.addNewLine).parse(text));
   let held = false;
   for (;;) {
@@ -243,12 +246,26 @@ function parseInto(text: string, file: string, out: LoadResult): boolean {
         const what = /call stack/.test(e.message) ? 'the document is nested too deeply to read' : firstLine(e.message);
         out.problems.push(fileProblem(file, `YAML syntax error: ${what}`, `${file}:${line}`));
       }
+      // A template directive on its own line (`{{- if .Values.x }}`) breaks the YAML: say why.
+      const docText = text.slice(doc.range[0], doc.range[2]);
+      const m = templateOutsideComments(docText);
+      if (m) out.problems.push({ ...fileProblem(file, templateMessage(m.text), `${file}:${lineOf(doc.range[0] + m.index)}`), fatal: true });
       continue;
     }
     const contents = doc.contents as YamlNode | null;
     if (contents === null || contents === undefined) continue; // empty document (`---` only, comments)
     if (isScalar(contents) && (contents.value === null || contents.value === '')) continue;
     held = true;
+    const templates: TemplateFound[] = [];
+    templatesIn(contents, '', text, templates);
+    if (templates.length > 0) {
+      // Read as YAML, `{{ .Values.x }}` is a map in a map: the document means nothing as written.
+      for (const t of templates) {
+        const message = t.template ? templateMessage(t.text) : `a key that is a ${t.text.startsWith('[') || t.text.startsWith('-') ? 'list' : 'map'} (\`${short(t.text)}\`): manifest keys are strings`;
+        out.problems.push({ ...fileProblem(file, message, `${file}:${lineOf(t.offset)}`), path: t.path, fatal: true });
+      }
+      continue;
+    }
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 1000 });
@@ -345,6 +362,11 @@ function addResource(
   else if (!name) bad('metadata.name', meta['name'] === undefined ? 'Required value' : 'metadata.name must be a non-empty string');
   if (meta && meta['namespace'] !== undefined && typeof meta['namespace'] !== 'string') bad('metadata.namespace', 'must be a string');
   if (!ok) return;
+  const quoted: { path: string; text: string }[] = [];
+  quotedTemplates(value, '', quoted);
+  for (const q of quoted) {
+    out.problems.push({ resource: id, path: q.path, message: `looks like an unrendered template \`${short(q.text)}\`: render it first, e.g. \`helm template\` (as written, it names nothing that exists)`, severity: 'warning', source: at(q.path) });
+  }
   const labels = stringMap(meta!['labels'], 'metadata.labels', id, at, out.problems);
   const annotations = stringMap(meta!['annotations'], 'metadata.annotations', id, at, out.problems);
   const ts = meta!['creationTimestamp'];
@@ -362,6 +384,88 @@ function addResource(
     file,
     lines,
   });
+}
+
+interface TemplateFound {
+  /** Field path of the value (or of the map holding the key). */
+  readonly path: string;
+  readonly offset: number;
+  /** Its source text. */
+  readonly text: string;
+  /** A `{{ … }}` template, else a key that is a map or list. */
+  readonly template: boolean;
+}
+
+/** Unrendered `{{ … }}` templates read as flow maps, and other keys that are collections (at most 10). */
+function templatesIn(node: unknown, path: string, text: string, out: TemplateFound[]): void {
+  if (out.length >= 10 || node === null || typeof node !== 'object') return;
+  if ((isMap(node) || isSeq(node)) && node.flow && node.range && text.startsWith('{{', node.range[0])) {
+    out.push({ path, offset: node.range[0], text: text.slice(node.range[0], node.range[1]), template: true });
+    return;
+  }
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = pair.key as unknown;
+      if (isScalar(key)) templatesIn(pair.value, path ? `${path}.${String(key.value)}` : String(key.value), text, out);
+      else if ((isMap(key) || isSeq(key)) && key.range) {
+        const t = text.startsWith('{{', key.range[0]);
+        out.push({ path, offset: key.range[0], text: text.slice(key.range[0], key.range[1]), template: t });
+      }
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => templatesIn(item, `${path}[${i}]`, text, out));
+  }
+}
+
+const TEMPLATE = /\{\{.*?\}\}/;
+
+/** The first `{{ … }}` on a line that is not a comment. */
+function templateOutsideComments(docText: string): { text: string; index: number } | undefined {
+  let at = 0;
+  for (const line of docText.split('\n')) {
+    if (!/^\s*#/.test(line)) {
+      const m = TEMPLATE.exec(line);
+      if (m) return { text: m[0], index: at + m.index };
+    }
+    at += line.length + 1;
+  }
+  return undefined;
+}
+
+function short(s: string): string {
+  const one = s.replace(/\s+/g, ' ');
+  return one.length > 80 ? `${one.slice(0, 77)}...` : one;
+}
+
+function templateMessage(template: string): string {
+  if (/^\{\{\s*[<%]/.test(template)) {
+    return `unrendered template \`${short(template)}\` (a Hugo shortcode: the source of a docs page): copy the manifest from the rendered page, or write the value it stands for`;
+  }
+  return `unrendered template \`${short(template)}\`: render it first, e.g. \`helm template\`, and pass the output`;
+}
+
+/** Fields that name something (a resource, an issuer, a URL): a `{{ … }}` there names nothing that exists. */
+const NAMING_KEYS = new Set(['name', 'namespace', 'issuer', 'url', 'host', 'hostname', 'hostnames', 'sectionName']);
+
+/** Quoted `{{ … }}` strings in naming fields (a quoted template parses as a string: no YAML error). */
+function quotedTemplates(v: unknown, path: string, out: { path: string; text: string }[]): void {
+  if (out.length >= 10) return;
+  if (Array.isArray(v)) v.forEach((x, i) => quotedTemplates(x, `${path}[${i}]`, out));
+  else if (isPlainObject(v)) {
+    for (const [k, x] of Object.entries(v)) {
+      const p = path ? `${path}.${k}` : k;
+      const values = NAMING_KEYS.has(k) ? (Array.isArray(x) ? x.map((y, i) => [y, `${p}[${i}]`] as const) : [[x, p] as const]) : [];
+      let named = false;
+      for (const [y, yp] of values) {
+        const m = typeof y === 'string' ? TEMPLATE.exec(y) : null;
+        if (m) {
+          out.push({ path: yp, text: m[0] });
+          named = true;
+        }
+      }
+      if (!named) quotedTemplates(x, p, out);
+    }
+  }
 }
 
 function collectLines(node: YamlNode, prefix: string, lines: Map<string, number>, lineOf: (o: number | undefined) => number): void {

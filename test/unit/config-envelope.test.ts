@@ -175,3 +175,46 @@ test('a file that holds no resources (empty, only comments, only ---) is warned 
   const s = await compileFiles([dir], { generation: 1 }, { loadErrorsFatal: true });
   assert.equal(s.problems.filter((p) => /holds no resources/.test(p.message)).length, 2);
 });
+
+test('unrendered templates: an unquoted {{ … }} is an error naming it (no raw yaml warning on stderr), a quoted one in a naming field a warning', async () => {
+  const helm = `apiVersion: ${KGW}\nkind: GatewayExtension\nmetadata:\n  name: ext\nspec:\n  jwt:\n    providers:\n    - name: p\n      issuer: {{ .Values.jwt.issuer }}\n`;
+  const hugo = `apiVersion: {{< reuse "docs/snippets/trafficpolicy-apiversion.md" >}}\nkind: TrafficPolicy\nmetadata:\n  name: pol\n`;
+  const directive = `{{- if .Values.enabled }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n{{- end }}\n`;
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.message);
+  process.on('warning', onWarning);
+  try {
+    const r = loadManifestsFromText(`${helm}---\n${hugo}---\n${directive}`, 't.yaml');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings, [], 'the yaml package printed a warning');
+    assert.deepEqual(r.resources, []);
+    const ps = r.problems.filter((p) => /template/.test(p.message));
+    assert.deepEqual(
+      ps.map((p) => [p.severity, p.fatal, p.path, p.source, p.message]),
+      [
+        ['error', true, 'spec.jwt.providers[0].issuer', 't.yaml:9', 'unrendered template `{{ .Values.jwt.issuer }}`: render it first, e.g. `helm template`, and pass the output'],
+        ['error', true, 'apiVersion', 't.yaml:11', 'unrendered template `{{< reuse "docs/snippets/trafficpolicy-apiversion.md" >}}` (a Hugo shortcode: the source of a docs page): copy the manifest from the rendered page, or write the value it stands for'],
+        ['error', true, '', 't.yaml:16', 'unrendered template `{{- if .Values.enabled }}`: render it first, e.g. `helm template`, and pass the output'],
+      ],
+    );
+    // Another key that is a collection is said as such, not stringified.
+    const key = loadManifestsFromText(`apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  ? [a, b]\n  : c\n`, 'k.yaml');
+    assert.deepEqual(key.problems.map((p) => [p.path, p.message]), [['data', 'a key that is a list (`[a, b]`): manifest keys are strings']]);
+    assert.deepEqual(warnings, []);
+  } finally {
+    process.off('warning', onWarning);
+  }
+  const quoted = problems([
+    gateway(),
+    route(),
+    { ...ext, spec: { jwt: { providers: [{ name: 'p', issuer: '{{ .Values.jwt.issuer }}', jwks: { local: { inline: JWKS } } }] } } },
+    policy({ spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: '{{ .Values.gateway.name }}' }], jwtAuth: { extensionRef: { name: 'ext' } } } }),
+  ]);
+  assert.deepEqual(
+    quoted.filter((p) => /template/.test(p.message)).map((p) => [p.severity, p.resource, p.path, p.message]),
+    [
+      ['warning', 'GatewayExtension/default/ext', 'spec.jwt.providers[0].issuer', 'looks like an unrendered template `{{ .Values.jwt.issuer }}`: render it first, e.g. `helm template` (as written, it names nothing that exists)'],
+      ['warning', 'TrafficPolicy/default/pol', 'spec.targetRefs[0].name', 'looks like an unrendered template `{{ .Values.gateway.name }}`: render it first, e.g. `helm template` (as written, it names nothing that exists)'],
+    ],
+  );
+});
