@@ -343,6 +343,13 @@ function addResource(
   }
   const kind = typeof value['kind'] === 'string' ? value['kind'] : '';
   const apiVersion = typeof value['apiVersion'] === 'string' ? value['apiVersion'] : '';
+  // A kustomization.yaml in the folder: its namespace, patches and resources would apply to the
+  // manifests next to it, which are read as they are instead (a policy left in `default`).
+  if (apiVersion.startsWith('kustomize.config.k8s.io/') || ((kind === 'Kustomization' || kind === 'Component') && !apiVersion.includes('/'))) {
+    const dir = path.dirname(file) || '.';
+    out.problems.push({ ...fileProblem(file, `${where}a kustomize file (${kind || 'kind not set'}), not a manifest: render it with \`kubectl kustomize ${dir}\` and pass the output (kustomize's namespace, patches and resources are not applied to the manifests read here)`, source), fatal: true });
+    return;
+  }
   const meta = isPlainObject(value['metadata']) ? value['metadata'] : undefined;
   const name = meta && typeof meta['name'] === 'string' ? meta['name'] : '';
   const namespace = meta && typeof meta['namespace'] === 'string' && meta['namespace'] !== '' ? meta['namespace'] : 'default';

@@ -218,3 +218,16 @@ test('unrendered templates: an unquoted {{ … }} is an error naming it (no raw 
     ],
   );
 });
+
+test('a kustomization.yaml is a fatal error saying to render it with kubectl kustomize, with or without metadata.name', () => {
+  for (const meta of ['', 'metadata:\n  name: jwt\n']) {
+    const r = loadManifestsFromText(`apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n${meta}namespace: kgateway-system\nresources:\n- 10-jwt.yaml\n`, 'cfg/kustomization.yaml');
+    assert.deepEqual(r.resources, []);
+    assert.deepEqual(
+      r.problems.map((p) => [p.severity, p.fatal, p.source, p.message]),
+      [['error', true, 'cfg/kustomization.yaml:1', "a kustomize file (Kustomization), not a manifest: render it with `kubectl kustomize cfg` and pass the output (kustomize's namespace, patches and resources are not applied to the manifests read here)"]],
+    );
+  }
+  const component = loadManifestsFromText('apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches: []\n', 'kustomization.yaml');
+  assert.match(component.problems[0]?.message ?? '', /^a kustomize file \(Component\), not a manifest: render it with `kubectl kustomize \.`/);
+});
