@@ -9,6 +9,7 @@ import type { ConfigProblem } from '../errors.js';
 import { importLocalJwks } from '../jwks/import-keys.js';
 import type { RemoteTlsSpec } from '../types.js';
 import { tlsTargetKey } from './backend-tls.js';
+import { localJwksError, privateKeyMembers } from './jwks-hints.js';
 import type { ImportedKey, JwtExtension, JwtProvider, KeySetSource, RemoteKeySet } from './snapshot.js';
 import { ParseCtx } from './schema.js';
 import type { BackendModel } from './validate-backend.js';
@@ -102,8 +103,12 @@ export function resolveExtension(
         } catch (err) {
           r = { ok: false, error: `cannot parse local jwks: ${err instanceof Error ? err.message : String(err)}` };
         }
-        if (!r.ok) fail(textPath, r.error);
+        if (!r.ok) fail(textPath, localJwksError(text, r.error));
         else {
+          const priv = r.format === 'pem' ? undefined : privateKeyMembers(text);
+          if (priv !== undefined) {
+            cx.warn(textPath, `private key material in a manifest (${priv}): only the public key is needed; remove these members (and treat the key as exposed)`);
+          }
           for (const d of r.dropped) cx.warn(textPath, `key dropped: ${d}`);
           if (r.keys.length === 0) {
             cx.warn(textPath, "no usable key: requests for this provider get 401 Jwks doesn't have any valid public key");

@@ -14,6 +14,7 @@ import {
   list,
   obj,
   ParseCtx,
+  Schema,
   str,
   type Infer,
 } from './schema.js';
@@ -70,11 +71,25 @@ const remoteJwks = obj({
   ignored: { timeout: 'timeout is not applied by this jwtgate version: a JWKS fetch has 5 s, Envoy\'s fixed timeout, retries included' },
 });
 
+const inlineText = str({ min: 1, max: 16384, noShellVarCheck: true });
+
+/** `jwks.local.inline`: a string; a JWKS written as YAML, or as unquoted JSON (a flow map), is not. */
+const inlineJwks = new (class extends Schema<string> {
+  parse(v: unknown, path: string, cx: ParseCtx): string | undefined {
+    if (typeof v === 'object' && v !== null && !(v instanceof Uint8Array)) {
+      const what = Array.isArray(v) ? 'a list' : 'an object';
+      cx.error(path, `Invalid value: ${what}: must be a string holding the key text (a JWKS or JWK as JSON text, or a PEM public key), not YAML: quote the JSON ('{"keys":[...]}') or write it under a literal block (\`inline: |\` with the JSON indented below)`);
+      return undefined;
+    }
+    return inlineText.parse(v, path, cx);
+  }
+})();
+
 const jwks = obj(
   {
     local: obj(
       {
-        inline: str({ min: 1, max: 16384, noShellVarCheck: true }).optional(),
+        inline: inlineJwks.optional(),
         configMapRef: obj({ name: objectName() }).optional(),
       },
       {

@@ -329,3 +329,35 @@ test('older kgateway GatewayExtension shapes get one error each that says what t
   assert.match(typed.find((p) => p.path === 'spec.jwtProviders')!.message, /older API: use spec\.jwt: \{providers:/);
   assert.match(typed.find((p) => p.path === 'spec.type')!.message, /JWTProviders is the older API's type/);
 });
+
+test('jwks.local.inline: what to write instead, for a JWKS written as YAML, a private key, a PEM that lost its line breaks or its armour, a certificate; a JWK with private members is warned about', () => {
+  const pair = keyPair('ec', { namedCurve: 'P-256' });
+  const publicPem = pair.publicKey.export({ format: 'pem', type: 'spki' }) as string;
+  const privatePem = pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  const rsaPrivatePem = keyPair('rsa').privateKey.export({ format: 'pem', type: 'pkcs1' }) as string;
+  const at = `${pp}.jwks.local.inline`;
+  const one = (inline: unknown): ConfigProblem[] => compile([jwtExt({ jwks: { local: { inline } } })]).filter((p) => p.resource === E && p.path === at);
+  const yamlObject = 'Invalid value: an object: must be a string holding the key text (a JWKS or JWK as JSON text, or a PEM public key), not YAML: quote the JSON (\'{"keys":[...]}\') or write it under a literal block (`inline: |` with the JSON indented below)';
+  assert.deepEqual(one(JSON.parse(JWKS)).map((p) => p.message), [yamlObject]);
+  for (const pem of [privatePem, rsaPrivatePem]) {
+    const [p, ...rest] = one(pem);
+    assert.equal(rest.length, 0);
+    assert.match(p!.message, /^cannot parse local jwks: this is a private key \(PEM (RSA )?PRIVATE KEY\): jwks\.local takes the public key only; write the output of `openssl pkey -in KEY\.pem -pubout` instead/);
+    assert.doesNotMatch(p!.message, /JWKS|JWK:/);
+  }
+  const lost = "cannot parse local jwks: the PEM's line breaks were lost (it is on one line, or a folded `>` block joined its lines): write it as a literal block, `inline: |` with the key's lines indented under it";
+  assert.deepEqual(one(publicPem.trim().replace(/\n/g, ' ')).map((p) => p.message), [lost]);
+  assert.deepEqual(one(`${publicPem.trim().replace(/\n/g, ' ')}\n`).map((p) => p.message), [lost]);
+  assert.match(one(publicPem.split('\n').filter((l) => !l.startsWith('-----')).join('\n'))[0]?.message ?? '', /this looks like a PEM body without its armour: add the -----BEGIN PUBLIC KEY----- and -----END PUBLIC KEY----- lines/);
+  assert.match(one('-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUW\n-----END CERTIFICATE-----\n')[0]?.message ?? '', /^cannot parse local jwks: this is a certificate \(PEM CERTIFICATE\), and jwks\.local takes a public key: write the output of `openssl x509 -in CERT\.pem -pubkey -noout` instead$/);
+  assert.deepEqual(one(publicPem), []);
+  // Private members of an asymmetric JWK: a warning (the public part is used); an oct key's k is its secret by design.
+  const priv: Doc = { ...(pair.privateKey.export({ format: 'jwk' }) as Doc), kid: 'k1', alg: 'ES256' };
+  assert.deepEqual(
+    one(JSON.stringify({ keys: [priv] })).map((p) => [p.severity, p.message]),
+    [['warning', 'private key material in a manifest (keys[0] (kid "k1"): d): only the public key is needed; remove these members (and treat the key as exposed)']],
+  );
+  assert.deepEqual(one(JSON.stringify(priv)).map((p) => p.message), ['private key material in a manifest (the key (kid "k1"): d): only the public key is needed; remove these members (and treat the key as exposed)']);
+  assert.deepEqual(one(JSON.stringify({ keys: [{ kty: 'oct', k: 'c3VwZXJzZWNyZXQ', alg: 'HS256', kid: 'h' }] })), []);
+  for (const p of compile([jwtExt({ jwks: { local: { inline: JSON.stringify({ keys: [priv] }) } } })])) assert.ok(!p.message.includes(String(priv['d'])), p.message);
+});
