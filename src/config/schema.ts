@@ -402,6 +402,8 @@ export interface ObjectOptions {
   readonly unknown?: 'error' | 'allow';
   /** Message for unknown fields that are not close to a known one (e.g. "ignored: not supported yet"). */
   readonly unknownMessage?: (field: string) => string;
+  /** A missing required field -> what to write (after "Required value: "), given the object. */
+  readonly requiredMessage?: Readonly<Record<string, (v: Record<string, unknown>) => string>>;
 }
 
 class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
@@ -420,7 +422,10 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
       const p = join(path, key);
       if (raw === undefined || raw === null) {
         if (schema instanceof DefaultSchema) out[key] = schema.defaultValue;
-        else if (!(schema instanceof OptionalSchema)) cx.error(p, 'Required value');
+        else if (!(schema instanceof OptionalSchema)) {
+          const how = o.requiredMessage?.[key];
+          cx.error(p, how ? `Required value: ${how(v)}` : 'Required value');
+        }
         continue;
       }
       const r = schema.parse(raw, p, cx);

@@ -35,6 +35,25 @@ const validationMode = str().map<'Strict' | 'AllowMissing' | 'AllowMissingOrFail
   return undefined;
 });
 
+/**
+ * kgateway fetches a remote JWKS through a backend it knows (kgateway's own "JWT validation"
+ * page shows `remote: {url}` alone, which its CRD refuses): say what to write.
+ */
+function backendRefHint(v: Record<string, unknown>): string {
+  let host = 'the IdP';
+  let port = '443';
+  if (typeof v['url'] === 'string') {
+    try {
+      const u = new URL(v['url']);
+      if (u.hostname) host = u.hostname;
+      port = u.port || (u.protocol === 'http:' ? '80' : '443');
+    } catch {
+      // keep the placeholders
+    }
+  }
+  return `kgateway fetches the JWKS through a backend, not from the url alone: add backendRef naming the Service or Backend that reaches ${host}, e.g. backendRef: {name: SERVICE, namespace: NS, port: ${port}} (a Service needs its port) or backendRef: {group: gateway.kgateway.dev, kind: Backend, name: BACKEND} (a Backend with static host ${host}, port ${port})`;
+}
+
 const remoteJwks = obj({
   url: str({ min: 1, max: 2048 }).check((v, p, cx) => {
     let u: URL | undefined;
@@ -67,6 +86,7 @@ const remoteJwks = obj({
       .optional(),
   }).optional(),
 }, {
+  requiredMessage: { backendRef: backendRefHint },
   // A later kgateway version's field: known, not applied.
   ignored: { timeout: 'timeout is not applied by this jwtgate version: a JWKS fetch has 5 s, Envoy\'s fixed timeout, retries included' },
 });

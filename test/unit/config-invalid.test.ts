@@ -85,6 +85,13 @@ const cases: Case[] = [
   { name: 'jwks local and remote', docs: [jwtExt({ jwks: { local: { inline: JWKS }, ...remote() } })], resource: E, path: `${pp}.jwks`, message: 'exactly one of local, remote must be set (local and remote are set)' },
   { name: 'jwks.local inline and configMapRef', docs: [jwtExt({ jwks: { local: { inline: JWKS, configMapRef: { name: 'jwks' } } } }), configMap({ jwks: JWKS })], resource: E, path: `${pp}.jwks.local`, message: 'exactly one of inline, configMapRef must be set' },
   { name: 'inline too long', docs: [jwtExt({ jwks: { local: { inline: 'x'.repeat(16385) } } })], resource: E, path: `${pp}.jwks.local.inline`, message: 'may not be more than 16384 characters' },
+  {
+    name: 'remote JWKS without backendRef (kgateway\'s own JWT validation page): what to write',
+    docs: [jwtExt({ jwks: { remote: { url: 'https://idp.example.com:8443/realms/demo/certs' } } })],
+    resource: E,
+    path: `${pp}.jwks.remote.backendRef`,
+    message: 'Required value: kgateway fetches the JWKS through a backend, not from the url alone: add backendRef naming the Service or Backend that reaches idp.example.com, e.g. backendRef: {name: SERVICE, namespace: NS, port: 8443} (a Service needs its port) or backendRef: {group: gateway.kgateway.dev, kind: Backend, name: BACKEND} (a Backend with static host idp.example.com, port 8443)',
+  },
   { name: 'inline not a key', docs: [jwtExt({ jwks: { local: { inline: 'not a key' } } })], resource: E, path: `${pp}.jwks.local.inline`, message: 'cannot parse local jwks: ' },
   { name: 'configMapRef to a missing ConfigMap', docs: [jwtExt({ jwks: { local: { configMapRef: { name: 'jwks' } } } })], resource: E, path: `${pp}.jwks.local.configMapRef.name`, message: 'configmap default/jwks not found' },
   { name: 'ConfigMap in another namespace does not count', docs: [jwtExt({ jwks: { local: { configMapRef: { name: 'jwks' } } } }), configMap({ jwks: JWKS }, 'jwks', 'other')], resource: E, path: `${pp}.jwks.local.configMapRef.name`, message: 'configmap default/jwks not found' },
