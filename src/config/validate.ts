@@ -95,15 +95,29 @@ const FOREIGN: Readonly<Record<string, string>> = {
 const REFUSED = ' (the API server refuses it; serve refuses to start, as dropping it could drop a policy or a route)';
 
 /**
- * For a kind jwtgate serves written with another group, or a version its CRD does not serve:
- * the error to report (undefined when the apiVersion is right, or the group is one of FOREIGN's).
+ * A group that is a slip for the home group, not another project's: none, the other group
+ * jwtgate reads (a ReferenceGrant in kgateway's), within two edits of it, a kgateway or Solo.io-looking group for kgateway's kinds (`kgateway.dev`,
+ * `gateway.kgateway.io`, `gloo.solo.io`), a Kubernetes group for Gateway API's (`networking.k8s.io`, `networking.x-k8s.io`).
+ * Another project's CRD of the same kind name in any other group (HAProxy Ingress's Backend,
+ * Crossplane's Gateway) is real, accepted by the API server and ignored by kgateway: a warning.
+ */
+function nearMissGroup(group: string, home: string): boolean {
+  if (group === '' || group === KGW || group === GW || editDistance(group, home) <= 2) return true;
+  if (home === KGW) return /(^|\.)(kgateway|solo)\.(dev|io)$|kgateway/.test(group);
+  return /k8s\.io$/.test(group);
+}
+
+/**
+ * For a kind jwtgate serves written with a group that is a slip for its own (nearMissGroup), or a
+ * version its CRD does not serve: the error to report (undefined when the apiVersion is right, or
+ * the group is another project's).
  */
 function wrongApiVersion(apiVersion: string, kind: string): string | undefined {
   const home = Object.hasOwn(HOME, kind) ? HOME[kind] : undefined;
   if (home === undefined) return undefined;
   const group = groupOf(apiVersion);
   if (group !== home.group) {
-    if (Object.hasOwn(FOREIGN, `${group}/${kind}`)) return undefined;
+    if (Object.hasOwn(FOREIGN, `${group}/${kind}`) || !nearMissGroup(group, home.group)) return undefined;
     return `${kind} in group ${group === '' ? '"" (the core group: apiVersion has no group)' : group} is not ${home.owner}'s: write apiVersion: ${home.write}${REFUSED}`;
   }
   const version = versionOf(apiVersion);
@@ -143,9 +157,9 @@ export function validateResources(resources: readonly RawResource[], problems: C
       continue;
     }
     if (!KINDS.has(gk)) {
-      const foreign = FOREIGN[gk];
+      const foreign = FOREIGN[gk] ?? (Object.hasOwn(HOME, raw.kind) ? 'another project' : undefined);
       if (foreign !== undefined) {
-        const msg = `not ${HOME[raw.kind]!.owner}'s ${raw.kind} (group ${groupOf(raw.apiVersion)}: ${foreign}'s ${raw.kind}): ignored`;
+        const msg = `not ${HOME[raw.kind]!.owner}'s ${raw.kind} (group ${groupOf(raw.apiVersion)}: ${foreign === 'another project' ? "another project's" : `${foreign}'s`} ${raw.kind}): ignored`;
         cx.warn('kind', msg);
         out.all.push({ raw, id, handling: 'unsupported', message: msg });
         continue;

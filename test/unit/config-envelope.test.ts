@@ -59,6 +59,11 @@ test("another project's CRD named like a kind jwtgate serves is only warned abou
     ['policy.linkerd.io/v1beta3', 'HTTPRoute', "not Gateway API's HTTPRoute (group policy.linkerd.io: Linkerd's HTTPRoute): ignored"],
     ['networking.mesh.gloo.solo.io/v1', 'TrafficPolicy', "not kgateway's TrafficPolicy (group networking.mesh.gloo.solo.io: Gloo Mesh's TrafficPolicy): ignored"],
     ['gateway.envoyproxy.io/v1alpha1', 'Backend', "not kgateway's Backend (group gateway.envoyproxy.io: Envoy Gateway's Backend): ignored"],
+    // Any other project's group (not a slip for kgateway's or Gateway API's): real CRDs the API
+    // server accepts and kgateway ignores; a folder holding one must still serve.
+    ['ingress.v1.haproxy.org/v1', 'Backend', "not kgateway's Backend (group ingress.v1.haproxy.org: another project's Backend): ignored"],
+    ['apimanagement.azure.com/v1api20220801', 'Backend', "not kgateway's Backend (group apimanagement.azure.com: another project's Backend): ignored"],
+    ['storagegateway.aws.upbound.io/v1beta1', 'Gateway', "not Gateway API's Gateway (group storagegateway.aws.upbound.io: another project's Gateway): ignored"],
   ];
   for (const [apiVersion, kind, message] of foreign) {
     const ps = about(problems([gateway(), { apiVersion, kind, metadata: md('x'), spec: {} }]), `${kind}/default/x`);
