@@ -127,9 +127,9 @@ const SENSITIVE_PATH = /(^|\.)(jwks|inline|data|stringData)(\.|\[|$)/;
 /** Header or query parameter names whose match values may be credentials: never quoted or dumped. */
 /**
  * Header and query parameter names whose match values /config_dump and error messages do not
- * show: anything that reads as a credential (`authorization`, `x-auth`, `api_key`, `key`, `sig`, …).
+ * show: anything that reads as a credential (`authorization`, `x-auth`, `api_key`, `x-accesskey`, `jwt`, `sig`, `x-hub-signature-256`, `code`, …).
  */
-export const SENSITIVE_NAME = /auth|cookie|token|secret|passw|credential|session|api[-_.]?key|(^|[-_.])key$|(^|[-_.])sig(nature)?$/i;
+export const SENSITIVE_NAME = /auth|cookie|token|secret|passw|credential|session|jwt|key$|sig(nature)?([-_.]?[0-9]+)?$|^code$/i;
 
 /**
  * A value for an error message. Strings are quoted (shortened), except where they may be key

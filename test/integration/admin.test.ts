@@ -71,6 +71,7 @@ test('/metrics shows every known label value from the start at 0, so a first fai
       'jwtgate_requests_total{result="JWKS_FETCH_FAILED"} 0',
       'jwtgate_requests_total{result="UPSTREAM_UNAVAILABLE"} 0',
       'jwtgate_upstream_responses_total{class="5xx"} 0',
+      'jwtgate_upstream_responses_total{class="other"} 0',
       'jwtgate_upstream_responses_total{class="UPSTREAM_TIMEOUT"} 0',
       'jwtgate_upstream_responses_total{class="CLIENT_CLOSED"} 0',
       'jwtgate_jwt_verifications_total{mode="pool"} 0',
@@ -80,6 +81,7 @@ test('/metrics shows every known label value from the start at 0, so a first fai
       'jwtgate_jwks_fetch_total{outcome="internal"} 0',
     ])
       assert.ok(text.includes(`${line}\n`), line);
+    assert.ok(!text.includes('class="1xx"'), 'a 1xx is never forwarded: no series for it');
     await request({ port: other.port });
     const after = await (await fetch(`http://127.0.0.1:${adm.port}/metrics`)).text();
     assert.ok(after.includes('jwtgate_requests_total{result="JWT_MISSING"} 1\n'));
