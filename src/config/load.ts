@@ -370,7 +370,9 @@ function addResource(
   if (meta && meta['namespace'] !== undefined && typeof meta['namespace'] !== 'string') bad('metadata.namespace', 'must be a string');
   if (!ok) return;
   const quoted: { path: string; text: string }[] = [];
-  quotedTemplates(value, '', quoted);
+  // Only in what jwtgate reads: other projects' templates that render at run time (an Argo CD
+  // ApplicationSet's `name: '{{.cluster}}-app'`) are not unrendered.
+  if (/^gateway\.(kgateway\.dev|networking\.k8s\.io)\//.test(apiVersion) || (apiVersion === 'v1' && (kind === 'ConfigMap' || kind === 'Secret'))) quotedTemplates(value, '', quoted);
   for (const q of quoted) {
     out.problems.push({ resource: id, path: q.path, message: `looks like an unrendered template \`${short(q.text)}\`: render it first, e.g. \`helm template\` (as written, it names nothing that exists)`, severity: 'warning', source: at(q.path) });
   }

@@ -222,6 +222,9 @@ test('unrendered templates: an unquoted {{ … }} is an error naming it (no raw 
       ['warning', 'TrafficPolicy/default/pol', 'spec.targetRefs[0].name', 'looks like an unrendered template `{{ .Values.gateway.name }}`: render it first, e.g. `helm template` (as written, it names nothing that exists)'],
     ],
   );
+  // Another project's resource whose templates render at run time (Argo CD's ApplicationSet): not jwtgate's to judge.
+  const appSet = problems([gateway(), { apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationSet', metadata: md('apps'), spec: { template: { metadata: { name: '{{.cluster}}-guestbook' } } } }]);
+  assert.deepEqual(appSet.filter((p) => /template/.test(p.message)), []);
 });
 
 test('a kustomization.yaml is a fatal error saying to render it with kubectl kustomize, with or without metadata.name', () => {
