@@ -46,6 +46,7 @@ const { baseProbes, scenarioProbes, failed } = await import('./lib/probes.mjs');
 const { startLoad, summarize } = await import('./lib/load.mjs');
 const { writeReport, targets } = await import('./lib/report.mjs');
 const { describeTail } = await import('./lib/stalls.mjs');
+const { overrides, runLabel, refreshesLatest } = await import('./lib/runinfo.mjs');
 
 // ---- 2. settings ----
 const durations = SMOKE
@@ -99,7 +100,12 @@ const runs = peers.reduce((n, p) => n + scenarios.filter((s) => applicable(p, s)
 // waits for a quiet machine come on top (BENCH_QUIET_BUDGET).
 const estimate = peers.reduce((n, p) => n + scenarios.filter((s) => applicable(p, s)).reduce((m, s) => m + (s.kind === 'open' ? durations.open : durations.closed) + durations.warmup + 0.5, 2), 0);
 const about = estimate < 90 ? `${Math.round(estimate / 10) * 10} s` : `${Math.round(estimate / 60)} min`;
-log(`${mode} run: ${peers.length} peers, ${scenarios.length} scenarios, ${runs} measurements, about ${about} plus any wait for a quiet machine; ${cores} cores; ${cpus.description}`);
+// Any setting that changes what is measured makes this a "custom" run: it never refreshes
+// latest.* (unless BENCH_LATEST=1), and its report lists the overrides.
+const settingsOverridden = overrides(env);
+const label = runLabel(mode, settingsOverridden);
+const writesLatest = refreshesLatest(mode, env);
+log(`${label} run${Object.keys(settingsOverridden).length ? ` (${Object.entries(settingsOverridden).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}: ${peers.length} peers, ${scenarios.length} scenarios, ${runs} measurements, about ${about} plus any wait for a quiet machine; ${cores} cores; ${cpus.description}`);
 
 // ---- 3. temp dir, keys, tokens ----
 const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-bench-'));
@@ -457,6 +463,10 @@ const report = {
   meta: {
     timestamp: new Date(t0).toISOString(),
     mode,
+    // "custom" when a measurement setting was overridden (listed in `overrides`).
+    label,
+    custom: Object.keys(settingsOverridden).length > 0,
+    overrides: settingsOverridden,
     node: process.version,
     cores,
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -481,7 +491,7 @@ const report = {
 };
 const outDir = env.BENCH_OUT ?? (SMOKE ? path.join(os.tmpdir(), `jwtgate-bench-smoke-${stamp}`) : path.join(benchDir, 'results'));
 mkdirSync(outDir, { recursive: true });
-const files = writeReport(report, outDir, stamp, { latest: mode === 'full' && !env.BENCH_OUT && env.BENCH_NO_LATEST !== '1' });
+const files = writeReport(report, outDir, stamp, { latest: writesLatest });
 const scen = scenarios.map((s) => s.name).filter((n) => results.some((r) => r.scenario === n));
 const width = Math.max(...results.map((r) => r.peer.length), 8);
 process.stdout.write(`\n${'peer'.padEnd(width)} ${scen.map((s) => s.replace('fixed-rate-', 'p99@').padStart(17)).join('')}\n`);
@@ -495,7 +505,7 @@ for (const p of [...new Set(results.map((r) => r.peer))]) {
   process.stdout.write(`${p.padEnd(width)} ${cells.join('')}\n`);
 }
 process.stdout.write('\n');
-log(`results: ${files.md}${files.svg ? `, ${path.basename(files.svg)}` : ''}, ${path.basename(files.json)}${files.latest ? ' (+ latest.md/latest.svg)' : ''}`);
+log(`results: ${files.md}${files.svg ? `, ${path.basename(files.svg)}` : ''}, ${path.basename(files.json)}${files.latest ? ' (+ latest.md/latest.svg)' : mode === 'full' && !env.BENCH_OUT && env.BENCH_NO_LATEST !== '1' ? ' (latest.* not refreshed: a custom run; BENCH_LATEST=1 would)' : ''}`);
 if (!SMOKE) for (const t of targets(results, peers.find((p) => p.name.startsWith('jwtgate'))?.name).filter((t) => t.jwtgate || t.reference)) log(`  target ${t.target}: ${t.jwtgate ?? 'not measured'} vs ${t.reference ?? 'not measured'} ${t.note} ${t.pass === undefined ? '' : t.pass ? 'MET' : 'NOT MET'}`);
 log(`done in ${clock()}`);
 if (jwtgateFailed && peers.some((p) => p.name.startsWith('jwtgate'))) {

@@ -84,8 +84,9 @@ export function markdown(report) {
   const { meta, results } = report;
   const n = nginxRef(results);
   const lines = [];
-  lines.push(`# jwtgate bench: ${meta.timestamp} (${meta.mode})`);
+  lines.push(`# jwtgate bench: ${meta.timestamp} (${meta.label ?? meta.mode})`);
   lines.push('');
+  if (meta.overrides && Object.keys(meta.overrides).length) lines.push(`**Custom run**: settings overridden: ${Object.entries(meta.overrides).map(([k, v]) => `\`${k}=${v}\``).join(', ')}. Not comparable with a default full run as is.\n`);
   if (meta.mode === 'smoke') lines.push('**Smoke run**: ~1 s measurements without warm-up, 2,000 tokens per set, to check that every peer and scenario works and passes its probes. The figures mean nothing.\n');
   lines.push(`- Machine: ${meta.cores} cores (${meta.cpuModel}), ${meta.memGiB} GiB, ${meta.os}; Node ${meta.node}; jwtgate git ${meta.git.sha}${meta.git.dirty ? ' (uncommitted changes)' : ''}${meta.jwtgateStale ? ' — **dist/ older than src/ (build failed)**' : ''}`);
   lines.push(`- Peers: ${meta.peers.map((p) => `${p.name} (${p.version}; ${p.config})`).join('; ')}`);
@@ -178,7 +179,7 @@ export function writeReport(report, dir, stamp, { latest = false } = {}) {
       .map((r) => ({ name: r.peer, label: r.peer, curve: r.latency.curve, p99: r.latency.p99 }));
     const svg = percentilePlot(series, {
       title: `Latency by percentile at ${plotScenario.replace('fixed-rate-', '')} req/s (open loop)`,
-      subtitle: `${report.meta.timestamp} · ${report.meta.cores} cores · Node ${report.meta.node} · ${report.meta.mode} run`,
+      subtitle: `${report.meta.timestamp} · ${report.meta.cores} cores · Node ${report.meta.node} · ${report.meta.label ?? report.meta.mode} run`,
     });
     files.svg = path.join(dir, `${stamp}.svg`);
     writeFileSync(files.svg, svg);
