@@ -182,7 +182,7 @@ try {
     const n = r.completed;
     const us = (secs) => ((secs * 1e6) / n).toFixed(1).padStart(6);
     const hitPct = adminUrl && n > 0 ? (100 * hits) / n : undefined;
-    console.log(`${String(run).padStart(3)}  ${String(Math.round(n / seconds)).padStart(6)}  ${target.group ? '     -      -' : `${us(main)} ${us(other)}`} ${us(main + other)}  ${us(up)}  ${(up > 0 ? ((main + other) / up).toFixed(2) : '-').padStart(29)}  ${(tasks ? (pooled / tasks).toFixed(1) : '-').padStart(15)}  ${hitPct === undefined ? '-' : `${hitPct.toFixed(1)}%`}`);
+    console.log(`${String(run).padStart(3)}  ${String(Math.round(n / r.durationSec)).padStart(6)}  ${target.group ? '     -      -' : `${us(main)} ${us(other)}`} ${us(main + other)}  ${us(up)}  ${(up > 0 ? ((main + other) / up).toFixed(2) : '-').padStart(29)}  ${(tasks ? (pooled / tasks).toFixed(1) : '-').padStart(15)}  ${hitPct === undefined ? '-' : `${hitPct.toFixed(1)}%`}`);
     // A cache-miss figure that includes cache hits measures something cheaper than a miss.
     if (values.scenario.startsWith('cache-miss') && hitPct !== undefined && hitPct > 0.1) missHits++;
     r.histogram.destroy?.();

@@ -1,8 +1,8 @@
 // One closed-loop load process (autocannon, programmatic). Started by lib/load.mjs with an IPC
 // channel; BENCH_LOAD_CONFIG (JSON) says what to send:
 //   { url, path, connections, timeoutSec, tokensFile?, tokenFrom?, tokenTo?, token? }
-// Protocol: child -> {type:'ready'}; parent -> {type:'run', duration}; child -> {type:'done', result};
-// parent -> {type:'exit'}.
+// Protocol: child -> {type:'ready'}; parent -> {type:'run', duration}; child -> {type:'started'}
+// (when requests begin), {type:'done', result}; parent -> {type:'exit'}.
 //
 // Tokens: with `tokensFile`, the slice [tokenFrom, tokenTo) is dealt round-robin over this
 // process's connections (setupClient -> client.setRequests), so every request carries the next
@@ -66,10 +66,17 @@ function run(duration) {
         }
       : undefined;
   const headers = tokens && tokens.length === 1 ? { authorization: `Bearer ${tokens[0]}` } : {};
-  const cpu0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
+  // autocannon's own `duration` starts before it builds its clients (setupClient: with 20,000
+  // rotated tokens, ~0.2 s of building request buffers, no request sent). The measured interval
+  // starts at its 'start' event instead (emitted on the next turn of the event loop after every
+  // client was built and its connection opened: the first requests go out then) and ends when it
+  // stops; req/s, this process's CPU and (through the 'started' message) the parent's CPU meters
+  // all cover that interval.
+  let cpu0 = process.cpuUsage();
+  let t0 = process.hrtime.bigint();
+  let firstResponse;
   return new Promise((resolve, reject) => {
-    autocannon(
+    const instance = autocannon(
       {
         url: cfg.url,
         connections: cfg.connections,
@@ -84,16 +91,22 @@ function run(duration) {
       },
       (err, r) => {
         if (err) return reject(err);
-        const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+        const t1 = process.hrtime.bigint();
+        const wall = Number(t1 - t0) / 1e9;
         const cpu = process.cpuUsage(cpu0);
         resolve({
+          // Monotonic ms (process.hrtime: the same clock in every process), for merging processes.
+          startMs: Number(t0) / 1e6,
+          endMs: Number(t1) / 1e6,
+          autocannonDurationSec: r.duration,
+          firstResponseMs: firstResponse === undefined ? undefined : Math.round(Number(firstResponse - t0) / 1e4) / 100,
           completed: r.totalCompletedRequests,
           sent: r.totalRequests,
           errors: r.errors,
           timeouts: r.timeouts,
           resets: r.resets,
           statusCodes: Object.fromEntries(Object.entries(r.statusCodeStats).map(([k, v]) => [k, v.count])),
-          durationSec: r.duration,
+          durationSec: wall,
           wallSec: wall,
           cpuPct: Math.round(((cpu.user + cpu.system) / 1e6 / wall) * 1000) / 10,
           latency: hdr.encodeIntoCompressedBase64(hist),
@@ -101,6 +114,14 @@ function run(duration) {
         });
       },
     );
+    instance.once('start', () => {
+      cpu0 = process.cpuUsage();
+      t0 = process.hrtime.bigint();
+      process.send({ type: 'started' });
+    });
+    instance.once('response', () => {
+      firstResponse = process.hrtime.bigint();
+    });
   });
 }
 

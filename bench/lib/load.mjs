@@ -12,7 +12,7 @@ const hdr = require('hdr-histogram-js');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-function request(handle, msg, timeoutMs) {
+function request(handle, msg, timeoutMs, onStarted) {
   return new Promise((resolve, reject) => {
     const child = handle.child;
     const t = setTimeout(() => {
@@ -20,7 +20,8 @@ function request(handle, msg, timeoutMs) {
       reject(new Error(`${handle.name}: no answer to ${msg.type} within ${timeoutMs} ms\n${handle.output()}`));
     }, timeoutMs);
     const onMsg = (m) => {
-      if (m?.type === 'done') {
+      if (m?.type === 'started') onStarted?.();
+      else if (m?.type === 'done') {
         cleanup();
         resolve(m.result);
       } else if (m?.type === 'error') {
@@ -103,8 +104,21 @@ export async function startLoad(opts) {
   return {
     procs,
     pids: handles.map((h) => h.pid),
-    async run(durationSec) {
-      const results = await Promise.all(handles.map((h) => request(h, { type: 'run', duration: durationSec }, (durationSec + 30) * 1000)));
+    /**
+     * One run. onStart() is called once, when the first generator says its requests begin (after
+     * its set-up: autocannon builds every connection's requests first): the caller starts its
+     * CPU meters there, so that they cover the interval the requests are counted over.
+     */
+    async run(durationSec, onStart) {
+      let called = false;
+      const started = () => {
+        if (!called) {
+          called = true;
+          onStart?.();
+        }
+      };
+      const results = await Promise.all(handles.map((h) => request(h, { type: 'run', duration: durationSec }, (durationSec + 30) * 1000, started)));
+      started();
       return merge(results);
     },
     async close() {
@@ -133,12 +147,19 @@ export function merge(results) {
     out.resets += r.resets ?? 0;
     for (const [k, v] of Object.entries(r.statusCodes ?? {})) out.statusCodes[k] = (out.statusCodes[k] ?? 0) + v;
     out.durationSec = Math.max(out.durationSec, r.durationSec ?? r.wallSec ?? 0);
+    if (r.autocannonDurationSec !== undefined) out.autocannonDurationSec = Math.max(out.autocannonDurationSec ?? 0, r.autocannonDurationSec);
+    if (r.firstResponseMs !== undefined) out.firstResponseMs = Math.max(out.firstResponseMs ?? 0, r.firstResponseMs);
     out.loadCpuPct.push(r.cpuPct);
     if (r.tokenStart !== undefined) out.tokenStart = Math.max(out.tokenStart ?? 0, r.tokenStart);
     if (r.extra) Object.assign(out.extra, r.extra);
     const h = hdr.decodeFromCompressedBase64(r.latency, 64, false);
     hist.add(h);
     h.destroy?.();
+  }
+  // Several closed-loop processes: the measured interval runs from the first one's start to the
+  // last one's end (monotonic ms, the same clock in every process).
+  if (results.length > 1 && results.every((r) => r.startMs !== undefined && r.endMs !== undefined)) {
+    out.durationSec = (Math.max(...results.map((r) => r.endMs)) - Math.min(...results.map((r) => r.startMs))) / 1000;
   }
   out.histogram = hist;
   return out;

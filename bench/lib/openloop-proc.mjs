@@ -12,7 +12,7 @@
 // the last run overwriting.
 // After the last scheduled send, stragglers get drainSec (default 3 s); what is still unanswered
 // then is counted as a timeout and enters the histogram with the time it had waited.
-// Protocol as lib/load-proc.mjs: ready / run {duration} -> done {result} / exit.
+// Protocol as lib/load-proc.mjs: ready / run {duration} -> started, done {result} / exit.
 // Reported: latency (from intended time, in the histogram sent back), and as summary figures the
 // service time (from the actual write) and the send delay (actual write - intended time: the
 // generator's own scheduling delay plus any wait for a free connection; part of the latency).
@@ -287,6 +287,8 @@ function runFor(durationSec) {
     run = r;
     const cpu0 = process.cpuUsage();
     const t0 = nowMs() + 5;
+    // The parent starts its CPU meters on this (lib/load.mjs).
+    process.send({ type: 'started' });
     let next = 0;
     let deadline;
     params[0] = t0;
