@@ -520,7 +520,7 @@ for (const p of [...new Set(results.map((r) => r.peer))]) {
   process.stdout.write(`${p.padEnd(width)} ${cells.join('')}\n`);
 }
 process.stdout.write('\n');
-log(`results: ${files.md}${files.svg ? `, ${path.basename(files.svg)}` : ''}, ${path.basename(files.json)}${files.latest ? ' (+ latest.md/latest.svg)' : mode === 'full' && !env.BENCH_OUT && env.BENCH_NO_LATEST !== '1' ? ' (latest.* not refreshed: a custom run; BENCH_LATEST=1 would)' : ''}`);
+log(`results: ${files.md}${files.svg ? `, ${path.basename(files.svg)}` : ''}, ${path.basename(files.json)}${files.latest ? ' (+ latest.md/latest.svg/latest.json)' : mode === 'full' && !env.BENCH_OUT && env.BENCH_NO_LATEST !== '1' ? ' (latest.* not refreshed: a custom run; BENCH_LATEST=1 would)' : ''}`);
 if (!SMOKE) for (const t of targets(results, peers.find((p) => p.name.startsWith('jwtgate'))?.name).filter((t) => t.jwtgate || t.reference)) log(`  target ${t.target}: ${t.jwtgate ?? 'not measured'} vs ${t.reference ?? 'not measured'} ${t.note} ${t.pass === undefined ? '' : t.pass ? 'MET' : 'NOT MET'}`);
 log(`done in ${clock()}`);
 if (jwtgateFailed && peers.some((p) => p.name.startsWith('jwtgate'))) {

@@ -1,6 +1,6 @@
 // Results: <stamp>.json (everything), <stamp>.md (the tables users quote, with each figure's ratio
 // to nginx-proxy-only and to HAProxy from the same run, and the issue #3 targets) and <stamp>.svg
-// (latency-by-percentile plot of the first fixed-rate run), plus latest.md / latest.svg copies.
+// (latency-by-percentile plot of the first fixed-rate run), plus latest.md / latest.svg / latest.json copies.
 import { writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { percentilePlot } from './svg.mjs';
@@ -87,6 +87,7 @@ export function markdown(report) {
   lines.push(`# jwtgate bench: ${meta.timestamp} (${meta.label ?? meta.mode})`);
   lines.push('');
   if (meta.overrides && Object.keys(meta.overrides).length) lines.push(`**Custom run**: settings overridden: ${Object.entries(meta.overrides).map(([k, v]) => `\`${k}=${v}\``).join(', ')}. Not comparable with a default full run as is.\n`);
+  if (report.jsonFile) lines.push(`Every figure, per (peer, scenario), and the settings: [${report.jsonFile}](${report.jsonFile}).\n`);
   if (meta.mode === 'smoke') lines.push('**Smoke run**: ~1 s measurements without warm-up, 2,000 tokens per set, to check that every peer and scenario works and passes its probes. The figures mean nothing.\n');
   lines.push(`- Machine: ${meta.cores} cores (${meta.cpuModel}), ${meta.memGiB} GiB, ${meta.os}; Node ${meta.node}; jwtgate git ${meta.git.sha}${meta.git.dirty ? ' (uncommitted changes)' : ''}${meta.jwtgateStale ? ' — **dist/ older than src/ (build failed)**' : ''}`);
   lines.push(`- Peers: ${meta.peers.map((p) => `${p.name} (${p.version}; ${p.config})`).join('; ')}`);
@@ -169,7 +170,7 @@ export function markdown(report) {
   return lines.join('\n');
 }
 
-/** Writes json/md/svg under `dir` with base name `stamp`; `latest` also refreshes latest.md/svg. */
+/** Writes json/md/svg under `dir` with base name `stamp`; `latest` also refreshes latest.md/svg/json. */
 export function writeReport(report, dir, stamp, { latest = false } = {}) {
   const files = {};
   const plotScenario = report.results.find((r) => r.kind === 'open' && r.status === 'ok')?.scenario;
@@ -189,12 +190,14 @@ export function writeReport(report, dir, stamp, { latest = false } = {}) {
   files.json = path.join(dir, `${stamp}.json`);
   writeFileSync(files.json, JSON.stringify(report, null, 1) + '\n');
   // The dated .md links its own .svg; latest.md links latest.svg.
-  const md = markdown({ ...report, svg: report.svg ? `${stamp}.svg` : undefined });
+  const md = markdown({ ...report, svg: report.svg ? `${stamp}.svg` : undefined, jsonFile: `${stamp}.json` });
   files.md = path.join(dir, `${stamp}.md`);
   writeFileSync(files.md, md);
   if (latest) {
-    writeFileSync(path.join(dir, 'latest.md'), markdown({ ...report, svg: report.svg ? 'latest.svg' : undefined }));
+    // latest.md links the dated JSON (the run's own record); latest.json is a copy of it.
+    writeFileSync(path.join(dir, 'latest.md'), markdown({ ...report, svg: report.svg ? 'latest.svg' : undefined, jsonFile: `${stamp}.json` }));
     if (files.svg) copyFileSync(files.svg, path.join(dir, 'latest.svg'));
+    copyFileSync(files.json, path.join(dir, 'latest.json'));
     files.latest = path.join(dir, 'latest.md');
   }
   return files;

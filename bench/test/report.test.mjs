@@ -69,3 +69,26 @@ test('a target whose load generator saturated is judged on peer CPU per request;
   assert.match(cached.note, /22\.9% of jwtgate's answers came from its cache/);
   assert.equal(t(pair('cache-miss-rs256', { rps: 10_000, cacheHitPct: 0 }), 'cache-miss-rs256').pass, false);
 });
+
+test('writeReport: latest.json is a copy of the run\'s JSON, and latest.md links the dated JSON', async () => {
+  const { mkdtempSync, readFileSync, existsSync, rmSync } = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { writeReport } = await import('../lib/report.mjs');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-report-'));
+  const report = () => ({
+    meta: { timestamp: 't', mode: 'full', cores: 2, cpuModel: 'x', memGiB: 1, os: 'linux', node: 'v20', git: { sha: 'abc' }, peers: [], skipped: [], load: { autocannon: '8', procs: 1, connections: 64 }, durations: { warmup: 2, closed: 8, open: 8 }, tokens: 20, order: 'interleaved', cpus: { description: 'shared' } },
+    scenarios: [{ name: 'cache-hit' }],
+    results: [row()],
+  });
+  try {
+    writeReport(report(), dir, 'S1', { latest: false });
+    assert.equal(existsSync(path.join(dir, 'latest.json')), false);
+    assert.match(readFileSync(path.join(dir, 'S1.md'), 'utf8'), /\[S1\.json\]\(S1\.json\)/);
+    const files = writeReport(report(), dir, 'S2', { latest: true });
+    assert.equal(readFileSync(path.join(dir, 'latest.json'), 'utf8'), readFileSync(files.json, 'utf8'));
+    assert.match(readFileSync(path.join(dir, 'latest.md'), 'utf8'), /\[S2\.json\]\(S2\.json\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
