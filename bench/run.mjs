@@ -391,7 +391,10 @@ async function startPeer(peer) {
   }
 }
 
-/** Measures one scenario on one running peer; false when the peer died (measure it no more). */
+/**
+ * Measures one scenario on one running peer; { out: reason } when the peer must not be measured
+ * any more (it died).
+ */
 async function measureAndLog(peer, running, sc) {
   const isJwtgate = peer.name.startsWith('jwtgate');
   let res;
@@ -412,9 +415,10 @@ async function measureAndLog(peer, running, sc) {
   if (peer.name !== 'upstream-direct' && running.pid && !existsSync(`/proc/${running.pid}`)) {
     log(`${peer.name} died:\n${running.output?.() ?? ''}`);
     if (isJwtgate) jwtgateFailed = true;
-    return false;
+    const lastLine = (running.output?.() ?? '').trim().split('\n').pop()?.slice(0, 200);
+    return { out: `${peer.name} died during ${sc.name}${lastLine ? ` (last output: ${lastLine})` : ''}` };
   }
-  return true;
+  return {};
 }
 
 // Every peer is started first and stays up (idle) while the others are measured; then each
@@ -423,39 +427,11 @@ async function measureAndLog(peer, running, sc) {
 // by 20% and more over the minutes of a full run, and measuring one peer's whole series after
 // another's put that drift into the ratios. BENCH_ORDER=by-peer measures each peer's whole series
 // in turn (the order of earlier runs). Either way a peer runs its scenarios in the same order, so
-// its process state (caches, heap) at each scenario is the same.
-if (order === 'by-peer') {
-  for (const peer of peers) {
-    if (proc.isStopping()) break;
-    const running = await startPeer(peer);
-    if (!running) continue;
-    try {
-      for (const sc of scenarios.filter((s) => applicable(peer, s))) {
-        if (proc.isStopping() || !(await measureAndLog(peer, running, sc))) break;
-      }
-    } finally {
-      await running.stop();
-    }
-  }
-} else {
-  const live = [];
-  try {
-    for (const peer of peers) {
-      if (proc.isStopping()) break;
-      const running = await startPeer(peer);
-      if (running) live.push({ peer, running, alive: true });
-    }
-    for (const sc of scenarios) {
-      for (const p of live) {
-        if (proc.isStopping()) break;
-        if (!p.alive || !applicable(p.peer, sc)) continue;
-        p.alive = await measureAndLog(p.peer, p.running, sc);
-      }
-    }
-  } finally {
-    for (const p of live) await p.running.stop();
-  }
-}
+// its process state (caches, heap) at each scenario is the same. A peer taken out of the run (it
+// died) is listed in `skipped` for each scenario it then missed (lib/schedule.mjs).
+const { runSchedule } = await import('./lib/schedule.mjs');
+const outOfRun = await runSchedule({ peers, scenarios, order, applicable, start: startPeer, measure: measureAndLog, stopping: () => proc.isStopping(), skipped });
+for (const [name, reason] of outOfRun) log(`${name}: not measured after that: ${reason}`);
 await upstream.stop();
 
 // ---- 6. report ----
