@@ -42,7 +42,7 @@ const proc = await import('./lib/proc.mjs');
 const { makeKeys, mint, mintMany, payload, tamper } = await import('./lib/keys.mjs');
 const { allPeers } = await import('./lib/peers.mjs');
 const { scenarios: allScenarios } = await import('./lib/scenarios.mjs');
-const { baseProbes, scenarioProbes, failed } = await import('./lib/probes.mjs');
+const { baseProbes, scenarioProbes, probeVerdict } = await import('./lib/probes.mjs');
 const { startLoad, summarize } = await import('./lib/load.mjs');
 const { writeReport, targets } = await import('./lib/report.mjs');
 const { describeTail } = await import('./lib/stalls.mjs');
@@ -278,10 +278,10 @@ async function measureOnce(peer, running, sc) {
 
 async function measure(peer, running, sc) {
   const base = { peer: peer.name, scenario: sc.name, kind: sc.kind, rate: sc.rate, expectStatus: sc.expect };
-  const probes = [...(await baseProbes(peer, running.url, tokens)), ...(await scenarioProbes(peer, running.url, sc, tokens))];
-  const bad = failed(probes);
-  if (bad.length) {
-    return { ...base, status: 'probe-failed', reason: bad.map((p) => `${p.name}: expected ${p.expect}, got ${p.got}`).join('; '), probes: bad };
+  const verdict = probeVerdict(await baseProbes(peer, running.url, tokens), await scenarioProbes(peer, running.url, sc, tokens));
+  if (!verdict.ok) {
+    // baseProbesFailed: the peer itself answers wrong, and is measured in no later scenario.
+    return { ...base, status: 'probe-failed', reason: verdict.reason, probes: verdict.failed, ...(verdict.base ? { baseProbesFailed: true } : {}) };
   }
   // One measurement; repeated (up to BENCH_RETRY_DISTURBED times, default 1 outside smoke, within
   // the quiet budget) when other processes took more than 20% of a core during it (the level at
@@ -341,7 +341,7 @@ async function measure(peer, running, sc) {
       // Only the expected answers count as achieved work (a fast 503 is not throughput).
       ...(r.extra?.achievedRate !== undefined && r.completed > 0 ? { achievedRate: Math.round(((r.extra.achievedRate * expected) / r.completed) * 10) / 10 } : {}),
     },
-    probes: `${probes.length}/${probes.length} passed`,
+    probes: `${verdict.count}/${verdict.count} passed`,
     metrics: delta(m0, m1),
     machineBusyBeforePct: idleBusy,
     notes: [],
@@ -393,7 +393,7 @@ async function startPeer(peer) {
 
 /**
  * Measures one scenario on one running peer; { out: reason } when the peer must not be measured
- * any more (it died).
+ * any more (it died, or failed a base probe).
  */
 async function measureAndLog(peer, running, sc) {
   const isJwtgate = peer.name.startsWith('jwtgate');
@@ -418,6 +418,8 @@ async function measureAndLog(peer, running, sc) {
     const lastLine = (running.output?.() ?? '').trim().split('\n').pop()?.slice(0, 200);
     return { out: `${peer.name} died during ${sc.name}${lastLine ? ` (last output: ${lastLine})` : ''}` };
   }
+  // A peer that failed a base probe answers wrong whatever the scenario: it is never measured.
+  if (res.baseProbesFailed) return { out: `${peer.name} failed its base probes in ${sc.name}: ${res.reason}` };
   return {};
 }
 
@@ -428,7 +430,7 @@ async function measureAndLog(peer, running, sc) {
 // another's put that drift into the ratios. BENCH_ORDER=by-peer measures each peer's whole series
 // in turn (the order of earlier runs). Either way a peer runs its scenarios in the same order, so
 // its process state (caches, heap) at each scenario is the same. A peer taken out of the run (it
-// died) is listed in `skipped` for each scenario it then missed (lib/schedule.mjs).
+// died or failed a base probe) is listed in `skipped` for each scenario it then missed (lib/schedule.mjs).
 const { runSchedule } = await import('./lib/schedule.mjs');
 const outOfRun = await runSchedule({ peers, scenarios, order, applicable, start: startPeer, measure: measureAndLog, stopping: () => proc.isStopping(), skipped });
 for (const [name, reason] of outOfRun) log(`${name}: not measured after that: ${reason}`);

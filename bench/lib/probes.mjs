@@ -76,3 +76,16 @@ export async function scenarioProbes(peer, url, scenario, t) {
 export function failed(results) {
   return results.filter((r) => !r.ok);
 }
+
+/**
+ * The verdict on one (peer, scenario)'s probes. A failed base probe (no token 401, valid 200 with
+ * x-team/x-org, tampered 401, expired, wrong issuer or audience; a proxy-only peer's proxied
+ * request) says the peer itself is wrong: `base` is then true and the peer is measured in no
+ * scenario after it. A failed scenario probe only skips that scenario.
+ */
+export function probeVerdict(base, scenario) {
+  const baseBad = failed(base);
+  const bad = [...baseBad, ...failed(scenario)];
+  if (!bad.length) return { ok: true, base: false, count: base.length + scenario.length };
+  return { ok: false, base: baseBad.length > 0, failed: bad, reason: bad.map((p) => `${p.name}: expected ${p.expect}, got ${p.got}`).join('; ') };
+}
