@@ -231,7 +231,9 @@ const tokenStarts = new Map();
 async function measureOnce(peer, running, sc) {
   const idleBusy = await quietGate();
   let m0;
-  const startKey = `${running.url}|${sc.tokens}`;
+  // Closed-loop positions count requests per connection, the open loop's the requests of its one
+  // stream: two rotations, kept apart.
+  const startKey = `${running.url}|${sc.tokens}|${sc.kind}`;
   const load = await startLoad({
     tokenStart: sc.tokens ? tokenStarts.get(startKey) : undefined,
     kind: sc.kind,

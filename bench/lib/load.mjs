@@ -64,8 +64,9 @@ function waitReady(handle, timeoutMs = 30_000) {
 /**
  * Starts the generator processes for one (peer, scenario) and returns { run(durationSec), close() }.
  * opts: { kind: 'closed'|'open', procs, connections, url, path, tokensFile?, tokenCount?, token?,
- *         tokenStart? (closed: where each connection starts in its token share; the result's
- *         tokenStart is where the next load should start), cpus?, rate? (open),
+ *         tokenStart? (closed: where each connection starts in its token share; open: where its
+ *         one stream starts in the token list; the result's tokenStart is where the next load of
+ *         the same kind should start), cpus?, rate? (open),
  *         maxConnections? (open), traceFile? (open), timeoutSec }
  */
 export async function startLoad(opts) {

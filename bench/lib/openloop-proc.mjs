@@ -6,7 +6,9 @@
 //
 // Started by lib/load.mjs with an IPC channel; BENCH_LOAD_CONFIG (JSON):
 //   { url, path, rate, connections, maxConnections, drainSec, token? | tokensFile, tokenFrom, tokenTo,
-//     traceFile? }
+//     tokenStart?, traceFile? }
+// With several tokens, request i of a run carries token (start + i) mod N, the rotation going on
+// across runs and processes (tokenStart in, tokenStart of the next run out).
 // traceFile: each run writes one line per request there (intended ms from the run's start, send
 // delay ms, service ms; '-' for a request that never completed) after a `# t0_monotonic_ms` line,
 // the last run overwriting.
@@ -82,6 +84,12 @@ const requests = (tokens.length ? tokens : [null]).map((t) =>
   Buffer.from(`GET ${reqPath} HTTP/1.1\r\nHost: ${url.host}\r\nUser-Agent: jwtgate-bench-openloop\r\n${t ? `Authorization: Bearer ${t}\r\n` : ''}\r\n`, 'latin1'),
 );
 
+// Where the next run starts in the token rotation: each run (warm-up, measured run, a repeated
+// measurement) continues where the last one stopped, and a new process at the `tokenStart` the
+// last process reached, so tokens sent in the warm-up are not sent again (and answered from a
+// cache) in the measured run.
+let tokenBase = requests.length > 1 ? (cfg.tokenStart ?? 0) % requests.length : 0;
+
 const newHist = () => hdr.build({ bitBucketSize: 64, lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3, autoResize: true });
 
 // ---- per-run state ----
@@ -118,7 +126,7 @@ class Conn {
     item.sent = nowMs();
     this.state = 0;
     this.buf = null;
-    this.sock.write(requests[item.index % requests.length]);
+    this.sock.write(requests[(item.run.tokenBase + item.index) % requests.length]);
   }
 
   release() {
@@ -269,6 +277,7 @@ function runFor(durationSec) {
     const interval = 1000 / rate;
     const r = {
       total,
+      tokenBase,
       completed: 0,
       errors: 0,
       statusCodes: {},
@@ -314,7 +323,9 @@ function runFor(durationSec) {
       for (let i = r.qHead; i < r.queue.length; i++) if (r.queue[i]) r.latency.recordValue(Math.max(1, Math.round((end - r.queue[i].intended) * 1000)));
       for (const c of conns) if (c.inflight?.run === r) r.latency.recordValue(Math.max(1, Math.round((end - c.inflight.intended) * 1000)));
       run = null;
+      tokenBase = (tokenBase + next) % requests.length;
       const result = {
+        ...(requests.length > 1 ? { tokenStart: tokenBase } : {}),
         completed: r.completed,
         sent: next,
         errors: r.errors + timeouts,
