@@ -44,7 +44,7 @@ const { allPeers } = await import('./lib/peers.mjs');
 const { scenarios: allScenarios } = await import('./lib/scenarios.mjs');
 const { baseProbes, scenarioProbes, probeVerdict } = await import('./lib/probes.mjs');
 const { startLoad, summarize } = await import('./lib/load.mjs');
-const { writeReport, targets } = await import('./lib/report.mjs');
+const { writeReport, targets, summaryTable } = await import('./lib/report.mjs');
 const { describeTail } = await import('./lib/stalls.mjs');
 const { overrides, runLabel, refreshesLatest } = await import('./lib/runinfo.mjs');
 
@@ -487,18 +487,8 @@ const report = {
 const outDir = env.BENCH_OUT ?? (SMOKE ? path.join(os.tmpdir(), `jwtgate-bench-smoke-${stamp}`) : path.join(benchDir, 'results'));
 mkdirSync(outDir, { recursive: true });
 const files = writeReport(report, outDir, stamp, { latest: writesLatest });
-const scen = scenarios.map((s) => s.name).filter((n) => results.some((r) => r.scenario === n));
-const width = Math.max(...results.map((r) => r.peer.length), 8);
-process.stdout.write(`\n${'peer'.padEnd(width)} ${scen.map((s) => s.replace('fixed-rate-', 'p99@').padStart(17)).join('')}\n`);
-for (const p of [...new Set(results.map((r) => r.peer))]) {
-  const cells = scen.map((s) => {
-    const r = results.find((x) => x.peer === p && x.scenario === s);
-    if (!r) return ''.padStart(17);
-    if (r.status !== 'ok') return r.status.padStart(17);
-    return (r.kind === 'open' ? `${r.latency.p99} ms` : `${Math.round(r.rps).toLocaleString('en-US')}/s`).padStart(17);
-  });
-  process.stdout.write(`${p.padEnd(width)} ${cells.join('')}\n`);
-}
+const scen = scenarios.map((s) => s.name).filter((n) => results.some((r) => r.scenario === n) || skipped.some((x) => x.scenario === n));
+process.stdout.write(`\n${summaryTable(results, scen, skipped)}`);
 process.stdout.write('\n');
 log(`results: ${files.md}${files.svg ? `, ${path.basename(files.svg)}` : ''}, ${path.basename(files.json)}${files.latest ? ' (+ latest.md/latest.svg/latest.json)' : mode === 'full' && !env.BENCH_OUT && env.BENCH_NO_LATEST !== '1' ? ' (latest.* not refreshed: a custom run; BENCH_LATEST=1 would)' : ''}`);
 if (!SMOKE) for (const t of targets(results, peers.find((p) => p.name.startsWith('jwtgate'))?.name).filter((t) => t.jwtgate || t.reference)) log(`  target ${t.target}: ${t.jwtgate ?? 'not measured'} vs ${t.reference ?? 'not measured'} ${t.note} ${t.pass === undefined ? '' : t.pass ? 'MET' : 'NOT MET'}`);

@@ -170,6 +170,28 @@ export function markdown(report) {
   return lines.join('\n');
 }
 
+/**
+ * The summary printed at the end of a run: one row per peer, one column per scenario (req/s, or p99
+ * for fixed-rate runs; a status for a failed one, "skipped" for one not measured). Each column is as
+ * wide as its widest cell, columns two spaces apart.
+ */
+export function summaryTable(results, scenarioNames, skipped = []) {
+  const header = ['peer', ...scenarioNames.map((s) => s.replace('fixed-rate-', 'p99@'))];
+  const peers = [...new Set([...results.map((r) => r.peer), ...skipped.filter((s) => s.scenario).map((s) => s.peer)])];
+  const rows = peers.map((p) => [
+    p,
+    ...scenarioNames.map((s) => {
+      const r = results.find((x) => x.peer === p && x.scenario === s);
+      if (!r) return skipped.some((x) => x.peer === p && x.scenario === s) ? 'skipped' : '';
+      if (r.status !== 'ok') return r.status;
+      return r.kind === 'open' ? `${r.latency.p99} ms` : `${Math.round(r.rps).toLocaleString('en-US')}/s`;
+    }),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
 /** Writes json/md/svg under `dir` with base name `stamp`; `latest` also refreshes latest.md/svg/json. */
 export function writeReport(report, dir, stamp, { latest = false } = {}) {
   const files = {};

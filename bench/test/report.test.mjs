@@ -92,3 +92,25 @@ test('writeReport: latest.json is a copy of the run\'s JSON, and latest.md links
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the stdout summary keeps its columns apart (17-character scenario names ran together)', async () => {
+  const { summaryTable } = await import('../lib/report.mjs');
+  const names = ['cache-hit', 'missing-token', 'invalid-signature', 'fixed-rate-2000'];
+  const results = [
+    row({ peer: 'haproxy', scenario: 'missing-token', rps: 72_273 }),
+    row({ peer: 'haproxy', scenario: 'invalid-signature', rps: 33_609.4 }),
+    row({ peer: 'jwtgate', scenario: 'invalid-signature', status: 'probe-failed' }),
+    row({ peer: 'jwtgate', scenario: 'fixed-rate-2000', kind: 'open', latency: { p99: 1.13 } }),
+  ];
+  const out = summaryTable(results, names, [{ peer: 'jwtgate', scenario: 'missing-token', reason: 'x' }, { peer: 'fastify-jwt', reason: 'not installed' }]);
+  const lines = out.trimEnd().split('\n');
+  assert.equal(lines.length, 3, 'header, haproxy, jwtgate (a peer skipped before any scenario has no row)');
+  const header = lines[0];
+  assert.match(header, /missing-token +invalid-signature +p99@2000$/);
+  assert.ok(!header.includes('missing-tokeninvalid-signature'));
+  // Every column right-aligned on its header's end.
+  const ends = [...header.matchAll(/\S+/g)].map((m) => m.index + m[0].length);
+  for (const l of lines.slice(1)) for (const m of l.matchAll(/\S+(?: \S+)?/g)) if (m.index > 0) assert.ok(ends.includes(m.index + m[0].length), `${JSON.stringify(m[0])} in ${JSON.stringify(l)} ends on a column`);
+  assert.match(lines[1], /^haproxy +72,273\/s +33,609\/s$/);
+  assert.match(lines[2], /^jwtgate +skipped +probe-failed +1\.13 ms$/);
+});
