@@ -4,7 +4,7 @@
 // directly, all protecting the same cheap upstream with the same keys and claims.
 //
 //   node bench/run.mjs            full run (< 10 min on 2 cores), results in bench/results/
-//   QUICK=1 node bench/run.mjs    ~2 min run, same scenarios, shorter measurements
+//   QUICK=1 node bench/run.mjs    ~2 min run, same scenarios, shorter measurements, no quiet waits
 //   SMOKE=1 node bench/run.mjs    CI smoke: every scenario ~1 s against every available peer,
 //                                 probes checked, results in a temp dir; exit 1 if jwtgate fails a probe
 //
@@ -49,14 +49,9 @@ const { describeTail } = await import('./lib/stalls.mjs');
 const { overrides, runLabel, refreshesLatest } = await import('./lib/runinfo.mjs');
 
 // ---- 2. settings ----
-const durations = SMOKE
-  ? { closed: 1, open: 1, warmup: 0 }
-  : QUICK
-    ? { closed: 2, open: 2, warmup: 1 }
-    : { closed: 8, open: 8, warmup: 2 };
-durations.closed = num(env.BENCH_DURATION, durations.closed);
-durations.open = num(env.BENCH_OPEN_DURATION, num(env.BENCH_DURATION, durations.open));
-durations.warmup = num(env.BENCH_WARMUP, durations.warmup);
+// Durations and waits per mode, and the overrides of each: lib/timing.mjs.
+const { timing, phases, estimateSec } = await import('./lib/timing.mjs');
+const { durations, quietWait, quietBudget: quietBudgetSetting, retries: retrySetting } = timing(mode, env);
 const tokenCount = num(env.BENCH_TOKENS, SMOKE ? 2000 : 20000);
 const connections = num(env.BENCH_CONNECTIONS, 64);
 const order = env.BENCH_ORDER ?? 'interleaved';
@@ -96,10 +91,10 @@ if (peers.length === 0 || scenarios.length === 0) {
 }
 
 const runs = peers.reduce((n, p) => n + scenarios.filter((s) => applicable(p, s)).length, 0);
-// Seconds: each measurement plus ~0.5 s of probes and load-process start-up, 2 s per peer start;
-// waits for a quiet machine come on top (BENCH_QUIET_BUDGET).
-const estimate = peers.reduce((n, p) => n + scenarios.filter((s) => applicable(p, s)).reduce((m, s) => m + (s.kind === 'open' ? durations.open : durations.closed) + durations.warmup + 0.5, 2), 0);
-const about = estimate < 90 ? `${Math.round(estimate / 10) * 10} s` : `${Math.round(estimate / 60)} min`;
+// Seconds: each measurement, its warm-up and what it costs around them (lib/timing.mjs); waits for
+// a quiet machine beyond the quiet gate's sample come on top (BENCH_QUIET_BUDGET).
+const estimate = estimateSec({ durations, quietWait, tokenCount }, peers.map((p) => ({ peer: p.name, scenarios: scenarios.filter((s) => applicable(p, s)) })));
+const about = estimate < 90 ? `${Math.round(estimate / 10) * 10} s` : `${Math.round(estimate / 30) / 2} min`;
 // Any setting that changes what is measured makes this a "custom" run: it never refreshes
 // latest.* (unless BENCH_LATEST=1), and its report lists the overrides.
 const settingsOverridden = overrides(env);
@@ -201,13 +196,13 @@ function delta(a, b) {
 
 // Waits (bounded) until the machine is quiet before a measurement: with the peer idle, the
 // whole machine should be near 0% busy. BENCH_QUIET_WAIT seconds per measurement (default 20 in
-// full runs, 10 quick, 0 smoke), at most BENCH_QUIET_BUDGET seconds per run (default 90, 30 quick),
+// full runs, 0 quick and smoke), at most BENCH_QUIET_BUDGET seconds per run (default 90, 30 quick),
 // shared with re-measuring disturbed runs (see measure()).
-let quietBudget = num(env.BENCH_QUIET_BUDGET, QUICK ? 30 : 90);
+let quietBudget = quietBudgetSetting;
 // Other processes above this % of a core during a measurement: flagged, and measured again.
 const DISTURBED_PCT = 20;
 async function quietGate() {
-  const maxWait = num(env.BENCH_QUIET_WAIT, SMOKE ? 0 : QUICK ? 10 : 20);
+  const maxWait = quietWait;
   if (maxWait <= 0 || quietBudget <= 0) return undefined;
   const t = Date.now();
   let busy = 0;
@@ -253,7 +248,8 @@ async function measureOnce(peer, running, sc) {
   let r;
   let cpu;
   try {
-    if (durations.warmup > 0) await load.run(durations.warmup);
+    const [warmup, measured] = phases(durations, sc);
+    if (warmup > 0) await load.run(warmup);
     // Metric deltas cover the measured run only, not the warm-up.
     m0 = await proc.scrapeMetrics(running.adminUrl);
     // The CPU meters start when the generator says its requests begin (after autocannon has built
@@ -261,7 +257,7 @@ async function measureOnce(peer, running, sc) {
     // done, so they cover the interval the requests are counted over.
     let meter;
     let s0;
-    r = await load.run(sc.kind === 'open' ? durations.open : durations.closed, () => {
+    r = await load.run(measured, () => {
       meter = proc.cpuMeter({ peer: running.pid, upstream: upstream.pid });
       s0 = machineBusy();
     });
@@ -285,10 +281,10 @@ async function measure(peer, running, sc) {
     // baseProbesFailed: the peer itself answers wrong, and is measured in no later scenario.
     return { ...base, status: 'probe-failed', reason: verdict.reason, probes: verdict.failed, ...(verdict.base ? { baseProbesFailed: true } : {}) };
   }
-  // One measurement; repeated (up to BENCH_RETRY_DISTURBED times, default 1 outside smoke, within
-  // the quiet budget) when other processes took more than 20% of a core during it (the level at
-  // which the report flags a figure as disturbed). The least disturbed attempt is kept.
-  const retries = num(env.BENCH_RETRY_DISTURBED, SMOKE ? 0 : 1);
+  // One measurement; repeated (up to BENCH_RETRY_DISTURBED times, default 1 in full runs, 0 quick
+  // and smoke, within the quiet budget) when other processes took more than 20% of a core during it
+  // (the level at which the report flags a figure as disturbed). The least disturbed attempt is kept.
+  const retries = retrySetting;
   let best;
   for (let attempt = 0; ; attempt++) {
     const one = await measureOnce(peer, running, sc);
@@ -298,7 +294,7 @@ async function measure(peer, running, sc) {
     } else one.r.histogram.destroy?.();
     if (best.cpu.other <= DISTURBED_PCT || attempt >= retries || quietBudget <= 0 || proc.isStopping()) break;
     // Measuring again spends the same budget as waiting does.
-    quietBudget -= durations.warmup + (sc.kind === 'open' ? durations.open : durations.closed);
+    quietBudget -= phases(durations, sc).reduce((a, b) => a + b, 0);
     log(`  ${peer.name} ${sc.name}: disturbed (other processes used ${one.cpu.other}% CPU), measuring again`);
   }
   const { r, cpu, idleBusy, m0, m1, procs } = best;

@@ -92,7 +92,7 @@ export function markdown(report) {
   lines.push(`- Machine: ${meta.cores} cores (${meta.cpuModel}), ${meta.memGiB} GiB, ${meta.os}; Node ${meta.node}; jwtgate git ${meta.git.sha}${meta.git.dirty ? ' (uncommitted changes)' : ''}${meta.jwtgateStale ? ' — **dist/ older than src/ (build failed)**' : ''}`);
   lines.push(`- Peers: ${meta.peers.map((p) => `${p.name} (${p.version}; ${p.config})`).join('; ')}`);
   if (meta.skipped.length) lines.push(`- Skipped: ${meta.skipped.map((s) => `${s.peer}${s.scenario ? `/${s.scenario}` : ''}: ${s.reason}`).join('; ')}`);
-  lines.push(`- Load: closed loop = autocannon ${meta.load.autocannon}, ${meta.load.procs} process(es), ${meta.load.connections} connections, pipelining 1, ${meta.durations.warmup} s warm-up + ${meta.durations.closed} s measured; fixed rate = bench/lib/openloop-proc.mjs (open loop, latency from intended send time), ${meta.durations.warmup} s warm-up + ${meta.durations.open} s measured; ${meta.tokens} distinct tokens per rotated set`);
+  lines.push(`- Load: closed loop = autocannon ${meta.load.autocannon}, ${meta.load.procs} process(es), ${meta.load.connections} connections, pipelining 1, ${meta.durations.warmup} s warm-up + ${meta.durations.closed} s measured; fixed rate = bench/lib/openloop-proc.mjs (open loop, latency from intended send time), ${meta.durations.openWarmup ?? meta.durations.warmup} s warm-up + ${meta.durations.open} s measured; ${meta.tokens} distinct tokens per rotated set`);
   // Reports from before BENCH_ORDER have no `order`: they measured by peer.
   lines.push(
     meta.order === 'interleaved'
