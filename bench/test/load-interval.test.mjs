@@ -11,7 +11,8 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { startLoad, merge } from '../lib/load.mjs';
 
-const hdr = createRequire(import.meta.url)('../node_modules/hdr-histogram-js');
+// Resolved as bench/lib resolves it: bench/node_modules if the harness installed it, else the root's (a dev dependency).
+const hdr = createRequire(import.meta.url)('hdr-histogram-js');
 
 function server() {
   const seen = [];
