@@ -129,7 +129,7 @@ const SENSITIVE_PATH = /(^|\.)(jwks|inline|data|stringData)(\.|\[|$)/;
  * Header and query parameter names whose match values /config_dump and error messages do not
  * show: anything that reads as a credential (`authorization`, `x-auth`, `api_key`, `x-accesskey`, `jwt`, `sig`, `x-hub-signature-256`, `code`, …).
  */
-export const SENSITIVE_NAME = /auth|cookie|token|secret|passw|credential|session|jwt|key$|sig(nature)?([-_.]?[0-9]+)?$|^code$/i;
+export const SENSITIVE_NAME = /auth|cookie|token|secret|passw|credential|session|jwt|api[-_.]?key|key$|sig(nature)?([-_.]?[0-9]+)?$|^code$/i;
 
 /**
  * A value for an error message. Strings are quoted (shortened), except where they may be key

@@ -96,16 +96,23 @@ const REFUSED = ' (the API server refuses it; serve refuses to start, as droppin
 
 /**
  * A group that is a slip for the home group, not another project's: none, the other group
- * jwtgate reads (a ReferenceGrant in kgateway's), within two edits of it, a kgateway or Solo.io-looking group for kgateway's kinds (`kgateway.dev`,
- * `gateway.kgateway.io`, `gloo.solo.io`), a Kubernetes group for Gateway API's (`networking.k8s.io`, `networking.x-k8s.io`).
+ * jwtgate reads (a ReferenceGrant in kgateway's), within two edits of it, a group with `kgateway`
+ * in it (`kgateway.dev`, `gateway.kgateway.io`) or a Kubernetes one (`networking.k8s.io`,
+ * `networking.x-k8s.io`), and for kgateway's kinds Gloo's gateway groups (`gateway.solo.io`,
+ * `gateway.gloo.solo.io`, `gloo.solo.io`).
  * Another project's CRD of the same kind name in any other group (HAProxy Ingress's Backend,
  * Crossplane's Gateway) is real, accepted by the API server and ignored by kgateway: a warning.
  */
 function nearMissGroup(group: string, home: string): boolean {
   if (group === '' || group === KGW || group === GW || editDistance(group, home) <= 2) return true;
-  if (home === KGW) return /(^|\.)(kgateway|solo)\.(dev|io)$|kgateway/.test(group);
-  return /k8s\.io$/.test(group);
+  // No other project's CRD lives in a kgateway-named or a Kubernetes (*.k8s.io) group.
+  if (/kgateway/.test(group) || /k8s\.io$/.test(group)) return true;
+  // Gloo's gateway groups, where kgateway came from (not Solo's other projects: Gloo Mesh and
+  // Service Mesh Hub have TrafficPolicy CRDs of their own).
+  return home === KGW && GLOO_GATEWAY_GROUPS.includes(group);
 }
+
+const GLOO_GATEWAY_GROUPS = ['gateway.solo.io', 'gateway.gloo.solo.io', 'gloo.solo.io'];
 
 /**
  * For a kind jwtgate serves written with a group that is a slip for its own (nearMissGroup), or a

@@ -39,6 +39,9 @@ test('a kind jwtgate serves in another group is a fatal error that says what api
     [{ ...ext, apiVersion: 'gateway.solo.io/v1' }, 'GatewayExtension/default/ext', 'GatewayExtension in group gateway.solo.io is not kgateway\'s: write apiVersion: gateway.kgateway.dev/v1alpha1'],
     [{ ...route({}, 'admin'), apiVersion: 'networking.k8s.io/v1' }, 'HTTPRoute/default/admin', 'HTTPRoute in group networking.k8s.io is not Gateway API\'s: write apiVersion: gateway.networking.k8s.io/v1'],
     [{ ...gateway({}, 'gw2'), apiVersion: 'networking.x-k8s.io/v1alpha1' }, 'Gateway/default/gw2', 'Gateway in group networking.x-k8s.io is not Gateway API\'s'],
+    [policy({ apiVersion: 'networking.k8s.io/v1' }), 'TrafficPolicy/default/pol', 'TrafficPolicy in group networking.k8s.io is not kgateway\'s'],
+    [{ ...route({}, 'admin'), apiVersion: 'kgateway.dev/v1' }, 'HTTPRoute/default/admin', 'HTTPRoute in group kgateway.dev is not Gateway API\'s'],
+    [policy({ apiVersion: 'gateway.gloo.solo.io/v1alpha1' }), 'TrafficPolicy/default/pol', 'TrafficPolicy in group gateway.gloo.solo.io is not kgateway\'s'],
     [{ apiVersion: 'gateway.kgateway.dev/v1alpha2', kind: 'ReferenceGrant', metadata: md('rg'), spec: {} }, 'ReferenceGrant/default/rg', 'ReferenceGrant in group gateway.kgateway.dev is not Gateway API\'s: write apiVersion: gateway.networking.k8s.io/v1beta1'],
   ];
   for (const [doc, resource, message] of cases) {
@@ -64,6 +67,8 @@ test("another project's CRD named like a kind jwtgate serves is only warned abou
     ['ingress.v1.haproxy.org/v1', 'Backend', "not kgateway's Backend (group ingress.v1.haproxy.org: another project's Backend): ignored"],
     ['apimanagement.azure.com/v1api20220801', 'Backend', "not kgateway's Backend (group apimanagement.azure.com: another project's Backend): ignored"],
     ['storagegateway.aws.upbound.io/v1beta1', 'Gateway', "not Gateway API's Gateway (group storagegateway.aws.upbound.io: another project's Gateway): ignored"],
+    // Solo.io's Service Mesh Hub has a TrafficPolicy CRD of its own: not a slip for kgateway's.
+    ['networking.smh.solo.io/v1alpha2', 'TrafficPolicy', "not kgateway's TrafficPolicy (group networking.smh.solo.io: another project's TrafficPolicy): ignored"],
   ];
   for (const [apiVersion, kind, message] of foreign) {
     const ps = about(problems([gateway(), { apiVersion, kind, metadata: md('x'), spec: {} }]), `${kind}/default/x`);
