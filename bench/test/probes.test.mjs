@@ -21,6 +21,11 @@ test('probeVerdict: base failures are the peer\'s, scenario failures the scenari
     assert.equal(v.base, true, b.name);
     assert.match(v.reason, new RegExp(`^${b.name}: expected`));
   }
+  // No answer at all (a timeout, a reset after a saturating run) is not a wrong answer: that scenario only.
+  const timeout = probeVerdict([ok('x'), bad('no token', '401', 'error: timeout')], [ok('s sample 1')]);
+  assert.equal(timeout.ok, false);
+  assert.equal(timeout.base, false);
+  assert.equal(timeout.reason, 'no token: expected 401, got error: timeout');
 });
 
 test('a peer that fails a base probe in one scenario is measured in no other, with the reason', async () => {
