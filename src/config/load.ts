@@ -10,6 +10,7 @@ import { Composer, isMap, isScalar, isSeq, LineCounter, Parser, type Node as Yam
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { isObject as isPlainObject, suggest } from './schema.js';
+import { GATEWAY_API_GROUP, KGATEWAY_GROUP } from './validate-common.js';
 
 /** Files larger than this are refused (4 MiB). */
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
@@ -372,7 +373,8 @@ function addResource(
   const quoted: { path: string; text: string }[] = [];
   // Only in what jwtgate reads: other projects' templates that render at run time (an Argo CD
   // ApplicationSet's `name: '{{.cluster}}-app'`) are not unrendered.
-  if (/^gateway\.(kgateway\.dev|networking\.k8s\.io)\//.test(apiVersion) || (apiVersion === 'v1' && (kind === 'ConfigMap' || kind === 'Secret'))) quotedTemplates(value, '', quoted);
+  const group = apiVersion.slice(0, Math.max(0, apiVersion.indexOf('/')));
+  if (group === KGATEWAY_GROUP || group === GATEWAY_API_GROUP || (apiVersion === 'v1' && (kind === 'ConfigMap' || kind === 'Secret'))) quotedTemplates(value, '', quoted);
   for (const q of quoted) {
     out.problems.push({ resource: id, path: q.path, message: `looks like an unrendered template \`${short(q.text)}\`: render it first, e.g. \`helm template\` (as written, it names nothing that exists)`, severity: 'warning', source: at(q.path) });
   }

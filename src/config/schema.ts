@@ -124,10 +124,9 @@ export type InferShape<S extends Shape> = Simplify<
  */
 const SENSITIVE_PATH = /(^|\.)(jwks|inline|data|stringData)(\.|\[|$)/;
 
-/** Header or query parameter names whose match values may be credentials: never quoted or dumped. */
 /**
- * Header and query parameter names whose match values /config_dump and error messages do not
- * show: anything that reads as a credential (`authorization`, `x-auth`, `api_key`, `x-accesskey`, `jwt`, `sig`, `x-hub-signature-256`, `code`, …).
+ * Header and query parameter names whose match values may be credentials, never quoted in error
+ * messages or shown by /config_dump: anything that reads as a credential (`authorization`, `x-auth`, `api_key`, `x-accesskey`, `jwt`, `sig`, `x-hub-signature-256`, `code`, …).
  */
 export const SENSITIVE_NAME = /auth|cookie|token|secret|passw|credential|session|jwt|api[-_.]?key|key$|sig(nature)?([-_.]?[0-9]+)?$|^code$/i;
 
