@@ -493,14 +493,14 @@ const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
 
 /** Access-log lines stay short (log shippers split lines at 16 KiB): a host and a path keep their first 256 characters. */
 const LOG_FIELD_MAX = 256;
+/** The host as logged (and any field cut the same way). */
 function logHost(host: string): string {
   return host.length > LOG_FIELD_MAX ? `${host.slice(0, LOG_FIELD_MAX)}...` : host;
 }
 /** The path as logged: never a fragment (a client may send `#access_token=…`, which gets 400), at most 256 characters. */
 function logPath(path: string): string {
   const hash = path.indexOf('#');
-  const p = hash >= 0 ? path.slice(0, hash) : path;
-  return p.length > LOG_FIELD_MAX ? `${p.slice(0, LOG_FIELD_MAX)}...` : p;
+  return logHost(hash >= 0 ? path.slice(0, hash) : path);
 }
 
 /** The claim headers `exts` own (sanitize, then set): as the compiler builds a route's claimHeaders. */
