@@ -13,11 +13,12 @@ import { startAdmin, type AdminServer } from './observability/admin.js';
 import { createLogger, isLogLevel } from './observability/log.js';
 import { startEchoUpstream } from './upstream/echo.js';
 import { UwsLoadError } from './http/uws.js';
-import { DNS_NAME } from './util/host.js';
+import { lookup } from 'node:dns/promises';
+import { DNS_NAME, hostKind } from './util/host.js';
 
 const USAGE = `Usage:
   jwtgate serve --config PATH [--config PATH…] [options]
-  jwtgate check --config PATH [--config PATH…] [--output text|json]
+  jwtgate check --config PATH [--config PATH…] [--output text|json] [--cluster-domain DOMAIN] [--global-policy-namespace NS]
   jwtgate version
 
 PATH is a manifest file (.yaml, .yml, .json; multi-document YAML) or a folder of them.
@@ -83,6 +84,18 @@ function intFlag(flag: string, v: string | undefined, min: 0 | 1 = 1): number | 
   return n;
 }
 
+/** `--host`: an address, or a name that resolves (to one of this machine's, which listening then tells). */
+async function hostFlag(host: string): Promise<void> {
+  const kind = hostKind(host.replace(/^\[|\]$/g, ''));
+  if (kind === 'ip') return;
+  if (kind === undefined) throw new UsageError(`--host expects an address such as 0.0.0.0, 127.0.0.1 or ::, or a host name, got "${host}"`);
+  try {
+    await lookup(host);
+  } catch (err) {
+    throw new UsageError(`--host ${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? String(err)}): give an address of this machine, such as 0.0.0.0 or 127.0.0.1`);
+  }
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
@@ -144,6 +157,7 @@ async function serve(argv: string[]): Promise<number> {
   const upstreamMaxConnections = intFlag('--upstream-max-connections', values['upstream-max-connections']);
   const upstreamMaxPending = intFlag('--upstream-max-pending', values['upstream-max-pending'], 0);
   const jwksRefetchCooldownMs = intFlag('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms']);
+  if (values.host !== undefined) await hostFlag(values.host);
 
   // Signals are handled from here on: during start-up (which can wait up to 15 s for a first
   // remote JWKS fetch, before any listener is bound) one ends the start with exit 0; once

@@ -651,7 +651,7 @@ export class HttpServer {
       (app as unknown as ListenWithOptions).listen(this.opts.host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
           const host = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
-          reject(new StartupError(`cannot listen on ${host}:${port} (Gateway listener port ${configPort}): address in use or not permitted`));
+          reject(new StartupError(`cannot listen on ${host}:${port} (Gateway listener port ${configPort}): the port is in use or not permitted, or the address is not one of this machine's`));
           return;
         }
         const bound = uws.us_socket_local_port(socket);

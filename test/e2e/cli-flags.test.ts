@@ -74,6 +74,7 @@ test('an empty or non-decimal port in --port-map, --admin or --echo-upstream, a 
     ['--upstream-timeout-ms', '1e3'],
     ['--upstream-max-pending', ' 5'],
     ['--host', ''],
+    ['--host', 'a b'],
     ['--cluster-domain', ''],
     ['--cluster-domain', 'a b'],
     ['--cluster-domain', 'ex:80'],
@@ -83,6 +84,16 @@ test('an empty or non-decimal port in --port-map, --admin or --echo-upstream, a 
     assert.match(p.output(), new RegExp(`${args[0]} expects`));
     assert.doesNotMatch(p.output(), /listening/);
   }
+});
+
+test('--host: a name that does not resolve is a usage error naming it; an address that is not this machine\'s says so', { timeout: 30_000 }, async () => {
+  const p = run(['serve', '--config', 'config/default', '--host', 'no-such-host.invalid']);
+  assert.equal(await p.exited, 2, p.output());
+  assert.match(p.output(), /--host no-such-host\.invalid does not resolve \(ENOTFOUND\)/);
+  assert.doesNotMatch(p.output(), /listening/);
+  const q = run(['serve', '--config', 'config/default', '--host', '192.0.2.1', '--port-map', '8080=0']);
+  assert.equal(await q.exited, 1, q.output());
+  assert.match(q.output(), /cannot listen on 192\.0\.2\.1:0 \(Gateway listener port 8080\): the port is in use or not permitted, or the address is not one of this machine's/);
 });
 
 test('--log-level with a name Object.prototype has (constructor, toString) is a usage error', { timeout: 30_000 }, async () => {

@@ -127,7 +127,7 @@ test('a second gateway on a port already served fails to start (exit 1, one line
     const port = (await waitForLogLine(a, 'listening', 20_000)).port as number;
     const b = startCli(['serve', '--config', dir, '--port-map', `8080=${port}`, '--host', '127.0.0.1']);
     assert.equal(await b.exited, 1, b.output());
-    assert.match(b.output(), new RegExp(`jwtgate: cannot listen on 127\\.0\\.0\\.1:${port} \\(Gateway listener port 8080\\): address in use or not permitted\\n`));
+    assert.match(b.output(), new RegExp(`jwtgate: cannot listen on 127\\.0\\.0\\.1:${port} \\(Gateway listener port 8080\\): the port is in use or not permitted, or the address is not one of this machine's\\n`));
     assert.doesNotMatch(b.output(), /\n\s+at /, 'no stack trace');
     assert.equal((await request({ port, path: '/x', host: 'any.example' })).status, 200, 'the first gateway still serves');
   } finally {
