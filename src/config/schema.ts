@@ -128,7 +128,7 @@ const SENSITIVE_PATH = /(^|\.)(jwks|inline|data|stringData)(\.|\[|$)/;
  * Header and query parameter names whose match values may be credentials, never quoted in error
  * messages or shown by /config_dump: anything that reads as a credential (`authorization`, `x-auth`, `api_key`, `x-accesskey`, `jwt`, `sig`, `x-hub-signature-256`, `code`, …).
  */
-export const SENSITIVE_NAME = /auth|cookie|token|secret|passw|credential|session|jwt|api[-_.]?key|key$|sig(nature)?([-_.]?[0-9]+)?$|^code$/i;
+export const SENSITIVE_NAME = /auth|cookie|token|secret|passw|credential|session|jwt|api[-_.]?key|(key|sig(nature)?)([-_.]?[0-9]+)?$|^code$/i;
 
 /**
  * A value for an error message. Strings are quoted (shortened), except where they may be key

@@ -755,7 +755,7 @@ test('config_dump: routes, policies, providers and key metadata, never key mater
 });
 
 test('config_dump redaction: credential-looking header and query parameter names (SENSITIVE_NAME)', () => {
-  for (const n of ['authorization', 'x-auth', 'X-Auth-Token', 'cookie', 'x-api_key', 'api-key', 'x-api.key', 'key', 'x-key', 'sig', 'x-signature', 'client_secret', 'x-session-id', 'x-credentials', 'passwd', 'x-accesskey', 'subscriptionkey', 'jwt', 'access_jwt', 'x-hub-signature-256', 'code', 'x-apikey-2', 'apikey_v2', 'api-key-secondary', 'x-api-key-id'])
+  for (const n of ['authorization', 'x-auth', 'X-Auth-Token', 'cookie', 'x-api_key', 'api-key', 'x-api.key', 'key', 'x-key', 'sig', 'x-signature', 'client_secret', 'x-session-id', 'x-credentials', 'passwd', 'x-accesskey', 'subscriptionkey', 'jwt', 'access_jwt', 'x-hub-signature-256', 'code', 'x-apikey-2', 'apikey_v2', 'api-key-secondary', 'x-api-key-id', 'x-key2', 'x-key-2', 'x-key_2'])
     assert.ok(SENSITIVE_NAME.test(n), n);
   for (const n of ['x-env', 'x-team', 'x-design', 'keyword', 'monkey-see', 'version', 'view', 'signal', 'x-code-path', 'config'])
     assert.ok(!SENSITIVE_NAME.test(n), n);
