@@ -553,20 +553,24 @@ export class Forwarder {
 
   /** Stops accepting requests (they get 503) and closes every pool once its requests finished. */
   async close(): Promise<void> {
-    this.closed = true;
-    for (const e of this.endpoints.values()) e.retired = true;
-    const pools = [...this.endpoints.values()].flatMap((e) => (e.pool === null ? [] : [e.pool]));
-    this.endpoints.clear();
-    await Promise.all(pools.map((p) => p.close()));
+    await Promise.all(this.retireAll().map((p) => p.close()));
   }
 
   /** Like close() but aborts requests in flight (their clients get 503 or a closed connection). */
   async destroy(): Promise<void> {
+    await Promise.all(this.retireAll().map((p) => p.destroy()));
+  }
+
+  /** Stops the forwarder and every endpoint (no more lookups); returns their pools. */
+  private retireAll(): Pool[] {
     this.closed = true;
-    for (const e of this.endpoints.values()) e.retired = true;
-    const pools = [...this.endpoints.values()].flatMap((e) => (e.pool === null ? [] : [e.pool]));
+    const pools: Pool[] = [];
+    for (const e of this.endpoints.values()) {
+      e.retired = true;
+      if (e.pool !== null) pools.push(e.pool);
+    }
     this.endpoints.clear();
-    await Promise.all(pools.map((p) => p.destroy()));
+    return pools;
   }
 
   private pick(target: BackendTarget): Endpoint | null {
