@@ -66,6 +66,8 @@ export interface GatewayOptions {
   jwksRefetchCooldownMs?: number;
   /** Remote JWKS fetch deadline, retries included (default 5000 ms, Envoy's hard-coded value; tests shorten it). */
   jwksFetchTimeoutMs?: number;
+  /** 431s are logged at most once per this many ms, with a count of the others (default 10000; tests shorten it). */
+  oversizeLogWindowMs?: number;
 }
 
 /** Gateway.start waits at most this long for the first fetch of non-fastListener remote key sets. */
@@ -86,6 +88,9 @@ export class Gateway {
   private readonly accessLog: Logger | undefined;
   private oversizeLoggedMs = -Infinity;
   private oversizeSuppressed = 0;
+  private readonly maxRequestHeadersBytes: number;
+  /** Logs the 431s counted after the last line when the window ends with no further 431 to carry them. */
+  private oversizeFlush: NodeJS.Timeout | undefined;
   /** Address every listener binds. */
   private readonly host: string;
   private readonly http: HttpServer;
@@ -131,19 +136,25 @@ export class Gateway {
       refetchKeySet: (id: string) => this.refresher?.refetch(id) ?? Promise.resolve(false),
     });
     this.forwarder = new Forwarder({ timeoutMs: opts.upstreamTimeoutMs, connections: opts.upstreamMaxConnections, maxPending: opts.upstreamMaxPending });
-    const maxRequestHeadersBytes = opts.maxRequestHeadersBytes ?? 60 * 1024;
+    const maxRequestHeadersBytes = (this.maxRequestHeadersBytes = opts.maxRequestHeadersBytes ?? 60 * 1024);
+    const oversizeWindowMs = opts.oversizeLogWindowMs ?? 10_000;
     this.http = new HttpServer(
       { host: this.host, maxRequestHeadersBytes },
       (port, req, ex) => this.handle(port, req, ex),
       (_port, ex, bytes, method, host, path) => {
         this.metrics.inc('jwtgate_requests_total', 'REQUEST_HEADERS_TOO_LARGE');
-        // Clients choose how often this happens: one line per 10 s at most, with a count.
+        // Clients choose how often this happens: one line per 10 s at most, with a count. The
+        // count of a flood that stops is logged when its window ends.
         const now = Date.now();
-        if (now - this.oversizeLoggedMs >= 10_000) {
-          this.log.warn('request headers too large', { bytes, limit: maxRequestHeadersBytes, ...(this.oversizeSuppressed > 0 ? { alsoSinceLastLine: this.oversizeSuppressed } : {}) });
+        if (now - this.oversizeLoggedMs >= oversizeWindowMs) {
+          const also = this.oversizeSuppressed;
+          this.clearOversizeFlush();
+          this.log.warn('request headers too large', { bytes, limit: maxRequestHeadersBytes, ...(also > 0 ? { alsoSinceLastLine: also } : {}) });
           this.oversizeLoggedMs = now;
-          this.oversizeSuppressed = 0;
-        } else this.oversizeSuppressed++;
+        } else if (this.oversizeSuppressed++ === 0) {
+          this.oversizeFlush = setTimeout(() => this.flushOversize(), this.oversizeLoggedMs + oversizeWindowMs - now);
+          this.oversizeFlush.unref();
+        }
         // The path may be what made the head too large: the access log keeps its start.
         this.accessLog?.info('request', { method, host: logHost(host), path: logPath(path), status: ERRORS.REQUEST_HEADERS_TOO_LARGE.status, result: 'REQUEST_HEADERS_TOO_LARGE' });
         sendError(ex, 'REQUEST_HEADERS_TOO_LARGE');
@@ -231,7 +242,23 @@ export class Gateway {
     this.keySetsClosed = true;
     this.http.close();
     await Promise.allSettled([this.forwarder.close(), this.verifier.close(), this.refresher?.close()]);
+    if (this.oversizeFlush !== undefined) this.flushOversize();
     this.log.info('stopped', { drainedMs: Date.now() - start });
+  }
+
+  /** The 431s counted since the last line, in a line of their own (the window ended, or the gateway stops). */
+  private flushOversize(): void {
+    const also = this.oversizeSuppressed;
+    this.clearOversizeFlush();
+    if (also === 0) return;
+    this.log.warn('request headers too large', { limit: this.maxRequestHeadersBytes, alsoSinceLastLine: also });
+    this.oversizeLoggedMs = Date.now();
+  }
+
+  private clearOversizeFlush(): void {
+    if (this.oversizeFlush !== undefined) clearTimeout(this.oversizeFlush);
+    this.oversizeFlush = undefined;
+    this.oversizeSuppressed = 0;
   }
 
   private install(snapshot: Snapshot): void {

@@ -43,6 +43,26 @@ test('431s are logged once per 10 s with a count, not once each (clients choose 
   }
 });
 
+test('the count of a 431 flood that stops is logged when its window ends, and at stop', async () => {
+  const lines: Record<string, unknown>[] = [];
+  const g = await startHarness({ manifests: [basic], gateway: { maxRequestHeadersBytes: 4096, oversizeLogWindowMs: 300, logger: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) } });
+  const oversize = () => lines.filter((l) => l['msg'] === 'request headers too large');
+  try {
+    for (let i = 0; i < 4; i++) assert.equal((await request({ port: g.port, headers: { 'x-filler': 'a'.repeat(5000) } })).status, 431);
+    await waitFor(() => oversize().length === 2, 'the count of the flood in a line of its own', 3000);
+    assert.equal(oversize()[0]!['alsoSinceLastLine'], undefined);
+    assert.equal(oversize()[1]!['alsoSinceLastLine'], 3);
+    assert.equal(oversize()[1]!['limit'], 4096);
+    // A window with one more: its line comes at the window's end, or here at stop.
+    assert.equal((await request({ port: g.port, headers: { 'x-filler': 'a'.repeat(5000) } })).status, 431);
+  } finally {
+    await g.close();
+  }
+  // A line written for a 431 has its bytes and counts it; a flushed line counts only the others.
+  const all = oversize().reduce((n, l) => n + (l['bytes'] === undefined ? 0 : 1) + ((l['alsoSinceLastLine'] as number | undefined) ?? 0), 0);
+  assert.equal(all, 5);
+});
+
 test('a 100 KiB token gets 431, a 20 KiB garbage token gets a clean 401', async () => {
   assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${'a'.repeat(100 * 1024)}` } })).status, 431);
   const res = await request({ port: h.port, headers: { authorization: `Bearer ${'a'.repeat(10 * 1024)}.${'b'.repeat(10 * 1024)}.c` } });
