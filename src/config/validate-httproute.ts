@@ -98,8 +98,8 @@ const backendRef = obj(
     namespace: namespaceName().optional(),
     port: int({ min: 1, max: 65535 }).optional(),
     weight: int({ min: 0, max: 1_000_000 }).default(1),
+    filters: any().optional(),
   },
-  { ignored: { filters: 'backendRefs[].filters are ignored: not supported by jwtgate yet' } },
 );
 
 const document = documentSchema(spec.default({}));
@@ -296,6 +296,15 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
         const b0 = cx.errors;
         const b = rb === null ? undefined : backendRef.parse(rb, bp, cx);
         if (!b || cx.errors !== b0) return;
+        // kgateway applies a backendRef's filters to the requests sent to that backend (an
+        // ExtensionRef TrafficPolicy's jwtAuth included), and Gateway API forbids skipping a
+        // filter: ignored, they let requests through without that JWT check. The rule answers 500.
+        if (b.filters !== undefined && b.filters !== null && !(Array.isArray(b.filters) && b.filters.length === 0)) {
+          cx.error(
+            `${bp}.filters`,
+            'backendRefs[].filters are not supported by jwtgate, and a filter may not be skipped: the rule answers 500. kgateway applies them to the requests drawn to this backend (a TrafficPolicy ExtensionRef with jwtAuth included); with one backendRef, move them to the rule\'s filters',
+          );
+        }
         if (!checkBackendRef(b, bp, cx)) return;
         // An unsupported kind is an unresolved reference (ResolvedRefs False, InvalidKind, reported
         // when references are resolved): only its weight's share gets 500, not the whole rule.

@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { startEchoUpstream, type EchoUpstream } from '../../src/upstream/echo.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
 
 let a: EchoUpstream;
 let b: EchoUpstream;
@@ -91,4 +94,58 @@ test('the share of a backendRef that does not resolve gets 500 with an empty bod
   assert.doesNotMatch(JSON.stringify(st), /RouteRuleReplaced/);
   const p = h.gateway.snapshot.problems.find((x) => x.resource === 'HTTPRoute/httpbin/split' && x.path === 'spec.rules[2].backendRefs[1].kind');
   assert.match(p?.message ?? '', /backendRef example\.com\/Foo not supported by jwtgate .*requests drawn to it get 500/);
+});
+
+test('a backendRef with filters (a TrafficPolicy with jwtAuth through ExtensionRef) makes its rule answer 500: never proxied without the JWT check kgateway applies per backend', async () => {
+  // The seed's GatewayExtension alone (its TrafficPolicy would protect the whole Gateway).
+  const extension = readFileSync(path.join(seedManifestsDir, '01-basic-jwt.yaml'), 'utf8').split(/^---$/m)[0]!;
+  const token = readFileSync(sampleTokenPath, 'utf8').trim();
+  const g = await startHarness({
+    manifests: [
+      extension +
+        backend('a', a.port) +
+        `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: api-jwt, namespace: httpbin }
+spec:
+  jwtAuth: { extensionRef: { name: selfminted-jwt, namespace: kgateway-system } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: api, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  hostnames: [api.example.com]
+  rules:
+  - backendRefs:
+    - group: gateway.kgateway.dev
+      kind: Backend
+      name: a
+      filters:
+      - type: ExtensionRef
+        extensionRef: { group: gateway.kgateway.dev, kind: TrafficPolicy, name: api-jwt }
+  - matches: [{ path: { type: PathPrefix, value: /anything/empty-filters } }]
+    backendRefs:
+    - { group: gateway.kgateway.dev, kind: Backend, name: a, filters: [] }
+`,
+    ],
+  });
+  try {
+    const a0 = a.received.length;
+    for (const headers of [{}, { authorization: `Bearer ${token}` }] as Record<string, string>[]) {
+      const r = await request({ port: g.port, host: 'api.example.com', path: '/anything/secret', headers });
+      assert.equal(r.status, 500);
+    }
+    assert.equal(a.received.length, a0, 'nothing reached the backend');
+    // An empty list is no filter.
+    assert.equal((await request({ port: g.port, host: 'api.example.com', path: '/anything/empty-filters' })).status, 200);
+    const p = g.gateway.snapshot.problems.find((x) => x.resource === 'HTTPRoute/httpbin/api' && x.path === 'spec.rules[0].backendRefs[0].filters');
+    assert.equal(p?.severity, 'error');
+    assert.match(p?.message ?? '', /backendRefs\[\]\.filters are not supported by jwtgate, and a filter may not be skipped: the rule answers 500/);
+    const st = g.gateway.snapshot.statuses.find((x) => x.resource === 'HTTPRoute/httpbin/api')!;
+    assert.match(JSON.stringify(st), /RouteRuleReplaced/);
+  } finally {
+    await g.close();
+  }
 });
