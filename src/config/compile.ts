@@ -906,7 +906,8 @@ function resolveBackendRef(
   if (ref.unsupportedKind) {
     // Gateway API: an unsupported kind is ResolvedRefs False / InvalidKind, and only the requests
     // drawn to it get 500 (kgateway points its share at a cluster Envoy does not have).
-    const message = `backendRef ${ref.group || 'core'}/${ref.kind} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend): requests drawn to it get 500`;
+    const delegation = ref.group === GATEWAY_API_GROUP && ref.kind === 'HTTPRoute' ? ' (route delegation, a backendRef to HTTPRoutes, is not supported by jwtgate)' : '';
+    const message = `backendRef ${ref.group || 'core'}/${ref.kind} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend)${delegation}: requests drawn to it get 500`;
     cx.error(`${p}.kind`, message);
     return { ok: false, reason: 'InvalidKind', message };
   }
