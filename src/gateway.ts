@@ -142,7 +142,10 @@ export class Gateway {
       { host: this.host, maxRequestHeadersBytes },
       (port, req, ex) => this.handle(port, req, ex),
       (_port, ex, bytes, method, host, path) => {
+        sendError(ex, 'REQUEST_HEADERS_TOO_LARGE');
         this.metrics.inc('jwtgate_requests_total', 'REQUEST_HEADERS_TOO_LARGE');
+        const durationMs = performance.now() - ex.startedAt;
+        this.metrics.requestDuration.observe(durationMs);
         // Clients choose how often this happens: one line per 10 s at most, with a count. The
         // count of a flood that stops is logged when its window ends.
         const now = Date.now();
@@ -156,8 +159,7 @@ export class Gateway {
           this.oversizeFlush.unref();
         }
         // The path may be what made the head too large: the access log keeps its start.
-        this.accessLog?.info('request', { method, host: logHost(host), path: logPath(path), status: ERRORS.REQUEST_HEADERS_TOO_LARGE.status, result: 'REQUEST_HEADERS_TOO_LARGE' });
-        sendError(ex, 'REQUEST_HEADERS_TOO_LARGE');
+        this.accessLog?.info('request', { method, host: logHost(host), path: logPath(path), status: ERRORS.REQUEST_HEADERS_TOO_LARGE.status, result: 'REQUEST_HEADERS_TOO_LARGE', durationMs: logMs(durationMs) });
       },
     );
   }
@@ -440,7 +442,7 @@ export class Gateway {
   ): void {
     // The client went away during an asynchronous JWT check: counted and logged like one that
     // goes away at the upstream.
-    if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req);
+    if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
     if (!outcome.ok) return this.deny(ex, outcome.code, req);
     if (outcome.stoppedAt === undefined) {
       // Every extension in `exts` ran. The claim headers the JWT stage owns are theirs (the
@@ -484,12 +486,14 @@ export class Gateway {
     if (result === 'INTERNAL') this.log.error('upstream request could not be sent', { endpoint: outcome.endpoint, reason: outcome.upstreamError });
     this.metrics.inc('jwtgate_requests_total', result);
     this.metrics.inc('jwtgate_upstream_responses_total', result === 'OK' ? STATUS_CLASS[Math.floor(outcome.status / 100)] ?? 'other' : result);
+    this.metrics.requestDuration.observe(performance.now() - outcome.startedAt);
     return result;
   };
 
   /** Access log line of a proxied request: never headers, query values or the token. */
   private logProxied(outcome: ProxyOutcome, req: GatewayRequest, route: CompiledRoute): void {
     const result = this.onProxyDone(outcome);
+    const durationMs = performance.now() - outcome.startedAt;
     this.accessLog?.info('request', {
       method: req.method,
       host: logHost(req.host),
@@ -501,18 +505,21 @@ export class Gateway {
       endpoint: outcome.endpoint,
       requestBytes: outcome.requestBodyBytes,
       responseBytes: outcome.responseBodyBytes,
+      durationMs: logMs(durationMs),
     });
   }
 
   private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest): void {
-    this.record(code, req);
     sendError(ex, code, req);
+    this.record(code, req, ex);
   }
 
   /** Counts (and access-logs) a request that ends here with `code`, not at the proxy. */
-  private record(code: ErrorCode, req: GatewayRequest): void {
+  private record(code: ErrorCode, req: GatewayRequest, ex: ClientExchange): void {
     this.metrics.inc('jwtgate_requests_total', code);
-    this.accessLog?.info('request', { method: req.method, host: logHost(req.host), path: logPath(req.path), status: ERRORS[code].status, result: code });
+    const durationMs = performance.now() - ex.startedAt;
+    this.metrics.requestDuration.observe(durationMs);
+    this.accessLog?.info('request', { method: req.method, host: logHost(req.host), path: logPath(req.path), status: ERRORS[code].status, result: code, durationMs: logMs(durationMs) });
   }
 }
 
@@ -524,6 +531,11 @@ const LOG_FIELD_MAX = 256;
 function logHost(host: string): string {
   return host.length > LOG_FIELD_MAX ? `${host.slice(0, LOG_FIELD_MAX)}...` : host;
 }
+/** A duration as logged: ms with µs precision. */
+function logMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
 /** The path as logged: never a fragment (a client may send `#access_token=…`, which gets 400), at most 256 characters. */
 function logPath(path: string): string {
   const hash = path.indexOf('#');

@@ -73,6 +73,8 @@ export function removeHeader(headers: string[], name: string): number {
  * (they do nothing).
  */
 export interface ClientExchange {
+  /** performance.now() when the request head was handed over (request duration metric and log). */
+  readonly startedAt: number;
   /** True when the request declares a body (content-length > 0 or transfer-encoding). */
   readonly hasBody: boolean;
   /** Declared content-length, or -1 when chunked/unknown. */

@@ -108,6 +108,7 @@ class UwsRequest implements GatewayRequest {
 }
 
 class UwsExchange implements ClientExchange {
+  readonly startedAt = performance.now();
   readonly hasBody: boolean;
   readonly contentLength: number;
   done = false;

@@ -45,6 +45,55 @@ export class Metrics {
       out += `# HELP ${name} ${spec.help}\n# TYPE ${name} ${spec.type}\n`;
       for (const [label, v] of this.values.get(name)!) out += `${name}{${spec.label}="${label}"} ${v}\n`;
     }
+    return out + this.requestDuration.render('jwtgate_request_duration_seconds', REQUEST_DURATION_HELP);
+  }
+
+  /** Every request counted in jwtgate_requests_total, by the time it took (see REQUEST_DURATION_HELP). */
+  readonly requestDuration = new DurationHistogram();
+}
+
+const REQUEST_DURATION_HELP =
+  'Time from a request head to its answer, for every request in jwtgate_requests_total: to the end of the response written to the connection, the failure that ended a proxied exchange, or the client leaving';
+
+/** Upper bounds of the duration buckets, in ms: Envoy's default histogram buckets. */
+export const DURATION_BUCKETS_MS: readonly number[] = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+
+/** A Prometheus histogram of durations given in ms, rendered in seconds. */
+export class DurationHistogram {
+  /** Per bucket (not cumulative); the last is +Inf. */
+  private readonly counts = new Float64Array(DURATION_BUCKETS_MS.length + 1);
+  private sumMs = 0;
+
+  observe(ms: number): void {
+    // Most requests land in the first buckets: a scan from the low end is the cheapest search.
+    let i = 0;
+    while (i < DURATION_BUCKETS_MS.length && ms > DURATION_BUCKETS_MS[i]!) i++;
+    this.counts[i]!++;
+    this.sumMs += ms;
+  }
+
+  /** Requests observed with a duration of at most `ms` (a bucket bound) — for tests and tools. */
+  countAtMost(ms: number): number {
+    let n = 0;
+    for (let i = 0; i < DURATION_BUCKETS_MS.length && DURATION_BUCKETS_MS[i]! <= ms; i++) n += this.counts[i]!;
+    return n;
+  }
+
+  get count(): number {
+    let n = 0;
+    for (const c of this.counts) n += c;
+    return n;
+  }
+
+  render(name: string, help: string): string {
+    let out = `# HELP ${name} ${help}\n# TYPE ${name} histogram\n`;
+    let cumulative = 0;
+    for (let i = 0; i < DURATION_BUCKETS_MS.length; i++) {
+      cumulative += this.counts[i]!;
+      out += `${name}_bucket{le="${DURATION_BUCKETS_MS[i]! / 1000}"} ${cumulative}\n`;
+    }
+    cumulative += this.counts[DURATION_BUCKETS_MS.length]!;
+    out += `${name}_bucket{le="+Inf"} ${cumulative}\n${name}_sum ${this.sumMs / 1000}\n${name}_count ${cumulative}\n`;
     return out;
   }
 }

@@ -82,6 +82,8 @@ export interface ProxyOutcome {
   readonly requestBodyBytes: number;
   /** Response body bytes received from the upstream. */
   readonly responseBodyBytes: number;
+  /** performance.now() when the client's request head arrived (its ClientExchange's startedAt). */
+  readonly startedAt: number;
 }
 
 export interface EndpointStats {
@@ -221,6 +223,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     }
   }
 
+  get startedAt(): number {
+    return this.client.startedAt;
+  }
+
   get requestBodyBytes(): number {
     return this.body === null ? 0 : this.body.bytes;
   }
@@ -236,6 +242,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
       upstreamError: this.upstreamError,
       requestBodyBytes: this.requestBodyBytes,
       responseBodyBytes: this.responseBodyBytes,
+      startedAt: this.startedAt,
     };
   }
 

@@ -28,6 +28,7 @@ export interface FakeExchangeOptions {
 export type EndState = 'pending' | 'responded' | 'ended' | 'destroyed' | 'aborted';
 
 export class FakeExchange implements ClientExchange {
+  readonly startedAt = performance.now();
   readonly hasBody: boolean;
   readonly contentLength: number;
   done = false;

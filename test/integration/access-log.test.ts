@@ -91,3 +91,33 @@ test('logged host and path: a fragment is never written (a token after #), and e
     await h.close();
   }
 });
+
+test('request duration: durationMs in each access-log line and jwtgate_request_duration_seconds in /metrics, for proxied and local answers', async () => {
+  const lines: string[] = [];
+  const h = await startHarness({ manifests: [basic], gateway: { accessLog: true, logger: createLogger('info', (l) => lines.push(l)) } });
+  try {
+    const before = h.gateway.metrics.requestDuration.count;
+    assert.equal((await request({ port: h.port, path: '/delay/300', headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+    assert.equal((await request({ port: h.port, path: '/headers' })).status, 401);
+    const entries = () => lines.map((l) => JSON.parse(l)).filter((e) => e.msg === 'request');
+    for (let i = 0; i < 100 && entries().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    const proxied = entries().find((e) => e.status === 200);
+    const denied = entries().find((e) => e.status === 401);
+    assert.ok(proxied.durationMs >= 300 && proxied.durationMs < 10_000, `proxied durationMs ${proxied.durationMs}`);
+    assert.ok(denied.durationMs >= 0 && denied.durationMs < proxied.durationMs, `denied durationMs ${denied.durationMs}`);
+    const hist = h.gateway.metrics.requestDuration;
+    assert.equal(hist.count - before, 2);
+    // The delayed request is above the 250 ms bound, the 401 (on an idle machine) far below it.
+    assert.equal(hist.countAtMost(250), 1);
+    assert.equal(hist.countAtMost(10_000), 2);
+    const text = h.gateway.renderMetrics();
+    assert.match(text, /^# TYPE jwtgate_request_duration_seconds histogram$/m);
+    assert.match(text, /^jwtgate_request_duration_seconds_bucket\{le="0.25"\} 1$/m);
+    assert.match(text, /^jwtgate_request_duration_seconds_bucket\{le="\+Inf"\} 2$/m);
+    assert.match(text, /^jwtgate_request_duration_seconds_count 2$/m);
+    const sum = Number(/^jwtgate_request_duration_seconds_sum (\S+)$/m.exec(text)![1]);
+    assert.ok(sum >= 0.3 && sum < 10, `sum ${sum} s`);
+  } finally {
+    await h.close();
+  }
+});
