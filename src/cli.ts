@@ -10,7 +10,7 @@ import type { Snapshot } from './config/snapshot.js';
 import { compileFiles } from './config/build.js';
 import { formatCheckReport } from './config/report.js';
 import { startAdmin, type AdminServer } from './observability/admin.js';
-import { createLogger, isLogLevel } from './observability/log.js';
+import { absorbStdioErrors, createLogger, isLogLevel } from './observability/log.js';
 import { startEchoUpstream } from './upstream/echo.js';
 import { UwsLoadError } from './http/uws.js';
 import { lookup } from 'node:dns/promises';
@@ -176,9 +176,13 @@ async function serve(argv: string[]): Promise<number> {
     log.info('shutting down during start-up', { signal });
     abortStart(signal);
   };
-  // SIGHUP too: a terminal closing, or an operator expecting a reload (there is none yet),
-  // drains instead of killing requests in flight.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => onSignal(signal));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => onSignal(signal));
+  // As Envoy: SIGHUP is eaten with a warning (a terminal closing, or a service manager's reload
+  // such as systemd's `ExecReload=kill -HUP`, must not stop the gateway; there is no reload), and
+  // SIGUSR1, which makes Envoy reopen its access logs, is caught too: Node's default for it opens
+  // the inspector on 127.0.0.1:9229, which lets anything on the machine run code in the gateway.
+  process.on('SIGHUP', () => log.warn('caught and ignored SIGHUP: jwtgate does not reload its configuration; restart it to apply changes', { signal: 'SIGHUP' }));
+  process.on('SIGUSR1', () => log.warn('caught and ignored SIGUSR1: jwtgate logs to stderr, it has no log file to reopen', { signal: 'SIGUSR1' }));
 
   let echoServer: { port: number; close(): Promise<void> } | undefined;
   if (echo) {
@@ -204,7 +208,8 @@ async function serve(argv: string[]): Promise<number> {
   try {
     const starting = Gateway.start({
       configPaths: values.config,
-      host: values.host,
+      // `[::1]` is accepted as `::1` (the brackets of a URL or of `--admin [::1]:9901`).
+      host: values.host?.replace(/^\[(.*)\]$/, '$1'),
       portOverrides,
       clusterDomain: values['cluster-domain'],
       globalPolicyNamespace,
@@ -305,6 +310,7 @@ function version(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  absorbStdioErrors();
   const [command, ...rest] = argv;
   try {
     switch (command) {

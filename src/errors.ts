@@ -70,7 +70,7 @@ export const ERRORS = {
   UPSTREAM_TIMEOUT: { status: 504, body: 'upstream request timeout', wwwAuthenticate: 'none', description: 'the backend did not answer within the route timeout' },
   UPSTREAM_BAD_RESPONSE: { status: 502, body: `${UPSTREAM_RESET}protocol error`, wwwAuthenticate: 'none', description: 'the backend answered with something that is not valid HTTP' },
   OVERLOADED: { status: 503, body: 'gateway overloaded, retry later', wwwAuthenticate: 'none', description: 'the verify queue is full (maxPendingVerifications)' },
-  DRAIN_CLOSED: { status: 499, body: 'closed at the end of the drain', wwwAuthenticate: 'none', description: 'the gateway stopped (SIGTERM, SIGINT, SIGHUP) and closed the connection at the end of its drain period with this request still in flight (never sent; a metric and access-log label)' },
+  DRAIN_CLOSED: { status: 499, body: 'closed at the end of the drain', wwwAuthenticate: 'none', description: 'the gateway stopped (SIGTERM, SIGINT) and closed the connection at the end of its drain period with this request still in flight (never sent; a metric and access-log label)' },
   CLIENT_CLOSED: { status: 499, body: 'client closed request', wwwAuthenticate: 'none', description: 'the client went away before the response was complete (never sent; a metric and access-log label, as nginx 499)' },
   INTERNAL: { status: 500, body: 'internal error', wwwAuthenticate: 'none', description: 'a bug: logged with its stack trace' },
 } as const satisfies Record<string, ErrorInfo>;

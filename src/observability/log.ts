@@ -12,7 +12,40 @@ export interface Logger {
   enabled(level: LogLevel): boolean;
 }
 
-export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+/**
+ * Lines not written because stderr failed (its reader went away: EPIPE). Logging must never take
+ * the gateway down: an 'error' on stderr with no listener is an uncaught exception, which a
+ * log shipper restarting, a killed `| tee` or a closed terminal turned into a crash at the next
+ * line (a client sending an oversized head was enough to cause one). Envoy drops such writes.
+ */
+let stderrFailed = false;
+let droppedLines = 0;
+
+/** Lines dropped since stderr failed (`jwtgate_log_lines_dropped_total`). */
+export function logLinesDropped(): number {
+  return droppedLines;
+}
+
+/**
+ * From now on an error on stdout or stderr is absorbed: stderr lines are then dropped and counted.
+ * Called once by the CLI before anything is written.
+ */
+export function absorbStdioErrors(): void {
+  process.stderr.on('error', () => {
+    stderrFailed = true;
+  });
+  process.stdout.on('error', () => {});
+}
+
+function writeStderr(line: string): void {
+  if (stderrFailed || process.stderr.destroyed) {
+    droppedLines++;
+    return;
+  }
+  process.stderr.write(line);
+}
+
+export function createLogger(level: LogLevel = 'info', write: (line: string) => void = writeStderr): Logger {
   const min = ORDER[level];
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;

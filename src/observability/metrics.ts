@@ -3,6 +3,7 @@
 // the `result` label values of jwtgate_requests_total.
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { JWKS_FETCH_OUTCOMES } from '../types.js';
+import { logLinesDropped } from './log.js';
 
 /** The codes a proxied exchange can end with (besides a status class). */
 const PROXY_CODES: readonly ErrorCode[] = ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_OVERFLOW', 'UPSTREAM_TIMEOUT', 'UPSTREAM_BAD_RESPONSE', 'REQUEST_INVALID', 'REQUEST_BODY_TOO_LARGE', 'CLIENT_CLOSED', 'DRAIN_CLOSED', 'INTERNAL'];
@@ -45,7 +46,8 @@ export class Metrics {
       out += `# HELP ${name} ${spec.help}\n# TYPE ${name} ${spec.type}\n`;
       for (const [label, v] of this.values.get(name)!) out += `${name}{${spec.label}="${label}"} ${v}\n`;
     }
-    return out + this.requestDuration.render('jwtgate_request_duration_seconds', REQUEST_DURATION_HELP);
+    out += this.requestDuration.render('jwtgate_request_duration_seconds', REQUEST_DURATION_HELP);
+    return `${out}# HELP jwtgate_log_lines_dropped_total Log lines not written because stderr failed (its reader went away)\n# TYPE jwtgate_log_lines_dropped_total counter\njwtgate_log_lines_dropped_total ${logLinesDropped()}\n`;
   }
 
   /** Every request counted in jwtgate_requests_total, by the time it took (see REQUEST_DURATION_HELP). */

@@ -7,6 +7,7 @@ import { startCli as run, waitForLogLine, waitReady } from '../helpers/cli.js';
 import { request } from '../helpers/http-client.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import http from 'node:http';
 import path from 'node:path';
 
 test('serve --log-level=warn: no info lines (the = form of the flag)', { timeout: 60_000 }, async () => {
@@ -223,5 +224,45 @@ test('--global-policy-namespace: a TrafficPolicy there attaches through targetSe
     assert.match(bad.output(), /--global-policy-namespace expects a namespace name/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a stderr whose reader went away (EPIPE) does not end the gateway: lines are dropped and counted, requests are answered (a log line after it crashed the process)', { timeout: 60_000 }, async () => {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const p = run(['serve', '--config', 'config/default', '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--access-log']);
+  try {
+    await waitReady(`http://127.0.0.1:${adminPort}/ready`, 20_000, p);
+    // The reader of the gateway's stderr (a log shipper, `| tee`) goes away.
+    p.child.stderr!.destroy();
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await request({ port, path: '/headers' })).status, 401);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // A warning too: an oversized head.
+    assert.equal((await request({ port, path: '/headers', headers: { 'x-big': 'a'.repeat(70_000) } })).status, 431);
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    const dropped = Number(/^jwtgate_log_lines_dropped_total (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(dropped >= 4, `dropped ${dropped}`);
+    p.kill();
+    assert.equal(await p.exited, 0);
+  } finally {
+    p.kill();
+  }
+});
+
+test('--host [::1]: the brackets are accepted (they were kept, and listening failed with a made-up address)', { timeout: 60_000 }, async () => {
+  const p = run(['serve', '--config', 'config/default', '--port-map', '8080=0', '--host', '[::1]']);
+  try {
+    const port = (await waitForLogLine(p, 'listening', 20_000)).port as number;
+    const status = await new Promise<number>((resolve, reject) => {
+      http.get({ host: '::1', port, path: '/headers', headers: { host: 'www.example.com' }, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      }).on('error', reject);
+    });
+    assert.equal(status, 401);
+  } finally {
+    p.kill();
+    await p.exited;
   }
 });
