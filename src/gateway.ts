@@ -66,6 +66,8 @@ export interface GatewayOptions {
   jwksRefetchCooldownMs?: number;
   /** Remote JWKS fetch deadline, retries included (default 5000 ms, Envoy's hard-coded value; tests shorten it). */
   jwksFetchTimeoutMs?: number;
+  /** A verify-pool task not answered after this long is given up and checked on the main thread, and the pool replaced (default 5000 ms; tests shorten it). */
+  verifyTaskTimeoutMs?: number;
   /** 431s are logged at most once per this many ms, with a count of the others (default 10000; tests shorten it). */
   oversizeLogWindowMs?: number;
 }
@@ -125,7 +127,7 @@ export class Gateway {
     this.log = opts.logger ?? silentLogger;
     this.accessLog = opts.accessLog ? (opts.accessLogger ?? this.log) : undefined;
     this.host = opts.host ?? '0.0.0.0';
-    this.verifier = new Verifier({ threads: opts.verifyThreads, mode: opts.verifyMode, metrics: this.metrics });
+    this.verifier = new Verifier({ threads: opts.verifyThreads, mode: opts.verifyMode, metrics: this.metrics, log: this.log, taskTimeoutMs: opts.verifyTaskTimeoutMs });
     this.cache = new ResultCache();
     this.auth = new Authenticator({
       verifier: this.verifier,
@@ -167,6 +169,9 @@ export class Gateway {
   /** Loads and compiles the config, publishes key sets, binds every listener. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts);
+    // The verify workers start while the configuration compiles; one that cannot start stops the start.
+    const workersReady = gw.verifier.ready();
+    workersReady.catch(() => {});
     try {
       const snapshot = await compileFiles(opts.configPaths, { generation: 1, clusterDomain: opts.clusterDomain, globalPolicyNamespace: opts.globalPolicyNamespace }, { loadErrorsFatal: true });
       gw.reportProblems(snapshot.problems);
@@ -180,6 +185,7 @@ export class Gateway {
       if (warmUp.length > 0 && gw.refresher && !(await gw.refresher.firstAttempts(warmUp, FIRST_FETCH_WAIT_MS))) {
         gw.log.warn('remote JWKS: first fetch still not done; listening anyway', { waitedMs: FIRST_FETCH_WAIT_MS, keySets: warmUp.filter((id) => !gw.refresher!.attempted(id)) });
       }
+      await workersReady;
       for (const port of snapshot.ports.keys()) {
         const bind = opts.portOverrides?.get(port) ?? port;
         const bound = await gw.http.listen(port, bind);

@@ -10,6 +10,8 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { workerExecArgv } from '../util/worker-exec-argv.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Logger } from '../observability/log.js';
+import { StartupError } from '../errors.js';
 import { toWire, type KeySetWireMessage, type KeyWireMessage, type WireKey } from '../jwks/key-wire.js';
 import { verifyWithKeySet, VERIFY_FAILURES } from '../jwks/verify-signature.js';
 import {
@@ -47,8 +49,18 @@ export interface VerifierOptions {
   maxQueueMs?: number;
   /** 'auto' mode: inline checks allowed per event-loop turn while the pool is idle (default 2). */
   inlinePerTick?: number;
-  /** Counts checks in `jwtgate_jwt_verifications_total{mode=pool|inline}` and tasks in `jwtgate_verify_pool_tasks_total{result=ok|failed}`. */
+  /** Counts checks in `jwtgate_jwt_verifications_total{mode=pool|inline}` and tasks in `jwtgate_verify_pool_tasks_total{result=ok|failed|timeout}`. */
   metrics?: Pick<Metrics, 'inc'>;
+  /**
+   * A task a worker has not answered after this long (default 5000 ms) is given up: its checks
+   * are done on the main thread and the pool is replaced (at most once per 10 s), so a worker
+   * stuck in a loop, or a pool whose workers cannot start, never leaves a request unanswered.
+   */
+  taskTimeoutMs?: number;
+  /** The worker module (default dist/workers/verify.js; tests load a faulty one). */
+  workerFile?: string;
+  /** Worker failures and given-up tasks are logged here (at most one line per 10 s each, with a count). */
+  log?: Logger;
 }
 
 export type VerifierResult = VerifyItemResult | { readonly ok: false; readonly code: 'OVERLOADED' };
@@ -80,6 +92,22 @@ interface Pending {
   /** performance.now() when queued. */
   readonly queuedAt: number;
 }
+
+/** A task handed to the pool and not yet answered. */
+interface InFlightTask {
+  readonly batch: Pending[];
+  /** The watchdog tick it was sent in (no clock read per task). */
+  readonly tick: number;
+  /** Given up by the watchdog: its checks were done inline, a late answer is dropped. */
+  abandoned: boolean;
+  /** The pool it went to (a pool replaced by the watchdog rejects its tasks: not a worker failure). */
+  readonly pool: Piscina;
+}
+
+/** The watchdog's period: a task is given up between taskTimeoutMs and taskTimeoutMs + this. */
+const WATCHDOG_MS = 250;
+/** Pool restarts after given-up tasks, and log lines about worker failures: at most one per this. */
+const QUIET_MS = 10_000;
 
 // Compiled layout: dist/src/auth/verifier.js -> dist/workers/verify.js.
 const WORKER_FILE = fileURLToPath(new URL('../../workers/verify.js', import.meta.url));
@@ -126,6 +154,17 @@ export class Verifier {
   private tickResetScheduled = false;
   private republishScheduled = false;
   private closed = false;
+  private readonly inFlight = new Set<InFlightTask>();
+  private tick = 0;
+  private readonly timeoutTicks: number;
+  private watchdog: NodeJS.Timeout | undefined;
+  private readonly log: Logger | undefined;
+  private readonly tasksPerWorker: number;
+  private lastRestartMs = -Infinity;
+  /** The last worker error piscina reported (a worker that could not start says why here). */
+  private lastPoolError: string | undefined;
+  private readonly quietLog = new Map<string, { at: number; also: number }>();
+  private readonly workerFile: string;
 
   constructor(opts: VerifierOptions = {}) {
     this.mode = opts.mode ?? 'auto';
@@ -137,6 +176,10 @@ export class Verifier {
     this.maxQueueMs = opts.maxQueueMs ?? 1000;
     this.inlinePerTick = opts.inlinePerTick ?? 2;
     this.metrics = opts.metrics;
+    this.log = opts.log;
+    this.workerFile = opts.workerFile ?? WORKER_FILE;
+    this.tasksPerWorker = tasksPerWorker;
+    this.timeoutTicks = Math.max(1, Math.ceil((opts.taskTimeoutMs ?? 5000) / WATCHDOG_MS));
     if (this.mode === 'inline') {
       this.keySetChannel = undefined;
       return;
@@ -152,8 +195,14 @@ export class Verifier {
       if (msg?.type === 'keyset-request') this.scheduleRepublish();
     };
     this.channel.unref();
-    this.pool = new Piscina({
-      filename: WORKER_FILE,
+    this.pool = this.createPool();
+    this.watchdog = setInterval(this.onWatchdog, WATCHDOG_MS);
+    this.watchdog.unref();
+  }
+
+  private createPool(): Piscina {
+    const pool = new Piscina({
+      filename: this.workerFile,
       minThreads: this.threads,
       maxThreads: this.threads,
       // Fixed-size pool: workers never idle out (the largest timer Node accepts).
@@ -163,13 +212,41 @@ export class Verifier {
       // and every generation queued up until the next task (a rotating JWKS grew each idle
       // worker's memory without bound under light traffic, which auto mode keeps inline).
       atomics: 'async',
-      concurrentTasksPerWorker: tasksPerWorker,
-      workerData: { keySetChannel: channelName },
+      concurrentTasksPerWorker: this.tasksPerWorker,
+      workerData: { keySetChannel: this.keySetChannel },
       execArgv: verifyWorkerExecArgv(),
     });
-    // A crashed worker rejects its task (handled in dispatch) and piscina replaces it; without a
-    // listener an 'error' event would throw.
-    this.pool.on('error', () => {});
+    // A worker that dies with tasks rejects them (handled in dispatch) and piscina replaces it;
+    // one that fails with none, or cannot start, is reported here (without a listener the
+    // 'error' event would throw). piscina stops replacing workers that fail while starting:
+    // their tasks are then given up by the watchdog.
+    pool.on('error', (err: unknown) => {
+      this.lastPoolError = errorText(err);
+      this.warnQuietly('worker', 'signature-check worker failed', { err: this.lastPoolError });
+    });
+    return pool;
+  }
+
+  /**
+   * Resolves once a worker has answered a task, so a pool whose workers cannot start (a missing
+   * or broken dist/workers/verify.js) stops the start with a clear error instead of leaving every
+   * request that needs a check to the watchdog.
+   */
+  async ready(timeoutMs = 10_000): Promise<void> {
+    const pool = this.pool;
+    if (!pool) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer after ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([pool.run({}, { name: 'keySetState' }), timeout]);
+    } catch (err) {
+      const why = this.lastPoolError ?? errorText(err);
+      throw new StartupError(`the signature-check worker threads could not start (${this.workerFile}): ${why}; run with --verify-mode inline to check signatures on the main thread instead`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Creates or replaces a key set; workers get it over the channel, this thread keeps a copy. */
@@ -245,6 +322,7 @@ export class Verifier {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.watchdog);
     this.channel?.close();
     this.channel = undefined;
     const queued = this.queue;
@@ -294,16 +372,59 @@ export class Verifier {
     this.tasksInFlight++;
     this.itemsInFlight += batch.length;
     this.stats.tasks++;
+    const rec: InFlightTask = { batch, tick: this.tick, abandoned: false, pool };
+    this.inFlight.add(rec);
     const task: VerifyTask = { items: batch.map((p) => p.item) };
     pool.run(task).then(
-      (res: VerifyTaskResult) => this.complete(batch, res?.results),
-      () => this.complete(batch, undefined),
+      (res: VerifyTaskResult) => this.complete(rec, res?.results),
+      (err: unknown) => {
+        // A worker that died (exit, uncaught error, out of memory) or a pool being replaced.
+        if (!rec.abandoned && !this.closed && rec.pool === this.pool) this.warnQuietly('worker', 'signature-check worker failed: its checks were done on the main thread', { err: errorText(err) });
+        this.complete(rec, undefined);
+      },
     );
   }
 
-  private complete(batch: Pending[], results: readonly VerifyItemResult[] | undefined): void {
-    this.tasksInFlight--;
+  /** Gives up the tasks a worker has not answered within taskTimeoutMs. */
+  private readonly onWatchdog = (): void => {
+    this.tick++;
+    if (this.inFlight.size === 0) return;
+    let given = 0;
+    let items = 0;
+    // Oldest first (a Set keeps insertion order): stop at the first one still within its time.
+    for (const rec of this.inFlight) {
+      if (this.tick - rec.tick < this.timeoutTicks) break;
+      given++;
+      items += rec.batch.length;
+      rec.abandoned = true;
+      this.metrics?.inc('jwtgate_verify_pool_tasks_total', 'timeout');
+      this.finish(rec, undefined);
+    }
+    if (given === 0) return;
+    // A worker stuck in a loop keeps its thread, and piscina keeps giving it tasks: replace the
+    // pool (its tasks still in flight fall back to the main thread as they are rejected).
+    const now = Date.now();
+    const restart = now - this.lastRestartMs >= QUIET_MS && this.pool !== undefined && !this.closed;
+    this.warnQuietly('timeout', `signature-check tasks got no answer from the worker pool in ${this.timeoutTicks * WATCHDOG_MS} ms: their checks were done on the main thread${restart ? ', and the worker pool is restarted' : ''}`, { tasks: given, checks: items });
+    if (restart) {
+      this.lastRestartMs = now;
+      const old = this.pool!;
+      this.pool = this.createPool();
+      old.destroy().catch(() => {});
+    }
+  };
+
+  private complete(rec: InFlightTask, results: readonly VerifyItemResult[] | undefined): void {
+    // Given up by the watchdog: answered already.
+    if (rec.abandoned) return;
     this.metrics?.inc('jwtgate_verify_pool_tasks_total', results ? 'ok' : 'failed');
+    this.finish(rec, results);
+  }
+
+  private finish(rec: InFlightTask, results: readonly VerifyItemResult[] | undefined): void {
+    const batch = rec.batch;
+    this.inFlight.delete(rec);
+    this.tasksInFlight--;
     this.itemsInFlight -= batch.length;
     let pooled = 0;
     let checked = 0;
@@ -335,6 +456,19 @@ export class Verifier {
     return r;
   }
 
+  /** One warning per `key` per 10 s at most, with the count of those not logged. */
+  private warnQuietly(key: string, msg: string, fields: Record<string, unknown>): void {
+    if (!this.log) return;
+    const now = Date.now();
+    const q = this.quietLog.get(key);
+    if (q && now - q.at < QUIET_MS) {
+      q.also++;
+      return;
+    }
+    this.log.warn(msg, { ...fields, ...(q && q.also > 0 ? { alsoSinceLastLine: q.also } : {}) });
+    this.quietLog.set(key, { at: now, also: 0 });
+  }
+
   private post(msg: KeyWireMessage): void {
     this.channel?.postMessage(msg);
   }
@@ -348,4 +482,8 @@ export class Verifier {
       for (const [id, ks] of this.keySets) this.post({ type: 'keyset', id, generation: ks.generation, keys: ks.wire });
     }).unref();
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -13,6 +13,9 @@ import type { VerifyItem } from '../../src/types.js';
 import { SEED_JWKS, SEED_TOKEN } from '../fixtures/auth/builders.js';
 import { sign } from '../helpers/tokens.js';
 import { rsaKeySet } from '../fixtures/auth/keys.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../../src/observability/log.js';
 
 const keysA = rsaKeySet('a');
 const keysB = rsaKeySet('b');
@@ -220,4 +223,64 @@ test('an idle worker takes in key sets as they are published, and imports only t
   assert.deepEqual(await v.verify({ ...signed(keysA.privateKey, 'a', 1), generation: 31 }), { ok: true, keyIndex: 0 });
   const after = await v.workerKeySetState();
   assert.equal(after!.imports, start.imports + 1);
+});
+
+const FAULTY_WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'workers', 'faulty-verify.js');
+
+test('a worker stuck in a loop: its task is given up after taskTimeoutMs, its checks are done on the main thread, the pool is replaced and serves again; a warning and a timeout count', { timeout: 30_000 }, async () => {
+  const lines: Record<string, unknown>[] = [];
+  const metrics = new Metrics();
+  const v = verifier({ mode: 'pool', threads: 1, taskTimeoutMs: 500, workerFile: FAULTY_WORKER, metrics, log: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  await v.ready();
+  await warm(v, signed(keysA.privateKey, 'a', 0));
+  // A valid signature under kid `hang`: the worker loops; the main thread finds no key `hang`.
+  const stuck = await v.verify(signed(keysA.privateKey, 'hang', 1));
+  assert.deepEqual(stuck, { ok: false, code: 'JWKS_KID_ALG_MISMATCH' });
+  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'timeout'), 1);
+  const warned = lines.find((l) => String(l['msg']).startsWith('signature-check tasks got no answer from the worker pool in 500 ms'));
+  assert.ok(warned, JSON.stringify(lines));
+  assert.match(String(warned['msg']), /the worker pool is restarted$/);
+  assert.equal(warned['checks'], 1);
+  // The replaced pool answers (the stuck thread was terminated with the old pool).
+  const pooled = v.stats.pooled;
+  await warm(v, signed(keysA.privateKey, 'a', 2));
+  for (let i = 0; i < 200 && v.stats.pooled === pooled; i++) {
+    assert.deepEqual(await v.verify(signed(keysA.privateKey, 'a', 3)), { ok: true, keyIndex: 0 });
+    await sleep(10);
+  }
+  assert.ok(v.stats.pooled > pooled, 'the new pool answered');
+});
+
+test('a worker that dies (exit or uncaught error) with a task: the task\'s checks are done on the main thread, a warning names the failure, the pool goes on', { timeout: 30_000 }, async () => {
+  for (const kid of ['exit', 'throw']) {
+    const lines: Record<string, unknown>[] = [];
+    const metrics = new Metrics();
+    const v = verifier({ mode: 'pool', threads: 1, workerFile: FAULTY_WORKER, metrics, log: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) });
+    v.publishKeySet('ks', 1, imported(keysA.jwks));
+    await v.ready();
+    await warm(v, signed(keysA.privateKey, 'a', 0));
+    assert.deepEqual(await v.verify(signed(keysA.privateKey, kid, 1)), { ok: false, code: 'JWKS_KID_ALG_MISMATCH' }, kid);
+    assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'failed'), 1, kid);
+    const warned = lines.find((l) => l['msg'] === 'signature-check worker failed: its checks were done on the main thread');
+    assert.ok(warned, `${kid}: ${JSON.stringify(lines)}`);
+    assert.match(String(warned['err']), kid === 'exit' ? /exited with code: 3/ : /injected fault/);
+    const pooled = v.stats.pooled;
+    for (let i = 0; i < 200 && v.stats.pooled === pooled; i++) {
+      assert.deepEqual(await v.verify(signed(keysA.privateKey, 'a', 2)), { ok: true, keyIndex: 0 });
+      await sleep(10);
+    }
+    assert.ok(v.stats.pooled > pooled, `${kid}: the pool answered again`);
+  }
+});
+
+test('workers that cannot start (a missing worker file): ready() fails with a clear error instead of requests waiting on the pool', { timeout: 30_000 }, async () => {
+  const v = verifier({ mode: 'pool', threads: 1, workerFile: '/nonexistent/verify.js' });
+  await assert.rejects(v.ready(5000), (err: Error) => {
+    assert.equal(err.constructor.name, 'StartupError');
+    assert.match(err.message, /^the signature-check worker threads could not start \(\/nonexistent\/verify\.js\): .*Cannot find module.*; run with --verify-mode inline/s);
+    return true;
+  });
+  // Inline mode has no pool to wait for.
+  await verifier({ mode: 'inline' }).ready();
 });
