@@ -16,9 +16,10 @@ import { Verifier } from './auth/verifier.js';
 import { ResultCache } from './auth/result-cache.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
+import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, EDGE_HEADERS } from './proxy/header-rules.js';
 import { Metrics, renderKeySetMetrics } from './observability/metrics.js';
-import { silentLogger, type Logger } from './observability/log.js';
+import { silentLogger, ThrottledWarning, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
 
 /** A drain ends once nothing has been in flight and no request has arrived for this long (or at its deadline). */
@@ -76,6 +77,7 @@ export interface GatewayOptions {
 const FIRST_FETCH_WAIT_MS = 15_000;
 
 const PROBLEM_LOG_LIMIT = 200;
+const LOCAL_FAILURE_MSG = 'upstream connect failed on this host (out of a local resource), not at the upstream';
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 export class Gateway {
@@ -93,6 +95,8 @@ export class Gateway {
   private readonly maxRequestHeadersBytes: number;
   /** Logs the 431s counted after the last line when the window ends with no further 431 to carry them. */
   private oversizeFlush: NodeJS.Timeout | undefined;
+  /** Upstream connects this host could not make (out of fds, ports, socket memory): every request fails the same way, so one line per 10 s with a count. */
+  private readonly localFailureLog: ThrottledWarning;
   /** Address every listener binds. */
   private readonly host: string;
   private readonly http: HttpServer;
@@ -126,6 +130,7 @@ export class Gateway {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
     this.accessLog = opts.accessLog ? (opts.accessLogger ?? this.log) : undefined;
+    this.localFailureLog = new ThrottledWarning(this.log, LOCAL_FAILURE_MSG, 10_000);
     this.host = opts.host ?? '0.0.0.0';
     this.verifier = new Verifier({ threads: opts.verifyThreads, mode: opts.verifyMode, metrics: this.metrics, log: this.log, taskTimeoutMs: opts.verifyTaskTimeoutMs });
     this.cache = new ResultCache();
@@ -251,6 +256,7 @@ export class Gateway {
     this.http.close();
     await Promise.allSettled([this.forwarder.close(), this.verifier.close(), this.refresher?.close()]);
     if (this.oversizeFlush !== undefined) this.flushOversize();
+    this.localFailureLog.flush();
     this.log.info('stopped', { drainedMs: Date.now() - start });
   }
 
@@ -490,6 +496,11 @@ export class Gateway {
     const result = outcome.clientAborted ? (this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED') : outcome.code ?? 'OK';
     // INTERNAL is a bug (undici refused a request the checks before it let through): logged.
     if (result === 'INTERNAL') this.log.error('upstream request could not be sent', { endpoint: outcome.endpoint, reason: outcome.upstreamError });
+    else if (result === 'UPSTREAM_UNAVAILABLE') {
+      // The gateway's own host could not open the connection (the client got a 503 that says so).
+      const local = localConnectFailure(outcome.upstreamError);
+      if (local !== undefined) this.localFailureLog.note({ errno: outcome.upstreamError, error: local.text, endpoint: outcome.endpoint, hint: local.hint });
+    }
     this.metrics.inc('jwtgate_requests_total', result);
     this.metrics.inc('jwtgate_upstream_responses_total', result === 'OK' ? STATUS_CLASS[Math.floor(outcome.status / 100)] ?? 'other' : result);
     this.metrics.requestDuration.observe(performance.now() - outcome.startedAt);

@@ -66,3 +66,55 @@ export function isLogLevel(v: string): v is LogLevel {
   // Own keys only: `constructor` or `toString` are not levels.
   return Object.hasOwn(ORDER, v);
 }
+
+/**
+ * A warning whose cause can repeat per request (a client's flood, a resource the host ran out
+ * of): at most one line per window. The first is written at once; the ones after it within the
+ * window are counted, and their count (`alsoSinceLastLine`, with the last one's fields) is
+ * written when the window ends, or at flush(). The gateway's 431 line works the same way.
+ */
+export class ThrottledWarning {
+  private loggedAt = -Infinity;
+  private suppressed = 0;
+  private last: Record<string, unknown> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly msg: string,
+    private readonly windowMs: number,
+  ) {}
+
+  note(fields: Record<string, unknown>): void {
+    const now = Date.now();
+    if (now - this.loggedAt >= this.windowMs) {
+      const also = this.suppressed;
+      this.clear();
+      this.log.warn(this.msg, also > 0 ? { ...fields, alsoSinceLastLine: also } : fields);
+      this.loggedAt = now;
+      return;
+    }
+    this.last = fields;
+    if (this.suppressed++ === 0) {
+      this.timer = setTimeout(() => this.flush(), this.loggedAt + this.windowMs - now);
+      this.timer.unref();
+    }
+  }
+
+  /** Writes the count of the lines held back since the last one, if any (the window ended, or the process stops). */
+  flush(): void {
+    const also = this.suppressed;
+    const last = this.last;
+    this.clear();
+    if (also === 0) return;
+    this.log.warn(this.msg, { ...last, alsoSinceLastLine: also });
+    this.loggedAt = Date.now();
+  }
+
+  private clear(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.suppressed = 0;
+    this.last = undefined;
+  }
+}

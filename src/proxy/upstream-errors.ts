@@ -59,7 +59,8 @@ export function classifyUpstreamError(err: unknown): UpstreamErrorCode {
   if (typeof code === 'string' && code.startsWith('HPE_')) return 'UPSTREAM_BAD_RESPONSE';
   if ((err as { name?: unknown } | null)?.name === 'HTTPParserError') return 'UPSTREAM_BAD_RESPONSE';
   // ECONNREFUSED, ECONNRESET, EPIPE, ENOTFOUND, EAI_AGAIN, EHOSTUNREACH, ENETUNREACH, closed or
-  // destroyed pools, anything unknown: the upstream is not reachable.
+  // destroyed pools, anything unknown: the upstream is not reachable. A connect this host could
+  // not make (EMFILE, EADDRNOTAVAIL, …: localConnectFailure) too, as Envoy answers it: 503.
   return 'UPSTREAM_UNAVAILABLE';
 }
 
@@ -69,8 +70,40 @@ const CONNECT_ERRORS: Readonly<Record<string, string>> = {
   EHOSTUNREACH: 'No route to host',
   ENETUNREACH: 'Network is unreachable',
   ETIMEDOUT: 'Connection timed out',
-  EADDRNOTAVAIL: 'Cannot assign requested address',
 };
+
+/** A connect that failed on this host, for want of a local resource: the upstream was never reached. */
+export interface LocalConnectFailure {
+  /** strerror(3) text, as Envoy writes a transport failure reason. */
+  readonly text: string;
+  /**
+   * Where Envoy's connection fails: creating the socket (a local close: `local connection
+   * failure, transport failure reason: socket creation failure`) or in connect(2) itself (`remote
+   * connection failure, transport failure reason: immediate connect error: …`).
+   */
+  readonly at: 'socket' | 'connect';
+  /** What the operator can do, for the warning. */
+  readonly hint: string;
+}
+
+/**
+ * Node reports these from its connect (`err.code`, `err.syscall === 'connect'`, not wrapped by
+ * undici): libuv creates the socket there, so a full fd table is a connect EMFILE. They are not
+ * the upstream closing the connection, which is what the catalogue's `connection termination`
+ * body would say.
+ */
+const LOCAL_CONNECT_FAILURES: Readonly<Record<string, LocalConnectFailure>> = {
+  EMFILE: { text: 'Too many open files', at: 'socket', hint: "the process is at its file-descriptor limit: raise it (ulimit -n, or LimitNOFILE= under systemd) well above the connections you expect" },
+  ENFILE: { text: 'Too many open files in system', at: 'socket', hint: "the system's file table is full: raise fs.file-max (sysctl), and the process's limit (ulimit -n, LimitNOFILE=) with it" },
+  ENOBUFS: { text: 'No buffer space available', at: 'socket', hint: 'the kernel is out of memory for sockets' },
+  ENOMEM: { text: 'Cannot allocate memory', at: 'socket', hint: 'the kernel is out of memory for sockets' },
+  EADDRNOTAVAIL: { text: 'Cannot assign requested address', at: 'connect', hint: 'no local port is free for a new connection to the endpoint (ephemeral ports exhausted, often by connections in TIME_WAIT): widen net.ipv4.ip_local_port_range' },
+};
+
+/** The local failure a connect error code (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`, `EADDRNOTAVAIL`) stands for, if it is one. */
+export function localConnectFailure(code: unknown): LocalConnectFailure | undefined {
+  return typeof code === 'string' && Object.hasOwn(LOCAL_CONNECT_FAILURES, code) ? LOCAL_CONNECT_FAILURES[code] : undefined;
+}
 
 /** Envoy's body when a backend has no address to connect to (no endpoints, a name that does not resolve). */
 export const NO_HEALTHY_UPSTREAM = 'no healthy upstream';
@@ -84,7 +117,22 @@ export function upstreamUnavailableBody(err: unknown): string | undefined {
   if (typeof code !== 'string') return undefined;
   const text = CONNECT_ERRORS[code];
   if (text !== undefined) return `${UPSTREAM_RESET}remote connection failure, transport failure reason: delayed connect error: ${text}`;
+  const local = localConnectFailure(code);
+  if (local !== undefined) {
+    // Envoy names no cause for a socket it could not create; the errno's text is added here, as
+    // Envoy adds it to a bind failure (`failed to bind to …: <error>`). Its immediate connect
+    // error also names the remote address.
+    if (local.at === 'socket') return `${UPSTREAM_RESET}local connection failure, transport failure reason: socket creation failure: ${local.text}`;
+    return `${UPSTREAM_RESET}remote connection failure, transport failure reason: immediate connect error: ${local.text}${remoteAddress(err)}`;
+  }
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return `${UPSTREAM_RESET}connection timeout`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_FAIL') return NO_HEALTHY_UPSTREAM;
   return undefined;
+}
+
+/** `|remote address:host:port` as Envoy appends it to an immediate connect error, from Node's error fields; '' without them. */
+function remoteAddress(err: unknown): string {
+  const { address, port } = err as { address?: unknown; port?: unknown };
+  if (typeof address !== 'string' || typeof port !== 'number') return '';
+  return `|remote address:${address.includes(':') ? `[${address}]` : address}:${port}`;
 }

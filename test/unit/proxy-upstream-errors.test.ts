@@ -53,3 +53,28 @@ test('UPSTREAM_UNAVAILABLE bodies as Envoy\'s router words each cause; a closed 
   assert.equal(upstreamUnavailableBody(new Error('no code')), undefined);
   assert.equal(upstreamUnavailableBody(null), undefined);
 });
+
+/** A connect error as Node gives it to undici's handler, unwrapped (checked under `ulimit -n`). */
+function connectError(code: string, errno: number, address = '127.0.0.1', port = 8000): Error {
+  return Object.assign(new Error(`connect ${code} ${address}:${port} - Local (undefined:undefined)`), { code, errno, syscall: 'connect', address, port });
+}
+
+test('a connect this host could not make (EMFILE at the fd limit, …) is a local failure: 503 naming the cause, not the upstream\'s connection termination', async () => {
+  const { upstreamUnavailableBody, localConnectFailure } = await import('../../src/proxy/upstream-errors.js');
+  const base = 'upstream connect error or disconnect/reset before headers. reset reason: ';
+  const emfile = connectError('EMFILE', -24);
+  assert.equal(classifyUpstreamError(emfile), 'UPSTREAM_UNAVAILABLE');
+  assert.equal(upstreamErrorReason(emfile), 'EMFILE');
+  assert.equal(upstreamUnavailableBody(emfile), `${base}local connection failure, transport failure reason: socket creation failure: Too many open files`);
+  assert.equal(upstreamUnavailableBody(connectError('ENFILE', -23)), `${base}local connection failure, transport failure reason: socket creation failure: Too many open files in system`);
+  assert.equal(upstreamUnavailableBody(connectError('ENOBUFS', -105)), `${base}local connection failure, transport failure reason: socket creation failure: No buffer space available`);
+  assert.equal(upstreamUnavailableBody(connectError('ENOMEM', -12)), `${base}local connection failure, transport failure reason: socket creation failure: Cannot allocate memory`);
+  // Envoy's immediate connect error (connect(2) itself failed) names the remote address.
+  assert.equal(upstreamUnavailableBody(connectError('EADDRNOTAVAIL', -99, '10.0.0.7', 8080)), `${base}remote connection failure, transport failure reason: immediate connect error: Cannot assign requested address|remote address:10.0.0.7:8080`);
+  assert.equal(upstreamUnavailableBody(connectError('EADDRNOTAVAIL', -99, '::1', 8080)), `${base}remote connection failure, transport failure reason: immediate connect error: Cannot assign requested address|remote address:[::1]:8080`);
+  assert.equal(upstreamUnavailableBody(Object.assign(new Error('x'), { code: 'EADDRNOTAVAIL' })), `${base}remote connection failure, transport failure reason: immediate connect error: Cannot assign requested address`);
+  // The warning's hint: what the operator raises.
+  assert.match(localConnectFailure('EMFILE')!.hint, /ulimit -n.*LimitNOFILE=/);
+  assert.match(localConnectFailure('EADDRNOTAVAIL')!.hint, /ip_local_port_range/);
+  for (const code of ['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'toString', 'constructor', undefined, 24]) assert.equal(localConnectFailure(code), undefined, String(code));
+});
