@@ -90,11 +90,8 @@ export class Gateway {
   private readonly opts: GatewayOptions;
   private readonly log: Logger;
   private readonly accessLog: Logger | undefined;
-  private oversizeLoggedMs = -Infinity;
-  private oversizeSuppressed = 0;
-  private readonly maxRequestHeadersBytes: number;
-  /** Logs the 431s counted after the last line when the window ends with no further 431 to carry them. */
-  private oversizeFlush: NodeJS.Timeout | undefined;
+  /** 431s: clients choose how often they happen, so one line per 10 s at most, with a count. */
+  private readonly oversizeLog: ThrottledWarning;
   /** Upstream connects this host could not make (out of fds, ports, socket memory): every request fails the same way, so one line per 10 s with a count. */
   private readonly localFailureLog: ThrottledWarning;
   /** Address every listener binds. */
@@ -143,8 +140,8 @@ export class Gateway {
       refetchKeySet: (id: string) => this.refresher?.refetch(id) ?? Promise.resolve(false),
     });
     this.forwarder = new Forwarder({ timeoutMs: opts.upstreamTimeoutMs, connections: opts.upstreamMaxConnections, maxPending: opts.upstreamMaxPending });
-    const maxRequestHeadersBytes = (this.maxRequestHeadersBytes = opts.maxRequestHeadersBytes ?? 60 * 1024);
-    const oversizeWindowMs = opts.oversizeLogWindowMs ?? 10_000;
+    const maxRequestHeadersBytes = opts.maxRequestHeadersBytes ?? 60 * 1024;
+    this.oversizeLog = new ThrottledWarning(this.log, 'request headers too large', opts.oversizeLogWindowMs ?? 10_000);
     this.http = new HttpServer(
       { host: this.host, maxRequestHeadersBytes },
       (port, req, ex) => this.handle(port, req, ex),
@@ -153,18 +150,7 @@ export class Gateway {
         this.metrics.inc('jwtgate_requests_total', 'REQUEST_HEADERS_TOO_LARGE');
         const durationMs = performance.now() - ex.startedAt;
         this.metrics.requestDuration.observe(durationMs);
-        // Clients choose how often this happens: one line per 10 s at most, with a count. The
-        // count of a flood that stops is logged when its window ends.
-        const now = Date.now();
-        if (now - this.oversizeLoggedMs >= oversizeWindowMs) {
-          const also = this.oversizeSuppressed;
-          this.clearOversizeFlush();
-          this.log.warn('request headers too large', { bytes, limit: maxRequestHeadersBytes, ...(also > 0 ? { alsoSinceLastLine: also } : {}) });
-          this.oversizeLoggedMs = now;
-        } else if (this.oversizeSuppressed++ === 0) {
-          this.oversizeFlush = setTimeout(() => this.flushOversize(), this.oversizeLoggedMs + oversizeWindowMs - now);
-          this.oversizeFlush.unref();
-        }
+        this.oversizeLog.note({ bytes, limit: maxRequestHeadersBytes });
         // The path may be what made the head too large: the access log keeps its start.
         this.accessLog?.info('request', { method, host: logHost(host), path: logPath(path), status: ERRORS.REQUEST_HEADERS_TOO_LARGE.status, result: 'REQUEST_HEADERS_TOO_LARGE', durationMs: logMs(durationMs) });
       },
@@ -255,24 +241,9 @@ export class Gateway {
     this.keySetsClosed = true;
     this.http.close();
     await Promise.allSettled([this.forwarder.close(), this.verifier.close(), this.refresher?.close()]);
-    if (this.oversizeFlush !== undefined) this.flushOversize();
+    this.oversizeLog.flush();
     this.localFailureLog.flush();
     this.log.info('stopped', { drainedMs: Date.now() - start });
-  }
-
-  /** The 431s counted since the last line, in a line of their own (the window ended, or the gateway stops). */
-  private flushOversize(): void {
-    const also = this.oversizeSuppressed;
-    this.clearOversizeFlush();
-    if (also === 0) return;
-    this.log.warn('request headers too large', { limit: this.maxRequestHeadersBytes, alsoSinceLastLine: also });
-    this.oversizeLoggedMs = Date.now();
-  }
-
-  private clearOversizeFlush(): void {
-    if (this.oversizeFlush !== undefined) clearTimeout(this.oversizeFlush);
-    this.oversizeFlush = undefined;
-    this.oversizeSuppressed = 0;
   }
 
   private install(snapshot: Snapshot): void {

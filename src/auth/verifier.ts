@@ -10,7 +10,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { workerExecArgv } from '../util/worker-exec-argv.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Logger } from '../observability/log.js';
+import { ThrottledWarning, type Logger } from '../observability/log.js';
 import { StartupError } from '../errors.js';
 import { toWire, type KeySetWireMessage, type KeyWireMessage, type WireKey } from '../jwks/key-wire.js';
 import { verifyWithKeySet, VERIFY_FAILURES } from '../jwks/verify-signature.js';
@@ -158,12 +158,13 @@ export class Verifier {
   private tick = 0;
   private readonly timeoutTicks: number;
   private watchdog: NodeJS.Timeout | undefined;
-  private readonly log: Logger | undefined;
+  /** Worker failures and given-up tasks: one line per 10 s each at most, with a count. */
+  private readonly workerFailed: ThrottledWarning | undefined;
+  private readonly tasksGivenUp: ThrottledWarning | undefined;
   private readonly tasksPerWorker: number;
   private lastRestartMs = -Infinity;
   /** The last worker error piscina reported (a worker that could not start says why here). */
   private lastPoolError: string | undefined;
-  private readonly quietLog = new Map<string, { at: number; also: number }>();
   private readonly workerFile: string;
 
   constructor(opts: VerifierOptions = {}) {
@@ -176,7 +177,10 @@ export class Verifier {
     this.maxQueueMs = opts.maxQueueMs ?? 1000;
     this.inlinePerTick = opts.inlinePerTick ?? 2;
     this.metrics = opts.metrics;
-    this.log = opts.log;
+    if (opts.log) {
+      this.workerFailed = new ThrottledWarning(opts.log, 'signature-check worker failed: its checks were done on the main thread', QUIET_MS);
+      this.tasksGivenUp = new ThrottledWarning(opts.log, 'signature-check tasks got no answer from the worker pool: their checks were done on the main thread', QUIET_MS);
+    }
     this.workerFile = opts.workerFile ?? WORKER_FILE;
     this.tasksPerWorker = tasksPerWorker;
     this.timeoutTicks = Math.max(1, Math.ceil((opts.taskTimeoutMs ?? 5000) / WATCHDOG_MS));
@@ -222,7 +226,7 @@ export class Verifier {
     // their tasks are then given up by the watchdog.
     pool.on('error', (err: unknown) => {
       this.lastPoolError = errorText(err);
-      this.warnQuietly('worker', 'signature-check worker failed', { err: this.lastPoolError });
+      this.workerFailed?.note({ err: this.lastPoolError });
     });
     return pool;
   }
@@ -323,6 +327,8 @@ export class Verifier {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.watchdog);
+    this.workerFailed?.flush();
+    this.tasksGivenUp?.flush();
     this.channel?.close();
     this.channel = undefined;
     const queued = this.queue;
@@ -379,7 +385,7 @@ export class Verifier {
       (res: VerifyTaskResult) => this.complete(rec, res?.results),
       (err: unknown) => {
         // A worker that died (exit, uncaught error, out of memory) or a pool being replaced.
-        if (!rec.abandoned && !this.closed && rec.pool === this.pool) this.warnQuietly('worker', 'signature-check worker failed: its checks were done on the main thread', { err: errorText(err) });
+        if (!rec.abandoned && !this.closed && rec.pool === this.pool) this.workerFailed?.note({ err: errorText(err) });
         this.complete(rec, undefined);
       },
     );
@@ -405,7 +411,7 @@ export class Verifier {
     // pool (its tasks still in flight fall back to the main thread as they are rejected).
     const now = Date.now();
     const restart = now - this.lastRestartMs >= QUIET_MS && this.pool !== undefined && !this.closed;
-    this.warnQuietly('timeout', `signature-check tasks got no answer from the worker pool in ${this.timeoutTicks * WATCHDOG_MS} ms: their checks were done on the main thread${restart ? ', and the worker pool is restarted' : ''}`, { tasks: given, checks: items });
+    this.tasksGivenUp?.note({ timeoutMs: this.timeoutTicks * WATCHDOG_MS, tasks: given, checks: items, poolRestarted: restart });
     if (restart) {
       this.lastRestartMs = now;
       const old = this.pool!;
@@ -454,19 +460,6 @@ export class Verifier {
     else this.stats.fallbacks++;
     if (signatureChecked(r)) this.metrics?.inc('jwtgate_jwt_verifications_total', 'inline');
     return r;
-  }
-
-  /** One warning per `key` per 10 s at most, with the count of those not logged. */
-  private warnQuietly(key: string, msg: string, fields: Record<string, unknown>): void {
-    if (!this.log) return;
-    const now = Date.now();
-    const q = this.quietLog.get(key);
-    if (q && now - q.at < QUIET_MS) {
-      q.also++;
-      return;
-    }
-    this.log.warn(msg, { ...fields, ...(q && q.also > 0 ? { alsoSinceLastLine: q.also } : {}) });
-    this.quietLog.set(key, { at: now, also: 0 });
   }
 
   private post(msg: KeyWireMessage): void {

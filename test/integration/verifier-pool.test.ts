@@ -238,10 +238,9 @@ test('a worker stuck in a loop: its task is given up after taskTimeoutMs, its ch
   const stuck = await v.verify(signed(keysA.privateKey, 'hang', 1));
   assert.deepEqual(stuck, { ok: false, code: 'JWKS_KID_ALG_MISMATCH' });
   assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'timeout'), 1);
-  const warned = lines.find((l) => String(l['msg']).startsWith('signature-check tasks got no answer from the worker pool in 500 ms'));
+  const warned = lines.find((l) => l['msg'] === 'signature-check tasks got no answer from the worker pool: their checks were done on the main thread');
   assert.ok(warned, JSON.stringify(lines));
-  assert.match(String(warned['msg']), /the worker pool is restarted$/);
-  assert.equal(warned['checks'], 1);
+  assert.deepEqual([warned['timeoutMs'], warned['tasks'], warned['checks'], warned['poolRestarted']], [500, 1, 1, true]);
   // The replaced pool answers (the stuck thread was terminated with the old pool).
   const pooled = v.stats.pooled;
   await warm(v, signed(keysA.privateKey, 'a', 2));
