@@ -120,19 +120,14 @@ export function upstreamUnavailableBody(err: unknown): string | undefined {
   const local = localConnectFailure(code);
   if (local !== undefined) {
     // Envoy names no cause for a socket it could not create; the errno's text is added here, as
-    // Envoy adds it to a bind failure (`failed to bind to …: <error>`). Its immediate connect
-    // error also names the remote address.
+    // Envoy adds it to a bind failure (`failed to bind to …: <error>`). Newer Envoys append
+    // `|remote address:IP:port` to an immediate connect error: left out, as from every other
+    // body here (clients are not told the upstream's internal address).
     if (local.at === 'socket') return `${UPSTREAM_RESET}local connection failure, transport failure reason: socket creation failure: ${local.text}`;
-    return `${UPSTREAM_RESET}remote connection failure, transport failure reason: immediate connect error: ${local.text}${remoteAddress(err)}`;
+    return `${UPSTREAM_RESET}remote connection failure, transport failure reason: immediate connect error: ${local.text}`;
   }
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return `${UPSTREAM_RESET}connection timeout`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_FAIL') return NO_HEALTHY_UPSTREAM;
   return undefined;
 }
 
-/** `|remote address:host:port` as Envoy appends it to an immediate connect error, from Node's error fields; '' without them. */
-function remoteAddress(err: unknown): string {
-  const { address, port } = err as { address?: unknown; port?: unknown };
-  if (typeof address !== 'string' || typeof port !== 'number') return '';
-  return `|remote address:${address.includes(':') ? `[${address}]` : address}:${port}`;
-}
