@@ -474,14 +474,18 @@ export class Gateway {
     }
     this.metrics.inc('jwtgate_requests_total', result);
     this.metrics.inc('jwtgate_upstream_responses_total', result === 'OK' ? STATUS_CLASS[Math.floor(outcome.status / 100)] ?? 'other' : result);
-    this.metrics.requestDuration.observe(performance.now() - outcome.startedAt);
+    this.proxiedDurationMs = performance.now() - outcome.startedAt;
+    this.metrics.requestDuration.observe(this.proxiedDurationMs);
     return result;
   };
+
+  /** The duration onProxyDone measured last (the access-log line of the same request reads it). */
+  private proxiedDurationMs = 0;
 
   /** Access log line of a proxied request: never headers, query values or the token. */
   private logProxied(outcome: ProxyOutcome, req: GatewayRequest, route: CompiledRoute): void {
     const result = this.onProxyDone(outcome);
-    const durationMs = performance.now() - outcome.startedAt;
+    const durationMs = this.proxiedDurationMs;
     this.accessLog?.info('request', {
       method: req.method,
       host: logHost(req.host),
@@ -505,7 +509,8 @@ export class Gateway {
   /** Counts (and access-logs) a request that ends here with `code`, not at the proxy. */
   private record(code: ErrorCode, req: GatewayRequest, ex: ClientExchange): void {
     this.metrics.inc('jwtgate_requests_total', code);
-    const durationMs = performance.now() - ex.startedAt;
+    // A client that left during an asynchronous check: its request ended when it left.
+    const durationMs = (ex.abortedAt ?? performance.now()) - ex.startedAt;
     this.metrics.requestDuration.observe(durationMs);
     this.accessLog?.info('request', { method: req.method, host: logHost(req.host), path: logPath(req.path), status: ERRORS[code].status, result: code, durationMs: logMs(durationMs) });
   }

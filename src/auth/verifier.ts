@@ -399,7 +399,9 @@ export class Verifier {
     let items = 0;
     // Oldest first (a Set keeps insertion order): stop at the first one still within its time.
     for (const rec of this.inFlight) {
-      if (this.tick - rec.tick < this.timeoutTicks) break;
+      // Sent during tick t, it has had more than (timeoutTicks - 1) periods once tick - t exceeds
+      // timeoutTicks: never given up before taskTimeoutMs, at most one period after.
+      if (this.tick - rec.tick <= this.timeoutTicks) break;
       given++;
       items += rec.batch.length;
       rec.abandoned = true;
@@ -423,7 +425,8 @@ export class Verifier {
   private complete(rec: InFlightTask, results: readonly VerifyItemResult[] | undefined): void {
     // Given up by the watchdog: answered already.
     if (rec.abandoned) return;
-    this.metrics?.inc('jwtgate_verify_pool_tasks_total', results ? 'ok' : 'failed');
+    // A task cut by the pool's replacement after a given-up one is counted with it, not as a worker's death.
+    this.metrics?.inc('jwtgate_verify_pool_tasks_total', results ? 'ok' : rec.pool !== this.pool && !this.closed ? 'timeout' : 'failed');
     this.finish(rec, results);
   }
 

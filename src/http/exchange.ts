@@ -75,6 +75,8 @@ export function removeHeader(headers: string[], name: string): number {
 export interface ClientExchange {
   /** performance.now() when the request head was handed over (request duration metric and log). */
   readonly startedAt: number;
+  /** performance.now() when the client went away before its answer (its request's duration ends there). */
+  readonly abortedAt: number | undefined;
   /** True when the request declares a body (content-length > 0 or transfer-encoding). */
   readonly hasBody: boolean;
   /** Declared content-length, or -1 when chunked/unknown. */

@@ -109,6 +109,7 @@ class UwsRequest implements GatewayRequest {
 
 class UwsExchange implements ClientExchange {
   readonly startedAt = performance.now();
+  abortedAt: number | undefined = undefined;
   readonly hasBody: boolean;
   readonly contentLength: number;
   done = false;
@@ -163,6 +164,7 @@ class UwsExchange implements ClientExchange {
     this.res.onAborted(() => {
       if (this.done) return;
       this.done = true;
+      this.abortedAt = performance.now();
       const cb = this.abortCb;
       this.abortCb = undefined;
       if (cb) cb();

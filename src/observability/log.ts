@@ -32,6 +32,8 @@ export function logLinesDropped(): number {
  */
 export function absorbStdioErrors(): void {
   process.stderr.on('error', () => {
+    // The write that failed is lost too (later ones are counted as they are dropped).
+    if (!stderrFailed) droppedLines++;
     stderrFailed = true;
   });
   process.stdout.on('error', () => {});

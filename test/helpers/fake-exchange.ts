@@ -29,6 +29,7 @@ export type EndState = 'pending' | 'responded' | 'ended' | 'destroyed' | 'aborte
 
 export class FakeExchange implements ClientExchange {
   readonly startedAt = performance.now();
+  abortedAt: number | undefined = undefined;
   readonly hasBody: boolean;
   readonly contentLength: number;
   done = false;
@@ -149,6 +150,7 @@ export class FakeExchange implements ClientExchange {
   /** Simulates the client disconnecting. */
   abort(): void {
     if (this.done) return;
+    this.abortedAt = performance.now();
     this.finish('aborted');
     const cb = this.abortCb;
     this.abortCb = undefined;

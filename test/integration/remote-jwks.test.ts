@@ -10,6 +10,7 @@ import { freePort, JWKS_PATH, startJwksServer, waitFor, type Answer } from '../h
 import { captureLog, EXT_ID, ISSUER, remoteJwksManifests, tokenFor, type CapturedLog, type RemoteOpts } from '../helpers/remote-jwks.js';
 import { mint } from '../helpers/tokens.js';
 import crypto from 'node:crypto';
+import net from 'node:net';
 import { jwksOf, rsaSigningKey } from '../helpers/signing-keys.js';
 import type { GatewayOptions } from '../../src/gateway.js';
 import { startAdmin } from '../../src/observability/admin.js';
@@ -476,6 +477,29 @@ test('a client that leaves while its token waits for a kid-miss refetch is count
       assert.match(String(await gone), /client timeout/);
       await waitFor(() => h.gateway.metrics.get('jwtgate_requests_total', 'CLIENT_CLOSED') === closedBefore + 1, 'CLIENT_CLOSED counted', 5000);
       assert.equal(h.echo.received.length, n, 'never forwarded');
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('a client that leaves while its token waits for a kid-miss refetch: its request ends when it leaves (duration in the access log and the histogram), not when the slow fetch returns', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port, gateway: { accessLog: true } }, async (h, log) => {
+      assert.equal((await call(h, tokenFor(K1))).status, 200);
+      // K2's kid is unknown: the check waits for an early refetch, which the IdP answers slowly.
+      idp.queue({ body: jwksOf(K1, K2), delayMs: 1500 });
+      const sock = net.connect(h.port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.write(`GET /headers HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${tokenFor(K2)}\r\n\r\n`);
+      await waitFor(() => idp.fetches() === 2, 'the early refetch');
+      sock.destroy();
+      await waitFor(() => log.lines.some((l) => l['msg'] === 'request' && l['result'] === 'CLIENT_CLOSED'), 'the CLIENT_CLOSED line', 5000);
+      const line = log.lines.find((l) => l['msg'] === 'request' && l['result'] === 'CLIENT_CLOSED')!;
+      assert.ok((line['durationMs'] as number) < 1000, `ended when the client left: ${line['durationMs']} ms (the fetch took 1500)`);
+      assert.equal(h.gateway.metrics.requestDuration.count, 2);
+      assert.equal(h.gateway.metrics.requestDuration.countAtMost(1000), 2);
     });
   } finally {
     await idp.close();

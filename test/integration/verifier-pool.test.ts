@@ -235,9 +235,17 @@ test('a worker stuck in a loop: its task is given up after taskTimeoutMs, its ch
   await v.ready();
   await warm(v, signed(keysA.privateKey, 'a', 0));
   // A valid signature under kid `hang`: the worker loops; the main thread finds no key `hang`.
-  const stuck = await v.verify(signed(keysA.privateKey, 'hang', 1));
-  assert.deepEqual(stuck, { ok: false, code: 'JWKS_KID_ALG_MISMATCH' });
-  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'timeout'), 1);
+  const t0 = performance.now();
+  const stuck = v.verify(signed(keysA.privateKey, 'hang', 1));
+  // A second task, sent to the stuck worker a watchdog period later: cut by the pool's
+  // replacement when the first is given up, a timeout, not a worker's death.
+  await sleep(300);
+  const behind = v.verify(signed(keysA.privateKey, 'a', 9));
+  assert.deepEqual(await stuck, { ok: false, code: 'JWKS_KID_ALG_MISMATCH' });
+  assert.ok(performance.now() - t0 >= 500, 'never given up before taskTimeoutMs');
+  assert.deepEqual(await behind, { ok: true, keyIndex: 0 });
+  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'timeout'), 2);
+  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'failed'), 0);
   const warned = lines.find((l) => l['msg'] === 'signature-check tasks got no answer from the worker pool: their checks were done on the main thread');
   assert.ok(warned, JSON.stringify(lines));
   assert.deepEqual([warned['timeoutMs'], warned['tasks'], warned['checks'], warned['poolRestarted']], [500, 1, 1, true]);
