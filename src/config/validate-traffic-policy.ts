@@ -8,29 +8,39 @@ import { list, obj, ParseCtx, stringMap, type Infer } from './schema.js';
 import { documentSchema, GATEWAY_API_GROUP, group, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
 /**
- * kgateway TrafficPolicy access-control fields jwtgate does not implement (yet). Ignoring one
- * would let requests through that kgateway denies (an `rbac` Allow list, an `extAuth` server,
- * credentials), so a policy that sets one is invalid: its routes fail closed with kgateway's 500.
+ * kgateway TrafficPolicy fields jwtgate does not implement (yet) whose absence kgateway's
+ * behaviour depends on for what reaches the upstream: ignoring one would let through requests
+ * kgateway denies (an `rbac` Allow list, an `extAuth` server, credentials, a CSRF check, a size
+ * limit, a prompt guard), answers itself (`directResponse`) or changes (headers, path, body), as
+ * an HTTPRoute filter that cannot be applied must not be skipped. A policy that sets one is
+ * invalid: its routes fail closed with kgateway's 500. Each with what it would have done.
  */
-const REFUSED = ['rbac', 'extAuth', 'basicAuth', 'apiKeyAuth', 'oauth2', 'acl'];
+const REFUSED: Readonly<Record<string, string>> = {
+  rbac: 'requests its rules would deny',
+  extAuth: 'requests its authorization server would deny',
+  basicAuth: 'requests without its credentials',
+  apiKeyAuth: 'requests without its API key',
+  oauth2: 'requests without its login',
+  acl: 'requests its rules would deny',
+  csrf: 'cross-site requests it would deny (403)',
+  buffer: 'request bodies over its maxRequestSize (413)',
+  extProc: 'requests its external processor would deny or change',
+  ai: 'requests its prompt guard or AI settings would deny or change',
+  directResponse: 'requests it would answer itself, to the backend',
+  headerModifiers: 'requests and responses without the headers it adds, sets or removes (such as an identity header a client sent)',
+  transformation: 'requests and responses it would rewrite',
+  urlRewrite: 'requests to the path or host it would rewrite',
+};
 
 /** The other kgateway TrafficPolicy fields jwtgate does not implement (yet): warnings. */
 const NOT_SUPPORTED = [
   'cors',
-  'csrf',
-  'extProc',
   'rateLimit',
-  'transformation',
-  'ai',
   'timeouts',
   'retry',
-  'buffer',
-  'headerModifiers',
   'autoHostRewrite',
   'hashPolicies',
-  'urlRewrite',
   'compression',
-  'directResponse',
   // Fields of later kgateway versions: known, not applied.
   'tracing',
   'faultInjection',
@@ -63,7 +73,7 @@ const spec = obj(
       jwt: 'spec.jwt is the older name (also used by the jwt-claim-extraction docs): use spec.jwtAuth: {extensionRef: {name: <GatewayExtension>}}',
     },
     refused: Object.fromEntries(
-      REFUSED.map((f) => [f, `${f} is not supported by this jwtgate version: the policy is rejected so that its routes fail closed (500) instead of letting through requests that ${f} would deny`]),
+      Object.entries(REFUSED).map(([f, what]) => [f, `${f} is not supported by this jwtgate version: the policy is rejected so that its routes fail closed (500) instead of passing on ${what}`]),
     ),
     ignored: Object.fromEntries(NOT_SUPPORTED.map((f) => [f, `${f} ignored: not supported yet by this jwtgate version`])),
   },

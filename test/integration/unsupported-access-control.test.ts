@@ -29,7 +29,13 @@ before(async () => {
         route('basic', '/basic') +
         policy('basic-auth', 'basic', `  basicAuth:\n    users: [{ username: alice, password: secret }]`) +
         route('cors', '/anything/cors') +
-        policy('cors-only', 'cors', `  cors:\n    allowOrigins: ['https://example.com']`),
+        policy('cors-only', 'cors', `  cors:\n    allowOrigins: ['https://example.com']`) +
+        route('strip', '/anything/strip') +
+        policy('strip-identity', 'strip', `  headerModifiers:\n    request:\n      remove: [x-user-id]`) +
+        route('limit', '/anything/limit') +
+        policy('size-limit', 'limit', `  buffer:\n    maxRequestSize: 1Ki`) +
+        route('blocked', '/anything/blocked') +
+        policy('blocked', 'blocked', `  directResponse:\n    status: 403\n    body: blocked`),
     ],
   });
 });
@@ -49,6 +55,18 @@ test('basicAuth fails closed the same way', async () => {
   const n = h.echo.received.length;
   const res = await request({ port: h.port, path: '/basic', headers: { host: 'www.example.com', authorization: 'Basic YWxpY2U6c2VjcmV0' } });
   assert.equal(res.status, 500);
+  assert.equal(h.echo.received.length, n);
+});
+
+test('fields that deny, answer or change what reaches the upstream (headerModifiers removing an identity header, a buffer size limit, a directResponse) fail closed too: skipped, the upstream got the client\'s x-user-id, the oversized body, the blocked path', async () => {
+  const n = h.echo.received.length;
+  for (const [path, name] of [['/anything/strip', 'strip-identity'], ['/anything/limit', 'size-limit'], ['/anything/blocked', 'blocked']] as const) {
+    const res = await request({ port: h.port, path, method: 'POST', body: 'x'.repeat(8192), headers: { host: 'www.example.com', 'x-user-id': 'admin' } });
+    assert.equal(res.status, 500, path);
+    assert.equal(res.body, 'invalid route configuration detected and replaced with a direct response.');
+    const p = h.gateway.snapshot.problems.find((x) => x.resource === `TrafficPolicy/httpbin/${name}`);
+    assert.equal(p?.severity, 'error', name);
+  }
   assert.equal(h.echo.received.length, n);
 });
 
