@@ -25,12 +25,12 @@ import type {
   Snapshot,
   WeightedBackend,
 } from './snapshot.js';
-import { validateResources } from './validate.js';
+import { validateResources, type ValidatedConfig } from './validate.js';
 import type { BackendModel } from './validate-backend.js';
-import { editDistance, GATEWAY_API_GROUP, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
+import { backendRefKind, editDistance, GATEWAY_API_GROUP, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendRefModel, HTTPRouteModel, RuleModel } from './validate-httproute.js';
-import { referenceAllowed, type ReferenceGrantModel } from './validate-misc.js';
+import { referenceAllowed, type BackendConfigPolicyModel, type ReferenceGrantModel } from './validate-misc.js';
 import type { TrafficPolicyModel } from './validate-traffic-policy.js';
 
 export interface CompileOptions {
@@ -102,6 +102,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
 
   // --- GatewayExtensions -> JwtExtension + key sets ------------------------------------------
   const backendTls = resolveBackendTls(v.backendConfigPolicies, v.secrets, v.backends, problems, opts.globalPolicyNamespace);
+  const tlsRequired = tlsRequiredTargets(v, backendTls);
   const keySets = new Map<string, KeySetSource>();
   const resolvedExt = new Map<string, ResolvedExtension>();
   const extensions = new Map<string, JwtExtension>();
@@ -416,7 +417,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       const weighted: WeightedBackend[] = [];
       let total = 0;
       rule.backendRefs.forEach((ref) => {
-        const r = resolveBackendRef(rt, rule, ref, cx, backendModels, v.referenceGrants, clusterDomain);
+        const r = resolveBackendRef(rt, rule, ref, cx, backendModels, v.referenceGrants, clusterDomain, tlsRequired);
         if (!r.ok) {
           refsOk = false;
           if (refsReason === 'ResolvedRefs') {
@@ -900,6 +901,7 @@ function resolveBackendRef(
   backends: ReadonlyMap<string, BackendModel>,
   grants: readonly ReferenceGrantModel[],
   clusterDomain: string,
+  tlsRequired: ReadonlyMap<string, string>,
 ): { ok: true; target: BackendTarget } | { ok: false; reason: string; message: string } {
   const p = `spec.rules[${rule.index}].backendRefs[${ref.index}]`;
   const what = `${ref.kind} ${ref.namespace}/${ref.name}`;
@@ -915,6 +917,14 @@ function resolveBackendRef(
     const message = `backendRef to ${what} is not permitted: no ReferenceGrant in namespace ${ref.namespace} allows HTTPRoutes from namespace ${rt.namespace} (requests for it get 500)`;
     cx.error(`${p}.namespace`, message);
     return { ok: false, reason: 'RefNotPermitted', message };
+  }
+  // Traffic kgateway sends over TLS must not go out in cleartext: jwtgate originates no TLS to
+  // backends, so the requests drawn to such a backend get 500 (an unresolved reference).
+  const tlsBy = tlsRequired.get(`${ref.kind === 'Service' ? 'Service' : 'Backend'}/${ref.namespace}/${ref.name}`);
+  if (tlsBy !== undefined) {
+    const message = `${what} is to be reached over TLS (${tlsBy}), which jwtgate does not originate to backends (it proxies in plain HTTP): requests drawn to it get 500 rather than being sent in cleartext`;
+    cx.error(`${p}.name`, message);
+    return { ok: false, reason: 'UnsupportedProtocol', message };
   }
   if (ref.kind === 'Service') {
     const key = `Service/${ref.namespace}/${ref.name}:${ref.port}`;
@@ -932,6 +942,35 @@ function resolveBackendRef(
     return { ok: false, reason: 'BackendNotFound', message };
   }
   return { ok: true, target: { key: `Backend/${ref.namespace}/${ref.name}`, endpoints: b.hosts.map((h) => ({ host: h.host, port: h.port })) } };
+}
+
+/**
+ * `Service/ns/name` and `Backend/ns/name` that kgateway reaches over TLS, with what asks for it:
+ * a Gateway API BackendTLSPolicy's targetRefs, and a BackendConfigPolicy with `tls` (which
+ * jwtgate applies to remote JWKS fetches only).
+ */
+function tlsRequiredTargets(v: ValidatedConfig, backendTls: ReadonlyMap<string, unknown>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const key of backendTls.keys()) {
+    const bcp = v.backendConfigPolicies.find((p) => p.valid && p.tls && targetsKey(p, key));
+    out.set(key, bcp ? `BackendConfigPolicy ${bcp.raw.namespace}/${bcp.raw.name} sets tls` : 'a BackendConfigPolicy with tls selects it');
+  }
+  for (const a of v.all) {
+    if (a.raw.kind !== 'BackendTLSPolicy' || !a.raw.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`)) continue;
+    const refs = (a.raw.object['spec'] as { targetRefs?: unknown } | undefined)?.targetRefs;
+    if (!Array.isArray(refs)) continue;
+    for (const t of refs as { group?: unknown; kind?: unknown; name?: unknown }[]) {
+      if (t === null || typeof t !== 'object' || typeof t.name !== 'string' || typeof t.kind !== 'string') continue;
+      const kind = backendRefKind(typeof t.group === 'string' ? t.group : '', t.kind);
+      if (kind) out.set(`${kind}/${a.raw.namespace}/${t.name}`, `BackendTLSPolicy ${a.raw.namespace}/${a.raw.name}`);
+    }
+  }
+  return out;
+}
+
+function targetsKey(p: BackendConfigPolicyModel, key: string): boolean {
+  const ns = p.raw.namespace;
+  return p.targetRefs.some((t) => `${backendRefKind(t.group, t.kind)}/${ns}/${t.name}` === key);
 }
 
 function targetNotFound(kind: string, ns: string, name: string, all: readonly RawResource[]): string {

@@ -149,3 +149,53 @@ spec:
     await g.close();
   }
 });
+
+test('a backend kgateway reaches over TLS (BackendTLSPolicy, or a BackendConfigPolicy with tls) is not sent cleartext: its requests get 500 and the problem says why', async () => {
+  const g = await startHarness({
+    manifests: [
+      backend('tls-a', a.port) +
+        backend('tls-b', b.port) +
+        `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: { name: a-tls, namespace: httpbin }
+spec:
+  targetRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: tls-a }]
+  validation: { hostname: a.internal, wellKnownCACertificates: System }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: BackendConfigPolicy
+metadata: { name: b-tls, namespace: httpbin }
+spec:
+  targetRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: tls-b }]
+  tls: { sni: b.internal, wellKnownCACertificates: System }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: tls, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  hostnames: [tls.example.com]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: /anything/a } }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: tls-a }]
+  - matches: [{ path: { type: PathPrefix, value: /anything/b } }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: tls-b }]
+`,
+    ],
+  });
+  try {
+    const [a0, b0] = [a.received.length, b.received.length];
+    for (const path of ['/anything/a', '/anything/b']) {
+      const r = await request({ port: g.port, host: 'tls.example.com', path, headers: { cookie: 'session=secret' } });
+      assert.equal(r.status, 500, path);
+      assert.equal(r.body, '');
+    }
+    assert.deepEqual([a.received.length, b.received.length], [a0, b0], 'nothing went out in cleartext');
+    const byRule = (i: number) => g.gateway.snapshot.problems.find((x) => x.resource === 'HTTPRoute/httpbin/tls' && x.path === `spec.rules[${i}].backendRefs[0].name`);
+    assert.match(byRule(0)?.message ?? '', /^Backend httpbin\/tls-a is to be reached over TLS \(BackendTLSPolicy httpbin\/a-tls\), which jwtgate does not originate to backends/);
+    assert.match(byRule(1)?.message ?? '', /^Backend httpbin\/tls-b is to be reached over TLS \(BackendConfigPolicy httpbin\/b-tls sets tls\)/);
+  } finally {
+    await g.close();
+  }
+});
