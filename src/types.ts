@@ -43,7 +43,16 @@ export interface VerifyItem {
 /** A piscina task carries a batch of items to amortize the round trip. */
 export interface VerifyTask {
   readonly items: readonly VerifyItem[];
+  /** The Verifier's number for it, shown in the progress array while a worker runs it (0 or absent: none). */
+  readonly seq?: number;
 }
+
+/**
+ * Slots of the verify workers' progress array (a SharedArrayBuffer of Int32 pairs: checks done,
+ * task running), one per worker by `threadId % VERIFY_PROGRESS_SLOTS`; thread ids are handed out
+ * in order, so the workers alive at one time never share a slot.
+ */
+export const VERIFY_PROGRESS_SLOTS = 1024;
 
 export type VerifyFailure =
   | 'JWKS_KID_ALG_MISMATCH'

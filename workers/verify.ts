@@ -3,11 +3,12 @@
 // Does not parse tokens or check claims; an item whose key set is not loaded here (worker just
 // started, message not yet seen) answers KEYSET_NOT_LOADED and the main thread does it inline.
 
-import { BroadcastChannel, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { BroadcastChannel, receiveMessageOnPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
 import { fromWire, type KeyWireMessage, type WireKey } from '../src/jwks/key-wire.js';
 import { verifyWithKeySet } from '../src/jwks/verify-signature.js';
 import {
   KEYSET_CHANNEL,
+  VERIFY_PROGRESS_SLOTS,
   type KeyForWorker,
   type VerifyItemResult,
   type VerifyTask,
@@ -63,14 +64,22 @@ function loaded(id: string): { readonly generation: number; readonly keys: reado
   return set as { generation: number; keys: readonly KeyForWorker[] };
 }
 
+/** This worker's slot of the Verifier's progress array: checks done, and the task it runs. */
+const progress = workerData?.progress instanceof SharedArrayBuffer ? new Int32Array(workerData.progress) : undefined;
+const slot = (threadId % VERIFY_PROGRESS_SLOTS) * 2;
+
 export default function verify(task: VerifyTask): VerifyTaskResult {
   drainChannel();
   const items = task.items;
   const results: VerifyItemResult[] = new Array(items.length);
+  if (progress) Atomics.store(progress, slot + 1, task.seq ?? 0);
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     results[i] = verifyWithKeySet(item, loaded(item.keySetId));
+    // The Verifier's watchdog tells a slow queue from a stuck worker by this.
+    if (progress) Atomics.add(progress, slot, 1);
   }
+  if (progress) Atomics.store(progress, slot + 1, 0);
   return { results };
 }
 

@@ -16,6 +16,7 @@ import { toWire, type KeySetWireMessage, type KeyWireMessage, type WireKey } fro
 import { verifyWithKeySet, VERIFY_FAILURES } from '../jwks/verify-signature.js';
 import {
   KEYSET_CHANNEL,
+  VERIFY_PROGRESS_SLOTS,
   type KeyForWorker,
   type KeySetDropMessage,
   type VerifyItem,
@@ -52,9 +53,11 @@ export interface VerifierOptions {
   /** Counts checks in `jwtgate_jwt_verifications_total{mode=pool|inline}` and tasks in `jwtgate_verify_pool_tasks_total{result=ok|failed|timeout}`. */
   metrics?: Pick<Metrics, 'inc'>;
   /**
-   * A task a worker has not answered after this long (default 5000 ms) is given up: its checks
-   * are done on the main thread and the pool is replaced (at most once per 10 s), so a worker
-   * stuck in a loop, or a pool whose workers cannot start, never leaves a request unanswered.
+   * A pool that has made no progress for this long (default 5000 ms) while tasks wait — a worker
+   * running the same task without finishing a check, or no worker finishing any — has its tasks
+   * given up (answered OVERLOADED) and is replaced (at most once per 10 s), so a worker stuck in a
+   * loop, or workers that stopped starting, never leave a request unanswered. Progress is counted
+   * per check, so slow checks are never taken for a stuck pool.
    */
   taskTimeoutMs?: number;
   /** The worker module (default dist/workers/verify.js; tests load a faulty one). */
@@ -96,15 +99,15 @@ interface Pending {
 /** A task handed to the pool and not yet answered. */
 interface InFlightTask {
   readonly batch: Pending[];
-  /** The watchdog tick it was sent in (no clock read per task). */
-  readonly tick: number;
-  /** Given up by the watchdog: its checks were done inline, a late answer is dropped. */
+  /** Its number, which the worker running it shows in the progress array. */
+  readonly seq: number;
+  /** Given up by the watchdog: its checks were answered OVERLOADED, a late answer is dropped. */
   abandoned: boolean;
   /** The pool it went to (a pool replaced by the watchdog rejects its tasks: not a worker failure). */
   readonly pool: Piscina;
 }
 
-/** The watchdog's period: a task is given up between taskTimeoutMs and taskTimeoutMs + this. */
+/** The watchdog's period: a lack of progress is noticed between taskTimeoutMs and taskTimeoutMs + this. */
 const WATCHDOG_MS = 250;
 /** Pool restarts after given-up tasks, and log lines about worker failures: at most one per this. */
 const QUIET_MS = 10_000;
@@ -157,6 +160,14 @@ export class Verifier {
   private readonly inFlight = new Set<InFlightTask>();
   private tick = 0;
   private readonly timeoutTicks: number;
+  /** Per worker slot (see VERIFY_PROGRESS_SLOTS): checks done, and the task it runs (0: none). Workers write it. */
+  private readonly progress = new Int32Array(new SharedArrayBuffer(VERIFY_PROGRESS_SLOTS * 2 * 4));
+  /** What the watchdog last saw in each slot, and the tick it last changed. */
+  private readonly seenProgress = new Int32Array(VERIFY_PROGRESS_SLOTS * 2);
+  private readonly slotChangedTick = new Int32Array(VERIFY_PROGRESS_SLOTS);
+  /** The last tick at which any worker progressed, or nothing was in flight. */
+  private progressTick = 0;
+  private taskSeq = 0;
   private watchdog: NodeJS.Timeout | undefined;
   /** Worker failures and given-up tasks: one line per 10 s each at most, with a count. */
   private readonly workerFailed: ThrottledWarning | undefined;
@@ -179,7 +190,7 @@ export class Verifier {
     this.metrics = opts.metrics;
     if (opts.log) {
       this.workerFailed = new ThrottledWarning(opts.log, 'signature-check worker failed: its checks were done on the main thread', QUIET_MS);
-      this.tasksGivenUp = new ThrottledWarning(opts.log, 'signature-check tasks got no answer from the worker pool: their checks were done on the main thread', QUIET_MS);
+      this.tasksGivenUp = new ThrottledWarning(opts.log, 'signature-check tasks given up: the worker pool made no progress; their checks were answered 503 (overloaded)', QUIET_MS);
     }
     this.workerFile = opts.workerFile ?? WORKER_FILE;
     this.tasksPerWorker = tasksPerWorker;
@@ -217,7 +228,7 @@ export class Verifier {
       // worker's memory without bound under light traffic, which auto mode keeps inline).
       atomics: 'async',
       concurrentTasksPerWorker: this.tasksPerWorker,
-      workerData: { keySetChannel: this.keySetChannel },
+      workerData: { keySetChannel: this.keySetChannel, progress: this.progress.buffer },
       execArgv: verifyWorkerExecArgv(),
     });
     // A worker that dies with tasks rejects them (handled in dispatch) and piscina replaces it;
@@ -378,9 +389,11 @@ export class Verifier {
     this.tasksInFlight++;
     this.itemsInFlight += batch.length;
     this.stats.tasks++;
-    const rec: InFlightTask = { batch, tick: this.tick, abandoned: false, pool };
+    // Task numbers stay positive in an Int32 slot (0 means none).
+    this.taskSeq = this.taskSeq === 0x7fffffff ? 1 : this.taskSeq + 1;
+    const rec: InFlightTask = { batch, seq: this.taskSeq, abandoned: false, pool };
     this.inFlight.add(rec);
-    const task: VerifyTask = { items: batch.map((p) => p.item) };
+    const task: VerifyTask = { items: batch.map((p) => p.item), seq: rec.seq };
     pool.run(task).then(
       (res: VerifyTaskResult) => this.complete(rec, res?.results),
       (err: unknown) => {
@@ -391,29 +404,56 @@ export class Verifier {
     );
   }
 
-  /** Gives up the tasks a worker has not answered within taskTimeoutMs. */
+  /**
+   * Gives up the pool's tasks when it stops making progress: a worker has run the same task
+   * without finishing a check for taskTimeoutMs (stuck in a loop), or no worker has finished a
+   * check for that long while tasks wait (workers that stopped starting). Progress is per check,
+   * so a long queue of slow checks (many keys without a kid, a starved CPU) is never taken for a
+   * stuck pool. The given-up checks are answered OVERLOADED (503, retry later), not done here:
+   * done on the main thread, a pool's worth of slow checks would block the gateway.
+   */
   private readonly onWatchdog = (): void => {
     this.tick++;
-    if (this.inFlight.size === 0) return;
+    const tick = this.tick;
+    const pr = this.progress;
+    const seen = this.seenProgress;
+    let stuckSeq = 0;
+    for (let s = 0; s < VERIFY_PROGRESS_SLOTS; s++) {
+      const done = Atomics.load(pr, 2 * s);
+      const running = Atomics.load(pr, 2 * s + 1);
+      if (done !== seen[2 * s] || running !== seen[2 * s + 1]) {
+        seen[2 * s] = done;
+        seen[2 * s + 1] = running;
+        this.slotChangedTick[s] = tick;
+        this.progressTick = tick;
+      } else if (running !== 0 && tick - this.slotChangedTick[s]! > this.timeoutTicks) {
+        stuckSeq = running;
+      }
+    }
+    if (this.inFlight.size === 0) {
+      this.progressTick = tick;
+      return;
+    }
+    const stalled = tick - this.progressTick > this.timeoutTicks;
+    if (stuckSeq === 0 && !stalled) return;
+    const now = Date.now();
+    const restart = now - this.lastRestartMs >= QUIET_MS && this.pool !== undefined && !this.closed;
+    // Replacing the pool cuts every task on it: all are given up. Without a replacement (one in
+    // the last 10 s), only the stuck task, or all when nothing progresses.
     let given = 0;
     let items = 0;
-    // Oldest first (a Set keeps insertion order): stop at the first one still within its time.
-    for (const rec of this.inFlight) {
-      // Sent during tick t, it has had more than (timeoutTicks - 1) periods once tick - t exceeds
-      // timeoutTicks: never given up before taskTimeoutMs, at most one period after.
-      if (this.tick - rec.tick <= this.timeoutTicks) break;
+    for (const rec of [...this.inFlight]) {
+      if (!restart && !stalled && rec.seq !== stuckSeq) continue;
       given++;
       items += rec.batch.length;
       rec.abandoned = true;
       this.metrics?.inc('jwtgate_verify_pool_tasks_total', 'timeout');
-      this.finish(rec, undefined);
+      this.finish(rec, undefined, false);
     }
     if (given === 0) return;
-    // A worker stuck in a loop keeps its thread, and piscina keeps giving it tasks: replace the
-    // pool (its tasks still in flight fall back to the main thread as they are rejected).
-    const now = Date.now();
-    const restart = now - this.lastRestartMs >= QUIET_MS && this.pool !== undefined && !this.closed;
-    this.tasksGivenUp?.note({ timeoutMs: this.timeoutTicks * WATCHDOG_MS, tasks: given, checks: items, poolRestarted: restart });
+    this.progressTick = tick;
+    if (stuckSeq !== 0) for (let s = 0; s < VERIFY_PROGRESS_SLOTS; s++) if (seen[2 * s + 1] === stuckSeq) this.slotChangedTick[s] = tick;
+    this.tasksGivenUp?.note({ timeoutMs: this.timeoutTicks * WATCHDOG_MS, reason: stuckSeq !== 0 ? 'a worker made no progress on its task' : 'no worker made progress', tasks: given, checks: items, poolRestarted: restart });
     if (restart) {
       this.lastRestartMs = now;
       const old = this.pool!;
@@ -430,7 +470,8 @@ export class Verifier {
     this.finish(rec, results);
   }
 
-  private finish(rec: InFlightTask, results: readonly VerifyItemResult[] | undefined): void {
+  /** `results` undefined: the task failed; its checks are done here (`inline`), or answered OVERLOADED. */
+  private finish(rec: InFlightTask, results: readonly VerifyItemResult[] | undefined, inline = true): void {
     const batch = rec.batch;
     this.inFlight.delete(rec);
     this.tasksInFlight--;
@@ -440,7 +481,10 @@ export class Verifier {
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       const r = results?.[i];
-      if (!r || (!r.ok && r.code === 'KEYSET_NOT_LOADED')) {
+      if (!r && !inline) {
+        this.stats.overloaded++;
+        p.resolve(OVERLOADED);
+      } else if (!r || (!r.ok && r.code === 'KEYSET_NOT_LOADED')) {
         p.resolve(this.inline(p.item, 'fallback'));
       } else {
         pooled++;

@@ -16,7 +16,7 @@ const PROXY_CODES: readonly ErrorCode[] = ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_OVE
 export const METRICS = {
   jwtgate_requests_total: { type: 'counter', label: 'result', help: 'Requests by outcome: OK or an error code from the catalogue', seed: ['OK', ...(Object.keys(ERRORS) as ErrorCode[])] },
   jwtgate_jwt_verifications_total: { type: 'counter', label: 'mode', help: 'Signature checks performed, by where they ran (pool|inline)', seed: ['pool', 'inline'] },
-  jwtgate_verify_pool_tasks_total: { type: 'counter', label: 'result', help: 'Tasks sent to the verify worker pool (ok|failed|timeout: a worker died, or did not answer within 5 s and its checks were done on the main thread); pool verifications / tasks = items per task', seed: ['ok', 'failed', 'timeout'] },
+  jwtgate_verify_pool_tasks_total: { type: 'counter', label: 'result', help: 'Tasks sent to the verify worker pool (ok|failed: a worker died with it, its checks done on the main thread|timeout: given up, answered overloaded, when the pool made no progress for 5 s); pool verifications / tasks = items per task', seed: ['ok', 'failed', 'timeout'] },
   jwtgate_result_cache_total: { type: 'counter', label: 'outcome', help: 'Signature-result cache lookups (hit|miss|shared)', seed: ['hit', 'miss', 'shared'] },
   jwtgate_upstream_responses_total: { type: 'counter', label: 'class', help: 'Forwarded requests by upstream status class (2xx..5xx, other for 600-999; 1xx answers are not forwarded) or by the proxy error code that ended them, including refusals before sending (UPSTREAM_OVERFLOW, REQUEST_INVALID)', seed: ['2xx', '3xx', '4xx', '5xx', 'other', ...PROXY_CODES] },
   jwtgate_jwks_fetch_total: { type: 'counter', label: 'outcome', help: 'Remote JWKS fetches by outcome', seed: JWKS_FETCH_OUTCOMES },
