@@ -107,7 +107,7 @@ interface InFlightTask {
   readonly pool: Piscina;
 }
 
-/** The watchdog's period: a lack of progress is noticed between taskTimeoutMs and taskTimeoutMs + this. */
+/** The watchdog's period: a lack of progress is noticed between taskTimeoutMs and taskTimeoutMs + 2 periods (a worker's start is seen up to one period late). */
 const WATCHDOG_MS = 250;
 /** Pool restarts after given-up tasks, and log lines about worker failures: at most one per this. */
 const QUIET_MS = 10_000;
