@@ -38,7 +38,11 @@ export interface VerifierOptions {
   mode?: VerifyMode;
   /** Items per task; a full batch is sent at once, a partial one on setImmediate (default 16). */
   batchSize?: number;
-  /** Tasks in flight per worker (piscina concurrentTasksPerWorker, default 8). */
+  /**
+   * Tasks in flight per worker (piscina concurrentTasksPerWorker, default 2). Checks beyond
+   * these wait in this thread's queue, where maxQueueMs sheds them: queued inside workers (8
+   * tasks of 16 checks each, as before), slow checks waited there for over a minute.
+   */
   tasksPerWorker?: number;
   /** Checks queued or in flight above which `verify` answers OVERLOADED (default 10000). */
   maxPending?: number;
@@ -182,7 +186,7 @@ export class Verifier {
     this.mode = opts.mode ?? 'auto';
     this.threads = Math.max(1, opts.threads ?? os.availableParallelism());
     this.batchSize = Math.max(1, opts.batchSize ?? 16);
-    const tasksPerWorker = Math.max(1, opts.tasksPerWorker ?? 8);
+    const tasksPerWorker = Math.max(1, opts.tasksPerWorker ?? 2);
     this.maxTasksInFlight = this.threads * tasksPerWorker;
     this.maxPending = opts.maxPending ?? 10_000;
     this.maxQueueMs = opts.maxQueueMs ?? 1000;
