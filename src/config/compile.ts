@@ -75,6 +75,8 @@ interface ListenerState {
   invalidWholePort?: boolean;
   /** A listener kgateway would serve and jwtgate cannot: only its own hostname answers 500. */
   readonly failClosed?: true;
+  /** A fail-closed listener of a ListenerSet (not in the Gateway's spec.listeners). */
+  readonly fromListenerSet?: true;
   readonly byHost: Map<string, RouteEntry[]>;
   readonly any: RouteEntry[];
 }
@@ -369,6 +371,64 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       else failClosedByGateway.set(gkey, [st]);
     }
   }
+  // ListenerSets / XListenerSets: kgateway adds their listeners to the parent Gateway that admits
+  // them (spec.allowedListeners); jwtgate does not serve them, so each fails closed as above: its
+  // hostname answers 500 on a port the parent serves, instead of reaching the parent's other
+  // listeners' routes (a public catch-all would serve what the ListenerSet's routes protect).
+  for (const set of v.listenerSets) {
+    if (!set.valid || set.parent === undefined) continue; // refused by the API server, or warned
+    const cx = ParseCtx.for(set.raw, problems);
+    const gw = gateways.get(set.parent);
+    if (!gw) {
+      cx.warn('spec.parentRef', `Gateway ${set.parent} not found: this ${set.raw.kind} attaches to nothing and is ignored`);
+      continue;
+    }
+    if (!gw.valid) continue; // the Gateway is not served: nothing of it listens
+    const from = gw.allowedListeners;
+    if (from === 'None' || (from === 'Same' && gw.namespace !== set.namespace)) {
+      cx.warn(
+        'spec.parentRef',
+        `Gateway ${set.parent} does not admit this ${set.raw.kind} (its spec.allowedListeners.namespaces.from is ${from}${from === 'None' ? ', the default' : ''}): not attached, as kgateway does; ignored`,
+      );
+      continue;
+    }
+    const gkey = set.parent;
+    const servedPorts = new Set((listenersByGateway.get(gkey) ?? []).map((s) => s.l.port));
+    const own = [...gw.listeners, ...gw.failClosedListeners];
+    for (const l of set.listeners) {
+      const p = `spec.listeners[${l.index}]`;
+      const clash = own.find((o) => o.port === l.port && o.hostname === l.hostname);
+      if (clash) {
+        cx.warn(p, `listener ${l.name} has the same port ${l.port} and ${l.hostname ? `hostname ${l.hostname}` : 'no hostname'} as Gateway ${gkey} listener "${clash.name}": Conflicted, not attached (the Gateway's own listener wins, as in kgateway); ignored`);
+        continue;
+      }
+      const host = l.hostname !== undefined ? `hostname ${l.hostname}` : 'any host no other listener of the port takes';
+      const reason = `${set.raw.kind} ${set.namespace}/${set.name} listener ${l.name}: ListenerSets are not supported by jwtgate`;
+      if (!servedPorts.has(l.port)) {
+        cx.error(p, `${reason}: not served (jwtgate does not listen on port ${l.port} for Gateway ${gkey}); its routes get no traffic`);
+        continue;
+      }
+      cx.error(p, `${reason}: requests for ${host} on port ${l.port} (Gateway ${gkey}) get 500 rather than reach the Gateway's other listeners' routes`);
+      const name = `${set.raw.kind}/${set.namespace}/${set.name}/${l.name}`;
+      const st: ListenerState = {
+        gw,
+        // After the Gateway's own listeners in tie-breaks (Gateway API: the parent's listeners win).
+        l: { name, index: 1000 + l.index, port: l.port, ...(l.hostname !== undefined ? { hostname: l.hostname } : {}), allowedFrom: 'Same', allowsHTTPRoute: false },
+        key: `${gkey}/${name}`,
+        gatewayPolicies: [],
+        listenerPolicies: [],
+        invalid: reason,
+        failClosed: true,
+        fromListenerSet: true,
+        byHost: new Map(),
+        any: [],
+      };
+      listenerStates.push(st);
+      const list = failClosedByGateway.get(gkey);
+      if (list) list.push(st);
+      else failClosedByGateway.set(gkey, [st]);
+    }
+  }
 
   // --- HTTPRoutes -> rules -> attachment -----------------------------------------------------
   const policyById = new Map(policies.map((p) => [p.attached.id, p]));
@@ -607,7 +667,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     for (const ls of list) {
       const k = ls.l.hostname ?? '';
       const first = seen.get(k);
-      if (first && first.gw !== ls.gw) {
+      if (first && first.gw !== ls.gw && !ls.fromListenerSet) {
         ParseCtx.for(ls.gw.raw, problems).warn(
           `spec.listeners[${ls.l.index}]`,
           `listener "${ls.l.name}" has the same port ${port} and ${k ? `hostname ${k}` : 'no hostname'} as Gateway ${nk(first.gw.namespace, first.gw.name)} listener "${first.l.name}": jwtgate serves one socket per port, so hosts both serve go to the older Gateway's listener (kgateway would run a separate proxy per Gateway)`,
@@ -673,6 +733,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const rgById = new Map(v.referenceGrants.map((c) => [c.id, c]));
   const bcpById = new Map(v.backendConfigPolicies.map((c) => [c.id, c]));
   const secById = new Map(v.secrets.map((c) => [c.id, c]));
+  const lsById = new Map(v.listenerSets.map((x) => [x.id, x]));
   for (const entry of v.all) {
     const conditions: Condition[] = [];
     const { raw, id } = entry;
@@ -734,6 +795,13 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
           conditions.push({ type: 'Attached', status: 'False', reason: 'Overridden', message: 'Overridden due to conflict with higher priority policy in target(s)' });
         } else conditions.push({ type: 'Attached', status: 'True', reason: 'Attached', message: 'Attached to all targets' });
       }
+    } else if (lsById.has(id)) {
+      const set = lsById.get(id)!;
+      conditions.push(
+        set.valid
+          ? { type: 'Accepted', status: 'False', reason: 'UnsupportedKind', message: `ListenerSets are not supported by jwtgate: the listeners its parent Gateway admits answer 500 for their hostnames` }
+          : { type: 'Accepted', status: 'False', reason: 'Invalid', message: set.error ?? `invalid ${raw.kind}` },
+      );
     } else {
       const other = cmById.get(id) ?? rgById.get(id) ?? bcpById.get(id) ?? secById.get(id);
       // A BackendConfigPolicy can also fail when resolved (e.g. its tls Secret is missing).

@@ -34,13 +34,18 @@ const spec = obj(
   {
     gatewayClassName: str({ min: 1, max: 253 }).optional(),
     listeners: any().optional(), // validated one by one below
+    allowedListeners: obj({
+      namespaces: obj({
+        from: enumOf(['All', 'Same', 'Selector', 'None'] as const).default('None'),
+        selector: any().optional(),
+      }).default({ from: 'None' }),
+    }).default({ namespaces: { from: 'None' } }),
   },
   {
     ignored: {
       addresses: 'addresses is ignored: jwtgate listens on all interfaces of the host it runs on',
       infrastructure: 'infrastructure is ignored by jwtgate',
       backendTLS: 'backendTLS is ignored: jwtgate does not originate TLS yet',
-      allowedListeners: 'allowedListeners is ignored: ListenerSets are not supported',
       tls: 'tls is ignored by jwtgate',
     },
   },
@@ -78,6 +83,8 @@ export interface GatewayModel {
   readonly invalidListeners: readonly string[];
   /** Listeners jwtgate cannot serve that kgateway would (see FailClosedListener). */
   readonly failClosedListeners: readonly FailClosedListener[];
+  /** spec.allowedListeners.namespaces.from: which ListenerSets may attach (None by default). */
+  readonly allowedListeners: 'All' | 'Same' | 'Selector' | 'None';
   /** No errors at the Gateway level (spec, listener list). */
   readonly valid: boolean;
   readonly error?: string;
@@ -198,6 +205,7 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
     listeners,
     invalidListeners,
     failClosedListeners,
+    allowedListeners: spec?.allowedListeners?.namespaces?.from ?? 'None',
     // A listener the API server refuses makes it refuse the whole Gateway.
     valid: gatewayErrors === 0 && !listError && !listenerSchemaError && listeners.length > 0,
   };

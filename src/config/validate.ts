@@ -11,6 +11,7 @@ import { validateBackend, type BackendModel } from './validate-backend.js';
 import { validateGateway, type GatewayModel } from './validate-gateway.js';
 import { validateGatewayExtension, type GatewayExtensionModel } from './validate-gateway-extension.js';
 import { validateHTTPRoute, type HTTPRouteModel } from './validate-httproute.js';
+import { validateListenerSet, type ListenerSetModel } from './validate-listenerset.js';
 import {
   validateBackendConfigPolicy,
   validateConfigMap,
@@ -34,15 +35,19 @@ export interface ValidatedConfig {
   readonly backendConfigPolicies: BackendConfigPolicyModel[];
   /** Secrets (BackendConfigPolicy tls.secretRef). */
   readonly secrets: SecretModel[];
+  /** ListenerSets and XListenerSets: not served, their listeners fail closed on their parent. */
+  readonly listenerSets: ListenerSetModel[];
   /** Every resource in input order with how it was handled (for statuses). */
   readonly all: { readonly raw: RawResource; readonly id: string; readonly handling: 'used' | 'ignored' | 'duplicate' | 'unsupported' | 'invalid-metadata'; readonly message?: string }[];
 }
 
 const GW = GATEWAY_API_GROUP;
 const KGW = KGATEWAY_GROUP;
+/** Gateway API's experimental group (XListenerSet). */
+const XGW = 'gateway.networking.x-k8s.io';
 
 /** Kinds jwtgate reads, by `group/Kind`. */
-const KINDS = new Set([`${GW}/Gateway`, `${GW}/HTTPRoute`, `${GW}/ReferenceGrant`, `${KGW}/Backend`, `${KGW}/GatewayExtension`, `${KGW}/TrafficPolicy`, `${KGW}/BackendConfigPolicy`, '/ConfigMap', '/Secret']);
+const KINDS = new Set([`${GW}/Gateway`, `${GW}/HTTPRoute`, `${GW}/ReferenceGrant`, `${KGW}/Backend`, `${KGW}/GatewayExtension`, `${KGW}/TrafficPolicy`, `${KGW}/BackendConfigPolicy`, '/ConfigMap', '/Secret', `${GW}/ListenerSet`, `${XGW}/XListenerSet`]);
 /** Kinds that commonly sit next to the config and need no warning. */
 const SILENT = new Set([`${GW}/GatewayClass`, '/Namespace', '/Service']);
 const NOT_SUPPORTED: Record<string, string> = {
@@ -145,6 +150,7 @@ export function validateResources(resources: readonly RawResource[], problems: C
     referenceGrants: [],
     backendConfigPolicies: [],
     secrets: [],
+    listenerSets: [],
     all: [],
   };
   // A resource defined twice: the last definition is the one used, as `kubectl apply` of these
@@ -245,6 +251,10 @@ export function validateResources(resources: readonly RawResource[], problems: C
         break;
       case `${KGW}/BackendConfigPolicy`:
         out.backendConfigPolicies.push(validateBackendConfigPolicy(raw, problems));
+        break;
+      case `${GW}/ListenerSet`:
+      case `${XGW}/XListenerSet`:
+        out.listenerSets.push(validateListenerSet(raw, problems));
         break;
       case '/ConfigMap':
         out.configMaps.push(validateConfigMap(raw, problems));

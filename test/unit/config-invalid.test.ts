@@ -33,6 +33,12 @@ const bcp = (tls: Doc, name = 'idp-tls', ns = 'default'): Doc => ({
 });
 const secret = (data: Doc, name = 'ca', ns = 'default'): Doc => ({ apiVersion: 'v1', kind: 'Secret', metadata: md(name, ns), data });
 const rule = (r: Doc): Doc => route({ rules: [{ name: 'main', backendRefs: [{ name: 'app', port: 80 }], ...r }] });
+const listenerSet = (l: Doc = {}, name = 'ls', ns = 'default', apiVersion = 'gateway.networking.k8s.io/v1', kind = 'ListenerSet'): Doc => ({
+  apiVersion,
+  kind,
+  metadata: md(name, ns),
+  spec: { parentRef: { name: 'gw', namespace: 'default' }, listeners: [{ name: 'api', protocol: 'HTTP', port: 8080, hostname: 'api.example.com', ...l }] },
+});
 const listener = (l: Doc): Doc => gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080, ...l }] });
 
 interface Case {
@@ -48,6 +54,7 @@ const E = 'GatewayExtension/default/ext';
 const P = 'TrafficPolicy/default/pol';
 const G = 'Gateway/default/gw';
 const R = 'HTTPRoute/default/app';
+const LS = 'ListenerSet/default/ls';
 const B = 'Backend/default/be';
 const BCP = 'BackendConfigPolicy/default/idp-tls';
 const pp = 'spec.jwt.providers[0]';
@@ -190,6 +197,15 @@ const cases: Case[] = [
   { name: 'listener hostname IP', docs: [listener({ hostname: '10.0.0.1' })], resource: G, path: 'spec.listeners[0].hostname', message: 'not an IP address' },
   { name: 'duplicate listener names', docs: [gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }, { name: 'http', protocol: 'HTTP', port: 8081 }] })], resource: G, path: 'spec.listeners[1].name', message: 'Duplicate value: "http"' },
   { name: 'two listeners on the same port and hostname', docs: [gateway({ listeners: [{ name: 'a', protocol: 'HTTP', port: 8080, hostname: 'x.com' }, { name: 'b', protocol: 'HTTP', port: 8080, hostname: 'x.com' }] })], resource: G, path: 'spec.listeners[1]', message: 'listener conflicts with spec.listeners[0]: same port 8080 and hostname x.com' },
+  // ----- ListenerSet / XListenerSet: admitted listeners fail closed on their parent
+  { name: 'ListenerSet listener admitted (Same)', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), listenerSet()], resource: LS, path: 'spec.listeners[0]', message: 'ListenerSet default/ls listener api: ListenerSets are not supported by jwtgate: requests for hostname api.example.com on port 8080 (Gateway default/gw) get 500' },
+  { name: 'XListenerSet listener admitted (All)', docs: [gateway({ allowedListeners: { namespaces: { from: 'All' } } }), listenerSet({}, 'ls', 'other', 'gateway.networking.x-k8s.io/v1alpha1', 'XListenerSet')], resource: 'XListenerSet/other/ls', path: 'spec.listeners[0]', message: 'ListenerSets are not supported by jwtgate: requests for hostname api.example.com on port 8080 (Gateway default/gw) get 500' },
+  { name: 'ListenerSet admitted by a Selector jwtgate does not evaluate', docs: [gateway({ allowedListeners: { namespaces: { from: 'Selector', selector: { matchLabels: { a: 'b' } } } } }), listenerSet({}, 'ls', 'other')], resource: 'ListenerSet/other/ls', path: 'spec.listeners[0]', message: 'ListenerSets are not supported by jwtgate: requests for hostname api.example.com on port 8080' },
+  { name: 'ListenerSet listener on a port the Gateway does not serve', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), listenerSet({ port: 9090 })], resource: LS, path: 'spec.listeners[0]', message: 'not served (jwtgate does not listen on port 9090 for Gateway default/gw)' },
+  { name: 'ListenerSet not admitted (allowedListeners unset)', docs: [gateway(), listenerSet()], resource: LS, path: 'spec.parentRef', message: 'Gateway default/gw does not admit this ListenerSet (its spec.allowedListeners.namespaces.from is None, the default): not attached, as kgateway does; ignored', severity: 'warning' },
+  { name: 'ListenerSet from another namespace, parent allows Same', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), listenerSet({}, 'ls', 'other')], resource: 'ListenerSet/other/ls', path: 'spec.parentRef', message: 'does not admit this ListenerSet (its spec.allowedListeners.namespaces.from is Same)', severity: 'warning' },
+  { name: 'ListenerSet listener conflicting with the Gateway\'s', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), listenerSet({ hostname: undefined })], resource: LS, path: 'spec.listeners[0]', message: 'same port 8080 and no hostname as Gateway default/gw listener "http": Conflicted, not attached', severity: 'warning' },
+  { name: 'allowedListeners from unknown value', docs: [gateway({ allowedListeners: { namespaces: { from: 'Everyone' } } })], resource: G, path: 'spec.allowedListeners.namespaces.from', message: 'Unsupported value' },
   // ----- HTTPRoute
   { name: 'invalid path regex', docs: [gateway(), rule({ matches: [{ path: { type: 'RegularExpression', value: '/api/(' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: 'invalid regular expression "/api/("' },
   { name: 'lookahead regex (not RE2)', docs: [gateway(), rule({ matches: [{ path: { type: 'RegularExpression', value: '/(?!admin).*' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: 'not supported by RE2' },
