@@ -32,6 +32,7 @@ import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendRefModel, HTTPRouteModel, RuleModel } from './validate-httproute.js';
 import { referenceAllowed, type BackendConfigPolicyModel, type ReferenceGrantModel } from './validate-misc.js';
 import type { TrafficPolicyModel } from './validate-traffic-policy.js';
+import type { ListenerPolicyModel } from './validate-listener-policy.js';
 
 export interface CompileOptions {
   /** Snapshot.generation (monotonic, chosen by the caller). */
@@ -96,6 +97,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const problems: ConfigProblem[] = [...(opts.problems ?? [])];
   const clusterDomain = opts.clusterDomain ?? 'cluster.local';
   const v = validateResources(resources, problems);
+  refuseListenerPolicyTargets(v.gateways, v.listenerPolicies, problems, opts.globalPolicyNamespace);
 
   const gateways = new Map(v.gateways.map((g) => [nk(g.namespace, g.name), g]));
   const routes = new Map(v.routes.map((r) => [nk(r.namespace, r.name), r]));
@@ -734,6 +736,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const bcpById = new Map(v.backendConfigPolicies.map((c) => [c.id, c]));
   const secById = new Map(v.secrets.map((c) => [c.id, c]));
   const lsById = new Map(v.listenerSets.map((x) => [x.id, x]));
+  const lpById = new Map(v.listenerPolicies.map((x) => [x.id, x]));
   for (const entry of v.all) {
     const conditions: Condition[] = [];
     const { raw, id } = entry;
@@ -795,6 +798,13 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
           conditions.push({ type: 'Attached', status: 'False', reason: 'Overridden', message: 'Overridden due to conflict with higher priority policy in target(s)' });
         } else conditions.push({ type: 'Attached', status: 'True', reason: 'Attached', message: 'Attached to all targets' });
       }
+    } else if (lpById.has(id)) {
+      const lp = lpById.get(id)!;
+      conditions.push(
+        lp.denying.length > 0
+          ? { type: 'Accepted', status: 'False', reason: 'Invalid', message: `${lp.denying.join(', ')} not applied by jwtgate: the Gateways it targets are not served` }
+          : { type: 'Accepted', status: 'True', reason: 'Accepted', message: `${raw.kind} accepted; its settings are not applied by jwtgate` },
+      );
     } else if (lsById.has(id)) {
       const set = lsById.get(id)!;
       conditions.push(
@@ -1093,4 +1103,35 @@ function deepFreeze<T>(value: T, seen = new Set<unknown>()): T {
   if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) return value;
   for (const v of Object.values(value as object)) deepFreeze(v, seen);
   return Object.freeze(value);
+}
+
+/**
+ * A ListenerPolicy / HTTPListenerPolicy that sets a field that can deny or strip (`rbac`,
+ * `earlyRequestHeaderModifier`, an unknown one): the Gateways it targets (targetRefs in its
+ * namespace; targetSelectors by matchLabels, in every namespace from the global policy
+ * namespace) are not served, as a Gateway with an unsupported inherited-policy-priority: serving
+ * them would let through connections kgateway refuses, or headers it strips before routing.
+ */
+function refuseListenerPolicyTargets(gateways: GatewayModel[], policies: readonly ListenerPolicyModel[], problems: ConfigProblem[], globalNs: string | undefined): void {
+  for (const lp of policies) {
+    if (lp.denying.length === 0) continue;
+    const hit = new Set<number>();
+    for (const t of lp.targetRefs) {
+      if (t.group !== GATEWAY_API_GROUP || t.kind !== 'Gateway') continue;
+      const i = gateways.findIndex((g) => g.namespace === lp.namespace && g.name === t.name);
+      if (i >= 0) hit.add(i);
+    }
+    for (const sel of lp.targetSelectors) {
+      if (sel.group !== GATEWAY_API_GROUP || sel.kind !== 'Gateway') continue;
+      gateways.forEach((g, i) => {
+        if ((g.namespace === lp.namespace || lp.namespace === globalNs) && labelsMatch(g.raw.labels, sel.matchLabels)) hit.add(i);
+      });
+    }
+    for (const i of hit) {
+      const g = gateways[i]!;
+      const message = `${lp.raw.kind} ${lp.namespace}/${lp.name} sets ${lp.denying.join(', ')}, which jwtgate does not apply: the Gateway is not served rather than served without it`;
+      ParseCtx.for(g.raw, problems).error('spec', message);
+      gateways[i] = { ...g, valid: false, error: g.error ?? `spec: ${message}` };
+    }
+  }
 }

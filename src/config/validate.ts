@@ -12,6 +12,7 @@ import { validateGateway, type GatewayModel } from './validate-gateway.js';
 import { validateGatewayExtension, type GatewayExtensionModel } from './validate-gateway-extension.js';
 import { validateHTTPRoute, type HTTPRouteModel } from './validate-httproute.js';
 import { validateListenerSet, type ListenerSetModel } from './validate-listenerset.js';
+import { validateListenerPolicy, type ListenerPolicyModel } from './validate-listener-policy.js';
 import {
   validateBackendConfigPolicy,
   validateConfigMap,
@@ -37,6 +38,8 @@ export interface ValidatedConfig {
   readonly secrets: SecretModel[];
   /** ListenerSets and XListenerSets: not served, their listeners fail closed on their parent. */
   readonly listenerSets: ListenerSetModel[];
+  /** ListenerPolicies and HTTPListenerPolicies: not applied; denying ones leave their Gateways unserved. */
+  readonly listenerPolicies: ListenerPolicyModel[];
   /** Every resource in input order with how it was handled (for statuses). */
   readonly all: { readonly raw: RawResource; readonly id: string; readonly handling: 'used' | 'ignored' | 'duplicate' | 'unsupported' | 'invalid-metadata'; readonly message?: string }[];
 }
@@ -47,7 +50,7 @@ const KGW = KGATEWAY_GROUP;
 const XGW = 'gateway.networking.x-k8s.io';
 
 /** Kinds jwtgate reads, by `group/Kind`. */
-const KINDS = new Set([`${GW}/Gateway`, `${GW}/HTTPRoute`, `${GW}/ReferenceGrant`, `${KGW}/Backend`, `${KGW}/GatewayExtension`, `${KGW}/TrafficPolicy`, `${KGW}/BackendConfigPolicy`, '/ConfigMap', '/Secret', `${GW}/ListenerSet`, `${XGW}/XListenerSet`]);
+const KINDS = new Set([`${GW}/Gateway`, `${GW}/HTTPRoute`, `${GW}/ReferenceGrant`, `${KGW}/Backend`, `${KGW}/GatewayExtension`, `${KGW}/TrafficPolicy`, `${KGW}/BackendConfigPolicy`, '/ConfigMap', '/Secret', `${GW}/ListenerSet`, `${XGW}/XListenerSet`, `${KGW}/ListenerPolicy`, `${KGW}/HTTPListenerPolicy`]);
 /** Kinds that commonly sit next to the config and need no warning. */
 const SILENT = new Set([`${GW}/GatewayClass`, '/Namespace', '/Service']);
 const NOT_SUPPORTED: Record<string, string> = {
@@ -151,6 +154,7 @@ export function validateResources(resources: readonly RawResource[], problems: C
     backendConfigPolicies: [],
     secrets: [],
     listenerSets: [],
+    listenerPolicies: [],
     all: [],
   };
   // A resource defined twice: the last definition is the one used, as `kubectl apply` of these
@@ -255,6 +259,10 @@ export function validateResources(resources: readonly RawResource[], problems: C
       case `${GW}/ListenerSet`:
       case `${XGW}/XListenerSet`:
         out.listenerSets.push(validateListenerSet(raw, problems));
+        break;
+      case `${KGW}/ListenerPolicy`:
+      case `${KGW}/HTTPListenerPolicy`:
+        out.listenerPolicies.push(validateListenerPolicy(raw, problems));
         break;
       case '/ConfigMap':
         out.configMaps.push(validateConfigMap(raw, problems));

@@ -39,6 +39,12 @@ const listenerSet = (l: Doc = {}, name = 'ls', ns = 'default', apiVersion = 'gat
   metadata: md(name, ns),
   spec: { parentRef: { name: 'gw', namespace: 'default' }, listeners: [{ name: 'api', protocol: 'HTTP', port: 8080, hostname: 'api.example.com', ...l }] },
 });
+const listenerPolicy = (spec: Doc, name = 'lp', ns = 'default'): Doc => ({
+  apiVersion: KGW,
+  kind: 'ListenerPolicy',
+  metadata: md(name, ns),
+  spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], ...spec },
+});
 const listener = (l: Doc): Doc => gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080, ...l }] });
 
 interface Case {
@@ -206,6 +212,13 @@ const cases: Case[] = [
   { name: 'ListenerSet from another namespace, parent allows Same', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), listenerSet({}, 'ls', 'other')], resource: 'ListenerSet/other/ls', path: 'spec.parentRef', message: 'does not admit this ListenerSet (its spec.allowedListeners.namespaces.from is Same)', severity: 'warning' },
   { name: 'ListenerSet listener conflicting with the Gateway\'s', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), listenerSet({ hostname: undefined })], resource: LS, path: 'spec.listeners[0]', message: 'same port 8080 and no hostname as Gateway default/gw listener "http": Conflicted, not attached', severity: 'warning' },
   { name: 'allowedListeners from unknown value', docs: [gateway({ allowedListeners: { namespaces: { from: 'Everyone' } } })], resource: G, path: 'spec.allowedListeners.namespaces.from', message: 'Unsupported value' },
+  // ----- ListenerPolicy / HTTPListenerPolicy: fields that deny or strip leave the Gateway unserved
+  { name: 'ListenerPolicy rbac', docs: [gateway(), listenerPolicy({ default: { rbac: { action: 'Allow' } } })], resource: 'ListenerPolicy/default/lp', path: 'spec.default.rbac', message: 'rbac (connection access control) is not applied by jwtgate: the Gateways this ListenerPolicy targets are not served' },
+  { name: 'ListenerPolicy rbac refuses its Gateway', docs: [gateway(), listenerPolicy({ default: { rbac: { action: 'Allow' } } })], resource: G, path: 'spec', message: 'ListenerPolicy default/lp sets spec.default.rbac, which jwtgate does not apply: the Gateway is not served' },
+  { name: 'ListenerPolicy perPort earlyRequestHeaderModifier', docs: [gateway(), listenerPolicy({ perPort: [{ port: 8080, listener: { httpSettings: { earlyRequestHeaderModifier: { remove: ['x-user-id'] } } } }] })], resource: 'ListenerPolicy/default/lp', path: 'spec.perPort[0].listener.httpSettings.earlyRequestHeaderModifier', message: 'earlyRequestHeaderModifier (headers set or removed before routing) is not applied by jwtgate' },
+  { name: 'HTTPListenerPolicy earlyRequestHeaderModifier', docs: [gateway(), { ...listenerPolicy({ earlyRequestHeaderModifier: { remove: ['x-user-id'] } }), kind: 'HTTPListenerPolicy' }], resource: 'HTTPListenerPolicy/default/lp', path: 'spec.earlyRequestHeaderModifier', message: 'not applied by jwtgate: the Gateways this HTTPListenerPolicy targets are not served' },
+  { name: 'ListenerPolicy unknown field fails closed', docs: [gateway(), listenerPolicy({ default: { httpSettings: { ipAllowList: ['10.0.0.0/8'] } } })], resource: 'ListenerPolicy/default/lp', path: 'spec.default.httpSettings.ipAllowList', message: 'ipAllowList (a field jwtgate does not know, which could deny or strip) is not applied by jwtgate' },
+  { name: 'ListenerPolicy tuning field', docs: [gateway(), listenerPolicy({ default: { proxyProtocol: {}, httpSettings: { streamIdleTimeout: '30s' } } })], resource: 'ListenerPolicy/default/lp', path: 'spec.default.httpSettings.streamIdleTimeout', message: 'streamIdleTimeout is ignored: jwtgate does not apply ListenerPolicy settings', severity: 'warning' },
   // ----- HTTPRoute
   { name: 'invalid path regex', docs: [gateway(), rule({ matches: [{ path: { type: 'RegularExpression', value: '/api/(' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: 'invalid regular expression "/api/("' },
   { name: 'lookahead regex (not RE2)', docs: [gateway(), rule({ matches: [{ path: { type: 'RegularExpression', value: '/(?!admin).*' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: 'not supported by RE2' },

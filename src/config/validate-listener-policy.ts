@@ -1,0 +1,111 @@
+// ListenerPolicy and HTTPListenerPolicy (gateway.kgateway.dev/v1alpha1): Envoy listener and
+// HttpConnectionManager settings for the Gateways they target. jwtgate applies none of them.
+// Those that only tune (timeouts, buffer limits, PROXY protocol, access log, tracing...) are
+// warned about. Those that can deny a connection or strip a header before routing (`rbac`,
+// `earlyRequestHeaderModifier`, and any field jwtgate does not know, which could) are errors, and
+// compile.ts leaves the Gateways the policy targets unserved: serving them would let through
+// connections kgateway refuses, or pass an identity header kgateway removes.
+
+import type { ConfigProblem } from '../errors.js';
+import type { RawResource } from './resource.js';
+import { isObject, list, obj, ParseCtx, stringMap } from './schema.js';
+import { documentSchema, group, kind, modelBase, objectName, sectionName } from './validate-common.js';
+
+/** Listener-level fields that only tune what kgateway serves: warned about, not applied. */
+const TUNING_LISTENER = new Set(['proxyProtocol', 'perConnectionBufferLimitBytes']);
+/** HTTPSettings fields that only tune: warned about, not applied. */
+const TUNING_HTTP = new Set([
+  'accessLog',
+  'tracing',
+  'upgradeConfig',
+  'useRemoteAddress',
+  'xffNumTrustedHops',
+  'serverHeaderTransformation',
+  'streamIdleTimeout',
+  'idleTimeout',
+  'healthCheck',
+  'preserveHttp1HeaderCase',
+  'acceptHttp10',
+  'defaultHostForHttp10',
+  'maxRequestHeadersKb',
+]);
+/** Fields that deny or strip: the targeted Gateways are not served. */
+const DENYING: Readonly<Record<string, string>> = {
+  rbac: 'rbac (connection access control)',
+  earlyRequestHeaderModifier: 'earlyRequestHeaderModifier (headers set or removed before routing)',
+};
+
+const spec = obj(
+  {
+    targetRefs: list(obj({ group: group(), kind: kind(), name: objectName(), sectionName: sectionName().optional() }), { max: 16 }).optional(),
+    targetSelectors: list(obj({ group: group(), kind: kind(), matchLabels: stringMap() }), { max: 16 }).optional(),
+  },
+  { unknown: 'allow' }, // the settings are walked by hand below
+);
+
+const document = documentSchema(spec);
+
+export interface ListenerPolicyModel {
+  readonly raw: RawResource;
+  readonly id: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly targetRefs: readonly { readonly group: string; readonly kind: string; readonly name: string }[];
+  readonly targetSelectors: readonly { readonly group: string; readonly kind: string; readonly matchLabels: Readonly<Record<string, string>>; readonly path: string }[];
+  /** The fields that deny or strip (`spec.default.rbac`, …): the targeted Gateways are not served. */
+  readonly denying: readonly string[];
+  readonly valid: boolean;
+  readonly error?: string;
+}
+
+export function validateListenerPolicy(raw: RawResource, problems: ConfigProblem[]): ListenerPolicyModel {
+  const cx = ParseCtx.for(raw, problems);
+  const before = problems.length;
+  const doc = document.parse(raw.object, '', cx);
+  const s = raw.object['spec'];
+  const denying: string[] = [];
+  const deny = (path: string, key: string): void => {
+    denying.push(path);
+    cx.error(path, `${DENYING[key] ?? `${key} (a field jwtgate does not know, which could deny or strip)`} is not applied by jwtgate: the Gateways this ${raw.kind} targets are not served rather than served without it`);
+  };
+  const http = (v: unknown, path: string): void => {
+    if (!isObject(v)) return;
+    for (const [k, x] of Object.entries(v)) {
+      if (x === null || x === undefined) continue;
+      const p = `${path}.${k}`;
+      if (TUNING_HTTP.has(k)) cx.warn(p, `${k} is ignored: jwtgate does not apply ${raw.kind} settings`);
+      else deny(p, k);
+    }
+  };
+  const listener = (v: unknown, path: string): void => {
+    if (!isObject(v)) return;
+    for (const [k, x] of Object.entries(v)) {
+      if (x === null || x === undefined) continue;
+      const p = `${path}.${k}`;
+      if (TUNING_LISTENER.has(k)) cx.warn(p, `${k} is ignored: jwtgate does not apply ${raw.kind} settings`);
+      else if (k === 'httpSettings') http(x, p);
+      else deny(p, k);
+    }
+  };
+  if (isObject(s)) {
+    for (const [k, x] of Object.entries(s)) {
+      if (k === 'targetRefs' || k === 'targetSelectors' || x === null || x === undefined) continue;
+      if (raw.kind === 'HTTPListenerPolicy') {
+        // Its spec holds the HTTPSettings fields itself.
+        if (TUNING_HTTP.has(k)) cx.warn(`spec.${k}`, `${k} is ignored: jwtgate does not apply HTTPListenerPolicy settings`);
+        else deny(`spec.${k}`, k);
+      } else if (k === 'default') listener(x, 'spec.default');
+      else if (k === 'perPort' && Array.isArray(x)) x.forEach((pp, i) => listener(isObject(pp) ? pp['listener'] : undefined, `spec.perPort[${i}].listener`));
+      else deny(`spec.${k}`, k);
+    }
+  }
+  const d = doc?.spec;
+  return {
+    ...modelBase(raw, cx, problems, before),
+    targetRefs: d?.targetRefs ?? [],
+    targetSelectors: (d?.targetSelectors ?? []).map((t, i) => ({ ...t, path: `spec.targetSelectors[${i}]` })),
+    denying,
+    valid: cx.errors === 0,
+  };
+}
+
