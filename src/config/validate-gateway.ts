@@ -24,9 +24,7 @@ const listener = obj(
       }).default({ from: 'Same' }),
       kinds: list(obj({ group: group().default(GATEWAY_API_GROUP), kind: kind() }), { max: 8 }).optional(),
     }).default({ namespaces: { from: 'Same' } }),
-  },
-  {
-    ignored: { tls: 'tls is ignored: jwtgate serves plain HTTP listeners only' },
+    tls: any().optional(),
   },
 );
 
@@ -141,6 +139,10 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
           unsupported ??= `protocol ${l.protocol} is not supported by jwtgate`;
           unsupportedErrors++;
           cx.error(`${p}.protocol`, `protocol ${l.protocol} is not supported by jwtgate (only HTTP listeners; terminate TLS in front of jwtgate): requests for its hostname on a port jwtgate serves get 500`);
+        }
+        // The API server refuses the Gateway (a CEL rule on listeners): it would not exist.
+        if (l.tls !== undefined && (l.protocol === 'HTTP' || l.protocol === 'TCP' || l.protocol === 'UDP')) {
+          cx.error(`${p}.tls`, `Invalid value: tls must not be specified for protocols ['HTTP', 'TCP', 'UDP'] (the API server refuses this Gateway): the Gateway is not served`);
         }
         const from = l.allowedRoutes?.namespaces?.from;
         if (from === 'Selector') {

@@ -1,3 +1,4 @@
+// Also: tls on an HTTP listener, which the API server refuses (the Gateway is not served).
 // A kgateway ListenerPolicy / HTTPListenerPolicy that can deny a connection (`rbac`) or strip a
 // header before routing (`earlyRequestHeaderModifier`) leaves the Gateways it targets unserved:
 // jwtgate applies neither, and serving the Gateway would let every client through with the
@@ -91,5 +92,33 @@ spec:
     assert.deepEqual(tuning.map((p) => [p.severity, p.path]), [['warning', 'spec.default.perConnectionBufferLimitBytes'], ['warning', 'spec.default.httpSettings.idleTimeout']]);
   } finally {
     await h.close();
+  }
+});
+
+test('tls on an HTTP listener: the API server refuses the Gateway, so it is not served (it was served as plain HTTP)', async () => {
+  const tlsGateway = (echoPort: number) =>
+    sampleApp(echoPort).replace('allowedRoutes: { namespaces: { from: All } } }', 'allowedRoutes: { namespaces: { from: All } }, tls: { certificateRefs: [{ name: cert }] } }') +
+    `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: other, namespace: kgateway-system }
+spec:
+  gatewayClassName: kgateway
+  listeners:
+  - { name: http, protocol: HTTP, port: 8081 }
+`;
+  const echo = await startEchoUpstream({ host: '127.0.0.1', port: 0 });
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'jwtgate-test-'));
+  await writeFile(path.join(dir, 'base.yaml'), tlsGateway(echo.port));
+  const gateway = await Gateway.start({ configPaths: [dir], host: '127.0.0.1', portOverrides: new Map([[8080, 0], [8081, 0]]), verifyThreads: 1 });
+  try {
+    assert.throws(() => gateway.port(8080), /no listener on port 8080/);
+    const gw = gateway.snapshot.problems.find((p) => p.resource === 'Gateway/kgateway-system/http');
+    assert.equal(gw?.severity, 'error');
+    assert.equal(gw?.path, 'spec.listeners[0].tls');
+  } finally {
+    await gateway.stop(0);
+    await echo.close();
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -195,6 +195,7 @@ const cases: Case[] = [
   // ----- Gateway
   { name: 'listeners missing', docs: [gateway({ listeners: undefined })], resource: G, path: 'spec.listeners', message: 'Required value' },
   { name: 'HTTPS listener', docs: [listener({ protocol: 'HTTPS' })], resource: G, path: 'spec.listeners[0].protocol', message: 'protocol HTTPS is not supported by jwtgate' },
+  { name: 'tls on an HTTP listener', docs: [listener({ tls: { certificateRefs: [{ name: 'cert' }] } })], resource: G, path: 'spec.listeners[0].tls', message: "tls must not be specified for protocols ['HTTP', 'TCP', 'UDP'] (the API server refuses this Gateway): the Gateway is not served" },
   { name: 'TCP listener', docs: [listener({ protocol: 'TCP' })], resource: G, path: 'spec.listeners[0].protocol', message: 'protocol TCP is not supported' },
   { name: 'port out of range', docs: [listener({ port: 70000 })], resource: G, path: 'spec.listeners[0].port', message: 'must be less than or equal to 65535' },
   { name: 'port zero', docs: [listener({ port: 0 })], resource: G, path: 'spec.listeners[0].port', message: 'must be greater than or equal to 1' },
