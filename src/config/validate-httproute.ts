@@ -168,6 +168,11 @@ export function validateHTTPRoute(raw: RawResource, problems: ConfigProblem[]): 
   const cx = ParseCtx.for(raw, problems);
   const before = problems.length;
   const doc = document.parse(raw.object, '', cx);
+  // kgateway honours it only with KGW_WEIGHTED_ROUTE_PRECEDENCE=true, where it puts the route's
+  // matches ahead of other routes' (a heavier protected route tried before a public one).
+  if (raw.annotations['kgateway.dev/route-weight'] !== undefined) {
+    cx.warn('metadata.annotations.kgateway.dev/route-weight', 'kgateway.dev/route-weight is ignored by jwtgate: routes are ordered by Gateway API precedence, as kgateway by default (with KGW_WEIGHTED_ROUTE_PRECEDENCE=true kgateway tries heavier routes first, and a request could reach a different route than here)');
+  }
   const s = doc?.spec;
   const ns = raw.namespace;
   const parentRefs: ParentRefModel[] = (s?.parentRefs ?? []).map((p, index) => ({
