@@ -90,10 +90,20 @@ export async function startHarness(opts: {
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+  let port: number;
+  try {
+    port = gateway.port(8080);
+  } catch (err) {
+    // No listener on 8080 (its Gateway not served): stop what started, or the test process hangs.
+    await gateway.stop(0);
+    await echo.close();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     gateway,
     echo,
-    port: gateway.port(8080),
+    port,
     dir,
     async close() {
       await gateway.stop(0);
