@@ -41,7 +41,7 @@ const spec = obj(
   },
   {
     ignored: {
-      addresses: 'addresses is ignored: jwtgate listens on all interfaces of the host it runs on',
+      addresses: 'addresses is ignored: jwtgate listens on the address given with --host (default 0.0.0.0, every interface)',
       infrastructure: 'infrastructure is ignored by jwtgate',
       backendTLS: 'backendTLS is ignored: jwtgate does not originate TLS yet',
       tls: 'tls is ignored by jwtgate',

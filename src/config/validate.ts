@@ -54,11 +54,11 @@ const KINDS = new Set([`${GW}/Gateway`, `${GW}/HTTPRoute`, `${GW}/ReferenceGrant
 /** Kinds that commonly sit next to the config and need no warning. */
 const SILENT = new Set([`${GW}/GatewayClass`, '/Namespace', '/Service']);
 const NOT_SUPPORTED: Record<string, string> = {
-  [`${GW}/GRPCRoute`]: 'GRPCRoute is not supported by jwtgate yet: ignored',
+  [`${GW}/GRPCRoute`]: 'GRPCRoute is not supported by jwtgate yet: ignored (jwtgate serves HTTP/1.1; requests for its hostnames are matched against the HTTPRoutes of the port)',
   [`${GW}/TCPRoute`]: 'TCPRoute is not supported by jwtgate: ignored',
   [`${GW}/TLSRoute`]: 'TLSRoute is not supported by jwtgate: ignored',
   [`${GW}/UDPRoute`]: 'UDPRoute is not supported by jwtgate: ignored',
-  [`${GW}/BackendTLSPolicy`]: 'BackendTLSPolicy is not supported by jwtgate yet: ignored',
+  [`${GW}/BackendTLSPolicy`]: 'BackendTLSPolicy is not supported by jwtgate: it proxies in plain HTTP, so requests drawn to the Backends and Services this policy targets get 500 (see the HTTPRoutes referencing them)',
 };
 
 function groupOf(apiVersion: string): string {
