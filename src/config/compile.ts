@@ -348,6 +348,25 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const failClosedByGateway = new Map<string, ListenerState[]>();
   /** A Gateway's listener states, the fail-closed ones included. */
   const allListenersOf = (gkey: string): ListenerState[] => [...(listenersByGateway.get(gkey) ?? []), ...(failClosedByGateway.get(gkey) ?? [])];
+  /** Adds a listener of Gateway `gkey` that answers 500 for its hostname and takes no routes. */
+  const addFailClosed = (gw: GatewayModel, gkey: string, l: { name: string; index: number; port: number; hostname?: string }, invalid: string, fromListenerSet: boolean): void => {
+    const st: ListenerState = {
+      gw,
+      l: { name: l.name, index: l.index, port: l.port, ...(l.hostname !== undefined ? { hostname: l.hostname } : {}), allowedFrom: 'Same', allowsHTTPRoute: false },
+      key: `${gkey}/${l.name}`,
+      gatewayPolicies: [],
+      listenerPolicies: [],
+      invalid,
+      failClosed: true,
+      ...(fromListenerSet ? { fromListenerSet: true } : {}),
+      byHost: new Map(),
+      any: [],
+    };
+    listenerStates.push(st);
+    const list = failClosedByGateway.get(gkey);
+    if (list) list.push(st);
+    else failClosedByGateway.set(gkey, [st]);
+  };
   for (const gw of v.gateways) {
     if (!gw.valid) continue;
     const gkey = nk(gw.namespace, gw.name);
@@ -355,22 +374,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     // sibling listeners (another Gateway's traffic on the port is not this listener's).
     const servedPorts = new Set((listenersByGateway.get(gkey) ?? []).map((s) => s.l.port));
     for (const f of gw.failClosedListeners) {
-      if (!servedPorts.has(f.port)) continue;
-      const st: ListenerState = {
-        gw,
-        l: { name: f.name, index: f.index, port: f.port, ...(f.hostname !== undefined ? { hostname: f.hostname } : {}), allowedFrom: 'Same', allowsHTTPRoute: false },
-        key: `${nk(gw.namespace, gw.name)}/${f.name}`,
-        gatewayPolicies: [],
-        listenerPolicies: [],
-        invalid: f.reason,
-        failClosed: true,
-        byHost: new Map(),
-        any: [],
-      };
-      listenerStates.push(st);
-      const list = failClosedByGateway.get(gkey);
-      if (list) list.push(st);
-      else failClosedByGateway.set(gkey, [st]);
+      if (servedPorts.has(f.port)) addFailClosed(gw, gkey, f, f.reason, false);
     }
   }
   // ListenerSets / XListenerSets: kgateway adds their listeners to the parent Gateway that admits
@@ -411,24 +415,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         continue;
       }
       cx.error(p, `${reason}: requests for ${host} on port ${l.port} (Gateway ${gkey}) get 500 rather than reach the Gateway's other listeners' routes`);
-      const name = `${set.raw.kind}/${set.namespace}/${set.name}/${l.name}`;
-      const st: ListenerState = {
-        gw,
-        // After the Gateway's own listeners in tie-breaks (Gateway API: the parent's listeners win).
-        l: { name, index: 1000 + l.index, port: l.port, ...(l.hostname !== undefined ? { hostname: l.hostname } : {}), allowedFrom: 'Same', allowsHTTPRoute: false },
-        key: `${gkey}/${name}`,
-        gatewayPolicies: [],
-        listenerPolicies: [],
-        invalid: reason,
-        failClosed: true,
-        fromListenerSet: true,
-        byHost: new Map(),
-        any: [],
-      };
-      listenerStates.push(st);
-      const list = failClosedByGateway.get(gkey);
-      if (list) list.push(st);
-      else failClosedByGateway.set(gkey, [st]);
+      // Indexed after the Gateway's own listeners in tie-breaks (Gateway API: the parent's win).
+      addFailClosed(gw, gkey, { name: `${set.raw.kind}/${set.namespace}/${set.name}/${l.name}`, index: 1000 + l.index, port: l.port, ...(l.hostname !== undefined ? { hostname: l.hostname } : {}) }, reason, true);
     }
   }
 
