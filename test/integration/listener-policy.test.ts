@@ -24,9 +24,8 @@ spec:
       policy: { matchExpressions: ['source.address.startsWith("10.")'] }
 `;
 
-test('a ListenerPolicy with rbac on the Gateway: its port is not served (not 200 for every client)', async () => {
-  // The sample Gateway on 8080 is refused; a second Gateway keeps the harness up.
-  const other = `---
+/** A second Gateway on 8081, so that the start succeeds when the sample Gateway on 8080 is refused. */
+const OTHER_GATEWAY = `---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: { name: other, namespace: kgateway-system }
@@ -35,20 +34,30 @@ spec:
   listeners:
   - { name: http, protocol: HTTP, port: 8081 }
 `;
+
+/** A gateway on `manifests` (given the echo upstream's port), 8080 and 8081 on free ports, stopped after `fn`. */
+async function withSecondGateway(manifests: (echoPort: number) => string, fn: (gateway: Gateway) => Promise<void>): Promise<void> {
   const echo = await startEchoUpstream({ host: '127.0.0.1', port: 0 });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'jwtgate-test-'));
-  await writeFile(path.join(dir, 'base.yaml'), sampleApp(echo.port) + other + '---\n' + rbacPolicy('http'));
+  await writeFile(path.join(dir, 'base.yaml'), manifests(echo.port));
   const gateway = await Gateway.start({ configPaths: [dir], host: '127.0.0.1', portOverrides: new Map([[8080, 0], [8081, 0]]), verifyThreads: 1 });
   try {
-    assert.throws(() => gateway.port(8080), /no listener on port 8080/);
-    const gw = gateway.snapshot.problems.find((p) => p.resource === 'Gateway/kgateway-system/http');
-    assert.equal(gw?.severity, 'error');
-    assert.match(gw?.message ?? '', /ListenerPolicy kgateway-system\/corp-only sets spec\.default\.rbac, which jwtgate does not apply: the Gateway is not served/);
+    await fn(gateway);
   } finally {
     await gateway.stop(0);
     await echo.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+test('a ListenerPolicy with rbac on the Gateway: its port is not served (not 200 for every client)', async () => {
+  // The sample Gateway on 8080 is refused; a second Gateway keeps the harness up.
+  await withSecondGateway((echoPort) => sampleApp(echoPort) + OTHER_GATEWAY + '---\n' + rbacPolicy('http'), async (gateway) => {
+    assert.throws(() => gateway.port(8080), /no listener on port 8080/);
+    const gw = gateway.snapshot.problems.find((p) => p.resource === 'Gateway/kgateway-system/http');
+    assert.equal(gw?.severity, 'error');
+    assert.match(gw?.message ?? '', /ListenerPolicy kgateway-system\/corp-only sets spec\.default\.rbac, which jwtgate does not apply: the Gateway is not served/);
+  });
 });
 
 test('an HTTPListenerPolicy removing an identity header early: its Gateway is not served, another Gateway still is; tuning fields are warnings', async () => {
@@ -97,28 +106,11 @@ spec:
 
 test('tls on an HTTP listener: the API server refuses the Gateway, so it is not served (it was served as plain HTTP)', async () => {
   const tlsGateway = (echoPort: number) =>
-    sampleApp(echoPort).replace('allowedRoutes: { namespaces: { from: All } } }', 'allowedRoutes: { namespaces: { from: All } }, tls: { certificateRefs: [{ name: cert }] } }') +
-    `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: other, namespace: kgateway-system }
-spec:
-  gatewayClassName: kgateway
-  listeners:
-  - { name: http, protocol: HTTP, port: 8081 }
-`;
-  const echo = await startEchoUpstream({ host: '127.0.0.1', port: 0 });
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'jwtgate-test-'));
-  await writeFile(path.join(dir, 'base.yaml'), tlsGateway(echo.port));
-  const gateway = await Gateway.start({ configPaths: [dir], host: '127.0.0.1', portOverrides: new Map([[8080, 0], [8081, 0]]), verifyThreads: 1 });
-  try {
+    sampleApp(echoPort).replace('allowedRoutes: { namespaces: { from: All } } }', 'allowedRoutes: { namespaces: { from: All } }, tls: { certificateRefs: [{ name: cert }] } }') + OTHER_GATEWAY;
+  await withSecondGateway(tlsGateway, async (gateway) => {
     assert.throws(() => gateway.port(8080), /no listener on port 8080/);
     const gw = gateway.snapshot.problems.find((p) => p.resource === 'Gateway/kgateway-system/http');
     assert.equal(gw?.severity, 'error');
     assert.equal(gw?.path, 'spec.listeners[0].tls');
-  } finally {
-    await gateway.stop(0);
-    await echo.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
