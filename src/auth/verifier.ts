@@ -64,6 +64,8 @@ export interface VerifierOptions {
    * per check, so slow checks are never taken for a stuck pool.
    */
   taskTimeoutMs?: number;
+  /** At most one pool replacement per this many ms (default 10000; tests shorten it). */
+  poolRestartIntervalMs?: number;
   /** The worker module (default dist/workers/verify.js; tests load a faulty one). */
   workerFile?: string;
   /** Worker failures and given-up tasks are logged here (at most one line per 10 s each, with a count). */
@@ -172,6 +174,7 @@ export class Verifier {
   /** The last tick at which any worker progressed, or nothing was in flight. */
   private progressTick = 0;
   private taskSeq = 0;
+  private readonly restartIntervalMs: number;
   private watchdog: NodeJS.Timeout | undefined;
   /** Worker failures and given-up tasks: one line per 10 s each at most, with a count. */
   private readonly workerFailed: ThrottledWarning | undefined;
@@ -198,6 +201,7 @@ export class Verifier {
     }
     this.workerFile = opts.workerFile ?? WORKER_FILE;
     this.tasksPerWorker = tasksPerWorker;
+    this.restartIntervalMs = opts.poolRestartIntervalMs ?? QUIET_MS;
     this.timeoutTicks = Math.max(1, Math.ceil((opts.taskTimeoutMs ?? 5000) / WATCHDOG_MS));
     if (this.mode === 'inline') {
       this.keySetChannel = undefined;
@@ -430,7 +434,9 @@ export class Verifier {
         seen[2 * s + 1] = running;
         this.slotChangedTick[s] = tick;
         this.progressTick = tick;
-      } else if (running !== 0 && tick - this.slotChangedTick[s]! > this.timeoutTicks) {
+      } else if (running !== 0 && tick - this.slotChangedTick[s]! > this.timeoutTicks && this.runsOnCurrentPool(running)) {
+        // Only a task still in flight on the current pool: a worker terminated mid-task with an
+        // old pool leaves its slot showing that task forever.
         stuckSeq = running;
       }
     }
@@ -441,7 +447,7 @@ export class Verifier {
     const stalled = tick - this.progressTick > this.timeoutTicks;
     if (stuckSeq === 0 && !stalled) return;
     const now = Date.now();
-    const restart = now - this.lastRestartMs >= QUIET_MS && this.pool !== undefined && !this.closed;
+    const restart = now - this.lastRestartMs >= this.restartIntervalMs && this.pool !== undefined && !this.closed;
     // Replacing the pool cuts every task on it: all are given up. Without a replacement (one in
     // the last 10 s), only the stuck task, or all when nothing progresses.
     let given = 0;
@@ -460,11 +466,23 @@ export class Verifier {
     this.tasksGivenUp?.note({ timeoutMs: this.timeoutTicks * WATCHDOG_MS, reason: stuckSeq !== 0 ? 'a worker made no progress on its task' : 'no worker made progress', tasks: given, checks: items, poolRestarted: restart });
     if (restart) {
       this.lastRestartMs = now;
+      // The old pool's threads are terminated (new ones get new slots): clear what they showed.
+      for (let s = 0; s < VERIFY_PROGRESS_SLOTS; s++) {
+        if (seen[2 * s + 1] !== 0) {
+          Atomics.store(pr, 2 * s + 1, 0);
+          seen[2 * s + 1] = 0;
+        }
+      }
       const old = this.pool!;
       this.pool = this.createPool();
       old.destroy().catch(() => {});
     }
   };
+
+  private runsOnCurrentPool(seq: number): boolean {
+    for (const rec of this.inFlight) if (rec.seq === seq) return rec.pool === this.pool;
+    return false;
+  }
 
   private complete(rec: InFlightTask, results: readonly VerifyItemResult[] | undefined): void {
     // Given up by the watchdog: answered already.

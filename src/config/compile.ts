@@ -106,7 +106,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
 
   // --- GatewayExtensions -> JwtExtension + key sets ------------------------------------------
   const backendTls = resolveBackendTls(v.backendConfigPolicies, v.secrets, v.backends, problems, opts.globalPolicyNamespace);
-  const tlsRequired = tlsRequiredTargets(v, backendTls);
+  const tlsRequired = tlsRequiredTargets(v, backendTls, opts.globalPolicyNamespace);
   const keySets = new Map<string, KeySetSource>();
   const resolvedExt = new Map<string, ResolvedExtension>();
   const extensions = new Map<string, JwtExtension>();
@@ -986,7 +986,9 @@ function resolveBackendRef(
   }
   // Traffic kgateway sends over TLS must not go out in cleartext: jwtgate originates no TLS to
   // backends, so the requests drawn to such a backend get 500 (an unresolved reference).
-  const tlsBy = tlsRequired.get(`${ref.kind === 'Service' ? 'Service' : 'Backend'}/${ref.namespace}/${ref.name}`);
+  const tlsBy =
+    tlsRequired.get(`${ref.kind === 'Service' ? 'Service' : 'Backend'}/${ref.namespace}/${ref.name}`) ??
+    (ref.kind === 'Service' ? (tlsRequired.get(`Service/${ref.namespace}/*`) ?? tlsRequired.get('Service/*/*')) : undefined);
   if (tlsBy !== undefined) {
     const message = `${what} is to be reached over TLS (${tlsBy}), which jwtgate does not originate to backends (it proxies in plain HTTP): requests drawn to it get 500 rather than being sent in cleartext`;
     cx.error(`${p}.name`, message);
@@ -1015,11 +1017,18 @@ function resolveBackendRef(
  * a Gateway API BackendTLSPolicy's targetRefs, and a BackendConfigPolicy with `tls` (which
  * jwtgate applies to remote JWKS fetches only).
  */
-function tlsRequiredTargets(v: ValidatedConfig, backendTls: ReadonlyMap<string, unknown>): Map<string, string> {
+function tlsRequiredTargets(v: ValidatedConfig, backendTls: ReadonlyMap<string, unknown>, globalPolicyNamespace: string | undefined): Map<string, string> {
   const out = new Map<string, string>();
   for (const key of backendTls.keys()) {
     const bcp = v.backendConfigPolicies.find((p) => p.valid && p.tls && targetsKey(p, key));
     out.set(key, bcp ? `BackendConfigPolicy ${bcp.raw.namespace}/${bcp.raw.name} sets tls` : 'a BackendConfigPolicy with tls selects it');
+  }
+  // A Service selector: jwtgate reads no Service labels, so every Service the selector could
+  // select counts (of the policy's namespace; of all, from the global policy namespace).
+  for (const p of v.backendConfigPolicies) {
+    if (!p.valid || !p.tls || !p.targetSelectors.some((sel) => backendRefKind(sel.group, sel.kind) === 'Service')) continue;
+    const ns = p.raw.namespace === globalPolicyNamespace ? '*' : p.raw.namespace;
+    out.set(`Service/${ns}/*`, `BackendConfigPolicy ${p.raw.namespace}/${p.raw.name} sets tls for Services its targetSelectors select, and jwtgate reads no Service labels`);
   }
   for (const a of v.all) {
     if (a.raw.kind !== 'BackendTLSPolicy' || !a.raw.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`)) continue;

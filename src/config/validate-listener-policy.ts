@@ -12,7 +12,12 @@ import { isObject, list, obj, ParseCtx, stringMap } from './schema.js';
 import { documentSchema, group, kind, modelBase, objectName, sectionName } from './validate-common.js';
 
 /** Listener-level fields that only tune what kgateway serves: warned about, not applied. */
-const TUNING_LISTENER = new Set(['proxyProtocol', 'perConnectionBufferLimitBytes']);
+const TUNING_LISTENER = new Set([
+  'proxyProtocol',
+  'perConnectionBufferLimitBytes',
+  // mTLS on HTTPS listeners, which jwtgate does not serve (they answer 500).
+  'clientCertificateValidation',
+]);
 /** HTTPSettings fields that only tune: warned about, not applied. */
 const TUNING_HTTP = new Set([
   'accessLog',
@@ -28,6 +33,11 @@ const TUNING_HTTP = new Set([
   'acceptHttp10',
   'defaultHostForHttp10',
   'maxRequestHeadersKb',
+  'generateRequestId',
+  'preserveExternalRequestId',
+  'uuidRequestIdConfig',
+  'xffTrustedCIDRs',
+  'skipXFFAppend',
 ]);
 /** Fields that deny or strip: the targeted Gateways are not served. */
 const DENYING: Readonly<Record<string, string>> = {
@@ -38,7 +48,7 @@ const DENYING: Readonly<Record<string, string>> = {
 const spec = obj(
   {
     targetRefs: list(obj({ group: group(), kind: kind(), name: objectName(), sectionName: sectionName().optional() }), { max: 16 }).optional(),
-    targetSelectors: list(obj({ group: group(), kind: kind(), matchLabels: stringMap() }), { max: 16 }).optional(),
+    targetSelectors: list(obj({ group: group(), kind: kind(), matchLabels: stringMap(), sectionName: sectionName().optional() }), { max: 16 }).optional(),
   },
   { unknown: 'allow' }, // the settings are walked by hand below
 );

@@ -224,7 +224,7 @@ export function validateBackendConfigPolicy(raw: RawResource, problems: ConfigPr
   const cx = ParseCtx.for(raw, problems);
   const doc = backendConfigPolicyDocument.parse(raw.object, '', cx);
   const tls = doc?.spec?.tls;
-  if (tls) cx.warn('spec.tls', 'tls is applied to remote JWKS fetches (jwks.remote.backendRef) only: requests proxied to this backend still use plain HTTP');
+  if (tls) cx.warn('spec.tls', 'tls is applied to remote JWKS fetches (jwks.remote.backendRef) only: jwtgate proxies in plain HTTP, so routes to the Backends and Services this policy targets answer 500');
   return {
     raw,
     id: cx.resource,

@@ -257,6 +257,26 @@ test('a worker stuck in a loop: after taskTimeoutMs without progress its task an
   assert.ok(v.stats.pooled > pooled, 'the new pool answered');
 });
 
+test('after a give-up, the terminated worker\'s slot is not taken for a stuck worker again: healthy slow checks go on being answered, no further give-up (it replaced the pool at every restart interval)', { timeout: 30_000 }, async () => {
+  const metrics = new Metrics();
+  const v = verifier({ mode: 'pool', threads: 2, taskTimeoutMs: 500, poolRestartIntervalMs: 1000, workerFile: FAULTY_WORKER, metrics });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  await v.ready();
+  await warm(v, signed(keysA.privateKey, 'a', 0));
+  assert.deepEqual(await v.verify(signed(keysA.privateKey, 'hang', 1)), { ok: false, code: 'OVERLOADED' });
+  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'timeout'), 1);
+  // 3.5 s of slow (300 ms) but progressing checks, always some in flight: three restart intervals.
+  const end = performance.now() + 3500;
+  let overloaded = 0;
+  await Promise.all(
+    [0, 1, 2, 3].map(async (k) => {
+      for (let n = 0; performance.now() < end; n++) if ((await v.verify(signed(keysA.privateKey, 'slow', k * 1000 + n))).ok === false && metrics.get('jwtgate_verify_pool_tasks_total', 'timeout') > 1) overloaded++;
+    }),
+  );
+  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'timeout'), 1, 'one give-up only');
+  assert.equal(overloaded, 0);
+});
+
 test('a slow but progressing worker is never given up: a task of checks taking 300 ms each, 1.5 s in all, against a 500 ms taskTimeoutMs', { timeout: 30_000 }, async () => {
   const metrics = new Metrics();
   const v = verifier({ mode: 'pool', threads: 1, taskTimeoutMs: 500, workerFile: FAULTY_WORKER, metrics });
