@@ -405,8 +405,9 @@ export class Verifier {
     pool.run(task).then(
       (res: VerifyTaskResult) => this.complete(rec, res?.results),
       (err: unknown) => {
-        // A worker that died (exit, uncaught error, out of memory) or a pool being replaced.
-        if (!rec.abandoned && !this.closed && rec.pool === this.pool) this.workerFailed?.note({ err: errorText(err) });
+        // A worker that died (exit, uncaught error, out of memory); a pool the watchdog replaced
+        // rejects only tasks it gave up already, and close() its own.
+        if (!rec.abandoned && !this.closed) this.workerFailed?.note({ err: errorText(err) });
         this.complete(rec, undefined);
       },
     );
@@ -485,10 +486,9 @@ export class Verifier {
   }
 
   private complete(rec: InFlightTask, results: readonly VerifyItemResult[] | undefined): void {
-    // Given up by the watchdog: answered already.
+    // Given up by the watchdog (every task of a pool it replaces is): answered already.
     if (rec.abandoned) return;
-    // A task cut by the pool's replacement after a given-up one is counted with it, not as a worker's death.
-    this.metrics?.inc('jwtgate_verify_pool_tasks_total', results ? 'ok' : rec.pool !== this.pool && !this.closed ? 'timeout' : 'failed');
+    this.metrics?.inc('jwtgate_verify_pool_tasks_total', results ? 'ok' : 'failed');
     this.finish(rec, results);
   }
 
