@@ -67,7 +67,7 @@ export interface GatewayOptions {
   jwksRefetchCooldownMs?: number;
   /** Remote JWKS fetch deadline, retries included (default 5000 ms, Envoy's hard-coded value; tests shorten it). */
   jwksFetchTimeoutMs?: number;
-  /** A verify-pool task not answered after this long is given up and checked on the main thread, and the pool replaced (default 5000 ms; tests shorten it). */
+  /** A verify pool without progress for this long while checks wait has its tasks answered 503 overloaded and is replaced (default 5000 ms; tests shorten it). */
   verifyTaskTimeoutMs?: number;
   /** 431s are logged at most once per this many ms, with a count of the others (default 10000; tests shorten it). */
   oversizeLogWindowMs?: number;

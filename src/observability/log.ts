@@ -73,7 +73,8 @@ export function isLogLevel(v: string): v is LogLevel {
  * A warning whose cause can repeat per request (a client's flood, a resource the host ran out
  * of): at most one line per window. The first is written at once; the ones after it within the
  * window are counted, and their count (`alsoSinceLastLine`, with the last one's fields) is
- * written when the window ends, or at flush(). The gateway's 431 line works the same way.
+ * written when the window ends, or at flush() (the gateway stopping). Used for the 431 line,
+ * upstream connects this host could not make, and the verify pool's failures.
  */
 export class ThrottledWarning {
   private loggedAt = -Infinity;
