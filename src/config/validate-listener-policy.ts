@@ -78,23 +78,21 @@ export function validateListenerPolicy(raw: RawResource, problems: ConfigProblem
     denying.push(path);
     cx.error(path, `${DENYING[key] ?? `${key} (a field jwtgate does not know, which could deny or strip)`} is not applied by jwtgate: the Gateways this ${raw.kind} targets are not served rather than served without it`);
   };
+  /** A field that only tunes (in `tuning`) is warned about; any other denies. */
+  const setting = (tuning: ReadonlySet<string>, k: string, p: string): void => {
+    if (tuning.has(k)) cx.warn(p, `${k} is ignored: jwtgate does not apply ${raw.kind} settings`);
+    else deny(p, k);
+  };
   const http = (v: unknown, path: string): void => {
     if (!isObject(v)) return;
-    for (const [k, x] of Object.entries(v)) {
-      if (x === null || x === undefined) continue;
-      const p = `${path}.${k}`;
-      if (TUNING_HTTP.has(k)) cx.warn(p, `${k} is ignored: jwtgate does not apply ${raw.kind} settings`);
-      else deny(p, k);
-    }
+    for (const [k, x] of Object.entries(v)) if (x !== null && x !== undefined) setting(TUNING_HTTP, k, `${path}.${k}`);
   };
   const listener = (v: unknown, path: string): void => {
     if (!isObject(v)) return;
     for (const [k, x] of Object.entries(v)) {
       if (x === null || x === undefined) continue;
-      const p = `${path}.${k}`;
-      if (TUNING_LISTENER.has(k)) cx.warn(p, `${k} is ignored: jwtgate does not apply ${raw.kind} settings`);
-      else if (k === 'httpSettings') http(x, p);
-      else deny(p, k);
+      if (k === 'httpSettings') http(x, `${path}.${k}`);
+      else setting(TUNING_LISTENER, k, `${path}.${k}`);
     }
   };
   if (isObject(s)) {
@@ -102,8 +100,7 @@ export function validateListenerPolicy(raw: RawResource, problems: ConfigProblem
       if (k === 'targetRefs' || k === 'targetSelectors' || x === null || x === undefined) continue;
       if (raw.kind === 'HTTPListenerPolicy') {
         // Its spec holds the HTTPSettings fields itself.
-        if (TUNING_HTTP.has(k)) cx.warn(`spec.${k}`, `${k} is ignored: jwtgate does not apply HTTPListenerPolicy settings`);
-        else deny(`spec.${k}`, k);
+        setting(TUNING_HTTP, k, `spec.${k}`);
       } else if (k === 'default') listener(x, 'spec.default');
       else if (k === 'perPort' && Array.isArray(x)) x.forEach((pp, i) => listener(isObject(pp) ? pp['listener'] : undefined, `spec.perPort[${i}].listener`));
       else deny(`spec.${k}`, k);
