@@ -108,6 +108,12 @@ export interface RemoteJwksSpec {
   readonly url: string;
   /** The backend the connection goes to; the URL's host is sent as Host (and SNI). */
   readonly target: { readonly host: string; readonly port: number };
+  /**
+   * A Static Backend's other hosts. Fetch attempts, retries included, go to `target` and these in
+   * turn, as Envoy's round-robin cluster spreads them over the Backend's endpoints: a dead host
+   * costs one attempt, not every fetch.
+   */
+  readonly alternates?: readonly { readonly host: string; readonly port: number }[];
   readonly tls?: RemoteTlsSpec;
   readonly cacheDurationMs: number;
   readonly failedRefetchDurationMs: number;

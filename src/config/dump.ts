@@ -107,6 +107,7 @@ function keySetDump(ks: KeySetSource | undefined, remoteState?: RemoteStateOf): 
     kind: 'remote',
     url: redactUrl(ks.url),
     ...(ks.target ? { target: `${ks.target.host}:${ks.target.port}` } : {}),
+    ...(ks.alternates ? { alternates: ks.alternates.map((h) => `${h.host}:${h.port}`) } : {}),
     cacheDurationMs: ks.cacheDurationMs,
     fastListener: ks.fastListener,
     failedRefetchDurationMs: ks.failedRefetchDurationMs,

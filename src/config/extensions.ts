@@ -198,6 +198,7 @@ function compileRemote(
   const refNs = ref.namespace ?? ns;
   const bp = `${path}.backendRef`;
   let target: { host: string; port: number } | undefined;
+  let alternates: { host: string; port: number }[] | undefined;
   const refKind = backendRefKind(ref.group, ref.kind);
   if (!refKind) {
     fail(bp, `jwt: remote jwks: unresolved backend ref: kind ${ref.group || 'core'}/${ref.kind} is not supported (Service or gateway.kgateway.dev Backend)`);
@@ -220,6 +221,7 @@ function compileRemote(
       return undefined;
     }
     target = { host: b.hosts[0]!.host, port: b.hosts[0]!.port };
+    if (b.hosts.length > 1) alternates = b.hosts.slice(1).map((h) => ({ host: h.host, port: h.port }));
   }
   // An unusable URL has its error from validation already (and no host to check a certificate for).
   const tls = cxt.backendTls?.get(tlsTargetKey(refKind, refNs, ref.name)) ?? (/^https:/i.test(r.url) && URL.canParse(r.url) ? HTTPS_DEFAULT_TLS : undefined);
@@ -229,6 +231,7 @@ function compileRemote(
     id,
     url: r.url,
     target,
+    ...(alternates ? { alternates } : {}),
     cacheDurationMs: r.cacheDuration,
     fastListener: r.asyncFetch?.fastListener ?? false,
     failedRefetchDurationMs: r.asyncFetch?.failedRefetchDuration ?? DEFAULT_FAILED_REFETCH_MS,

@@ -195,8 +195,10 @@ export interface RemoteKeySet {
   readonly kind: 'remote';
   readonly id: string;
   readonly url: string;
-  /** Resolved transport target (Backend/Service host+port). */
+  /** Resolved transport target (Backend/Service host+port; a Static Backend's first host). */
   readonly target?: { readonly host: string; readonly port: number };
+  /** A Static Backend's other hosts: fetch attempts go to each host in turn (see RemoteJwksSpec). */
+  readonly alternates?: readonly { readonly host: string; readonly port: number }[];
   readonly cacheDurationMs: number;
   readonly fastListener: boolean;
   readonly failedRefetchDurationMs: number;

@@ -13,8 +13,6 @@ import type { JwksFetchResult } from './remote-fetch.js';
 export const REFRESH_AHEAD_MS = 5000;
 /** Default minimum time between two kid-miss refetches of one key set. */
 export const DEFAULT_KID_MISS_COOLDOWN_MS = 30_000;
-/** Failed fetches back off from failedRefetchDuration up to this (never below failedRefetchDuration). */
-export const MAX_FAILED_BACKOFF_MS = 30_000;
 /** Refreshes are moved earlier by up to this share of the interval… */
 const JITTER_SHARE = 0.1;
 /** …and by at most this much. */
@@ -41,7 +39,6 @@ interface Entry {
   readonly key: string;
   timer: unknown;
   inflight: boolean;
-  failures: number;
   attempted: boolean;
   lastEarlyMs: number;
   removed: boolean;
@@ -49,19 +46,20 @@ interface Entry {
   waiters: number[];
 }
 
-/** Refresh delay after a success: cacheDuration − 5 s (when longer than 5 s), minus jitter. */
+/**
+ * Refresh delay after a success: cacheDuration in whole seconds (Envoy's getCacheDuration,
+ * durationToSeconds), minus 5 s when longer than 5 s, minus jitter. A cacheDuration under 1 s
+ * (0 whole seconds: Envoy would refetch without pause) refreshes after its own length.
+ */
 export function refreshDelayMs(spec: Pick<RemoteJwksSpec, 'cacheDurationMs'>, random: () => number): number {
-  // Envoy takes cache_duration in whole seconds before this step (durationToSeconds): 5.1 s is
-  // "not above 5 s" and refreshes at 5.1 s, where 5.1 s − 5 s would refetch every 100 ms.
   const wholeMs = Math.floor(spec.cacheDurationMs / 1000) * 1000;
-  const base = wholeMs > REFRESH_AHEAD_MS ? wholeMs - REFRESH_AHEAD_MS : spec.cacheDurationMs;
+  const base = wholeMs > REFRESH_AHEAD_MS ? wholeMs - REFRESH_AHEAD_MS : wholeMs > 0 ? wholeMs : spec.cacheDurationMs;
   return Math.min(MAX_TIMER_MS, base - jitter(base, random));
 }
 
-/** Retry delay after `failures` consecutive failures (≥ 1): failedRefetchDuration doubling, capped, jittered. */
-export function failedDelayMs(spec: Pick<RemoteJwksSpec, 'failedRefetchDurationMs'>, failures: number, random: () => number): number {
-  const first = spec.failedRefetchDurationMs;
-  const d = Math.min(first * 2 ** Math.min(failures - 1, 30), Math.max(first, MAX_FAILED_BACKOFF_MS));
+/** Retry delay after a failed fetch: failedRefetchDuration (Envoy's fixed failed_refetch_duration), jittered. */
+export function failedDelayMs(spec: Pick<RemoteJwksSpec, 'failedRefetchDurationMs'>, random: () => number): number {
+  const d = spec.failedRefetchDurationMs;
   return Math.min(MAX_TIMER_MS, d - jitter(d, random));
 }
 
@@ -97,7 +95,7 @@ export class RefreshScheduler {
       const old = this.entries.get(spec.id);
       if (old?.key === key) continue;
       if (old) this.retire(old);
-      const e: Entry = { spec, key, timer: undefined, inflight: false, failures: 0, attempted: false, lastEarlyMs: -Infinity, removed: false, waiters: [] };
+      const e: Entry = { spec, key, timer: undefined, inflight: false, attempted: false, lastEarlyMs: -Infinity, removed: false, waiters: [] };
       this.entries.set(spec.id, e);
       const last = old ? undefined : lastSuccessMs[spec.id];
       if (last !== undefined) {
@@ -185,14 +183,7 @@ export class RefreshScheduler {
     const { id, url } = e.spec;
     const first = !e.attempted;
     e.attempted = true;
-    let next: number;
-    if (r.ok) {
-      e.failures = 0;
-      next = refreshDelayMs(e.spec, this.deps.random);
-    } else {
-      e.failures++;
-      next = failedDelayMs(e.spec, e.failures, this.deps.random);
-    }
+    const next = r.ok ? refreshDelayMs(e.spec, this.deps.random) : failedDelayMs(e.spec, this.deps.random);
     this.deps.emit({
       type: 'fetch',
       id,

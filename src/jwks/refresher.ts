@@ -312,6 +312,7 @@ function toSpec(ks: RemoteKeySet): RemoteJwksSpec {
     id: ks.id,
     url: ks.url,
     target: { host: ks.target!.host, port: ks.target!.port },
+    ...(ks.alternates ? { alternates: ks.alternates.map((h) => ({ host: h.host, port: h.port })) } : {}),
     ...(ks.tls ? { tls: ks.tls } : {}),
     cacheDurationMs: ks.cacheDurationMs,
     failedRefetchDurationMs: ks.failedRefetchDurationMs,

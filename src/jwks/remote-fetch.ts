@@ -169,9 +169,22 @@ async function tlsSetup(t: RemoteTlsSpec | undefined, url: URL): Promise<TlsSetu
   return { connect, ...(servername ? { servername } : {}) };
 }
 
+/** Next host index per key set id, for specs with alternates (a Static Backend's hosts in turn). */
+const nextHost = new Map<string, number>();
+
+/** The host this attempt goes to: `target`, then each alternate, in turn across fetches and retries. */
+function attemptTarget(spec: RemoteJwksSpec): { readonly host: string; readonly port: number } {
+  const alt = spec.alternates;
+  if (!alt || alt.length === 0) return spec.target;
+  const i = nextHost.get(spec.id) ?? 0;
+  nextHost.set(spec.id, (i + 1) % (alt.length + 1));
+  return i === 0 ? spec.target : alt[i - 1]!;
+}
+
 async function attempt(spec: RemoteJwksSpec, url: URL, setup: TlsSetup | undefined, remainingMs: number, maxBodyBytes: number): Promise<Attempt> {
-  const host = spec.target.host.includes(':') ? `[${spec.target.host}]` : spec.target.host;
-  const client = new Client(`${setup ? 'https' : 'http'}://${host}:${spec.target.port}`, {
+  const target = attemptTarget(spec);
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  const client = new Client(`${setup ? 'https' : 'http'}://${host}:${target.port}`, {
     connect: { ...(setup?.connect ?? {}), timeout: remainingMs },
     headersTimeout: remainingMs,
     bodyTimeout: remainingMs,

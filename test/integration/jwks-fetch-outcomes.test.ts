@@ -39,6 +39,36 @@ test('nobody listening: connect_error', async () => {
   assert.equal(outcomeOf(await fetchJwks(spec(await freePort()), { timeoutMs: 3_000 })), 'connect_error');
 });
 
+test("a Static Backend's hosts are tried in turn: a dead first host costs one attempt (a retry, or the next fetch), not every fetch", async () => {
+  const jwks = JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', kid: 'k', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] });
+  const hits: number[] = [];
+  const live = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => {
+      hits.push(Date.now());
+      s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${jwks.length}\r\n\r\n${jwks}`);
+    });
+  });
+  await new Promise<void>((r) => live.listen(0, '127.0.0.1', r));
+  const livePort = (live.address() as net.AddressInfo).port;
+  const dead = { host: '127.0.0.1', port: await freePort() };
+  try {
+    const base = { ...spec(livePort), target: dead, alternates: [{ host: '127.0.0.1', port: livePort }] };
+    // With retryPolicy: the retry goes to the next host, and this fetch succeeds.
+    const retried = await fetchJwks({ ...base, id: 'GatewayExtension/ns/ext#retry', numRetries: 1 }, { timeoutMs: 3_000 });
+    assert.equal(outcomeOf(retried), 'ok');
+    assert.equal(retried.attempts, 2);
+    // Without: the first fetch fails on the dead host, the next one (failedRefetchDuration later) reaches the live one.
+    const one = { ...base, id: 'GatewayExtension/ns/ext#noretry' };
+    assert.equal(outcomeOf(await fetchJwks(one, { timeoutMs: 3_000 })), 'connect_error');
+    assert.equal(outcomeOf(await fetchJwks(one, { timeoutMs: 3_000 })), 'ok');
+    assert.equal(outcomeOf(await fetchJwks(one, { timeoutMs: 3_000 })), 'connect_error', 'round robin: back to the first host');
+    assert.equal(hits.length, 2);
+  } finally {
+    live.close();
+  }
+});
+
 test('closed or reset after the connection was made: reset', async () => {
   assert.equal(outcomeOf(await fetchFrom((s) => s.destroy())), 'reset');
   assert.equal(outcomeOf(await fetchFrom('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"keys":[]}')), 'reset', 'closed before the body was complete');

@@ -50,13 +50,15 @@ const PAIR = { certPem: CA.certPem, keyPem: CA.keyPem };
 const EC_KEY = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
 const OTHER_KEY = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
 
-test('Backend target (first host) and Service target (cluster DNS name); no retries without retryPolicy, 1 by default inside one', () => {
+test('Backend target (its hosts, in turn) and Service target (cluster DNS name); no retries without retryPolicy, 1 by default inside one', () => {
   const be = remoteOf(compile(ext({ url: 'http://idp.example.com/certs', backendRef: BE_REF }), backend('idp')));
   assert.deepEqual(be.target, { host: '10.0.0.7', port: 8443 });
+  assert.deepEqual(be.alternates, [{ host: '10.0.0.8', port: 8443 }], "the Backend's other host");
   assert.equal(be.numRetries, 0);
   assert.equal(be.tls, undefined, 'http:// and no policy: plaintext');
   const svc = remoteOf(compile(ext({ url: 'http://idp.example.com/certs', backendRef: { name: 'keycloak', port: 8080 }, retryPolicy: {} })));
   assert.deepEqual(svc.target, { host: 'keycloak.apps.svc.corp.local', port: 8080 });
+  assert.equal(svc.alternates, undefined);
   assert.equal(svc.numRetries, 1);
 });
 

@@ -4,7 +4,7 @@
 // removed key sets stopped, a restarted thread resuming from the last success.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { failedDelayMs, refreshDelayMs, RefreshScheduler, MAX_FAILED_BACKOFF_MS } from '../../src/jwks/refresh-scheduler.js';
+import { failedDelayMs, refreshDelayMs, RefreshScheduler } from '../../src/jwks/refresh-scheduler.js';
 import type { JwksFetchResult } from '../../src/jwks/remote-fetch.js';
 import type { RefresherEvent, RemoteJwksSpec } from '../../src/types.js';
 
@@ -81,28 +81,32 @@ function rig(opts: { random?: number; cooldownMs?: number } = {}) {
   };
 }
 
-test('refresh delay: cacheDuration − 5 s, minus up to 10% jitter (max 60 s); short durations as is', () => {
+test('refresh delay: cacheDuration in whole seconds (as Envoy), − 5 s when above 5 s, minus up to 10% jitter (max 60 s)', () => {
   assert.equal(refreshDelayMs({ cacheDurationMs: 600_000 }, () => 0), 595_000);
   assert.equal(refreshDelayMs({ cacheDurationMs: 600_000 }, () => 0.999999), 595_000 - 59_499);
   assert.equal(refreshDelayMs({ cacheDurationMs: 3_600_000 }, () => 0.999999), 3_595_000 - 59_999);
   assert.equal(refreshDelayMs({ cacheDurationMs: 5000 }, () => 0), 5000, 'not above 5 s: Envoy refreshes at cacheDuration');
-  // Envoy counts cache_duration in whole seconds: just over 5 s is not above 5 s.
-  assert.equal(refreshDelayMs({ cacheDurationMs: 5001 }, () => 0), 5001);
-  assert.equal(refreshDelayMs({ cacheDurationMs: 5999 }, () => 0), 5999);
+  // Envoy counts cache_duration in whole seconds (getCacheDuration): 5.1 s and 5.9 s are 5 s.
+  assert.equal(refreshDelayMs({ cacheDurationMs: 5001 }, () => 0), 5000);
+  assert.equal(refreshDelayMs({ cacheDurationMs: 5999 }, () => 0), 5000);
   assert.equal(refreshDelayMs({ cacheDurationMs: 6500 }, () => 0), 1000, '6 whole seconds − 5 s');
+  assert.equal(refreshDelayMs({ cacheDurationMs: 1500 }, () => 0), 1000);
   assert.equal(refreshDelayMs({ cacheDurationMs: 2000 }, () => 0.5), 2000 - 100);
+  // Under 1 s is 0 whole seconds, a refetch without pause in Envoy: its own length here.
+  assert.equal(refreshDelayMs({ cacheDurationMs: 500 }, () => 0), 500);
   assert.equal(refreshDelayMs({ cacheDurationMs: 1 }, () => 0.9), 1);
   assert.equal(refreshDelayMs({ cacheDurationMs: 99_999 * 3_600_000 }, () => 0), 2 ** 31 - 1, 'clamped to the largest timer');
 });
 
-test('failed delay: failedRefetchDuration, doubling per consecutive failure, capped at 30 s (never below failedRefetchDuration)', () => {
+test('failed delay: failedRefetchDuration, fixed (Envoy has no backoff), minus up to 10% jitter', () => {
   const s = { failedRefetchDurationMs: 1000 };
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 50].map((n) => failedDelayMs(s, n, () => 0)), [1000, 2000, 4000, 8000, 16_000, MAX_FAILED_BACKOFF_MS, MAX_FAILED_BACKOFF_MS, MAX_FAILED_BACKOFF_MS]);
-  assert.equal(failedDelayMs({ failedRefetchDurationMs: 60_000 }, 3, () => 0), 60_000);
-  assert.equal(failedDelayMs(s, 1, () => 0.5), 950);
+  assert.equal(failedDelayMs(s, () => 0), 1000);
+  assert.equal(failedDelayMs({ failedRefetchDurationMs: 60_000 }, () => 0), 60_000);
+  assert.equal(failedDelayMs({ failedRefetchDurationMs: 200 }, () => 0), 200);
+  assert.equal(failedDelayMs(s, () => 0.5), 950);
 });
 
-test('configure fetches at once; success schedules the refresh at cacheDuration − 5 s; a failure retries with backoff and keeps no keys event', async () => {
+test('configure fetches at once; success schedules the refresh at cacheDuration − 5 s; failures retry every failedRefetchDuration and publish no keys', async () => {
   const r = rig();
   r.scheduler.configure([spec()]);
   assert.equal(r.fetches.length, 1);
@@ -125,12 +129,17 @@ test('configure fetches at once; success schedules the refresh at cacheDuration 
   assert.equal(r.nextTimerIn(), 1000);
   await r.advance(1000);
   await r.answer(FAIL);
-  assert.equal(r.nextTimerIn(), 2000, 'backoff');
-  await r.advance(2000);
+  assert.equal(r.nextTimerIn(), 1000, 'no backoff: an IdP back from an outage is fetched within failedRefetchDuration');
+  for (let i = 0; i < 40; i++) {
+    await r.advance(1000);
+    await r.answer(FAIL);
+    assert.equal(r.nextTimerIn(), 1000);
+  }
+  await r.advance(1000);
   assert.equal(r.of('fetch').at(-1)!.reason, 'HTTP 500');
   await r.answer(OK);
   assert.equal(r.keysets().length, 2);
-  assert.equal(r.nextTimerIn(), 595_000, 'success resets the backoff');
+  assert.equal(r.nextTimerIn(), 595_000);
 });
 
 test('kid miss: coalesced with the fetch in flight, one early refetch per cooldown, answered once per request', async () => {
