@@ -332,7 +332,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     // computeVirtualHost's fallback), so a sibling listener's hosts keep being served.
     for (const port of new Set(states.map((s) => s.l.port))) {
       const same = states.filter((s) => s.l.port === port);
-      const wide = firstInvalid([{ level: 'Gateway', policies: same[0]!.gatewayPolicies }]);
+      // A Gateway served with something jwtgate does not apply answers 500 as a whole.
+      const wide = gw.refused ?? firstInvalid([{ level: 'Gateway', policies: same[0]!.gatewayPolicies }]);
       for (const s of same) {
         const invalid = wide ?? firstInvalid([{ level: 'Listener', policies: s.listenerPolicies }]);
         if (invalid === undefined) continue;
@@ -1106,8 +1107,9 @@ function deepFreeze<T>(value: T, seen = new Set<unknown>()): T {
  * A ListenerPolicy / HTTPListenerPolicy that sets a field that can deny or strip (`rbac`,
  * `earlyRequestHeaderModifier`, an unknown one): the Gateways it targets (targetRefs in its
  * namespace; targetSelectors by matchLabels, in every namespace from the global policy
- * namespace) are not served, as a Gateway with an unsupported inherited-policy-priority: serving
- * them would let through connections kgateway refuses, or headers it strips before routing.
+ * namespace) answer 500 for every request for their hosts (`refused`), as a Gateway with an
+ * unsupported inherited-policy-priority: serving them would let through connections kgateway
+ * refuses, or headers it strips before routing.
  */
 function refuseListenerPolicyTargets(gateways: GatewayModel[], policies: readonly ListenerPolicyModel[], problems: ConfigProblem[], globalNs: string | undefined): void {
   for (const lp of policies) {
@@ -1126,9 +1128,9 @@ function refuseListenerPolicyTargets(gateways: GatewayModel[], policies: readonl
     }
     for (const i of hit) {
       const g = gateways[i]!;
-      const message = `${lp.raw.kind} ${lp.namespace}/${lp.name} sets ${lp.denying.join(', ')}, which jwtgate does not apply: the Gateway is not served rather than served without it`;
-      ParseCtx.for(g.raw, problems).error('spec', message);
-      gateways[i] = { ...g, valid: false, error: g.error ?? `spec: ${message}` };
+      const what = `${lp.raw.kind} ${lp.namespace}/${lp.name} sets ${lp.denying.join(', ')}, which jwtgate does not apply`;
+      ParseCtx.for(g.raw, problems).error('spec', `${what}: every request for the Gateway's hosts answers 500 rather than being served without it`);
+      gateways[i] = { ...g, refused: g.refused ?? what };
     }
   }
 }

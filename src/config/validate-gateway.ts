@@ -85,6 +85,14 @@ export interface GatewayModel {
   readonly allowedListeners: 'All' | 'Same' | 'Selector' | 'None';
   /** No errors at the Gateway level (spec, listener list). */
   readonly valid: boolean;
+  /**
+   * Set when kgateway would serve the Gateway with something jwtgate does not apply (an
+   * inherited-policy-priority other than ShallowMergePreferChild, a ListenerPolicy that denies
+   * or strips): its listeners stay, and every request for its hosts answers 500, as under an
+   * invalid Gateway-wide policy. Not serving it at all would hand its hostnames to another
+   * Gateway's routes on the same port (one socket per port here, a proxy per Gateway there).
+   */
+  readonly refused?: string;
   readonly error?: string;
 }
 
@@ -100,11 +108,14 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
   // kgateway: parent policies win over the routes' (a route's `jwtAuth.disable` would no longer
   // turn off a Gateway's JWT). jwtgate merges with the child preferred only, so rather than serve
   // routes without the JWT check kgateway would apply, such a Gateway is refused.
-  const priority = raw.annotations['kgateway.dev/inherited-policy-priority'];
-  if (priority !== undefined && priority !== 'ShallowMergePreferChild') {
-    cx.error('metadata.annotations.kgateway.dev/inherited-policy-priority', `"${priority}" is not supported by this jwtgate version (only ShallowMergePreferChild, the default): the Gateway is not served rather than served with route-level policies overriding its own`);
-  }
+  // Counted apart from the Gateway's own errors: the Gateway is served, answering 500 (`refused`).
   const gatewayErrors = cx.errors;
+  const priority = raw.annotations['kgateway.dev/inherited-policy-priority'];
+  let refused: string | undefined;
+  if (priority !== undefined && priority !== 'ShallowMergePreferChild') {
+    refused = `kgateway.dev/inherited-policy-priority "${priority}" is not supported by this jwtgate version (only ShallowMergePreferChild, the default)`;
+    cx.error('metadata.annotations.kgateway.dev/inherited-policy-priority', `"${priority}" is not supported by this jwtgate version (only ShallowMergePreferChild, the default): every request for the Gateway's hosts answers 500 rather than being served with route-level policies overriding its own`);
+  }
   const listeners: ListenerModel[] = [];
   const invalidListeners: string[] = [];
   const failClosedListeners: FailClosedListener[] = [];
@@ -210,5 +221,6 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
     allowedListeners: spec?.allowedListeners?.namespaces?.from ?? 'None',
     // A listener the API server refuses makes it refuse the whole Gateway.
     valid: gatewayErrors === 0 && !listError && !listenerSchemaError && listeners.length > 0,
+    ...(refused !== undefined ? { refused } : {}),
   };
 }

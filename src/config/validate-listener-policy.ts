@@ -76,7 +76,7 @@ export function validateListenerPolicy(raw: RawResource, problems: ConfigProblem
   const denying: string[] = [];
   const deny = (path: string, key: string): void => {
     denying.push(path);
-    cx.error(path, `${DENYING[key] ?? `${key} (a field jwtgate does not know, which could deny or strip)`} is not applied by jwtgate: the Gateways this ${raw.kind} targets are not served rather than served without it`);
+    cx.error(path, `${DENYING[key] ?? `${key} (a field jwtgate does not know, which could deny or strip)`} is not applied by jwtgate: every request for the hosts of the Gateways this ${raw.kind} targets answers 500 rather than being served without it`);
   };
   /** A field that only tunes (in `tuning`) is warned about; any other denies. */
   const setting = (tuning: ReadonlySet<string>, k: string, p: string): void => {

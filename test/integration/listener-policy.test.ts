@@ -1,8 +1,10 @@
 // Also: tls on an HTTP listener, which the API server refuses (the Gateway is not served).
 // A kgateway ListenerPolicy / HTTPListenerPolicy that can deny a connection (`rbac`) or strip a
-// header before routing (`earlyRequestHeaderModifier`) leaves the Gateways it targets unserved:
-// jwtgate applies neither, and serving the Gateway would let every client through with the
-// header kgateway removes. Tuning fields (timeouts, buffer limits, ...) stay warnings.
+// header before routing (`earlyRequestHeaderModifier`) makes every request for the hosts of the
+// Gateways it targets answer 500: jwtgate applies neither, and serving the Gateway would let
+// every client through with the header kgateway removes. The Gateway keeps its hosts, so they do
+// not fall through to another Gateway's routes on the same port (so does a Gateway with an
+// inherited-policy-priority jwtgate does not implement). Tuning fields stay warnings.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { sampleApp, startHarness } from '../helpers/harness.js';
@@ -50,17 +52,104 @@ async function withSecondGateway(manifests: (echoPort: number) => string, fn: (g
   }
 }
 
-test('a ListenerPolicy with rbac on the Gateway: its port is not served (not 200 for every client)', async () => {
-  // The sample Gateway on 8080 is refused; a second Gateway keeps the harness up.
-  await withSecondGateway((echoPort) => sampleApp(echoPort) + OTHER_GATEWAY + '---\n' + rbacPolicy('http'), async (gateway) => {
-    assert.throws(() => gateway.port(8080), /no listener on port 8080/);
-    const gw = gateway.snapshot.problems.find((p) => p.resource === 'Gateway/kgateway-system/http');
+const INVALID_ROUTE = 'invalid route configuration detected and replaced with a direct response.';
+
+test('a ListenerPolicy with rbac on the Gateway: every request for its hosts answers 500 (not 200 for every client)', async () => {
+  const h = await startHarness({ base: (p) => sampleApp(p) + '---\n' + rbacPolicy('http') });
+  try {
+    const res = await request({ port: h.port, path: '/get', headers: { host: 'www.example.com' } });
+    assert.equal(res.status, 500);
+    assert.equal(res.body, INVALID_ROUTE);
+    assert.equal(h.echo.received.length, 0, 'nothing reached the upstream');
+    const gw = h.gateway.snapshot.problems.find((p) => p.resource === 'Gateway/kgateway-system/http');
     assert.equal(gw?.severity, 'error');
-    assert.match(gw?.message ?? '', /ListenerPolicy kgateway-system\/corp-only sets spec\.default\.rbac, which jwtgate does not apply: the Gateway is not served/);
-  });
+    assert.match(gw?.message ?? '', /ListenerPolicy kgateway-system\/corp-only sets spec\.default\.rbac, which jwtgate does not apply: every request for the Gateway's hosts answers 500/);
+  } finally {
+    await h.close();
+  }
 });
 
-test('an HTTPListenerPolicy removing an identity header early: its Gateway is not served, another Gateway still is; tuning fields are warnings', async () => {
+/** Gateway `api` (api.example.com, a JWT policy) and Gateway `web` (any host) on one port, each with a route to the echo upstream. */
+const twoGateways = (echoPort: number, apiExtra = '') => `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: api, namespace: kgateway-system${apiExtra} }
+spec:
+  gatewayClassName: kgateway
+  listeners:
+  - { name: http, protocol: HTTP, port: 8080, hostname: api.example.com, allowedRoutes: { namespaces: { from: All } } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: web, namespace: kgateway-system }
+spec:
+  gatewayClassName: kgateway
+  listeners:
+  - { name: http, protocol: HTTP, port: 8080, allowedRoutes: { namespaces: { from: All } } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: api, namespace: httpbin }
+spec:
+  parentRefs: [{ name: api, namespace: kgateway-system }]
+  rules: [{ backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }] }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: web, namespace: httpbin }
+spec:
+  parentRefs: [{ name: web, namespace: kgateway-system }]
+  rules: [{ backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }] }]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: httpbin, namespace: httpbin }
+spec:
+  type: Static
+  static: { hosts: [{ host: 127.0.0.1, port: ${echoPort} }] }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: jwt, namespace: kgateway-system }
+spec:
+  jwt:
+    providers:
+    - name: p
+      issuer: https://issuer.example.com
+      jwks: { local: { inline: '{"keys":[{"kty":"EC","crv":"P-256","kid":"k","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}' } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: api-jwt, namespace: kgateway-system }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: api }]
+  jwtAuth: { extensionRef: { name: jwt } }
+`;
+
+test("a Gateway answering 500 for a ListenerPolicy or an inherited-policy-priority keeps its hosts: they do not fall through to another Gateway's catch-all on the same port", async () => {
+  const cases: [string, (p: number) => string][] = [
+    ['without', (p) => twoGateways(p)],
+    ['ListenerPolicy', (p) => twoGateways(p) + '---\n' + rbacPolicy('api')],
+    ['inherited-policy-priority', (p) => twoGateways(p, ', annotations: { kgateway.dev/inherited-policy-priority: ShallowMergePreferParent }')],
+  ];
+  const seen: string[] = [];
+  for (const [name, base] of cases) {
+    const h = await startHarness({ base });
+    try {
+      const api = await request({ port: h.port, path: '/get', headers: { host: 'api.example.com' } });
+      const web = await request({ port: h.port, path: '/get', headers: { host: 'www.example.com' } });
+      seen.push(`${name}: api ${api.status} ${api.body.slice(0, 20)}, web ${web.status}`);
+    } finally {
+      await h.close();
+    }
+  }
+  assert.deepEqual(seen, [
+    'without: api 401 Jwt is missing, web 200',
+    `ListenerPolicy: api 500 ${INVALID_ROUTE.slice(0, 20)}, web 200`,
+    `inherited-policy-priority: api 500 ${INVALID_ROUTE.slice(0, 20)}, web 200`,
+  ]);
+});
+
+test('an HTTPListenerPolicy removing an identity header early: its Gateway answers 500, another Gateway is still served; tuning fields are warnings', async () => {
   const ops = `---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -88,7 +177,9 @@ spec:
 `;
   const h = await startHarness({ base: (p) => sampleApp(p) + ops, gateway: { portOverrides: new Map([[8080, 0], [8081, 0]]) } });
   try {
-    assert.throws(() => h.gateway.port(8081), /no listener on port 8081/);
+    const ops = await request({ port: h.gateway.port(8081), path: '/get', headers: { host: 'ops.example.com', 'x-user-id': 'admin' } });
+    assert.equal(ops.status, 500);
+    assert.equal(ops.body, INVALID_ROUTE);
     const res = await request({ port: h.port, path: '/get', headers: { host: 'www.example.com' } });
     assert.equal(res.status, 200);
     const problems = h.gateway.snapshot.problems;
@@ -96,7 +187,7 @@ spec:
     assert.equal(strip?.severity, 'error');
     assert.equal(strip?.path, 'spec.earlyRequestHeaderModifier');
     const gw = problems.find((p) => p.resource === 'Gateway/kgateway-system/ops');
-    assert.match(gw?.message ?? '', /HTTPListenerPolicy kgateway-system\/strip sets spec\.earlyRequestHeaderModifier, which jwtgate does not apply: the Gateway is not served/);
+    assert.match(gw?.message ?? '', /HTTPListenerPolicy kgateway-system\/strip sets spec\.earlyRequestHeaderModifier, which jwtgate does not apply: every request for the Gateway's hosts answers 500/);
     const tuning = problems.filter((p) => p.resource === 'ListenerPolicy/kgateway-system/tuning');
     assert.deepEqual(tuning.map((p) => [p.severity, p.path]), [['warning', 'spec.default.perConnectionBufferLimitBytes'], ['warning', 'spec.default.httpSettings.idleTimeout']]);
   } finally {

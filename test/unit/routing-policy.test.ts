@@ -332,11 +332,12 @@ test('kgateway.dev/policy-weight is read as kgateway reads it (strconv.ParseInt(
   }
 });
 
-test('kgateway.dev/inherited-policy-priority: ShallowMergePreferParent is refused (the Gateway is not served) rather than letting a route-level disable win', () => {
+test('kgateway.dev/inherited-policy-priority: ShallowMergePreferParent is refused (its routes answer 500) rather than letting a route-level disable win', () => {
   const gw = structuredClone(gateway) as { metadata: Doc };
   gw.metadata['annotations'] = { 'kgateway.dev/inherited-policy-priority': 'ShallowMergePreferParent' };
   const s = compileText([gw, route, ext('a'), pol('gw-jwt', { ...onGateway(), ...jwt('a') }), pol('route-off', { ...onRoute(), ...disable })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }, 'pol.yaml');
   const err = s.problems.find((p) => p.resource === 'Gateway/default/gw' && p.severity === 'error');
   assert.match(err?.message ?? '', /ShallowMergePreferParent" is not supported/);
-  assert.equal(s.ports.size, 0, 'nothing is served from that Gateway');
+  const r: GatewayRequest = { method: 'GET', path: '/public', query: '', host: 'h', authority: 'h', headers: [], remoteAddress: '', scheme: 'http' };
+  assert.match(selectRoute(s.ports.get(8080)!, r)?.route.invalid ?? '', /inherited-policy-priority "ShallowMergePreferParent" is not supported/, 'every route of that Gateway answers 500');
 });
