@@ -15,11 +15,18 @@ import {
   type VerifyTaskResult,
 } from '../src/types.js';
 
-/** Key sets by id. `keys` is imported from `wire` on first use: a worker that was idle through several generations imports only the newest. */
+/**
+ * Key sets by id. `keys` is made from `wire` on first use, and each key imported when a check
+ * first tries it: a worker that was idle through several generations imports only the newest,
+ * and of it only the keys its checks select.
+ */
 const keySets = new Map<string, { generation: number; wire: readonly WireKey[]; keys?: readonly KeyForWorker[] }>();
 
 /** What this worker has taken in, for `Verifier.workerKeySetState()` (diagnostics and tests). */
-const counters = { messagesApplied: 0, imports: 0 };
+const counters = { messagesApplied: 0, imports: 0, keyImports: 0 };
+const countKeyImport = (): void => {
+  counters.keyImports++;
+};
 
 function apply(msg: KeyWireMessage | undefined): void {
   if (!msg) return;
@@ -58,7 +65,7 @@ function loaded(id: string): { readonly generation: number; readonly keys: reado
   const set = keySets.get(id);
   if (set === undefined) return undefined;
   if (set.keys === undefined) {
-    set.keys = fromWire(set.wire);
+    set.keys = fromWire(set.wire, countKeyImport);
     counters.imports++;
   }
   return set as { generation: number; keys: readonly KeyForWorker[] };
@@ -84,6 +91,6 @@ export default function verify(task: VerifyTask): VerifyTaskResult {
 }
 
 /** Named task `keySetState`: the generation of each key set this worker holds, and its counters. */
-export function keySetState(): { generations: Record<string, number>; messagesApplied: number; imports: number } {
+export function keySetState(): { generations: Record<string, number>; messagesApplied: number; imports: number; keyImports: number } {
   return { generations: Object.fromEntries([...keySets].map(([id, k]) => [id, k.generation])), ...counters };
 }

@@ -337,7 +337,7 @@ export class Verifier {
    * What one verify worker (whichever takes the task) holds: the generation of each key set, the
    * channel messages it has applied and the key sets it has imported. Diagnostics and tests.
    */
-  async workerKeySetState(): Promise<{ generations: Record<string, number>; messagesApplied: number; imports: number } | undefined> {
+  async workerKeySetState(): Promise<{ generations: Record<string, number>; messagesApplied: number; imports: number; keyImports: number } | undefined> {
     return this.pool?.run({}, { name: 'keySetState' });
   }
 

@@ -225,6 +225,23 @@ test('an idle worker takes in key sets as they are published, and imports only t
   assert.equal(after!.imports, start.imports + 1);
 });
 
+test('a worker imports only the keys its checks try: one check with a kid against a 40-key set imports one key (a large JWKS stalled the first check of every worker for seconds)', async () => {
+  const v = verifier({ mode: 'pool', threads: 1 });
+  const others = Array.from({ length: 39 }, (_, i) => rsaKeySet(`o${i}`).jwk);
+  v.publishKeySet('ks', 1, imported(JSON.stringify({ keys: [...others, keysA.jwk] })));
+  await v.ready();
+  let start = await v.workerKeySetState();
+  for (let i = 0; i < 100 && start!.generations['ks'] !== 1; i++) {
+    await sleep(20);
+    start = await v.workerKeySetState();
+  }
+  assert.equal(start!.generations['ks'], 1, 'the worker holds the key set');
+  assert.deepEqual(await v.verify(signed(keysA.privateKey, 'a', 1)), { ok: true, keyIndex: 39 });
+  const state = await v.workerKeySetState();
+  assert.equal(v.stats.pooled, 1, 'checked in the worker');
+  assert.equal(state!.keyImports - start!.keyImports, 1);
+});
+
 const FAULTY_WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'workers', 'faulty-verify.js');
 
 test('a worker stuck in a loop: after taskTimeoutMs without progress its task and those cut with the pool are answered OVERLOADED (not checked on the main thread), the pool is replaced and serves again; a warning and timeout counts', { timeout: 30_000 }, async () => {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { fromWire, toWire } from '../../src/jwks/key-wire.js';
+import { verifyItemWithKeys } from '../../src/jwks/verify-signature.js';
 import type { KeyForWorker } from '../../src/types.js';
 import { keyPair } from '../fixtures/auth/keys.js';
 
@@ -36,6 +37,20 @@ test('the wire form can be broadcast to several receivers; a KeyObject cannot (w
   }
 });
 
-test('a wire key that does not import is skipped', () => {
-  assert.deepEqual(fromWire([{ kty: 'EC', jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } }]), []);
+test('keys are imported when a check first reads them, once each; selection fields need no import', () => {
+  let imports = 0;
+  const back = fromWire(structuredClone(toWire(keys)), () => imports++);
+  assert.deepEqual(back.map((k) => k.kid), keys.map((k) => k.kid));
+  assert.equal(imports, 0, 'nothing imported before a key is read');
+  assert.ok(back[3]!.key.equals(keys[3]!.key));
+  assert.ok(back[3]!.key.equals(keys[3]!.key));
+  assert.equal(imports, 1);
+});
+
+test('a wire key that does not import (never toWire output) throws when read: the check that tries it fails', () => {
+  const [bad] = fromWire([{ kty: 'EC', crv: 'P-256', jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } }]);
+  assert.equal(bad!.kty, 'EC');
+  assert.throws(() => bad!.key);
+  const item = { keySetId: 'ks', generation: 1, alg: 'ES256', kid: '', signingInput: 'a.b', signature: new Uint8Array(64) };
+  assert.deepEqual(verifyItemWithKeys(item, [bad!]), { ok: false, code: 'JWT_VERIFICATION_FAIL' });
 });
