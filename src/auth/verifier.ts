@@ -178,6 +178,8 @@ export class Verifier {
   private watchdog: NodeJS.Timeout | undefined;
   /** Worker failures and given-up tasks: one line per 10 s each at most, with a count. */
   private readonly workerFailed: ThrottledWarning | undefined;
+  /** A worker has answered (ready() or a task): pool errors before that are ready()'s to report. */
+  private answered = false;
   private readonly tasksGivenUp: ThrottledWarning | undefined;
   private readonly tasksPerWorker: number;
   private lastRestartMs = -Infinity;
@@ -245,7 +247,8 @@ export class Verifier {
     // their tasks are then given up by the watchdog.
     pool.on('error', (err: unknown) => {
       this.lastPoolError = errorText(err);
-      this.workerFailed?.note({ err: this.lastPoolError });
+      // Before any worker has answered, the failure is ready()'s start-up error (no check ran).
+      if (this.answered) this.workerFailed?.note({ err: this.lastPoolError });
     });
     return pool;
   }
@@ -264,6 +267,7 @@ export class Verifier {
     });
     try {
       await Promise.race([pool.run({}, { name: 'keySetState' }), timeout]);
+      this.answered = true;
     } catch (err) {
       const why = this.lastPoolError ?? errorText(err);
       throw new StartupError(`the signature-check worker threads could not start (${this.workerFile}): ${why}; run with --verify-mode inline to check signatures on the main thread instead`);
@@ -488,6 +492,7 @@ export class Verifier {
   private complete(rec: InFlightTask, results: readonly VerifyItemResult[] | undefined): void {
     // Given up by the watchdog (every task of a pool it replaces is): answered already.
     if (rec.abandoned) return;
+    if (results) this.answered = true;
     this.metrics?.inc('jwtgate_verify_pool_tasks_total', results ? 'ok' : 'failed');
     this.finish(rec, results);
   }

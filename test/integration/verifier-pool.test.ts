@@ -329,13 +329,19 @@ test('a worker that dies (exit or uncaught error) with a task: the task\'s check
   }
 });
 
-test('workers that cannot start (a missing worker file): ready() fails with a clear error instead of requests waiting on the pool', { timeout: 30_000 }, async () => {
-  const v = verifier({ mode: 'pool', threads: 1, workerFile: '/nonexistent/verify.js' });
+test('workers that cannot start (a missing worker file): ready() fails with a clear error instead of requests waiting on the pool, and no worker-failure warning (no check ran)', { timeout: 30_000 }, async () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+  const v = verifier({ mode: 'pool', threads: 2, workerFile: '/nonexistent/verify.js', log });
+  // As in a gateway's start, the workers fail before ready() is called.
+  await sleep(500);
   await assert.rejects(v.ready(5000), (err: Error) => {
     assert.equal(err.constructor.name, 'StartupError');
     assert.match(err.message, /^the signature-check worker threads could not start \(\/nonexistent\/verify\.js\): .*Cannot find module.*; run with --verify-mode inline/s);
     return true;
   });
+  await v.close();
+  assert.deepEqual(lines.map((l) => l['msg']), [], 'the start-up error says it all');
   // Inline mode has no pool to wait for.
   await verifier({ mode: 'inline' }).ready();
 });
