@@ -487,7 +487,7 @@ const scen = scenarios.map((s) => s.name).filter((n) => results.some((r) => r.sc
 process.stdout.write(`\n${summaryTable(results, scen, skipped)}`);
 process.stdout.write('\n');
 log(`results: ${files.md}${files.svg ? `, ${path.basename(files.svg)}` : ''}, ${path.basename(files.json)}${files.latest ? ' (+ latest.md/latest.svg/latest.json)' : mode === 'full' && !env.BENCH_OUT && env.BENCH_NO_LATEST !== '1' ? ' (latest.* not refreshed: a custom run; BENCH_LATEST=1 would)' : ''}`);
-if (!SMOKE) for (const t of targets(results, peers.find((p) => p.name.startsWith('jwtgate'))?.name).filter((t) => t.jwtgate || t.reference)) log(`  target ${t.target}: ${t.jwtgate ?? 'not measured'} vs ${t.reference ?? 'not measured'} ${t.note} ${t.pass === undefined ? '' : t.pass ? 'MET' : 'NOT MET'}`);
+if (!SMOKE) for (const t of targets(results, peers.find((p) => p.name.startsWith('jwtgate'))?.name).filter((t) => t.jwtgate || t.reference)) log(`  target ${t.target}: ${t.jwtgate ?? 'not measured'} vs ${t.reference ?? 'not measured'} ${t.note} ${t.pass === undefined ? (t.verdict === '–' ? '' : t.verdict) : t.pass ? 'MET' : 'NOT MET'}`);
 log(`done in ${clock()}`);
 if (jwtgateFailed && peers.some((p) => p.name.startsWith('jwtgate'))) {
   log('FAIL: jwtgate could not be measured or failed a probe (see above)');

@@ -35,15 +35,43 @@ function nginxRef(results) {
   return find(results, 'nginx-proxy', 'cache-hit');
 }
 
+// A row measured while other processes took more than 20% of a core is marked: its figures are
+// disturbed (see Notes) and should not be quoted.
+const DISTURBED = 20;
+const disturbed = (r) => r?.cpu?.other > DISTURBED;
+const mark = (r) => (disturbed(r) ? ' ⚠' : '');
+
+/** A result with only the expected answers: no other status, no errors or given-up requests. */
+const cleanRun = (r) => r.status === 'ok' && (r.unexpected ?? 0) === 0 && (r.errors ?? 0) === 0;
+
+/**
+ * Each row: target, jwtgate and reference figures, `pass` (true / false, or undefined when the run
+ * cannot judge it), `verdict` (what the report prints in the "met" column: "yes", "no", or why it
+ * is not judged) and a note (the ratio, and what qualifies it).
+ */
 export function targets(results, jwtgateName) {
   jwtgateName ??= results.find((r) => r.peer.startsWith('jwtgate'))?.peer ?? 'jwtgate';
   const j = (s) => find(results, jwtgateName, s);
   const h = (s) => find(results, 'haproxy', s);
   const n = nginxRef(results);
   const rows = [];
-  const add = (target, mine, ref, pass, note = '') => rows.push({ target, jwtgate: mine, reference: ref, pass, note });
+  // A figure measured on a busy machine (flagged ⚠ in the tables) or with unexpected answers or
+  // errors gives no verdict, whichever side it is on: the row says why instead.
+  const add = (target, a, b, mine, ref, pass, note = '') => {
+    let verdict = pass === undefined ? '–' : pass ? 'yes' : 'no';
+    if (a && b) {
+      if (disturbed(a) || disturbed(b)) {
+        pass = undefined;
+        verdict = '⚠ disturbed: not judged';
+      } else if (!cleanRun(a) || !cleanRun(b)) {
+        pass = undefined;
+        verdict = 'not judged: unexpected answers or errors';
+      }
+    }
+    rows.push({ target, jwtgate: mine, reference: ref, pass, verdict, note });
+  };
   const jh = j('cache-hit');
-  add('cache-hit ≥ 1.0× nginx-proxy-only', jh && `${fmt(jh.rps)} req/s`, n && `${fmt(n.rps)} req/s (nginx)`, jh && n ? jh.rps >= n.rps : undefined, jh && n ? ratio(jh.rps, n.rps) : '');
+  add('cache-hit ≥ 1.0× nginx-proxy-only', jh, n, jh && `${fmt(jh.rps)} req/s`, n && `${fmt(n.rps)} req/s (nginx)`, jh && n ? jh.rps >= n.rps : undefined, jh && n ? ratio(jh.rps, n.rps) : '');
   for (const s of ['cache-miss-rs256', 'cache-miss-es256', 'missing-token']) {
     const a = j(s);
     const b = h(s);
@@ -59,7 +87,7 @@ export function targets(results, jwtgateName) {
     const byCpu = loadBound && cpuA > 0 && cpuB > 0;
     const note = a && b ? `${ratio(a.rps, b.rps)}${loadBound ? ` (load generator saturated: req/s is its ceiling; ${byCpu ? `judged on peer CPU per request, ${fmt(cpuA, 1)} vs ${fmt(cpuB, 1)} µs` : 'not measurable'})` : ''}${cached ? ` (${a.cacheHitPct}% of jwtgate's answers came from its cache: not a cache-miss figure)` : ''}` : '';
     const pass = !a || !b || cached ? undefined : loadBound ? (byCpu ? cpuA <= cpuB : undefined) : a.rps >= b.rps;
-    add(`${s} ≥ HAProxy`, a && `${fmt(a.rps)} req/s`, b && `${fmt(b.rps)} req/s (HAProxy)`, pass, note);
+    add(`${s} ≥ HAProxy`, a, b, a && `${fmt(a.rps)} req/s`, b && `${fmt(b.rps)} req/s (HAProxy)`, pass, note);
   }
   const fr = results.find((r) => r.kind === 'open' && r.rate === 2000) ? 'fixed-rate-2000' : undefined;
   if (fr) {
@@ -67,18 +95,10 @@ export function targets(results, jwtgateName) {
     const b = h(fr);
     // Latency of wrong answers or dropped requests is not a figure to compare.
     const clean = a && b && cleanRun(a) && cleanRun(b);
-    add('fixed-rate 2,000 req/s p99 ≤ HAProxy', a && `${a.latency.p99} ms`, b && `${b.latency.p99} ms (HAProxy)`, clean ? a.latency.p99 <= b.latency.p99 : undefined, a && b ? (clean ? ratio(a.latency.p99, b.latency.p99) : 'not compared: unexpected answers or errors') : '');
+    add('fixed-rate 2,000 req/s p99 ≤ HAProxy', a, b, a && `${a.latency.p99} ms`, b && `${b.latency.p99} ms (HAProxy)`, clean ? a.latency.p99 <= b.latency.p99 : undefined, a && b ? (clean ? ratio(a.latency.p99, b.latency.p99) : 'not compared: unexpected answers or errors') : '');
   }
   return rows;
 }
-
-// A row measured while other processes took more than 20% of a core is marked: its figures are
-// disturbed (see Notes) and should not be quoted.
-const DISTURBED = 20;
-const mark = (r) => (r.cpu?.other > DISTURBED ? ' ⚠' : '');
-
-/** A result with only the expected answers: no other status, no errors or given-up requests. */
-const cleanRun = (r) => r.status === 'ok' && (r.unexpected ?? 0) === 0 && (r.errors ?? 0) === 0;
 
 export function markdown(report) {
   const { meta, results } = report;
@@ -101,8 +121,8 @@ export function markdown(report) {
   );
   lines.push(`- CPU placement: ${meta.cpus.description}${meta.nice ? `; every process at nice ${meta.nice}` : ''}. Upstream: ${meta.upstream}.`);
   lines.push(`- CPU columns: % of one core over the measured interval, from /proc/<pid>/stat (all threads and child processes); "peer CPU µs/req" = the peer's CPU time per response (comparable even when the load generator is the limit); "÷ upstream" = the peer's CPU over the upstream's in the same interval, i.e. its cost per request in units of the upstream's (proxied scenarios only): the machine's speed swings move both, so this figure holds still across runs where µs/req and req/s do not; "other" = the rest of the machine (should be ~0).`);
-  const disturbed = results.filter((r) => r.status === 'ok' && r.cpu?.other > DISTURBED).length;
-  if (disturbed) lines.push(`- **⚠ ${disturbed} of ${results.filter((r) => r.status === 'ok').length} measurements ran while other processes used more than ${DISTURBED}% of a core** (column "other"): their figures are disturbed; run again on a quiet machine before quoting them.`);
+  const nDisturbed = results.filter((r) => r.status === 'ok' && disturbed(r)).length;
+  if (nDisturbed) lines.push(`- **⚠ ${nDisturbed} of ${results.filter((r) => r.status === 'ok').length} measurements ran while other processes used more than ${DISTURBED}% of a core** (column "other"): their figures are disturbed; run again on a quiet machine before quoting them. A target with such a figure on either side is not judged.`);
   lines.push('');
   lines.push('## Throughput (closed loop)');
   lines.push('');
@@ -152,7 +172,7 @@ export function markdown(report) {
   lines.push('');
   lines.push('| target | jwtgate | reference | ratio | met |');
   lines.push('|---|--:|--:|--:|:-:|');
-  for (const row of t) lines.push(`| ${row.target} | ${row.jwtgate ?? 'not measured'} | ${row.reference ?? 'not measured'} | ${row.note} | ${row.pass === undefined ? '–' : row.pass ? 'yes' : '**no**'} |`);
+  for (const row of t) lines.push(`| ${row.target} | ${row.jwtgate ?? 'not measured'} | ${row.reference ?? 'not measured'} | ${row.note} | ${row.verdict === 'no' ? '**no**' : row.verdict} |`);
   const notes = results.filter((r) => r.status === 'ok' && r.notes?.length);
   if (notes.length) {
     lines.push('');
@@ -210,6 +230,8 @@ export function writeReport(report, dir, stamp, { latest = false } = {}) {
     report.svgScenario = plotScenario;
   }
   files.json = path.join(dir, `${stamp}.json`);
+  // The issue #3 targets as the Markdown gives them (verdicts included), recomputed on a re-render.
+  report.targets = targets(report.results);
   writeFileSync(files.json, JSON.stringify(report, null, 1) + '\n');
   // The dated .md links its own .svg; latest.md links latest.svg.
   const md = markdown({ ...report, svg: report.svg ? `${stamp}.svg` : undefined, jsonFile: `${stamp}.json` });

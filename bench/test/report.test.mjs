@@ -114,3 +114,56 @@ test('the stdout summary keeps its columns apart (17-character scenario names ra
   assert.match(lines[1], /^haproxy +72,273\/s +33,609\/s$/);
   assert.match(lines[2], /^jwtgate +skipped +probe-failed +1\.13 ms$/);
 });
+
+test('a target whose figures are disturbed (other > 20% of a core) or not clean gets no plain verdict, in the Markdown and in the JSON', async () => {
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { writeReport } = await import('../lib/report.mjs');
+  const t = (rs, s) => targets(rs).find((x) => x.target.startsWith(s));
+  const quiet = { peer: 90, peerUsPerReq: 45, upstream: 48, load: 40, other: 1 };
+  const busy = { ...quiet, other: 35 };
+  const results = [
+    row({ peer: 'nginx-proxy', rps: 30_000 }),
+    row({ rps: 31_000, cpu: busy }),
+    row({ scenario: 'missing-token', rps: 60_000 }),
+    row({ peer: 'haproxy', scenario: 'missing-token', rps: 50_000, cpu: busy }),
+    row({ scenario: 'cache-miss-rs256', rps: 10_000, unexpected: 3 }),
+    row({ peer: 'haproxy', scenario: 'cache-miss-rs256', rps: 9_000 }),
+    row({ scenario: 'cache-miss-es256', rps: 10_000 }),
+    row({ peer: 'haproxy', scenario: 'cache-miss-es256', rps: 9_000 }),
+  ];
+  const hit = t(results, 'cache-hit');
+  assert.equal(hit.pass, undefined, "jwtgate's figure disturbed: no verdict");
+  assert.match(hit.verdict, /⚠ disturbed: not judged/);
+  const missing = t(results, 'missing-token');
+  assert.equal(missing.pass, undefined, "HAProxy's figure disturbed: no verdict");
+  assert.match(missing.verdict, /⚠ disturbed: not judged/);
+  const rs = t(results, 'cache-miss-rs256');
+  assert.equal(rs.pass, undefined, 'unexpected answers: no verdict');
+  assert.match(rs.verdict, /not judged/);
+  const es = t(results, 'cache-miss-es256');
+  assert.equal(es.pass, true, 'quiet and clean: judged');
+  assert.equal(es.verdict, 'yes');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-report-'));
+  try {
+    const report = {
+      meta: { timestamp: 't', mode: 'full', cores: 2, cpuModel: 'x', memGiB: 1, os: 'linux', node: 'v20', git: { sha: 'abc' }, peers: [], skipped: [], load: { autocannon: '8', procs: 1, connections: 64 }, durations: { warmup: 2, closed: 8, open: 8 }, tokens: 20, order: 'interleaved', cpus: { description: 'shared' } },
+      scenarios: ['cache-hit', 'missing-token', 'cache-miss-rs256', 'cache-miss-es256'].map((name) => ({ name })),
+      results,
+    };
+    const files = writeReport(report, dir, 'S', { latest: false });
+    const md = readFileSync(files.md, 'utf8').split('\n');
+    const cells = (s) => md.find((l) => l.startsWith(`| ${s}`)).split('|').map((c) => c.trim());
+    assert.equal(cells('cache-hit ≥').at(-2), '⚠ disturbed: not judged');
+    assert.equal(cells('missing-token ≥').at(-2), '⚠ disturbed: not judged');
+    assert.equal(cells('cache-miss-es256 ≥').at(-2), 'yes');
+    const json = JSON.parse(readFileSync(files.json, 'utf8'));
+    const jt = (s) => json.targets.find((x) => x.target.startsWith(s));
+    assert.equal(jt('cache-hit').verdict, '⚠ disturbed: not judged');
+    assert.equal(jt('cache-hit').pass, undefined);
+    assert.equal(jt('cache-miss-es256').pass, true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
