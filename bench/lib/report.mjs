@@ -45,6 +45,14 @@ const mark = (r) => (disturbed(r) ? ' ⚠' : '');
 const cleanRun = (r) => r.status === 'ok' && (r.unexpected ?? 0) === 0 && (r.errors ?? 0) === 0;
 
 /**
+ * A fixed-rate run below this share of its rate did not sustain it (run.mjs notes it): its queue
+ * grew through the run, so its p99 depends on how long the run was, not on the peer alone.
+ */
+export const SUSTAINED = 0.98;
+export const sustained = (r) => r.kind !== 'open' || !(r.rate > 0) || (r.load?.achievedRate ?? 0) >= r.rate * SUSTAINED;
+const NOT_SUSTAINED = '— (rate not sustained)';
+
+/**
  * Each row: target, jwtgate and reference figures, `pass` (true / false, or undefined when the run
  * cannot judge it), `verdict` (what the report prints in the "met" column: "yes", "no", or why it
  * is not judged) and a note (the ratio, and what qualifies it).
@@ -93,9 +101,12 @@ export function targets(results, jwtgateName) {
   if (fr) {
     const a = j(fr);
     const b = h(fr);
-    // Latency of wrong answers or dropped requests is not a figure to compare.
+    // Latency of wrong answers or dropped requests is not a figure to compare, nor a p99 taken
+    // while the queue grew (its value follows the run's length).
     const clean = a && b && cleanRun(a) && cleanRun(b);
-    add('fixed-rate 2,000 req/s p99 ≤ HAProxy', a, b, a && `${a.latency.p99} ms`, b && `${b.latency.p99} ms (HAProxy)`, clean ? a.latency.p99 <= b.latency.p99 : undefined, a && b ? (clean ? ratio(a.latency.p99, b.latency.p99) : 'not compared: unexpected answers or errors') : '');
+    const kept = a && b && sustained(a) && sustained(b);
+    const note = !(a && b) ? '' : !clean ? 'not compared: unexpected answers or errors' : !kept ? `not compared: rate not sustained (${[a, b].filter((r) => !sustained(r)).map((r) => `${r.peer} ${fmt(r.load?.achievedRate)} req/s`).join(', ')})` : ratio(a.latency.p99, b.latency.p99);
+    add('fixed-rate 2,000 req/s p99 ≤ HAProxy', a, b, a && `${a.latency.p99} ms`, b && `${b.latency.p99} ms (HAProxy)`, clean && kept ? a.latency.p99 <= b.latency.p99 : undefined, note);
   }
   return rows;
 }
@@ -158,8 +169,8 @@ export function markdown(report) {
           continue;
         }
         const L = r.latency;
-        // p99 ratios only between runs with nothing but expected answers.
-        const p99Ratio = (o) => (o && cleanRun(r) && cleanRun(o) ? ratio(L.p99, o.latency.p99) : '–');
+        // p99 ratios only between runs with nothing but expected answers, that both kept the rate.
+        const p99Ratio = (o) => (!o || !cleanRun(r) || !cleanRun(o) ? '–' : !sustained(r) || !sustained(o) ? NOT_SUSTAINED : ratio(L.p99, o.latency.p99));
         lines.push(
           `| ${s} | ${r.peer}${mark(r)} | ${fmt(r.load.achievedRate)} | ${fmt(L.p50, 2)} | ${fmt(L.p90, 2)} | ${fmt(L.p99, 2)} | ${fmt(L.p999, 2)} | ${fmt(L.max, 1)} | ${fmt(r.non2xx)} | ${fmt(r.errors)} | ${fmt(r.cpu.peer)}% | ${fmt(r.cpu.upstream)}% | ${fmt(r.load.sendLagP99Ms, 2)} | ${p99Ratio(nn)} | ${p99Ratio(h)} |`,
         );

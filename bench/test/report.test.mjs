@@ -45,7 +45,7 @@ test('ratios: two decimals, more where two would round a miss or a win to 1.00',
 });
 
 test('the fixed-rate p99 target is only judged between runs with nothing but expected answers', () => {
-  const open = (peer, p99, o = {}) => row({ peer, scenario: 'fixed-rate-2000', kind: 'open', rate: 2000, latency: { p50: 0.5, p99 }, ...o });
+  const open = (peer, p99, o = {}) => row({ peer, scenario: 'fixed-rate-2000', kind: 'open', rate: 2000, latency: { p50: 0.5, p99 }, load: { achievedRate: 2000 }, ...o });
   const target = (rs) => targets(rs).find((t) => t.target.startsWith('fixed-rate'));
   assert.equal(target([open('jwtgate', 0.4), open('haproxy', 0.83)]).pass, true);
   const dirty = target([open('jwtgate', 0.4, { unexpected: 12_000, errors: 4000 }), open('haproxy', 0.83)]);
@@ -166,4 +166,24 @@ test('a target whose figures are disturbed (other > 20% of a core) or not clean 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('fixed rate: no plain p99 ratio nor p99 verdict where either side did not sustain the rate (below 98% of it)', () => {
+  const open = (peer, p99, achievedRate, rate = 2000) => row({ peer, scenario: `fixed-rate-${rate}`, kind: 'open', rate, latency: { p50: 0.5, p90: 0.6, p99, p999: 2, max: 3 }, load: { achievedRate, sendLagP99Ms: 0.1 } });
+  const target = (rs) => targets(rs).find((t) => t.target.startsWith('fixed-rate'));
+  assert.equal(target([open('jwtgate', 0.4, 1999), open('haproxy', 0.83, 1960)]).pass, true, '98% of the rate is sustained');
+  const behind = target([open('jwtgate', 0.4, 2000), open('haproxy', 900, 1700)]);
+  assert.equal(behind.pass, undefined, "HAProxy's p99 grew with its queue: no verdict");
+  assert.match(behind.note, /rate not sustained/);
+  assert.equal(target([open('jwtgate', 900, 1500), open('haproxy', 0.83, 2000)]).pass, undefined);
+  const report = {
+    meta: { timestamp: 't', mode: 'full', cores: 2, cpuModel: 'x', memGiB: 1, os: 'linux', node: 'v20', git: { sha: 'abc' }, peers: [], skipped: [], load: { autocannon: '8', procs: 1, connections: 64 }, durations: { warmup: 2, closed: 8, open: 8 }, tokens: 20, order: 'interleaved', cpus: { description: 'shared' } },
+    scenarios: [{ name: 'fixed-rate-10000' }],
+    results: [open('nginx-proxy', 2, 10_000, 10_000), open('haproxy', 150, 9_990, 10_000), open('jwtgate', 350, 9_300, 10_000)],
+  };
+  const lines = markdown(report).split('\n');
+  const cells = (peer) => lines.find((l) => l.startsWith(`| fixed-rate-10000 | ${peer} |`)).split('|').map((c) => c.trim());
+  assert.deepEqual(cells('jwtgate').slice(-3, -1), ['— (rate not sustained)', '— (rate not sustained)']);
+  assert.deepEqual(cells('haproxy').slice(-3, -1), ['75.00×', '1.00×'], 'both sustained: plain ratios');
+  assert.deepEqual(cells('nginx-proxy').slice(-3, -1), ['1.00×', '0.013×']);
 });
