@@ -44,7 +44,7 @@ const { allPeers } = await import('./lib/peers.mjs');
 const { scenarios: allScenarios } = await import('./lib/scenarios.mjs');
 const { baseProbes, scenarioProbes, probeVerdict } = await import('./lib/probes.mjs');
 const { startLoad, summarize } = await import('./lib/load.mjs');
-const { writeReport, targets, summaryTable, SUSTAINED } = await import('./lib/report.mjs');
+const { writeReport, targets, summaryTable, SUSTAINED, cacheHitPct } = await import('./lib/report.mjs');
 const { describeTail } = await import('./lib/stalls.mjs');
 const { overrides, runLabel, refreshesLatest } = await import('./lib/runinfo.mjs');
 
@@ -355,7 +355,7 @@ async function measure(peer, running, sc) {
   const hits = res.metrics?.['jwtgate_result_cache_total{outcome="hit"}'] ?? 0;
   const misses = res.metrics?.['jwtgate_result_cache_total{outcome="miss"}'] ?? 0;
   if (sc.tokens && hits + misses > 0) {
-    res.cacheHitPct = Math.round((10000 * hits) / (hits + misses)) / 100;
+    res.cacheHitPct = cacheHitPct(hits, misses);
     // A cache-miss figure that includes hits measures something cheaper than a miss (the same
     // rule, on the same rounded figure, as the report's verdict).
     res.notes.push(`jwtgate result cache: ${hits} hits, ${misses} misses (${res.cacheHitPct}% hits)${sc.name.startsWith('cache-miss') && res.cacheHitPct > 0.1 ? ': not a cache-miss figure' : ''}`);

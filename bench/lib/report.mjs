@@ -26,6 +26,16 @@ export function perUpstream(r) {
   return (peer / upstream).toFixed(2);
 }
 
+/**
+ * % of jwtgate's result-cache lookups that hit (two decimals), from its /metrics deltas; undefined
+ * with no lookups. Over lookups, not over completed responses: lookups also count requests cut
+ * when the load generator stops, so hits / completed can exceed 100%.
+ */
+export function cacheHitPct(hits, misses) {
+  const total = (hits ?? 0) + (misses ?? 0);
+  return total > 0 ? Math.round((10000 * (hits ?? 0)) / total) / 100 : undefined;
+}
+
 export function find(results, peer, scenario) {
   return results.find((r) => r.peer === peer && r.scenario === scenario && r.status === 'ok');
 }

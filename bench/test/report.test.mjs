@@ -187,3 +187,12 @@ test('fixed rate: no plain p99 ratio nor p99 verdict where either side did not s
   assert.deepEqual(cells('haproxy').slice(-3, -1), ['75.00×', '1.00×'], 'both sustained: plain ratios');
   assert.deepEqual(cells('nginx-proxy').slice(-3, -1), ['1.00×', '0.013×']);
 });
+
+test('cache hit %: hits over hits + misses (over completed responses it read 100% and more: hits include requests cut when the load stops)', async () => {
+  const { cacheHitPct } = await import('../lib/report.mjs');
+  assert.equal(cacheHitPct(1000, 0), 100);
+  assert.equal(cacheHitPct(229, 771), 22.9);
+  assert.equal(cacheHitPct(1, 2999), 0.03);
+  assert.equal(cacheHitPct(0, 0), undefined, 'no lookups (not jwtgate, or no metrics)');
+  assert.equal(cacheHitPct(undefined, undefined), undefined);
+});
