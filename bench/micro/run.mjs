@@ -38,7 +38,7 @@ let git = { sha: 'unknown', dirty: false };
 try {
   git = {
     sha: execFileSync('git', ['-C', root, 'rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
-    dirty: execFileSync('git', ['-C', root, 'status', '--porcelain', '--', 'src', 'workers', 'bench'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '',
+    dirty: execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no', '--', 'src', 'workers', 'bench'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '',
   };
 } catch {
   /* not a git checkout */
