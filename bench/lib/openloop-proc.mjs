@@ -16,8 +16,12 @@
 // then is counted as a timeout and enters the histogram with the time it had waited.
 // Protocol as lib/load-proc.mjs: ready / run {duration} -> started, done {result} / exit.
 // Reported: latency (from intended time, in the histogram sent back), and as summary figures the
-// service time (from the actual write) and the send delay (actual write - intended time: the
-// generator's own scheduling delay plus any wait for a free connection; part of the latency).
+// service time (from the actual write), the send delay (actual write - intended time: the
+// generator's own scheduling delay plus any wait for a free connection, i.e. behind a target
+// that holds every connection; part of the latency), and apart from it the generator's own delay
+// (intended time -> handed to an idle connection or, with none idle, to the FIFO) and the share of
+// requests that found no idle connection (queuedPct). The tail analysis's "generator late" uses
+// the generator's own delay.
 import net from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -104,7 +108,7 @@ class Conn {
     this.sock = net.connect({ host, port, noDelay: true });
     this.sock.setNoDelay(true);
     this.ready = false;
-    this.inflight = null; // { intended, sent, run }
+    this.inflight = null; // { index, intended, dispatched, sent, run }
     this.buf = null;
     this.state = 0; // 0 headers, 1 body by length, 2 chunk size, 3 chunk data, 4 chunk trailer
     this.remaining = 0;
@@ -216,7 +220,10 @@ class Conn {
       r.latency.recordValue(Math.max(1, Math.round((now - item.intended) * 1000)));
       r.service.recordValue(Math.max(1, Math.round((now - item.sent) * 1000)));
       r.lag.recordValue(Math.max(1, Math.round((item.sent - item.intended) * 1000)));
+      r.genLag.recordValue(Math.max(1, Math.round(((item.dispatched || item.sent) - item.intended) * 1000)));
+      if (item.dispatched) r.queued++;
       r.sentAt[item.index] = item.sent;
+      r.dispatchedAt[item.index] = item.dispatched || item.sent;
       r.doneAt[item.index] = now;
       if (r.completed + r.errors >= r.total) r.finish?.();
     }
@@ -257,7 +264,9 @@ metronome.on('error', (err) => process.send({ type: 'error', message: `metronome
 metronome.unref();
 
 function dispatch(r, index, intended) {
-  const item = { index, intended, sent: 0, run: r };
+  // dispatched: when a request that found no idle connection went into the FIFO (0: sent at once,
+  // so its write time is when the generator handed it out).
+  const item = { index, intended, dispatched: 0, sent: 0, run: r };
   // FIFO over idle connections: every connection stays in use (none sits idle long enough to hit
   // a server's keep-alive timeout and race a request against its close).
   const c = idle.shift();
@@ -265,6 +274,7 @@ function dispatch(r, index, intended) {
     c.send(item);
     return;
   }
+  item.dispatched = nowMs();
   r.queue.push(item);
   r.maxQueue = Math.max(r.maxQueue, r.queue.length - r.qHead);
   if (conns.length < maxConns && connecting < 64) new Conn();
@@ -284,6 +294,8 @@ function runFor(durationSec) {
       latency: newHist(),
       service: newHist(),
       lag: newHist(),
+      genLag: newHist(),
+      queued: 0,
       queue: [],
       qHead: 0,
       maxQueue: 0,
@@ -292,6 +304,7 @@ function runFor(durationSec) {
       // Per request (by index): actual write time and completion time, for the tail analysis.
       sentAt: new Float64Array(total),
       doneAt: new Float64Array(total),
+      dispatchedAt: new Float64Array(total),
     };
     run = r;
     const cpu0 = process.cpuUsage();
@@ -348,7 +361,12 @@ function runFor(durationSec) {
           serviceP99Ms: r.service.totalCount ? r.service.getValueAtPercentile(99) / 1000 : null,
           sendLagP50Ms: r.lag.totalCount ? r.lag.getValueAtPercentile(50) / 1000 : null,
           sendLagP99Ms: r.lag.totalCount ? r.lag.getValueAtPercentile(99) / 1000 : null,
-          tail: tailEpisodes({ t0, interval, sent: r.sentAt, done: r.doneAt, count: next }),
+          // The generator's own delay, without the wait for a free connection.
+          genLagP50Ms: r.genLag.totalCount ? r.genLag.getValueAtPercentile(50) / 1000 : null,
+          genLagP99Ms: r.genLag.totalCount ? r.genLag.getValueAtPercentile(99) / 1000 : null,
+          // % of the completed requests that found no idle connection and waited in the FIFO.
+          queuedPct: r.completed ? Math.round((1000 * r.queued) / r.completed) / 10 : 0,
+          tail: tailEpisodes({ t0, interval, sent: r.dispatchedAt, done: r.doneAt, count: next }),
         },
       };
       if (cfg.traceFile) writeTrace(cfg.traceFile, t0, interval, r.sentAt, r.doneAt, next);

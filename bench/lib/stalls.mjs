@@ -2,12 +2,15 @@
 // into episodes: consecutive tail requests whose intended send times are at most `gapMs` apart.
 // A tail made of episodes of several requests in a row is a pause (some process on the path was
 // not running for a few ms: GC, a scheduler or hypervisor stall); a tail of isolated requests is
-// per-request cost. An episode "began in the load generator" when its first request's send delay
-// (actual write - intended time) is more than half of that request's latency: the generator
+// per-request cost. An episode "began in the load generator" when its first request's generator
+// delay (sent[i] - intended time) is more than half of that request's latency: the generator
 // itself was not running, so the pause was not (only) the target's.
 //
 // Input per request i (0 <= i < count): intended = t0 + i * interval, sent[i] and done[i] in ms
-// on the same clock (done[i] = 0 for a request that never completed; it is left out).
+// on the same clock (done[i] = 0 for a request that never completed; it is left out). sent[i] is
+// when the generator handed the request out (lib/openloop-proc.mjs passes that, not the write
+// time: a request that waited for a free connection behind a stalled target was written late,
+// but not because the generator was).
 
 export function tailEpisodes({ t0, interval, sent, done, count, gapMs = 5 }) {
   const latencies = [];
