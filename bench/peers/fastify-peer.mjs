@@ -1,6 +1,6 @@
 // fastify 5 + @fastify/jwt (fast-jwt) + @fastify/reply-from protecting the bench upstream:
 // an onRequest hook verifies the bearer token (RS256 or ES256 by the token's alg, iss/aud/exp
-// checked by fast-jwt), then every route is proxied with reply-from, adding x-team / x-org from
+// checked by fast-jwt: exp required, nbf checked when present, no clock tolerance), then every route is proxied with reply-from, adding x-team / x-org from
 // the verified claims.
 //
 //   node bench/peers/fastify-peer.mjs --port N --upstream http://127.0.0.1:U \
