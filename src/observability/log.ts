@@ -21,7 +21,16 @@ export interface Logger {
 let stderrFailed = false;
 let droppedLines = 0;
 
-/** Lines dropped since stderr failed (`jwtgate_log_lines_dropped_total`). */
+/**
+ * Bytes of log lines that may wait for stderr's reader. A reader that stops reading without going
+ * away (a stalled log shipper, a paused `| less`) fills the pipe, and Node then keeps every later
+ * write in memory: without a bound that was ~1 KB per request, unbounded, and nothing counted it.
+ * Over this, lines are dropped and counted instead (Envoy's access-log buffer is bounded too);
+ * lines are written again once the reader has taken the backlog below it.
+ */
+export const STDERR_BACKLOG_MAX_BYTES = 8 * 1024 * 1024;
+
+/** Lines dropped since stderr failed or while its backlog was full (`jwtgate_log_lines_dropped_total`). */
 export function logLinesDropped(): number {
   return droppedLines;
 }
@@ -40,7 +49,7 @@ export function absorbStdioErrors(): void {
 }
 
 function writeStderr(line: string): void {
-  if (stderrFailed || process.stderr.destroyed) {
+  if (stderrFailed || process.stderr.destroyed || process.stderr.writableLength > STDERR_BACKLOG_MAX_BYTES) {
     droppedLines++;
     return;
   }

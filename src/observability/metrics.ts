@@ -47,7 +47,7 @@ export class Metrics {
       for (const [label, v] of this.values.get(name)!) out += `${name}{${spec.label}="${label}"} ${v}\n`;
     }
     out += this.requestDuration.render('jwtgate_request_duration_seconds', REQUEST_DURATION_HELP);
-    return `${out}# HELP jwtgate_log_lines_dropped_total Log lines not written because stderr failed (its reader went away)\n# TYPE jwtgate_log_lines_dropped_total counter\njwtgate_log_lines_dropped_total ${logLinesDropped()}\n`;
+    return `${out}# HELP jwtgate_log_lines_dropped_total Log lines not written because stderr failed (its reader went away) or its reader fell 8 MiB behind\n# TYPE jwtgate_log_lines_dropped_total counter\njwtgate_log_lines_dropped_total ${logLinesDropped()}\n`;
   }
 
   /** Every request counted in jwtgate_requests_total, by the time it took (see REQUEST_DURATION_HELP). */

@@ -3,7 +3,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../helpers/jwks-server.js';
-import { startCli as run, waitForLogLine, waitReady } from '../helpers/cli.js';
+import { cliPath, startCli as run, waitForLogLine, waitReady } from '../helpers/cli.js';
+import { repoRoot } from '../helpers/paths.js';
+import { spawn } from 'node:child_process';
 import { request } from '../helpers/http-client.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -249,6 +251,50 @@ test('a stderr whose reader went away (EPIPE) does not end the gateway: lines ar
     assert.equal(await p.exited, 0);
   } finally {
     p.kill();
+  }
+});
+
+test('a stderr whose reader stops reading (a stalled log shipper) does not grow the gateway\'s memory: past an 8 MiB backlog lines are dropped and counted, requests are answered (every line was kept in memory, none counted)', { timeout: 120_000 }, async () => {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  // stderr is a pipe this test never reads: the kernel's pipe buffer fills, then Node's queue.
+  const child = spawn(process.execPath, [cliPath, 'serve', '--config', 'config/default', '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--access-log'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<number | string | null>((r) => child.on('exit', (code, signal) => r(code ?? signal)));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const get = (p: string) =>
+    new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: p, headers: { host: 'www.example.com' }, agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      }).on('error', reject);
+    });
+  const dropped = async () => Number(/^jwtgate_log_lines_dropped_total (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text())?.[1]);
+  // `count` requests on 16 connections, each logging a ~400-byte access-log line (the path is logged up to 256 characters).
+  const drive = async (count: number) => {
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next++ < count) assert.equal(await get(`/headers/${'a'.repeat(240)}`), 401);
+    }));
+  };
+  try {
+    await waitReady(`http://127.0.0.1:${adminPort}/ready`, 20_000);
+    assert.equal(await dropped(), 0);
+    // 8 MiB of ~400-byte lines is ~21,000 requests.
+    let sent = 0;
+    while ((await dropped()) === 0) {
+      assert.ok(sent < 100_000, `no line dropped after ${sent} requests with an unread stderr`);
+      await drive(5_000);
+      sent += 5_000;
+    }
+    // Still nobody reads: from now on every line is dropped, none kept in memory.
+    const before = await dropped();
+    await drive(2_000);
+    const after = await dropped();
+    assert.ok(after - before >= 2_000, `dropped ${before} then ${after}`);
+    assert.equal(child.exitCode, null, 'the gateway still runs');
+  } finally {
+    agent.destroy();
+    child.kill('SIGKILL');
+    await exited;
   }
 });
 
