@@ -309,6 +309,9 @@ function version(): string {
   return pkg.version;
 }
 
+/** How long the exit waits for stderr's reader to take the lines still queued (up to 8 MiB). */
+const STDERR_FLUSH_AT_EXIT_MS = 5_000;
+
 export async function main(argv: string[]): Promise<number> {
   absorbStdioErrors();
   const [command, ...rest] = argv;
@@ -353,6 +356,11 @@ main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
   // Worker threads and sockets are closed by stop(); exit explicitly so nothing lingers, once
   // what was written to stdout and stderr is flushed (a pipe is written asynchronously: exiting
-  // at once cut a long `check` report at 64 KiB).
-  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+  // at once cut a long `check` report at 64 KiB). stderr's flush is waited for at most
+  // STDERR_FLUSH_AT_EXIT_MS: a reader that stopped reading (a stalled log shipper) never takes
+  // the backlog, and a drained gateway then never exited (SIGTERM hung until SIGKILL).
+  process.stdout.write('', () => {
+    setTimeout(() => process.exit(code), STDERR_FLUSH_AT_EXIT_MS);
+    process.stderr.write('', () => process.exit(code));
+  });
 });

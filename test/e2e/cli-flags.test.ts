@@ -254,7 +254,7 @@ test('a stderr whose reader went away (EPIPE) does not end the gateway: lines ar
   }
 });
 
-test('a stderr whose reader stops reading (a stalled log shipper) does not grow the gateway\'s memory: past an 8 MiB backlog lines are dropped and counted, requests are answered (every line was kept in memory, none counted)', { timeout: 120_000 }, async () => {
+test('a stderr whose reader stops reading (a stalled log shipper) does not grow the gateway\'s memory: past an 8 MiB backlog lines are dropped and counted, requests are answered (every line was kept in memory, none counted); SIGTERM still ends it (it waited for the reader forever)', { timeout: 120_000 }, async () => {
   const [port, adminPort] = [await freePort(), await freePort()];
   // stderr is a pipe this test never reads: the kernel's pipe buffer fills, then Node's queue.
   const child = spawn(process.execPath, [cliPath, 'serve', '--config', 'config/default', '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--access-log'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -291,6 +291,13 @@ test('a stderr whose reader stops reading (a stalled log shipper) does not grow 
     const after = await dropped();
     assert.ok(after - before >= 2_000, `dropped ${before} then ${after}`);
     assert.equal(child.exitCode, null, 'the gateway still runs');
+    // It stops on SIGTERM, though its stderr is never read (it waited for that reader forever).
+    agent.destroy();
+    const stopAsked = Date.now();
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+    assert.equal(code, 0);
+    assert.ok(Date.now() - stopAsked < 15_000);
   } finally {
     agent.destroy();
     child.kill('SIGKILL');
