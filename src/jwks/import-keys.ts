@@ -88,7 +88,7 @@ export function parseJwksDocument(json: unknown, opts: { allowX509Map: boolean }
       for (const [kid, pem] of Object.entries(json)) {
         const r = importX509(kid, pem as string);
         if (r.ok) keys.push(r.key);
-        else if (dropped.length < MAX_DROPPED_REASONS) dropped.push(`kid ${quoteKid(kid)}: ${r.reason}`);
+        else if (dropped.length < MAX_DROPPED_REASONS) dropped.push(`kid ${quoteValue(kid)}: ${r.reason}`);
         else more++;
       }
       if (more > 0) dropped.push(`and ${more} more entr${more === 1 ? 'y' : 'ies'} dropped`);
@@ -157,12 +157,12 @@ function importJwk(jwk: unknown, local: boolean): JwkImport {
     case 'EC': return importEc(jwk, kid, alg, local);
     case 'oct': return importOct(jwk, kid, alg);
     case 'OKP': return importOkp(jwk, kid, alg);
-    default: return malformed(`"kty" ${JSON.stringify(kty)} is not supported (RSA, EC, oct, OKP)`);
+    default: return malformed(`"kty" ${quoteValue(kty)} is not supported (RSA, EC, oct, OKP)`);
   }
 }
 
 function importRsa(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined): JwkImport {
-  if (alg !== undefined && !(alg.startsWith('RS') || alg.startsWith('PS'))) return dropRule(`RSA key with "alg" ${JSON.stringify(alg)} (must be RS* or PS*)`);
+  if (alg !== undefined && !(alg.startsWith('RS') || alg.startsWith('PS'))) return dropRule(`RSA key with "alg" ${quoteValue(alg)} (must be RS* or PS*)`);
   const n = member(jwk, 'n');
   if (typeof n !== 'string') return n;
   const e = member(jwk, 'e');
@@ -176,7 +176,7 @@ function importRsa(jwk: Record<string, unknown>, kid: string | undefined, alg: s
 }
 
 function importEc(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined, local: boolean): JwkImport {
-  if (alg !== undefined && !alg.startsWith('ES')) return dropRule(`EC key with "alg" ${JSON.stringify(alg)} (must be ES*)`);
+  if (alg !== undefined && !alg.startsWith('ES')) return dropRule(`EC key with "alg" ${quoteValue(alg)} (must be ES*)`);
   const rawCrv = jwk.crv;
   if (rawCrv !== undefined && rawCrv !== 'P-256' && rawCrv !== 'P-384' && rawCrv !== 'P-521') {
     // go-jose reads secp256k1 keys; jwks.cc drops them.
@@ -185,11 +185,11 @@ function importEc(jwk: Record<string, unknown>, kid: string | undefined, alg: st
   }
   if (rawCrv === undefined && local) return malformed('EC "crv" is missing');
   if (alg !== undefined && rawCrv !== undefined && EC_CURVE_OF_ALG[alg] !== rawCrv) {
-    return dropRule(`EC "crv" ${JSON.stringify(rawCrv)} does not agree with "alg" ${JSON.stringify(alg)}`);
+    return dropRule(`EC "crv" ${quoteValue(String(rawCrv))} does not agree with "alg" ${quoteValue(alg)}`);
   }
   // jwks.cc: no alg and no crv means P-256; otherwise the alg implies the curve.
   const crv = rawCrv ?? (alg === undefined ? 'P-256' : EC_CURVE_OF_ALG[alg]);
-  if (crv === undefined) return dropRule(`EC "alg" ${JSON.stringify(alg)} names no supported curve`);
+  if (crv === undefined) return dropRule(`EC "alg" ${quoteValue(alg!)} names no supported curve`);
   const x = member(jwk, 'x');
   if (typeof x !== 'string') return x;
   const y = member(jwk, 'y');
@@ -200,7 +200,7 @@ function importEc(jwk: Record<string, unknown>, kid: string | undefined, alg: st
 }
 
 function importOct(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined): JwkImport {
-  if (alg !== undefined && alg !== 'HS256' && alg !== 'HS384' && alg !== 'HS512') return dropRule(`oct key with "alg" ${JSON.stringify(alg)} (must be HS256/384/512)`);
+  if (alg !== undefined && alg !== 'HS256' && alg !== 'HS384' && alg !== 'HS512') return dropRule(`oct key with "alg" ${quoteValue(alg)} (must be HS256/384/512)`);
   // go-jose reads an oct key without `k` (or with an empty one); jwks.cc drops it.
   if (jwk.k === undefined || jwk.k === '') return dropRule('oct "k" is missing or empty');
   const k = member(jwk, 'k');
@@ -211,7 +211,7 @@ function importOct(jwk: Record<string, unknown>, kid: string | undefined, alg: s
 }
 
 function importOkp(jwk: Record<string, unknown>, kid: string | undefined, alg: string | undefined): JwkImport {
-  if (alg !== undefined && alg !== 'EdDSA') return dropRule(`OKP key with "alg" ${JSON.stringify(alg)} (must be EdDSA)`);
+  if (alg !== undefined && alg !== 'EdDSA') return dropRule(`OKP key with "alg" ${quoteValue(alg)} (must be EdDSA)`);
   const crv = jwk.crv;
   if (crv === undefined) return malformed('OKP "crv" is missing');
   if (crv !== 'Ed25519') return malformed('OKP "crv" is not Ed25519 (the only supported OKP curve)');
@@ -348,12 +348,22 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function describeKid(entry: unknown): string {
-  return isObject(entry) && typeof entry.kid === 'string' ? ` (kid ${quoteKid(entry.kid)})` : '';
+  return isObject(entry) && typeof entry.kid === 'string' ? ` (kid ${quoteValue(entry.kid)})` : '';
 }
 
-/** A kid for a message: quoted, and cut to 100 characters (a document may carry kids of any length). */
-function quoteKid(kid: string): string {
-  return kid.length > 100 ? `${JSON.stringify(kid.slice(0, 100))}…(${kid.length} characters)` : JSON.stringify(kid);
+/** Characters of a document-supplied value a message quotes; the rest are cut. */
+export const QUOTED_VALUE_MAX_CHARS = 100;
+
+/**
+ * A value from a key document (a kid, an alg, a kty, a crv) for a message: quoted, and cut to
+ * QUOTED_VALUE_MAX_CHARS with its full length after it. Every such value goes through here: a
+ * document may carry values of any length, and a 904 KB JWKS of 90,000-character `alg` values made
+ * one 450 KB warning at every retry (and a `/config_dump` `lastFailure` as large).
+ */
+export function quoteValue(value: string): string {
+  return value.length > QUOTED_VALUE_MAX_CHARS
+    ? `${JSON.stringify(value.slice(0, QUOTED_VALUE_MAX_CHARS))}…(${value.length} characters)`
+    : JSON.stringify(value);
 }
 
 // Salt for oct thumbprints: a plain digest of a weak shared secret would let anyone reading the

@@ -13,7 +13,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { JwksFetchOutcome, RefreshedKey, RefresherCommand, RefresherEvent, RemoteJwksSpec } from '../types.js';
 import { DEFAULT_FETCH_TIMEOUT_MS, redactUrl } from './remote-fetch.js';
 import { DEFAULT_KID_MISS_COOLDOWN_MS } from './refresh-scheduler.js';
-import { octThumbprintSalt } from './import-keys.js';
+import { octThumbprintSalt, QUOTED_VALUE_MAX_CHARS } from './import-keys.js';
 import { monotonicMs } from '../util/monotonic.js';
 
 // Compiled layout: dist/src/jwks/refresher.js -> dist/workers/jwks-refresher.js.
@@ -250,7 +250,7 @@ export class JwksRefresher {
       return;
     }
     if (!this.specKeys.has(ev.id)) {
-      if (ev.type === 'fetch' && ev.outcome === 'internal') this.log.error('JWKS refresher error', { reason: ev.reason });
+      if (ev.type === 'fetch' && ev.outcome === 'internal') this.log.error('JWKS refresher error', { reason: ev.reason === undefined ? undefined : capReason(ev.reason) });
       return;
     }
     const stats = this.statsById.get(ev.id)!;
@@ -265,10 +265,11 @@ export class JwksRefresher {
       this.lastSuccessMs.set(ev.id, monotonicMs());
       if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: ev.id, url: stats.url, trigger: ev.trigger, keys: ev.keys?.length, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
     } else {
-      stats.lastFailure = ev.reason;
+      const reason = capReason(ev.reason ?? ev.outcome);
+      stats.lastFailure = reason;
       stats.lastFailureMs = Date.now();
       const hasKeys = this.digests.has(ev.id);
-      this.log.warn(`remote JWKS fetch failed: ${ev.reason ?? ev.outcome}`, {
+      this.log.warn(`remote JWKS fetch failed: ${reason}`, {
         provider: ev.id,
         url: stats.url,
         outcome: ev.outcome,
@@ -300,11 +301,27 @@ export class JwksRefresher {
     stats.changes++;
     this.opts.onKeySet(id, keys as readonly ImportedKey[]);
     // stats.url is the URL as logs show it (redacted once, when the key set was registered).
-    const fields = { provider: id, url: stats.url, keys: keys.map((k) => `${k.kid ?? '(no kid)'}/${k.alg ?? k.kty}/${k.thumbprint}`) };
+    const fields = { provider: id, url: stats.url, keys: keys.map((k) => `${k.kid === undefined ? '(no kid)' : cutKid(k.kid)}/${k.alg ?? k.kty}/${k.thumbprint}`) };
     if (first) this.log.info('remote JWKS loaded', fields);
     else this.log.info('remote JWKS changed: new key set generation', fields);
     for (const d of dropped) this.log.warn('remote JWKS: key dropped', { provider: id, url: stats.url, reason: d });
   }
+}
+
+/**
+ * Characters of a failed fetch's reason kept for its warning and `/config_dump`'s `lastFailure`.
+ * Values quoted from the document are cut already (import-keys quoteValue); this bounds the
+ * whole, whatever its source (an error text, a server's header), as it is logged at every retry.
+ */
+export const MAX_FAILURE_REASON_CHARS = 2048;
+
+function capReason(reason: string): string {
+  return reason.length > MAX_FAILURE_REASON_CHARS ? `${reason.slice(0, MAX_FAILURE_REASON_CHARS)}…(${reason.length} characters)` : reason;
+}
+
+/** A served key's kid as the key-set line lists it: cut as messages quote document values (a kid may be of any length). */
+function cutKid(kid: string): string {
+  return kid.length > QUOTED_VALUE_MAX_CHARS ? `${kid.slice(0, QUOTED_VALUE_MAX_CHARS)}…(${kid.length} characters)` : kid;
 }
 
 function toSpec(ks: RemoteKeySet): RemoteJwksSpec {

@@ -265,6 +265,38 @@ test('garbage answers are rejected with a logged reason naming provider and URL,
   }
 });
 
+test('a hostile JWKS (904 KB of 90,000-character alg values, a 12,000-character content-type) gives short failure lines and a short /config_dump lastFailure (one 450 KB warning at every retry)', async () => {
+  const alg = 'A'.repeat(90_000);
+  const hostile = JSON.stringify({ keys: Array.from({ length: 10 }, (_, i) => ({ ...K1.publicJwk, kid: `k${i}`, alg })) });
+  assert.ok(hostile.length > 900_000 && hostile.length < 1024 * 1024, String(hostile.length));
+  const idp = await startJwksServer({ jwks: hostile });
+  try {
+    await withGateway({ port: idp.port, failedRefetchDuration: '50ms' }, async (h, log) => {
+      await waitFor(() => log.find('remote JWKS fetch failed').length >= 1, 'the hostile document refused');
+      const first = log.find('remote JWKS fetch failed')[0]!;
+      assert.equal(first['outcome'], 'no_valid_keys');
+      const cutAlg = `${JSON.stringify(alg.slice(0, 100))}…(90000 characters)`;
+      assert.ok(String(first['msg']).startsWith(`remote JWKS fetch failed: no valid key in the JWKS: keys[0] (kid "k0"): RSA key with "alg" ${cutAlg} (must be RS* or PS*); keys[1]`), String(first['msg']).slice(0, 400));
+      assert.ok(JSON.stringify(first).length < 3000, `a ${JSON.stringify(first).length}-character line`);
+      const dumped = h.gateway.remoteState(EXT_ID)!.lastFailure!;
+      assert.ok(dumped.length < 2100, `lastFailure of ${dumped.length} characters`);
+      assert.ok(dumped.includes(cutAlg));
+
+      // A reason no value quote shortens (a server's content-type): the whole is cut at 2,048 characters.
+      const type = `text/plain; x=${'y'.repeat(12_000)}`;
+      idp.always({ body: 'not json', headers: { 'content-type': type } });
+      await waitFor(() => log.find('remote JWKS fetch failed').some((l) => l['outcome'] === 'bad_json'), 'the bad_json failure');
+      const bad = log.find('remote JWKS fetch failed').find((l) => l['outcome'] === 'bad_json')!;
+      const reason = `body is not JSON (8 bytes, content-type ${type})`;
+      const capped = `${reason.slice(0, 2048)}…(${reason.length} characters)`;
+      assert.equal(bad['msg'], `remote JWKS fetch failed: ${capped}`);
+      await waitFor(() => h.gateway.remoteState(EXT_ID)!.lastFailure === capped, 'lastFailure capped');
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
 test('kid storm: many unknown kids cause at most one early refetch per cooldown', async (t) => {
   const idp = await startJwksServer({ jwks: jwksOf(K1) });
   try {

@@ -200,6 +200,34 @@ test('a Google-style {kid: PEM} map of 5,000 unusable certificates: ten reasons,
   assert.ok(long.dropped[0]!.startsWith(`kid ${JSON.stringify('k'.repeat(100))}…(5000 characters): `), long.dropped[0]);
 });
 
+test('values from the document (alg, kty, crv, kid) are quoted cut to 100 characters with their length, in every drop reason (a 90,000-character alg made a 450 KB warning at every retry)', () => {
+  const huge = (c: string) => c.repeat(90_000);
+  const cut = (v: string) => `${JSON.stringify(v.slice(0, 100))}…(${v.length} characters)`;
+  const okp = jwkOf(ed.publicKey);
+  const oct = { kty: 'oct', k: Buffer.from('0123456789abcdef0123456789abcdef').toString('base64url') };
+  const cases: [string, unknown, string][] = [
+    ['RSA alg', { ...rsaJwk, alg: huge('A') }, `RSA key with "alg" ${cut(huge('A'))} (must be RS* or PS*)`],
+    ['EC alg', { ...jwkOf(p256.publicKey), alg: huge('B') }, `EC key with "alg" ${cut(huge('B'))} (must be ES*)`],
+    ['EC alg naming no curve', { kty: 'EC', x: jwkOf(p256.publicKey).x, y: jwkOf(p256.publicKey).y, alg: `ES${huge('C')}` }, `EC "alg" ${cut(`ES${huge('C')}`)} names no supported curve`],
+    ['EC crv and alg disagree', { ...jwkOf(p384.publicKey), alg: `ES${huge('D')}` }, `EC "crv" "P-384" does not agree with "alg" ${cut(`ES${huge('D')}`)}`],
+    ['oct alg', { ...oct, alg: huge('E') }, `oct key with "alg" ${cut(huge('E'))} (must be HS256/384/512)`],
+    ['OKP alg', { ...okp, alg: huge('F') }, `OKP key with "alg" ${cut(huge('F'))} (must be EdDSA)`],
+    ['kty', { kty: huge('G') }, `"kty" ${cut(huge('G'))} is not supported (RSA, EC, oct, OKP)`],
+  ];
+  for (const [name, key, reason] of cases) {
+    const r = remote(key);
+    assert.deepEqual(r.dropped, [`keys[0]: ${reason}`], name);
+    assert.ok(r.dropped[0]!.length < 300, `${name}: ${r.dropped[0]!.length} characters`);
+  }
+  // A kid too, next to a cut alg; a value of exactly 100 characters is quoted whole.
+  const both = remote({ ...rsaJwk, kid: huge('k'), alg: 'x'.repeat(100) });
+  assert.deepEqual(both.dropped, [`keys[0] (kid ${cut(huge('k'))}): RSA key with "alg" ${JSON.stringify('x'.repeat(100))} (must be RS* or PS*)`]);
+  // jwks.local goes through the same reasons (check and serve print them).
+  const local = importLocalJwks(jwks({ ...rsaJwk, alg: huge('H') }));
+  assert.ok(local.ok);
+  assert.deepEqual(local.dropped, [`keys[0]: RSA key with "alg" ${cut(huge('H'))} (must be RS* or PS*)`]);
+});
+
 test('JWKS keys that survive: EC curves from alg or crv, P-256 assumed (remote), oct, OKP; order kept', () => {
   const noCrv = (k: Record<string, string>) => ({ kty: 'EC', x: k.x, y: k.y });
   const r = remote(
