@@ -33,6 +33,7 @@ import type { BackendRefModel, HTTPRouteModel, RuleModel } from './validate-http
 import { referenceAllowed, type BackendConfigPolicyModel, type ReferenceGrantModel } from './validate-misc.js';
 import type { TrafficPolicyModel } from './validate-traffic-policy.js';
 import type { ListenerPolicyModel } from './validate-listener-policy.js';
+import { redactUserinfo } from '../util/host.js';
 
 export interface CompileOptions {
   /** Snapshot.generation (monotonic, chosen by the caller). */
@@ -971,7 +972,8 @@ function resolveBackendRef(
   tlsRequired: ReadonlyMap<string, string>,
 ): { ok: true; target: BackendTarget } | { ok: false; reason: string; message: string } {
   const p = `spec.rules[${rule.index}].backendRefs[${ref.index}]`;
-  const what = `${ref.kind} ${ref.namespace}/${ref.name}`;
+  // A name is any string to the CRD: `user:secret@host` written as one is shown without its password.
+  const what = `${ref.kind} ${ref.namespace}/${redactUserinfo(ref.name)}`;
   if (ref.unsupportedKind) {
     // Gateway API: an unsupported kind is ResolvedRefs False / InvalidKind, and only the requests
     // drawn to it get 500 (kgateway points its share at a cluster Envoy does not have).

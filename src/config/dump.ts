@@ -5,6 +5,7 @@
 
 import type { CompiledRoute, ImportedKey, JwtExtension, KeySetSource, RouteTable, Snapshot, ValueMatch } from './snapshot.js';
 import { redactUrl } from '../jwks/remote-fetch.js';
+import { redactUserinfo } from '../util/host.js';
 import { countProblems } from './report.js';
 import { SENSITIVE_NAME } from './schema.js';
 
@@ -106,8 +107,8 @@ function keySetDump(ks: KeySetSource | undefined, remoteState?: RemoteStateOf): 
     id: ks.id,
     kind: 'remote',
     url: redactUrl(ks.url),
-    ...(ks.target ? { target: `${ks.target.host}:${ks.target.port}` } : {}),
-    ...(ks.alternates ? { alternates: ks.alternates.map((h) => `${h.host}:${h.port}`) } : {}),
+    ...(ks.target ? { target: `${redactUserinfo(ks.target.host)}:${ks.target.port}` } : {}),
+    ...(ks.alternates ? { alternates: ks.alternates.map((h) => `${redactUserinfo(h.host)}:${h.port}`) } : {}),
     cacheDurationMs: ks.cacheDurationMs,
     fastListener: ks.fastListener,
     failedRefetchDurationMs: ks.failedRefetchDurationMs,
@@ -188,7 +189,7 @@ function listenersDump(snapshot: Snapshot): object[] {
 function liveParts(snapshot: Snapshot, remoteState?: RemoteStateOf): object {
   return {
     extensions: [...snapshot.extensions.values()].map((e) => extensionDump(e, snapshot, remoteState)),
-    backends: [...snapshot.backends.values()].map((b) => ({ key: b.key, endpoints: b.endpoints.map((e) => `${e.host}:${e.port}`) })),
+    backends: [...snapshot.backends.values()].map((b) => ({ key: b.key, endpoints: b.endpoints.map((e) => `${redactUserinfo(e.host)}:${e.port}`) })),
     problems: countProblems(snapshot.problems),
   };
 }

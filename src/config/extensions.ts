@@ -23,6 +23,7 @@ import {
 } from './validate-gateway-extension.js';
 import { referenceAllowed, type ConfigMapModel, type ReferenceGrantModel } from './validate-misc.js';
 import { normalizeAudience } from '../auth/claim-checks.js';
+import { redactUserinfo } from '../util/host.js';
 
 export type ImportLocalJwks = (
   text: string,
@@ -213,11 +214,11 @@ function compileRemote(
   } else {
     const b = cxt.backends.get(`${refNs}/${ref.name}`);
     if (!b) {
-      fail(bp, `jwt: remote jwks: unresolved backend ref: Backend ${refNs}/${ref.name} not found`);
+      fail(bp, `jwt: remote jwks: unresolved backend ref: Backend ${refNs}/${redactUserinfo(ref.name)} not found`);
       return undefined;
     }
     if (!b.valid || b.hosts.length === 0) {
-      fail(bp, `jwt: remote jwks: unresolved backend ref: Backend ${refNs}/${ref.name} is invalid${b.error ? ` (${b.error})` : ''}`);
+      fail(bp, `jwt: remote jwks: unresolved backend ref: Backend ${refNs}/${redactUserinfo(ref.name)} is invalid${b.error ? ` (${b.error})` : ''}`);
       return undefined;
     }
     target = { host: b.hosts[0]!.host, port: b.hosts[0]!.port };

@@ -5,7 +5,7 @@ import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { any, enumOf, int, list, obj, ParseCtx, str } from './schema.js';
 import { documentSchema, modelBase } from './validate-common.js';
-import { hostKind } from '../util/host.js';
+import { hostKind, redactUserinfo } from '../util/host.js';
 
 const OTHER_TYPES: Record<string, string> = { aws: 'AWS', ai: 'AI', dynamicForwardProxy: 'DynamicForwardProxy', gcp: 'GCP', mcp: 'MCP', azure: 'Azure' };
 const TYPE_VALUES = ['Static', 'AWS', 'AI', 'DynamicForwardProxy', 'GCP', 'MCP', 'Azure'] as const;
@@ -58,7 +58,8 @@ export function validateBackend(raw: RawResource, problems: ConfigProblem[]): Ba
     s.static?.hosts.forEach((h, i) => {
       // (A `$VAR` left unexpanded already has its own warning.)
       if (hostKind(h.host) === undefined && !h.host.includes('$')) {
-        cx.warn(`spec.static.hosts[${i}].host`, `${JSON.stringify(h.host.length > 100 ? h.host.slice(0, 100) + '…' : h.host)} is neither an IP address (without a zone) nor a DNS name: it never has an address (kgateway hands it to Envoy as a DNS name that does not resolve), so requests go to the other hosts, or get 503 no healthy upstream`);
+        const shown = redactUserinfo(h.host);
+        cx.warn(`spec.static.hosts[${i}].host`, `${JSON.stringify(shown.length > 100 ? shown.slice(0, 100) + '…' : shown)} is neither an IP address (without a zone) nor a DNS name: it never has an address (kgateway hands it to Envoy as a DNS name that does not resolve), so requests go to the other hosts, or get 503 no healthy upstream`);
       }
     });
   }

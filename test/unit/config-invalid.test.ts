@@ -289,6 +289,30 @@ test('credentials written in the config are never quoted by a problem', () => {
   for (const p of problems) assert.doesNotMatch(p.message, /8675309123|Pa55w0rd|K3Y|S3CRETVALUE|user/, p.message);
 });
 
+test('a user name and password written into a Backend host or a backendRef name are never printed: check, --output json, the serve log and /config_dump show redacted@ (the host warning quoted the password)', async () => {
+  const { configDump } = await import('../../src/config/dump.js');
+  const KGW_GROUP = 'gateway.kgateway.dev';
+  const text = [
+    backend({ static: { hosts: [{ host: 'svc-user:Pa55w0rd@api.example.com', port: 80 }, { host: '10.0.0.1', port: 80 }] } }),
+    gateway(),
+    route({ parentRefs: [{ name: 'gw', namespace: 'default' }], rules: [
+      { name: 'main', backendRefs: [{ group: KGW_GROUP, kind: 'Backend', name: 'be' }] },
+      { name: 'typo', matches: [{ path: { type: 'PathPrefix', value: '/x' } }], backendRefs: [{ group: KGW_GROUP, kind: 'Backend', name: 'svc-user:Pa55w0rd@be' }] },
+    ] }),
+    jwtExt({ jwks: remote({ backendRef: { group: KGW_GROUP, kind: 'Backend', name: 'idp:Pa55w0rd@idp' } }) }),
+  ].map((d) => JSON.stringify(d)).join('\n---\n');
+  const snapshot = compileText(text, { generation: 1 }, 'case.yaml');
+  const problems = snapshot.problems;
+  assertProblem(problems, { resource: B, path: 'spec.static.hosts[0].host', message: '"redacted@api.example.com" is neither an IP address (without a zone) nor a DNS name', severity: 'warning' });
+  assertProblem(problems, { resource: R, path: 'spec.rules[1].backendRefs[0].name', message: 'Backend default/redacted@be not found' });
+  assertProblem(problems, { resource: E, path: `${pp}.jwks.remote.backendRef`, message: 'Backend default/redacted@idp not found' });
+  // check prints these messages as they are (text or JSON), and serve logs them.
+  for (const p of problems) assert.doesNotMatch(`${p.path} ${p.message}`, /Pa55w0rd|svc-user|idp:/, p.message);
+  const dump = JSON.stringify(configDump(snapshot));
+  assert.match(dump, /"redacted@api\.example\.com:80"/);
+  assert.doesNotMatch(dump, /Pa55w0rd/);
+});
+
 test('the invalid-config table covers at least 30 cases', () => {
   assert.ok(cases.length >= 30, `${cases.length} cases`);
 });
