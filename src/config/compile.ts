@@ -637,6 +637,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     }
   }
 
+  warnStackedExtensions(compiledCache, policyById, problems);
+
   // --- Ports ---------------------------------------------------------------------------------
   const ports = new Map<number, PortTable>();
   const byPort = new Map<number, ListenerState[]>();
@@ -1049,6 +1051,69 @@ function tlsRequiredTargets(v: ValidatedConfig, backendTls: ReadonlyMap<string, 
 function targetsKey(p: BackendConfigPolicyModel, key: string): boolean {
   const ns = p.raw.namespace;
   return p.targetRefs.some((t) => `${backendRefKind(t.group, t.kind)}/${ns}/${t.name}` === key);
+}
+
+const LEVEL_ORDER = ['Gateway', 'Listener', 'HTTPRoute', 'Rule', 'ExtensionRef'];
+const LEVEL_WORDS: Readonly<Record<string, string>> = {
+  Gateway: 'Gateway level',
+  Listener: 'listener level',
+  HTTPRoute: 'HTTPRoute level',
+  Rule: 'rule level',
+  ExtensionRef: 'ExtensionRef filter level',
+};
+
+/**
+ * Different GatewayExtensions that apply to one route from two levels (a Gateway policy and a
+ * route policy, say) both run, each must pass (spec §2.4), where kgateway's docs say the
+ * route-level policy takes precedence (spec §6.6). And an earlier extension (`jwt/<ns>/<name>`
+ * order) that removes the token it accepted (forwardToken unset) leaves the later one without it:
+ * 401 Jwt is missing for every request with one token. Warned once per pair of extensions and
+ * more specific policy, on that policy's extensionRef, naming the routes.
+ */
+function warnStackedExtensions(compiled: ReadonlyMap<string, RouteEntry[]>, policyById: ReadonlyMap<string, PolicyState>, problems: ConfigProblem[]): void {
+  const pairs = new Map<string, { a: JwtExtension; b: JwtExtension; originA: string; originB: string; routes: Set<string> }>();
+  for (const entries of compiled.values()) {
+    for (const { route } of entries) {
+      const { jwt, origins } = route.auth;
+      for (let i = 0; i < jwt.length; i++) {
+        for (let j = i + 1; j < jwt.length; j++) {
+          const key = `${origins[i]}|${origins[j]}|${jwt[i]!.filterName}|${jwt[j]!.filterName}`;
+          let p = pairs.get(key);
+          if (!p) pairs.set(key, (p = { a: jwt[i]!, b: jwt[j]!, originA: origins[i]!, originB: origins[j]!, routes: new Set() }));
+          p.routes.add(route.route);
+        }
+      }
+    }
+  }
+  const split = (origin: string): { id: string; level: string } => {
+    const at = origin.lastIndexOf('@');
+    return { id: origin.slice(0, at), level: origin.slice(at + 1) };
+  };
+  for (const { a, b, originA, originB, routes } of pairs.values()) {
+    const oa = split(originA);
+    const ob = split(originB);
+    // On the more specific policy: the one whose author expected it to take over.
+    const [specific, general] = LEVEL_ORDER.indexOf(oa.level) >= LEVEL_ORDER.indexOf(ob.level) ? [oa, ob] : [ob, oa];
+    const st = policyById.get(specific.id);
+    if (!st) continue;
+    const name = (id: string): string => id.slice(id.indexOf('/') + 1);
+    const extOf = (o: { id: string }): string => (o === oa ? a.key : b.key);
+    const on = `${routes.size === 1 ? 'HTTPRoute' : 'HTTPRoutes'} ${listSome([...routes].sort())}`;
+    let msg =
+      `GatewayExtension ${extOf(specific)} (this policy, at the ${LEVEL_WORDS[specific.level]}) and GatewayExtension ${extOf(general)} (TrafficPolicy ${name(general.id)}, at the ${LEVEL_WORDS[general.level]}) both apply to ${on}: ` +
+      `different GatewayExtensions do not override each other (kgateway's docs say route-level policies take precedence; for JWT that holds only for the same GatewayExtension): both JWT filters run, ${a.filterName} first, and a request must pass each`;
+    // The earlier one's providers that remove a token from a location the later one reads.
+    const readsB = new Set(b.providers.flatMap((p) => [...p.headerLocations.map((l) => `h:${l.name}`), ...p.queryLocations.map((q) => `q:${q}`)]));
+    const removers = a.providers.filter((p) => !p.forwardToken && [...p.headerLocations.map((l) => `h:${l.name}`), ...p.queryLocations.map((q) => `q:${q}`)].some((l) => readsB.has(l)));
+    if (removers.length > 0) {
+      const who = `${a.key}'s provider${removers.length === 1 ? '' : 's'} ${listSome(removers.map((p) => p.name))} ${removers.length === 1 ? 'does' : 'do'} not set forwardToken: true`;
+      const then = b.allowMissing
+        ? `${b.key} (AllowMissing) then finds no token and lets the request through unchecked, without its claim headers`
+        : `${b.key} then answers 401 Jwt is missing: no request with one token passes`;
+      msg += `. ${who}, so it removes the token it accepted and ${then}. Set forwardToken: true on ${a.key}'s providers, or use one GatewayExtension (with both providers) at one level`;
+    } else msg += ': if one check is meant, use one GatewayExtension at one level';
+    ParseCtx.for(st.model.raw, problems).warn('spec.jwtAuth.extensionRef', msg);
+  }
 }
 
 function targetNotFound(kind: string, ns: string, name: string, all: readonly RawResource[]): string {

@@ -250,7 +250,11 @@ test('global policy namespace (kgateway KGW_GLOBAL_POLICY_NAMESPACE): its target
   // With it, the selectors attach across namespaces (route level and a listener by sectionName);
   // the policy naming its target stays namespace-local.
   const on = compileText(text, { generation: 1, globalPolicyNamespace: 'infra' });
-  assert.deepEqual(on.problems.filter((p) => p.resource === 'TrafficPolicy/infra/global-jwt' || p.resource === 'TrafficPolicy/infra/global-listener'), []);
+  // Only that the two extensions both run on listener "other" (a and b at two levels).
+  assert.deepEqual(
+    on.problems.filter((p) => p.resource === 'TrafficPolicy/infra/global-jwt' || p.resource === 'TrafficPolicy/infra/global-listener').map((p) => `${p.resource} ${p.path}`),
+    ['TrafficPolicy/infra/global-jwt spec.jwtAuth.extensionRef'],
+  );
   assert.deepEqual(auth(on, '/public').origins, ['TrafficPolicy/infra/global-jwt@HTTPRoute']);
   assert.deepEqual(keys(auth(on, '/public', 9090)).sort(), ['infra/a', 'infra/b']);
   assert.match(on.problems.find((p) => p.resource === 'TrafficPolicy/infra/by-name')!.message, /target HTTPRoute default\/app not found in namespace infra/);
@@ -340,4 +344,24 @@ test('kgateway.dev/inherited-policy-priority: ShallowMergePreferParent is refuse
   assert.match(err?.message ?? '', /ShallowMergePreferParent" is not supported/);
   const r: GatewayRequest = { method: 'GET', path: '/public', query: '', host: 'h', authority: 'h', headers: [], remoteAddress: '', scheme: 'http' };
   assert.match(selectRoute(s.ports.get(8080)!, r)?.route.invalid ?? '', /inherited-policy-priority "ShallowMergePreferParent" is not supported/, 'every route of that Gateway answers 500');
+});
+
+test('different extensions at gateway and route level: check warns on the route-level policy that both run, and that the first removes the token the second needs', () => {
+  const warnings = (s: Snapshot): string[] => s.problems.filter((p) => p.severity === 'warning').map((p) => `${p.resource} ${p.path}: ${p.message}`);
+  const s = build([gateway, route, ext('zeta'), ext('alpha', 'auth'), pol('g', { ...onGateway(), ...jwt('zeta') }), pol('r', { ...onRoute(), ...jwt('alpha', 'auth') })]);
+  assert.deepEqual(warnings(s), [
+    'TrafficPolicy/default/r spec.jwtAuth.extensionRef: GatewayExtension auth/alpha (this policy, at the HTTPRoute level) and GatewayExtension default/zeta (TrafficPolicy default/g, at the Gateway level) both apply to HTTPRoute default/app: ' +
+      "different GatewayExtensions do not override each other (kgateway's docs say route-level policies take precedence; for JWT that holds only for the same GatewayExtension): both JWT filters run, jwt/auth/alpha first, and a request must pass each. " +
+      "auth/alpha's provider p does not set forwardToken: true, so it removes the token it accepted and default/zeta then answers 401 Jwt is missing: no request with one token passes. Set forwardToken: true on auth/alpha's providers, or use one GatewayExtension (with both providers) at one level",
+  ]);
+  // Once per pair, whatever the number of rules and listeners; the gateway-level extension first
+  // in filter order: still on the route-level policy.
+  const fwd = ext('alpha', 'auth') as { spec: { jwt: { providers: Doc[] } } };
+  fwd.spec.jwt.providers[0]!['forwardToken'] = true;
+  const s2 = build([gateway, route, ext('zeta'), fwd as Doc, pol('g', { ...onGateway(), ...jwt('zeta') }), pol('r', { ...onRoute(), ...jwt('alpha', 'auth') })]);
+  const w2 = warnings(s2);
+  assert.equal(w2.length, 1);
+  assert.match(w2[0]!, /^TrafficPolicy\/default\/r spec\.jwtAuth\.extensionRef: .*a request must pass each: if one check is meant, use one GatewayExtension at one level$/);
+  // The same extension at both levels runs once: nothing to say.
+  assert.deepEqual(warnings(build([gateway, route, ext('a'), pol('g', { ...onGateway(), ...jwt('a') }), pol('r', { ...onRoute(), ...jwt('a') })])), []);
 });
