@@ -64,6 +64,8 @@ interface PolicyState {
   lost: boolean;
   /** Gateways (`ns/name`) the policy reaches, directly or through a route: its status ancestors. */
   readonly ancestors: Set<string>;
+  /** What its targets of kinds jwtgate does not serve get (one line per target). */
+  readonly unserved: string[];
 }
 
 interface ListenerState {
@@ -180,7 +182,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(jwtAuth ? { jwtAuth } : {}),
       ...(invalid !== undefined ? { invalid } : {}),
     };
-    const st: PolicyState = { model: m, attached, targetsFound: 0, referencedByFilter: false, won: false, lost: false, ancestors: new Set() };
+    const st: PolicyState = { model: m, attached, targetsFound: 0, referencedByFilter: false, won: false, lost: false, ancestors: new Set(), unserved: [] };
     policies.push(st);
     policiesByKey.set(nk(m.namespace, m.name), st);
   }
@@ -383,21 +385,39 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   // them (spec.allowedListeners); jwtgate does not serve them, so each fails closed as above: its
   // hostname answers 500 on a port the parent serves, instead of reaching the parent's other
   // listeners' routes (a public catch-all would serve what the ListenerSet's routes protect).
+  // What the requests for each ListenerSet's listeners get, by `Kind/namespace/name`: said again
+  // to the HTTPRoutes and TrafficPolicies that name one (jwtgate attaches them to nothing).
+  const setOutcomes = new Map<string, { whole?: string; listeners: Map<string, string> }>();
+  /** The first Gateway (`ns/name`) jwtgate serves each port for. */
+  const portGateway = new Map<number, string>();
+  for (const [gkey, states] of listenersByGateway) for (const st of states) if (!portGateway.has(st.l.port)) portGateway.set(st.l.port, gkey);
   for (const set of v.listenerSets) {
-    if (!set.valid || set.parent === undefined) continue; // refused by the API server, or warned
+    const outcome = { listeners: new Map<string, string>() } as { whole?: string; listeners: Map<string, string> };
+    setOutcomes.set(resourceId(set.raw), outcome);
+    if (!set.valid || set.parent === undefined) {
+      // refused by the API server, or warned
+      outcome.whole = !set.valid ? `the ${set.raw.kind} is invalid (the API server refuses it)` : `its parentRef is not a Gateway: it attaches to nothing`;
+      continue;
+    }
     const cx = ParseCtx.for(set.raw, problems);
     const gw = gateways.get(set.parent);
     if (!gw) {
       cx.warn('spec.parentRef', `Gateway ${set.parent} not found: this ${set.raw.kind} attaches to nothing and is ignored`);
+      outcome.whole = `its Gateway ${set.parent} is not found: nothing of it is served`;
       continue;
     }
-    if (!gw.valid) continue; // the Gateway is not served: nothing of it listens
+    if (!gw.valid) {
+      // the Gateway is not served: nothing of it listens
+      outcome.whole = `its Gateway ${set.parent} is invalid and not served: nothing of it is served`;
+      continue;
+    }
     const from = gw.allowedListeners;
     if (from === 'None' || (from === 'Same' && gw.namespace !== set.namespace)) {
       cx.warn(
         'spec.parentRef',
         `Gateway ${set.parent} does not admit this ${set.raw.kind} (its spec.allowedListeners.namespaces.from is ${from}${from === 'None' ? ', the default' : ''}): not attached, as kgateway does; ignored`,
       );
+      outcome.whole = `Gateway ${set.parent} does not admit it (spec.allowedListeners): not attached, in kgateway either`;
       continue;
     }
     const gkey = set.parent;
@@ -408,17 +428,58 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       const clash = own.find((o) => o.port === l.port && o.hostname === l.hostname);
       if (clash) {
         cx.warn(p, `listener ${l.name} has the same port ${l.port} and ${l.hostname ? `hostname ${l.hostname}` : 'no hostname'} as Gateway ${gkey} listener "${clash.name}": Conflicted, not attached (the Gateway's own listener wins, as in kgateway); ignored`);
+        outcome.listeners.set(l.name, `Conflicted with Gateway ${gkey} listener "${clash.name}", not attached (in kgateway either)`);
         continue;
       }
       const host = l.hostname !== undefined ? `hostname ${l.hostname}` : 'any host no other listener of the port takes';
       const reason = `${set.raw.kind} ${set.namespace}/${set.name} listener ${l.name}: ListenerSets are not supported by jwtgate`;
       if (!servedPorts.has(l.port)) {
-        cx.error(p, `${reason}: not served (jwtgate does not listen on port ${l.port} for Gateway ${gkey}); its routes get no traffic`);
+        // Not a 500: nothing of this Gateway listens there; another Gateway's listeners may.
+        const other = portGateway.get(l.port);
+        const what = other === undefined ? 'connection refused, as no Gateway listens on that port' : `requests on that port go to Gateway ${other}'s routes`;
+        cx.error(p, `${reason}: not served (jwtgate does not listen on port ${l.port} for Gateway ${gkey}): ${what}; its routes get no traffic`);
+        outcome.listeners.set(l.name, `not served (jwtgate does not listen on port ${l.port} for Gateway ${gkey}): ${what}`);
         continue;
       }
       cx.error(p, `${reason}: requests for ${host} on port ${l.port} (Gateway ${gkey}) get 500 rather than reach the Gateway's other listeners' routes`);
+      outcome.listeners.set(l.name, `requests for ${host} on port ${l.port} (Gateway ${gkey}) get 500`);
       // Indexed after the Gateway's own listeners in tie-breaks (Gateway API: the parent's win).
       addFailClosed(gw, gkey, { name: `${set.raw.kind}/${set.namespace}/${set.name}/${l.name}`, index: 1000 + l.index, port: l.port, ...(l.hostname !== undefined ? { hostname: l.hostname } : {}) }, reason, true);
+    }
+  }
+
+  /** What requests for a ListenerSet (one listener, with `section`) get, for the resources that name it. */
+  const describeSet = (group: string, kind: string, ns: string, name: string, section?: string): string => {
+    const set = v.listenerSets.find((x) => x.raw.kind === kind && x.namespace === ns && x.name === name && x.raw.apiVersion.startsWith(`${group}/`));
+    const o = set && setOutcomes.get(resourceId(set.raw));
+    if (!o) return `${kind} ${ns}/${name} is not found`;
+    const what = `${kind} ${ns}/${name}`;
+    if (o.whole !== undefined) return `${what}: ${o.whole}`;
+    const ls = section !== undefined ? [[section, o.listeners.get(section) ?? 'not found in it'] as const] : [...o.listeners];
+    return `${what}: ${ls.map(([n, t]) => `listener ${n}: ${t}`).join('; ')}`;
+  };
+  const GRPC_UNSERVED = 'GRPCRoutes are not served by jwtgate (it serves HTTP/1.1: gRPC requests are not served, and requests for the route\'s hostnames are matched against the HTTPRoutes of the port)';
+  // TrafficPolicy targets of kinds kgateway attaches to and jwtgate does not serve.
+  for (const p of policies) {
+    if (p.model.unservedTargets.length === 0) continue;
+    const cx = ParseCtx.for(p.model.raw, problems);
+    const global = opts.globalPolicyNamespace !== undefined && p.model.namespace === opts.globalPolicyNamespace;
+    for (const t of p.model.unservedTargets) {
+      let names: { ns: string; name: string }[];
+      if (t.name !== undefined) names = [{ ns: p.model.namespace, name: t.name }];
+      else if (t.kind.endsWith('ListenerSet')) {
+        names = v.listenerSets
+          .filter((x) => x.raw.kind === t.kind && (global || x.namespace === p.model.namespace) && labelsMatch(x.raw.labels, t.matchLabels ?? {}))
+          .map((x) => ({ ns: x.namespace, name: x.name }));
+      } else names = [];
+      const target = t.name !== undefined ? `target ${t.kind} ${p.model.namespace}/${t.name}` : `target kind ${t.kind}`;
+      const attaches = 'so this target attaches to nothing here, where kgateway attaches the policy to it';
+      let message: string;
+      if (t.kind === 'GRPCRoute') message = `${target}: ${GRPC_UNSERVED}, ${attaches}`;
+      else if (names.length === 0) message = `${target}: ListenerSets are not served by jwtgate, ${attaches} (these matchLabels select no ${t.kind} here)`;
+      else message = `${target}: ListenerSets are not served by jwtgate, ${attaches}; what its requests get: ${names.map((n) => describeSet(t.group, t.kind, n.ns, n.name, t.sectionName)).join('; ')}`;
+      cx.warn(`${t.path}.kind`, message);
+      p.unserved.push(message);
     }
   }
 
@@ -497,6 +558,9 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     rt.parentRefs.forEach((pr) => {
       const pp = `spec.parentRefs[${pr.index}]`;
       if (pr.kind !== 'Gateway' || pr.group !== GATEWAY_API_GROUP) {
+        if (pr.kind.endsWith('ListenerSet')) {
+          cx.warn(pp, `parent ${pr.group}/${pr.kind} is not supported by jwtgate (only Gateway): this parentRef is ignored, as ListenerSets are not served; what requests for it get: ${describeSet(pr.group, pr.kind, pr.namespace, pr.name, pr.sectionName)}`);
+        }
         parentResults.push({ accepted: false, reason: 'InvalidKind', message: `parent ${pr.group}/${pr.kind} not supported` });
         return;
       }
@@ -785,7 +849,12 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       } else {
         conditions.push({ type: 'Accepted', status: 'True', reason: 'Valid', message: 'Policy accepted' });
         if (pol.targetsFound === 0 && !pol.referencedByFilter) {
-          conditions.push({ type: 'Attached', status: 'False', reason: 'Pending', message: 'no target found: kgateway silently ignores this policy' });
+          conditions.push({
+            type: 'Attached',
+            status: 'False',
+            reason: 'Pending',
+            message: pol.unserved.length > 0 ? pol.unserved.join('; ') : 'no target found: kgateway silently ignores this policy',
+          });
         } else if (pol.lost && !pol.won) {
           conditions.push({ type: 'Attached', status: 'False', reason: 'Overridden', message: 'Overridden due to conflict with higher priority policy in target(s)' });
         } else conditions.push({ type: 'Attached', status: 'True', reason: 'Attached', message: 'Attached to all targets' });
@@ -801,7 +870,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       const set = lsById.get(id)!;
       conditions.push(
         set.valid
-          ? { type: 'Accepted', status: 'False', reason: 'UnsupportedKind', message: `ListenerSets are not supported by jwtgate: the listeners its parent Gateway admits answer 500 for their hostnames` }
+          ? { type: 'Accepted', status: 'False', reason: 'UnsupportedKind', message: `ListenerSets are not supported by jwtgate: ${describeSet(raw.apiVersion.slice(0, raw.apiVersion.indexOf('/')), raw.kind, set.namespace, set.name)}` }
           : { type: 'Accepted', status: 'False', reason: 'Invalid', message: set.error ?? `invalid ${raw.kind}` },
       );
     } else {

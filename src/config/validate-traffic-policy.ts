@@ -94,16 +94,31 @@ export interface TrafficPolicyModel {
   readonly name: string;
   readonly targetRefs: readonly TargetRefModel[];
   readonly targetSelectors: readonly (TargetSelector & { readonly path: string })[];
+  /**
+   * Targets of kinds kgateway attaches to and jwtgate does not serve (GRPCRoute, ListenerSet,
+   * XListenerSet): they attach to nothing here; compile.ts says what their requests get.
+   */
+  readonly unservedTargets: readonly UnservedTarget[];
   /** `jwtAuth`, when set: an extension (namespace defaulted to the policy's) or disable. */
   readonly jwtAuth?: { readonly kind: 'extension'; readonly namespace: string; readonly name: string } | { readonly kind: 'disable' };
   readonly valid: boolean;
   readonly error?: string;
 }
 
+export interface UnservedTarget {
+  readonly group: string;
+  readonly kind: string;
+  /** A targetRef's name; undefined for a selector. */
+  readonly name?: string;
+  readonly matchLabels?: Readonly<Record<string, string>>;
+  readonly sectionName?: string;
+  readonly path: string;
+}
+
 const SUPPORTED_KINDS = new Set(['Gateway', 'HTTPRoute']);
 const TARGET_PATH = /^spec\.target(Refs|Selectors)(\[|\.|$)/;
 
-function checkTarget(t: { group: string; kind: string }, p: string, cx: ParseCtx): boolean {
+function checkTarget(t: { group: string; kind: string }, p: string, cx: ParseCtx): boolean | 'unserved' {
   // A required field that failed its schema (already reported with its path) leaves the item
   // incomplete: it targets nothing.
   if (typeof t.kind !== 'string' || typeof t.group !== 'string') return false;
@@ -114,10 +129,8 @@ function checkTarget(t: { group: string; kind: string }, p: string, cx: ParseCtx
     }
     return true;
   }
-  if (t.kind === 'GRPCRoute' || t.kind.endsWith('ListenerSet')) {
-    cx.warn(`${p}.kind`, `target kind ${t.kind} is not supported by jwtgate yet: this target is ignored`);
-    return false;
-  }
+  // Warned about in compile.ts, which knows what the requests for that target get.
+  if (t.kind === 'GRPCRoute' || t.kind.endsWith('ListenerSet')) return 'unserved';
   cx.error(`${p}.kind`, `Unsupported value: "${t.kind}": supported target kinds: Gateway, HTTPRoute, GRPCRoute, *ListenerSet`);
   return false;
 }
@@ -128,16 +141,22 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   const doc = document.parse(raw.object, '', cx);
   const s = doc?.spec;
   const targetRefs: TargetRefModel[] = [];
+  const unservedTargets: UnservedTarget[] = [];
   (s?.targetRefs ?? []).forEach((t, i) => {
     const p = `spec.targetRefs[${i}]`;
-    if (typeof t.name === 'string' && checkTarget(t, p, cx)) targetRefs.push({ ...t, path: p });
+    if (typeof t.name !== 'string') return;
+    const r = checkTarget(t, p, cx);
+    if (r === 'unserved') unservedTargets.push({ group: t.group, kind: t.kind, name: t.name, ...(t.sectionName !== undefined ? { sectionName: t.sectionName } : {}), path: p });
+    else if (r) targetRefs.push({ ...t, path: p });
   });
   const targetSelectors: (TargetSelector & { path: string })[] = [];
   (s?.targetSelectors ?? []).forEach((t, i) => {
     const p = `spec.targetSelectors[${i}]`;
     const labels = t.matchLabels as unknown;
     if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) return;
-    if (checkTarget(t, p, cx)) targetSelectors.push({ ...t, path: p });
+    const r = checkTarget(t, p, cx);
+    if (r === 'unserved') unservedTargets.push({ group: t.group, kind: t.kind, matchLabels: t.matchLabels, ...(t.sectionName !== undefined ? { sectionName: t.sectionName } : {}), path: p });
+    else if (r) targetSelectors.push({ ...t, path: p });
   });
   // `jwtAuth:` with nothing under it (an extensionRef indented one level too little, `~`):
   // kubectl drops the null and the policy would enforce nothing; refused so its targets fail
@@ -159,6 +178,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     ...modelBase(raw, cx, problems, before),
     targetRefs,
     targetSelectors,
+    unservedTargets,
     ...(jwt !== undefined ? { jwtAuth: jwt } : {}),
     valid: cx.errors === 0,
   };

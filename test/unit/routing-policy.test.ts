@@ -365,3 +365,31 @@ test('different extensions at gateway and route level: check warns on the route-
   // The same extension at both levels runs once: nothing to say.
   assert.deepEqual(warnings(build([gateway, route, ext('a'), pol('g', { ...onGateway(), ...jwt('a') }), pol('r', { ...onRoute(), ...jwt('a') })])), []);
 });
+
+test('a policy whose only target is a ListenerSet or a GRPCRoute: Attached False says the kind is not served here and what its requests get (not that kgateway ignores it)', () => {
+  const gw = structuredClone(gateway) as { spec: Doc };
+  gw.spec['allowedListeners'] = { namespaces: { from: 'Same' } };
+  const set: Doc = {
+    apiVersion: 'gateway.networking.x-k8s.io/v1alpha1',
+    kind: 'XListenerSet',
+    metadata: { name: 'ls', namespace: 'default' },
+    spec: { parentRef: { name: 'gw' }, listeners: [{ name: 'a', protocol: 'HTTP', port: 8080, hostname: 'a.example.com' }, { name: 'b', protocol: 'HTTP', port: 8081 }] },
+  };
+  const onSet = { targetRefs: [{ group: 'gateway.networking.x-k8s.io', kind: 'XListenerSet', name: 'ls' }] };
+  const onGrpc = { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'GRPCRoute', name: 'g' }] };
+  const s = compileText([gw as Doc, route, set, ext('a'), pol('p', { ...onSet, ...jwt('a') }), pol('q', { ...onGrpc, ...jwt('a') })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }, 'pol.yaml');
+  const cond = (name: string) => s.statuses.find((x) => x.resource === `TrafficPolicy/default/${name}`)!.conditions.find((c) => c.type === 'Attached')!;
+  assert.deepEqual(cond('p'), {
+    type: 'Attached',
+    status: 'False',
+    reason: 'Pending',
+    message:
+      'target XListenerSet default/ls: ListenerSets are not served by jwtgate, so this target attaches to nothing here, where kgateway attaches the policy to it; what its requests get: XListenerSet default/ls: ' +
+      'listener a: requests for hostname a.example.com on port 8080 (Gateway default/gw) get 500; listener b: not served (jwtgate does not listen on port 8081 for Gateway default/gw): connection refused, as no Gateway listens on that port',
+  });
+  assert.match(cond('q').message, /^target GRPCRoute default\/g: GRPCRoutes are not served by jwtgate .*so this target attaches to nothing here, where kgateway attaches the policy to it$/);
+  assert.doesNotMatch(cond('q').message, /silently ignores/);
+  // The XListenerSet's own status says the same, per listener.
+  const ls = s.statuses.find((x) => x.resource === 'XListenerSet/default/ls')!.conditions[0]!;
+  assert.match(ls.message, /^ListenerSets are not supported by jwtgate: XListenerSet default\/ls: listener a: .* get 500; listener b: not served .*connection refused/);
+});
