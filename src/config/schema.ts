@@ -393,8 +393,8 @@ export interface ObjectOptions {
   readonly legacy?: Readonly<Record<string, string>>;
   /** Fields accepted but not used -> warning text. */
   readonly ignored?: Readonly<Record<string, string>>;
-  /** Fields not implemented whose absence would let through what they deny -> error text. */
-  readonly refused?: Readonly<Record<string, string>>;
+  /** Fields not implemented whose absence would let through what they deny -> error text (or its maker, given the object). */
+  readonly refused?: Readonly<Record<string, string | ((v: Record<string, unknown>) => string)>>;
   /** Each group: exactly one of these fields must be set (`+kubebuilder:validation:ExactlyOneOf`). */
   readonly exactlyOneOf?: readonly (readonly string[])[];
   /** Unknown fields: an error (default, with "did you mean"), or allowed silently. */
@@ -443,7 +443,7 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
       }
       const refused = o.refused?.[key];
       if (refused !== undefined) {
-        if (v[rawKey] !== null && v[rawKey] !== undefined) cx.error(p, refused);
+        if (v[rawKey] !== null && v[rawKey] !== undefined) cx.error(p, typeof refused === 'string' ? refused : refused(v));
         continue;
       }
       const ignored = o.ignored?.[key];
