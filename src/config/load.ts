@@ -206,6 +206,7 @@ function parseInto(text: string, file: string, out: LoadResult): boolean {
   // a file saved with old Mac line endings read as one comment line: empty, silently. One
   // character for one keeps every offset.
   if (text.includes('\r')) text = text.replace(/\r(?!\n)/g, '\n');
+  text = stripHeredocs(text, file, out);
   const lineCounter = new LineCounter();
   const lineOf = (offset: number | undefined): number => (offset === undefined ? 1 : lineCounter.linePos(offset).line || 1);
   // Documents are composed one at a time, so reading stops at MAX_DOCUMENTS instead of building
@@ -395,6 +396,52 @@ function addResource(
     file,
     lines,
   });
+}
+
+/**
+ * A shell heredoc copied with a docs example (kgateway's docs wrap every one in
+ * `kubectl apply -f- <<EOF` … `EOF`): the YAML parser's own errors said nothing useful, and a
+ * lone trailing `EOF` lost the last document. Its lines, at the start of a line, are each an
+ * error that says to keep only the YAML between them (fatal, as a syntax error is), and are read
+ * as comments (offsets kept) so the rest of the file is still checked.
+ */
+const HEREDOC_OPEN = /^(?:\$\s*)?(?=(?:kubectl|cat)\b)(?=[^#]*\bkubectl\b)[^#]*?<<-?[ \t]*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1/;
+
+function stripHeredocs(text: string, file: string, out: LoadResult): string {
+  if (!text.includes('<<') && !/^EOF[ \t]*$/m.test(text)) return text;
+  const lines = text.split('\n');
+  const blank = (i: number): void => {
+    lines[i] = '#'.padEnd(lines[i]!.length, ' ');
+  };
+  const found = (line: number, message: string): void => {
+    out.problems.push({ ...fileProblem(file, message, `${file}:${line}`), fatal: true });
+  };
+  const WRAP = "the shell heredoc kgateway's docs wrap each example in, copied with the manifest: not YAML";
+  let open: { index: number; text: string; delimiter: string } | undefined;
+  let changed = false;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/[ \t\r]+$/, '');
+    const m = open === undefined ? HEREDOC_OPEN.exec(line) : null;
+    if (m) {
+      open = { index: i, text: short(line), delimiter: m[2]! };
+      blank(i);
+      changed = true;
+      continue;
+    }
+    if (line !== (open?.delimiter ?? 'EOF')) continue;
+    blank(i);
+    changed = true;
+    if (open) {
+      found(open.index + 1, `\`${open.text}\` (line ${open.index + 1}) and \`${line}\` (line ${i + 1}) are ${WRAP}. Keep only the YAML between them (remove both lines)`);
+      open = undefined;
+    } else {
+      found(i + 1, `\`${line}\` (line ${i + 1}) is the end of ${WRAP.replace('the shell heredoc', 'the shell heredoc (`kubectl apply -f- <<EOF` … `EOF`)')}. Keep only the YAML before it (remove this line)`);
+    }
+  }
+  if (open) {
+    found(open.index + 1, `\`${open.text}\` (line ${open.index + 1}) opens ${WRAP}. Keep only the YAML after it, up to its closing \`${open.delimiter}\` line (remove both)`);
+  }
+  return changed ? lines.join('\n') : text;
 }
 
 interface TemplateFound {

@@ -244,3 +244,39 @@ test('a kustomization.yaml is a fatal error saying to render it with kubectl kus
   const component = loadManifestsFromText('apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches: []\n', 'kustomization.yaml');
   assert.match(component.problems[0]?.message ?? '', /^a kustomize file \(Component\), not a manifest: render it with `kubectl kustomize \.`/);
 });
+
+test('a docs example copied with its shell heredoc (kubectl apply -f- <<EOF … EOF): an error that says to keep only the YAML between them, and the YAML is still read', () => {
+  const extDoc = `apiVersion: ${KGW}\nkind: GatewayExtension\nmetadata:\n  name: ext\nspec:\n  jwt:\n    providers:\n    - name: p\n      issuer: iss\n      jwks:\n        local:\n          inline: |\n            ${JWKS}\n`;
+  const polDoc = `apiVersion: ${KGW}\nkind: TrafficPolicy\nmetadata:\n  name: pol\nspec:\n  targetRefs:\n  - group: gateway.networking.k8s.io\n    kind: Gateway\n    name: gw\n  jwtAuth:\n    extensionRef:\n      name: ext\n`;
+  const ids = (r: ReturnType<typeof loadManifestsFromText>): string[] => r.resources.map((x) => `${x.kind}/${x.name}`);
+  const said = (r: ReturnType<typeof loadManifestsFromText>): unknown[] => r.problems.map((p) => [p.severity, p.fatal, p.source, p.message]);
+
+  const full = loadManifestsFromText(`kubectl apply -f- <<EOF\n${extDoc}---\n${polDoc}\nEOF\n`, 'h.yaml');
+  assert.deepEqual(ids(full), ['GatewayExtension/ext', 'TrafficPolicy/pol']);
+  assert.deepEqual(said(full), [
+    ['error', true, 'h.yaml:1', "`kubectl apply -f- <<EOF` (line 1) and `EOF` (line 29) are the shell heredoc kgateway's docs wrap each example in, copied with the manifest: not YAML. Keep only the YAML between them (remove both lines)"],
+  ]);
+
+  // Only the closing line: the last document was lost to a YAML error before.
+  const trailing = loadManifestsFromText(`${extDoc}---\n${polDoc}EOF\n`, 't.yaml');
+  assert.deepEqual(ids(trailing), ['GatewayExtension/ext', 'TrafficPolicy/pol']);
+  assert.deepEqual(said(trailing), [
+    ['error', true, 't.yaml:27', "`EOF` (line 27) is the end of the shell heredoc (`kubectl apply -f- <<EOF` … `EOF`) kgateway's docs wrap each example in, copied with the manifest: not YAML. Keep only the YAML before it (remove this line)"],
+  ]);
+
+  // Another delimiter, quoted, through cat; and an opening line without its end.
+  const cat = loadManifestsFromText(`cat <<'END' | kubectl apply -f -\n${polDoc}END\n`, 'c.yaml');
+  assert.deepEqual(ids(cat), ['TrafficPolicy/pol']);
+  assert.match(cat.problems[0]!.message, /^`cat <<'END' \| kubectl apply -f -` \(line 1\) and `END` \(line 14\) are the shell heredoc/);
+  const open = loadManifestsFromText(`kubectl apply -f - << EOF\n${polDoc}`, 'o.yaml');
+  assert.deepEqual(ids(open), ['TrafficPolicy/pol']);
+  assert.deepEqual(said(open), [
+    ['error', true, 'o.yaml:1', "`kubectl apply -f - << EOF` (line 1) opens the shell heredoc kgateway's docs wrap each example in, copied with the manifest: not YAML. Keep only the YAML after it, up to its closing `EOF` line (remove both)"],
+  ]);
+
+  // Not a heredoc of the manifest: a script in a ConfigMap (indented), a comment.
+  const script = `# kubectl apply -f- <<EOF\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s\ndata:\n  run.sh: |\n    kubectl apply -f- <<EOF\n    kind: X\n    EOF\n`;
+  const ok = loadManifestsFromText(script, 's.yaml');
+  assert.deepEqual(ok.problems, []);
+  assert.equal((ok.resources[0]!.object['data'] as Record<string, string>)['run.sh'], 'kubectl apply -f- <<EOF\nkind: X\nEOF\n');
+});
