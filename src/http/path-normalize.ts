@@ -4,7 +4,8 @@
 // resolved, `%2E` counted as a dot, `\` read as `/`, escapes of unreserved characters decoded,
 // characters not allowed in a path escaped, `%00` refused), then runs of `/` merged. Routes are
 // matched on the result, the upstream receives it, and the `WWW-Authenticate` realm shows it, so
-// `/public/../admin` and `//admin` reach the `/admin` route and its JWT check, as in kgateway.
+// `/public/../admin` and `//admin` reach the `/admin` route and its JWT check, as in kgateway; and
+// first, as Envoy 1.38.4, parameters are stripped from dot segments (`/public/..;/admin`).
 
 // Per byte: 0 copied as is; UNESCAPE: copied, and `%XX` of it decoded; ESCAPE: written as `%XX`;
 // INVALID: the path is refused. `%` and `.` and `\` have their own branches.
@@ -177,15 +178,31 @@ function checkNestedEscape(bytes: Uint8Array, next: number, end: number, badAt: 
 }
 
 /**
+ * Envoy 1.38.4's first step (CVE-2026-73551; runtime guard strip_dotdot_segments_with_parameters,
+ * on by default): a segment that starts with `..;` or `.;` loses its parameters, so the
+ * canonicalizer resolves it. Without it `/public/..;/admin` matched `/public` and went upstream as
+ * it was, where Tomcat, Jetty or Spring read `..;` as `..` and served `/admin` without the check.
+ * As Envoy: segments split on `/` only, and only literal dots (`%2E%2E;` is a name there too).
+ */
+function stripDotSegmentParameters(path: string): string {
+  if (!path.includes('.;')) return path;
+  return path
+    .split('/')
+    .map((s) => (s.startsWith('..;') ? '..' : s.startsWith('.;') ? '.' : s))
+    .join('/');
+}
+
+/**
  * The normalized path (no query: uWS gives it apart), or undefined when Envoy answers 400: the
  * path has a `#` (runtime guard `http_reject_path_with_fragment`, on by default) or fails
  * canonicalization. uWS hands the path over as UTF-8 text; non-ASCII characters come out
- * percent-encoded byte by byte, as Envoy escapes every byte >= 0x80.
+ * percent-encoded byte by byte, as Envoy escapes every byte >= 0x80 (bytes that were not UTF-8
+ * reach here as U+FFFD already, so they come out as `%EF%BF%BD`: see README Limits).
  */
 export function normalizePath(path: string): string | undefined {
   if (isNormal(path)) return path;
   if (path.includes('#')) return undefined;
-  const canonical = canonicalize(Buffer.from(path, 'utf8'));
+  const canonical = canonicalize(Buffer.from(stripDotSegmentParameters(path), 'utf8'));
   if (canonical === undefined) return undefined;
   return canonical.includes('//') ? canonical.replace(/\/{2,}/g, '/') : canonical;
 }

@@ -54,7 +54,7 @@ function raw(target: string, headers = ''): Promise<{ status: number; head: stri
 
 test('every spelling of the protected path gets the JWT check (401) and never reaches the upstream', async () => {
   const n = h.echo.received.length;
-  for (const p of ['/anything/admin', '//anything/admin', '/anything//admin', '/anything/./admin', '/anything/x/../admin', '/anything/%2e/admin', '/anything/x/%2E%2E/admin', '/anything/x\\..\\admin', '/public/../anything/admin/secrets', '/anything/%61dmin']) {
+  for (const p of ['/anything/admin', '//anything/admin', '/anything//admin', '/anything/./admin', '/anything/x/../admin', '/anything/%2e/admin', '/anything/x/%2E%2E/admin', '/anything/x\\..\\admin', '/public/../anything/admin/secrets', '/anything/%61dmin', '/public/..;/anything/admin', '/anything/x/..;jsessionid=1/admin', '/anything/.;/admin']) {
     const r = await raw(p);
     assert.equal(r.status, 401, p);
     assert.equal(r.body, 'Jwt is missing', p);

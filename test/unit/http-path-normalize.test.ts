@@ -60,3 +60,15 @@ test('every path that names /admin through dot segments, escapes, backslashes or
   }
   assert.equal(normalizePath('/x/..%2Fadmin'), '/x/..%2Fadmin', '%2F stays a character of the segment (escaped slashes kept)');
 });
+
+test("parameters stripped from dot segments first, as Envoy 1.38.4 (CVE-2026-73551): '/public/..;/admin' is /admin, not a /public path a Tomcat upstream serves as /admin", () => {
+  // Envoy's path_utility_test.cc cases.
+  for (const [i, o] of [['/xyz/..;foo=bar/abc', '/abc'], ['/..;foo=bar/abc', '/abc'], ['/xyz/..;foo=bar', '/'], ['/xyz/.;foo=bar/abc', '/xyz/abc']] as const) {
+    assert.equal(normalizePath(i), o, i);
+  }
+  for (const p of ['/public/..;/admin', '/public/..;x=1/admin', '/public/.;/../admin', '/a/b/..;/..;/admin']) assert.equal(normalizePath(p), '/admin', p);
+  // Only a segment that starts with the dots, and only literal dots, as Envoy.
+  assert.equal(normalizePath('/a/x..;/b'), '/a/x..;/b');
+  assert.equal(normalizePath('/a;b=c/d'), '/a;b=c/d');
+  assert.equal(normalizePath('/public/%2e%2e;/admin'), '/public/..;/admin', 'an escaped dot-dot with parameters is a name in Envoy too');
+});
