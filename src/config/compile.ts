@@ -388,9 +388,9 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   // What the requests for each ListenerSet's listeners get, by `Kind/namespace/name`: said again
   // to the HTTPRoutes and TrafficPolicies that name one (jwtgate attaches them to nothing).
   const setOutcomes = new Map<string, { whole?: string; listeners: Map<string, string> }>();
-  /** The first Gateway (`ns/name`) jwtgate serves each port for. */
-  const portGateway = new Map<number, string>();
-  for (const [gkey, states] of listenersByGateway) for (const st of states) if (!portGateway.has(st.l.port)) portGateway.set(st.l.port, gkey);
+  /** The Gateways (`ns/name`) jwtgate serves each port for. */
+  const portGateways = new Map<number, Set<string>>();
+  for (const [gkey, states] of listenersByGateway) for (const st of states) (portGateways.get(st.l.port) ?? portGateways.set(st.l.port, new Set()).get(st.l.port)!).add(gkey);
   for (const set of v.listenerSets) {
     const outcome = { listeners: new Map<string, string>() } as { whole?: string; listeners: Map<string, string> };
     setOutcomes.set(resourceId(set.raw), outcome);
@@ -435,8 +435,11 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       const reason = `${set.raw.kind} ${set.namespace}/${set.name} listener ${l.name}: ListenerSets are not supported by jwtgate`;
       if (!servedPorts.has(l.port)) {
         // Not a 500: nothing of this Gateway listens there; another Gateway's listeners may.
-        const other = portGateway.get(l.port);
-        const what = other === undefined ? 'connection refused, as no Gateway listens on that port' : `requests on that port go to Gateway ${other}'s routes`;
+        const others = [...(portGateways.get(l.port) ?? [])];
+        const what =
+          others.length === 0
+            ? 'connection refused, as no Gateway listens on that port'
+            : `requests on that port are served by the listeners of ${others.length === 1 ? `Gateway ${others[0]}` : `Gateways ${others.join(', ')}`} there, by hostname`;
         cx.error(p, `${reason}: not served (jwtgate does not listen on port ${l.port} for Gateway ${gkey}): ${what}; its routes get no traffic`);
         outcome.listeners.set(l.name, `not served (jwtgate does not listen on port ${l.port} for Gateway ${gkey}): ${what}`);
         continue;
@@ -857,6 +860,9 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
           });
         } else if (pol.lost && !pol.won) {
           conditions.push({ type: 'Attached', status: 'False', reason: 'Overridden', message: 'Overridden due to conflict with higher priority policy in target(s)' });
+        } else if (pol.unserved.length > 0) {
+          // Some targets attached, others of kinds jwtgate does not serve: not "all targets".
+          conditions.push({ type: 'Attached', status: 'True', reason: 'Attached', message: `Attached to its targets jwtgate serves; not here: ${pol.unserved.join('; ')}` });
         } else conditions.push({ type: 'Attached', status: 'True', reason: 'Attached', message: 'Attached to all targets' });
       }
     } else if (lpById.has(id)) {

@@ -429,10 +429,12 @@ function stripHeredocs(text: string, file: string, out: LoadResult): string {
       continue;
     }
     if (line !== (open?.delimiter ?? 'EOF')) continue;
-    blank(i);
+    // Each heredoc was its own `kubectl apply` input: its end separates documents, so two
+    // examples pasted one after the other stay two resources.
+    lines[i] = '---'.padEnd(lines[i]!.length, ' ');
     changed = true;
     if (open) {
-      found(open.index + 1, `\`${open.text}\` (line ${open.index + 1}) and \`${line}\` (line ${i + 1}) are ${WRAP}. Keep only the YAML between them (remove both lines)`);
+      found(open.index + 1, `\`${open.text}\` (line ${open.index + 1}) and \`${line}\` (line ${i + 1}) are ${WRAP}. Keep only the YAML between them (remove both lines, with a \`---\` line between two examples)`);
       open = undefined;
     } else {
       found(i + 1, `\`${line}\` (line ${i + 1}) is the end of ${WRAP.replace('the shell heredoc', 'the shell heredoc (`kubectl apply -f- <<EOF` … `EOF`)')}. Keep only the YAML before it (remove this line)`);

@@ -393,8 +393,11 @@ export interface ObjectOptions {
   readonly legacy?: Readonly<Record<string, string>>;
   /** Fields accepted but not used -> warning text. */
   readonly ignored?: Readonly<Record<string, string>>;
-  /** Fields not implemented whose absence would let through what they deny -> error text (or its maker, given the object). */
-  readonly refused?: Readonly<Record<string, string | ((v: Record<string, unknown>) => string)>>;
+  /**
+   * Fields not implemented whose absence would let through what they deny -> error text (or its
+   * maker, given the object; a maker returns undefined for a value that changes nothing here).
+   */
+  readonly refused?: Readonly<Record<string, string | ((v: Record<string, unknown>) => string | undefined)>>;
   /** Each group: exactly one of these fields must be set (`+kubebuilder:validation:ExactlyOneOf`). */
   readonly exactlyOneOf?: readonly (readonly string[])[];
   /** Unknown fields: an error (default, with "did you mean"), or allowed silently. */
@@ -443,7 +446,10 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
       }
       const refused = o.refused?.[key];
       if (refused !== undefined) {
-        if (v[rawKey] !== null && v[rawKey] !== undefined) cx.error(p, typeof refused === 'string' ? refused : refused(v));
+        if (v[rawKey] !== null && v[rawKey] !== undefined) {
+          const message = typeof refused === 'string' ? refused : refused(v);
+          if (message !== undefined) cx.error(p, message);
+        }
         continue;
       }
       const ignored = o.ignored?.[key];

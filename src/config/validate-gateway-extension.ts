@@ -148,15 +148,20 @@ const provider = obj(
         { name: str({ min: 1, max: 2048 }), header: headerName(2048) },
         {
           ignored: { append: 'append is not a field of claimsToHeaders (kgateway has none): the incoming header of that name is always removed first, then the claim is added' },
-          // A newer kgateway's field (golden jwt/claims-to-headers-overwrite.yaml): its header is
-          // stripped on every route of the Gateway, JWT disabled or not. Ignoring it would let
-          // clients send that header where no JWT check runs: refused, so its routes fail closed.
+          // A newer kgateway's field (jwt_types.go `Overwrite *bool`, default false; golden
+          // jwt/claims-to-headers-overwrite.yaml): with true its header is stripped on every route
+          // the extension's policies attach to, also where jwtAuth.disable turns the check off.
+          // Ignoring true would let clients send that header where no JWT check runs: refused, so
+          // its routes fail closed. false is kgateway's default, what jwtgate does: accepted.
           refused: {
             overwrite: (v) => {
+              const o = v['overwrite'];
+              if (o === false) return undefined;
+              if (typeof o !== 'boolean') return 'Invalid value: overwrite must be a boolean';
               const h = typeof v['header'] === 'string' && v['header'] !== '' && v['header'].length <= 100 ? `header ${v['header']}` : 'this header';
               return (
-                `overwrite is a field of kgateway versions newer than the one jwtgate follows, and jwtgate does not implement it: there kgateway removes ${h} from the requests of every route of the Gateway, ` +
-                `JWT disabled or not (a jwt_claim_header_strip filter), where jwtgate removes it only on the routes this extension checks and would pass a client's ${h} elsewhere. ` +
+                `overwrite: true is a field of kgateway versions newer than the one jwtgate follows, and jwtgate does not implement it: there kgateway removes ${h} from the requests of every route the extension's policies attach to, ` +
+                `also where jwtAuth.disable turns the JWT check off (a jwt_claim_header_strip filter), where jwtgate removes it only on the routes this extension checks and would pass a client's ${h} on the others. ` +
                 `The GatewayExtension is refused meanwhile, so the routes of the TrafficPolicies that use it answer 500: remove overwrite (and do not trust ${h} on routes without this extension's check)`
               );
             },

@@ -3,8 +3,9 @@
 // Those that only tune (timeouts, buffer limits, PROXY protocol, access log, tracing...) are
 // warned about. Those that can deny a connection or strip a header before routing (`rbac`,
 // `earlyRequestHeaderModifier`, and any field jwtgate does not know, which could) are errors, and
-// compile.ts leaves the Gateways the policy targets unserved: serving them would let through
-// connections kgateway refuses, or pass an identity header kgateway removes.
+// compile.ts makes every request for the hosts of the Gateways the policy targets answer 500
+// (`refused`): serving them would let through connections kgateway refuses, or pass an identity
+// header kgateway removes.
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
@@ -39,7 +40,7 @@ const TUNING_HTTP = new Set([
   'xffTrustedCIDRs',
   'skipXFFAppend',
 ]);
-/** Fields that deny or strip: the targeted Gateways are not served. */
+/** Fields that deny or strip: the targeted Gateways answer 500. */
 const DENYING: Readonly<Record<string, string>> = {
   rbac: 'rbac (connection access control)',
   earlyRequestHeaderModifier: 'earlyRequestHeaderModifier (headers set or removed before routing)',
@@ -62,7 +63,7 @@ export interface ListenerPolicyModel {
   readonly name: string;
   readonly targetRefs: readonly { readonly group: string; readonly kind: string; readonly name: string }[];
   readonly targetSelectors: readonly { readonly group: string; readonly kind: string; readonly matchLabels: Readonly<Record<string, string>>; readonly path: string }[];
-  /** The fields that deny or strip (`spec.default.rbac`, …): the targeted Gateways are not served. */
+  /** The fields that deny or strip (`spec.default.rbac`, …): the targeted Gateways answer 500. */
   readonly denying: readonly string[];
   readonly valid: boolean;
   readonly error?: string;

@@ -254,8 +254,13 @@ test('a docs example copied with its shell heredoc (kubectl apply -f- <<EOF … 
   const full = loadManifestsFromText(`kubectl apply -f- <<EOF\n${extDoc}---\n${polDoc}\nEOF\n`, 'h.yaml');
   assert.deepEqual(ids(full), ['GatewayExtension/ext', 'TrafficPolicy/pol']);
   assert.deepEqual(said(full), [
-    ['error', true, 'h.yaml:1', "`kubectl apply -f- <<EOF` (line 1) and `EOF` (line 29) are the shell heredoc kgateway's docs wrap each example in, copied with the manifest: not YAML. Keep only the YAML between them (remove both lines)"],
+    ['error', true, 'h.yaml:1', "`kubectl apply -f- <<EOF` (line 1) and `EOF` (line 29) are the shell heredoc kgateway's docs wrap each example in, copied with the manifest: not YAML. Keep only the YAML between them (remove both lines, with a `---` line between two examples)"],
   ]);
+
+  // Two examples pasted one after the other, without `---`: two kubectl inputs, two resources.
+  const two = loadManifestsFromText(`kubectl apply -f- <<EOF\n${extDoc}EOF\nkubectl apply -f- <<EOF\n${polDoc}EOF\n`, 'two.yaml');
+  assert.deepEqual(ids(two), ['GatewayExtension/ext', 'TrafficPolicy/pol']);
+  assert.deepEqual(said(two).map((p) => (p as string[])[2]), ['two.yaml:1', 'two.yaml:16']);
 
   // Only the closing line: the last document was lost to a YAML error before.
   const trailing = loadManifestsFromText(`${extDoc}---\n${polDoc}EOF\n`, 't.yaml');

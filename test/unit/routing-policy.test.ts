@@ -377,7 +377,8 @@ test('a policy whose only target is a ListenerSet or a GRPCRoute: Attached False
   };
   const onSet = { targetRefs: [{ group: 'gateway.networking.x-k8s.io', kind: 'XListenerSet', name: 'ls' }] };
   const onGrpc = { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'GRPCRoute', name: 'g' }] };
-  const s = compileText([gw as Doc, route, set, ext('a'), pol('p', { ...onSet, ...jwt('a') }), pol('q', { ...onGrpc, ...jwt('a') })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }, 'pol.yaml');
+  const onBoth = { targetRefs: [...(onRoute().targetRefs as Doc[]), ...onGrpc.targetRefs] };
+  const s = compileText([gw as Doc, route, set, ext('a'), pol('p', { ...onSet, ...jwt('a') }), pol('q', { ...onGrpc, ...jwt('a') }), pol('m', { ...onBoth, ...jwt('a') })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }, 'pol.yaml');
   const cond = (name: string) => s.statuses.find((x) => x.resource === `TrafficPolicy/default/${name}`)!.conditions.find((c) => c.type === 'Attached')!;
   assert.deepEqual(cond('p'), {
     type: 'Attached',
@@ -389,6 +390,9 @@ test('a policy whose only target is a ListenerSet or a GRPCRoute: Attached False
   });
   assert.match(cond('q').message, /^target GRPCRoute default\/g: GRPCRoutes are not served by jwtgate .*so this target attaches to nothing here, where kgateway attaches the policy to it$/);
   assert.doesNotMatch(cond('q').message, /silently ignores/);
+  // A served target and an unserved one: attached, but not "to all targets".
+  assert.equal(cond('m').status, 'True');
+  assert.match(cond('m').message, /^Attached to its targets jwtgate serves; not here: target GRPCRoute default\/g: GRPCRoutes are not served/);
   // The XListenerSet's own status says the same, per listener.
   const ls = s.statuses.find((x) => x.resource === 'XListenerSet/default/ls')!.conditions[0]!;
   assert.match(ls.message, /^ListenerSets are not supported by jwtgate: XListenerSet default\/ls: listener a: .* get 500; listener b: not served .*connection refused/);
