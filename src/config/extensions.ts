@@ -23,7 +23,7 @@ import {
 } from './validate-gateway-extension.js';
 import { referenceAllowed, type ConfigMapModel, type ReferenceGrantModel } from './validate-misc.js';
 import { normalizeAudience } from '../auth/claim-checks.js';
-import { redactUserinfo } from '../util/host.js';
+import { hostKind, redactUserinfo } from '../util/host.js';
 
 export type ImportLocalJwks = (
   text: string,
@@ -221,8 +221,12 @@ function compileRemote(
       fail(bp, `jwt: remote jwks: unresolved backend ref: Backend ${refNs}/${redactUserinfo(ref.name)} is invalid${b.error ? ` (${b.error})` : ''}`);
       return undefined;
     }
-    target = { host: b.hosts[0]!.host, port: b.hosts[0]!.port };
-    if (b.hosts.length > 1) alternates = b.hosts.slice(1).map((h) => ({ host: h.host, port: h.port }));
+    // Hosts that never have an address (`check` warns about them) are no endpoints, as in Envoy's
+    // DNS cluster; with none left, the first is kept and its fetches fail.
+    const usable = b.hosts.filter((h) => hostKind(h.host) !== undefined);
+    const hosts = usable.length > 0 ? usable : b.hosts.slice(0, 1);
+    target = { host: hosts[0]!.host, port: hosts[0]!.port };
+    if (hosts.length > 1) alternates = hosts.slice(1).map((h) => ({ host: h.host, port: h.port }));
   }
   // An unusable URL has its error from validation already (and no host to check a certificate for).
   const tls = cxt.backendTls?.get(tlsTargetKey(refKind, refNs, ref.name)) ?? (/^https:/i.test(r.url) && URL.canParse(r.url) ? HTTPS_DEFAULT_TLS : undefined);

@@ -75,7 +75,7 @@ export type JwksFetchResult =
 
 type Attempt =
   | { readonly ok: true; readonly keys: ImportedKey[]; readonly dropped: string[]; readonly bytes: number }
-  | { readonly ok: false; readonly outcome: Exclude<JwksFetchOutcome, 'ok'>; readonly reason: string; readonly retryable: boolean; readonly status?: number };
+  | { readonly ok: false; readonly outcome: Exclude<JwksFetchOutcome, 'ok'>; readonly reason: string; readonly retryable: boolean; readonly status?: number; readonly unresolved?: true };
 
 // Certificate verification failures: retrying cannot help (a handshake reset can, see below).
 const CERT_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|SAN_MISMATCH/;
@@ -176,13 +176,33 @@ const nextHost = new Map<string, number>();
 function attemptTarget(spec: RemoteJwksSpec): { readonly host: string; readonly port: number } {
   const alt = spec.alternates;
   if (!alt || alt.length === 0) return spec.target;
-  const i = nextHost.get(spec.id) ?? 0;
-  nextHost.set(spec.id, (i + 1) % (alt.length + 1));
+  const n = alt.length + 1;
+  const i = (nextHost.get(spec.id) ?? 0) % n;
+  nextHost.set(spec.id, (i + 1) % n);
   return i === 0 ? spec.target : alt[i - 1]!;
 }
 
+/** A connect that failed because the host name has no address: no endpoint, in Envoy's DNS cluster. */
+const UNRESOLVED = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA']);
+
+/**
+ * One attempt. A host whose name does not resolve is no endpoint (Envoy's DNS cluster leaves it
+ * out): with alternates, the next host is tried at once, within the same attempt.
+ */
 async function attempt(spec: RemoteJwksSpec, url: URL, setup: TlsSetup | undefined, remainingMs: number, maxBodyBytes: number): Promise<Attempt> {
-  const target = attemptTarget(spec);
+  const hosts = (spec.alternates?.length ?? 0) + 1;
+  const started = Date.now();
+  let r: Attempt | undefined;
+  for (let k = 0; k < hosts; k++) {
+    const left = remainingMs - (Date.now() - started);
+    if (left <= 0) return timedOut(remainingMs);
+    r = await attemptTo(attemptTarget(spec), url, setup, left, maxBodyBytes);
+    if (r.ok || !r.unresolved) return r;
+  }
+  return r!;
+}
+
+async function attemptTo(target: { readonly host: string; readonly port: number }, url: URL, setup: TlsSetup | undefined, remainingMs: number, maxBodyBytes: number): Promise<Attempt> {
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
   const client = new Client(`${setup ? 'https' : 'http'}://${host}:${target.port}`, {
     connect: { ...(setup?.connect ?? {}), timeout: remainingMs },
@@ -283,7 +303,7 @@ function classify(err: unknown): Attempt {
   if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') {
     return { ok: false, outcome: 'reset', reason: text, retryable: true };
   }
-  return { ok: false, outcome: 'connect_error', reason: text, retryable: true };
+  return { ok: false, outcome: 'connect_error', reason: text, retryable: true, ...(UNRESOLVED.has(code) ? { unresolved: true as const } : {}) };
 }
 
 function errorText(err: unknown): string {

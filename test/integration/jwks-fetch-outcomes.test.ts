@@ -64,6 +64,20 @@ test("a Static Backend's hosts are tried in turn: a dead first host costs one at
     assert.equal(outcomeOf(await fetchJwks(one, { timeoutMs: 3_000 })), 'ok');
     assert.equal(outcomeOf(await fetchJwks(one, { timeoutMs: 3_000 })), 'connect_error', 'round robin: back to the first host');
     assert.equal(hits.length, 2);
+    // A host name that does not resolve is no endpoint (Envoy's DNS cluster): the next host is
+    // tried within the same attempt, so no fetch fails on it, retryPolicy or not.
+    const named = { ...base, id: 'GatewayExtension/ns/ext#unresolved', target: { host: 'jwks.does-not-exist.invalid', port: livePort } };
+    for (let i = 0; i < 3; i++) {
+      const r = await fetchJwks(named, { timeoutMs: 3_000 });
+      assert.equal(outcomeOf(r), 'ok', `fetch ${i}`);
+      assert.equal(r.attempts, 1);
+    }
+    assert.equal(hits.length, 5);
+    // A spec with fewer hosts under the same id (a new configuration) does not read past its list.
+    const liveHost = { host: '127.0.0.1', port: livePort };
+    const three = { ...spec(livePort), id: 'GatewayExtension/ns/ext#shrunk', alternates: [liveHost, liveHost] };
+    for (let i = 0; i < 2; i++) assert.equal(outcomeOf(await fetchJwks(three, { timeoutMs: 3_000 })), 'ok');
+    assert.equal(outcomeOf(await fetchJwks({ ...three, alternates: [liveHost] }, { timeoutMs: 3_000 })), 'ok');
   } finally {
     live.close();
   }

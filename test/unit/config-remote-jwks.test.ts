@@ -54,6 +54,11 @@ test('Backend target (its hosts, in turn) and Service target (cluster DNS name);
   const be = remoteOf(compile(ext({ url: 'http://idp.example.com/certs', backendRef: BE_REF }), backend('idp')));
   assert.deepEqual(be.target, { host: '10.0.0.7', port: 8443 });
   assert.deepEqual(be.alternates, [{ host: '10.0.0.8', port: 8443 }], "the Backend's other host");
+  // A host that never has an address (check warns about it) is no endpoint.
+  const odd = JSON.parse(backend('idp')) as { spec: { static: { hosts: { host: string; port: number }[] } } };
+  odd.spec.static.hosts = [{ host: '127.1', port: 80 }, { host: '10.0.0.9', port: 8443 }, { host: 'u@10.0.0.1', port: 80 }];
+  const skipped = remoteOf(compile(ext({ url: 'http://idp.example.com/certs', backendRef: BE_REF }), JSON.stringify(odd)));
+  assert.deepEqual([skipped.target, skipped.alternates], [{ host: '10.0.0.9', port: 8443 }, undefined]);
   assert.equal(be.numRetries, 0);
   assert.equal(be.tls, undefined, 'http:// and no policy: plaintext');
   const svc = remoteOf(compile(ext({ url: 'http://idp.example.com/certs', backendRef: { name: 'keycloak', port: 8080 }, retryPolicy: {} })));
