@@ -44,7 +44,7 @@ const { allPeers } = await import('./lib/peers.mjs');
 const { scenarios: allScenarios } = await import('./lib/scenarios.mjs');
 const { baseProbes, scenarioProbes, probeVerdict } = await import('./lib/probes.mjs');
 const { startLoad, summarize } = await import('./lib/load.mjs');
-const { writeReport, targets, summaryTable, SUSTAINED, cacheHitPct } = await import('./lib/report.mjs');
+const { writeReport, targets, summaryTable, sustained, keptRate, cacheHitPct } = await import('./lib/report.mjs');
 const { describeTail } = await import('./lib/stalls.mjs');
 const { overrides, runLabel, refreshesLatest } = await import('./lib/runinfo.mjs');
 
@@ -338,6 +338,7 @@ async function measure(peer, running, sc) {
       ...r.extra,
       // Only the expected answers count as achieved work (a fast 503 is not throughput).
       ...(r.extra?.achievedRate !== undefined && r.completed > 0 ? { achievedRate: Math.round(((r.extra.achievedRate * expected) / r.completed) * 10) / 10 } : {}),
+      ...(r.extra?.onScheduleRate !== undefined && r.completed > 0 ? { onScheduleRate: Math.round(((r.extra.onScheduleRate * expected) / r.completed) * 10) / 10 } : {}),
     },
     probes: `${verdict.count}/${verdict.count} passed`,
     metrics: delta(m0, m1),
@@ -346,7 +347,7 @@ async function measure(peer, running, sc) {
   };
   if (res.unexpected > 0) res.notes.push(`${res.unexpected} responses with a status other than ${sc.expect}: ${JSON.stringify(r.statusCodes)}`);
   if (res.errors > 0) res.notes.push(`${res.errors} errors (${res.timeouts} timeouts)`);
-  if (sc.kind === 'open' && r.extra.achievedRate < sc.rate * SUSTAINED) res.notes.push(`did not sustain ${sc.rate} req/s (achieved ${r.extra.achievedRate}): latency is queueing`);
+  if (!sustained(res)) res.notes.push(`did not sustain ${sc.rate} req/s (${keptRate(res)} req/s answered within the schedule, ${res.load.achievedRate} in all): latency is queueing`);
   if (sc.kind === 'closed' && r.loadCpuPct.some((p) => p > 90)) res.notes.push(`load generator at ${r.loadCpuPct.join('/')}% CPU: it may be the limit (try BENCH_LOAD_PROCS=2)`);
   // Pauses explain a tail only where requests do not queue as a rule: with a p50 above 1 ms the
   // tail is the queue itself (the analysis stays in the JSON).

@@ -221,7 +221,6 @@ class Conn {
       r.service.recordValue(Math.max(1, Math.round((now - item.sent) * 1000)));
       r.lag.recordValue(Math.max(1, Math.round((item.sent - item.intended) * 1000)));
       r.genLag.recordValue(Math.max(1, Math.round(((item.dispatched || item.sent) - item.intended) * 1000)));
-      if (item.dispatched) r.queued++;
       r.sentAt[item.index] = item.sent;
       r.dispatchedAt[item.index] = item.dispatched || item.sent;
       r.doneAt[item.index] = now;
@@ -275,6 +274,7 @@ function dispatch(r, index, intended) {
     return;
   }
   item.dispatched = nowMs();
+  r.queued++;
   r.queue.push(item);
   r.maxQueue = Math.max(r.maxQueue, r.queue.length - r.qHead);
   if (conns.length < maxConns && connecting < 64) new Conn();
@@ -330,6 +330,12 @@ function runFor(durationSec) {
       const wall = (end - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);
       const timeouts = r.total - r.completed - r.errors;
+      // Answers in by the end of the schedule: a peer that kept the rate has answered nearly all it
+      // was sent by then; one that fell behind has a backlog. (achievedRate waits for the late
+      // answers, so a handful of answers a few tens of ms late already brought it under 98%.)
+      const scheduleEnd = t0 + durationSec * 1000;
+      let onTime = 0;
+      for (let i = 0; i < next; i++) if (r.doneAt[i] > 0 && r.doneAt[i] <= scheduleEnd) onTime++;
       // Requests given up on (still queued or in flight, or never scheduled because the run was
       // cut short) enter the histogram with what they waited so far: a lower bound, so a
       // saturated peer cannot look better by leaving requests unanswered.
@@ -354,6 +360,8 @@ function runFor(durationSec) {
           targetRate: rate,
           // Completions over the time it took to get them (a peer that falls behind finishes late).
           achievedRate: Math.round((r.completed / Math.max(durationSec, (r.lastDone - t0) / 1000)) * 10) / 10,
+          // Answers per second that came in within the schedule: what "sustained" is judged on.
+          onScheduleRate: Math.round((onTime / durationSec) * 10) / 10,
           givenUp: timeouts,
           connections: conns.length,
           maxQueue: r.maxQueue,
@@ -364,8 +372,8 @@ function runFor(durationSec) {
           // The generator's own delay, without the wait for a free connection.
           genLagP50Ms: r.genLag.totalCount ? r.genLag.getValueAtPercentile(50) / 1000 : null,
           genLagP99Ms: r.genLag.totalCount ? r.genLag.getValueAtPercentile(99) / 1000 : null,
-          // % of the completed requests that found no idle connection and waited in the FIFO.
-          queuedPct: r.completed ? Math.round((1000 * r.queued) / r.completed) / 10 : 0,
+          // % of the requests sent that found no idle connection and waited in the FIFO.
+          queuedPct: next ? Math.round((1000 * r.queued) / next) / 10 : null,
           tail: tailEpisodes({ t0, interval, sent: r.dispatchedAt, done: r.doneAt, count: next }),
         },
       };
