@@ -243,6 +243,13 @@ async function serve(argv: string[]): Promise<number> {
   for (const from of portOverrides.keys()) {
     if (!started.snapshot.ports.has(from)) log.warn('--port-map names a port no served Gateway listener has', { listenerPort: from });
   }
+  // An echo upstream no Backend points at: its requests go elsewhere (a moved `npm start` left the
+  // Backend on 18000 and every proxied request got 503).
+  if (echoServer) {
+    const port = echoServer.port;
+    const used = [...started.snapshot.backends.values()].some((b) => b.endpoints.some((e) => e.port === port));
+    if (!used) log.warn('--echo-upstream listens on a port no Backend or Service backendRef of the configuration points at: no request reaches it', { port, hint: "set the httpbin Backend's port (config/default/00-gateway.yaml) to this port" });
+  }
   if (started.snapshot.ports.size === 0) {
     // Nothing to serve: exiting 0 here would look like a clean stop to a supervisor.
     log.error('no Gateway listener to serve: the configuration has no valid Gateway with an HTTP listener (run `jwtgate check`)');

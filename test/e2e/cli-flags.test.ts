@@ -38,6 +38,29 @@ test('serve --access-log with --log-level=warn: the access log is still written,
   assert.deepEqual(lines.filter((e) => e.level === 'info' && e.msg !== 'request'), [], 'other info lines stay silenced');
 });
 
+test('--echo-upstream on a port no Backend points at is warned about (the default Backend stays on 18000: every proxied request got 503, silently); on the Backend\'s port it is not', { timeout: 60_000 }, async () => {
+  const [port, adminPort, echoPort] = [await freePort(), await freePort(), await freePort()];
+  const p = run(['serve', '--config', 'config/default', '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--echo-upstream', `127.0.0.1:${echoPort}`]);
+  await waitReady(`http://127.0.0.1:${adminPort}/ready`, 20_000, p);
+  p.kill();
+  assert.equal(await p.exited, 0, p.output());
+  const warned = p.output().split('\n').filter((l) => l.includes('--echo-upstream listens on a port no Backend'));
+  assert.equal(warned.length, 1, p.output());
+  assert.equal(JSON.parse(warned[0]!).port, echoPort);
+  // The same with a configuration whose Backend is on the echo upstream's port: no warning.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-echo-'));
+  try {
+    for (const f of ['00-gateway.yaml', '10-jwt.yaml']) writeFileSync(path.join(dir, f), readFileSync(path.join(repoRoot, 'config/default', f), 'utf8').replace('port: 18000', `port: ${echoPort}`));
+    const q = run(['serve', '--config', dir, '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--echo-upstream', `127.0.0.1:${echoPort}`]);
+    await waitReady(`http://127.0.0.1:${adminPort}/ready`, 20_000, q);
+    q.kill();
+    assert.equal(await q.exited, 0, q.output());
+    assert.doesNotMatch(q.output(), /--echo-upstream listens on a port no Backend/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('serve --log-level=loud is a usage error', async () => {
   const p = run(['serve', '--config', 'config/default', '--log-level=loud']);
   assert.equal(await p.exited, 2);
