@@ -6,7 +6,7 @@
 
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
-import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies } from '../routing/policy-attachment.js';
+import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyLevel } from '../routing/policy-attachment.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
 import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
 import { resolveBackendTls } from './backend-tls.js';
@@ -17,6 +17,7 @@ import type {
   CompiledRoute,
   Condition,
   JwtExtension,
+  JwtProvider,
   KeySetSource,
   Listener,
   PortTable,
@@ -390,7 +391,13 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const setOutcomes = new Map<string, { whole?: string; listeners: Map<string, string> }>();
   /** The Gateways (`ns/name`) jwtgate serves each port for. */
   const portGateways = new Map<number, Set<string>>();
-  for (const [gkey, states] of listenersByGateway) for (const st of states) (portGateways.get(st.l.port) ?? portGateways.set(st.l.port, new Set()).get(st.l.port)!).add(gkey);
+  for (const [gkey, states] of listenersByGateway) {
+    for (const st of states) {
+      let set = portGateways.get(st.l.port);
+      if (!set) portGateways.set(st.l.port, (set = new Set()));
+      set.add(gkey);
+    }
+  }
   for (const set of v.listenerSets) {
     const outcome = { listeners: new Map<string, string>() } as { whole?: string; listeners: Map<string, string> };
     setOutcomes.set(resourceId(set.raw), outcome);
@@ -1128,7 +1135,7 @@ function targetsKey(p: BackendConfigPolicyModel, key: string): boolean {
   return p.targetRefs.some((t) => `${backendRefKind(t.group, t.kind)}/${ns}/${t.name}` === key);
 }
 
-const LEVEL_ORDER = ['Gateway', 'Listener', 'HTTPRoute', 'Rule', 'ExtensionRef'];
+const LEVEL_ORDER: readonly string[] = ['Gateway', 'Listener', 'HTTPRoute', 'Rule', 'ExtensionRef'] satisfies readonly PolicyLevel[];
 const LEVEL_WORDS: Readonly<Record<string, string>> = {
   Gateway: 'Gateway level',
   Listener: 'listener level',
@@ -1178,8 +1185,8 @@ function warnStackedExtensions(compiled: ReadonlyMap<string, RouteEntry[]>, poli
       `GatewayExtension ${extOf(specific)} (this policy, at the ${LEVEL_WORDS[specific.level]}) and GatewayExtension ${extOf(general)} (TrafficPolicy ${name(general.id)}, at the ${LEVEL_WORDS[general.level]}) both apply to ${on}: ` +
       `different GatewayExtensions do not override each other (kgateway's docs say route-level policies take precedence; for JWT that holds only for the same GatewayExtension): both JWT filters run, ${a.filterName} first, and a request must pass each`;
     // The earlier one's providers that remove a token from a location the later one reads.
-    const readsB = new Set(b.providers.flatMap((p) => [...p.headerLocations.map((l) => `h:${l.name}`), ...p.queryLocations.map((q) => `q:${q}`)]));
-    const removers = a.providers.filter((p) => !p.forwardToken && [...p.headerLocations.map((l) => `h:${l.name}`), ...p.queryLocations.map((q) => `q:${q}`)].some((l) => readsB.has(l)));
+    const readsB = new Set(b.providers.flatMap(tokenLocations));
+    const removers = a.providers.filter((p) => !p.forwardToken && tokenLocations(p).some((l) => readsB.has(l)));
     if (removers.length > 0) {
       const who = `${a.key}'s provider${removers.length === 1 ? '' : 's'} ${listSome(removers.map((p) => p.name))} ${removers.length === 1 ? 'does' : 'do'} not set forwardToken: true`;
       const then = b.allowMissing
@@ -1189,6 +1196,11 @@ function warnStackedExtensions(compiled: ReadonlyMap<string, RouteEntry[]>, poli
     } else msg += ': if one check is meant, use one GatewayExtension at one level';
     ParseCtx.for(st.model.raw, problems).warn('spec.jwtAuth.extensionRef', msg);
   }
+}
+
+/** Where a provider reads its token: `h:<header>` and `q:<query parameter>`. */
+function tokenLocations(p: JwtProvider): string[] {
+  return [...p.headerLocations.map((l) => `h:${l.name}`), ...p.queryLocations.map((q) => `q:${q}`)];
 }
 
 function targetNotFound(kind: string, ns: string, name: string, all: readonly RawResource[]): string {

@@ -361,10 +361,15 @@ export const QUOTED_VALUE_MAX_CHARS = 100;
  * one 450 KB warning at every retry (and a `/config_dump` `lastFailure` as large).
  */
 export function quoteValue(value: string): string {
-  return value.length > QUOTED_VALUE_MAX_CHARS
-    ? `${JSON.stringify(value.slice(0, QUOTED_VALUE_MAX_CHARS))}…(${value.length} characters)`
-    : JSON.stringify(value);
+  return value.length > QUOTED_VALUE_MAX_CHARS ? `${JSON.stringify(value.slice(0, QUOTED_VALUE_MAX_CHARS))}${cutMark(value)}` : JSON.stringify(value);
 }
+
+/** `value` unquoted, cut as quoteValue cuts it (for a list of kids in a log line). */
+export function cutValue(value: string): string {
+  return value.length > QUOTED_VALUE_MAX_CHARS ? `${value.slice(0, QUOTED_VALUE_MAX_CHARS)}${cutMark(value)}` : value;
+}
+
+const cutMark = (value: string): string => `…(${value.length} characters)`;
 
 // Salt for oct thumbprints: a plain digest of a weak shared secret would let anyone reading the
 // logs confirm guesses offline, so oct digests are keyed per process (stable only within it).

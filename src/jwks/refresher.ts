@@ -13,7 +13,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { JwksFetchOutcome, RefreshedKey, RefresherCommand, RefresherEvent, RemoteJwksSpec } from '../types.js';
 import { DEFAULT_FETCH_TIMEOUT_MS, redactUrl } from './remote-fetch.js';
 import { DEFAULT_KID_MISS_COOLDOWN_MS } from './refresh-scheduler.js';
-import { octThumbprintSalt, QUOTED_VALUE_MAX_CHARS } from './import-keys.js';
+import { cutValue, octThumbprintSalt } from './import-keys.js';
 import { monotonicMs } from '../util/monotonic.js';
 
 // Compiled layout: dist/src/jwks/refresher.js -> dist/workers/jwks-refresher.js.
@@ -301,7 +301,7 @@ export class JwksRefresher {
     stats.changes++;
     this.opts.onKeySet(id, keys as readonly ImportedKey[]);
     // stats.url is the URL as logs show it (redacted once, when the key set was registered).
-    const fields = { provider: id, url: stats.url, keys: keys.map((k) => `${k.kid === undefined ? '(no kid)' : cutKid(k.kid)}/${k.alg ?? k.kty}/${k.thumbprint}`) };
+    const fields = { provider: id, url: stats.url, keys: keys.map((k) => `${k.kid === undefined ? '(no kid)' : cutValue(k.kid)}/${k.alg ?? k.kty}/${k.thumbprint}`) };
     if (first) this.log.info('remote JWKS loaded', fields);
     else this.log.info('remote JWKS changed: new key set generation', fields);
     for (const d of dropped) this.log.warn('remote JWKS: key dropped', { provider: id, url: stats.url, reason: d });
@@ -317,11 +317,6 @@ export const MAX_FAILURE_REASON_CHARS = 2048;
 
 function capReason(reason: string): string {
   return reason.length > MAX_FAILURE_REASON_CHARS ? `${reason.slice(0, MAX_FAILURE_REASON_CHARS)}…(${reason.length} characters)` : reason;
-}
-
-/** A served key's kid as the key-set line lists it: cut as messages quote document values (a kid may be of any length). */
-function cutKid(kid: string): string {
-  return kid.length > QUOTED_VALUE_MAX_CHARS ? `${kid.slice(0, QUOTED_VALUE_MAX_CHARS)}…(${kid.length} characters)` : kid;
 }
 
 function toSpec(ks: RemoteKeySet): RemoteJwksSpec {
