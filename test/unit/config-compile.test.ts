@@ -209,6 +209,25 @@ test('remote JWKS: compiled to a RemoteKeySet with Envoy defaults and a resolved
   assert.ok(s.extensions.get('default/ext'));
 });
 
+test('boundaries and defaults the other provider tests do not reach: a custom header without prefix takes the whole value (Envoy value_prefix ""); backOff maxInterval equal to baseInterval is accepted (>= base)', () => {
+  const s = build([
+    ext([
+      provider({ name: 'hdr', tokenSource: { header: { header: 'X-Token' } } }),
+      provider({ name: 'eq', jwks: { remote: { url: 'http://i/j', backendRef: { name: 'idp', port: 80 }, retryPolicy: { backOff: { baseInterval: '2s', maxInterval: '2s' } } } } }),
+    ]),
+  ]);
+  assert.deepEqual(errors(s), []);
+  const e = s.extensions.get('default/ext');
+  assert.ok(e, 'the extension is valid');
+  const hdr = e.providers.find((p) => p.name === 'hdr')!;
+  assert.deepEqual(hdr.headerLocations, [{ name: 'x-token', prefix: '' }]);
+  assert.deepEqual(hdr.queryLocations, []);
+  const eq = s.keySets.get('GatewayExtension/default/ext#eq');
+  assert.ok(eq && eq.kind === 'remote');
+  assert.equal(eq.backOffBaseMs, 2000);
+  assert.equal(eq.backOffMaxMs, 2000);
+});
+
 test('backends: Services by DNS name, Backends by their hosts, weights summed', () => {
   const s = build(
     [
@@ -464,6 +483,29 @@ test('an invalid rule (unsupported filter) is replaced by a 500; the route stays
   const replaced = st.conditions.find((c) => c.type === 'kgateway.dev/Programmed');
   assert.equal(replaced?.reason, 'RouteRuleReplaced');
   assert.match(replaced?.message ?? '', /^Replaced Rule \(1\): .*filter type RequestRedirect not supported/);
+});
+
+test('a rule whose ExtensionRef filter names a TrafficPolicy that does not exist is replaced by a 500: it is not served without the policy the filter asks for', () => {
+  const s = build([
+    gateway(),
+    route({
+      rules: [
+        { matches: [{ path: { type: 'PathPrefix', value: '/ok' } }], backendRefs: [{ name: 'app', port: 80 }] },
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/admin' } }],
+          filters: [{ type: 'ExtensionRef', extensionRef: { group: 'gateway.kgateway.dev', kind: 'TrafficPolicy', name: 'jwt-admin' } }],
+          backendRefs: [{ name: 'app', port: 80 }],
+        },
+      ],
+    }),
+  ]);
+  const t = s.ports.get(8080)!;
+  assert.equal(selectRoute(t, req('h', '/ok'))?.route.invalid, undefined);
+  const admin = selectRoute(t, req('h', '/admin'))?.route;
+  assert.equal(admin?.invalid, 'ExtensionRef filter: TrafficPolicy default/jwt-admin not found');
+  assert.equal(admin?.auth.jwt.length, 0);
+  const replaced = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!.conditions.find((c) => c.type === 'kgateway.dev/Programmed');
+  assert.equal(replaced?.reason, 'RouteRuleReplaced');
 });
 
 test('statuses: every resource gets an Accepted condition', () => {
@@ -788,6 +830,8 @@ test('a rule whose regex is refused keeps its match, widened, and answers 500: i
   const hdr = selectRoute(t, { ...req('h', '/h'), headers: ['x-a', 'anything'] });
   assert.equal(hdr?.route.route, 'default/admin');
   assert.match(hdr?.route.invalid ?? '', /backreferences/);
+  // Widened to any value of the header, not to requests without it: those are not this rule's.
+  assert.equal(selectRoute(t, req('h', '/h'))?.route.route, 'default/public');
   assert.equal(selectRoute(t, req('h', '/other'))?.route.route, 'default/public');
   assert.equal(selectRoute(t, req('h', '/other'))?.route.invalid, undefined);
 });
@@ -812,12 +856,15 @@ test('documents the API server refuses whose loss would serve requests without t
     const cases: [string, Doc[], RegExp][] = [
       ['kind TrafficPolicys', [pol({ kind: 'TrafficPolicys' })], /TrafficPolicys is not a kind the API server knows \(did you mean TrafficPolicy in gateway\.kgateway\.dev\?\)/],
       ['kind trafficpolicy', [pol({ kind: 'trafficpolicy' })], /did you mean TrafficPolicy/],
+      ['kind TraficPolcy (two edits)', [pol({ kind: 'TraficPolcy' })], /TraficPolcy is not a kind the API server knows \(did you mean TrafficPolicy in gateway\.kgateway\.dev\?\)/],
       ['apiVersion without its group', [pol({ apiVersion: 'v1alpha1' })], /TrafficPolicy in group "" \(the core group: apiVersion has no group\) is not kgateway's: write apiVersion: gateway\.kgateway\.dev\/v1alpha1/],
       ['group gateways.kgateway.dev', [pol({ apiVersion: 'gateways.kgateway.dev/v1alpha1' })], /TrafficPolicy in group gateways\.kgateway\.dev is not kgateway's: write apiVersion: gateway\.kgateway\.dev\/v1alpha1/],
       ['kind HTTPRoutex', [{ ...route(), kind: 'HTTPRoutex' }], /did you mean HTTPRoute in gateway\.networking\.k8s\.io/],
       ['policy namespace "default "', [pol({ metadata: md('pol', 'default ') })], /metadata\.namespace.*serve refuses to start/],
       ['targetRef: (misspelt key)', [pol({}, { targetRef: [target('Gateway', 'gw')], ...jwt })], /names no target it can be attached to \(its targetRefs key is misspelt\)/],
       ['trgetSelectors: (misspelt key)', [pol({}, { trgetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', matchLabels: { a: 'b' } }], ...jwt })], /its targetRefs key is misspelt/],
+      ['group gateway.kgatewy.dv (two edits from kgateway\'s group)', [pol({ apiVersion: 'gateway.kgatewy.dv/v1alpha1' })], /TrafficPolicy in group gateway\.kgatewy\.dv is not kgateway's: write apiVersion: gateway\.kgateway\.dev\/v1alpha1/],
+      ['targtRef: (misspelt key, two edits away)', [pol({}, { targtRef: [target('Gateway', 'gw')], ...jwt })], /its targetRefs key is misspelt/],
       ['HTTPRoute named API', [route({}, 'API')], /HTTPRoute\/default\/API metadata\.name.*serve refuses to start/],
       ['parentRef without name', [route({ parentRefs: [{ namespace: 'default' }] })], /spec\.parentRefs\[0\]\.name.*the route is refused/],
     ];

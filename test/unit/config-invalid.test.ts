@@ -270,6 +270,19 @@ const cases: Case[] = [
   { name: 'metadata.name not a DNS name', docs: [gateway({}, 'My_Gateway')], resource: 'Gateway/default/My_Gateway', path: 'metadata.name', message: 'lowercase RFC 1123 subdomain' },
   { name: 'a static host that is neither an IP address nor a DNS name never has an address', docs: [backend({ static: { hosts: [{ host: '10.0.0.1', port: 80 }, { host: '127.0.0.1:41001', port: 80 }] } })], resource: B, path: 'spec.static.hosts[1].host', message: '"127.0.0.1:41001" is neither an IP address (without a zone) nor a DNS name: it never has an address', severity: 'warning' },
   { name: 'unexpanded shell variable', docs: [backend({ static: { hosts: [{ host: '$HOST_KEYCLOAK', port: 443 }] } })], resource: B, path: 'spec.static.hosts[0].host', message: 'unexpanded shell variable', severity: 'warning' },
+  // ----- Limits and branches no other case reached (found by mutation testing)
+  { name: 'remote url too long', docs: [jwtExt({ jwks: remote({ url: `https://idp.example.com/${'a'.repeat(2025)}` }) })], resource: E, path: `${pp}.jwks.remote.url`, message: 'may not be more than 2048 characters' },
+  { name: 'providers an empty list', docs: [ext({ jwt: { providers: [] } })], resource: E, path: 'spec.jwt.providers', message: 'Required value: at least one provider is needed' },
+  { name: 'type JWT with jwt null', docs: [ext({ type: 'JWT', jwt: null })], resource: E, path: 'spec', message: 'JWT must be set when type is JWT' },
+  { name: 'tokenSource.queryParameter empty', docs: [jwtExt({ tokenSource: { queryParameter: '' } })], resource: E, path: `${pp}.tokenSource.queryParameter`, message: 'must not be empty' },
+  { name: 'ConfigMap jwks key empty', docs: [jwtExt({ jwks: { local: { configMapRef: { name: 'jwks' } } } }), configMap({ jwks: '' })], resource: E, path: `${pp}.jwks.local.configMapRef`, message: "configmap key 'jwks' not found in ConfigMap default/jwks" },
+  { name: 'PathPrefix with an encoded slash in upper case', docs: [gateway(), rule({ matches: [{ path: { type: 'PathPrefix', value: '/a%2Fb' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: "must not contain '%2F'" },
+  { name: 'Backend type AWS without its field', docs: [backend({ type: 'AWS' })], resource: B, path: 'spec.type', message: 'Backend type AWS is not supported by jwtgate (only Static)' },
+  { name: 'route on a listener whose kinds are GRPCRoute only', docs: [listener({ allowedRoutes: { kinds: [{ kind: 'GRPCRoute' }] } }), route()], resource: R, path: 'spec.parentRefs[0]', message: 'not allowed by the listeners of Gateway default/gw', severity: 'warning' },
+  { name: 'ListenerPolicy unknown top-level field fails closed', docs: [gateway(), listenerPolicy({ ipAllowList: ['10.0.0.0/8'] })], resource: 'ListenerPolicy/default/lp', path: 'spec.ipAllowList', message: 'ipAllowList (a field jwtgate does not know, which could deny or strip) is not applied by jwtgate' },
+  { name: 'ListenerSet parentRef to another project\'s Gateway kind attaches to nothing', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), { ...listenerSet(), spec: { parentRef: { group: 'networking.istio.io', kind: 'Gateway', name: 'gw' }, listeners: [{ name: 'api', protocol: 'HTTP', port: 8080, hostname: 'api.example.com' }] } }], resource: LS, path: 'spec.parentRef', message: 'parent networking.istio.io/Gateway is not a Gateway: this ListenerSet attaches to nothing and is ignored', severity: 'warning' },
+  { name: 'Secret data whose length is not a multiple of 4 is not base64', docs: [secret({ ca: 'abc' })], resource: 'Secret/default/ca', path: 'data.ca', message: 'must be base64-encoded' },
+  { name: 'too many targetSelectors', docs: [jwtExt(), gateway(), gwPolicy({ targetRefs: undefined, targetSelectors: many(17, () => ({ group: 'gateway.networking.k8s.io', kind: 'Gateway', matchLabels: { app: 'x' } })) })], resource: P, path: 'spec.targetSelectors', message: 'must have at most 16 items' },
 ];
 
 function compile(docs: readonly Doc[] | string): readonly ConfigProblem[] {
@@ -286,6 +299,37 @@ function assertProblem(problems: readonly ConfigProblem[], c: Omit<Case, 'docs' 
   );
   assert.ok(hit.source && /:\d+$/.test(hit.source), `problem has a file:line source (${hit.source})`);
 }
+
+test('item and length limits (Gateway API and kgateway CRDs): at the limit nothing is reported at that path, one over is an error there (found by mutation testing: only far-over values were tried)', () => {
+  const gwRef = { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' };
+  const filterTo = (i: number): Doc => ({ type: 'ExtensionRef', extensionRef: { group: 'gateway.kgateway.dev', kind: 'TrafficPolicy', name: `p${i}` } });
+  const limits: { what: string; at: (n: number) => readonly Doc[]; limit: number; resource: string; path: string; message: string }[] = [
+    { what: 'HTTPRoute parentRefs', limit: 32, at: (n) => [gateway(), route({ parentRefs: many(n, () => ({ name: 'gw' })) })], resource: R, path: 'spec.parentRefs', message: 'must have at most 32 items' },
+    { what: 'HTTPRoute hostnames', limit: 16, at: (n) => [gateway(), route({ hostnames: many(n, (i) => `h${i}.example.com`) })], resource: R, path: 'spec.hostnames', message: 'must have at most 16 items' },
+    { what: 'HTTPRoute rules', limit: 16, at: (n) => [gateway(), route({ rules: many(n, () => ({ backendRefs: [{ name: 'app', port: 80 }] })) })], resource: R, path: 'spec.rules', message: 'must have at most 16 items' },
+    { what: 'rule matches', limit: 64, at: (n) => [gateway(), rule({ matches: many(n, (i) => ({ path: { type: 'Exact', value: `/m${i}` } })) })], resource: R, path: 'spec.rules[0].matches', message: 'must have at most 64 items' },
+    { what: 'rule filters', limit: 16, at: (n) => [gateway(), rule({ filters: many(n, filterTo) })], resource: R, path: 'spec.rules[0].filters', message: 'must have at most 16 items' },
+    { what: 'rule backendRefs', limit: 16, at: (n) => [gateway(), rule({ backendRefs: many(n, (i) => ({ name: `app${i}`, port: 80 })) })], resource: R, path: 'spec.rules[0].backendRefs', message: 'must have at most 16 items' },
+    { what: 'match headers', limit: 16, at: (n) => [gateway(), rule({ matches: [{ headers: many(n, (i) => ({ name: `x-h${i}`, value: 'v' })) }] })], resource: R, path: 'spec.rules[0].matches[0].headers', message: 'must have at most 16 items' },
+    { what: 'match queryParams', limit: 16, at: (n) => [gateway(), rule({ matches: [{ queryParams: many(n, (i) => ({ name: `q${i}`, value: 'v' })) }] })], resource: R, path: 'spec.rules[0].matches[0].queryParams', message: 'must have at most 16 items' },
+    { what: 'match path value length', limit: 1024, at: (n) => [gateway(), rule({ matches: [{ path: { type: 'PathPrefix', value: `/${'p'.repeat(n - 1)}` } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: 'may not be more than 1024 characters' },
+    { what: 'Gateway listeners', limit: 64, at: (n) => [gateway({ listeners: many(n, (i) => ({ name: `l${i}`, protocol: 'HTTP', port: 8000 + i })) })], resource: G, path: 'spec.listeners', message: 'must have at most 64 items' },
+    { what: 'TrafficPolicy targetSelectors', limit: 16, at: (n) => [jwtExt(), gateway(), gwPolicy({ targetRefs: undefined, targetSelectors: many(n, (i) => ({ ...gwRef, name: undefined, matchLabels: { app: `x${i}` } })) })], resource: P, path: 'spec.targetSelectors', message: 'must have at most 16 items' },
+    { what: 'ListenerSet listeners', limit: 64, at: (n) => [{ ...listenerSet(), spec: { parentRef: { name: 'gw' }, listeners: many(n, (i) => ({ name: `l${i}`, protocol: 'HTTP', port: 8000 + i })) } }], resource: LS, path: 'spec.listeners', message: 'must have at most 64 items' },
+    { what: 'namespace length', limit: 63, at: (n) => [{ ...route(), metadata: md('app', 'n'.repeat(n)) }], resource: '', path: 'metadata.namespace', message: 'may not be more than 63 characters' },
+    { what: 'remote url length', limit: 2048, at: (n) => [jwtExt({ jwks: remote({ url: `https://idp.example.com/${'a'.repeat(n - 24)}` }) })], resource: E, path: `${pp}.jwks.remote.url`, message: 'may not be more than 2048 characters' },
+  ];
+  for (const l of limits) {
+    const atPath = (docs: readonly Doc[]) => compile(docs).filter((p) => (l.resource === '' || p.resource === l.resource) && p.path === l.path && p.severity === 'error');
+    assert.deepEqual(atPath(l.at(l.limit)).map((p) => p.message), [], `${l.what}: ${l.limit} is allowed`);
+    const over = atPath(l.at(l.limit + 1));
+    assert.ok(over.some((p) => p.message.includes(l.message)), `${l.what}: ${l.limit + 1} is refused: ${JSON.stringify(over.map((p) => p.message))}`);
+  }
+  // The backendRef weight bound is a value, not a count.
+  const weight = (w: number) => compile([gateway(), rule({ backendRefs: [{ name: 'app', port: 80, weight: w }] })]).filter((p) => p.resource === R && p.path === 'spec.rules[0].backendRefs[0].weight');
+  assert.deepEqual(weight(1_000_000), []);
+  assert.ok(weight(1_000_001).some((p) => p.severity === 'error' && p.message.includes('must be less than or equal to 1000000')));
+});
 
 test("claimsToHeaders overwrite: false (kgateway's default: the header is not stripped beyond the routes the check runs on, as jwtgate does) is accepted", () => {
   const problems = compile([jwtExt({ claimsToHeaders: [{ name: 'team', header: 'x-team', overwrite: false }] }), gateway(), gwPolicy()]);

@@ -183,6 +183,24 @@ test('load: files over 4 MiB are refused', async (t) => {
   assert.match(r.problems[0]!.message, /limit is 4194304 bytes \(4 MiB\)/);
 });
 
+test('load: the 4 MiB file limit is exact (a file of 4 MiB loads, one byte more is refused); an empty metadata.namespace is the default namespace, as kubectl reads it', async (t) => {
+  const dir = tempDir(t);
+  const sized = (bytes: number): string => {
+    const head = `${doc('Backend', 'x')}# `;
+    const file = path.join(dir, `f${bytes}.yaml`);
+    writeFileSync(file, `${head}${'x'.repeat(bytes - Buffer.byteLength(head) - 1)}\n`);
+    return file;
+  };
+  const atLimit = await loadManifests([sized(MAX_FILE_BYTES)]);
+  assert.deepEqual(atLimit.problems, []);
+  assert.equal(atLimit.resources.length, 1);
+  const over = await loadManifests([sized(MAX_FILE_BYTES + 1)]);
+  assert.equal(over.resources.length, 0);
+  assert.match(over.problems[0]!.message, /limit is 4194304 bytes/);
+  const [r] = loadManifestsFromText('apiVersion: gateway.kgateway.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: p, namespace: "" }\nspec: {}\n', 'ns.yaml').resources;
+  assert.equal(r?.namespace, 'default');
+});
+
 test('load: more than 10000 resources are refused with one problem', () => {
   const one = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c%}\n';
   const text = Array.from({ length: MAX_RESOURCES + 5 }, (_, i) => one.replace('%', String(i))).join('---\n');

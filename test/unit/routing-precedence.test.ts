@@ -244,6 +244,18 @@ test('ReferenceGrant: a cross-namespace Backend is allowed only with a grant', (
   // A grant in the wrong namespace does not count.
   const wrongNs = compileText([...docs, { ...grant, metadata: { name: 'g', namespace: 'default' } }].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 });
   assert.ok(wrongNs.problems.some((p) => p.severity === 'error' && p.message.includes('not permitted')));
+  // A grant from another namespace, or one the API server refuses (an unknown field), does not count either.
+  const notPermitted = (g: object) =>
+    compileText([...docs, g].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }).problems.some((p) => p.resource === 'HTTPRoute/default/r' && p.severity === 'error' && p.message.includes('not permitted'));
+  assert.equal(notPermitted({ ...grant, spec: { ...grant.spec, from: [{ ...grant.spec.from[0], namespace: 'team' }] } }), true, 'from another namespace');
+  assert.equal(notPermitted({ ...grant, spec: { ...grant.spec, extra: true } }), true, 'an invalid grant');
+  assert.equal(notPermitted(grant), false);
+});
+
+test('a backendRef in group "core" is a Service, as in group ""', () => {
+  const s = build([gateway(), { apiVersion: GWAPI, kind: 'HTTPRoute', metadata: { name: 'r', namespace: 'default' }, spec: { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [{ group: 'core', kind: 'Service', name: 'app', port: 80 }] }] } }]);
+  const sel = selectRoute(s.ports.get(8080)!, { method: 'GET', path: '/', query: '', host: 'h', authority: 'h', headers: [], remoteAddress: '', scheme: 'http' });
+  assert.deepEqual(sel?.route.backends.map((b) => b.target?.key), ['Service/default/app:80']);
 });
 
 test('two Gateways on one port: the older Gateway serves a shared hostname, with a warning', () => {
