@@ -195,7 +195,8 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
       }
       const schemaErrors = cx.errors - e0 - unsupportedErrors;
       if (l && cx.errors === e0 && !dropped) {
-        const kindsOk = !l.allowedRoutes.kinds || l.allowedRoutes.kinds.some((k) => k.kind === 'HTTPRoute' && k.group === GATEWAY_API_GROUP);
+        // Unset or empty: the protocol's kinds (kgateway validateSupportedRoutes, as Gateway API says).
+        const kindsOk = !l.allowedRoutes.kinds || l.allowedRoutes.kinds.length === 0 || l.allowedRoutes.kinds.some((k) => k.kind === 'HTTPRoute' && k.group === GATEWAY_API_GROUP);
         listeners.push({
           name: l.name,
           index: i,

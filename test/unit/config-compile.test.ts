@@ -637,6 +637,12 @@ test('a listener with a route kind jwtgate does not serve is dropped, as kgatewa
   assert.deepEqual(sel?.route.auth.jwt.map((e) => e.filterName), ['jwt/default/ext']);
 });
 
+test('allowedRoutes.kinds as an empty list means the protocol\'s kinds, as unset (Gateway API; kgateway validateSupportedRoutes): HTTPRoutes attach', () => {
+  const s = build([gateway({ listeners: [{ name: 'web', protocol: 'HTTP', port: 8080, allowedRoutes: { kinds: [] } }] }), route({ parentRefs: [{ name: 'gw' }] })]);
+  assert.deepEqual(s.problems.filter((p) => p.severity !== 'info'), []);
+  assert.equal(selectRoute(s.ports.get(8080)!, req('www.example.com', '/'))?.route.route, 'default/app');
+});
+
 test('a listener the API server refuses (a hostname not in lowercase) leaves the whole Gateway unserved, not the rest of it', () => {
   const s = build([gateway({ listeners: [{ name: 'web', protocol: 'HTTP', port: 8080 }, { name: 'api', protocol: 'HTTP', port: 8080, hostname: 'API.example.com' }] }), route()]);
   assert.equal(s.ports.size, 0);
