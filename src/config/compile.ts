@@ -513,7 +513,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       // requests would go to another route, a catch-all without its JWT check. Refused.
       const id = resourceId(rt.raw);
       const refused = 'the route is refused: serve refuses to start, as its requests would go to another route';
-      if (markFatal(problems, id, (path) => !path.startsWith('spec.rules'), ` (${refused})`) === 0) {
+      if (markFatal(problems, id, (path) => path === 'spec.rules' || !path.startsWith('spec.rules'), ` (${refused})`) === 0) {
         problems.push({ resource: id, path: 'spec', message: refused, severity: 'error', source: rt.raw.source, fatal: true });
       }
       continue;

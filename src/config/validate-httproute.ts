@@ -198,10 +198,16 @@ export function validateHTTPRoute(raw: RawResource, problems: ConfigProblem[]): 
   let rawRules = specObj['rules'];
   const rules: RuleModel[] = [];
   if (rawRules === undefined || rawRules === null) rawRules = [{ matches: [DEFAULT_MATCH] }];
+  // The API server refuses the whole route for these, as for a bad parentRef: not a rule's 500.
+  let rulesRefused = false;
   if (!Array.isArray(rawRules)) {
     cx.error('spec.rules', 'Invalid value: must be a list');
+    rulesRefused = true;
   } else {
-    if (rawRules.length > 16) cx.error('spec.rules', `Too many: ${rawRules.length}: must have at most 16 items`);
+    if (rawRules.length > 16) {
+      cx.error('spec.rules', `Too many: ${rawRules.length}: must have at most 16 items`);
+      rulesRefused = true;
+    }
     const ruleNames = new Map<string, number>();
     rawRules.forEach((rr, i) => {
       const m = validateRule(rr, i, ns, cx, ruleNames);
@@ -213,7 +219,7 @@ export function validateHTTPRoute(raw: RawResource, problems: ConfigProblem[]): 
     parentRefs,
     hostnames: s?.hostnames ?? [],
     rules,
-    valid: topErrors === 0 && doc !== undefined,
+    valid: topErrors === 0 && !rulesRefused && doc !== undefined,
   };
 }
 
