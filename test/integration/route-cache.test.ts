@@ -16,7 +16,8 @@ let h: Harness;
 
 // tenant-route: `x-tenant: acme` (also the tenant provider's claim header), optional JWT
 // (AllowMissing), the public echo. secret-route: everything else, a Strict JWT (its token in
-// x-admin-token), the secret echo. Envoy's filter order puts strict-jwt before tenant-jwt.
+// x-admin-token), the secret echo. solo-route: solo.example.com with `x-tenant: acme` only, the
+// tenant check, the public echo. Envoy's filter order puts strict-jwt before tenant-jwt.
 const manifests = (publicPort: number) => `${SAMPLE_GATEWAY}---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: Backend
@@ -48,6 +49,16 @@ spec:
   - matches: [{ path: { type: PathPrefix, value: / } }]
     backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: secret }]
 ---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: solo-route, namespace: kgateway-system }
+spec:
+  parentRefs: [{ name: http }]
+  hostnames: [solo.example.com]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: / }, headers: [{ name: x-tenant, value: acme }] }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: public }]
+---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: GatewayExtension
 metadata: { name: tenant-jwt, namespace: kgateway-system }
@@ -75,7 +86,7 @@ apiVersion: gateway.kgateway.dev/v1alpha1
 kind: TrafficPolicy
 metadata: { name: tenant-policy, namespace: kgateway-system }
 spec:
-  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: tenant-route }]
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: tenant-route }, { group: gateway.networking.k8s.io, kind: HTTPRoute, name: solo-route }]
   jwtAuth: { extensionRef: { name: tenant-jwt } }
 ---
 apiVersion: gateway.kgateway.dev/v1alpha1
@@ -121,6 +132,10 @@ test('a tenant token with tenant acme: accepted, x-tenant added from the claim, 
   assert.deepEqual(JSON.parse(res.body).headers['X-Tenant'], ['acme']);
   assert.equal(h.echo.received.length, n + 1);
   assert.equal(secret.received.length, 0);
+  // The claim header set before the new match is still the gateway's: naming it in Connection does not drop it.
+  const named = await request({ port: h.port, path: '/anything', headers: { 'x-tenant': 'acme', connection: 'x-tenant', authorization: `Bearer ${tenantToken('acme')}` } });
+  assert.equal(named.status, 200);
+  assert.deepEqual(JSON.parse(named.body).headers['X-Tenant'], ['acme']);
 });
 
 const adminToken = () => mint({ alg: 'RS256', key: adminKeys.privateKey, kid: 'admin', payload: { iss: 'admin-idp', exp: Math.floor(Date.now() / 1000) + 600 } });
@@ -140,4 +155,26 @@ test('the same request with secret-route\'s token too: both checks pass, the sec
   assert.equal(secret.received.length, 1);
   assert.deepEqual(JSON.parse(res.body).headers['X-Tenant'], ['other']);
   assert.equal(JSON.parse(res.body).headers['X-Admin-Token'], undefined, 'the admin token was removed (forwardToken unset)');
+});
+
+test('after a new match and the new route\'s check, the claim header of the first route\'s extension is still protected from Connection', async () => {
+  const before = secret.received.length;
+  const res = await request({ port: h.port, path: '/anything', headers: { 'x-tenant': 'acme', connection: 'x-tenant', authorization: `Bearer ${tenantToken('other')}`, 'x-admin-token': adminToken() } });
+  assert.equal(res.status, 200);
+  assert.equal(secret.received.length, before + 1);
+  assert.deepEqual(JSON.parse(res.body).headers['X-Tenant'], ['other']);
+});
+
+test('a claim header that leaves the request matching no route at all: 404 with no body (Envoy: route not found after clear_route_cache), never the first route\'s backend', async () => {
+  const n = h.echo.received.length;
+  const s = secret.received.length;
+  const res = await request({ port: h.port, host: 'solo.example.com', path: '/anything', headers: { 'x-tenant': 'acme', authorization: `Bearer ${tenantToken('other')}` } });
+  assert.equal(res.status, 404);
+  assert.equal(res.body, '');
+  assert.equal(h.echo.received.length, n, 'the first route\'s backend never saw it');
+  assert.equal(secret.received.length, s);
+  // The same request whose claim keeps it on the route is proxied there.
+  const ok = await request({ port: h.port, host: 'solo.example.com', path: '/anything', headers: { 'x-tenant': 'acme', authorization: `Bearer ${tenantToken('acme')}` } });
+  assert.equal(ok.status, 200);
+  assert.equal(h.echo.received.length, n + 1);
 });

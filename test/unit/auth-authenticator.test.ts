@@ -266,6 +266,18 @@ test('key sets: local with no key -> JWKS_NO_VALID_KEYS; remote without keys -> 
   assert.equal(codeOf(await run(auth, request({ headers: bearer(tokA({ aud: 'x' })) }), [extension([{ ...remote, audiences: ['api'] }])])), 'JWT_AUDIENCE_NOT_ALLOWED');
 });
 
+test('key set refs: no key set for the provider -> JWKS_NO_VALID_KEYS; a remote generation the verifier does not hold -> JWKS_FETCH_FAILED', async () => {
+  const { auth, publish, verifier } = setup();
+  assert.equal(codeOf(await run(auth, request({ headers: bearer(tokA()) }), [extension([{ ...A, keySetId: 'ks-unknown' }])])), 'JWKS_NO_VALID_KEYS');
+  // The verifier holds generation 1 of a remote set whose ref is already at generation 2: its
+  // keys for that generation are not there (KEYSET_NOT_LOADED), which for a remote set is a fetch
+  // that has not succeeded.
+  verifier.publishKeySet('ks-lag', 1, imported(keysA.jwks));
+  publish('ks-lag', [], 'remote');
+  publish('ks-lag', [], 'remote');
+  assert.equal(codeOf(await run(auth, request({ headers: bearer(tokA()) }), [extension([{ ...A, keySetId: 'ks-lag' }])])), 'JWKS_FETCH_FAILED');
+});
+
 test('kid mismatch and bad signature codes come from the verifier', async () => {
   const { auth } = setup();
   const other = mint({ alg: 'RS256', key: keysA.privateKey, kid: 'rotated', payload: { iss: 'https://a.test' } });

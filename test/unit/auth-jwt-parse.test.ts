@@ -84,6 +84,10 @@ test('check order inside jwt.cc: header before payload, iss before exp before au
   assert.equal(code(`${H}.${seg({ aud: 1, exp: 'x', iat: -1 })}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_IAT_OUT_OF_RANGE');
   assert.equal(code(`${H}.${seg({ aud: 1, exp: 'x' })}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_EXP_NOT_INTEGER');
   assert.equal(code(`${H}.${seg({ aud: 1, jti: 1 })}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_JTI_NOT_STRING');
+  // The three times in jwt.cc's order: iat, then nbf, then exp.
+  assert.equal(code(`${H}.${seg({ exp: 'x', nbf: 'x', iat: 'x' })}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_IAT_NOT_INTEGER');
+  assert.equal(code(`${H}.${seg({ exp: -1, nbf: -1 })}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_NBF_OUT_OF_RANGE');
+  assert.equal(code(`${H}.${seg({ iat: 1, nbf: 'x', sub: 1 })}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_SUB_NOT_STRING');
   assert.equal(code(`${H}.${seg({ aud: 1 })}.a+b`), 'JWT_PAYLOAD_PARSE_ERROR_AUD_NOT_STRING_OR_LIST');
 });
 
@@ -170,10 +174,21 @@ test("JSON read as protobuf's parser reads a Struct: a repeated key, a number ou
   const nested = (n: number) => `{"iss":"i","d":${'['.repeat(n - 1)}${']'.repeat(n - 1)}}`;
   assert.equal(code(`${H}.${seg(nested(100))}.${S}`), 'OK');
   assert.equal(code(`${H}.${seg(nested(101))}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_BAD_JSON');
+  assert.equal(code(`${H}.${seg(`{"iss":"i","d":${'{"a":'.repeat(99)}1${'}'.repeat(99)}}`)}.${S}`), 'OK', '100 objects deep');
   assert.equal(code(`${H}.${seg(`{"iss":"i","d":${'{"a":'.repeat(100)}1${'}'.repeat(100)}}`)}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_BAD_JSON');
   assert.equal(code(`${H}.${seg(nested(20000))}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_BAD_JSON');
   assert.equal(code(`${seg(`{"alg":"HS256","x":${'['.repeat(100)}${']'.repeat(100)}}`)}.${P}.${S}`), 'JWT_HEADER_PARSE_ERROR_BAD_JSON');
   // protobuf reads a JSON null as an empty Struct: the payload has no claims, the header no alg.
   assert.equal(parsed(`${H}.${seg('null')}.${S}`).iss, '');
   assert.equal(code(`${seg('null')}.${P}.${S}`), 'JWT_HEADER_BAD_ALG');
+});
+
+test('invalid UTF-8 is invalid JSON (protobuf refuses it), also where a replacement character would make valid JSON', () => {
+  // {"iss":"i","sub":"<ff>"}: Buffer#toString would read it as "\ufffd" and JSON.parse accept it.
+  const payload = Buffer.concat([Buffer.from('{"iss":"i","sub":"'), Buffer.from([0xff]), Buffer.from('"}')]);
+  assert.equal(code(`${H}.${b64url(payload)}.${S}`), 'JWT_PAYLOAD_PARSE_ERROR_BAD_JSON');
+  const header = Buffer.concat([Buffer.from('{"alg":"RS256","x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+  assert.equal(code(`${b64url(header)}.${P}.${S}`), 'JWT_HEADER_PARSE_ERROR_BAD_JSON');
+  // Valid multi-byte UTF-8 in a string is fine.
+  assert.equal(parsed(`${H}.${b64url('{"iss":"i","sub":"é€😀"}')}.${S}`).payload.sub, 'é€😀');
 });

@@ -25,3 +25,14 @@ test('invalid input is refused by both decoders', () => {
     assert.equal(decodeBase64UrlOwn(s), undefined, s);
   }
 });
+
+test("'.' is padding as '=' is (absl accepts both), with the same exact count", () => {
+  // "ab" is YWI (one pad), "a" is YQ (two pads).
+  for (const decode of [decodeBase64Url, decodeBase64UrlOwn]) {
+    assert.equal(Buffer.from(decode('YWI.')!).toString(), 'ab');
+    assert.equal(Buffer.from(decode('YQ..')!).toString(), 'a');
+    assert.equal(decode('YWI..'), undefined, 'one pad too many');
+    assert.equal(decode('YQ.'), undefined, 'one pad too few');
+    assert.equal(decode('YW.I'), undefined, 'data after padding');
+  }
+});
