@@ -135,6 +135,9 @@ test('with a token, the rest of the port behaves as before: one x-forwarded-for,
 test('on a dual-stack listener (--host ::) the client address is written as Envoy writes it: an IPv4 client as 127.0.0.1, not v4-mapped; ::1 compressed', async () => {
   const { clientAddress } = await import('../../src/http/server.js');
   assert.equal(clientAddress('0000:0000:0000:0000:0000:ffff:7f00:0001'), '127.0.0.1');
+  // Every byte of the mapped address, each of its two 16-bit groups split into two octets.
+  assert.equal(clientAddress('0000:0000:0000:0000:0000:ffff:c0a8:fe0b'), '192.168.254.11');
+  assert.equal(clientAddress('0000:0000:0000:0000:0000:FFFF:0A01:0203'), '10.1.2.3');
   assert.equal(clientAddress('0000:0000:0000:0000:0000:0000:0000:0001'), '::1');
   assert.equal(clientAddress('2001:0db8:0000:0000:0000:0000:0000:0001'), '2001:db8::1');
   const dual = await startHarness({ gateway: { host: '::' } });

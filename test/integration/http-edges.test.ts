@@ -43,6 +43,33 @@ test('431s are logged once per 10 s with a count, not once each (clients choose 
   }
 });
 
+test('the header limit counts each field as name + value + 4 (": " and CRLF) plus the target\'s path and query: exactly the limit is served, one byte more (in a value or in the query) is 431', async () => {
+  const g = await startHarness({ manifests: [basic], gateway: { maxRequestHeadersBytes: 1000 } });
+  const raw = (data: string) =>
+    new Promise<string>((resolve) => {
+      const sock = net.connect(g.port, '127.0.0.1', () => sock.write(data));
+      let reply = '';
+      sock.setEncoding('latin1');
+      sock.on('data', (d) => {
+        reply += d;
+        if (reply.includes('\r\n\r\n')) sock.destroy();
+      });
+      sock.on('error', () => {});
+      sock.on('close', () => resolve(reply));
+    });
+  // Counted: '/x' (2) + 'q' (1) + host (4 + 17 + 4) + x-filler (8 + n + 4) = 40 + n. An unknown host: a 404 unless over the limit.
+  const head = (query: string, n: number) => `GET /x?${query} HTTP/1.1\r\nHost: other.example.org\r\nX-Filler: ${'a'.repeat(n)}\r\n\r\n`;
+  try {
+    assert.match(await raw(head('q', 1000 - 40)), /^HTTP\/1\.1 404 /, 'exactly the limit');
+    assert.match(await raw(head('q', 1000 - 39)), /^HTTP\/1\.1 431 /, 'one byte over, in a value');
+    assert.match(await raw(head('qq', 1000 - 40)), /^HTTP\/1\.1 431 /, 'one byte over, in the query');
+    assert.equal(g.gateway.metrics.get('jwtgate_requests_total', 'REQUEST_HEADERS_TOO_LARGE'), 2);
+    assert.equal(g.echo.received.length, 0);
+  } finally {
+    await g.close();
+  }
+});
+
 test('the count of a 431 flood that stops is logged when its window ends, and at stop', async () => {
   const lines: Record<string, unknown>[] = [];
   const g = await startHarness({ manifests: [basic], gateway: { maxRequestHeadersBytes: 4096, oversizeLogWindowMs: 300, logger: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) } });
@@ -129,6 +156,16 @@ test('a chunked request body is streamed to the upstream whole; a body on a requ
   assert.match(reply, /^HTTP\/1\.1 401/);
   assert.equal(h.echo.received.length, n + 1);
   sock.destroy();
+});
+
+test("a proxied response carries one Date, the gateway's (uWS writes it, README): the upstream's own Date is not copied next to it", async () => {
+  const forged = 'Sat, 01 Jan 2000 00:00:00 GMT';
+  const res = await request({ port: h.port, path: `/response-headers?date=${encodeURIComponent(forged)}`, headers: auth });
+  assert.equal(res.status, 200);
+  const dates = res.rawHeaders.filter((_, i) => i % 2 === 1 && res.rawHeaders[i - 1]!.toLowerCase() === 'date');
+  assert.equal(dates.length, 1, `one Date field: ${JSON.stringify(dates)}`);
+  assert.notEqual(dates[0], forged);
+  assert.ok(Math.abs(Date.parse(dates[0]!) - Date.now()) < 60_000, dates[0]);
 });
 
 test('HEAD is proxied without a body', async () => {

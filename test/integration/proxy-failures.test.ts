@@ -251,6 +251,15 @@ test('an early 1xx (103 Early Hints) is not forwarded; the final response is', a
   }
 });
 
+test('an early 1xx and then a close before the final head: the 503 local reply (connection termination), as no response has started; the 1xx is never written', async () => {
+  const port = await tcpServer((socket) => {
+    socket.write('HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n');
+    setTimeout(() => socket.end(), 20);
+  });
+  const outcome = await expectLocalReply(port, 'UPSTREAM_UNAVAILABLE');
+  assert.equal(outcome.status, 503);
+});
+
 async function expectDestroyedAfterHead(port: number, codes: ErrorCode[], opts: ForwarderOptions = {}): Promise<ProxyOutcome> {
   const fwd = new Forwarder(opts);
   try {

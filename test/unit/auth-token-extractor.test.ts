@@ -77,6 +77,9 @@ test('percent decoding keeps invalid escapes and reads bytes as UTF-8', () => {
   assert.equal(percentDecode('%C3%A9t%C3%A9'), 'été');
   assert.equal(percentDecode('a+b'), 'a+b');
   assert.equal(percentDecode('é%20'), 'é ');
+  // A character outside the BMP (two UTF-16 units) next to an escape is kept whole, and an escape at the very end is decoded.
+  assert.equal(percentDecode('😀%41😀'), '😀A😀');
+  assert.equal(percentDecode('x%F0%9F%98%80'), 'x😀');
   assert.deepEqual(parseQuery('a=1&&b&=2'), [['a', '1'], ['', ''], ['b', ''], ['', '2']]);
 });
 

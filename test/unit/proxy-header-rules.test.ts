@@ -234,14 +234,22 @@ test('request: x-forwarded-client-cert is removed (Envoy SANITIZE); after applyE
   assert.deepEqual(pairs(out), [['x-a', '1'], ['x-forwarded-for', '1.1.1.1,2.2.2.2,10.0.0.1'], ['x-forwarded-proto', 'http'], edge[3]!, edge[4]!, ['host', 'api.example.com:8080'], ['x-forwarded-host', 'api.example.com:8080']]);
 });
 
-test('request: Connection cannot remove x-request-id or x-envoy-external-address either, in both modes (on an edge port they are in the list before Connection is applied)', async () => {
+test('request: Connection cannot remove x-request-id, x-envoy-external-address or x-forwarded-for/-proto either, in both modes (on an edge port they are in the list before Connection is applied)', async () => {
   const { applyEdgeHeaders } = await import('../../src/proxy/header-rules.js');
-  const plain = upstreamOrUndefined(req(['connection', 'x-request-id, x-envoy-external-address']))!;
-  const r = req(['connection', 'x-request-id, x-envoy-external-address']) as { headers: string[]; authority: string; remoteAddress: string; scheme: string; edgeApplied?: boolean };
+  const named = 'x-request-id, x-envoy-external-address, x-forwarded-for, x-forwarded-proto';
+  const plain = upstreamOrUndefined(req(['connection', named, 'x-forwarded-for', '1.1.1.1']))!;
+  const r = req(['connection', named, 'x-forwarded-for', '1.1.1.1']) as { headers: string[]; authority: string; remoteAddress: string; scheme: string; edgeApplied?: boolean };
   applyEdgeHeaders(r);
   const edge = upstreamOrUndefined(r)!;
   for (const out of [plain, edge]) {
     assert.equal(pairs(out).filter(([n]) => n === 'x-request-id').length, 1);
     assert.deepEqual(pairs(out).filter(([n]) => n === 'x-envoy-external-address'), [['x-envoy-external-address', '10.0.0.1']]);
+    assert.deepEqual(pairs(out).filter(([n]) => n === 'x-forwarded-for'), [['x-forwarded-for', '1.1.1.1,10.0.0.1']]);
+    assert.deepEqual(pairs(out).filter(([n]) => n === 'x-forwarded-proto'), [['x-forwarded-proto', 'http']]);
   }
+});
+
+test('request: a claim header (gatewayHeaders) named in the client\'s Connection is still sent: a client cannot make the gateway drop what the JWT stage added', () => {
+  const out = upstreamRequestHeaders({ ...req(['x-user', 'alice', 'x-team', 'dev', 'x-other', 'o', 'connection', 'x-user, x-other', 'connection', 'X-Team']), gatewayHeaders: ['x-user', 'x-team'] });
+  assert.deepEqual(pairs(out).filter(([n]) => n.startsWith('x-') && !n.startsWith('x-forwarded')), [['x-user', 'alice'], ['x-team', 'dev']]);
 });

@@ -48,7 +48,11 @@ test('UPSTREAM_UNAVAILABLE bodies as Envoy\'s router words each cause; a closed 
   assert.equal(upstreamUnavailableBody(e('ECONNREFUSED')), `${base}remote connection failure, transport failure reason: delayed connect error: Connection refused`);
   assert.equal(upstreamUnavailableBody(e('EHOSTUNREACH')), `${base}remote connection failure, transport failure reason: delayed connect error: No route to host`);
   assert.equal(upstreamUnavailableBody(e('UND_ERR_CONNECT_TIMEOUT')), `${base}connection timeout`);
+  assert.equal(upstreamUnavailableBody(e('ENETUNREACH')), `${base}remote connection failure, transport failure reason: delayed connect error: Network is unreachable`);
+  assert.equal(upstreamUnavailableBody(e('ETIMEDOUT')), `${base}remote connection failure, transport failure reason: delayed connect error: Connection timed out`);
   assert.equal(upstreamUnavailableBody(e('ENOTFOUND')), 'no healthy upstream');
+  // Every lookup failure, temporary or not, is a backend without an address for this request.
+  for (const code of ['EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL']) assert.equal(upstreamUnavailableBody(e(code)), 'no healthy upstream', code);
   for (const code of ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']) assert.equal(upstreamUnavailableBody(e(code)), undefined, code);
   assert.equal(upstreamUnavailableBody(new Error('no code')), undefined);
   assert.equal(upstreamUnavailableBody(null), undefined);
@@ -75,4 +79,11 @@ test('a connect this host could not make (EMFILE at the fd limit, …) is a loca
   assert.match(localConnectFailure('EMFILE')!.hint, /ulimit -n.*LimitNOFILE=/);
   assert.match(localConnectFailure('EADDRNOTAVAIL')!.hint, /ip_local_port_range/);
   for (const code of ['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'toString', 'constructor', undefined, 24]) assert.equal(localConnectFailure(code), undefined, String(code));
+});
+
+test('a name that does not exist takes the endpoint out of the rotation; a temporary resolver failure (EAI_AGAIN) does not (README: a temporary failure changes nothing)', async () => {
+  const { nameDoesNotResolve } = await import('../../src/proxy/upstream-errors.js');
+  for (const code of ['ENOTFOUND', 'EAI_NONAME', 'EAI_FAIL']) assert.equal(nameDoesNotResolve(withCode(code)), true, code);
+  for (const code of ['EAI_AGAIN', 'ECONNREFUSED', 'ETIMEDOUT']) assert.equal(nameDoesNotResolve(withCode(code)), false, code);
+  assert.equal(nameDoesNotResolve(null), false);
 });

@@ -159,6 +159,19 @@ test('hosts: an exact route hostname is its own virtual host (no fallthrough to 
   assert.equal(hit(s, '/elsewhere', { host: 'example.org' }), 'any-host-0');
 });
 
+test('hosts: the longest wildcard hostname is the virtual host, whatever the order the routes came in; no fallthrough to a shorter wildcard or to any-host; a wildcard needs a label', () => {
+  const s = build([
+    gateway(),
+    route('wild-short', [prefix('/')], { hostnames: ['*.example.com'] }),
+    route('wild-long', [prefix('/only')], { hostnames: ['*.b.example.com'] }),
+    route('any-host', [prefix('/')]),
+  ]);
+  assert.equal(hit(s, '/only', { host: 'a.b.example.com' }), 'wild-long-0');
+  assert.equal(hit(s, '/elsewhere', { host: 'a.b.example.com' }), undefined, 'the *.b.example.com virtual host has no route for it: 404, as Envoy');
+  assert.equal(hit(s, '/elsewhere', { host: 'b.example.com' }), 'wild-short-0');
+  assert.equal(hit(s, '/', { host: '.example.com' }), 'any-host-0', 'an empty label matches no wildcard (Envoy: the host must be longer than the suffix)');
+});
+
 test('hosts: route hostnames are intersected with the listener hostname', () => {
   const s = build([
     gateway([{ name: 'wild', protocol: 'HTTP', port: 8080, hostname: '*.example.com' }]),
