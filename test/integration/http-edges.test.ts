@@ -413,7 +413,8 @@ test('an upload answered 401 before its body arrived: the rest of the body is no
   const chunk = Buffer.alloc(256 * 1024, 'x');
   let sent = 0;
   while (sent < total && !sock.destroyed) {
-    if (!sock.write(chunk)) await new Promise((r) => (sock.destroyed ? r(undefined) : sock.once('drain', r)));
+    // The gateway may close the connection while a write waits: 'drain' then never comes (this waited forever).
+    if (!sock.write(chunk)) await new Promise((r) => (sock.destroyed ? r(undefined) : (sock.once('drain', r), sock.once('close', r))));
     sent += chunk.length;
   }
   await new Promise((r) => setTimeout(r, 200));
