@@ -272,6 +272,54 @@ test('a worker stuck in a loop: after taskTimeoutMs without progress its task an
     await sleep(10);
   }
   assert.ok(v.stats.pooled > pooled, 'the new pool answered');
+  // The tasks the watchdog gave up reject when their pool is destroyed: not a worker failure.
+  assert.equal(lines.filter((l) => String(l['msg']).startsWith('signature-check worker failed')).length, 0, JSON.stringify(lines));
+});
+
+test('a task no worker starts (no check done, none shown running): given up after taskTimeoutMs as "no worker made progress", answered OVERLOADED', { timeout: 30_000 }, async () => {
+  const lines: Record<string, unknown>[] = [];
+  const metrics = new Metrics();
+  const v = verifier({ mode: 'pool', threads: 1, taskTimeoutMs: 500, workerFile: FAULTY_WORKER, metrics, log: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  await v.ready();
+  await warm(v, signed(keysA.privateKey, 'a', 0));
+  const t0 = performance.now();
+  assert.deepEqual(await v.verify(signed(keysA.privateKey, 'stall', 1)), { ok: false, code: 'OVERLOADED' });
+  assert.ok(performance.now() - t0 >= 500, 'never given up before taskTimeoutMs');
+  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'timeout'), 1);
+  const warned = lines.find((l) => String(l['msg']).startsWith('signature-check tasks given up'));
+  assert.ok(warned, JSON.stringify(lines));
+  assert.deepEqual([warned['reason'], warned['tasks'], warned['poolRestarted']], ['no worker made progress', 1, true]);
+});
+
+test('a stuck worker next to a healthy one: replacing the pool gives up every task on it, the healthy worker\'s too (OVERLOADED, counted as timeout, not as a failed worker whose checks are redone inline)', { timeout: 30_000 }, async () => {
+  const lines: Record<string, unknown>[] = [];
+  const metrics = new Metrics();
+  const v = verifier({ mode: 'pool', threads: 2, tasksPerWorker: 1, taskTimeoutMs: 500, workerFile: FAULTY_WORKER, metrics, log: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  await v.ready();
+  await warm(v, signed(keysA.privateKey, 'a', 0));
+  const stuck = v.verify(signed(keysA.privateKey, 'hang', 1));
+  // The other worker keeps progressing (300 ms checks, one task after another) until the give-up.
+  const slow: Promise<unknown>[] = [];
+  const stream = (async () => {
+    // No new check once the give-up is counted: it would go to the new pool.
+    for (let n = 0; metrics.get('jwtgate_verify_pool_tasks_total', 'timeout') === 0 && n < 50; n++) {
+      const p = v.verify(signed(keysA.privateKey, 'slow', 100 + n));
+      slow.push(p);
+      await p;
+    }
+  })();
+  assert.deepEqual(await stuck, { ok: false, code: 'OVERLOADED' });
+  await stream;
+  const results = await Promise.all(slow);
+  assert.ok(results.length >= 2, 'slow checks ran before the give-up');
+  assert.deepEqual(results.at(-1), { ok: false, code: 'OVERLOADED' }, 'the slow check in flight on the replaced pool was given up with it');
+  // ('slow' is no kid of the key set: answered by the worker as a kid mismatch.)
+  assert.ok(results.slice(0, -1).every((r) => (r as { code?: string }).code === 'JWKS_KID_ALG_MISMATCH'), `the checks before it were answered by the worker: ${JSON.stringify(results)}`);
+  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'timeout'), 2);
+  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'failed'), 0);
+  assert.equal(v.stats.fallbacks, 0, 'nothing was checked on the main thread');
 });
 
 test('after a give-up, the terminated worker\'s slot is not taken for a stuck worker again: healthy slow checks go on being answered, no further give-up (it replaced the pool at every restart interval)', { timeout: 30_000 }, async () => {

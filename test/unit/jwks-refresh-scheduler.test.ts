@@ -130,6 +130,7 @@ test('configure fetches at once; success schedules the refresh at cacheDuration 
   await r.advance(1000);
   await r.answer(FAIL);
   assert.equal(r.nextTimerIn(), 1000, 'no backoff: an IdP back from an outage is fetched within failedRefetchDuration');
+  assert.equal(r.of('fetch').at(-1)!.trigger, 'retry', 'a fetch after a failure is logged as a retry, not a scheduled refresh');
   for (let i = 0; i < 40; i++) {
     await r.advance(1000);
     await r.answer(FAIL);
@@ -140,6 +141,9 @@ test('configure fetches at once; success schedules the refresh at cacheDuration 
   await r.answer(OK);
   assert.equal(r.keysets().length, 2);
   assert.equal(r.nextTimerIn(), 595_000);
+  await r.advance(595_000);
+  await r.answer(OK);
+  assert.equal(r.of('fetch').at(-1)!.trigger, 'refresh', 'after a success: a scheduled refresh again');
 });
 
 test('kid miss: coalesced with the fetch in flight, one early refetch per cooldown, answered once per request', async () => {
