@@ -344,3 +344,30 @@ test('--host [::1]: the brackets are accepted (they were kept, and listening fai
     await p.exited;
   }
 });
+
+test('flag values at their limits: --verify-threads 256 is accepted (at most 256); --port-map from listener port 0, two listener ports onto one port, and an --admin port above 65535 are usage errors; no command at all is a usage error (exit 2)', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  // 256 threads, inline mode: no pool is started, so the limit itself is what is checked.
+  const ok = run(['serve', '--config', 'config/default', '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--verify-threads', '256', '--verify-mode', 'inline']);
+  await waitForLogLine(ok, 'jwtgate ready', 20_000);
+  ok.kill();
+  assert.equal(await ok.exited, 0, ok.output());
+  for (const [args, expected] of [
+    [['--port-map', '0=8080'], /--port-map expects LISTENER=PORT, got "0=8080"/],
+    [['--port-map', '8080=9000', '--port-map', '8443=9000'], /--port-map maps two listener ports to port 9000/],
+    [['--admin', '127.0.0.1:70000'], /--admin expects HOST:PORT, got "127.0.0.1:70000"/],
+    [['--echo-upstream', '127.0.0.1:65536'], /--echo-upstream expects HOST:PORT/],
+  ] as const) {
+    const p = run(['serve', '--config', 'config/default', ...args]);
+    // A flag taken for valid starts serving: stopped, so the failure says so instead of hanging.
+    const timer = setTimeout(() => p.kill(), 15_000);
+    const code = await p.exited;
+    clearTimeout(timer);
+    assert.equal(code, 2, `${args.join(' ')}: ${p.output()}`);
+    assert.match(p.output(), expected);
+    assert.doesNotMatch(p.output(), /listening/);
+  }
+  const none = run([]);
+  assert.equal(await none.exited, 2, none.output());
+  assert.match(none.output(), /^Usage:/);
+});

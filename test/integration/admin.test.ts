@@ -132,6 +132,24 @@ test('methods other than GET and HEAD: 405 with Allow', async () => {
   assert.equal(res.headers.get('allow'), 'GET, HEAD');
 });
 
+test('a query string does not change the route (a Prometheus scrape with params), HEAD answers the headers alone, and no admin answer may be cached', async () => {
+  const metrics = await get('/metrics?format=prometheus&x=1');
+  assert.equal(metrics.status, 200);
+  assert.match(await metrics.text(), /^# HELP jwtgate_requests_total /);
+  const ready = await get('/ready?verbose');
+  assert.equal(ready.status, 200);
+  assert.equal(await ready.text(), 'ready\n');
+  const head = await fetch(`http://127.0.0.1:${admin.port}/metrics`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+  assert.equal(await head.text(), '');
+  for (const p of ['/ready', '/healthz', '/metrics', '/config_dump', '/nope']) {
+    const res = await get(p);
+    await res.arrayBuffer();
+    assert.equal(res.headers.get('cache-control'), 'no-store', p);
+  }
+});
+
 test('a token whose kid matches no key is not counted as a signature check', async () => {
   const verifications = async () => Number((await (await get('/metrics')).text()).match(/jwtgate_jwt_verifications_total\{mode="inline"\} (\d+)/)?.[1] ?? 0);
   const before = await verifications();

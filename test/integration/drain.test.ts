@@ -83,6 +83,80 @@ test('during the drain a kid-miss refetch that brings the new key is used (the t
   }
 });
 
+test('a JWT check that waits longer than the quiet period (a slow kid-miss refetch) keeps the drain open: the request is answered, not cut', { timeout: 30_000 }, async () => {
+  const K1 = rsaSigningKey('k1');
+  const K2 = rsaSigningKey('k2');
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  const log = captureLog();
+  const h = await startHarness({ manifests: [remoteJwksManifests({ url: `http://127.0.0.1:${idp.port}${JWKS_PATH}`, backendPort: idp.port })], gateway: { logger: log.logger } });
+  try {
+    assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K1)}` } })).status, 200);
+    // The refetch takes longer than the 1 s quiet period: nothing is at the upstream meanwhile.
+    idp.queue({ body: jwksOf(K1, K2), delayMs: 1800, headers: { 'content-type': 'application/json' } });
+    const pending = request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K2)}` } }).catch((err: Error) => err);
+    await new Promise((r) => setTimeout(r, 100));
+    await h.gateway.stop(5000);
+    const res = await pending;
+    assert.ok(!(res instanceof Error), `cut by the drain: ${String(res)}`);
+    assert.equal(res.status, 200, res.body);
+    assert.equal(log.find('drain period over').length, 0);
+  } finally {
+    await h.close();
+    await idp.close();
+  }
+});
+
+test('a request cut by the end of the drain while its JWT check waits (a kid-miss refetch) is DRAIN_CLOSED, not CLIENT_CLOSED', { timeout: 30_000 }, async () => {
+  const K1 = rsaSigningKey('k1');
+  const K2 = rsaSigningKey('k2');
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  const log = captureLog();
+  const h = await startHarness({ manifests: [remoteJwksManifests({ url: `http://127.0.0.1:${idp.port}${JWKS_PATH}`, backendPort: idp.port })], gateway: { logger: log.logger, accessLog: true } });
+  try {
+    assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K1)}` } })).status, 200);
+    idp.queue({ body: jwksOf(K1, K2), delayMs: 3000, headers: { 'content-type': 'application/json' } });
+    const pending = request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K2)}` } }).catch((err: Error) => err);
+    await new Promise((r) => setTimeout(r, 200));
+    await h.gateway.stop(500);
+    assert.ok((await pending) instanceof Error, 'the connection was closed under the request');
+    for (let i = 0; i < 100 && !/jwtgate_requests_total\{result="DRAIN_CLOSED"\} 1\n/.test(h.gateway.renderMetrics()); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.match(h.gateway.renderMetrics(), /jwtgate_requests_total\{result="DRAIN_CLOSED"\} 1\n/);
+    assert.match(h.gateway.renderMetrics(), /jwtgate_requests_total\{result="CLIENT_CLOSED"\} 0\n/);
+    assert.equal(log.find('drain period over')[0]?.['requests'], 1);
+    assert.deepEqual(log.lines.filter((l) => l['msg'] === 'request' && l['result'] !== 'OK').map((l) => [l['status'], l['result']]), [[499, 'DRAIN_CLOSED']]);
+  } finally {
+    await h.close();
+    await idp.close();
+  }
+});
+
+test('requests that keep arriving on an open keep-alive connection keep the drain open: each is answered (with Connection: close) until the client stops sending', { timeout: 30_000 }, async () => {
+  const h = await startHarness({});
+  try {
+    const sock = net.connect(h.port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    let got = '';
+    sock.on('data', (d) => (got += d.toString('latin1')));
+    sock.on('error', () => {});
+    const answers = () => (got.match(/HTTP\/1\.1 /g) ?? []).length;
+    const send = () => sock.write('GET /nope HTTP/1.1\r\nHost: unknown.example\r\n\r\n');
+    send();
+    for (let i = 0; i < 100 && answers() < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    const stopping = h.gateway.stop(5000);
+    // One request every 250 ms for 2 s: longer than the 1 s quiet period, well within the 5 s deadline.
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      send();
+    }
+    await stopping;
+    sock.destroy();
+    assert.equal(answers(), 9, got);
+    assert.equal((got.match(/\r\nconnection: close\r\n/gi) ?? []).length, 8, 'every answer during the drain says Connection: close');
+  } finally {
+    await h.close();
+  }
+});
+
 test('requests still in flight at the end of the drain are DRAIN_CLOSED (metric and access log), with one warning; not CLIENT_CLOSED', { timeout: 30_000 }, async () => {
   const log = captureLog();
   const h = await startHarness({ gateway: { logger: log.logger, accessLog: true } });
