@@ -18,7 +18,7 @@ import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenti
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, EDGE_HEADERS } from './proxy/header-rules.js';
-import { Metrics, renderKeySetMetrics } from './observability/metrics.js';
+import { Metrics, renderKeySetMetrics, renderRefresherRestarts } from './observability/metrics.js';
 import { silentLogger, ThrottledWarning, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
 
@@ -322,7 +322,7 @@ export class Gateway {
    */
   renderMetrics(): string {
     const ids = [...this.snap.keySets.values()].filter((ks) => ks.kind === 'remote').map((ks) => ks.id);
-    if (ids.length === 0) return this.metrics.render();
+    if (ids.length === 0) return this.metrics.render() + renderRefresherRestarts(this.refresher?.restarts ?? 0);
     const sets = ids.map((id) => {
       const stats = this.refresher?.stats(id);
       return { id, keys: this.remoteKeys.get(id)?.length ?? 0, lastSuccessMs: stats?.lastSuccessMs, fetches: stats?.fetches ?? {} };

@@ -130,6 +130,11 @@ export function renderKeySetMetrics(sets: readonly KeySetMetrics[], refresherRes
     `# HELP jwtgate_jwks_keys Keys in use for each remote key set (0 before its first good fetch)\n# TYPE jwtgate_jwks_keys gauge\n${keys}` +
     `# HELP jwtgate_jwks_last_success_timestamp_seconds Time of each remote key set's last good fetch\n# TYPE jwtgate_jwks_last_success_timestamp_seconds gauge\n${success}` +
     `# HELP jwtgate_jwks_provider_fetches_total Remote JWKS fetches by key set and outcome\n# TYPE jwtgate_jwks_provider_fetches_total counter\n${fetches}` +
-    `# HELP jwtgate_jwks_refresher_restarts_total Times the JWKS refresher thread died and was restarted\n# TYPE jwtgate_jwks_refresher_restarts_total counter\njwtgate_jwks_refresher_restarts_total ${refresherRestarts}\n`
+    renderRefresherRestarts(refresherRestarts)
   );
+}
+
+/** The refresher thread's restarts: shown with or without remote key sets (an alert finds 0, not nothing). */
+export function renderRefresherRestarts(refresherRestarts: number): string {
+  return `# HELP jwtgate_jwks_refresher_restarts_total Times the JWKS refresher thread died and was restarted\n# TYPE jwtgate_jwks_refresher_restarts_total counter\njwtgate_jwks_refresher_restarts_total ${refresherRestarts}\n`;
 }

@@ -56,6 +56,9 @@ test('/metrics counts requests by result', async () => {
   assert.equal(count(after, 'JWT_MISSING') - count(before, 'JWT_MISSING'), 1);
   assert.equal(count(after, 'OK') - count(before, 'OK'), 2);
   assert.match(after, /# TYPE jwtgate_requests_total counter/);
+  // README: always shown, 0 without remote key sets (this configuration has only a local one).
+  assert.match(after, /\n# TYPE jwtgate_jwks_refresher_restarts_total counter\njwtgate_jwks_refresher_restarts_total 0\n/);
+  assert.ok(!/jwtgate_jwks_keys/.test(after), 'no per-key-set series without remote key sets');
 });
 
 test('/metrics shows every known label value from the start at 0, so a first failure is an increase', async () => {
