@@ -923,3 +923,24 @@ test('a jwtAuth.disable that wins over a jwtAuth.extensionRef at the same level 
   assert.deepEqual(warnings([jwt('a-jwt', gw), off('z-open', gw)]), []);
   assert.deepEqual(warnings([jwt('jwt-policy', gw), off('debug-open', [target('HTTPRoute', 'app')])]), []);
 });
+
+test('config_dump: a match value is cut after 1,024 characters (its length said), not before; the validation mode is shown (found by mutation testing)', () => {
+  const at = 'a'.repeat(1024);
+  const over = 'b'.repeat(1025);
+  const s = build([
+    gateway(),
+    route({ rules: [{ matches: [{ path: { value: '/api' }, headers: [{ name: 'x-at', value: at }, { name: 'x-over', value: over }] }], backendRefs: [{ name: 'app', port: 80 }] }] }),
+    ext([provider()], { validationMode: 'AllowMissing' }),
+    ext([provider()], {}, 'strict'),
+    policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } }),
+  ]);
+  const dump = configDump(s) as Record<string, any>;
+  const l = dump.listeners[0];
+  const r = l.routeDefs[l.routes.any[0]];
+  assert.deepEqual(r.match.headers, [
+    { name: 'x-at', type: 'Exact', value: at },
+    { name: 'x-over', type: 'Exact', value: `${'b'.repeat(1024)}…(1025 characters)` },
+  ]);
+  const modes = Object.fromEntries(dump.extensions.map((e: { key: string; validationMode: string }) => [e.key, e.validationMode]));
+  assert.deepEqual(modes, { 'default/ext': 'AllowMissing', 'default/strict': 'Strict' });
+});

@@ -284,3 +284,46 @@ test('load: a config path that is a pipe or device is read up to 4 MiB (/dev/zer
   assert.deepEqual(r.resources, []);
   assert.match(r.problems[0]!.message, /more than 4194304 bytes \(4 MiB\) read from it \(not a regular file\)/);
 });
+
+test('load: the 4 MiB limit of an in-memory text is in UTF-8 bytes, not UTF-16 units (found by mutation testing)', () => {
+  // 1.5 Mi characters of 3 UTF-8 bytes each: 4.5 MiB.
+  const text = `# ${'\u20ac'.repeat(1.5 * 1024 * 1024)}\n${doc('Backend', 'a')}`;
+  const r = loadManifestsFromText(text, 'big.yaml');
+  assert.deepEqual(r.resources, []);
+  assert.match(r.problems[0]!.message, /larger than 4194304 bytes/);
+});
+
+test('load: a kustomization.yaml written without apiVersion (kind: Kustomization) is the fatal kustomize error, not a missing apiVersion', () => {
+  const r = loadManifestsFromText('kind: Kustomization\nresources:\n- policy.yaml\n', 'dir/kustomization.yaml');
+  assert.deepEqual(r.resources, []);
+  assert.equal(r.problems.length, 1);
+  assert.equal(r.problems[0]!.fatal, true);
+  assert.match(r.problems[0]!.message, /a kustomize file \(Kustomization\), not a manifest: render it with `kubectl kustomize dir`/);
+});
+
+test('load: a quoted template in a naming field is warned about in ConfigMaps and Secrets and in hostnames lists; several templates are each reported', () => {
+  const cm = loadManifestsFromText("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: '{{ .Values.name }}'\ndata: {}\n", 'cm.yaml');
+  assert.deepEqual(cm.problems.map((p) => [p.path, p.severity]), [['metadata.name', 'warning']]);
+  const route = loadManifestsFromText(
+    "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\nspec:\n  hostnames:\n  - '{{ .Values.host }}'\n",
+    'r.yaml',
+  );
+  assert.deepEqual(route.problems.map((p) => [p.path, p.severity, p.source]), [['spec.hostnames[0]', 'warning', 'r.yaml:7']]);
+  const unquoted = loadManifestsFromText('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.a }}\n  namespace: {{ .Values.b }}\n', 't.yaml');
+  assert.deepEqual(unquoted.problems.map((p) => [p.path, p.source, p.fatal]), [['metadata.name', 't.yaml:4', true], ['metadata.namespace', 't.yaml:5', true]]);
+});
+
+test('load: a `{{ … }}` in a comment of a document with a syntax error is not called a template', () => {
+  const r = loadManifestsFromText('apiVersion: v1\n# values: {{ .Values.x }}\nkind: [ConfigMap\n', 's.yaml');
+  assert.ok(r.problems.length > 0);
+  assert.ok(r.problems.every((p) => !/template/.test(p.message)), JSON.stringify(r.problems));
+});
+
+test('load: alias expansion is bounded (a billion-laughs document is a problem, not gigabytes)', () => {
+  const lines = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 6; i++) lines.push(`${'abcdefghij'[i]}: &${'abcdefghij'[i]} [${Array(10).fill(`*${'abcdefghij'[i - 1]}`).join(', ')}]`);
+  const r = loadManifestsFromText(`apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\n${lines.join('\n')}\n`, 'lol.yaml');
+  assert.deepEqual(r.resources, []);
+  assert.equal(r.problems.length, 1);
+  assert.match(r.problems[0]!.message, /^YAML: .*alias/i);
+});

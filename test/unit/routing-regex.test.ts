@@ -95,3 +95,16 @@ test('a pattern repeated across routes is compiled once: every match with it sha
   assert.equal(bad.ok, false);
   assert.deepEqual(compileAnchored('(?=x)'), bad);
 });
+
+test('the widened match of a refused pattern keeps only a prefix every match must have: `.` and `+` end it, a leading `^` does not (found by mutation testing)', async () => {
+  const { overApproximation } = await import('../../src/routing/regex.js');
+  // `.` matches any character: `/apiXv1/…` is one of the pattern's paths and must still hit the 500 rule.
+  assert.equal(overApproximation('/api.v1/(?=x)').test('/apiXv1/x'), true);
+  // `a+` needs one `a`, not the text `a+`.
+  assert.equal(overApproximation('/a+/(?=x)').test('/aa/x'), true);
+  // `{n}` may make the character before it absent (`{0}`).
+  assert.equal(overApproximation('/adminx{0,1}/(?=p)').test('/admin/p'), true);
+  // `^` anchors: the prefix after it is kept, so a refused rule does not take every other route's requests.
+  assert.equal(overApproximation('^/admin/(?=x)').test('/admin/x'), true);
+  assert.equal(overApproximation('^/admin/(?=x)').test('/public'), false);
+});
