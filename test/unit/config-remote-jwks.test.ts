@@ -203,3 +203,18 @@ test('Secret stringData overrides data; errors never show the value', () => {
   const p = bad.problems.find((x) => x.resource === 'Secret/apps/leaky')!;
   assert.ok(p && !p.message.includes('sup3r'), p?.message);
 });
+
+test('tls parameters map to Node TLS versions (1.3 stays 1.3); simpleTLS keeps a client certificate in files out; an invalid policy\'s insecureSkipVerify is not applied (found by mutation testing)', () => {
+  const versions = remoteOf(
+    compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { sni: 'idp', parameters: { minVersion: '1.2', maxVersion: '1.3' } } })),
+  );
+  assert.deepEqual([versions.tls?.minVersion, versions.tls?.maxVersion], ['TLSv1.2', 'TLSv1.3']);
+  const files = { rootCA: '/etc/idp/ca.pem', tlsCertificate: '/etc/idp/tls.crt', tlsKey: '/etc/idp/tls.key' };
+  const mtls = remoteOf(compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { files } })));
+  assert.deepEqual([mtls.tls?.caFile, mtls.tls?.certFile, mtls.tls?.keyFile], ['/etc/idp/ca.pem', '/etc/idp/tls.crt', '/etc/idp/tls.key']);
+  const simple = remoteOf(compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { files, simpleTLS: true } })));
+  assert.deepEqual([simple.tls?.caFile, simple.tls?.certFile, simple.tls?.keyFile], ['/etc/idp/ca.pem', undefined, undefined]);
+  const invalid = compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { insecureSkipVerify: true, insecureSkipVerfy: true } }));
+  assert.ok(errors(invalid).some((e) => e.startsWith('BackendConfigPolicy/apps/p spec.tls.insecureSkipVerfy: unknown field')), errors(invalid).join('\n'));
+  assert.notEqual(remoteOf(invalid).tls?.insecureSkipVerify, true, 'certificates are still checked');
+});
