@@ -218,3 +218,17 @@ test('tls parameters map to Node TLS versions (1.3 stays 1.3); simpleTLS keeps a
   assert.ok(errors(invalid).some((e) => e.startsWith('BackendConfigPolicy/apps/p spec.tls.insecureSkipVerfy: unknown field')), errors(invalid).join('\n'));
   assert.notEqual(remoteOf(invalid).tls?.insecureSkipVerify, true, 'certificates are still checked');
 });
+
+test('config_dump: a user name and password written into the remote JWKS Backend host are never shown in the key set target (a host that is no address is still the target when it is the only one)', () => {
+  const be = JSON.stringify({
+    apiVersion: KGW,
+    kind: 'Backend',
+    metadata: { name: 'idp', namespace: 'apps' },
+    spec: { static: { hosts: [{ host: 'svc-user:Pa55w0rd@idp.example.com', port: 8443 }, { host: 'svc-user:Pa55w0rd@idp2.example.com', port: 8443 }] } },
+  });
+  const s = compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), be);
+  const ks = configDump(s) as { extensions: { providers: { keySet: { target?: string } }[] }[] };
+  const keySet = ks.extensions[0]!.providers[0]!.keySet;
+  assert.equal(keySet.target, 'redacted@idp.example.com:8443');
+  assert.doesNotMatch(JSON.stringify(ks), /Pa55w0rd|svc-user/);
+});
