@@ -327,3 +327,26 @@ test('load: alias expansion is bounded (a billion-laughs document is a problem, 
   assert.equal(r.problems.length, 1);
   assert.match(r.problems[0]!.message, /^YAML: .*alias/i);
 });
+
+test('load: the 4 MiB limit of a pipe is exact: 4 MiB of manifest through a FIFO loads, one byte more is refused (found by mutation testing)', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { createWriteStream } = await import('node:fs');
+  const dir = tempDir(t);
+  const feed = async (bytes: number) => {
+    const fifo = path.join(dir, `pipe-${bytes}`);
+    execFileSync('mkfifo', [fifo]);
+    const body = doc('Backend', 'a');
+    const buf = Buffer.alloc(bytes, ' ');
+    buf.write(body, 0);
+    buf.write('\n', bytes - 1);
+    const w = createWriteStream(fifo);
+    w.on('error', () => {}); // the reader stops early when over the limit
+    w.end(buf);
+    return loadManifests([fifo]);
+  };
+  const at = await feed(MAX_FILE_BYTES);
+  assert.deepEqual([at.problems, at.resources.map((r) => r.name)], [[], ['a']]);
+  const over = await feed(MAX_FILE_BYTES + 1);
+  assert.deepEqual(over.resources, []);
+  assert.match(over.problems[0]!.message, /more than 4194304 bytes \(4 MiB\) read from it \(not a regular file\)/);
+});
