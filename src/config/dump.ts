@@ -147,7 +147,7 @@ function extensionDump(e: JwtExtension, snapshot: Snapshot, remoteState?: Remote
   return {
     key: e.key,
     filterName: e.filterName,
-    validationMode: e.allowMissing ? 'AllowMissing' : 'Strict',
+    validationMode: e.allowFailed ? 'AllowMissingOrFailed' : e.allowMissing ? 'AllowMissing' : 'Strict',
     sanitizeHeaders: [...e.sanitizeHeaders],
     providers: e.providers.map((p) => ({
       key: p.key,

@@ -932,6 +932,7 @@ test('config_dump: a match value is cut after 1,024 characters (its length said)
     route({ rules: [{ matches: [{ path: { value: '/api' }, headers: [{ name: 'x-at', value: at }, { name: 'x-over', value: over }] }], backendRefs: [{ name: 'app', port: 80 }] }] }),
     ext([provider()], { validationMode: 'AllowMissing' }),
     ext([provider()], {}, 'strict'),
+    ext([provider()], { validationMode: 'AllowMissingOrFailed' }, 'lenient'),
     policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } }),
   ]);
   const dump = configDump(s) as Record<string, any>;
@@ -942,5 +943,6 @@ test('config_dump: a match value is cut after 1,024 characters (its length said)
     { name: 'x-over', type: 'Exact', value: `${'b'.repeat(1024)}…(1025 characters)` },
   ]);
   const modes = Object.fromEntries(dump.extensions.map((e: { key: string; validationMode: string }) => [e.key, e.validationMode]));
-  assert.deepEqual(modes, { 'default/ext': 'AllowMissing', 'default/strict': 'Strict' });
+  // AllowMissingOrFailed was shown as AllowMissing (mutation review): a reader would think invalid tokens are refused.
+  assert.deepEqual(modes, { 'default/ext': 'AllowMissing', 'default/strict': 'Strict', 'default/lenient': 'AllowMissingOrFailed' });
 });
