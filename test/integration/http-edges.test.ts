@@ -337,13 +337,18 @@ async function slowRead(target: string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-test('a slow-reading client gets the whole large response (backpressure both ways)', async () => {
+test('a slow-reading client gets the whole large response (backpressure both ways), and the exchange then ends (counted, upstream resumed to its end)', async () => {
+  const done = () => h.gateway.metrics.get('jwtgate_upstream_responses_total', '2xx');
+  const before = done();
   const raw = await slowRead('/bytes/8000000');
   const split = raw.indexOf('\r\n\r\n');
   const head = raw.subarray(0, split).toString();
   assert.match(head, /^HTTP\/1\.1 200 OK/);
   assert.match(head, /content-length: 8000000/i);
   assert.equal(raw.length - split - 4, 8_000_000);
+  // The last bytes went out from onWritable: the upstream, paused meanwhile, must still be resumed so
+  // the exchange sees its end (else it stays in flight, holding its upstream connection, never counted).
+  await waitFor(() => done() === before + 1, 'the proxied response counted as complete', 3000);
 });
 
 test('a slow-reading client gets the whole chunked response (no content-length upstream), in order', async () => {
@@ -354,6 +359,51 @@ test('a slow-reading client gets the whole chunked response (no content-length u
   assert.match(head, /transfer-encoding: chunked/i);
   assert.doesNotMatch(head, /content-length/i);
   assert.deepEqual(dechunk(raw.subarray(split + 4)), patternBytes(8_000_000));
+});
+
+test('a client that stops reading a chunked response: the upstream is held back (its writes stall), not read into memory; it resumes when the client reads', { timeout: 30_000 }, async () => {
+  // An endless chunked response, written as fast as the socket takes it (capped at 128 MiB).
+  const CAP = 128 * 1024 * 1024;
+  let written = 0;
+  const upstreamSockets: net.Socket[] = [];
+  const upstream = net.createServer((sock) => {
+    upstreamSockets.push(sock);
+    sock.on('error', () => {});
+    sock.once('data', () => {
+      sock.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n');
+      const framed = Buffer.concat([Buffer.from('10000\r\n'), Buffer.alloc(0x10000, 'y'), Buffer.from('\r\n')]);
+      const pump = () => {
+        while (written < CAP && !sock.destroyed) {
+          written += 0x10000;
+          if (!sock.write(framed)) return void sock.once('drain', pump);
+        }
+      };
+      pump();
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const g = await startHarness({ base: () => sampleApp((upstream.address() as net.AddressInfo).port) });
+  const client = net.connect(g.port, '127.0.0.1');
+  client.on('error', () => {});
+  try {
+    await new Promise((r) => client.once('connect', r));
+    client.pause();
+    client.write('GET /endless HTTP/1.1\r\nHost: www.example.com:8080\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 2000));
+    const held = written;
+    assert.ok(held < 48 * 1024 * 1024, `the upstream wrote ${(held / 1048576).toFixed(0)} MiB to a client that reads nothing`);
+    let got = 0;
+    client.on('data', (d: Buffer) => (got += d.length));
+    client.resume();
+    await waitFor(() => got > held + 8 * 1024 * 1024 && written > held, 'the response flowing again once the client reads', 10_000);
+  } finally {
+    client.destroy();
+    // The response never ends: cut it at the upstream too, or closing the gateway waits for it.
+    for (const sock of upstreamSockets) sock.destroy();
+    await g.close();
+    upstream.close();
+    upstream.unref();
+  }
 });
 
 /** The payload of a complete chunked body (throws on a malformed or truncated one). */

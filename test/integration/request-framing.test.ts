@@ -162,6 +162,17 @@ test('an early answer waits at most ~1 s for a body that does not come, then goe
   assert.ok(ms >= 900, `answered after the linger period, ${ms} ms`);
 });
 
+test('an early answer goes out as soon as the rest of its upload has arrived, not at the end of the ~1 s linger', async () => {
+  const t0 = Date.now();
+  // The last 97 body bytes come 200 ms after the head: the 404 follows them, long before 1 s.
+  const r = await exchange('POST /anything HTTP/1.1\r\nHost: nope.example\r\nContent-Length: 100\r\n\r\nabc', 'x'.repeat(97));
+  const ms = Date.now() - t0;
+  assert.deepEqual(statusLines(r.text), ['HTTP/1.1 404 Not Found']);
+  assert.match(r.text, /\r\nConnection: close\r\n/i);
+  assert.ok(r.closed, 'closed by the gateway');
+  assert.ok(ms >= 150 && ms < 700, `answered once the body had arrived (~200 ms), not after the linger: ${ms} ms`);
+});
+
 test('CONNECT is answered 400 before routing (it used to reach undici, which refused it: a 500 and a new upstream pool each time)', async () => {
   const n = h.echo.received.length;
   const internal = h.gateway.metrics.get('jwtgate_requests_total', 'INTERNAL');
