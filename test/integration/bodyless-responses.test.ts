@@ -11,6 +11,7 @@ import path from 'node:path';
 import { seedManifestsDir, sampleTokenPath } from '../helpers/paths.js';
 import { startHarness, sampleApp, type Harness } from '../helpers/harness.js';
 import { waitFor } from '../helpers/jwks-server.js';
+import { request } from '../helpers/http-client.js';
 
 const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
 // Same header and payload, six signature characters changed: well formed, needs a real check, fails it.
@@ -191,6 +192,20 @@ async function upload(c: Conn, head: string, bytes: number): Promise<boolean> {
   }
   return true;
 }
+
+test('an upload accepted after a pooled check (its first bytes buffered while the check ran) reaches the upstream whole', async () => {
+  const g = await startHarness({ manifests: [basic], gateway: { verifyMode: 'pool' } });
+  try {
+    const body = Buffer.alloc(8 * 1024 * 1024, 'u');
+    const res = await request({ port: g.port, method: 'POST', path: '/anything', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' }, body });
+    assert.equal(res.status, 200);
+    assert.equal(g.echo.received.length, 1);
+    assert.equal(g.echo.received[0]!.bodyLength, body.length);
+    assert.equal(g.gateway.metrics.get('jwtgate_verify_pool_tasks_total', 'ok'), 1, 'the check went through the pool');
+  } finally {
+    await g.close();
+  }
+});
 
 test('an upload answered 401 after a pooled check, with more than 64 KiB already buffered: the rest is read and dropped, and the connection carries on', async () => {
   const g = await startHarness({ manifests: [basic], gateway: { verifyMode: 'pool' } });
