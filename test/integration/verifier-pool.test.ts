@@ -244,13 +244,19 @@ test('a worker imports only the keys its checks try: one check with a kid agains
 
 const FAULTY_WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'workers', 'faulty-verify.js');
 
-test('a worker stuck in a loop: after taskTimeoutMs without progress its task and those cut with the pool are answered OVERLOADED (not checked on the main thread), the pool is replaced and serves again; a warning and timeout counts', { timeout: 30_000 }, async () => {
+/** A pool of the faulty worker (one thread, 500 ms task timeout unless `opts` says otherwise) with key set A published and warmed; its log lines and metrics collected. */
+async function faultyPool(opts: Partial<VerifierOptions> = {}): Promise<{ v: Verifier; lines: Record<string, unknown>[]; metrics: Metrics }> {
   const lines: Record<string, unknown>[] = [];
   const metrics = new Metrics();
-  const v = verifier({ mode: 'pool', threads: 1, taskTimeoutMs: 500, workerFile: FAULTY_WORKER, metrics, log: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) });
+  const v = verifier({ mode: 'pool', threads: 1, taskTimeoutMs: 500, workerFile: FAULTY_WORKER, metrics, log: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)), ...opts });
   v.publishKeySet('ks', 1, imported(keysA.jwks));
   await v.ready();
   await warm(v, signed(keysA.privateKey, 'a', 0));
+  return { v, lines, metrics };
+}
+
+test('a worker stuck in a loop: after taskTimeoutMs without progress its task and those cut with the pool are answered OVERLOADED (not checked on the main thread), the pool is replaced and serves again; a warning and timeout counts', { timeout: 30_000 }, async () => {
+  const { v, lines, metrics } = await faultyPool();
   const t0 = performance.now();
   const stuck = v.verify(signed(keysA.privateKey, 'hang', 1));
   // A second task, queued in the stuck worker behind it: cut with the pool.
@@ -277,12 +283,7 @@ test('a worker stuck in a loop: after taskTimeoutMs without progress its task an
 });
 
 test('a task no worker starts (no check done, none shown running): given up after taskTimeoutMs as "no worker made progress", answered OVERLOADED', { timeout: 30_000 }, async () => {
-  const lines: Record<string, unknown>[] = [];
-  const metrics = new Metrics();
-  const v = verifier({ mode: 'pool', threads: 1, taskTimeoutMs: 500, workerFile: FAULTY_WORKER, metrics, log: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) });
-  v.publishKeySet('ks', 1, imported(keysA.jwks));
-  await v.ready();
-  await warm(v, signed(keysA.privateKey, 'a', 0));
+  const { v, lines, metrics } = await faultyPool();
   const t0 = performance.now();
   assert.deepEqual(await v.verify(signed(keysA.privateKey, 'stall', 1)), { ok: false, code: 'OVERLOADED' });
   assert.ok(performance.now() - t0 >= 500, 'never given up before taskTimeoutMs');
@@ -293,12 +294,7 @@ test('a task no worker starts (no check done, none shown running): given up afte
 });
 
 test('a stuck worker next to a healthy one: replacing the pool gives up every task on it, the healthy worker\'s too (OVERLOADED, counted as timeout, not as a failed worker whose checks are redone inline)', { timeout: 30_000 }, async () => {
-  const lines: Record<string, unknown>[] = [];
-  const metrics = new Metrics();
-  const v = verifier({ mode: 'pool', threads: 2, tasksPerWorker: 1, taskTimeoutMs: 500, workerFile: FAULTY_WORKER, metrics, log: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) });
-  v.publishKeySet('ks', 1, imported(keysA.jwks));
-  await v.ready();
-  await warm(v, signed(keysA.privateKey, 'a', 0));
+  const { v, lines, metrics } = await faultyPool({ threads: 2, tasksPerWorker: 1 });
   const stuck = v.verify(signed(keysA.privateKey, 'hang', 1));
   // The other worker keeps progressing (300 ms checks, one task after another) until the give-up.
   const slow: Promise<unknown>[] = [];
