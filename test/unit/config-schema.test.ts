@@ -42,3 +42,14 @@ test('schema: "did you mean" reaches 3 edits for long names, length differences 
   assert.equal(suggest('laimsToHeadr', fields), 'claimsToHeaders');
   assert.equal(suggest('abcd', ['wxyz']), undefined);
 });
+
+test('schema: an ignored or a refused field written as null is absent too: no warning, no error (found by mutation testing)', () => {
+  const schema = obj({ a: str().optional() }, { ignored: { timeouts: 'timeouts is ignored' }, refused: { acl: 'acl is refused' } });
+  assert.deepEqual(parse(schema, { a: 'x', timeouts: null, acl: null }).problems, []);
+  // Written with a value, each says so.
+  const r = parse(schema, { a: 'x', timeouts: { request: '1s' }, acl: { action: 'Deny' } });
+  assert.deepEqual(r.problems.map((p) => [p.severity, p.path, p.message]), [
+    ['warning', 'spec.f.timeouts', 'timeouts is ignored'],
+    ['error', 'spec.f.acl', 'acl is refused'],
+  ]);
+});
