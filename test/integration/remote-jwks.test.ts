@@ -370,6 +370,24 @@ test('rotation with a controlled IdP: a new kid is fetched once (coalesced), old
   }
 });
 
+test('a burst of one new token waiting for a kid-miss refetch is checked once after it: the waiting requests share the check in the pool (found by mutation testing)', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port, gateway: { jwksRefetchCooldownMs: 100, verifyMode: 'pool' } }, async (h) => {
+      assert.equal((await call(h, tokenFor(K1))).status, 200);
+      idp.jwks = jwksOf(K2, K1);
+      const checks = () => h.gateway.metrics.get('jwtgate_jwt_verifications_total', 'pool') + h.gateway.metrics.get('jwtgate_jwt_verifications_total', 'inline');
+      const before = checks();
+      const t2 = tokenFor(K2);
+      const burst = await Promise.all(Array.from({ length: 10 }, () => call(h, t2)));
+      assert.deepEqual(burst.map((r) => r.status), Array(10).fill(200));
+      assert.equal(checks() - before, 1, 'one signature check for the ten requests');
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
 test('the refresher thread is restarted when it dies, and the last good key sets stay in use meanwhile', async (t) => {
   const idp = await startJwksServer({ jwks: jwksOf(K1) });
   try {
