@@ -192,6 +192,27 @@ test('a transfer coding other than chunked (gzip, chunked): 502, the still-encod
   }
 });
 
+test('a transfer coding other than chunked: the upstream connection is closed at once (its body cannot be framed), not left open until the body timeout', async () => {
+  let upstreamClosed: Promise<void> | undefined;
+  const port = await tcpServer((socket) => {
+    upstreamClosed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nGZIP');
+  });
+  const fwd = new Forwarder({});
+  try {
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/get' });
+    assert.equal(fx.status, 502);
+    assert.equal(outcome.code, 'UPSTREAM_BAD_RESPONSE');
+    assert.ok(upstreamClosed !== undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const closedInTime = await Promise.race([upstreamClosed.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 2000)))]);
+    clearTimeout(timer);
+    assert.ok(closedInTime, 'the upstream connection was still open 2 s after the 502');
+  } finally {
+    await fwd.destroy();
+  }
+});
+
 test('the head arrives, then the upstream stalls or closes before any body byte: never a local reply claiming "before headers" (a 503 a client may retry for a request the upstream acted on); the head goes out when it declares a length, then the connection closes, as Envoy forwards the head and resets', async () => {
   const cases: [string, (s: net.Socket) => void, ErrorCode, boolean][] = [
     ['stall', (s) => s.write('HTTP/1.1 201 Created\r\nlocation: /orders/42\r\ncontent-length: 10\r\n\r\n'), 'UPSTREAM_TIMEOUT', true],
