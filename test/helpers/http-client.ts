@@ -34,3 +34,38 @@ export function request(opts: {
     req.end(opts.body);
   });
 }
+
+/**
+ * POSTs `body` to `path` in 64 KiB writes, each waiting for the socket to drain, as a client that
+ * honours backpressure: `writtenAt` is how much it had written `watchMs` after the start (how far
+ * the gateway let it get). Resolves with the answer, or the socket's error.
+ */
+export function pacedUpload(opts: { port: number; path: string; headers: Record<string, string>; body: Buffer; watchMs: number }): Promise<{ status: number; text: string; writtenAt: number } | Error> {
+  let written = 0;
+  let writtenAt = -1;
+  return new Promise((resolve) => {
+    const req = http.request(
+      { host: '127.0.0.1', port: opts.port, path: opts.path, method: 'POST', agent: false, headers: { host: 'www.example.com:8080', 'content-type': 'application/octet-stream', 'content-length': String(opts.body.length), ...opts.headers } },
+      (r) => {
+        let text = '';
+        r.setEncoding('utf8');
+        r.on('data', (c: string) => (text += c));
+        r.on('end', () => resolve({ status: r.statusCode!, text, writtenAt }));
+      },
+    );
+    req.on('error', resolve);
+    const pump = (): void => {
+      while (written < opts.body.length) {
+        const piece = opts.body.subarray(written, written + 64 * 1024);
+        written += piece.length;
+        if (!req.write(piece)) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+    setTimeout(() => (writtenAt = written), opts.watchMs);
+  });
+}

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sampleApp, startHarness } from '../helpers/harness.js';
+import { pacedUpload } from '../helpers/http-client.js';
 
 const MiB = 1024 * 1024;
 
@@ -30,36 +31,10 @@ test('a 64 MiB upload to an upstream that does not read it for 2 s is held back 
   const h = await startHarness({ base: () => sampleApp(upstreamPort) });
   try {
     const body = Buffer.alloc(64 * MiB, 'u');
-    let written = 0;
-    let writtenAt1500 = -1;
-    const res = await new Promise<{ status: number; text: string } | Error>((resolve) => {
-      const req = http.request(
-        { host: '127.0.0.1', port: h.port, path: '/upload', method: 'POST', agent: false, headers: { host: 'www.example.com:8080', 'content-type': 'application/octet-stream', 'content-length': String(body.length) } },
-        (r) => {
-          let text = '';
-          r.setEncoding('utf8');
-          r.on('data', (c: string) => (text += c));
-          r.on('end', () => resolve({ status: r.statusCode!, text }));
-        },
-      );
-      req.on('error', resolve);
-      const pump = (): void => {
-        while (written < body.length) {
-          const piece = body.subarray(written, written + 64 * 1024);
-          written += piece.length;
-          if (!req.write(piece)) {
-            req.once('drain', pump);
-            return;
-          }
-        }
-        req.end();
-      };
-      pump();
-      setTimeout(() => (writtenAt1500 = written), 1500);
-    });
+    const res = await pacedUpload({ port: h.port, path: '/upload', headers: {}, body, watchMs: 1500 });
     assert.ok(!(res instanceof Error), String(res));
     assert.equal(res.status, 200);
-    assert.ok(writtenAt1500 >= 0 && writtenAt1500 < 24 * MiB, `the gateway kept reading an upload the upstream did not take: the client had written ${writtenAt1500} bytes after 1.5 s`);
+    assert.ok(res.writtenAt >= 0 && res.writtenAt < 24 * MiB, `the gateway kept reading an upload the upstream did not take: the client had written ${res.writtenAt} bytes after 1.5 s`);
     assert.equal(res.text, String(body.length));
     assert.equal(received, body.length);
   } finally {

@@ -4,9 +4,8 @@
 // upstream. Found by mutation testing: no test failed when the pause was removed.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { startHarness } from '../helpers/harness.js';
-import { request } from '../helpers/http-client.js';
+import { pacedUpload, request } from '../helpers/http-client.js';
 import { JWKS_PATH, startJwksServer } from '../helpers/jwks-server.js';
 import { remoteJwksManifests, tokenFor } from '../helpers/remote-jwks.js';
 import { jwksOf, rsaSigningKey } from '../helpers/signing-keys.js';
@@ -23,34 +22,10 @@ test('a 32 MiB upload waiting for a 2 s JWT check is held back (the client has w
     // K2 is not in the key set yet: its token waits for a refetch the IdP answers after 2 s.
     idp.queue({ body: jwksOf(K1, K2), delayMs: 2000, headers: { 'content-type': 'application/json' } });
     const body = Buffer.alloc(32 * MiB, 'u');
-    let written = 0;
-    let writtenAt1500 = -1;
-    const res = await new Promise<{ status: number } | Error>((resolve) => {
-      const req = http.request(
-        { host: '127.0.0.1', port: h.port, path: '/anything', method: 'POST', agent: false, headers: { host: 'www.example.com:8080', authorization: `Bearer ${tokenFor(K2)}`, 'content-type': 'application/octet-stream', 'content-length': String(body.length) } },
-        (r) => {
-          r.resume();
-          r.on('end', () => resolve({ status: r.statusCode! }));
-        },
-      );
-      req.on('error', resolve);
-      const pump = (): void => {
-        while (written < body.length) {
-          const piece = body.subarray(written, written + 64 * 1024);
-          written += piece.length;
-          if (!req.write(piece)) {
-            req.once('drain', pump);
-            return;
-          }
-        }
-        req.end();
-      };
-      pump();
-      setTimeout(() => (writtenAt1500 = written), 1500);
-    });
+    const res = await pacedUpload({ port: h.port, path: '/anything', headers: { authorization: `Bearer ${tokenFor(K2)}` }, body, watchMs: 1500 });
     assert.ok(!(res instanceof Error), String(res));
     assert.equal(res.status, 200);
-    assert.ok(writtenAt1500 >= 0 && writtenAt1500 < 16 * MiB, `the gateway kept reading while the check ran: the client had written ${writtenAt1500} bytes after 1.5 s`);
+    assert.ok(res.writtenAt >= 0 && res.writtenAt < 16 * MiB, `the gateway kept reading while the check ran: the client had written ${res.writtenAt} bytes after 1.5 s`);
     assert.equal(h.echo.received.at(-1)!.bodyLength, body.length);
   } finally {
     await h.close();
