@@ -285,3 +285,31 @@ test('a docs example copied with its shell heredoc (kubectl apply -f- <<EOF … 
   assert.deepEqual(ok.problems, []);
   assert.equal((ok.resources[0]!.object['data'] as Record<string, string>)['run.sh'], 'kubectl apply -f- <<EOF\nkind: X\nEOF\n');
 });
+
+test('heredoc edges (found by mutation testing): a second `kubectl … <<EOF` inside an open heredoc is its body, as in the shell; a `cat <<EOF > file` line (no kubectl) opens nothing, so its body is read with it and lost to a YAML error', () => {
+  const extDoc = `apiVersion: ${KGW}\nkind: GatewayExtension\nmetadata:\n  name: ext\nspec:\n  jwt:\n    providers:\n    - name: p\n      issuer: iss\n      jwks:\n        local:\n          inline: |\n            ${JWKS}\n`;
+  const polDoc = `apiVersion: ${KGW}\nkind: TrafficPolicy\nmetadata:\n  name: pol\nspec:\n  targetRefs:\n  - group: gateway.networking.k8s.io\n    kind: Gateway\n    name: gw\n  jwtAuth:\n    extensionRef:\n      name: ext\n`;
+  const ids = (r: ReturnType<typeof loadManifestsFromText>): string[] => r.resources.map((x) => `${x.kind}/${x.name}`);
+  const said = (r: ReturnType<typeof loadManifestsFromText>): unknown[] => r.problems.map((p) => [p.severity, p.fatal, p.source, p.message]);
+  const PAIRED = "are the shell heredoc kgateway's docs wrap each example in, copied with the manifest: not YAML. Keep only the YAML between them (remove both lines, with a `---` line between two examples)";
+
+  // The first example's `EOF` missing: line 16 is not a new heredoc (the shell would send it to
+  // kubectl as YAML too), so the opening on line 1 pairs with the last `EOF` and line 16 is a
+  // YAML error that takes the TrafficPolicy's document down with it.
+  const reopened = loadManifestsFromText(`kubectl apply -f- <<EOF\n${extDoc}---\nkubectl apply -f- <<EOF\n${polDoc}EOF\n`, 'r.yaml');
+  assert.deepEqual(ids(reopened), ['GatewayExtension/ext']);
+  assert.deepEqual(said(reopened), [
+    ['error', true, 'r.yaml:1', `\`kubectl apply -f- <<EOF\` (line 1) and \`EOF\` (line 29) ${PAIRED}`],
+    ['error', undefined, 'r.yaml:16', 'YAML syntax error: Implicit keys need to be on a single line'],
+  ]);
+
+  // `cat <<EOF > pol.yaml` writes a file and applies nothing: not taken for the docs' wrapper.
+  // Its line and its body are one YAML document, refused as a whole; the lone `EOF` is still
+  // named; the document before the `---` is kept.
+  const written = loadManifestsFromText(`${extDoc}---\ncat <<EOF > pol.yaml\n${polDoc}EOF\n`, 'w.yaml');
+  assert.deepEqual(ids(written), ['GatewayExtension/ext']);
+  assert.deepEqual(said(written), [
+    ['error', true, 'w.yaml:28', "`EOF` (line 28) is the end of the shell heredoc (`kubectl apply -f- <<EOF` … `EOF`) kgateway's docs wrap each example in, copied with the manifest: not YAML. Keep only the YAML before it (remove this line)"],
+    ['error', undefined, 'w.yaml:15', 'YAML syntax error: Implicit keys need to be on a single line'],
+  ]);
+});

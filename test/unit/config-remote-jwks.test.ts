@@ -131,6 +131,27 @@ test('a Secret whose client certificate is not a usable pair is refused with the
   assert.deepEqual(errors(simple), []);
 });
 
+test('a Secret with only tls.crt (no tls.key, no ca.crt): the missing CA-or-pair error comes first and is the one fetches carry, then the half pair; with simpleTLS only the first (found by mutation testing)', () => {
+  const FAILS = ': remote JWKS fetches through this policy fail (401 Jwks remote fetch is failed)';
+  const NEITHER = 'Secret apps/pair has neither ca.crt nor tls.crt and tls.key';
+  const only = (tls: Record<string, unknown>) =>
+    compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { secretRef: { name: 'pair' }, ...tls } }), secret('pair', { 'tls.crt': b64(PAIR.certPem) }));
+  const s = only({});
+  assert.deepEqual(errors(s), [
+    `BackendConfigPolicy/apps/p spec.tls.secretRef.name: ${NEITHER}${FAILS}`,
+    `BackendConfigPolicy/apps/p spec.tls.secretRef.name: Secret apps/pair has tls.crt without tls.key: a client certificate needs both${FAILS}`,
+  ]);
+  const tls = remoteOf(s).tls;
+  assert.equal(tls?.error, `BackendConfigPolicy/apps/p: ${NEITHER}`);
+  assert.deepEqual([tls?.caPem, tls?.certPem, tls?.keyPem], [undefined, undefined, undefined]);
+  const dumped = (configDump(s) as { extensions: { providers: { keySet: { tls: unknown } }[] }[] }).extensions[0]!.providers[0]!.keySet.tls;
+  assert.deepEqual(dumped, { source: 'BackendConfigPolicy/apps/p', trust: 'system', clientCertificate: false, error: `BackendConfigPolicy/apps/p: ${NEITHER}` });
+  // simpleTLS: the client certificate is not used, so only the missing CA is said.
+  const simple = only({ simpleTLS: true });
+  assert.deepEqual(errors(simple), [`BackendConfigPolicy/apps/p spec.tls.secretRef.name: ${NEITHER}${FAILS}`]);
+  assert.equal(remoteOf(simple).tls?.error, `BackendConfigPolicy/apps/p: ${NEITHER}`);
+});
+
 test('files, insecureSkipVerify, targetSelectors, Service targets, and the oldest policy wins', () => {
   const files = remoteOf(compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { files: { rootCA: '/etc/idp/ca.pem' } } })));
   assert.equal(files.tls?.caFile, '/etc/idp/ca.pem');

@@ -53,3 +53,18 @@ test('schema: an ignored or a refused field written as null is absent too: no wa
     ['error', 'spec.f.acl', 'acl is refused'],
   ]);
 });
+
+test('schema: a quoted string value is shown whole up to 60 characters; from 61 it is cut to its first 57 and "..." (found by mutation testing)', () => {
+  const sixty = '0123456789'.repeat(6);
+  assert.equal(sixty.length, 60);
+  assert.deepEqual(parse(int(), sixty).problems.map((p) => [p.path, p.message]), [['spec.f', `Invalid value: string "${sixty}": must be of type integer`]]);
+  const sixtyOne = `${sixty}X`;
+  assert.deepEqual(parse(int(), sixtyOne).problems.map((p) => [p.path, p.message]), [
+    ['spec.f', 'Invalid value: string "012345678901234567890123456789012345678901234567890123456...": must be of type integer'],
+  ]);
+  // Nested: the path is the field's, the cut the same.
+  const nested = parse(obj({ port: int() }), { port: sixtyOne });
+  assert.deepEqual(nested.problems.map((p) => [p.path, p.message]), [
+    ['spec.f.port', 'Invalid value: string "012345678901234567890123456789012345678901234567890123456...": must be of type integer'],
+  ]);
+});
