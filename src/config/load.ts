@@ -403,9 +403,14 @@ function addResource(
  * `kubectl apply -f- <<EOF` … `EOF`): the YAML parser's own errors said nothing useful, and a
  * lone trailing `EOF` lost the last document. Its lines, at the start of a line, are each an
  * error that says to keep only the YAML between them (fatal, as a syntax error is), and are read
- * as comments (offsets kept) so the rest of the file is still checked.
+ * as comments (offsets kept) so the rest of the file is still checked. Two examples pasted with
+ * the first one's end missing, and a `cat <<EOF > file` that writes its heredoc to a file
+ * instead of applying it, are named as such rather than left to a YAML syntax error that loses
+ * the document under them.
  */
 const HEREDOC_OPEN = /^(?:\$\s*)?(?=(?:kubectl|cat)\b)(?=[^#]*\bkubectl\b)[^#]*?<<-?[ \t]*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1/;
+/** `cat <<EOF > file` or `cat > file <<EOF`: a heredoc written to a file (no `:`, so never a YAML key `cat`). */
+const CAT_HEREDOC_OPEN = /^(?:\$\s*)?cat\s[^#:]*?<<-?[ \t]*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1/;
 
 function stripHeredocs(text: string, file: string, out: LoadResult): string {
   if (!text.includes('<<') && !/^EOF[ \t]*$/m.test(text)) return text;
@@ -417,14 +422,23 @@ function stripHeredocs(text: string, file: string, out: LoadResult): string {
     out.problems.push({ ...fileProblem(file, message, `${file}:${line}`), fatal: true });
   };
   const WRAP = "the shell heredoc kgateway's docs wrap each example in, copied with the manifest: not YAML";
-  let open: { index: number; text: string; delimiter: string } | undefined;
+  const CAT_WRAP = 'a shell heredoc written to a file (it applies nothing), copied with the manifest: not YAML';
+  let open: { index: number; text: string; delimiter: string; kubectl: boolean } | undefined;
   let changed = false;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.replace(/[ \t\r]+$/, '');
-    const m = open === undefined ? HEREDOC_OPEN.exec(line) : null;
+    // Inside an open heredoc, only another kubectl wrapper is taken for a new example (the
+    // shell would send the line to kubectl as YAML, where it is an error anyway).
+    let m = open === undefined || open.kubectl ? HEREDOC_OPEN.exec(line) : null;
+    const kubectl = m !== null;
+    if (!m && open === undefined) m = CAT_HEREDOC_OPEN.exec(line);
     if (m) {
-      open = { index: i, text: short(line), delimiter: m[2]! };
-      blank(i);
+      if (open) {
+        // The first example's closing line is missing: its heredoc ends here, as a `---` would.
+        found(open.index + 1, `\`${open.text}\` (line ${open.index + 1}) opens ${WRAP}, and \`${short(line)}\` (line ${i + 1}) opens another before its closing \`${open.delimiter}\`: two examples pasted with the end of the first missing. Keep only the YAML of each (remove the shell lines, with a \`---\` line between the two examples)`);
+        lines[i] = '---'.padEnd(lines[i]!.length, ' ');
+      } else blank(i);
+      open = { index: i, text: short(line), delimiter: m[2]!, kubectl };
       changed = true;
       continue;
     }
@@ -434,14 +448,14 @@ function stripHeredocs(text: string, file: string, out: LoadResult): string {
     lines[i] = '---'.padEnd(lines[i]!.length, ' ');
     changed = true;
     if (open) {
-      found(open.index + 1, `\`${open.text}\` (line ${open.index + 1}) and \`${line}\` (line ${i + 1}) are ${WRAP}. Keep only the YAML between them (remove both lines, with a \`---\` line between two examples)`);
+      found(open.index + 1, `\`${open.text}\` (line ${open.index + 1}) and \`${line}\` (line ${i + 1}) are ${open.kubectl ? WRAP : CAT_WRAP}. Keep only the YAML between them (remove both lines, with a \`---\` line between two examples)`);
       open = undefined;
     } else {
       found(i + 1, `\`${line}\` (line ${i + 1}) is the end of ${WRAP.replace('the shell heredoc', 'the shell heredoc (`kubectl apply -f- <<EOF` … `EOF`)')}. Keep only the YAML before it (remove this line)`);
     }
   }
   if (open) {
-    found(open.index + 1, `\`${open.text}\` (line ${open.index + 1}) opens ${WRAP}. Keep only the YAML after it, up to its closing \`${open.delimiter}\` line (remove both)`);
+    found(open.index + 1, `\`${open.text}\` (line ${open.index + 1}) opens ${open.kubectl ? WRAP : CAT_WRAP}. Keep only the YAML after it, up to its closing \`${open.delimiter}\` line (remove both)`);
   }
   return changed ? lines.join('\n') : text;
 }

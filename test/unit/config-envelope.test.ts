@@ -286,30 +286,40 @@ test('a docs example copied with its shell heredoc (kubectl apply -f- <<EOF … 
   assert.equal((ok.resources[0]!.object['data'] as Record<string, string>)['run.sh'], 'kubectl apply -f- <<EOF\nkind: X\nEOF\n');
 });
 
-test('heredoc edges (found by mutation testing): a second `kubectl … <<EOF` inside an open heredoc is its body, as in the shell; a `cat <<EOF > file` line (no kubectl) opens nothing, so its body is read with it and lost to a YAML error', () => {
+test('heredoc edges: two examples pasted with the first `EOF` missing are named and both read; a `cat <<EOF > file` heredoc is named as one that applies nothing, and its body is read', () => {
   const extDoc = `apiVersion: ${KGW}\nkind: GatewayExtension\nmetadata:\n  name: ext\nspec:\n  jwt:\n    providers:\n    - name: p\n      issuer: iss\n      jwks:\n        local:\n          inline: |\n            ${JWKS}\n`;
   const polDoc = `apiVersion: ${KGW}\nkind: TrafficPolicy\nmetadata:\n  name: pol\nspec:\n  targetRefs:\n  - group: gateway.networking.k8s.io\n    kind: Gateway\n    name: gw\n  jwtAuth:\n    extensionRef:\n      name: ext\n`;
   const ids = (r: ReturnType<typeof loadManifestsFromText>): string[] => r.resources.map((x) => `${x.kind}/${x.name}`);
   const said = (r: ReturnType<typeof loadManifestsFromText>): unknown[] => r.problems.map((p) => [p.severity, p.fatal, p.source, p.message]);
   const PAIRED = "are the shell heredoc kgateway's docs wrap each example in, copied with the manifest: not YAML. Keep only the YAML between them (remove both lines, with a `---` line between two examples)";
 
-  // The first example's `EOF` missing: line 16 is not a new heredoc (the shell would send it to
-  // kubectl as YAML too), so the opening on line 1 pairs with the last `EOF` and line 16 is a
-  // YAML error that takes the TrafficPolicy's document down with it.
+  // The first example's `EOF` missing: the second `kubectl … <<EOF` (line 16) ends the first
+  // heredoc (the shell would have sent it to kubectl as YAML, an error there too) and opens its
+  // own, which the last `EOF` closes. Both documents are read, and the fatal error says why.
   const reopened = loadManifestsFromText(`kubectl apply -f- <<EOF\n${extDoc}---\nkubectl apply -f- <<EOF\n${polDoc}EOF\n`, 'r.yaml');
-  assert.deepEqual(ids(reopened), ['GatewayExtension/ext']);
+  assert.deepEqual(ids(reopened), ['GatewayExtension/ext', 'TrafficPolicy/pol']);
   assert.deepEqual(said(reopened), [
-    ['error', true, 'r.yaml:1', `\`kubectl apply -f- <<EOF\` (line 1) and \`EOF\` (line 29) ${PAIRED}`],
-    ['error', undefined, 'r.yaml:16', 'YAML syntax error: Implicit keys need to be on a single line'],
+    ['error', true, 'r.yaml:1', "`kubectl apply -f- <<EOF` (line 1) opens the shell heredoc kgateway's docs wrap each example in, copied with the manifest: not YAML, and `kubectl apply -f- <<EOF` (line 16) opens another before its closing `EOF`: two examples pasted with the end of the first missing. Keep only the YAML of each (remove the shell lines, with a `---` line between the two examples)"],
+    ['error', true, 'r.yaml:16', `\`kubectl apply -f- <<EOF\` (line 16) and \`EOF\` (line 29) ${PAIRED}`],
   ]);
 
-  // `cat <<EOF > pol.yaml` writes a file and applies nothing: not taken for the docs' wrapper.
-  // Its line and its body are one YAML document, refused as a whole; the lone `EOF` is still
-  // named; the document before the `---` is kept.
+  // `cat <<EOF > pol.yaml` (and `cat > f <<EOF`) writes a file and applies nothing: named as
+  // such, paired with its `EOF`, and its body still read so the rest is checked.
   const written = loadManifestsFromText(`${extDoc}---\ncat <<EOF > pol.yaml\n${polDoc}EOF\n`, 'w.yaml');
-  assert.deepEqual(ids(written), ['GatewayExtension/ext']);
+  assert.deepEqual(ids(written), ['GatewayExtension/ext', 'TrafficPolicy/pol']);
   assert.deepEqual(said(written), [
-    ['error', true, 'w.yaml:28', "`EOF` (line 28) is the end of the shell heredoc (`kubectl apply -f- <<EOF` … `EOF`) kgateway's docs wrap each example in, copied with the manifest: not YAML. Keep only the YAML before it (remove this line)"],
-    ['error', undefined, 'w.yaml:15', 'YAML syntax error: Implicit keys need to be on a single line'],
+    ['error', true, 'w.yaml:15', '`cat <<EOF > pol.yaml` (line 15) and `EOF` (line 28) are a shell heredoc written to a file (it applies nothing), copied with the manifest: not YAML. Keep only the YAML between them (remove both lines, with a `---` line between two examples)'],
   ]);
+  const redirectFirst = loadManifestsFromText(`$ cat > pol.yaml <<'END'\n${polDoc}`, 'x.yaml');
+  assert.deepEqual(ids(redirectFirst), ['TrafficPolicy/pol']);
+  assert.deepEqual(said(redirectFirst), [
+    ['error', true, 'x.yaml:1', "`$ cat > pol.yaml <<'END'` (line 1) opens a shell heredoc written to a file (it applies nothing), copied with the manifest: not YAML. Keep only the YAML after it, up to its closing `END` line (remove both)"],
+  ]);
+  // Inside a `cat` heredoc nothing opens another one: a kubectl line there is body (a YAML error).
+  const inCat = loadManifestsFromText(`cat <<EOF > a.yaml\n${polDoc}kubectl apply -f- <<EOF\nEOF\n`, 'k.yaml');
+  assert.equal(inCat.problems[0]!.source, 'k.yaml:1');
+  assert.match(inCat.problems[0]!.message, /^`cat <<EOF > a\.yaml` \(line 1\) and `EOF` \(line 15\) are a shell heredoc written to a file/);
+  // A YAML key `cat` whose value holds `<<` is not a shell line.
+  const key = loadManifestsFromText(`apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  x: y\ncat: a <<EOF\n`, 'y.yaml');
+  assert.ok(key.problems.every((p) => !p.message.includes('heredoc')), JSON.stringify(key.problems));
 });
