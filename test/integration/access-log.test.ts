@@ -92,6 +92,31 @@ test('logged host and path: a fragment is never written (a token after #), and e
   }
 });
 
+test('logged host of an IPv6 literal: without a port it is kept whole ([::1], not cut at its last colon), with a port the port is cut ([::1]:8080 is [::1]), in lower case', async () => {
+  const lines: string[] = [];
+  const h = await startHarness({ manifests: [basic], gateway: { accessLog: true, logger: createLogger('info', (l) => lines.push(l)) } });
+  try {
+    const hosts = ['[::1]', '[::1]:8080', '[FE80::1]', '[FE80::1]:8080'];
+    for (const host of hosts) {
+      const res = await request({ port: h.port, path: '/headers', headers: { host } });
+      assert.equal(res.status, 404, `${host}: no route for an IP literal`);
+    }
+    const entries = () => lines.map((l) => JSON.parse(l)).filter((e) => e.msg === 'request');
+    for (let i = 0; i < 100 && entries().length < hosts.length; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(
+      entries().map((e) => [e.host, e.status, e.result, e.path]),
+      [
+        ['[::1]', 404, 'ROUTE_NOT_FOUND', '/headers'],
+        ['[::1]', 404, 'ROUTE_NOT_FOUND', '/headers'],
+        ['[fe80::1]', 404, 'ROUTE_NOT_FOUND', '/headers'],
+        ['[fe80::1]', 404, 'ROUTE_NOT_FOUND', '/headers'],
+      ],
+    );
+  } finally {
+    await h.close();
+  }
+});
+
 test('request duration: durationMs in each access-log line and jwtgate_request_duration_seconds in /metrics, for proxied and local answers', async () => {
   const lines: string[] = [];
   const h = await startHarness({ manifests: [basic], gateway: { accessLog: true, logger: createLogger('info', (l) => lines.push(l)) } });

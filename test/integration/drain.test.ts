@@ -6,7 +6,10 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { startHarness } from '../helpers/harness.js';
+import { seedManifestsDir } from '../helpers/paths.js';
 import { request } from '../helpers/http-client.js';
 import { JWKS_PATH, startJwksServer } from '../helpers/jwks-server.js';
 import { captureLog, remoteJwksManifests, tokenFor } from '../helpers/remote-jwks.js';
@@ -248,6 +251,42 @@ test('an answer to a client that sent Connection: close says so (uWS writes its 
       });
       assert.equal(got.match(/\r\nconnection: close\r\n/gi)?.length, 1, got);
     }
+  } finally {
+    await h.close();
+  }
+});
+
+test('a stop that starts while an early 401 lingers for the rest of its upload (a body that never comes) waits for it: the client gets its 401 with Connection: close, then the drain ends after its quiet period, not at its deadline', { timeout: 30_000 }, async () => {
+  const h = await startHarness({ manifests: [readFileSync(path.join(seedManifestsDir, '01-basic-jwt.yaml'), 'utf8')] });
+  try {
+    const missing = () => h.gateway.metrics.get('jwtgate_requests_total', 'JWT_MISSING');
+    const before = missing();
+    let answeredAt = 0;
+    const sock = net.connect(h.port, '127.0.0.1');
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      sock.on('data', (d) => {
+        text += d.toString('latin1');
+        answeredAt ||= Date.now();
+      });
+      sock.on('error', () => {});
+      sock.on('close', () => resolve(text));
+    });
+    await new Promise((r) => sock.once('connect', r));
+    // 3 of 100 body bytes, no token: the 401 is decided at once and lingers (~1 s) for the other 97, which never come.
+    sock.write('POST /headers HTTP/1.1\r\nHost: www.example.com:8080\r\nContent-Length: 100\r\n\r\nabc');
+    for (let i = 0; i < 200 && missing() === before; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(missing(), before + 1, 'the 401 was decided');
+    const t0 = Date.now();
+    await h.gateway.stop(5000);
+    const stoppedAt = Date.now();
+    const text = await answer;
+    assert.match(text, /^HTTP\/1\.1 401 /, `the client got its 401, not a closed connection: ${JSON.stringify(text)}`);
+    assert.match(text, /\r\nconnection: close\r\n/i);
+    assert.ok(text.endsWith('\r\n\r\nJwt is missing'), text);
+    assert.ok(answeredAt > 0 && answeredAt <= stoppedAt, 'answered before the stop ended');
+    assert.ok(stoppedAt - t0 < 4000, `the drain ended after its quiet period, not at its 5 s deadline: ${stoppedAt - t0} ms`);
+    assert.equal(h.echo.received.length, 0, 'the upstream never saw the request');
   } finally {
     await h.close();
   }

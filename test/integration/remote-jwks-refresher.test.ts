@@ -11,16 +11,18 @@ import { request } from '../helpers/http-client.js';
 import { JWKS_PATH, startJwksServer, waitFor } from '../helpers/jwks-server.js';
 import { captureLog, EXT_ID, remoteJwksManifests, tokenFor, type CapturedLog, type RemoteOpts } from '../helpers/remote-jwks.js';
 import { jwksOf, rsaSigningKey } from '../helpers/signing-keys.js';
+import type { Worker } from 'node:worker_threads';
+import type { GatewayOptions } from '../../src/gateway.js';
 
 const K1 = rsaSigningKey('k1');
 const K2 = rsaSigningKey('k2');
 
-async function withGateway(o: Omit<RemoteOpts, 'url' | 'backendPort'> & { port: number }, fn: (h: Harness, log: CapturedLog) => Promise<void>): Promise<void> {
+async function withGateway(o: Omit<RemoteOpts, 'url' | 'backendPort'> & { port: number; gateway?: Partial<GatewayOptions> }, fn: (h: Harness, log: CapturedLog) => Promise<void>): Promise<void> {
   const log = captureLog();
-  const { port, ...rest } = o;
+  const { port, gateway, ...rest } = o;
   const h = await startHarness({
     manifests: [remoteJwksManifests({ url: `http://127.0.0.1:${port}${JWKS_PATH}`, backendPort: port, ...rest })],
-    gateway: { logger: log.logger },
+    gateway: { logger: log.logger, ...gateway },
   });
   try {
     await fn(h, log);
@@ -86,6 +88,43 @@ test('a request waiting for a kid-miss refetch when the refresher thread dies is
       const took = Date.now() - t0;
       assert.equal(res.status, 401);
       assert.ok(took < 2500, `answered when the thread died, not at the 6 s bound: ${took} ms`);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
+test('a request waiting for a kid-miss refetch the refresher thread never answers (a stalled thread) gets its 401 at the bound, the fetch timeout plus 1 s, not later', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port, gateway: { jwksFetchTimeoutMs: 500 } }, async (h, log) => {
+      assert.equal((await call(h, tokenFor(K1))).status, 200);
+      // The stall, at the one seam between the main thread and the refresher thread: its refetch
+      // commands are never delivered, so no answer (not even a failed fetch) ever comes back.
+      const refresher = h.gateway.jwksRefresher!;
+      const worker = (refresher as unknown as { worker: Worker }).worker;
+      const post = worker.postMessage.bind(worker);
+      const dropped: unknown[] = [];
+      worker.postMessage = (cmd: { type?: string }) => (cmd?.type === 'refetch' ? void dropped.push(cmd) : post(cmd));
+      const n = idp.fetches();
+      const proxied = h.echo.received.length;
+      const t0 = Date.now();
+      const res = await Promise.race([call(h, tokenFor(K2)), new Promise<'no answer'>((r) => setTimeout(() => r('no answer'), 3000).unref())]);
+      const took = Date.now() - t0;
+      assert.notEqual(res, 'no answer', `still waiting ${took} ms after the 1.5 s bound`);
+      assert.equal(dropped.length, 1, 'the unknown kid asked the thread for one refetch');
+      if (res === 'no answer') return;
+      assert.equal(res.status, 401);
+      assert.equal(res.body, 'Jwks doesn\'t have key to match kid or alg from Jwt');
+      assert.ok(took >= 1400 && took < 2500, `answered at the 500 + 1000 ms bound: ${took} ms`);
+      assert.equal(idp.fetches(), n, 'the stalled thread fetched nothing');
+      assert.equal(h.echo.received.length, proxied, 'the upstream never saw the request');
+      assert.equal(log.find('remote JWKS fetch failed').length, 0, 'no fetch outcome came back');
+      // The refetch is over: a later miss asks again (it was not left pending).
+      const again = call(h, tokenFor(K2));
+      await waitFor(() => dropped.length === 2, 'a second refetch request');
+      worker.postMessage = post;
+      assert.equal((await again).status, 401);
     });
   } finally {
     await idp.close();

@@ -297,6 +297,40 @@ test('a hostile JWKS (904 KB of 90,000-character alg values, a 12,000-character 
   }
 });
 
+test('the failure reason cap is at exactly 2,048 characters: a 2,048-character reason is logged and dumped whole, a 2,049-character one is cut to 2,048 and its length', async () => {
+  // bad_json's reason quotes the server's content-type: its length sets the reason's.
+  const reasonOf = (type: string) => `body is not JSON (8 bytes, content-type ${type})`;
+  const typeFor = (length: number, fill: string) => {
+    const head = 'text/plain; x=';
+    const type = `${head}${fill.repeat(length - reasonOf(head).length)}`;
+    assert.equal(reasonOf(type).length, length);
+    return type;
+  };
+  const exact = reasonOf(typeFor(2048, 'a'));
+  const over = reasonOf(typeFor(2049, 'b'));
+  const idp = await startJwksServer();
+  idp.always({ body: 'not json', headers: { 'content-type': typeFor(2048, 'a') } });
+  try {
+    await withGateway({ port: idp.port, failedRefetchDuration: '50ms' }, async (h, log) => {
+      const failures = () => log.find('remote JWKS fetch failed').filter((l) => l['outcome'] === 'bad_json');
+      await waitFor(() => failures().length >= 1, 'the 2,048-character failure');
+      assert.equal(failures()[0]!['msg'], `remote JWKS fetch failed: ${exact}`);
+      assert.equal(h.gateway.remoteState(EXT_ID)!.lastFailure, exact);
+      assert.equal(stats(h).lastFailure, exact);
+
+      idp.always({ body: 'not json', headers: { 'content-type': typeFor(2049, 'b') } });
+      const capped = `${over.slice(0, 2048)}…(2049 characters)`;
+      await waitFor(() => failures().some((l) => l['msg'] !== `remote JWKS fetch failed: ${exact}`), 'the 2,049-character failure');
+      const cut = failures().find((l) => l['msg'] !== `remote JWKS fetch failed: ${exact}`)!;
+      assert.equal(cut['msg'], `remote JWKS fetch failed: ${capped}`);
+      await waitFor(() => h.gateway.remoteState(EXT_ID)!.lastFailure === capped, 'lastFailure cut');
+      assert.equal(stats(h).lastFailure, capped);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
 test('kid storm: many unknown kids cause at most one early refetch per cooldown', async (t) => {
   const idp = await startJwksServer({ jwks: jwksOf(K1) });
   try {
