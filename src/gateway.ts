@@ -21,6 +21,7 @@ import { applyEdgeHeaders, EDGE_HEADERS } from './proxy/header-rules.js';
 import { Metrics, renderKeySetMetrics, renderRefresherRestarts } from './observability/metrics.js';
 import { silentLogger, ThrottledWarning, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
+import { cutText } from './util/text.js';
 
 /** A drain ends once nothing has been in flight and no request has arrived for this long (or at its deadline). */
 const DRAIN_QUIET_MS = 1000;
@@ -522,7 +523,7 @@ const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
 const LOG_FIELD_MAX = 256;
 /** The host as logged (and any field cut the same way). */
 function logHost(host: string): string {
-  return host.length > LOG_FIELD_MAX ? `${host.slice(0, LOG_FIELD_MAX)}...` : host;
+  return cutText(host, LOG_FIELD_MAX, LOG_FIELD_MAX);
 }
 /** A duration as logged: ms with µs precision. */
 function logMs(ms: number): number {

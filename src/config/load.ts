@@ -11,6 +11,7 @@ import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { isObject as isPlainObject, suggest } from './schema.js';
 import { GATEWAY_API_GROUP, KGATEWAY_GROUP } from './validate-common.js';
+import { cutText } from '../util/text.js';
 
 /** Files larger than this are refused (4 MiB). */
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
@@ -508,7 +509,7 @@ function templateOutsideComments(docText: string): { text: string; index: number
 
 function short(s: string): string {
   const one = s.replace(/\s+/g, ' ');
-  return one.length > 80 ? `${one.slice(0, 77)}...` : one;
+  return cutText(one, 80, 77);
 }
 
 function templateMessage(template: string): string {

@@ -7,6 +7,7 @@
 import type { ConfigProblem } from '../errors.js';
 import { parseClockSkew, parseDuration } from './duration.js';
 import { resourceId, sourceOf, type RawResource } from './resource.js';
+import { cutText } from '../util/text.js';
 
 // ---------------------------------------------------------------------------------------------
 // Context
@@ -140,7 +141,7 @@ export function describe(v: unknown, cx?: ParseCtx, path = ''): string {
   const sensitive = cx !== undefined && (cx.resource.startsWith('Secret/') || SENSITIVE_PATH.test(path));
   if (typeof v === 'string') {
     if (sensitive) return `a string of ${v.length} characters`;
-    return `string "${v.length > 60 ? `${v.slice(0, 57)}...` : v}"`;
+    return `string "${cutText(v, 60, 57)}"`;
   }
   // A PIN or key written unquoted is a YAML number: its type only.
   if (typeof v === 'number' || typeof v === 'boolean') return sensitive ? `a ${typeof v}` : `${typeof v} ${String(v)}`;

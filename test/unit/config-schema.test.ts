@@ -68,3 +68,14 @@ test('schema: a quoted string value is shown whole up to 60 characters; from 61 
     ['spec.f.port', 'Invalid value: string "012345678901234567890123456789012345678901234567890123456...": must be of type integer'],
   ]);
 });
+
+test('schema: the cut of a long quoted value never splits an emoji (a lone surrogate would show as \\ud83d in the JSON log)', () => {
+  // 56 characters, then an emoji (two UTF-16 units, the 57th and 58th), then more: cut before it.
+  const value = `${'a'.repeat(56)}\u{1F600}${'b'.repeat(10)}`;
+  const [p] = parse(int(), value).problems;
+  assert.equal(p!.message, `Invalid value: string "${'a'.repeat(56)}...": must be of type integer`);
+  assert.doesNotMatch(p!.message, /[\ud800-\udbff](?![\udc00-\udfff])/);
+  // The emoji as the 56th and 57th units: whole, as the 57 kept.
+  const whole = `${'a'.repeat(55)}\u{1F600}${'b'.repeat(10)}`;
+  assert.equal(parse(int(), whole).problems[0]!.message, `Invalid value: string "${'a'.repeat(55)}\u{1F600}...": must be of type integer`);
+});
