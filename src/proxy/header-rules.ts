@@ -96,7 +96,7 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
  * for (framing, the authority, X-Forwarded-*). Otherwise `Connection: host` would make the
  * upstream see undici's default host, and `Connection: x-forwarded-for` would hide the client IP.
  */
-const REQUEST_PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'x-envoy-external-address']);
+const REQUEST_PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', 'x-envoy-external-address']);
 const RESPONSE_PROTECTED = new Set(['content-length']);
 
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -130,12 +130,12 @@ function utf8AsLatin1(s: string): string {
  *   hops, which is how kgateway configures its listeners);
  * - `x-forwarded-proto`: overwritten with the scheme the client used (Envoy does the same at the
  *   edge, a client-supplied value is not trusted);
- * - `x-forwarded-host`: overwritten with the authority the client used (Envoy only sets it on
- *   host rewrites; we always set it so upstreams see the original authority even if a later
- *   version rewrites `host`; a client-supplied value is not trusted);
+ * - `x-forwarded-host`: a client's field is passed as it is, and none is added (Envoy appends one
+ *   only with `append_x_forwarded_host` on a host rewrite, and jwtgate rewrites no host: URLRewrite
+ *   filters and a TrafficPolicy's urlRewrite are refused);
  * - `x-request-id`: a new UUID, a client's value replaced; the `x-envoy-*` fields Envoy strips
  *   from external requests are dropped;
- * - any of these four that is one of `gatewayHeaders` keeps the value the JWT stage set (the
+ * - any of these that is one of `gatewayHeaders` keeps the value the JWT stage set (the
  *   client's was removed before), as Envoy's jwt_authn replaces what its connection manager set.
  */
 export function upstreamRequestHeaders(req: {
@@ -178,7 +178,6 @@ export function upstreamRequestHeaders(req: {
       case 'x-envoy-external-address':
         if (edge || claimed(gw, name)) break;
         continue;
-      case 'x-forwarded-host':
       case 'x-forwarded-client-cert':
         if (claimed(gw, name)) break;
         continue;
@@ -210,7 +209,6 @@ export function upstreamRequestHeaders(req: {
     if (xff !== undefined) out.push('x-forwarded-for', NON_ASCII.test(xff) ? utf8AsLatin1(xff) : xff);
   }
   if (!edge && !claimed(gw, 'x-forwarded-proto')) out.push('x-forwarded-proto', req.scheme);
-  if (authority !== '' && !claimed(gw, 'x-forwarded-host')) out.push('x-forwarded-host', authority);
   if (edge) return out;
   // Envoy at the edge sets x-envoy-external-address to the client address (every client is
   // external: Envoy 1.36 treats no address as internal unless internal_address_config says so).

@@ -82,26 +82,24 @@ test('request: hop-by-hop fields and Connection-named fields are removed, the re
     ['authorization', 'Bearer t'],
     ['x-forwarded-for', '10.0.0.1'],
     ['x-forwarded-proto', 'http'],
-    ['x-forwarded-host', 'api.example.com:8080'],
   ]);
   assert.equal(input.length, 26, 'the request list is not modified');
 });
 
 test('request: repeated Connection fields are all honoured; close/keep-alive are options, not names', () => {
   const out = upstreamRequestHeaders(req(['connection', 'close', 'connection', 'x-a', 'x-a', '1', 'x-b', '2', 'close', 'not-a-field']));
-  assert.deepEqual(pairs(out).map(([n]) => n), ['x-b', 'close', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+  assert.deepEqual(pairs(out).map(([n]) => n), ['x-b', 'close', 'host', 'x-forwarded-for', 'x-forwarded-proto']);
 });
 
-test('request: Connection cannot remove host, content-length or X-Forwarded-*', () => {
+test('request: Connection cannot remove host, content-length or the X-Forwarded-* the gateway sets; a client\'s own x-forwarded-host it names goes with it', () => {
   const out = upstreamRequestHeaders(
-    req(['host', 'h:1', 'content-length', '3', 'connection', 'host, content-length, x-forwarded-for, x-forwarded-proto, x-forwarded-host', 'x-forwarded-for', '1.1.1.1'], { authority: 'h:1' }),
+    req(['host', 'h:1', 'content-length', '3', 'connection', 'host, content-length, x-forwarded-for, x-forwarded-proto, x-forwarded-host', 'x-forwarded-for', '1.1.1.1', 'x-forwarded-host', 'f.example'], { authority: 'h:1' }),
   );
   assert.deepEqual(pairs(out), [
     ['host', 'h:1'],
     ['content-length', '3'],
     ['x-forwarded-for', '1.1.1.1,10.0.0.1'],
     ['x-forwarded-proto', 'http'],
-    ['x-forwarded-host', 'h:1'],
   ]);
 });
 
@@ -116,15 +114,17 @@ test('request: an empty x-forwarded-for field adds nothing, and no comma (Envoy 
   }
 });
 
-test('request: x-forwarded-for appends the client address to all received values; proto/host are overwritten', () => {
+test('request: x-forwarded-for appends the client address to all received values; proto is overwritten; a client\'s x-forwarded-host is passed as it is, none added (Envoy without a host rewrite)', () => {
   const out = upstreamRequestHeaders(
     req(['x-forwarded-for', '1.1.1.1', 'x-forwarded-for', '2.2.2.2, 3.3.3.3', 'x-forwarded-proto', 'https', 'x-forwarded-host', 'evil.example'], { scheme: 'http' }),
   );
-  assert.deepEqual(pairs(out).slice(-3), [
+  assert.deepEqual(pairs(out).slice(-4), [
+    ['x-forwarded-host', 'evil.example'],
+    ['host', 'api.example.com:8080'],
     ['x-forwarded-for', '1.1.1.1,2.2.2.2, 3.3.3.3,10.0.0.1'],
     ['x-forwarded-proto', 'http'],
-    ['x-forwarded-host', 'api.example.com:8080'],
   ]);
+  assert.equal(pairs(upstreamRequestHeaders(req(['x-a', '1']))).filter(([n]) => n === 'x-forwarded-host').length, 0);
 });
 
 test('request: no client address and no authority -> no x-forwarded-for/host, no invented host', () => {
@@ -149,7 +149,7 @@ test('request: duplicate host/content-length keep the first; transfer-encoding d
     ['content-length', '1'],
   ]);
   const chunked = upstreamRequestHeaders(req(['content-length', '10', 'transfer-encoding', 'chunked', 'x', 'y']));
-  assert.deepEqual(pairs(chunked).map(([n]) => n), ['x', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+  assert.deepEqual(pairs(chunked).map(([n]) => n), ['x', 'host', 'x-forwarded-for', 'x-forwarded-proto']);
 });
 
 test('request: non-ASCII values are sent as their UTF-8 bytes (undici writes headers as latin1)', () => {
@@ -221,7 +221,7 @@ test('request target: ASCII as it is; non-ASCII as its UTF-8 bytes (one char per
 test('request: x-forwarded-client-cert is removed (Envoy SANITIZE); after applyEdgeHeaders (a port routing on these fields) the edge values are sent as they are, not appended twice', async () => {
   const { applyEdgeHeaders } = await import('../../src/proxy/header-rules.js');
   const plain = upstreamRequestHeaders(req(['x-forwarded-client-cert', 'Hash=ab', 'x-a', '1']));
-  assert.deepEqual(pairs(plain).map(([n]) => n), ['x-a', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+  assert.deepEqual(pairs(plain).map(([n]) => n), ['x-a', 'host', 'x-forwarded-for', 'x-forwarded-proto']);
   const r = { ...req(['x-forwarded-for', '1.1.1.1', 'x-forwarded-for', '2.2.2.2', 'x-request-id', 'mine', 'x-forwarded-proto', 'https', 'x-forwarded-client-cert', 'Hash=ab', 'x-envoy-internal', 'true', 'x-envoy-external-address', '6.6.6.6', 'x-a', '1']) } as { headers: string[]; authority: string; remoteAddress: string; scheme: string; edgeApplied?: boolean };
   applyEdgeHeaders(r);
   assert.equal(r.edgeApplied, true);
@@ -231,7 +231,7 @@ test('request: x-forwarded-client-cert is removed (Envoy SANITIZE); after applyE
   assert.match(edge[3]![1], UUID);
   assert.deepEqual(edge[4], ['x-envoy-external-address', '10.0.0.1']);
   const out = upstreamOrUndefined(r)!;
-  assert.deepEqual(pairs(out), [['x-a', '1'], ['x-forwarded-for', '1.1.1.1,2.2.2.2,10.0.0.1'], ['x-forwarded-proto', 'http'], edge[3]!, edge[4]!, ['host', 'api.example.com:8080'], ['x-forwarded-host', 'api.example.com:8080']]);
+  assert.deepEqual(pairs(out), [['x-a', '1'], ['x-forwarded-for', '1.1.1.1,2.2.2.2,10.0.0.1'], ['x-forwarded-proto', 'http'], edge[3]!, edge[4]!, ['host', 'api.example.com:8080']]);
 });
 
 test('request: Connection cannot remove x-request-id, x-envoy-external-address or x-forwarded-for/-proto either, in both modes (on an edge port they are in the list before Connection is applied)', async () => {
