@@ -100,6 +100,7 @@ const REQUEST_PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 
 const RESPONSE_PROTECTED = new Set(['content-length']);
 
 const NON_ASCII = /[^\x00-\x7f]/;
+const TRAILING_WHITESPACE = /[ \t\v\f]+$/;
 /** Anything but tab and printable ASCII: the rare value that needs a closer look. */
 const NOT_PLAIN = /[^\t\x20-\x7e]/;
 const DIGITS = /^[0-9]+$/;
@@ -262,7 +263,11 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string
     const n = raw[i]!;
     const v = raw[i + 1]!;
     const name = typeof n === 'string' ? n.toLowerCase() : n.toString('latin1').toLowerCase();
-    const value = typeof v === 'string' ? v : v.toString('utf8');
+    let value = typeof v === 'string' ? v : v.toString('utf8');
+    // Envoy's codec strips a value's trailing whitespace (HeaderString::rtrim: llhttp, like
+    // http_parser, keeps it); the leading one is already gone.
+    const last = value.charCodeAt(value.length - 1);
+    if (last === 0x20 || last === 0x09 || last === 0x0b || last === 0x0c) value = value.replace(TRAILING_WHITESPACE, '');
     if (RESPONSE_HOP_BY_HOP.has(name)) {
       if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
       else if (name === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;

@@ -298,3 +298,36 @@ test("an upstream 304 carrying the entity's Content-Length (RFC 9110 §8.6) reac
     upstream.unref();
   }
 });
+
+test("an upstream header value's trailing spaces and tabs are stripped before it reaches the client, as Envoy's codec does", async () => {
+  const upstream = net.createServer((sock) => {
+    let seen = '';
+    sock.on('error', () => {});
+    sock.on('data', (d: Buffer) => {
+      seen += d.toString('latin1');
+      if (!seen.includes('\r\n\r\n')) return;
+      seen = '';
+      sock.write('HTTP/1.1 200 OK\r\nx-pad: v \t \r\nx-inner: a  b\r\ncontent-length: 2\r\n\r\nok');
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const upstreamPort = (upstream.address() as net.AddressInfo).port;
+  const g = await startHarness({ base: () => sampleApp(upstreamPort) });
+  const sock = net.connect(g.port, '127.0.0.1');
+  try {
+    let raw = '';
+    sock.on('data', (d: Buffer) => (raw += d.toString('latin1')));
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(`GET /get HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+    await waitFor(() => raw.includes('\r\n\r\nok'), 'the response');
+    const lines = raw.slice(0, raw.indexOf('\r\n\r\n')).split('\r\n');
+    assert.equal(lines[0], 'HTTP/1.1 200 OK');
+    assert.ok(lines.includes('x-pad: v'), JSON.stringify(lines));
+    assert.ok(lines.includes('x-inner: a  b'), JSON.stringify(lines));
+  } finally {
+    sock.destroy();
+    await g.close();
+    upstream.close();
+    upstream.unref();
+  }
+});

@@ -183,6 +183,20 @@ test('response: raw Buffer pairs -> lowercase flat pairs, repeats kept, hop-by-h
   ]);
 });
 
+test('response: trailing whitespace of a value is stripped, as Envoy\'s codec does (HeaderString::rtrim); inner and leading kept as received', () => {
+  const raw = ['X-A', 'v  ', 'X-B', 'a b\t \t', 'X-C', '   ', 'X-D', 'w\v\f', 'X-E', ' lead', 'X-F', 'plain'].map((s) => Buffer.from(s, 'latin1'));
+  assert.deepEqual(pairs(clientResponseHeaders(raw)!), [
+    ['x-a', 'v'],
+    ['x-b', 'a b'],
+    ['x-c', ''],
+    ['x-d', 'w'],
+    ['x-e', ' lead'],
+    ['x-f', 'plain'],
+  ]);
+  // A hop-by-hop value is read trimmed too: `chunked ` is chunked.
+  assert.deepEqual(clientResponseHeaders(['Transfer-Encoding', 'chunked  ', 'Connection', 'x-g ', 'X-G', '1']), []);
+});
+
 test('response: Connection cannot remove content-length; string input works too', () => {
   assert.deepEqual(pairs(clientResponseHeaders(['Content-Length', '2', 'Connection', 'content-length'])!), [['content-length', '2']]);
 });
