@@ -165,6 +165,9 @@ const ENDED_BEFORE_DISPATCH = new Error('proxied request ended before it was dis
 const CLIENT_ABORTED = new Error('client aborted the request');
 const BODY_TOO_LARGE = new Error('request body exceeds maxRequestBodyBytes');
 const BAD_TRANSFER_ENCODING = new Error('upstream response uses a transfer coding other than chunked');
+const TOO_MANY_HEADERS = new Error('upstream response has more header fields than max_headers_count');
+/** Envoy's `max_headers_count` default for an upstream response (a cluster's common_http_protocol_options): one more is a protocol error. */
+const MAX_RESPONSE_HEADER_FIELDS = 100;
 
 function noop(): void {}
 
@@ -270,6 +273,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     // 1xx (103 Early Hints…) are not forwarded, as Envoy by default; the final head follows.
     if (this.finished || statusCode < 200) return true;
+    if (rawHeaders.length > MAX_RESPONSE_HEADER_FIELDS * 2) {
+      // Envoy's codec resets the stream at the 101st field (502, reset reason: protocol error).
+      this.upstreamError = 'TOO_MANY_HEADERS';
+      this.fail('UPSTREAM_BAD_RESPONSE');
+      this.stopUpstream(TOO_MANY_HEADERS);
+      return true;
+    }
     const headers = clientResponseHeaders(rawHeaders);
     if (headers === undefined) {
       // A transfer coding other than chunked (Envoy: protocol error): the body cannot be passed on.

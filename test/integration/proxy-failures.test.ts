@@ -183,6 +183,23 @@ test('response head larger than maxResponseHeaderBytes: 502', async () => {
   await expectLocalReply(port, 'UPSTREAM_BAD_RESPONSE', { maxResponseHeaderBytes: 4096 });
 });
 
+test('a response with more than 100 header fields: 502 UPSTREAM_BAD_RESPONSE, as Envoy\'s max_headers_count (default 100) resets it; 100 pass', async () => {
+  const head = (fields: number) => `HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${Array.from({ length: fields - 1 }, (_, i) => `x-f${i}: ${i}\r\n`).join('')}\r\nok`;
+  const over = await tcpServer((socket) => socket.end(head(101)));
+  const outcome = await expectLocalReply(over, 'UPSTREAM_BAD_RESPONSE');
+  assert.equal(outcome.upstreamError, 'TOO_MANY_HEADERS');
+  const fwd = new Forwarder({});
+  try {
+    const port = await tcpServer((socket) => socket.end(head(100)));
+    const { fx } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/get' });
+    assert.equal(fx.status, 200);
+    assert.equal(fx.bodyText, 'ok');
+    assert.equal(fx.headers.length, 200);
+  } finally {
+    await fwd.destroy();
+  }
+});
+
 test('a transfer coding other than chunked (gzip, chunked): 502, the still-encoded body is not passed on as plain', async () => {
   for (const te of ['gzip, chunked', 'gzip', 'chunked, chunked']) {
     const body = te === 'gzip' ? 'GZIPPED' : '4\r\nGZIP\r\n0\r\n\r\n';
