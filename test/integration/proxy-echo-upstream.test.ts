@@ -185,3 +185,17 @@ test('a Host the URL parser refuses (empty, two ports) is answered, not an uncau
     assert.equal((await get('/anything?a=1', { headers: ['host', host] })).status, 200);
   }
 });
+
+test('edges go-httpbin answers the same way: /status only 200..599, HEAD /get, 300 redirects too, extra path segments 404, over-long numbers refused, /echo keeps content-length, idle connections kept 65 s', async () => {
+  for (const code of [100, 199, 600, 999]) assert.equal((await get(`/status/${code}`)).status, 400, String(code));
+  for (const code of [200, 599]) assert.equal((await get(`/status/${code}`)).status, code, String(code));
+  assert.equal((await get('/status/300')).headers['location'], '/redirect/1');
+  assert.equal((await get('/status/0000000200')).status, 400, 'more than 9 digits');
+  assert.equal((await get('/get', { method: 'HEAD' })).status, 200);
+  assert.equal((await get('/headers/x')).status, 404);
+  const e = await get('/echo', { method: 'POST', headers: ['host', 'h', 'content-type', 'text/plain'], body: 'hello' });
+  assert.equal(e.headers['content-length'], '5');
+  assert.equal(e.headers['transfer-encoding'], undefined);
+  const h = await get('/headers', { headers: ['host', 'h'] });
+  assert.match(String(h.headers['keep-alive']), /timeout=65\b/);
+});

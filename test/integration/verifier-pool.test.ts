@@ -8,6 +8,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { Verifier, type VerifierOptions } from '../../src/auth/verifier.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { importLocalJwks } from '../../src/jwks/import-keys.js';
+import { toWire } from '../../src/jwks/key-wire.js';
 import type { ImportedKey } from '../../src/config/snapshot.js';
 import type { VerifyItem } from '../../src/types.js';
 import { SEED_JWKS, SEED_TOKEN } from '../fixtures/auth/builders.js';
@@ -388,4 +389,31 @@ test('workers that cannot start (a missing worker file): ready() fails with a cl
   assert.deepEqual(lines.map((l) => l['msg']), [], 'the start-up error says it all');
   // Inline mode has no pool to wait for.
   await verifier({ mode: 'inline' }).ready();
+});
+
+test('a worker keeps a generation it holds: a second publish of the same generation (other keys) changes nothing, and repeated checks import the set and its key once', async () => {
+  const v = verifier({ mode: 'pool', threads: 1 });
+  v.publishKeySet('ks', 1, imported(keysA.jwks));
+  const a = signed(keysA.privateKey, 'a', 1);
+  await warm(v, a);
+  const start = (await v.workerKeySetState())!;
+  for (let i = 0; i < 3; i++) assert.deepEqual(await v.verify(signed(keysA.privateKey, 'a', 10 + i)), { ok: true, keyIndex: 0 });
+  const after3 = (await v.workerKeySetState())!;
+  assert.equal(after3.imports, start.imports, 'the loaded set is reused, not rebuilt per check');
+  assert.equal(after3.keyImports, start.keyImports, 'its key is not imported again');
+  // The same generation again, with key B behind the Verifier's back: the worker keeps A.
+  const ch = new BroadcastChannel(v.keySetChannel!);
+  ch.postMessage({ type: 'keyset', id: 'ks', generation: 1, keys: toWire(imported(keysB.jwks)) });
+  ch.close();
+  let state = after3;
+  for (let i = 0; i < 100 && state.messagesApplied === after3.messagesApplied; i++) {
+    await sleep(20);
+    state = (await v.workerKeySetState())!;
+  }
+  assert.equal(state.messagesApplied, after3.messagesApplied + 1, 'the worker read the message');
+  const pooled = v.stats.pooled;
+  assert.deepEqual(await v.verify(a), { ok: true, keyIndex: 0 });
+  assert.deepEqual(await v.verify(signed(keysB.privateKey, 'b', 1)), { ok: false, code: 'JWKS_KID_ALG_MISMATCH' });
+  assert.equal(v.stats.pooled, pooled + 2, 'answered by the worker');
+  assert.equal((await v.workerKeySetState())!.imports, start.imports);
 });

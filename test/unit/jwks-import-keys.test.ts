@@ -315,3 +315,105 @@ test('parseJwksDocument: Google x509 map only when allowed; RSA certificates onl
   // Not every value is a certificate: not the x509 format.
   assert.equal(parseJwksDocument({ a: rsaCert, b: 'x' }, { allowX509Map: true }).ok, false);
 });
+
+// --- pinned by mutation testing (each assertion fails on a mutant of import-keys.ts) ------------
+
+test('RSA exponent 3 is accepted as 65537 is (jwks.cc createRsaFromJwk takes both); 17 is not', () => {
+  const e3 = keyPair('rsa', { publicExponent: 3 });
+  assert.equal(e3.publicKey.asymmetricKeyDetails?.publicExponent, 3n);
+  const r = remote({ ...jwkOf(e3.publicKey), kid: 'e3', alg: 'RS256' });
+  assert.deepEqual(r.dropped, []);
+  assert.deepEqual(r.keys.map((k) => [k.kid, k.kty, k.alg]), [['e3', 'RSA', 'RS256']]);
+  assert.ok(r.keys[0]!.key.equals(e3.publicKey));
+  const local = ok(jwks({ ...jwkOf(e3.publicKey), kid: 'e3' }));
+  assert.deepEqual(local.keys.map((k) => k.kid), ['e3']);
+});
+
+test('oct keys: each of HS256, HS384, HS512 is kept with its alg; a k that decodes to zero bytes (whitespace only) is never a key', () => {
+  const k = Buffer.from('0123456789abcdef0123456789abcdef').toString('base64url');
+  const r = remote(...['HS256', 'HS384', 'HS512'].map((alg) => ({ kty: 'oct', kid: alg, alg, k })));
+  assert.deepEqual(r.dropped, []);
+  assert.deepEqual(r.keys.map((key) => [key.kid, key.kty, key.alg, key.key.symmetricKeySize]), [
+    ['HS256', 'oct', 'HS256', 32],
+    ['HS384', 'oct', 'HS384', 32],
+    ['HS512', 'oct', 'HS512', 32],
+  ]);
+  // ' ' and '\n' pass as base64url (absl skips whitespace) but hold no byte: an empty HMAC
+  // secret would let anyone sign. Remote: dropped; jwks.local: go-jose cannot read it.
+  for (const blank of [' ', '\n']) {
+    const good = { ...rsaJwk, kid: 'good', alg: 'RS256' };
+    const d = remote({ kty: 'oct', kid: 'blank', alg: 'HS256', k: blank }, good);
+    assert.deepEqual(d.keys.map((key) => key.kid), ['good'], JSON.stringify(blank));
+    assert.deepEqual(d.dropped, ['keys[0] (kid "blank"): oct "k" is not non-empty base64url']);
+    const l = importLocalJwks(jwks({ kty: 'oct', kid: 'blank', k: blank }, good));
+    assert.equal(l.ok, false);
+    assert.match(!l.ok ? l.error : '', /^cannot parse local jwks: PEM: no PEM block found; JWKS: keys\[0\] \(kid "blank"\): oct "k" is not non-empty base64url/);
+  }
+});
+
+test('an "alg" that is not a string is an unreadable key (dropped from a remote set, fails jwks.local), never a crash', () => {
+  const good = { ...rsaJwk, kid: 'good', alg: 'RS256' };
+  for (const alg of [256, ['RS256'], { a: 1 }]) {
+    const r = remote({ ...rsaJwk, kid: 'bad', alg }, good);
+    assert.deepEqual(r.keys.map((k) => k.kid), ['good'], JSON.stringify(alg));
+    assert.deepEqual(r.dropped, ['keys[0] (kid "bad"): "alg" is not a string'], JSON.stringify(alg));
+    const l = importLocalJwks(jwks({ ...rsaJwk, alg }, good));
+    assert.equal(l.ok, false);
+    assert.match(!l.ok ? l.error : '', /keys\[0\]: "alg" is not a string/);
+  }
+});
+
+test('parseJwksDocument: an empty object is not an (empty) x509 map even where the map is allowed', () => {
+  assert.deepEqual(parseJwksDocument({}, { allowX509Map: true }), { ok: false, error: 'JWKS has no "keys" member' });
+});
+
+test('jwks.local: an unreadable key after ten Envoy-dropped keys still fails the whole set (the reason cap must not hide it)', () => {
+  const good = { ...rsaJwk, kid: 'good', alg: 'RS256' };
+  const droppedByEnvoy = Array.from({ length: 10 }, () => ({ ...rsaJwk, alg: 'HS256' }));
+  const r = importLocalJwks(jwks(good, ...droppedByEnvoy, { kty: 'XYZ' }));
+  assert.equal(r.ok, false);
+  assert.match(!r.ok ? r.error : '', /^cannot parse local jwks: PEM: no PEM block found; JWKS: keys\[11\]: "kty" "XYZ" is not supported/);
+  // Without the unreadable key the same set is served, its ten drops reported.
+  const served = ok(jwks(good, ...droppedByEnvoy));
+  assert.deepEqual(served.keys.map((k) => k.kid), ['good']);
+  assert.equal(served.dropped.length, 10);
+  // A remote set reads the same entries under the cap: ten reasons, then one count that takes in the unreadable key.
+  const r2 = parseJwksDocument({ keys: [good, ...droppedByEnvoy, { kty: 'XYZ' }, { kty: 'XYZ' }] }, { allowX509Map: false });
+  assert.ok(r2.ok);
+  assert.deepEqual(r2.keys.map((k) => k.kid), ['good']);
+  assert.equal(r2.dropped.length, 11);
+  assert.match(r2.dropped[9]!, /^keys\[10\]: RSA key with "alg" "HS256"/);
+  assert.equal(r2.dropped[10], 'and 2 more entries dropped');
+});
+
+test('PEM as Go pem.Decode reads it: RFC 1421 headers before a blank line are skipped; a body without its base64 padding is no PEM block', () => {
+  const pem = p256.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const [begin, ...rest] = pem.split('\n');
+  const withHeaders = [begin, 'Comment: the gateway key', 'Proc-Type: 4,TEST', '', ...rest].join('\n');
+  const h = ok(withHeaders);
+  assert.equal(h.format, 'pem');
+  assert.ok(h.keys[0]!.key.equals(p256.publicKey));
+  // A P-256 SPKI is 91 bytes: its base64 ends in "==". Go's StdEncoding refuses it unpadded.
+  assert.match(pem, /==\n-----END PUBLIC KEY-----/);
+  const unpadded = importLocalJwks(pem.replace('==\n-----END', '\n-----END'));
+  assert.equal(unpadded.ok, false);
+  assert.match(!unpadded.ok ? unpadded.error : '', /^cannot parse local jwks: PEM: no PEM block found;/);
+});
+
+test('input of exactly MAX_JWKS_INPUT_CHARS characters is read (only a longer one is refused unread)', () => {
+  const atLimit = importLocalJwks(' '.repeat(MAX_JWKS_INPUT_CHARS));
+  assert.equal(atLimit.ok, false);
+  assert.doesNotMatch(!atLimit.ok ? atLimit.error : '', /larger than/);
+  assert.match(!atLimit.ok ? atLimit.error : '', /PEM: no PEM block found/);
+  const padded = ok(SEED_JWKS.padEnd(MAX_JWKS_INPUT_CHARS, ' '));
+  assert.equal(padded.keys.length, 1);
+});
+
+test('a "kty" that is not a string is named as such (not quoted as if it were an unknown type)', () => {
+  const good = { ...rsaJwk, kid: 'good', alg: 'RS256' };
+  for (const kty of [5, true, ['RSA']]) {
+    const r = remote({ ...rsaJwk, kty }, good);
+    assert.deepEqual(r.keys.map((k) => k.kid), ['good']);
+    assert.deepEqual(r.dropped, ['keys[0]: "kty" is not a string'], JSON.stringify(kty));
+  }
+});

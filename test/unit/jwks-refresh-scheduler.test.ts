@@ -238,3 +238,37 @@ test('a fetch that throws is a failure, not a crash', async () => {
   assert.ok(f && f.type === 'fetch' && f.outcome === 'internal' && /boom/.test(f.reason ?? ''));
   assert.equal(timers.length, 1, 'retry scheduled');
 });
+
+test('a kid-miss request waiting on a key set that is removed or changed is answered "unknown" at once (not left to its time bound)', async () => {
+  const r = rig();
+  r.scheduler.configure([spec()]);
+  await r.answer(OK);
+  r.scheduler.refetch(spec().id, 7);
+  assert.equal(r.fetches.length, 1);
+  r.scheduler.configure([]);
+  assert.deepEqual(r.of('refetch-done').map((e) => [e.requestId, e.result]), [[7, 'unknown']]);
+  await r.answer(OK);
+  assert.equal(r.of('refetch-done').length, 1, 'answered once');
+});
+
+test('the cooldown given to the scheduler is the one applied (not the 30 s default)', async () => {
+  const r = rig({ cooldownMs: 5000 });
+  r.scheduler.configure([spec()]);
+  await r.answer(OK);
+  r.scheduler.refetch(spec().id, 1);
+  await r.answer(OK);
+  await r.advance(4999);
+  r.scheduler.refetch(spec().id, 2);
+  assert.deepEqual(r.of('refetch-done').at(-1), { type: 'refetch-done', id: spec().id, requestId: 2, result: 'cooldown', retryAfterMs: 1 });
+  await r.advance(1);
+  r.scheduler.refetch(spec().id, 3);
+  assert.equal(r.fetches.length, 1, 'after 5 s an early refetch runs again');
+});
+
+test('a changed spec is fetched at once even when a last success is given for its id (that success was for the old spec)', async () => {
+  const r = rig();
+  r.scheduler.configure([spec()]);
+  await r.answer(OK);
+  r.scheduler.configure([spec({ url: 'http://idp.test/rotated' })], { [spec().id]: r.now() });
+  assert.deepEqual(r.fetches.map((f) => f.spec.url), ['http://idp.test/rotated']);
+});

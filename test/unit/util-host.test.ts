@@ -19,3 +19,16 @@ test('redactUserinfo: everything up to the last @ becomes redacted (a password m
   assert.equal(redactUserinfo('api.example.com'), 'api.example.com');
   assert.equal(redactUserinfo('127.0.0.1:8080'), '127.0.0.1:8080');
 });
+
+test('hostKind: DNS limits are exact (63-character labels, 253 characters in all, a final dot not counted); a bare 0x is a number', () => {
+  const label = (n: number) => 'a'.repeat(n);
+  assert.equal(hostKind(`${label(63)}.example`), 'name');
+  assert.equal(hostKind(`${label(64)}.example`), undefined);
+  const name253 = [label(63), label(63), label(63), label(61)].join('.');
+  assert.equal(name253.length, 253);
+  assert.equal(hostKind(name253), 'name');
+  assert.equal(hostKind(`${name253}.`), 'name', 'the final dot is not counted');
+  assert.equal(hostKind(`${name253}b`), undefined);
+  assert.equal(hostKind('a.0x'), undefined, 'a URL parser reads 0x as the number 0');
+  assert.equal(hostKind('a.0xg'), 'name');
+});
