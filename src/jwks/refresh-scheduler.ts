@@ -1,8 +1,9 @@
 // The refresher thread's brain, with the clock, timers, randomness and the fetch injected (tests
 // drive it with a fake clock): which remote key set to fetch when. One fetch in flight per key
 // set, ever; refresh at cacheDuration − 5 s (Envoy's async fetch, spec §4.9) minus jitter so a
-// fleet does not stampede the IdP; after a failure, retry after failedRefetchDuration with
-// exponential backoff, keeping the last good keys; a kid miss asks for one early refetch per
+// fleet does not stampede the IdP; after a failure, retry after failedRefetchDuration (fixed, as
+// Envoy: the retryPolicy's exponential backoff applies only between the retries of one fetch, in
+// remote-fetch.ts), keeping the last good keys; a kid miss asks for one early refetch per
 // cooldown (beyond Envoy, which never refetches on an unknown kid). Does not fetch or import
 // (remote-fetch.ts) and does not own key set generations (the main thread does).
 

@@ -1,5 +1,5 @@
 // The refresher's scheduling rules with a fake clock and a fake fetch: refresh at
-// cacheDuration − 5 s minus jitter, failures retried after failedRefetchDuration with backoff,
+// cacheDuration − 5 s minus jitter, failures retried after a fixed failedRefetchDuration,
 // one fetch in flight per key set, kid-miss refetches coalesced and limited by the cooldown,
 // removed key sets stopped, a restarted thread resuming from the last success.
 import test from 'node:test';
