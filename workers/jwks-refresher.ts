@@ -13,7 +13,6 @@ import { monotonicMs } from '../src/util/monotonic.js';
 interface RefresherWorkerData {
   readonly kidMissCooldownMs?: number;
   readonly fetchTimeoutMs?: number;
-  readonly maxBodyBytes?: number;
 }
 
 const data = (workerData ?? {}) as RefresherWorkerData;
@@ -25,7 +24,7 @@ const scheduler = new RefreshScheduler({
   setTimer: (fn, ms) => setTimeout(fn, ms),
   clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
   random: Math.random,
-  fetch: (spec) => fetchJwks(spec, { timeoutMs: data.fetchTimeoutMs, maxBodyBytes: data.maxBodyBytes }),
+  fetch: (spec) => fetchJwks(spec, { timeoutMs: data.fetchTimeoutMs }),
   emit: (ev: RefresherEvent) => port.postMessage(ev),
   kidMissCooldownMs: data.kidMissCooldownMs,
 });

@@ -29,8 +29,6 @@ export interface JwksRefresherOptions {
   kidMissCooldownMs?: number;
   /** Deadline of one fetch, retries included (default 5000 ms, Envoy's). */
   fetchTimeoutMs?: number;
-  /** Response body limit (default 1 MiB). */
-  maxBodyBytes?: number;
   /** First restart delay after the thread dies; doubles up to 30 s (default 100 ms). */
   restartDelayMs?: number;
 }
@@ -199,7 +197,6 @@ export class JwksRefresher {
       workerData: {
         kidMissCooldownMs: this.opts.kidMissCooldownMs ?? DEFAULT_KID_MISS_COOLDOWN_MS,
         fetchTimeoutMs: this.fetchTimeoutMs,
-        maxBodyBytes: this.opts.maxBodyBytes,
         // One salt for the process: a restarted thread must give unchanged oct keys the same thumbprint.
         octThumbprintSalt: octThumbprintSalt(),
       },
