@@ -10,6 +10,7 @@ import { request } from '../helpers/http-client.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 
 test('serve --log-level=warn: no info lines (the = form of the flag)', { timeout: 60_000 }, async () => {
@@ -162,6 +163,35 @@ test('serve --help and check --help print the usage and exit 0; --verify-threads
   const p = run(['serve', '--config', 'config/default', '--verify-threads', '100000']);
   assert.equal(await p.exited, 2);
   assert.match(p.output(), /--verify-threads must be at most 256/);
+});
+
+test('version and --version print package.json\'s version (exit 0); no command prints the usage and exits 2; an unknown command is a usage error naming it (exit 2)', async () => {
+  const { version } = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  for (const args of [['version'], ['--version']]) {
+    const p = run(args);
+    assert.equal(await p.exited, 0, args.join(' '));
+    assert.equal(p.output(), `${version}\n`);
+  }
+  const none = run([]);
+  assert.equal(await none.exited, 2);
+  assert.match(none.output(), /^Usage:/);
+  const unknown = run(['serv', '--config', 'config/default']);
+  assert.equal(await unknown.exited, 2);
+  assert.match(unknown.output(), /^jwtgate: unknown command "serv"\n\nUsage:/);
+});
+
+test('an admin port already in use stops the start with a message naming it and the reason (exit 1), before any listener', async () => {
+  const [adminPort, echoPort] = [await freePort(), await freePort()];
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(adminPort, '127.0.0.1', r));
+  try {
+    const p = run(['serve', '--config', 'config/default', '--port-map', '8080=0', '--echo-upstream', `127.0.0.1:${echoPort}`, '--admin', `127.0.0.1:${adminPort}`]);
+    assert.equal(await p.exited, 1, p.output());
+    assert.match(p.output(), new RegExp(`\\njwtgate: cannot start admin server on 127\\.0\\.0\\.1:${adminPort}: listen EADDRINUSE: address already in use`));
+    assert.doesNotMatch(p.output(), /"msg":"listening"/);
+  } finally {
+    await new Promise((r) => holder.close(r));
+  }
 });
 
 test('check --output json still prints JSON when the configuration is refused whole (the route-entry limit)', { timeout: 60_000 }, async () => {
