@@ -194,6 +194,42 @@ test('an admin port already in use stops the start with a message naming it and 
   }
 });
 
+test('serve --strict refuses to start on an invalid resource (its error logged with path and source, exit 1); without --strict the valid parts are served; warnings alone do not stop --strict', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-strict-'));
+  try {
+    for (const f of ['00-gateway.yaml', '10-jwt.yaml']) writeFileSync(path.join(dir, f), readFileSync(path.join(repoRoot, 'config/default', f), 'utf8'));
+    // A warning only: a TrafficPolicy field jwtgate does not apply.
+    writeFileSync(path.join(dir, '20-warn.yaml'), 'apiVersion: gateway.kgateway.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: cors-only, namespace: kgateway-system }\nspec:\n  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: nothing }]\n  cors: { allowOrigins: ["https://a.example"] }\n');
+    const serve = async (strict: boolean) => {
+      const [port, adminPort] = [await freePort(), await freePort()];
+      const p = run(['serve', '--config', dir, '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, ...(strict ? ['--strict'] : [])]);
+      return { p, port, ready: () => waitReady(`http://127.0.0.1:${adminPort}/ready`, 20_000, p) };
+    };
+    const warned = await serve(true);
+    await warned.ready();
+    assert.match(warned.p.output(), /"level":"warn","msg":"config: /);
+    warned.p.kill();
+    assert.equal(await warned.p.exited, 0, warned.p.output());
+
+    writeFileSync(path.join(dir, '30-bad.yaml'), 'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: bad, namespace: kgateway-system }\nspec:\n  parentRefs: [{ name: http }]\n  rules:\n  - matches: [{ path: { type: Bogus, value: /x } }]\n    backendRefs: [{ name: httpbin, port: 8000 }]\n');
+    const strict = await serve(true);
+    assert.equal(await strict.p.exited, 1, strict.p.output());
+    const out = strict.p.output();
+    assert.match(out, /"level":"error","msg":"config: Unsupported value: \\"Bogus\\": supported values: \\"Exact\\", \\"PathPrefix\\", \\"RegularExpression\\"","resource":"HTTPRoute\/kgateway-system\/bad","path":"spec\.rules\[0\]\.matches\[0\]\.path\.type","source":"[^"]*30-bad\.yaml:7"/);
+    assert.match(out, /\njwtgate: configuration has errors and --strict is set\n/);
+    assert.doesNotMatch(out, /"msg":"listening"/);
+
+    const lenient = await serve(false);
+    await lenient.ready();
+    const res = await request({ port: lenient.port, host: 'www.example.com:8080', path: '/headers' });
+    assert.equal(res.status, 401, 'the valid route is served, with its JWT policy');
+    lenient.p.kill();
+    assert.equal(await lenient.p.exited, 0, lenient.p.output());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('check --output json still prints JSON when the configuration is refused whole (the route-entry limit)', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-entries-'));
   try {
