@@ -105,3 +105,39 @@ test('an answer that is not usable HTTP/1.1: bad_response, with the parser\'s re
   assert.equal(outcomeOf(await fetchFrom(`HTTP/1.1 200 OK\r\nX-A: ${'a'.repeat(70_000)}\r\n\r\n`)), 'bad_response');
   assert.equal(outcomeOf(await fetchFrom('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}')), 'bad_response');
 });
+
+test('no host of the Backend resolves: the fetch fails as connect_error naming the last host tried, in one attempt (every host tried, none skipped)', async () => {
+  const port = await freePort();
+  const r = await fetchJwks(
+    { ...spec(port), id: 'GatewayExtension/ns/ext#none-resolve', target: { host: 'jwks-a.does-not-exist.invalid', port }, alternates: [{ host: 'jwks-b.does-not-exist.invalid', port }] },
+    { timeoutMs: 3_000 },
+  );
+  assert.equal(outcomeOf(r), 'connect_error', JSON.stringify(r));
+  assert.equal(r.attempts, 1);
+  assert.match(!r.ok ? r.reason : '', /ENOTFOUND jwks-b\.does-not-exist\.invalid/);
+});
+
+test('a TLS handshake that breaks off (the server answers in plaintext): tls_error with OpenSSL\'s reason, retried per numRetries like a reset', async () => {
+  let connections = 0;
+  const server = net.createServer((s) => {
+    connections++;
+    s.on('error', () => {});
+    s.once('data', () => s.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as net.AddressInfo).port;
+    const tlsSpec = { ...spec(port), id: 'GatewayExtension/ns/ext#plaintext', url: `https://127.0.0.1:${port}/keys`, tls: { insecureSkipVerify: true } };
+    const once = await fetchJwks(tlsSpec, { timeoutMs: 3_000 });
+    assert.equal(outcomeOf(once), 'tls_error', JSON.stringify(once));
+    assert.match(!once.ok ? once.reason : '', /^TLS: .*wrong version number/i);
+    assert.equal(once.attempts, 1);
+    assert.equal(connections, 1);
+    const retried = await fetchJwks({ ...tlsSpec, numRetries: 2 }, { timeoutMs: 3_000 });
+    assert.equal(outcomeOf(retried), 'tls_error', JSON.stringify(retried));
+    assert.equal(retried.attempts, 3, 'a broken-off handshake is retried (Envoy: connect-failure/reset), unlike a certificate error');
+    assert.equal(connections, 4);
+  } finally {
+    server.close();
+  }
+});

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { fetchJwks } from '../../src/jwks/remote-fetch.js';
 import type { RemoteJwksSpec, RemoteTlsSpec } from '../../src/types.js';
@@ -96,6 +98,29 @@ test('sni overrides the SNI; verifySubjectAltNames is enforced; insecureSkipVeri
   const broken = await fetchJwks(spec({ insecureSkipVerify: false, error: 'BackendConfigPolicy/ns/p: Secret ns/s not found' }));
   assert.ok(!broken.ok && broken.outcome === 'tls_config' && /Secret ns\/s not found/.test(broken.reason));
   assert.equal(idp.requests.length - before, 3, 'one request per successful handshake only (sni, SAN match, insecure)');
+});
+
+test('a client certificate (Secret tls.crt/tls.key, mTLS) is presented to the JWKS server in the handshake', async () => {
+  const seen: (string | undefined)[] = [];
+  const server = https.createServer({ key: ca.keyPem, cert: ca.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    const peer = (req.socket as TLSSocket).getPeerCertificate();
+    seen.push(peer && peer.fingerprint256 ? peer.fingerprint256 : undefined);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(jwksOf(K1));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    const at = (tls: RemoteTlsSpec): RemoteJwksSpec => ({ ...spec(tls, `https://idp.test:${port}${JWKS_PATH}`), target: { host: '127.0.0.1', port } });
+    const mtls = await fetchJwks(at({ insecureSkipVerify: false, caPem: ca.caPem, certPem: ca.certPem, keyPem: ca.keyPem }));
+    assert.ok(mtls.ok, JSON.stringify(mtls));
+    const without = await fetchJwks(at({ insecureSkipVerify: false, caPem: ca.caPem }));
+    assert.ok(without.ok, JSON.stringify(without));
+    assert.deepEqual(seen, [new crypto.X509Certificate(ca.certPem).fingerprint256, undefined]);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
 });
 
 test('an http:// URL with a BackendConfigPolicy tls still originates TLS (Envoy: the cluster decides, not the scheme)', async () => {

@@ -111,6 +111,8 @@ test('a Secret whose client certificate is not a usable pair is refused with the
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem), 'tls.key': b64(EC_KEY) }, /tls\.key does not belong to tls\.crt/],
     // A CA in the TRUSTED CERTIFICATE form kgateway refuses.
     [{ 'ca.crt': b64(CA_PEM.replace(/BEGIN CERTIFICATE/, 'BEGIN TRUSTED CERTIFICATE').replace(/END CERTIFICATE/, 'END TRUSTED CERTIFICATE')) }, /ca\.crt is not a PEM certificate/],
+    // The PEM armour with a body that is no certificate: refused too, not handed to OpenSSL.
+    [{ 'ca.crt': b64('-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n') }, /ca\.crt is not a PEM certificate/],
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem), 'tls.key': b64('garbage') }, /tls\.key is not a readable PEM private key/],
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64('garbage'), 'tls.key': b64(PAIR.keyPem) }, /tls\.crt is not a PEM certificate/],
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem) }, /tls\.crt without tls\.key/],
