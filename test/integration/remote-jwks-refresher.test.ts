@@ -72,6 +72,30 @@ test('a refresher thread that keeps dying is restarted with a doubling delay (10
   }
 });
 
+test('a command the refresher thread cannot handle is logged as an error ("JWKS refresher error", with its reason) and does not take the thread down: it still refetches', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port }, async (h, log) => {
+      assert.equal((await call(h, tokenFor(K1))).status, 200);
+      const refresher = h.gateway.jwksRefresher!;
+      // A malformed configure (no spec list) posted straight to the thread.
+      (refresher as unknown as { worker: Worker }).worker.postMessage({ type: 'configure', specs: null });
+      await waitFor(() => log.find('JWKS refresher error').length === 1, 'the error to be logged');
+      const [line] = log.find('JWKS refresher error');
+      assert.equal(line!['level'], 'error');
+      assert.match(String(line!['reason']), /^refresher: TypeError: .*not iterable/);
+      // The same thread, still working: a kid-miss refetch brings in the rotated key.
+      idp.always({ status: 200, body: jwksOf(K1, K2) });
+      assert.equal((await call(h, tokenFor(K2))).status, 200);
+      assert.equal(refresher.restarts, 0);
+      assert.equal(log.find('JWKS refresher thread exited').length, 0);
+      assert.equal(log.find('JWKS refresher error').length, 1);
+    });
+  } finally {
+    await idp.close();
+  }
+});
+
 test('a request waiting for a kid-miss refetch when the refresher thread dies is answered at once (401), not after the refetch bound', async () => {
   const idp = await startJwksServer({ jwks: jwksOf(K1) });
   try {
