@@ -138,12 +138,6 @@ export class RefreshScheduler {
     this.start(e, 'kid-miss');
   }
 
-  /** Stops every timer; fetches in flight are ignored when they end. */
-  close(): void {
-    for (const e of this.entries.values()) this.retire(e);
-    this.entries.clear();
-  }
-
   private retire(e: Entry): void {
     e.removed = true;
     if (e.timer !== undefined) this.deps.clearTimer(e.timer);
