@@ -49,6 +49,18 @@ spec:
     backendRefs:
     - { group: gateway.kgateway.dev, kind: Backend, name: a, weight: 3 }
     - { group: example.com, kind: Foo, name: x, weight: 1 }
+  - matches: [{ path: { type: PathPrefix, value: /anything/all-zero } }]
+    backendRefs:
+    - { group: gateway.kgateway.dev, kind: Backend, name: a, weight: 0 }
+    - { group: gateway.kgateway.dev, kind: Backend, name: b, weight: 0 }
+  - matches: [{ path: { type: PathPrefix, value: /anything/invalid-backend } }]
+    backendRefs:
+    - { group: gateway.kgateway.dev, kind: Backend, name: broken }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: broken, namespace: httpbin }
+spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: 0 }] } }
 `,
     ],
   });
@@ -198,4 +210,20 @@ spec:
   } finally {
     await g.close();
   }
+});
+
+test('a rule whose backendRefs all have weight 0 (ROUTE_CONFIG_INVALID), or whose only backendRef is an invalid Backend (an empty body), answers 500 and sends nothing upstream; check says why', async () => {
+  const [a0, b0] = [a.received.length, b.received.length];
+  // README's error table: ROUTE_CONFIG_INVALID for a rule whose weights are all 0; an unresolved backend is an empty 500.
+  for (const [path, body] of [['/anything/all-zero', 'invalid route configuration detected and replaced with a direct response.'], ['/anything/invalid-backend', '']]) {
+    for (let i = 0; i < 4; i++) {
+      const r = await request({ port: h.port, host: 'www.example.com', path });
+      assert.equal(r.status, 500, path);
+      assert.equal(r.body, body, path);
+    }
+  }
+  assert.deepEqual([a.received.length, b.received.length], [a0, b0], 'nothing reached a backend');
+  const at = (p: string) => h.gateway.snapshot.problems.filter((x) => x.resource === 'HTTPRoute/httpbin/split' && x.path === p).map((x) => [x.severity, x.message]);
+  assert.deepEqual(at('spec.rules[3].backendRefs'), [['warning', 'every backendRef has weight 0: requests matching this rule get 500']]);
+  assert.deepEqual(at('spec.rules[4].backendRefs[0].name'), [['error', 'Backend httpbin/broken is invalid (requests for it get 500): spec.static.hosts[0].port: Invalid value: 0: must be greater than or equal to 1']]);
 });

@@ -946,3 +946,34 @@ test('config_dump: a match value is cut after 1,024 characters (its length said)
   // AllowMissingOrFailed was shown as AllowMissing (mutation review): a reader would think invalid tokens are refused.
   assert.deepEqual(modes, { 'default/ext': 'AllowMissing', 'default/strict': 'Strict', 'default/lenient': 'AllowMissingOrFailed' });
 });
+
+test('a route with a wildcard hostname on a listener with an exact hostname serves the listener\'s host when the wildcard covers it, and nothing when it does not', () => {
+  const listener = gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080, hostname: 'api.example.com' }] });
+  const covered = build([listener, route({ hostnames: ['*.example.com'] })]);
+  assert.deepEqual(errors(covered), []);
+  assert.equal(selectRoute(covered.ports.get(8080)!, req('api.example.com'))?.route.route, 'default/app');
+  assert.equal(selectRoute(covered.ports.get(8080)!, req('www.example.com')), undefined);
+  const apart = build([listener, route({ hostnames: ['*.other.com'] })]);
+  assert.equal(selectRoute(apart.ports.get(8080)!, req('api.example.com')), undefined);
+});
+
+test('ListenerPolicy targetSelectors: a denying ListenerPolicy refuses the Gateways of the group and kind its matchLabels select, in its namespace (every namespace from the global policy namespace)', () => {
+  const gw = (name: string, ns: string, labels: Doc, port: number): Doc => ({ ...gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port }] }, name, ns), metadata: md(name, ns, { labels }) });
+  const lp = (ns: string, selectors: Doc[]): Doc => ({ apiVersion: KGW, kind: 'ListenerPolicy', metadata: md('lp', ns), spec: { targetSelectors: selectors, default: { rbac: { action: 'Allow' } } } });
+  const edge = { group: 'gateway.networking.k8s.io', kind: 'Gateway', matchLabels: { tier: 'edge' } };
+  const gateways = [gw('a', 'default', { tier: 'edge' }, 8080), gw('b', 'default', { tier: 'internal' }, 8081), gw('c', 'other', { tier: 'edge' }, 8082)];
+  const refused = (s: Snapshot): string[] =>
+    s.problems.filter((p) => p.resource.startsWith('Gateway/') && p.path === 'spec' && p.severity === 'error').map((p) => `${p.resource}: ${p.message}`);
+  const msg = (ns: string) => `ListenerPolicy ${ns}/lp sets spec.default.rbac, which jwtgate does not apply: every request for the Gateway's hosts answers 500 rather than being served without it`;
+  assert.deepEqual(refused(compileText([...gateways, lp('default', [edge])].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 })), [`Gateway/default/a: ${msg('default')}`]);
+  assert.deepEqual(
+    refused(compileText([...gateways, lp('kgateway-system', [edge])].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1, globalPolicyNamespace: 'kgateway-system' })),
+    [`Gateway/default/a: ${msg('kgateway-system')}`, `Gateway/other/c: ${msg('kgateway-system')}`],
+  );
+  // Another group's Gateway kind, or another kind, selects nothing.
+  assert.deepEqual(refused(compileText([...gateways, lp('default', [{ ...edge, group: 'networking.istio.io' }, { ...edge, kind: 'ListenerSet' }])].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 })), []);
+  // The refused Gateway answers 500 for its hosts; the one not selected is served.
+  const s = compileText([...gateways, lp('default', [edge]), route({ parentRefs: [{ name: 'a' }, { name: 'b' }] })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 });
+  assert.equal(selectRoute(s.ports.get(8080)!, req('h'))?.route.invalid, 'ListenerPolicy default/lp sets spec.default.rbac, which jwtgate does not apply');
+  assert.equal(selectRoute(s.ports.get(8081)!, req('h'))?.route.invalid, undefined);
+});

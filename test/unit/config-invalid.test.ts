@@ -11,6 +11,7 @@ import path from 'node:path';
 import { compileText } from '../../src/config/build.js';
 import type { ConfigProblem } from '../../src/errors.js';
 import { fixturesDir } from '../helpers/paths.js';
+import { selectRoute } from '../../src/routing/match.js';
 
 const JWKS = JSON.stringify({
   keys: [{ ...keyPair('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }],
@@ -283,6 +284,31 @@ const cases: Case[] = [
   { name: 'ListenerSet parentRef to another project\'s Gateway kind attaches to nothing', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), { ...listenerSet(), spec: { parentRef: { group: 'networking.istio.io', kind: 'Gateway', name: 'gw' }, listeners: [{ name: 'api', protocol: 'HTTP', port: 8080, hostname: 'api.example.com' }] } }], resource: LS, path: 'spec.parentRef', message: 'parent networking.istio.io/Gateway is not a Gateway: this ListenerSet attaches to nothing and is ignored', severity: 'warning' },
   { name: 'Secret data whose length is not a multiple of 4 is not base64', docs: [secret({ ca: 'abc' })], resource: 'Secret/default/ca', path: 'data.ca', message: 'must be base64-encoded' },
   { name: 'too many targetSelectors', docs: [jwtExt(), gateway(), gwPolicy({ targetRefs: undefined, targetSelectors: many(17, () => ({ group: 'gateway.networking.k8s.io', kind: 'Gateway', matchLabels: { app: 'x' } })) })], resource: P, path: 'spec.targetSelectors', message: 'must have at most 16 items' },
+  // ----- Lines no test reached (V8 coverage): each pins its exact path, severity and message.
+  { name: 'TrafficPolicy targeting a ListenerSet whose parent Gateway is invalid', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } }, listeners: [{ name: 'http', protocol: 'HTTP', port: 0 }] }), listenerSet(), jwtExt(), gwPolicy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'ListenerSet', name: 'ls' }] })], resource: P, path: 'spec.targetRefs[0].kind', message: 'target ListenerSet default/ls: ListenerSets are not served by jwtgate, so this target attaches to nothing here, where kgateway attaches the policy to it; what its requests get: ListenerSet default/ls: its Gateway default/gw is invalid and not served: nothing of it is served', severity: 'warning' },
+  { name: 'TrafficPolicy targetSelectors of ListenerSets: the ListenerSets its matchLabels select, in its namespace, and what their requests get', docs: [gateway({ allowedListeners: { namespaces: { from: 'All' } } }), { ...listenerSet(), metadata: md('ls', 'default', { labels: { team: 'a' } }) }, { ...listenerSet({ hostname: 'b.example.com' }, 'ls-b'), metadata: md('ls-b', 'default', { labels: { team: 'b' } }) }, { ...listenerSet({ hostname: 'o.example.com' }, 'ls', 'other'), metadata: md('ls', 'other', { labels: { team: 'a' } }) }, jwtExt(), gwPolicy({ targetRefs: undefined, targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'ListenerSet', matchLabels: { team: 'a' } }] })], resource: P, path: 'spec.targetSelectors[0].kind', message: 'target kind ListenerSet: ListenerSets are not served by jwtgate, so this target attaches to nothing here, where kgateway attaches the policy to it; what its requests get: ListenerSet default/ls: listener api: requests for hostname api.example.com on port 8080 (Gateway default/gw) get 500', severity: 'warning' },
+  { name: 'TrafficPolicy targetSelectors of ListenerSets that select none', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), { ...listenerSet(), metadata: md('ls', 'default', { labels: { team: 'a' } }) }, jwtExt(), gwPolicy({ targetRefs: undefined, targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'ListenerSet', matchLabels: { team: 'b' } }] })], resource: P, path: 'spec.targetSelectors[0].kind', message: 'target kind ListenerSet: ListenerSets are not served by jwtgate, so this target attaches to nothing here, where kgateway attaches the policy to it (these matchLabels select no ListenerSet here)', severity: 'warning' },
+  { name: 'TrafficPolicy targetSelectors of GRPCRoutes', docs: [gateway(), jwtExt(), gwPolicy({ targetRefs: undefined, targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'GRPCRoute', matchLabels: { team: 'b' } }] })], resource: P, path: 'spec.targetSelectors[0].kind', message: "target kind GRPCRoute: GRPCRoutes are not served by jwtgate (it serves HTTP/1.1: gRPC requests are not served, and requests for the route's hostnames are matched against the HTTPRoutes of the port), so this target attaches to nothing here, where kgateway attaches the policy to it", severity: 'warning' },
+  { name: 'HTTPRoute with a misspelt spec key that starts with "rules" is refused (serve refuses to start)', docs: [gateway(), { ...route(), spec: { parentRefs: [{ name: 'gw' }], rulesX: [{ backendRefs: [{ name: 'app', port: 80 }] }] } }], resource: R, path: 'spec', message: 'the route is refused: serve refuses to start, as its requests would go to another route' },
+  { name: 'every backendRef of a rule has weight 0', docs: [gateway(), rule({ backendRefs: [{ name: 'app', port: 80, weight: 0 }, { name: 'app2', port: 80, weight: 0 }] })], resource: R, path: 'spec.rules[0].backendRefs', message: 'every backendRef has weight 0: requests matching this rule get 500', severity: 'warning' },
+  { name: 'backendRef to an invalid Backend', docs: [gateway(), backend({ static: { hosts: [{ host: 'h', port: 0 }] } }), rule({ backendRefs: [{ group: 'gateway.kgateway.dev', kind: 'Backend', name: 'be' }] })], resource: R, path: 'spec.rules[0].backendRefs[0].name', message: 'Backend default/be is invalid (requests for it get 500): spec.static.hosts[0].port: Invalid value: 0: must be greater than or equal to 1' },
+  { name: 'HTTPRoute parentRef of another kind is ignored', docs: [gateway(), route({ parentRefs: [{ group: '', kind: 'Service', name: 'svc' }, { name: 'gw' }] })], resource: R, path: 'spec.parentRefs[0]', message: 'parent /Service is not supported by jwtgate (only Gateway): this parentRef is ignored', severity: 'warning' },
+  { name: 'HTTPRoute parentRef to a Gateway of another group is ignored', docs: [gateway(), route({ parentRefs: [{ group: 'networking.istio.io', kind: 'Gateway', name: 'gw' }, { name: 'gw' }] })], resource: R, path: 'spec.parentRefs[0]', message: 'parent networking.istio.io/Gateway is not supported by jwtgate (only Gateway): this parentRef is ignored', severity: 'warning' },
+  { name: 'a rule that is null', docs: [gateway(), route({ rules: [{ name: 'main', backendRefs: [{ name: 'app', port: 80 }] }, null] })], resource: R, path: 'spec.rules[1]', message: 'Invalid value: null' },
+  { name: 'ExtensionRef filter without extensionRef', docs: [gateway(), rule({ filters: [{ type: 'ExtensionRef' }] })], resource: R, path: 'spec.rules[0].filters[0].extensionRef', message: 'Required value: extensionRef must be specified for ExtensionRef filter type' },
+  { name: 'PathPrefix ending in /..', docs: [gateway(), rule({ matches: [{ path: { type: 'PathPrefix', value: '/a/..' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: 'Invalid value: "/a/..": must not end with \'/..\' or \'/.\' when type one of [\'Exact\', \'PathPrefix\']' },
+  { name: 'Exact path ending in /.', docs: [gateway(), rule({ matches: [{ path: { type: 'Exact', value: '/a/.' } }] })], resource: R, path: 'spec.rules[0].matches[0].path.value', message: 'Invalid value: "/a/.": must not end with \'/..\' or \'/.\'' },
+  { name: 'duplicate queryParams names', docs: [gateway(), rule({ matches: [{ queryParams: [{ name: 'q', value: '1' }, { name: 'q', value: '2' }] }] })], resource: R, path: 'spec.rules[0].matches[0].queryParams[1].name', message: 'Duplicate value: "q": query parameter names must be unique within a match' },
+  { name: 'Gateway listeners not a list', docs: [gateway({ listeners: { name: 'http', protocol: 'HTTP', port: 8080 } })], resource: G, path: 'spec.listeners', message: 'Invalid value: must be a list' },
+  { name: 'Gateway listeners an empty list', docs: [gateway({ listeners: [] })], resource: G, path: 'spec.listeners', message: 'Required value: must have at least 1 item' },
+  { name: 'remote jwks without backendRef, url not a URL: the hint keeps its placeholders', docs: [jwtExt({ jwks: { remote: { url: 'not a url' } } })], resource: E, path: `${pp}.jwks.remote.backendRef`, message: 'Required value: kgateway fetches the JWKS through a backend, not from the url alone: add backendRef naming the Service or Backend that reaches the IdP, e.g. backendRef: {name: SERVICE, namespace: NS, port: 443} (a Service needs its port) or backendRef: {group: gateway.kgateway.dev, kind: Backend, name: BACKEND} (a Backend with static host the IdP, port 443)' },
+  { name: 'type JWT with jwt set is deprecated', docs: [ext({ type: 'JWT', jwt: { providers: [provider()] } })], resource: E, path: 'spec.type', message: 'type is deprecated and has no effect: the set field decides the extension type', severity: 'warning' },
+  { name: 'BackendConfigPolicy targetRef to an Istio Hostname', docs: [{ ...bcp({ insecureSkipVerify: true }), spec: { targetRefs: [{ group: 'networking.istio.io', kind: 'Hostname', name: 'h' }], tls: { insecureSkipVerify: true } } }], resource: BCP, path: 'spec.targetRefs[0]', message: 'an Istio Hostname target is not applied: jwtgate has no Istio service registry', severity: 'warning' },
+  { name: 'a selector sectionName in none of more than three selected Gateways names three and the count', docs: [...['a', 'b', 'c', 'd'].map((n, i) => ({ ...gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 + i }] }, n), metadata: md(n, 'default', { labels: { app: 'x' } }) })), jwtExt(), gwPolicy({ targetRefs: undefined, targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', matchLabels: { app: 'x' }, sectionName: 'nope' }] })], resource: P, path: 'spec.targetSelectors[0].sectionName', message: 'listener "nope" is in none of the 4 Gateways these matchLabels select (default/a, default/b, default/c and 1 more): this selector attaches nothing', severity: 'warning' },
+  { name: 'an unknown kind in a kgateway group, near no kind jwtgate reads, is ignored with a warning (no lookalike)', docs: [{ apiVersion: KGW, kind: 'Frobnicator', metadata: md('f'), spec: {} }], resource: 'Frobnicator/default/f', path: 'kind', message: 'kind Frobnicator (gateway.kgateway.dev/v1alpha1) ignored: jwtgate does not use it', severity: 'warning' },
+  { name: 'a null list item (parentRefs) refuses the route', docs: [gateway(), route({ parentRefs: [null] })], resource: R, path: 'spec.parentRefs[0]', message: 'Invalid value: null: list items must not be empty (the route is refused: serve refuses to start, as its requests would go to another route)' },
+  { name: 'jwks.local.inline PEM PUBLIC KEY whose body is not a key', docs: [jwtExt({ jwks: { local: { inline: '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n' } } })], resource: E, path: `${pp}.jwks.local.inline`, message: 'cannot parse local jwks: PEM: PEM block is neither a PKCS#1 nor a PKIX public key (jwks.local takes a PEM PUBLIC KEY or RSA PUBLIC KEY block)' },
+  { name: 'remote jwks backendRef of a kind that is not a Service or Backend', docs: [jwtExt({ jwks: remote({ backendRef: { group: 'example.com', kind: 'Foo', name: 'x' } }) })], resource: E, path: `${pp}.jwks.remote.backendRef`, message: 'jwt: remote jwks: unresolved backend ref: kind example.com/Foo is not supported (Service or gateway.kgateway.dev Backend)' },
 ];
 
 function compile(docs: readonly Doc[] | string): readonly ConfigProblem[] {
@@ -489,4 +515,43 @@ test('jwks.local.inline: what to write instead, for a JWKS written as YAML, a pr
   assert.deepEqual(one(JSON.stringify(priv)).map((p) => p.message), ['private key material in a manifest (the key (kid "k1"): d): only the public key is needed; remove these members (and treat the key as exposed)']);
   assert.deepEqual(one(JSON.stringify({ keys: [{ kty: 'oct', k: 'c3VwZXJzZWNyZXQ', alg: 'HS256', kid: 'h' }] })), []);
   for (const p of compile([jwtExt({ jwks: { local: { inline: JSON.stringify({ keys: [priv] }) } } })])) assert.ok(!p.message.includes(String(priv['d'])), p.message);
+});
+
+test('TrafficPolicy targetSelectors of ListenerSets: exactly the ListenerSets of the kind its matchLabels select in its namespace are described (another label, another namespace, the other kind are not)', () => {
+  const labelled = (set: Doc, labels: Doc): Doc => ({ ...set, metadata: { ...(set['metadata'] as Doc), labels } });
+  const docs = [
+    gateway({ allowedListeners: { namespaces: { from: 'All' } } }),
+    labelled(listenerSet(), { team: 'a' }),
+    labelled(listenerSet({ hostname: 'b.example.com' }, 'ls-b'), { team: 'b' }),
+    labelled(listenerSet({ hostname: 'o.example.com' }, 'ls', 'other'), { team: 'a' }),
+    labelled(listenerSet({ hostname: 'x.example.com' }, 'xls', 'default', 'gateway.networking.x-k8s.io/v1alpha1', 'XListenerSet'), { team: 'a' }),
+    jwtExt(),
+    gwPolicy({ targetRefs: undefined, targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'ListenerSet', matchLabels: { team: 'a' } }] }),
+  ];
+  const at = compile(docs).filter((p) => p.resource === P && p.path === 'spec.targetSelectors[0].kind');
+  assert.deepEqual(at.map((p) => [p.severity, p.message]), [
+    ['warning', 'target kind ListenerSet: ListenerSets are not served by jwtgate, so this target attaches to nothing here, where kgateway attaches the policy to it; what its requests get: ListenerSet default/ls: listener api: requests for hostname api.example.com on port 8080 (Gateway default/gw) get 500'],
+  ]);
+});
+
+test('a rule that is null: one error at its index, "Invalid value: null", and the route\'s other rules are still compiled', () => {
+  const s = compileText(
+    [gateway(), route({ rules: [{ name: 'main', backendRefs: [{ name: 'app', port: 80 }] }, null] })].map((d) => JSON.stringify(d)).join('\n---\n'),
+    { generation: 1 },
+    'case.yaml',
+  );
+  assert.deepEqual(s.problems.filter((p) => p.resource === R).map((p) => [p.severity, p.path, p.message, p.fatal ?? false]), [['error', 'spec.rules[1]', 'Invalid value: null', false]]);
+  const sel = selectRoute(s.ports.get(8080)!, { method: 'GET', path: '/', query: '', host: 'h', authority: 'h', headers: [], remoteAddress: '127.0.0.1', scheme: 'http' });
+  assert.equal(sel?.route.ruleName, 'main');
+});
+
+test('a problem at a path the document does not have (spec of a Gateway without spec) takes the line of the document\'s first key, after its comments', () => {
+  const problems = compile(`# a comment\n# another\napiVersion: ${GWAPI}\nkind: Gateway\nmetadata: { name: gw, namespace: default }\n`);
+  assert.deepEqual(
+    problems.filter((p) => p.resource === G).map((p) => [p.path, p.message, p.source]),
+    [
+      ['spec', 'Required value', 'case.yaml:3'],
+      ['spec.listeners', 'Required value: a Gateway needs at least 1 listener', 'case.yaml:3'],
+    ],
+  );
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import { loadManifests, loadManifestsFromText, MAX_DOCUMENTS, MAX_FILE_BYTES, MAX_RESOURCES } from '../../src/config/load.js';
 import { sourceOf } from '../../src/config/resource.js';
 
@@ -349,4 +350,34 @@ test('load: the 4 MiB limit of a pipe is exact: 4 MiB of manifest through a FIFO
   const over = await feed(MAX_FILE_BYTES + 1);
   assert.deepEqual(over.resources, []);
   assert.match(over.problems[0]!.message, /more than 4194304 bytes \(4 MiB\) read from it \(not a regular file\)/);
+});
+
+test('load: a config path that cannot be opened although stat sees it (a Unix socket) is "cannot read" with the reason, and the rest is loaded', async (t) => {
+  const dir = tempDir(t);
+  const sock = path.join(dir, 'policy.yaml');
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(sock, resolve));
+  t.after(() => server.close());
+  writeFileSync(path.join(dir, 'b.yaml'), doc('Backend', 'b'));
+  const r = await loadManifests([sock, path.join(dir, 'b.yaml')]);
+  assert.deepEqual(r.resources.map((x) => `${x.kind}/${x.name}`), ['Backend/b']);
+  assert.deepEqual(r.problems.map((p) => [p.severity, p.resource, p.path, p.message, p.source]), [['error', sock, '', `cannot read: ENXIO: no such device or address, open '${sock}'`, sock]]);
+});
+
+test('load: List items that are not mappings are each an error at their line, named by index; the mapping items are read', () => {
+  const r = loadManifestsFromText(`apiVersion: v1\nkind: List\nitems:\n- 42\n- [a]\n- ${JSON.stringify(JSON.parse('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}'))}\n`, 'l.yaml');
+  assert.deepEqual(r.resources.map((x) => `${x.kind}/${x.name}`), ['ConfigMap/c']);
+  assert.deepEqual(r.problems.map((p) => [p.severity, p.resource, p.message, p.source]), [
+    ['error', 'l.yaml', 'items[0]: not a mapping (expected apiVersion, kind, metadata, spec)', 'l.yaml:4'],
+    ['error', 'l.yaml', 'items[1]: not a mapping (expected apiVersion, kind, metadata, spec)', 'l.yaml:5'],
+  ]);
+});
+
+test('load: metadata.labels or annotations that are not a map are an error at their path and line; the resource is read without them', () => {
+  const r = loadManifestsFromText('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: "app=x"\n  annotations: [a]\n', 'm.yaml');
+  assert.deepEqual(r.problems.map((p) => [p.severity, p.resource, p.path, p.message, p.source]), [
+    ['error', 'ConfigMap/default/a', 'metadata.labels', 'must be a map of strings', 'm.yaml:5'],
+    ['error', 'ConfigMap/default/a', 'metadata.annotations', 'must be a map of strings', 'm.yaml:6'],
+  ]);
+  assert.deepEqual(r.resources[0]!.labels, {});
 });
