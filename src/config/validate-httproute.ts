@@ -188,7 +188,7 @@ export function validateHTTPRoute(raw: RawResource, problems: ConfigProblem[]): 
     // A ListenerSet parent is warned about in compile.ts, which knows what its listeners get
     // (500 for their hostnames on a port the parent Gateway serves, else not served at all).
     if ((p.kind !== 'Gateway' || p.group !== GATEWAY_API_GROUP) && !p.kind.endsWith('ListenerSet')) {
-      cx.warn(`spec.parentRefs[${p.index}]`, `parent ${p.group}/${p.kind} is not supported by jwtgate (only Gateway): this parentRef is ignored`);
+      cx.warn(`spec.parentRefs[${p.index}]`, `parent ${p.group || 'core'}/${p.kind} is not supported by jwtgate (only Gateway): this parentRef is ignored`);
     }
   });
   if (s && parentRefs.length === 0) cx.warn('spec.parentRefs', 'no parentRefs: the route is not attached to any Gateway');
