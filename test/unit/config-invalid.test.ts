@@ -309,6 +309,13 @@ const cases: Case[] = [
   { name: 'a null list item (parentRefs) refuses the route', docs: [gateway(), route({ parentRefs: [null] })], resource: R, path: 'spec.parentRefs[0]', message: 'Invalid value: null: list items must not be empty (the route is refused: serve refuses to start, as its requests would go to another route)' },
   { name: 'jwks.local.inline PEM PUBLIC KEY whose body is not a key', docs: [jwtExt({ jwks: { local: { inline: '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n' } } })], resource: E, path: `${pp}.jwks.local.inline`, message: 'cannot parse local jwks: PEM: PEM block is neither a PKCS#1 nor a PKIX public key (jwks.local takes a PEM PUBLIC KEY or RSA PUBLIC KEY block)' },
   { name: 'remote jwks backendRef of a kind that is not a Service or Backend', docs: [jwtExt({ jwks: remote({ backendRef: { group: 'example.com', kind: 'Foo', name: 'x' } }) })], resource: E, path: `${pp}.jwks.remote.backendRef`, message: 'jwt: remote jwks: unresolved backend ref: kind example.com/Foo is not supported (Service or gateway.kgateway.dev Backend)' },
+  // ----- branches no test took (V8 branch coverage)
+  { name: 'TrafficPolicy targeting a ListenerSet by a name no ListenerSet has', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), listenerSet(), jwtExt(), gwPolicy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'ListenerSet', name: 'nope' }] })], resource: P, path: 'spec.targetRefs[0].kind', message: 'target ListenerSet default/nope: ListenerSets are not served by jwtgate, so this target attaches to nothing here, where kgateway attaches the policy to it; what its requests get: ListenerSet default/nope is not found', severity: 'warning' },
+  { name: 'TrafficPolicy targeting one listener (sectionName) of a ListenerSet: only that listener is described', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), { ...listenerSet(), spec: { parentRef: { name: 'gw', namespace: 'default' }, listeners: [{ name: 'api', protocol: 'HTTP', port: 8080, hostname: 'api.example.com' }, { name: 'off', protocol: 'HTTP', port: 8081, hostname: 'off.example.com' }] } }, jwtExt(), gwPolicy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'ListenerSet', name: 'ls', sectionName: 'off' }] })], resource: P, path: 'spec.targetRefs[0].kind', message: 'target ListenerSet default/ls: ListenerSets are not served by jwtgate, so this target attaches to nothing here, where kgateway attaches the policy to it; what its requests get: ListenerSet default/ls: listener off: not served (jwtgate does not listen on port 8081 for Gateway default/gw): connection refused, as no Gateway listens on that port', severity: 'warning' },
+  { name: 'TrafficPolicy targeting a ListenerSet listener (sectionName) the ListenerSet lacks', docs: [gateway({ allowedListeners: { namespaces: { from: 'Same' } } }), listenerSet(), jwtExt(), gwPolicy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'ListenerSet', name: 'ls', sectionName: 'web' }] })], resource: P, path: 'spec.targetRefs[0].kind', message: 'what its requests get: ListenerSet default/ls: listener web: not found in it', severity: 'warning' },
+  { name: 'HTTPRoute parentRef with a sectionName and a port no listener has', docs: [gateway(), route({ parentRefs: [{ name: 'gw', sectionName: 'web', port: 8080 }] })], resource: R, path: 'spec.parentRefs[0]', message: 'Gateway default/gw has no valid listener named "web" on port 8080', severity: 'warning' },
+  { name: 'HTTPRoute parentRef with a port no listener has', docs: [gateway(), route({ parentRefs: [{ name: 'gw', port: 9090 }] })], resource: R, path: 'spec.parentRefs[0]', message: 'Gateway default/gw has no valid listener on port 9090', severity: 'warning' },
+  { name: 'TrafficPolicy targeting a rule (sectionName) of an HTTPRoute whose rules have no names', docs: [gateway(), route({ rules: [{ backendRefs: [{ name: 'app', port: 80 }] }] }), jwtExt(), policy({ targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'app', sectionName: 'main' }], jwtAuth: { extensionRef: { name: 'ext' } } })], resource: P, path: 'spec.targetRefs[0].sectionName', message: 'rule "main" not found in HTTPRoute default/app (named rules: none): kgateway silently ignores this target', severity: 'warning' },
 ];
 
 function compile(docs: readonly Doc[] | string): readonly ConfigProblem[] {
@@ -554,4 +561,51 @@ test('a problem at a path the document does not have (spec of a Gateway without 
       ['spec.listeners', 'Required value: a Gateway needs at least 1 listener', 'case.yaml:3'],
     ],
   );
+});
+
+test('a targetRef without name and a targetSelector whose matchLabels is not a map target nothing: one error each at the field, no other problem about them (no Gateway "undefined", no throw)', () => {
+  const problems = compile([
+    gateway(),
+    jwtExt(),
+    policy({
+      targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway' }],
+      targetSelectors: [
+        { group: 'gateway.networking.k8s.io', kind: 'Gateway', matchLabels: null },
+        { group: 'gateway.networking.k8s.io', kind: 'Gateway', matchLabels: 'x' },
+      ],
+      jwtAuth: { extensionRef: { name: 'ext' } },
+    }),
+  ]);
+  assert.deepEqual(
+    problems.filter((p) => p.resource === P).map((p) => [p.severity, p.path, p.message]),
+    [
+      ['error', 'spec.targetRefs[0].name', 'Required value (the policy cannot tell what it targets: serve refuses to start)'],
+      ['error', 'spec.targetSelectors[0].matchLabels', 'Required value (the policy cannot tell what it targets: serve refuses to start)'],
+      ['error', 'spec.targetSelectors[1].matchLabels', 'Invalid value: string "x": must be a map of strings (the policy cannot tell what it targets: serve refuses to start)'],
+    ],
+  );
+});
+
+test('a policy in the global policy namespace: its ListenerSet targetSelectors describe the ListenerSets they select in every namespace; a Gateway selector that selects nothing names no namespace', () => {
+  const labelled = (set: Doc, labels: Doc): Doc => ({ ...set, metadata: { ...(set['metadata'] as Doc), labels } });
+  const docs = [
+    gateway({ allowedListeners: { namespaces: { from: 'All' } } }),
+    labelled(listenerSet({ hostname: 't.example.com' }, 'ls', 'team'), { team: 'a' }),
+    jwtExt({}, {}, 'ext', 'infra'),
+    policy({ targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'ListenerSet', matchLabels: { team: 'a' } }, { group: 'gateway.networking.k8s.io', kind: 'Gateway', matchLabels: { team: 'zz' } }], jwtAuth: { extensionRef: { name: 'ext' } } }, 'pol', 'infra'),
+  ];
+  const text = docs.map((d) => JSON.stringify(d)).join('\n---\n');
+  const at = (globalPolicyNamespace: string | undefined) =>
+    compileText(text, { generation: 1, ...(globalPolicyNamespace ? { globalPolicyNamespace } : {}) }, 'case.yaml').problems
+      .filter((p) => p.resource === 'TrafficPolicy/infra/pol')
+      .map((p) => [p.severity, p.path, p.message]);
+  assert.deepEqual(at('infra'), [
+    ['warning', 'spec.targetSelectors[1]', 'matchLabels select no Gateway: this selector attaches nothing'],
+    ['warning', 'spec.targetSelectors[0].kind', 'target kind ListenerSet: ListenerSets are not served by jwtgate, so this target attaches to nothing here, where kgateway attaches the policy to it; what its requests get: ListenerSet team/ls: listener api: requests for hostname t.example.com on port 8080 (Gateway default/gw) get 500'],
+  ]);
+  // The same policy outside the global namespace selects only its own namespace's ListenerSets.
+  assert.deepEqual(at(undefined).map((p) => p[2]), [
+    'matchLabels select no Gateway in namespace infra: this selector attaches nothing',
+    'target kind ListenerSet: ListenerSets are not served by jwtgate, so this target attaches to nothing here, where kgateway attaches the policy to it (these matchLabels select no ListenerSet here)',
+  ]);
 });
