@@ -802,6 +802,35 @@ test('config_dump: routes, policies, providers and key metadata, never key mater
   assert.deepEqual(dump.problems, { errors: 0, warnings: 0 });
 });
 
+test('config_dump shows what runs: a rule\'s method match, the 500 reason of an invalid rule and of a fail-closed listener, audiences null when unset (branches no test took)', () => {
+  const s = build([
+    gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }, { name: 'tls', protocol: 'HTTPS', port: 8080, hostname: 'secure.example.com' }] }),
+    route({
+      rules: [
+        { name: 'post', matches: [{ path: { type: 'PathPrefix', value: '/p' }, method: 'POST' }], backendRefs: [{ name: 'app', port: 80 }] },
+        { name: 'bad', matches: [{ path: { type: 'PathPrefix', value: '/b' } }], filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'x', port: 1 } } }], backendRefs: [{ name: 'app', port: 80 }] },
+      ],
+    }),
+    ext([provider({ name: 'a', audiences: ['aud'] }), provider({ name: 'b' })]),
+    policy({ targetRefs: [target('Gateway', 'gw')], jwtAuth: { extensionRef: { name: 'ext' } } }),
+  ]);
+  const dump = JSON.parse(configDumpText(s)) as Record<string, any>;
+  const byName = new Map<string, any>(dump.listeners.map((l: any) => [l.name, l]));
+  const tls = byName.get('tls');
+  assert.equal(tls.invalid, 'listener tls: protocol HTTPS is not supported by jwtgate');
+  assert.deepEqual(tls.routes.exact, { 'secure.example.com': ['default/gw/tls/invalid'] });
+  assert.equal(tls.routeDefs['default/gw/tls/invalid'].invalid, 'listener tls: protocol HTTPS is not supported by jwtgate');
+  const http = byName.get('http');
+  assert.equal('invalid' in http, false, 'a served listener has no invalid');
+  const post = http.routeDefs['default/app/0/0'];
+  assert.deepEqual(post.match, { path: { type: 'PathPrefix', value: '/p' }, method: 'POST', headers: [], queryParams: [] });
+  assert.equal('invalid' in post, false);
+  const bad = http.routeDefs['default/app/1/0'];
+  assert.deepEqual(bad.match, { path: { type: 'PathPrefix', value: '/b' }, headers: [], queryParams: [] }, 'no method when the match has none');
+  assert.equal(bad.invalid, 'spec.rules[1].filters[0].type: filter type RequestMirror not supported by jwtgate (only ExtensionRef to gateway.kgateway.dev/TrafficPolicy)');
+  assert.deepEqual(dump.extensions[0].providers.map((p: any) => [p.name, p.audiences]), [['a', ['aud']], ['b', null]]);
+});
+
 test('config_dump redaction: credential-looking header and query parameter names (SENSITIVE_NAME)', () => {
   for (const n of ['authorization', 'x-auth', 'X-Auth-Token', 'cookie', 'x-api_key', 'api-key', 'x-api.key', 'key', 'x-key', 'sig', 'x-signature', 'client_secret', 'x-session-id', 'x-credentials', 'passwd', 'x-accesskey', 'subscriptionkey', 'jwt', 'access_jwt', 'x-hub-signature-256', 'code', 'x-apikey-2', 'apikey_v2', 'api-key-secondary', 'x-api-key-id', 'x-key2', 'x-key-2', 'x-key_2'])
     assert.ok(SENSITIVE_NAME.test(n), n);
