@@ -1005,4 +1005,10 @@ test('ListenerPolicy targetSelectors: a denying ListenerPolicy refuses the Gatew
   const s = compileText([...gateways, lp('default', [edge]), route({ parentRefs: [{ name: 'a' }, { name: 'b' }] })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 });
   assert.equal(selectRoute(s.ports.get(8080)!, req('h'))?.route.invalid, 'ListenerPolicy default/lp sets spec.default.rbac, which jwtgate does not apply');
   assert.equal(selectRoute(s.ports.get(8081)!, req('h'))?.route.invalid, undefined);
+  // targetRefs likewise: a Gateway of gateway.networking.k8s.io by name is refused; the same name
+  // with another group, or of another kind, refuses nothing (branch no test took).
+  const lpRefs = (refs: Doc[]): Doc => ({ apiVersion: KGW, kind: 'ListenerPolicy', metadata: md('lp', 'default'), spec: { targetRefs: refs, default: { rbac: { action: 'Allow' } } } });
+  const ref = { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'a' };
+  assert.deepEqual(refused(compileText([...gateways, lpRefs([ref])].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 })), [`Gateway/default/a: ${msg('default')}`]);
+  assert.deepEqual(refused(compileText([...gateways, lpRefs([{ ...ref, group: 'networking.istio.io' }, { ...ref, kind: 'ListenerSet' }])].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 })), []);
 });
