@@ -321,3 +321,61 @@ test('pool mode: a miss returns a Promise; concurrent requests with the same tok
   const hit = auth.authenticate(request({ headers: bearer(t) }), [extension([A])]);
   assert.ok(!(hit instanceof Promise), 'cached: synchronous even in pool mode');
 });
+
+test('pool mode: requires_any precedence and AllowMissing hold when a provider fails after an asynchronous check', async () => {
+  const { auth } = setup({ mode: 'pool' });
+  const onlyX = (p: JwtProvider, h: string) => ({ ...p, headerLocations: [{ name: h, prefix: '' }], queryLocations: [] });
+  const a = onlyX(A, 'x-a');
+  const b = onlyX(B, 'x-b');
+  const badA = tokA().replace(/\.[^.]+$/, '.' + Buffer.alloc(256).toString('base64url'));
+  const badB = tokB().replace(/\.[^.]+$/, '.' + Buffer.alloc(256).toString('base64url'));
+  // A: bad signature (found by a worker), B: missing -> A's error, even where missing is allowed.
+  const pending = auth.authenticate(request({ headers: { 'x-a': badA } }), [extension([a, b])]);
+  assert.ok(pending instanceof Promise);
+  assert.equal(codeOf(await pending), 'JWT_VERIFICATION_FAIL');
+  assert.equal(codeOf(await run(auth, request({ headers: { 'x-a': badA } }), [extension([a, b], { allowMissing: true })])), 'JWT_VERIFICATION_FAIL');
+  // A: expired (no signature check), B: bad signature (a worker) -> the first error, A's.
+  assert.equal(codeOf(await run(auth, request({ headers: { 'x-a': tokA({ exp: NOW - 3600 }), 'x-b': badB } }), [extension([a, b])])), 'JWT_EXPIRED');
+  // A: bad signature (a worker), B: audience -> still A's.
+  const bAud = { ...b, audiences: ['api'] };
+  assert.equal(codeOf(await run(auth, request({ headers: { 'x-a': badA, 'x-b': tokB({ aud: 'other' }) } }), [extension([a, bAud])])), 'JWT_VERIFICATION_FAIL');
+});
+
+test('pool mode: every token a provider finds must pass; a bad header token fails even when the query token verifies', async () => {
+  const { auth } = setup({ mode: 'pool' });
+  const badSig = tokA({ n: 'bad' }).replace(/\.[^.]+$/, '.' + Buffer.alloc(256).toString('base64url'));
+  const mixed = request({ headers: bearer(badSig), query: `access_token=${tokA({ n: 'query' })}` });
+  const out = auth.authenticate(mixed, [extension([A])]);
+  assert.ok(out instanceof Promise);
+  assert.equal(codeOf(await out), 'JWT_VERIFICATION_FAIL');
+  const both = request({ headers: bearer(tokA({ n: 'header' })), query: `access_token=${tokA({ n: 'query' })}&k=v` });
+  const ok = await run(auth, both, [extension([A])]);
+  assert.equal(ok.ok && ok.claims?.n, 'header', 'claims of the last verified token (the first extracted)');
+  assert.deepEqual(headerValues(both, 'authorization'), []);
+  assert.equal(both.query, 'k=v');
+});
+
+test('stopOnClear: the run stops right after an extension whose good token added claim headers (inline and after a worker check)', async () => {
+  for (const mode of ['inline', 'pool'] as const) {
+    const { auth } = setup({ mode });
+    const withHeaders = extension([{ ...A, claimsToHeaders: [{ claim: 'team', path: ['team'], header: 'x-team' }] }], { key: 'ns/e1', filterName: 'jwt/ns/e1' });
+    const second = extension([B], { key: 'ns/e2', filterName: 'jwt/ns/e2' });
+    const req = request({ headers: bearer(tokA({ team: 'dev' })) });
+    const out = await auth.authenticate(req, [withHeaders, second], true);
+    assert.deepEqual(out, { ok: true, claims: { iss: 'https://a.test', exp: NOW + 600, team: 'dev' }, stoppedAt: 0 }, mode);
+    assert.equal(req.clearRouteCache, true, mode);
+    assert.deepEqual(headerValues(req, 'x-team'), ['dev'], mode);
+    // Without claim headers nothing clears the route: the next extension runs (and finds no token).
+    const plain = extension([A], { key: 'ns/e1', filterName: 'jwt/ns/e1' });
+    assert.equal(codeOf(await auth.authenticate(request({ headers: bearer(tokA({ team: 'x' })) }), [plain, second], true)), 'JWT_MISSING', mode);
+  }
+});
+
+test('a local key set whose generation the verifier does not hold yet: JWKS_NO_VALID_KEYS (no fetch to fail)', async () => {
+  const verifier = new Verifier({ mode: 'inline', threads: 1 });
+  verifiers.push(verifier);
+  const keys = imported(keysA.jwks);
+  verifier.publishKeySet('ks-a', 1, keys);
+  const auth = new Authenticator({ verifier, cache: new ResultCache(), nowSeconds: () => NOW, keySet: () => ({ source: { kind: 'local', id: 'ks-a', keys }, generation: 2 }) as KeySetRef });
+  assert.equal(codeOf(await run(auth, request({ headers: bearer(tokA()) }), [extension([A])])), 'JWKS_NO_VALID_KEYS');
+});

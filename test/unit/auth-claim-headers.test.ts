@@ -68,6 +68,8 @@ test('object and array claims are JSON as protobuf writes it (Envoy\'s MessageTo
   assert.equal(json([1234567890123456.25, 29677158900866040, 123000]), '[1234567890123456.2,29677158900866040,123000]');
   assert.equal(json(['\u2028\ufeff\u{1d173}\u00ad', 'é日', 'tab\tq"b\\', '\u0001']), '["\\u2028\\ufeff\\ud834\\udd73\\u00ad","é日","tab\\tq\\"b\\\\","\\u0001"]');
   assert.equal(json({ a: { b: [true, null, 'x'] } }), '{"a":{"b":[true,null,"x"]}}');
+  // Several members: comma-separated, in token order.
+  assert.equal(json({ z: 1, a: 'x', m: { q: [], p: {} } }), '{"z":1,"a":"x","m":{"q":[],"p":{}}}');
   // Negative numbers (%.15g keeps the sign; a tie at the 16th digit needs %.17g) and false.
   assert.equal(json([false, -1.5, -1e-7, -123456789012344.5, -1e21, -0.1]), '[false,-1.5,-1e-07,-123456789012344.5,-1e+21,-0.1]');
 });

@@ -52,6 +52,13 @@ test('LRU by bytes: entries are evicted until the estimate fits; long tokens are
   small.delete('y'.repeat(8192));
   assert.equal(small.size, 0);
   assert.equal(small.bytes, 0);
+  // One entry larger than the whole byte budget is not cached, and does not flush the others.
+  const one = new ResultCache({ maxBytes: 5000, maxEntries: 1000, maxTokenChars: 100_000 });
+  one.record('small', jwt('small'), 'ks', 1);
+  one.record('z'.repeat(6000), jwt('huge'), 'ks', 1);
+  assert.equal(one.lookup('z'.repeat(6000), 'ks', 1), undefined);
+  assert.ok(one.lookup('small', 'ks', 1), 'the entries already cached stay');
+  assert.equal(one.size, 1);
 });
 
 test('LRU by bytes: the objects and arrays of the claims count, not only the token length', () => {
@@ -119,6 +126,28 @@ test('in-flight sharing: the same token against two key sets and a newer generat
   assert.equal(c.pending('t', 'ks-a', 2), a2);
   resolvers.a2!('a2');
   resolvers.u!('u');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(c.inflightCount, 0);
+});
+
+test('in-flight sharing: the newest verification of a token settling first leaves the older ones shared', async () => {
+  const c = new ResultCache();
+  const resolvers: Record<string, (v: string) => void> = {};
+  const make = (name: string) => new Promise<string>((r) => (resolvers[name] = r));
+  const a = c.share('t', 'ks-a', 1, make('a'));
+  const b = c.share('t', 'ks-b', 1, make('b'));
+  c.share('t', 'ks-a', 2, make('a2'));
+  resolvers.a2!('a2');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(c.pending('t', 'ks-a', 2), undefined);
+  assert.equal(c.pending('t', 'ks-b', 1), b, 'still in flight: shared');
+  assert.equal(c.pending('t', 'ks-a', 1), a);
+  assert.equal(c.inflightCount, 2);
+  resolvers.b!('b');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(c.pending('t', 'ks-a', 1), a);
+  assert.equal(c.inflightCount, 1);
+  resolvers.a!('a');
   await new Promise((r) => setImmediate(r));
   assert.equal(c.inflightCount, 0);
 });

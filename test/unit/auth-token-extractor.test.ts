@@ -27,6 +27,11 @@ test('the prefix is case-sensitive and found anywhere in the value', () => {
 test('after the prefix, characters that are not base64url or "." are skipped, the rest is taken', () => {
   assert.deepEqual(tokens(request({ headers: { authorization: 'Bearer   "a.b.c" trailing' } })), [['header', 'authorization', 'a.b.c" trailing']]);
   assert.deepEqual(tokens(request({ headers: { authorization: 'Bearer .a.b' } })), [['header', 'authorization', '.a.b']]);
+  // '-', '_', digits and capitals are token characters too: kept, so "Bearer -<jwt>" is not a good token.
+  assert.deepEqual(tokens(request({ headers: { authorization: 'Bearer "-a.b' } })), [['header', 'authorization', '-a.b']]);
+  assert.deepEqual(tokens(request({ headers: { authorization: 'Bearer "_a.b' } })), [['header', 'authorization', '_a.b']]);
+  assert.deepEqual(tokens(request({ headers: { authorization: 'Bearer "9a.b' } })), [['header', 'authorization', '9a.b']]);
+  assert.deepEqual(tokens(request({ headers: { authorization: 'Bearer "Za.b' } })), [['header', 'authorization', 'Za.b']]);
   // Nothing token-like after the prefix: Envoy keeps the whole value (and parsing then fails).
   assert.deepEqual(tokens(request({ headers: { authorization: 'Bearer  !!' } })), [['header', 'authorization', 'Bearer  !!']]);
 });
@@ -97,6 +102,8 @@ test('removing a query token re-serializes the rest sorted by key, decoded (only
   // Envoy writes ' x&y' back decoded; the space cannot go on the wire, the '&' can (as Envoy).
   assert.equal(req.query, 'a=%20x&y&b=2&b=1&c=');
   assert.equal(removeQueryParam('access_token=t', 'access_token'), '');
+  // A decoded control byte is re-encoded as two hex digits (%09, not %9), as is DEL and '#'.
+  assert.equal(removeQueryParam('a=%09%01%7F%23&access_token=t', 'access_token'), 'a=%09%01%7F%23');
   assert.equal(removeQueryParam('access_token=t&access_token=u&z=1', 'access_token'), 'z=1');
 });
 
