@@ -41,6 +41,9 @@ test('request: a claim header named x-request-id or x-forwarded-* keeps the clai
   const claims = ['x-request-id', 'req-from-jti', 'x-forwarded-host', 'alice', 'x-forwarded-proto', 'acme', 'x-forwarded-for', 'claimed-ip', 'x-envoy-external-address', 'claimed-addr', 'x-envoy-internal', 'maybe'];
   const out = upstreamOrUndefined({ ...req([...claims, 'x-other', 'y']), gatewayHeaders: ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'x-envoy-external-address', 'x-envoy-internal'] })!;
   assert.deepEqual(pairs(out).filter(([n]) => n.startsWith('x-')), [...pairs(claims), ['x-other', 'y']]);
+  // x-forwarded-client-cert too: a client's is removed (SANITIZE), the JWT stage's claim value is sent.
+  const xfcc = upstreamRequestHeaders({ ...req(['x-forwarded-client-cert', 'By=spiffe://claimed']), gatewayHeaders: ['x-forwarded-client-cert'] });
+  assert.deepEqual(pairs(xfcc).filter(([n]) => n === 'x-forwarded-client-cert'), [['x-forwarded-client-cert', 'By=spiffe://claimed']]);
   // A claim absent from the token: the header was removed and stays absent, as in Envoy.
   const none = upstreamOrUndefined({ ...req(['x-other', 'y']), gatewayHeaders: ['x-request-id'] })!;
   assert.equal(none.includes('x-request-id'), false);
@@ -156,6 +159,17 @@ test('request: non-ASCII values are sent as their UTF-8 bytes (undici writes hea
   const out = upstreamRequestHeaders(req(['x-user', 'José 日本']));
   const v = out[1]!;
   assert.deepEqual(Buffer.from(v, 'latin1'), Buffer.from('José 日本', 'utf8'));
+});
+
+test('request: a non-ASCII x-forwarded-for value is sent as its UTF-8 bytes, with the client address appended', () => {
+  const out = upstreamRequestHeaders(req(['x-forwarded-for', 'José']));
+  const [[, v]] = pairs(out).filter(([n]) => n === 'x-forwarded-for') as [[string, string]];
+  assert.deepEqual(Buffer.from(v, 'latin1'), Buffer.from('José,10.0.0.1', 'utf8'));
+});
+
+test('response: every Connection field is honoured: the fields named by each are dropped', () => {
+  const raw = ['Connection', 'X-One', 'X-One', '1', 'Connection', 'x-two', 'X-Two', '2', 'X-Three', '3'].map((s) => Buffer.from(s, 'latin1'));
+  assert.deepEqual(pairs(clientResponseHeaders(raw)!), [['x-three', '3']]);
 });
 
 test('response: raw Buffer pairs -> lowercase flat pairs, repeats kept, hop-by-hop and Connection-named dropped', () => {
