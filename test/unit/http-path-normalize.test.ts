@@ -29,6 +29,10 @@ test("Envoy's canonicalPath cases (path_utility_test.cc NormalizeValidPaths / No
     ['/./a/b', '/a/b'],
     ['/a/b/%2e%2e/c', '/a/c'],
     ['/a/%2F%2f/c', '/a/%2F%2f/c'],
+    // A final '.' segment (literal or %2E) is the current directory: dropped, the '/' before it kept.
+    ['/a/b/.', '/a/b/'],
+    ['/a/b/%2e', '/a/b/'],
+    ['/admin/%2E', '/admin/'],
   ];
   for (const [i, o] of cases) assert.equal(normalizePath(i), o, i);
 });
@@ -49,7 +53,7 @@ test('escapes: unreserved ones decoded, others kept as sent, disallowed characte
 });
 
 test('refused (Envoy answers 400): %00 anywhere, a fragment', () => {
-  for (const p of ['/xyz/.%00../abc', '/xyz/%00.%00./abc', '/xyz/AAAAA%%0000/abc', '/a%00', '/admin#frag', '/#']) {
+  for (const p of ['/xyz/.%00../abc', '/xyz/%00.%00./abc', '/xyz/AAAAA%%0000/abc', '/a%00', '/admin#frag', '/#', '/a\0b', '/%41\0']) {
     assert.equal(normalizePath(p), undefined, p);
   }
 });
