@@ -90,6 +90,10 @@ test('method, headers (exact, regex, repeated values) and query params', () => {
   assert.equal(routeMatches(r, req('/', { method: 'POST', headers: ['x-env', 'prod'], query: 'debug=on' })), false, 'missing header');
   assert.equal(routeMatches(r, req('/', { method: 'POST', headers, query: 'debug=off' })), false, 'query value');
   assert.equal(routeMatches(r, req('/', { method: 'POST', headers, query: '' })), false, 'missing query');
+  // A query parameter regex matches the whole first value (RE2, anchored).
+  const qre = route('qre', { queryParams: [vm('v', 'v[12]', true)] });
+  assert.ok(routeMatches(qre, req('/', { query: 'v=v2' })));
+  for (const q of ['v=v3', 'v=v12', 'v=xv1', 'w=v1', 'v=v3&v=v1']) assert.equal(routeMatches(qre, req('/', { query: q })), false, q);
   // Repeated header values are joined with ',' (Envoy getAllOfHeaderAsString).
   const rep = route('rep', { headers: [vm('x-a', '1,2')] });
   assert.ok(routeMatches(rep, req('/', { headers: ['x-a', '1', 'x-b', 'z', 'x-a', '2'] })));
@@ -196,6 +200,13 @@ test('listener selection across listeners on a port: most specific host wins', (
     listeners: [listener('wild', table({}, { '*.example.com': [b] }), '*.example.com'), listener('none', table({}, { '*.deep.example.com': [deep] }))],
   };
   assert.equal(selectRoute(t2, req('/', { host: 'x.deep.example.com' }))?.route, deep);
+  // And in an earlier listener it is not overridden by a later, shorter one that also matches.
+  const t3: PortTable = {
+    port: 8080,
+    listeners: [listener('deep', table({}, { '*.deep.example.com': [deep] }), '*.deep.example.com'), listener('wild', table({}, { '*.example.com': [b] }), '*.example.com')],
+  };
+  assert.equal(selectRoute(t3, req('/', { host: 'x.deep.example.com' }))?.listener.name, 'deep');
+  assert.equal(selectRoute(t3, req('/', { host: 'x.other.example.com' }))?.listener.name, 'wild');
 });
 
 test('an empty port table or no match gives undefined', () => {

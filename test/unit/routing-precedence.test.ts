@@ -111,6 +111,24 @@ test('same path: a method match, then more header matches, then more query match
   assert.equal(hit(s, '/x', { headers: ['x-a', '1'], query: 'a=1' }), 'r-2');
   assert.equal(hit(s, '/x', { query: 'a=1' }), 'r-1');
   assert.equal(hit(s, '/x'), 'r-0');
+  // The method match wins whichever order the rules are written in.
+  const first = build([gateway(), route('m', [prefix('/x', { method: 'POST' }), prefix('/x'), prefix('/x', { method: 'PUT' })])]);
+  assert.equal(hit(first, '/x', { method: 'POST' }), 'm-0');
+  assert.equal(hit(first, '/x', { method: 'PUT' }), 'm-2');
+  assert.equal(hit(first, '/x'), 'm-1');
+  const last = build([gateway(), route('m', [prefix('/x'), prefix('/x', { method: 'PUT' })])]);
+  assert.equal(hit(last, '/x', { method: 'PUT' }), 'm-1');
+  // ... and whichever route is older or listed first: the method match comes before age.
+  const older = '2024-01-01T00:00:00Z';
+  const newer = '2025-01-01T00:00:00Z';
+  for (const docs of [
+    [route('new', [prefix('/x', { method: 'POST' })], { created: newer }), route('old', [prefix('/x')], { created: older })],
+    [route('old', [prefix('/x')], { created: older }), route('new', [prefix('/x', { method: 'POST' })], { created: newer })],
+  ]) {
+    const s2 = build([gateway(), ...docs]);
+    assert.equal(hit(s2, '/x', { method: 'POST' }), 'new-0');
+    assert.equal(hit(s2, '/x'), 'old-0');
+  }
 });
 
 test('ties: oldest creationTimestamp, then namespace/name, then rule and match order', () => {
