@@ -306,6 +306,23 @@ test('foldPolicies: invalid policies never win; an empty fold is NO_AUTH', () =>
   assert.deepEqual(none.auth, { jwt: [], origins: [], disabled: false });
 });
 
+test('foldPolicies: same weight and age: namespace/name decides, in either listing order (a disable named later loses)', () => {
+  const e = { key: 'ns/e', filterName: 'jwt/ns/e', allowMissing: false, allowFailed: false, providers: [], sanitizeHeaders: [] };
+  const a: AttachedPolicy = { id: 'TrafficPolicy/ns/a', namespace: 'ns', name: 'a', createdMs: 5, weight: 0, jwtAuth: { kind: 'extension', ext: e } };
+  const b: AttachedPolicy = { id: 'TrafficPolicy/ns/b', namespace: 'ns', name: 'b', createdMs: 5, weight: 0, jwtAuth: { kind: 'disable' } };
+  const z: AttachedPolicy = { id: 'TrafficPolicy/aa/z', namespace: 'aa', name: 'z', createdMs: 5, weight: 0, jwtAuth: { kind: 'disable' } };
+  for (const policies of [[a, b], [b, a]]) {
+    const r = foldPolicies([{ level: 'HTTPRoute', policies }]);
+    assert.deepEqual(r.auth, { jwt: [e], origins: ['TrafficPolicy/ns/a@HTTPRoute'], disabled: false });
+    assert.deepEqual(r.overridden, ['TrafficPolicy/ns/b']);
+  }
+  for (const policies of [[a, z], [z, a]]) {
+    const r = foldPolicies([{ level: 'HTTPRoute', policies }]);
+    assert.equal(r.auth.disabled, true, 'aa/z sorts before ns/a');
+    assert.deepEqual(r.overridden, ['TrafficPolicy/ns/a']);
+  }
+});
+
 test('kgateway.dev/policy-weight: within a level the higher weight wins, before age (a newer weighted JWT policy beats an older disable)', () => {
   const weighted = pol('weighted', { ...onRoute(), ...jwt('a') }, '2026-01-02T00:00:00Z') as { metadata: Doc };
   weighted.metadata['annotations'] = { 'kgateway.dev/policy-weight': '100' };
