@@ -36,3 +36,11 @@ test("'.' is padding as '=' is (absl accepts both), with the same exact count", 
     assert.equal(decode('YW.I'), undefined, 'data after padding');
   }
 });
+
+test('whitespace among and after the padding is skipped, as absl skips it', () => {
+  for (const s of ['YQ==\n', 'YQ= =', 'YQ=\t=\r\n', 'YWI= ']) {
+    const want = s.startsWith('YWI') ? 'ab' : 'a';
+    assert.equal(Buffer.from(decodeBase64Url(s) ?? []).toString(), want, JSON.stringify(s));
+    assert.equal(Buffer.from(decodeBase64UrlOwn(s) ?? []).toString(), want, JSON.stringify(s));
+  }
+});

@@ -4,7 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { calculateJwkThumbprint } from 'jose';
-import { importLocalJwks, parseJwksDocument, MAX_JWKS_INPUT_CHARS } from '../../src/jwks/import-keys.js';
+import { cutValue, importLocalJwks, parseJwksDocument, MAX_JWKS_INPUT_CHARS, QUOTED_VALUE_MAX_CHARS } from '../../src/jwks/import-keys.js';
 import { SEED_JWKS, authFixture } from '../fixtures/auth/builders.js';
 import { keyPair } from '../fixtures/auth/keys.js';
 
@@ -416,4 +416,45 @@ test('a "kty" that is not a string is named as such (not quoted as if it were an
     assert.deepEqual(r.keys.map((k) => k.kid), ['good']);
     assert.deepEqual(r.dropped, ['keys[0]: "kty" is not a string'], JSON.stringify(kty));
   }
+});
+
+test('an unreadable member (y, OKP crv, OKP x, a non-string n) is dropped from a remote set and fails a jwks.local set; only secp256k1 among unknown EC curves is a jwks.cc drop go-jose reads', () => {
+  const good = { ...rsaJwk, kid: 'good', alg: 'RS256' };
+  const ecJwk = jwkOf(p256.publicKey);
+  const cases: [string, unknown, string][] = [
+    ['EC without y', { kty: 'EC', crv: 'P-256', x: ecJwk.x }, '"y" is missing'],
+    ['EC y not a string', { kty: 'EC', crv: 'P-256', x: ecJwk.x, y: 7 }, '"y" is not a string'],
+    ['OKP without crv', { kty: 'OKP', x: jwkOf(ed.publicKey).x }, 'OKP "crv" is missing'],
+    ['OKP without x', { kty: 'OKP', crv: 'Ed25519' }, '"x" is missing'],
+    ['RSA n a number', { kty: 'RSA', n: 12345, e: 'AQAB' }, '"n" is not a string'],
+    ['EC crv P-192', { ...ecJwk, crv: 'P-192' }, 'EC "crv" is not one of P-256, P-384, P-521'],
+  ];
+  for (const [name, key, reason] of cases) {
+    const r = remote(key, good);
+    assert.deepEqual(r.keys.map((k) => k.kid), ['good'], name);
+    assert.deepEqual(r.dropped, [`keys[0]: ${reason}`], name);
+    const local = importLocalJwks(jwks(good, key));
+    assert.equal(local.ok, false, name);
+    assert.match(!local.ok ? local.error : '', new RegExp(`JWKS: keys\\[1\\]: ${reason.replace(/[-"(),]/g, '\\$&')}`), name);
+  }
+  // secp256k1: go-jose reads it, so the local set is served without it.
+  const served = ok(jwks(good, { ...ecJwk, crv: 'secp256k1' }));
+  assert.deepEqual(served.keys.map((k) => k.kid), ['good']);
+  assert.deepEqual(served.dropped, ['keys[1]: EC "crv" is not one of P-256, P-384, P-521']);
+});
+
+test('x509 map: eleven unreadable certificates are ten reasons and "1 more entry"', () => {
+  const bad = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+  const map = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`k${i}`, bad]));
+  const r = parseJwksDocument(map, { allowX509Map: true });
+  assert.ok(r.ok);
+  assert.equal(r.keys.length, 0);
+  assert.equal(r.dropped.length, 11);
+  assert.equal(r.dropped[9], 'kid "k9": not a parseable X.509 certificate');
+  assert.equal(r.dropped[10], 'and 1 more entry dropped');
+});
+
+test('cutValue: a kid longer than QUOTED_VALUE_MAX_CHARS is cut with its length; a kid of exactly the limit is kept whole', () => {
+  assert.equal(cutValue('k'.repeat(QUOTED_VALUE_MAX_CHARS + 50)), `${'k'.repeat(QUOTED_VALUE_MAX_CHARS)}…(${QUOTED_VALUE_MAX_CHARS + 50} characters)`);
+  assert.equal(cutValue('k'.repeat(QUOTED_VALUE_MAX_CHARS)), 'k'.repeat(QUOTED_VALUE_MAX_CHARS));
 });
