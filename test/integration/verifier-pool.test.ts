@@ -14,6 +14,8 @@ import type { VerifyItem } from '../../src/types.js';
 import { SEED_JWKS, SEED_TOKEN } from '../fixtures/auth/builders.js';
 import { sign } from '../helpers/tokens.js';
 import { rsaKeySet } from '../fixtures/auth/keys.js';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/observability/log.js';
@@ -416,4 +418,48 @@ test('a worker keeps a generation it holds: a second publish of the same generat
   assert.deepEqual(await v.verify(signed(keysB.privateKey, 'b', 1)), { ok: false, code: 'JWKS_KID_ALG_MISMATCH' });
   assert.equal(v.stats.pooled, pooled + 2, 'answered by the worker');
   assert.equal((await v.workerKeySetState())!.imports, start.imports);
+});
+
+test('a stuck worker within poolRestartIntervalMs of the last replacement: only its task is given up (no restart), a healthy worker\'s task in flight is answered by the worker', { timeout: 30_000 }, async () => {
+  const { v, lines, metrics } = await faultyPool({ threads: 2, tasksPerWorker: 1, poolRestartIntervalMs: 60_000 });
+  // The first give-up replaces the pool and starts the restart interval.
+  assert.deepEqual(await v.verify(signed(keysA.privateKey, 'hang', 1)), { ok: false, code: 'OVERLOADED' });
+  await warm(v, signed(keysA.privateKey, 'a', 0));
+  const stuck = v.verify(signed(keysA.privateKey, 'hang', 2));
+  // One task of five 300 ms checks on the other worker: in flight (and progressing) at the give-up.
+  await sleep(50);
+  const slow = Promise.all(Array.from({ length: 5 }, (_, i) => v.verify(signed(keysA.privateKey, 'slow', 10 + i))));
+  assert.deepEqual(await stuck, { ok: false, code: 'OVERLOADED' });
+  for (const r of await slow) assert.deepEqual(r, { ok: false, code: 'JWKS_KID_ALG_MISMATCH' }, 'answered by the healthy worker, not given up');
+  assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'timeout'), 2);
+  const warned = lines.filter((l) => String(l['msg']).startsWith('signature-check tasks given up'));
+  assert.deepEqual(warned.map((w) => [w['tasks'], w['checks'], w['poolRestarted']]), [[1, 1, true], [1, 1, false]].slice(0, warned.length));
+  assert.deepEqual(warned.at(-1)!['reason'], 'a worker made no progress on its task');
+});
+
+test('a worker that fails while idle after the pool has answered: a worker-failure warning names the error', { timeout: 30_000 }, async () => {
+  const { v, lines } = await faultyPool();
+  assert.deepEqual(await v.verify(signed(keysA.privateKey, 'throw-later', 1)), { ok: false, code: 'JWKS_KID_ALG_MISMATCH' });
+  for (let i = 0; i < 100 && !lines.some((l) => String(l['msg']).startsWith('signature-check worker failed')); i++) await sleep(20);
+  const warned = lines.find((l) => l['msg'] === 'signature-check worker failed: its checks were done on the main thread');
+  assert.ok(warned, JSON.stringify(lines));
+  assert.match(String(warned['err']), /injected idle fault/);
+});
+
+test('workers that load but never answer: ready() fails after its timeout, saying so', { timeout: 30_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jwtgate-hung-worker-'));
+  const file = path.join(dir, 'hung-verify.mjs');
+  // Keeps its thread alive and never finishes loading: no pool error, no answer.
+  fs.writeFileSync(file, 'setInterval(() => {}, 1000);\nawait new Promise(() => {});\nexport default () => ({ results: [] });\n');
+  try {
+    const v = verifier({ mode: 'pool', threads: 1, workerFile: file });
+    await assert.rejects(v.ready(500), (err: Error) => {
+      assert.equal(err.constructor.name, 'StartupError');
+      assert.equal(err.message, `the signature-check worker threads could not start (${file}): no answer after 500 ms; run with --verify-mode inline to check signatures on the main thread instead`);
+      return true;
+    });
+    await v.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
