@@ -255,3 +255,21 @@ test('config_dump: a user name and password written into the remote JWKS Backend
   assert.equal(keySet.target, 'redacted@idp.example.com:8443');
   assert.doesNotMatch(JSON.stringify(ks), /Pa55w0rd|svc-user/);
 });
+
+test('config_dump says which trust a remote JWKS fetch uses: none (insecureSkipVerify), a file, the system store; the SANs it checks; a client certificate from files (branches no test took)', () => {
+  const dumpTls = (tls: Record<string, unknown>): unknown => {
+    const s = compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls }));
+    assert.deepEqual(errors(s), []);
+    return (configDump(s) as { extensions: { providers: { keySet: { tls: unknown } }[] }[] }).extensions[0]!.providers[0]!.keySet.tls;
+  };
+  const source = 'BackendConfigPolicy/apps/p';
+  assert.deepEqual(dumpTls({ insecureSkipVerify: true }), { source, trust: 'none (insecureSkipVerify)', clientCertificate: false });
+  assert.deepEqual(dumpTls({ files: { rootCA: '/etc/idp/ca.pem' }, verifySubjectAltNames: ['idp.example.com', 'spiffe://idp'] }), {
+    source,
+    trust: 'file /etc/idp/ca.pem',
+    verifySubjectAltNames: ['idp.example.com', 'spiffe://idp'],
+    clientCertificate: false,
+  });
+  assert.deepEqual(dumpTls({ files: { rootCA: '/etc/idp/ca.pem', tlsCertificate: '/etc/idp/tls.crt', tlsKey: '/etc/idp/tls.key' } }), { source, trust: 'file /etc/idp/ca.pem', clientCertificate: true });
+  assert.deepEqual(dumpTls({ wellKnownCACertificates: 'System', sni: 'idp.example.com' }), { source, trust: 'system', sni: 'idp.example.com', clientCertificate: false });
+});
