@@ -1012,3 +1012,38 @@ test('ListenerPolicy targetSelectors: a denying ListenerPolicy refuses the Gatew
   assert.deepEqual(refused(compileText([...gateways, lpRefs([ref])].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 })), [`Gateway/default/a: ${msg('default')}`]);
   assert.deepEqual(refused(compileText([...gateways, lpRefs([{ ...ref, group: 'networking.istio.io' }, { ...ref, kind: 'ListenerSet' }])].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 })), []);
 });
+
+test('a BackendConfigPolicy with tls in the global policy namespace selecting Services by label: a Service backendRef of any namespace answers 500 rather than go out in cleartext; elsewhere only its own namespace (branch no test took)', () => {
+  const bcpDoc: Doc = {
+    apiVersion: KGW,
+    kind: 'BackendConfigPolicy',
+    metadata: md('svc-tls', 'infra'),
+    spec: { targetSelectors: [{ group: '', kind: 'Service', matchLabels: { app: 'x' } }], tls: { wellKnownCACertificates: 'System', sni: 'app.internal' } },
+  };
+  const text = [gateway(), route(), bcpDoc].map((d) => JSON.stringify(d)).join('\n---\n');
+  const on = compileText(text, { generation: 1, globalPolicyNamespace: 'infra' }, 't.yaml');
+  assert.deepEqual(errors(on), [
+    'HTTPRoute/default/app spec.rules[0].backendRefs[0].name: Service default/app is to be reached over TLS (BackendConfigPolicy infra/svc-tls sets tls for Services its targetSelectors select, and jwtgate reads no Service labels), which jwtgate does not originate to backends (it proxies in plain HTTP): requests drawn to it get 500 rather than being sent in cleartext',
+  ]);
+  const unresolved = selectRoute(on.ports.get(8080)!, req('h'))!.route;
+  assert.equal(pickBackend(unresolved, 0), undefined, 'answered 500, not sent in plain HTTP');
+  // Not the global policy namespace: the selector stays in namespace infra, and default/app is served.
+  const off = compileText(text, { generation: 1 }, 't.yaml');
+  assert.deepEqual(errors(off), []);
+  assert.equal(pickBackend(selectRoute(off.ports.get(8080)!, req('h'))!.route, 0)?.key, 'Service/default/app:80');
+});
+
+test('a fail-closed listener\'s host is not reported as contested by another Gateway on its port: it answers 500 there, which its own error says (branch no test took)', () => {
+  const s = build([
+    gateway({ listeners: [{ name: 'sel', protocol: 'HTTP', port: 8080, hostname: 'api.example.com', allowedRoutes: { namespaces: { from: 'Selector', selector: { matchLabels: { a: 'b' } } } } }, { name: 'web', protocol: 'HTTP', port: 8080 }] }, 'a'),
+    gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] }, 'b'),
+    route({ parentRefs: [{ name: 'a', sectionName: 'web' }], hostnames: ['api.example.com'] }, 'ra'),
+    route({ parentRefs: [{ name: 'b' }], hostnames: ['api.example.com'] }, 'rb'),
+  ]);
+  assert.deepEqual(errors(s), [
+    "Gateway/default/a spec.listeners[0].allowedRoutes.namespaces.from: allowedRoutes.namespaces.from: Selector is not supported by jwtgate (use Same or All): requests for its hostname get 500 rather than reach another listener's routes",
+  ]);
+  const sel = selectRoute(s.ports.get(8080)!, req('api.example.com', '/'));
+  assert.equal(sel?.listener.name, 'sel');
+  assert.match(sel?.route.invalid ?? '', /^listener sel: allowedRoutes\.namespaces\.from: Selector is not supported by jwtgate/);
+});
