@@ -414,3 +414,19 @@ test('a policy whose only target is a ListenerSet or a GRPCRoute: Attached False
   const ls = s.statuses.find((x) => x.resource === 'XListenerSet/default/ls')!.conditions[0]!;
   assert.match(ls.message, /^ListenerSets are not supported by jwtgate: XListenerSet default\/ls: listener a: .* get 500; listener b: not served .*connection refused/);
 });
+
+test('different extensions at gateway and route level, the later one AllowMissing, the earlier with two providers that remove the token, on two routes: the warning says the request then passes unchecked, names both providers and both routes (branches no test took)', () => {
+  const warnings = (s: Snapshot): string[] => s.problems.filter((p) => p.severity === 'warning').map((p) => `${p.resource} ${p.path}: ${p.message}`);
+  const two = ext('alpha', 'auth') as { spec: { jwt: { providers: Doc[] } } };
+  two.spec.jwt.providers.push({ name: 'q', issuer: 'alpha-2', jwks: { local: { inline: JWKS } } });
+  const lax = ext('zeta') as { spec: { jwt: Doc } };
+  lax.spec.jwt['validationMode'] = 'AllowMissing';
+  const route2 = { ...route, metadata: { name: 'app2', namespace: 'default' } };
+  const onBoth: Doc = { targetRefs: ['app', 'app2'].map((name) => ({ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name })) };
+  const s = build([gateway, route, route2, lax as Doc, two as Doc, pol('g', { ...onGateway(), ...jwt('zeta') }), pol('r', { ...onBoth, ...jwt('alpha', 'auth') })]);
+  assert.deepEqual(warnings(s), [
+    'TrafficPolicy/default/r spec.jwtAuth.extensionRef: GatewayExtension auth/alpha (this policy, at the HTTPRoute level) and GatewayExtension default/zeta (TrafficPolicy default/g, at the Gateway level) both apply to HTTPRoutes default/app, default/app2: ' +
+      "different GatewayExtensions do not override each other (kgateway's docs say route-level policies take precedence; for JWT that holds only for the same GatewayExtension): both JWT filters run, jwt/auth/alpha first, and a request must pass each. " +
+      "auth/alpha's providers p, q do not set forwardToken: true, so it removes the token it accepted and default/zeta (AllowMissing) then finds no token and lets the request through unchecked, without its claim headers. Set forwardToken: true on auth/alpha's providers, or use one GatewayExtension (with both providers) at one level",
+  ]);
+});
