@@ -116,6 +116,7 @@ test('a Secret whose client certificate is not a usable pair is refused with the
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem), 'tls.key': b64('garbage') }, /tls\.key is not a readable PEM private key/],
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64('garbage'), 'tls.key': b64(PAIR.keyPem) }, /tls\.crt is not a PEM certificate/],
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(PAIR.certPem) }, /tls\.crt without tls\.key/],
+    [{ 'ca.crt': b64(CA_PEM), 'tls.key': b64(PAIR.keyPem) }, /tls\.key without tls\.crt: a client certificate needs both/],
     // A chain whose later block is corrupt: OpenSSL would refuse it at every connect.
     [{ 'ca.crt': b64(CA_PEM), 'tls.crt': b64(`${PAIR.certPem}-----BEGIN CERTIFICATE-----\nnot*base64\n-----END CERTIFICATE-----\n`), 'tls.key': b64(PAIR.keyPem) }, /tls\.crt is not a readable certificate chain/],
   ];
@@ -272,4 +273,15 @@ test('config_dump says which trust a remote JWKS fetch uses: none (insecureSkipV
   });
   assert.deepEqual(dumpTls({ files: { rootCA: '/etc/idp/ca.pem', tlsCertificate: '/etc/idp/tls.crt', tlsKey: '/etc/idp/tls.key' } }), { source, trust: 'file /etc/idp/ca.pem', clientCertificate: true });
   assert.deepEqual(dumpTls({ wellKnownCACertificates: 'System', sni: 'idp.example.com' }), { source, trust: 'system', sni: 'idp.example.com', clientCertificate: false });
+});
+
+test('a BackendConfigPolicy whose Secret the API server refuses (data not a map of strings) fails closed: the policy says the Secret is invalid, fetches carry that error (branch no test took)', () => {
+  for (const data of ['x', { 'ca.crt': 5 }] as unknown[]) {
+    const s = compile(ext({ url: 'https://idp/certs', backendRef: BE_REF }), backend('idp'), bcp('p', { targetRefs: [BE_REF], tls: { secretRef: { name: 'pair' } } }), JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'pair', namespace: 'apps' }, data }));
+    assert.deepEqual(
+      errors(s).filter((e) => e.startsWith('BackendConfigPolicy/')),
+      ['BackendConfigPolicy/apps/p spec.tls.secretRef.name: Secret apps/pair is invalid: remote JWKS fetches through this policy fail (401 Jwks remote fetch is failed)'],
+    );
+    assert.equal(remoteOf(s).tls?.error, 'BackendConfigPolicy/apps/p: Secret apps/pair is invalid');
+  }
 });
