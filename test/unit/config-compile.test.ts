@@ -946,6 +946,9 @@ test('a jwtAuth.disable that wins over a jwtAuth.extensionRef at the same level 
   const [byAge] = warnings([jwt('a-jwt', [target('Gateway', 'gw', 'http')], '2024-02-01T00:00:00Z'), off('z-open', [target('Gateway', 'gw', 'http')], '2024-01-01T00:00:00Z')]);
   assert.match(byAge ?? '', /on listener http of Gateway default\/gw only by the tie-break \(same kgateway\.dev\/policy-weight 0; default\/z-open is older \(creationTimestamp 2024-01-01T00:00:00Z, default\/a-jwt: 2024-02-01T00:00:00Z\)\)/);
   assert.match(warnings([jwt('b', [target('HTTPRoute', 'app', 'main')]), off('a', [target('HTTPRoute', 'app', 'main')])])[0] ?? '', /on rule main of HTTPRoute default\/app only by the tie-break/);
+  // The older has a creationTimestamp and the other none (it sorts last, "none"); the same creationTimestamp falls to the name (branches no test took).
+  assert.match(warnings([jwt('a-jwt', gw), off('z-open', gw, '2024-01-01T00:00:00Z')])[0] ?? '', /same kgateway\.dev\/policy-weight 0; default\/z-open is older \(creationTimestamp 2024-01-01T00:00:00Z, default\/a-jwt: none\)\): JWT checking is off there/);
+  assert.match(warnings([jwt('jwt-policy', gw, '2024-01-01T00:00:00Z'), off('debug-open', gw, '2024-01-01T00:00:00Z')])[0] ?? '', /same kgateway\.dev\/policy-weight 0; same creationTimestamp, so the first by namespace\/name, default\/debug-open\): JWT checking is off there/);
   // An explicit intent is not warned about: the disable has the higher weight, or the extension
   // wins, or they are at different levels.
   assert.deepEqual(warnings([jwt('jwt-policy', gw), off('debug-open', gw, undefined, '10')]), []);
