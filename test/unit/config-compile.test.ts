@@ -1050,3 +1050,21 @@ test('a fail-closed listener\'s host is not reported as contested by another Gat
   assert.equal(sel?.listener.name, 'sel');
   assert.match(sel?.route.invalid ?? '', /^listener sel: allowedRoutes\.namespaces\.from: Selector is not supported by jwtgate/);
 });
+
+test('contested hosts: a Gateway\'s later wildcard under a suffix that Gateway noted first and another Gateway noted second is reported against the other Gateway (branch no test took)', () => {
+  const at = (name: string, ts: string, listeners: Doc[]): Doc => ({ ...gateway({ listeners }, name), metadata: { ...md(name), creationTimestamp: ts } });
+  const s = build([
+    at('g1', '2024-01-01T00:00:00Z', [{ name: 'http', protocol: 'HTTP', port: 8080 }]),
+    at('g2', '2024-02-01T00:00:00Z', [{ name: 'wild', protocol: 'HTTP', port: 8080, hostname: '*.example.com' }, { name: 'any', protocol: 'HTTP', port: 8080 }]),
+    route({ parentRefs: [{ name: 'g1' }], hostnames: ['*.example.com'] }, 'r1'),
+    route({ parentRefs: [{ name: 'g2', sectionName: 'wild' }], hostnames: ['*.example.com'] }, 'r2'),
+    route({ parentRefs: [{ name: 'g2', sectionName: 'any' }], hostnames: ['*.com'] }, 'r3'),
+  ]);
+  assert.deepEqual(
+    errors(s).map((e) => e.slice(0, e.indexOf(': jwtgate serves'))),
+    [
+      'Gateway/default/g1 spec.listeners[0]: host *.example.com is routed on port 8080 by Gateway default/g2 (listener "wild") and by this Gateway (listener "http")',
+      'Gateway/default/g2 spec.listeners[1]: host *.com is routed on port 8080 by Gateway default/g1 (listener "http") and by this Gateway (listener "any")',
+    ],
+  );
+});
