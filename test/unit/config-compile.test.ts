@@ -1068,3 +1068,17 @@ test('contested hosts: a Gateway\'s later wildcard under a suffix that Gateway n
     ],
   );
 });
+
+test('a ListenerSet listener without hostname on a port its Gateway serves fails closed for every host no other listener takes (branch no test took)', () => {
+  const s = build([
+    gateway({ allowedListeners: { namespaces: { from: 'Same' } }, listeners: [{ name: 'http', protocol: 'HTTP', port: 8080, hostname: 'api.example.com' }] }),
+    route(),
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'ListenerSet', metadata: md('ls'), spec: { parentRef: { name: 'gw' }, listeners: [{ name: 'any', protocol: 'HTTP', port: 8080 }] } },
+  ]);
+  assert.deepEqual(errors(s), [
+    "ListenerSet/default/ls spec.listeners[0]: ListenerSet default/ls listener any: ListenerSets are not supported by jwtgate: requests for any host no other listener of the port takes on port 8080 (Gateway default/gw) get 500 rather than reach the Gateway's other listeners' routes",
+  ]);
+  const t = s.ports.get(8080)!;
+  assert.equal(selectRoute(t, req('api.example.com', '/'))?.route.route, 'default/app');
+  assert.match(selectRoute(t, req('www.example.com', '/'))?.route.invalid ?? '', /ListenerSets are not supported by jwtgate/);
+});
