@@ -1082,3 +1082,12 @@ test('a ListenerSet listener without hostname on a port its Gateway serves fails
   assert.equal(selectRoute(t, req('api.example.com', '/'))?.route.route, 'default/app');
   assert.match(selectRoute(t, req('www.example.com', '/'))?.route.invalid ?? '', /ListenerSets are not supported by jwtgate/);
 });
+
+test('a BackendTLSPolicy without targetRefs, or with targetRefs that is not a list, is warned about as unsupported and marks no backend as TLS; the compile goes on (branch no test took)', () => {
+  for (const spec of [{}, { targetRefs: 'app' }, { targetRefs: { kind: 'Service', name: 'app' } }] as Doc[]) {
+    const s = build([gateway(), route(), { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'BackendTLSPolicy', metadata: md('b'), spec }]);
+    assert.deepEqual(errors(s), [], JSON.stringify(spec));
+    assert.ok(s.problems.some((p) => p.resource === 'BackendTLSPolicy/default/b' && p.severity === 'warning' && /^BackendTLSPolicy is not supported by jwtgate/.test(p.message)), JSON.stringify(s.problems));
+    assert.equal(pickBackend(selectRoute(s.ports.get(8080)!, req('h'))!.route, 0)?.key, 'Service/default/app:80');
+  }
+});
