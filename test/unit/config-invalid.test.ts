@@ -629,3 +629,43 @@ test('a policy in the global policy namespace: its ListenerSet targetSelectors d
     'target kind ListenerSet: ListenerSets are not served by jwtgate, so this target attaches to nothing here, where kgateway attaches the policy to it (these matchLabels select no ListenerSet here)',
   ]);
 });
+
+test('a document without spec: one "spec: Required value" error for each kind whose CRD requires it (the HTTPRoute a warning that it is attached nowhere), and no other problem or throw (branches no test took)', () => {
+  const kinds: [string, string, string[]][] = [
+    [GWAPI, 'HTTPRoute', ['warning spec.parentRefs: no parentRefs: the route is not attached to any Gateway']],
+    [KGW, 'GatewayExtension', ['error spec: Required value']],
+    [KGW, 'Backend', ['error spec: Required value']],
+    [KGW, 'BackendConfigPolicy', ['error spec: Required value']],
+    [GWAPI, 'ListenerSet', ['error spec: Required value']],
+    [KGW, 'ListenerPolicy', ['error spec: Required value']],
+    ['gateway.networking.k8s.io/v1beta1', 'ReferenceGrant', ['error spec: Required value']],
+    [KGW, 'TrafficPolicy', ['error spec: Required value']],
+  ];
+  for (const [apiVersion, kind, want] of kinds) {
+    const problems = compile([{ apiVersion, kind, metadata: md('x') }]);
+    assert.deepEqual(
+      problems.map((p) => `${p.severity} ${p.path}: ${p.message}`),
+      want,
+      kind,
+    );
+    assert.ok(problems.every((p) => p.resource === `${kind}/default/x`), kind);
+  }
+  // With the resources they would act on: a ReferenceGrant without spec permits nothing, a
+  // ListenerPolicy without spec targets nothing, a BackendConfigPolicy without spec sets no TLS.
+  const withTargets = compile([
+    gateway(),
+    rule({ backendRefs: [{ name: 'db', namespace: 'shared', port: 5432 }] }),
+    { apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: md('x', 'shared') },
+    { apiVersion: KGW, kind: 'ListenerPolicy', metadata: md('x') },
+    { apiVersion: KGW, kind: 'BackendConfigPolicy', metadata: md('x') },
+  ]);
+  assert.deepEqual(
+    withTargets.filter((p) => p.severity === 'error').map((p) => `${p.resource} ${p.path}: ${p.message}`),
+    [
+      'ReferenceGrant/shared/x spec: Required value',
+      'ListenerPolicy/default/x spec: Required value',
+      'BackendConfigPolicy/default/x spec: Required value',
+      'HTTPRoute/default/app spec.rules[0].backendRefs[0].namespace: backendRef to Service shared/db is not permitted: no ReferenceGrant in namespace shared allows HTTPRoutes from namespace default (requests for it get 500)',
+    ],
+  );
+});
