@@ -571,7 +571,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         if (pr.kind.endsWith('ListenerSet')) {
           cx.warn(pp, `parent ${pr.group}/${pr.kind} is not supported by jwtgate (only Gateway): this parentRef is ignored, as ListenerSets are not served; what requests for it get: ${describeSet(pr.group, pr.kind, pr.namespace, pr.name, pr.sectionName)}`);
         }
-        parentResults.push({ accepted: false, reason: 'InvalidKind', message: `parent ${pr.group}/${pr.kind} not supported` });
+        parentResults.push({ accepted: false, reason: 'InvalidKind', message: `parent ${pr.group || 'core'}/${pr.kind} not supported` });
         return;
       }
       const gkey = nk(pr.namespace, pr.name);

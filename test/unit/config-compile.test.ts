@@ -274,6 +274,13 @@ test('backends: a backendRef of a kind jwtgate cannot resolve is ResolvedRefs Fa
   assert.deepEqual(r.backends.map((b) => [b.target?.key, b.weight]), [['Service/default/app:80', 3], [undefined, 1]]);
 });
 
+test('status: a parentRef to a core-group kind (a Service) is Accepted False / InvalidKind, named core/Service as in its warning', () => {
+  const s = build([gateway(), route({ parentRefs: [{ group: '', kind: 'Service', name: 'svc' }] })]);
+  const rs = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
+  const accepted = rs.conditions.find((c) => c.type === 'Accepted')!;
+  assert.deepEqual([accepted.status, accepted.reason, accepted.message], ['False', 'InvalidKind', 'parent core/Service not supported']);
+});
+
 test('backends: a cross-namespace backendRef needs a ReferenceGrant from HTTPRoute', () => {
   const grant = {
     apiVersion: 'gateway.networking.k8s.io/v1beta1',
