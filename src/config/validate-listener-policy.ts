@@ -9,7 +9,7 @@
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
-import { isObject, list, obj, ParseCtx, stringMap } from './schema.js';
+import { describe, isObject, list, obj, ParseCtx, stringMap } from './schema.js';
 import { documentSchema, group, kind, modelBase, objectName, sectionName } from './validate-common.js';
 
 /** Listener-level fields that only tune what kgateway serves: warned about, not applied. */
@@ -84,13 +84,22 @@ export function validateListenerPolicy(raw: RawResource, problems: ConfigProblem
     if (tuning.has(k)) cx.warn(p, `${k} is ignored: jwtgate does not apply ${raw.kind} settings`);
     else deny(p, k);
   };
+  // The API server refuses a value of the wrong type (the resource then does not exist): said, and
+  // nothing of it applied.
+  const asObject = (v: unknown, path: string): Record<string, unknown> | undefined => {
+    if (isObject(v)) return v;
+    if (v !== null && v !== undefined) cx.error(path, `Invalid value: ${describe(v, cx, path)}: must be an object`);
+    return undefined;
+  };
   const http = (v: unknown, path: string): void => {
-    if (!isObject(v)) return;
-    for (const [k, x] of Object.entries(v)) if (x !== null && x !== undefined) setting(TUNING_HTTP, k, `${path}.${k}`);
+    const o = asObject(v, path);
+    if (o === undefined) return;
+    for (const [k, x] of Object.entries(o)) if (x !== null && x !== undefined) setting(TUNING_HTTP, k, `${path}.${k}`);
   };
   const listener = (v: unknown, path: string): void => {
-    if (!isObject(v)) return;
-    for (const [k, x] of Object.entries(v)) {
+    const o = asObject(v, path);
+    if (o === undefined) return;
+    for (const [k, x] of Object.entries(o)) {
       if (x === null || x === undefined) continue;
       if (k === 'httpSettings') http(x, `${path}.${k}`);
       else setting(TUNING_LISTENER, k, `${path}.${k}`);
@@ -103,7 +112,10 @@ export function validateListenerPolicy(raw: RawResource, problems: ConfigProblem
         // Its spec holds the HTTPSettings fields itself.
         setting(TUNING_HTTP, k, `spec.${k}`);
       } else if (k === 'default') listener(x, 'spec.default');
-      else if (k === 'perPort' && Array.isArray(x)) x.forEach((pp, i) => listener(isObject(pp) ? pp['listener'] : undefined, `spec.perPort[${i}].listener`));
+      else if (k === 'perPort' && Array.isArray(x)) x.forEach((pp, i) => {
+        const o = asObject(pp, `spec.perPort[${i}]`);
+        if (o !== undefined) listener(o['listener'], `spec.perPort[${i}].listener`);
+      });
       else deny(`spec.${k}`, k);
     }
   }

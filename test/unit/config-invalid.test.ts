@@ -240,6 +240,11 @@ const cases: Case[] = [
   // ----- ListenerPolicy / HTTPListenerPolicy: fields that deny or strip leave the Gateway unserved
   { name: 'ListenerPolicy rbac', docs: [gateway(), listenerPolicy({ default: { rbac: { action: 'Allow' } } })], resource: 'ListenerPolicy/default/lp', path: 'spec.default.rbac', message: 'rbac (connection access control) is not applied by jwtgate: every request for the hosts of the Gateways this ListenerPolicy targets answers 500' },
   { name: 'ListenerPolicy rbac refuses its Gateway', docs: [gateway(), listenerPolicy({ default: { rbac: { action: 'Allow' } } })], resource: G, path: 'spec', message: 'ListenerPolicy default/lp sets spec.default.rbac, which jwtgate does not apply: every request for the Gateway\'s hosts answers 500' },
+  // A value of the wrong type: the API server refuses the ListenerPolicy (it does not exist), so its Gateway is served without it.
+  { name: 'ListenerPolicy default not an object', docs: [gateway(), listenerPolicy({ default: 'x' })], resource: 'ListenerPolicy/default/lp', path: 'spec.default', message: 'Invalid value: string "x": must be an object' },
+  { name: 'ListenerPolicy default.httpSettings not an object', docs: [gateway(), listenerPolicy({ default: { httpSettings: 5 } })], resource: 'ListenerPolicy/default/lp', path: 'spec.default.httpSettings', message: 'Invalid value: number 5: must be an object' },
+  { name: 'ListenerPolicy perPort item not an object', docs: [gateway(), listenerPolicy({ perPort: ['y'] })], resource: 'ListenerPolicy/default/lp', path: 'spec.perPort[0]', message: 'Invalid value: string "y": must be an object' },
+  { name: 'ListenerPolicy perPort listener not an object', docs: [gateway(), listenerPolicy({ perPort: [{ port: 8080, listener: ['z'] }] })], resource: 'ListenerPolicy/default/lp', path: 'spec.perPort[0].listener', message: 'Invalid value: a list: must be an object' },
   { name: 'ListenerPolicy perPort earlyRequestHeaderModifier', docs: [gateway(), listenerPolicy({ perPort: [{ port: 8080, listener: { httpSettings: { earlyRequestHeaderModifier: { remove: ['x-user-id'] } } } }] })], resource: 'ListenerPolicy/default/lp', path: 'spec.perPort[0].listener.httpSettings.earlyRequestHeaderModifier', message: 'earlyRequestHeaderModifier (headers set or removed before routing) is not applied by jwtgate' },
   { name: 'HTTPListenerPolicy earlyRequestHeaderModifier', docs: [gateway(), { ...listenerPolicy({ earlyRequestHeaderModifier: { remove: ['x-user-id'] } }), kind: 'HTTPListenerPolicy' }], resource: 'HTTPListenerPolicy/default/lp', path: 'spec.earlyRequestHeaderModifier', message: 'not applied by jwtgate: every request for the hosts of the Gateways this HTTPListenerPolicy targets answers 500' },
   { name: 'ListenerPolicy unknown field fails closed', docs: [gateway(), listenerPolicy({ default: { httpSettings: { ipAllowList: ['10.0.0.0/8'] } } })], resource: 'ListenerPolicy/default/lp', path: 'spec.default.httpSettings.ipAllowList', message: 'ipAllowList (a field jwtgate does not know, which could deny or strip) is not applied by jwtgate' },
@@ -447,6 +452,17 @@ for (const file of readdirSync(invalidDir).filter((f) => f.endsWith('.yaml')).so
     }
   });
 }
+
+test('a ListenerPolicy with a value of the wrong type is reported and not applied: its Gateway is served (the API server would refuse the policy, not the Gateway)', () => {
+  const problems = compile([gateway(), listenerPolicy({ default: 'x', perPort: ['y'] })]);
+  assert.deepEqual(
+    problems.filter((p) => p.severity === 'error').map((p) => [p.resource, p.path]),
+    [
+      ['ListenerPolicy/default/lp', 'spec.default'],
+      ['ListenerPolicy/default/lp', 'spec.perPort[0]'],
+    ],
+  );
+});
 
 test('all problems are collected, not only the first', () => {
   const problems = compile([
