@@ -276,7 +276,9 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
       if (r.filters.length > 16) cx.error(`${p}.filters`, `Too many: ${r.filters.length}: must have at most 16 items`);
       r.filters.forEach((rf, j) => {
         const fp = `${p}.filters[${j}]`;
-        const f = rf === null ? undefined : filter.parse(rf, fp, cx);
+        // A null item: the API server refuses the route (list items must be objects); here the rule answers 500.
+        if (rf === null || rf === undefined) return void cx.error(fp, 'Invalid value: null: list items must not be empty');
+        const f = filter.parse(rf, fp, cx);
         if (!f || f.type === undefined) return;
         if (f.type !== 'ExtensionRef') {
           cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
@@ -307,7 +309,8 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
       r.backendRefs.forEach((rb, j) => {
         const bp = `${p}.backendRefs[${j}]`;
         const b0 = cx.errors;
-        const b = rb === null ? undefined : backendRef.parse(rb, bp, cx);
+        if (rb === null || rb === undefined) return void cx.error(bp, 'Invalid value: null: list items must not be empty');
+        const b = backendRef.parse(rb, bp, cx);
         if (!b || cx.errors !== b0) return;
         // kgateway applies a backendRef's filters to the requests sent to that backend (an
         // ExtensionRef TrafficPolicy's jwtAuth included), and Gateway API forbids skipping a

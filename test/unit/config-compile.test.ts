@@ -274,6 +274,19 @@ test('backends: a backendRef of a kind jwtgate cannot resolve is ResolvedRefs Fa
   assert.deepEqual(r.backends.map((b) => [b.target?.key, b.weight]), [['Service/default/app:80', 3], [undefined, 1]]);
 });
 
+test('a null item in a rule\'s filters or backendRefs is an error at its index, and the rule answers 500 (the API server refuses the route; the item was skipped silently, so the rule was served)', () => {
+  for (const rule of [{ filters: [null], backendRefs: [{ name: 'app', port: 80 }] }, { backendRefs: [{ name: 'app', port: 80 }, null] }]) {
+    const s = build([gateway(), route({ rules: [rule] })]);
+    const at = rule.filters ? 'spec.rules[0].filters[0]' : 'spec.rules[0].backendRefs[1]';
+    assert.deepEqual(
+      s.problems.filter((p) => p.severity === 'error').map((p) => [p.resource, p.path, p.message]),
+      [['HTTPRoute/default/app', at, 'Invalid value: null: list items must not be empty']],
+    );
+    const r = selectRoute(s.ports.get(8080)!, req('h'))!.route;
+    assert.match(String(r.invalid), new RegExp(`^${at.replace(/[[\].]/g, '\\$&')}: Invalid value: null`));
+  }
+});
+
 test('status: a parentRef to a core-group kind (a Service) is Accepted False / InvalidKind, named core/Service as in its warning', () => {
   const s = build([gateway(), route({ parentRefs: [{ group: '', kind: 'Service', name: 'svc' }] })]);
   const rs = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
