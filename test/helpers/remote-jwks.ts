@@ -1,8 +1,12 @@
 // Manifests for remote-JWKS tests: a Static Backend pointing at the JWKS server, the
 // GatewayExtension `selfminted-jwt` (kgateway-system, the name the seed's TrafficPolicy uses)
 // with one jwks.remote provider, and that TrafficPolicy on the harness Gateway. Plus a logger
-// that keeps its lines, and a token minter for the JWKS server's keys.
+// that keeps its lines, a token minter for the JWKS server's keys, and a gateway started on those
+// manifests with that logger.
 import { createLogger, type Logger } from '../../src/observability/log.js';
+import type { GatewayOptions } from '../../src/gateway.js';
+import { startHarness, type Harness } from './harness.js';
+import { JWKS_PATH } from './jwks-server.js';
 import { mint } from './tokens.js';
 import type { SigningKey } from './signing-keys.js';
 
@@ -69,4 +73,25 @@ export function captureLog(): CapturedLog {
 /** An RS256 token for `key`, issuer ISSUER, valid for 10 minutes. */
 export function tokenFor(key: SigningKey, over: { kid?: string; iss?: string } = {}): string {
   return mint({ alg: 'RS256', key: key.privateKey, kid: over.kid ?? key.kid, payload: { iss: over.iss ?? ISSUER, sub: 'tester', exp: Math.floor(Date.now() / 1000) + 600 } });
+}
+
+/**
+ * Runs `fn` against a gateway on the remote-JWKS manifests for the JWKS server on `port` (its
+ * `path`, default JWKS_PATH), logging into a CapturedLog; closes the gateway after.
+ */
+export async function withGateway(
+  o: Omit<RemoteOpts, 'url' | 'backendPort'> & { port: number; path?: string; gateway?: Partial<GatewayOptions> },
+  fn: (h: Harness, log: CapturedLog) => Promise<void>,
+): Promise<void> {
+  const log = captureLog();
+  const { port, path, gateway, ...rest } = o;
+  const h = await startHarness({
+    manifests: [remoteJwksManifests({ url: `http://127.0.0.1:${port}${path ?? JWKS_PATH}`, backendPort: port, ...rest })],
+    gateway: { logger: log.logger, ...gateway },
+  });
+  try {
+    await fn(h, log);
+  } finally {
+    await h.close();
+  }
 }

@@ -6,30 +6,15 @@
 // 6 s bound. Through the real gateway and refresher thread, against a JWKS server on loopback.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import type { Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { JWKS_PATH, startJwksServer, waitFor } from '../helpers/jwks-server.js';
-import { captureLog, EXT_ID, remoteJwksManifests, tokenFor, type CapturedLog, type RemoteOpts } from '../helpers/remote-jwks.js';
+import { EXT_ID, tokenFor, withGateway } from '../helpers/remote-jwks.js';
 import { jwksOf, rsaSigningKey } from '../helpers/signing-keys.js';
 import type { Worker } from 'node:worker_threads';
-import type { GatewayOptions } from '../../src/gateway.js';
 
 const K1 = rsaSigningKey('k1');
 const K2 = rsaSigningKey('k2');
-
-async function withGateway(o: Omit<RemoteOpts, 'url' | 'backendPort'> & { port: number; gateway?: Partial<GatewayOptions> }, fn: (h: Harness, log: CapturedLog) => Promise<void>): Promise<void> {
-  const log = captureLog();
-  const { port, gateway, ...rest } = o;
-  const h = await startHarness({
-    manifests: [remoteJwksManifests({ url: `http://127.0.0.1:${port}${JWKS_PATH}`, backendPort: port, ...rest })],
-    gateway: { logger: log.logger, ...gateway },
-  });
-  try {
-    await fn(h, log);
-  } finally {
-    await h.close();
-  }
-}
 
 const call = (h: Harness, token: string) => request({ port: h.port, headers: { authorization: `Bearer ${token}` } });
 

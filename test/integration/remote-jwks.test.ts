@@ -4,38 +4,20 @@
 // removal, the refresher thread dying. Every test counts the fetches the server received.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import type { Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { freePort, JWKS_PATH, startJwksServer, waitFor, type Answer } from '../helpers/jwks-server.js';
-import { captureLog, EXT_ID, ISSUER, remoteJwksManifests, tokenFor, type CapturedLog, type RemoteOpts } from '../helpers/remote-jwks.js';
+import { EXT_ID, ISSUER, tokenFor, withGateway } from '../helpers/remote-jwks.js';
 import { mint } from '../helpers/tokens.js';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import { jwksOf, rsaSigningKey } from '../helpers/signing-keys.js';
-import type { GatewayOptions } from '../../src/gateway.js';
 import { startAdmin } from '../../src/observability/admin.js';
 
 const K1 = rsaSigningKey('k1');
 const K2 = rsaSigningKey('k2');
 const STRANGER = rsaSigningKey('stranger');
 const INVALID = 'Bearer realm="http://www.example.com:8080/headers", error="invalid_token"';
-
-async function withGateway(
-  o: Omit<RemoteOpts, 'url' | 'backendPort'> & { port: number; path?: string; gateway?: Partial<GatewayOptions> },
-  fn: (h: Harness, log: CapturedLog) => Promise<void>,
-): Promise<void> {
-  const log = captureLog();
-  const { port, path, gateway, ...rest } = o;
-  const h = await startHarness({
-    manifests: [remoteJwksManifests({ url: `http://127.0.0.1:${port}${path ?? JWKS_PATH}`, backendPort: port, ...rest })],
-    gateway: { logger: log.logger, ...gateway },
-  });
-  try {
-    await fn(h, log);
-  } finally {
-    await h.close();
-  }
-}
 
 const call = (h: Harness, token: string) => request({ port: h.port, headers: { authorization: `Bearer ${token}` } });
 const stats = (h: Harness) => h.gateway.jwksRefresher!.stats(EXT_ID)!;
