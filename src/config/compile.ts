@@ -28,7 +28,7 @@ import type {
 } from './snapshot.js';
 import { validateResources, type ValidatedConfig } from './validate.js';
 import type { BackendModel } from './validate-backend.js';
-import { backendRefKind, editDistance, GATEWAY_API_GROUP, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
+import { backendRefKind, editDistance, GATEWAY_API_GROUP, groupKind, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendRefModel, HTTPRouteModel, RuleModel } from './validate-httproute.js';
 import { referenceAllowed, type BackendConfigPolicyModel, type ReferenceGrantModel } from './validate-misc.js';
@@ -571,7 +571,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         if (pr.kind.endsWith('ListenerSet')) {
           cx.warn(pp, `parent ${pr.group}/${pr.kind} is not supported by jwtgate (only Gateway): this parentRef is ignored, as ListenerSets are not served; what requests for it get: ${describeSet(pr.group, pr.kind, pr.namespace, pr.name, pr.sectionName)}`);
         }
-        parentResults.push({ accepted: false, reason: 'InvalidKind', message: `parent ${pr.group || 'core'}/${pr.kind} not supported` });
+        parentResults.push({ accepted: false, reason: 'InvalidKind', message: `parent ${groupKind(pr.group, pr.kind)} not supported` });
         return;
       }
       const gkey = nk(pr.namespace, pr.name);
@@ -1062,7 +1062,7 @@ function resolveBackendRef(
     // Gateway API: an unsupported kind is ResolvedRefs False / InvalidKind, and only the requests
     // drawn to it get 500 (kgateway points its share at a cluster Envoy does not have).
     const delegation = ref.group === GATEWAY_API_GROUP && ref.kind === 'HTTPRoute' ? ' (route delegation, a backendRef to HTTPRoutes, is not supported by jwtgate)' : '';
-    const message = `backendRef ${ref.group || 'core'}/${ref.kind} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend)${delegation}: requests drawn to it get 500`;
+    const message = `backendRef ${groupKind(ref.group, ref.kind)} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend)${delegation}: requests drawn to it get 500`;
     cx.error(`${p}.kind`, message);
     return { ok: false, reason: 'InvalidKind', message };
   }

@@ -13,7 +13,7 @@ import { localJwksError, privateKeyMembers } from './jwks-hints.js';
 import type { ImportedKey, JwtExtension, JwtProvider, KeySetSource, RemoteKeySet } from './snapshot.js';
 import { ParseCtx } from './schema.js';
 import type { BackendModel } from './validate-backend.js';
-import { backendRefKind, KGATEWAY_GROUP } from './validate-common.js';
+import { backendRefKind, groupKind, KGATEWAY_GROUP } from './validate-common.js';
 import {
   DEFAULT_BACKOFF_BASE_MS,
   DEFAULT_FAILED_REFETCH_MS,
@@ -202,7 +202,7 @@ function compileRemote(
   let alternates: { host: string; port: number }[] | undefined;
   const refKind = backendRefKind(ref.group, ref.kind);
   if (!refKind) {
-    fail(bp, `jwt: remote jwks: unresolved backend ref: kind ${ref.group || 'core'}/${ref.kind} is not supported (Service or gateway.kgateway.dev Backend)`);
+    fail(bp, `jwt: remote jwks: unresolved backend ref: kind ${groupKind(ref.group, ref.kind)} is not supported (Service or gateway.kgateway.dev Backend)`);
     return undefined;
   }
   if (!referenceAllowed(cxt.referenceGrants, { group: KGATEWAY_GROUP, kind: 'GatewayExtension', namespace: ns }, { group: ref.group, kind: ref.kind, namespace: refNs, name: ref.name })) {

@@ -19,6 +19,11 @@ const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
 export const KGATEWAY_GROUP = 'gateway.kgateway.dev';
 
+/** `group/kind` as messages name a kind; the core group (empty) as `core`. */
+export function groupKind(group: string | undefined, kind: string): string {
+  return `${group || 'core'}/${kind}`;
+}
+
 export function dnsSubdomain(max = 253): Schema<string> {
   return str({ min: 1, max, pattern: DNS_SUBDOMAIN, patternHint: 'must be a lowercase RFC 1123 subdomain (a-z, 0-9, "-", ".")' });
 }

@@ -13,6 +13,7 @@ import {
   documentSchema,
   GATEWAY_API_GROUP,
   group,
+  groupKind,
   headerName,
   hostname,
   kind,
@@ -188,7 +189,7 @@ export function validateHTTPRoute(raw: RawResource, problems: ConfigProblem[]): 
     // A ListenerSet parent is warned about in compile.ts, which knows what its listeners get
     // (500 for their hostnames on a port the parent Gateway serves, else not served at all).
     if ((p.kind !== 'Gateway' || p.group !== GATEWAY_API_GROUP) && !p.kind.endsWith('ListenerSet')) {
-      cx.warn(`spec.parentRefs[${p.index}]`, `parent ${p.group || 'core'}/${p.kind} is not supported by jwtgate (only Gateway): this parentRef is ignored`);
+      cx.warn(`spec.parentRefs[${p.index}]`, `parent ${groupKind(p.group, p.kind)} is not supported by jwtgate (only Gateway): this parentRef is ignored`);
     }
   });
   if (s && parentRefs.length === 0) cx.warn('spec.parentRefs', 'no parentRefs: the route is not attached to any Gateway');
@@ -292,7 +293,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
         // A kind or name that failed its schema is reported with its path already.
         if (typeof er.kind !== 'string' || typeof er.name !== 'string') return;
         if (er.group !== KGATEWAY_GROUP || er.kind !== 'TrafficPolicy') {
-          cx.error(`${fp}.extensionRef`, `filter type ExtensionRef to ${er.group || 'core'}/${er.kind} not supported by jwtgate (only gateway.kgateway.dev/TrafficPolicy)`);
+          cx.error(`${fp}.extensionRef`, `filter type ExtensionRef to ${groupKind(er.group, er.kind)} not supported by jwtgate (only gateway.kgateway.dev/TrafficPolicy)`);
           return;
         }
         policyFilters.push({ name: er.name, path: `${fp}.extensionRef` });
