@@ -331,3 +331,38 @@ test("an upstream header value's trailing spaces and tabs are stripped before it
     upstream.unref();
   }
 });
+
+test("an upstream status Node's table has no reason phrase for (599) reaches the client with its code and the reason 'Unknown', as Envoy's codec writes it; the body is intact and the connection carries on", async () => {
+  // Answers every request 599 with its own reason phrase, which is not passed on.
+  const upstream = net.createServer((sock) => {
+    let seen = '';
+    sock.on('error', () => {});
+    sock.on('data', (d: Buffer) => {
+      seen += d.toString('latin1');
+      for (let end = seen.indexOf('\r\n\r\n'); end >= 0; end = seen.indexOf('\r\n\r\n')) {
+        seen = seen.slice(end + 4);
+        sock.write('HTTP/1.1 599 Network Connect Timeout\r\ncontent-length: 4\r\n\r\nslow');
+      }
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const upstreamPort = (upstream.address() as net.AddressInfo).port;
+  const g = await startHarness({ base: () => sampleApp(upstreamPort) });
+  const c = await Conn.open(g.port);
+  try {
+    for (let i = 0; i < 2; i++) {
+      const res = await c.exchange('GET /x HTTP/1.1\r\nHost: www.example.com:8080');
+      assert.equal(res.status, 599);
+      assert.equal(res.body, 'slow');
+    }
+    assert.equal(c.closed, false);
+    c.sock.write('GET /x HTTP/1.1\r\nHost: www.example.com:8080\r\n\r\n');
+    await waitFor(() => c.extra.includes('slow'), 'the third answer');
+    assert.match(c.extra, /^HTTP\/1\.1 599 Unknown\r\n/);
+  } finally {
+    c.close();
+    await g.close();
+    upstream.close();
+    upstream.unref();
+  }
+});

@@ -12,6 +12,8 @@ import { request } from '../helpers/http-client.js';
 import { waitFor } from '../helpers/jwks-server.js';
 import { createLogger } from '../../src/observability/log.js';
 import { patternBytes } from '../../src/upstream/echo.js';
+import { HttpServer } from '../../src/http/server.js';
+import { StartupError } from '../../src/errors.js';
 
 const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
 const basic = readFileSync(path.join(seedManifestsDir, '01-basic-jwt.yaml'), 'utf8');
@@ -507,5 +509,22 @@ spec:
     assert.equal(g.echo.received.length, 1);
   } finally {
     await g.close();
+  }
+});
+
+test('a port already taken on an IPv6 host: listen fails with the address bracketed ([::1]:port), as the CLI reports it', async () => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '::1', resolve));
+  const port = (taken.address() as net.AddressInfo).port;
+  const server = new HttpServer({ host: '::1', maxRequestHeadersBytes: 60 * 1024 }, () => {}, () => {});
+  try {
+    await assert.rejects(server.listen(8080, port), (err: Error) => {
+      assert.ok(err instanceof StartupError);
+      assert.equal(err.message, `cannot listen on [::1]:${port} (Gateway listener port 8080): the port is in use or not permitted, or the address is not one of this machine's`);
+      return true;
+    });
+  } finally {
+    server.close();
+    await new Promise<void>((resolve) => taken.close(() => resolve()));
   }
 });
