@@ -635,3 +635,34 @@ test('a request undici refuses inside dispatch anyway (a header name that is not
     await fwd.close();
   }
 });
+
+test('a chunked body already over maxRequestBodyBytes when the forwarder takes it (chunks buffered during the auth check, handed over at once): 413, and nothing is sent upstream', async () => {
+  // UwsExchange.onBody hands over what it buffered synchronously, inside the onBody call.
+  class BufferedExchange extends FakeExchange {
+    override onBody(cb: (chunk: Buffer, isLast: boolean) => void): void {
+      cb(Buffer.alloc(600, 1), false);
+      cb(Buffer.alloc(600, 2), false);
+      super.onBody(cb);
+    }
+  }
+  const fwd = new Forwarder({ maxRequestBodyBytes: 1000 });
+  const e = await startEchoUpstream({ port: 0 });
+  try {
+    const fx = new BufferedExchange({ chunked: true, body: Buffer.alloc(100) });
+    const outcomes: ProxyOutcome[] = [];
+    fwd.forward(gatewayRequest({ method: 'POST', path: '/anything', headers: ['host', 'h', 'transfer-encoding', 'chunked'] }), target(e.port), fx, (o) => outcomes.push(o));
+    await fx.finished();
+    assert.equal(fx.status, 413);
+    assert.equal(fx.bodyText, ERRORS.REQUEST_BODY_TOO_LARGE.body);
+    // A request sent after it on the same forwarder is the first and only one the upstream sees.
+    const { fx: next } = await forwardOnce<ProxyOutcome>(fwd, target(e.port), { path: '/get' });
+    assert.equal(next.status, 200);
+    assert.deepEqual(e.received.map((r) => r.url), ['/get']);
+    assert.equal(outcomes.length, 1);
+    assert.equal(outcomes[0]!.code, 'REQUEST_BODY_TOO_LARGE');
+    assert.equal(fwd.stats().errors.REQUEST_BODY_TOO_LARGE, 1);
+  } finally {
+    await fwd.close();
+    await e.close();
+  }
+});
