@@ -207,6 +207,24 @@ test('an upload accepted after a pooled check (its first bytes buffered while th
   }
 });
 
+test('a small chunked upload that arrives whole with its head, before its pooled check ends, reaches the upstream whole and its end is passed on (200 at once, not a hang)', async () => {
+  const g = await startHarness({ manifests: [basic], gateway: { verifyMode: 'pool' } });
+  const c = await Conn.open(g.port);
+  try {
+    // One write: the head and the whole chunked body, buffered while the worker checks the token.
+    // Without a length, the last chunk's flag is the only end the upstream request gets.
+    c.sock.write(`POST /anything HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n`);
+    const res = await c.read(false);
+    assert.equal(res.status, 200);
+    assert.equal(g.echo.received.length, 1);
+    assert.equal(g.echo.received[0]!.bodyLength, 11);
+    assert.equal(g.gateway.metrics.get('jwtgate_verify_pool_tasks_total', 'ok'), 1, 'the check went through the pool');
+  } finally {
+    c.close();
+    await g.close();
+  }
+});
+
 test('an upload answered 401 after a pooled check, with more than 64 KiB already buffered: the rest is read and dropped, and the connection carries on', async () => {
   const g = await startHarness({ manifests: [basic], gateway: { verifyMode: 'pool' } });
   const c = await Conn.open(g.port);
