@@ -79,6 +79,30 @@ class Conn {
   }
 }
 
+/** A raw HTTP/1.1 upstream on loopback: every request head it reads is answered with `answer(target)`, written as it is. */
+async function rawUpstream(answer: (target: string) => string): Promise<{ port: number; close(): void }> {
+  const server = net.createServer((sock) => {
+    let seen = '';
+    sock.on('error', () => {});
+    sock.on('data', (d: Buffer) => {
+      seen += d.toString('latin1');
+      for (let end = seen.indexOf('\r\n\r\n'); end >= 0; end = seen.indexOf('\r\n\r\n')) {
+        const target = seen.slice(0, end).split(' ')[1]!;
+        seen = seen.slice(end + 4);
+        sock.write(answer(target));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => {
+      server.close();
+      server.unref();
+    },
+  };
+}
+
 let h: Harness;
 before(async () => {
   h = await startHarness({ manifests: [basic] });
@@ -280,21 +304,8 @@ test('an upstream that answers before reading the upload: the client gets the an
 
 test("an upstream 304 carrying the entity's Content-Length (RFC 9110 §8.6) reaches the client as it is, and the connection carries on", async () => {
   // Answers every request by its path: /304 with Content-Length 1234 and no body, else 200 "ok".
-  const upstream = net.createServer((sock) => {
-    let seen = '';
-    sock.on('error', () => {});
-    sock.on('data', (d: Buffer) => {
-      seen += d.toString('latin1');
-      for (let end = seen.indexOf('\r\n\r\n'); end >= 0; end = seen.indexOf('\r\n\r\n')) {
-        const target = seen.slice(0, end).split(' ')[1];
-        seen = seen.slice(end + 4);
-        sock.write(target === '/304' ? 'HTTP/1.1 304 Not Modified\r\netag: "v1"\r\ncontent-length: 1234\r\n\r\n' : 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
-      }
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const upstreamPort = (upstream.address() as net.AddressInfo).port;
-  const g = await startHarness({ base: () => sampleApp(upstreamPort) });
+  const upstream = await rawUpstream((target) => (target === '/304' ? 'HTTP/1.1 304 Not Modified\r\netag: "v1"\r\ncontent-length: 1234\r\n\r\n' : 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'));
+  const g = await startHarness({ base: () => sampleApp(upstream.port) });
   const c = await Conn.open(g.port);
   try {
     for (let i = 0; i < 2; i++) {
@@ -313,24 +324,12 @@ test("an upstream 304 carrying the entity's Content-Length (RFC 9110 §8.6) reac
     c.close();
     await g.close();
     upstream.close();
-    upstream.unref();
   }
 });
 
 test("an upstream header value's trailing spaces and tabs are stripped before it reaches the client, as Envoy's codec does", async () => {
-  const upstream = net.createServer((sock) => {
-    let seen = '';
-    sock.on('error', () => {});
-    sock.on('data', (d: Buffer) => {
-      seen += d.toString('latin1');
-      if (!seen.includes('\r\n\r\n')) return;
-      seen = '';
-      sock.write('HTTP/1.1 200 OK\r\nx-pad: v \t \r\nx-inner: a  b\r\ncontent-length: 2\r\n\r\nok');
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const upstreamPort = (upstream.address() as net.AddressInfo).port;
-  const g = await startHarness({ base: () => sampleApp(upstreamPort) });
+  const upstream = await rawUpstream(() => 'HTTP/1.1 200 OK\r\nx-pad: v \t \r\nx-inner: a  b\r\ncontent-length: 2\r\n\r\nok');
+  const g = await startHarness({ base: () => sampleApp(upstream.port) });
   const sock = net.connect(g.port, '127.0.0.1');
   try {
     let raw = '';
@@ -346,26 +345,13 @@ test("an upstream header value's trailing spaces and tabs are stripped before it
     sock.destroy();
     await g.close();
     upstream.close();
-    upstream.unref();
   }
 });
 
 test("an upstream status Node's table has no reason phrase for (599) reaches the client with its code and the reason 'Unknown', as Envoy's codec writes it; the body is intact and the connection carries on", async () => {
   // Answers every request 599 with its own reason phrase, which is not passed on.
-  const upstream = net.createServer((sock) => {
-    let seen = '';
-    sock.on('error', () => {});
-    sock.on('data', (d: Buffer) => {
-      seen += d.toString('latin1');
-      for (let end = seen.indexOf('\r\n\r\n'); end >= 0; end = seen.indexOf('\r\n\r\n')) {
-        seen = seen.slice(end + 4);
-        sock.write('HTTP/1.1 599 Network Connect Timeout\r\ncontent-length: 4\r\n\r\nslow');
-      }
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const upstreamPort = (upstream.address() as net.AddressInfo).port;
-  const g = await startHarness({ base: () => sampleApp(upstreamPort) });
+  const upstream = await rawUpstream(() => 'HTTP/1.1 599 Network Connect Timeout\r\ncontent-length: 4\r\n\r\nslow');
+  const g = await startHarness({ base: () => sampleApp(upstream.port) });
   const c = await Conn.open(g.port);
   try {
     for (let i = 0; i < 2; i++) {
@@ -381,6 +367,5 @@ test("an upstream status Node's table has no reason phrase for (599) reaches the
     c.close();
     await g.close();
     upstream.close();
-    upstream.unref();
   }
 });
