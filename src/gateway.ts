@@ -323,12 +323,12 @@ export class Gateway {
    */
   renderMetrics(): string {
     const ids = [...this.snap.keySets.values()].filter((ks) => ks.kind === 'remote').map((ks) => ks.id);
-    if (ids.length === 0) return this.metrics.render() + renderRefresherRestarts(this.refresher?.restarts ?? 0);
     const sets = ids.map((id) => {
       const stats = this.refresher?.stats(id);
       return { id, keys: this.remoteKeys.get(id)?.length ?? 0, lastSuccessMs: stats?.lastSuccessMs, fetches: stats?.fetches ?? {} };
     });
-    return this.metrics.render() + renderKeySetMetrics(sets, this.refresher?.restarts ?? 0);
+    // The restarts are shown with or without remote key sets (an alert finds 0, not nothing).
+    return this.metrics.render() + (sets.length > 0 ? renderKeySetMetrics(sets) : '') + renderRefresherRestarts(this.refresher?.restarts ?? 0);
   }
 
   private keySetFor(id: string): KeySetRef | undefined {

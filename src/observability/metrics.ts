@@ -113,10 +113,10 @@ export interface KeySetMetrics {
 const labelValue = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
 /**
- * Per remote key set: keys in use, time of the last good fetch, fetches by outcome; and the
- * refresher thread's restarts. The label values are bounded by the configuration.
+ * Per remote key set: keys in use, time of the last good fetch, fetches by outcome. The label
+ * values are bounded by the configuration.
  */
-export function renderKeySetMetrics(sets: readonly KeySetMetrics[], refresherRestarts: number): string {
+export function renderKeySetMetrics(sets: readonly KeySetMetrics[]): string {
   let keys = '';
   let success = '';
   let fetches = '';
@@ -129,8 +129,7 @@ export function renderKeySetMetrics(sets: readonly KeySetMetrics[], refresherRes
   return (
     `# HELP jwtgate_jwks_keys Keys in use for each remote key set (0 before its first good fetch)\n# TYPE jwtgate_jwks_keys gauge\n${keys}` +
     `# HELP jwtgate_jwks_last_success_timestamp_seconds Time of each remote key set's last good fetch\n# TYPE jwtgate_jwks_last_success_timestamp_seconds gauge\n${success}` +
-    `# HELP jwtgate_jwks_provider_fetches_total Remote JWKS fetches by key set and outcome\n# TYPE jwtgate_jwks_provider_fetches_total counter\n${fetches}` +
-    renderRefresherRestarts(refresherRestarts)
+    `# HELP jwtgate_jwks_provider_fetches_total Remote JWKS fetches by key set and outcome\n# TYPE jwtgate_jwks_provider_fetches_total counter\n${fetches}`
   );
 }
 
