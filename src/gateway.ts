@@ -86,7 +86,7 @@ export class Gateway {
   private snap!: Snapshot;
   /** Ports of the snapshot with a route matching on headers or query parameters (re-matched after auth). */
   private rematchPorts: ReadonlySet<number> = new Set();
-  /** Ports whose routes match on a header Envoy's connection manager sets before routing (EDGE_HEADERS). */
+  /** Ports whose routes match on a header Envoy's connection manager sets or checks before routing (EDGE_HEADERS, `referer`). */
   private edgePorts: ReadonlySet<number> = new Set();
   private readonly opts: GatewayOptions;
   private readonly log: Logger;
@@ -377,7 +377,7 @@ export class Gateway {
     const path = normalizePath(req.path);
     if (path === undefined || req.query.includes('#')) return this.deny(ex, 'REQUEST_INVALID', req);
     req.path = path;
-    // A route matching on x-forwarded-for & co. sees Envoy's values, not the client's.
+    // A route matching on x-forwarded-for & co. (or referer) sees Envoy's values, not the client's.
     if (this.edgePorts.size > 0 && this.edgePorts.has(listenerPort)) applyEdgeHeaders(req);
     const route = this.route(listenerPort, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
@@ -546,7 +546,7 @@ function matchesOnHeadersOrQuery(table: PortTable): boolean {
 }
 
 function matchesOnEdgeHeaders(table: PortTable): boolean {
-  return someRoute(table, (r) => r.headers.some((h) => EDGE_HEADERS.has(h.name)));
+  return someRoute(table, (r) => r.headers.some((h) => EDGE_HEADERS.has(h.name) || h.name === 'referer'));
 }
 
 function someRoute(table: PortTable, test: (r: CompiledRoute) => boolean): boolean {

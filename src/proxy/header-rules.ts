@@ -10,8 +10,9 @@
 // `x-user: José` reaches the upstream as the same bytes Envoy would send.
 
 import { randomUUID } from 'node:crypto';
-import { removeHeaders } from '../http/exchange.js';
+import { removeHeader, removeHeaders } from '../http/exchange.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
+import { isValidReferer } from '../http/referer.js';
 
 /**
  * Connection-specific fields never forwarded (RFC 9110 §7.6.1, RFC 9112 §7.1): `connection`
@@ -70,19 +71,26 @@ export const EDGE_HEADERS: ReadonlySet<string> = new Set([
  * Rewrites `req.headers` (a new array) as Envoy's connection manager leaves them before routing:
  * the client address appended to `x-forwarded-for`, `x-forwarded-proto` set to the scheme, a new
  * `x-request-id`, `x-envoy-external-address` set to the client address, the other `x-envoy-*`
- * fields of external requests and `x-forwarded-client-cert` removed. Then `edgeApplied` is set, and upstreamRequestHeaders sends these values as they are.
- * Only on ports whose routes match on one of EDGE_HEADERS: elsewhere the route cannot depend on
- * them and upstreamRequestHeaders does the same in its one pass.
+ * fields of external requests and `x-forwarded-client-cert` removed, a repeated or invalid
+ * `referer` removed. Then `edgeApplied` is set, and upstreamRequestHeaders sends these values as
+ * they are. Only on ports whose routes match on one of EDGE_HEADERS or on `referer`: elsewhere the
+ * route cannot depend on them and upstreamRequestHeaders does the same in its one pass.
  */
 export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddress: string; readonly scheme: string; edgeApplied?: boolean }): void {
   const src = req.headers;
   const out: string[] = [];
   let xff: string | undefined;
+  let referers = 0;
+  let referer = '';
   for (let i = 0; i < src.length; i += 2) {
     const name = src[i]!;
     if (name === 'x-forwarded-for') xff = appendToList(xff, src[i + 1]!);
-    else if (!EDGE_HEADERS.has(name)) out.push(name, src[i + 1]!);
+    else if (!EDGE_HEADERS.has(name)) {
+      if (name === 'referer' && referers++ === 0) referer = src[i + 1]!;
+      out.push(name, src[i + 1]!);
+    }
   }
+  if (referers > 1 || (referers === 1 && !isValidReferer(referer))) removeHeader(out, 'referer');
   if (req.remoteAddress !== '') xff = appendToList(xff, req.remoteAddress);
   if (xff !== undefined) out.push('x-forwarded-for', xff);
   out.push('x-forwarded-proto', req.scheme, 'x-request-id', randomUUID());
@@ -136,6 +144,8 @@ function utf8AsLatin1(s: string): string {
  *   filters and a TrafficPolicy's urlRewrite are refused);
  * - `x-request-id`: a new UUID, a client's value replaced; the `x-envoy-*` fields Envoy strips
  *   from external requests are dropped;
+ * - `referer`: removed when repeated or when its value is not a URL Envoy accepts (isValidReferer),
+ *   as Envoy's connection manager removes it;
  * - any of these that is one of `gatewayHeaders` keeps the value the JWT stage set (the
  *   client's was removed before), as Envoy's jwt_authn replaces what its connection manager set.
  */
@@ -159,6 +169,8 @@ export function upstreamRequestHeaders(req: {
   let hasHost = false;
   let lengthAt = -1;
   let chunked = false;
+  let referers = 0;
+  let referer = '';
   for (let i = 0; i < src.length; i += 2) {
     const name = src[i]!;
     let value = src[i + 1]!;
@@ -182,6 +194,11 @@ export function upstreamRequestHeaders(req: {
       case 'x-forwarded-client-cert':
         if (claimed(gw, name)) break;
         continue;
+      case 'referer':
+        // Checked after the loop: a second one removes both. A claim header of that name was set
+        // after Envoy's check, and applyEdgeHeaders has already checked the client's.
+        if (!edge && !claimed(gw, name) && referers++ === 0) referer = value;
+        break;
       case 'host':
         if (hasHost) continue;
         hasHost = true;
@@ -202,6 +219,7 @@ export function upstreamRequestHeaders(req: {
     out.push(name, value);
   }
   if (chunked && lengthAt !== -1) out.splice(lengthAt, 2);
+  if (referers > 1 || (referers === 1 && !isValidReferer(referer))) removeHeader(out, 'referer');
   if (connection !== undefined) removeNominated(out, connection, REQUEST_PROTECTED, req.gatewayHeaders);
   const authority = NON_ASCII.test(req.authority) ? utf8AsLatin1(req.authority) : req.authority;
   if (!hasHost && authority !== '') out.push('host', authority);

@@ -1,5 +1,6 @@
 // Envoy's connection manager sets x-forwarded-for/-proto and x-request-id, and removes the
-// x-envoy-* fields of an external request and x-forwarded-client-cert, before it picks a route
+// x-envoy-* fields of an external request, x-forwarded-client-cert and an invalid or repeated
+// referer, before it picks a route
 // (ConnectionManagerUtility::mutateRequestHeaders). A route that matches on one of them sees
 // Envoy's values: a client cannot forge them to reach a rule whose JWT check is disabled.
 import test, { after, before } from 'node:test';
@@ -35,6 +36,8 @@ spec:
     - { path: { type: PathPrefix, value: /anything/h }, headers: [{ name: x-envoy-external-address, value: 127.0.0.1 }] }
     - { path: { type: PathPrefix, value: /anything/i }, headers: [{ name: x-forwarded-for, type: RegularExpression, value: '(.*,)?10\\.0\\.[0-9]+\\.[0-9]+' }] }
     - { path: { type: PathPrefix, value: /anything/l }, headers: [{ name: x-forwarded-for, type: RegularExpression, value: '(.*,)?127\\.0\\.0\\.[0-9]+' }] }
+    - { path: { type: PathPrefix, value: /anything/r }, headers: [{ name: referer, type: RegularExpression, value: '.*(#| ).*' }] }
+    - { path: { type: PathPrefix, value: /anything/s }, headers: [{ name: referer, value: 'https://app.example.com/' }] }
     backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: echo }]
   - name: rest
     backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: echo }]
@@ -161,4 +164,45 @@ test('on a dual-stack listener (--host ::) the client address is written as Envo
   } finally {
     await dual.close();
   }
+});
+
+test('a Referer Envoy removes (a fragment, a space, or repeated) cannot reach a rule matching on it: the JWT check applies (401); a valid one matches and reaches the upstream', async () => {
+  const n = h.echo.received.length;
+  for (const [path, referer] of [
+    ['/anything/r', 'https://app.example.com/#top'],
+    ['/anything/r', 'not a url'],
+    ['/anything/s', ['https://app.example.com/', 'https://app.example.com/']],
+  ] as const) {
+    const res = await request({ port: h.port, path, headers: { referer: referer as string | string[] } });
+    assert.equal(res.status, 401, `${path} ${JSON.stringify(referer)}`);
+    assert.equal(res.body, 'Jwt is missing');
+  }
+  assert.equal(h.echo.received.length, n, 'nothing reached the upstream');
+  const ok = await request({ port: h.port, path: '/anything/s', headers: { referer: 'https://app.example.com/' } });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(upstreamHeaders().get('referer'), ['https://app.example.com/']);
+});
+
+test('a port whose only pre-routing match is on referer checks it before routing too', async () => {
+  const only = await startHarness({
+    base: (echoPort) => manifests(echoPort).replace(/    matches:\n(    - .*\n)+/, "    matches:\n    - { path: { type: PathPrefix, value: /anything/r }, headers: [{ name: referer, type: RegularExpression, value: '.*#.*' }] }\n"),
+  });
+  try {
+    const res = await request({ port: only.port, path: '/anything/r', headers: { referer: 'https://app.example.com/#top' } });
+    assert.equal(res.status, 401);
+    assert.equal(res.body, 'Jwt is missing');
+    assert.equal(only.echo.received.length, 0);
+  } finally {
+    await only.close();
+  }
+});
+
+test('with a token, on the rest of the port: an invalid Referer is not sent upstream, a valid one is', async () => {
+  const token = mint({ alg: 'RS256', key: keys.privateKey, kid: 'edge', payload: { iss: 'edge-idp', exp: Math.floor(Date.now() / 1000) + 600 } });
+  const bad = await request({ port: h.port, path: '/anything/z', headers: { authorization: `Bearer ${token}`, referer: 'https://app.example.com/#top' } });
+  assert.equal(bad.status, 200);
+  assert.equal(upstreamHeaders().get('referer'), undefined);
+  const good = await request({ port: h.port, path: '/anything/z', headers: { authorization: `Bearer ${token}`, referer: '/previous/page?q=1' } });
+  assert.equal(good.status, 200);
+  assert.deepEqual(upstreamHeaders().get('referer'), ['/previous/page?q=1']);
 });

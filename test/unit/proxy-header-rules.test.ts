@@ -281,3 +281,28 @@ test('request: a claim header (gatewayHeaders) named in the client\'s Connection
   const out = upstreamRequestHeaders({ ...req(['x-user', 'alice', 'x-team', 'dev', 'x-other', 'o', 'connection', 'x-user, x-other', 'connection', 'X-Team']), gatewayHeaders: ['x-user', 'x-team'] });
   assert.deepEqual(pairs(out).filter(([n]) => n.startsWith('x-') && !n.startsWith('x-forwarded')), [['x-user', 'alice'], ['x-team', 'dev']]);
 });
+
+test('request: a Referer is removed when repeated (every one) or when Envoy would not keep its value; a valid one stays where it was', async () => {
+  const { applyEdgeHeaders } = await import('../../src/proxy/header-rules.js');
+  const names = (out: string[]) => pairs(out).map(([n]) => n);
+  assert.deepEqual(pairs(upstreamRequestHeaders(req(['x-a', '1', 'referer', 'https://app.example.com/page?x=1', 'x-b', '2']))).slice(0, 3), [['x-a', '1'], ['referer', 'https://app.example.com/page?x=1'], ['x-b', '2']]);
+  for (const headers of [
+    ['referer', 'https://app.example.com/', 'x-a', '1', 'referer', 'https://app.example.com/'],
+    ['referer', 'https://app.example.com/#section', 'x-a', '1'],
+    ['referer', 'https://user@app.example.com/', 'x-a', '1'],
+    ['referer', 'not a url', 'x-a', '1'],
+  ]) {
+    assert.deepEqual(names(upstreamRequestHeaders(req(headers))), ['x-a', 'host', 'x-forwarded-for', 'x-forwarded-proto'], JSON.stringify(headers));
+    // On a port whose routes match on referer, the same before routing; then sent as it is.
+    const r = req(headers) as { headers: string[]; authority: string; remoteAddress: string; scheme: string; edgeApplied?: boolean };
+    applyEdgeHeaders(r);
+    assert.equal(names(r.headers).includes('referer'), false, JSON.stringify(headers));
+    assert.equal(names(upstreamOrUndefined(r)!).includes('referer'), false);
+  }
+  const r = req(['referer', '/from/here', 'x-a', '1']) as { headers: string[]; authority: string; remoteAddress: string; scheme: string; edgeApplied?: boolean };
+  applyEdgeHeaders(r);
+  assert.deepEqual(pairs(r.headers).slice(0, 2), [['referer', '/from/here'], ['x-a', '1']]);
+  assert.deepEqual(pairs(upstreamOrUndefined(r)!).filter(([n]) => n === 'referer'), [['referer', '/from/here']]);
+  // A claim header named referer was set after Envoy's check: its value is sent whatever it is.
+  assert.deepEqual(pairs(upstreamRequestHeaders({ ...req(['referer', 'claim value']), gatewayHeaders: ['referer'] })).filter(([n]) => n === 'referer'), [['referer', 'claim value']]);
+});
