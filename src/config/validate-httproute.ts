@@ -103,7 +103,7 @@ const backendRef = obj(
   },
 );
 
-const document = documentSchema(spec.default({}));
+const document = documentSchema(spec);
 
 export interface ParentRefModel {
   readonly index: number;

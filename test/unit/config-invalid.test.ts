@@ -646,9 +646,9 @@ test('a policy in the global policy namespace: its ListenerSet targetSelectors d
   ]);
 });
 
-test('a document without spec: one "spec: Required value" error for each kind whose CRD requires it (the HTTPRoute a warning that it is attached nowhere), and no other problem or throw (branches no test took)', () => {
+test('a document without spec: one "spec: Required value" error for each kind whose CRD requires it (every one, the HTTPRoute included: it is refused, as any route the API server refuses), and no other problem or throw (branches no test took)', () => {
   const kinds: [string, string, string[]][] = [
-    [GWAPI, 'HTTPRoute', ['warning spec.parentRefs: no parentRefs: the route is not attached to any Gateway']],
+    [GWAPI, 'HTTPRoute', ['error spec: Required value (the route is refused: serve refuses to start, as its requests would go to another route)']],
     [KGW, 'GatewayExtension', ['error spec: Required value']],
     [KGW, 'Backend', ['error spec: Required value']],
     [KGW, 'BackendConfigPolicy', ['error spec: Required value']],
