@@ -39,6 +39,7 @@ test('absolute URLs: scheme, host, port and path as http_parser reads them', () 
     'http://',
     'http://exa mple.com/',
     'http://ex_ample.com/', // `_` is no host character in the strict build, and the relative reading has `:`
+    'http://_a.example.com/',
     'http://[zz::1]/', // brackets holding no IPv6 address
     'http://[1:2]/', // characters http_parser lets through in brackets, but no address (Envoy's own check)
     'http://[::1::2]/',
