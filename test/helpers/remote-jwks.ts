@@ -2,13 +2,15 @@
 // GatewayExtension `selfminted-jwt` (kgateway-system, the name the seed's TrafficPolicy uses)
 // with one jwks.remote provider, and that TrafficPolicy on the harness Gateway. Plus a logger
 // that keeps its lines, a token minter for the JWKS server's keys, and a gateway started on those
-// manifests with that logger.
+// manifests with that logger; and such a gateway whose IdP is slow to bring in a rotated key.
+import assert from 'node:assert/strict';
 import { createLogger, type Logger } from '../../src/observability/log.js';
 import type { GatewayOptions } from '../../src/gateway.js';
 import { startHarness, type Harness } from './harness.js';
-import { JWKS_PATH } from './jwks-server.js';
+import { request } from './http-client.js';
+import { JWKS_PATH, startJwksServer } from './jwks-server.js';
 import { mint } from './tokens.js';
-import type { SigningKey } from './signing-keys.js';
+import { jwksOf, rsaSigningKey, type SigningKey } from './signing-keys.js';
 
 export const EXT_ID = 'GatewayExtension/kgateway-system/selfminted-jwt#idp';
 export const ISSUER = 'https://idp.test';
@@ -93,5 +95,29 @@ export async function withGateway(
     await fn(h, log);
   } finally {
     await h.close();
+  }
+}
+
+/**
+ * A gateway (withGateway) whose IdP has served key k1 (a k1 token gets 200) and answers the next
+ * fetch, the kid-miss refetch a k2 token sets off, only after `delayMs`, with k1 and k2: `fn` gets
+ * the gateway, its log and such a k2 token, whose check waits for that refetch. Closes both after.
+ */
+export async function withSlowRotation(
+  delayMs: number,
+  gateway: Partial<GatewayOptions>,
+  fn: (h: Harness, log: CapturedLog, k2Token: string) => Promise<void>,
+): Promise<void> {
+  const K1 = rsaSigningKey('k1');
+  const K2 = rsaSigningKey('k2');
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port, gateway }, async (h, log) => {
+      assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K1)}` } })).status, 200);
+      idp.queue({ body: jwksOf(K1, K2), delayMs, headers: { 'content-type': 'application/json' } });
+      await fn(h, log, tokenFor(K2));
+    });
+  } finally {
+    await idp.close();
   }
 }

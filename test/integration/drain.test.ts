@@ -11,9 +11,7 @@ import path from 'node:path';
 import { startHarness } from '../helpers/harness.js';
 import { seedManifestsDir } from '../helpers/paths.js';
 import { request } from '../helpers/http-client.js';
-import { JWKS_PATH, startJwksServer } from '../helpers/jwks-server.js';
-import { captureLog, remoteJwksManifests, tokenFor } from '../helpers/remote-jwks.js';
-import { jwksOf, rsaSigningKey } from '../helpers/signing-keys.js';
+import { captureLog, withSlowRotation } from '../helpers/remote-jwks.js';
 
 test('SIGTERM-style stop under keep-alive load: every request a client sent is answered (with Connection: close once draining), none is lost at the close', { timeout: 30_000 }, async () => {
   const h = await startHarness({});
@@ -65,60 +63,34 @@ test('an idle gateway stops after the quiet period, not its whole drain period; 
 });
 
 test('during the drain a kid-miss refetch that brings the new key is used (the token got 401 when keys fetched after the stop were thrown away)', { timeout: 30_000 }, async () => {
-  const K1 = rsaSigningKey('k1');
-  const K2 = rsaSigningKey('k2');
-  const idp = await startJwksServer({ jwks: jwksOf(K1) });
-  const h = await startHarness({ manifests: [remoteJwksManifests({ url: `http://127.0.0.1:${idp.port}${JWKS_PATH}`, backendPort: idp.port })] });
-  try {
-    assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K1)}` } })).status, 200);
-    // The IdP rotates in k2 and is slow to answer the refetch the k2 token sets off.
-    idp.queue({ body: jwksOf(K1, K2), delayMs: 800, headers: { 'content-type': 'application/json' } });
-    const pending = request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K2)}` } });
+  // The IdP rotates in k2 and is slow to answer the refetch the k2 token sets off.
+  await withSlowRotation(800, {}, async (h, _log, k2Token) => {
+    const pending = request({ port: h.port, headers: { authorization: `Bearer ${k2Token}` } });
     await new Promise((r) => setTimeout(r, 200));
     const stopping = h.gateway.stop(5000);
     const res = await pending;
     assert.equal(res.status, 200, res.body);
     assert.equal(res.headers['connection'], 'close');
     await stopping;
-  } finally {
-    await h.close();
-    await idp.close();
-  }
+  });
 });
 
 test('a JWT check that waits longer than the quiet period (a slow kid-miss refetch) keeps the drain open: the request is answered, not cut', { timeout: 30_000 }, async () => {
-  const K1 = rsaSigningKey('k1');
-  const K2 = rsaSigningKey('k2');
-  const idp = await startJwksServer({ jwks: jwksOf(K1) });
-  const log = captureLog();
-  const h = await startHarness({ manifests: [remoteJwksManifests({ url: `http://127.0.0.1:${idp.port}${JWKS_PATH}`, backendPort: idp.port })], gateway: { logger: log.logger } });
-  try {
-    assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K1)}` } })).status, 200);
-    // The refetch takes longer than the 1 s quiet period: nothing is at the upstream meanwhile.
-    idp.queue({ body: jwksOf(K1, K2), delayMs: 1800, headers: { 'content-type': 'application/json' } });
-    const pending = request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K2)}` } }).catch((err: Error) => err);
+  // The refetch takes longer than the 1 s quiet period: nothing is at the upstream meanwhile.
+  await withSlowRotation(1800, {}, async (h, log, k2Token) => {
+    const pending = request({ port: h.port, headers: { authorization: `Bearer ${k2Token}` } }).catch((err: Error) => err);
     await new Promise((r) => setTimeout(r, 100));
     await h.gateway.stop(5000);
     const res = await pending;
     assert.ok(!(res instanceof Error), `cut by the drain: ${String(res)}`);
     assert.equal(res.status, 200, res.body);
     assert.equal(log.find('drain period over').length, 0);
-  } finally {
-    await h.close();
-    await idp.close();
-  }
+  });
 });
 
 test('a request cut by the end of the drain while its JWT check waits (a kid-miss refetch) is DRAIN_CLOSED, not CLIENT_CLOSED', { timeout: 30_000 }, async () => {
-  const K1 = rsaSigningKey('k1');
-  const K2 = rsaSigningKey('k2');
-  const idp = await startJwksServer({ jwks: jwksOf(K1) });
-  const log = captureLog();
-  const h = await startHarness({ manifests: [remoteJwksManifests({ url: `http://127.0.0.1:${idp.port}${JWKS_PATH}`, backendPort: idp.port })], gateway: { logger: log.logger, accessLog: true } });
-  try {
-    assert.equal((await request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K1)}` } })).status, 200);
-    idp.queue({ body: jwksOf(K1, K2), delayMs: 3000, headers: { 'content-type': 'application/json' } });
-    const pending = request({ port: h.port, headers: { authorization: `Bearer ${tokenFor(K2)}` } }).catch((err: Error) => err);
+  await withSlowRotation(3000, { accessLog: true }, async (h, log, k2Token) => {
+    const pending = request({ port: h.port, headers: { authorization: `Bearer ${k2Token}` } }).catch((err: Error) => err);
     await new Promise((r) => setTimeout(r, 200));
     await h.gateway.stop(500);
     assert.ok((await pending) instanceof Error, 'the connection was closed under the request');
@@ -127,10 +99,7 @@ test('a request cut by the end of the drain while its JWT check waits (a kid-mis
     assert.match(h.gateway.renderMetrics(), /jwtgate_requests_total\{result="CLIENT_CLOSED"\} 0\n/);
     assert.equal(log.find('drain period over')[0]?.['requests'], 1);
     assert.deepEqual(log.lines.filter((l) => l['msg'] === 'request' && l['result'] !== 'OK').map((l) => [l['status'], l['result']]), [[499, 'DRAIN_CLOSED']]);
-  } finally {
-    await h.close();
-    await idp.close();
-  }
+  });
 });
 
 test('requests that keep arriving on an open keep-alive connection keep the drain open: each is answered (with Connection: close) until the client stops sending', { timeout: 30_000 }, async () => {
