@@ -17,7 +17,7 @@ import { ResultCache } from './auth/result-cache.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
-import { applyEdgeHeaders, EDGE_HEADERS } from './proxy/header-rules.js';
+import { applyEdgeHeaders, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
 import { Metrics, renderKeySetMetrics, renderRefresherRestarts } from './observability/metrics.js';
 import { silentLogger, ThrottledWarning, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
@@ -86,7 +86,7 @@ export class Gateway {
   private snap!: Snapshot;
   /** Ports of the snapshot with a route matching on headers or query parameters (re-matched after auth). */
   private rematchPorts: ReadonlySet<number> = new Set();
-  /** Ports whose routes match on a header Envoy's connection manager sets or checks before routing (EDGE_HEADERS, `referer`). */
+  /** Ports whose routes match on a header Envoy's connection manager sets or checks before routing (PRE_ROUTE_HEADERS). */
   private edgePorts: ReadonlySet<number> = new Set();
   private readonly opts: GatewayOptions;
   private readonly log: Logger;
@@ -377,7 +377,7 @@ export class Gateway {
     const path = normalizePath(req.path);
     if (path === undefined || req.query.includes('#')) return this.deny(ex, 'REQUEST_INVALID', req);
     req.path = path;
-    // A route matching on x-forwarded-for & co. (or referer) sees Envoy's values, not the client's.
+    // A route matching on x-forwarded-for & co. (or referer, te) sees Envoy's values, not the client's.
     if (this.edgePorts.size > 0 && this.edgePorts.has(listenerPort)) applyEdgeHeaders(req);
     const route = this.route(listenerPort, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
@@ -546,7 +546,7 @@ function matchesOnHeadersOrQuery(table: PortTable): boolean {
 }
 
 function matchesOnEdgeHeaders(table: PortTable): boolean {
-  return someRoute(table, (r) => r.headers.some((h) => EDGE_HEADERS.has(h.name) || h.name === 'referer'));
+  return someRoute(table, (r) => r.headers.some((h) => PRE_ROUTE_HEADERS.has(h.name)));
 }
 
 function someRoute(table: PortTable, test: (r: CompiledRoute) => boolean): boolean {

@@ -16,14 +16,15 @@ import { isValidReferer } from '../http/referer.js';
 
 /**
  * Connection-specific fields never forwarded (RFC 9110 §7.6.1, RFC 9112 §7.1): `connection`
- * itself (its tokens are handled separately), `keep-alive`, `proxy-connection`, `te`,
+ * itself (its tokens are handled separately), `keep-alive`, `proxy-connection`,
  * `transfer-encoding` (undici frames the body itself), `trailer` (trailers are not forwarded),
  * `upgrade` (WebSocket/h2c upgrades are not proxied yet). `expect` is also dropped: it is
  * answered between the client and the gateway (uWS sends `100 Continue`), as Envoy does, and
- * undici refuses it. `proxy-authorization` is kept (Envoy forwards it; it is meant for the
- * gateway's own upstream proxy, which may be what the backend is).
+ * undici refuses it. `te` is handled on its own (sanitizedTe). `proxy-authorization` is kept
+ * (Envoy forwards it; it is meant for the gateway's own upstream proxy, which may be what the
+ * backend is).
  */
-const REQUEST_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'trailer', 'upgrade', 'expect']);
+const REQUEST_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'trailer', 'upgrade', 'expect']);
 /**
  * `x-envoy-*` request fields Envoy removes from an external request at the edge
  * (ConnectionManagerUtility: `x-envoy-internal` for a client that is not internal, then
@@ -68,6 +69,25 @@ export const EDGE_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Every field whose value a route sees only after applyEdgeHeaders: EDGE_HEADERS, and the two
+ * Envoy's connection manager checks and may remove before routing (`referer`, `te`).
+ */
+export const PRE_ROUTE_HEADERS: ReadonlySet<string> = new Set([...EDGE_HEADERS, 'referer', 'te']);
+
+/**
+ * Envoy's TE rule (ConnectionManagerUtility, `sanitize_te`): a request's `TE` is kept as exactly
+ * `trailers` when one of its comma-separated members is `trailers`, and removed otherwise (a
+ * transfer coding such as `gzip` is hop-by-hop and means nothing to the upstream). Repeated
+ * fields count as one list.
+ */
+function hasTrailersMember(te: string): boolean {
+  const lower = te.toLowerCase();
+  if (!lower.includes('trailers')) return false;
+  for (const member of lower.split(',')) if (member.trim() === 'trailers') return true;
+  return false;
+}
+
+/**
  * Rewrites `req.headers` (a new array) as Envoy's connection manager leaves them before routing:
  * the client address appended to `x-forwarded-for`, `x-forwarded-proto` set to the scheme, a new
  * `x-request-id`, `x-envoy-external-address` set to the client address, the other `x-envoy-*`
@@ -82,14 +102,23 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
   let xff: string | undefined;
   let referers = 0;
   let referer = '';
+  let teAt = -1;
+  let trailers = false;
   for (let i = 0; i < src.length; i += 2) {
     const name = src[i]!;
     if (name === 'x-forwarded-for') xff = appendToList(xff, src[i + 1]!);
-    else if (!EDGE_HEADERS.has(name)) {
+    else if (name === 'te') {
+      if (teAt === -1) {
+        teAt = out.length;
+        out.push(name, 'trailers');
+      }
+      trailers ||= hasTrailersMember(src[i + 1]!);
+    } else if (!EDGE_HEADERS.has(name)) {
       if (name === 'referer' && referers++ === 0) referer = src[i + 1]!;
       out.push(name, src[i + 1]!);
     }
   }
+  if (teAt !== -1 && !trailers) out.splice(teAt, 2);
   if (referers > 1 || (referers === 1 && !isValidReferer(referer))) removeHeader(out, 'referer');
   if (req.remoteAddress !== '') xff = appendToList(xff, req.remoteAddress);
   if (xff !== undefined) out.push('x-forwarded-for', xff);
@@ -103,8 +132,10 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
  * Never removed even when named in `Connection`: the fields the gateway itself is responsible
  * for (framing, the authority, X-Forwarded-*). Otherwise `Connection: host` would make the
  * upstream see undici's default host, and `Connection: x-forwarded-for` would hide the client IP.
+ * And `te`, which RFC 9110 has a client name in `Connection` (`TE: trailers` with
+ * `Connection: TE`): Envoy forwards it as `trailers` all the same.
  */
-const REQUEST_PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', 'x-envoy-external-address']);
+const REQUEST_PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', 'x-envoy-external-address', 'te']);
 const RESPONSE_PROTECTED = new Set(['content-length']);
 
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -145,7 +176,8 @@ function utf8AsLatin1(s: string): string {
  * - `x-request-id`: a new UUID, a client's value replaced; the `x-envoy-*` fields Envoy strips
  *   from external requests are dropped;
  * - `referer`: removed when repeated or when its value is not a URL Envoy accepts (isValidReferer),
- *   as Envoy's connection manager removes it;
+ *   as Envoy's connection manager removes it; `te`: sent as `trailers` where one of its members is
+ *   `trailers`, otherwise removed (Envoy's `sanitize_te`), at the place of the first `te` field;
  * - any of these that is one of `gatewayHeaders` keeps the value the JWT stage set (the
  *   client's was removed before), as Envoy's jwt_authn replaces what its connection manager set.
  */
@@ -171,6 +203,8 @@ export function upstreamRequestHeaders(req: {
   let chunked = false;
   let referers = 0;
   let referer = '';
+  let teAt = -1;
+  let trailers = false;
   for (let i = 0; i < src.length; i += 2) {
     const name = src[i]!;
     let value = src[i + 1]!;
@@ -199,6 +233,15 @@ export function upstreamRequestHeaders(req: {
         // after Envoy's check, and applyEdgeHeaders has already checked the client's.
         if (!edge && !claimed(gw, name) && referers++ === 0) referer = value;
         break;
+      case 'te':
+        // As for referer: the first field's place is kept, its value set after the loop.
+        if (edge || claimed(gw, name)) break;
+        if (teAt === -1) {
+          teAt = out.length;
+          out.push(name, 'trailers');
+        }
+        trailers ||= hasTrailersMember(value);
+        continue;
       case 'host':
         if (hasHost) continue;
         hasHost = true;
@@ -217,6 +260,10 @@ export function upstreamRequestHeaders(req: {
       value = utf8AsLatin1(value);
     }
     out.push(name, value);
+  }
+  if (teAt !== -1 && !trailers) {
+    out.splice(teAt, 2);
+    if (lengthAt > teAt) lengthAt -= 2;
   }
   if (chunked && lengthAt !== -1) out.splice(lengthAt, 2);
   if (referers > 1 || (referers === 1 && !isValidReferer(referer))) removeHeader(out, 'referer');

@@ -1,6 +1,6 @@
 // Envoy's connection manager sets x-forwarded-for/-proto and x-request-id, and removes the
 // x-envoy-* fields of an external request, x-forwarded-client-cert and an invalid or repeated
-// referer, before it picks a route
+// referer, and reduces TE to `trailers` or nothing, before it picks a route
 // (ConnectionManagerUtility::mutateRequestHeaders). A route that matches on one of them sees
 // Envoy's values: a client cannot forge them to reach a rule whose JWT check is disabled.
 import test, { after, before } from 'node:test';
@@ -38,6 +38,8 @@ spec:
     - { path: { type: PathPrefix, value: /anything/l }, headers: [{ name: x-forwarded-for, type: RegularExpression, value: '(.*,)?127\\.0\\.0\\.[0-9]+' }] }
     - { path: { type: PathPrefix, value: /anything/r }, headers: [{ name: referer, type: RegularExpression, value: '.*(#| ).*' }] }
     - { path: { type: PathPrefix, value: /anything/s }, headers: [{ name: referer, value: 'https://app.example.com/' }] }
+    - { path: { type: PathPrefix, value: /anything/t }, headers: [{ name: te, value: gzip }] }
+    - { path: { type: PathPrefix, value: /anything/u }, headers: [{ name: te, value: trailers }] }
     backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: echo }]
   - name: rest
     backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: echo }]
@@ -183,17 +185,22 @@ test('a Referer Envoy removes (a fragment, a space, or repeated) cannot reach a 
   assert.deepEqual(upstreamHeaders().get('referer'), ['https://app.example.com/']);
 });
 
-test('a port whose only pre-routing match is on referer checks it before routing too', async () => {
-  const only = await startHarness({
-    base: (echoPort) => manifests(echoPort).replace(/    matches:\n(    - .*\n)+/, "    matches:\n    - { path: { type: PathPrefix, value: /anything/r }, headers: [{ name: referer, type: RegularExpression, value: '.*#.*' }] }\n"),
-  });
-  try {
-    const res = await request({ port: only.port, path: '/anything/r', headers: { referer: 'https://app.example.com/#top' } });
-    assert.equal(res.status, 401);
-    assert.equal(res.body, 'Jwt is missing');
-    assert.equal(only.echo.received.length, 0);
-  } finally {
-    await only.close();
+test('a port whose only pre-routing match is on referer, or on te, checks it before routing too', async () => {
+  for (const [match, headers] of [
+    ["{ name: referer, type: RegularExpression, value: '.*#.*' }", { referer: 'https://app.example.com/#top' }],
+    ['{ name: te, value: gzip }', { te: 'gzip', connection: 'TE' }],
+  ] as const) {
+    const only = await startHarness({
+      base: (echoPort) => manifests(echoPort).replace(/    matches:\n(    - .*\n)+/, `    matches:\n    - { path: { type: PathPrefix, value: /anything/r }, headers: [${match}] }\n`),
+    });
+    try {
+      const res = await request({ port: only.port, path: '/anything/r', headers });
+      assert.equal(res.status, 401, match);
+      assert.equal(res.body, 'Jwt is missing');
+      assert.equal(only.echo.received.length, 0);
+    } finally {
+      await only.close();
+    }
   }
 });
 
@@ -205,4 +212,15 @@ test('with a token, on the rest of the port: an invalid Referer is not sent upst
   const good = await request({ port: h.port, path: '/anything/z', headers: { authorization: `Bearer ${token}`, referer: '/previous/page?q=1' } });
   assert.equal(good.status, 200);
   assert.deepEqual(upstreamHeaders().get('referer'), ['/previous/page?q=1']);
+});
+
+test('routes see TE as Envoy leaves it: `TE: gzip` is removed before routing (the JWT check applies, 401), `TE: gzip, trailers` matches `trailers` and reaches the upstream as `trailers`', async () => {
+  const n = h.echo.received.length;
+  const gz = await request({ port: h.port, path: '/anything/t', headers: { te: 'gzip', connection: 'TE' } });
+  assert.equal(gz.status, 401);
+  assert.equal(gz.body, 'Jwt is missing');
+  assert.equal(h.echo.received.length, n, 'nothing reached the upstream');
+  const tr = await request({ port: h.port, path: '/anything/u', headers: { te: 'gzip, trailers', connection: 'TE' } });
+  assert.equal(tr.status, 200);
+  assert.deepEqual(upstreamHeaders().get('te'), ['trailers']);
 });

@@ -118,7 +118,8 @@ test('request headers: hop-by-hop and Connection-named dropped, X-Forwarded-* se
     const rec = echo.received.at(-1)!;
     const got = recordedHeaders(rec);
     const names = got.map(([n]) => n);
-    for (const hop of ['x-hop', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'trailer', 'transfer-encoding']) assert.ok(!names.includes(hop), `${hop} was forwarded`);
+    for (const hop of ['x-hop', 'keep-alive', 'proxy-connection', 'upgrade', 'trailer', 'transfer-encoding']) assert.ok(!names.includes(hop), `${hop} was forwarded`);
+    assert.deepEqual(got.filter(([n]) => n === 'te'), [['te', 'trailers']], 'TE: trailers is kept, as Envoy keeps it');
     const headers = (JSON.parse(fx.bodyText) as { headers: Record<string, string[]> }).headers;
     assert.deepEqual(headers['Host'], ['api.example.com:8080']);
     assert.deepEqual(headers['X-Forwarded-For'], ['203.0.113.1,192.0.2.7']);

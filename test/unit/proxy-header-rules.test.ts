@@ -60,7 +60,7 @@ function pairs(list: readonly string[]): [string, string][] {
   return out;
 }
 
-test('request: hop-by-hop fields and Connection-named fields are removed, the rest kept in order', () => {
+test('request: hop-by-hop fields and Connection-named fields are removed (`te: trailers` kept, as Envoy keeps it), the rest kept in order', () => {
   const input = [
     'host', 'api.example.com:8080',
     'connection', 'keep-alive, X-Drop-Me',
@@ -79,6 +79,7 @@ test('request: hop-by-hop fields and Connection-named fields are removed, the re
   const out = upstreamRequestHeaders(req(input));
   assert.deepEqual(pairs(out), [
     ['host', 'api.example.com:8080'],
+    ['te', 'trailers'],
     ['proxy-authorization', 'Basic abc'],
     ['x-team', 'dev'],
     ['x-team', 'ops'],
@@ -305,4 +306,25 @@ test('request: a Referer is removed when repeated (every one) or when Envoy woul
   assert.deepEqual(pairs(upstreamOrUndefined(r)!).filter(([n]) => n === 'referer'), [['referer', '/from/here']]);
   // A claim header named referer was set after Envoy's check: its value is sent whatever it is.
   assert.deepEqual(pairs(upstreamRequestHeaders({ ...req(['referer', 'claim value']), gatewayHeaders: ['referer'] })).filter(([n]) => n === 'referer'), [['referer', 'claim value']]);
+});
+
+test('request: TE is sent as exactly `trailers` where one of its members is `trailers` (repeated fields are one list, kept at the first one\'s place), and removed otherwise (Envoy sanitize_te); `Connection: TE` does not remove it', async () => {
+  const { applyEdgeHeaders } = await import('../../src/proxy/header-rules.js');
+  const te = (headers: string[]) => pairs(upstreamRequestHeaders(req(headers))).filter(([n]) => n === 'te' || n === 'x-a' || n === 'x-b');
+  assert.deepEqual(te(['x-a', '1', 'te', 'trailers', 'x-b', '2']), [['x-a', '1'], ['te', 'trailers'], ['x-b', '2']]);
+  assert.deepEqual(te(['te', 'gzip;q=0.5, Trailers ', 'x-a', '1']), [['te', 'trailers'], ['x-a', '1']]);
+  assert.deepEqual(te(['x-a', '1', 'te', 'gzip', 'x-b', '2', 'te', 'trailers']), [['x-a', '1'], ['te', 'trailers'], ['x-b', '2']]);
+  for (const value of ['gzip', 'deflate, chunked', 'trailers;q=1', 'xtrailers', '']) assert.deepEqual(te(['te', value, 'x-a', '1']), [['x-a', '1']], value);
+  assert.deepEqual(te(['connection', 'TE', 'te', 'trailers']), [['te', 'trailers']]);
+  // Removing a TE before a content-length that a transfer-encoding then drops removes the right pair.
+  assert.deepEqual(pairs(upstreamRequestHeaders(req(['te', 'gzip', 'content-length', '5', 'transfer-encoding', 'chunked', 'x-a', '1']))).slice(0, 2), [['x-a', '1'], ['host', 'api.example.com:8080']]);
+  // On a port routing on it, the same before routing; then sent as it is.
+  for (const [headers, want] of [[['te', 'gzip, trailers', 'x-a', '1', 'te', 'deflate'], [['te', 'trailers'], ['x-a', '1']]], [['te', 'gzip', 'x-a', '1'], [['x-a', '1']]]] as const) {
+    const r = req([...headers]) as { headers: string[]; authority: string; remoteAddress: string; scheme: string; edgeApplied?: boolean };
+    applyEdgeHeaders(r);
+    assert.deepEqual(pairs(r.headers).slice(0, want.length), want);
+    assert.deepEqual(pairs(upstreamOrUndefined(r)!).filter(([n]) => n === 'te'), want.filter(([n]) => n === 'te'));
+  }
+  // A claim header named te was set after Envoy's check: its value is sent as it is.
+  assert.deepEqual(pairs(upstreamRequestHeaders({ ...req(['te', 'claim value']), gatewayHeaders: ['te'] })).filter(([n]) => n === 'te'), [['te', 'claim value']]);
 });
