@@ -79,14 +79,16 @@ class Conn {
   }
 }
 
-/** A raw HTTP/1.1 upstream on loopback: every request head it reads is answered with `answer(target)`, written as it is. */
-async function rawUpstream(answer: (target: string) => string): Promise<{ port: number; close(): void }> {
+/** A raw HTTP/1.1 upstream on loopback: every request head it reads is kept in `heads` and answered with `answer(target)`, written as it is. */
+async function rawUpstream(answer: (target: string) => string): Promise<{ port: number; heads: string[]; close(): void }> {
+  const heads: string[] = [];
   const server = net.createServer((sock) => {
     let seen = '';
     sock.on('error', () => {});
     sock.on('data', (d: Buffer) => {
       seen += d.toString('latin1');
       for (let end = seen.indexOf('\r\n\r\n'); end >= 0; end = seen.indexOf('\r\n\r\n')) {
+        heads.push(seen.slice(0, end));
         const target = seen.slice(0, end).split(' ')[1]!;
         seen = seen.slice(end + 4);
         sock.write(answer(target));
@@ -96,6 +98,7 @@ async function rawUpstream(answer: (target: string) => string): Promise<{ port: 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as net.AddressInfo).port,
+    heads,
     close: () => {
       server.close();
       server.unref();
@@ -343,6 +346,25 @@ test("an upstream header value's trailing spaces and tabs are stripped before it
     assert.ok(lines.includes('x-inner: a  b'), JSON.stringify(lines));
   } finally {
     sock.destroy();
+    await g.close();
+    upstream.close();
+  }
+});
+
+test('an upstream that answers a `TE: trailers` request (now forwarded, as Envoy forwards it) with a chunked body and trailers: the client gets the whole body, no `Trailer` field and no trailers (as from Envoy, whose HTTP/1 codec drops them), and each request is answered', async () => {
+  const upstream = await rawUpstream(() => 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\nx-sum: abc\r\n\r\n');
+  const g = await startHarness({ base: () => sampleApp(upstream.port) });
+  try {
+    for (let i = 0; i < 2; i++) {
+      const res = await request({ port: g.port, path: '/get', headers: { authorization: `Bearer ${TOKEN}`, te: 'trailers', connection: 'TE' } });
+      assert.equal(res.status, 200);
+      assert.equal(res.body, 'hello world');
+      assert.equal(res.headers['trailer'], undefined);
+      assert.equal(res.headers['x-sum'], undefined);
+    }
+    const te = upstream.heads.map((head) => head.split('\r\n').find((l) => l.toLowerCase().startsWith('te:')));
+    assert.deepEqual(te, ['te: trailers', 'te: trailers']);
+  } finally {
     await g.close();
     upstream.close();
   }
