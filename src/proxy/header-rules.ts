@@ -15,16 +15,17 @@ import { CONTROL_CHAR } from '../http/field-value.js';
 import { isValidReferer } from '../http/referer.js';
 
 /**
- * Connection-specific fields never forwarded (RFC 9110 §7.6.1, RFC 9112 §7.1): `connection`
- * itself (its tokens are handled separately), `keep-alive`, `proxy-connection`,
- * `transfer-encoding` (undici frames the body itself), `trailer` (trailers are not forwarded),
- * `upgrade` (WebSocket/h2c upgrades are not proxied yet). `expect` is also dropped: it is
- * answered between the client and the gateway (uWS sends `100 Continue`), as Envoy does, and
- * undici refuses it. `te` is handled on its own (sanitizedTe). `proxy-authorization` is kept
- * (Envoy forwards it; it is meant for the gateway's own upstream proxy, which may be what the
- * backend is).
+ * Connection-specific fields never forwarded (RFC 9110 §7.6.1, RFC 9112 §7.1), the ones Envoy's
+ * connection manager removes: `connection` itself (its tokens are handled separately),
+ * `keep-alive`, `proxy-connection`, `transfer-encoding` (undici frames the body itself), `upgrade`
+ * (WebSocket/h2c upgrades are not proxied yet). `expect` is also dropped: it is answered between
+ * the client and the gateway (uWS sends `100 Continue`), as Envoy does, and undici refuses it.
+ * `te` is handled on its own (hasTrailersMember). `trailer` is forwarded, as by Envoy, though the
+ * trailers it announces are not (nor are they by Envoy's HTTP/1 codec, which drops them).
+ * `proxy-authorization` is kept (Envoy forwards it; it is meant for the gateway's own upstream
+ * proxy, which may be what the backend is).
  */
-const REQUEST_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'trailer', 'upgrade', 'expect']);
+const REQUEST_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'expect']);
 /**
  * `x-envoy-*` request fields Envoy removes from an external request at the edge
  * (ConnectionManagerUtility: `x-envoy-internal` for a client that is not internal, then
@@ -51,7 +52,8 @@ const ENVOY_EDGE_STRIPPED = new Set([
   'x-envoy-original-url',
   'x-envoy-hedge-on-per-try-timeout',
 ]);
-const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'trailer', 'upgrade']);
+/** What Envoy removes from a response (ConnectionManagerUtility::mutateResponseHeaders); `te` and `trailer` pass, as there. */
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 /**
  * Fields Envoy's connection manager sets or removes before it picks a route

@@ -60,7 +60,7 @@ function pairs(list: readonly string[]): [string, string][] {
   return out;
 }
 
-test('request: hop-by-hop fields and Connection-named fields are removed (`te: trailers` kept, as Envoy keeps it), the rest kept in order', () => {
+test('request: hop-by-hop fields and Connection-named fields are removed (`te: trailers` and `trailer` kept, as Envoy keeps them), the rest kept in order', () => {
   const input = [
     'host', 'api.example.com:8080',
     'connection', 'keep-alive, X-Drop-Me',
@@ -80,6 +80,7 @@ test('request: hop-by-hop fields and Connection-named fields are removed (`te: t
   assert.deepEqual(pairs(out), [
     ['host', 'api.example.com:8080'],
     ['te', 'trailers'],
+    ['trailer', 'x-checksum'],
     ['proxy-authorization', 'Basic abc'],
     ['x-team', 'dev'],
     ['x-team', 'ops'],
@@ -173,7 +174,7 @@ test('response: every Connection field is honoured: the fields named by each are
   assert.deepEqual(pairs(clientResponseHeaders(raw)!), [['x-three', '3']]);
 });
 
-test('response: raw Buffer pairs -> lowercase flat pairs, repeats kept, hop-by-hop and Connection-named dropped', () => {
+test('response: raw Buffer pairs -> lowercase flat pairs, repeats kept, hop-by-hop and Connection-named dropped (te and trailer pass, as through Envoy)', () => {
   const raw = [
     'Content-Type', 'text/html',
     'Set-Cookie', 'a=1',
@@ -193,6 +194,8 @@ test('response: raw Buffer pairs -> lowercase flat pairs, repeats kept, hop-by-h
     ['content-type', 'text/html'],
     ['set-cookie', 'a=1'],
     ['set-cookie', 'b=2'],
+    ['trailer', 'x-sum'],
+    ['te', 'trailers'],
     ['content-length', '5'],
     ['x-name', 'José'],
   ]);
