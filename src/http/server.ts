@@ -7,6 +7,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { loadUws } from './uws.js';
+import { removeNominatedFields } from './connection-header.js';
 import type { ClientExchange, GatewayRequest } from './exchange.js';
 import { StartupError, type ErrorCode } from '../errors.js';
 
@@ -573,6 +574,7 @@ export class HttpServer {
       let authorizationAt = -1;
       let clientClose = false;
       let firstConnection: string | undefined;
+      let connection: string | undefined;
       req.forEach((name, value) => {
         headerBytes += name.length + value.length + 4;
         switch (name) {
@@ -608,12 +610,16 @@ export class HttpServer {
             // RFC 9112 §9.6: `close` anywhere in the list (uWS only sees a first field that
             // is `close`, and then closes after the answer itself).
             if (firstConnection === undefined) firstConnection = value;
+            else connection = `${connection ?? firstConnection},${value}`;
             if (!clientClose && CLOSE_TOKEN.test(value)) clientClose = true;
             break;
         }
         headers.push(name, value);
       });
       host ??= '';
+      // The fields a client names in Connection go before routing and the JWT check, as in
+      // Envoy's codec, which refuses some nominations (400).
+      if (firstConnection !== undefined && !removeNominatedFields(headers, connection ?? firstConnection)) badFraming = true;
       // uWS frames an empty transfer-encoding or content-length as no body: refused below (a
       // body that follows would be read as a next request).
       const chunked = te !== undefined && te !== '';

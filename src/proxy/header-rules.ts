@@ -10,13 +10,14 @@
 // `x-user: José` reaches the upstream as the same bytes Envoy would send.
 
 import { randomUUID } from 'node:crypto';
-import { removeHeader, removeHeaders } from '../http/exchange.js';
+import { removeHeader } from '../http/exchange.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 import { isValidReferer } from '../http/referer.js';
 
 /**
  * Connection-specific fields never forwarded (RFC 9110 §7.6.1, RFC 9112 §7.1), the ones Envoy's
- * connection manager removes: `connection` itself (its tokens are handled separately),
+ * connection manager removes: `connection` itself (the fields it names were removed when the
+ * request was read: removeNominatedFields in http/connection-header.ts),
  * `keep-alive`, `proxy-connection`, `transfer-encoding` (undici frames the body itself), `upgrade`
  * (WebSocket/h2c upgrades are not proxied yet). `expect` is also dropped: it is answered between
  * the client and the gateway (uWS sends `100 Continue`), as Envoy does, and undici refuses it.
@@ -130,15 +131,6 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
   req.edgeApplied = true;
 }
 
-/**
- * Never removed even when named in `Connection`: the fields the gateway itself is responsible
- * for (framing, the authority, X-Forwarded-*). Otherwise `Connection: host` would make the
- * upstream see undici's default host, and `Connection: x-forwarded-for` would hide the client IP.
- * And `te`, which RFC 9110 has a client name in `Connection` (`TE: trailers` with
- * `Connection: TE`): Envoy forwards it as `trailers` all the same.
- */
-const REQUEST_PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', 'x-envoy-external-address', 'te']);
-const RESPONSE_PROTECTED = new Set(['content-length']);
 
 const NON_ASCII = /[^\x00-\x7f]/;
 const TRAILING_WHITESPACE = /[ \t\v\f]+$/;
@@ -160,9 +152,8 @@ function utf8AsLatin1(s: string): string {
  * (uWebSockets.js lets DEL and others through) or a `content-length` that is not digits. undici
  * would refuse it, and Envoy's codec answers such a request 400.
  *
- * - hop-by-hop fields and every field named in `Connection` are removed (see above), except
- *   `gatewayHeaders`: the claim headers the JWT stage added (a client must not be able to make
- *   the gateway drop them by naming them in `Connection`);
+ * - hop-by-hop fields are removed (see above; the fields a client named in `Connection` are
+ *   already gone, removeNominatedFields, before the JWT stage added its claim headers);
  * - `host` is kept as received (Envoy keeps the authority unless a host rewrite is configured);
  *   only the first `host`/`content-length` is kept (undici rejects duplicates; uWS has already
  *   rejected conflicting ones); when `transfer-encoding` was present `content-length` is dropped
@@ -198,7 +189,6 @@ export function upstreamRequestHeaders(req: {
   // A claim header (claimsToHeaders) may take one of the names set below: as in Envoy, where the
   // connection manager sets them before jwt_authn replaces them, the claim's value is sent.
   const gw = req.gatewayHeaders;
-  let connection: string | undefined;
   let xff: string | undefined;
   let hasHost = false;
   let lengthAt = -1;
@@ -211,9 +201,6 @@ export function upstreamRequestHeaders(req: {
     const name = src[i]!;
     let value = src[i + 1]!;
     switch (name) {
-      case 'connection':
-        connection = connection === undefined ? value : `${connection},${value}`;
-        continue;
       case 'transfer-encoding':
         chunked = true;
         continue;
@@ -269,7 +256,6 @@ export function upstreamRequestHeaders(req: {
   }
   if (chunked && lengthAt !== -1) out.splice(lengthAt, 2);
   if (referers > 1 || (referers === 1 && !isValidReferer(referer))) removeHeader(out, 'referer');
-  if (connection !== undefined) removeNominated(out, connection, REQUEST_PROTECTED, req.gatewayHeaders);
   const authority = NON_ASCII.test(req.authority) ? utf8AsLatin1(req.authority) : req.authority;
   if (!hasHost && authority !== '') out.push('host', authority);
   if (!edge && !claimed(gw, 'x-forwarded-for')) {
@@ -318,13 +304,13 @@ export function upstreamTarget(path: string, query: string): string | undefined 
 
 /**
  * Flat client response headers from undici's raw header list (Buffers as received, or strings),
- * minus hop-by-hop fields and the fields named in `Connection`. Names are lowercased, order and
+ * minus hop-by-hop fields. The fields a response names in `Connection` pass, as through Envoy
+ * (mutateResponseHeaders removes only `Connection` itself). Names are lowercased, order and
  * repeated fields (`set-cookie`) are kept. `content-length` is kept: the client side uses it to
  * frame the response (and strips it for HEAD/204/304).
  */
 export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string[] | undefined {
   const out: string[] = [];
-  let connection: string | undefined;
   let te: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
@@ -336,29 +322,11 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): string
     const last = value.charCodeAt(value.length - 1);
     if (last === 0x20 || last === 0x09 || last === 0x0b || last === 0x0c) value = value.replace(TRAILING_WHITESPACE, '');
     if (RESPONSE_HOP_BY_HOP.has(name)) {
-      if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
-      else if (name === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
+      if (name === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
       continue;
     }
     out.push(name, value);
   }
   if (te !== undefined && te.trim().toLowerCase() !== 'chunked') return undefined;
-  if (connection !== undefined) removeNominated(out, connection, RESPONSE_PROTECTED);
   return out;
-}
-
-/** Removes, in place, every field named by a `Connection` token (except `protect`ed ones). */
-function removeNominated(headers: string[], connection: string, protect: ReadonlySet<string>, alsoProtect?: readonly string[]): void {
-  // Nearly every Connection field is just `keep-alive` or `close`: nothing to remove, no split.
-  const lower = connection.toLowerCase();
-  if (lower === 'keep-alive' || lower === 'close') return;
-  let names: string[] | undefined;
-  const tokens = lower.split(',');
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i]!.trim();
-    // `close`/`keep-alive` are options, not field names (a `keep-alive` field is already gone).
-    if (t === '' || t === 'close' || t === 'keep-alive' || protect.has(t) || alsoProtect?.includes(t)) continue;
-    (names ??= []).push(t);
-  }
-  if (names !== undefined) removeHeaders(headers, names);
 }

@@ -106,6 +106,25 @@ test('02 claims to headers: client-sent x-team/x-org are removed first (no spoof
     assert.equal(h.echo.received.length, 2, 'the denied request never reached the upstream');
   }, [TRAFFIC_POLICY]));
 
+test('01 basic JWT: fields the client names in Connection are gone before the JWT check, as Envoy\'s codec removes them (Connection: authorization is a missing token); naming x-forwarded-for is refused 400 and closes the connection', () =>
+  withSeed(['01-basic-jwt.yaml'], async (h) => {
+    const res = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}`, connection: 'authorization' } });
+    assert.equal(res.status, 401);
+    assert.equal(res.body, 'Jwt is missing');
+    // Every Connection field counts: a name in the second one too.
+    const ok = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}`, connection: ['keep-alive', 'x-drop'], 'x-drop': 'secret', 'x-keep': 'k' } });
+    assert.equal(ok.status, 200);
+    assert.equal(lastReceived(h).has('x-drop'), false);
+    assert.deepEqual(lastReceived(h).get('x-keep'), ['k']);
+    for (const connection of ['x-forwarded-for', 'a,b,c,d,e,f,g,h,i,j']) {
+      const bad = await request({ port: h.port, headers: { authorization: `Bearer ${TOKEN}`, connection } });
+      assert.equal(bad.status, 400, connection);
+      assert.equal(bad.body, 'Bad Request');
+      assert.equal(bad.headers['connection'], 'close');
+    }
+    assert.equal(h.echo.received.length, 1, 'only the accepted request reached the upstream');
+  }));
+
 test('03 remote JWKS: the Keycloak-style manifest, filled in for a local OpenID provider, passes check and serves its tokens', async () => {
   const idp = await startOidcProvider([rsaSigningKey('realm-key')]);
   // $KEYCLOAK_URL/realms/master is the issuer, …/protocol/openid-connect/certs its JWKS.
