@@ -25,13 +25,17 @@ const NOMINATION_KEPT = new Set(['host', 'content-length', 'te']);
  * removes): every field a member names is removed from `headers` (in place), but those in
  * NOMINATION_KEPT. False, and nothing removed, when Envoy refuses the request (400): ten or more
  * members, a member naming one of NOT_NOMINABLE or starting with `:`, or a named `te` of 256
- * bytes or more. `connection`: the request's `Connection` fields, joined with `,`.
+ * bytes or more. Nothing is done for an upgrade request. `connection`: the request's
+ * `Connection` fields, joined with `,`.
  */
 export function removeNominatedFields(headers: string[], connection: string): boolean {
   // Nearly every Connection field is just `keep-alive` or `close`: nothing to remove, no split.
   const lower = connection.toLowerCase();
   if (lower === 'keep-alive' || lower === 'close') return true;
   const members = lower.split(',');
+  // An upgrade request (`Connection: upgrade` with an `Upgrade` field) is left as it is: Envoy's
+  // codec checks Connection only when it is not handling an upgrade.
+  if (members.some((m) => m.trim() === 'upgrade') && hasField(headers, 'upgrade')) return true;
   let count = 0;
   for (const m of members) if (m !== '') count++;
   if (count >= 10) return false;
@@ -45,6 +49,11 @@ export function removeNominatedFields(headers: string[], connection: string): bo
   }
   if (names !== undefined) removeHeaders(headers, names);
   return true;
+}
+
+function hasField(headers: readonly string[], name: string): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return true;
+  return false;
 }
 
 /** The values of every `name` field of `headers`, joined with `,` (empty when there is none). */

@@ -14,9 +14,9 @@ function nominate(headers: readonly string[]): { ok: boolean; headers: string[] 
 }
 
 test('every field a member names is removed, from every Connection field, whatever its case; options and empty members name nothing', () => {
-  const { ok, headers } = nominate(['connection', 'close', 'connection', 'X-A', 'x-a', '1', 'x-a', '2', 'x-b', '2', 'close', 'not-a-field', 'connection', ' ,Keep-Alive, upgrade ,http2-settings,,', 'upgrade', 'h2c']);
+  const { ok, headers } = nominate(['connection', 'close', 'connection', 'X-A', 'x-a', '1', 'x-a', '2', 'x-b', '2', 'close', 'not-a-field', 'connection', ' ,Keep-Alive, upgrade ,http2-settings,,', 'keep-alive', 'timeout=5']);
   assert.equal(ok, true);
-  assert.deepEqual(headers, ['connection', 'close', 'connection', 'X-A', 'x-b', '2', 'close', 'not-a-field', 'connection', ' ,Keep-Alive, upgrade ,http2-settings,,', 'upgrade', 'h2c']);
+  assert.deepEqual(headers, ['connection', 'close', 'connection', 'X-A', 'x-b', '2', 'close', 'not-a-field', 'connection', ' ,Keep-Alive, upgrade ,http2-settings,,', 'keep-alive', 'timeout=5']);
 });
 
 test('the fields that steer the request once read are removed too, so no route match or JWT check sees them: authorization, cookie, a claim header a client sent', () => {
@@ -56,4 +56,13 @@ test('the usual Connection values take the fast path: nothing split, nothing rem
     const input = ['connection', value, 'keep-alive', 'timeout=5'];
     assert.deepEqual(nominate(input), { ok: true, headers: input }, value);
   }
+});
+
+test('an upgrade request (Connection naming upgrade, with an Upgrade field) is left as it is, as Envoy\'s codec skips the check while it handles an upgrade; without the Upgrade field it is checked', () => {
+  const upgrade = ['connection', 'Upgrade, x-a', 'upgrade', 'websocket', 'x-a', '1'];
+  assert.deepEqual(nominate(upgrade), { ok: true, headers: upgrade });
+  assert.equal(nominate(['connection', 'upgrade, x-forwarded-for', 'upgrade', 'h2c']).ok, true);
+  // `upgrade` as a value elsewhere is not an Upgrade field.
+  assert.deepEqual(nominate(['connection', 'upgrade, x-a', 'x-a', 'upgrade']), { ok: true, headers: ['connection', 'upgrade, x-a'] });
+  assert.equal(nominate(['connection', 'upgrade, x-forwarded-for', 'x-b', 'upgrade']).ok, false);
 });
