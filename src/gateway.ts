@@ -17,7 +17,7 @@ import { ResultCache } from './auth/result-cache.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
-import { applyEdgeHeaders, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
+import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
 import { Metrics, renderKeySetMetrics, renderRefresherRestarts } from './observability/metrics.js';
 import { silentLogger, ThrottledWarning, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
@@ -141,6 +141,9 @@ export class Gateway {
       refetchKeySet: (id: string) => this.refresher?.refetch(id) ?? Promise.resolve(false),
     });
     this.forwarder = new Forwarder({ timeoutMs: opts.upstreamTimeoutMs, connections: opts.upstreamMaxConnections, maxPending: opts.upstreamMaxPending });
+    // Found once, now, as Envoy finds its node address at start: reading the interfaces needs a
+    // socket, which a request at the fd limit could not get.
+    nodeAddress();
     const maxRequestHeadersBytes = opts.maxRequestHeadersBytes ?? 60 * 1024;
     this.oversizeLog = new ThrottledWarning(this.log, 'request headers too large', opts.oversizeLogWindowMs ?? 10_000);
     this.http = new HttpServer(

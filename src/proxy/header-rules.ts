@@ -10,6 +10,7 @@
 // `x-user: José` reaches the upstream as the same bytes Envoy would send.
 
 import { randomUUID } from 'node:crypto';
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { removeHeader } from '../http/exchange.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 import { isValidReferer } from '../http/referer.js';
@@ -123,7 +124,7 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
   }
   if (teAt !== -1 && !trailers) out.splice(teAt, 2);
   if (referers > 1 || (referers === 1 && !isValidReferer(referer))) removeHeader(out, 'referer');
-  if (req.remoteAddress !== '') xff = appendToList(xff, req.remoteAddress);
+  if (req.remoteAddress !== '') xff = appendToList(xff, forwardedForElement(req.remoteAddress));
   if (xff !== undefined) out.push('x-forwarded-for', xff);
   out.push('x-forwarded-proto', req.scheme, 'x-request-id', randomUUID());
   if (req.remoteAddress !== '') out.push('x-envoy-external-address', req.remoteAddress);
@@ -259,7 +260,7 @@ export function upstreamRequestHeaders(req: {
   const authority = NON_ASCII.test(req.authority) ? utf8AsLatin1(req.authority) : req.authority;
   if (!hasHost && authority !== '') out.push('host', authority);
   if (!edge && !claimed(gw, 'x-forwarded-for')) {
-    if (req.remoteAddress !== '') xff = appendToList(xff, req.remoteAddress);
+    if (req.remoteAddress !== '') xff = appendToList(xff, forwardedForElement(req.remoteAddress));
     if (xff !== undefined) out.push('x-forwarded-for', NON_ASCII.test(xff) ? utf8AsLatin1(xff) : xff);
   }
   if (!edge && !claimed(gw, 'x-forwarded-proto')) out.push('x-forwarded-proto', req.scheme);
@@ -272,6 +273,44 @@ export function upstreamRequestHeaders(req: {
   // Envoy's default SANITIZE) was dropped above.
   if (!claimed(gw, 'x-request-id')) out.push('x-request-id', randomUUID());
   return out;
+}
+
+/**
+ * The element the gateway appends to x-forwarded-for for a client at `remote`: its address, but
+ * for a loopback client (a sidecar, `kubectl port-forward`, a local curl) the gateway's own node
+ * address, as Envoy appends `localInfo().address()` for a loopback peer
+ * (ConnectionManagerUtility::appendXff). x-envoy-external-address keeps the client's address.
+ */
+export function forwardedForElement(remote: string): string {
+  return remote.startsWith('127.') || remote === '::1' ? nodeAddress() : remote;
+}
+
+let node: string | undefined;
+
+/**
+ * The gateway's node address, found once (pickNodeAddress over this machine's interfaces; the
+ * Gateway asks at start). If the interfaces cannot be read, 127.0.0.1, as Envoy with none found.
+ */
+export function nodeAddress(): string {
+  if (node === undefined) {
+    try {
+      node = pickNodeAddress(networkInterfaces());
+    } catch {
+      node = '127.0.0.1';
+    }
+  }
+  return node;
+}
+
+/**
+ * Envoy's node address (Network::Utility::getLocalAddress for IPv4, its default): the first IPv4
+ * address, in interface order, that is not a loopback address; 127.0.0.1 when there is none.
+ */
+export function pickNodeAddress(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>): string {
+  for (const list of Object.values(interfaces)) {
+    for (const a of list ?? []) if ((a.family === 'IPv4' || (a.family as unknown) === 4) && !a.address.startsWith('127.')) return a.address;
+  }
+  return '127.0.0.1';
 }
 
 /**

@@ -14,6 +14,7 @@ import { createLogger } from '../../src/observability/log.js';
 import { patternBytes } from '../../src/upstream/echo.js';
 import { HttpServer } from '../../src/http/server.js';
 import { StartupError } from '../../src/errors.js';
+import { nodeAddress } from '../../src/proxy/header-rules.js';
 
 const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
 const basic = readFileSync(path.join(seedManifestsDir, '01-basic-jwt.yaml'), 'utf8');
@@ -136,7 +137,8 @@ test('the upstream sees the client address appended to x-forwarded-for, and the 
     };
   };
   const value = await received({ 'x-forwarded-for': '203.0.113.9' });
-  assert.deepEqual(value('x-forwarded-for'), ['203.0.113.9,127.0.0.1']);
+  // A loopback client: the gateway's node address is appended, as Envoy appends its own for a loopback peer.
+  assert.deepEqual(value('x-forwarded-for'), [`203.0.113.9,${nodeAddress()}`]);
   assert.deepEqual(value('host'), ['WWW.Example.com:8080']);
   assert.deepEqual(value('x-forwarded-host'), []);
   const client = await received({ 'x-forwarded-host': 'shop.example' });

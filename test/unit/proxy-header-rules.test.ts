@@ -316,3 +316,27 @@ test('request: TE is sent as exactly `trailers` where one of its members is `tra
   // A claim header named te was set after Envoy's check: its value is sent as it is.
   assert.deepEqual(pairs(upstreamRequestHeaders({ ...req(['te', 'claim value']), gatewayHeaders: ['te'] })).filter(([n]) => n === 'te'), [['te', 'claim value']]);
 });
+
+test('request: a loopback client (127.0.0.0/8, ::1) gets the gateway\'s node address appended to x-forwarded-for, as Envoy appends its own for a loopback peer; x-envoy-external-address stays the client\'s', async () => {
+  const { forwardedForElement, nodeAddress, applyEdgeHeaders } = await import('../../src/proxy/header-rules.js');
+  for (const remote of ['127.0.0.1', '127.3.2.1', '::1']) {
+    assert.equal(forwardedForElement(remote), nodeAddress(), remote);
+    const out = upstreamOrUndefined(req(['x-forwarded-for', '9.9.9.9'], { remoteAddress: remote }))!;
+    assert.deepEqual(pairs(out).filter(([n]) => n === 'x-forwarded-for' || n === 'x-envoy-external-address'), [['x-forwarded-for', `9.9.9.9,${nodeAddress()}`], ['x-envoy-external-address', remote]]);
+    const r = req([], { remoteAddress: remote }) as { headers: string[]; authority: string; remoteAddress: string; scheme: string; edgeApplied?: boolean };
+    applyEdgeHeaders(r);
+    assert.deepEqual(pairs(r.headers).filter(([n]) => n === 'x-forwarded-for' || n === 'x-envoy-external-address'), [['x-forwarded-for', nodeAddress()], ['x-envoy-external-address', remote]]);
+  }
+  for (const remote of ['10.0.0.1', '128.0.0.1', '::2', '2001:db8::1', '::ffff:127.0.0.1x']) assert.equal(forwardedForElement(remote), remote);
+});
+
+test('the node address is Envoy\'s getLocalAddress for IPv4: the first IPv4 address, in interface order, that is not loopback; 127.0.0.1 when there is none', async () => {
+  const { pickNodeAddress } = await import('../../src/proxy/header-rules.js');
+  const a = (address: string, family: 'IPv4' | 'IPv6') => ({ address, family, netmask: '', mac: '', internal: false, cidr: null }) as import('node:os').NetworkInterfaceInfo;
+  assert.equal(pickNodeAddress({ lo: [a('127.0.0.1', 'IPv4'), a('::1', 'IPv6')], eth0: [a('fe80::1', 'IPv6'), a('192.0.2.2', 'IPv4')], eth1: [a('198.51.100.7', 'IPv4')] }), '192.0.2.2');
+  assert.equal(pickNodeAddress({ eth1: [a('198.51.100.7', 'IPv4')], eth0: [a('192.0.2.2', 'IPv4')] }), '198.51.100.7');
+  assert.equal(pickNodeAddress({ lo: [a('127.0.0.1', 'IPv4'), a('127.0.1.1', 'IPv4')], eth0: [a('2001:db8::2', 'IPv6')] }), '127.0.0.1');
+  assert.equal(pickNodeAddress({}), '127.0.0.1');
+  // Node 18.0–18.3 reported the family as a number.
+  assert.equal(pickNodeAddress({ eth0: [{ ...a('203.0.113.5', 'IPv4'), family: 4 as unknown as 'IPv4' }] }), '203.0.113.5');
+});
