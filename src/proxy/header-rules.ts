@@ -93,12 +93,13 @@ function hasTrailersMember(te: string): boolean {
 
 /**
  * Rewrites `req.headers` (a new array) as Envoy's connection manager leaves them before routing:
- * the client address appended to `x-forwarded-for`, `x-forwarded-proto` set to the scheme, a new
- * `x-request-id`, `x-envoy-external-address` set to the client address, the other `x-envoy-*`
- * fields of external requests and `x-forwarded-client-cert` removed, a repeated or invalid
- * `referer` removed. Then `edgeApplied` is set, and upstreamRequestHeaders sends these values as
- * they are. Only on ports whose routes match on one of EDGE_HEADERS or on `referer`: elsewhere the
- * route cannot depend on them and upstreamRequestHeaders does the same in its one pass.
+ * the client address appended to `x-forwarded-for` (forwardedForElement), `x-forwarded-proto` set
+ * to the scheme, a new `x-request-id`, `x-envoy-external-address` set to the client address, the
+ * other `x-envoy-*` fields of external requests and `x-forwarded-client-cert` removed, a repeated
+ * or invalid `referer` removed, `te` reduced to `trailers` or removed. Then `edgeApplied` is set,
+ * and upstreamRequestHeaders sends these values as they are. Only on ports whose routes match on
+ * one of PRE_ROUTE_HEADERS: elsewhere the route cannot depend on them and upstreamRequestHeaders
+ * does the same in its one pass.
  */
 export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddress: string; readonly scheme: string; edgeApplied?: boolean }): void {
   const src = req.headers;
@@ -131,7 +132,6 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
   req.headers = out;
   req.edgeApplied = true;
 }
-
 
 const NON_ASCII = /[^\x00-\x7f]/;
 const TRAILING_WHITESPACE = /[ \t\v\f]+$/;
