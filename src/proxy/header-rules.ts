@@ -18,7 +18,8 @@ import { isValidReferer } from '../http/referer.js';
 /**
  * Connection-specific fields never forwarded (RFC 9110 §7.6.1, RFC 9112 §7.1), the ones Envoy's
  * connection manager removes: `connection` itself (the fields it names were removed when the
- * request was read: removeNominatedFields in http/connection-header.ts),
+ * request was read, but for an upgrade request: removeNominatedFields in
+ * http/connection-header.ts),
  * `keep-alive`, `proxy-connection`, `transfer-encoding` (undici frames the body itself), `upgrade`
  * (WebSocket/h2c upgrades are not proxied yet). `expect` is also dropped: it is answered between
  * the client and the gateway (uWS sends `100 Continue`), as Envoy does, and undici refuses it.
@@ -154,7 +155,8 @@ function utf8AsLatin1(s: string): string {
  * would refuse it, and Envoy's codec answers such a request 400.
  *
  * - hop-by-hop fields are removed (see above; the fields a client named in `Connection` are
- *   already gone, removeNominatedFields, before the JWT stage added its claim headers);
+ *   already gone, removeNominatedFields, before the JWT stage added its claim headers, but for an
+ *   upgrade request, which Envoy forwards with them);
  * - `host` is kept as received (Envoy keeps the authority unless a host rewrite is configured);
  *   only the first `host`/`content-length` is kept (undici rejects duplicates; uWS has already
  *   rejected conflicting ones); when `transfer-encoding` was present `content-length` is dropped
