@@ -574,6 +574,7 @@ export class HttpServer {
       let authorizationAt = -1;
       let clientClose = false;
       let firstConnection: string | undefined;
+      // Every Connection field, joined with ',' (the list Envoy's codec reads).
       let connection: string | undefined;
       req.forEach((name, value) => {
         headerBytes += name.length + value.length + 4;
@@ -609,8 +610,8 @@ export class HttpServer {
           case 'connection':
             // RFC 9112 §9.6: `close` anywhere in the list (uWS only sees a first field that
             // is `close`, and then closes after the answer itself).
-            if (firstConnection === undefined) firstConnection = value;
-            else connection = `${connection ?? firstConnection},${value}`;
+            firstConnection ??= value;
+            connection = connection === undefined ? value : `${connection},${value}`;
             if (!clientClose && CLOSE_TOKEN.test(value)) clientClose = true;
             break;
         }
@@ -619,7 +620,7 @@ export class HttpServer {
       host ??= '';
       // The fields a client names in Connection go before routing and the JWT check, as in
       // Envoy's codec, which refuses some nominations (400).
-      if (firstConnection !== undefined && !removeNominatedFields(headers, connection ?? firstConnection)) badFraming = true;
+      if (connection !== undefined && !removeNominatedFields(headers, connection)) badFraming = true;
       // uWS frames an empty transfer-encoding or content-length as no body: refused below (a
       // body that follows would be read as a next request).
       const chunked = te !== undefined && te !== '';
