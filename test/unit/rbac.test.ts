@@ -1,0 +1,160 @@
+// TrafficPolicy rbac's CEL (spec §5): what an expression sees of a request (Envoy's attributes
+// after the JWT filters), what counts as a match (only a successful `true`), and the Allow/Deny
+// inversion of kgateway's matcher.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { activation, compileExpression, rbacAllows, type RbacPolicy } from '../../src/auth/rbac.js';
+import type { GatewayRequest } from '../../src/http/exchange.js';
+
+function req(o: Partial<GatewayRequest> = {}): GatewayRequest {
+  return {
+    method: 'GET',
+    path: '/api/v1/items',
+    query: 'page=2&sort=asc',
+    host: 'www.example.com',
+    authority: 'www.example.com:8080',
+    headers: ['x-role', 'admin', 'x-multi', 'a', 'x-multi', 'b', 'user-agent', 'curl/8.5', 'x-request-id', 'rid-1', 'x-team', 'dev'],
+    remoteAddress: '10.1.2.3',
+    scheme: 'http',
+    ...o,
+  };
+}
+
+const CLAIMS = JSON.parse('{"sub":"alice","iss":"https://idp","team":"dev","level":3,"admin":true,"groups":["eng","ops"],"org":{"name":"solo.io","tier":"gold"},"exp":1.9e9}') as Record<string, unknown>;
+const PAYLOAD = "metadata.filter_metadata['envoy.filters.http.jwt_authn']['payload']";
+
+/** `claims` null: no token was verified (no jwt_authn metadata). */
+function evaluate(expr: string, r: GatewayRequest = req(), claims: Record<string, unknown> | null = CLAIMS, disabled = false): boolean {
+  const c = compileExpression(expr);
+  assert.ok(c.ok, `${expr}: ${c.ok ? '' : c.error}`);
+  return c.match(activation(r, claims ?? undefined, disabled));
+}
+
+const TRUE_CASES = [
+  // request attributes (Envoy's context.cc): path with the query, url_path without, host = :authority
+  "request.path == '/api/v1/items?page=2&sort=asc'",
+  "request.url_path == '/api/v1/items'",
+  "request.query == 'page=2&sort=asc'",
+  "request.host == 'www.example.com:8080'",
+  "request.method == 'GET'",
+  "request.scheme == 'http'",
+  "request.protocol == 'HTTP/1.1'",
+  "request.useragent == 'curl/8.5'",
+  "request.id == 'rid-1'",
+  "request.size == 0",
+  "request.time > timestamp('2024-01-01T00:00:00Z')",
+  // headers: lowercase keys, repeated values joined with ",", pseudo-headers present
+  "request.headers['x-role'] == 'admin'",
+  "request.headers['x-multi'] == 'a,b'",
+  "request.headers[':path'] == '/api/v1/items?page=2&sort=asc'",
+  "request.headers[':authority'] == 'www.example.com:8080'",
+  "request.headers[':method'] == 'GET'",
+  "'x-role' in request.headers",
+  "has(request.headers.x_nope) == false",
+  // claims in jwt_authn's metadata: numbers are doubles, lists and objects nest
+  `${PAYLOAD}['team'] == 'dev'`,
+  `${PAYLOAD}.sub == 'alice'`,
+  `${PAYLOAD}['level'] == 3`,
+  `${PAYLOAD}['level'] == 3.0`,
+  `${PAYLOAD}['level'] >= 2`,
+  `${PAYLOAD}['admin']`,
+  `'ops' in ${PAYLOAD}['groups']`,
+  `size(${PAYLOAD}['groups']) == 2`,
+  `${PAYLOAD}['org']['tier'] == 'gold'`,
+  `has(${PAYLOAD}.org)`,
+  // functions Envoy's CEL has: matches is RE2::PartialMatch (a search), contains/startsWith/endsWith
+  "request.url_path.matches('v[0-9]+')",
+  "request.url_path.matches('^/api/')",
+  "request.url_path.startsWith('/api') && request.url_path.endsWith('items') && request.url_path.contains('/v1/')",
+  "size(request.headers['x-role']) == 5",
+  "int(request.headers['x-multi'].size()) == 3",
+  "request.method in ['GET', 'HEAD']",
+  "request.method == 'POST' ? false : true",
+  // heterogeneous equality (cel-cpp's default) and error absorption by || / &&
+  '1 == 1.0',
+  "request.headers['x-missing'] == 'x' || true",
+  "!(request.headers['x-missing'] == 'x' && false)",
+  "{'a': 1}['a'] == 1",
+];
+
+const FALSE_CASES = [
+  // a missing key is an error: no match (never a silent empty string)
+  "request.headers['x-missing'] == ''",
+  "request.headers['x-missing'] != 'admin'",
+  "request.referer == ''",
+  "has(request.referer)",
+  `${PAYLOAD}['missing'] == 'x'`,
+  `${PAYLOAD}['missing'] != 'x'`,
+  // wrong types, concatenation Envoy leaves off, a non-bool result
+  `${PAYLOAD}['team'] > 1`,
+  "request.method + '' == 'GET'",
+  "[1] + [2] == [1, 2]",
+  "request.method",
+  "request.headers['x-role']",
+  "1",
+  // regex over a value from the request: linear time, and no match when the pattern is bad
+  "request.url_path.matches(request.headers['x-role'] + '(')",
+  "request.url_path.matches('^v1')",
+];
+
+for (const e of TRUE_CASES) test(`match: ${e}`, () => assert.equal(evaluate(e), true));
+for (const e of FALSE_CASES) test(`no match: ${e}`, () => assert.equal(evaluate(e), false));
+
+test('without a verified token (AllowMissing, no JWT on the route) the jwt_authn metadata is absent: every claim expression is no match, also a negated one', () => {
+  for (const e of [`${PAYLOAD}['team'] == 'dev'`, `${PAYLOAD}['team'] != 'dev'`, `!(${PAYLOAD}['team'] == 'dev')`, `has(${PAYLOAD}.team)`]) {
+    assert.equal(evaluate(e, req(), null), false, e);
+  }
+  assert.equal(evaluate("!('envoy.filters.http.jwt_authn' in metadata.filter_metadata)", req(), null), true);
+  assert.equal(evaluate("'envoy.filters.http.jwt_authn' in metadata.filter_metadata", req(), CLAIMS), true);
+});
+
+test("jwtAuth.disable leaves kgateway's dev.kgateway.disable_jwt metadata", () => {
+  const e = "metadata.filter_metadata['dev.kgateway.disable_jwt']['disable'] == true";
+  assert.equal(evaluate(e, req(), null, true), true);
+  assert.equal(evaluate(e, req(), null, false), false);
+});
+
+test('an absent user-agent, x-request-id or content-length: useragent and id missing, size 0; a content-length gives size', () => {
+  const bare = req({ headers: [], query: '' });
+  assert.equal(evaluate("has(request.useragent) || has(request.id)", bare), false);
+  assert.equal(evaluate("request.path == '/api/v1/items' && request.query == ''", bare), true);
+  assert.equal(evaluate('request.size == 42', req({ method: 'POST', headers: ['content-length', '42'] })), true);
+  assert.equal(evaluate("request.referer == 'https://a.example/'", req({ headers: ['referer', 'https://a.example/'] })), true);
+});
+
+test('a catastrophic-backtracking pattern taken from the request returns at once (RE2, not RegExp)', () => {
+  const r = req({ headers: ['x-p', '(a+)+$'], path: `/${'a'.repeat(5000)}!` });
+  assert.equal(evaluate("request.url_path.matches(request.headers['x-p'])", r), false);
+});
+
+test('header names in the activation cannot reach Object.prototype', () => {
+  const r = req({ headers: ['__proto__', 'x', 'constructor', 'y'] });
+  assert.equal(evaluate("request.headers['__proto__'] == 'x' && request.headers['constructor'] == 'y'", r), true);
+  assert.equal(evaluate("request.headers['toString'] == 'x'", r), false);
+});
+
+function policy(action: 'Allow' | 'Deny', exprs: string[]): RbacPolicy {
+  return {
+    action,
+    expressions: exprs.map((e) => {
+      const c = compileExpression(e);
+      assert.ok(c.ok);
+      return c.match;
+    }),
+    origin: 'TrafficPolicy/ns/p@HTTPRoute',
+  };
+}
+
+test('Allow lets through what one expression matches (an OR) and nothing else; Deny refuses what one matches and lets the rest through', () => {
+  const allow = policy('Allow', ["request.headers['x-role'] == 'root'", `${PAYLOAD}['team'] == 'dev'`]);
+  assert.equal(rbacAllows(allow, req(), CLAIMS, false), true);
+  assert.equal(rbacAllows(allow, req(), { ...CLAIMS, team: 'ops' }, false), false);
+  assert.equal(rbacAllows(allow, req(), undefined, false), false);
+  assert.equal(rbacAllows(allow, req({ headers: ['x-role', 'root'] }), undefined, false), true);
+  const deny = policy('Deny', ["request.method == 'DELETE'", `${PAYLOAD}['team'] == 'guest'`]);
+  assert.equal(rbacAllows(deny, req(), CLAIMS, false), true);
+  assert.equal(rbacAllows(deny, req({ method: 'DELETE' }), CLAIMS, false), false);
+  assert.equal(rbacAllows(deny, req(), { team: 'guest' }, false), false);
+  // An expression that errors does not match: under Deny the request passes.
+  assert.equal(rbacAllows(deny, req(), undefined, false), true);
+});
