@@ -57,6 +57,8 @@ export const ERRORS = {
   JWT_ED25519_SIGNATURE_WRONG_LENGTH: jwt('Jwt ED25519 signature is wrong length', 'EdDSA signature is not 64 bytes'),
   JWKS_NO_VALID_KEYS: jwt("Jwks doesn't have any valid public key", 'the key set has no usable key'),
   JWKS_FETCH_FAILED: jwt('Jwks remote fetch is failed', 'remote key set not available'),
+  // --- authorization (Envoy rbac filter, kgateway TrafficPolicy rbac) ---
+  RBAC_DENIED: { status: 403, body: 'RBAC: access denied', wwwAuthenticate: 'none', description: 'the route\'s TrafficPolicy `rbac` denies the request: an Allow policy none of whose matchExpressions is true, or a Deny policy one of whose is' },
   // --- configuration / routing / proxy ---
   ROUTE_NOT_FOUND: { status: 404, body: '', wwwAuthenticate: 'none', description: 'no listener hostname or HTTPRoute matched the request' },
   BACKEND_NOT_RESOLVED: { status: 500, body: '', wwwAuthenticate: 'none', description: 'the request was drawn to a backendRef that does not resolve (not found, not permitted, an unsupported kind): kgateway points its share at a cluster Envoy does not have, and Envoy answers `cluster_not_found_response_code` 500 with an empty body' },

@@ -14,6 +14,7 @@ import { sendError } from './http/error-response.js';
 import type { ClientExchange, GatewayRequest } from './http/exchange.js';
 import { Verifier } from './auth/verifier.js';
 import { ResultCache } from './auth/result-cache.js';
+import { rbacAllows } from './auth/rbac.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
@@ -385,8 +386,8 @@ export class Gateway {
     const route = this.route(listenerPort, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
     const jwt = route.auth.jwt;
-    if (jwt.length === 0) return this.forward(route, req, ex);
-    this.runAuth(route, jwt, NONE_RAN, listenerPort, req, ex);
+    if (jwt.length === 0) return this.forward(route, req, ex, undefined);
+    this.runAuth(route, jwt, NONE_RAN, undefined, listenerPort, req, ex);
   }
 
   /**
@@ -398,14 +399,14 @@ export class Gateway {
    * or query matchers on the port the match cannot change and every extension runs in one go.
    * `ran`: the extensions that already ran for this request under an earlier match.
    */
-  private runAuth(route: CompiledRoute, exts: readonly JwtExtension[], ran: readonly JwtExtension[], listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+  private runAuth(route: CompiledRoute, exts: readonly JwtExtension[], ran: readonly JwtExtension[], claimsBefore: Claims | undefined, listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
     const outcome = this.auth.authenticate(req, exts, this.rematchPorts.has(listenerPort));
     if (outcome instanceof Promise) {
       this.authPending++;
       outcome.then(
         (o) => {
           this.authPending--;
-          this.afterAuth(o, route, exts, ran, listenerPort, req, ex);
+          this.afterAuth(o, route, exts, ran, claimsBefore, listenerPort, req, ex);
         },
         (err) => {
           this.authPending--;
@@ -414,7 +415,7 @@ export class Gateway {
         },
       );
     } else {
-      this.afterAuth(outcome, route, exts, ran, listenerPort, req, ex);
+      this.afterAuth(outcome, route, exts, ran, claimsBefore, listenerPort, req, ex);
     }
   }
 
@@ -423,6 +424,7 @@ export class Gateway {
     route: CompiledRoute,
     exts: readonly JwtExtension[],
     ranBefore: readonly JwtExtension[],
+    claimsBefore: Claims | undefined,
     listenerPort: number,
     req: GatewayRequest,
     ex: ClientExchange,
@@ -431,13 +433,16 @@ export class Gateway {
     // goes away at the upstream.
     if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
     if (!outcome.ok) return this.deny(ex, outcome.code, req);
+    // jwt_authn's metadata holds the payload of the last token verified, by this run or one
+    // before a new match.
+    const claims = outcome.claims ?? claimsBefore;
     if (outcome.stoppedAt === undefined) {
       // Every extension in `exts` ran. The claim headers the JWT stage owns are theirs (the
       // route's precomputed list on the usual path, where they are all of its extensions) and
       // those of the extensions that ran before a new match.
       const owned = ranBefore.length === 0 && exts === route.auth.jwt ? route.claimHeaders : claimHeadersOf([...ranBefore, ...exts]);
       if (owned.length > 0) req.gatewayHeaders = owned;
-      return this.forward(route, req, ex);
+      return this.forward(route, req, ex, claims);
     }
     // An extension accepted a token with claim headers on a port whose routes match on headers
     // or the query: match again, then run the new route's extensions that have not run yet.
@@ -449,13 +454,19 @@ export class Gateway {
     const again = this.route(listenerPort, req);
     if (typeof again === 'string') return this.deny(ex, again, req);
     const rest = again.auth.jwt.filter((e) => !ran.some((r) => r.filterName === e.filterName));
-    if (rest.length > 0) return this.runAuth(again, rest, ran, listenerPort, req, ex);
+    if (rest.length > 0) return this.runAuth(again, rest, ran, claims, listenerPort, req, ex);
     const owned = claimHeadersOf(ran);
     if (owned.length > 0) req.gatewayHeaders = owned;
-    this.forward(again, req, ex);
+    this.forward(again, req, ex, claims);
   }
 
-  private forward(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange): void {
+  /**
+   * After the JWT filters: the route's `rbac` (Envoy's RBAC filter, AuthZ stage), then the proxy.
+   * `claims`: the payload jwt_authn leaves in its dynamic metadata, undefined when no token was verified.
+   */
+  private forward(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange, claims: Claims | undefined): void {
+    const rbac = route.auth.rbac;
+    if (rbac !== undefined && !rbacAllows(rbac, req, claims, route.auth.disabled)) return this.deny(ex, 'RBAC_DENIED', req);
     // Envoy's weighted_clusters draw at random per request (a counter shared by every route
     // could fall into step with the traffic mix and send a rule's every request to one backend).
     const backend = pickBackend(route, route.backends.length > 1 ? Math.floor(Math.random() * route.totalWeight) : 0);
@@ -544,12 +555,15 @@ function claimHeadersOf(exts: readonly JwtExtension[]): readonly string[] {
   return exts.flatMap((e) => e.sanitizeHeaders);
 }
 
+type Claims = Readonly<Record<string, unknown>>;
+
 function matchesOnHeadersOrQuery(table: PortTable): boolean {
   return someRoute(table, (r) => r.headers.length > 0 || r.queryParams.length > 0);
 }
 
+/** Routes that see Envoy's edge values before the proxy: those matching on them, and `rbac` (its expressions read request.headers). */
 function matchesOnEdgeHeaders(table: PortTable): boolean {
-  return someRoute(table, (r) => r.headers.some((h) => PRE_ROUTE_HEADERS.has(h.name)));
+  return someRoute(table, (r) => r.auth.rbac !== undefined || r.headers.some((h) => PRE_ROUTE_HEADERS.has(h.name)));
 }
 
 function someRoute(table: PortTable, test: (r: CompiledRoute) => boolean): boolean {

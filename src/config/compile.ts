@@ -181,6 +181,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       createdMs: creationMs(m.raw),
       weight,
       ...(jwtAuth ? { jwtAuth } : {}),
+      ...(m.rbac ? { rbac: m.rbac } : {}),
       ...(invalid !== undefined ? { invalid } : {}),
     };
     const st: PolicyState = { model: m, attached, targetsFound: 0, referencedByFilter: false, won: false, lost: false, ancestors: new Set(), unserved: [] };

@@ -35,6 +35,7 @@ function routeDump(r: CompiledRoute): object {
       jwt: r.auth.jwt.map((e) => e.filterName),
       policies: [...r.auth.origins],
       disabled: r.auth.disabled,
+      ...(r.auth.rbac ? { rbac: { action: r.auth.rbac.action, expressions: r.auth.rbac.expressions.length, policy: r.auth.rbac.origin } } : {}),
     },
     backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
     totalWeight: r.totalWeight,

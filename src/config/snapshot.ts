@@ -3,6 +3,7 @@
 // afterwards, and swapped atomically by src/gateway.ts. Nothing in here parses, imports keys or
 // compiles regexes on the request path: all of that is done when the snapshot is built.
 
+import type { RbacPolicy } from '../auth/rbac.js';
 import type { KeyObject } from 'node:crypto';
 import type { ConfigProblem } from '../errors.js';
 import type { RemoteTlsSpec } from '../types.js';
@@ -130,6 +131,8 @@ export interface RouteAuth {
   readonly origins: readonly string[];
   /** True when a `jwtAuth.disable` policy applies. */
   readonly disabled: boolean;
+  /** The effective `rbac` (Envoy's RBAC filter, after the JWT filters), when a policy sets one. */
+  readonly rbac?: RbacPolicy;
 }
 
 export interface JwtExtension {

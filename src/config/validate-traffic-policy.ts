@@ -4,19 +4,19 @@
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
-import { list, obj, ParseCtx, stringMap, type Infer } from './schema.js';
+import { compileExpression, type CompiledExpression } from '../auth/rbac.js';
+import { enumOf, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
 import { documentSchema, GATEWAY_API_GROUP, group, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
 /**
  * kgateway TrafficPolicy fields jwtgate does not implement (yet) whose absence kgateway's
  * behaviour depends on for what reaches the upstream: ignoring one would let through requests
- * kgateway denies (an `rbac` Allow list, an `extAuth` server, credentials, a CSRF check, a size
+ * kgateway denies (an `extAuth` server, credentials, an `acl`, a CSRF check, a size
  * limit, a prompt guard), answers itself (`directResponse`) or changes (headers, path, body), as
  * an HTTPRoute filter that cannot be applied must not be skipped. A policy that sets one is
  * invalid: its routes fail closed with kgateway's 500. Each with what it would have done.
  */
 const REFUSED: Readonly<Record<string, string>> = {
-  rbac: 'requests its rules would deny',
   extAuth: 'requests its authorization server would deny',
   basicAuth: 'requests without its credentials',
   apiKeyAuth: 'requests without its API key',
@@ -62,11 +62,28 @@ const jwtAuth = obj(
   { exactlyOneOf: [['extensionRef', 'disable']] },
 );
 
+// shared.Authorization (spec §2.3): every expression is parsed and checked here, as kgateway
+// parses it and Envoy builds it; one it or Envoy refuses makes the policy invalid (its routes 500).
+const matchExpression = str({ min: 1, max: 16384, noShellVarCheck: true }).map((source, path, cx): CompiledExpression | undefined => {
+  const r = compileExpression(source);
+  if (r.ok) return r.match;
+  cx.error(path, r.error);
+  return undefined;
+});
+
+const rbac = obj({
+  action: enumOf(['Allow', 'Deny'] as const).default('Allow'),
+  policy: obj({
+    matchExpressions: list(matchExpression, { min: 1, max: 256 }),
+  }),
+});
+
 const spec = obj(
   {
     targetRefs: list(policyTargetRef, { min: 1, max: 16 }).optional(),
     targetSelectors: list(targetSelector, { min: 1, max: 16 }).optional(),
     jwtAuth: jwtAuth.optional(),
+    rbac: rbac.optional(),
   },
   {
     legacy: {
@@ -101,6 +118,8 @@ export interface TrafficPolicyModel {
   readonly unservedTargets: readonly UnservedTarget[];
   /** `jwtAuth`, when set: an extension (namespace defaulted to the policy's) or disable. */
   readonly jwtAuth?: { readonly kind: 'extension'; readonly namespace: string; readonly name: string } | { readonly kind: 'disable' };
+  /** `rbac`, when set and every expression compiled (else the policy is invalid). */
+  readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[] };
   readonly valid: boolean;
   readonly error?: string;
 }
@@ -174,12 +193,16 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   // A name that failed its schema (reported with its path) names no extension.
   if (ref && typeof ref.name === 'string') jwt = { kind: 'extension', namespace: ref.namespace ?? raw.namespace, name: ref.name };
   else if (s?.jwtAuth?.disable) jwt = { kind: 'disable' };
+  // An expression that did not compile made the policy invalid (never applied, its routes 500).
+  const exprs = s?.rbac?.policy?.matchExpressions;
+  const rbacModel = s?.rbac !== undefined && exprs !== undefined ? { action: s.rbac.action, expressions: exprs } : undefined;
   return {
     ...modelBase(raw, cx, problems, before),
     targetRefs,
     targetSelectors,
     unservedTargets,
     ...(jwt !== undefined ? { jwtAuth: jwt } : {}),
+    ...(rbacModel !== undefined ? { rbac: rbacModel } : {}),
     valid: cx.errors === 0,
   };
 }

@@ -8,6 +8,7 @@
 // levels all run (an AND, filter-name order) and the SAME extension runs once. `disable` on
 // any effective level skips every JWT filter.
 
+import type { CompiledExpression, RbacPolicy } from '../auth/rbac.js';
 import type { JwtExtension, RouteAuth } from '../config/snapshot.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
@@ -21,6 +22,7 @@ export interface AttachedPolicy {
   /** `kgateway.dev/policy-weight`: a higher weight wins within a level (default 0). */
   readonly weight: number;
   readonly jwtAuth?: { readonly kind: 'extension'; readonly ext: JwtExtension } | { readonly kind: 'disable' };
+  readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[] };
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
 }
@@ -32,9 +34,9 @@ export interface LevelPolicies {
 
 export interface FoldResult {
   readonly auth: RouteAuth;
-  /** Policy ids whose jwtAuth is effective on this route. */
+  /** Policy ids whose jwtAuth or rbac is effective on this route. */
   readonly effective: readonly string[];
-  /** Policy ids with jwtAuth that lost (older policy in the level, or a more specific route level). */
+  /** Policy ids with jwtAuth or rbac that lost it (to an older policy in the level, or a more specific level) and have nothing effective. */
   readonly overridden: readonly string[];
 }
 
@@ -59,14 +61,14 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
   return undefined;
 }
 
-export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
+/** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
+function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
   const winners = new Map<PolicyLevel, AttachedPolicy>();
-  const overridden = new Set<string>();
   for (const l of levels) {
-    const candidates = l.policies.filter((p) => p.jwtAuth !== undefined && p.invalid === undefined);
+    const candidates = l.policies.filter((p) => p[field] !== undefined && p.invalid === undefined);
     if (candidates.length === 0) continue;
     // ExtensionRef filters keep the rule's filter order: kgateway appends them as the rule lists
-    // them and its merge keeps the first policy that sets jwtAuth (weight and age play no part
+    // them and its merge keeps the first policy that sets the field (weight and age play no part
     // there); the policies targeting a level are sorted by weight, then age.
     const inOrder = l.level === 'ExtensionRef';
     const sorted = inOrder ? candidates : [...candidates].sort(olderFirst);
@@ -75,6 +77,29 @@ export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
     winners.set(l.level, all[0]!);
     for (const p of all.slice(1)) overridden.add(p.id);
   }
+  return winners;
+}
+
+/**
+ * `rbac` is one Envoy filter (envoy.filters.http.rbac) whose per-filter config the most specific
+ * level replaces (route, then virtual host, then route configuration): one policy's rbac applies.
+ */
+function foldRbac(levels: readonly LevelPolicies[], overridden: Set<string>): { rbac: RbacPolicy; id: string } | undefined {
+  const winners = levelWinners(levels, 'rbac', overridden);
+  let won: { rbac: RbacPolicy; id: string } | undefined;
+  for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
+    const p = winners.get(level);
+    if (!p) continue;
+    if (!won) won = { rbac: { action: p.rbac!.action, expressions: p.rbac!.expressions, origin: `${p.id}@${level}` }, id: p.id };
+    else overridden.add(p.id);
+  }
+  return won;
+}
+
+export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
+  const overridden = new Set<string>();
+  const rbac = foldRbac(levels, overridden);
+  const winners = levelWinners(levels, 'jwtAuth', overridden);
   // Route side: the most specific level wins the merged route config.
   let routeWinner: { level: PolicyLevel; p: AttachedPolicy } | undefined;
   for (const level of ROUTE_SIDE) {
@@ -89,14 +114,15 @@ export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  for (const e of effective) overridden.delete(e.p.id);
-  const effectiveIds = [...new Set(effective.map((e) => e.p.id))];
-  if (effective.length === 0) return { auth: NO_AUTH, effective: [], overridden: [...overridden] };
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? [rbac.id] : [])])];
+  for (const id of effectiveIds) overridden.delete(id);
+  const withRbac = rbac ? { rbac: rbac.rbac } : {};
+  if (effective.length === 0) return { auth: rbac ? { ...NO_AUTH, ...withRbac } : NO_AUTH, effective: effectiveIds, overridden: [...overridden] };
 
   const disabling = effective.filter((e) => e.p.jwtAuth!.kind === 'disable');
   if (disabling.length > 0) {
     return {
-      auth: { jwt: [], origins: disabling.map((e) => `${e.p.id}@${e.level}`), disabled: true },
+      auth: { jwt: [], origins: disabling.map((e) => `${e.p.id}@${e.level}`), disabled: true, ...withRbac },
       effective: effectiveIds,
       overridden: [...overridden],
     };
@@ -109,7 +135,7 @@ export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
   }
   const entries = [...byExt.values()].sort((a, b) => (a.ext.filterName < b.ext.filterName ? -1 : a.ext.filterName > b.ext.filterName ? 1 : 0));
   return {
-    auth: { jwt: entries.map((x) => x.ext), origins: entries.map((x) => x.origin), disabled: false },
+    auth: { jwt: entries.map((x) => x.ext), origins: entries.map((x) => x.origin), disabled: false, ...withRbac },
     effective: effectiveIds,
     overridden: [...overridden],
   };

@@ -1,7 +1,7 @@
-// A TrafficPolicy access-control field jwtgate does not implement yet (`rbac`, `extAuth`,
-// `basicAuth`, `apiKeyAuth`, `oauth2`) makes the policy invalid, so its routes fail closed with
+// A TrafficPolicy access-control field jwtgate does not implement yet (`extAuth`, `basicAuth`,
+// `apiKeyAuth`, `oauth2`, `acl`) makes the policy invalid, so its routes fail closed with
 // kgateway's 500 for an invalid policy (spec §2.5): ignoring it would let through requests that
-// kgateway denies (spec §5: an Allow rbac policy denies everything it does not match).
+// kgateway denies. (`rbac` is implemented: test/integration/rbac.test.ts.)
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
@@ -25,7 +25,7 @@ before(async () => {
   h = await startHarness({
     manifests: [
       route('admin', '/admin') +
-        policy('admin-rbac', 'admin', `  rbac:\n    action: Allow\n    policy:\n      matchExpressions: ["request.headers['x-role'] == 'admin'"]`) +
+        policy('admin-ext-auth', 'admin', `  extAuth:\n    extensionRef: { name: authz }`) +
         route('basic', '/basic') +
         policy('basic-auth', 'basic', `  basicAuth:\n    users: [{ username: alice, password: secret }]`) +
         route('cors', '/anything/cors') +
@@ -41,7 +41,7 @@ before(async () => {
 });
 after(() => h.close());
 
-test('an rbac policy fails closed: 500 with kgateway body, the upstream never sees the request, whatever the client sends', async () => {
+test('an extAuth policy fails closed: 500 with kgateway body, the upstream never sees the request, whatever the client sends', async () => {
   const n = h.echo.received.length;
   for (const headers of [{}, { 'x-role': 'admin' }] as Record<string, string>[]) {
     const res = await request({ port: h.port, path: '/admin/x', headers: { host: 'www.example.com', ...headers } });
@@ -81,10 +81,10 @@ test('other routes are unaffected, and the problems name the policy and the fiel
   const res = await request({ port: h.port, path: '/headers', headers: { host: 'www.example.com' } });
   assert.equal(res.status, 200);
   const problems = h.gateway.snapshot.problems;
-  const rbac = problems.find((p) => p.resource === 'TrafficPolicy/httpbin/admin-rbac');
-  assert.equal(rbac?.severity, 'error');
-  assert.equal(rbac?.path, 'spec.rbac');
-  assert.match(rbac?.message ?? '', /rbac is not supported by this jwtgate version: the policy is rejected so that its routes fail closed \(500\)/);
+  const extAuth = problems.find((p) => p.resource === 'TrafficPolicy/httpbin/admin-ext-auth');
+  assert.equal(extAuth?.severity, 'error');
+  assert.equal(extAuth?.path, 'spec.extAuth');
+  assert.match(extAuth?.message ?? '', /extAuth is not supported by this jwtgate version: the policy is rejected so that its routes fail closed \(500\)/);
   const cors = problems.find((p) => p.resource === 'TrafficPolicy/httpbin/cors-only');
   assert.equal(cors?.severity, 'warning');
 });

@@ -1,0 +1,140 @@
+// TrafficPolicy `rbac` end to end (spec §2.3-2.4, §5), through a real gateway to the real echo
+// upstream: Envoy's RBAC filter runs after the JWT filters and sees the claims jwt_authn leaves in
+// its metadata, the claim headers it set and not the token it removed; a denial is kgateway's
+// 403 `RBAC: access denied` and never reaches the upstream; the most specific level's rbac
+// replaces the others; an expression Envoy would refuse makes its routes answer 500.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { request } from '../helpers/http-client.js';
+import { mint, rsaKeys } from '../helpers/tokens.js';
+
+const keys = rsaKeys('rbac');
+const PAYLOAD = "metadata.filter_metadata['envoy.filters.http.jwt_authn']['payload']";
+let h: Harness;
+
+const ext = (name: string, mode: 'Strict' | 'AllowMissing') => `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: ${name}, namespace: httpbin }
+spec:
+  jwt:
+    validationMode: ${mode}
+    providers:
+    - name: idp
+      issuer: https://idp.example.com
+      claimsToHeaders: [{ name: team, header: x-team }]
+      jwks: { local: { inline: '${keys.jwks}' } }
+`;
+
+const policy = (name: string, target: { kind: 'HTTPRoute' | 'Gateway'; name: string; ns?: string }, body: string) => `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: ${name}, namespace: ${target.ns ?? 'httpbin'} }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: ${target.kind}, name: ${target.name} }]
+${body}
+`;
+
+const rbac = (action: 'Allow' | 'Deny', exprs: string[]) => `  rbac:
+    action: ${action}
+    policy:
+      matchExpressions:
+${exprs.map((e) => `      - ${JSON.stringify(e)}`).join('\n')}`;
+
+const jwtAuth = (ext: string) => `  jwtAuth:\n    extensionRef: { name: ${ext} }\n`;
+
+before(async () => {
+  h = await startHarness({
+    manifests: [
+      ext('strict', 'Strict') +
+        ext('optional', 'AllowMissing') +
+        '---\n' + sampleRoute('claims', '/anything/claims') +
+        policy('claims', { kind: 'HTTPRoute', name: 'claims' }, jwtAuth('strict') + rbac('Allow', [`${PAYLOAD}['team'] == 'dev' && request.headers['x-team'] == 'dev' && !('authorization' in request.headers)`])) +
+        '---\n' + sampleRoute('optional', '/anything/optional') +
+        policy('optional', { kind: 'HTTPRoute', name: 'optional' }, jwtAuth('optional') + rbac('Allow', [`${PAYLOAD}['team'] == 'dev'`])) +
+        '---\n' + sampleRoute('deny', '/anything/deny') +
+        policy('deny', { kind: 'HTTPRoute', name: 'deny' }, rbac('Deny', ["request.headers['x-role'] == 'guest'", "request.method == 'DELETE'"])) +
+        '---\n' + sampleRoute('edge', '/anything/edge') +
+        policy('edge', { kind: 'HTTPRoute', name: 'edge' }, rbac('Allow', ["has(request.id) && request.headers['x-forwarded-proto'] == 'http' && request.headers['x-forwarded-for'].size() > 0 && request.path == '/anything/edge/x?a=1'"])) +
+        '---\n' + sampleRoute('bad', '/anything/bad') +
+        policy('bad', { kind: 'HTTPRoute', name: 'bad' }, rbac('Allow', ["'admin' in request.headers['x-roles'].split(',')"])) +
+        // The Gateway-wide rbac: the sample route (/headers, /anything) has no rbac of its own.
+        policy('gateway-wide', { kind: 'Gateway', name: 'http', ns: 'kgateway-system' }, rbac('Allow', ["request.headers['x-gw'] == 'yes'"])),
+    ],
+  });
+});
+after(() => h.close());
+
+const token = (claims: Record<string, unknown>) => mint({ alg: 'RS256', key: keys.privateKey, kid: 'rbac', payload: { iss: 'https://idp.example.com', exp: Math.floor(Date.now() / 1000) + 600, ...claims } });
+const get = (path: string, headers: Record<string, string> = {}, method = 'GET') => request({ port: h.port, path, method, headers: { host: 'www.example.com', ...headers } });
+const metric = (result: string) => Number(h.gateway.renderMetrics().match(new RegExp(`jwtgate_requests_total\\{result="${result}"\\} (\\d+)`))?.[1] ?? NaN);
+
+function assertDenied(res: Awaited<ReturnType<typeof get>>): void {
+  assert.equal(res.status, 403);
+  assert.equal(res.body, 'RBAC: access denied');
+  assert.equal(res.headers['content-type'], 'text/plain');
+  assert.equal(res.headers['www-authenticate'], undefined);
+}
+
+test('claim-based Allow: a token whose claim matches reaches the upstream with its claim header and without the token; another claim gets 403 RBAC: access denied and the upstream never sees it', async () => {
+  const n = h.echo.received.length;
+  const denied0 = metric('RBAC_DENIED');
+  const ok = await get('/anything/claims/x', { authorization: `Bearer ${token({ team: 'dev' })}` });
+  assert.equal(ok.status, 200);
+  const seen = h.echo.received.at(-1)!;
+  const names = seen.headers.filter((_, i) => i % 2 === 0).map((x) => x.toLowerCase());
+  assert.equal(seen.headers[names.indexOf('x-team') * 2 + 1], 'dev');
+  assert.ok(!names.includes('authorization'));
+  assertDenied(await get('/anything/claims/x', { authorization: `Bearer ${token({ team: 'ops' })}` }));
+  // A client's own x-team is removed before the JWT filter sets the claim's value: no spoofing.
+  assertDenied(await get('/anything/claims/x', { authorization: `Bearer ${token({ team: 'ops' })}`, 'x-team': 'dev' }));
+  assert.equal(h.echo.received.length, n + 1);
+  assert.equal(metric('RBAC_DENIED') - denied0, 2);
+});
+
+test('JWT runs first: no token on a Strict route is 401 Jwt is missing, not the RBAC 403', async () => {
+  const res = await get('/anything/claims/x');
+  assert.equal(res.status, 401);
+  assert.equal(res.body, 'Jwt is missing');
+});
+
+test('AllowMissing without a token: jwt_authn leaves no metadata, so a claim expression does not match and Allow denies', async () => {
+  const n = h.echo.received.length;
+  assertDenied(await get('/anything/optional/x'));
+  assert.equal((await get('/anything/optional/x', { authorization: `Bearer ${token({ team: 'dev' })}` })).status, 200);
+  assert.equal(h.echo.received.length, n + 1);
+});
+
+test('Deny refuses what one expression matches (an OR) and lets the rest through; no JWT on the route', async () => {
+  const n = h.echo.received.length;
+  assertDenied(await get('/anything/deny/x', { 'x-role': 'guest' }));
+  assertDenied(await get('/anything/deny/x', {}, 'DELETE'));
+  assert.equal((await get('/anything/deny/x', { 'x-role': 'member' })).status, 200);
+  assert.equal((await get('/anything/deny/x')).status, 200);
+  assert.equal(h.echo.received.length, n + 2);
+});
+
+test("the expressions see Envoy's request: x-request-id and x-forwarded-* set by the connection manager before the filters, the path with its query", async () => {
+  assert.equal((await get('/anything/edge/x?a=1')).status, 200);
+  assertDenied(await get('/anything/edge/x?a=2'));
+});
+
+test('the most specific level wins: the Gateway-wide rbac applies to a route without its own, a route-level rbac replaces it', async () => {
+  assertDenied(await get('/headers'));
+  assert.equal((await get('/headers', { 'x-gw': 'yes' })).status, 200);
+  // /anything/deny's own Deny policy replaced the Gateway's Allow: no x-gw needed there.
+  assert.equal((await get('/anything/deny/x')).status, 200);
+});
+
+test("an expression Envoy refuses to build (split is not in Envoy's CEL) makes the policy invalid: its route answers kgateway's 500, and the problem names the expression", async () => {
+  const n = h.echo.received.length;
+  const res = await get('/anything/bad/x', { 'x-roles': 'admin' });
+  assert.equal(res.status, 500);
+  assert.equal(res.body, 'invalid route configuration detected and replaced with a direct response.');
+  assert.equal(h.echo.received.length, n);
+  const p = h.gateway.snapshot.problems.find((x) => x.resource === 'TrafficPolicy/httpbin/bad');
+  assert.equal(p?.severity, 'error');
+  assert.equal(p?.path, 'spec.rbac.policy.matchExpressions[0]');
+  assert.match(p?.message ?? '', /function 'split' is not available in Envoy's CEL/);
+});
