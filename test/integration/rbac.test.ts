@@ -5,7 +5,7 @@
 // replaces the others; an expression Envoy would refuse makes its routes answer 500.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { SAMPLE_GATEWAY, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 
@@ -137,4 +137,61 @@ test("an expression Envoy refuses to build (split is not in Envoy's CEL) makes t
   assert.equal(p?.severity, 'error');
   assert.equal(p?.path, 'spec.rbac.policy.matchExpressions[0]');
   assert.match(p?.message ?? '', /function 'split' is not available in Envoy's CEL/);
+});
+
+test("after a claim header moves the request to another route (clear_route_cache), that route's rbac sees the payload of the token verified before the new match, when its own extension verified none", async () => {
+  const tenantKeys = rsaKeys('tenant');
+  const otherKeys = rsaKeys('other');
+  const ext2 = (name: string, issuer: string, jwk: object, extra: string) => `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: ${name}, namespace: httpbin }
+spec:
+  jwt:
+    validationMode: AllowMissing
+    providers:
+    - name: p
+      issuer: ${issuer}
+${extra}      jwks: { local: { inline: '${JSON.stringify({ keys: [jwk] })}' } }
+`;
+  const route = (name: string, match: string) => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name}, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  rules:
+  - matches: [${match}]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+`;
+  const h2 = await startHarness({
+    base: (echoPort) =>
+      `${SAMPLE_GATEWAY}---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: httpbin, namespace: httpbin }
+spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${echoPort} }] } }
+` +
+      route('tenant-route', "{ path: { type: PathPrefix, value: / }, headers: [{ name: x-tenant, value: acme }] }") +
+      route('other-route', '{ path: { type: PathPrefix, value: / } }') +
+      ext2('tenant-jwt', 'tenant-idp', tenantKeys.jwk, '      claimsToHeaders: [{ name: tenant, header: x-tenant }]\n') +
+      ext2('other-jwt', 'other-idp', otherKeys.jwk, '      tokenSource: { header: { header: x-other-token } }\n') +
+      policy('tenant', { kind: 'HTTPRoute', name: 'tenant-route' }, jwtAuth('tenant-jwt')) +
+      policy('other', { kind: 'HTTPRoute', name: 'other-route' }, jwtAuth('other-jwt') + rbac('Allow', [`${PAYLOAD}['tenant'] == 'other'`])),
+  });
+  try {
+    const t = (tenant: string) => mint({ alg: 'RS256', key: tenantKeys.privateKey, kid: 'tenant', payload: { iss: 'tenant-idp', tenant, exp: Math.floor(Date.now() / 1000) + 600 } });
+    const go = (tenant: string) => request({ port: h2.port, path: '/anything', headers: { 'x-tenant': 'acme', authorization: `Bearer ${t(tenant)}` } });
+    // tenant-jwt accepts, sets x-tenant: other, the request matches other-route, whose
+    // extension finds no token of its own (AllowMissing): rbac reads the tenant token's payload.
+    const moved = await go('other');
+    assert.equal(moved.status, 200);
+    assert.deepEqual(JSON.parse(moved.body).headers['X-Tenant'], ['other']);
+    // Without a token, other-route's rbac has no payload: denied.
+    const bare = await request({ port: h2.port, path: '/anything' });
+    assert.equal(bare.status, 403);
+    assert.equal(bare.body, 'RBAC: access denied');
+  } finally {
+    await h2.close();
+  }
 });
