@@ -466,7 +466,8 @@ export class Gateway {
    */
   private forward(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange, claims: Claims | undefined): void {
     const rbac = route.auth.rbac;
-    if (rbac !== undefined && !rbacAllows(rbac, req, claims, route.auth.disabled)) return this.deny(ex, 'RBAC_DENIED', req);
+    // request.time is when the request arrived (Envoy: the stream's start), not after a JWKS wait.
+    if (rbac !== undefined && !rbacAllows(rbac, req, claims, route.auth.disabled, Date.now() - (performance.now() - ex.startedAt))) return this.deny(ex, 'RBAC_DENIED', req);
     // Envoy's weighted_clusters draw at random per request (a counter shared by every route
     // could fall into step with the traffic mix and send a rule's every request to one backend).
     const backend = pickBackend(route, route.backends.length > 1 ? Math.floor(Math.random() * route.totalWeight) : 0);

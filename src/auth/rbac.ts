@@ -57,6 +57,12 @@ const NOT_PROVIDED: Readonly<Record<string, string>> = {
   connection: 'jwtgate has no TLS listeners or connection attributes',
 };
 
+/**
+ * Deepest expression tree accepted. Parsers bound recursion (cel-go's parser at 250); a deeper
+ * tree (a 16 KiB `1+1+…`) would overflow the planner's and evaluator's stacks.
+ */
+const MAX_DEPTH = 250;
+
 /** Envoy's `regex_max_program_size` for CEL (evaluator.cc); re2js counts close to RE2 C++. */
 const MAX_REGEX_PROGRAM_SIZE = 100;
 
@@ -110,9 +116,15 @@ export function compileExpression(source: string): ExpressionResult {
     return { ok: false, error: `CEL syntax error: ${msg.replace(/^<input>:/, 'at ')}` };
   }
   const problems: string[] = [];
-  check(parsed.expr as unknown as ExprNode | undefined, problems);
-  if (problems.length > 0) return { ok: false, error: [...new Set(problems)].join('; ') };
-  const run = plan(env, parsed);
+  if (depth(parsed.expr as unknown as ExprNode | undefined) > MAX_DEPTH) return { ok: false, error: `the expression nests deeper than ${MAX_DEPTH} levels: split it into several matchExpressions (they are OR-ed)` };
+  let run: ReturnType<typeof plan>;
+  try {
+    check(parsed.expr as unknown as ExprNode | undefined, problems);
+    if (problems.length > 0) return { ok: false, error: [...new Set(problems)].join('; ') };
+    run = plan(env, parsed);
+  } catch (err) {
+    return { ok: false, error: `CEL expression refused: ${err instanceof Error ? err.message : String(err)}` };
+  }
   return {
     ok: true,
     match: (vars) => {
@@ -126,13 +138,45 @@ export function compileExpression(source: string): ExpressionResult {
   };
 }
 
+/** The tree's depth, up to just over MAX_DEPTH (iterative: a deep tree must not overflow here either). */
+function depth(root: ExprNode | undefined): number {
+  let max = 0;
+  const stack: [ExprNode, number][] = root ? [[root, 1]] : [];
+  while (stack.length > 0) {
+    const [e, d] = stack.pop()!;
+    if (d > max) max = d;
+    if (max > MAX_DEPTH) return max;
+    for (const c of children(e)) stack.push([c, d + 1]);
+  }
+  return max;
+}
+
+function children(e: ExprNode): ExprNode[] {
+  const k = e.exprKind;
+  switch (k.case) {
+    case 'selectExpr':
+      return k.value.operand ? [k.value.operand] : [];
+    case 'callExpr':
+      return [...(k.value.target ? [k.value.target] : []), ...k.value.args];
+    case 'listExpr':
+      return [...k.value.elements];
+    case 'structExpr':
+      return k.value.entries.flatMap((en) => [...(en.keyKind.case === 'mapKey' ? [en.keyKind.value as ExprNode] : []), ...(en.value ? [en.value] : [])]);
+    default:
+      return [];
+  }
+}
+
+/** CEL's type denotations, usable as identifiers (`type(x) == double`). */
+const TYPE_NAMES = new Set(['int', 'uint', 'double', 'bool', 'string', 'bytes', 'list', 'map', 'null_type', 'type']);
+
 function check(e: ExprNode | undefined, problems: string[]): void {
   if (e === undefined) return;
   const k = e.exprKind;
   switch (k.case) {
     case 'identExpr': {
       const name = k.value.name;
-      if (name === 'request' || name === 'metadata') return;
+      if (name === 'request' || name === 'metadata' || TYPE_NAMES.has(name)) return;
       const why = NOT_PROVIDED[name];
       problems.push(why !== undefined ? `${name} is not available in jwtgate: ${why}` : `undeclared reference to '${name}': the variables are request and metadata (source, destination and connection are not available in jwtgate)`);
       return;
@@ -195,7 +239,11 @@ function check(e: ExprNode | undefined, problems: string[]): void {
 
 function checkRequestField(field: string, problems: string[]): void {
   if (REQUEST_FIELDS.has(field)) return;
-  problems.push(field === 'total_size' ? 'request.total_size is not provided by jwtgate' : `request.${field} is not an Envoy request attribute (they are ${[...REQUEST_FIELDS].join(', ')}, and total_size)`);
+  problems.push(
+    field === 'total_size' || field === 'headers_bytes'
+      ? `request.${field} is not provided by jwtgate`
+      : `request.${field} is not an Envoy request attribute (they are ${[...REQUEST_FIELDS].join(', ')}, and total_size, headers_bytes)`,
+  );
 }
 
 /** A route's effective `rbac`: Allow admits only what an expression matches, Deny refuses it. */
@@ -214,10 +262,11 @@ const DISABLED_JWT = new Map([['disable', true]]);
 /**
  * Whether `policy` lets the request through. `claims`: the payload jwt_authn would write to its
  * dynamic metadata (the last token a JWT filter verified), undefined when none did; `jwtDisabled`:
- * a `jwtAuth.disable` applies (kgateway's set_metadata filter wrote `dev.kgateway.disable_jwt`).
+ * a `jwtAuth.disable` applies (kgateway's set_metadata filter wrote `dev.kgateway.disable_jwt`);
+ * `startedAtMs`: when the request arrived (`request.time`, the stream's start in Envoy).
  */
-export function rbacAllows(policy: RbacPolicy, req: GatewayRequest, claims: Readonly<Record<string, unknown>> | undefined, jwtDisabled: boolean): boolean {
-  const vars = activation(req, claims, jwtDisabled);
+export function rbacAllows(policy: RbacPolicy, req: GatewayRequest, claims: Readonly<Record<string, unknown>> | undefined, jwtDisabled: boolean, startedAtMs = Date.now()): boolean {
+  const vars = activation(req, claims, jwtDisabled, startedAtMs);
   let matched = false;
   for (const m of policy.expressions) {
     if (m(vars)) {
@@ -228,11 +277,39 @@ export function rbacAllows(policy: RbacPolicy, req: GatewayRequest, claims: Read
   return policy.action === 'Allow' ? matched : !matched;
 }
 
+/**
+ * Envoy looks a header up by its lowercased name (HeadersWrapper: LowerCaseString(key)), so
+ * `request.headers['X-Role']` reads `x-role`.
+ */
+class HeaderMap extends Map<string, string> {
+  override get(key: string): string | undefined {
+    return super.get(typeof key === 'string' && /[A-Z]/.test(key) ? key.replace(/[A-Z]/g, (c) => c.toLowerCase()) : key);
+  }
+  override has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+}
+
+/**
+ * Fields Envoy's connection manager removes before any filter runs (mutateRequestHeaders):
+ * `connection` and `upgrade` unless the request is an upgrade, always these.
+ */
+const REMOVED_BEFORE_FILTERS = new Set(['keep-alive', 'proxy-connection', 'transfer-encoding']);
+const INT64_MAX = 9223372036854775807n;
+
 /** Envoy's attributes of the request as its RBAC filter sees it (after the JWT filters). */
-export function activation(req: GatewayRequest, claims: Readonly<Record<string, unknown>> | undefined, jwtDisabled: boolean): Record<string, CelInput> {
+export function activation(req: GatewayRequest, claims: Readonly<Record<string, unknown>> | undefined, jwtDisabled: boolean, startedAtMs = Date.now()): Record<string, CelInput> {
   const h = req.headers;
   const path = req.query === '' ? req.path : `${req.path}?${req.query}`;
-  const headers = new Map<string, string>([
+  // Utility::isUpgrade: a Connection member `upgrade` and an Upgrade field.
+  let upgradeMember = false;
+  let upgradeField = false;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] === 'connection' && /(^|,)[ \t]*upgrade[ \t]*(,|$)/i.test(h[i + 1]!)) upgradeMember = true;
+    else if (h[i] === 'upgrade') upgradeField = true;
+  }
+  const upgrade = upgradeMember && upgradeField;
+  const headers = new HeaderMap([
     [':authority', req.authority],
     [':path', path],
     [':method', req.method],
@@ -241,6 +318,9 @@ export function activation(req: GatewayRequest, claims: Readonly<Record<string, 
   // Repeated fields joined with "," (HeaderMap getAllOfHeaderAsString).
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
+    if (REMOVED_BEFORE_FILTERS.has(name) || (!upgrade && (name === 'connection' || name === 'upgrade'))) continue;
+    // Envoy answers `Expect: 100-continue` itself and removes it (proxy_100_continue off).
+    if (name === 'expect' && h[i + 1]!.toLowerCase() === '100-continue') continue;
     const prev = headers.get(name);
     headers.set(name, prev === undefined ? h[i + 1]! : `${prev},${h[i + 1]!}`);
   }
@@ -253,7 +333,7 @@ export function activation(req: GatewayRequest, claims: Readonly<Record<string, 
     ['headers', headers],
     ['query', req.query],
     ['protocol', 'HTTP/1.1'],
-    ['time', timestampFromMs(Date.now())],
+    ['time', timestampFromMs(Math.floor(startedAtMs))],
   ]);
   // Absent headers leave the attribute missing (an error, so no match), as in Envoy.
   const referer = headers.get('referer');
@@ -262,10 +342,12 @@ export function activation(req: GatewayRequest, claims: Readonly<Record<string, 
   if (ua !== undefined) request.set('useragent', ua);
   const id = headers.get('x-request-id');
   if (id !== undefined) request.set('id', id);
-  // The body's size from content-length when there is one, else what was received with the
-  // head: nothing yet (RBAC runs on the request head).
+  // The body's size from content-length when there is one (missing when it is not an int64, as
+  // Envoy's SimpleAtoi fails: "2,2" for a repeated one), else what was received with the head:
+  // nothing yet (RBAC runs on the request head).
   const cl = headers.get('content-length');
-  request.set('size', cl !== undefined && /^[0-9]{1,15}$/.test(cl) ? BigInt(cl) : 0n);
+  if (cl === undefined) request.set('size', 0n);
+  else if (/^[0-9]{1,19}$/.test(cl) && BigInt(cl) <= INT64_MAX) request.set('size', BigInt(cl));
   const filterMetadata = new Map<string, unknown>();
   if (claims !== undefined) filterMetadata.set(JWT_METADATA, new Map([['payload', claims]]));
   if (jwtDisabled) filterMetadata.set(DISABLE_METADATA, DISABLED_JWT);

@@ -84,16 +84,24 @@ function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac
  * `rbac` is one Envoy filter (envoy.filters.http.rbac) whose per-filter config the most specific
  * level replaces (route, then virtual host, then route configuration): one policy's rbac applies.
  */
-function foldRbac(levels: readonly LevelPolicies[], overridden: Set<string>): { rbac: RbacPolicy; id: string } | undefined {
+function foldRbac(levels: readonly LevelPolicies[], overridden: Set<string>): { rbac: RbacPolicy; attached: string[] } | undefined {
   const winners = levelWinners(levels, 'rbac', overridden);
-  let won: { rbac: RbacPolicy; id: string } | undefined;
+  let won: RbacPolicy | undefined;
+  const attached: string[] = [];
   for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
     const p = winners.get(level);
     if (!p) continue;
-    if (!won) won = { rbac: { action: p.rbac!.action, expressions: p.rbac!.expressions, origin: `${p.id}@${level}` }, id: p.id };
-    else overridden.add(p.id);
+    if (!won) won = { action: p.rbac!.action, expressions: p.rbac!.expressions, origin: `${p.id}@${level}` };
+    // The route side merges into one route config: a less specific route level loses there.
+    else if (level !== 'Listener' && level !== 'Gateway') {
+      overridden.add(p.id);
+      continue;
+    }
+    // A Gateway or listener winner is attached to the route configuration or virtual host even
+    // where a route's own rbac replaces it at request time (as jwtAuth at those levels).
+    attached.push(p.id);
   }
-  return won;
+  return won ? { rbac: won, attached } : undefined;
 }
 
 export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
@@ -114,7 +122,7 @@ export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? [rbac.id] : [])])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : [])])];
   for (const id of effectiveIds) overridden.delete(id);
   const withRbac = rbac ? { rbac: rbac.rbac } : {};
   if (effective.length === 0) return { auth: rbac ? { ...NO_AUTH, ...withRbac } : NO_AUTH, effective: effectiveIds, overridden: [...overridden] };

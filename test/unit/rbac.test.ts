@@ -158,3 +158,52 @@ test('Allow lets through what one expression matches (an OR) and nothing else; D
   // An expression that errors does not match: under Deny the request passes.
   assert.equal(rbacAllows(deny, req(), undefined, false), true);
 });
+
+test("header names are looked up lowercased, as Envoy's HeadersWrapper: request.headers['X-Role'] reads x-role (a Deny written with capitals is not bypassed)", () => {
+  assert.equal(evaluate("request.headers['X-Role'] == 'admin'"), true);
+  assert.equal(evaluate("'X-ROLE' in request.headers"), true);
+  const deny = policy('Deny', ["request.headers['X-Role'] == 'guest'"]);
+  assert.equal(rbacAllows(deny, req({ headers: ['x-role', 'guest'] }), undefined, false), false);
+});
+
+test("fields Envoy's connection manager removes before the filters are not seen: connection, upgrade (unless an upgrade), keep-alive, proxy-connection, transfer-encoding, expect: 100-continue", () => {
+  const hop = req({ method: 'POST', headers: ['connection', 'keep-alive', 'keep-alive', 'timeout=5', 'proxy-connection', 'x', 'transfer-encoding', 'chunked', 'upgrade', 'websocket', 'expect', '100-continue', 'x-kept', '1'] });
+  for (const name of ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'expect']) {
+    assert.equal(evaluate(`'${name}' in request.headers`, hop), false, name);
+  }
+  assert.equal(evaluate("request.headers['x-kept'] == '1'", hop), true);
+  // An upgrade keeps Connection and Upgrade; an Expect other than 100-continue is kept.
+  const up = req({ headers: ['connection', 'Upgrade', 'upgrade', 'websocket', 'expect', 'something'] });
+  assert.equal(evaluate("request.headers['connection'] == 'Upgrade' && request.headers['upgrade'] == 'websocket' && request.headers['expect'] == 'something'", up), true);
+});
+
+test('request.size: the content-length as an int64, missing when it is not one (a repeated "2,2", over int64)', () => {
+  assert.equal(evaluate('request.size == 1234567890123456', req({ headers: ['content-length', '1234567890123456'] })), true);
+  assert.equal(evaluate('has(request.size)', req({ headers: ['content-length', '2', 'content-length', '2'] })), false);
+  assert.equal(evaluate('has(request.size)', req({ headers: ['content-length', '99999999999999999999'] })), false);
+  assert.equal(evaluate('has(request.size)', req({ headers: ['content-length', '9223372036854775808'] })), false, 'int64 max + 1');
+  assert.equal(evaluate('request.size == 9223372036854775807', req({ headers: ['content-length', '9223372036854775807'] })), true);
+  assert.equal(evaluate('request.size == 0', req({ headers: [] })), true);
+});
+
+test('request.time is when the request arrived, not when the expression runs', () => {
+  const c = compileExpression("request.time == timestamp('2026-01-02T03:04:05.678Z')");
+  assert.ok(c.ok);
+  assert.equal(c.match(activation(req(), undefined, false, Date.parse('2026-01-02T03:04:05.678Z'))), true);
+  assert.equal(c.match(activation(req(), undefined, false)), false);
+});
+
+test('type denotations are identifiers (type(x) == int); headers_bytes is named as not provided', () => {
+  assert.equal(evaluate('type(request.size) == int && type(request.path) == string'), true);
+  const hb = compileExpression('request.headers_bytes > 0');
+  assert.ok(!hb.ok && /request\.headers_bytes is not provided by jwtgate/.test(hb.error));
+});
+
+test('an expression nested deeper than 250 levels is refused with a message, not a stack overflow (a 16 KiB 1+1+… sum)', () => {
+  const deep = compileExpression(`${Array.from({ length: 8000 }, () => '1').join('+')} > 0`);
+  assert.ok(!deep.ok);
+  assert.match(deep.error, /nests deeper than 250 levels/);
+  const ok = compileExpression(`${Array.from({ length: 200 }, () => '1').join('+')} == 200`);
+  assert.ok(ok.ok);
+  assert.equal(ok.match(activation(req(), undefined, false)), true);
+});

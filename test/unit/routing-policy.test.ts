@@ -430,3 +430,38 @@ test('different extensions at gateway and route level, the later one AllowMissin
       "auth/alpha's providers p, q do not set forwardToken: true, so it removes the token it accepted and default/zeta (AllowMissing) then finds no token and lets the request through unchecked, without its claim headers. Set forwardToken: true on auth/alpha's providers, or use one GatewayExtension (with both providers) at one level",
   ]);
 });
+
+const rbacOf = (action: 'Allow' | 'Deny', expr: string): Doc => ({ rbac: { action, policy: { matchExpressions: [expr] } } });
+
+test('rbac: the most specific level replaces the others (route side, then listener, then Gateway); Gateway and listener winners stay Attached, a less specific route level is Overridden; within a level the oldest wins', () => {
+  const s = build([
+    gateway,
+    routeWithFilter('f'),
+    pol('gw', { ...onGateway(), ...rbacOf('Allow', "request.method == 'GET'") }, '2020-01-01T00:00:00Z'),
+    pol('listener', { ...onGateway('http'), ...rbacOf('Allow', "request.method == 'HEAD'") }),
+    pol('whole-route', { ...onRoute(), ...rbacOf('Deny', "request.method == 'PUT'") }),
+    pol('f', rbacOf('Deny', "request.method == 'POST'")),
+    pol('gw-newer', { ...onGateway(), ...rbacOf('Deny', 'true') }, '2030-01-01T00:00:00Z'),
+  ]);
+  assert.equal(auth(s, '/private').rbac?.origin, 'TrafficPolicy/default/f@ExtensionRef');
+  assert.equal(auth(s, '/private').rbac?.action, 'Deny');
+  assert.equal(auth(s, '/public').rbac?.origin, 'TrafficPolicy/default/whole-route@HTTPRoute');
+  assert.equal(attached(s, 'f'), 'True/Attached');
+  assert.equal(attached(s, 'whole-route'), 'True/Attached', 'effective on the public rule');
+  assert.equal(attached(s, 'listener'), 'True/Attached');
+  assert.equal(attached(s, 'gw'), 'True/Attached');
+  assert.equal(attached(s, 'gw-newer'), 'False/Overridden');
+  // Without route-side rbac: the listener's replaces the Gateway's; on the other listener, the Gateway's applies.
+  const s2 = build([gateway, route, pol('gw', { ...onGateway(), ...rbacOf('Allow', 'true') }), pol('listener', { ...onGateway('http'), ...rbacOf('Deny', 'true') })]);
+  assert.equal(auth(s2, '/public').rbac?.origin, 'TrafficPolicy/default/listener@Listener');
+  assert.equal(auth(s2, '/public', 9090).rbac?.origin, 'TrafficPolicy/default/gw@Gateway');
+});
+
+test('rbac and jwtAuth fold separately: a route takes its jwtAuth from one policy and its rbac from another', () => {
+  const s = build([gateway, route, ext('a'), pol('jwt', { ...onGateway(), ...jwt('a') }), pol('authz', { ...onRoute(), ...rbacOf('Allow', 'true') })]);
+  const a = auth(s, '/public');
+  assert.deepEqual(keys(a), ['default/a']);
+  assert.equal(a.rbac?.origin, 'TrafficPolicy/default/authz@HTTPRoute');
+  assert.equal(attached(s, 'jwt'), 'True/Attached');
+  assert.equal(attached(s, 'authz'), 'True/Attached');
+});
