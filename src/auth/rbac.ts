@@ -66,15 +66,31 @@ const MAX_DEPTH = 250;
 /** Envoy's `regex_max_program_size` for CEL (evaluator.cc); re2js counts close to RE2 C++. */
 const MAX_REGEX_PROGRAM_SIZE = 100;
 
-const regexes = new Map<string, RE2JS>();
-function compileRegex(pattern: string): RE2JS {
-  let re = regexes.get(pattern);
+/** The patterns written in expressions, compiled when the config is loaded; never evicted. */
+const constantRegexes = new Map<string, RE2JS>();
+/** Patterns taken from a request (`matches(request.headers['x'])`): bounded, so a client cannot grow it. */
+const dynamicRegexes = new Map<string, RE2JS>();
+
+/** How many patterns each cache holds, and whether `pattern` is a load-time one (for tests and the dump). */
+export function regexCacheState(pattern?: string): { constant: number; dynamic: number; isConstant: boolean } {
+  return { constant: constantRegexes.size, dynamic: dynamicRegexes.size, isConstant: pattern !== undefined && constantRegexes.has(pattern) };
+}
+
+function compileRegex(pattern: string, constant = false): RE2JS {
+  let re = constantRegexes.get(pattern) ?? dynamicRegexes.get(pattern);
   if (re === undefined) {
     re = RE2JS.compile(pattern);
     if (re.programSize() > MAX_REGEX_PROGRAM_SIZE) throw new Error(`regular expression program size ${re.programSize()} is over Envoy's limit of ${MAX_REGEX_PROGRAM_SIZE}`);
-    // A pattern taken from the request itself could grow this without end: bounded.
-    if (regexes.size >= 1000) regexes.clear();
-    regexes.set(pattern, re);
+    // The first match runs re2js's slow first pass: at load time for a written pattern.
+    if (constant) {
+      re.matcher('').find();
+      constantRegexes.set(pattern, re);
+    } else {
+      if (dynamicRegexes.size >= 1000) dynamicRegexes.clear();
+      dynamicRegexes.set(pattern, re);
+    }
+  } else if (constant && !constantRegexes.has(pattern)) {
+    constantRegexes.set(pattern, re);
   }
   return re;
 }
@@ -209,7 +225,7 @@ function check(e: ExprNode | undefined, problems: string[]): void {
         if (pattern?.case === 'constExpr' && pattern.value.constantKind.case === 'stringValue') {
           const p = String(pattern.value.constantKind.value);
           try {
-            compileRegex(p);
+            compileRegex(p, true);
           } catch (err) {
             problems.push(`invalid regular expression "${p}" (RE2 syntax, as Envoy reads it): ${err instanceof Error ? err.message : String(err)}`);
           }

@@ -3,7 +3,7 @@
 // inversion of kgateway's matcher.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { activation, compileExpression, rbacAllows, type RbacPolicy } from '../../src/auth/rbac.js';
+import { activation, compileExpression, rbacAllows, regexCacheState, type RbacPolicy } from '../../src/auth/rbac.js';
 import type { GatewayRequest } from '../../src/http/exchange.js';
 
 function req(o: Partial<GatewayRequest> = {}): GatewayRequest {
@@ -206,4 +206,17 @@ test('an expression nested deeper than 250 levels is refused with a message, not
   const ok = compileExpression(`${Array.from({ length: 200 }, () => '1').join('+')} == 200`);
   assert.ok(ok.ok);
   assert.equal(ok.match(activation(req(), undefined, false)), true);
+});
+
+test('patterns taken from requests are cached up to 1,000 and cannot evict the patterns written in the config (compiled once, at load)', () => {
+  const written = compileExpression("request.url_path.matches('^/api/v[0-9]+/items$')");
+  assert.ok(written.ok);
+  assert.equal(regexCacheState('^/api/v[0-9]+/items$').isConstant, true);
+  const dynamic = compileExpression("request.url_path.matches(request.headers['x-p'])");
+  assert.ok(dynamic.ok);
+  for (let i = 0; i < 1500; i++) dynamic.match(activation(req({ headers: ['x-p', `^/api/v${i}`] }), undefined, false));
+  const st = regexCacheState('^/api/v[0-9]+/items$');
+  assert.ok(st.dynamic <= 1000, `dynamic cache bounded (${st.dynamic})`);
+  assert.equal(st.isConstant, true);
+  assert.equal(written.match(activation(req({ query: '' }), undefined, false)), true);
 });
