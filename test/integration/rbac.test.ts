@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { SAMPLE_GATEWAY, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
+import { configDumpText } from '../../src/config/dump.js';
 
 const keys = rsaKeys('rbac');
 const PAYLOAD = "metadata.filter_metadata['envoy.filters.http.jwt_authn']['payload']";
@@ -194,4 +195,11 @@ spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${echoPort} }] 
   } finally {
     await h2.close();
   }
+});
+
+test('/config_dump shows each route\'s effective rbac: its action, how many expressions and which policy at which level', () => {
+  const dump = JSON.parse(configDumpText(h.gateway.snapshot)) as { listeners: unknown };
+  const text = JSON.stringify(dump);
+  assert.match(text, /"rbac":\{"action":"Deny","expressions":2,"policy":"TrafficPolicy\/httpbin\/deny@HTTPRoute"\}/);
+  assert.match(text, /"rbac":\{"action":"Allow","expressions":1,"policy":"TrafficPolicy\/kgateway-system\/gateway-wide@Gateway"\}/);
 });
