@@ -386,7 +386,7 @@ export class Gateway {
     const route = this.route(listenerPort, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
     const jwt = route.auth.jwt;
-    if (jwt.length === 0) return this.forward(route, req, ex, undefined);
+    if (jwt.length === 0) return this.forward(route, req, ex, undefined, route.auth.disabled);
     this.runAuth(route, jwt, NONE_RAN, undefined, listenerPort, req, ex);
   }
 
@@ -442,7 +442,7 @@ export class Gateway {
       // those of the extensions that ran before a new match.
       const owned = ranBefore.length === 0 && exts === route.auth.jwt ? route.claimHeaders : claimHeadersOf([...ranBefore, ...exts]);
       if (owned.length > 0) req.gatewayHeaders = owned;
-      return this.forward(route, req, ex, claims);
+      return this.forward(route, req, ex, claims, false);
     }
     // An extension accepted a token with claim headers on a port whose routes match on headers
     // or the query: match again, then run the new route's extensions that have not run yet.
@@ -457,17 +457,20 @@ export class Gateway {
     if (rest.length > 0) return this.runAuth(again, rest, ran, claims, listenerPort, req, ex);
     const owned = claimHeadersOf(ran);
     if (owned.length > 0) req.gatewayHeaders = owned;
-    this.forward(again, req, ex, claims);
+    // kgateway's disable metadata was written (or not) for the first route, whose JWT ran.
+    this.forward(again, req, ex, claims, false);
   }
 
   /**
    * After the JWT filters: the route's `rbac` (Envoy's RBAC filter, AuthZ stage), then the proxy.
-   * `claims`: the payload jwt_authn leaves in its dynamic metadata, undefined when no token was verified.
+   * `claims`: the payload jwt_authn leaves in its dynamic metadata, undefined when no token was
+   * verified; `jwtDisabled`: kgateway's set_metadata filter wrote `dev.kgateway.disable_jwt` (it
+   * runs first, on the route first matched).
    */
-  private forward(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange, claims: Claims | undefined): void {
+  private forward(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange, claims: Claims | undefined, jwtDisabled: boolean): void {
     const rbac = route.auth.rbac;
     // request.time is when the request arrived (Envoy: the stream's start), not after a JWKS wait.
-    if (rbac !== undefined && !rbacAllows(rbac, req, claims, route.auth.disabled, Date.now() - (performance.now() - ex.startedAt))) return this.deny(ex, 'RBAC_DENIED', req);
+    if (rbac !== undefined && !rbacAllows(rbac, req, claims, jwtDisabled, Date.now() - (performance.now() - ex.startedAt))) return this.deny(ex, 'RBAC_DENIED', req);
     // Envoy's weighted_clusters draw at random per request (a counter shared by every route
     // could fall into step with the traffic mix and send a rule's every request to one backend).
     const backend = pickBackend(route, route.backends.length > 1 ? Math.floor(Math.random() * route.totalWeight) : 0);

@@ -58,6 +58,8 @@ before(async () => {
         policy('deny', { kind: 'HTTPRoute', name: 'deny' }, rbac('Deny', ["request.headers['x-role'] == 'guest'", "request.method == 'DELETE'"])) +
         '---\n' + sampleRoute('edge', '/anything/edge') +
         policy('edge', { kind: 'HTTPRoute', name: 'edge' }, rbac('Allow', ["has(request.id) && request.headers['x-forwarded-proto'] == 'http' && request.headers['x-forwarded-for'].size() > 0 && request.path == '/anything/edge/x?a=1'"])) +
+        '---\n' + sampleRoute('off', '/anything/off') +
+        policy('off', { kind: 'HTTPRoute', name: 'off' }, '  jwtAuth:\n    disable: {}\n' + rbac('Allow', ["metadata.filter_metadata['dev.kgateway.disable_jwt']['disable'] == true"])) +
         '---\n' + sampleRoute('bad', '/anything/bad') +
         policy('bad', { kind: 'HTTPRoute', name: 'bad' }, rbac('Allow', ["'admin' in request.headers['x-roles'].split(',')"])) +
         // The Gateway-wide rbac: the sample route (/headers, /anything) has no rbac of its own.
@@ -202,4 +204,8 @@ test('/config_dump shows each route\'s effective rbac: its action, how many expr
   const text = JSON.stringify(dump);
   assert.match(text, /"rbac":\{"action":"Deny","expressions":2,"policy":"TrafficPolicy\/httpbin\/deny@HTTPRoute"\}/);
   assert.match(text, /"rbac":\{"action":"Allow","expressions":1,"policy":"TrafficPolicy\/kgateway-system\/gateway-wide@Gateway"\}/);
+});
+
+test("jwtAuth.disable: the route's rbac sees kgateway's dev.kgateway.disable_jwt metadata", async () => {
+  assert.equal((await get('/anything/off/x')).status, 200);
 });
