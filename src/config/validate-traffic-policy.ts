@@ -1,5 +1,5 @@
-// TrafficPolicy (gateway.kgateway.dev/v1alpha1): targets (targetRefs / targetSelectors) and
-// `jwtAuth` (spec §2.1-2.2). Other policy fields are recognised and reported as ignored; a
+// TrafficPolicy (gateway.kgateway.dev/v1alpha1): targets (targetRefs / targetSelectors),
+// `jwtAuth` (spec §2.1-2.2) and `rbac` (§2.3, its expressions compiled by auth/rbac.ts). Other policy fields are recognised and reported as ignored; a
 // misspelt field gets a "did you mean". Reference resolution happens in compile.ts.
 
 import type { ConfigProblem } from '../errors.js';

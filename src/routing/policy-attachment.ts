@@ -6,7 +6,8 @@
 // wins); Gateway and Listener land on the RouteConfiguration and VirtualHost. Each JWT filter
 // is enabled by whichever level names its extension, so DIFFERENT extensions at different
 // levels all run (an AND, filter-name order) and the SAME extension runs once. `disable` on
-// any effective level skips every JWT filter.
+// any effective level skips every JWT filter. `rbac` is folded on its own: one Envoy filter, so
+// the most specific level's replaces the others.
 
 import type { CompiledExpression, RbacPolicy } from '../auth/rbac.js';
 import type { JwtExtension, RouteAuth } from '../config/snapshot.js';
