@@ -36,6 +36,7 @@ serve options:
   --upstream-timeout-ms N        504 when the upstream sends no head for N ms; after the head, N ms without a body byte ends the response (default 15000)
   --upstream-max-connections N   connections per upstream endpoint (default 128)
   --upstream-max-pending N       requests per endpoint that may wait for a connection; the next gets 503 (default 1024, Envoy's)
+  --max-request-body-bytes N     413 for a request body over N bytes, declared or streamed (default 0: no limit, as Envoy)
   --jwks-refetch-cooldown-ms N   remote JWKS: at most one early refetch per key set per N ms when a token's kid is unknown (default 30000)
   --echo-upstream HOST:PORT      also start the bundled httpbin-style echo upstream there
   --strict                       refuse to start if any resource is invalid (default: serve the valid parts, like kgateway)
@@ -116,6 +117,7 @@ async function serve(argv: string[]): Promise<number> {
       'upstream-timeout-ms': { type: 'string' },
       'upstream-max-connections': { type: 'string' },
       'upstream-max-pending': { type: 'string' },
+      'max-request-body-bytes': { type: 'string' },
       'jwks-refetch-cooldown-ms': { type: 'string' },
       'echo-upstream': { type: 'string' },
       strict: { type: 'boolean' },
@@ -156,6 +158,7 @@ async function serve(argv: string[]): Promise<number> {
   const upstreamTimeoutMs = intFlag('--upstream-timeout-ms', values['upstream-timeout-ms']);
   const upstreamMaxConnections = intFlag('--upstream-max-connections', values['upstream-max-connections']);
   const upstreamMaxPending = intFlag('--upstream-max-pending', values['upstream-max-pending'], 0);
+  const maxRequestBodyBytes = intFlag('--max-request-body-bytes', values['max-request-body-bytes'], 0);
   const jwksRefetchCooldownMs = intFlag('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms']);
   if (values.host !== undefined) await hostFlag(values.host);
 
@@ -219,6 +222,7 @@ async function serve(argv: string[]): Promise<number> {
       upstreamTimeoutMs,
       upstreamMaxConnections,
       upstreamMaxPending,
+      maxRequestBodyBytes,
       jwksRefetchCooldownMs,
       strict: values.strict,
       accessLog: values['access-log'],

@@ -50,6 +50,8 @@ export interface GatewayOptions {
   upstreamMaxConnections?: number;
   /** Requests per endpoint that may wait for a connection before the next gets 503 UPSTREAM_OVERFLOW (default 1024, Envoy's max_pending_requests). */
   upstreamMaxPending?: number;
+  /** 413 REQUEST_BODY_TOO_LARGE for a request body over this many bytes; 0 or unset: no limit (Envoy streams bodies without one). */
+  maxRequestBodyBytes?: number;
   /** Refuse to start when any resource has an error (default: serve the valid parts, as kgateway). */
   strict?: boolean;
   /** Log one line per request (default false). */
@@ -141,7 +143,7 @@ export class Gateway {
       metrics: this.metrics,
       refetchKeySet: (id: string) => this.refresher?.refetch(id) ?? Promise.resolve(false),
     });
-    this.forwarder = new Forwarder({ timeoutMs: opts.upstreamTimeoutMs, connections: opts.upstreamMaxConnections, maxPending: opts.upstreamMaxPending });
+    this.forwarder = new Forwarder({ timeoutMs: opts.upstreamTimeoutMs, connections: opts.upstreamMaxConnections, maxPending: opts.upstreamMaxPending, maxRequestBodyBytes: opts.maxRequestBodyBytes });
     // Found once, now, as Envoy finds its node address at start: reading the interfaces needs a
     // socket, which a request at the fd limit could not get.
     nodeAddress();

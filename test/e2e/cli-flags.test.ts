@@ -88,6 +88,35 @@ test('--upstream-max-connections and --upstream-max-pending: bad values are usag
   }
 });
 
+test('--max-request-body-bytes: a declared or streamed body over it gets 413 request body too large, one within it is proxied; a bad value is a usage error naming the flag', { timeout: 60_000 }, async () => {
+  const [port, adminPort, echoPort] = [await freePort(), await freePort(), await freePort()];
+  const token = readFileSync(path.join(repoRoot, 'config', 'examples', 'sample-token.txt'), 'utf8').trim();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-body-'));
+  for (const f of ['00-gateway.yaml', '10-jwt.yaml']) writeFileSync(path.join(dir, f), readFileSync(path.join(repoRoot, 'config/default', f), 'utf8').replace('port: 18000', `port: ${echoPort}`));
+  const p = run(['serve', '--config', dir, '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--echo-upstream', `127.0.0.1:${echoPort}`, '--max-request-body-bytes', '1000']);
+  try {
+    await waitReady(`http://127.0.0.1:${adminPort}/ready`, 20_000, p);
+    const headers = { host: 'www.example.com', authorization: `Bearer ${token}` };
+    const over = await request({ port, path: '/anything', method: 'POST', headers, body: 'x'.repeat(1001) });
+    assert.equal(over.status, 413);
+    assert.equal(over.body, 'request body too large');
+    const streamed = await request({ port, path: '/anything', method: 'POST', headers: { ...headers, 'transfer-encoding': 'chunked' }, body: 'x'.repeat(4096) });
+    assert.equal(streamed.status, 413);
+    const within = await request({ port, path: '/anything', method: 'POST', headers, body: 'x'.repeat(1000) });
+    assert.equal(within.status, 200);
+    assert.equal((JSON.parse(within.body) as { data: string }).data, 'x'.repeat(1000));
+  } finally {
+    p.kill();
+    await p.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const value of ['-1', '1k', '']) {
+    const q = run(['serve', '--config', 'config/default', `--max-request-body-bytes=${value}`]);
+    assert.equal(await q.exited, 2, q.output());
+    assert.match(q.output(), /--max-request-body-bytes expects an integer ≥ 0/);
+  }
+});
+
 test('an empty or non-decimal port in --port-map, --admin or --echo-upstream, a number flag that is not decimal digits, or an empty --host or --cluster-domain is a usage error, not "any free port"', async () => {
   for (const args of [
     ['--port-map', '8080='],
