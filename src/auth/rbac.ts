@@ -266,11 +266,13 @@ function checkRequestField(field: string, problems: string[]): void {
 export interface RbacPolicy {
   readonly action: 'Allow' | 'Deny';
   readonly expressions: readonly CompiledExpression[];
+  /** Some expression reads jwt_authn's metadata (the claims): `check` warns where no JWT check runs. */
+  readonly readsClaims: boolean;
   /** `TrafficPolicy/ns/name@Level`, for `check` and the dump. */
   readonly origin: string;
 }
 
-const JWT_METADATA = 'envoy.filters.http.jwt_authn';
+export const JWT_METADATA = 'envoy.filters.http.jwt_authn';
 const DISABLE_METADATA = 'dev.kgateway.disable_jwt';
 const EMPTY: ReadonlyMap<string, unknown> = new Map();
 const DISABLED_JWT = new Map([['disable', true]]);

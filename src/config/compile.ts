@@ -6,6 +6,7 @@
 
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
+import { JWT_METADATA } from '../auth/rbac.js';
 import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyLevel } from '../routing/policy-attachment.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
 import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
@@ -713,6 +714,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   }
 
   warnStackedExtensions(compiledCache, policyById, problems);
+  warnClaimsWithoutJwt(compiledCache, policyById, problems);
 
   // --- Ports ---------------------------------------------------------------------------------
   const ports = new Map<number, PortTable>();
@@ -1196,6 +1198,36 @@ function warnStackedExtensions(compiled: ReadonlyMap<string, RouteEntry[]>, poli
       msg += `. ${who}, so it removes the token it accepted and ${then}. Set forwardToken: true on ${a.key}'s providers, or use one GatewayExtension (with both providers) at one level`;
     } else msg += ': if one check is meant, use one GatewayExtension at one level';
     ParseCtx.for(st.model.raw, problems).warn('spec.jwtAuth.extensionRef', msg);
+  }
+}
+
+/**
+ * An `rbac` whose expressions read the JWT claims on routes where no JWT check runs (no
+ * `jwtAuth` applies there, or `jwtAuth.disable`): jwt_authn's metadata is never there, so those
+ * expressions never match. Under Allow every request there gets 403; under Deny, the claims
+ * never deny. Warned once per policy, naming the routes.
+ */
+function warnClaimsWithoutJwt(compiled: ReadonlyMap<string, RouteEntry[]>, policyById: ReadonlyMap<string, PolicyState>, problems: ConfigProblem[]): void {
+  const byPolicy = new Map<string, { action: 'Allow' | 'Deny'; routes: Set<string> }>();
+  for (const entries of compiled.values()) {
+    for (const { route } of entries) {
+      const rbac = route.auth.rbac;
+      if (rbac === undefined || !rbac.readsClaims || route.auth.jwt.length > 0 || route.invalid !== undefined) continue;
+      const id = rbac.origin.slice(0, rbac.origin.lastIndexOf('@'));
+      let e = byPolicy.get(id);
+      if (!e) byPolicy.set(id, (e = { action: rbac.action, routes: new Set() }));
+      e.routes.add(route.route);
+    }
+  }
+  for (const [id, { action, routes }] of byPolicy) {
+    const st = policyById.get(id);
+    if (!st) continue;
+    const on = `${routes.size === 1 ? 'HTTPRoute' : 'HTTPRoutes'} ${listSome([...routes].sort())}`;
+    const then = action === 'Allow' ? 'so they never match and this Allow policy answers 403 to every request there unless another expression matches' : 'so they never match and this Deny policy never denies by claims there';
+    ParseCtx.for(st.model.raw, problems).warn(
+      'spec.rbac.policy.matchExpressions',
+      `expressions read the JWT claims (metadata.filter_metadata['${JWT_METADATA}']) but no JWT check runs on ${on} (no jwtAuth applies there, or jwtAuth.disable does): the claims are never there, ${then}. Attach a jwtAuth to those routes`,
+    );
   }
 }
 

@@ -4,7 +4,7 @@
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
-import { compileExpression, type CompiledExpression } from '../auth/rbac.js';
+import { compileExpression, JWT_METADATA, type CompiledExpression } from '../auth/rbac.js';
 import { enumOf, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
 import { documentSchema, GATEWAY_API_GROUP, group, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
@@ -119,7 +119,7 @@ export interface TrafficPolicyModel {
   /** `jwtAuth`, when set: an extension (namespace defaulted to the policy's) or disable. */
   readonly jwtAuth?: { readonly kind: 'extension'; readonly namespace: string; readonly name: string } | { readonly kind: 'disable' };
   /** `rbac`, when set and every expression compiled (else the policy is invalid). */
-  readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[] };
+  readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[]; readonly readsClaims: boolean };
   readonly valid: boolean;
   readonly error?: string;
 }
@@ -195,7 +195,9 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   else if (s?.jwtAuth?.disable) jwt = { kind: 'disable' };
   // An expression that did not compile made the policy invalid (never applied, its routes 500).
   const exprs = s?.rbac?.policy?.matchExpressions;
-  const rbacModel = s?.rbac !== undefined && exprs !== undefined ? { action: s.rbac.action, expressions: exprs } : undefined;
+  const sources = (raw.object['spec'] as { rbac?: { policy?: { matchExpressions?: unknown } } } | undefined)?.rbac?.policy?.matchExpressions;
+  const readsClaims = Array.isArray(sources) && sources.some((e) => typeof e === 'string' && e.includes(JWT_METADATA));
+  const rbacModel = s?.rbac !== undefined && exprs !== undefined ? { action: s.rbac.action, expressions: exprs, readsClaims } : undefined;
   return {
     ...modelBase(raw, cx, problems, before),
     targetRefs,

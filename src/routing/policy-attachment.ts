@@ -23,7 +23,7 @@ export interface AttachedPolicy {
   /** `kgateway.dev/policy-weight`: a higher weight wins within a level (default 0). */
   readonly weight: number;
   readonly jwtAuth?: { readonly kind: 'extension'; readonly ext: JwtExtension } | { readonly kind: 'disable' };
-  readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[] };
+  readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[]; readonly readsClaims: boolean };
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
 }
@@ -92,7 +92,7 @@ function foldRbac(levels: readonly LevelPolicies[], overridden: Set<string>): { 
   for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
     const p = winners.get(level);
     if (!p) continue;
-    if (!won) won = { action: p.rbac!.action, expressions: p.rbac!.expressions, origin: `${p.id}@${level}` };
+    if (!won) won = { action: p.rbac!.action, expressions: p.rbac!.expressions, readsClaims: p.rbac!.readsClaims, origin: `${p.id}@${level}` };
     // The route side merges into one route config: a less specific route level loses there.
     else if (level !== 'Listener' && level !== 'Gateway') {
       overridden.add(p.id);

@@ -141,6 +141,7 @@ function policy(action: 'Allow' | 'Deny', exprs: string[]): RbacPolicy {
       assert.ok(c.ok);
       return c.match;
     }),
+    readsClaims: false,
     origin: 'TrafficPolicy/ns/p@HTTPRoute',
   };
 }

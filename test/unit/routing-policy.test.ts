@@ -465,3 +465,17 @@ test('rbac and jwtAuth fold separately: a route takes its jwtAuth from one polic
   assert.equal(attached(s, 'jwt'), 'True/Attached');
   assert.equal(attached(s, 'authz'), 'True/Attached');
 });
+
+test('check warns when an rbac reads the JWT claims on routes where no JWT check runs (no jwtAuth, or jwtAuth.disable): under Allow every request there would get 403', () => {
+  const claims = rbacOf('Allow', "metadata.filter_metadata['envoy.filters.http.jwt_authn']['payload']['team'] == 'dev'");
+  const warned = (s: Snapshot) => s.problems.filter((p) => p.severity === 'warning' && p.path === 'spec.rbac.policy.matchExpressions').map((p) => `${p.resource}: ${p.message}`);
+  const none = build([gateway, route, pol('authz', { ...onRoute(), ...claims })]);
+  assert.equal(warned(none).length, 1);
+  assert.match(warned(none)[0]!, /^TrafficPolicy\/default\/authz: expressions read the JWT claims .* but no JWT check runs on HTTPRoute default\/app .* this Allow policy answers 403 to every request there/);
+  const disabled = build([gateway, route, ext('a'), pol('jwt', { ...onGateway(), ...jwt('a') }), pol('off', { ...onRoute('public'), ...disable }), pol('authz', { ...onRoute(), ...claims })]);
+  assert.equal(warned(disabled).length, 1, 'the public rule has jwtAuth.disable');
+  const checked = build([gateway, route, ext('a'), pol('jwt', { ...onGateway(), ...jwt('a') }), pol('authz', { ...onRoute(), ...claims })]);
+  assert.deepEqual(warned(checked), []);
+  const headerOnly = build([gateway, route, pol('authz', { ...onRoute(), ...rbacOf('Allow', "request.headers['x-role'] == 'admin'") })]);
+  assert.deepEqual(warned(headerOnly), [], 'an rbac that does not read claims is not warned about');
+});
