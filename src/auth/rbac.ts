@@ -318,7 +318,8 @@ const INT64_MAX = 9223372036854775807n;
 /** Envoy's attributes of the request as its RBAC filter sees it (after the JWT filters). */
 export function activation(req: GatewayRequest, claims: Readonly<Record<string, unknown>> | undefined, jwtDisabled: boolean, startedAtMs = Date.now()): Record<string, CelInput> {
   const h = req.headers;
-  const path = req.query === '' ? req.path : `${req.path}?${req.query}`;
+  const query = req.queryAsEnvoy ?? req.query;
+  const path = query === '' ? req.path : `${req.path}?${query}`;
   // Utility::isUpgrade: a Connection member `upgrade` and an Upgrade field.
   let upgradeMember = false;
   let upgradeField = false;
@@ -349,7 +350,8 @@ export function activation(req: GatewayRequest, claims: Readonly<Record<string, 
     ['scheme', req.scheme],
     ['method', req.method],
     ['headers', headers],
-    ['query', req.query],
+    // Envoy's request.query stops at a '#' (one can be there once a token's removal decoded it).
+    ['query', query.includes('#') ? query.slice(0, query.indexOf('#')) : query],
     ['protocol', 'HTTP/1.1'],
     ['time', timestampFromMs(Math.floor(startedAtMs))],
   ]);

@@ -60,7 +60,13 @@ function own(token: string, source: string): string {
 /** Removes a token's location (forwardToken false): the whole header, or the query parameter. */
 export function removeToken(req: GatewayRequest, location: ExtractedToken): void {
   if (location.kind === 'header') removeHeader(req.headers, location.name);
-  else req.query = removeQueryParam(req.query, location.name);
+  else {
+    const decoded = removeQueryParamDecoded(req.query, location.name);
+    req.query = wireSafe(decoded);
+    // What Envoy's `:path` holds (the values decoded), for rbac's request.path and request.query.
+    if (req.query !== decoded) req.queryAsEnvoy = decoded;
+    else delete req.queryAsEnvoy;
+  }
 }
 
 // Base64url characters plus '.', per extractor.cc ConstantBase64UrlEncodingCharsPlusDot.
@@ -103,6 +109,11 @@ function firstValue(params: readonly [string, string][], name: string): string |
  * (spec §4.8.3). Returns the new query without '?', '' when nothing is left.
  */
 export function removeQueryParam(query: string, name: string): string {
+  return wireSafe(removeQueryParamDecoded(query, name));
+}
+
+/** removeQueryParam's result before wireSafe: exactly what Envoy writes into `:path`. */
+function removeQueryParamDecoded(query: string, name: string): string {
   const byName = new Map<string, string[]>();
   for (const [k, v] of parseQuery(query)) {
     if (k === name) continue;
@@ -113,7 +124,7 @@ export function removeQueryParam(query: string, name: string): string {
   const names = [...byName.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   let out = '';
   for (const k of names) for (const v of byName.get(k)!) out += (out === '' ? '' : '&') + k + '=' + v;
-  return wireSafe(out);
+  return out;
 }
 
 // Envoy writes the decoded values back as they are. Bytes that cannot appear in an HTTP/1.1

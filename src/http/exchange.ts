@@ -11,6 +11,12 @@ export interface GatewayRequest {
   path: string;
   /** Raw query string without `?` ('' when none). */
   query: string;
+  /**
+   * Set when the JWT check removed a query token and the remaining values, written back decoded
+   * as Envoy does, held bytes `query` had to percent-encode again to be sent (space, `#`,
+   * controls, non-ASCII): Envoy's `:path` query, what rbac expressions see.
+   */
+  queryAsEnvoy?: string;
   /** Lowercased Host header (or :authority) without port. */
   host: string;
   /** Host header as received, with port. */

@@ -58,6 +58,8 @@ before(async () => {
         policy('deny', { kind: 'HTTPRoute', name: 'deny' }, rbac('Deny', ["request.headers['x-role'] == 'guest'", "request.method == 'DELETE'"])) +
         '---\n' + sampleRoute('edge', '/anything/edge') +
         policy('edge', { kind: 'HTTPRoute', name: 'edge' }, rbac('Allow', ["has(request.id) && request.headers['x-forwarded-proto'] == 'http' && request.headers['x-forwarded-for'].size() > 0 && request.path == '/anything/edge/x?a=1'"])) +
+        '---\n' + sampleRoute('query', '/anything/query') +
+        policy('query', { kind: 'HTTPRoute', name: 'query' }, jwtAuth('strict') + rbac('Allow', ["request.query == 'q=a b&z=1' && request.path == '/anything/query/x?q=a b&z=1' && request.headers[':path'] == request.path"])) +
         '---\n' + sampleRoute('off', '/anything/off') +
         policy('off', { kind: 'HTTPRoute', name: 'off' }, '  jwtAuth:\n    disable: {}\n' + rbac('Allow', ["metadata.filter_metadata['dev.kgateway.disable_jwt']['disable'] == true"])) +
         '---\n' + sampleRoute('bad', '/anything/bad') +
@@ -208,4 +210,11 @@ test('/config_dump shows each route\'s effective rbac: its action, how many expr
 
 test("jwtAuth.disable: the route's rbac sees kgateway's dev.kgateway.disable_jwt metadata", async () => {
   assert.equal((await get('/anything/off/x')).status, 200);
+});
+
+test("after the JWT check removes an access_token query parameter, the expressions see Envoy's :path: the rest sorted and decoded (the upstream gets it re-encoded where it must be)", async () => {
+  const res = await get(`/anything/query/x?z=1&access_token=${token({ team: 'dev' })}&q=a%20b`);
+  assert.equal(res.status, 200);
+  assert.equal(h.echo.received.at(-1)!.url, '/anything/query/x?q=a%20b&z=1');
+  assertDenied(await get(`/anything/query/x?z=1&access_token=${token({ team: 'dev' })}&q=a%20c`));
 });
