@@ -65,7 +65,7 @@ export function removeToken(req: GatewayRequest, location: ExtractedToken): void
     req.query = wireSafe(decoded);
     // What Envoy's `:path` holds (the values decoded), for rbac's request.path and request.query.
     if (req.query !== decoded) req.queryAsEnvoy = decoded;
-    else delete req.queryAsEnvoy;
+    else if (req.queryAsEnvoy !== undefined) req.queryAsEnvoy = undefined;
   }
 }
 

@@ -16,7 +16,7 @@ export interface GatewayRequest {
    * as Envoy does, held bytes `query` had to percent-encode again to be sent (space, `#`,
    * controls, non-ASCII): Envoy's `:path` query, what rbac expressions see.
    */
-  queryAsEnvoy?: string;
+  queryAsEnvoy?: string | undefined;
   /** Lowercased Host header (or :authority) without port. */
   host: string;
   /** Host header as received, with port. */
