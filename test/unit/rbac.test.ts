@@ -221,3 +221,10 @@ test('patterns taken from requests are cached up to 1,000 and cannot evict the p
   assert.equal(st.isConstant, true);
   assert.equal(written.match(activation(req({ query: '' }), undefined, false)), true);
 });
+
+test("the README's scope example: a space-separated scope claim tested with matches('(^| )admin( |$)')", () => {
+  const e = `${PAYLOAD}['scope'].matches('(^| )admin( |$)')`;
+  for (const [scope, want] of [['read admin', true], ['admin', true], ['admin write', true], ['administrator', false], ['readadmin', false]] as const) {
+    assert.equal(evaluate(e, req(), { scope }), want, scope);
+  }
+});
