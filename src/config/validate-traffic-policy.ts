@@ -71,6 +71,8 @@ const matchExpression = str({ min: 1, max: 16384, noShellVarCheck: true }).map((
   return undefined;
 });
 
+const CLAIMS_READ = new RegExp(`\\[\\s*(['"])${JWT_METADATA.replace(/\./g, '\\.')}\\1\\s*\\]\\s*[[.]`);
+
 const rbac = obj({
   action: enumOf(['Allow', 'Deny'] as const).default('Allow'),
   policy: obj({
@@ -196,7 +198,9 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   // An expression that did not compile made the policy invalid (never applied, its routes 500).
   const exprs = s?.rbac?.policy?.matchExpressions;
   const sources = (raw.object['spec'] as { rbac?: { policy?: { matchExpressions?: unknown } } } | undefined)?.rbac?.policy?.matchExpressions;
-  const readsClaims = Array.isArray(sources) && sources.some((e) => typeof e === 'string' && e.includes(JWT_METADATA));
+  // A read of jwt_authn's metadata (['envoy.filters.http.jwt_authn'][...] or .payload), not a
+  // presence test ('envoy.filters.http.jwt_authn' in metadata.filter_metadata).
+  const readsClaims = Array.isArray(sources) && sources.some((e) => typeof e === 'string' && CLAIMS_READ.test(e));
   const rbacModel = s?.rbac !== undefined && exprs !== undefined ? { action: s.rbac.action, expressions: exprs, readsClaims } : undefined;
   return {
     ...modelBase(raw, cx, problems, before),

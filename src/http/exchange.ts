@@ -115,4 +115,9 @@ export interface ClientExchange {
    * closes without an answer. Never a local reply: Envoy forwards the head and resets the stream.
    */
   abortAfterHead(): void;
+  /**
+   * Set before a local answer to close the connection after it instead of reading and dropping
+   * the rest of the request body (a body over the size limit: Envoy resets the stream).
+   */
+  closeAfterResponse: boolean;
 }

@@ -90,6 +90,7 @@ const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
 class UwsRequest implements GatewayRequest {
   readonly scheme = 'http';
   invalid: ErrorCode | undefined = undefined;
+  queryAsEnvoy: string | undefined = undefined;
   gatewayHeaders: readonly string[] | undefined = undefined;
   clearRouteCache = false;
   private address: string | undefined;

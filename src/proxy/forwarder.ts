@@ -351,6 +351,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 
   onBodyTooLarge(): void {
     if (this.finished) return;
+    // The rest of an oversized body is not read (and dropped) for the connection's sake: closed.
+    this.client.closeAfterResponse = true;
     this.fail('REQUEST_BODY_TOO_LARGE');
     this.stopUpstream(BODY_TOO_LARGE);
   }
@@ -468,6 +470,7 @@ export class Forwarder {
     }
     const limit = this.maxRequestBodyBytes;
     if (limit > 0 && client.contentLength > limit) {
+      client.closeAfterResponse = true;
       ex.fail('REQUEST_BODY_TOO_LARGE');
       return;
     }

@@ -103,7 +103,8 @@ class RequestIndex {
   }
 
   query(name: string): string | undefined {
-    this.params ??= parseQuery(this.req.query);
+    // After a query token's removal, Envoy's :path holds the rest decoded; its matchers read that.
+    this.params ??= parseQuery(this.req.queryAsEnvoy ?? this.req.query);
     return this.params.get(name);
   }
 }

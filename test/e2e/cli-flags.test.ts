@@ -105,6 +105,23 @@ test('--max-request-body-bytes: a declared or streamed body over it gets 413 req
     const within = await request({ port, path: '/anything', method: 'POST', headers, body: 'x'.repeat(1000) });
     assert.equal(within.status, 200);
     assert.equal((JSON.parse(within.body) as { data: string }).data, 'x'.repeat(1000));
+    // A chunked upload that passes the limit after the head (in later reads, the upstream request
+    // already sent): 413, and the connection closes instead of reading the rest of an endless body.
+    const sock = net.connect(port, '127.0.0.1');
+    let got = '';
+    sock.on('data', (d) => (got += d.toString('latin1')));
+    const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+    sock.on('error', () => {});
+    sock.write(`POST /anything HTTP/1.1\r\nHost: www.example.com\r\nAuthorization: Bearer ${token}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    const chunk = `${(600).toString(16)}\r\n${'y'.repeat(600)}\r\n`;
+    const pump = setInterval(() => { if (!sock.destroyed) sock.write(chunk); }, 20);
+    const open = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 15_000).unref())]);
+    clearInterval(pump);
+    sock.destroy();
+    assert.equal(open, false, `the connection stayed open, reading the body (got: ${got.slice(0, 80)})`);
+    assert.match(got, /^HTTP\/1\.1 413 /);
+    assert.match(got, /request body too large$/);
+    assert.match(got, /\r\nConnection: close\r\n/i);
   } finally {
     p.kill();
     await p.exited;

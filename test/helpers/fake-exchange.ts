@@ -47,6 +47,8 @@ export class FakeExchange implements ClientExchange {
   bodyPauses = 0;
   /** Request body bytes handed to the proxy. */
   bodyBytesSent = 0;
+  /** Set by the proxy when the connection is to close after its answer. */
+  closeAfterResponse = false;
 
   private readonly pieces: Buffer[];
   private nextPiece = 0;

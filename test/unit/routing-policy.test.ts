@@ -478,4 +478,8 @@ test('check warns when an rbac reads the JWT claims on routes where no JWT check
   assert.deepEqual(warned(checked), []);
   const headerOnly = build([gateway, route, pol('authz', { ...onRoute(), ...rbacOf('Allow', "request.headers['x-role'] == 'admin'") })]);
   assert.deepEqual(warned(headerOnly), [], 'an rbac that does not read claims is not warned about');
+  const presence = build([gateway, route, pol('authz', { ...onRoute(), ...rbacOf('Allow', "!('envoy.filters.http.jwt_authn' in metadata.filter_metadata)") })]);
+  assert.deepEqual(warned(presence), [], 'a presence test of the metadata is not a read of the claims');
+  const deny = build([gateway, route, pol('authz', { ...onRoute(), ...rbacOf('Deny', 'metadata.filter_metadata["envoy.filters.http.jwt_authn"].payload.team == "guest"') })]);
+  assert.match(warned(deny)[0] ?? '', /this Deny policy never denies by claims there/);
 });
