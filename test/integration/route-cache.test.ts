@@ -181,3 +181,68 @@ test('a claim header that leaves the request matching no route at all: 404 with 
   assert.equal(ok.status, 200);
   assert.equal(h.echo.received.length, n + 1);
 });
+
+test("after a query token's removal, the re-match reads Envoy's :path query (the rest decoded): a route matching q=a b is found for q=a%20b", async () => {
+  const keys = rsaKeys('q');
+  const h2 = await startHarness({
+    base: (echoPort) => `${SAMPLE_GATEWAY}---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: public, namespace: kgateway-system }
+spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${echoPort} }] } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: other, namespace: kgateway-system }
+spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${secret.port} }] } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: decoded, namespace: kgateway-system }
+spec:
+  parentRefs: [{ name: http }]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: / }, queryParams: [{ name: q, value: a b }], headers: [{ name: x-team, value: dev }] }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: public }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: rest, namespace: kgateway-system }
+spec:
+  parentRefs: [{ name: http }]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: / } }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: other }]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: q-jwt, namespace: kgateway-system }
+spec:
+  jwt:
+    providers:
+    - name: p
+      issuer: q-idp
+      claimsToHeaders: [{ name: team, header: x-team }]
+      jwks: { local: { inline: '${JSON.stringify({ keys: [keys.jwk] })}' } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: q-policy, namespace: kgateway-system }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: http }]
+  jwtAuth: { extensionRef: { name: q-jwt } }
+`,
+  });
+  try {
+    const t = mint({ alg: 'RS256', key: keys.privateKey, kid: 'q', payload: { iss: 'q-idp', team: 'dev', exp: Math.floor(Date.now() / 1000) + 600 } });
+    const before = secret.received.length;
+    const n = h2.echo.received.length;
+    const res = await request({ port: h2.port, path: `/anything?access_token=${t}&q=a%20b` });
+    assert.equal(res.status, 200);
+    assert.equal(h2.echo.received.length, n + 1, 'the decoded-query route got it');
+    assert.equal(h2.echo.received.at(-1)!.url, '/anything?q=a%20b');
+    assert.equal(secret.received.length, before);
+  } finally {
+    await h2.close();
+  }
+});
