@@ -18,47 +18,36 @@ let h: Harness;
 // (AllowMissing), the public echo. secret-route: everything else, a Strict JWT (its token in
 // x-admin-token), the secret echo. solo-route: solo.example.com with `x-tenant: acme` only, the
 // tenant check, the public echo. Envoy's filter order puts strict-jwt before tenant-jwt.
-const manifests = (publicPort: number) => `${SAMPLE_GATEWAY}---
+/** A Static Backend in kgateway-system to 127.0.0.1:`port`. */
+const backend = (name: string, port: number) => `---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: Backend
-metadata: { name: public, namespace: kgateway-system }
-spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${publicPort} }] } }
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: { name: secret, namespace: kgateway-system }
-spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${secret.port} }] } }
----
+metadata: { name: ${name}, namespace: kgateway-system }
+spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${port} }] } }
+`;
+
+/** An HTTPRoute on the sample Gateway, one rule: `match` (YAML flow map) to Backend `to`. */
+const httpRoute = (name: string, hostname: string | undefined, match: string, to: string) => `---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
-metadata: { name: tenant-route, namespace: kgateway-system }
+metadata: { name: ${name}, namespace: kgateway-system }
 spec:
   parentRefs: [{ name: http }]
-  hostnames: [www.example.com]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: / }, headers: [{ name: x-tenant, value: acme }] }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: public }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: secret-route, namespace: kgateway-system }
-spec:
-  parentRefs: [{ name: http }]
-  hostnames: [www.example.com]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: / } }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: secret }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: solo-route, namespace: kgateway-system }
-spec:
-  parentRefs: [{ name: http }]
-  hostnames: [solo.example.com]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: / }, headers: [{ name: x-tenant, value: acme }] }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: public }]
----
+${hostname !== undefined ? `  hostnames: [${hostname}]\n` : ''}  rules:
+  - matches: [${match}]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: ${to} }]
+`;
+
+const TENANT_MATCH = '{ path: { type: PathPrefix, value: / }, headers: [{ name: x-tenant, value: acme }] }';
+
+const manifests = (publicPort: number) =>
+  SAMPLE_GATEWAY +
+  backend('public', publicPort) +
+  backend('secret', secret.port) +
+  httpRoute('tenant-route', 'www.example.com', TENANT_MATCH, 'public') +
+  httpRoute('secret-route', 'www.example.com', '{ path: { type: PathPrefix, value: / } }', 'secret') +
+  httpRoute('solo-route', 'solo.example.com', TENANT_MATCH, 'public') +
+  `---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: GatewayExtension
 metadata: { name: tenant-jwt, namespace: kgateway-system }
@@ -185,35 +174,13 @@ test('a claim header that leaves the request matching no route at all: 404 with 
 test("after a query token's removal, the re-match reads Envoy's :path query (the rest decoded): a route matching q=a b is found for q=a%20b", async () => {
   const keys = rsaKeys('q');
   const h2 = await startHarness({
-    base: (echoPort) => `${SAMPLE_GATEWAY}---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: { name: public, namespace: kgateway-system }
-spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${echoPort} }] } }
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: { name: other, namespace: kgateway-system }
-spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${secret.port} }] } }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: decoded, namespace: kgateway-system }
-spec:
-  parentRefs: [{ name: http }]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: / }, queryParams: [{ name: q, value: a b }], headers: [{ name: x-team, value: dev }] }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: public }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: rest, namespace: kgateway-system }
-spec:
-  parentRefs: [{ name: http }]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: / } }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: other }]
----
+    base: (echoPort) =>
+      SAMPLE_GATEWAY +
+      backend('public', echoPort) +
+      backend('other', secret.port) +
+      httpRoute('decoded', undefined, '{ path: { type: PathPrefix, value: / }, queryParams: [{ name: q, value: a b }], headers: [{ name: x-team, value: dev }] }', 'public') +
+      httpRoute('rest', undefined, '{ path: { type: PathPrefix, value: / } }', 'other') +
+      `---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: GatewayExtension
 metadata: { name: q-jwt, namespace: kgateway-system }
