@@ -1208,21 +1208,28 @@ function warnStackedExtensions(compiled: ReadonlyMap<string, RouteEntry[]>, poli
  * never deny. Warned once per policy, naming the routes.
  */
 function warnClaimsWithoutJwt(compiled: ReadonlyMap<string, RouteEntry[]>, policyById: ReadonlyMap<string, PolicyState>, problems: ConfigProblem[]): void {
-  const byPolicy = new Map<string, { action: 'Allow' | 'Deny'; routes: Set<string> }>();
+  // Per policy and HTTPRoute: its rules without a JWT check, and whether another of its rules has one.
+  const byPolicy = new Map<string, { action: 'Allow' | 'Deny'; routes: Map<string, { without: Set<string>; someWith: boolean }> }>();
   for (const entries of compiled.values()) {
-    for (const { route } of entries) {
+    for (const { route, ruleIndex } of entries) {
       const rbac = route.auth.rbac;
-      if (rbac === undefined || !rbac.readsClaims || route.auth.jwt.length > 0 || route.invalid !== undefined) continue;
+      if (rbac === undefined || !rbac.readsClaims || route.invalid !== undefined) continue;
       const id = rbac.origin.slice(0, rbac.origin.lastIndexOf('@'));
       let e = byPolicy.get(id);
-      if (!e) byPolicy.set(id, (e = { action: rbac.action, routes: new Set() }));
-      e.routes.add(route.route);
+      if (!e) byPolicy.set(id, (e = { action: rbac.action, routes: new Map() }));
+      let r = e.routes.get(route.route);
+      if (!r) e.routes.set(route.route, (r = { without: new Set(), someWith: false }));
+      if (route.auth.jwt.length > 0) r.someWith = true;
+      else r.without.add(route.ruleName ?? `rules[${ruleIndex}]`);
     }
   }
   for (const [id, { action, routes }] of byPolicy) {
     const st = policyById.get(id);
     if (!st) continue;
-    const on = `${routes.size === 1 ? 'HTTPRoute' : 'HTTPRoutes'} ${listSome([...routes].sort())}`;
+    // A route all of whose rules lack the check is named alone; otherwise with those rules.
+    const named = [...routes].filter(([, r]) => r.without.size > 0).map(([key, r]) => (r.someWith ? `${key} (${[...r.without].sort().join(', ')})` : key));
+    if (named.length === 0) continue;
+    const on = `${named.length === 1 ? 'HTTPRoute' : 'HTTPRoutes'} ${listSome(named.sort())}`;
     const then = action === 'Allow' ? 'so they never match and this Allow policy answers 403 to every request there unless another expression matches' : 'so they never match and this Deny policy never denies by claims there';
     ParseCtx.for(st.model.raw, problems).warn(
       'spec.rbac.policy.matchExpressions',

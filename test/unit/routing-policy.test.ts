@@ -474,6 +474,7 @@ test('check warns when an rbac reads the JWT claims on routes where no JWT check
   assert.match(warned(none)[0]!, /^TrafficPolicy\/default\/authz: expressions read the JWT claims .* but no JWT check runs on HTTPRoute default\/app .* this Allow policy answers 403 to every request there/);
   const disabled = build([gateway, route, ext('a'), pol('jwt', { ...onGateway(), ...jwt('a') }), pol('off', { ...onRoute('public'), ...disable }), pol('authz', { ...onRoute(), ...claims })]);
   assert.equal(warned(disabled).length, 1, 'the public rule has jwtAuth.disable');
+  assert.match(warned(disabled)[0]!, /no JWT check runs on HTTPRoute default\/app \(public\) \(no jwtAuth/, 'only the rule without the check is named');
   const checked = build([gateway, route, ext('a'), pol('jwt', { ...onGateway(), ...jwt('a') }), pol('authz', { ...onRoute(), ...claims })]);
   assert.deepEqual(warned(checked), []);
   const headerOnly = build([gateway, route, pol('authz', { ...onRoute(), ...rbacOf('Allow', "request.headers['x-role'] == 'admin'") })]);
