@@ -15,7 +15,9 @@
 import { celEnv, celFunc, CelScalar, isCelError, listType, parse, plan, type CelInput } from '@bufbuild/cel';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { RE2JS } from 're2js';
+import { isUpgrade } from '../http/connection-header.js';
 import type { GatewayRequest } from '../http/exchange.js';
+import { REMOVED_BEFORE_FILTERS } from '../proxy/header-rules.js';
 
 /** A parsed `Expr` node of @bufbuild/cel (cel.expr.Expr), only what the checks read. */
 interface ExprNode {
@@ -308,11 +310,6 @@ class HeaderMap extends Map<string, string> {
   }
 }
 
-/**
- * Fields Envoy's connection manager removes before any filter runs (mutateRequestHeaders):
- * `connection` and `upgrade` unless the request is an upgrade, always these.
- */
-const REMOVED_BEFORE_FILTERS = new Set(['keep-alive', 'proxy-connection', 'transfer-encoding']);
 const INT64_MAX = 9223372036854775807n;
 
 /** Envoy's attributes of the request as its RBAC filter sees it (after the JWT filters). */
@@ -320,14 +317,7 @@ export function activation(req: GatewayRequest, claims: Readonly<Record<string, 
   const h = req.headers;
   const query = req.queryAsEnvoy ?? req.query;
   const path = query === '' ? req.path : `${req.path}?${query}`;
-  // Utility::isUpgrade: a Connection member `upgrade` and an Upgrade field.
-  let upgradeMember = false;
-  let upgradeField = false;
-  for (let i = 0; i < h.length; i += 2) {
-    if (h[i] === 'connection' && /(^|,)[ \t]*upgrade[ \t]*(,|$)/i.test(h[i + 1]!)) upgradeMember = true;
-    else if (h[i] === 'upgrade') upgradeField = true;
-  }
-  const upgrade = upgradeMember && upgradeField;
+  const upgrade = isUpgrade(h);
   const headers = new HeaderMap([
     [':authority', req.authority],
     [':path', path],
@@ -337,6 +327,7 @@ export function activation(req: GatewayRequest, claims: Readonly<Record<string, 
   // Repeated fields joined with "," (HeaderMap getAllOfHeaderAsString).
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
+    // What Envoy's connection manager removed before the filters (mutateRequestHeaders).
     if (REMOVED_BEFORE_FILTERS.has(name) || (!upgrade && (name === 'connection' || name === 'upgrade'))) continue;
     // Envoy answers `Expect: 100-continue` itself and removes it (proxy_100_continue off).
     if (name === 'expect' && h[i + 1]!.toLowerCase() === '100-continue') continue;

@@ -25,6 +25,18 @@ const NOMINATION_KEPT = new Set(['content-length', 'te']);
 const ASCII_SPACE = /^[ \t\r\n\v\f]+|[ \t\r\n\v\f]+$/g;
 
 /**
+ * Envoy's Utility::isUpgrade: a `Connection` field with the member `upgrade`, and an `Upgrade`
+ * field. (`headers`: after removeNominatedFields, which takes `upgrade` out of an h2c request's.)
+ */
+export function isUpgrade(headers: readonly string[]): boolean {
+  if (headerValue(headers, 'upgrade') === undefined) return false;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === 'connection' && headers[i + 1]!.toLowerCase().split(',').some((m) => m.replace(ASCII_SPACE, '') === 'upgrade')) return true;
+  }
+  return false;
+}
+
+/**
  * Envoy's HTTP/1 codec on a request's `Connection` (Http::Utility::sanitizeConnectionHeader, run
  * before routing and before any filter, so a route match or a JWT check never sees what it
  * removes): every field a member names is removed from `headers` (in place), but those in

@@ -16,6 +16,12 @@ import { CONTROL_CHAR } from '../http/field-value.js';
 import { isValidReferer } from '../http/referer.js';
 
 /**
+ * The fields Envoy's connection manager removes from every request before any filter or route
+ * sees it (ConnectionManagerUtility::mutateRequestHeaders; `connection` and `upgrade` too unless
+ * the request is an upgrade): never forwarded, and not in what rbac expressions see.
+ */
+export const REMOVED_BEFORE_FILTERS: ReadonlySet<string> = new Set(['keep-alive', 'proxy-connection', 'transfer-encoding']);
+/**
  * Connection-specific fields never forwarded (RFC 9110 §7.6.1, RFC 9112 §7.1), the ones Envoy's
  * connection manager removes: `connection` itself (the fields it names were removed when the
  * request was read, but for an upgrade request: removeNominatedFields in
@@ -28,7 +34,7 @@ import { isValidReferer } from '../http/referer.js';
  * `proxy-authorization` is kept (Envoy forwards it; it is meant for the gateway's own upstream
  * proxy, which may be what the backend is).
  */
-const REQUEST_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'expect']);
+const REQUEST_HOP_BY_HOP = new Set([...REMOVED_BEFORE_FILTERS, 'connection', 'upgrade', 'expect']);
 /**
  * `x-envoy-*` request fields Envoy removes from an external request at the edge
  * (ConnectionManagerUtility: `x-envoy-internal` for a client that is not internal, then

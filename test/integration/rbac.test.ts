@@ -14,7 +14,8 @@ const keys = rsaKeys('rbac');
 const PAYLOAD = "metadata.filter_metadata['envoy.filters.http.jwt_authn']['payload']";
 let h: Harness;
 
-const ext = (name: string, mode: 'Strict' | 'AllowMissing') => `---
+/** A GatewayExtension in httpbin with one provider; `lines`: its further fields, indented. */
+const ext = (name: string, mode: 'Strict' | 'AllowMissing', o: { issuer?: string; jwks?: string; lines?: string } = {}) => `---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: GatewayExtension
 metadata: { name: ${name}, namespace: httpbin }
@@ -23,9 +24,8 @@ spec:
     validationMode: ${mode}
     providers:
     - name: idp
-      issuer: https://idp.example.com
-      claimsToHeaders: [{ name: team, header: x-team }]
-      jwks: { local: { inline: '${keys.jwks}' } }
+      issuer: ${o.issuer ?? 'https://idp.example.com'}
+${o.lines ?? '      claimsToHeaders: [{ name: team, header: x-team }]\n'}      jwks: { local: { inline: '${o.jwks ?? keys.jwks}' } }
 `;
 
 const policy = (name: string, target: { kind: 'HTTPRoute' | 'Gateway'; name: string; ns?: string }, body: string) => `---
@@ -147,18 +147,6 @@ test("an expression Envoy refuses to build (split is not in Envoy's CEL) makes t
 test("after a claim header moves the request to another route (clear_route_cache), that route's rbac sees the payload of the token verified before the new match, when its own extension verified none", async () => {
   const tenantKeys = rsaKeys('tenant');
   const otherKeys = rsaKeys('other');
-  const ext2 = (name: string, issuer: string, jwk: object, extra: string) => `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  jwt:
-    validationMode: AllowMissing
-    providers:
-    - name: p
-      issuer: ${issuer}
-${extra}      jwks: { local: { inline: '${JSON.stringify({ keys: [jwk] })}' } }
-`;
   const route = (name: string, match: string) => `---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -179,8 +167,8 @@ spec: { type: Static, static: { hosts: [{ host: 127.0.0.1, port: ${echoPort} }] 
 ` +
       route('tenant-route', "{ path: { type: PathPrefix, value: / }, headers: [{ name: x-tenant, value: acme }] }") +
       route('other-route', '{ path: { type: PathPrefix, value: / } }') +
-      ext2('tenant-jwt', 'tenant-idp', tenantKeys.jwk, '      claimsToHeaders: [{ name: tenant, header: x-tenant }]\n') +
-      ext2('other-jwt', 'other-idp', otherKeys.jwk, '      tokenSource: { header: { header: x-other-token } }\n') +
+      ext('tenant-jwt', 'AllowMissing', { issuer: 'tenant-idp', jwks: tenantKeys.jwks, lines: '      claimsToHeaders: [{ name: tenant, header: x-tenant }]\n' }) +
+      ext('other-jwt', 'AllowMissing', { issuer: 'other-idp', jwks: otherKeys.jwks, lines: '      tokenSource: { header: { header: x-other-token } }\n' }) +
       policy('tenant', { kind: 'HTTPRoute', name: 'tenant-route' }, jwtAuth('tenant-jwt')) +
       policy('other', { kind: 'HTTPRoute', name: 'other-route' }, jwtAuth('other-jwt') + rbac('Allow', [`${PAYLOAD}['tenant'] == 'other'`])),
   });

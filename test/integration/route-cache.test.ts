@@ -38,6 +38,19 @@ ${hostname !== undefined ? `  hostnames: [${hostname}]\n` : ''}  rules:
     backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: ${to} }]
 `;
 
+/** A GatewayExtension in kgateway-system with one provider; `lines`: its further fields, indented. */
+const extension = (name: string, provider: string, issuer: string, jwks: string, lines: string, mode = '') => `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: ${name}, namespace: kgateway-system }
+spec:
+  jwt:
+${mode}    providers:
+    - name: ${provider}
+      issuer: ${issuer}
+${lines}      jwks: { local: { inline: '${jwks}' } }
+`;
+
 const TENANT_MATCH = '{ path: { type: PathPrefix, value: / }, headers: [{ name: x-tenant, value: acme }] }';
 
 const manifests = (publicPort: number) =>
@@ -47,30 +60,9 @@ const manifests = (publicPort: number) =>
   httpRoute('tenant-route', 'www.example.com', TENANT_MATCH, 'public') +
   httpRoute('secret-route', 'www.example.com', '{ path: { type: PathPrefix, value: / } }', 'secret') +
   httpRoute('solo-route', 'solo.example.com', TENANT_MATCH, 'public') +
+  extension('tenant-jwt', 'tenant', 'tenant-idp', tenantKeys.jwks, '      claimsToHeaders: [{ name: tenant, header: x-tenant }]\n', '    validationMode: AllowMissing\n') +
+  extension('strict-jwt', 'admin', 'admin-idp', adminKeys.jwks, '      tokenSource: { header: { header: x-admin-token } }\n') +
   `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { name: tenant-jwt, namespace: kgateway-system }
-spec:
-  jwt:
-    validationMode: AllowMissing
-    providers:
-    - name: tenant
-      issuer: tenant-idp
-      claimsToHeaders: [{ name: tenant, header: x-tenant }]
-      jwks: { local: { inline: '${JSON.stringify({ keys: [tenantKeys.jwk] })}' } }
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { name: strict-jwt, namespace: kgateway-system }
-spec:
-  jwt:
-    providers:
-    - name: admin
-      issuer: admin-idp
-      tokenSource: { header: { header: x-admin-token } }
-      jwks: { local: { inline: '${JSON.stringify({ keys: [adminKeys.jwk] })}' } }
----
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: TrafficPolicy
 metadata: { name: tenant-policy, namespace: kgateway-system }
@@ -180,18 +172,8 @@ test("after a query token's removal, the re-match reads Envoy's :path query (the
       backend('other', secret.port) +
       httpRoute('decoded', undefined, '{ path: { type: PathPrefix, value: / }, queryParams: [{ name: q, value: a b }], headers: [{ name: x-team, value: dev }] }', 'public') +
       httpRoute('rest', undefined, '{ path: { type: PathPrefix, value: / } }', 'other') +
+      extension('q-jwt', 'p', 'q-idp', keys.jwks, '      claimsToHeaders: [{ name: team, header: x-team }]\n') +
       `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { name: q-jwt, namespace: kgateway-system }
-spec:
-  jwt:
-    providers:
-    - name: p
-      issuer: q-idp
-      claimsToHeaders: [{ name: team, header: x-team }]
-      jwks: { local: { inline: '${JSON.stringify({ keys: [keys.jwk] })}' } }
----
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: TrafficPolicy
 metadata: { name: q-policy, namespace: kgateway-system }
