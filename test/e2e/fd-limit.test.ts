@@ -16,7 +16,9 @@ import { cliPath, startProcess, waitForLogLine } from '../helpers/cli.js';
 import { SAMPLE_GATEWAY } from '../helpers/harness.js';
 import { repoRoot } from '../helpers/paths.js';
 
-const FD_LIMIT = 64;
+// Enough for Node to start: its ESM loader opens the modules of an import level in parallel, and at
+// 64 a start once failed with EMFILE reading one of them.
+const FD_LIMIT = 128;
 const LOCAL_FAILURE = 'upstream connect failed on this host (out of a local resource), not at the upstream';
 
 function config(upstreamPort: number): string {
