@@ -166,6 +166,8 @@ async function serve(argv: string[]): Promise<number> {
   // remote JWKS fetch, before any listener is bound) one ends the start with exit 0; once
   // serving, one drains. A second signal of any kind ends the process at once.
   let stopping = false;
+  /** Set once started (the admin endpoint and SIGHUP read it). */
+  let gateway: Gateway | undefined;
   let drain: ((signal: string) => void) | undefined;
   let abortStart: (signal: string) => void = () => {};
   const aborted = new Promise<{ signal: string }>((r) => (abortStart = (signal) => r({ signal })));
@@ -180,11 +182,18 @@ async function serve(argv: string[]): Promise<number> {
     abortStart(signal);
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => onSignal(signal));
-  // As Envoy: SIGHUP is eaten with a warning (a terminal closing, or a service manager's reload
-  // such as systemd's `ExecReload=kill -HUP`, must not stop the gateway; there is no reload), and
+  // SIGHUP reloads the configuration files (a service manager's reload, such as systemd's
+  // `ExecReload=kill -HUP $MAINPID`): kgateway applies a changed manifest without a restart, and
+  // so does jwtgate. Never the default (exit): a terminal closing does not stop the gateway.
   // SIGUSR1, which makes Envoy reopen its access logs, is caught too: Node's default for it opens
   // the inspector on 127.0.0.1:9229, which lets anything on the machine run code in the gateway.
-  process.on('SIGHUP', () => log.warn('caught and ignored SIGHUP: jwtgate does not reload its configuration; restart it to apply changes', { signal: 'SIGHUP' }));
+  process.on('SIGHUP', () => {
+    if (stopping) return log.warn('caught and ignored SIGHUP: the gateway is stopping', { signal: 'SIGHUP' });
+    if (!gateway) return log.warn('caught and ignored SIGHUP: the gateway is still starting; send it again once it is ready', { signal: 'SIGHUP' });
+    log.info('reloading the configuration', { signal: 'SIGHUP' });
+    // The outcome is logged by the reload; a bug in it must not take the process down.
+    gateway.reload().catch((err: unknown) => log.error('configuration reload failed unexpectedly', { err: String(err), stack: (err as Error)?.stack }));
+  });
   process.on('SIGUSR1', () => log.warn('caught and ignored SIGUSR1: jwtgate logs to stderr, it has no log file to reopen', { signal: 'SIGUSR1' }));
 
   let echoServer: { port: number; close(): Promise<void> } | undefined;
@@ -194,7 +203,6 @@ async function serve(argv: string[]): Promise<number> {
   }
   // The admin endpoint comes up first: /healthz answers while the gateway starts (a start-up that
   // waits for a remote JWKS can take seconds), /ready answers 503 until it is ready.
-  let gateway: Gateway | undefined;
   let adminServer: AdminServer | undefined;
   if (admin) {
     try {

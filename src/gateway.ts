@@ -3,8 +3,8 @@
 // per request: route -> JWT -> proxy. The snapshot is swapped by reference (`this.snap`), so a
 // request always sees one consistent configuration.
 
-import { ConfigError, ERRORS, type ConfigProblem, type ErrorCode } from './errors.js';
-import type { CompiledRoute, ImportedKey, JwtExtension, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
+import { ConfigError, ERRORS, StartupError, type ConfigProblem, type ErrorCode } from './errors.js';
+import type { CompiledRoute, ImportedKey, JwtExtension, KeySetSource, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
 import type { RemoteKeySetState } from './config/dump.js';
 import { compileFiles } from './config/build.js';
 import { selectRoute, pickBackend } from './routing/match.js';
@@ -14,7 +14,7 @@ import { sendError } from './http/error-response.js';
 import type { ClientExchange, GatewayRequest } from './http/exchange.js';
 import { Verifier } from './auth/verifier.js';
 import { ResultCache } from './auth/result-cache.js';
-import { rbacAllows } from './auth/rbac.js';
+import { endRegexLoad, rbacAllows, startRegexLoad } from './auth/rbac.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
@@ -77,8 +77,16 @@ export interface GatewayOptions {
   oversizeLogWindowMs?: number;
 }
 
-/** Gateway.start waits at most this long for the first fetch of non-fastListener remote key sets. */
+/** Gateway.start (and a reload) waits at most this long for the first fetch of non-fastListener remote key sets. */
 const FIRST_FETCH_WAIT_MS = 15_000;
+const STOPPING = 'the gateway is stopping';
+/** A listener a reload removed closes its connections after this long at most. */
+const RETIRED_DRAIN_MS = 5_000;
+
+/** What a reload did: applied (`ok`, the new generation) or not (the running generation, and why). */
+export type ReloadResult =
+  | { readonly ok: true; readonly generation: number; readonly problems: readonly ConfigProblem[]; readonly listenersAdded: readonly number[]; readonly listenersRemoved: readonly number[] }
+  | { readonly ok: false; readonly generation: number; readonly reason: string; readonly problems: readonly ConfigProblem[] };
 
 const PROBLEM_LOG_LIMIT = 200;
 const LOCAL_FAILURE_MSG = 'upstream connect failed on this host (out of a local resource), not at the upstream';
@@ -126,6 +134,13 @@ export class Gateway {
   private keySetsClosed = false;
   /** stop() cut requests still in flight at the end of the drain: they end as DRAIN_CLOSED. */
   private drainCut = false;
+  /** The configuration a reload is warming up (its remote key sets' first fetches), not serving yet. */
+  private staged: Snapshot | undefined;
+  /** Tables of the listeners a reload removed, while their connections drain. */
+  private readonly retiredTables = new Map<number, PortTable>();
+  /** The reload running, and whether another was asked for meanwhile (SIGHUP twice: one more after it). */
+  private reloading: Promise<ReloadResult> | undefined;
+  private reloadQueued: Promise<ReloadResult> | undefined;
 
   private constructor(opts: GatewayOptions) {
     this.opts = opts;
@@ -253,26 +268,226 @@ export class Gateway {
     this.log.info('stopped', { drainedMs: Date.now() - start });
   }
 
+  /**
+   * Reads the configuration files again and, if they load, applies them without dropping a
+   * request: the new snapshot replaces the old by reference, so a request sees one or the other.
+   * As Envoy applies an xDS update: the new configuration's remote key sets that are new or come
+   * from a changed source are fetched first, unless their provider sets fastListener (the
+   * listener warm-up; the old configuration serves meanwhile, up to 15 s); new listener ports are
+   * bound; then the swap. Listeners the new configuration drops stop accepting and their open
+   * connections drain (answers say `Connection: close`) for up to 5 s. Unchanged local key sets
+   * keep their cached signature results; remote key sets keep their keys and schedule.
+   *
+   * The running configuration stays, and the result says why, when the files do not load (a YAML
+   * or read error), when `strict` is set and a resource has an error, when no listener would be
+   * left, or when a new port cannot be bound. Otherwise the new configuration is served with its
+   * problems reported, as at start. A reload asked for while one runs runs once after it (asked
+   * for several times meanwhile, once).
+   */
+  reload(): Promise<ReloadResult> {
+    if (!this.reloading) {
+      this.reloading = this.reloadOnce().finally(() => (this.reloading = undefined));
+      return this.reloading;
+    }
+    this.reloadQueued ??= this.reloading.then(() => {
+      this.reloadQueued = undefined;
+      return this.reload();
+    });
+    return this.reloadQueued;
+  }
+
+  private async reloadOnce(): Promise<ReloadResult> {
+    const started = performance.now();
+    const fail = (reason: string, problems: readonly ConfigProblem[] = []): ReloadResult => {
+      this.metrics.inc('jwtgate_config_reloads_total', 'failed');
+      const text = `configuration reload failed, still serving generation ${this.snap.generation}: ${reason}`;
+      // A stop that overtook the reload is not a configuration problem.
+      if (reason === STOPPING) this.log.warn(text, { generation: this.snap.generation });
+      else this.log.error(text, { generation: this.snap.generation });
+      return { ok: false, generation: this.snap.generation, reason, problems };
+    };
+    if (this.stopped) return fail(STOPPING);
+    const generation = this.snap.generation + 1;
+    let snapshot: Snapshot;
+    startRegexLoad();
+    let applied = false;
+    try {
+      try {
+        snapshot = await compileFiles(this.opts.configPaths, { generation, clusterDomain: this.opts.clusterDomain, globalPolicyNamespace: this.opts.globalPolicyNamespace }, { loadErrorsFatal: true });
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        this.reportProblems(err.problems);
+        const n = err.problems.length;
+        return fail(`cannot load configuration (${n} problem${n === 1 ? '' : 's'}, logged above)`, err.problems);
+      }
+      const r = await this.apply(snapshot, fail, started);
+      applied = r.ok;
+      return r;
+    } finally {
+      endRegexLoad(applied);
+    }
+  }
+
+  /** The second half of a reload: `snapshot` compiled. */
+  private async apply(snapshot: Snapshot, fail: (reason: string, problems?: readonly ConfigProblem[]) => ReloadResult, started: number): Promise<ReloadResult> {
+    const generation = snapshot.generation;
+    if (this.stopped) return fail(STOPPING);
+    const errors = snapshot.problems.filter((p) => p.severity === 'error');
+    if (this.opts.strict && errors.length > 0) {
+      this.reportProblems(errors);
+      return fail(`the configuration has ${errors.length} error${errors.length === 1 ? '' : 's'} and --strict is set`, errors);
+    }
+    if (snapshot.ports.size === 0) {
+      this.reportProblems(snapshot.problems);
+      return fail('no Gateway listener to serve: the configuration has no valid Gateway with an HTTP listener (run `jwtgate check`)', snapshot.problems);
+    }
+
+    // Warm-up: the remote key sets the new configuration adds or points elsewhere.
+    const before = this.snap;
+    const remoteOf = (snap: Snapshot) => [...snap.keySets.values()].filter((ks): ks is RemoteKeySet => ks.kind === 'remote');
+    const oldRemote = remoteOf(before);
+    const newRemote = remoteOf(snapshot);
+    const warmUp = newRemote.filter((ks) => !ks.fastListener && ks.target && !sameRemoteSource(before.keySets.get(ks.id), ks)).map((ks) => ks.id);
+    this.staged = snapshot;
+    const added: number[] = [];
+    try {
+      if (newRemote.length > 0 || this.refresher) {
+        // The old configuration's key sets keep refreshing until the swap.
+        const ids = new Set(newRemote.map((ks) => ks.id));
+        this.installRemote([...newRemote, ...oldRemote.filter((ks) => !ids.has(ks.id))]);
+      }
+      if (warmUp.length > 0 && !(await this.refresher!.firstAttempts(warmUp, FIRST_FETCH_WAIT_MS)) && !this.stopped) {
+        this.log.warn('remote JWKS: first fetch still not done; applying the configuration anyway', { waitedMs: FIRST_FETCH_WAIT_MS, keySets: warmUp.filter((id) => !this.refresher!.attempted(id)) });
+      }
+      if (this.stopped) throw new StartupError(STOPPING);
+      for (const port of snapshot.ports.keys()) {
+        if (before.ports.has(port) && this.http.boundPort(port) !== undefined) continue;
+        const bind = this.opts.portOverrides?.get(port) ?? port;
+        // A port a reload just removed is still draining: it closes now, so the new listener can bind.
+        this.retiredPorts.get(port)?.();
+        const bound = await this.http.listen(port, bind);
+        added.push(port);
+        this.log.info('listening', { listenerPort: port, port: bound, host: this.host });
+      }
+      if (this.stopped) throw new StartupError(STOPPING);
+    } catch (err) {
+      // Nothing changed: the new listeners close, and the refresher goes back to the old key sets.
+      for (const port of added) this.http.retire(port)?.close();
+      this.refresher?.configure(oldRemote);
+      this.forgetStaged(snapshot);
+      this.staged = undefined;
+      if (err instanceof StartupError) return fail(this.stopped ? STOPPING : err.message);
+      throw err;
+    }
+
+    // The swap.
+    const removed = [...before.ports.keys()].filter((p) => !snapshot.ports.has(p));
+    for (const port of removed) this.retirePort(port, before.ports.get(port)!);
+    this.install(snapshot);
+    this.staged = undefined;
+    this.reportProblems(snapshot.problems);
+    void this.forwarder.retainOnly(snapshot.backends.values()).catch(() => {});
+    this.metrics.inc('jwtgate_config_reloads_total', 'ok');
+    const warnings = snapshot.problems.length - errors.length;
+    this.log.info('configuration reloaded', {
+      generation,
+      errors: errors.length,
+      warnings,
+      ...(added.length > 0 ? { listenersAdded: added } : {}),
+      ...(removed.length > 0 ? { listenersRemoved: removed } : {}),
+      durationMs: logMs(performance.now() - started),
+    });
+    return { ok: true, generation, problems: snapshot.problems, listenersAdded: added, listenersRemoved: removed };
+  }
+
+  /** Key sets a failed reload's warm-up published that the running configuration does not have. */
+  private forgetStaged(snapshot: Snapshot): void {
+    const gone = [...snapshot.keySets.keys()].filter((id) => !this.snap.keySets.has(id) && this.keySetRefs.has(id));
+    for (const id of gone) {
+      this.keySetRefs.delete(id);
+      this.remoteKeys.delete(id);
+    }
+    if (gone.length) this.verifier.dropKeySets(gone);
+  }
+
+  /** Closers of the listeners a reload removed, while they drain. */
+  private readonly retiredPorts = new Map<number, () => void>();
+
+  /**
+   * A listener the new configuration does not have: stops accepting; its open connections keep
+   * being served by `table` with `Connection: close` until quiet for DRAIN_QUIET_MS, or for
+   * RETIRED_DRAIN_MS at most, then close.
+   */
+  private retirePort(port: number, table: PortTable): void {
+    const handle = this.http.retire(port);
+    if (!handle) return;
+    this.retiredTables.set(port, table);
+    let timer: NodeJS.Timeout | undefined;
+    const close = (): void => {
+      if (timer === undefined) return;
+      clearTimeout(timer);
+      timer = undefined;
+      if (this.retiredPorts.get(port) === close) {
+        this.retiredPorts.delete(port);
+        this.retiredTables.delete(port);
+      }
+      handle.close();
+    };
+    this.retiredPorts.set(port, close);
+    const deadline = Date.now() + RETIRED_DRAIN_MS;
+    let seen = handle.requestsSeen();
+    let quietSince = Date.now();
+    const tick = (): void => {
+      const now = Date.now();
+      if (handle.requestsSeen() !== seen || handle.lingering() > 0) quietSince = now;
+      seen = handle.requestsSeen();
+      if (now >= deadline || now - quietSince >= DRAIN_QUIET_MS) close();
+      else {
+        timer = setTimeout(tick, 50);
+        timer.unref?.();
+      }
+    };
+    timer = setTimeout(tick, 50);
+    timer.unref?.();
+    this.log.info('listener removed: draining its connections', { listenerPort: port });
+  }
+
   private install(snapshot: Snapshot): void {
     // Backend host names are looked up now, before the first request (Envoy's STRICT_DNS).
     this.forwarder.prepare(snapshot.backends.values());
     const refs = new Map<string, KeySetRef>();
     const remote: RemoteKeySet[] = [];
+    const dropped: string[] = [];
     for (const ks of snapshot.keySets.values()) {
+      const prev = this.keySetRefs.get(ks.id);
       if (ks.kind === 'remote') {
         remote.push(ks);
-        refs.set(ks.id, { source: ks, generation: this.keySetRefs.get(ks.id)?.generation ?? 0 });
+        // The keys fetched so far stay (a reload's warm-up fetched those of a new or changed source);
+        // a key set that was local before has none yet.
+        if (prev?.source.kind === 'remote') refs.set(ks.id, { source: ks, generation: prev.generation });
+        else {
+          if (prev) dropped.push(ks.id);
+          refs.set(ks.id, { source: ks, generation: 0 });
+        }
+        continue;
+      }
+      // A reload that leaves a local key set as it was keeps its generation, so the signature
+      // results cached for it stay valid.
+      if (prev?.source.kind === 'local' && sameKeys(prev.source.keys, ks.keys)) {
+        refs.set(ks.id, { source: ks, generation: prev.generation });
         continue;
       }
       const generation = ++this.lastGeneration;
       this.verifier.publishKeySet(ks.id, generation, ks.keys);
       refs.set(ks.id, { source: ks, generation });
     }
-    const dropped = [...this.keySetRefs.keys()].filter((id) => !refs.has(id));
+    for (const id of this.keySetRefs.keys()) if (!refs.has(id)) dropped.push(id);
+    for (const id of dropped) this.remoteKeys.delete(id);
     if (dropped.length) this.verifier.dropKeySets(dropped);
     this.keySetRefs = refs;
-    this.rematchPorts = new Set([...snapshot.ports.values()].filter(matchesOnHeadersOrQuery).map((t) => t.port));
-    this.edgePorts = new Set([...snapshot.ports.values()].filter(matchesOnEdgeHeaders).map((t) => t.port));
+    const tables = [...snapshot.ports.values(), ...this.retiredTables.values()];
+    this.rematchPorts = new Set(tables.filter(matchesOnHeadersOrQuery).map((t) => t.port));
+    this.edgePorts = new Set(tables.filter(matchesOnEdgeHeaders).map((t) => t.port));
     this.snap = snapshot;
     this.installRemote(remote);
   }
@@ -301,10 +516,12 @@ export class Gateway {
    */
   private publishRemote(id: string, keys: readonly ImportedKey[]): void {
     // Until the connections close: a request in the drain still gets keys fetched meanwhile.
-    if (this.keySetsClosed || this.snap?.keySets.get(id)?.kind !== 'remote') return;
+    // A reload's warm-up (`staged`) fetches the key sets of the configuration it is about to install.
+    const source = this.snap?.keySets.get(id) ?? this.staged?.keySets.get(id);
+    if (this.keySetsClosed || source?.kind !== 'remote') return;
     const generation = ++this.lastGeneration;
     this.verifier.publishKeySet(id, generation, keys);
-    this.keySetRefs.set(id, { source: this.snap.keySets.get(id)!, generation });
+    this.keySetRefs.set(id, { source, generation });
     this.remoteKeys.set(id, keys);
   }
 
@@ -334,7 +551,12 @@ export class Gateway {
       return { id, keys: this.remoteKeys.get(id)?.length ?? 0, lastSuccessMs: stats?.lastSuccessMs, fetches: stats?.fetches ?? {} };
     });
     // The restarts are shown with or without remote key sets (an alert finds 0, not nothing).
-    return this.metrics.render() + (sets.length > 0 ? renderKeySetMetrics(sets) : '') + renderRefresherRestarts(this.refresher?.restarts ?? 0);
+    return (
+      this.metrics.render() +
+      `# HELP jwtgate_config_generation Generation of the configuration served: 1 at start, one more for each reload applied\n# TYPE jwtgate_config_generation gauge\njwtgate_config_generation ${this.snap.generation}\n` +
+      (sets.length > 0 ? renderKeySetMetrics(sets) : '') +
+      renderRefresherRestarts(this.refresher?.restarts ?? 0)
+    );
   }
 
   private keySetFor(id: string): KeySetRef | undefined {
@@ -356,7 +578,8 @@ export class Gateway {
 
   /** The route for `req`, or the catalogue code to answer with. */
   private route(listenerPort: number, req: GatewayRequest): CompiledRoute | ErrorCode {
-    const table = this.snap.ports.get(listenerPort);
+    // A listener a reload removed serves its open connections by its last table while it drains.
+    const table = this.snap.ports.get(listenerPort) ?? this.retiredTables.get(listenerPort);
     const match = table && selectRoute(table, req);
     if (!match) return 'ROUTE_NOT_FOUND';
     if (match.listener.invalid !== undefined || match.route.invalid !== undefined) return 'ROUTE_CONFIG_INVALID';
@@ -538,6 +761,20 @@ export class Gateway {
 }
 
 const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
+
+/** A remote key set fetched from the same place the same way as before (`prev`: its previous source, if any). */
+function sameRemoteSource(prev: KeySetSource | undefined, ks: RemoteKeySet): boolean {
+  return prev?.kind === 'remote' && JSON.stringify(remoteSourceOf(prev)) === JSON.stringify(remoteSourceOf(ks));
+}
+
+function remoteSourceOf(ks: RemoteKeySet): unknown {
+  return [ks.url, ks.target?.host, ks.target?.port, ks.alternates?.map((h) => [h.host, h.port]), ks.tls];
+}
+
+/** Two lists of imported keys are the same key set: the same keys, kids and algs in the same order. */
+function sameKeys(a: readonly ImportedKey[], b: readonly ImportedKey[]): boolean {
+  return a.length === b.length && a.every((k, i) => k.thumbprint === b[i]!.thumbprint && k.kid === b[i]!.kid && k.alg === b[i]!.alg && k.kty === b[i]!.kty && k.crv === b[i]!.crv);
+}
 
 /** Access-log lines stay short (log shippers split lines at 16 KiB): a host and a path keep their first 256 characters. */
 const LOG_FIELD_MAX = 256;

@@ -68,8 +68,27 @@ const MAX_DEPTH = 250;
 /** Envoy's `regex_max_program_size` for CEL (evaluator.cc); re2js counts close to RE2 C++. */
 const MAX_REGEX_PROGRAM_SIZE = 100;
 
-/** The patterns written in expressions, compiled when the config is loaded; never evicted. */
+/** The patterns written in expressions, compiled when the config is loaded; a reload keeps only its own. */
 const constantRegexes = new Map<string, RE2JS>();
+/** During a reload's compile: the written patterns it uses, and those it added. */
+let loading: { readonly used: Set<string>; readonly added: Set<string> } | undefined;
+
+/** A reload's compile begins: the written patterns it uses are noted. */
+export function startRegexLoad(): void {
+  loading = { used: new Set(), added: new Set() };
+}
+
+/**
+ * A reload's compile ended. Applied (`applied`): the written patterns only the configuration
+ * it replaced used are forgotten (a request of that configuration still in flight compiles its
+ * pattern again, into the bounded cache). Not applied: those the compile added are forgotten.
+ */
+export function endRegexLoad(applied: boolean): void {
+  if (!loading) return;
+  const { used, added } = loading;
+  loading = undefined;
+  for (const p of [...constantRegexes.keys()]) if (applied ? !used.has(p) : added.has(p)) constantRegexes.delete(p);
+}
 /** Patterns taken from a request (`matches(request.headers['x'])`): bounded, so a client cannot grow it. */
 const dynamicRegexes = new Map<string, RE2JS>();
 
@@ -87,13 +106,16 @@ function compileRegex(pattern: string, constant = false): RE2JS {
     if (constant) {
       re.matcher('').find();
       constantRegexes.set(pattern, re);
+      loading?.added.add(pattern);
     } else {
       if (dynamicRegexes.size >= 1000) dynamicRegexes.clear();
       dynamicRegexes.set(pattern, re);
     }
   } else if (constant && !constantRegexes.has(pattern)) {
     constantRegexes.set(pattern, re);
+    loading?.added.add(pattern);
   }
+  if (constant) loading?.used.add(pattern);
   return re;
 }
 

@@ -538,12 +538,24 @@ interface DrainState {
  */
 const LINGER_MS = 1000;
 
+interface Listener {
+  readonly app: TemplatedApp;
+  readonly socket: us_listen_socket;
+  readonly port: number;
+  /** The listener's own drain state: a listener a reload removes drains alone. */
+  readonly drain: DrainState;
+}
+
 export class HttpServer {
-  private readonly drainState: DrainState = { draining: false, requests: 0, lingering: 0 };
   private readonly opts: HttpServerOptions;
   private readonly onRequest: RequestHandler;
   private readonly onOversize: OversizeHandler;
-  private readonly sockets = new Map<number, { app: TemplatedApp; socket: us_listen_socket; port: number }>();
+  /** Listening, by Gateway listener port. */
+  private readonly sockets = new Map<number, Listener>();
+  /** Removed by a reload: no longer accepting, their connections draining until closeRetired(). */
+  private readonly retired = new Set<Listener>();
+  /** Requests of listeners already closed (requestsSeen stays monotonic). */
+  private closedRequests = 0;
 
   constructor(opts: HttpServerOptions, onRequest: RequestHandler, onOversize: OversizeHandler) {
     this.opts = opts;
@@ -562,7 +574,8 @@ export class HttpServer {
     const maxHeaderBytes = this.opts.maxRequestHeadersBytes;
     const onRequest = this.onRequest;
     const onOversize = this.onOversize;
-    const drain = this.drainState;
+    // A listener opened during a stop's drain drains from the start.
+    const drain: DrainState = { draining: this.acceptStopped, requests: 0, lingering: 0 };
     app.any('/*', (res: HttpResponse, req: HttpRequest) => {
       const headers: string[] = [];
       let headerBytes = 0;
@@ -666,7 +679,14 @@ export class HttpServer {
           return;
         }
         const bound = uws.us_socket_local_port(socket);
-        this.sockets.set(configPort, { app, socket, port: bound });
+        if (this.acceptStopped) {
+          // stop() ran while this bind was pending: not a listener any more.
+          uws.us_listen_socket_close(socket);
+          (app as unknown as { close(): void }).close();
+          reject(new StartupError(`cannot listen on port ${port} (Gateway listener port ${configPort}): the gateway is stopping`));
+          return;
+        }
+        this.sockets.set(configPort, { app, socket, port: bound, drain });
         resolve(bound);
       });
     });
@@ -677,26 +697,65 @@ export class HttpServer {
     return this.sockets.get(configPort)?.port;
   }
 
+  /** Gateway listener ports listening now. */
+  get ports(): number[] {
+    return [...this.sockets.keys()];
+  }
+
   /** Stops accepting new connections; requests in flight finish on their open connections. */
   stopAccepting(): void {
     // Closing a uWS listen socket twice is a use-after-free (SIGSEGV): close each once.
     if (this.acceptStopped) return;
     this.acceptStopped = true;
-    this.drainState.draining = true;
     const uws = loadUws();
-    for (const { socket } of this.sockets.values()) uws.us_listen_socket_close(socket);
+    for (const { socket, drain } of this.sockets.values()) {
+      drain.draining = true;
+      uws.us_listen_socket_close(socket);
+    }
   }
 
   private acceptStopped = false;
 
+  /**
+   * A listener a reload removed: stops accepting on it at once, and its answers from now on say
+   * `Connection: close` (its own drain). Its connections stay open, and their requests are
+   * still handed over with `configPort`, until `closeRetired` returns its handle to close.
+   * Returns undefined if nothing listens on `configPort`.
+   */
+  retire(configPort: number): { requestsSeen(): number; lingering(): number; close(): void } | undefined {
+    const l = this.sockets.get(configPort);
+    if (!l) return undefined;
+    this.sockets.delete(configPort);
+    this.retired.add(l);
+    l.drain.draining = true;
+    if (!this.acceptStopped) loadUws().us_listen_socket_close(l.socket);
+    return {
+      requestsSeen: () => l.drain.requests,
+      lingering: () => l.drain.lingering,
+      close: () => this.closeRetired(l),
+    };
+  }
+
+  private closeRetired(l: Listener): void {
+    if (!this.retired.delete(l)) return;
+    this.closedRequests += l.drain.requests;
+    (l.app as unknown as { close(): void }).close();
+  }
+
   /** Requests received so far (a drain waits until this stops moving). */
   get requestsSeen(): number {
-    return this.drainState.requests;
+    let n = this.closedRequests;
+    for (const l of this.sockets.values()) n += l.drain.requests;
+    for (const l of this.retired) n += l.drain.requests;
+    return n;
   }
 
   /** Early answers still waiting for the rest of their upload (at most LINGER_MS each). */
   get lingering(): number {
-    return this.drainState.lingering;
+    let n = 0;
+    for (const l of this.sockets.values()) n += l.drain.lingering;
+    for (const l of this.retired) n += l.drain.lingering;
+    return n;
   }
 
   /** Closes every connection (after stopAccepting and a drain period). */
@@ -704,5 +763,6 @@ export class HttpServer {
     this.stopAccepting();
     for (const { app } of this.sockets.values()) (app as unknown as { close(): void }).close();
     this.sockets.clear();
+    for (const l of [...this.retired]) this.closeRetired(l);
   }
 }

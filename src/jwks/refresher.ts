@@ -70,6 +70,10 @@ export class JwksRefresher {
   private specs: RemoteJwksSpec[] = [];
   private readonly specKeys = new Map<string, string>();
   private readonly digests = new Map<string, string>();
+  /** The URL of each key set's current spec: a fetch event of a spec a reload replaced is dropped. */
+  private readonly specUrls = new Map<string, string>();
+  /** Key sets whose source a reload changed while they had keys from the old one, until the new source's first fetch. */
+  private readonly respecified = new Set<string>();
   private readonly lastSuccessMs = new Map<string, number>();
   private readonly attemptedIds = new Set<string>();
   private readonly attemptWaiters = new Set<() => void>();
@@ -98,17 +102,28 @@ export class JwksRefresher {
     const live = new Set(this.specs.map((s) => s.id));
     for (const spec of this.specs) {
       const key = JSON.stringify(spec);
-      if (this.specKeys.get(spec.id) !== key) {
+      const before = this.specKeys.get(spec.id);
+      if (before !== key) {
         // A changed URL/target/TLS: its last success says nothing about the new source.
         this.lastSuccessMs.delete(spec.id);
         this.specKeys.set(spec.id, key);
+        this.specUrls.set(spec.id, spec.url);
+        if (before !== undefined) {
+          // A reload changed where the key set comes from: its first fetch from the new source is
+          // awaited again (warm-up), and if it fails the old source's keys are withdrawn.
+          this.attemptedIds.delete(spec.id);
+          if (this.digests.has(spec.id)) this.respecified.add(spec.id);
+          const stats = this.statsById.get(spec.id);
+          if (stats) this.statsById.set(spec.id, { ...stats, url: redactUrl(spec.url) });
+        }
       }
       if (!this.statsById.has(spec.id)) this.statsById.set(spec.id, { url: redactUrl(spec.url), fetches: {}, requests: 0, earlyRefetches: 0, keyCount: 0, changes: 0 });
     }
     for (const id of [...this.specKeys.keys()]) {
       if (live.has(id)) continue;
-      for (const m of [this.specKeys, this.digests, this.lastSuccessMs, this.statsById, this.cooldownUntil]) m.delete(id);
+      for (const m of [this.specKeys, this.specUrls, this.digests, this.lastSuccessMs, this.statsById, this.cooldownUntil]) m.delete(id);
       this.attemptedIds.delete(id);
+      this.respecified.delete(id);
     }
     if (!this.worker && !this.restartTimer && this.specs.length > 0) this.startWorker();
     else this.sendConfigure();
@@ -250,8 +265,18 @@ export class JwksRefresher {
       if (ev.type === 'fetch' && ev.outcome === 'internal') this.log.error('JWKS refresher error', { reason: ev.reason === undefined ? undefined : capReason(ev.reason) });
       return;
     }
+    // Sent by the thread before it took a reload's new spec for this key set: about the old source.
+    if (this.specUrls.get(ev.id) !== ev.url) return;
     const stats = this.statsById.get(ev.id)!;
     if (ev.keys) this.installKeySet(ev.id, ev.keys, ev.dropped ?? [], stats);
+    else if (ev.first && this.respecified.has(ev.id)) {
+      // The new source's first fetch failed: the old source's keys are not the new source's (Envoy's
+      // new provider starts with none). Requests get 401 Jwks remote fetch is failed until a fetch succeeds.
+      this.digests.delete(ev.id);
+      stats.keyCount = 0;
+      this.opts.onKeySet(ev.id, []);
+    }
+    if (ev.first) this.respecified.delete(ev.id);
     this.opts.metrics?.inc('jwtgate_jwks_fetch_total', ev.outcome);
     (stats.fetches as Record<string, number>)[ev.outcome] = (stats.fetches[ev.outcome] ?? 0) + 1;
     stats.requests += ev.attempts;

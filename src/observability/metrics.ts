@@ -20,6 +20,7 @@ export const METRICS = {
   jwtgate_result_cache_total: { type: 'counter', label: 'outcome', help: 'Signature-result cache lookups (hit|miss|shared)', seed: ['hit', 'miss', 'shared'] },
   jwtgate_upstream_responses_total: { type: 'counter', label: 'class', help: 'Forwarded requests by upstream status class (2xx..5xx, other for 600-999; 1xx answers are not forwarded) or by the proxy error code that ended them, including refusals before sending (UPSTREAM_OVERFLOW, REQUEST_INVALID)', seed: ['2xx', '3xx', '4xx', '5xx', 'other', ...PROXY_CODES] },
   jwtgate_jwks_fetch_total: { type: 'counter', label: 'outcome', help: 'Remote JWKS fetches by outcome', seed: JWKS_FETCH_OUTCOMES },
+  jwtgate_config_reloads_total: { type: 'counter', label: 'result', help: 'Configuration reloads (SIGHUP) by result: ok (applied) or failed (the running configuration kept)', seed: ['ok', 'failed'] },
 } as const;
 
 export type MetricName = keyof typeof METRICS;

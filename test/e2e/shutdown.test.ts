@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -15,13 +15,18 @@ import { SAMPLE_GATEWAY } from '../helpers/harness.js';
 import { remoteJwksManifests } from '../helpers/remote-jwks.js';
 
 /** An upstream that answers each request after `delayMs` (never, when Infinity). */
-async function slowUpstream(delayMs: number): Promise<{ port: number; close(): void }> {
+async function slowUpstream(delayMs: number): Promise<{ port: number; readonly seen: number; close(): void }> {
+  let seen = 0;
   const server = http.createServer((req, res) => {
+    seen++;
     if (delayMs !== Infinity) setTimeout(() => res.end(`slow answer to ${req.url}`), delayMs);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
+    get seen() {
+      return seen;
+    },
     close: () => {
       server.closeAllConnections();
       server.close();
@@ -100,21 +105,38 @@ for (const [first, second] of [['SIGTERM', 'SIGTERM'], ['SIGINT', 'SIGTERM'], ['
   });
 }
 
-test('SIGHUP and SIGUSR1 are caught and ignored with a warning, as Envoy eats SIGHUP (it used to drain and stop the gateway: a reload stopped it) and catches SIGUSR1 (Node opened its inspector on 9229)', { timeout: 30_000 }, async () => {
+test('SIGHUP reloads the configuration files without dropping a request in flight; one that does not load is logged and the running configuration stays; SIGUSR1 is caught and ignored (Node opened its inspector on 9229)', { timeout: 30_000 }, async () => {
   const upstream = await slowUpstream(300);
   const dir = config(upstream.port);
   const p = startCli(['serve', '--config', dir, '--port-map', '8080=0', '--host', '127.0.0.1']);
   try {
     const port = (await waitForLogLine(p, 'listening', 20_000)).port as number;
     const inFlight = request({ port, path: '/hup', host: 'any.example' });
+    while (upstream.seen === 0) await new Promise((r) => setTimeout(r, 10));
+    // The route now serves app.example only: any.example gets 404 once the reload is applied.
+    const file = path.join(dir, 'app.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('parentRefs: [{ name: gw }]', 'parentRefs: [{ name: gw }]\n  hostnames: [app.example]'));
     p.child.kill('SIGHUP');
-    await waitForLogLine(p, 'caught and ignored SIGHUP: jwtgate does not reload its configuration; restart it to apply changes', 5_000);
+    await waitForLogLine(p, 'reloading the configuration', 5_000);
+    const reloaded = await waitForLogLine(p, 'configuration reloaded', 5_000);
+    assert.equal(reloaded.generation, 2);
+    assert.equal(reloaded.errors, 0);
+    assert.equal((await inFlight).status, 200, 'the request in flight during the reload completed');
+    assert.equal((await request({ port, path: '/after', host: 'any.example' })).status, 404);
+    assert.equal((await request({ port, path: '/after', host: 'app.example' })).status, 200);
+
+    writeFileSync(path.join(dir, 'broken.yaml'), 'kind: [\n');
+    p.child.kill('SIGHUP');
+    const failed = await waitForLogLine(p, 'configuration reload failed, still serving generation 2: cannot load configuration (1 problem, logged above)', 5_000);
+    assert.equal(failed.generation, 2);
+    assert.match(p.output(), /"msg":"config: YAML syntax error[^"]*","resource":"[^"]*broken\.yaml"/);
+    assert.equal((await request({ port, path: '/still', host: 'any.example' })).status, 404, 'generation 2 still serves');
+    assert.equal((await request({ port, path: '/still', host: 'app.example' })).status, 200);
+
     p.child.kill('SIGUSR1');
     await waitForLogLine(p, 'caught and ignored SIGUSR1: jwtgate logs to stderr, it has no log file to reopen', 5_000);
-    assert.equal((await inFlight).status, 200);
     // Still serving, with no drain and no inspector.
-    const after = await request({ port, path: '/after', host: 'any.example' });
-    assert.equal(after.status, 200);
+    assert.equal((await request({ port, path: '/after', host: 'app.example' })).status, 200);
     assert.doesNotMatch(p.output(), /shutting down|Debugger listening/);
     p.child.kill('SIGTERM');
     assert.equal(await p.exited, 0, p.output());
