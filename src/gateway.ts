@@ -363,8 +363,8 @@ export class Gateway {
       for (const port of snapshot.ports.keys()) {
         if (before.ports.has(port) && this.http.boundPort(port) !== undefined) continue;
         const bind = this.opts.portOverrides?.get(port) ?? port;
-        // A port a reload just removed is still draining: it closes now, so the new listener can bind.
-        this.retiredPorts.get(port)?.();
+        // A port a reload removed may still be draining: its listen socket is closed, so the new
+        // listener binds, and its open connections finish on the new routes.
         const bound = await this.http.listen(port, bind);
         added.push(port);
         this.log.info('listening', { listenerPort: port, port: bound, host: this.host });

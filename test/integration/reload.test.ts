@@ -195,20 +195,49 @@ test('listeners: a new port is bound and served; a removed port stops accepting,
   }
 });
 
-test('a new port that cannot be bound fails the reload and changes nothing', async () => {
+test('a port removed and added back while its connections still drain binds again on the same port; the open connection goes on, on the new routes', async () => {
+  const fixed = await freePort();
+  const h = await startHarness({ gateway: { portOverrides: new Map([[8080, 0], [9090, fixed]]) } });
+  try {
+    const base = await baseWith(h);
+    const both = base.replace(SAMPLE_GATEWAY, gatewayWith(8080, 9090));
+    await write(h, '00-base.yaml', both);
+    assert.equal((await h.gateway.reload()).ok, true);
+    const conn = await openConnection(fixed);
+    assert.match(await conn.send('/anything/one'), /^HTTP\/1\.1 200 OK\r\n/);
+    await write(h, '00-base.yaml', base);
+    assert.deepEqual((await h.gateway.reload()).ok, true);
+    await assert.rejects(openConnection(fixed), /ECONNREFUSED/);
+    // Back within the drain: bound on the same port while the old connection is open.
+    await write(h, '00-base.yaml', both + '---\n' + jwtPolicy(K1));
+    const back = await h.gateway.reload();
+    assert.deepEqual(back.ok && back.listenersAdded, [9090]);
+    assert.equal(h.gateway.port(9090), fixed);
+    assert.equal((await get(h, { port: fixed })).status, 401, 'a new connection');
+    const answer = await conn.send('/anything/two');
+    assert.match(answer, /^HTTP\/1\.1 401 Unauthorized\r\n/, 'the old connection, on the new routes');
+    assert.match(answer, /\r\nconnection: close\r\n/i, 'and still told to close');
+    await conn.closed;
+  } finally {
+    await h.close();
+  }
+});
+
+test('a new port that cannot be bound fails the reload and changes nothing: the new ports bound before it close again', async () => {
   const taken = net.createServer();
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
   const takenPort = (taken.address() as net.AddressInfo).port;
-  const h = await startHarness({ gateway: { portOverrides: new Map([[8080, 0], [9090, takenPort]]) } });
+  const h = await startHarness({ gateway: { portOverrides: new Map([[8080, 0], [9090, 0], [9191, takenPort]]) } });
   try {
-    await write(h, '00-base.yaml', (await baseWith(h)).replace(SAMPLE_GATEWAY, gatewayWith(8080, 9090)));
+    await write(h, '00-base.yaml', (await baseWith(h)).replace(SAMPLE_GATEWAY, gatewayWith(8080, 9090, 9191)));
     await write(h, '10-jwt.yaml', jwtPolicy(K1));
     const r = await h.gateway.reload();
     assert.equal(r.ok, false);
-    assert.equal(!r.ok && r.reason, `cannot listen on 127.0.0.1:${takenPort} (Gateway listener port 9090): the port is in use or not permitted, or the address is not one of this machine's`);
+    assert.equal(!r.ok && r.reason, `cannot listen on 127.0.0.1:${takenPort} (Gateway listener port 9191): the port is in use or not permitted, or the address is not one of this machine's`);
     assert.equal((await get(h)).status, 200, 'generation 1 (no JWT policy) still serves');
     assert.equal(h.gateway.snapshot.generation, 1);
-    assert.throws(() => h.gateway.port(9090), /no listener on port 9090/);
+    assert.throws(() => h.gateway.port(9090), /no listener on port 9090/, 'bound for the reload, closed when it failed');
+    assert.throws(() => h.gateway.port(9191), /no listener on port 9191/);
     // Once the port is free, the same files apply.
     await new Promise((r) => taken.close(r));
     const again = await h.gateway.reload();
@@ -216,6 +245,7 @@ test('a new port that cannot be bound fails the reload and changes nothing', asy
     assert.equal(again.generation, 2);
     assert.equal((await get(h)).status, 401);
     assert.equal((await get(h, { port: h.gateway.port(9090) })).status, 401);
+    assert.equal((await get(h, { port: h.gateway.port(9191) })).status, 401);
   } finally {
     taken.close();
     await h.close();
@@ -245,6 +275,29 @@ test('remote JWKS: a provider a reload adds is fetched before the swap (fastList
     assert.equal(idp.fetches(), 1);
     assert.equal((await get(h, { token: tokenFor(K1) })).status, 200);
   } finally {
+    await h.close();
+    await idp.close();
+  }
+});
+
+test('remote JWKS: a reload that fails after its warm-up (a port that cannot be bound) leaves no trace of the key set it fetched', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  const takenPort = (taken.address() as net.AddressInfo).port;
+  const h = await startHarness({ gateway: { portOverrides: new Map([[8080, 0], [9090, takenPort]]) } });
+  try {
+    await write(h, '00-base.yaml', (await baseWith(h)).replace(SAMPLE_GATEWAY, gatewayWith(8080, 9090)));
+    await write(h, '10-jwt.yaml', remoteJwksManifests({ url: `http://127.0.0.1:${idp.port}/keys`, backendPort: idp.port }));
+    const r = await h.gateway.reload();
+    assert.equal(r.ok, false);
+    assert.equal(idp.fetches(), 1, 'fetched in the warm-up');
+    assert.equal(h.gateway.jwksRefresher!.stats(EXT_ID), undefined, 'the refresher no longer has it');
+    assert.equal(h.gateway.remoteState(EXT_ID), undefined);
+    assert.doesNotMatch(h.gateway.renderMetrics(), /selfminted-jwt/);
+    assert.equal((await get(h)).status, 200);
+  } finally {
+    taken.close();
     await h.close();
     await idp.close();
   }
