@@ -10,7 +10,8 @@ import type { Snapshot } from './config/snapshot.js';
 import { compileFiles } from './config/build.js';
 import { formatCheckReport } from './config/report.js';
 import { startAdmin, type AdminServer } from './observability/admin.js';
-import { absorbStdioErrors, createLogger, isLogLevel } from './observability/log.js';
+import { absorbStdioErrors, createLogger, isLogLevel, type Logger } from './observability/log.js';
+import { configFingerprint } from './config/load.js';
 import { startEchoUpstream } from './upstream/echo.js';
 import { UwsLoadError } from './http/uws.js';
 import { lookup } from 'node:dns/promises';
@@ -38,6 +39,7 @@ serve options:
   --upstream-max-pending N       requests per endpoint that may wait for a connection; the next gets 503 (default 1024, Envoy's)
   --max-request-body-bytes N     413 for a request body over N bytes, declared or streamed (default 0: no limit, as Envoy)
   --jwks-refetch-cooldown-ms N   remote JWKS: at most one early refetch per key set per N ms when a token's kid is unknown (default 30000)
+  --watch-config-ms N            look at the --config files every N ms and reload once a change has settled (default 0: off, reload on SIGHUP only)
   --echo-upstream HOST:PORT      also start the bundled httpbin-style echo upstream there
   --strict                       refuse to start if any resource is invalid (default: serve the valid parts, like kgateway)
   --access-log                   one JSON log line per request (default off)
@@ -119,6 +121,7 @@ async function serve(argv: string[]): Promise<number> {
       'upstream-max-pending': { type: 'string' },
       'max-request-body-bytes': { type: 'string' },
       'jwks-refetch-cooldown-ms': { type: 'string' },
+      'watch-config-ms': { type: 'string' },
       'echo-upstream': { type: 'string' },
       strict: { type: 'boolean' },
       'access-log': { type: 'boolean' },
@@ -160,6 +163,8 @@ async function serve(argv: string[]): Promise<number> {
   const upstreamMaxPending = intFlag('--upstream-max-pending', values['upstream-max-pending'], 0);
   const maxRequestBodyBytes = intFlag('--max-request-body-bytes', values['max-request-body-bytes'], 0);
   const jwksRefetchCooldownMs = intFlag('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms']);
+  const watchConfigMs = intFlag('--watch-config-ms', values['watch-config-ms'], 0) ?? 0;
+  if (watchConfigMs > 0 && watchConfigMs < MIN_WATCH_MS) throw new UsageError(`--watch-config-ms must be 0 (off) or at least ${MIN_WATCH_MS}, got "${values['watch-config-ms']}"`);
   if (values.host !== undefined) await hostFlag(values.host);
 
   // Signals are handled from here on: during start-up (which can wait up to 15 s for a first
@@ -215,6 +220,8 @@ async function serve(argv: string[]): Promise<number> {
     // /config_dump and /metrics describe the whole configuration, with no authentication.
     if (!isLoopback(admin.host)) log.warn('the admin endpoint listens beyond this machine: anyone who can reach it reads /config_dump and /metrics (bind it to 127.0.0.1, or restrict access to its port)', { host: admin.host });
   }
+  // Before the start reads the files: a change while it does is seen by the first look.
+  const watched = watchConfigMs > 0 ? await configFingerprint(values.config) : '';
   let start: { gateway: Gateway } | { signal: string };
   try {
     const starting = Gateway.start({
@@ -271,6 +278,7 @@ async function serve(argv: string[]): Promise<number> {
     return 1;
   }
   log.info('jwtgate ready', { listeners: [...started.snapshot.ports.keys()].map((p) => ({ listenerPort: p, port: started.port(p) })) });
+  if (watchConfigMs > 0) watchConfig(values.config, watched, watchConfigMs, started, log, () => stopping);
 
   return new Promise<number>((resolve) => {
     drain = (signal: string) => {
@@ -283,6 +291,32 @@ async function serve(argv: string[]): Promise<number> {
       })();
     };
   });
+}
+
+/** --watch-config-ms below this is refused: each look walks the folders and stats every file. */
+const MIN_WATCH_MS = 100;
+
+/**
+ * --watch-config-ms: every `everyMs`, the files' fingerprint (configFingerprint: names, inodes,
+ * sizes, times; never the contents). A change is reloaded once two looks in a row agree on it,
+ * so a file still being written is not read half-way (a ConfigMap mount's swap is atomic and
+ * takes one more look). A reload that fails is not retried until the files change again.
+ */
+function watchConfig(paths: string[], initial: string, everyMs: number, gateway: Gateway, log: Logger, stopping: () => boolean): void {
+  let applied = initial;
+  let seen = initial;
+  const look = async (): Promise<void> => {
+    if (stopping()) return;
+    const now = await configFingerprint(paths).catch(() => seen);
+    if (now !== applied && now === seen) {
+      applied = now;
+      log.info('configuration files changed: reloading', { watchConfigMs: everyMs });
+      await gateway.reload().catch((err: unknown) => log.error('configuration reload failed unexpectedly', { err: String(err), stack: (err as Error)?.stack }));
+    }
+    seen = now;
+    if (!stopping()) setTimeout(() => void look(), everyMs).unref();
+  };
+  setTimeout(() => void look(), everyMs).unref();
 }
 
 async function check(argv: string[]): Promise<number> {

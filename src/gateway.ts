@@ -3,6 +3,7 @@
 // per request: route -> JWT -> proxy. The snapshot is swapped by reference (`this.snap`), so a
 // request always sees one consistent configuration.
 
+import { stat } from 'node:fs/promises';
 import { ConfigError, ERRORS, StartupError, type ConfigProblem, type ErrorCode } from './errors.js';
 import type { CompiledRoute, ImportedKey, JwtExtension, KeySetSource, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
 import type { RemoteKeySetState } from './config/dump.js';
@@ -22,6 +23,7 @@ import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header
 import { Metrics, renderKeySetMetrics, renderRefresherRestarts } from './observability/metrics.js';
 import { silentLogger, ThrottledWarning, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
+import { sourceKey } from './jwks/refresh-scheduler.js';
 import { cutText } from './util/text.js';
 
 /** A drain ends once nothing has been in flight and no request has arrived for this long (or at its deadline). */
@@ -80,8 +82,10 @@ export interface GatewayOptions {
 /** Gateway.start (and a reload) waits at most this long for the first fetch of non-fastListener remote key sets. */
 const FIRST_FETCH_WAIT_MS = 15_000;
 const STOPPING = 'the gateway is stopping';
-/** A listener a reload removed closes its connections after this long at most. */
-const RETIRED_DRAIN_MS = 5_000;
+/** A listener a reload removed closes its connections after this long at most (requests still in flight then are cut). */
+const RETIRED_DRAIN_MS = 60_000;
+/** Key sets a reload removed stay this long after the last listener that could use them closed, for its requests still being checked. */
+const KEY_SET_LINGER_MS = 10_000;
 
 /** What a reload did: applied (`ok`, the new generation) or not (the running generation, and why). */
 export type ReloadResult =
@@ -134,8 +138,13 @@ export class Gateway {
   private keySetsClosed = false;
   /** stop() cut requests still in flight at the end of the drain: they end as DRAIN_CLOSED. */
   private drainCut = false;
-  /** The configuration a reload is warming up (its remote key sets' first fetches), not serving yet. */
-  private staged: Snapshot | undefined;
+  /**
+   * A reload's warm-up: the remote key sets it fetches before the swap, under staging ids (staging
+   * id -> key set id), so the running configuration's key sets of the same id are not touched; and
+   * the keys fetched so far (key set id -> keys), published at the swap.
+   */
+  private readonly stagingIds = new Map<string, string>();
+  private readonly stagedKeys = new Map<string, readonly ImportedKey[]>();
   /** Tables of the listeners a reload removed, while their connections drain. */
   private readonly retiredTables = new Map<number, PortTable>();
   /** The reload running, and whether another was asked for meanwhile (SIGHUP twice: one more after it). */
@@ -289,10 +298,11 @@ export class Gateway {
       this.reloading = this.reloadOnce().finally(() => (this.reloading = undefined));
       return this.reloading;
     }
-    this.reloadQueued ??= this.reloading.then(() => {
+    const next = (): Promise<ReloadResult> => {
       this.reloadQueued = undefined;
       return this.reload();
-    });
+    };
+    this.reloadQueued ??= this.reloading.then(next, next);
     return this.reloadQueued;
   }
 
@@ -307,6 +317,12 @@ export class Gateway {
       return { ok: false, generation: this.snap.generation, reason, problems };
     };
     if (this.stopped) return fail(STOPPING);
+    // A pipe or device (`--config /dev/stdin`) was read to its end at start: reading it again
+    // would find nothing, or wait for a terminal's input.
+    for (const p of this.opts.configPaths) {
+      const st = await stat(p).catch(() => undefined);
+      if (st && !st.isFile() && !st.isDirectory()) return fail(`${p} is not a regular file or folder (a pipe or device): it cannot be read again; restart the gateway to change its configuration`);
+    }
     const generation = this.snap.generation + 1;
     let snapshot: Snapshot;
     startRegexLoad();
@@ -342,22 +358,25 @@ export class Gateway {
       return fail('no Gateway listener to serve: the configuration has no valid Gateway with an HTTP listener (run `jwtgate check`)', snapshot.problems);
     }
 
-    // Warm-up: the remote key sets the new configuration adds or points elsewhere.
+    // Warm-up: the remote key sets the new configuration adds, or fetches from elsewhere, fetched
+    // under staging ids while the running configuration's go on as they are.
     const before = this.snap;
     const remoteOf = (snap: Snapshot) => [...snap.keySets.values()].filter((ks): ks is RemoteKeySet => ks.kind === 'remote');
     const oldRemote = remoteOf(before);
-    const newRemote = remoteOf(snapshot);
-    const warmUp = newRemote.filter((ks) => !ks.fastListener && ks.target && !sameRemoteSource(before.keySets.get(ks.id), ks)).map((ks) => ks.id);
-    this.staged = snapshot;
+    const staging: RemoteKeySet[] = [];
+    for (const ks of remoteOf(snapshot)) {
+      if (ks.fastListener || !ks.target || sameRemoteSource(this.previousSource(ks.id), ks)) continue;
+      const id = `reload-${snapshot.generation}:${ks.id}`;
+      this.stagingIds.set(id, ks.id);
+      staging.push({ ...ks, id });
+    }
     const added: number[] = [];
     try {
-      if (newRemote.length > 0 || this.refresher) {
-        // The old configuration's key sets keep refreshing until the swap.
-        const ids = new Set(newRemote.map((ks) => ks.id));
-        this.installRemote([...newRemote, ...oldRemote.filter((ks) => !ids.has(ks.id))]);
-      }
-      if (warmUp.length > 0 && !(await this.refresher!.firstAttempts(warmUp, FIRST_FETCH_WAIT_MS)) && !this.stopped) {
-        this.log.warn('remote JWKS: first fetch still not done; applying the configuration anyway', { waitedMs: FIRST_FETCH_WAIT_MS, keySets: warmUp.filter((id) => !this.refresher!.attempted(id)) });
+      if (staging.length > 0) {
+        this.installRemote([...oldRemote, ...staging]);
+        if (!(await this.refresher!.firstAttempts(staging.map((ks) => ks.id), FIRST_FETCH_WAIT_MS)) && !this.stopped) {
+          this.log.warn('remote JWKS: first fetch still not done; applying the configuration anyway', { waitedMs: FIRST_FETCH_WAIT_MS, keySets: staging.filter((ks) => !this.refresher!.attempted(ks.id)).map((ks) => this.stagingIds.get(ks.id)) });
+        }
       }
       if (this.stopped) throw new StartupError(STOPPING);
       for (const port of snapshot.ports.keys()) {
@@ -371,11 +390,11 @@ export class Gateway {
       }
       if (this.stopped) throw new StartupError(STOPPING);
     } catch (err) {
-      // Nothing changed: the new listeners close, and the refresher goes back to the old key sets.
+      // Nothing changed: the new listeners close, and the refresher forgets the staging key sets.
       for (const port of added) this.http.retire(port)?.close();
-      this.refresher?.configure(oldRemote);
-      this.forgetStaged(snapshot);
-      this.staged = undefined;
+      if (staging.length > 0) this.refresher?.configure(oldRemote);
+      this.stagingIds.clear();
+      this.stagedKeys.clear();
       if (err instanceof StartupError) return fail(this.stopped ? STOPPING : err.message);
       throw err;
     }
@@ -384,7 +403,6 @@ export class Gateway {
     const removed = [...before.ports.keys()].filter((p) => !snapshot.ports.has(p));
     for (const port of removed) this.retirePort(port, before.ports.get(port)!);
     this.install(snapshot);
-    this.staged = undefined;
     this.reportProblems(snapshot.problems);
     void this.forwarder.retainOnly(snapshot.backends.values()).catch(() => {});
     this.metrics.inc('jwtgate_config_reloads_total', 'ok');
@@ -400,23 +418,13 @@ export class Gateway {
     return { ok: true, generation, problems: snapshot.problems, listenersAdded: added, listenersRemoved: removed };
   }
 
-  /** Key sets a failed reload's warm-up published that the running configuration does not have. */
-  private forgetStaged(snapshot: Snapshot): void {
-    const gone = [...snapshot.keySets.keys()].filter((id) => !this.snap.keySets.has(id) && this.keySetRefs.has(id));
-    for (const id of gone) {
-      this.keySetRefs.delete(id);
-      this.remoteKeys.delete(id);
-    }
-    if (gone.length) this.verifier.dropKeySets(gone);
-  }
-
   /** Closers of the listeners a reload removed, while they drain. */
   private readonly retiredPorts = new Map<number, () => void>();
 
   /**
    * A listener the new configuration does not have: stops accepting; its open connections keep
-   * being served by `table` with `Connection: close` until quiet for DRAIN_QUIET_MS, or for
-   * RETIRED_DRAIN_MS at most, then close.
+   * being served by `table` with `Connection: close`, and close once none of its requests has
+   * been in flight and none has arrived for DRAIN_QUIET_MS, or after RETIRED_DRAIN_MS.
    */
   private retirePort(port: number, table: PortTable): void {
     const handle = this.http.retire(port);
@@ -439,7 +447,7 @@ export class Gateway {
     let quietSince = Date.now();
     const tick = (): void => {
       const now = Date.now();
-      if (handle.requestsSeen() !== seen || handle.lingering() > 0) quietSince = now;
+      if (handle.requestsSeen() !== seen || handle.active() > 0 || handle.lingering() > 0) quietSince = now;
       seen = handle.requestsSeen();
       if (now >= deadline || now - quietSince >= DRAIN_QUIET_MS) close();
       else {
@@ -458,17 +466,33 @@ export class Gateway {
     const refs = new Map<string, KeySetRef>();
     const remote: RemoteKeySet[] = [];
     const dropped: string[] = [];
+    const staged = new Map([...this.stagingIds].map(([stagingId, id]) => [id, stagingId]));
     for (const ks of snapshot.keySets.values()) {
-      const prev = this.keySetRefs.get(ks.id);
+      const prev = this.keySetRefs.get(ks.id) ?? this.lingeringRefs.get(ks.id);
+      this.lingeringRefs.delete(ks.id);
       if (ks.kind === 'remote') {
         remote.push(ks);
-        // The keys fetched so far stay (a reload's warm-up fetched those of a new or changed source);
-        // a key set that was local before has none yet.
-        if (prev?.source.kind === 'remote') refs.set(ks.id, { source: ks, generation: prev.generation });
-        else {
-          if (prev) dropped.push(ks.id);
-          refs.set(ks.id, { source: ks, generation: 0 });
+        const stagingId = staged.get(ks.id);
+        if (stagingId !== undefined) {
+          // Fetched by the warm-up: those keys (none if the fetch failed or is still running).
+          this.refresher?.adopt(stagingId, ks.id);
+          const keys = this.stagedKeys.get(ks.id);
+          if (keys) {
+            const generation = ++this.lastGeneration;
+            this.verifier.publishKeySet(ks.id, generation, keys);
+            this.remoteKeys.set(ks.id, keys);
+            refs.set(ks.id, { source: ks, generation });
+            continue;
+          }
+        } else if (prev && sameRemoteSource(prev.source, ks)) {
+          // The same source: its keys and schedule go on.
+          refs.set(ks.id, { source: ks, generation: prev.generation });
+          continue;
         }
+        // No keys yet: a new source (fastListener), or a warm-up fetch that has not succeeded.
+        // What the id had before (another source's keys, a local set) is not this source's.
+        if (prev) dropped.push(ks.id);
+        refs.set(ks.id, { source: ks, generation: 0 });
         continue;
       }
       // A reload that leaves a local key set as it was keeps its generation, so the signature
@@ -481,9 +505,19 @@ export class Gateway {
       this.verifier.publishKeySet(ks.id, generation, ks.keys);
       refs.set(ks.id, { source: ks, generation });
     }
-    for (const id of this.keySetRefs.keys()) if (!refs.has(id)) dropped.push(id);
-    for (const id of dropped) this.remoteKeys.delete(id);
+    // Key sets the new configuration does not have stay usable a while by the requests routed by
+    // the old one (still being checked, or on a removed listener's connections), then go.
+    const gone: string[] = [];
+    for (const [id, ref] of this.keySetRefs) {
+      if (refs.has(id)) continue;
+      gone.push(id);
+      this.lingeringRefs.set(id, ref);
+    }
+    this.stagingIds.clear();
+    this.stagedKeys.clear();
+    for (const id of [...dropped, ...gone]) this.remoteKeys.delete(id);
     if (dropped.length) this.verifier.dropKeySets(dropped);
+    if (gone.length) this.dropLingeringLater();
     this.keySetRefs = refs;
     const tables = [...snapshot.ports.values(), ...this.retiredTables.values()];
     this.rematchPorts = new Set(tables.filter(matchesOnHeadersOrQuery).map((t) => t.port));
@@ -516,9 +550,12 @@ export class Gateway {
    */
   private publishRemote(id: string, keys: readonly ImportedKey[]): void {
     // Until the connections close: a request in the drain still gets keys fetched meanwhile.
-    // A reload's warm-up (`staged`) fetches the key sets of the configuration it is about to install.
-    const source = this.snap?.keySets.get(id) ?? this.staged?.keySets.get(id);
-    if (this.keySetsClosed || source?.kind !== 'remote') return;
+    if (this.keySetsClosed) return;
+    // A reload's warm-up: kept for the swap.
+    const staged = this.stagingIds.get(id);
+    if (staged !== undefined) return void this.stagedKeys.set(staged, keys);
+    const source = this.snap?.keySets.get(id);
+    if (source?.kind !== 'remote') return;
     const generation = ++this.lastGeneration;
     this.verifier.publishKeySet(id, generation, keys);
     this.keySetRefs.set(id, { source, generation });
@@ -560,7 +597,29 @@ export class Gateway {
   }
 
   private keySetFor(id: string): KeySetRef | undefined {
-    return this.keySetRefs.get(id);
+    return this.keySetRefs.get(id) ?? this.lingeringRefs.get(id);
+  }
+
+  /** What key set `id` was before this reload: the running configuration's, or one a reload removed that still lingers. */
+  private previousSource(id: string): KeySetSource | undefined {
+    return (this.keySetRefs.get(id) ?? this.lingeringRefs.get(id))?.source;
+  }
+
+  /** Key sets the configuration served no longer has, kept for the requests the previous one routed (see install). */
+  private readonly lingeringRefs = new Map<string, KeySetRef>();
+  private lingerTimer: NodeJS.Timeout | undefined;
+
+  /** Drops the lingering key sets KEY_SET_LINGER_MS after no removed listener drains any more. */
+  private dropLingeringLater(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = undefined;
+      if (this.retiredPorts.size > 0) return this.dropLingeringLater();
+      const ids = [...this.lingeringRefs.keys()].filter((id) => !this.keySetRefs.has(id));
+      this.lingeringRefs.clear();
+      if (ids.length) this.verifier.dropKeySets(ids);
+    }, KEY_SET_LINGER_MS);
+    this.lingerTimer.unref?.();
   }
 
   private reportProblems(problems: readonly ConfigProblem[]): void {
@@ -764,11 +823,7 @@ const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
 
 /** A remote key set fetched from the same place the same way as before (`prev`: its previous source, if any). */
 function sameRemoteSource(prev: KeySetSource | undefined, ks: RemoteKeySet): boolean {
-  return prev?.kind === 'remote' && JSON.stringify(remoteSourceOf(prev)) === JSON.stringify(remoteSourceOf(ks));
-}
-
-function remoteSourceOf(ks: RemoteKeySet): unknown {
-  return [ks.url, ks.target?.host, ks.target?.port, ks.alternates?.map((h) => [h.host, h.port]), ks.tls];
+  return prev?.kind === 'remote' && sourceKey(prev) === sourceKey(ks);
 }
 
 /** Two lists of imported keys are the same key set: the same keys, kids and algs in the same order. */

@@ -121,6 +121,12 @@ export interface RemoteJwksSpec {
   readonly numRetries: number;
   readonly backOffBaseMs: number;
   readonly backOffMaxMs: number;
+  /**
+   * Set by the main thread, changed only when the source (url, target, alternates, tls) of this id
+   * changes: fetch events carry it, so one from a replaced source is told apart. A spec that
+   * changes only its timing keeps its epoch, and its keys and schedule.
+   */
+  readonly epoch?: number;
 }
 
 /** A key imported by the refresher, with its loggable thumbprint (an ImportedKey). */
@@ -159,7 +165,12 @@ export type RefresherCommand =
    */
   | { readonly type: 'configure'; readonly specs: readonly RemoteJwksSpec[]; readonly lastSuccessMs: Readonly<Record<string, number>> }
   /** A token's kid is not in the key set: refetch early (cooldown and coalescing apply). */
-  | { readonly type: 'refetch'; readonly id: string; readonly requestId: number };
+  | { readonly type: 'refetch'; readonly id: string; readonly requestId: number }
+  /**
+   * A reload's warm-up fetched key set `from` (a staging id) for key set `to`: `to` takes it over,
+   * with its schedule, instead of what it had (fetched again otherwise).
+   */
+  | { readonly type: 'adopt'; readonly from: string; readonly to: string };
 
 export type RefresherEvent =
   /**
@@ -187,6 +198,8 @@ export type RefresherEvent =
       /** The first fetch of this key set since it was configured. */
       readonly first: boolean;
       readonly nextFetchInMs: number;
+      /** The spec's epoch (RemoteJwksSpec.epoch) when the fetch was made. */
+      readonly epoch?: number;
     }
   /** Answer to `refetch`: `fetched` (a fetch ran and succeeded), `failed`, `cooldown`, `unknown` id. */
   | { readonly type: 'refetch-done'; readonly id: string; readonly requestId: number; readonly result: 'fetched' | 'failed' | 'cooldown' | 'unknown'; readonly retryAfterMs?: number };

@@ -148,6 +148,43 @@ function readBounded(file: string, limit: number): Promise<Buffer | undefined> {
   });
 }
 
+/**
+ * What the manifests under `paths` are now, without reading them: for each file loadManifests
+ * would read, its path, device, inode, size and change times. It changes when a manifest is
+ * added, removed, rewritten or replaced (a ConfigMap mount's `..data` swap gives every file a new
+ * inode). A path that cannot be read is part of it too. Named files that are not regular files
+ * (`/dev/stdin`) are left out: they cannot be read twice.
+ */
+export async function configFingerprint(paths: readonly string[]): Promise<string> {
+  const parts: string[] = [];
+  const mark = async (file: string): Promise<void> => {
+    try {
+      const st = await stat(file);
+      if (st.isFile()) parts.push(`${file}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`);
+    } catch (err) {
+      parts.push(`${file}\0${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  };
+  for (const p of paths) {
+    let st;
+    try {
+      st = await stat(p);
+    } catch (err) {
+      parts.push(`${p}\0${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      continue;
+    }
+    if (!st.isDirectory()) {
+      await mark(p);
+      continue;
+    }
+    const found: string[] = [];
+    await walk(p, found, [], new Set());
+    found.sort();
+    for (const f of found) await mark(f);
+  }
+  return parts.join('\n');
+}
+
 /** A name a folder walk reads as a manifest (.yaml, .yml, .json). */
 function isManifestName(name: string): boolean {
   return EXTENSIONS.has(path.extname(name).toLowerCase());

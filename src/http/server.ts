@@ -160,12 +160,18 @@ class UwsExchange implements ClientExchange {
    * complete response. Called at the end of that callback: a response already finished there
    * (401s, direct responses) skips the registration (~150 ns per request).
    */
+  /** The exchange is over (answered, or the client left): once. */
+  private finish(): void {
+    this.done = true;
+    this.drain.active--;
+  }
+
   armAbort(): void {
     this.inHandler = false;
     if (this.done) return;
     this.res.onAborted(() => {
       if (this.done) return;
-      this.done = true;
+      this.finish();
       this.abortedAt = performance.now();
       const cb = this.abortCb;
       this.abortCb = undefined;
@@ -252,7 +258,7 @@ class UwsExchange implements ClientExchange {
 
   respond(status: number, headers: readonly string[], body: string | Buffer): void {
     if (this.done) return;
-    this.done = true;
+    this.finish();
     this.headHeaders = undefined;
     const res = this.res;
     // Answered inside the request callback, before any of the body was read (a 401 to an upload
@@ -436,7 +442,7 @@ class UwsExchange implements ClientExchange {
       const [written, finished] = res.tryEnd(chunk, this.fixedLength);
       this.writeOk = true;
       if (finished) {
-        this.done = true;
+        this.finish();
         return;
       }
       if (!written) {
@@ -459,7 +465,7 @@ class UwsExchange implements ClientExchange {
       const [written, finished] = this.res.tryEnd(pending.subarray(offset - this.pendingOffset), this.fixedLength);
       if (finished) {
         // Complete: still tell the writer, so it resumes the upstream and sees its end.
-        this.done = true;
+        this.finish();
         this.pending = undefined;
         const cb = this.drainCb;
         if (cb) cb();
@@ -485,7 +491,7 @@ class UwsExchange implements ClientExchange {
       this.destroy();
       return;
     }
-    this.done = true;
+    this.finish();
     const res = this.res;
     res.cork(() => {
       this.flushHead();
@@ -512,7 +518,7 @@ class UwsExchange implements ClientExchange {
   }
 
   destroy(): void {
-    this.done = true;
+    this.finish();
     this.abortCb = undefined;
     try {
       this.res.close();
@@ -527,6 +533,8 @@ interface DrainState {
   draining: boolean;
   /** Requests received so far: the drain waits until none has come for a while. */
   requests: number;
+  /** Exchanges not over yet (answering, proxying, checking a token): a removed listener's drain waits for them. */
+  active: number;
   /** Early answers waiting for the rest of their upload (see UwsExchange.respond): the drain waits for them too. */
   lingering: number;
 }
@@ -575,7 +583,7 @@ export class HttpServer {
     const onRequest = this.onRequest;
     const onOversize = this.onOversize;
     // A listener opened during a stop's drain drains from the start.
-    const drain: DrainState = { draining: this.acceptStopped, requests: 0, lingering: 0 };
+    const drain: DrainState = { draining: this.acceptStopped, requests: 0, active: 0, lingering: 0 };
     app.any('/*', (res: HttpResponse, req: HttpRequest) => {
       const headers: string[] = [];
       let headerBytes = 0;
@@ -646,6 +654,7 @@ export class HttpServer {
       const method = req.getCaseSensitiveMethod();
       const hasBody = chunked || contentLength > 0;
       drain.requests++;
+      drain.active++;
       const exchange = new UwsExchange(res, hasBody, chunked ? -1 : contentLength, method === 'HEAD', drain);
       // The host without its port (an IPv6 literal's colons are inside brackets), lower case.
       const colon = host.lastIndexOf(':');
@@ -722,7 +731,7 @@ export class HttpServer {
    * still handed over with `configPort`, until `closeRetired` returns its handle to close.
    * Returns undefined if nothing listens on `configPort`.
    */
-  retire(configPort: number): { requestsSeen(): number; lingering(): number; close(): void } | undefined {
+  retire(configPort: number): { requestsSeen(): number; active(): number; lingering(): number; close(): void } | undefined {
     const l = this.sockets.get(configPort);
     if (!l) return undefined;
     this.sockets.delete(configPort);
@@ -731,6 +740,7 @@ export class HttpServer {
     if (!this.acceptStopped) loadUws().us_listen_socket_close(l.socket);
     return {
       requestsSeen: () => l.drain.requests,
+      active: () => l.drain.active,
       lingering: () => l.drain.lingering,
       close: () => this.closeRetired(l),
     };

@@ -35,9 +35,9 @@ export interface SchedulerDeps {
 }
 
 interface Entry {
-  readonly spec: RemoteJwksSpec;
-  /** Spec identity: a changed spec (URL, target, TLS, durations) starts over. */
-  readonly key: string;
+  spec: RemoteJwksSpec;
+  /** Spec identity: a changed source (URL, target, TLS: a new epoch) starts over; changed durations apply from the next schedule. */
+  key: string;
   timer: unknown;
   inflight: boolean;
   attempted: boolean;
@@ -68,6 +68,16 @@ function jitter(ms: number, random: () => number): number {
   return Math.floor(random() * Math.min(ms * JITTER_SHARE, MAX_JITTER_MS));
 }
 
+/** Two specs fetch from the same place the same way (url, target, alternates, tls). */
+export function sameSource(a: RemoteJwksSpec, b: RemoteJwksSpec): boolean {
+  return sourceKey(a) === sourceKey(b);
+}
+
+/** What a spec fetches from, as a comparable string. */
+export function sourceKey(s: { readonly url: string; readonly target?: RemoteJwksSpec['target']; readonly alternates?: RemoteJwksSpec['alternates']; readonly tls?: RemoteJwksSpec['tls'] }): string {
+  return JSON.stringify([s.url, s.target?.host, s.target?.port, s.alternates?.map((h) => [h.host, h.port]) ?? null, s.tls ?? null]);
+}
+
 export class RefreshScheduler {
   private readonly deps: SchedulerDeps;
   private readonly cooldownMs: number;
@@ -81,6 +91,19 @@ export class RefreshScheduler {
   handle(cmd: RefresherCommand): void {
     if (cmd.type === 'configure') this.configure(cmd.specs, cmd.lastSuccessMs);
     else if (cmd.type === 'refetch') this.refetch(cmd.id, cmd.requestId);
+    else if (cmd.type === 'adopt') this.adopt(cmd.from, cmd.to);
+  }
+
+  /** Key set `to` takes over `from`'s entry (its keys were fetched under `from`): no new fetch, the same schedule. */
+  adopt(from: string, to: string): void {
+    const e = this.entries.get(from);
+    if (!e) return;
+    const old = this.entries.get(to);
+    if (old) this.retire(old);
+    this.entries.delete(from);
+    e.spec = { ...e.spec, id: to };
+    e.key = JSON.stringify(e.spec);
+    this.entries.set(to, e);
   }
 
   /**
@@ -95,6 +118,12 @@ export class RefreshScheduler {
       const key = JSON.stringify(spec);
       const old = this.entries.get(spec.id);
       if (old?.key === key) continue;
+      if (old && old.spec.epoch === spec.epoch && sameSource(old.spec, spec)) {
+        // Only durations or retries changed: the schedule goes on, the next delay is the new one.
+        old.spec = spec;
+        old.key = key;
+        continue;
+      }
       if (old) this.retire(old);
       const e: Entry = { spec, key, timer: undefined, inflight: false, attempted: false, lastEarlyMs: -Infinity, removed: false, waiters: [] };
       this.entries.set(spec.id, e);
@@ -193,6 +222,7 @@ export class RefreshScheduler {
       durationMs: this.deps.now() - t0,
       first,
       nextFetchInMs: next,
+      ...(e.spec.epoch !== undefined ? { epoch: e.spec.epoch } : {}),
     });
     const waiters = e.waiters;
     e.waiters = [];

@@ -12,7 +12,7 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { JwksFetchOutcome, RefreshedKey, RefresherCommand, RefresherEvent, RemoteJwksSpec } from '../types.js';
 import { DEFAULT_FETCH_TIMEOUT_MS, redactUrl } from './remote-fetch.js';
-import { DEFAULT_KID_MISS_COOLDOWN_MS } from './refresh-scheduler.js';
+import { DEFAULT_KID_MISS_COOLDOWN_MS, sourceKey } from './refresh-scheduler.js';
 import { cutValue, octThumbprintSalt } from './import-keys.js';
 import { monotonicMs } from '../util/monotonic.js';
 
@@ -68,12 +68,14 @@ export class JwksRefresher {
   private worker: Worker | undefined;
   private workerStartedMs = 0;
   private specs: RemoteJwksSpec[] = [];
-  private readonly specKeys = new Map<string, string>();
+  /** What each key set fetches from (sourceKey): a change is a new source. */
+  private readonly sourceKeys = new Map<string, string>();
+  /** Each key set's epoch (RemoteJwksSpec.epoch), new with each new source. */
+  private readonly epochs = new Map<string, number>();
+  private nextEpoch = 1;
+  /** Staging ids a reload's key set took over (adopt), to the id that did. */
+  private readonly adopted = new Map<string, string>();
   private readonly digests = new Map<string, string>();
-  /** The URL of each key set's current spec: a fetch event of a spec a reload replaced is dropped. */
-  private readonly specUrls = new Map<string, string>();
-  /** Key sets whose source a reload changed while they had keys from the old one, until the new source's first fetch. */
-  private readonly respecified = new Set<string>();
   private readonly lastSuccessMs = new Map<string, number>();
   private readonly attemptedIds = new Set<string>();
   private readonly attemptWaiters = new Set<() => void>();
@@ -98,36 +100,57 @@ export class JwksRefresher {
   /** Installs the remote key sets of a snapshot (starts the thread on first use). */
   configure(keySets: readonly RemoteKeySet[]): void {
     if (this.closed) return;
-    this.specs = keySets.filter((ks) => ks.target).map(toSpec);
-    const live = new Set(this.specs.map((s) => s.id));
-    for (const spec of this.specs) {
-      const key = JSON.stringify(spec);
-      const before = this.specKeys.get(spec.id);
-      if (before !== key) {
-        // A changed URL/target/TLS: its last success says nothing about the new source.
+    const specs: RemoteJwksSpec[] = [];
+    for (const ks of keySets) {
+      if (!ks.target) continue;
+      const spec = toSpec(ks);
+      const source = sourceKey(spec);
+      const before = this.sourceKeys.get(spec.id);
+      if (before !== source) {
+        // A new key set, or one that fetches from elsewhere: a new epoch, and what was known of
+        // the old source (its last success, keys, first attempt) says nothing about the new one.
+        this.epochs.set(spec.id, this.nextEpoch++);
+        this.sourceKeys.set(spec.id, source);
         this.lastSuccessMs.delete(spec.id);
-        this.specKeys.set(spec.id, key);
-        this.specUrls.set(spec.id, spec.url);
-        if (before !== undefined) {
-          // A reload changed where the key set comes from: its first fetch from the new source is
-          // awaited again (warm-up), and if it fails the old source's keys are withdrawn.
-          this.attemptedIds.delete(spec.id);
-          if (this.digests.has(spec.id)) this.respecified.add(spec.id);
-          const stats = this.statsById.get(spec.id);
-          if (stats) this.statsById.set(spec.id, { ...stats, url: redactUrl(spec.url) });
-        }
+        this.digests.delete(spec.id);
+        this.attemptedIds.delete(spec.id);
+        // The counters go on (they count what the gateway did); what described the old source goes.
+        const old = this.statsById.get(spec.id);
+        this.statsById.set(spec.id, { url: redactUrl(spec.url), fetches: { ...old?.fetches }, requests: old?.requests ?? 0, earlyRefetches: old?.earlyRefetches ?? 0, keyCount: 0, changes: old?.changes ?? 0 });
       }
-      if (!this.statsById.has(spec.id)) this.statsById.set(spec.id, { url: redactUrl(spec.url), fetches: {}, requests: 0, earlyRefetches: 0, keyCount: 0, changes: 0 });
+      specs.push({ ...spec, epoch: this.epochs.get(spec.id)! });
     }
-    for (const id of [...this.specKeys.keys()]) {
+    this.specs = specs;
+    const live = new Set(specs.map((s) => s.id));
+    for (const id of [...this.sourceKeys.keys()]) {
       if (live.has(id)) continue;
-      for (const m of [this.specKeys, this.specUrls, this.digests, this.lastSuccessMs, this.statsById, this.cooldownUntil]) m.delete(id);
+      for (const m of [this.sourceKeys, this.epochs, this.digests, this.lastSuccessMs, this.statsById, this.cooldownUntil]) m.delete(id);
       this.attemptedIds.delete(id);
-      this.respecified.delete(id);
     }
+    for (const [from, to] of [...this.adopted]) if (!live.has(to)) this.adopted.delete(from);
     if (!this.worker && !this.restartTimer && this.specs.length > 0) this.startWorker();
     else this.sendConfigure();
     this.notifyAttempts();
+  }
+
+  /**
+   * Key set `to` takes over what was fetched for `from` (a reload's warm-up fetched it under a
+   * staging id): its keys (the caller publishes them for `to`), its schedule and its record.
+   * Call before configure() with `to` in its new form.
+   */
+  adopt(from: string, to: string): void {
+    if (this.closed || !this.sourceKeys.has(from)) return;
+    for (const m of [this.sourceKeys, this.epochs, this.digests, this.lastSuccessMs, this.statsById, this.cooldownUntil] as Map<string, unknown>[]) {
+      if (m.has(from)) m.set(to, m.get(from));
+      else m.delete(to);
+      m.delete(from);
+    }
+    if (this.attemptedIds.delete(from)) this.attemptedIds.add(to);
+    else this.attemptedIds.delete(to);
+    this.specs = this.specs.filter((s) => s.id !== to).map((s) => (s.id === from ? { ...s, id: to } : s));
+    // Events the thread sent under `from` before it took the command are `to`'s.
+    this.adopted.set(from, to);
+    this.post({ type: 'adopt', from, to });
   }
 
   /** True once the first fetch of `id` ended (success or failure; Envoy's listener warm-up). */
@@ -139,7 +162,7 @@ export class JwksRefresher {
   firstAttempts(ids: readonly string[], timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
       const check = (): boolean => {
-        if (!ids.every((id) => this.attemptedIds.has(id) || !this.specKeys.has(id))) return false;
+        if (!ids.every((id) => this.attemptedIds.has(id) || !this.sourceKeys.has(id))) return false;
         finish(true);
         return true;
       };
@@ -163,7 +186,7 @@ export class JwksRefresher {
   refetch(id: string): Promise<boolean> {
     const pending = this.pendingRefetch.get(id);
     if (pending) return pending;
-    if (!this.worker || this.closed || !this.specKeys.has(id)) return Promise.resolve(false);
+    if (!this.worker || this.closed || !this.sourceKeys.has(id)) return Promise.resolve(false);
     const until = this.cooldownUntil.get(id);
     if (until !== undefined && monotonicMs() < until) return Promise.resolve(false);
     const requestId = ++this.nextRequestId;
@@ -261,22 +284,15 @@ export class JwksRefresher {
       this.waiters.get(ev.requestId)?.resolve(ev.result === 'fetched');
       return;
     }
-    if (!this.specKeys.has(ev.id)) {
+    const id = this.sourceKeys.has(ev.id) ? ev.id : this.adopted.get(ev.id);
+    if (id === undefined || !this.sourceKeys.has(id)) {
       if (ev.type === 'fetch' && ev.outcome === 'internal') this.log.error('JWKS refresher error', { reason: ev.reason === undefined ? undefined : capReason(ev.reason) });
       return;
     }
-    // Sent by the thread before it took a reload's new spec for this key set: about the old source.
-    if (this.specUrls.get(ev.id) !== ev.url) return;
-    const stats = this.statsById.get(ev.id)!;
-    if (ev.keys) this.installKeySet(ev.id, ev.keys, ev.dropped ?? [], stats);
-    else if (ev.first && this.respecified.has(ev.id)) {
-      // The new source's first fetch failed: the old source's keys are not the new source's (Envoy's
-      // new provider starts with none). Requests get 401 Jwks remote fetch is failed until a fetch succeeds.
-      this.digests.delete(ev.id);
-      stats.keyCount = 0;
-      this.opts.onKeySet(ev.id, []);
-    }
-    if (ev.first) this.respecified.delete(ev.id);
+    // Sent by the thread before it took a reload's new source for this key set: about the old one.
+    if (ev.epoch !== this.epochs.get(id)) return;
+    const stats = this.statsById.get(id)!;
+    if (ev.keys) this.installKeySet(id, ev.keys, ev.dropped ?? [], stats);
     this.opts.metrics?.inc('jwtgate_jwks_fetch_total', ev.outcome);
     (stats.fetches as Record<string, number>)[ev.outcome] = (stats.fetches[ev.outcome] ?? 0) + 1;
     stats.requests += ev.attempts;
@@ -284,15 +300,15 @@ export class JwksRefresher {
     if (ev.outcome === 'ok') {
       stats.lastSuccessMs = Date.now();
       // Monotonic, for a restarted refresher thread's schedule (the stats keep the wall time).
-      this.lastSuccessMs.set(ev.id, monotonicMs());
-      if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: ev.id, url: stats.url, trigger: ev.trigger, keys: ev.keys?.length, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
+      this.lastSuccessMs.set(id, monotonicMs());
+      if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: id, url: stats.url, trigger: ev.trigger, keys: ev.keys?.length, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
     } else {
       const reason = capReason(ev.reason ?? ev.outcome);
       stats.lastFailure = reason;
       stats.lastFailureMs = Date.now();
-      const hasKeys = this.digests.has(ev.id);
+      const hasKeys = this.digests.has(id);
       this.log.warn(`remote JWKS fetch failed: ${reason}`, {
-        provider: ev.id,
+        provider: id,
         url: stats.url,
         outcome: ev.outcome,
         ...(ev.status !== undefined ? { status: ev.status } : {}),
@@ -304,7 +320,7 @@ export class JwksRefresher {
       });
     }
     if (ev.first) {
-      this.attemptedIds.add(ev.id);
+      this.attemptedIds.add(id);
       this.notifyAttempts();
     }
   }

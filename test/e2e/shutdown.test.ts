@@ -147,6 +147,49 @@ test('SIGHUP reloads the configuration files without dropping a request in fligh
   }
 });
 
+test('--watch-config-ms: a changed file is reloaded once it has settled, without a signal; a new file in the folder too; a broken one is refused once and not retried until it changes; bad values are usage errors', { timeout: 30_000 }, async () => {
+  const upstream = await slowUpstream(0);
+  const dir = config(upstream.port);
+  const p = startCli(['serve', '--config', dir, '--port-map', '8080=0', '--host', '127.0.0.1', '--watch-config-ms', '100']);
+  try {
+    const port = (await waitForLogLine(p, 'listening', 20_000)).port as number;
+    assert.equal((await request({ port, path: '/a', host: 'any.example' })).status, 200);
+    const file = path.join(dir, 'app.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('parentRefs: [{ name: gw }]', 'parentRefs: [{ name: gw }]\n  hostnames: [app.example]'));
+    assert.equal((await waitForLogLine(p, 'configuration reloaded', 5_000)).generation, 2);
+    assert.match(p.output(), /"msg":"configuration files changed: reloading","watchConfigMs":100/);
+    assert.equal((await request({ port, path: '/b', host: 'any.example' })).status, 404);
+
+    writeFileSync(path.join(dir, 'broken.yaml'), 'kind: [\n');
+    await waitForLogLine(p, 'configuration reload failed, still serving generation 2: cannot load configuration (1 problem, logged above)', 5_000);
+    // Not retried while nothing changes.
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(p.output().split('configuration reload failed').length - 1, 1, p.output());
+    rmSync(path.join(dir, 'broken.yaml'));
+    await waitForLogLine(p, 'configuration reloaded', 5_000);
+    for (const deadline = Date.now() + 5_000; !/"generation":3/.test(p.output()); ) {
+      assert.ok(Date.now() < deadline, p.output());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal((await request({ port, path: '/c', host: 'app.example' })).status, 200);
+    p.child.kill('SIGTERM');
+    assert.equal(await p.exited, 0, p.output());
+  } finally {
+    p.kill();
+    upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const [v, msg] of [
+    ['50', /--watch-config-ms must be 0 \(off\) or at least 100, got "50"/],
+    ['-1', /--watch-config-ms expects an integer ≥ 0, got "-1"/],
+    ['2s', /--watch-config-ms expects an integer ≥ 0, got "2s"/],
+  ] as const) {
+    const q = startCli(['serve', '--config', 'config/default', `--watch-config-ms=${v}`]);
+    assert.equal(await q.exited, 2, q.output());
+    assert.match(q.output(), msg);
+  }
+});
+
 test('a second gateway on a port already served fails to start (exit 1, one line, no stack) instead of sharing the port', { timeout: 30_000 }, async () => {
   const upstream = await slowUpstream(0);
   const dir = config(upstream.port);

@@ -5,6 +5,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { Gateway } from '../../src/gateway.js';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SAMPLE_GATEWAY, startHarness, type Harness } from '../helpers/harness.js';
@@ -292,7 +294,8 @@ test('remote JWKS: a reload that fails after its warm-up (a port that cannot be 
     const r = await h.gateway.reload();
     assert.equal(r.ok, false);
     assert.equal(idp.fetches(), 1, 'fetched in the warm-up');
-    assert.equal(h.gateway.jwksRefresher!.stats(EXT_ID), undefined, 'the refresher no longer has it');
+    assert.equal(h.gateway.jwksRefresher!.stats(EXT_ID), undefined, 'the refresher does not have it');
+    assert.equal(h.gateway.jwksRefresher!.stats(`reload-2:${EXT_ID}`), undefined, 'nor its warm-up under a staging id');
     assert.equal(h.gateway.remoteState(EXT_ID), undefined);
     assert.doesNotMatch(h.gateway.renderMetrics(), /selfminted-jwt/);
     assert.equal((await get(h)).status, 200);
@@ -322,11 +325,158 @@ test('remote JWKS: a reload that points a provider at another URL uses that sour
     const res = await get(h, { token: tokenFor(K2) });
     assert.equal(res.status, 401);
     assert.equal(res.body, 'Jwks remote fetch is failed');
-    assert.equal(h.gateway.remoteState(EXT_ID)?.keys?.length, 0);
+    assert.equal(h.gateway.remoteState(EXT_ID)?.keys, undefined, 'no keys in use');
+    assert.match(h.gateway.renderMetrics(), new RegExp(`\njwtgate_jwks_keys\\{provider="${EXT_ID}"\\} 0\n`));
   } finally {
     await h.close();
     await a.close();
     await b.close();
+  }
+});
+
+/** remoteJwksManifests' GatewayExtension (selfminted-jwt, provider idp) and TrafficPolicy, with a local JWKS instead. */
+const localAsRemoteId = (...keys: SigningKey[]) =>
+  remoteJwksManifests({ url: 'http://127.0.0.1:1/keys', backendPort: 1 }).replace(/        remote:\n          url: .*\n          backendRef: .*\n/, `        local: { inline: '${jwksOf(...keys)}' }\n`);
+
+test('remote JWKS: a provider switched from a local JWKS to a remote one verifies with the fetched keys at once; the warm-up fetch is its first, no second follows', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K2) });
+  const h = await startHarness({ manifests: [localAsRemoteId(K1)] });
+  try {
+    assert.equal((await get(h, { token: tokenFor(K1) })).status, 200);
+    await write(h, '10-test.yaml', remoteJwksManifests({ url: `http://127.0.0.1:${idp.port}/keys`, backendPort: idp.port }));
+    assert.equal((await h.gateway.reload()).ok, true);
+    assert.equal((await get(h, { token: tokenFor(K2) })).status, 200);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(idp.fetches(), 1);
+    assert.equal(h.gateway.jwksRefresher!.stats(EXT_ID)?.fetches.ok, 1);
+    assert.equal(h.gateway.ready, true);
+    // The local key is gone (its kid is unknown: one early refetch, as for any unknown kid).
+    assert.equal((await get(h, { token: tokenFor(K1) })).status, 401);
+    assert.equal(idp.fetches(), 2);
+  } finally {
+    await h.close();
+    await idp.close();
+  }
+});
+
+test('remote JWKS: a reload that fails after fetching a re-pointed source leaves the running key set as it was (its last good keys, its source)', async () => {
+  const a = await startJwksServer({ jwks: jwksOf(K1) });
+  const b = await startJwksServer({ jwks: jwksOf(K2) });
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  const takenPort = (taken.address() as net.AddressInfo).port;
+  const manifests = (port: number) => remoteJwksManifests({ url: `http://127.0.0.1:${port}/keys`, backendPort: port, failedRefetchDuration: '100ms' });
+  const h = await startHarness({ manifests: [manifests(a.port)], gateway: { portOverrides: new Map([[8080, 0], [9090, takenPort]]) } });
+  try {
+    assert.equal((await get(h, { token: tokenFor(K1) })).status, 200);
+    // A fails from now on: the gateway serves its last good keys.
+    a.always({ status: 503, body: 'down' });
+    await write(h, '10-test.yaml', manifests(b.port));
+    await write(h, '00-base.yaml', (await baseWith(h)).replace(SAMPLE_GATEWAY, gatewayWith(8080, 9090)));
+    const r = await h.gateway.reload();
+    assert.equal(r.ok, false);
+    assert.equal(b.fetches(), 1, 'the warm-up fetched the new source');
+    assert.equal((await get(h, { token: tokenFor(K2) })).status, 401, 'its keys were not used');
+    assert.equal((await get(h, { token: tokenFor(K1) })).status, 200);
+    // A's retries go on (every 100 ms), failing; the last good keys stay.
+    const fetchesA = a.fetches();
+    await new Promise((r) => setTimeout(r, 400));
+    assert.ok(a.fetches() > fetchesA);
+    assert.equal((await get(h, { token: tokenFor(K1) })).status, 200);
+    assert.equal(b.fetches(), 1);
+    assert.equal(h.gateway.ready, true);
+  } finally {
+    taken.close();
+    await h.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+test('remote JWKS: a reload that changes only cacheDuration neither fetches again nor loses the last good keys', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  const manifests = (cacheDuration: string) => remoteJwksManifests({ url: `http://127.0.0.1:${idp.port}/keys`, backendPort: idp.port, cacheDuration });
+  const h = await startHarness({ manifests: [manifests('300s')] });
+  try {
+    assert.equal((await get(h, { token: tokenFor(K1) })).status, 200);
+    idp.always({ status: 503, body: 'down' });
+    await write(h, '10-test.yaml', manifests('600s'));
+    assert.equal((await h.gateway.reload()).ok, true);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(idp.fetches(), 1);
+    assert.equal((await get(h, { token: tokenFor(K1) })).status, 200);
+    assert.equal(h.gateway.ready, true);
+  } finally {
+    await h.close();
+    await idp.close();
+  }
+});
+
+test('a removed listener: a request in flight on it completes (not cut by the drain), and its open connection keeps its old policy and key set', async () => {
+  const h = await startHarness({ manifests: [jwtPolicy(K1)], gateway: { portOverrides: new Map([[8080, 0], [9090, 0]]) } });
+  try {
+    const good = token(K1);
+    const slow = request({ port: h.port, path: '/delay/1800', headers: { authorization: `Bearer ${good}` } });
+    const conn = await openConnection(h.port);
+    const connB = await openConnection(h.port);
+    while (h.echo.received.length === 0) await new Promise((r) => setTimeout(r, 10));
+    // 9090 instead of 8080, and no policy.
+    await write(h, '00-base.yaml', (await baseWith(h)).replace(SAMPLE_GATEWAY, gatewayWith(9090)));
+    await rm(path.join(h.dir, '10-test.yaml'));
+    const r = await h.gateway.reload();
+    assert.deepEqual(r.ok && r.listenersRemoved, [8080]);
+    assert.equal((await get(h, { port: h.gateway.port(9090) })).status, 200, 'the new configuration has no policy');
+    // The old connections: the old routes, their policy, their key set (which the new configuration does not have).
+    assert.match(await conn.send('/anything/x'), /^HTTP\/1\.1 401 /);
+    const withToken = await connB.send('/anything/y', { authorization: `Bearer ${good}` });
+    assert.match(withToken, /^HTTP\/1\.1 200 /);
+    assert.match(withToken, /\r\nconnection: close\r\n/i);
+    const res = await slow;
+    assert.equal(res.status, 200, 'the request in flight at the reload completed');
+    assert.equal(JSON.parse(res.body).delayMs, 1800);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a reload asked for while one runs still runs when the one before failed unexpectedly', async () => {
+  const h = await startHarness({});
+  try {
+    const gw = h.gateway as unknown as { reloadOnce(): Promise<unknown> };
+    const real = gw.reloadOnce.bind(gw);
+    let calls = 0;
+    gw.reloadOnce = () => (calls++ === 0 ? new Promise((_, reject) => setTimeout(() => reject(new Error('boom')), 50)) : real());
+    const first = h.gateway.reload();
+    const second = h.gateway.reload();
+    await assert.rejects(first, /boom/);
+    const r = await second;
+    assert.equal(r.ok, true);
+    assert.equal(r.generation, 2);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a configuration read from a pipe cannot be read again: its reload is refused, saying so, and nothing waits on the pipe', async () => {
+  const h = await startHarness({});
+  const fifo = path.join(h.dir, '..', `${path.basename(h.dir)}.fifo`);
+  execFileSync('mkfifo', [fifo]);
+  try {
+    // Started on the folder and the pipe (its writer closes after one document).
+    const writing = writeFile(fifo, 'apiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: { name: from-pipe, namespace: httpbin }\nspec: { static: { hosts: [{ host: 127.0.0.1, port: 1 }] } }\n');
+    const g = await Gateway.start({ configPaths: [h.dir, fifo], host: '127.0.0.1', portOverrides: new Map([[8080, 0]]), verifyThreads: 1 });
+    await writing;
+    try {
+      const r = await g.reload();
+      assert.equal(r.ok, false);
+      assert.equal(!r.ok && r.reason, `${fifo} is not a regular file or folder (a pipe or device): it cannot be read again; restart the gateway to change its configuration`);
+      assert.equal((await get(h, { port: g.port(8080) })).status, 200);
+    } finally {
+      await g.stop(0);
+    }
+  } finally {
+    await rm(fifo, { force: true });
+    await h.close();
   }
 });
 
@@ -384,7 +534,7 @@ async function baseWith(h: Harness): Promise<string> {
 }
 
 /** A raw keep-alive connection: `send` writes a GET and resolves with the whole answer (fixed length). */
-function openConnection(port: number): Promise<{ send(path: string): Promise<string>; closed: Promise<void> }> {
+function openConnection(port: number): Promise<{ send(path: string, headers?: Record<string, string>): Promise<string>; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let buf = '';
@@ -406,10 +556,10 @@ function openConnection(port: number): Promise<{ send(path: string): Promise<str
     socket.once('error', reject);
     socket.once('connect', () =>
       resolve({
-        send: (p: string) =>
+        send: (p: string, headers: Record<string, string> = {}) =>
           new Promise<string>((r) => {
             waiting = r;
-            socket.write(`GET ${p} HTTP/1.1\r\nhost: www.example.com:8080\r\n\r\n`);
+            socket.write(`GET ${p} HTTP/1.1\r\nhost: www.example.com:8080\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
           }),
         closed,
       }),

@@ -272,3 +272,43 @@ test('a changed spec is fetched at once even when a last success is given for it
   r.scheduler.configure([spec({ url: 'http://idp.test/rotated' })], { [spec().id]: r.now() });
   assert.deepEqual(r.fetches.map((f) => f.spec.url), ['http://idp.test/rotated']);
 });
+
+test('a reload: a spec that changes only its timing keeps its schedule (the new timing from the next fetch on); a new source (epoch) starts over with a first fetch', async () => {
+  const r = rig();
+  r.scheduler.configure([spec({ epoch: 1 })]);
+  await r.answer(OK);
+  assert.equal(r.nextTimerIn(), 595_000);
+  r.scheduler.configure([spec({ epoch: 1, cacheDurationMs: 300_000, failedRefetchDurationMs: 2000 })]);
+  assert.equal(r.fetches.length, 0, 'no fetch for a timing change');
+  assert.equal(r.nextTimerIn(), 595_000, 'the schedule goes on');
+  await r.advance(595_000);
+  await r.answer(OK);
+  assert.equal(r.nextTimerIn(), 295_000, 'then the new cacheDuration');
+  r.scheduler.configure([spec({ epoch: 2, url: 'http://other.test/keys' })]);
+  assert.equal(r.fetches.length, 1, 'a new source is fetched at once');
+  assert.equal(r.fetches[0]!.spec.url, 'http://other.test/keys');
+  await r.answer(OK);
+  const f = r.of('fetch').at(-1)!;
+  assert.deepEqual([f.first, f.trigger, f.epoch], [true, 'initial', 2]);
+});
+
+test('adopt: a key set takes over a staging entry (its schedule, its fetch in flight) and drops its own; the events carry its id from then on', async () => {
+  const r = rig();
+  const real = spec({ epoch: 1 });
+  const staged = spec({ id: 'reload-2:GatewayExtension/ns/ext#idp', epoch: 2, url: 'http://new.test/keys' });
+  r.scheduler.configure([real, staged]);
+  await r.answer(OK);
+  assert.equal(r.fetches.length, 1, "the staging entry's fetch is in flight");
+  r.scheduler.adopt(staged.id, real.id);
+  r.scheduler.configure([{ ...staged, id: real.id }]);
+  assert.equal(r.fetches.length, 1, 'no new fetch: the adopted entry is the same source');
+  await r.answer(OK);
+  const f = r.of('fetch').at(-1)!;
+  assert.deepEqual([f.id, f.url, f.epoch, f.first], [real.id, 'http://new.test/keys', 2, true]);
+  // The old entry's schedule is gone: one timer, the adopted entry's refresh.
+  assert.equal(r.timers.length, 1);
+  await r.advance(595_000);
+  assert.deepEqual(r.fetches.map((x) => x.spec.url), ['http://new.test/keys']);
+  r.scheduler.adopt('unknown', real.id);
+  assert.equal(r.fetches.length, 1, 'adopting an unknown id changes nothing');
+});
