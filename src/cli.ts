@@ -295,6 +295,8 @@ async function serve(argv: string[]): Promise<number> {
 
 /** --watch-config-ms below this is refused: each look walks the folders and stats every file. */
 const MIN_WATCH_MS = 100;
+/** After this many looks in a row that found the files changed again, one warning. */
+const UNSETTLED_LOOKS_WARNING = 20;
 
 /**
  * --watch-config-ms: every `everyMs`, the files' fingerprint (configFingerprint: names, inodes,
@@ -305,13 +307,20 @@ const MIN_WATCH_MS = 100;
 function watchConfig(paths: string[], initial: string, everyMs: number, gateway: Gateway, log: Logger, stopping: () => boolean): void {
   let applied = initial;
   let seen = initial;
+  /** Looks in a row that found the files changed again: a file rewritten at every look never settles. */
+  let unsettled = 0;
   const look = async (): Promise<void> => {
     if (stopping()) return;
     const now = await configFingerprint(paths).catch(() => seen);
-    if (now !== applied && now === seen) {
-      applied = now;
-      log.info('configuration files changed: reloading', { watchConfigMs: everyMs });
-      await gateway.reload().catch((err: unknown) => log.error('configuration reload failed unexpectedly', { err: String(err), stack: (err as Error)?.stack }));
+    if (now === seen) {
+      unsettled = 0;
+      if (now !== applied) {
+        applied = now;
+        log.info('configuration files changed: reloading', { watchConfigMs: everyMs });
+        await gateway.reload().catch((err: unknown) => log.error('configuration reload failed unexpectedly', { err: String(err), stack: (err as Error)?.stack }));
+      }
+    } else if (++unsettled === UNSETTLED_LOOKS_WARNING) {
+      log.warn('configuration files change at every look: no reload until two looks in a row find them the same (is something rewriting them?)', { looks: unsettled, watchConfigMs: everyMs });
     }
     seen = now;
     if (!stopping()) setTimeout(() => void look(), everyMs).unref();

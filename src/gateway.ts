@@ -418,8 +418,9 @@ export class Gateway {
     return { ok: true, generation, problems: snapshot.problems, listenersAdded: added, listenersRemoved: removed };
   }
 
-  /** Closers of the listeners a reload removed, while they drain. */
-  private readonly retiredPorts = new Map<number, () => void>();
+  /** Listeners a reload removed that still drain, per Gateway listener port (a port removed, added back and removed again can have two). */
+  private readonly retiredPorts = new Map<number, number>();
+  private retiredListeners = 0;
 
   /**
    * A listener the new configuration does not have: stops accepting; its open connections keep
@@ -429,19 +430,24 @@ export class Gateway {
   private retirePort(port: number, table: PortTable): void {
     const handle = this.http.retire(port);
     if (!handle) return;
+    // Requests carry the Gateway listener port: two removed listeners of one port both route by
+    // the newer's table (of the configuration before this reload).
     this.retiredTables.set(port, table);
+    this.retiredPorts.set(port, (this.retiredPorts.get(port) ?? 0) + 1);
+    this.retiredListeners++;
     let timer: NodeJS.Timeout | undefined;
     const close = (): void => {
-      if (timer === undefined) return;
-      clearTimeout(timer);
       timer = undefined;
-      if (this.retiredPorts.get(port) === close) {
+      handle.close();
+      const left = this.retiredPorts.get(port)! - 1;
+      if (left > 0) this.retiredPorts.set(port, left);
+      else {
         this.retiredPorts.delete(port);
         this.retiredTables.delete(port);
       }
-      handle.close();
+      // The key sets only removed listeners still used go KEY_SET_LINGER_MS after the last closes.
+      if (--this.retiredListeners === 0 && this.lingeringRefs.size > 0) this.dropLingeringLater();
     };
-    this.retiredPorts.set(port, close);
     const deadline = Date.now() + RETIRED_DRAIN_MS;
     let seen = handle.requestsSeen();
     let quietSince = Date.now();
@@ -600,21 +606,23 @@ export class Gateway {
     return this.keySetRefs.get(id) ?? this.lingeringRefs.get(id);
   }
 
-  /** What key set `id` was before this reload: the running configuration's, or one a reload removed that still lingers. */
+  /** What key set `id` is in the running configuration (a lingering one may go during the warm-up: not counted). */
   private previousSource(id: string): KeySetSource | undefined {
-    return (this.keySetRefs.get(id) ?? this.lingeringRefs.get(id))?.source;
+    return this.keySetRefs.get(id)?.source;
   }
 
   /** Key sets the configuration served no longer has, kept for the requests the previous one routed (see install). */
   private readonly lingeringRefs = new Map<string, KeySetRef>();
   private lingerTimer: NodeJS.Timeout | undefined;
 
-  /** Drops the lingering key sets KEY_SET_LINGER_MS after no removed listener drains any more. */
+  /** Drops the lingering key sets KEY_SET_LINGER_MS from now, unless a removed listener still drains or a reload runs then. */
   private dropLingeringLater(): void {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.lingerTimer = setTimeout(() => {
       this.lingerTimer = undefined;
-      if (this.retiredPorts.size > 0) return this.dropLingeringLater();
+      // Re-armed by the last removed listener's close; a reload's install may take them back.
+      if (this.retiredListeners > 0) return;
+      if (this.reloading) return this.dropLingeringLater();
       const ids = [...this.lingeringRefs.keys()].filter((id) => !this.keySetRefs.has(id));
       this.lingeringRefs.clear();
       if (ids.length) this.verifier.dropKeySets(ids);

@@ -156,15 +156,15 @@ function readBounded(file: string, limit: number): Promise<Buffer | undefined> {
  * (`/dev/stdin`) are left out: they cannot be read twice.
  */
 export async function configFingerprint(paths: readonly string[]): Promise<string> {
-  const parts: string[] = [];
-  const mark = async (file: string): Promise<void> => {
+  const mark = async (file: string): Promise<string | undefined> => {
     try {
       const st = await stat(file);
-      if (st.isFile()) parts.push(`${file}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`);
+      return st.isFile() ? `${file}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : undefined;
     } catch (err) {
-      parts.push(`${file}\0${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      return `${file}\0${(err as NodeJS.ErrnoException).code ?? 'error'}`;
     }
   };
+  const parts: string[] = [];
   for (const p of paths) {
     let st;
     try {
@@ -173,14 +173,14 @@ export async function configFingerprint(paths: readonly string[]): Promise<strin
       parts.push(`${p}\0${(err as NodeJS.ErrnoException).code ?? 'error'}`);
       continue;
     }
-    if (!st.isDirectory()) {
-      await mark(p);
-      continue;
-    }
     const found: string[] = [];
-    await walk(p, found, [], new Set());
+    if (st.isDirectory()) await walk(p, found, [], new Set());
+    else found.push(p);
     found.sort();
-    for (const f of found) await mark(f);
+    // 64 at a time: a folder of thousands of files is looked at in tens of ms, not one stat after another.
+    for (let i = 0; i < found.length; i += 64) {
+      for (const m of await Promise.all(found.slice(i, i + 64).map(mark))) if (m !== undefined) parts.push(m);
+    }
   }
   return parts.join('\n');
 }

@@ -162,6 +162,7 @@ class UwsExchange implements ClientExchange {
    */
   /** The exchange is over (answered, or the client left): once. */
   private finish(): void {
+    if (this.done) return;
     this.done = true;
     this.drain.active--;
   }

@@ -140,6 +140,14 @@ export class JwksRefresher {
    */
   adopt(from: string, to: string): void {
     if (this.closed || !this.sourceKeys.has(from)) return;
+    // The counters add up: they count what the gateway did for `to`, its warm-up included.
+    const was = this.statsById.get(to);
+    const staged = this.statsById.get(from);
+    if (was && staged) {
+      const fetches: Partial<Record<JwksFetchOutcome, number>> = { ...was.fetches };
+      for (const [k, v] of Object.entries(staged.fetches) as [JwksFetchOutcome, number][]) fetches[k] = (fetches[k] ?? 0) + v;
+      this.statsById.set(from, { ...staged, fetches, requests: was.requests + staged.requests, earlyRefetches: was.earlyRefetches + staged.earlyRefetches, changes: was.changes + staged.changes });
+    }
     for (const m of [this.sourceKeys, this.epochs, this.digests, this.lastSuccessMs, this.statsById, this.cooldownUntil] as Map<string, unknown>[]) {
       if (m.has(from)) m.set(to, m.get(from));
       else m.delete(to);
@@ -148,7 +156,9 @@ export class JwksRefresher {
     if (this.attemptedIds.delete(from)) this.attemptedIds.add(to);
     else this.attemptedIds.delete(to);
     this.specs = this.specs.filter((s) => s.id !== to).map((s) => (s.id === from ? { ...s, id: to } : s));
-    // Events the thread sent under `from` before it took the command are `to`'s.
+    // Events the thread sent under `from` before it took the command are `to`'s (an older
+    // reload's alias for `to` has long had its events).
+    for (const [f, t] of this.adopted) if (t === to) this.adopted.delete(f);
     this.adopted.set(from, to);
     this.post({ type: 'adopt', from, to });
   }

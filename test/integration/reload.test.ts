@@ -317,6 +317,8 @@ test('remote JWKS: a reload that points a provider at another URL uses that sour
     await write(h, '10-test.yaml', manifests(b.port));
     assert.equal((await h.gateway.reload()).ok, true);
     assert.equal(b.fetches(), 1);
+    assert.equal(h.gateway.jwksRefresher!.stats(EXT_ID)!.fetches.ok, 2, "the counters go on: A's fetch and B's warm-up fetch");
+    assert.equal(h.gateway.jwksRefresher!.stats(EXT_ID)!.url, `http://127.0.0.1:${b.port}/keys`);
     assert.equal((await get(h, { token: tokenFor(K2) })).status, 200);
     assert.equal((await get(h, { token: tokenFor(K1) })).status, 401, 'the old source\'s key is gone');
 
