@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
-import { loadManifests, loadManifestsFromText, MAX_DOCUMENTS, MAX_FILE_BYTES, MAX_RESOURCES } from '../../src/config/load.js';
+import { configFingerprint, loadManifests, loadManifestsFromText, MAX_DOCUMENTS, MAX_FILE_BYTES, MAX_RESOURCES } from '../../src/config/load.js';
 import { sourceOf } from '../../src/config/resource.js';
 
 const doc = (kind: string, name: string, ns?: string): string =>
@@ -380,4 +380,38 @@ test('load: metadata.labels or annotations that are not a map are an error at th
     ['error', 'ConfigMap/default/a', 'metadata.annotations', 'must be a map of strings', 'm.yaml:6'],
   ]);
   assert.deepEqual(r.resources[0]!.labels, {});
+});
+
+test('configFingerprint (--watch-config-ms): changes when a manifest is rewritten, added, removed or swapped in as a ConfigMap mount does; not for hidden or other files; never reads contents', async (t) => {
+  const dir = tempDir(t);
+  // A ConfigMap mount: app.yaml -> ..data/app.yaml, ..data -> ..2026_11_30_01.
+  mkdirSync(path.join(dir, '..2026_11_30_01'));
+  writeFileSync(path.join(dir, '..2026_11_30_01', 'app.yaml'), doc('Backend', 'a'));
+  symlinkSync('..2026_11_30_01', path.join(dir, '..data'));
+  symlinkSync(path.join('..data', 'app.yaml'), path.join(dir, 'app.yaml'));
+  const first = await configFingerprint([dir]);
+  assert.equal(await configFingerprint([dir]), first, 'the same files: the same fingerprint');
+  assert.equal(first.split('\n').length, 1, 'one manifest (..data itself is skipped)');
+  writeFileSync(path.join(dir, 'notes.txt'), 'x');
+  writeFileSync(path.join(dir, '.hidden.yaml'), doc('Backend', 'h'));
+  assert.equal(await configFingerprint([dir]), first, 'other names and hidden files are not manifests');
+  // kubelet's update: a new timestamped folder, then ..data swapped to it.
+  mkdirSync(path.join(dir, '..2026_11_30_02'));
+  writeFileSync(path.join(dir, '..2026_11_30_02', 'app.yaml'), doc('Backend', 'b'));
+  symlinkSync('..2026_11_30_02', path.join(dir, '..data_tmp'));
+  const { renameSync } = await import('node:fs');
+  renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+  const swapped = await configFingerprint([dir]);
+  assert.notEqual(swapped, first);
+  writeFileSync(path.join(dir, 'more.yml'), doc('Backend', 'c'));
+  const added = await configFingerprint([dir]);
+  assert.notEqual(added, swapped);
+  assert.equal(added.split('\n').length, 2);
+  rmSync(path.join(dir, 'more.yml'));
+  assert.equal(await configFingerprint([dir]), swapped, 'removed again: as before');
+  // A named file, and a path that is gone.
+  const named = path.join(dir, '..data', 'app.yaml');
+  const one = await configFingerprint([named]);
+  assert.match(one, /app\.yaml\0\d+:\d+:\d+:/);
+  assert.match(await configFingerprint([path.join(dir, 'gone.yaml')]), /gone\.yaml\0ENOENT$/);
 });
