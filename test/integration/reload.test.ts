@@ -469,7 +469,14 @@ test('a configuration read from a pipe cannot be read again: its reload is refus
     const g = await Gateway.start({ configPaths: [h.dir, fifo], host: '127.0.0.1', portOverrides: new Map([[8080, 0]]), verifyThreads: 1 });
     await writing;
     try {
-      const r = await g.reload();
+      const reloading = g.reload();
+      const r = await Promise.race([reloading, new Promise<'waiting'>((res) => setTimeout(res, 5000, 'waiting'))]);
+      if (r === 'waiting') {
+        // It opened the pipe and waits for a writer: one that closes at once ends the wait.
+        await writeFile(fifo, '');
+        await reloading;
+        assert.fail('the reload read the pipe again and waited on it');
+      }
       assert.equal(r.ok, false);
       assert.equal(!r.ok && r.reason, `${fifo} is not a regular file or folder (a pipe or device): it cannot be read again; restart the gateway to change its configuration`);
       assert.equal((await get(h, { port: g.port(8080) })).status, 200);
