@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { ConfigError, ERRORS, StartupError, type ConfigProblem, type ErrorCode } from './errors.js';
 import type { CompiledRoute, ImportedKey, JwtExtension, KeySetSource, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
-import type { RemoteKeySetState } from './config/dump.js';
+import type { LastReload, RemoteKeySetState } from './config/dump.js';
 import { compileFiles } from './config/build.js';
 import { selectRoute, pickBackend } from './routing/match.js';
 import { normalizePath } from './http/path-normalize.js';
@@ -306,6 +306,19 @@ export class Gateway {
     return this.reloadQueued;
   }
 
+  /** The last reload's outcome, for /config_dump (undefined before the first). */
+  get lastReload(): LastReload | undefined {
+    return this.lastReloadState;
+  }
+
+  private lastReloadState: LastReload | undefined;
+
+  private noteReload(r: ReloadResult): ReloadResult {
+    const errors = r.problems.filter((p) => p.severity === 'error').length;
+    this.lastReloadState = { at: new Date().toISOString(), ok: r.ok, generation: r.generation, ...(r.ok ? {} : { reason: r.reason }), errors, warnings: r.problems.length - errors };
+    return r;
+  }
+
   private async reloadOnce(): Promise<ReloadResult> {
     const started = performance.now();
     const fail = (reason: string, problems: readonly ConfigProblem[] = []): ReloadResult => {
@@ -314,7 +327,7 @@ export class Gateway {
       // A stop that overtook the reload is not a configuration problem.
       if (reason === STOPPING) this.log.warn(text, { generation: this.snap.generation });
       else this.log.error(text, { generation: this.snap.generation });
-      return { ok: false, generation: this.snap.generation, reason, problems };
+      return this.noteReload({ ok: false, generation: this.snap.generation, reason, problems });
     };
     if (this.stopped) return fail(STOPPING);
     // A pipe or device (`--config /dev/stdin`) was read to its end at start: reading it again
@@ -415,7 +428,7 @@ export class Gateway {
       ...(removed.length > 0 ? { listenersRemoved: removed } : {}),
       durationMs: logMs(performance.now() - started),
     });
-    return { ok: true, generation, problems: snapshot.problems, listenersAdded: added, listenersRemoved: removed };
+    return this.noteReload({ ok: true, generation, problems: snapshot.problems, listenersAdded: added, listenersRemoved: removed });
   }
 
   /** Listeners a reload removed that still drain, per Gateway listener port (a port removed, added back and removed again can have two). */

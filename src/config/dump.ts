@@ -165,12 +165,26 @@ function extensionDump(e: JwtExtension, snapshot: Snapshot, remoteState?: Remote
   };
 }
 
+/** The last configuration reload, as /config_dump shows it (none before the first). */
+export interface LastReload {
+  /** When it ended (ISO 8601). */
+  readonly at: string;
+  readonly ok: boolean;
+  /** The generation it applied, or the one still served when it was refused. */
+  readonly generation: number;
+  /** Why it was refused. */
+  readonly reason?: string;
+  /** Problems of the configuration it read, by severity. */
+  readonly errors: number;
+  readonly warnings: number;
+}
+
 /** A JSON-safe description of the running snapshot (no key material, no tokens). */
-export function configDump(snapshot: Snapshot, remoteState?: RemoteStateOf): object {
+export function configDump(snapshot: Snapshot, remoteState?: RemoteStateOf, lastReload?: LastReload): object {
   return {
     generation: snapshot.generation,
     listeners: listenersDump(snapshot),
-    ...liveParts(snapshot, remoteState),
+    ...liveParts(snapshot, remoteState, lastReload),
   };
 }
 
@@ -187,11 +201,12 @@ function listenersDump(snapshot: Snapshot): object[] {
   );
 }
 
-function liveParts(snapshot: Snapshot, remoteState?: RemoteStateOf): object {
+function liveParts(snapshot: Snapshot, remoteState?: RemoteStateOf, lastReload?: LastReload): object {
   return {
     extensions: [...snapshot.extensions.values()].map((e) => extensionDump(e, snapshot, remoteState)),
     backends: [...snapshot.backends.values()].map((b) => ({ key: b.key, endpoints: b.endpoints.map((e) => `${redactUserinfo(e.host)}:${e.port}`) })),
     problems: countProblems(snapshot.problems),
+    ...(lastReload ? { lastReload } : {}),
   };
 }
 
@@ -207,14 +222,14 @@ const LISTENERS_MARK = JSON.stringify(LISTENERS_PLACEHOLDER);
  * the event loop every request, stalling the gateway's traffic for each scrape. The key sets'
  * fetch record and the rest are built each time.
  */
-export function configDumpText(snapshot: Snapshot, remoteState?: RemoteStateOf): string {
+export function configDumpText(snapshot: Snapshot, remoteState?: RemoteStateOf, lastReload?: LastReload): string {
   let listeners = listenersText.get(snapshot);
   if (listeners === undefined) {
     // Indented as it sits in the whole document: one level deep.
     listeners = JSON.stringify(listenersDump(snapshot), null, 2).replace(/\n/g, '\n  ');
     listenersText.set(snapshot, listeners);
   }
-  const rest = JSON.stringify({ generation: snapshot.generation, listeners: LISTENERS_PLACEHOLDER, ...liveParts(snapshot, remoteState) }, null, 2);
+  const rest = JSON.stringify({ generation: snapshot.generation, listeners: LISTENERS_PLACEHOLDER, ...liveParts(snapshot, remoteState, lastReload) }, null, 2);
   const at = rest.indexOf(LISTENERS_MARK);
   return rest.slice(0, at) + listeners + rest.slice(at + LISTENERS_MARK.length);
 }

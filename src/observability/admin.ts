@@ -55,7 +55,7 @@ export function startAdmin(current: () => Gateway | undefined, host: string, por
         if (dumping) return send(503, 'text/plain', 'another /config_dump is being sent: retry when it is done\n', { 'retry-after': '1' });
         let text: string;
         try {
-          text = configDumpText(gateway.snapshot, (id) => gateway.remoteState(id)) + '\n';
+          text = configDumpText(gateway.snapshot, (id) => gateway.remoteState(id), gateway.lastReload) + '\n';
         } catch (err) {
           // Past V8's string limit (~512 MB): said, not thrown.
           if (err instanceof RangeError) return send(500, 'text/plain', `config_dump is too large to send (${err.message}); check the configuration with jwtgate check\n`);

@@ -17,6 +17,7 @@ import { jwksOf, rsaSigningKey, type SigningKey } from '../helpers/signing-keys.
 import { mint } from '../helpers/tokens.js';
 import { regexCacheState } from '../../src/auth/rbac.js';
 import { configDumpText } from '../../src/config/dump.js';
+import { startAdmin } from '../../src/observability/admin.js';
 
 const K1 = rsaSigningKey('k1');
 const K2 = rsaSigningKey('k2');
@@ -75,6 +76,9 @@ test('a reload applies a new policy and its removal: 200, then 401 with claim he
     assert.match(configDumpText(h.gateway.snapshot), /"generation": 2/);
     assert.match(h.gateway.renderMetrics(), /\njwtgate_config_generation 2\n/);
     assert.match(h.gateway.renderMetrics(), /\njwtgate_config_reloads_total\{result="ok"\} 1\n/);
+    assert.equal(h.gateway.lastReload?.ok, true);
+    assert.equal(h.gateway.lastReload?.generation, 2);
+    assert.match(configDumpText(h.gateway.snapshot, undefined, h.gateway.lastReload), /"lastReload": \{\n    "at": "[0-9T:.Z-]+",\n    "ok": true,\n    "generation": 2,\n    "errors": 0,\n    "warnings": [0-9]+\n  \}/);
     const line = log.find('configuration reloaded')[0]!;
     assert.equal(line['generation'], 2);
     assert.equal(line['errors'], 0);
@@ -105,6 +109,15 @@ test('a reload whose files do not load, or that --strict refuses, or that leaves
     assert.match(String(broken.problems[0]!.source), /30-broken\.yaml:2$/);
     assert.equal(log.find('config: YAML syntax error')[0]!['resource'], path.join(h.dir, '30-broken.yaml'));
     assert.equal(log.find('configuration reload failed, still serving generation 1')[0]!['level'], 'error');
+    // /config_dump says why.
+    const admin = await startAdmin(() => h.gateway, '127.0.0.1', 0);
+    try {
+      const dump = (await (await fetch(`http://127.0.0.1:${admin.port}/config_dump`)).json()) as { generation: number; lastReload: Record<string, unknown> };
+      assert.equal(dump.generation, 1);
+      assert.deepEqual({ ...dump.lastReload, at: typeof dump.lastReload['at'] }, { at: 'string', ok: false, generation: 1, reason: 'cannot load configuration (1 problem, logged above)', errors: 1, warnings: 0 });
+    } finally {
+      await admin.close();
+    }
     assert.equal((await get(h)).status, 401, 'generation 1 still serves');
     assert.equal((await get(h, { token: good })).status, 200);
     await rm(path.join(h.dir, '30-broken.yaml'));
