@@ -196,8 +196,7 @@ async function serve(argv: string[]): Promise<number> {
     if (stopping) return log.warn('caught and ignored SIGHUP: the gateway is stopping', { signal: 'SIGHUP' });
     if (!gateway) return log.warn('caught and ignored SIGHUP: the gateway is still starting; send it again once it is ready', { signal: 'SIGHUP' });
     log.info('reloading the configuration', { signal: 'SIGHUP' });
-    // The outcome is logged by the reload; a bug in it must not take the process down.
-    gateway.reload().catch((err: unknown) => log.error('configuration reload failed unexpectedly', { err: String(err), stack: (err as Error)?.stack }));
+    void reloadLogged(gateway, log);
   });
   process.on('SIGUSR1', () => log.warn('caught and ignored SIGUSR1: jwtgate logs to stderr, it has no log file to reopen', { signal: 'SIGUSR1' }));
 
@@ -293,6 +292,11 @@ async function serve(argv: string[]): Promise<number> {
   });
 }
 
+/** A reload asked for by a signal or the watch: the reload logs its outcome; a bug in it is logged, never thrown (it would take the process down). */
+async function reloadLogged(gateway: Gateway, log: Logger): Promise<void> {
+  await gateway.reload().catch((err: unknown) => log.error('configuration reload failed unexpectedly', { err: String(err), stack: (err as Error)?.stack }));
+}
+
 /** --watch-config-ms below this is refused: each look walks the folders and stats every file. */
 const MIN_WATCH_MS = 100;
 /** After this many looks in a row that found the files changed again, one warning. */
@@ -317,7 +321,7 @@ function watchConfig(paths: string[], initial: string, everyMs: number, gateway:
       if (now !== applied) {
         applied = now;
         log.info('configuration files changed: reloading', { watchConfigMs: everyMs });
-        await gateway.reload().catch((err: unknown) => log.error('configuration reload failed unexpectedly', { err: String(err), stack: (err as Error)?.stack }));
+        await reloadLogged(gateway, log);
       }
     } else if (++unsettled === UNSETTLED_LOOKS_WARNING) {
       log.warn('configuration files change at every look: no reload until two looks in a row find them the same (is something rewriting them?)', { looks: unsettled, watchConfigMs: everyMs });

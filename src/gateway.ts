@@ -20,7 +20,7 @@ import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenti
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
-import { Metrics, renderKeySetMetrics, renderRefresherRestarts } from './observability/metrics.js';
+import { Metrics, renderConfigGeneration, renderKeySetMetrics, renderRefresherRestarts } from './observability/metrics.js';
 import { silentLogger, ThrottledWarning, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
 import { sourceKey } from './jwks/refresh-scheduler.js';
@@ -252,17 +252,8 @@ export class Gateway {
     this.stopped = true;
     this.http.stopAccepting();
     const start = Date.now();
-    const deadline = start + drainMs;
-    const quietMs = Math.min(DRAIN_QUIET_MS, drainMs);
-    let seen = this.http.requestsSeen;
-    let quietSince = start;
-    while (Date.now() < deadline) {
-      const now = Date.now();
-      if (this.authPending > 0 || this.forwarder.inFlight > 0 || this.http.lingering > 0 || this.http.requestsSeen !== seen) quietSince = now;
-      else if (now - quietSince >= quietMs) break;
-      seen = this.http.requestsSeen;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const busy = () => this.authPending > 0 || this.forwarder.inFlight > 0 || this.http.lingering > 0;
+    await quietOrDeadline(() => this.http.requestsSeen, busy, Math.min(DRAIN_QUIET_MS, drainMs), drainMs, 20);
     const cut = this.authPending + this.forwarder.inFlight;
     if (cut > 0) {
       // Their exchanges end as DRAIN_CLOSED, not as clients that left.
@@ -281,11 +272,12 @@ export class Gateway {
    * Reads the configuration files again and, if they load, applies them without dropping a
    * request: the new snapshot replaces the old by reference, so a request sees one or the other.
    * As Envoy applies an xDS update: the new configuration's remote key sets that are new or come
-   * from a changed source are fetched first, unless their provider sets fastListener (the
-   * listener warm-up; the old configuration serves meanwhile, up to 15 s); new listener ports are
-   * bound; then the swap. Listeners the new configuration drops stop accepting and their open
-   * connections drain (answers say `Connection: close`) for up to 5 s. Unchanged local key sets
-   * keep their cached signature results; remote key sets keep their keys and schedule.
+   * from a changed source are fetched first under staging ids, unless their provider sets
+   * fastListener (the listener warm-up; the old configuration and its key sets serve meanwhile,
+   * up to 15 s); new listener ports are bound; then the swap. Listeners the new configuration
+   * drops stop accepting, and their open connections drain (answers say `Connection: close`) until
+   * quiet, for up to 60 s. Unchanged local key sets keep their cached signature results;
+   * remote key sets from an unchanged source keep their keys and schedule.
    *
    * The running configuration stays, and the result says why, when the files do not load (a YAML
    * or read error), when `strict` is set and a resource has an error, when no listener would be
@@ -448,9 +440,7 @@ export class Gateway {
     this.retiredTables.set(port, table);
     this.retiredPorts.set(port, (this.retiredPorts.get(port) ?? 0) + 1);
     this.retiredListeners++;
-    let timer: NodeJS.Timeout | undefined;
     const close = (): void => {
-      timer = undefined;
       handle.close();
       const left = this.retiredPorts.get(port)! - 1;
       if (left > 0) this.retiredPorts.set(port, left);
@@ -461,21 +451,7 @@ export class Gateway {
       // The key sets only removed listeners still used go KEY_SET_LINGER_MS after the last closes.
       if (--this.retiredListeners === 0 && this.lingeringRefs.size > 0) this.dropLingeringLater();
     };
-    const deadline = Date.now() + RETIRED_DRAIN_MS;
-    let seen = handle.requestsSeen();
-    let quietSince = Date.now();
-    const tick = (): void => {
-      const now = Date.now();
-      if (handle.requestsSeen() !== seen || handle.active() > 0 || handle.lingering() > 0) quietSince = now;
-      seen = handle.requestsSeen();
-      if (now >= deadline || now - quietSince >= DRAIN_QUIET_MS) close();
-      else {
-        timer = setTimeout(tick, 50);
-        timer.unref?.();
-      }
-    };
-    timer = setTimeout(tick, 50);
-    timer.unref?.();
+    void quietOrDeadline(handle.requestsSeen, () => handle.active() > 0 || handle.lingering() > 0, DRAIN_QUIET_MS, RETIRED_DRAIN_MS, 50, true).then(close);
     this.log.info('listener removed: draining its connections', { listenerPort: port });
   }
 
@@ -609,7 +585,7 @@ export class Gateway {
     // The restarts are shown with or without remote key sets (an alert finds 0, not nothing).
     return (
       this.metrics.render() +
-      `# HELP jwtgate_config_generation Generation of the configuration served: 1 at start, one more for each reload applied\n# TYPE jwtgate_config_generation gauge\njwtgate_config_generation ${this.snap.generation}\n` +
+      renderConfigGeneration(this.snap.generation) +
       (sets.length > 0 ? renderKeySetMetrics(sets) : '') +
       renderRefresherRestarts(this.refresher?.restarts ?? 0)
     );
@@ -841,6 +817,28 @@ export class Gateway {
 }
 
 const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
+
+/**
+ * A drain's wait: resolves once nothing is `busy` and no request has arrived (`requests` did not
+ * move) for `quietMs`, or after `deadlineMs`, looking every `everyMs`. Stopping at the first
+ * moment nothing was in flight lost the requests keep-alive clients had already sent.
+ * `unref`: its timers do not keep the process alive.
+ */
+async function quietOrDeadline(requests: () => number, busy: () => boolean, quietMs: number, deadlineMs: number, everyMs: number, unref = false): Promise<void> {
+  const start = Date.now();
+  let seen = requests();
+  let quietSince = start;
+  while (Date.now() < start + deadlineMs) {
+    const now = Date.now();
+    if (busy() || requests() !== seen) quietSince = now;
+    else if (now - quietSince >= quietMs) return;
+    seen = requests();
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, everyMs);
+      if (unref) t.unref();
+    });
+  }
+}
 
 /** A remote key set fetched from the same place the same way as before (`prev`: its previous source, if any). */
 function sameRemoteSource(prev: KeySetSource | undefined, ks: RemoteKeySet): boolean {

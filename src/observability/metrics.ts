@@ -135,6 +135,11 @@ export function renderKeySetMetrics(sets: readonly KeySetMetrics[]): string {
 }
 
 /** The refresher thread's restarts: shown with or without remote key sets (an alert finds 0, not nothing). */
+/** The generation of the configuration served (1 at start, one more for each reload applied). */
+export function renderConfigGeneration(generation: number): string {
+  return `# HELP jwtgate_config_generation Generation of the configuration served: 1 at start, one more for each reload applied\n# TYPE jwtgate_config_generation gauge\njwtgate_config_generation ${generation}\n`;
+}
+
 export function renderRefresherRestarts(refresherRestarts: number): string {
   return `# HELP jwtgate_jwks_refresher_restarts_total Times the JWKS refresher thread died and was restarted\n# TYPE jwtgate_jwks_refresher_restarts_total counter\njwtgate_jwks_refresher_restarts_total ${refresherRestarts}\n`;
 }
