@@ -155,11 +155,6 @@ class UwsExchange implements ClientExchange {
     }
   }
 
-  /**
-   * Registers the abort handler uWS requires before its request callback returns without a
-   * complete response. Called at the end of that callback: a response already finished there
-   * (401s, direct responses) skips the registration (~150 ns per request).
-   */
   /** The exchange is over (answered, or the client left): once. */
   private finish(): void {
     if (this.done) return;
@@ -167,6 +162,11 @@ class UwsExchange implements ClientExchange {
     this.drain.active--;
   }
 
+  /**
+   * Registers the abort handler uWS requires before its request callback returns without a
+   * complete response. Called at the end of that callback: a response already finished there
+   * (401s, direct responses) skips the registration (~150 ns per request).
+   */
   armAbort(): void {
     this.inHandler = false;
     if (this.done) return;
@@ -705,11 +705,6 @@ export class HttpServer {
   /** Bound port of a Gateway listener port. */
   boundPort(configPort: number): number | undefined {
     return this.sockets.get(configPort)?.port;
-  }
-
-  /** Gateway listener ports listening now. */
-  get ports(): number[] {
-    return [...this.sockets.keys()];
   }
 
   /** Stops accepting new connections; requests in flight finish on their open connections. */
