@@ -147,7 +147,7 @@ test('SIGHUP reloads the configuration files without dropping a request in fligh
   }
 });
 
-test('--watch-config-ms: a changed file is reloaded once it has settled, without a signal; a new file in the folder too; a broken one is refused once and not retried until it changes; bad values are usage errors', { timeout: 30_000 }, async () => {
+test('--watch-config-ms: a changed file is reloaded once it has settled, without a signal; a broken one is refused once and not retried until it changes; one rewritten at every look is warned about and reloaded once it stops; bad values are usage errors', { timeout: 30_000 }, async () => {
   const upstream = await slowUpstream(0);
   const dir = config(upstream.port);
   const p = startCli(['serve', '--config', dir, '--port-map', '8080=0', '--host', '127.0.0.1', '--watch-config-ms', '100']);
@@ -172,6 +172,20 @@ test('--watch-config-ms: a changed file is reloaded once it has settled, without
       await new Promise((r) => setTimeout(r, 50));
     }
     assert.equal((await request({ port, path: '/c', host: 'app.example' })).status, 200);
+
+    // A file rewritten at every look never settles: one warning, and no reload until it stops.
+    const text = readFileSync(file, 'utf8');
+    const rewriting = setInterval(() => writeFileSync(file, text), 30);
+    try {
+      const warned = await waitForLogLine(p, 'configuration files change at every look: no reload until two looks in a row find them the same (is something rewriting them?)', 10_000);
+      assert.equal(warned.looks, 20);
+    } finally {
+      clearInterval(rewriting);
+    }
+    for (const deadline = Date.now() + 5_000; !/"msg":"configuration reloaded","generation":4/.test(p.output()); ) {
+      assert.ok(Date.now() < deadline, p.output());
+      await new Promise((r) => setTimeout(r, 50));
+    }
     p.child.kill('SIGTERM');
     assert.equal(await p.exited, 0, p.output());
   } finally {
