@@ -145,8 +145,12 @@ export class Gateway {
    */
   private readonly stagingIds = new Map<string, string>();
   private readonly stagedKeys = new Map<string, readonly ImportedKey[]>();
-  /** Tables of the listeners a reload removed, while their connections drain. */
-  private readonly retiredTables = new Map<number, PortTable>();
+  /**
+   * Listeners a reload removed, by Gateway listener port, while their connections drain: the table
+   * their requests are routed by, and how many drain (a port removed, added back and removed again
+   * can have two; requests carry only the port, so both route by the newer table).
+   */
+  private readonly retired = new Map<number, { table: PortTable; listeners: number }>();
   /** The reload running, and whether another was asked for meanwhile (SIGHUP twice: one more after it). */
   private reloading: Promise<ReloadResult> | undefined;
   private reloadQueued: Promise<ReloadResult> | undefined;
@@ -423,10 +427,6 @@ export class Gateway {
     return this.noteReload({ ok: true, generation, problems: snapshot.problems, listenersAdded: added, listenersRemoved: removed });
   }
 
-  /** Listeners a reload removed that still drain, per Gateway listener port (a port removed, added back and removed again can have two). */
-  private readonly retiredPorts = new Map<number, number>();
-  private retiredListeners = 0;
-
   /**
    * A listener the new configuration does not have: stops accepting; its open connections keep
    * being served by `table` with `Connection: close`, and close once none of its requests has
@@ -435,21 +435,13 @@ export class Gateway {
   private retirePort(port: number, table: PortTable): void {
     const handle = this.http.retire(port);
     if (!handle) return;
-    // Requests carry the Gateway listener port: two removed listeners of one port both route by
-    // the newer's table (of the configuration before this reload).
-    this.retiredTables.set(port, table);
-    this.retiredPorts.set(port, (this.retiredPorts.get(port) ?? 0) + 1);
-    this.retiredListeners++;
+    this.retired.set(port, { table, listeners: (this.retired.get(port)?.listeners ?? 0) + 1 });
     const close = (): void => {
       handle.close();
-      const left = this.retiredPorts.get(port)! - 1;
-      if (left > 0) this.retiredPorts.set(port, left);
-      else {
-        this.retiredPorts.delete(port);
-        this.retiredTables.delete(port);
-      }
+      const r = this.retired.get(port)!;
+      if (--r.listeners === 0) this.retired.delete(port);
       // The key sets only removed listeners still used go KEY_SET_LINGER_MS after the last closes.
-      if (--this.retiredListeners === 0 && this.lingeringRefs.size > 0) this.dropLingeringLater();
+      if (this.retired.size === 0 && this.lingeringRefs.size > 0) this.dropLingeringLater();
     };
     void quietOrDeadline(handle.requestsSeen, () => handle.active() > 0 || handle.lingering() > 0, DRAIN_QUIET_MS, RETIRED_DRAIN_MS, 50, true).then(close);
     this.log.info('listener removed: draining its connections', { listenerPort: port });
@@ -514,7 +506,7 @@ export class Gateway {
     if (dropped.length) this.verifier.dropKeySets(dropped);
     if (gone.length) this.dropLingeringLater();
     this.keySetRefs = refs;
-    const tables = [...snapshot.ports.values(), ...this.retiredTables.values()];
+    const tables = [...snapshot.ports.values(), ...[...this.retired.values()].map((r) => r.table)];
     this.rematchPorts = new Set(tables.filter(matchesOnHeadersOrQuery).map((t) => t.port));
     this.edgePorts = new Set(tables.filter(matchesOnEdgeHeaders).map((t) => t.port));
     this.snap = snapshot;
@@ -610,7 +602,7 @@ export class Gateway {
     this.lingerTimer = setTimeout(() => {
       this.lingerTimer = undefined;
       // Re-armed by the last removed listener's close; a reload's install may take them back.
-      if (this.retiredListeners > 0) return;
+      if (this.retired.size > 0) return;
       if (this.reloading) return this.dropLingeringLater();
       const ids = [...this.lingeringRefs.keys()].filter((id) => !this.keySetRefs.has(id));
       this.lingeringRefs.clear();
@@ -635,7 +627,7 @@ export class Gateway {
   /** The route for `req`, or the catalogue code to answer with. */
   private route(listenerPort: number, req: GatewayRequest): CompiledRoute | ErrorCode {
     // A listener a reload removed serves its open connections by its last table while it drains.
-    const table = this.snap.ports.get(listenerPort) ?? this.retiredTables.get(listenerPort);
+    const table = this.snap.ports.get(listenerPort) ?? this.retired.get(listenerPort)?.table;
     const match = table && selectRoute(table, req);
     if (!match) return 'ROUTE_NOT_FOUND';
     if (match.listener.invalid !== undefined || match.route.invalid !== undefined) return 'ROUTE_CONFIG_INVALID';
