@@ -705,7 +705,8 @@ export class Gateway {
     // The client went away during an asynchronous JWT check: counted and logged like one that
     // goes away at the upstream.
     if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
-    if (!outcome.ok) return this.deny(ex, outcome.code, req);
+    // Envoy applies the route's response header rules to jwt_authn's local reply too.
+    if (!outcome.ok) return this.deny(ex, outcome.code, req, route);
     // jwt_authn's metadata holds the payload of the last token verified, by this run or one
     // before a new match.
     const claims = outcome.claims ?? claimsBefore;
@@ -743,15 +744,15 @@ export class Gateway {
   private forward(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange, claims: Claims | undefined, jwtDisabled: boolean): void {
     const rbac = route.auth.rbac;
     // request.time is when the request arrived (Envoy: the stream's start), not after a JWKS wait.
-    if (rbac !== undefined && !rbacAllows(rbac, req, claims, jwtDisabled, Date.now() - (performance.now() - ex.startedAt))) return this.deny(ex, 'RBAC_DENIED', req);
+    if (rbac !== undefined && !rbacAllows(rbac, req, claims, jwtDisabled, Date.now() - (performance.now() - ex.startedAt))) return this.deny(ex, 'RBAC_DENIED', req, route);
     // Envoy's weighted_clusters draw at random per request (a counter shared by every route
     // could fall into step with the traffic mix and send a rule's every request to one backend).
     const backend = pickBackend(route, route.backends.length > 1 ? Math.floor(Math.random() * route.totalWeight) : 0);
     // No backend: the share of a backendRef that does not resolve (Envoy: cluster not found, 500
     // and no body), or every weight is 0.
-    if (!backend) return this.deny(ex, route.totalWeight > 0 ? 'BACKEND_NOT_RESOLVED' : 'ROUTE_CONFIG_INVALID', req);
+    if (!backend) return this.deny(ex, route.totalWeight > 0 ? 'BACKEND_NOT_RESOLVED' : 'ROUTE_CONFIG_INVALID', req, route);
     // The access log needs the request; without it no per-request closure is made.
-    this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone);
+    this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, route.headerMutation);
   }
 
   private readonly onProxyDone = (outcome: ProxyOutcome): string => {
@@ -793,8 +794,9 @@ export class Gateway {
     });
   }
 
-  private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest): void {
-    sendError(ex, code, req);
+  /** A local reply; on a matched `route`, with its response header rules, as Envoy applies them to local replies. */
+  private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest, route?: CompiledRoute): void {
+    sendError(ex, code, req, undefined, route?.headerMutation?.response);
     this.record(code, req, ex);
   }
 

@@ -7,7 +7,9 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
 import { JWT_METADATA } from '../auth/rbac.js';
-import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyLevel } from '../routing/policy-attachment.js';
+import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyHeaders, type PolicyLevel } from '../routing/policy-attachment.js';
+import { policyOps, routeLevelOps, type RouteHeaderMutation } from '../proxy/header-mutation.js';
+import { utf8AsLatin1 } from '../proxy/header-rules.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
 import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
 import { resolveBackendTls } from './backend-tls.js';
@@ -183,6 +185,9 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       weight,
       ...(jwtAuth ? { jwtAuth } : {}),
       ...(m.rbac ? { rbac: m.rbac } : {}),
+      ...(m.headerModifiers
+        ? { headerModifiers: { request: m.headerModifiers.request ? policyOps(m.headerModifiers.request, utf8AsLatin1) : [], response: m.headerModifiers.response ? policyOps(m.headerModifiers.response, identity) : [] } }
+        : {}),
       ...(invalid !== undefined ? { invalid } : {}),
     };
     const st: PolicyState = { model: m, attached, targetsFound: 0, referencedByFilter: false, won: false, lost: false, ancestors: new Set(), unserved: [] };
@@ -1026,6 +1031,8 @@ function compileRoutes(
     if (invalid !== undefined) replaced(rkey, rule.index, invalid);
     const auth: RouteAuth = invalid !== undefined ? NO_AUTH : fold.auth;
     const claimHeaders = auth.jwt.flatMap((e) => e.sanitizeHeaders);
+    // kgateway replaces an invalid rule with a direct response and clears its header rules.
+    const headerMutation = invalid !== undefined ? undefined : routeHeaderMutation(rule, fold.headers);
     for (const m of rule.matches) {
       const route: CompiledRoute = {
         id: `${rkey}/${rule.index}/${m.index}`,
@@ -1039,6 +1046,7 @@ function compileRoutes(
         claimHeaders,
         backends: rs.backends,
         totalWeight: rs.totalWeight,
+        ...(headerMutation !== undefined ? { headerMutation } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };
       out.push({ route, createdMs, nsName: rkey, ruleIndex: rule.index, matchIndex: m.index });
@@ -1046,6 +1054,26 @@ function compileRoutes(
   }
   cache.set(cacheKey, out);
   return out;
+}
+
+function identity(v: string): string {
+  return v;
+}
+
+/**
+ * A route's header rules: on the request, the TrafficPolicies' (Envoy's header_mutation filter,
+ * in the route stage) and then the rule's RequestHeaderModifier (the router's own, last); on the
+ * response, the rule's ResponseHeaderModifier (the router's, as the head comes) and then the
+ * policies' (the filter's encode side). Undefined when there are none.
+ */
+function routeHeaderMutation(rule: RuleModel, policies: PolicyHeaders | undefined): RouteHeaderMutation | undefined {
+  const request = [...(policies?.request ?? []), ...(rule.requestHeaderModifier ? routeLevelOps(rule.requestHeaderModifier, utf8AsLatin1) : [])];
+  const response = [...(rule.responseHeaderModifier ? routeLevelOps(rule.responseHeaderModifier, identity) : []), ...(policies?.response ?? [])];
+  if (request.length === 0 && response.length === 0) return undefined;
+  const origins = [...(policies?.origins ?? [])];
+  if (rule.requestHeaderModifier) origins.push('RequestHeaderModifier');
+  if (rule.responseHeaderModifier) origins.push('ResponseHeaderModifier');
+  return { request, response, origins };
 }
 
 function resolveBackendRef(

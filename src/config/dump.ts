@@ -39,6 +39,17 @@ function routeDump(r: CompiledRoute): object {
     },
     backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
     totalWeight: r.totalWeight,
+    // Header rules by operation and name, in the order they apply; their values are left out
+    // (a rule may set a credential for the upstream).
+    ...(r.headerMutation
+      ? {
+          headerRules: {
+            request: r.headerMutation.request.map((o) => `${o.op} ${o.name}`),
+            response: r.headerMutation.response.map((o) => `${o.op} ${o.name}`),
+            from: [...r.headerMutation.origins],
+          },
+        }
+      : {}),
     ...(r.invalid !== undefined ? { invalid: r.invalid } : {}),
   };
 }

@@ -8,6 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import type { ConfigProblem } from '../errors.js';
 import type { RemoteTlsSpec } from '../types.js';
 import type { Matcher } from '../routing/regex.js';
+import type { RouteHeaderMutation } from '../proxy/header-mutation.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -101,6 +102,8 @@ export interface CompiledRoute {
   readonly backends: readonly WeightedBackend[];
   /** Sum of weights (0 = no backend: 500). */
   readonly totalWeight: number;
+  /** Header rules (RequestHeaderModifier / ResponseHeaderModifier filters, TrafficPolicy headerModifiers). */
+  readonly headerMutation?: RouteHeaderMutation;
   /** Set when this route carries an invalid policy/backend: answered with ROUTE_CONFIG_INVALID. */
   readonly invalid?: string;
 }

@@ -7,7 +7,9 @@ import type { ConfigProblem } from '../errors.js';
 import { compileAnchored, overApproximation, type Matcher } from '../routing/regex.js';
 import type { PathMatch, ValueMatch } from './snapshot.js';
 import type { RawResource } from './resource.js';
+import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
 import { any, enumOf, int, list, obj, ParseCtx, SENSITIVE_NAME, str, type Infer } from './schema.js';
+import { gatewayHeaderFilter } from './validate-header-filter.js';
 import {
   checkBackendRef,
   documentSchema,
@@ -87,9 +89,23 @@ const filter = obj(
   {
     type: str({ min: 1 }),
     extensionRef: obj({ group: group(), kind: kind(), name: objectName() }).optional(),
+    requestHeaderModifier: gatewayHeaderFilter('RequestHeaderModifier', 'request').optional(),
+    responseHeaderModifier: gatewayHeaderFilter('ResponseHeaderModifier', 'response').optional(),
   },
   { unknown: 'allow' },
 );
+
+/** Gateway API's filter types and the field each one's configuration goes in. */
+const FILTER_FIELDS: Readonly<Record<string, string>> = {
+  RequestHeaderModifier: 'requestHeaderModifier',
+  ResponseHeaderModifier: 'responseHeaderModifier',
+  RequestMirror: 'requestMirror',
+  RequestRedirect: 'requestRedirect',
+  URLRewrite: 'urlRewrite',
+  ExtensionRef: 'extensionRef',
+  CORS: 'cors',
+  ExternalAuth: 'externalAuth',
+};
 
 const backendRef = obj(
   {
@@ -146,6 +162,9 @@ export interface RuleModel {
   /** Names of TrafficPolicies referenced by ExtensionRef filters, in filter order. */
   readonly policyFilters: readonly { readonly name: string; readonly path: string }[];
   readonly backendRefs: readonly BackendRefModel[];
+  /** RequestHeaderModifier / ResponseHeaderModifier filters (at most one of each). */
+  readonly requestHeaderModifier?: HeaderFilterSpec;
+  readonly responseHeaderModifier?: HeaderFilterSpec;
   /** Set when the rule has an error: its routes answer 500 (kgateway RouteRuleReplaced). */
   readonly invalid?: string;
 }
@@ -271,18 +290,39 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
 
   // filters
   const policyFilters: { name: string; path: string }[] = [];
+  let requestHeaderModifier: HeaderFilterSpec | undefined;
+  let responseHeaderModifier: HeaderFilterSpec | undefined;
   if (r.filters !== undefined) {
     if (!Array.isArray(r.filters)) cx.error(`${p}.filters`, 'Invalid value: must be a list');
     else {
       if (r.filters.length > 16) cx.error(`${p}.filters`, `Too many: ${r.filters.length}: must have at most 16 items`);
+      const seenTypes = new Set<string>();
       r.filters.forEach((rf, j) => {
         const fp = `${p}.filters[${j}]`;
         // A null item: the API server refuses the route (list items must be objects); here the rule answers 500.
         if (rf === null || rf === undefined) return void cx.error(fp, 'Invalid value: null: list items must not be empty');
         const f = filter.parse(rf, fp, cx);
         if (!f || f.type === undefined) return;
+        // The CRD's rules: a filter's configuration is in the field its type names, and no other.
+        for (const [t, field] of Object.entries(FILTER_FIELDS)) {
+          const set = (rf as Record<string, unknown>)[field] !== undefined && (rf as Record<string, unknown>)[field] !== null;
+          if (t === f.type && !set && t !== 'ExtensionRef') cx.error(`${fp}.${field}`, `Required value: filter.${field} must be specified for ${t} filter.type`);
+          if (t !== f.type && set) cx.error(`${fp}.${field}`, `Forbidden: filter.${field} must be nil if the filter.type is not ${t}`);
+        }
+        if ((f.type === 'RequestHeaderModifier' || f.type === 'ResponseHeaderModifier' || f.type === 'RequestRedirect' || f.type === 'URLRewrite') && seenTypes.has(f.type)) {
+          cx.error(`${p}.filters`, `Invalid value: ${f.type} filter cannot be repeated`);
+        }
+        seenTypes.add(f.type);
+        if (f.type === 'RequestHeaderModifier') {
+          requestHeaderModifier = f.requestHeaderModifier;
+          return;
+        }
+        if (f.type === 'ResponseHeaderModifier') {
+          responseHeaderModifier = f.responseHeaderModifier;
+          return;
+        }
         if (f.type !== 'ExtensionRef') {
-          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
+          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
           return;
         }
         if (!f.extensionRef) {
@@ -345,6 +385,8 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     matches,
     policyFilters,
     backendRefs,
+    ...(requestHeaderModifier !== undefined ? { requestHeaderModifier } : {}),
+    ...(responseHeaderModifier !== undefined ? { responseHeaderModifier } : {}),
     ...(invalid !== undefined ? { invalid } : {}),
   };
 }

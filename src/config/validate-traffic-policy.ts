@@ -1,11 +1,14 @@
 // TrafficPolicy (gateway.kgateway.dev/v1alpha1): targets (targetRefs / targetSelectors),
-// `jwtAuth` (spec §2.1-2.2) and `rbac` (§2.3, its expressions compiled by auth/rbac.ts). Other policy fields are recognised and reported as ignored; a
+// `jwtAuth` (spec §2.1-2.2), `rbac` (§2.3, its expressions compiled by auth/rbac.ts) and
+// `headerModifiers`. Other policy fields are recognised and reported as ignored; a
 // misspelt field gets a "did you mean". Reference resolution happens in compile.ts.
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { compileExpression, JWT_METADATA, type CompiledExpression } from '../auth/rbac.js';
+import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
 import { enumOf, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
+import { kgatewayHeaderFilter } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
 /**
@@ -27,7 +30,6 @@ const REFUSED: Readonly<Record<string, string>> = {
   extProc: 'requests its external processor would deny or change',
   ai: 'requests its prompt guard or AI settings would deny or change',
   directResponse: 'requests it would answer itself, to the backend',
-  headerModifiers: 'requests and responses without the headers it adds, sets or removes (such as an identity header a client sent)',
   transformation: 'requests and responses it would rewrite',
   urlRewrite: 'requests to the path or host it would rewrite',
 };
@@ -80,12 +82,28 @@ const rbac = obj({
   }),
 });
 
+// kgateway's HeaderModifiers (shared.HeaderModifiers): Envoy's header_mutation filter, per route,
+// in the route stage (after the JWT and RBAC filters, before the router).
+const headerModifiers = obj(
+  {
+    request: kgatewayHeaderFilter('headerModifiers.request', 'request').optional(),
+    response: kgatewayHeaderFilter('headerModifiers.response', 'response').optional(),
+  },
+  {
+    refused: {
+      filterStage:
+        'filterStage is not supported by this jwtgate version (its header rules run after the JWT and rbac checks, kgateway\'s default stage): the policy is rejected so that its routes fail closed (500) instead of changing headers at another point',
+    },
+  },
+);
+
 const spec = obj(
   {
     targetRefs: list(policyTargetRef, { min: 1, max: 16 }).optional(),
     targetSelectors: list(targetSelector, { min: 1, max: 16 }).optional(),
     jwtAuth: jwtAuth.optional(),
     rbac: rbac.optional(),
+    headerModifiers: headerModifiers.optional(),
   },
   {
     legacy: {
@@ -122,6 +140,8 @@ export interface TrafficPolicyModel {
   readonly jwtAuth?: { readonly kind: 'extension'; readonly namespace: string; readonly name: string } | { readonly kind: 'disable' };
   /** `rbac`, when set and every expression compiled (else the policy is invalid). */
   readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[]; readonly readsClaims: boolean };
+  /** `headerModifiers`, when set (an empty one changes nothing and is left out). */
+  readonly headerModifiers?: { readonly request?: HeaderFilterSpec; readonly response?: HeaderFilterSpec };
   readonly valid: boolean;
   readonly error?: string;
 }
@@ -209,6 +229,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     unservedTargets,
     ...(jwt !== undefined ? { jwtAuth: jwt } : {}),
     ...(rbacModel !== undefined ? { rbac: rbacModel } : {}),
+    ...(s?.headerModifiers !== undefined ? { headerModifiers: s.headerModifiers } : {}),
     valid: cx.errors === 0,
   };
 }

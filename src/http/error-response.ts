@@ -6,6 +6,7 @@
 
 import { ERRORS, type ErrorCode } from '../errors.js';
 import type { ClientExchange, GatewayRequest } from './exchange.js';
+import { applyHeaderOps, type HeaderOp } from '../proxy/header-mutation.js';
 
 const MAX_REALM_PATH_BYTES = 256;
 const TEXT_PLAIN: readonly string[] = Object.freeze(['content-type', 'text/plain']);
@@ -27,10 +28,15 @@ export function wwwAuthenticateFor(code: ErrorCode, req: GatewayRequest): string
 
 /** Sends the catalogue reply for `code`. `req` may be undefined before the request is parsed. */
 /** `body`: another wording of the code's catalogue body (an upstream failure's reset reason). */
-export function sendError(exchange: ClientExchange, code: ErrorCode, req?: GatewayRequest, body?: string): void {
+export function sendError(exchange: ClientExchange, code: ErrorCode, req?: GatewayRequest, body?: string, responseOps?: readonly HeaderOp[]): void {
   const info = ERRORS[code];
   const www = req && wwwAuthenticateFor(code, req);
   const text = body ?? info.body;
   // Envoy's local reply with an empty body has no content-type.
-  exchange.respond(info.status, www !== undefined ? ['content-type', 'text/plain', 'www-authenticate', www] : text === '' ? NO_HEADERS : TEXT_PLAIN, text);
+  const headers = www !== undefined ? ['content-type', 'text/plain', 'www-authenticate', www] : text === '' ? NO_HEADERS : TEXT_PLAIN;
+  if (responseOps === undefined || responseOps.length === 0) return exchange.respond(info.status, headers, text);
+  // The matched route's response header rules, which Envoy applies to local replies too.
+  const edited = headers.slice();
+  applyHeaderOps(edited, responseOps, true);
+  exchange.respond(info.status, edited, text);
 }

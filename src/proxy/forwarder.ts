@@ -11,6 +11,7 @@ import { ERRORS, type ErrorCode } from '../errors.js';
 import type { ClientExchange, GatewayRequest } from '../http/exchange.js';
 import { sendError } from '../http/error-response.js';
 import type { BackendTarget } from '../config/snapshot.js';
+import { applyHeaderOps, type HeaderOp, type RouteHeaderMutation } from './header-mutation.js';
 import { clientResponseHeaders, upstreamRequestHeaders, upstreamTarget } from './header-rules.js';
 import { RequestBody, type RequestBodyOwner } from './request-body.js';
 import { classifyUpstreamError, nameDoesNotResolve, NO_HEALTHY_UPSTREAM, upstreamErrorReason, upstreamUnavailableBody } from './upstream-errors.js';
@@ -196,16 +197,19 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   private handedOver = false;
   private onConnection = false;
   private readonly onDone: ((outcome: ProxyOutcome) => void) | undefined;
+  /** The route's response header rules: on the upstream's head, and on a local reply given here. */
+  private readonly responseOps: readonly HeaderOp[] | undefined;
   private abortUpstream: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private finished = false;
   private drainCb: (() => void) | null = null;
 
-  constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined) {
+  constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined, responseOps: readonly HeaderOp[] | undefined) {
     this.counters = counters;
     this.client = client;
     this.endpoint = endpoint;
     this.onDone = onDone;
+    this.responseOps = responseOps;
   }
 
   /** Counts this request against `ep`'s connections and queue until the exchange ends. */
@@ -288,6 +292,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
       this.stopUpstream(BAD_TRANSFER_ENCODING);
       return true;
     }
+    // The route's response rules (Envoy's router applies them to the upstream's head).
+    if (this.responseOps !== undefined) applyHeaderOps(headers, this.responseOps, true);
     this.resumeUpstream = resume;
     this.status = statusCode;
     this.responseStarted = true;
@@ -368,7 +374,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
       else this.client.abortAfterHead();
     } else {
       this.status = ERRORS[code].status;
-      sendError(this.client, code, undefined, body);
+      // Envoy applies the route's response rules to the router's local replies too.
+      sendError(this.client, code, undefined, body, this.responseOps);
     }
     this.finish(code);
   }
@@ -453,11 +460,11 @@ export class Forwarder {
    * `onDone` is called exactly once, when the exchange is over (response complete, failed, or
    * the client went away).
    */
-  forward(req: GatewayRequest, target: BackendTarget, client: ClientExchange, onDone?: (outcome: ProxyOutcome) => void): void {
+  forward(req: GatewayRequest, target: BackendTarget, client: ClientExchange, onDone?: (outcome: ProxyOutcome) => void, mutation?: RouteHeaderMutation): void {
     this.counters.requests++;
     this.counters.inFlight++;
     const endpoint = this.closed ? null : this.pick(target);
-    const ex = new ProxyExchange(this.counters, client, endpoint === null ? '' : endpoint.key, onDone);
+    const ex = new ProxyExchange(this.counters, client, endpoint === null ? '' : endpoint.key, onDone, mutation?.response);
     if (client.done) {
       ex.onClientAbort();
       return;
@@ -483,6 +490,9 @@ export class Forwarder {
       ex.fail('REQUEST_INVALID');
       return;
     }
+    // The route's request rules, last, as Envoy's router applies them (after every filter and
+    // the connection manager's own fields).
+    if (mutation !== undefined && mutation.request.length > 0) applyHeaderOps(headers, mutation.request, false);
     if (endpoint.active >= this.maxActive) {
       ex.fail('UPSTREAM_OVERFLOW');
       return;

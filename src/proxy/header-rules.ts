@@ -150,7 +150,7 @@ const NOT_TARGET_PLAIN = /[^\x21-\x7e]/;
 const TARGET_REFUSED = /[\x00-\x20\x7f]/;
 
 /** UTF-8 bytes of `s` as a latin1 string, so undici's latin1 header write emits UTF-8. */
-function utf8AsLatin1(s: string): string {
+export function utf8AsLatin1(s: string): string {
   return Buffer.from(s, 'utf8').toString('latin1');
 }
 

@@ -7,10 +7,12 @@
 // is enabled by whichever level names its extension, so DIFFERENT extensions at different
 // levels all run (an AND, filter-name order) and the SAME extension runs once. `disable` on
 // any effective level skips every JWT filter. `rbac` is folded on its own: one Envoy filter, so
-// the most specific level's replaces the others.
+// the most specific level's replaces the others. `headerModifiers` too: Envoy's header_mutation
+// filter applies the per-route config of every level that has one, the most specific first.
 
 import type { CompiledExpression, RbacPolicy } from '../auth/rbac.js';
 import type { JwtExtension, RouteAuth } from '../config/snapshot.js';
+import type { HeaderOp } from '../proxy/header-mutation.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
@@ -24,6 +26,8 @@ export interface AttachedPolicy {
   readonly weight: number;
   readonly jwtAuth?: { readonly kind: 'extension'; readonly ext: JwtExtension } | { readonly kind: 'disable' };
   readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[]; readonly readsClaims: boolean };
+  /** `headerModifiers`, as operations in the order kgateway's header_mutation config lists them. */
+  readonly headerModifiers?: { readonly request: readonly HeaderOp[]; readonly response: readonly HeaderOp[] };
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
 }
@@ -33,8 +37,16 @@ export interface LevelPolicies {
   readonly policies: readonly AttachedPolicy[];
 }
 
+/** The TrafficPolicy header rules of a route, in the order they apply, and the policies they come from. */
+export interface PolicyHeaders {
+  readonly request: readonly HeaderOp[];
+  readonly response: readonly HeaderOp[];
+  readonly origins: readonly string[];
+}
+
 export interface FoldResult {
   readonly auth: RouteAuth;
+  readonly headers?: PolicyHeaders;
   /** Policy ids whose jwtAuth or rbac is effective on this route. */
   readonly effective: readonly string[];
   /** Policy ids with jwtAuth or rbac that lost it (to an older policy in the level, or a more specific level) and have nothing effective. */
@@ -63,7 +75,7 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
 }
 
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
-function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
+function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac' | 'headerModifiers', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
   const winners = new Map<PolicyLevel, AttachedPolicy>();
   for (const l of levels) {
     const candidates = l.policies.filter((p) => p[field] !== undefined && p.invalid === undefined);
@@ -105,8 +117,40 @@ function foldRbac(levels: readonly LevelPolicies[], overridden: Set<string>): { 
   return won ? { rbac: won, attached } : undefined;
 }
 
+/**
+ * `headerModifiers`: kgateway's header_mutation filter. The route side merges into one route
+ * config (the most specific level's wins); the listener's (virtual host) and the Gateway's (route
+ * configuration) per-filter configs apply as well, after it (Envoy's default order, most specific
+ * first, so a less specific level's rule on the same name comes last).
+ */
+function foldHeaders(levels: readonly LevelPolicies[], overridden: Set<string>): { headers: PolicyHeaders; attached: string[] } | undefined {
+  const winners = levelWinners(levels, 'headerModifiers', overridden);
+  const request: HeaderOp[] = [];
+  const response: HeaderOp[] = [];
+  const origins: string[] = [];
+  let routeSide = false;
+  for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
+    const p = winners.get(level);
+    if (!p) continue;
+    if (level !== 'Listener' && level !== 'Gateway') {
+      if (routeSide) {
+        overridden.add(p.id);
+        continue;
+      }
+      routeSide = true;
+    }
+    request.push(...p.headerModifiers!.request);
+    response.push(...p.headerModifiers!.response);
+    origins.push(`${p.id}@${level}`);
+  }
+  if (origins.length === 0) return undefined;
+  return { headers: { request, response, origins }, attached: origins.map((o) => o.slice(0, o.lastIndexOf('@'))) };
+}
+
 export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
   const overridden = new Set<string>();
+  const headers = foldHeaders(levels, overridden);
+  const withHeaders = headers ? { headers: headers.headers } : {};
   const rbac = foldRbac(levels, overridden);
   const winners = levelWinners(levels, 'jwtAuth', overridden);
   // Route side: the most specific level wins the merged route config.
@@ -123,15 +167,16 @@ export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : [])])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : [])])];
   for (const id of effectiveIds) overridden.delete(id);
   const withRbac = rbac ? { rbac: rbac.rbac } : {};
-  if (effective.length === 0) return { auth: rbac ? { ...NO_AUTH, ...withRbac } : NO_AUTH, effective: effectiveIds, overridden: [...overridden] };
+  if (effective.length === 0) return { auth: rbac ? { ...NO_AUTH, ...withRbac } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };
 
   const disabling = effective.filter((e) => e.p.jwtAuth!.kind === 'disable');
   if (disabling.length > 0) {
     return {
       auth: { jwt: [], origins: disabling.map((e) => `${e.p.id}@${e.level}`), disabled: true, ...withRbac },
+      ...withHeaders,
       effective: effectiveIds,
       overridden: [...overridden],
     };
@@ -145,6 +190,7 @@ export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
   const entries = [...byExt.values()].sort((a, b) => (a.ext.filterName < b.ext.filterName ? -1 : a.ext.filterName > b.ext.filterName ? 1 : 0));
   return {
     auth: { jwt: entries.map((x) => x.ext), origins: entries.map((x) => x.origin), disabled: false, ...withRbac },
+    ...withHeaders,
     effective: effectiveIds,
     overridden: [...overridden],
   };

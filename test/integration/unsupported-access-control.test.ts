@@ -31,7 +31,7 @@ before(async () => {
         route('cors', '/anything/cors') +
         policy('cors-only', 'cors', `  cors:\n    allowOrigins: ['https://example.com']`) +
         route('strip', '/anything/strip') +
-        policy('strip-identity', 'strip', `  headerModifiers:\n    request:\n      remove: [x-user-id]`) +
+        policy('strip-identity', 'strip', `  transformation:\n    request:\n      remove: [x-user-id]`) +
         route('limit', '/anything/limit') +
         policy('size-limit', 'limit', `  buffer:\n    maxRequestSize: 1Ki`) +
         route('blocked', '/anything/blocked') +
@@ -58,7 +58,7 @@ test('basicAuth fails closed the same way', async () => {
   assert.equal(h.echo.received.length, n);
 });
 
-test('fields that deny, answer or change what reaches the upstream (headerModifiers removing an identity header, a buffer size limit, a directResponse) fail closed too: skipped, the upstream got the client\'s x-user-id, the oversized body, the blocked path', async () => {
+test('fields that deny, answer or change what reaches the upstream (a transformation removing an identity header, a buffer size limit, a directResponse) fail closed too: skipped, the upstream got the client\'s x-user-id, the oversized body, the blocked path', async () => {
   const n = h.echo.received.length;
   for (const [path, name] of [['/anything/strip', 'strip-identity'], ['/anything/limit', 'size-limit'], ['/anything/blocked', 'blocked']] as const) {
     const res = await request({ port: h.port, path, method: 'POST', body: 'x'.repeat(8192), headers: { host: 'www.example.com', 'x-user-id': 'admin' } });

@@ -1,0 +1,94 @@
+// Gateway API's HTTPHeaderFilter (the RequestHeaderModifier and ResponseHeaderModifier HTTPRoute
+// filters) and kgateway's TrafficPolicy `headerModifiers.request` / `.response`, which take the
+// same shape with kgateway's own limits. Both reach Envoy as header rules whose values are
+// substitution format strings (kgateway copies them verbatim): `%%` is a literal `%`, and a
+// command operator (`%REQ(x)%`, `%DOWNSTREAM_REMOTE_ADDRESS%`) is not evaluated here, so it is
+// refused, as is a lone `%`, which Envoy refuses.
+
+import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
+import { UNMUTABLE, UNMUTABLE_RESPONSE } from '../proxy/header-mutation.js';
+import { list, obj, str, type ParseCtx, type Schema } from './schema.js';
+import { headerName } from './validate-common.js';
+
+/** kgateway's HTTPHeader value pattern (TrafficPolicy headerModifiers): printable ASCII words separated by one space or tab. */
+const KGATEWAY_VALUE = /^[!-~]+([\t ]?[!-~]+)*$/;
+/** A field value Envoy's header rules refuse (NUL, CR, LF) or the upstream client refuses (other controls, DEL). */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+const COMMAND = /^%([A-Z][A-Z0-9_]*)(\([^)]*\))?(:[0-9]+)?%/;
+
+/**
+ * The value Envoy's substitution formatter gives for `v` when it holds no command operator
+ * (`%%` → `%`), or undefined after reporting why it cannot be served.
+ */
+export function literalHeaderValue(v: string, path: string, cx: ParseCtx): string | undefined {
+  if (CONTROL.test(v)) {
+    cx.error(path, 'Invalid value: a header value may not hold control characters (CR, LF, NUL and the like)');
+    return undefined;
+  }
+  if (!v.includes('%')) return v;
+  let out = '';
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i]!;
+    if (c !== '%') {
+      out += c;
+      continue;
+    }
+    if (v[i + 1] === '%') {
+      out += '%';
+      i++;
+      continue;
+    }
+    const m = COMMAND.exec(v.slice(i));
+    if (m) {
+      cx.error(path, `Invalid value: ${m[0]} is an Envoy command operator, which jwtgate does not evaluate (kgateway passes header values to Envoy as format strings); write %% for a literal %`);
+    } else {
+      cx.error(path, `Invalid value: a % at position ${i} starts no Envoy command operator, and Envoy refuses the value ("Couldn't find valid command"): write %% for a literal %`);
+    }
+    return undefined;
+  }
+  return out;
+}
+
+export type HeaderSide = 'request' | 'response';
+
+type Header = { readonly name: string; readonly value: string };
+
+/** Only the items that passed (an item with a refused name or value is reported, and its resource or rule invalid). */
+function complete(f: { set?: readonly Header[]; add?: readonly Header[]; remove?: readonly string[] }): HeaderFilterSpec {
+  const ok = (h: Header): boolean => typeof h.name === 'string' && typeof h.value === 'string';
+  return { set: (f.set ?? []).filter(ok), add: (f.add ?? []).filter(ok), remove: (f.remove ?? []).filter((n) => typeof n === 'string') };
+}
+
+function mutableName(flavor: string, side: HeaderSide): Schema<string> {
+  const refused = side === 'request' ? UNMUTABLE : UNMUTABLE_RESPONSE;
+  return headerName(256).check((name, path, cx) => {
+    const why = refused[name.toLowerCase()];
+    if (why !== undefined) cx.error(path, `Forbidden: ${flavor} may not change the ${name.toLowerCase()} header here: ${why}`);
+  });
+}
+
+/** Gateway API HTTPHeaderFilter: set/add by name (`listType=map`, exact duplicates refused), remove (`listType=set`). */
+export function gatewayHeaderFilter(what: string, side: HeaderSide): Schema<HeaderFilterSpec> {
+  const header = obj({ name: mutableName(what, side), value: str({ min: 1, max: 4096 }).map(literalHeaderValue) });
+  return obj({
+    set: list(header, { max: 16, uniqueKey: (h) => h.name, uniqueKeyName: 'name' }).optional(),
+    add: list(header, { max: 16, uniqueKey: (h) => h.name, uniqueKeyName: 'name' }).optional(),
+    remove: list(mutableName(what, side), { max: 16, uniqueKey: (n) => n }).optional(),
+  }).map(complete);
+}
+
+/** kgateway's HeaderModifiers side: lists without a uniqueness key, values by kgateway's pattern; `secretRef` values are not read here. */
+export function kgatewayHeaderFilter(what: string, side: HeaderSide): Schema<HeaderFilterSpec> {
+  const header = obj(
+    {
+      name: mutableName(what, side),
+      value: str({ min: 1, max: 4096, pattern: KGATEWAY_VALUE, patternHint: 'must be printable ASCII, words separated by one space or tab' }).map(literalHeaderValue),
+    },
+    { refused: { secretRef: 'secretRef (a header value read from a Secret) is not supported by this jwtgate version: the policy is rejected so that its routes fail closed (500) instead of going out without that header' } },
+  );
+  return obj({
+    set: list(header, { max: 16 }).optional(),
+    add: list(header, { max: 16 }).optional(),
+    remove: list(mutableName(what, side), { max: 16 }).optional(),
+  }).map(complete);
+}

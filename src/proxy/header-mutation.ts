@@ -1,0 +1,147 @@
+// Header mutations configured on a route: Gateway API's RequestHeaderModifier and
+// ResponseHeaderModifier HTTPRoute filters (kgateway turns them into the Envoy route's
+// request_headers_to_add/_remove and response_headers_to_add/_remove) and kgateway's TrafficPolicy
+// `headerModifiers` (Envoy's header_mutation HTTP filter, per route). Compiled once per
+// configuration into a list of operations per direction, applied to the flat `[name, value, …]`
+// lists the proxy sends: no per-request allocation beyond the values written.
+
+/** One operation, in the order it applies. Names are lowercase; values as they go on the wire. */
+export interface HeaderOp {
+  readonly op: 'remove' | 'set' | 'add';
+  readonly name: string;
+  /** Request side: the UTF-8 bytes as a latin1 string (undici writes one byte per char); response side: the text (uWS writes UTF-8). */
+  readonly value: string;
+}
+
+/** What one filter or policy asks for (names as written; values checked). */
+export interface HeaderFilterSpec {
+  readonly set: readonly { readonly name: string; readonly value: string }[];
+  readonly add: readonly { readonly name: string; readonly value: string }[];
+  readonly remove: readonly string[];
+}
+
+/** The mutations a route applies: request ops before the upstream request goes out, response ops on every answer given on the route. */
+export interface RouteHeaderMutation {
+  readonly request: readonly HeaderOp[];
+  readonly response: readonly HeaderOp[];
+  /** For /config_dump: where each came from. */
+  readonly origins: readonly string[];
+}
+
+/**
+ * Envoy's predefined O(1) ("inline") headers (envoy/http/header_map.h): a second value added to
+ * one of these is joined to the first with `,` (HeaderMapImpl::insertByKey); any other name gets
+ * a second field line.
+ */
+const INLINE_REQUEST = new Set([
+  'x-client-trace-id', 'x-envoy-downstream-service-cluster', 'x-envoy-downstream-service-node', 'x-envoy-external-address',
+  'x-envoy-force-trace', 'x-envoy-hedge-on-per-try-timeout', 'x-envoy-internal', 'x-envoy-ip-tags', 'x-envoy-retry-on',
+  'x-envoy-retry-grpc-on', 'x-envoy-retriable-status-codes', 'x-envoy-retriable-header-names', 'x-envoy-is-timeout-retry',
+  'x-envoy-original-path', 'x-envoy-original-url', 'x-envoy-upstream-alt-stat-name', 'x-envoy-upstream-rq-timeout-alt-response',
+  'expect', 'x-forwarded-client-cert', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'grpc-timeout', 'host', 'te',
+  'user-agent', 'x-envoy-expected-rq-timeout-ms', 'x-envoy-max-retries', 'x-envoy-upstream-rq-timeout-ms',
+  'x-envoy-upstream-rq-per-try-timeout-ms', 'x-envoy-upstream-stream-duration-ms', 'x-forwarded-port',
+  // request and response
+  'connection', 'content-type', 'x-envoy-decorator-operation', 'keep-alive', 'proxy-connection', 'proxy-status', 'x-request-id',
+  'transfer-encoding', 'upgrade', 'via', 'content-length', 'x-envoy-attempt-count',
+]);
+const INLINE_RESPONSE = new Set([
+  'date', 'x-envoy-degraded', 'x-envoy-immediate-health-check-fail', 'x-envoy-ratelimited', 'x-envoy-upstream-canary',
+  'x-envoy-upstream-healthchecked-cluster', 'location', 'server', 'x-envoy-upstream-service-time', 'grpc-message', 'grpc-status',
+  'connection', 'content-type', 'x-envoy-decorator-operation', 'keep-alive', 'proxy-connection', 'proxy-status', 'x-request-id',
+  'transfer-encoding', 'upgrade', 'via', 'content-length', 'x-envoy-attempt-count',
+]);
+
+/**
+ * Header names a mutation may not touch here, with why. `host` (and `:`-prefixed names, which the
+ * name pattern already refuses) Envoy itself refuses ("may not be modified"/"removed"); the others
+ * frame the message or the connection, which jwtgate (uWebSockets.js to the client, undici to the
+ * upstream) sets itself: changed, the message would be cut or refused.
+ */
+export const UNMUTABLE: Readonly<Record<string, string>> = {
+  host: 'Envoy refuses it (":-prefixed or host headers may not be modified"): kgateway\'s route would not be built',
+  'content-length': 'jwtgate frames each message itself',
+  'transfer-encoding': 'jwtgate frames each message itself',
+  connection: 'jwtgate manages connections itself',
+  'keep-alive': 'jwtgate manages connections itself',
+  'proxy-connection': 'jwtgate manages connections itself',
+  upgrade: 'jwtgate does not proxy upgrades',
+  expect: 'the client and jwtgate settle it (100 Continue); the upstream client refuses it',
+};
+
+/** On responses also `date`, which the gateway writes itself (Envoy's connection manager, too, sets it over any rule). */
+export const UNMUTABLE_RESPONSE: Readonly<Record<string, string>> = {
+  ...UNMUTABLE,
+  date: 'the gateway writes it itself, as Envoy\'s connection manager sets it over any rule',
+};
+
+/**
+ * Envoy's order for a route's (or a weighted cluster's) own header rules
+ * (HeaderParser::evaluateHeaders): every removal, then every overwrite (`set`), then every append
+ * (`add`).
+ */
+export function routeLevelOps(spec: HeaderFilterSpec, encode: (v: string) => string): HeaderOp[] {
+  return [
+    ...spec.remove.map((name) => ({ op: 'remove' as const, name: name.toLowerCase(), value: '' })),
+    ...spec.set.map((h) => ({ op: 'set' as const, name: h.name.toLowerCase(), value: encode(h.value) })),
+    ...spec.add.map((h) => ({ op: 'add' as const, name: h.name.toLowerCase(), value: encode(h.value) })),
+  ];
+}
+
+/**
+ * kgateway's order for a TrafficPolicy's headerModifiers (pluginutils ConvertMutations, applied
+ * in list order by Envoy's header_mutation filter): every `add`, then every `set`, then every
+ * removal. A name both set and removed is removed.
+ */
+export function policyOps(spec: HeaderFilterSpec, encode: (v: string) => string): HeaderOp[] {
+  return [
+    ...spec.add.map((h) => ({ op: 'add' as const, name: h.name.toLowerCase(), value: encode(h.value) })),
+    ...spec.set.map((h) => ({ op: 'set' as const, name: h.name.toLowerCase(), value: encode(h.value) })),
+    ...spec.remove.map((name) => ({ op: 'remove' as const, name: name.toLowerCase(), value: '' })),
+  ];
+}
+
+/**
+ * Applies `ops` in order to the flat list `headers` (edited in place):
+ * - `remove`: every field of that name;
+ * - `set`: every field of that name removed, then one added (Envoy's setReferenceKey);
+ * - `add`: a field added; for one of Envoy's inline headers already present, the value is joined
+ *   to its first field's with `,` instead, as Envoy's header map does.
+ */
+export function applyHeaderOps(headers: string[], ops: readonly HeaderOp[], response: boolean): void {
+  const inline = response ? INLINE_RESPONSE : INLINE_REQUEST;
+  for (let k = 0; k < ops.length; k++) {
+    const o = ops[k]!;
+    if (o.op === 'add') {
+      if (inline.has(o.name)) {
+        const at = indexOfName(headers, o.name);
+        if (at !== -1) {
+          headers[at + 1] = headers[at + 1] === '' ? o.value : `${headers[at + 1]},${o.value}`;
+          continue;
+        }
+      }
+      headers.push(o.name, o.value);
+      continue;
+    }
+    removeAll(headers, o.name);
+    if (o.op === 'set') headers.push(o.name, o.value);
+  }
+}
+
+function indexOfName(headers: readonly string[], name: string): number {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return i;
+  return -1;
+}
+
+function removeAll(headers: string[], name: string): void {
+  let w = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    if (headers[r] === name) continue;
+    if (w !== r) {
+      headers[w] = headers[r]!;
+      headers[w + 1] = headers[r + 1]!;
+    }
+    w += 2;
+  }
+  headers.length = w;
+}

@@ -1,0 +1,68 @@
+// Header rules as operations on the flat header lists the proxy sends (src/proxy/header-mutation.ts)
+// and header values as Envoy's substitution formatter reads them (src/config/validate-header-filter.ts).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { applyHeaderOps, policyOps, routeLevelOps, type HeaderFilterSpec } from '../../src/proxy/header-mutation.js';
+import { literalHeaderValue } from '../../src/config/validate-header-filter.js';
+import { ParseCtx } from '../../src/config/schema.js';
+import type { ConfigProblem } from '../../src/errors.js';
+
+const spec: HeaderFilterSpec = {
+  set: [{ name: 'X-A', value: 'set' }],
+  add: [{ name: 'x-a', value: 'added' }],
+  remove: ['x-a'],
+};
+const id = (v: string): string => v;
+
+test('a route\'s own rules run removals, then sets, then adds (Envoy HeaderParser); a policy\'s adds, then sets, then removals (kgateway ConvertMutations)', () => {
+  assert.deepEqual(routeLevelOps(spec, id).map((o) => `${o.op} ${o.name}`), ['remove x-a', 'set x-a', 'add x-a']);
+  assert.deepEqual(policyOps(spec, id).map((o) => `${o.op} ${o.name}`), ['add x-a', 'set x-a', 'remove x-a']);
+  const route = ['x-a', '1', 'x-b', '2', 'x-a', '3'];
+  applyHeaderOps(route, routeLevelOps(spec, id), false);
+  assert.deepEqual(route, ['x-b', '2', 'x-a', 'set', 'x-a', 'added']);
+  const policy = ['x-a', '1', 'x-b', '2'];
+  applyHeaderOps(policy, policyOps(spec, id), false);
+  assert.deepEqual(policy, ['x-b', '2']);
+});
+
+test('add joins to the first field of an Envoy inline header (request and response lists differ), and adds a line for any other; set collapses repeats into one field at the end', () => {
+  const req = ['user-agent', 'curl', 'x-forwarded-for', '', 'location', '/a', 'x-x', '1'];
+  applyHeaderOps(
+    req,
+    [
+      { op: 'add', name: 'user-agent', value: 'gw' },
+      { op: 'add', name: 'x-forwarded-for', value: '10.0.0.1' },
+      { op: 'add', name: 'location', value: '/b' },
+      { op: 'add', name: 'x-x', value: '2' },
+      { op: 'add', name: 'via', value: 'new' },
+    ],
+    false,
+  );
+  assert.deepEqual(req, ['user-agent', 'curl,gw', 'x-forwarded-for', '10.0.0.1', 'location', '/a', 'x-x', '1', 'location', '/b', 'x-x', '2', 'via', 'new']);
+  const res = ['location', '/a', 'user-agent', 'u', 'set-cookie', 'a=1'];
+  applyHeaderOps(res, [{ op: 'add', name: 'location', value: '/b' }, { op: 'add', name: 'user-agent', value: 'v' }, { op: 'add', name: 'set-cookie', value: 'b=2' }], true);
+  assert.deepEqual(res, ['location', '/a,/b', 'user-agent', 'u', 'set-cookie', 'a=1', 'user-agent', 'v', 'set-cookie', 'b=2']);
+  const rep = ['x-r', '1', 'x-o', 'o', 'x-r', '2'];
+  applyHeaderOps(rep, [{ op: 'set', name: 'x-r', value: '3' }], false);
+  assert.deepEqual(rep, ['x-o', 'o', 'x-r', '3']);
+});
+
+test('values as Envoy\'s formatter reads them: %% is %, a command operator and a % that starts none are refused with what to write', () => {
+  const problems: ConfigProblem[] = [];
+  const cx = ParseCtx.for({ kind: 'HTTPRoute', namespace: 'default', name: 'r', object: {}, annotations: {}, labels: {}, source: { file: 'f', line: 1 } } as never, problems);
+  assert.equal(literalHeaderValue('plain', 'v', cx), 'plain');
+  assert.equal(literalHeaderValue('100%% a%%%%b', 'v', cx), '100% a%%b');
+  assert.equal(problems.length, 0);
+  for (const [v, msg] of [
+    ['%REQ(x-user)%', /%REQ\(x-user\)% is an Envoy command operator/],
+    ['a %START_TIME(%s):10% b', /%START_TIME\(%s\):10%|position 2/],
+    ['50%', /a % at position 2 starts no Envoy command operator/],
+    ['%%%', /position 2/],
+    ['a\nb', /control characters/],
+  ] as const) {
+    const count: number = problems.length;
+    assert.equal(literalHeaderValue(v, 'v', cx), undefined, v);
+    assert.equal(problems.length, count + 1, v);
+    assert.match(problems.at(-1)!.message, msg, v);
+  }
+});
