@@ -8,7 +8,7 @@ import { ConfigError, ERRORS, StartupError, type ConfigProblem, type ErrorCode }
 import type { CompiledRoute, ImportedKey, JwtExtension, KeySetSource, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
 import type { LastReload, RemoteKeySetState } from './config/dump.js';
 import { compileFiles } from './config/build.js';
-import { selectRoute, pickBackend } from './routing/match.js';
+import { pickBackend, pickListener, selectRoute } from './routing/match.js';
 import { normalizePath } from './http/path-normalize.js';
 import { HttpServer } from './http/server.js';
 import { sendError } from './http/error-response.js';
@@ -20,6 +20,7 @@ import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenti
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
+import { applyHeaderOps } from './proxy/header-mutation.js';
 import { Metrics, renderConfigGeneration, renderKeySetMetrics, renderRefresherRestarts } from './observability/metrics.js';
 import { silentLogger, ThrottledWarning, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
@@ -626,8 +627,15 @@ export class Gateway {
 
   /** The route for `req`, or the catalogue code to answer with. */
   private route(listenerPort: number, req: GatewayRequest): CompiledRoute | ErrorCode {
-    // A listener a reload removed serves its open connections by its last table while it drains.
-    const table = this.snap.ports.get(listenerPort) ?? this.retired.get(listenerPort)?.table;
+    return this.routeIn(this.tableFor(listenerPort), req);
+  }
+
+  /** The port's routes; a listener a reload removed serves its open connections by its last table while it drains. */
+  private tableFor(listenerPort: number): PortTable | undefined {
+    return this.snap.ports.get(listenerPort) ?? this.retired.get(listenerPort)?.table;
+  }
+
+  private routeIn(table: PortTable | undefined, req: GatewayRequest): CompiledRoute | ErrorCode {
     const match = table && selectRoute(table, req);
     if (!match) return 'ROUTE_NOT_FOUND';
     if (match.listener.invalid !== undefined || match.route.invalid !== undefined) return 'ROUTE_CONFIG_INVALID';
@@ -654,9 +662,16 @@ export class Gateway {
     const path = normalizePath(req.path);
     if (path === undefined || req.query.includes('#')) return this.deny(ex, 'REQUEST_INVALID', req);
     req.path = path;
+    const table = this.tableFor(listenerPort);
+    // The listener's early header rules (ListenerPolicy earlyRequestHeaderModifier): Envoy runs
+    // them first in mutateRequestHeaders, before its own fields and routing.
+    if (table?.earlyHeaderRules === true) {
+      const ops = pickListener(table, req.host)?.earlyHeaderOps;
+      if (ops !== undefined) applyHeaderOps(req.headers, ops, false);
+    }
     // A route matching on x-forwarded-for & co. (or referer, te) sees Envoy's values, not the client's.
     if (this.edgePorts.size > 0 && this.edgePorts.has(listenerPort)) applyEdgeHeaders(req);
-    const route = this.route(listenerPort, req);
+    const route = this.routeIn(table, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
     const jwt = route.auth.jwt;
     if (jwt.length === 0) return this.forward(route, req, ex, undefined, route.auth.disabled);

@@ -8,7 +8,7 @@ import { ConfigError, type ConfigProblem } from '../errors.js';
 import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
 import { JWT_METADATA } from '../auth/rbac.js';
 import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyHeaders, type PolicyLevel } from '../routing/policy-attachment.js';
-import { policyOps, routeLevelOps, type RouteHeaderMutation } from '../proxy/header-mutation.js';
+import { policyOps, routeLevelOps, type HeaderOp, type RouteHeaderMutation } from '../proxy/header-mutation.js';
 import { utf8AsLatin1 } from '../proxy/header-rules.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
 import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
@@ -105,6 +105,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const clusterDomain = opts.clusterDomain ?? 'cluster.local';
   const v = validateResources(resources, problems);
   refuseListenerPolicyTargets(v.gateways, v.listenerPolicies, problems, opts.globalPolicyNamespace);
+  const earlyRules = earlyHeaderRules(v.gateways, v.listenerPolicies, problems, opts.globalPolicyNamespace);
 
   const gateways = new Map(v.gateways.map((g) => [nk(g.namespace, g.name), g]));
   const routes = new Map(v.routes.map((r) => [nk(r.namespace, r.name), r]));
@@ -796,7 +797,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     }
     // One Gateway on the port: its RouteConfiguration is the port's, so an invalid one answers
     // 500 for every host there, not only its listeners' hostnames (spec §2.5: a catch-all `*`).
-    ports.set(port, { port, listeners: list.map((ls) => buildListener(ls, soleGateway)) });
+    const listeners = list.map((ls) => buildListener(ls, soleGateway));
+    ports.set(port, { port, listeners, ...(listeners.some((l) => l.earlyHeaderOps !== undefined) ? { earlyHeaderRules: true as const } : {}) });
   }
 
   // --- Statuses --------------------------------------------------------------------------------
@@ -956,12 +958,14 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         invalid: ls.invalid,
       };
     }
+    const early = earlyRules.get(`${gkey}:${ls.l.port}`);
     return {
       gateway: gkey,
       name: ls.l.name,
       port: ls.l.port,
       ...(ls.l.hostname !== undefined ? { hostname: ls.l.hostname } : {}),
       routes: buildRouteTable(ls.byHost, ls.any),
+      ...(early !== undefined ? { earlyHeaderOps: early } : {}),
     };
   }
 }
@@ -1325,6 +1329,62 @@ function deepFreeze<T>(value: T, seen = new Set<unknown>()): T {
   return Object.freeze(value);
 }
 
+/** The indexes in `gateways` of the Gateways `lp` targets (targetRefs in its namespace; selectors by labels, in every namespace from the global policy namespace). */
+function listenerPolicyTargets(lp: ListenerPolicyModel, gateways: readonly GatewayModel[], globalNs: string | undefined): Set<number> {
+  const hit = new Set<number>();
+  for (const t of lp.targetRefs) {
+    if (t.group !== GATEWAY_API_GROUP || t.kind !== 'Gateway') continue;
+    const i = gateways.findIndex((g) => g.namespace === lp.namespace && g.name === t.name);
+    if (i >= 0) hit.add(i);
+  }
+  for (const sel of lp.targetSelectors) {
+    if (sel.group !== GATEWAY_API_GROUP || sel.kind !== 'Gateway') continue;
+    gateways.forEach((g, i) => {
+      if ((g.namespace === lp.namespace || lp.namespace === globalNs) && labelsMatch(g.raw.labels, sel.matchLabels)) hit.add(i);
+    });
+  }
+  return hit;
+}
+
+/**
+ * Each Gateway port's `earlyRequestHeaderModifier` rules, keyed `namespace/name:port`, as kgateway
+ * merges them: among the ListenerPolicies targeting the Gateway, the oldest that sets the field
+ * wins (kgateway's shallow merge keeps the first policy's whole modifier); a port with a
+ * `perPort` entry in any of them takes its rules from the per-port settings only (they replace
+ * `default` there), else from `default`. An HTTPListenerPolicy's rules (kgateway's older kind)
+ * come after, as a second early mutation extension. Rules run in kgateway's order (adds, sets,
+ * removals; Envoy applies the list in order). A policy refused elsewhere contributes nothing
+ * (its Gateways answer 500).
+ */
+function earlyHeaderRules(gateways: readonly GatewayModel[], policies: readonly ListenerPolicyModel[], problems: ConfigProblem[], globalNs: string | undefined): Map<string, HeaderOp[]> {
+  const out = new Map<string, HeaderOp[]>();
+  const byAge = [...policies].filter((lp) => lp.denying.length === 0).sort((a, b) => compareAge(a.raw, b.raw));
+  gateways.forEach((g, i) => {
+    if (g.refused !== undefined) return;
+    const mine = byAge.filter((lp) => listenerPolicyTargets(lp, gateways, globalNs).has(i));
+    const lps = mine.filter((lp) => lp.raw.kind === 'ListenerPolicy');
+    const https = mine.filter((lp) => lp.raw.kind === 'HTTPListenerPolicy');
+    const httpRules = https.find((lp) => lp.early.default !== undefined);
+    const gkey = nk(g.namespace, g.name);
+    const withBoth = new Set<number>();
+    for (const port of new Set(g.listeners.map((l) => l.port))) {
+      const perPort = lps.some((lp) => lp.early.perPort.has(port));
+      const winner = perPort ? lps.find((lp) => lp.early.perPort.get(port) !== undefined) : lps.find((lp) => lp.early.default !== undefined);
+      const spec = winner === undefined ? undefined : perPort ? winner.early.perPort.get(port) : winner.early.default;
+      const ops = [...(spec ? policyOps(spec, identity) : []), ...(httpRules ? policyOps(httpRules.early.default!, identity) : [])];
+      if (spec && httpRules) withBoth.add(port);
+      if (ops.length > 0) out.set(`${gkey}:${port}`, ops);
+    }
+    if (withBoth.size > 0) {
+      ParseCtx.for(g.raw, problems).warn(
+        'spec',
+        `both a ListenerPolicy and HTTPListenerPolicy ${httpRules!.namespace}/${httpRules!.name} set earlyRequestHeaderModifier for port${withBoth.size > 1 ? 's' : ''} ${[...withBoth].join(', ')}: jwtgate applies the ListenerPolicy's rules first, then the HTTPListenerPolicy's (kgateway adds both; their order there is not documented): merge them into the ListenerPolicy`,
+      );
+    }
+  });
+  return out;
+}
+
 /**
  * A ListenerPolicy / HTTPListenerPolicy that sets a field that can deny or strip (`rbac`,
  * `earlyRequestHeaderModifier`, an unknown one): the Gateways it targets (targetRefs in its
@@ -1334,20 +1394,16 @@ function deepFreeze<T>(value: T, seen = new Set<unknown>()): T {
  * refuses, or headers it strips before routing.
  */
 function refuseListenerPolicyTargets(gateways: GatewayModel[], policies: readonly ListenerPolicyModel[], problems: ConfigProblem[], globalNs: string | undefined): void {
-  for (const lp of policies) {
+  for (const policy of policies) {
+    let lp = policy;
+    // Early header rules for one listener (a target with sectionName): jwtgate places them per
+    // Gateway and port only, so that Gateway fails closed rather than serve the rule elsewhere or not at all.
+    const hasEarly = lp.early.default !== undefined || [...lp.early.perPort.values()].some((f) => f !== undefined);
+    if (hasEarly && lp.targetRefs.some((t) => t.sectionName !== undefined)) {
+      lp = { ...lp, denying: [...lp.denying, 'earlyRequestHeaderModifier with a targetRefs sectionName (jwtgate applies early header rules per Gateway and port)'] };
+    }
     if (lp.denying.length === 0) continue;
-    const hit = new Set<number>();
-    for (const t of lp.targetRefs) {
-      if (t.group !== GATEWAY_API_GROUP || t.kind !== 'Gateway') continue;
-      const i = gateways.findIndex((g) => g.namespace === lp.namespace && g.name === t.name);
-      if (i >= 0) hit.add(i);
-    }
-    for (const sel of lp.targetSelectors) {
-      if (sel.group !== GATEWAY_API_GROUP || sel.kind !== 'Gateway') continue;
-      gateways.forEach((g, i) => {
-        if ((g.namespace === lp.namespace || lp.namespace === globalNs) && labelsMatch(g.raw.labels, sel.matchLabels)) hit.add(i);
-      });
-    }
+    const hit = listenerPolicyTargets(lp, gateways, globalNs);
     for (const i of hit) {
       const g = gateways[i]!;
       const what = `${lp.raw.kind} ${lp.namespace}/${lp.name} sets ${lp.denying.join(', ')}, which jwtgate does not apply`;

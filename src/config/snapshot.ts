@@ -8,7 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import type { ConfigProblem } from '../errors.js';
 import type { RemoteTlsSpec } from '../types.js';
 import type { Matcher } from '../routing/regex.js';
-import type { RouteHeaderMutation } from '../proxy/header-mutation.js';
+import type { HeaderOp, RouteHeaderMutation } from '../proxy/header-mutation.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -57,6 +57,8 @@ export interface PortTable {
   readonly port: number;
   /** Listeners on this port, most specific hostname first (exact, then longest wildcard, then none). */
   readonly listeners: readonly Listener[];
+  /** Some listener here has early header rules: the request's listener is picked before routing to apply them. */
+  readonly earlyHeaderRules?: true;
 }
 
 export interface Listener {
@@ -67,6 +69,11 @@ export interface Listener {
   /** Lowercase; `*.example.com` allowed; undefined = any host. */
   readonly hostname?: string;
   readonly routes: RouteTable;
+  /**
+   * Its Gateway's `earlyRequestHeaderModifier` for this port (ListenerPolicy, HTTPListenerPolicy):
+   * Envoy's early header mutation, applied before the connection manager's own fields and routing.
+   */
+  readonly earlyHeaderOps?: readonly HeaderOp[];
   /** Set when a Gateway- or listener-level policy is invalid: every request gets this 500. */
   readonly invalid?: string;
 }

@@ -14,18 +14,25 @@ export interface RouteSelection {
   readonly route: CompiledRoute;
 }
 
-/** The listener and route for a request, or undefined (404, as Envoy's router: no body). */
-export function selectRoute(table: PortTable, req: GatewayRequest): RouteSelection | undefined {
+/** The routes of the virtual host pickListener chose last (no allocation for the pair). */
+let pickedRoutes: readonly CompiledRoute[] = [];
+
+/**
+ * The listener whose virtual host takes `host` (Envoy's choice: an exact host, else the longest
+ * `*.` suffix, else the any-host routes), with that host's routes left in `pickedRoutes`.
+ */
+export function pickListener(table: PortTable, host: string): Listener | undefined {
   const listeners = table.listeners;
-  const host = req.host;
   const n = listeners.length;
   for (let i = 0; i < n; i++) {
     const l = listeners[i]!;
     const routes = l.routes.exact.get(host);
-    if (routes !== undefined) return firstMatch(l, routes, req);
+    if (routes !== undefined) {
+      pickedRoutes = routes;
+      return l;
+    }
   }
   let bestListener: Listener | undefined;
-  let bestRoutes: readonly CompiledRoute[] | undefined;
   let bestLen = 0;
   for (let i = 0; i < n; i++) {
     const l = listeners[i]!;
@@ -36,18 +43,27 @@ export function selectRoute(table: PortTable, req: GatewayRequest): RouteSelecti
       if (len <= bestLen) break; // sorted longest first
       if (host.length > len && host.endsWith(w.suffix)) {
         bestListener = l;
-        bestRoutes = w.routes;
+        pickedRoutes = w.routes;
         bestLen = len;
         break;
       }
     }
   }
-  if (bestListener !== undefined) return firstMatch(bestListener, bestRoutes!, req);
+  if (bestListener !== undefined) return bestListener;
   for (let i = 0; i < n; i++) {
     const l = listeners[i]!;
-    if (l.routes.any.length > 0) return firstMatch(l, l.routes.any, req);
+    if (l.routes.any.length > 0) {
+      pickedRoutes = l.routes.any;
+      return l;
+    }
   }
   return undefined;
+}
+
+/** The listener and route for a request, or undefined (404, as Envoy's router: no body). */
+export function selectRoute(table: PortTable, req: GatewayRequest): RouteSelection | undefined {
+  const l = pickListener(table, req.host);
+  return l === undefined ? undefined : firstMatch(l, pickedRoutes, req);
 }
 
 function firstMatch(listener: Listener, routes: readonly CompiledRoute[], req: GatewayRequest): RouteSelection | undefined {
