@@ -638,7 +638,8 @@ export class Gateway {
   private routeIn(table: PortTable | undefined, req: GatewayRequest): CompiledRoute | ErrorCode {
     const match = table && selectRoute(table, req);
     if (!match) return 'ROUTE_NOT_FOUND';
-    if (match.listener.invalid !== undefined || match.route.invalid !== undefined) return 'ROUTE_CONFIG_INVALID';
+    if (match.listener.invalid !== undefined) return 'ROUTE_CONFIG_INVALID';
+    // An invalid rule (`route.invalid`): its caller answers 500 with the route's response rules.
     return match.route;
   }
 
@@ -673,6 +674,7 @@ export class Gateway {
     if (this.edgePorts.size > 0 && this.edgePorts.has(listenerPort)) applyEdgeHeaders(req);
     const route = this.routeIn(table, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
+    if (route.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req, route);
     const jwt = route.auth.jwt;
     if (jwt.length === 0) return this.forward(route, req, ex, undefined, route.auth.disabled);
     this.runAuth(route, jwt, NONE_RAN, undefined, listenerPort, req, ex);
@@ -742,6 +744,7 @@ export class Gateway {
     req.clearRouteCache = false;
     const again = this.route(listenerPort, req);
     if (typeof again === 'string') return this.deny(ex, again, req);
+    if (again.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req, again);
     const rest = again.auth.jwt.filter((e) => !ran.some((r) => r.filterName === e.filterName));
     if (rest.length > 0) return this.runAuth(again, rest, ran, claims, listenerPort, req, ex);
     const owned = claimHeadersOf(ran);

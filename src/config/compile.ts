@@ -1035,8 +1035,9 @@ function compileRoutes(
     if (invalid !== undefined) replaced(rkey, rule.index, invalid);
     const auth: RouteAuth = invalid !== undefined ? NO_AUTH : fold.auth;
     const claimHeaders = auth.jwt.flatMap((e) => e.sanitizeHeaders);
-    // kgateway replaces an invalid rule with a direct response and clears its header rules.
-    const headerMutation = invalid !== undefined ? undefined : routeHeaderMutation(rule, fold.headers);
+    // kgateway replaces an invalid rule with a direct response and clears its own header rules;
+    // the listener's and Gateway's header_mutation configs still apply to that 500.
+    const headerMutation = invalid !== undefined ? outerHeaderMutation(fold.headers) : routeHeaderMutation(rule, fold.headers);
     for (const m of rule.matches) {
       const route: CompiledRoute = {
         id: `${rkey}/${rule.index}/${m.index}`,
@@ -1078,6 +1079,12 @@ function routeHeaderMutation(rule: RuleModel, policies: PolicyHeaders | undefine
   if (rule.requestHeaderModifier) origins.push('RequestHeaderModifier');
   if (rule.responseHeaderModifier) origins.push('ResponseHeaderModifier');
   return { request, response, origins };
+}
+
+/** The listener's and Gateway's response rules alone (an invalid rule's 500), or undefined. */
+function outerHeaderMutation(policies: PolicyHeaders | undefined): RouteHeaderMutation | undefined {
+  if (policies === undefined || policies.outerResponse.length === 0) return undefined;
+  return { request: [], response: policies.outerResponse, origins: policies.outerOrigins };
 }
 
 function resolveBackendRef(

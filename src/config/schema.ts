@@ -170,6 +170,8 @@ export interface StringOptions {
   readonly patternHint?: string;
   /** Skip the "unexpanded shell variable" warning (regex values, JWKS text). */
   readonly noShellVarCheck?: boolean;
+  /** Never quote the value in a message (a header value may be a credential for the upstream). */
+  readonly secret?: boolean;
 }
 
 class StringSchema<T extends string> extends Schema<T> {
@@ -197,10 +199,10 @@ class StringSchema<T extends string> extends Schema<T> {
       return undefined;
     }
     if (o.pattern && !o.pattern.test(v)) {
-      cx.error(path, `Invalid value: "${v}": ${o.patternHint ?? `should match '${o.pattern.source}'`}`);
+      cx.error(path, `Invalid value${o.secret ? ' (not shown)' : `: "${v}"`}: ${o.patternHint ?? `should match '${o.pattern.source}'`}`);
       return undefined;
     }
-    if (!o.noShellVarCheck) {
+    if (!o.noShellVarCheck && !o.secret) {
       const m = SHELL_VAR.exec(v);
       if (m) cx.warn(path, `contains ${m[0]}: an unexpanded shell variable? (the docs' "kubectl apply -f- <<EOF" expands it; jwtgate reads the text as written)`);
     }

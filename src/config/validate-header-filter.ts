@@ -10,8 +10,13 @@ import { UNMUTABLE, UNMUTABLE_RESPONSE } from '../proxy/header-mutation.js';
 import { list, obj, str, type ParseCtx, type Schema } from './schema.js';
 import { headerName } from './validate-common.js';
 
-/** kgateway's HTTPHeader value pattern (TrafficPolicy headerModifiers): printable ASCII words separated by one space or tab. */
-const KGATEWAY_VALUE = /^[!-~]+([\t ]?[!-~]+)*$/;
+/**
+ * kgateway's HTTPHeader value pattern (TrafficPolicy headerModifiers), `^[!-~]+([\t ]?[!-~]+)*$`:
+ * printable ASCII words separated by one space or tab. Written without its nested optional
+ * quantifier, which backtracks exponentially in a JavaScript regex on a value that fails it (the
+ * API server's RE2 does not): the same strings match.
+ */
+const KGATEWAY_VALUE = /^[!-~]+(?:[\t ][!-~]+)*$/;
 /** A field value Envoy's header rules refuse (NUL, CR, LF) or the upstream client refuses (other controls, DEL). */
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const COMMAND = /^%([A-Z][A-Z0-9_]*)(\([^)]*\))?(:[0-9]+)?%/;
@@ -53,28 +58,34 @@ export type HeaderSide = 'request' | 'response';
 
 type Header = { readonly name: string; readonly value: string };
 
-/** Only the items that passed (an item with a refused name or value is reported, and its resource or rule invalid). */
-function complete(f: { set?: readonly Header[]; add?: readonly Header[]; remove?: readonly string[] }): HeaderFilterSpec {
-  const ok = (h: Header): boolean => typeof h.name === 'string' && typeof h.value === 'string';
-  return { set: (f.set ?? []).filter(ok), add: (f.add ?? []).filter(ok), remove: (f.remove ?? []).filter((n) => typeof n === 'string') };
+/**
+ * Only the items that passed (an item with a refused name or value is reported, and its resource
+ * or rule invalid), without response rules on `date` (no effect, warned about).
+ */
+function complete(side: HeaderSide): (f: { set?: readonly Header[]; add?: readonly Header[]; remove?: readonly string[] }) => HeaderFilterSpec {
+  const kept = (n: unknown): n is string => typeof n === 'string' && !(side === 'response' && n.toLowerCase() === 'date');
+  const ok = (h: Header): boolean => kept(h.name) && typeof h.value === 'string';
+  return (f) => ({ set: (f.set ?? []).filter(ok), add: (f.add ?? []).filter(ok), remove: (f.remove ?? []).filter(kept) });
 }
 
 function mutableName(flavor: string, side: HeaderSide): Schema<string> {
   const refused = side === 'request' ? UNMUTABLE : UNMUTABLE_RESPONSE;
   return headerName(256).check((name, path, cx) => {
-    const why = refused[name.toLowerCase()];
-    if (why !== undefined) cx.error(path, `Forbidden: ${flavor} may not change the ${name.toLowerCase()} header here: ${why}`);
+    const lower = name.toLowerCase();
+    if (Object.hasOwn(refused, lower)) cx.error(path, `Forbidden: ${flavor} may not change the ${lower} header here: ${refused[lower]}`);
+    // Envoy's connection manager writes the date over any rule, as jwtgate's front end does: no effect.
+    else if (side === 'response' && lower === 'date') cx.warn(path, `a ${flavor} rule on date has no effect: the gateway writes the date itself, as Envoy's connection manager does over any rule`);
   });
 }
 
 /** Gateway API HTTPHeaderFilter: set/add by name (`listType=map`, exact duplicates refused), remove (`listType=set`). */
 export function gatewayHeaderFilter(what: string, side: HeaderSide): Schema<HeaderFilterSpec> {
-  const header = obj({ name: mutableName(what, side), value: str({ min: 1, max: 4096 }).map(literalHeaderValue) });
+  const header = obj({ name: mutableName(what, side), value: str({ min: 1, max: 4096, secret: true }).map(literalHeaderValue) });
   return obj({
     set: list(header, { max: 16, uniqueKey: (h) => h.name, uniqueKeyName: 'name' }).optional(),
     add: list(header, { max: 16, uniqueKey: (h) => h.name, uniqueKeyName: 'name' }).optional(),
     remove: list(mutableName(what, side), { max: 16, uniqueKey: (n) => n }).optional(),
-  }).map(complete);
+  }).map(complete(side));
 }
 
 /** kgateway's HeaderModifiers side: lists without a uniqueness key, values by kgateway's pattern; `secretRef` values are not read here. */
@@ -82,7 +93,7 @@ export function kgatewayHeaderFilter(what: string, side: HeaderSide): Schema<Hea
   const header = obj(
     {
       name: mutableName(what, side),
-      value: str({ min: 1, max: 4096, pattern: KGATEWAY_VALUE, patternHint: 'must be printable ASCII, words separated by one space or tab' }).map(literalHeaderValue),
+      value: str({ min: 1, max: 4096, pattern: KGATEWAY_VALUE, patternHint: 'must be printable ASCII, words separated by one space or tab', secret: true }).map(literalHeaderValue),
     },
     { refused: { secretRef: 'secretRef (a header value read from a Secret) is not supported by this jwtgate version: the policy is rejected so that its routes fail closed (500) instead of going out without that header' } },
   );
@@ -90,5 +101,5 @@ export function kgatewayHeaderFilter(what: string, side: HeaderSide): Schema<Hea
     set: list(header, { max: 16 }).optional(),
     add: list(header, { max: 16 }).optional(),
     remove: list(mutableName(what, side), { max: 16 }).optional(),
-  }).map(complete);
+  }).map(complete(side));
 }

@@ -140,7 +140,7 @@ export interface TrafficPolicyModel {
   readonly jwtAuth?: { readonly kind: 'extension'; readonly namespace: string; readonly name: string } | { readonly kind: 'disable' };
   /** `rbac`, when set and every expression compiled (else the policy is invalid). */
   readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[]; readonly readsClaims: boolean };
-  /** `headerModifiers`, when set (an empty one changes nothing and is left out). */
+  /** `headerModifiers`, when set (an empty one still wins its level, as kgateway merges it, and so removes a less specific route-side policy's rules). */
   readonly headerModifiers?: { readonly request?: HeaderFilterSpec; readonly response?: HeaderFilterSpec };
   readonly valid: boolean;
   readonly error?: string;

@@ -464,7 +464,8 @@ export class Forwarder {
     this.counters.requests++;
     this.counters.inFlight++;
     const endpoint = this.closed ? null : this.pick(target);
-    const ex = new ProxyExchange(this.counters, client, endpoint === null ? '' : endpoint.key, onDone, mutation?.response);
+    const responseOps = mutation !== undefined && mutation.response.length > 0 ? mutation.response : undefined;
+    const ex = new ProxyExchange(this.counters, client, endpoint === null ? '' : endpoint.key, onDone, responseOps);
     if (client.done) {
       ex.onClientAbort();
       return;

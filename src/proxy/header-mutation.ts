@@ -44,12 +44,17 @@ const INLINE_REQUEST = new Set([
   // request and response
   'connection', 'content-type', 'x-envoy-decorator-operation', 'keep-alive', 'proxy-connection', 'proxy-status', 'x-request-id',
   'transfer-encoding', 'upgrade', 'via', 'content-length', 'x-envoy-attempt-count',
+  // registered by the CORS filter, compiled into Envoy's builds
+  'origin', 'access-control-request-method', 'access-control-request-headers',
 ]);
 const INLINE_RESPONSE = new Set([
   'date', 'x-envoy-degraded', 'x-envoy-immediate-health-check-fail', 'x-envoy-ratelimited', 'x-envoy-upstream-canary',
   'x-envoy-upstream-healthchecked-cluster', 'location', 'server', 'x-envoy-upstream-service-time', 'grpc-message', 'grpc-status',
   'connection', 'content-type', 'x-envoy-decorator-operation', 'keep-alive', 'proxy-connection', 'proxy-status', 'x-request-id',
   'transfer-encoding', 'upgrade', 'via', 'content-length', 'x-envoy-attempt-count',
+  // registered by the CORS filter, compiled into Envoy's builds
+  'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-allow-methods', 'access-control-allow-headers',
+  'access-control-expose-headers', 'access-control-max-age',
 ]);
 
 /**
@@ -69,11 +74,8 @@ export const UNMUTABLE: Readonly<Record<string, string>> = {
   expect: 'the client and jwtgate settle it (100 Continue); the upstream client refuses it',
 };
 
-/** On responses also `date`, which the gateway writes itself (Envoy's connection manager, too, sets it over any rule). */
-export const UNMUTABLE_RESPONSE: Readonly<Record<string, string>> = {
-  ...UNMUTABLE,
-  date: 'the gateway writes it itself, as Envoy\'s connection manager sets it over any rule',
-};
+/** On responses, the same but `expect`, a request field (a response rule on it changes nothing the gateway relies on). */
+export const UNMUTABLE_RESPONSE: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(UNMUTABLE).filter(([name]) => name !== 'expect'));
 
 /**
  * Envoy's order for a route's (or a weighted cluster's) own header rules

@@ -42,6 +42,12 @@ export interface PolicyHeaders {
   readonly request: readonly HeaderOp[];
   readonly response: readonly HeaderOp[];
   readonly origins: readonly string[];
+  /**
+   * The listener's and Gateway's response rules alone (on the virtual host and route
+   * configuration in Envoy): what a rule kgateway replaced with a direct response still gets.
+   */
+  readonly outerResponse: readonly HeaderOp[];
+  readonly outerOrigins: readonly string[];
 }
 
 export interface FoldResult {
@@ -128,6 +134,8 @@ function foldHeaders(levels: readonly LevelPolicies[], overridden: Set<string>):
   const request: HeaderOp[] = [];
   const response: HeaderOp[] = [];
   const origins: string[] = [];
+  const outerResponse: HeaderOp[] = [];
+  const outerOrigins: string[] = [];
   let routeSide = false;
   for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
     const p = winners.get(level);
@@ -142,9 +150,13 @@ function foldHeaders(levels: readonly LevelPolicies[], overridden: Set<string>):
     request.push(...p.headerModifiers!.request);
     response.push(...p.headerModifiers!.response);
     origins.push(`${p.id}@${level}`);
+    if (level === 'Listener' || level === 'Gateway') {
+      outerResponse.push(...p.headerModifiers!.response);
+      outerOrigins.push(`${p.id}@${level}`);
+    }
   }
   if (origins.length === 0) return undefined;
-  return { headers: { request, response, origins }, attached: origins.map((o) => o.slice(0, o.lastIndexOf('@'))) };
+  return { headers: { request, response, origins, outerResponse, outerOrigins }, attached: origins.map((o) => o.slice(0, o.lastIndexOf('@'))) };
 }
 
 export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {

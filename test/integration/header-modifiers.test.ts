@@ -189,13 +189,19 @@ test('TrafficPolicy headerModifiers: the route\'s policy then the Gateway\'s (bo
   assert.equal(plain.headers['x-resp-tp'], undefined);
 });
 
-test('refused rules fail closed: an Envoy command operator, the host header and a repeated filter make their rule answer 500 and are reported with their path', async () => {
+test('refused rules fail closed: an Envoy command operator, the host header and a repeated filter make their rule answer 500 (with the Gateway-level response rules) and are reported with their path', async () => {
   const n = h.echo.received.length;
   for (const p of ['/anything/cmd/x', '/anything/host/x', '/anything/twice/x']) {
     const res = await get(p);
     assert.equal(res.status, 500, p);
     assert.equal(res.body, 'invalid route configuration detected and replaced with a direct response.');
+    // kgateway clears the replaced rule's own rules; the Gateway's header_mutation config still applies.
+    assert.equal(res.headers['x-resp-gw'], 'gateway-policy', p);
   }
+  // No route: no route's rules at all.
+  const none = await request({ port: h.port, path: '/anything', headers: { host: 'no-route.example.com' } });
+  assert.equal(none.status, 404);
+  assert.equal(none.headers['x-resp-gw'], undefined);
   assert.equal(h.echo.received.length, n);
   const problems = h.gateway.snapshot.problems.filter((p) => p.severity === 'error').map((p) => `${p.resource} ${p.path}: ${p.message}`);
   assert.ok(problems.some((p) => p.startsWith('HTTPRoute/httpbin/cmd spec.rules[0].filters[0].requestHeaderModifier.set[0].value: Invalid value: %DOWNSTREAM_REMOTE_ADDRESS% is an Envoy command operator')), problems.join('\n'));

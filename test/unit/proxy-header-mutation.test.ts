@@ -6,6 +6,7 @@ import { applyHeaderOps, policyOps, routeLevelOps, type HeaderFilterSpec } from 
 import { literalHeaderValue } from '../../src/config/validate-header-filter.js';
 import { ParseCtx } from '../../src/config/schema.js';
 import type { ConfigProblem } from '../../src/errors.js';
+import { compileText } from '../../src/config/build.js';
 
 const spec: HeaderFilterSpec = {
   set: [{ name: 'X-A', value: 'set' }],
@@ -65,4 +66,19 @@ test('values as Envoy\'s formatter reads them: %% is %, a command operator and a
     assert.equal(problems.length, count + 1, v);
     assert.match(problems.at(-1)!.message, msg, v);
   }
+});
+
+test('review findings: kgateway\'s value pattern does not backtrack on a long value that fails it; refused values are not quoted; a date response rule is dropped with a warning; expect is allowed on responses; header names that are Object.prototype keys are plain names', { timeout: 20_000 }, () => {
+  const docs = (hm: unknown): string =>
+    JSON.stringify({ apiVersion: 'gateway.kgateway.dev/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'p', namespace: 'default' }, spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], headerModifiers: hm } });
+  // 60 characters that fail the pattern at the very end (a double space, then a non-ASCII letter):
+  // with the pattern as the CRD writes it, a backtracking engine takes hours here.
+  const secret = `Basic  ${'c3VwZXJzZWNyZXQ'.repeat(3)}${'x'.repeat(8)}é`;
+  const snapshot = compileText(docs({ request: { set: [{ name: 'authorization', value: secret }] } }), { generation: 1 });
+  const p = snapshot.problems.find((x) => x.path === 'spec.headerModifiers.request.set[0].value');
+  assert.match(p?.message ?? '', /^Invalid value \(not shown\): must be printable ASCII/);
+  assert.ok(!JSON.stringify(snapshot.problems).includes('c3VwZXJzZWNyZXQ'));
+  const ok = compileText(docs({ response: { set: [{ name: 'Date', value: 'x' }, { name: 'expect', value: 'y' }, { name: 'constructor', value: 'z' }], remove: ['__proto__'] } }), { generation: 1 });
+  assert.deepEqual(ok.problems.filter((x) => x.severity === 'error').map((x) => x.message), []);
+  assert.match(ok.problems.find((x) => x.path === 'spec.headerModifiers.response.set[0].name')?.message ?? '', /a headerModifiers.response rule on date has no effect/);
 });
