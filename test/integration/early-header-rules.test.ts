@@ -32,6 +32,10 @@ spec:
   rules:
   - matches: [{ path: { type: PathPrefix, value: /anything/prod-only }, headers: [{ name: x-env, value: prod }] }]
     backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+  # A match on a field Envoy's connection manager sets: the port's routes see those fields before
+  # routing (jwtgate sets them ahead of routing there), and still after the early rules.
+  - matches: [{ path: { type: PathPrefix, value: /anything/edge }, headers: [{ name: x-forwarded-proto, value: http }] }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway

@@ -106,7 +106,31 @@ before(async () => {
           `[{ type: RequestHeaderModifier, requestHeaderModifier: { add: [{ name: a, value: b }] } }, { type: RequestHeaderModifier, requestHeaderModifier: { add: [{ name: c, value: d }] } }]`,
         ) +
         '---\n' +
-        sampleRoute('plain', '/anything/plain'),
+        sampleRoute('plain', '/anything/plain') +
+        // Two route-side levels: the rule's ExtensionRef policy replaces the HTTPRoute's (one merged route config).
+        filteredRoute('layers', '/anything/layers', `[{ type: ExtensionRef, extensionRef: { group: gateway.kgateway.dev, kind: TrafficPolicy, name: layers-filter } }]`) +
+        policy('layers-route', { kind: 'HTTPRoute', name: 'layers' }, `  headerModifiers:\n    request:\n      add: [{ name: x-layer, value: route }]`) +
+        `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: layers-filter, namespace: httpbin }
+spec:
+  headerModifiers:
+    request:
+      add: [{ name: x-layer, value: filter }]
+` +
+        // Local replies on a route with response rules: rbac's 403, and the 503 of a backend that refuses connections.
+        filteredRoute('denied', '/anything/denied', `[{ type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: x-local, value: denied } ] } }]`) +
+        policy('denied', { kind: 'HTTPRoute', name: 'denied' }, `  rbac:\n    action: Deny\n    policy:\n      matchExpressions: ["request.method == 'GET'"]`) +
+        filteredRoute('dead', '/anything/dead', `[{ type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: x-local, value: dead } ] } }]`).replace('name: httpbin }]', 'name: dead }]') +
+        `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: dead, namespace: httpbin }
+spec:
+  type: Static
+  static: { hosts: [{ host: 127.0.0.1, port: 1 }] }
+`,
     ],
   });
 });
@@ -225,4 +249,22 @@ test('/config_dump lists each route\'s header rules by operation and name, in th
     from: ['TrafficPolicy/httpbin/order@HTTPRoute', 'TrafficPolicy/kgateway-system/gateway-wide@Gateway', 'RequestHeaderModifier'],
   });
   assert.ok(!text.includes('fixed-id') && !text.includes('route-policy'));
+});
+
+test('the gateway\'s own answers on a route carry its response rules: rbac\'s 403 and the 503 of an upstream that refuses the connection', async () => {
+  const denied = await get('/anything/denied/x');
+  assert.equal(denied.status, 403);
+  assert.equal(denied.body, 'RBAC: access denied');
+  assert.equal(denied.headers['x-local'], 'denied');
+  const dead = await get('/anything/dead/x');
+  assert.equal(dead.status, 503);
+  assert.equal(dead.headers['x-local'], 'dead');
+  assert.equal(dead.headers['x-resp-gw'], 'gateway-policy');
+});
+
+test('route-side TrafficPolicies merge into one route config: a rule ExtensionRef policy\'s headerModifiers replace the HTTPRoute-level policy\'s; the Gateway\'s still apply', async () => {
+  const res = await get('/anything/layers/x');
+  assert.equal(res.status, 200);
+  assert.deepEqual(received('x-layer'), ['filter']);
+  assert.deepEqual(received('x-tp'), ['gateway-policy']);
 });
