@@ -1365,7 +1365,8 @@ function listenerPolicyTargets(lp: ListenerPolicyModel, gateways: readonly Gatew
  */
 function earlyHeaderRules(gateways: readonly GatewayModel[], policies: readonly ListenerPolicyModel[], problems: ConfigProblem[], globalNs: string | undefined): Map<string, HeaderOp[]> {
   const out = new Map<string, HeaderOp[]>();
-  const byAge = [...policies].filter((lp) => lp.denying.length === 0).sort((a, b) => compareAge(a.raw, b.raw));
+  // A policy the API server would refuse (valid false) does not exist for kgateway: no rules.
+  const byAge = [...policies].filter((lp) => lp.denying.length === 0 && lp.valid).sort((a, b) => compareAge(a.raw, b.raw));
   gateways.forEach((g, i) => {
     if (g.refused !== undefined) return;
     const mine = byAge.filter((lp) => listenerPolicyTargets(lp, gateways, globalNs).has(i));
@@ -1406,8 +1407,8 @@ function refuseListenerPolicyTargets(gateways: GatewayModel[], policies: readonl
     // Early header rules for one listener (a target with sectionName): jwtgate places them per
     // Gateway and port only, so that Gateway fails closed rather than serve the rule elsewhere or not at all.
     const hasEarly = lp.early.default !== undefined || [...lp.early.perPort.values()].some((f) => f !== undefined);
-    if (hasEarly && lp.targetRefs.some((t) => t.sectionName !== undefined)) {
-      lp = { ...lp, denying: [...lp.denying, 'earlyRequestHeaderModifier with a targetRefs sectionName (jwtgate applies early header rules per Gateway and port)'] };
+    if (hasEarly && [...lp.targetRefs, ...lp.targetSelectors].some((t) => t.sectionName !== undefined)) {
+      lp = { ...lp, denying: [...lp.denying, 'earlyRequestHeaderModifier with a target sectionName (jwtgate applies early header rules per Gateway and port)'] };
     }
     if (lp.denying.length === 0) continue;
     const hit = listenerPolicyTargets(lp, gateways, globalNs);

@@ -207,6 +207,8 @@ function listenersDump(snapshot: Snapshot): object[] {
       name: l.name,
       hostname: l.hostname ?? null,
       ...(l.invalid !== undefined ? { invalid: l.invalid } : {}),
+      // Its Gateway's early header rules for this port, by operation and name (not the values).
+      ...(l.earlyHeaderOps !== undefined ? { earlyHeaderRules: l.earlyHeaderOps.map((o) => `${o.op} ${o.name}`) } : {}),
       ...tableDump(l.routes),
     })),
   );

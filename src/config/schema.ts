@@ -179,11 +179,11 @@ class StringSchema<T extends string> extends Schema<T> {
     super();
   }
   parse(v: unknown, path: string, cx: ParseCtx): T | undefined {
+    const o = this.o;
     if (typeof v !== 'string') {
-      cx.error(path, `Invalid value: ${describe(v, cx, path)}: must be of type string`);
+      cx.error(path, `Invalid value${o.secret ? ` (a ${v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v}, not shown)` : `: ${describe(v, cx, path)}`}: must be of type string`);
       return undefined;
     }
-    const o = this.o;
     const len = codePoints(v);
     if (o.min !== undefined && len < o.min) {
       cx.error(path, o.min === 1 ? 'Invalid value: "": must not be empty (at least 1 character)' : `Invalid value: must be at least ${o.min} characters (got ${len})`);

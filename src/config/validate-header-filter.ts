@@ -20,6 +20,8 @@ const KGATEWAY_VALUE = /^[!-~]+(?:[\t ][!-~]+)*$/;
 /** A field value Envoy's header rules refuse (NUL, CR, LF) or the upstream client refuses (other controls, DEL). */
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const COMMAND = /^%([A-Z][A-Z0-9_]*)(\([^)]*\))?(:[0-9]+)?%/;
+/** Envoy's command operator names, which a message may quote (any other `%WORD%` in a value is not shown: it may be part of a credential). */
+const KNOWN_COMMAND = /^(REQ|RESP|TRAILER|START_TIME|END_TIME|PROTOCOL|UPSTREAM_PROTOCOL|HOSTNAME|DYNAMIC_METADATA|CLUSTER_METADATA|UPSTREAM_METADATA|FILTER_STATE|UPSTREAM_FILTER_STATE|CEL|METADATA|REQUESTED_SERVER_NAME|ROUTE_NAME|VIRTUAL_CLUSTER_NAME|ENVIRONMENT|STREAM_ID|CONNECTION_ID|UNIQUE_ID|TRACE_ID|GRPC_STATUS|GRPC_STATUS_NUMBER|PER_REQUEST_STATE|REQUEST_HEADERS_BYTES|RESPONSE_CODE|RESPONSE_FLAGS|RESPONSE_CODE_DETAILS|DURATION|REQUEST_DURATION|RESPONSE_DURATION|BYTES_RECEIVED|BYTES_SENT|(DOWNSTREAM|UPSTREAM)_[A-Z0-9_]+)$/;
 
 /**
  * The value Envoy's substitution formatter gives for `v` when it holds no command operator
@@ -45,7 +47,8 @@ export function literalHeaderValue(v: string, path: string, cx: ParseCtx): strin
     }
     const m = COMMAND.exec(v.slice(i));
     if (m) {
-      cx.error(path, `Invalid value: ${m[0]} is an Envoy command operator, which jwtgate does not evaluate (kgateway passes header values to Envoy as format strings); write %% for a literal %`);
+      const what = KNOWN_COMMAND.test(m[1]!) ? `%${m[1]}${m[2] !== undefined ? '(…)' : ''}%` : `the command operator at position ${i}`;
+      cx.error(path, `Invalid value: ${what} is an Envoy command operator, which jwtgate does not evaluate (kgateway passes header values to Envoy as format strings); write %% for a literal %`);
     } else {
       cx.error(path, `Invalid value: a % at position ${i} starts no Envoy command operator, and Envoy refuses the value ("Couldn't find valid command"): write %% for a literal %`);
     }

@@ -67,7 +67,7 @@ export interface ListenerPolicyModel {
   readonly namespace: string;
   readonly name: string;
   readonly targetRefs: readonly { readonly group: string; readonly kind: string; readonly name: string; readonly sectionName?: string }[];
-  readonly targetSelectors: readonly { readonly group: string; readonly kind: string; readonly matchLabels: Readonly<Record<string, string>>; readonly path: string }[];
+  readonly targetSelectors: readonly { readonly group: string; readonly kind: string; readonly matchLabels: Readonly<Record<string, string>>; readonly sectionName?: string; readonly path: string }[];
   /** The fields that deny or strip (`spec.default.rbac`, …): the targeted Gateways answer 500. */
   readonly denying: readonly string[];
   /**
@@ -94,13 +94,15 @@ export function validateListenerPolicy(raw: RawResource, problems: ConfigProblem
   const perPort = new Map<number, HeaderFilterSpec | undefined>();
   /** Where the early rules of the listener settings being walked go (`default`, or a port). */
   let earlyPort: number | undefined;
-  /** A field that only tunes (in `tuning`) is warned about; earlyRequestHeaderModifier is applied; any other denies. */
+  /** A field that only tunes (in `tuning`) is warned about; an HTTPSettings earlyRequestHeaderModifier is applied; any other denies. */
   const setting = (tuning: ReadonlySet<string>, k: string, p: string, x: unknown): void => {
-    if (k === 'earlyRequestHeaderModifier') {
+    if (k === 'earlyRequestHeaderModifier' && tuning === TUNING_HTTP) {
       const e0 = cx.errors;
       const f = earlyModifier.parse(x, p, cx);
       // A rule that cannot be served as written (reported at its path) fails the Gateways closed.
       if (f === undefined || cx.errors !== e0) return void denying.push(`${p} (as written)`);
+      // An empty one makes no early mutation in kgateway: it does not set the field.
+      if (f.set.length + f.add.length + f.remove.length === 0) return;
       if (earlyPort === undefined) earlyDefault = f;
       else perPort.set(earlyPort, f);
       return;
@@ -136,7 +138,9 @@ export function validateListenerPolicy(raw: RawResource, problems: ConfigProblem
         // Its spec holds the HTTPSettings fields itself.
         setting(TUNING_HTTP, k, `spec.${k}`, x);
       } else if (k === 'default') listener(x, 'spec.default');
-      else if (k === 'perPort' && Array.isArray(x)) x.forEach((pp, i) => {
+      // The API server refuses a perPort that is not a list: the policy does not exist (not applied).
+      else if (k === 'perPort' && !Array.isArray(x)) cx.error('spec.perPort', `Invalid value: ${describe(x, cx, 'spec.perPort')}: must be a list`);
+      else if (k === 'perPort') (x as unknown[]).forEach((pp, i) => {
         const o = asObject(pp, `spec.perPort[${i}]`);
         if (o === undefined) return;
         const port = o['port'];

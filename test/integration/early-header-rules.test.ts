@@ -7,6 +7,7 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { sampleApp, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
+import { configDumpText } from '../../src/config/dump.js';
 
 let h: Harness;
 
@@ -117,4 +118,13 @@ test('perPort replaces default for its port; an HTTPListenerPolicy\'s rules appl
   assert.deepEqual(received('x-legacy'), ['yes']);
   const warn = h.gateway.snapshot.problems.find((p) => p.resource === 'Gateway/kgateway-system/multi' && p.severity === 'warning');
   assert.match(warn?.message ?? '', /both a ListenerPolicy and HTTPListenerPolicy kgateway-system\/legacy set earlyRequestHeaderModifier for port 8083: jwtgate applies the ListenerPolicy's rules first/);
+});
+
+test('/config_dump shows each listener\'s early rules by operation and name, not their values', () => {
+  const dump = JSON.parse(configDumpText(h.gateway.snapshot)) as { listeners: { port: number; gateway: string; earlyHeaderRules?: string[] }[] };
+  const byPort = (port: number) => dump.listeners.find((l) => l.port === port);
+  assert.deepEqual(byPort(8080)?.earlyHeaderRules, ['add x-forwarded-for', 'set x-env', 'set x-request-id', 'remove x-user-id']);
+  assert.deepEqual(byPort(8083)?.earlyHeaderRules, ['remove x-user-id', 'add x-legacy']);
+  assert.deepEqual(byPort(8084)?.earlyHeaderRules, ['add x-legacy']);
+  assert.ok(!configDumpText(h.gateway.snapshot).includes('10.9.9.9'));
 });

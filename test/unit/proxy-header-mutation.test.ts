@@ -55,8 +55,10 @@ test('values as Envoy\'s formatter reads them: %% is %, a command operator and a
   assert.equal(literalHeaderValue('100%% a%%%%b', 'v', cx), '100% a%%b');
   assert.equal(problems.length, 0);
   for (const [v, msg] of [
-    ['%REQ(x-user)%', /%REQ\(x-user\)% is an Envoy command operator/],
-    ['a %START_TIME(%s):10% b', /%START_TIME\(%s\):10%|position 2/],
+    ['%REQ(x-user)%', /%REQ\(…\)% is an Envoy command operator/],
+    // Not one of Envoy's operator names: not quoted (it may be part of a credential).
+    ['ab%SECRETXYZ%', /^Invalid value: the command operator at position 2 is an Envoy command operator/],
+    ['a %START_TIME(%s):10% b', /%START_TIME\(…\)% is an Envoy command operator/],
     ['50%', /a % at position 2 starts no Envoy command operator/],
     ['%%%', /position 2/],
     ['a\nb', /control characters/],
@@ -81,4 +83,33 @@ test('review findings: kgateway\'s value pattern does not backtrack on a long va
   const ok = compileText(docs({ response: { set: [{ name: 'Date', value: 'x' }, { name: 'expect', value: 'y' }, { name: 'constructor', value: 'z' }], remove: ['__proto__'] } }), { generation: 1 });
   assert.deepEqual(ok.problems.filter((x) => x.severity === 'error').map((x) => x.message), []);
   assert.match(ok.problems.find((x) => x.path === 'spec.headerModifiers.response.set[0].name')?.message ?? '', /a headerModifiers.response rule on date has no effect/);
+});
+
+test('early rules as kgateway merges ListenerPolicies: an empty modifier sets nothing (a newer one wins), a policy the API server refuses contributes nothing, a target with sectionName (ref or selector) fails the Gateway closed', () => {
+  const gw = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'default', labels: { app: 'x' } }, spec: { gatewayClassName: 'k', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] } };
+  const lp = (name: string, created: string, spec: Record<string, unknown>) => ({
+    apiVersion: 'gateway.kgateway.dev/v1alpha1',
+    kind: 'ListenerPolicy',
+    metadata: { name, namespace: 'default', creationTimestamp: created },
+    spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], ...spec },
+  });
+  const early = (m: unknown) => ({ default: { httpSettings: { earlyRequestHeaderModifier: m } } });
+  const ops = (...docs: unknown[]) => {
+    const snap = compileText(docs.map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 });
+    const l = snap.ports.get(8080)?.listeners[0];
+    return { ops: l?.earlyHeaderOps?.map((o) => `${o.op} ${o.name}`), invalid: l?.invalid, errors: snap.problems.filter((p) => p.severity === 'error').map((p) => `${p.resource} ${p.path}`) };
+  };
+  const newer = lp('newer', '2024-02-01T00:00:00Z', early({ remove: ['x-user-id'] }));
+  assert.deepEqual(ops(gw, lp('older', '2024-01-01T00:00:00Z', early({})), newer).ops, ['remove x-user-id']);
+  assert.deepEqual(ops(gw, lp('older', '2024-01-01T00:00:00Z', early({ remove: [] })), newer).ops, ['remove x-user-id']);
+  // The older policy wins when it sets rules.
+  assert.deepEqual(ops(gw, lp('older', '2024-01-01T00:00:00Z', early({ set: [{ name: 'x-env', value: 'prod' }] })), newer).ops, ['set x-env']);
+  // The older one is refused by the API server (perPort items must be objects): the newer one applies.
+  const refused = ops(gw, lp('older', '2024-01-01T00:00:00Z', { ...early({ set: [{ name: 'x-env', value: 'prod' }] }), perPort: ['junk'] }), newer);
+  assert.deepEqual(refused.ops, ['remove x-user-id']);
+  assert.deepEqual(refused.errors, ['ListenerPolicy/default/older spec.perPort[0]']);
+  const bySelector = ops(gw, { ...lp('sel', '2024-01-01T00:00:00Z', early({ remove: ['x-user-id'] })), spec: { targetSelectors: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', matchLabels: { app: 'x' }, sectionName: 'http' }], ...early({ remove: ['x-user-id'] }) } });
+  assert.match(bySelector.invalid ?? '', /earlyRequestHeaderModifier with a target sectionName/);
+  const byRef = ops(gw, { ...lp('ref', '2024-01-01T00:00:00Z', {}), spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw', sectionName: 'http' }], ...early({ remove: ['x-user-id'] }) } });
+  assert.match(byRef.invalid ?? '', /earlyRequestHeaderModifier with a target sectionName/);
 });
