@@ -21,6 +21,7 @@ import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
 import { applyHeaderOps } from './proxy/header-mutation.js';
+import { redirectLocation, type RouteRedirect } from './proxy/redirect.js';
 import { Metrics, renderConfigGeneration, renderKeySetMetrics, renderRefresherRestarts } from './observability/metrics.js';
 import { silentLogger, ThrottledWarning, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
@@ -763,6 +764,8 @@ export class Gateway {
     const rbac = route.auth.rbac;
     // request.time is when the request arrived (Envoy: the stream's start), not after a JWKS wait.
     if (rbac !== undefined && !rbacAllows(rbac, req, claims, jwtDisabled, Date.now() - (performance.now() - ex.startedAt))) return this.deny(ex, 'RBAC_DENIED', req, route);
+    // A RequestRedirect: Envoy's router answers it (after the JWT and RBAC filters), no upstream.
+    if (route.redirect !== undefined) return this.redirect(route, route.redirect, req, ex);
     // Envoy's weighted_clusters draw at random per request (a counter shared by every route
     // could fall into step with the traffic mix and send a rule's every request to one backend).
     const backend = pickBackend(route, route.backends.length > 1 ? Math.floor(Math.random() * route.totalWeight) : 0);
@@ -810,6 +813,18 @@ export class Gateway {
       responseBytes: outcome.responseBodyBytes,
       durationMs: logMs(durationMs),
     });
+  }
+
+  /** Answers a RequestRedirect rule: its status, an empty body, `location`, and the route's response header rules. */
+  private redirect(route: CompiledRoute, r: RouteRedirect, req: GatewayRequest, ex: ClientExchange): void {
+    const headers = ['location', redirectLocation(r, req)];
+    const ops = route.headerMutation?.response;
+    if (ops !== undefined) applyHeaderOps(headers, ops, true);
+    ex.respond(r.status, headers, '');
+    this.metrics.inc('jwtgate_requests_total', 'REDIRECT');
+    const durationMs = performance.now() - ex.startedAt;
+    this.metrics.requestDuration.observe(durationMs);
+    this.accessLog?.info('request', { method: req.method, host: logHost(req.host), path: logPath(req.path), status: r.status, result: 'REDIRECT', durationMs: logMs(durationMs) });
   }
 
   /** A local reply; on a matched `route`, with its response header rules, as Envoy applies them to local replies. */

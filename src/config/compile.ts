@@ -33,7 +33,8 @@ import { validateResources, type ValidatedConfig } from './validate.js';
 import type { BackendModel } from './validate-backend.js';
 import { backendRefKind, editDistance, GATEWAY_API_GROUP, groupKind, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
-import type { BackendRefModel, HTTPRouteModel, RuleModel } from './validate-httproute.js';
+import type { BackendRefModel, HTTPRouteModel, RedirectModel, RuleModel } from './validate-httproute.js';
+import type { RouteRedirect } from '../proxy/redirect.js';
 import { referenceAllowed, type BackendConfigPolicyModel, type ReferenceGrantModel } from './validate-misc.js';
 import type { TrafficPolicyModel } from './validate-traffic-policy.js';
 import type { ListenerPolicyModel } from './validate-listener-policy.js';
@@ -1038,6 +1039,7 @@ function compileRoutes(
     // kgateway replaces an invalid rule with a direct response and clears its own header rules;
     // the listener's and Gateway's header_mutation configs still apply to that 500.
     const headerMutation = invalid !== undefined ? outerHeaderMutation(fold.headers) : routeHeaderMutation(rule, fold.headers);
+    const rd = rule.requestRedirect;
     for (const m of rule.matches) {
       const route: CompiledRoute = {
         id: `${rkey}/${rule.index}/${m.index}`,
@@ -1052,6 +1054,7 @@ function compileRoutes(
         backends: rs.backends,
         totalWeight: rs.totalWeight,
         ...(headerMutation !== undefined ? { headerMutation } : {}),
+        ...(rd !== undefined && invalid === undefined ? { redirect: routeRedirect(rd, m.path.value) } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };
       out.push({ route, createdMs, nsName: rkey, ruleIndex: rule.index, matchIndex: m.index });
@@ -1079,6 +1082,18 @@ function routeHeaderMutation(rule: RuleModel, policies: PolicyHeaders | undefine
   if (rule.requestHeaderModifier) origins.push('RequestHeaderModifier');
   if (rule.responseHeaderModifier) origins.push('ResponseHeaderModifier');
   return { request, response, origins };
+}
+
+/** Envoy's redirect action as kgateway builds it from a RequestRedirect (`matched`: the match's path value). */
+function routeRedirect(rd: RedirectModel, matched: string): RouteRedirect {
+  return {
+    status: rd.statusCode,
+    ...(rd.scheme !== undefined ? { scheme: rd.scheme } : {}),
+    ...(rd.hostname !== undefined ? { host: rd.hostname } : {}),
+    ...(rd.port !== undefined ? { port: rd.port } : {}),
+    ...(rd.path?.type === 'ReplaceFullPath' && rd.path.replaceFullPath !== undefined ? { fullPath: rd.path.replaceFullPath } : {}),
+    ...(rd.path?.type === 'ReplacePrefixMatch' && rd.path.replacePrefixMatch !== undefined ? { prefix: { matched, rewrite: rd.path.replacePrefixMatch } } : {}),
+  };
 }
 
 /** The listener's and Gateway's response rules alone (an invalid rule's 500), or undefined. */

@@ -39,6 +39,7 @@ function routeDump(r: CompiledRoute): object {
     },
     backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
     totalWeight: r.totalWeight,
+    ...(r.redirect ? { redirect: { ...r.redirect } } : {}),
     // Header rules by operation and name, in the order they apply; their values are left out
     // (a rule may set a credential for the upstream).
     ...(r.headerMutation

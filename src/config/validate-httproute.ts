@@ -12,6 +12,7 @@ import { any, enumOf, int, list, obj, ParseCtx, SENSITIVE_NAME, str, type Infer 
 import { gatewayHeaderFilter } from './validate-header-filter.js';
 import {
   checkBackendRef,
+  dnsSubdomain,
   documentSchema,
   GATEWAY_API_GROUP,
   group,
@@ -90,6 +91,27 @@ const filter = obj(
     type: str({ min: 1 }),
     extensionRef: obj({ group: group(), kind: kind(), name: objectName() }).optional(),
     requestHeaderModifier: gatewayHeaderFilter('RequestHeaderModifier', 'request').optional(),
+    requestRedirect: obj({
+      scheme: enumOf(['http', 'https'] as const).optional(),
+      hostname: dnsSubdomain(253).optional(),
+      path: obj({
+        type: enumOf(['ReplaceFullPath', 'ReplacePrefixMatch'] as const),
+        replaceFullPath: str({ max: 1024 }).optional(),
+        replacePrefixMatch: str({ max: 1024 }).optional(),
+      }).check((m, path, cx) => {
+        // The CRD's rules: the field the type names is set, and only that one.
+        if (m.type === 'ReplaceFullPath' && m.replaceFullPath === undefined) cx.error(`${path}.replaceFullPath`, "Required value: replaceFullPath must be specified when type is set to 'ReplaceFullPath'");
+        if (m.type === 'ReplacePrefixMatch' && m.replacePrefixMatch === undefined) cx.error(`${path}.replacePrefixMatch`, "Required value: replacePrefixMatch must be specified when type is set to 'ReplacePrefixMatch'");
+        if (m.type !== 'ReplaceFullPath' && m.replaceFullPath !== undefined) cx.error(`${path}.replaceFullPath`, "Forbidden: type must be 'ReplaceFullPath' when replaceFullPath is set");
+        if (m.type !== 'ReplacePrefixMatch' && m.replacePrefixMatch !== undefined) cx.error(`${path}.replacePrefixMatch`, "Forbidden: type must be 'ReplacePrefixMatch' when replacePrefixMatch is set");
+      }).optional(),
+      port: int({ min: 1, max: 65535 }).optional(),
+      statusCode: int({ min: 301, max: 308 })
+        .check((c, path, cx) => {
+          if (![301, 302, 303, 307, 308].includes(c)) cx.error(path, `Unsupported value: ${c}: supported values: 301, 302, 303, 307, 308`);
+        })
+        .default(302),
+    }).optional(),
     responseHeaderModifier: gatewayHeaderFilter('ResponseHeaderModifier', 'response').optional(),
   },
   { unknown: 'allow' },
@@ -162,11 +184,21 @@ export interface RuleModel {
   /** Names of TrafficPolicies referenced by ExtensionRef filters, in filter order. */
   readonly policyFilters: readonly { readonly name: string; readonly path: string }[];
   readonly backendRefs: readonly BackendRefModel[];
+  /** A RequestRedirect filter: the rule answers with a redirect instead of proxying. */
+  readonly requestRedirect?: RedirectModel;
   /** RequestHeaderModifier / ResponseHeaderModifier filters (at most one of each). */
   readonly requestHeaderModifier?: HeaderFilterSpec;
   readonly responseHeaderModifier?: HeaderFilterSpec;
   /** Set when the rule has an error: its routes answer 500 (kgateway RouteRuleReplaced). */
   readonly invalid?: string;
+}
+
+export interface RedirectModel {
+  readonly scheme?: 'http' | 'https';
+  readonly hostname?: string;
+  readonly path?: { readonly type: 'ReplaceFullPath' | 'ReplacePrefixMatch'; readonly replaceFullPath?: string; readonly replacePrefixMatch?: string };
+  readonly port?: number;
+  readonly statusCode: number;
 }
 
 export interface HTTPRouteModel {
@@ -292,6 +324,8 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
   const policyFilters: { name: string; path: string }[] = [];
   let requestHeaderModifier: HeaderFilterSpec | undefined;
   let responseHeaderModifier: HeaderFilterSpec | undefined;
+  let requestRedirect: RedirectModel | undefined;
+  let redirectPath = '';
   if (r.filters !== undefined) {
     if (!Array.isArray(r.filters)) cx.error(`${p}.filters`, 'Invalid value: must be a list');
     else {
@@ -321,8 +355,13 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
           responseHeaderModifier = f.responseHeaderModifier;
           return;
         }
+        if (f.type === 'RequestRedirect') {
+          requestRedirect = f.requestRedirect;
+          redirectPath = `${fp}.requestRedirect`;
+          return;
+        }
         if (f.type !== 'ExtensionRef') {
-          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
+          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
           return;
         }
         if (!f.extensionRef) {
@@ -338,6 +377,23 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
         }
         policyFilters.push({ name: er.name, path: `${fp}.extensionRef` });
       });
+    }
+  }
+
+  if (requestRedirect !== undefined) {
+    // The CRD's rules for a rule with a RequestRedirect.
+    if (requestRedirect.path?.type === 'ReplacePrefixMatch') {
+      const ms = Array.isArray(r.matches) ? r.matches : [];
+      const pathType = (m: unknown): unknown => (m !== null && typeof m === 'object' ? ((m as { path?: { type?: unknown } }).path?.type ?? 'PathPrefix') : undefined);
+      if (ms.length !== 1 || pathType(ms[0]) !== 'PathPrefix') cx.error(`${redirectPath}.path`, 'Invalid value: When using RequestRedirect filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified');
+    }
+    if (Array.isArray(r.filters) && r.filters.some((x) => x !== null && typeof x === 'object' && (x as { type?: unknown }).type === 'URLRewrite')) {
+      cx.error(`${p}.filters`, 'Invalid value: May specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, but not both');
+    }
+    // kgateway's redirect action replaces the route's cluster: the backends are never used (newer
+    // Gateway API CRDs refuse the pair).
+    if (Array.isArray(r.backendRefs) && r.backendRefs.length > 0) {
+      cx.warn(`${p}.backendRefs`, 'backendRefs are not used on a rule with a RequestRedirect filter: the rule answers every request with the redirect, as kgateway does (newer Gateway API CRDs refuse the pair)');
     }
   }
 
@@ -386,6 +442,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     policyFilters,
     backendRefs,
     ...(requestHeaderModifier !== undefined ? { requestHeaderModifier } : {}),
+    ...(requestRedirect !== undefined ? { requestRedirect } : {}),
     ...(responseHeaderModifier !== undefined ? { responseHeaderModifier } : {}),
     ...(invalid !== undefined ? { invalid } : {}),
   };
