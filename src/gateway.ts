@@ -22,6 +22,7 @@ import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
 import { applyHeaderOps } from './proxy/header-mutation.js';
 import { redirectLocation, type RouteRedirect } from './proxy/redirect.js';
+import { CONTROL_CHAR } from './http/field-value.js';
 import { Metrics, renderConfigGeneration, renderKeySetMetrics, renderRefresherRestarts } from './observability/metrics.js';
 import { silentLogger, ThrottledWarning, type Logger } from './observability/log.js';
 import { JwksRefresher } from './jwks/refresher.js';
@@ -817,7 +818,11 @@ export class Gateway {
 
   /** Answers a RequestRedirect rule: its status, an empty body, `location`, and the route's response header rules. */
   private redirect(route: CompiledRoute, r: RouteRedirect, req: GatewayRequest, ex: ClientExchange): void {
-    const headers = ['location', redirectLocation(r, req)];
+    const location = redirectLocation(r, req);
+    // A control character the front end let through (DEL) in the path, query or Host: Envoy's
+    // codec answers such a request 400; it never goes into a header here.
+    if (CONTROL_CHAR.test(location)) return this.deny(ex, 'REQUEST_INVALID', req, route);
+    const headers = ['location', location];
     const ops = route.headerMutation?.response;
     if (ops !== undefined) applyHeaderOps(headers, ops, true);
     ex.respond(r.status, headers, '');

@@ -10,6 +10,7 @@ import type { RawResource } from './resource.js';
 import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
 import { any, enumOf, int, list, obj, ParseCtx, SENSITIVE_NAME, str, type Infer } from './schema.js';
 import { gatewayHeaderFilter } from './validate-header-filter.js';
+import { CONTROL_CHAR } from '../http/field-value.js';
 import {
   checkBackendRef,
   dnsSubdomain,
@@ -86,6 +87,11 @@ const match = obj({
   method: enumOf(METHODS).optional(),
 });
 
+/** A redirect path: Envoy checks path_redirect and prefix_rewrite as header values (no CR, LF, NUL); jwtgate refuses every control character, which would go into `location`. */
+const redirectPathValue = str({ max: 1024 }).check((v, path, cx) => {
+  if (CONTROL_CHAR.test(v)) cx.error(path, 'Invalid value: a redirect path may not hold control characters (CR, LF, NUL and the like): it becomes the location header');
+});
+
 const filter = obj(
   {
     type: str({ min: 1 }),
@@ -96,8 +102,8 @@ const filter = obj(
       hostname: dnsSubdomain(253).optional(),
       path: obj({
         type: enumOf(['ReplaceFullPath', 'ReplacePrefixMatch'] as const),
-        replaceFullPath: str({ max: 1024 }).optional(),
-        replacePrefixMatch: str({ max: 1024 }).optional(),
+        replaceFullPath: redirectPathValue.optional(),
+        replacePrefixMatch: redirectPathValue.optional(),
       }).check((m, path, cx) => {
         // The CRD's rules: the field the type names is set, and only that one.
         if (m.type === 'ReplaceFullPath' && m.replaceFullPath === undefined) cx.error(`${path}.replaceFullPath`, "Required value: replaceFullPath must be specified when type is set to 'ReplaceFullPath'");
@@ -383,7 +389,8 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
   if (requestRedirect !== undefined) {
     // The CRD's rules for a rule with a RequestRedirect.
     if (requestRedirect.path?.type === 'ReplacePrefixMatch') {
-      const ms = Array.isArray(r.matches) ? r.matches : [];
+      // No matches (absent or null) is the API server's default, one PathPrefix `/`; an empty list is not.
+      const ms = r.matches === undefined || r.matches === null ? [DEFAULT_MATCH] : Array.isArray(r.matches) ? r.matches : [];
       const pathType = (m: unknown): unknown => (m !== null && typeof m === 'object' ? ((m as { path?: { type?: unknown } }).path?.type ?? 'PathPrefix') : undefined);
       if (ms.length !== 1 || pathType(ms[0]) !== 'PathPrefix') cx.error(`${redirectPath}.path`, 'Invalid value: When using RequestRedirect filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified');
     }

@@ -30,7 +30,8 @@ export function redirectLocation(r: RouteRedirect, req: { readonly scheme: strin
   const port = r.port !== undefined ? `:${r.port}` : '';
   const host = r.host ?? requestHost(req.authority, scheme, req.scheme, port !== '');
   let path: string;
-  if (r.fullPath !== undefined) {
+  // An empty path_redirect is unset to Envoy (kgateway writes it as given): the request's path stays.
+  if (r.fullPath !== undefined && r.fullPath !== '') {
     path = r.fullPath.includes('?') || req.query === '' ? r.fullPath : `${r.fullPath}?${req.query}`;
   } else {
     path = req.query === '' ? req.path : `${req.path}?${req.query}`;

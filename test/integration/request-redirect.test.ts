@@ -50,6 +50,9 @@ spec:
   targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: guarded }]
   jwtAuth: { extensionRef: { name: jwt } }
 ` +
+        // No matches: the API server's default, one PathPrefix "/" (Envoy cuts it as one character).
+        redirectRoute('default-match', '', '{ hostname: d.example.com, path: { type: ReplacePrefixMatch, replacePrefixMatch: /d/ } }').replace('hostnames: [www.example.com]', 'hostnames: [default.example.com]').replace('  - matches: []\n    filters', '  - filters') +
+        redirectRoute('empty-full', '{ path: { type: PathPrefix, value: /empty } }', '{ path: { type: ReplaceFullPath, replaceFullPath: "" } }') +
         redirectRoute('bad-prefix', '{ path: { type: Exact, value: /bad } }', '{ path: { type: ReplacePrefixMatch, replacePrefixMatch: /x } }'),
     ],
   });
@@ -119,4 +122,16 @@ test('location as Envoy builds it: IPv6 hosts, a prefix "/" (kgateway emits a pl
   assert.equal(redirectLocation({ status: 302, prefix: { matched: '/a', rewrite: '' } }, req('h')), 'http://h/a/b');
   assert.equal(redirectLocation({ status: 302, fullPath: '/p?z=1' }, req('h', '/a', 'q=2')), 'http://h/p?z=1');
   assert.equal(redirectLocation({ status: 302, scheme: 'http' }, req('h:80')), 'http://h:80/a/b');
+});
+
+test('review findings: no matches with ReplacePrefixMatch is the default PathPrefix /; an empty ReplaceFullPath keeps the request path (Envoy leaves path_redirect unset); a DEL byte in the query gets 400, never a location with it', async () => {
+  const d = await get('/a/b?q=1', 'default.example.com');
+  assert.equal(d.status, 302);
+  assert.equal(d.headers.location, 'http://d.example.com/d/a/b?q=1');
+  const e = await get('/empty/keep?q=1');
+  assert.equal(e.status, 302);
+  assert.equal(e.headers.location, 'http://www.example.com/empty/keep?q=1');
+  const del = await get('/secure/x?a=b\x7fc');
+  assert.equal(del.status, 400);
+  assert.equal(del.headers.location, undefined);
 });
