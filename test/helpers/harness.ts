@@ -53,6 +53,14 @@ spec:
 
 export type Echo = Awaited<ReturnType<typeof startEchoUpstream>>;
 
+/** The values of header `name` (lowercase) in the last request the echo upstream received, one per field line, in order. */
+export function lastReceived(echo: Echo, name: string): string[] {
+  const r = echo.received.at(-1)!;
+  const out: string[] = [];
+  for (let i = 0; i < r.headers.length; i += 2) if (r.headers[i]!.toLowerCase() === name) out.push(r.headers[i + 1]!);
+  return out;
+}
+
 export interface Harness {
   gateway: Gateway;
   echo: Echo;

@@ -5,7 +5,7 @@
 // `perPort` entry replaces `default` for its port.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { sampleApp, startHarness, type Harness } from '../helpers/harness.js';
+import { lastReceived, sampleApp, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 
@@ -82,12 +82,7 @@ before(async () => {
 after(() => h.close());
 
 /** The header lines the upstream received for `name` (lowercase), in order. */
-function received(name: string): string[] {
-  const r = h.echo.received.at(-1)!;
-  const out: string[] = [];
-  for (let i = 0; i < r.headers.length; i += 2) if (r.headers[i]!.toLowerCase() === name) out.push(r.headers[i + 1]!);
-  return out;
-}
+const received = (name: string): string[] => lastReceived(h.echo, name);
 
 test('early rules run before the connection manager\'s fields and before routing: the upstream never sees the removed header, routes match on the set one, x-forwarded-for is appended to the added value, x-request-id is still replaced', async () => {
   const n = h.echo.received.length;

@@ -7,7 +7,7 @@
 // applies a route's response rules to local replies since 1.16).
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { lastReceived, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -141,12 +141,7 @@ const token = (claims: Record<string, unknown> = { team: 'dev', org: 'solo.io' }
 const get = (path: string, headers: Record<string, string | string[]> = {}) => request({ port: h.port, path, headers: { host: 'www.example.com', ...headers } });
 
 /** The header lines the upstream received for `name` (lowercase), in order. */
-function received(name: string): string[] {
-  const r = h.echo.received.at(-1)!;
-  const out: string[] = [];
-  for (let i = 0; i < r.headers.length; i += 2) if (r.headers[i]!.toLowerCase() === name) out.push(r.headers[i + 1]!);
-  return out;
-}
+const received = (name: string): string[] => lastReceived(h.echo, name);
 
 test('RequestHeaderModifier: applied after the JWT filter and the connection manager, removals first, set replaces every field, add appends a line (joined with "," for an Envoy inline header such as user-agent); %% is a literal %', async () => {
   const n = h.echo.received.length;
