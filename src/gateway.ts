@@ -826,10 +826,7 @@ export class Gateway {
     const ops = route.headerMutation?.response;
     if (ops !== undefined) applyHeaderOps(headers, ops, true);
     ex.respond(r.status, headers, '');
-    this.metrics.inc('jwtgate_requests_total', 'REDIRECT');
-    const durationMs = performance.now() - ex.startedAt;
-    this.metrics.requestDuration.observe(durationMs);
-    this.accessLog?.info('request', { method: req.method, host: logHost(req.host), path: logPath(req.path), status: r.status, result: 'REDIRECT', durationMs: logMs(durationMs) });
+    this.record('REDIRECT', req, ex, r.status);
   }
 
   /** A local reply; on a matched `route`, with its response header rules, as Envoy applies them to local replies. */
@@ -838,13 +835,13 @@ export class Gateway {
     this.record(code, req, ex);
   }
 
-  /** Counts (and access-logs) a request that ends here with `code`, not at the proxy. */
-  private record(code: ErrorCode, req: GatewayRequest, ex: ClientExchange): void {
+  /** Counts (and access-logs) a request that ends here with `code` (or a redirect's `status`), not at the proxy. */
+  private record(code: ErrorCode | 'REDIRECT', req: GatewayRequest, ex: ClientExchange, status = code === 'REDIRECT' ? 0 : ERRORS[code].status): void {
     this.metrics.inc('jwtgate_requests_total', code);
     // A client that left during an asynchronous check: its request ended when it left.
     const durationMs = (ex.abortedAt ?? performance.now()) - ex.startedAt;
     this.metrics.requestDuration.observe(durationMs);
-    this.accessLog?.info('request', { method: req.method, host: logHost(req.host), path: logPath(req.path), status: ERRORS[code].status, result: code, durationMs: logMs(durationMs) });
+    this.accessLog?.info('request', { method: req.method, host: logHost(req.host), path: logPath(req.path), status, result: code, durationMs: logMs(durationMs) });
   }
 }
 

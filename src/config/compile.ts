@@ -1382,9 +1382,10 @@ function earlyHeaderRules(gateways: readonly GatewayModel[], policies: readonly 
   const out = new Map<string, HeaderOp[]>();
   // A policy the API server would refuse (valid false) does not exist for kgateway: no rules.
   const byAge = [...policies].filter((lp) => lp.denying.length === 0 && lp.valid).sort((a, b) => compareAge(a.raw, b.raw));
+  const targets = new Map(byAge.map((lp) => [lp, listenerPolicyTargets(lp, gateways, globalNs)]));
   gateways.forEach((g, i) => {
     if (g.refused !== undefined) return;
-    const mine = byAge.filter((lp) => listenerPolicyTargets(lp, gateways, globalNs).has(i));
+    const mine = byAge.filter((lp) => targets.get(lp)!.has(i));
     const lps = mine.filter((lp) => lp.raw.kind === 'ListenerPolicy');
     const https = mine.filter((lp) => lp.raw.kind === 'HTTPListenerPolicy');
     const httpRules = https.find((lp) => lp.early.default !== undefined);

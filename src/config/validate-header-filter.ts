@@ -9,6 +9,7 @@ import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
 import { UNMUTABLE, UNMUTABLE_RESPONSE } from '../proxy/header-mutation.js';
 import { list, obj, str, type ParseCtx, type Schema } from './schema.js';
 import { headerName } from './validate-common.js';
+import { CONTROL_CHAR } from '../http/field-value.js';
 
 /**
  * kgateway's HTTPHeader value pattern (TrafficPolicy headerModifiers), `^[!-~]+([\t ]?[!-~]+)*$`:
@@ -17,8 +18,6 @@ import { headerName } from './validate-common.js';
  * API server's RE2 does not): the same strings match.
  */
 const KGATEWAY_VALUE = /^[!-~]+(?:[\t ][!-~]+)*$/;
-/** A field value Envoy's header rules refuse (NUL, CR, LF) or the upstream client refuses (other controls, DEL). */
-const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const COMMAND = /^%([A-Z][A-Z0-9_]*)(\([^)]*\))?(:[0-9]+)?%/;
 /** Envoy's command operator names, which a message may quote (any other `%WORD%` in a value is not shown: it may be part of a credential). */
 const KNOWN_COMMAND = /^(REQ|RESP|TRAILER|START_TIME|END_TIME|PROTOCOL|UPSTREAM_PROTOCOL|HOSTNAME|DYNAMIC_METADATA|CLUSTER_METADATA|UPSTREAM_METADATA|FILTER_STATE|UPSTREAM_FILTER_STATE|CEL|METADATA|REQUESTED_SERVER_NAME|ROUTE_NAME|VIRTUAL_CLUSTER_NAME|ENVIRONMENT|STREAM_ID|CONNECTION_ID|UNIQUE_ID|TRACE_ID|GRPC_STATUS|GRPC_STATUS_NUMBER|PER_REQUEST_STATE|REQUEST_HEADERS_BYTES|RESPONSE_CODE|RESPONSE_FLAGS|RESPONSE_CODE_DETAILS|DURATION|REQUEST_DURATION|RESPONSE_DURATION|BYTES_RECEIVED|BYTES_SENT|(DOWNSTREAM|UPSTREAM)_[A-Z0-9_]+)$/;
@@ -28,7 +27,8 @@ const KNOWN_COMMAND = /^(REQ|RESP|TRAILER|START_TIME|END_TIME|PROTOCOL|UPSTREAM_
  * (`%%` → `%`), or undefined after reporting why it cannot be served.
  */
 export function literalHeaderValue(v: string, path: string, cx: ParseCtx): string | undefined {
-  if (CONTROL.test(v)) {
+  // NUL, CR and LF Envoy's header rules refuse; the other controls and DEL the upstream client refuses.
+  if (CONTROL_CHAR.test(v)) {
     cx.error(path, 'Invalid value: a header value may not hold control characters (CR, LF, NUL and the like)');
     return undefined;
   }

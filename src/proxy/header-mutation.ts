@@ -5,6 +5,8 @@
 // configuration into a list of operations per direction, applied to the flat `[name, value, …]`
 // lists the proxy sends: no per-request allocation beyond the values written.
 
+import { removeHeader } from '../http/exchange.js';
+
 /** One operation, in the order it applies. Names are lowercase; values as they go on the wire. */
 export interface HeaderOp {
   readonly op: 'remove' | 'set' | 'add';
@@ -125,7 +127,7 @@ export function applyHeaderOps(headers: string[], ops: readonly HeaderOp[], resp
       headers.push(o.name, o.value);
       continue;
     }
-    removeAll(headers, o.name);
+    removeHeader(headers, o.name);
     if (o.op === 'set') headers.push(o.name, o.value);
   }
 }
@@ -133,17 +135,4 @@ export function applyHeaderOps(headers: string[], ops: readonly HeaderOp[], resp
 function indexOfName(headers: readonly string[], name: string): number {
   for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return i;
   return -1;
-}
-
-function removeAll(headers: string[], name: string): void {
-  let w = 0;
-  for (let r = 0; r < headers.length; r += 2) {
-    if (headers[r] === name) continue;
-    if (w !== r) {
-      headers[w] = headers[r]!;
-      headers[w + 1] = headers[r + 1]!;
-    }
-    w += 2;
-  }
-  headers.length = w;
 }
