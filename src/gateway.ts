@@ -21,7 +21,8 @@ import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
 import { applyHeaderOps } from './proxy/header-mutation.js';
-import { redirectLocation, type RouteRedirect } from './proxy/redirect.js';
+import { redirectLocation, rewrittenPath, type RouteRedirect, type RouteRewrite } from './proxy/redirect.js';
+import { removeHeader } from './http/exchange.js';
 import { CONTROL_CHAR } from './http/field-value.js';
 import { Metrics, renderConfigGeneration, renderKeySetMetrics, renderRefresherRestarts } from './observability/metrics.js';
 import { silentLogger, ThrottledWarning, type Logger } from './observability/log.js';
@@ -773,6 +774,7 @@ export class Gateway {
     // No backend: the share of a backendRef that does not resolve (Envoy: cluster not found, 500
     // and no body), or every weight is 0.
     if (!backend) return this.deny(ex, route.totalWeight > 0 ? 'BACKEND_NOT_RESOLVED' : 'ROUTE_CONFIG_INVALID', req, route);
+    if (route.rewrite !== undefined) rewriteRequest(route.rewrite, req);
     // The access log needs the request; without it no per-request closure is made.
     this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, route.headerMutation);
   }
@@ -846,6 +848,25 @@ export class Gateway {
 }
 
 const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
+
+/**
+ * A URLRewrite, as Envoy's router applies the route's rewrite: the new path (the query kept) is
+ * sent upstream with `x-envoy-original-path` set to the path and query it replaced (kgateway does
+ * not suppress Envoy's headers), and a new Host replaces the client's.
+ */
+function rewriteRequest(r: RouteRewrite, req: GatewayRequest): void {
+  const path = rewrittenPath(r, req.path);
+  if (path !== undefined) {
+    req.upstreamPath = path;
+    removeHeader(req.headers, 'x-envoy-original-path');
+    req.headers.push('x-envoy-original-path', req.query === '' ? req.path : `${req.path}?${req.query}`);
+  }
+  if (r.host !== undefined) {
+    removeHeader(req.headers, 'host');
+    req.headers.push('host', r.host);
+    req.authority = r.host;
+  }
+}
 
 /**
  * A drain's wait: resolves once nothing is `busy` and no request has arrived (`requests` did not

@@ -33,8 +33,8 @@ import { validateResources, type ValidatedConfig } from './validate.js';
 import type { BackendModel } from './validate-backend.js';
 import { backendRefKind, editDistance, GATEWAY_API_GROUP, groupKind, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
-import type { BackendRefModel, HTTPRouteModel, RedirectModel, RuleModel } from './validate-httproute.js';
-import type { RouteRedirect } from '../proxy/redirect.js';
+import type { BackendRefModel, HTTPRouteModel, RedirectModel, RewriteModel, RuleModel } from './validate-httproute.js';
+import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
 import { referenceAllowed, type BackendConfigPolicyModel, type ReferenceGrantModel } from './validate-misc.js';
 import type { TrafficPolicyModel } from './validate-traffic-policy.js';
 import type { ListenerPolicyModel } from './validate-listener-policy.js';
@@ -1040,6 +1040,7 @@ function compileRoutes(
     // the listener's and Gateway's header_mutation configs still apply to that 500.
     const headerMutation = invalid !== undefined ? outerHeaderMutation(fold.headers) : routeHeaderMutation(rule, fold.headers);
     const rd = rule.requestRedirect;
+    const rw = rule.urlRewrite;
     for (const m of rule.matches) {
       const route: CompiledRoute = {
         id: `${rkey}/${rule.index}/${m.index}`,
@@ -1055,6 +1056,7 @@ function compileRoutes(
         totalWeight: rs.totalWeight,
         ...(headerMutation !== undefined ? { headerMutation } : {}),
         ...(rd !== undefined && invalid === undefined ? { redirect: routeRedirect(rd, m.path.value) } : {}),
+        ...(rw !== undefined && invalid === undefined ? { rewrite: routeRewrite(rw, m.path.value) } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };
       out.push({ route, createdMs, nsName: rkey, ruleIndex: rule.index, matchIndex: m.index });
@@ -1093,6 +1095,15 @@ function routeRedirect(rd: RedirectModel, matched: string): RouteRedirect {
     ...(rd.port !== undefined ? { port: rd.port } : {}),
     ...(rd.path?.type === 'ReplaceFullPath' && rd.path.replaceFullPath !== undefined ? { fullPath: rd.path.replaceFullPath } : {}),
     ...(rd.path?.type === 'ReplacePrefixMatch' && rd.path.replacePrefixMatch !== undefined ? { prefix: { matched, rewrite: rd.path.replacePrefixMatch } } : {}),
+  };
+}
+
+/** Envoy's route rewrite as kgateway builds it from a URLRewrite (`matched`: the match's path value). */
+function routeRewrite(rw: RewriteModel, matched: string): RouteRewrite {
+  return {
+    ...(rw.hostname !== undefined ? { host: rw.hostname } : {}),
+    ...(rw.path?.type === 'ReplaceFullPath' && rw.path.replaceFullPath !== undefined ? { fullPath: rw.path.replaceFullPath } : {}),
+    ...(rw.path?.type === 'ReplacePrefixMatch' && rw.path.replacePrefixMatch !== undefined ? { prefix: { matched, rewrite: rw.path.replacePrefixMatch } } : {}),
   };
 }
 

@@ -9,7 +9,7 @@ import type { ConfigProblem } from '../errors.js';
 import type { RemoteTlsSpec } from '../types.js';
 import type { Matcher } from '../routing/regex.js';
 import type { HeaderOp, RouteHeaderMutation } from '../proxy/header-mutation.js';
-import type { RouteRedirect } from '../proxy/redirect.js';
+import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -114,6 +114,8 @@ export interface CompiledRoute {
   readonly headerMutation?: RouteHeaderMutation;
   /** A RequestRedirect filter: answered with this redirect (after JWT and rbac) instead of proxied. */
   readonly redirect?: RouteRedirect;
+  /** A URLRewrite filter: the Host and path sent upstream. */
+  readonly rewrite?: RouteRewrite;
   /** Set when this route carries an invalid policy/backend: answered with ROUTE_CONFIG_INVALID. */
   readonly invalid?: string;
 }

@@ -87,9 +87,21 @@ const match = obj({
   method: enumOf(METHODS).optional(),
 });
 
-/** A redirect path: Envoy checks path_redirect and prefix_rewrite as header values (no CR, LF, NUL); jwtgate refuses every control character, which would go into `location`. */
+/** A redirect or rewrite path: Envoy checks path_redirect and prefix_rewrite as header values (no CR, LF, NUL); jwtgate refuses every control character, which would go into `location` or the request line. */
 const redirectPathValue = str({ max: 1024 }).check((v, path, cx) => {
-  if (CONTROL_CHAR.test(v)) cx.error(path, 'Invalid value: a redirect path may not hold control characters (CR, LF, NUL and the like): it becomes the location header');
+  if (CONTROL_CHAR.test(v)) cx.error(path, 'Invalid value: a path may not hold control characters (CR, LF, NUL and the like): it becomes the location header or the upstream request line');
+});
+
+/** Gateway API's HTTPPathModifier (RequestRedirect and URLRewrite), with the CRD's rules: the field the type names is set, and only that one. */
+const pathModifier = obj({
+  type: enumOf(['ReplaceFullPath', 'ReplacePrefixMatch'] as const),
+  replaceFullPath: redirectPathValue.optional(),
+  replacePrefixMatch: redirectPathValue.optional(),
+}).check((m, path, cx) => {
+  if (m.type === 'ReplaceFullPath' && m.replaceFullPath === undefined) cx.error(`${path}.replaceFullPath`, "Required value: replaceFullPath must be specified when type is set to 'ReplaceFullPath'");
+  if (m.type === 'ReplacePrefixMatch' && m.replacePrefixMatch === undefined) cx.error(`${path}.replacePrefixMatch`, "Required value: replacePrefixMatch must be specified when type is set to 'ReplacePrefixMatch'");
+  if (m.type !== 'ReplaceFullPath' && m.replaceFullPath !== undefined) cx.error(`${path}.replaceFullPath`, "Forbidden: type must be 'ReplaceFullPath' when replaceFullPath is set");
+  if (m.type !== 'ReplacePrefixMatch' && m.replacePrefixMatch !== undefined) cx.error(`${path}.replacePrefixMatch`, "Forbidden: type must be 'ReplacePrefixMatch' when replacePrefixMatch is set");
 });
 
 const filter = obj(
@@ -100,17 +112,7 @@ const filter = obj(
     requestRedirect: obj({
       scheme: enumOf(['http', 'https'] as const).optional(),
       hostname: dnsSubdomain(253).optional(),
-      path: obj({
-        type: enumOf(['ReplaceFullPath', 'ReplacePrefixMatch'] as const),
-        replaceFullPath: redirectPathValue.optional(),
-        replacePrefixMatch: redirectPathValue.optional(),
-      }).check((m, path, cx) => {
-        // The CRD's rules: the field the type names is set, and only that one.
-        if (m.type === 'ReplaceFullPath' && m.replaceFullPath === undefined) cx.error(`${path}.replaceFullPath`, "Required value: replaceFullPath must be specified when type is set to 'ReplaceFullPath'");
-        if (m.type === 'ReplacePrefixMatch' && m.replacePrefixMatch === undefined) cx.error(`${path}.replacePrefixMatch`, "Required value: replacePrefixMatch must be specified when type is set to 'ReplacePrefixMatch'");
-        if (m.type !== 'ReplaceFullPath' && m.replaceFullPath !== undefined) cx.error(`${path}.replaceFullPath`, "Forbidden: type must be 'ReplaceFullPath' when replaceFullPath is set");
-        if (m.type !== 'ReplacePrefixMatch' && m.replacePrefixMatch !== undefined) cx.error(`${path}.replacePrefixMatch`, "Forbidden: type must be 'ReplacePrefixMatch' when replacePrefixMatch is set");
-      }).optional(),
+      path: pathModifier.optional(),
       port: int({ min: 1, max: 65535 }).optional(),
       statusCode: int({ min: 301, max: 308 })
         .check((c, path, cx) => {
@@ -119,6 +121,7 @@ const filter = obj(
         .default(302),
     }).optional(),
     responseHeaderModifier: gatewayHeaderFilter('ResponseHeaderModifier', 'response').optional(),
+    urlRewrite: obj({ hostname: dnsSubdomain(253).optional(), path: pathModifier.optional() }).optional(),
   },
   { unknown: 'allow' },
 );
@@ -192,6 +195,8 @@ export interface RuleModel {
   readonly backendRefs: readonly BackendRefModel[];
   /** A RequestRedirect filter: the rule answers with a redirect instead of proxying. */
   readonly requestRedirect?: RedirectModel;
+  /** A URLRewrite filter: the Host and path sent upstream. */
+  readonly urlRewrite?: RewriteModel;
   /** RequestHeaderModifier / ResponseHeaderModifier filters (at most one of each). */
   readonly requestHeaderModifier?: HeaderFilterSpec;
   readonly responseHeaderModifier?: HeaderFilterSpec;
@@ -205,6 +210,11 @@ export interface RedirectModel {
   readonly path?: { readonly type: 'ReplaceFullPath' | 'ReplacePrefixMatch'; readonly replaceFullPath?: string; readonly replacePrefixMatch?: string };
   readonly port?: number;
   readonly statusCode: number;
+}
+
+export interface RewriteModel {
+  readonly hostname?: string;
+  readonly path?: RedirectModel['path'];
 }
 
 export interface HTTPRouteModel {
@@ -332,6 +342,8 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
   let responseHeaderModifier: HeaderFilterSpec | undefined;
   let requestRedirect: RedirectModel | undefined;
   let redirectPath = '';
+  let urlRewrite: RewriteModel | undefined;
+  let rewritePath = '';
   if (r.filters !== undefined) {
     if (!Array.isArray(r.filters)) cx.error(`${p}.filters`, 'Invalid value: must be a list');
     else {
@@ -366,8 +378,13 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
           redirectPath = `${fp}.requestRedirect`;
           return;
         }
+        if (f.type === 'URLRewrite') {
+          urlRewrite = f.urlRewrite;
+          rewritePath = `${fp}.urlRewrite`;
+          return;
+        }
         if (f.type !== 'ExtensionRef') {
-          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
+          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
           return;
         }
         if (!f.extensionRef) {
@@ -386,14 +403,15 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     }
   }
 
+  // The CRD's rule for ReplacePrefixMatch. No matches (absent or null) is the API server's
+  // default, one PathPrefix `/`; an empty list is not.
+  for (const [what, m, at] of [['RequestRedirect', requestRedirect, redirectPath], ['URLRewrite', urlRewrite, rewritePath]] as const) {
+    if (m?.path?.type !== 'ReplacePrefixMatch') continue;
+    const ms = r.matches === undefined || r.matches === null ? [DEFAULT_MATCH] : Array.isArray(r.matches) ? r.matches : [];
+    const pathType = (x: unknown): unknown => (x !== null && typeof x === 'object' ? ((x as { path?: { type?: unknown } }).path?.type ?? 'PathPrefix') : undefined);
+    if (ms.length !== 1 || pathType(ms[0]) !== 'PathPrefix') cx.error(`${at}.path`, `Invalid value: When using ${what} filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified`);
+  }
   if (requestRedirect !== undefined) {
-    // The CRD's rules for a rule with a RequestRedirect.
-    if (requestRedirect.path?.type === 'ReplacePrefixMatch') {
-      // No matches (absent or null) is the API server's default, one PathPrefix `/`; an empty list is not.
-      const ms = r.matches === undefined || r.matches === null ? [DEFAULT_MATCH] : Array.isArray(r.matches) ? r.matches : [];
-      const pathType = (m: unknown): unknown => (m !== null && typeof m === 'object' ? ((m as { path?: { type?: unknown } }).path?.type ?? 'PathPrefix') : undefined);
-      if (ms.length !== 1 || pathType(ms[0]) !== 'PathPrefix') cx.error(`${redirectPath}.path`, 'Invalid value: When using RequestRedirect filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified');
-    }
     if (Array.isArray(r.filters) && r.filters.some((x) => x !== null && typeof x === 'object' && (x as { type?: unknown }).type === 'URLRewrite')) {
       cx.error(`${p}.filters`, 'Invalid value: May specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, but not both');
     }
@@ -450,6 +468,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     backendRefs,
     ...(requestHeaderModifier !== undefined ? { requestHeaderModifier } : {}),
     ...(requestRedirect !== undefined ? { requestRedirect } : {}),
+    ...(urlRewrite !== undefined ? { urlRewrite } : {}),
     ...(responseHeaderModifier !== undefined ? { responseHeaderModifier } : {}),
     ...(invalid !== undefined ? { invalid } : {}),
   };

@@ -33,6 +33,8 @@ export interface GatewayRequest {
    * them in `Connection`. Client-sent headers of these names were removed before (sanitize).
    */
   gatewayHeaders?: readonly string[];
+  /** The path sent upstream when a URLRewrite filter rewrote it (`path` keeps the one received, for logs). */
+  upstreamPath?: string;
   /**
    * Set when a token was accepted by a provider with `claimsToHeaders` (Envoy's
    * `clear_route_cache`, spec §4.8 step 5): the request is then matched to a route again. A

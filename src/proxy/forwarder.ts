@@ -485,7 +485,7 @@ export class Forwarder {
     // Checked before dispatch: a request undici refuses fails inside dispatch(), and undici's Pool
     // then never uses the connection it picked for it again (pool-base marks it as needing a
     // drain that an idle connection never emits), so a few such requests jam the endpoint.
-    const path = upstreamTarget(req.path, req.query);
+    const path = upstreamTarget(req.upstreamPath ?? req.path, req.query);
     const headers = path === undefined ? undefined : upstreamRequestHeaders(req);
     if (headers === undefined) {
       ex.fail('REQUEST_INVALID');

@@ -173,8 +173,8 @@ export function utf8AsLatin1(s: string): string {
  * - `x-forwarded-proto`: overwritten with the scheme the client used (Envoy does the same at the
  *   edge, a client-supplied value is not trusted);
  * - `x-forwarded-host`: a client's field is passed as it is, and none is added (Envoy appends one
- *   only with `append_x_forwarded_host` on a host rewrite, and jwtgate rewrites no host: URLRewrite
- *   filters and a TrafficPolicy's urlRewrite are refused);
+ *   only with `append_x_forwarded_host` on a host rewrite, which kgateway leaves off for a
+ *   URLRewrite filter's hostname; a TrafficPolicy's urlRewrite is refused);
  * - `x-request-id`: a new UUID, a client's value replaced; the `x-envoy-*` fields Envoy strips
  *   from external requests are dropped;
  * - `referer`: removed when repeated or when its value is not a URL Envoy accepts (isValidReferer),

@@ -60,3 +60,30 @@ function requestHost(authority: string, scheme: string, fromScheme: string, newP
   }
   return authority;
 }
+
+/**
+ * Gateway API's URLRewrite HTTPRoute filter as kgateway configures the Envoy route action
+ * (krtcollections builtin.go): `hostname` is host_rewrite_literal (the upstream's Host; no
+ * x-forwarded-host, kgateway leaves append_x_forwarded_host off), `ReplaceFullPath` a regex_rewrite
+ * of `.*` (the path replaced, the query kept), `ReplacePrefixMatch` a prefix_rewrite of the matched
+ * prefix, or for `/` the regex_rewrite `^<prefix>\/*` → `/` (the prefix and the slashes after it
+ * become one `/`). An empty value rewrites nothing, as kgateway emits none.
+ */
+export interface RouteRewrite {
+  readonly host?: string;
+  readonly fullPath?: string;
+  readonly prefix?: { readonly matched: string; readonly rewrite: string };
+}
+
+/** The path `r` makes of `path` (without the query), or undefined when it rewrites no path. */
+export function rewrittenPath(r: RouteRewrite, path: string): string | undefined {
+  if (r.fullPath !== undefined && r.fullPath !== '') return r.fullPath;
+  const p = r.prefix;
+  if (p === undefined || p.rewrite === '' || !path.startsWith(p.matched)) return undefined;
+  if (p.rewrite === '/' && p.matched !== '') {
+    let i = p.matched.length;
+    while (path.charCodeAt(i) === 0x2f /* / */) i++;
+    return `/${path.slice(i)}`;
+  }
+  return p.rewrite + path.slice(p.matched.length);
+}

@@ -491,18 +491,18 @@ test('an invalid rule (unsupported filter) is replaced by a 500; the route stays
     route({
       rules: [
         { matches: [{ path: { type: 'PathPrefix', value: '/ok' } }], backendRefs: [{ name: 'app', port: 80 }] },
-        { matches: [{ path: { type: 'PathPrefix', value: '/bad' } }], filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'x.example.com' } }], backendRefs: [{ name: 'app', port: 80 }] },
+        { matches: [{ path: { type: 'PathPrefix', value: '/bad' } }], filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'app', port: 80 } } }], backendRefs: [{ name: 'app', port: 80 }] },
       ],
     }),
   ]);
   const t = s.ports.get(8080)!;
   assert.equal(selectRoute(t, req('h', '/ok'))?.route.invalid, undefined);
-  assert.match(selectRoute(t, req('h', '/bad'))?.route.invalid ?? '', /filter type URLRewrite not supported/);
+  assert.match(selectRoute(t, req('h', '/bad'))?.route.invalid ?? '', /filter type RequestMirror not supported/);
   const st = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
   assert.equal(st.conditions.find((c) => c.type === 'Accepted')?.status, 'True');
   const replaced = st.conditions.find((c) => c.type === 'kgateway.dev/Programmed');
   assert.equal(replaced?.reason, 'RouteRuleReplaced');
-  assert.match(replaced?.message ?? '', /^Replaced Rule \(1\): .*filter type URLRewrite not supported/);
+  assert.match(replaced?.message ?? '', /^Replaced Rule \(1\): .*filter type RequestMirror not supported/);
 });
 
 test('a rule whose ExtensionRef filter names a TrafficPolicy that does not exist is replaced by a 500: it is not served without the policy the filter asks for', () => {
@@ -847,7 +847,7 @@ test('config_dump shows what runs: a rule\'s method match, the 500 reason of an 
   assert.equal('invalid' in post, false);
   const bad = http.routeDefs['default/app/1/0'];
   assert.deepEqual(bad.match, { path: { type: 'PathPrefix', value: '/b' }, headers: [], queryParams: [] }, 'no method when the match has none');
-  assert.equal(bad.invalid, 'spec.rules[1].filters[0].type: filter type RequestMirror not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)');
+  assert.equal(bad.invalid, 'spec.rules[1].filters[0].type: filter type RequestMirror not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)');
   assert.deepEqual(dump.extensions[0].providers.map((p: any) => [p.name, p.audiences]), [['a', ['aud']], ['b', null]]);
 });
 
