@@ -851,16 +851,12 @@ const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
 
 /**
  * A URLRewrite, as Envoy's router applies the route's rewrite: the new path (the query kept) is
- * sent upstream with `x-envoy-original-path` set to the path and query it replaced (kgateway does
- * not suppress Envoy's headers), and a new Host replaces the client's.
+ * sent upstream (with `x-envoy-original-path`, set by the Forwarder after the header rules, as
+ * Envoy's router sets it after its own), and a new Host replaces the client's.
  */
 function rewriteRequest(r: RouteRewrite, req: GatewayRequest): void {
   const path = rewrittenPath(r, req.path);
-  if (path !== undefined) {
-    req.upstreamPath = path;
-    removeHeader(req.headers, 'x-envoy-original-path');
-    req.headers.push('x-envoy-original-path', req.query === '' ? req.path : `${req.path}?${req.query}`);
-  }
+  if (path !== undefined) req.upstreamPath = path;
   if (r.host !== undefined) {
     removeHeader(req.headers, 'host');
     req.headers.push('host', r.host);

@@ -411,6 +411,14 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     const pathType = (x: unknown): unknown => (x !== null && typeof x === 'object' ? ((x as { path?: { type?: unknown } }).path?.type ?? 'PathPrefix') : undefined);
     if (ms.length !== 1 || pathType(ms[0]) !== 'PathPrefix') cx.error(`${at}.path`, `Invalid value: When using ${what} filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified`);
   }
+  // A rewritten path goes on the upstream request line: one that does not start with `/`, or
+  // that holds a space, the upstream client cannot send (Envoy sends it as written and the
+  // upstream answers). Refused here, so the rule fails closed instead of failing every request.
+  for (const [field, v] of [['replaceFullPath', urlRewrite?.path?.replaceFullPath], ['replacePrefixMatch', urlRewrite?.path?.replacePrefixMatch]] as const) {
+    if (v === undefined || v === '') continue;
+    if (!v.startsWith('/')) cx.error(`${rewritePath}.path.${field}`, 'Invalid value: a rewritten path must start with "/": jwtgate cannot send another request target upstream');
+    else if (v.includes(' ')) cx.error(`${rewritePath}.path.${field}`, 'Invalid value: a rewritten path may not hold a space: jwtgate cannot send it on the upstream request line (write %20)');
+  }
   if (requestRedirect !== undefined) {
     if (Array.isArray(r.filters) && r.filters.some((x) => x !== null && typeof x === 'object' && (x as { type?: unknown }).type === 'URLRewrite')) {
       cx.error(`${p}.filters`, 'Invalid value: May specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, but not both');

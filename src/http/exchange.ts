@@ -34,7 +34,7 @@ export interface GatewayRequest {
    */
   gatewayHeaders?: readonly string[];
   /** The path sent upstream when a URLRewrite filter rewrote it (`path` keeps the one received, for logs). */
-  upstreamPath?: string;
+  upstreamPath?: string | undefined;
   /**
    * Set when a token was accepted by a provider with `claimsToHeaders` (Envoy's
    * `clear_route_cache`, spec §4.8 step 5): the request is then matched to a route again. A

@@ -92,6 +92,7 @@ class UwsRequest implements GatewayRequest {
   invalid: ErrorCode | undefined = undefined;
   queryAsEnvoy: string | undefined = undefined;
   gatewayHeaders: readonly string[] | undefined = undefined;
+  upstreamPath: string | undefined = undefined;
   clearRouteCache = false;
   private address: string | undefined;
   constructor(

@@ -12,7 +12,7 @@ import type { ClientExchange, GatewayRequest } from '../http/exchange.js';
 import { sendError } from '../http/error-response.js';
 import type { BackendTarget } from '../config/snapshot.js';
 import { applyHeaderOps, type HeaderOp, type RouteHeaderMutation } from './header-mutation.js';
-import { clientResponseHeaders, upstreamRequestHeaders, upstreamTarget } from './header-rules.js';
+import { clientResponseHeaders, setOriginalPath, upstreamRequestHeaders, upstreamTarget } from './header-rules.js';
 import { RequestBody, type RequestBodyOwner } from './request-body.js';
 import { classifyUpstreamError, nameDoesNotResolve, NO_HEALTHY_UPSTREAM, upstreamErrorReason, upstreamUnavailableBody } from './upstream-errors.js';
 import dns from 'node:dns';
@@ -494,6 +494,9 @@ export class Forwarder {
     // The route's request rules, last, as Envoy's router applies them (after every filter and
     // the connection manager's own fields).
     if (mutation !== undefined && mutation.request.length > 0) applyHeaderOps(headers, mutation.request, false);
+    // A URLRewrite changed the path: Envoy's router then sets x-envoy-original-path to the path
+    // and query it replaced (kgateway does not suppress Envoy's headers), after the header rules.
+    if (req.upstreamPath !== undefined) setOriginalPath(headers, req.query === '' ? req.path : `${req.path}?${req.query}`);
     if (endpoint.active >= this.maxActive) {
       ex.fail('UPSTREAM_OVERFLOW');
       return;

@@ -337,6 +337,12 @@ function claimed(gw: readonly string[] | undefined, name: string): boolean {
   return gw !== undefined && gw.length > 0 && gw.includes(name);
 }
 
+/** Sets `x-envoy-original-path` in an upstream header list to `pathAndQuery` (a client's own replaced), as its bytes. */
+export function setOriginalPath(headers: string[], pathAndQuery: string): void {
+  removeHeader(headers, 'x-envoy-original-path');
+  headers.push('x-envoy-original-path', NON_ASCII.test(pathAndQuery) ? utf8AsLatin1(pathAndQuery) : pathAndQuery);
+}
+
 /**
  * The request target sent upstream: `path` and `query` as the client sent their bytes (uWS
  * decodes them as UTF-8, undici writes one byte per character), or undefined when it holds a

@@ -29,7 +29,9 @@ before(async () => {
         rewriteRoute('strip', '/strip', '{ path: { type: ReplacePrefixMatch, replacePrefixMatch: / } }') +
         rewriteRoute('full', '/full', '{ hostname: internal.example.com, path: { type: ReplaceFullPath, replaceFullPath: /anything/replaced } }') +
         rewriteRoute('empty', '/empty', '{ path: { type: ReplacePrefixMatch, replacePrefixMatch: "" } }') +
-        rewriteRoute('host-only', '/anything/hosted', '{ hostname: backend.internal }'),
+        rewriteRoute('host-only', '/anything/hosted', '{ hostname: backend.internal }') +
+        // Envoy's router applies the route's header rules first, then the rewrite sets x-envoy-original-path.
+        rewriteRoute('ruled', '/ruled', '{ path: { type: ReplacePrefixMatch, replacePrefixMatch: /anything/r } } }, { type: RequestHeaderModifier, requestHeaderModifier: { remove: [x-envoy-original-path], add: [{ name: x-extra, value: "1" }] }'),
     ],
   });
 });
@@ -82,4 +84,11 @@ test('rewrittenPath as Envoy rewrites: prefix_rewrite cuts the matched length (a
   assert.equal(rewrittenPath({ prefix: { matched: '/', rewrite: '/' } }, '//a'), '/a');
   assert.equal(rewrittenPath({ fullPath: '' }, '/a'), undefined);
   assert.equal(rewrittenPath({ host: 'h' }, '/a'), undefined);
+});
+
+test('the route\'s header rules run before the rewrite sets x-envoy-original-path (Envoy\'s order): a rule removing it does not', async () => {
+  await get('/ruled/x?z=1');
+  assert.equal(lastUrl(), '/anything/r/x?z=1');
+  assert.deepEqual(received('x-envoy-original-path'), ['/ruled/x?z=1']);
+  assert.deepEqual(received('x-extra'), ['1']);
 });
