@@ -858,8 +858,8 @@ function rewriteRequest(r: RouteRewrite, req: GatewayRequest): void {
   const path = rewrittenPath(r, req.path);
   if (path !== undefined) req.upstreamPath = path;
   if (r.host !== undefined) {
+    // The client's Host goes; upstreamRequestHeaders sends `authority` as Host when there is none.
     removeHeader(req.headers, 'host');
-    req.headers.push('host', r.host);
     req.authority = r.host;
   }
 }
