@@ -51,6 +51,22 @@ spec:
 `;
 }
 
+/** A `---`-led HTTPRoute like sampleRoute whose one rule on PathPrefix `prefix` has `filters` (a YAML flow list). */
+export function filteredRoute(name: string, prefix: string, filters: string): string {
+  return `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name}, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  hostnames: [www.example.com]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: ${prefix} } }]
+    filters: ${filters}
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+`;
+}
+
 export type Echo = Awaited<ReturnType<typeof startEchoUpstream>>;
 
 /** The values of header `name` (lowercase) in the last request the echo upstream received, one per field line, in order. */

@@ -7,7 +7,7 @@
 // applies a route's response rules to local replies since 1.16).
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { lastReceived, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, lastReceived, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -26,20 +26,6 @@ spec:
       issuer: https://idp.example.com
       claimsToHeaders: [{ name: team, header: x-team }, { name: org, header: x-org }]
       jwks: { local: { inline: '${keys.jwks}' } }
-`;
-
-/** An HTTPRoute on `prefix` whose one rule has `filters` (YAML flow list). */
-const filteredRoute = (name: string, prefix: string, filters: string) => `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  parentRefs: [{ name: http, namespace: kgateway-system }]
-  hostnames: [www.example.com]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: ${prefix} } }]
-    filters: ${filters}
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
 `;
 
 const policy = (name: string, target: { kind: 'HTTPRoute' | 'Gateway'; name: string; ns?: string }, body: string) => `---

@@ -3,24 +3,13 @@
 // (no x-forwarded-host); routing, JWT and the access log see the path as received.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { lastReceived, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, lastReceived, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { rewrittenPath } from '../../src/proxy/redirect.js';
 
 let h: Harness;
 
-const rewriteRoute = (name: string, prefix: string, rewrite: string) => `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  parentRefs: [{ name: http, namespace: kgateway-system }]
-  hostnames: [www.example.com]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: ${prefix} } }]
-    filters: [{ type: URLRewrite, urlRewrite: ${rewrite} }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
-`;
+const rewriteRoute = (name: string, prefix: string, rewrite: string) => filteredRoute(name, prefix, `[{ type: URLRewrite, urlRewrite: ${rewrite} }]`);
 
 before(async () => {
   h = await startHarness({
