@@ -59,6 +59,8 @@ export const ERRORS = {
   JWKS_FETCH_FAILED: jwt('Jwks remote fetch is failed', 'remote key set not available'),
   // --- authorization (Envoy rbac filter, kgateway TrafficPolicy rbac) ---
   RBAC_DENIED: { status: 403, body: 'RBAC: access denied', wwwAuthenticate: 'none', description: 'the route\'s TrafficPolicy `rbac` denies the request: an Allow policy none of whose matchExpressions is true, or a Deny policy one of whose is' },
+  // --- rate limiting (Envoy local_ratelimit, kgateway TrafficPolicy rateLimit.local) ---
+  RATE_LIMITED: { status: 429, body: 'local_rate_limited', wwwAuthenticate: 'none', description: 'the route\'s TrafficPolicy `rateLimit.local` bucket had no token left (checked after the JWT and `rbac` checks, so a request they refuse takes none)' },
   // --- configuration / routing / proxy ---
   ROUTE_NOT_FOUND: { status: 404, body: '', wwwAuthenticate: 'none', description: 'no listener hostname or HTTPRoute matched the request' },
   BACKEND_NOT_RESOLVED: { status: 500, body: '', wwwAuthenticate: 'none', description: 'the request was drawn to a backendRef that does not resolve (not found, not permitted, an unsupported kind): kgateway points its share at a cluster Envoy does not have, and Envoy answers `cluster_not_found_response_code` 500 with an empty body' },

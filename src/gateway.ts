@@ -16,6 +16,7 @@ import type { ClientExchange, GatewayRequest } from './http/exchange.js';
 import { Verifier } from './auth/verifier.js';
 import { ResultCache } from './auth/result-cache.js';
 import { endRegexLoad, rbacAllows, startRegexLoad } from './auth/rbac.js';
+import { rateLimitAllows } from './routing/local-rate-limit.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
@@ -757,7 +758,8 @@ export class Gateway {
   }
 
   /**
-   * After the JWT filters: the route's `rbac` (Envoy's RBAC filter, AuthZ stage), then the proxy.
+   * After the JWT filters: the route's `rbac` (Envoy's RBAC filter, AuthZ stage), its local rate
+   * limit (the RateLimit stage), then the proxy.
    * `claims`: the payload jwt_authn leaves in its dynamic metadata, undefined when no token was
    * verified; `jwtDisabled`: kgateway's set_metadata filter wrote `dev.kgateway.disable_jwt` (it
    * runs first, on the route first matched).
@@ -766,6 +768,9 @@ export class Gateway {
     const rbac = route.auth.rbac;
     // request.time is when the request arrived (Envoy: the stream's start), not after a JWKS wait.
     if (rbac !== undefined && !rbacAllows(rbac, req, claims, jwtDisabled, Date.now() - (performance.now() - ex.startedAt))) return this.deny(ex, 'RBAC_DENIED', req, route);
+    // TrafficPolicy rateLimit.local: Envoy's local_ratelimit, in the stage after rbac (a request
+    // refused by JWT or rbac takes no token), before the header rules and the router.
+    if (route.rateLimit !== undefined && !rateLimitAllows(route.rateLimit)) return this.deny(ex, 'RATE_LIMITED', req, route);
     // A RequestRedirect: Envoy's router answers it (after the JWT and RBAC filters), no upstream.
     if (route.redirect !== undefined) return this.redirect(route, route.redirect, req, ex);
     // Envoy's weighted_clusters draw at random per request (a counter shared by every route

@@ -7,7 +7,7 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
 import { JWT_METADATA } from '../auth/rbac.js';
-import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyHeaders, type PolicyLevel } from '../routing/policy-attachment.js';
+import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyHeaders, type PolicyLevel, type PolicyRateLimit } from '../routing/policy-attachment.js';
 import { policyOps, routeLevelOps, type HeaderOp, type RouteHeaderMutation } from '../proxy/header-mutation.js';
 import { utf8AsLatin1 } from '../proxy/header-rules.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
@@ -35,6 +35,7 @@ import { backendRefKind, editDistance, GATEWAY_API_GROUP, groupKind, listSome, m
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendRefModel, HTTPRouteModel, RedirectModel, RewriteModel, RuleModel } from './validate-httproute.js';
 import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
+import { TokenBucket, type RouteRateLimit } from '../routing/local-rate-limit.js';
 import { referenceAllowed, type BackendConfigPolicyModel, type ReferenceGrantModel } from './validate-misc.js';
 import type { TrafficPolicyModel } from './validate-traffic-policy.js';
 import type { ListenerPolicyModel } from './validate-listener-policy.js';
@@ -187,6 +188,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       weight,
       ...(jwtAuth ? { jwtAuth } : {}),
       ...(m.rbac ? { rbac: m.rbac } : {}),
+      ...(m.localRateLimit ? { localRateLimit: m.localRateLimit } : {}),
       ...(m.headerModifiers
         ? { headerModifiers: { request: m.headerModifiers.request ? policyOps(m.headerModifiers.request, utf8AsLatin1) : [], response: m.headerModifiers.response ? policyOps(m.headerModifiers.response, identity) : [] } }
         : {}),
@@ -659,6 +661,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   // port are grouped by host; each host's routes form one virtual host owned by the most
   // specific listener whose hostname contains the host (its listener-level policies apply).
   const compiledCache = new Map<string, RouteEntry[]>();
+  const rateLimitBuckets = new Map<string, TokenBucket>();
   const replacedRules = new Map<string, Map<number, string>>();
   const ruleReplaced = (routeKey: string, ruleIndex: number, message: string): void => {
     let m = replacedRules.get(routeKey);
@@ -695,7 +698,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         continue;
       }
       for (const a of list) {
-        const entries = compileRoutes(owner, a.rt, a.rules, atRoute, atRule, policyOutcome, ruleReplaced, compiledCache);
+        const entries = compileRoutes(owner, a.rt, a.rules, atRoute, atRule, policyOutcome, ruleReplaced, compiledCache, rateLimitBuckets);
         routeEntries += entries.length;
         if (routeEntries > MAX_ROUTE_ENTRIES) {
           // Hostnames x rules x matches multiply (YAML anchors make it cheap to write): refused
@@ -1008,6 +1011,7 @@ function compileRoutes(
   outcome: (policyId: string, what: 'won' | 'lost' | 'reached', gatewayKey: string) => void,
   replaced: (routeKey: string, ruleIndex: number, message: string) => void,
   cache: Map<string, RouteEntry[]>,
+  buckets: Map<string, TokenBucket>,
 ): RouteEntry[] {
   const rkey = nk(rt.namespace, rt.name);
   const cacheKey = `${ls.key}|${rkey}`;
@@ -1041,7 +1045,9 @@ function compileRoutes(
     const headerMutation = invalid !== undefined ? outerHeaderMutation(fold.headers) : routeHeaderMutation(rule, fold.headers);
     const rd = rule.requestRedirect;
     const rw = rule.urlRewrite;
+    const rl = invalid === undefined ? fold.rateLimit : undefined;
     for (const m of rule.matches) {
+      const rateLimit = rl !== undefined ? routeRateLimit(rl, ls, buckets) : undefined;
       const route: CompiledRoute = {
         id: `${rkey}/${rule.index}/${m.index}`,
         route: rkey,
@@ -1057,6 +1063,7 @@ function compileRoutes(
         ...(headerMutation !== undefined ? { headerMutation } : {}),
         ...(rd !== undefined && invalid === undefined ? { redirect: routeRedirect(rd, m.path.value) } : {}),
         ...(rw !== undefined && invalid === undefined ? { rewrite: routeRewrite(rw, m.path.value) } : {}),
+        ...(rateLimit !== undefined ? { rateLimit } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };
       out.push({ route, createdMs, nsName: rkey, ruleIndex: rule.index, matchIndex: m.index });
@@ -1084,6 +1091,27 @@ function routeHeaderMutation(rule: RuleModel, policies: PolicyHeaders | undefine
   if (rule.requestHeaderModifier) origins.push('RequestHeaderModifier');
   if (rule.responseHeaderModifier) origins.push('ResponseHeaderModifier');
   return { request, response, origins };
+}
+
+/**
+ * A route's `rateLimit.local`, with the bucket of the Envoy per-filter config it comes from: a
+ * route-side policy's config is on each Envoy route (a bucket per rule match, on this listener),
+ * a listener policy's on the listener's virtual host (shared by its routes), a Gateway policy's on
+ * the port's route configuration (shared by the Gateway's routes on that port). `{}` (kgateway's
+ * disable config) at the winning level: no limit.
+ */
+function routeRateLimit(rl: PolicyRateLimit, ls: ListenerState, buckets: Map<string, TokenBucket>): RouteRateLimit | undefined {
+  if (rl.spec.kind === 'disabled') return undefined;
+  const origin = `${rl.policyId}@${rl.level}`;
+  const scope =
+    rl.level === 'Gateway' ? `Gateway ${nk(ls.gw.namespace, ls.gw.name)} port ${ls.l.port}` : rl.level === 'Listener' ? `listener ${ls.key}` : 'route';
+  let bucket: TokenBucket;
+  if (rl.level === 'Gateway' || rl.level === 'Listener') {
+    const key = `${rl.policyId}|${scope}`;
+    bucket = buckets.get(key) ?? new TokenBucket(rl.spec.bucket);
+    buckets.set(key, bucket);
+  } else bucket = new TokenBucket(rl.spec.bucket);
+  return { bucket, percentEnabled: rl.spec.percentEnabled, percentEnforced: rl.spec.percentEnforced, origin, scope };
 }
 
 /** Envoy's redirect action as kgateway builds it from a RequestRedirect (`matched`: the match's path value). */

@@ -40,6 +40,19 @@ function routeDump(r: CompiledRoute): object {
     backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
     totalWeight: r.totalWeight,
     ...(r.redirect ? { redirect: { ...r.redirect } } : {}),
+    ...(r.rateLimit
+      ? {
+          rateLimit: {
+            maxTokens: r.rateLimit.bucket.spec.maxTokens,
+            tokensPerFill: r.rateLimit.bucket.spec.tokensPerFill,
+            fillIntervalMs: r.rateLimit.bucket.spec.fillIntervalMs,
+            percentEnabled: r.rateLimit.percentEnabled,
+            percentEnforced: r.rateLimit.percentEnforced,
+            bucket: r.rateLimit.scope,
+            policy: r.rateLimit.origin,
+          },
+        }
+      : {}),
     // Header rules by operation and name, in the order they apply; their values are left out
     // (a rule may set a credential for the upstream).
     ...(r.headerMutation

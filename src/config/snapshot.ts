@@ -10,6 +10,7 @@ import type { RemoteTlsSpec } from '../types.js';
 import type { Matcher } from '../routing/regex.js';
 import type { HeaderOp, RouteHeaderMutation } from '../proxy/header-mutation.js';
 import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
+import type { RouteRateLimit } from '../routing/local-rate-limit.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -116,6 +117,8 @@ export interface CompiledRoute {
   readonly redirect?: RouteRedirect;
   /** A URLRewrite filter: the Host and path sent upstream. */
   readonly rewrite?: RouteRewrite;
+  /** TrafficPolicy `rateLimit.local` (Envoy's local_ratelimit, after JWT and rbac): 429 when its bucket is empty. */
+  readonly rateLimit?: RouteRateLimit;
   /** Set when this route carries an invalid policy/backend: answered with ROUTE_CONFIG_INVALID. */
   readonly invalid?: string;
 }

@@ -1,13 +1,14 @@
 // TrafficPolicy (gateway.kgateway.dev/v1alpha1): targets (targetRefs / targetSelectors),
-// `jwtAuth` (spec §2.1-2.2), `rbac` (§2.3, its expressions compiled by auth/rbac.ts) and
-// `headerModifiers`. Other policy fields are recognised and reported as ignored; a
+// `jwtAuth` (spec §2.1-2.2), `rbac` (§2.3, its expressions compiled by auth/rbac.ts),
+// `headerModifiers` and `rateLimit.local`. Other policy fields are recognised and reported as ignored; a
 // misspelt field gets a "did you mean". Reference resolution happens in compile.ts.
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { compileExpression, JWT_METADATA, type CompiledExpression } from '../auth/rbac.js';
 import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
-import { enumOf, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
+import { durationMs, enumOf, int, isObject, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
+import type { LocalRateLimitSpec } from '../routing/local-rate-limit.js';
 import { kgatewayHeaderFilter } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
@@ -37,7 +38,6 @@ const REFUSED: Readonly<Record<string, string>> = {
 /** The other kgateway TrafficPolicy fields jwtgate does not implement (yet): warnings. */
 const NOT_SUPPORTED = [
   'cors',
-  'rateLimit',
   'timeouts',
   'retry',
   'autoHostRewrite',
@@ -97,6 +97,24 @@ const headerModifiers = obj(
   },
 );
 
+// kgateway's RateLimit: `local` is Envoy's local_ratelimit filter per route (applied); `global`
+// needs a rate limit service (a RateLimit GatewayExtension) jwtgate does not call: warned about.
+const INT32_MAX = 2 ** 31 - 1;
+const tokenBucket = obj({
+  maxTokens: int({ min: 1, max: INT32_MAX }),
+  tokensPerFill: int({ min: 1, max: INT32_MAX }).default(1),
+  fillInterval: durationMs({ minMs: 50 }),
+});
+const localRateLimit = obj({
+  tokenBucket: tokenBucket.optional(),
+  percentEnabled: int({ min: 0, max: 100 }).optional(),
+  percentEnforced: int({ min: 0, max: 100 }).optional(),
+});
+const rateLimit = obj(
+  { local: localRateLimit.optional() },
+  { ignored: { global: 'rateLimit.global ignored: jwtgate does not call a rate limit service (a RateLimit GatewayExtension) yet, so only rateLimit.local limits requests' } },
+);
+
 const spec = obj(
   {
     targetRefs: list(policyTargetRef, { min: 1, max: 16 }).optional(),
@@ -104,6 +122,7 @@ const spec = obj(
     jwtAuth: jwtAuth.optional(),
     rbac: rbac.optional(),
     headerModifiers: headerModifiers.optional(),
+    rateLimit: rateLimit.optional(),
   },
   {
     legacy: {
@@ -142,6 +161,8 @@ export interface TrafficPolicyModel {
   readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[]; readonly readsClaims: boolean };
   /** `headerModifiers`, when set (an empty one still wins its level, as kgateway merges it, and so removes a less specific route-side policy's rules). */
   readonly headerModifiers?: { readonly request?: HeaderFilterSpec; readonly response?: HeaderFilterSpec };
+  /** `rateLimit.local`, when set and valid: a bucket, or `{}` (turns a less specific level's off). */
+  readonly localRateLimit?: LocalRateLimitSpec;
   readonly valid: boolean;
   readonly error?: string;
 }
@@ -222,6 +243,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   // presence test ('envoy.filters.http.jwt_authn' in metadata.filter_metadata).
   const readsClaims = Array.isArray(sources) && sources.some((e) => typeof e === 'string' && CLAIMS_READ.test(e));
   const rbacModel = s?.rbac !== undefined && exprs !== undefined ? { action: s.rbac.action, expressions: exprs, readsClaims } : undefined;
+  const localRateLimit = localRateLimitModel(s?.rateLimit?.local, raw.object['spec'], cx);
   return {
     ...modelBase(raw, cx, problems, before),
     targetRefs,
@@ -230,6 +252,33 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     ...(jwt !== undefined ? { jwtAuth: jwt } : {}),
     ...(rbacModel !== undefined ? { rbac: rbacModel } : {}),
     ...(s?.headerModifiers !== undefined ? { headerModifiers: s.headerModifiers } : {}),
+    ...(localRateLimit !== undefined ? { localRateLimit } : {}),
     valid: cx.errors === 0,
+  };
+}
+
+/**
+ * `rateLimit.local` as kgateway translates it: every field unset (`local: {}`) is its "disable"
+ * config (a bucket Envoy never consults, filter_enabled 0%), which wins over a less specific
+ * level's as any per-route config does; otherwise the per-route config needs a `tokenBucket`
+ * (Envoy refuses a per-route local_ratelimit without one, so kgateway's whole route configuration
+ * update would be refused).
+ */
+function localRateLimitModel(local: Infer<typeof localRateLimit> | undefined, rawSpec: unknown, cx: ParseCtx): LocalRateLimitSpec | undefined {
+  const rawLocal = isObject(rawSpec) && isObject(rawSpec['rateLimit']) ? rawSpec['rateLimit']['local'] : undefined;
+  if (local === undefined || !isObject(rawLocal)) return undefined;
+  const set = (k: string): boolean => rawLocal[k] !== undefined && rawLocal[k] !== null;
+  if (!set('tokenBucket') && !set('percentEnabled') && !set('percentEnforced')) return { kind: 'disabled' };
+  if (!set('tokenBucket')) {
+    cx.error('spec.rateLimit.local.tokenBucket', 'Required value: percentEnabled and percentEnforced need a tokenBucket (Envoy refuses a per-route local rate limit without one); write rateLimit.local: {} to turn a less specific policy\'s limit off');
+    return undefined;
+  }
+  const b = local.tokenBucket;
+  if (b === undefined || typeof b.maxTokens !== 'number' || typeof b.fillInterval !== 'number' || typeof b.tokensPerFill !== 'number') return undefined;
+  return {
+    kind: 'bucket',
+    bucket: { maxTokens: b.maxTokens, tokensPerFill: b.tokensPerFill, fillIntervalMs: b.fillInterval },
+    percentEnabled: local.percentEnabled ?? 100,
+    percentEnforced: local.percentEnforced ?? 100,
   };
 }

@@ -9,10 +9,13 @@
 // any effective level skips every JWT filter. `rbac` is folded on its own: one Envoy filter, so
 // the most specific level's replaces the others. `headerModifiers` too: Envoy's header_mutation
 // filter applies the per-route config of every level that has one, the most specific first.
+// `rateLimit.local` is Envoy's local_ratelimit filter: the most specific level's config is the one
+// Envoy consults (route, then virtual host, then route configuration).
 
 import type { CompiledExpression, RbacPolicy } from '../auth/rbac.js';
 import type { JwtExtension, RouteAuth } from '../config/snapshot.js';
 import type { HeaderOp } from '../proxy/header-mutation.js';
+import type { LocalRateLimitSpec } from './local-rate-limit.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
@@ -28,6 +31,8 @@ export interface AttachedPolicy {
   readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[]; readonly readsClaims: boolean };
   /** `headerModifiers`, as operations in the order kgateway's header_mutation config lists them. */
   readonly headerModifiers?: { readonly request: readonly HeaderOp[]; readonly response: readonly HeaderOp[] };
+  /** `rateLimit.local`. */
+  readonly localRateLimit?: LocalRateLimitSpec;
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
 }
@@ -50,9 +55,17 @@ export interface PolicyHeaders {
   readonly outerOrigins: readonly string[];
 }
 
+/** The `rateLimit.local` config Envoy consults on a route: the most specific level's. */
+export interface PolicyRateLimit {
+  readonly spec: LocalRateLimitSpec;
+  readonly policyId: string;
+  readonly level: PolicyLevel;
+}
+
 export interface FoldResult {
   readonly auth: RouteAuth;
   readonly headers?: PolicyHeaders;
+  readonly rateLimit?: PolicyRateLimit;
   /** Policy ids whose jwtAuth or rbac is effective on this route. */
   readonly effective: readonly string[];
   /** Policy ids with jwtAuth or rbac that lost it (to an older policy in the level, or a more specific level) and have nothing effective. */
@@ -81,7 +94,7 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
 }
 
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
-function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac' | 'headerModifiers', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
+function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
   const winners = new Map<PolicyLevel, AttachedPolicy>();
   for (const l of levels) {
     const candidates = l.policies.filter((p) => p[field] !== undefined && p.invalid === undefined);
@@ -159,10 +172,34 @@ function foldHeaders(levels: readonly LevelPolicies[], overridden: Set<string>):
   return { headers: { request, response, origins, outerResponse, outerOrigins }, attached: origins.map((o) => o.slice(0, o.lastIndexOf('@'))) };
 }
 
+/**
+ * `rateLimit.local`: one Envoy filter whose most specific per-filter config applies (a route's
+ * replaces its virtual host's, which replaces its route configuration's), as a whole.
+ */
+function foldRateLimit(levels: readonly LevelPolicies[], overridden: Set<string>): { rateLimit: PolicyRateLimit; attached: string[] } | undefined {
+  const winners = levelWinners(levels, 'localRateLimit', overridden);
+  let won: PolicyRateLimit | undefined;
+  const attached: string[] = [];
+  for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
+    const p = winners.get(level);
+    if (!p) continue;
+    if (!won) won = { spec: p.localRateLimit!, policyId: p.id, level };
+    // The route side merges into one route config: a less specific route level loses there. A
+    // listener or Gateway winner stays on its virtual host or route configuration (as rbac).
+    else if (level !== 'Listener' && level !== 'Gateway') {
+      overridden.add(p.id);
+      continue;
+    }
+    attached.push(p.id);
+  }
+  return won ? { rateLimit: won, attached } : undefined;
+}
+
 export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
   const overridden = new Set<string>();
   const headers = foldHeaders(levels, overridden);
-  const withHeaders = headers ? { headers: headers.headers } : {};
+  const rateLimit = foldRateLimit(levels, overridden);
+  const withHeaders = { ...(headers ? { headers: headers.headers } : {}), ...(rateLimit ? { rateLimit: rateLimit.rateLimit } : {}) };
   const rbac = foldRbac(levels, overridden);
   const winners = levelWinners(levels, 'jwtAuth', overridden);
   // Route side: the most specific level wins the merged route config.
@@ -179,7 +216,7 @@ export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : [])])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : [])])];
   for (const id of effectiveIds) overridden.delete(id);
   const withRbac = rbac ? { rbac: rbac.rbac } : {};
   if (effective.length === 0) return { auth: rbac ? { ...NO_AUTH, ...withRbac } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };
