@@ -343,7 +343,11 @@ export class Gateway {
     let applied = false;
     try {
       try {
-        snapshot = await compileFiles(this.opts.configPaths, { generation, clusterDomain: this.opts.clusterDomain, globalPolicyNamespace: this.opts.globalPolicyNamespace }, { loadErrorsFatal: true });
+        snapshot = await compileFiles(
+          this.opts.configPaths,
+          { generation, clusterDomain: this.opts.clusterDomain, globalPolicyNamespace: this.opts.globalPolicyNamespace, previousRateLimitBuckets: this.snap.rateLimitBuckets },
+          { loadErrorsFatal: true },
+        );
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         this.reportProblems(err.problems);
@@ -678,7 +682,7 @@ export class Gateway {
     if (this.edgePorts.size > 0 && this.edgePorts.has(listenerPort)) applyEdgeHeaders(req);
     const route = this.routeIn(table, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
-    if (route.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req, route);
+    if (route.invalid !== undefined) return this.replaced(route, req, ex);
     const jwt = route.auth.jwt;
     if (jwt.length === 0) return this.forward(route, req, ex, undefined, route.auth.disabled);
     this.runAuth(route, jwt, NONE_RAN, undefined, listenerPort, req, ex);
@@ -748,7 +752,7 @@ export class Gateway {
     req.clearRouteCache = false;
     const again = this.route(listenerPort, req);
     if (typeof again === 'string') return this.deny(ex, again, req);
-    if (again.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req, again);
+    if (again.invalid !== undefined) return this.replaced(again, req, ex);
     const rest = again.auth.jwt.filter((e) => !ran.some((r) => r.filterName === e.filterName));
     if (rest.length > 0) return this.runAuth(again, rest, ran, claims, listenerPort, req, ex);
     const owned = claimHeadersOf(ran);
@@ -781,7 +785,7 @@ export class Gateway {
     if (!backend) return this.deny(ex, route.totalWeight > 0 ? 'BACKEND_NOT_RESOLVED' : 'ROUTE_CONFIG_INVALID', req, route);
     if (route.rewrite !== undefined) rewriteRequest(route.rewrite, req);
     // The access log needs the request; without it no per-request closure is made.
-    this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, route.headerMutation);
+    this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, route.headerMutation, route.timeouts);
   }
 
   private readonly onProxyDone = (outcome: ProxyOutcome): string => {
@@ -834,6 +838,14 @@ export class Gateway {
     if (ops !== undefined) applyHeaderOps(headers, ops, true);
     ex.respond(r.status, headers, '');
     this.record('REDIRECT', req, ex, r.status);
+  }
+
+  /**
+   * A rule kgateway replaced with a direct response (500): the listener's or Gateway's local rate
+   * limit, which Envoy runs before its router answers it, still applies.
+   */
+  private replaced(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange): void {
+    this.deny(ex, route.rateLimit !== undefined && !rateLimitAllows(route.rateLimit) ? 'RATE_LIMITED' : 'ROUTE_CONFIG_INVALID', req, route);
   }
 
   /** A local reply; on a matched `route`, with its response header rules, as Envoy applies them to local replies. */

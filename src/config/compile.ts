@@ -7,7 +7,7 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
 import { JWT_METADATA } from '../auth/rbac.js';
-import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyHeaders, type PolicyLevel, type PolicyRateLimit } from '../routing/policy-attachment.js';
+import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyHeaders, type PolicyLevel, type PolicyRateLimit, type PolicyTimeouts } from '../routing/policy-attachment.js';
 import { policyOps, routeLevelOps, type HeaderOp, type RouteHeaderMutation } from '../proxy/header-mutation.js';
 import { utf8AsLatin1 } from '../proxy/header-rules.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
@@ -26,6 +26,7 @@ import type {
   PortTable,
   ResourceStatus,
   RouteAuth,
+  RouteTimeouts,
   Snapshot,
   WeightedBackend,
 } from './snapshot.js';
@@ -35,7 +36,7 @@ import { backendRefKind, editDistance, GATEWAY_API_GROUP, groupKind, listSome, m
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendRefModel, HTTPRouteModel, RedirectModel, RewriteModel, RuleModel } from './validate-httproute.js';
 import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
-import { TokenBucket, type RouteRateLimit } from '../routing/local-rate-limit.js';
+import { TokenBucket, type LocalRateLimitSpec, type RouteRateLimit, type TokenBucketSpec } from '../routing/local-rate-limit.js';
 import { referenceAllowed, type BackendConfigPolicyModel, type ReferenceGrantModel } from './validate-misc.js';
 import type { TrafficPolicyModel } from './validate-traffic-policy.js';
 import type { ListenerPolicyModel } from './validate-listener-policy.js';
@@ -59,6 +60,8 @@ export interface CompileOptions {
   readonly problems?: readonly ConfigProblem[];
   /** Key importer; default `importLocalJwks` from jwks/import-keys. Tests may inject one. */
   readonly importLocalJwks?: ImportLocalJwks;
+  /** The running snapshot's `rateLimit.local` buckets (a reload): those with an unchanged key are kept. */
+  readonly previousRateLimitBuckets?: ReadonlyMap<string, TokenBucket>;
 }
 
 interface PolicyState {
@@ -189,6 +192,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(jwtAuth ? { jwtAuth } : {}),
       ...(m.rbac ? { rbac: m.rbac } : {}),
       ...(m.localRateLimit ? { localRateLimit: m.localRateLimit } : {}),
+      ...(m.timeouts ? { timeouts: m.timeouts } : {}),
       ...(m.headerModifiers
         ? { headerModifiers: { request: m.headerModifiers.request ? policyOps(m.headerModifiers.request, utf8AsLatin1) : [], response: m.headerModifiers.response ? policyOps(m.headerModifiers.response, identity) : [] } }
         : {}),
@@ -661,7 +665,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   // port are grouped by host; each host's routes form one virtual host owned by the most
   // specific listener whose hostname contains the host (its listener-level policies apply).
   const compiledCache = new Map<string, RouteEntry[]>();
-  const rateLimitBuckets = new Map<string, TokenBucket>();
+  const rateLimitBuckets = new BucketRegistry(opts.previousRateLimitBuckets);
   const replacedRules = new Map<string, Map<number, string>>();
   const ruleReplaced = (routeKey: string, ruleIndex: number, message: string): void => {
     let m = replacedRules.get(routeKey);
@@ -698,7 +702,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         continue;
       }
       for (const a of list) {
-        const entries = compileRoutes(owner, a.rt, a.rules, atRoute, atRule, policyOutcome, ruleReplaced, compiledCache, rateLimitBuckets);
+        const entries = withHostBuckets(compileRoutes(owner, a.rt, a.rules, atRoute, atRule, policyOutcome, ruleReplaced, compiledCache, rateLimitBuckets), owner, host, rateLimitBuckets);
         routeEntries += entries.length;
         if (routeEntries > MAX_ROUTE_ENTRIES) {
           // Hostnames x rules x matches multiply (YAML anchors make it cheap to write): refused
@@ -919,6 +923,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     backends,
     statuses,
     problems,
+    rateLimitBuckets: rateLimitBuckets.current,
   };
   return { snapshot: deepFreeze(snapshot) };
 
@@ -1011,7 +1016,7 @@ function compileRoutes(
   outcome: (policyId: string, what: 'won' | 'lost' | 'reached', gatewayKey: string) => void,
   replaced: (routeKey: string, ruleIndex: number, message: string) => void,
   cache: Map<string, RouteEntry[]>,
-  buckets: Map<string, TokenBucket>,
+  buckets: BucketRegistry,
 ): RouteEntry[] {
   const rkey = nk(rt.namespace, rt.name);
   const cacheKey = `${ls.key}|${rkey}`;
@@ -1045,9 +1050,12 @@ function compileRoutes(
     const headerMutation = invalid !== undefined ? outerHeaderMutation(fold.headers) : routeHeaderMutation(rule, fold.headers);
     const rd = rule.requestRedirect;
     const rw = rule.urlRewrite;
-    const rl = invalid === undefined ? fold.rateLimit : undefined;
+    // kgateway replaces an invalid rule with a direct response and clears its own per-route
+    // configs; the listener's and Gateway's local rate limit still runs before it.
+    const rl = invalid === undefined ? fold.rateLimit : outerRateLimit(fold.rateLimit);
+    const timeouts = invalid === undefined ? routeTimeouts(rule, fold.timeouts) : undefined;
     for (const m of rule.matches) {
-      const rateLimit = rl !== undefined ? routeRateLimit(rl, ls, buckets) : undefined;
+      const rateLimit = rl !== undefined ? gatewayRateLimit(rl, ls, buckets) : undefined;
       const route: CompiledRoute = {
         id: `${rkey}/${rule.index}/${m.index}`,
         route: rkey,
@@ -1064,8 +1072,10 @@ function compileRoutes(
         ...(rd !== undefined && invalid === undefined ? { redirect: routeRedirect(rd, m.path.value) } : {}),
         ...(rw !== undefined && invalid === undefined ? { rewrite: routeRewrite(rw, m.path.value) } : {}),
         ...(rateLimit !== undefined ? { rateLimit } : {}),
+        ...(timeouts !== undefined ? { timeouts } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };
+      if (rl !== undefined && rl.level !== 'Gateway' && rl.spec.kind === 'bucket') perHostRateLimit.set(route, rl);
       out.push({ route, createdMs, nsName: rkey, ruleIndex: rule.index, matchIndex: m.index });
     }
   }
@@ -1094,24 +1104,81 @@ function routeHeaderMutation(rule: RuleModel, policies: PolicyHeaders | undefine
 }
 
 /**
- * A route's `rateLimit.local`, with the bucket of the Envoy per-filter config it comes from: a
- * route-side policy's config is on each Envoy route (a bucket per rule match, on this listener),
- * a listener policy's on the listener's virtual host (shared by its routes), a Gateway policy's on
- * the port's route configuration (shared by the Gateway's routes on that port). `{}` (kgateway's
- * disable config) at the winning level: no limit.
+ * A route's timeouts, as kgateway sets the Envoy route's: the HTTPRoute rule's own `timeouts`
+ * (built-in policy, applied first) win the route timeout over a TrafficPolicy's `timeouts.request`;
+ * `streamIdle` comes from the policies alone. Undefined when nothing sets either.
  */
-function routeRateLimit(rl: PolicyRateLimit, ls: ListenerState, buckets: Map<string, TokenBucket>): RouteRateLimit | undefined {
+function routeTimeouts(rule: RuleModel, policies: PolicyTimeouts | undefined): RouteTimeouts | undefined {
+  const requestMs = rule.timeoutMs ?? policies?.requestMs;
+  const idleMs = policies?.streamIdleMs;
+  if (requestMs === undefined && idleMs === undefined) return undefined;
+  const origins = [...(rule.timeoutMs !== undefined ? ['HTTPRoute timeouts'] : []), ...(policies?.origins ?? [])];
+  return { ...(requestMs !== undefined ? { requestMs } : {}), ...(idleMs !== undefined ? { idleMs } : {}), origins };
+}
+
+/** A route's `rateLimit.local` to be placed per virtual host (its bucket is made by withHostBuckets). */
+const perHostRateLimit = new WeakMap<CompiledRoute, PolicyRateLimit>();
+
+/** The listener's or Gateway's config of a fold, or undefined. */
+function outerRateLimit(rl: PolicyRateLimit | undefined): PolicyRateLimit | undefined {
+  if (rl === undefined) return undefined;
+  return rl.level === 'Listener' || rl.level === 'Gateway' ? rl : rl.outer;
+}
+
+/**
+ * `rateLimit.local` buckets by place and settings. A bucket whose key the running snapshot had is
+ * taken over, tokens and all (Envoy keeps its per-filter configs while kgateway pushes no change).
+ */
+class BucketRegistry {
+  readonly current = new Map<string, TokenBucket>();
+  constructor(private readonly previous: ReadonlyMap<string, TokenBucket> | undefined) {}
+
+  get(place: string, spec: TokenBucketSpec): TokenBucket {
+    const key = `${place}|${spec.maxTokens}/${spec.tokensPerFill}/${spec.fillIntervalMs}`;
+    let b = this.current.get(key) ?? this.previous?.get(key);
+    if (b === undefined) b = new TokenBucket(spec);
+    this.current.set(key, b);
+    return b;
+  }
+}
+
+/**
+ * A route's `rateLimit.local` when it comes from a Gateway policy: on the port's route
+ * configuration in Envoy, one bucket shared by every route of the Gateway on that port without a
+ * more specific config. A listener's (virtual host) and a route's (each Envoy route) are per
+ * virtual host: left to withHostBuckets. `{}` (kgateway's disable config) at the winning level:
+ * no limit.
+ */
+function gatewayRateLimit(rl: PolicyRateLimit, ls: ListenerState, buckets: BucketRegistry): RouteRateLimit | undefined {
   if (rl.spec.kind === 'disabled') return undefined;
-  const origin = `${rl.policyId}@${rl.level}`;
-  const scope =
-    rl.level === 'Gateway' ? `Gateway ${nk(ls.gw.namespace, ls.gw.name)} port ${ls.l.port}` : rl.level === 'Listener' ? `listener ${ls.key}` : 'route';
-  let bucket: TokenBucket;
-  if (rl.level === 'Gateway' || rl.level === 'Listener') {
-    const key = `${rl.policyId}|${scope}`;
-    bucket = buckets.get(key) ?? new TokenBucket(rl.spec.bucket);
-    buckets.set(key, bucket);
-  } else bucket = new TokenBucket(rl.spec.bucket);
-  return { bucket, percentEnabled: rl.spec.percentEnabled, percentEnforced: rl.spec.percentEnforced, origin, scope };
+  if (rl.level !== 'Gateway') return undefined;
+  const scope = `Gateway ${nk(ls.gw.namespace, ls.gw.name)} port ${ls.l.port}`;
+  return placed(rl, rl.spec, buckets.get(`${rl.policyId}|${scope}`, rl.spec.bucket), scope);
+}
+
+function placed(rl: PolicyRateLimit, spec: Extract<LocalRateLimitSpec, { kind: 'bucket' }>, bucket: TokenBucket, scope: string): RouteRateLimit {
+  return { bucket, percentEnabled: spec.percentEnabled, percentEnforced: spec.percentEnforced, origin: `${rl.policyId}@${rl.level}`, scope };
+}
+
+/**
+ * The entries of one HTTPRoute for one virtual host (`host`: an exact host, a `*.` pattern or
+ * `*`), each route whose `rateLimit.local` comes from a listener or route-side policy given the
+ * bucket of that virtual host: Envoy builds a listener policy's config once per virtual host, and
+ * a route policy's once per route of each virtual host (kgateway copies the routes into every
+ * virtual host of their hostnames). Other entries are returned as they are.
+ */
+function withHostBuckets(entries: RouteEntry[], owner: ListenerState, host: string, buckets: BucketRegistry): RouteEntry[] {
+  let out: RouteEntry[] | undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const rl = perHostRateLimit.get(e.route);
+    if (rl === undefined || rl.spec.kind !== 'bucket') continue;
+    const scope = rl.level === 'Listener' ? `listener ${owner.key} host ${host}` : `route, host ${host}`;
+    const place = rl.level === 'Listener' ? `${rl.policyId}|${scope}` : `${rl.policyId}|${e.route.id}|${owner.key}|${host}`;
+    out ??= [...entries];
+    out[i] = { ...e, route: { ...e.route, rateLimit: placed(rl, rl.spec, buckets.get(place, rl.spec.bucket), scope) } };
+  }
+  return out ?? entries;
 }
 
 /** Envoy's redirect action as kgateway builds it from a RequestRedirect (`matched`: the match's path value). */

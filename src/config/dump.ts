@@ -40,6 +40,15 @@ function routeDump(r: CompiledRoute): object {
     backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
     totalWeight: r.totalWeight,
     ...(r.redirect ? { redirect: { ...r.redirect } } : {}),
+    ...(r.timeouts
+      ? {
+          timeouts: {
+            ...(r.timeouts.requestMs !== undefined ? { requestMs: r.timeouts.requestMs } : {}),
+            ...(r.timeouts.idleMs !== undefined ? { streamIdleMs: r.timeouts.idleMs } : {}),
+            from: [...r.timeouts.origins],
+          },
+        }
+      : {}),
     ...(r.rateLimit
       ? {
           rateLimit: {

@@ -10,7 +10,7 @@ import type { RemoteTlsSpec } from '../types.js';
 import type { Matcher } from '../routing/regex.js';
 import type { HeaderOp, RouteHeaderMutation } from '../proxy/header-mutation.js';
 import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
-import type { RouteRateLimit } from '../routing/local-rate-limit.js';
+import type { RouteRateLimit, TokenBucket } from '../routing/local-rate-limit.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -27,6 +27,11 @@ export interface Snapshot {
   readonly statuses: readonly ResourceStatus[];
   /** Every problem found (errors and warnings), with resource and field path. */
   readonly problems: readonly ConfigProblem[];
+  /**
+   * The `rateLimit.local` buckets of this snapshot by place and settings: a reload's compile takes
+   * over those whose key is unchanged, so their tokens carry over.
+   */
+  readonly rateLimitBuckets?: ReadonlyMap<string, TokenBucket>;
 }
 
 export interface ResourceStatus {
@@ -117,10 +122,22 @@ export interface CompiledRoute {
   readonly redirect?: RouteRedirect;
   /** A URLRewrite filter: the Host and path sent upstream. */
   readonly rewrite?: RouteRewrite;
+  /** The route timeout and stream idle timeout (HTTPRoute rule `timeouts`, TrafficPolicy `timeouts`); undefined: the gateway's defaults. */
+  readonly timeouts?: RouteTimeouts;
   /** TrafficPolicy `rateLimit.local` (Envoy's local_ratelimit, after JWT and rbac): 429 when its bucket is empty. */
   readonly rateLimit?: RouteRateLimit;
   /** Set when this route carries an invalid policy/backend: answered with ROUTE_CONFIG_INVALID. */
   readonly invalid?: string;
+}
+
+/** A route's timeouts in ms (0 = none). */
+export interface RouteTimeouts {
+  /** Envoy's route timeout: the HTTPRoute rule's, else a TrafficPolicy's `timeouts.request`; undefined: `--upstream-timeout-ms`. */
+  readonly requestMs?: number;
+  /** Envoy's route idle_timeout: TrafficPolicy `timeouts.streamIdle`. */
+  readonly idleMs?: number;
+  /** Where they come from, for config_dump. */
+  readonly origins: readonly string[];
 }
 
 export interface PathMatch {

@@ -8,7 +8,7 @@ import { compileAnchored, overApproximation, type Matcher } from '../routing/reg
 import type { PathMatch, ValueMatch } from './snapshot.js';
 import type { RawResource } from './resource.js';
 import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
-import { any, enumOf, int, list, obj, ParseCtx, SENSITIVE_NAME, str, type Infer } from './schema.js';
+import { any, durationMs, enumOf, int, list, obj, ParseCtx, SENSITIVE_NAME, str, type Infer } from './schema.js';
 import { gatewayHeaderFilter } from './validate-header-filter.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 import {
@@ -55,10 +55,11 @@ const rule = obj(
     matches: any().optional(),
     filters: any().optional(),
     backendRefs: any().optional(),
+    // Gateway API HTTPRouteTimeouts (Duration: ^([0-9]{1,5}(h|m|s|ms)){1,4}$; 0s disables).
+    timeouts: obj({ request: durationMs().optional(), backendRequest: durationMs().optional() }).optional(),
   },
   {
     ignored: {
-      timeouts: 'timeouts is ignored: not supported by jwtgate yet',
       retry: 'retry is ignored: not supported by jwtgate yet',
       sessionPersistence: 'sessionPersistence is ignored: not supported by jwtgate yet',
     },
@@ -200,6 +201,11 @@ export interface RuleModel {
   /** RequestHeaderModifier / ResponseHeaderModifier filters (at most one of each). */
   readonly requestHeaderModifier?: HeaderFilterSpec;
   readonly responseHeaderModifier?: HeaderFilterSpec;
+  /**
+   * The Envoy route timeout kgateway derives from the rule's `timeouts` (0 = none), when it sets
+   * one: `backendRequest` if set (without `retry`), else `request`.
+   */
+  readonly timeoutMs?: number;
   /** Set when the rule has an error: its routes answer 500 (kgateway RouteRuleReplaced). */
   readonly invalid?: string;
 }
@@ -430,6 +436,20 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     }
   }
 
+  // timeouts: the CRD's rule, then kgateway's translation (krtcollections applyTimeouts): the
+  // route timeout is backendRequest when set (it is the more specific), request otherwise; with
+  // a retry policy (not applied by jwtgate, still read as kgateway reads it) it is request, and
+  // backendRequest becomes the per-try timeout.
+  let timeoutMs: number | undefined;
+  const t = r.timeouts;
+  if (t !== undefined) {
+    if (t.request !== undefined && t.backendRequest !== undefined && t.request !== 0 && t.backendRequest > t.request) {
+      cx.error(`${p}.timeouts`, 'Invalid value: backendRequest timeout cannot be longer than request timeout');
+    }
+    const retry = rr !== null && typeof rr === 'object' && (rr as Record<string, unknown>)['retry'] !== undefined && (rr as Record<string, unknown>)['retry'] !== null;
+    timeoutMs = t.backendRequest !== undefined && !retry ? t.backendRequest : t.request;
+  }
+
   // backendRefs
   const backendRefs: BackendRefModel[] = [];
   if (r.backendRefs !== undefined) {
@@ -478,6 +498,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     ...(requestRedirect !== undefined ? { requestRedirect } : {}),
     ...(urlRewrite !== undefined ? { urlRewrite } : {}),
     ...(responseHeaderModifier !== undefined ? { responseHeaderModifier } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(invalid !== undefined ? { invalid } : {}),
   };
 }

@@ -1,6 +1,6 @@
 // TrafficPolicy (gateway.kgateway.dev/v1alpha1): targets (targetRefs / targetSelectors),
 // `jwtAuth` (spec §2.1-2.2), `rbac` (§2.3, its expressions compiled by auth/rbac.ts),
-// `headerModifiers` and `rateLimit.local`. Other policy fields are recognised and reported as ignored; a
+// `headerModifiers`, `rateLimit.local` and `timeouts`. Other policy fields are recognised and reported as ignored; a
 // misspelt field gets a "did you mean". Reference resolution happens in compile.ts.
 
 import type { ConfigProblem } from '../errors.js';
@@ -9,6 +9,7 @@ import { compileExpression, JWT_METADATA, type CompiledExpression } from '../aut
 import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
 import { durationMs, enumOf, int, isObject, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
 import type { LocalRateLimitSpec } from '../routing/local-rate-limit.js';
+import { parseDuration } from './duration.js';
 import { kgatewayHeaderFilter } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
@@ -38,7 +39,6 @@ const REFUSED: Readonly<Record<string, string>> = {
 /** The other kgateway TrafficPolicy fields jwtgate does not implement (yet): warnings. */
 const NOT_SUPPORTED = [
   'cors',
-  'timeouts',
   'retry',
   'autoHostRewrite',
   'hashPolicies',
@@ -115,6 +115,9 @@ const rateLimit = obj(
   { ignored: { global: 'rateLimit.global ignored: jwtgate does not call a rate limit service (a RateLimit GatewayExtension) yet, so only rateLimit.local limits requests' } },
 );
 
+// kgateway's Timeouts (shared.Timeouts): the Envoy route's timeout and idle_timeout.
+const timeouts = obj({ request: durationMs().optional(), streamIdle: durationMs().optional() });
+
 const spec = obj(
   {
     targetRefs: list(policyTargetRef, { min: 1, max: 16 }).optional(),
@@ -123,6 +126,7 @@ const spec = obj(
     rbac: rbac.optional(),
     headerModifiers: headerModifiers.optional(),
     rateLimit: rateLimit.optional(),
+    timeouts: timeouts.optional(),
   },
   {
     legacy: {
@@ -163,6 +167,8 @@ export interface TrafficPolicyModel {
   readonly headerModifiers?: { readonly request?: HeaderFilterSpec; readonly response?: HeaderFilterSpec };
   /** `rateLimit.local`, when set and valid: a bucket, or `{}` (turns a less specific level's off). */
   readonly localRateLimit?: LocalRateLimitSpec;
+  /** `timeouts`, when set: the route timeout and the stream idle timeout in ms (0 = none). */
+  readonly timeouts?: { readonly requestMs?: number; readonly streamIdleMs?: number };
   readonly valid: boolean;
   readonly error?: string;
 }
@@ -244,6 +250,13 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   const readsClaims = Array.isArray(sources) && sources.some((e) => typeof e === 'string' && CLAIMS_READ.test(e));
   const rbacModel = s?.rbac !== undefined && exprs !== undefined ? { action: s.rbac.action, expressions: exprs, readsClaims } : undefined;
   const localRateLimit = localRateLimitModel(s?.rateLimit?.local, raw.object['spec'], cx);
+  // The CRD's rule on the pair: a retry's perTryTimeout must be under the request timeout
+  // (retry itself is not applied by jwtgate; the API server would refuse the policy).
+  const perTry = isObject(rawSpec) && isObject(rawSpec['retry']) ? parseDuration(rawSpec['retry']['perTryTimeout']) : undefined;
+  if (perTry?.ok && s?.timeouts?.request !== undefined && perTry.ms >= s.timeouts.request) {
+    cx.error('spec.retry.perTryTimeout', 'Invalid value: retry.perTryTimeout must be less than timeouts.request');
+  }
+  const tm = s?.timeouts;
   return {
     ...modelBase(raw, cx, problems, before),
     targetRefs,
@@ -253,6 +266,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     ...(rbacModel !== undefined ? { rbac: rbacModel } : {}),
     ...(s?.headerModifiers !== undefined ? { headerModifiers: s.headerModifiers } : {}),
     ...(localRateLimit !== undefined ? { localRateLimit } : {}),
+    ...(tm !== undefined ? { timeouts: { ...(tm.request !== undefined ? { requestMs: tm.request } : {}), ...(tm.streamIdle !== undefined ? { streamIdleMs: tm.streamIdle } : {}) } } : {}),
     valid: cx.errors === 0,
   };
 }

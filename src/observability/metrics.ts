@@ -6,7 +6,7 @@ import { JWKS_FETCH_OUTCOMES } from '../types.js';
 import { logLinesDropped } from './log.js';
 
 /** The codes a proxied exchange can end with (besides a status class). */
-const PROXY_CODES: readonly ErrorCode[] = ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_OVERFLOW', 'UPSTREAM_TIMEOUT', 'UPSTREAM_BAD_RESPONSE', 'REQUEST_INVALID', 'REQUEST_BODY_TOO_LARGE', 'CLIENT_CLOSED', 'DRAIN_CLOSED', 'INTERNAL'];
+const PROXY_CODES: readonly ErrorCode[] = ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_OVERFLOW', 'UPSTREAM_TIMEOUT', 'STREAM_IDLE_TIMEOUT', 'UPSTREAM_BAD_RESPONSE', 'REQUEST_INVALID', 'REQUEST_BODY_TOO_LARGE', 'CLIENT_CLOSED', 'DRAIN_CLOSED', 'INTERNAL'];
 
 /**
  * `seed`: the label values every scrape shows from the start, at 0, so that a series' first

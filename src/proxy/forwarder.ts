@@ -10,7 +10,7 @@ import { Client, Pool, type Dispatcher } from 'undici';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import type { ClientExchange, GatewayRequest } from '../http/exchange.js';
 import { sendError } from '../http/error-response.js';
-import type { BackendTarget } from '../config/snapshot.js';
+import type { BackendTarget, RouteTimeouts } from '../config/snapshot.js';
 import { applyHeaderOps, type HeaderOp, type RouteHeaderMutation } from './header-mutation.js';
 import { clientResponseHeaders, setOriginalPath, upstreamRequestHeaders, upstreamTarget } from './header-rules.js';
 import { RequestBody, type RequestBodyOwner } from './request-body.js';
@@ -179,6 +179,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   clientAborted = false;
   responseStarted = false;
   upstreamError = '';
+  /** The route's stream idle timeout is the request's shortest timeout: its expiry is STREAM_IDLE_TIMEOUT. */
+  idleTimeout = false;
   responseBodyBytes = 0;
   readonly endpoint: string;
   body: RequestBody | null = null;
@@ -334,7 +336,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
       return;
     }
     this.upstreamError = upstreamErrorReason(err);
-    const code = classifyUpstreamError(err);
+    const c = classifyUpstreamError(err);
+    const code = c === 'UPSTREAM_TIMEOUT' && this.idleTimeout ? 'STREAM_IDLE_TIMEOUT' : c;
     const body = code === 'UPSTREAM_UNAVAILABLE' ? upstreamUnavailableBody(err) : undefined;
     // A name that does not resolve: the endpoint leaves the rotation until a lookup finds it.
     if (body === NO_HEALTHY_UPSTREAM && this.slot !== null && nameDoesNotResolve(err)) this.slot.markUnresolved();
@@ -417,6 +420,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 export class Forwarder {
   private readonly poolOptions: Pool.Options;
   private readonly maxRequestBodyBytes: number;
+  /** `timeoutMs`: the route timeout of routes that set none (0 = none). */
+  private readonly defaultTimeoutMs: number;
   /** An endpoint with this many active requests (connections + queue) answers the next with UPSTREAM_OVERFLOW. */
   private readonly maxActive: number;
   private readonly dnsRefreshMs: number;
@@ -430,6 +435,7 @@ export class Forwarder {
 
   constructor(opts: ForwarderOptions = {}) {
     const timeoutMs = opts.timeoutMs ?? 15000;
+    this.defaultTimeoutMs = timeoutMs;
     this.maxRequestBodyBytes = opts.maxRequestBodyBytes ?? 0;
     const connections = opts.connections ?? 128;
     const pipelining = opts.pipelining ?? 1;
@@ -460,7 +466,7 @@ export class Forwarder {
    * `onDone` is called exactly once, when the exchange is over (response complete, failed, or
    * the client went away).
    */
-  forward(req: GatewayRequest, target: BackendTarget, client: ClientExchange, onDone?: (outcome: ProxyOutcome) => void, mutation?: RouteHeaderMutation): void {
+  forward(req: GatewayRequest, target: BackendTarget, client: ClientExchange, onDone?: (outcome: ProxyOutcome) => void, mutation?: RouteHeaderMutation, timeouts?: RouteTimeouts): void {
     this.counters.requests++;
     this.counters.inFlight++;
     const endpoint = this.closed ? null : this.pick(target);
@@ -512,23 +518,39 @@ export class Forwarder {
         if (ex.isFinished) return;
       }
       ex.handOver();
-      endpoint.pool!.dispatch(
-        {
-          path: path!,
-          method: req.method,
-          headers,
-          body,
-          // A streamed body cannot be replayed: never let undici retry it on another connection.
-          idempotent: body === null ? undefined : false,
-        },
-        ex,
-      );
+      const opts: Dispatcher.DispatchOptions = {
+        path: path!,
+        method: req.method,
+        headers,
+        body,
+        // A streamed body cannot be replayed: never let undici retry it on another connection.
+        idempotent: body === null ? undefined : false,
+      };
+      if (timeouts !== undefined) this.routeTimeouts(opts, ex, timeouts);
+      endpoint.pool!.dispatch(opts, ex);
       // An error reported before dispatch() returned is undici refusing the request itself.
       if (ex.upstreamError === 'UND_ERR_INVALID_ARG') this.replacePool(endpoint);
     } catch (err) {
       // dispatch() reports its own errors through the handler; this catches the unexpected.
       ex.onError(err as Error);
     }
+  }
+
+  /**
+   * A route's own timeouts on its request: the route timeout (its own or `timeoutMs`) and the
+   * stream idle timeout, whichever is shorter, bound the wait for the response head and each gap
+   * between body chunks (0 = none). When the idle timeout is the shorter, its expiry before the
+   * head is Envoy's stream idle timeout (`504 stream timeout`), not the route timeout.
+   */
+  private routeTimeouts(opts: Dispatcher.DispatchOptions, ex: ProxyExchange, t: RouteTimeouts): void {
+    let ms = t.requestMs ?? this.defaultTimeoutMs;
+    const idle = t.idleMs;
+    if (idle !== undefined && idle > 0 && (ms === 0 || idle < ms)) {
+      ms = idle;
+      ex.idleTimeout = true;
+    }
+    opts.headersTimeout = ms;
+    opts.bodyTimeout = ms;
   }
 
   /**

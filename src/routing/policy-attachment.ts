@@ -33,6 +33,8 @@ export interface AttachedPolicy {
   readonly headerModifiers?: { readonly request: readonly HeaderOp[]; readonly response: readonly HeaderOp[] };
   /** `rateLimit.local`. */
   readonly localRateLimit?: LocalRateLimitSpec;
+  /** `timeouts`: the route timeout and stream idle timeout in ms (0 = none). */
+  readonly timeouts?: { readonly requestMs?: number; readonly streamIdleMs?: number };
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
 }
@@ -60,12 +62,25 @@ export interface PolicyRateLimit {
   readonly spec: LocalRateLimitSpec;
   readonly policyId: string;
   readonly level: PolicyLevel;
+  /**
+   * The listener's or else the Gateway's config (on the virtual host or route configuration):
+   * what a rule kgateway replaced with a direct response still gets.
+   */
+  readonly outer?: PolicyRateLimit;
+}
+
+/** The TrafficPolicy timeouts of a route (the HTTPRoute rule's own `timeouts` win over `requestMs`). */
+export interface PolicyTimeouts {
+  readonly requestMs?: number;
+  readonly streamIdleMs?: number;
+  readonly origins: readonly string[];
 }
 
 export interface FoldResult {
   readonly auth: RouteAuth;
   readonly headers?: PolicyHeaders;
   readonly rateLimit?: PolicyRateLimit;
+  readonly timeouts?: PolicyTimeouts;
   /** Policy ids whose jwtAuth or rbac is effective on this route. */
   readonly effective: readonly string[];
   /** Policy ids with jwtAuth or rbac that lost it (to an older policy in the level, or a more specific level) and have nothing effective. */
@@ -94,7 +109,7 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
 }
 
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
-function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
+function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
   const winners = new Map<PolicyLevel, AttachedPolicy>();
   for (const l of levels) {
     const candidates = l.policies.filter((p) => p[field] !== undefined && p.invalid === undefined);
@@ -179,10 +194,12 @@ function foldHeaders(levels: readonly LevelPolicies[], overridden: Set<string>):
 function foldRateLimit(levels: readonly LevelPolicies[], overridden: Set<string>): { rateLimit: PolicyRateLimit; attached: string[] } | undefined {
   const winners = levelWinners(levels, 'localRateLimit', overridden);
   let won: PolicyRateLimit | undefined;
+  let outer: PolicyRateLimit | undefined;
   const attached: string[] = [];
   for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
     const p = winners.get(level);
     if (!p) continue;
+    if ((level === 'Listener' || level === 'Gateway') && !outer) outer = { spec: p.localRateLimit!, policyId: p.id, level };
     if (!won) won = { spec: p.localRateLimit!, policyId: p.id, level };
     // The route side merges into one route config: a less specific route level loses there. A
     // listener or Gateway winner stays on its virtual host or route configuration (as rbac).
@@ -192,14 +209,60 @@ function foldRateLimit(levels: readonly LevelPolicies[], overridden: Set<string>
     }
     attached.push(p.id);
   }
-  return won ? { rateLimit: won, attached } : undefined;
+  if (!won) return undefined;
+  return { rateLimit: outer !== undefined && outer.level !== won.level ? { ...won, outer } : won, attached };
+}
+
+/**
+ * `timeouts`: fields of the Envoy route (`timeout`, `idle_timeout`). The route side merges into
+ * one route config (the most specific level's wins); a listener's or Gateway's policy fills in
+ * what the route's leaves unset (kgateway's timeout defaults), the listener's first.
+ */
+function foldTimeouts(levels: readonly LevelPolicies[], overridden: Set<string>): { timeouts: PolicyTimeouts; attached: string[] } | undefined {
+  const winners = levelWinners(levels, 'timeouts', overridden);
+  let requestMs: number | undefined;
+  let streamIdleMs: number | undefined;
+  const origins: string[] = [];
+  const attached: string[] = [];
+  let routeSide = false;
+  for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
+    const p = winners.get(level);
+    if (!p) continue;
+    if (level !== 'Listener' && level !== 'Gateway') {
+      if (routeSide) {
+        overridden.add(p.id);
+        continue;
+      }
+      routeSide = true;
+    }
+    const t = p.timeouts!;
+    let used = false;
+    if (requestMs === undefined && t.requestMs !== undefined) {
+      requestMs = t.requestMs;
+      used = true;
+    }
+    if (streamIdleMs === undefined && t.streamIdleMs !== undefined) {
+      streamIdleMs = t.streamIdleMs;
+      used = true;
+    }
+    if (used) origins.push(`${p.id}@${level}`);
+    // A listener or Gateway policy stays attached to its virtual host or route configuration.
+    if (used || level === 'Listener' || level === 'Gateway') attached.push(p.id);
+  }
+  if (attached.length === 0) return undefined;
+  return { timeouts: { ...(requestMs !== undefined ? { requestMs } : {}), ...(streamIdleMs !== undefined ? { streamIdleMs } : {}), origins }, attached };
 }
 
 export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
   const overridden = new Set<string>();
   const headers = foldHeaders(levels, overridden);
   const rateLimit = foldRateLimit(levels, overridden);
-  const withHeaders = { ...(headers ? { headers: headers.headers } : {}), ...(rateLimit ? { rateLimit: rateLimit.rateLimit } : {}) };
+  const timeouts = foldTimeouts(levels, overridden);
+  const withHeaders = {
+    ...(headers ? { headers: headers.headers } : {}),
+    ...(rateLimit ? { rateLimit: rateLimit.rateLimit } : {}),
+    ...(timeouts ? { timeouts: timeouts.timeouts } : {}),
+  };
   const rbac = foldRbac(levels, overridden);
   const winners = levelWinners(levels, 'jwtAuth', overridden);
   // Route side: the most specific level wins the merged route config.
@@ -216,7 +279,7 @@ export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : [])])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : [])])];
   for (const id of effectiveIds) overridden.delete(id);
   const withRbac = rbac ? { rbac: rbac.rbac } : {};
   if (effective.length === 0) return { auth: rbac ? { ...NO_AUTH, ...withRbac } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };

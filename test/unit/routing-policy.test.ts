@@ -484,3 +484,72 @@ test('check warns when an rbac reads the JWT claims on routes where no JWT check
   const deny = build([gateway, route, pol('authz', { ...onRoute(), ...rbacOf('Deny', 'metadata.filter_metadata["envoy.filters.http.jwt_authn"].payload.team == "guest"') })]);
   assert.match(warned(deny)[0] ?? '', /this Deny policy never denies by claims there/);
 });
+
+function routeOf(s: Snapshot, path: string, port = 8080) {
+  const r: GatewayRequest = { method: 'GET', path, query: '', host: 'h', authority: 'h', headers: [], remoteAddress: '', scheme: 'http' };
+  const sel = selectRoute(s.ports.get(port)!, r);
+  assert.ok(sel, `a route for ${path}`);
+  return sel.route;
+}
+const bucket = (maxTokens: number): Doc => ({ rateLimit: { local: { tokenBucket: { maxTokens, fillInterval: '1s' } } } });
+
+test('rateLimit.local: the most specific level replaces the others, whole (route side, then listener, then Gateway); Gateway and listener winners stay Attached, a less specific route level and an older-or-lighter one in a level are Overridden', () => {
+  const s = build([
+    gateway,
+    routeWithFilter('f'),
+    pol('gw', { ...onGateway(), ...bucket(1) }, '2020-01-01T00:00:00Z'),
+    pol('listener', { ...onGateway('http'), ...bucket(2) }),
+    pol('whole-route', { ...onRoute(), ...bucket(3) }),
+    pol('f', bucket(4)),
+    pol('gw-newer', { ...onGateway(), ...bucket(5) }, '2030-01-01T00:00:00Z'),
+  ]);
+  assert.equal(routeOf(s, '/private').rateLimit?.origin, 'TrafficPolicy/default/f@ExtensionRef');
+  assert.equal(routeOf(s, '/private').rateLimit?.bucket.spec.maxTokens, 4);
+  assert.equal(routeOf(s, '/public').rateLimit?.origin, 'TrafficPolicy/default/whole-route@HTTPRoute');
+  assert.equal(attached(s, 'f'), 'True/Attached');
+  assert.equal(attached(s, 'whole-route'), 'True/Attached', 'effective on the public rule');
+  assert.equal(attached(s, 'listener'), 'True/Attached');
+  assert.equal(attached(s, 'gw'), 'True/Attached');
+  assert.equal(attached(s, 'gw-newer'), 'False/Overridden');
+  // Without route-side configs: the listener's replaces the Gateway's; on the other listener the Gateway's applies.
+  const s2 = build([gateway, route, pol('gw', { ...onGateway(), ...bucket(1) }), pol('listener', { ...onGateway('http'), ...bucket(2) })]);
+  assert.equal(routeOf(s2, '/public').rateLimit?.origin, 'TrafficPolicy/default/listener@Listener');
+  assert.equal(routeOf(s2, '/public', 9090).rateLimit?.origin, 'TrafficPolicy/default/gw@Gateway');
+  // Both rules of the Gateway's routes on a port share the Gateway's bucket; the listener's is per virtual host, shared by its routes there.
+  assert.equal(routeOf(s2, '/public', 9090).rateLimit?.bucket, routeOf(s2, '/private', 9090).rateLimit?.bucket);
+  assert.equal(routeOf(s2, '/public').rateLimit?.bucket, routeOf(s2, '/private').rateLimit?.bucket);
+  // A route-side policy: a bucket per rule (per Envoy route).
+  const s3 = build([gateway, route, pol('r', { ...onRoute(), ...bucket(3) })]);
+  assert.notEqual(routeOf(s3, '/public').rateLimit?.bucket, routeOf(s3, '/private').rateLimit?.bucket);
+  // local: {} on the route side turns the Gateway's off there, and is itself Attached.
+  const s4 = build([gateway, route, pol('gw', { ...onGateway(), ...bucket(1) }), pol('off', { ...onRoute('public'), rateLimit: { local: {} } })]);
+  assert.equal(routeOf(s4, '/public').rateLimit, undefined);
+  assert.equal(routeOf(s4, '/private').rateLimit?.origin, 'TrafficPolicy/default/gw@Gateway');
+  assert.equal(attached(s4, 'off'), 'True/Attached');
+});
+
+test('timeouts: an HTTPRoute rule\'s own win the route timeout; the route side\'s most specific policy, then the listener\'s, then the Gateway\'s fill in what is unset, field by field', () => {
+  const r = structuredClone(route) as { spec: { rules: Doc[] } };
+  r.spec.rules[0]!['timeouts'] = { request: '7s' };
+  const s = build([
+    gateway,
+    r as Doc,
+    pol('gw', { ...onGateway(), timeouts: { request: '30s', streamIdle: '60s' } }),
+    pol('listener', { ...onGateway('http'), timeouts: { request: '20s' } }),
+    pol('rule', { ...onRoute('private'), timeouts: { request: '2s' } }),
+    pol('whole-route', { ...onRoute(), timeouts: { request: '3s', streamIdle: '4s' } }, '2020-01-01T00:00:00Z'),
+  ]);
+  // public: the rule's own 7 s over the route policy's 3 s; its streamIdle 4 s.
+  assert.deepEqual(routeOf(s, '/public').timeouts, { requestMs: 7000, idleMs: 4000, origins: ['HTTPRoute timeouts', 'TrafficPolicy/default/whole-route@HTTPRoute'] });
+  // private: the rule policy replaces the whole-route one (streamIdle too), the Gateway's streamIdle fills in.
+  assert.deepEqual(routeOf(s, '/private').timeouts, { requestMs: 2000, idleMs: 60000, origins: ['TrafficPolicy/default/rule@Rule', 'TrafficPolicy/default/gw@Gateway'] });
+  // The other listener: no listener policy there (the route's policies apply on every listener).
+  assert.deepEqual(routeOf(s, '/private', 9090).timeouts, { requestMs: 2000, idleMs: 60000, origins: ['TrafficPolicy/default/rule@Rule', 'TrafficPolicy/default/gw@Gateway'] });
+  const s2 = build([gateway, route, pol('gw', { ...onGateway(), timeouts: { request: '30s' } }), pol('listener', { ...onGateway('http'), timeouts: { request: '20s' } })]);
+  assert.deepEqual(routeOf(s2, '/public').timeouts, { requestMs: 20000, origins: ['TrafficPolicy/default/listener@Listener'] });
+  assert.deepEqual(routeOf(s2, '/public', 9090).timeouts, { requestMs: 30000, origins: ['TrafficPolicy/default/gw@Gateway'] });
+  assert.equal(attached(s, 'whole-route'), 'True/Attached', 'effective on the public rule');
+  assert.equal(attached(s, 'listener'), 'True/Attached', 'on its virtual host, though every route there sets its own');
+  // No timeouts anywhere: none on the route (the gateway's --upstream-timeout-ms applies).
+  assert.equal(routeOf(build([gateway, route]), '/public').timeouts, undefined);
+});
