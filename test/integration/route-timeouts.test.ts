@@ -24,6 +24,8 @@ const CASES: Record<string, [string, string]> = {
   ruleFast: ['rule.example.com', '/delay/20'],
   backend: ['backend.example.com', '/delay/1800'],
   off: ['off.example.com', '/delay/3500'],
+  zeroBackend: ['zero-backend.example.com', '/delay/1800'],
+  idleOnly: ['idle-only.example.com', '/delay/1800'],
   policy: ['policy.example.com', '/delay/1800'],
   both: ['both.example.com', '/delay/1800'],
   idle: ['idle.example.com', '/delay/1800'],
@@ -62,6 +64,11 @@ before(async () => {
       route('rule-request', 'rule.example.com', '    timeouts: { request: 300ms }\n') +
         route('rule-backend', 'backend.example.com', '    timeouts: { request: 10s, backendRequest: 300ms }\n') +
         route('rule-off', 'off.example.com', '    timeouts: { request: 0s }\n') +
+        // request 0s (none) takes any backendRequest (the CRD's rule only bounds a non-zero request).
+        route('rule-zero-backend', 'zero-backend.example.com', '    timeouts: { request: 0s, backendRequest: 300ms }\n') +
+        // No route timeout at all: the stream idle timeout is the only bound.
+        route('idle-only', 'idle-only.example.com', '    timeouts: { request: 0s }\n') +
+        policy('idle-only', 'HTTPRoute', 'idle-only', '{ streamIdle: 300ms }') +
         route('policy', 'policy.example.com') +
         policy('policy', 'HTTPRoute', 'policy', '{ request: 300ms }') +
         route('both', 'both.example.com', '    timeouts: { request: 5s }\n') +
@@ -107,6 +114,7 @@ test('an HTTPRoute rule timeouts.request: its own (300 ms), not the default; a f
 
 test('backendRequest is the route timeout when set (kgateway: the more specific); request 0s turns the timeout off', () => {
   assert.equal(status('backend'), 504);
+  assert.equal(status('zeroBackend'), 504);
   // Over the gateway's 2 s default, no timeout at all.
   assert.equal(status('off'), 200);
   assert.match(res.get('off')!.body, /"delayMs": *3500/);
@@ -121,7 +129,10 @@ test("a TrafficPolicy timeouts.request sets the route timeout; the HTTPRoute rul
 test('timeouts.streamIdle shorter than the route timeout: 504 stream timeout, counted as STREAM_IDLE_TIMEOUT', () => {
   assert.equal(status('idle'), 504);
   assert.equal(res.get('idle')!.body, 'stream timeout');
-  assert.equal(idleTimeouts, 1);
+  // With the route timeout off (0s), the stream idle timeout still applies.
+  assert.equal(status('idleOnly'), 504);
+  assert.equal(res.get('idleOnly')!.body, 'stream timeout');
+  assert.equal(idleTimeouts, 2);
   assert.equal(status('idleFast'), 200);
 });
 

@@ -23,6 +23,15 @@ test('refills continuously at tokensPerFill / fillInterval, a fraction at a time
   assert.deepEqual([b.take(1_000_000), b.take(1_000_000), b.take(1_000_000), b.take(1_000_000)], [true, true, true, false]);
 });
 
+test('what is left of a token after a take carries over (no whole fills)', () => {
+  const b = new TokenBucket({ maxTokens: 3, tokensPerFill: 1, fillIntervalMs: 1000 }, 0);
+  for (let i = 0; i < 3; i++) assert.equal(b.take(0), true);
+  assert.equal(b.take(1500), true);
+  assert.equal(b.available(1500), 0.5);
+  assert.equal(b.take(2000), true);
+  assert.equal(b.take(2000), false);
+});
+
 test('a clock that does not move (or goes back) adds nothing', () => {
   const b = new TokenBucket({ maxTokens: 1, tokensPerFill: 1, fillIntervalMs: 100 }, 1000);
   assert.equal(b.take(1000), true);

@@ -521,6 +521,11 @@ test('rateLimit.local: the most specific level replaces the others, whole (route
   // A route-side policy: a bucket per rule (per Envoy route).
   const s3 = build([gateway, route, pol('r', { ...onRoute(), ...bucket(3) })]);
   assert.notEqual(routeOf(s3, '/public').rateLimit?.bucket, routeOf(s3, '/private').rateLimit?.bucket);
+  // A whole-route policy that each rule's own replaces is Overridden.
+  const s5 = build([gateway, route, pol('whole', { ...onRoute(), ...bucket(3) }), pol('pub', { ...onRoute('public'), ...bucket(1) }), pol('priv', { ...onRoute('private'), ...bucket(2) })]);
+  assert.equal(routeOf(s5, '/public').rateLimit?.origin, 'TrafficPolicy/default/pub@Rule');
+  assert.equal(attached(s5, 'whole'), 'False/Overridden');
+  assert.equal(attached(s5, 'priv'), 'True/Attached');
   // local: {} on the route side turns the Gateway's off there, and is itself Attached.
   const s4 = build([gateway, route, pol('gw', { ...onGateway(), ...bucket(1) }), pol('off', { ...onRoute('public'), rateLimit: { local: {} } })]);
   assert.equal(routeOf(s4, '/public').rateLimit, undefined);
