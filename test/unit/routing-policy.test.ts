@@ -555,6 +555,18 @@ test('timeouts: an HTTPRoute rule\'s own win the route timeout; the route side\'
   assert.deepEqual(routeOf(s2, '/public', 9090).timeouts, { requestMs: 30000, origins: ['TrafficPolicy/default/gw@Gateway'] });
   assert.equal(attached(s, 'whole-route'), 'True/Attached', 'effective on the public rule');
   assert.equal(attached(s, 'listener'), 'True/Attached', 'on its virtual host, though every route there sets its own');
+  // A whole-route policy that each rule's own replaces is Overridden.
+  const s3 = build([gateway, route, pol('whole', { ...onRoute(), timeouts: { request: '3s' } }), pol('pub', { ...onRoute('public'), timeouts: { request: '1s' } }), pol('priv', { ...onRoute('private'), timeouts: { streamIdle: '1s' } })]);
+  assert.equal(attached(s3, 'whole'), 'False/Overridden');
+  assert.deepEqual(routeOf(s3, '/private').timeouts, { idleMs: 1000, origins: ['TrafficPolicy/default/priv@Rule'] });
+  // A rule with retry (not applied, read as kgateway reads it): the route timeout is request, not backendRequest.
+  const withRetry = structuredClone(route) as { spec: { rules: Doc[] } };
+  withRetry.spec.rules[0]!['timeouts'] = { request: '9s', backendRequest: '2s' };
+  withRetry.spec.rules[0]!['retry'] = { attempts: 2 };
+  withRetry.spec.rules[1]!['timeouts'] = { request: '9s', backendRequest: '2s' };
+  const s4 = build([gateway, withRetry as Doc]);
+  assert.equal(routeOf(s4, '/public').timeouts?.requestMs, 9000);
+  assert.equal(routeOf(s4, '/private').timeouts?.requestMs, 2000);
   // No timeouts anywhere: none on the route (the gateway's --upstream-timeout-ms applies).
   assert.equal(routeOf(build([gateway, route]), '/public').timeouts, undefined);
 });
