@@ -682,7 +682,7 @@ export class Gateway {
     if (this.edgePorts.size > 0 && this.edgePorts.has(listenerPort)) applyEdgeHeaders(req);
     const route = this.routeIn(table, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
-    if (route.invalid !== undefined) return this.replaced(route, req, ex);
+    if (route.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req, route);
     const jwt = route.auth.jwt;
     if (jwt.length === 0) return this.forward(route, req, ex, undefined, route.auth.disabled);
     this.runAuth(route, jwt, NONE_RAN, undefined, listenerPort, req, ex);
@@ -752,7 +752,7 @@ export class Gateway {
     req.clearRouteCache = false;
     const again = this.route(listenerPort, req);
     if (typeof again === 'string') return this.deny(ex, again, req);
-    if (again.invalid !== undefined) return this.replaced(again, req, ex);
+    if (again.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req, again);
     const rest = again.auth.jwt.filter((e) => !ran.some((r) => r.filterName === e.filterName));
     if (rest.length > 0) return this.runAuth(again, rest, ran, claims, listenerPort, req, ex);
     const owned = claimHeadersOf(ran);
@@ -838,14 +838,6 @@ export class Gateway {
     if (ops !== undefined) applyHeaderOps(headers, ops, true);
     ex.respond(r.status, headers, '');
     this.record('REDIRECT', req, ex, r.status);
-  }
-
-  /**
-   * A rule kgateway replaced with a direct response (500): the listener's or Gateway's local rate
-   * limit, which Envoy runs before its router answers it, still applies.
-   */
-  private replaced(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange): void {
-    this.deny(ex, route.rateLimit !== undefined && !rateLimitAllows(route.rateLimit) ? 'RATE_LIMITED' : 'ROUTE_CONFIG_INVALID', req, route);
   }
 
   /** A local reply; on a matched `route`, with its response header rules, as Envoy applies them to local replies. */

@@ -1035,7 +1035,7 @@ function compileRoutes(
       { level: 'Rule', policies: rulePolicies },
       { level: 'ExtensionRef', policies: rs.filterPolicies.map((p) => p.attached) },
     ];
-    const fold = foldPolicies(levels);
+    const fold = foldPolicies(levels, rule.timeoutMs !== undefined);
     const gkey = nk(ls.gw.namespace, ls.gw.name);
     for (const id of fold.effective) outcome(id, 'won', gkey);
     for (const id of fold.overridden) outcome(id, 'lost', gkey);
@@ -1050,9 +1050,10 @@ function compileRoutes(
     const headerMutation = invalid !== undefined ? outerHeaderMutation(fold.headers) : routeHeaderMutation(rule, fold.headers);
     const rd = rule.requestRedirect;
     const rw = rule.urlRewrite;
-    // kgateway replaces an invalid rule with a direct response and clears its own per-route
-    // configs; the listener's and Gateway's local rate limit still runs before it.
-    const rl = invalid === undefined ? fold.rateLimit : outerRateLimit(fold.rateLimit);
+    // An invalid rule answers its 500 before any check (its auth is NO_AUTH): it takes no token
+    // either. (Envoy would run the listener's and Gateway's JWT, rbac and limit before its
+    // direct response; a bucket emptied there by unauthenticated requests would deny others.)
+    const rl = invalid === undefined ? fold.rateLimit : undefined;
     const timeouts = invalid === undefined ? routeTimeouts(rule, fold.timeouts) : undefined;
     for (const m of rule.matches) {
       const rateLimit = rl !== undefined ? gatewayRateLimit(rl, ls, buckets) : undefined;
@@ -1112,18 +1113,15 @@ function routeTimeouts(rule: RuleModel, policies: PolicyTimeouts | undefined): R
   const requestMs = rule.timeoutMs ?? policies?.requestMs;
   const idleMs = policies?.streamIdleMs;
   if (requestMs === undefined && idleMs === undefined) return undefined;
-  const origins = [...(rule.timeoutMs !== undefined ? ['HTTPRoute timeouts'] : []), ...(policies?.origins ?? [])];
+  const origins: string[] = [];
+  if (rule.timeoutMs !== undefined) origins.push('HTTPRoute timeouts');
+  else if (policies?.requestOrigin !== undefined) origins.push(policies.requestOrigin);
+  if (policies?.streamIdleOrigin !== undefined && !origins.includes(policies.streamIdleOrigin)) origins.push(policies.streamIdleOrigin);
   return { ...(requestMs !== undefined ? { requestMs } : {}), ...(idleMs !== undefined ? { idleMs } : {}), origins };
 }
 
 /** A route's `rateLimit.local` to be placed per virtual host (its bucket is made by withHostBuckets). */
 const perHostRateLimit = new WeakMap<CompiledRoute, PolicyRateLimit>();
-
-/** The listener's or Gateway's config of a fold, or undefined. */
-function outerRateLimit(rl: PolicyRateLimit | undefined): PolicyRateLimit | undefined {
-  if (rl === undefined) return undefined;
-  return rl.level === 'Listener' || rl.level === 'Gateway' ? rl : rl.outer;
-}
 
 /**
  * `rateLimit.local` buckets by place and settings. A bucket whose key the running snapshot had is

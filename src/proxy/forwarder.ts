@@ -417,6 +417,9 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   }
 }
 
+/** Envoy's connection manager stream_idle_timeout default (kgateway leaves it unset). */
+const ENVOY_STREAM_IDLE_MS = 300_000;
+
 export class Forwarder {
   private readonly poolOptions: Pool.Options;
   private readonly maxRequestBodyBytes: number;
@@ -544,7 +547,9 @@ export class Forwarder {
    */
   private routeTimeouts(opts: Dispatcher.DispatchOptions, ex: ProxyExchange, t: RouteTimeouts): void {
     let ms = t.requestMs ?? this.defaultTimeoutMs;
-    const idle = t.idleMs;
+    // A route timeout turned off (0s) without a stream idle timeout of its own: Envoy's connection
+    // manager still ends a stream idle for its stream_idle_timeout (5 min by default).
+    const idle = t.idleMs ?? (ms === 0 ? ENVOY_STREAM_IDLE_MS : undefined);
     if (idle !== undefined && idle > 0 && (ms === 0 || idle < ms)) {
       ms = idle;
       ex.idleTimeout = true;

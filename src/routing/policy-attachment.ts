@@ -62,18 +62,14 @@ export interface PolicyRateLimit {
   readonly spec: LocalRateLimitSpec;
   readonly policyId: string;
   readonly level: PolicyLevel;
-  /**
-   * The listener's or else the Gateway's config (on the virtual host or route configuration):
-   * what a rule kgateway replaced with a direct response still gets.
-   */
-  readonly outer?: PolicyRateLimit;
 }
 
-/** The TrafficPolicy timeouts of a route (the HTTPRoute rule's own `timeouts` win over `requestMs`). */
+/** The TrafficPolicy timeouts of a route, each with the policy it comes from (`id@Level`). */
 export interface PolicyTimeouts {
   readonly requestMs?: number;
+  readonly requestOrigin?: string;
   readonly streamIdleMs?: number;
-  readonly origins: readonly string[];
+  readonly streamIdleOrigin?: string;
 }
 
 export interface FoldResult {
@@ -194,12 +190,10 @@ function foldHeaders(levels: readonly LevelPolicies[], overridden: Set<string>):
 function foldRateLimit(levels: readonly LevelPolicies[], overridden: Set<string>): { rateLimit: PolicyRateLimit; attached: string[] } | undefined {
   const winners = levelWinners(levels, 'localRateLimit', overridden);
   let won: PolicyRateLimit | undefined;
-  let outer: PolicyRateLimit | undefined;
   const attached: string[] = [];
   for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
     const p = winners.get(level);
     if (!p) continue;
-    if ((level === 'Listener' || level === 'Gateway') && !outer) outer = { spec: p.localRateLimit!, policyId: p.id, level };
     if (!won) won = { spec: p.localRateLimit!, policyId: p.id, level };
     // The route side merges into one route config: a less specific route level loses there. A
     // listener or Gateway winner stays on its virtual host or route configuration (as rbac).
@@ -209,8 +203,7 @@ function foldRateLimit(levels: readonly LevelPolicies[], overridden: Set<string>
     }
     attached.push(p.id);
   }
-  if (!won) return undefined;
-  return { rateLimit: outer !== undefined && outer.level !== won.level ? { ...won, outer } : won, attached };
+  return won ? { rateLimit: won, attached } : undefined;
 }
 
 /**
@@ -218,11 +211,11 @@ function foldRateLimit(levels: readonly LevelPolicies[], overridden: Set<string>
  * one route config (the most specific level's wins); a listener's or Gateway's policy fills in
  * what the route's leaves unset (kgateway's timeout defaults), the listener's first.
  */
-function foldTimeouts(levels: readonly LevelPolicies[], overridden: Set<string>): { timeouts: PolicyTimeouts; attached: string[] } | undefined {
+function foldTimeouts(levels: readonly LevelPolicies[], overridden: Set<string>, ruleSetsTimeout: boolean): { timeouts: PolicyTimeouts; attached: string[] } | undefined {
   const winners = levelWinners(levels, 'timeouts', overridden);
-  let requestMs: number | undefined;
-  let streamIdleMs: number | undefined;
-  const origins: string[] = [];
+  // The rule's own timeout (kgateway's built-in policy, applied first) takes the route timeout.
+  let requestSet = ruleSetsTimeout;
+  let out: PolicyTimeouts = {};
   const attached: string[] = [];
   let routeSide = false;
   for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
@@ -236,28 +229,31 @@ function foldTimeouts(levels: readonly LevelPolicies[], overridden: Set<string>)
       routeSide = true;
     }
     const t = p.timeouts!;
+    const origin = `${p.id}@${level}`;
     let used = false;
-    if (requestMs === undefined && t.requestMs !== undefined) {
-      requestMs = t.requestMs;
+    if (!requestSet && t.requestMs !== undefined) {
+      out = { ...out, requestMs: t.requestMs, requestOrigin: origin };
+      requestSet = true;
       used = true;
     }
-    if (streamIdleMs === undefined && t.streamIdleMs !== undefined) {
-      streamIdleMs = t.streamIdleMs;
+    if (out.streamIdleMs === undefined && t.streamIdleMs !== undefined) {
+      out = { ...out, streamIdleMs: t.streamIdleMs, streamIdleOrigin: origin };
       used = true;
     }
-    if (used) origins.push(`${p.id}@${level}`);
-    // A listener or Gateway policy stays attached to its virtual host or route configuration.
+    // A listener or Gateway policy stays attached to its virtual host or route configuration; a
+    // route-side one that sets nothing here (the rule's own timeout won) is overridden.
     if (used || level === 'Listener' || level === 'Gateway') attached.push(p.id);
+    else overridden.add(p.id);
   }
-  if (attached.length === 0) return undefined;
-  return { timeouts: { ...(requestMs !== undefined ? { requestMs } : {}), ...(streamIdleMs !== undefined ? { streamIdleMs } : {}), origins }, attached };
+  return attached.length === 0 ? undefined : { timeouts: out, attached };
 }
 
-export function foldPolicies(levels: readonly LevelPolicies[]): FoldResult {
+/** `ruleSetsTimeout`: the HTTPRoute rule has its own `timeouts`, which win the route timeout. */
+export function foldPolicies(levels: readonly LevelPolicies[], ruleSetsTimeout = false): FoldResult {
   const overridden = new Set<string>();
   const headers = foldHeaders(levels, overridden);
   const rateLimit = foldRateLimit(levels, overridden);
-  const timeouts = foldTimeouts(levels, overridden);
+  const timeouts = foldTimeouts(levels, overridden, ruleSetsTimeout);
   const withHeaders = {
     ...(headers ? { headers: headers.headers } : {}),
     ...(rateLimit ? { rateLimit: rateLimit.rateLimit } : {}),

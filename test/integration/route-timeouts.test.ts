@@ -147,7 +147,10 @@ test("config_dump shows each route's timeouts and where they come from", () => {
   const of = (name: string) => defs.find((d) => d.route === `httpbin/${name}`)?.timeouts;
   assert.deepEqual(of('rule-backend'), { requestMs: 300, from: ['HTTPRoute timeouts'] });
   assert.deepEqual(of('rule-off'), { requestMs: 0, from: ['HTTPRoute timeouts'] });
-  assert.deepEqual(of('both'), { requestMs: 5000, from: ['HTTPRoute timeouts', 'TrafficPolicy/httpbin/both@HTTPRoute'] });
+  // The policy's request lost to the rule's own: not a source, and reported Overridden (kgateway: overridden by the built-in policy).
+  assert.deepEqual(of('both'), { requestMs: 5000, from: ['HTTPRoute timeouts'] });
+  const both = h.gateway.snapshot.statuses.find((x) => x.resource === 'TrafficPolicy/httpbin/both');
+  assert.equal(both?.conditions.find((c) => c.type === 'Attached')?.reason, 'Overridden');
   assert.deepEqual(of('idle'), { requestMs: 5000, streamIdleMs: 300, from: ['TrafficPolicy/httpbin/idle@HTTPRoute'] });
   assert.deepEqual(of('slow-default'), { requestMs: 5000, from: ['TrafficPolicy/kgateway-system/slow-gateway@Gateway'] });
   assert.equal(of('httpbin'), undefined);
