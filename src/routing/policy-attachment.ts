@@ -124,27 +124,39 @@ function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac
 }
 
 /**
+ * The policies whose `field` takes part on a route, most specific first: the route side's winner
+ * (the route side merges into one route config, so a less specific route level loses there and is
+ * overridden), then the listener's (virtual host) and the Gateway's (route configuration) winners,
+ * which stay attached to their level even where a more specific config replaces them.
+ */
+function layered(levels: readonly LevelPolicies[], field: 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts', overridden: Set<string>): { level: PolicyLevel; p: AttachedPolicy }[] {
+  const winners = levelWinners(levels, field, overridden);
+  const out: { level: PolicyLevel; p: AttachedPolicy }[] = [];
+  let routeSide = false;
+  for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
+    const p = winners.get(level);
+    if (!p) continue;
+    if (level !== 'Listener' && level !== 'Gateway') {
+      if (routeSide) {
+        overridden.add(p.id);
+        continue;
+      }
+      routeSide = true;
+    }
+    out.push({ level, p });
+  }
+  return out;
+}
+
+/**
  * `rbac` is one Envoy filter (envoy.filters.http.rbac) whose per-filter config the most specific
  * level replaces (route, then virtual host, then route configuration): one policy's rbac applies.
  */
 function foldRbac(levels: readonly LevelPolicies[], overridden: Set<string>): { rbac: RbacPolicy; attached: string[] } | undefined {
-  const winners = levelWinners(levels, 'rbac', overridden);
-  let won: RbacPolicy | undefined;
-  const attached: string[] = [];
-  for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
-    const p = winners.get(level);
-    if (!p) continue;
-    if (!won) won = { action: p.rbac!.action, expressions: p.rbac!.expressions, readsClaims: p.rbac!.readsClaims, origin: `${p.id}@${level}` };
-    // The route side merges into one route config: a less specific route level loses there.
-    else if (level !== 'Listener' && level !== 'Gateway') {
-      overridden.add(p.id);
-      continue;
-    }
-    // A Gateway or listener winner is attached to the route configuration or virtual host even
-    // where a route's own rbac replaces it at request time (as jwtAuth at those levels).
-    attached.push(p.id);
-  }
-  return won ? { rbac: won, attached } : undefined;
+  const layers = layered(levels, 'rbac', overridden);
+  if (layers.length === 0) return undefined;
+  const { level, p } = layers[0]!;
+  return { rbac: { action: p.rbac!.action, expressions: p.rbac!.expressions, readsClaims: p.rbac!.readsClaims, origin: `${p.id}@${level}` }, attached: layers.map((l) => l.p.id) };
 }
 
 /**
@@ -154,23 +166,14 @@ function foldRbac(levels: readonly LevelPolicies[], overridden: Set<string>): { 
  * first, so a less specific level's rule on the same name comes last).
  */
 function foldHeaders(levels: readonly LevelPolicies[], overridden: Set<string>): { headers: PolicyHeaders; attached: string[] } | undefined {
-  const winners = levelWinners(levels, 'headerModifiers', overridden);
+  const layers = layered(levels, 'headerModifiers', overridden);
+  if (layers.length === 0) return undefined;
   const request: HeaderOp[] = [];
   const response: HeaderOp[] = [];
   const origins: string[] = [];
   const outerResponse: HeaderOp[] = [];
   const outerOrigins: string[] = [];
-  let routeSide = false;
-  for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
-    const p = winners.get(level);
-    if (!p) continue;
-    if (level !== 'Listener' && level !== 'Gateway') {
-      if (routeSide) {
-        overridden.add(p.id);
-        continue;
-      }
-      routeSide = true;
-    }
+  for (const { level, p } of layers) {
     request.push(...p.headerModifiers!.request);
     response.push(...p.headerModifiers!.response);
     origins.push(`${p.id}@${level}`);
@@ -179,8 +182,7 @@ function foldHeaders(levels: readonly LevelPolicies[], overridden: Set<string>):
       outerOrigins.push(`${p.id}@${level}`);
     }
   }
-  if (origins.length === 0) return undefined;
-  return { headers: { request, response, origins, outerResponse, outerOrigins }, attached: origins.map((o) => o.slice(0, o.lastIndexOf('@'))) };
+  return { headers: { request, response, origins, outerResponse, outerOrigins }, attached: layers.map((l) => l.p.id) };
 }
 
 /**
@@ -188,22 +190,10 @@ function foldHeaders(levels: readonly LevelPolicies[], overridden: Set<string>):
  * replaces its virtual host's, which replaces its route configuration's), as a whole.
  */
 function foldRateLimit(levels: readonly LevelPolicies[], overridden: Set<string>): { rateLimit: PolicyRateLimit; attached: string[] } | undefined {
-  const winners = levelWinners(levels, 'localRateLimit', overridden);
-  let won: PolicyRateLimit | undefined;
-  const attached: string[] = [];
-  for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
-    const p = winners.get(level);
-    if (!p) continue;
-    if (!won) won = { spec: p.localRateLimit!, policyId: p.id, level };
-    // The route side merges into one route config: a less specific route level loses there. A
-    // listener or Gateway winner stays on its virtual host or route configuration (as rbac).
-    else if (level !== 'Listener' && level !== 'Gateway') {
-      overridden.add(p.id);
-      continue;
-    }
-    attached.push(p.id);
-  }
-  return won ? { rateLimit: won, attached } : undefined;
+  const layers = layered(levels, 'localRateLimit', overridden);
+  if (layers.length === 0) return undefined;
+  const { level, p } = layers[0]!;
+  return { rateLimit: { spec: p.localRateLimit!, policyId: p.id, level }, attached: layers.map((l) => l.p.id) };
 }
 
 /**
@@ -212,22 +202,11 @@ function foldRateLimit(levels: readonly LevelPolicies[], overridden: Set<string>
  * what the route's leaves unset (kgateway's timeout defaults), the listener's first.
  */
 function foldTimeouts(levels: readonly LevelPolicies[], overridden: Set<string>, ruleSetsTimeout: boolean): { timeouts: PolicyTimeouts; attached: string[] } | undefined {
-  const winners = levelWinners(levels, 'timeouts', overridden);
   // The rule's own timeout (kgateway's built-in policy, applied first) takes the route timeout.
   let requestSet = ruleSetsTimeout;
   let out: PolicyTimeouts = {};
   const attached: string[] = [];
-  let routeSide = false;
-  for (const level of [...ROUTE_SIDE, 'Listener', 'Gateway'] as const) {
-    const p = winners.get(level);
-    if (!p) continue;
-    if (level !== 'Listener' && level !== 'Gateway') {
-      if (routeSide) {
-        overridden.add(p.id);
-        continue;
-      }
-      routeSide = true;
-    }
+  for (const { level, p } of layered(levels, 'timeouts', overridden)) {
     const t = p.timeouts!;
     const origin = `${p.id}@${level}`;
     let used = false;
