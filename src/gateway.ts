@@ -17,11 +17,12 @@ import { Verifier } from './auth/verifier.js';
 import { ResultCache } from './auth/result-cache.js';
 import { endRegexLoad, rbacAllows, startRegexLoad } from './auth/rbac.js';
 import { rateLimitAllows } from './routing/local-rate-limit.js';
+import { corsResponseOps, preflightHeaders } from './proxy/cors.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
-import { applyHeaderOps } from './proxy/header-mutation.js';
+import { applyHeaderOps, type HeaderOp, type RouteHeaderMutation } from './proxy/header-mutation.js';
 import { redirectLocation, rewrittenPath, type RouteRedirect, type RouteRewrite } from './proxy/redirect.js';
 import { removeHeader } from './http/exchange.js';
 import { CONTROL_CHAR } from './http/field-value.js';
@@ -683,6 +684,14 @@ export class Gateway {
     const route = this.routeIn(table, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
     if (route.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req, route);
+    // CORS (Envoy's cors filter, before jwt_authn): a preflight from an allowed origin is answered here.
+    if (route.cors !== undefined) {
+      const pre = preflightHeaders(route.cors, req);
+      if (pre !== undefined) {
+        ex.respond(200, pre, '');
+        return this.record('CORS_PREFLIGHT', req, ex, 200);
+      }
+    }
     const jwt = route.auth.jwt;
     if (jwt.length === 0) return this.forward(route, req, ex, undefined, route.auth.disabled);
     this.runAuth(route, jwt, NONE_RAN, undefined, listenerPort, req, ex);
@@ -785,7 +794,8 @@ export class Gateway {
     if (!backend) return this.deny(ex, route.totalWeight > 0 ? 'BACKEND_NOT_RESOLVED' : 'ROUTE_CONFIG_INVALID', req, route);
     if (route.rewrite !== undefined) rewriteRequest(route.rewrite, req);
     // The access log needs the request; without it no per-request closure is made.
-    this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, route.headerMutation, route.timeouts);
+    const mutation = route.cors === undefined ? route.headerMutation : withCors(route.headerMutation, corsResponseOps(route.cors, req));
+    this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, mutation, route.timeouts);
   }
 
   private readonly onProxyDone = (outcome: ProxyOutcome): string => {
@@ -834,7 +844,7 @@ export class Gateway {
     // codec answers such a request 400; it never goes into a header here.
     if (CONTROL_CHAR.test(location)) return this.deny(ex, 'REQUEST_INVALID', req, route);
     const headers = ['location', location];
-    const ops = route.headerMutation?.response;
+    const ops = responseOps(route, req);
     if (ops !== undefined) applyHeaderOps(headers, ops, true);
     ex.respond(r.status, headers, '');
     this.record('REDIRECT', req, ex, r.status);
@@ -842,12 +852,12 @@ export class Gateway {
 
   /** A local reply; on a matched `route`, with its response header rules, as Envoy applies them to local replies. */
   private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest, route?: CompiledRoute): void {
-    sendError(ex, code, req, undefined, route?.headerMutation?.response);
+    sendError(ex, code, req, undefined, route === undefined ? undefined : responseOps(route, req));
     this.record(code, req, ex);
   }
 
   /** Counts (and access-logs) a request that ends here with `code` (or a redirect's `status`), not at the proxy. */
-  private record(code: ErrorCode | 'REDIRECT', req: GatewayRequest, ex: ClientExchange, status = code === 'REDIRECT' ? 0 : ERRORS[code].status): void {
+  private record(code: ErrorCode | 'REDIRECT' | 'CORS_PREFLIGHT', req: GatewayRequest, ex: ClientExchange, status = code === 'REDIRECT' || code === 'CORS_PREFLIGHT' ? 0 : ERRORS[code].status): void {
     this.metrics.inc('jwtgate_requests_total', code);
     // A client that left during an asynchronous check: its request ended when it left.
     const durationMs = (ex.abortedAt ?? performance.now()) - ex.startedAt;
@@ -857,6 +867,23 @@ export class Gateway {
 }
 
 const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
+
+/**
+ * The response header rules of a local reply or redirect on `route`: its own, then (for a CORS
+ * request from an allowed origin) the cors filter's, which Envoy's encoder chain applies last.
+ */
+function responseOps(route: CompiledRoute, req: GatewayRequest): readonly HeaderOp[] | undefined {
+  const own = route.headerMutation?.response;
+  if (route.cors === undefined) return own;
+  const cors = corsResponseOps(route.cors, req);
+  return cors === undefined ? own : own === undefined ? cors : [...own, ...cors];
+}
+
+/** The route's header rules with the cors filter's response headers after its own (undefined ops: the rules as they are). */
+function withCors(m: RouteHeaderMutation | undefined, cors: HeaderOp[] | undefined): RouteHeaderMutation | undefined {
+  if (cors === undefined) return m;
+  return m === undefined ? { request: [], response: cors, origins: ['CORS'] } : { request: m.request, response: [...m.response, ...cors], origins: m.origins };
+}
 
 /**
  * A URLRewrite, as Envoy's router applies the route's rewrite: the new path (the query kept) is

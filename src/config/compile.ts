@@ -7,7 +7,7 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
 import { JWT_METADATA } from '../auth/rbac.js';
-import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyHeaders, type PolicyLevel, type PolicyRateLimit, type PolicyTimeouts } from '../routing/policy-attachment.js';
+import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyHeaders, type PolicyLevel, type PolicyCors, type PolicyRateLimit, type PolicyTimeouts } from '../routing/policy-attachment.js';
 import { policyOps, routeLevelOps, type HeaderOp, type RouteHeaderMutation } from '../proxy/header-mutation.js';
 import { utf8AsLatin1 } from '../proxy/header-rules.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
@@ -36,6 +36,7 @@ import { backendRefKind, editDistance, GATEWAY_API_GROUP, groupKind, listSome, m
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendRefModel, HTTPRouteModel, RedirectModel, RewriteModel, RuleModel } from './validate-httproute.js';
 import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
+import { mergeCors, type CorsSpec, type RouteCors } from '../proxy/cors.js';
 import { TokenBucket, type LocalRateLimitSpec, type RouteRateLimit, type TokenBucketSpec } from '../routing/local-rate-limit.js';
 import { referenceAllowed, type BackendConfigPolicyModel, type ReferenceGrantModel } from './validate-misc.js';
 import type { TrafficPolicyModel } from './validate-traffic-policy.js';
@@ -193,6 +194,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(m.rbac ? { rbac: m.rbac } : {}),
       ...(m.localRateLimit ? { localRateLimit: m.localRateLimit } : {}),
       ...(m.timeouts ? { timeouts: m.timeouts } : {}),
+      ...(m.cors ? { cors: m.cors } : {}),
       ...(m.headerModifiers
         ? { headerModifiers: { request: m.headerModifiers.request ? policyOps(m.headerModifiers.request, utf8AsLatin1) : [], response: m.headerModifiers.response ? policyOps(m.headerModifiers.response, identity) : [] } }
         : {}),
@@ -1055,6 +1057,7 @@ function compileRoutes(
     // direct response; a bucket emptied there by unauthenticated requests would deny others.)
     const rl = invalid === undefined ? fold.rateLimit : undefined;
     const timeouts = invalid === undefined ? routeTimeouts(rule, fold.timeouts) : undefined;
+    const cors = invalid === undefined ? routeCors(rule, fold.cors) : undefined;
     for (const m of rule.matches) {
       const rateLimit = rl !== undefined ? gatewayRateLimit(rl, ls, buckets) : undefined;
       const route: CompiledRoute = {
@@ -1074,6 +1077,7 @@ function compileRoutes(
         ...(rw !== undefined && invalid === undefined ? { rewrite: routeRewrite(rw, m.path.value) } : {}),
         ...(rateLimit !== undefined ? { rateLimit } : {}),
         ...(timeouts !== undefined ? { timeouts } : {}),
+        ...(cors !== undefined ? { cors } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };
       if (rl !== undefined && rl.level !== 'Gateway' && rl.spec.kind === 'bucket') perHostRateLimit.set(route, rl);
@@ -1118,6 +1122,21 @@ function routeTimeouts(rule: RuleModel, policies: PolicyTimeouts | undefined): R
   else if (policies?.requestOrigin !== undefined) origins.push(policies.requestOrigin);
   if (policies?.streamIdleOrigin !== undefined && !origins.includes(policies.streamIdleOrigin)) origins.push(policies.streamIdleOrigin);
   return { ...(requestMs !== undefined ? { requestMs } : {}), ...(idleMs !== undefined ? { idleMs } : {}), origins };
+}
+
+/**
+ * A route's CORS policy, as Envoy's cors filter reads kgateway's per-filter configs: the rule's CORS
+ * filter, else the route side's TrafficPolicy (kgateway keeps the built-in filter's config and
+ * drops the policy's for that route), then the listener's and the Gateway's policies, each field
+ * from the most specific level that sets it. The most specific config alone says whether the
+ * filter is on (`cors.disable`). Undefined: no CORS on the route.
+ */
+function routeCors(rule: RuleModel, policies: PolicyCors | undefined): RouteCors | undefined {
+  const levels: { spec: CorsSpec | 'disabled'; from: string }[] = [];
+  if (rule.cors !== undefined) levels.push({ spec: rule.cors, from: 'HTTPRoute CORS filter' });
+  for (const p of policies ?? []) if (!(p.routeSide && rule.cors !== undefined)) levels.push(p);
+  if (levels.length === 0 || levels[0]!.spec === 'disabled') return undefined;
+  return mergeCors(levels.filter((l): l is { spec: CorsSpec; from: string } => l.spec !== 'disabled'));
 }
 
 /** A route's `rateLimit.local` to be placed per virtual host (its bucket is made by withHostBuckets). */

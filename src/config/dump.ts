@@ -40,6 +40,19 @@ function routeDump(r: CompiledRoute): object {
     backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
     totalWeight: r.totalWeight,
     ...(r.redirect ? { redirect: { ...r.redirect } } : {}),
+    ...(r.cors
+      ? {
+          cors: {
+            ...(r.cors.origins ? { allowOrigins: r.cors.origins.map((m) => ('exact' in m ? m.exact : 'prefix' in m ? `${m.prefix}*` : m.glob.join('*'))) } : {}),
+            ...(r.cors.allowCredentials ? { allowCredentials: true } : {}),
+            ...(r.cors.allowMethods !== undefined ? { allowMethods: r.cors.allowMethods } : {}),
+            ...(r.cors.allowHeaders !== undefined ? { allowHeaders: r.cors.allowHeaders } : {}),
+            ...(r.cors.exposeHeaders !== undefined ? { exposeHeaders: r.cors.exposeHeaders } : {}),
+            ...(r.cors.maxAge !== undefined ? { maxAge: r.cors.maxAge } : {}),
+            from: [...r.cors.from],
+          },
+        }
+      : {}),
     ...(r.timeouts
       ? {
           timeouts: {

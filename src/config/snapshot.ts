@@ -11,6 +11,7 @@ import type { Matcher } from '../routing/regex.js';
 import type { HeaderOp, RouteHeaderMutation } from '../proxy/header-mutation.js';
 import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
 import type { RouteRateLimit, TokenBucket } from '../routing/local-rate-limit.js';
+import type { RouteCors } from '../proxy/cors.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -122,6 +123,8 @@ export interface CompiledRoute {
   readonly redirect?: RouteRedirect;
   /** A URLRewrite filter: the Host and path sent upstream. */
   readonly rewrite?: RouteRewrite;
+  /** CORS (HTTPRoute CORS filter, TrafficPolicy `cors`): Envoy's cors filter, before the JWT check. */
+  readonly cors?: RouteCors;
   /** The route timeout and stream idle timeout (HTTPRoute rule `timeouts`, TrafficPolicy `timeouts`); undefined: the gateway's defaults. */
   readonly timeouts?: RouteTimeouts;
   /** TrafficPolicy `rateLimit.local` (Envoy's local_ratelimit, after JWT and rbac): 429 when its bucket is empty. */

@@ -10,6 +10,8 @@ import type { RawResource } from './resource.js';
 import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
 import { any, durationMs, enumOf, int, list, obj, ParseCtx, SENSITIVE_NAME, str, type Infer } from './schema.js';
 import { gatewayHeaderFilter } from './validate-header-filter.js';
+import { corsFilter, corsSpec } from './validate-cors.js';
+import type { CorsSpec } from '../proxy/cors.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 import {
   checkBackendRef,
@@ -123,6 +125,7 @@ const filter = obj(
     }).optional(),
     responseHeaderModifier: gatewayHeaderFilter('ResponseHeaderModifier', 'response').optional(),
     urlRewrite: obj({ hostname: dnsSubdomain(253).optional(), path: pathModifier.optional() }).optional(),
+    cors: corsFilter.optional(),
   },
   { unknown: 'allow' },
 );
@@ -198,6 +201,8 @@ export interface RuleModel {
   readonly requestRedirect?: RedirectModel;
   /** A URLRewrite filter: the Host and path sent upstream. */
   readonly urlRewrite?: RewriteModel;
+  /** A CORS filter: its CorsPolicy (it replaces a route-side TrafficPolicy's `cors`). */
+  readonly cors?: CorsSpec;
   /** RequestHeaderModifier / ResponseHeaderModifier filters (at most one of each). */
   readonly requestHeaderModifier?: HeaderFilterSpec;
   readonly responseHeaderModifier?: HeaderFilterSpec;
@@ -349,6 +354,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
   let requestRedirect: RedirectModel | undefined;
   let redirectPath = '';
   let urlRewrite: RewriteModel | undefined;
+  let cors: CorsSpec | undefined;
   let rewritePath = '';
   if (r.filters !== undefined) {
     if (!Array.isArray(r.filters)) cx.error(`${p}.filters`, 'Invalid value: must be a list');
@@ -367,7 +373,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
           if (t === f.type && !set && t !== 'ExtensionRef') cx.error(`${fp}.${field}`, `Required value: filter.${field} must be specified for ${t} filter.type`);
           if (t !== f.type && set) cx.error(`${fp}.${field}`, `Forbidden: filter.${field} must be nil if the filter.type is not ${t}`);
         }
-        if ((f.type === 'RequestHeaderModifier' || f.type === 'ResponseHeaderModifier' || f.type === 'RequestRedirect' || f.type === 'URLRewrite') && seenTypes.has(f.type)) {
+        if ((f.type === 'RequestHeaderModifier' || f.type === 'ResponseHeaderModifier' || f.type === 'RequestRedirect' || f.type === 'URLRewrite' || f.type === 'CORS') && seenTypes.has(f.type)) {
           cx.error(`${p}.filters`, `Invalid value: ${f.type} filter cannot be repeated`);
         }
         seenTypes.add(f.type);
@@ -389,8 +395,12 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
           rewritePath = `${fp}.urlRewrite`;
           return;
         }
+        if (f.type === 'CORS') {
+          if (f.cors !== undefined) cors = corsSpec(f.cors);
+          return;
+        }
         if (f.type !== 'ExtensionRef') {
-          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
+          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, CORS, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
           return;
         }
         if (!f.extensionRef) {
@@ -497,6 +507,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     ...(requestHeaderModifier !== undefined ? { requestHeaderModifier } : {}),
     ...(requestRedirect !== undefined ? { requestRedirect } : {}),
     ...(urlRewrite !== undefined ? { urlRewrite } : {}),
+    ...(cors !== undefined ? { cors } : {}),
     ...(responseHeaderModifier !== undefined ? { responseHeaderModifier } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(invalid !== undefined ? { invalid } : {}),

@@ -1,6 +1,6 @@
 // TrafficPolicy (gateway.kgateway.dev/v1alpha1): targets (targetRefs / targetSelectors),
 // `jwtAuth` (spec §2.1-2.2), `rbac` (§2.3, its expressions compiled by auth/rbac.ts),
-// `headerModifiers`, `rateLimit.local` and `timeouts`. Other policy fields are recognised and reported as ignored; a
+// `headerModifiers`, `rateLimit.local`, `timeouts` and `cors`. Other policy fields are recognised and reported as ignored; a
 // misspelt field gets a "did you mean". Reference resolution happens in compile.ts.
 
 import type { ConfigProblem } from '../errors.js';
@@ -10,6 +10,8 @@ import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
 import { durationMs, enumOf, int, isObject, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
 import type { LocalRateLimitSpec } from '../routing/local-rate-limit.js';
 import { parseDuration } from './duration.js';
+import { corsPolicy, corsSpec } from './validate-cors.js';
+import type { CorsSpec } from '../proxy/cors.js';
 import { kgatewayHeaderFilter } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
@@ -38,7 +40,6 @@ const REFUSED: Readonly<Record<string, string>> = {
 
 /** The other kgateway TrafficPolicy fields jwtgate does not implement (yet): warnings. */
 const NOT_SUPPORTED = [
-  'cors',
   'retry',
   'autoHostRewrite',
   'hashPolicies',
@@ -127,6 +128,7 @@ const spec = obj(
     headerModifiers: headerModifiers.optional(),
     rateLimit: rateLimit.optional(),
     timeouts: timeouts.optional(),
+    cors: corsPolicy.optional(),
   },
   {
     legacy: {
@@ -167,6 +169,8 @@ export interface TrafficPolicyModel {
   readonly headerModifiers?: { readonly request?: HeaderFilterSpec; readonly response?: HeaderFilterSpec };
   /** `rateLimit.local`, when set and valid: a bucket, or `{}` (turns a less specific level's off). */
   readonly localRateLimit?: LocalRateLimitSpec;
+  /** `cors`, when set: its CorsPolicy, or `disabled` (`cors.disable`: the filter is off where this level is the most specific). */
+  readonly cors?: CorsSpec | 'disabled';
   /** `timeouts`, when set: the route timeout and the stream idle timeout in ms (0 = none). */
   readonly timeouts?: { readonly requestMs?: number; readonly streamIdleMs?: number };
   readonly valid: boolean;
@@ -257,6 +261,12 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     cx.error('spec.retry.perTryTimeout', 'Invalid value: retry.perTryTimeout must be less than timeouts.request');
   }
   const tm = s?.timeouts;
+  const c = s?.cors;
+  if (c?.disable !== undefined) {
+    const others = Object.keys((rawSpec as { cors?: Record<string, unknown> }).cors ?? {}).filter((k) => k !== 'disable' && k !== 'maxAge');
+    if (others.length > 0) cx.warn('spec.cors.disable', `disable turns CORS off here: ${others.join(', ')} ignored`);
+  }
+  const corsModel: CorsSpec | 'disabled' | undefined = c === undefined ? undefined : c.disable !== undefined ? 'disabled' : corsSpec(c);
   return {
     ...modelBase(raw, cx, problems, before),
     targetRefs,
@@ -266,6 +276,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     ...(rbacModel !== undefined ? { rbac: rbacModel } : {}),
     ...(s?.headerModifiers !== undefined ? { headerModifiers: s.headerModifiers } : {}),
     ...(localRateLimit !== undefined ? { localRateLimit } : {}),
+    ...(corsModel !== undefined ? { cors: corsModel } : {}),
     ...(tm !== undefined ? { timeouts: { ...(tm.request !== undefined ? { requestMs: tm.request } : {}), ...(tm.streamIdle !== undefined ? { streamIdleMs: tm.streamIdle } : {}) } } : {}),
     valid: cx.errors === 0,
   };

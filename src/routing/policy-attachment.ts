@@ -16,6 +16,7 @@ import type { CompiledExpression, RbacPolicy } from '../auth/rbac.js';
 import type { JwtExtension, RouteAuth } from '../config/snapshot.js';
 import type { HeaderOp } from '../proxy/header-mutation.js';
 import type { LocalRateLimitSpec } from './local-rate-limit.js';
+import type { CorsSpec } from '../proxy/cors.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
@@ -35,6 +36,8 @@ export interface AttachedPolicy {
   readonly localRateLimit?: LocalRateLimitSpec;
   /** `timeouts`: the route timeout and stream idle timeout in ms (0 = none). */
   readonly timeouts?: { readonly requestMs?: number; readonly streamIdleMs?: number };
+  /** `cors`: a CorsPolicy, or `disabled`. */
+  readonly cors?: CorsSpec | 'disabled';
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
 }
@@ -72,8 +75,12 @@ export interface PolicyTimeouts {
   readonly streamIdleOrigin?: string;
 }
 
+/** The TrafficPolicy `cors` configs of a route, most specific first (the route side's, the listener's, the Gateway's). */
+export type PolicyCors = readonly { readonly spec: CorsSpec | 'disabled'; readonly from: string; readonly routeSide: boolean }[];
+
 export interface FoldResult {
   readonly auth: RouteAuth;
+  readonly cors?: PolicyCors;
   readonly headers?: PolicyHeaders;
   readonly rateLimit?: PolicyRateLimit;
   readonly timeouts?: PolicyTimeouts;
@@ -105,7 +112,7 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
 }
 
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
-function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
+function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
   const winners = new Map<PolicyLevel, AttachedPolicy>();
   for (const l of levels) {
     const candidates = l.policies.filter((p) => p[field] !== undefined && p.invalid === undefined);
@@ -129,7 +136,7 @@ function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac
  * overridden), then the listener's (virtual host) and the Gateway's (route configuration) winners,
  * which stay attached to their level even where a more specific config replaces them.
  */
-function layered(levels: readonly LevelPolicies[], field: 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts', overridden: Set<string>): { level: PolicyLevel; p: AttachedPolicy }[] {
+function layered(levels: readonly LevelPolicies[], field: 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors', overridden: Set<string>): { level: PolicyLevel; p: AttachedPolicy }[] {
   const winners = levelWinners(levels, field, overridden);
   const out: { level: PolicyLevel; p: AttachedPolicy }[] = [];
   let routeSide = false;
@@ -233,10 +240,14 @@ export function foldPolicies(levels: readonly LevelPolicies[], ruleSetsTimeout =
   const headers = foldHeaders(levels, overridden);
   const rateLimit = foldRateLimit(levels, overridden);
   const timeouts = foldTimeouts(levels, overridden, ruleSetsTimeout);
+  // cors: Envoy's cors filter reads every level's per-filter config (field by field); each winner stays attached.
+  const corsLayers = layered(levels, 'cors', overridden);
+  const cors: PolicyCors = corsLayers.map(({ level, p }) => ({ spec: p.cors!, from: `${p.id}@${level}`, routeSide: level !== 'Listener' && level !== 'Gateway' }));
   const withHeaders = {
     ...(headers ? { headers: headers.headers } : {}),
     ...(rateLimit ? { rateLimit: rateLimit.rateLimit } : {}),
     ...(timeouts ? { timeouts: timeouts.timeouts } : {}),
+    ...(cors.length > 0 ? { cors } : {}),
   };
   const rbac = foldRbac(levels, overridden);
   const winners = levelWinners(levels, 'jwtAuth', overridden);
@@ -254,7 +265,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], ruleSetsTimeout =
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : [])])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...corsLayers.map((l) => l.p.id)])];
   for (const id of effectiveIds) overridden.delete(id);
   const withRbac = rbac ? { rbac: rbac.rbac } : {};
   if (effective.length === 0) return { auth: rbac ? { ...NO_AUTH, ...withRbac } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };

@@ -28,8 +28,8 @@ before(async () => {
         policy('admin-ext-auth', 'admin', `  extAuth:\n    extensionRef: { name: authz }`) +
         route('basic', '/basic') +
         policy('basic-auth', 'basic', `  basicAuth:\n    users: [{ username: alice, password: secret }]`) +
-        route('cors', '/anything/cors') +
-        policy('cors-only', 'cors', `  cors:\n    allowOrigins: ['https://example.com']`) +
+        route('hash', '/anything/hash') +
+        policy('hash-only', 'hash', `  hashPolicies:\n  - header: { name: x-user }`) +
         route('strip', '/anything/strip') +
         policy('strip-identity', 'strip', `  transformation:\n    request:\n      remove: [x-user-id]`) +
         route('limit', '/anything/limit') +
@@ -70,9 +70,9 @@ test('fields that deny, answer or change what reaches the upstream (a transforma
   assert.equal(h.echo.received.length, n);
 });
 
-test('a field that grants nothing (cors) stays a warning: the route is served', async () => {
+test('a field that grants nothing (hashPolicies) stays a warning: the route is served', async () => {
   const n = h.echo.received.length;
-  const res = await request({ port: h.port, path: '/anything/cors', headers: { host: 'www.example.com' } });
+  const res = await request({ port: h.port, path: '/anything/hash', headers: { host: 'www.example.com' } });
   assert.equal(res.status, 200);
   assert.equal(h.echo.received.length, n + 1);
 });
@@ -85,6 +85,7 @@ test('other routes are unaffected, and the problems name the policy and the fiel
   assert.equal(extAuth?.severity, 'error');
   assert.equal(extAuth?.path, 'spec.extAuth');
   assert.match(extAuth?.message ?? '', /extAuth is not supported by this jwtgate version: the policy is rejected so that its routes fail closed \(500\)/);
-  const cors = problems.find((p) => p.resource === 'TrafficPolicy/httpbin/cors-only');
-  assert.equal(cors?.severity, 'warning');
+  const hash = problems.find((p) => p.resource === 'TrafficPolicy/httpbin/hash-only');
+  assert.equal(hash?.severity, 'warning');
+  assert.equal(hash?.path, 'spec.hashPolicies');
 });

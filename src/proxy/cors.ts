@@ -1,0 +1,127 @@
+// CORS: Gateway API's HTTPRoute `CORS` filter and kgateway's TrafficPolicy `cors`, as kgateway
+// builds Envoy's CorsPolicy (pkg/pluginsdk/policy/cors.go) and Envoy's cors filter applies it
+// (source/extensions/filters/http/cors/cors_filter.cc). The filter runs in kgateway's Cors stage,
+// before jwt_authn: a preflight from an allowed origin is answered there (200, no token needed);
+// any other request from an allowed origin goes on, and its answer (the upstream's, or a local
+// reply such as the JWT check's 401) gets the allow-origin headers.
+
+import type { GatewayRequest } from '../http/exchange.js';
+import type { HeaderOp } from './header-mutation.js';
+
+/** One `allowOrigins` entry as kgateway converts it: exact, prefix (one trailing `*`) or a glob (`*` = any run of characters). */
+export type OriginMatcher = { readonly exact: string } | { readonly prefix: string } | { readonly glob: readonly string[] };
+
+/** One level's CORS config (a filter or a policy); a field left out is empty (Envoy falls back on a less specific level's). */
+export interface CorsSpec {
+  readonly origins?: readonly OriginMatcher[];
+  readonly allowCredentials?: boolean;
+  /** Joined with `, ` as kgateway joins them. */
+  readonly allowMethods?: string;
+  readonly allowHeaders?: string;
+  readonly exposeHeaders?: string;
+  /** Seconds, as text. */
+  readonly maxAge?: string;
+}
+
+/** A route's CORS policy: every field resolved (per field, the most specific level that sets it). */
+export interface RouteCors extends CorsSpec {
+  /** Where the fields come from (`HTTPRoute CORS filter`, `TrafficPolicy/ns/name@Level`), for config_dump. */
+  readonly from: readonly string[];
+}
+
+/** kgateway's conversion of an `allowOrigins` entry. */
+export function originMatcher(origin: string): OriginMatcher {
+  const star = origin.indexOf('*');
+  if (star < 0) return { exact: origin };
+  if (star === origin.length - 1) return { prefix: origin.slice(0, -1) };
+  return { glob: origin.split('*') };
+}
+
+function matches(m: OriginMatcher, origin: string): boolean {
+  if ('exact' in m) return origin === m.exact;
+  if ('prefix' in m) return origin.startsWith(m.prefix);
+  // ^part0.*part1.*…partN$: the first part at the start, the last at the end, the others in order.
+  const parts = m.glob;
+  const first = parts[0]!;
+  const last = parts[parts.length - 1]!;
+  if (origin.length < first.length + last.length || !origin.startsWith(first) || !origin.endsWith(last)) return false;
+  let at = first.length;
+  const end = origin.length - last.length;
+  for (let i = 1; i < parts.length - 1; i++) {
+    const k = origin.indexOf(parts[i]!, at);
+    if (k < 0 || k + parts[i]!.length > end) return false;
+    at = k + parts[i]!.length;
+  }
+  return true;
+}
+
+/** Envoy: an origin is allowed when a matcher matches it, or matches the string `*` (an allow-all entry). */
+export function originAllowed(cors: CorsSpec, origin: string): boolean {
+  const ms = cors.origins;
+  if (ms === undefined) return false;
+  for (const m of ms) if (matches(m, origin) || matches(m, '*')) return true;
+  return false;
+}
+
+/** A request header's value (the first field of that name, lowercase), or ''. */
+function header(req: GatewayRequest, name: string): string {
+  const h = req.headers;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1]!;
+  return '';
+}
+
+/**
+ * Envoy's decodeHeaders: the answer to a preflight from an allowed origin (status 200, no body:
+ * its header list), or undefined when the request goes on (not a CORS request, not a preflight,
+ * or a preflight from an origin not allowed: forward_not_matching_preflights, Envoy's default).
+ */
+export function preflightHeaders(cors: RouteCors, req: GatewayRequest): string[] | undefined {
+  if (req.method !== 'OPTIONS') return undefined;
+  const requestMethod = header(req, 'access-control-request-method');
+  if (requestMethod === '') return undefined;
+  const origin = header(req, 'origin');
+  if (origin === '' || !originAllowed(cors, origin)) return undefined;
+  const out = ['access-control-allow-origin', origin];
+  if (cors.allowCredentials === true) out.push('access-control-allow-credentials', 'true');
+  if (cors.allowMethods !== undefined) out.push('access-control-allow-methods', cors.allowMethods === '*' ? requestMethod : cors.allowMethods);
+  if (cors.allowHeaders !== undefined) {
+    const v = cors.allowHeaders === '*' ? header(req, 'access-control-request-headers') : cors.allowHeaders;
+    if (v !== '') out.push('access-control-allow-headers', v);
+  }
+  if (cors.maxAge !== undefined) out.push('access-control-max-age', cors.maxAge);
+  // The cors filter's own encodeHeaders runs on the answer too: the exposed headers.
+  if (cors.exposeHeaders !== undefined) out.push('access-control-expose-headers', cors.exposeHeaders);
+  return out;
+}
+
+/**
+ * Envoy's encodeHeaders: for a CORS request from an allowed origin, the headers set on its answer
+ * (the upstream's, or a local reply of a later filter), replacing any of the same name.
+ */
+export function corsResponseOps(cors: RouteCors, req: GatewayRequest): HeaderOp[] | undefined {
+  const origin = header(req, 'origin');
+  if (origin === '' || !originAllowed(cors, origin)) return undefined;
+  const ops: HeaderOp[] = [{ op: 'set', name: 'access-control-allow-origin', value: origin }];
+  if (cors.allowCredentials === true) ops.push({ op: 'set', name: 'access-control-allow-credentials', value: 'true' });
+  if (cors.exposeHeaders !== undefined) ops.push({ op: 'set', name: 'access-control-expose-headers', value: cors.exposeHeaders });
+  return ops;
+}
+
+/** Envoy's per-field fallback over the per-filter configs, most specific first; undefined when no level sets origins or anything else. */
+export function mergeCors(levels: readonly { readonly spec: CorsSpec; readonly from: string }[]): RouteCors | undefined {
+  const out: { -readonly [K in keyof CorsSpec]: CorsSpec[K] } = {};
+  const from: string[] = [];
+  for (const { spec, from: f } of levels) {
+    let used = false;
+    for (const k of ['origins', 'allowCredentials', 'allowMethods', 'allowHeaders', 'exposeHeaders', 'maxAge'] as const) {
+      const v = spec[k];
+      if (out[k] === undefined && v !== undefined && !(Array.isArray(v) && v.length === 0)) {
+        (out as Record<string, unknown>)[k] = v;
+        used = true;
+      }
+    }
+    if (used) from.push(f);
+  }
+  if (from.length === 0) return undefined;
+  return { ...out, from: from };
+}
