@@ -17,7 +17,7 @@ import { Verifier } from './auth/verifier.js';
 import { ResultCache } from './auth/result-cache.js';
 import { endRegexLoad, rbacAllows, startRegexLoad } from './auth/rbac.js';
 import { rateLimitAllows } from './routing/local-rate-limit.js';
-import { corsResponseOps, preflightHeaders } from './proxy/cors.js';
+import { corsRequest } from './proxy/cors.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
@@ -684,12 +684,17 @@ export class Gateway {
     const route = this.routeIn(table, req);
     if (typeof route === 'string') return this.deny(ex, route, req);
     if (route.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req, route);
-    // CORS (Envoy's cors filter, before jwt_authn): a preflight from an allowed origin is answered here.
+    // CORS (Envoy's cors filter, before jwt_authn): a preflight from an allowed origin is answered
+    // here; for other requests from one, the headers their answer gets are decided now.
     if (route.cors !== undefined) {
-      const pre = preflightHeaders(route.cors, req);
-      if (pre !== undefined) {
-        ex.respond(200, pre, '');
-        return this.record('CORS_PREFLIGHT', req, ex, 200);
+      const cors = corsRequest(route.cors, req);
+      if (cors === 'invalid') return this.deny(ex, 'REQUEST_INVALID', req, route);
+      if (cors !== undefined) {
+        if (cors.preflight !== undefined) {
+          ex.respond(200, cors.preflight, '');
+          return this.record('CORS_PREFLIGHT', req, ex, 200);
+        }
+        req.corsOps = cors.ops;
       }
     }
     const jwt = route.auth.jwt;
@@ -794,7 +799,7 @@ export class Gateway {
     if (!backend) return this.deny(ex, route.totalWeight > 0 ? 'BACKEND_NOT_RESOLVED' : 'ROUTE_CONFIG_INVALID', req, route);
     if (route.rewrite !== undefined) rewriteRequest(route.rewrite, req);
     // The access log needs the request; without it no per-request closure is made.
-    const mutation = route.cors === undefined ? route.headerMutation : withCors(route.headerMutation, corsResponseOps(route.cors, req));
+    const mutation = req.corsOps === undefined ? route.headerMutation : withCors(route.headerMutation, req.corsOps);
     this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, mutation, route.timeouts);
   }
 
@@ -852,7 +857,7 @@ export class Gateway {
 
   /** A local reply; on a matched `route`, with its response header rules, as Envoy applies them to local replies. */
   private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest, route?: CompiledRoute): void {
-    sendError(ex, code, req, undefined, route === undefined ? undefined : responseOps(route, req));
+    sendError(ex, code, req, undefined, responseOps(route, req));
     this.record(code, req, ex);
   }
 
@@ -872,16 +877,14 @@ const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
  * The response header rules of a local reply or redirect on `route`: its own, then (for a CORS
  * request from an allowed origin) the cors filter's, which Envoy's encoder chain applies last.
  */
-function responseOps(route: CompiledRoute, req: GatewayRequest): readonly HeaderOp[] | undefined {
-  const own = route.headerMutation?.response;
-  if (route.cors === undefined) return own;
-  const cors = corsResponseOps(route.cors, req);
+function responseOps(route: CompiledRoute | undefined, req: GatewayRequest): readonly HeaderOp[] | undefined {
+  const own = route?.headerMutation?.response;
+  const cors = req.corsOps;
   return cors === undefined ? own : own === undefined ? cors : [...own, ...cors];
 }
 
 /** The route's header rules with the cors filter's response headers after its own (undefined ops: the rules as they are). */
-function withCors(m: RouteHeaderMutation | undefined, cors: HeaderOp[] | undefined): RouteHeaderMutation | undefined {
-  if (cors === undefined) return m;
+function withCors(m: RouteHeaderMutation | undefined, cors: readonly HeaderOp[]): RouteHeaderMutation {
   return m === undefined ? { request: [], response: cors, origins: ['CORS'] } : { request: m.request, response: [...m.response, ...cors], origins: m.origins };
 }
 

@@ -1057,7 +1057,8 @@ function compileRoutes(
     // direct response; a bucket emptied there by unauthenticated requests would deny others.)
     const rl = invalid === undefined ? fold.rateLimit : undefined;
     const timeouts = invalid === undefined ? routeTimeouts(rule, fold.timeouts) : undefined;
-    const cors = invalid === undefined ? routeCors(rule, fold.cors) : undefined;
+    // Envoy's cors filter does nothing on a direct-response route (a redirect, kgateway's 500).
+    const cors = invalid === undefined && rule.requestRedirect === undefined ? routeCors(rule, fold.cors) : undefined;
     for (const m of rule.matches) {
       const rateLimit = rl !== undefined ? gatewayRateLimit(rl, ls, buckets) : undefined;
       const route: CompiledRoute = {

@@ -22,15 +22,14 @@ const origin = str({ min: 1, max: 253 }).check((v, path, cx) => {
   cx.error(path, `Invalid value: "${v}": an origin is "*" or scheme://host[:port], where the host may hold "*" (https://*.example.com)`);
 });
 
-/** `*` may only stand alone (the CRD's CEL rules), and a list is a set. */
-function aloneAndUnique(what: string) {
+/** A list is a set (`listType=set`: exact duplicates are refused); `*` may only stand alone where the CRD's CEL rules say so. */
+function aloneAndUnique(what: string, starAlone = true) {
   return (items: readonly string[], path: string, cx: ParseCtx): void => {
-    if (items.includes('*') && items.length > 1) cx.error(path, `Invalid value: ${what} cannot contain '*' alongside other ${what === 'AllowOrigins' ? 'origins' : what === 'AllowMethods' ? 'methods' : 'headers'}`);
+    if (starAlone && items.includes('*') && items.length > 1) cx.error(path, `Invalid value: ${what} cannot contain '*' alongside other ${what === 'AllowOrigins' ? 'origins' : what === 'AllowMethods' ? 'methods' : 'headers'}`);
     const seen = new Set<string>();
     items.forEach((v, i) => {
-      const k = what === 'AllowOrigins' ? v : v.toLowerCase();
-      if (seen.has(k)) cx.error(`${path}[${i}]`, `Duplicate value: "${v}"`);
-      seen.add(k);
+      if (seen.has(v)) cx.error(`${path}[${i}]`, `Duplicate value: "${v}"`);
+      seen.add(v);
     });
   };
 }
@@ -40,7 +39,7 @@ const fields = {
   allowCredentials: bool().optional(),
   allowMethods: list(str({ enum: METHODS }), { max: 9 }).check(aloneAndUnique('AllowMethods')).optional(),
   allowHeaders: list(headerName(256), { max: 64 }).check(aloneAndUnique('AllowHeaders')).optional(),
-  exposeHeaders: list(headerName(256), { max: 64 }).check(aloneAndUnique('ExposeHeaders')).optional(),
+  exposeHeaders: list(headerName(256), { max: 64 }).check(aloneAndUnique('ExposeHeaders', false)).optional(),
   maxAge: int({ min: 1, max: 2 ** 31 - 1 }).default(5),
 };
 

@@ -3,6 +3,7 @@
 // error responses write to. Pure types: the uWS-specific implementation is in http/server.ts.
 
 import type { ErrorCode } from '../errors.js';
+import type { HeaderOp } from '../proxy/header-mutation.js';
 
 export interface GatewayRequest {
   /** Uppercase method as received (`GET`). */
@@ -35,6 +36,12 @@ export interface GatewayRequest {
   gatewayHeaders?: readonly string[];
   /** The path sent upstream when a URLRewrite filter rewrote it (`path` keeps the one received, for logs). */
   upstreamPath?: string | undefined;
+  /**
+   * The cors filter's response headers for this request (a CORS request from an origin the first
+   * route matched allows), set when it is routed: Envoy's filter decides once, whatever route a
+   * later re-match picks.
+   */
+  corsOps?: readonly HeaderOp[] | undefined;
   /**
    * Set when a token was accepted by a provider with `claimsToHeaders` (Envoy's
    * `clear_route_cache`, spec §4.8 step 5): the request is then matched to a route again. A

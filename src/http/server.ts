@@ -4,6 +4,7 @@
 // ClientExchange (body in with pause/resume, response out with backpressure, abort tracking).
 // It does no routing or auth itself: it hands (port, request, exchange) to the gateway.
 
+import type { HeaderOp } from '../proxy/header-mutation.js';
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { loadUws } from './uws.js';
@@ -93,6 +94,7 @@ class UwsRequest implements GatewayRequest {
   queryAsEnvoy: string | undefined = undefined;
   gatewayHeaders: readonly string[] | undefined = undefined;
   upstreamPath: string | undefined = undefined;
+  corsOps: readonly HeaderOp[] | undefined = undefined;
   clearRouteCache = false;
   private address: string | undefined;
   constructor(

@@ -7,6 +7,7 @@
 
 import type { GatewayRequest } from '../http/exchange.js';
 import type { HeaderOp } from './header-mutation.js';
+import { CONTROL_CHAR } from '../http/field-value.js';
 
 /** One `allowOrigins` entry as kgateway converts it: exact, prefix (one trailing `*`) or a glob (`*` = any run of characters). */
 export type OriginMatcher = { readonly exact: string } | { readonly prefix: string } | { readonly glob: readonly string[] };
@@ -55,19 +56,46 @@ function matches(m: OriginMatcher, origin: string): boolean {
   return true;
 }
 
-/** Envoy: an origin is allowed when a matcher matches it, or matches the string `*` (an allow-all entry). */
+/**
+ * Whether a matcher allows the origin. (Envoy also allows every origin when a matcher matches the
+ * string `*`; of kgateway's conversions only `*` itself, an empty prefix, does, and it matches
+ * every origin anyway.)
+ */
 export function originAllowed(cors: CorsSpec, origin: string): boolean {
   const ms = cors.origins;
   if (ms === undefined) return false;
-  for (const m of ms) if (matches(m, origin) || matches(m, '*')) return true;
+  for (const m of ms) if (matches(m, origin)) return true;
   return false;
 }
 
-/** A request header's value (the first field of that name, lowercase), or ''. */
+/**
+ * A request header's value, or ''. `origin` and `access-control-request-*` are inline headers in
+ * Envoy (its cors filter registers them), so repeated fields are joined with `,`.
+ */
 function header(req: GatewayRequest, name: string): string {
   const h = req.headers;
-  for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1]!;
-  return '';
+  let v = '';
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] !== name || h[i + 1] === '') continue;
+    v = v === '' ? h[i + 1]! : `${v},${h[i + 1]!}`;
+  }
+  return v;
+}
+
+/**
+ * What the cors filter does with a request on a route with CORS: undefined (not a CORS request,
+ * or an origin not allowed: nothing to add, a preflight goes on); the preflight answer's headers;
+ * or the headers the answer gets. 'invalid': a control character in a value it would echo into
+ * a response header (Envoy's codec answers such a request 400).
+ */
+export function corsRequest(cors: RouteCors, req: GatewayRequest): { readonly preflight?: string[]; readonly ops: HeaderOp[] } | 'invalid' | undefined {
+  const origin = header(req, 'origin');
+  if (origin === '') return undefined;
+  if (CONTROL_CHAR.test(origin)) return 'invalid';
+  if (!originAllowed(cors, origin)) return undefined;
+  const pre = preflightHeaders(cors, req);
+  if (pre === 'invalid') return 'invalid';
+  return pre !== undefined ? { preflight: pre, ops: [] } : { ops: corsResponseOps(cors, req)! };
 }
 
 /**
@@ -75,7 +103,7 @@ function header(req: GatewayRequest, name: string): string {
  * its header list), or undefined when the request goes on (not a CORS request, not a preflight,
  * or a preflight from an origin not allowed: forward_not_matching_preflights, Envoy's default).
  */
-export function preflightHeaders(cors: RouteCors, req: GatewayRequest): string[] | undefined {
+export function preflightHeaders(cors: RouteCors, req: GatewayRequest): string[] | 'invalid' | undefined {
   if (req.method !== 'OPTIONS') return undefined;
   const requestMethod = header(req, 'access-control-request-method');
   if (requestMethod === '') return undefined;
@@ -83,10 +111,15 @@ export function preflightHeaders(cors: RouteCors, req: GatewayRequest): string[]
   if (origin === '' || !originAllowed(cors, origin)) return undefined;
   const out = ['access-control-allow-origin', origin];
   if (cors.allowCredentials === true) out.push('access-control-allow-credentials', 'true');
-  if (cors.allowMethods !== undefined) out.push('access-control-allow-methods', cors.allowMethods === '*' ? requestMethod : cors.allowMethods);
+  if (cors.allowMethods !== undefined) {
+    if (cors.allowMethods === '*' && CONTROL_CHAR.test(requestMethod)) return 'invalid';
+    out.push('access-control-allow-methods', cors.allowMethods === '*' ? requestMethod : cors.allowMethods);
+  }
   if (cors.allowHeaders !== undefined) {
+    // `*`: the request's (Envoy writes the field even when the request has none, empty).
     const v = cors.allowHeaders === '*' ? header(req, 'access-control-request-headers') : cors.allowHeaders;
-    if (v !== '') out.push('access-control-allow-headers', v);
+    if (CONTROL_CHAR.test(v)) return 'invalid';
+    out.push('access-control-allow-headers', v);
   }
   if (cors.maxAge !== undefined) out.push('access-control-max-age', cors.maxAge);
   // The cors filter's own encodeHeaders runs on the answer too: the exposed headers.

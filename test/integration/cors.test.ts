@@ -56,7 +56,53 @@ spec:
         filteredRoute('filtered', '/anything/filtered', '[{ type: CORS, cors: { allowOrigins: ["https://other.example.com"], allowMethods: ["*"], allowHeaders: ["*"] } }]') +
         // A route policy that turns CORS off on its route.
         `---\n${sampleRoute('off', '/anything/off')}` +
-        policy('off', 'HTTPRoute', 'off', '  cors: { disable: {} }\n'),
+        policy('off', 'HTTPRoute', 'off', '  cors: { disable: {} }\n') +
+        // A redirect rule: a direct response, where Envoy's cors filter does nothing.
+        filteredRoute('moved', '/anything/moved', '[{ type: RequestRedirect, requestRedirect: { hostname: new.example.com } }, { type: CORS, cors: { allowOrigins: ["https://app.example.com"] } }]') +
+        // The route's own response rules, and an upstream that sends its own allow-origin.
+        filteredRoute('own-headers', '/response-headers', '[{ type: ResponseHeaderModifier, responseHeaderModifier: { set: [{ name: access-control-allow-origin, value: "https://set-by-rule.example" }], add: [{ name: x-rule, value: "1" }] } }]') +
+        // A second Gateway whose routes are matched again after the JWT check (claimsToHeaders):
+        // the CORS decision is the first route's.
+        `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: rm, namespace: kgateway-system }
+spec:
+  gatewayClassName: kgateway
+  listeners:
+  - { name: http, protocol: HTTP, port: 8080, hostname: "*.rm.example.com", allowedRoutes: { namespaces: { from: All } } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: claims, namespace: httpbin }
+spec:
+  jwt:
+    providers:
+    - name: idp
+      issuer: https://idp.example.com
+      claimsToHeaders: [{ name: tenant, header: x-tenant }]
+      jwks: { local: { inline: '${keys.jwks}' } }
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: rm-jwt, namespace: kgateway-system }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: rm }]
+  jwtAuth: { extensionRef: { name: claims, namespace: httpbin } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: rm, namespace: httpbin }
+spec:
+  parentRefs: [{ name: rm, namespace: kgateway-system }]
+  hostnames: [a.rm.example.com]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: /anything } }]
+    filters: [{ type: CORS, cors: { allowOrigins: ["https://first.example"] } }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+  - matches: [{ path: { type: PathPrefix, value: /anything }, headers: [{ name: x-tenant, value: acme }] }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+`,
     ],
   });
 });
@@ -148,4 +194,55 @@ test("config_dump shows each route's CORS policy and where its fields come from"
   });
   assert.equal(of('off'), undefined);
   assert.deepEqual(of('httpbin')?.['from'], ['TrafficPolicy/kgateway-system/gateway@Gateway']);
+});
+
+test('a redirect rule: no CORS (a direct response, where Envoy\'s cors filter does nothing)', async () => {
+  const pre = await call('OPTIONS', '/anything/moved', { origin: 'https://app.example.com', 'access-control-request-method': 'GET' });
+  assert.equal(pre.status, 401);
+  const res = await call('GET', '/anything/moved', { origin: 'https://app.example.com', authorization: `Bearer ${token()}` });
+  assert.equal(res.status, 302);
+  assert.equal(res.headers['access-control-allow-origin'], undefined);
+});
+
+test("the cors filter's headers come last: over the route's own rules and the upstream's", async () => {
+  const res = await call('GET', '/response-headers?access-control-allow-origin=https://upstream.example&access-control-expose-headers=x-up', { origin: 'https://app.example.com', authorization: `Bearer ${token()}` });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers['access-control-allow-origin'], 'https://app.example.com');
+  assert.equal(res.headers['access-control-expose-headers'], 'x-request-id');
+  assert.equal(res.headers['x-rule'], '1');
+  // An origin not allowed: the upstream's and the rule's own stay.
+  const other = await call('GET', '/response-headers?access-control-allow-origin=https://upstream.example', { origin: 'https://evil.example', authorization: `Bearer ${token()}` });
+  assert.equal(other.headers['access-control-allow-origin'], 'https://set-by-rule.example');
+});
+
+test('repeated Origin and Access-Control-Request-Headers fields are joined with "," (inline headers in Envoy); a control character in them is a 400', async () => {
+  const raw = await import('node:net');
+  const send = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const sock = raw.connect(h.port, '127.0.0.1', () => sock.end(text));
+      let out = '';
+      sock.on('data', (d) => (out += d.toString('latin1')));
+      sock.on('end', () => resolve(out));
+      sock.on('error', reject);
+    });
+  const joined = await send('OPTIONS /anything/filtered HTTP/1.1\r\nHost: www.example.com\r\nOrigin: https://other.example.com\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: x-one\r\nAccess-Control-Request-Headers: x-two\r\nConnection: close\r\n\r\n');
+  assert.match(joined, /^HTTP\/1\.1 200/);
+  assert.match(joined, /\r\naccess-control-allow-headers: x-one,x-two\r\n/i);
+  // Two Origin fields make one origin Envoy's exact matcher does not allow.
+  const two = await send('OPTIONS /anything/filtered HTTP/1.1\r\nHost: www.example.com\r\nOrigin: https://other.example.com\r\nOrigin: https://other.example.com\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n');
+  assert.match(two, /^HTTP\/1\.1 401/);
+  const del = await send('OPTIONS /anything/filtered HTTP/1.1\r\nHost: www.example.com\r\nOrigin: https://other.example.com\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: x\x7f\r\nConnection: close\r\n\r\n');
+  assert.match(del, /^HTTP\/1\.1 400/);
+  assert.doesNotMatch(del, /access-control-allow/i);
+  // allowHeaders "*" and no request headers: an empty field, as Envoy writes it.
+  const empty = await send('OPTIONS /anything/filtered HTTP/1.1\r\nHost: www.example.com\r\nOrigin: https://other.example.com\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n');
+  assert.match(empty, /\r\naccess-control-allow-headers: ?\r\n/i);
+});
+
+test("after a re-match (claimsToHeaders), the answer keeps the first route's CORS decision, as Envoy's filter decides once", async () => {
+  const acme = mint({ alg: 'RS256', key: keys.privateKey, kid: 'cors', payload: { iss: 'https://idp.example.com', tenant: 'acme', exp: Math.floor(Date.now() / 1000) + 600 } });
+  const res = await request({ port: h.port, path: '/anything', headers: { host: 'a.rm.example.com', origin: 'https://first.example', authorization: `Bearer ${acme}` } });
+  assert.equal(res.status, 200);
+  assert.match(res.body, /"X-Tenant": \[\s*"acme"/);
+  assert.equal(res.headers['access-control-allow-origin'], 'https://first.example');
 });

@@ -29,6 +29,9 @@ test('exact, prefix and glob origins', () => {
   assert.equal(allows(['https://a*a.example'], 'https://aa.example'), true);
   assert.equal(allows(['https://x*y*z.example'], 'https://xzy.example'), false);
   assert.equal(allows(['https://x*y*z.example'], 'https://x1y2z.example'), true);
+  // A middle part may not run into the last one.
+  assert.equal(allows(['https://a*b*bc'], 'https://abc'), false);
+  assert.equal(allows(['https://a*b*bc'], 'https://abbc'), true);
 });
 
 test('an entry that matches the string "*" allows every origin ("*" alone, kgateway\'s empty prefix)', () => {
