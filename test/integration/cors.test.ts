@@ -234,6 +234,8 @@ test('repeated Origin and Access-Control-Request-Headers fields are joined with 
   const del = await send('OPTIONS /anything/filtered HTTP/1.1\r\nHost: www.example.com\r\nOrigin: https://other.example.com\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: x\x7f\r\nConnection: close\r\n\r\n');
   assert.match(del, /^HTTP\/1\.1 400/);
   assert.doesNotMatch(del, /access-control-allow/i);
+  const delOrigin = await send('GET /anything HTTP/1.1\r\nHost: www.example.com\r\nOrigin: https://app.example.com\x7f\r\nConnection: close\r\n\r\n');
+  assert.match(delOrigin, /^HTTP\/1\.1 400/);
   // allowHeaders "*" and no request headers: an empty field, as Envoy writes it.
   const empty = await send('OPTIONS /anything/filtered HTTP/1.1\r\nHost: www.example.com\r\nOrigin: https://other.example.com\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n');
   assert.match(empty, /\r\naccess-control-allow-headers: ?\r\n/i);
