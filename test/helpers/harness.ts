@@ -51,6 +51,19 @@ spec:
 `;
 }
 
+/** A `---`-led Gateway `kgateway-system/<name>` with one HTTP listener on 8080 for `hostname` (sharing the sample Gateway's port), routes from all namespaces. */
+export function portSharingGateway(name: string, listener: string, hostname: string): string {
+  return `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: ${name}, namespace: kgateway-system }
+spec:
+  gatewayClassName: kgateway
+  listeners:
+  - { name: ${listener}, protocol: HTTP, port: 8080, hostname: "${hostname}", allowedRoutes: { namespaces: { from: All } } }
+`;
+}
+
 /** A `---`-led HTTPRoute like sampleRoute whose one rule on PathPrefix `prefix` has `filters` (a YAML flow list). */
 export function filteredRoute(name: string, prefix: string, filters: string): string {
   return `---

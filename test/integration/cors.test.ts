@@ -6,7 +6,7 @@
 // CORS filter, else the route's TrafficPolicy, else the listener's, else the Gateway's.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { filteredRoute, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, sampleRoute, portSharingGateway, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -63,15 +63,8 @@ spec:
         filteredRoute('own-headers', '/response-headers', '[{ type: ResponseHeaderModifier, responseHeaderModifier: { set: [{ name: access-control-allow-origin, value: "https://set-by-rule.example" }], add: [{ name: x-rule, value: "1" }] } }]') +
         // A second Gateway whose routes are matched again after the JWT check (claimsToHeaders):
         // the CORS decision is the first route's.
+        portSharingGateway('rm', 'http', '*.rm.example.com') +
         `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: rm, namespace: kgateway-system }
-spec:
-  gatewayClassName: kgateway
-  listeners:
-  - { name: http, protocol: HTTP, port: 8080, hostname: "*.rm.example.com", allowedRoutes: { namespaces: { from: All } } }
----
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: GatewayExtension
 metadata: { name: claims, namespace: httpbin }

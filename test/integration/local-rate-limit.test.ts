@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { filteredRoute, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, sampleRoute, portSharingGateway, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -86,15 +86,8 @@ spec:
         `---\n${sampleRoute('broken', '/anything/broken')}` +
         routePolicy('broken', 'broken', '  rateLimit: { local: { percentEnabled: 5 } }\n') +
         // A second Gateway on the port, its listener's policy: a bucket per virtual host (hostname).
+        portSharingGateway('vh', 'web', '*.vh.example.com') +
         `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: vh, namespace: kgateway-system }
-spec:
-  gatewayClassName: kgateway
-  listeners:
-  - { name: web, protocol: HTTP, port: 8080, hostname: "*.vh.example.com", allowedRoutes: { namespaces: { from: All } } }
----
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: TrafficPolicy
 metadata: { name: vh-listener, namespace: kgateway-system }

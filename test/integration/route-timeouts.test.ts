@@ -8,7 +8,7 @@
 // requests run at once (in `before`), the tests read their answers.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { portSharingGateway, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 
@@ -76,15 +76,7 @@ before(async () => {
         route('idle', 'idle.example.com') +
         policy('idle', 'HTTPRoute', 'idle', '{ request: 5s, streamIdle: 300ms }') +
         // A second Gateway on the same port, with a Gateway policy: the default of its routes.
-        `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: slow, namespace: kgateway-system }
-spec:
-  gatewayClassName: kgateway
-  listeners:
-  - { name: http, protocol: HTTP, port: 8080, hostname: "*.slow.example.com", allowedRoutes: { namespaces: { from: All } } }
-` +
+        portSharingGateway('slow', 'http', '*.slow.example.com') +
         policy('slow-gateway', 'Gateway', 'slow', '{ request: 5s }', 'kgateway-system') +
         route('slow-default', 'a.slow.example.com', '', 'slow') +
         route('slow-own', 'b.slow.example.com', '', 'slow') +
