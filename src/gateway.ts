@@ -883,7 +883,7 @@ function responseOps(route: CompiledRoute | undefined, req: GatewayRequest): rea
   return cors === undefined ? own : own === undefined ? cors : [...own, ...cors];
 }
 
-/** The route's header rules with the cors filter's response headers after its own (undefined ops: the rules as they are). */
+/** The route's header rules with the cors filter's response headers after its own. */
 function withCors(m: RouteHeaderMutation | undefined, cors: readonly HeaderOp[]): RouteHeaderMutation {
   return m === undefined ? { request: [], response: cors, origins: ['CORS'] } : { request: m.request, response: [...m.response, ...cors], origins: m.origins };
 }
