@@ -51,6 +51,25 @@ spec:
 `;
 }
 
+/**
+ * A `---`-led JWT GatewayExtension `<namespace>/<name>` with one provider `idp` for `issuer`
+ * (https://idp.example.com by default) and the inline key set `jwks`; `providerLines`: more of
+ * the provider's fields, each line indented six spaces.
+ */
+export function jwtExtension(name: string, namespace: string, jwks: string, opts: { issuer?: string; providerLines?: string } = {}): string {
+  return `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  jwt:
+    providers:
+    - name: idp
+      issuer: ${opts.issuer ?? 'https://idp.example.com'}
+${opts.providerLines ?? ''}      jwks: { local: { inline: '${jwks}' } }
+`;
+}
+
 /** A `---`-led Gateway `kgateway-system/<name>` with one HTTP listener on 8080 for `hostname` (sharing the sample Gateway's port), routes from all namespaces. */
 export function portSharingGateway(name: string, listener: string, hostname: string): string {
   return `---

@@ -6,7 +6,7 @@
 // CORS filter, else the route's TrafficPolicy, else the listener's, else the Gateway's.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { filteredRoute, sampleRoute, portSharingGateway, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, jwtExtension, portSharingGateway, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -26,17 +26,7 @@ before(async () => {
   h = await startHarness({
     manifests: [
       // The Gateway's policy: JWT on every route, and a CORS policy every route falls back on.
-      `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { name: jwt, namespace: kgateway-system }
-spec:
-  jwt:
-    providers:
-    - name: idp
-      issuer: https://idp.example.com
-      jwks: { local: { inline: '${keys.jwks}' } }
-` +
+      jwtExtension('jwt', 'kgateway-system', keys.jwks) +
         policy(
           'gateway',
           'Gateway',
@@ -64,18 +54,8 @@ spec:
         // A second Gateway whose routes are matched again after the JWT check (claimsToHeaders):
         // the CORS decision is the first route's.
         portSharingGateway('rm', 'http', '*.rm.example.com') +
+        jwtExtension('claims', 'httpbin', keys.jwks, { providerLines: '      claimsToHeaders: [{ name: tenant, header: x-tenant }]\n' }) +
         `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { name: claims, namespace: httpbin }
-spec:
-  jwt:
-    providers:
-    - name: idp
-      issuer: https://idp.example.com
-      claimsToHeaders: [{ name: tenant, header: x-tenant }]
-      jwks: { local: { inline: '${keys.jwks}' } }
----
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: TrafficPolicy
 metadata: { name: rm-jwt, namespace: kgateway-system }

@@ -7,7 +7,7 @@
 // applies a route's response rules to local replies since 1.16).
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { filteredRoute, lastReceived, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, jwtExtension, lastReceived, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -15,18 +15,7 @@ import { configDumpText } from '../../src/config/dump.js';
 const keys = rsaKeys('hdr');
 let h: Harness;
 
-const ext = `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { name: jwt, namespace: httpbin }
-spec:
-  jwt:
-    providers:
-    - name: idp
-      issuer: https://idp.example.com
-      claimsToHeaders: [{ name: team, header: x-team }, { name: org, header: x-org }]
-      jwks: { local: { inline: '${keys.jwks}' } }
-`;
+const ext = jwtExtension('jwt', 'httpbin', keys.jwks, { providerLines: '      claimsToHeaders: [{ name: team, header: x-team }, { name: org, header: x-org }]\n' });
 
 const policy = (name: string, target: { kind: 'HTTPRoute' | 'Gateway'; name: string; ns?: string }, body: string) => `---
 apiVersion: gateway.kgateway.dev/v1alpha1

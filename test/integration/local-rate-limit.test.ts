@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { filteredRoute, sampleRoute, portSharingGateway, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, jwtExtension, portSharingGateway, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -53,17 +53,7 @@ ${sampleRoute('shared-b', '/anything/shared-b')}` +
   rateLimit: { local: { tokenBucket: { maxTokens: 1, fillInterval: 100s } } }
 `,
         ) +
-        `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { name: jwt, namespace: httpbin }
-spec:
-  jwt:
-    providers:
-    - name: idp
-      issuer: https://idp.example.com
-      jwks: { local: { inline: '${keys.jwks}' } }
-` +
+        jwtExtension('jwt', 'httpbin', keys.jwks) +
         `---\n${sampleRoute('not-enforced', '/anything/not-enforced')}` +
         routePolicy('not-enforced', 'not-enforced', '  rateLimit: { local: { tokenBucket: { maxTokens: 1, fillInterval: 100s }, percentEnforced: 0 } }\n') +
         `---\n${sampleRoute('not-enabled', '/anything/not-enabled')}` +

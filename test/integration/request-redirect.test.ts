@@ -4,7 +4,7 @@
 // default) and a `location` built as Envoy's newUri builds it.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { jwtExtension, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -32,17 +32,8 @@ before(async () => {
         redirectRoute('moved', '{ path: { type: PathPrefix, value: /old } }', '{ hostname: new.example.com, statusCode: 301, path: { type: ReplacePrefixMatch, replacePrefixMatch: /new } }') +
         redirectRoute('full', '{ path: { type: Exact, value: /login } }', '{ port: 8443, path: { type: ReplaceFullPath, replaceFullPath: /auth/login } }', ', { type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: x-redirected, value: "yes" }] } }') +
         redirectRoute('guarded', '{ path: { type: PathPrefix, value: /guarded } }', '{ hostname: elsewhere.example.com, statusCode: 307 }') +
+        jwtExtension('jwt', 'httpbin', keys.jwks) +
         `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { name: jwt, namespace: httpbin }
-spec:
-  jwt:
-    providers:
-    - name: idp
-      issuer: https://idp.example.com
-      jwks: { local: { inline: '${keys.jwks}' } }
----
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: TrafficPolicy
 metadata: { name: guarded, namespace: httpbin }
