@@ -420,6 +420,21 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 /** Envoy's connection manager stream_idle_timeout default (kgateway leaves it unset). */
 const ENVOY_STREAM_IDLE_MS = 300_000;
 
+/**
+ * The bound on a request of a route with its own timeouts: the route timeout (its own, or
+ * `defaultMs`) and the stream idle timeout, whichever is shorter, bound the wait for the response
+ * head and each gap between body chunks (0 = none). `idle`: the idle timeout is the shorter, so its
+ * expiry before the head is Envoy's stream idle timeout (`504 stream timeout`), not the route
+ * timeout. A route timeout turned off (0s) without a stream idle timeout of its own still ends a
+ * stream idle for Envoy's connection-manager default, 5 minutes.
+ */
+export function requestTimeout(t: RouteTimeouts, defaultMs: number): { readonly ms: number; readonly idle: boolean } {
+  const ms = t.requestMs ?? defaultMs;
+  const idle = t.idleMs ?? (ms === 0 ? ENVOY_STREAM_IDLE_MS : undefined);
+  if (idle !== undefined && idle > 0 && (ms === 0 || idle < ms)) return { ms: idle, idle: true };
+  return { ms, idle: false };
+}
+
 export class Forwarder {
   private readonly poolOptions: Pool.Options;
   private readonly maxRequestBodyBytes: number;
@@ -539,21 +554,10 @@ export class Forwarder {
     }
   }
 
-  /**
-   * A route's own timeouts on its request: the route timeout (its own or `timeoutMs`) and the
-   * stream idle timeout, whichever is shorter, bound the wait for the response head and each gap
-   * between body chunks (0 = none). When the idle timeout is the shorter, its expiry before the
-   * head is Envoy's stream idle timeout (`504 stream timeout`), not the route timeout.
-   */
+  /** A route's own timeouts on its request (see requestTimeout). */
   private routeTimeouts(opts: Dispatcher.DispatchOptions, ex: ProxyExchange, t: RouteTimeouts): void {
-    let ms = t.requestMs ?? this.defaultTimeoutMs;
-    // A route timeout turned off (0s) without a stream idle timeout of its own: Envoy's connection
-    // manager still ends a stream idle for its stream_idle_timeout (5 min by default).
-    const idle = t.idleMs ?? (ms === 0 ? ENVOY_STREAM_IDLE_MS : undefined);
-    if (idle !== undefined && idle > 0 && (ms === 0 || idle < ms)) {
-      ms = idle;
-      ex.idleTimeout = true;
-    }
+    const { ms, idle } = requestTimeout(t, this.defaultTimeoutMs);
+    if (idle) ex.idleTimeout = true;
     opts.headersTimeout = ms;
     opts.bodyTimeout = ms;
   }
