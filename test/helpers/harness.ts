@@ -37,8 +37,11 @@ spec:
 `;
 }
 
-/** An HTTPRoute in the sample app's namespace: PathPrefix `prefix` on www.example.com to its Backend `httpbin`. */
-export function sampleRoute(name: string, prefix: string): string {
+/**
+ * An HTTPRoute in the sample app's namespace: PathPrefix `prefix` on www.example.com to its Backend
+ * `httpbin`, with `filters` (a YAML flow list) on its rule when given.
+ */
+export function sampleRoute(name: string, prefix: string, filters?: string): string {
   return `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: ${name}, namespace: httpbin }
@@ -47,7 +50,7 @@ spec:
   hostnames: [www.example.com]
   rules:
   - matches: [{ path: { type: PathPrefix, value: ${prefix} } }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+${filters !== undefined ? `    filters: ${filters}\n` : ''}    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
 `;
 }
 
@@ -85,18 +88,7 @@ spec:
 
 /** A `---`-led HTTPRoute like sampleRoute whose one rule on PathPrefix `prefix` has `filters` (a YAML flow list). */
 export function filteredRoute(name: string, prefix: string, filters: string): string {
-  return `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  parentRefs: [{ name: http, namespace: kgateway-system }]
-  hostnames: [www.example.com]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: ${prefix} } }]
-    filters: ${filters}
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
-`;
+  return `---\n${sampleRoute(name, prefix, filters)}`;
 }
 
 export type Echo = Awaited<ReturnType<typeof startEchoUpstream>>;
