@@ -93,22 +93,19 @@ export function corsRequest(cors: RouteCors, req: GatewayRequest): { readonly pr
   if (origin === '') return undefined;
   if (CONTROL_CHAR.test(origin)) return 'invalid';
   if (!originAllowed(cors, origin)) return undefined;
-  const pre = preflightHeaders(cors, req);
+  const pre = preflightHeaders(cors, req, origin);
   if (pre === 'invalid') return 'invalid';
-  return pre !== undefined ? { preflight: pre, ops: [] } : { ops: corsResponseOps(cors, req)! };
+  return pre !== undefined ? { preflight: pre, ops: [] } : { ops: responseOps(cors, origin) };
 }
 
 /**
- * Envoy's decodeHeaders: the answer to a preflight from an allowed origin (status 200, no body:
- * its header list), or undefined when the request goes on (not a CORS request, not a preflight,
- * or a preflight from an origin not allowed: forward_not_matching_preflights, Envoy's default).
+ * Envoy's decodeHeaders for a request from the allowed `origin`: the answer to a preflight
+ * (status 200, no body: its header list), or undefined when the request is not one and goes on.
  */
-export function preflightHeaders(cors: RouteCors, req: GatewayRequest): string[] | 'invalid' | undefined {
+function preflightHeaders(cors: RouteCors, req: GatewayRequest, origin: string): string[] | 'invalid' | undefined {
   if (req.method !== 'OPTIONS') return undefined;
   const requestMethod = header(req, 'access-control-request-method');
   if (requestMethod === '') return undefined;
-  const origin = header(req, 'origin');
-  if (origin === '' || !originAllowed(cors, origin)) return undefined;
   const out = ['access-control-allow-origin', origin];
   if (cors.allowCredentials === true) out.push('access-control-allow-credentials', 'true');
   if (cors.allowMethods !== undefined) {
@@ -128,12 +125,10 @@ export function preflightHeaders(cors: RouteCors, req: GatewayRequest): string[]
 }
 
 /**
- * Envoy's encodeHeaders: for a CORS request from an allowed origin, the headers set on its answer
- * (the upstream's, or a local reply of a later filter), replacing any of the same name.
+ * Envoy's encodeHeaders: for a CORS request from the allowed `origin`, the headers set on its
+ * answer (the upstream's, or a local reply of a later filter), replacing any of the same name.
  */
-export function corsResponseOps(cors: RouteCors, req: GatewayRequest): HeaderOp[] | undefined {
-  const origin = header(req, 'origin');
-  if (origin === '' || !originAllowed(cors, origin)) return undefined;
+function responseOps(cors: RouteCors, origin: string): HeaderOp[] {
   const ops: HeaderOp[] = [{ op: 'set', name: 'access-control-allow-origin', value: origin }];
   if (cors.allowCredentials === true) ops.push({ op: 'set', name: 'access-control-allow-credentials', value: 'true' });
   if (cors.exposeHeaders !== undefined) ops.push({ op: 'set', name: 'access-control-expose-headers', value: cors.exposeHeaders });
