@@ -12,6 +12,7 @@ import type { HeaderOp, RouteHeaderMutation } from '../proxy/header-mutation.js'
 import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
 import type { RouteRateLimit, TokenBucket } from '../routing/local-rate-limit.js';
 import type { RouteCors } from '../proxy/cors.js';
+import type { RouteRetry } from '../proxy/retry.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -129,6 +130,8 @@ export interface CompiledRoute {
   readonly timeouts?: RouteTimeouts;
   /** TrafficPolicy `rateLimit.local` (Envoy's local_ratelimit, after JWT and rbac): 429 when its bucket is empty. */
   readonly rateLimit?: RouteRateLimit;
+  /** Retries (HTTPRoute rule `retry`, TrafficPolicy `retry`): Envoy's route retry policy, run by the forwarder. */
+  readonly retry?: RouteRetry;
   /** Set when this route carries an invalid policy/backend: answered with ROUTE_CONFIG_INVALID. */
   readonly invalid?: string;
 }
