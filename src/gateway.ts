@@ -177,7 +177,13 @@ export class Gateway {
       metrics: this.metrics,
       refetchKeySet: (id: string) => this.refresher?.refetch(id) ?? Promise.resolve(false),
     });
-    this.forwarder = new Forwarder({ timeoutMs: opts.upstreamTimeoutMs, connections: opts.upstreamMaxConnections, maxPending: opts.upstreamMaxPending, maxRequestBodyBytes: opts.maxRequestBodyBytes });
+    this.forwarder = new Forwarder({
+      timeoutMs: opts.upstreamTimeoutMs,
+      connections: opts.upstreamMaxConnections,
+      maxPending: opts.upstreamMaxPending,
+      maxRequestBodyBytes: opts.maxRequestBodyBytes,
+      onRetry: (e) => this.metrics.inc('jwtgate_upstream_retries_total', e),
+    });
     // Found once, now, as Envoy finds its node address at start: reading the interfaces needs a
     // socket, which a request at the fd limit could not get.
     nodeAddress();
@@ -800,7 +806,7 @@ export class Gateway {
     if (route.rewrite !== undefined) rewriteRequest(route.rewrite, req);
     // The access log needs the request; without it no per-request closure is made.
     const mutation = req.corsOps === undefined ? route.headerMutation : withCors(route.headerMutation, req.corsOps);
-    this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, mutation, route.timeouts);
+    this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, mutation, route.timeouts, route.retry);
   }
 
   private readonly onProxyDone = (outcome: ProxyOutcome): string => {
@@ -836,6 +842,7 @@ export class Gateway {
       status: outcome.status === 0 && (result === 'CLIENT_CLOSED' || result === 'DRAIN_CLOSED') ? ERRORS[result].status : outcome.status,
       result,
       endpoint: outcome.endpoint,
+      ...(outcome.attempts > 1 ? { attempts: outcome.attempts } : {}),
       requestBytes: outcome.requestBodyBytes,
       responseBytes: outcome.responseBodyBytes,
       durationMs: logMs(durationMs),

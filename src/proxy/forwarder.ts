@@ -2,12 +2,13 @@
 // client: one keep-alive undici Pool per endpoint (host:port), created on first use and kept,
 // round robin over a backend's endpoints, undici's low-level dispatch() with a handler on undici's own
 // callbacks, backpressure in both directions, and Envoy-like local replies (503/504/502, text/plain)
-// when the upstream fails before the response head. It does not route, authenticate, retry,
-// or rewrite paths and hosts; header rules live in header-rules.ts.
+// when the upstream fails before the response head, and a route's retries (retry.ts decides,
+// RetryRun runs the attempts). It does not route, authenticate, or rewrite paths and hosts;
+// header rules live in header-rules.ts.
 
 import type { EventEmitter } from 'node:events';
 import { Client, Pool, type Dispatcher } from 'undici';
-import { ERRORS, type ErrorCode } from '../errors.js';
+import { ERRORS, UPSTREAM_RESET, type ErrorCode } from '../errors.js';
 import type { ClientExchange, GatewayRequest } from '../http/exchange.js';
 import { sendError } from '../http/error-response.js';
 import type { BackendTarget, RouteTimeouts } from '../config/snapshot.js';
@@ -17,6 +18,7 @@ import { RequestBody, type RequestBodyOwner } from './request-body.js';
 import { classifyUpstreamError, nameDoesNotResolve, NO_HEALTHY_UPSTREAM, upstreamErrorReason, upstreamUnavailableBody } from './upstream-errors.js';
 import dns from 'node:dns';
 import { hostKind } from '../util/host.js';
+import { backoff, MAX_CONCURRENT_RETRIES, RETRY_BUFFER_BYTES, retriableAnswer, retriableFailure, type AttemptFailure, type RetryEvent, type RouteRetry } from './retry.js';
 
 export interface ForwarderOptions {
   /** Max connections per endpoint (host:port); more concurrent requests wait in the pool queue. Default 128. */
@@ -57,6 +59,8 @@ export interface ForwarderOptions {
   maxRequestBodyBytes?: number;
   /** Max response head size in bytes; larger -> 502. Default 61440 (Envoy's max_response_headers_kb, 60). */
   maxResponseHeaderBytes?: number;
+  /** Called for every retry decision of a route with retries (jwtgate_upstream_retries_total). */
+  onRetry?: (event: RetryEvent) => void;
 }
 
 /**
@@ -75,8 +79,10 @@ export interface ProxyOutcome {
   readonly clientAborted: boolean;
   /** The upstream's response head was sent to the client. */
   readonly responseStarted: boolean;
-  /** `host:port` the request was sent to; '' when none was picked. */
+  /** `host:port` the request was sent to (the last attempt's); '' when none was picked. */
   readonly endpoint: string;
+  /** Attempts sent upstream, or waited for: 1, plus the route's retries that were made. */
+  readonly attempts: number;
   /** Transport reason of a failure (`ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`, `HPE_INVALID_CONSTANT`); '' otherwise. */
   readonly upstreamError: string;
   /** Request body bytes received from the client. */
@@ -155,6 +161,8 @@ const MAX_LOOKUPS = 1;
 interface TargetState {
   readonly endpoints: Endpoint[];
   next: number;
+  /** Retries in progress on this backend (Envoy's circuit breaker `max_retries`, MAX_CONCURRENT_RETRIES). */
+  retries: number;
 }
 
 /**
@@ -167,6 +175,9 @@ const CLIENT_ABORTED = new Error('client aborted the request');
 const BODY_TOO_LARGE = new Error('request body exceeds maxRequestBodyBytes');
 const BAD_TRANSFER_ENCODING = new Error('upstream response uses a transfer coding other than chunked');
 const TOO_MANY_HEADERS = new Error('upstream response has more header fields than max_headers_count');
+const RETRYING = new Error('upstream answer is retried');
+/** Envoy's body for a reset of an attempt that was a retry (the router's `is_retry_`). */
+const RETRIED_RESET = 'upstream connect error or disconnect/reset before headers. retried and the latest reset reason: ';
 /** Envoy's `max_headers_count` default for an upstream response (a cluster's common_http_protocol_options): one more is a protocol error. */
 const MAX_RESPONSE_HEADER_FIELDS = 100;
 
@@ -182,8 +193,11 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   /** The route's stream idle timeout is the request's shortest timeout: its expiry is STREAM_IDLE_TIMEOUT. */
   idleTimeout = false;
   responseBodyBytes = 0;
-  readonly endpoint: string;
+  endpoint: string;
+  attempts = 1;
   body: RequestBody | null = null;
+  /** The route's retries, when it has a retry policy. */
+  retry: RetryRun | null = null;
 
   private readonly counters: Counters;
   private readonly client: ClientExchange;
@@ -201,8 +215,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   private readonly onDone: ((outcome: ProxyOutcome) => void) | undefined;
   /** The route's response header rules: on the upstream's head, and on a local reply given here. */
   private readonly responseOps: readonly HeaderOp[] | undefined;
-  private abortUpstream: ((err?: Error) => void) | null = null;
-  private resumeUpstream: (() => void) | null = null;
+  abortUpstream: ((err?: Error) => void) | null = null;
+  resumeUpstream: (() => void) | null = null;
   private finished = false;
   private drainCb: (() => void) | null = null;
 
@@ -223,6 +237,20 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   /** The request goes to Pool.dispatch now. */
   handOver(): void {
     this.handedOver = true;
+  }
+
+  /**
+   * The attempt on the upstream is over and another may follow (a retry): its place on its
+   * endpoint is free, its upstream request is aborted (`reason`) if undici still runs it.
+   */
+  endAttempt(reason: Error | null): void {
+    this.releaseSlot();
+    this.handedOver = false;
+    this.onConnection = false;
+    const abort = this.abortUpstream;
+    this.abortUpstream = null;
+    this.resumeUpstream = null;
+    if (reason !== null && abort !== null) abort(reason);
   }
 
   private releaseSlot(): void {
@@ -248,6 +276,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
       clientAborted: this.clientAborted,
       responseStarted: this.responseStarted,
       endpoint: this.endpoint,
+      attempts: this.attempts,
       upstreamError: this.upstreamError,
       requestBodyBytes: this.requestBodyBytes,
       responseBodyBytes: this.responseBodyBytes,
@@ -338,9 +367,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     this.upstreamError = upstreamErrorReason(err);
     const c = classifyUpstreamError(err);
     const code = c === 'UPSTREAM_TIMEOUT' && this.idleTimeout ? 'STREAM_IDLE_TIMEOUT' : c;
-    const body = code === 'UPSTREAM_UNAVAILABLE' ? upstreamUnavailableBody(err) : undefined;
+    let body = code === 'UPSTREAM_UNAVAILABLE' ? upstreamUnavailableBody(err) : undefined;
     // A name that does not resolve: the endpoint leaves the rotation until a lookup finds it.
     if (body === NO_HEALTHY_UPSTREAM && this.slot !== null && nameDoesNotResolve(err)) this.slot.markUnresolved();
+    // The last attempt of several: Envoy says the request was retried.
+    if (this.attempts > 1) {
+      const b = body ?? ERRORS[code].body;
+      if (b.startsWith(UPSTREAM_RESET)) body = RETRIED_RESET + b.slice(UPSTREAM_RESET.length);
+    }
     this.fail(code, body);
   }
 
@@ -356,6 +390,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     this.clientAborted = true;
     this.finish(undefined);
     this.stopUpstream(CLIENT_ABORTED);
+  }
+
+  onBodyNotKept(): void {
+    this.retry?.event('abandoned');
   }
 
   onBodyTooLarge(): void {
@@ -398,6 +436,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   private finish(code: ErrorCode | undefined): void {
     this.finished = true;
     this.code = code;
+    if (this.retry !== null) this.retry.end();
     // A client body we paused must not stay paused once nobody reads it (after a 413, or an
     // upstream that answered before reading the whole upload).
     if (this.body !== null) this.body.detach();
@@ -414,6 +453,209 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
         // A logging/metrics bug must not break the proxy (this may run inside an undici callback).
       }
     }
+  }
+}
+
+/**
+ * The undici handler of one attempt of a route with retries: it passes undici's callbacks on to
+ * the exchange unless the answer or failure is retried, and ignores the callbacks of an attempt
+ * that was given up for another (`superseded`).
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  superseded = false;
+  constructor(
+    private readonly run: RetryRun,
+    private readonly ex: ProxyExchange,
+    /** Its wait for the head is bounded by the per-try timeout (not the route's, which ends every attempt). */
+    readonly perTry: boolean,
+  ) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.superseded) throw ENDED_BEFORE_DISPATCH;
+    this.ex.onConnect(abort);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (this.superseded) return true;
+    if (statusCode >= 200 && this.run.onAnswer(this, statusCode, rawHeaders)) return true;
+    return this.ex.onHeaders(statusCode, rawHeaders, resume);
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.superseded || this.ex.onData(chunk);
+  }
+
+  onComplete(): void {
+    if (!this.superseded) this.ex.onComplete();
+  }
+
+  onError(err: Error): void {
+    if (this.superseded || this.run.onFailure(this, err)) return;
+    this.ex.onError(err);
+  }
+}
+
+/**
+ * The retries of one request, as Envoy's router runs them: after an answer or a failure its
+ * policy retries, the attempt is given up (an answer's connection is closed, as Envoy resets the
+ * upstream stream), and after a jittered backoff the request goes to the next endpoint the
+ * backend's round robin picks, with the body kept from the first attempt. The route timeout
+ * bounds all the attempts together; a per-try timeout each one's wait for its head. A retry needs
+ * the whole request body received and kept, a retry left, and a place among the backend's
+ * retries in progress; otherwise the answer or failure goes to the client as it is.
+ */
+class RetryRun {
+  private left: number;
+  private interval: number;
+  private timer: NodeJS.Timeout | null = null;
+  /** A place among the backend's retries in progress is held (until the next decision or the end). */
+  private held = false;
+  /** performance.now() by which every attempt must have its head; Infinity: no route bound. */
+  private readonly deadline: number;
+  /** The gap bound between body chunks (the route's), 0 = none. */
+  private readonly gapMs: number;
+
+  constructor(
+    private readonly fwd: Forwarder,
+    private readonly ex: ProxyExchange,
+    private readonly policy: RouteRetry,
+    private readonly target: BackendTarget,
+    readonly opts: Dispatcher.DispatchOptions,
+    bound: { readonly ms: number; readonly idle: boolean },
+    private readonly emit: ((e: RetryEvent) => void) | undefined,
+  ) {
+    this.left = policy.numRetries;
+    this.interval = policy.backoffBaseMs;
+    this.deadline = bound.ms > 0 ? performance.now() + bound.ms : Infinity;
+    this.gapMs = bound.ms;
+    if (bound.idle) ex.idleTimeout = true;
+  }
+
+  event(e: RetryEvent): void {
+    this.emit?.(e);
+  }
+
+  /** Sends the next attempt to `endpoint`, or fails the exchange when the route's time is up. */
+  send(endpoint: Endpoint): void {
+    const ex = this.ex;
+    const remaining = this.deadline - performance.now();
+    if (remaining <= 0) {
+      ex.fail(ex.idleTimeout ? 'STREAM_IDLE_TIMEOUT' : 'UPSTREAM_TIMEOUT');
+      return;
+    }
+    const perTryMs = this.policy.perTryTimeoutMs ?? 0;
+    // Envoy: the per-try timeout applies when it is shorter than the route's time (what is left of it).
+    const perTry = perTryMs > 0 && perTryMs < remaining;
+    const opts = this.opts;
+    opts.headersTimeout = perTry ? perTryMs : remaining === Infinity ? 0 : Math.ceil(remaining);
+    opts.bodyTimeout = this.gapMs;
+    this.fwd.dispatchAttempt(endpoint, opts, ex, new Attempt(this, ex, perTry));
+  }
+
+  /** An attempt's answer (status >= 200): true when it is retried (the attempt is then given up). */
+  onAnswer(a: Attempt, status: number, raw: Buffer[]): boolean {
+    this.release();
+    if (this.ex.isFinished || !retriableAnswer(this.policy, status, raw) || !this.mayRetry()) return false;
+    // Envoy resets the upstream stream: for HTTP/1.1, its connection is closed.
+    this.retryAfter(a, RETRYING);
+    return true;
+  }
+
+  /** An attempt failed before its answer: true when it is retried. */
+  onFailure(a: Attempt, err: Error): boolean {
+    this.release();
+    if (this.ex.isFinished) return false;
+    const failure = attemptFailure(err, a.perTry);
+    if (failure === undefined || !retriableFailure(this.policy, failure) || !this.mayRetry()) return false;
+    this.ex.upstreamError = upstreamErrorReason(err);
+    this.retryAfter(a, null);
+    return true;
+  }
+
+  /** Whether a retry may be made now (Envoy's shouldRetry, after the policy said it would). */
+  private mayRetry(): boolean {
+    const body = this.ex.body;
+    if (body !== null) {
+      // Envoy does not retry a request it has not received whole; one whose body outgrew the
+      // buffer no longer has a retry policy (counted as abandoned when that happened).
+      if (!body.complete) {
+        this.event('skipped_request_not_complete');
+        return false;
+      }
+      if (body.kept === null) return false;
+    }
+    if (this.left === 0) {
+      this.event('limit_exceeded');
+      return false;
+    }
+    this.left--;
+    const state = this.fwd.targetState(this.target);
+    if (state === undefined || state.retries >= MAX_CONCURRENT_RETRIES) {
+      this.event('overflow');
+      return false;
+    }
+    state.retries++;
+    this.held = true;
+    this.event('retry');
+    return true;
+  }
+
+  private retryAfter(a: Attempt, reason: Error | null): void {
+    a.superseded = true;
+    this.ex.endAttempt(reason);
+    const { waitMs, next } = backoff(this.policy, this.interval, Math.random());
+    this.interval = next;
+    this.timer = setTimeout(this.fire, waitMs);
+  }
+
+  private readonly fire = (): void => {
+    this.timer = null;
+    const ex = this.ex;
+    if (ex.isFinished) return;
+    const body = ex.body;
+    if (body !== null) this.opts.body = body.replay();
+    ex.attempts++;
+    this.fwd.retryAttempt(this, ex, this.target);
+  };
+
+  /** The next retry decision came, or the exchange ended: a held place is given back. */
+  private release(): void {
+    if (!this.held) return;
+    this.held = false;
+    const state = this.fwd.targetState(this.target);
+    if (state !== undefined) state.retries--;
+  }
+
+  /** The exchange is over: no attempt follows. */
+  end(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    this.release();
+  }
+}
+
+/**
+ * What kind of failure of an attempt `err` is, for the retry policy: undefined for one Envoy never
+ * retries (the route timeout, a backend without an address, a request that could not be sent).
+ */
+function attemptFailure(err: Error, perTry: boolean): AttemptFailure | undefined {
+  switch (classifyUpstreamError(err)) {
+    case 'UPSTREAM_TIMEOUT':
+      return perTry && upstreamErrorReason(err) === 'UND_ERR_HEADERS_TIMEOUT' ? 'per-try-timeout' : undefined;
+    case 'UPSTREAM_BAD_RESPONSE':
+      // Envoy resets the stream on a protocol error: a reset.
+      return 'reset';
+    case 'UPSTREAM_UNAVAILABLE': {
+      // Envoy's local replies with these bodies are connection failures; `no healthy upstream` is
+      // no attempt at all; the rest (connection termination) are resets.
+      const body = upstreamUnavailableBody(err);
+      if (body === NO_HEALTHY_UPSTREAM) return undefined;
+      return body === undefined ? 'reset' : 'connect';
+    }
+    default:
+      return undefined;
   }
 }
 
@@ -450,6 +692,7 @@ export class Forwarder {
   private readonly targets = new WeakMap<BackendTarget, TargetState>();
   private readonly counters: Counters = { requests: 0, inFlight: 0, completed: 0, clientAborts: 0, errors: {} };
   private closed = false;
+  private readonly onRetry: ((event: RetryEvent) => void) | undefined;
 
   constructor(opts: ForwarderOptions = {}) {
     const timeoutMs = opts.timeoutMs ?? 15000;
@@ -459,6 +702,7 @@ export class Forwarder {
     const pipelining = opts.pipelining ?? 1;
     this.maxActive = connections * pipelining + (opts.maxPending ?? 1024);
     this.dnsRefreshMs = opts.dnsRefreshMs ?? 5000;
+    this.onRetry = opts.onRetry;
     this.poolOptions = {
       connections,
       pipelining,
@@ -484,7 +728,7 @@ export class Forwarder {
    * `onDone` is called exactly once, when the exchange is over (response complete, failed, or
    * the client went away).
    */
-  forward(req: GatewayRequest, target: BackendTarget, client: ClientExchange, onDone?: (outcome: ProxyOutcome) => void, mutation?: RouteHeaderMutation, timeouts?: RouteTimeouts): void {
+  forward(req: GatewayRequest, target: BackendTarget, client: ClientExchange, onDone?: (outcome: ProxyOutcome) => void, mutation?: RouteHeaderMutation, timeouts?: RouteTimeouts, retry?: RouteRetry): void {
     this.counters.requests++;
     this.counters.inFlight++;
     const endpoint = this.closed ? null : this.pick(target);
@@ -530,12 +774,12 @@ export class Forwarder {
       client.onAbort(() => ex.onClientAbort());
       let body: RequestBody | null = null;
       if (client.hasBody) {
-        body = ex.body = new RequestBody(client, limit, ex);
+        // A route with retries keeps the body (up to Envoy's buffer limit) for another attempt.
+        body = ex.body = new RequestBody(client, limit, ex, retry === undefined ? 0 : RETRY_BUFFER_BYTES);
         client.onBody((chunk, isLast) => body!.onChunk(chunk, isLast));
         // Buffered chunks are delivered synchronously by onBody and may already exceed the limit.
         if (ex.isFinished) return;
       }
-      ex.handOver();
       const opts: Dispatcher.DispatchOptions = {
         path: path!,
         method: req.method,
@@ -544,6 +788,15 @@ export class Forwarder {
         // A streamed body cannot be replayed: never let undici retry it on another connection.
         idempotent: body === null ? undefined : false,
       };
+      if (retry !== undefined) {
+        const bound = timeouts !== undefined ? requestTimeout(timeouts, this.defaultTimeoutMs) : { ms: this.defaultTimeoutMs, idle: false };
+        const run = (ex.retry = new RetryRun(this, ex, retry, target, opts, bound, this.onRetry));
+        // send() counts the request on its endpoint again, as it does for every attempt.
+        ex.endAttempt(null);
+        run.send(endpoint);
+        return;
+      }
+      ex.handOver();
       if (timeouts !== undefined) this.routeTimeouts(opts, ex, timeouts);
       endpoint.pool!.dispatch(opts, ex);
       // An error reported before dispatch() returned is undici refusing the request itself.
@@ -552,6 +805,40 @@ export class Forwarder {
       // dispatch() reports its own errors through the handler; this catches the unexpected.
       ex.onError(err as Error);
     }
+  }
+
+  /** An attempt of a route with retries goes to `endpoint` (counted there until undici is done with it). */
+  dispatchAttempt(endpoint: Endpoint, opts: Dispatcher.DispatchOptions, ex: ProxyExchange, attempt: Attempt): void {
+    ex.endpoint = endpoint.key;
+    ex.occupy(endpoint);
+    ex.handOver();
+    try {
+      endpoint.pool!.dispatch(opts, attempt);
+    } catch (err) {
+      attempt.onError(err as Error);
+      return;
+    }
+    if (ex.upstreamError === 'UND_ERR_INVALID_ARG') this.replacePool(endpoint);
+  }
+
+  /** A retry: the next endpoint of the backend's rotation, as Envoy's load balancer picks again. */
+  retryAttempt(run: RetryRun, ex: ProxyExchange, target: BackendTarget): void {
+    const endpoint = this.closed ? null : this.pick(target);
+    if (endpoint === null) {
+      ex.upstreamError = this.closed ? 'FORWARDER_CLOSED' : 'NO_ENDPOINTS';
+      ex.fail('UPSTREAM_UNAVAILABLE', NO_HEALTHY_UPSTREAM);
+      return;
+    }
+    if (endpoint.active >= this.maxActive) {
+      ex.fail('UPSTREAM_OVERFLOW');
+      return;
+    }
+    run.send(endpoint);
+  }
+
+  /** The rotation state of a backend, once a request has picked from it. */
+  targetState(target: BackendTarget): TargetState | undefined {
+    return this.targets.get(target);
   }
 
   /** A route's own timeouts on its request (see requestTimeout). */
@@ -641,7 +928,7 @@ export class Forwarder {
   private pick(target: BackendTarget): Endpoint | null {
     let state = this.targets.get(target);
     if (state === undefined) {
-      state = { endpoints: target.endpoints.map((e) => this.endpointFor(e.host, e.port)), next: 0 };
+      state = { endpoints: target.endpoints.map((e) => this.endpointFor(e.host, e.port)), next: 0, retries: 0 };
       this.targets.set(target, state);
     }
     const n = state.endpoints.length;

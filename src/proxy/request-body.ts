@@ -15,6 +15,8 @@ function noop(): void {}
 export interface RequestBodyOwner {
   /** The body grew past the limit: answer 413 (or close) and stop the upstream request. */
   onBodyTooLarge(): void;
+  /** The body grew past what is kept for a retry (`keepBytes`): it can no longer be replayed. */
+  onBodyNotKept?(): void;
 }
 
 export class RequestBody extends Readable {
@@ -23,16 +25,24 @@ export class RequestBody extends Readable {
   private readonly client: ClientExchange;
   private readonly limit: number;
   private readonly owner: RequestBodyOwner;
+  /**
+   * The chunks received so far, kept for a retry while they total at most `keepBytes` (Envoy
+   * buffers a request body for its retries up to its buffer limit); null when none are kept.
+   */
+  kept: Buffer[] | null;
+  private readonly keepBytes: number;
   private clientPaused = false;
   private eof = false;
   private detached = false;
 
-  /** `limitBytes` 0 = unlimited. */
-  constructor(client: ClientExchange, limitBytes: number, owner: RequestBodyOwner) {
+  /** `limitBytes` 0 = unlimited; `keepBytes` > 0: keep the body, up to that size, for a replay. */
+  constructor(client: ClientExchange, limitBytes: number, owner: RequestBodyOwner, keepBytes = 0) {
     super({ highWaterMark: HIGH_WATER_MARK_BYTES });
     this.client = client;
     this.limit = limitBytes;
     this.owner = owner;
+    this.keepBytes = keepBytes;
+    this.kept = keepBytes > 0 ? [] : null;
     // undici destroys the body with the socket error when the upload fails; the exchange learns
     // about the failure through the dispatch handler, so the stream's own 'error' is only
     // swallowed here (an unhandled one would crash the process).
@@ -48,6 +58,13 @@ export class RequestBody extends Readable {
         this.owner.onBodyTooLarge();
         return;
       }
+      if (this.kept !== null) {
+        if (this.bytes <= this.keepBytes) this.kept.push(chunk);
+        else {
+          this.kept = null;
+          this.owner.onBodyNotKept?.();
+        }
+      }
       if (!this.push(chunk) && !isLast && !this.clientPaused) {
         this.clientPaused = true;
         this.client.pauseBody();
@@ -57,6 +74,32 @@ export class RequestBody extends Readable {
       this.eof = true;
       this.push(null);
     }
+  }
+
+  /** The whole body has been received from the client. */
+  get complete(): boolean {
+    return this.eof;
+  }
+
+  /** A stream of the kept body for another attempt (only when `complete` and `kept` is not null). */
+  replay(): Readable {
+    const chunks = this.kept ?? [];
+    // Pushed after undici's first read, which it makes to learn whether the stream has ended:
+    // one that has is sent with a content-length, and a body the client sent chunked goes out
+    // chunked again, as Envoy replays it with the request's own head.
+    let started = false;
+    const r = new Readable({
+      read(): void {
+        if (started) return;
+        started = true;
+        setImmediate(() => {
+          for (const c of chunks) r.push(c);
+          r.push(null);
+        });
+      },
+    });
+    r.on('error', noop);
+    return r;
   }
 
   override _read(): void {
