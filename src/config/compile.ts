@@ -7,7 +7,7 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
 import { JWT_METADATA } from '../auth/rbac.js';
-import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type LevelPolicies, type PolicyHeaders, type PolicyLevel, type PolicyCors, type PolicyRateLimit, type PolicyTimeouts } from '../routing/policy-attachment.js';
+import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type FoldResult, type LevelPolicies, type PolicyHeaders, type PolicyLevel, type PolicyCors, type PolicyRateLimit, type PolicyTimeouts } from '../routing/policy-attachment.js';
 import { policyOps, routeLevelOps, type HeaderOp, type RouteHeaderMutation } from '../proxy/header-mutation.js';
 import { utf8AsLatin1 } from '../proxy/header-rules.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
@@ -37,6 +37,7 @@ import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendRefModel, HTTPRouteModel, RedirectModel, RewriteModel, RuleModel } from './validate-httproute.js';
 import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
 import { mergeCors, type CorsSpec, type RouteCors } from '../proxy/cors.js';
+import { compileRetry, type RouteRetry } from '../proxy/retry.js';
 import { TokenBucket, type LocalRateLimitSpec, type RouteRateLimit, type TokenBucketSpec } from '../routing/local-rate-limit.js';
 import { referenceAllowed, type BackendConfigPolicyModel, type ReferenceGrantModel } from './validate-misc.js';
 import type { TrafficPolicyModel } from './validate-traffic-policy.js';
@@ -194,6 +195,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(m.rbac ? { rbac: m.rbac } : {}),
       ...(m.localRateLimit ? { localRateLimit: m.localRateLimit } : {}),
       ...(m.timeouts ? { timeouts: m.timeouts } : {}),
+      ...(m.retry ? { retry: m.retry } : {}),
       ...(m.cors ? { cors: m.cors } : {}),
       ...(m.headerModifiers
         ? { headerModifiers: { request: m.headerModifiers.request ? policyOps(m.headerModifiers.request, utf8AsLatin1) : [], response: m.headerModifiers.response ? policyOps(m.headerModifiers.response, identity) : [] } }
@@ -1037,7 +1039,7 @@ function compileRoutes(
       { level: 'Rule', policies: rulePolicies },
       { level: 'ExtensionRef', policies: rs.filterPolicies.map((p) => p.attached) },
     ];
-    const fold = foldPolicies(levels, rule.timeoutMs !== undefined);
+    const fold = foldPolicies(levels, { ruleSetsTimeout: rule.timeoutMs !== undefined, ruleSetsRetry: rule.retry !== undefined });
     const gkey = nk(ls.gw.namespace, ls.gw.name);
     for (const id of fold.effective) outcome(id, 'won', gkey);
     for (const id of fold.overridden) outcome(id, 'lost', gkey);
@@ -1059,6 +1061,8 @@ function compileRoutes(
     const timeouts = invalid === undefined ? routeTimeouts(rule, fold.timeouts) : undefined;
     // Envoy's cors filter does nothing on a direct-response route (a redirect, kgateway's 500).
     const cors = invalid === undefined && rule.requestRedirect === undefined ? routeCors(rule, fold.cors) : undefined;
+    // Nor does the router retry one: the rule's own retry, else the policies'.
+    const retry = invalid === undefined && rule.requestRedirect === undefined ? routeRetry(rule, fold.retry) : undefined;
     for (const m of rule.matches) {
       const rateLimit = rl !== undefined ? gatewayRateLimit(rl, ls, buckets) : undefined;
       const route: CompiledRoute = {
@@ -1079,6 +1083,7 @@ function compileRoutes(
         ...(rateLimit !== undefined ? { rateLimit } : {}),
         ...(timeouts !== undefined ? { timeouts } : {}),
         ...(cors !== undefined ? { cors } : {}),
+        ...(retry !== undefined ? { retry } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };
       if (rl !== undefined && rl.level !== 'Gateway' && rl.spec.kind === 'bucket') perHostRateLimit.set(route, rl);
@@ -1123,6 +1128,15 @@ function routeTimeouts(rule: RuleModel, policies: PolicyTimeouts | undefined): R
   else if (policies?.requestOrigin !== undefined) origins.push(policies.requestOrigin);
   if (policies?.streamIdleOrigin !== undefined && !origins.includes(policies.streamIdleOrigin)) origins.push(policies.streamIdleOrigin);
   return { ...(requestMs !== undefined ? { requestMs } : {}), ...(idleMs !== undefined ? { idleMs } : {}), origins };
+}
+
+/**
+ * A route's retry policy: the HTTPRoute rule's own `retry` (kgateway's built-in policy, which
+ * overrides a TrafficPolicy's), else the most specific TrafficPolicy `retry`. Undefined: none.
+ */
+function routeRetry(rule: RuleModel, policy: FoldResult['retry']): RouteRetry | undefined {
+  if (rule.retry !== undefined) return compileRetry(rule.retry, 'HTTPRoute retry');
+  return policy !== undefined ? compileRetry(policy.spec, policy.origin) : undefined;
 }
 
 /**

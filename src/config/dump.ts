@@ -8,6 +8,7 @@ import { redactUrl } from '../jwks/remote-fetch.js';
 import { redactUserinfo } from '../util/host.js';
 import { countProblems } from './report.js';
 import { SENSITIVE_NAME } from './schema.js';
+import { retryOnString } from '../proxy/retry.js';
 
 /** Match values longer than this are cut in the dump (a header value may be 4,096 characters). */
 const MAX_VALUE_CHARS = 1024;
@@ -59,6 +60,19 @@ function routeDump(r: CompiledRoute): object {
             ...(r.timeouts.requestMs !== undefined ? { requestMs: r.timeouts.requestMs } : {}),
             ...(r.timeouts.idleMs !== undefined ? { streamIdleMs: r.timeouts.idleMs } : {}),
             from: [...r.timeouts.origins],
+          },
+        }
+      : {}),
+    // Envoy's route retry_policy, as kgateway writes it (max_interval unset: 10 × base).
+    ...(r.retry
+      ? {
+          retry: {
+            retryOn: retryOnString(r.retry.retryOn),
+            numRetries: r.retry.numRetries,
+            retriableStatusCodes: [...r.retry.statusCodes],
+            ...(r.retry.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: r.retry.perTryTimeoutMs } : {}),
+            backoff: { baseIntervalMs: r.retry.backoffBaseMs, maxIntervalMs: r.retry.backoffMaxMs },
+            from: r.retry.origin,
           },
         }
       : {}),

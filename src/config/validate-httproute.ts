@@ -12,6 +12,7 @@ import { any, durationMs, enumOf, int, list, obj, ParseCtx, SENSITIVE_NAME, str,
 import { gatewayHeaderFilter } from './validate-header-filter.js';
 import { corsFilter, corsSpec } from './validate-cors.js';
 import type { CorsSpec } from '../proxy/cors.js';
+import type { RetryOn, RetrySpec } from '../proxy/retry.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 import {
   checkBackendRef,
@@ -59,14 +60,32 @@ const rule = obj(
     backendRefs: any().optional(),
     // Gateway API HTTPRouteTimeouts (Duration: ^([0-9]{1,5}(h|m|s|ms)){1,4}$; 0s disables).
     timeouts: obj({ request: durationMs().optional(), backendRequest: durationMs().optional() }).optional(),
+    // Gateway API HTTPRouteRetry.
+    retry: obj({
+      // HTTPRouteRetryStatusCode: +kubebuilder:validation:Minimum:=400, Maximum:=599.
+      codes: list(int({ min: 400, max: 599 })).optional(),
+      // No CRD minimum; kgateway writes it to Envoy's num_retries, an unsigned integer.
+      attempts: int().check((n, path, cx) => {
+        if (n < 0) cx.error(path, `Invalid value: ${n}: attempts may not be negative (it is Envoy's num_retries, an unsigned count of retries; 0 means no retry)`);
+      }).optional(),
+      backoff: durationMs().optional(),
+    }).optional(),
   },
   {
     ignored: {
-      retry: 'retry is ignored: not supported by jwtgate yet',
       sessionPersistence: 'sessionPersistence is ignored: not supported by jwtgate yet',
     },
   },
 );
+
+/**
+ * The `retry_on` kgateway writes for an HTTPRoute rule's retry (its convertRetry), sorted: connection
+ * failures, resets, the gRPC codes Envoy treats as retriable, and the rule's `codes`.
+ */
+const HTTPROUTE_RETRY_ON: readonly RetryOn[] = ['cancelled', 'connect-failure', 'refused-stream', 'reset', 'retriable-headers', 'retriable-status-codes', 'unavailable'];
+
+/** Envoy's default retry backoff base interval (kgateway leaves it unset without `backoff`). */
+const DEFAULT_BACKOFF_MS = 25;
 
 const headerMatch = obj({
   type: enumOf(['Exact', 'RegularExpression'] as const).default('Exact'),
@@ -211,6 +230,12 @@ export interface RuleModel {
    * one: `backendRequest` if set (without `retry`), else `request`.
    */
   readonly timeoutMs?: number;
+  /**
+   * The rule's `retry` as kgateway writes Envoy's route retry policy: its fixed `retry_on`,
+   * `attempts` (1 when unset) retries, `codes`, `backoff` (25 ms when unset), and the rule's
+   * `timeouts.backendRequest` as the per-try timeout.
+   */
+  readonly retry?: RetrySpec;
   /** Set when the rule has an error: its routes answer 500 (kgateway RouteRuleReplaced). */
   readonly invalid?: string;
 }
@@ -448,16 +473,27 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
 
   // timeouts: the CRD's rule, then kgateway's translation (krtcollections applyTimeouts): the
   // route timeout is backendRequest when set (it is the more specific), request otherwise; with
-  // a retry policy (not applied by jwtgate, still read as kgateway reads it) it is request, and
-  // backendRequest becomes the per-try timeout.
+  // a retry policy it is request, and backendRequest becomes the per-try timeout.
   let timeoutMs: number | undefined;
   const t = r.timeouts;
+  const hasRetry = rr !== null && typeof rr === 'object' && (rr as Record<string, unknown>)['retry'] !== undefined && (rr as Record<string, unknown>)['retry'] !== null;
   if (t !== undefined) {
     if (t.request !== undefined && t.backendRequest !== undefined && t.request !== 0 && t.backendRequest > t.request) {
       cx.error(`${p}.timeouts`, 'Invalid value: backendRequest timeout cannot be longer than request timeout');
     }
-    const retry = rr !== null && typeof rr === 'object' && (rr as Record<string, unknown>)['retry'] !== undefined && (rr as Record<string, unknown>)['retry'] !== null;
-    timeoutMs = t.backendRequest !== undefined && !retry ? t.backendRequest : t.request;
+    timeoutMs = t.backendRequest !== undefined && !hasRetry ? t.backendRequest : t.request;
+  }
+  // retry: kgateway's convertRetry. A per-try timeout of 0 is none to Envoy (no per-try timer).
+  let retry: RetrySpec | undefined;
+  if (hasRetry && r.retry !== undefined && (r.retry.attempts ?? 0) >= 0) {
+    const perTry = t?.backendRequest;
+    retry = {
+      retryOn: HTTPROUTE_RETRY_ON,
+      numRetries: r.retry.attempts ?? 1,
+      statusCodes: r.retry.codes ?? [],
+      ...(perTry !== undefined && perTry > 0 ? { perTryTimeoutMs: perTry } : {}),
+      backoffBaseMs: r.retry.backoff ?? DEFAULT_BACKOFF_MS,
+    };
   }
 
   // backendRefs
@@ -510,6 +546,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     ...(cors !== undefined ? { cors } : {}),
     ...(responseHeaderModifier !== undefined ? { responseHeaderModifier } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(retry !== undefined ? { retry } : {}),
     ...(invalid !== undefined ? { invalid } : {}),
   };
 }

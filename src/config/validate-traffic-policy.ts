@@ -1,6 +1,6 @@
 // TrafficPolicy (gateway.kgateway.dev/v1alpha1): targets (targetRefs / targetSelectors),
 // `jwtAuth` (spec §2.1-2.2), `rbac` (§2.3, its expressions compiled by auth/rbac.ts),
-// `headerModifiers`, `rateLimit.local`, `timeouts` and `cors`. Other policy fields are recognised and reported as ignored; a
+// `headerModifiers`, `rateLimit.local`, `timeouts`, `retry` and `cors`. Other policy fields are recognised and reported as ignored; a
 // misspelt field gets a "did you mean". Reference resolution happens in compile.ts.
 
 import type { ConfigProblem } from '../errors.js';
@@ -12,6 +12,7 @@ import type { LocalRateLimitSpec } from '../routing/local-rate-limit.js';
 import { parseDuration } from './duration.js';
 import { corsPolicy, corsSpec } from './validate-cors.js';
 import type { CorsSpec } from '../proxy/cors.js';
+import { RETRY_ON, type RetryOn, type RetrySpec } from '../proxy/retry.js';
 import { kgatewayHeaderFilter } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
@@ -40,7 +41,6 @@ const REFUSED: Readonly<Record<string, string>> = {
 
 /** The other kgateway TrafficPolicy fields jwtgate does not implement (yet): warnings. */
 const NOT_SUPPORTED = [
-  'retry',
   'autoHostRewrite',
   'hashPolicies',
   'compression',
@@ -119,6 +119,25 @@ const rateLimit = obj(
 // kgateway's Timeouts (shared.Timeouts): the Envoy route's timeout and idle_timeout.
 const timeouts = obj({ request: durationMs().optional(), streamIdle: durationMs().optional() });
 
+// kgateway's Retry: Envoy's route retry policy (policy.BuildRetryPolicy). The CRD's rule that
+// retryOn or statusCodes is set is checked in validateTrafficPolicy, on the written fields.
+const retry = obj(
+  {
+    retryOn: list(enumOf(RETRY_ON), { min: 1 }).optional(),
+    attempts: int({ min: 0, max: INT32_MAX }).default(1),
+    perTryTimeout: durationMs({ minMs: 1 }).optional(),
+    statusCodes: list(int({ min: 400, max: 599 }), { min: 1 }).optional(),
+    backoffBaseInterval: durationMs({ minMs: 1 }).default(25),
+  },
+  {
+    // Fields of newer kgateway builds.
+    ignored: {
+      retryHostPredicates: 'retry.retryHostPredicates ignored: not applied by this jwtgate version (a retry may go to a backend host an earlier attempt of the request already tried)',
+      rateLimitedBackOff: "retry.rateLimitedBackOff ignored: not applied by this jwtgate version (the backoff between retries is the exponential one from backoffBaseInterval; the upstream's rate-limit reset headers are not read)",
+    },
+  },
+);
+
 const spec = obj(
   {
     targetRefs: list(policyTargetRef, { min: 1, max: 16 }).optional(),
@@ -128,6 +147,7 @@ const spec = obj(
     headerModifiers: headerModifiers.optional(),
     rateLimit: rateLimit.optional(),
     timeouts: timeouts.optional(),
+    retry: retry.optional(),
     cors: corsPolicy.optional(),
   },
   {
@@ -173,6 +193,8 @@ export interface TrafficPolicyModel {
   readonly cors?: CorsSpec | 'disabled';
   /** `timeouts`, when set: the route timeout and the stream idle timeout in ms (0 = none). */
   readonly timeouts?: { readonly requestMs?: number; readonly streamIdleMs?: number };
+  /** `retry`, when set and valid: the Envoy route retry policy kgateway builds from it. */
+  readonly retry?: RetrySpec;
   readonly valid: boolean;
   readonly error?: string;
 }
@@ -254,12 +276,12 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   const readsClaims = Array.isArray(sources) && sources.some((e) => typeof e === 'string' && CLAIMS_READ.test(e));
   const rbacModel = s?.rbac !== undefined && exprs !== undefined ? { action: s.rbac.action, expressions: exprs, readsClaims } : undefined;
   const localRateLimit = localRateLimitModel(s?.rateLimit?.local, raw.object['spec'], cx);
-  // The CRD's rule on the pair: a retry's perTryTimeout must be under the request timeout
-  // (retry itself is not applied by jwtgate; the API server would refuse the policy).
+  // The CRD's rule on the pair: a retry's perTryTimeout must be under the request timeout.
   const perTry = isObject(rawSpec) && isObject(rawSpec['retry']) ? parseDuration(rawSpec['retry']['perTryTimeout']) : undefined;
   if (perTry?.ok && s?.timeouts?.request !== undefined && perTry.ms >= s.timeouts.request) {
     cx.error('spec.retry.perTryTimeout', 'Invalid value: retry.perTryTimeout must be less than timeouts.request');
   }
+  const retryModel = retrySpec(s?.retry, rawSpec, cx);
   const tm = s?.timeouts;
   const c = s?.cors;
   if (c?.disable !== undefined) {
@@ -277,8 +299,37 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     ...(s?.headerModifiers !== undefined ? { headerModifiers: s.headerModifiers } : {}),
     ...(localRateLimit !== undefined ? { localRateLimit } : {}),
     ...(corsModel !== undefined ? { cors: corsModel } : {}),
+    ...(retryModel !== undefined ? { retry: retryModel } : {}),
     ...(tm !== undefined ? { timeouts: { ...(tm.request !== undefined ? { requestMs: tm.request } : {}), ...(tm.streamIdle !== undefined ? { streamIdleMs: tm.streamIdle } : {}) } } : {}),
     valid: cx.errors === 0,
+  };
+}
+
+/**
+ * `retry` as kgateway's BuildRetryPolicy writes Envoy's route retry policy: `retry_on` the given
+ * conditions, plus `retriable-status-codes` with statusCodes (sorted, without repeats),
+ * `num_retries` attempts, the status codes, the per-try timeout and the backoff base interval.
+ * The CRD's rule on the type: retryOn or statusCodes is set.
+ */
+function retrySpec(r: Infer<typeof retry> | undefined, rawSpec: unknown, cx: ParseCtx): RetrySpec | undefined {
+  const raw = isObject(rawSpec) && isObject(rawSpec['retry']) ? rawSpec['retry'] : undefined;
+  if (raw === undefined) return undefined;
+  const set = (k: string): boolean => raw[k] !== undefined && raw[k] !== null;
+  if (!set('retryOn') && !set('statusCodes')) {
+    cx.error('spec.retry', 'Invalid value: retryOn or statusCodes must be set');
+    return undefined;
+  }
+  // A field that failed its schema (reported with its path) leaves the policy invalid.
+  if (r === undefined || typeof r.attempts !== 'number' || typeof r.backoffBaseInterval !== 'number') return undefined;
+  const statusCodes = r.statusCodes ?? [];
+  const on: RetryOn[] = [...(r.retryOn ?? [])];
+  if (statusCodes.length > 0) on.push('retriable-status-codes');
+  return {
+    retryOn: [...new Set(on)].sort(),
+    numRetries: r.attempts,
+    statusCodes,
+    ...(r.perTryTimeout !== undefined ? { perTryTimeoutMs: r.perTryTimeout } : {}),
+    backoffBaseMs: r.backoffBaseInterval,
   };
 }
 

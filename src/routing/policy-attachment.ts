@@ -10,13 +10,16 @@
 // the most specific level's replaces the others. `headerModifiers` too: Envoy's header_mutation
 // filter applies the per-route config of every level that has one, the most specific first.
 // `rateLimit.local` is Envoy's local_ratelimit filter: the most specific level's config is the one
-// Envoy consults (route, then virtual host, then route configuration).
+// Envoy consults (route, then virtual host, then route configuration). `retry` is the Envoy
+// route's (or virtual host's) retry policy: the most specific level's applies whole, and an
+// HTTPRoute rule's own `retry` beats every TrafficPolicy's on its route.
 
 import type { CompiledExpression, RbacPolicy } from '../auth/rbac.js';
 import type { JwtExtension, RouteAuth } from '../config/snapshot.js';
 import type { HeaderOp } from '../proxy/header-mutation.js';
 import type { LocalRateLimitSpec } from './local-rate-limit.js';
 import type { CorsSpec } from '../proxy/cors.js';
+import type { RetrySpec } from '../proxy/retry.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
@@ -38,6 +41,8 @@ export interface AttachedPolicy {
   readonly timeouts?: { readonly requestMs?: number; readonly streamIdleMs?: number };
   /** `cors`: a CorsPolicy, or `disabled`. */
   readonly cors?: CorsSpec | 'disabled';
+  /** `retry`: the Envoy retry policy kgateway builds from it. */
+  readonly retry?: RetrySpec;
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
 }
@@ -84,6 +89,8 @@ export interface FoldResult {
   readonly headers?: PolicyHeaders;
   readonly rateLimit?: PolicyRateLimit;
   readonly timeouts?: PolicyTimeouts;
+  /** The TrafficPolicy `retry` that applies (none when the HTTPRoute rule has its own), and where it comes from (`id@Level`). */
+  readonly retry?: { readonly spec: RetrySpec; readonly origin: string };
   /** Policy ids whose jwtAuth or rbac is effective on this route. */
   readonly effective: readonly string[];
   /** Policy ids with jwtAuth or rbac that lost it (to an older policy in the level, or a more specific level) and have nothing effective. */
@@ -112,7 +119,7 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
 }
 
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
-function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
+function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
   const winners = new Map<PolicyLevel, AttachedPolicy>();
   for (const l of levels) {
     const candidates = l.policies.filter((p) => p[field] !== undefined && p.invalid === undefined);
@@ -136,7 +143,7 @@ function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac
  * overridden), then the listener's (virtual host) and the Gateway's (route configuration) winners,
  * which stay attached to their level even where a more specific config replaces them.
  */
-function layered(levels: readonly LevelPolicies[], field: 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors', overridden: Set<string>): { level: PolicyLevel; p: AttachedPolicy }[] {
+function layered(levels: readonly LevelPolicies[], field: 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry', overridden: Set<string>): { level: PolicyLevel; p: AttachedPolicy }[] {
   const winners = levelWinners(levels, field, overridden);
   const out: { level: PolicyLevel; p: AttachedPolicy }[] = [];
   let routeSide = false;
@@ -234,12 +241,41 @@ function foldTimeouts(levels: readonly LevelPolicies[], overridden: Set<string>,
   return attached.length === 0 ? undefined : { timeouts: out, attached };
 }
 
-/** `ruleSetsTimeout`: the HTTPRoute rule has its own `timeouts`, which win the route timeout. */
-export function foldPolicies(levels: readonly LevelPolicies[], ruleSetsTimeout = false): FoldResult {
+/**
+ * `retry`: the Envoy route's retry policy, or the virtual host's, whole (levels do not merge): the
+ * route side's winner, else the listener's, else the Gateway's. The HTTPRoute rule's own `retry`
+ * (kgateway's built-in policy) beats every TrafficPolicy's on the route: the route side's are then
+ * overridden; a listener's or Gateway's stays attached to its virtual host or route configuration.
+ */
+function foldRetry(levels: readonly LevelPolicies[], overridden: Set<string>, ruleSetsRetry: boolean): { retry?: { spec: RetrySpec; origin: string }; attached: string[] } | undefined {
+  const layers = layered(levels, 'retry', overridden);
+  if (layers.length === 0) return undefined;
+  if (ruleSetsRetry) {
+    const attached: string[] = [];
+    for (const { level, p } of layers) {
+      if (level === 'Listener' || level === 'Gateway') attached.push(p.id);
+      else overridden.add(p.id);
+    }
+    return { attached };
+  }
+  const { level, p } = layers[0]!;
+  return { retry: { spec: p.retry!, origin: `${p.id}@${level}` }, attached: layers.map((l) => l.p.id) };
+}
+
+/** What the HTTPRoute rule sets itself, which wins over the TrafficPolicies' fields of the same name. */
+export interface RuleOwn {
+  /** The rule has its own `timeouts`, which win the route timeout. */
+  readonly ruleSetsTimeout?: boolean;
+  /** The rule has its own `retry`, which wins over every TrafficPolicy `retry`. */
+  readonly ruleSetsRetry?: boolean;
+}
+
+export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}): FoldResult {
   const overridden = new Set<string>();
   const headers = foldHeaders(levels, overridden);
   const rateLimit = foldRateLimit(levels, overridden);
-  const timeouts = foldTimeouts(levels, overridden, ruleSetsTimeout);
+  const timeouts = foldTimeouts(levels, overridden, own.ruleSetsTimeout ?? false);
+  const retry = foldRetry(levels, overridden, own.ruleSetsRetry ?? false);
   // cors: Envoy's cors filter reads every level's per-filter config (field by field); each winner stays attached.
   const corsLayers = layered(levels, 'cors', overridden);
   const cors: PolicyCors = corsLayers.map(({ level, p }) => ({ spec: p.cors!, from: `${p.id}@${level}`, routeSide: level !== 'Listener' && level !== 'Gateway' }));
@@ -247,6 +283,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], ruleSetsTimeout =
     ...(headers ? { headers: headers.headers } : {}),
     ...(rateLimit ? { rateLimit: rateLimit.rateLimit } : {}),
     ...(timeouts ? { timeouts: timeouts.timeouts } : {}),
+    ...(retry?.retry ? { retry: retry.retry } : {}),
     ...(cors.length > 0 ? { cors } : {}),
   };
   const rbac = foldRbac(levels, overridden);
@@ -265,7 +302,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], ruleSetsTimeout =
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...corsLayers.map((l) => l.p.id)])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...corsLayers.map((l) => l.p.id)])];
   for (const id of effectiveIds) overridden.delete(id);
   const withRbac = rbac ? { rbac: rbac.rbac } : {};
   if (effective.length === 0) return { auth: rbac ? { ...NO_AUTH, ...withRbac } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };

@@ -205,6 +205,24 @@ const cases: Case[] = [
   { name: 'TrafficPolicy timeouts.request: not a duration', docs: [jwtExt(), gateway(), gwPolicy({ timeouts: { request: 10 } })], resource: P, path: 'spec.timeouts.request', message: 'must be a duration string' },
   { name: 'TrafficPolicy timeouts.streamIdle: not a duration', docs: [jwtExt(), gateway(), gwPolicy({ timeouts: { streamIdle: '1d' } })], resource: P, path: 'spec.timeouts.streamIdle', message: 'invalid duration "1d"' },
   { name: 'TrafficPolicy retry.perTryTimeout not under timeouts.request (the CRD\'s rule)', docs: [jwtExt(), gateway(), gwPolicy({ timeouts: { request: '1s' }, retry: { attempts: 2, retryOn: ['5xx'], perTryTimeout: '1s' } })], resource: P, path: 'spec.retry.perTryTimeout', message: 'retry.perTryTimeout must be less than timeouts.request' },
+  // Retries: HTTPRoute rule retry (Gateway API HTTPRouteRetry), TrafficPolicy retry (kgateway Retry).
+  { name: 'HTTPRoute rule retry.attempts negative (Envoy\'s num_retries is unsigned)', docs: [gateway(), rule({ retry: { attempts: -1 } })], resource: R, path: 'spec.rules[0].retry.attempts', message: 'Invalid value: -1: attempts may not be negative' },
+  { name: 'HTTPRoute rule retry.codes: 399 (the CRD\'s minimum is 400)', docs: [gateway(), rule({ retry: { codes: [399] } })], resource: R, path: 'spec.rules[0].retry.codes[0]', message: 'Invalid value: 399: must be greater than or equal to 400' },
+  { name: 'HTTPRoute rule retry.codes: 600 (the CRD\'s maximum is 599)', docs: [gateway(), rule({ retry: { codes: [503, 600] } })], resource: R, path: 'spec.rules[0].retry.codes[1]', message: 'Invalid value: 600: must be less than or equal to 599' },
+  { name: 'HTTPRoute rule retry.backoff: not a Gateway API duration', docs: [gateway(), rule({ retry: { backoff: '1.5s' } })], resource: R, path: 'spec.rules[0].retry.backoff', message: 'invalid duration "1.5s"' },
+  { name: 'HTTPRoute rule retry: a misspelt field', docs: [gateway(), rule({ retry: { attempt: 2 } })], resource: R, path: 'spec.rules[0].retry.attempt', message: 'did you mean "attempts"?' },
+  { name: 'HTTPRoute rule sessionPersistence is still a warning (not applied)', docs: [gateway(), rule({ sessionPersistence: { sessionName: 's' } })], resource: R, path: 'spec.rules[0].sessionPersistence', message: 'sessionPersistence is ignored', severity: 'warning' },
+  { name: 'TrafficPolicy retry with neither retryOn nor statusCodes (the CRD\'s rule)', docs: [jwtExt(), gateway(), gwPolicy({ retry: { attempts: 2 } })], resource: P, path: 'spec.retry', message: 'Invalid value: retryOn or statusCodes must be set' },
+  { name: 'TrafficPolicy retry.retryOn: a condition outside the enum', docs: [jwtExt(), gateway(), gwPolicy({ retry: { retryOn: ['5xx', 'gateway-errors'] } })], resource: P, path: 'spec.retry.retryOn[1]', message: 'Unsupported value: "gateway-errors"' },
+  { name: 'TrafficPolicy retry.retryOn: an empty list', docs: [jwtExt(), gateway(), gwPolicy({ retry: { retryOn: [] } })], resource: P, path: 'spec.retry.retryOn', message: 'must have at least 1 item' },
+  { name: 'TrafficPolicy retry.attempts -1', docs: [jwtExt(), gateway(), gwPolicy({ retry: { retryOn: ['5xx'], attempts: -1 } })], resource: P, path: 'spec.retry.attempts', message: 'Invalid value: -1: must be greater than or equal to 0' },
+  { name: 'TrafficPolicy retry.perTryTimeout 0s (at least 1ms)', docs: [jwtExt(), gateway(), gwPolicy({ retry: { retryOn: ['5xx'], perTryTimeout: '0s' } })], resource: P, path: 'spec.retry.perTryTimeout', message: 'must be at least 1ms' },
+  { name: 'TrafficPolicy retry.backoffBaseInterval 0s (at least 1ms)', docs: [jwtExt(), gateway(), gwPolicy({ retry: { retryOn: ['5xx'], backoffBaseInterval: '0s' } })], resource: P, path: 'spec.retry.backoffBaseInterval', message: 'must be at least 1ms' },
+  { name: 'TrafficPolicy retry.statusCodes: an empty list', docs: [jwtExt(), gateway(), gwPolicy({ retry: { retryOn: ['5xx'], statusCodes: [] } })], resource: P, path: 'spec.retry.statusCodes', message: 'must have at least 1 item' },
+  { name: 'TrafficPolicy retry.statusCodes: 600', docs: [jwtExt(), gateway(), gwPolicy({ retry: { statusCodes: [600] } })], resource: P, path: 'spec.retry.statusCodes[0]', message: 'must be less than or equal to 599' },
+  { name: 'TrafficPolicy retry.retryHostPredicates (a newer kgateway field): a warning saying what is not applied', docs: [jwtExt(), gateway(), gwPolicy({ retry: { retryOn: ['5xx'], retryHostPredicates: [{ previousHosts: {} }] } })], resource: P, path: 'spec.retry.retryHostPredicates', message: 'retry.retryHostPredicates ignored: not applied by this jwtgate version', severity: 'warning' },
+  { name: 'TrafficPolicy retry.rateLimitedBackOff (a newer kgateway field): a warning saying what is not applied', docs: [jwtExt(), gateway(), gwPolicy({ retry: { retryOn: ['envoy-ratelimited'], rateLimitedBackOff: { resetHeaders: [{ name: 'retry-after' }] } } })], resource: P, path: 'spec.retry.rateLimitedBackOff', message: 'retry.rateLimitedBackOff ignored: not applied by this jwtgate version', severity: 'warning' },
+  { name: 'TrafficPolicy hashPolicies is still a warning (not applied)', docs: [jwtExt(), gateway(), gwPolicy({ hashPolicies: [{ header: { name: 'x-user' } }] })], resource: P, path: 'spec.hashPolicies', message: 'hashPolicies ignored: not supported yet', severity: 'warning' },
   // TrafficPolicy rateLimit (kgateway RateLimit; local is applied, global warned about).
   { name: 'rateLimit.local: fillInterval is required', docs: [jwtExt(), gateway(), gwPolicy({ rateLimit: { local: { tokenBucket: { maxTokens: 1 } } } })], resource: P, path: 'spec.rateLimit.local.tokenBucket.fillInterval', message: 'Required value' },
   { name: 'rateLimit.local: maxTokens is required', docs: [jwtExt(), gateway(), gwPolicy({ rateLimit: { local: { tokenBucket: { fillInterval: '1s' } } } })], resource: P, path: 'spec.rateLimit.local.tokenBucket.maxTokens', message: 'Required value' },
@@ -475,6 +493,25 @@ test('item and length limits (Gateway API and kgateway CRDs): at the limit nothi
   const weight = (w: number) => compile([gateway(), rule({ backendRefs: [{ name: 'app', port: 80, weight: w }] })]).filter((p) => p.resource === R && p.path === 'spec.rules[0].backendRefs[0].weight');
   assert.deepEqual(weight(1_000_000), []);
   assert.ok(weight(1_000_001).some((p) => p.severity === 'error' && p.message.includes('must be less than or equal to 1000000')));
+});
+
+test('retry is applied, not ignored: a valid HTTPRoute rule retry and TrafficPolicy retry give no problem at all', () => {
+  const problems = compile([
+    jwtExt(),
+    gateway(),
+    rule({ retry: { attempts: 3, codes: [503], backoff: '100ms' }, timeouts: { request: '10s', backendRequest: '2s' } }),
+    route({ rules: [{ name: 'empty', backendRefs: [{ name: 'app', port: 80 }], retry: {} }] }, 'other'),
+    gwPolicy({ timeouts: { request: '10s' }, retry: { retryOn: ['5xx', 'reset'], attempts: 0, perTryTimeout: '2s', statusCodes: [404], backoffBaseInterval: '1s' } }),
+  ]);
+  assert.deepEqual(problems.filter((p) => /retry/i.test(`${p.path} ${p.message}`)).map((p) => `${p.severity} ${p.resource} ${p.path}: ${p.message}`), []);
+  assert.deepEqual(problems.filter((p) => p.severity === 'error').map((p) => `${p.resource} ${p.path}: ${p.message}`), []);
+});
+
+test('an invalid TrafficPolicy retry makes the policy invalid: its routes answer 500', () => {
+  const s = compileText([jwtExt(), gateway(), rule({}), gwPolicy({ retry: { attempts: 2 } })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }, 'case.yaml');
+  const r = selectRoute(s.ports.get(8080)!, { method: 'GET', path: '/', query: '', host: 'h', authority: 'h', headers: [], remoteAddress: '', scheme: 'http' });
+  assert.match(r?.route.invalid ?? '', /TrafficPolicy\/default\/pol is invalid: spec\.retry: Invalid value: retryOn or statusCodes must be set/);
+  assert.equal(r?.route.retry, undefined);
 });
 
 test("claimsToHeaders overwrite: false (kgateway's default: the header is not stripped beyond the routes the check runs on, as jwtgate does) is accepted", () => {

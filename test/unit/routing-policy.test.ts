@@ -10,7 +10,9 @@ import { compileText } from '../../src/config/build.js';
 import type { RouteAuth, Snapshot } from '../../src/config/snapshot.js';
 import type { GatewayRequest } from '../../src/http/exchange.js';
 import { selectRoute } from '../../src/routing/match.js';
-import { foldPolicies, type AttachedPolicy } from '../../src/routing/policy-attachment.js';
+import { foldPolicies, type AttachedPolicy, type LevelPolicies } from '../../src/routing/policy-attachment.js';
+import type { RetrySpec } from '../../src/proxy/retry.js';
+import { configDumpText } from '../../src/config/dump.js';
 
 type Doc = Record<string, unknown>;
 const GWAPI = 'gateway.networking.k8s.io/v1';
@@ -559,7 +561,7 @@ test('timeouts: an HTTPRoute rule\'s own win the route timeout; the route side\'
   const s3 = build([gateway, route, pol('whole', { ...onRoute(), timeouts: { request: '3s' } }), pol('pub', { ...onRoute('public'), timeouts: { request: '1s' } }), pol('priv', { ...onRoute('private'), timeouts: { streamIdle: '1s' } })]);
   assert.equal(attached(s3, 'whole'), 'False/Overridden');
   assert.deepEqual(routeOf(s3, '/private').timeouts, { idleMs: 1000, origins: ['TrafficPolicy/default/priv@Rule'] });
-  // A rule with retry (not applied, read as kgateway reads it): the route timeout is request, not backendRequest.
+  // A rule with retry: the route timeout is request, not backendRequest (which becomes the per-try timeout).
   const withRetry = structuredClone(route) as { spec: { rules: Doc[] } };
   withRetry.spec.rules[0]!['timeouts'] = { request: '9s', backendRequest: '2s' };
   withRetry.spec.rules[0]!['retry'] = { attempts: 2 };
@@ -569,4 +571,117 @@ test('timeouts: an HTTPRoute rule\'s own win the route timeout; the route side\'
   assert.equal(routeOf(s4, '/private').timeouts?.requestMs, 2000);
   // No timeouts anywhere: none on the route (the gateway's --upstream-timeout-ms applies).
   assert.equal(routeOf(build([gateway, route]), '/public').timeouts, undefined);
+});
+
+const retryOf = (attempts: number): RetrySpec => ({ retryOn: ['5xx'], numRetries: attempts, statusCodes: [], backoffBaseMs: 25 });
+const retryPolicy = (name: string, attempts: number, createdMs = 1): AttachedPolicy => ({ id: `TrafficPolicy/default/${name}`, namespace: 'default', name, createdMs, weight: 0, retry: retryOf(attempts) });
+
+test('foldPolicies retry: the most specific level applies whole (route side, then listener, then Gateway); the HTTPRoute rule\'s own retry beats every route-side policy, which is Overridden, while the listener\'s and Gateway\'s stay attached', () => {
+  const gw = retryPolicy('gw', 1);
+  const listener = retryPolicy('listener', 2);
+  const whole = retryPolicy('whole', 3);
+  const ruleLevel = retryPolicy('rule', 4);
+  const levels = (...ls: [LevelPolicies['level'], AttachedPolicy[]][]): LevelPolicies[] => ls.map(([level, policies]) => ({ level, policies }));
+  // Listener beats Gateway.
+  const a = foldPolicies(levels(['Gateway', [gw]], ['Listener', [listener]]));
+  assert.deepEqual(a.retry, { spec: retryOf(2), origin: 'TrafficPolicy/default/listener@Listener' });
+  assert.deepEqual([...a.effective].sort(), ['TrafficPolicy/default/gw', 'TrafficPolicy/default/listener']);
+  // Route side beats listener; the more specific route level beats the whole route, which is Overridden; the listener stays attached.
+  const b = foldPolicies(levels(['Gateway', [gw]], ['Listener', [listener]], ['HTTPRoute', [whole]], ['Rule', [ruleLevel]]));
+  assert.deepEqual(b.retry, { spec: retryOf(4), origin: 'TrafficPolicy/default/rule@Rule' });
+  assert.deepEqual(b.overridden, ['TrafficPolicy/default/whole']);
+  assert.ok(b.effective.includes('TrafficPolicy/default/listener') && b.effective.includes('TrafficPolicy/default/gw'));
+  // The rule's own retry: no policy retry on the route; the route-side policies are Overridden, the listener and Gateway ones attached.
+  const c = foldPolicies(levels(['Gateway', [gw]], ['Listener', [listener]], ['HTTPRoute', [whole]], ['Rule', [ruleLevel]]), { ruleSetsRetry: true });
+  assert.equal(c.retry, undefined);
+  assert.deepEqual([...c.overridden].sort(), ['TrafficPolicy/default/rule', 'TrafficPolicy/default/whole']);
+  assert.deepEqual([...c.effective].sort(), ['TrafficPolicy/default/gw', 'TrafficPolicy/default/listener']);
+  // Within a level the oldest wins; levels do not merge (the winner's fields alone).
+  const d = foldPolicies(levels(['HTTPRoute', [retryPolicy('newer', 5, 9), retryPolicy('older', 6, 2)]]));
+  assert.equal(d.retry?.origin, 'TrafficPolicy/default/older@HTTPRoute');
+  assert.deepEqual(d.overridden, ['TrafficPolicy/default/newer']);
+  // The rule's own timeouts do not take the retry from a policy.
+  assert.equal(foldPolicies(levels(['HTTPRoute', [whole]]), { ruleSetsTimeout: true }).retry?.origin, 'TrafficPolicy/default/whole@HTTPRoute');
+});
+
+test('retry from the manifests: an HTTPRoute rule\'s retry (with its timeouts) and a TrafficPolicy\'s, as kgateway writes Envoy\'s route retry policy; statuses; none on a redirect or an invalid rule; /config_dump shows it', () => {
+  const r = structuredClone(route) as { spec: { rules: Doc[] } };
+  r.spec.rules[0]!['retry'] = { attempts: 3, codes: [503], backoff: '100ms' };
+  r.spec.rules[0]!['timeouts'] = { request: '10s', backendRequest: '2s' };
+  const s = build([
+    gateway,
+    r as Doc,
+    pol('gw', { ...onGateway(), retry: { retryOn: ['gateway-error'], attempts: 5 } }),
+    pol('listener', { ...onGateway('http'), retry: { retryOn: ['reset'] } }),
+    pol('whole-route', { ...onRoute(), retry: { retryOn: ['5xx'], statusCodes: [404] } }),
+  ]);
+  const pub = routeOf(s, '/public');
+  const { flags: _f, ...ruleRetry } = pub.retry!;
+  assert.deepEqual(ruleRetry, {
+    retryOn: ['cancelled', 'connect-failure', 'refused-stream', 'reset', 'retriable-headers', 'retriable-status-codes', 'unavailable'],
+    numRetries: 3,
+    statusCodes: [503],
+    perTryTimeoutMs: 2000,
+    backoffBaseMs: 100,
+    backoffMaxMs: 1000,
+    origin: 'HTTPRoute retry',
+  });
+  assert.equal(pub.timeouts?.requestMs, 10000);
+  const priv = routeOf(s, '/private');
+  const { flags: _g, ...policyRetry } = priv.retry!;
+  assert.deepEqual(policyRetry, { retryOn: ['5xx', 'retriable-status-codes'], numRetries: 1, statusCodes: [404], backoffBaseMs: 25, backoffMaxMs: 250, origin: 'TrafficPolicy/default/whole-route@HTTPRoute' });
+  // whole-route wins on the private rule (Attached there); the listener's and the Gateway's stay attached.
+  assert.equal(attached(s, 'whole-route'), 'True/Attached');
+  assert.equal(attached(s, 'listener'), 'True/Attached');
+  assert.equal(attached(s, 'gw'), 'True/Attached');
+  // The other listener: no listener policy there, the route's still wins.
+  assert.equal(routeOf(s, '/private', 9090).retry?.origin, 'TrafficPolicy/default/whole-route@HTTPRoute');
+  // Without the route's policy: the listener's, else the Gateway's.
+  const s2 = build([gateway, route, pol('gw', { ...onGateway(), retry: { retryOn: ['gateway-error'], attempts: 5 } }), pol('listener', { ...onGateway('http'), retry: { retryOn: ['reset'] } })]);
+  assert.equal(routeOf(s2, '/public').retry?.origin, 'TrafficPolicy/default/listener@Listener');
+  assert.deepEqual(routeOf(s2, '/public').retry?.retryOn, ['reset']);
+  assert.equal(routeOf(s2, '/public', 9090).retry?.origin, 'TrafficPolicy/default/gw@Gateway');
+  assert.equal(routeOf(s2, '/public', 9090).retry?.numRetries, 5);
+  // A policy on the rule that has its own retry: Overridden (kgateway: the built-in HTTPRoute retry wins).
+  const s3 = build([gateway, r as Doc, pol('pub', { ...onRoute('public'), retry: { retryOn: ['5xx'] } })]);
+  assert.equal(routeOf(s3, '/public').retry?.origin, 'HTTPRoute retry');
+  assert.equal(attached(s3, 'pub'), 'False/Overridden');
+  // retry: {} is one retry, no codes, 25 ms; attempts 0 stays 0; a backendRequest of 0s is no per-try timeout.
+  const r4 = structuredClone(route) as { spec: { rules: Doc[] } };
+  r4.spec.rules[0]!['retry'] = {};
+  r4.spec.rules[1]!['retry'] = { attempts: 0 };
+  r4.spec.rules[1]!['timeouts'] = { backendRequest: '0s' };
+  const s4 = build([gateway, r4 as Doc]);
+  assert.deepEqual([routeOf(s4, '/public').retry?.numRetries, routeOf(s4, '/public').retry?.statusCodes, routeOf(s4, '/public').retry?.backoffBaseMs, routeOf(s4, '/public').retry?.perTryTimeoutMs], [1, [], 25, undefined]);
+  assert.equal(routeOf(s4, '/private').retry?.numRetries, 0);
+  assert.equal('perTryTimeoutMs' in routeOf(s4, '/private').retry!, false);
+  // A redirect rule answers itself: no retry; nor does a rule kgateway replaced with a 500.
+  const r5 = structuredClone(route) as { spec: { rules: Doc[] } };
+  r5.spec.rules[0]!['filters'] = [{ type: 'RequestRedirect', requestRedirect: { hostname: 'x.example.com' } }];
+  r5.spec.rules[0]!['retry'] = { attempts: 2 };
+  r5.spec.rules[1]!['retry'] = { attempts: 2 };
+  r5.spec.rules[1]!['filters'] = [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'app', port: 80 } } }];
+  const s5 = compileText([gateway, r5 as Doc, pol('gw', { ...onGateway(), retry: { retryOn: ['5xx'] } })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }, 'pol.yaml');
+  assert.ok(routeOf(s5, '/public').redirect);
+  assert.equal(routeOf(s5, '/public').retry, undefined);
+  assert.ok(routeOf(s5, '/private').invalid);
+  assert.equal(routeOf(s5, '/private').retry, undefined);
+  // /config_dump: retry_on as Envoy's string, the backoff with its 10 x base maximum, and where it comes from.
+  const dump = JSON.parse(configDumpText(s)) as { listeners: { port: number; routeDefs: Record<string, { match: { path: { value: string } }; retry?: unknown }> }[] };
+  const defs = Object.values(dump.listeners.find((l) => l.port === 8080)!.routeDefs);
+  assert.deepEqual(defs.find((d) => d.match.path.value === '/public')?.retry, {
+    retryOn: 'cancelled,connect-failure,refused-stream,reset,retriable-headers,retriable-status-codes,unavailable',
+    numRetries: 3,
+    retriableStatusCodes: [503],
+    perTryTimeoutMs: 2000,
+    backoff: { baseIntervalMs: 100, maxIntervalMs: 1000 },
+    from: 'HTTPRoute retry',
+  });
+  assert.deepEqual(defs.find((d) => d.match.path.value === '/private')?.retry, {
+    retryOn: '5xx,retriable-status-codes',
+    numRetries: 1,
+    retriableStatusCodes: [404],
+    backoff: { baseIntervalMs: 25, maxIntervalMs: 250 },
+    from: 'TrafficPolicy/default/whole-route@HTTPRoute',
+  });
 });
