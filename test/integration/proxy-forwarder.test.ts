@@ -586,7 +586,7 @@ test('the outcome serializes to its fields only', async () => {
     let json = '';
     fwd.forward(gatewayRequest({ path: '/get', headers: ['host', 'h', 'authorization', 'Bearer secret-token'] }), target(echo.port), fx, (o) => (json = JSON.stringify(o)));
     await fx.finished();
-    assert.deepEqual(Object.keys(JSON.parse(json) as object).sort(), ['clientAborted', 'endpoint', 'requestBodyBytes', 'responseBodyBytes', 'responseStarted', 'startedAt', 'status', 'upstreamError'], '`code` is undefined on success');
+    assert.deepEqual(Object.keys(JSON.parse(json) as object).sort(), ['attempts', 'clientAborted', 'endpoint', 'requestBodyBytes', 'responseBodyBytes', 'responseStarted', 'startedAt', 'status', 'upstreamError'], '`code` is undefined on success');
     assert.ok(!json.includes('secret-token'));
   } finally {
     await fwd.close();

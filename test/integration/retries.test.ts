@@ -12,11 +12,22 @@ import type { AddressInfo } from 'node:net';
 import { portSharingGateway, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
+import { createLogger } from '../../src/observability/log.js';
 
 let h: Harness;
 let up: http.Server;
 let upPort: number;
 let dead: number;
+const logLines: string[] = [];
+/** The access-log line of the request to `path`, once written. */
+async function logged(path: string): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 100; i++) {
+    const e = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((x) => x['msg'] === 'request' && x['path'] === path);
+    if (e) return e;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`no access-log line for ${path}`);
+}
 /** Requests the upstream received, by path, with their bodies. */
 const received: { path: string; body: string }[] = [];
 const seen = (path: string) => received.filter((r) => r.path === path).length;
@@ -82,6 +93,7 @@ before(async () => {
   await new Promise<void>((r) => s.close(() => r()));
   const routeRef = (name: string) => `{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: ${name} }`;
   h = await startHarness({
+    gateway: { accessLog: true, logger: createLogger('info', (l) => logLines.push(l)) },
     manifests: [
       backend('scripted', [upPort]) +
         backend('pair', [dead, upPort]) +
@@ -116,6 +128,9 @@ test("an HTTPRoute rule's retry: a 503 in its codes is retried and the client ge
   assert.equal(r.body, '200 for /flaky/rule (2)');
   assert.equal(seen('/flaky/rule'), 2);
   assert.equal(retries('retry') - before0, 1);
+  const line = await logged('/flaky/rule');
+  assert.equal(line['attempts'], 2);
+  assert.equal(line['endpoint'], `127.0.0.1:${upPort}`);
   // Codes it does not name are not: kgateway's retry_on for the rule has no 5xx.
   const s = await get('rule.example.com', '/always/500');
   assert.equal(s.status, 500);
@@ -127,6 +142,7 @@ test('a route without a retry policy is not retried', async () => {
   assert.equal(r.status, 503);
   assert.equal(r.body, '503 for /flaky/plain (1)');
   assert.equal(seen('/flaky/plain'), 1);
+  assert.equal((await logged('/flaky/plain'))['attempts'], undefined);
 });
 
 test("a TrafficPolicy's retry: 5xx retried once, then the last answer goes to the client", async () => {
