@@ -508,6 +508,8 @@ class RetryRun {
   private left: number;
   private interval: number;
   private timer: NodeJS.Timeout | null = null;
+  /** The backoff's timer is the route timeout's: it ends the request. */
+  private expires = false;
   /** A place among the backend's retries in progress is held (until the next decision or the end). */
   private held = false;
   /** performance.now() by which every attempt must have its head; Infinity: no route bound. */
@@ -535,14 +537,10 @@ class RetryRun {
     this.emit?.(e);
   }
 
-  /** Sends the next attempt to `endpoint`, or fails the exchange when the route's time is up. */
+  /** Sends an attempt to `endpoint`, bounded by the route's time left (see fire). */
   send(endpoint: Endpoint): void {
     const ex = this.ex;
     const remaining = this.deadline - performance.now();
-    if (remaining <= 0) {
-      ex.fail(ex.idleTimeout ? 'STREAM_IDLE_TIMEOUT' : 'UPSTREAM_TIMEOUT');
-      return;
-    }
     const perTryMs = this.policy.perTryTimeoutMs ?? 0;
     // Envoy: the per-try timeout applies when it is shorter than the route's time (what is left of it).
     const perTry = perTryMs > 0 && perTryMs < remaining;
@@ -605,13 +603,21 @@ class RetryRun {
     this.ex.endAttempt(reason);
     const { waitMs, next } = backoff(this.policy, this.interval, Math.random());
     this.interval = next;
-    this.timer = setTimeout(this.fire, waitMs);
+    // The route timeout runs on during the backoff: at its expiry the retry gives way to the 504.
+    const left = this.deadline - performance.now();
+    this.expires = waitMs >= left;
+    this.timer = setTimeout(this.fire, this.expires ? Math.max(0, left) : waitMs);
   }
 
   private readonly fire = (): void => {
     this.timer = null;
     const ex = this.ex;
     if (ex.isFinished) return;
+    // The route's time ran out during the backoff: Envoy's global timeout answers, no retry is sent.
+    if (this.expires) {
+      ex.fail(ex.idleTimeout ? 'STREAM_IDLE_TIMEOUT' : 'UPSTREAM_TIMEOUT');
+      return;
+    }
     const body = ex.body;
     if (body !== null) this.opts.body = body.replay();
     ex.attempts++;

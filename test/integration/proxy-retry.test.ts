@@ -19,6 +19,8 @@ interface Seen {
   readonly headers: http.IncomingHttpHeaders;
   body: Buffer;
   readonly port: number;
+  /** The TCP connection it came on (1, 2, … in accept order). */
+  readonly conn: number;
 }
 
 /**
@@ -31,19 +33,27 @@ interface Scripted {
   close(): Promise<void>;
 }
 
-type Answer = { status: number; body?: string; headers?: Record<string, string>; delayMs?: number; readBody?: boolean } | 'hold';
+type Answer = { status: number; body?: string; headers?: Record<string, string>; delayMs?: number; readBody?: boolean } | 'hold' | 'stall-body';
 
 async function scripted(answer: (n: number, req: http.IncomingMessage) => Answer): Promise<Scripted> {
   const seen: Seen[] = [];
   let n = 0;
+  let conns = 0;
+  const connIds = new WeakMap<object, number>();
   const server = http.createServer((req, res) => {
     const i = ++n;
     const a = answer(i, req);
-    const rec: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.alloc(0), port: (server.address() as AddressInfo).port };
+    const rec: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.alloc(0), port: (server.address() as AddressInfo).port, conn: connIds.get(req.socket) ?? 0 };
     seen.push(rec);
     const chunks: Buffer[] = [];
     const reply = (): void => {
       if (a === 'hold') return;
+      if (a === 'stall-body') {
+        // The head and part of the body, then nothing.
+        res.writeHead(200, { 'content-length': 100 });
+        res.write('x'.repeat(10));
+        return;
+      }
       const timer = setTimeout(() => {
         const body = a.body ?? `answer ${i}`;
         res.writeHead(a.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...(a.headers ?? {}) });
@@ -54,10 +64,11 @@ async function scripted(answer: (n: number, req: http.IncomingMessage) => Answer
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       rec.body = Buffer.concat(chunks);
-      if (a === 'hold' || a.readBody !== false) reply();
+      if (typeof a !== 'object' || a.readBody !== false) reply();
     });
-    if (a !== 'hold' && a.readBody === false) reply();
+    if (typeof a === 'object' && a.readBody === false) reply();
   });
+  server.on('connection', (sock) => connIds.set(sock, ++conns));
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
@@ -338,6 +349,113 @@ test('a client that leaves while a retry waits ends the exchange: no further att
     assert.equal(outcome?.clientAborted, true);
     assert.equal(fwd.inFlight, 0);
     await new Promise((r) => setTimeout(r, 50));
+    assert.equal(up.seen.length, 1);
+  } finally {
+    await up.close();
+  }
+});
+
+test("a per-try timeout not under the route's time left is not used: the route timeout ends the request, not retried", async () => {
+  const up = await scripted(() => 'hold');
+  const events: RetryEvent[] = [];
+  try {
+    const { fx, outcome } = await send(forwarder(events), target(up.port), policy({ retryOn: ['reset'], statusCodes: [], perTryTimeoutMs: 1500 }), { timeouts: { requestMs: 1000, origins: [] } });
+    assert.equal(fx.status, 504);
+    assert.equal(outcome.attempts, 1);
+    assert.equal(up.seen.length, 1);
+    assert.deepEqual(events, []);
+  } finally {
+    await up.close();
+  }
+});
+
+test("the route timeout runs on during a backoff: a retry that would start after it gives way to the 504", async () => {
+  const up = await scripted(() => ({ status: 503, delayMs: 300 }));
+  const events: RetryEvent[] = [];
+  const random = Math.random;
+  // The backoff draws its longest wait: 0.99 of 2 s.
+  Math.random = () => 0.99;
+  try {
+    const started = performance.now();
+    const { fx, outcome } = await send(forwarder(events), target(up.port), policy({ backoffBaseMs: 2000 }), { timeouts: { requestMs: 1000, origins: [] } });
+    const took = performance.now() - started;
+    assert.equal(fx.status, 504);
+    assert.equal(outcome.code, 'UPSTREAM_TIMEOUT');
+    assert.equal(outcome.attempts, 1);
+    assert.equal(up.seen.length, 1);
+    assert.deepEqual(events, ['retry']);
+    assert.ok(took < 1800, `answered after ${took} ms, not at the route timeout`);
+  } finally {
+    Math.random = random;
+    await up.close();
+  }
+});
+
+test("a retry route's timeout still bounds each gap in the response body", async () => {
+  const up = await scripted(() => 'stall-body');
+  try {
+    const fwd = forwarder([]);
+    const started = performance.now();
+    const { fx, outcome } = await send(fwd, target(up.port), policy(), { timeouts: { requestMs: 1000, origins: [] } });
+    assert.equal(fx.status, 200);
+    assert.notEqual(fx.state, 'ended');
+    assert.equal(outcome.code, 'UPSTREAM_TIMEOUT');
+    assert.ok(performance.now() - started < 5000);
+  } finally {
+    await up.close();
+  }
+});
+
+test("a retried answer's connection is closed, as Envoy resets the upstream stream: the retry comes on a new one", async () => {
+  const up = await scripted((n) => (n === 1 ? { status: 503 } : { status: 200 }));
+  try {
+    const { fx } = await send(forwarder([]), target(up.port), policy());
+    assert.equal(fx.status, 200);
+    assert.equal(up.seen.length, 2);
+    assert.notEqual(up.seen[0]!.conn, up.seen[1]!.conn);
+  } finally {
+    await up.close();
+  }
+});
+
+test('an answer that is not HTTP is a reset: retried under reset', async () => {
+  let conns = 0;
+  const raw = net.createServer((sock) => {
+    const i = ++conns;
+    sock.once('data', () => sock.end(i % 2 === 1 ? 'NOT HTTP AT ALL\r\n\r\n' : 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'));
+  });
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+  try {
+    const fwd = forwarder([]);
+    const port = (raw.address() as AddressInfo).port;
+    const { fx, outcome } = await send(fwd, target(port), policy({ retryOn: ['reset'], statusCodes: [] }));
+    assert.equal(fx.status, 200);
+    assert.equal(fx.bodyText, 'ok');
+    assert.equal(outcome.attempts, 2);
+    // Not under retriable-status-codes alone: 502 protocol error.
+    const b = await send(fwd, target(port), policy());
+    assert.equal(b.fx.status, 502);
+    assert.equal(b.outcome.attempts, 1);
+  } finally {
+    await new Promise<void>((r) => raw.close(() => r()));
+  }
+});
+
+test('a forwarder closed while a retry waits answers the retry 503 no healthy upstream', async () => {
+  const up = await scripted(() => ({ status: 503 }));
+  const events: RetryEvent[] = [];
+  try {
+    const fwd = new Forwarder({ onRetry: (e) => events.push(e) });
+    const fx = new FakeExchange();
+    let outcome: ProxyOutcome | undefined;
+    fwd.forward(gatewayRequest({ path: '/x' }), target(up.port), fx, (o) => (outcome = o), undefined, undefined, policy({ backoffBaseMs: 300 }));
+    for (let i = 0; i < 100_000 && events.length === 0; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(events, ['retry']);
+    await fwd.close();
+    await fx.finished();
+    assert.equal(fx.status, 503);
+    assert.equal(fx.bodyText, 'no healthy upstream');
+    assert.equal(outcome?.upstreamError, 'FORWARDER_CLOSED');
     assert.equal(up.seen.length, 1);
   } finally {
     await up.close();
