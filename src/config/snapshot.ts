@@ -13,6 +13,7 @@ import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
 import type { RouteRateLimit, TokenBucket } from '../routing/local-rate-limit.js';
 import type { RouteCors } from '../proxy/cors.js';
 import type { RouteRetry } from '../proxy/retry.js';
+import type { RouteMirror } from '../proxy/mirror.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -132,6 +133,8 @@ export interface CompiledRoute {
   readonly rateLimit?: RouteRateLimit;
   /** Retries (HTTPRoute rule `retry`, TrafficPolicy `retry`): Envoy's route retry policy, run by the forwarder. */
   readonly retry?: RouteRetry;
+  /** RequestMirror filters: copies of the requests sent to other backends, their answers discarded. */
+  readonly mirrors?: readonly RouteMirror[];
   /** Set when this route carries an invalid policy/backend: answered with ROUTE_CONFIG_INVALID. */
   readonly invalid?: string;
 }
