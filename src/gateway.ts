@@ -183,6 +183,7 @@ export class Gateway {
       maxPending: opts.upstreamMaxPending,
       maxRequestBodyBytes: opts.maxRequestBodyBytes,
       onRetry: (e) => this.metrics.inc('jwtgate_upstream_retries_total', e),
+      onMirror: (r) => this.metrics.inc('jwtgate_upstream_mirrors_total', r),
     });
     // Found once, now, as Envoy finds its node address at start: reading the interfaces needs a
     // socket, which a request at the fd limit could not get.
@@ -806,7 +807,7 @@ export class Gateway {
     if (route.rewrite !== undefined) rewriteRequest(route.rewrite, req);
     // The access log needs the request; without it no per-request closure is made.
     const mutation = req.corsOps === undefined ? route.headerMutation : withCors(route.headerMutation, req.corsOps);
-    this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, mutation, route.timeouts, route.retry);
+    this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, mutation, route);
   }
 
   private readonly onProxyDone = (outcome: ProxyOutcome): string => {

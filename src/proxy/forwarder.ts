@@ -2,9 +2,9 @@
 // client: one keep-alive undici Pool per endpoint (host:port), created on first use and kept,
 // round robin over a backend's endpoints, undici's low-level dispatch() with a handler on undici's own
 // callbacks, backpressure in both directions, and Envoy-like local replies (503/504/502, text/plain)
-// when the upstream fails before the response head, and a route's retries (retry.ts decides,
-// RetryRun runs the attempts). It does not route, authenticate, or rewrite paths and hosts;
-// header rules live in header-rules.ts.
+// when the upstream fails before the response head, a route's retries (retry.ts decides,
+// RetryRun runs the attempts) and its mirrors (copies to other backends, answers discarded). It
+// does not route, authenticate, or rewrite paths and hosts; header rules live in header-rules.ts.
 
 import type { EventEmitter } from 'node:events';
 import { Client, Pool, type Dispatcher } from 'undici';
@@ -14,10 +14,11 @@ import { sendError } from '../http/error-response.js';
 import type { BackendTarget, RouteTimeouts } from '../config/snapshot.js';
 import { applyHeaderOps, type HeaderOp, type RouteHeaderMutation } from './header-mutation.js';
 import { clientResponseHeaders, setOriginalPath, upstreamRequestHeaders, upstreamTarget } from './header-rules.js';
-import { RequestBody, type RequestBodyOwner } from './request-body.js';
+import { MirrorBody, RequestBody, type RequestBodyOwner } from './request-body.js';
 import { classifyUpstreamError, nameDoesNotResolve, NO_HEALTHY_UPSTREAM, upstreamErrorReason, upstreamUnavailableBody } from './upstream-errors.js';
 import dns from 'node:dns';
 import { hostKind } from '../util/host.js';
+import { mirrorDraw, mirrors as mirrored, shadowHost, type MirrorResult, type RouteMirror } from './mirror.js';
 import { backoff, MAX_CONCURRENT_RETRIES, RETRY_BUFFER_BYTES, retriableAnswer, retriableFailure, type AttemptFailure, type RetryEvent, type RouteRetry } from './retry.js';
 
 export interface ForwarderOptions {
@@ -61,6 +62,15 @@ export interface ForwarderOptions {
   maxResponseHeaderBytes?: number;
   /** Called for every retry decision of a route with retries (jwtgate_upstream_retries_total). */
   onRetry?: (event: RetryEvent) => void;
+  /** Called when a mirrored copy of a request ends (jwtgate_upstream_mirrors_total). */
+  onMirror?: (result: MirrorResult) => void;
+}
+
+/** What a route sets for its upstream requests (a CompiledRoute is one). */
+export interface UpstreamPolicy {
+  readonly timeouts?: RouteTimeouts;
+  readonly retry?: RouteRetry;
+  readonly mirrors?: readonly RouteMirror[];
 }
 
 /**
@@ -665,6 +675,40 @@ function attemptFailure(err: Error, perTry: boolean): AttemptFailure | undefined
   }
 }
 
+interface MirrorCopy {
+  readonly endpoint: Endpoint;
+  readonly body: MirrorBody | null;
+}
+
+/** The undici handler of a mirrored copy: its answer is read and dropped (Envoy discards the shadow's). */
+class MirrorExchange implements Dispatcher.DispatchHandler {
+  private done = false;
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly body: MirrorBody | null,
+    private readonly report: ((result: MirrorResult) => void) | undefined,
+  ) {}
+  onConnect(): void {}
+  onHeaders(): boolean {
+    return true;
+  }
+  onData(): boolean {
+    return true;
+  }
+  onComplete(): void {
+    this.end('sent');
+  }
+  onError(_err: Error): void {
+    this.end(this.body?.abandoned ? 'abandoned' : 'failed');
+  }
+  private end(result: MirrorResult): void {
+    if (this.done) return;
+    this.done = true;
+    this.endpoint.active--;
+    this.report?.(result);
+  }
+}
+
 /** Envoy's connection manager stream_idle_timeout default (kgateway leaves it unset). */
 const ENVOY_STREAM_IDLE_MS = 300_000;
 
@@ -699,6 +743,7 @@ export class Forwarder {
   private readonly counters: Counters = { requests: 0, inFlight: 0, completed: 0, clientAborts: 0, errors: {} };
   private closed = false;
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
+  private readonly onMirror: ((result: MirrorResult) => void) | undefined;
 
   constructor(opts: ForwarderOptions = {}) {
     const timeoutMs = opts.timeoutMs ?? 15000;
@@ -709,6 +754,7 @@ export class Forwarder {
     this.maxActive = connections * pipelining + (opts.maxPending ?? 1024);
     this.dnsRefreshMs = opts.dnsRefreshMs ?? 5000;
     this.onRetry = opts.onRetry;
+    this.onMirror = opts.onMirror;
     this.poolOptions = {
       connections,
       pipelining,
@@ -734,7 +780,9 @@ export class Forwarder {
    * `onDone` is called exactly once, when the exchange is over (response complete, failed, or
    * the client went away).
    */
-  forward(req: GatewayRequest, target: BackendTarget, client: ClientExchange, onDone?: (outcome: ProxyOutcome) => void, mutation?: RouteHeaderMutation, timeouts?: RouteTimeouts, retry?: RouteRetry): void {
+  forward(req: GatewayRequest, target: BackendTarget, client: ClientExchange, onDone?: (outcome: ProxyOutcome) => void, mutation?: RouteHeaderMutation, route?: UpstreamPolicy): void {
+    const timeouts = route?.timeouts;
+    const retry = route?.retry;
     this.counters.requests++;
     this.counters.inFlight++;
     const endpoint = this.closed ? null : this.pick(target);
@@ -779,9 +827,13 @@ export class Forwarder {
     try {
       client.onAbort(() => ex.onClientAbort());
       let body: RequestBody | null = null;
+      // The route's mirrors that take this request, each with its copy of the body (set up before
+      // the body is read: onBody hands over what has already arrived at once).
+      const copies = route?.mirrors !== undefined ? this.mirrorCopies(route.mirrors, client.hasBody) : undefined;
       if (client.hasBody) {
         // A route with retries keeps the body (up to Envoy's buffer limit) for another attempt.
         body = ex.body = new RequestBody(client, limit, ex, retry === undefined ? 0 : RETRY_BUFFER_BYTES);
+        if (copies !== undefined) for (const c of copies) body.mirrorTo(c.body!);
         client.onBody((chunk, isLast) => body!.onChunk(chunk, isLast));
         // Buffered chunks are delivered synchronously by onBody and may already exceed the limit.
         if (ex.isFinished) return;
@@ -794,6 +846,8 @@ export class Forwarder {
         // A streamed body cannot be replayed: never let undici retry it on another connection.
         idempotent: body === null ? undefined : false,
       };
+      // Envoy starts the shadows with the primary's upstream request, with its final head.
+      if (copies !== undefined) this.sendMirrors(copies, opts, timeouts);
       if (retry !== undefined) {
         const bound = timeouts !== undefined ? requestTimeout(timeouts, this.defaultTimeoutMs) : { ms: this.defaultTimeoutMs, idle: false };
         const run = (ex.retry = new RetryRun(this, ex, retry, target, opts, bound, this.onRetry));
@@ -810,6 +864,39 @@ export class Forwarder {
     } catch (err) {
       // dispatch() reports its own errors through the handler; this catches the unexpected.
       ex.onError(err as Error);
+    }
+  }
+
+  /** The mirrors of `mirrors` this request goes to (one draw for all, as Envoy's), each with its endpoint. */
+  private mirrorCopies(list: readonly RouteMirror[], hasBody: boolean): MirrorCopy[] | undefined {
+    let out: MirrorCopy[] | undefined;
+    const draw = mirrorDraw(Math.random());
+    for (const m of list) {
+      if (!mirrored(m, draw)) continue;
+      const endpoint = this.closed ? null : this.pick(m.target);
+      // Envoy's shadow to a cluster with no host, or over its pending limit, is not sent.
+      if (endpoint === null || endpoint.active >= this.maxActive) {
+        this.onMirror?.('overflow');
+        continue;
+      }
+      (out ??= []).push({ endpoint, body: hasBody ? new MirrorBody() : null });
+    }
+    return out;
+  }
+
+  /** Sends the copies: the request's head with Envoy's shadow Host, answers discarded. */
+  private sendMirrors(copies: readonly MirrorCopy[], primary: Dispatcher.DispatchOptions, timeouts: RouteTimeouts | undefined): void {
+    const headers = (primary.headers as string[]).slice();
+    for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'host') headers[i + 1] = shadowHost(headers[i + 1]!);
+    const bound = timeouts !== undefined ? requestTimeout(timeouts, this.defaultTimeoutMs).ms : this.defaultTimeoutMs;
+    for (const c of copies) {
+      const h = new MirrorExchange(c.endpoint, c.body, this.onMirror);
+      c.endpoint.active++;
+      try {
+        c.endpoint.pool!.dispatch({ path: primary.path, method: primary.method, headers, body: c.body, idempotent: false, headersTimeout: bound, bodyTimeout: bound }, h);
+      } catch (err) {
+        h.onError(err as Error);
+      }
     }
   }
 

@@ -33,3 +33,12 @@ export function shadowHost(host: string): string {
   const port = colon > host.lastIndexOf(']') ? colon : -1;
   return port < 0 ? `${host}-shadow` : `${host.slice(0, port)}-shadow${host.slice(port)}`;
 }
+
+/**
+ * How a mirrored copy ended: `sent` (the mirror backend answered, whatever its status), `failed`
+ * (no answer: refused, reset, timed out), `overflow` (not sent: the mirror's endpoint had
+ * `maxPending` requests waiting, or the backend no address), `abandoned` (cut: the request body
+ * outgrew what is buffered for a mirror, or the request ended before its body did).
+ */
+export type MirrorResult = 'sent' | 'failed' | 'overflow' | 'abandoned';
+export const MIRROR_RESULTS: readonly MirrorResult[] = ['sent', 'failed', 'overflow', 'abandoned'];

@@ -12,6 +12,31 @@ const HIGH_WATER_MARK_BYTES = 64 * 1024;
 
 function noop(): void {}
 
+/**
+ * Buffered for a mirror's copy of the body before the copy is abandoned: a mirror backend that
+ * reads slower than the client sends never holds back the request itself.
+ */
+const MIRROR_BUFFER_BYTES = 1024 * 1024;
+
+/** A mirror's copy of a request body: fed with the client's chunks as they come, never paused. */
+export class MirrorBody extends Readable {
+  /** Cut by the gateway (too much buffered, or the request ended before its body did). */
+  abandoned = false;
+  constructor() {
+    super({ highWaterMark: HIGH_WATER_MARK_BYTES });
+    this.on('error', noop);
+  }
+  override _read(): void {}
+  /** Ends the copy without its whole body: the mirror's request is cut. */
+  abandon(): void {
+    if (this.destroyed) return;
+    this.abandoned = true;
+    this.destroy(MIRROR_ABANDONED);
+  }
+}
+
+const MIRROR_ABANDONED = new Error('mirrored request body abandoned');
+
 export interface RequestBodyOwner {
   /** The body grew past the limit: answer 413 (or close) and stop the upstream request. */
   onBodyTooLarge(): void;
@@ -31,6 +56,8 @@ export class RequestBody extends Readable {
    */
   kept: Buffer[] | null;
   private readonly keepBytes: number;
+  /** The route's mirrors' copies of the body. */
+  private mirrors: MirrorBody[] | null = null;
   private clientPaused = false;
   private eof = false;
   private detached = false;
@@ -58,6 +85,7 @@ export class RequestBody extends Readable {
         this.owner.onBodyTooLarge();
         return;
       }
+      if (this.mirrors !== null) this.feedMirrors(chunk);
       if (this.kept !== null) {
         if (this.bytes <= this.keepBytes) this.kept.push(chunk);
         else {
@@ -72,7 +100,21 @@ export class RequestBody extends Readable {
     }
     if (isLast) {
       this.eof = true;
+      if (this.mirrors !== null) for (const m of this.mirrors) if (!m.destroyed) m.push(null);
       this.push(null);
+    }
+  }
+
+  /** A mirror's copy gets every chunk from now on (call before the first chunk is handed over). */
+  mirrorTo(m: MirrorBody): void {
+    (this.mirrors ??= []).push(m);
+  }
+
+  private feedMirrors(chunk: Buffer): void {
+    for (const m of this.mirrors!) {
+      if (m.destroyed) continue;
+      if (m.readableLength + chunk.length > MIRROR_BUFFER_BYTES) m.abandon();
+      else m.push(chunk);
     }
   }
 
@@ -115,6 +157,8 @@ export class RequestBody extends Readable {
    */
   detach(): void {
     this.detached = true;
+    // A mirror's copy cannot be finished without the rest of the body.
+    if (!this.eof && this.mirrors !== null) for (const m of this.mirrors) m.abandon();
     if (this.clientPaused) {
       this.clientPaused = false;
       this.client.resumeBody();

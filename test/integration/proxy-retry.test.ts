@@ -116,7 +116,7 @@ async function send(
   const fx = opts.fx ?? new FakeExchange(opts.body !== undefined ? { body: opts.body, chunked: opts.chunked ?? false, chunkSize: 16 * 1024 } : {});
   let outcome: ProxyOutcome | undefined;
   const headers = ['host', 'www.example.com', ...(opts.body !== undefined ? (opts.chunked ? ['transfer-encoding', 'chunked'] : ['content-length', String(opts.body.length)]) : [])];
-  fwd.forward(gatewayRequest({ method: opts.method ?? (opts.body !== undefined ? 'POST' : 'GET'), path: '/x', headers }), t, fx, (o) => (outcome = JSON.parse(JSON.stringify(o)) as ProxyOutcome), undefined, opts.timeouts, retry);
+  fwd.forward(gatewayRequest({ method: opts.method ?? (opts.body !== undefined ? 'POST' : 'GET'), path: '/x', headers }), t, fx, (o) => (outcome = JSON.parse(JSON.stringify(o)) as ProxyOutcome), undefined, { ...(opts.timeouts ? { timeouts: opts.timeouts } : {}), retry });
   await fx.finished();
   for (let i = 0; i < 1000 && outcome === undefined; i++) await new Promise((r) => setImmediate(r));
   return { fx, outcome: outcome! };
@@ -342,7 +342,7 @@ test('a client that leaves while a retry waits ends the exchange: no further att
     const fwd = forwarder(events);
     const fx = new FakeExchange();
     let outcome: ProxyOutcome | undefined;
-    fwd.forward(gatewayRequest({ path: '/x' }), target(up.port), fx, (o) => (outcome = o), undefined, undefined, policy({ backoffBaseMs: 10_000 }));
+    fwd.forward(gatewayRequest({ path: '/x' }), target(up.port), fx, (o) => (outcome = o), undefined, { retry: policy({ backoffBaseMs: 10_000 }) });
     for (let i = 0; i < 100_000 && events.length === 0; i++) await new Promise((r) => setImmediate(r));
     assert.deepEqual(events, ['retry']);
     fx.abort();
@@ -448,7 +448,7 @@ test('a forwarder closed while a retry waits answers the retry 503 no healthy up
     const fwd = new Forwarder({ onRetry: (e) => events.push(e) });
     const fx = new FakeExchange();
     let outcome: ProxyOutcome | undefined;
-    fwd.forward(gatewayRequest({ path: '/x' }), target(up.port), fx, (o) => (outcome = o), undefined, undefined, policy({ backoffBaseMs: 300 }));
+    fwd.forward(gatewayRequest({ path: '/x' }), target(up.port), fx, (o) => (outcome = o), undefined, { retry: policy({ backoffBaseMs: 300 }) });
     for (let i = 0; i < 100_000 && events.length === 0; i++) await new Promise((r) => setImmediate(r));
     assert.deepEqual(events, ['retry']);
     await fwd.close();
