@@ -68,7 +68,9 @@ const rule = obj(
       attempts: int().check((n, path, cx) => {
         if (n < 0) cx.error(path, `Invalid value: ${n}: attempts may not be negative (it is Envoy's num_retries, an unsigned count of retries; 0 means no retry)`);
       }).optional(),
-      backoff: durationMs().optional(),
+      // Envoy's retry_back_off.base_interval must be over 0 (a 0s backoff would have kgateway's
+      // whole route configuration refused).
+      backoff: durationMs({ minMs: 1 }).optional(),
     }).optional(),
   },
   {
@@ -80,9 +82,10 @@ const rule = obj(
 
 /**
  * The `retry_on` kgateway writes for an HTTPRoute rule's retry (its convertRetry), sorted: connection
- * failures, resets, the gRPC codes Envoy treats as retriable, and the rule's `codes`.
+ * failures, the gRPC codes Envoy treats as retriable, and the rule's `codes`. No `reset`: a
+ * connection closed or reset after the request was sent, or a per-try timeout, is not retried.
  */
-const HTTPROUTE_RETRY_ON: readonly RetryOn[] = ['cancelled', 'connect-failure', 'refused-stream', 'reset', 'retriable-headers', 'retriable-status-codes', 'unavailable'];
+const HTTPROUTE_RETRY_ON: readonly RetryOn[] = ['cancelled', 'connect-failure', 'refused-stream', 'retriable-headers', 'retriable-status-codes', 'unavailable'];
 
 /** Envoy's default retry backoff base interval (kgateway leaves it unset without `backoff`). */
 const DEFAULT_BACKOFF_MS = 25;
@@ -481,7 +484,9 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     if (t.request !== undefined && t.backendRequest !== undefined && t.request !== 0 && t.backendRequest > t.request) {
       cx.error(`${p}.timeouts`, 'Invalid value: backendRequest timeout cannot be longer than request timeout');
     }
-    timeoutMs = t.backendRequest !== undefined && !hasRetry ? t.backendRequest : t.request;
+    // applyTimeouts: both set, with a retry, the route timeout is request (backendRequest is the
+    // per-try timeout); backendRequest alone is the route timeout, retry or not.
+    timeoutMs = t.backendRequest !== undefined && (!hasRetry || t.request === undefined) ? t.backendRequest : t.request;
   }
   // retry: kgateway's convertRetry. A per-try timeout of 0 is none to Envoy (no per-try timer).
   let retry: RetrySpec | undefined;

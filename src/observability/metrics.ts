@@ -8,7 +8,7 @@ import { RETRY_EVENTS } from '../proxy/retry.js';
 import { MIRROR_RESULTS } from '../proxy/mirror.js';
 
 /** The codes a proxied exchange can end with (besides a status class). */
-const PROXY_CODES: readonly ErrorCode[] = ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_OVERFLOW', 'UPSTREAM_TIMEOUT', 'STREAM_IDLE_TIMEOUT', 'UPSTREAM_BAD_RESPONSE', 'REQUEST_INVALID', 'REQUEST_BODY_TOO_LARGE', 'CLIENT_CLOSED', 'DRAIN_CLOSED', 'INTERNAL'];
+const PROXY_CODES: readonly ErrorCode[] = ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_OVERFLOW', 'UPSTREAM_TIMEOUT', 'STREAM_IDLE_TIMEOUT', 'UPSTREAM_BAD_RESPONSE', 'RETRY_BUFFER_EXCEEDED', 'REQUEST_INVALID', 'REQUEST_BODY_TOO_LARGE', 'CLIENT_CLOSED', 'DRAIN_CLOSED', 'INTERNAL'];
 
 /**
  * `seed`: the label values every scrape shows from the start, at 0, so that a series' first
@@ -21,7 +21,7 @@ export const METRICS = {
   jwtgate_verify_pool_tasks_total: { type: 'counter', label: 'result', help: 'Tasks sent to the verify worker pool (ok|failed: a worker died with it, its checks done on the main thread|timeout: given up, answered overloaded, when the pool made no progress for 5 s); pool verifications / tasks = items per task', seed: ['ok', 'failed', 'timeout'] },
   jwtgate_result_cache_total: { type: 'counter', label: 'outcome', help: 'Signature-result cache lookups (hit|miss|shared)', seed: ['hit', 'miss', 'shared'] },
   jwtgate_upstream_responses_total: { type: 'counter', label: 'class', help: 'Forwarded requests by upstream status class (2xx..5xx, other for 600-999; 1xx answers are not forwarded) or by the proxy error code that ended them, including refusals before sending (UPSTREAM_OVERFLOW, REQUEST_INVALID)', seed: ['2xx', '3xx', '4xx', '5xx', 'other', ...PROXY_CODES] },
-  jwtgate_upstream_retries_total: { type: 'counter', label: 'event', help: "Retry decisions of routes with a retry policy, as Envoy's cluster stats name them: retry (an attempt retried), limit_exceeded (no retry left), overflow (3 retries already in progress on the backend), abandoned (the request body outgrew the 1 MiB kept for retries), skipped_request_not_complete (the request body was still arriving)", seed: RETRY_EVENTS },
+  jwtgate_upstream_retries_total: { type: 'counter', label: 'event', help: "Retry decisions of routes with a retry policy, as Envoy's cluster stats name them: retry (an attempt retried), limit_exceeded (no retry left), overflow (3 retries already in progress on the backend), abandoned (the request body outgrew the 1 MiB kept for retries)", seed: RETRY_EVENTS },
   jwtgate_upstream_mirrors_total: { type: 'counter', label: 'result', help: 'Mirrored copies of requests (HTTPRoute RequestMirror), by how they ended: sent (the mirror answered, any status), failed (no answer), overflow (not sent: the mirror endpoint had --upstream-max-pending requests waiting, or no address), abandoned (cut: the body outgrew the 1 MiB buffered for a mirror, or the request ended before its body)', seed: MIRROR_RESULTS },
   jwtgate_jwks_fetch_total: { type: 'counter', label: 'outcome', help: 'Remote JWKS fetches by outcome', seed: JWKS_FETCH_OUTCOMES },
   jwtgate_config_reloads_total: { type: 'counter', label: 'result', help: 'Configuration reloads (SIGHUP) by result: ok (applied) or failed (the running configuration kept)', seed: ['ok', 'failed'] },

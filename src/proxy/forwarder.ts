@@ -377,14 +377,9 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     this.upstreamError = upstreamErrorReason(err);
     const c = classifyUpstreamError(err);
     const code = c === 'UPSTREAM_TIMEOUT' && this.idleTimeout ? 'STREAM_IDLE_TIMEOUT' : c;
-    let body = code === 'UPSTREAM_UNAVAILABLE' ? upstreamUnavailableBody(err) : undefined;
+    const body = code === 'UPSTREAM_UNAVAILABLE' ? upstreamUnavailableBody(err) : undefined;
     // A name that does not resolve: the endpoint leaves the rotation until a lookup finds it.
     if (body === NO_HEALTHY_UPSTREAM && this.slot !== null && nameDoesNotResolve(err)) this.slot.markUnresolved();
-    // The last attempt of several: Envoy says the request was retried.
-    if (this.attempts > 1) {
-      const b = body ?? ERRORS[code].body;
-      if (b.startsWith(UPSTREAM_RESET)) body = RETRIED_RESET + b.slice(UPSTREAM_RESET.length);
-    }
     this.fail(code, body);
   }
 
@@ -425,6 +420,11 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
       else this.client.abortAfterHead();
     } else {
       this.status = ERRORS[code].status;
+      // After a retry, Envoy's reset bodies say the request was retried.
+      if (this.attempts > 1) {
+        const b = body ?? ERRORS[code].body;
+        if (b.startsWith(UPSTREAM_RESET)) body = RETRIED_RESET + b.slice(UPSTREAM_RESET.length);
+      }
       // Envoy applies the route's response rules to the router's local replies too.
       sendError(this.client, code, undefined, body, this.responseOps);
     }
@@ -501,6 +501,8 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     if (this.superseded || this.run.onFailure(this, err)) return;
+    // A per-try timeout is Envoy's `upstream request timeout`, whatever the route's idle bound.
+    if (this.perTry) this.ex.idleTimeout = false;
     this.ex.onError(err);
   }
 }
@@ -550,7 +552,9 @@ class RetryRun {
   /** Sends an attempt to `endpoint`, bounded by the route's time left (see fire). */
   send(endpoint: Endpoint): void {
     const ex = this.ex;
-    const remaining = this.deadline - performance.now();
+    ex.upstreamError = '';
+    // At least 1 ms: undici refuses a negative timeout and reads 0 as none.
+    const remaining = Math.max(1, this.deadline - performance.now());
     const perTryMs = this.policy.perTryTimeoutMs ?? 0;
     // Envoy: the per-try timeout applies when it is shorter than the route's time (what is left of it).
     const perTry = perTryMs > 0 && perTryMs < remaining;
@@ -582,16 +586,9 @@ class RetryRun {
 
   /** Whether a retry may be made now (Envoy's shouldRetry, after the policy said it would). */
   private mayRetry(): boolean {
-    const body = this.ex.body;
-    if (body !== null) {
-      // Envoy does not retry a request it has not received whole; one whose body outgrew the
-      // buffer no longer has a retry policy (counted as abandoned when that happened).
-      if (!body.complete) {
-        this.event('skipped_request_not_complete');
-        return false;
-      }
-      if (body.kept === null) return false;
-    }
+    // A body that outgrew the buffer leaves the request without a retry policy (counted as
+    // abandoned when that happened).
+    if (this.ex.body !== null && this.ex.body.kept === null) return false;
     if (this.left === 0) {
       this.event('limit_exceeded');
       return false;
@@ -611,6 +608,7 @@ class RetryRun {
   private retryAfter(a: Attempt, reason: Error | null): void {
     a.superseded = true;
     this.ex.endAttempt(reason);
+    this.ex.body?.attemptEnded();
     const { waitMs, next } = backoff(this.policy, this.interval, Math.random());
     this.interval = next;
     // The route timeout runs on during the backoff: at its expiry the retry gives way to the 504.
@@ -623,13 +621,21 @@ class RetryRun {
     this.timer = null;
     const ex = this.ex;
     if (ex.isFinished) return;
-    // The route's time ran out during the backoff: Envoy's global timeout answers, no retry is sent.
-    if (this.expires) {
+    // The route's time ran out during the backoff (or the timer came late): Envoy's global
+    // timeout answers, no retry is sent.
+    if (this.expires || performance.now() >= this.deadline) {
       ex.fail(ex.idleTimeout ? 'STREAM_IDLE_TIMEOUT' : 'UPSTREAM_TIMEOUT');
       return;
     }
     const body = ex.body;
-    if (body !== null) this.opts.body = body.replay();
+    if (body !== null) {
+      // The body outgrew the buffer while the retry waited: Envoy answers 507.
+      if (body.kept === null) {
+        ex.fail('RETRY_BUFFER_EXCEEDED');
+        return;
+      }
+      this.opts.body = body.replay();
+    }
     ex.attempts++;
     this.fwd.retryAttempt(this, ex, this.target);
   };

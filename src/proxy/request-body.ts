@@ -58,6 +58,10 @@ export class RequestBody extends Readable {
   private readonly keepBytes: number;
   /** The route's mirrors' copies of the body. */
   private mirrors: MirrorBody[] | null = null;
+  /** The stream the current attempt reads: this one, or a retry's replay (see replay()). */
+  private out: Readable = this;
+  /** `out` takes chunks as they come (a replay does once it has taken the kept ones). */
+  private outStarted = true;
   private clientPaused = false;
   private eof = false;
   private detached = false;
@@ -78,7 +82,7 @@ export class RequestBody extends Readable {
 
   /** The ClientExchange.onBody callback target. */
   onChunk(chunk: Buffer, isLast: boolean): void {
-    if (this.eof || this.detached || this.destroyed) return;
+    if (this.eof || this.detached) return;
     if (chunk.length > 0) {
       this.bytes += chunk.length;
       if (this.limit > 0 && this.bytes > this.limit) {
@@ -93,7 +97,10 @@ export class RequestBody extends Readable {
           this.owner.onBodyNotKept?.();
         }
       }
-      if (!this.push(chunk) && !isLast && !this.clientPaused) {
+      // An attempt that failed (its stream destroyed) reads no more; a replay not yet started
+      // takes this chunk with the kept ones.
+      const out = this.out;
+      if (this.outStarted && !out.destroyed && !out.push(chunk) && !isLast && !this.clientPaused) {
         this.clientPaused = true;
         this.client.pauseBody();
       }
@@ -101,7 +108,7 @@ export class RequestBody extends Readable {
     if (isLast) {
       this.eof = true;
       if (this.mirrors !== null) for (const m of this.mirrors) if (!m.destroyed) m.push(null);
-      this.push(null);
+      if (this.outStarted && !this.out.destroyed) this.out.push(null);
     }
   }
 
@@ -118,33 +125,49 @@ export class RequestBody extends Readable {
     }
   }
 
-  /** The whole body has been received from the client. */
-  get complete(): boolean {
-    return this.eof;
-  }
-
-  /** A stream of the kept body for another attempt (only when `complete` and `kept` is not null). */
+  /**
+   * The body for another attempt (only while `kept` is not null): the kept chunks, then the rest
+   * as the client sends it (Envoy retries a request whose body is still arriving). The attempt
+   * that reads it becomes the one the client's chunks go to.
+   */
   replay(): Readable {
-    const chunks = this.kept ?? [];
-    // Pushed after undici's first read, which it makes to learn whether the stream has ended:
-    // one that has is sent with a content-length, and a body the client sent chunked goes out
-    // chunked again, as Envoy replays it with the request's own head.
-    let started = false;
-    const r = new Readable({
-      read(): void {
-        if (started) return;
-        started = true;
+    let scheduled = false;
+    const r: Readable = new Readable({
+      highWaterMark: HIGH_WATER_MARK_BYTES,
+      read: () => {
+        if (this.outStarted) return this.resumeClient();
+        if (scheduled) return;
+        scheduled = true;
+        // Pushed after undici's first read, which it makes to learn whether the stream has ended:
+        // one that has is sent with a content-length, and a body the client sent chunked goes out
+        // chunked again, as Envoy replays it with the request's own head.
         setImmediate(() => {
-          for (const c of chunks) r.push(c);
-          r.push(null);
+          if (this.out !== r || r.destroyed) return;
+          this.outStarted = true;
+          for (const c of this.kept ?? []) r.push(c);
+          if (this.eof) r.push(null);
         });
       },
     });
     r.on('error', noop);
+    this.out = r;
+    this.outStarted = false;
     return r;
   }
 
   override _read(): void {
+    this.resumeClient();
+  }
+
+  /**
+   * The attempt reading the body was given up for a retry: until the retry reads, the client's
+   * chunks go on into `kept` (Envoy buffers the body while a retry waits), up to its limit.
+   */
+  attemptEnded(): void {
+    this.resumeClient();
+  }
+
+  private resumeClient(): void {
     if (this.clientPaused) {
       this.clientPaused = false;
       this.client.resumeBody();

@@ -177,5 +177,5 @@ export const RETRY_BUFFER_BYTES = 1024 * 1024;
 export const MAX_CONCURRENT_RETRIES = 3;
 
 /** What happened to a retry decision, as Envoy's cluster stats name it (jwtgate_upstream_retries_total). */
-export type RetryEvent = 'retry' | 'limit_exceeded' | 'overflow' | 'abandoned' | 'skipped_request_not_complete';
-export const RETRY_EVENTS: readonly RetryEvent[] = ['retry', 'limit_exceeded', 'overflow', 'abandoned', 'skipped_request_not_complete'];
+export type RetryEvent = 'retry' | 'limit_exceeded' | 'overflow' | 'abandoned';
+export const RETRY_EVENTS: readonly RetryEvent[] = ['retry', 'limit_exceeded', 'overflow', 'abandoned'];

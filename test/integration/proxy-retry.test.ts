@@ -188,6 +188,8 @@ test('a refused connection is retried on the next endpoint of the backend', asyn
     assert.equal(fx.status, 200);
     assert.equal(outcome.attempts, 2);
     assert.equal(outcome.endpoint, `127.0.0.1:${up.port}`);
+    // The first attempt's failure is not the answered request's.
+    assert.equal(outcome.upstreamError, '');
     assert.deepEqual(events, ['retry']);
   } finally {
     await up.close();
@@ -246,24 +248,63 @@ test('a body over the 1 MiB kept for retries is not retried (abandoned), and sti
   }
 });
 
-test('an answer that comes before the whole body is not retried (skipped_request_not_complete)', async () => {
-  const up = await scripted(() => ({ status: 503, readBody: false }));
+test('an answer that comes before the whole body is retried: the kept chunks, then the rest as the client sends it', async () => {
+  const up = await scripted((n) => (n === 1 ? { status: 503, readBody: false } : { status: 200 }));
   const events: RetryEvent[] = [];
   try {
-    const fx = new FakeExchange({ body: randomBytes(64 * 1024), chunkSize: 16 * 1024 });
+    const body = randomBytes(64 * 1024);
+    const fx = new FakeExchange({ body, chunkSize: 16 * 1024 });
     // The client stops after its first 16 KiB (undici sends the head with the first bytes): the
-    // upstream answers first.
+    // upstream answers first. It sends the rest once the retry is on its way.
+    let hold = true;
     const onBody = fx.onBody.bind(fx);
     fx.onBody = (cb): void =>
       onBody((chunk, isLast) => {
         cb(chunk, isLast);
-        fx.pauseBody();
+        if (hold) fx.pauseBody();
       });
-    const { outcome } = await send(forwarder(events), target(up.port), policy(), { body: Buffer.alloc(64 * 1024), fx });
-    assert.equal(fx.status, 503, fx.bodyText);
-    assert.equal(outcome.attempts, 1);
-    assert.deepEqual(events, ['skipped_request_not_complete']);
+    const done = send(forwarder(events), target(up.port), policy(), { body, fx });
+    for (let i = 0; i < 100_000 && up.seen.length < 2; i++) await new Promise((r) => setImmediate(r));
+    hold = false;
+    fx.resumeBody();
+    const { outcome } = await done;
+    assert.equal(fx.status, 200);
+    assert.equal(outcome.attempts, 2);
+    assert.deepEqual(events, ['retry']);
+    assert.ok(up.seen[1]!.body.equals(body));
   } finally {
+    await up.close();
+  }
+});
+
+test('a body that outgrows the 1 MiB kept while a retry waits its backoff is answered 507, as Envoy answers', async () => {
+  const up = await scripted(() => ({ status: 503, readBody: false }));
+  const events: RetryEvent[] = [];
+  const random = Math.random;
+  Math.random = () => 0.99;
+  try {
+    const body = randomBytes(2 * 1024 * 1024);
+    const fx = new FakeExchange({ body, chunkSize: 64 * 1024 });
+    // The client sends its first 64 KiB, then the rest once the retry waits.
+    let hold = true;
+    const onBody = fx.onBody.bind(fx);
+    fx.onBody = (cb): void =>
+      onBody((chunk, isLast) => {
+        cb(chunk, isLast);
+        if (hold) fx.pauseBody();
+      });
+    const done = send(forwarder(events), target(up.port), policy({ backoffBaseMs: 300 }), { body, fx });
+    for (let i = 0; i < 100_000 && events.length === 0; i++) await new Promise((r) => setImmediate(r));
+    hold = false;
+    fx.resumeBody();
+    const { outcome } = await done;
+    assert.equal(fx.status, 507);
+    assert.equal(fx.bodyText, 'exceeded request buffer limit while retrying upstream');
+    assert.equal(outcome.code, 'RETRY_BUFFER_EXCEEDED');
+    assert.deepEqual(events, ['retry', 'abandoned']);
+    assert.equal(up.seen.length, 1);
+  } finally {
+    Math.random = random;
     await up.close();
   }
 });
@@ -457,6 +498,37 @@ test('a forwarder closed while a retry waits answers the retry 503 no healthy up
     assert.equal(fx.bodyText, 'no healthy upstream');
     assert.equal(outcome?.upstreamError, 'FORWARDER_CLOSED');
     assert.equal(up.seen.length, 1);
+  } finally {
+    await up.close();
+  }
+});
+
+test("a backoff timer that comes after the route's deadline answers the 504, and sends nothing", async () => {
+  const up = await scripted(() => ({ status: 503, delayMs: 700 }));
+  const events: RetryEvent[] = [];
+  try {
+    const done = send(forwarder(events), target(up.port), policy({ backoffBaseMs: 50 }), { timeouts: { requestMs: 1000, origins: [] } });
+    for (let i = 0; i < 1_000_000 && events.length === 0; i++) await new Promise((r) => setImmediate(r));
+    // The event loop is held past the deadline: the retry's timer fires late.
+    const until = performance.now() + 600;
+    while (performance.now() < until);
+    const { fx, outcome } = await done;
+    assert.equal(fx.status, 504);
+    assert.equal(outcome.code, 'UPSTREAM_TIMEOUT');
+    assert.equal(up.seen.length, 1);
+  } finally {
+    await up.close();
+  }
+});
+
+test("the last per-try timeout is 504 upstream request timeout, even where the route's stream idle timeout is the shorter bound", async () => {
+  const up = await scripted(() => 'hold');
+  try {
+    const { fx, outcome } = await send(forwarder([]), target(up.port), policy({ retryOn: ['reset'], statusCodes: [], numRetries: 1, perTryTimeoutMs: 300 }), { timeouts: { requestMs: 10_000, idleMs: 5000, origins: [] } });
+    assert.equal(fx.status, 504);
+    assert.equal(fx.bodyText, 'upstream request timeout');
+    assert.equal(outcome.code, 'UPSTREAM_TIMEOUT');
+    assert.equal(outcome.attempts, 2);
   } finally {
     await up.close();
   }

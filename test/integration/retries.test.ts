@@ -99,6 +99,8 @@ before(async () => {
         backend('pair', [dead, upPort]) +
         route('rule-retry', 'rule.example.com', '    retry: { attempts: 2, codes: [503], backoff: 10ms }\n') +
         route('plain', 'plain.example.com') +
+        // backendRequest alone: the route timeout and, with the retry, the per-try timeout (kgateway's applyTimeouts).
+        route('br-only', 'br-only.example.com', '    retry: { attempts: 1 }\n    timeouts: { backendRequest: 2s }\n') +
         route('tp-retry', 'tp.example.com') +
         policy('tp-retry', routeRef('tp-retry'), '{ retryOn: [5xx], attempts: 1, backoffBaseInterval: 10ms }') +
         // The rule's own retry (codes 502 only; kgateway's retry_on has no 5xx) wins over the policy's.
@@ -196,7 +198,7 @@ test("config_dump shows a route's retry policy as Envoy's, and where it comes fr
   const defs = dump.listeners.flatMap((l) => Object.values(l.routeDefs));
   const of = (name: string) => defs.find((d) => d.route === `httpbin/${name}`)?.retry;
   assert.deepEqual(of('rule-retry'), {
-    retryOn: 'cancelled,connect-failure,refused-stream,reset,retriable-headers,retriable-status-codes,unavailable',
+    retryOn: 'cancelled,connect-failure,refused-stream,retriable-headers,retriable-status-codes,unavailable',
     numRetries: 2,
     retriableStatusCodes: [503],
     backoff: { baseIntervalMs: 10, maxIntervalMs: 100 },
@@ -206,4 +208,7 @@ test("config_dump shows a route's retry policy as Envoy's, and where it comes fr
   assert.equal(of('tp-retry')?.['from'], 'TrafficPolicy/httpbin/tp-retry@HTTPRoute');
   assert.equal(of('edge-default')?.['from'], 'TrafficPolicy/kgateway-system/edge@Listener');
   assert.equal(of('plain'), undefined);
+  assert.equal(of('br-only')?.['perTryTimeoutMs'], 2000);
+  const br = defs.find((d) => d.route === 'httpbin/br-only') as { timeouts?: Record<string, unknown> } | undefined;
+  assert.deepEqual(br?.timeouts, { requestMs: 2000, from: ['HTTPRoute timeouts'] });
 });

@@ -618,7 +618,7 @@ test('retry from the manifests: an HTTPRoute rule\'s retry (with its timeouts) a
   const pub = routeOf(s, '/public');
   const { flags: _f, ...ruleRetry } = pub.retry!;
   assert.deepEqual(ruleRetry, {
-    retryOn: ['cancelled', 'connect-failure', 'refused-stream', 'reset', 'retriable-headers', 'retriable-status-codes', 'unavailable'],
+    retryOn: ['cancelled', 'connect-failure', 'refused-stream', 'retriable-headers', 'retriable-status-codes', 'unavailable'],
     numRetries: 3,
     statusCodes: [503],
     perTryTimeoutMs: 2000,
@@ -670,7 +670,7 @@ test('retry from the manifests: an HTTPRoute rule\'s retry (with its timeouts) a
   const dump = JSON.parse(configDumpText(s)) as { listeners: { port: number; routeDefs: Record<string, { match: { path: { value: string } }; retry?: unknown }> }[] };
   const defs = Object.values(dump.listeners.find((l) => l.port === 8080)!.routeDefs);
   assert.deepEqual(defs.find((d) => d.match.path.value === '/public')?.retry, {
-    retryOn: 'cancelled,connect-failure,refused-stream,reset,retriable-headers,retriable-status-codes,unavailable',
+    retryOn: 'cancelled,connect-failure,refused-stream,retriable-headers,retriable-status-codes,unavailable',
     numRetries: 3,
     retriableStatusCodes: [503],
     perTryTimeoutMs: 2000,
