@@ -34,8 +34,9 @@ import { validateResources, type ValidatedConfig } from './validate.js';
 import type { BackendModel } from './validate-backend.js';
 import { backendRefKind, editDistance, GATEWAY_API_GROUP, groupKind, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
-import type { BackendRefModel, HTTPRouteModel, RedirectModel, RewriteModel, RuleModel } from './validate-httproute.js';
+import type { BackendObjectRefModel, BackendRefModel, HTTPRouteModel, MirrorModel, RedirectModel, RewriteModel, RuleModel } from './validate-httproute.js';
 import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
+import type { RouteMirror } from '../proxy/mirror.js';
 import { mergeCors, type CorsSpec, type RouteCors } from '../proxy/cors.js';
 import { compileRetry, type RouteRetry } from '../proxy/retry.js';
 import { TokenBucket, type LocalRateLimitSpec, type RouteRateLimit, type TokenBucketSpec } from '../routing/local-rate-limit.js';
@@ -101,6 +102,8 @@ interface RuleState {
   readonly filterPolicies: readonly PolicyState[];
   readonly backends: readonly WeightedBackend[];
   readonly totalWeight: number;
+  /** The rule's RequestMirrors whose backends resolve, in filter order. */
+  readonly mirrors: readonly RouteMirror[];
   invalid?: string;
 }
 
@@ -579,7 +582,19 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       if (rule.backendRefs.length > 0 && total === 0 && weighted.length > 0) {
         cx.warn(`spec.rules[${rule.index}].backendRefs`, 'every backendRef has weight 0: requests matching this rule get 500');
       }
-      return { rule, filterPolicies, backends: weighted, totalWeight: total, ...(invalid !== undefined ? { invalid } : {}) };
+      // A mirror does not count for the route's ResolvedRefs: kgateway drops one it cannot resolve.
+      // An invalid rule (kgateway's 500) mirrors nothing.
+      const mirrors: RouteMirror[] = [];
+      if (invalid === undefined) {
+        for (const m of rule.requestMirrors ?? []) {
+          const t = resolveMirror(rt, m, cx, backendModels, v.referenceGrants, clusterDomain, tlsRequired);
+          if (!t) continue;
+          const target = backends.get(t.key) ?? t;
+          if (target === t) backends.set(t.key, t);
+          mirrors.push({ target, numerator: m.numerator, denominator: m.denominator });
+        }
+      }
+      return { rule, filterPolicies, backends: weighted, totalWeight: total, mirrors, ...(invalid !== undefined ? { invalid } : {}) };
     });
     routeResolved.set(rkey, refsOk ? { ok: true } : { ok: false, reason: refsReason, message: refsMessage });
 
@@ -1063,6 +1078,8 @@ function compileRoutes(
     const cors = invalid === undefined && rule.requestRedirect === undefined ? routeCors(rule, fold.cors) : undefined;
     // Nor does the router retry one: the rule's own retry, else the policies'.
     const retry = invalid === undefined && rule.requestRedirect === undefined ? routeRetry(rule, fold.retry) : undefined;
+    // Nor mirror one (validate-httproute.ts keeps no mirror on a redirect rule).
+    const mirrors = invalid === undefined && rs.mirrors.length > 0 ? rs.mirrors : undefined;
     for (const m of rule.matches) {
       const rateLimit = rl !== undefined ? gatewayRateLimit(rl, ls, buckets) : undefined;
       const route: CompiledRoute = {
@@ -1084,6 +1101,7 @@ function compileRoutes(
         ...(timeouts !== undefined ? { timeouts } : {}),
         ...(cors !== undefined ? { cors } : {}),
         ...(retry !== undefined ? { retry } : {}),
+        ...(mirrors !== undefined ? { mirrors } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };
       if (rl !== undefined && rl.level !== 'Gateway' && rl.spec.kind === 'bucket') perHostRateLimit.set(route, rl);
@@ -1240,6 +1258,57 @@ function outerHeaderMutation(policies: PolicyHeaders | undefined): RouteHeaderMu
   return { request: [], response: policies.outerResponse, origins: policies.outerOrigins };
 }
 
+/** Why a backend reference does not resolve: the field at fault and the cause, without its consequence. */
+interface Unresolved {
+  readonly ok: false;
+  /** Route status reason (ResolvedRefs False). */
+  readonly reason: string;
+  readonly field: 'kind' | 'namespace' | 'name' | 'port';
+  readonly cause: string;
+  /** What is wrong with the object it names (an invalid Backend's first error), after the cause. */
+  readonly detail?: string;
+}
+
+/**
+ * Resolves a backend reference of an HTTPRoute as kgateway does (a rule's backendRef, a
+ * RequestMirror's): a Service (by its cluster DNS name) or a kgateway Backend, a ReferenceGrant
+ * for another namespace, never in cleartext where kgateway would speak TLS.
+ */
+function resolveRef(
+  rt: HTTPRouteModel,
+  ref: BackendObjectRefModel,
+  backends: ReadonlyMap<string, BackendModel>,
+  grants: readonly ReferenceGrantModel[],
+  clusterDomain: string,
+  tlsRequired: ReadonlyMap<string, string>,
+): { ok: true; target: BackendTarget } | Unresolved {
+  // A name is any string to the CRD: `user:secret@host` written as one is shown without its password.
+  const what = `${ref.kind} ${ref.namespace}/${redactUserinfo(ref.name)}`;
+  if (ref.unsupportedKind) {
+    const delegation = ref.group === GATEWAY_API_GROUP && ref.kind === 'HTTPRoute' ? ' (route delegation, a backendRef to HTTPRoutes, is not supported by jwtgate)' : '';
+    return { ok: false, reason: 'InvalidKind', field: 'kind', cause: `backendRef ${groupKind(ref.group, ref.kind)} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend)${delegation}` };
+  }
+  if (!referenceAllowed(grants, { group: GATEWAY_API_GROUP, kind: 'HTTPRoute', namespace: rt.namespace }, { group: ref.group, kind: ref.kind, namespace: ref.namespace, name: ref.name })) {
+    return { ok: false, reason: 'RefNotPermitted', field: 'namespace', cause: `backendRef to ${what} is not permitted: no ReferenceGrant in namespace ${ref.namespace} allows HTTPRoutes from namespace ${rt.namespace}` };
+  }
+  // Traffic kgateway sends over TLS must not go out in cleartext: jwtgate originates no TLS to backends.
+  const tlsBy =
+    tlsRequired.get(`${ref.kind === 'Service' ? 'Service' : 'Backend'}/${ref.namespace}/${ref.name}`) ??
+    (ref.kind === 'Service' ? (tlsRequired.get(`Service/${ref.namespace}/*`) ?? tlsRequired.get('Service/*/*')) : undefined);
+  if (tlsBy !== undefined) {
+    return { ok: false, reason: 'UnsupportedProtocol', field: 'name', cause: `${what} is to be reached over TLS (${tlsBy}), which jwtgate does not originate to backends (it proxies in plain HTTP)` };
+  }
+  if (ref.kind === 'Service') {
+    const key = `Service/${ref.namespace}/${ref.name}:${ref.port}`;
+    return { ok: true, target: { key, endpoints: [{ host: `${ref.name}.${ref.namespace}.svc.${clusterDomain}`, port: ref.port! }] } };
+  }
+  const b = backends.get(nk(ref.namespace, ref.name));
+  if (!b) return { ok: false, reason: 'BackendNotFound', field: 'name', cause: `${what} not found` };
+  if (!b.valid) return { ok: false, reason: 'BackendNotFound', field: 'name', cause: `${what} is invalid`, detail: `: ${b.error ?? ''}` };
+  return { ok: true, target: { key: `Backend/${ref.namespace}/${ref.name}`, endpoints: b.hosts.map((h) => ({ host: h.host, port: h.port })) } };
+}
+
+/** A rule's backendRef: one that does not resolve is an error, and the requests drawn to it get 500. */
 function resolveBackendRef(
   rt: HTTPRouteModel,
   rule: RuleModel,
@@ -1251,47 +1320,42 @@ function resolveBackendRef(
   tlsRequired: ReadonlyMap<string, string>,
 ): { ok: true; target: BackendTarget } | { ok: false; reason: string; message: string } {
   const p = `spec.rules[${rule.index}].backendRefs[${ref.index}]`;
-  // A name is any string to the CRD: `user:secret@host` written as one is shown without its password.
-  const what = `${ref.kind} ${ref.namespace}/${redactUserinfo(ref.name)}`;
-  if (ref.unsupportedKind) {
-    // Gateway API: an unsupported kind is ResolvedRefs False / InvalidKind, and only the requests
-    // drawn to it get 500 (kgateway points its share at a cluster Envoy does not have).
-    const delegation = ref.group === GATEWAY_API_GROUP && ref.kind === 'HTTPRoute' ? ' (route delegation, a backendRef to HTTPRoutes, is not supported by jwtgate)' : '';
-    const message = `backendRef ${groupKind(ref.group, ref.kind)} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend)${delegation}: requests drawn to it get 500`;
-    cx.error(`${p}.kind`, message);
-    return { ok: false, reason: 'InvalidKind', message };
-  }
-  if (!referenceAllowed(grants, { group: GATEWAY_API_GROUP, kind: 'HTTPRoute', namespace: rt.namespace }, { group: ref.group, kind: ref.kind, namespace: ref.namespace, name: ref.name })) {
-    const message = `backendRef to ${what} is not permitted: no ReferenceGrant in namespace ${ref.namespace} allows HTTPRoutes from namespace ${rt.namespace} (requests for it get 500)`;
-    cx.error(`${p}.namespace`, message);
-    return { ok: false, reason: 'RefNotPermitted', message };
-  }
-  // Traffic kgateway sends over TLS must not go out in cleartext: jwtgate originates no TLS to
-  // backends, so the requests drawn to such a backend get 500 (an unresolved reference).
-  const tlsBy =
-    tlsRequired.get(`${ref.kind === 'Service' ? 'Service' : 'Backend'}/${ref.namespace}/${ref.name}`) ??
-    (ref.kind === 'Service' ? (tlsRequired.get(`Service/${ref.namespace}/*`) ?? tlsRequired.get('Service/*/*')) : undefined);
-  if (tlsBy !== undefined) {
-    const message = `${what} is to be reached over TLS (${tlsBy}), which jwtgate does not originate to backends (it proxies in plain HTTP): requests drawn to it get 500 rather than being sent in cleartext`;
-    cx.error(`${p}.name`, message);
-    return { ok: false, reason: 'UnsupportedProtocol', message };
-  }
-  if (ref.kind === 'Service') {
-    const key = `Service/${ref.namespace}/${ref.name}:${ref.port}`;
-    return { ok: true, target: { key, endpoints: [{ host: `${ref.name}.${ref.namespace}.svc.${clusterDomain}`, port: ref.port! }] } };
-  }
-  const b = backends.get(nk(ref.namespace, ref.name));
-  if (!b) {
-    const message = `${what} not found (requests for it get 500)`;
-    cx.error(`${p}.name`, message);
-    return { ok: false, reason: 'BackendNotFound', message };
-  }
-  if (!b.valid) {
-    const message = `${what} is invalid (requests for it get 500): ${b.error ?? ''}`;
-    cx.error(`${p}.name`, message);
-    return { ok: false, reason: 'BackendNotFound', message };
-  }
-  return { ok: true, target: { key: `Backend/${ref.namespace}/${ref.name}`, endpoints: b.hosts.map((h) => ({ host: h.host, port: h.port })) } };
+  const r = resolveRef(rt, ref, backends, grants, clusterDomain, tlsRequired);
+  if (r.ok) return r;
+  // Gateway API: an unresolved reference is ResolvedRefs False, and only the requests drawn to it
+  // get 500 (kgateway points its share at a cluster Envoy does not have).
+  const message =
+    r.reason === 'InvalidKind' ? `${r.cause}: requests drawn to it get 500`
+    : r.reason === 'UnsupportedProtocol' ? `${r.cause}: requests drawn to it get 500 rather than being sent in cleartext`
+    : `${r.cause} (requests for it get 500)${r.detail ?? ''}`;
+  cx.error(`${p}.${r.field}`, message);
+  return { ok: false, reason: r.reason, message };
+}
+
+/**
+ * A rule's RequestMirror: its backendRef resolved as a backendRef is. kgateway drops a mirror
+ * whose backend does not resolve, is not permitted, or is a kgateway Backend named with a port
+ * (BackendPortNotAllowedError), and the rule serves on: here too, with a warning that says so.
+ */
+function resolveMirror(
+  rt: HTTPRouteModel,
+  m: MirrorModel,
+  cx: ParseCtx,
+  backends: ReadonlyMap<string, BackendModel>,
+  grants: readonly ReferenceGrantModel[],
+  clusterDomain: string,
+  tlsRequired: ReadonlyMap<string, string>,
+): BackendTarget | undefined {
+  const ref = m.backendRef;
+  // kgateway checks the ReferenceGrant first, then looks the backend up (where the port fails).
+  const permitted = referenceAllowed(grants, { group: GATEWAY_API_GROUP, kind: 'HTTPRoute', namespace: rt.namespace }, { group: ref.group, kind: ref.kind, namespace: ref.namespace, name: ref.name });
+  const r: { ok: true; target: BackendTarget } | Unresolved =
+    permitted && backendRefKind(ref.group, ref.kind) === 'Backend' && ref.port !== undefined
+      ? { ok: false, reason: 'BackendPortNotAllowed', field: 'port', cause: `a gateway.kgateway.dev Backend is named without a port (its hosts carry theirs): port ${ref.port} is not allowed` }
+      : resolveRef(rt, ref, backends, grants, clusterDomain, tlsRequired);
+  if (r.ok) return r.target;
+  cx.warn(m.path, `RequestMirror is dropped, as kgateway drops it: requestMirror.backendRef.${r.field}: ${r.cause}${r.detail ?? ''}. The rule serves without it: no copy of its requests is sent`);
+  return undefined;
 }
 
 /**

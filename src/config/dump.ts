@@ -76,6 +76,8 @@ function routeDump(r: CompiledRoute): object {
           },
         }
       : {}),
+    // Envoy's request_mirror_policies, as kgateway writes them: the backend and its runtime_fraction.
+    ...(r.mirrors ? { mirrors: r.mirrors.map((m) => ({ backend: m.target.key, fraction: `${m.numerator}/${m.denominator}` })) } : {}),
     ...(r.rateLimit
       ? {
           rateLimit: {

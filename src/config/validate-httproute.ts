@@ -15,6 +15,7 @@ import type { CorsSpec } from '../proxy/cors.js';
 import type { RetryOn, RetrySpec } from '../proxy/retry.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 import {
+  backendObjectReference,
   checkBackendRef,
   dnsSubdomain,
   documentSchema,
@@ -129,11 +130,34 @@ const pathModifier = obj({
   if (m.type !== 'ReplacePrefixMatch' && m.replacePrefixMatch !== undefined) cx.error(`${path}.replacePrefixMatch`, "Forbidden: type must be 'ReplacePrefixMatch' when replacePrefixMatch is set");
 });
 
+/** Gateway API's int32 bound (the CRD's `format: int32`). */
+const INT32_MAX = 2_147_483_647;
+
+/**
+ * Gateway API's HTTPRequestMirrorFilter with its CRD's rules: `percent` or `fraction`, not both;
+ * a fraction's numerator at most its denominator (100 when unset).
+ */
+const requestMirror = obj({
+  backendRef: backendObjectReference,
+  percent: int({ min: 0, max: 100 }).optional(),
+  fraction: obj({
+    numerator: int({ min: 0, max: INT32_MAX }),
+    denominator: int({ min: 1, max: INT32_MAX }).default(100),
+  })
+    .check((f, path, cx) => {
+      if (f.numerator !== undefined && f.denominator !== undefined && f.numerator > f.denominator) cx.error(path, 'Invalid value: numerator must be less than or equal to denominator');
+    })
+    .optional(),
+}).check((m, path, cx) => {
+  if (m.percent !== undefined && m.fraction !== undefined) cx.error(path, 'Invalid value: Only one of percent or fraction may be specified in HTTPRequestMirrorFilter');
+});
+
 const filter = obj(
   {
     type: str({ min: 1 }),
     extensionRef: obj({ group: group(), kind: kind(), name: objectName() }).optional(),
     requestHeaderModifier: gatewayHeaderFilter('RequestHeaderModifier', 'request').optional(),
+    requestMirror: requestMirror.optional(),
     requestRedirect: obj({
       scheme: enumOf(['http', 'https'] as const).optional(),
       hostname: dnsSubdomain(253).optional(),
@@ -199,17 +223,33 @@ export interface MatchModel {
   readonly widened?: true;
 }
 
-export interface BackendRefModel {
-  readonly index: number;
+/** A BackendObjectReference (a rule's backendRef, a RequestMirror's), its namespace defaulted. */
+export interface BackendObjectRefModel {
   readonly group: string;
   readonly kind: string;
   readonly name: string;
   /** Defaulted to the route's namespace. */
   readonly namespace: string;
   readonly port?: number;
-  readonly weight: number;
   /** A kind jwtgate cannot resolve (neither Service nor kgateway Backend): an unresolved reference. */
   readonly unsupportedKind?: true;
+}
+
+export interface BackendRefModel extends BackendObjectRefModel {
+  readonly index: number;
+  readonly weight: number;
+}
+
+/**
+ * A RequestMirror filter as kgateway writes Envoy's request_mirror_policies (its
+ * getFractionPercent): `percent` as n/100, `fraction` as ⌊n/d × 10⁶⌋/10⁶, neither as 100/100.
+ */
+export interface MirrorModel {
+  /** The filter's path (`spec.rules[i].filters[j]`), where a dropped mirror is warned about. */
+  readonly path: string;
+  readonly backendRef: BackendObjectRefModel;
+  readonly numerator: number;
+  readonly denominator: 100 | 1_000_000;
 }
 
 export interface RuleModel {
@@ -225,6 +265,11 @@ export interface RuleModel {
   readonly urlRewrite?: RewriteModel;
   /** A CORS filter: its CorsPolicy (it replaces a route-side TrafficPolicy's `cors`). */
   readonly cors?: CorsSpec;
+  /**
+   * RequestMirror filters, in filter order (the filter may be repeated: every one applies). None
+   * on a rule with a RequestRedirect or an invalid rule. Resolved, or dropped, in compile.ts.
+   */
+  readonly requestMirrors?: readonly MirrorModel[];
   /** RequestHeaderModifier / ResponseHeaderModifier filters (at most one of each). */
   readonly requestHeaderModifier?: HeaderFilterSpec;
   readonly responseHeaderModifier?: HeaderFilterSpec;
@@ -384,6 +429,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
   let urlRewrite: RewriteModel | undefined;
   let cors: CorsSpec | undefined;
   let rewritePath = '';
+  const mirrors: MirrorModel[] = [];
   if (r.filters !== undefined) {
     if (!Array.isArray(r.filters)) cx.error(`${p}.filters`, 'Invalid value: must be a list');
     else {
@@ -393,14 +439,10 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
         const fp = `${p}.filters[${j}]`;
         // A null item: the API server refuses the route (list items must be objects); here the rule answers 500.
         if (rf === null || rf === undefined) return void cx.error(fp, 'Invalid value: null: list items must not be empty');
+        const f0 = cx.errors;
         const f = filter.parse(rf, fp, cx);
         if (!f || f.type === undefined) return;
-        // The CRD's rules: a filter's configuration is in the field its type names, and no other.
-        for (const [t, field] of Object.entries(FILTER_FIELDS)) {
-          const set = (rf as Record<string, unknown>)[field] !== undefined && (rf as Record<string, unknown>)[field] !== null;
-          if (t === f.type && !set && t !== 'ExtensionRef') cx.error(`${fp}.${field}`, `Required value: filter.${field} must be specified for ${t} filter.type`);
-          if (t !== f.type && set) cx.error(`${fp}.${field}`, `Forbidden: filter.${field} must be nil if the filter.type is not ${t}`);
-        }
+        checkFilterFields(rf as Record<string, unknown>, f.type, fp, cx);
         if ((f.type === 'RequestHeaderModifier' || f.type === 'ResponseHeaderModifier' || f.type === 'RequestRedirect' || f.type === 'URLRewrite' || f.type === 'CORS') && seenTypes.has(f.type)) {
           cx.error(`${p}.filters`, `Invalid value: ${f.type} filter cannot be repeated`);
         }
@@ -427,8 +469,15 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
           if (f.cors !== undefined) cors = corsSpec(f.cors);
           return;
         }
+        // May be repeated: every mirror applies, in filter order.
+        if (f.type === 'RequestMirror') {
+          const m = f.requestMirror;
+          if (m === undefined || cx.errors !== f0 || !checkBackendRef(m.backendRef, `${fp}.requestMirror.backendRef`, cx)) return;
+          mirrors.push({ path: fp, backendRef: objectRef(m.backendRef, ns), ...mirrorFraction(m) });
+          return;
+        }
         if (f.type !== 'ExtensionRef') {
-          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, CORS, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
+          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, CORS, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
           return;
         }
         if (!f.extensionRef) {
@@ -471,6 +520,11 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     // Gateway API CRDs refuse the pair).
     if (Array.isArray(r.backendRefs) && r.backendRefs.length > 0) {
       cx.warn(`${p}.backendRefs`, 'backendRefs are not used on a rule with a RequestRedirect filter: the rule answers every request with the redirect, as kgateway does (newer Gateway API CRDs refuse the pair)');
+    }
+    // Envoy mirrors only requests its router sends upstream; kgateway adds no mirror to a
+    // redirect route (it has no route action to carry one).
+    for (const m of mirrors) {
+      cx.warn(m.path, 'RequestMirror is dropped on a rule with a RequestRedirect filter: the rule answers every request with the redirect and sends none upstream, so no copy is sent (kgateway writes no mirror for a redirect route either)');
     }
   }
 
@@ -517,10 +571,18 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
         // ExtensionRef TrafficPolicy's jwtAuth included), and Gateway API forbids skipping a
         // filter: ignored, they let requests through without that JWT check. The rule answers 500.
         if (b.filters !== undefined && b.filters !== null && !(Array.isArray(b.filters) && b.filters.length === 0)) {
-          cx.error(
-            `${bp}.filters`,
-            'backendRefs[].filters are not supported by jwtgate, and a filter may not be skipped: the rule answers 500. kgateway applies them to the requests drawn to this backend (a TrafficPolicy ExtensionRef with jwtAuth included); with one backendRef, move them to the rule\'s filters',
-          );
+          // A RequestMirror there kgateway ignores (it applies no mirror to a backendRef and logs
+          // "filter policy is not supported on backendRef"): ignored here too, with a warning.
+          const items: readonly unknown[] | undefined = Array.isArray(b.filters) ? b.filters : undefined;
+          items?.forEach((x, k) => {
+            if (isMirrorFilter(x)) backendRefMirror(x, `${bp}.filters[${k}]`, cx);
+          });
+          if (items === undefined || items.some((x) => !isMirrorFilter(x))) {
+            cx.error(
+              `${bp}.filters`,
+              'backendRefs[].filters are not supported by jwtgate, and a filter may not be skipped: the rule answers 500. kgateway applies them to the requests drawn to this backend (a TrafficPolicy ExtensionRef with jwtAuth included); with one backendRef, move them to the rule\'s filters',
+            );
+          }
         }
         if (!checkBackendRef(b, bp, cx)) return;
         // An unsupported kind is an unresolved reference (ResolvedRefs False, InvalidKind, reported
@@ -539,6 +601,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     }
   }
   const invalid = firstError();
+  const requestMirrors = invalid === undefined && requestRedirect === undefined ? mirrors : [];
   return {
     index: i,
     ...(r.name !== undefined ? { name: r.name } : {}),
@@ -549,6 +612,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     ...(requestRedirect !== undefined ? { requestRedirect } : {}),
     ...(urlRewrite !== undefined ? { urlRewrite } : {}),
     ...(cors !== undefined ? { cors } : {}),
+    ...(requestMirrors.length > 0 ? { requestMirrors } : {}),
     ...(responseHeaderModifier !== undefined ? { responseHeaderModifier } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(retry !== undefined ? { retry } : {}),
@@ -557,6 +621,52 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
 }
 
 type MatchSpec = Infer<typeof match>;
+
+/** The CRD's rules: a filter's configuration is in the field its type names, and no other. */
+function checkFilterFields(rf: Record<string, unknown>, type: string, fp: string, cx: ParseCtx): void {
+  for (const [t, field] of Object.entries(FILTER_FIELDS)) {
+    const set = rf[field] !== undefined && rf[field] !== null;
+    if (t === type && !set && t !== 'ExtensionRef') cx.error(`${fp}.${field}`, `Required value: filter.${field} must be specified for ${t} filter.type`);
+    if (t !== type && set) cx.error(`${fp}.${field}`, `Forbidden: filter.${field} must be nil if the filter.type is not ${t}`);
+  }
+}
+
+function objectRef(ref: Infer<typeof backendObjectReference>, ns: string): BackendObjectRefModel {
+  return {
+    ...(backendRefKind(ref.group, ref.kind) ? {} : { unsupportedKind: true as const }),
+    group: ref.group,
+    kind: ref.kind,
+    name: ref.name,
+    namespace: ref.namespace ?? ns,
+    ...(ref.port !== undefined ? { port: ref.port } : {}),
+  };
+}
+
+/**
+ * Envoy's runtime_fraction for a mirror, as kgateway's getFractionPercent writes it: `percent`
+ * over 100; `fraction` as the float64 ratio times a million, truncated (uint32()), over a
+ * million; neither: every request (100/100).
+ */
+function mirrorFraction(m: Infer<typeof requestMirror>): { numerator: number; denominator: 100 | 1_000_000 } {
+  if (m.percent !== undefined) return { numerator: m.percent, denominator: 100 };
+  if (m.fraction !== undefined) return { numerator: Math.trunc((m.fraction.numerator / m.fraction.denominator) * 1_000_000), denominator: 1_000_000 };
+  return { numerator: 100, denominator: 100 };
+}
+
+function isMirrorFilter(x: unknown): boolean {
+  return x !== null && typeof x === 'object' && (x as { type?: unknown }).type === 'RequestMirror';
+}
+
+/** A RequestMirror in a backendRef's filters: checked as the CRD checks it, then ignored with a warning. */
+function backendRefMirror(x: unknown, fp: string, cx: ParseCtx): void {
+  const e0 = cx.errors;
+  const f = filter.parse(x, fp, cx);
+  if (!f) return;
+  checkFilterFields(x as Record<string, unknown>, 'RequestMirror', fp, cx);
+  if (f.requestMirror !== undefined && cx.errors === e0) checkBackendRef(f.requestMirror.backendRef, `${fp}.requestMirror.backendRef`, cx);
+  if (cx.errors !== e0) return;
+  cx.warn(fp, 'RequestMirror in backendRefs[].filters is ignored, as kgateway ignores it ("filter policy is not supported on backendRef"): no copy is sent. In the rule\'s filters it mirrors every request of the rule');
+}
 
 /** A broken match as little as it could have matched: its path when that part is valid, else every path. */
 function widenedMatch(rm: unknown, index: number, mp: string, cx: ParseCtx): MatchModel {

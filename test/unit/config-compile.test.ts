@@ -319,6 +319,124 @@ test('backends: a cross-namespace backendRef needs a ReferenceGrant from HTTPRou
   assert.ok(errors(other).some((e) => e.includes('is not permitted')));
 });
 
+test('RequestMirror: each rule\'s mirrors in filter order, as kgateway writes request_mirror_policies (percent n/100, fraction ⌊n/d × 10⁶⌋/10⁶, neither 100/100); resolved as backendRefs are, shared with them in snapshot.backends; /config_dump shows them', () => {
+  const KGW_GROUP = 'gateway.kgateway.dev';
+  const mirror = (backendRef: Doc, m: Doc = {}): Doc => ({ type: 'RequestMirror', requestMirror: { backendRef, ...m } });
+  const at = (value: string): Doc => ({ path: { type: 'PathPrefix', value } });
+  const s = build([
+    gateway(),
+    { apiVersion: KGW, kind: 'Backend', metadata: md('shadow-be'), spec: { static: { hosts: [{ host: 'shadow.example.com', port: 8080 }] } } },
+    route({
+      rules: [
+        { matches: [at('/percent')], filters: [mirror({ name: 'shadow', port: 80 }, { percent: 25 })], backendRefs: [{ name: 'app', port: 80 }] },
+        { matches: [at('/third')], filters: [mirror({ name: 'shadow', port: 80 }, { fraction: { numerator: 1, denominator: 3 } })], backendRefs: [{ name: 'app', port: 80 }] },
+        { matches: [at('/default-denominator')], filters: [mirror({ name: 'shadow', port: 80 }, { fraction: { numerator: 1 } })], backendRefs: [{ name: 'app', port: 80 }] },
+        { matches: [at('/all')], filters: [mirror({ name: 'shadow', port: 80 })], backendRefs: [{ name: 'app', port: 80 }] },
+        {
+          matches: [at('/two'), at('/two-b')],
+          filters: [mirror({ group: KGW_GROUP, kind: 'Backend', name: 'shadow-be' }, { percent: 50 }), { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-a', value: 'b' }] } }, mirror({ name: 'app', port: 80 }, { fraction: { numerator: 7, denominator: 7 } })],
+          backendRefs: [{ name: 'app', port: 80 }],
+        },
+        { matches: [at('/none')], backendRefs: [{ name: 'app', port: 80 }] },
+      ],
+    }),
+  ]);
+  assert.deepEqual(s.problems.map((p) => `${p.severity} ${p.path}: ${p.message}`), []);
+  const t = s.ports.get(8080)!;
+  const mirrorsOf = (p: string) => selectRoute(t, req('h', p))!.route.mirrors?.map((m) => [m.target.key, m.numerator, m.denominator]);
+  assert.deepEqual(mirrorsOf('/percent'), [['Service/default/shadow:80', 25, 100]]);
+  assert.deepEqual(mirrorsOf('/third'), [['Service/default/shadow:80', 333333, 1_000_000]]);
+  assert.deepEqual(mirrorsOf('/default-denominator'), [['Service/default/shadow:80', 10000, 1_000_000]]);
+  assert.deepEqual(mirrorsOf('/all'), [['Service/default/shadow:80', 100, 100]]);
+  assert.deepEqual(mirrorsOf('/two'), [['Backend/default/shadow-be', 50, 100], ['Service/default/app:80', 1_000_000, 1_000_000]]);
+  assert.deepEqual(mirrorsOf('/two-b'), mirrorsOf('/two'), 'every match of the rule');
+  const none = selectRoute(t, req('h', '/none'))!.route;
+  assert.equal('mirrors' in none, false, 'no field without a mirror');
+  // The targets are the snapshot's: the forwarder prepares them, and one backend is one object.
+  const two = selectRoute(t, req('h', '/two'))!.route;
+  assert.equal(two.mirrors![1]!.target, two.backends[0]!.target);
+  assert.equal(two.mirrors![0]!.target, s.backends.get('Backend/default/shadow-be'));
+  assert.deepEqual(s.backends.get('Backend/default/shadow-be')?.endpoints, [{ host: 'shadow.example.com', port: 8080 }]);
+  assert.deepEqual(s.backends.get('Service/default/shadow:80')?.endpoints, [{ host: 'shadow.default.svc.cluster.local', port: 80 }]);
+  // /config_dump
+  const dump = JSON.parse(configDumpText(s)) as { listeners: { routeDefs: Record<string, { match: { path: { value: string } }; mirrors?: unknown }> }[] };
+  const defs = Object.values(dump.listeners[0]!.routeDefs);
+  assert.deepEqual(defs.find((d) => d.match.path.value === '/two')?.mirrors, [
+    { backend: 'Backend/default/shadow-be', fraction: '50/100' },
+    { backend: 'Service/default/app:80', fraction: '1000000/1000000' },
+  ]);
+  assert.deepEqual(defs.find((d) => d.match.path.value === '/third')?.mirrors, [{ backend: 'Service/default/shadow:80', fraction: '333333/1000000' }]);
+  assert.equal(defs.find((d) => d.match.path.value === '/none')?.mirrors, undefined);
+});
+
+test('RequestMirror: kgateway\'s float64 product, truncated (a ratio just under a step stays under it), and 0 percent kept (it mirrors nothing)', () => {
+  const mirrorOf = (m: Doc) => {
+    const s = build([gateway(), route({ rules: [{ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80 }, ...m } }], backendRefs: [{ name: 'app', port: 80 }] }] })]);
+    const r = selectRoute(s.ports.get(8080)!, req('h'))!.route.mirrors?.[0];
+    return r && [r.numerator, r.denominator];
+  };
+  assert.deepEqual(mirrorOf({ fraction: { numerator: 2, denominator: 3 } }), [666666, 1_000_000]);
+  // 41/80 × 10⁶ is 512499.99999999994 in float64: Go's uint32() makes it 512499, as Math.trunc does (not 512500).
+  assert.deepEqual(mirrorOf({ fraction: { numerator: 41, denominator: 80 } }), [512499, 1_000_000]);
+  assert.deepEqual(mirrorOf({ fraction: { numerator: 0, denominator: 5 } }), [0, 1_000_000]);
+  assert.deepEqual(mirrorOf({ fraction: { numerator: 2147483647, denominator: 2147483647 } }), [1_000_000, 1_000_000]);
+  assert.deepEqual(mirrorOf({ percent: 0 }), [0, 100]);
+  assert.deepEqual(mirrorOf({ percent: 100 }), [100, 100]);
+});
+
+test('RequestMirror a kgateway would drop: the rule still serves, without that mirror (a warning says why); a redirect rule and an invalid rule mirror nothing; a grant lets a mirror reach another namespace', () => {
+  const mirror = (backendRef: Doc): Doc => ({ type: 'RequestMirror', requestMirror: { backendRef } });
+  const at = (value: string): Doc => ({ path: { type: 'PathPrefix', value } });
+  const docs = [
+    gateway(),
+    route({
+      rules: [
+        { matches: [at('/missing')], filters: [mirror({ group: 'gateway.kgateway.dev', kind: 'Backend', name: 'nope' }), mirror({ name: 'shadow', port: 80 })], backendRefs: [{ name: 'app', port: 80 }] },
+        { matches: [at('/other-ns')], filters: [mirror({ name: 'shadow', namespace: 'other', port: 80 })], backendRefs: [{ name: 'app', port: 80 }] },
+        { matches: [at('/redirect')], filters: [{ type: 'RequestRedirect', requestRedirect: { hostname: 'x.example.com' } }, mirror({ name: 'shadow', port: 80 })] },
+        { matches: [at('/invalid')], filters: [mirror({ name: 'shadow', port: 80 }), { type: 'ExternalAuth', externalAuth: {} }], backendRefs: [{ name: 'app', port: 80 }] },
+        { matches: [at('/bad-ext')], filters: [mirror({ name: 'shadow', port: 80 }), { type: 'ExtensionRef', extensionRef: { group: 'gateway.kgateway.dev', kind: 'TrafficPolicy', name: 'nope' } }], backendRefs: [{ name: 'app', port: 80 }] },
+      ],
+    }),
+  ];
+  const s = build(docs);
+  const t = s.ports.get(8080)!;
+  const missing = selectRoute(t, req('h', '/missing'))!.route;
+  assert.equal(missing.invalid, undefined, 'the rule serves');
+  assert.deepEqual(missing.backends.map((b) => b.target?.key), ['Service/default/app:80']);
+  assert.deepEqual(missing.mirrors?.map((m) => m.target.key), ['Service/default/shadow:80'], 'only the mirror that resolves');
+  const otherNs = selectRoute(t, req('h', '/other-ns'))!.route;
+  assert.equal(otherNs.invalid, undefined);
+  assert.equal(otherNs.mirrors, undefined);
+  const redirect = selectRoute(t, req('h', '/redirect'))!.route;
+  assert.ok(redirect.redirect);
+  assert.equal(redirect.mirrors, undefined);
+  for (const p of ['/invalid', '/bad-ext']) {
+    const r = selectRoute(t, req('h', p))!.route;
+    assert.ok(r.invalid, p);
+    assert.equal(r.mirrors, undefined, p);
+  }
+  const warnings = s.problems.filter((p) => p.severity === 'warning').map((p) => `${p.path}: ${p.message}`).sort();
+  assert.deepEqual(warnings, [
+    'spec.rules[0].filters[0]: RequestMirror is dropped, as kgateway drops it: requestMirror.backendRef.name: Backend default/nope not found. The rule serves without it: no copy of its requests is sent',
+    'spec.rules[1].filters[0]: RequestMirror is dropped, as kgateway drops it: requestMirror.backendRef.namespace: backendRef to Service other/shadow is not permitted: no ReferenceGrant in namespace other allows HTTPRoutes from namespace default. The rule serves without it: no copy of its requests is sent',
+    'spec.rules[2].filters[1]: RequestMirror is dropped on a rule with a RequestRedirect filter: the rule answers every request with the redirect and sends none upstream, so no copy is sent (kgateway writes no mirror for a redirect route either)',
+  ]);
+  // A mirror does not count for the route's references: kgateway drops it without a status.
+  const rs = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
+  assert.equal(rs.conditions.find((c) => c.type === 'ResolvedRefs')?.status, 'True');
+  assert.equal(s.backends.has('Service/other/shadow:80'), false);
+
+  const grant = {
+    apiVersion: 'gateway.networking.k8s.io/v1beta1',
+    kind: 'ReferenceGrant',
+    metadata: md('allow', 'other'),
+    spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'default' }], to: [{ group: '', kind: 'Service', name: 'shadow' }] },
+  };
+  const granted = build([...docs, grant]);
+  assert.deepEqual(selectRoute(granted.ports.get(8080)!, req('h', '/other-ns'))!.route.mirrors?.map((m) => m.target.key), ['Service/other/shadow:80']);
+});
+
 test('invalid policy on a route: the route answers 500, others are unaffected', () => {
   const s = build([
     gateway(),
@@ -491,18 +609,18 @@ test('an invalid rule (unsupported filter) is replaced by a 500; the route stays
     route({
       rules: [
         { matches: [{ path: { type: 'PathPrefix', value: '/ok' } }], backendRefs: [{ name: 'app', port: 80 }] },
-        { matches: [{ path: { type: 'PathPrefix', value: '/bad' } }], filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'app', port: 80 } } }], backendRefs: [{ name: 'app', port: 80 }] },
+        { matches: [{ path: { type: 'PathPrefix', value: '/bad' } }], filters: [{ type: 'ExternalAuth', externalAuth: { protocol: 'HTTP', backendRef: { name: 'auth', port: 80 } } }], backendRefs: [{ name: 'app', port: 80 }] },
       ],
     }),
   ]);
   const t = s.ports.get(8080)!;
   assert.equal(selectRoute(t, req('h', '/ok'))?.route.invalid, undefined);
-  assert.match(selectRoute(t, req('h', '/bad'))?.route.invalid ?? '', /filter type RequestMirror not supported/);
+  assert.match(selectRoute(t, req('h', '/bad'))?.route.invalid ?? '', /filter type ExternalAuth not supported/);
   const st = s.statuses.find((x) => x.resource === 'HTTPRoute/default/app')!;
   assert.equal(st.conditions.find((c) => c.type === 'Accepted')?.status, 'True');
   const replaced = st.conditions.find((c) => c.type === 'kgateway.dev/Programmed');
   assert.equal(replaced?.reason, 'RouteRuleReplaced');
-  assert.match(replaced?.message ?? '', /^Replaced Rule \(1\): .*filter type RequestMirror not supported/);
+  assert.match(replaced?.message ?? '', /^Replaced Rule \(1\): .*filter type ExternalAuth not supported/);
 });
 
 test('a rule whose ExtensionRef filter names a TrafficPolicy that does not exist is replaced by a 500: it is not served without the policy the filter asks for', () => {
@@ -828,7 +946,7 @@ test('config_dump shows what runs: a rule\'s method match, the 500 reason of an 
     route({
       rules: [
         { name: 'post', matches: [{ path: { type: 'PathPrefix', value: '/p' }, method: 'POST' }], backendRefs: [{ name: 'app', port: 80 }] },
-        { name: 'bad', matches: [{ path: { type: 'PathPrefix', value: '/b' } }], filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'x', port: 1 } } }], backendRefs: [{ name: 'app', port: 80 }] },
+        { name: 'bad', matches: [{ path: { type: 'PathPrefix', value: '/b' } }], filters: [{ type: 'ExternalAuth', externalAuth: { protocol: 'HTTP', backendRef: { name: 'auth', port: 80 } } }], backendRefs: [{ name: 'app', port: 80 }] },
       ],
     }),
     ext([provider({ name: 'a', audiences: ['aud'] }), provider({ name: 'b' })]),
@@ -847,7 +965,7 @@ test('config_dump shows what runs: a rule\'s method match, the 500 reason of an 
   assert.equal('invalid' in post, false);
   const bad = http.routeDefs['default/app/1/0'];
   assert.deepEqual(bad.match, { path: { type: 'PathPrefix', value: '/b' }, headers: [], queryParams: [] }, 'no method when the match has none');
-  assert.equal(bad.invalid, 'spec.rules[1].filters[0].type: filter type RequestMirror not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, CORS, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)');
+  assert.equal(bad.invalid, 'spec.rules[1].filters[0].type: filter type ExternalAuth not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, CORS, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)');
   assert.deepEqual(dump.extensions[0].providers.map((p: any) => [p.name, p.audiences]), [['a', ['aud']], ['b', null]]);
 });
 

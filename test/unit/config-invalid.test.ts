@@ -47,6 +47,7 @@ const listenerPolicy = (spec: Doc, name = 'lp', ns = 'default'): Doc => ({
   spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], ...spec },
 });
 const listener = (l: Doc): Doc => gateway({ listeners: [{ name: 'http', protocol: 'HTTP', port: 8080, ...l }] });
+const mirror = (m: Doc = {}): Doc => ({ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80 }, ...m } });
 
 interface Case {
   readonly name: string;
@@ -376,7 +377,28 @@ const cases: Case[] = [
   { name: 'URLRewrite path with a space', docs: [gateway(), rule({ matches: [{ path: { type: 'PathPrefix', value: '/a' } }], filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/a b' } } }] })], resource: R, path: 'spec.rules[0].filters[0].urlRewrite.path.replacePrefixMatch', message: 'a rewritten path may not hold a space' },
   { name: 'RequestRedirect repeated', docs: [gateway(), rule({ filters: [{ type: 'RequestRedirect', requestRedirect: {} }, { type: 'RequestRedirect', requestRedirect: {} }] })], resource: R, path: 'spec.rules[0].filters', message: 'RequestRedirect filter cannot be repeated' },
   { name: 'RequestRedirect with backendRefs: a warning, the redirect answers', docs: [gateway(), rule({ filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https' } }] })], resource: R, path: 'spec.rules[0].backendRefs', message: 'backendRefs are not used on a rule with a RequestRedirect filter', severity: 'warning' },
-  { name: 'unsupported filter type', docs: [gateway(), rule({ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'x', port: 80 } } }] })], resource: R, path: 'spec.rules[0].filters[0].type', message: 'filter type RequestMirror not supported' },
+  // RequestMirror: the CRD's rules make the rule invalid (500); a mirror kgateway drops is warned about.
+  { name: 'RequestMirror with percent and fraction', docs: [gateway(), rule({ filters: [mirror({ percent: 10, fraction: { numerator: 1 } })] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror', message: 'Invalid value: Only one of percent or fraction may be specified in HTTPRequestMirrorFilter' },
+  { name: 'RequestMirror fraction numerator over its denominator', docs: [gateway(), rule({ filters: [mirror({ fraction: { numerator: 4, denominator: 3 } })] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror.fraction', message: 'Invalid value: numerator must be less than or equal to denominator' },
+  { name: 'RequestMirror fraction numerator over the default denominator 100', docs: [gateway(), rule({ filters: [mirror({ fraction: { numerator: 101 } })] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror.fraction', message: 'numerator must be less than or equal to denominator' },
+  { name: 'RequestMirror fraction denominator 0', docs: [gateway(), rule({ filters: [mirror({ fraction: { numerator: 0, denominator: 0 } })] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror.fraction.denominator', message: 'Invalid value: 0: must be greater than or equal to 1' },
+  { name: 'RequestMirror fraction without numerator', docs: [gateway(), rule({ filters: [mirror({ fraction: { denominator: 10 } })] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror.fraction.numerator', message: 'Required value' },
+  { name: 'RequestMirror percent 101', docs: [gateway(), rule({ filters: [mirror({ percent: 101 })] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror.percent', message: 'Invalid value: 101: must be less than or equal to 100' },
+  { name: 'RequestMirror percent -1', docs: [gateway(), rule({ filters: [mirror({ percent: -1 })] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror.percent', message: 'must be greater than or equal to 0' },
+  { name: 'RequestMirror Service backendRef without port', docs: [gateway(), rule({ filters: [mirror({ backendRef: { name: 'shadow' } })] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror.backendRef.port', message: 'Required value: must have port for Service reference' },
+  { name: 'RequestMirror without backendRef', docs: [gateway(), rule({ filters: [{ type: 'RequestMirror', requestMirror: { percent: 10 } }] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror.backendRef', message: 'Required value' },
+  { name: 'RequestMirror backendRef with a weight (not a BackendObjectReference field)', docs: [gateway(), rule({ filters: [mirror({ backendRef: { name: 'shadow', port: 80, weight: 1 } })] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror.backendRef.weight', message: 'unknown field "weight"' },
+  { name: 'RequestMirror type without requestMirror', docs: [gateway(), rule({ filters: [{ type: 'RequestMirror' }] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror', message: 'Required value: filter.requestMirror must be specified for RequestMirror filter.type' },
+  { name: 'requestMirror under another filter type', docs: [gateway(), rule({ filters: [{ type: 'URLRewrite', urlRewrite: {}, requestMirror: { backendRef: { name: 'shadow', port: 80 } } }] })], resource: R, path: 'spec.rules[0].filters[0].requestMirror', message: 'Forbidden: filter.requestMirror must be nil if the filter.type is not RequestMirror' },
+  { name: 'RequestMirror to a Backend that does not exist: dropped with a warning', docs: [gateway(), rule({ filters: [mirror({ backendRef: { group: 'gateway.kgateway.dev', kind: 'Backend', name: 'nope' } })] })], resource: R, path: 'spec.rules[0].filters[0]', message: 'RequestMirror is dropped, as kgateway drops it: requestMirror.backendRef.name: Backend default/nope not found. The rule serves without it: no copy of its requests is sent', severity: 'warning' },
+  { name: 'RequestMirror to another namespace without ReferenceGrant: dropped with a warning', docs: [gateway(), rule({ filters: [mirror({ backendRef: { name: 'shadow', namespace: 'other', port: 80 } })] })], resource: R, path: 'spec.rules[0].filters[0]', message: 'RequestMirror is dropped, as kgateway drops it: requestMirror.backendRef.namespace: backendRef to Service other/shadow is not permitted: no ReferenceGrant in namespace other allows HTTPRoutes from namespace default', severity: 'warning' },
+  { name: 'RequestMirror to a Backend named with a port: dropped with a warning (kgateway BackendPortNotAllowedError)', docs: [gateway(), backend({ static: { hosts: [{ host: 'shadow.example.com', port: 80 }] } }), rule({ filters: [mirror({ backendRef: { group: 'gateway.kgateway.dev', kind: 'Backend', name: 'be', port: 80 } })] })], resource: R, path: 'spec.rules[0].filters[0]', message: 'requestMirror.backendRef.port: a gateway.kgateway.dev Backend is named without a port (its hosts carry theirs): port 80 is not allowed', severity: 'warning' },
+  { name: 'RequestMirror to an unsupported kind: dropped with a warning', docs: [gateway(), rule({ filters: [mirror({ backendRef: { group: 'example.com', kind: 'Bucket', name: 'b' } })] })], resource: R, path: 'spec.rules[0].filters[0]', message: 'requestMirror.backendRef.kind: backendRef example.com/Bucket not supported by jwtgate', severity: 'warning' },
+  { name: 'RequestMirror on a RequestRedirect rule: dropped with a warning', docs: [gateway(), route({ rules: [{ filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https' } }, mirror()] }] })], resource: R, path: 'spec.rules[0].filters[1]', message: 'RequestMirror is dropped on a rule with a RequestRedirect filter', severity: 'warning' },
+  { name: 'RequestMirror in a backendRef\'s filters: ignored with a warning, as kgateway ignores it', docs: [gateway(), rule({ backendRefs: [{ name: 'app', port: 80, filters: [mirror()] }] })], resource: R, path: 'spec.rules[0].backendRefs[0].filters[0]', message: 'RequestMirror in backendRefs[].filters is ignored, as kgateway ignores it', severity: 'warning' },
+  { name: 'RequestMirror in a backendRef\'s filters is checked as the CRD checks it', docs: [gateway(), rule({ backendRefs: [{ name: 'app', port: 80, filters: [mirror({ percent: 101 })] }] })], resource: R, path: 'spec.rules[0].backendRefs[0].filters[0].requestMirror.percent', message: 'must be less than or equal to 100' },
+  { name: 'a backendRef\'s filters with a RequestMirror and another filter: still refused for the other', docs: [gateway(), rule({ backendRefs: [{ name: 'app', port: 80, filters: [mirror(), { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-a', value: 'b' }] } }] }] })], resource: R, path: 'spec.rules[0].backendRefs[0].filters', message: 'backendRefs[].filters are not supported by jwtgate, and a filter may not be skipped: the rule answers 500' },
+  { name: 'unsupported filter type', docs: [gateway(), rule({ filters: [{ type: 'ExternalAuth', externalAuth: { protocol: 'HTTP', backendRef: { name: 'auth', port: 80 } } }] })], resource: R, path: 'spec.rules[0].filters[0].type', message: 'filter type ExternalAuth not supported' },
   { name: 'ExtensionRef to another kind', docs: [gateway(), rule({ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'gateway.kgateway.dev', kind: 'DirectResponse', name: 'x' } }] })], resource: R, path: 'spec.rules[0].filters[0].extensionRef', message: 'not supported by jwtgate (only gateway.kgateway.dev/TrafficPolicy)' },
   { name: 'ExtensionRef to a missing TrafficPolicy', docs: [gateway(), rule({ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'gateway.kgateway.dev', kind: 'TrafficPolicy', name: 'nope' } }] })], resource: R, path: 'spec.rules[0].filters[0].extensionRef', message: 'TrafficPolicy default/nope not found' },
   { name: 'Service backendRef without port', docs: [gateway(), rule({ backendRefs: [{ name: 'app' }] })], resource: R, path: 'spec.rules[0].backendRefs[0].port', message: 'must have port for Service reference' },
@@ -506,6 +528,19 @@ test('retry is applied, not ignored: a valid HTTPRoute rule retry and TrafficPol
   ]);
   assert.deepEqual(problems.filter((p) => /retry/i.test(`${p.path} ${p.message}`)).map((p) => `${p.severity} ${p.resource} ${p.path}: ${p.message}`), []);
   assert.deepEqual(problems.filter((p) => p.severity === 'error').map((p) => `${p.resource} ${p.path}: ${p.message}`), []);
+});
+
+test('RequestMirror is applied, not refused: valid mirrors (repeated, percent, fraction, none) give no problem at all, and a backendRef whose only filter is a RequestMirror serves (its mirror ignored with a warning)', () => {
+  const problems = compile([
+    gateway(),
+    rule({ filters: [mirror(), mirror({ percent: 0 }), mirror({ fraction: { numerator: 1, denominator: 3 } }), mirror({ fraction: { numerator: 100 } })] }),
+  ]);
+  assert.deepEqual(problems.map((p) => `${p.severity} ${p.resource} ${p.path}: ${p.message}`), []);
+  const s = compileText([gateway(), rule({ backendRefs: [{ name: 'app', port: 80, filters: [mirror()] }] })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }, 'case.yaml');
+  assert.deepEqual(s.problems.filter((p) => p.severity === 'error').map((p) => `${p.resource} ${p.path}: ${p.message}`), []);
+  const r = selectRoute(s.ports.get(8080)!, { method: 'GET', path: '/', query: '', host: 'h', authority: 'h', headers: [], remoteAddress: '', scheme: 'http' })!.route;
+  assert.equal(r.invalid, undefined);
+  assert.equal(r.mirrors, undefined, 'no mirror from a backendRef');
 });
 
 test('an invalid TrafficPolicy retry makes the policy invalid: its routes answer 500', () => {

@@ -660,7 +660,7 @@ test('retry from the manifests: an HTTPRoute rule\'s retry (with its timeouts) a
   r5.spec.rules[0]!['filters'] = [{ type: 'RequestRedirect', requestRedirect: { hostname: 'x.example.com' } }];
   r5.spec.rules[0]!['retry'] = { attempts: 2 };
   r5.spec.rules[1]!['retry'] = { attempts: 2 };
-  r5.spec.rules[1]!['filters'] = [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'app', port: 80 } } }];
+  r5.spec.rules[1]!['filters'] = [{ type: 'ExternalAuth', externalAuth: { protocol: 'HTTP', backendRef: { name: 'auth', port: 80 } } }];
   const s5 = compileText([gateway, r5 as Doc, pol('gw', { ...onGateway(), retry: { retryOn: ['5xx'] } })].map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 }, 'pol.yaml');
   assert.ok(routeOf(s5, '/public').redirect);
   assert.equal(routeOf(s5, '/public').retry, undefined);
