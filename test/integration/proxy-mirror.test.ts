@@ -212,3 +212,27 @@ test('a mirror endpoint with --upstream-max-pending requests waiting gets no cop
   assert.equal(m.copies.length, 1);
   busy.abort();
 });
+
+test('a copy counts on its endpoint while it is in flight, and not after', async () => {
+  const { fwd, echo, results } = await setup({ connections: 1, maxPending: 0 });
+  const m = await mirrorServer('hold');
+  cleanup.push(() => m.close());
+  const mirrored = async (): Promise<void> => {
+    const fx = new FakeExchange();
+    fwd.forward(gatewayRequest({ path: '/get' }), target(echo.port), fx, undefined, undefined, { mirrors: [mirror(m.port)], timeouts: { requestMs: 600, origins: [] } });
+    await fx.finished();
+    assert.equal(fx.status, 200);
+  };
+  await mirrored();
+  await until(() => m.copies.length === 1, 'the first copy arrived');
+  // The held copy takes the mirror endpoint's one place: the next copy is not sent.
+  await mirrored();
+  assert.deepEqual(results, ['overflow']);
+  // At the route timeout the held copy ends, and its place is free again.
+  await until(() => results.length === 2, 'the held copy ended');
+  assert.deepEqual(results, ['overflow', 'failed']);
+  await mirrored();
+  await until(() => m.copies.length === 2, 'the third copy arrived');
+  await until(() => results.length === 3, 'the third copy ended');
+  assert.deepEqual(results, ['overflow', 'failed', 'failed']);
+});
