@@ -643,9 +643,11 @@ function objectRef(ref: Infer<typeof backendObjectReference>, ns: string): Backe
 }
 
 /**
- * Envoy's runtime_fraction for a mirror, as kgateway's getFractionPercent writes it: `percent`
- * over 100; `fraction` as the float64 ratio times a million, truncated (uint32()), over a
- * million; neither: every request (100/100).
+ * Envoy's runtime_fraction for a mirror: `percent` over 100, as kgateway's getFractionPercent
+ * writes it; `fraction` as the float64 ratio times a million, truncated (uint32()), over a
+ * million: the share Gateway API means. kgateway's toEnvoyPercentage multiplies the ratio by
+ * 10,000 instead (it expects a percentage), so kgateway mirrors 1/100 of a `fraction`; jwtgate
+ * does not copy that bug (README, RequestMirror). Neither: every request (100/100).
  */
 function mirrorFraction(m: Infer<typeof requestMirror>): { numerator: number; denominator: 100 | 1_000_000 } {
   if (m.percent !== undefined) return { numerator: m.percent, denominator: 100 };

@@ -681,6 +681,8 @@ function attemptFailure(err: Error, perTry: boolean): AttemptFailure | undefined
   }
 }
 
+const MIRROR_TIMEOUT = new Error('mirrored request cut: the route timeout, or the forwarder closing');
+
 interface MirrorCopy {
   readonly endpoint: Endpoint;
   readonly body: MirrorBody | null;
@@ -689,12 +691,37 @@ interface MirrorCopy {
 /** The undici handler of a mirrored copy: its answer is read and dropped (Envoy discards the shadow's). */
 class MirrorExchange implements Dispatcher.DispatchHandler {
   private done = false;
+  private abortFn: ((err?: Error) => void) | null = null;
+  /** Given up (its deadline, or the forwarder closing) before undici put it on a connection. */
+  private cut = false;
+  private timer: NodeJS.Timeout | null = null;
   constructor(
     private readonly endpoint: Endpoint,
     private readonly body: MirrorBody | null,
     private readonly report: ((result: MirrorResult) => void) | undefined,
-  ) {}
-  onConnect(): void {}
+    /** The forwarder's copies in flight (it cuts them when it closes). */
+    private readonly live: Set<MirrorExchange>,
+  ) {
+    live.add(this);
+  }
+
+  /** Cut at `ms` whatever it is doing: the route's timeout bounds the whole copy. */
+  expireAfter(ms: number): void {
+    this.timer = setTimeout(() => this.abort(MIRROR_TIMEOUT), ms);
+    this.timer.unref();
+  }
+
+  /** Ends the copy now: on its connection, by closing it; waiting for one, when it would get it. */
+  abort(reason: Error): void {
+    if (this.done) return;
+    if (this.abortFn !== null) this.abortFn(reason);
+    else this.cut = true;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.cut) throw MIRROR_TIMEOUT;
+    this.abortFn = abort;
+  }
   onHeaders(): boolean {
     return true;
   }
@@ -710,6 +737,8 @@ class MirrorExchange implements Dispatcher.DispatchHandler {
   private end(result: MirrorResult): void {
     if (this.done) return;
     this.done = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.live.delete(this);
     this.endpoint.active--;
     this.report?.(result);
   }
@@ -750,6 +779,8 @@ export class Forwarder {
   private closed = false;
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
   private readonly onMirror: ((result: MirrorResult) => void) | undefined;
+  /** Mirrored copies in flight: cut when the forwarder closes (Envoy does not wait for shadows). */
+  private readonly copies = new Set<MirrorExchange>();
 
   constructor(opts: ForwarderOptions = {}) {
     const timeoutMs = opts.timeoutMs ?? 15000;
@@ -842,7 +873,10 @@ export class Forwarder {
         if (copies !== undefined) for (const c of copies) body.mirrorTo(c.body!);
         client.onBody((chunk, isLast) => body!.onChunk(chunk, isLast));
         // Buffered chunks are delivered synchronously by onBody and may already exceed the limit.
-        if (ex.isFinished) return;
+        if (ex.isFinished) {
+          if (copies !== undefined) this.dropMirrors(copies);
+          return;
+        }
       }
       const opts: Dispatcher.DispatchOptions = {
         path: path!,
@@ -852,21 +886,22 @@ export class Forwarder {
         // A streamed body cannot be replayed: never let undici retry it on another connection.
         idempotent: body === null ? undefined : false,
       };
-      // Envoy starts the shadows with the primary's upstream request, with its final head.
-      if (copies !== undefined) this.sendMirrors(copies, opts, timeouts);
       if (retry !== undefined) {
         const bound = timeouts !== undefined ? requestTimeout(timeouts, this.defaultTimeoutMs) : { ms: this.defaultTimeoutMs, idle: false };
         const run = (ex.retry = new RetryRun(this, ex, retry, target, opts, bound, this.onRetry));
         // send() counts the request on its endpoint again, as it does for every attempt.
         ex.endAttempt(null);
         run.send(endpoint);
-        return;
+      } else {
+        ex.handOver();
+        if (timeouts !== undefined) this.routeTimeouts(opts, ex, timeouts);
+        endpoint.pool!.dispatch(opts, ex);
+        // An error reported before dispatch() returned is undici refusing the request itself.
+        if (ex.upstreamError === 'UND_ERR_INVALID_ARG') this.replacePool(endpoint);
       }
-      ex.handOver();
-      if (timeouts !== undefined) this.routeTimeouts(opts, ex, timeouts);
-      endpoint.pool!.dispatch(opts, ex);
-      // An error reported before dispatch() returned is undici refusing the request itself.
-      if (ex.upstreamError === 'UND_ERR_INVALID_ARG') this.replacePool(endpoint);
+      // Envoy starts the shadows right after the primary's upstream request, with its final head
+      // (after it: a copy queued ahead of the primary on a shared endpoint would hold it back).
+      if (copies !== undefined) this.sendMirrors(copies, opts, timeouts);
     } catch (err) {
       // dispatch() reports its own errors through the handler; this catches the unexpected.
       ex.onError(err as Error);
@@ -885,21 +920,32 @@ export class Forwarder {
         this.onMirror?.('overflow');
         continue;
       }
+      // Counted from now, so that two mirrors on one endpoint cannot pass its limit together.
+      endpoint.active++;
       (out ??= []).push({ endpoint, body: hasBody ? new MirrorBody() : null });
     }
     return out;
+  }
+
+  /** The request ended before it was sent (a 413 on its buffered body): its copies are not sent either. */
+  private dropMirrors(copies: readonly MirrorCopy[]): void {
+    for (const c of copies) {
+      c.endpoint.active--;
+      this.onMirror?.('abandoned');
+    }
   }
 
   /** Sends the copies: the request's head with Envoy's shadow Host, answers discarded. */
   private sendMirrors(copies: readonly MirrorCopy[], primary: Dispatcher.DispatchOptions, timeouts: RouteTimeouts | undefined): void {
     const headers = (primary.headers as string[]).slice();
     for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'host') headers[i + 1] = shadowHost(headers[i + 1]!);
-    const bound = timeouts !== undefined ? requestTimeout(timeouts, this.defaultTimeoutMs).ms : this.defaultTimeoutMs;
+    // Envoy gives a shadow the route's global timeout, a deadline for the whole answer (0: none).
+    const deadlineMs = timeouts?.requestMs ?? this.defaultTimeoutMs;
     for (const c of copies) {
-      const h = new MirrorExchange(c.endpoint, c.body, this.onMirror);
-      c.endpoint.active++;
+      const h = new MirrorExchange(c.endpoint, c.body, this.onMirror, this.copies);
+      if (deadlineMs > 0) h.expireAfter(deadlineMs);
       try {
-        c.endpoint.pool!.dispatch({ path: primary.path, method: primary.method, headers, body: c.body, idempotent: false, headersTimeout: bound, bodyTimeout: bound }, h);
+        c.endpoint.pool!.dispatch({ path: primary.path, method: primary.method, headers, body: c.body, idempotent: false, headersTimeout: 0, bodyTimeout: 0 }, h);
       } catch (err) {
         h.onError(err as Error);
       }
@@ -1015,6 +1061,7 @@ export class Forwarder {
   /** Stops the forwarder and every endpoint (no more lookups); returns their pools. */
   private retireAll(): Pool[] {
     this.closed = true;
+    for (const c of [...this.copies]) c.abort(MIRROR_TIMEOUT);
     const pools: Pool[] = [];
     for (const e of this.endpoints.values()) {
       e.retired = true;

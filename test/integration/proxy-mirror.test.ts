@@ -124,11 +124,11 @@ test('a mirror that refuses connections or does not answer changes nothing for t
   const held = await mirrorServer('hold');
   cleanup.push(() => held.close());
   const fx = new FakeExchange();
-  const started = performance.now();
-  fwd.forward(gatewayRequest({ path: '/get' }), target(echo.port), fx, undefined, undefined, { mirrors: [mirror(dead), mirror(held.port)], timeouts: { requestMs: 600, origins: [] } });
+  fwd.forward(gatewayRequest({ path: '/get' }), target(echo.port), fx, undefined, undefined, { mirrors: [mirror(dead), mirror(held.port)], timeouts: { requestMs: 1500, origins: [] } });
   await fx.finished();
   assert.equal(fx.status, 200);
-  assert.ok(performance.now() - started < 500, 'the primary does not wait for its mirrors');
+  // The primary did not wait for the held copy, which ends only at the route timeout.
+  assert.ok(!results.includes('failed') || results.length < 2, 'the primary answered before the held copy ended');
   // The held copy ends at the route timeout.
   await until(() => results.length === 2, 'both copies ended');
   assert.deepEqual(results, ['failed', 'failed']);
@@ -235,4 +235,49 @@ test('a copy counts on its endpoint while it is in flight, and not after', async
   await until(() => m.copies.length === 2, 'the third copy arrived');
   await until(() => results.length === 3, 'the third copy ended');
   assert.deepEqual(results, ['overflow', 'failed', 'failed']);
+});
+
+test("a copy on the primary's own endpoint goes after the primary: it never holds the primary back", async () => {
+  const { fwd, results } = await setup({ connections: 1 });
+  const m = await mirrorServer();
+  cleanup.push(() => m.close());
+  // One endpoint, one connection, for the primary and its copy; a body the copy waits for.
+  const body = randomBytes(512 * 1024);
+  const fx = new FakeExchange({ body, chunkSize: 64 * 1024 });
+  fwd.forward(gatewayRequest({ method: 'POST', path: '/p', headers: ['host', 'h', 'content-length', String(body.length)] }), target(m.port), fx, undefined, undefined, { mirrors: [mirror(m.port)], timeouts: { requestMs: 2000, origins: [] } });
+  await fx.finished();
+  assert.equal(fx.status, 200);
+  assert.equal(m.copies[0]!.headers.host, 'h');
+  await until(() => results.length === 1, 'the copy ended');
+  assert.deepEqual(results, ['sent']);
+  assert.equal(m.copies[1]!.headers.host, 'h-shadow');
+  assert.ok(m.copies[1]!.body.equals(body));
+});
+
+test("the route timeout bounds a copy's whole answer, and a closing forwarder cuts the copies in flight", async () => {
+  // A mirror that answers a byte every 100 ms, for ever.
+  const streaming = http.createServer((_req, res) => {
+    res.writeHead(200);
+    const t = setInterval(() => res.write('.'), 100);
+    res.on('close', () => clearInterval(t));
+  });
+  await new Promise<void>((r) => streaming.listen(0, '127.0.0.1', r));
+  cleanup.push(() => new Promise<void>((r) => { streaming.closeAllConnections(); streaming.close(() => r()); }));
+  const port = (streaming.address() as AddressInfo).port;
+  const { fwd, echo, results } = await setup();
+  const fx = new FakeExchange();
+  fwd.forward(gatewayRequest({ path: '/get' }), target(echo.port), fx, undefined, undefined, { mirrors: [mirror(port)], timeouts: { requestMs: 500, origins: [] } });
+  await fx.finished();
+  await until(() => results.length === 1, 'the copy was cut at the route timeout', 3000);
+  assert.deepEqual(results, ['failed']);
+  // No route timeout (0s): the forwarder's close cuts it.
+  const f2 = new Forwarder({ onMirror: (r) => results.push(r) });
+  const fx2 = new FakeExchange();
+  f2.forward(gatewayRequest({ path: '/get' }), target(echo.port), fx2, undefined, undefined, { mirrors: [mirror(port)], timeouts: { requestMs: 0, origins: [] } });
+  await fx2.finished();
+  await new Promise((r) => setTimeout(r, 300));
+  const started = performance.now();
+  await f2.close();
+  assert.ok(performance.now() - started < 1000, 'close did not wait for the copy');
+  assert.deepEqual(results, ['failed', 'failed']);
 });
