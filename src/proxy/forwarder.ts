@@ -511,10 +511,11 @@ class Attempt implements Dispatcher.DispatchHandler {
  * The retries of one request, as Envoy's router runs them: after an answer or a failure its
  * policy retries, the attempt is given up (an answer's connection is closed, as Envoy resets the
  * upstream stream), and after a jittered backoff the request goes to the next endpoint the
- * backend's round robin picks, with the body kept from the first attempt. The route timeout
- * bounds all the attempts together; a per-try timeout each one's wait for its head. A retry needs
- * the whole request body received and kept, a retry left, and a place among the backend's
- * retries in progress; otherwise the answer or failure goes to the client as it is.
+ * backend's round robin picks, with the body kept from the first attempt (and the rest of it as
+ * it comes). The route timeout bounds all the attempts together; a per-try timeout each one's wait
+ * for its head. A retry needs the body kept (up to RETRY_BUFFER_BYTES), a retry left, and a place
+ * among the backend's retries in progress; otherwise the answer or failure goes to the client as
+ * it is.
  */
 class RetryRun {
   private left: number;

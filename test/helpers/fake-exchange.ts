@@ -143,6 +143,24 @@ export class FakeExchange implements ClientExchange {
     });
   }
 
+  /**
+   * From now on the client stops after each chunk it hands over (so after its first), until the
+   * returned function is called: then it sends the rest. An upload the upstream answers first.
+   */
+  holdBody(): () => void {
+    let hold = true;
+    const onBody = this.onBody.bind(this);
+    this.onBody = (cb): void =>
+      onBody((chunk, isLast) => {
+        cb(chunk, isLast);
+        if (hold) this.pauseBody();
+      });
+    return () => {
+      hold = false;
+      this.resumeBody();
+    };
+  }
+
   // --- abort ---
 
   onAbort(cb: () => void): void {

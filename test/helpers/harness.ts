@@ -86,6 +86,24 @@ spec:
 `;
 }
 
+/**
+ * A `---`-led HTTPRoute in the sample app's namespace for `host`, on Gateway `gateway` (in
+ * kgateway-system), whose one rule goes to Backend `backend`, with `extra` rule lines (indented
+ * four spaces, newline-ended) after its backendRefs.
+ */
+export function hostRoute(name: string, host: string, extra = '', backend = 'httpbin', gateway = 'http'): string {
+  return `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name}, namespace: httpbin }
+spec:
+  parentRefs: [{ name: ${gateway}, namespace: kgateway-system }]
+  hostnames: [${host}]
+  rules:
+  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: ${backend} }]
+${extra}`;
+}
+
 /** A `---`-led HTTPRoute like sampleRoute whose one rule on PathPrefix `prefix` has `filters` (a YAML flow list). */
 export function filteredRoute(name: string, prefix: string, filters: string): string {
   return `---\n${sampleRoute(name, prefix, filters)}`;

@@ -181,12 +181,7 @@ test('a client that leaves mid-body cuts the copies too', async () => {
   cleanup.push(() => m.close());
   const fx = new FakeExchange({ body: randomBytes(256 * 1024), chunkSize: 16 * 1024 });
   // The client stops after its first chunk, then leaves.
-  const onBody = fx.onBody.bind(fx);
-  fx.onBody = (cb): void =>
-    onBody((chunk, isLast) => {
-      cb(chunk, isLast);
-      fx.pauseBody();
-    });
+  fx.holdBody();
   fwd.forward(gatewayRequest({ method: 'POST', path: '/anything', headers: ['host', 'h', 'content-length', String(256 * 1024)] }), target(echo.port), fx, undefined, undefined, { mirrors: [mirror(m.port)] });
   await until(() => m.copies.length === 1, 'the copy arrived');
   fx.abort();

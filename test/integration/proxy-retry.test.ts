@@ -256,17 +256,10 @@ test('an answer that comes before the whole body is retried: the kept chunks, th
     const fx = new FakeExchange({ body, chunkSize: 16 * 1024 });
     // The client stops after its first 16 KiB (undici sends the head with the first bytes): the
     // upstream answers first. It sends the rest once the retry is on its way.
-    let hold = true;
-    const onBody = fx.onBody.bind(fx);
-    fx.onBody = (cb): void =>
-      onBody((chunk, isLast) => {
-        cb(chunk, isLast);
-        if (hold) fx.pauseBody();
-      });
+    const release = fx.holdBody();
     const done = send(forwarder(events), target(up.port), policy(), { body, fx });
     for (let i = 0; i < 100_000 && up.seen.length < 2; i++) await new Promise((r) => setImmediate(r));
-    hold = false;
-    fx.resumeBody();
+    release();
     const { outcome } = await done;
     assert.equal(fx.status, 200);
     assert.equal(outcome.attempts, 2);
@@ -286,17 +279,10 @@ test('a body that outgrows the 1 MiB kept while a retry waits its backoff is ans
     const body = randomBytes(2 * 1024 * 1024);
     const fx = new FakeExchange({ body, chunkSize: 64 * 1024 });
     // The client sends its first 64 KiB, then the rest once the retry waits.
-    let hold = true;
-    const onBody = fx.onBody.bind(fx);
-    fx.onBody = (cb): void =>
-      onBody((chunk, isLast) => {
-        cb(chunk, isLast);
-        if (hold) fx.pauseBody();
-      });
+    const release = fx.holdBody();
     const done = send(forwarder(events), target(up.port), policy({ backoffBaseMs: 300 }), { body, fx });
     for (let i = 0; i < 100_000 && events.length === 0; i++) await new Promise((r) => setImmediate(r));
-    hold = false;
-    fx.resumeBody();
+    release();
     const { outcome } = await done;
     assert.equal(fx.status, 507);
     assert.equal(fx.bodyText, 'exceeded request buffer limit while retrying upstream');

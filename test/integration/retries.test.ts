@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { portSharingGateway, startHarness, type Harness } from '../helpers/harness.js';
+import { hostRoute, portSharingGateway, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 import { createLogger } from '../../src/observability/log.js';
@@ -36,16 +36,7 @@ const retries = (event: string) => Number(h.gateway.renderMetrics().match(new Re
 
 const get = (host: string, path: string) => request({ port: h.port, path, headers: { host } });
 
-const route = (name: string, host: string, extra = '', backend = 'scripted', gateway = 'http') => `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  parentRefs: [{ name: ${gateway}, namespace: kgateway-system }]
-  hostnames: [${host}]
-  rules:
-  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: ${backend} }]
-${extra}`;
+const route = (name: string, host: string, extra = '', backend = 'scripted', gateway = 'http') => hostRoute(name, host, extra, backend, gateway);
 
 const policy = (name: string, targetRef: string, retry: string, ns = 'httpbin') => `---
 apiVersion: gateway.kgateway.dev/v1alpha1

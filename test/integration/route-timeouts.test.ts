@@ -8,7 +8,7 @@
 // requests run at once (in `before`), the tests read their answers.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { portSharingGateway, startHarness, type Harness } from '../helpers/harness.js';
+import { hostRoute, portSharingGateway, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 
@@ -37,16 +37,7 @@ const res = new Map<string, Awaited<ReturnType<typeof get>>>();
 let idleTimeouts = NaN;
 const status = (n: string) => res.get(n)!.status;
 
-const route = (name: string, host: string, extra = '', gateway = 'http') => `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  parentRefs: [{ name: ${gateway}, namespace: kgateway-system }]
-  hostnames: [${host}]
-  rules:
-  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
-${extra}`;
+const route = (name: string, host: string, extra = '', gateway = 'http') => hostRoute(name, host, extra, 'httpbin', gateway);
 
 const policy = (name: string, kind: string, target: string, timeouts: string, ns = 'httpbin') => `---
 apiVersion: gateway.kgateway.dev/v1alpha1
