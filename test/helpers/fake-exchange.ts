@@ -23,6 +23,11 @@ export interface FakeExchangeOptions {
   drainAfterMs?: number;
   /** Never drain on its own (test calls drain()). */
   manualDrain?: boolean;
+  /**
+   * The whole body is already buffered when the proxy asks for it (as UwsExchange holds a body
+   * that arrived during the JWT check): onBody hands it over at once, synchronously.
+   */
+  bodyBuffered?: boolean;
 }
 
 export type EndState = 'pending' | 'responded' | 'ended' | 'destroyed' | 'aborted';
@@ -60,6 +65,7 @@ export class FakeExchange implements ClientExchange {
   private readonly capacity: number;
   private readonly drainAfterMs: number;
   private readonly manualDrain: boolean;
+  private readonly bodyBuffered: boolean;
   private buffered = 0;
   private needDrain = false;
   private readonly finishedPromise: Promise<EndState>;
@@ -79,6 +85,7 @@ export class FakeExchange implements ClientExchange {
     this.capacity = opts.writeCapacity ?? Infinity;
     this.drainAfterMs = opts.drainAfterMs ?? 0;
     this.manualDrain = opts.manualDrain ?? false;
+    this.bodyBuffered = opts.bodyBuffered ?? false;
     this.finishedPromise = new Promise((resolve) => (this.resolveFinished = (st) => setImmediate(() => setImmediate(resolve, st))));
   }
 
@@ -116,6 +123,14 @@ export class FakeExchange implements ClientExchange {
 
   onBody(cb: (chunk: Buffer, isLast: boolean) => void): void {
     this.bodyCb = cb;
+    if (this.bodyBuffered) {
+      while (!this.done && this.nextPiece < this.pieces.length) {
+        const piece = this.pieces[this.nextPiece++]!;
+        this.bodyBytesSent += piece.length;
+        cb(piece, this.nextPiece === this.pieces.length);
+      }
+      return;
+    }
     this.schedulePump();
   }
 

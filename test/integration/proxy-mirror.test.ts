@@ -276,3 +276,21 @@ test("the route timeout bounds a copy's whole answer, and a closing forwarder cu
   assert.ok(performance.now() - started < 1000, 'close did not wait for the copy');
   assert.deepEqual(results, ['failed', 'failed']);
 });
+
+test('a request answered 413 on the body it had buffered is never sent: its copies are not either (abandoned)', async () => {
+  const { fwd, echo, results } = await setup({ maxRequestBodyBytes: 1000 });
+  const m = await mirrorServer();
+  cleanup.push(() => m.close());
+  const fx = new FakeExchange({ body: randomBytes(2000), chunkSize: 500, chunked: true, bodyBuffered: true });
+  fwd.forward(gatewayRequest({ method: 'POST', path: '/anything', headers: ['host', 'h', 'transfer-encoding', 'chunked'] }), target(echo.port), fx, undefined, undefined, { mirrors: [mirror(m.port)] });
+  await fx.finished();
+  assert.equal(fx.status, 413);
+  assert.deepEqual(results, ['abandoned']);
+  assert.equal(m.copies.length, 0);
+  // Its place on the mirror endpoint was given back: the next copy is sent.
+  const ok = new FakeExchange();
+  fwd.forward(gatewayRequest({ path: '/get' }), target(echo.port), ok, undefined, undefined, { mirrors: [mirror(m.port)] });
+  await ok.finished();
+  await until(() => results.length === 2, 'the second copy ended');
+  assert.deepEqual(results, ['abandoned', 'sent']);
+});
