@@ -225,8 +225,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   private readonly onDone: ((outcome: ProxyOutcome) => void) | undefined;
   /** The route's response header rules: on the upstream's head, and on a local reply given here. */
   private readonly responseOps: readonly HeaderOp[] | undefined;
-  abortUpstream: ((err?: Error) => void) | null = null;
-  resumeUpstream: (() => void) | null = null;
+  private abortUpstream: ((err?: Error) => void) | null = null;
+  private resumeUpstream: (() => void) | null = null;
   private finished = false;
   private drainCb: (() => void) | null = null;
 
@@ -535,7 +535,7 @@ class RetryRun {
     private readonly ex: ProxyExchange,
     private readonly policy: RouteRetry,
     private readonly target: BackendTarget,
-    readonly opts: Dispatcher.DispatchOptions,
+    private readonly opts: Dispatcher.DispatchOptions,
     bound: { readonly ms: number; readonly idle: boolean },
     private readonly emit: ((e: RetryEvent) => void) | undefined,
   ) {

@@ -27,13 +27,18 @@ spec:
   hostnames: [www.example.com]
   rules:
   - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
----
+${staticBackend('httpbin', [echoPort])}`;
+}
+
+/** A `---`-led Static kgateway Backend in the sample app's namespace over 127.0.0.1 at `ports`. */
+export function staticBackend(name: string, ports: readonly number[]): string {
+  return `---
 apiVersion: gateway.kgateway.dev/v1alpha1
 kind: Backend
-metadata: { name: httpbin, namespace: httpbin }
+metadata: { name: ${name}, namespace: httpbin }
 spec:
   type: Static
-  static: { hosts: [{ host: 127.0.0.1, port: ${echoPort} }] }
+  static: { hosts: [${ports.map((p) => `{ host: 127.0.0.1, port: ${p} }`).join(', ')}] }
 `;
 }
 

@@ -7,7 +7,7 @@
 // applies a route's response rules to local replies since 1.16).
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { filteredRoute, jwtExtension, lastReceived, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, jwtExtension, lastReceived, sampleRoute, startHarness, staticBackend, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -98,14 +98,7 @@ spec:
         filteredRoute('denied', '/anything/denied', `[{ type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: x-local, value: denied } ] } }]`) +
         policy('denied', { kind: 'HTTPRoute', name: 'denied' }, `  rbac:\n    action: Deny\n    policy:\n      matchExpressions: ["request.method == 'GET'"]`) +
         filteredRoute('dead', '/anything/dead', `[{ type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: x-local, value: dead } ] } }]`).replace('name: httpbin }]', 'name: dead }]') +
-        `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: { name: dead, namespace: httpbin }
-spec:
-  type: Static
-  static: { hosts: [{ host: 127.0.0.1, port: 1 }] }
-`,
+        staticBackend('dead', [1]),
     ],
   });
 });

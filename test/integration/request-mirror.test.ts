@@ -8,7 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { filteredRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, startHarness, staticBackend, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { repoRoot, sampleTokenPath } from '../helpers/paths.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -41,14 +41,7 @@ before(async () => {
   h = await startHarness({
     manifests: [
       claims +
-        `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: { name: shadow, namespace: httpbin }
-spec:
-  type: Static
-  static: { hosts: [{ host: 127.0.0.1, port: ${port} }] }
-` +
+        staticBackend('shadow', [port]) +
         filteredRoute('mirrored', '/anything/mirrored', '[{ type: RequestMirror, requestMirror: { backendRef: { group: gateway.kgateway.dev, kind: Backend, name: shadow } } }]') +
         filteredRoute('lost-mirror', '/anything/lost', '[{ type: RequestMirror, requestMirror: { backendRef: { group: gateway.kgateway.dev, kind: Backend, name: nowhere } } }]'),
     ],

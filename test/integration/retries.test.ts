@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { hostRoute, portSharingGateway, startHarness, type Harness } from '../helpers/harness.js';
+import { hostRoute, portSharingGateway, startHarness, staticBackend, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 import { createLogger } from '../../src/observability/log.js';
@@ -47,15 +47,6 @@ spec:
   retry: ${retry}
 `;
 
-const backend = (name: string, ports: number[]) => `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  type: Static
-  static: { hosts: [${ports.map((p) => `{ host: 127.0.0.1, port: ${p} }`).join(', ')}] }
-`;
-
 before(async () => {
   up = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -86,8 +77,8 @@ before(async () => {
   h = await startHarness({
     gateway: { accessLog: true, logger: createLogger('info', (l) => logLines.push(l)) },
     manifests: [
-      backend('scripted', [upPort]) +
-        backend('pair', [dead, upPort]) +
+      staticBackend('scripted', [upPort]) +
+        staticBackend('pair', [dead, upPort]) +
         route('rule-retry', 'rule.example.com', '    retry: { attempts: 2, codes: [503], backoff: 10ms }\n') +
         route('plain', 'plain.example.com') +
         // backendRequest alone: the route timeout and, with the retry, the per-try timeout (kgateway's applyTimeouts).
