@@ -10,9 +10,10 @@ export interface ErrorInfo {
   readonly body: string;
   /**
    * WWW-Authenticate form: 'missing' -> `Bearer realm="…"`, 'invalid' -> adds
-   * `, error="invalid_token"`, 'none' -> header not sent.
+   * `, error="invalid_token"`, 'basic' -> `Basic realm="…"` (Envoy's basic_auth filter), 'none' ->
+   * header not sent.
    */
-  readonly wwwAuthenticate: 'missing' | 'invalid' | 'none';
+  readonly wwwAuthenticate: 'missing' | 'invalid' | 'basic' | 'none';
   /** One-line description for the README and logs. */
   readonly description: string;
 }
@@ -57,6 +58,14 @@ export const ERRORS = {
   JWT_ED25519_SIGNATURE_WRONG_LENGTH: jwt('Jwt ED25519 signature is wrong length', 'EdDSA signature is not 64 bytes'),
   JWKS_NO_VALID_KEYS: jwt("Jwks doesn't have any valid public key", 'the key set has no usable key'),
   JWKS_FETCH_FAILED: jwt('Jwks remote fetch is failed', 'remote key set not available'),
+  // --- API keys (Envoy api_key_auth, kgateway TrafficPolicy apiKeyAuth): no WWW-Authenticate ---
+  API_KEY_MISSING: { status: 401, body: 'Client authentication failed.', wwwAuthenticate: 'none', description: 'the route\'s TrafficPolicy `apiKeyAuth` found no key in any of its `keySources` (Envoy\'s `missing_api_key`)' },
+  API_KEY_UNKNOWN: { status: 401, body: 'Client authentication failed.', wwwAuthenticate: 'none', description: '`apiKeyAuth`: the key found is not one of its Secrets\' (Envoy\'s `unkonwn_api_key`, its spelling); the body is the one a missing key gets, as Envoy answers both alike' },
+  // --- HTTP basic authentication (Envoy basic_auth, kgateway TrafficPolicy basicAuth) ---
+  BASIC_AUTH_MISSING: { status: 401, body: 'User authentication failed. Missing username and password.', wwwAuthenticate: 'basic', description: 'the route\'s TrafficPolicy `basicAuth` found no `Authorization` header' },
+  BASIC_AUTH_BAD_SCHEME: { status: 401, body: "User authentication failed. Expected 'Basic' authentication scheme.", wwwAuthenticate: 'basic', description: '`basicAuth`: the `Authorization` header does not start with `Basic ` (case-sensitive, one space)' },
+  BASIC_AUTH_BAD_FORMAT: { status: 401, body: 'User authentication failed. Invalid basic credential format.', wwwAuthenticate: 'basic', description: '`basicAuth`: the credentials after `Basic ` are not strict standard base64 of `user:password`' },
+  BASIC_AUTH_DENIED: { status: 401, body: 'User authentication failed. Invalid username/password combination.', wwwAuthenticate: 'basic', description: '`basicAuth`: the user is not listed, or the password\'s SHA-1 is not the one listed for it' },
   // --- authorization (Envoy rbac filter, kgateway TrafficPolicy rbac) ---
   RBAC_DENIED: { status: 403, body: 'RBAC: access denied', wwwAuthenticate: 'none', description: 'the route\'s TrafficPolicy `rbac` denies the request: an Allow policy none of whose matchExpressions is true, or a Deny policy one of whose is' },
   // --- rate limiting (Envoy local_ratelimit, kgateway TrafficPolicy rateLimit.local) ---

@@ -60,13 +60,19 @@ function own(token: string, source: string): string {
 /** Removes a token's location (forwardToken false): the whole header, or the query parameter. */
 export function removeToken(req: GatewayRequest, location: ExtractedToken): void {
   if (location.kind === 'header') removeHeader(req.headers, location.name);
-  else {
-    const decoded = removeQueryParamDecoded(req.query, location.name);
-    req.query = wireSafe(decoded);
-    // What Envoy's `:path` holds (the values decoded), for rbac's request.path and request.query.
-    if (req.query !== decoded) req.queryAsEnvoy = decoded;
-    else if (req.queryAsEnvoy !== undefined) req.queryAsEnvoy = undefined;
-  }
+  else removeQueryParamInPlace(req, location.name);
+}
+
+/**
+ * Removes query parameter `name` from `req` as Envoy removes one from `:path` (the rest
+ * re-serialized: see removeQueryParam), also when it is not there.
+ */
+export function removeQueryParamInPlace(req: GatewayRequest, name: string): void {
+  const decoded = removeQueryParamDecoded(req.query, name);
+  req.query = wireSafe(decoded);
+  // What Envoy's `:path` holds (the values decoded), for rbac's request.path and request.query.
+  if (req.query !== decoded) req.queryAsEnvoy = decoded;
+  else if (req.queryAsEnvoy !== undefined) req.queryAsEnvoy = undefined;
 }
 
 // Base64url characters plus '.', per extractor.cc ConstantBase64UrlEncodingCharsPlusDot.

@@ -4,6 +4,8 @@
 // compiles regexes on the request path: all of that is done when the snapshot is built.
 
 import type { RbacPolicy } from '../auth/rbac.js';
+import type { BasicAuthPolicy } from '../auth/basic-auth.js';
+import type { ApiKeyAuthPolicy } from '../auth/api-key-auth.js';
 import type { KeyObject } from 'node:crypto';
 import type { ConfigProblem } from '../errors.js';
 import type { RemoteTlsSpec } from '../types.js';
@@ -177,6 +179,10 @@ export interface RouteAuth {
   readonly disabled: boolean;
   /** The effective `rbac` (Envoy's RBAC filter, after the JWT filters), when a policy sets one. */
   readonly rbac?: RbacPolicy;
+  /** The effective `apiKeyAuth` (Envoy's api_key_auth, the first authentication filter), unless none or disabled. */
+  readonly apiKeyAuth?: ApiKeyAuthPolicy;
+  /** The effective `basicAuth` (Envoy's basic_auth, after api_key_auth and before jwt_authn), unless none or disabled. */
+  readonly basicAuth?: BasicAuthPolicy;
 }
 
 export interface JwtExtension {

@@ -22,6 +22,8 @@ export function realmFor(req: GatewayRequest): string {
 export function wwwAuthenticateFor(code: ErrorCode, req: GatewayRequest): string | undefined {
   const info = ERRORS[code];
   if (info.wwwAuthenticate === 'none') return undefined;
+  // Envoy's basic_auth filter: `Basic realm="<the same URI>"` on every one of its 401s.
+  if (info.wwwAuthenticate === 'basic') return `Basic realm="${realmFor(req)}"`;
   const base = `Bearer realm="${realmFor(req)}"`;
   return info.wwwAuthenticate === 'missing' ? base : `${base}, error="invalid_token"`;
 }

@@ -20,6 +20,8 @@ import type { HeaderOp } from '../proxy/header-mutation.js';
 import type { LocalRateLimitSpec } from './local-rate-limit.js';
 import type { CorsSpec } from '../proxy/cors.js';
 import type { RetrySpec } from '../proxy/retry.js';
+import type { BasicAuthPolicy, BasicAuthSpec } from '../auth/basic-auth.js';
+import type { ApiKeyAuthPolicy, ApiKeyAuthSpec } from '../auth/api-key-auth.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
@@ -43,6 +45,10 @@ export interface AttachedPolicy {
   readonly cors?: CorsSpec | 'disabled';
   /** `retry`: the Envoy retry policy kgateway builds from it. */
   readonly retry?: RetrySpec;
+  /** `basicAuth`: its users (from `users` or the Secret), or `disabled` (`disable: {}`). */
+  readonly basicAuth?: BasicAuthSpec | 'disabled';
+  /** `apiKeyAuth`: its keys (from its Secrets), sources and forwarding, or `disabled` (`disable: {}`). */
+  readonly apiKeyAuth?: ApiKeyAuthSpec | 'disabled';
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
 }
@@ -118,8 +124,10 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
   return undefined;
 }
 
+type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth';
+
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
-function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry', overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
+function levelWinners(levels: readonly LevelPolicies[], field: PolicyField, overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
   const winners = new Map<PolicyLevel, AttachedPolicy>();
   for (const l of levels) {
     const candidates = l.policies.filter((p) => p[field] !== undefined && p.invalid === undefined);
@@ -143,7 +151,7 @@ function levelWinners(levels: readonly LevelPolicies[], field: 'jwtAuth' | 'rbac
  * overridden), then the listener's (virtual host) and the Gateway's (route configuration) winners,
  * which stay attached to their level even where a more specific config replaces them.
  */
-function layered(levels: readonly LevelPolicies[], field: 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry', overridden: Set<string>): { level: PolicyLevel; p: AttachedPolicy }[] {
+function layered(levels: readonly LevelPolicies[], field: Exclude<PolicyField, 'jwtAuth'>, overridden: Set<string>): { level: PolicyLevel; p: AttachedPolicy }[] {
   const winners = levelWinners(levels, field, overridden);
   const out: { level: PolicyLevel; p: AttachedPolicy }[] = [];
   let routeSide = false;
@@ -171,6 +179,27 @@ function foldRbac(levels: readonly LevelPolicies[], overridden: Set<string>): { 
   if (layers.length === 0) return undefined;
   const { level, p } = layers[0]!;
   return { rbac: { action: p.rbac!.action, expressions: p.rbac!.expressions, readsClaims: p.rbac!.readsClaims, origin: `${p.id}@${level}` }, attached: layers.map((l) => l.p.id) };
+}
+
+/**
+ * `basicAuth` and `apiKeyAuth`: each one Envoy filter (basic_auth, api_key_auth), disabled on the
+ * listener, whose most specific per-filter config applies whole (kgateway merges the field whole
+ * too): the route side's winner, else the listener's, else the Gateway's. A `disable` there turns
+ * the filter off for the route.
+ */
+function foldCredentials<F extends 'basicAuth' | 'apiKeyAuth'>(
+  levels: readonly LevelPolicies[],
+  field: F,
+  overridden: Set<string>,
+): { policy?: (F extends 'basicAuth' ? BasicAuthPolicy : ApiKeyAuthPolicy) | undefined; disabledBy?: string; attached: string[] } | undefined {
+  const layers = layered(levels, field, overridden);
+  if (layers.length === 0) return undefined;
+  const { level, p } = layers[0]!;
+  const spec = p[field]!;
+  const origin = `${p.id}@${level}`;
+  const attached = layers.map((l) => l.p.id);
+  if (spec === 'disabled') return { disabledBy: origin, attached };
+  return { policy: { ...(spec as BasicAuthSpec | ApiKeyAuthSpec), origin } as F extends 'basicAuth' ? BasicAuthPolicy : ApiKeyAuthPolicy, attached };
 }
 
 /**
@@ -287,6 +316,8 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     ...(cors.length > 0 ? { cors } : {}),
   };
   const rbac = foldRbac(levels, overridden);
+  const basic = foldCredentials(levels, 'basicAuth', overridden);
+  const apiKey = foldCredentials(levels, 'apiKeyAuth', overridden);
   const winners = levelWinners(levels, 'jwtAuth', overridden);
   // Route side: the most specific level wins the merged route config.
   let routeWinner: { level: PolicyLevel; p: AttachedPolicy } | undefined;
@@ -302,10 +333,14 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...corsLayers.map((l) => l.p.id)])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...corsLayers.map((l) => l.p.id)])];
   for (const id of effectiveIds) overridden.delete(id);
-  const withRbac = rbac ? { rbac: rbac.rbac } : {};
-  if (effective.length === 0) return { auth: rbac ? { ...NO_AUTH, ...withRbac } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };
+  const withRbac = {
+    ...(rbac ? { rbac: rbac.rbac } : {}),
+    ...(basic?.policy ? { basicAuth: basic.policy } : {}),
+    ...(apiKey?.policy ? { apiKeyAuth: apiKey.policy } : {}),
+  };
+  if (effective.length === 0) return { auth: rbac || basic?.policy || apiKey?.policy ? { ...NO_AUTH, ...withRbac } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };
 
   const disabling = effective.filter((e) => e.p.jwtAuth!.kind === 'disable');
   if (disabling.length > 0) {

@@ -7,9 +7,11 @@ import path from 'node:path';
 import { ERRORS } from '../../src/errors.js';
 import { repoRoot } from '../helpers/paths.js';
 
-test('every code has a status, a body and a description; bodies are unique (only the router\'s own replies have none, as Envoy\'s: no route, cluster not found)', () => {
+test('every code has a status, a body and a description; bodies are unique (only the router\'s own replies have none, as Envoy\'s: no route, cluster not found; an unknown API key gets the missing key\'s body, as Envoy\'s api_key_auth answers both)', () => {
   const bodies = new Set<string>();
+  assert.equal(ERRORS.API_KEY_UNKNOWN.body, ERRORS.API_KEY_MISSING.body);
   for (const [code, info] of Object.entries(ERRORS)) {
+    if (code === 'API_KEY_UNKNOWN') continue;
     assert.ok(info.status >= 400 && info.status < 600, code);
     const empty = code === 'BACKEND_NOT_RESOLVED' || code === 'ROUTE_NOT_FOUND';
     assert.equal(info.body.length > 0, !empty, code);
@@ -17,6 +19,13 @@ test('every code has a status, a body and a description; bodies are unique (only
     assert.ok(info.description.length > 0, code);
     assert.ok(!bodies.has(info.body), `duplicate body for ${code}`);
     bodies.add(info.body);
+  }
+});
+
+test('basic-auth failures are 401 with a Basic challenge, API key failures 401 without one, as Envoy', () => {
+  for (const [code, info] of Object.entries(ERRORS)) {
+    if (code.startsWith('BASIC_AUTH_')) assert.deepEqual([info.status, info.wwwAuthenticate], [401, 'basic'], code);
+    if (code.startsWith('API_KEY_')) assert.deepEqual([info.status, info.wwwAuthenticate], [401, 'none'], code);
   }
 });
 

@@ -9,6 +9,8 @@ test('realm: scheme, authority as sent, path and query', () => {
   assert.equal(realmFor(req('/headers')), 'http://h:8080/headers');
   assert.equal(realmFor(req('/a', 'x=1&y=2')), 'http://h:8080/a?x=1&y=2');
   assert.equal(wwwAuthenticateFor('JWT_MISSING', req('/a')), 'Bearer realm="http://h:8080/a"');
+  assert.equal(wwwAuthenticateFor('BASIC_AUTH_DENIED', req('/a')), 'Basic realm="http://h:8080/a"');
+  assert.equal(wwwAuthenticateFor('API_KEY_MISSING', req('/a')), undefined);
   assert.equal(wwwAuthenticateFor('JWT_EXPIRED', req('/a')), 'Bearer realm="http://h:8080/a", error="invalid_token"');
 });
 
