@@ -20,7 +20,7 @@ export interface ApiKeySource {
 
 /** An `apiKeyAuth` as kgateway hands it to Envoy. */
 export interface ApiKeyAuthSpec {
-  /** Key (its UTF-8 bytes as a latin1 string, as header values are held) -> client id (the Secret's data key). */
+  /** Key (as the Secret holds it, a JS string as header values are) -> client id (the Secret's data key). */
   readonly keys: ReadonlyMap<string, string>;
   /** In order; `[{header: api-key}]` when the policy names none. */
   readonly sources: readonly ApiKeySource[];
@@ -73,9 +73,9 @@ function headerKey(headers: readonly string[], name: string): string {
   return '';
 }
 
-/** The first value of query parameter `name` (decoded; `+` stays a plus), in latin1 bytes as keys are held. */
+/** The first value of query parameter `name` (percent-decoded, read as UTF-8; `+` stays a plus). */
 function queryKey(params: readonly [string, string][], name: string): string {
-  for (const [k, v] of params) if (k === name) return Buffer.from(v, 'utf8').toString('latin1');
+  for (const [k, v] of params) if (k === name) return v;
   return '';
 }
 
