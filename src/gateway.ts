@@ -16,6 +16,8 @@ import type { ClientExchange, GatewayRequest } from './http/exchange.js';
 import { Verifier } from './auth/verifier.js';
 import { ResultCache } from './auth/result-cache.js';
 import { endRegexLoad, rbacAllows, startRegexLoad } from './auth/rbac.js';
+import { apiKeyDenial } from './auth/api-key-auth.js';
+import { basicAuthDenial } from './auth/basic-auth.js';
 import { rateLimitAllows } from './routing/local-rate-limit.js';
 import { corsRequest } from './proxy/cors.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
@@ -704,8 +706,21 @@ export class Gateway {
         req.corsOps = cors.ops;
       }
     }
-    const jwt = route.auth.jwt;
-    if (jwt.length === 0) return this.forward(route, req, ex, undefined, route.auth.disabled);
+    // kgateway's authentication filters, in its filter order (stage AuthN, by filter name):
+    // api_key_auth, basic_auth, then the jwt_authn filters.
+    const auth = route.auth;
+    if (auth.apiKeyAuth !== undefined) {
+      const denied = apiKeyDenial(auth.apiKeyAuth, req);
+      if (denied !== undefined) return this.deny(ex, denied, req, route);
+      // The client id header is the gateway's: a Connection field naming it does not remove it.
+      if (auth.apiKeyAuth.clientIdHeader !== undefined) req.gatewayHeaders = [auth.apiKeyAuth.clientIdHeader];
+    }
+    if (auth.basicAuth !== undefined) {
+      const denied = basicAuthDenial(auth.basicAuth, req.headers);
+      if (denied !== undefined) return this.deny(ex, denied, req, route);
+    }
+    const jwt = auth.jwt;
+    if (jwt.length === 0) return this.forward(route, req, ex, undefined, auth.disabled);
     this.runAuth(route, jwt, NONE_RAN, undefined, listenerPort, req, ex);
   }
 
@@ -761,7 +776,7 @@ export class Gateway {
       // route's precomputed list on the usual path, where they are all of its extensions) and
       // those of the extensions that ran before a new match.
       const owned = ranBefore.length === 0 && exts === route.auth.jwt ? route.claimHeaders : claimHeadersOf([...ranBefore, ...exts]);
-      if (owned.length > 0) req.gatewayHeaders = owned;
+      if (owned.length > 0) req.gatewayHeaders = req.gatewayHeaders === undefined ? owned : [...req.gatewayHeaders, ...owned];
       return this.forward(route, req, ex, claims, false);
     }
     // An extension accepted a token with claim headers on a port whose routes match on headers
@@ -777,7 +792,7 @@ export class Gateway {
     const rest = again.auth.jwt.filter((e) => !ran.some((r) => r.filterName === e.filterName));
     if (rest.length > 0) return this.runAuth(again, rest, ran, claims, listenerPort, req, ex);
     const owned = claimHeadersOf(ran);
-    if (owned.length > 0) req.gatewayHeaders = owned;
+    if (owned.length > 0) req.gatewayHeaders = req.gatewayHeaders === undefined ? owned : [...req.gatewayHeaders, ...owned];
     // kgateway's disable metadata was written (or not) for the first route, whose JWT ran.
     this.forward(again, req, ex, claims, false);
   }
