@@ -13,6 +13,7 @@ import { utf8AsLatin1 } from '../proxy/header-rules.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
 import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
 import { resolveBackendTls } from './backend-tls.js';
+import { credentialSources, resolveApiKeyAuth, resolveBasicAuth } from './credentials.js';
 import { compareAge, creationMs, labelsMatch, resourceId, type RawResource } from './resource.js';
 import { ParseCtx } from './schema.js';
 import type {
@@ -147,9 +148,10 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     if (r.ext) extensions.set(r.ext.key, r.ext);
   }
 
-  // --- TrafficPolicies: jwtAuth reference and validity ---------------------------------------
+  // --- TrafficPolicies: jwtAuth reference, basicAuth/apiKeyAuth Secrets, validity ------------
   const policies: PolicyState[] = [];
   const policiesByKey = new Map<string, PolicyState>();
+  const credentials = credentialSources(v.secrets, v.referenceGrants);
   for (const m of v.policies) {
     const cx = ParseCtx.for(m.raw, problems);
     let invalid = m.valid ? undefined : m.error ?? 'invalid policy';
@@ -174,6 +176,11 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         invalid ??= msg;
       }
     } else if (m.jwtAuth?.kind === 'disable') jwtAuth = { kind: 'disable' };
+    // basicAuth and apiKeyAuth: their Secrets and htpasswd lines, as kgateway reads them when it
+    // translates the policy (credentials.ts); its error there makes the policy invalid.
+    const basicAuth = m.basicAuth ? resolveBasicAuth(m.basicAuth, m.namespace, credentials, cx) : undefined;
+    const apiKeyAuth = m.apiKeyAuth ? resolveApiKeyAuth(m.apiKeyAuth, m.namespace, credentials, cx) : undefined;
+    invalid ??= basicAuth?.invalid ?? apiKeyAuth?.invalid;
     // kgateway.dev/policy-weight: a higher weight wins a merge conflict within a level.
     const weightText = m.raw.annotations['kgateway.dev/policy-weight'];
     let weight = 0;
@@ -200,6 +207,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(m.timeouts ? { timeouts: m.timeouts } : {}),
       ...(m.retry ? { retry: m.retry } : {}),
       ...(m.cors ? { cors: m.cors } : {}),
+      ...(basicAuth?.spec !== undefined ? { basicAuth: basicAuth.spec } : {}),
+      ...(apiKeyAuth?.spec !== undefined ? { apiKeyAuth: apiKeyAuth.spec } : {}),
       ...(m.headerModifiers
         ? { headerModifiers: { request: m.headerModifiers.request ? policyOps(m.headerModifiers.request, utf8AsLatin1) : [], response: m.headerModifiers.response ? policyOps(m.headerModifiers.response, identity) : [] } }
         : {}),

@@ -403,6 +403,11 @@ export interface ObjectOptions {
   readonly refused?: Readonly<Record<string, string | ((v: Record<string, unknown>) => string | undefined)>>;
   /** Each group: exactly one of these fields must be set (`+kubebuilder:validation:ExactlyOneOf`). */
   readonly exactlyOneOf?: readonly (readonly string[])[];
+  /**
+   * Word the `exactlyOneOf` errors as the CEL rule kgateway's CRD generates for the type
+   * (`exactly one of the fields in [a b c] must be set`), what the API server answers there.
+   */
+  readonly exactlyOneOfCel?: boolean;
   /** Unknown fields: an error (default, with "did you mean"), or allowed silently. */
   readonly unknown?: 'error' | 'allow';
   /** Message for unknown fields that are not close to a known one (e.g. "ignored: not supported yet"). */
@@ -474,7 +479,8 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
       const set = group.filter((k) => v[k] !== undefined && v[k] !== null);
       if (set.length !== 1) {
         const got = set.length === 0 ? 'none is set' : `${set.join(' and ')} are set`;
-        cx.error(path || '(root)', `exactly one of ${group.join(', ')} must be set (${got})`);
+        const rule = o.exactlyOneOfCel ? `exactly one of the fields in [${group.join(' ')}] must be set` : `exactly one of ${group.join(', ')} must be set`;
+        cx.error(path || '(root)', `${rule} (${got})`);
       }
     }
     return out as InferShape<S>;

@@ -1,33 +1,34 @@
 // TrafficPolicy (gateway.kgateway.dev/v1alpha1): targets (targetRefs / targetSelectors),
 // `jwtAuth` (spec §2.1-2.2), `rbac` (§2.3, its expressions compiled by auth/rbac.ts),
-// `headerModifiers`, `rateLimit.local`, `timeouts`, `retry` and `cors`. Other policy fields are recognised and reported as ignored; a
-// misspelt field gets a "did you mean". Reference resolution happens in compile.ts.
+// `headerModifiers`, `rateLimit.local`, `timeouts`, `retry`, `cors`, `basicAuth` and
+// `apiKeyAuth`. Other policy fields are recognised and reported as ignored; a misspelt field gets
+// a "did you mean". Reference resolution happens in compile.ts (the Secrets of `basicAuth` and
+// `apiKeyAuth`, and the htpasswd lines, in credentials.ts).
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { compileExpression, JWT_METADATA, type CompiledExpression } from '../auth/rbac.js';
 import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
-import { durationMs, enumOf, int, isObject, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
+import { bool, durationMs, enumOf, int, isObject, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
 import type { LocalRateLimitSpec } from '../routing/local-rate-limit.js';
 import { parseDuration } from './duration.js';
 import { corsPolicy, corsSpec } from './validate-cors.js';
 import type { CorsSpec } from '../proxy/cors.js';
 import { RETRY_ON, type RetryOn, type RetrySpec } from '../proxy/retry.js';
+import type { ApiKeySource } from '../auth/api-key-auth.js';
 import { kgatewayHeaderFilter } from './validate-header-filter.js';
-import { documentSchema, GATEWAY_API_GROUP, group, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
+import { documentSchema, GATEWAY_API_GROUP, group, HEADER_NAME, headerName, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
 /**
  * kgateway TrafficPolicy fields jwtgate does not implement (yet) whose absence kgateway's
  * behaviour depends on for what reaches the upstream: ignoring one would let through requests
- * kgateway denies (an `extAuth` server, credentials, an `acl`, a CSRF check, a size
+ * kgateway denies (an `extAuth` server, an OAuth2 login, an `acl`, a CSRF check, a size
  * limit, a prompt guard), answers itself (`directResponse`) or changes (headers, path, body), as
  * an HTTPRoute filter that cannot be applied must not be skipped. A policy that sets one is
  * invalid: its routes fail closed with kgateway's 500. Each with what it would have done.
  */
 const REFUSED: Readonly<Record<string, string>> = {
   extAuth: 'requests its authorization server would deny',
-  basicAuth: 'requests without its credentials',
-  apiKeyAuth: 'requests without its API key',
   oauth2: 'requests without its login',
   acl: 'requests its rules would deny',
   csrf: 'cross-site requests it would deny (403)',
@@ -138,6 +139,52 @@ const retry = obj(
   },
 );
 
+// kgateway's BasicAuthPolicy (basic_auth_types.go): exactly one of `users` (htpasswd lines),
+// `secretRef` (a Secret's htpasswd key, `.htpasswd` by default) and `disable`. The lines are
+// checked in compile.ts (credentials.ts), as kgateway checks them when it translates the policy.
+const basicAuth = obj(
+  {
+    // Never quoted in a message: a line holds a password hash (or a password).
+    users: list(str({ secret: true }), { min: 1, max: 256 }).optional(),
+    secretRef: obj({ name: objectName(), namespace: namespaceName().optional(), key: str({ min: 1 }).default('.htpasswd') }).optional(),
+    disable: obj({}).optional(),
+  },
+  { exactlyOneOf: [['users', 'secretRef', 'disable']], exactlyOneOfCel: true },
+);
+
+// kgateway's APIKeySource: one place to read the key from. The CRD's rule (at least one of the
+// three is set) and what Envoy makes of more than one are checked in validateTrafficPolicy, on
+// the written fields.
+const apiKeySource = obj({
+  header: str({ min: 1, max: 256 }).optional(),
+  query: str({ min: 1, max: 256 }).optional(),
+  cookie: str({ min: 1, max: 256 }).optional(),
+});
+
+// kgateway's APIKeyAuth: exactly one of `secretRef` (a Gateway API SecretObjectReference),
+// `secretSelector` and `disable`; the key sources (`[{header: api-key}]` when none), whether the
+// key goes on to the upstream, and the header that carries the client id (Envoy's Forwarding:
+// its PGV rule is a header name of at most 1024 characters).
+const apiKeyAuth = obj(
+  {
+    keySources: list(apiKeySource, { max: 16 }).optional(),
+    forwardCredential: bool().optional(),
+    clientIdHeader: headerName(1024).optional(),
+    secretRef: obj({ group: group().default(''), kind: kind().default('Secret'), name: objectName(), namespace: namespaceName().optional() }).optional(),
+    secretSelector: obj(
+      { matchLabels: stringMap() },
+      {
+        refused: {
+          matchExpressions:
+            'matchExpressions is a field of kgateway versions newer than the one jwtgate follows, and jwtgate does not implement it: the policy is rejected so that its routes fail closed (500) instead of accepting the keys of Secrets it would not select; select with matchLabels',
+        },
+      },
+    ).optional(),
+    disable: obj({}).optional(),
+  },
+  { exactlyOneOf: [['secretRef', 'secretSelector', 'disable']], exactlyOneOfCel: true },
+);
+
 const spec = obj(
   {
     targetRefs: list(policyTargetRef, { min: 1, max: 16 }).optional(),
@@ -149,6 +196,8 @@ const spec = obj(
     timeouts: timeouts.optional(),
     retry: retry.optional(),
     cors: corsPolicy.optional(),
+    basicAuth: basicAuth.optional(),
+    apiKeyAuth: apiKeyAuth.optional(),
   },
   {
     legacy: {
@@ -195,9 +244,36 @@ export interface TrafficPolicyModel {
   readonly timeouts?: { readonly requestMs?: number; readonly streamIdleMs?: number };
   /** `retry`, when set and valid: the Envoy route retry policy kgateway builds from it. */
   readonly retry?: RetrySpec;
+  /** `basicAuth`, when set and its union valid: its inline htpasswd lines, the Secret key holding them, or disable. */
+  readonly basicAuth?: BasicAuthModel;
+  /** `apiKeyAuth`, when set and its union valid: where its keys come from with its key sources and forwarding, or disable. */
+  readonly apiKeyAuth?: ApiKeyAuthModel;
   readonly valid: boolean;
   readonly error?: string;
 }
+
+/** A TrafficPolicy `basicAuth`, before its lines are checked and its Secret read (compile.ts). */
+export type BasicAuthModel =
+  | { readonly kind: 'users'; readonly users: readonly string[] }
+  | { readonly kind: 'secret'; readonly namespace: string; readonly name: string; readonly key: string }
+  | { readonly kind: 'disable' };
+
+/** A TrafficPolicy `apiKeyAuth`, before its Secrets are read (compile.ts). */
+export type ApiKeyAuthModel =
+  | { readonly kind: 'disable' }
+  | {
+      readonly kind: 'keys';
+      /** `secretRef` (its namespace defaulted to the policy's) or `secretSelector`. */
+      readonly secrets:
+        | { readonly kind: 'ref'; readonly group: string; readonly refKind: string; readonly namespace: string; readonly name: string }
+        | { readonly kind: 'selector'; readonly matchLabels: Readonly<Record<string, string>> };
+      /** Each key source as Envoy reads it (one place each), `[{header: api-key}]` when none is given. */
+      readonly sources: readonly ApiKeySource[];
+      /** `!forwardCredential`. */
+      readonly hideCredentials: boolean;
+      /** `clientIdHeader`, lowercase. */
+      readonly clientIdHeader?: string;
+    };
 
 export interface UnservedTarget {
   readonly group: string;
@@ -259,6 +335,11 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   if (rawSpec !== null && typeof rawSpec === 'object' && 'jwtAuth' in rawSpec && (rawSpec as Record<string, unknown>)['jwtAuth'] === null) {
     cx.error('spec.jwtAuth', 'jwtAuth is empty (null): is its extensionRef indented under it? Write jwtAuth: {extensionRef: {name: <GatewayExtension>}} or jwtAuth: {disable: {}}');
   }
+  // The same for the other access checks: kubectl drops the null and the routes would serve
+  // without the credentials the policy asks for.
+  for (const [f, fields] of [['basicAuth', 'users, secretRef'], ['apiKeyAuth', 'secretRef, secretSelector']] as const) {
+    if (isObject(rawSpec) && f in rawSpec && rawSpec[f] === null) cx.error(`spec.${f}`, `${f} is empty (null): are its ${fields} indented under it? Write ${f}: {${fields.split(', ')[0]}: ...} or ${f}: {disable: {}}`);
+  }
   // Targets the API server refuses (no kind, a name that is not a string, an empty list, an
   // unsupported kind) leave the policy attached to nothing, so its routes would serve without
   // the JWT check it asks for, and there is no target to fail closed: `serve` refuses to start.
@@ -289,6 +370,8 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     if (others.length > 0) cx.warn('spec.cors.disable', `disable turns CORS off here: ${others.join(', ')} ignored`);
   }
   const corsModel: CorsSpec | 'disabled' | undefined = c === undefined ? undefined : c.disable !== undefined ? 'disabled' : corsSpec(c);
+  const basicAuthM = basicAuthModel(s?.basicAuth, rawSpec, raw.namespace);
+  const apiKeyAuthM = apiKeyAuthModel(s?.apiKeyAuth, rawSpec, raw.namespace, cx);
   return {
     ...modelBase(raw, cx, problems, before),
     targetRefs,
@@ -300,6 +383,8 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     ...(localRateLimit !== undefined ? { localRateLimit } : {}),
     ...(corsModel !== undefined ? { cors: corsModel } : {}),
     ...(retryModel !== undefined ? { retry: retryModel } : {}),
+    ...(basicAuthM !== undefined ? { basicAuth: basicAuthM } : {}),
+    ...(apiKeyAuthM !== undefined ? { apiKeyAuth: apiKeyAuthM } : {}),
     ...(tm !== undefined ? { timeouts: { ...(tm.request !== undefined ? { requestMs: tm.request } : {}), ...(tm.streamIdle !== undefined ? { streamIdleMs: tm.streamIdle } : {}) } } : {}),
     valid: cx.errors === 0,
   };
@@ -357,4 +442,106 @@ function localRateLimitModel(local: Infer<typeof localRateLimit> | undefined, ra
     percentEnabled: local.percentEnabled ?? 100,
     percentEnforced: local.percentEnforced ?? 100,
   };
+}
+
+/**
+ * `basicAuth` as compile.ts resolves it: the member of its union that is set (the CRD's rule on
+ * the written fields: none or two is its error, and no model). A `users` list with an item that
+ * failed its schema (reported at its index) gives none either: the policy is invalid.
+ */
+function basicAuthModel(b: Infer<typeof basicAuth> | undefined, rawSpec: unknown, ns: string): BasicAuthModel | undefined {
+  const raw = isObject(rawSpec) && isObject(rawSpec['basicAuth']) ? rawSpec['basicAuth'] : undefined;
+  if (b === undefined || raw === undefined) return undefined;
+  const set = (['users', 'secretRef', 'disable'] as const).filter((k) => raw[k] !== undefined && raw[k] !== null);
+  if (set.length !== 1) return undefined;
+  if (set[0] === 'disable') return b.disable !== undefined ? { kind: 'disable' } : undefined;
+  if (set[0] === 'users') {
+    const items = raw['users'];
+    return Array.isArray(items) && b.users !== undefined && b.users.length === items.length && items.length > 0 ? { kind: 'users', users: b.users } : undefined;
+  }
+  const r = b.secretRef;
+  if (r === undefined || typeof r.name !== 'string' || typeof r.key !== 'string') return undefined;
+  return { kind: 'secret', namespace: r.namespace ?? ns, name: r.name, key: r.key };
+}
+
+// Envoy's PGV rule on KeySource.header and .cookie (HTTP_HEADER_NAME, not strict): no NUL, CR or LF.
+const NOT_IN_HEADER_NAME = /[\0\r\n]/;
+const SOURCE_KINDS = ['header', 'query', 'cookie'] as const;
+
+/**
+ * `apiKeyAuth` as compile.ts resolves it: its secrets (the member of the union that is set, as
+ * for basicAuth) and its key sources as Envoy reads them. A KeySource reads ONE place: its header
+ * if it names one, else its query parameter, else its cookie (api_key_auth.cc); kgateway copies
+ * the three fields as written and its docs describe a fallback within a source, which Envoy does
+ * not do: warned about, naming what is ignored.
+ */
+function apiKeyAuthModel(a: Infer<typeof apiKeyAuth> | undefined, rawSpec: unknown, ns: string, cx: ParseCtx): ApiKeyAuthModel | undefined {
+  const raw = isObject(rawSpec) && isObject(rawSpec['apiKeyAuth']) ? rawSpec['apiKeyAuth'] : undefined;
+  if (raw === undefined) return undefined;
+  const has = (o: Record<string, unknown>, k: string): boolean => o[k] !== undefined && o[k] !== null;
+  const sources: ApiKeySource[] = [];
+  const rawSources = raw['keySources'];
+  if (Array.isArray(rawSources)) {
+    rawSources.forEach((src: unknown, i) => {
+      const p = `spec.apiKeyAuth.keySources[${i}]`;
+      if (!isObject(src)) return; // reported by the schema
+      const set = SOURCE_KINDS.filter((k) => has(src, k));
+      if (set.length === 0) {
+        cx.error(p, 'at least one of the fields in [header query cookie] must be set');
+        return;
+      }
+      const kind = set[0]!;
+      const name = src[kind];
+      if (typeof name !== 'string' || name === '') return; // reported by the schema
+      if (set.length > 1) {
+        const ignored = set.slice(1).map((k) => `${k} "${typeof src[k] === 'string' ? src[k] : ''}"`);
+        cx.warn(
+          p,
+          `${andList(set)} are set: Envoy's api_key_auth reads only the first of header, query, cookie that a key source sets, so this one reads ${kind} "${name}" and ignores ${andList(ignored)} (kgateway's docs describe a fallback within a source that Envoy does not do): give each its own keySources entry, in the order they are to be tried`,
+        );
+      }
+      if (kind !== 'query' && NOT_IN_HEADER_NAME.test(name)) {
+        cx.error(`${p}.${kind}`, `Invalid value: a ${kind} name with a NUL, CR or LF character: Envoy refuses it (the key source's HTTP_HEADER_NAME rule)`);
+        return;
+      }
+      if (kind === 'header' && !HEADER_NAME.test(name)) cx.warn(`${p}.header`, `"${name}" is not an HTTP header name (RFC 7230 token): no request has such a header, so this key source never finds a key`);
+      sources.push({ kind, name: kind === 'header' ? name.toLowerCase() : name });
+    });
+  }
+  const set = (['secretRef', 'secretSelector', 'disable'] as const).filter((k) => has(raw, k));
+  if (a === undefined || set.length !== 1) return undefined;
+  if (set[0] === 'disable') {
+    const others = ['keySources', 'forwardCredential', 'clientIdHeader'].filter((k) => has(raw, k));
+    if (others.length > 0) cx.warn('spec.apiKeyAuth.disable', `disable turns API key authentication off here: ${others.join(', ')} ignored`);
+    return a.disable !== undefined ? { kind: 'disable' } : undefined;
+  }
+  let secrets: Extract<ApiKeyAuthModel, { kind: 'keys' }>['secrets'];
+  if (set[0] === 'secretRef') {
+    const r = a.secretRef;
+    if (r === undefined || typeof r.name !== 'string' || typeof r.group !== 'string' || typeof r.kind !== 'string') return undefined;
+    secrets = { kind: 'ref', group: r.group, refKind: r.kind, namespace: r.namespace ?? ns, name: r.name };
+  } else {
+    const labels = a.secretSelector?.matchLabels;
+    if (labels === undefined) return undefined;
+    secrets = { kind: 'selector', matchLabels: labels };
+  }
+  const hideCredentials = a.forwardCredential !== true;
+  const clientIdHeader = a.clientIdHeader?.toLowerCase();
+  // Envoy sets the client id header, then (credentials hidden) removes every key source's header.
+  if (clientIdHeader !== undefined && hideCredentials && sources.some((x) => x.kind === 'header' && x.name === clientIdHeader)) {
+    cx.warn('spec.apiKeyAuth.clientIdHeader', `${clientIdHeader} is also a key source's header: Envoy sets it to the client id, then removes it with the credentials (forwardCredential is not true), so the upstream never gets the client id`);
+  }
+  return {
+    kind: 'keys',
+    secrets,
+    // kgateway's default when keySources is empty.
+    sources: sources.length > 0 ? sources : [{ kind: 'header', name: 'api-key' }],
+    hideCredentials,
+    ...(clientIdHeader !== undefined ? { clientIdHeader } : {}),
+  };
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function andList(items: readonly string[]): string {
+  return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
 }

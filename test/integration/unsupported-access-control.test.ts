@@ -1,7 +1,9 @@
-// A TrafficPolicy access-control field jwtgate does not implement yet (`extAuth`, `basicAuth`,
-// `apiKeyAuth`, `oauth2`, `acl`) makes the policy invalid, so its routes fail closed with
-// kgateway's 500 for an invalid policy (spec §2.5): ignoring it would let through requests that
-// kgateway denies. (`rbac` is implemented: test/integration/rbac.test.ts.)
+// A TrafficPolicy access-control field jwtgate does not implement yet (`extAuth`, `oauth2`,
+// `acl`) makes the policy invalid, so its routes fail closed with kgateway's 500 for an invalid
+// policy (spec §2.5): ignoring it would let through requests that kgateway denies. So does an
+// implemented one written wrong (a `basicAuth` whose users are not htpasswd lines). (`rbac`,
+// `basicAuth` and `apiKeyAuth` are implemented: their configuration in
+// test/unit/config-credentials.test.ts.)
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
@@ -51,11 +53,16 @@ test('an extAuth policy fails closed: 500 with kgateway body, the upstream never
   assert.equal(h.echo.received.length, n);
 });
 
-test('basicAuth fails closed the same way', async () => {
+test('a basicAuth written in another product\'s shape (users as username/password objects, not htpasswd lines) fails closed the same way', async () => {
   const n = h.echo.received.length;
   const res = await request({ port: h.port, path: '/basic', headers: { host: 'www.example.com', authorization: 'Basic YWxpY2U6c2VjcmV0' } });
   assert.equal(res.status, 500);
+  assert.equal(res.body, 'invalid route configuration detected and replaced with a direct response.');
   assert.equal(h.echo.received.length, n);
+  const p = h.gateway.snapshot.problems.find((x) => x.resource === 'TrafficPolicy/httpbin/basic-auth');
+  assert.equal(p?.path, 'spec.basicAuth.users[0]');
+  assert.match(p?.message ?? '', /must be of type string/);
+  assert.doesNotMatch(p?.message ?? '', /secret/, 'the password is not shown');
 });
 
 test('fields that deny, answer or change what reaches the upstream (a transformation removing an identity header, a buffer size limit, a directResponse) fail closed too: skipped, the upstream got the client\'s x-user-id, the oversized body, the blocked path', async () => {
