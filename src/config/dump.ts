@@ -1,6 +1,7 @@
 // JSON for the admin `/config_dump`: listeners with their route tables, the policies folded
-// into each route, extensions/providers with key-set metadata (kid, alg, kty, thumbprint, never
-// key material), backends, and problem counts. Header-match values that look like credentials
+// into each route (API key clients and basic auth user counts, never keys or hashes),
+// extensions/providers with key-set metadata (kid, alg, kty, thumbprint, never key material),
+// backends, and problem counts. Header-match values that look like credentials
 // are redacted.
 
 import type { CompiledRoute, ImportedKey, JwtExtension, KeySetSource, RouteTable, Snapshot, ValueMatch } from './snapshot.js';
@@ -37,6 +38,20 @@ function routeDump(r: CompiledRoute): object {
       policies: [...r.auth.origins],
       disabled: r.auth.disabled,
       ...(r.auth.rbac ? { rbac: { action: r.auth.rbac.action, expressions: r.auth.rbac.expressions.length, policy: r.auth.rbac.origin } } : {}),
+      // Envoy's api_key_auth and basic_auth per-route configs by what they check: the client ids
+      // and the number of users, never a key or a hash.
+      ...(r.auth.apiKeyAuth
+        ? {
+            apiKeyAuth: {
+              clients: [...new Set(r.auth.apiKeyAuth.keys.values())].sort(),
+              sources: r.auth.apiKeyAuth.sources.map((s) => ({ [s.kind]: s.name })),
+              forwardCredential: !r.auth.apiKeyAuth.hideCredentials,
+              ...(r.auth.apiKeyAuth.clientIdHeader !== undefined ? { clientIdHeader: r.auth.apiKeyAuth.clientIdHeader } : {}),
+              from: r.auth.apiKeyAuth.origin,
+            },
+          }
+        : {}),
+      ...(r.auth.basicAuth ? { basicAuth: { users: r.auth.basicAuth.users.size, from: r.auth.basicAuth.origin } } : {}),
     },
     backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
     totalWeight: r.totalWeight,

@@ -1,12 +1,15 @@
 // TrafficPolicy basicAuth and apiKeyAuth, from manifests to the compiled route: the htpasswd lines
 // (inline or a Secret's key) and the API keys (a Secret, or the Secrets a selector picks) as
 // kgateway reads them, ReferenceGrants for other namespaces, duplicates, `disable`, the fold
-// (the most specific level's whole) and the 500 of an invalid policy.
+// (the most specific level's whole), the 500 of an invalid policy, /config_dump and `check`,
+// and that no hash, password or key is ever printed.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { KGW, gateway, md, route, type Doc } from '../fixtures/config/manifests.js';
 import { compileText } from '../../src/config/build.js';
+import { configDumpText } from '../../src/config/dump.js';
+import { formatCheckReport } from '../../src/config/report.js';
 import type { CompiledRoute, Snapshot } from '../../src/config/snapshot.js';
 import type { GatewayRequest } from '../../src/http/exchange.js';
 import { selectRoute } from '../../src/routing/match.js';
@@ -300,4 +303,69 @@ test('an invalid route-level basicAuth answers 500 on that route only; the Gatew
   assert.equal(routeAt(s, '/private').invalid, 'TrafficPolicy/default/bad is invalid: basic auth: no valid users with {SHA} hash format found');
   assert.equal(routeAt(s, '/public').invalid, undefined);
   assert.deepEqual([...routeAt(s, '/public').auth.basicAuth!.users.keys()], ['alice']);
+});
+
+test('/config_dump shows each route\'s basicAuth (its number of users) and apiKeyAuth (client ids, sources, forwarding), where they come from; check prints the policy\'s status', () => {
+  const s = build([
+    gateway(),
+    twoRules,
+    secret({ alice: 'k-123', bob: 'k-456' }, 'keys'),
+    policy({ basicAuth: { users: [ALICE, BOB] }, apiKeyAuth: { secretRef: { name: 'keys' }, keySources: [{ header: 'X-Key' }, { query: 'key' }, { cookie: 'key' }], clientIdHeader: 'X-Client' } }),
+    policy({ basicAuth: { disable: {} }, apiKeyAuth: { secretRef: { name: 'keys' }, forwardCredential: true } }, 'private', 'default', { ...ROUTE_TARGET, sectionName: 'private' }),
+  ]);
+  assert.deepEqual(errors(s), []);
+  const dump = JSON.parse(configDumpText(s)) as { listeners: { routeDefs: Record<string, { auth: Record<string, unknown> }> }[] };
+  const defs = dump.listeners[0]!.routeDefs;
+  assert.deepEqual(defs['default/app/0/0']!.auth, {
+    jwt: [],
+    policies: [],
+    disabled: false,
+    apiKeyAuth: { clients: ['alice', 'bob'], sources: [{ header: 'x-key' }, { query: 'key' }, { cookie: 'key' }], forwardCredential: false, clientIdHeader: 'x-client', from: 'TrafficPolicy/default/pol@Gateway' },
+    basicAuth: { users: 2, from: 'TrafficPolicy/default/pol@Gateway' },
+  });
+  assert.deepEqual(defs['default/app/1/0']!.auth, {
+    jwt: [],
+    policies: [],
+    disabled: false,
+    apiKeyAuth: { clients: ['alice', 'bob'], sources: [{ header: 'api-key' }], forwardCredential: true, from: 'TrafficPolicy/default/private@Rule' },
+  });
+  const report = formatCheckReport({ statuses: s.statuses, problems: s.problems });
+  assert.match(report, /TrafficPolicy\/default\/pol {2}\(creds\.yaml:\d+\)\n {2}status:\n {4}ancestors:/);
+});
+
+test('no hash, password or API key is ever printed: problems, statuses, the check report and /config_dump, for valid and invalid policies alike', () => {
+  const bcrypt = '$2y$05$c4WoMPo3SXsafkva.HHa6uXQZWr7oboPiC2bT/r7q1BB8I2s0BRqC';
+  const apr1 = '$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/';
+  const plain = 'Tr0ub4dor&3';
+  const keys = ['k-SECRET-1', 'k-SECRET-2', 'k-SHARED-3', 'k-NEWLINE-4'];
+  const docs = [
+    gateway(),
+    twoRules,
+    route({ parentRefs: [{ name: 'gw' }], hostnames: ['other.example'] }, 'other'),
+    secret({ alice: keys[0], bob: keys[1] }, 'keys', 'default', { app: 'shop' }),
+    secret({ carol: keys[2], dave: `${keys[3]}\n` }, 'more', 'default', { app: 'shop' }),
+    secret({ erin: keys[2] }, 'dup', 'default', { app: 'dup' }),
+    secret({ '.htpasswd': `${ALICE}\nbob:${apr1}\ncarol:${plain}\n${plain}\nbob:{SHA}${BOB_HASH}x` }, 'htpasswd'),
+    policy({ basicAuth: { users: [ALICE, BOB, `carol:${bcrypt}`, plain, `:{SHA}${ALICE_HASH}`, `${ALICE}:x`] }, apiKeyAuth: { secretSelector: { matchLabels: {} } } }, 'bad', 'default', { ...ROUTE_TARGET, sectionName: 'public' }),
+    policy({ basicAuth: { secretRef: { name: 'htpasswd' } } }, 'bad-secret', 'default', { ...ROUTE_TARGET, sectionName: 'private' }),
+    policy({ basicAuth: { users: [ALICE, BOB] }, apiKeyAuth: { secretSelector: { matchLabels: { app: 'shop' } } } }, 'good', 'default', { ...ROUTE_TARGET, name: 'other' }),
+  ];
+  const s = build(docs);
+  assert.ok(errors(s).length >= 8, errors(s).join('\n'));
+  const texts = [
+    JSON.stringify(s.problems),
+    JSON.stringify(s.statuses),
+    formatCheckReport({ statuses: s.statuses, problems: s.problems }),
+    configDumpText(s),
+  ];
+  for (const t of texts) {
+    for (const secretText of [ALICE_HASH, BOB_HASH, ALICE_HASH.slice(0, 12), BOB_HASH.slice(0, 12), bcrypt, bcrypt.slice(7, 20), apr1.slice(6), plain, ...keys]) {
+      assert.ok(!t.includes(secretText), `${JSON.stringify(secretText)} printed in:\n${t.slice(0, 2000)}`);
+    }
+  }
+  // The valid policy is served, and the dump says what it checks.
+  const other = selectRoute(s.ports.get(8080)!, { ...req('/'), host: 'other.example', authority: 'other.example' })!.route;
+  assert.equal(other.invalid, undefined);
+  assert.deepEqual([...new Set(other.auth.apiKeyAuth!.keys.values())].sort(), ['alice', 'bob', 'carol', 'dave']);
+  assert.match(configDumpText(s), /"clients": \[\n\s+"alice",\n\s+"bob",\n\s+"carol",\n\s+"dave"\n\s+\]/);
 });
