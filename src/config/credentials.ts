@@ -307,8 +307,9 @@ export function resolveApiKeyAuth(m: ApiKeyAuthModel, policyNs: string, src: Cre
       if (value === '') continue;
       const why = unreachableKey(value);
       if (why !== undefined) cx.warn(path, `the API key of client "${cutText(client, 60, 57)}" in Secret ${id} ${why}: no request header can carry it (a header value loses the whitespace around it and cannot hold line breaks)`);
-      // Held as header values are: the UTF-8 bytes as a latin1 string.
-      parsed.push({ client, key: Buffer.from(value, 'utf8').toString('latin1'), secret: id });
+      // Held as the Secret's string: request header values (uWS decodes them as UTF-8) and
+      // query values (percent-decoded, read as UTF-8) are compared with it as they are.
+      parsed.push({ client, key: value, secret: id });
     }
   }
   parsed.sort((a, b) => byteOrder(a.client, b.client) || byteOrder(a.key, b.key) || byteOrder(a.secret, b.secret));
