@@ -82,7 +82,8 @@ function queryKey(params: readonly [string, string][], name: string): string {
 /**
  * Envoy's forEachCookie over every `cookie` field: `;`-separated pieces (empty ones skipped),
  * the name from the first non-space character to the first `=` (a piece without one is
- * skipped), the value the rest. `fn` returns false to stop.
+ * skipped), the value the rest, without the double quotes around it (RFC 6265 §4.1.1). `fn`
+ * returns false to stop.
  */
 function forEachCookie(headers: readonly string[], fn: (name: string, value: string) => boolean): void {
   for (let i = 0; i < headers.length; i += 2) {
@@ -93,35 +94,30 @@ function forEachCookie(headers: readonly string[], fn: (name: string, value: str
       if (eq < 0) continue;
       let start = 0;
       while (start < eq && piece.charCodeAt(start) === 0x20) start++;
-      if (!fn(piece.slice(start, eq), piece.slice(eq + 1))) return;
+      let value = piece.slice(eq + 1);
+      if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1);
+      if (!fn(piece.slice(start, eq), value)) return;
     }
   }
 }
 
-/** Envoy's parseCookieValue: the first cookie of that exact name, its surrounding double quotes removed. */
+/** Envoy's parseCookieValue: the value of the first cookie of that exact name ('' when none). */
 export function cookieValue(headers: readonly string[], name: string): string {
-  let value: string | undefined;
+  let value = '';
   forEachCookie(headers, (k, v) => {
     if (k !== name) return true;
     value = v;
     return false;
   });
-  if (value === undefined) return '';
-  return value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22 ? value.slice(1, -1) : value;
+  return value;
 }
 
 /**
- * Envoy's removeCookieValue: every cookie but those named `name`, as `name=value` pieces joined
- * with `; ` in one `cookie` field (none left: no field). Cookie fields without that cookie are
- * left as they are.
+ * Envoy's removeCookieValue: the `cookie` fields replaced by one holding every other cookie as
+ * forEachCookie reads it (`name=value`, quotes removed; pieces without `=` dropped), joined with
+ * `; `, or by none when no cookie is left. Also when no cookie of that name was sent.
  */
 export function removeCookie(headers: string[], name: string): void {
-  let found = false;
-  forEachCookie(headers, (k) => {
-    found = k === name;
-    return !found;
-  });
-  if (!found) return;
   const kept: string[] = [];
   forEachCookie(headers, (k, v) => {
     if (k !== name) kept.push(`${k}=${v}`);

@@ -103,19 +103,22 @@ const HOW_TO_SHA = 'generate one with `htpasswd -nbs USER PASSWORD` or `printf %
 // Base64 of a 20-byte SHA-1: 27 characters, the last with its low 2 bits clear, and one `=`.
 const SHA1_BASE64 = /^[A-Za-z0-9+/]{26}[AEIMQUYcgkosw048]=$/;
 
-/** What a hash that is not `{SHA}` looks like (its scheme marker only: never the hash). */
+/**
+ * What a hash that is not `{SHA}` is, named only by a scheme marker from a fixed list: anything
+ * else may be a password that merely looks like one (`$uperS3cret$`, `{Winter2024}`), so it is
+ * never quoted.
+ */
 function hashScheme(hash: string): string {
-  const crypt = /^\$([0-9a-z-]+)\$/i.exec(hash);
+  const crypt = /^\$(2[abxy]?|apr1|1|5|6|y|7|gy|sha1|md5)\$/.exec(hash);
   if (crypt) {
     const id = crypt[1]!;
-    if (/^2[abxy]?$/.test(id)) return `a bcrypt hash ($${id}$)`;
+    if (id.startsWith('2')) return `a bcrypt hash ($${id}$)`;
     if (id === 'apr1') return 'an APR1-MD5 hash ($apr1$)';
     return `a crypt hash ($${id}$)`;
   }
-  const scheme = /^\{[A-Za-z0-9.-]{1,16}\}/.exec(hash);
-  if (scheme) return `a ${scheme[0]} hash`;
-  if (/^[./0-9A-Za-z]{13}$/.test(hash)) return 'a DES crypt hash or a plain-text password';
-  return 'a plain-text password or a hash of an unknown kind';
+  const scheme = /^\{(SSHA|SHA256|SHA512|SSHA256|SSHA512|MD5|SMD5|CRYPT|PLAIN|CLEARTEXT|ARGON2|PBKDF2)\}/i.exec(hash);
+  if (scheme) return `a {${scheme[1]}} hash`;
+  return 'a plain-text password or a hash of a kind this check does not name';
 }
 
 /**
@@ -207,6 +210,8 @@ export function resolveBasicAuth(m: BasicAuthModel, policyNs: string, src: Crede
     }
     const value = data[m.key]!;
     if (value === '') return fail(cx, path, `basic auth: secret ${id} key '${m.key}' is empty`);
+    // Envoy's users DataSource is a string: bytes that are not UTF-8 cannot be programmed.
+    if (r.secret.notUtf8.has(m.key)) return fail(cx, path, `basic auth: secret ${id} key '${m.key}' is not UTF-8 text`, 'htpasswd lines are text: write them with stringData, or base64-encode the text itself');
     what = `key '${m.key}' of Secret ${id} holds`;
     lines = value.split('\n').map((text, k) => ({ text, path, label: `line ${k + 1} of Secret ${id} key '${m.key}'` }));
   }
@@ -253,6 +258,8 @@ function unreachableKey(key: string): string | undefined {
   if (/\r?\n$/.test(key)) return 'ends with a line break (was it written with echo, without -n?)';
   if (/[\0-\x08\x0a-\x1f\x7f]/.test(key)) return 'holds a control character';
   if (/^[ \t]|[ \t]$/.test(key)) return 'starts or ends with whitespace';
+  // uWebSockets.js cuts bytes >= 0x80 at either end of a header value (README, Limits).
+  if (/^[^\0-\x7f]|[^\0-\x7f]$/.test(key)) return 'starts or ends with a non-ASCII character, which jwtgate\'s HTTP front end cuts from header values (README, Limits)';
   return undefined;
 }
 
@@ -293,24 +300,32 @@ export function resolveApiKeyAuth(m: ApiKeyAuthModel, policyNs: string, src: Cre
             : undefined;
       return fail(cx, path, message, hint);
     }
-    const broken = secrets.filter((s) => !s.valid);
-    if (broken.length > 0) {
-      let first: { invalid: string } | undefined;
-      for (const s of broken) first ??= fail(cx, path, `Secret ${s.raw.namespace}/${s.raw.name} is invalid`, 'see its own errors');
-      return first!;
-    }
+    // A Secret the API server would refuse does not exist for kgateway: the others' keys serve.
+    for (const s of secrets.filter((x) => !x.valid)) cx.warn(path, `Secret ${s.raw.namespace}/${s.raw.name} matches but is invalid (see its own errors): its keys are not used`);
+    secrets = secrets.filter((x) => x.valid);
+    if (secrets.length === 0) return fail(cx, path, 'no valid API keys found in secrets', 'every Secret the selector matches is invalid (see their own errors)');
   }
   const parsed: { client: string; key: string; secret: string }[] = [];
+  const notText: string[] = [];
   for (const s of secrets) {
     const id = `${s.raw.namespace}/${s.raw.name}`;
     for (const [client, value] of Object.entries(s.data)) {
       if (value === '') continue;
+      // Envoy's Credential.key is a string: a key whose bytes are not UTF-8 cannot be programmed.
+      if (s.notUtf8.has(client)) {
+        notText.push(`the API key of client ${JSON.stringify(client)} in secret ${id} is not UTF-8 text`);
+        continue;
+      }
       const why = unreachableKey(value);
-      if (why !== undefined) cx.warn(path, `the API key of client "${cutText(client, 60, 57)}" in Secret ${id} ${why}: no request header can carry it (a header value loses the whitespace around it and cannot hold line breaks)`);
+      if (why !== undefined) cx.warn(path, `the API key of client "${cutText(client, 60, 57)}" in Secret ${id} ${why}: no request header can carry it as it is (a header value loses the whitespace around it and cannot hold line breaks)`);
       // Held as the Secret's string: request header values (uWS decodes them as UTF-8) and
       // query values (percent-decoded, read as UTF-8) are compared with it as they are.
       parsed.push({ client, key: value, secret: id });
     }
+  }
+  if (notText.length > 0) {
+    for (const t of notText) cx.error(path, `${t}: Envoy's api_key_auth holds keys as strings, so kgateway cannot give it this one; use a key of UTF-8 text (base64- or hex-encode binary keys)`);
+    return { invalid: `errors processing API key secrets: ${notText.join('; ')}` };
   }
   parsed.sort((a, b) => byteOrder(a.client, b.client) || byteOrder(a.key, b.key) || byteOrder(a.secret, b.secret));
   const keys = new Map<string, string>();

@@ -40,6 +40,7 @@ function routeDump(r: CompiledRoute): object {
       ...(r.auth.rbac ? { rbac: { action: r.auth.rbac.action, expressions: r.auth.rbac.expressions.length, policy: r.auth.rbac.origin } } : {}),
       // Envoy's api_key_auth and basic_auth per-route configs by what they check: the client ids
       // and the number of users, never a key or a hash.
+      ...(r.auth.apiKeyAuthOff !== undefined ? { apiKeyAuth: { disabled: true, from: r.auth.apiKeyAuthOff } } : {}),
       ...(r.auth.apiKeyAuth
         ? {
             apiKeyAuth: {
@@ -51,7 +52,7 @@ function routeDump(r: CompiledRoute): object {
             },
           }
         : {}),
-      ...(r.auth.basicAuth ? { basicAuth: { users: r.auth.basicAuth.users.size, from: r.auth.basicAuth.origin } } : {}),
+      ...(r.auth.basicAuth ? { basicAuth: { users: r.auth.basicAuth.users.size, from: r.auth.basicAuth.origin } } : r.auth.basicAuthOff !== undefined ? { basicAuth: { disabled: true, from: r.auth.basicAuthOff } } : {}),
     },
     backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
     totalWeight: r.totalWeight,

@@ -121,9 +121,10 @@ export type InferShape<S extends Shape> = Simplify<
 
 /**
  * Where a string may hold key material or a secret: anything in a Secret, and values under a
- * `jwks`, `inline`, `data` or `stringData` field (an oct key, a PEM, a ConfigMap's JWKS).
+ * `jwks`, `inline`, `data` or `stringData` field (an oct key, a PEM, a ConfigMap's JWKS), or
+ * under a TrafficPolicy's `basicAuth` (htpasswd lines: password hashes, or passwords).
  */
-const SENSITIVE_PATH = /(^|\.)(jwks|inline|data|stringData)(\.|\[|$)/;
+const SENSITIVE_PATH = /(^|\.)(jwks|inline|data|stringData|basicAuth)(\.|\[|$)/;
 
 /**
  * Header and query parameter names whose match values may be credentials, never quoted in error

@@ -183,6 +183,9 @@ export interface RouteAuth {
   readonly apiKeyAuth?: ApiKeyAuthPolicy;
   /** The effective `basicAuth` (Envoy's basic_auth, after api_key_auth and before jwt_authn), unless none or disabled. */
   readonly basicAuth?: BasicAuthPolicy;
+  /** Where a `basicAuth` / `apiKeyAuth` `disable: {}` turned the check off for this route (`TrafficPolicy/ns/name@Level`), for /config_dump. */
+  readonly basicAuthOff?: string;
+  readonly apiKeyAuthOff?: string;
 }
 
 export interface JwtExtension {

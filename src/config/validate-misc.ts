@@ -45,12 +45,15 @@ const secretDoc = obj({
 });
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export interface SecretModel {
   readonly raw: RawResource;
   readonly id: string;
   /** `data` (base64-decoded) with `stringData` on top, as the API server merges them. Never logged. */
   readonly data: Readonly<Record<string, string>>;
+  /** Keys of `data` whose bytes are not UTF-8 (in `data` with U+FFFD for the bad bytes): text they hold cannot be used as it is. */
+  readonly notUtf8: ReadonlySet<string>;
   readonly valid: boolean;
 }
 
@@ -58,14 +61,27 @@ export function validateSecret(raw: RawResource, problems: ConfigProblem[]): Sec
   const cx = ParseCtx.for(raw, problems);
   const doc = secretDoc.parse(raw.object, '', cx);
   const data: Record<string, string> = {};
+  const notUtf8 = new Set<string>();
   for (const [k, v] of Object.entries(doc?.data ?? {})) {
     const compact = v.replace(/\s+/g, '');
     // Messages never quote the value: it is secret material.
     if (compact.length % 4 !== 0 || !BASE64.test(compact)) cx.error(`data.${k}`, 'Invalid value: must be base64-encoded (use stringData for plain text); the value is not shown');
-    else data[k] = Buffer.from(compact, 'base64').toString('utf8');
+    else {
+      const bytes = Buffer.from(compact, 'base64');
+      try {
+        data[k] = STRICT_UTF8.decode(bytes);
+      } catch {
+        // Binary data (a keystore, a DER key): kept, read lossily; those who read text refuse it.
+        data[k] = bytes.toString('utf8');
+        notUtf8.add(k);
+      }
+    }
   }
-  Object.assign(data, doc?.stringData ?? {});
-  return { raw, id: cx.resource, data, valid: cx.errors === 0 };
+  for (const [k, v] of Object.entries(doc?.stringData ?? {})) {
+    data[k] = v;
+    notUtf8.delete(k);
+  }
+  return { raw, id: cx.resource, data, notUtf8, valid: cx.errors === 0 };
 }
 
 // ----- ReferenceGrant (gateway.networking.k8s.io/v1beta1) -------------------------------------

@@ -339,8 +339,10 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     ...(rbac ? { rbac: rbac.rbac } : {}),
     ...(basic?.policy ? { basicAuth: basic.policy } : {}),
     ...(apiKey?.policy ? { apiKeyAuth: apiKey.policy } : {}),
+    ...(basic?.disabledBy !== undefined ? { basicAuthOff: basic.disabledBy } : {}),
+    ...(apiKey?.disabledBy !== undefined ? { apiKeyAuthOff: apiKey.disabledBy } : {}),
   };
-  if (effective.length === 0) return { auth: rbac || basic?.policy || apiKey?.policy ? { ...NO_AUTH, ...withRbac } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };
+  if (effective.length === 0) return { auth: Object.keys(withRbac).length > 0 ? { ...NO_AUTH, ...withRbac } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };
 
   const disabling = effective.filter((e) => e.p.jwtAuth!.kind === 'disable');
   if (disabling.length > 0) {

@@ -194,10 +194,12 @@ test('apiKeyAuth: an unknown key, or one with a lowercase bearer, is refused wit
 
 test('apiKeyAuth sources in order (header, query, cookie): the key is found in each, the client id header is set over the client\'s, and every source\'s place is cleared', async () => {
   // In the header: the query is still rewritten as Envoy rewrites it (a query source is configured).
-  let r = await get('/anything/keys?z=1&a=2', { 'x-api-key': 'alice-key-1', 'x-client-id': 'mallory' });
+  // The cookie field is rebuilt as Envoy rebuilds it (a cookie source is configured too).
+  let r = await get('/anything/keys?z=1&a=2', { 'x-api-key': 'alice-key-1', 'x-client-id': 'mallory', cookie: 'c="3";flag' });
   assert.equal(r.status, 200);
   let got = h.echo.received.at(-1)!;
   assert.equal(got.url, '/anything/keys?a=2&z=1');
+  assert.deepEqual(lastReceived(h.echo, 'cookie'), ['c=3']);
   assert.deepEqual(lastReceived(h.echo, 'x-client-id'), ['alice']);
   assert.deepEqual(lastReceived(h.echo, 'x-api-key'), []);
   // In the query: removed from it.

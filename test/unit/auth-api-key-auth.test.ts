@@ -11,6 +11,7 @@ const keys = new Map([
   ['k bob', 'bob'],
   ['k+plus', 'plus'],
   ['ключ', 'utf8'],
+  ['Bearerx', 'no-space'],
 ]);
 const spec = (over: Partial<ApiKeyAuthSpec> = {}): ApiKeyAuthSpec => ({
   keys,
@@ -43,6 +44,7 @@ test('header: the first value, a leading `Bearer ` (that case, one space) remove
   assert.equal(apiKeyDenial(spec(), req(['x-api-key', 'k-alice', 'x-api-key', 'other'])), undefined);
   assert.equal(apiKeyDenial(spec(), req(['x-api-key', 'other', 'x-api-key', 'k-alice'])), 'API_KEY_UNKNOWN');
   assert.equal(apiKeyDenial(spec(), req(['x-api-key', 'ключ'])), undefined);
+  assert.equal(apiKeyDenial(spec(), req(['x-api-key', 'Bearerx'])), undefined, 'no space: kept whole');
 });
 
 test('query: percent-decoded, `+` kept, the first value', () => {
@@ -92,14 +94,17 @@ test('a refused request is left as it came', () => {
   assert.equal(r.query, 'b=1&a=2');
 });
 
-test('removeCookie: the named cookie out, the others joined with `; ` in one field; no cookie left, no field', () => {
+test('removeCookie (Envoy rebuilds the field): the named cookie out, the others unquoted and joined with `; ` in one field, pieces without `=` dropped; no cookie left, no field; also when the cookie is not there', () => {
   const h1 = ['x', '1', 'cookie', 'a=1;auth_token=k', 'cookie', 'b=2'];
   removeCookie(h1, 'auth_token');
   assert.deepEqual(h1, ['x', '1', 'cookie', 'a=1; b=2']);
   const h2 = ['cookie', 'auth_token=k'];
   removeCookie(h2, 'auth_token');
   assert.deepEqual(h2, []);
-  const h3 = ['cookie', 'a=1;b=2'];
+  const h3 = ['cookie', 'a="1";flag;b=2'];
   removeCookie(h3, 'auth_token');
-  assert.deepEqual(h3, ['cookie', 'a=1;b=2']);
+  assert.deepEqual(h3, ['cookie', 'a=1; b=2']);
+  const h4 = ['cookie', 'flag', 'x', '1'];
+  removeCookie(h4, 'auth_token');
+  assert.deepEqual(h4, ['x', '1']);
 });

@@ -126,7 +126,7 @@ test('basicAuth: any line kgateway drops makes the whole policy invalid (kgatewa
   );
   // An item holding several lines (a YAML block): each line is checked, and named.
   const block = build([gateway(), route(), policy({ basicAuth: { users: [`${ALICE}\nbob:plain`] } })]);
-  assert.deepEqual(errors(block), ['TrafficPolicy/default/pol spec.basicAuth.users[0]: line 2 of users[0]: user "bob": a plain-text password or a hash of an unknown kind: only {SHA} hashes are supported (Envoy\'s basic_auth); generate one with `htpasswd -nbs USER PASSWORD` or `printf %s PASSWORD | openssl sha1 -binary | base64`']);
+  assert.deepEqual(errors(block), ['TrafficPolicy/default/pol spec.basicAuth.users[0]: line 2 of users[0]: user "bob": a plain-text password or a hash of a kind this check does not name: only {SHA} hashes are supported (Envoy\'s basic_auth); generate one with `htpasswd -nbs USER PASSWORD` or `printf %s PASSWORD | openssl sha1 -binary | base64`']);
 });
 
 test('checkHtpasswd: kgateway\'s rules (Go\'s TrimSpace, SplitN at the first colon, a {SHA} hash of 33 bytes, the first of a user kept)', () => {
@@ -305,7 +305,7 @@ test('an invalid route-level basicAuth answers 500 on that route only; the Gatew
   assert.deepEqual([...routeAt(s, '/public').auth.basicAuth!.users.keys()], ['alice']);
 });
 
-test('/config_dump shows each route\'s basicAuth (its number of users) and apiKeyAuth (client ids, sources, forwarding), where they come from; check prints the policy\'s status', () => {
+test('/config_dump shows each route\'s basicAuth (its number of users, or the policy that disables it) and apiKeyAuth (client ids, sources, forwarding), where they come from; check prints the policy\'s status', () => {
   const s = build([
     gateway(),
     twoRules,
@@ -328,6 +328,7 @@ test('/config_dump shows each route\'s basicAuth (its number of users) and apiKe
     policies: [],
     disabled: false,
     apiKeyAuth: { clients: ['alice', 'bob'], sources: [{ header: 'api-key' }], forwardCredential: true, from: 'TrafficPolicy/default/private@Rule' },
+    basicAuth: { disabled: true, from: 'TrafficPolicy/default/private@Rule' },
   });
   const report = formatCheckReport({ statuses: s.statuses, problems: s.problems });
   assert.match(report, /TrafficPolicy\/default\/pol {2}\(creds\.yaml:\d+\)\n {2}status:\n {4}ancestors:/);
@@ -368,4 +369,14 @@ test('no hash, password or API key is ever printed: problems, statuses, the chec
   assert.equal(other.invalid, undefined);
   assert.deepEqual([...new Set(other.auth.apiKeyAuth!.keys.values())].sort(), ['alice', 'bob', 'carol', 'dave']);
   assert.match(configDumpText(s), /"clients": \[\n\s+"alice",\n\s+"bob",\n\s+"carol",\n\s+"dave"\n\s+\]/);
+});
+
+test('apiKeyAuth secretSelector: a matching Secret the API server would refuse is left out with a warning, the others\' keys serve; all of them refused: no valid keys', () => {
+  const broken: Doc = { apiVersion: 'v1', kind: 'Secret', metadata: md('broken', 'default', { labels: { app: 'shop' } }), data: { mallory: 'not base64!' } };
+  const s = build([gateway(), route(), policy({ apiKeyAuth: { secretSelector: { matchLabels: { app: 'shop' } } } }), secret({ alice: 'k-1' }, 'keys', 'default', { app: 'shop' }), broken]);
+  assert.deepEqual(errors(s).filter((e) => e.startsWith('TrafficPolicy')), []);
+  assert.deepEqual([...routeAt(s).auth.apiKeyAuth!.keys], [['k-1', 'alice']]);
+  assert.ok(s.problems.some((p) => p.severity === 'warning' && p.path === 'spec.apiKeyAuth.secretSelector' && p.message.startsWith('Secret default/broken matches but is invalid')));
+  const none = build([gateway(), route(), policy({ apiKeyAuth: { secretSelector: { matchLabels: { app: 'shop' } } } }), broken]);
+  assert.match(routeAt(none).invalid ?? '', /no valid API keys found in secrets/);
 });
