@@ -380,3 +380,12 @@ test('apiKeyAuth secretSelector: a matching Secret the API server would refuse i
   const none = build([gateway(), route(), policy({ apiKeyAuth: { secretSelector: { matchLabels: { app: 'shop' } } } }), broken]);
   assert.match(routeAt(none).invalid ?? '', /no valid API keys found in secrets/);
 });
+
+test('one bad htpasswd line among good ones makes the whole policy invalid (kgateway refuses it): the route answers 500, it does not serve the good users', () => {
+  const s = build([gateway(), route(), policy({ basicAuth: { users: [ALICE, 'bob:$2y$05$c4WoMPo3SXsafkva.HHa6uXQZWr7oboPiC2bT/r7q1BB8I2s0BRqC'] } })]);
+  assert.equal(routeAt(s).invalid, 'TrafficPolicy/default/pol is invalid: basic auth: dropped 1 user(s) with invalid hash format (only {SHA} is supported) or duplicate usernames.');
+  // A scheme in braces other than {SHA}, of a {SHA} line's length: not a {SHA} hash.
+  const ssha = build([gateway(), route(), policy({ basicAuth: { users: [ALICE, `bob:{SSHA}${'A'.repeat(27)}`] } })]);
+  assert.match(routeAt(ssha).invalid ?? '', /dropped 1 user\(s\)/);
+  assert.deepEqual(errors(ssha), ['TrafficPolicy/default/pol spec.basicAuth.users[1]: user "bob": a {SSHA} hash: only {SHA} hashes are supported (Envoy\'s basic_auth); generate one with `htpasswd -nbs USER PASSWORD` or `printf %s PASSWORD | openssl sha1 -binary | base64`']);
+});
