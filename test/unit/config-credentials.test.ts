@@ -372,7 +372,7 @@ test('no hash, password or API key is ever printed: problems, statuses, the chec
 });
 
 test('apiKeyAuth secretSelector: a matching Secret the API server would refuse is left out with a warning, the others\' keys serve; all of them refused: no valid keys', () => {
-  const broken: Doc = { apiVersion: 'v1', kind: 'Secret', metadata: md('broken', 'default', { labels: { app: 'shop' } }), data: { mallory: 'not base64!' } };
+  const broken: Doc = { apiVersion: 'v1', kind: 'Secret', metadata: md('broken', 'default', { labels: { app: 'shop' } }), data: { mallory: 'not base64!' }, stringData: { eve: 'k-e' } };
   const s = build([gateway(), route(), policy({ apiKeyAuth: { secretSelector: { matchLabels: { app: 'shop' } } } }), secret({ alice: 'k-1' }, 'keys', 'default', { app: 'shop' }), broken]);
   assert.deepEqual(errors(s).filter((e) => e.startsWith('TrafficPolicy')), []);
   assert.deepEqual([...routeAt(s).auth.apiKeyAuth!.keys], [['k-1', 'alice']]);
@@ -385,6 +385,10 @@ test('one bad htpasswd line among good ones makes the whole policy invalid (kgat
   const s = build([gateway(), route(), policy({ basicAuth: { users: [ALICE, 'bob:$2y$05$c4WoMPo3SXsafkva.HHa6uXQZWr7oboPiC2bT/r7q1BB8I2s0BRqC'] } })]);
   assert.equal(routeAt(s).invalid, 'TrafficPolicy/default/pol is invalid: basic auth: dropped 1 user(s) with invalid hash format (only {SHA} is supported) or duplicate usernames.');
   // A scheme in braces other than {SHA}, of a {SHA} line's length: not a {SHA} hash.
+  // Every line bad: kgateway's "no valid users", one error per line and nothing else.
+  const allBad = build([gateway(), route(), policy({ basicAuth: { users: ['bob:$2y$05$c4WoMPo3SXsafkva.HHa6uXQZWr7oboPiC2bT/r7q1BB8I2s0BRqC'] } })]);
+  assert.equal(routeAt(allBad).invalid, 'TrafficPolicy/default/pol is invalid: basic auth: no valid users with {SHA} hash format found');
+  assert.equal(errors(allBad).length, 1);
   const ssha = build([gateway(), route(), policy({ basicAuth: { users: [ALICE, `bob:{SSHA}${'A'.repeat(27)}`] } })]);
   assert.match(routeAt(ssha).invalid ?? '', /dropped 1 user\(s\)/);
   assert.deepEqual(errors(ssha), ['TrafficPolicy/default/pol spec.basicAuth.users[1]: user "bob": a {SSHA} hash: only {SHA} hashes are supported (Envoy\'s basic_auth); generate one with `htpasswd -nbs USER PASSWORD` or `printf %s PASSWORD | openssl sha1 -binary | base64`']);
