@@ -115,7 +115,8 @@ export function cookieValue(headers: readonly string[], name: string): string {
 /**
  * Envoy's removeCookieValue: the `cookie` fields replaced by one holding every other cookie as
  * forEachCookie reads it (`name=value`, quotes removed; pieces without `=` dropped), joined with
- * `; `, or by none when no cookie is left. Also when no cookie of that name was sent.
+ * `; `, or by none when no cookie is left. Also when no cookie of that name was sent. (Its source
+ * was not among the stored copies of Envoy to check this against; api_key_auth.cc calls it.)
  */
 export function removeCookie(headers: string[], name: string): void {
   const kept: string[] = [];
