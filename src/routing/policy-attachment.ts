@@ -335,19 +335,20 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
   if (routeWinner) effective.push(routeWinner);
   const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...corsLayers.map((l) => l.p.id)])];
   for (const id of effectiveIds) overridden.delete(id);
-  const withRbac = {
+  // What applies besides the JWT filters: rbac and the credential checks.
+  const besidesJwt = {
     ...(rbac ? { rbac: rbac.rbac } : {}),
     ...(basic?.policy ? { basicAuth: basic.policy } : {}),
     ...(apiKey?.policy ? { apiKeyAuth: apiKey.policy } : {}),
     ...(basic?.disabledBy !== undefined ? { basicAuthOff: basic.disabledBy } : {}),
     ...(apiKey?.disabledBy !== undefined ? { apiKeyAuthOff: apiKey.disabledBy } : {}),
   };
-  if (effective.length === 0) return { auth: Object.keys(withRbac).length > 0 ? { ...NO_AUTH, ...withRbac } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };
+  if (effective.length === 0) return { auth: Object.keys(besidesJwt).length > 0 ? { ...NO_AUTH, ...besidesJwt } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };
 
   const disabling = effective.filter((e) => e.p.jwtAuth!.kind === 'disable');
   if (disabling.length > 0) {
     return {
-      auth: { jwt: [], origins: disabling.map((e) => `${e.p.id}@${e.level}`), disabled: true, ...withRbac },
+      auth: { jwt: [], origins: disabling.map((e) => `${e.p.id}@${e.level}`), disabled: true, ...besidesJwt },
       ...withHeaders,
       effective: effectiveIds,
       overridden: [...overridden],
@@ -361,7 +362,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
   }
   const entries = [...byExt.values()].sort((a, b) => (a.ext.filterName < b.ext.filterName ? -1 : a.ext.filterName > b.ext.filterName ? 1 : 0));
   return {
-    auth: { jwt: entries.map((x) => x.ext), origins: entries.map((x) => x.origin), disabled: false, ...withRbac },
+    auth: { jwt: entries.map((x) => x.ext), origins: entries.map((x) => x.origin), disabled: false, ...besidesJwt },
     ...withHeaders,
     effective: effectiveIds,
     overridden: [...overridden],
