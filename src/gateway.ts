@@ -5,7 +5,7 @@
 
 import { stat } from 'node:fs/promises';
 import { ConfigError, ERRORS, StartupError, type ConfigProblem, type ErrorCode } from './errors.js';
-import type { CompiledRoute, ImportedKey, JwtExtension, KeySetSource, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
+import type { CompiledRoute, RouteDirectResponse, ImportedKey, JwtExtension, KeySetSource, PortTable, RemoteKeySet, Snapshot } from './config/snapshot.js';
 import type { LastReload, RemoteKeySetState } from './config/dump.js';
 import { compileFiles } from './config/build.js';
 import { pickBackend, pickListener, selectRoute } from './routing/match.js';
@@ -813,6 +813,8 @@ export class Gateway {
     if (route.rateLimit !== undefined && !rateLimitAllows(route.rateLimit)) return this.deny(ex, 'RATE_LIMITED', req, route);
     // A RequestRedirect: Envoy's router answers it (after the JWT and RBAC filters), no upstream.
     if (route.redirect !== undefined) return this.redirect(route, route.redirect, req, ex);
+    // A DirectResponse: Envoy's router answers it too.
+    if (route.directResponse !== undefined) return this.directRespond(route, route.directResponse, req, ex);
     // Envoy's weighted_clusters draw at random per request (a counter shared by every route
     // could fall into step with the traffic mix and send a rule's every request to one backend).
     const backend = pickBackend(route, route.backends.length > 1 ? Math.floor(Math.random() * route.totalWeight) : 0);
@@ -878,6 +880,25 @@ export class Gateway {
     this.record('REDIRECT', req, ex, r.status);
   }
 
+  /**
+   * Envoy's `direct_response`, a local reply of the router: `content-type: text/plain` with a
+   * body (none without one), and for a 201 or a 3xx a `location` of the request's own URI (the
+   * local reply's `newUri` without a redirect config); then the route's response header rules.
+   */
+  private directRespond(route: CompiledRoute, d: RouteDirectResponse, req: GatewayRequest, ex: ClientExchange): void {
+    const headers: string[] = d.body === '' ? [] : ['content-type', 'text/plain'];
+    if (d.status === 201 || (d.status >= 300 && d.status < 400)) {
+      const location = `${req.scheme}://${req.authority}${req.path}${req.query === '' ? '' : `?${req.query}`}`;
+      // A control character the front end let through never goes into a header (see redirect).
+      if (CONTROL_CHAR.test(location)) return this.deny(ex, 'REQUEST_INVALID', req, route);
+      headers.push('location', location);
+    }
+    const ops = responseOps(route, req);
+    if (ops !== undefined) applyHeaderOps(headers, ops, true);
+    ex.respond(d.status, headers, d.body);
+    this.record('DIRECT_RESPONSE', req, ex, d.status);
+  }
+
   /** A local reply; on a matched `route`, with its response header rules, as Envoy applies them to local replies. */
   private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest, route?: CompiledRoute): void {
     sendError(ex, code, req, undefined, responseOps(route, req));
@@ -885,7 +906,7 @@ export class Gateway {
   }
 
   /** Counts (and access-logs) a request that ends here with `code` (or a redirect's `status`), not at the proxy. */
-  private record(code: ErrorCode | 'REDIRECT' | 'CORS_PREFLIGHT', req: GatewayRequest, ex: ClientExchange, status = code === 'REDIRECT' || code === 'CORS_PREFLIGHT' ? 0 : ERRORS[code].status): void {
+  private record(code: ErrorCode | 'REDIRECT' | 'CORS_PREFLIGHT' | 'DIRECT_RESPONSE', req: GatewayRequest, ex: ClientExchange, status = code === 'REDIRECT' || code === 'CORS_PREFLIGHT' || code === 'DIRECT_RESPONSE' ? 0 : ERRORS[code].status): void {
     this.metrics.inc('jwtgate_requests_total', code);
     // A client that left during an asynchronous check: its request ended when it left.
     const durationMs = (ex.abortedAt ?? performance.now()) - ex.startedAt;

@@ -19,6 +19,7 @@ import { ParseCtx } from './schema.js';
 import type {
   BackendTarget,
   CompiledRoute,
+  RouteDirectResponse,
   Condition,
   JwtExtension,
   JwtProvider,
@@ -105,6 +106,8 @@ interface RuleState {
   readonly totalWeight: number;
   /** The rule's RequestMirrors whose backends resolve, in filter order. */
   readonly mirrors: readonly RouteMirror[];
+  /** The DirectResponse its ExtensionRef filter names, resolved. */
+  readonly directResponse?: RouteDirectResponse;
   invalid?: string;
 }
 
@@ -151,6 +154,9 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   // --- TrafficPolicies: jwtAuth reference, basicAuth/apiKeyAuth Secrets, validity ------------
   const policies: PolicyState[] = [];
   const policiesByKey = new Map<string, PolicyState>();
+  // DirectResponses by namespace/name, for HTTPRoute ExtensionRef filters; those a rule uses.
+  const directResponsesByKey = new Map(v.directResponses.map((d) => [nk(d.namespace, d.name), d]));
+  const usedDirectResponses = new Set<string>();
   const credentials = credentialSources(v.secrets, v.referenceGrants);
   for (const m of v.policies) {
     const cx = ParseCtx.for(m.raw, problems);
@@ -568,6 +574,21 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         p.referencedByFilter = true;
         if (!filterPolicies.includes(p)) filterPolicies.push(p);
       }
+      // kgateway looks the DirectResponse up in the route's namespace (an ExtensionRef has no
+      // namespace); not found, or not valid, the rule has no action and kgateway replaces it.
+      let directResponse: RouteDirectResponse | undefined;
+      if (rule.directResponse !== undefined) {
+        const key = nk(rt.namespace, rule.directResponse.name);
+        const dr = directResponsesByKey.get(key);
+        const msg = !dr ? `gateway.kgateway.dev/DirectResponse/${key}: policy not found` : !dr.valid ? `DirectResponse ${key} is invalid (see its own errors)` : undefined;
+        if (msg !== undefined) {
+          cx.error(rule.directResponse.path, `${msg}: the rule has no action, and answers 500 as kgateway replaces it`);
+          invalid ??= `no action specified: ${msg}`;
+        } else {
+          directResponse = { status: dr!.status, body: dr!.body, from: dr!.id };
+          usedDirectResponses.add(key);
+        }
+      }
       const weighted: WeightedBackend[] = [];
       let total = 0;
       rule.backendRefs.forEach((ref) => {
@@ -603,7 +624,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
           mirrors.push({ target, numerator: m.numerator, denominator: m.denominator });
         }
       }
-      return { rule, filterPolicies, backends: weighted, totalWeight: total, mirrors, ...(invalid !== undefined ? { invalid } : {}) };
+      return { rule, filterPolicies, backends: weighted, totalWeight: total, mirrors, ...(directResponse !== undefined ? { directResponse } : {}), ...(invalid !== undefined ? { invalid } : {}) };
     });
     routeResolved.set(rkey, refsOk ? { ok: true } : { ok: false, reason: refsReason, message: refsMessage });
 
@@ -838,6 +859,11 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   }
 
   // --- Statuses --------------------------------------------------------------------------------
+  // A DirectResponse no rule names answers nothing: worth a word (kgateway says nothing).
+  for (const d of v.directResponses) {
+    const key = nk(d.namespace, d.name);
+    if (d.valid && !usedDirectResponses.has(key)) ParseCtx.for(d.raw, problems).warn('metadata.name', `DirectResponse ${key} is not used by any HTTPRoute rule (an ExtensionRef filter in the same namespace, on a rule without backendRefs): it answers no request`);
+  }
   const statuses: ResourceStatus[] = [];
   const gwById = new Map(v.gateways.map((g) => [g.id, g]));
   const rtById = new Map(v.routes.map((r) => [r.id, r]));
@@ -1083,10 +1109,12 @@ function compileRoutes(
     // direct response; a bucket emptied there by unauthenticated requests would deny others.)
     const rl = invalid === undefined ? fold.rateLimit : undefined;
     const timeouts = invalid === undefined ? routeTimeouts(rule, fold.timeouts) : undefined;
-    // Envoy's cors filter does nothing on a direct-response route (a redirect, kgateway's 500).
-    const cors = invalid === undefined && rule.requestRedirect === undefined ? routeCors(rule, fold.cors) : undefined;
+    // Envoy's cors filter does nothing on a direct-response route (a redirect, a DirectResponse,
+    // kgateway's 500).
+    const direct = invalid === undefined && rule.requestRedirect === undefined ? rs.directResponse : undefined;
+    const cors = invalid === undefined && rule.requestRedirect === undefined && direct === undefined ? routeCors(rule, fold.cors) : undefined;
     // Nor does the router retry one: the rule's own retry, else the policies'.
-    const retry = invalid === undefined && rule.requestRedirect === undefined ? routeRetry(rule, fold.retry) : undefined;
+    const retry = invalid === undefined && rule.requestRedirect === undefined && direct === undefined ? routeRetry(rule, fold.retry) : undefined;
     // Nor mirror one (validate-httproute.ts keeps no mirror on a redirect rule).
     const mirrors = invalid === undefined && rs.mirrors.length > 0 ? rs.mirrors : undefined;
     for (const m of rule.matches) {
@@ -1105,6 +1133,7 @@ function compileRoutes(
         totalWeight: rs.totalWeight,
         ...(headerMutation !== undefined ? { headerMutation } : {}),
         ...(rd !== undefined && invalid === undefined ? { redirect: routeRedirect(rd, m.path.value) } : {}),
+        ...(direct !== undefined ? { directResponse: direct } : {}),
         ...(rw !== undefined && invalid === undefined ? { rewrite: routeRewrite(rw, m.path.value) } : {}),
         ...(rateLimit !== undefined ? { rateLimit } : {}),
         ...(timeouts !== undefined ? { timeouts } : {}),

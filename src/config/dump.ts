@@ -57,6 +57,7 @@ function routeDump(r: CompiledRoute): object {
     backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
     totalWeight: r.totalWeight,
     ...(r.redirect ? { redirect: { ...r.redirect } } : {}),
+    ...(r.directResponse ? { directResponse: { status: r.directResponse.status, bodyBytes: Buffer.byteLength(r.directResponse.body), from: r.directResponse.from } } : {}),
     ...(r.cors
       ? {
           cors: {

@@ -101,6 +101,15 @@ export interface RouteTable {
 }
 
 /** One (HTTPRoute, rule, match) triple. */
+/** Envoy's route `direct_response` as kgateway writes it from a DirectResponse. */
+export interface RouteDirectResponse {
+  readonly status: number;
+  /** '' when the DirectResponse has none: no body, no content-type. */
+  readonly body: string;
+  /** `DirectResponse/namespace/name`. */
+  readonly from: string;
+}
+
 export interface CompiledRoute {
   /** `namespace/route-name/rule-index/match-index`, for logs and config_dump. */
   readonly id: string;
@@ -125,6 +134,8 @@ export interface CompiledRoute {
   readonly headerMutation?: RouteHeaderMutation;
   /** A RequestRedirect filter: answered with this redirect (after JWT and rbac) instead of proxied. */
   readonly redirect?: RouteRedirect;
+  /** A kgateway DirectResponse (HTTPRoute ExtensionRef filter): the rule answers with it, after the checks, instead of proxying. */
+  readonly directResponse?: RouteDirectResponse;
   /** A URLRewrite filter: the Host and path sent upstream. */
   readonly rewrite?: RouteRewrite;
   /** CORS (HTTPRoute CORS filter, TrafficPolicy `cors`): Envoy's cors filter, before the JWT check. */

@@ -261,6 +261,8 @@ export interface RuleModel {
   readonly backendRefs: readonly BackendRefModel[];
   /** A RequestRedirect filter: the rule answers with a redirect instead of proxying. */
   readonly requestRedirect?: RedirectModel;
+  /** An ExtensionRef filter to a kgateway DirectResponse (in the route's namespace): the rule answers with it. Resolved in compile.ts. */
+  readonly directResponse?: { readonly name: string; readonly path: string };
   /** A URLRewrite filter: the Host and path sent upstream. */
   readonly urlRewrite?: RewriteModel;
   /** A CORS filter: its CorsPolicy (it replaces a route-side TrafficPolicy's `cors`). */
@@ -430,6 +432,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
   let cors: CorsSpec | undefined;
   let rewritePath = '';
   const mirrors: MirrorModel[] = [];
+  const directResponses: { name: string; path: string }[] = [];
   if (r.filters !== undefined) {
     if (!Array.isArray(r.filters)) cx.error(`${p}.filters`, 'Invalid value: must be a list');
     else {
@@ -477,7 +480,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
           return;
         }
         if (f.type !== 'ExtensionRef') {
-          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, CORS, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)`);
+          cx.error(`${fp}.type`, `filter type ${f.type} not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, CORS, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy or DirectResponse)`);
           return;
         }
         if (!f.extensionRef) {
@@ -487,8 +490,12 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
         const er = f.extensionRef;
         // A kind or name that failed its schema is reported with its path already.
         if (typeof er.kind !== 'string' || typeof er.name !== 'string') return;
+        if (er.group === KGATEWAY_GROUP && er.kind === 'DirectResponse') {
+          directResponses.push({ name: er.name, path: `${fp}.extensionRef` });
+          return;
+        }
         if (er.group !== KGATEWAY_GROUP || er.kind !== 'TrafficPolicy') {
-          cx.error(`${fp}.extensionRef`, `filter type ExtensionRef to ${groupKind(er.group, er.kind)} not supported by jwtgate (only gateway.kgateway.dev/TrafficPolicy)`);
+          cx.error(`${fp}.extensionRef`, `filter type ExtensionRef to ${groupKind(er.group, er.kind)} not supported by jwtgate (only gateway.kgateway.dev/TrafficPolicy and DirectResponse)`);
           return;
         }
         policyFilters.push({ name: er.name, path: `${fp}.extensionRef` });
@@ -511,6 +518,28 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     if (v === undefined || v === '') continue;
     if (!v.startsWith('/')) cx.error(`${rewritePath}.path.${field}`, 'Invalid value: a rewritten path must start with "/": jwtgate cannot send another request target upstream');
     else if (v.includes(' ')) cx.error(`${rewritePath}.path.${field}`, 'Invalid value: a rewritten path may not hold a space: jwtgate cannot send it on the upstream request line (write %20)');
+  }
+  // kgateway's DirectResponse plugin sets the route's action, and refuses a route that has one
+  // already (backendRefs, a redirect, another DirectResponse: "DirectResponse cannot be applied
+  // to route with existing action"): kgateway replaces that rule with its 500, so does jwtgate.
+  const direct = directResponses[0];
+  if (direct !== undefined) {
+    const clash =
+      directResponses.length > 1
+        ? 'a second DirectResponse filter'
+        : Array.isArray(r.backendRefs) && r.backendRefs.length > 0
+          ? 'backendRefs'
+          : requestRedirect !== undefined
+            ? 'a RequestRedirect filter'
+            : urlRewrite !== undefined
+              ? 'a URLRewrite filter (it rewrites what is sent upstream, and a direct response sends nothing)'
+              : undefined;
+    if (clash !== undefined) {
+      cx.error(directResponses.length > 1 ? directResponses[1]!.path : direct.path, `DirectResponse cannot be applied to route with existing action: the rule also has ${clash}; kgateway replaces the rule with its 500 (invalid route configuration), so does jwtgate: keep one action per rule`);
+    }
+    // Envoy's router mirrors only what it sends upstream (kgateway skips a mirror on a route without a route action).
+    for (const m of mirrors) cx.warn(m.path, 'RequestMirror is dropped on a rule with a DirectResponse: the rule answers every request itself and sends none upstream, so no copy is sent');
+    if (r.timeouts !== undefined || r.retry !== undefined) cx.warn(`${p}.${r.timeouts !== undefined ? 'timeouts' : 'retry'}`, 'timeouts and retry do nothing on a rule with a DirectResponse: it sends nothing upstream (kgateway applies them only to a route action)');
   }
   if (requestRedirect !== undefined) {
     if (Array.isArray(r.filters) && r.filters.some((x) => x !== null && typeof x === 'object' && (x as { type?: unknown }).type === 'URLRewrite')) {
@@ -576,8 +605,9 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
           const items: readonly unknown[] | undefined = Array.isArray(b.filters) ? b.filters : undefined;
           items?.forEach((x, k) => {
             if (isMirrorFilter(x)) backendRefMirror(x, `${bp}.filters[${k}]`, cx);
+            else if (isDirectResponseFilter(x)) cx.warn(`${bp}.filters[${k}]`, 'an ExtensionRef to a DirectResponse in backendRefs[].filters is ignored, as kgateway ignores it: the requests drawn to this backend are proxied. In the rule\'s filters (without backendRefs) it answers every request of the rule');
           });
-          if (items === undefined || items.some((x) => !isMirrorFilter(x))) {
+          if (items === undefined || items.some((x) => !isMirrorFilter(x) && !isDirectResponseFilter(x))) {
             cx.error(
               `${bp}.filters`,
               'backendRefs[].filters are not supported by jwtgate, and a filter may not be skipped: the rule answers 500. kgateway applies them to the requests drawn to this backend (a TrafficPolicy ExtensionRef with jwtAuth included); with one backendRef, move them to the rule\'s filters',
@@ -601,7 +631,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     }
   }
   const invalid = firstError();
-  const requestMirrors = invalid === undefined && requestRedirect === undefined ? mirrors : [];
+  const requestMirrors = invalid === undefined && requestRedirect === undefined && direct === undefined ? mirrors : [];
   return {
     index: i,
     ...(r.name !== undefined ? { name: r.name } : {}),
@@ -610,6 +640,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
     backendRefs,
     ...(requestHeaderModifier !== undefined ? { requestHeaderModifier } : {}),
     ...(requestRedirect !== undefined ? { requestRedirect } : {}),
+    ...(direct !== undefined ? { directResponse: direct } : {}),
     ...(urlRewrite !== undefined ? { urlRewrite } : {}),
     ...(cors !== undefined ? { cors } : {}),
     ...(requestMirrors.length > 0 ? { requestMirrors } : {}),
@@ -653,6 +684,12 @@ function mirrorFraction(m: Infer<typeof requestMirror>): { numerator: number; de
   if (m.percent !== undefined) return { numerator: m.percent, denominator: 100 };
   if (m.fraction !== undefined) return { numerator: Math.trunc((m.fraction.numerator / m.fraction.denominator) * 1_000_000), denominator: 1_000_000 };
   return { numerator: 100, denominator: 100 };
+}
+
+function isDirectResponseFilter(x: unknown): boolean {
+  if (x === null || typeof x !== 'object' || (x as { type?: unknown }).type !== 'ExtensionRef') return false;
+  const er = (x as { extensionRef?: unknown }).extensionRef;
+  return er !== null && typeof er === 'object' && (er as { group?: unknown }).group === KGATEWAY_GROUP && (er as { kind?: unknown }).kind === 'DirectResponse' && typeof (er as { name?: unknown }).name === 'string';
 }
 
 function isMirrorFilter(x: unknown): boolean {

@@ -5,7 +5,7 @@
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
-import { any, bool, enumOf, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
+import { any, bool, enumOf, int, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
 import { documentSchema, group, kind, namespaceName, objectName, policyTargetRef, type PolicyTargetRef } from './validate-common.js';
 
 // ----- ConfigMap (v1) -------------------------------------------------------------------------
@@ -250,4 +250,48 @@ export function validateBackendConfigPolicy(raw: RawResource, problems: ConfigPr
     spec: (raw.object['spec'] ?? {}) as Record<string, unknown>,
     valid: cx.errors === 0,
   };
+}
+
+// ----- DirectResponse (gateway.kgateway.dev/v1alpha1) -----------------------------------------
+
+// kgateway's DirectResponse (direct_response_types.go): the answer an HTTPRoute rule's
+// ExtensionRef filter gives instead of proxying, Envoy's route `direct_response`. No targetRefs:
+// only an ExtensionRef in the same namespace attaches it.
+const directResponseSpec = obj(
+  {
+    status: int({ min: 200, max: 599 }),
+    body: str({ min: 1, max: 4096 }).optional(),
+  },
+  {
+    refused: {
+      bodyFormat:
+        'bodyFormat (a body built with Envoy command operators, in kgateway versions newer than the one jwtgate follows) is not supported by jwtgate: the DirectResponse is invalid, so the rules that use it answer 500; write the answer in body',
+    },
+  },
+);
+
+export interface DirectResponseModel {
+  readonly raw: RawResource;
+  readonly id: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly status: number;
+  /** '' when none: Envoy then sends no body and no content-type. */
+  readonly body: string;
+  readonly valid: boolean;
+}
+
+const directResponseDocument = documentSchema(directResponseSpec);
+
+/** Envoy's max_direct_response_body_size_bytes, which kgateway leaves at its default. */
+const MAX_DIRECT_RESPONSE_BODY_BYTES = 4096;
+
+export function validateDirectResponse(raw: RawResource, problems: ConfigProblem[]): DirectResponseModel {
+  const cx = ParseCtx.for(raw, problems);
+  const doc = directResponseDocument.parse(raw.object, '', cx);
+  const body = doc?.spec?.body ?? '';
+  // The CRD counts characters; Envoy refuses a route whose body is over 4096 bytes.
+  const bytes = Buffer.byteLength(body);
+  if (bytes > MAX_DIRECT_RESPONSE_BODY_BYTES) cx.error('spec.body', `Invalid value: the body is ${bytes} bytes in UTF-8: Envoy refuses a direct response body over ${MAX_DIRECT_RESPONSE_BODY_BYTES} bytes (the CRD's 4096 counts characters)`);
+  return { raw, id: cx.resource, namespace: raw.namespace, name: raw.name, status: doc?.spec?.status ?? 500, body, valid: cx.errors === 0 };
 }

@@ -35,7 +35,7 @@ const REFUSED: Readonly<Record<string, string>> = {
   buffer: 'request bodies over its maxRequestSize (413)',
   extProc: 'requests its external processor would deny or change',
   ai: 'requests its prompt guard or AI settings would deny or change',
-  directResponse: 'requests it would answer itself, to the backend',
+  directResponse: 'requests it would answer itself, to the backend (for a fixed answer, name a DirectResponse in an HTTPRoute rule\'s ExtensionRef filter)',
   transformation: 'requests and responses it would rewrite',
   urlRewrite: 'requests to the path or host it would rewrite',
 };

@@ -18,10 +18,12 @@ import {
   validateConfigMap,
   validateReferenceGrant,
   validateSecret,
+  validateDirectResponse,
   type BackendConfigPolicyModel,
   type ConfigMapModel,
   type ReferenceGrantModel,
   type SecretModel,
+  type DirectResponseModel,
 } from './validate-misc.js';
 import { validateTrafficPolicy, type TrafficPolicyModel } from './validate-traffic-policy.js';
 
@@ -40,6 +42,8 @@ export interface ValidatedConfig {
   readonly listenerSets: ListenerSetModel[];
   /** ListenerPolicies and HTTPListenerPolicies: not applied; denying ones leave their Gateways unserved. */
   readonly listenerPolicies: ListenerPolicyModel[];
+  /** DirectResponses, for HTTPRoute ExtensionRef filters. */
+  readonly directResponses: DirectResponseModel[];
   /** Every resource in input order with how it was handled (for statuses). */
   readonly all: { readonly raw: RawResource; readonly id: string; readonly handling: 'used' | 'ignored' | 'duplicate' | 'unsupported' | 'invalid-metadata'; readonly message?: string }[];
 }
@@ -50,7 +54,7 @@ const KGW = KGATEWAY_GROUP;
 const XGW = 'gateway.networking.x-k8s.io';
 
 /** Kinds jwtgate reads, by `group/Kind`. */
-const KINDS = new Set([`${GW}/Gateway`, `${GW}/HTTPRoute`, `${GW}/ReferenceGrant`, `${KGW}/Backend`, `${KGW}/GatewayExtension`, `${KGW}/TrafficPolicy`, `${KGW}/BackendConfigPolicy`, '/ConfigMap', '/Secret', `${GW}/ListenerSet`, `${XGW}/XListenerSet`, `${KGW}/ListenerPolicy`, `${KGW}/HTTPListenerPolicy`]);
+const KINDS = new Set([`${GW}/Gateway`, `${GW}/HTTPRoute`, `${GW}/ReferenceGrant`, `${KGW}/Backend`, `${KGW}/GatewayExtension`, `${KGW}/TrafficPolicy`, `${KGW}/BackendConfigPolicy`, '/ConfigMap', '/Secret', `${GW}/ListenerSet`, `${XGW}/XListenerSet`, `${KGW}/ListenerPolicy`, `${KGW}/HTTPListenerPolicy`, `${KGW}/DirectResponse`]);
 /** Kinds that commonly sit next to the config and need no warning. */
 const SILENT = new Set([`${GW}/GatewayClass`, '/Namespace', '/Service']);
 const NOT_SUPPORTED: Record<string, string> = {
@@ -155,6 +159,7 @@ export function validateResources(resources: readonly RawResource[], problems: C
     secrets: [],
     listenerSets: [],
     listenerPolicies: [],
+    directResponses: [],
     all: [],
   };
   // A resource defined twice: the last definition is the one used, as `kubectl apply` of these
@@ -269,6 +274,9 @@ export function validateResources(resources: readonly RawResource[], problems: C
         break;
       case '/Secret':
         out.secrets.push(validateSecret(raw, problems));
+        break;
+      case `${KGW}/DirectResponse`:
+        out.directResponses.push(validateDirectResponse(raw, problems));
         break;
     }
   }

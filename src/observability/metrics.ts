@@ -16,7 +16,7 @@ const PROXY_CODES: readonly ErrorCode[] = ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_OVE
  * appears at 1), as Envoy declares its stats at 0. Other values appear when first counted.
  */
 export const METRICS = {
-  jwtgate_requests_total: { type: 'counter', label: 'result', help: 'Requests by outcome: OK, REDIRECT (a RequestRedirect rule answered), CORS_PREFLIGHT (a CORS preflight answered) or an error code from the catalogue', seed: ['OK', 'REDIRECT', 'CORS_PREFLIGHT', ...(Object.keys(ERRORS) as ErrorCode[])] },
+  jwtgate_requests_total: { type: 'counter', label: 'result', help: 'Requests by outcome: OK, REDIRECT (a RequestRedirect rule answered), DIRECT_RESPONSE (a DirectResponse rule answered), CORS_PREFLIGHT (a CORS preflight answered) or an error code from the catalogue', seed: ['OK', 'REDIRECT', 'DIRECT_RESPONSE', 'CORS_PREFLIGHT', ...(Object.keys(ERRORS) as ErrorCode[])] },
   jwtgate_jwt_verifications_total: { type: 'counter', label: 'mode', help: 'Signature checks performed, by where they ran (pool|inline)', seed: ['pool', 'inline'] },
   jwtgate_verify_pool_tasks_total: { type: 'counter', label: 'result', help: 'Tasks sent to the verify worker pool (ok|failed: a worker died with it, its checks done on the main thread|timeout: given up, answered overloaded, when the pool made no progress for 5 s); pool verifications / tasks = items per task', seed: ['ok', 'failed', 'timeout'] },
   jwtgate_result_cache_total: { type: 'counter', label: 'outcome', help: 'Signature-result cache lookups (hit|miss|shared)', seed: ['hit', 'miss', 'shared'] },
