@@ -881,12 +881,14 @@ export class Gateway {
   }
 
   /**
-   * Envoy's `direct_response`, a local reply of the router: `content-type: text/plain` with a
-   * body (none without one), and for a 201 or a 3xx a `location` of the request's own URI (the
-   * local reply's `newUri` without a redirect config); then the route's response header rules.
+   * Envoy's `direct_response`, a local reply of the router, built in Envoy's order: a `location`
+   * of the request's own URI for a 201 or a 3xx (the local reply's `newUri` without a redirect
+   * config), then the route's response header rules, then `content-type: text/plain` when there is
+   * a body and the rules set none, or no content-type at all without a body. A 204 or 304 goes
+   * out without its body (they have none in HTTP; `check` warns).
    */
   private directRespond(route: CompiledRoute, d: RouteDirectResponse, req: GatewayRequest, ex: ClientExchange): void {
-    const headers: string[] = d.body === '' ? [] : ['content-type', 'text/plain'];
+    const headers: string[] = [];
     if (d.status === 201 || (d.status >= 300 && d.status < 400)) {
       const location = `${req.scheme}://${req.authority}${req.path}${req.query === '' ? '' : `?${req.query}`}`;
       // A control character the front end let through never goes into a header (see redirect).
@@ -895,7 +897,10 @@ export class Gateway {
     }
     const ops = responseOps(route, req);
     if (ops !== undefined) applyHeaderOps(headers, ops, true);
-    ex.respond(d.status, headers, d.body);
+    const body = d.status === 204 || d.status === 304 ? '' : d.body;
+    if (body === '') removeHeader(headers, 'content-type');
+    else if (!headers.some((h, i) => i % 2 === 0 && h === 'content-type')) headers.push('content-type', 'text/plain');
+    ex.respond(d.status, headers, body);
     this.record('DIRECT_RESPONSE', req, ex, d.status);
   }
 

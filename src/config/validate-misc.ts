@@ -293,5 +293,7 @@ export function validateDirectResponse(raw: RawResource, problems: ConfigProblem
   // The CRD counts characters; Envoy refuses a route whose body is over 4096 bytes.
   const bytes = Buffer.byteLength(body);
   if (bytes > MAX_DIRECT_RESPONSE_BODY_BYTES) cx.error('spec.body', `Invalid value: the body is ${bytes} bytes in UTF-8: Envoy refuses a direct response body over ${MAX_DIRECT_RESPONSE_BODY_BYTES} bytes (the CRD's 4096 counts characters)`);
+  const status = doc?.spec?.status;
+  if (body !== '' && (status === 204 || status === 304)) cx.warn('spec.body', `a ${status} answer has no body in HTTP: this body is never sent`);
   return { raw, id: cx.resource, namespace: raw.namespace, name: raw.name, status: doc?.spec?.status ?? 500, body, valid: cx.errors === 0 };
 }

@@ -35,6 +35,9 @@ before(async () => {
         directResponse('moved', '{ status: 301 }') +
         directResponse('healthy', '{ status: 200 }') +
         directResponse('unused', '{ status: 204 }') +
+        directResponse('created', '{ status: 201, body: created }') +
+        directResponse('json', `{ status: 200, body: ${JSON.stringify('{"ok":true}')} }`) +
+        directResponse('empty', '{ status: 204, body: never-sent }') +
         // The docs' route: everything proxied, /direct-response answered.
         `---
 apiVersion: gateway.networking.k8s.io/v1
@@ -52,6 +55,12 @@ spec:
     filters: [${ext('moved')}, { type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: x-served-by, value: gateway }] } }]
   - matches: [{ path: { type: Exact, value: /healthz } }]
     filters: [${ext('healthy')}]
+  - matches: [{ path: { type: Exact, value: /items } }]
+    filters: [${ext('created')}]
+  - matches: [{ path: { type: Exact, value: /status.json } }]
+    filters: [${ext('json')}, { type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: content-type, value: application/json }] } }]
+  - matches: [{ path: { type: Exact, value: /nothing } }]
+    filters: [${ext('empty')}]
   - matches: [{ path: { type: PathPrefix, value: /clash-backends } }]
     filters: [${ext('direct-response')}]
     backendRefs: ${toEcho}
@@ -119,6 +128,21 @@ test('a 3xx gets a location of the request itself, and the rule\'s ResponseHeade
   assert.equal(health.headers['location'], undefined);
 });
 
+test("a 201 gets a location too; a content-type the rule's ResponseHeaderModifier adds replaces text/plain (Envoy adds text/plain only when none is set); a 204 goes out without its body", async () => {
+  const created = await get('/items');
+  assert.equal(created.status, 201);
+  assert.equal(created.headers['location'], 'http://direct-response.com:8080/items');
+  const json = await get('/status.json');
+  assert.equal(json.status, 200);
+  assert.equal(json.headers['content-type'], 'application/json');
+  assert.equal(json.body, '{"ok":true}');
+  const empty = await get('/nothing');
+  assert.equal(empty.status, 204);
+  assert.equal(empty.body, '');
+  assert.equal(empty.headers['content-type'], undefined);
+  assert.ok(h.gateway.snapshot.problems.some((p) => p.resource === 'DirectResponse/httpbin/empty' && p.severity === 'warning' && p.path === 'spec.body'));
+});
+
 test('HEAD gets the status and headers without the body; a POST body is not needed', async () => {
   const head = await get('/direct-response', undefined, {}, 'HEAD');
   assert.equal(head.status, 510);
@@ -148,16 +172,19 @@ test('a DirectResponse on a rule with backendRefs, two on one rule, or one that 
   assert.equal(h.echo.received.length, n);
   const errors = h.gateway.snapshot.problems.filter((p) => p.resource === 'HTTPRoute/httpbin/httpbin-direct-response' && p.severity === 'error').map((p) => `${p.path}: ${p.message}`);
   assert.equal(errors.length, 3);
-  assert.match(errors[0]!, /^spec\.rules\[4\]\.filters\[0\]\.extensionRef: DirectResponse cannot be applied to route with existing action: the rule also has backendRefs/);
-  assert.match(errors[1]!, /^spec\.rules\[5\]\.filters\[1\]\.extensionRef: DirectResponse cannot be applied to route with existing action: the rule also has a second DirectResponse filter/);
-  assert.match(errors[2]!, /^spec\.rules\[6\]\.filters\[0\]\.extensionRef: gateway\.kgateway\.dev\/DirectResponse\/httpbin\/nowhere: policy not found/);
+  assert.match(errors[0]!, /^spec\.rules\[7\]\.filters\[0\]\.extensionRef: DirectResponse cannot be applied to route with existing action: the rule also has backendRefs/);
+  assert.match(errors[1]!, /^spec\.rules\[8\]\.filters\[1\]\.extensionRef: DirectResponse cannot be applied to route with existing action: the rule also has a second DirectResponse filter/);
+  assert.match(errors[2]!, /^spec\.rules\[9\]\.filters\[0\]\.extensionRef: gateway\.kgateway\.dev\/DirectResponse\/httpbin\/nowhere: policy not found/);
+  // The route's status says which rules kgateway replaces, and why.
+  const status = h.gateway.snapshot.statuses.find((x) => x.resource === 'HTTPRoute/httpbin/httpbin-direct-response');
+  assert.match(JSON.stringify(status), /no action specified: gateway\.kgateway\.dev\/DirectResponse\/httpbin\/nowhere: policy not found/);
 });
 
 test('a DirectResponse in a backendRef\'s filters is ignored with a warning, as kgateway ignores it: the request is proxied', async () => {
   const r = await get('/on-backend');
   assert.equal(r.status, 404);
   assert.equal(h.echo.received.at(-1)!.url, '/on-backend');
-  assert.ok(h.gateway.snapshot.problems.some((p) => p.severity === 'warning' && p.path === 'spec.rules[7].backendRefs[0].filters[0]'));
+  assert.ok(h.gateway.snapshot.problems.some((p) => p.severity === 'warning' && p.path === 'spec.rules[10].backendRefs[0].filters[0]'));
 });
 
 test('a DirectResponse no rule uses is warned about; /config_dump shows each rule\'s answer and where it comes from', () => {
