@@ -135,6 +135,7 @@ test("a 201 gets a location too; a content-type the rule's ResponseHeaderModifie
   const json = await get('/status.json');
   assert.equal(json.status, 200);
   assert.equal(json.headers['content-type'], 'application/json');
+  assert.deepEqual(json.rawHeaders.filter((_, i, all) => i % 2 === 1 && all[i - 1]!.toLowerCase() === 'content-type'), ['application/json']);
   assert.equal(json.body, '{"ok":true}');
   const empty = await get('/nothing');
   assert.equal(empty.status, 204);
