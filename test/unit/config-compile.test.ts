@@ -965,7 +965,7 @@ test('config_dump shows what runs: a rule\'s method match, the 500 reason of an 
   assert.equal('invalid' in post, false);
   const bad = http.routeDefs['default/app/1/0'];
   assert.deepEqual(bad.match, { path: { type: 'PathPrefix', value: '/b' }, headers: [], queryParams: [] }, 'no method when the match has none');
-  assert.equal(bad.invalid, 'spec.rules[1].filters[0].type: filter type ExternalAuth not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, CORS, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy)');
+  assert.equal(bad.invalid, 'spec.rules[1].filters[0].type: filter type ExternalAuth not supported by jwtgate (only RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, CORS, and ExtensionRef to gateway.kgateway.dev/TrafficPolicy or DirectResponse)');
   assert.deepEqual(dump.extensions[0].providers.map((p: any) => [p.name, p.audiences]), [['a', ['aud']], ['b', null]]);
 });
 
