@@ -68,6 +68,8 @@ export const ERRORS = {
   BASIC_AUTH_DENIED: { status: 401, body: 'User authentication failed. Invalid username/password combination.', wwwAuthenticate: 'basic', description: '`basicAuth`: the user is not listed, or the password\'s SHA-1 is not the one listed for it' },
   // --- authorization (Envoy rbac filter, kgateway TrafficPolicy rbac) ---
   RBAC_DENIED: { status: 403, body: 'RBAC: access denied', wwwAuthenticate: 'none', description: 'the route\'s TrafficPolicy `rbac` denies the request: an Allow policy none of whose matchExpressions is true, or a Deny policy one of whose is' },
+  // --- cross-site request forgery (Envoy csrf filter, kgateway TrafficPolicy csrf) ---
+  CSRF_INVALID_ORIGIN: { status: 403, body: 'Invalid origin', wwwAuthenticate: 'none', description: 'the route\'s TrafficPolicy `csrf`: a POST, PUT, DELETE or PATCH whose Origin (or Referer) host is not the request\'s Host nor one of `additionalOrigins`, or that has neither (Envoy\'s `csrf_origin_mismatch`)' },
   // --- rate limiting (Envoy local_ratelimit, kgateway TrafficPolicy rateLimit.local) ---
   RATE_LIMITED: { status: 429, body: 'local_rate_limited', wwwAuthenticate: 'none', description: 'the route\'s TrafficPolicy `rateLimit.local` bucket had no token left (checked after the JWT and `rbac` checks, so a request they refuse takes none)' },
   // --- configuration / routing / proxy ---

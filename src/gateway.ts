@@ -18,6 +18,7 @@ import { ResultCache } from './auth/result-cache.js';
 import { endRegexLoad, rbacAllows, startRegexLoad } from './auth/rbac.js';
 import { apiKeyDenial } from './auth/api-key-auth.js';
 import { basicAuthDenial } from './auth/basic-auth.js';
+import { csrfDenies } from './auth/csrf.js';
 import { rateLimitAllows } from './routing/local-rate-limit.js';
 import { corsRequest } from './proxy/cors.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
@@ -811,6 +812,8 @@ export class Gateway {
     // TrafficPolicy rateLimit.local: Envoy's local_ratelimit, in the stage after rbac (a request
     // refused by JWT or rbac takes no token), before the header rules and the router.
     if (route.rateLimit !== undefined && !rateLimitAllows(route.rateLimit)) return this.deny(ex, 'RATE_LIMITED', req, route);
+    // TrafficPolicy csrf: Envoy's csrf filter, in the route stage (after the rate limit), before the router.
+    if (route.auth.csrf !== undefined && csrfDenies(route.auth.csrf, req)) return this.deny(ex, 'CSRF_INVALID_ORIGIN', req, route);
     // A RequestRedirect: Envoy's router answers it (after the JWT and RBAC filters), no upstream.
     if (route.redirect !== undefined) return this.redirect(route, route.redirect, req, ex);
     // A DirectResponse: Envoy's router answers it too.

@@ -213,6 +213,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(m.timeouts ? { timeouts: m.timeouts } : {}),
       ...(m.retry ? { retry: m.retry } : {}),
       ...(m.cors ? { cors: m.cors } : {}),
+      ...(m.csrf ? { csrf: m.csrf } : {}),
       ...(basicAuth?.spec !== undefined ? { basicAuth: basicAuth.spec } : {}),
       ...(apiKeyAuth?.spec !== undefined ? { apiKeyAuth: apiKeyAuth.spec } : {}),
       ...(m.headerModifiers

@@ -52,6 +52,7 @@ function routeDump(r: CompiledRoute): object {
             },
           }
         : {}),
+      ...(r.auth.csrf ? { csrf: { percentageEnabled: r.auth.csrf.enabledPercent, additionalOrigins: r.auth.csrf.additionalOrigins.length, from: r.auth.csrf.origin } } : {}),
       ...(r.auth.basicAuth ? { basicAuth: { users: r.auth.basicAuth.users.size, from: r.auth.basicAuth.origin } } : r.auth.basicAuthOff !== undefined ? { basicAuth: { disabled: true, from: r.auth.basicAuthOff } } : {}),
     },
     backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),

@@ -6,6 +6,7 @@
 import type { RbacPolicy } from '../auth/rbac.js';
 import type { BasicAuthPolicy } from '../auth/basic-auth.js';
 import type { ApiKeyAuthPolicy } from '../auth/api-key-auth.js';
+import type { CsrfPolicy } from '../auth/csrf.js';
 import type { KeyObject } from 'node:crypto';
 import type { ConfigProblem } from '../errors.js';
 import type { RemoteTlsSpec } from '../types.js';
@@ -194,6 +195,8 @@ export interface RouteAuth {
   readonly apiKeyAuth?: ApiKeyAuthPolicy;
   /** The effective `basicAuth` (Envoy's basic_auth, after api_key_auth and before jwt_authn), unless none or disabled. */
   readonly basicAuth?: BasicAuthPolicy;
+  /** The effective `csrf` (Envoy's csrf filter, in the route stage after the rate limit), when it is enabled. */
+  readonly csrf?: CsrfPolicy;
   /** Where a `basicAuth` / `apiKeyAuth` `disable: {}` turned the check off for this route (`TrafficPolicy/ns/name@Level`), for /config_dump. */
   readonly basicAuthOff?: string;
   readonly apiKeyAuthOff?: string;

@@ -16,6 +16,8 @@ import { corsPolicy, corsSpec } from './validate-cors.js';
 import type { CorsSpec } from '../proxy/cors.js';
 import { RETRY_ON, type RetryOn, type RetrySpec } from '../proxy/retry.js';
 import type { ApiKeySource } from '../auth/api-key-auth.js';
+import type { CsrfSpec, OriginMatcher } from '../auth/csrf.js';
+import { compileAnchored } from '../routing/regex.js';
 import { kgatewayHeaderFilter } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, HEADER_NAME, headerName, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
@@ -31,7 +33,6 @@ const REFUSED: Readonly<Record<string, string>> = {
   extAuth: 'requests its authorization server would deny',
   oauth2: 'requests without its login',
   acl: 'requests its rules would deny',
-  csrf: 'cross-site requests it would deny (403)',
   buffer: 'request bodies over its maxRequestSize (413)',
   extProc: 'requests its external processor would deny or change',
   ai: 'requests its prompt guard or AI settings would deny or change',
@@ -152,6 +153,27 @@ const basicAuth = obj(
   { exactlyOneOf: [['users', 'secretRef', 'disable']], exactlyOneOfCel: true },
 );
 
+// kgateway's CSRFPolicy: at most one of percentageEnabled and percentageShadowed (0-100, no
+// defaults), and up to 16 additional origins, each a shared.StringMatcher (exactly one of exact,
+// prefix, suffix, contains, safeRegex; ignoreCase for the first four).
+const stringMatcher = obj(
+  {
+    exact: str({ max: 1024 }).optional(),
+    prefix: str({ max: 1024 }).optional(),
+    suffix: str({ max: 1024 }).optional(),
+    contains: str({ max: 1024 }).optional(),
+    safeRegex: str({ min: 1, max: 1024 }).optional(),
+    ignoreCase: bool().optional(),
+  },
+  { exactlyOneOf: [['exact', 'prefix', 'suffix', 'contains', 'safeRegex']], exactlyOneOfCel: true },
+);
+
+const csrf = obj({
+  percentageEnabled: int({ min: 0, max: 100 }).optional(),
+  percentageShadowed: int({ min: 0, max: 100 }).optional(),
+  additionalOrigins: list(stringMatcher, { max: 16 }).optional(),
+});
+
 // kgateway's APIKeySource: one place to read the key from. The CRD's rule (at least one of the
 // three is set) and what Envoy makes of more than one are checked in validateTrafficPolicy, on
 // the written fields.
@@ -198,6 +220,7 @@ const spec = obj(
     cors: corsPolicy.optional(),
     basicAuth: basicAuth.optional(),
     apiKeyAuth: apiKeyAuth.optional(),
+    csrf: csrf.optional(),
   },
   {
     legacy: {
@@ -248,6 +271,8 @@ export interface TrafficPolicyModel {
   readonly basicAuth?: BasicAuthModel;
   /** `apiKeyAuth`, when set and its union valid: where its keys come from with its key sources and forwarding, or disable. */
   readonly apiKeyAuth?: ApiKeyAuthModel;
+  /** `csrf`, when set and valid: Envoy's CsrfPolicy as kgateway writes it. */
+  readonly csrf?: CsrfSpec;
   readonly valid: boolean;
   readonly error?: string;
 }
@@ -371,6 +396,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   }
   const corsModel: CorsSpec | 'disabled' | undefined = c === undefined ? undefined : c.disable !== undefined ? 'disabled' : corsSpec(c);
   const basicAuthM = basicAuthModel(s?.basicAuth, rawSpec, raw.namespace);
+  const csrfM = csrfModel(s?.csrf, rawSpec, cx);
   const apiKeyAuthM = apiKeyAuthModel(s?.apiKeyAuth, rawSpec, raw.namespace, cx);
   return {
     ...modelBase(raw, cx, problems, before),
@@ -384,6 +410,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     ...(corsModel !== undefined ? { cors: corsModel } : {}),
     ...(retryModel !== undefined ? { retry: retryModel } : {}),
     ...(basicAuthM !== undefined ? { basicAuth: basicAuthM } : {}),
+    ...(csrfM !== undefined ? { csrf: csrfM } : {}),
     ...(apiKeyAuthM !== undefined ? { apiKeyAuth: apiKeyAuthM } : {}),
     ...(tm !== undefined ? { timeouts: { ...(tm.request !== undefined ? { requestMs: tm.request } : {}), ...(tm.streamIdle !== undefined ? { streamIdleMs: tm.streamIdle } : {}) } } : {}),
     valid: cx.errors === 0,
@@ -544,4 +571,52 @@ function apiKeyAuthModel(a: Infer<typeof apiKeyAuth> | undefined, rawSpec: unkno
 /** `a`, `a and b`, `a, b and c`. */
 function andList(items: readonly string[]): string {
   return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+/**
+ * `csrf` as kgateway writes Envoy's CsrfPolicy: filter_enabled `percentageEnabled`% (0 when
+ * unset: such a policy checks nothing, and on a route it turns off a Gateway's), shadow_enabled
+ * `percentageShadowed`% when set, the additional origins as Envoy StringMatchers (a safeRegex
+ * Envoy's RE2 refuses makes the policy invalid, as Envoy would refuse the configuration).
+ */
+function csrfModel(c: Infer<typeof csrf> | undefined, rawSpec: unknown, cx: ParseCtx): CsrfSpec | undefined {
+  const raw = isObject(rawSpec) && isObject(rawSpec['csrf']) ? rawSpec['csrf'] : undefined;
+  if (c === undefined || raw === undefined) return undefined;
+  if (c.percentageEnabled !== undefined && c.percentageShadowed !== undefined) {
+    cx.error('spec.csrf', 'at most one of the fields in [percentageEnabled percentageShadowed] may be set');
+    return undefined;
+  }
+  if (c.percentageEnabled === undefined || c.percentageEnabled === 0) {
+    cx.warn(
+      'spec.csrf',
+      c.percentageShadowed !== undefined
+        ? `percentageShadowed only: requests are checked (Envoy counts them in its stats) and none is refused`
+        : 'without percentageEnabled (or with 0) kgateway writes the filter at 0%: this csrf checks nothing, and on a route it turns off a csrf of the listener or Gateway; set percentageEnabled: 100 to enforce it',
+    );
+  }
+  const origins: OriginMatcher[] = [];
+  let ok = true;
+  (c.additionalOrigins ?? []).forEach((m, i) => {
+    const p = `spec.csrf.additionalOrigins[${i}]`;
+    const kind = (['exact', 'prefix', 'suffix', 'contains', 'safeRegex'] as const).find((k) => m[k] !== undefined);
+    if (kind === undefined) return void (ok = false);
+    const value = m[kind]!;
+    if (kind === 'safeRegex') {
+      if (m.ignoreCase !== undefined) cx.warn(`${p}.ignoreCase`, 'ignoreCase has no effect on safeRegex (Envoy); write (?i) in the pattern');
+      const r = compileAnchored(value);
+      if (!r.ok) {
+        cx.error(`${p}.safeRegex`, r.error);
+        ok = false;
+        return;
+      }
+      origins.push({ kind, value, ignoreCase: false, regex: r.regex });
+      return;
+    }
+    if (value === '' && kind !== 'exact') cx.warn(`${p}.${kind}`, `an empty ${kind} matches every origin`);
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) cx.warn(`${p}.${kind}`, `"${value}" has a scheme: Envoy matches the origin's host[:port] only (https://a.example.com is compared as a.example.com), so this never matches as written`);
+    const ignoreCase = m.ignoreCase === true;
+    origins.push({ kind, value: ignoreCase ? value.toLowerCase() : value, ignoreCase });
+  });
+  if (!ok) return undefined;
+  return { enabledPercent: c.percentageEnabled ?? 0, ...(c.percentageShadowed !== undefined ? { shadowPercent: c.percentageShadowed } : {}), additionalOrigins: origins };
 }

@@ -22,6 +22,7 @@ import type { CorsSpec } from '../proxy/cors.js';
 import type { RetrySpec } from '../proxy/retry.js';
 import type { BasicAuthPolicy, BasicAuthSpec } from '../auth/basic-auth.js';
 import type { ApiKeyAuthPolicy, ApiKeyAuthSpec } from '../auth/api-key-auth.js';
+import type { CsrfPolicy, CsrfSpec } from '../auth/csrf.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
@@ -49,6 +50,8 @@ export interface AttachedPolicy {
   readonly basicAuth?: BasicAuthSpec | 'disabled';
   /** `apiKeyAuth`: its keys (from its Secrets), sources and forwarding, or `disabled` (`disable: {}`). */
   readonly apiKeyAuth?: ApiKeyAuthSpec | 'disabled';
+  /** `csrf`: Envoy's CsrfPolicy. */
+  readonly csrf?: CsrfSpec;
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
 }
@@ -124,7 +127,7 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
   return undefined;
 }
 
-type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth';
+type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth' | 'csrf';
 
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
 function levelWinners(levels: readonly LevelPolicies[], field: PolicyField, overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
@@ -200,6 +203,19 @@ function foldCredentials<F extends 'basicAuth' | 'apiKeyAuth'>(
   const attached = layers.map((l) => l.p.id);
   if (spec === 'disabled') return { disabledBy: origin, attached };
   return { policy: { ...(spec as BasicAuthSpec | ApiKeyAuthSpec), origin } as F extends 'basicAuth' ? BasicAuthPolicy : ApiKeyAuthPolicy, attached };
+}
+
+/**
+ * `csrf`: Envoy's csrf filter resolves the most specific per-filter config, whole (route, then
+ * virtual host, then route configuration). One whose filter_enabled is 0% (no
+ * `percentageEnabled`) wins there too, and checks nothing.
+ */
+function foldCsrf(levels: readonly LevelPolicies[], overridden: Set<string>): { csrf?: CsrfPolicy; attached: string[] } | undefined {
+  const layers = layered(levels, 'csrf', overridden);
+  if (layers.length === 0) return undefined;
+  const { level, p } = layers[0]!;
+  const attached = layers.map((l) => l.p.id);
+  return p.csrf!.enabledPercent > 0 ? { csrf: { ...p.csrf!, origin: `${p.id}@${level}` }, attached } : { attached };
 }
 
 /**
@@ -318,6 +334,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
   const rbac = foldRbac(levels, overridden);
   const basic = foldCredentials(levels, 'basicAuth', overridden);
   const apiKey = foldCredentials(levels, 'apiKeyAuth', overridden);
+  const csrf = foldCsrf(levels, overridden);
   const winners = levelWinners(levels, 'jwtAuth', overridden);
   // Route side: the most specific level wins the merged route config.
   let routeWinner: { level: PolicyLevel; p: AttachedPolicy } | undefined;
@@ -333,13 +350,14 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...corsLayers.map((l) => l.p.id)])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...(csrf ? csrf.attached : []), ...corsLayers.map((l) => l.p.id)])];
   for (const id of effectiveIds) overridden.delete(id);
-  // What applies besides the JWT filters: rbac and the credential checks.
+  // What applies besides the JWT filters: rbac, the credential checks and csrf.
   const besidesJwt = {
     ...(rbac ? { rbac: rbac.rbac } : {}),
     ...(basic?.policy ? { basicAuth: basic.policy } : {}),
     ...(apiKey?.policy ? { apiKeyAuth: apiKey.policy } : {}),
+    ...(csrf?.csrf ? { csrf: csrf.csrf } : {}),
     ...(basic?.disabledBy !== undefined ? { basicAuthOff: basic.disabledBy } : {}),
     ...(apiKey?.disabledBy !== undefined ? { apiKeyAuthOff: apiKey.disabledBy } : {}),
   };

@@ -1,0 +1,43 @@
+// Envoy's csrf filter checks (csrf_filter.cc): hostAndPort of an Origin or Referer, the methods
+// checked, the Host compared byte for byte, additional origins, and the enforced percentage.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { csrfDenies, hostAndPort, type CsrfSpec } from '../../src/auth/csrf.js';
+import type { GatewayRequest } from '../../src/http/exchange.js';
+
+const req = (method: string, headers: string[], authority = 'app.example.com'): GatewayRequest => ({ method, path: '/', query: '', host: authority.split(':')[0]!, authority, headers, remoteAddress: '', scheme: 'http' });
+const on: CsrfSpec = { enabledPercent: 100, additionalOrigins: [] };
+
+test('hostAndPort: the authority of an absolute URL as written, else the value itself', () => {
+  assert.equal(hostAndPort('https://a.com'), 'a.com');
+  assert.equal(hostAndPort('http://a.com:8080/x?y'), 'a.com:8080');
+  assert.equal(hostAndPort('https://a.com:443'), 'a.com:443');
+  assert.equal(hostAndPort('https://user:pw@a.com/'), 'a.com');
+  assert.equal(hostAndPort('http://[::1]:8080/'), '[::1]:8080');
+  assert.equal(hostAndPort('a.com'), 'a.com');
+  assert.equal(hostAndPort('null'), 'null');
+  assert.equal(hostAndPort(''), '');
+});
+
+test('an empty Origin falls back to the Referer; neither: denied', () => {
+  assert.equal(csrfDenies(on, req('POST', [])), true);
+  assert.equal(csrfDenies(on, req('POST', ['origin', '', 'referer', 'https://app.example.com/x'])), false);
+  assert.equal(csrfDenies(on, req('POST', ['origin', 'https://app.example.com', 'origin', 'https://evil.net'])), false);
+});
+
+test('methods: POST, PUT, DELETE, PATCH (exact case)', () => {
+  for (const m of ['POST', 'PUT', 'DELETE', 'PATCH']) assert.equal(csrfDenies(on, req(m, [])), true, m);
+  for (const m of ['GET', 'HEAD', 'OPTIONS', 'CONNECT', 'post']) assert.equal(csrfDenies(on, req(m, [])), false, m);
+});
+
+test('the enforced percentage: 0 never, 100 always', () => {
+  assert.equal(csrfDenies({ enabledPercent: 0, additionalOrigins: [] }, req('POST', [])), false);
+  assert.equal(csrfDenies({ enabledPercent: 0, shadowPercent: 100, additionalOrigins: [] }, req('POST', [])), false);
+});
+
+test('additional origins: prefix, contains, ignoreCase (the matcher value is held lowercased)', () => {
+  const spec: CsrfSpec = { enabledPercent: 100, additionalOrigins: [{ kind: 'prefix', value: 'admin.', ignoreCase: false }, { kind: 'contains', value: 'partner', ignoreCase: true }] };
+  assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://admin.example.com'])), false);
+  assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://Admin.example.com'])), true);
+  assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://my-PARTNER.net'])), false);
+});
