@@ -41,3 +41,21 @@ test('additional origins: prefix, contains, ignoreCase (the matcher value is hel
   assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://Admin.example.com'])), true);
   assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://my-PARTNER.net'])), false);
 });
+
+test('matchers are anchored as Envoy\'s: a prefix at the start, a suffix at the end; a missing source is refused before any matcher (an empty prefix matches nothing then)', () => {
+  const spec: CsrfSpec = { enabledPercent: 100, additionalOrigins: [{ kind: 'prefix', value: 'admin.', ignoreCase: false }, { kind: 'suffix', value: '.trusted.example.com', ignoreCase: false }] };
+  assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://notadmin.example.com'])), true);
+  assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://x.trusted.example.com.evil.net'])), true);
+  assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://x.trusted.example.com'])), false);
+  const any: CsrfSpec = { enabledPercent: 100, additionalOrigins: [{ kind: 'prefix', value: '', ignoreCase: false }] };
+  assert.equal(csrfDenies(any, req('POST', ['origin', 'https://evil.net'])), false);
+  assert.equal(csrfDenies(any, req('POST', [])), true);
+});
+
+test('a percentage between 0 and 100 is drawn per request', () => {
+  const half: CsrfSpec = { enabledPercent: 50, additionalOrigins: [] };
+  let denied = 0;
+  for (let i = 0; i < 400; i++) if (csrfDenies(half, req('POST', []))) denied++;
+  // 400 draws at 50%: outside 100-300 has a probability below 1e-23.
+  assert.ok(denied > 100 && denied < 300, String(denied));
+});
