@@ -109,6 +109,18 @@ spec:
 ${extra}`;
 }
 
+/** A `---`-led TrafficPolicy `name` in the sample app's namespace targeting HTTPRoute `route`, with `spec` lines (indented two spaces) after its targetRefs. */
+export function routePolicy(name: string, route: string, spec: string): string {
+  return `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: ${name}, namespace: httpbin }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: ${route} }]
+${spec}
+`;
+}
+
 /** A `---`-led HTTPRoute like sampleRoute whose one rule on PathPrefix `prefix` has `filters` (a YAML flow list). */
 export function filteredRoute(name: string, prefix: string, filters: string): string {
   return `---\n${sampleRoute(name, prefix, filters)}`;

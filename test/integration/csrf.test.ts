@@ -6,7 +6,7 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { hostRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { hostRoute, startHarness, type Harness, routePolicy } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { repoRoot, sampleTokenPath } from '../helpers/paths.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -14,14 +14,6 @@ import { configDumpText } from '../../src/config/dump.js';
 const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
 const jwtExtension = readFileSync(path.join(repoRoot, 'config', 'default', '10-jwt.yaml'), 'utf8').split('\n---\n')[0]!.replace('namespace: kgateway-system', 'namespace: httpbin');
 
-const policy = (name: string, target: string, body: string) => `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: ${target} }]
-${body}
-`;
 
 let h: Harness;
 const count = (result: string) => Number(h.gateway.renderMetrics().match(new RegExp(`jwtgate_requests_total\\{result="${result}"\\} (\\d+)`))?.[1] ?? 0);
@@ -30,14 +22,14 @@ before(async () => {
   h = await startHarness({
     manifests: [
       // The docs' policy on the sample route (www.example.com).
-      policy('csrf', 'httpbin', '  csrf:\n    percentageEnabled: 100\n    additionalOrigins:\n    - exact: allowThisOne.example.com\n      ignoreCase: false\n    - suffix: .TRUSTED.example.com\n      ignoreCase: true\n    - safeRegex: "partner-[0-9]+\\\\.example\\\\.org"') +
+      routePolicy('csrf', 'httpbin', '  csrf:\n    percentageEnabled: 100\n    additionalOrigins:\n    - exact: allowThisOne.example.com\n      ignoreCase: false\n    - suffix: .TRUSTED.example.com\n      ignoreCase: true\n    - safeRegex: "partner-[0-9]+\\\\.example\\\\.org"') +
         // No percentageEnabled: checks nothing.
         hostRoute('off', 'off.example.com') +
-        policy('csrf-off', 'off', '  csrf:\n    additionalOrigins: [{ exact: x.example.com }]') +
+        routePolicy('csrf-off', 'off', '  csrf:\n    additionalOrigins: [{ exact: x.example.com }]') +
         // JWT, then csrf.
         `---\n${jwtExtension}\n` +
         hostRoute('guarded', 'guarded.example.com') +
-        policy('guarded', 'guarded', '  jwtAuth: { extensionRef: { name: selfminted-jwt } }\n  csrf: { percentageEnabled: 100 }'),
+        routePolicy('guarded', 'guarded', '  jwtAuth: { extensionRef: { name: selfminted-jwt } }\n  csrf: { percentageEnabled: 100 }'),
     ],
   });
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { filteredRoute, jwtExtension, portSharingGateway, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, jwtExtension, portSharingGateway, sampleRoute, startHarness, type Harness, routePolicy } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -17,13 +17,6 @@ import { configDumpText } from '../../src/config/dump.js';
 const keys = rsaKeys('rl');
 let h: Harness;
 
-const routePolicy = (name: string, route: string, spec: string) => `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: ${route} }]
-${spec}`;
 
 before(async () => {
   h = await startHarness({

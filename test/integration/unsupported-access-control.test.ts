@@ -6,7 +6,7 @@
 // test/unit/config-credentials.test.ts.)
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { sampleRoute, startHarness, type Harness, routePolicy } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 
 let h: Harness;
@@ -14,30 +14,22 @@ let h: Harness;
 const route = (name: string, prefix: string) => `---
 ${sampleRoute(name, prefix)}`;
 
-const policy = (name: string, target: string, body: string) => `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: ${target} }]
-${body}
-`;
 
 before(async () => {
   h = await startHarness({
     manifests: [
       route('admin', '/admin') +
-        policy('admin-ext-auth', 'admin', `  extAuth:\n    extensionRef: { name: authz }`) +
+        routePolicy('admin-ext-auth', 'admin', `  extAuth:\n    extensionRef: { name: authz }`) +
         route('basic', '/basic') +
-        policy('basic-auth', 'basic', `  basicAuth:\n    users: [{ username: alice, password: secret }]`) +
+        routePolicy('basic-auth', 'basic', `  basicAuth:\n    users: [{ username: alice, password: secret }]`) +
         route('hash', '/anything/hash') +
-        policy('hash-only', 'hash', `  hashPolicies:\n  - header: { name: x-user }`) +
+        routePolicy('hash-only', 'hash', `  hashPolicies:\n  - header: { name: x-user }`) +
         route('strip', '/anything/strip') +
-        policy('strip-identity', 'strip', `  transformation:\n    request:\n      remove: [x-user-id]`) +
+        routePolicy('strip-identity', 'strip', `  transformation:\n    request:\n      remove: [x-user-id]`) +
         route('limit', '/anything/limit') +
-        policy('size-limit', 'limit', `  buffer:\n    maxRequestSize: 1Ki`) +
+        routePolicy('size-limit', 'limit', `  buffer:\n    maxRequestSize: 1Ki`) +
         route('blocked', '/anything/blocked') +
-        policy('blocked', 'blocked', `  directResponse:\n    status: 403\n    body: blocked`),
+        routePolicy('blocked', 'blocked', `  directResponse:\n    status: 403\n    body: blocked`),
     ],
   });
 });
