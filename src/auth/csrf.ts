@@ -8,7 +8,7 @@
 // writes 0% when it is unset); shadow mode denies nothing.
 
 import type { Matcher } from '../routing/regex.js';
-import type { GatewayRequest } from '../http/exchange.js';
+import { inlineHeaderValue, type GatewayRequest } from '../http/exchange.js';
 
 /** One of `additionalOrigins`: Envoy's StringMatcher, matched against the source's host[:port]. */
 export interface OriginMatcher {
@@ -36,26 +36,28 @@ export interface CsrfPolicy extends CsrfSpec {
 
 /**
  * The authority of an absolute URL (`scheme://[userinfo@]host[:port]…` → `host[:port]` as
- * written), as Envoy's Url::initialize and hostAndPort read an Origin or Referer; anything else
- * is returned as it is (Envoy uses the raw value when the URL does not parse).
+ * written), as Envoy's Url::initialize (http_parser) and hostAndPort read an Origin or Referer:
+ * a scheme of letters, host characters (letters, digits, `.`, `-`, `_`, `~`) or a bracketed IPv6
+ * literal, a port of 1-5 digits up to 65535. Anything else is returned as it is (Envoy uses the
+ * raw value when the URL does not parse): `null`, `a.com`, `http://a.com:` never equal a Host.
  */
-const ABSOLUTE_URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(\[[^\]/?#]*\]|[^:/?#@]+)(?::(\d*))?(?:[/?#].*)?$/s;
+const ABSOLUTE_URL = /^[A-Za-z]+:\/\/(?:[^@/?#]*@)?(\[[0-9A-Fa-f:.]+(?:%[^\]/?#]+)?\]|[A-Za-z0-9._~-]+)(?::(\d{1,5}))?(?:[/?#].*)?$/s;
 
 export function hostAndPort(value: string): string {
   if (value === '') return '';
   const m = ABSOLUTE_URL.exec(value);
-  if (m === null) return value;
-  return m[2] !== undefined && m[2] !== '' ? `${m[1]}:${m[2]}` : m[1]!;
+  if (m === null || (m[2] !== undefined && Number(m[2]) > 65535)) return value;
+  return m[2] !== undefined ? `${m[1]}:${m[2]}` : m[1]!;
 }
 
-function firstHeader(headers: readonly string[], name: string): string {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1]!;
-  return '';
+/** ASCII-only lowercase, as Envoy's StringMatcher ignore_case (absl::AsciiStrToLower). */
+export function asciiLower(s: string): string {
+  return /[A-Z]/.test(s) ? s.replace(/[A-Z]+/g, (c) => c.toLowerCase()) : s;
 }
 
 function matches(m: OriginMatcher, source: string): boolean {
   if (m.kind === 'safeRegex') return m.regex!.test(source);
-  const s = m.ignoreCase ? source.toLowerCase() : source;
+  const s = m.ignoreCase ? asciiLower(source) : source;
   switch (m.kind) {
     case 'exact':
       return s === m.value;
@@ -79,8 +81,9 @@ export function csrfDenies(policy: CsrfSpec, req: GatewayRequest): boolean {
   if (m !== 'POST' && m !== 'PUT' && m !== 'DELETE' && m !== 'PATCH') return false;
   // Shadow mode (or a draw that leaves the filter off): nothing is denied.
   if (!drawn(policy.enabledPercent)) return false;
-  let source = hostAndPort(firstHeader(req.headers, 'origin'));
-  if (source === '') source = hostAndPort(firstHeader(req.headers, 'referer'));
+  // Both are inline headers in Envoy (the csrf filter registers them): repeated fields joined with `,`.
+  let source = hostAndPort(inlineHeaderValue(req.headers, 'origin'));
+  if (source === '') source = hostAndPort(inlineHeaderValue(req.headers, 'referer'));
   if (source === '') return true;
   if (source === hostAndPort(`http://${req.authority}`)) return false;
   for (const o of policy.additionalOrigins) if (matches(o, source)) return false;

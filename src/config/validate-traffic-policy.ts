@@ -16,7 +16,7 @@ import { corsPolicy, corsSpec } from './validate-cors.js';
 import type { CorsSpec } from '../proxy/cors.js';
 import { RETRY_ON, type RetryOn, type RetrySpec } from '../proxy/retry.js';
 import type { ApiKeySource } from '../auth/api-key-auth.js';
-import type { CsrfSpec, OriginMatcher } from '../auth/csrf.js';
+import { asciiLower, type CsrfSpec, type OriginMatcher } from '../auth/csrf.js';
 import { compileAnchored } from '../routing/regex.js';
 import { kgatewayHeaderFilter } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, HEADER_NAME, headerName, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
@@ -612,10 +612,15 @@ function csrfModel(c: Infer<typeof csrf> | undefined, rawSpec: unknown, cx: Pars
       origins.push({ kind, value, ignoreCase: false, regex: r.regex });
       return;
     }
-    if (value === '' && kind !== 'exact') cx.warn(`${p}.${kind}`, `an empty ${kind} matches every origin`);
+    // Envoy's StringMatcher: prefix, suffix and contains need at least one byte (it refuses the configuration).
+    if (value === '' && kind !== 'exact') {
+      cx.error(`${p}.${kind}`, `Invalid value: an empty ${kind}: Envoy refuses it (at least 1 byte), so kgateway's configuration would be refused; an empty ${kind} would match every origin`);
+      ok = false;
+      return;
+    }
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) cx.warn(`${p}.${kind}`, `"${value}" has a scheme: Envoy matches the origin's host[:port] only (https://a.example.com is compared as a.example.com), so this never matches as written`);
     const ignoreCase = m.ignoreCase === true;
-    origins.push({ kind, value: ignoreCase ? value.toLowerCase() : value, ignoreCase });
+    origins.push({ kind, value: ignoreCase ? asciiLower(value) : value, ignoreCase });
   });
   if (!ok) return undefined;
   return { enabledPercent: c.percentageEnabled ?? 0, ...(c.percentageShadowed !== undefined ? { shadowPercent: c.percentageShadowed } : {}), additionalOrigins: origins };

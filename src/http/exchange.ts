@@ -63,6 +63,19 @@ export interface GatewayRequest {
   invalid?: ErrorCode | undefined;
 }
 
+/**
+ * The value of a header Envoy keeps as an inline header (one its filters register, such as
+ * `origin` and `referer`): repeated fields joined with `,`, empty ones skipped; '' when none.
+ */
+export function inlineHeaderValue(headers: readonly string[], name: string): string {
+  let v = '';
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== name || headers[i + 1] === '') continue;
+    v = v === '' ? headers[i + 1]! : `${v},${headers[i + 1]!}`;
+  }
+  return v;
+}
+
 /** Removes, in one pass, every value of every header in `names`; returns how many were removed. */
 export function removeHeaders(headers: string[], names: readonly string[]): number {
   if (names.length === 0) return 0;

@@ -5,7 +5,7 @@
 // any other request from an allowed origin goes on, and its answer (the upstream's, or a local
 // reply such as the JWT check's 401) gets the allow-origin headers.
 
-import type { GatewayRequest } from '../http/exchange.js';
+import { inlineHeaderValue, type GatewayRequest } from '../http/exchange.js';
 import type { HeaderOp } from './header-mutation.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 
@@ -68,18 +68,9 @@ export function originAllowed(cors: CorsSpec, origin: string): boolean {
   return false;
 }
 
-/**
- * A request header's value, or ''. `origin` and `access-control-request-*` are inline headers in
- * Envoy (its cors filter registers them), so repeated fields are joined with `,`.
- */
+/** A request header's value, or ''. `origin` and `access-control-request-*` are inline headers in Envoy (its cors filter registers them). */
 function header(req: GatewayRequest, name: string): string {
-  const h = req.headers;
-  let v = '';
-  for (let i = 0; i < h.length; i += 2) {
-    if (h[i] !== name || h[i + 1] === '') continue;
-    v = v === '' ? h[i + 1]! : `${v},${h[i + 1]!}`;
-  }
-  return v;
+  return inlineHeaderValue(req.headers, name);
 }
 
 /**

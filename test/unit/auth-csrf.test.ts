@@ -17,12 +17,22 @@ test('hostAndPort: the authority of an absolute URL as written, else the value i
   assert.equal(hostAndPort('a.com'), 'a.com');
   assert.equal(hostAndPort('null'), 'null');
   assert.equal(hostAndPort(''), '');
+  // What http_parser refuses is used as it is: an empty port, a port over 65535, a scheme that is not letters.
+  assert.equal(hostAndPort('http://a.com:'), 'http://a.com:');
+  assert.equal(hostAndPort('http://a.com:/x'), 'http://a.com:/x');
+  assert.equal(hostAndPort('http://a.com:99999'), 'http://a.com:99999');
+  assert.equal(hostAndPort('http://a.com:65535'), 'a.com:65535');
+  assert.equal(hostAndPort('h2://a.com'), 'h2://a.com');
+  assert.equal(hostAndPort('HTTPS://A.com'), 'A.com');
 });
 
 test('an empty Origin falls back to the Referer; neither: denied', () => {
   assert.equal(csrfDenies(on, req('POST', [])), true);
   assert.equal(csrfDenies(on, req('POST', ['origin', '', 'referer', 'https://app.example.com/x'])), false);
-  assert.equal(csrfDenies(on, req('POST', ['origin', 'https://app.example.com', 'origin', 'https://evil.net'])), false);
+  // Origin and Referer are inline headers in Envoy: repeated fields are joined with `,` (empty ones
+  // skipped), and the joined value is no URL, so it never equals the Host.
+  assert.equal(csrfDenies(on, req('POST', ['origin', 'https://app.example.com', 'origin', 'https://evil.net'])), true);
+  assert.equal(csrfDenies(on, req('POST', ['origin', '', 'origin', 'https://app.example.com', 'referer', 'https://evil.net/'])), false);
 });
 
 test('methods: POST, PUT, DELETE, PATCH (exact case)', () => {
@@ -33,6 +43,17 @@ test('methods: POST, PUT, DELETE, PATCH (exact case)', () => {
 test('the enforced percentage: 0 never, 100 always', () => {
   assert.equal(csrfDenies({ enabledPercent: 0, additionalOrigins: [] }, req('POST', [])), false);
   assert.equal(csrfDenies({ enabledPercent: 0, shadowPercent: 100, additionalOrigins: [] }, req('POST', [])), false);
+});
+
+test('a Host with an empty port is no URL either: it never equals an Origin', () => {
+  assert.equal(csrfDenies(on, req('POST', ['origin', 'http://app.example.com'], 'app.example.com:')), true);
+  assert.equal(csrfDenies(on, req('POST', ['origin', 'http://app.example.com:'], 'app.example.com')), true);
+});
+
+test('ignoreCase folds ASCII only, as Envoy (the Kelvin sign is not a k)', () => {
+  const spec: CsrfSpec = { enabledPercent: 100, additionalOrigins: [{ kind: 'exact', value: 'k.example.com', ignoreCase: true }] };
+  assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://K.EXAMPLE.com'])), false);
+  assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://\u212a.example.com'])), true);
 });
 
 test('additional origins: prefix, contains, ignoreCase (the matcher value is held lowercased)', () => {
