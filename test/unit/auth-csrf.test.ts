@@ -54,6 +54,9 @@ test('ignoreCase folds ASCII only, as Envoy (the Kelvin sign is not a k)', () =>
   const spec: CsrfSpec = { enabledPercent: 100, additionalOrigins: [{ kind: 'exact', value: 'k.example.com', ignoreCase: true }] };
   assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://K.EXAMPLE.com'])), false);
   assert.equal(csrfDenies(spec, req('POST', ['origin', 'https://\u212a.example.com'])), true);
+  // An Origin that is no URL is compared as it is: folded as ASCII, the Kelvin sign stays.
+  assert.equal(csrfDenies(spec, req('POST', ['origin', '\u212a.example.com'])), true);
+  assert.equal(csrfDenies(spec, req('POST', ['origin', 'K.example.com'])), false);
 });
 
 test('additional origins: prefix, contains, ignoreCase (the matcher value is held lowercased)', () => {
