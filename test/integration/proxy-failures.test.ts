@@ -119,6 +119,17 @@ test('a Backend host that is not an address (a port or a space in it) has no end
   }
 });
 
+/**
+ * Waits until the forwarder's lookups have found these endpoints' names missing (a fixed wait
+ * lost the race to a slow resolver on a fresh CI machine). Reads the forwarder's private endpoint
+ * table: the state the requests after it depend on, with no public accessor.
+ */
+async function lookedUp(fwd: Forwarder, keys: readonly string[]): Promise<void> {
+  const table = (fwd as unknown as { endpoints: Map<string, { unresolved: boolean }> }).endpoints;
+  for (let i = 0; i < 500 && !keys.every((k) => table.get(k)?.unresolved === true); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(keys.every((k) => table.get(k)?.unresolved === true), `not looked up in 10 s: ${keys.join(', ')}`);
+}
+
 test('a host name that does not resolve among several hosts is out of the rotation (Envoy\'s STRICT_DNS cluster has no endpoint for it), and stays out while it keeps not resolving; looked up when the configuration is installed, no request is lost to it', async () => {
   const port = await okServer();
   // Found by a request: that one gets 503, then the other host takes every request, across several refreshes.
@@ -145,14 +156,14 @@ test('a host name that does not resolve among several hosts is out of the rotati
   try {
     const mixed = { key: 'Backend/x/dns-prepared', endpoints: [{ host: 'no-such-host.invalid', port: 80 }, { host: '127.0.0.1', port }] };
     prepared.prepare([mixed]);
-    await new Promise((r) => setTimeout(r, 200));
+    await lookedUp(prepared, ['no-such-host.invalid:80']);
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await forwardOnce<ProxyOutcome>(prepared, mixed, { path: '/get' })).fx.status!);
     assert.deepEqual(statuses, Array(6).fill(200));
     // Every host of a Backend unresolved: 503 no healthy upstream at once, no connect (and no lookup) per request.
     const gone = { key: 'Backend/x/gone', endpoints: [{ host: 'gone-1.invalid', port: 80 }, { host: 'gone-2.invalid', port: 80 }] };
     prepared.prepare([gone]);
-    await new Promise((r) => setTimeout(r, 200));
+    await lookedUp(prepared, ['gone-1.invalid:80', 'gone-2.invalid:80']);
     const { fx, outcome } = await forwardOnce<ProxyOutcome>(prepared, gone, { path: '/get' });
     assert.equal(fx.status, 503);
     assert.equal(fx.bodyText, 'no healthy upstream');
