@@ -8,7 +8,7 @@
 // removed (the query rewritten as Envoy rewrites it: sorted, values decoded), its cookie dropped.
 
 import type { ErrorCode } from '../errors.js';
-import { removeHeader, type GatewayRequest } from '../http/exchange.js';
+import { firstHeaderValue, removeHeader, type GatewayRequest } from '../http/exchange.js';
 import { parseQuery, removeQueryParamInPlace } from './token-extractor.js';
 
 /** Where one key source reads: Envoy's KeySource uses its header, else its query, else its cookie. */
@@ -65,12 +65,8 @@ export function apiKeyDenial(policy: ApiKeyAuthSpec, req: GatewayRequest): Error
 
 /** The first value of header `name`, without a leading `Bearer `. */
 function headerKey(headers: readonly string[], name: string): string {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] !== name) continue;
-    const v = headers[i + 1]!;
-    return v.startsWith('Bearer ') ? v.slice(7) : v;
-  }
-  return '';
+  const v = firstHeaderValue(headers, name) ?? '';
+  return v.startsWith('Bearer ') ? v.slice(7) : v;
 }
 
 /** The first value of query parameter `name` (percent-decoded, read as UTF-8; `+` stays a plus). */

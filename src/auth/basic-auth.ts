@@ -7,6 +7,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ErrorCode } from '../errors.js';
+import { firstHeaderValue } from '../http/exchange.js';
 
 /** A `basicAuth` user list as kgateway hands it to Envoy. */
 export interface BasicAuthSpec {
@@ -30,13 +31,7 @@ export function basicAuthUserKey(name: string): string {
 
 /** Why `headers` fail `policy`, or undefined when they pass. */
 export function basicAuthDenial(policy: BasicAuthSpec, headers: readonly string[]): ErrorCode | undefined {
-  let value: string | undefined;
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] === 'authorization') {
-      value = headers[i + 1]!;
-      break;
-    }
-  }
+  const value = firstHeaderValue(headers, 'authorization');
   if (value === undefined) return 'BASIC_AUTH_MISSING';
   if (!value.startsWith('Basic ')) return 'BASIC_AUTH_BAD_SCHEME';
   const decoded = decodeStrictBase64(value.slice(6));

@@ -76,6 +76,12 @@ export function inlineHeaderValue(headers: readonly string[], name: string): str
   return v;
 }
 
+/** The first value of header `name` (a name in lowercase), undefined when absent. */
+export function firstHeaderValue(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1]!;
+  return undefined;
+}
+
 /** Removes, in one pass, every value of every header in `names`; returns how many were removed. */
 export function removeHeaders(headers: string[], names: readonly string[]): number {
   if (names.length === 0) return 0;
