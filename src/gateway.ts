@@ -272,9 +272,9 @@ export class Gateway {
     this.stopped = true;
     this.http.stopAccepting();
     const start = Date.now();
-    const busy = () => this.authPending > 0 || this.forwarder.inFlight > 0 || this.http.lingering > 0;
+    const busy = () => this.authPending > 0 || this.bodyReads > 0 || this.forwarder.inFlight > 0 || this.http.lingering > 0;
     await quietOrDeadline(() => this.http.requestsSeen, busy, Math.min(DRAIN_QUIET_MS, drainMs), drainMs, 20);
-    const cut = this.authPending + this.forwarder.inFlight;
+    const cut = this.authPending + this.bodyReads + this.forwarder.inFlight;
     if (cut > 0) {
       // Their exchanges end as DRAIN_CLOSED, not as clients that left.
       this.drainCut = true;
@@ -812,6 +812,55 @@ export class Gateway {
     // TrafficPolicy rateLimit.local: Envoy's local_ratelimit, in the stage after rbac (a request
     // refused by JWT or rbac takes no token), before the header rules and the router.
     if (route.rateLimit !== undefined && !rateLimitAllows(route.rateLimit)) return this.deny(ex, 'RATE_LIMITED', req, route);
+    // TrafficPolicy buffer: Envoy's buffer filter, after the rate limit and before csrf (kgateway's
+    // filter order): the whole body is read before the request goes on.
+    if (route.buffer !== undefined && ex.hasBody) return this.bufferThenRoute(route, route.buffer.maxBytes, req, ex);
+    this.routeAction(route, req, ex);
+  }
+
+  /**
+   * Envoy's buffer filter: reads the body whole, up to `maxBytes`, then lets the request go on.
+   * Past the limit Envoy's connection manager answers `413 Payload Too Large` and, the request
+   * not being complete, closes the connection. A declared length over it is answered at once
+   * (Envoy reads up to the limit first: the same answer, without waiting for the bytes).
+   */
+  private bufferThenRoute(route: CompiledRoute, maxBytes: number, req: GatewayRequest, ex: ClientExchange): void {
+    const tooLarge = (): void => {
+      ex.closeAfterResponse = true;
+      this.deny(ex, 'PAYLOAD_TOO_LARGE', req, route);
+    };
+    if (ex.contentLength > maxBytes) return tooLarge();
+    this.bodyReads++;
+    let over = false;
+    ex.onAbort(() => {
+      if (over) return;
+      over = true;
+      this.bodyReads--;
+      this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
+    });
+    ex.bufferBody(
+      maxBytes,
+      (bytes) => {
+        if (over) return;
+        over = true;
+        this.bodyReads--;
+        req.heldBodyBytes = bytes;
+        this.routeAction(route, req, ex);
+      },
+      () => {
+        if (over) return;
+        over = true;
+        this.bodyReads--;
+        tooLarge();
+      },
+    );
+  }
+
+  /** Requests whose body the buffer filter is reading (the drain waits for them). */
+  private bodyReads = 0;
+
+  /** After the filters before it: csrf (the route stage), then the router's action. */
+  private routeAction(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange): void {
     // TrafficPolicy csrf: Envoy's csrf filter, in the route stage (after the rate limit), before the router.
     if (route.auth.csrf !== undefined && csrfDenies(route.auth.csrf, req)) return this.deny(ex, 'CSRF_INVALID_ORIGIN', req, route);
     // A RequestRedirect: Envoy's router answers it (after the JWT and RBAC filters), no upstream.

@@ -214,6 +214,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(m.retry ? { retry: m.retry } : {}),
       ...(m.cors ? { cors: m.cors } : {}),
       ...(m.csrf ? { csrf: m.csrf } : {}),
+      ...(m.urlRewrite ? { urlRewrite: m.urlRewrite } : {}),
+      ...(m.buffer !== undefined ? { buffer: m.buffer } : {}),
       ...(basicAuth?.spec !== undefined ? { basicAuth: basicAuth.spec } : {}),
       ...(apiKeyAuth?.spec !== undefined ? { apiKeyAuth: apiKeyAuth.spec } : {}),
       ...(m.headerModifiers
@@ -722,6 +724,14 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     if (!m) replacedRules.set(routeKey, (m = new Map()));
     m.set(ruleIndex, message);
   };
+  // A rule's warning found while compiling its routes, once however many listeners it serves.
+  const ruleWarnings = new Set<string>();
+  const ruleWarn = (rt: HTTPRouteModel, path: string, message: string): void => {
+    const k = `${nk(rt.namespace, rt.name)}|${path}|${message}`;
+    if (ruleWarnings.has(k)) return;
+    ruleWarnings.add(k);
+    ParseCtx.for(rt.raw, problems).warn(path, message);
+  };
   let routeEntries = 0;
   const groups = new Map<string, Attachment[]>();
   for (const a of attachments) {
@@ -752,7 +762,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         continue;
       }
       for (const a of list) {
-        const entries = withHostBuckets(compileRoutes(owner, a.rt, a.rules, atRoute, atRule, policyOutcome, ruleReplaced, compiledCache, rateLimitBuckets), owner, host, rateLimitBuckets);
+        const entries = withHostBuckets(compileRoutes(owner, a.rt, a.rules, atRoute, atRule, policyOutcome, ruleReplaced, ruleWarn, compiledCache, rateLimitBuckets), owner, host, rateLimitBuckets);
         routeEntries += entries.length;
         if (routeEntries > MAX_ROUTE_ENTRIES) {
           // Hostnames x rules x matches multiply (YAML anchors make it cheap to write): refused
@@ -1070,6 +1080,7 @@ function compileRoutes(
   atRule: ReadonlyMap<string, PolicyState[]>,
   outcome: (policyId: string, what: 'won' | 'lost' | 'reached', gatewayKey: string) => void,
   replaced: (routeKey: string, ruleIndex: number, message: string) => void,
+  ruleWarn: (rt: HTTPRouteModel, path: string, message: string) => void,
   cache: Map<string, RouteEntry[]>,
   buckets: BucketRegistry,
 ): RouteEntry[] {
@@ -1116,6 +1127,20 @@ function compileRoutes(
     const cors = invalid === undefined && rule.requestRedirect === undefined && direct === undefined ? routeCors(rule, fold.cors) : undefined;
     // Nor does the router retry one: the rule's own retry, else the policies'.
     const retry = invalid === undefined && rule.requestRedirect === undefined && direct === undefined ? routeRetry(rule, fold.retry) : undefined;
+    // Nor rewrite one: the rule's URLRewrite, then a TrafficPolicy's urlRewrite where the rule's
+    // filter rewrites no path (kgateway skips the policy's regex there, silently: warned here).
+    const urlRewrite = invalid === undefined && rule.requestRedirect === undefined && direct === undefined ? fold.urlRewrite : undefined;
+    if (urlRewrite !== undefined && rw !== undefined && rewritesPath(rw)) {
+      const at = urlRewrite.origin.split('@')[0]!;
+      ruleWarn(rt, `spec.rules[${rule.index}].filters`, `this rule's URLRewrite filter rewrites the path, so the urlRewrite of ${at} is not applied to it (kgateway applies the rule's filter and skips the policy's regex)`);
+    }
+    const rewrite =
+      invalid !== undefined || (rw === undefined && urlRewrite === undefined)
+        ? undefined
+        : (matched: string): RouteRewrite => {
+            const own = rw !== undefined ? routeRewrite(rw, matched) : {};
+            return urlRewrite !== undefined && (rw === undefined || !rewritesPath(rw)) ? { ...own, regex: urlRewrite.rewrite, regexOrigin: urlRewrite.origin } : own;
+          };
     // Nor mirror one (validate-httproute.ts keeps no mirror on a redirect rule).
     const mirrors = invalid === undefined && rs.mirrors.length > 0 ? rs.mirrors : undefined;
     for (const m of rule.matches) {
@@ -1135,11 +1160,12 @@ function compileRoutes(
         ...(headerMutation !== undefined ? { headerMutation } : {}),
         ...(rd !== undefined && invalid === undefined ? { redirect: routeRedirect(rd, m.path.value) } : {}),
         ...(direct !== undefined ? { directResponse: direct } : {}),
-        ...(rw !== undefined && invalid === undefined ? { rewrite: routeRewrite(rw, m.path.value) } : {}),
+        ...(rewrite !== undefined ? { rewrite: rewrite(m.path.value) } : {}),
         ...(rateLimit !== undefined ? { rateLimit } : {}),
         ...(timeouts !== undefined ? { timeouts } : {}),
         ...(cors !== undefined ? { cors } : {}),
         ...(retry !== undefined ? { retry } : {}),
+        ...(invalid === undefined && fold.buffer !== undefined ? { buffer: fold.buffer } : {}),
         ...(mirrors !== undefined ? { mirrors } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };
@@ -1280,6 +1306,12 @@ function routeRedirect(rd: RedirectModel, matched: string): RouteRedirect {
     ...(rd.path?.type === 'ReplaceFullPath' && rd.path.replaceFullPath !== undefined ? { fullPath: rd.path.replaceFullPath } : {}),
     ...(rd.path?.type === 'ReplacePrefixMatch' && rd.path.replacePrefixMatch !== undefined ? { prefix: { matched, rewrite: rd.path.replacePrefixMatch } } : {}),
   };
+}
+
+/** A URLRewrite filter that rewrites the path (kgateway emits a prefix_rewrite or regex_rewrite for it). */
+function rewritesPath(rw: RewriteModel): boolean {
+  const p = rw.path;
+  return (p?.type === 'ReplaceFullPath' && p.replaceFullPath !== undefined && p.replaceFullPath !== '') || (p?.type === 'ReplacePrefixMatch' && p.replacePrefixMatch !== undefined && p.replacePrefixMatch !== '');
 }
 
 /** Envoy's route rewrite as kgateway builds it from a URLRewrite (`matched`: the match's path value). */

@@ -58,6 +58,18 @@ function routeDump(r: CompiledRoute): object {
     backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
     totalWeight: r.totalWeight,
     ...(r.redirect ? { redirect: { ...r.redirect } } : {}),
+    // The URLRewrite filter's rewrite, or a TrafficPolicy's urlRewrite where the filter rewrites no path.
+    ...(r.rewrite
+      ? {
+          rewrite: {
+            ...(r.rewrite.host !== undefined ? { hostname: r.rewrite.host } : {}),
+            ...(r.rewrite.fullPath !== undefined ? { replaceFullPath: r.rewrite.fullPath } : {}),
+            ...(r.rewrite.prefix !== undefined ? { replacePrefixMatch: r.rewrite.prefix.rewrite } : {}),
+            ...(r.rewrite.regex !== undefined ? { pathRegex: { pattern: r.rewrite.regex.pattern, substitution: r.rewrite.regex.substitution, from: r.rewrite.regexOrigin } } : {}),
+          },
+        }
+      : {}),
+    ...(r.buffer ? { buffer: { maxRequestBytes: r.buffer.maxBytes, from: r.buffer.origin } } : {}),
     ...(r.directResponse ? { directResponse: { status: r.directResponse.status, bodyBytes: Buffer.byteLength(r.directResponse.body), from: r.directResponse.from } } : {}),
     ...(r.cors
       ? {

@@ -17,6 +17,7 @@ import type { RouteRateLimit, TokenBucket } from '../routing/local-rate-limit.js
 import type { RouteCors } from '../proxy/cors.js';
 import type { RouteRetry } from '../proxy/retry.js';
 import type { RouteMirror } from '../proxy/mirror.js';
+import type { PolicyBuffer } from '../routing/policy-attachment.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -147,6 +148,11 @@ export interface CompiledRoute {
   readonly rateLimit?: RouteRateLimit;
   /** Retries (HTTPRoute rule `retry`, TrafficPolicy `retry`): Envoy's route retry policy, run by the forwarder. */
   readonly retry?: RouteRetry;
+  /**
+   * TrafficPolicy `buffer` (Envoy's buffer filter, after the rate limit): the whole request body is
+   * read, up to `maxBytes` (413 `Payload Too Large` past it), before the request goes on.
+   */
+  readonly buffer?: PolicyBuffer;
   /** RequestMirror filters: copies of the requests sent to other backends, their answers discarded. */
   readonly mirrors?: readonly RouteMirror[];
   /** Set when this route carries an invalid policy/backend: answered with ROUTE_CONFIG_INVALID. */

@@ -9,7 +9,7 @@ import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { compileExpression, JWT_METADATA, type CompiledExpression } from '../auth/rbac.js';
 import type { HeaderFilterSpec } from '../proxy/header-mutation.js';
-import { bool, durationMs, enumOf, int, isObject, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
+import { any, bool, describe, durationMs, enumOf, int, isObject, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
 import type { LocalRateLimitSpec } from '../routing/local-rate-limit.js';
 import { parseDuration } from './duration.js';
 import { corsPolicy, corsSpec } from './validate-cors.js';
@@ -18,6 +18,8 @@ import { RETRY_ON, type RetryOn, type RetrySpec } from '../proxy/retry.js';
 import type { ApiKeySource } from '../auth/api-key-auth.js';
 import { asciiLower, type CsrfSpec, type OriginMatcher } from '../auth/csrf.js';
 import { compileAnchored } from '../routing/regex.js';
+import { quantityValue } from './quantity.js';
+import { badEscape, compilePathRegex, maxSubmatch, type PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
 import { kgatewayHeaderFilter } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, HEADER_NAME, headerName, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
@@ -33,12 +35,10 @@ const REFUSED: Readonly<Record<string, string>> = {
   extAuth: 'requests its authorization server would deny',
   oauth2: 'requests without its login',
   acl: 'requests its rules would deny',
-  buffer: 'request bodies over its maxRequestSize (413)',
   extProc: 'requests its external processor would deny or change',
   ai: 'requests its prompt guard or AI settings would deny or change',
   directResponse: 'requests it would answer itself, to the backend (for a fixed answer, name a DirectResponse in an HTTPRoute rule\'s ExtensionRef filter)',
   transformation: 'requests and responses it would rewrite',
-  urlRewrite: 'requests to the path or host it would rewrite',
 };
 
 /** The other kgateway TrafficPolicy fields jwtgate does not implement (yet): warnings. */
@@ -207,6 +207,25 @@ const apiKeyAuth = obj(
   { exactlyOneOf: [['secretRef', 'secretSelector', 'disable']], exactlyOneOfCel: true },
 );
 
+// kgateway's URLRewrite (2.2): `pathRegex`, the Envoy route's regex_rewrite (its one field, which
+// the CRD requires).
+const urlRewrite = obj({
+  pathRegex: obj({ pattern: str({ min: 1, max: 1024 }), substitution: str({ min: 1, max: 1024 }) }),
+});
+
+// kgateway's Buffer (2.1): Envoy's buffer filter on the route, with its byte limit, or `disable`
+// (exactly one). maxRequestSize is a resource.Quantity (an integer or a quantity string).
+const buffer = obj(
+  {
+    maxRequestSize: any().optional(),
+    disable: obj({}).optional(),
+  },
+  { exactlyOneOf: [['maxRequestSize', 'disable']], exactlyOneOfCel: true },
+);
+
+/** Envoy's max_request_bytes is a uint32; the CRD's rule keeps the size under 4Gi. */
+const BUFFER_MAX_EXCLUSIVE = 4294967296n;
+
 const spec = obj(
   {
     targetRefs: list(policyTargetRef, { min: 1, max: 16 }).optional(),
@@ -221,6 +240,8 @@ const spec = obj(
     basicAuth: basicAuth.optional(),
     apiKeyAuth: apiKeyAuth.optional(),
     csrf: csrf.optional(),
+    urlRewrite: urlRewrite.optional(),
+    buffer: buffer.optional(),
   },
   {
     legacy: {
@@ -273,6 +294,10 @@ export interface TrafficPolicyModel {
   readonly apiKeyAuth?: ApiKeyAuthModel;
   /** `csrf`, when set and valid: Envoy's CsrfPolicy as kgateway writes it. */
   readonly csrf?: CsrfSpec;
+  /** `urlRewrite.pathRegex`, when set and its pattern compiled: the Envoy route's regex_rewrite. */
+  readonly urlRewrite?: PathRegexRewrite;
+  /** `buffer`, when set and valid: the byte limit of Envoy's buffer filter, or `disabled`. */
+  readonly buffer?: number | 'disabled';
   readonly valid: boolean;
   readonly error?: string;
 }
@@ -398,6 +423,8 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   const basicAuthM = basicAuthModel(s?.basicAuth, rawSpec, raw.namespace);
   const csrfM = csrfModel(s?.csrf, rawSpec, cx);
   const apiKeyAuthM = apiKeyAuthModel(s?.apiKeyAuth, rawSpec, raw.namespace, cx);
+  const urlRewriteM = urlRewriteModel(s?.urlRewrite, rawSpec, cx);
+  const bufferM = bufferModel(s?.buffer, cx);
   return {
     ...modelBase(raw, cx, problems, before),
     targetRefs,
@@ -412,9 +439,82 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     ...(basicAuthM !== undefined ? { basicAuth: basicAuthM } : {}),
     ...(csrfM !== undefined ? { csrf: csrfM } : {}),
     ...(apiKeyAuthM !== undefined ? { apiKeyAuth: apiKeyAuthM } : {}),
+    ...(urlRewriteM !== undefined ? { urlRewrite: urlRewriteM } : {}),
+    ...(bufferM !== undefined ? { buffer: bufferM } : {}),
     ...(tm !== undefined ? { timeouts: { ...(tm.request !== undefined ? { requestMs: tm.request } : {}), ...(tm.streamIdle !== undefined ? { streamIdleMs: tm.streamIdle } : {}) } } : {}),
     valid: cx.errors === 0,
   };
+}
+
+/**
+ * `buffer` as kgateway writes Envoy's BufferPerRoute: `disabled`, or `max_request_bytes` from
+ * maxRequestSize (Quantity.Value(), a fraction rounded up), which the CRD's rule keeps over 0 and
+ * under 4Gi: a YAML integer or a quantity string ("1Mi", "512Ki", "65536").
+ */
+function bufferModel(b: Infer<typeof buffer> | undefined, cx: ParseCtx): number | 'disabled' | undefined {
+  if (b === undefined) return undefined;
+  if (b.disable !== undefined) return b.maxRequestSize === undefined ? 'disabled' : undefined;
+  const v = b.maxRequestSize;
+  if (v === undefined || v === null) return undefined;
+  const p = 'spec.buffer.maxRequestSize';
+  let bytes: bigint;
+  let positive: boolean;
+  if (typeof v === 'number' && Number.isInteger(v)) {
+    bytes = BigInt(v);
+    positive = v > 0;
+  } else if (typeof v === 'string') {
+    const q = quantityValue(v);
+    if (!q.ok) {
+      cx.error(p, `Invalid value: ${describe(v, cx, p)}: ${q.error} (a size such as "1Mi", "512Ki" or 65536)`);
+      return undefined;
+    }
+    bytes = q.value;
+    positive = q.positive;
+  } else {
+    cx.error(p, `Invalid value: ${describe(v, cx, p)}: must be an integer or a quantity string such as "1Mi"`);
+    return undefined;
+  }
+  // The CRD's rule, on the value written (a fraction above 0 passes it, and rounds up to 1).
+  if (!positive || bytes >= BUFFER_MAX_EXCLUSIVE) {
+    cx.error(p, `Invalid value: ${describe(v, cx, p)}: maxRequestSize must be greater than 0 and less than 4Gi`);
+    return undefined;
+  }
+  return Number(bytes);
+}
+
+/**
+ * `urlRewrite.pathRegex` as kgateway builds the Envoy route's regex_rewrite: the pattern compiled
+ * as RE2 (kgateway compiles it when it builds the policy; one that does not compile makes the
+ * policy invalid, so its routes answer 500), the substitution as written. The CRD's rule: only a
+ * policy whose every target is an HTTPRoute may set it (one with no target, named by an
+ * ExtensionRef filter, may). What RE2 makes of a substitution it cannot use is warned about.
+ */
+function urlRewriteModel(u: Infer<typeof urlRewrite> | undefined, rawSpec: unknown, cx: ParseCtx): PathRegexRewrite | undefined {
+  if (!isObject(rawSpec) || rawSpec['urlRewrite'] === undefined) return undefined;
+  const targets = [...(Array.isArray(rawSpec['targetRefs']) ? rawSpec['targetRefs'] : []), ...(Array.isArray(rawSpec['targetSelectors']) ? rawSpec['targetSelectors'] : [])];
+  if (targets.some((t) => !isObject(t) || t['kind'] !== 'HTTPRoute')) {
+    cx.error('spec.urlRewrite', 'Invalid value: urlRewrite can only be used when targeting HTTPRoute resources (the rewrite is a field of an Envoy route: target the HTTPRoute, or name a policy without targetRefs in a rule\'s ExtensionRef filter)');
+    return undefined;
+  }
+  const pr = u?.pathRegex;
+  // A field that failed its schema (reported with its path) leaves the policy invalid.
+  if (pr === undefined || typeof pr.pattern !== 'string' || typeof pr.substitution !== 'string') return undefined;
+  const r = compilePathRegex(pr.pattern, pr.substitution);
+  if (!r.ok) {
+    cx.error('spec.urlRewrite.pathRegex.pattern', r.error);
+    return undefined;
+  }
+  const p = 'spec.urlRewrite.pathRegex.substitution';
+  const bad = badEscape(pr.substitution);
+  if (r.rewrite.refused) {
+    const n = maxSubmatch(pr.substitution);
+    const groups = r.rewrite.re.groupCount();
+    cx.warn(p, `the substitution uses \\${n} but the pattern has ${groups === 0 ? 'no capture group' : groups === 1 ? 'one capture group' : `${groups} capture groups`}: Envoy's RE2 refuses to substitute, so no path is ever rewritten`);
+  } else if (bad !== undefined) {
+    cx.warn(p, `"${bad.text}" is not an escape RE2 substitutes (only \\0 to \\9 and \\\\): Envoy writes the substitution up to it and drops the rest (use \\1 for a group; named groups cannot be referred to)`);
+  }
+  if (!r.rewrite.refused && /\$[0-9{]/.test(pr.substitution)) cx.warn(p, 'RE2 reads "$1" as literal text: refer to a group as \\1');
+  return r.rewrite;
 }
 
 /**

@@ -37,6 +37,12 @@ export interface GatewayRequest {
   /** The path sent upstream when a URLRewrite filter rewrote it (`path` keeps the one received, for logs). */
   upstreamPath?: string | undefined;
   /**
+   * The size of a body read whole before the request went on (TrafficPolicy `buffer`): sent
+   * upstream with this `content-length` when the client sent none (chunked), as Envoy's buffer
+   * filter adds it.
+   */
+  heldBodyBytes?: number | undefined;
+  /**
    * The cors filter's response headers for this request (a CORS request from an origin the first
    * route matched allows), set when it is routed: Envoy's filter decides once, whatever route a
    * later re-match picks.
@@ -117,6 +123,13 @@ export interface ClientExchange {
   readonly contentLength: number;
   /** Body chunks, copied (safe to keep). Call once; chunks before the call are buffered. */
   onBody(cb: (chunk: Buffer, isLast: boolean) => void): void;
+  /**
+   * Reads the whole body before anyone takes it (Envoy's buffer filter), holding it for onBody:
+   * `complete(bytes)` once its last chunk has arrived, `tooLarge()` as soon as more than
+   * `limitBytes` have (what was read is dropped, the rest is not read). Either may run before
+   * this returns; neither after an abort. Call once, before onBody, on a request with a body.
+   */
+  bufferBody(limitBytes: number, complete: (bytes: number) => void, tooLarge: () => void): void;
   pauseBody(): void;
   resumeBody(): void;
 

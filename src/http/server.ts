@@ -94,6 +94,7 @@ class UwsRequest implements GatewayRequest {
   queryAsEnvoy: string | undefined = undefined;
   gatewayHeaders: readonly string[] | undefined = undefined;
   upstreamPath: string | undefined = undefined;
+  heldBodyBytes: number | undefined = undefined;
   corsOps: readonly HeaderOp[] | undefined = undefined;
   clearRouteCache = false;
   private address: string | undefined;
@@ -146,6 +147,10 @@ class UwsExchange implements ClientExchange {
   private inHandler = true;
   /** When a body chunk last re-armed uWS's idle timer. */
   private lastProgressMs = 0;
+  /** bufferBody: the limit (-1: not holding) and whom to tell. */
+  private holdLimit = -1;
+  private holdComplete: ((bytes: number) => void) | undefined;
+  private holdTooLarge: (() => void) | undefined;
 
   constructor(res: HttpResponse, hasBody: boolean, contentLength: number, headOnly: boolean, private readonly drain: DrainState) {
     this.res = res;
@@ -219,12 +224,47 @@ class UwsExchange implements ClientExchange {
     (this.buffered ??= []).push(chunk);
     this.bufferedBytes += chunk.length;
     this.bufferedLast = isLast;
+    // Read whole (bufferBody): never paused; told once, when it is complete or over its limit.
+    if (this.holdLimit >= 0) {
+      this.checkHold();
+      return;
+    }
     // Nobody reads yet (auth still running): stop reading past 64 KiB instead of buffering a
     // whole upload in memory.
     if (!isLast && this.bufferedBytes > 65536 && !this.paused && !this.done) {
       this.paused = true;
       this.res.pause();
     }
+  }
+
+  bufferBody(limitBytes: number, complete: (bytes: number) => void, tooLarge: () => void): void {
+    if (this.done || this.bodyCb !== undefined) return;
+    this.holdLimit = limitBytes;
+    this.holdComplete = complete;
+    this.holdTooLarge = tooLarge;
+    if (this.checkHold()) return;
+    if (this.paused && !this.userPaused) {
+      this.paused = false;
+      this.res.resume();
+    }
+  }
+
+  /** Ends a hold that is over: the body is complete, or past its limit. True when it ended. */
+  private checkHold(): boolean {
+    const over = this.bufferedBytes > this.holdLimit;
+    if (!over && !this.bodyEnded) return false;
+    const complete = this.holdComplete!;
+    const tooLarge = this.holdTooLarge!;
+    this.holdLimit = -1;
+    this.holdComplete = this.holdTooLarge = undefined;
+    if (over) {
+      // Nobody will read it: dropped, and the rest with it (the answer closes the connection).
+      this.buffered = undefined;
+      this.bufferedBytes = 0;
+      this.discardBody = true;
+      tooLarge();
+    } else complete(this.bufferedBytes);
+    return true;
   }
 
   onBody(cb: (chunk: Buffer, isLast: boolean) => void): void {

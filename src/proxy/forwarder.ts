@@ -851,6 +851,9 @@ export class Forwarder {
       ex.fail('REQUEST_INVALID');
       return;
     }
+    // A body the buffer filter read whole goes with its length (Envoy's buffer filter adds
+    // content-length to a chunked request; the connection manager dropped transfer-encoding).
+    if (req.heldBodyBytes !== undefined && client.contentLength < 0) headers.push('content-length', String(req.heldBodyBytes));
     // The route's request rules, last, as Envoy's router applies them (after every filter and
     // the connection manager's own fields).
     if (mutation !== undefined && mutation.request.length > 0) applyHeaderOps(headers, mutation.request, false);

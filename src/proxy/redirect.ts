@@ -3,6 +3,8 @@
 // (Http::Utility::newUri, RouteEntryImplBase prefix rewrite): the router answers it after every
 // filter (JWT, rbac), with an empty body and the `location` below.
 
+import { regexRewritePath, type PathRegexRewrite } from './path-regex-rewrite.js';
+
 export interface RouteRedirect {
   /** 301, 302 (the default), 303, 307 or 308. */
   readonly status: number;
@@ -73,10 +75,20 @@ export interface RouteRewrite {
   readonly host?: string;
   readonly fullPath?: string;
   readonly prefix?: { readonly matched: string; readonly rewrite: string };
+  /**
+   * A TrafficPolicy's `urlRewrite.pathRegex` (Envoy's regex_rewrite), only when the filter rewrites
+   * no path: kgateway applies the rule's filter first and then skips the policy's regex.
+   */
+  readonly regex?: PathRegexRewrite;
+  /** Where `regex` comes from (`TrafficPolicy/ns/name@Level`). */
+  readonly regexOrigin?: string;
 }
 
 /** The path `r` makes of `path` (without the query), or undefined when it rewrites no path. */
 export function rewrittenPath(r: RouteRewrite, path: string): string | undefined {
+  // Envoy's regex_rewrite always yields a path (the same one when nothing matches), and the
+  // router then sets x-envoy-original-path as for any rewrite.
+  if (r.regex !== undefined) return regexRewritePath(r.regex, path);
   if (r.fullPath !== undefined && r.fullPath !== '') return r.fullPath;
   const p = r.prefix;
   if (p === undefined || p.rewrite === '' || !path.startsWith(p.matched)) return undefined;

@@ -23,6 +23,7 @@ import type { RetrySpec } from '../proxy/retry.js';
 import type { BasicAuthPolicy, BasicAuthSpec } from '../auth/basic-auth.js';
 import type { ApiKeyAuthPolicy, ApiKeyAuthSpec } from '../auth/api-key-auth.js';
 import type { CsrfPolicy, CsrfSpec } from '../auth/csrf.js';
+import type { PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
@@ -52,6 +53,10 @@ export interface AttachedPolicy {
   readonly apiKeyAuth?: ApiKeyAuthSpec | 'disabled';
   /** `csrf`: Envoy's CsrfPolicy. */
   readonly csrf?: CsrfSpec;
+  /** `urlRewrite.pathRegex`: the Envoy route's regex_rewrite. */
+  readonly urlRewrite?: PathRegexRewrite;
+  /** `buffer`: Envoy's buffer filter limit in bytes, or `disabled`. */
+  readonly buffer?: number | 'disabled';
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
 }
@@ -100,6 +105,10 @@ export interface FoldResult {
   readonly timeouts?: PolicyTimeouts;
   /** The TrafficPolicy `retry` that applies (none when the HTTPRoute rule has its own), and where it comes from (`id@Level`). */
   readonly retry?: { readonly spec: RetrySpec; readonly origin: string };
+  /** The TrafficPolicy `urlRewrite` that wins the route side, if any. */
+  readonly urlRewrite?: PolicyUrlRewrite;
+  /** The TrafficPolicy `buffer` that applies, if any (none where the most specific one is `disable`). */
+  readonly buffer?: PolicyBuffer;
   /** Policy ids whose jwtAuth or rbac is effective on this route. */
   readonly effective: readonly string[];
   /** Policy ids with jwtAuth or rbac that lost it (to an older policy in the level, or a more specific level) and have nothing effective. */
@@ -127,7 +136,7 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
   return undefined;
 }
 
-type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth' | 'csrf';
+type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth' | 'csrf' | 'urlRewrite' | 'buffer';
 
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
 function levelWinners(levels: readonly LevelPolicies[], field: PolicyField, overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
@@ -307,6 +316,44 @@ function foldRetry(levels: readonly LevelPolicies[], overridden: Set<string>, ru
   return { retry: { spec: p.retry!, origin: `${p.id}@${level}` }, attached: layers.map((l) => l.p.id) };
 }
 
+/**
+ * `urlRewrite`: a field of the Envoy route (kgateway merges it whole; its CRD lets only policies
+ * on HTTPRoutes set it): the route side's winner applies.
+ */
+function foldUrlRewrite(levels: readonly LevelPolicies[], overridden: Set<string>): { urlRewrite: PolicyUrlRewrite; attached: string[] } | undefined {
+  const layers = layered(levels, 'urlRewrite', overridden);
+  if (layers.length === 0) return undefined;
+  const { level, p } = layers[0]!;
+  return { urlRewrite: { rewrite: p.urlRewrite!, origin: `${p.id}@${level}` }, attached: layers.map((l) => l.p.id) };
+}
+
+/**
+ * `buffer`: Envoy's buffer filter, disabled on the listener, resolves the most specific per-filter
+ * config, whole (route, then virtual host, then route configuration); a `disable` there turns it
+ * off for the route.
+ */
+function foldBuffer(levels: readonly LevelPolicies[], overridden: Set<string>): { buffer?: PolicyBuffer; attached: string[] } | undefined {
+  const layers = layered(levels, 'buffer', overridden);
+  if (layers.length === 0) return undefined;
+  const { level, p } = layers[0]!;
+  const attached = layers.map((l) => l.p.id);
+  return p.buffer === 'disabled' ? { attached } : { buffer: { maxBytes: p.buffer!, origin: `${p.id}@${level}` }, attached };
+}
+
+/** A TrafficPolicy's `buffer` on a route: Envoy's buffer filter limit, with where it comes from. */
+export interface PolicyBuffer {
+  readonly maxBytes: number;
+  /** `TrafficPolicy/ns/name@Level` */
+  readonly origin: string;
+}
+
+/** A TrafficPolicy's `urlRewrite` on a route, with where it comes from. */
+export interface PolicyUrlRewrite {
+  readonly rewrite: PathRegexRewrite;
+  /** `TrafficPolicy/ns/name@Level` */
+  readonly origin: string;
+}
+
 /** What the HTTPRoute rule sets itself, which wins over the TrafficPolicies' fields of the same name. */
 export interface RuleOwn {
   /** The rule has its own `timeouts`, which win the route timeout. */
@@ -321,6 +368,8 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
   const rateLimit = foldRateLimit(levels, overridden);
   const timeouts = foldTimeouts(levels, overridden, own.ruleSetsTimeout ?? false);
   const retry = foldRetry(levels, overridden, own.ruleSetsRetry ?? false);
+  const urlRewrite = foldUrlRewrite(levels, overridden);
+  const buffer = foldBuffer(levels, overridden);
   // cors: Envoy's cors filter reads every level's per-filter config (field by field); each winner stays attached.
   const corsLayers = layered(levels, 'cors', overridden);
   const cors: PolicyCors = corsLayers.map(({ level, p }) => ({ spec: p.cors!, from: `${p.id}@${level}`, routeSide: level !== 'Listener' && level !== 'Gateway' }));
@@ -329,6 +378,8 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     ...(rateLimit ? { rateLimit: rateLimit.rateLimit } : {}),
     ...(timeouts ? { timeouts: timeouts.timeouts } : {}),
     ...(retry?.retry ? { retry: retry.retry } : {}),
+    ...(urlRewrite ? { urlRewrite: urlRewrite.urlRewrite } : {}),
+    ...(buffer?.buffer ? { buffer: buffer.buffer } : {}),
     ...(cors.length > 0 ? { cors } : {}),
   };
   const rbac = foldRbac(levels, overridden);
@@ -350,7 +401,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...(csrf ? csrf.attached : []), ...corsLayers.map((l) => l.p.id)])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...(csrf ? csrf.attached : []), ...(urlRewrite ? urlRewrite.attached : []), ...(buffer ? buffer.attached : []), ...corsLayers.map((l) => l.p.id)])];
   for (const id of effectiveIds) overridden.delete(id);
   // What applies besides the JWT filters: rbac, the credential checks and csrf.
   const besidesJwt = {

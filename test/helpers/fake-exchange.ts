@@ -65,7 +65,7 @@ export class FakeExchange implements ClientExchange {
   private readonly capacity: number;
   private readonly drainAfterMs: number;
   private readonly manualDrain: boolean;
-  private readonly bodyBuffered: boolean;
+  private bodyBuffered: boolean;
   private buffered = 0;
   private needDrain = false;
   private readonly finishedPromise: Promise<EndState>;
@@ -132,6 +132,14 @@ export class FakeExchange implements ClientExchange {
       return;
     }
     this.schedulePump();
+  }
+
+  /** The whole body at once (it is all here): over `limitBytes` or complete. */
+  bufferBody(limitBytes: number, complete: (bytes: number) => void, tooLarge: () => void): void {
+    const total = this.pieces.reduce((n, b) => n + b.length, 0);
+    if (total > limitBytes) return tooLarge();
+    this.bodyBuffered = true;
+    complete(total);
   }
 
   pauseBody(): void {
