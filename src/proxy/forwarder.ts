@@ -853,6 +853,8 @@ export class Forwarder {
     }
     // A body the buffer filter read whole goes with its length (Envoy's buffer filter adds
     // content-length to a chunked request; the connection manager dropped transfer-encoding).
+    // undici 7 derives the same length from the ended stream it is given; set here so that the
+    // framing does not rest on that.
     if (req.heldBodyBytes !== undefined && client.contentLength < 0) headers.push('content-length', String(req.heldBodyBytes));
     // The route's request rules, last, as Envoy's router applies them (after every filter and
     // the connection manager's own fields).

@@ -30,6 +30,9 @@ before(async () => {
         // The rule's URLRewrite rewrites the path: the policy's regex is skipped there.
         hostRoute('filtered', 'filtered.example', '    filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /anything/by-filter/ } } }]\n') +
         routePolicy('filtered-regex', 'filtered', '  urlRewrite: { pathRegex: { pattern: "^/", substitution: "/anything/by-policy/" } }') +
+        // An empty ReplaceFullPath rewrites nothing (kgateway emits none): the policy's regex applies.
+        hostRoute('empty-full', 'empty-full.example', '    filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplaceFullPath, replaceFullPath: "" } } }]\n') +
+        routePolicy('empty-full-regex', 'empty-full', '  urlRewrite: { pathRegex: { pattern: "^/old", substitution: "/anything/new" } }') +
         // Groups and a global replace, named by a rule's ExtensionRef filter (a policy without targets).
         `---
 apiVersion: gateway.kgateway.dev/v1alpha1
@@ -96,6 +99,12 @@ test("a rule whose URLRewrite rewrites the path keeps its own rewrite (kgateway 
     w.map((p) => `${p.path}: ${p.message}`),
     ["spec.rules[0].filters: this rule's URLRewrite filter rewrites the path, so the urlRewrite of TrafficPolicy/httpbin/filtered-regex is not applied to it (kgateway applies the rule's filter and skips the policy's regex)"],
   );
+});
+
+test('a rule whose URLRewrite has an empty ReplaceFullPath rewrites no path: the policy\'s regex does, and check has nothing to say', async () => {
+  await get('empty-full.example', '/old/x');
+  assert.equal(lastUrl(), '/anything/new/x');
+  assert.deepEqual(h.gateway.snapshot.problems.filter((p) => p.resource === 'HTTPRoute/httpbin/empty-full'), []);
 });
 
 test('groups and every match: a policy named by an ExtensionRef filter', async () => {
