@@ -825,11 +825,16 @@ export class Gateway {
    * (Envoy reads up to the limit first: the same answer, without waiting for the bytes).
    */
   private bufferThenRoute(route: CompiledRoute, maxBytes: number, req: GatewayRequest, ex: ClientExchange): void {
+    // --max-request-body-bytes bounds what any request may bring, held or not: a body over it is
+    // not held up to a larger route limit first (the gateway's memory is what the option protects).
+    const global = this.opts.maxRequestBodyBytes ?? 0;
+    const globalFirst = global > 0 && global < maxBytes;
+    const limit = globalFirst ? global : maxBytes;
     const tooLarge = (): void => {
       ex.closeAfterResponse = true;
-      this.deny(ex, 'PAYLOAD_TOO_LARGE', req, route);
+      this.deny(ex, globalFirst ? 'REQUEST_BODY_TOO_LARGE' : 'PAYLOAD_TOO_LARGE', req, route);
     };
-    if (ex.contentLength > maxBytes) return tooLarge();
+    if (ex.contentLength > limit) return tooLarge();
     this.bodyReads++;
     let over = false;
     ex.onAbort(() => {
@@ -839,7 +844,7 @@ export class Gateway {
       this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
     });
     ex.bufferBody(
-      maxBytes,
+      limit,
       (bytes) => {
         if (over) return;
         over = true;
