@@ -86,9 +86,14 @@ export interface RouteRewrite {
 
 /** The path `r` makes of `path` (without the query), or undefined when it rewrites no path. */
 export function rewrittenPath(r: RouteRewrite, path: string): string | undefined {
-  // Envoy's regex_rewrite always yields a path (the same one when nothing matches), and the
-  // router then sets x-envoy-original-path as for any rewrite.
-  if (r.regex !== undefined) return regexRewritePath(r.regex, path);
+  // Envoy's regex_rewrite yields a path (the same one when nothing matches), and the router then
+  // sets x-envoy-original-path as for any rewrite; an empty one is no rewrite at all
+  // (rewritePathByPrefixOrRegex: "If regex rewrite fails then return nothing"): the path goes as
+  // it is, without x-envoy-original-path.
+  if (r.regex !== undefined) {
+    const rewritten = regexRewritePath(r.regex, path);
+    return rewritten === '' ? undefined : rewritten;
+  }
   if (r.fullPath !== undefined && r.fullPath !== '') return r.fullPath;
   const p = r.prefix;
   if (p === undefined || p.rewrite === '' || !path.startsWith(p.matched)) return undefined;
