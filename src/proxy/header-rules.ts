@@ -346,9 +346,13 @@ export function setOriginalPath(headers: string[], pathAndQuery: string): void {
 /**
  * The request target sent upstream: `path` and `query` as the client sent their bytes (uWS
  * decodes them as UTF-8, undici writes one byte per character), or undefined when it holds a
- * character undici refuses (a control character or a space; uWS lets DEL through).
+ * character undici refuses (a control character or a space; uWS lets DEL through), or a path
+ * that neither starts with `/` nor is an absolute URL (a TrafficPolicy urlRewrite substitution
+ * can make one: Envoy sends it as it is, undici refuses it inside dispatch and its Pool then
+ * jams the connection it picked).
  */
 export function upstreamTarget(path: string, query: string): string | undefined {
+  if (path.charCodeAt(0) !== 0x2f /* / */ && !path.startsWith('http://') && !path.startsWith('https://')) return undefined;
   const target = query === '' ? path : `${path}?${query}`;
   if (!NOT_TARGET_PLAIN.test(target)) return target;
   if (TARGET_REFUSED.test(target)) return undefined;
