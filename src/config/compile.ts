@@ -216,6 +216,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(m.csrf ? { csrf: m.csrf } : {}),
       ...(m.urlRewrite ? { urlRewrite: m.urlRewrite } : {}),
       ...(m.buffer !== undefined ? { buffer: m.buffer } : {}),
+      ...(m.autoHostRewrite !== undefined ? { autoHostRewrite: m.autoHostRewrite } : {}),
       ...(basicAuth?.spec !== undefined ? { basicAuth: basicAuth.spec } : {}),
       ...(apiKeyAuth?.spec !== undefined ? { apiKeyAuth: apiKeyAuth.spec } : {}),
       ...(m.headerModifiers
@@ -1141,6 +1142,13 @@ function compileRoutes(
             const own = rw !== undefined ? routeRewrite(rw, matched) : {};
             return urlRewrite !== undefined && (rw === undefined || !rewritesPath(rw)) ? { ...own, regex: urlRewrite.rewrite, regexOrigin: urlRewrite.origin } : own;
           };
+    // Nor rewrite its Host: a TrafficPolicy's autoHostRewrite, unless the rule's URLRewrite sets
+    // the hostname (kgateway then leaves auto_host_rewrite off, silently: warned here).
+    let autoHost = invalid === undefined && rule.requestRedirect === undefined && direct === undefined ? fold.autoHostRewrite : undefined;
+    if (autoHost !== undefined && rw?.hostname !== undefined) {
+      ruleWarn(rt, `spec.rules[${rule.index}].filters`, `this rule's URLRewrite filter sets the hostname, so the autoHostRewrite of ${autoHost.split('@')[0]!} is not applied to it (kgateway keeps the filter's hostname)`);
+      autoHost = undefined;
+    }
     // Nor mirror one (validate-httproute.ts keeps no mirror on a redirect rule).
     const mirrors = invalid === undefined && rs.mirrors.length > 0 ? rs.mirrors : undefined;
     for (const m of rule.matches) {
@@ -1166,6 +1174,7 @@ function compileRoutes(
         ...(cors !== undefined ? { cors } : {}),
         ...(retry !== undefined ? { retry } : {}),
         ...(invalid === undefined && fold.buffer !== undefined ? { buffer: fold.buffer } : {}),
+        ...(autoHost !== undefined ? { autoHostRewrite: true, autoHostRewriteFrom: autoHost } : {}),
         ...(mirrors !== undefined ? { mirrors } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };

@@ -148,6 +148,10 @@ export interface CompiledRoute {
   readonly rateLimit?: RouteRateLimit;
   /** Retries (HTTPRoute rule `retry`, TrafficPolicy `retry`): Envoy's route retry policy, run by the forwarder. */
   readonly retry?: RouteRetry;
+  /** TrafficPolicy `autoHostRewrite`: a Backend's upstream requests carry their endpoint's host as Host. */
+  readonly autoHostRewrite?: boolean;
+  /** The policy it comes from (`id@Level`), for config_dump. */
+  readonly autoHostRewriteFrom?: string;
   /**
    * TrafficPolicy `buffer` (Envoy's buffer filter, after the rate limit): the whole request body is
    * read, up to `maxBytes` (413 `Payload Too Large` past it), before the request goes on.

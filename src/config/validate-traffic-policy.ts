@@ -43,7 +43,6 @@ const REFUSED: Readonly<Record<string, string>> = {
 
 /** The other kgateway TrafficPolicy fields jwtgate does not implement (yet): warnings. */
 const NOT_SUPPORTED = [
-  'autoHostRewrite',
   'hashPolicies',
   'compression',
   // Fields of later kgateway versions: known, not applied.
@@ -242,6 +241,7 @@ const spec = obj(
     csrf: csrf.optional(),
     urlRewrite: urlRewrite.optional(),
     buffer: buffer.optional(),
+    autoHostRewrite: bool().optional(),
   },
   {
     legacy: {
@@ -296,6 +296,8 @@ export interface TrafficPolicyModel {
   readonly csrf?: CsrfSpec;
   /** `urlRewrite.pathRegex`, when set and its pattern compiled: the Envoy route's regex_rewrite. */
   readonly urlRewrite?: PathRegexRewrite;
+  /** `autoHostRewrite`, when set (and the policy targets HTTPRoutes only): Envoy's route auto_host_rewrite. */
+  readonly autoHostRewrite?: boolean;
   /** `buffer`, when set and valid: the byte limit of Envoy's buffer filter, or `disabled`. */
   readonly buffer?: number | 'disabled';
   readonly valid: boolean;
@@ -424,6 +426,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   const csrfM = csrfModel(s?.csrf, rawSpec, cx);
   const apiKeyAuthM = apiKeyAuthModel(s?.apiKeyAuth, rawSpec, raw.namespace, cx);
   const urlRewriteM = urlRewriteModel(s?.urlRewrite, rawSpec, cx);
+  const autoHost = routeOnlyField('autoHostRewrite', rawSpec, cx) ? s?.autoHostRewrite : undefined;
   const bufferM = bufferModel(s?.buffer, cx);
   return {
     ...modelBase(raw, cx, problems, before),
@@ -441,6 +444,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     ...(apiKeyAuthM !== undefined ? { apiKeyAuth: apiKeyAuthM } : {}),
     ...(urlRewriteM !== undefined ? { urlRewrite: urlRewriteM } : {}),
     ...(bufferM !== undefined ? { buffer: bufferM } : {}),
+    ...(typeof autoHost === 'boolean' ? { autoHostRewrite: autoHost } : {}),
     ...(tm !== undefined ? { timeouts: { ...(tm.request !== undefined ? { requestMs: tm.request } : {}), ...(tm.streamIdle !== undefined ? { streamIdleMs: tm.streamIdle } : {}) } } : {}),
     valid: cx.errors === 0,
   };
@@ -483,6 +487,21 @@ function bufferModel(b: Infer<typeof buffer> | undefined, cx: ParseCtx): number 
 }
 
 /**
+ * The CRD's rule for the fields of the Envoy route itself (`urlRewrite`, `autoHostRewrite`): only a
+ * policy whose every target is an HTTPRoute may set them (one with no target, named by a rule's
+ * ExtensionRef filter, may). False when the field is absent or the rule refuses it.
+ */
+function routeOnlyField(field: 'urlRewrite' | 'autoHostRewrite', rawSpec: unknown, cx: ParseCtx): boolean {
+  if (!isObject(rawSpec) || rawSpec[field] === undefined) return false;
+  const targets = [...(Array.isArray(rawSpec['targetRefs']) ? rawSpec['targetRefs'] : []), ...(Array.isArray(rawSpec['targetSelectors']) ? rawSpec['targetSelectors'] : [])];
+  if (targets.some((t) => !isObject(t) || t['kind'] !== 'HTTPRoute')) {
+    cx.error(`spec.${field}`, `Invalid value: ${field} can only be used when targeting HTTPRoute resources (it is a field of an Envoy route: target the HTTPRoute, or name a policy without targetRefs in a rule's ExtensionRef filter)`);
+    return false;
+  }
+  return true;
+}
+
+/**
  * `urlRewrite.pathRegex` as kgateway builds the Envoy route's regex_rewrite: the pattern compiled
  * as RE2 (kgateway compiles it when it builds the policy; one that does not compile makes the
  * policy invalid, so its routes answer 500), the substitution as written. The CRD's rule: only a
@@ -490,12 +509,7 @@ function bufferModel(b: Infer<typeof buffer> | undefined, cx: ParseCtx): number 
  * ExtensionRef filter, may). What RE2 makes of a substitution it cannot use is warned about.
  */
 function urlRewriteModel(u: Infer<typeof urlRewrite> | undefined, rawSpec: unknown, cx: ParseCtx): PathRegexRewrite | undefined {
-  if (!isObject(rawSpec) || rawSpec['urlRewrite'] === undefined) return undefined;
-  const targets = [...(Array.isArray(rawSpec['targetRefs']) ? rawSpec['targetRefs'] : []), ...(Array.isArray(rawSpec['targetSelectors']) ? rawSpec['targetSelectors'] : [])];
-  if (targets.some((t) => !isObject(t) || t['kind'] !== 'HTTPRoute')) {
-    cx.error('spec.urlRewrite', 'Invalid value: urlRewrite can only be used when targeting HTTPRoute resources (the rewrite is a field of an Envoy route: target the HTTPRoute, or name a policy without targetRefs in a rule\'s ExtensionRef filter)');
-    return undefined;
-  }
+  if (!routeOnlyField('urlRewrite', rawSpec, cx)) return undefined;
   const pr = u?.pathRegex;
   // A field that failed its schema (reported with its path) leaves the policy invalid.
   if (pr === undefined || typeof pr.pattern !== 'string' || typeof pr.substitution !== 'string') return undefined;

@@ -71,6 +71,8 @@ export interface UpstreamPolicy {
   readonly timeouts?: RouteTimeouts;
   readonly retry?: RouteRetry;
   readonly mirrors?: readonly RouteMirror[];
+  /** TrafficPolicy `autoHostRewrite` (Envoy's auto_host_rewrite): each attempt's Host is its endpoint's host name. */
+  readonly autoHostRewrite?: boolean;
 }
 
 /**
@@ -208,6 +210,11 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   body: RequestBody | null = null;
   /** The route's retries, when it has a retry policy. */
   retry: RetryRun | null = null;
+  /**
+   * Envoy's auto_host_rewrite on a Backend's static host: each attempt sends its endpoint's host
+   * as written (no port) as Host. A Service's endpoints have no host name there: left alone.
+   */
+  autoHost = false;
 
   private readonly counters: Counters;
   private readonly client: ClientExchange;
@@ -862,6 +869,12 @@ export class Forwarder {
     // A URLRewrite changed the path: Envoy's router then sets x-envoy-original-path to the path
     // and query it replaced (kgateway does not suppress Envoy's headers), after the header rules.
     if (req.upstreamPath !== undefined) setOriginalPath(headers, req.query === '' ? req.path : `${req.path}?${req.query}`);
+    // TrafficPolicy autoHostRewrite: Envoy sets the Host when the connection is ready, after
+    // everything else (so over a header rule's), for the host each attempt goes to.
+    if (route?.autoHostRewrite === true && target.key.startsWith('Backend/')) {
+      ex.autoHost = true;
+      setHost(headers, endpoint.host);
+    }
     if (endpoint.active >= this.maxActive) {
       ex.fail('UPSTREAM_OVERFLOW');
       return;
@@ -961,6 +974,8 @@ export class Forwarder {
   /** An attempt of a route with retries goes to `endpoint` (counted there until undici is done with it). */
   dispatchAttempt(endpoint: Endpoint, opts: Dispatcher.DispatchOptions, ex: ProxyExchange, attempt: Attempt): void {
     ex.endpoint = endpoint.key;
+    // Envoy rewrites the Host of each upstream request for the host it goes to.
+    if (ex.autoHost) setHost(opts.headers as string[], endpoint.host);
     ex.occupy(endpoint);
     ex.handOver();
     try {
@@ -1187,4 +1202,15 @@ function endpointKey(host: string, port: number): string {
   const kind = hostKind(host);
   if (kind === undefined) return `!${host}:${port}`;
   return kind === 'ip' && host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Sets the one `host` field of upstream request headers (upstreamRequestHeaders sends exactly one) to `host`. */
+function setHost(headers: string[], host: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === 'host') {
+      headers[i + 1] = host;
+      return;
+    }
+  }
+  headers.push('host', host);
 }

@@ -55,6 +55,8 @@ export interface AttachedPolicy {
   readonly csrf?: CsrfSpec;
   /** `urlRewrite.pathRegex`: the Envoy route's regex_rewrite. */
   readonly urlRewrite?: PathRegexRewrite;
+  /** `autoHostRewrite`: Envoy's route auto_host_rewrite. */
+  readonly autoHostRewrite?: boolean;
   /** `buffer`: Envoy's buffer filter limit in bytes, or `disabled`. */
   readonly buffer?: number | 'disabled';
   /** Set when the policy is invalid: its targets answer 500. */
@@ -107,6 +109,8 @@ export interface FoldResult {
   readonly retry?: { readonly spec: RetrySpec; readonly origin: string };
   /** The TrafficPolicy `urlRewrite` that wins the route side, if any. */
   readonly urlRewrite?: PolicyUrlRewrite;
+  /** The TrafficPolicy whose `autoHostRewrite: true` applies (`id@Level`), if any. */
+  readonly autoHostRewrite?: string;
   /** The TrafficPolicy `buffer` that applies, if any (none where the most specific one is `disable`). */
   readonly buffer?: PolicyBuffer;
   /** Policy ids whose jwtAuth or rbac is effective on this route. */
@@ -136,7 +140,7 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
   return undefined;
 }
 
-type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth' | 'csrf' | 'urlRewrite' | 'buffer';
+type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth' | 'csrf' | 'urlRewrite' | 'buffer' | 'autoHostRewrite';
 
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
 function levelWinners(levels: readonly LevelPolicies[], field: PolicyField, overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
@@ -340,6 +344,17 @@ function foldBuffer(levels: readonly LevelPolicies[], overridden: Set<string>): 
   return p.buffer === 'disabled' ? { attached } : { buffer: { maxBytes: p.buffer!, origin: `${p.id}@${level}` }, attached };
 }
 
+/**
+ * `autoHostRewrite`: a field of the Envoy route (kgateway merges it whole; a `false` that wins
+ * keeps a less specific `true` off): the route side's winner.
+ */
+function foldAutoHost(levels: readonly LevelPolicies[], overridden: Set<string>): { origin?: string; attached: string[] } | undefined {
+  const layers = layered(levels, 'autoHostRewrite', overridden);
+  if (layers.length === 0) return undefined;
+  const { level, p } = layers[0]!;
+  return { ...(p.autoHostRewrite === true ? { origin: `${p.id}@${level}` } : {}), attached: layers.map((l) => l.p.id) };
+}
+
 /** A TrafficPolicy's `buffer` on a route: Envoy's buffer filter limit, with where it comes from. */
 export interface PolicyBuffer {
   readonly maxBytes: number;
@@ -370,6 +385,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
   const retry = foldRetry(levels, overridden, own.ruleSetsRetry ?? false);
   const urlRewrite = foldUrlRewrite(levels, overridden);
   const buffer = foldBuffer(levels, overridden);
+  const autoHost = foldAutoHost(levels, overridden);
   // cors: Envoy's cors filter reads every level's per-filter config (field by field); each winner stays attached.
   const corsLayers = layered(levels, 'cors', overridden);
   const cors: PolicyCors = corsLayers.map(({ level, p }) => ({ spec: p.cors!, from: `${p.id}@${level}`, routeSide: level !== 'Listener' && level !== 'Gateway' }));
@@ -380,6 +396,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     ...(retry?.retry ? { retry: retry.retry } : {}),
     ...(urlRewrite ? { urlRewrite: urlRewrite.urlRewrite } : {}),
     ...(buffer?.buffer ? { buffer: buffer.buffer } : {}),
+    ...(autoHost?.origin !== undefined ? { autoHostRewrite: autoHost.origin } : {}),
     ...(cors.length > 0 ? { cors } : {}),
   };
   const rbac = foldRbac(levels, overridden);
@@ -401,7 +418,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...(csrf ? csrf.attached : []), ...(urlRewrite ? urlRewrite.attached : []), ...(buffer ? buffer.attached : []), ...corsLayers.map((l) => l.p.id)])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...(csrf ? csrf.attached : []), ...(urlRewrite ? urlRewrite.attached : []), ...(buffer ? buffer.attached : []), ...(autoHost ? autoHost.attached : []), ...corsLayers.map((l) => l.p.id)])];
   for (const id of effectiveIds) overridden.delete(id);
   // What applies besides the JWT filters: rbac, the credential checks and csrf.
   const besidesJwt = {
