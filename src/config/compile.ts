@@ -217,6 +217,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(m.urlRewrite ? { urlRewrite: m.urlRewrite } : {}),
       ...(m.buffer !== undefined ? { buffer: m.buffer } : {}),
       ...(m.autoHostRewrite !== undefined ? { autoHostRewrite: m.autoHostRewrite } : {}),
+      ...(m.responseCompression !== undefined ? { responseCompression: m.responseCompression } : {}),
       ...(basicAuth?.spec !== undefined ? { basicAuth: basicAuth.spec } : {}),
       ...(apiKeyAuth?.spec !== undefined ? { apiKeyAuth: apiKeyAuth.spec } : {}),
       ...(m.headerModifiers
@@ -1175,6 +1176,7 @@ function compileRoutes(
         ...(retry !== undefined ? { retry } : {}),
         ...(invalid === undefined && fold.buffer !== undefined ? { buffer: fold.buffer } : {}),
         ...(autoHost !== undefined ? { autoHostRewrite: true, autoHostRewriteFrom: autoHost } : {}),
+        ...(invalid === undefined && fold.compression !== undefined ? { compression: fold.compression } : {}),
         ...(mirrors !== undefined ? { mirrors } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };

@@ -69,6 +69,7 @@ function routeDump(r: CompiledRoute): object {
           },
         }
       : {}),
+    ...(r.compression ? { compression: { codecs: r.compression.codecs.map((k) => ({ codec: k.codec, minContentLength: k.minLength, contentTypes: k.contentTypes.size })), from: [...r.compression.origins] } } : {}),
     ...(r.autoHostRewrite === true ? { autoHostRewrite: { from: r.autoHostRewriteFrom } } : {}),
     ...(r.buffer ? { buffer: { maxRequestBytes: r.buffer.maxBytes, from: r.buffer.origin } } : {}),
     ...(r.directResponse ? { directResponse: { status: r.directResponse.status, bodyBytes: Buffer.byteLength(r.directResponse.body), from: r.directResponse.from } } : {}),

@@ -19,6 +19,7 @@ import type { ApiKeySource } from '../auth/api-key-auth.js';
 import { asciiLower, type CsrfSpec, type OriginMatcher } from '../auth/csrf.js';
 import { compileAnchored } from '../routing/regex.js';
 import { quantityValue } from './quantity.js';
+import { DEFAULT_CONTENT_TYPES, DEFAULT_MIN_CONTENT_LENGTH, type CodecConfig } from '../proxy/compression.js';
 import { badEscape, compilePathRegex, maxSubmatch, type PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
 import { kgatewayHeaderFilter } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, HEADER_NAME, headerName, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
@@ -44,7 +45,6 @@ const REFUSED: Readonly<Record<string, string>> = {
 /** The other kgateway TrafficPolicy fields jwtgate does not implement (yet): warnings. */
 const NOT_SUPPORTED = [
   'hashPolicies',
-  'compression',
   // Fields of later kgateway versions: known, not applied.
   'tracing',
   'faultInjection',
@@ -222,6 +222,20 @@ const buffer = obj(
   { exactlyOneOf: [['maxRequestSize', 'disable']], exactlyOneOfCel: true },
 );
 
+// kgateway's Compression: Envoy's compressor filters on the route's responses (gzip by default;
+// brotli and zstd from kgateway 2.4, the minimum length and content types on its main branch),
+// and its decompressor on request bodies.
+const compressionLibraries = list(enumOf(['Gzip', 'Brotli', 'Zstd'] as const), { min: 1, max: 3 });
+const compression = obj({
+  responseCompression: obj({
+    libraries: compressionLibraries.optional(),
+    minContentLengthBytes: int({ min: 0, max: INT32_MAX }).optional(),
+    contentTypes: list(str({ min: 1, max: 256 }), { min: 1, max: 50 }).optional(),
+    disable: obj({}).optional(),
+  }).optional(),
+  requestDecompression: obj({ libraries: compressionLibraries.optional(), disable: obj({}).optional() }).optional(),
+});
+
 /** Envoy's max_request_bytes is a uint32; the CRD's rule keeps the size under 4Gi. */
 const BUFFER_MAX_EXCLUSIVE = 4294967296n;
 
@@ -242,6 +256,7 @@ const spec = obj(
     urlRewrite: urlRewrite.optional(),
     buffer: buffer.optional(),
     autoHostRewrite: bool().optional(),
+    compression: compression.optional(),
   },
   {
     legacy: {
@@ -296,6 +311,8 @@ export interface TrafficPolicyModel {
   readonly csrf?: CsrfSpec;
   /** `urlRewrite.pathRegex`, when set and its pattern compiled: the Envoy route's regex_rewrite. */
   readonly urlRewrite?: PathRegexRewrite;
+  /** `compression.responseCompression`, when set and valid: the compressors it enables (a codec Node.js lacks left out), or `disabled`. */
+  readonly responseCompression?: readonly CodecConfig[] | 'disabled';
   /** `autoHostRewrite`, when set (and the policy targets HTTPRoutes only): Envoy's route auto_host_rewrite. */
   readonly autoHostRewrite?: boolean;
   /** `buffer`, when set and valid: the byte limit of Envoy's buffer filter, or `disabled`. */
@@ -428,6 +445,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   const urlRewriteM = urlRewriteModel(s?.urlRewrite, rawSpec, cx);
   const autoHost = routeOnlyField('autoHostRewrite', rawSpec, cx) ? s?.autoHostRewrite : undefined;
   const bufferM = bufferModel(s?.buffer, cx);
+  const compressionM = responseCompressionModel(s?.compression, rawSpec, cx);
   return {
     ...modelBase(raw, cx, problems, before),
     targetRefs,
@@ -444,10 +462,44 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     ...(apiKeyAuthM !== undefined ? { apiKeyAuth: apiKeyAuthM } : {}),
     ...(urlRewriteM !== undefined ? { urlRewrite: urlRewriteM } : {}),
     ...(bufferM !== undefined ? { buffer: bufferM } : {}),
+    ...(compressionM !== undefined ? { responseCompression: compressionM } : {}),
     ...(typeof autoHost === 'boolean' ? { autoHostRewrite: autoHost } : {}),
     ...(tm !== undefined ? { timeouts: { ...(tm.request !== undefined ? { requestMs: tm.request } : {}), ...(tm.streamIdle !== undefined ? { streamIdleMs: tm.streamIdle } : {}) } } : {}),
     valid: cx.errors === 0,
   };
+}
+
+/**
+ * `compression` as kgateway writes Envoy's compressor filters: `responseCompression` enables one per
+ * library (gzip when none is listed), each with Envoy's defaults unless minContentLengthBytes or
+ * contentTypes (which replaces Envoy's list) say otherwise; `disable` turns them all off here.
+ * Zstd needs Node.js 22: left out with a warning (the client gets another codec, or no
+ * compression). `requestDecompression` is not applied yet: warned about.
+ */
+function responseCompressionModel(c: Infer<typeof compression> | undefined, rawSpec: unknown, cx: ParseCtx): readonly CodecConfig[] | 'disabled' | undefined {
+  if (c === undefined) return undefined;
+  const raw = isObject(rawSpec) && isObject(rawSpec['compression']) ? rawSpec['compression'] : {};
+  if (raw['responseCompression'] === undefined && raw['requestDecompression'] === undefined) {
+    cx.error('spec.compression', 'Invalid value: at least one of responseCompression, requestDecompression must be set');
+    return undefined;
+  }
+  for (const side of ['responseCompression', 'requestDecompression'] as const) {
+    const libs = c[side]?.libraries;
+    if (libs !== undefined && new Set(libs).size !== libs.length) cx.error(`spec.compression.${side}.libraries`, 'Invalid value: libraries must not contain duplicates');
+  }
+  if (c.requestDecompression !== undefined && c.requestDecompression.disable === undefined) {
+    cx.warn('spec.compression.requestDecompression', 'requestDecompression ignored: not supported yet by this jwtgate version (a compressed request body goes to the upstream as it came, with its content-encoding)');
+  }
+  const r = c.responseCompression;
+  if (r === undefined) return undefined;
+  if (r.disable !== undefined) return 'disabled';
+  const libs = r.libraries ?? ['Gzip'];
+  if (libs.includes('Zstd')) {
+    cx.warn('spec.compression.responseCompression.libraries', `Zstd is not available in Node.js ${process.versions.node.split('.')[0]} (it needs 22.15 or later): responses are compressed with ${libs.length > 1 ? 'the other libraries' : 'nothing'} instead, as Envoy serves a client that does not accept zstd`);
+  }
+  const contentTypes = new Set((r.contentTypes ?? DEFAULT_CONTENT_TYPES).map((t) => t.trim().toLowerCase()));
+  const minLength = r.minContentLengthBytes ?? DEFAULT_MIN_CONTENT_LENGTH;
+  return libs.flatMap((l): CodecConfig[] => (l === 'Gzip' ? [{ codec: 'gzip', minLength, contentTypes }] : l === 'Brotli' ? [{ codec: 'br', minLength, contentTypes }] : []));
 }
 
 /**

@@ -14,6 +14,8 @@ import { sendError } from '../http/error-response.js';
 import type { BackendTarget, RouteTimeouts } from '../config/snapshot.js';
 import { applyHeaderOps, type HeaderOp, type RouteHeaderMutation } from './header-mutation.js';
 import { clientResponseHeaders, setOriginalPath, upstreamRequestHeaders, upstreamTarget } from './header-rules.js';
+import { compressResponseHead, createEncoder, flushKind, type Codec, type RouteCompression } from './compression.js';
+import type zlib from 'node:zlib';
 import { MirrorBody, RequestBody, type RequestBodyOwner } from './request-body.js';
 import { classifyUpstreamError, nameDoesNotResolve, NO_HEALTHY_UPSTREAM, upstreamErrorReason, upstreamUnavailableBody } from './upstream-errors.js';
 import dns from 'node:dns';
@@ -73,6 +75,8 @@ export interface UpstreamPolicy {
   readonly mirrors?: readonly RouteMirror[];
   /** TrafficPolicy `autoHostRewrite` (Envoy's auto_host_rewrite): each attempt's Host is its endpoint's host name. */
   readonly autoHostRewrite?: boolean;
+  /** TrafficPolicy `compression.responseCompression`: Envoy's compressor filters on the route. */
+  readonly compression?: RouteCompression;
 }
 
 /**
@@ -185,6 +189,7 @@ interface TargetState {
 const ENDED_BEFORE_DISPATCH = new Error('proxied request ended before it was dispatched');
 const CLIENT_ABORTED = new Error('client aborted the request');
 const BODY_TOO_LARGE = new Error('request body exceeds maxRequestBodyBytes');
+const COMPRESSION_FAILED = new Error('response compression failed');
 const BAD_TRANSFER_ENCODING = new Error('upstream response uses a transfer coding other than chunked');
 const TOO_MANY_HEADERS = new Error('upstream response has more header fields than max_headers_count');
 const RETRYING = new Error('upstream answer is retried');
@@ -236,6 +241,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   private resumeUpstream: (() => void) | null = null;
   private finished = false;
   private drainCb: (() => void) | null = null;
+  /** The route's compressors and the request's Accept-Encoding (joined), when the route has any. */
+  compression: RouteCompression | undefined = undefined;
+  acceptEncoding: string | undefined = undefined;
+  /** A HEAD request: its answer has no body. */
+  headOnly = false;
+  /** The response body's compressor, once the head chose one. */
+  private encoder: zlib.Gzip | zlib.BrotliCompress | null = null;
+  private encoderFlush = 0;
 
   constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined, responseOps: readonly HeaderOp[] | undefined) {
     this.counters = counters;
@@ -342,6 +355,11 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     }
     // The route's response rules (Envoy's router applies them to the upstream's head).
     if (this.responseOps !== undefined) applyHeaderOps(headers, this.responseOps, true);
+    // Envoy's compressor filters see the head after the route's rules.
+    if (this.compression !== undefined) {
+      const codec = compressResponseHead(this.compression, this.acceptEncoding, headers, this.headOnly || statusCode === 204 || statusCode === 304);
+      if (codec !== undefined) this.startEncoder(codec);
+    }
     this.resumeUpstream = resume;
     this.status = statusCode;
     this.responseStarted = true;
@@ -360,6 +378,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   onData(chunk: Buffer): boolean {
     if (this.finished) return true;
     this.responseBodyBytes += chunk.length;
+    if (this.encoder !== null) return this.encode(chunk);
     if (this.client.write(chunk)) return true;
     // The client buffered this chunk but wants no more: stop reading the upstream socket
     // (TCP backpressure reaches the upstream) until the client drains.
@@ -369,8 +388,53 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 
   onComplete(): void {
     if (this.finished) return;
+    // A compressed body ends when its compressor has written the rest ('end' below).
+    if (this.encoder !== null) {
+      this.encoder.end();
+      return;
+    }
     this.client.end();
     this.finish(undefined);
+  }
+
+  /**
+   * Compresses the body with `codec` (Envoy's compressor: a flush after each chunk, so a streamed
+   * answer is not held back). Backpressure: a client that wants no more pauses the compressor's
+   * output; a compressor with a full input pauses the upstream.
+   */
+  private startEncoder(codec: Codec): void {
+    const e = (this.encoder = createEncoder(codec));
+    this.encoderFlush = flushKind(codec);
+    e.on('data', (out: Buffer) => {
+      if (this.finished) return;
+      if (!this.client.write(out)) {
+        e.pause();
+        this.client.onDrain((this.drainCb ??= () => this.onClientDrain()));
+      }
+    });
+    e.on('drain', () => {
+      if (!this.finished) this.resumeUpstream?.();
+    });
+    e.on('end', () => {
+      if (this.finished) return;
+      this.client.end();
+      this.finish(undefined);
+    });
+    e.on('error', () => {
+      // A compressor failure (out of memory) after the head: the body cannot be completed.
+      if (this.finished) return;
+      this.upstreamError = 'COMPRESSION_FAILED';
+      this.client.destroy();
+      this.finish('INTERNAL');
+      this.stopUpstream(COMPRESSION_FAILED);
+    });
+  }
+
+  private encode(chunk: Buffer): boolean {
+    const e = this.encoder!;
+    const more = e.write(chunk);
+    e.flush(this.encoderFlush);
+    return more;
   }
 
   onError(err: Error): void {
@@ -393,8 +457,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   // --- client side ---
 
   onClientDrain(): void {
+    if (this.finished) return;
+    // A compressed body: the compressor's output was paused; its input drains on its own.
+    if (this.encoder !== null) {
+      this.encoder.resume();
+      return;
+    }
     // undici's resume does nothing unless its parser is paused.
-    if (!this.finished) this.resumeUpstream?.();
+    this.resumeUpstream?.();
   }
 
   onClientAbort(): void {
@@ -452,6 +522,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 
   private finish(code: ErrorCode | undefined): void {
     this.finished = true;
+    if (this.encoder !== null && !this.encoder.destroyed) this.encoder.destroy();
     this.code = code;
     if (this.retry !== null) this.retry.end();
     // A client body we paused must not stay paused once nobody reads it (after a 413, or an
@@ -833,6 +904,12 @@ export class Forwarder {
     const endpoint = this.closed ? null : this.pick(target);
     const responseOps = mutation !== undefined && mutation.response.length > 0 ? mutation.response : undefined;
     const ex = new ProxyExchange(this.counters, client, endpoint === null ? '' : endpoint.key, onDone, responseOps);
+    const compression = route?.compression;
+    if (compression !== undefined) {
+      ex.compression = compression;
+      ex.acceptEncoding = joinedHeader(req.headers, 'accept-encoding');
+      ex.headOnly = req.method === 'HEAD';
+    }
     if (client.done) {
       ex.onClientAbort();
       return;
@@ -1213,4 +1290,11 @@ function setHost(headers: string[], host: string): void {
     }
   }
   headers.push('host', host);
+}
+
+/** The values of header `name` in a flat pair list joined with `,` (as Envoy reads a repeated field), or undefined. */
+function joinedHeader(headers: readonly string[], name: string): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) out = out === undefined ? headers[i + 1]! : `${out},${headers[i + 1]!}`;
+  return out;
 }

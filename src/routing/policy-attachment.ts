@@ -24,6 +24,7 @@ import type { BasicAuthPolicy, BasicAuthSpec } from '../auth/basic-auth.js';
 import type { ApiKeyAuthPolicy, ApiKeyAuthSpec } from '../auth/api-key-auth.js';
 import type { CsrfPolicy, CsrfSpec } from '../auth/csrf.js';
 import type { PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
+import type { CodecConfig, RouteCompression } from '../proxy/compression.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
@@ -55,6 +56,8 @@ export interface AttachedPolicy {
   readonly csrf?: CsrfSpec;
   /** `urlRewrite.pathRegex`: the Envoy route's regex_rewrite. */
   readonly urlRewrite?: PathRegexRewrite;
+  /** `compression.responseCompression`: the compressors it enables, or `disabled`. */
+  readonly responseCompression?: readonly CodecConfig[] | 'disabled';
   /** `autoHostRewrite`: Envoy's route auto_host_rewrite. */
   readonly autoHostRewrite?: boolean;
   /** `buffer`: Envoy's buffer filter limit in bytes, or `disabled`. */
@@ -109,6 +112,8 @@ export interface FoldResult {
   readonly retry?: { readonly spec: RetrySpec; readonly origin: string };
   /** The TrafficPolicy `urlRewrite` that wins the route side, if any. */
   readonly urlRewrite?: PolicyUrlRewrite;
+  /** The compressors the TrafficPolicies' `compression.responseCompression` turn on, if any. */
+  readonly compression?: RouteCompression;
   /** The TrafficPolicy whose `autoHostRewrite: true` applies (`id@Level`), if any. */
   readonly autoHostRewrite?: string;
   /** The TrafficPolicy `buffer` that applies, if any (none where the most specific one is `disable`). */
@@ -140,7 +145,7 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
   return undefined;
 }
 
-type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth' | 'csrf' | 'urlRewrite' | 'buffer' | 'autoHostRewrite';
+type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth' | 'csrf' | 'urlRewrite' | 'buffer' | 'autoHostRewrite' | 'responseCompression';
 
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
 function levelWinners(levels: readonly LevelPolicies[], field: PolicyField, overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
@@ -345,6 +350,31 @@ function foldBuffer(levels: readonly LevelPolicies[], overridden: Set<string>): 
 }
 
 /**
+ * `compression.responseCompression`: one Envoy compressor filter per codec, each resolving its most
+ * specific per-route config (route, then virtual host, then route configuration): a codec is on
+ * where the most specific level that names it, or turns all off (`disable`), says so. The chain
+ * order (what `*` in Accept-Encoding picks) is the order the most specific level lists them.
+ */
+function foldCompression(levels: readonly LevelPolicies[], overridden: Set<string>): { compression?: RouteCompression; attached: string[] } | undefined {
+  const layers = layered(levels, 'responseCompression', overridden);
+  if (layers.length === 0) return undefined;
+  const codecs: CodecConfig[] = [];
+  const origins: string[] = [];
+  for (const { level, p } of layers) {
+    const c = p.responseCompression!;
+    if (c === 'disabled') break;
+    let used = false;
+    for (const k of c) {
+      if (codecs.some((x) => x.codec === k.codec)) continue;
+      codecs.push(k);
+      used = true;
+    }
+    if (used) origins.push(`${p.id}@${level}`);
+  }
+  return { ...(codecs.length > 0 ? { compression: { codecs, origins } } : {}), attached: layers.map((l) => l.p.id) };
+}
+
+/**
  * `autoHostRewrite`: a field of the Envoy route (kgateway merges it whole; a `false` that wins
  * keeps a less specific `true` off): the route side's winner.
  */
@@ -386,6 +416,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
   const urlRewrite = foldUrlRewrite(levels, overridden);
   const buffer = foldBuffer(levels, overridden);
   const autoHost = foldAutoHost(levels, overridden);
+  const compression = foldCompression(levels, overridden);
   // cors: Envoy's cors filter reads every level's per-filter config (field by field); each winner stays attached.
   const corsLayers = layered(levels, 'cors', overridden);
   const cors: PolicyCors = corsLayers.map(({ level, p }) => ({ spec: p.cors!, from: `${p.id}@${level}`, routeSide: level !== 'Listener' && level !== 'Gateway' }));
@@ -397,6 +428,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     ...(urlRewrite ? { urlRewrite: urlRewrite.urlRewrite } : {}),
     ...(buffer?.buffer ? { buffer: buffer.buffer } : {}),
     ...(autoHost?.origin !== undefined ? { autoHostRewrite: autoHost.origin } : {}),
+    ...(compression?.compression ? { compression: compression.compression } : {}),
     ...(cors.length > 0 ? { cors } : {}),
   };
   const rbac = foldRbac(levels, overridden);
@@ -418,7 +450,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...(csrf ? csrf.attached : []), ...(urlRewrite ? urlRewrite.attached : []), ...(buffer ? buffer.attached : []), ...(autoHost ? autoHost.attached : []), ...corsLayers.map((l) => l.p.id)])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...(csrf ? csrf.attached : []), ...(urlRewrite ? urlRewrite.attached : []), ...(buffer ? buffer.attached : []), ...(autoHost ? autoHost.attached : []), ...(compression ? compression.attached : []), ...corsLayers.map((l) => l.p.id)])];
   for (const id of effectiveIds) overridden.delete(id);
   // What applies besides the JWT filters: rbac, the credential checks and csrf.
   const besidesJwt = {

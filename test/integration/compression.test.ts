@@ -1,0 +1,188 @@
+// TrafficPolicy `compression.responseCompression` end to end, from kgateway's "Compression" page:
+// Envoy's compressor filters compress a proxied answer the client accepts (gzip, or brotli when
+// listed), chunked without Content-Length, with `Vary: Accept-Encoding`; they leave alone short
+// answers, other content types, no-transform, encoded answers and bodiless ones; the choice follows
+// Envoy's q-value rules; a strong ETag goes, a weak one stays; `disable` turns them off.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import zlib from 'node:zlib';
+import { hostRoute, routePolicy, startHarness, type Harness } from '../helpers/harness.js';
+import { configDumpText } from '../../src/config/dump.js';
+
+let h: Harness;
+
+before(async () => {
+  h = await startHarness({
+    manifests: [
+      // The docs' example.
+      hostRoute('httpbin-compression', 'compression.example') +
+        routePolicy('httpbin-compression', 'httpbin-compression', '  compression:\n    responseCompression: {}') +
+        // Brotli first, then gzip; any length; a short list of types.
+        hostRoute('both', 'both.example') +
+        routePolicy('both', 'both', '  compression:\n    responseCompression:\n      libraries: [Brotli, Gzip]\n      minContentLengthBytes: 0\n      contentTypes: [application/json, text/plain]') +
+        // A route-level policy, turned off on one rule by an ExtensionRef policy.
+        `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: levels, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  hostnames: [levels.example]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: /plain } }]
+    filters: [{ type: ExtensionRef, extensionRef: { group: gateway.kgateway.dev, kind: TrafficPolicy, name: no-compression } }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: no-compression, namespace: httpbin }
+spec:
+  compression: { responseCompression: { disable: {} } }
+` +
+        routePolicy('levels', 'levels', '  compression: { responseCompression: {} }') +
+        // Zstd (Node.js 20 has none) and requestDecompression (not applied): warnings.
+        hostRoute('zstd', 'zstd.example') +
+        routePolicy('zstd', 'zstd', '  compression:\n    responseCompression: { libraries: [Zstd, Gzip] }\n    requestDecompression: {}'),
+    ],
+  });
+});
+after(() => h?.close());
+
+interface Raw {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+function send(host: string, path: string, headers: Record<string, string> = {}, method = 'GET', body?: Buffer | string): Promise<Raw> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: h.port, path, method, headers: { host, ...headers }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const echo = (host: string, body: string, type: string, headers: Record<string, string> = {}) => send(host, '/echo', { 'content-type': type, ...headers }, 'POST', body);
+const TEXT = 'The quick brown fox jumps over the lazy dog. '.repeat(40);
+
+test("the docs' example: an answer the client accepts gzip for is gzipped, chunked, with Vary; without Accept-Encoding it goes as it is, with Vary", async () => {
+  const gz = await send('compression.example', '/headers', { 'accept-encoding': 'gzip' });
+  assert.equal(gz.status, 200);
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+  assert.equal(gz.headers['content-length'], undefined);
+  assert.equal(gz.headers['transfer-encoding'], 'chunked');
+  assert.equal(gz.headers.vary, 'Accept-Encoding');
+  const json = JSON.parse(zlib.gunzipSync(gz.body).toString()) as { headers: Record<string, string[]> };
+  // The upstream got the client's Accept-Encoding as it was.
+  assert.deepEqual(json.headers['Accept-Encoding'], ['gzip']);
+  const plain = await send('compression.example', '/headers');
+  assert.equal(plain.headers['content-encoding'], undefined);
+  assert.equal(plain.headers['content-length'], String(plain.body.length));
+  assert.equal(plain.headers.vary, 'Accept-Encoding');
+  JSON.parse(plain.body.toString());
+});
+
+test('a large answer is compressed whole, through backpressure both ways', async () => {
+  const big = 'x'.repeat(64) + TEXT.repeat(400);
+  const r = await echo('compression.example', big, 'text/plain', { 'accept-encoding': 'gzip' });
+  assert.equal(r.headers['content-encoding'], 'gzip');
+  assert.ok(r.body.length < big.length / 5);
+  assert.equal(zlib.gunzipSync(r.body).toString(), big);
+});
+
+test("left alone (no Vary): under the minimum length, a type outside the list, Cache-Control no-transform, an answer already encoded", async () => {
+  for (const [body, type, extra] of [
+    ['short', 'text/plain', {}],
+    [TEXT, 'image/png', {}],
+  ] as const) {
+    const r = await echo('compression.example', body, type, { 'accept-encoding': 'gzip', ...extra });
+    assert.equal(r.headers['content-encoding'], undefined, type);
+    assert.equal(r.headers.vary, undefined, type);
+    assert.equal(r.body.toString(), body);
+  }
+  const noTransform = await send('both.example', '/response-headers?cache-control=public,%20No-Transform', { 'accept-encoding': 'gzip' });
+  assert.equal(noTransform.headers['content-encoding'], undefined);
+  assert.equal(noTransform.headers.vary, undefined);
+  const encoded = await send('both.example', '/response-headers?content-encoding=identity', { 'accept-encoding': 'gzip' });
+  assert.equal(encoded.headers['content-encoding'], 'identity');
+  assert.equal(encoded.headers.vary, undefined);
+  assert.equal(encoded.body.toString(), '{}\n');
+});
+
+test('HEAD gets Vary and its Content-Length, never a Content-Encoding', async () => {
+  const r = await send('compression.example', '/headers', { 'accept-encoding': 'gzip' }, 'HEAD');
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-encoding'], undefined);
+  assert.equal(r.headers.vary, 'Accept-Encoding');
+  assert.ok(Number(r.headers['content-length']) > 30);
+});
+
+test("Envoy's choice: q-values, ties to the earlier token, * for the first library listed, q=0 and identity, case-sensitive names", async () => {
+  const cases: [string, string | undefined][] = [
+    ['gzip', 'gzip'],
+    ['br', 'br'],
+    ['gzip, br', 'gzip'],
+    ['br, gzip', 'br'],
+    ['gzip;q=0.5, br;q=0.8', 'br'],
+    ['*', 'br'],
+    ['br;q=0, *', 'gzip'],
+    ['identity, gzip', undefined],
+    ['gzip;q=0.1, identity;q=0.5', undefined],
+    ['GZIP', undefined],
+    ['deflate', undefined],
+    ['gzip;q=x, br;q=0.2', 'br'],
+  ];
+  for (const [accept, want] of cases) {
+    const r = await send('both.example', '/headers', { 'accept-encoding': accept });
+    assert.equal(r.headers['content-encoding'], want, accept);
+    if (want === 'br') JSON.parse(zlib.brotliDecompressSync(r.body).toString());
+    if (want === 'gzip') JSON.parse(zlib.gunzipSync(r.body).toString());
+  }
+});
+
+test('a strong ETag is removed from a compressed answer, a weak one kept; an existing Vary gets Accept-Encoding once', async () => {
+  const strong = await send('both.example', '/response-headers?etag=%22abc%22&vary=Origin', { 'accept-encoding': 'gzip' });
+  assert.equal(strong.headers['content-encoding'], 'gzip');
+  assert.equal(strong.headers.etag, undefined);
+  assert.equal(strong.headers.vary, 'Origin, Accept-Encoding');
+  assert.equal(zlib.gunzipSync(strong.body).toString(), '{}\n');
+  const weak = await send('both.example', '/response-headers?etag=W/%22abc%22&vary=accept-encoding', { 'accept-encoding': 'gzip' });
+  assert.equal(weak.headers['content-encoding'], 'gzip');
+  assert.equal(weak.headers.etag, 'W/"abc"');
+  assert.equal(weak.headers.vary, 'accept-encoding');
+});
+
+test('disable on a rule turns the route\'s compression off there', async () => {
+  const off = await send('levels.example', '/plain/headers', { 'accept-encoding': 'gzip' });
+  assert.equal(off.headers['content-encoding'], undefined);
+  assert.equal(off.headers.vary, undefined);
+  const on = await send('levels.example', '/headers', { 'accept-encoding': 'gzip' });
+  assert.equal(on.headers['content-encoding'], 'gzip');
+});
+
+test('Zstd and requestDecompression are warned about; the policy\'s gzip still applies', async () => {
+  const r = await send('zstd.example', '/headers', { 'accept-encoding': 'zstd, gzip;q=0.5' });
+  assert.equal(r.headers['content-encoding'], 'gzip');
+  const w = h.gateway.snapshot.problems.filter((p) => p.resource === 'TrafficPolicy/httpbin/zstd' && p.severity === 'warning').map((p) => p.path);
+  assert.deepEqual(w.sort(), ['spec.compression.requestDecompression', 'spec.compression.responseCompression.libraries']);
+});
+
+test('/config_dump shows each route\'s compressors and where they come from', () => {
+  const dump = JSON.parse(configDumpText(h.gateway.snapshot)) as { listeners: { routeDefs: Record<string, { compression?: unknown }> }[] };
+  const defs = Object.assign({}, ...dump.listeners.map((l) => l.routeDefs)) as Record<string, { compression?: unknown }>;
+  assert.deepEqual(defs['httpbin/both/0/0']!.compression, {
+    codecs: [
+      { codec: 'br', minContentLength: 0, contentTypes: 2 },
+      { codec: 'gzip', minContentLength: 0, contentTypes: 2 },
+    ],
+    from: ['TrafficPolicy/httpbin/both@HTTPRoute'],
+  });
+  assert.equal(defs['httpbin/levels/0/0']!.compression, undefined);
+});
