@@ -947,9 +947,12 @@ export class Forwarder {
     // and query it replaced (kgateway does not suppress Envoy's headers), after the header rules.
     if (req.upstreamPath !== undefined) setOriginalPath(headers, req.query === '' ? req.path : `${req.path}?${req.query}`);
     // TrafficPolicy autoHostRewrite: Envoy sets the Host when the connection is ready, after
-    // everything else (so over a header rule's), for the host each attempt goes to.
+    // everything else (so over a header rule's), for the host each attempt goes to. A mirror
+    // keeps the Host from before (Envoy copies the shadow's headers before that rewrite).
+    let shadowFrom: string | undefined;
     if (route?.autoHostRewrite === true && target.key.startsWith('Backend/')) {
       ex.autoHost = true;
+      if (route.mirrors !== undefined) shadowFrom = hostOf(headers);
       setHost(headers, endpoint.host);
     }
     if (endpoint.active >= this.maxActive) {
@@ -997,7 +1000,7 @@ export class Forwarder {
       }
       // Envoy starts the shadows right after the primary's upstream request, with its final head
       // (after it: a copy queued ahead of the primary on a shared endpoint would hold it back).
-      if (copies !== undefined) this.sendMirrors(copies, opts, timeouts);
+      if (copies !== undefined) this.sendMirrors(copies, opts, timeouts, shadowFrom);
     } catch (err) {
       // dispatch() reports its own errors through the handler; this catches the unexpected.
       ex.onError(err as Error);
@@ -1031,10 +1034,13 @@ export class Forwarder {
     }
   }
 
-  /** Sends the copies: the request's head with Envoy's shadow Host, answers discarded. */
-  private sendMirrors(copies: readonly MirrorCopy[], primary: Dispatcher.DispatchOptions, timeouts: RouteTimeouts | undefined): void {
+  /**
+   * Sends the copies: the request's head with Envoy's shadow Host, answers discarded. `host`: the
+   * Host the shadow is made from when the primary's was rewritten for its endpoint (autoHostRewrite).
+   */
+  private sendMirrors(copies: readonly MirrorCopy[], primary: Dispatcher.DispatchOptions, timeouts: RouteTimeouts | undefined, host?: string): void {
     const headers = (primary.headers as string[]).slice();
-    for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'host') headers[i + 1] = shadowHost(headers[i + 1]!);
+    for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'host') headers[i + 1] = shadowHost(host ?? headers[i + 1]!);
     // Envoy gives a shadow the route's global timeout, a deadline for the whole answer (0: none).
     const deadlineMs = timeouts?.requestMs ?? this.defaultTimeoutMs;
     for (const c of copies) {
@@ -1279,6 +1285,12 @@ function endpointKey(host: string, port: number): string {
   const kind = hostKind(host);
   if (kind === undefined) return `!${host}:${port}`;
   return kind === 'ip' && host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The `host` field of upstream request headers, or undefined. */
+function hostOf(headers: readonly string[]): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'host') return headers[i + 1];
+  return undefined;
 }
 
 /** Sets the one `host` field of upstream request headers (upstreamRequestHeaders sends exactly one) to `host`. */

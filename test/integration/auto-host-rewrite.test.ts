@@ -4,6 +4,7 @@
 // endpoints (no host name in kgateway's EDS) leave the client's Host alone.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { hostRoute, lastReceived, routePolicy, sampleApp, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
@@ -14,6 +15,8 @@ import { startEchoUpstream } from '../../src/upstream/echo.js';
 
 let h: Harness;
 let closedPort = 0;
+let shadow: http.Server;
+const shadowHosts: (string | undefined)[] = [];
 
 /** A port nothing listens on (bound, then closed). */
 async function freePort(): Promise<number> {
@@ -35,12 +38,20 @@ spec:
 
 before(async () => {
   closedPort = await freePort();
+  shadow = http.createServer((req, res) => {
+    shadowHosts.push(req.headers.host);
+    req.resume();
+    req.on('end', () => res.writeHead(200).end());
+  });
+  await new Promise<void>((r) => shadow.listen(0, '127.0.0.1', r));
+  const shadowPort = (shadow.address() as net.AddressInfo).port;
   h = await startHarness({
     base: (p) =>
       sampleApp(p) +
       backend('by-name', `{ host: localhost, port: ${p} }`) +
       // The first host refuses connections: a retry goes to the second, with its own Host.
-      backend('two-hosts', `{ host: localhost, port: ${closedPort} }, { host: 127.0.0.1, port: ${p} }`),
+      backend('two-hosts', `{ host: localhost, port: ${closedPort} }, { host: 127.0.0.1, port: ${p} }`) +
+      backend('shadow', `{ host: 127.0.0.1, port: ${shadowPort} }`),
     manifests: [
       hostRoute('auto', 'auto.example.com', '', 'by-name') +
         routePolicy('auto', 'auto', '  autoHostRewrite: true') +
@@ -69,11 +80,17 @@ spec:
 ` +
         routePolicy('levels', 'levels', '  autoHostRewrite: true') +
         hostRoute('retried', 'retried.example.com', '', 'two-hosts') +
-        routePolicy('retried', 'retried', '  autoHostRewrite: true\n  retry: { retryOn: [connect-failure], attempts: 1, backoffBaseInterval: 10ms }'),
+        routePolicy('retried', 'retried', '  autoHostRewrite: true\n  retry: { retryOn: [connect-failure], attempts: 1, backoffBaseInterval: 10ms }') +
+        // A mirrored rule: the shadow is made from the request's own Host.
+        hostRoute('mirrored', 'mirrored.example.com', '    filters: [{ type: RequestMirror, requestMirror: { backendRef: { group: gateway.kgateway.dev, kind: Backend, name: shadow } } }]\n', 'by-name') +
+        routePolicy('mirrored', 'mirrored', '  autoHostRewrite: true'),
     ],
   });
 });
-after(() => h?.close());
+after(async () => {
+  await h?.close();
+  await new Promise<void>((r) => shadow.close(() => r()));
+});
 
 const get = (host: string, p = '/headers') => request({ port: h.port, path: p, headers: { host } });
 const retries = () => Number(h.gateway.renderMetrics().match(/jwtgate_upstream_retries_total\{event="retry"\} (\d+)/)?.[1] ?? 0);
@@ -110,6 +127,15 @@ test('each attempt carries its own endpoint\'s Host: a retry after a refused con
     assert.deepEqual(lastReceived(h.echo, 'host'), ['127.0.0.1']);
   }
   assert.ok(retries() - before >= 1, 'no request was retried: the refused host was never tried');
+});
+
+test("a mirror's Host is the request's own with -shadow, not the rewritten one (Envoy copies the shadow's headers before the upstream request rewrites the Host)", async () => {
+  const n = shadowHosts.length;
+  const r = await get('mirrored.example.com:8080');
+  assert.equal(r.status, 200);
+  assert.deepEqual(lastReceived(h.echo, 'host'), ['localhost']);
+  for (let i = 0; i < 200 && shadowHosts.length === n; i++) await new Promise((res) => setTimeout(res, 10));
+  assert.deepEqual(shadowHosts.slice(n), ['mirrored.example.com-shadow:8080']);
 });
 
 test('/config_dump shows the routes that rewrite the Host and the policy they take it from', () => {
