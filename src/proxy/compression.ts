@@ -9,7 +9,7 @@
 // - the codec is chosen from the request's Accept-Encoding by q-value (Envoy's chooseEncoding:
 //   `q=0` rules a codec out, `identity` and `*` take part, ties go to the earlier token, `*` means
 //   the first codec of the chain, names are case-sensitive); none without Accept-Encoding;
-// - a response without a body (HEAD, 204, 304) is never compressed.
+// - a response without a body (HEAD, 204, 304, Content-Length: 0) is never compressed.
 // When compressed: Content-Length removed (the client gets it chunked), Content-Encoding set, a
 // strong ETag removed (a weak one kept), the body compressed with a flush after each chunk.
 
@@ -109,7 +109,7 @@ export function chooseEncoding(acceptEncoding: string | undefined, allowed: read
 /**
  * Envoy's compressor filters on a response head: adds Vary and, when a codec is chosen, sets the
  * compression headers (in place). Returns the codec to compress the body with, or undefined.
- * `endStream`: the response has no body (HEAD, 204, 304).
+ * `endStream`: the response has no body (HEAD, 204, 304, Content-Length: 0).
  */
 export function compressResponseHead(c: RouteCompression, acceptEncoding: string | undefined, headers: string[], endStream: boolean): Codec | undefined {
   if (first(headers, 'content-encoding') !== undefined) return undefined;

@@ -357,7 +357,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     if (this.responseOps !== undefined) applyHeaderOps(headers, this.responseOps, true);
     // Envoy's compressor filters see the head after the route's rules.
     if (this.compression !== undefined) {
-      const codec = compressResponseHead(this.compression, this.acceptEncoding, headers, this.headOnly || statusCode === 204 || statusCode === 304);
+      // Envoy's codec ends the stream with the head of a HEAD answer, a 204, a 304, and an answer
+      // with Content-Length: 0 (ClientConnectionImpl::cannotHaveBody): never compressed.
+      const bodyless = this.headOnly || statusCode === 204 || statusCode === 304 || zeroLength(headers);
+      const codec = compressResponseHead(this.compression, this.acceptEncoding, headers, bodyless);
       if (codec !== undefined) this.startEncoder(codec);
     }
     this.resumeUpstream = resume;
@@ -1302,6 +1305,12 @@ function setHost(headers: string[], host: string): void {
     }
   }
   headers.push('host', host);
+}
+
+/** Whether response headers declare `content-length: 0` (the body is empty by its framing). */
+function zeroLength(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'content-length') return /^0+$/.test(headers[i + 1]!);
+  return false;
 }
 
 /** The values of header `name` in a flat pair list joined with `,` (as Envoy reads a repeated field), or undefined. */

@@ -124,6 +124,14 @@ test('HEAD gets Vary and its Content-Length, never a Content-Encoding', async ()
   assert.ok(Number(r.headers['content-length']) > 30);
 });
 
+test('an answer with Content-Length: 0 is never compressed, even with minContentLengthBytes 0 (Envoy\'s codec ends the stream with its head)', async () => {
+  const r = await send('both.example', '/status/200', { 'accept-encoding': 'gzip' });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-encoding'], undefined);
+  assert.equal(r.headers['content-length'], '0');
+  assert.equal(r.body.length, 0);
+});
+
 test("Envoy's choice: q-values, ties to the earlier token, * for the first library listed, q=0 and identity, case-sensitive names", async () => {
   const cases: [string, string | undefined][] = [
     ['gzip', 'gzip'],
