@@ -64,6 +64,16 @@ function first(headers: readonly string[], name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The values of header `name` joined with `,`, or undefined: Envoy's codec folds the field lines of
+ * an inline header (cache-control, content-type, vary, etag…) into one value (addViaMove).
+ */
+function joined(headers: readonly string[], name: string): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) out = out === undefined ? headers[i + 1]! : `${out},${headers[i + 1]!}`;
+  return out;
+}
+
 /** Whether a comma-separated header value holds `token` (ASCII case-insensitive, trimmed). */
 function hasToken(value: string, token: string): boolean {
   for (const t of value.split(',')) if (t.trim().toLowerCase() === token) return true;
@@ -113,11 +123,11 @@ export function chooseEncoding(acceptEncoding: string | undefined, allowed: read
  */
 export function compressResponseHead(c: RouteCompression, acceptEncoding: string | undefined, headers: string[], endStream: boolean): Codec | undefined {
   if (first(headers, 'content-encoding') !== undefined) return undefined;
-  const cacheControl = first(headers, 'cache-control');
+  const cacheControl = joined(headers, 'cache-control');
   if (cacheControl !== undefined && hasToken(cacheControl, 'no-transform')) return undefined;
   const lengthText = first(headers, 'content-length');
   const length = lengthText === undefined ? undefined : /^[0-9]+$/.test(lengthText) ? Number(lengthText) : -1;
-  const typeText = first(headers, 'content-type');
+  const typeText = joined(headers, 'content-type');
   const type = typeText === undefined ? undefined : (typeText.includes(';') ? typeText.slice(0, typeText.indexOf(';')) : typeText).trim().toLowerCase();
   const allowed: Codec[] = [];
   for (const k of c.codecs) {
@@ -143,15 +153,21 @@ export function compressResponseHead(c: RouteCompression, acceptEncoding: string
   return codec;
 }
 
-/** Envoy's insertVaryHeader: `Accept-Encoding` added to the first Vary, or a Vary of its own. */
+/**
+ * Envoy's insertVaryHeader: `Accept-Encoding` added to the first Vary unless a Vary field line
+ * (Envoy sees them folded into one) has it, or a Vary of its own.
+ */
 function addVary(headers: string[]): void {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] !== 'vary') continue;
-    const v = headers[i + 1]!;
-    if (!hasToken(v, 'accept-encoding')) headers[i + 1] = v === '' ? 'Accept-Encoding' : `${v}, Accept-Encoding`;
+  const all = joined(headers, 'vary');
+  if (all === undefined) {
+    headers.push('vary', 'Accept-Encoding');
     return;
   }
-  headers.push('vary', 'Accept-Encoding');
+  if (hasToken(all, 'accept-encoding')) return;
+  let i = 0;
+  while (headers[i] !== 'vary') i += 2;
+  const v = headers[i + 1]!;
+  headers[i + 1] = v === '' ? 'Accept-Encoding' : `${v}, Accept-Encoding`;
 }
 
 /** The codec's compressor with Envoy's defaults (gzip: level 6, memory level 5, window 12 bits; brotli: quality 3, window 18 bits, block 24 bits). */

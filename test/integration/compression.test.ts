@@ -167,6 +167,21 @@ test('a strong ETag is removed from a compressed answer, a weak one kept; an exi
   assert.equal(weak.headers.vary, 'accept-encoding');
 });
 
+test('Cache-Control, Content-Type and Vary are read over all their field lines, as Envoy folds them into one', async () => {
+  // no-transform on a second Cache-Control line: not compressed, and no Vary.
+  const nt = await send('both.example', '/response-headers?cache-control=public&cache-control=no-transform', { 'accept-encoding': 'gzip' });
+  assert.equal(nt.headers['content-encoding'], undefined);
+  assert.equal(nt.headers.vary, undefined);
+  // Accept-Encoding on a second Vary line: not added again.
+  const v = await send('both.example', '/response-headers?vary=Origin&vary=Accept-Encoding', { 'accept-encoding': 'gzip' });
+  assert.equal(v.headers['content-encoding'], 'gzip');
+  assert.equal(v.headers.vary, 'Origin, Accept-Encoding');
+  // Two Content-Type lines read as one type, `text/plain,application/json`: in no list.
+  const ct = await send('both.example', '/response-headers?content-type=text/plain', { 'accept-encoding': 'gzip' });
+  assert.equal(ct.headers['content-encoding'], undefined);
+  assert.equal(ct.headers.vary, undefined);
+});
+
 test('disable on a rule turns the route\'s compression off there', async () => {
   const off = await send('levels.example', '/plain/headers', { 'accept-encoding': 'gzip' });
   assert.equal(off.headers['content-encoding'], undefined);
