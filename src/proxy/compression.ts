@@ -80,8 +80,15 @@ function hasToken(value: string, token: string): boolean {
   return false;
 }
 
-/** absl::SimpleAtof on a trimmed q value: a decimal or exponent number (inf and nan aside). */
-const FLOAT = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+/** absl::SimpleAtof on a trimmed q value: a decimal or exponent number, or inf, infinity, nan. */
+const FLOAT = /^[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)$/i;
+
+/** A q value as Envoy holds it: a 32-bit float (so 0.3 and 0.30000001 tie). */
+function qValue(v: string): number {
+  const t = v.toLowerCase().replace(/^\+/, '');
+  const n = t === 'inf' || t === 'infinity' ? Infinity : t === '-inf' || t === '-infinity' ? -Infinity : t === 'nan' || t === '-nan' ? NaN : Number(t);
+  return Math.fround(n);
+}
 
 /**
  * Envoy's chooseEncoding: the codec of `allowed` (chain order) the client's Accept-Encoding picks,
@@ -102,7 +109,7 @@ export function chooseEncoding(acceptEncoding: string | undefined, allowed: read
       if (eq !== -1 && params.slice(0, eq).trim().toLowerCase() === 'q') {
         const v = params.slice(eq + 1).trim();
         if (!FLOAT.test(v)) continue;
-        q = Number(v);
+        q = qValue(v);
       }
     }
     pairs.push({ name, q });
@@ -163,7 +170,8 @@ function addVary(headers: string[]): void {
     headers.push('vary', 'Accept-Encoding');
     return;
   }
-  if (hasToken(all, 'accept-encoding')) return;
+  // Envoy's findToken: trimmed, case-sensitive (`accept-encoding` does not count).
+  if (all.split(',').some((t) => t.trim() === 'Accept-Encoding')) return;
   let i = 0;
   while (headers[i] !== 'vary') i += 2;
   const v = headers[i + 1]!;

@@ -42,6 +42,15 @@ spec:
   compression: { responseCompression: { disable: {} } }
 ` +
         routePolicy('levels', 'levels', '  compression: { responseCompression: {} }') +
+        // A Gateway-wide gzip: the rule-level disable below turns it off too.
+        `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: gateway-gzip, namespace: kgateway-system }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: http }]
+  compression: { responseCompression: {} }
+` +
         // Zstd (Node.js 20 has none) and requestDecompression (not applied): warnings.
         hostRoute('zstd', 'zstd.example') +
         routePolicy('zstd', 'zstd', '  compression:\n    responseCompression: { libraries: [Zstd, Gzip] }\n    requestDecompression: {}'),
@@ -146,6 +155,9 @@ test("Envoy's choice: q-values, ties to the earlier token, * for the first libra
     ['GZIP', undefined],
     ['deflate', undefined],
     ['gzip;q=x, br;q=0.2', 'br'],
+    ['gzip;q=0.2, br;q=inf', 'br'],
+    // 32-bit floats: 0.3 and 0.30000001 tie, so the earlier token wins.
+    ['gzip;q=0.3, br;q=0.30000001', 'gzip'],
   ];
   for (const [accept, want] of cases) {
     const r = await send('both.example', '/headers', { 'accept-encoding': accept });
@@ -164,7 +176,8 @@ test('a strong ETag is removed from a compressed answer, a weak one kept; an exi
   const weak = await send('both.example', '/response-headers?etag=W/%22abc%22&vary=accept-encoding', { 'accept-encoding': 'gzip' });
   assert.equal(weak.headers['content-encoding'], 'gzip');
   assert.equal(weak.headers.etag, 'W/"abc"');
-  assert.equal(weak.headers.vary, 'accept-encoding');
+  // Envoy's token check is case-sensitive: a lowercase one gets Accept-Encoding appended.
+  assert.equal(weak.headers.vary, 'accept-encoding, Accept-Encoding');
 });
 
 test('Cache-Control, Content-Type and Vary are read over all their field lines, as Envoy folds them into one', async () => {
@@ -182,7 +195,34 @@ test('Cache-Control, Content-Type and Vary are read over all their field lines, 
   assert.equal(ct.headers.vary, undefined);
 });
 
-test('disable on a rule turns the route\'s compression off there', async () => {
+test('each chunk the upstream sends is flushed to the client compressed, before the next one exists', async () => {
+  const part1 = 'first line of a stream, long enough to be worth compressing\n';
+  const part2 = 'second line, sent only once the first has come back\n';
+  const got = await new Promise<{ early: string; all: Buffer }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: h.port, path: '/echo', method: 'POST', headers: { host: 'compression.example', 'content-type': 'text/plain', 'accept-encoding': 'gzip' }, agent: false }, (res) => {
+      assert.equal(res.headers['content-encoding'], 'gzip');
+      const chunks: Buffer[] = [];
+      let early: string | undefined;
+      const timer = setTimeout(() => reject(new Error('the first line did not come back before the second was sent')), 3000);
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        if (early !== undefined) return;
+        early = zlib.gunzipSync(Buffer.concat(chunks), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).toString();
+        if (early === part1) {
+          clearTimeout(timer);
+          req.end(part2);
+        } else early = undefined;
+      });
+      res.on('end', () => resolve({ early: early ?? '', all: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.write(part1);
+  });
+  assert.equal(got.early, part1);
+  assert.equal(zlib.gunzipSync(got.all).toString(), part1 + part2);
+});
+
+test('disable on a rule turns the route\'s and the Gateway\'s compression off there', async () => {
   const off = await send('levels.example', '/plain/headers', { 'accept-encoding': 'gzip' });
   assert.equal(off.headers['content-encoding'], undefined);
   assert.equal(off.headers.vary, undefined);
