@@ -1,10 +1,12 @@
 // Starts a real gateway on a real socket (port 0) in front of the real bundled echo upstream,
 // with the sample app's Gateway/HTTPRoute plus the manifests a test provides.
 import { mkdtemp, writeFile, copyFile, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { startEchoUpstream } from '../../src/upstream/echo.js';
+import { repoRoot, sampleTokenPath } from './paths.js';
 
 /** The sample app's Gateway: kgateway-system/http, one HTTP listener on 8080, routes from all namespaces. */
 export const SAMPLE_GATEWAY = `
@@ -107,6 +109,44 @@ spec:
   rules:
   - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: ${backend} }]
 ${extra}`;
+}
+
+/** The sample token (`config/examples/sample-token.txt`: team dev, org solo.io). */
+export const SAMPLE_TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
+
+/** The default config's JWT GatewayExtension `selfminted-jwt` (it checks SAMPLE_TOKEN), in the sample app's namespace; not `---`-led. */
+export const SAMPLE_JWT_EXTENSION = readFileSync(path.join(repoRoot, 'config', 'default', '10-jwt.yaml'), 'utf8').split('\n---\n')[0]!.replace('namespace: kgateway-system', 'namespace: httpbin');
+
+/** `jwtgate_requests_total{result="<result>"}` of the harness's gateway now. */
+export function requestsCounted(h: Harness, result: string): number {
+  return Number(h.gateway.renderMetrics().match(new RegExp(`jwtgate_requests_total\\{result="${result}"\\} (\\d+)`))?.[1] ?? 0);
+}
+
+/**
+ * A `---`-led HTTPRoute `name` on `host` with two rules to Backend `backend`: PathPrefix `prefix`
+ * through an ExtensionRef filter naming TrafficPolicy `policy` (a policy without targets, whose
+ * spec is the one line `spec`), and the rest; then that policy. For a field a rule turns off.
+ */
+export function ruleOverrideRoute(name: string, host: string, prefix: string, policy: string, spec: string, backend = 'httpbin'): string {
+  return `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name}, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  hostnames: [${host}]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: ${prefix} } }]
+    filters: [{ type: ExtensionRef, extensionRef: { group: gateway.kgateway.dev, kind: TrafficPolicy, name: ${policy} } }]
+    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: ${backend} }]
+  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: ${backend} }]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: ${policy}, namespace: httpbin }
+spec:
+  ${spec}
+`;
 }
 
 /** A `---`-led TrafficPolicy `name` in the sample app's namespace targeting HTTPRoute `route`, with `spec` lines (indented two spaces) after its targetRefs. */

@@ -6,7 +6,7 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { hostRoute, lastReceived, routePolicy, sampleApp, startHarness, type Harness } from '../helpers/harness.js';
+import { hostRoute, lastReceived, routePolicy, sampleApp, startHarness, type Harness, ruleOverrideRoute } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 import { Forwarder } from '../../src/proxy/forwarder.js';
@@ -59,25 +59,7 @@ before(async () => {
         hostRoute('literal', 'literal.example.com', '    filters: [{ type: URLRewrite, urlRewrite: { hostname: literal.internal } }]\n', 'by-name') +
         routePolicy('literal-auto', 'literal', '  autoHostRewrite: true') +
         // A rule-level false (an ExtensionRef policy) beats the route's true.
-        `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: levels, namespace: httpbin }
-spec:
-  parentRefs: [{ name: http, namespace: kgateway-system }]
-  hostnames: [levels.example.com]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: /off } }]
-    filters: [{ type: ExtensionRef, extensionRef: { group: gateway.kgateway.dev, kind: TrafficPolicy, name: no-auto-host } }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: by-name }]
-  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: by-name }]
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: no-auto-host, namespace: httpbin }
-spec:
-  autoHostRewrite: false
-` +
+        ruleOverrideRoute('levels', 'levels.example.com', '/off', 'no-auto-host', 'autoHostRewrite: false', 'by-name') +
         routePolicy('levels', 'levels', '  autoHostRewrite: true') +
         hostRoute('retried', 'retried.example.com', '', 'two-hosts') +
         routePolicy('retried', 'retried', '  autoHostRewrite: true\n  retry: { retryOn: [connect-failure], attempts: 1, backoffBaseInterval: 10ms }') +

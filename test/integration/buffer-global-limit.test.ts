@@ -4,10 +4,10 @@
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { hostRoute, routePolicy, startHarness, type Harness } from '../helpers/harness.js';
+import { hostRoute, routePolicy, startHarness, type Harness, requestsCounted } from '../helpers/harness.js';
 
 let h: Harness;
-const count = (result: string) => Number(h.gateway.renderMetrics().match(new RegExp(`jwtgate_requests_total\\{result="${result}"\\} (\\d+)`))?.[1] ?? 0);
+const count = (result: string) => requestsCounted(h, result);
 
 before(async () => {
   h = await startHarness({

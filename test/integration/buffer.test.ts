@@ -6,18 +6,15 @@
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import path from 'node:path';
-import { readFileSync } from 'node:fs';
-import { hostRoute, lastReceived, routePolicy, startHarness, type Harness } from '../helpers/harness.js';
+import { hostRoute, lastReceived, routePolicy, startHarness, type Harness, SAMPLE_TOKEN, SAMPLE_JWT_EXTENSION, requestsCounted, ruleOverrideRoute } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
-import { repoRoot, sampleTokenPath } from '../helpers/paths.js';
 import { configDumpText } from '../../src/config/dump.js';
 
-const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
-const jwtExtension = readFileSync(path.join(repoRoot, 'config', 'default', '10-jwt.yaml'), 'utf8').split('\n---\n')[0]!.replace('namespace: kgateway-system', 'namespace: httpbin');
+const TOKEN = SAMPLE_TOKEN;
+const jwtExtension = SAMPLE_JWT_EXTENSION;
 
 let h: Harness;
-const count = (result: string) => Number(h.gateway.renderMetrics().match(new RegExp(`jwtgate_requests_total\\{result="${result}"\\} (\\d+)`))?.[1] ?? 0);
+const count = (result: string) => requestsCounted(h, result);
 
 before(async () => {
   h = await startHarness({
@@ -25,25 +22,7 @@ before(async () => {
       // The docs' policy, on the sample route (www.example.com).
       routePolicy('transformation-buffer-limit', 'httpbin', "  buffer:\n    maxRequestSize: '1024'") +
         // A route-level limit, turned off on one rule by an ExtensionRef policy.
-        `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: levels, namespace: httpbin }
-spec:
-  parentRefs: [{ name: http, namespace: kgateway-system }]
-  hostnames: [levels.example.com]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: /open } }]
-    filters: [{ type: ExtensionRef, extensionRef: { group: gateway.kgateway.dev, kind: TrafficPolicy, name: no-buffer } }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
-  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: no-buffer, namespace: httpbin }
-spec:
-  buffer: { disable: {} }
-` +
+        ruleOverrideRoute('levels', 'levels.example.com', '/open', 'no-buffer', 'buffer: { disable: {} }') +
         routePolicy('levels', 'levels', '  buffer: { maxRequestSize: 1Ki }') +
         // JWT first, then the buffer.
         `---\n${jwtExtension}\n` +

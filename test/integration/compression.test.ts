@@ -7,7 +7,7 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import zlib from 'node:zlib';
-import { hostRoute, routePolicy, startHarness, type Harness } from '../helpers/harness.js';
+import { hostRoute, routePolicy, startHarness, type Harness, ruleOverrideRoute } from '../helpers/harness.js';
 import { configDumpText } from '../../src/config/dump.js';
 
 let h: Harness;
@@ -22,25 +22,7 @@ before(async () => {
         hostRoute('both', 'both.example') +
         routePolicy('both', 'both', '  compression:\n    responseCompression:\n      libraries: [Brotli, Gzip]\n      minContentLengthBytes: 0\n      contentTypes: [application/json, text/plain]') +
         // A route-level policy, turned off on one rule by an ExtensionRef policy.
-        `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: levels, namespace: httpbin }
-spec:
-  parentRefs: [{ name: http, namespace: kgateway-system }]
-  hostnames: [levels.example]
-  rules:
-  - matches: [{ path: { type: PathPrefix, value: /plain } }]
-    filters: [{ type: ExtensionRef, extensionRef: { group: gateway.kgateway.dev, kind: TrafficPolicy, name: no-compression } }]
-    backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
-  - backendRefs: [{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: no-compression, namespace: httpbin }
-spec:
-  compression: { responseCompression: { disable: {} } }
-` +
+        ruleOverrideRoute('levels', 'levels.example', '/plain', 'no-compression', 'compression: { responseCompression: { disable: {} } }') +
         routePolicy('levels', 'levels', '  compression: { responseCompression: {} }') +
         // A Gateway-wide gzip: the rule-level disable below turns it off too.
         `---

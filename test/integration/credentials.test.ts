@@ -6,16 +6,13 @@
 // invalid user list failing closed, and the metrics.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { readFileSync } from 'node:fs';
-import { filteredRoute, lastReceived, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, lastReceived, sampleRoute, startHarness, type Harness, SAMPLE_TOKEN, SAMPLE_JWT_EXTENSION, requestsCounted } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
-import { repoRoot, sampleTokenPath } from '../helpers/paths.js';
 import { configDumpText } from '../../src/config/dump.js';
 
-const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
+const TOKEN = SAMPLE_TOKEN;
 // The default config's JWT GatewayExtension (claimsToHeaders team/org), in the routes' namespace.
-const jwtExtension = readFileSync(path.join(repoRoot, 'config', 'default', '10-jwt.yaml'), 'utf8').split('\n---\n')[0]!.replace('namespace: kgateway-system', 'namespace: httpbin');
+const jwtExtension = SAMPLE_JWT_EXTENSION;
 
 // kgateway's docs: `htpasswd -nbs user password`, and the API key of its Secret.
 const USER_LINE = 'user:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=';
@@ -33,7 +30,7 @@ ${body}
 const route = (name: string, prefix: string, filters?: string) => `---\n${sampleRoute(name, prefix, filters)}`;
 
 let h: Harness;
-const count = (result: string) => Number(h.gateway.renderMetrics().match(new RegExp(`jwtgate_requests_total\\{result="${result}"\\} (\\d+)`))?.[1] ?? 0);
+const count = (result: string) => requestsCounted(h, result);
 
 before(async () => {
   h = await startHarness({

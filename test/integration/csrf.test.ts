@@ -4,19 +4,16 @@
 // without percentageEnabled checks nothing, and on a route turns off the Gateway's.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { readFileSync } from 'node:fs';
-import { hostRoute, startHarness, type Harness, routePolicy } from '../helpers/harness.js';
+import { hostRoute, startHarness, type Harness, routePolicy, SAMPLE_TOKEN, SAMPLE_JWT_EXTENSION, requestsCounted } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
-import { repoRoot, sampleTokenPath } from '../helpers/paths.js';
 import { configDumpText } from '../../src/config/dump.js';
 
-const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
-const jwtExtension = readFileSync(path.join(repoRoot, 'config', 'default', '10-jwt.yaml'), 'utf8').split('\n---\n')[0]!.replace('namespace: kgateway-system', 'namespace: httpbin');
+const TOKEN = SAMPLE_TOKEN;
+const jwtExtension = SAMPLE_JWT_EXTENSION;
 
 
 let h: Harness;
-const count = (result: string) => Number(h.gateway.renderMetrics().match(new RegExp(`jwtgate_requests_total\\{result="${result}"\\} (\\d+)`))?.[1] ?? 0);
+const count = (result: string) => requestsCounted(h, result);
 
 before(async () => {
   h = await startHarness({

@@ -5,15 +5,12 @@
 // exist fails closed with kgateway's 500; one in a backendRef's filters is ignored.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { readFileSync } from 'node:fs';
-import { startHarness, staticBackend, type Harness } from '../helpers/harness.js';
+import { startHarness, staticBackend, type Harness, SAMPLE_TOKEN, SAMPLE_JWT_EXTENSION, requestsCounted } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
-import { repoRoot, sampleTokenPath } from '../helpers/paths.js';
 import { configDumpText } from '../../src/config/dump.js';
 
-const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
-const jwtExtension = readFileSync(path.join(repoRoot, 'config', 'default', '10-jwt.yaml'), 'utf8').split('\n---\n')[0]!.replace('namespace: kgateway-system', 'namespace: httpbin');
+const TOKEN = SAMPLE_TOKEN;
+const jwtExtension = SAMPLE_JWT_EXTENSION;
 const ROBOTS = 'User-agent: *\nDisallow: /direct-response\n';
 
 const directResponse = (name: string, spec: string) => `---
@@ -26,7 +23,7 @@ const ext = (name: string) => `{ type: ExtensionRef, extensionRef: { name: ${nam
 const toEcho = '[{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]';
 
 let h: Harness;
-const count = (result: string) => Number(h.gateway.renderMetrics().match(new RegExp(`jwtgate_requests_total\\{result="${result}"\\} (\\d+)`))?.[1] ?? 0);
+const count = (result: string) => requestsCounted(h, result);
 
 before(async () => {
   h = await startHarness({

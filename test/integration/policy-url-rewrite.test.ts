@@ -5,15 +5,12 @@
 // received; a pattern RE2 refuses makes the policy's routes answer kgateway's 500.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { readFileSync } from 'node:fs';
-import { hostRoute, lastReceived, routePolicy, startHarness, type Harness } from '../helpers/harness.js';
+import { hostRoute, lastReceived, routePolicy, startHarness, type Harness, SAMPLE_TOKEN, SAMPLE_JWT_EXTENSION } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
-import { repoRoot, sampleTokenPath } from '../helpers/paths.js';
 import { configDumpText } from '../../src/config/dump.js';
 
-const TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
-const jwtExtension = readFileSync(path.join(repoRoot, 'config', 'default', '10-jwt.yaml'), 'utf8').split('\n---\n')[0]!.replace('namespace: kgateway-system', 'namespace: httpbin');
+const TOKEN = SAMPLE_TOKEN;
+const jwtExtension = SAMPLE_JWT_EXTENSION;
 const DOCS_REGEX = '  urlRewrite:\n    pathRegex:\n      pattern: "^/anything/stores/(.*)/entities"\n      substitution: "/anything/rewrite/path"';
 
 let h: Harness;
