@@ -835,6 +835,8 @@ export class Gateway {
       this.deny(ex, globalFirst ? 'REQUEST_BODY_TOO_LARGE' : 'PAYLOAD_TOO_LARGE', req, route);
     };
     if (ex.contentLength > limit) return tooLarge();
+    // (A client gone already would never be told about: its abort has been and gone.)
+    if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
     this.bodyReads++;
     let over = false;
     ex.onAbort(() => {

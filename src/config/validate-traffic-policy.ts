@@ -27,8 +27,8 @@ import { documentSchema, GATEWAY_API_GROUP, group, HEADER_NAME, headerName, kind
 /**
  * kgateway TrafficPolicy fields jwtgate does not implement (yet) whose absence kgateway's
  * behaviour depends on for what reaches the upstream: ignoring one would let through requests
- * kgateway denies (an `extAuth` server, an OAuth2 login, an `acl`, a CSRF check, a size
- * limit, a prompt guard), answers itself (`directResponse`) or changes (headers, path, body), as
+ * kgateway denies (an `extAuth` server, an OAuth2 login, an `acl`, a prompt guard), answers
+ * itself (`directResponse`) or changes (`transformation`'s headers and bodies), as
  * an HTTPRoute filter that cannot be applied must not be skipped. A policy that sets one is
  * invalid: its routes fail closed with kgateway's 500. Each with what it would have done.
  */

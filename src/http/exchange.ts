@@ -82,6 +82,16 @@ export function inlineHeaderValue(headers: readonly string[], name: string): str
   return v;
 }
 
+/**
+ * The values of header `name` joined with `,`, undefined when absent: Envoy's codec folds the field
+ * lines of an inline header (accept-encoding, cache-control, content-type, vary…) into one value.
+ */
+export function joinedHeaderValue(headers: readonly string[], name: string): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) out = out === undefined ? headers[i + 1]! : `${out},${headers[i + 1]!}`;
+  return out;
+}
+
 /** The first value of header `name` (a name in lowercase), undefined when absent. */
 export function firstHeaderValue(headers: readonly string[], name: string): string | undefined {
   for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1]!;

@@ -14,6 +14,7 @@
 // strong ETag removed (a weak one kept), the body compressed with a flush after each chunk.
 
 import zlib from 'node:zlib';
+import { firstHeaderValue as first, joinedHeaderValue as joined } from '../http/exchange.js';
 
 export type Codec = 'gzip' | 'br';
 
@@ -58,21 +59,6 @@ export const DEFAULT_CONTENT_TYPES: readonly string[] = [
 
 export const DEFAULT_MIN_CONTENT_LENGTH = 30;
 
-/** The first value of header `name` in a flat pair list, or undefined. */
-function first(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return undefined;
-}
-
-/**
- * The values of header `name` joined with `,`, or undefined: Envoy's codec folds the field lines of
- * an inline header (cache-control, content-type, vary, etag…) into one value (addViaMove).
- */
-function joined(headers: readonly string[], name: string): string | undefined {
-  let out: string | undefined;
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) out = out === undefined ? headers[i + 1]! : `${out},${headers[i + 1]!}`;
-  return out;
-}
 
 /** Whether a comma-separated header value holds `token` (ASCII case-insensitive, trimmed). */
 function hasToken(value: string, token: string): boolean {

@@ -10,6 +10,7 @@ import type { EventEmitter } from 'node:events';
 import { Client, Pool, type Dispatcher } from 'undici';
 import { ERRORS, UPSTREAM_RESET, type ErrorCode } from '../errors.js';
 import type { ClientExchange, GatewayRequest } from '../http/exchange.js';
+import { firstHeaderValue, joinedHeaderValue } from '../http/exchange.js';
 import { sendError } from '../http/error-response.js';
 import type { BackendTarget, RouteTimeouts } from '../config/snapshot.js';
 import { applyHeaderOps, type HeaderOp, type RouteHeaderMutation } from './header-mutation.js';
@@ -910,7 +911,7 @@ export class Forwarder {
     const compression = route?.compression;
     if (compression !== undefined) {
       ex.compression = compression;
-      ex.acceptEncoding = joinedHeader(req.headers, 'accept-encoding');
+      ex.acceptEncoding = joinedHeaderValue(req.headers, 'accept-encoding');
       ex.headOnly = req.method === 'HEAD';
     }
     if (client.done) {
@@ -955,7 +956,7 @@ export class Forwarder {
     let shadowFrom: string | undefined;
     if (route?.autoHostRewrite === true && target.key.startsWith('Backend/')) {
       ex.autoHost = true;
-      if (route.mirrors !== undefined) shadowFrom = hostOf(headers);
+      if (route.mirrors !== undefined) shadowFrom = firstHeaderValue(headers, 'host');
       setHost(headers, endpoint.host);
     }
     if (endpoint.active >= this.maxActive) {
@@ -1290,12 +1291,6 @@ function endpointKey(host: string, port: number): string {
   return kind === 'ip' && host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** The `host` field of upstream request headers, or undefined. */
-function hostOf(headers: readonly string[]): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'host') return headers[i + 1];
-  return undefined;
-}
-
 /** Sets the one `host` field of upstream request headers (upstreamRequestHeaders sends exactly one) to `host`. */
 function setHost(headers: string[], host: string): void {
   for (let i = 0; i < headers.length; i += 2) {
@@ -1311,11 +1306,4 @@ function setHost(headers: string[], host: string): void {
 function zeroLength(headers: readonly string[]): boolean {
   for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'content-length') return /^0+$/.test(headers[i + 1]!);
   return false;
-}
-
-/** The values of header `name` in a flat pair list joined with `,` (as Envoy reads a repeated field), or undefined. */
-function joinedHeader(headers: readonly string[], name: string): string | undefined {
-  let out: string | undefined;
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) out = out === undefined ? headers[i + 1]! : `${out},${headers[i + 1]!}`;
-  return out;
 }

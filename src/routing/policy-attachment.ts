@@ -192,14 +192,24 @@ function layered(levels: readonly LevelPolicies[], field: Exclude<PolicyField, '
 }
 
 /**
+ * The policy whose `field` applies where Envoy takes the most specific per-filter (or route)
+ * config whole, with its level, and every policy that stays attached for it.
+ */
+function mostSpecific(levels: readonly LevelPolicies[], field: Exclude<PolicyField, 'jwtAuth'>, overridden: Set<string>): { level: PolicyLevel; p: AttachedPolicy; attached: string[] } | undefined {
+  const layers = layered(levels, field, overridden);
+  if (layers.length === 0) return undefined;
+  return { ...layers[0]!, attached: layers.map((l) => l.p.id) };
+}
+
+/**
  * `rbac` is one Envoy filter (envoy.filters.http.rbac) whose per-filter config the most specific
  * level replaces (route, then virtual host, then route configuration): one policy's rbac applies.
  */
 function foldRbac(levels: readonly LevelPolicies[], overridden: Set<string>): { rbac: RbacPolicy; attached: string[] } | undefined {
-  const layers = layered(levels, 'rbac', overridden);
-  if (layers.length === 0) return undefined;
-  const { level, p } = layers[0]!;
-  return { rbac: { action: p.rbac!.action, expressions: p.rbac!.expressions, readsClaims: p.rbac!.readsClaims, origin: `${p.id}@${level}` }, attached: layers.map((l) => l.p.id) };
+  const m = mostSpecific(levels, 'rbac', overridden);
+  if (m === undefined) return undefined;
+  const { level, p, attached } = m;
+  return { rbac: { action: p.rbac!.action, expressions: p.rbac!.expressions, readsClaims: p.rbac!.readsClaims, origin: `${p.id}@${level}` }, attached };
 }
 
 /**
@@ -213,12 +223,11 @@ function foldCredentials<F extends 'basicAuth' | 'apiKeyAuth'>(
   field: F,
   overridden: Set<string>,
 ): { policy?: (F extends 'basicAuth' ? BasicAuthPolicy : ApiKeyAuthPolicy) | undefined; disabledBy?: string; attached: string[] } | undefined {
-  const layers = layered(levels, field, overridden);
-  if (layers.length === 0) return undefined;
-  const { level, p } = layers[0]!;
+  const m = mostSpecific(levels, field, overridden);
+  if (m === undefined) return undefined;
+  const { level, p, attached } = m;
   const spec = p[field]!;
   const origin = `${p.id}@${level}`;
-  const attached = layers.map((l) => l.p.id);
   if (spec === 'disabled') return { disabledBy: origin, attached };
   return { policy: { ...(spec as BasicAuthSpec | ApiKeyAuthSpec), origin } as F extends 'basicAuth' ? BasicAuthPolicy : ApiKeyAuthPolicy, attached };
 }
@@ -229,10 +238,9 @@ function foldCredentials<F extends 'basicAuth' | 'apiKeyAuth'>(
  * `percentageEnabled`) wins there too, and checks nothing.
  */
 function foldCsrf(levels: readonly LevelPolicies[], overridden: Set<string>): { csrf?: CsrfPolicy; attached: string[] } | undefined {
-  const layers = layered(levels, 'csrf', overridden);
-  if (layers.length === 0) return undefined;
-  const { level, p } = layers[0]!;
-  const attached = layers.map((l) => l.p.id);
+  const m = mostSpecific(levels, 'csrf', overridden);
+  if (m === undefined) return undefined;
+  const { level, p, attached } = m;
   return p.csrf!.enabledPercent > 0 ? { csrf: { ...p.csrf!, origin: `${p.id}@${level}` }, attached } : { attached };
 }
 
@@ -267,10 +275,10 @@ function foldHeaders(levels: readonly LevelPolicies[], overridden: Set<string>):
  * replaces its virtual host's, which replaces its route configuration's), as a whole.
  */
 function foldRateLimit(levels: readonly LevelPolicies[], overridden: Set<string>): { rateLimit: PolicyRateLimit; attached: string[] } | undefined {
-  const layers = layered(levels, 'localRateLimit', overridden);
-  if (layers.length === 0) return undefined;
-  const { level, p } = layers[0]!;
-  return { rateLimit: { spec: p.localRateLimit!, policyId: p.id, level }, attached: layers.map((l) => l.p.id) };
+  const m = mostSpecific(levels, 'localRateLimit', overridden);
+  if (m === undefined) return undefined;
+  const { level, p, attached } = m;
+  return { rateLimit: { spec: p.localRateLimit!, policyId: p.id, level }, attached };
 }
 
 /**
@@ -330,10 +338,10 @@ function foldRetry(levels: readonly LevelPolicies[], overridden: Set<string>, ru
  * on HTTPRoutes set it): the route side's winner applies.
  */
 function foldUrlRewrite(levels: readonly LevelPolicies[], overridden: Set<string>): { urlRewrite: PolicyUrlRewrite; attached: string[] } | undefined {
-  const layers = layered(levels, 'urlRewrite', overridden);
-  if (layers.length === 0) return undefined;
-  const { level, p } = layers[0]!;
-  return { urlRewrite: { rewrite: p.urlRewrite!, origin: `${p.id}@${level}` }, attached: layers.map((l) => l.p.id) };
+  const m = mostSpecific(levels, 'urlRewrite', overridden);
+  if (m === undefined) return undefined;
+  const { level, p, attached } = m;
+  return { urlRewrite: { rewrite: p.urlRewrite!, origin: `${p.id}@${level}` }, attached };
 }
 
 /**
@@ -342,10 +350,9 @@ function foldUrlRewrite(levels: readonly LevelPolicies[], overridden: Set<string
  * off for the route.
  */
 function foldBuffer(levels: readonly LevelPolicies[], overridden: Set<string>): { buffer?: PolicyBuffer; attached: string[] } | undefined {
-  const layers = layered(levels, 'buffer', overridden);
-  if (layers.length === 0) return undefined;
-  const { level, p } = layers[0]!;
-  const attached = layers.map((l) => l.p.id);
+  const m = mostSpecific(levels, 'buffer', overridden);
+  if (m === undefined) return undefined;
+  const { level, p, attached } = m;
   return p.buffer === 'disabled' ? { attached } : { buffer: { maxBytes: p.buffer!, origin: `${p.id}@${level}` }, attached };
 }
 
@@ -379,10 +386,10 @@ function foldCompression(levels: readonly LevelPolicies[], overridden: Set<strin
  * keeps a less specific `true` off): the route side's winner.
  */
 function foldAutoHost(levels: readonly LevelPolicies[], overridden: Set<string>): { origin?: string; attached: string[] } | undefined {
-  const layers = layered(levels, 'autoHostRewrite', overridden);
-  if (layers.length === 0) return undefined;
-  const { level, p } = layers[0]!;
-  return { ...(p.autoHostRewrite === true ? { origin: `${p.id}@${level}` } : {}), attached: layers.map((l) => l.p.id) };
+  const m = mostSpecific(levels, 'autoHostRewrite', overridden);
+  if (m === undefined) return undefined;
+  const { level, p, attached } = m;
+  return { ...(p.autoHostRewrite === true ? { origin: `${p.id}@${level}` } : {}), attached };
 }
 
 /** A TrafficPolicy's `buffer` on a route: Envoy's buffer filter limit, with where it comes from. */
