@@ -580,6 +580,11 @@ function urlRewriteModel(u: Infer<typeof urlRewrite> | undefined, rawSpec: unkno
     cx.warn(p, `"${bad.text}" is not an escape RE2 substitutes (only \\0 to \\9 and \\\\): Envoy writes the substitution up to it and drops the rest (use \\1 for a group; named groups cannot be referred to)`);
   }
   if (!r.rewrite.refused && /\$[0-9{]/.test(pr.substitution)) cx.warn(p, 'RE2 reads "$1" as literal text: refer to a group as \\1');
+  // A match at the start of the path replaced by text that does not start with `/` leaves a
+  // target Envoy sends and origins refuse (jwtgate answers 400): almost always a forgotten `/`.
+  if (!r.rewrite.refused && pr.pattern.startsWith('^') && !/^[/\\]/.test(pr.substitution)) {
+    cx.warn(p, `a path the pattern matches (it is anchored at the start) becomes one that does not start with "/" ("${pr.substitution.length > 40 ? `${pr.substitution.slice(0, 40)}…` : pr.substitution}"): such requests are answered 400 (Envoy sends them, origin servers refuse them); start the substitution with "/"`);
+  }
   return r.rewrite;
 }
 
