@@ -218,6 +218,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(m.buffer !== undefined ? { buffer: m.buffer } : {}),
       ...(m.autoHostRewrite !== undefined ? { autoHostRewrite: m.autoHostRewrite } : {}),
       ...(m.responseCompression !== undefined ? { responseCompression: m.responseCompression } : {}),
+      ...(m.requestDecompression !== undefined ? { requestDecompression: m.requestDecompression } : {}),
       ...(basicAuth?.spec !== undefined ? { basicAuth: basicAuth.spec } : {}),
       ...(apiKeyAuth?.spec !== undefined ? { apiKeyAuth: apiKeyAuth.spec } : {}),
       ...(m.headerModifiers
@@ -1177,6 +1178,7 @@ function compileRoutes(
         ...(invalid === undefined && fold.buffer !== undefined ? { buffer: fold.buffer } : {}),
         ...(autoHost !== undefined ? { autoHostRewrite: true, autoHostRewriteFrom: autoHost } : {}),
         ...(invalid === undefined && fold.compression !== undefined ? { compression: fold.compression } : {}),
+        ...(invalid === undefined && fold.decompression !== undefined ? { decompression: fold.decompression } : {}),
         ...(mirrors !== undefined ? { mirrors } : {}),
         ...(invalid !== undefined ? { invalid } : {}),
       };

@@ -70,6 +70,7 @@ function routeDump(r: CompiledRoute): object {
         }
       : {}),
     ...(r.compression ? { compression: { codecs: r.compression.codecs.map((k) => ({ codec: k.codec, minContentLength: k.minLength, contentTypes: k.contentTypes.size })), from: [...r.compression.origins] } } : {}),
+    ...(r.decompression ? { requestDecompression: [...r.decompression] } : {}),
     ...(r.autoHostRewrite === true ? { autoHostRewrite: { from: r.autoHostRewriteFrom } } : {}),
     ...(r.buffer ? { buffer: { maxRequestBytes: r.buffer.maxBytes, from: r.buffer.origin } } : {}),
     ...(r.directResponse ? { directResponse: { status: r.directResponse.status, bodyBytes: Buffer.byteLength(r.directResponse.body), from: r.directResponse.from } } : {}),

@@ -18,7 +18,7 @@ import type { RouteCors } from '../proxy/cors.js';
 import type { RouteRetry } from '../proxy/retry.js';
 import type { RouteMirror } from '../proxy/mirror.js';
 import type { PolicyBuffer } from '../routing/policy-attachment.js';
-import type { RouteCompression } from '../proxy/compression.js';
+import type { Codec, RouteCompression } from '../proxy/compression.js';
 
 export interface Snapshot {
   /** Monotonic, bumped on every build. */
@@ -149,6 +149,8 @@ export interface CompiledRoute {
   readonly rateLimit?: RouteRateLimit;
   /** Retries (HTTPRoute rule `retry`, TrafficPolicy `retry`): Envoy's route retry policy, run by the forwarder. */
   readonly retry?: RouteRetry;
+  /** TrafficPolicy `compression.requestDecompression`: the codecs of request bodies Envoy's decompressor filters inflate. */
+  readonly decompression?: readonly Codec[];
   /** TrafficPolicy `compression.responseCompression`: Envoy's compressor filters on the route's proxied answers. */
   readonly compression?: RouteCompression;
   /** TrafficPolicy `autoHostRewrite`: a Backend's upstream requests carry their endpoint's host as Host. */

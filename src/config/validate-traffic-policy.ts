@@ -19,7 +19,7 @@ import type { ApiKeySource } from '../auth/api-key-auth.js';
 import { asciiLower, type CsrfSpec, type OriginMatcher } from '../auth/csrf.js';
 import { compileAnchored } from '../routing/regex.js';
 import { quantityValue } from './quantity.js';
-import { DEFAULT_CONTENT_TYPES, DEFAULT_MIN_CONTENT_LENGTH, type CodecConfig } from '../proxy/compression.js';
+import { DEFAULT_CONTENT_TYPES, DEFAULT_MIN_CONTENT_LENGTH, type Codec, type CodecConfig } from '../proxy/compression.js';
 import { badEscape, compilePathRegex, maxSubmatch, type PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
 import { kgatewayHeaderFilter } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, HEADER_NAME, headerName, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
@@ -313,6 +313,8 @@ export interface TrafficPolicyModel {
   readonly urlRewrite?: PathRegexRewrite;
   /** `compression.responseCompression`, when set and valid: the compressors it enables (a codec Node.js lacks left out), or `disabled`. */
   readonly responseCompression?: readonly CodecConfig[] | 'disabled';
+  /** `compression.requestDecompression`, when set: the codecs whose request bodies are inflated, or `disabled`. */
+  readonly requestDecompression?: readonly Codec[] | 'disabled';
   /** `autoHostRewrite`, when set (and the policy targets HTTPRoutes only): Envoy's route auto_host_rewrite. */
   readonly autoHostRewrite?: boolean;
   /** `buffer`, when set and valid: the byte limit of Envoy's buffer filter, or `disabled`. */
@@ -446,6 +448,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   const autoHost = routeOnlyField('autoHostRewrite', rawSpec, cx) ? s?.autoHostRewrite : undefined;
   const bufferM = bufferModel(s?.buffer, cx);
   const compressionM = responseCompressionModel(s?.compression, rawSpec, cx);
+  const decompressionM = requestDecompressionModel(s?.compression, cx);
   return {
     ...modelBase(raw, cx, problems, before),
     targetRefs,
@@ -463,6 +466,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     ...(urlRewriteM !== undefined ? { urlRewrite: urlRewriteM } : {}),
     ...(bufferM !== undefined ? { buffer: bufferM } : {}),
     ...(compressionM !== undefined ? { responseCompression: compressionM } : {}),
+    ...(decompressionM !== undefined ? { requestDecompression: decompressionM } : {}),
     ...(typeof autoHost === 'boolean' ? { autoHostRewrite: autoHost } : {}),
     ...(tm !== undefined ? { timeouts: { ...(tm.request !== undefined ? { requestMs: tm.request } : {}), ...(tm.streamIdle !== undefined ? { streamIdleMs: tm.streamIdle } : {}) } } : {}),
     valid: cx.errors === 0,
@@ -487,9 +491,6 @@ function responseCompressionModel(c: Infer<typeof compression> | undefined, rawS
     const libs = c[side]?.libraries;
     if (libs !== undefined && new Set(libs).size !== libs.length) cx.error(`spec.compression.${side}.libraries`, 'Invalid value: libraries must not contain duplicates');
   }
-  if (c.requestDecompression !== undefined && c.requestDecompression.disable === undefined) {
-    cx.warn('spec.compression.requestDecompression', 'requestDecompression ignored: not supported yet by this jwtgate version (a compressed request body goes to the upstream as it came, with its content-encoding)');
-  }
   const r = c.responseCompression;
   if (r === undefined) return undefined;
   if (r.disable !== undefined) return 'disabled';
@@ -500,6 +501,22 @@ function responseCompressionModel(c: Infer<typeof compression> | undefined, rawS
   const contentTypes = new Set((r.contentTypes ?? DEFAULT_CONTENT_TYPES).map((t) => t.trim().toLowerCase()));
   const minLength = r.minContentLengthBytes ?? DEFAULT_MIN_CONTENT_LENGTH;
   return libs.flatMap((l): CodecConfig[] => (l === 'Gzip' ? [{ codec: 'gzip', minLength, contentTypes }] : l === 'Brotli' ? [{ codec: 'br', minLength, contentTypes }] : []));
+}
+
+/**
+ * `compression.requestDecompression` as kgateway writes Envoy's decompressor filters: one per
+ * library (gzip when none is listed) inflating request bodies, or `disable`. Zstd needs Node.js
+ * 22: left out with a warning (a zstd body goes to the upstream as it came).
+ */
+function requestDecompressionModel(c: Infer<typeof compression> | undefined, cx: ParseCtx): readonly Codec[] | 'disabled' | undefined {
+  const d = c?.requestDecompression;
+  if (d === undefined) return undefined;
+  if (d.disable !== undefined) return 'disabled';
+  const libs = d.libraries ?? ['Gzip'];
+  if (libs.includes('Zstd')) {
+    cx.warn('spec.compression.requestDecompression.libraries', `Zstd is not available in Node.js ${process.versions.node.split('.')[0]} (it needs 22.15 or later): a request body in zstd goes to the upstream as it came, with its content-encoding`);
+  }
+  return libs.flatMap((l): Codec[] => (l === 'Gzip' ? ['gzip'] : l === 'Brotli' ? ['br'] : []));
 }
 
 /**

@@ -10,7 +10,7 @@ import type { EventEmitter } from 'node:events';
 import { Client, Pool, type Dispatcher } from 'undici';
 import { ERRORS, UPSTREAM_RESET, type ErrorCode } from '../errors.js';
 import type { ClientExchange, GatewayRequest } from '../http/exchange.js';
-import { firstHeaderValue, joinedHeaderValue } from '../http/exchange.js';
+import { firstHeaderValue, joinedHeaderValue, removeHeaders } from '../http/exchange.js';
 import { sendError } from '../http/error-response.js';
 import type { BackendTarget, RouteTimeouts } from '../config/snapshot.js';
 import { applyHeaderOps, type HeaderOp, type RouteHeaderMutation } from './header-mutation.js';
@@ -78,6 +78,8 @@ export interface UpstreamPolicy {
   readonly autoHostRewrite?: boolean;
   /** TrafficPolicy `compression.responseCompression`: Envoy's compressor filters on the route. */
   readonly compression?: RouteCompression;
+  /** TrafficPolicy `compression.requestDecompression`: the codecs Envoy's decompressor filters inflate request bodies of. */
+  readonly decompression?: readonly Codec[];
 }
 
 /**
@@ -191,6 +193,7 @@ const ENDED_BEFORE_DISPATCH = new Error('proxied request ended before it was dis
 const CLIENT_ABORTED = new Error('client aborted the request');
 const BODY_TOO_LARGE = new Error('request body exceeds maxRequestBodyBytes');
 const COMPRESSION_FAILED = new Error('response compression failed');
+const BODY_INVALID = new Error('request body is not valid for its content-encoding');
 const BAD_TRANSFER_ENCODING = new Error('upstream response uses a transfer coding other than chunked');
 const TOO_MANY_HEADERS = new Error('upstream response has more header fields than max_headers_count');
 const RETRYING = new Error('upstream answer is retried');
@@ -480,6 +483,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 
   onBodyNotKept(): void {
     this.retry?.event('abandoned');
+  }
+
+  onBodyInvalid(): void {
+    if (this.finished) return;
+    // The rest of the body is not read: closed.
+    this.client.closeAfterResponse = true;
+    this.fail('REQUEST_INVALID');
+    this.stopUpstream(BODY_INVALID);
   }
 
   onBodyTooLarge(): void {
@@ -944,6 +955,9 @@ export class Forwarder {
     // undici 7 derives the same length from the ended stream it is given; set here so that the
     // framing does not rest on that.
     if (req.heldBodyBytes !== undefined && client.contentLength < 0) headers.push('content-length', String(req.heldBodyBytes));
+    // TrafficPolicy requestDecompression: a body in one of the route's codecs goes inflated,
+    // chunked, without its content-length and that content-encoding.
+    const decode = route?.decompression !== undefined && client.hasBody ? decodingFor(route.decompression, headers) : undefined;
     // The route's request rules, last, as Envoy's router applies them (after every filter and
     // the connection manager's own fields).
     if (mutation !== undefined && mutation.request.length > 0) applyHeaderOps(headers, mutation.request, false);
@@ -974,7 +988,10 @@ export class Forwarder {
         // A route with retries keeps the body (up to Envoy's buffer limit) for another attempt.
         body = ex.body = new RequestBody(client, limit, ex, retry === undefined ? 0 : RETRY_BUFFER_BYTES);
         if (copies !== undefined) for (const c of copies) body.mirrorTo(c.body!);
-        client.onBody((chunk, isLast) => body!.onChunk(chunk, isLast));
+        if (decode !== undefined) {
+          body.decode(decode);
+          client.onBody((chunk, isLast) => body!.onEncodedChunk(chunk, isLast));
+        } else client.onBody((chunk, isLast) => body!.onChunk(chunk, isLast));
         // Buffered chunks are delivered synchronously by onBody and may already exceed the limit.
         if (ex.isFinished) {
           if (copies !== undefined) this.dropMirrors(copies);
@@ -1306,4 +1323,24 @@ function setHost(headers: string[], host: string): void {
 function zeroLength(headers: readonly string[]): boolean {
   for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'content-length') return /^0+$/.test(headers[i + 1]!);
   return false;
+}
+
+/**
+ * Envoy's decompressor filters on a request head: the codec of `codecs` the first token of its
+ * content-encoding names (case-insensitive), unless its Cache-Control says no-transform. When
+ * one does, the headers lose that token (the field, when it was the only one) and content-length.
+ */
+function decodingFor(codecs: readonly Codec[], headers: string[]): Codec | undefined {
+  const encoding = joinedHeaderValue(headers, 'content-encoding');
+  if (encoding === undefined) return undefined;
+  const comma = encoding.indexOf(',');
+  const first = (comma === -1 ? encoding : encoding.slice(0, comma)).trim().toLowerCase();
+  const codec = codecs.find((c) => c === first);
+  if (codec === undefined) return undefined;
+  const cacheControl = joinedHeaderValue(headers, 'cache-control');
+  if (cacheControl !== undefined && cacheControl.split(',').some((t) => t.trim().toLowerCase() === 'no-transform')) return undefined;
+  const rest = comma === -1 ? '' : encoding.slice(comma + 1).trim();
+  removeHeaders(headers, ['content-encoding', 'content-length']);
+  if (rest !== '') headers.push('content-encoding', rest);
+  return codec;
 }

@@ -5,12 +5,15 @@
 // back its owner.
 
 import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import type { ClientExchange } from '../http/exchange.js';
 
 /** Buffered between the client and the upstream socket before the client body is paused. */
 const HIGH_WATER_MARK_BYTES = 64 * 1024;
 
 function noop(): void {}
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Buffered for a mirror's copy of the body before the copy is abandoned: a mirror backend that
@@ -42,6 +45,8 @@ export interface RequestBodyOwner {
   onBodyTooLarge(): void;
   /** The body grew past what is kept for a retry (`keepBytes`): it can no longer be replayed. */
   onBodyNotKept?(): void;
+  /** A body being decompressed is not valid for its content-encoding: answer 400 and stop the upstream request. */
+  onBodyInvalid?(): void;
 }
 
 export class RequestBody extends Readable {
@@ -66,6 +71,14 @@ export class RequestBody extends Readable {
   private eof = false;
   private detached = false;
 
+  /**
+   * TrafficPolicy `compression.requestDecompression`: the client's chunks are inflated first, and
+   * everything after (the limit, retries' copy, mirrors, the upstream) sees the inflated body, as
+   * Envoy's decompressor filter runs before the router.
+   */
+  private decoder: zlib.Gunzip | zlib.BrotliDecompress | null = null;
+  private decoderPaused = false;
+
   /** `limitBytes` 0 = unlimited; `keepBytes` > 0: keep the body, up to that size, for a replay. */
   constructor(client: ClientExchange, limitBytes: number, owner: RequestBodyOwner, keepBytes = 0) {
     super({ highWaterMark: HIGH_WATER_MARK_BYTES });
@@ -78,6 +91,32 @@ export class RequestBody extends Readable {
     // about the failure through the dispatch handler, so the stream's own 'error' is only
     // swallowed here (an unhandled one would crash the process).
     this.on('error', noop);
+  }
+
+  /**
+   * Inflates the client's body (`gzip` or `br`) before it goes on. Call before the first chunk;
+   * then give the client's chunks to onEncodedChunk.
+   */
+  decode(codec: 'gzip' | 'br'): void {
+    const d = (this.decoder = codec === 'gzip' ? zlib.createGunzip() : zlib.createBrotliDecompress());
+    d.on('data', (out: Buffer) => this.onChunk(out, false));
+    d.on('end', () => this.onChunk(EMPTY, true));
+    // Corrupt or truncated data: the request cannot be passed on whole.
+    d.on('error', () => {
+      if (!this.eof && !this.detached) this.owner.onBodyInvalid?.();
+    });
+  }
+
+  /** The ClientExchange.onBody callback target when the body is decoded (see decode). */
+  onEncodedChunk(chunk: Buffer, isLast: boolean): void {
+    const d = this.decoder!;
+    if (this.detached || d.destroyed) return;
+    if (chunk.length > 0 && !d.write(chunk) && !isLast && !this.clientPaused) {
+      this.clientPaused = true;
+      this.client.pauseBody();
+      d.once('drain', () => this.resumeClient());
+    }
+    if (isLast) d.end();
   }
 
   /** The ClientExchange.onBody callback target. */
@@ -100,9 +139,17 @@ export class RequestBody extends Readable {
       // An attempt that failed (its stream destroyed) reads no more; a replay not yet started
       // takes this chunk with the kept ones.
       const out = this.out;
-      if (this.outStarted && !out.destroyed && !out.push(chunk) && !isLast && !this.clientPaused) {
-        this.clientPaused = true;
-        this.client.pauseBody();
+      if (this.outStarted && !out.destroyed && !out.push(chunk) && !isLast) {
+        // Decoding: the decoder stops (its input then fills, which pauses the client).
+        if (this.decoder !== null) {
+          if (!this.decoderPaused) {
+            this.decoderPaused = true;
+            this.decoder.pause();
+          }
+        } else if (!this.clientPaused) {
+          this.clientPaused = true;
+          this.client.pauseBody();
+        }
       }
     }
     if (isLast) {
@@ -168,6 +215,10 @@ export class RequestBody extends Readable {
   }
 
   private resumeClient(): void {
+    if (this.decoderPaused) {
+      this.decoderPaused = false;
+      this.decoder!.resume();
+    }
     if (this.clientPaused) {
       this.clientPaused = false;
       this.client.resumeBody();
@@ -180,6 +231,7 @@ export class RequestBody extends Readable {
    */
   detach(): void {
     this.detached = true;
+    if (this.decoder !== null && !this.decoder.destroyed) this.decoder.destroy();
     // A mirror's copy cannot be finished without the rest of the body.
     if (!this.eof && this.mirrors !== null) for (const m of this.mirrors) m.abandon();
     if (this.clientPaused) {

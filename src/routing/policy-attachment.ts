@@ -24,7 +24,7 @@ import type { BasicAuthPolicy, BasicAuthSpec } from '../auth/basic-auth.js';
 import type { ApiKeyAuthPolicy, ApiKeyAuthSpec } from '../auth/api-key-auth.js';
 import type { CsrfPolicy, CsrfSpec } from '../auth/csrf.js';
 import type { PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
-import type { CodecConfig, RouteCompression } from '../proxy/compression.js';
+import type { Codec, CodecConfig, RouteCompression } from '../proxy/compression.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
@@ -58,6 +58,8 @@ export interface AttachedPolicy {
   readonly urlRewrite?: PathRegexRewrite;
   /** `compression.responseCompression`: the compressors it enables, or `disabled`. */
   readonly responseCompression?: readonly CodecConfig[] | 'disabled';
+  /** `compression.requestDecompression`: the codecs it inflates, or `disabled`. */
+  readonly requestDecompression?: readonly Codec[] | 'disabled';
   /** `autoHostRewrite`: Envoy's route auto_host_rewrite. */
   readonly autoHostRewrite?: boolean;
   /** `buffer`: Envoy's buffer filter limit in bytes, or `disabled`. */
@@ -114,6 +116,8 @@ export interface FoldResult {
   readonly urlRewrite?: PolicyUrlRewrite;
   /** The compressors the TrafficPolicies' `compression.responseCompression` turn on, if any. */
   readonly compression?: RouteCompression;
+  /** The codecs the TrafficPolicies' `compression.requestDecompression` inflate, if any. */
+  readonly decompression?: readonly Codec[];
   /** The TrafficPolicy whose `autoHostRewrite: true` applies (`id@Level`), if any. */
   readonly autoHostRewrite?: string;
   /** The TrafficPolicy `buffer` that applies, if any (none where the most specific one is `disable`). */
@@ -145,7 +149,7 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
   return undefined;
 }
 
-type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth' | 'csrf' | 'urlRewrite' | 'buffer' | 'autoHostRewrite' | 'responseCompression';
+type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth' | 'csrf' | 'urlRewrite' | 'buffer' | 'autoHostRewrite' | 'responseCompression' | 'requestDecompression';
 
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
 function levelWinners(levels: readonly LevelPolicies[], field: PolicyField, overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
@@ -382,6 +386,22 @@ function foldCompression(levels: readonly LevelPolicies[], overridden: Set<strin
 }
 
 /**
+ * `compression.requestDecompression`: one Envoy decompressor filter per codec, resolved as the
+ * compressors are (each codec from the most specific level that names it; `disable` ends it).
+ */
+function foldDecompression(levels: readonly LevelPolicies[], overridden: Set<string>): { codecs?: Codec[]; attached: string[] } | undefined {
+  const layers = layered(levels, 'requestDecompression', overridden);
+  if (layers.length === 0) return undefined;
+  const codecs: Codec[] = [];
+  for (const { p } of layers) {
+    const c = p.requestDecompression!;
+    if (c === 'disabled') break;
+    for (const k of c) if (!codecs.includes(k)) codecs.push(k);
+  }
+  return { ...(codecs.length > 0 ? { codecs } : {}), attached: layers.map((l) => l.p.id) };
+}
+
+/**
  * `autoHostRewrite`: a field of the Envoy route (kgateway merges it whole; a `false` that wins
  * keeps a less specific `true` off): the route side's winner.
  */
@@ -424,6 +444,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
   const buffer = foldBuffer(levels, overridden);
   const autoHost = foldAutoHost(levels, overridden);
   const compression = foldCompression(levels, overridden);
+  const decompression = foldDecompression(levels, overridden);
   // cors: Envoy's cors filter reads every level's per-filter config (field by field); each winner stays attached.
   const corsLayers = layered(levels, 'cors', overridden);
   const cors: PolicyCors = corsLayers.map(({ level, p }) => ({ spec: p.cors!, from: `${p.id}@${level}`, routeSide: level !== 'Listener' && level !== 'Gateway' }));
@@ -436,6 +457,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     ...(buffer?.buffer ? { buffer: buffer.buffer } : {}),
     ...(autoHost?.origin !== undefined ? { autoHostRewrite: autoHost.origin } : {}),
     ...(compression?.compression ? { compression: compression.compression } : {}),
+    ...(decompression?.codecs ? { decompression: decompression.codecs } : {}),
     ...(cors.length > 0 ? { cors } : {}),
   };
   const rbac = foldRbac(levels, overridden);
@@ -457,7 +479,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...(csrf ? csrf.attached : []), ...(urlRewrite ? urlRewrite.attached : []), ...(buffer ? buffer.attached : []), ...(autoHost ? autoHost.attached : []), ...(compression ? compression.attached : []), ...corsLayers.map((l) => l.p.id)])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...(csrf ? csrf.attached : []), ...(urlRewrite ? urlRewrite.attached : []), ...(buffer ? buffer.attached : []), ...(autoHost ? autoHost.attached : []), ...(compression ? compression.attached : []), ...(decompression ? decompression.attached : []), ...corsLayers.map((l) => l.p.id)])];
   for (const id of effectiveIds) overridden.delete(id);
   // What applies besides the JWT filters: rbac, the credential checks and csrf.
   const besidesJwt = {
