@@ -112,9 +112,16 @@ export class RequestBody extends Readable {
     const d = this.decoder!;
     if (this.detached || d.destroyed) return;
     if (chunk.length > 0 && !d.write(chunk) && !isLast && !this.clientPaused) {
+      // Resumed only when the decoder has taken this input (not on the upstream's next read: a
+      // decoder held back by the upstream would take in the whole compressed body meanwhile).
       this.clientPaused = true;
       this.client.pauseBody();
-      d.once('drain', () => this.resumeClient());
+      d.once('drain', () => {
+        if (this.clientPaused && !this.detached) {
+          this.clientPaused = false;
+          this.client.resumeBody();
+        }
+      });
     }
     if (isLast) d.end();
   }
@@ -215,9 +222,13 @@ export class RequestBody extends Readable {
   }
 
   private resumeClient(): void {
-    if (this.decoderPaused) {
-      this.decoderPaused = false;
-      this.decoder!.resume();
+    // Decoding: the upstream's read resumes the decoder; the client resumes on the decoder's drain.
+    if (this.decoder !== null) {
+      if (this.decoderPaused) {
+        this.decoderPaused = false;
+        this.decoder.resume();
+      }
+      return;
     }
     if (this.clientPaused) {
       this.clientPaused = false;
