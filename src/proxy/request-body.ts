@@ -78,6 +78,8 @@ export class RequestBody extends Readable {
    */
   private decoder: zlib.Gunzip | zlib.BrotliDecompress | null = null;
   private decoderPaused = false;
+  /** Compressed bytes given to the decoder. */
+  private encodedBytes = 0;
 
   /** `limitBytes` 0 = unlimited; `keepBytes` > 0: keep the body, up to that size, for a replay. */
   constructor(client: ClientExchange, limitBytes: number, owner: RequestBodyOwner, keepBytes = 0) {
@@ -123,7 +125,16 @@ export class RequestBody extends Readable {
         }
       });
     }
-    if (isLast) d.end();
+    if (chunk.length > 0) this.encodedBytes += chunk.length;
+    if (!isLast) return;
+    // An empty body (chunked, no data) inflates to an empty one, as Envoy's decompressor passes
+    // it (zlib would call it truncated).
+    if (this.encodedBytes === 0) {
+      d.destroy();
+      this.onChunk(EMPTY, true);
+      return;
+    }
+    d.end();
   }
 
   /** The ClientExchange.onBody callback target. */

@@ -80,6 +80,14 @@ test('a large body is inflated whole through backpressure (4 MiB from a few KB)'
   assert.equal(h.echo.received.at(-1)!.bodyLength, plain.length);
 });
 
+test('an empty chunked body in gzip goes on empty, without its content-encoding (Envoy inflates nothing to nothing; zlib alone calls it truncated)', async () => {
+  const r = await post('decompression.example', Buffer.alloc(0), { 'content-encoding': 'gzip', 'transfer-encoding': 'chunked' });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.length, 0);
+  assert.equal(h.echo.received.at(-1)!.bodyLength, 0);
+  assert.deepEqual(lastReceived(h.echo, 'content-encoding'), []);
+});
+
 test('a body that is not valid gzip gets 400 Bad Request, and the connection is closed', async () => {
   const r = await post('decompression.example', Buffer.from('this is not gzip at all, not even close'), { 'content-encoding': 'gzip' });
   assert.equal(r.status, 400);
