@@ -13,6 +13,11 @@ const HIGH_WATER_MARK_BYTES = 64 * 1024;
 
 function noop(): void {}
 
+/** Envoy's default max_inflate_ratio for its gzip and brotli decompressors. */
+const MAX_INFLATE_RATIO = 100;
+/** Below this many inflated bytes the ratio is not checked (a short body of one repeated byte). */
+const MIN_RATIO_CHECK_BYTES = 1024 * 1024;
+
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -78,6 +83,8 @@ export class RequestBody extends Readable {
    */
   private decoder: zlib.Gunzip | zlib.BrotliDecompress | null = null;
   private decoderPaused = false;
+  /** Bytes of the body as inflated so far (`encodedBytes`: as they came). */
+  private decodedBytes = 0;
   /** Compressed bytes given to the decoder. */
   private encodedBytes = 0;
 
@@ -101,7 +108,17 @@ export class RequestBody extends Readable {
    */
   decode(codec: 'gzip' | 'br'): void {
     const d = (this.decoder = codec === 'gzip' ? zlib.createGunzip() : zlib.createBrotliDecompress());
-    d.on('data', (out: Buffer) => this.onChunk(out, false));
+    d.on('data', (out: Buffer) => {
+      this.decodedBytes += out.length;
+      // Envoy's decompressors stop past 100 times the input (max_inflate_ratio): a small body
+      // that would grow without bound (a decompression bomb) is refused, not passed on cut.
+      if (this.decodedBytes > MIN_RATIO_CHECK_BYTES && this.decodedBytes > MAX_INFLATE_RATIO * this.encodedBytes) {
+        if (!this.eof && !this.detached) this.owner.onBodyInvalid?.();
+        d.destroy();
+        return;
+      }
+      this.onChunk(out, false);
+    });
     d.on('end', () => this.onChunk(EMPTY, true));
     // Corrupt or truncated data: the request cannot be passed on whole.
     d.on('error', () => {
