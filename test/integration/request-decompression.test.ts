@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import zlib from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { hostRoute, lastReceived, requestsCounted, routePolicy, startHarness, type Harness } from '../helpers/harness.js';
+import { hostRoute, lastReceived, requestsCounted, routePolicy, ruleOverrideRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { configDumpText } from '../../src/config/dump.js';
 
 let h: Harness;
@@ -118,4 +118,36 @@ test('/config_dump shows the codecs a route inflates', () => {
   const defs = Object.assign({}, ...dump.listeners.map((l) => l.routeDefs)) as Record<string, { requestDecompression?: unknown }>;
   assert.deepEqual(defs['httpbin/httpbin-decompression/0/0']!.requestDecompression, ['gzip']);
   assert.deepEqual(defs['httpbin/brotli/0/0']!.requestDecompression, ['br']);
+});
+
+test('levels: a Gateway-wide requestDecompression is turned off on a rule by a more specific disable', async () => {
+  const g = await startHarness({
+    manifests: [
+      `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: gateway-gunzip, namespace: kgateway-system }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: http }]
+  compression: { requestDecompression: {} }
+` + ruleOverrideRoute('levels', 'levels.example', '/echo', 'no-gunzip', 'compression: { requestDecompression: { disable: {} } }'),
+    ],
+  });
+  try {
+    const gz = zlib.gzipSync('levels');
+    const send = (p: string) =>
+      new Promise<Buffer>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: g.port, path: p, method: 'POST', headers: { host: 'levels.example', 'content-encoding': 'gzip' }, agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+        });
+        req.on('error', reject);
+        req.end(gz);
+      });
+    assert.equal((JSON.parse((await send('/anything')).toString()) as { data: string }).data, 'levels');
+    assert.deepEqual(await send('/echo'), gz);
+  } finally {
+    await g.close();
+  }
 });
