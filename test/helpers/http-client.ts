@@ -7,6 +7,8 @@ export interface ClientResponse {
   headers: http.IncomingHttpHeaders;
   rawHeaders: string[];
   body: string;
+  /** The body's bytes as received (a compressed one, binary data). */
+  raw: Buffer;
 }
 
 export function request(opts: {
@@ -25,7 +27,10 @@ export function request(opts: {
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString() }));
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks);
+          resolve({ status: res.statusCode!, headers: res.headers, rawHeaders: res.rawHeaders, body: raw.toString(), raw });
+        });
         res.on('error', reject);
       },
     );

@@ -9,6 +9,7 @@ import http from 'node:http';
 import zlib from 'node:zlib';
 import { hostRoute, routePolicy, startHarness, type Harness, ruleOverrideRoute } from '../helpers/harness.js';
 import { configDumpText } from '../../src/config/dump.js';
+import { request } from '../helpers/http-client.js';
 
 let h: Harness;
 
@@ -47,17 +48,9 @@ interface Raw {
   body: Buffer;
 }
 
-function send(host: string, path: string, headers: Record<string, string> = {}, method = 'GET', body?: Buffer | string): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: h.port, path, method, headers: { host, ...headers }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+async function send(host: string, path: string, headers: Record<string, string> = {}, method = 'GET', body?: Buffer | string): Promise<Raw> {
+  const r = await request({ port: h.port, path, method, headers: { host, ...headers }, ...(body !== undefined ? { body } : {}) });
+  return { status: r.status, headers: r.headers, body: r.raw };
 }
 
 const echo = (host: string, body: string, type: string, headers: Record<string, string> = {}) => send(host, '/echo', { 'content-type': type, ...headers }, 'POST', body);

@@ -10,6 +10,7 @@ import zlib from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { hostRoute, lastReceived, requestsCounted, routePolicy, ruleOverrideRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { configDumpText } from '../../src/config/dump.js';
+import { request } from '../helpers/http-client.js';
 
 let h: Harness;
 
@@ -26,17 +27,9 @@ before(async () => {
 });
 after(() => h?.close());
 
-function post(host: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: h.port, path: '/echo', method: 'POST', headers: { host, 'content-type': 'text/plain', ...headers }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+async function post(host: string, body: Buffer, headers: Record<string, string>, port = h.port, path = '/echo'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  const r = await request({ port, path, method: 'POST', headers: { host, 'content-type': 'text/plain', ...headers }, body });
+  return { status: r.status, headers: r.headers, body: r.raw };
 }
 
 test("the docs' example: a gzipped body reaches the upstream inflated, chunked, without content-encoding or its content-length", async () => {
@@ -135,16 +128,7 @@ spec:
   });
   try {
     const gz = zlib.gzipSync('levels');
-    const send = (p: string) =>
-      new Promise<Buffer>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port: g.port, path: p, method: 'POST', headers: { host: 'levels.example', 'content-encoding': 'gzip' }, agent: false }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve(Buffer.concat(chunks)));
-        });
-        req.on('error', reject);
-        req.end(gz);
-      });
+    const send = async (p: string) => (await post('levels.example', gz, { 'content-encoding': 'gzip' }, g.port, p)).body;
     assert.equal((JSON.parse((await send('/anything')).toString()) as { data: string }).data, 'levels');
     assert.deepEqual(await send('/echo'), gz);
   } finally {
