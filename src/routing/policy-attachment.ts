@@ -22,13 +22,20 @@ import type { CorsSpec } from '../proxy/cors.js';
 import type { RetrySpec } from '../proxy/retry.js';
 import type { BasicAuthPolicy, BasicAuthSpec } from '../auth/basic-auth.js';
 import type { ApiKeyAuthPolicy, ApiKeyAuthSpec } from '../auth/api-key-auth.js';
-import type { CsrfPolicy, CsrfSpec } from '../auth/csrf.js';
+import type { CsrfPolicy } from '../auth/csrf.js';
 import type { PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
 import type { Codec, CodecConfig, RouteCompression } from '../proxy/compression.js';
+import type { TrafficPolicyModel } from '../config/validate-traffic-policy.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
-export interface AttachedPolicy {
+/**
+ * A TrafficPolicy as it attaches: the fields its model carries as they are (`timeouts`, `cors`,
+ * `retry`, `csrf`, `urlRewrite`, `compression`'s two sides, `autoHostRewrite`, `buffer`), and the
+ * ones compile.ts resolves (the JWT extension, the header operations, the credentials).
+ */
+export interface AttachedPolicy
+  extends Pick<TrafficPolicyModel, 'timeouts' | 'cors' | 'retry' | 'csrf' | 'urlRewrite' | 'responseCompression' | 'requestDecompression' | 'autoHostRewrite' | 'buffer'> {
   /** `TrafficPolicy/namespace/name` */
   readonly id: string;
   readonly namespace: string;
@@ -42,28 +49,10 @@ export interface AttachedPolicy {
   readonly headerModifiers?: { readonly request: readonly HeaderOp[]; readonly response: readonly HeaderOp[] };
   /** `rateLimit.local`. */
   readonly localRateLimit?: LocalRateLimitSpec;
-  /** `timeouts`: the route timeout and stream idle timeout in ms (0 = none). */
-  readonly timeouts?: { readonly requestMs?: number; readonly streamIdleMs?: number };
-  /** `cors`: a CorsPolicy, or `disabled`. */
-  readonly cors?: CorsSpec | 'disabled';
-  /** `retry`: the Envoy retry policy kgateway builds from it. */
-  readonly retry?: RetrySpec;
   /** `basicAuth`: its users (from `users` or the Secret), or `disabled` (`disable: {}`). */
   readonly basicAuth?: BasicAuthSpec | 'disabled';
   /** `apiKeyAuth`: its keys (from its Secrets), sources and forwarding, or `disabled` (`disable: {}`). */
   readonly apiKeyAuth?: ApiKeyAuthSpec | 'disabled';
-  /** `csrf`: Envoy's CsrfPolicy. */
-  readonly csrf?: CsrfSpec;
-  /** `urlRewrite.pathRegex`: the Envoy route's regex_rewrite. */
-  readonly urlRewrite?: PathRegexRewrite;
-  /** `compression.responseCompression`: the compressors it enables, or `disabled`. */
-  readonly responseCompression?: readonly CodecConfig[] | 'disabled';
-  /** `compression.requestDecompression`: the codecs it inflates, or `disabled`. */
-  readonly requestDecompression?: readonly Codec[] | 'disabled';
-  /** `autoHostRewrite`: Envoy's route auto_host_rewrite. */
-  readonly autoHostRewrite?: boolean;
-  /** `buffer`: Envoy's buffer filter limit in bytes, or `disabled`. */
-  readonly buffer?: number | 'disabled';
   /** Set when the policy is invalid: its targets answer 500. */
   readonly invalid?: string;
 }
