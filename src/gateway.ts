@@ -687,7 +687,7 @@ export class Gateway {
     // them first in mutateRequestHeaders, before its own fields and routing.
     if (table?.earlyHeaderRules === true) {
       const ops = pickListener(table, req.host)?.earlyHeaderOps;
-      if (ops !== undefined) applyHeaderOps(req.headers, ops, false);
+      if (ops !== undefined) applyHeaderOps(req.headers, ops, false, req, ex.startedAt);
     }
     // A route matching on x-forwarded-for & co. (or referer, te) sees Envoy's values, not the client's.
     if (this.edgePorts.size > 0 && this.edgePorts.has(listenerPort)) applyEdgeHeaders(req);
@@ -934,7 +934,7 @@ export class Gateway {
     if (CONTROL_CHAR.test(location)) return this.deny(ex, 'REQUEST_INVALID', req, route);
     const headers = ['location', location];
     const ops = responseOps(route, req);
-    if (ops !== undefined) applyHeaderOps(headers, ops, true);
+    if (ops !== undefined) applyHeaderOps(headers, ops, true, req, ex.startedAt, r.status);
     ex.respond(r.status, headers, '');
     this.record('REDIRECT', req, ex, r.status);
   }
@@ -955,7 +955,7 @@ export class Gateway {
       headers.push('location', location);
     }
     const ops = responseOps(route, req);
-    if (ops !== undefined) applyHeaderOps(headers, ops, true);
+    if (ops !== undefined) applyHeaderOps(headers, ops, true, req, ex.startedAt, d.status);
     const body = d.status === 204 || d.status === 304 ? '' : d.body;
     if (body === '') removeHeader(headers, 'content-type');
     else if (!headers.some((h, i) => i % 2 === 0 && h === 'content-type')) headers.push('content-type', 'text/plain');

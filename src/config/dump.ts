@@ -10,6 +10,7 @@ import { redactUserinfo } from '../util/host.js';
 import { countProblems } from './report.js';
 import { SENSITIVE_NAME } from './schema.js';
 import { retryOnString } from '../proxy/retry.js';
+import { describeOps } from '../proxy/header-mutation.js';
 
 /** Match values longer than this are cut in the dump (a header value may be 4,096 characters). */
 const MAX_VALUE_CHARS = 1024;
@@ -129,8 +130,8 @@ function routeDump(r: CompiledRoute): object {
     ...(r.headerMutation
       ? {
           headerRules: {
-            request: r.headerMutation.request.map((o) => `${o.op} ${o.name}`),
-            response: r.headerMutation.response.map((o) => `${o.op} ${o.name}`),
+            request: describeOps(r.headerMutation.request),
+            response: describeOps(r.headerMutation.response),
             from: [...r.headerMutation.origins],
           },
         }
@@ -293,7 +294,7 @@ function listenersDump(snapshot: Snapshot): object[] {
       hostname: l.hostname ?? null,
       ...(l.invalid !== undefined ? { invalid: l.invalid } : {}),
       // Its Gateway's early header rules for this port, by operation and name (not the values).
-      ...(l.earlyHeaderOps !== undefined ? { earlyHeaderRules: l.earlyHeaderOps.map((o) => `${o.op} ${o.name}`) } : {}),
+      ...(l.earlyHeaderOps !== undefined ? { earlyHeaderRules: describeOps(l.earlyHeaderOps) } : {}),
       ...tableDump(l.routes),
     })),
   );

@@ -36,9 +36,9 @@ export function sendError(exchange: ClientExchange, code: ErrorCode, req?: Gatew
   const text = body ?? info.body;
   // Envoy's local reply with an empty body has no content-type.
   const headers = www !== undefined ? ['content-type', 'text/plain', 'www-authenticate', www] : text === '' ? NO_HEADERS : TEXT_PLAIN;
-  if (responseOps === undefined || responseOps.length === 0) return exchange.respond(info.status, headers, text);
+  if (responseOps === undefined || responseOps.length === 0 || req === undefined) return exchange.respond(info.status, headers, text);
   // The matched route's response header rules, which Envoy applies to local replies too.
   const edited = headers.slice();
-  applyHeaderOps(edited, responseOps, true);
+  applyHeaderOps(edited, responseOps, true, req, exchange.startedAt, info.status);
   exchange.respond(info.status, edited, text);
 }

@@ -241,6 +241,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   private readonly onDone: ((outcome: ProxyOutcome) => void) | undefined;
   /** The route's response header rules: on the upstream's head, and on a local reply given here. */
   private readonly responseOps: readonly HeaderOp[] | undefined;
+  /** The request, which the response rules' command operators read. */
+  private readonly req: GatewayRequest;
   private abortUpstream: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private finished = false;
@@ -254,12 +256,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   private encoder: zlib.Gzip | zlib.BrotliCompress | null = null;
   private encoderFlush = 0;
 
-  constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined, responseOps: readonly HeaderOp[] | undefined) {
+  constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined, responseOps: readonly HeaderOp[] | undefined, req: GatewayRequest) {
     this.counters = counters;
     this.client = client;
     this.endpoint = endpoint;
     this.onDone = onDone;
     this.responseOps = responseOps;
+    this.req = req;
   }
 
   /** Counts this request against `ep`'s connections and queue until the exchange ends. */
@@ -358,7 +361,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
       return true;
     }
     // The route's response rules (Envoy's router applies them to the upstream's head).
-    if (this.responseOps !== undefined) applyHeaderOps(headers, this.responseOps, true);
+    if (this.responseOps !== undefined) applyHeaderOps(headers, this.responseOps, true, this.req, this.client.startedAt, statusCode);
     // Envoy's compressor filters see the head after the route's rules.
     if (this.compression !== undefined) {
       // Envoy's codec ends the stream with the head of a HEAD answer, a 204, a 304, and an answer
@@ -518,7 +521,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
         if (b.startsWith(UPSTREAM_RESET)) body = RETRIED_RESET + b.slice(UPSTREAM_RESET.length);
       }
       // Envoy applies the route's response rules to the router's local replies too.
-      sendError(this.client, code, undefined, body, this.responseOps);
+      sendError(this.client, code, this.req, body, this.responseOps);
     }
     this.finish(code);
   }
@@ -918,7 +921,7 @@ export class Forwarder {
     this.counters.inFlight++;
     const endpoint = this.closed ? null : this.pick(target);
     const responseOps = mutation !== undefined && mutation.response.length > 0 ? mutation.response : undefined;
-    const ex = new ProxyExchange(this.counters, client, endpoint === null ? '' : endpoint.key, onDone, responseOps);
+    const ex = new ProxyExchange(this.counters, client, endpoint === null ? '' : endpoint.key, onDone, responseOps, req);
     const compression = route?.compression;
     if (compression !== undefined) {
       ex.compression = compression;
@@ -960,7 +963,7 @@ export class Forwarder {
     const decode = route?.decompression !== undefined && client.hasBody ? decodingFor(route.decompression, headers) : undefined;
     // The route's request rules, last, as Envoy's router applies them (after every filter and
     // the connection manager's own fields).
-    if (mutation !== undefined && mutation.request.length > 0) applyHeaderOps(headers, mutation.request, false);
+    if (mutation !== undefined && mutation.request.length > 0) applyHeaderOps(headers, mutation.request, false, req, client.startedAt);
     // A URLRewrite changed the path: Envoy's router then sets x-envoy-original-path to the path
     // and query it replaced (kgateway does not suppress Envoy's headers), after the header rules.
     if (req.upstreamPath !== undefined) setOriginalPath(headers, req.query === '' ? req.path : `${req.path}?${req.query}`);

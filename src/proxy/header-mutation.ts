@@ -5,20 +5,31 @@
 // configuration into a list of operations per direction, applied to the flat `[name, value, …]`
 // lists the proxy sends: no per-request allocation beyond the values written.
 
-import { removeHeader } from '../http/exchange.js';
+import { removeHeader, type GatewayRequest } from '../http/exchange.js';
+import { encodeFormat, formatHeaderValue, type HeaderFormat } from './header-format.js';
 
 /** One operation, in the order it applies. Names are lowercase; values as they go on the wire. */
 export interface HeaderOp {
-  readonly op: 'remove' | 'set' | 'add';
+  readonly op: 'remove' | 'set' | 'add' | 'together';
   readonly name: string;
   /** Request side: the UTF-8 bytes as a latin1 string (undici writes one byte per char); response side: the text (uWS writes UTF-8). */
   readonly value: string;
+  /** A value with Envoy command operators, evaluated per request ('' skips the operation); `value` is then ''. */
+  readonly format?: HeaderFormat;
+  /**
+   * `together`: a route's own sets and adds when one of them has a format (Envoy's
+   * HeaderParser::evaluateHeaders): every value evaluated before any is written.
+   */
+  readonly ops?: readonly HeaderOp[];
 }
+
+/** A header rule's value: literal text, or a format with Envoy command operators. */
+export type HeaderValue = string | HeaderFormat;
 
 /** What one filter or policy asks for (names as written; values checked). */
 export interface HeaderFilterSpec {
-  readonly set: readonly { readonly name: string; readonly value: string }[];
-  readonly add: readonly { readonly name: string; readonly value: string }[];
+  readonly set: readonly { readonly name: string; readonly value: HeaderValue }[];
+  readonly add: readonly { readonly name: string; readonly value: HeaderValue }[];
   readonly remove: readonly string[];
 }
 
@@ -85,11 +96,21 @@ export const UNMUTABLE_RESPONSE: Readonly<Record<string, string>> = Object.fromE
  * (`add`).
  */
 export function routeLevelOps(spec: HeaderFilterSpec, encode: (v: string) => string): HeaderOp[] {
-  return [
-    ...spec.remove.map((name) => ({ op: 'remove' as const, name: name.toLowerCase(), value: '' })),
-    ...spec.set.map((h) => ({ op: 'set' as const, name: h.name.toLowerCase(), value: encode(h.value) })),
-    ...spec.add.map((h) => ({ op: 'add' as const, name: h.name.toLowerCase(), value: encode(h.value) })),
-  ];
+  const removals = spec.remove.map((name) => ({ op: 'remove' as const, name: name.toLowerCase(), value: '' }));
+  const writes = [...spec.set.map((h) => writeOp('set', h, encode)), ...spec.add.map((h) => writeOp('add', h, encode))];
+  // Envoy formats every value against the headers after the removals, before any write.
+  if (writes.some((o) => o.format !== undefined)) return [...removals, { op: 'together', name: '', value: '', ops: writes }];
+  return [...removals, ...writes];
+}
+
+/** `op name` per operation, in the order they apply (`/config_dump`; values left out, a rule may set a credential), `(formatted)` after one with command operators. */
+export function describeOps(ops: readonly HeaderOp[]): string[] {
+  return ops.flatMap((o) => (o.op === 'together' ? describeOps(o.ops!) : [`${o.op} ${o.name}${o.format !== undefined ? ' (formatted)' : ''}`]));
+}
+
+function writeOp(op: 'set' | 'add', h: { readonly name: string; readonly value: HeaderValue }, encode: (v: string) => string): HeaderOp {
+  const name = h.name.toLowerCase();
+  return typeof h.value === 'string' ? { op, name, value: encode(h.value) } : { op, name, value: '', format: encodeFormat(h.value, encode) };
 }
 
 /**
@@ -99,8 +120,8 @@ export function routeLevelOps(spec: HeaderFilterSpec, encode: (v: string) => str
  */
 export function policyOps(spec: HeaderFilterSpec, encode: (v: string) => string): HeaderOp[] {
   return [
-    ...spec.add.map((h) => ({ op: 'add' as const, name: h.name.toLowerCase(), value: encode(h.value) })),
-    ...spec.set.map((h) => ({ op: 'set' as const, name: h.name.toLowerCase(), value: encode(h.value) })),
+    ...spec.add.map((h) => writeOp('add', h, encode)),
+    ...spec.set.map((h) => writeOp('set', h, encode)),
     ...spec.remove.map((name) => ({ op: 'remove' as const, name: name.toLowerCase(), value: '' })),
   ];
 }
@@ -110,26 +131,48 @@ export function policyOps(spec: HeaderFilterSpec, encode: (v: string) => string)
  * - `remove`: every field of that name;
  * - `set`: every field of that name removed, then one added (Envoy's setReferenceKey);
  * - `add`: a field added; for one of Envoy's inline headers already present, the value is joined
- *   to its first field's with `,` instead, as Envoy's header map does.
+ *   to its first field's with `,` instead, as Envoy's header map does;
+ * - a value with a format is evaluated first (for request `req`, which came at `startedAt`, a
+ *   performance.now(); `status`: the answer's, 0 on the request side), and
+ *   the operation skipped when it gives '' (kgateway never sets Envoy's keep_empty_value);
+ * - `together`: its operations' values all evaluated, then written in order.
  */
-export function applyHeaderOps(headers: string[], ops: readonly HeaderOp[], response: boolean): void {
+export function applyHeaderOps(headers: string[], ops: readonly HeaderOp[], response: boolean, req: GatewayRequest, startedAt: number, status = 0): void {
   const inline = response ? INLINE_RESPONSE : INLINE_REQUEST;
   for (let k = 0; k < ops.length; k++) {
     const o = ops[k]!;
-    if (o.op === 'add') {
-      if (inline.has(o.name)) {
-        const at = indexOfName(headers, o.name);
-        if (at !== -1) {
-          headers[at + 1] = headers[at + 1] === '' ? o.value : `${headers[at + 1]},${o.value}`;
-          continue;
-        }
-      }
-      headers.push(o.name, o.value);
+    if (o.op === 'together') {
+      const group = o.ops!;
+      const values = group.map((g) => (g.format === undefined ? g.value : formatHeaderValue(g.format, headers, response, req, startedAt, status)));
+      for (let i = 0; i < group.length; i++) if (group[i]!.format === undefined || values[i] !== '') write(headers, group[i]!.op, group[i]!.name, values[i]!, inline);
       continue;
     }
-    removeHeader(headers, o.name);
-    if (o.op === 'set') headers.push(o.name, o.value);
+    if (o.op === 'remove') {
+      removeHeader(headers, o.name);
+      continue;
+    }
+    if (o.format === undefined) write(headers, o.op, o.name, o.value, inline);
+    else {
+      const value = formatHeaderValue(o.format, headers, response, req, startedAt, status);
+      if (value !== '') write(headers, o.op, o.name, value, inline);
+    }
   }
+}
+
+function write(headers: string[], op: HeaderOp['op'], name: string, value: string, inline: ReadonlySet<string>): void {
+  if (op === 'add') {
+    if (inline.has(name)) {
+      const at = indexOfName(headers, name);
+      if (at !== -1) {
+        headers[at + 1] = headers[at + 1] === '' ? value : `${headers[at + 1]},${value}`;
+        return;
+      }
+    }
+    headers.push(name, value);
+    return;
+  }
+  removeHeader(headers, name);
+  headers.push(name, value);
 }
 
 function indexOfName(headers: readonly string[], name: string): number {

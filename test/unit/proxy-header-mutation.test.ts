@@ -3,7 +3,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { applyHeaderOps, policyOps, routeLevelOps, type HeaderFilterSpec } from '../../src/proxy/header-mutation.js';
-import { literalHeaderValue } from '../../src/config/validate-header-filter.js';
+import { headerValue } from '../../src/config/validate-header-filter.js';
+import type { GatewayRequest } from '../../src/http/exchange.js';
 import { ParseCtx } from '../../src/config/schema.js';
 import type { ConfigProblem } from '../../src/errors.js';
 import { compileText } from '../../src/config/build.js';
@@ -14,15 +15,16 @@ const spec: HeaderFilterSpec = {
   remove: ['x-a'],
 };
 const id = (v: string): string => v;
+const REQ = { method: 'GET', path: '/', query: '', host: 'h', authority: 'h', headers: [], remoteAddress: '10.0.0.1', scheme: 'http' } as GatewayRequest;
 
 test('a route\'s own rules run removals, then sets, then adds (Envoy HeaderParser); a policy\'s adds, then sets, then removals (kgateway ConvertMutations)', () => {
   assert.deepEqual(routeLevelOps(spec, id).map((o) => `${o.op} ${o.name}`), ['remove x-a', 'set x-a', 'add x-a']);
   assert.deepEqual(policyOps(spec, id).map((o) => `${o.op} ${o.name}`), ['add x-a', 'set x-a', 'remove x-a']);
   const route = ['x-a', '1', 'x-b', '2', 'x-a', '3'];
-  applyHeaderOps(route, routeLevelOps(spec, id), false);
+  applyHeaderOps(route, routeLevelOps(spec, id), false, REQ, 0);
   assert.deepEqual(route, ['x-b', '2', 'x-a', 'set', 'x-a', 'added']);
   const policy = ['x-a', '1', 'x-b', '2'];
-  applyHeaderOps(policy, policyOps(spec, id), false);
+  applyHeaderOps(policy, policyOps(spec, id), false, REQ, 0);
   assert.deepEqual(policy, ['x-b', '2']);
 });
 
@@ -38,27 +40,31 @@ test('add joins to the first field of an Envoy inline header (request and respon
       { op: 'add', name: 'via', value: 'new' },
     ],
     false,
+    REQ,
+    0,
   );
   assert.deepEqual(req, ['user-agent', 'curl,gw', 'x-forwarded-for', '10.0.0.1', 'location', '/a', 'x-x', '1', 'location', '/b', 'x-x', '2', 'via', 'new']);
   const res = ['location', '/a', 'user-agent', 'u', 'set-cookie', 'a=1'];
-  applyHeaderOps(res, [{ op: 'add', name: 'location', value: '/b' }, { op: 'add', name: 'user-agent', value: 'v' }, { op: 'add', name: 'set-cookie', value: 'b=2' }], true);
+  applyHeaderOps(res, [{ op: 'add', name: 'location', value: '/b' }, { op: 'add', name: 'user-agent', value: 'v' }, { op: 'add', name: 'set-cookie', value: 'b=2' }], true, REQ, 0);
   assert.deepEqual(res, ['location', '/a,/b', 'user-agent', 'u', 'set-cookie', 'a=1', 'user-agent', 'v', 'set-cookie', 'b=2']);
   const rep = ['x-r', '1', 'x-o', 'o', 'x-r', '2'];
-  applyHeaderOps(rep, [{ op: 'set', name: 'x-r', value: '3' }], false);
+  applyHeaderOps(rep, [{ op: 'set', name: 'x-r', value: '3' }], false, REQ, 0);
   assert.deepEqual(rep, ['x-o', 'o', 'x-r', '3']);
 });
 
-test('values as Envoy\'s formatter reads them: %% is %, a command operator and a % that starts none are refused with what to write', () => {
+test('values as Envoy\'s formatter reads them: %% is %, a command operator jwtgate does not evaluate and a % that starts none are refused with what to write', () => {
   const problems: ConfigProblem[] = [];
   const cx = ParseCtx.for({ kind: 'HTTPRoute', namespace: 'default', name: 'r', object: {}, annotations: {}, labels: {}, source: { file: 'f', line: 1 } } as never, problems);
+  const literalHeaderValue = headerValue('request');
   assert.equal(literalHeaderValue('plain', 'v', cx), 'plain');
   assert.equal(literalHeaderValue('100%% a%%%%b', 'v', cx), '100% a%%b');
   assert.equal(problems.length, 0);
   for (const [v, msg] of [
-    ['%REQ(x-user)%', /%REQ\(…\)% is an Envoy command operator/],
+    ['%DYNAMIC_METADATA(a:b)%', /%DYNAMIC_METADATA\(…\)% is an Envoy command operator jwtgate does not evaluate \(it evaluates %REQ\(name\)%/],
     // Not one of Envoy's operator names: not quoted (it may be part of a credential).
-    ['ab%SECRETXYZ%', /^Invalid value: the command operator at position 2 is an Envoy command operator/],
-    ['a %START_TIME(%s):10% b', /%START_TIME\(…\)% is an Envoy command operator/],
+    ['ab%SECRETXYZ%', /^Invalid value: the command operator at position 2 is not an Envoy command operator \(Envoy: "Not supported field in StreamInfo"\)/],
+    ['a %START_TIME(%s):10% b', /%START_TIME\(…\)% does not allow a length/],
+    ['%DOWNSTREAM_REMOTE_ADDRESS%', /client's port is not known here .*use %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%/],
     ['50%', /a % at position 2 starts no Envoy command operator/],
     ['%%%', /position 2/],
     ['a\nb', /control characters/],
