@@ -34,6 +34,12 @@ export interface GatewayRequest {
    * them in `Connection`. Client-sent headers of these names were removed before (sanitize).
    */
   gatewayHeaders?: readonly string[];
+  /**
+   * The header list sent upstream (UTF-8 bytes as latin1), once the route's request rules are
+   * applied: Envoy edits the downstream request's own map, so a response rule's `%REQ(x)%` reads
+   * the request as it went on (the rules' values, x-request-id, x-forwarded-for, the Host).
+   */
+  sentHeaders?: readonly string[] | undefined;
   /** The path sent upstream when a URLRewrite filter rewrote it (`path` keeps the one received, for logs). */
   upstreamPath?: string | undefined;
   /**

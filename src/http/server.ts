@@ -94,6 +94,7 @@ class UwsRequest implements GatewayRequest {
   queryAsEnvoy: string | undefined = undefined;
   gatewayHeaders: readonly string[] | undefined = undefined;
   upstreamPath: string | undefined = undefined;
+  sentHeaders: readonly string[] | undefined = undefined;
   heldBodyBytes: number | undefined = undefined;
   corsOps: readonly HeaderOp[] | undefined = undefined;
   clearRouteCache = false;

@@ -976,6 +976,8 @@ export class Forwarder {
       if (route.mirrors !== undefined) shadowFrom = firstHeaderValue(headers, 'host');
       setHost(headers, endpoint.host);
     }
+    // What a response rule's %REQ(x)% reads (Envoy's downstream map, which the router edited).
+    req.sentHeaders = headers;
     if (endpoint.active >= this.maxActive) {
       ex.fail('UPSTREAM_OVERFLOW');
       return;

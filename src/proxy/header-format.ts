@@ -20,6 +20,9 @@ export interface HeaderFormat {
   readonly parts: readonly (string | Dynamic)[];
 }
 
+/** A value whose commands all gave '' when the configuration was read: every rule with it is skipped. */
+const EMPTY_FORMAT: HeaderFormat = { parts: [] };
+
 /** What a value is: literal text (`%%` read as `%`), a format, or why it cannot be served. */
 export type ParsedHeaderValue = { readonly value: string | HeaderFormat } | { readonly error: string };
 
@@ -81,7 +84,10 @@ export function parseHeaderValue(v: string, side: 'request' | 'response'): Parse
     }
     i += whole.length - 1;
   }
-  if (parts.length === 0) return { value: text };
+  // Commands fixed at load that give '' (`%REQUESTED_SERVER_NAME%`, `%UPSTREAM_HOST%` on the
+  // request side, an empty variable): Envoy's value is '' and the rule is skipped, so it stays a
+  // format (one that always gives '') rather than becoming an empty literal that would be written.
+  if (parts.length === 0) return { value: text === '' ? EMPTY_FORMAT : text };
   if (text !== '') parts.push(text);
   return { value: { parts } };
 }
@@ -124,7 +130,8 @@ function command(name: string, args: string | undefined, length: number | undefi
       return (_h, _r, _req, _s, status) => String(status);
     case 'ENVIRONMENT': {
       if (args === undefined || args === '') return refuse('requires parameters (Envoy: "ENVIRONMENT requires parameters"): the variable\'s name');
-      const value = process.env[args];
+      // Own variables only: process.env inherits Object.prototype (`valueOf`, `constructor`, `__proto__`).
+      const value = Object.hasOwn(process.env, args) ? process.env[args] : undefined;
       // Envoy's EnvironmentFormatter: an unset variable is "-", even where empty values are omitted.
       if (value === undefined) return '-';
       if (CONTROL_CHAR.test(value)) return refuse(`names a variable whose value holds control characters (CR, LF and the like), which a header value cannot`);
@@ -161,9 +168,16 @@ function truncate(v: string, length: number | undefined): string {
  */
 function requestHeader(main: string, alt: string | undefined, length: number | undefined, encode: (v: string) => string = identity): Dynamic {
   const part: Dynamic = (headers, response, req) => {
-    const list = response ? req.headers : headers;
-    let v = requestValue(list, main, req, encode);
-    if (v === undefined && alt !== undefined) v = requestValue(list, alt, req, encode);
+    const sent = response ? req.sentHeaders : undefined;
+    let v: string | undefined;
+    if (sent !== undefined) {
+      // The request as it went upstream: its list holds UTF-8 bytes as latin1, the answer's text.
+      v = sentValue(sent, main, req) ?? (alt === undefined ? undefined : sentValue(sent, alt, req));
+    } else {
+      const list = response ? req.headers : headers;
+      v = requestValue(list, main, req, encode);
+      if (v === undefined && alt !== undefined) v = requestValue(list, alt, req, encode);
+    }
     return v === undefined ? '' : truncate(v, length);
   };
   if (encode === identity) ENCODED.set(part, (e) => requestHeader(main, alt, length, e));
@@ -188,6 +202,17 @@ function requestValue(headers: readonly string[], name: string, req: GatewayRequ
     }
   }
   return first(headers, name);
+}
+
+/** A header of the request sent upstream, as text; `:path` the one sent (after a rewrite, as Envoy's router edits it). */
+function sentValue(sent: readonly string[], name: string, req: GatewayRequest): string | undefined {
+  if (name === ':path') {
+    const query = req.queryAsEnvoy ?? req.query;
+    const path = req.upstreamPath ?? req.path;
+    return query === '' ? path : `${path}?${query}`;
+  }
+  const v = requestValue(sent, name, req, identity);
+  return v === undefined || !NON_ASCII.test(v) ? v : Buffer.from(v, 'latin1').toString('utf8');
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;

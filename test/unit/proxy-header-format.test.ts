@@ -67,6 +67,10 @@ test('%REQ(X?Y):N%: the first value of X (repeated fields are not joined), case-
   assert.equal(evaluate('%REQ(:protocol)%'), '');
   // The response side reads the request, not the answer's list.
   assert.equal(evaluate('%REQ(x-user)%', { side: 'response', headers: ['x-user', 'from-upstream'] }), 'alice');
+  // Once it went upstream, the request as sent (Envoy's router edits the downstream map): the
+  // request rules' values as text, the path after a rewrite.
+  const sent = req({ upstreamPath: '/new', sentHeaders: ['x-user', utf8AsLatin1('Jos\u00e9'), 'host', 'api.example.com:8080'] });
+  assert.equal(evaluate('%REQ(x-user)% %REQ(:path)% %REQ(:authority)%', { side: 'response', headers: [], r: sent }), 'Jos\u00e9 /new?x=1 api.example.com:8080');
 });
 
 test('%RESP(X)%: the answer\'s first value on the response side, always \'\' on the request side (Envoy reads an empty map there)', () => {
@@ -91,9 +95,22 @@ test('%RESPONSE_CODE% is the answer\'s status, "0" on the request side; %UNIQUE_
     delete process.env.JWTGATE_FORMAT_TEST;
   }
   assert.equal(fmt('%ENVIRONMENT(JWTGATE_FORMAT_TEST)%'), '-');
-  assert.equal(fmt('%REQUESTED_SERVER_NAME%'), '', 'plain HTTP listeners: no SNI');
+  // Names Object.prototype gives process.env are no variables: unset, "-" (they used to be
+  // called per request, or read as an error-less refusal).
+  for (const n of ['valueOf', 'constructor', 'toString', '__proto__', 'hasOwnProperty']) assert.equal(fmt(`%ENVIRONMENT(${n})%`), '-', n);
+  // Fixed at load as '': still a format (giving ''), so the rule is skipped rather than written empty.
+  assert.equal(typeof fmt('%REQUESTED_SERVER_NAME%'), 'object', 'plain HTTP listeners: no SNI');
+  assert.equal(evaluate('%REQUESTED_SERVER_NAME%'), '');
+  process.env.JWTGATE_FORMAT_EMPTY = '';
+  try {
+    assert.equal(evaluate('%ENVIRONMENT(JWTGATE_FORMAT_EMPTY)%'), '');
+    assert.equal(typeof fmt('%ENVIRONMENT(JWTGATE_FORMAT_EMPTY)%'), 'object');
+  } finally {
+    delete process.env.JWTGATE_FORMAT_EMPTY;
+  }
   // Upstream addresses: '' on the request side (no host chosen yet, as in Envoy); refused on the response side.
-  assert.equal(fmt('%UPSTREAM_HOST%'), '');
+  assert.equal(evaluate('%UPSTREAM_HOST%'), '');
+  assert.equal(typeof fmt('%UPSTREAM_HOST%'), 'object');
   assert.match(refusal('%UPSTREAM_REMOTE_ADDRESS%', 'response'), /not evaluated by jwtgate in a response rule/);
   assert.match(refusal('%DOWNSTREAM_REMOTE_ADDRESS%'), /client's port is not known here/);
   assert.match(refusal('%DOWNSTREAM_LOCAL_ADDRESS%'), /%DOWNSTREAM_LOCAL_ADDRESS% is an Envoy command operator jwtgate does not evaluate/);
