@@ -26,6 +26,7 @@ import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
 import { applyHeaderOps, type HeaderOp, type RouteHeaderMutation } from './proxy/header-mutation.js';
+import { renderBody } from './proxy/body-format.js';
 import { redirectLocation, rewrittenPath, type RouteRedirect, type RouteRewrite } from './proxy/redirect.js';
 import { removeHeader } from './http/exchange.js';
 import { CONTROL_CHAR } from './http/field-value.js';
@@ -948,6 +949,9 @@ export class Gateway {
    */
   private directRespond(route: CompiledRoute, d: RouteDirectResponse, req: GatewayRequest, ex: ClientExchange): void {
     const headers: string[] = [];
+    // A bodyFormat reads the request as Envoy's router has it: with the connection manager's
+    // x-forwarded-for, x-forwarded-proto and x-request-id.
+    if (d.bodyFormat !== undefined && req.edgeApplied !== true) applyEdgeHeaders(req);
     if (d.status === 201 || (d.status >= 300 && d.status < 400)) {
       const location = `${req.scheme}://${req.authority}${req.path}${req.query === '' ? '' : `?${req.query}`}`;
       // A control character the front end let through never goes into a header (see redirect).
@@ -956,7 +960,8 @@ export class Gateway {
     }
     const ops = responseOps(route, req);
     if (ops !== undefined) applyHeaderOps(headers, ops, true, req, ex.startedAt, d.status);
-    const body = d.status === 204 || d.status === 304 ? '' : d.body;
+    // A bodyFormat is formatted from the request as routed, before the answer exists (Envoy's router).
+    const body = d.status === 204 || d.status === 304 ? '' : d.bodyFormat !== undefined ? renderBody(d.bodyFormat, req, ex.startedAt) : d.body;
     if (body === '') removeHeader(headers, 'content-type');
     else if (!headers.some((h, i) => i % 2 === 0 && h === 'content-type')) headers.push('content-type', 'text/plain');
     ex.respond(d.status, headers, body);

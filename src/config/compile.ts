@@ -591,7 +591,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
           cx.error(rule.directResponse.path, `${msg}: the rule has no action, and answers 500 as kgateway replaces it`);
           invalid ??= `no action specified: ${msg}`;
         } else {
-          directResponse = { status: dr!.status, body: dr!.body, from: dr!.id };
+          directResponse = { status: dr!.status, body: dr!.body, ...(dr!.bodyFormat ? { bodyFormat: dr!.bodyFormat } : {}), from: dr!.id };
           usedDirectResponses.add(key);
         }
       }

@@ -74,7 +74,7 @@ function routeDump(r: CompiledRoute): object {
     ...(r.decompression ? { requestDecompression: [...r.decompression] } : {}),
     ...(r.autoHostRewrite === true ? { autoHostRewrite: { from: r.autoHostRewriteFrom } } : {}),
     ...(r.buffer ? { buffer: { maxRequestBytes: r.buffer.maxBytes, from: r.buffer.origin } } : {}),
-    ...(r.directResponse ? { directResponse: { status: r.directResponse.status, bodyBytes: Buffer.byteLength(r.directResponse.body), from: r.directResponse.from } } : {}),
+    ...(r.directResponse ? { directResponse: { status: r.directResponse.status, ...(r.directResponse.bodyFormat ? { bodyFormat: r.directResponse.bodyFormat.kind } : { bodyBytes: Buffer.byteLength(r.directResponse.body) }), from: r.directResponse.from } } : {}),
     ...(r.cors
       ? {
           cors: {

@@ -3,6 +3,7 @@
 // afterwards, and swapped atomically by src/gateway.ts. Nothing in here parses, imports keys or
 // compiles regexes on the request path: all of that is done when the snapshot is built.
 
+import type { BodyFormat } from '../proxy/body-format.js';
 import type { RbacPolicy } from '../auth/rbac.js';
 import type { BasicAuthPolicy } from '../auth/basic-auth.js';
 import type { ApiKeyAuthPolicy } from '../auth/api-key-auth.js';
@@ -109,6 +110,8 @@ export interface RouteDirectResponse {
   readonly status: number;
   /** '' when the DirectResponse has none: no body, no content-type. */
   readonly body: string;
+  /** `bodyFormat`: the body formatted for each request (then `body` is ''). */
+  readonly bodyFormat?: BodyFormat;
   /** `DirectResponse/namespace/name`. */
   readonly from: string;
 }

@@ -5,7 +5,9 @@
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
-import { any, bool, enumOf, int, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
+import { any, bool, enumOf, int, isObject, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
+import { parseHeaderValue } from '../proxy/header-format.js';
+import { byteOrder, type BodyFormat, type JsonTemplate } from '../proxy/body-format.js';
 import { documentSchema, group, kind, namespaceName, objectName, policyTargetRef, type PolicyTargetRef } from './validate-common.js';
 
 // ----- ConfigMap (v1) -------------------------------------------------------------------------
@@ -261,14 +263,64 @@ const directResponseSpec = obj(
   {
     status: int({ min: 200, max: 599 }),
     body: str({ min: 1, max: 4096 }).optional(),
-  },
-  {
-    refused: {
-      bodyFormat:
-        'bodyFormat (a body built with Envoy command operators, in kgateway versions newer than the one jwtgate follows) is not supported by jwtgate: the DirectResponse is invalid, so the rules that use it answer 500; write the answer in body',
-    },
+    // Newer kgateway: the body as an Envoy format string (`text`) or JSON object of them (`json`).
+    bodyFormat: obj(
+      {
+        contentType: str({ max: 256 }).optional(),
+        text: str({ min: 1, max: 4096 }).optional(),
+        json: any().optional(),
+      },
+      { exactlyOneOf: [['json', 'text']], exactlyOneOfCel: true },
+    ).optional(),
   },
 );
+
+/** jwtgate's bounds on a `bodyFormat.json` template (kgateway sets none): nesting and values. */
+const MAX_JSON_DEPTH = 16;
+const MAX_JSON_VALUES = 1_000;
+
+/** A `bodyFormat.json` template in Envoy's key order, or undefined after reporting why not. */
+function jsonTemplate(v: unknown, path: string, cx: ParseCtx): JsonTemplate | undefined {
+  let values = 0;
+  let ok = true;
+  const walk = (x: unknown, p: string, depth: number): JsonTemplate => {
+    if (++values === MAX_JSON_VALUES + 1) {
+      cx.error(path, `Too many: the template has more than ${MAX_JSON_VALUES} values (jwtgate's limit)`);
+      ok = false;
+    }
+    if (depth > MAX_JSON_DEPTH) {
+      if (ok) cx.error(p, `Too deep: the template nests more than ${MAX_JSON_DEPTH} levels (jwtgate's limit)`);
+      ok = false;
+      return { kind: 'literal', json: 'null' };
+    }
+    if (typeof x === 'string') {
+      const parsed = parseHeaderValue(x, 'request', 'body');
+      if ('error' in parsed) {
+        cx.error(p, `Invalid value: ${parsed.error}`);
+        ok = false;
+        return { kind: 'literal', json: 'null' };
+      }
+      return typeof parsed.value === 'string' ? { kind: 'literal', json: JSON.stringify(parsed.value) } : { kind: 'text', format: parsed.value };
+    }
+    if (x === null || typeof x === 'boolean') return { kind: 'literal', json: String(x) };
+    // kgateway reads the template into a protobuf Struct: every number is a double.
+    if (typeof x === 'number') return { kind: 'literal', json: Number.isFinite(x) ? String(x) : 'null' };
+    if (Array.isArray(x)) return { kind: 'list', items: x.map((item, i) => walk(item, `${p}[${i}]`, depth + 1)) };
+    if (isObject(x)) {
+      const keys = Object.keys(x).sort(byteOrder);
+      return { kind: 'object', entries: keys.map((k) => [k, walk(x[k], `${p}.${k}`, depth + 1)] as const) };
+    }
+    cx.error(p, 'Invalid value: a JSON template holds strings, numbers, booleans, null, lists and objects');
+    ok = false;
+    return { kind: 'literal', json: 'null' };
+  };
+  if (!isObject(v)) {
+    cx.error(path, 'Invalid value: must be of type object (the CRD\'s type for json)');
+    return undefined;
+  }
+  const t = walk(v, path, 0);
+  return ok ? t : undefined;
+}
 
 export interface DirectResponseModel {
   readonly raw: RawResource;
@@ -278,6 +330,8 @@ export interface DirectResponseModel {
   readonly status: number;
   /** '' when none: Envoy then sends no body and no content-type. */
   readonly body: string;
+  /** `bodyFormat`: the body formatted for each request instead. */
+  readonly bodyFormat?: BodyFormat;
   readonly valid: boolean;
 }
 
@@ -295,5 +349,21 @@ export function validateDirectResponse(raw: RawResource, problems: ConfigProblem
   if (bytes > MAX_DIRECT_RESPONSE_BODY_BYTES) cx.error('spec.body', `Invalid value: the body is ${bytes} bytes in UTF-8: Envoy refuses a direct response body over ${MAX_DIRECT_RESPONSE_BODY_BYTES} bytes (the CRD's 4096 counts characters)`);
   const status = doc?.spec?.status;
   if (body !== '' && (status === 204 || status === 304)) cx.warn('spec.body', `a ${status} answer has no body in HTTP: this body is never sent`);
-  return { raw, id: cx.resource, namespace: raw.namespace, name: raw.name, status: doc?.spec?.status ?? 500, body, valid: cx.errors === 0 };
+  const bf = doc?.spec?.bodyFormat;
+  // The CRD's +kubebuilder:validation:AtMostOneOf=body;bodyFormat.
+  if (bf !== undefined && doc?.spec?.body !== undefined) cx.error('spec', 'at most one of the fields in [body bodyFormat] may be set');
+  let bodyFormat: BodyFormat | undefined;
+  if (bf !== undefined) {
+    if (bf.text !== undefined) {
+      const parsed = parseHeaderValue(bf.text, 'request', 'body');
+      if ('error' in parsed) cx.error('spec.bodyFormat.text', `Invalid value: ${parsed.error}`);
+      else bodyFormat = { kind: 'text', format: typeof parsed.value === 'string' ? { parts: [parsed.value] } : parsed.value };
+    } else if (bf.json !== undefined) {
+      const template = jsonTemplate(bf.json, 'spec.bodyFormat.json', cx);
+      if (template !== undefined) bodyFormat = { kind: 'json', template };
+    }
+    if (bf.contentType !== undefined) cx.warn('spec.bodyFormat.contentType', 'contentType has no effect: Envoy sends every formatted body as text/plain (Envoy issue #43680, as kgateway\'s API documents), and so does jwtgate');
+    if (status === 204 || status === 304) cx.warn('spec.bodyFormat', `a ${status} answer has no body in HTTP: this body is never sent`);
+  }
+  return { raw, id: cx.resource, namespace: raw.namespace, name: raw.name, status: doc?.spec?.status ?? 500, body, ...(bodyFormat ? { bodyFormat } : {}), valid: cx.errors === 0 };
 }

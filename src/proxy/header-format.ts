@@ -5,15 +5,28 @@
 // `%%` is a literal `%`; any other `%` must start a command `%NAME%`, `%NAME(args)%` or
 // `%NAME(args):N%` (SubstitutionFormatParser), or Envoy refuses the value. jwtgate evaluates the
 // commands a header rule can use on its HTTP/1.1 front end (the kgateway docs' `x-client-ip` and
-// `x-response-code` examples among them) and refuses the others with why.
+// `x-response-code` examples among them) and refuses the others with why. A DirectResponse
+// `bodyFormat` uses the same commands (body-format.ts), where a command without a value is `-`.
 
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { GatewayRequest } from '../http/exchange.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 
-/** One evaluated part: `headers` is the list the rule edits (the request's or the response's). */
-type Dynamic = (headers: readonly string[], response: boolean, req: GatewayRequest, startedAt: number, status: number) => string;
+/**
+ * One evaluated part: `headers` is the list the rule edits (the request's or the response's).
+ * undefined: no value (Envoy's nullopt), which a header rule writes as '' and a body as `-`.
+ */
+type Dynamic = (headers: readonly string[], response: boolean, req: GatewayRequest, startedAt: number, status: number) => string | undefined;
+
+/** Where a format is used: a header rule (no value is '', omit_empty_values) or a DirectResponse body (no value is `-`). */
+export type FormatUse = 'header' | 'body';
+
+/** A part that never has a value (a body writes `-` for it). */
+const NO_VALUE: Dynamic = () => undefined;
+
+/** Parts that give a number, which a JSON body keeps as one (Envoy's typed value). */
+export const NUMERIC = new WeakSet<Dynamic>();
 
 /** A value with command operators: literal text and parts evaluated per request, in order. */
 export interface HeaderFormat {
@@ -56,7 +69,7 @@ const HEADER_NAME = /^:?[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * do not come from a header into what the list holds (UTF-8 bytes as latin1 for an upstream
  * request).
  */
-export function parseHeaderValue(v: string, side: 'request' | 'response'): ParsedHeaderValue {
+export function parseHeaderValue(v: string, side: 'request' | 'response', use: FormatUse = 'header'): ParsedHeaderValue {
   if (!v.includes('%')) return { value: v };
   const parts: (string | Dynamic)[] = [];
   let text = '';
@@ -74,7 +87,7 @@ export function parseHeaderValue(v: string, side: 'request' | 'response'): Parse
     const m = COMMAND.exec(v.slice(i));
     if (m === null) return { error: `a % at position ${i} starts no Envoy command operator, and Envoy refuses the value ("Couldn't find valid command"): write %% for a literal %` };
     const [whole, name, args, length] = m as unknown as [string, string, string | undefined, string | undefined];
-    const part = command(name, args, length === undefined ? undefined : Number(length), side, i);
+    const part = command(name, args, length === undefined ? undefined : Number(length), side, i, use);
     if (typeof part === 'object') return part;
     if (typeof part === 'string') text += part;
     else {
@@ -96,7 +109,7 @@ export function parseHeaderValue(v: string, side: 'request' | 'response'): Parse
  * One command: a Dynamic part, a string (a value fixed when the configuration is read, as Envoy
  * reads `%HOSTNAME%` and `%ENVIRONMENT(X)%` once), or why it is refused.
  */
-function command(name: string, args: string | undefined, length: number | undefined, side: 'request' | 'response', at: number): Dynamic | string | { error: string } {
+function command(name: string, args: string | undefined, length: number | undefined, side: 'request' | 'response', at: number, use: FormatUse): Dynamic | string | { error: string } {
   const shown = KNOWN_COMMAND.test(name) ? `%${name}${args !== undefined ? '(…)' : ''}%` : `the command operator at position ${at}`;
   const refuse = (why: string) => ({ error: `${shown} ${why}` });
   if (COMMAND_ONLY.has(name) && (args !== undefined || length !== undefined)) return refuse(`takes no parameters or length (Envoy: "${name} does not take any parameters or length")`);
@@ -127,7 +140,7 @@ function command(name: string, args: string | undefined, length: number | undefi
       return os.hostname();
     case 'RESPONSE_CODE':
       // Envoy: responseCode().value_or(0), so "0" before there is an answer.
-      return (_h, _r, _req, _s, status) => String(status);
+      return numeric((_h, _r, _req, _s, status) => String(status));
     case 'ENVIRONMENT': {
       if (args === undefined || args === '') return refuse('requires parameters (Envoy: "ENVIRONMENT requires parameters"): the variable\'s name');
       // Own variables only: process.env inherits Object.prototype (`valueOf`, `constructor`, `__proto__`).
@@ -141,11 +154,11 @@ function command(name: string, args: string | undefined, length: number | undefi
       return () => randomUUID();
     case 'REQUESTED_SERVER_NAME':
       // The TLS SNI: jwtgate's listeners are plain HTTP, so there is none ('' omits the header).
-      return '';
+      return use === 'header' ? '' : NO_VALUE;
     case 'UPSTREAM_HOST':
     case 'UPSTREAM_REMOTE_ADDRESS':
       // Envoy evaluates request rules before an upstream host is chosen: ''.
-      if (side === 'request') return '';
+      if (side === 'request') return use === 'header' ? '' : NO_VALUE;
       return refuse('is not evaluated by jwtgate in a response rule (the upstream\'s resolved address is not kept per answer)');
   }
   const why = WHY_REFUSED[name];
@@ -178,7 +191,7 @@ function requestHeader(main: string, alt: string | undefined, length: number | u
       v = requestValue(list, main, req, encode);
       if (v === undefined && alt !== undefined) v = requestValue(list, alt, req, encode);
     }
-    return v === undefined ? '' : truncate(v, length);
+    return v === undefined ? undefined : truncate(v, length);
   };
   if (encode === identity) ENCODED.set(part, (e) => requestHeader(main, alt, length, e));
   return part;
@@ -219,13 +232,18 @@ const NON_ASCII = /[^\x00-\x7f]/;
 const identity = (v: string): string => v;
 const encodeText = (v: string, encode: (v: string) => string): string => (NON_ASCII.test(v) ? encode(v) : v);
 
-/** `%RESP(X?Y):N%`: the answer's first value of X, else Y; on the request side always '' (Envoy reads an empty map there). */
+/** `%RESP(X?Y):N%`: the answer's first value of X, else Y; on the request side never any (Envoy reads an empty map there). */
 function responseHeader(main: string, alt: string | undefined, length: number | undefined): Dynamic {
   return (headers, response) => {
-    if (!response) return '';
+    if (!response) return undefined;
     const v = first(headers, main) ?? (alt === undefined ? undefined : first(headers, alt));
-    return v === undefined ? '' : truncate(v, length);
+    return v === undefined ? undefined : truncate(v, length);
   };
+}
+
+function numeric(d: Dynamic): Dynamic {
+  NUMERIC.add(d);
+  return d;
 }
 
 function first(headers: readonly string[], name: string): string | undefined {
@@ -236,7 +254,18 @@ function first(headers: readonly string[], name: string): string | undefined {
 /** The text of `f` for this request; '' means the rule is skipped (kgateway never sets keep_empty_value). */
 export function formatHeaderValue(f: HeaderFormat, headers: readonly string[], response: boolean, req: GatewayRequest, startedAt: number, status: number): string {
   let out = '';
-  for (const p of f.parts) out += typeof p === 'string' ? p : p(headers, response, req, startedAt, status);
+  for (const p of f.parts) out += typeof p === 'string' ? p : (p(headers, response, req, startedAt, status) ?? '');
+  return out;
+}
+
+/**
+ * The text of `f` for a DirectResponse body (Envoy's SubstitutionFormatString without
+ * omit_empty_values): a part without a value is `-`. Formatted before the answer exists, as
+ * Envoy's router does (`%RESPONSE_CODE%` is 0, `%RESP%` has no value), from the request as routed.
+ */
+export function formatBodyText(f: HeaderFormat, req: GatewayRequest, startedAt: number): string {
+  let out = '';
+  for (const p of f.parts) out += typeof p === 'string' ? p : (p(req.headers, false, req, startedAt, 0) ?? '-');
   return out;
 }
 
