@@ -7,7 +7,7 @@ import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { any, bool, enumOf, int, isObject, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
 import { parseHeaderValue } from '../proxy/header-format.js';
-import { byteOrder, type BodyFormat, type JsonTemplate } from '../proxy/body-format.js';
+import { byteOrder, envoyNumber, type BodyFormat, type JsonTemplate } from '../proxy/body-format.js';
 import { documentSchema, group, kind, namespaceName, objectName, policyTargetRef, type PolicyTargetRef } from './validate-common.js';
 
 // ----- ConfigMap (v1) -------------------------------------------------------------------------
@@ -303,8 +303,9 @@ function jsonTemplate(v: unknown, path: string, cx: ParseCtx): JsonTemplate | un
       return typeof parsed.value === 'string' ? { kind: 'literal', json: JSON.stringify(parsed.value) } : { kind: 'text', format: parsed.value };
     }
     if (x === null || typeof x === 'boolean') return { kind: 'literal', json: String(x) };
-    // kgateway reads the template into a protobuf Struct: every number is a double.
-    if (typeof x === 'number') return { kind: 'literal', json: Number.isFinite(x) ? String(x) : 'null' };
+    // kgateway reads the template into a protobuf Struct: every number is a double, which Envoy
+    // writes in its own way (envoyNumber: 100000 is `1e+05`).
+    if (typeof x === 'number') return { kind: 'literal', json: envoyNumber(x) };
     if (Array.isArray(x)) return { kind: 'list', items: x.map((item, i) => walk(item, `${p}[${i}]`, depth + 1)) };
     if (isObject(x)) {
       const keys = Object.keys(x).sort(byteOrder);

@@ -38,7 +38,7 @@ function renderJson(t: JsonTemplate, req: GatewayRequest, startedAt: number): st
         // One command: its own type (Envoy's formatValueWithContext).
         const v = only(req.headers, false, req, startedAt, 0);
         if (v === undefined) return 'null';
-        return NUMERIC.has(only) ? String(Number(v)) : JSON.stringify(v);
+        return NUMERIC.has(only) ? envoyNumber(Number(v)) : JSON.stringify(v);
       }
       return JSON.stringify(formatBodyText(t.format, req, startedAt));
     }
@@ -48,4 +48,26 @@ function renderJson(t: JsonTemplate, req: GatewayRequest, startedAt: number): st
 /** Envoy's key order: by the keys' UTF-8 bytes. */
 export function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/**
+ * A number as Envoy's JSON formatter writes it (Buffer::Util::serializeDouble, std::to_chars in
+ * Envoy's clang/libc++ builds): the shortest digits that read back the same, in plain or C-style
+ * exponent notation (`1e+05`, `1e-07`: at least two exponent digits), whichever is shorter, plain
+ * on a tie. So 200 is `200` and 1.5 `1.5` as in JavaScript, but 100000 is `1e+05`, 1e16 `1e+16`,
+ * 0.00001 `1e-05` and -0 `-0`. Not finite: `null` (JSON has no such number).
+ */
+export function envoyNumber(x: number): string {
+  if (!Number.isFinite(x)) return 'null';
+  const sign = x < 0 || Object.is(x, -0) ? '-' : '';
+  // toExponential() without digits gives the shortest round-trip digits, as to_chars does.
+  const [mantissa, exp] = Math.abs(x).toExponential().split('e') as [string, string];
+  const digits = mantissa.replace('.', '');
+  const e = Number(exp);
+  const scientific = `${mantissa}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+  let plain: string;
+  if (e >= digits.length - 1) plain = digits + '0'.repeat(e - digits.length + 1);
+  else if (e >= 0) plain = `${digits.slice(0, e + 1)}.${digits.slice(e + 1)}`;
+  else plain = `0.${'0'.repeat(-e - 1)}${digits}`;
+  return sign + (scientific.length < plain.length ? scientific : plain);
 }

@@ -108,9 +108,12 @@ function hasTrailersMember(te: string): boolean {
  * one of PRE_ROUTE_HEADERS: elsewhere the route cannot depend on them and upstreamRequestHeaders
  * does the same in its one pass.
  */
-export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddress: string; readonly scheme: string; edgeApplied?: boolean }): void {
+export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddress: string; readonly scheme: string; edgeApplied?: boolean; readonly gatewayHeaders?: readonly string[] }): void {
   const src = req.headers;
   const out: string[] = [];
+  // Called after the JWT stage (a DirectResponse bodyFormat): a claim header of one of these
+  // names keeps its value, as jwt_authn sets it after Envoy's connection manager did its part.
+  const gw = req.gatewayHeaders;
   let xff: string | undefined;
   let referers = 0;
   let referer = '';
@@ -118,7 +121,8 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
   let trailers = false;
   for (let i = 0; i < src.length; i += 2) {
     const name = src[i]!;
-    if (name === 'x-forwarded-for') xff = appendToList(xff, src[i + 1]!);
+    if (claimed(gw, name)) out.push(name, src[i + 1]!);
+    else if (name === 'x-forwarded-for') xff = appendToList(xff, src[i + 1]!);
     else if (name === 'te') {
       if (teAt === -1) {
         teAt = out.length;
@@ -132,10 +136,13 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
   }
   if (teAt !== -1 && !trailers) out.splice(teAt, 2);
   if (referers > 1 || (referers === 1 && !isValidReferer(referer))) removeHeader(out, 'referer');
-  if (req.remoteAddress !== '') xff = appendToList(xff, forwardedForElement(req.remoteAddress));
-  if (xff !== undefined) out.push('x-forwarded-for', xff);
-  out.push('x-forwarded-proto', req.scheme, 'x-request-id', randomUUID());
-  if (req.remoteAddress !== '') out.push('x-envoy-external-address', req.remoteAddress);
+  if (!claimed(gw, 'x-forwarded-for')) {
+    if (req.remoteAddress !== '') xff = appendToList(xff, forwardedForElement(req.remoteAddress));
+    if (xff !== undefined) out.push('x-forwarded-for', xff);
+  }
+  if (!claimed(gw, 'x-forwarded-proto')) out.push('x-forwarded-proto', req.scheme);
+  if (!claimed(gw, 'x-request-id')) out.push('x-request-id', randomUUID());
+  if (req.remoteAddress !== '' && !claimed(gw, 'x-envoy-external-address')) out.push('x-envoy-external-address', req.remoteAddress);
   req.headers = out;
   req.edgeApplied = true;
 }
