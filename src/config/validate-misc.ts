@@ -266,7 +266,8 @@ const directResponseSpec = obj(
     // Newer kgateway: the body as an Envoy format string (`text`) or JSON object of them (`json`).
     bodyFormat: obj(
       {
-        contentType: str({ max: 256 }).optional(),
+        // Not applied (warned about below), so not bounded beyond the CRD's string.
+        contentType: str().optional(),
         text: str({ min: 1, max: 4096 }).optional(),
         json: any().optional(),
       },
@@ -307,7 +308,8 @@ function jsonTemplate(v: unknown, path: string, cx: ParseCtx): JsonTemplate | un
     // writes in its own way (envoyNumber: 100000 is `1e+05`).
     if (typeof x === 'number') return { kind: 'literal', json: envoyNumber(x) };
     if (Array.isArray(x)) return { kind: 'list', items: x.map((item, i) => walk(item, `${p}[${i}]`, depth + 1)) };
-    if (isObject(x)) {
+    // Plain mappings only: a YAML tag that makes something else (`!!binary` a byte array, `!!set` a Set) is refused below.
+    if (isObject(x) && (Object.getPrototypeOf(x) === Object.prototype || Object.getPrototypeOf(x) === null)) {
       const keys = Object.keys(x).sort(byteOrder);
       return { kind: 'object', entries: keys.map((k) => [k, walk(x[k], `${p}.${k}`, depth + 1)] as const) };
     }

@@ -147,7 +147,8 @@ function command(name: string, args: string | undefined, length: number | undefi
       const value = Object.hasOwn(process.env, args) ? process.env[args] : undefined;
       // Envoy's EnvironmentFormatter: an unset variable is "-", even where empty values are omitted.
       if (value === undefined) return '-';
-      if (CONTROL_CHAR.test(value)) return refuse(`names a variable whose value holds control characters (CR, LF and the like), which a header value cannot`);
+      // A body may hold them (Envoy writes the variable as it is); a header value cannot.
+      if (use === 'header' && CONTROL_CHAR.test(value)) return refuse(`names a variable whose value holds control characters (CR, LF and the like), which a header value cannot`);
       return truncate(value, length);
     }
     case 'UNIQUE_ID':
