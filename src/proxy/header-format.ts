@@ -12,6 +12,7 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { GatewayRequest } from '../http/exchange.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
+import { applyEdgeHeaders } from './header-rules.js';
 
 /**
  * One evaluated part: `headers` is the list the rule edits (the request's or the response's).
@@ -192,6 +193,9 @@ function requestHeader(main: string, alt: string | undefined, length: number | u
       // The request as it went upstream: its list holds UTF-8 bytes as latin1, the answer's text.
       v = sentValue(sent, main, req) ?? (alt === undefined ? undefined : sentValue(sent, alt, req));
     } else {
+      // An answer the gateway gives itself (a 401, a redirect, a DirectResponse): Envoy's request
+      // map then holds its connection manager's x-request-id, x-forwarded-for and -proto.
+      if (response && req.edgeApplied !== true) applyEdgeHeaders(req);
       const list = response ? req.headers : headers;
       v = requestValue(list, main, req, encode);
       if (v === undefined && alt !== undefined) v = requestValue(list, alt, req, encode);

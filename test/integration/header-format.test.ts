@@ -47,7 +47,7 @@ before(async () => {
     request:
       set: [{ name: x-client-ip, value: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%" }]
     response:
-      set: [{ name: x-response-code, value: "%RESPONSE_CODE%" }]
+      set: [{ name: x-response-code, value: "%RESPONSE_CODE%" }, { name: x-rid, value: "%REQ(x-request-id)%" }]
 `,
         ) +
         // %REQ% after the JWT filter (the claim header), the request line, an empty value, time and ids.
@@ -98,7 +98,20 @@ test('the same examples on a TrafficPolicy: the upstream gets the address, and t
   assert.equal(denied.body, 'Jwt is missing');
   assert.equal(denied.headers['x-response-code'], '401');
   assert.equal(h.echo.received.length, n);
+  // %REQ% in a response rule reads the request as Envoy's connection manager left it: on the
+  // upstream's answer the x-request-id sent, on the gateway's own 401 a new one, never the client's.
+  assert.deepEqual([ok.headers['x-rid']], lastReceivedFrom(n - 1, 'x-request-id'));
+  const own = await request({ port: h.port, path: '/anything/docs-policy', headers: { host: 'www.example.com', 'x-request-id': 'client-id' } });
+  assert.equal(own.status, 401);
+  assert.match(String(own.headers['x-rid']), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
+
+function lastReceivedFrom(index: number, name: string): string[] {
+  const r = h.echo.received[index]!;
+  const out: string[] = [];
+  for (let i = 0; i < r.headers.length; i += 2) if (r.headers[i]!.toLowerCase() === name) out.push(r.headers[i + 1]!);
+  return out;
+}
 
 test('%REQ% sees the request as the router does (the JWT filter\'s claim header, the path before any rewrite); an empty value leaves the client\'s field; %RESP% and %REQ% in a response rule', async () => {
   const jwt = token({ team: 'dev' });
