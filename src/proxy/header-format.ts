@@ -173,9 +173,19 @@ function command(name: string, args: string | undefined, length: number | undefi
   return refuse('is not an Envoy command operator (Envoy: "Not supported field in StreamInfo"), so Envoy refuses the value: write %% for a literal %');
 }
 
-/** SubstitutionFormatUtils::truncate: the first N characters. */
-function truncate(v: string, length: number | undefined): string {
-  return length === undefined || v.length <= length ? v : v.slice(0, length);
+/**
+ * SubstitutionFormatUtils::truncate: the first N bytes. `v` is text (its UTF-8 bytes count, and a
+ * character N would split is left out whole, where Envoy keeps its first bytes), or with
+ * `bytes`, UTF-8 bytes as latin1 (an upstream request's list), one per character.
+ */
+function truncate(v: string, length: number | undefined, bytes = false): string {
+  if (length === undefined || v.length <= (bytes ? length : length / 3)) return v;
+  if (bytes || !NON_ASCII.test(v)) return v.slice(0, length);
+  const b = Buffer.from(v, 'utf8');
+  if (b.length <= length) return v;
+  let end = length;
+  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--;
+  return b.subarray(0, end).toString('utf8');
 }
 
 /**
@@ -200,7 +210,7 @@ function requestHeader(main: string, alt: string | undefined, length: number | u
       v = requestValue(list, main, req, encode);
       if (v === undefined && alt !== undefined) v = requestValue(list, alt, req, encode);
     }
-    return v === undefined ? undefined : truncate(v, length);
+    return v === undefined ? undefined : truncate(v, length, sent === undefined && encode !== identity);
   };
   if (encode === identity) ENCODED.set(part, (e) => requestHeader(main, alt, length, e));
   return part;

@@ -190,3 +190,23 @@ test('any value either parses or is refused with a message, and a parsed one eva
   }
   assert.ok(parsed > 1000, `only ${parsed} parsed: the generator should reach the evaluated commands`);
 });
+
+test(':N counts bytes as Envoy does: on an upstream request\'s list (UTF-8 bytes as latin1) exactly, on text lists without splitting a character', () => {
+  const jp = '\u65e5\u672c\u8a9e'; // three characters, nine bytes in UTF-8
+  // Text (an early rule, a response rule): 4 bytes end inside the second character, which is left out.
+  assert.equal(evaluate('%REQ(x-jp):4%', { headers: ['x-jp', jp] }), '\u65e5');
+  assert.equal(evaluate('%REQ(x-jp):6%', { headers: ['x-jp', jp] }), '\u65e5\u672c');
+  assert.equal(evaluate('%RESP(x-jp):5%', { side: 'response', headers: ['x-jp', jp] }), '\u65e5');
+  assert.equal(evaluate('%REQ(x-ascii):4%', { headers: ['x-ascii', 'abcdef'] }), 'abcd');
+  // An upstream request's list: the first 4 bytes, as Envoy cuts them.
+  const r = req({ headers: ['x-jp', utf8AsLatin1(jp)] });
+  const headers = [...r.headers];
+  applyHeaderOps(headers, routeLevelOps({ set: [{ name: 'x-cut', value: fmt('%REQ(x-jp):4%') }], add: [], remove: [] }, utf8AsLatin1), false, r, 0);
+  assert.deepEqual(Buffer.from(headers[3]!, 'latin1'), Buffer.from(jp, 'utf8').subarray(0, 4));
+  process.env.JWTGATE_FORMAT_TEST = jp;
+  try {
+    assert.equal(fmt('%ENVIRONMENT(JWTGATE_FORMAT_TEST):3%'), '\u65e5');
+  } finally {
+    delete process.env.JWTGATE_FORMAT_TEST;
+  }
+});
