@@ -13,7 +13,7 @@ import { utf8AsLatin1 } from '../proxy/header-rules.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
 import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
 import { resolveBackendTls } from './backend-tls.js';
-import { credentialSources, resolveApiKeyAuth, resolveBasicAuth } from './credentials.js';
+import { credentialSources, resolveApiKeyAuth, resolveBasicAuth, resolveHeaderModifiers } from './credentials.js';
 import { compareAge, creationMs, labelsMatch, resourceId, type RawResource } from './resource.js';
 import { ParseCtx } from './schema.js';
 import type {
@@ -186,7 +186,9 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     // translates the policy (credentials.ts); its error there makes the policy invalid.
     const basicAuth = m.basicAuth ? resolveBasicAuth(m.basicAuth, m.namespace, credentials, cx) : undefined;
     const apiKeyAuth = m.apiKeyAuth ? resolveApiKeyAuth(m.apiKeyAuth, m.namespace, credentials, cx) : undefined;
-    invalid ??= basicAuth?.invalid ?? apiKeyAuth?.invalid;
+    // headerModifiers' values from Secrets (newer kgateway), read the same way.
+    const headerModifiers = m.headerModifiers ? resolveHeaderModifiers(m.headerModifiers, m.namespace, credentials, cx) : undefined;
+    invalid ??= basicAuth?.invalid ?? apiKeyAuth?.invalid ?? headerModifiers?.invalid;
     // kgateway.dev/policy-weight: a higher weight wins a merge conflict within a level.
     const weightText = m.raw.annotations['kgateway.dev/policy-weight'];
     let weight = 0;
@@ -221,8 +223,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(m.requestDecompression !== undefined ? { requestDecompression: m.requestDecompression } : {}),
       ...(basicAuth?.spec !== undefined ? { basicAuth: basicAuth.spec } : {}),
       ...(apiKeyAuth?.spec !== undefined ? { apiKeyAuth: apiKeyAuth.spec } : {}),
-      ...(m.headerModifiers
-        ? { headerModifiers: { request: m.headerModifiers.request ? policyOps(m.headerModifiers.request, utf8AsLatin1) : [], response: m.headerModifiers.response ? policyOps(m.headerModifiers.response, identity) : [] } }
+      ...(headerModifiers && headerModifiers.invalid === undefined
+        ? { headerModifiers: { request: headerModifiers.request ? policyOps(headerModifiers.request, utf8AsLatin1) : [], response: headerModifiers.response ? policyOps(headerModifiers.response, identity) : [] } }
         : {}),
       ...(invalid !== undefined ? { invalid } : {}),
     };

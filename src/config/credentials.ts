@@ -13,6 +13,10 @@ import type { ParseCtx } from './schema.js';
 import { KGATEWAY_GROUP, listSome } from './validate-common.js';
 import { referenceAllowed, type ReferenceGrantModel, type SecretModel } from './validate-misc.js';
 import type { ApiKeyAuthModel, BasicAuthModel } from './validate-traffic-policy.js';
+import type { HeaderSide, KgatewayHeader, KgatewayHeaderFilterSpec } from './validate-header-filter.js';
+import { UNMUTABLE, UNMUTABLE_RESPONSE, type HeaderFilterSpec, type HeaderValue } from '../proxy/header-mutation.js';
+import { parseHeaderValue } from '../proxy/header-format.js';
+import { CONTROL_CHAR } from '../http/field-value.js';
 
 /** The Secrets a policy may read, and the ReferenceGrants that let it read another namespace's. */
 export interface CredentialSources {
@@ -357,4 +361,88 @@ export function resolveApiKeyAuth(m: ApiKeyAuthModel, policyNs: string, src: Cre
       ...(m.clientIdHeader !== undefined ? { clientIdHeader: m.clientIdHeader } : {}),
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// headerModifiers: values from Secrets (newer kgateway, pluginutils ConvertHeaderFilter)
+
+/** Envoy's HeaderValue.value bound (`max_bytes: 16384`), which a Secret's value skips the CRD's 4096 for. */
+const MAX_HEADER_VALUE_BYTES = 16_384;
+
+/**
+ * A TrafficPolicy's `headerModifiers` with each `secretRef` read as kgateway's resolveHeader
+ * reads it: the Secret (the policy's namespace by default; another needs a ReferenceGrant), the
+ * data key (`key`, else `name`; with neither, every key in byte order, each its own header), its
+ * bytes as they are, which Envoy's formatter then reads (`%%`, command operators). A missing
+ * Secret or key fails the whole `headerModifiers`, so the policy is invalid (kgateway's `500` on
+ * its routes); so does a value Envoy refuses (NUL, CR, LF, over 16 KiB). Values are never quoted.
+ */
+export function resolveHeaderModifiers(
+  hm: { readonly request?: KgatewayHeaderFilterSpec; readonly response?: KgatewayHeaderFilterSpec },
+  policyNs: string,
+  src: CredentialSources,
+  cx: ParseCtx,
+): { readonly request?: HeaderFilterSpec; readonly response?: HeaderFilterSpec; readonly invalid?: string } {
+  const out: { request?: HeaderFilterSpec; response?: HeaderFilterSpec } = {};
+  for (const side of ['request', 'response'] as const) {
+    const f = hm[side];
+    if (f === undefined) continue;
+    const resolved: { add: { name: string; value: HeaderValue }[]; set: { name: string; value: HeaderValue }[] } = { add: [], set: [] };
+    // kgateway resolves every `add`, then every `set`; the first failure fails the filter.
+    for (const list of ['add', 'set'] as const) {
+      for (const h of f[list]) {
+        const r = resolveHeader(h, side, policyNs, src, cx);
+        if ('invalid' in r) return { invalid: `${side}: ${r.invalid}` };
+        resolved[list].push(...r.headers);
+      }
+    }
+    out[side] = { add: resolved.add, set: resolved.set, remove: f.remove };
+  }
+  return out;
+}
+
+function resolveHeader(h: KgatewayHeader, side: HeaderSide, policyNs: string, src: CredentialSources, cx: ParseCtx): { headers: { name: string; value: HeaderValue }[] } | { invalid: string } {
+  if (h.secretRef === undefined) return { headers: [{ name: h.name!, value: h.value! }] };
+  const ref = h.secretRef;
+  const path = `spec.headerModifiers.${side}.${h.at}.secretRef`;
+  const what = h.name !== undefined ? `failed to resolve header '${h.name}'` : ref.key !== undefined ? `failed to resolve header '${ref.key}'` : 'failed to resolve header value(s)';
+  const ns = ref.namespace ?? policyNs;
+  const id = `${ns}/${ref.name}`;
+  const failWith = (message: string, hint?: string) => {
+    cx.error(path, `${side}: ${what}: ${hint === undefined ? message : `${message}: ${hint}`}`);
+    return { invalid: `${what}: ${message}` };
+  };
+  const got = getSecret(src, policyNs, { group: '', kind: 'Secret', namespace: ns, name: ref.name });
+  if ('error' in got) return failWith(`secret ${id}: ${got.error}`, got.hint);
+  const data = got.secret.data;
+  const entries: [string, string][] = [];
+  if (h.name === undefined && ref.key === undefined) {
+    for (const k of Object.keys(data).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) entries.push([k, k]);
+  } else {
+    const key = ref.key ?? h.name!;
+    if (!Object.hasOwn(data, key)) {
+      const keys = Object.keys(data);
+      return failWith(`secret ${id} does not contain key "${key}"`, keys.length === 0 ? 'the Secret has no data' : `its keys: ${listSome(keys)}`);
+    }
+    entries.push([h.name ?? key, key]);
+  }
+  const refused = side === 'request' ? UNMUTABLE : UNMUTABLE_RESPONSE;
+  const headers: { name: string; value: HeaderValue }[] = [];
+  for (const [name, key] of entries) {
+    const lower = name.toLowerCase();
+    if (Object.hasOwn(refused, lower)) return failWith(`the header ${lower} (key "${key}" of Secret ${id}) may not be changed here`, refused[lower]);
+    if (side === 'response' && lower === 'date') {
+      cx.warn(path, `a headerModifiers.response rule on date (key "${key}" of Secret ${id}) has no effect: the gateway writes the date itself`);
+      continue;
+    }
+    const raw = data[key]!;
+    if (got.secret.notUtf8.has(key)) return failWith(`key "${key}" of Secret ${id} is not UTF-8 text`, 'jwtgate sends header values read from a Secret as text: write it with stringData');
+    // Envoy's HeaderValue validation (no NUL, CR or LF); undici refuses the other controls.
+    if (CONTROL_CHAR.test(raw)) return failWith(`the value of key "${key}" of Secret ${id} holds a control character (CR, LF, NUL and the like), which a header value cannot`, raw.endsWith('\n') ? 'it ends in a newline: write the Secret without one (stringData, or printf rather than echo before base64)' : undefined);
+    if (Buffer.byteLength(raw) > MAX_HEADER_VALUE_BYTES) return failWith(`the value of key "${key}" of Secret ${id} is over ${MAX_HEADER_VALUE_BYTES} bytes, which Envoy refuses for a header value`);
+    const parsed = parseHeaderValue(raw, side);
+    if ('error' in parsed) return failWith(`the value of key "${key}" of Secret ${id}: ${parsed.error}`);
+    headers.push({ name, value: parsed.value });
+  }
+  return { headers };
 }

@@ -9,7 +9,7 @@ import type { HeaderFilterSpec, HeaderValue } from '../proxy/header-mutation.js'
 import { parseHeaderValue } from '../proxy/header-format.js';
 import { UNMUTABLE, UNMUTABLE_RESPONSE } from '../proxy/header-mutation.js';
 import { list, obj, str, type ParseCtx, type Schema } from './schema.js';
-import { headerName } from './validate-common.js';
+import { headerName, namespaceName, objectName } from './validate-common.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 
 /**
@@ -74,18 +74,65 @@ export function gatewayHeaderFilter(what: string, side: HeaderSide): Schema<Head
   }).map(complete(side));
 }
 
-/** kgateway's HeaderModifiers side: lists without a uniqueness key, values by kgateway's pattern; `secretRef` values are not read here. */
-export function kgatewayHeaderFilter(what: string, side: HeaderSide): Schema<HeaderFilterSpec> {
+/** A kgateway HTTPHeader's `secretRef` (SecretRefWithKey): the value is a Secret's data. */
+export interface SecretHeaderRef {
+  readonly name: string;
+  /** Default: the policy's namespace (another needs a ReferenceGrant). */
+  readonly namespace?: string;
+  readonly key?: string;
+}
+
+/** A kgateway HTTPHeader: a name and inline value, or a Secret's (name and key each default to the other; neither: every key). */
+export interface KgatewayHeader {
+  readonly name?: string;
+  readonly value?: HeaderValue;
+  readonly secretRef?: SecretHeaderRef;
+  /** `set[0]`, for messages about its Secret. */
+  readonly at: string;
+}
+
+/** kgateway's HeaderModifiers side before its Secrets are read (credentials.ts resolves them). */
+export interface KgatewayHeaderFilterSpec {
+  readonly set: readonly KgatewayHeader[];
+  readonly add: readonly KgatewayHeader[];
+  readonly remove: readonly string[];
+}
+
+/** Secret data keys as kgateway's SecretRefWithKey allows them. */
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
+/**
+ * kgateway's HeaderModifiers side (shared.HTTPHeaderFilter): lists without a uniqueness key,
+ * inline values by kgateway's pattern, or newer kgateway's `secretRef` (exactly one of the two;
+ * `name` required with a value), read once the Secrets are known.
+ */
+export function kgatewayHeaderFilter(what: string, side: HeaderSide): Schema<KgatewayHeaderFilterSpec> {
   const header = obj(
     {
-      name: mutableName(what, side),
-      value: str({ min: 1, max: 4096, pattern: KGATEWAY_VALUE, patternHint: 'must be printable ASCII, words separated by one space or tab', secret: true }).map(headerValue(side)),
+      name: mutableName(what, side).optional(),
+      value: str({ min: 1, max: 4096, pattern: KGATEWAY_VALUE, patternHint: 'must be printable ASCII, words separated by one space or tab', secret: true }).map(headerValue(side)).optional(),
+      secretRef: obj({
+        name: objectName(),
+        key: str({ min: 1, max: 253, pattern: SECRET_KEY, patternHint: 'must be a Secret data key (letters, digits, -, _ and .)' }).optional(),
+        namespace: namespaceName().optional(),
+      }).optional(),
     },
-    { refused: { secretRef: 'secretRef (a header value read from a Secret) is not supported by this jwtgate version: the policy is rejected so that its routes fail closed (500) instead of going out without that header' } },
-  );
+    { exactlyOneOf: [['value', 'secretRef']], exactlyOneOfCel: true },
+  ).check((h, path, cx) => {
+    // The CRD's rule `has(self.value) ? has(self.name) : true`.
+    if (h.value !== undefined && h.name === undefined) cx.error(path, 'Invalid value: name is required when using an inline value');
+  });
+  const kept = (n: unknown): boolean => typeof n === 'string' && !(side === 'response' && n.toLowerCase() === 'date');
+  type Parsed = { name?: string; value?: HeaderValue; secretRef?: SecretHeaderRef };
+  const items = (list: 'set' | 'add', hs: readonly Parsed[] | undefined): KgatewayHeader[] =>
+    (hs ?? []).flatMap((h, i): KgatewayHeader[] => {
+      if (h.name !== undefined && !kept(h.name)) return [];
+      if (h.secretRef !== undefined) return [{ ...(h.name !== undefined ? { name: h.name } : {}), secretRef: h.secretRef, at: `${list}[${i}]` }];
+      return h.value !== undefined && h.name !== undefined ? [{ name: h.name, value: h.value, at: `${list}[${i}]` }] : [];
+    });
   return obj({
     set: list(header, { max: 16 }).optional(),
     add: list(header, { max: 16 }).optional(),
     remove: list(mutableName(what, side), { max: 16 }).optional(),
-  }).map(complete(side));
+  }).map((f) => ({ set: items('set', f.set), add: items('add', f.add), remove: (f.remove ?? []).filter(kept) as string[] }));
 }

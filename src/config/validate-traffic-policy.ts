@@ -21,7 +21,7 @@ import { compileAnchored } from '../routing/regex.js';
 import { quantityValue } from './quantity.js';
 import { DEFAULT_CONTENT_TYPES, DEFAULT_MIN_CONTENT_LENGTH, type Codec, type CodecConfig } from '../proxy/compression.js';
 import { badEscape, compilePathRegex, maxSubmatch, type PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
-import { kgatewayHeaderFilter } from './validate-header-filter.js';
+import { kgatewayHeaderFilter, type KgatewayHeaderFilterSpec } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, HEADER_NAME, headerName, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 
 /**
@@ -294,7 +294,7 @@ export interface TrafficPolicyModel {
   /** `rbac`, when set and every expression compiled (else the policy is invalid). */
   readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[]; readonly readsClaims: boolean };
   /** `headerModifiers`, when set (an empty one still wins its level, as kgateway merges it, and so removes a less specific route-side policy's rules). */
-  readonly headerModifiers?: { readonly request?: HeaderFilterSpec; readonly response?: HeaderFilterSpec };
+  readonly headerModifiers?: { readonly request?: KgatewayHeaderFilterSpec; readonly response?: KgatewayHeaderFilterSpec };
   /** `rateLimit.local`, when set and valid: a bucket, or `{}` (turns a less specific level's off). */
   readonly localRateLimit?: LocalRateLimitSpec;
   /** `cors`, when set: its CorsPolicy, or `disabled` (`cors.disable`: the filter is off where this level is the most specific). */

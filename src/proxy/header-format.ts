@@ -71,6 +71,8 @@ const HEADER_NAME = /^:?[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * request).
  */
 export function parseHeaderValue(v: string, side: 'request' | 'response', use: FormatUse = 'header'): ParsedHeaderValue {
+  // An empty value (a Secret's, as kgateway reads it) is a rule Envoy skips, not an empty field.
+  if (v === '') return { value: use === 'header' ? EMPTY_FORMAT : '' };
   if (!v.includes('%')) return { value: v };
   const parts: (string | Dynamic)[] = [];
   let text = '';
