@@ -7,7 +7,7 @@ import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { any, bool, enumOf, int, isObject, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
 import { parseHeaderValue } from '../proxy/header-format.js';
-import { byteOrder, envoyNumber, type BodyFormat, type JsonTemplate } from '../proxy/body-format.js';
+import { byteOrder, envoyNumber, usesResponseCode, type BodyFormat, type JsonTemplate } from '../proxy/body-format.js';
 import { documentSchema, group, kind, namespaceName, objectName, policyTargetRef, type PolicyTargetRef } from './validate-common.js';
 
 // ----- ConfigMap (v1) -------------------------------------------------------------------------
@@ -365,6 +365,8 @@ export function validateDirectResponse(raw: RawResource, problems: ConfigProblem
       const template = jsonTemplate(bf.json, 'spec.bodyFormat.json', cx);
       if (template !== undefined) bodyFormat = { kind: 'json', template };
     }
+    // Envoy formats the body before the answer has a status: responseCode().value_or(0).
+    if (bodyFormat !== undefined && usesResponseCode(bodyFormat)) cx.warn(`spec.bodyFormat.${bf.text !== undefined ? 'text' : 'json'}`, `%RESPONSE_CODE% in a bodyFormat is always 0 (Envoy formats the body before the answer has its status): write the status, ${doc?.spec?.status ?? 500}, as text`);
     if (bf.contentType !== undefined) cx.warn('spec.bodyFormat.contentType', 'contentType has no effect: Envoy sends every formatted body as text/plain (Envoy issue #43680, as kgateway\'s API documents), and so does jwtgate');
     if (status === 204 || status === 304) cx.warn('spec.bodyFormat', `a ${status} answer has no body in HTTP: this body is never sent`);
   }

@@ -45,6 +45,14 @@ function renderJson(t: JsonTemplate, req: GatewayRequest, startedAt: number): st
   }
 }
 
+/** Whether the body reads `%RESPONSE_CODE%` (its one numeric command), which is 0 there. */
+export function usesResponseCode(b: BodyFormat): boolean {
+  const inFormat = (f: HeaderFormat) => f.parts.some((p) => typeof p === 'function' && NUMERIC.has(p));
+  const inJson = (t: JsonTemplate): boolean =>
+    t.kind === 'text' ? inFormat(t.format) : t.kind === 'list' ? t.items.some(inJson) : t.kind === 'object' ? t.entries.some(([, v]) => inJson(v)) : false;
+  return b.kind === 'text' ? inFormat(b.format) : inJson(b.template);
+}
+
 /** Envoy's key order: by the keys' UTF-8 bytes. */
 export function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));

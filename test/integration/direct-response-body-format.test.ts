@@ -71,6 +71,10 @@ test('text: formatted per request after the JWT check (its claim header); no val
   assert.equal(res.body, 'team=dev path=/text/a?q=1 missing=- empty=[] resp=- code=0 100%');
   assert.equal(res.headers['content-type'], 'text/plain');
   assert.equal(res.headers['x-code'], '418');
+  // check says why the body's %RESPONSE_CODE% is 0, on both forms.
+  const warnings = h.gateway.snapshot.problems.filter((p) => p.severity === 'warning' && p.message.startsWith('%RESPONSE_CODE% in a bodyFormat is always 0'));
+  assert.deepEqual(warnings.map((p) => `${p.resource} ${p.path}`).sort(), ['DirectResponse/httpbin/json spec.bodyFormat.json', 'DirectResponse/httpbin/text spec.bodyFormat.text']);
+  assert.match(warnings.find((p) => p.resource.endsWith('/text'))!.message, /write the status, 418, as text/);
   assert.equal(h.echo.received.length, n, 'answered by the gateway');
   // Still behind the JWT check.
   const denied = await request({ port: h.port, path: '/text/a', headers: { host: 'formatted.example.com' } });
