@@ -282,24 +282,35 @@ const MAX_JSON_VALUES = 1_000;
 
 /** A `bodyFormat.json` template in Envoy's key order, or undefined after reporting why not. */
 function jsonTemplate(v: unknown, path: string, cx: ParseCtx): JsonTemplate | undefined {
+  const NULL: JsonTemplate = { kind: 'literal', json: 'null' };
   let values = 0;
   let ok = true;
+  // Past the limit the walk stops: YAML aliases let a small document hold a template of millions
+  // of values (one list referenced again and again), which a full walk would expand (review fix).
+  let tooMany = false;
+  /** Counts `n` more values; false (reported once) when that passes the limit. */
+  const room = (n: number): boolean => {
+    if (tooMany) return false;
+    values += n;
+    if (values <= MAX_JSON_VALUES) return true;
+    cx.error(path, `Too many: the template has more than ${MAX_JSON_VALUES} values (jwtgate's limit)`);
+    ok = false;
+    tooMany = true;
+    return false;
+  };
   const walk = (x: unknown, p: string, depth: number): JsonTemplate => {
-    if (++values === MAX_JSON_VALUES + 1) {
-      cx.error(path, `Too many: the template has more than ${MAX_JSON_VALUES} values (jwtgate's limit)`);
-      ok = false;
-    }
+    if (tooMany) return NULL;
     if (depth > MAX_JSON_DEPTH) {
       if (ok) cx.error(p, `Too deep: the template nests more than ${MAX_JSON_DEPTH} levels (jwtgate's limit)`);
       ok = false;
-      return { kind: 'literal', json: 'null' };
+      return NULL;
     }
     if (typeof x === 'string') {
       const parsed = parseHeaderValue(x, 'request', 'body');
       if ('error' in parsed) {
         cx.error(p, `Invalid value: ${parsed.error}`);
         ok = false;
-        return { kind: 'literal', json: 'null' };
+        return NULL;
       }
       return typeof parsed.value === 'string' ? { kind: 'literal', json: JSON.stringify(parsed.value) } : { kind: 'text', format: parsed.value };
     }
@@ -307,20 +318,35 @@ function jsonTemplate(v: unknown, path: string, cx: ParseCtx): JsonTemplate | un
     // kgateway reads the template into a protobuf Struct: every number is a double, which Envoy
     // writes in its own way (envoyNumber: 100000 is `1e+05`).
     if (typeof x === 'number') return { kind: 'literal', json: envoyNumber(x) };
-    if (Array.isArray(x)) return { kind: 'list', items: x.map((item, i) => walk(item, `${p}[${i}]`, depth + 1)) };
+    if (Array.isArray(x)) {
+      // The items are counted before they are read: a list past the limit stops here.
+      if (!room(x.length)) return NULL;
+      const items: JsonTemplate[] = [];
+      for (let i = 0; i < x.length && !tooMany; i++) items.push(walk(x[i], `${p}[${i}]`, depth + 1));
+      return { kind: 'list', items };
+    }
     // Plain mappings only: a YAML tag that makes something else (`!!binary` a byte array, `!!set` a Set) is refused below.
     if (isObject(x) && (Object.getPrototypeOf(x) === Object.prototype || Object.getPrototypeOf(x) === null)) {
-      const keys = Object.keys(x).sort(byteOrder);
-      return { kind: 'object', entries: keys.map((k) => [k, walk(x[k], `${p}.${k}`, depth + 1)] as const) };
+      const names = Object.keys(x);
+      // Counted before they are sorted: a very wide object costs nothing past the limit.
+      if (!room(names.length)) return NULL;
+      const entries: (readonly [string, JsonTemplate])[] = [];
+      for (const k of names.sort(byteOrder)) {
+        if (tooMany) break;
+        entries.push([k, walk(x[k], `${p}.${k}`, depth + 1)]);
+      }
+      return { kind: 'object', entries };
     }
     cx.error(p, 'Invalid value: a JSON template holds strings, numbers, booleans, null, lists and objects');
     ok = false;
-    return { kind: 'literal', json: 'null' };
+    return NULL;
   };
   if (!isObject(v)) {
     cx.error(path, 'Invalid value: must be of type object (the CRD\'s type for json)');
     return undefined;
   }
+  // The template itself is one value.
+  room(1);
   const t = walk(v, path, 0);
   return ok ? t : undefined;
 }
