@@ -13,7 +13,7 @@ import type { ParseCtx } from './schema.js';
 import { KGATEWAY_GROUP, listSome } from './validate-common.js';
 import { referenceAllowed, type ReferenceGrantModel, type SecretModel } from './validate-misc.js';
 import type { ApiKeyAuthModel, BasicAuthModel } from './validate-traffic-policy.js';
-import type { HeaderSide, KgatewayHeader, KgatewayHeaderFilterSpec } from './validate-header-filter.js';
+import { SECRET_KEY, type HeaderSide, type KgatewayHeader, type KgatewayHeaderFilterSpec } from './validate-header-filter.js';
 import { UNMUTABLE, UNMUTABLE_RESPONSE, type HeaderFilterSpec, type HeaderValue } from '../proxy/header-mutation.js';
 import { parseHeaderValue } from '../proxy/header-format.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
@@ -405,7 +405,8 @@ function resolveHeader(h: KgatewayHeader, side: HeaderSide, policyNs: string, sr
   if (h.secretRef === undefined) return { headers: [{ name: h.name!, value: h.value! }] };
   const ref = h.secretRef;
   const path = `spec.headerModifiers.${side}.${h.at}.secretRef`;
-  const what = h.name !== undefined ? `failed to resolve header '${h.name}'` : ref.key !== undefined ? `failed to resolve header '${ref.key}'` : 'failed to resolve header value(s)';
+  // kgateway's ConvertHeaderFilter names the header only when the entry has a `name`.
+  const what = h.name !== undefined ? `failed to resolve header '${h.name}'` : 'failed to resolve header value(s)';
   const ns = ref.namespace ?? policyNs;
   const id = `${ns}/${ref.name}`;
   const failWith = (message: string, hint?: string) => {
@@ -417,7 +418,12 @@ function resolveHeader(h: KgatewayHeader, side: HeaderSide, policyNs: string, sr
   const data = got.secret.data;
   const entries: [string, string][] = [];
   if (h.name === undefined && ref.key === undefined) {
-    for (const k of Object.keys(data).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) entries.push([k, k]);
+    for (const k of Object.keys(data).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) {
+      // Each key becomes a header name: one the API server would refuse as a Secret key (a
+      // space, a colon, non-ASCII) is no header name, and would reach the wire as it is.
+      if (k.length > 253 || !SECRET_KEY.test(k)) return failWith(`a key of Secret ${id} is not a valid Secret data key, so no header name`, 'the API server allows 1-253 letters, digits, -, _ and . in a key');
+      entries.push([k, k]);
+    }
   } else {
     const key = ref.key ?? h.name!;
     if (!Object.hasOwn(data, key)) {
@@ -431,10 +437,6 @@ function resolveHeader(h: KgatewayHeader, side: HeaderSide, policyNs: string, sr
   for (const [name, key] of entries) {
     const lower = name.toLowerCase();
     if (Object.hasOwn(refused, lower)) return failWith(`the header ${lower} (key "${key}" of Secret ${id}) may not be changed here`, refused[lower]);
-    if (side === 'response' && lower === 'date') {
-      cx.warn(path, `a headerModifiers.response rule on date (key "${key}" of Secret ${id}) has no effect: the gateway writes the date itself`);
-      continue;
-    }
     const raw = data[key]!;
     if (got.secret.notUtf8.has(key)) return failWith(`key "${key}" of Secret ${id} is not UTF-8 text`, 'jwtgate sends header values read from a Secret as text: write it with stringData');
     // Envoy's HeaderValue validation (no NUL, CR or LF); undici refuses the other controls.
@@ -442,6 +444,12 @@ function resolveHeader(h: KgatewayHeader, side: HeaderSide, policyNs: string, sr
     if (Buffer.byteLength(raw) > MAX_HEADER_VALUE_BYTES) return failWith(`the value of key "${key}" of Secret ${id} is over ${MAX_HEADER_VALUE_BYTES} bytes, which Envoy refuses for a header value`);
     const parsed = parseHeaderValue(raw, side);
     if ('error' in parsed) return failWith(`the value of key "${key}" of Secret ${id}: ${parsed.error}`);
+    // Resolved and checked as kgateway and Envoy do, then without effect: Envoy's connection
+    // manager writes the date over any rule (an explicit `name: date` was warned about already).
+    if (side === 'response' && lower === 'date') {
+      if (h.name === undefined) cx.warn(path, `a headerModifiers.response rule on date (key "${key}" of Secret ${id}) has no effect: the gateway writes the date itself`);
+      continue;
+    }
     headers.push({ name, value: parsed.value });
   }
   return { headers };

@@ -325,10 +325,20 @@ class StringMapSchema extends Schema<Readonly<Record<string, string>>> {
     const out: Record<string, string> = {};
     for (const [k, val] of Object.entries(v)) {
       if (typeof val !== 'string') cx.error(join(path, k), `Invalid value: ${describe(val, cx, join(path, k))}: must be of type string`);
-      else out[k] = val;
+      else setOwn(out, k, val);
     }
     return out;
   }
+}
+
+/**
+ * `o[k] = v` as an own property for every key: a plain assignment to `__proto__` sets the
+ * prototype (a string: nothing) and the key is lost, where a map from a manifest (a Secret's
+ * data key, say) may well be named so.
+ */
+export function setOwn(o: Record<string, string>, k: string, v: string): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+  else o[k] = v;
 }
 
 export function stringMap(): Schema<Readonly<Record<string, string>>> {

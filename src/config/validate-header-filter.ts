@@ -8,7 +8,7 @@
 import type { HeaderFilterSpec, HeaderValue } from '../proxy/header-mutation.js';
 import { parseHeaderValue } from '../proxy/header-format.js';
 import { UNMUTABLE, UNMUTABLE_RESPONSE } from '../proxy/header-mutation.js';
-import { list, obj, str, type ParseCtx, type Schema } from './schema.js';
+import { isObject, list, obj, Schema, str, type Infer, type ParseCtx } from './schema.js';
 import { headerName, namespaceName, objectName } from './validate-common.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 
@@ -99,7 +99,7 @@ export interface KgatewayHeaderFilterSpec {
 }
 
 /** Secret data keys as kgateway's SecretRefWithKey allows them. */
-const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+export const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 
 /**
  * kgateway's HeaderModifiers side (shared.HTTPHeaderFilter): lists without a uniqueness key,
@@ -107,7 +107,7 @@ const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
  * `name` required with a value), read once the Secrets are known.
  */
 export function kgatewayHeaderFilter(what: string, side: HeaderSide): Schema<KgatewayHeaderFilterSpec> {
-  const header = obj(
+  const headerObj = obj(
     {
       name: mutableName(what, side).optional(),
       value: str({ min: 1, max: 4096, pattern: KGATEWAY_VALUE, patternHint: 'must be printable ASCII, words separated by one space or tab', secret: true }).map(headerValue(side)).optional(),
@@ -118,15 +118,23 @@ export function kgatewayHeaderFilter(what: string, side: HeaderSide): Schema<Kga
       }).optional(),
     },
     { exactlyOneOf: [['value', 'secretRef']], exactlyOneOfCel: true },
-  ).check((h, path, cx) => {
-    // The CRD's rule `has(self.value) ? has(self.name) : true`.
-    if (h.value !== undefined && h.name === undefined) cx.error(path, 'Invalid value: name is required when using an inline value');
-  });
+  );
+  // The CRD's rule `has(self.value) ? has(self.name) : true`, on what was written: a name given
+  // but refused already has its error.
+  const header = new (class extends Schema<Infer<typeof headerObj>> {
+    parse(v: unknown, path: string, cx: ParseCtx) {
+      const out = headerObj.parse(v, path, cx);
+      if (isObject(v) && v['value'] != null && v['name'] == null) cx.error(path, 'Invalid value: name is required when using an inline value');
+      return out;
+    }
+  })();
   const kept = (n: unknown): boolean => typeof n === 'string' && !(side === 'response' && n.toLowerCase() === 'date');
   type Parsed = { name?: string; value?: HeaderValue; secretRef?: SecretHeaderRef };
   const items = (list: 'set' | 'add', hs: readonly Parsed[] | undefined): KgatewayHeader[] =>
     (hs ?? []).flatMap((h, i): KgatewayHeader[] => {
-      if (h.name !== undefined && !kept(h.name)) return [];
+      // A response rule on date has no effect, but one from a Secret is still resolved (a
+      // missing Secret or key fails the headerModifiers, as in kgateway).
+      if (h.name !== undefined && !kept(h.name) && h.secretRef === undefined) return [];
       if (h.secretRef !== undefined) return [{ ...(h.name !== undefined ? { name: h.name } : {}), secretRef: h.secretRef, at: `${list}[${i}]` }];
       return h.value !== undefined && h.name !== undefined ? [{ name: h.name, value: h.value, at: `${list}[${i}]` }] : [];
     });

@@ -5,7 +5,7 @@
 
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
-import { any, bool, enumOf, int, isObject, list, obj, ParseCtx, str, stringMap, type Infer } from './schema.js';
+import { any, bool, enumOf, int, isObject, list, obj, ParseCtx, setOwn, str, stringMap, type Infer } from './schema.js';
 import { parseHeaderValue } from '../proxy/header-format.js';
 import { byteOrder, envoyNumber, usesResponseCode, type BodyFormat, type JsonTemplate } from '../proxy/body-format.js';
 import { documentSchema, group, kind, namespaceName, objectName, policyTargetRef, type PolicyTargetRef } from './validate-common.js';
@@ -71,16 +71,16 @@ export function validateSecret(raw: RawResource, problems: ConfigProblem[]): Sec
     else {
       const bytes = Buffer.from(compact, 'base64');
       try {
-        data[k] = STRICT_UTF8.decode(bytes);
+        setOwn(data, k, STRICT_UTF8.decode(bytes));
       } catch {
         // Binary data (a keystore, a DER key): kept, read lossily; those who read text refuse it.
-        data[k] = bytes.toString('utf8');
+        setOwn(data, k, bytes.toString('utf8'));
         notUtf8.add(k);
       }
     }
   }
   for (const [k, v] of Object.entries(doc?.stringData ?? {})) {
-    data[k] = v;
+    setOwn(data, k, v);
     notUtf8.delete(k);
   }
   return { raw, id: cx.resource, data, notUtf8, valid: cx.errors === 0 };
