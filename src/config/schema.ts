@@ -454,16 +454,16 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
     }
     const known = Object.keys(this.shape);
     for (const rawKey of Object.keys(v)) {
-      if (rawKey in this.shape) continue;
+      if (Object.hasOwn(this.shape, rawKey)) continue;
       // A key no field name comes near is shown shortened in the path and message.
       const key = rawKey.length > 120 ? `${rawKey.slice(0, 60)}…(${rawKey.length} characters)` : rawKey;
       const p = join(path, key);
-      const legacy = o.legacy?.[key];
+      const legacy = ownEntry(o.legacy, key);
       if (legacy !== undefined) {
         cx.error(p, legacy);
         continue;
       }
-      const refused = o.refused?.[key];
+      const refused = ownEntry(o.refused, key);
       if (refused !== undefined) {
         if (v[rawKey] !== null && v[rawKey] !== undefined) {
           const message = typeof refused === 'string' ? refused : refused(v);
@@ -471,7 +471,7 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
         }
         continue;
       }
-      const ignored = o.ignored?.[key];
+      const ignored = ownEntry(o.ignored, key);
       if (ignored !== undefined) {
         if (v[rawKey] !== null && v[rawKey] !== undefined) cx.warn(p, ignored);
         continue;
@@ -496,6 +496,11 @@ class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
     }
     return out as InferShape<S>;
   }
+}
+
+/** `table[key]` when the table itself has it (not `constructor`, `toString`… from Object.prototype). */
+function ownEntry<T>(table: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return table !== undefined && Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
 export function obj<S extends Shape>(shape: S, o: ObjectOptions = {}): ObjectSchema<S> {

@@ -68,3 +68,10 @@ test('an inline value with a name that is refused: only the name\'s error, not a
   assert.equal(errors(s).length, 1);
   assert.match(errors(s)[0]!, /set\[0\]\.name: Invalid value/);
 });
+
+test('a spec field named like an Object.prototype key (constructor, toString, hasOwnProperty) is an unknown field with its message, not silently accepted or reported without one', () => {
+  for (const field of ['constructor', 'toString', 'hasOwnProperty']) {
+    const snap = compileText(JSON.stringify({ apiVersion: 'gateway.kgateway.dev/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'p', namespace: 'default' }, spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], [field]: { x: 1 } } }), { generation: 1 });
+    assert.ok(snap.problems.some((p) => p.severity === 'error' && p.path === `spec.${field}` && /unknown field/.test(p.message)), `${field}: ${JSON.stringify(snap.problems)}`);
+  }
+});
