@@ -560,9 +560,15 @@ function templateMessage(template: string): string {
 const NAMING_KEYS = new Set(['name', 'namespace', 'issuer', 'url', 'host', 'hostname', 'hostnames', 'sectionName']);
 
 /** Quoted `{{ … }}` strings in naming fields (a quoted template parses as a string: no YAML error). */
-function quotedTemplates(v: unknown, path: string, out: { path: string; text: string }[]): void {
+function quotedTemplates(v: unknown, path: string, out: { path: string; text: string }[], seen = new Set<object>()): void {
   if (out.length >= 10) return;
-  if (Array.isArray(v)) v.forEach((x, i) => quotedTemplates(x, `${path}[${i}]`, out));
+  // A list or map a YAML alias repeats is one object: looked at once (a 200 KB document of
+  // aliases repeating a long list took seconds here, walked once per reference).
+  if (typeof v === 'object' && v !== null) {
+    if (seen.has(v)) return;
+    seen.add(v);
+  }
+  if (Array.isArray(v)) v.forEach((x, i) => quotedTemplates(x, `${path}[${i}]`, out, seen));
   else if (isPlainObject(v)) {
     for (const [k, x] of Object.entries(v)) {
       const p = path ? `${path}.${k}` : k;
@@ -575,7 +581,7 @@ function quotedTemplates(v: unknown, path: string, out: { path: string; text: st
           named = true;
         }
       }
-      if (!named) quotedTemplates(x, p, out);
+      if (!named) quotedTemplates(x, p, out, seen);
     }
   }
 }

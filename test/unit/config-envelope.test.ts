@@ -323,3 +323,17 @@ test('heredoc edges: two examples pasted with the first `EOF` missing are named 
   const key = loadManifestsFromText(`apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  x: y\ncat: a <<EOF\n`, 'y.yaml');
   assert.ok(key.problems.every((p) => !p.message.includes('heredoc')), JSON.stringify(key.problems));
 });
+
+test('a map or list that YAML aliases repeat is looked at once for quoted templates (a 200 KB document of aliases repeating a long list took seconds, walked once per reference)', async () => {
+  const { loadManifestsFromText } = await import('../../src/config/load.js');
+  const yaml = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r, namespace: default }
+spec:
+  parentRefs: [&p { name: "{{ .Values.gateway }}" }, *p, *p, *p, *p]
+`;
+  const r = loadManifestsFromText(yaml, 'a.yaml');
+  const found = r.problems.filter((p) => p.message.includes('{{ .Values.gateway }}'));
+  assert.equal(found.length, 1, JSON.stringify(r.problems));
+  assert.equal(found[0]!.path, 'spec.parentRefs[0].name');
+});
