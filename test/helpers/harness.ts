@@ -111,6 +111,21 @@ spec:
 ${extra}`;
 }
 
+/** A `---`-led kgateway DirectResponse `httpbin/<name>` with `spec` (flow YAML). */
+export function directResponse(name: string, spec: string): string {
+  return `---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: DirectResponse
+metadata: { name: ${name}, namespace: httpbin }
+spec: ${spec}
+`;
+}
+
+/** An HTTPRoute rule's ExtensionRef filter naming DirectResponse `<name>` (flow YAML). */
+export function directResponseRef(name: string): string {
+  return `{ type: ExtensionRef, extensionRef: { name: ${name}, group: gateway.kgateway.dev, kind: DirectResponse } }`;
+}
+
 /** The sample token (`config/examples/sample-token.txt`: team dev, org solo.io). */
 export const SAMPLE_TOKEN = readFileSync(sampleTokenPath, 'utf8').trim();
 

@@ -3,17 +3,12 @@
 // __proto__ key, an empty body, HEAD, header rules' omit_empty_values on such a route).
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness, SAMPLE_TOKEN, SAMPLE_JWT_EXTENSION } from '../helpers/harness.js';
+import { startHarness, type Harness, SAMPLE_TOKEN, SAMPLE_JWT_EXTENSION, directResponse, directResponseRef } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { envoyNumber } from '../../src/proxy/body-format.js';
 
-const dr = (name: string, spec: string) => `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: DirectResponse
-metadata: { name: ${name}, namespace: httpbin }
-spec: ${spec}
-`;
-const ext = (name: string) => `{ type: ExtensionRef, extensionRef: { name: ${name}, group: gateway.kgateway.dev, kind: DirectResponse } }`;
+const ext = directResponseRef;
+const dr = directResponse;
 const rule = (p: string, filters: string) => `  - matches: [{ path: { type: PathPrefix, value: ${p} } }]\n    filters: [${filters}]\n`;
 
 let h: Harness;

@@ -7,17 +7,11 @@
 // contentType is warned about), and the route's response header rules still apply.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness, SAMPLE_TOKEN, SAMPLE_JWT_EXTENSION } from '../helpers/harness.js';
+import { startHarness, type Harness, SAMPLE_TOKEN, SAMPLE_JWT_EXTENSION, directResponse, directResponseRef } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 
-const directResponse = (name: string, spec: string) => `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: DirectResponse
-metadata: { name: ${name}, namespace: httpbin }
-spec: ${spec}
-`;
-const ext = (name: string) => `{ type: ExtensionRef, extensionRef: { name: ${name}, group: gateway.kgateway.dev, kind: DirectResponse } }`;
+const ext = directResponseRef;
 
 let h: Harness;
 

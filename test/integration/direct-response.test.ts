@@ -5,7 +5,7 @@
 // exist fails closed with kgateway's 500; one in a backendRef's filters is ignored.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, staticBackend, type Harness, SAMPLE_TOKEN, SAMPLE_JWT_EXTENSION, requestsCounted } from '../helpers/harness.js';
+import { startHarness, staticBackend, type Harness, SAMPLE_TOKEN, SAMPLE_JWT_EXTENSION, requestsCounted, directResponse, directResponseRef } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 
@@ -13,13 +13,7 @@ const TOKEN = SAMPLE_TOKEN;
 const jwtExtension = SAMPLE_JWT_EXTENSION;
 const ROBOTS = 'User-agent: *\nDisallow: /direct-response\n';
 
-const directResponse = (name: string, spec: string) => `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: DirectResponse
-metadata: { name: ${name}, namespace: httpbin }
-spec: ${spec}
-`;
-const ext = (name: string) => `{ type: ExtensionRef, extensionRef: { name: ${name}, group: gateway.kgateway.dev, kind: DirectResponse } }`;
+const ext = directResponseRef;
 const toEcho = '[{ group: gateway.kgateway.dev, kind: Backend, name: httpbin }]';
 
 let h: Harness;
