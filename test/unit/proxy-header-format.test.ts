@@ -210,3 +210,13 @@ test(':N counts bytes as Envoy does: on an upstream request\'s list (UTF-8 bytes
     delete process.env.JWTGATE_FORMAT_TEST;
   }
 });
+
+test('%START_TIME%: %E*S drops a zero fraction and trims trailing zeros; a format with text beyond ASCII goes to an upstream request as its UTF-8 bytes', () => {
+  const whole = Date.UTC(2026, 2, 4, 5, 6, 7) - performance.timeOrigin;
+  assert.equal(evaluate('%START_TIME(%E*S)%', { startedAt: whole }), '07');
+  assert.equal(evaluate('%START_TIME(%E*S)%', { startedAt: whole + 500 }), '07.5');
+  const r = req({ headers: [] });
+  const headers: string[] = [];
+  applyHeaderOps(headers, routeLevelOps({ set: [{ name: 'x-t', value: fmt('%START_TIME(%Y\u5e74)%') as HeaderFormat }], add: [], remove: [] }, utf8AsLatin1), false, r, whole);
+  assert.equal(Buffer.from(headers[1]!, 'latin1').toString('utf8'), '2026\u5e74');
+});
