@@ -10,6 +10,7 @@ import { JWT_METADATA } from '../auth/rbac.js';
 import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type FoldResult, type LevelPolicies, type PolicyHeaders, type PolicyLevel, type PolicyCors, type PolicyRateLimit, type PolicyTimeouts } from '../routing/policy-attachment.js';
 import { policyOps, routeLevelOps, type HeaderOp, type RouteHeaderMutation } from '../proxy/header-mutation.js';
 import { utf8AsLatin1 } from '../proxy/header-rules.js';
+import { asText } from '../proxy/header-format.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
 import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
 import { resolveBackendTls } from './backend-tls.js';
@@ -224,7 +225,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       ...(basicAuth?.spec !== undefined ? { basicAuth: basicAuth.spec } : {}),
       ...(apiKeyAuth?.spec !== undefined ? { apiKeyAuth: apiKeyAuth.spec } : {}),
       ...(headerModifiers && headerModifiers.invalid === undefined
-        ? { headerModifiers: { request: headerModifiers.request ? policyOps(headerModifiers.request, utf8AsLatin1) : [], response: headerModifiers.response ? policyOps(headerModifiers.response, identity) : [] } }
+        ? { headerModifiers: { request: headerModifiers.request ? policyOps(headerModifiers.request, utf8AsLatin1) : [], response: headerModifiers.response ? policyOps(headerModifiers.response, asText) : [] } }
         : {}),
       ...(invalid !== undefined ? { invalid } : {}),
     };
@@ -1192,10 +1193,6 @@ function compileRoutes(
   return out;
 }
 
-function identity(v: string): string {
-  return v;
-}
-
 /**
  * A route's header rules: on the request, the TrafficPolicies' (Envoy's header_mutation filter,
  * in the route stage) and then the rule's RequestHeaderModifier (the router's own, last); on the
@@ -1204,7 +1201,7 @@ function identity(v: string): string {
  */
 function routeHeaderMutation(rule: RuleModel, policies: PolicyHeaders | undefined): RouteHeaderMutation | undefined {
   const request = [...(policies?.request ?? []), ...(rule.requestHeaderModifier ? routeLevelOps(rule.requestHeaderModifier, utf8AsLatin1) : [])];
-  const response = [...(rule.responseHeaderModifier ? routeLevelOps(rule.responseHeaderModifier, identity) : []), ...(policies?.response ?? [])];
+  const response = [...(rule.responseHeaderModifier ? routeLevelOps(rule.responseHeaderModifier, asText) : []), ...(policies?.response ?? [])];
   if (request.length === 0 && response.length === 0) return undefined;
   const origins = [...(policies?.origins ?? [])];
   if (rule.requestHeaderModifier) origins.push('RequestHeaderModifier');
@@ -1683,7 +1680,7 @@ function earlyHeaderRules(gateways: readonly GatewayModel[], policies: readonly 
       const perPort = lps.some((lp) => lp.early.perPort.has(port));
       const winner = perPort ? lps.find((lp) => lp.early.perPort.get(port) !== undefined) : lps.find((lp) => lp.early.default !== undefined);
       const spec = winner === undefined ? undefined : perPort ? winner.early.perPort.get(port) : winner.early.default;
-      const ops = [...(spec ? policyOps(spec, identity) : []), ...(httpRules ? policyOps(httpRules.early.default!, identity) : [])];
+      const ops = [...(spec ? policyOps(spec, asText) : []), ...(httpRules ? policyOps(httpRules.early.default!, asText) : [])];
       if (spec && httpRules) withBoth.add(port);
       if (ops.length > 0) out.set(`${gkey}:${port}`, ops);
     }

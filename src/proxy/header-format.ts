@@ -40,6 +40,14 @@ const EMPTY_FORMAT: HeaderFormat = { parts: [] };
 /** What a value is: literal text (`%%` read as `%`), a format, or why it cannot be served. */
 export type ParsedHeaderValue = { readonly value: string | HeaderFormat } | { readonly error: string };
 
+/**
+ * The `encode` for a list that holds text (a response's, the request's own before it goes
+ * upstream): values as they are. Pass this one rather than another identity function:
+ * `%REQ(x):N%` tells a list of UTF-8 bytes as latin1 (cut at N) from text (cut before a character
+ * N would split) by it.
+ */
+export const asText = (v: string): string => v;
+
 /** SubstitutionFormatParser::commandWithArgsRegex, anchored at a `%` (the arguments end at the first `)` that lets the rest match). */
 const COMMAND = /^%([A-Z0-9_]+)(?:\((.*?)\))?(?::([0-9]+))?%/;
 
@@ -197,7 +205,7 @@ function truncate(v: string, length: number | undefined, bytes = false): string 
  * and the request line as pseudo-headers; the path is the one before any rewrite (the router
  * evaluates the rules first).
  */
-function requestHeader(main: string, alt: string | undefined, length: number | undefined, encode: (v: string) => string = identity): Dynamic {
+function requestHeader(main: string, alt: string | undefined, length: number | undefined, encode: (v: string) => string = asText): Dynamic {
   const part: Dynamic = (headers, response, req) => {
     const sent = response ? req.sentHeaders : undefined;
     let v: string | undefined;
@@ -212,9 +220,9 @@ function requestHeader(main: string, alt: string | undefined, length: number | u
       v = requestValue(list, main, req, encode);
       if (v === undefined && alt !== undefined) v = requestValue(list, alt, req, encode);
     }
-    return v === undefined ? undefined : truncate(v, length, sent === undefined && encode !== identity);
+    return v === undefined ? undefined : truncate(v, length, sent === undefined && encode !== asText);
   };
-  if (encode === identity) ENCODED.set(part, (e) => requestHeader(main, alt, length, e));
+  if (encode === asText) ENCODED.set(part, (e) => requestHeader(main, alt, length, e));
   return part;
 }
 
@@ -245,12 +253,11 @@ function sentValue(sent: readonly string[], name: string, req: GatewayRequest): 
     const path = req.upstreamPath ?? req.path;
     return query === '' ? path : `${path}?${query}`;
   }
-  const v = requestValue(sent, name, req, identity);
+  const v = requestValue(sent, name, req, asText);
   return v === undefined || !NON_ASCII.test(v) ? v : Buffer.from(v, 'latin1').toString('utf8');
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
-const identity = (v: string): string => v;
 const encodeText = (v: string, encode: (v: string) => string): string => (NON_ASCII.test(v) ? encode(v) : v);
 
 /** `%RESP(X?Y):N%`: the answer's first value of X, else Y; on the request side never any (Envoy reads an empty map there). */
@@ -296,6 +303,7 @@ export function formatBodyText(f: HeaderFormat, req: GatewayRequest, startedAt: 
  * does).
  */
 export function encodeFormat(f: HeaderFormat, encode: (v: string) => string): HeaderFormat {
+  if (encode === asText) return f;
   return {
     parts: f.parts.map((p) => {
       if (typeof p === 'string') return encode(p);

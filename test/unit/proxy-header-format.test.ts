@@ -9,6 +9,8 @@ import { formatHeaderValue, parseHeaderValue, type HeaderFormat } from '../../sr
 import { applyHeaderOps, policyOps, routeLevelOps, type HeaderValue } from '../../src/proxy/header-mutation.js';
 import { utf8AsLatin1 } from '../../src/proxy/header-rules.js';
 import type { GatewayRequest } from '../../src/http/exchange.js';
+import { compileText } from '../../src/config/build.js';
+import { selectRoute } from '../../src/routing/match.js';
 
 const req = (over: Partial<GatewayRequest> = {}): GatewayRequest =>
   ({ method: 'POST', path: '/a/b', query: 'x=1', host: 'api.example.com', authority: 'api.example.com:8080', headers: ['x-user', 'alice', 'x-user', 'bob', 'host', 'api.example.com:8080'], remoteAddress: '10.1.2.3', scheme: 'http', ...over }) as GatewayRequest;
@@ -219,4 +221,26 @@ test('%START_TIME%: %E*S drops a zero fraction and trims trailing zeros; a forma
   const headers: string[] = [];
   applyHeaderOps(headers, routeLevelOps({ set: [{ name: 'x-t', value: fmt('%START_TIME(%Y\u5e74)%') as HeaderFormat }], add: [], remove: [] }, utf8AsLatin1), false, r, whole);
   assert.equal(Buffer.from(headers[1]!, 'latin1').toString('utf8'), '2026\u5e74');
+});
+
+test(':N on a text list through the compiled rules: an early rule and a response rule on the gateway\'s own answer cut before the character N bytes would split, as the upstream request\'s rules cut bytes', () => {
+  const jp = '\u65e5\u672c\u8a9e'; // three characters, nine bytes in UTF-8
+  const docs = [
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'default' }, spec: { gatewayClassName: 'k', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] } },
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'app', namespace: 'default' }, spec: { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [{ name: 'app', port: 80 }], filters: [{ type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'x-route', value: '%REQ(x-jp):4%' }] } }] }] } },
+    { apiVersion: 'gateway.kgateway.dev/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'pol', namespace: 'default' }, spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], headerModifiers: { response: { set: [{ name: 'x-policy', value: '%REQ(x-jp):4%' }] } } } },
+    { apiVersion: 'gateway.kgateway.dev/v1alpha1', kind: 'ListenerPolicy', metadata: { name: 'lp', namespace: 'default' }, spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }], default: { httpSettings: { earlyRequestHeaderModifier: { set: [{ name: 'x-early', value: '%REQ(x-jp):4%' }] } } } } },
+  ];
+  const snap = compileText(docs.map((d) => JSON.stringify(d)).join('\n---\n'), { generation: 1 });
+  assert.deepEqual(snap.problems.filter((p) => p.severity === 'error'), []);
+  const table = snap.ports.get(8080)!;
+  // The early rule edits the request's own (text) list.
+  const early = req({ headers: ['x-jp', jp] });
+  applyHeaderOps(early.headers, table.listeners[0]!.earlyHeaderOps!, false, early, 0);
+  assert.deepEqual(early.headers, ['x-jp', jp, 'x-early', '\u65e5']);
+  // A 401 the gateway gives itself: nothing went upstream, the response rules read the request as received.
+  const local = req({ headers: ['x-jp', jp], edgeApplied: true });
+  const answer: string[] = [];
+  applyHeaderOps(answer, selectRoute(table, local)!.route.headerMutation!.response, true, local, 0, 401);
+  assert.deepEqual(answer, ['x-route', '\u65e5', 'x-policy', '\u65e5']);
 });
