@@ -404,7 +404,7 @@ export function resolveHeaderModifiers(
 function resolveHeader(h: KgatewayHeader, side: HeaderSide, policyNs: string, src: CredentialSources, cx: ParseCtx): { headers: { name: string; value: HeaderValue }[] } | { invalid: string } {
   if (h.secretRef === undefined) return { headers: [{ name: h.name!, value: h.value! }] };
   const ref = h.secretRef;
-  const path = `spec.headerModifiers.${side}.${h.at}.secretRef`;
+  const path = `${h.at}.secretRef`;
   // kgateway's ConvertHeaderFilter names the header only when the entry has a `name`.
   const what = h.name !== undefined ? `failed to resolve header '${h.name}'` : 'failed to resolve header value(s)';
   const ns = ref.namespace ?? policyNs;

@@ -8,7 +8,7 @@
 import type { HeaderFilterSpec, HeaderValue } from '../proxy/header-mutation.js';
 import { parseHeaderValue } from '../proxy/header-format.js';
 import { UNMUTABLE, UNMUTABLE_RESPONSE } from '../proxy/header-mutation.js';
-import { isObject, list, obj, Schema, str, type Infer, type ParseCtx } from './schema.js';
+import { isObject, list, obj, Schema, str, type ParseCtx } from './schema.js';
 import { headerName, namespaceName, objectName } from './validate-common.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 
@@ -49,9 +49,14 @@ type Header = { readonly name: string; readonly value: HeaderValue };
  * or rule invalid), without response rules on `date` (no effect, warned about).
  */
 function complete(side: HeaderSide): (f: { set?: readonly Header[]; add?: readonly Header[]; remove?: readonly string[] }) => HeaderFilterSpec {
-  const kept = (n: unknown): n is string => typeof n === 'string' && !(side === 'response' && n.toLowerCase() === 'date');
+  const kept = keptName(side);
   const ok = (h: Header): boolean => kept(h.name) && h.value !== undefined;
   return (f) => ({ set: (f.set ?? []).filter(ok), add: (f.add ?? []).filter(ok), remove: (f.remove ?? []).filter(kept) });
+}
+
+/** A name whose rule has an effect: not `date` on the response side (the gateway writes it; warned about). */
+function keptName(side: HeaderSide): (n: unknown) => n is string {
+  return (n): n is string => typeof n === 'string' && !(side === 'response' && n.toLowerCase() === 'date');
 }
 
 function mutableName(flavor: string, side: HeaderSide): Schema<string> {
@@ -87,7 +92,7 @@ export interface KgatewayHeader {
   readonly name?: string;
   readonly value?: HeaderValue;
   readonly secretRef?: SecretHeaderRef;
-  /** `set[0]`, for messages about its Secret. */
+  /** The entry's path (`spec.headerModifiers.request.set[0]`), for messages about its Secret. */
   readonly at: string;
 }
 
@@ -119,28 +124,28 @@ export function kgatewayHeaderFilter(what: string, side: HeaderSide): Schema<Kga
     },
     { exactlyOneOf: [['value', 'secretRef']], exactlyOneOfCel: true },
   );
-  // The CRD's rule `has(self.value) ? has(self.name) : true`, on what was written: a name given
-  // but refused already has its error.
-  const header = new (class extends Schema<Infer<typeof headerObj>> {
-    parse(v: unknown, path: string, cx: ParseCtx) {
-      const out = headerObj.parse(v, path, cx);
+  const kept = keptName(side);
+  const header = new (class extends Schema<KgatewayHeader> {
+    parse(v: unknown, path: string, cx: ParseCtx): KgatewayHeader | undefined {
+      const before = cx.errors;
+      const h = headerObj.parse(v, path, cx);
+      // The CRD's rule `has(self.value) ? has(self.name) : true`, on what was written: a name
+      // given but refused already has its error.
       if (isObject(v) && v['value'] != null && v['name'] == null) cx.error(path, 'Invalid value: name is required when using an inline value');
-      return out;
+      // An entry with an error (the policy is invalid) is not resolved: a refused name or key
+      // would read the Secret another way (every key, the name as key) and report that too.
+      if (h === undefined || cx.errors > before) return undefined;
+      if (h.secretRef !== undefined) {
+        // A response rule on date has no effect, but one from a Secret is still resolved (a
+        // missing Secret or key fails the headerModifiers, as in kgateway).
+        return { ...(h.name !== undefined ? { name: h.name } : {}), secretRef: h.secretRef, at: path };
+      }
+      return h.value !== undefined && kept(h.name) ? { name: h.name, value: h.value, at: path } : undefined;
     }
   })();
-  const kept = (n: unknown): boolean => typeof n === 'string' && !(side === 'response' && n.toLowerCase() === 'date');
-  type Parsed = { name?: string; value?: HeaderValue; secretRef?: SecretHeaderRef };
-  const items = (list: 'set' | 'add', hs: readonly Parsed[] | undefined): KgatewayHeader[] =>
-    (hs ?? []).flatMap((h, i): KgatewayHeader[] => {
-      // A response rule on date has no effect, but one from a Secret is still resolved (a
-      // missing Secret or key fails the headerModifiers, as in kgateway).
-      if (h.name !== undefined && !kept(h.name) && h.secretRef === undefined) return [];
-      if (h.secretRef !== undefined) return [{ ...(h.name !== undefined ? { name: h.name } : {}), secretRef: h.secretRef, at: `${list}[${i}]` }];
-      return h.value !== undefined && h.name !== undefined ? [{ name: h.name, value: h.value, at: `${list}[${i}]` }] : [];
-    });
   return obj({
     set: list(header, { max: 16 }).optional(),
     add: list(header, { max: 16 }).optional(),
     remove: list(mutableName(what, side), { max: 16 }).optional(),
-  }).map((f) => ({ set: items('set', f.set), add: items('add', f.add), remove: (f.remove ?? []).filter(kept) as string[] }));
+  }).map((f) => ({ set: f.set ?? [], add: f.add ?? [], remove: (f.remove ?? []).filter(kept) }));
 }

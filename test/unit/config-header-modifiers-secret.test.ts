@@ -75,3 +75,25 @@ test('a spec field named like an Object.prototype key (constructor, toString, ha
     assert.ok(snap.problems.some((p) => p.severity === 'error' && p.path === `spec.${field}` && /unknown field/.test(p.message)), `${field}: ${JSON.stringify(snap.problems)}`);
   }
 });
+
+test('an entry with a refused field is not resolved: a refused name, key or missing Secret name gives only its own error (not every key read, the name as key, or Secret "undefined")', () => {
+  for (const [entry, only] of [
+    [{ name: 'bad name', secretRef: { name: 's' } }, /set\[0\]\.name: Invalid value/],
+    [{ name: 'x-a', secretRef: { name: 's', key: 'bad key' } }, /set\[0\]\.secretRef\.key: Invalid value/],
+    [{ secretRef: { name: 's', key: 'bad key' } }, /set\[0\]\.secretRef\.key: Invalid value/],
+    [{ name: 'x-a', secretRef: { key: 'good' } }, /set\[0\]\.secretRef\.name: Required value/],
+  ] as const) {
+    const s = build([gateway(), route(), secret({ good: 'g', 'bad key': 'v' }), policy({ request: { set: [entry] } })]);
+    assert.equal(errors(s).length, 1, JSON.stringify(errors(s)));
+    assert.match(errors(s)[0]!, only);
+    assert.notEqual(routeAt(s).invalid, undefined, 'the policy is invalid: its routes answer 500');
+  }
+});
+
+test('a Secret\'s error is reported at its own entry\'s index when an item before it is refused as a whole', () => {
+  const s = build([gateway(), route(), policy({ request: { add: ['oops', { name: 'x-a', secretRef: { name: 'nowhere' } }] } })]);
+  assert.deepEqual(errors(s), [
+    'TrafficPolicy/default/pol spec.headerModifiers.request.add[0]: Invalid value: string "oops": must be an object',
+    "TrafficPolicy/default/pol spec.headerModifiers.request.add[1].secretRef: request: failed to resolve header 'x-a': secret default/nowhere: Secret default/nowhere not found",
+  ]);
+});
