@@ -8,7 +8,7 @@
 
 import { basicAuthUserKey, type BasicAuthSpec } from '../auth/basic-auth.js';
 import type { ApiKeyAuthSpec } from '../auth/api-key-auth.js';
-import { cutText } from '../util/text.js';
+import { byteOrder, cutText } from '../util/text.js';
 import type { ParseCtx } from './schema.js';
 import { KGATEWAY_GROUP, listSome } from './validate-common.js';
 import { referenceAllowed, type ReferenceGrantModel, type SecretModel } from './validate-misc.js';
@@ -255,8 +255,6 @@ function selectorString(match: Readonly<Record<string, string>>): string {
     .join(',');
 }
 
-const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
 /** Why a key can never arrive in a header, or undefined. */
 function unreachableKey(key: string): string | undefined {
   if (/\r?\n$/.test(key)) return 'ends with a line break (was it written with echo, without -n?)';
@@ -418,7 +416,7 @@ function resolveHeader(h: KgatewayHeader, side: HeaderSide, policyNs: string, sr
   const data = got.secret.data;
   const entries: [string, string][] = [];
   if (h.name === undefined && ref.key === undefined) {
-    for (const k of Object.keys(data).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) {
+    for (const k of Object.keys(data).sort(byteOrder)) {
       // Each key becomes a header name: one the API server would refuse as a Secret key (a
       // space, a colon, non-ASCII) is no header name, and would reach the wire as it is.
       if (k.length > 253 || !SECRET_KEY.test(k)) return failWith(`a key of Secret ${id} is not a valid Secret data key, so no header name`, 'the API server allows 1-253 letters, digits, -, _ and . in a key');

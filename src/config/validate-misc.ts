@@ -7,7 +7,8 @@ import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { any, bool, enumOf, int, isObject, list, obj, ParseCtx, setOwn, str, stringMap, type Infer } from './schema.js';
 import { parseHeaderValue } from '../proxy/header-format.js';
-import { byteOrder, envoyNumber, usesResponseCode, type BodyFormat, type JsonTemplate } from '../proxy/body-format.js';
+import { byteOrder } from '../util/text.js';
+import { envoyNumber, usesResponseCode, type BodyFormat, type JsonTemplate } from '../proxy/body-format.js';
 import { documentSchema, group, kind, namespaceName, objectName, policyTargetRef, type PolicyTargetRef } from './validate-common.js';
 
 // ----- ConfigMap (v1) -------------------------------------------------------------------------

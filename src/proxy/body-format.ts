@@ -53,11 +53,6 @@ export function usesResponseCode(b: BodyFormat): boolean {
   return b.kind === 'text' ? inFormat(b.format) : inJson(b.template);
 }
 
-/** Envoy's key order: by the keys' UTF-8 bytes. */
-export function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 /**
  * A number as Envoy's JSON formatter writes it (Buffer::Util::serializeDouble, std::to_chars in
  * Envoy's clang/libc++ builds): the shortest digits that read back the same, in plain or C-style

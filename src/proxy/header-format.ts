@@ -10,9 +10,9 @@
 
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { GatewayRequest } from '../http/exchange.js';
+import { firstHeaderValue, type GatewayRequest } from '../http/exchange.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
-import { applyEdgeHeaders } from './header-rules.js';
+import { applyEdgeHeaders, latin1AsUtf8, NON_ASCII } from './header-rules.js';
 
 /**
  * One evaluated part: `headers` is the list the rule edits (the request's or the response's).
@@ -74,9 +74,9 @@ const HEADER_NAME = /^:?[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /**
  * Reads `v` as Envoy's formatter does. `side`: which header list the rule edits (the upstream
  * addresses are known only after the request went out: '' on the request side, as in Envoy;
- * jwtgate does not give them on the response side). `encode` turns literal text and values that
- * do not come from a header into what the list holds (UTF-8 bytes as latin1 for an upstream
- * request).
+ * jwtgate does not give them on the response side). `use`: a header rule's value or a
+ * DirectResponse body's. The result is text; encodeFormat turns it into what an upstream
+ * request's list holds (UTF-8 bytes as latin1).
  */
 export function parseHeaderValue(v: string, side: 'request' | 'response', use: FormatUse = 'header'): ParsedHeaderValue {
   // An empty value (a Secret's, as kgateway reads it) is a rule Envoy skips, not an empty field.
@@ -228,7 +228,7 @@ function requestHeader(main: string, alt: string | undefined, length: number | u
 
 /** A request header's first value; the request line's parts (not in the list, so text) through `encode`. */
 function requestValue(headers: readonly string[], name: string, req: GatewayRequest, encode: (v: string) => string): string | undefined {
-  if (name === 'host' || name === ':authority') return first(headers, 'host') ?? encodeText(req.authority, encode);
+  if (name === 'host' || name === ':authority') return firstHeaderValue(headers, 'host') ?? encodeText(req.authority, encode);
   if (name.startsWith(':')) {
     switch (name) {
       case ':path': {
@@ -243,7 +243,7 @@ function requestValue(headers: readonly string[], name: string, req: GatewayRequ
         return undefined;
     }
   }
-  return first(headers, name);
+  return firstHeaderValue(headers, name);
 }
 
 /** A header of the request sent upstream, as text; `:path` the one sent (after a rewrite, as Envoy's router edits it). */
@@ -254,17 +254,16 @@ function sentValue(sent: readonly string[], name: string, req: GatewayRequest): 
     return query === '' ? path : `${path}?${query}`;
   }
   const v = requestValue(sent, name, req, asText);
-  return v === undefined || !NON_ASCII.test(v) ? v : Buffer.from(v, 'latin1').toString('utf8');
+  return v === undefined || !NON_ASCII.test(v) ? v : latin1AsUtf8(v);
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
 const encodeText = (v: string, encode: (v: string) => string): string => (NON_ASCII.test(v) ? encode(v) : v);
 
 /** `%RESP(X?Y):N%`: the answer's first value of X, else Y; on the request side never any (Envoy reads an empty map there). */
 function responseHeader(main: string, alt: string | undefined, length: number | undefined): Dynamic {
   return (headers, response) => {
     if (!response) return undefined;
-    const v = first(headers, main) ?? (alt === undefined ? undefined : first(headers, alt));
+    const v = firstHeaderValue(headers, main) ?? (alt === undefined ? undefined : firstHeaderValue(headers, alt));
     return v === undefined ? undefined : truncate(v, length);
   };
 }
@@ -272,11 +271,6 @@ function responseHeader(main: string, alt: string | undefined, length: number | 
 function numeric(d: Dynamic): Dynamic {
   NUMERIC.add(d);
   return d;
-}
-
-function first(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1]!;
-  return undefined;
 }
 
 /** The text of `f` for this request; '' means the rule is skipped (kgateway never sets keep_empty_value). */

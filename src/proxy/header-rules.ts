@@ -147,7 +147,8 @@ export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddres
   req.edgeApplied = true;
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+/** A character beyond ASCII: the rare value whose UTF-8 bytes differ from its characters. */
+export const NON_ASCII = /[^\x00-\x7f]/;
 const TRAILING_WHITESPACE = /[ \t\v\f]+$/;
 /** Anything but tab and printable ASCII: the rare value that needs a closer look. */
 const NOT_PLAIN = /[^\t\x20-\x7e]/;
@@ -159,6 +160,11 @@ const TARGET_REFUSED = /[\x00-\x20\x7f]/;
 /** UTF-8 bytes of `s` as a latin1 string, so undici's latin1 header write emits UTF-8. */
 export function utf8AsLatin1(s: string): string {
   return Buffer.from(s, 'utf8').toString('latin1');
+}
+
+/** The text whose UTF-8 bytes a latin1 string holds (utf8AsLatin1's inverse: an upstream request's value read back). */
+export function latin1AsUtf8(s: string): string {
+  return Buffer.from(s, 'latin1').toString('utf8');
 }
 
 /**
