@@ -951,7 +951,7 @@ export class Gateway {
     const headers: string[] = [];
     // A bodyFormat reads the request as Envoy's router has it: with the connection manager's
     // x-forwarded-for, x-forwarded-proto and x-request-id.
-    if (d.bodyFormat !== undefined && req.edgeApplied !== true) applyEdgeHeaders(req);
+    if (d.bodyFormat !== undefined) applyEdgeHeaders(req);
     if (d.status === 201 || (d.status >= 300 && d.status < 400)) {
       const location = `${req.scheme}://${req.authority}${req.path}${req.query === '' ? '' : `?${req.query}`}`;
       // A control character the front end let through never goes into a header (see redirect).

@@ -55,7 +55,7 @@ const COMMAND = /^%([A-Z0-9_]+)(?:\((.*?)\))?(?::([0-9]+))?%/;
 const KNOWN_COMMAND = /^(REQ|RESP|TRAILER|LOCAL_REPLY_BODY|START_TIME|START_TIME_LOCAL|END_TIME|PROTOCOL|UPSTREAM_PROTOCOL|HOSTNAME|DYNAMIC_METADATA|CLUSTER_METADATA|UPSTREAM_METADATA|FILTER_STATE|UPSTREAM_FILTER_STATE|CEL|METADATA|REQUESTED_SERVER_NAME|ROUTE_NAME|VIRTUAL_CLUSTER_NAME|ENVIRONMENT|STREAM_ID|CONNECTION_ID|UNIQUE_ID|TRACE_ID|GRPC_STATUS|GRPC_STATUS_NUMBER|PER_REQUEST_STATE|REQUEST_HEADERS_BYTES|RESPONSE_CODE|RESPONSE_FLAGS|RESPONSE_CODE_DETAILS|DURATION|REQUEST_DURATION|RESPONSE_DURATION|BYTES_RECEIVED|BYTES_SENT|(DOWNSTREAM|UPSTREAM)_[A-Z0-9_]+)$/;
 
 /** What jwtgate evaluates, for messages. */
-export const EVALUATED_COMMANDS =
+const EVALUATED_COMMANDS =
   '%REQ(name)%, %RESP(name)%, %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%, %DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%, %START_TIME%, %PROTOCOL%, %HOSTNAME%, %RESPONSE_CODE%, %ENVIRONMENT(NAME)%, %UNIQUE_ID%, %REQUESTED_SERVER_NAME%, %LOCAL_REPLY_BODY%, %UPSTREAM_HOST% and %UPSTREAM_REMOTE_ADDRESS% (request side only)';
 
 /** Why some commands are refused: what the front end cannot give. */
@@ -215,7 +215,7 @@ function requestHeader(main: string, alt: string | undefined, length: number | u
     } else {
       // An answer the gateway gives itself (a 401, a redirect, a DirectResponse): Envoy's request
       // map then holds its connection manager's x-request-id, x-forwarded-for and -proto.
-      if (response && req.edgeApplied !== true) applyEdgeHeaders(req);
+      if (response) applyEdgeHeaders(req);
       const list = response ? req.headers : headers;
       v = requestValue(list, main, req, encode);
       if (v === undefined && alt !== undefined) v = requestValue(list, alt, req, encode);
@@ -275,9 +275,7 @@ function numeric(d: Dynamic): Dynamic {
 
 /** The text of `f` for this request; '' means the rule is skipped (kgateway never sets keep_empty_value). */
 export function formatHeaderValue(f: HeaderFormat, headers: readonly string[], response: boolean, req: GatewayRequest, startedAt: number, status: number): string {
-  let out = '';
-  for (const p of f.parts) out += typeof p === 'string' ? p : (p(headers, response, req, startedAt, status) ?? '');
-  return out;
+  return formatParts(f, headers, response, req, startedAt, status, '');
 }
 
 /**
@@ -286,8 +284,13 @@ export function formatHeaderValue(f: HeaderFormat, headers: readonly string[], r
  * Envoy's router does (`%RESPONSE_CODE%` is 0, `%RESP%` has no value), from the request as routed.
  */
 export function formatBodyText(f: HeaderFormat, req: GatewayRequest, startedAt: number): string {
+  return formatParts(f, req.headers, false, req, startedAt, 0, '-');
+}
+
+/** `f`'s parts in order, `missing` for one without a value. */
+function formatParts(f: HeaderFormat, headers: readonly string[], response: boolean, req: GatewayRequest, startedAt: number, status: number, missing: string): string {
   let out = '';
-  for (const p of f.parts) out += typeof p === 'string' ? p : (p(req.headers, false, req, startedAt, 0) ?? '-');
+  for (const p of f.parts) out += typeof p === 'string' ? p : (p(headers, response, req, startedAt, status) ?? missing);
   return out;
 }
 

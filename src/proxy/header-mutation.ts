@@ -141,26 +141,32 @@ export function applyHeaderOps(headers: string[], ops: readonly HeaderOp[], resp
   const inline = response ? INLINE_RESPONSE : INLINE_REQUEST;
   for (let k = 0; k < ops.length; k++) {
     const o = ops[k]!;
-    if (o.op === 'together') {
-      const group = o.ops!;
-      const values = group.map((g) => (g.format === undefined ? g.value : formatHeaderValue(g.format, headers, response, req, startedAt, status)));
-      for (let i = 0; i < group.length; i++) if (group[i]!.format === undefined || values[i] !== '') write(headers, group[i]!.op, group[i]!.name, values[i]!, inline);
-      continue;
-    }
     if (o.op === 'remove') {
       removeHeader(headers, o.name);
       continue;
     }
-    if (o.format === undefined) write(headers, o.op, o.name, o.value, inline);
-    else {
-      const value = formatHeaderValue(o.format, headers, response, req, startedAt, status);
-      if (value !== '') write(headers, o.op, o.name, value, inline);
+    if (o.op === 'together') {
+      const group = o.ops!;
+      const values = group.map((g) => valueOf(g, headers, response, req, startedAt, status));
+      for (let i = 0; i < group.length; i++) if (values[i] !== undefined) write(headers, group[i]!, values[i]!, inline);
+      continue;
     }
+    const value = valueOf(o, headers, response, req, startedAt, status);
+    if (value !== undefined) write(headers, o, value, inline);
   }
 }
 
-function write(headers: string[], op: HeaderOp['op'], name: string, value: string, inline: ReadonlySet<string>): void {
-  if (op === 'add') {
+/** What `o` (a set or add) writes now, or undefined when its format gives '' and the operation is skipped. */
+function valueOf(o: HeaderOp, headers: readonly string[], response: boolean, req: GatewayRequest, startedAt: number, status: number): string | undefined {
+  if (o.format === undefined) return o.value;
+  const value = formatHeaderValue(o.format, headers, response, req, startedAt, status);
+  return value === '' ? undefined : value;
+}
+
+/** `o`'s write of `value`: `add` appends (joined for an inline header present), `set` replaces. */
+function write(headers: string[], o: HeaderOp, value: string, inline: ReadonlySet<string>): void {
+  const name = o.name;
+  if (o.op === 'add') {
     if (inline.has(name)) {
       const at = indexOfName(headers, name);
       if (at !== -1) {

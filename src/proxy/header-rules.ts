@@ -104,11 +104,14 @@ function hasTrailersMember(te: string): boolean {
  * to the scheme, a new `x-request-id`, `x-envoy-external-address` set to the client address, the
  * other `x-envoy-*` fields of external requests and `x-forwarded-client-cert` removed, a repeated
  * or invalid `referer` removed, `te` reduced to `trailers` or removed. Then `edgeApplied` is set,
- * and upstreamRequestHeaders sends these values as they are. Only on ports whose routes match on
- * one of PRE_ROUTE_HEADERS: elsewhere the route cannot depend on them and upstreamRequestHeaders
- * does the same in its one pass.
+ * and upstreamRequestHeaders sends these values as they are. Once per request (a second call does
+ * nothing). Before routing only on ports whose routes match on one of PRE_ROUTE_HEADERS: elsewhere
+ * the route cannot depend on them and upstreamRequestHeaders does the same in its one pass; on an
+ * answer the gateway gives itself, when a DirectResponse bodyFormat or a response rule's
+ * `%REQ(x)%` reads the request as Envoy's router has it.
  */
 export function applyEdgeHeaders(req: { headers: string[]; readonly remoteAddress: string; readonly scheme: string; edgeApplied?: boolean; readonly gatewayHeaders?: readonly string[] }): void {
+  if (req.edgeApplied === true) return;
   const src = req.headers;
   const out: string[] = [];
   // Called after the JWT stage (a DirectResponse bodyFormat): a claim header of one of these
