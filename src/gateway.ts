@@ -877,13 +877,16 @@ export class Gateway {
     if (route.directResponse !== undefined) return this.directRespond(route, route.directResponse, req, ex);
     // Envoy's weighted_clusters draw at random per request (a counter shared by every route
     // could fall into step with the traffic mix and send a rule's every request to one backend).
-    const backend = pickBackend(route, route.backends.length > 1 ? Math.floor(Math.random() * route.totalWeight) : 0);
+    const drawn = pickBackend(route, route.backends.length > 1 ? Math.floor(Math.random() * route.totalWeight) : 0);
+    const backend = drawn?.target;
     // No backend: the share of a backendRef that does not resolve (Envoy: cluster not found, 500
     // and no body), or every weight is 0.
     if (!backend) return this.deny(ex, route.totalWeight > 0 ? 'BACKEND_NOT_RESOLVED' : 'ROUTE_CONFIG_INVALID', req, route);
     if (route.rewrite !== undefined) rewriteRequest(route.rewrite, req);
+    // The backendRef's own header rules with the route's (several backendRefs), else the route's.
+    const rules = drawn!.headerMutation ?? route.headerMutation;
     // The access log needs the request; without it no per-request closure is made.
-    const mutation = req.corsOps === undefined ? route.headerMutation : withCors(route.headerMutation, req.corsOps);
+    const mutation = req.corsOps === undefined ? rules : withCors(rules, req.corsOps);
     this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, mutation, route);
   }
 

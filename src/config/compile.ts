@@ -8,7 +8,7 @@ import { ConfigError, type ConfigProblem } from '../errors.js';
 import { hostMatches, hostnameSpecificity, intersectHostnames } from '../routing/hostnames.js';
 import { JWT_METADATA } from '../auth/rbac.js';
 import { firstInvalid, foldPolicies, NO_AUTH, olderFirst, type AttachedPolicy, type FoldResult, type LevelPolicies, type PolicyHeaders, type PolicyLevel, type PolicyCors, type PolicyRateLimit, type PolicyTimeouts } from '../routing/policy-attachment.js';
-import { policyOps, routeLevelOps, type HeaderOp, type RouteHeaderMutation } from '../proxy/header-mutation.js';
+import { policyOps, routeLevelOps, type HeaderFilterSpec, type HeaderOp, type RouteHeaderMutation } from '../proxy/header-mutation.js';
 import { utf8AsLatin1 } from '../proxy/header-rules.js';
 import { asText } from '../proxy/header-format.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
@@ -1120,6 +1120,8 @@ function compileRoutes(
     // kgateway replaces an invalid rule with a direct response and clears its own header rules;
     // the listener's and Gateway's header_mutation configs still apply to that 500.
     const headerMutation = invalid !== undefined ? outerHeaderMutation(fold.headers) : routeHeaderMutation(rule, fold.headers);
+    const perBackend = invalid !== undefined ? undefined : backendHeaderMutations(rule, fold.headers);
+    const backends = perBackend === undefined ? rs.backends : rs.backends.map((b, j) => (perBackend[j] !== undefined ? { ...b, headerMutation: perBackend[j] } : b));
     const rd = rule.requestRedirect;
     const rw = rule.urlRewrite;
     // An invalid rule answers its 500 before any check (its auth is NO_AUTH): it takes no token
@@ -1168,7 +1170,7 @@ function compileRoutes(
         queryParams: m.queryParams,
         auth,
         claimHeaders,
-        backends: rs.backends,
+        backends,
         totalWeight: rs.totalWeight,
         ...(headerMutation !== undefined ? { headerMutation } : {}),
         ...(rd !== undefined && invalid === undefined ? { redirect: routeRedirect(rd, m.path.value) } : {}),
@@ -1200,13 +1202,55 @@ function compileRoutes(
  * policies' (the filter's encode side). Undefined when there are none.
  */
 function routeHeaderMutation(rule: RuleModel, policies: PolicyHeaders | undefined): RouteHeaderMutation | undefined {
-  const request = [...(policies?.request ?? []), ...(rule.requestHeaderModifier ? routeLevelOps(rule.requestHeaderModifier, utf8AsLatin1) : [])];
-  const response = [...(rule.responseHeaderModifier ? routeLevelOps(rule.responseHeaderModifier, asText) : []), ...(policies?.response ?? [])];
+  // One backendRef: kgateway sends it to a plain cluster and adds that backendRef's header
+  // filters to the route's own lists, after the rule's: one HeaderParser evaluation.
+  const only = rule.backendRefs.length === 1 ? rule.backendRefs[0] : undefined;
+  const requestSpec = mergeSpecs(rule.requestHeaderModifier, only?.requestHeaderModifier);
+  const responseSpec = mergeSpecs(rule.responseHeaderModifier, only?.responseHeaderModifier);
+  const request = [...(policies?.request ?? []), ...(requestSpec ? routeLevelOps(requestSpec, utf8AsLatin1) : [])];
+  const response = [...(responseSpec ? routeLevelOps(responseSpec, asText) : []), ...(policies?.response ?? [])];
   if (request.length === 0 && response.length === 0) return undefined;
   const origins = [...(policies?.origins ?? [])];
   if (rule.requestHeaderModifier) origins.push('RequestHeaderModifier');
   if (rule.responseHeaderModifier) origins.push('ResponseHeaderModifier');
+  if (only?.requestHeaderModifier) origins.push('backendRefs[0] RequestHeaderModifier');
+  if (only?.responseHeaderModifier) origins.push('backendRefs[0] ResponseHeaderModifier');
   return { request, response, origins };
+}
+
+/** The rule's list entries, then the backendRef's (kgateway appends them to the route's lists). */
+function mergeSpecs(a: HeaderFilterSpec | undefined, b: HeaderFilterSpec | undefined): HeaderFilterSpec | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return { set: [...a.set, ...b.set], add: [...a.add, ...b.add], remove: [...a.remove, ...b.remove] };
+}
+
+/**
+ * With several backendRefs, each one's header rules with the route's (Envoy's
+ * WeightedClusterEntry: the cluster's rules, then the route's, as two evaluations; the
+ * header_mutation filter's before both on the request, after both on the response). Index:
+ * the backendRef's position; undefined where it has none.
+ */
+function backendHeaderMutations(rule: RuleModel, policies: PolicyHeaders | undefined): (RouteHeaderMutation | undefined)[] | undefined {
+  if (rule.backendRefs.length < 2 || !rule.backendRefs.some((b) => b.requestHeaderModifier || b.responseHeaderModifier)) return undefined;
+  return rule.backendRefs.map((b, j) => {
+    if (!b.requestHeaderModifier && !b.responseHeaderModifier) return undefined;
+    const request = [
+      ...(policies?.request ?? []),
+      ...(b.requestHeaderModifier ? routeLevelOps(b.requestHeaderModifier, utf8AsLatin1) : []),
+      ...(rule.requestHeaderModifier ? routeLevelOps(rule.requestHeaderModifier, utf8AsLatin1) : []),
+    ];
+    const response = [
+      ...(b.responseHeaderModifier ? routeLevelOps(b.responseHeaderModifier, asText) : []),
+      ...(rule.responseHeaderModifier ? routeLevelOps(rule.responseHeaderModifier, asText) : []),
+      ...(policies?.response ?? []),
+    ];
+    const origins = [...(policies?.origins ?? [])];
+    if (b.requestHeaderModifier) origins.push(`backendRefs[${j}] RequestHeaderModifier`);
+    if (b.responseHeaderModifier) origins.push(`backendRefs[${j}] ResponseHeaderModifier`);
+    if (rule.requestHeaderModifier) origins.push('RequestHeaderModifier');
+    if (rule.responseHeaderModifier) origins.push('ResponseHeaderModifier');
+    return { request, response, origins };
+  });
 }
 
 /**

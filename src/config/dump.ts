@@ -56,7 +56,12 @@ function routeDump(r: CompiledRoute): object {
       ...(r.auth.csrf ? { csrf: { percentageEnabled: r.auth.csrf.enabledPercent, additionalOrigins: r.auth.csrf.additionalOrigins.length, from: r.auth.csrf.origin } } : {}),
       ...(r.auth.basicAuth ? { basicAuth: { users: r.auth.basicAuth.users.size, from: r.auth.basicAuth.origin } } : r.auth.basicAuthOff !== undefined ? { basicAuth: { disabled: true, from: r.auth.basicAuthOff } } : {}),
     },
-    backends: r.backends.map((b) => ({ key: b.target?.key ?? '(unresolved: 500)', weight: b.weight })),
+    backends: r.backends.map((b) => ({
+      key: b.target?.key ?? '(unresolved: 500)',
+      weight: b.weight,
+      // A backendRef's own header rules, with the route's, in the order they apply.
+      ...(b.headerMutation ? { headerRules: { request: describeOps(b.headerMutation.request), response: describeOps(b.headerMutation.response), from: [...b.headerMutation.origins] } } : {}),
+    })),
     totalWeight: r.totalWeight,
     ...(r.redirect ? { redirect: { ...r.redirect } } : {}),
     // The URLRewrite filter's rewrite, or a TrafficPolicy's urlRewrite where the filter rewrites no path.

@@ -307,6 +307,11 @@ export interface WeightedBackend {
    */
   readonly target: BackendTarget | undefined;
   readonly weight: number;
+  /**
+   * With several backendRefs, the header rules of a request drawn to this one: its own filters'
+   * (Envoy's weighted cluster, first) with the route's. Undefined: the route's alone.
+   */
+  readonly headerMutation?: RouteHeaderMutation;
 }
 
 export interface BackendTarget {

@@ -238,6 +238,9 @@ export interface BackendObjectRefModel {
 export interface BackendRefModel extends BackendObjectRefModel {
   readonly index: number;
   readonly weight: number;
+  /** Its own RequestHeaderModifier / ResponseHeaderModifier filters (kgateway: the weighted cluster's header rules). */
+  readonly requestHeaderModifier?: HeaderFilterSpec;
+  readonly responseHeaderModifier?: HeaderFilterSpec;
 }
 
 /**
@@ -596,21 +599,36 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
         if (rb === null || rb === undefined) return void cx.error(bp, 'Invalid value: null: list items must not be empty');
         const b = backendRef.parse(rb, bp, cx);
         if (!b || cx.errors !== b0) return;
-        // kgateway applies a backendRef's filters to the requests sent to that backend (an
-        // ExtensionRef TrafficPolicy's jwtAuth included), and Gateway API forbids skipping a
-        // filter: ignored, they let requests through without that JWT check. The rule answers 500.
+        // kgateway applies a backendRef's header filters to the requests sent to that backend
+        // (its weighted cluster's header rules, or the route's with one backendRef), ignores a
+        // RequestMirror, RequestRedirect, URLRewrite or DirectResponse there (warned about), and
+        // applies the others (an ExtensionRef TrafficPolicy's jwtAuth included): those jwtgate
+        // does not apply make the rule answer 500, as a filter may not be skipped.
+        let ownRequest: HeaderFilterSpec | undefined;
+        let ownResponse: HeaderFilterSpec | undefined;
         if (b.filters !== undefined && b.filters !== null && !(Array.isArray(b.filters) && b.filters.length === 0)) {
-          // A RequestMirror there kgateway ignores (it applies no mirror to a backendRef and logs
-          // "filter policy is not supported on backendRef"): ignored here too, with a warning.
           const items: readonly unknown[] | undefined = Array.isArray(b.filters) ? b.filters : undefined;
+          let unsupported = items === undefined;
           items?.forEach((x, k) => {
-            if (isMirrorFilter(x)) backendRefMirror(x, `${bp}.filters[${k}]`, cx);
-            else if (isDirectResponseFilter(x)) cx.warn(`${bp}.filters[${k}]`, 'an ExtensionRef to a DirectResponse in backendRefs[].filters is ignored, as kgateway ignores it: the requests drawn to this backend are proxied. In the rule\'s filters (without backendRefs) it answers every request of the rule');
+            const fp = `${bp}.filters[${k}]`;
+            const type = x !== null && typeof x === 'object' ? (x as { type?: unknown }).type : undefined;
+            if (isMirrorFilter(x)) backendRefMirror(x, fp, cx);
+            else if (isDirectResponseFilter(x)) cx.warn(fp, 'an ExtensionRef to a DirectResponse in backendRefs[].filters is ignored, as kgateway ignores it: the requests drawn to this backend are proxied. In the rule\'s filters (without backendRefs) it answers every request of the rule');
+            else if (type === 'RequestHeaderModifier' || type === 'ResponseHeaderModifier' || type === 'RequestRedirect' || type === 'URLRewrite') {
+              const f = filter.parse(x, fp, cx);
+              if (!f) return;
+              checkFilterFields(x as Record<string, unknown>, type, fp, cx);
+              if (type === 'RequestHeaderModifier' || type === 'ResponseHeaderModifier') {
+                if ((type === 'RequestHeaderModifier' ? ownRequest : ownResponse) !== undefined) cx.error(`${bp}.filters`, `Invalid value: ${type} filter cannot be repeated`);
+                if (type === 'RequestHeaderModifier') ownRequest = f.requestHeaderModifier;
+                else ownResponse = f.responseHeaderModifier;
+              } else cx.warn(fp, `${type} in backendRefs[].filters is ignored, as kgateway ignores it ("filter policy is not supported on backendRef"): the requests drawn to this backend are sent as they are. In the rule's filters it applies to every request of the rule`);
+            } else unsupported = true;
           });
-          if (items === undefined || items.some((x) => !isMirrorFilter(x) && !isDirectResponseFilter(x))) {
+          if (unsupported) {
             cx.error(
               `${bp}.filters`,
-              'backendRefs[].filters are not supported by jwtgate, and a filter may not be skipped: the rule answers 500. kgateway applies them to the requests drawn to this backend (a TrafficPolicy ExtensionRef with jwtAuth included); with one backendRef, move them to the rule\'s filters',
+              'backendRefs[].filters other than RequestHeaderModifier and ResponseHeaderModifier (applied) and RequestMirror, RequestRedirect, URLRewrite and a DirectResponse (ignored, as kgateway ignores them) are not supported by jwtgate, and a filter may not be skipped: the rule answers 500. kgateway applies them to the requests drawn to this backend (a TrafficPolicy ExtensionRef with jwtAuth included); with one backendRef, move them to the rule\'s filters',
             );
           }
         }
@@ -626,6 +644,8 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
           namespace: b.namespace ?? ns,
           ...(b.port !== undefined ? { port: b.port } : {}),
           weight: b.weight,
+          ...(ownRequest !== undefined ? { requestHeaderModifier: ownRequest } : {}),
+          ...(ownResponse !== undefined ? { responseHeaderModifier: ownResponse } : {}),
         });
       });
     }

@@ -6,7 +6,7 @@
 // path segments (path_separated_prefix; a value ending in '/' is a plain prefix),
 // RegularExpression must match the whole path; all case-sensitive.
 
-import type { BackendTarget, CompiledRoute, Listener, PortTable } from '../config/snapshot.js';
+import type { CompiledRoute, Listener, PortTable, WeightedBackend } from '../config/snapshot.js';
 import type { GatewayRequest } from '../http/exchange.js';
 
 export interface RouteSelection {
@@ -196,7 +196,7 @@ export function queryValue(query: string, name: string): string | undefined {
  * never chosen; undefined when the route has no weight or the share of a backendRef that does
  * not resolve is drawn (500).
  */
-export function pickBackend(route: CompiledRoute, counter: number): BackendTarget | undefined {
+export function pickBackend(route: CompiledRoute, counter: number): WeightedBackend | undefined {
   const total = route.totalWeight;
   if (total <= 0) return undefined;
   let x = counter % total;
@@ -205,7 +205,7 @@ export function pickBackend(route: CompiledRoute, counter: number): BackendTarge
   for (let i = 0; i < bs.length; i++) {
     const b = bs[i]!;
     if (b.weight === 0) continue;
-    if (x < b.weight) return b.target;
+    if (x < b.weight) return b;
     x -= b.weight;
   }
   return undefined;

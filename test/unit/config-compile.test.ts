@@ -309,7 +309,7 @@ test('backends: a cross-namespace backendRef needs a ReferenceGrant from HTTPRou
   // The unresolved ref keeps its share, answered with 500 (kgateway's blackhole cluster).
   const unresolved = selectRoute(without.ports.get(8080)!, req('h'))!.route;
   assert.deepEqual(unresolved.backends, [{ target: undefined, weight: 1 }]);
-  assert.equal(pickBackend(unresolved, 0), undefined);
+  assert.equal(pickBackend(unresolved, 0)?.target, undefined);
 
   const withGrant = build([...docs, grant]);
   assert.deepEqual(errors(withGrant), []);
@@ -1167,11 +1167,11 @@ test('a BackendConfigPolicy with tls in the global policy namespace selecting Se
     'HTTPRoute/default/app spec.rules[0].backendRefs[0].name: Service default/app is to be reached over TLS (BackendConfigPolicy infra/svc-tls sets tls for Services its targetSelectors select, and jwtgate reads no Service labels), which jwtgate does not originate to backends (it proxies in plain HTTP): requests drawn to it get 500 rather than being sent in cleartext',
   ]);
   const unresolved = selectRoute(on.ports.get(8080)!, req('h'))!.route;
-  assert.equal(pickBackend(unresolved, 0), undefined, 'answered 500, not sent in plain HTTP');
+  assert.equal(pickBackend(unresolved, 0)?.target, undefined, 'answered 500, not sent in plain HTTP');
   // Not the global policy namespace: the selector stays in namespace infra, and default/app is served.
   const off = compileText(text, { generation: 1 }, 't.yaml');
   assert.deepEqual(errors(off), []);
-  assert.equal(pickBackend(selectRoute(off.ports.get(8080)!, req('h'))!.route, 0)?.key, 'Service/default/app:80');
+  assert.equal(pickBackend(selectRoute(off.ports.get(8080)!, req('h'))!.route, 0)?.target?.key, 'Service/default/app:80');
 });
 
 test('a fail-closed listener\'s host is not reported as contested by another Gateway on its port: it answers 500 there, which its own error says (branch no test took)', () => {
@@ -1226,6 +1226,6 @@ test('a BackendTLSPolicy without targetRefs, or with targetRefs that is not a li
     const s = build([gateway(), route(), { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'BackendTLSPolicy', metadata: md('b'), spec }]);
     assert.deepEqual(errors(s), [], JSON.stringify(spec));
     assert.ok(s.problems.some((p) => p.resource === 'BackendTLSPolicy/default/b' && p.severity === 'warning' && /^BackendTLSPolicy is not supported by jwtgate/.test(p.message)), JSON.stringify(s.problems));
-    assert.equal(pickBackend(selectRoute(s.ports.get(8080)!, req('h'))!.route, 0)?.key, 'Service/default/app:80');
+    assert.equal(pickBackend(selectRoute(s.ports.get(8080)!, req('h'))!.route, 0)?.target?.key, 'Service/default/app:80');
   }
 });

@@ -228,12 +228,12 @@ test('pickBackend: weighted, weight 0 never chosen, counter wraps', () => {
   });
   const counts = new Map<string, number>();
   for (let i = 0; i < 400; i++) {
-    const t = pickBackend(r, i)!;
+    const t = pickBackend(r, i)!.target!;
     counts.set(t.key, (counts.get(t.key) ?? 0) + 1);
   }
   assert.deepEqual(Object.fromEntries(counts), { A: 300, B: 100 });
-  assert.equal(pickBackend(r, Number.MAX_SAFE_INTEGER)?.key, ['A', 'A', 'A', 'B'][Number.MAX_SAFE_INTEGER % 4]);
-  assert.equal(pickBackend(r, -1)?.key, 'B');
+  assert.equal(pickBackend(r, Number.MAX_SAFE_INTEGER)?.target?.key, ['A', 'A', 'A', 'B'][Number.MAX_SAFE_INTEGER % 4]);
+  assert.equal(pickBackend(r, -1)?.target?.key, 'B');
   assert.equal(pickBackend(route('none'), 0), undefined);
   assert.equal(pickBackend(route('zero', { backends: [{ target: Z, weight: 0 }], totalWeight: 0 }), 5), undefined);
 });
