@@ -881,7 +881,9 @@ export class Gateway {
     const backend = drawn?.target;
     // No backend: the share of a backendRef that does not resolve (Envoy: cluster not found, 500
     // and no body), or every weight is 0.
-    if (!backend) return this.deny(ex, route.totalWeight > 0 ? 'BACKEND_NOT_RESOLVED' : 'ROUTE_CONFIG_INVALID', req, route);
+    // The share of an unresolved backendRef is Envoy's cluster-not-found local reply on the drawn
+    // weighted cluster: that backendRef's response rules apply to its 500, before the route's.
+    if (!backend) return this.deny(ex, route.totalWeight > 0 ? 'BACKEND_NOT_RESOLVED' : 'ROUTE_CONFIG_INVALID', req, route, drawn?.headerMutation);
     if (route.rewrite !== undefined) rewriteRequest(route.rewrite, req);
     // The backendRef's own header rules with the route's (several backendRefs), else the route's.
     const rules = drawn!.headerMutation ?? route.headerMutation;
@@ -937,7 +939,7 @@ export class Gateway {
     // codec answers such a request 400; it never goes into a header here.
     if (CONTROL_CHAR.test(location)) return this.deny(ex, 'REQUEST_INVALID', req, route);
     const headers = ['location', location];
-    const ops = responseOps(route, req);
+    const ops = responseOps(route.headerMutation, req);
     if (ops !== undefined) applyHeaderOps(headers, ops, true, req, ex.startedAt, r.status);
     ex.respond(r.status, headers, '');
     this.record('REDIRECT', req, ex, r.status);
@@ -961,7 +963,7 @@ export class Gateway {
       if (CONTROL_CHAR.test(location)) return this.deny(ex, 'REQUEST_INVALID', req, route);
       headers.push('location', location);
     }
-    const ops = responseOps(route, req);
+    const ops = responseOps(route.headerMutation, req);
     if (ops !== undefined) applyHeaderOps(headers, ops, true, req, ex.startedAt, d.status);
     // A bodyFormat is formatted from the request as routed, before the answer exists (Envoy's router).
     const body = d.status === 204 || d.status === 304 ? '' : d.bodyFormat !== undefined ? renderBody(d.bodyFormat, req, ex.startedAt) : d.body;
@@ -971,9 +973,12 @@ export class Gateway {
     this.record('DIRECT_RESPONSE', req, ex, d.status);
   }
 
-  /** A local reply; on a matched `route`, with its response header rules, as Envoy applies them to local replies. */
-  private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest, route?: CompiledRoute): void {
-    sendError(ex, code, req, undefined, responseOps(route, req));
+  /**
+   * A local reply; on a matched `route`, with its response header rules, as Envoy applies them to
+   * local replies (`rules`: those of the backendRef drawn, with the route's, when one was drawn).
+   */
+  private deny(ex: ClientExchange, code: ErrorCode, req: GatewayRequest, route?: CompiledRoute, rules: RouteHeaderMutation | undefined = route?.headerMutation): void {
+    sendError(ex, code, req, undefined, responseOps(rules, req));
     this.record(code, req, ex);
   }
 
@@ -993,8 +998,8 @@ const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
  * The response header rules of a local reply or redirect on `route`: its own, then (for a CORS
  * request from an allowed origin) the cors filter's, which Envoy's encoder chain applies last.
  */
-function responseOps(route: CompiledRoute | undefined, req: GatewayRequest): readonly HeaderOp[] | undefined {
-  const own = route?.headerMutation?.response;
+function responseOps(rules: RouteHeaderMutation | undefined, req: GatewayRequest): readonly HeaderOp[] | undefined {
+  const own = rules?.response;
   const cors = req.corsOps;
   return cors === undefined ? own : own === undefined ? cors : [...own, ...cors];
 }

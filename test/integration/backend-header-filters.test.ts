@@ -96,3 +96,36 @@ test('/config_dump lists each backendRef\'s header rules with the route\'s; the 
   assert.deepEqual(two.backends[1]!.headerRules?.from, ['backendRefs[1] RequestHeaderModifier', 'backendRefs[1] ResponseHeaderModifier', 'RequestHeaderModifier', 'ResponseHeaderModifier']);
   assert.equal(h.gateway.snapshot.problems.filter((p) => p.severity === 'error').length, 0, JSON.stringify(h.gateway.snapshot.problems.filter((p) => p.severity === 'error')));
 });
+
+test('several backendRefs, one of them unresolved: the 500 its share gets carries that backendRef\'s response rules before the route\'s (Envoy\'s cluster-not-found local reply on the drawn weighted cluster)', async () => {
+  const g = await startHarness({
+    manifests: [
+      `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: half-missing, namespace: httpbin }
+spec:
+  parentRefs: [{ name: http, namespace: kgateway-system }]
+  hostnames: [missing.example.com]
+  rules:
+  - filters: [{ type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: x-rule, value: "yes" }] } }]
+    backendRefs:
+    - ${backend(`[{ type: ResponseHeaderModifier, responseHeaderModifier: { set: [{ name: x-from, value: ok }] } }]`)}
+    - { group: gateway.kgateway.dev, kind: Backend, name: does-not-exist, filters: [{ type: ResponseHeaderModifier, responseHeaderModifier: { set: [{ name: x-from, value: missing }] } }] }
+`,
+    ],
+  });
+  try {
+    const statuses = new Set<number>();
+    for (let i = 0; i < 60 && statuses.size < 2; i++) {
+      const res = await request({ port: g.port, path: '/anything/x', headers: { host: 'missing.example.com' } });
+      statuses.add(res.status);
+      assert.ok(res.status === 200 || res.status === 500, String(res.status));
+      assert.equal(res.headers['x-from'], res.status === 500 ? 'missing' : 'ok');
+      assert.equal(res.headers['x-rule'], 'yes');
+    }
+    assert.deepEqual([...statuses].sort(), [200, 500]);
+  } finally {
+    await g.close();
+  }
+});
