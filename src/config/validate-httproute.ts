@@ -609,6 +609,10 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
         if (b.filters !== undefined && b.filters !== null && !(Array.isArray(b.filters) && b.filters.length === 0)) {
           const items: readonly unknown[] | undefined = Array.isArray(b.filters) ? b.filters : undefined;
           let unsupported = items === undefined;
+          // HTTPBackendRef.filters has the CRD rules of a rule's filters: at most 16, none of these
+          // four repeated, not RequestRedirect with URLRewrite (the API server refuses the route).
+          if (items !== undefined && items.length > 16) cx.error(`${bp}.filters`, `Too many: ${items.length}: must have at most 16 items`);
+          const seenTypes = new Set<string>();
           items?.forEach((x, k) => {
             const fp = `${bp}.filters[${k}]`;
             const type = x !== null && typeof x === 'object' ? (x as { type?: unknown }).type : undefined;
@@ -618,13 +622,17 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
               const f = filter.parse(x, fp, cx);
               if (!f) return;
               checkFilterFields(x as Record<string, unknown>, type, fp, cx);
+              if (seenTypes.has(type)) cx.error(`${bp}.filters`, `Invalid value: ${type} filter cannot be repeated`);
+              seenTypes.add(type);
               if (type === 'RequestHeaderModifier' || type === 'ResponseHeaderModifier') {
-                if ((type === 'RequestHeaderModifier' ? ownRequest : ownResponse) !== undefined) cx.error(`${bp}.filters`, `Invalid value: ${type} filter cannot be repeated`);
                 if (type === 'RequestHeaderModifier') ownRequest = f.requestHeaderModifier;
                 else ownResponse = f.responseHeaderModifier;
               } else cx.warn(fp, `${type} in backendRefs[].filters is ignored, as kgateway ignores it ("filter policy is not supported on backendRef"): the requests drawn to this backend are sent as they are. In the rule's filters it applies to every request of the rule`);
             } else unsupported = true;
           });
+          if (seenTypes.has('RequestRedirect') && seenTypes.has('URLRewrite')) {
+            cx.error(`${bp}.filters`, 'Invalid value: May specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, but not both');
+          }
           if (unsupported) {
             cx.error(
               `${bp}.filters`,
