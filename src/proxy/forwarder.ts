@@ -977,7 +977,8 @@ export class Forwarder {
       setHost(headers, endpoint.host);
     }
     // What a response rule's %REQ(x)% reads (Envoy's downstream map, which the router edited).
-    req.sentHeaders = headers;
+    // Kept only where there are response rules: otherwise the list is not held for the exchange.
+    if (responseOps !== undefined) req.sentHeaders = headers;
     if (endpoint.active >= this.maxActive) {
       ex.fail('UPSTREAM_OVERFLOW');
       return;
