@@ -8,17 +8,22 @@
 // ignores them.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { lastReceived, startHarness, type Harness } from '../helpers/harness.js';
+import { lastReceived, startHarness, staticBackend, type Echo, type Harness } from '../helpers/harness.js';
+import { startEchoUpstream } from '../../src/upstream/echo.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 
 let h: Harness;
-const backend = (filters: string, weight = 1) => `{ group: gateway.kgateway.dev, kind: Backend, name: httpbin, weight: ${weight}, filters: ${filters} }`;
+/** A second upstream: the rule with two backendRefs sends one to the harness's echo, the other here. */
+let other: Echo;
+const backend = (filters: string, name = 'httpbin') => `{ group: gateway.kgateway.dev, kind: Backend, name: ${name}, filters: ${filters} }`;
 
 before(async () => {
+  other = await startEchoUpstream({ host: '127.0.0.1', port: 0 });
   h = await startHarness({
     manifests: [
-      `---
+      staticBackend('other', [other.port]) +
+        `---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: backend-filters, namespace: httpbin }
@@ -40,7 +45,7 @@ spec:
     - { type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: x-rule, value: "yes" }] } }
     backendRefs:
     - ${backend(`[{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-backend, value: a }, { name: x-order, value: backend }] } }, { type: ResponseHeaderModifier, responseHeaderModifier: { set: [{ name: x-from, value: a }] } }]`)}
-    - ${backend(`[{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-backend, value: b }] } }, { type: ResponseHeaderModifier, responseHeaderModifier: { set: [{ name: x-from, value: b }] } }]`)}
+    - ${backend(`[{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-backend, value: b }] } }, { type: ResponseHeaderModifier, responseHeaderModifier: { set: [{ name: x-from, value: b }] } }]`, 'other')}
 `,
     ],
   });
@@ -48,6 +53,7 @@ spec:
 
 after(async () => {
   await h?.close();
+  await other?.close();
 });
 
 const get = (path: string, headers: Record<string, string> = {}) => request({ port: h.port, path, headers: { host: 'filters.example.com', ...headers } });
@@ -69,15 +75,19 @@ test('one backendRef: its header filters apply as the route\'s (set overwrites, 
 test('several backendRefs: the drawn one\'s rules on its request and its answer, before the route\'s (whose %REQ% sees them and whose set wins); both are drawn', async () => {
   const drawn = new Set<string>();
   for (let i = 0; i < 40 && drawn.size < 2; i++) {
+    const [mine, others] = [h.echo.received.length, other.received.length];
     const res = await get('/anything/two');
     assert.equal(res.status, 200);
-    const [b] = lastReceived(h.echo, 'x-backend');
-    assert.ok(b === 'a' || b === 'b', String(b));
+    // backendRef a is the harness's echo, b the other upstream: the request went to one of them.
+    const to = h.echo.received.length > mine ? h.echo : other;
+    assert.equal(h.echo.received.length - mine + other.received.length - others, 1);
+    const [b] = lastReceived(to, 'x-backend');
+    assert.equal(b, to === h.echo ? 'a' : 'b', 'each upstream gets its own backendRef\'s rules');
     drawn.add(b!);
     assert.equal(res.headers['x-from'], b, 'the answer gets the rules of the backendRef its request was drawn to');
     assert.equal(res.headers['x-rule'], 'yes');
-    assert.deepEqual(lastReceived(h.echo, 'x-seen'), [`saw ${b}`], 'the route\'s %REQ% sees the backendRef\'s write');
-    assert.deepEqual(lastReceived(h.echo, 'x-order'), ['rule'], 'the route\'s set comes after the backendRef\'s');
+    assert.deepEqual(lastReceived(to, 'x-seen'), [`saw ${b}`], 'the route\'s %REQ% sees the backendRef\'s write');
+    assert.deepEqual(lastReceived(to, 'x-order'), ['rule'], 'the route\'s set comes after the backendRef\'s');
   }
   assert.deepEqual([...drawn].sort(), ['a', 'b']);
 });
