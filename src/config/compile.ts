@@ -1205,17 +1205,25 @@ function routeHeaderMutation(rule: RuleModel, policies: PolicyHeaders | undefine
   // One backendRef: kgateway sends it to a plain cluster and adds that backendRef's header
   // filters to the route's own lists, after the rule's: one HeaderParser evaluation.
   const only = rule.backendRefs.length === 1 ? rule.backendRefs[0] : undefined;
-  const requestSpec = mergeSpecs(rule.requestHeaderModifier, only?.requestHeaderModifier);
-  const responseSpec = mergeSpecs(rule.responseHeaderModifier, only?.responseHeaderModifier);
-  const request = [...(policies?.request ?? []), ...(requestSpec ? routeLevelOps(requestSpec, utf8AsLatin1) : [])];
-  const response = [...(responseSpec ? routeLevelOps(responseSpec, asText) : []), ...(policies?.response ?? [])];
-  if (request.length === 0 && response.length === 0) return undefined;
-  const origins = [...(policies?.origins ?? [])];
+  const origins: string[] = [];
   if (rule.requestHeaderModifier) origins.push('RequestHeaderModifier');
   if (rule.responseHeaderModifier) origins.push('ResponseHeaderModifier');
   if (only?.requestHeaderModifier) origins.push('backendRefs[0] RequestHeaderModifier');
   if (only?.responseHeaderModifier) origins.push('backendRefs[0] ResponseHeaderModifier');
-  return { request, response, origins };
+  return headerRules(policies, [mergeSpecs(rule.requestHeaderModifier, only?.requestHeaderModifier)], [mergeSpecs(rule.responseHeaderModifier, only?.responseHeaderModifier)], origins);
+}
+
+/**
+ * Header rules in Envoy's order: the TrafficPolicies' (the header_mutation filter) first on the
+ * request and last on the response, the router's evaluations between them, each spec one
+ * HeaderParser evaluation, in the order given. Undefined when there are none.
+ */
+function headerRules(policies: PolicyHeaders | undefined, request: readonly (HeaderFilterSpec | undefined)[], response: readonly (HeaderFilterSpec | undefined)[], own: readonly string[]): RouteHeaderMutation | undefined {
+  const router = (specs: readonly (HeaderFilterSpec | undefined)[], encode: (v: string) => string) => specs.flatMap((spec) => (spec ? routeLevelOps(spec, encode) : []));
+  const req = [...(policies?.request ?? []), ...router(request, utf8AsLatin1)];
+  const res = [...router(response, asText), ...(policies?.response ?? [])];
+  if (req.length === 0 && res.length === 0) return undefined;
+  return { request: req, response: res, origins: [...(policies?.origins ?? []), ...own] };
 }
 
 /** The rule's list entries, then the backendRef's (kgateway appends them to the route's lists). */
@@ -1226,30 +1234,19 @@ function mergeSpecs(a: HeaderFilterSpec | undefined, b: HeaderFilterSpec | undef
 
 /**
  * With several backendRefs, each one's header rules with the route's (Envoy's
- * WeightedClusterEntry: the cluster's rules, then the route's, as two evaluations; the
- * header_mutation filter's before both on the request, after both on the response). Index:
- * the backendRef's position; undefined where it has none.
+ * WeightedClusterEntry: the cluster's rules, then the route's, as two evaluations). Index: the
+ * backendRef's position; undefined where it has none.
  */
 function backendHeaderMutations(rule: RuleModel, policies: PolicyHeaders | undefined): (RouteHeaderMutation | undefined)[] | undefined {
   if (rule.backendRefs.length < 2 || !rule.backendRefs.some((b) => b.requestHeaderModifier || b.responseHeaderModifier)) return undefined;
   return rule.backendRefs.map((b, j) => {
     if (!b.requestHeaderModifier && !b.responseHeaderModifier) return undefined;
-    const request = [
-      ...(policies?.request ?? []),
-      ...(b.requestHeaderModifier ? routeLevelOps(b.requestHeaderModifier, utf8AsLatin1) : []),
-      ...(rule.requestHeaderModifier ? routeLevelOps(rule.requestHeaderModifier, utf8AsLatin1) : []),
-    ];
-    const response = [
-      ...(b.responseHeaderModifier ? routeLevelOps(b.responseHeaderModifier, asText) : []),
-      ...(rule.responseHeaderModifier ? routeLevelOps(rule.responseHeaderModifier, asText) : []),
-      ...(policies?.response ?? []),
-    ];
-    const origins = [...(policies?.origins ?? [])];
+    const origins: string[] = [];
     if (b.requestHeaderModifier) origins.push(`backendRefs[${j}] RequestHeaderModifier`);
     if (b.responseHeaderModifier) origins.push(`backendRefs[${j}] ResponseHeaderModifier`);
     if (rule.requestHeaderModifier) origins.push('RequestHeaderModifier');
     if (rule.responseHeaderModifier) origins.push('ResponseHeaderModifier');
-    return { request, response, origins };
+    return headerRules(policies, [b.requestHeaderModifier, rule.requestHeaderModifier], [b.responseHeaderModifier, rule.responseHeaderModifier], origins);
   });
 }
 

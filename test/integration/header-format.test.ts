@@ -6,7 +6,7 @@
 // early rules reading the request before routing; the gateway's own 401 getting its status.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { filteredRoute, jwtExtension, lastReceived, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, jwtExtension, lastReceived, routePolicy, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
 import { configDumpText } from '../../src/config/dump.js';
@@ -17,13 +17,7 @@ let h: Harness;
 const token = (claims: Record<string, unknown>) =>
   mint({ alg: 'RS256', key: keys.privateKey, kid: 'fmt', payload: { iss: 'https://idp.example.com', exp: Math.floor(Date.now() / 1000) + 600, ...claims } });
 
-const policy = (name: string, route: string, body: string) => `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: ${route} }]
-${body}`;
+const policy = routePolicy;
 
 before(async () => {
   h = await startHarness({

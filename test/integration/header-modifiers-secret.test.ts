@@ -8,7 +8,7 @@
 // a value ending in a newline. No Secret value is ever quoted.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { filteredRoute, lastReceived, startHarness, type Harness } from '../helpers/harness.js';
+import { filteredRoute, lastReceived, routePolicy, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 
@@ -21,14 +21,7 @@ metadata: { name: ${name}, namespace: ${ns} }
 type: Opaque
 stringData: ${JSON.stringify(data)}
 `;
-const policy = (name: string, route: string, body: string) => `---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: ${name}, namespace: httpbin }
-spec:
-  targetRefs: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: ${route} }]
-  headerModifiers:
-${body}`;
+const policy = (name: string, route: string, body: string) => routePolicy(name, route, `  headerModifiers:\n${body}`);
 
 before(async () => {
   h = await startHarness({
