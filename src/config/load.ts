@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Composer, isMap, isScalar, isSeq, LineCounter, Parser, type Node as YamlNode } from 'yaml';
+import { Composer, isMap, isPair, isScalar, isSeq, LineCounter, Parser, YAMLParseError, type Document, type Node as YamlNode } from 'yaml';
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { isObject as isPlainObject, suggest } from './schema.js';
@@ -252,7 +252,10 @@ function parseInto(text: string, file: string, out: LoadResult): boolean {
   // logLevel: the yaml package's own warnings (a key that is a map, which an unrendered
   // `{{ .Values.x }}` is) went to stderr as a raw Node warning line, outside the JSON log; they
   // are reported as problems instead (templatesIn).
-  const composer = new Composer({ uniqueKeys: true, merge: true, logLevel: 'error' });
+  // uniqueKeys: false, because the yaml package compares each key with every key before it (a
+  // 550 KB mapping of 40,000 keys took 12 s, a 4 MiB one would take minutes on the event loop);
+  // duplicateKeys() finds the same duplicates in one pass.
+  const composer = new Composer({ uniqueKeys: false, merge: true, logLevel: 'error' });
   const docs = composer.compose(new Parser(lineCounter.addNewLine).parse(text));
   let held = false;
   for (;;) {
@@ -279,6 +282,7 @@ function parseInto(text: string, file: string, out: LoadResult): boolean {
       const line = lineOf(w.pos?.[0]);
       out.problems.push({ ...fileProblem(file, `YAML: ${firstLine(w.message)}`, `${file}:${line}`), severity: 'warning' });
     }
+    duplicateKeys(doc);
     if (doc.errors.length > 0) {
       held = true;
       for (const e of doc.errors) {
@@ -509,6 +513,34 @@ interface TemplateFound {
 }
 
 /** Unrendered `{{ … }}` templates read as flow maps, and other keys that are collections (at most 10). */
+/**
+ * The yaml package's `uniqueKeys` check in one pass: a key equal to an earlier key of its mapping
+ * (the same node, or a scalar with the same value) is a DUPLICATE_KEY error at the later key, as
+ * the package reports it. Iterative, so nesting costs no stack.
+ */
+function duplicateKeys(doc: Document.Parsed): void {
+  const stack: unknown[] = [doc.contents];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const seen = new Set<unknown>();
+      for (const pair of node.items) {
+        const key = pair.key as unknown;
+        const id = isScalar(key) ? key.value : key;
+        if (seen.has(id)) {
+          const at = (key as YamlNode | null)?.range?.[0] ?? node.range?.[0] ?? 0;
+          doc.errors.push(new YAMLParseError([at, at + 1], 'DUPLICATE_KEY', 'Map keys must be unique'));
+        } else seen.add(id);
+        stack.push(key, pair.value);
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) stack.push(item);
+    } else if (isPair(node)) {
+      stack.push(node.key, node.value);
+    }
+  }
+}
+
 function templatesIn(node: unknown, path: string, text: string, out: TemplateFound[]): void {
   if (out.length >= 10 || node === null || typeof node !== 'object') return;
   if ((isMap(node) || isSeq(node)) && node.flow && node.range && text.startsWith('{{', node.range[0])) {

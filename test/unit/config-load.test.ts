@@ -89,6 +89,32 @@ test('load: duplicate keys, non-mapping documents and missing identity are probl
   assert.ok(msgs.some((m) => m.startsWith('ConfigMap/default/? metadata.name: Required value')), msgs.join('\n'));
 });
 
+test('load: a duplicate key is found at any depth, in block and flow mappings, and reported at its own line; equal names in different mappings are not duplicates', () => {
+  const dupLines = (text: string) => {
+    const r = loadManifestsFromText(text, 'd.yaml');
+    const dups = r.problems.filter((p) => /Map keys must be unique/.test(p.message));
+    return { lines: dups.map((p) => p.source), names: r.resources.map((x) => x.name) };
+  };
+  const head = 'apiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: { name: b }\n';
+  // Line 6: in a mapping inside a sequence inside a mapping.
+  assert.deepEqual(dupLines(`${head}spec:\n  list:\n  - a: 1\n    a: 2\n  other: { a: 1 }\n`), { lines: ['d.yaml:7'], names: [] });
+  // A flow mapping, the key written once plain and once quoted (the same string), and an anchored key.
+  assert.deepEqual(dupLines(`${head}spec: { x: 1, "x": 2 }\n`), { lines: ['d.yaml:4'], names: [] });
+  assert.deepEqual(dupLines(`${head}spec:\n  &k y: 1\n  z: 2\n  y: 3\n`), { lines: ['d.yaml:7'], names: [] });
+  // Twice in one mapping gives two errors; the next document is read.
+  assert.deepEqual(dupLines(`${head}spec:\n  a: 1\n  a: 2\n  a: 3\n---\n${doc('Backend', 'next')}`), { lines: ['d.yaml:6', 'd.yaml:7'], names: ['next'] });
+  // Inside a key that is itself a mapping (refused later anyway: manifest keys are strings).
+  assert.deepEqual(dupLines(`${head}spec:\n  ? { a: 1, a: 2 }\n  : v\n`), { lines: ['d.yaml:5'], names: [] });
+  // The same names in sibling and nested mappings, and `1` against "1" (an int and a string, as the
+  // yaml package compares them), are not duplicates.
+  assert.deepEqual(dupLines(`${head}spec:\n  a: { a: { a: 1 } }\n  b: { a: 1 }\n  c: [{ a: 1 }, { a: 1 }]\n`), { lines: [], names: ['b'] });
+  // 40,000 keys in one mapping (550 KB), the last a repeat of the first: one pass finds it (the
+  // yaml package's own check compared every key with every key before it: 12 s for this file).
+  const many = Array.from({ length: 40_000 }, (_, i) => `  k${i}: 1`).join('\n');
+  assert.deepEqual(dupLines(`${head}spec:\n${many}\n  k0: 2\n`), { lines: [`d.yaml:${5 + 40_000}`], names: [] });
+  assert.deepEqual(dupLines(`${head}spec:\n${many}\n`), { lines: [], names: ['b'] });
+});
+
 test('load: JSON manifests', () => {
   const r = loadManifestsFromText(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'j', namespace: 'n' }, data: { jwks: '{}' } }), 'c.json');
   assert.deepEqual(r.problems, []);
