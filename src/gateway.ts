@@ -358,7 +358,8 @@ export class Gateway {
         snapshot = await compileFiles(
           this.opts.configPaths,
           { generation, clusterDomain: this.opts.clusterDomain, globalPolicyNamespace: this.opts.globalPolicyNamespace, previousRateLimitBuckets: this.snap.rateLimitBuckets },
-          { loadErrorsFatal: true },
+          // Off the main thread: the YAML parse of a large configuration held every request up.
+          { loadErrorsFatal: true, offThread: { onFallback: (reason) => this.log.warn('configuration reload: the files could not be read on a thread of their own; reading them on the main thread', { reason }) } },
         );
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;

@@ -6,16 +6,18 @@ import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Snapshot } from './snapshot.js';
 import { compileSnapshot, type CompileOptions } from './compile.js';
 import { loadManifests, loadManifestsFromText } from './load.js';
+import { loadManifestsOffThread, type OffThreadOptions } from './load-off-thread.js';
 import { printable } from './report.js';
 
 export type BuildOptions = Omit<CompileOptions, 'problems'>;
 
 /**
  * loadManifests + compileSnapshot; `loadErrorsFatal` (serve): unreadable files, YAML syntax errors
- * and `fatal` problems throw.
+ * and `fatal` problems throw. `offThread` (reloads): the files are read and parsed on a thread of
+ * their own (loadManifestsOffThread), so requests go on meanwhile.
  */
-export async function compileFiles(paths: readonly string[], opts: BuildOptions, { loadErrorsFatal = false } = {}): Promise<Snapshot> {
-  const { resources, problems } = await loadManifests(paths);
+export async function compileFiles(paths: readonly string[], opts: BuildOptions, { loadErrorsFatal = false, offThread }: { loadErrorsFatal?: boolean; offThread?: OffThreadOptions } = {}): Promise<Snapshot> {
+  const { resources, problems } = offThread ? await loadManifestsOffThread(paths, offThread) : await loadManifests(paths);
   if (loadErrorsFatal) refuse(problems.filter((p) => p.severity === 'error'));
   const snapshot = compileSnapshot(resources, { ...opts, problems }).snapshot;
   if (loadErrorsFatal) refuse(snapshot.problems.filter((p) => p.fatal));
