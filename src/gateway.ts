@@ -22,6 +22,7 @@ import { csrfDenies } from './auth/csrf.js';
 import { rateLimitAllows } from './routing/local-rate-limit.js';
 import { corsRequest } from './proxy/cors.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
+import { applyAllowed, ExtAuthClient, type ExtAuthEntry, type ExtAuthResult } from './auth/ext-authz.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
@@ -127,6 +128,8 @@ export class Gateway {
   private readonly cache: ResultCache;
   private readonly auth: Authenticator;
   private readonly forwarder: Forwarder;
+  /** The TrafficPolicy extAuth checks' connections to their servers. */
+  private readonly extAuth = new ExtAuthClient();
   /**
    * Every key set of the running snapshot with the generation published to the verifier (0: a
    * remote set with no keys yet). What the authenticator reads per token, so lookups don't allocate.
@@ -283,7 +286,7 @@ export class Gateway {
     }
     this.keySetsClosed = true;
     this.http.close();
-    await Promise.allSettled([this.forwarder.close(), this.verifier.close(), this.refresher?.close()]);
+    await Promise.allSettled([this.forwarder.close(), this.verifier.close(), this.refresher?.close(), this.extAuth.close()]);
     this.oversizeLog.flush();
     this.localFailureLog.flush();
     this.log.info('stopped', { drainedMs: Date.now() - start });
@@ -722,9 +725,130 @@ export class Gateway {
       const denied = basicAuthDenial(auth.basicAuth, req.headers);
       if (denied !== undefined) return this.deny(ex, denied, req, route);
     }
-    const jwt = auth.jwt;
-    if (jwt.length === 0) return this.forward(route, req, ex, undefined, auth.disabled);
+    // The ext auth filters (`ext_auth/<ns>/<name>`) come next by name, before the jwt filters.
+    if (auth.extAuth !== undefined) return this.runExtAuth(route, auth.extAuth, 0, listenerPort, req, ex);
+    this.jwtStage(route, listenerPort, req, ex);
+  }
+
+  /** The jwt_authn filters of `route`, then the rest (forward). */
+  private jwtStage(route: CompiledRoute, listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+    const jwt = route.auth.jwt;
+    if (jwt.length === 0) return this.forward(route, req, ex, undefined, route.auth.disabled);
     this.runAuth(route, jwt, NONE_RAN, undefined, listenerPort, req, ex);
+  }
+
+  /**
+   * The route's ext auth filters from `i` on, one after another (Envoy's ext_authz with an HTTP
+   * service): each asks its server; 200 goes on with the server's headers, a denial or an error
+   * answers here (an error passes with `failOpen`). With `withRequestBody` the body is read first,
+   * up to its limit: over it, 413 (or, with `allowPartialMessage`, its first bytes are sent).
+   */
+  private runExtAuth(route: CompiledRoute, entries: readonly ExtAuthEntry[], i: number, listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+    if (i >= entries.length) return this.jwtStage(route, listenerPort, req, ex);
+    const entry = entries[i]!;
+    const p = entry.provider;
+    // percentageEnabled: Envoy's runtime fraction, drawn per request; the others pass unchecked.
+    if (p.percent !== undefined && !(Math.random() * 100 < p.percent)) {
+      this.metrics.inc('jwtgate_ext_authz_total', 'skipped');
+      return this.runExtAuth(route, entries, i + 1, listenerPort, req, ex);
+    }
+    const ask = (body?: { bytes: Buffer; partial: boolean }): void => {
+      this.authPending++;
+      void this.extAuth.check(p, req, ex.startedAt, body).then((r) => {
+        this.authPending--;
+        try {
+          this.afterExtAuth(r, route, entries, i, listenerPort, req, ex);
+        } catch (err) {
+          this.log.error('request handling failed unexpectedly', { err: String(err), stack: (err as Error)?.stack });
+          if (!ex.done) this.deny(ex, 'INTERNAL', req);
+        }
+      });
+    };
+    const body = entry.body ?? p.body;
+    // Envoy buffers only a request with a body (not one whose headers end the stream).
+    if (body === undefined || !ex.hasBody) return ask();
+    if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
+    if (!body.partial) {
+      // Envoy's decoder buffer limit: a larger body is answered 413 and the server never asked.
+      const tooLarge = (): void => {
+        ex.closeAfterResponse = true;
+        this.deny(ex, 'PAYLOAD_TOO_LARGE', req, route);
+      };
+      if (ex.contentLength > body.maxBytes) return tooLarge();
+      return this.readForCheck(req, ex, (done) => ex.bufferBody(body.maxBytes, () => done(() => ask({ bytes: ex.heldBody(), partial: false })), () => done(tooLarge)));
+    }
+    this.readForCheck(req, ex, (done) => ex.peekBody(body.maxBytes, (first, complete) => done(() => ask({ bytes: first, partial: !complete }))));
+  }
+
+  /** Reads (part of) a body for a check, counted for the drain; a client that leaves meanwhile ends the request. */
+  private readForCheck(req: GatewayRequest, ex: ClientExchange, start: (done: (then: () => void) => void) => void): void {
+    this.bodyReads++;
+    let over = false;
+    ex.onAbort(() => {
+      if (over) return;
+      over = true;
+      this.bodyReads--;
+      this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
+    });
+    start((then) => {
+      if (over) return;
+      over = true;
+      this.bodyReads--;
+      then();
+    });
+  }
+
+  private afterExtAuth(r: ExtAuthResult, route: CompiledRoute, entries: readonly ExtAuthEntry[], i: number, listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
+    if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
+    const p = entries[i]!.provider;
+    if (r.kind === 'error') {
+      if (p.failOpen) {
+        this.metrics.inc('jwtgate_ext_authz_total', 'failed_open');
+        return this.runExtAuth(route, entries, i + 1, listenerPort, req, ex);
+      }
+      this.metrics.inc('jwtgate_ext_authz_total', 'error');
+      this.log.debug('ext auth check failed', { extension: p.key, reason: r.reason });
+      return this.extAuthReply(route, req, ex, p.statusOnError, [], EMPTY_BODY, 'EXT_AUTHZ_ERROR');
+    }
+    if (r.kind === 'denied') {
+      this.metrics.inc('jwtgate_ext_authz_total', 'denied');
+      return this.extAuthReply(route, req, ex, r.status, r.headers, r.body, 'EXT_AUTHZ_DENIED');
+    }
+    this.metrics.inc('jwtgate_ext_authz_total', 'ok');
+    const changed = applyAllowed(req, r);
+    if (r.clientHeaders.length > 0) {
+      const ops: HeaderOp[] = [];
+      for (let k = 0; k < r.clientHeaders.length; k += 2) ops.push({ op: 'add', name: r.clientHeaders[k]!, value: r.clientHeaders[k + 1]! });
+      req.extAuthOps = req.extAuthOps === undefined ? ops : [...req.extAuthOps, ...ops];
+    }
+    // clearRouteCache: the request, its headers changed, is matched again; the new route's ext
+    // auth filters after this one and its jwt filters run (the filters before stay as they ran).
+    if (p.clearRouteCache && changed) {
+      const again = this.route(listenerPort, req);
+      if (typeof again === 'string') return this.deny(ex, again, req);
+      if (again.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req, again);
+      if (again !== route) {
+        const rest = (again.auth.extAuth ?? []).filter((e) => e.provider.filterName > p.filterName);
+        return this.runExtAuth(again, rest, 0, listenerPort, req, ex);
+      }
+    }
+    this.runExtAuth(route, entries, i + 1, listenerPort, req, ex);
+  }
+
+  /**
+   * The answer to a denied check (the server's status, headers and body) or a failed one
+   * (statusOnError, empty): Envoy's local reply, with the route's response rules, then a
+   * `content-type: text/plain` for a body without one, none for an empty body.
+   */
+  private extAuthReply(route: CompiledRoute, req: GatewayRequest, ex: ClientExchange, status: number, fromServer: readonly string[], body: Buffer, code: 'EXT_AUTHZ_DENIED' | 'EXT_AUTHZ_ERROR'): void {
+    const headers = [...fromServer];
+    const ops = responseOps(route.headerMutation, req);
+    if (ops !== undefined) applyHeaderOps(headers, ops, true, req, ex.startedAt, status);
+    const noBody = body.length === 0 || status === 204 || status === 304 || req.method === 'HEAD';
+    if (body.length === 0) removeHeader(headers, 'content-type');
+    else if (!headers.some((h, k) => k % 2 === 0 && h === 'content-type')) headers.push('content-type', 'text/plain');
+    ex.respond(status, headers, noBody ? '' : body);
+    this.record(code, req, ex, status);
   }
 
   /**
@@ -889,7 +1013,8 @@ export class Gateway {
     // The backendRef's own header rules with the route's (several backendRefs), else the route's.
     const rules = drawn!.headerMutation ?? route.headerMutation;
     // The access log needs the request; without it no per-request closure is made.
-    const mutation = req.corsOps === undefined ? rules : withCors(rules, req.corsOps);
+    const after = req.extAuthOps === undefined ? req.corsOps : req.corsOps === undefined ? req.extAuthOps : [...req.extAuthOps, ...req.corsOps];
+    const mutation = after === undefined ? rules : withCors(rules, after);
     this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, mutation, route);
   }
 
@@ -994,6 +1119,7 @@ export class Gateway {
 }
 
 const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
+const EMPTY_BODY = Buffer.alloc(0);
 
 /**
  * The response header rules of a local reply or redirect on `route`: its own, then (for a CORS
@@ -1001,7 +1127,7 @@ const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
  */
 function responseOps(rules: RouteHeaderMutation | undefined, req: GatewayRequest): readonly HeaderOp[] | undefined {
   const own = rules?.response;
-  const cors = req.corsOps;
+  const cors = req.extAuthOps === undefined ? req.corsOps : req.corsOps === undefined ? req.extAuthOps : [...req.extAuthOps, ...req.corsOps];
   return cors === undefined ? own : own === undefined ? cors : [...own, ...cors];
 }
 

@@ -12,7 +12,8 @@ import { policyOps, routeLevelOps, type HeaderFilterSpec, type HeaderOp, type Ro
 import { utf8AsLatin1 } from '../proxy/header-rules.js';
 import { asText } from '../proxy/header-format.js';
 import { buildRouteTable, type RouteEntry } from '../routing/route-table.js';
-import { resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
+import { resolveExtAuth, resolveExtension, type ImportLocalJwks, type ResolvedExtension } from './extensions.js';
+import type { ExtAuthProvider } from '../auth/ext-authz.js';
 import { resolveBackendTls } from './backend-tls.js';
 import { credentialSources, resolveApiKeyAuth, resolveBasicAuth, resolveHeaderModifiers } from './credentials.js';
 import { compareAge, creationMs, labelsMatch, resourceId, type RawResource } from './resource.js';
@@ -133,6 +134,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   const keySets = new Map<string, KeySetSource>();
   const resolvedExt = new Map<string, ResolvedExtension>();
   const extensions = new Map<string, JwtExtension>();
+  /** extAuth GatewayExtensions by namespace/name: the resolved provider, or why it is invalid. */
+  const extAuthProviders = new Map<string, { provider?: ExtAuthProvider; error?: string }>();
   for (const m of v.extensions) {
     const r = resolveExtension(
       m,
@@ -150,6 +153,10 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     );
     resolvedExt.set(nk(m.raw.namespace, m.raw.name), r);
     if (r.ext) extensions.set(r.ext.key, r.ext);
+    if (m.extensionType === 'extAuth') {
+      const ea = resolveExtAuth(m, { configMaps, backends: backendModels, referenceGrants: v.referenceGrants, clusterDomain, defaultClockSkewSeconds: 60, backendTls }, problems);
+      extAuthProviders.set(nk(m.raw.namespace, m.raw.name), ea);
+    }
   }
 
   // --- TrafficPolicies: jwtAuth reference, basicAuth/apiKeyAuth Secrets, validity ------------
@@ -183,6 +190,22 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         invalid ??= msg;
       }
     } else if (m.jwtAuth?.kind === 'disable') jwtAuth = { kind: 'disable' };
+    // extAuth: its GatewayExtension, as kgateway's constructExtAuth resolves it.
+    let extAuth: AttachedPolicy['extAuth'];
+    if (m.extAuth?.kind === 'extension') {
+      const key = nk(m.extAuth.namespace, m.extAuth.name);
+      const r = resolvedExt.get(key);
+      const ea = extAuthProviders.get(key);
+      let msg: string | undefined;
+      if (!r) msg = `extauth: ${key}: gateway extension not found`;
+      else if (r.model.extensionType !== 'extAuth') msg = 'expected gatewayextension type ExtAuth';
+      else if (!ea?.provider) msg = `GatewayExtension ${key} is invalid: ${ea?.error ?? 'invalid GatewayExtension'}`;
+      else extAuth = { kind: 'extension', provider: ea.provider, ...(m.extAuth.body ? { body: m.extAuth.body } : {}) };
+      if (msg !== undefined) {
+        cx.error('spec.extAuth.extensionRef', msg);
+        invalid ??= msg;
+      }
+    } else if (m.extAuth?.kind === 'disable') extAuth = { kind: 'disable' };
     // basicAuth and apiKeyAuth: their Secrets and htpasswd lines, as kgateway reads them when it
     // translates the policy (credentials.ts); its error there makes the policy invalid.
     const basicAuth = m.basicAuth ? resolveBasicAuth(m.basicAuth, m.namespace, credentials, cx) : undefined;
@@ -211,6 +234,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       createdMs: creationMs(m.raw),
       weight,
       ...(jwtAuth ? { jwtAuth } : {}),
+      ...(extAuth ? { extAuth } : {}),
       ...(m.rbac ? { rbac: m.rbac } : {}),
       ...(m.localRateLimit ? { localRateLimit: m.localRateLimit } : {}),
       ...(m.timeouts ? { timeouts: m.timeouts } : {}),

@@ -55,6 +55,27 @@ function routeDump(r: CompiledRoute): object {
         : {}),
       ...(r.auth.csrf ? { csrf: { percentageEnabled: r.auth.csrf.enabledPercent, additionalOrigins: r.auth.csrf.additionalOrigins.length, from: r.auth.csrf.origin } } : {}),
       ...(r.auth.basicAuth ? { basicAuth: { users: r.auth.basicAuth.users.size, from: r.auth.basicAuth.origin } } : r.auth.basicAuthOff !== undefined ? { basicAuth: { disabled: true, from: r.auth.basicAuthOff } } : {}),
+      // The ext auth filters in the order they run: the server each asks and how (never a header value).
+      ...(r.auth.extAuth
+        ? {
+            extAuth: r.auth.extAuth.map((e) => {
+              const p = e.provider;
+              const body = e.body ?? p.body;
+              return {
+                filter: p.filterName,
+                server: `${p.target.host}:${p.target.port}${p.pathPrefix}`,
+                timeoutMs: p.timeoutMs,
+                failOpen: p.failOpen,
+                statusOnError: p.statusOnError,
+                ...(body ? { withRequestBody: { maxRequestBytes: body.maxBytes, allowPartialMessage: body.partial } } : {}),
+                ...(p.percent !== undefined ? { percentageEnabled: p.percent } : {}),
+                from: e.origin,
+              };
+            }),
+          }
+        : r.auth.extAuthOff !== undefined
+          ? { extAuth: { disabled: true, from: r.auth.extAuthOff } }
+          : {}),
     },
     backends: r.backends.map((b) => ({
       key: b.target?.key ?? '(unresolved: 500)',

@@ -17,6 +17,7 @@ import { backendRefKind, groupKind, KGATEWAY_GROUP } from './validate-common.js'
 import {
   DEFAULT_BACKOFF_BASE_MS,
   DEFAULT_FAILED_REFETCH_MS,
+  EXT_AUTH_DEFAULT_TIMEOUT_MS,
   type GatewayExtensionModel,
   type JwtProviderSpec,
   type RemoteJwksSpec,
@@ -24,6 +25,8 @@ import {
 import { referenceAllowed, type ConfigMapModel, type ReferenceGrantModel } from './validate-misc.js';
 import { normalizeAudience } from '../auth/claim-checks.js';
 import { hostKind, redactUserinfo } from '../util/host.js';
+import type { ExtAuthProvider } from '../auth/ext-authz.js';
+import { parseHeaderValue, type HeaderFormat } from '../proxy/header-format.js';
 
 export type ImportLocalJwks = (
   text: string,
@@ -192,44 +195,11 @@ function compileRemote(
   cxt: ExtensionContext,
   fail: (path: string, message: string) => void,
 ): RemoteKeySet | undefined {
-  const ns = model.raw.namespace;
-  const ref = r.backendRef;
-  // A name that failed its schema is reported with its path already.
-  if (typeof ref.name !== 'string') return undefined;
-  const refNs = ref.namespace ?? ns;
-  const bp = `${path}.backendRef`;
-  let target: { host: string; port: number } | undefined;
-  let alternates: { host: string; port: number }[] | undefined;
-  const refKind = backendRefKind(ref.group, ref.kind);
-  if (!refKind) {
-    fail(bp, `jwt: remote jwks: unresolved backend ref: kind ${groupKind(ref.group, ref.kind)} is not supported (Service or gateway.kgateway.dev Backend)`);
-    return undefined;
-  }
-  if (!referenceAllowed(cxt.referenceGrants, { group: KGATEWAY_GROUP, kind: 'GatewayExtension', namespace: ns }, { group: ref.group, kind: ref.kind, namespace: refNs, name: ref.name })) {
-    fail(bp, 'jwt: jwt: remote jwks: unresolved backend ref: missing reference grant');
-    return undefined;
-  }
-  if (refKind === 'Service') {
-    target = { host: `${ref.name}.${refNs}.svc.${cxt.clusterDomain}`, port: ref.port! };
-  } else {
-    const b = cxt.backends.get(`${refNs}/${ref.name}`);
-    if (!b) {
-      fail(bp, `jwt: remote jwks: unresolved backend ref: Backend ${refNs}/${redactUserinfo(ref.name)} not found`);
-      return undefined;
-    }
-    if (!b.valid || b.hosts.length === 0) {
-      fail(bp, `jwt: remote jwks: unresolved backend ref: Backend ${refNs}/${redactUserinfo(ref.name)} is invalid${b.error ? ` (${b.error})` : ''}`);
-      return undefined;
-    }
-    // Hosts that never have an address (`check` warns about them) are no endpoints, as in Envoy's
-    // DNS cluster; with none left, the first is kept and its fetches fail.
-    const usable = b.hosts.filter((h) => hostKind(h.host) !== undefined);
-    const hosts = usable.length > 0 ? usable : b.hosts.slice(0, 1);
-    target = { host: hosts[0]!.host, port: hosts[0]!.port };
-    if (hosts.length > 1) alternates = hosts.slice(1).map((h) => ({ host: h.host, port: h.port }));
-  }
+  const resolved = resolveBackendTarget(r.backendRef, model.raw.namespace, `${path}.backendRef`, cxt, fail, 'jwt: remote jwks: unresolved backend ref', 'jwt: jwt: remote jwks: unresolved backend ref: missing reference grant');
+  if (resolved === undefined) return undefined;
+  const { target, alternates, refKind, refNs, name } = resolved;
   // An unusable URL has its error from validation already (and no host to check a certificate for).
-  const tls = cxt.backendTls?.get(tlsTargetKey(refKind, refNs, ref.name)) ?? (/^https:/i.test(r.url) && URL.canParse(r.url) ? HTTPS_DEFAULT_TLS : undefined);
+  const tls = cxt.backendTls?.get(tlsTargetKey(refKind, refNs, name)) ?? (/^https:/i.test(r.url) && URL.canParse(r.url) ? HTTPS_DEFAULT_TLS : undefined);
   const base = r.retryPolicy?.backOff?.baseInterval ?? DEFAULT_BACKOFF_BASE_MS;
   return {
     kind: 'remote',
@@ -247,3 +217,122 @@ function compileRemote(
     ...(tls ? { tls } : {}),
   };
 }
+
+type BackendRefSpec = RemoteJwksSpec['backendRef'];
+
+/**
+ * A GatewayExtension's backendRef as host and port: a Service by its cluster DNS name, a Backend
+ * by its first host that can have an address (the others as alternates). `fail` gets the error
+ * (prefixed with `what`) when the reference does not resolve.
+ */
+function resolveBackendTarget(
+  ref: BackendRefSpec,
+  ns: string,
+  bp: string,
+  cxt: ExtensionContext,
+  fail: (path: string, message: string) => void,
+  what: string,
+  grantMissing: string,
+): { target: { host: string; port: number }; alternates?: { host: string; port: number }[]; refKind: 'Service' | 'Backend'; refNs: string; name: string } | undefined {
+  // A name that failed its schema is reported with its path already.
+  if (typeof ref.name !== 'string') return undefined;
+  const refNs = ref.namespace ?? ns;
+  const refKind = backendRefKind(ref.group, ref.kind);
+  if (!refKind) {
+    fail(bp, `${what}: kind ${groupKind(ref.group, ref.kind)} is not supported (Service or gateway.kgateway.dev Backend)`);
+    return undefined;
+  }
+  if (!referenceAllowed(cxt.referenceGrants, { group: KGATEWAY_GROUP, kind: 'GatewayExtension', namespace: ns }, { group: ref.group, kind: ref.kind, namespace: refNs, name: ref.name })) {
+    fail(bp, grantMissing);
+    return undefined;
+  }
+  if (refKind === 'Service') return { target: { host: `${ref.name}.${refNs}.svc.${cxt.clusterDomain}`, port: ref.port! }, refKind, refNs, name: ref.name };
+  const b = cxt.backends.get(`${refNs}/${ref.name}`);
+  if (!b) {
+    fail(bp, `${what}: Backend ${refNs}/${redactUserinfo(ref.name)} not found`);
+    return undefined;
+  }
+  if (!b.valid || b.hosts.length === 0) {
+    fail(bp, `${what}: Backend ${refNs}/${redactUserinfo(ref.name)} is invalid${b.error ? ` (${b.error})` : ''}`);
+    return undefined;
+  }
+  // Hosts that never have an address (`check` warns about them) are no endpoints, as in Envoy's
+  // DNS cluster; with none left, the first is kept and its connections fail.
+  const usable = b.hosts.filter((h) => hostKind(h.host) !== undefined);
+  const hosts = usable.length > 0 ? usable : b.hosts.slice(0, 1);
+  return {
+    target: { host: hosts[0]!.host, port: hosts[0]!.port },
+    ...(hosts.length > 1 ? { alternates: hosts.slice(1).map((h) => ({ host: h.host, port: h.port })) } : {}),
+    refKind,
+    refNs,
+    name: ref.name,
+  };
+}
+
+/**
+ * An `extAuth` GatewayExtension with an `httpService`, as kgateway's ResolveExtHttpService and
+ * its filter builder configure Envoy's ext_authz: undefined (and the extension's error) when its
+ * backend does not resolve or it is invalid.
+ */
+export function resolveExtAuth(model: GatewayExtensionModel, cxt: ExtensionContext, problems: ConfigProblem[]): { provider?: ExtAuthProvider; error?: string } {
+  const spec = model.extAuth;
+  const hs = spec?.httpService;
+  if (!spec || !hs) return { error: model.error ?? 'invalid GatewayExtension' };
+  const cx = ParseCtx.for(model.raw, problems);
+  const errors: string[] = [];
+  const fail = (path: string, message: string): void => {
+    cx.error(path, message);
+    errors.push(message);
+  };
+  const ns = model.raw.namespace;
+  const bp = 'spec.extAuth.httpService.backendRef';
+  const resolved = hs.backendRef ? resolveBackendTarget(hs.backendRef, ns, bp, cxt, fail, 'failed to resolve ExtAuth HTTP backend', 'failed to resolve ExtAuth HTTP backend: missing reference grant') : undefined;
+  if (resolved !== undefined) {
+    // jwtgate connects to an authorization server in plain HTTP only.
+    if (cxt.backendTls?.get(tlsTargetKey(resolved.refKind, resolved.refNs, resolved.name)) !== undefined) {
+      fail(bp, 'TLS to an authorization server is not supported by jwtgate: its BackendConfigPolicy or BackendTLSPolicy asks for TLS, and jwtgate would send the checks in plain HTTP. The routes of the TrafficPolicies that use this extension answer 500 meanwhile');
+    } else if (resolved.alternates !== undefined) {
+      cx.warn(bp, `the Backend has ${resolved.alternates.length + 1} hosts: jwtgate sends every check to the first, ${resolved.target.host}:${resolved.target.port} (Envoy balances them)`);
+    }
+  }
+  const headersToAdd: [string, string | HeaderFormat][] = [];
+  for (const [name, value] of Object.entries(hs.authorizationRequest?.headersToAdd ?? {})) {
+    const path = `spec.extAuth.httpService.authorizationRequest.headersToAdd.${name}`;
+    if (!HEADER_TOKEN.test(name)) {
+      fail(path, `Invalid value: "${name}": a header name is a token (letters, digits and !#$%&'*+-.^_\`|~)`);
+      continue;
+    }
+    const parsed = parseHeaderValue(value, 'request');
+    if ('error' in parsed) fail(path, parsed.error);
+    else headersToAdd.push([name.toLowerCase(), parsed.value]);
+  }
+  // Go's map order is random in kgateway; here the names go in byte order, so the last of two
+  // names that differ only in case wins the same way at every load.
+  headersToAdd.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  if (errors.length > 0 || !model.valid || resolved === undefined) return { error: model.error ?? errors[0] ?? 'invalid GatewayExtension' };
+  const ar = hs.authorizationResponse;
+  const base = hs.retry?.backoff?.baseInterval ?? DEFAULT_BACKOFF_BASE_MS;
+  const provider: ExtAuthProvider = {
+    key: `${ns}/${model.raw.name}`,
+    filterName: `ext_auth/${ns}/${model.raw.name}`,
+    target: resolved.target,
+    pathPrefix: hs.pathPrefix ?? '',
+    timeoutMs: hs.requestTimeout ?? EXT_AUTH_DEFAULT_TIMEOUT_MS,
+    forward: new Set(spec.headersToForward ?? []),
+    headersToAdd,
+    toBackend: new Set(ar?.headersToBackend ?? []),
+    ...(ar?.headersToClient !== undefined && ar.headersToClient.length > 0 ? { toClient: new Set(ar.headersToClient) } : {}),
+    toClientOnSuccess: new Set(ar?.headersToClientOnSuccess ?? []),
+    failOpen: spec.failOpen ?? false,
+    clearRouteCache: spec.clearRouteCache ?? false,
+    statusOnError: spec.statusOnError ?? 403,
+    ...(spec.withRequestBody ? { body: { maxBytes: spec.withRequestBody.maxRequestBytes, partial: spec.withRequestBody.allowPartialMessage ?? false } } : {}),
+    ...(spec.percentageEnabled !== undefined ? { percent: spec.percentageEnabled } : {}),
+    retries: hs.retry ? hs.retry.attempts ?? 1 : 0,
+    backoffBaseMs: base,
+    backoffMaxMs: hs.retry?.backoff?.maxInterval ?? base * 10,
+  };
+  return { provider };
+}
+
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -8,6 +8,7 @@ import type { RbacPolicy } from '../auth/rbac.js';
 import type { BasicAuthPolicy } from '../auth/basic-auth.js';
 import type { ApiKeyAuthPolicy } from '../auth/api-key-auth.js';
 import type { CsrfPolicy } from '../auth/csrf.js';
+import type { ExtAuthEntry } from '../auth/ext-authz.js';
 import type { KeyObject } from 'node:crypto';
 import type { ConfigProblem } from '../errors.js';
 import type { RemoteTlsSpec } from '../types.js';
@@ -218,6 +219,10 @@ export interface RouteAuth {
   /** Where a `basicAuth` / `apiKeyAuth` `disable: {}` turned the check off for this route (`TrafficPolicy/ns/name@Level`), for /config_dump. */
   readonly basicAuthOff?: string;
   readonly apiKeyAuthOff?: string;
+  /** The ext auth filters that run (Envoy ext_authz with an HTTP service, `ext_auth/<ns>/<name>` order, after basic_auth and before jwt_authn), unless none. */
+  readonly extAuth?: readonly ExtAuthEntry[];
+  /** Where an `extAuth.disable` turned every ext auth filter off for this route, for /config_dump. */
+  readonly extAuthOff?: string;
 }
 
 export interface JwtExtension {

@@ -16,6 +16,7 @@ import {
   ParseCtx,
   Schema,
   str,
+  stringMap,
   type Infer,
 } from './schema.js';
 import { backendObjectReference, checkBackendRef, documentSchema, headerName, objectName, modelBase } from './validate-common.js';
@@ -191,13 +192,78 @@ const jwtSpec = obj({
   legacy: { jwtProviders: 'jwtProviders is the older API (a list in older kgateway releases, a map in the design doc): use providers: [{name, issuer, jwks, ...}]' },
 });
 
+/** kgateway's default for `httpService.requestTimeout` (api HTTPDefaultTimeout). */
+export const EXT_AUTH_DEFAULT_TIMEOUT_MS = 2000;
+
+/** A list of header names for an exact, case-sensitive match of Envoy's lower-case names. */
+const headerNames = (what: string) =>
+  list(str({ min: 1, max: 256 })).check((names, p, cx) => {
+    names.forEach((n, i) => {
+      if (n !== n.toLowerCase()) {
+        cx.warn(`${p}[${i}]`, `"${n}" never matches: kgateway gives Envoy exact, case-sensitive matchers and Envoy's header names are lower-case; write "${n.toLowerCase()}" (${what})`);
+      }
+    });
+  });
+
+/** ExtAuthBufferSettings, on the GatewayExtension and on a TrafficPolicy. */
+export const extAuthBufferSettings = obj({
+  maxRequestBytes: int({ min: 1, max: 2_147_483_647 }),
+  allowPartialMessage: bool().default(false),
+  // Only a gRPC server's check request has a body field to pack: no effect over HTTP.
+  packAsBytes: bool().default(false),
+});
+
+const extHttpService = obj({
+  backendRef: backendObjectReference,
+  pathPrefix: str({ max: 1024 })
+    .check((v, p, cx) => {
+      if (v !== '' && !v.startsWith('/')) cx.error(p, `Invalid value: "${v}": must start with "/" (Envoy refuses a path_prefix that does not)`);
+    })
+    .optional(),
+  requestTimeout: durationMs({ minMs: 1 }).optional(),
+  authorizationRequest: obj({ headersToAdd: stringMap().optional() }).optional(),
+  authorizationResponse: obj({
+    headersToBackend: headerNames('headersToBackend').optional(),
+    headersToClient: headerNames('headersToClient').optional(),
+    headersToClientOnSuccess: headerNames('headersToClientOnSuccess').optional(),
+  }).optional(),
+  retry: obj({
+    attempts: int({ min: 0, max: 2_147_483_647 }).default(1),
+    backoff: obj({
+      baseInterval: durationMs({ minMs: 1 }),
+      maxInterval: durationMs({ minMs: 1 }).optional(),
+    })
+      .check((v, p, cx) => {
+        if (v.baseInterval !== undefined && v.maxInterval !== undefined && v.maxInterval < v.baseInterval) {
+          cx.error(`${p}.maxInterval`, 'Invalid value: maxInterval must be greater than or equal to baseInterval');
+        }
+      })
+      .optional(),
+  }).optional(),
+});
+
+const extAuthSpec = obj(
+  {
+    grpcService: any().optional(),
+    httpService: extHttpService.optional(),
+    headersToForward: headerNames('headersToForward').optional(),
+    failOpen: bool().default(false),
+    clearRouteCache: bool().default(false),
+    withRequestBody: extAuthBufferSettings.optional(),
+    statusOnError: int({ min: 100, max: 511 }).default(403),
+    statPrefix: str({ min: 1 }).optional(),
+    percentageEnabled: int({ min: 0, max: 100 }).optional(),
+  },
+  { exactlyOneOf: [['grpcService', 'httpService']] },
+);
+
 const EXT_TYPES = ['ExtAuth', 'ExtProc', 'RateLimit', 'JWT', 'OAuth2'] as const;
 const TYPE_FIELD: Record<(typeof EXT_TYPES)[number], string> = { ExtAuth: 'extAuth', ExtProc: 'extProc', RateLimit: 'rateLimit', JWT: 'jwt', OAuth2: 'oauth2' };
 
 const spec = obj(
   {
     type: str().optional(),
-    extAuth: any().optional(),
+    extAuth: extAuthSpec.optional(),
     extProc: any().optional(),
     rateLimit: any().optional(),
     oauth2: any().optional(),
@@ -214,6 +280,8 @@ const document = documentSchema(spec);
 export type JwtSpec = Infer<typeof jwtSpec>;
 export type JwtProviderSpec = Infer<typeof provider>;
 export type RemoteJwksSpec = Infer<typeof remoteJwks>;
+export type ExtAuthSpec = Infer<typeof extAuthSpec>;
+export type ExtAuthBufferSpec = Infer<typeof extAuthBufferSettings>;
 
 export interface GatewayExtensionModel {
   readonly raw: RawResource;
@@ -221,6 +289,8 @@ export interface GatewayExtensionModel {
   /** Which union member is set ('jwt', 'extAuth', ...), if exactly one. */
   readonly extensionType?: string;
   readonly jwt?: JwtSpec;
+  /** `extAuth` with an `httpService` (a `grpcService` is an error: jwtgate has no gRPC client). */
+  readonly extAuth?: ExtAuthSpec;
   /** False when the manifest has errors (policies that use it are invalid). */
   readonly valid: boolean;
   /** First error, for the policies that reference this extension. */
@@ -246,8 +316,18 @@ export function validateGatewayExtension(raw: RawResource, problems: ConfigProbl
   }
   const set = ['extAuth', 'extProc', 'rateLimit', 'jwt', 'oauth2'].filter((k) => specObj[k] !== undefined && specObj[k] !== null);
   const extensionType = set.length === 1 ? set[0] : undefined;
-  if (extensionType && extensionType !== 'jwt') {
-    cx.warn(`spec.${extensionType}`, `${extensionType} extensions are not supported by jwtgate (only jwt): policies that reference this extension are invalid`);
+  if (extensionType && extensionType !== 'jwt' && extensionType !== 'extAuth') {
+    cx.warn(`spec.${extensionType}`, `${extensionType} extensions are not supported by jwtgate (only jwt and extAuth with an httpService): policies that reference this extension are invalid`);
+  }
+  const extAuth = s?.extAuth;
+  if (extAuth) {
+    if (extAuth.grpcService !== undefined) {
+      cx.error('spec.extAuth.grpcService', 'gRPC authorization services are not supported by jwtgate (it has no gRPC client): use an httpService (Envoy\'s HTTP ext_authz: the server gets the request\'s method, path and headers and answers 200 to allow). The routes of the TrafficPolicies that use this extension answer 500 meanwhile');
+    }
+    const hs = extAuth.httpService;
+    if (hs?.backendRef) checkBackendRef(hs.backendRef, 'spec.extAuth.httpService.backendRef', cx);
+    if (extAuth.withRequestBody?.packAsBytes) cx.warn('spec.extAuth.withRequestBody.packAsBytes', 'packAsBytes has no effect with an httpService (the body is sent as it is)');
+    if (extAuth.statPrefix !== undefined) cx.warn('spec.extAuth.statPrefix', 'statPrefix is not applied: jwtgate counts checks in jwtgate_ext_authz_total{result} on /metrics');
   }
   const jwt = s?.jwt;
   if (jwt) {
@@ -266,6 +346,7 @@ export function validateGatewayExtension(raw: RawResource, problems: ConfigProbl
     ...modelBase(raw, cx, problems, before),
     ...(extensionType !== undefined ? { extensionType } : {}),
     ...(jwt !== undefined ? { jwt } : {}),
+    ...(extAuth !== undefined ? { extAuth } : {}),
     valid: cx.errors === 0,
   };
 }

@@ -23,6 +23,7 @@ import { DEFAULT_CONTENT_TYPES, DEFAULT_MIN_CONTENT_LENGTH, type Codec, type Cod
 import { badEscape, compilePathRegex, maxSubmatch, type PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
 import { kgatewayHeaderFilter, type KgatewayHeaderFilterSpec } from './validate-header-filter.js';
 import { documentSchema, GATEWAY_API_GROUP, group, HEADER_NAME, headerName, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
+import { extAuthBufferSettings } from './validate-gateway-extension.js';
 
 /**
  * kgateway TrafficPolicy fields jwtgate does not implement (yet) whose absence kgateway's
@@ -33,7 +34,6 @@ import { documentSchema, GATEWAY_API_GROUP, group, HEADER_NAME, headerName, kind
  * invalid: its routes fail closed with kgateway's 500. Each with what it would have done.
  */
 const REFUSED: Readonly<Record<string, string>> = {
-  extAuth: 'requests its authorization server would deny',
   oauth2: 'requests without its login',
   acl: 'requests its rules would deny',
   extProc: 'requests its external processor would deny or change',
@@ -57,6 +57,18 @@ const targetSelector = obj({
   matchLabels: stringMap(),
   sectionName: sectionName().optional(),
 });
+
+// ExtAuthPolicy: the GatewayExtension to ask (its ext_authz filter turned on here) or `disable`
+// (every ext auth filter off here, kgateway's global_disable/ext_auth metadata).
+const extAuth = obj(
+  {
+    extensionRef: obj({ name: objectName(), namespace: namespaceName().optional() }).optional(),
+    withRequestBody: extAuthBufferSettings.optional(),
+    contextExtensions: stringMap().optional(),
+    disable: obj({}).optional(),
+  },
+  { exactlyOneOf: [['extensionRef', 'disable']] },
+);
 
 const jwtAuth = obj(
   {
@@ -244,6 +256,7 @@ const spec = obj(
     targetRefs: list(policyTargetRef, { min: 1, max: 16 }).optional(),
     targetSelectors: list(targetSelector, { min: 1, max: 16 }).optional(),
     jwtAuth: jwtAuth.optional(),
+    extAuth: extAuth.optional(),
     rbac: rbac.optional(),
     headerModifiers: headerModifiers.optional(),
     rateLimit: rateLimit.optional(),
@@ -291,6 +304,8 @@ export interface TrafficPolicyModel {
   readonly unservedTargets: readonly UnservedTarget[];
   /** `jwtAuth`, when set: an extension (namespace defaulted to the policy's) or disable. */
   readonly jwtAuth?: { readonly kind: 'extension'; readonly namespace: string; readonly name: string } | { readonly kind: 'disable' };
+  /** `extAuth`, when set: a GatewayExtension (namespace defaulted to the policy's) with the policy's body settings, or disable. */
+  readonly extAuth?: { readonly kind: 'extension'; readonly namespace: string; readonly name: string; readonly body?: { readonly maxBytes: number; readonly partial: boolean } } | { readonly kind: 'disable' };
   /** `rbac`, when set and every expression compiled (else the policy is invalid). */
   readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[]; readonly readsClaims: boolean };
   /** `headerModifiers`, when set (an empty one still wins its level, as kgateway merges it, and so removes a less specific route-side policy's rules). */
@@ -408,7 +423,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   }
   // The same for the other access checks: kubectl drops the null and the routes would serve
   // without the credentials the policy asks for.
-  for (const [f, fields] of [['basicAuth', 'users, secretRef'], ['apiKeyAuth', 'secretRef, secretSelector']] as const) {
+  for (const [f, fields] of [['basicAuth', 'users, secretRef'], ['apiKeyAuth', 'secretRef, secretSelector'], ['extAuth', 'extensionRef']] as const) {
     if (isObject(rawSpec) && f in rawSpec && rawSpec[f] === null) cx.error(`spec.${f}`, `${f} is empty (null): are its ${fields} indented under it? Write ${f}: {${fields.split(', ')[0]}: ...} or ${f}: {disable: {}}`);
   }
   // Targets the API server refuses (no kind, a name that is not a string, an empty list, an
@@ -420,6 +435,14 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
   // A name that failed its schema (reported with its path) names no extension.
   if (ref && typeof ref.name === 'string') jwt = { kind: 'extension', namespace: ref.namespace ?? raw.namespace, name: ref.name };
   else if (s?.jwtAuth?.disable) jwt = { kind: 'disable' };
+  let extAuthM: TrafficPolicyModel['extAuth'];
+  const ea = s?.extAuth;
+  if (ea?.extensionRef && typeof ea.extensionRef.name === 'string') {
+    const b = ea.withRequestBody;
+    extAuthM = { kind: 'extension', namespace: ea.extensionRef.namespace ?? raw.namespace, name: ea.extensionRef.name, ...(b?.maxRequestBytes !== undefined ? { body: { maxBytes: b.maxRequestBytes, partial: b.allowPartialMessage ?? false } } : {}) };
+  } else if (ea?.disable) extAuthM = { kind: 'disable' };
+  if (ea?.contextExtensions !== undefined) cx.warn('spec.extAuth.contextExtensions', 'contextExtensions reach a gRPC authorization server only (Envoy puts them in its check request): no effect with an httpService');
+  if (ea?.withRequestBody?.packAsBytes) cx.warn('spec.extAuth.withRequestBody.packAsBytes', 'packAsBytes has no effect with an httpService (the body is sent as it is)');
   // An expression that did not compile made the policy invalid (never applied, its routes 500).
   const exprs = s?.rbac?.policy?.matchExpressions;
   const sources = (raw.object['spec'] as { rbac?: { policy?: { matchExpressions?: unknown } } } | undefined)?.rbac?.policy?.matchExpressions;
@@ -455,6 +478,7 @@ export function validateTrafficPolicy(raw: RawResource, problems: ConfigProblem[
     targetSelectors,
     unservedTargets,
     ...(jwt !== undefined ? { jwtAuth: jwt } : {}),
+    ...(extAuthM !== undefined ? { extAuth: extAuthM } : {}),
     ...(rbacModel !== undefined ? { rbac: rbacModel } : {}),
     ...(s?.headerModifiers !== undefined ? { headerModifiers: s.headerModifiers } : {}),
     ...(localRateLimit !== undefined ? { localRateLimit } : {}),

@@ -55,6 +55,12 @@ export interface GatewayRequest {
    */
   corsOps?: readonly HeaderOp[] | undefined;
   /**
+   * The headers an ext auth server that allowed the request asks to add to its answer
+   * (`headersToClientOnSuccess`): added to whatever answer it gets, after the route's response
+   * rules and before the cors filter's (Envoy's encoder order).
+   */
+  extAuthOps?: readonly HeaderOp[] | undefined;
+  /**
    * Set when a token was accepted by a provider with `claimsToHeaders` (Envoy's
    * `clear_route_cache`, spec §4.8 step 5): the request is then matched to a route again. A
    * request let through without a token (AllowMissing) keeps its route.
@@ -146,6 +152,14 @@ export interface ClientExchange {
    * this returns; neither after an abort. Call once, before onBody, on a request with a body.
    */
   bufferBody(limitBytes: number, complete: (bytes: number) => void, tooLarge: () => void): void;
+  /**
+   * Holds the body (never pausing it) until `limitBytes` of it, or all of it, have arrived, then
+   * `ready(first, complete)`: a copy of its first `limitBytes` bytes at most, and whether that is
+   * the whole body. The body stays held for onBody. Call once, before onBody; never after an abort.
+   */
+  peekBody(limitBytes: number, ready: (first: Buffer, complete: boolean) => void): void;
+  /** A copy of the body held so far (after bufferBody's `complete`, all of it); it stays held for onBody. */
+  heldBody(): Buffer;
   pauseBody(): void;
   resumeBody(): void;
 

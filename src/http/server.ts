@@ -152,6 +152,9 @@ class UwsExchange implements ClientExchange {
   private holdLimit = -1;
   private holdComplete: ((bytes: number) => void) | undefined;
   private holdTooLarge: (() => void) | undefined;
+  /** peekBody: how many bytes (-1: not peeking) and whom to tell. */
+  private peekLimit = -1;
+  private peekReady: ((first: Buffer, complete: boolean) => void) | undefined;
 
   constructor(res: HttpResponse, hasBody: boolean, contentLength: number, headOnly: boolean, private readonly drain: DrainState) {
     this.res = res;
@@ -230,12 +233,42 @@ class UwsExchange implements ClientExchange {
       this.checkHold();
       return;
     }
+    // Its first bytes wanted (peekBody): not paused before they are in.
+    if (this.peekLimit >= 0 && !this.checkPeek()) return;
     // Nobody reads yet (auth still running): stop reading past 64 KiB instead of buffering a
     // whole upload in memory.
     if (!isLast && this.bufferedBytes > 65536 && !this.paused && !this.done) {
       this.paused = true;
       this.res.pause();
     }
+  }
+
+  peekBody(limitBytes: number, ready: (first: Buffer, complete: boolean) => void): void {
+    if (this.done || this.bodyCb !== undefined) return;
+    this.peekLimit = limitBytes;
+    this.peekReady = ready;
+    if (this.checkPeek()) return;
+    if (this.paused && !this.userPaused) {
+      this.paused = false;
+      this.res.resume();
+    }
+  }
+
+  /** Ends a peek once its bytes are in (or the body is). True when it ended. */
+  private checkPeek(): boolean {
+    const limit = this.peekLimit;
+    if (this.bufferedBytes < limit && !this.bodyEnded) return false;
+    const ready = this.peekReady!;
+    this.peekLimit = -1;
+    this.peekReady = undefined;
+    const all = this.heldBody();
+    ready(all.length > limit ? all.subarray(0, limit) : all, this.bodyEnded && all.length <= limit);
+    return true;
+  }
+
+  heldBody(): Buffer {
+    const buf = this.buffered;
+    return buf === undefined ? EMPTY : buf.length === 1 ? Buffer.from(buf[0]!) : Buffer.concat(buf);
   }
 
   bufferBody(limitBytes: number, complete: (bytes: number) => void, tooLarge: () => void): void {

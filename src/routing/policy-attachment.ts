@@ -26,6 +26,7 @@ import type { CsrfPolicy } from '../auth/csrf.js';
 import type { PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
 import type { Codec, CodecConfig, RouteCompression } from '../proxy/compression.js';
 import type { TrafficPolicyModel } from '../config/validate-traffic-policy.js';
+import type { ExtAuthBody, ExtAuthEntry, ExtAuthProvider } from '../auth/ext-authz.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
@@ -44,6 +45,8 @@ export interface AttachedPolicy
   /** `kgateway.dev/policy-weight`: a higher weight wins within a level (default 0). */
   readonly weight: number;
   readonly jwtAuth?: { readonly kind: 'extension'; readonly ext: JwtExtension } | { readonly kind: 'disable' };
+  /** `extAuth`: its resolved provider with the policy's body settings, or `disable`. */
+  readonly extAuth?: { readonly kind: 'extension'; readonly provider: ExtAuthProvider; readonly body?: ExtAuthBody } | { readonly kind: 'disable' };
   readonly rbac?: { readonly action: 'Allow' | 'Deny'; readonly expressions: readonly CompiledExpression[]; readonly readsClaims: boolean };
   /** `headerModifiers`, as operations in the order kgateway's header_mutation config lists them. */
   readonly headerModifiers?: { readonly request: readonly HeaderOp[]; readonly response: readonly HeaderOp[] };
@@ -138,7 +141,7 @@ export function firstInvalid(levels: readonly LevelPolicies[]): string | undefin
   return undefined;
 }
 
-type PolicyField = 'jwtAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth' | 'csrf' | 'urlRewrite' | 'buffer' | 'autoHostRewrite' | 'responseCompression' | 'requestDecompression';
+type PolicyField = 'jwtAuth' | 'extAuth' | 'rbac' | 'headerModifiers' | 'localRateLimit' | 'timeouts' | 'cors' | 'retry' | 'basicAuth' | 'apiKeyAuth' | 'csrf' | 'urlRewrite' | 'buffer' | 'autoHostRewrite' | 'responseCompression' | 'requestDecompression';
 
 /** Per level, the policy whose `field` wins there (weight, then age; ExtensionRef: filter order). */
 function levelWinners(levels: readonly LevelPolicies[], field: PolicyField, overridden: Set<string>): Map<PolicyLevel, AttachedPolicy> {
@@ -415,6 +418,31 @@ export interface PolicyUrlRewrite {
   readonly origin: string;
 }
 
+/**
+ * `extAuth`: one Envoy ext_authz filter per GatewayExtension (`ext_auth/<ns>/<name>`), disabled on
+ * the listener and turned on by each level whose winning policy names it, as JWT filters are: the
+ * route side's winner, the listener's and the Gateway's each turn theirs on, DIFFERENT extensions
+ * all run (filter-name order), the SAME one runs once with the most specific level's settings
+ * (its `withRequestBody`). A `disable` on any of those levels turns every one off (kgateway's
+ * global_disable/ext_auth metadata, which every ext_authz filter's filter_enabled_metadata reads).
+ */
+function foldExtAuth(levels: readonly LevelPolicies[], overridden: Set<string>): { entries?: ExtAuthEntry[]; disabledBy?: string; attached: string[] } | undefined {
+  const layers = layered(levels, 'extAuth', overridden);
+  if (layers.length === 0) return undefined;
+  const attached = layers.map((l) => l.p.id);
+  const off = layers.find((l) => l.p.extAuth!.kind === 'disable');
+  if (off !== undefined) return { disabledBy: `${off.p.id}@${off.level}`, attached };
+  // Most specific first in `layers`: the first to name a filter gives its settings.
+  const byFilter = new Map<string, ExtAuthEntry>();
+  for (const { level, p } of layers) {
+    const ea = p.extAuth as { kind: 'extension'; provider: ExtAuthProvider; body?: ExtAuthBody };
+    if (byFilter.has(ea.provider.filterName)) continue;
+    byFilter.set(ea.provider.filterName, { provider: ea.provider, ...(ea.body ? { body: ea.body } : {}), origin: `${p.id}@${level}` });
+  }
+  const entries = [...byFilter.values()].sort((a, b) => (a.provider.filterName < b.provider.filterName ? -1 : a.provider.filterName > b.provider.filterName ? 1 : 0));
+  return { entries, attached };
+}
+
 /** What the HTTPRoute rule sets itself, which wins over the TrafficPolicies' fields of the same name. */
 export interface RuleOwn {
   /** The rule has its own `timeouts`, which win the route timeout. */
@@ -453,6 +481,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
   const basic = foldCredentials(levels, 'basicAuth', overridden);
   const apiKey = foldCredentials(levels, 'apiKeyAuth', overridden);
   const csrf = foldCsrf(levels, overridden);
+  const ext = foldExtAuth(levels, overridden);
   const winners = levelWinners(levels, 'jwtAuth', overridden);
   // Route side: the most specific level wins the merged route config.
   let routeWinner: { level: PolicyLevel; p: AttachedPolicy } | undefined;
@@ -468,7 +497,7 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     if (p) effective.push({ level, p });
   }
   if (routeWinner) effective.push(routeWinner);
-  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...(csrf ? csrf.attached : []), ...(urlRewrite ? urlRewrite.attached : []), ...(buffer ? buffer.attached : []), ...(autoHost ? autoHost.attached : []), ...(compression ? compression.attached : []), ...(decompression ? decompression.attached : []), ...corsLayers.map((l) => l.p.id)])];
+  const effectiveIds = [...new Set([...effective.map((e) => e.p.id), ...(rbac ? rbac.attached : []), ...(headers ? headers.attached : []), ...(rateLimit ? rateLimit.attached : []), ...(timeouts ? timeouts.attached : []), ...(retry ? retry.attached : []), ...(basic ? basic.attached : []), ...(apiKey ? apiKey.attached : []), ...(csrf ? csrf.attached : []), ...(urlRewrite ? urlRewrite.attached : []), ...(buffer ? buffer.attached : []), ...(autoHost ? autoHost.attached : []), ...(compression ? compression.attached : []), ...(decompression ? decompression.attached : []), ...(ext ? ext.attached : []), ...corsLayers.map((l) => l.p.id)])];
   for (const id of effectiveIds) overridden.delete(id);
   // What applies besides the JWT filters: rbac, the credential checks and csrf.
   const besidesJwt = {
@@ -478,6 +507,8 @@ export function foldPolicies(levels: readonly LevelPolicies[], own: RuleOwn = {}
     ...(csrf?.csrf ? { csrf: csrf.csrf } : {}),
     ...(basic?.disabledBy !== undefined ? { basicAuthOff: basic.disabledBy } : {}),
     ...(apiKey?.disabledBy !== undefined ? { apiKeyAuthOff: apiKey.disabledBy } : {}),
+    ...(ext?.entries !== undefined && ext.entries.length > 0 ? { extAuth: ext.entries } : {}),
+    ...(ext?.disabledBy !== undefined ? { extAuthOff: ext.disabledBy } : {}),
   };
   if (effective.length === 0) return { auth: Object.keys(besidesJwt).length > 0 ? { ...NO_AUTH, ...besidesJwt } : NO_AUTH, ...withHeaders, effective: effectiveIds, overridden: [...overridden] };
 

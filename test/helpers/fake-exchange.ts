@@ -135,6 +135,16 @@ export class FakeExchange implements ClientExchange {
   }
 
   /** The whole body at once (it is all here): over `limitBytes` or complete. */
+  peekBody(limitBytes: number, ready: (first: Buffer, complete: boolean) => void): void {
+    const all = Buffer.concat(this.pieces);
+    this.bodyBuffered = true;
+    ready(all.subarray(0, limitBytes), all.length <= limitBytes);
+  }
+
+  heldBody(): Buffer {
+    return Buffer.concat(this.pieces);
+  }
+
   bufferBody(limitBytes: number, complete: (bytes: number) => void, tooLarge: () => void): void {
     const total = this.pieces.reduce((n, b) => n + b.length, 0);
     if (total > limitBytes) return tooLarge();

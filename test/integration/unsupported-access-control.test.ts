@@ -1,8 +1,7 @@
-// A TrafficPolicy access-control field jwtgate does not implement yet (`extAuth`, `oauth2`,
-// `acl`) makes the policy invalid, so its routes fail closed with kgateway's 500 for an invalid
+// A TrafficPolicy access-control field jwtgate does not implement yet (`oauth2`, `acl`) makes the policy invalid, so its routes fail closed with kgateway's 500 for an invalid
 // policy (spec §2.5): ignoring it would let through requests that kgateway denies. So does an
 // implemented one written wrong (a `basicAuth` whose users are not htpasswd lines). (`rbac`,
-// `basicAuth` and `apiKeyAuth` are implemented: their configuration in
+// `basicAuth`, `apiKeyAuth` and `extAuth` over HTTP are implemented: their configuration in
 // test/unit/config-credentials.test.ts.)
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +18,7 @@ before(async () => {
   h = await startHarness({
     manifests: [
       route('admin', '/admin') +
-        routePolicy('admin-ext-auth', 'admin', `  extAuth:\n    extensionRef: { name: authz }`) +
+        routePolicy('admin-oauth2', 'admin', `  oauth2:\n    extensionRef: { name: oidc }`) +
         route('basic', '/basic') +
         routePolicy('basic-auth', 'basic', `  basicAuth:\n    users: [{ username: alice, password: secret }]`) +
         route('hash', '/anything/hash') +
@@ -35,7 +34,7 @@ before(async () => {
 });
 after(() => h.close());
 
-test('an extAuth policy fails closed: 500 with kgateway body, the upstream never sees the request, whatever the client sends', async () => {
+test('an oauth2 policy fails closed: 500 with kgateway body, the upstream never sees the request, whatever the client sends', async () => {
   const n = h.echo.received.length;
   for (const headers of [{}, { 'x-role': 'admin' }] as Record<string, string>[]) {
     const res = await request({ port: h.port, path: '/admin/x', headers: { host: 'www.example.com', ...headers } });
@@ -83,10 +82,10 @@ test('other routes are unaffected, and the problems name the policy and the fiel
   const res = await request({ port: h.port, path: '/headers', headers: { host: 'www.example.com' } });
   assert.equal(res.status, 200);
   const problems = h.gateway.snapshot.problems;
-  const extAuth = problems.find((p) => p.resource === 'TrafficPolicy/httpbin/admin-ext-auth');
-  assert.equal(extAuth?.severity, 'error');
-  assert.equal(extAuth?.path, 'spec.extAuth');
-  assert.match(extAuth?.message ?? '', /extAuth is not supported by this jwtgate version: the policy is rejected so that its routes fail closed \(500\)/);
+  const oauth2 = problems.find((p) => p.resource === 'TrafficPolicy/httpbin/admin-oauth2');
+  assert.equal(oauth2?.severity, 'error');
+  assert.equal(oauth2?.path, 'spec.oauth2');
+  assert.match(oauth2?.message ?? '', /oauth2 is not supported by this jwtgate version: the policy is rejected so that its routes fail closed \(500\)/);
   const hash = problems.find((p) => p.resource === 'TrafficPolicy/httpbin/hash-only');
   assert.equal(hash?.severity, 'warning');
   assert.equal(hash?.path, 'spec.hashPolicies');

@@ -7,13 +7,13 @@ import path from 'node:path';
 import { ERRORS } from '../../src/errors.js';
 import { repoRoot } from '../helpers/paths.js';
 
-test('every code has a status, a body and a description; bodies are unique (only the router\'s own replies have none, as Envoy\'s: no route, cluster not found; an unknown API key gets the missing key\'s body, as Envoy\'s api_key_auth answers both)', () => {
+test('every code has a status, a body and a description; bodies are unique (only the router\'s own replies have none, as Envoy\'s: no route, cluster not found; and ext auth\'s, whose body is the authorization server\'s or, on an error, empty; an unknown API key gets the missing key\'s body, as Envoy\'s api_key_auth answers both)', () => {
   const bodies = new Set<string>();
   assert.equal(ERRORS.API_KEY_UNKNOWN.body, ERRORS.API_KEY_MISSING.body);
   for (const [code, info] of Object.entries(ERRORS)) {
     if (code === 'API_KEY_UNKNOWN') continue;
     assert.ok(info.status >= 400 && info.status < 600, code);
-    const empty = code === 'BACKEND_NOT_RESOLVED' || code === 'ROUTE_NOT_FOUND';
+    const empty = code === 'BACKEND_NOT_RESOLVED' || code === 'ROUTE_NOT_FOUND' || code === 'EXT_AUTHZ_DENIED' || code === 'EXT_AUTHZ_ERROR';
     assert.equal(info.body.length > 0, !empty, code);
     if (empty) continue;
     assert.ok(info.description.length > 0, code);
