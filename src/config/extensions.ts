@@ -302,6 +302,10 @@ export function resolveExtAuth(model: GatewayExtensionModel, cxt: ExtensionConte
       fail(path, `Invalid value: "${name}": a header name is a token (letters, digits and !#$%&'*+-.^_\`|~)`);
       continue;
     }
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
+      fail(path, 'Invalid value: the value holds a control character (a line break, NUL): Envoy refuses it in a header value');
+      continue;
+    }
     const parsed = parseHeaderValue(value, 'request');
     if ('error' in parsed) fail(path, parsed.error);
     else headersToAdd.push([name.toLowerCase(), parsed.value]);
