@@ -753,8 +753,12 @@ export class Gateway {
       return this.runExtAuth(route, entries, i + 1, listenerPort, req, ex);
     }
     const ask = (body?: { bytes: Buffer; partial: boolean }): void => {
+      if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
       this.authPending++;
-      void this.extAuth.check(p, req, ex.startedAt, body).then((r) => {
+      // A client that leaves cancels its check (Envoy's filter cancels the call on destroy).
+      const cancel = new AbortController();
+      ex.onAbort(() => cancel.abort());
+      void this.extAuth.check(p, req, ex.startedAt, body, cancel.signal).then((r) => {
         this.authPending--;
         try {
           this.afterExtAuth(r, route, entries, i, listenerPort, req, ex);
@@ -768,6 +772,15 @@ export class Gateway {
     // Envoy buffers only a request with a body (not one whose headers end the stream).
     if (body === undefined || !ex.hasBody) return ask();
     if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
+    // --max-request-body-bytes bounds what is held too (the gateway's memory is what it protects):
+    // a body over it is refused before it is read up to a larger maxRequestBytes.
+    const global = this.opts.maxRequestBodyBytes ?? 0;
+    const overGlobal = (): void => {
+      ex.closeAfterResponse = true;
+      this.deny(ex, 'REQUEST_BODY_TOO_LARGE', req, route);
+    };
+    if (global > 0 && ex.contentLength > global) return overGlobal();
+    const capped = global > 0 && global < body.maxBytes;
     if (!body.partial) {
       // Envoy's decoder buffer limit: a larger body is answered 413 and the server never asked.
       const tooLarge = (): void => {
@@ -775,9 +788,15 @@ export class Gateway {
         this.deny(ex, 'PAYLOAD_TOO_LARGE', req, route);
       };
       if (ex.contentLength > body.maxBytes) return tooLarge();
-      return this.readForCheck(req, ex, (done) => ex.bufferBody(body.maxBytes, () => done(() => ask({ bytes: ex.heldBody(), partial: false })), () => done(tooLarge)));
+      const limit = capped ? global : body.maxBytes;
+      return this.readForCheck(req, ex, (done) => ex.bufferBody(limit, () => done(() => ask({ bytes: ex.heldBody(), partial: false })), () => done(capped ? overGlobal : tooLarge)));
     }
-    this.readForCheck(req, ex, (done) => ex.peekBody(body.maxBytes, (first, complete) => done(() => ask({ bytes: first, partial: !complete }))));
+    // allowPartialMessage: the first maxRequestBytes (the whole body when it is no longer); past
+    // the global bound, what is held would be refused upstream anyway.
+    const limit = capped ? global + 1 : body.maxBytes;
+    this.readForCheck(req, ex, (done) =>
+      ex.peekBody(limit, (first, complete) => done(() => (capped && !(complete && first.length <= global) ? overGlobal() : ask({ bytes: first, partial: !complete })))),
+    );
   }
 
   /** Reads (part of) a body for a check, counted for the drain; a client that leaves meanwhile ends the request. */
@@ -801,6 +820,8 @@ export class Gateway {
   private afterExtAuth(r: ExtAuthResult, route: CompiledRoute, entries: readonly ExtAuthEntry[], i: number, listenerPort: number, req: GatewayRequest, ex: ClientExchange): void {
     if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
     const p = entries[i]!.provider;
+    // A value or path the check could not carry: Envoy's codec answers such a request 400 first.
+    if (r.kind === 'invalid') return this.deny(ex, 'REQUEST_INVALID', req, route);
     if (r.kind === 'error') {
       if (p.failOpen) {
         this.metrics.inc('jwtgate_ext_authz_total', 'failed_open');
@@ -808,7 +829,8 @@ export class Gateway {
       }
       this.metrics.inc('jwtgate_ext_authz_total', 'error');
       this.log.debug('ext auth check failed', { extension: p.key, reason: r.reason });
-      return this.extAuthReply(route, req, ex, p.statusOnError, [], EMPTY_BODY, 'EXT_AUTHZ_ERROR');
+      // A 1xx cannot end a request: 403 then (check warns about such a statusOnError).
+      return this.extAuthReply(route, req, ex, p.statusOnError >= 200 ? p.statusOnError : 403, [], EMPTY_BODY, 'EXT_AUTHZ_ERROR');
     }
     if (r.kind === 'denied') {
       this.metrics.inc('jwtgate_ext_authz_total', 'denied');
@@ -816,6 +838,11 @@ export class Gateway {
     }
     this.metrics.inc('jwtgate_ext_authz_total', 'ok');
     const changed = applyAllowed(req, r);
+    // The fields the server set are the gateway's now: a client's Connection naming one does not remove it.
+    if (r.set.length > 0) {
+      const names = r.set.filter((_, k) => k % 2 === 0);
+      req.gatewayHeaders = req.gatewayHeaders === undefined ? names : [...req.gatewayHeaders, ...names];
+    }
     if (r.clientHeaders.length > 0) {
       const ops: HeaderOp[] = [];
       for (let k = 0; k < r.clientHeaders.length; k += 2) ops.push({ op: 'add', name: r.clientHeaders[k]!, value: r.clientHeaders[k + 1]! });
@@ -1211,9 +1238,11 @@ function matchesOnHeadersOrQuery(table: PortTable): boolean {
   return someRoute(table, (r) => r.headers.length > 0 || r.queryParams.length > 0);
 }
 
-/** Routes that see Envoy's edge values before the proxy: those matching on them, and `rbac` (its expressions read request.headers). */
+/** Routes that see Envoy's edge values before the proxy: those matching on them, `rbac` (its expressions read request.headers) and ext auth (its server is asked with them). */
 function matchesOnEdgeHeaders(table: PortTable): boolean {
-  return someRoute(table, (r) => r.auth.rbac !== undefined || r.headers.some((h) => PRE_ROUTE_HEADERS.has(h.name)));
+  // An ext auth server sees the request as Envoy's filters do: with the connection manager's
+  // x-forwarded-for, x-forwarded-proto and x-request-id (and it may set them for the upstream).
+  return someRoute(table, (r) => r.auth.rbac !== undefined || r.auth.extAuth !== undefined || r.headers.some((h) => PRE_ROUTE_HEADERS.has(h.name)));
 }
 
 function someRoute(table: PortTable, test: (r: CompiledRoute) => boolean): boolean {

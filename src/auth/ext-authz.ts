@@ -15,7 +15,8 @@ import { Client, Pool, type Dispatcher } from 'undici';
 import type { EventEmitter } from 'node:events';
 import type { GatewayRequest } from '../http/exchange.js';
 import { formatHeaderValue, type HeaderFormat } from '../proxy/header-format.js';
-import { latin1AsUtf8, NON_ASCII, utf8AsLatin1 } from '../proxy/header-rules.js';
+import { latin1AsUtf8, NON_ASCII, upstreamTarget, utf8AsLatin1 } from '../proxy/header-rules.js';
+import { CONTROL_CHAR } from '../http/field-value.js';
 
 /** A GatewayExtension `extAuth` with an `httpService`, resolved (its backendRef to host and port). */
 export interface ExtAuthProvider {
@@ -77,12 +78,19 @@ export type ExtAuthResult =
       readonly clientHeaders: readonly string[];
     }
   | { readonly kind: 'denied'; readonly status: number; readonly headers: readonly string[]; readonly body: Buffer }
-  | { readonly kind: 'error'; readonly reason: string };
+  | { readonly kind: 'error'; readonly reason: string }
+  /** The request cannot be sent as a check (a control character in a value or the path): Envoy's codec answers it 400 first. */
+  | { readonly kind: 'invalid' };
 
 /** What is read of the server's answer at most (Envoy's async client buffers up to its limit, then fails). */
 export const MAX_AUTH_RESPONSE_BYTES = 1024 * 1024;
 /** Envoy's ext_authz HTTP defaults: the headers every check sends (with `content-length`). */
 const ALWAYS_FORWARDED = 'authorization';
+/**
+ * Client fields never sent in a check, whatever `headersToForward` says: Envoy's connection manager
+ * removes the hop-by-hop ones before any filter, and undici refuses to send the others itself.
+ */
+const NEVER_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'content-length', 'host', 'x-envoy-auth-partial-body']);
 /** Headers Envoy never lets a server remove from the request. */
 const NOT_REMOVABLE = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade']);
 /** Hop-by-hop fields of the server's answer, never passed on (Envoy's connection manager removes them). */
@@ -105,6 +113,7 @@ export class ExtAuthClient {
   constructor(private readonly opts: ExtAuthClientOptions = {}) {}
 
   private pool(p: ExtAuthProvider): Pool {
+    if (this.closed) throw new Error('the gateway is stopping');
     const key = `${p.target.host.includes(':') ? `[${p.target.host}]` : p.target.host}:${p.target.port}`;
     let pool = this.pools.get(key);
     if (pool === undefined) {
@@ -128,32 +137,59 @@ export class ExtAuthClient {
    * Asks `p`'s server about `req`. `body`: the request body read for it (withRequestBody), and
    * whether it is only the first part. Never rejects: a failure is `{ kind: 'error' }`.
    */
-  async check(p: ExtAuthProvider, req: GatewayRequest, startedAt: number, body?: { readonly bytes: Buffer; readonly partial: boolean }): Promise<ExtAuthResult> {
+  async check(p: ExtAuthProvider, req: GatewayRequest, startedAt: number, body?: { readonly bytes: Buffer; readonly partial: boolean }, cancel?: AbortSignal): Promise<ExtAuthResult> {
     if (this.closed) return { kind: 'error', reason: 'the gateway is stopping' };
     const headers = authRequestHeaders(p, req, startedAt, body);
     const path = authPath(p, req);
+    // Checked before undici sees them: a request undici refuses inside Pool.request leaves the
+    // connection it picked unusable, and a few such requests stalled every later check.
+    if (headers === undefined || path === undefined) return { kind: 'invalid' };
     const deadline = performance.now() + p.timeoutMs;
     this.inFlight++;
     try {
       for (let attempt = 0; ; attempt++) {
         const left = deadline - performance.now();
         if (left <= 0) return { kind: 'error', reason: 'timeout' };
-        const r = await this.once(p, req.method, path, headers, body?.bytes, left);
+        const r = await this.once(p, req.method, path, headers, body?.bytes, left, cancel);
         if (r.kind !== 'retry') return r.result;
-        if (attempt >= p.retries || this.closed) return { kind: 'error', reason: r.reason };
+        if (attempt >= p.retries || this.closed || cancel?.aborted) return { kind: 'error', reason: r.reason };
         // Envoy's jittered exponential back-off: a random wait up to base * 2^attempt, at most max.
         const wait = Math.random() * Math.min(p.backoffBaseMs * 2 ** attempt, p.backoffMaxMs);
         if (performance.now() + wait >= deadline) return { kind: 'error', reason: 'timeout' };
         await new Promise((resolve) => setTimeout(resolve, wait));
+        if (this.closed || cancel?.aborted) return { kind: 'error', reason: this.closed ? 'the gateway is stopping' : 'the client went away' };
       }
     } finally {
       this.inFlight--;
     }
   }
 
-  private async once(p: ExtAuthProvider, method: string, path: string, headers: string[], body: Buffer | undefined, timeoutMs: number): Promise<{ kind: 'done'; result: ExtAuthResult } | { kind: 'retry'; reason: string }> {
+  /**
+   * One try, bounded by `timeoutMs` whatever undici is doing (waiting for a connection, for the
+   * answer, for its body): the deadline settles it, then the request is aborted.
+   */
+  private async once(p: ExtAuthProvider, method: string, path: string, headers: string[], body: Buffer | undefined, timeoutMs: number, cancel: AbortSignal | undefined): Promise<{ kind: 'done'; result: ExtAuthResult } | { kind: 'retry'; reason: string }> {
+    if (this.closed) return { kind: 'done', result: { kind: 'error', reason: 'the gateway is stopping' } };
+    if (cancel?.aborted) return { kind: 'done', result: { kind: 'error', reason: 'the client went away' } };
     const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const onCancel = (): void => ac.abort();
+    cancel?.addEventListener('abort', onCancel, { once: true });
+    const deadline = new Promise<{ kind: 'done'; result: ExtAuthResult }>((resolve) => {
+      timer = setTimeout(() => {
+        resolve({ kind: 'done', result: { kind: 'error', reason: 'timeout' } });
+        ac.abort();
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([deadline, this.tryOnce(p, method, path, headers, body, timeoutMs, ac)]);
+    } finally {
+      clearTimeout(timer);
+      cancel?.removeEventListener('abort', onCancel);
+    }
+  }
+
+  private async tryOnce(p: ExtAuthProvider, method: string, path: string, headers: string[], body: Buffer | undefined, timeoutMs: number, ac: AbortController): Promise<{ kind: 'done'; result: ExtAuthResult } | { kind: 'retry'; reason: string }> {
     try {
       const res = await this.pool(p).request({
         method: method as Dispatcher.HttpMethod,
@@ -180,11 +216,9 @@ export class ExtAuthClient {
       if (status === 200) return { kind: 'done', result: allowed(p, pairs) };
       return { kind: 'done', result: denied(p, status, pairs, Buffer.concat(chunks)) };
     } catch (err) {
-      if (ac.signal.aborted) return { kind: 'done', result: { kind: 'error', reason: 'timeout' } };
+      if (ac.signal.aborted) return { kind: 'done', result: { kind: 'error', reason: 'aborted' } };
       const code = (err as { code?: string })?.code;
       return { kind: 'retry', reason: code ?? String((err as Error)?.message ?? err) };
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -196,10 +230,10 @@ export class ExtAuthClient {
   }
 }
 
-/** `pathPrefix` + the request's path and query, as Envoy's `:path` (after earlier rewrites of the query token). */
-function authPath(p: ExtAuthProvider, req: GatewayRequest): string {
-  const query = req.queryAsEnvoy ?? req.query;
-  return `${p.pathPrefix}${req.path}${query === '' ? '' : `?${query}`}`;
+/** `pathPrefix` + the request's path and query as it goes upstream (Envoy's `:path`); undefined when it cannot be sent. */
+function authPath(p: ExtAuthProvider, req: GatewayRequest): string | undefined {
+  const target = upstreamTarget(req.path, req.query);
+  return target === undefined ? undefined : `${p.pathPrefix}${target}`;
 }
 
 /**
@@ -208,15 +242,17 @@ function authPath(p: ExtAuthProvider, req: GatewayRequest): string {
  * request carries them), `content-length`, `x-envoy-internal`, the expected timeout, then
  * `headersToAdd` over the client's of the same name.
  */
-export function authRequestHeaders(p: ExtAuthProvider, req: GatewayRequest, startedAt: number, body?: { readonly bytes: Buffer; readonly partial: boolean }): string[] {
+export function authRequestHeaders(p: ExtAuthProvider, req: GatewayRequest, startedAt: number, body?: { readonly bytes: Buffer; readonly partial: boolean }): string[] | undefined {
   const picked = new Map<string, string>();
   const h = req.headers;
+  if (CONTROL_CHAR.test(req.authority)) return undefined;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
     if (name !== ALWAYS_FORWARDED && !p.forward.has(name)) continue;
     // Envoy sets its own content-length, its own x-envoy-auth-partial-body, and the Host below.
-    if (name === 'content-length' || name === 'host' || name === 'x-envoy-auth-partial-body') continue;
+    if (NEVER_FORWARDED.has(name)) continue;
     const v = h[i + 1]!;
+    if (CONTROL_CHAR.test(v)) return undefined;
     const prev = picked.get(name);
     picked.set(name, prev === undefined ? v : `${prev},${v}`);
   }
@@ -229,6 +265,7 @@ export function authRequestHeaders(p: ExtAuthProvider, req: GatewayRequest, star
     const text = typeof value === 'string' ? value : formatHeaderValue(value, req.headers, false, req, startedAt, 0);
     // A formatted value that comes out empty adds nothing (Envoy's HeaderParser).
     if (text === '') continue;
+    if (CONTROL_CHAR.test(text)) return undefined;
     for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === name) out.splice(i, 2);
     out.push(name, latin(text));
   }

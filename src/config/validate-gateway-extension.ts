@@ -218,6 +218,7 @@ const extHttpService = obj({
   pathPrefix: str({ max: 1024 })
     .check((v, p, cx) => {
       if (v !== '' && !v.startsWith('/')) cx.error(p, `Invalid value: "${v}": must start with "/" (Envoy refuses a path_prefix that does not)`);
+      else if (/[^\x21-\x7e]/.test(v)) cx.error(p, `Invalid value: "${v}": a space, a control character or a character beyond ASCII cannot go in a request path: percent-encode it`);
     })
     .optional(),
   requestTimeout: durationMs({ minMs: 1 }).optional(),
@@ -326,6 +327,9 @@ export function validateGatewayExtension(raw: RawResource, problems: ConfigProbl
     }
     const hs = extAuth.httpService;
     if (hs?.backendRef) checkBackendRef(hs.backendRef, 'spec.extAuth.httpService.backendRef', cx);
+    if (extAuth.statusOnError !== undefined && extAuth.statusOnError < 200) {
+      cx.warn('spec.extAuth.statusOnError', `${extAuth.statusOnError} is an informational status that cannot end a request: jwtgate answers a failed check 403 instead`);
+    }
     if (extAuth.withRequestBody?.packAsBytes) cx.warn('spec.extAuth.withRequestBody.packAsBytes', 'packAsBytes has no effect with an httpService (the body is sent as it is)');
     if (extAuth.statPrefix !== undefined) cx.warn('spec.extAuth.statPrefix', 'statPrefix is not applied: jwtgate counts checks in jwtgate_ext_authz_total{result} on /metrics');
   }

@@ -155,7 +155,7 @@ export interface ClientExchange {
   /**
    * Holds the body (never pausing it) until `limitBytes` of it, or all of it, have arrived, then
    * `ready(first, complete)`: a copy of its first `limitBytes` bytes at most, and whether that is
-   * the whole body. The body stays held for onBody. Call once, before onBody; never after an abort.
+   * all that is held (the whole body, or all of it that has come). The body stays held for onBody. Call once, before onBody; never after an abort.
    */
   peekBody(limitBytes: number, ready: (first: Buffer, complete: boolean) => void): void;
   /** A copy of the body held so far (after bufferBody's `complete`, all of it); it stays held for onBody. */

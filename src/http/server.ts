@@ -262,7 +262,9 @@ class UwsExchange implements ClientExchange {
     this.peekLimit = -1;
     this.peekReady = undefined;
     const all = this.heldBody();
-    ready(all.length > limit ? all.subarray(0, limit) : all, this.bodyEnded && all.length <= limit);
+    // Whole when nothing beyond the first `limit` bytes is held (Envoy marks the check partial
+    // only when it holds more than it sends).
+    ready(all.length > limit ? all.subarray(0, limit) : all, all.length <= limit);
     return true;
   }
 
