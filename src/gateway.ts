@@ -789,18 +789,22 @@ export class Gateway {
       };
       if (ex.contentLength > body.maxBytes) return tooLarge();
       const limit = capped ? global : body.maxBytes;
-      return this.readForCheck(req, ex, (done) => ex.bufferBody(limit, () => done(() => ask({ bytes: ex.heldBody(), partial: false })), () => done(capped ? overGlobal : tooLarge)));
+      return this.readBodyFirst(req, ex, (done) => ex.bufferBody(limit, () => done(() => ask({ bytes: ex.heldBody(), partial: false })), () => done(capped ? overGlobal : tooLarge)));
     }
     // allowPartialMessage: the first maxRequestBytes (the whole body when it is no longer); past
     // the global bound, what is held would be refused upstream anyway.
     const limit = capped ? global + 1 : body.maxBytes;
-    this.readForCheck(req, ex, (done) =>
+    this.readBodyFirst(req, ex, (done) =>
       ex.peekBody(limit, (first, complete) => done(() => (capped && !(complete && first.length <= global) ? overGlobal() : ask({ bytes: first, partial: !complete })))),
     );
   }
 
-  /** Reads (part of) a body for a check, counted for the drain; a client that leaves meanwhile ends the request. */
-  private readForCheck(req: GatewayRequest, ex: ClientExchange, start: (done: (then: () => void) => void) => void): void {
+  /**
+   * Reads (part of) a body before the request goes on (the buffer filter, an ext auth check's
+   * body), counted for the drain: `start` begins the read and calls `done(then)` once, when it is
+   * over; a client that leaves meanwhile ends the request instead.
+   */
+  private readBodyFirst(req: GatewayRequest, ex: ClientExchange, start: (done: (then: () => void) => void) => void): void {
     this.bodyReads++;
     let over = false;
     ex.onAbort(() => {
@@ -990,33 +994,20 @@ export class Gateway {
     if (ex.contentLength > limit) return tooLarge();
     // (A client gone already would never be told about: its abort has been and gone.)
     if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
-    this.bodyReads++;
-    let over = false;
-    ex.onAbort(() => {
-      if (over) return;
-      over = true;
-      this.bodyReads--;
-      this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
-    });
-    ex.bufferBody(
-      limit,
-      (bytes) => {
-        if (over) return;
-        over = true;
-        this.bodyReads--;
-        req.heldBodyBytes = bytes;
-        this.routeAction(route, req, ex);
-      },
-      () => {
-        if (over) return;
-        over = true;
-        this.bodyReads--;
-        tooLarge();
-      },
+    this.readBodyFirst(req, ex, (done) =>
+      ex.bufferBody(
+        limit,
+        (bytes) =>
+          done(() => {
+            req.heldBodyBytes = bytes;
+            this.routeAction(route, req, ex);
+          }),
+        () => done(tooLarge),
+      ),
     );
   }
 
-  /** Requests whose body the buffer filter is reading (the drain waits for them). */
+  /** Requests whose body is read before they go on (the drain waits for them). */
   private bodyReads = 0;
 
   /** After the filters before it: csrf (the route stage), then the router's action. */

@@ -6,56 +6,15 @@
 // gateway, the real echo upstream and a real authorization server on a real socket.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { startAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
 import { lastReceived, requestsCounted, routePolicy, sampleRoute, SAMPLE_JWT_EXTENSION, startHarness, staticBackend, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 import { compileFiles } from '../../src/config/build.js';
 import { MAX_AUTH_RESPONSE_BYTES } from '../../src/auth/ext-authz.js';
 
-interface Asked {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
-
-interface AuthServer {
-  port: number;
-  asked: Asked[];
-  /** Checks whose connection went away before the server had answered. */
-  cancelled: number;
-  close(): Promise<void>;
-}
-
-/** An authorization server on a real socket: records every check, then `handler` answers it. */
-async function startAuthServer(handler: Handler): Promise<AuthServer> {
-  const state: AuthServer = { port: 0, asked: [], cancelled: 0, close: async () => {} };
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      state.asked.push({ method: req.method!, url: req.url!, headers: req.headers, body });
-      res.on('close', () => {
-        if (!res.writableFinished) state.cancelled++;
-      });
-      handler(req, res, body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.port = (server.address() as AddressInfo).port;
-  state.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return state;
-}
+type Handler = AuthHandler;
 
 /** The Istio sample's rule: `x-ext-authz: allow` gets 200 (with `extra` headers), anything else 403 with a body. */
 const sampleRule =

@@ -3,25 +3,14 @@
 // ("fine") held. One at a time: node --test --test-name-pattern=P1 dist/test/integration/ext-authz-review.test.js
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { startAuthServer, type AuthHandler } from '../helpers/ext-auth-server.js';
 import { lastReceived, routePolicy, sampleRoute, startHarness, staticBackend, type Harness } from '../helpers/harness.js';
 import { request, pacedUpload } from '../helpers/http-client.js';
 import { freePort } from '../helpers/jwks-server.js';
 import type { GatewayOptions } from '../../src/gateway.js';
 
-interface Asked {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  at: number;
-  closedAt?: number;
-  answered: boolean;
-}
-
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
+type Handler = AuthHandler;
 
 /** Default: `x-ext-authz: allow` → 200 (x-auth-user: alice), else 403 "denied". */
 const defaultHandler: Handler = (req, res) => {
@@ -34,33 +23,7 @@ const defaultHandler: Handler = (req, res) => {
   }
 };
 
-async function startAuth(handler: Handler = defaultHandler) {
-  const asked: Asked[] = [];
-  const server = http.createServer((req, res) => {
-    const a: Asked = { method: req.method!, url: req.url!, headers: req.headers, body: Buffer.alloc(0), at: Date.now(), answered: false };
-    asked.push(a);
-    res.on('finish', () => (a.answered = true));
-    res.on('close', () => {
-      if (!a.answered) a.closedAt = Date.now();
-    });
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      a.body = Buffer.concat(chunks);
-      handler(req, res, a.body);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    asked,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
+const startAuth = (handler: Handler = defaultHandler) => startAuthServer(handler);
 
 function extension(port: number, extAuthExtra = '', httpExtra = '', name = 'probe-auth', forward = '[x-ext-authz]'): string {
   return `${staticBackend(`${name}-server`, [port])}---
@@ -137,13 +100,11 @@ test('P1 a header value undici refuses (DEL in authorization) jams one pooled au
     async (h, auth) => {
       const first = await raw(h.port, 'GET /headers HTTP/1.1\r\nHost: www.example.com\r\nAuthorization: Bearer a\x7fb\r\nConnection: close');
       // Envoy's codec refuses the control character: 400, no check.
-      console.log('bad request answered', status(first.text));
       for (let i = 0; i < 70; i++) await raw(h.port, 'GET /headers HTTP/1.1\r\nHost: www.example.com\r\nAuthorization: Bearer a\x7fb\r\nConnection: close');
       const before = auth.asked.length;
       // The check is queued in the undici Pool whose 64 Clients are all marked as needing a drain;
       // the abort signal only records a reason before onConnect, so it waits forever.
       const ok = await request({ port: h.port, headers: { 'x-ext-authz': 'allow' }, timeoutMs: 3000 }).catch((e: Error) => e);
-      console.log('good request after 71 bad ones:', ok instanceof Error ? ok.message : ok.status, 'auth asked', auth.asked.length - before);
       assert.ok(!(ok instanceof Error), `a valid request hangs: ${String(ok)}`);
       assert.equal(ok.status, 200, 'a valid, allowed request must still be checked and allowed');
     },
@@ -156,7 +117,6 @@ test('P1b (fine) no jam through a raw UTF-8 path: the path is percent-encoded be
     async (h) => {
       const euro = Buffer.from('/anything/€', 'utf8').toString('latin1');
       const r = await raw(h.port, `GET ${euro} HTTP/1.1\r\nHost: www.example.com\r\nx-ext-authz: allow\r\nConnection: close`);
-      console.log('€ path answered', status(r.text));
       for (let i = 0; i < 70; i++) await raw(h.port, `GET ${euro} HTTP/1.1\r\nHost: www.example.com\r\nx-ext-authz: allow\r\nConnection: close`);
       const ok = await request({ port: h.port, headers: { 'x-ext-authz': 'allow' }, timeoutMs: 3000 });
       assert.equal(ok.status, 200);
@@ -170,7 +130,6 @@ test('P2 (fine) the check path carries the request path\'s UTF-8 bytes (as the u
     async (h, auth) => {
       const cafe = Buffer.from('/anything/café', 'utf8').toString('latin1');
       const r = await raw(h.port, `GET ${cafe} HTTP/1.1\r\nHost: www.example.com\r\nx-ext-authz: allow\r\nConnection: close`);
-      console.log('café status', status(r.text), 'auth url', JSON.stringify(auth.asked[0]?.url), 'upstream url', JSON.stringify(h.echo.received.at(-1)?.url));
       assert.equal(auth.asked[0]!.url, h.echo.received.at(-1)!.url);
     },
   );
@@ -183,7 +142,6 @@ test('P3 headersToForward x-forwarded-for / x-forwarded-proto / x-request-id: th
       const r = await request({ port: h.port, headers: { 'x-ext-authz': 'allow', 'x-forwarded-for': '1.2.3.4', 'x-request-id': 'client-chosen' } });
       assert.equal(r.status, 200);
       const a = auth.asked[0]!.headers;
-      console.log('auth saw', { xff: a['x-forwarded-for'], proto: a['x-forwarded-proto'], rid: a['x-request-id'] }, 'upstream saw', lastReceived(h.echo, 'x-forwarded-for'), lastReceived(h.echo, 'x-request-id'));
       // The upstream gets the client address appended (whatever the client's address is here).
       assert.equal(a['x-forwarded-for'], lastReceived(h.echo, 'x-forwarded-for')[0]);
       assert.notEqual(a['x-forwarded-for'], '1.2.3.4');
@@ -204,7 +162,6 @@ test('P3b headersToBackend naming x-request-id / x-forwarded-for: the server\'s 
     async (h) => {
       const r = await request({ port: h.port });
       assert.equal(r.status, 200);
-      console.log('upstream', lastReceived(h.echo, 'x-request-id'), lastReceived(h.echo, 'x-forwarded-for'));
       assert.deepEqual(lastReceived(h.echo, 'x-request-id'), ['from-auth']);
       assert.deepEqual(lastReceived(h.echo, 'x-forwarded-for'), ['10.9.9.9']);
     },
@@ -225,7 +182,6 @@ test('P4 a client that leaves during a pending check: the check is cancelled (En
       s.destroy();
       await sleep(1000);
       const a = auth.asked[0]!;
-      console.log('auth request closed after', a.closedAt === undefined ? 'still open' : `${a.closedAt - t0} ms`);
       assert.ok(a.closedAt !== undefined, 'the auth request is still open 1 s after the client left');
     },
     { handler },
@@ -251,7 +207,6 @@ test('P5 stopping the gateway during a retry back-off: no check is sent after st
         const stoppedAt = Date.now();
         await sleep(2200);
         const r = await pending;
-        console.log('client got', r instanceof Error ? r.message : r.status, '; auth asked', auth.asked.length, 'times; last at +', auth.asked.at(-1)!.at - stoppedAt, 'ms after stop');
         assert.equal(auth.asked.length, 1, 'a check was sent after the gateway stopped');
       },
       { handler },
@@ -266,7 +221,6 @@ test('P6 --max-request-body-bytes bounds what withRequestBody holds (as the buff
     (port) => [`${extension(port, '    withRequestBody: { maxRequestBytes: 1000000 }\n')}${GATEWAY_POLICY()}`],
     async (h, auth) => {
       const r = await request({ port: h.port, method: 'POST', path: '/anything', body: 'x'.repeat(50_000), headers: { 'x-ext-authz': 'allow' } });
-      console.log('status', r.status, 'auth got body bytes', auth.asked[0]?.body.length);
       assert.equal(auth.asked.length, 0, 'the server was asked with a 50 kB body though the gateway limit is 1000 bytes');
       assert.equal(r.status, 413);
     },
@@ -279,7 +233,6 @@ test('P8 (fine) HEAD: the check is a HEAD, a denial answers headers only, an all
     (port) => [`${extension(port)}${GATEWAY_POLICY()}`],
     async (h, auth) => {
       const d = await raw(h.port, 'HEAD /headers HTTP/1.1\r\nHost: www.example.com\r\nConnection: close');
-      console.log(JSON.stringify(d.text));
       assert.equal(status(d.text), 403);
       assert.equal(auth.asked[0]!.method, 'HEAD');
       const a = await raw(h.port, 'HEAD /headers HTTP/1.1\r\nHost: www.example.com\r\nx-ext-authz: allow\r\nConnection: close');
@@ -319,7 +272,6 @@ test('P10 statusOnError 100 (kgateway allows 100-511): the client gets a final a
     () => [`${extension(dead, '    statusOnError: 100\n')}${GATEWAY_POLICY()}`],
     async (h) => {
       const r = await raw(h.port, 'GET /headers HTTP/1.1\r\nHost: www.example.com', '', 2000);
-      console.log(JSON.stringify(r.text), 'closed', r.closed);
       const statuses = [...r.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
       assert.ok(statuses.some((s) => s >= 200), `only interim answers: ${statuses.join(',')}`);
     },
@@ -383,7 +335,6 @@ test('P14 requestTimeout bounds the whole check, connecting included: an auth se
       const t0 = Date.now();
       const r = await request({ port: h.port, headers: { 'x-ext-authz': 'allow' } });
       const took = Date.now() - t0;
-      console.log('status', r.status, 'after', took, 'ms');
       assert.equal(r.status, 403);
       assert.ok(took < 1500, `the 300 ms check took ${took} ms`);
     } finally {

@@ -4,71 +4,44 @@
 // carries upstream, what a denied or failed check answers, and the kgateway docs' example.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
 import { lastReceived, routePolicy, sampleRoute, SAMPLE_JWT_EXTENSION, startHarness, staticBackend, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { freePort } from '../helpers/jwks-server.js';
 
-interface Asked {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  raw: string[];
-  body: Buffer;
-}
-
 const DENIED_BODY = 'denied by ext_authz for not found header `x-ext-authz: allow` in the request';
 
 /**
- * An authorization server like the Istio sample the kgateway docs use: `x-ext-authz: allow` gets
- * 200 (with headers for the upstream and the client), anything else 403 with its body. A path
- * under /status/N answers N; /slow/MS waits MS first.
+ * Like the Istio sample server the kgateway docs use: `x-ext-authz: allow` gets 200 (with headers
+ * for the upstream and the client), anything else 403 with its body. A path under /status/N
+ * answers N; /slow/MS waits MS first.
  */
-async function startAuthServer(): Promise<{ port: number; asked: Asked[]; close(): Promise<void> }> {
-  const asked: Asked[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      asked.push({ method: req.method!, url: req.url!, headers: req.headers, raw: req.rawHeaders, body: Buffer.concat(chunks) });
-      const answer = (): void => {
-        const status = /\/status\/([0-9]{3})/.exec(req.url!)?.[1];
-        if (status !== undefined) {
-          res.writeHead(Number(status), { 'content-type': 'text/plain', location: 'https://login.example.com/', 'x-other': 'o' });
-          res.end(`status ${status}`);
-          return;
-        }
-        if (req.headers['x-ext-authz'] === 'allow') {
-          res.writeHead(200, [
-            ['x-ext-authz-check-result', 'allowed'],
-            ['x-auth-user', 'alice'],
-            ['x-envoy-auth-headers-to-remove', 'x-remove-me, , host'],
-            ['set-cookie', 'session=1'],
-            ['set-cookie', 'theme=dark'],
-          ]);
-          res.end('ok');
-          return;
-        }
-        res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'x-ext-authz-check-result': 'denied', 'www-authenticate': 'Basic realm="x"', 'x-other': 'o' });
-        res.end(DENIED_BODY);
-      };
-      const slow = /\/slow\/([0-9]+)/.exec(req.url!)?.[1];
-      if (slow !== undefined) setTimeout(answer, Number(slow));
-      else answer();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    asked,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+const sampleServer: AuthHandler = (req, res) => {
+  const answer = (): void => {
+    const status = /\/status\/([0-9]{3})/.exec(req.url!)?.[1];
+    if (status !== undefined) {
+      res.writeHead(Number(status), { 'content-type': 'text/plain', location: 'https://login.example.com/', 'x-other': 'o' });
+      res.end(`status ${status}`);
+      return;
+    }
+    if (req.headers['x-ext-authz'] === 'allow') {
+      res.writeHead(200, [
+        ['x-ext-authz-check-result', 'allowed'],
+        ['x-auth-user', 'alice'],
+        ['x-envoy-auth-headers-to-remove', 'x-remove-me, , host'],
+        ['set-cookie', 'session=1'],
+        ['set-cookie', 'theme=dark'],
+      ]);
+      res.end('ok');
+      return;
+    }
+    res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'x-ext-authz-check-result': 'denied', 'www-authenticate': 'Basic realm="x"', 'x-other': 'o' });
+    res.end(DENIED_BODY);
   };
-}
+  const slow = /\/slow\/([0-9]+)/.exec(req.url!)?.[1];
+  if (slow !== undefined) setTimeout(answer, Number(slow));
+  else answer();
+};
 
 /** The docs' GatewayExtension, its backend a Static Backend on `port`, with `extAuthExtra` under extAuth. */
 function extension(port: number, extAuthExtra = '', httpExtra = '', name = 'basic-ext-auth'): string {
@@ -95,8 +68,8 @@ spec:
     extensionRef: { name: basic-ext-auth, namespace: httpbin }
 `;
 
-async function withAuth(manifests: (authPort: number) => string[], fn: (h: Harness, auth: Awaited<ReturnType<typeof startAuthServer>>) => Promise<void>): Promise<void> {
-  const auth = await startAuthServer();
+async function withAuth(manifests: (authPort: number) => string[], fn: (h: Harness, auth: AuthServer) => Promise<void>): Promise<void> {
+  const auth = await startAuthServer(sampleServer);
   const h = await startHarness({ manifests: manifests(auth.port) });
   try {
     await fn(h, auth);

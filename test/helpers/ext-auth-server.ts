@@ -1,0 +1,63 @@
+// A real HTTP authorization server for the TrafficPolicy extAuth tests (Envoy's ext_authz over
+// HTTP): it records every check it is asked (as it starts; the body once it has come) and lets
+// the test's handler answer it.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Asked {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: http.IncomingHttpHeaders;
+  /** The body, once it has all come (empty until then). */
+  body: Buffer;
+  /** Date.now() when the check arrived. */
+  readonly at: number;
+  /** Date.now() when its connection closed before the answer was sent (a cancelled check). */
+  closedAt?: number;
+  answered: boolean;
+}
+
+export type AuthHandler = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
+
+export interface AuthServer {
+  readonly port: number;
+  readonly asked: Asked[];
+  /** Checks whose connection went away before the server had answered. */
+  readonly cancelled: number;
+  close(): Promise<void>;
+}
+
+export async function startAuthServer(handler: AuthHandler): Promise<AuthServer> {
+  const asked: Asked[] = [];
+  let cancelled = 0;
+  const server = http.createServer((req, res) => {
+    const a: Asked = { method: req.method!, url: req.url!, headers: req.headers, body: Buffer.alloc(0), at: Date.now(), answered: false };
+    asked.push(a);
+    res.on('finish', () => (a.answered = true));
+    res.on('close', () => {
+      if (a.answered) return;
+      a.closedAt = Date.now();
+      cancelled++;
+    });
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      a.body = Buffer.concat(chunks);
+      handler(req, res, a.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    asked,
+    get cancelled() {
+      return cancelled;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
