@@ -22,7 +22,7 @@ import { csrfDenies } from './auth/csrf.js';
 import { rateLimitAllows } from './routing/local-rate-limit.js';
 import { corsRequest } from './proxy/cors.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
-import { applyAllowed, ExtAuthClient, type ExtAuthEntry, type ExtAuthResult } from './auth/ext-authz.js';
+import { applyAllowed, ExtAuthClient, extAuthOrder, type ExtAuthEntry, type ExtAuthResult } from './auth/ext-authz.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
@@ -859,7 +859,7 @@ export class Gateway {
       if (typeof again === 'string') return this.deny(ex, again, req);
       if (again.invalid !== undefined) return this.deny(ex, 'ROUTE_CONFIG_INVALID', req, again);
       if (again !== route) {
-        const rest = (again.auth.extAuth ?? []).filter((e) => e.provider.filterName > p.filterName);
+        const rest = (again.auth.extAuth ?? []).filter((e) => extAuthOrder(e.provider, p) > 0);
         return this.runExtAuth(again, rest, 0, listenerPort, req, ex);
       }
     }

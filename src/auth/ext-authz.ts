@@ -22,8 +22,10 @@ import { CONTROL_CHAR } from '../http/field-value.js';
 export interface ExtAuthProvider {
   /** `namespace/name` of the GatewayExtension. */
   readonly key: string;
-  /** `ext_auth/<namespace>/<name>`: Envoy's filter name, the order the checks run in. */
+  /** `ext_auth/<namespace>/<name>`: Envoy's filter name, the order the checks run in (after the weight). */
   readonly filterName: string;
+  /** The GatewayExtension's `kgateway.dev/policy-weight`: a higher weight's filter runs first (0 by default). */
+  readonly weight: number;
   readonly target: { readonly host: string; readonly port: number };
   /** Put before the request's path (Envoy `path_prefix`); '' for none. */
   readonly pathPrefix: string;
@@ -81,6 +83,12 @@ export type ExtAuthResult =
   | { readonly kind: 'error'; readonly reason: string }
   /** The request cannot be sent as a check (a control character in a value or the path): Envoy's codec answers it 400 first. */
   | { readonly kind: 'invalid' };
+
+/** Envoy's order of the ext_authz filters, as kgateway sorts them: the higher weight first, then by filter name. */
+export function extAuthOrder(a: ExtAuthProvider, b: ExtAuthProvider): number {
+  if (a.weight !== b.weight) return b.weight - a.weight;
+  return a.filterName < b.filterName ? -1 : a.filterName > b.filterName ? 1 : 0;
+}
 
 /** What is read of the server's answer at most (Envoy's async client buffers up to its limit, then fails). */
 export const MAX_AUTH_RESPONSE_BYTES = 1024 * 1024;

@@ -154,7 +154,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     resolvedExt.set(nk(m.raw.namespace, m.raw.name), r);
     if (r.ext) extensions.set(r.ext.key, r.ext);
     if (m.extensionType === 'extAuth') {
-      const ea = resolveExtAuth(m, { configMaps, backends: backendModels, referenceGrants: v.referenceGrants, clusterDomain, defaultClockSkewSeconds: 60, backendTls }, problems);
+      const ea = resolveExtAuth(m, { configMaps, backends: backendModels, referenceGrants: v.referenceGrants, clusterDomain, defaultClockSkewSeconds: 60, backendTls, tlsRequired }, problems);
       extAuthProviders.set(nk(m.raw.namespace, m.raw.name), ea);
     }
   }
@@ -962,8 +962,11 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
       conditions.push(be.valid ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Backend accepted' } : { type: 'Accepted', status: 'False', reason: 'Invalid', message: be.error ?? 'invalid Backend' });
     } else if (ext) {
       const r = resolvedExt.get(nk(ext.raw.namespace, ext.raw.name));
-      const ok = r?.ext !== undefined || (ext.valid && r?.isJwt === false);
-      conditions.push(ok ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'GatewayExtension accepted' } : { type: 'Accepted', status: 'False', reason: 'Invalid', message: r?.error ?? ext.error ?? 'invalid GatewayExtension' });
+      // An extAuth extension is accepted once its backend resolved (resolveExtAuth), with its own error otherwise.
+      const ea = ext.extensionType === 'extAuth' ? extAuthProviders.get(nk(ext.raw.namespace, ext.raw.name)) : undefined;
+      const ok = ea !== undefined ? ea.provider !== undefined : r?.ext !== undefined || (ext.valid && r?.isJwt === false);
+      const why = ea !== undefined ? ea.error : r?.error;
+      conditions.push(ok ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'GatewayExtension accepted' } : { type: 'Accepted', status: 'False', reason: 'Invalid', message: why ?? ext.error ?? 'invalid GatewayExtension' });
     } else if (pol) {
       const inv = pol.attached.invalid;
       if (inv !== undefined) {

@@ -53,6 +53,8 @@ export interface ExtensionContext {
   readonly importLocalJwks?: ImportLocalJwks;
   /** BackendConfigPolicy TLS by target (`Backend/ns/name`, `Service/ns/name`), see backend-tls.ts. */
   readonly backendTls?: ReadonlyMap<string, RemoteTlsSpec>;
+  /** Every target kgateway reaches over TLS (tlsRequiredTargets: by name, or every Service of a namespace or of all), with why. */
+  readonly tlsRequired?: ReadonlyMap<string, string>;
 }
 
 export function resolveExtension(
@@ -288,9 +290,15 @@ export function resolveExtAuth(model: GatewayExtensionModel, cxt: ExtensionConte
   const bp = 'spec.extAuth.httpService.backendRef';
   const resolved = hs.backendRef ? resolveBackendTarget(hs.backendRef, ns, bp, cxt, fail, 'failed to resolve ExtAuth HTTP backend', 'failed to resolve ExtAuth HTTP backend: missing reference grant') : undefined;
   if (resolved !== undefined) {
-    // jwtgate connects to an authorization server in plain HTTP only.
-    if (cxt.backendTls?.get(tlsTargetKey(resolved.refKind, resolved.refNs, resolved.name)) !== undefined) {
-      fail(bp, 'TLS to an authorization server is not supported by jwtgate: its BackendConfigPolicy or BackendTLSPolicy asks for TLS, and jwtgate would send the checks in plain HTTP. The routes of the TrafficPolicies that use this extension answer 500 meanwhile');
+    // jwtgate connects to an authorization server in plain HTTP only: a backend kgateway reaches
+    // over TLS (a BackendConfigPolicy's tls, by name or label; a BackendTLSPolicy) is refused.
+    const { refKind, refNs, name } = resolved;
+    const tlsBy =
+      cxt.tlsRequired?.get(`${refKind}/${refNs}/${name}`) ??
+      (refKind === 'Service' ? (cxt.tlsRequired?.get(`Service/${refNs}/*`) ?? cxt.tlsRequired?.get('Service/*/*')) : undefined) ??
+      (cxt.backendTls?.get(tlsTargetKey(refKind, refNs, name)) !== undefined ? 'a BackendConfigPolicy tls' : undefined);
+    if (tlsBy !== undefined) {
+      fail(bp, `TLS to an authorization server is not supported by jwtgate: the backend is to be reached over TLS (${tlsBy}), and jwtgate would send the checks in plain HTTP. The routes of the TrafficPolicies that use this extension answer 500 meanwhile`);
     } else if (resolved.alternates !== undefined) {
       cx.warn(bp, `the Backend has ${resolved.alternates.length + 1} hosts: jwtgate sends every check to the first, ${resolved.target.host}:${resolved.target.port} (Envoy balances them)`);
     }
@@ -316,9 +324,19 @@ export function resolveExtAuth(model: GatewayExtensionModel, cxt: ExtensionConte
   if (errors.length > 0 || !model.valid || resolved === undefined) return { error: model.error ?? errors[0] ?? 'invalid GatewayExtension' };
   const ar = hs.authorizationResponse;
   const base = hs.retry?.backoff?.baseInterval ?? DEFAULT_BACKOFF_BASE_MS;
+  // kgateway.dev/policy-weight orders the ext_authz filters (kgateway's PrecedenceWeight); one it
+  // cannot parse is logged there and taken as 0.
+  const weightText = model.raw.annotations['kgateway.dev/policy-weight'];
+  let weight = 0;
+  if (weightText !== undefined) {
+    const n = /^[+-]?[0-9]+$/.test(weightText) ? Number(weightText) : NaN;
+    if (Number.isInteger(n) && n >= -2147483648 && n <= 2147483647) weight = n;
+    else cx.warn('metadata.annotations.kgateway.dev/policy-weight', `must be a 32-bit integer, got "${weightText}": taken as 0, as kgateway does (it logs the error)`);
+  }
   const provider: ExtAuthProvider = {
     key: `${ns}/${model.raw.name}`,
     filterName: `ext_auth/${ns}/${model.raw.name}`,
+    weight,
     target: resolved.target,
     pathPrefix: hs.pathPrefix ?? '',
     timeoutMs: hs.requestTimeout ?? EXT_AUTH_DEFAULT_TIMEOUT_MS,

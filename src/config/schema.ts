@@ -317,6 +317,9 @@ export function clockSkewSeconds(): Schema<number> {
 }
 
 class StringMapSchema extends Schema<Readonly<Record<string, string>>> {
+  constructor(private readonly secret = false) {
+    super();
+  }
   parse(v: unknown, path: string, cx: ParseCtx): Readonly<Record<string, string>> | undefined {
     if (!isObject(v)) {
       cx.error(path, `Invalid value: ${describe(v, cx, path)}: must be a map of strings`);
@@ -324,7 +327,10 @@ class StringMapSchema extends Schema<Readonly<Record<string, string>>> {
     }
     const out: Record<string, string> = {};
     for (const [k, val] of Object.entries(v)) {
-      if (typeof val !== 'string') cx.error(join(path, k), `Invalid value: ${describe(val, cx, join(path, k))}: must be of type string`);
+      if (typeof val !== 'string') {
+        const what = val === null ? 'null' : Array.isArray(val) ? 'list' : typeof val;
+        cx.error(join(path, k), this.secret ? `Invalid value (a ${what}, not shown): must be of type string` : `Invalid value: ${describe(val, cx, join(path, k))}: must be of type string`);
+      }
       else setOwn(out, k, val);
     }
     return out;
@@ -341,8 +347,9 @@ export function setOwn(o: Record<string, string>, k: string, v: string): void {
   else o[k] = v;
 }
 
-export function stringMap(): Schema<Readonly<Record<string, string>>> {
-  return new StringMapSchema();
+/** A map of strings; `secret`: its values may be credentials, never shown in an error. */
+export function stringMap(o: { secret?: boolean } = {}): Schema<Readonly<Record<string, string>>> {
+  return new StringMapSchema(o.secret ?? false);
 }
 
 // ---------------------------------------------------------------------------------------------

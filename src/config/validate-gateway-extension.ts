@@ -214,7 +214,8 @@ export const extAuthBufferSettings = obj({
 });
 
 const extHttpService = obj({
-  backendRef: backendObjectReference,
+  // A Gateway API BackendRef: `weight` (default 1) is accepted and has no effect on one backend.
+  backendRef: obj({ ...backendObjectReference.shape, weight: int({ min: 0, max: 1_000_000 }).optional() }),
   pathPrefix: str({ max: 1024 })
     .check((v, p, cx) => {
       if (v !== '' && !v.startsWith('/')) cx.error(p, `Invalid value: "${v}": must start with "/" (Envoy refuses a path_prefix that does not)`);
@@ -222,7 +223,8 @@ const extHttpService = obj({
     })
     .optional(),
   requestTimeout: durationMs({ minMs: 1 }).optional(),
-  authorizationRequest: obj({ headersToAdd: stringMap().optional() }).optional(),
+  // Values may be credentials (an API key for the server): never shown in an error.
+  authorizationRequest: obj({ headersToAdd: stringMap({ secret: true }).optional() }).optional(),
   authorizationResponse: obj({
     headersToBackend: headerNames('headersToBackend').optional(),
     headersToClient: headerNames('headersToClient').optional(),

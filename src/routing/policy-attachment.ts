@@ -26,7 +26,7 @@ import type { CsrfPolicy } from '../auth/csrf.js';
 import type { PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
 import type { Codec, CodecConfig, RouteCompression } from '../proxy/compression.js';
 import type { TrafficPolicyModel } from '../config/validate-traffic-policy.js';
-import type { ExtAuthBody, ExtAuthEntry, ExtAuthProvider } from '../auth/ext-authz.js';
+import { extAuthOrder, type ExtAuthBody, type ExtAuthEntry, type ExtAuthProvider } from '../auth/ext-authz.js';
 
 export type PolicyLevel = 'Gateway' | 'Listener' | 'HTTPRoute' | 'Rule' | 'ExtensionRef';
 
@@ -422,7 +422,7 @@ export interface PolicyUrlRewrite {
  * `extAuth`: one Envoy ext_authz filter per GatewayExtension (`ext_auth/<ns>/<name>`), disabled on
  * the listener and turned on by each level whose winning policy names it, as JWT filters are: the
  * route side's winner, the listener's and the Gateway's each turn theirs on, DIFFERENT extensions
- * all run (filter-name order), the SAME one runs once with the most specific level's settings
+ * all run (the GatewayExtension's `kgateway.dev/policy-weight` first, then filter-name order), the SAME one runs once with the most specific level's settings
  * (its `withRequestBody`). A `disable` on any of those levels turns every one off (kgateway's
  * global_disable/ext_auth metadata, which every ext_authz filter's filter_enabled_metadata reads).
  */
@@ -439,7 +439,7 @@ function foldExtAuth(levels: readonly LevelPolicies[], overridden: Set<string>):
     if (byFilter.has(ea.provider.filterName)) continue;
     byFilter.set(ea.provider.filterName, { provider: ea.provider, ...(ea.body ? { body: ea.body } : {}), origin: `${p.id}@${level}` });
   }
-  const entries = [...byFilter.values()].sort((a, b) => (a.provider.filterName < b.provider.filterName ? -1 : a.provider.filterName > b.provider.filterName ? 1 : 0));
+  const entries = [...byFilter.values()].sort((a, b) => extAuthOrder(a.provider, b.provider));
   return { entries, attached };
 }
 
