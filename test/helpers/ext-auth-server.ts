@@ -3,6 +3,8 @@
 // the test's handler answer it.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { GatewayOptions } from '../../src/gateway.js';
+import { startHarness, type Harness } from './harness.js';
 
 export interface Asked {
   readonly method: string;
@@ -61,3 +63,24 @@ export async function startAuthServer(handler: AuthHandler): Promise<AuthServer>
       }),
   };
 }
+
+/**
+ * Runs `fn` against a gateway (the harness, with `manifests(authPort)` beside the sample app) and
+ * an authorization server answering with `handler`; both are closed after it.
+ */
+export async function withAuthServer(handler: AuthHandler, manifests: (authPort: number) => string[], fn: (h: Harness, auth: AuthServer) => Promise<void>, gateway?: Partial<GatewayOptions>): Promise<void> {
+  const auth = await startAuthServer(handler);
+  try {
+    const h = await startHarness({ manifests: manifests(auth.port), ...(gateway ? { gateway } : {}) });
+    try {
+      await fn(h, auth);
+    } finally {
+      await h.close();
+    }
+  } finally {
+    await auth.close();
+  }
+}
+
+/** The gateway's `jwtgate_ext_authz_total{result}`. */
+export const extAuthChecks = (h: Harness, result: string): number => h.gateway.metrics.get('jwtgate_ext_authz_total', result);

@@ -7,8 +7,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
-import { lastReceived, requestsCounted, routePolicy, sampleRoute, SAMPLE_JWT_EXTENSION, startHarness, staticBackend, type Harness } from '../helpers/harness.js';
+import { extAuthChecks, withAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
+import { lastReceived, requestsCounted, routePolicy, sampleRoute, SAMPLE_JWT_EXTENSION, staticBackend, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 import { compileFiles } from '../../src/config/build.js';
@@ -66,18 +66,8 @@ function routeWith(name: string, prefix: string, spec: string): string {
   return `---\n${sampleRoute(name, prefix)}${routePolicy(`${name}-policy`, name, `  extAuth: ${spec}`)}`;
 }
 
-async function withAuth(handler: Handler, manifests: (authPort: number) => string[], fn: (h: Harness, auth: AuthServer) => Promise<void>): Promise<void> {
-  const auth = await startAuthServer(handler);
-  const h = await startHarness({ manifests: manifests(auth.port) });
-  try {
-    await fn(h, auth);
-  } finally {
-    await h.close();
-    await auth.close();
-  }
-}
-
-const checks = (h: Harness, result: string) => h.gateway.metrics.get('jwtgate_ext_authz_total', result);
+const withAuth = withAuthServer;
+const checks = extAuthChecks;
 const utf8Bytes = (latin1: string | string[] | undefined) => Buffer.from(String(latin1), 'latin1');
 
 async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {

@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startAuthServer, type AuthHandler } from '../helpers/ext-auth-server.js';
+import { withAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
 import { lastReceived, routePolicy, sampleRoute, startHarness, staticBackend, type Harness } from '../helpers/harness.js';
 import { request, pacedUpload } from '../helpers/http-client.js';
 import { freePort } from '../helpers/jwks-server.js';
@@ -22,8 +22,6 @@ const defaultHandler: Handler = (req, res) => {
     res.end('denied');
   }
 };
-
-const startAuth = (handler: Handler = defaultHandler) => startAuthServer(handler);
 
 function extension(port: number, extAuthExtra = '', httpExtra = '', name = 'probe-auth', forward = '[x-ext-authz]'): string {
   return `${staticBackend(`${name}-server`, [port])}---
@@ -49,20 +47,8 @@ spec:
     extensionRef: { name: ${name}, namespace: httpbin }
 `;
 
-async function withAuth(
-  manifests: (port: number) => string[],
-  fn: (h: Harness, auth: Awaited<ReturnType<typeof startAuth>>) => Promise<void>,
-  opts: { handler?: Handler; gateway?: Partial<GatewayOptions> } = {},
-): Promise<void> {
-  const auth = await startAuth(opts.handler);
-  const h = await startHarness({ manifests: manifests(auth.port), ...(opts.gateway ? { gateway: opts.gateway } : {}) });
-  try {
-    await fn(h, auth);
-  } finally {
-    await h.close();
-    await auth.close();
-  }
-}
+const withAuth = (manifests: (port: number) => string[], fn: (h: Harness, auth: AuthServer) => Promise<void>, opts: { handler?: Handler; gateway?: Partial<GatewayOptions> } = {}) =>
+  withAuthServer(opts.handler ?? defaultHandler, manifests, fn, opts.gateway);
 
 /** Sends `head` (CRLF-joined lines, no terminator) raw, reads until close or `ms`. */
 function raw(port: number, head: string, body: Buffer | string = '', ms = 3000): Promise<{ text: string; bytes: Buffer; closed: boolean }> {

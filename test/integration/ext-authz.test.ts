@@ -4,8 +4,8 @@
 // carries upstream, what a denied or failed check answers, and the kgateway docs' example.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { startAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
-import { lastReceived, routePolicy, sampleRoute, SAMPLE_JWT_EXTENSION, startHarness, staticBackend, type Harness } from '../helpers/harness.js';
+import { extAuthChecks, withAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
+import { lastReceived, routePolicy, sampleRoute, SAMPLE_JWT_EXTENSION, staticBackend, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { freePort } from '../helpers/jwks-server.js';
 
@@ -68,18 +68,8 @@ spec:
     extensionRef: { name: basic-ext-auth, namespace: httpbin }
 `;
 
-async function withAuth(manifests: (authPort: number) => string[], fn: (h: Harness, auth: AuthServer) => Promise<void>): Promise<void> {
-  const auth = await startAuthServer(sampleServer);
-  const h = await startHarness({ manifests: manifests(auth.port) });
-  try {
-    await fn(h, auth);
-  } finally {
-    await h.close();
-    await auth.close();
-  }
-}
-
-const checks = (h: Harness, result: string) => h.gateway.metrics.get('jwtgate_ext_authz_total', result);
+const withAuth = (manifests: (authPort: number) => string[], fn: (h: Harness, auth: AuthServer) => Promise<void>) => withAuthServer(sampleServer, manifests, fn);
+const checks = extAuthChecks;
 
 test('the kgateway docs\' HTTP ext auth example: 403 with the server\'s body without x-ext-authz: allow, 200 with it; the server is asked the method, path and Host with only the default headers and headersToForward; a route-level disable lets requests through unasked', async () => {
   await withAuth(
