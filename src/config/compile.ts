@@ -146,6 +146,7 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
         clusterDomain,
         defaultClockSkewSeconds: opts.defaultClockSkewSeconds ?? 60,
         backendTls,
+        tlsRequired,
         ...(opts.importLocalJwks ? { importLocalJwks: opts.importLocalJwks } : {}),
       },
       problems,

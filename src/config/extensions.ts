@@ -202,6 +202,14 @@ function compileRemote(
   const { target, alternates, refKind, refNs, name } = resolved;
   // An unusable URL has its error from validation already (and no host to check a certificate for).
   const tls = cxt.backendTls?.get(tlsTargetKey(refKind, refNs, name)) ?? (/^https:/i.test(r.url) && URL.canParse(r.url) ? HTTPS_DEFAULT_TLS : undefined);
+  // A backend kgateway reaches over TLS by a policy jwtgate does not apply to JWKS fetches (a
+  // BackendTLSPolicy, a BackendConfigPolicy selecting it by label): an http:// URL would go in
+  // plain text where kgateway's fetch is encrypted.
+  const tlsBy = tls === undefined ? tlsRequiredFor(cxt, refKind, refNs, name) : undefined;
+  if (tlsBy !== undefined) {
+    fail(`${path}.backendRef`, `jwt: remote jwks: the backend is to be reached over TLS (${tlsBy}), which jwtgate applies to a JWKS fetch only from a BackendConfigPolicy tls naming it in targetRefs, or from an https:// url: the keys would be fetched in plain text`);
+    return undefined;
+  }
   const base = r.retryPolicy?.backOff?.baseInterval ?? DEFAULT_BACKOFF_BASE_MS;
   return {
     kind: 'remote',
@@ -221,6 +229,13 @@ function compileRemote(
 }
 
 type BackendRefSpec = RemoteJwksSpec['backendRef'];
+
+/** Why kgateway reaches this backend over TLS (tlsRequiredTargets: by name, or every Service of a namespace or of all), if it does. */
+function tlsRequiredFor(cxt: ExtensionContext, refKind: 'Service' | 'Backend', refNs: string, name: string): string | undefined {
+  const t = cxt.tlsRequired;
+  if (t === undefined) return undefined;
+  return t.get(`${refKind}/${refNs}/${name}`) ?? (refKind === 'Service' ? (t.get(`Service/${refNs}/*`) ?? t.get('Service/*/*')) : undefined);
+}
 
 /**
  * A GatewayExtension's backendRef as host and port: a Service by its cluster DNS name, a Backend
@@ -293,10 +308,7 @@ export function resolveExtAuth(model: GatewayExtensionModel, cxt: ExtensionConte
     // jwtgate connects to an authorization server in plain HTTP only: a backend kgateway reaches
     // over TLS (a BackendConfigPolicy's tls, by name or label; a BackendTLSPolicy) is refused.
     const { refKind, refNs, name } = resolved;
-    const tlsBy =
-      cxt.tlsRequired?.get(`${refKind}/${refNs}/${name}`) ??
-      (refKind === 'Service' ? (cxt.tlsRequired?.get(`Service/${refNs}/*`) ?? cxt.tlsRequired?.get('Service/*/*')) : undefined) ??
-      (cxt.backendTls?.get(tlsTargetKey(refKind, refNs, name)) !== undefined ? 'a BackendConfigPolicy tls' : undefined);
+    const tlsBy = tlsRequiredFor(cxt, refKind, refNs, name) ?? (cxt.backendTls?.get(tlsTargetKey(refKind, refNs, name)) !== undefined ? 'a BackendConfigPolicy tls' : undefined);
     if (tlsBy !== undefined) {
       fail(bp, `TLS to an authorization server is not supported by jwtgate: the backend is to be reached over TLS (${tlsBy}), and jwtgate would send the checks in plain HTTP. The routes of the TrafficPolicies that use this extension answer 500 meanwhile`);
     } else if (resolved.alternates !== undefined) {

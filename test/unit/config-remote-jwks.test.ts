@@ -285,3 +285,26 @@ test('a BackendConfigPolicy whose Secret the API server refuses (data not a map 
     assert.equal(remoteOf(s).tls?.error, 'BackendConfigPolicy/apps/p: Secret apps/pair is invalid');
   }
 });
+
+test('a JWKS backend kgateway reaches over TLS by a policy jwtgate does not apply to fetches (a BackendTLSPolicy; a BackendConfigPolicy selecting Services by label) makes an http:// url an error, not a fetch in plain text; an https:// url is fetched over TLS', () => {
+  const SVC_REF = { name: 'idp', port: 8443 };
+  const btp = JSON.stringify({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'BackendTLSPolicy',
+    metadata: { name: 'idp-tls', namespace: 'apps' },
+    spec: { targetRefs: [{ group: '', kind: 'Service', name: 'idp' }], validation: { hostname: 'idp.example.com', wellKnownCACertificates: 'System' } },
+  });
+  const plain = compile(ext({ url: 'http://idp.example.com/certs', backendRef: SVC_REF }), btp);
+  assert.ok(
+    errors(plain).some((e) => e.startsWith('GatewayExtension/apps/ext spec.jwt.providers[0].jwks.remote.backendRef: jwt: remote jwks: the backend is to be reached over TLS') && e.includes('plain text')),
+    errors(plain).join('\n'),
+  );
+  assert.equal(plain.keySets.get('GatewayExtension/apps/ext#idp'), undefined);
+  const byLabel = compile(ext({ url: 'http://idp.example.com/certs', backendRef: SVC_REF }), bcp('svc-tls', { targetSelectors: [{ group: '', kind: 'Service', matchLabels: { app: 'idp' } }], tls: { insecureSkipVerify: true } }));
+  assert.ok(errors(byLabel).some((e) => e.includes('the backend is to be reached over TLS')), errors(byLabel).join('\n'));
+  const https = compile(ext({ url: 'https://idp.example.com/certs', backendRef: SVC_REF }), btp);
+  assert.ok(!errors(https).some((e) => e.includes('reached over TLS')), errors(https).join('\n'));
+  assert.deepEqual(remoteOf(https).tls, { insecureSkipVerify: false });
+  // Without such a policy, an http:// url is fetched as written (as before).
+  assert.equal(remoteOf(compile(ext({ url: 'http://idp.example.com/certs', backendRef: SVC_REF }))).tls, undefined);
+});
