@@ -339,15 +339,16 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
   }
 
   // A `disable` that wins over an extensionRef at the same level by the tie-break alone (same
-  // weight; then age, then name) turns JWT off without anyone having said which should win: a
+  // weight; then age, then name) turns JWT (or ext auth) off without anyone having said which should win: a
   // second policy added to debug, or left from a test, silently opened the Gateway.
-  const tieBreakDisables = (map: Map<string, PolicyState[]>, describe: (key: string) => string): void => {
+  const tieBreakDisables = (map: Map<string, PolicyState[]>, describe: (key: string) => string, field: 'jwtAuth' | 'extAuth'): void => {
+    const off = field === 'jwtAuth' ? 'JWT checking is off there' : 'the ext auth checks are off there';
     for (const [key, list] of map) {
-      const sorted = list.filter((p) => p.attached.jwtAuth !== undefined && p.attached.invalid === undefined).sort((a, b) => olderFirst(a.attached, b.attached));
+      const sorted = list.filter((p) => p.attached[field] !== undefined && p.attached.invalid === undefined).sort((a, b) => olderFirst(a.attached, b.attached));
       const winner = sorted[0];
-      if (winner?.attached.jwtAuth?.kind !== 'disable') continue;
+      if (winner?.attached[field]?.kind !== 'disable') continue;
       for (const other of sorted.slice(1)) {
-        if (other.attached.jwtAuth?.kind !== 'extension' || other.attached.weight !== winner.attached.weight) continue;
+        if (other.attached[field]?.kind !== 'extension' || other.attached.weight !== winner.attached.weight) continue;
         const w = winner.attached;
         const o = other.attached;
         const a = `${w.namespace}/${w.name}`;
@@ -358,8 +359,8 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
             ? `${a} is older (creationTimestamp ${ts(winner)}, ${b}: ${ts(other)})`
             : `${w.createdMs === Number.POSITIVE_INFINITY ? 'neither has a creationTimestamp' : 'same creationTimestamp'}, so the first by namespace/name, ${a}`;
         ParseCtx.for(winner.model.raw, problems).warn(
-          'spec.jwtAuth.disable',
-          `jwtAuth.disable of TrafficPolicy ${a} wins over jwtAuth.extensionRef of TrafficPolicy ${b} on ${describe(key)} only by the tie-break (same kgateway.dev/policy-weight ${w.weight}; ${by}): JWT checking is off there. ` +
+          `spec.${field}.disable`,
+          `${field}.disable of TrafficPolicy ${a} wins over ${field}.extensionRef of TrafficPolicy ${b} on ${describe(key)} only by the tie-break (same kgateway.dev/policy-weight ${w.weight}; ${by}): ${off}. ` +
             `If that is meant, give ${a} a higher kgateway.dev/policy-weight annotation than ${b}; if not, remove one of the two policies (or give ${b} the higher weight)`,
         );
       }
@@ -369,10 +370,12 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     const i = key.indexOf('#');
     return [key.slice(0, i), key.slice(i + 1)];
   };
-  tieBreakDisables(atGateway, (k) => `Gateway ${k}`);
-  tieBreakDisables(atListener, (k) => `listener ${sectionOf(k)[1]} of Gateway ${sectionOf(k)[0]}`);
-  tieBreakDisables(atRoute, (k) => `HTTPRoute ${k}`);
-  tieBreakDisables(atRule, (k) => `rule ${sectionOf(k)[1]} of HTTPRoute ${sectionOf(k)[0]}`);
+  for (const field of ['jwtAuth', 'extAuth'] as const) {
+    tieBreakDisables(atGateway, (k) => `Gateway ${k}`, field);
+    tieBreakDisables(atListener, (k) => `listener ${sectionOf(k)[1]} of Gateway ${sectionOf(k)[0]}`, field);
+    tieBreakDisables(atRoute, (k) => `HTTPRoute ${k}`, field);
+    tieBreakDisables(atRule, (k) => `rule ${sectionOf(k)[1]} of HTTPRoute ${sectionOf(k)[0]}`, field);
+  }
 
   // --- Backends --------------------------------------------------------------------------------
   const backends = new Map<string, BackendTarget>();

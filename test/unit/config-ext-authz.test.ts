@@ -325,3 +325,16 @@ test('an invalid extAuth extension: its status message is its own error, not "ex
   assert.equal(c?.status, 'False');
   assert.doesNotMatch(c!.message, /expected gatewayextension type JWT/);
 });
+
+test('an extAuth.disable that wins over an extAuth.extensionRef at the same level only by the tie-break is warned about, as for jwtAuth; with a higher weight it is not', () => {
+  const open = (annotations?: Record<string, string>) => policy({ targetRefs: [tgt('Gateway', 'gw')], extAuth: { disable: {} } }, 'debug-open', 'default', annotations);
+  const tie = build([ext({ httpService: hs() }), gateway(), route(), policy({ targetRefs: [tgt('Gateway', 'gw')], extAuth: { extensionRef: { name: 'authz' } } }, 'ext-policy'), open()]);
+  assert.deepEqual(
+    warns(tie).filter((w) => /tie-break/.test(w)),
+    [
+      'TrafficPolicy/default/debug-open spec.extAuth.disable: extAuth.disable of TrafficPolicy default/debug-open wins over extAuth.extensionRef of TrafficPolicy default/ext-policy on Gateway default/gw only by the tie-break (same kgateway.dev/policy-weight 0; neither has a creationTimestamp, so the first by namespace/name, default/debug-open): the ext auth checks are off there. If that is meant, give default/debug-open a higher kgateway.dev/policy-weight annotation than default/ext-policy; if not, remove one of the two policies (or give default/ext-policy the higher weight)',
+    ],
+  );
+  const meant = build([ext({ httpService: hs() }), gateway(), route(), policy({ targetRefs: [tgt('Gateway', 'gw')], extAuth: { extensionRef: { name: 'authz' } } }, 'ext-policy'), open({ 'kgateway.dev/policy-weight': '5' })]);
+  assert.deepEqual(warns(meant).filter((w) => /tie-break/.test(w)), []);
+});
