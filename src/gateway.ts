@@ -22,7 +22,7 @@ import { csrfDenies } from './auth/csrf.js';
 import { rateLimitAllows } from './routing/local-rate-limit.js';
 import { corsRequest } from './proxy/cors.js';
 import { Authenticator, type AuthOutcome, type KeySetRef } from './auth/authenticator.js';
-import { applyAllowed, ExtAuthClient, extAuthOrder, type ExtAuthEntry, type ExtAuthResult } from './auth/ext-authz.js';
+import { applyAllowed, ExtAuthClient, extAuthOrder, type ExtAuthEntry, type ExtAuthProvider, type ExtAuthResult } from './auth/ext-authz.js';
 import { Forwarder, type ProxyOutcome } from './proxy/forwarder.js';
 import { localConnectFailure } from './proxy/upstream-errors.js';
 import { applyEdgeHeaders, nodeAddress, PRE_ROUTE_HEADERS } from './proxy/header-rules.js';
@@ -536,6 +536,16 @@ export class Gateway {
     this.edgePorts = new Set(tables.filter(matchesOnEdgeHeaders).map((t) => t.port));
     this.snap = snapshot;
     this.installRemote(remote);
+    // The connections to authorization servers no route asks any more are closed (the checks in
+    // flight on them finish first).
+    const servers: ExtAuthProvider[] = [];
+    for (const t of tables) someRoute(t, (r) => (r.auth.extAuth?.forEach((e) => servers.push(e.provider)), false));
+    this.extAuth.retain(servers);
+  }
+
+  /** The authorization servers (host:port) the ext auth checks hold connections to. */
+  get extAuthServers(): string[] {
+    return this.extAuth.servers;
   }
 
   /** The remote JWKS refresher (undefined while no snapshot has a remote key set). */

@@ -122,7 +122,7 @@ export class ExtAuthClient {
 
   private pool(p: ExtAuthProvider): Pool {
     if (this.closed) throw new Error('the gateway is stopping');
-    const key = `${p.target.host.includes(':') ? `[${p.target.host}]` : p.target.host}:${p.target.port}`;
+    const key = poolKey(p);
     let pool = this.pools.get(key);
     if (pool === undefined) {
       pool = new Pool(`http://${key}`, {
@@ -230,12 +230,32 @@ export class ExtAuthClient {
     }
   }
 
+  /** Closes the pools of servers none of `providers` uses (a reload dropped them); their checks in flight finish. */
+  retain(providers: Iterable<ExtAuthProvider>): void {
+    const keep = new Set<string>();
+    for (const p of providers) keep.add(poolKey(p));
+    for (const [key, pool] of this.pools) {
+      if (keep.has(key)) continue;
+      this.pools.delete(key);
+      pool.close().catch(() => {});
+    }
+  }
+
+  /** Servers with a pool (host:port), for tests and /metrics. */
+  get servers(): string[] {
+    return [...this.pools.keys()];
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => {})));
   }
+}
+
+function poolKey(p: ExtAuthProvider): string {
+  return `${p.target.host.includes(':') ? `[${p.target.host}]` : p.target.host}:${p.target.port}`;
 }
 
 /** `pathPrefix` + the request's path and query as it goes upstream (Envoy's `:path`); undefined when it cannot be sent. */

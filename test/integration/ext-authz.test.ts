@@ -109,11 +109,20 @@ test('the kgateway docs\' HTTP ext auth example: 403 with the server\'s body wit
       assert.match(h.gateway.renderMetrics(), /jwtgate_requests_total\{result="EXT_AUTHZ_DENIED"\} 1/);
 
       await import('node:fs/promises').then((fs) => fs.writeFile(`${h.dir}/90-disable.yaml`, routePolicy('route-ext-auth-policy', 'httpbin', '  extAuth: { disable: {} }')));
+      assert.deepEqual(h.gateway.extAuthServers, [`127.0.0.1:${auth.port}`]);
       assert.equal((await h.gateway.reload()).ok, true);
+      // No route asks the server any more (the only route disables ext auth): its connections are closed.
+      assert.deepEqual(h.gateway.extAuthServers, []);
       const before = auth.asked.length;
       const open = await request({ port: h.port });
       assert.equal(open.status, 200);
       assert.equal(auth.asked.length, before, 'the server is not asked where the route disables ext auth');
+      // The disable removed again: the server is asked again, over new connections.
+      await import('node:fs/promises').then((fs) => fs.rm(`${h.dir}/90-disable.yaml`));
+      assert.equal((await h.gateway.reload()).ok, true);
+      assert.equal((await request({ port: h.port })).status, 403);
+      assert.equal((await request({ port: h.port, headers: { 'x-ext-authz': 'allow' } })).status, 200);
+      assert.deepEqual(h.gateway.extAuthServers, [`127.0.0.1:${auth.port}`]);
     },
   );
 });
