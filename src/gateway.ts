@@ -1041,8 +1041,8 @@ export class Gateway {
     // The backendRef's own header rules with the route's (several backendRefs), else the route's.
     const rules = drawn!.headerMutation ?? route.headerMutation;
     // The access log needs the request; without it no per-request closure is made.
-    const after = req.extAuthOps === undefined ? req.corsOps : req.corsOps === undefined ? req.extAuthOps : [...req.extAuthOps, ...req.corsOps];
-    const mutation = after === undefined ? rules : withCors(rules, after);
+    const after = filterResponseOps(req);
+    const mutation = after === undefined ? rules : withFilterOps(rules, after);
     this.forwarder.forward(req, backend, ex, this.accessLog ? (o) => this.logProxied(o, req, route) : this.onProxyDone, mutation, route);
   }
 
@@ -1150,18 +1150,29 @@ const NONE_RAN: readonly JwtExtension[] = Object.freeze([]);
 const EMPTY_BODY = Buffer.alloc(0);
 
 /**
- * The response header rules of a local reply or redirect on `route`: its own, then (for a CORS
- * request from an allowed origin) the cors filter's, which Envoy's encoder chain applies last.
+ * The response header rules of a local reply or redirect on `route`: its own, then those the
+ * request's earlier filters add to every answer (filterResponseOps).
  */
 function responseOps(rules: RouteHeaderMutation | undefined, req: GatewayRequest): readonly HeaderOp[] | undefined {
   const own = rules?.response;
-  const cors = req.extAuthOps === undefined ? req.corsOps : req.corsOps === undefined ? req.extAuthOps : [...req.extAuthOps, ...req.corsOps];
-  return cors === undefined ? own : own === undefined ? cors : [...own, ...cors];
+  const after = filterResponseOps(req);
+  return after === undefined ? own : own === undefined ? after : [...own, ...after];
 }
 
-/** The route's header rules with the cors filter's response headers after its own. */
-function withCors(m: RouteHeaderMutation | undefined, cors: readonly HeaderOp[]): RouteHeaderMutation {
-  return m === undefined ? { request: [], response: cors, origins: ['CORS'] } : { request: m.request, response: [...m.response, ...cors], origins: m.origins };
+/**
+ * What the request's earlier filters add to any answer, in Envoy's encoder order: an allowing ext
+ * auth server's `headersToClientOnSuccess`, then (for a CORS request from an allowed origin) the
+ * cors filter's headers, applied last.
+ */
+function filterResponseOps(req: GatewayRequest): readonly HeaderOp[] | undefined {
+  const ext = req.extAuthOps;
+  const cors = req.corsOps;
+  return ext === undefined ? cors : cors === undefined ? ext : [...ext, ...cors];
+}
+
+/** The route's header rules with `after` (filterResponseOps) following its response rules. */
+function withFilterOps(m: RouteHeaderMutation | undefined, after: readonly HeaderOp[]): RouteHeaderMutation {
+  return m === undefined ? { request: [], response: after, origins: ['CORS'] } : { request: m.request, response: [...m.response, ...after], origins: m.origins };
 }
 
 /**

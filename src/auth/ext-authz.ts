@@ -15,7 +15,7 @@ import { Client, Pool, type Dispatcher } from 'undici';
 import type { EventEmitter } from 'node:events';
 import type { GatewayRequest } from '../http/exchange.js';
 import { formatHeaderValue, type HeaderFormat } from '../proxy/header-format.js';
-import { latin1AsUtf8, NON_ASCII, upstreamTarget, utf8AsLatin1 } from '../proxy/header-rules.js';
+import { latin1AsUtf8, NON_ASCII, REQUEST_HOP_BY_HOP, RESPONSE_HOP_BY_HOP, upstreamTarget, wireValue } from '../proxy/header-rules.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
 
 /** A GatewayExtension `extAuth` with an `httpService`, resolved (its backendRef to host and port). */
@@ -98,27 +98,18 @@ const ALWAYS_FORWARDED = 'authorization';
  * Client fields never sent in a check, whatever `headersToForward` says: Envoy's connection manager
  * removes the hop-by-hop ones before any filter, and undici refuses to send the others itself.
  */
-const NEVER_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'content-length', 'host', 'x-envoy-auth-partial-body']);
+const NEVER_FORWARDED = new Set([...REQUEST_HOP_BY_HOP, 'te', 'content-length', 'host', 'x-envoy-auth-partial-body']);
 /** Headers Envoy never lets a server remove from the request. */
 const NOT_REMOVABLE = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade']);
 /** Hop-by-hop fields of the server's answer, never passed on (Envoy's connection manager removes them). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+const HOP_BY_HOP = new Set([...RESPONSE_HOP_BY_HOP, 'te', 'trailer']);
 /** Always passed on with a denial when `headersToClient` is set (Envoy adds them to the list). */
 const DENIAL_ALWAYS = ['location', 'www-authenticate', 'content-length'];
-
-export interface ExtAuthClientOptions {
-  readonly connectTimeoutMs?: number;
-  readonly connections?: number;
-}
 
 /** The checks' connections: one undici Pool per server (host:port), closed with the gateway. */
 export class ExtAuthClient {
   private readonly pools = new Map<string, Pool>();
   private closed = false;
-  /** Checks sent and not yet answered. */
-  inFlight = 0;
-
-  constructor(private readonly opts: ExtAuthClientOptions = {}) {}
 
   private pool(p: ExtAuthProvider): Pool {
     if (this.closed) throw new Error('the gateway is stopping');
@@ -126,8 +117,8 @@ export class ExtAuthClient {
     let pool = this.pools.get(key);
     if (pool === undefined) {
       pool = new Pool(`http://${key}`, {
-        connections: this.opts.connections ?? 64,
-        connectTimeout: this.opts.connectTimeoutMs ?? 5000,
+        connections: 64,
+        connectTimeout: 5000,
         keepAliveTimeout: 4000,
         // A throwing handler makes undici emit 'error' on the Client; never a crash.
         factory: (origin, options) => {
@@ -153,22 +144,17 @@ export class ExtAuthClient {
     // connection it picked unusable, and a few such requests stalled every later check.
     if (headers === undefined || path === undefined) return { kind: 'invalid' };
     const deadline = performance.now() + p.timeoutMs;
-    this.inFlight++;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const left = deadline - performance.now();
-        if (left <= 0) return { kind: 'error', reason: 'timeout' };
-        const r = await this.once(p, req.method, path, headers, body?.bytes, left, cancel);
-        if (r.kind !== 'retry') return r.result;
-        if (attempt >= p.retries || this.closed || cancel?.aborted) return { kind: 'error', reason: r.reason };
-        // Envoy's jittered exponential back-off: a random wait up to base * 2^attempt, at most max.
-        const wait = Math.random() * Math.min(p.backoffBaseMs * 2 ** attempt, p.backoffMaxMs);
-        if (performance.now() + wait >= deadline) return { kind: 'error', reason: 'timeout' };
-        await new Promise((resolve) => setTimeout(resolve, wait));
-        if (this.closed || cancel?.aborted) return { kind: 'error', reason: this.closed ? 'the gateway is stopping' : 'the client went away' };
-      }
-    } finally {
-      this.inFlight--;
+    for (let attempt = 0; ; attempt++) {
+      const left = deadline - performance.now();
+      if (left <= 0) return { kind: 'error', reason: 'timeout' };
+      const r = await this.once(p, req.method, path, headers, body?.bytes, left, cancel);
+      if (r.kind !== 'retry') return r.result;
+      if (attempt >= p.retries || this.closed || cancel?.aborted) return { kind: 'error', reason: r.reason };
+      // Envoy's jittered exponential back-off: a random wait up to base * 2^attempt, at most max.
+      const wait = Math.random() * Math.min(p.backoffBaseMs * 2 ** attempt, p.backoffMaxMs);
+      if (performance.now() + wait >= deadline) return { kind: 'error', reason: 'timeout' };
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (this.closed || cancel?.aborted) return { kind: 'error', reason: this.closed ? 'the gateway is stopping' : 'the client went away' };
     }
   }
 
@@ -241,7 +227,7 @@ export class ExtAuthClient {
     }
   }
 
-  /** Servers with a pool (host:port), for tests and /metrics. */
+  /** Servers with a pool (host:port). */
   get servers(): string[] {
     return [...this.pools.keys()];
   }
@@ -284,8 +270,8 @@ export function authRequestHeaders(p: ExtAuthProvider, req: GatewayRequest, star
     const prev = picked.get(name);
     picked.set(name, prev === undefined ? v : `${prev},${v}`);
   }
-  const out: string[] = ['host', latin(req.authority)];
-  for (const [name, v] of picked) out.push(name, latin(v));
+  const out: string[] = ['host', wireValue(req.authority)];
+  for (const [name, v] of picked) out.push(name, wireValue(v));
   out.push('content-length', String(body?.bytes.length ?? 0));
   if (body !== undefined) out.push('x-envoy-auth-partial-body', body.partial ? 'true' : 'false');
   out.push('x-envoy-internal', 'true', 'x-envoy-expected-rq-timeout-ms', String(p.timeoutMs));
@@ -295,13 +281,9 @@ export function authRequestHeaders(p: ExtAuthProvider, req: GatewayRequest, star
     if (text === '') continue;
     if (CONTROL_CHAR.test(text)) return undefined;
     for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === name) out.splice(i, 2);
-    out.push(name, latin(text));
+    out.push(name, wireValue(text));
   }
   return out;
-}
-
-function latin(v: string): string {
-  return NON_ASCII.test(v) ? utf8AsLatin1(v) : v;
 }
 
 /** undici's header object as flat pairs in order, values as text (undici reads them as latin1). */

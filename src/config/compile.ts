@@ -36,7 +36,7 @@ import type {
 } from './snapshot.js';
 import { validateResources, type ValidatedConfig } from './validate.js';
 import type { BackendModel } from './validate-backend.js';
-import { backendRefKind, editDistance, GATEWAY_API_GROUP, groupKind, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
+import { backendRefKind, editDistance, policyWeight, GATEWAY_API_GROUP, groupKind, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendObjectRefModel, BackendRefModel, HTTPRouteModel, MirrorModel, RedirectModel, RewriteModel, RuleModel } from './validate-httproute.js';
 import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
@@ -218,10 +218,9 @@ export function compileSnapshot(resources: readonly RawResource[], opts: Compile
     const weightText = m.raw.annotations['kgateway.dev/policy-weight'];
     let weight = 0;
     if (weightText !== undefined) {
-      // As kgateway reads it: Go's strconv.ParseInt(value, 10, 32) (a sign, decimal digits, no
-      // spaces, within int32); anything else makes the policy invalid.
-      const n = /^[+-]?[0-9]+$/.test(weightText) ? Number(weightText) : NaN;
-      if (Number.isInteger(n) && n >= -2147483648 && n <= 2147483647) weight = n;
+      // One kgateway cannot parse makes the policy invalid.
+      const n = policyWeight(weightText);
+      if (n !== undefined) weight = n;
       else {
         const msg = `kgateway.dev/policy-weight must be a 32-bit integer, got "${weightText}"`;
         cx.error('metadata.annotations.kgateway.dev/policy-weight', msg);

@@ -13,7 +13,8 @@ import { localJwksError, privateKeyMembers } from './jwks-hints.js';
 import type { ImportedKey, JwtExtension, JwtProvider, KeySetSource, RemoteKeySet } from './snapshot.js';
 import { ParseCtx } from './schema.js';
 import type { BackendModel } from './validate-backend.js';
-import { backendRefKind, groupKind, KGATEWAY_GROUP } from './validate-common.js';
+import { backendRefKind, groupKind, HEADER_NAME, KGATEWAY_GROUP, policyWeight } from './validate-common.js';
+import { CONTROL_CHAR } from '../http/field-value.js';
 import {
   DEFAULT_BACKOFF_BASE_MS,
   DEFAULT_FAILED_REFETCH_MS,
@@ -318,11 +319,11 @@ export function resolveExtAuth(model: GatewayExtensionModel, cxt: ExtensionConte
   const headersToAdd: [string, string | HeaderFormat][] = [];
   for (const [name, value] of Object.entries(hs.authorizationRequest?.headersToAdd ?? {})) {
     const path = `spec.extAuth.httpService.authorizationRequest.headersToAdd.${name}`;
-    if (!HEADER_TOKEN.test(name)) {
+    if (!HEADER_NAME.test(name)) {
       fail(path, `Invalid value: "${name}": a header name is a token (letters, digits and !#$%&'*+-.^_\`|~)`);
       continue;
     }
-    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
+    if (CONTROL_CHAR.test(value)) {
       fail(path, 'Invalid value: the value holds a control character (a line break, NUL): Envoy refuses it in a header value');
       continue;
     }
@@ -341,8 +342,8 @@ export function resolveExtAuth(model: GatewayExtensionModel, cxt: ExtensionConte
   const weightText = model.raw.annotations['kgateway.dev/policy-weight'];
   let weight = 0;
   if (weightText !== undefined) {
-    const n = /^[+-]?[0-9]+$/.test(weightText) ? Number(weightText) : NaN;
-    if (Number.isInteger(n) && n >= -2147483648 && n <= 2147483647) weight = n;
+    const n = policyWeight(weightText);
+    if (n !== undefined) weight = n;
     else cx.warn('metadata.annotations.kgateway.dev/policy-weight', `must be a 32-bit integer, got "${weightText}": taken as 0, as kgateway does (it logs the error)`);
   }
   const provider: ExtAuthProvider = {
@@ -369,4 +370,3 @@ export function resolveExtAuth(model: GatewayExtensionModel, cxt: ExtensionConte
   return { provider };
 }
 
-const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -14,6 +14,15 @@ const GROUP = /^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?
 const KIND = /^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
 /** RFC 7230 token: what Envoy and Gateway API accept as a header name. */
 export const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
+
+/**
+ * A `kgateway.dev/policy-weight` annotation as kgateway reads it: Go's strconv.ParseInt(value,
+ * 10, 32) (a sign, decimal digits, no spaces, within int32); undefined for anything else.
+ */
+export function policyWeight(text: string): number | undefined {
+  const n = /^[+-]?[0-9]+$/.test(text) ? Number(text) : NaN;
+  return Number.isInteger(n) && n >= -2147483648 && n <= 2147483647 ? n : undefined;
+}
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';

@@ -34,7 +34,7 @@ export const REMOVED_BEFORE_FILTERS: ReadonlySet<string> = new Set(['keep-alive'
  * `proxy-authorization` is kept (Envoy forwards it; it is meant for the gateway's own upstream
  * proxy, which may be what the backend is).
  */
-const REQUEST_HOP_BY_HOP = new Set([...REMOVED_BEFORE_FILTERS, 'connection', 'upgrade', 'expect']);
+export const REQUEST_HOP_BY_HOP: ReadonlySet<string> = new Set([...REMOVED_BEFORE_FILTERS, 'connection', 'upgrade', 'expect']);
 /**
  * `x-envoy-*` request fields Envoy removes from an external request at the edge
  * (ConnectionManagerUtility: `x-envoy-internal` for a client that is not internal, then
@@ -62,7 +62,7 @@ const ENVOY_EDGE_STRIPPED = new Set([
   'x-envoy-hedge-on-per-try-timeout',
 ]);
 /** What Envoy removes from a response (ConnectionManagerUtility::mutateResponseHeaders); `te` and `trailer` pass, as there. */
-const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+export const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 /**
  * Fields Envoy's connection manager sets or removes before it picks a route
@@ -163,6 +163,11 @@ const TARGET_REFUSED = /[\x00-\x20\x7f]/;
 /** UTF-8 bytes of `s` as a latin1 string, so undici's latin1 header write emits UTF-8. */
 export function utf8AsLatin1(s: string): string {
   return Buffer.from(s, 'utf8').toString('latin1');
+}
+
+/** `s` as undici writes it (UTF-8 bytes as latin1), itself when it is ASCII. */
+export function wireValue(s: string): string {
+  return NON_ASCII.test(s) ? utf8AsLatin1(s) : s;
 }
 
 /** The text whose UTF-8 bytes a latin1 string holds (utf8AsLatin1's inverse: an upstream request's value read back). */
@@ -281,11 +286,11 @@ export function upstreamRequestHeaders(req: {
   }
   if (chunked && lengthAt !== -1) out.splice(lengthAt, 2);
   if (referers > 1 || (referers === 1 && !isValidReferer(referer))) removeHeader(out, 'referer');
-  const authority = NON_ASCII.test(req.authority) ? utf8AsLatin1(req.authority) : req.authority;
+  const authority = wireValue(req.authority);
   if (!hasHost && authority !== '') out.push('host', authority);
   if (!edge && !claimed(gw, 'x-forwarded-for')) {
     if (req.remoteAddress !== '') xff = appendToList(xff, forwardedForElement(req.remoteAddress));
-    if (xff !== undefined) out.push('x-forwarded-for', NON_ASCII.test(xff) ? utf8AsLatin1(xff) : xff);
+    if (xff !== undefined) out.push('x-forwarded-for', wireValue(xff));
   }
   if (!edge && !claimed(gw, 'x-forwarded-proto')) out.push('x-forwarded-proto', req.scheme);
   if (edge) return out;
@@ -356,7 +361,7 @@ function claimed(gw: readonly string[] | undefined, name: string): boolean {
 /** Sets `x-envoy-original-path` in an upstream header list to `pathAndQuery` (a client's own replaced), as its bytes. */
 export function setOriginalPath(headers: string[], pathAndQuery: string): void {
   removeHeader(headers, 'x-envoy-original-path');
-  headers.push('x-envoy-original-path', NON_ASCII.test(pathAndQuery) ? utf8AsLatin1(pathAndQuery) : pathAndQuery);
+  headers.push('x-envoy-original-path', wireValue(pathAndQuery));
 }
 
 /**

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GatewayOptions } from '../../src/gateway.js';
-import { startHarness, type Harness } from './harness.js';
+import { startHarness, staticBackend, type Harness } from './harness.js';
 
 export interface Asked {
   readonly method: string;
@@ -84,3 +84,21 @@ export async function withAuthServer(handler: AuthHandler, manifests: (authPort:
 
 /** The gateway's `jwtgate_ext_authz_total{result}`. */
 export const extAuthChecks = (h: Harness, result: string): number => h.gateway.metrics.get('jwtgate_ext_authz_total', result);
+
+/**
+ * A `---`-led GatewayExtension `httpbin/<name>` whose httpService is a Static Backend
+ * `<name>-server` on 127.0.0.1:`port`; `top`: lines under extAuth (indented four spaces), `svc`:
+ * lines under httpService (six).
+ */
+export function authExtension(name: string, port: number, top = '', svc = ''): string {
+  return `${staticBackend(`${name}-server`, [port])}---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: GatewayExtension
+metadata: { namespace: httpbin, name: ${name} }
+spec:
+  type: ExtAuth
+  extAuth:
+${top}    httpService:
+      backendRef: { group: gateway.kgateway.dev, kind: Backend, name: ${name}-server }
+${svc}`;
+}

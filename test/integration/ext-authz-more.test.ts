@@ -7,8 +7,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { extAuthChecks, withAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
-import { lastReceived, requestsCounted, routePolicy, sampleRoute, SAMPLE_JWT_EXTENSION, staticBackend, type Harness } from '../helpers/harness.js';
+import { authExtension, extAuthChecks, withAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
+import { lastReceived, requestsCounted, routePolicy, sampleRoute, SAMPLE_JWT_EXTENSION, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { configDumpText } from '../../src/config/dump.js';
 import { compileFiles } from '../../src/config/build.js';
@@ -29,22 +29,8 @@ const sampleRule =
     res.end('denied by ext_authz');
   };
 
-/**
- * A `---`-led GatewayExtension `httpbin/<name>` whose httpService is a Static Backend on `port`;
- * `top`: more lines under extAuth (indented four spaces), `svc`: under httpService (six).
- */
-function extension(name: string, port: number, top = '', svc = ''): string {
-  return `${staticBackend(`${name}-server`, [port])}---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { namespace: httpbin, name: ${name} }
-spec:
-  type: ExtAuth
-  extAuth:
-${top}    httpService:
-      backendRef: { group: gateway.kgateway.dev, kind: Backend, name: ${name}-server }
-${svc}`;
-}
+/** extension(name, port, top, svc): see authExtension. */
+const extension = authExtension;
 
 const FORWARD_SAMPLE = '    headersToForward: [x-ext-authz]\n';
 

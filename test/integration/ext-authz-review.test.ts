@@ -4,8 +4,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { withAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
-import { lastReceived, routePolicy, sampleRoute, startHarness, staticBackend, type Harness } from '../helpers/harness.js';
+import { authExtension, withAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
+import { lastReceived, routePolicy, sampleRoute, startHarness, type Harness } from '../helpers/harness.js';
 import { request, pacedUpload } from '../helpers/http-client.js';
 import { freePort } from '../helpers/jwks-server.js';
 import type { GatewayOptions } from '../../src/gateway.js';
@@ -23,19 +23,8 @@ const defaultHandler: Handler = (req, res) => {
   }
 };
 
-function extension(port: number, extAuthExtra = '', httpExtra = '', name = 'probe-auth', forward = '[x-ext-authz]'): string {
-  return `${staticBackend(`${name}-server`, [port])}---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { namespace: httpbin, name: ${name} }
-spec:
-  type: ExtAuth
-  extAuth:
-    headersToForward: ${forward}
-${extAuthExtra}    httpService:
-      backendRef: { group: gateway.kgateway.dev, kind: Backend, name: ${name}-server }
-${httpExtra}`;
-}
+const extension = (port: number, extAuthExtra = '', httpExtra = '', name = 'probe-auth', forward = '[x-ext-authz]'): string =>
+  authExtension(name, port, `    headersToForward: ${forward}\n${extAuthExtra}`, httpExtra);
 
 const GATEWAY_POLICY = (name = 'probe-auth') => `---
 apiVersion: gateway.kgateway.dev/v1alpha1

@@ -4,8 +4,8 @@
 // carries upstream, what a denied or failed check answers, and the kgateway docs' example.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { extAuthChecks, withAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
-import { lastReceived, routePolicy, sampleRoute, SAMPLE_JWT_EXTENSION, staticBackend, type Harness } from '../helpers/harness.js';
+import { authExtension, extAuthChecks, withAuthServer, type AuthHandler, type AuthServer } from '../helpers/ext-auth-server.js';
+import { lastReceived, routePolicy, sampleRoute, SAMPLE_JWT_EXTENSION, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { freePort } from '../helpers/jwks-server.js';
 
@@ -44,19 +44,7 @@ const sampleServer: AuthHandler = (req, res) => {
 };
 
 /** The docs' GatewayExtension, its backend a Static Backend on `port`, with `extAuthExtra` under extAuth. */
-function extension(port: number, extAuthExtra = '', httpExtra = '', name = 'basic-ext-auth'): string {
-  return `${staticBackend(`${name}-server`, [port])}---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: GatewayExtension
-metadata: { namespace: httpbin, name: ${name} }
-spec:
-  type: ExtAuth
-  extAuth:
-    headersToForward: [x-ext-authz]
-${extAuthExtra}    httpService:
-      backendRef: { group: gateway.kgateway.dev, kind: Backend, name: ${name}-server }
-${httpExtra}`;
-}
+const extension = (port: number, extAuthExtra = '', httpExtra = '', name = 'basic-ext-auth'): string => authExtension(name, port, `    headersToForward: [x-ext-authz]\n${extAuthExtra}`, httpExtra);
 
 const GATEWAY_POLICY = `---
 apiVersion: gateway.kgateway.dev/v1alpha1
