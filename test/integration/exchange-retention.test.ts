@@ -1,15 +1,15 @@
 // A finished client exchange lets go of what waited on its abort (the proxy exchange, the request
 // and its headers). An exchange can itself be kept a while after its answer: V8's scavenges keep
-// whatever an old object still points at, dead or not (uWS's aborted handler, a promoted proxy
-// exchange). Holding on to its abort callback made that every proxied request's proxy exchange,
-// request and headers: ~0.6 MB more copied and promoted per scavenge under load, ~5% more CPU
-// per request (bench/tools/gc-survival.mjs). Here the exchanges are kept on purpose.
+// whatever an old object still points at, dead or not (which object did so under load was not
+// found: bench/HISTORY.md). Holding on to its abort callback made that every proxied request's
+// proxy exchange, request and headers: ~0.6 MB more copied and promoted per scavenge under load,
+// ~5% more CPU per request (bench/tools/gc-survival.mjs). Here the exchanges are kept on purpose.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { HttpServer } from '../../src/http/server.js';
-import http from 'node:http';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
