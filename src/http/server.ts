@@ -172,12 +172,16 @@ class UwsExchange implements ClientExchange {
     if (this.done) return;
     this.done = true;
     this.drain.active--;
-    // A finished exchange lets go of what its abort callback reaches (the proxy exchange, the
-    // request and its headers). V8's scavenges keep whatever an old object points at, dead or
-    // not, and something old still pointed at finished exchanges: holding on made every proxied
-    // request's objects copied and promoted, ~0.6 MB per scavenge under load and ~5% more CPU per
-    // request (bench/tools/gc-survival.mjs). Its aborted handler does nothing once done.
+    // A finished exchange lets go of what its callbacks reach (the proxy exchange, the request and
+    // its headers, a request body's stream). V8's scavenges keep whatever an old object points
+    // at, dead or not, and something old still pointed at finished exchanges: holding on made
+    // every proxied request's objects copied and promoted, ~0.6 MB per scavenge under load and ~5%
+    // more CPU per request (bench/tools/gc-survival.mjs). None is called once done (onWritable's
+    // last drain call uses its own copy), except a body reader while the upload goes on: that one
+    // is dropped after the last chunk (onData).
     this.abortCb = undefined;
+    this.drainCb = undefined;
+    if (this.bodyEnded) this.bodyCb = undefined;
   }
 
   /**
@@ -228,6 +232,8 @@ class UwsExchange implements ClientExchange {
     const chunk = ab.byteLength === 0 ? EMPTY : Buffer.from(ab.slice(0));
     if (this.bodyCb) {
       this.bodyCb(chunk, isLast);
+      // Nothing follows the last chunk: a finished exchange lets go of its reader (see finish).
+      if (isLast && this.done) this.bodyCb = undefined;
       return;
     }
     (this.buffered ??= []).push(chunk);
@@ -552,9 +558,9 @@ class UwsExchange implements ClientExchange {
       const [written, finished] = this.res.tryEnd(pending.subarray(offset - this.pendingOffset), this.fixedLength);
       if (finished) {
         // Complete: still tell the writer, so it resumes the upstream and sees its end.
+        const cb = this.drainCb;
         this.finish();
         this.pending = undefined;
-        const cb = this.drainCb;
         if (cb) cb();
         return true;
       }
