@@ -17,6 +17,7 @@ import type { GatewayRequest } from '../http/exchange.js';
 import { formatHeaderValue, type HeaderFormat } from '../proxy/header-format.js';
 import { latin1AsUtf8, NON_ASCII, REQUEST_HOP_BY_HOP, RESPONSE_HOP_BY_HOP, upstreamTarget, wireValue } from '../proxy/header-rules.js';
 import { CONTROL_CHAR } from '../http/field-value.js';
+import { readCapped } from '../util/read-capped.js';
 
 /** A GatewayExtension `extAuth` with an `httpService`, resolved (its backendRef to host and port). */
 export interface ExtAuthProvider {
@@ -194,21 +195,13 @@ export class ExtAuthClient {
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of res.body) {
-        size += (c as Buffer).length;
-        if (size > MAX_AUTH_RESPONSE_BYTES) {
-          res.body.destroy();
-          return { kind: 'done', result: { kind: 'error', reason: `answer over ${MAX_AUTH_RESPONSE_BYTES} bytes` } };
-        }
-        chunks.push(c as Buffer);
-      }
+      const answer = await readCapped(res.body, MAX_AUTH_RESPONSE_BYTES);
+      if (answer === undefined) return { kind: 'done', result: { kind: 'error', reason: `answer over ${MAX_AUTH_RESPONSE_BYTES} bytes` } };
       const status = res.statusCode;
       if (status >= 500) return { kind: 'retry', reason: `status ${status}` };
       const pairs = headerPairs(res.headers);
       if (status === 200) return { kind: 'done', result: allowed(p, pairs) };
-      return { kind: 'done', result: denied(p, status, pairs, Buffer.concat(chunks)) };
+      return { kind: 'done', result: denied(p, status, pairs, answer) };
     } catch (err) {
       if (ac.signal.aborted) return { kind: 'done', result: { kind: 'error', reason: 'aborted' } };
       const code = (err as { code?: string })?.code;

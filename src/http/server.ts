@@ -259,10 +259,7 @@ class UwsExchange implements ClientExchange {
     this.peekLimit = limitBytes;
     this.peekReady = ready;
     if (this.checkPeek()) return;
-    if (this.paused && !this.userPaused) {
-      this.paused = false;
-      this.res.resume();
-    }
+    this.resumeOwnPause();
   }
 
   /** Ends a peek once its bytes are in (or the body is). True when it ended. */
@@ -290,10 +287,7 @@ class UwsExchange implements ClientExchange {
     this.holdComplete = complete;
     this.holdTooLarge = tooLarge;
     if (this.checkHold()) return;
-    if (this.paused && !this.userPaused) {
-      this.paused = false;
-      this.res.resume();
-    }
+    this.resumeOwnPause();
   }
 
   /** Ends a hold that is over: the body is complete, or past its limit. True when it ended. */
@@ -321,6 +315,11 @@ class UwsExchange implements ClientExchange {
       this.buffered = undefined;
       for (let i = 0; i < buf.length; i++) cb(buf[i]!, this.bufferedLast && i === buf.length - 1);
     }
+    this.resumeOwnPause();
+  }
+
+  /** Reads the upload again where only the 64 KiB buffering bound paused it (not pauseBody). */
+  private resumeOwnPause(): void {
     if (this.paused && !this.userPaused && !this.done) {
       this.paused = false;
       this.res.resume();

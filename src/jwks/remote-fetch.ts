@@ -12,6 +12,7 @@ import type { ImportedKey } from '../config/snapshot.js';
 import type { JwksFetchOutcome, RemoteJwksSpec, RemoteTlsSpec } from '../types.js';
 import { MAX_JWKS_INPUT_CHARS, parseJwksDocument } from './import-keys.js';
 import { certificateKeyError, isPemCertificate } from '../util/pem.js';
+import { readCapped } from '../util/read-capped.js';
 
 /** Envoy's hard-coded remote JWKS timeout (kgateway `remoteJWKSTimeoutSecs = 5`). */
 export const DEFAULT_FETCH_TIMEOUT_MS = 5000;
@@ -234,17 +235,10 @@ async function attemptTo(target: { readonly host: string; readonly port: number 
       res.body.destroy();
       return { ok: false, outcome: 'body_too_large', reason: `body of ${declared} bytes is over the ${maxBodyBytes}-byte limit`, retryable: false, status };
     }
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    for await (const chunk of res.body) {
-      bytes += (chunk as Buffer).length;
-      if (bytes > maxBodyBytes) {
-        res.body.destroy();
-        return { ok: false, outcome: 'body_too_large', reason: `body is over the ${maxBodyBytes}-byte limit`, retryable: false, status };
-      }
-      chunks.push(chunk as Buffer);
-    }
-    const text = Buffer.concat(chunks).toString('utf8');
+    const body = await readCapped(res.body, maxBodyBytes);
+    if (body === undefined) return { ok: false, outcome: 'body_too_large', reason: `body is over the ${maxBodyBytes}-byte limit`, retryable: false, status };
+    const bytes = body.length;
+    const text = body.toString('utf8');
     if (text.trim() === '') return { ok: false, outcome: 'empty_body', reason: 'HTTP 200 with an empty body', retryable: false, status };
     let json: unknown;
     try {
