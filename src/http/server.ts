@@ -358,7 +358,7 @@ class UwsExchange implements ClientExchange {
     // does when it replies before the request is complete. Kept open, uWS 20.30 leaves it
     // without any idle timeout (tested), so a client could hold sockets forever with one small
     // request each. An answer given later (after a pooled check) reads and drops the rest of the
-    // body and keeps the connection, whose idle timeout then works.
+    // body and keeps the connection when the body ends within LINGER_MS (see `late` below).
     // Framing that cannot be trusted, or a body not read: the connection must close.
     const mustClose = this.closeAfterResponse || (this.inHandler && !this.bodyEnded);
     // Draining alone does not close here: the answer says Connection: close
@@ -372,7 +372,14 @@ class UwsExchange implements ClientExchange {
     // res.close() after it lost answers still buffered for a client that pipelines and reads
     // slowly; endWithoutBody(n, true) never closes.)
     const headKeepsLength = !mustClose && (!this.clientClose || this.uwsCloses);
-    if (!close || !this.inHandler) return this.writeAnswer(status, headers, body, close, headKeepsLength);
+    // A later answer (after a pooled check) to an upload still arriving: uWS 20.30 turns its idle
+    // timer off when the last body chunk arrives and re-arms it only when an answer ends after
+    // that, so an answer written first left the kept connection with no idle timeout at all. It
+    // waits for the rest of the upload as an early answer does: kept when the upload ends within
+    // LINGER_MS, else sent with Connection: close (Envoy closes after a reply to an incomplete
+    // request).
+    const late = !this.inHandler && !this.bodyEnded && !close;
+    if (!late && (!close || !this.inHandler)) return this.writeAnswer(status, headers, body, close, headKeepsLength);
     // uWS 20.30 parses the rest of what it read before it closes, and a request it finds there
     // resets the close: answered too, and the connection kept (a second Content-Length's body
     // would be served as a request). Answered on the next turn instead: a request already in the
@@ -391,7 +398,9 @@ class UwsExchange implements ClientExchange {
         clearTimeout(timer);
         this.drain.lingering--;
       }
-      if (!aborted) this.writeAnswer(status, headers, body, true, headKeepsLength);
+      if (aborted) return;
+      if (late && this.bodyEnded) this.writeAnswer(status, headers, body, false, headKeepsLength);
+      else this.writeAnswer(status, headers, body, true, headKeepsLength && !late);
     };
     res.onAborted(() => {
       if (aborted) return;
