@@ -5,7 +5,8 @@ import { writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { percentilePlot } from './svg.mjs';
 
-const fmt = (n, d = 0) => (n === undefined || n === null || Number.isNaN(n) ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+/** A figure as the reports print it: en-US grouping, `d` decimals, '–' when missing. */
+export const fmt = (n, d = 0) => (n === undefined || n === null || Number.isNaN(n) ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 export const ratio = (a, b) => {
   if (!a || !b) return '–';
   const r = a / b;

@@ -11,7 +11,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { find, perUpstream, sustained, keptRate, targets } from '../lib/report.mjs';
+import { find, fmt as num, perUpstream, sustained, keptRate, targets } from '../lib/report.mjs';
 
 const TARGETS = [
   ['cache-hit', 'cache-hit ≥ 1.0× nginx'],
@@ -21,8 +21,6 @@ const TARGETS = [
   ['fixed-rate-2000', 'p99 at 2,000 req/s ≤ HAProxy'],
 ];
 const PROXIED = ['cache-hit', 'cache-miss-rs256', 'cache-miss-es256'];
-
-const num = (n, d = 0) => (n === undefined || n === null || Number.isNaN(n) ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 
 /** The full runs among `files` ({ name, text }), oldest first; unreadable files are skipped. */
 export function fullRuns(files) {

@@ -379,7 +379,10 @@ class UwsExchange implements ClientExchange {
     // LINGER_MS, else sent with Connection: close (Envoy closes after a reply to an incomplete
     // request).
     const late = !this.inHandler && !this.bodyEnded && !close;
-    if (!late && (!close || !this.inHandler)) return this.writeAnswer(status, headers, body, close, headKeepsLength);
+    // Written now unless it waits: an answer that closes from inside the request callback (below),
+    // or a late one.
+    const waits = late || (close && this.inHandler);
+    if (!waits) return this.writeAnswer(status, headers, body, close, headKeepsLength);
     // uWS 20.30 parses the rest of what it read before it closes, and a request it finds there
     // resets the close: answered too, and the connection kept (a second Content-Length's body
     // would be served as a request). Answered on the next turn instead: a request already in the
