@@ -835,7 +835,7 @@ export class Gateway {
     if (ex.done) return this.record(this.drainCut ? 'DRAIN_CLOSED' : 'CLIENT_CLOSED', req, ex);
     const p = entries[i]!.provider;
     // A value or path the check could not carry: Envoy's codec answers such a request 400 first.
-    if (r.kind === 'invalid') return this.deny(ex, 'REQUEST_INVALID', req, route);
+    if (r.kind === 'invalid') return this.codecError(req, route, ex);
     if (r.kind === 'error') {
       if (p.failOpen) {
         this.metrics.inc('jwtgate_ext_authz_total', 'failed_open');
@@ -1086,12 +1086,18 @@ export class Gateway {
     });
   }
 
+  /** A control character the front end let through (DEL) in a header value, the path or the query: Envoy's codec answers 400 and closes the connection. */
+  private codecError(req: GatewayRequest, route: CompiledRoute, ex: ClientExchange): void {
+    ex.closeAfterResponse = true;
+    this.deny(ex, 'REQUEST_INVALID', req, route);
+  }
+
   /** Answers a RequestRedirect rule: its status, an empty body, `location`, and the route's response header rules. */
   private redirect(route: CompiledRoute, r: RouteRedirect, req: GatewayRequest, ex: ClientExchange): void {
     const location = redirectLocation(r, req);
     // A control character the front end let through (DEL) in the path, query or Host: Envoy's
     // codec answers such a request 400; it never goes into a header here.
-    if (CONTROL_CHAR.test(location)) return this.deny(ex, 'REQUEST_INVALID', req, route);
+    if (CONTROL_CHAR.test(location)) return this.codecError(req, route, ex);
     const headers = ['location', location];
     const ops = responseOps(route.headerMutation, req);
     if (ops !== undefined) applyHeaderOps(headers, ops, true, req, ex.startedAt, r.status);
@@ -1114,7 +1120,7 @@ export class Gateway {
     if (d.status === 201 || (d.status >= 300 && d.status < 400)) {
       const location = `${req.scheme}://${req.authority}${req.path}${req.query === '' ? '' : `?${req.query}`}`;
       // A control character the front end let through never goes into a header (see redirect).
-      if (CONTROL_CHAR.test(location)) return this.deny(ex, 'REQUEST_INVALID', req, route);
+      if (CONTROL_CHAR.test(location)) return this.codecError(req, route, ex);
       headers.push('location', location);
     }
     const ops = responseOps(route.headerMutation, req);

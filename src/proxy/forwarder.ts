@@ -950,6 +950,8 @@ export class Forwarder {
     const path = upstreamTarget(req.upstreamPath ?? req.path, req.query);
     const headers = path === undefined ? undefined : upstreamRequestHeaders(req);
     if (headers === undefined) {
+      // Envoy's codec refuses these (a codec error): 400, then the connection closes.
+      client.closeAfterResponse = true;
       ex.fail('REQUEST_INVALID');
       return;
     }

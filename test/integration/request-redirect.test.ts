@@ -4,6 +4,7 @@
 // default) and a `location` built as Envoy's newUri builds it.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { jwtExtension, startHarness, type Harness } from '../helpers/harness.js';
 import { request } from '../helpers/http-client.js';
 import { mint, rsaKeys } from '../helpers/tokens.js';
@@ -125,4 +126,18 @@ test('review findings: no matches with ReplacePrefixMatch is the default PathPre
   const del = await get('/secure/x?a=b\x7fc');
   assert.equal(del.status, 400);
   assert.equal(del.headers.location, undefined);
+});
+
+test('the 400 for a DEL byte a redirect would carry closes a keep-alive connection, as Envoy\'s codec error does', async () => {
+  const sock = net.connect(h.port, '127.0.0.1');
+  let reply = '';
+  const closed = new Promise<void>((r) => sock.on('close', () => r()));
+  sock.on('data', (d: Buffer) => (reply += d.toString('latin1')));
+  sock.on('error', () => {});
+  sock.write(Buffer.from('GET /secure/x?a=b\x7fc HTTP/1.1\r\nHost: www.example.com\r\n\r\n', 'latin1'));
+  const timer = setTimeout(() => sock.destroy(), 3000);
+  await closed;
+  clearTimeout(timer);
+  assert.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.match(reply, /\r\nconnection: close\r\n/i, 'closed by the gateway, not by the 3 s guard');
 });

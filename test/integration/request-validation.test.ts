@@ -70,6 +70,24 @@ test('a header value with DEL: 400 Bad Request; a content-length that is not dig
   assert.deepEqual(received.at(-1), line('GET /get HTTP/1.1'));
 });
 
+test('a header value or query with DEL: the 400 says Connection: close and the gateway closes the connection, as Envoy\'s codec does (a keep-alive request: the close is the gateway\'s)', async () => {
+  for (const bad of ['GET /get HTTP/1.1\r\nHost: www.example.com\r\nX-A: a\x7fb', 'GET /get?q=a\x7fb HTTP/1.1\r\nHost: www.example.com']) {
+    const n = received.length;
+    const sock = net.connect(h.port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    let reply = '';
+    let closed = false;
+    sock.on('data', (d) => (reply += d.toString('latin1')));
+    sock.on('error', () => {});
+    sock.on('close', () => (closed = true));
+    sock.write(Buffer.concat([line(bad), line('\r\n\r\n')]));
+    await waitFor(() => closed, 'the gateway to close the connection', 3000);
+    assert.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n/, JSON.stringify(bad));
+    assert.match(reply, /\r\nconnection: close\r\n/i);
+    assert.equal(received.length, n, 'nothing reached the upstream');
+  }
+});
+
 test('a path with raw UTF-8 (中, é) reaches the upstream percent-encoded byte by byte (Envoy path normalization), the query as the same bytes, again and again', async () => {
   const path = Buffer.from('/files/中é?q=é', 'utf8');
   const sent = Buffer.from('/files/%E4%B8%AD%C3%A9?q=é', 'utf8');
