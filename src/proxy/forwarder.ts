@@ -7,7 +7,7 @@
 // does not route, authenticate, or rewrite paths and hosts; header rules live in header-rules.ts.
 
 import type { EventEmitter } from 'node:events';
-import { Client, Pool, type Dispatcher } from 'undici';
+import { Client, Pool, errors, type Dispatcher } from 'undici';
 import { ERRORS, UPSTREAM_RESET, type ErrorCode } from '../errors.js';
 import type { ClientExchange, GatewayRequest } from '../http/exchange.js';
 import { firstHeaderValue, joinedHeaderValue, removeHeaders } from '../http/exchange.js';
@@ -255,6 +255,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   /** The response body's compressor, once the head chose one. */
   private encoder: zlib.Gzip | zlib.BrotliCompress | null = null;
   private encoderFlush = 0;
+  /**
+   * The bound on the wait for the head this attempt was given (undici's headersTimeout; 0 =
+   * none, or a stream idle bound). undici restarts its timer at every interim (1xx) answer; this
+   * one does not (onInterim).
+   */
+  headBoundMs = 0;
+  /** performance.now() of the attempt's first interim answer once the client's body had all arrived; 0: none yet. */
+  interimSince = 0;
 
   constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined, responseOps: readonly HeaderOp[] | undefined, req: GatewayRequest) {
     this.counters = counters;
@@ -332,6 +340,28 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   // every response head and trailer list into a header object we never read: measured ~1.5 µs
   // per proxied request (bench/cpu.mjs, cache-hit). Raw header Buffers are all we need.
 
+  /**
+   * An interim answer. undici restarts its wait for the head at each one, so an upstream that
+   * sent a 103 every few seconds held the request (and a pooled connection) forever; Envoy's
+   * route timeout runs on through them. Counted from the first interim answer once the client's
+   * request has all arrived (Envoy's timer starts when it ends, so this is never stricter), the
+   * head must come within the same bound: a later 1xx past it ends the wait as undici's own timer
+   * would (504, or a per-try timeout's retry).
+   */
+  private onInterim(): boolean {
+    if (this.headBoundMs <= 0 || (this.body !== null && !this.body.clientEnded)) return true;
+    const now = performance.now();
+    if (this.interimSince === 0) this.interimSince = now;
+    else if (now - this.interimSince >= this.headBoundMs) {
+      const abort = this.abortUpstream;
+      if (abort !== null) {
+        abort(new errors.HeadersTimeoutError());
+        return false;
+      }
+    }
+    return true;
+  }
+
   onConnect(abort: (err?: Error) => void): void {
     this.onConnection = true;
     if (this.finished) {
@@ -344,7 +374,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     // 1xx (103 Early Hints…) are not forwarded, as Envoy by default; the final head follows.
-    if (this.finished || statusCode < 200) return true;
+    if (this.finished) return true;
+    if (statusCode < 200) return this.onInterim();
     if (rawHeaders.length > MAX_RESPONSE_HEADER_FIELDS * 2) {
       // Envoy's codec resets the stream at the 101st field (502, reset reason: protocol error).
       this.upstreamError = 'TOO_MANY_HEADERS';
@@ -658,6 +689,9 @@ class RetryRun {
     const opts = this.opts;
     opts.headersTimeout = perTry ? perTryMs : remaining === Infinity ? 0 : Math.ceil(remaining);
     opts.bodyTimeout = this.gapMs;
+    // A stream idle bound is a gap timer, which any answer from the upstream restarts: left to undici.
+    ex.headBoundMs = perTry || !ex.idleTimeout ? opts.headersTimeout : 0;
+    ex.interimSince = 0;
     this.fwd.dispatchAttempt(endpoint, opts, ex, new Attempt(this, ex, perTry));
   }
 
@@ -1023,6 +1057,7 @@ export class Forwarder {
       } else {
         ex.handOver();
         if (timeouts !== undefined) this.routeTimeouts(opts, ex, timeouts);
+        if (!ex.idleTimeout) ex.headBoundMs = opts.headersTimeout ?? this.defaultTimeoutMs;
         endpoint.pool!.dispatch(opts, ex);
         // An error reported before dispatch() returned is undici refusing the request itself.
         if (ex.upstreamError === 'UND_ERR_INVALID_ARG') this.replacePool(endpoint);

@@ -74,6 +74,10 @@ export class RequestBody extends Readable {
   private outStarted = true;
   private clientPaused = false;
   private eof = false;
+  /** The client's last body chunk has arrived. */
+  get clientEnded(): boolean {
+    return this.eof;
+  }
   private detached = false;
 
   /**

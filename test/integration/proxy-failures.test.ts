@@ -7,7 +7,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Forwarder, type ForwarderOptions, type ProxyOutcome } from '../../src/proxy/forwarder.js';
 import { ERRORS, type ErrorCode } from '../../src/errors.js';
-import { forwardOnce, target } from '../helpers/fake-exchange.js';
+import { FakeExchange, forwardOnce, gatewayRequest, target } from '../helpers/fake-exchange.js';
 
 const servers: net.Server[] = [];
 after(async () => {
@@ -299,6 +299,74 @@ test('an early 1xx (103 Early Hints) is not forwarded; the final response is', a
     await fwd.destroy();
   }
 });
+
+test('interim answers do not restart the route timeout: a 103 every 200 ms without a final head ends in 504 upstream request timeout, and the upstream connection is closed', { timeout: 10_000 }, async () => {
+  let closedAt = 0;
+  const started = performance.now();
+  const port = await tcpServer((socket) => {
+    const t = setInterval(() => socket.write('HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n'), 200);
+    socket.on('close', () => {
+      clearInterval(t);
+      closedAt = performance.now();
+    });
+  });
+  const outcome = await expectLocalReply(port, 'UPSTREAM_TIMEOUT', { timeoutMs: 1000 });
+  assert.equal(outcome.status, 504);
+  assert.equal(outcome.upstreamError, 'UND_ERR_HEADERS_TIMEOUT');
+  await waitUntil(() => closedAt > 0);
+  // The bound counts from the first 103 (~200 ms in) and is checked at each later one.
+  assert.ok(closedAt - started < 3000, `closed after ${Math.round(closedAt - started)} ms`);
+});
+
+test('interim answers within the route timeout: the final head that follows them is forwarded', { timeout: 10_000 }, async () => {
+  const port = await tcpServer((socket) => {
+    let n = 0;
+    const t = setInterval(() => {
+      if (++n < 4) return void socket.write('HTTP/1.1 103 Early Hints\r\n\r\n');
+      clearInterval(t);
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    }, 200);
+    socket.on('close', () => clearInterval(t));
+  });
+  const fwd = new Forwarder({ timeoutMs: 1000 });
+  try {
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/' });
+    assert.equal(fx.status, 200);
+    assert.equal(fx.bodyText, 'ok');
+    assert.equal(outcome.code, undefined);
+  } finally {
+    await fwd.destroy();
+  }
+});
+
+test('a route whose bound is its stream idle timeout (a gap timer): each interim answer restarts it, so 103s every 100 ms for 700 ms then the final head pass a 300 ms idle bound', { timeout: 10_000 }, async () => {
+  const port = await tcpServer((socket) => {
+    let n = 0;
+    const t = setInterval(() => {
+      if (++n < 8) return void socket.write('HTTP/1.1 103 Early Hints\r\n\r\n');
+      clearInterval(t);
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    }, 100);
+    socket.on('close', () => clearInterval(t));
+  });
+  const fwd = new Forwarder();
+  try {
+    const fx = new FakeExchange();
+    let outcome: ProxyOutcome | undefined;
+    fwd.forward(gatewayRequest({ path: '/' }), target(port), fx, (o) => (outcome = o), undefined, { timeouts: { requestMs: 10_000, idleMs: 300, origins: [] } });
+    await fx.finished();
+    assert.equal(fx.status, 200);
+    assert.equal(fx.bodyText, 'ok');
+    assert.equal(outcome?.code, undefined);
+  } finally {
+    await fwd.destroy();
+  }
+});
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(cond(), 'condition not reached within 5 s');
+}
 
 test('an early 1xx and then a close before the final head: the 503 local reply (connection termination), as no response has started; the 1xx is never written', async () => {
   const port = await tcpServer((socket) => {

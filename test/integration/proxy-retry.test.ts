@@ -33,7 +33,7 @@ interface Scripted {
   close(): Promise<void>;
 }
 
-type Answer = { status: number; body?: string; headers?: Record<string, string>; delayMs?: number; readBody?: boolean } | 'hold' | 'stall-body';
+type Answer = { status: number; body?: string; headers?: Record<string, string>; delayMs?: number; readBody?: boolean } | 'hold' | 'stall-body' | 'trickle-103';
 
 async function scripted(answer: (n: number, req: http.IncomingMessage) => Answer): Promise<Scripted> {
   const seen: Seen[] = [];
@@ -48,6 +48,12 @@ async function scripted(answer: (n: number, req: http.IncomingMessage) => Answer
     const chunks: Buffer[] = [];
     const reply = (): void => {
       if (a === 'hold') return;
+      if (a === 'trickle-103') {
+        // A 103 Early Hints every 100 ms, never a final head.
+        const t = setInterval(() => res.writeEarlyHints({ link: '</a.css>; rel=preload' }), 100);
+        res.on('close', () => clearInterval(t));
+        return;
+      }
       if (a === 'stall-body') {
         // The head and part of the body, then nothing.
         res.writeHead(200, { 'content-length': 100 });
@@ -317,6 +323,20 @@ test('a per-try timeout is retried under reset, and answers 504 when the retries
     } finally {
       await up2.close();
     }
+  } finally {
+    await up.close();
+  }
+});
+
+test('a per-try timeout runs on through interim answers: an attempt that only sends a 103 every 100 ms is given up and retried', { timeout: 10_000 }, async () => {
+  const up = await scripted((n) => (n === 1 ? 'trickle-103' : { status: 200 }));
+  const events: RetryEvent[] = [];
+  try {
+    const { fx, outcome } = await send(forwarder(events), target(up.port), policy({ retryOn: ['reset'], statusCodes: [], perTryTimeoutMs: 300 }));
+    assert.equal(fx.status, 200);
+    assert.equal(fx.bodyText, 'answer 2');
+    assert.equal(outcome.attempts, 2);
+    assert.deepEqual(events, ['retry']);
   } finally {
     await up.close();
   }
