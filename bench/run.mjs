@@ -47,6 +47,7 @@ const { startLoad, summarize } = await import('./lib/load.mjs');
 const { writeReport, targets, summaryTable, sustained, keptRate, cacheHitPct } = await import('./lib/report.mjs');
 const { describeTail } = await import('./lib/stalls.mjs');
 const { overrides, runLabel, refreshesLatest } = await import('./lib/runinfo.mjs');
+const { syscallMicros, pageTableIsolation } = await import('./lib/gauge.mjs');
 
 // ---- 2. settings ----
 // Durations and waits per mode, and the overrides of each: lib/timing.mjs.
@@ -144,6 +145,8 @@ log(`upstream on 127.0.0.1:${upstreamPort} (${upstreamProcs} process${upstreamPr
 
 // ---- 5. measurements ----
 const ctx = { root, benchDir, dir, upstreamPort, keys, env, cpus, log };
+const syscallStart = syscallMicros();
+log(`machine gauge: ${syscallStart === null ? 'dd not available' : `${syscallStart} µs per system call`} (bench/lib/gauge.mjs)`);
 const results = [];
 const skipped = [];
 const peerMeta = [];
@@ -449,6 +452,7 @@ function gitInfo() {
     return { sha: 'unknown', dirty: false };
   }
 }
+const syscallEnd = syscallMicros();
 const acVersion = JSON.parse(readFileSync(path.join(benchDir, 'node_modules/autocannon/package.json'), 'utf8')).version;
 const stamp = new Date(t0).toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
 const report = {
@@ -464,6 +468,10 @@ const report = {
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     memGiB: Math.round(os.totalmem() / 2 ** 30),
     os: `${os.type()} ${os.release()}`,
+    // µs per system call (`dd`, bench/lib/gauge.mjs) at the start and the end of the run, and the
+    // kernel's Meltdown mitigation: the machine's speed, which moves every figure between runs.
+    syscallUs: { start: syscallStart, end: syscallEnd },
+    meltdown: pageTableIsolation(),
     git: gitInfo(),
     jwtgateStale: built.stale ?? false,
     peers: peerMeta,

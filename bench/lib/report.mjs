@@ -145,6 +145,7 @@ export function markdown(report) {
       ? '- Order: all peers up at once; each scenario measured on every peer in turn (BENCH_ORDER=interleaved), so the figures of a ratio are minutes apart at most'
       : `- Order: each peer measured through all scenarios, one peer after another${meta.order === 'by-peer' ? ' (BENCH_ORDER=by-peer)' : ''}`,
   );
+  if (meta.syscallUs) lines.push(`- Machine speed: ${gaugeText(meta.syscallUs)} per system call (a 1-byte read or write, \`dd\`, at the start / end of the run; bench/lib/gauge.mjs)${meta.meltdown ? `; kernel: ${meta.meltdown}` : ''}, to compare machines between runs.`);
   lines.push(`- CPU placement: ${meta.cpus.description}${meta.nice ? `; every process at nice ${meta.nice}` : ''}. Upstream: ${meta.upstream}.`);
   lines.push(`- CPU columns: % of one core over the measured interval, from /proc/<pid>/stat (all threads and child processes); "peer CPU µs/req" = the peer's CPU time per response (comparable even when the load generator is the limit); "÷ upstream" = the peer's CPU over the upstream's in the same interval, i.e. its cost per request in units of the upstream's (proxied scenarios only): the machine's speed swings move both, so this figure holds still across runs where µs/req and req/s do not; "other" = the rest of the machine (should be ~0).`);
   const nDisturbed = results.filter((r) => r.status === 'ok' && disturbed(r)).length;
@@ -289,4 +290,10 @@ if (process.argv[1] && import.meta.url === (await import('node:url')).pathToFile
   const stamp = path.basename(file, '.json');
   const files = writeReport(report, path.dirname(file), stamp, { latest: process.argv.includes('--latest') });
   process.stdout.write(`${files.md}\n${files.svg ?? ''}\n`);
+}
+
+/** "1.27 / 1.31 µs" from { start, end } (either may be null: dd missing). */
+function gaugeText(g) {
+  const f = (v) => (v === null || v === undefined ? 'n/a' : v.toFixed(2));
+  return `${f(g.start)} / ${f(g.end)} µs`;
 }
