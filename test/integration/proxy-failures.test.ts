@@ -318,16 +318,21 @@ test('interim answers do not restart the route timeout: a 103 every 200 ms witho
   assert.ok(closedAt - started < 3000, `closed after ${Math.round(closedAt - started)} ms`);
 });
 
-test('interim answers within the route timeout: the final head that follows them is forwarded', { timeout: 10_000 }, async () => {
-  const port = await tcpServer((socket) => {
+/** An upstream that sends `interims` 103s `everyMs` apart, then a 200 with body `ok`. */
+function interimsThenOk(interims: number, everyMs: number): Promise<number> {
+  return tcpServer((socket) => {
     let n = 0;
     const t = setInterval(() => {
-      if (++n < 4) return void socket.write('HTTP/1.1 103 Early Hints\r\n\r\n');
+      if (n++ < interims) return void socket.write('HTTP/1.1 103 Early Hints\r\n\r\n');
       clearInterval(t);
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
-    }, 200);
+    }, everyMs);
     socket.on('close', () => clearInterval(t));
   });
+}
+
+test('interim answers within the route timeout: the final head that follows them is forwarded', { timeout: 10_000 }, async () => {
+  const port = await interimsThenOk(3, 200);
   const fwd = new Forwarder({ timeoutMs: 1000 });
   try {
     const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/' });
@@ -340,15 +345,7 @@ test('interim answers within the route timeout: the final head that follows them
 });
 
 test('a route whose bound is its stream idle timeout (a gap timer): each interim answer restarts it, so 103s every 100 ms for 700 ms then the final head pass a 300 ms idle bound', { timeout: 10_000 }, async () => {
-  const port = await tcpServer((socket) => {
-    let n = 0;
-    const t = setInterval(() => {
-      if (++n < 8) return void socket.write('HTTP/1.1 103 Early Hints\r\n\r\n');
-      clearInterval(t);
-      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
-    }, 100);
-    socket.on('close', () => clearInterval(t));
-  });
+  const port = await interimsThenOk(7, 100);
   const fwd = new Forwarder();
   try {
     const fx = new FakeExchange();
