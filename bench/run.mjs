@@ -437,6 +437,7 @@ const { runSchedule } = await import('./lib/schedule.mjs');
 const outOfRun = await runSchedule({ peers, scenarios, order, applicable, start: startPeer, measure: measureAndLog, stopping: () => proc.isStopping(), skipped });
 for (const [name, reason] of outOfRun) log(`${name}: not measured after that: ${reason}`);
 await upstream.stop();
+const syscallEnd = syscallMicros();
 
 // ---- 6. report ----
 if (proc.isStopping()) {
@@ -452,7 +453,6 @@ function gitInfo() {
     return { sha: 'unknown', dirty: false };
   }
 }
-const syscallEnd = syscallMicros();
 const acVersion = JSON.parse(readFileSync(path.join(benchDir, 'node_modules/autocannon/package.json'), 'utf8')).version;
 const stamp = new Date(t0).toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
 const report = {

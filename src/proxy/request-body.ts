@@ -74,10 +74,6 @@ export class RequestBody extends Readable {
   private outStarted = true;
   private clientPaused = false;
   private eof = false;
-  /** The client's last body chunk has arrived. */
-  get clientEnded(): boolean {
-    return this.eof;
-  }
   private detached = false;
 
   /**
@@ -91,6 +87,11 @@ export class RequestBody extends Readable {
   private decodedBytes = 0;
   /** Compressed bytes given to the decoder. */
   private encodedBytes = 0;
+
+  /** The client's last body chunk has arrived. */
+  get clientEnded(): boolean {
+    return this.eof;
+  }
 
   /** `limitBytes` 0 = unlimited; `keepBytes` > 0: keep the body, up to that size, for a replay. */
   constructor(client: ClientExchange, limitBytes: number, owner: RequestBodyOwner, keepBytes = 0) {
