@@ -104,6 +104,7 @@ const { startLoad } = await import('./lib/load.mjs');
 const { scenarios } = await import('./lib/scenarios.mjs');
 const { cacheHitPct } = await import('./lib/report.mjs');
 const { cpuExitCode, softFails } = await import('./lib/cpu-exit.mjs');
+const { syscallMicros } = await import('./lib/gauge.mjs');
 // --peer-soft-fail and a target other than jwtgate: its failures are reported, exit 0.
 const soft = softFails(values.target, values['peer-soft-fail']);
 const softNote = soft ? ` (${values.target} is an external reference and --peer-soft-fail is set: exit 0)` : '';
@@ -162,7 +163,10 @@ try {
   const metric = async (name) => (await proc.scrapeMetrics(adminUrl))?.[name] ?? 0;
 
   const load = await startLoad({ kind: rate > 0 ? 'open' : 'closed', rate: rate || undefined, procs: 1, connections: 64, url, path: '/headers', token, tokensFile, tokenCount: tokensFile ? 20_000 : 0, timeoutSec: 10 });
-  console.log(`${values.target} ${values.scenario}${extra.length ? ' ' + extra.join(' ') : ''} (${path.relative(root, values.dist) || values.dist}), ${seconds} s per run, ${rate > 0 ? `fixed rate ${rate} req/s` : '64 connections'}`);
+  // The machine's speed this moment (µs per system call, bench/lib/gauge.mjs): figures of two
+  // sessions are comparable only where it is close.
+  const gauge = syscallMicros();
+  console.log(`${values.target} ${values.scenario}${extra.length ? ' ' + extra.join(' ') : ''} (${path.relative(root, values.dist) || values.dist}), ${seconds} s per run, ${rate > 0 ? `fixed rate ${rate} req/s` : '64 connections'}, machine gauge ${gauge === null ? 'n/a (no dd)' : `${gauge.toFixed(2)} µs per system call`}`);
   console.log('run  req/s     main  other  total  upstream  (CPU µs per request)  total/upstream  pool items/task  cache hits');
   // Every response must have the scenario's status (its `expect` in lib/scenarios.mjs): a target
   // answering 502s or dropping connections would otherwise look cheap.
