@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Forwarder, type ForwarderOptions, type ProxyOutcome } from '../../src/proxy/forwarder.js';
 import { ERRORS, type ErrorCode } from '../../src/errors.js';
 import { FakeExchange, forwardOnce, gatewayRequest, target } from '../helpers/fake-exchange.js';
+import { waitFor } from '../helpers/jwks-server.js';
 
 const servers: net.Server[] = [];
 after(async () => {
@@ -313,7 +314,7 @@ test('interim answers do not restart the route timeout: a 103 every 200 ms witho
   const outcome = await expectLocalReply(port, 'UPSTREAM_TIMEOUT', { timeoutMs: 1000 });
   assert.equal(outcome.status, 504);
   assert.equal(outcome.upstreamError, 'UND_ERR_HEADERS_TIMEOUT');
-  await waitUntil(() => closedAt > 0);
+  await waitFor(() => closedAt > 0, 'the upstream connection to close');
   // The bound counts from the first 103 (~200 ms in) and is checked at each later one.
   assert.ok(closedAt - started < 3000, `closed after ${Math.round(closedAt - started)} ms`);
 });
@@ -359,11 +360,6 @@ test('a route whose bound is its stream idle timeout (a gap timer): each interim
     await fwd.destroy();
   }
 });
-
-async function waitUntil(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(cond(), 'condition not reached within 5 s');
-}
 
 test('an early 1xx and then a close before the final head: the 503 local reply (connection termination), as no response has started; the 1xx is never written', async () => {
   const port = await tcpServer((socket) => {
