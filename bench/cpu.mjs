@@ -5,11 +5,14 @@
 // runs. The other targets are the references to compare jwtgate with, measured the same way:
 // the harness's nginx (proxy only) and HAProxy peers, and floors: a bare uWS app answering 401
 // (bench/peers/uws-401.mjs), and bare uWS proxies checking no token, with undici or with a
-// minimal node:net client (bench/peers/uws-proxy.mjs).
+// minimal node:net client (bench/peers/uws-proxy.mjs). For those bare proxies, --threads N runs
+// N uWS threads on one port and --bare-verify checks every request's token on its own thread (no
+// cache; then every scenario applies): what jwtgate's one event loop and its verify pool do not do.
 //
 //   node bench/cpu.mjs [--scenario cache-hit|cache-miss-rs256|cache-miss-es256|missing-token]
 //                      [--seconds 6] [--runs 1] [--dist DIR] [--target TARGET]
-//                      [--rate N] [--peer-soft-fail] [-- extra jwtgate serve flags]
+//                      [--rate N] [--peer-soft-fail] [--threads N] [--bare-verify]
+//                      [-- extra jwtgate serve flags]
 //
 // Exits 1 when a response was not the scenario's status (or an error), or a cache-miss round hit
 // jwtgate's cache: the figures then do not measure the scenario. --peer-soft-fail (used by .ci/run)
@@ -43,12 +46,15 @@ const root = path.dirname(benchDir);
 const dashDash = process.argv.indexOf('--');
 const USAGE = `usage: node bench/cpu.mjs [--scenario cache-hit|cache-miss-rs256|cache-miss-es256|missing-token]
                         [--seconds 6] [--runs 1] [--dist DIR] [--target TARGET]
-                        [--rate N] [--peer-soft-fail] [-- extra jwtgate serve flags]
+                        [--rate N] [--peer-soft-fail] [--threads N] [--bare-verify]
+                        [-- extra jwtgate serve flags]
 --peer-soft-fail: an external reference (haproxy, nginx-proxy) that answers wrong or fails to
                   start is reported, exit 0 (CI: jwtgate and the bare uWS floors still fail it)
 targets: jwtgate (default); haproxy; nginx-proxy (cache-hit only: no JWT); bare-uws-401
          (missing-token only); bare-uws-proxy-undici-request, bare-uws-proxy-undici-dispatch,
-         bare-uws-proxy-raw (cache-hit only: they check no token)`;
+         bare-uws-proxy-raw (cache-hit only: they check no token)
+--threads N, --bare-verify (bare-uws-proxy-* only): N uWS threads on one port; check every
+                  request's token inline (no cache), which makes every scenario apply`;
 function usage(problem) {
   console.error(problem ? `bench/cpu.mjs: ${problem}\n${USAGE}` : USAGE);
   process.exit(problem ? 2 : 0);
@@ -65,6 +71,8 @@ try {
       target: { type: 'string', default: 'jwtgate' },
       rate: { type: 'string', default: '0' },
       'peer-soft-fail': { type: 'boolean', default: false },
+      threads: { type: 'string', default: '1' },
+      'bare-verify': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   }));
@@ -79,7 +87,10 @@ const PROXY_CLIENTS = ['undici-request', 'undici-dispatch', 'raw'];
 const TARGETS = ['jwtgate', 'haproxy', 'nginx-proxy', 'bare-uws-401', ...PROXY_CLIENTS.map((c) => `bare-uws-proxy-${c}`)];
 if (!TARGETS.includes(values.target)) usage(`--target must be one of ${TARGETS.join(', ')}`);
 if (values.target === 'bare-uws-401' && values.scenario !== 'missing-token') usage('--target bare-uws-401 only answers 401: use --scenario missing-token');
-if ((values.target.startsWith('bare-uws-proxy-') || values.target === 'nginx-proxy') && values.scenario !== 'cache-hit') usage(`--target ${values.target} checks no token: use --scenario cache-hit`);
+const bareProxy = values.target.startsWith('bare-uws-proxy-');
+if ((bareProxy || values.target === 'nginx-proxy') && values.scenario !== 'cache-hit' && !(bareProxy && values['bare-verify'])) usage(`--target ${values.target} checks no token: use --scenario cache-hit${bareProxy ? ' (or --bare-verify)' : ''}`);
+if (!bareProxy && (values.threads !== '1' || values['bare-verify'])) usage('--threads and --bare-verify apply to the bare-uws-proxy-* targets only');
+if (!(Number.isInteger(Number(values.threads)) && Number(values.threads) >= 1)) usage('--threads must be a whole number of at least 1');
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 if (!(seconds > 0)) usage('--seconds must be a positive number');
@@ -98,7 +109,8 @@ if (values.dist === path.join(root, 'dist')) {
   }
 }
 const proc = await import('./lib/proc.mjs');
-const { makeKeys, mint, mintMany, payload } = await import('./lib/keys.mjs');
+const { makeKeys, mint, mintMany, payload, probeTokens } = await import('./lib/keys.mjs');
+const { baseProbes, failed } = await import('./lib/probes.mjs');
 const { jwtgateArgs, jwtgatePeer, haproxy, nginxProxy } = await import('./lib/peers.mjs');
 const { startLoad } = await import('./lib/load.mjs');
 const { scenarios } = await import('./lib/scenarios.mjs');
@@ -154,11 +166,19 @@ try {
     // They bind port 0 and print the port they got, as the upstream does: no port to race for.
     const args = values.target === 'bare-uws-401'
       ? [path.join(benchDir, 'peers/uws-401.mjs'), '--port', '0']
-      : [path.join(benchDir, 'peers/uws-proxy.mjs'), '--port', '0', '--upstream-port', String(upstreamPort), '--client', values.target.slice('bare-uws-proxy-'.length)];
+      : [path.join(benchDir, 'peers/uws-proxy.mjs'), '--port', '0', '--upstream-port', String(upstreamPort), '--client', values.target.slice('bare-uws-proxy-'.length),
+          '--threads', values.threads, ...(values['bare-verify'] ? ['--verify-jwks', keys.jwksPath] : [])];
     target = proc.spawnChild(values.target, process.execPath, args, { cwd: root });
     const port = Number((await proc.waitForLine(target, /listening (\d+)/))[1]);
     url = `http://127.0.0.1:${port}`;
     await proc.waitForHttp(`${url}/headers`, { handle: target });
+    // A bare proxy that checks tokens gets the harness's base probes (no token, tampered, expired,
+    // wrong issuer or audience refused; valid RS256 and ES256 forwarded with x-team/x-org), as
+    // every JWT peer of npm run bench does: one that lets a bad token through is not measured.
+    if (values['bare-verify']) {
+      const bad = failed(await baseProbes({ jwt: true }, url, probeTokens(keys)));
+      if (bad.length) throw new Error(`${values.target} --bare-verify failed its probes: ${bad.map((p) => `${p.name}: expected ${p.expect}, got ${p.got}`).join('; ')}`);
+    }
   }
   const metric = async (name) => (await proc.scrapeMetrics(adminUrl))?.[name] ?? 0;
 
@@ -166,7 +186,8 @@ try {
   // The machine's speed this moment (µs per system call, bench/lib/gauge.mjs): figures of two
   // sessions are comparable only where it is close.
   const gauge = syscallMicros();
-  console.log(`${values.target} ${values.scenario}${extra.length ? ' ' + extra.join(' ') : ''} (${path.relative(root, values.dist) || values.dist}), ${seconds} s per run, ${rate > 0 ? `fixed rate ${rate} req/s` : '64 connections'}, machine gauge ${gauge === null ? 'n/a (no dd)' : `${gauge.toFixed(2)} µs per system call`}`);
+  const bareOpts = bareProxy ? `${values.threads === '1' ? '' : ` --threads ${values.threads}`}${values['bare-verify'] ? ' --bare-verify' : ''}` : '';
+  console.log(`${values.target}${bareOpts} ${values.scenario}${extra.length ? ' ' + extra.join(' ') : ''} (${path.relative(root, values.dist) || values.dist}), ${seconds} s per run, ${rate > 0 ? `fixed rate ${rate} req/s` : '64 connections'}, machine gauge ${gauge === null ? 'n/a (no dd)' : `${gauge.toFixed(2)} µs per system call`}`);
   console.log('run  req/s     main  other  total  upstream  (CPU µs per request)  total/upstream  pool items/task  cache hits');
   // Every response must have the scenario's status (its `expect` in lib/scenarios.mjs): a target
   // answering 502s or dropping connections would otherwise look cheap.

@@ -39,7 +39,7 @@ if (wantsJwtgate && !built.ok) log(`jwtgate unavailable: ${built.reason}`);
 ensureSystemPeers(log, { install: env.BENCH_NO_INSTALL !== '1' });
 
 const proc = await import('./lib/proc.mjs');
-const { makeKeys, mint, mintMany, payload, tamper } = await import('./lib/keys.mjs');
+const { makeKeys, mintMany, probeTokens, tamper } = await import('./lib/keys.mjs');
 const { allPeers } = await import('./lib/peers.mjs');
 const { scenarios: allScenarios } = await import('./lib/scenarios.mjs');
 const { baseProbes, scenarioProbes, probeVerdict } = await import('./lib/probes.mjs');
@@ -111,18 +111,7 @@ process.on('exit', () => {
 });
 
 const keys = makeKeys(dir);
-const now = Math.floor(Date.now() / 1000);
-const tokens = {
-  rs256: mint('RS256', keys.RS256.privateKey, payload({ jti: 'one-rs256' })),
-  es256: mint('ES256', keys.ES256.privateKey, payload({ jti: 'one-es256' })),
-  expired: mint('RS256', keys.RS256.privateKey, payload({ iat: now - 7200, exp: now - 3600 })),
-  wrongIssuer: mint('RS256', keys.RS256.privateKey, payload({ iss: 'https://someone-else.example' })),
-  wrongAudience: mint('RS256', keys.RS256.privateKey, payload({ aud: 'another-api' })),
-  sets: {},
-  files: {},
-};
-tokens.rs256Tampered = tamper(tokens.rs256);
-tokens.es256Tampered = tamper(tokens.es256);
+const tokens = probeTokens(keys);
 const neededSets = new Set(scenarios.map((s) => s.tokens).filter(Boolean));
 if (neededSets.size) {
   const m0 = Date.now();

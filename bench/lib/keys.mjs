@@ -46,6 +46,27 @@ export function tamper(token) {
   return `${token.slice(0, dot + 1)}${sig.slice(0, i)}${c}${sig.slice(i + 1)}`;
 }
 
+/**
+ * The tokens of the base probes (lib/probes.mjs baseProbes): one valid RS256 and one valid ES256
+ * token, each also tampered, and RS256 tokens that are expired, from another issuer, for another
+ * audience. `sets` and `files` are left for the scenarios' rotating token lists.
+ */
+export function probeTokens(keys) {
+  const now = Math.floor(Date.now() / 1000);
+  const t = {
+    rs256: mint('RS256', keys.RS256.privateKey, payload({ jti: 'one-rs256' })),
+    es256: mint('ES256', keys.ES256.privateKey, payload({ jti: 'one-es256' })),
+    expired: mint('RS256', keys.RS256.privateKey, payload({ iat: now - 7200, exp: now - 3600 })),
+    wrongIssuer: mint('RS256', keys.RS256.privateKey, payload({ iss: 'https://someone-else.example' })),
+    wrongAudience: mint('RS256', keys.RS256.privateKey, payload({ aud: 'another-api' })),
+    sets: {},
+    files: {},
+  };
+  t.rs256Tampered = tamper(t.rs256);
+  t.es256Tampered = tamper(t.es256);
+  return t;
+}
+
 /** Generates both key pairs and writes PEM/JWKS files into `dir`. */
 export function makeKeys(dir) {
   const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
