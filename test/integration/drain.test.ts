@@ -12,6 +12,7 @@ import { startHarness } from '../helpers/harness.js';
 import { seedManifestsDir } from '../helpers/paths.js';
 import { request } from '../helpers/http-client.js';
 import { captureLog, withSlowRotation } from '../helpers/remote-jwks.js';
+import { waitFor } from '../helpers/jwks-server.js';
 
 test('SIGTERM-style stop under keep-alive load: every request a client sent is answered (with Connection: close once draining), none is lost at the close', { timeout: 30_000 }, async () => {
   const h = await startHarness({});
@@ -40,14 +41,15 @@ test('SIGTERM-style stop under keep-alive load: every request a client sent is a
     for (let i = 0; i < 5000 && counts.refused === 0; i++) await once();
   };
   const workers = Array.from({ length: 20 }, worker);
-  await new Promise((r) => setTimeout(r, 300));
+  // Under load: 100 answered first (a fixed wait left too few on a busy machine).
+  await waitFor(() => counts.ok >= 100, '100 requests answered before the stop', 10_000);
   stopping = true;
   const started = Date.now();
   await h.gateway.stop(5000);
   await Promise.all(workers);
   agent.destroy();
   await h.close();
-  assert.ok(counts.ok > 100, JSON.stringify(counts));
+  assert.ok(counts.ok > 100, `requests answered during the drain too: ${JSON.stringify(counts)}`);
   assert.equal(counts.lost, 0, `requests sent on a keep-alive connection and never answered: ${JSON.stringify(counts)}`);
   assert.ok(counts.closeHeader >= 1, `answers during the drain say Connection: close: ${JSON.stringify(counts)}`);
   assert.ok(Date.now() - started < 5000, 'the drain ended once it was quiet, before its deadline');

@@ -422,14 +422,17 @@ test('a worker keeps a generation it holds: a second publish of the same generat
 });
 
 test('a stuck worker within poolRestartIntervalMs of the last replacement: only its task is given up (no restart), a healthy worker\'s task in flight is answered by the worker', { timeout: 30_000 }, async () => {
-  const { v, lines, metrics } = await faultyPool({ threads: 2, tasksPerWorker: 1, poolRestartIntervalMs: 60_000 });
+  // The slow checks go out as two tasks (a partial batch is spread over the threads) and only one
+  // fits beside the stuck one: maxQueueMs 10 s, so the second is not shed as OVERLOADED while it
+  // waits (at the default 1 s it was, once the first task's checks took longer on a busy
+  // machine). taskTimeoutMs 1500: the replacement pool's second thread has that long to load.
+  const { v, lines, metrics } = await faultyPool({ threads: 2, tasksPerWorker: 1, poolRestartIntervalMs: 60_000, taskTimeoutMs: 1500, maxQueueMs: 10_000 });
   // The first give-up replaces the pool and starts the restart interval.
   assert.deepEqual(await v.verify(signed(keysA.privateKey, 'hang', 1)), { ok: false, code: 'OVERLOADED' });
-  await warm(v, signed(keysA.privateKey, 'a', 0));
   const stuck = v.verify(signed(keysA.privateKey, 'hang', 2));
-  // One task of five 300 ms checks on the other worker: in flight (and progressing) at the give-up.
+  // Ten 300 ms checks on the other worker (two tasks of five): in flight (and progressing) at the give-up.
   await sleep(50);
-  const slow = Promise.all(Array.from({ length: 5 }, (_, i) => v.verify(signed(keysA.privateKey, 'slow', 10 + i))));
+  const slow = Promise.all(Array.from({ length: 10 }, (_, i) => v.verify(signed(keysA.privateKey, 'slow', 10 + i))));
   assert.deepEqual(await stuck, { ok: false, code: 'OVERLOADED' });
   for (const r of await slow) assert.deepEqual(r, { ok: false, code: 'JWKS_KID_ALG_MISMATCH' }, 'answered by the healthy worker, not given up');
   assert.equal(metrics.get('jwtgate_verify_pool_tasks_total', 'timeout'), 2);
