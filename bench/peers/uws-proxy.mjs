@@ -248,9 +248,18 @@ if (threads === 1) {
   listen(uws, app, values.host, Number(values.port));
 } else if (isMainThread) {
   // uWS 20.30 shares a port (SO_REUSEPORT) only when the first socket asked for that port by
-  // number: a port-0 socket is not shared. So the first thread tries free-looking ports.
-  const tryPort = (left) => {
-    const port = Number(values.port) || 20000 + Math.floor(Math.random() * 30000);
+  // number: a port-0 socket is not shared. So the first thread asks the kernel for a free port
+  // number (a node:net socket, which sets no SO_REUSEPORT, closed at once) and listens on it.
+  const freePort = () => new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, values.host, () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  const tryPort = async (left) => {
+    const port = Number(values.port) || (await freePort());
     app.listen(values.host, port, async (socket) => {
       if (!socket) {
         if (left > 0 && !Number(values.port)) return tryPort(left - 1);
@@ -275,7 +284,7 @@ if (threads === 1) {
       process.stdout.write(`listening ${port}\n`);
     });
   };
-  tryPort(20);
+  tryPort(5);
   // uWS threads still listening make a worker's teardown abort the process: exit at once.
   process.on('SIGTERM', () => process.kill(process.pid, 'SIGKILL'));
 } else {
