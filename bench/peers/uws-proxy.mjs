@@ -30,6 +30,7 @@ import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { listen, loadBareUws, root } from './bare-uws.mjs';
 import { AUDIENCE, ISSUER } from '../lib/keys.mjs';
+import { freePort } from '../lib/proc.mjs';
 
 // A thread other than the first gets the first's options, with the port it listened on.
 const { values } = isMainThread ? parseArgs({
@@ -248,18 +249,10 @@ if (threads === 1) {
   listen(uws, app, values.host, Number(values.port));
 } else if (isMainThread) {
   // uWS 20.30 shares a port (SO_REUSEPORT) only when the first socket asked for that port by
-  // number: a port-0 socket is not shared. So the first thread asks the kernel for a free port
-  // number (a node:net socket, which sets no SO_REUSEPORT, closed at once) and listens on it.
-  const freePort = () => new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, values.host, () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
+  // number: a port-0 socket is not shared. So the first thread takes a port the kernel picked for
+  // the harness's freePort (a node:net socket, which sets no SO_REUSEPORT, closed at once).
   const tryPort = async (left) => {
-    const port = Number(values.port) || (await freePort());
+    const port = Number(values.port) || (await freePort(values.host));
     app.listen(values.host, port, async (socket) => {
       if (!socket) {
         if (left > 0 && !Number(values.port)) return tryPort(left - 1);
