@@ -110,7 +110,7 @@ if (values.dist === path.join(root, 'dist')) {
 }
 const proc = await import('./lib/proc.mjs');
 const { makeKeys, mint, mintMany, payload, probeTokens } = await import('./lib/keys.mjs');
-const { baseProbes, failed } = await import('./lib/probes.mjs');
+const { baseProbes, probeVerdict } = await import('./lib/probes.mjs');
 const { jwtgateArgs, jwtgatePeer, haproxy, nginxProxy } = await import('./lib/peers.mjs');
 const { startLoad } = await import('./lib/load.mjs');
 const { scenarios } = await import('./lib/scenarios.mjs');
@@ -176,8 +176,8 @@ try {
     // wrong issuer or audience refused; valid RS256 and ES256 forwarded with x-team/x-org), as
     // every JWT peer of npm run bench does: one that lets a bad token through is not measured.
     if (values['bare-verify']) {
-      const bad = failed(await baseProbes({ jwt: true }, url, probeTokens(keys)));
-      if (bad.length) throw new Error(`${values.target} --bare-verify failed its probes: ${bad.map((p) => `${p.name}: expected ${p.expect}, got ${p.got}`).join('; ')}`);
+      const verdict = probeVerdict(await baseProbes({ jwt: true }, url, probeTokens(keys)), []);
+      if (!verdict.ok) throw new Error(`${values.target} --bare-verify failed its probes: ${verdict.reason}`);
     }
   }
   const metric = async (name) => (await proc.scrapeMetrics(adminUrl))?.[name] ?? 0;
