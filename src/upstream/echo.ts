@@ -181,6 +181,36 @@ function intParam(s: string | undefined): number | undefined {
   return Number(s);
 }
 
+/** A /drip duration: seconds (`1.5`) or with a unit (`500ms`, `2s`), as go-httpbin reads them; undefined when invalid. */
+function dripDuration(v: string | null, defaultMs: number): number | undefined {
+  if (v === null) return defaultMs;
+  const m = /^(\d{1,5}(?:\.\d{1,3})?)(ms|s)?$/.exec(v);
+  if (m === null) return undefined;
+  return Math.round(Number(m[1]) * (m[2] === 'ms' ? 1 : 1000));
+}
+
+/** /drip: after `delayMs`, `n` bytes in steps of at least 10 ms spread over `durationMs`. */
+function drip(res: http.ServerResponse, code: number, n: number, durationMs: number, delayMs: number): void {
+  const steps = Math.max(1, Math.min(n, Math.floor(durationMs / 10)));
+  const stepMs = durationMs / steps;
+  let sent = 0;
+  let step = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const next = (): void => {
+    step++;
+    const upTo = Math.round((n * step) / steps);
+    res.write(Buffer.alloc(upTo - sent, '*'));
+    sent = upTo;
+    if (step === steps) res.end();
+    else timer = setTimeout(next, stepMs);
+  };
+  timer = setTimeout(() => {
+    res.writeHead(code, { 'content-type': 'application/octet-stream', 'content-length': n });
+    timer = setTimeout(next, stepMs);
+  }, delayMs);
+  res.on('close', () => clearTimeout(timer));
+}
+
 /** Writes `n` pattern bytes with backpressure; `chunked`: without content-length (Transfer-Encoding: chunked). */
 function writeBytes(res: http.ServerResponse, n: number, chunked = false): void {
   res.writeHead(200, chunked ? { 'content-type': 'application/octet-stream' } : { 'content-type': 'application/octet-stream', 'content-length': n });
@@ -371,6 +401,21 @@ function route(req: http.IncomingMessage, res: http.ServerResponse, path: string
         res.write(`${JSON.stringify({ id: i, args: info.args, headers: info.headers, origin: info.origin, url: info.fullUrl })}\n`);
       }
       res.end();
+      return;
+    }
+    case 'drip': {
+      // go-httpbin's /drip: `numbytes` bytes of `*` spread over `duration` after `delay`, with
+      // status `code` and their Content-Length (a slow download, for timeouts that bound a whole response).
+      if (parts.length !== 2) break;
+      const q = new URL(req.url ?? '/', 'http://x').searchParams;
+      const durationMs = dripDuration(q.get('duration'), 2000);
+      const delayMs = dripDuration(q.get('delay'), 2000);
+      const numBytes = q.has('numbytes') ? intParam(q.get('numbytes')!) : 10;
+      const code = q.has('code') ? intParam(q.get('code')!) : 200;
+      if (durationMs === undefined || delayMs === undefined || durationMs + delayMs > MAX_DELAY_MS) return sendText(res, 400, 'invalid duration or delay\n');
+      if (numBytes === undefined || numBytes < 1 || numBytes > MAX_BYTES) return sendText(res, 400, 'invalid numbytes\n');
+      if (code === undefined || code < 200 || code > 599) return sendText(res, 400, 'invalid code\n');
+      drip(res, code, numBytes, durationMs, delayMs);
       return;
     }
     case 'bytes':

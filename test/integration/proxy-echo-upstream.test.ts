@@ -103,6 +103,24 @@ test('/delay/:ms waits (capped), /stream/:n sends n JSON lines, /bytes/:n sends 
   assert.deepEqual(c.body, patternBytes(200000));
 });
 
+test('/drip (go-httpbin): numbytes `*` bytes with their Content-Length, spread over duration after delay, status code; bad or too long values are 400', async () => {
+  const started = performance.now();
+  const d = await get('/drip?duration=0.3&delay=100ms&numbytes=7&code=201');
+  const tookMs = performance.now() - started;
+  assert.equal(d.status, 201);
+  assert.equal(d.headers['content-length'], '7');
+  assert.equal(d.headers['content-type'], 'application/octet-stream');
+  assert.equal(d.text, '*******');
+  assert.ok(tookMs >= 380, `took ${tookMs} ms: the delay and the duration`);
+  const q = await get('/drip?duration=0&delay=0');
+  assert.equal(q.text, '*'.repeat(10), 'numbytes defaults to 10');
+  for (const bad of ['duration=11', 'duration=6&delay=5', 'delay=x', 'duration=-1', 'numbytes=0', `numbytes=${10 * 1024 * 1024 + 1}`, 'code=199', 'code=600', 'code=abc']) {
+    const r = await get(`/drip?${bad}`);
+    assert.equal(r.status, 400, bad);
+  }
+  assert.equal((await get('/drip/extra')).status, 404);
+});
+
 test('POST /echo streams the body back; /response-headers sets repeated headers', async () => {
   const body = Buffer.alloc(300_000, 'abc');
   const e = await get('/echo', { method: 'POST', headers: ['host', 'h', 'content-type', 'text/x-test'], body });
