@@ -41,10 +41,10 @@ export interface ForwarderOptions {
   dnsRefreshMs?: number;
   /**
    * Route timeout in ms (Envoy's default route timeout is 15 s): no response head within it
-   * -> 504 UPSTREAM_TIMEOUT. Also the max idle gap between response body chunks; after the
-   * head has been sent that can only close the client connection. Unlike Envoy it is not a
-   * deadline for the whole response, so long downloads that keep flowing are not cut; time spent
-   * waiting for a free pooled connection is not counted. 0 disables. Default 15000.
+   * -> 504 UPSTREAM_TIMEOUT. Also the max idle gap between response body chunks and, as Envoy's,
+   * a deadline for the whole response counted from the end of the client's request (`streamingHead`);
+   * after the head has been sent either can only close the client connection. Time spent waiting
+   * for a free pooled connection is not counted in the wait for the head. 0 disables. Default 15000.
    */
   timeoutMs?: number;
   /** TCP connect timeout in ms; expiry -> 503 UPSTREAM_UNAVAILABLE (as Envoy's connect_timeout). Default 5000. */
@@ -197,6 +197,36 @@ const BODY_INVALID = new Error('request body is not valid for its content-encodi
 const BAD_TRANSFER_ENCODING = new Error('upstream response uses a transfer coding other than chunked');
 const TOO_MANY_HEADERS = new Error('upstream response has more header fields than max_headers_count');
 const RETRYING = new Error('upstream answer is retried');
+const ROUTE_TIMED_OUT = new Error('the route timeout ran out before the response had all arrived');
+
+/**
+ * Answers whose head has gone to the client and whose body is still coming, on a route with a
+ * route timeout. Envoy's route timeout runs from the end of the client's request to the end of
+ * the upstream's response (the router's response timer stays armed after the head; on expiry it
+ * resets a response already started): a download or event stream that keeps sending past it is
+ * cut. One 0.5 s tick checks them all (undici checks its own timers on the same tick), so a
+ * proxied request costs a link into and out of this list (its own `prev`/`next` fields: ~6 ns in
+ * a micro-benchmark, where a Set's add and delete of a new object took ~0.5 µs), not a timer of
+ * its own. The tick runs only while some answer is watched.
+ */
+let streamingHead: ProxyExchange | null = null;
+let streamingTick: NodeJS.Timeout | null = null;
+const STREAMING_TICK_MS = 500;
+
+function checkStreaming(): void {
+  if (streamingHead === null) {
+    clearInterval(streamingTick!);
+    streamingTick = null;
+    return;
+  }
+  const now = performance.now();
+  // checkRouteTimeout may unlink `ex` (it ends the exchange): take the next one first.
+  for (let ex: ProxyExchange | null = streamingHead; ex !== null; ) {
+    const next: ProxyExchange | null = ex.streamNext;
+    ex.checkRouteTimeout(now);
+    ex = next;
+  }
+}
 /** Envoy's body for a reset of an attempt that was a retry (the router's `is_retry_`). */
 const RETRIED_RESET = 'upstream connect error or disconnect/reset before headers. retried and the latest reset reason: ';
 /** Envoy's `max_headers_count` default for an upstream response (a cluster's common_http_protocol_options): one more is a protocol error. */
@@ -263,6 +293,15 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   headBoundMs = 0;
   /** performance.now() of the attempt's first interim answer once the client's body had all arrived; 0: none yet. */
   interimSince = 0;
+  /**
+   * Envoy's route timeout in ms (0: none), counted from the end of the client's request: it also
+   * bounds the response body once the head has gone out (see `streamingHead`).
+   */
+  routeMs = 0;
+  /** Linked into the `streamingHead` list (see there) while the head is out and the body is not. */
+  private watched = false;
+  private streamPrev: ProxyExchange | null = null;
+  streamNext: ProxyExchange | null = null;
 
   constructor(counters: Counters, client: ClientExchange, endpoint: string, onDone: ((outcome: ProxyOutcome) => void) | undefined, responseOps: readonly HeaderOp[] | undefined, req: GatewayRequest) {
     this.counters = counters;
@@ -405,6 +444,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     this.status = statusCode;
     this.responseStarted = true;
     this.client.writeHead(statusCode, headers);
+    if (this.routeMs > 0 && !this.watched) this.watch();
     if (statusCode === 204 || statusCode === 304) {
       // No body by definition (RFC 9110 §15.3.5, §15.4.5): the answer is complete with its head,
       // and the client gets it now. undici may still fail the request after this: it reads a 304
@@ -495,6 +535,45 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     this.fail(code, body);
   }
 
+  /**
+   * The route timeout after the head (on the `streamingHead` tick): once the client's request has
+   * all arrived (Envoy arms its timer then), a response not over `routeMs` later is cut as Envoy
+   * resets it: the client connection closes, counted as UPSTREAM_TIMEOUT.
+   */
+  checkRouteTimeout(now: number): void {
+    const body = this.body;
+    let since: number;
+    if (body === null) since = this.client.startedAt;
+    else if (body.clientEnded) since = body.endedAt;
+    else return;
+    if (now - since < this.routeMs) return;
+    this.upstreamError = 'ROUTE_TIMEOUT';
+    this.fail('UPSTREAM_TIMEOUT');
+    this.stopUpstream(ROUTE_TIMED_OUT);
+  }
+
+  private watch(): void {
+    this.watched = true;
+    const head = streamingHead;
+    this.streamNext = head;
+    if (head !== null) head.streamPrev = this;
+    streamingHead = this;
+    if (streamingTick === null) {
+      streamingTick = setInterval(checkStreaming, STREAMING_TICK_MS);
+      streamingTick.unref();
+    }
+  }
+
+  private unwatch(): void {
+    this.watched = false;
+    const prev = this.streamPrev;
+    const next = this.streamNext;
+    if (prev !== null) prev.streamNext = next;
+    else streamingHead = next;
+    if (next !== null) next.streamPrev = prev;
+    this.streamPrev = this.streamNext = null;
+  }
+
   // --- client side ---
 
   onClientDrain(): void {
@@ -571,6 +650,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
 
   private finish(code: ErrorCode | undefined): void {
     this.finished = true;
+    if (this.watched) this.unwatch();
     if (this.encoder !== null && !this.encoder.destroyed) this.encoder.destroy();
     this.code = code;
     if (this.retry !== null) this.retry.end();
@@ -881,7 +961,8 @@ const ENVOY_STREAM_IDLE_MS = 300_000;
 /**
  * The bound on a request of a route with its own timeouts: the route timeout (its own, or
  * `defaultMs`) and the stream idle timeout, whichever is shorter, bound the wait for the response
- * head and each gap between body chunks (0 = none). `idle`: the idle timeout is the shorter, so its
+ * head and each gap between body chunks (0 = none); the route timeout also bounds the whole
+ * response (ProxyExchange.routeMs). `idle`: the idle timeout is the shorter, so its
  * expiry before the head is Envoy's stream idle timeout (`504 stream timeout`), not the route
  * timeout. A route timeout turned off (0s) without a stream idle timeout of its own still ends a
  * stream idle for Envoy's connection-manager default, 5 minutes.
@@ -1048,6 +1129,7 @@ export class Forwarder {
         // A streamed body cannot be replayed: never let undici retry it on another connection.
         idempotent: body === null ? undefined : false,
       };
+      ex.routeMs = timeouts?.requestMs ?? this.defaultTimeoutMs;
       if (retry !== undefined) {
         const bound = timeouts !== undefined ? requestTimeout(timeouts, this.defaultTimeoutMs) : { ms: this.defaultTimeoutMs, idle: false };
         const run = (ex.retry = new RetryRun(this, ex, retry, target, opts, bound, this.onRetry));

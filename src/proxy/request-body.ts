@@ -93,6 +93,9 @@ export class RequestBody extends Readable {
     return this.eof;
   }
 
+  /** performance.now() when the last chunk arrived (after inflating, for a decoded body); 0 before. */
+  endedAt = 0;
+
   /** `limitBytes` 0 = unlimited; `keepBytes` > 0: keep the body, up to that size, for a replay. */
   constructor(client: ClientExchange, limitBytes: number, owner: RequestBodyOwner, keepBytes = 0) {
     super({ highWaterMark: HIGH_WATER_MARK_BYTES });
@@ -194,6 +197,7 @@ export class RequestBody extends Readable {
     }
     if (isLast) {
       this.eof = true;
+      this.endedAt = performance.now();
       if (this.mirrors !== null) for (const m of this.mirrors) if (!m.destroyed) m.push(null);
       if (this.outStarted && !this.out.destroyed) this.out.push(null);
     }
