@@ -65,6 +65,8 @@ const CASES = {
   within: ['short.example.com', '/drip?duration=0.2&delay=0&numbytes=40'],
   // request: 0s turns the route timeout off: a 2.5 s download is not cut.
   off: ['off.example.com', '/drip?duration=2.5&delay=0&numbytes=25'],
+  // A rule with retries: the answer that is not retried is bounded the same way.
+  retried: ['retried.example.com', '/drip?duration=4&delay=0&numbytes=41'],
 } as const;
 const res = new Map<string, Outcome>();
 let timeouts = NaN;
@@ -75,6 +77,7 @@ before(async () => {
     manifests: [
       hostRoute('short', 'short.example.com', '    timeouts: { request: 1s }\n') +
         hostRoute('off', 'off.example.com', '    timeouts: { request: 0s }\n') +
+        hostRoute('retried', 'retried.example.com', '    timeouts: { request: 1s }\n    retry: { attempts: 2, codes: [503], backoff: 10ms }\n') +
         hostRoute('upload', 'upload.example.com', '    timeouts: { request: 3s }\n'),
     ],
   });
@@ -99,7 +102,16 @@ test('a download that keeps sending past the route timeout is cut there: the hea
   assert.equal(r.cut, true, 'the connection closed before the declared body had all arrived');
   assert.ok(r.bytes > 0 && r.bytes < 40, `${r.bytes} of 40 body bytes arrived`);
   assert.equal(upstreamAborted[CASES.cut[1]], true, 'the upstream request was cut');
-  assert.equal(timeouts, 1, 'one UPSTREAM_TIMEOUT: the cut download, none of the others');
+  assert.equal(timeouts, 2, 'two UPSTREAM_TIMEOUTs: this cut download and the retried route\'s, none of the others');
+});
+
+test('on a rule with retries, the answer passed on (a 200, not retried) is cut the same way', () => {
+  const r = res.get('retried')!;
+  assert.equal(r.status, 200);
+  assert.equal(r.contentLength, '41');
+  assert.equal(r.cut, true);
+  assert.ok(r.bytes > 0 && r.bytes < 41, `${r.bytes} of 41 body bytes arrived`);
+  assert.equal(upstreamAborted[CASES.retried[1]], true, 'the upstream request was cut');
 });
 
 test('a response that ends within the route timeout passes whole', () => {
