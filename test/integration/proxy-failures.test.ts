@@ -409,56 +409,54 @@ test('stalls mid-body longer than timeoutMs: client connection destroyed, UPSTRE
   assert.ok(['UND_ERR_BODY_TIMEOUT', 'ROUTE_TIMEOUT'].includes(outcome.upstreamError), outcome.upstreamError);
 });
 
-test('an answer that keeps sending past the route timeout (no gap near it) is cut there: client connection destroyed, UPSTREAM_TIMEOUT, the upstream request cut', async () => {
-  let upstreamClosed = false;
-  let sent = 0;
+/**
+ * A raw upstream that answers 200 chunked and sends `count` one-byte chunks 100 ms apart, then
+ * the last chunk; `cutEarly()`: its connection closed before the last one was sent.
+ */
+async function drippingUpstream(count: number): Promise<{ port: number; cutEarly: () => boolean }> {
+  let cut = false;
   const port = await tcpServer((socket) => {
     socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n');
+    let sent = 0;
     const tick = setInterval(() => {
-      if (socket.destroyed) return clearInterval(tick);
       socket.write('1\r\nx\r\n');
-      if (++sent === 50) {
+      if (++sent === count) {
         clearInterval(tick);
-        socket.end('0\r\n\r\n');
+        socket.write('0\r\n\r\n');
       }
     }, 100);
     socket.on('close', () => {
       clearInterval(tick);
-      upstreamClosed = sent < 50;
+      cut = sent < count;
     });
   });
+  return { port, cutEarly: () => cut };
+}
+
+test('an answer that keeps sending past the route timeout (no gap near it) is cut there: client connection destroyed, UPSTREAM_TIMEOUT, the upstream request cut', async () => {
+  const up = await drippingUpstream(50);
   const fwd = new Forwarder({ timeoutMs: 1000 });
   try {
-    const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/' });
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(up.port), { path: '/' });
     assert.equal(fx.state, 'destroyed');
     assert.equal(outcome.code, 'UPSTREAM_TIMEOUT');
     assert.equal(outcome.upstreamError, 'ROUTE_TIMEOUT');
     assert.ok(fx.body.length > 0 && fx.body.length < 50, `${fx.body.length} of 50 body bytes`);
-    await waitFor(() => upstreamClosed, 'the upstream connection closed before its last chunk', 3000);
+    await waitFor(up.cutEarly, 'the upstream connection closed before its last chunk', 3000);
   } finally {
     await fwd.destroy();
   }
 });
 
 test('with no route timeout (timeoutMs 0) the same answer is forwarded whole', async () => {
-  const port = await tcpServer((socket) => {
-    socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n');
-    let sent = 0;
-    const tick = setInterval(() => {
-      if (socket.destroyed) return clearInterval(tick);
-      socket.write('1\r\nx\r\n');
-      if (++sent === 15) {
-        clearInterval(tick);
-        socket.write('0\r\n\r\n');
-      }
-    }, 100);
-  });
+  const up = await drippingUpstream(15);
   const fwd = new Forwarder({ timeoutMs: 0 });
   try {
-    const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/' });
+    const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(up.port), { path: '/' });
     assert.equal(fx.state, 'ended');
     assert.equal(outcome.code, undefined);
     assert.equal(fx.bodyText, 'x'.repeat(15));
+    assert.equal(up.cutEarly(), false);
   } finally {
     await fwd.destroy();
   }
