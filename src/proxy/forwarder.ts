@@ -42,7 +42,7 @@ export interface ForwarderOptions {
   /**
    * Route timeout in ms (Envoy's default route timeout is 15 s): no response head within it
    * -> 504 UPSTREAM_TIMEOUT. Also the max idle gap between response body chunks and, as Envoy's,
-   * a deadline for the whole response counted from the end of the client's request (`streamingHead`);
+   * a deadline for the whole response counted from the whole request's dispatch (`streamingHead`);
    * after the head has been sent either can only close the client connection. Time spent waiting
    * for a free pooled connection is not counted in the wait for the head. 0 disables. Default 15000.
    */
@@ -201,7 +201,7 @@ const ROUTE_TIMED_OUT = new Error('the route timeout ran out before the response
 
 /**
  * Answers whose head has gone to the client and whose body is still coming, on a route with a
- * route timeout. Envoy's route timeout runs from the end of the client's request to the end of
+ * route timeout. Envoy's route timeout runs from when its router has the whole request to the end of
  * the upstream's response (the router's response timer stays armed after the head; on expiry it
  * resets a response already started): a download or event stream that keeps sending past it is
  * cut. One 0.5 s tick checks them all (undici checks its own timers on the same tick), so a
@@ -294,10 +294,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   /** performance.now() of the attempt's first interim answer once the client's body had all arrived; 0: none yet. */
   interimSince = 0;
   /**
-   * Envoy's route timeout in ms (0: none), counted from the end of the client's request: it also
-   * bounds the response body once the head has gone out (see `streamingHead`).
+   * Envoy's route timeout in ms (0: none), counted from when the whole request has passed the
+   * gateway's checks (Envoy's router arms its timer then, after jwt_authn and the other filters):
+   * it also bounds the response body once the head has gone out (see `streamingHead`).
    */
   routeMs = 0;
+  /** performance.now() when the request went to the upstream (set when routeMs > 0). */
+  dispatchedAt = 0;
   /** Linked into the `streamingHead` list (see there) while the head is out and the body is not. */
   private watched = false;
   private streamPrev: ProxyExchange | null = null;
@@ -536,14 +539,15 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   }
 
   /**
-   * The route timeout after the head (on the `streamingHead` tick): once the client's request has
-   * all arrived (Envoy arms its timer then), a response not over `routeMs` later is cut as Envoy
-   * resets it: the client connection closes, counted as UPSTREAM_TIMEOUT.
+   * The route timeout after the head (on the `streamingHead` tick): counted from the dispatch of a
+   * request without a body, or from the last chunk of a body (Envoy arms its timer when the router
+   * has the whole request), a response not over `routeMs` later is cut as Envoy resets it: the
+   * client connection closes, counted as UPSTREAM_TIMEOUT.
    */
   checkRouteTimeout(now: number): void {
     const body = this.body;
     let since: number;
-    if (body === null) since = this.client.startedAt;
+    if (body === null) since = this.dispatchedAt;
     else if (body.clientEnded) since = body.endedAt;
     else return;
     if (now - since < this.routeMs) return;
@@ -1129,7 +1133,7 @@ export class Forwarder {
         // A streamed body cannot be replayed: never let undici retry it on another connection.
         idempotent: body === null ? undefined : false,
       };
-      ex.routeMs = timeouts?.requestMs ?? this.defaultTimeoutMs;
+      if ((ex.routeMs = timeouts?.requestMs ?? this.defaultTimeoutMs) > 0) ex.dispatchedAt = performance.now();
       if (retry !== undefined) {
         const bound = timeouts !== undefined ? requestTimeout(timeouts, this.defaultTimeoutMs) : { ms: this.defaultTimeoutMs, idle: false };
         const run = (ex.retry = new RetryRun(this, ex, retry, target, opts, bound, this.onRetry));

@@ -9,7 +9,8 @@
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { hostRoute, startHarness, type Harness } from '../helpers/harness.js';
+import { hostRoute, routePolicy, startHarness, type Harness } from '../helpers/harness.js';
+import { authExtension, withAuthServer } from '../helpers/ext-auth-server.js';
 
 let h: Harness;
 const metric = (result: string) => Number(h.gateway.renderMetrics().match(new RegExp(`jwtgate_requests_total\\{result="${result}"\\} (\\d+)`))?.[1] ?? NaN);
@@ -23,11 +24,11 @@ interface Outcome {
 }
 
 /** A request whose body (if any) is sent in `pieces` writes spread over `bodyMs`. */
-function fetchDrip(host: string, path: string, body?: { pieces: number; bodyMs: number }): Promise<Outcome> {
+function fetchDrip(host: string, path: string, body?: { pieces: number; bodyMs: number }, port = h.port): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { host };
     if (body !== undefined) headers['content-length'] = String(body.pieces);
-    const req = http.request({ host: '127.0.0.1', port: h.port, path, method: body === undefined ? 'GET' : 'POST', headers, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method: body === undefined ? 'GET' : 'POST', headers, agent: false }, (res) => {
       let bytes = 0;
       let done = false;
       const finish = (cut: boolean) => {
@@ -124,4 +125,23 @@ test('request: 0s (no route timeout): a download longer than any bound here is n
 
 test('the route timeout counts from the end of the client request, not its start (Envoy arms it then): a 2 s upload and a 2 s download pass a 3 s route timeout', () => {
   assert.deepEqual(res.get('upload'), { status: 200, contentLength: '20', bytes: 20, cut: false });
+});
+
+test("nor from the arrival of its head: a check that takes 2 s (an ext_authz server here) does not count, as Envoy's router arms its timer once the request is past its filters; a 2 s download passes a 3 s route timeout", async () => {
+  const slowAllow = (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    setTimeout(() => res.writeHead(200).end('ok'), 2000);
+  };
+  await withAuthServer(
+    slowAllow,
+    (port) => [
+      authExtension('slow-auth', port, '', '      requestTimeout: 10s\n') +
+        hostRoute('checked', 'checked.example.com', '    timeouts: { request: 3s }\n') +
+        routePolicy('checked', 'checked', '  extAuth:\n    extensionRef: { name: slow-auth, namespace: httpbin }'),
+    ],
+    async (g, auth) => {
+      const r = await fetchDrip('checked.example.com', '/drip?duration=2&delay=0&numbytes=20', undefined, g.port);
+      assert.equal(auth.asked.length, 1, 'the check was asked');
+      assert.deepEqual(r, { status: 200, contentLength: '20', bytes: 20, cut: false });
+    },
+  );
 });
