@@ -447,7 +447,6 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     this.status = statusCode;
     this.responseStarted = true;
     this.client.writeHead(statusCode, headers);
-    if (this.routeMs > 0 && !this.watched) this.watch();
     if (statusCode === 204 || statusCode === 304) {
       // No body by definition (RFC 9110 §15.3.5, §15.4.5): the answer is complete with its head,
       // and the client gets it now. undici may still fail the request after this: it reads a 304
@@ -455,7 +454,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
       // drops that upstream connection. Envoy forwards such a 304 as it is.
       this.client.end();
       this.finish(undefined);
-    }
+    } else if (this.routeMs > 0 && !this.watched) this.watch();
     return true;
   }
 
