@@ -34,7 +34,8 @@ serve options:
   --verify-threads N             signature-check worker threads, at most 256 (default: number of cores)
   --verify-mode pool|inline|auto where signatures are checked (default auto)
   --max-request-headers-bytes N  431 above this many header bytes (default 61440, Envoy's 60 KiB)
-  --upstream-timeout-ms N        504 when the upstream sends no head for N ms; after the head, N ms without a body byte ends the response (default 15000)
+  --upstream-timeout-ms N        route timeout of routes that set none: 504 without a response head N ms after the request went
+                                 upstream; a response still coming then is cut (default 15000, Envoy's 15 s; 0: none)
   --upstream-max-connections N   connections per upstream endpoint (default 128)
   --upstream-max-pending N       requests per endpoint that may wait for a connection; the next gets 503 (default 1024, Envoy's)
   --max-request-body-bytes N     413 for a request body over N bytes, declared or streamed (default 0: no limit, as Envoy)
