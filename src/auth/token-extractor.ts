@@ -3,7 +3,7 @@
 // case-sensitively, every header value a token, query parameters percent-decoded (first value
 // wins). Does not parse or verify tokens.
 
-import { percentDecode } from '../http/percent-decode.js';
+import { percentDecode, percentDecodeBytes } from '../http/percent-decode.js';
 import type { JwtProvider } from '../config/snapshot.js';
 import { removeHeader, type GatewayRequest } from '../http/exchange.js';
 
@@ -68,10 +68,11 @@ export function removeToken(req: GatewayRequest, location: ExtractedToken): void
  * re-serialized: see removeQueryParam), also when it is not there.
  */
 export function removeQueryParamInPlace(req: GatewayRequest, name: string): void {
-  const decoded = removeQueryParamDecoded(req.query, name);
-  req.query = wireSafe(decoded);
-  // What Envoy's `:path` holds (the values decoded), for rbac's request.path and request.query.
-  if (req.query !== decoded) req.queryAsEnvoy = decoded;
+  const bytes = removeQueryParamBytes(req.query, name);
+  req.query = wireSafe(bytes);
+  // What Envoy's `:path` holds (the values decoded), for rbac's request.path and request.query
+  // and a route re-match, read as UTF-8 as every other part of the request is.
+  if (req.query !== bytes) req.queryAsEnvoy = Buffer.from(bytes, 'latin1').toString('utf8');
   else if (req.queryAsEnvoy !== undefined) req.queryAsEnvoy = undefined;
 }
 
@@ -111,39 +112,52 @@ function firstValue(params: readonly [string, string][], name: string): string |
 
 /**
  * Envoy's replaceQueryString after `remove(name)`: the remaining parameters re-serialized sorted
- * by (decoded) name, values in arrival order, from their *decoded* form and not re-encoded
- * (spec §4.8.3). Returns the new query without '?', '' when nothing is left.
+ * by (decoded) name in byte order (a btree map of `std::string`), values in arrival order, from
+ * their *decoded* bytes and not re-encoded (spec §4.8.3), except the bytes no request-target may
+ * hold (wireSafe). Returns the new query without '?', '' when nothing is left.
  */
 export function removeQueryParam(query: string, name: string): string {
-  return wireSafe(removeQueryParamDecoded(query, name));
+  return wireSafe(removeQueryParamBytes(query, name));
 }
 
-/** removeQueryParam's result before wireSafe: exactly what Envoy writes into `:path`. */
-function removeQueryParamDecoded(query: string, name: string): string {
+/**
+ * removeQueryParam's result before wireSafe, as a binary string (one character per byte): exactly
+ * the bytes Envoy writes into `:path`, those that are not UTF-8 (`%E9`) included.
+ */
+function removeQueryParamBytes(query: string, name: string): string {
+  const nameBytes = Buffer.from(name, 'utf8').toString('latin1');
   const byName = new Map<string, string[]>();
-  for (const [k, v] of parseQuery(query)) {
-    if (k === name) continue;
+  let start = 0;
+  while (start < query.length) {
+    let end = query.indexOf('&', start);
+    if (end < 0) end = query.length;
+    const eq = query.indexOf('=', start);
+    const k = percentDecodeBytes(eq >= 0 && eq < end ? query.slice(start, eq) : query.slice(start, end));
+    const v = eq >= 0 && eq < end ? percentDecodeBytes(query.slice(eq + 1, end)) : '';
+    start = end + 1;
+    if (k === nameBytes) continue;
     const values = byName.get(k);
     if (values) values.push(v);
     else byName.set(k, [v]);
   }
+  // Binary strings: `<` compares bytes, as std::string's operator<.
   const names = [...byName.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   let out = '';
   for (const k of names) for (const v of byName.get(k)!) out += (out === '' ? '' : '&') + k + '=' + v;
   return out;
 }
 
-// Envoy writes the decoded values back as they are. Bytes that cannot appear in an HTTP/1.1
-// request-target at all (space, controls, DEL, '#', non-ASCII) would make the upstream request
-// invalid (undici refuses such a path), so only those are percent-encoded again.
+// Envoy writes the decoded bytes back as they are. Bytes that cannot appear in an HTTP/1.1
+// request-target at all (space, controls, DEL, '#', and 0x80–0xFF) would make the upstream request
+// invalid (undici refuses such a path), so only those are percent-encoded again, byte by byte.
 const NOT_WIRE_SAFE = /[^\x21-\x22\x24-\x7e]/;
-function wireSafe(q: string): string {
-  if (!NOT_WIRE_SAFE.test(q)) return q;
+function wireSafe(bytes: string): string {
+  if (!NOT_WIRE_SAFE.test(bytes)) return bytes;
   let out = '';
-  for (const ch of q) {
-    const c = ch.codePointAt(0)!;
-    if (c > 0x20 && c < 0x7f && c !== 0x23) out += ch;
-    else for (const b of Buffer.from(ch, 'utf8')) out += '%' + (b < 16 ? '0' : '') + b.toString(16).toUpperCase();
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes.charCodeAt(i);
+    if (c > 0x20 && c < 0x7f && c !== 0x23) out += bytes[i];
+    else out += '%' + (c < 16 ? '0' : '') + c.toString(16).toUpperCase();
   }
   return out;
 }

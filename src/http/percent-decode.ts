@@ -15,6 +15,19 @@ function hexValue(c: number): number {
  */
 export function percentDecode(s: string): string {
   if (s.indexOf('%') < 0) return s;
+  return Buffer.from(decodedBytes(s)).toString('utf8');
+}
+
+/**
+ * percentDecode's bytes as a binary string (one character per byte, U+0000–U+00FF), for callers
+ * that write the bytes back (a query re-serialized as Envoy does) and must not lose those that
+ * are not UTF-8 (`%E9`, Latin-1): `<` on such strings orders them by bytes, as a `std::string`.
+ */
+export function percentDecodeBytes(s: string): string {
+  return Buffer.from(decodedBytes(s)).toString('latin1');
+}
+
+function decodedBytes(s: string): number[] {
   const bytes: number[] = [];
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -35,5 +48,5 @@ export function percentDecode(s: string): string {
     if (cp > 0xffff) i++;
     for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) bytes.push(b);
   }
-  return Buffer.from(bytes).toString('utf8');
+  return bytes;
 }

@@ -301,3 +301,12 @@ test('query token removal re-encodes only what cannot go on the wire', () =>
     assert.equal(res.status, 200);
     assert.equal(h.echo.received.at(-1)!.url, '/anything?q=hello%20w%C3%B6rld&x=/');
   }));
+
+test('query token removal keeps bytes that are not UTF-8 and sorts the names by bytes, as Envoy (std::string)', () =>
+  withSeed(['01-basic-jwt.yaml'], async (h) => {
+    // %E9 is Latin-1 é; %FF%80 is no UTF-8 at all: Envoy writes those bytes back, they are not U+FFFD.
+    // ！ (EF BC 81) sorts before 😀 (F0 9F 98 80) by bytes, after it by UTF-16 units.
+    const res = await request({ port: h.port, path: `/anything?%F0%9F%98%80=2&b=%E9&access_token=${TOKEN}&a=%FF%80&%EF%BC%81=1` });
+    assert.equal(res.status, 200);
+    assert.equal(h.echo.received.at(-1)!.url, '/anything?a=%FF%80&b=%E9&%EF%BC%81=1&%F0%9F%98%80=2');
+  }));

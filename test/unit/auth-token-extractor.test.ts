@@ -107,6 +107,24 @@ test('removing a query token re-serializes the rest sorted by key, decoded (only
   assert.equal(removeQueryParam('access_token=t&access_token=u&z=1', 'access_token'), 'z=1');
 });
 
+test('removing a query token keeps the bytes of values and names that are not UTF-8, and sorts names by bytes', () => {
+  // Before, the rest was decoded as UTF-8 text: %E9 and %FF%80 came back as %EF%BF%BD (U+FFFD).
+  assert.equal(removeQueryParam('a=%FF%80&b=%E9&access_token=t', 'access_token'), 'a=%FF%80&b=%E9');
+  assert.equal(removeQueryParam('%E9=1&access_token=t&e=2', 'access_token'), 'e=2&%E9=1');
+  // ！ is EF BC 81, 😀 is F0 9F 98 80: by bytes ！ comes first (by UTF-16 units it came second).
+  assert.equal(removeQueryParam('%F0%9F%98%80=2&%EF%BC%81=1&access_token=t', 'access_token'), '%EF%BC%81=1&%F0%9F%98%80=2');
+  // Raw (not percent-encoded) non-ASCII characters are written as their UTF-8 bytes.
+  assert.equal(removeQueryParam('q=wörld&access_token=t', 'access_token'), 'q=w%C3%B6rld');
+  // A parameter name that is not ASCII is matched by its UTF-8 bytes, encoded or raw.
+  assert.equal(removeQueryParam('t%C3%B6k=x&z=1', 'tök'), 'z=1');
+  assert.equal(removeQueryParam('tök=x&z=1', 'tök'), 'z=1');
+  // What rbac and a route re-match see is the same bytes read as UTF-8.
+  const req = request({ query: 'b=%E9&a=%C3%A9&access_token=t' });
+  removeToken(req, extractTokens(req, defaults).find((x) => x.kind === 'query')!);
+  assert.equal(req.query, 'a=%C3%A9&b=%E9');
+  assert.equal(req.queryAsEnvoy, 'a=é&b=\uFFFD');
+});
+
 test('a token cut from a long header or query does not keep that header or query alive (40 KB each, 2,000 of them)', () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
