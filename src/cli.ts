@@ -159,7 +159,7 @@ async function serve(argv: string[]): Promise<number> {
   const verifyThreads = intFlag('--verify-threads', values['verify-threads']);
   if (verifyThreads !== undefined && verifyThreads > MAX_VERIFY_THREADS) throw new UsageError(`--verify-threads must be at most ${MAX_VERIFY_THREADS}, got "${values['verify-threads']}"`);
   const maxRequestHeadersBytes = intFlag('--max-request-headers-bytes', values['max-request-headers-bytes']);
-  const upstreamTimeoutMs = intFlag('--upstream-timeout-ms', values['upstream-timeout-ms']);
+  const upstreamTimeoutMs = intFlag('--upstream-timeout-ms', values['upstream-timeout-ms'], 0);
   const upstreamMaxConnections = intFlag('--upstream-max-connections', values['upstream-max-connections']);
   const upstreamMaxPending = intFlag('--upstream-max-pending', values['upstream-max-pending'], 0);
   const maxRequestBodyBytes = intFlag('--max-request-body-bytes', values['max-request-body-bytes'], 0);

@@ -483,3 +483,42 @@ test('flag values at their limits: --verify-threads 256 is accepted (at most 256
   assert.equal(await none.exited, 2, none.output());
   assert.match(none.output(), /^Usage:/);
 });
+
+test('--upstream-timeout-ms 0 turns the default route timeout off (a usage error before); 1000 cuts a download still coming after 1 s', { timeout: 60_000 }, async () => {
+  const token = readFileSync(path.join(repoRoot, 'config', 'examples', 'sample-token.txt'), 'utf8').trim();
+  // One raw exchange: the status line, the declared length and the body bytes that came before the close.
+  const drip = (port: number) =>
+    new Promise<{ head: string; bytes: number; declared: number }>((resolve, reject) => {
+      const sock = net.connect(port, '127.0.0.1');
+      let got = Buffer.alloc(0);
+      sock.on('data', (d) => (got = Buffer.concat([got, d])));
+      sock.on('error', reject);
+      sock.on('close', () => {
+        const text = got.toString('latin1');
+        const end = text.indexOf('\r\n\r\n');
+        resolve({ head: text.slice(0, text.indexOf('\r\n')), bytes: end < 0 ? -1 : got.length - end - 4, declared: Number(/\r\ncontent-length: *(\d+)/i.exec(text)?.[1]) });
+      });
+      sock.write(`GET /drip?duration=2.5&delay=0&numbytes=50 HTTP/1.1\r\nHost: www.example.com:8080\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+    });
+  for (const [ms, whole] of [['0', true], ['1000', false]] as const) {
+    const [port, adminPort, echoPort] = [await freePort(), await freePort(), await freePort()];
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'jwtgate-timeout-'));
+    for (const f of ['00-gateway.yaml', '10-jwt.yaml']) writeFileSync(path.join(dir, f), readFileSync(path.join(repoRoot, 'config/default', f), 'utf8').replace('port: 18000', `port: ${echoPort}`));
+    const p = run(['serve', '--config', dir, '--port-map', `8080=${port}`, '--host', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--echo-upstream', `127.0.0.1:${echoPort}`, '--upstream-timeout-ms', ms]);
+    try {
+      await waitReady(`http://127.0.0.1:${adminPort}/ready`, 20_000, p);
+      const r = await drip(port);
+      assert.equal(r.head, 'HTTP/1.1 200 OK', `--upstream-timeout-ms ${ms}: ${p.output()}`);
+      assert.equal(r.declared, 50);
+      if (whole) assert.equal(r.bytes, 50, `--upstream-timeout-ms ${ms}: the whole body`);
+      else assert.ok(r.bytes >= 0 && r.bytes < 50, `--upstream-timeout-ms ${ms}: cut, ${r.bytes} of 50 bytes`);
+    } finally {
+      p.kill();
+      await p.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const bad = run(['serve', '--config', 'config/default', '--upstream-timeout-ms=-1']);
+  assert.equal(await bad.exited, 2, bad.output());
+  assert.match(bad.output(), /--upstream-timeout-ms expects an integer ≥ 0, got "-1"/);
+});
