@@ -44,7 +44,9 @@ export interface ForwarderOptions {
    * -> 504 UPSTREAM_TIMEOUT. Also the max idle gap between response body chunks and, as Envoy's,
    * a deadline for the whole response counted from the whole request's dispatch (`streamingHead`);
    * after the head has been sent either can only close the client connection. Time spent waiting
-   * for a free pooled connection is not counted in the wait for the head. 0 disables. Default 15000.
+   * for a free pooled connection counts (as Envoy's), checked on the same 0.5 s tick: a request
+   * still waiting when the tick comes gets its 504 `timeoutMs` after its dispatch, whenever its
+   * connection came. 0 disables. Default 15000.
    */
   timeoutMs?: number;
   /** TCP connect timeout in ms; expiry -> 503 UPSTREAM_UNAVAILABLE (as Envoy's connect_timeout). Default 5000. */
@@ -301,8 +303,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   routeMs = 0;
   /** performance.now() when the request went to the upstream (set when routeMs > 0). */
   dispatchedAt = 0;
-  /** Linked into the `streamingHead` list (see there) while the head is out and the body is not. */
+  /**
+   * Linked into the `streamingHead` list (see there): from the dispatch of a request sent without
+   * retries, else once its head is out, until it ends.
+   */
   private watched = false;
+  /** A tick found it still waiting for a pooled connection: the route timeout then bounds its head too. */
+  private waitedForConnection = false;
   private streamPrev: ProxyExchange | null = null;
   streamNext: ProxyExchange | null = null;
 
@@ -544,6 +551,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
    * client connection closes, counted as UPSTREAM_TIMEOUT.
    */
   checkRouteTimeout(now: number): void {
+    if (!this.responseStarted) {
+      // Before the head, undici's headersTimeout bounds a request, counted from when it went on
+      // a connection; that leaves out a wait for a free one, which Envoy's route timeout counts
+      // (the router arms it before the pool has a connection). So a request a tick finds still
+      // waiting is bounded here from its dispatch (one sent within a tick is left to undici).
+      if (!this.onConnection) this.waitedForConnection = true;
+      else if (!this.waitedForConnection) return;
+    }
     const body = this.body;
     let since: number;
     if (body === null) since = this.dispatchedAt;
@@ -555,7 +570,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     this.stopUpstream(ROUTE_TIMED_OUT);
   }
 
-  private watch(): void {
+  watch(): void {
     this.watched = true;
     const head = streamingHead;
     this.streamNext = head;
@@ -1143,6 +1158,8 @@ export class Forwarder {
         ex.handOver();
         if (timeouts !== undefined) this.routeTimeouts(opts, ex, timeouts);
         if (!ex.idleTimeout) ex.headBoundMs = opts.headersTimeout ?? this.defaultTimeoutMs;
+        // Watched from now: the route timeout also bounds a wait for a free connection.
+        if (ex.routeMs > 0) ex.watch();
         endpoint.pool!.dispatch(opts, ex);
         // An error reported before dispatch() returned is undici refusing the request itself.
         if (ex.upstreamError === 'UND_ERR_INVALID_ARG') this.replacePool(endpoint);

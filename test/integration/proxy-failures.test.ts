@@ -532,3 +532,29 @@ test('failures on one endpoint do not affect the other endpoints of the same for
     await fwd.destroy();
   }
 });
+
+test('a wait for a free connection counts toward the route timeout, as Envoy\'s: with one connection to an upstream that never answers, three requests each get 504 about timeoutMs after their own dispatch, not one after the other', { timeout: 20_000 }, async () => {
+  const port = await tcpServer(() => {});
+  const fwd = new Forwarder({ timeoutMs: 1000, connections: 1 });
+  try {
+    const started = performance.now();
+    const runs = [0, 1, 2].map(async () => {
+      const { fx, outcome } = await forwardOnce<ProxyOutcome>(fwd, target(port), { path: '/never' });
+      return { status: fx.status, body: fx.bodyText, outcome, ms: performance.now() - started };
+    });
+    const done = await Promise.all(runs);
+    for (const [i, r] of done.entries()) {
+      assert.equal(r.status, 504, `request ${i}`);
+      assert.equal(r.body, 'upstream request timeout', `request ${i}`);
+      assert.equal(r.outcome.code, 'UPSTREAM_TIMEOUT', `request ${i}`);
+      // 1 s plus the 0.5 s ticks (undici's and the gateway's); one after the other they took ~1, ~2 and ~3 s.
+      assert.ok(r.ms < 1900, `request ${i} answered after ${Math.round(r.ms)} ms`);
+    }
+    // The first went on the connection at once (undici's own head timer); the others waited.
+    assert.equal(done[0]!.outcome.upstreamError, 'UND_ERR_HEADERS_TIMEOUT');
+    assert.deepEqual(done.slice(1).map((r) => r.outcome.upstreamError), ['ROUTE_TIMEOUT', 'ROUTE_TIMEOUT']);
+    assert.equal(fwd.stats().errors.UPSTREAM_TIMEOUT, 3);
+  } finally {
+    await fwd.destroy();
+  }
+});
