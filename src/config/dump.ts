@@ -234,6 +234,7 @@ function keySetDump(ks: KeySetSource | undefined, remoteState?: RemoteStateOf): 
     ...(ks.target ? { target: `${redactUserinfo(ks.target.host)}:${ks.target.port}` } : {}),
     ...(ks.alternates ? { alternates: ks.alternates.map((h) => `${redactUserinfo(h.host)}:${h.port}`) } : {}),
     cacheDurationMs: ks.cacheDurationMs,
+    asyncFetch: ks.asyncFetch,
     fastListener: ks.fastListener,
     failedRefetchDurationMs: ks.failedRefetchDurationMs,
     numRetries: ks.numRetries,

@@ -219,6 +219,7 @@ function compileRemote(
     target,
     ...(alternates ? { alternates } : {}),
     cacheDurationMs: r.cacheDuration,
+    asyncFetch: r.asyncFetch !== undefined,
     fastListener: r.asyncFetch?.fastListener ?? false,
     failedRefetchDurationMs: r.asyncFetch?.failedRefetchDuration ?? DEFAULT_FAILED_REFETCH_MS,
     // Envoy retries a JWKS fetch only when retry_policy is set (numRetries then defaults to 1).

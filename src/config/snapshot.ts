@@ -293,6 +293,11 @@ export interface RemoteKeySet {
   /** A Static Backend's other hosts: fetch attempts go to each host in turn (see RemoteJwksSpec). */
   readonly alternates?: readonly { readonly host: string; readonly port: number }[];
   readonly cacheDurationMs: number;
+  /**
+   * `asyncFetch` is set. Without it Envoy fetches on demand and does not use a key set past its
+   * `cacheDuration`: its keys expire when no fetch has renewed them by then (JwksRefresher).
+   */
+  readonly asyncFetch: boolean;
   readonly fastListener: boolean;
   readonly failedRefetchDurationMs: number;
   readonly numRetries: number;

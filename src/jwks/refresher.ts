@@ -83,6 +83,11 @@ export class JwksRefresher {
   private readonly pendingRefetch = new Map<string, Promise<boolean>>();
   private readonly cooldownUntil = new Map<string, number>();
   private readonly waiters = new Map<number, Waiter>();
+  /** Key sets without `asyncFetch`, to their cacheDuration: their keys expire (see expire). */
+  private readonly onDemand = new Map<string, number>();
+  /** Monotonic time each such key set's keys expire: its last good fetch plus cacheDuration. */
+  private readonly expiresAt = new Map<string, number>();
+  private expiryTimer: NodeJS.Timeout | undefined;
   private nextRequestId = 0;
   private restartDelay: number;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -119,14 +124,23 @@ export class JwksRefresher {
         this.statsById.set(spec.id, { url: redactUrl(spec.url), fetches: { ...old?.fetches }, requests: old?.requests ?? 0, earlyRefetches: old?.earlyRefetches ?? 0, keyCount: 0, changes: old?.changes ?? 0 });
       }
       specs.push({ ...spec, epoch: this.epochs.get(spec.id)! });
+      if (ks.asyncFetch) {
+        this.onDemand.delete(spec.id);
+        this.expiresAt.delete(spec.id);
+      } else {
+        this.onDemand.set(spec.id, ks.cacheDurationMs);
+        const last = this.lastSuccessMs.get(spec.id);
+        if (last !== undefined) this.expiresAt.set(spec.id, last + ks.cacheDurationMs);
+      }
     }
     this.specs = specs;
     const live = new Set(specs.map((s) => s.id));
     for (const id of [...this.sourceKeys.keys()]) {
       if (live.has(id)) continue;
-      for (const m of [this.sourceKeys, this.epochs, this.digests, this.lastSuccessMs, this.statsById, this.cooldownUntil]) m.delete(id);
+      for (const m of [this.sourceKeys, this.epochs, this.digests, this.lastSuccessMs, this.statsById, this.cooldownUntil, this.onDemand, this.expiresAt]) m.delete(id);
       this.attemptedIds.delete(id);
     }
+    this.scheduleExpiry();
     for (const [from, to] of [...this.adopted]) if (!live.has(to)) this.adopted.delete(from);
     if (!this.worker && !this.restartTimer && this.specs.length > 0) this.startWorker();
     else this.sendConfigure();
@@ -148,7 +162,7 @@ export class JwksRefresher {
       for (const [k, v] of Object.entries(staged.fetches) as [JwksFetchOutcome, number][]) fetches[k] = (fetches[k] ?? 0) + v;
       this.statsById.set(from, { ...staged, fetches, requests: was.requests + staged.requests, earlyRefetches: was.earlyRefetches + staged.earlyRefetches, changes: was.changes + staged.changes });
     }
-    for (const m of [this.sourceKeys, this.epochs, this.digests, this.lastSuccessMs, this.statsById, this.cooldownUntil] as Map<string, unknown>[]) {
+    for (const m of [this.sourceKeys, this.epochs, this.digests, this.lastSuccessMs, this.statsById, this.cooldownUntil, this.expiresAt] as Map<string, unknown>[]) {
       if (m.has(from)) m.set(to, m.get(from));
       else m.delete(to);
       m.delete(from);
@@ -231,6 +245,7 @@ export class JwksRefresher {
     if (this.closed) return;
     this.closed = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.restartTimer = undefined;
     for (const w of [...this.waiters.values()]) w.resolve(false);
     for (const f of [...this.attemptWaiters]) f();
@@ -311,11 +326,18 @@ export class JwksRefresher {
       stats.lastSuccessMs = Date.now();
       // Monotonic, for a restarted refresher thread's schedule (the stats keep the wall time).
       this.lastSuccessMs.set(id, monotonicMs());
+      const ttl = this.onDemand.get(id);
+      if (ttl !== undefined) {
+        this.expiresAt.set(id, monotonicMs() + ttl);
+        this.scheduleExpiry();
+      }
       if (this.log.enabled('debug')) this.log.debug('remote JWKS fetched', { provider: id, url: stats.url, trigger: ev.trigger, keys: ev.keys?.length, attempts: ev.attempts, durationMs: ev.durationMs, nextFetchInMs: ev.nextFetchInMs });
     } else {
       const reason = capReason(ev.reason ?? ev.outcome);
       stats.lastFailure = reason;
       stats.lastFailureMs = Date.now();
+      const until = this.expiresAt.get(id);
+      if (until !== undefined && monotonicMs() >= until) this.expire(id, stats);
       const hasKeys = this.digests.has(id);
       this.log.warn(`remote JWKS fetch failed: ${reason}`, {
         provider: id,
@@ -327,12 +349,49 @@ export class JwksRefresher {
         retryInMs: ev.nextFetchInMs,
         // Envoy keeps the old keys after a failed async refresh; without any, requests get 401.
         serving: hasKeys ? 'last good key set' : 'no keys: 401 Jwks remote fetch is failed',
+        ...(hasKeys && until !== undefined ? { expiresInMs: Math.max(0, Math.round(until - monotonicMs())) } : {}),
       });
     }
     if (ev.first) {
       this.attemptedIds.add(id);
       this.notifyAttempts();
     }
+  }
+
+  /**
+   * Without `asyncFetch`, Envoy fetches a key set on demand and never uses it past its
+   * `cacheDuration`: a request that finds it expired fetches again, and gets `401 Jwks remote
+   * fetch is failed` if that fails (spec §4.9). The refresher renews it before then (at
+   * cacheDuration − 5 s); when no fetch has succeeded by its expiry, the first failure after it
+   * (or, with no answer from the refresher thread, the fetch deadline after it) withdraws the
+   * keys: an empty key set is published as a new generation, so neither the keys nor the
+   * signature results cached with them are used, until a fetch succeeds again.
+   */
+  private expire(id: string, stats: KeySetFetchStats): void {
+    this.expiresAt.delete(id);
+    if (!this.digests.has(id)) return;
+    this.digests.delete(id);
+    stats.keyCount = 0;
+    stats.changes++;
+    this.opts.onKeySet(id, []);
+    this.log.warn('remote JWKS expired: no fetch succeeded within cacheDuration of the last good one, and without asyncFetch an expired key set is not used (as Envoy); requests get 401 Jwks remote fetch is failed until a fetch succeeds', { provider: id, url: stats.url, cacheDurationMs: this.onDemand.get(id) });
+  }
+
+  /** One timer, for the earliest expiry plus the fetch deadline (a refresher thread that stopped reporting). */
+  private scheduleExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    if (this.closed || this.expiresAt.size === 0) return;
+    const grace = this.fetchTimeoutMs + 1000;
+    let first = Infinity;
+    for (const at of this.expiresAt.values()) first = Math.min(first, at);
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = undefined;
+      const now = monotonicMs();
+      for (const [id, at] of [...this.expiresAt]) if (now >= at + grace) this.expire(id, this.statsById.get(id)!);
+      this.scheduleExpiry();
+    }, Math.max(0, first + grace - monotonicMs()));
+    this.expiryTimer.unref();
   }
 
   /** A successful fetch's key set: handed to the verifier only when it differs from the last one. */

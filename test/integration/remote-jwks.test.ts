@@ -571,3 +571,41 @@ test('a client that leaves while its token waits for a kid-miss refetch: its req
     await idp.close();
   }
 });
+
+test('without asyncFetch a key set is not used past its cacheDuration, as Envoy: the IdP failing past it gives 401 Jwks remote fetch is failed (its cached results too) until a fetch succeeds; with asyncFetch the last good keys stay', { timeout: 40_000 }, async (t) => {
+  for (const asyncFetch of [false, true]) {
+    const idp = await startJwksServer({ jwks: jwksOf(K1) });
+    try {
+      // `fastListener: false` is the default: it only makes the helper write `asyncFetch`.
+      await withGateway({ port: idp.port, cacheDuration: '2s', ...(asyncFetch ? { fastListener: false } : {}) }, async (h, log) => {
+        const token = tokenFor(K1);
+        assert.equal((await call(h, token)).status, 200);
+        assert.equal((await call(h, token)).status, 200, 'a cached result');
+        idp.always({ status: 500, body: 'down' });
+        const started = Date.now();
+        if (!asyncFetch) {
+          await waitFor(async () => (await call(h, token)).status === 401, 'the key set to expire', 15_000);
+          const res = await call(h, token);
+          assert.equal(res.body, 'Jwks remote fetch is failed');
+          assert.equal(res.headers['www-authenticate'], INVALID);
+          const expired = log.find('remote JWKS expired');
+          assert.equal(expired.length, 1);
+          assert.equal(expired[0]!['provider'], EXT_ID);
+          assert.equal(expired[0]!['cacheDurationMs'], 2000);
+          assert.equal(stats(h).keyCount, 0);
+          assert.equal(log.find('remote JWKS fetch failed').at(-1)!['serving'], 'no keys: 401 Jwks remote fetch is failed');
+          t.diagnostic(`no asyncFetch: 401 ${Date.now() - started} ms after the IdP began failing (cacheDuration 2 s)`);
+          idp.always(undefined);
+          await waitFor(async () => (await call(h, token)).status === 200, 'the keys back once a fetch succeeds', 10_000);
+        } else {
+          await waitFor(() => log.find('remote JWKS fetch failed').length >= 3, 'three failed refreshes', 15_000);
+          assert.ok(Date.now() - started > 2000);
+          assert.equal((await call(h, token)).status, 200, 'asyncFetch: the last good keys stay in use');
+          assert.equal(log.find('remote JWKS expired').length, 0);
+        }
+      });
+    } finally {
+      await idp.close();
+    }
+  }
+});

@@ -25,6 +25,7 @@ const REMOTE: RemoteKeySet = {
   url: 'http://idp.test/keys',
   target: { host: '127.0.0.1', port: 1 },
   cacheDurationMs: 600_000,
+  asyncFetch: true,
   fastListener: false,
   failedRefetchDurationMs: 1000,
   numRetries: 0,
