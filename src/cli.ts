@@ -39,7 +39,8 @@ serve options:
   --upstream-max-connections N   connections per upstream endpoint (default 128)
   --upstream-max-pending N       requests per endpoint that may wait for a connection; the next gets 503 (default 1024, Envoy's)
   --max-request-body-bytes N     413 for a request body over N bytes, declared or streamed (default 0: no limit, as Envoy)
-  --jwks-refetch-cooldown-ms N   remote JWKS: at most one early refetch per key set per N ms when a token's kid is unknown (default 30000)
+  --jwks-refetch-cooldown-ms N   remote JWKS: at most one early refetch per key set per N ms when a token's kid is unknown
+                                 (default 30000; 0: none, as Envoy, which waits for the next scheduled fetch)
   --watch-config-ms N            look at the --config files every N ms and reload once a change has settled (default 0: off, reload on SIGHUP only)
   --echo-upstream HOST:PORT      also start the bundled httpbin-style echo upstream there
   --strict                       refuse to start if any resource is invalid (default: serve the valid parts, like kgateway)
@@ -163,7 +164,7 @@ async function serve(argv: string[]): Promise<number> {
   const upstreamMaxConnections = intFlag('--upstream-max-connections', values['upstream-max-connections']);
   const upstreamMaxPending = intFlag('--upstream-max-pending', values['upstream-max-pending'], 0);
   const maxRequestBodyBytes = intFlag('--max-request-body-bytes', values['max-request-body-bytes'], 0);
-  const jwksRefetchCooldownMs = intFlag('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms']);
+  const jwksRefetchCooldownMs = intFlag('--jwks-refetch-cooldown-ms', values['jwks-refetch-cooldown-ms'], 0);
   const watchConfigMs = intFlag('--watch-config-ms', values['watch-config-ms'], 0) ?? 0;
   if (watchConfigMs > 0 && watchConfigMs < MIN_WATCH_MS) throw new UsageError(`--watch-config-ms must be 0 (off) or at least ${MIN_WATCH_MS}, got "${values['watch-config-ms']}"`);
   if (values.host !== undefined) await hostFlag(values.host);

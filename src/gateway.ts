@@ -80,6 +80,7 @@ export interface GatewayOptions {
   /**
    * Remote JWKS: minimum time between two early refetches of one key set caused by a token
    * whose kid is not in it (default 30000 ms; jwtgate only, Envoy never refetches on a kid miss).
+   * 0: none, as Envoy.
    */
   jwksRefetchCooldownMs?: number;
   /** Remote JWKS fetch deadline, retries included (default 5000 ms, Envoy's hard-coded value; tests shorten it). */
@@ -182,7 +183,7 @@ export class Gateway {
       nowSeconds: opts.nowSeconds,
       keySet: (id: string) => this.keySetFor(id),
       metrics: this.metrics,
-      refetchKeySet: (id: string) => this.refresher?.refetch(id) ?? Promise.resolve(false),
+      ...(opts.jwksRefetchCooldownMs === 0 ? {} : { refetchKeySet: (id: string) => this.refresher?.refetch(id) ?? Promise.resolve(false) }),
     });
     this.forwarder = new Forwarder({
       timeoutMs: opts.upstreamTimeoutMs,

@@ -609,3 +609,22 @@ test('without asyncFetch a key set is not used past its cacheDuration, as Envoy:
     }
   }
 });
+
+test('--jwks-refetch-cooldown-ms 0: no early refetch on an unknown kid, as Envoy: 401 Jwks doesn\'t have key to match kid or alg from Jwt until a scheduled fetch brings the key', async () => {
+  const idp = await startJwksServer({ jwks: jwksOf(K1) });
+  try {
+    await withGateway({ port: idp.port, gateway: { jwksRefetchCooldownMs: 0 } }, async (h) => {
+      assert.equal((await call(h, tokenFor(K1))).status, 200);
+      idp.jwks = jwksOf(K1, STRANGER);
+      for (let i = 0; i < 3; i++) {
+        const res = await call(h, tokenFor(STRANGER));
+        assert.equal(res.status, 401);
+        assert.equal(res.body, "Jwks doesn't have key to match kid or alg from Jwt");
+      }
+      assert.equal(idp.fetches(), 1, 'only the first fetch');
+      assert.equal(stats(h).earlyRefetches, 0);
+    });
+  } finally {
+    await idp.close();
+  }
+});
