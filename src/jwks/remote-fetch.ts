@@ -217,7 +217,8 @@ async function attemptTo(target: { readonly host: string; readonly port: number 
     const res = await client.request({
       method: 'GET',
       path: `${url.pathname}${url.search}`,
-      headers: { host: url.host, 'user-agent': 'jwtgate', accept: 'application/json, application/jwk-set+json' },
+      // The request Envoy's jwks_fetcher sends (spec §3): Host the URL's host, User-Agent `Go-browser`.
+      headers: { host: url.host, 'user-agent': 'Go-browser', accept: 'application/json, application/jwk-set+json' },
       signal: ac.signal,
       ...(setup?.servername ? { servername: setup.servername } : {}),
     });

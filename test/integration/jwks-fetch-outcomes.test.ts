@@ -141,3 +141,27 @@ test('a TLS handshake that breaks off (the server answers in plaintext): tls_err
     server.close();
   }
 });
+
+test('the fetch request is GET of the URL path and query, Host the URL host, User-Agent Go-browser (spec §3, the request Envoy sends)', async () => {
+  let head = '';
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      head += d.toString('latin1');
+      if (head.includes('\r\n\r\n')) s.end('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  try {
+    const r = await fetchJwks({ ...spec(port), url: `http://idp.example:${port}/realms/x/certs?a=1` }, { timeoutMs: 3_000 });
+    assert.equal(outcomeOf(r), 'http_status');
+  } finally {
+    server.close();
+  }
+  const lines = head.split('\r\n');
+  assert.equal(lines[0], 'GET /realms/x/certs?a=1 HTTP/1.1');
+  const fields = Object.fromEntries(lines.slice(1).filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  assert.equal(fields['host'], `idp.example:${port}`);
+  assert.equal(fields['user-agent'], 'Go-browser');
+});
