@@ -188,9 +188,10 @@ export function validateResources(resources: readonly RawResource[], problems: C
       }
       const near = SILENT.has(gk) || NOT_SUPPORTED[gk] !== undefined ? undefined : lookalikeKind(groupOf(raw.apiVersion), raw.kind);
       if (near !== undefined) {
-        // The API server refuses it ("no matches for kind"); ignored, a TrafficPolicy or
-        // HTTPRoute in it would be dropped without a word and its routes served unchecked.
-        const msg = `${raw.apiVersion} ${raw.kind} is not a kind the API server knows (did you mean ${near}?): serve refuses to start, as dropping it could drop a policy`;
+        // The API server refuses it ("no matches for kind"); ignored, a TrafficPolicy, HTTPRoute,
+        // Gateway or ListenerPolicy in it would be dropped without a word: routes served
+        // unchecked, a header left unstripped.
+        const msg = `${raw.apiVersion} ${raw.kind} is not a kind the API server knows (did you mean ${near}?): the API server refuses it ("no matches for kind"); serve refuses to start, as dropping it could drop a policy, a route or a listener`;
         cx.error('kind', msg);
         markFatal(problems, id, (path) => path === 'kind', '');
         out.all.push({ raw, id, handling: 'unsupported', message: msg });
@@ -285,28 +286,58 @@ export function validateResources(resources: readonly RawResource[], problems: C
 
 const WOULD_NOT_APPLY = ' (serve refuses to start: without this resource a policy would not apply)';
 
-/** Kinds whose loss would serve requests without their JWT check (a policy, a route). */
-const GUARDED: readonly (readonly [string, string])[] = [
-  [KGW, 'TrafficPolicy'],
-  [GW, 'HTTPRoute'],
-];
+/**
+ * Every kind jwtgate reads, as [group, Kind]: a near miss of one (`Backnd`, `GatewayExtention`,
+ * `ListnerPolicy`, `Gatway`, `TrafficPolicys`) is one the API server refuses ("no matches for
+ * kind"), and dropped with a warning it could take a policy, a route, a listener or a header
+ * rule with it.
+ */
+const GUARDED: readonly (readonly [string, string])[] = [...KINDS].map((gk) => [gk.slice(0, gk.lastIndexOf('/')), gk.slice(gk.lastIndexOf('/') + 1)] as const);
 
-/** Kind names of the groups jwtgate knows: real kinds, never taken for a misspelling. */
-const KNOWN_KIND_NAMES = new Set([...KINDS, ...SILENT, ...Object.keys(NOT_SUPPORTED)].map((gk) => gk.slice(gk.lastIndexOf('/') + 1)));
+/** Groups a look-alike kind is looked for in (and near misses of them): Gateway API's, its experimental one and kgateway's. */
+const GUARDED_GROUPS = [GW, XGW, KGW];
+
+/**
+ * Kind names of the groups jwtgate knows: real kinds, never taken for a misspelling. Besides the
+ * ones it reads, warns about or skips silently, the other kinds of kgateway and Gateway API
+ * (`GatewayParameters`, `BackendLBPolicy`) and the core kinds near a read one.
+ */
+const KNOWN_KIND_NAMES = new Set([
+  ...[...KINDS, ...SILENT, ...Object.keys(NOT_SUPPORTED)].map((gk) => gk.slice(gk.lastIndexOf('/') + 1)),
+  'GatewayParameters',
+  'BackendLBPolicy',
+  'XBackendTrafficPolicy',
+  'XMesh',
+  'Endpoints',
+  'Event',
+]);
 
 /**
  * For a kind jwtgate does not read, in the core group (an apiVersion without its group), in
  * one of kgateway's and Gateway API's groups or a near miss of one (`gateways.kgateway.dev`):
- * the TrafficPolicy or HTTPRoute it was probably meant as (`TrafficPolicys`, `trafficpolicy`, or
- * the kind itself in the wrong group); else undefined. Another project's group is not looked
- * at: its kinds (SMI's or Consul's TCPRoute, Linkerd's HTTPRoute) are real CRDs.
+ * the kind jwtgate reads it was probably meant as (`TrafficPolicys`, `trafficpolicy`, `Backnd`,
+ * `Gatway`, or the kind itself in the wrong group); else undefined. Another project's group is
+ * not looked at: its kinds (SMI's or Consul's TCPRoute, Linkerd's HTTPRoute) are real CRDs.
  */
 function lookalikeKind(group: string, kind: string): string | undefined {
-  if (group !== '' && !GUARDED.some(([g]) => editDistance(group, g) <= 2)) return undefined;
+  if (group !== '' && !GUARDED_GROUPS.some((g) => editDistance(group, g) <= 2)) return undefined;
+  const lower = kind.toLowerCase();
+  let best: string | undefined;
+  let bestD = 3;
   for (const [g, k] of GUARDED) {
-    if (kind === k ? group !== g : !KNOWN_KIND_NAMES.has(kind) && editDistance(kind.toLowerCase(), k.toLowerCase()) <= 2) return `${k} in ${g}`;
+    if (kind === k) {
+      if (group !== g) return `${k} in ${g === '' ? 'the core group (apiVersion: v1)' : g}`;
+      continue;
+    }
+    if (KNOWN_KIND_NAMES.has(kind)) continue;
+    // Two edits for long kinds, one for short ones (`Secret`: `Secrets`, `secret`).
+    const d = editDistance(lower, k.toLowerCase());
+    if (d <= (k.length <= 6 ? 1 : 2) && d < bestD) {
+      best = `${k} in ${g === '' ? 'the core group (apiVersion: v1)' : g}`;
+      bestD = d;
+    }
   }
-  return undefined;
+  return best;
 }
 
 function firstMetadataError(problems: readonly ConfigProblem[], id: string): string {

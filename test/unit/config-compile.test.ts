@@ -1070,6 +1070,39 @@ test('documents the API server refuses whose loss would serve requests without t
   }
 });
 
+test('a misspelt kind of any kind jwtgate reads (Backnd, GatewayExtention, ListnerPolicy, HTTPListnerPolicy, Gatway, Secrets) is an error with "did you mean" (the API server says "no matches for kind"); other kinds (ConfigMap, DirectResponse, Deployment, GatewayParameters) are as before', () => {
+  const doc = (apiVersion: string, kind: string, name: string): Doc => ({ apiVersion, kind, metadata: md(name), spec: {} });
+  const GWV1 = 'gateway.networking.k8s.io/v1';
+  const s = build([
+    gateway(),
+    route(),
+    doc(KGW, 'Backnd', 'a'),
+    doc(KGW, 'GatewayExtention', 'b'),
+    doc(KGW, 'ListnerPolicy', 'c'),
+    doc(KGW, 'HTTPListnerPolicy', 'd'),
+    doc(GWV1, 'Gatway', 'e'),
+    { apiVersion: 'v1', kind: 'Secrets', metadata: md('f') },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: md('g'), data: {} },
+    doc(KGW, 'DirectResponse', 'h'),
+    doc('apps/v1', 'Deployment', 'i'),
+    doc(KGW, 'GatewayParameters', 'j'),
+  ]);
+  const kindProblems = s.problems.filter((p) => p.path === 'kind').map((p) => `${p.severity} ${p.resource}: ${p.message}`);
+  const refused = (kind: string, name: string, av: string, near: string): string =>
+    `error ${kind}/default/${name}: ${av} ${kind} is not a kind the API server knows (did you mean ${near}?): the API server refuses it ("no matches for kind"); serve refuses to start, as dropping it could drop a policy, a route or a listener`;
+  assert.deepEqual(kindProblems, [
+    refused('Backnd', 'a', KGW, 'Backend in gateway.kgateway.dev'),
+    refused('GatewayExtention', 'b', KGW, 'GatewayExtension in gateway.kgateway.dev'),
+    refused('ListnerPolicy', 'c', KGW, 'ListenerPolicy in gateway.kgateway.dev'),
+    refused('HTTPListnerPolicy', 'd', KGW, 'HTTPListenerPolicy in gateway.kgateway.dev'),
+    refused('Gatway', 'e', GWV1, 'Gateway in gateway.networking.k8s.io'),
+    refused('Secrets', 'f', 'v1', 'Secret in the core group (apiVersion: v1)'),
+    `warning Deployment/default/i: kind Deployment (apps/v1) ignored: jwtgate does not use it`,
+    `warning GatewayParameters/default/j: kind GatewayParameters (${KGW}) ignored: jwtgate does not use it`,
+  ]);
+  assert.ok(s.problems.filter((p) => p.path === 'kind' && p.severity === 'error').every((p) => p.fatal), 'serve refuses to start');
+});
+
 test('a jwtAuth.disable that wins over a jwtAuth.extensionRef at the same level only by the tie-break (same weight; age, then name) is warned about, naming both, the target and the tie-break', () => {
   const jwt = (name: string, targetRefs: Doc[], ts?: string, weight?: string): Doc => ({
     ...policy({ targetRefs, jwtAuth: { extensionRef: { name: 'ext' } } }, name),
