@@ -36,7 +36,7 @@ import type {
 } from './snapshot.js';
 import { validateResources, type ValidatedConfig } from './validate.js';
 import type { BackendModel } from './validate-backend.js';
-import { backendRefKind, editDistance, policyWeight, GATEWAY_API_GROUP, groupKind, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
+import { backendRefKind, editDistance, refSuggestion, policyWeight, GATEWAY_API_GROUP, KGATEWAY_GROUP, groupKind, listSome, markFatal, selectorAttachesNothing } from './validate-common.js';
 import type { GatewayModel, ListenerModel } from './validate-gateway.js';
 import type { BackendObjectRefModel, BackendRefModel, HTTPRouteModel, MirrorModel, RedirectModel, RewriteModel, RuleModel } from './validate-httproute.js';
 import type { RouteRedirect, RouteRewrite } from '../proxy/redirect.js';
@@ -1428,6 +1428,8 @@ interface Unresolved {
  * RequestMirror's): a Service (by its cluster DNS name) or a kgateway Backend, a ReferenceGrant
  * for another namespace, never in cleartext where kgateway would speak TLS.
  */
+const BACKEND_REF_KINDS = [['', 'Service'], [KGATEWAY_GROUP, 'Backend']] as const;
+
 function resolveRef(
   rt: HTTPRouteModel,
   ref: BackendObjectRefModel,
@@ -1440,7 +1442,7 @@ function resolveRef(
   const what = `${ref.kind} ${ref.namespace}/${redactUserinfo(ref.name)}`;
   if (ref.unsupportedKind) {
     const delegation = ref.group === GATEWAY_API_GROUP && ref.kind === 'HTTPRoute' ? ' (route delegation, a backendRef to HTTPRoutes, is not supported by jwtgate)' : '';
-    return { ok: false, reason: 'InvalidKind', field: 'kind', cause: `backendRef ${groupKind(ref.group, ref.kind)} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend)${delegation}` };
+    return { ok: false, reason: 'InvalidKind', field: 'kind', cause: `backendRef ${groupKind(ref.group, ref.kind)} not supported by jwtgate (only Service, or gateway.kgateway.dev Backend)${delegation}${refSuggestion(ref.group, ref.kind, BACKEND_REF_KINDS)}` };
   }
   if (!referenceAllowed(grants, { group: GATEWAY_API_GROUP, kind: 'HTTPRoute', namespace: rt.namespace }, { group: ref.group, kind: ref.kind, namespace: ref.namespace, name: ref.name })) {
     return { ok: false, reason: 'RefNotPermitted', field: 'namespace', cause: `backendRef to ${what} is not permitted: no ReferenceGrant in namespace ${ref.namespace} allows HTTPRoutes from namespace ${rt.namespace}` };

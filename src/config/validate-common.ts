@@ -4,7 +4,7 @@
 import type { RawResource } from './resource.js';
 import type { ConfigProblem } from '../errors.js';
 import { isIP } from 'node:net';
-import { any, int, obj, str, type Infer, type ParseCtx, type Schema } from './schema.js';
+import { any, int, obj, str, suggest, type Infer, type ParseCtx, type Schema } from './schema.js';
 
 // Gateway API / apimachinery formats (gateway-api apis/v1/shared_types.go).
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -31,6 +31,27 @@ export const KGATEWAY_GROUP = 'gateway.kgateway.dev';
 /** `group/kind` as messages name a kind; the core group (empty) as `core`. */
 export function groupKind(group: string | undefined, kind: string): string {
   return `${group || 'core'}/${kind}`;
+}
+
+/**
+ * For a reference to a group and kind jwtgate does not support: ` (did you mean …?)` naming the
+ * supported [group, kind] it was probably meant as, when the kind or the group is a small edit
+ * away from a supported one (`Backnd`, `gateway.kgateway.io`, `TraficPolicy`, a kgateway kind
+ * without its group); else ''. The core group is '' (`core` too).
+ */
+export function refSuggestion(group: string, kind: string, supported: readonly (readonly [string, string])[]): string {
+  const core = (g: string): boolean => g === '' || g === 'core';
+  for (const [g, k] of supported) {
+    if (kind !== k) continue;
+    if (core(g)) return core(group) ? '' : ` (did you mean the core group? a ${k} has group "" or none)`;
+    if (group === '' || suggest(group, [g]) !== undefined) return ` (did you mean group ${g}?)`;
+  }
+  const groupNear = (g: string): boolean => (core(g) ? core(group) : group === g || group === '' || suggest(group, [g]) !== undefined);
+  const near = supported.filter(([g]) => groupNear(g));
+  const k = suggest(kind, near.map(([, x]) => x));
+  if (k === undefined) return '';
+  const g = near.find(([, x]) => x === k)![0];
+  return group === g || (core(g) && core(group)) ? ` (did you mean ${k}?)` : ` (did you mean ${groupKind(g, k)}?)`;
 }
 
 export function dnsSubdomain(max = 253): Schema<string> {

@@ -26,6 +26,7 @@ import {
   hostname,
   kind,
   backendRefKind,
+  refSuggestion,
   KGATEWAY_GROUP,
   namespaceName,
   modelBase,
@@ -345,7 +346,7 @@ export function validateHTTPRoute(raw: RawResource, problems: ConfigProblem[]): 
     // A ListenerSet parent is warned about in compile.ts, which knows what its listeners get
     // (500 for their hostnames on a port the parent Gateway serves, else not served at all).
     if ((p.kind !== 'Gateway' || p.group !== GATEWAY_API_GROUP) && !p.kind.endsWith('ListenerSet')) {
-      cx.warn(`spec.parentRefs[${p.index}]`, `parent ${groupKind(p.group, p.kind)} is not supported by jwtgate (only Gateway): this parentRef is ignored`);
+      cx.warn(`spec.parentRefs[${p.index}]`, `parent ${groupKind(p.group, p.kind)} is not supported by jwtgate (only Gateway): this parentRef is ignored${refSuggestion(p.group, p.kind, [[GATEWAY_API_GROUP, 'Gateway']])}`);
     }
   });
   if (s && parentRefs.length === 0) cx.warn('spec.parentRefs', 'no parentRefs: the route is not attached to any Gateway');
@@ -498,7 +499,7 @@ function validateRule(rr: unknown, i: number, ns: string, cx: ParseCtx, ruleName
           return;
         }
         if (er.group !== KGATEWAY_GROUP || er.kind !== 'TrafficPolicy') {
-          cx.error(`${fp}.extensionRef`, `filter type ExtensionRef to ${groupKind(er.group, er.kind)} not supported by jwtgate (only gateway.kgateway.dev/TrafficPolicy and DirectResponse)`);
+          cx.error(`${fp}.extensionRef`, `filter type ExtensionRef to ${groupKind(er.group, er.kind)} not supported by jwtgate (only gateway.kgateway.dev/TrafficPolicy and DirectResponse)${refSuggestion(er.group, er.kind, [[KGATEWAY_GROUP, 'TrafficPolicy'], [KGATEWAY_GROUP, 'DirectResponse']])}`);
           return;
         }
         policyFilters.push({ name: er.name, path: `${fp}.extensionRef` });

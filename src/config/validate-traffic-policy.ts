@@ -22,7 +22,7 @@ import { quantityValue } from './quantity.js';
 import { DEFAULT_CONTENT_TYPES, DEFAULT_MIN_CONTENT_LENGTH, type Codec, type CodecConfig } from '../proxy/compression.js';
 import { badEscape, compilePathRegex, maxSubmatch, type PathRegexRewrite } from '../proxy/path-regex-rewrite.js';
 import { kgatewayHeaderFilter, type KgatewayHeaderFilterSpec } from './validate-header-filter.js';
-import { documentSchema, GATEWAY_API_GROUP, group, HEADER_NAME, headerName, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
+import { documentSchema, GATEWAY_API_GROUP, refSuggestion, group, HEADER_NAME, headerName, kind, markFatal, namespaceName, objectName, policyTargetRef, sectionName, type PolicyTargetRef, modelBase } from './validate-common.js';
 import { extAuthBufferSettings } from './validate-gateway-extension.js';
 
 /**
@@ -372,6 +372,7 @@ export interface UnservedTarget {
 }
 
 const SUPPORTED_KINDS = new Set(['Gateway', 'HTTPRoute']);
+const TARGET_KINDS = [[GATEWAY_API_GROUP, 'Gateway'], [GATEWAY_API_GROUP, 'HTTPRoute'], [GATEWAY_API_GROUP, 'GRPCRoute'], [GATEWAY_API_GROUP, 'ListenerSet'], ['gateway.networking.x-k8s.io', 'XListenerSet']] as const;
 const TARGET_PATH = /^spec\.target(Refs|Selectors)(\[|\.|$)/;
 
 function checkTarget(t: { group: string; kind: string }, p: string, cx: ParseCtx): boolean | 'unserved' {
@@ -380,14 +381,14 @@ function checkTarget(t: { group: string; kind: string }, p: string, cx: ParseCtx
   if (typeof t.kind !== 'string' || typeof t.group !== 'string') return false;
   if (SUPPORTED_KINDS.has(t.kind)) {
     if (t.group !== GATEWAY_API_GROUP) {
-      cx.warn(`${p}.group`, `group "${t.group}" with kind ${t.kind}: kgateway only matches gateway.networking.k8s.io/${t.kind}, so this target is ignored`);
+      cx.warn(`${p}.group`, `group "${t.group}" with kind ${t.kind}: kgateway only matches gateway.networking.k8s.io/${t.kind}, so this target is ignored${refSuggestion(t.group, t.kind, TARGET_KINDS)}`);
       return false;
     }
     return true;
   }
   // Warned about in compile.ts, which knows what the requests for that target get.
   if (t.kind === 'GRPCRoute' || t.kind.endsWith('ListenerSet')) return 'unserved';
-  cx.error(`${p}.kind`, `Unsupported value: "${t.kind}": supported target kinds: Gateway, HTTPRoute, GRPCRoute, *ListenerSet`);
+  cx.error(`${p}.kind`, `Unsupported value: "${t.kind}": supported target kinds: Gateway, HTTPRoute, GRPCRoute, *ListenerSet${refSuggestion(t.group, t.kind, TARGET_KINDS)}`);
   return false;
 }
 
