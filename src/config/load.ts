@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Composer, isMap, isPair, isScalar, isSeq, LineCounter, Parser, YAMLParseError, type Document, type Node as YamlNode } from 'yaml';
+import { Composer, CST, isMap, isPair, isScalar, isSeq, LineCounter, Parser, YAMLParseError, type Document, type Node as YamlNode } from 'yaml';
 import type { ConfigProblem } from '../errors.js';
 import type { RawResource } from './resource.js';
 import { isObject as isPlainObject, suggest } from './schema.js';
@@ -256,7 +256,21 @@ function parseInto(text: string, file: string, out: LoadResult): boolean {
   // 550 KB mapping of 40,000 keys took 12 s, a 4 MiB one would take minutes on the event loop);
   // duplicateKeys() finds the same duplicates in one pass.
   const composer = new Composer({ uniqueKeys: false, merge: true, logLevel: 'error' });
-  const docs = composer.compose(new Parser(lineCounter.addNewLine).parse(text));
+  // The last few CST tokens, to find where an unclosed `[`, `{` or quote began (the yaml package
+  // reports such an error where it noticed it: the next key's line).
+  const recent: CST.Token[] = [];
+  const tee = function* (tokens: Generator<CST.Token>): Generator<CST.Token> {
+    for (const t of tokens) {
+      recent.push(t);
+      if (recent.length > 8) recent.shift();
+      yield t;
+    }
+  };
+  const docs = composer.compose(tee(new Parser(lineCounter.addNewLine).parse(text)));
+  const at = (offset: number): string => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `${file}:${line || 1}:${col || 1}`;
+  };
   let held = false;
   for (;;) {
     let next;
@@ -282,13 +296,19 @@ function parseInto(text: string, file: string, out: LoadResult): boolean {
       const line = lineOf(w.pos?.[0]);
       out.problems.push({ ...fileProblem(file, `YAML: ${firstLine(w.message)}`, `${file}:${line}`), severity: 'warning' });
     }
-    duplicateKeys(doc);
+    duplicateKeys(doc, lineOf);
     if (doc.errors.length > 0) {
       held = true;
       for (const e of doc.errors) {
-        const line = e.linePos?.[0].line ?? lineOf(e.pos?.[0]);
-        const what = /call stack/.test(e.message) ? 'the document is nested too deeply to read' : firstLine(e.message);
-        out.problems.push(fileProblem(file, `YAML syntax error: ${what}`, `${file}:${line}`));
+        let what = /call stack/.test(e.message) ? 'the document is nested too deeply to read' : firstLine(e.message);
+        const pos = e.pos?.[0] ?? doc.range[0];
+        // An unclosed flow collection or quoted string: reported where it began, not at the next line.
+        const open = e.code === 'DUPLICATE_KEY' ? undefined : unclosedBefore(recent, doc.range[0], pos, e.message);
+        if (open !== undefined) {
+          const { line, col } = lineCounter.linePos(pos);
+          what += ` (the ${open.what} opened here is not closed; the parser noticed at line ${line}, column ${col})`;
+        }
+        out.problems.push({ ...fileProblem(file, `YAML syntax error: ${what}`, at(open?.offset ?? pos)), ...(e instanceof DuplicateKeyError ? { path: e.path } : {}) });
       }
       // A template directive on its own line (`{{- if .Values.x }}`) breaks the YAML: say why.
       const docText = text.slice(doc.range[0], doc.range[2]);
@@ -518,27 +538,79 @@ interface TemplateFound {
  * (the same node, or a scalar with the same value) is a DUPLICATE_KEY error at the later key, as
  * the package reports it. Iterative, so nesting costs no stack.
  */
-function duplicateKeys(doc: Document.Parsed): void {
-  const stack: unknown[] = [doc.contents];
+function duplicateKeys(doc: Document.Parsed, lineOf: (offset: number | undefined) => number): void {
+  // Each node with the field path it is at ('' at the top, undefined inside a key that is a collection).
+  const stack: [unknown, string | undefined][] = [[doc.contents, '']];
   while (stack.length > 0) {
-    const node = stack.pop();
+    const [node, path] = stack.pop()!;
     if (isMap(node)) {
-      const seen = new Set<unknown>();
+      const seen = new Map<unknown, number | undefined>();
       for (const pair of node.items) {
         const key = pair.key as unknown;
         const id = isScalar(key) ? key.value : key;
+        const name = isScalar(key) ? String(key.value) : undefined;
+        const keyPath = path === undefined || name === undefined ? undefined : path ? `${path}.${name}` : name;
         if (seen.has(id)) {
           const at = (key as YamlNode | null)?.range?.[0] ?? node.range?.[0] ?? 0;
-          doc.errors.push(new YAMLParseError([at, at + 1], 'DUPLICATE_KEY', 'Map keys must be unique'));
-        } else seen.add(id);
-        stack.push(key, pair.value);
+          const first = seen.get(id);
+          const named = name === undefined ? '' : `: "${short(name)}" is defined twice${keyPath !== undefined && keyPath !== name ? ` (${keyPath})` : ''}${first !== undefined ? `, first at line ${lineOf(first)}` : ''}`;
+          doc.errors.push(new DuplicateKeyError([at, at + 1], `Map keys must be unique${named}`, keyPath));
+        } else seen.set(id, (key as YamlNode | null)?.range?.[0]);
+        stack.push([key, undefined], [pair.value, keyPath]);
       }
     } else if (isSeq(node)) {
-      for (const item of node.items) stack.push(item);
+      node.items.forEach((item, i) => stack.push([item, path === undefined ? undefined : `${path}[${i}]`]));
     } else if (isPair(node)) {
-      stack.push(node.key, node.value);
+      stack.push([node.key, undefined], [node.value, undefined]);
     }
   }
+}
+
+/** A duplicate key, with its field path when it has one. */
+class DuplicateKeyError extends YAMLParseError {
+  constructor(
+    pos: [number, number],
+    message: string,
+    readonly path: string = '',
+  ) {
+    super(pos, 'DUPLICATE_KEY', message);
+  }
+}
+
+/**
+ * For an error about an unclosed flow sequence, flow map or quoted string (`message`): the
+ * innermost one of the document starting at `docStart` that opens before `pos` and is never
+ * closed, from the CST tokens read last.
+ */
+function unclosedBefore(tokens: readonly CST.Token[], docStart: number, pos: number, message: string): { offset: number; what: string } | undefined {
+  const kind = /^Flow sequence/.test(message) ? '[' : /^Flow map/.test(message) ? '{' : /quote/i.test(message) ? 'quote' : undefined;
+  if (kind === undefined) return undefined;
+  let found: { offset: number; what: string } | undefined;
+  const look = (t: CST.Token | undefined): void => {
+    if (t === undefined || t.offset < docStart || t.offset > pos) return;
+    if (t.type === 'flow-collection') {
+      if (t.start.source !== kind) return;
+      const closed = t.end.some((e) => e.type === (kind === '[' ? 'flow-seq-end' : 'flow-map-end'));
+      if (!closed && (found === undefined || t.offset >= found.offset)) found = { offset: t.offset, what: `\`${t.start.source}\`` };
+    } else if (kind === 'quote' && (t.type === 'double-quoted-scalar' || t.type === 'single-quoted-scalar')) {
+      const q = t.type === 'double-quoted-scalar' ? '"' : "'";
+      const unclosed = t.source.length < 2 || !t.source.endsWith(q) || (q === '"' && /(^|[^\\])(\\\\)*\\"$/.test(t.source));
+      if (unclosed && (found === undefined || t.offset >= found.offset)) found = { offset: t.offset, what: `quote ${q}` };
+    }
+  };
+  try {
+    for (const token of tokens) {
+      if (token.type !== 'document') continue;
+      look(token.value);
+      CST.visit(token, (item) => {
+        look(item.key ?? undefined);
+        look(item.value);
+      });
+    }
+  } catch {
+    return undefined; // nested too deeply to walk (the error says so already)
+  }
+  return found;
 }
 
 function templatesIn(node: unknown, path: string, text: string, out: TemplateFound[]): void {

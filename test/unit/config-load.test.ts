@@ -69,14 +69,14 @@ items:
   assert.equal(r.resources[1]!.lines?.get('data.jwks'), 10);
 });
 
-test('load: YAML syntax errors are problems with file:line, other documents still load', () => {
+test('load: YAML syntax errors are problems with file:line:col, other documents still load', () => {
   const text = `${doc('Backend', 'ok')}---\nkind: Backend\nmetadata:\n  name: [unclosed\n---\n${doc('Backend', 'also-ok')}`;
   const r = loadManifestsFromText(text, 'bad.yaml');
   assert.deepEqual(r.resources.map((x) => x.name), ['ok', 'also-ok']);
   assert.ok(r.problems.length >= 1);
   assert.equal(r.problems[0]!.severity, 'error');
   assert.match(r.problems[0]!.message, /^YAML syntax error/);
-  assert.match(r.problems[0]!.source!, /^bad\.yaml:\d+$/);
+  assert.match(r.problems[0]!.source!, /^bad\.yaml:\d+:\d+$/);
 });
 
 test('load: duplicate keys, non-mapping documents and missing identity are problems', () => {
@@ -93,7 +93,8 @@ test('load: a duplicate key is found at any depth, in block and flow mappings, a
   const dupLines = (text: string) => {
     const r = loadManifestsFromText(text, 'd.yaml');
     const dups = r.problems.filter((p) => /Map keys must be unique/.test(p.message));
-    return { lines: dups.map((p) => p.source), names: r.resources.map((x) => x.name) };
+    // The line only (file:line:col): the column is asserted in the test after this one.
+    return { lines: dups.map((p) => p.source?.replace(/:\d+$/, '')), names: r.resources.map((x) => x.name) };
   };
   const head = 'apiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: { name: b }\n';
   // Line 6: in a mapping inside a sequence inside a mapping.
@@ -113,6 +114,27 @@ test('load: a duplicate key is found at any depth, in block and flow mappings, a
   const many = Array.from({ length: 40_000 }, (_, i) => `  k${i}: 1`).join('\n');
   assert.deepEqual(dupLines(`${head}spec:\n${many}\n  k0: 2\n`), { lines: [`d.yaml:${5 + 40_000}`], names: [] });
   assert.deepEqual(dupLines(`${head}spec:\n${many}\n`), { lines: [], names: ['b'] });
+});
+
+test('load: an unclosed flow sequence, flow map or quote is reported at file:line:col where it opens (not at the next line, where the parser noticed it); a duplicate key names the key, its field path and its first line', () => {
+  const problems = (text: string) => loadManifestsFromText(text, 'y.yaml').problems.map((p) => [p.source, p.path, p.message]);
+  const head = 'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\n';
+  assert.deepEqual(problems(`${head}  namespace: [a\nspec:\n  parentRefs: [{name: gw}]\n`), [
+    ['y.yaml:5:14', '', 'YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ] (the `[` opened here is not closed; the parser noticed at line 6, column 1)'],
+  ]);
+  assert.deepEqual(problems(`${head}  labels: {a: b\nspec: {}\n`), [
+    ['y.yaml:5:11', '', 'YAML syntax error: Flow map in block collection must be sufficiently indented and end with a } (the `{` opened here is not closed; the parser noticed at line 6, column 1)'],
+  ]);
+  assert.deepEqual(problems(`${head}  namespace: "a\nspec: {}\n`), [
+    ['y.yaml:5:14', '', 'YAML syntax error: Missing closing "quote (the quote " opened here is not closed; the parser noticed at line 7, column 1)'],
+  ]);
+  // Other errors keep the parser's position, with its column.
+  assert.deepEqual(problems('apiVersion: v1\nkind: ConfigMap\nmetadata:\n    name: r\n  namespace: x\n'), [['y.yaml:5:1', '', 'YAML syntax error: All mapping items must start at the same column']]);
+  assert.deepEqual(problems(`${head}  name: s\nspec:\n  rules:\n  - matches: []\n    matches: []\n`), [
+    ['y.yaml:5:3', 'metadata.name', 'YAML syntax error: Map keys must be unique: "name" is defined twice (metadata.name), first at line 4'],
+    ['y.yaml:9:5', 'spec.rules[0].matches', 'YAML syntax error: Map keys must be unique: "matches" is defined twice (spec.rules[0].matches), first at line 8'],
+  ].reverse());
+  assert.deepEqual(problems('kind: A\nkind: B\n').map((p) => p[2]), ['YAML syntax error: Map keys must be unique: "kind" is defined twice, first at line 1']);
 });
 
 test('load: JSON manifests', () => {
