@@ -245,8 +245,37 @@ function parseInto(text: string, file: string, out: LoadResult): boolean {
   // character for one keeps every offset.
   if (text.includes('\r')) text = text.replace(/\r(?!\n)/g, '\n');
   text = stripHeredocs(text, file, out);
+  // Several JSON objects one after the other (`jq -c '.items[]'`, one per line), as kubectl reads
+  // them: each a document. A `---` line is put after each but the last; positions are mapped back
+  // to the text as written, so lines and columns are the file's.
+  const original = text;
+  const inserted = jsonStreamEnds(text);
+  if (inserted.length > 0) {
+    let at = 0;
+    const parts: string[] = [];
+    for (const end of inserted) {
+      parts.push(text.slice(at, end), JSON_STREAM_SEPARATOR);
+      at = end;
+    }
+    parts.push(text.slice(at));
+    text = parts.join('');
+  }
   const lineCounter = new LineCounter();
-  const lineOf = (offset: number | undefined): number => (offset === undefined ? 1 : lineCounter.linePos(offset).line || 1);
+  const originalLines = inserted.length === 0 ? lineCounter : countLines(original);
+  /** A position in `text` in the text as written (before the `---` lines put between JSON objects). */
+  const written = (offset: number): number => {
+    let before = 0;
+    for (let lo = 0, hi = inserted.length; lo < hi; ) {
+      const mid = (lo + hi) >> 1;
+      if (inserted[mid]! + (mid + 1) * JSON_STREAM_SEPARATOR.length <= offset) {
+        before = mid + 1;
+        lo = mid + 1;
+      } else hi = mid;
+    }
+    return Math.max(0, Math.min(original.length, offset - before * JSON_STREAM_SEPARATOR.length));
+  };
+  const linePos = (offset: number): { line: number; col: number } => originalLines.linePos(inserted.length === 0 ? offset : written(offset));
+  const lineOf = (offset: number | undefined): number => (offset === undefined ? 1 : linePos(offset).line || 1);
   // Documents are composed one at a time, so reading stops at MAX_DOCUMENTS instead of building
   // a million of them first. merge: YAML 1.1 `<<` merge keys, which kubectl accepts.
   // logLevel: the yaml package's own warnings (a key that is a map, which an unrendered
@@ -268,7 +297,7 @@ function parseInto(text: string, file: string, out: LoadResult): boolean {
   };
   const docs = composer.compose(tee(new Parser(lineCounter.addNewLine).parse(text)));
   const at = (offset: number): string => {
-    const { line, col } = lineCounter.linePos(offset);
+    const { line, col } = linePos(offset);
     return `${file}:${line || 1}:${col || 1}`;
   };
   let held = false;
@@ -305,7 +334,7 @@ function parseInto(text: string, file: string, out: LoadResult): boolean {
         // An unclosed flow collection or quoted string: reported where it began, not at the next line.
         const open = e.code === 'DUPLICATE_KEY' ? undefined : unclosedBefore(recent, doc.range[0], pos, e.message);
         if (open !== undefined) {
-          const { line, col } = lineCounter.linePos(pos);
+          const { line, col } = linePos(pos);
           what += ` (the ${open.what} opened here is not closed; the parser noticed at line ${line}, column ${col})`;
         }
         out.problems.push({ ...fileProblem(file, `YAML syntax error: ${what}`, at(open?.offset ?? pos)), ...(e instanceof DuplicateKeyError ? { path: e.path } : {}) });
@@ -458,6 +487,49 @@ function addResource(
     file,
     lines,
   });
+}
+
+const JSON_STREAM_SEPARATOR = '\n---\n';
+
+/**
+ * Where each JSON object but the last ends (the offset after its `}`), when `text` is two or
+ * more JSON objects separated by whitespace only (never valid YAML as it is); else []. One pass,
+ * aware of strings and their escapes.
+ */
+function jsonStreamEnds(text: string): number[] {
+  const ends: number[] = [];
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c /* \\ */) i++;
+      else if (c === 0x22 /* " */) inString = false;
+      continue;
+    }
+    if (depth === 0) {
+      if (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) continue;
+      if (c !== 0x7b /* { */) return [];
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
+      depth--;
+      if (depth < 0) return [];
+      if (depth === 0) ends.push(i + 1);
+    }
+  }
+  if (depth !== 0 || inString || ends.length < 2) return [];
+  ends.pop();
+  return ends;
+}
+
+/** A LineCounter for `text` (as the parser fills one: a line starts at 0 and after each LF). */
+function countLines(text: string): LineCounter {
+  const lc = new LineCounter();
+  lc.addNewLine(0);
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lc.addNewLine(i + 1);
+  return lc;
 }
 
 /**

@@ -137,6 +137,22 @@ test('load: an unclosed flow sequence, flow map or quote is reported at file:lin
   assert.deepEqual(problems('kind: A\nkind: B\n').map((p) => p[2]), ['YAML syntax error: Map keys must be unique: "kind" is defined twice, first at line 1']);
 });
 
+test('load: several JSON objects in one file (jq -c \'.items[]\', one per line, or pretty-printed one after the other) are read as several documents, with the lines and columns of the file', () => {
+  const cm = (name: string, extra: Record<string, unknown> = {}) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, ...extra }, data: { a: '{"x": "}"}' } });
+  const compact = [cm('a'), cm('b', { labels: { k: 1 } }), cm('c')].map((o) => JSON.stringify(o)).join('\n') + '\n';
+  const r = loadManifestsFromText(compact, 's.json');
+  assert.deepEqual(r.resources.map((x) => `${x.name}@${x.source}`), ['a@s.json:1', 'b@s.json:2', 'c@s.json:3']);
+  assert.deepEqual(r.problems.map((p) => [p.resource, p.path, p.source]), [['ConfigMap/default/b', 'metadata.labels.k', 's.json:2']]);
+  const pretty = [cm('a'), cm('b'), cm('c')].map((o) => JSON.stringify(o, null, 2)).join('\n');
+  const p = loadManifestsFromText(pretty, 'p.json');
+  assert.deepEqual(p.resources.map((x) => `${x.name}@${x.source}:${x.lines?.get('data.a')}`), ['a@p.json:1:8', 'b@p.json:11:18', 'c@p.json:21:28']);
+  assert.deepEqual(p.problems, []);
+  // A syntax error in the second object is at its own line and column.
+  const broken = loadManifestsFromText(`${JSON.stringify(cm('a'))}\n{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "name": "c"}}\n`, 'b.json');
+  assert.deepEqual(broken.problems.map((q) => [q.source, q.path]), [['b.json:2:69', 'metadata.name']]);
+  assert.deepEqual(broken.resources.map((x) => x.name), ['a']);
+});
+
 test('load: JSON manifests', () => {
   const r = loadManifestsFromText(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'j', namespace: 'n' }, data: { jwks: '{}' } }), 'c.json');
   assert.deepEqual(r.problems, []);
