@@ -149,7 +149,14 @@ export function validateGateway(raw: RawResource, problems: ConfigProblem[]): Ga
         if (l.protocol !== undefined && l.protocol !== 'HTTP') {
           unsupported ??= `protocol ${l.protocol} is not supported by jwtgate`;
           unsupportedErrors++;
-          cx.error(`${p}.protocol`, `protocol ${l.protocol} is not supported by jwtgate (only HTTP listeners; terminate TLS in front of jwtgate): requests for its hostname on a port jwtgate serves get 500`);
+          // `http`: the API server takes it (a protocol name is any DNS-label-like word), kgateway
+          // does not know it; not a protocol jwtgate lacks.
+          cx.error(
+            `${p}.protocol`,
+            l.protocol.toUpperCase() === 'HTTP'
+              ? `protocol is case-sensitive: did you mean "HTTP"? (kgateway does not know protocol ${l.protocol}): requests for its hostname on a port jwtgate serves get 500`
+              : `protocol ${l.protocol} is not supported by jwtgate (only HTTP listeners; terminate TLS in front of jwtgate): requests for its hostname on a port jwtgate serves get 500`,
+          );
         }
         // The API server refuses the Gateway (a CEL rule on listeners): it would not exist.
         if (l.tls !== undefined && (l.protocol === 'HTTP' || l.protocol === 'TCP' || l.protocol === 'UDP')) {
