@@ -173,12 +173,25 @@ export function checkBackendRef(ref: BackendObjectReference, path: string, cx: P
 }
 
 /** `LocalPolicyTargetReferenceWithSectionName` (TrafficPolicy, BackendConfigPolicy). */
-export const policyTargetRef = obj({
-  group: group(),
-  kind: kind(),
-  name: objectName(),
-  sectionName: sectionName().optional(),
-});
+export const policyTargetRef = obj(
+  {
+    group: group(),
+    kind: kind(),
+    name: objectName(),
+    sectionName: sectionName().optional(),
+  },
+  {
+    // Not a misspelt `name`: a policy's targets are in its own namespace, and the field says
+    // where the target is. The error says where the policy must be instead.
+    refused: {
+      namespace: (v) => {
+        const ns = typeof v['namespace'] === 'string' && v['namespace'] !== '' ? v['namespace'] : undefined;
+        const what = typeof v['kind'] === 'string' && typeof v['name'] === 'string' && ns !== undefined ? `${v['kind']} ${ns}/${v['name']}` : 'that target';
+        return `unknown field "namespace": policy targets have no namespace field (kubectl's strict field validation refuses it): a policy attaches only to targets in its own namespace, so to target ${what}, put the policy in ${ns !== undefined ? `namespace ${ns} (metadata.namespace: ${ns})` : "the target's namespace"}`;
+      },
+    },
+  },
+);
 export type PolicyTargetRef = Infer<typeof policyTargetRef>;
 
 /**
