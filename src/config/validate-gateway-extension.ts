@@ -148,13 +148,15 @@ const provider = obj(
       obj(
         { name: str({ min: 1, max: 2048 }), header: headerName(2048) },
         {
-          ignored: { append: 'append is not a field of claimsToHeaders (kgateway has none): the incoming header of that name is always removed first, then the claim is added' },
           // A newer kgateway's field (jwt_types.go `Overwrite *bool`, default false; golden
           // jwt/claims-to-headers-overwrite.yaml): with true its header is stripped on every route
           // the extension's policies attach to, also where jwtAuth.disable turns the check off.
           // Ignoring true would let clients send that header where no JWT check runs: refused, so
           // its routes fail closed. false is kgateway's default, what jwtgate does: accepted.
           refused: {
+            // Not in kgateway's CRD: kubectl's strict field validation refuses the manifest, as
+            // any unknown field (README: unknown fields are errors).
+            append: `unknown field "append": append is not a field of claimsToHeaders (kgateway has none; kubectl's strict field validation refuses it): the incoming header of that name is always removed first, then the claim is added`,
             overwrite: (v) => {
               const o = v['overwrite'];
               if (o === false) return undefined;
