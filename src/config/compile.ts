@@ -1660,6 +1660,20 @@ function targetNotFound(kind: string, ns: string, name: string, all: readonly Ra
   if (elsewhere.length > 0) {
     return `target ${kind} ${elsewhere[0]}/${name} not found in namespace ${ns}: kgateway silently ignores this policy (a policy must be in the namespace of its target; move it to namespace ${elsewhere[0]})`;
   }
+  // A misspelt name (`httpbn` for `httpbin`): the closest of that kind in the policy's namespace.
+  let close: string | undefined;
+  let best = Number.POSITIVE_INFINITY;
+  for (const r of all) {
+    if (r.namespace !== ns || r.name === name) continue;
+    const d = editDistance(r.name, name);
+    if (d <= Math.max(1, Math.min(3, Math.floor(Math.max(r.name.length, name.length) / 4))) && d < best) {
+      close = r.name;
+      best = d;
+    }
+  }
+  if (close !== undefined) {
+    return `target ${kind} ${ns}/${name} not found: kgateway silently ignores this policy; did you mean "${close}"? (${kind} ${ns}/${close} gets no policy from it)`;
+  }
   return `target ${kind} ${ns}/${name} not found: kgateway silently ignores this policy`;
 }
 
