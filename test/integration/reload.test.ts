@@ -152,7 +152,9 @@ test('a reload whose files do not load, or that --strict refuses, or that leaves
     assert.equal(broken.generation, 1);
     assert.equal(!broken.ok && broken.reason, 'cannot load configuration (1 problem, logged above)');
     assert.match(broken.problems[0]!.message, /YAML syntax error/);
-    assert.match(String(broken.problems[0]!.source), /30-broken\.yaml:2$/);
+    // Where the unclosed `[` opens (line 1, column 7), not where the parser noticed it.
+    assert.match(broken.problems[0]!.message, /the `\[` opened here is not closed/);
+    assert.match(String(broken.problems[0]!.source), /30-broken\.yaml:1:7$/);
     assert.equal(log.find('config: YAML syntax error')[0]!['resource'], path.join(h.dir, '30-broken.yaml'));
     assert.equal(log.find('configuration reload failed, still serving generation 1')[0]!['level'], 'error');
     // /config_dump says why.
