@@ -45,8 +45,8 @@ export interface ForwarderOptions {
    * a deadline for the whole response counted from the whole request's dispatch (`streamingHead`);
    * after the head has been sent either can only close the client connection. Time spent waiting
    * for a free pooled connection counts (as Envoy's), checked on the same 0.5 s tick: a request
-   * still waiting when the tick comes gets its 504 `timeoutMs` after its dispatch, whenever its
-   * connection came. 0 disables. Default 15000.
+   * (or an attempt of a retried one) still waiting when the tick comes gets its 504 `timeoutMs`
+   * after its dispatch, whenever its connection came. 0 disables. Default 15000.
    */
   timeoutMs?: number;
   /** TCP connect timeout in ms; expiry -> 503 UPSTREAM_UNAVAILABLE (as Envoy's connect_timeout). Default 5000. */
@@ -341,6 +341,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     this.releaseSlot();
     this.handedOver = false;
     this.onConnection = false;
+    this.waitedForConnection = false;
     const abort = this.abortUpstream;
     this.abortUpstream = null;
     this.resumeUpstream = null;
@@ -556,8 +557,11 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
       // a connection; that leaves out a wait for a free one, which Envoy's route timeout counts
       // (the router arms it before the pool has a connection). So a request a tick finds still
       // waiting is bounded here from its dispatch (one sent within a tick is left to undici).
-      if (!this.onConnection) this.waitedForConnection = true;
-      else if (!this.waitedForConnection) return;
+      // Between two attempts of a retried request, the retry's own timer bounds the backoff.
+      if (!this.onConnection) {
+        if (!this.handedOver) return;
+        this.waitedForConnection = true;
+      } else if (!this.waitedForConnection) return;
     }
     const body = this.body;
     let since: number;
@@ -566,7 +570,9 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     else return;
     if (now - since < this.routeMs) return;
     this.upstreamError = 'ROUTE_TIMEOUT';
-    this.fail('UPSTREAM_TIMEOUT');
+    // Before the head, as the retry's timer words a route timeout that ran out (a stream idle
+    // bound that is the shorter one: Envoy's stream timeout).
+    this.fail(!this.responseStarted && this.idleTimeout ? 'STREAM_IDLE_TIMEOUT' : 'UPSTREAM_TIMEOUT');
     this.stopUpstream(ROUTE_TIMED_OUT);
   }
 
@@ -1153,6 +1159,8 @@ export class Forwarder {
         const run = (ex.retry = new RetryRun(this, ex, retry, target, opts, bound, this.onRetry));
         // send() counts the request on its endpoint again, as it does for every attempt.
         ex.endAttempt(null);
+        // Watched from now: the route timeout also bounds an attempt's wait for a free connection.
+        if (ex.routeMs > 0) ex.watch();
         run.send(endpoint);
       } else {
         ex.handOver();

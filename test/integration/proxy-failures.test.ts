@@ -558,3 +558,29 @@ test('a wait for a free connection counts toward the route timeout, as Envoy\'s:
     await fwd.destroy();
   }
 });
+
+test('a request still waiting for a connection on a route whose streamIdle is the shorter bound gets Envoy\'s 504 stream timeout', { timeout: 20_000 }, async () => {
+  const port = await tcpServer(() => {});
+  const fwd = new Forwarder({ connections: 1 });
+  try {
+    const started = performance.now();
+    const one = () =>
+      new Promise<{ fx: FakeExchange; outcome: ProxyOutcome; ms: number }>((resolve) => {
+        const fx = new FakeExchange();
+        fwd.forward(gatewayRequest({ path: '/never' }), target(port), fx, (o) => {
+          const outcome = JSON.parse(JSON.stringify(o)) as ProxyOutcome;
+          void fx.finished().then(() => resolve({ fx, outcome, ms: performance.now() - started }));
+        }, undefined, { timeouts: { requestMs: 1000, idleMs: 600, origins: [] } });
+      });
+    const [first, second] = await Promise.all([one(), one()]);
+    for (const r of [first!, second!]) {
+      assert.equal(r.fx.status, 504);
+      assert.equal(r.fx.bodyText, 'stream timeout');
+      assert.equal(r.outcome.code, 'STREAM_IDLE_TIMEOUT');
+    }
+    assert.equal(second!.outcome.upstreamError, 'ROUTE_TIMEOUT', 'the second waited for the connection and was bounded by the tick');
+    assert.ok(second!.ms < 1900, `answered after ${Math.round(second!.ms)} ms`);
+  } finally {
+    await fwd.destroy();
+  }
+});

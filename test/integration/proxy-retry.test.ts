@@ -539,3 +539,26 @@ test("the last per-try timeout is 504 upstream request timeout, even where the r
     await up.close();
   }
 });
+
+test('on a route with retries too, a wait for a free connection counts toward the route timeout: three requests on one connection to an upstream that never answers each get 504 about the timeout after their own dispatch', { timeout: 20_000 }, async () => {
+  const up = await scripted(() => 'hold');
+  const f = new Forwarder({ timeoutMs: 1000, connections: 1 });
+  forwarders.push(f);
+  try {
+    const started = performance.now();
+    const done = await Promise.all([0, 1, 2].map(async () => {
+      const r = await send(f, target(up.port), policy());
+      return { ...r, ms: performance.now() - started };
+    }));
+    for (const [i, r] of done.entries()) {
+      assert.equal(r.fx.status, 504, `request ${i}`);
+      assert.equal(r.fx.bodyText, 'upstream request timeout', `request ${i}`);
+      assert.equal(r.outcome.code, 'UPSTREAM_TIMEOUT', `request ${i}`);
+      // One after the other they took ~1, ~2 and ~3 s.
+      assert.ok(r.ms < 1900, `request ${i} answered after ${Math.round(r.ms)} ms`);
+    }
+    assert.deepEqual(done.slice(1).map((r) => r.outcome.upstreamError), ['ROUTE_TIMEOUT', 'ROUTE_TIMEOUT']);
+  } finally {
+    await up.close();
+  }
+});
