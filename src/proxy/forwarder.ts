@@ -202,14 +202,14 @@ const RETRYING = new Error('upstream answer is retried');
 const ROUTE_TIMED_OUT = new Error('the route timeout ran out before the response had all arrived');
 
 /**
- * Answers whose head has gone to the client and whose body is still coming, on a route with a
- * route timeout. Envoy's route timeout runs from when its router has the whole request to the end of
- * the upstream's response (the router's response timer stays armed after the head; on expiry it
- * resets a response already started): a download or event stream that keeps sending past it is
- * cut. One 0.5 s tick checks them all (undici checks its own timers on the same tick), so a
- * proxied request costs a link into and out of this list (its own `prev`/`next` fields: ~6 ns in
- * a micro-benchmark, where a Set's add and delete of a new object took ~0.5 µs), not a timer of
- * its own. The tick runs only while some answer is watched.
+ * Proxied requests on a route with a route timeout, from their dispatch until they end. Envoy's
+ * route timeout runs from when its router has the whole request to the end of the upstream's
+ * response: it counts a wait for a free pooled connection, and the router's response timer stays
+ * armed after the head (on expiry it resets a response already started), so a download or event
+ * stream that keeps sending past it is cut. One 0.5 s tick checks them all (undici checks its own
+ * timers on the same tick), so a proxied request costs a link into and out of this list (its own
+ * `prev`/`next` fields: ~6 ns in a micro-benchmark, where a Set's add and delete of a new object
+ * took ~0.5 µs), not a timer of its own. The tick runs only while some request is watched.
  */
 let streamingHead: ProxyExchange | null = null;
 let streamingTick: NodeJS.Timeout | null = null;
@@ -303,10 +303,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   routeMs = 0;
   /** performance.now() when the request went to the upstream (set when routeMs > 0). */
   dispatchedAt = 0;
-  /**
-   * Linked into the `streamingHead` list (see there): from the dispatch of a request sent without
-   * retries, else once its head is out, until it ends.
-   */
+  /** Linked into the `streamingHead` list (see there): from its dispatch until it ends. */
   private watched = false;
   /** A tick found it still waiting for a pooled connection: the route timeout then bounds its head too. */
   private waitedForConnection = false;
@@ -546,10 +543,11 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
   }
 
   /**
-   * The route timeout after the head (on the `streamingHead` tick): counted from the dispatch of a
-   * request without a body, or from the last chunk of a body (Envoy arms its timer when the router
-   * has the whole request), a response not over `routeMs` later is cut as Envoy resets it: the
-   * client connection closes, counted as UPSTREAM_TIMEOUT.
+   * The route timeout on the `streamingHead` tick: counted from the dispatch of a request without
+   * a body, or from the last chunk of a body (Envoy arms its timer when the router has the whole
+   * request). Before the head it answers a request that waited for a free connection (504); after
+   * it, a response not over `routeMs` later is cut as Envoy resets it: the client connection
+   * closes, counted as UPSTREAM_TIMEOUT.
    */
   checkRouteTimeout(now: number): void {
     if (!this.responseStarted) {
