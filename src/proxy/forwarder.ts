@@ -301,7 +301,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
    * it also bounds the response body once the head has gone out (see `streamingHead`).
    */
   routeMs = 0;
-  /** performance.now() when the request went to the upstream (set when routeMs > 0). */
+  /**
+   * The bound on the wait for the response head, counted as routeMs is: the route timeout, or
+   * the stream idle timeout where that is the shorter (0: none). The tick applies it to a request
+   * that waited for a free connection (see checkRouteTimeout).
+   */
+  headLimitMs = 0;
+  /** performance.now() when the request went to the upstream (set when headLimitMs > 0). */
   dispatchedAt = 0;
   /** Linked into the `streamingHead` list (see there): from its dispatch until it ends. */
   private watched = false;
@@ -566,7 +572,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
     if (body === null) since = this.dispatchedAt;
     else if (body.clientEnded) since = body.endedAt;
     else return;
-    if (now - since < this.routeMs) return;
+    const limit = this.responseStarted ? this.routeMs : this.headLimitMs;
+    if (limit === 0 || now - since < limit) return;
     this.upstreamError = 'ROUTE_TIMEOUT';
     // Before the head, as the retry's timer words a route timeout that ran out (a stream idle
     // bound that is the shorter one: Envoy's stream timeout).
@@ -1001,6 +1008,8 @@ export class Forwarder {
   private readonly maxRequestBodyBytes: number;
   /** `timeoutMs`: the route timeout of routes that set none (0 = none). */
   private readonly defaultTimeoutMs: number;
+  /** requestTimeout's answer for a route without timeouts: made once, not per request. */
+  private readonly defaultBound: { readonly ms: number; readonly idle: boolean };
   /** An endpoint with this many active requests (connections + queue) answers the next with UPSTREAM_OVERFLOW. */
   private readonly maxActive: number;
   private readonly dnsRefreshMs: number;
@@ -1019,6 +1028,7 @@ export class Forwarder {
   constructor(opts: ForwarderOptions = {}) {
     const timeoutMs = opts.timeoutMs ?? 15000;
     this.defaultTimeoutMs = timeoutMs;
+    this.defaultBound = { ms: timeoutMs, idle: false };
     this.maxRequestBodyBytes = opts.maxRequestBodyBytes ?? 0;
     const connections = opts.connections ?? 128;
     const pipelining = opts.pipelining ?? 1;
@@ -1151,21 +1161,21 @@ export class Forwarder {
         // A streamed body cannot be replayed: never let undici retry it on another connection.
         idempotent: body === null ? undefined : false,
       };
-      if ((ex.routeMs = timeouts?.requestMs ?? this.defaultTimeoutMs) > 0) ex.dispatchedAt = performance.now();
+      ex.routeMs = timeouts?.requestMs ?? this.defaultTimeoutMs;
+      const bound = timeouts !== undefined ? requestTimeout(timeouts, this.defaultTimeoutMs) : this.defaultBound;
+      // Watched from now (the tick's list): the head's bound also counts a wait for a free connection.
+      if ((ex.headLimitMs = bound.ms) > 0) ex.dispatchedAt = performance.now();
       if (retry !== undefined) {
-        const bound = timeouts !== undefined ? requestTimeout(timeouts, this.defaultTimeoutMs) : { ms: this.defaultTimeoutMs, idle: false };
         const run = (ex.retry = new RetryRun(this, ex, retry, target, opts, bound, this.onRetry));
         // send() counts the request on its endpoint again, as it does for every attempt.
         ex.endAttempt(null);
-        // Watched from now: the route timeout also bounds an attempt's wait for a free connection.
-        if (ex.routeMs > 0) ex.watch();
+        if (ex.headLimitMs > 0) ex.watch();
         run.send(endpoint);
       } else {
         ex.handOver();
-        if (timeouts !== undefined) this.routeTimeouts(opts, ex, timeouts);
+        if (timeouts !== undefined) this.routeTimeouts(opts, ex, bound);
         if (!ex.idleTimeout) ex.headBoundMs = opts.headersTimeout ?? this.defaultTimeoutMs;
-        // Watched from now: the route timeout also bounds a wait for a free connection.
-        if (ex.routeMs > 0) ex.watch();
+        if (ex.headLimitMs > 0) ex.watch();
         endpoint.pool!.dispatch(opts, ex);
         // An error reported before dispatch() returned is undici refusing the request itself.
         if (ex.upstreamError === 'UND_ERR_INVALID_ARG') this.replacePool(endpoint);
@@ -1263,8 +1273,8 @@ export class Forwarder {
   }
 
   /** A route's own timeouts on its request (see requestTimeout). */
-  private routeTimeouts(opts: Dispatcher.DispatchOptions, ex: ProxyExchange, t: RouteTimeouts): void {
-    const { ms, idle } = requestTimeout(t, this.defaultTimeoutMs);
+  private routeTimeouts(opts: Dispatcher.DispatchOptions, ex: ProxyExchange, bound: { readonly ms: number; readonly idle: boolean }): void {
+    const { ms, idle } = bound;
     if (idle) ex.idleTimeout = true;
     opts.headersTimeout = ms;
     opts.bodyTimeout = ms;
