@@ -90,16 +90,19 @@ function tokenAfter(value: string, from: number): string {
   return value;
 }
 
-/** Query parameters as [decodedName, decodedValue] pairs in order (QueryParamsMulti parse). */
-export function parseQuery(query: string): [string, string][] {
+/**
+ * Query parameters as [decodedName, decodedValue] pairs in order (QueryParamsMulti parse), decoded
+ * by `decode` (as UTF-8 text by default).
+ */
+export function parseQuery(query: string, decode: (s: string) => string = percentDecode): [string, string][] {
   const out: [string, string][] = [];
   let start = 0;
   while (start < query.length) {
     let end = query.indexOf('&', start);
     if (end < 0) end = query.length;
     const eq = query.indexOf('=', start);
-    if (eq >= 0 && eq < end) out.push([percentDecode(query.slice(start, eq)), percentDecode(query.slice(eq + 1, end))]);
-    else out.push([percentDecode(query.slice(start, end)), '']);
+    if (eq >= 0 && eq < end) out.push([decode(query.slice(start, eq)), decode(query.slice(eq + 1, end))]);
+    else out.push([decode(query.slice(start, end)), '']);
     start = end + 1;
   }
   return out;
@@ -127,14 +130,7 @@ export function removeQueryParam(query: string, name: string): string {
 function removeQueryParamBytes(query: string, name: string): string {
   const nameBytes = Buffer.from(name, 'utf8').toString('latin1');
   const byName = new Map<string, string[]>();
-  let start = 0;
-  while (start < query.length) {
-    let end = query.indexOf('&', start);
-    if (end < 0) end = query.length;
-    const eq = query.indexOf('=', start);
-    const k = percentDecodeBytes(eq >= 0 && eq < end ? query.slice(start, eq) : query.slice(start, end));
-    const v = eq >= 0 && eq < end ? percentDecodeBytes(query.slice(eq + 1, end)) : '';
-    start = end + 1;
+  for (const [k, v] of parseQuery(query, percentDecodeBytes)) {
     if (k === nameBytes) continue;
     const values = byName.get(k);
     if (values) values.push(v);

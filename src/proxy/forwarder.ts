@@ -465,7 +465,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, RequestBodyOwner, Pro
       // drops that upstream connection. Envoy forwards such a 304 as it is.
       this.client.end();
       this.finish(undefined);
-    } else if (this.routeMs > 0 && !this.watched) this.watch();
+    }
     return true;
   }
 
@@ -772,7 +772,7 @@ class RetryRun {
     private readonly policy: RouteRetry,
     private readonly target: BackendTarget,
     private readonly opts: Dispatcher.DispatchOptions,
-    bound: { readonly ms: number; readonly idle: boolean },
+    bound: HeadBound,
     private readonly emit: ((e: RetryEvent) => void) | undefined,
   ) {
     this.left = policy.numRetries;
@@ -987,6 +987,12 @@ class MirrorExchange implements Dispatcher.DispatchHandler {
 /** Envoy's connection manager stream_idle_timeout default (kgateway leaves it unset). */
 const ENVOY_STREAM_IDLE_MS = 300_000;
 
+/** requestTimeout's answer: the bound on the wait for the head, and whether it is the stream idle one. */
+export interface HeadBound {
+  readonly ms: number;
+  readonly idle: boolean;
+}
+
 /**
  * The bound on a request of a route with its own timeouts: the route timeout (its own, or
  * `defaultMs`) and the stream idle timeout, whichever is shorter, bound the wait for the response
@@ -996,7 +1002,7 @@ const ENVOY_STREAM_IDLE_MS = 300_000;
  * timeout. A route timeout turned off (0s) without a stream idle timeout of its own still ends a
  * stream idle for Envoy's connection-manager default, 5 minutes.
  */
-export function requestTimeout(t: RouteTimeouts, defaultMs: number): { readonly ms: number; readonly idle: boolean } {
+export function requestTimeout(t: RouteTimeouts, defaultMs: number): HeadBound {
   const ms = t.requestMs ?? defaultMs;
   const idle = t.idleMs ?? (ms === 0 ? ENVOY_STREAM_IDLE_MS : undefined);
   if (idle !== undefined && idle > 0 && (ms === 0 || idle < ms)) return { ms: idle, idle: true };
@@ -1009,7 +1015,7 @@ export class Forwarder {
   /** `timeoutMs`: the route timeout of routes that set none (0 = none). */
   private readonly defaultTimeoutMs: number;
   /** requestTimeout's answer for a route without timeouts: made once, not per request. */
-  private readonly defaultBound: { readonly ms: number; readonly idle: boolean };
+  private readonly defaultBound: HeadBound;
   /** An endpoint with this many active requests (connections + queue) answers the next with UPSTREAM_OVERFLOW. */
   private readonly maxActive: number;
   private readonly dnsRefreshMs: number;
@@ -1273,7 +1279,7 @@ export class Forwarder {
   }
 
   /** A route's own timeouts on its request (see requestTimeout). */
-  private routeTimeouts(opts: Dispatcher.DispatchOptions, ex: ProxyExchange, bound: { readonly ms: number; readonly idle: boolean }): void {
+  private routeTimeouts(opts: Dispatcher.DispatchOptions, ex: ProxyExchange, bound: HeadBound): void {
     const { ms, idle } = bound;
     if (idle) ex.idleTimeout = true;
     opts.headersTimeout = ms;
